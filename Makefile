@@ -1,0 +1,76 @@
+# Ballast. `make help` lists the targets; `make demo` and `make test` are the README's two commands.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOTSTRAP ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE_DIR ?= $(or $(BALLAST_CACHE_DIR),$(HOME)/.cache/ballast)
+export BALLAST_CACHE_DIR := $(CACHE_DIR)
+CLUSTER := $(PY) tests/cluster/localcluster.py
+PYTEST_ARGS ?=
+
+##@ General
+
+.PHONY: help
+help: ## Show the targets, by section
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+		/^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Main
+
+.PHONY: demo
+demo: venv ## Bring up the local cluster, install Ballast, apply examples/ and show `kubectl get ballast`
+	$(PY) scripts/demo.py
+
+.PHONY: test
+test: venv ## Run every test: unit tests, then those against the real local cluster
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+##@ Development
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the virtualenv with Ballast and its test dependencies
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: test-unit
+test-unit: venv ## Run only the tests that need no cluster
+	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
+
+.PHONY: crds
+crds: venv ## Generate crds/ from the typed models in operator/ballast/api
+	$(PY) -m ballast.api.generate crds/
+
+.PHONY: check-crds
+check-crds: venv ## Fail if crds/ is stale
+	$(PY) -m ballast.api.generate --check crds/
+
+.PHONY: run
+run: venv ## Run the operator locally against the cluster KUBECONFIG names
+	$(VENV)/bin/ballast operator --verbose
+
+##@ Local cluster
+
+.PHONY: cluster-binaries
+cluster-binaries: ## Build (or reuse from the cache) kube-apiserver, etcd, kubectl, kwok...
+	bash tests/cluster/build.sh
+
+.PHONY: cluster
+cluster: venv ## Start the local cluster and its node agent; prints the kubeconfig path
+	$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: venv ## Stop the demo's operator and the node agent, and delete the local cluster
+	$(PY) scripts/demo.py --stop
+	$(CLUSTER) down
+
+.PHONY: cluster-status
+cluster-status: venv ## Show whether the local cluster and node agent are running
+	$(CLUSTER) status

@@ -1,0 +1,128 @@
+"""Building blocks shared by the four kinds: naming, durations, digests, conditions, resources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Go's time.ParseDuration syntax, restricted to the units a person writes in a manifest.
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
+SHA256_PATTERN = r"^[a-f0-9]{64}$"
+# A URI with a scheme (file://, s3://, gs://, ...): the artifact store speaks fsspec.
+URI_PATTERN = r"^[a-z][a-z0-9+.-]*://.+$"
+
+ResourceName = Annotated[
+    str,
+    Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN,
+          description="A Kubernetes object name (DNS-1123 label)."),
+]
+Duration = Annotated[
+    str,
+    Field(max_length=32, pattern=DURATION_PATTERN,
+          description="A duration such as 30s, 5m, 1h or 1h30m."),
+]
+Sha256 = Annotated[
+    str,
+    Field(min_length=64, max_length=64, pattern=SHA256_PATTERN,
+          description="A lowercase hex sha256 digest (64 characters)."),
+]
+Uri = Annotated[
+    str,
+    Field(max_length=2048, pattern=URI_PATTERN,
+          description="A URI with a scheme, for example file:///var/lib/ballast/x or s3://bucket/x."),
+]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+OpenFraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class ApiModel(BaseModel):
+    """Base of every API type: camelCase on the wire, snake_case in Python, no unknown fields."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+    def to_wire(self) -> dict:
+        """The dict to send to the API server: camelCase keys, unset fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Condition(ApiModel):
+    """A condition as in the Kubernetes API conventions (metav1.Condition)."""
+
+    type: str = Field(max_length=316, pattern=r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = Field(default="", max_length=32768)
+    last_transition_time: datetime
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    ),
+]
+
+
+class StatusBase(ApiModel):
+    """What the status of every kind carries."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation of the spec this status describes."""
+    conditions: Conditions
+    """Ready summarises the object; kinds add their own (Succeeded, Drifting, ...)."""
+
+
+class SecretRef(ApiModel):
+    name: ResourceName
+    """A Secret in the object's namespace."""
+
+
+Quantity = Annotated[
+    int | str,
+    Field(json_schema_extra={
+        "x-kubernetes-int-or-string": True,
+        "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
+    }),
+]
+
+
+def cel_list(values: tuple[str, ...] | list[str]) -> str:
+    """A CEL list literal of strings, for rules generated from Python constants."""
+    return "[" + ", ".join(f"'{value}'" for value in values) + "]"
+
+
+RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+_RESOURCE_NAMES_CEL = cel_list(RESOURCE_NAMES)
+
+
+class ResourceRequirements(ApiModel):
+    """CPU and memory for the pod that does the work, as in a container's resources."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": f"!has(self.requests) || self.requests.all(k, k in {_RESOURCE_NAMES_CEL})",
+         "message": f"resources.requests may only name {', '.join(RESOURCE_NAMES)}"},
+        {"rule": f"!has(self.limits) || self.limits.all(k, k in {_RESOURCE_NAMES_CEL})",
+         "message": f"resources.limits may only name {', '.join(RESOURCE_NAMES)}"},
+    ]})
+
+    requests: dict[str, Quantity] | None = Field(default=None, max_length=3)
+    limits: dict[str, Quantity] | None = Field(default=None, max_length=3)
+
+
+class NamedValue(ApiModel):
+    """One named number, for the printer column that shows a kind's key metric."""
+
+    name: str = Field(max_length=64)
+    value: float

@@ -1,0 +1,119 @@
+"""The four kinds as the API server sees them: names, scope, printer columns and models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ballast.api.common import ApiModel
+from ballast.api.dataset import DatasetSpec, DatasetStatus
+from ballast.api.driftpolicy import DriftPolicySpec, DriftPolicyStatus
+from ballast.api.modelversion import ModelVersionSpec, ModelVersionStatus
+from ballast.api.trainingrun import TrainingRunSpec, TrainingRunStatus
+
+GROUP = "ballast.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+CATEGORY = "ballast"
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    name: str
+    json_path: str
+    type: str = "string"
+    description: str = ""
+    priority: int = 0  # 1: shown only with -o wide
+
+    def to_wire(self) -> dict:
+        column = {"name": self.name, "type": self.type, "jsonPath": self.json_path}
+        if self.description:
+            column["description"] = self.description
+        if self.priority:
+            column["priority"] = self.priority
+        return column
+
+
+def condition_column(condition: str, field_name: str = "status", name: str | None = None) -> PrinterColumn:
+    return PrinterColumn(
+        name=name or condition,
+        json_path=f'.status.conditions[?(@.type=="{condition}")].{field_name}',
+        description=f"The {field_name} of the {condition} condition",
+    )
+
+
+READY = condition_column("Ready")
+REASON = condition_column("Ready", "reason", name="Reason")
+AGE = PrinterColumn("Age", ".metadata.creationTimestamp", type="date")
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    spec_model: type[ApiModel]
+    status_model: type[ApiModel]
+    columns: tuple[PrinterColumn, ...] = field(default_factory=tuple)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+DATASET = KindInfo(
+    kind="Dataset", plural="datasets", short_names=("ds",),
+    spec_model=DatasetSpec, status_model=DatasetStatus,
+    columns=(
+        READY, REASON,
+        PrinterColumn("Rows", ".status.latestRows", type="integer", description="Rows in the latest valid version"),
+        PrinterColumn("Version", ".status.latestVersion", description="sha256 of the latest valid version", priority=1),
+        AGE,
+    ),
+)
+TRAINING_RUN = KindInfo(
+    kind="TrainingRun", plural="trainingruns", short_names=("tr", "trun"),
+    spec_model=TrainingRunSpec, status_model=TrainingRunStatus,
+    columns=(
+        PrinterColumn("Model", ".spec.model"),
+        PrinterColumn("Dataset", ".spec.datasetRef.name"),
+        READY, REASON,
+        PrinterColumn("Metric", ".status.keyMetric.name"),
+        PrinterColumn("Value", ".status.keyMetric.value", type="number"),
+        PrinterColumn("Dataset-Version", ".status.datasetVersion", priority=1),
+        PrinterColumn("ModelVersion", ".status.modelVersion", priority=1),
+        AGE,
+    ),
+)
+MODEL_VERSION = KindInfo(
+    kind="ModelVersion", plural="modelversions", short_names=("mv",),
+    spec_model=ModelVersionSpec, status_model=ModelVersionStatus,
+    columns=(
+        PrinterColumn("Model", ".spec.model"),
+        PrinterColumn("Stage", ".status.stage"),
+        PrinterColumn("Traffic", ".status.trafficPercent", type="integer", description="Percent of the model's traffic"),
+        READY, REASON,
+        PrinterColumn("Metric", ".status.keyMetric.name"),
+        PrinterColumn("Value", ".status.keyMetric.value", type="number"),
+        PrinterColumn("Endpoint", ".status.endpoint", priority=1),
+        AGE,
+    ),
+)
+DRIFT_POLICY = KindInfo(
+    kind="DriftPolicy", plural="driftpolicies", short_names=("dp",),
+    spec_model=DriftPolicySpec, status_model=DriftPolicyStatus,
+    columns=(
+        PrinterColumn("Model", ".spec.model"),
+        condition_column("Drifting"),
+        PrinterColumn("Score", ".status.score", type="number", description="Largest feature drift score"),
+        PrinterColumn("Verdict", ".status.verdict"),
+        READY, REASON,
+        PrinterColumn("Last-Eval", ".status.lastEvaluationTime", type="date", priority=1),
+        AGE,
+    ),
+)
+
+ALL_KINDS: tuple[KindInfo, ...] = (DATASET, TRAINING_RUN, MODEL_VERSION, DRIFT_POLICY)

@@ -1,0 +1,38 @@
+"""The `ballast` command: one entry point for every role Ballast's image plays."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ballast import __version__
+
+
+@click.group()
+@click.version_option(__version__, prog_name="ballast")
+def main() -> None:
+    """Ballast: keeps machine-learning models behaving well on Kubernetes."""
+
+
+@main.command()
+@click.option("--namespace", "-n", "namespaces", multiple=True,
+              help="Watch only this namespace (repeatable); every namespace when not given.")
+@click.option("--bind-address", default=lambda: os.environ.get("BALLAST_BIND_ADDRESS", "0.0.0.0"),
+              show_default="$BALLAST_BIND_ADDRESS or 0.0.0.0",
+              help="Address of the health and metrics servers (the pod IP in a cluster).")
+@click.option("--health-port", default=8080, show_default=True, type=int)
+@click.option("--metrics-port", default=9090, show_default=True, type=int)
+@click.option("--verbose", "-v", is_flag=True)
+def operator(namespaces: tuple[str, ...], bind_address: str, health_port: int, metrics_port: int,
+             verbose: bool) -> None:
+    """Run the Ballast operator."""
+    from ballast.controller import OperatorOptions, run_operator
+
+    run_operator(OperatorOptions(
+        namespaces=namespaces or tuple(filter(None, os.environ.get("BALLAST_NAMESPACES", "").split(","))),
+        bind_address=bind_address,
+        health_port=health_port,
+        metrics_port=metrics_port,
+        verbose=verbose,
+    ))

@@ -1,0 +1,49 @@
+"""Status conditions as the Kubernetes API conventions describe them, as pure functions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+def now_rfc3339() -> str:
+    """The current time as the API server writes it (second precision, UTC, Z suffix)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def set_condition(
+    conditions: list[dict] | None,
+    *,
+    type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    observed_generation: int | None,
+    now: str,
+) -> list[dict]:
+    """A new conditions list with one condition set; the others keep their place.
+
+    lastTransitionTime changes only when the status flips, so a person can tell how long
+    an object has been in its state, however often it is reconciled.
+    """
+    existing = {c.get("type"): c for c in conditions or []}
+    previous = existing.get(type)
+    transition = previous["lastTransitionTime"] if previous and previous.get("status") == status else now
+    updated = {
+        "type": type,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition,
+    }
+    if observed_generation is not None:
+        updated["observedGeneration"] = observed_generation
+    if previous is None:
+        return [*(conditions or []), updated]
+    return [updated if c.get("type") == type else c for c in conditions or []]
+
+
+def find_condition(conditions: list[dict] | None, type: str) -> dict | None:
+    return next((c for c in conditions or [] if c.get("type") == type), None)

@@ -1,0 +1,66 @@
+"""Starts the kopf operator: settings, the liveness endpoint and the metrics port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import kopf
+from prometheus_client import start_http_server
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    namespaces: tuple[str, ...] = ()
+    """Watch only these namespaces; every namespace when empty."""
+    bind_address: str = "0.0.0.0"
+    health_port: int = 8080
+    metrics_port: int = 9090
+    verbose: bool = False
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf settings that keep user objects clean and the operator responsive."""
+    # Handler progress and the diff base live in status.kopf, not in annotations, so the
+    # objects a user or Argo CD owns carry only their own metadata.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
+    settings.persistence.finalizer = "ballast.dev/finalizer"
+    # Ballast posts its own Events with meaningful reasons; kopf's per-handler chatter is noise.
+    settings.posting.level = logging.WARNING
+    # A watch that silently stalls is worse than a reconnect: bound every watch request.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+
+
+class EventsIntoTerminatingNamespaces(logging.Filter):
+    """Drops kopf's retries of Events refused because their namespace is being deleted.
+
+    kopf logs each retry as an ERROR, but nothing is lost: the Event, like every object in
+    that namespace, is about to disappear anyway.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "NamespaceTerminating" not in record.getMessage()
+
+
+def run_operator(options: OperatorOptions) -> None:
+    import ballast.handlers  # noqa: F401  (registers the handlers)
+
+    logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kopf._core.engines.posting").addFilter(EventsIntoTerminatingNamespaces())
+    start_http_server(options.metrics_port, addr=options.bind_address)
+
+    @kopf.on.startup()
+    def _startup(settings: kopf.OperatorSettings, **_) -> None:
+        configure(settings)
+
+    asyncio.run(kopf.operator(
+        standalone=True,  # one replica with a Recreate strategy: no peering needed
+        clusterwide=not options.namespaces,
+        namespaces=list(options.namespaces),
+        liveness_endpoint=f"http://{options.bind_address}:{options.health_port}/healthz",
+    ))

@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools pins the command this module builds; it is never compiled into anything.
+package tools
+
+import _ "go.etcd.io/etcd/server/v3"

@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the commands this module builds; it is never compiled into anything.
+package tools
+
+import (
+	_ "sigs.k8s.io/kwok/cmd/kwok"
+	_ "sigs.k8s.io/kwok/cmd/kwokctl"
+)

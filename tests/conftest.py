@@ -1,0 +1,82 @@
+"""Fixtures for tests against a real Kubernetes API server.
+
+The session brings up the local cluster (tests/cluster/localcluster.py), or uses the one
+KUBECONFIG names, installs Ballast's CRDs, and gives each test a namespace of its own.
+Every test under integration/ and e2e/ is marked `cluster`, so `pytest -m "not cluster"`
+runs the fast ones alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.kube import REPO, Kubectl, wait_for
+
+CLUSTER_DIRS = ("integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(item.fspath).resolve().relative_to(REPO / "tests").parts[0] in CLUSTER_DIRS:
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Path:
+    if os.environ.get("KUBECONFIG"):
+        return Path(os.environ["KUBECONFIG"])
+    sys.path.insert(0, str(REPO / "tests" / "cluster"))
+    import localcluster
+
+    return Path(localcluster.up())
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path) -> Kubectl:
+    return Kubectl(kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def api(kubeconfig: Path):
+    from kubernetes import client, config
+
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def crds(kubectl: Kubectl) -> None:
+    """Ballast's CRDs, applied and Established."""
+    kubectl.run("apply", "--server-side", "--force-conflicts", "--field-manager=ballast-tests",
+                "-f", str(REPO / "crds"))
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> str:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kubectl.run("create", "namespace", name)
+    wait_for(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+             timeout=30, message=f"default ServiceAccount in {name}")
+    yield name
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def ballast_operator(kubeconfig: Path, crds, tmp_path_factory) -> Path:
+    """The operator, run as a local process against the cluster; yields its log file.
+
+    At the end of the session its log must hold no traceback and no ERROR line: an operator
+    that swallows its own failures would otherwise pass every test.
+    """
+    from tests.support.operator_process import OperatorProcess
+
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with OperatorProcess(kubeconfig, log) as process:
+        yield process
+    problems = process.log_problems()
+    assert not problems, "operator log has errors:\n" + "\n".join(problems)

@@ -1,0 +1,66 @@
+"""Small helpers for tests that talk to a real API server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def kubectl_binary() -> str:
+    """The kubectl built with the local cluster (same version as the server), else PATH's."""
+    cache = Path(os.environ.get("BALLAST_CACHE_DIR", Path.home() / ".cache" / "ballast"))
+    built = cache / "bin" / "current" / "kubectl"
+    return str(built) if built.exists() else (shutil.which("kubectl") or "kubectl")
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: Path, namespace: str | None = None):
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+
+    def in_namespace(self, namespace: str) -> "Kubectl":
+        return Kubectl(self.kubeconfig, namespace)
+
+    def run(self, *args: str, input: str | None = None, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+        command = [kubectl_binary(), "--kubeconfig", str(self.kubeconfig)]
+        if self.namespace:
+            command += ["--namespace", self.namespace]
+        result = subprocess.run(command + list(args), input=input, capture_output=True, text=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def apply(self, manifest: dict | str, check: bool = True) -> subprocess.CompletedProcess:
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+        return self.run("apply", "--server-side", "--field-manager=ballast-tests", "-f", "-",
+                        input=text, check=check)
+
+    def get_json(self, *args: str) -> dict:
+        return json.loads(self.run("get", *args, "-o", "json").stdout)
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.5,
+             message: str = "condition") -> T:
+    """Poll until condition() returns something truthy; fail with message after timeout."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as error:  # the object may not exist yet
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}"
+                         + (f" (last error: {last_error})" if last_error else ""))
