@@ -36,3 +36,26 @@ def operator(namespaces: tuple[str, ...], bind_address: str, health_port: int, m
         metrics_port=metrics_port,
         verbose=verbose,
     ))
+
+
+# The pod commands parse their own flags (each with an environment fallback, so a Job can
+# pass everything through env), so click hands them the arguments untouched.
+_POD_COMMAND = {"context_settings": {"ignore_unknown_options": True, "help_option_names": []}}
+
+
+@main.command(**_POD_COMMAND)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def ingest(args: tuple[str, ...]) -> None:
+    """Ingest a Dataset's source into a versioned snapshot (the ingest Job's pod)."""
+    from ballast.runtime.ingest import main as ingest_main
+
+    raise SystemExit(ingest_main(list(args)))
+
+
+@main.command(**_POD_COMMAND)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def train(args: tuple[str, ...]) -> None:
+    """Train one TrainingRun and register its artifact (the training Job's pod)."""
+    from ballast.runtime.train import run_train
+
+    raise SystemExit(run_train(list(args)))

@@ -8,9 +8,13 @@ from typing import Literal
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
+def rfc3339(moment: datetime) -> str:
+    """A time as the API server writes it (second precision, UTC, Z suffix)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def now_rfc3339() -> str:
-    """The current time as the API server writes it (second precision, UTC, Z suffix)."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return rfc3339(datetime.now(timezone.utc))
 
 
 def set_condition(

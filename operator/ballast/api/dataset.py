@@ -119,9 +119,24 @@ class DatasetVersion(ApiModel):
     """Every rule the content broke, when it is invalid."""
 
 
+class IngestRun(ApiModel):
+    """The newest ingest Job: one per spec generation, and one per refresh."""
+
+    job_name: str = Field(max_length=63)
+    generation: int = Field(ge=0)
+    refresh: int = Field(default=0, ge=0)
+    """How many refreshes of this generation came before this one."""
+    started_at: datetime
+    finished_at: datetime | None = None
+    succeeded: bool | None = None
+    reason: str | None = Field(default=None, max_length=128)
+    message: str | None = Field(default=None, max_length=4096)
+
+
 class DatasetStatus(StatusBase):
     latest_version: Sha256 | None = None
     """The newest valid version; an invalid version never becomes the latest."""
     latest_rows: int | None = Field(default=None, ge=0)
     versions: list[DatasetVersion] | None = Field(default=None, max_length=100)
     """Newest first, at most spec.versionHistoryLimit entries."""
+    ingest: IngestRun | None = None

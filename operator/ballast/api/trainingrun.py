@@ -113,6 +113,9 @@ class Reproducibility(ApiModel):
 class TrainingRunStatus(StatusBase):
     dataset_version: Sha256 | None = None
     """The dataset version resolved at the first reconcile; it never changes afterwards."""
+    dataset_snapshot_uri: str | None = Field(default=None, max_length=2048)
+    champion: str | None = Field(default=None, max_length=253)
+    """The Production ModelVersion this run was compared with, when mustBeatChampion is set."""
     job_name: str | None = Field(default=None, max_length=63)
     started_at: datetime | None = None
     completed_at: datetime | None = None

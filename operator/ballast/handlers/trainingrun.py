@@ -1,15 +1,33 @@
-"""kopf handlers for TrainingRun."""
+"""kopf handlers for TrainingRun: one Job, one result, one ModelVersion (see ballast.reconcile.trainingrun)."""
 
 from __future__ import annotations
 
 import kopf
 
 from ballast.api.kinds import GROUP, VERSION
-from ballast.handlers.acknowledge import acknowledge_generation
+from ballast.handlers.apply import apply_outcome, plain_body
+from ballast.handlers.context import SETTINGS, now
+from ballast.handlers.indexes import job_of, one_of, termination_of
+from ballast.reconcile.trainingrun import TrainingRunObservation, in_flight, reconcile_training_run
+
+
+def _in_flight(status: kopf.Status, **_) -> bool:
+    return in_flight(dict(status))
 
 
 @kopf.on.resume(GROUP, VERSION, "trainingruns")
 @kopf.on.create(GROUP, VERSION, "trainingruns")
 @kopf.on.update(GROUP, VERSION, "trainingruns", field="spec")
-def reconcile_trainingrun(body: kopf.Body, patch: kopf.Patch, **_) -> None:
-    acknowledge_generation("TrainingRun", body, patch)
+@kopf.timer(GROUP, VERSION, "trainingruns", interval=SETTINGS.poll_interval_seconds, when=_in_flight)
+def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ballast_job_pods: kopf.Index,
+              ballast_datasets: kopf.Index, production_versions: kopf.Index, **_) -> None:
+    namespace = body.metadata.namespace
+    job_name = body.status.get("jobName")
+    observed = TrainingRunObservation(
+        body=plain_body(body), now=now(),
+        dataset=one_of(ballast_datasets, (namespace, body.spec["datasetRef"]["name"])),
+        champion=one_of(production_versions, (namespace, body.spec["model"])),
+        job=job_of(ballast_jobs, namespace, job_name),
+        termination=termination_of(ballast_job_pods, namespace, job_name),
+    )
+    apply_outcome(body, patch, reconcile_training_run(observed, SETTINGS), SETTINGS)

@@ -1,0 +1,1 @@
+"""Pure functions: a custom resource in, the manifests (dicts) of its children out."""

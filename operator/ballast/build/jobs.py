@@ -1,0 +1,97 @@
+"""The Jobs that do Ballast's heavy work: ingesting a Dataset and training a TrainingRun."""
+
+from __future__ import annotations
+
+import json
+
+from ballast.build.naming import ballast_labels, child_name
+from ballast.build.pods import ballast_container, owner_reference, pod_spec
+from ballast.settings import Settings
+
+SOURCE_ROOT = "/mnt/ballast-source"
+INGEST_DEADLINE_SECONDS = 1800
+# Exit codes of `ballast ingest` / `ballast train` that say the input itself is wrong:
+# retrying cannot help, so the Job fails at once instead of spending its backoff.
+INGEST_PERMANENT_EXIT_CODES = [4]
+TRAIN_PERMANENT_EXIT_CODES = [2, 3]
+
+
+def ingest_job_name(dataset: str, generation: int, refresh: int) -> str:
+    return child_name(dataset, "ingest", f"g{generation}", f"r{refresh}")
+
+
+def training_job_name(run: str) -> str:
+    return child_name(run, "train")
+
+
+def _job(*, name: str, owner: dict, labels: dict, pod: dict, backoff_limit: int, deadline: int,
+         permanent_exit_codes: list[int]) -> dict:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": owner["metadata"]["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": {
+            "backoffLimit": backoff_limit,
+            "activeDeadlineSeconds": deadline,
+            "podFailurePolicy": {"rules": [
+                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": permanent_exit_codes}},
+                # a pod evicted or preempted is not the workload's fault: do not count it
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]},
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }
+
+
+def build_ingest_job(dataset: dict, *, job_name: str, settings: Settings) -> dict:
+    name = dataset["metadata"]["name"]
+    spec = dataset["spec"]
+    source = spec["source"]
+    labels = ballast_labels(component="ingest", instance=name)
+    env = [
+        {"name": "BALLAST_DATASET_NAME", "value": name},
+        {"name": "BALLAST_DATASET_JSON", "value": json.dumps({"metadata": {"name": name}, "spec": spec},
+                                                             sort_keys=True)},
+        {"name": "BALLAST_SOURCE_ROOT", "value": SOURCE_ROOT},
+    ]
+    mounts, volumes, env_from = [], [], []
+    if "pvc" in source:
+        volumes.append({"name": "source", "persistentVolumeClaim": {
+            "claimName": source["pvc"]["claimName"], "readOnly": True}})
+        mounts.append({"name": "source", "mountPath": SOURCE_ROOT, "readOnly": True})
+    if source.get("objectStore", {}).get("secretRef"):
+        env_from.append({"prefix": "SOURCE_", "secretRef": {"name": source["objectStore"]["secretRef"]["name"]}})
+    container = ballast_container(name="ingest", args=["ingest"], env=env, settings=settings,
+                                  env_from=env_from, extra_mounts=mounts)
+    return _job(name=job_name, owner=dataset, labels=labels,
+                pod=pod_spec([container], settings, restart_policy="Never", extra_volumes=volumes),
+                backoff_limit=2, deadline=INGEST_DEADLINE_SECONDS,
+                permanent_exit_codes=INGEST_PERMANENT_EXIT_CODES)
+
+
+def build_training_job(run: dict, *, inputs: dict, settings: Settings) -> dict:
+    """inputs: the run's inputs document that `ballast train` reads (see ballast.runtime.train)."""
+    name = run["metadata"]["name"]
+    spec = run["spec"]
+    labels = ballast_labels(component="training", instance=name, model=spec["model"])
+    env = [
+        {"name": "BALLAST_RUN_INPUTS", "value": json.dumps(inputs, sort_keys=True)},
+        {"name": "BALLAST_IMAGE", "value": spec.get("image") or settings.image},
+    ]
+    container = ballast_container(name="train", args=["train"], env=env, settings=settings,
+                                  resources=spec.get("resources"))
+    if spec.get("image"):
+        container["image"] = spec["image"]
+        if spec.get("command"):
+            container["command"] = spec["command"]
+            container["args"] = []
+    return _job(name=training_job_name(name), owner=run, labels=labels,
+                pod=pod_spec([container], settings, restart_policy="Never"),
+                backoff_limit=spec.get("backoffLimit", 1),
+                deadline=spec.get("activeDeadlineSeconds", 3600),
+                permanent_exit_codes=TRAIN_PERMANENT_EXIT_CODES)

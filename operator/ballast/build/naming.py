@@ -1,0 +1,36 @@
+"""Deterministic names and Ballast's labels for the children the operator creates."""
+
+from __future__ import annotations
+
+import hashlib
+
+MAX_NAME = 63  # a DNS-1123 label: Jobs and their pods' job-name label must fit in one
+
+MANAGED_BY = "ballast"
+
+
+def child_name(*parts: str, max_length: int = MAX_NAME) -> str:
+    """parts joined by dashes; when too long, cut and suffixed with a short hash of the whole.
+
+    The same parts always give the same name, so a restarted operator finds the child it
+    created before instead of creating a second one.
+    """
+    name = "-".join(part for part in parts if part).lower()
+    if len(name) <= max_length:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: max_length - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def ballast_labels(*, component: str, instance: str, model: str | None = None) -> dict[str, str]:
+    """Ballast's own labels. The parent's labels are never copied: Argo CD would then think
+    it owns the child and prune it."""
+    labels = {
+        "app.kubernetes.io/name": "ballast",
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+    if model:
+        labels["ballast.dev/model"] = model
+    return labels

@@ -1,0 +1,190 @@
+"""Dataset versions in the artifact store: writing a snapshot once, and reading it back verified.
+
+A valid version is three objects under `datasets/<name>/<sha256>/`:
+
+    data.parquet    the coerced table (schema columns in schema order, typed)
+    profile.json    see ballast.data.profile
+    metadata.json   {"kind": "DatasetVersion", "valid": true, "sha256", "rows", "columns", ...}
+
+metadata.json is written last: it is the commit marker, so a version whose metadata exists
+is complete, and a second ingest of the same content finds it and writes nothing.
+
+An invalid version has no data.parquet (a trainer cannot load what does not exist), only
+`metadata-invalid-<rules digest>.json` with valid: false and every violation. Its name carries
+the digest of the rules it was judged under (see ballast.data.assess.rules_digest), so after
+a person fixes the rules the same content can still become a valid version, write-once intact.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import ballast
+from ballast.api.dataset import DatasetSchema, DatasetSpec
+from ballast.data.assess import Assessment, assess, rules_digest, schema_column_names
+from ballast.data.canonical import CANONICAL_FORM, canonical_sha256
+from ballast.data.coerce import coerce_table
+from ballast.data.errors import InvalidDatasetVersion, SourceUnreadable
+from ballast.data.profile import profile_table
+from ballast.data.tables import read_parquet_raw
+from ballast.store.artifact_store import reading
+from ballast.store import (
+    DATA_FILE, METADATA_FILE, PROFILE_FILE, ArtifactConflict, ArtifactNotFound, ArtifactStore,
+    DigestMismatch, dataset_version_key,
+)
+
+METADATA_KIND = "DatasetVersion"
+PARQUET_COMPRESSION = "zstd"
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """What an ingest produced, in the words the Dataset's status uses."""
+
+    dataset: str
+    sha256: str
+    rows: int
+    valid: bool
+    violations: tuple[str, ...]
+    created_at: str
+    metadata_uri: str
+    snapshot_uri: str | None
+    profile_uri: str | None
+    new: bool
+    """False when the store already held this version (unchanged content: no new version)."""
+
+
+def invalid_metadata_file(spec: DatasetSpec) -> str:
+    return f"metadata-invalid-{rules_digest(spec)[:16]}.json"
+
+
+def build_metadata(dataset: str, spec: DatasetSpec, assessment: Assessment, source: dict[str, Any],
+                   created_at: str) -> dict[str, Any]:
+    """The metadata.json document (pure)."""
+    document: dict[str, Any] = {
+        "kind": METADATA_KIND,
+        "dataset": dataset,
+        "sha256": assessment.sha256,
+        "canonicalForm": CANONICAL_FORM,
+        "rows": assessment.table.rows,
+        "columns": [{"name": column.name, "type": column.type} for column in spec.schema_.columns],
+        "schema": spec.schema_.to_wire(),
+        "rulesDigest": rules_digest(spec),
+        "source": source,
+        "format": spec.format,
+        "createdAt": created_at,
+        "valid": assessment.valid,
+        "violations": list(assessment.violations),
+        "ballastVersion": ballast.__version__,
+    }
+    if assessment.valid:
+        document["files"] = {"data": DATA_FILE, "profile": PROFILE_FILE}
+    return document
+
+
+def record_from_metadata(store: ArtifactStore, metadata_uri: str, metadata: dict[str, Any], *,
+                         new: bool) -> SnapshotRecord:
+    sha256, dataset, valid = metadata["sha256"], metadata["dataset"], bool(metadata["valid"])
+    return SnapshotRecord(
+        dataset=dataset, sha256=sha256, rows=int(metadata["rows"]), valid=valid,
+        violations=tuple(metadata.get("violations") or ()), created_at=metadata["createdAt"],
+        metadata_uri=metadata_uri,
+        snapshot_uri=store.uri_of(dataset_version_key(dataset, sha256, DATA_FILE)) if valid else None,
+        profile_uri=store.uri_of(dataset_version_key(dataset, sha256, PROFILE_FILE)) if valid else None,
+        new=new,
+    )
+
+
+def write_snapshot(store: ArtifactStore, dataset: str, spec: DatasetSpec, assessment: Assessment,
+                   source: dict[str, Any], created_at: str) -> SnapshotRecord:
+    """Records the version once; returns what is in the store (the earlier record if there is one)."""
+    if assessment.valid:
+        metadata_key = dataset_version_key(dataset, assessment.sha256, METADATA_FILE)
+    else:
+        metadata_key = dataset_version_key(dataset, assessment.sha256, invalid_metadata_file(spec))
+    if store.exists(metadata_key):
+        return record_from_metadata(store, store.uri_of(metadata_key), store.read_json(metadata_key), new=False)
+    if assessment.valid:
+        _write_table_once(store, dataset, spec, assessment)
+        store.write_json_once(dataset_version_key(dataset, assessment.sha256, PROFILE_FILE),
+                              profile_table(assessment.table, spec.schema_))
+    metadata = build_metadata(dataset, spec, assessment, source, created_at)
+    try:
+        uri = store.write_json_once(metadata_key, metadata)
+    except ArtifactConflict:
+        # Another ingest of the same content won the race (its createdAt differs): theirs stands.
+        return record_from_metadata(store, store.uri_of(metadata_key), store.read_json(metadata_key), new=False)
+    return record_from_metadata(store, uri, metadata, new=True)
+
+
+def _write_table_once(store: ArtifactStore, dataset: str, spec: DatasetSpec, assessment: Assessment) -> None:
+    key = dataset_version_key(dataset, assessment.sha256, DATA_FILE)
+    with tempfile.TemporaryFile(prefix="ballast-snapshot-") as spool:
+        table = pa.Table.from_pandas(assessment.table.frame(), preserve_index=False)
+        pq.write_table(table, spool, compression=PARQUET_COMPRESSION)
+        spool.seek(0)
+        try:
+            store.write_stream_once(key, spool)
+        except ArtifactConflict:
+            # An earlier ingest died after writing the table but before metadata.json, and
+            # a different pyarrow wrote other bytes for the same content. The table is
+            # identified by its canonical sha256, not its bytes: keep it if it holds this content.
+            _verified_frame(store, key, assessment.sha256, spec.schema_)
+
+
+def read_snapshot(store: ArtifactStore, uri: str, expected_sha256: str,
+                  schema: DatasetSchema | None = None) -> pd.DataFrame:
+    """The snapshot's table, typed, after checking that it is a valid version with this sha256.
+
+    `uri` is the snapshotUri (…/data.parquet) a Dataset's status records. The canonical
+    sha256 is recomputed from the Parquet content (not its bytes) and compared with
+    `expected_sha256`. Raises DigestMismatch when they differ, InvalidDatasetVersion when
+    the version was recorded invalid, ArtifactNotFound when there is no snapshot (an invalid
+    version has none). `schema` defaults to the one recorded at ingest; pass the Dataset's
+    schema to also insist it has not changed since (a changed type changes the sha256).
+    """
+    key = store.key(uri)
+    metadata_key = key.rsplit("/", 1)[0] + "/" + METADATA_FILE
+    try:
+        metadata = store.read_json(metadata_key)
+    except ArtifactNotFound:
+        raise ArtifactNotFound(f"no valid dataset version at {store.uri_of(uri)} "
+                               "(no metadata.json; a version found invalid has no snapshot)") from None
+    if not metadata.get("valid"):
+        raise InvalidDatasetVersion(store.uri_of(uri), list(metadata.get("violations") or []))
+    if metadata.get("sha256") != expected_sha256:
+        raise DigestMismatch(store.uri_of(metadata_key), expected_sha256, str(metadata.get("sha256")))
+    if schema is None:
+        schema = DatasetSchema.model_validate(metadata["schema"])
+    return _verified_frame(store, key, expected_sha256, schema)
+
+
+def _verified_frame(store: ArtifactStore, key: str, expected_sha256: str, schema: DatasetSchema) -> pd.DataFrame:
+    # Copied to a local file first, so a failing store (StoreUnavailable) is told apart from
+    # bytes that are no longer a Parquet file (altered: DigestMismatch).
+    with tempfile.TemporaryFile(prefix="ballast-snapshot-") as local:
+        with store.open(key) as remote, reading(store.uri_of(key)):
+            shutil.copyfileobj(remote, local, 1 << 20)
+        local.seek(0)
+        try:
+            raw = read_parquet_raw(local)
+        except SourceUnreadable as error:
+            raise DigestMismatch(store.uri_of(key), expected_sha256, f"none ({error})") from None
+    table = coerce_table(raw, schema)
+    actual = canonical_sha256(table, schema_column_names(schema))
+    if actual != expected_sha256:
+        raise DigestMismatch(store.uri_of(key), expected_sha256, actual)
+    return table.frame()
+
+
+def ingest_table(store: ArtifactStore, dataset: str, spec: DatasetSpec, raw: pd.DataFrame,
+                 source: dict[str, Any], created_at: str) -> SnapshotRecord:
+    """Assess a raw table and record the version: the whole ingest once the source is read."""
+    return write_snapshot(store, dataset, spec, assess(raw, spec), source, created_at)

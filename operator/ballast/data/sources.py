@@ -1,0 +1,163 @@
+"""Reading a Dataset's source into a raw table: the only part of ingest that does I/O on the source.
+
+- url: http or https, streamed to a temporary file with a size limit (Content-Length is
+  checked first when the server sends it, the byte count always).
+- pvc: a path relative to where the claim is mounted in the ingest pod; `..`, absolute paths
+  and symlinks that leave the volume are refused.
+- objectStore: an s3:// (or gs://, az://) URI read through fsspec, with credentials from the
+  source's Secret (env vars prefixed SOURCE_, see ballast.store.credentials) or, when the
+  Job mounts none, the unprefixed AWS_* ones. Local schemes (file://, memory://) are refused:
+  a Dataset must not be able to read the ingest pod's own files (its service-account token).
+- inline: the rows of the spec itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import pandas as pd
+
+from ballast.api.dataset import DatasetSource, DatasetSpec
+from ballast.data.errors import SourceError, SourceNotFound, SourceOutsideVolume, SourceTooLarge
+from ballast.data.tables import inline_frame, read_raw_table
+from ballast.store.credentials import SOURCE_ENV_PREFIX, has_any_s3_setting, s3_options_from_env
+from ballast.store.remote import filesystem_for
+from ballast.store.streams import CHUNK
+
+DEFAULT_PVC_MOUNT_ROOT = "/mnt/ballast-source"
+DEFAULT_MAX_SOURCE_BYTES = 2 << 30
+DEFAULT_TIMEOUT_SECONDS = 60.0
+OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    pvc_mount_root: str = DEFAULT_PVC_MOUNT_ROOT
+    """Where the ingest pod mounts the claim a pvc source names."""
+    max_bytes: int = DEFAULT_MAX_SOURCE_BYTES
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass(frozen=True)
+class RawTable:
+    frame: pd.DataFrame
+    description: dict[str, Any]
+    """Where the data came from, for metadata.json (no credentials)."""
+
+
+def describe_source(source: DatasetSource) -> dict[str, Any]:
+    if source.url is not None:
+        return {"kind": "url", "url": redact_url(source.url)}
+    if source.object_store is not None:
+        return {"kind": "objectStore", "uri": redact_url(source.object_store.uri)}
+    if source.pvc is not None:
+        return {"kind": "pvc", "claimName": source.pvc.claim_name, "path": source.pvc.path}
+    if source.inline is not None:
+        return {"kind": "inline", "rows": len(source.inline.rows)}
+    raise ValueError("the source sets none of url, objectStore, pvc, inline")
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password@ and without a query (presigned URLs carry secrets there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def read_source(spec: DatasetSpec, settings: SourceSettings) -> RawTable:
+    source = spec.source
+    description = describe_source(source)
+    if source.inline is not None:
+        return RawTable(inline_frame(source.inline.rows), description)
+    if source.pvc is not None:
+        path = resolve_pvc_path(settings.pvc_mount_root, source.pvc.path)
+        _check_size(os.path.getsize(path), settings.max_bytes, description)
+        return RawTable(read_raw_table(path, spec.format), description)
+    with tempfile.TemporaryFile(prefix="ballast-source-") as spool:
+        if source.url is not None:
+            download_url(source.url, spool, settings.max_bytes, settings.timeout_seconds)
+        else:
+            download_object(source.object_store.uri, spool, settings)
+        spool.seek(0)
+        return RawTable(read_raw_table(spool, spec.format), description)
+
+
+def resolve_pvc_path(mount_root: str, relative_path: str) -> str:
+    """The file's real path inside the mounted volume; SourceOutsideVolume if it would leave it."""
+    if os.path.isabs(relative_path) or relative_path.startswith("\\"):
+        raise SourceOutsideVolume(f"pvc path {relative_path!r} is absolute; it must be relative to the volume")
+    if ".." in relative_path.replace("\\", "/").split("/"):
+        raise SourceOutsideVolume(f"pvc path {relative_path!r} contains '..'")
+    real_root = os.path.realpath(mount_root)
+    real_path = os.path.realpath(os.path.join(real_root, relative_path))
+    if not real_path.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise SourceOutsideVolume(f"pvc path {relative_path!r} resolves outside the volume (a symlink?)")
+    if not os.path.isfile(real_path):
+        raise SourceNotFound(f"no file {relative_path!r} in the volume mounted at {mount_root}")
+    return real_path
+
+
+def download_url(url: str, out: BinaryIO, max_bytes: int, timeout_seconds: float) -> int:
+    """Streams the body into `out`; the byte count. SourceNotFound on 404/410."""
+    shown = redact_url(url)
+    request = urllib.request.Request(url, headers={"User-Agent": "ballast-ingest"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit():
+                _check_size(int(declared), max_bytes, {"url": shown})
+            return _copy_limited(response, out, max_bytes, shown)
+    except urllib.error.HTTPError as error:
+        kind = SourceNotFound if error.code in (404, 410) else SourceError
+        raise kind(f"HTTP {error.code} {error.reason} from {shown}") from None
+    except urllib.error.URLError as error:
+        raise SourceError(f"cannot reach {shown}: {error.reason}") from None
+    except TimeoutError:
+        raise SourceError(f"timed out after {timeout_seconds:g}s reading {shown}") from None
+
+
+def download_object(uri: str, out: BinaryIO, settings: SourceSettings) -> int:
+    shown = redact_url(uri)
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme not in OBJECT_STORE_SCHEMES:
+        raise SourceError(f"objectStore URI {shown} has the scheme {scheme!r}; "
+                          f"only {', '.join(sorted(OBJECT_STORE_SCHEMES))} are read")
+    prefix = SOURCE_ENV_PREFIX if has_any_s3_setting(settings.environ, SOURCE_ENV_PREFIX) else ""
+    fs = filesystem_for(scheme, s3_options_from_env(settings.environ, prefix))
+    path = parts.netloc + parts.path
+    try:
+        _check_size(int(fs.size(path)), settings.max_bytes, {"uri": shown})
+        with fs.open(path, "rb") as handle:
+            return _copy_limited(handle, out, settings.max_bytes, shown)
+    except FileNotFoundError:
+        raise SourceNotFound(f"no object at {shown}") from None
+    except PermissionError as error:
+        raise SourceError(f"access denied to {shown}: {error}") from None
+    except OSError as error:
+        raise SourceError(f"cannot read {shown}: {error}") from None
+
+
+def _copy_limited(source: Any, out: BinaryIO, max_bytes: int, shown: str) -> int:
+    copied = 0
+    while chunk := source.read(CHUNK):
+        copied += len(chunk)
+        if copied > max_bytes:
+            raise SourceTooLarge(f"{shown} is larger than the limit of {max_bytes} bytes")
+        out.write(chunk)
+    return copied
+
+
+def _check_size(size: int, max_bytes: int, where: dict[str, Any]) -> None:
+    if size > max_bytes:
+        place = next(iter(where.values()), "the source")
+        raise SourceTooLarge(f"{place} has {size} bytes, more than the limit of {max_bytes}")

@@ -1,0 +1,62 @@
+"""Carries out a reconcile's Outcome: children first, then status, then Events.
+
+Children come first so that a crash in between leaves a status that makes the next
+reconcile ask for the same (deterministically named) children again, never different ones.
+"""
+
+from __future__ import annotations
+
+import kopf
+
+from ballast import kube
+from ballast.build.claims import build_store_claim
+from ballast.metrics import RECONCILIATIONS
+from ballast.conditions import find_condition
+from ballast.reconcile.outcome import Event, Outcome
+from ballast.settings import Settings
+
+_namespaces_with_claim: set[str] = set()
+
+
+def apply_outcome(body: kopf.Body, patch: kopf.Patch, outcome: Outcome, settings: Settings) -> None:
+    namespace = body.metadata.namespace
+    if outcome.create_jobs and settings.store_mount_path and namespace not in _namespaces_with_claim:
+        kube.ensure_claim(build_store_claim(namespace, settings))
+        _namespaces_with_claim.add(namespace)
+    for job in outcome.create_jobs:
+        kube.create_job(job)
+    for name in outcome.delete_jobs:
+        kube.delete_job(namespace, name)
+    for plural, manifest in outcome.create_objects:
+        kube.create_custom_object(plural, manifest)
+    changes = status_changes(dict(body.status), outcome.status)
+    for field, value in changes.items():
+        patch.status[field] = value
+    changed = bool(changes or outcome.create_jobs or outcome.delete_jobs or outcome.create_objects)
+    RECONCILIATIONS.labels(body["kind"], "changed" if changed else "unchanged").inc()
+    for event in [*outcome.events, *ready_transition_events(dict(body.status), outcome)]:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def status_changes(current: dict, desired: dict) -> dict:
+    """Only the fields that differ: a reconcile that changes nothing writes nothing, so
+    periodic reconciles cause no API writes and no watch events."""
+    return {field: value for field, value in desired.items() if current.get(field) != value}
+
+
+def plain_body(body: kopf.Body) -> dict:
+    """The object as plain dicts, for the pure reconcilers."""
+    return {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": dict(body.metadata),
+            "spec": dict(body.spec), "status": dict(body.status)}
+
+
+def ready_transition_events(current: dict, outcome: Outcome) -> list[Event]:
+    """An Event whenever Ready changes status or reason, unless the reconcile posted one with
+    that reason already: a person reading `kubectl describe` sees every step."""
+    new = find_condition(outcome.status.get("conditions"), "Ready")
+    old = find_condition(current.get("conditions"), "Ready")
+    if not new or (old and (old["status"], old["reason"]) == (new["status"], new["reason"])):
+        return []
+    if any(event.reason == new["reason"] for event in outcome.events):
+        return []
+    return [Event("Warning" if new["status"] == "False" else "Normal", new["reason"], new["message"] or new["reason"])]

@@ -1,0 +1,52 @@
+"""kopf indexes: in-memory views of Ballast's Jobs, their pods, Datasets and Production
+ModelVersions, kept current by watches, so reconcilers read them without API calls."""
+
+from __future__ import annotations
+
+import kopf
+
+from ballast.api.kinds import GROUP, VERSION
+from ballast.build.naming import MANAGED_BY
+from ballast.reconcile.jobs import JobState, job_state, latest_termination, pod_termination
+
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+@kopf.index("batch", "v1", "jobs", labels=MANAGED)
+def ballast_jobs(namespace: str, name: str, status: kopf.Status, **_) -> dict:
+    return {(namespace, name): job_state(dict(status))}
+
+
+@kopf.index("", "v1", "pods", labels=MANAGED)
+def ballast_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict | None:
+    job = labels.get(JOB_NAME_LABEL)
+    termination = pod_termination(dict(status))
+    return {(namespace, job): termination} if job and termination else None
+
+
+@kopf.index(GROUP, VERSION, "datasets")
+def ballast_datasets(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
+    return {(namespace, name): {"metadata": {"name": name, "namespace": namespace},
+                                "spec": dict(spec), "status": dict(status)}}
+
+
+@kopf.index(GROUP, VERSION, "modelversions")
+def production_versions(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_) -> dict | None:
+    if status.get("stage") != "Production":
+        return None
+    return {(namespace, spec["model"]): {"metadata": {"name": name, "namespace": namespace}, "spec": dict(spec)}}
+
+
+def job_of(index: kopf.Index, namespace: str, name: str | None) -> JobState | None:
+    if not name:
+        return None
+    return next(iter(index.get((namespace, name), [])), None)
+
+
+def termination_of(index: kopf.Index, namespace: str, job: str | None) -> dict | None:
+    return latest_termination(list(index.get((namespace, job), []))) if job else None
+
+
+def one_of(index: kopf.Index, key: tuple) -> dict | None:
+    return next(iter(index.get(key, [])), None)

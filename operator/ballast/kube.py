@@ -1,0 +1,76 @@
+"""The few writes the operator makes besides status: create children, delete finished Jobs.
+
+kopf writes status; everything else goes through the official client, created once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from ballast.api.kinds import GROUP, VERSION
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def api_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def _already_exists(error: ApiException) -> bool:
+    return error.status == 409
+
+
+def create_job(manifest: dict) -> None:
+    """Create the Job unless one of that name exists: names are deterministic, so an existing
+    Job is the one an earlier reconcile (or an earlier operator process) created."""
+    try:
+        client.BatchV1Api(api_client()).create_namespaced_job(manifest["metadata"]["namespace"], manifest)
+    except ApiException as error:
+        if not _already_exists(error):
+            raise
+
+
+def delete_job(namespace: str, name: str) -> None:
+    try:
+        client.BatchV1Api(api_client()).delete_namespaced_job(
+            name, namespace, propagation_policy="Background")
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def create_custom_object(plural: str, manifest: dict) -> bool:
+    """Create a Ballast object; False when one of that name already exists."""
+    try:
+        client.CustomObjectsApi(api_client()).create_namespaced_custom_object(
+            GROUP, VERSION, manifest["metadata"]["namespace"], plural, manifest)
+        return True
+    except ApiException as error:
+        if _already_exists(error):
+            return False
+        raise
+
+
+def ensure_claim(manifest: dict) -> None:
+    """Create the PersistentVolumeClaim unless it exists; an existing one is left as it is."""
+    namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    core = client.CoreV1Api(api_client())
+    try:
+        core.read_namespaced_persistent_volume_claim(name, namespace)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        try:
+            core.create_namespaced_persistent_volume_claim(namespace, manifest)
+        except ApiException as create_error:
+            if not _already_exists(create_error):
+                raise

@@ -1,0 +1,69 @@
+"""Ballast's model file format: a deterministic skops archive, identified by its sha256.
+
+Saving: `serialize_model` dumps a fitted estimator with skops and canonicalises the archive,
+so the same model always gives the same bytes and the same digest.
+
+Loading: `load_model` refuses before it parses anything unless the sha256 matches, refuses
+anything that is not a skops archive (a pickle is never unpickled), refuses any type outside
+Ballast's fixed lists in `trusted_types`, and only then lets skops build the object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import skops.io
+
+from ballast.models.artifact_types import read_skops_schema, referenced_types
+from ballast.models.canonical_archive import canonicalize
+from ballast.models.digest import sha256_hex, verify_sha256
+from ballast.models.errors import UntrustedArtifact
+from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
+
+ARTIFACT_FORMAT = "skops"
+MODEL_FILE_NAME = "model.skops"
+
+
+@dataclass(frozen=True)
+class SerializedModel:
+    data: bytes
+    sha256: str
+    format: str = ARTIFACT_FORMAT
+
+
+def serialize_model(model: Any) -> SerializedModel:
+    """The model as canonical skops bytes, with their sha256."""
+    data = canonicalize(skops.io.dumps(model))
+    return SerializedModel(data=data, sha256=sha256_hex(data))
+
+
+def _untrusted(types: set[str] | frozenset[str], why: str) -> UntrustedArtifact:
+    names = tuple(sorted(types))
+    return UntrustedArtifact(
+        f"the artifact holds types outside Ballast's trusted list ({why}): {', '.join(names)}. "
+        "Ballast loads only what its allow-listed estimators and preprocessing need", names)
+
+
+def check_artifact_types(data: bytes) -> frozenset[str]:
+    """Every type the archive names, after checking that Ballast trusts all of them."""
+    types = referenced_types(read_skops_schema(data))
+    outside = types - ARTIFACT_TYPES
+    if outside:
+        raise _untrusted(outside, "not used by any allow-listed estimator")
+    # skops decides what it trusts by itself; it must not need anything beyond our list either.
+    needs_trust = set(skops.io.get_untrusted_types(data=data)) - SKOPS_TRUSTED_TYPES
+    if needs_trust:
+        raise _untrusted(needs_trust, "not in Ballast's skops trusted types")
+    return types
+
+
+def load_model(data: bytes, expected_sha256: str) -> Any:
+    """The model in `data`, built only after its digest and every type it names were checked."""
+    verify_sha256(data, expected_sha256)
+    check_artifact_types(data)
+    try:
+        # The list is Ballast's constant, never read from the artifact.
+        return skops.io.loads(data, trusted=sorted(SKOPS_TRUSTED_TYPES))
+    except skops.io.exceptions.UntrustedTypesFoundException as error:  # pragma: no cover - checked above
+        raise UntrustedArtifact(str(error)) from None

@@ -1,0 +1,164 @@
+"""Dataset: start an ingest Job per spec generation and per refresh, and turn each Job's
+result into a version. Invalid content is recorded as an invalid version and never becomes
+latestVersion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ballast.build.jobs import build_ingest_job, ingest_job_name
+from ballast.conditions import rfc3339
+from ballast.conditions import set_condition
+from ballast.reconcile.durations import parse_duration, parse_time
+from ballast.reconcile.jobs import JobState, message_tail, parse_result
+from ballast.reconcile.outcome import Outcome
+from ballast.settings import Settings
+
+
+@dataclass(frozen=True)
+class DatasetObservation:
+    body: dict
+    now: datetime
+    job: JobState | None = None
+    """The state of status.ingest.jobName's Job, when the index has it."""
+    termination: dict | None = None
+    """The termination of that Job's newest pod."""
+
+
+def ingest_in_flight(status: dict) -> bool:
+    ingest = status.get("ingest")
+    return bool(ingest) and not ingest.get("finishedAt")
+
+
+def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outcome:
+    body, now = observed.body, observed.now
+    generation = body["metadata"]["generation"]
+    status = body.get("status") or {}
+    ingest = status.get("ingest")
+    outcome = Outcome()
+
+    if not ingest or ingest.get("generation") != generation:
+        if ingest and not ingest.get("finishedAt"):
+            outcome.delete_jobs.append(ingest["jobName"])  # it reads a spec that is gone
+        _start_ingest(outcome, body, generation, refresh=0, now=now, settings=settings)
+    elif not ingest.get("finishedAt"):
+        _follow_ingest(outcome, body, ingest, observed, settings)
+    elif _refresh_due(body, ingest, now):
+        _start_ingest(outcome, body, generation, refresh=ingest.get("refresh", 0) + 1, now=now, settings=settings)
+
+    outcome.status["observedGeneration"] = generation
+    outcome.status["conditions"] = _conditions(status, outcome.status, generation, now)
+    return outcome
+
+
+def _start_ingest(outcome: Outcome, body: dict, generation: int, *, refresh: int, now: datetime,
+                  settings: Settings) -> None:
+    job_name = ingest_job_name(body["metadata"]["name"], generation, refresh)
+    outcome.create_jobs.append(build_ingest_job(body, job_name=job_name, settings=settings))
+    outcome.status["ingest"] = {"jobName": job_name, "generation": generation, "refresh": refresh,
+                                "startedAt": rfc3339(now)}
+    why = f"refresh {refresh}" if refresh else f"generation {generation}"
+    outcome.event("Normal", "Ingesting", f"started ingest Job {job_name} for {why}")
+
+
+def _follow_ingest(outcome: Outcome, body: dict, ingest: dict, observed: DatasetObservation,
+                   settings: Settings) -> None:
+    job = observed.job
+    if job is None:
+        # Not in the index: just created, or deleted behind our back. Creating it again is
+        # harmless either way, because the name is deterministic.
+        outcome.create_jobs.append(build_ingest_job(body, job_name=ingest["jobName"], settings=settings))
+        return
+    if not job.finished:
+        return
+    result = parse_result(observed.termination)
+    finished = {**ingest, "finishedAt": rfc3339(observed.now)}
+    if result and result.get("ok"):
+        _record_version(outcome, body, result, observed.now)
+        finished.update(succeeded=True, reason="Ingested", message=_ingest_summary(result))
+    else:
+        reason = (result or {}).get("reason") or ("IngestFailed" if job.succeeded else job.reason or "IngestFailed")
+        message = (result or {}).get("message") or message_tail(
+            (observed.termination or {}).get("message") or job.message or "the ingest pod left no message")
+        finished.update(succeeded=False, reason=reason, message=message)
+        outcome.event("Warning", reason, f"ingest {ingest['jobName']} failed: {message}")
+    outcome.status["ingest"] = finished
+    outcome.delete_jobs.append(ingest["jobName"])
+
+
+def _record_version(outcome: Outcome, body: dict, result: dict, now: datetime) -> None:
+    status = body.get("status") or {}
+    versions = [v for v in status.get("versions") or [] if v.get("sha256") != result["sha256"]]
+    known = len(versions) != len(status.get("versions") or [])
+    entry = {
+        "sha256": result["sha256"],
+        "rows": result["rows"],
+        "createdAt": result.get("createdAt") or rfc3339(now),
+        "valid": bool(result["valid"]),
+    }
+    for field, key in (("snapshotUri", "snapshotUri"), ("profileUri", "profileUri")):
+        if result.get(key):
+            entry[field] = result[key]
+    if result.get("violations"):
+        violations = list(result["violations"])
+        hidden = result.get("violationCount", len(violations)) - len(violations)
+        if hidden > 0:
+            violations.append(f"... and {hidden} more")
+        entry["violations"] = violations[:64]
+    limit = body["spec"].get("versionHistoryLimit", 10)
+    outcome.status["versions"] = [entry, *versions][:limit]
+    short = result["sha256"][:12]
+    if entry["valid"]:
+        outcome.status["latestVersion"] = result["sha256"]
+        outcome.status["latestRows"] = result["rows"]
+        if not known:
+            outcome.event("Normal", "NewVersion", f"version {short} with {result['rows']} rows is valid")
+    else:
+        outcome.event("Warning", "InvalidData",
+                      f"version {short} is invalid: " + "; ".join(entry.get("violations", []))[:900])
+
+
+def _ingest_summary(result: dict) -> str:
+    verdict = "valid" if result.get("valid") else "invalid"
+    return f"version {result['sha256'][:12]}: {result['rows']} rows, {verdict}"
+
+
+def _refresh_due(body: dict, ingest: dict, now: datetime) -> bool:
+    interval = body["spec"].get("refreshInterval")
+    if not interval:
+        return False
+    return (now - parse_time(ingest["startedAt"])).total_seconds() >= parse_duration(interval)
+
+
+def seconds_until_refresh(body: dict, now: datetime) -> float | None:
+    """For the refresh timer: None when the Dataset never refreshes or is busy ingesting."""
+    status = body.get("status") or {}
+    interval = body["spec"].get("refreshInterval")
+    if not interval or ingest_in_flight(status) or not status.get("ingest"):
+        return None
+    elapsed = (now - parse_time(status["ingest"]["startedAt"])).total_seconds()
+    return max(0.0, parse_duration(interval) - elapsed)
+
+
+def _conditions(status: dict, changes: dict, generation: int, now: datetime) -> list[dict]:
+    merged = {**status, **changes}
+    ingest = merged.get("ingest") or {}
+    latest = merged.get("latestVersion")
+    newest = (merged.get("versions") or [{}])[0]
+    if latest:
+        ready = ("True", "VersionAvailable", f"latest valid version {latest[:12]} has {merged.get('latestRows')} rows")
+    elif ingest.get("finishedAt") and ingest.get("succeeded") is False:
+        ready = ("False", ingest.get("reason") or "IngestFailed", ingest.get("message") or "")
+    elif ingest.get("finishedAt") and newest and newest.get("valid") is False:
+        ready = ("False", "InvalidData", "; ".join(newest.get("violations") or [])[:2000])
+    else:
+        ready = ("Unknown", "Ingesting", f"ingest Job {ingest.get('jobName')} is running")
+    stamp = rfc3339(now)
+    conditions = set_condition(status.get("conditions"), type="Ready", status=ready[0], reason=ready[1],
+                               message=ready[2], observed_generation=generation, now=stamp)
+    busy = bool(ingest) and not ingest.get("finishedAt")
+    return set_condition(conditions, type="Reconciling", status="True" if busy else "False",
+                         reason="Ingesting" if busy else "Idle",
+                         message=f"ingest Job {ingest.get('jobName')}" if busy else "",
+                         observed_generation=generation, now=stamp)

@@ -1,0 +1,63 @@
+"""Reading a Job's outcome and its pod's result, as kopf's indexes hold them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobState:
+    finished: bool
+    succeeded: bool
+    reason: str = ""
+    message: str = ""
+
+
+def job_state(job_status: dict) -> JobState:
+    """A Job is finished only once it carries a terminal Complete or Failed condition."""
+    for condition in job_status.get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return JobState(finished=True, succeeded=True, reason="Complete")
+        if condition.get("type") == "Failed":
+            return JobState(finished=True, succeeded=False, reason=condition.get("reason") or "Failed",
+                            message=condition.get("message") or "")
+    return JobState(finished=False, succeeded=False)
+
+
+def pod_termination(pod_status: dict) -> dict | None:
+    """The first container's termination: exit code, finish time and message, once it ended."""
+    for container in pod_status.get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated")
+        if terminated:
+            return {
+                "exitCode": terminated.get("exitCode"),
+                "finishedAt": terminated.get("finishedAt") or "",
+                "message": terminated.get("message") or "",
+                "reason": terminated.get("reason") or "",
+            }
+    return None
+
+
+def latest_termination(terminations: list[dict]) -> dict | None:
+    return max(terminations, key=lambda t: t.get("finishedAt") or "", default=None)
+
+
+def parse_result(termination: dict | None) -> dict[str, Any] | None:
+    """The JSON result a Ballast pod wrote to its termination log, or None if it wrote none
+    (a crash: then the message is the tail of its log, which the caller shows as it is)."""
+    if not termination or not termination.get("message"):
+        return None
+    try:
+        result = json.loads(termination["message"])
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def message_tail(text: str, limit: int = 600) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]

@@ -1,0 +1,27 @@
+"""What a reconcile decided: the status to write, the Events to post, the children to touch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    status: dict[str, Any] = field(default_factory=dict)
+    """Status fields to set (a merge patch of .status)."""
+    events: list[Event] = field(default_factory=list)
+    create_jobs: list[dict] = field(default_factory=list)
+    delete_jobs: list[str] = field(default_factory=list)
+    create_objects: list[tuple[str, dict]] = field(default_factory=list)
+    """(plural, manifest) of Ballast objects to create if absent."""
+
+    def event(self, type: str, reason: str, message: str) -> None:
+        self.events.append(Event(type, reason, message))

@@ -1,0 +1,236 @@
+"""TrainingRun: pin the dataset version once, run one training Job, record what it produced,
+and register a ModelVersion when the gates pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ballast.build.jobs import build_training_job
+from ballast.build.naming import child_name
+from ballast.conditions import find_condition, rfc3339, set_condition
+from ballast.reconcile.durations import parse_time
+from ballast.reconcile.jobs import JobState, message_tail, parse_result
+from ballast.reconcile.outcome import Outcome
+from ballast.settings import Settings
+
+RESULT_FIELDS = ("metrics", "keyMetric", "params", "gates", "reproducibility")
+
+
+@dataclass(frozen=True)
+class TrainingRunObservation:
+    body: dict
+    now: datetime
+    dataset: dict | None = None
+    """The Dataset that spec.datasetRef names (metadata, spec, status), if it exists."""
+    champion: dict | None = None
+    """The model's Production ModelVersion (metadata, spec), if there is one."""
+    job: JobState | None = None
+    termination: dict | None = None
+
+
+def is_finished(status: dict) -> bool:
+    succeeded = find_condition(status.get("conditions"), "Succeeded")
+    return bool(succeeded) and succeeded["status"] in ("True", "False")
+
+
+def in_flight(status: dict) -> bool:
+    return not is_finished(status)
+
+
+def model_version_name(model: str, sha256: str) -> str:
+    """Registry entries are named by content: the same artifact is the same ModelVersion."""
+    return child_name(model, sha256[:12])
+
+
+def reconcile_training_run(observed: TrainingRunObservation, settings: Settings) -> Outcome:
+    body = observed.body
+    status = body.get("status") or {}
+    generation = body["metadata"]["generation"]
+    outcome = Outcome(status={"observedGeneration": generation})
+    if is_finished(status):
+        return outcome
+    if not status.get("jobName"):
+        _start(outcome, observed, settings)
+    else:
+        _follow(outcome, observed, settings)
+    _set_conditions(outcome, status, generation, observed.now)
+    return outcome
+
+
+def _set_conditions(outcome: Outcome, status: dict, generation: int, now: datetime) -> None:
+    """Ready and Succeeded from what this reconcile decided (outcome.status['_state'])."""
+    state, reason, message = outcome.status.pop("_state")
+    ready, succeeded = {"running": ("Unknown", "Unknown"), "waiting": ("False", "Unknown"),
+                        "succeeded": ("True", "True"), "failed": ("False", "False")}[state]
+    stamp = rfc3339(now)
+    conditions = set_condition(status.get("conditions"), type="Ready", status=ready, reason=reason,
+                               message=message, observed_generation=generation, now=stamp)
+    outcome.status["conditions"] = set_condition(conditions, type="Succeeded", status=succeeded, reason=reason,
+                                                 message=message, observed_generation=generation, now=stamp)
+
+
+def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
+    body, now = observed.body, observed.now
+    spec, status = body["spec"], body.get("status") or {}
+    version, problem = _resolve_dataset_version(spec, observed.dataset)
+    if version is None:
+        waited = (now - parse_time(body["metadata"]["creationTimestamp"])).total_seconds()
+        final = problem[0] == "DatasetVersionInvalid" or waited >= settings.dataset_wait_seconds
+        reason, message = _reason_for(problem, final)
+        outcome.status["_state"] = ("failed" if final else "waiting", reason, message)
+        if final:
+            outcome.event("Warning", reason, message)
+        return
+    champion = observed.champion if _must_beat_champion(spec) else None
+    job = build_training_job(body, inputs=_inputs(body, version, observed.dataset, champion), settings=settings)
+    outcome.create_jobs.append(job)
+    outcome.status.update(datasetVersion=version["sha256"], datasetSnapshotUri=version["snapshotUri"],
+                          jobName=job["metadata"]["name"], startedAt=rfc3339(now))
+    if champion:
+        outcome.status["champion"] = champion["metadata"]["name"]
+    short = version["sha256"][:12]
+    outcome.status["_state"] = ("running", "Training", f"training on dataset version {short}")
+    outcome.event("Normal", "Training", f"started Job {job['metadata']['name']} on dataset "
+                                        f"{spec['datasetRef']['name']} version {short}")
+
+
+def _inputs(body: dict, version: dict, dataset: dict, champion: dict | None) -> dict:
+    """What `ballast train` reads (see ballast.runtime.train)."""
+    spec = body["spec"]
+    inputs = {
+        "trainingRun": {key: body["metadata"][key] for key in ("namespace", "name", "uid")},
+        "spec": spec,
+        "dataset": {"name": spec["datasetRef"]["name"], "sha256": version["sha256"],
+                    "snapshotUri": version["snapshotUri"], "schema": dataset["spec"]["schema"]},
+    }
+    if champion:
+        artifact = champion["spec"]["artifact"]
+        inputs["champion"] = {"modelVersion": champion["metadata"]["name"], "uri": artifact["uri"],
+                              "sha256": artifact["sha256"]}
+    return inputs
+
+
+def _resolve_dataset_version(spec: dict, dataset: dict | None,
+                             pinned: str | None = None) -> tuple[dict | None, tuple[str, str]]:
+    """The version to train on: the one already pinned in status, else the one spec names,
+    else the newest valid one; never an invalid one."""
+    ref = spec["datasetRef"]
+    if dataset is None:
+        return None, ("DatasetNotReady", f"Dataset {ref['name']} does not exist")
+    dataset_status = dataset.get("status") or {}
+    versions = {v["sha256"]: v for v in dataset_status.get("versions") or []}
+    wanted = pinned or ref.get("version") or dataset_status.get("latestVersion")
+    if not wanted:
+        return None, ("DatasetNotReady", f"Dataset {ref['name']} has no valid version yet")
+    version = versions.get(wanted)
+    if version is None:
+        return None, ("DatasetNotReady", f"Dataset {ref['name']} has no version {wanted[:12]}")
+    if not version.get("valid") or not version.get("snapshotUri"):
+        return None, ("DatasetVersionInvalid", f"Dataset {ref['name']} version {wanted[:12]} is invalid: "
+                      + "; ".join(version.get("violations") or [])[:1000])
+    return version, ("", "")
+
+
+def _reason_for(problem: tuple[str, str], final: bool) -> tuple[str, str]:
+    reason, message = problem
+    if reason == "DatasetNotReady":
+        message += "; gave up waiting" if final else "; waiting"
+    return reason, message
+
+
+def _must_beat_champion(spec: dict) -> bool:
+    return bool(((spec.get("evaluation") or {}).get("gates") or {}).get("mustBeatChampion"))
+
+
+def _follow(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
+    body, job = observed.body, observed.job
+    status = body.get("status") or {}
+    if job is None:
+        _ensure_job(outcome, observed, settings)
+        return
+    if not job.finished:
+        outcome.status["_state"] = ("running", "Training", f"Job {status['jobName']} is running")
+        return
+    result = parse_result(observed.termination)
+    outcome.status["completedAt"] = rfc3339(observed.now)
+    if job.succeeded and result and result.get("artifact"):
+        _record_result(outcome, body, result)
+    else:
+        reason, message = _failure(job, result, observed.termination)
+        outcome.status["_state"] = ("failed", reason, message)
+        outcome.event("Warning", reason, message)
+
+
+def _ensure_job(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
+    """The Job is not in the index: just created, or deleted behind the operator's back. Its
+    name is deterministic, so asking for it again cannot make a second one."""
+    body, status = observed.body, observed.body.get("status") or {}
+    version, problem = _resolve_dataset_version(body["spec"], observed.dataset, pinned=status["datasetVersion"])
+    if version is None:
+        outcome.status["_state"] = ("waiting", *_reason_for(problem, final=False))
+        return
+    champion = observed.champion
+    if status.get("champion") and (not champion or champion["metadata"]["name"] != status["champion"]):
+        champion = None  # the recorded champion is no longer Production; train without it
+    outcome.create_jobs.append(build_training_job(
+        body, inputs=_inputs(body, version, observed.dataset, champion), settings=settings))
+    outcome.status["_state"] = ("running", "Training", f"waiting for Job {status['jobName']}")
+
+
+def _failure(job: JobState, result: dict | None, termination: dict | None) -> tuple[str, str]:
+    if job.reason == "DeadlineExceeded":
+        return "DeadlineExceeded", f"the training Job ran past activeDeadlineSeconds: {job.message}"
+    if result and result.get("reason"):
+        return result["reason"], result.get("message") or ""
+    tail = message_tail((termination or {}).get("message") or "")
+    return "TrainingFailed", tail or job.message or "the training pod failed without a message"
+
+
+def _record_result(outcome: Outcome, body: dict, result: dict) -> None:
+    for field in RESULT_FIELDS:
+        if result.get(field) is not None:
+            outcome.status[field] = result[field]
+    outcome.status["artifact"] = result["artifact"]
+    key = result.get("keyMetric") or {}
+    summary = f"{key.get('name')}={key.get('value'):.4g}" if key.get("value") is not None else "no key metric"
+    if not result.get("passed"):
+        failed = [gate["message"] or gate["name"] for gate in result.get("gates") or [] if not gate["passed"]]
+        message = "gate failed: " + "; ".join(failed) if failed else (result.get("message") or "gates failed")
+        outcome.status["_state"] = ("failed", "GateFailed", message)
+        outcome.event("Warning", "GateFailed", message)
+        return
+    manifest = build_model_version(body, result)
+    outcome.create_objects.append(("modelversions", manifest))
+    outcome.status["modelVersion"] = manifest["metadata"]["name"]
+    outcome.status["_state"] = ("succeeded", "Trained",
+                                f"{summary}; registered ModelVersion {manifest['metadata']['name']}")
+    outcome.event("Normal", "Trained", f"{summary}; registered ModelVersion {manifest['metadata']['name']}")
+
+
+def build_model_version(run: dict, result: dict) -> dict:
+    """The registry entry for a passed run. It is not owned by the run: registry entries
+    outlive the attempts that produced them."""
+    spec, status = run["spec"], run.get("status") or {}
+    artifact = result["artifact"]
+    template = spec.get("modelVersionTemplate") or {}
+    mv_spec = {
+        "model": spec["model"],
+        "artifact": {"uri": artifact["uri"], "sha256": artifact["sha256"], "format": artifact.get("format", "skops")},
+        "source": {"trainingRun": run["metadata"]["name"],
+                   "dataset": {"name": spec["datasetRef"]["name"], "version": status["datasetVersion"]}},
+    }
+    for field in ("serving", "rollout"):
+        if template.get(field):
+            mv_spec[field] = template[field]
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": model_version_name(spec["model"], artifact["sha256"]),
+            "namespace": run["metadata"]["namespace"],
+            "labels": {"app.kubernetes.io/managed-by": "ballast", "ballast.dev/model": spec["model"],
+                       "ballast.dev/training-run": run["metadata"]["name"]},
+        },
+        "spec": mv_spec,
+    }

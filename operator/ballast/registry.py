@@ -1,0 +1,40 @@
+"""Checks a registered artifact before Ballast trusts it: it exists, its sha256 is the one
+recorded, and it is a skops file naming only Ballast's trusted types. Nothing is unpickled."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+
+from ballast.models import ModelArtifactError, check_artifact_types, verify_sha256
+from ballast.store import METADATA_FILE, ArtifactStore, StoreError
+from ballast.store.errors import DigestMismatch
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    reason: str
+    message: str
+    metadata: dict = field(default_factory=dict)
+    """The metadata.json beside the artifact (metrics, lineage), when there is one."""
+
+
+def verify_artifact(store: ArtifactStore, uri: str, sha256: str) -> Verification:
+    try:
+        data = store.read_bytes(uri)
+        verify_sha256(data, sha256, what=uri)
+        types = check_artifact_types(data)
+    except (StoreError, ModelArtifactError, DigestMismatch) as error:
+        return Verification(ok=False, reason=error.reason, message=str(error))
+    return Verification(ok=True, reason="Verified",
+                        message=f"sha256 verified; {len(types)} trusted types",
+                        metadata=_sibling_metadata(store, uri))
+
+
+def _sibling_metadata(store: ArtifactStore, uri: str) -> dict:
+    metadata_uri = posixpath.join(posixpath.dirname(uri), METADATA_FILE)
+    try:
+        return store.read_json(metadata_uri) if store.exists(metadata_uri) else {}
+    except (StoreError, ValueError):
+        return {}

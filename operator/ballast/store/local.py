@@ -1,0 +1,138 @@
+"""The file:// backend: a directory on the PersistentVolume every Ballast pod mounts.
+
+Write-once is enforced by the filesystem, not by a check-then-write: the content goes to a
+temporary file in the destination directory and is published with os.link, which fails if
+the final name exists. So a reader never sees a half-written file, two writers racing on one
+key cannot overwrite each other, and the loser learns whether its bytes were the same.
+
+Every path is checked after resolving symlinks, so a symlink planted inside the store cannot
+make a read or a write land outside it (and directories are never created through one).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from ballast.store.errors import ArtifactConflict, ArtifactNotFound, ArtifactOutsideStore
+from ballast.store.streams import sha256_of_stream
+
+# os.link is refused by a few filesystems (some FUSE and SMB mounts); there a rename after an
+# existence check keeps the no-partial-file guarantee and loses only the race protection.
+LINK_UNSUPPORTED = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK}
+
+
+class LocalBackend:
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def _real_root(self) -> str:
+        return os.path.realpath(self.root)
+
+    def _inside(self, real_path: str) -> bool:
+        real_root = self._real_root()
+        return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)
+
+    def _checked(self, key: str) -> str:
+        """The key's path, refused when it (or an existing ancestor) resolves outside the root."""
+        path = os.path.join(self.root, *key.split("/"))
+        if not self._inside(os.path.realpath(path)):
+            raise ArtifactOutsideStore(f"{key!r} resolves outside the store root {self.root} (a symlink?)")
+        return path
+
+    def _make_parent(self, path: str, key: str) -> str:
+        parent = os.path.dirname(path)
+        # realpath of a not-yet-existing path resolves its existing ancestors, so a symlinked
+        # ancestor is caught here before makedirs could create directories through it.
+        if not self._inside(os.path.realpath(parent)):
+            raise ArtifactOutsideStore(f"{key!r} resolves outside the store root {self.root} (a symlink?)")
+        os.makedirs(parent, exist_ok=True)
+        if not self._inside(os.path.realpath(parent)):
+            raise ArtifactOutsideStore(f"{key!r} resolves outside the store root {self.root} (a symlink?)")
+        return parent
+
+    # --- reading -------------------------------------------------------------------------
+
+    def exists(self, key: str) -> bool:
+        return os.path.isfile(self._checked(key))
+
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._checked(key)
+        try:
+            return open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ArtifactNotFound(f"no artifact {key!r} in the store {self.root}") from None
+
+    def size(self, key: str) -> int:
+        try:
+            return os.stat(self._checked(key)).st_size
+        except FileNotFoundError:
+            raise ArtifactNotFound(f"no artifact {key!r} in the store {self.root}") from None
+
+    def _sha256(self, key: str) -> str:
+        with self.open_read(key) as handle:
+            return sha256_of_stream(handle)
+
+    # --- writing -------------------------------------------------------------------------
+
+    def write_once(self, key: str, chunks: Iterable[bytes]) -> bool:
+        """Publishes the bytes under key; False when identical bytes were already there."""
+        path = self._checked(key)
+        parent = self._make_parent(path, key)
+        handle, temporary = tempfile.mkstemp(dir=parent, prefix=".tmp-", suffix=".partial")
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(handle, "wb") as out:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            # mkstemp creates 0600; other Ballast pods (trainer, server) must be able to read.
+            os.chmod(temporary, 0o644)
+            return self._publish(temporary, path, key, digest.hexdigest())
+        finally:
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+
+    def _publish(self, temporary: str, path: str, key: str, new_digest: str) -> bool:
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return self._same_or_conflict(key, new_digest)
+        except OSError as error:
+            if error.errno not in LINK_UNSUPPORTED:
+                raise
+            if os.path.lexists(path):
+                return self._same_or_conflict(key, new_digest)
+            os.rename(temporary, path)
+        self._sync_directory(os.path.dirname(path))
+        return True
+
+    def _same_or_conflict(self, key: str, new_digest: str) -> bool:
+        existing = self._sha256(key)  # also refuses a planted symlink pointing outside
+        if existing != new_digest:
+            raise ArtifactConflict(
+                f"{key!r} already exists with different content (sha256 {existing}, new {new_digest}); "
+                "artifacts are written once and never rewritten")
+        return False
+
+    @staticmethod
+    def _sync_directory(directory: str) -> None:
+        """Makes the new name durable, so a node crash cannot lose a version status already names."""
+        try:
+            descriptor = os.open(directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(descriptor)
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)

@@ -1,0 +1,180 @@
+"""One training run, start to finish, without Kubernetes or the artifact store.
+
+Data frame and schema in; fitted pipeline, its canonical skops bytes, metrics, gates and the
+reproducibility record out. `ballast.runtime.train` reads the inputs and writes the outputs.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+
+from ballast.api.catalog import Task
+from ballast.api.dataset import DatasetSchema
+from ballast.api.trainingrun import Evaluation, GateResult, TrainingRunSpec
+from ballast.models import SerializedModel, load_model, serialize_model
+from ballast.training.errors import InvalidEstimator
+from ballast.training.estimators import build_estimator, estimator_task
+from ballast.training.evaluation_spec import check_evaluation, primary_metric
+from ballast.training.fairness import fairness_metrics
+from ballast.training.features import FeatureColumns, feature_columns, feature_frame
+from ballast.training.gates import ChampionScore, evaluate_gates
+from ballast.training.host_state import strip_host_specific_state
+from ballast.training.metrics import evaluate_model, positive_class
+from ballast.training.preprocessing import MODEL_STEP, build_pipeline
+from ballast.training.reproducibility import json_safe, reproducibility_record
+from ballast.training.split import split_indices
+from ballast.training.target import labelled_rows
+
+MAX_RECORDED_WARNINGS = 20
+
+
+@dataclass(frozen=True)
+class DatasetIdentity:
+    name: str
+    sha256: str
+    snapshot_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    task: Task
+    pipeline: Pipeline
+    artifact: SerializedModel
+    metrics: dict[str, float]
+    """Performance metrics and, when a sensitive feature is named, fairness metrics."""
+    skipped_metrics: dict[str, str]
+    key_metric: str
+    gates: list[GateResult]
+    params: dict[str, Any]
+    """The estimator's full get_params() as fitted, JSON-safe."""
+    reproducibility: dict[str, Any]
+    columns: FeatureColumns
+    classes: list[Any] | None
+    train_rows: int
+    test_rows: int
+    dropped_rows: int
+    fit_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(gate.passed for gate in self.gates)
+
+    @property
+    def key_metric_value(self) -> float | None:
+        return self.metrics.get(self.key_metric)
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        return [gate for gate in self.gates if not gate.passed]
+
+
+def _fit(pipeline: Pipeline, features: pd.DataFrame, target: pd.Series) -> tuple[float, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = time.perf_counter()
+        try:
+            pipeline.fit(features, target)
+        except InvalidParameterError as error:
+            raise InvalidEstimator(f"invalid params: {error}", (str(error),)) from None
+        elapsed = time.perf_counter() - started
+    messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    return elapsed, messages[:MAX_RECORDED_WARNINGS]
+
+
+def _champion_score(champion: Any, features: pd.DataFrame, target: np.ndarray, task: Task,
+                    metric: str) -> ChampionScore:
+    try:
+        scored = evaluate_model(champion, features, target, task)
+    except Exception as error:  # noqa: BLE001 - any failure of a foreign model fails the gate, not the run
+        return ChampionScore(value=None, problem=f"{type(error).__name__}: {error}")
+    if metric not in scored.values:
+        return ChampionScore(value=None, problem=f"no {metric}: {scored.skipped.get(metric, 'not computed')}")
+    return ChampionScore(value=scored.values[metric])
+
+
+def _check_round_trip(artifact: SerializedModel, pipeline: Pipeline, features: pd.DataFrame) -> None:
+    """The bytes must load with Ballast's trusted types and predict exactly like the fitted model,
+    so a model that the registry or the server would refuse never leaves the training Job."""
+    loaded = load_model(artifact.data, artifact.sha256)
+    if not np.array_equal(loaded.predict(features), pipeline.predict(features)):
+        raise RuntimeError("the saved model predicts differently from the fitted one")
+
+
+def train_model(spec: TrainingRunSpec, frame: pd.DataFrame, schema: DatasetSchema, dataset: DatasetIdentity,
+                champion: Any | None = None, champion_problem: str | None = None,
+                environment: Mapping[str, str] | None = None) -> TrainingOutcome:
+    """Train, evaluate and gate one run.
+
+    `champion` is the current Production model, already verified and loaded; `champion_problem`
+    says why it could not be loaded (the mustBeatChampion gate then fails with that reason).
+    With neither, the model is the first of its name and has no champion to beat.
+    """
+    evaluation = spec.evaluation or Evaluation()
+    task = estimator_task(spec.estimator)
+    # Everything a person can get wrong in the spec is refused before any data is touched.
+    estimator = build_estimator(spec.estimator, spec.params, spec.seed)
+    check_evaluation(evaluation, task, [str(c) for c in frame.columns])
+    metric = primary_metric(evaluation, task)
+
+    columns = feature_columns(schema)
+    rows = labelled_rows(frame, schema, task)
+    features = feature_frame(rows.frame, columns)
+    target = rows.target
+    split = split_indices(target, evaluation.test_fraction, spec.seed, stratify=task == "classification")
+    train_x, test_x = features.iloc[split.train], features.iloc[split.test]
+    train_y, test_y = target.iloc[split.train], target.iloc[split.test].to_numpy()
+
+    pipeline = build_pipeline(spec.estimator, estimator, columns)
+    fit_seconds, fit_warnings = _fit(pipeline, train_x, train_y)
+    strip_host_specific_state(pipeline)
+    scored = evaluate_model(pipeline, test_x, test_y, task)
+    metrics = dict(scored.values)
+
+    fairness: dict[str, float] = {}
+    fairness_unavailable = None
+    gates = evaluation.gates
+    if gates is not None and gates.fairness is not None:
+        classes = np.asarray(pipeline.classes_)
+        if len(classes) != 2:
+            fairness_unavailable = f"fairness metrics need two classes, the target has {len(classes)}"
+        else:
+            sensitive = rows.frame[gates.fairness.sensitive_feature].iloc[split.test].to_numpy()
+            fairness = fairness_metrics(test_y, pipeline.predict(test_x), sensitive, positive_class(classes))
+            metrics.update(fairness)
+
+    champion_score = None
+    if gates is not None and gates.must_beat_champion:
+        if champion_problem is not None:
+            champion_score = ChampionScore(value=None, problem=champion_problem)
+        elif champion is not None:
+            champion_score = _champion_score(champion, test_x, test_y, task, metric)
+    gate_results = evaluate_gates(gates, metric, scored.values, scored.skipped, fairness, fairness_unavailable,
+                                  champion_score)
+
+    artifact = serialize_model(pipeline)
+    _check_round_trip(artifact, pipeline, test_x)
+    params = json_safe(pipeline.named_steps[MODEL_STEP].get_params(deep=False))
+    return TrainingOutcome(
+        task=task, pipeline=pipeline, artifact=artifact, metrics=metrics, skipped_metrics=scored.skipped,
+        key_metric=metric, gates=gate_results, params=params,
+        reproducibility=reproducibility_record(
+            dataset_name=dataset.name, dataset_sha256=dataset.sha256, estimator=spec.estimator, params=params,
+            seed=spec.seed, test_fraction=evaluation.test_fraction, metrics=metrics,
+            environment=environment or {}),
+        columns=columns,
+        classes=json_safe(list(pipeline.classes_)) if task == "classification" else None,
+        train_rows=len(split.train), test_rows=len(split.test), dropped_rows=rows.dropped_rows,
+        fit_seconds=fit_seconds, warnings=fit_warnings,
+    )
+
+

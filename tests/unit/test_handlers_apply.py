@@ -1,0 +1,28 @@
+from ballast.handlers.apply import ready_transition_events, status_changes
+from ballast.reconcile.outcome import Event, Outcome
+
+
+def ready(status, reason, message="m"):
+    return {"type": "Ready", "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}
+
+
+def test_only_changed_fields_are_written():
+    current = {"observedGeneration": 3, "conditions": [ready("True", "Ok")], "latestRows": 5}
+    desired = {"observedGeneration": 3, "conditions": [ready("True", "Ok")], "latestRows": 6}
+    assert status_changes(current, desired) == {"latestRows": 6}
+    assert status_changes(current, dict(current)) == {}
+
+
+def test_a_ready_transition_posts_one_event_typed_by_its_status():
+    outcome = Outcome(status={"conditions": [ready("False", "DatasetNotReady", "waiting")]})
+    [event] = ready_transition_events({"conditions": [ready("Unknown", "Training")]}, outcome)
+    assert event == Event("Warning", "DatasetNotReady", "waiting")
+
+
+def test_no_event_when_ready_is_unchanged_or_already_announced():
+    same = Outcome(status={"conditions": [ready("True", "Ok", "other message")]})
+    assert ready_transition_events({"conditions": [ready("True", "Ok")]}, same) == []
+    announced = Outcome(status={"conditions": [ready("False", "GateFailed")]})
+    announced.event("Warning", "GateFailed", "accuracy 0.5 < 0.9")
+    assert ready_transition_events({}, announced) == []

@@ -1,0 +1,185 @@
+"""Ballast's trusted-type lists are complete and minimal for its allow-listed estimators.
+
+The lists in ballast.models.trusted_types are literal constants. These tests fit every
+allow-listed estimator inside Ballast's standard pipeline, on binary, multiclass and
+regression data with numeric, string, boolean and missing values, and with the params that
+change what a fitted model holds (loss functions, neighbour search trees and metrics, early
+stopping). Every type those archives name must be listed, and every listed type must be
+needed by at least one of them. When a test fails, run
+`python -m tests.unit.test_models_trusted_types` to print the lists to paste.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import StrOptions
+
+from ballast.api.catalog import ESTIMATORS
+from ballast.api.dataset import DatasetSchema
+from ballast.models import serialize_model
+from ballast.models.artifact_types import read_skops_schema, referenced_types
+from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
+from ballast.training.estimators import build_estimator, estimator_class
+from ballast.training.features import feature_columns, feature_frame
+from ballast.training.preprocessing import build_pipeline
+from ballast.training.target import labelled_rows
+
+FAST = {"n_estimators": 3, "max_iter": 5}
+KNN_METRICS = ("minkowski", "euclidean", "manhattan", "chebyshev")
+KNN_ALGORITHMS = ("auto", "brute", "kd_tree", "ball_tree")
+
+
+def _with_mixed_columns(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Add every schema column type Ballast encodes, with missing values in each."""
+    n = len(frame)
+    frame = frame.copy()
+    frame.iloc[rng.choice(n, 5, replace=False), 0] = np.nan
+    colour = rng.choice(["red", "green", "blue"], n).astype(object)
+    colour[rng.choice(n, 5, replace=False)] = None
+    flag = pd.Series(rng.random(n) > 0.5, dtype=object)
+    flag.iloc[rng.choice(n, 5, replace=False)] = None
+    count = pd.Series(rng.integers(0, 4, n), dtype="Int64")
+    count.iloc[rng.choice(n, 5, replace=False)] = pd.NA
+    return frame.assign(colour=colour, flag=flag.to_numpy(), count=count)
+
+
+def _schema(frame: pd.DataFrame, target: str, target_type: str) -> DatasetSchema:
+    types = {"colour": "string", "flag": "boolean", "count": "integer"}
+    columns = [{"name": c, "type": types.get(c, "float"), "nullable": True} for c in frame.columns if c != target]
+    return DatasetSchema.model_validate({"columns": columns + [{"name": target, "type": target_type}],
+                                         "target": target})
+
+
+@cache
+def probe_datasets() -> dict[str, tuple[pd.DataFrame, DatasetSchema]]:
+    rng = np.random.default_rng(0)
+    iris = load_iris(as_frame=True)
+    cancer = load_breast_cancer(as_frame=True)
+    diabetes = load_diabetes(as_frame=True)
+    iris_x = _with_mixed_columns(iris.data, rng)
+    cancer_x = _with_mixed_columns(cancer.data.iloc[:, :6], rng)
+    diabetes_x = _with_mixed_columns(diabetes.data, rng)
+    species = iris.target_names[iris.target].astype(object)
+    return {
+        "multiclass-integer": (iris_x.assign(y=iris.target), _schema(iris_x.assign(y=0), "y", "integer")),
+        "multiclass-string": (iris_x.assign(y=species), _schema(iris_x.assign(y=0), "y", "category")),
+        "binary-integer": (cancer_x.assign(y=cancer.target), _schema(cancer_x.assign(y=0), "y", "integer")),
+        "binary-boolean": (cancer_x.assign(y=cancer.target == 1), _schema(cancer_x.assign(y=0), "y", "boolean")),
+        "regression": (diabetes_x.assign(y=diabetes.target), _schema(diabetes_x.assign(y=0), "y", "float")),
+    }
+
+
+def _str_options(cls: type, param: str) -> list[str]:
+    constraints = getattr(cls, "_parameter_constraints", {}).get(param, [])
+    return sorted(o for c in constraints if isinstance(c, StrOptions) for o in c.options
+                  if o not in getattr(c, "deprecated", set()))
+
+
+def param_variants(class_path: str) -> Iterator[dict[str, Any]]:
+    """Params that change the types a fitted model holds; defaults first."""
+    cls = estimator_class(class_path)
+    known = cls().get_params()
+    fast = {k: v for k, v in FAST.items() if k in known}
+    yield fast
+    for loss in _str_options(cls, "loss"):
+        yield {**fast, "loss": loss, **({"quantile": 0.5} if loss == "quantile" and "quantile" in known else {})}
+    if "early_stopping" in known:
+        yield {**fast, "early_stopping": True, "validation_fraction": 0.2}
+    if "n_iter_no_change" in known and "early_stopping" not in known:
+        yield {**fast, "n_iter_no_change": 2}
+    if "init" in known:
+        yield {**fast, "init": "zero"}
+    if "algorithm" in known and "metric" in known:
+        for algorithm in KNN_ALGORITHMS:
+            for metric in KNN_METRICS:
+                yield {"algorithm": algorithm, "metric": metric}
+            yield {"algorithm": algorithm, "metric": "minkowski", "p": 3}
+
+
+def fitted_archives() -> Iterator[tuple[str, dict[str, Any], str, bytes]]:
+    for dataset_name, (frame, schema) in probe_datasets().items():
+        task = "regression" if dataset_name == "regression" else "classification"
+        columns = feature_columns(schema)
+        rows = labelled_rows(frame, schema, task)
+        features = feature_frame(rows.frame, columns)
+        for class_path in sorted(p for p, t in ESTIMATORS.items() if t == task):
+            for index, params in enumerate(param_variants(class_path)):
+                estimator = build_estimator(class_path, params, seed=0)
+                try:
+                    pipeline = build_pipeline(class_path, estimator, columns).fit(features, rows.target)
+                except ValueError:
+                    # A variant that cannot fit this data (exponential loss on three classes)
+                    # produces no model, so it needs no type; the defaults must always fit.
+                    if index == 0:
+                        raise
+                    continue
+                yield class_path, params, dataset_name, serialize_model(pipeline).data
+
+
+@cache
+def needed_types() -> tuple[frozenset[str], frozenset[str], dict[str, str], frozenset[str]]:
+    """(types skops must be told to trust, every type named, first case needing each type,
+    the estimators probed)."""
+    skops_needed: set[str] = set()
+    named: set[str] = set()
+    first_needed_by: dict[str, str] = {}
+    probed: set[str] = set()
+    with warnings.catch_warnings():
+        # Probe fits are tiny on purpose; convergence does not change what a model holds.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        archives = list(fitted_archives())
+    for class_path, params, dataset_name, data in archives:
+        probed.add(class_path)
+        case = f"{class_path}({params}) on {dataset_name}"
+        untrusted = set(skops.io.get_untrusted_types(data=data))
+        types = referenced_types(read_skops_schema(data))
+        for type_name in types | untrusted:
+            first_needed_by.setdefault(type_name, case)
+        skops_needed |= untrusted
+        named |= types
+    return frozenset(skops_needed), frozenset(named), first_needed_by, frozenset(probed)
+
+
+@pytest.mark.parametrize("listed, which", [(SKOPS_TRUSTED_TYPES, 0), (ARTIFACT_TYPES, 1)],
+                         ids=["SKOPS_TRUSTED_TYPES", "ARTIFACT_TYPES"])
+def test_trusted_list_covers_every_allow_listed_estimator(listed: frozenset[str], which: int) -> None:
+    needed, first_needed_by = needed_types()[which], needed_types()[2]
+    missing = sorted(needed - listed)
+    assert not missing, "add to the list: " + "; ".join(f"{t} (needed by {first_needed_by[t]})" for t in missing)
+
+
+@pytest.mark.parametrize("listed, which", [(SKOPS_TRUSTED_TYPES, 0), (ARTIFACT_TYPES, 1)],
+                         ids=["SKOPS_TRUSTED_TYPES", "ARTIFACT_TYPES"])
+def test_trusted_list_holds_nothing_unneeded(listed: frozenset[str], which: int) -> None:
+    extra = sorted(listed - needed_types()[which])
+    assert not extra, f"no allow-listed estimator needs these; remove them: {extra}"
+
+
+def test_skops_trust_is_a_subset_of_the_types_ballast_accepts() -> None:
+    assert SKOPS_TRUSTED_TYPES <= ARTIFACT_TYPES
+
+
+def test_every_allow_listed_estimator_is_probed() -> None:
+    assert needed_types()[3] == set(ESTIMATORS)
+
+
+def _literal(name: str, types: frozenset[str]) -> str:
+    body = "".join(f'    "{t}",\n' for t in sorted(types))
+    return f"{name}: frozenset[str] = frozenset({{\n{body}}})"
+
+
+if __name__ == "__main__":
+    skops_needed, named, *_ = needed_types()
+    print(_literal("SKOPS_TRUSTED_TYPES", skops_needed))
+    print()
+    print(_literal("ARTIFACT_TYPES", named))

@@ -1,0 +1,141 @@
+"""The Dataset reconciler's decisions, from observations to outcomes, without a cluster."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
+from ballast.reconcile.jobs import JobState
+from ballast.settings import Settings
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+SHA_A, SHA_B = "a" * 64, "b" * 64
+SETTINGS = Settings()
+
+
+def dataset(generation=1, status=None, refresh=None):
+    spec = {"source": {"inline": {"rows": [{"x": 1}]}}, "format": "csv",
+            "schema": {"columns": [{"name": "x", "type": "integer"}]}, "versionHistoryLimit": 3}
+    if refresh:
+        spec["refreshInterval"] = refresh
+    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
+            "metadata": {"name": "credit", "namespace": "ml", "uid": "u-1", "generation": generation},
+            "spec": spec, "status": status or {}}
+
+
+def finished(result, succeeded=True):
+    return dict(job=JobState(finished=True, succeeded=succeeded),
+                termination={"exitCode": 0 if succeeded else 2, "message": json.dumps(result)})
+
+
+def ok_result(sha, valid=True, rows=10, violations=()):
+    return {"ok": True, "sha256": sha, "rows": rows, "valid": valid, "violations": list(violations),
+            "violationCount": len(violations), "snapshotUri": f"file:///s/{sha}/data.parquet" if valid else None,
+            "createdAt": "2026-01-01T11:59:00Z"}
+
+
+def ingesting(job="credit-ingest-g1-r0", generation=1, refresh=0, started=NOW):
+    return {"jobName": job, "generation": generation, "refresh": refresh,
+            "startedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def ready(outcome):
+    return next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
+
+
+def test_a_new_dataset_starts_one_ingest_job_owned_by_it():
+    outcome = reconcile_dataset(DatasetObservation(body=dataset(), now=NOW), SETTINGS)
+    [job] = outcome.create_jobs
+    assert job["metadata"]["name"] == "credit-ingest-g1-r0"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert outcome.status["ingest"]["jobName"] == "credit-ingest-g1-r0"
+    assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("Unknown", "Ingesting")
+
+
+def test_the_ingest_pod_is_restricted_and_has_no_api_token():
+    [job] = reconcile_dataset(DatasetObservation(body=dataset(), now=NOW), SETTINGS).create_jobs
+    pod = job["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = pod["containers"][0]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["args"] == ["ingest"]
+
+
+def test_a_running_job_changes_nothing_and_a_missing_one_is_asked_for_again():
+    body = dataset(status={"ingest": ingesting(), "observedGeneration": 1})
+    running = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False)), SETTINGS)
+    assert running.create_jobs == [] and running.delete_jobs == []
+    missing = reconcile_dataset(DatasetObservation(body, NOW, job=None), SETTINGS)
+    assert [j["metadata"]["name"] for j in missing.create_jobs] == ["credit-ingest-g1-r0"]
+
+
+def test_a_valid_result_becomes_the_latest_version_and_the_job_is_removed():
+    body = dataset(status={"ingest": ingesting()})
+    outcome = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A))), SETTINGS)
+    assert outcome.status["latestVersion"] == SHA_A
+    assert outcome.status["versions"][0]["valid"] is True
+    assert outcome.delete_jobs == ["credit-ingest-g1-r0"]
+    assert outcome.status["ingest"]["succeeded"] is True
+    assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("True", "VersionAvailable")
+    assert [e.reason for e in outcome.events] == ["NewVersion"]
+
+
+def test_an_invalid_result_is_recorded_with_its_reasons_but_never_becomes_latest():
+    body = dataset(status={"ingest": ingesting()})
+    result = ok_result(SHA_A, valid=False, violations=["column x: 2 values are not integers", "too few rows"])
+    outcome = reconcile_dataset(DatasetObservation(body, NOW, **finished(result)), SETTINGS)
+    assert "latestVersion" not in outcome.status
+    assert outcome.status["versions"][0]["violations"] == result["violations"]
+    assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("False", "InvalidData")
+    assert outcome.events[0].type == "Warning" and "too few rows" in outcome.events[0].message
+
+
+def test_an_invalid_new_version_keeps_the_previous_valid_one_as_latest():
+    previous = {"sha256": SHA_A, "rows": 10, "createdAt": "2026-01-01T00:00:00Z", "valid": True}
+    body = dataset(status={"ingest": ingesting(), "latestVersion": SHA_A, "latestRows": 10, "versions": [previous]})
+    outcome = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_B, valid=False))), SETTINGS)
+    assert outcome.status.get("latestVersion", SHA_A) == SHA_A
+    assert [v["sha256"] for v in outcome.status["versions"]] == [SHA_B, SHA_A]
+
+
+def test_unchanged_content_makes_no_new_version():
+    previous = {"sha256": SHA_A, "rows": 10, "createdAt": "2026-01-01T00:00:00Z", "valid": True,
+                "snapshotUri": f"file:///s/{SHA_A}/data.parquet"}
+    body = dataset(status={"ingest": ingesting(refresh=1, job="credit-ingest-g1-r1"), "latestVersion": SHA_A,
+                           "versions": [previous]})
+    outcome = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A))), SETTINGS)
+    assert len(outcome.status["versions"]) == 1
+    assert outcome.events == []
+
+
+def test_history_is_bounded_by_the_limit():
+    versions = [{"sha256": c * 64, "rows": 1, "createdAt": "2026-01-01T00:00:00Z", "valid": True} for c in "cde"]
+    body = dataset(status={"ingest": ingesting(), "versions": versions})
+    outcome = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A))), SETTINGS)
+    assert [v["sha256"][0] for v in outcome.status["versions"]] == ["a", "c", "d"]
+
+
+def test_a_failed_ingest_reports_the_pods_reason():
+    body = dataset(status={"ingest": ingesting()})
+    failure = {"ok": False, "reason": "SourceNotFound", "message": "HTTP 404 from http://x/d.csv"}
+    outcome = reconcile_dataset(DatasetObservation(body, NOW, **finished(failure, succeeded=False)), SETTINGS)
+    assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("False", "SourceNotFound")
+    assert "HTTP 404" in ready(outcome)["message"]
+
+
+def test_a_spec_change_replaces_an_unfinished_ingest():
+    body = dataset(generation=2, status={"ingest": ingesting()})
+    outcome = reconcile_dataset(DatasetObservation(body, NOW), SETTINGS)
+    assert outcome.delete_jobs == ["credit-ingest-g1-r0"]
+    assert [j["metadata"]["name"] for j in outcome.create_jobs] == ["credit-ingest-g2-r0"]
+
+
+def test_refresh_starts_a_new_job_only_when_due():
+    done = {**ingesting(started=NOW - timedelta(minutes=30)), "finishedAt": "2026-01-01T11:31:00Z",
+            "succeeded": True}
+    early = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}, refresh="1h"), NOW), SETTINGS)
+    assert early.create_jobs == []
+    late = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}, refresh="1h"),
+                                                NOW + timedelta(minutes=31)), SETTINGS)
+    assert [j["metadata"]["name"] for j in late.create_jobs] == ["credit-ingest-g1-r1"]

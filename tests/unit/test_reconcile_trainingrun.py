@@ -1,0 +1,149 @@
+"""The TrainingRun reconciler's decisions, without a cluster."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from ballast.reconcile.jobs import JobState
+from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run
+from ballast.settings import Settings
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+SHA_DATA, SHA_OLD, SHA_MODEL = "d" * 64, "0" * 64, "f" * 64
+SETTINGS = Settings(dataset_wait_seconds=600)
+
+
+def run(status=None, created=NOW, gates=None, version=None):
+    spec = {"model": "credit-risk", "datasetRef": {"name": "credit", **({"version": version} if version else {})},
+            "estimator": "sklearn.linear_model.LogisticRegression", "seed": 1, "backoffLimit": 2,
+            "activeDeadlineSeconds": 300, "resources": {"limits": {"memory": "1Gi"}},
+            "modelVersionTemplate": {"rollout": {"strategy": "Immediate"}}}
+    if gates:
+        spec["evaluation"] = {"gates": gates}
+    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun",
+            "metadata": {"name": "credit-1", "namespace": "ml", "uid": "u-9", "generation": 1,
+                         "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "spec": spec, "status": status or {}}
+
+
+def dataset(versions=None, latest=SHA_DATA):
+    versions = versions if versions is not None else [
+        {"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"}]
+    return {"metadata": {"name": "credit"}, "spec": {"schema": {"columns": [{"name": "x", "type": "float"}]}},
+            "status": {"latestVersion": latest, "versions": versions}}
+
+
+def started():
+    return {"jobName": "credit-1-train", "datasetVersion": SHA_DATA,
+            "datasetSnapshotUri": f"file:///s/{SHA_DATA}/data.parquet", "startedAt": "2026-01-01T11:00:00Z"}
+
+
+def condition(outcome, type):
+    return next(c for c in outcome.status["conditions"] if c["type"] == type)
+
+
+def finished_with(result, succeeded=True, reason=""):
+    return dict(job=JobState(finished=True, succeeded=succeeded, reason=reason, message="job message"),
+                termination={"exitCode": 0, "message": json.dumps(result) if isinstance(result, dict) else result})
+
+
+def test_the_newest_valid_version_is_pinned_and_one_restricted_job_is_created():
+    outcome = reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=dataset()), SETTINGS)
+    assert outcome.status["datasetVersion"] == SHA_DATA
+    [job] = outcome.create_jobs
+    assert job["metadata"]["name"] == "credit-1-train"
+    assert job["spec"]["backoffLimit"] == 2 and job["spec"]["activeDeadlineSeconds"] == 300
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {"limits": {"memory": "1Gi"}}
+    inputs = json.loads(next(e["value"] for e in container["env"] if e["name"] == "BALLAST_RUN_INPUTS"))
+    assert inputs["dataset"]["sha256"] == SHA_DATA and "champion" not in inputs
+    assert condition(outcome, "Succeeded")["status"] == "Unknown"
+
+
+def test_a_missing_dataset_waits_then_fails_with_dataset_not_ready():
+    waiting = reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=None), SETTINGS)
+    assert waiting.create_jobs == []
+    assert (condition(waiting, "Ready")["reason"], condition(waiting, "Succeeded")["status"]) == (
+        "DatasetNotReady", "Unknown")
+    late = reconcile_training_run(TrainingRunObservation(run(created=NOW - timedelta(minutes=11)), NOW), SETTINGS)
+    assert (condition(late, "Succeeded")["status"], condition(late, "Succeeded")["reason"]) == (
+        "False", "DatasetNotReady")
+
+
+def test_an_invalid_pinned_version_is_never_trained_on():
+    versions = [{"sha256": SHA_OLD, "rows": 3, "valid": False, "violations": ["too few rows"]}]
+    outcome = reconcile_training_run(
+        TrainingRunObservation(run(version=SHA_OLD), NOW, dataset=dataset(versions, latest=None)), SETTINGS)
+    assert outcome.create_jobs == []
+    assert condition(outcome, "Succeeded")["reason"] == "DatasetVersionInvalid"
+    assert "too few rows" in condition(outcome, "Succeeded")["message"]
+
+
+def test_the_pinned_version_never_changes_after_the_first_reconcile():
+    newer = dataset(latest="e" * 64, versions=[
+        {"sha256": "e" * 64, "rows": 1, "valid": True, "snapshotUri": "file:///s/e"},
+        {"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"}])
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, dataset=newer, job=None),
+                                     SETTINGS)
+    inputs = json.loads(outcome.create_jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"][1]["value"])
+    assert inputs["dataset"]["sha256"] == SHA_DATA
+    assert "datasetVersion" not in outcome.status
+
+
+def test_must_beat_champion_passes_the_production_version_to_the_trainer():
+    champion = {"metadata": {"name": "credit-risk-000000000000"},
+                "spec": {"artifact": {"uri": "file:///m/x/model.skops", "sha256": SHA_OLD}}}
+    outcome = reconcile_training_run(TrainingRunObservation(run(gates={"mustBeatChampion": True}), NOW,
+                                                            dataset=dataset(), champion=champion), SETTINGS)
+    env = outcome.create_jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    inputs = json.loads(next(e["value"] for e in env if e["name"] == "BALLAST_RUN_INPUTS"))
+    assert inputs["champion"] == {"modelVersion": "credit-risk-000000000000", "uri": "file:///m/x/model.skops",
+                                  "sha256": SHA_OLD}
+    assert outcome.status["champion"] == "credit-risk-000000000000"
+
+
+def test_a_passed_run_registers_a_model_version_with_lineage_and_no_owner():
+    result = {"artifact": {"uri": f"file:///m/credit-risk/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
+              "metrics": {"accuracy": 0.9}, "keyMetric": {"name": "accuracy", "value": 0.9}, "passed": True,
+              "gates": []}
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, dataset=dataset(),
+                                                            **finished_with(result)), SETTINGS)
+    [(plural, version)] = outcome.create_objects
+    assert plural == "modelversions"
+    assert version["metadata"]["name"] == "credit-risk-" + SHA_MODEL[:12]
+    assert "ownerReferences" not in version["metadata"]
+    assert version["spec"]["source"] == {"trainingRun": "credit-1", "dataset": {"name": "credit", "version": SHA_DATA}}
+    assert version["spec"]["rollout"] == {"strategy": "Immediate"}
+    assert outcome.status["metrics"] == {"accuracy": 0.9}
+    assert (condition(outcome, "Succeeded")["status"], condition(outcome, "Succeeded")["reason"]) == ("True", "Trained")
+
+
+def test_a_failed_gate_says_which_and_registers_nothing():
+    result = {"artifact": {"uri": "file:///m/x", "sha256": SHA_MODEL}, "passed": False,
+              "gates": [{"name": "minimum/accuracy", "passed": False, "message": "accuracy 0.61 < 0.9"}]}
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, dataset=dataset(),
+                                                            **finished_with(result)), SETTINGS)
+    assert outcome.create_objects == []
+    succeeded = condition(outcome, "Succeeded")
+    assert (succeeded["status"], succeeded["reason"]) == ("False", "GateFailed")
+    assert "accuracy 0.61 < 0.9" in succeeded["message"]
+
+
+def test_failures_keep_the_pods_reason_or_the_deadline():
+    invalid = finished_with({"passed": False, "reason": "InvalidEstimator", "message": "unknown param max_depthh"},
+                            succeeded=False, reason="PodFailurePolicy")
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, **invalid), SETTINGS)
+    assert condition(outcome, "Succeeded")["reason"] == "InvalidEstimator"
+    deadline = finished_with("", succeeded=False, reason="DeadlineExceeded")
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, **deadline), SETTINGS)
+    assert condition(outcome, "Succeeded")["reason"] == "DeadlineExceeded"
+    crash = finished_with("Traceback ...\nMemoryError", succeeded=False, reason="BackoffLimitExceeded")
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, **crash), SETTINGS)
+    assert condition(outcome, "Succeeded")["reason"] == "TrainingFailed"
+    assert "MemoryError" in condition(outcome, "Succeeded")["message"]
+
+
+def test_a_finished_run_does_nothing_more():
+    status = {**started(), "conditions": [{"type": "Succeeded", "status": "True", "reason": "Trained", "message": "",
+                                           "lastTransitionTime": "2026-01-01T11:30:00Z"}]}
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=status), NOW, job=None), SETTINGS)
+    assert outcome.create_jobs == [] and outcome.create_objects == [] and outcome.events == []
