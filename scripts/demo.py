@@ -1,8 +1,9 @@
 """The README's first command: Ballast on a real local cluster, from nothing.
 
 Brings up the local cluster (building its binaries on the first run), installs the CRDs,
-starts the operator, applies examples/ into the `ballast-demo` namespace, waits for the
-operator to acknowledge every object, and shows `kubectl get ballast`.
+starts the operator, applies examples/ into the `ballast-demo` namespace, and follows the
+objects until the data is versioned, the model trained and registered; then shows
+`kubectl get ballast`, the run comparison and the model's lineage.
 """
 
 from __future__ import annotations
@@ -14,17 +15,22 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 
 import localcluster  # noqa: E402
 
-from tests.support.kube import Kubectl, kubectl_binary, wait_for  # noqa: E402
+from tests.support.kube import (  # noqa: E402
+    Kubectl, cache_dir, install_crds, kubectl_binary, shared_store_dir, wait_for,
+)
+from tests.support.operator_process import TEST_SETTINGS, OperatorProcess  # noqa: E402
 
 NAMESPACE = "ballast-demo"
-CACHE = Path(os.environ.get("BALLAST_CACHE_DIR", Path.home() / ".cache" / "ballast"))
-OPERATOR_PID = CACHE / "demo" / "operator.pid"
-OPERATOR_LOG = CACHE / "demo" / "operator.log"
+OPERATOR_PID = cache_dir() / "demo" / "operator.pid"
+OPERATOR_LOG = cache_dir() / "demo" / "operator.log"
+BALLAST = str(Path(sys.executable).parent / "ballast")
 
 
 def step(message: str) -> None:
@@ -43,24 +49,64 @@ def stop_operator() -> None:
 
 
 def restart_operator(kubeconfig: Path) -> None:
-    """One operator for the demo, run from this checkout; an earlier one is stopped first."""
+    """One operator for the demo, run from this checkout with the local cluster's shared
+    artifact store at /var/lib/ballast; an earlier one is stopped first. It keeps running
+    after the demo so you can go on exploring."""
     OPERATOR_PID.parent.mkdir(parents=True, exist_ok=True)
     stop_operator()
-    ballast = Path(sys.executable).parent / "ballast"
+    operator = OperatorProcess(kubeconfig, OPERATOR_LOG, store_dir=shared_store_dir())
     process = subprocess.Popen(
-        [str(ballast), "operator", "--bind-address", "127.0.0.1", "--health-port", "18080",
-         "--metrics-port", "19090"],
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        operator.command(), env={**os.environ, **TEST_SETTINGS, "KUBECONFIG": str(kubeconfig)},
         stdout=OPERATOR_LOG.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     OPERATOR_PID.write_text(str(process.pid))
 
 
-def all_acknowledged(kubectl: Kubectl) -> bool:
+def external_model() -> tuple[str, str]:
+    """A model trained outside Ballast (here: right now, in this process), written into the
+    artifact store the way a person would copy one there. Returns its uri and sha256."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ballast.models import serialize_model
+
+    model = serialize_model(LogisticRegression().fit([[20.0, 15.0], [80.0, 5.0], [30.0, 25.0], [60.0, 10.0]],
+                                                     [1, 0, 1, 0]))
+    relative = f"models/credit-risk-external/{model.sha256}/model.skops"
+    path = shared_store_dir() / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(model.data)
+    return f"file:///var/lib/ballast/{relative}", model.sha256
+
+
+def examples(uri: str, sha256: str) -> list[dict]:
+    documents = [doc for path in sorted((REPO / "examples").glob("*.yaml"))
+                 for doc in yaml.safe_load_all(path.read_text()) if doc]
+    for document in documents:
+        if document["kind"] == "ModelVersion":
+            document["spec"]["artifact"].update(uri=uri, sha256=sha256)
+    return documents
+
+
+def summary_line(item: dict) -> str:
+    conditions = {c["type"]: c for c in (item.get("status") or {}).get("conditions") or []}
+    ready = conditions.get("Ready", {})
+    return f"{item['kind']}/{item['metadata']['name']}: Ready={ready.get('status', '-')} {ready.get('reason', '')}"
+
+
+def settled(kubectl: Kubectl, seen: set[str]) -> bool:
+    """True once the data is versioned and every run finished; prints each change on the way."""
     items = kubectl.get_json("ballast")["items"]
-    return bool(items) and all(
-        item.get("status", {}).get("observedGeneration") == item["metadata"]["generation"] for item in items
-    )
+    for item in items:
+        line = summary_line(item)
+        if line not in seen and "Ready=-" not in line:
+            seen.add(line)
+            print(f"  {line}", flush=True)
+    conditions = lambda item: {c["type"]: c["status"] for c in (item.get("status") or {}).get("conditions") or []}
+    runs_done = all(conditions(i).get("Succeeded") in ("True", "False") for i in items if i["kind"] == "TrainingRun")
+    versions = [i for i in items if i["kind"] == "ModelVersion"]
+    versions_known = all(conditions(i).get("Ready") in ("True", "False") for i in versions)
+    return bool(items) and runs_done and versions_known and len(versions) >= 2
 
 
 def main() -> int:
@@ -74,25 +120,40 @@ def main() -> int:
     print(f"kubeconfig: {kubeconfig}")
 
     step("Ballast's CRDs")
-    kubectl.run("apply", "--server-side", "--force-conflicts", "--field-manager=ballast", "-f", str(REPO / "crds"))
-    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+    install_crds(kubectl)
 
     step(f"The operator (log: {OPERATOR_LOG})")
     restart_operator(kubeconfig)
 
-    step(f"examples/ into namespace {NAMESPACE}")
+    step(f"examples/ into namespace {NAMESPACE}, and an externally trained model into the artifact store")
     kubectl.run("create", "namespace", NAMESPACE, check=False)
     demo = kubectl.in_namespace(NAMESPACE)
-    print(demo.run("apply", "--server-side", "--field-manager=ballast-demo", "-f", str(REPO / "examples")).stdout)
-    wait_for(lambda: all_acknowledged(demo), timeout=60, message="the operator to acknowledge every object")
+    for document in examples(*external_model()):
+        print("  " + demo.apply(document).stdout.strip())
+
+    step("Following the objects: ingest Job, training Job, registry (progress as it happens)")
+    seen: set[str] = set()
+    wait_for(lambda: settled(demo, seen), timeout=300, interval=1, message="the demo objects to settle")
 
     step("kubectl get ballast")
     print(demo.run("get", "ballast").stdout)
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    step("ballast runs credit-risk")
+    print(subprocess.run([BALLAST, "runs", "credit-risk", "-n", NAMESPACE], env=env, capture_output=True,
+                         text=True).stdout)
+    produced = demo.get_json("trainingrun", "credit-forest-1").get("status", {}).get("modelVersion")
+    if produced:
+        step(f"ballast lineage {produced}")
+        print(subprocess.run([BALLAST, "lineage", produced, "-n", NAMESPACE], env=env, capture_output=True,
+                             text=True).stdout)
+
     print(f"Done in {time.monotonic() - started:.0f}s. Next:")
     print(f"  export KUBECONFIG={kubeconfig}")
     print(f"  {kubectl_binary()} get ballast -n {NAMESPACE}")
-    print(f"  {kubectl_binary()} describe dataset credit -n {NAMESPACE}   # conditions and Events")
-    print("  make cluster-down                                             # stop everything")
+    print(f"  {kubectl_binary()} describe trainingrun credit-forest-1 -n {NAMESPACE}   # conditions and Events")
+    if produced:
+        print(f"  {BALLAST} reproduce {produced} -n {NAMESPACE}   # train again, compare the sha256")
+    print("  make cluster-down                                        # stop everything")
     return 0
 
 

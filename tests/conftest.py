@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kube import REPO, Kubectl, wait_for
+from tests.support.kube import REPO, Kubectl, install_crds, shared_store_dir, wait_for
 
 CLUSTER_DIRS = ("integration", "e2e")
 
@@ -50,10 +50,8 @@ def api(kubeconfig: Path):
 
 @pytest.fixture(scope="session")
 def crds(kubectl: Kubectl) -> None:
-    """Ballast's CRDs, applied and Established."""
-    kubectl.run("apply", "--server-side", "--force-conflicts", "--field-manager=ballast-tests",
-                "-f", str(REPO / "crds"))
-    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+    """Ballast's CRDs, applied, Established and served."""
+    install_crds(kubectl)
 
 
 @pytest.fixture
@@ -76,7 +74,7 @@ def ballast_operator(kubeconfig: Path, crds, tmp_path_factory) -> Path:
     from tests.support.operator_process import OperatorProcess
 
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with OperatorProcess(kubeconfig, log) as process:
+    with OperatorProcess(kubeconfig, log, store_dir=shared_store_dir()) as process:
         yield process
     problems = process.log_problems()
     assert not problems, "operator log has errors:\n" + "\n".join(problems)

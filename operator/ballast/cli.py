@@ -59,3 +59,74 @@ def train(args: tuple[str, ...]) -> None:
     from ballast.runtime.train import run_train
 
     raise SystemExit(run_train(list(args)))
+
+
+_NAMESPACE = click.option("--namespace", "-n", default=None, help="Namespace (the kubeconfig's when not given).")
+
+
+@main.command()
+@click.argument("model")
+@_NAMESPACE
+def runs(model: str, namespace: str | None) -> None:
+    """Compare the TrainingRuns of MODEL: params and metrics side by side."""
+    from ballast.commands import api
+    from ballast.commands.runs import runs_table
+
+    objects = api.custom_objects()
+    click.echo(runs_table(api.list_all(objects, namespace or api.current_namespace(), "trainingruns"), model))
+
+
+@main.command()
+@click.argument("modelversion")
+@_NAMESPACE
+def lineage(modelversion: str, namespace: str | None) -> None:
+    """Print the chain from a ModelVersion's dataset source to its artifact."""
+    from ballast.commands import api
+    from ballast.commands.lineage import lineage_lines
+
+    objects, namespace = api.custom_objects(), namespace or api.current_namespace()
+    version = api.get(objects, namespace, "modelversions", modelversion)
+    if version is None:
+        raise click.ClickException(f"ModelVersion {modelversion} not found in namespace {namespace}")
+    source = version["spec"].get("source") or {}
+    run = api.get(objects, namespace, "trainingruns", source["trainingRun"]) if source.get("trainingRun") else None
+    dataset_name = (source.get("dataset") or {}).get("name")
+    dataset = api.get(objects, namespace, "datasets", dataset_name) if dataset_name else None
+    click.echo("\n".join(lineage_lines(version, run, dataset)))
+
+
+@main.command()
+@click.argument("modelversion")
+@_NAMESPACE
+@click.option("--timeout", default=900, show_default=True, help="Seconds to wait for the run to finish.")
+def reproduce(modelversion: str, namespace: str | None, timeout: int) -> None:
+    """Train MODELVERSION again from its recorded inputs and check the artifact's sha256."""
+    import time
+
+    from ballast.commands import api
+    from ballast.commands.reproduce import NotReproducible, reproduction_run, verdict
+    from ballast.reconcile.trainingrun import is_finished
+
+    objects, namespace = api.custom_objects(), namespace or api.current_namespace()
+    version = api.get(objects, namespace, "modelversions", modelversion)
+    if version is None:
+        raise click.ClickException(f"ModelVersion {modelversion} not found in namespace {namespace}")
+    try:
+        run = reproduction_run(version)
+    except NotReproducible as error:
+        raise click.ClickException(str(error)) from None
+    name = run["metadata"]["name"]
+    if api.get(objects, namespace, "trainingruns", name) is None:
+        objects.create_namespaced_custom_object("ballast.dev", "v1alpha1", namespace, "trainingruns", run)
+        click.echo(f"created TrainingRun {name}; waiting for it to finish")
+    deadline = time.monotonic() + timeout
+    while True:
+        current = api.get(objects, namespace, "trainingruns", name) or run
+        if is_finished(current.get("status") or {}):
+            break
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"TrainingRun {name} did not finish within {timeout}s")
+        time.sleep(2)
+    same, message = verdict(version, current)
+    click.echo(message)
+    raise SystemExit(0 if same else 1)

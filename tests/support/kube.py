@@ -14,10 +14,21 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 
 
+def cache_dir() -> Path:
+    """The same cache directory build.sh and localcluster.py use."""
+    explicit = os.environ.get("BALLAST_CACHE_DIR")
+    return Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ballast"
+
+
+def shared_store_dir() -> Path:
+    """Where the node agent keeps every `ballast-shared` volume (see nodeagent/provisioner.py):
+    the host side of the artifact store that all Ballast pods mount."""
+    return cache_dir() / "node" / "volumes" / "ballast-shared"
+
+
 def kubectl_binary() -> str:
     """The kubectl built with the local cluster (same version as the server), else PATH's."""
-    cache = Path(os.environ.get("BALLAST_CACHE_DIR", Path.home() / ".cache" / "ballast"))
-    built = cache / "bin" / "current" / "kubectl"
+    built = cache_dir() / "bin" / "current" / "kubectl"
     return str(built) if built.exists() else (shutil.which("kubectl") or "kubectl")
 
 
@@ -64,3 +75,16 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 60, interval: float
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}"
                          + (f" (last error: {last_error})" if last_error else ""))
+
+
+def install_crds(kubectl: Kubectl) -> None:
+    """Apply crds/ and wait until every kind is served, not only Established: the API server
+    answers 429 to lists of a new CRD until its storage is ready."""
+    from ballast.api.kinds import ALL_KINDS
+
+    crds = str(REPO / "crds")
+    kubectl.run("apply", "--server-side", "--force-conflicts", "--field-manager=ballast", "-f", crds)
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
+    for kind in ALL_KINDS:
+        wait_for(lambda: kubectl.run("get", kind.plural, "--all-namespaces", check=False).returncode == 0,
+                 timeout=30, message=f"{kind.plural} to be served")

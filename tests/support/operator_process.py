@@ -21,24 +21,55 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+STORE_MOUNT = "/var/lib/ballast"
+# Settings that make the operator quick to react in tests; everything else is the default.
+TEST_SETTINGS = {
+    "BALLAST_STORE_URI": f"file://{STORE_MOUNT}",
+    "BALLAST_STORE_STORAGE_CLASS": "ballast-shared",
+    "BALLAST_POLL_INTERVAL_SECONDS": "1",
+    "BALLAST_VERIFY_INTERVAL_SECONDS": "5",
+    "BALLAST_DATASET_WAIT_SECONDS": "90",
+}
+
+
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log: Path):
+    """The operator on the host, seeing the local cluster's shared artifact directory at the
+    same path as the pods it starts (a private mount namespace binds it there), as it would
+    when it runs in the cluster with the store's claim mounted."""
+
+    def __init__(self, kubeconfig: Path, log: Path, store_dir: Path | None = None, env: dict | None = None):
         self.kubeconfig = kubeconfig
         self.log = log
+        self.store_dir = store_dir
+        self.extra_env = env or {}
         self.health_port = free_port()
         self.metrics_port = free_port()
         self._process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "OperatorProcess":
+    def command(self) -> list[str]:
         ballast = str(Path(sys.executable).parent / "ballast")
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        self._log_file = self.log.open("w")
-        self._process = subprocess.Popen(
-            [ballast, "operator", "--bind-address", "127.0.0.1",
-             "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port)],
-            env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
-        )
+        command = [ballast, "operator", "--bind-address", "127.0.0.1",
+                   "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port)]
+        if self.store_dir is None:
+            return command
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        bind = f'mkdir -p {STORE_MOUNT} && mount --bind "$0" {STORE_MOUNT} && exec "$@"'
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, str(self.store_dir), *command]
+
+    def start(self) -> None:
+        env = {**os.environ, **TEST_SETTINGS, **self.extra_env, "KUBECONFIG": str(self.kubeconfig)}
+        self._log_file = self.log.open("a")
+        self._process = subprocess.Popen(self.command(), env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
         self._wait_until_healthy(timeout=30)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up, as when a node dies under it."""
+        self._process.kill()
+        self._process.wait()
+        self._log_file.close()
+
+    def __enter__(self) -> "OperatorProcess":
+        self.start()
         return self
 
     def _wait_until_healthy(self, timeout: float) -> None:
@@ -58,6 +89,8 @@ class OperatorProcess:
             return response.read().decode()
 
     def __exit__(self, *_exc) -> None:
+        if self._process.poll() is not None:
+            return
         self._process.send_signal(signal.SIGTERM)
         try:
             self._process.wait(timeout=20)

@@ -3,6 +3,7 @@ and register a ModelVersion when the gates pass."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
 RESULT_FIELDS = ("metrics", "keyMetric", "params", "gates", "reproducibility")
+TRAINING_SPEC_ANNOTATION = "ballast.dev/training-spec"
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,9 @@ def build_model_version(run: dict, result: dict) -> dict:
     for field in ("serving", "rollout"):
         if template.get(field):
             mv_spec[field] = template[field]
+    # The exact inputs, with the dataset version pinned, travel with the registry entry, so
+    # `ballast reproduce` works even after the run itself is deleted.
+    recorded = {**spec, "datasetRef": {"name": spec["datasetRef"]["name"], "version": status["datasetVersion"]}}
     return {
         "apiVersion": "ballast.dev/v1alpha1",
         "kind": "ModelVersion",
@@ -231,6 +236,7 @@ def build_model_version(run: dict, result: dict) -> dict:
             "namespace": run["metadata"]["namespace"],
             "labels": {"app.kubernetes.io/managed-by": "ballast", "ballast.dev/model": spec["model"],
                        "ballast.dev/training-run": run["metadata"]["name"]},
+            "annotations": {TRAINING_SPEC_ANNOTATION: json.dumps(recorded, sort_keys=True)},
         },
         "spec": mv_spec,
     }

@@ -1,0 +1,225 @@
+"""Datasets, training and the registry on the real local cluster: every ingest and training
+runs as a Job whose pod runs on the node agent, through the real Job controller."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.ballast_objects import (
+    dataset, iris_csv, iris_rows, training_run, wait_for_condition, condition,
+)
+from tests.support.kube import Kubectl, shared_store_dir, wait_for
+
+PYTHON_IMAGE = "python:3.11-slim"  # ignored by the node agent, which runs the command on the host
+
+
+def _http_server_pod(name: str, configmap: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"containers": [{
+                "name": "http", "image": PYTHON_IMAGE,
+                "command": ["python3", "-m", "http.server", "8000", "--directory", "/srv"],
+                "ports": [{"containerPort": 8000}],
+                "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 1},
+                "volumeMounts": [{"name": "data", "mountPath": "/srv"}]}],
+                "volumes": [{"name": "data", "configMap": {"name": configmap}}]}}
+
+
+def _copy_to_claim_pod(name: str, configmap: str, claim: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"restartPolicy": "Never", "containers": [{
+                "name": "copy", "image": PYTHON_IMAGE,
+                "command": ["python3", "-c", "import os, shutil; os.makedirs('/out/data', exist_ok=True); "
+                                             "shutil.copy('/in/iris.csv', '/out/data/iris.csv')"],
+                "volumeMounts": [{"name": "in", "mountPath": "/in"}, {"name": "out", "mountPath": "/out"}]}],
+                "volumes": [{"name": "in", "configMap": {"name": configmap}},
+                            {"name": "out", "persistentVolumeClaim": {"claimName": claim}}]}}
+
+
+@pytest.fixture
+def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
+    return kubectl.in_namespace(namespace)
+
+
+def _valid_version(k: Kubectl, name: str) -> dict:
+    document = wait_for_condition(k, "dataset", name, "Ready", timeout=120)
+    ready = condition(document, "Ready")
+    assert ready["status"] == "True", ready
+    return document
+
+
+def test_inline_url_and_pvc_sources_become_the_same_valid_version(k: Kubectl):
+    k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
+    k.apply(_http_server_pod("iris-http", "iris"))
+    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "raw"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
+    k.apply(_copy_to_claim_pod("fill-raw", "iris", "raw"))
+    wait_for(lambda: k.get_json("pod", "fill-raw")["status"].get("phase") == "Succeeded", timeout=60,
+             message="the copy into the claim")
+    pod_ip = wait_for(lambda: (k.get_json("pod", "iris-http")["status"].get("podIP")
+                               if condition(k.get_json("pod", "iris-http"), "Ready").get("status") == "True" else None),
+                      timeout=60, message="the HTTP server pod")
+
+    k.apply(dataset("from-inline", {"inline": {"rows": iris_rows()}}))
+    k.apply(dataset("from-url", {"url": f"http://{pod_ip}:8000/iris.csv"}))
+    k.apply(dataset("from-pvc", {"pvc": {"claimName": "raw", "path": "data/iris.csv"}}))
+
+    shas = {name: _valid_version(k, name)["status"]["latestVersion"] for name in ("from-inline", "from-url", "from-pvc")}
+    assert len(set(shas.values())) == 1, shas
+    versions = k.get_json("dataset", "from-url")["status"]["versions"]
+    assert versions[0]["rows"] == 150 and versions[0]["valid"] is True
+    assert versions[0]["snapshotUri"].startswith("file:///var/lib/ballast/datasets/from-url/")
+    snapshot = shared_store_dir() / versions[0]["snapshotUri"].removeprefix("file:///var/lib/ballast/")
+    assert snapshot.is_file()
+    # the Job is cleaned up once its result is recorded
+    wait_for(lambda: not k.get_json("jobs", "-l", "app.kubernetes.io/component=ingest")["items"], timeout=30,
+             message="finished ingest Jobs removed")
+
+
+def test_invalid_data_lists_every_reason_and_is_never_trained_on(k: Kubectl):
+    rows = [dict(row) for row in iris_rows()[:6]]
+    rows[0]["sepal_length"] = "abc"
+    for row in rows[1:4]:
+        row["petal_width"] = None
+    k.apply(dataset("broken", {"inline": {"rows": rows}}, min_rows=50, max_null_fraction=0.2))
+    document = wait_for_condition(k, "dataset", "broken", "Ready", timeout=120)
+    ready = condition(document, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidData")
+    assert "latestVersion" not in document["status"]
+    [version] = document["status"]["versions"]
+    violations = " | ".join(version["violations"])
+    assert version["valid"] is False
+    assert "sepal_length" in violations and "abc" in violations
+    assert "petal_width" in violations
+    assert "50" in violations  # too few rows: the bound is named
+    events = k.get_json("events", "--field-selector", "involvedObject.name=broken,reason=InvalidData")
+    assert events["items"]
+
+    k.apply(training_run("on-broken", "broken", version=version["sha256"]))
+    run = wait_for_condition(k, "trainingrun", "on-broken", "Succeeded", timeout=60)
+    succeeded = condition(run, "Succeeded")
+    assert (succeeded["status"], succeeded["reason"]) == ("False", "DatasetVersionInvalid")
+    assert not k.get_json("jobs", "-l", "app.kubernetes.io/component=training")["items"]
+
+
+def test_a_run_trains_passes_its_gates_and_registers_a_verified_model_version(k: Kubectl):
+    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
+    data_sha = _valid_version(k, "iris")["status"]["latestVersion"]
+    k.apply(training_run("iris-logreg", "iris", params={"C": 1.0, "max_iter": 500},
+                         gates={"minimums": {"accuracy": 0.8}}))
+    run = wait_for_condition(k, "trainingrun", "iris-logreg", "Succeeded")
+    succeeded = condition(run, "Succeeded")
+    assert (succeeded["status"], succeeded["reason"]) == ("True", "Trained"), succeeded
+    status = run["status"]
+    assert status["datasetVersion"] == data_sha
+    assert status["metrics"]["accuracy"] >= 0.8
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"} <= set(status["metrics"])
+    assert status["params"]["C"] == 1.0 and status["params"]["max_iter"] == 500
+    assert status["reproducibility"]["seed"] == 7
+
+    name = status["modelVersion"]
+    version = wait_for_condition(k, "modelversion", name, "Ready", timeout=60)
+    assert condition(version, "Ready")["status"] == "True", condition(version, "Ready")
+    assert version["spec"]["artifact"]["sha256"] == status["artifact"]["sha256"]
+    assert version["spec"]["source"] == {"trainingRun": "iris-logreg", "dataset": {"name": "iris", "version": data_sha}}
+    assert "ownerReferences" not in version["metadata"]
+    assert version["status"]["stage"] == "Candidate"
+    assert version["status"]["metrics"]["accuracy"] == status["metrics"]["accuracy"]
+
+    lineage = _ballast(k, "lineage", name)
+    assert lineage.index(data_sha) < lineage.index(version["spec"]["artifact"]["sha256"])
+    table = _ballast(k, "runs", "iris")
+    assert "iris-logreg" in table and "param:C" in table
+
+
+def test_a_failed_gate_says_which_and_bad_params_are_refused_before_fitting(k: Kubectl):
+    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
+    _valid_version(k, "iris")
+    k.apply(training_run("stump", "iris", estimator="sklearn.tree.DecisionTreeClassifier",
+                         params={"max_depth": 1}, gates={"minimums": {"accuracy": 0.99}}))
+    k.apply(training_run("typo", "iris", estimator="sklearn.tree.DecisionTreeClassifier",
+                         params={"max_depthh": 3}))
+    stump = condition(wait_for_condition(k, "trainingrun", "stump", "Succeeded"), "Succeeded")
+    assert (stump["status"], stump["reason"]) == ("False", "GateFailed")
+    assert "accuracy" in stump["message"] and "0.99" in stump["message"]
+    typo = condition(wait_for_condition(k, "trainingrun", "typo", "Succeeded"), "Succeeded")
+    assert (typo["status"], typo["reason"]) == ("False", "InvalidEstimator")
+    assert "max_depthh" in typo["message"]
+    assert not k.get_json("modelversions")["items"]
+
+
+def test_the_same_spec_gives_the_same_artifact_and_reproduce_confirms_it(k: Kubectl):
+    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
+    _valid_version(k, "iris")
+    for name in ("forest-a", "forest-b"):
+        k.apply(training_run(name, "iris", estimator="sklearn.ensemble.RandomForestClassifier",
+                             params={"n_estimators": 20, "max_depth": 4}))
+    runs = [wait_for_condition(k, "trainingrun", name, "Succeeded") for name in ("forest-a", "forest-b")]
+    shas = {run["status"]["artifact"]["sha256"] for run in runs}
+    assert len(shas) == 1, shas
+    assert runs[0]["status"]["modelVersion"] == runs[1]["status"]["modelVersion"]
+    assert len(k.get_json("modelversions")["items"]) == 1
+
+    output = _ballast(k, "reproduce", runs[0]["status"]["modelVersion"], "--timeout", "240")
+    assert "reproduced:" in output and shas.pop() in output
+
+
+def test_killing_the_operator_while_a_job_runs_leaves_one_job_and_one_model_version(k: Kubectl, ballast_operator):
+    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
+    _valid_version(k, "iris")
+    k.apply(training_run("survivor", "iris", estimator="sklearn.ensemble.GradientBoostingClassifier",
+                         params={"n_estimators": 30}))
+    wait_for(lambda: k.get_json("jobs", "-l", "app.kubernetes.io/instance=survivor")["items"], timeout=60,
+             message="the training Job")
+    ballast_operator.kill()
+    ballast_operator.start()
+    run = wait_for_condition(k, "trainingrun", "survivor", "Succeeded")
+    assert condition(run, "Succeeded")["status"] == "True"
+    assert len(k.get_json("jobs", "-l", "app.kubernetes.io/instance=survivor")["items"]) == 1
+    assert len(k.get_json("modelversions")["items"]) == 1
+
+
+def test_an_artifact_altered_after_registration_loses_ready_with_digest_mismatch(k: Kubectl, namespace: str):
+    from sklearn.linear_model import LogisticRegression
+
+    from ballast.models import serialize_model
+
+    model = serialize_model(LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]))
+    relative = f"models/tamper-{namespace}/{model.sha256}/model.skops"
+    path = shared_store_dir() / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.data)
+    pickle_path = shared_store_dir() / f"models/tamper-{namespace}/pickled/model.skops"
+    pickle_path.parent.mkdir(parents=True, exist_ok=True)
+    pickle_path.write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n")  # a pickle's opening bytes: never loaded
+
+    def register(name: str, uri: str, sha: str) -> None:
+        k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": name},
+                 "spec": {"model": f"tamper-{namespace}", "artifact": {"uri": uri, "sha256": sha}}})
+
+    register("good", f"file:///var/lib/ballast/{relative}", model.sha256)
+    register("missing", f"file:///var/lib/ballast/models/tamper-{namespace}/nothing/model.skops", "1" * 64)
+    register("pickled", f"file:///var/lib/ballast/models/tamper-{namespace}/pickled/model.skops",
+             hashlib.sha256(pickle_path.read_bytes()).hexdigest())
+    good = wait_for_condition(k, "modelversion", "good", "Ready", timeout=60)
+    assert condition(good, "Ready")["status"] == "True", condition(good, "Ready")
+    for name, reason in (("missing", "ArtifactMissing"), ("pickled", "UntrustedArtifact")):
+        ready = condition(wait_for_condition(k, "modelversion", name, "Ready", timeout=60), "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", reason), ready
+
+    path.write_bytes(model.data + b"tampered")
+    wait_for(lambda: condition(k.get_json("modelversion", "good"), "Ready").get("reason") == "DigestMismatch",
+             timeout=60, message="DigestMismatch after the artifact changed")
+    assert condition(k.get_json("modelversion", "good"), "Ready")["status"] == "False"
+
+
+def _ballast(k: Kubectl, *args: str) -> str:
+    ballast = str(Path(sys.executable).parent / "ballast")
+    result = subprocess.run([ballast, *args, "-n", k.namespace], capture_output=True, text=True, timeout=300,
+                            env={"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout

@@ -1,0 +1,70 @@
+"""Builders and waits for Ballast objects in integration tests."""
+
+from __future__ import annotations
+
+import io
+
+from sklearn.datasets import load_iris
+
+from tests.support.kube import Kubectl, wait_for
+
+IRIS_COLUMNS = [
+    {"name": "sepal_length", "type": "float", "minimum": 0},
+    {"name": "sepal_width", "type": "float", "minimum": 0},
+    {"name": "petal_length", "type": "float", "minimum": 0},
+    {"name": "petal_width", "type": "float", "minimum": 0},
+    {"name": "species", "type": "category", "allowedValues": ["setosa", "versicolor", "virginica"]},
+]
+
+
+def iris_rows() -> list[dict]:
+    """scikit-learn's bundled iris, as rows (nothing is downloaded)."""
+    bunch = load_iris(as_frame=True)
+    frame = bunch.frame.rename(columns={
+        "sepal length (cm)": "sepal_length", "sepal width (cm)": "sepal_width",
+        "petal length (cm)": "petal_length", "petal width (cm)": "petal_width"})
+    frame["species"] = [bunch.target_names[t] for t in frame.pop("target")]
+    return frame.to_dict(orient="records")
+
+
+def iris_csv() -> str:
+    rows = iris_rows()
+    out = io.StringIO()
+    out.write(",".join(rows[0]) + "\n")
+    for row in rows:
+        out.write(",".join(str(value) for value in row.values()) + "\n")
+    return out.getvalue()
+
+
+def dataset(name: str, source: dict, *, columns=None, min_rows: int = 10, max_null_fraction: float = 0.1,
+            fmt: str = "csv") -> dict:
+    return {
+        "apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": name},
+        "spec": {"source": source, "format": fmt,
+                 "schema": {"columns": columns or IRIS_COLUMNS, "target": "species"},
+                 "validation": {"minRows": min_rows, "maxNullFraction": max_null_fraction}},
+    }
+
+
+def training_run(name: str, dataset_name: str, *, model: str = "iris",
+                 estimator: str = "sklearn.linear_model.LogisticRegression", params=None, seed: int = 7,
+                 gates=None, version: str | None = None) -> dict:
+    spec = {"model": model, "datasetRef": {"name": dataset_name, **({"version": version} if version else {})},
+            "estimator": estimator, "seed": seed, "activeDeadlineSeconds": 300, "backoffLimit": 0,
+            "evaluation": {"testFraction": 0.3, **({"gates": gates} if gates else {})}}
+    if params:
+        spec["params"] = params
+    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name}, "spec": spec}
+
+
+def condition(document: dict, type: str) -> dict:
+    return next((c for c in (document.get("status") or {}).get("conditions") or [] if c["type"] == type), {})
+
+
+def wait_for_condition(k: Kubectl, resource: str, name: str, type: str, statuses=("True", "False"),
+                       timeout: float = 180) -> dict:
+    def settled():
+        document = k.get_json(resource, name)
+        return document if condition(document, type).get("status") in statuses else None
+
+    return wait_for(settled, timeout=timeout, interval=1, message=f"{resource}/{name} {type} in {statuses}")
