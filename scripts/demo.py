@@ -54,7 +54,7 @@ def restart_operator(kubeconfig: Path) -> None:
     after the demo so you can go on exploring."""
     OPERATOR_PID.parent.mkdir(parents=True, exist_ok=True)
     stop_operator()
-    operator = OperatorProcess(kubeconfig, OPERATOR_LOG, store_dir=shared_store_dir())
+    operator = OperatorProcess(kubeconfig, OPERATOR_LOG, store_dir=shared_store_dir(), namespaces=(NAMESPACE,))
     process = subprocess.Popen(
         operator.command(), env={**os.environ, **TEST_SETTINGS, "KUBECONFIG": str(kubeconfig)},
         stdout=OPERATOR_LOG.open("w"), stderr=subprocess.STDOUT, start_new_session=True,

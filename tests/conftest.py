@@ -18,6 +18,7 @@ import pytest
 from tests.support.kube import REPO, Kubectl, install_crds, shared_store_dir, wait_for
 
 CLUSTER_DIRS = ("integration", "e2e")
+NAMESPACE_PREFIX = "t-"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -56,7 +57,7 @@ def crds(kubectl: Kubectl) -> None:
 
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> str:
-    name = f"t-{uuid.uuid4().hex[:8]}"
+    name = f"{NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
     wait_for(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
              timeout=30, message=f"default ServiceAccount in {name}")
@@ -74,7 +75,8 @@ def ballast_operator(kubeconfig: Path, crds, tmp_path_factory) -> Path:
     from tests.support.operator_process import OperatorProcess
 
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with OperatorProcess(kubeconfig, log, store_dir=shared_store_dir()) as process:
+    # Only the tests' namespaces: an operator the demo left running owns ballast-demo.
+    with OperatorProcess(kubeconfig, log, store_dir=shared_store_dir(), namespaces=(f"{NAMESPACE_PREFIX}*",)) as process:
         yield process
     problems = process.log_problems()
     assert not problems, "operator log has errors:\n" + "\n".join(problems)

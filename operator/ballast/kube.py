@@ -25,8 +25,19 @@ def api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
+class NamespaceTerminating(Exception):
+    """The namespace is being deleted: nothing can be created in it, and nothing needs to be."""
+
+
 def _already_exists(error: ApiException) -> bool:
     return error.status == 409
+
+
+def _raise_unless_exists(error: ApiException) -> None:
+    if error.status == 403 and "NamespaceTerminating" in (error.body or ""):
+        raise NamespaceTerminating(str(error.reason)) from None
+    if not _already_exists(error):
+        raise error
 
 
 def create_job(manifest: dict) -> None:
@@ -35,8 +46,7 @@ def create_job(manifest: dict) -> None:
     try:
         client.BatchV1Api(api_client()).create_namespaced_job(manifest["metadata"]["namespace"], manifest)
     except ApiException as error:
-        if not _already_exists(error):
-            raise
+        _raise_unless_exists(error)
 
 
 def delete_job(namespace: str, name: str) -> None:
@@ -55,9 +65,8 @@ def create_custom_object(plural: str, manifest: dict) -> bool:
             GROUP, VERSION, manifest["metadata"]["namespace"], plural, manifest)
         return True
     except ApiException as error:
-        if _already_exists(error):
-            return False
-        raise
+        _raise_unless_exists(error)
+        return False
 
 
 def ensure_claim(manifest: dict) -> None:
@@ -72,5 +81,4 @@ def ensure_claim(manifest: dict) -> None:
         try:
             core.create_namespaced_persistent_volume_claim(namespace, manifest)
         except ApiException as create_error:
-            if not _already_exists(create_error):
-                raise
+            _raise_unless_exists(create_error)

@@ -37,8 +37,10 @@ class OperatorProcess:
     same path as the pods it starts (a private mount namespace binds it there), as it would
     when it runs in the cluster with the store's claim mounted."""
 
-    def __init__(self, kubeconfig: Path, log: Path, store_dir: Path | None = None, env: dict | None = None):
+    def __init__(self, kubeconfig: Path, log: Path, store_dir: Path | None = None, env: dict | None = None,
+                 namespaces: tuple[str, ...] = ()):
         self.kubeconfig = kubeconfig
+        self.namespaces = namespaces
         self.log = log
         self.store_dir = store_dir
         self.extra_env = env or {}
@@ -50,6 +52,8 @@ class OperatorProcess:
         ballast = str(Path(sys.executable).parent / "ballast")
         command = [ballast, "operator", "--bind-address", "127.0.0.1",
                    "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port)]
+        for namespace in self.namespaces:
+            command += ["--namespace", namespace]
         if self.store_dir is None:
             return command
         self.store_dir.mkdir(parents=True, exist_ok=True)

@@ -10,25 +10,32 @@ import kopf
 
 from ballast import kube
 from ballast.build.claims import build_store_claim
-from ballast.metrics import RECONCILIATIONS
 from ballast.conditions import find_condition
+from ballast.metrics import RECONCILIATIONS
 from ballast.reconcile.outcome import Event, Outcome
 from ballast.settings import Settings
 
-_namespaces_with_claim: set[str] = set()
-
-
 def apply_outcome(body: kopf.Body, patch: kopf.Patch, outcome: Outcome, settings: Settings) -> None:
+    try:
+        _create_and_delete_children(body, outcome, settings)
+    except kube.NamespaceTerminating:
+        return  # the object goes with its namespace; there is nothing left to record
+    _write_status_and_events(body, patch, outcome)
+
+
+def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Settings) -> None:
     namespace = body.metadata.namespace
-    if outcome.create_jobs and settings.store_mount_path and namespace not in _namespaces_with_claim:
+    if outcome.create_jobs and settings.store_mount_path:
         kube.ensure_claim(build_store_claim(namespace, settings))
-        _namespaces_with_claim.add(namespace)
     for job in outcome.create_jobs:
         kube.create_job(job)
     for name in outcome.delete_jobs:
         kube.delete_job(namespace, name)
     for plural, manifest in outcome.create_objects:
         kube.create_custom_object(plural, manifest)
+
+
+def _write_status_and_events(body: kopf.Body, patch: kopf.Patch, outcome: Outcome) -> None:
     changes = status_changes(dict(body.status), outcome.status)
     for field, value in changes.items():
         patch.status[field] = value

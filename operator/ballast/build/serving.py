@@ -1,0 +1,90 @@
+"""The serving workload of a ModelVersion, and the one stable Service of its model."""
+
+from __future__ import annotations
+
+from ballast.build.naming import ballast_labels, child_name
+from ballast.build.pods import ballast_container, owner_reference, pod_spec
+from ballast.settings import Settings
+
+SERVING_PORT = 8080
+SERVICE_PORT = 80
+MODEL_LABEL = "ballast.dev/model"
+VERSION_LABEL = "ballast.dev/model-version"
+
+
+def serving_deployment_name(version: str) -> str:
+    return child_name(version, "serve")
+
+
+def model_service_name(model: str) -> str:
+    return child_name(model)
+
+
+def serving_selector(model: str) -> dict[str, str]:
+    """What the model's Service selects: the serving pods of every version of the model."""
+    return {"app.kubernetes.io/name": "ballast", "app.kubernetes.io/component": "serving", MODEL_LABEL: model}
+
+
+def build_serving_deployment(version: dict, *, replicas: int, settings: Settings) -> dict:
+    name = version["metadata"]["name"]
+    spec = version["spec"]
+    model = spec["model"]
+    serving = spec.get("serving") or {}
+    labels = {**ballast_labels(component="serving", instance=name, model=model), VERSION_LABEL: name}
+    pod_labels = {**labels, **serving_selector(model)}
+    env = [
+        {"name": "BALLAST_MODEL_NAME", "value": model},
+        {"name": "BALLAST_MODEL_VERSION", "value": name},
+        {"name": "BALLAST_ARTIFACT_URI", "value": spec["artifact"]["uri"]},
+        {"name": "BALLAST_ARTIFACT_SHA256", "value": spec["artifact"]["sha256"]},
+        {"name": "BALLAST_PORT", "value": str(SERVING_PORT)},
+    ]
+    container = ballast_container(name="server", args=["serve"], env=env, settings=settings,
+                                  resources=serving.get("resources"))
+    container["ports"] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
+    container["readinessProbe"] = {"httpGet": {"path": f"/v2/models/{model}/ready", "port": "http"},
+                                   "periodSeconds": 2, "failureThreshold": 2}
+    container["livenessProbe"] = {"httpGet": {"path": "/v2/health/live", "port": "http"},
+                                  "periodSeconds": 10, "failureThreshold": 3}
+    # loading and warming a large model can take a while; liveness must not kill it meanwhile
+    container["startupProbe"] = {"httpGet": {"path": "/v2/health/live", "port": "http"},
+                                 "periodSeconds": 2, "failureThreshold": 90}
+    pod = pod_spec([container], settings, restart_policy="Always")
+    # readiness drops first, then in-flight requests finish: give them the time to
+    pod["terminationGracePeriodSeconds"] = 30
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": serving_deployment_name(name),
+            "namespace": version["metadata"]["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(version)],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {VERSION_LABEL: name, "app.kubernetes.io/component": "serving"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod},
+        },
+    }
+
+
+def build_model_service(model: str, namespace: str, owners: list[dict]) -> dict:
+    """One Service per model. Every serving version of the model owns it (none as controller),
+    so it lives while any of them does and the garbage collector removes it after the last."""
+    references = [{**owner_reference(owner), "controller": False} for owner in owners]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": model_service_name(model),
+            "namespace": namespace,
+            "labels": ballast_labels(component="serving", instance=model, model=model),
+            "ownerReferences": references,
+        },
+        "spec": {
+            "selector": serving_selector(model),
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
