@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,77 +20,13 @@ from ballast.runtime.ingest import IngestOptions, run_ingest
 from ballast.store import (
     ArtifactConflict, ArtifactNotFound, ArtifactOutsideStore, ArtifactStore, DigestMismatch, StoreUnavailable,
 )
-from tests.support.kube import REPO
+from tests.support.s3server import S3Server, running_s3_server
 from tests.unit.test_data_canonical import as_csv, iris_frame, iris_spec
-
-ACCESS_KEY = "ballast-test"
-SECRET_KEY = "ballast-test-secret-key"
-BUILD_SCRIPT = REPO / "tests" / "s3" / "build.sh"
-
-
-@dataclass(frozen=True)
-class S3Server:
-    endpoint: str
-    data_dir: Path
-    """The directory behind the gateway: bucket/key is a file here."""
-
-    def environ(self, prefix: str = "", secret: str = SECRET_KEY) -> dict[str, str]:
-        return {f"{prefix}AWS_ACCESS_KEY_ID": ACCESS_KEY, f"{prefix}AWS_SECRET_ACCESS_KEY": secret,
-                f"{prefix}AWS_ENDPOINT_URL": self.endpoint, f"{prefix}AWS_REGION": "us-east-1"}
-
-    def new_bucket(self) -> str:
-        # The posix backend treats each top-level directory as a bucket.
-        name = f"b-{uuid.uuid4().hex[:12]}"
-        (self.data_dir / name).mkdir()
-        return name
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def build_server() -> Path:
-    completed = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1200)
-    if completed.returncode != 0:
-        pytest.fail(f"could not build the S3 server with {BUILD_SCRIPT} (needs Go and the Go module proxy):\n"
-                    f"{completed.stderr[-3000:]}", pytrace=False)
-    return Path(completed.stdout.strip().splitlines()[-1])
-
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    binary = build_server()
-    data_dir = tmp_path_factory.mktemp("s3-data")
-    log_path = tmp_path_factory.mktemp("s3-log") / "versitygw.log"
-    port = free_port()
-    env = {**os.environ, "ROOT_ACCESS_KEY": ACCESS_KEY, "ROOT_SECRET_KEY": SECRET_KEY}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(binary), "--port", f"127.0.0.1:{port}", "--quiet", "posix", str(data_dir)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the S3 server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}",
-                            pytrace=False)
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the S3 server did not listen on 127.0.0.1:{port} within 30 s:\n"
-                                f"{log_path.read_text()[-3000:]}", pytrace=False)
-                time.sleep(0.1)
-        yield S3Server(endpoint=f"http://127.0.0.1:{port}", data_dir=data_dir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_s3_server(tmp_path_factory.mktemp("s3"), host="127.0.0.1") as server:
+        yield server
 
 
 @pytest.fixture

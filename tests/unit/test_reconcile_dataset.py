@@ -60,6 +60,9 @@ def test_the_ingest_pod_is_restricted_and_has_no_api_token():
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert container["args"] == ["ingest"]
+    # scratch space through TMPDIR, never a volume over the node's /tmp
+    assert "/tmp" not in [m["mountPath"] for m in container["volumeMounts"]]
+    assert {"name": "TMPDIR", "value": "/var/tmp/ballast"} in container["env"]
 
 
 def test_a_running_job_changes_nothing_and_a_missing_one_is_asked_for_again():

@@ -84,7 +84,8 @@ def test_the_pinned_version_never_changes_after_the_first_reconcile():
         {"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"}])
     outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, dataset=newer, job=None),
                                      SETTINGS)
-    inputs = json.loads(outcome.create_jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"][1]["value"])
+    env = outcome.create_jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    inputs = json.loads(next(e["value"] for e in env if e["name"] == "BALLAST_RUN_INPUTS"))
     assert inputs["dataset"]["sha256"] == SHA_DATA
     assert "datasetVersion" not in outcome.status
 

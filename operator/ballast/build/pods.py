@@ -8,6 +8,10 @@ from ballast.settings import Settings
 
 STORE_VOLUME = "artifact-store"
 TERMINATION_LOG = "/dev/termination-log"
+# The root filesystem is read-only, so Python and its libraries get a writable scratch
+# directory through TMPDIR. Not /tmp itself: a volume there would hide whatever the node has
+# under /tmp, which matters on the local cluster, whose pods see the host's filesystem.
+SCRATCH_DIR = "/var/tmp/ballast"
 
 
 def owner_reference(owner: dict) -> dict:
@@ -29,8 +33,7 @@ def store_env(settings: Settings) -> list[dict]:
 def ballast_container(*, name: str, args: list[str], env: list[dict], settings: Settings,
                       resources: dict | None = None, env_from: list[dict] | None = None,
                       extra_mounts: list[dict] | None = None) -> dict:
-    # the root filesystem is read-only, so Python gets a writable /tmp of its own
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}, *(extra_mounts or [])]
+    mounts = [{"name": "scratch", "mountPath": SCRATCH_DIR}, *(extra_mounts or [])]
     if settings.store_mount_path:
         mounts.insert(0, {"name": STORE_VOLUME, "mountPath": settings.store_mount_path})
     secret_refs = list(env_from or [])
@@ -42,7 +45,7 @@ def ballast_container(*, name: str, args: list[str], env: list[dict], settings: 
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["ballast"],
         "args": args,
-        "env": store_env(settings) + env,
+        "env": [*store_env(settings), {"name": "TMPDIR", "value": SCRATCH_DIR}, *env],
         "securityContext": restricted_container_security_context(),
         "terminationMessagePath": TERMINATION_LOG,
         # a crash before the result is written still leaves its last lines for the person
@@ -58,7 +61,7 @@ def ballast_container(*, name: str, args: list[str], env: list[dict], settings: 
 
 def pod_spec(containers: list[dict], settings: Settings, *, restart_policy: str,
              extra_volumes: list[dict] | None = None) -> dict:
-    volumes = [{"name": "tmp", "emptyDir": {}}, *(extra_volumes or [])]
+    volumes = [{"name": "scratch", "emptyDir": {}}, *(extra_volumes or [])]
     if settings.store_mount_path:
         volumes.insert(0, {"name": STORE_VOLUME, "persistentVolumeClaim": {"claimName": settings.store_claim}})
     return {

@@ -1,0 +1,190 @@
+"""`ballast serve`: the model server a ModelVersion's Deployment runs.
+
+    ballast serve --artifact-uri file:///var/lib/ballast/models/iris/<sha256>/model.skops \\
+                  --artifact-sha256 <sha256> [--model-name iris] [--model-version iris-1a2b]
+
+Flags (each falls back to an environment variable):
+  --artifact-uri URI        BALLAST_ARTIFACT_URI        the model.skops to serve (required)
+  --artifact-sha256 HEX     BALLAST_ARTIFACT_SHA256     its expected sha256 (required)
+  --metadata-uri URI        BALLAST_METADATA_URI        default: metadata.json beside the artifact
+  --model-name NAME         BALLAST_MODEL_NAME          default: `model` in metadata.json
+  --model-version VERSION   BALLAST_MODEL_VERSION       default: the sha256's first 12 digits
+  --store URI               BALLAST_STORE_URI           artifact store root (default file:///var/lib/ballast)
+  --bind-address ADDRESS    BALLAST_BIND_ADDRESS        default 0.0.0.0
+  --port PORT               BALLAST_PORT                default 8080 (0: any free port, logged)
+  --termination-log PATH    BALLAST_TERMINATION_LOG     default /dev/termination-log
+  --drain-seconds S         BALLAST_DRAIN_SECONDS       after SIGTERM, keep serving this long while
+                                                        not ready, so endpoints drop the pod first (default 5)
+  --shutdown-timeout S      BALLAST_SHUTDOWN_TIMEOUT    then wait at most this long for in-flight requests (default 20)
+  --prediction-log-size N   BALLAST_PREDICTION_LOG_SIZE responses remembered for feedback by id (default 10000)
+  --max-request-bytes N     BALLAST_MAX_REQUEST_BYTES   largest request body (default 16 MiB)
+
+Start-up verifies and loads the artifact, reads metadata.json and the training profile, runs a
+warm-up prediction and only then listens, ready. If the model cannot be served (digest
+mismatch, untrusted or pickled artifact, missing artifact or metadata, failed warm-up) it
+writes {"reason", "message"} to the termination log and exits 2 without listening; 1 for
+anything else unexpected (including a port already in use); 4 for unusable flags.
+
+SIGTERM (or SIGINT): readiness turns false at once, inferences are still answered for
+--drain-seconds, then the listener closes, in-flight requests finish, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from ballast.serving.app import DEFAULT_MAX_REQUEST_BYTES, build_app
+from ballast.serving.errors import StartupFailure
+from ballast.serving.feedback import DEFAULT_LOG_SIZE
+from ballast.serving.loading import LoadedModel, ModelSource, load_served_model
+from ballast.store import DEFAULT_STORE_URI, STORE_URI_ENV, ArtifactStore
+
+log = logging.getLogger("ballast.serve")
+
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_MESSAGE_LIMIT = 4096
+EXIT_OK, EXIT_UNEXPECTED, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2, 4
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    source: ModelSource
+    store_uri: str
+    bind_address: str
+    port: int
+    termination_log: Path
+    drain_seconds: float
+    shutdown_timeout: float
+    prediction_log_size: int
+    max_request_bytes: int
+
+
+def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOptions:
+    parser = argparse.ArgumentParser(prog="ballast serve", description="Serve one model version over the "
+                                     "Open Inference Protocol.")
+
+    def option(flag: str, env: str, default: str | None = None, kind: type = str, help: str = "") -> None:
+        parser.add_argument(flag, default=kind(environ[env]) if environ.get(env) else default, type=kind,
+                            help=f"{help} (${env}{f', default {default}' if default is not None else ''})")
+
+    option("--artifact-uri", "BALLAST_ARTIFACT_URI", help="the model artifact")
+    option("--artifact-sha256", "BALLAST_ARTIFACT_SHA256", help="its expected sha256")
+    option("--metadata-uri", "BALLAST_METADATA_URI", help="metadata.json (default: beside the artifact)")
+    option("--model-name", "BALLAST_MODEL_NAME", help="the served model's name (default: from metadata.json)")
+    option("--model-version", "BALLAST_MODEL_VERSION", help="its version (default: sha256 prefix)")
+    option("--store", STORE_URI_ENV, DEFAULT_STORE_URI, help="artifact store root")
+    option("--bind-address", "BALLAST_BIND_ADDRESS", "0.0.0.0", help="listen address")
+    option("--port", "BALLAST_PORT", 8080, int, help="listen port, 0 for any")
+    option("--termination-log", "BALLAST_TERMINATION_LOG", DEFAULT_TERMINATION_LOG, help="where a start-up failure goes")
+    option("--drain-seconds", "BALLAST_DRAIN_SECONDS", 5.0, float, help="not-ready time before closing after SIGTERM")
+    option("--shutdown-timeout", "BALLAST_SHUTDOWN_TIMEOUT", 20.0, float, help="wait for in-flight requests")
+    option("--prediction-log-size", "BALLAST_PREDICTION_LOG_SIZE", DEFAULT_LOG_SIZE, int,
+           help="responses remembered for feedback")
+    option("--max-request-bytes", "BALLAST_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, int,
+           help="largest request body")
+    args = parser.parse_args(list(argv))
+    if not args.artifact_uri or not args.artifact_sha256:
+        parser.error("--artifact-uri and --artifact-sha256 (or $BALLAST_ARTIFACT_URI and "
+                     "$BALLAST_ARTIFACT_SHA256) are required")
+    return ServeOptions(
+        source=ModelSource(artifact_uri=args.artifact_uri, sha256=args.artifact_sha256,
+                           metadata_uri=args.metadata_uri, name=args.model_name, version=args.model_version),
+        store_uri=args.store, bind_address=args.bind_address, port=args.port,
+        termination_log=Path(args.termination_log), drain_seconds=args.drain_seconds,
+        shutdown_timeout=args.shutdown_timeout, prediction_log_size=args.prediction_log_size,
+        max_request_bytes=args.max_request_bytes)
+
+
+def termination_message(reason: str, message: str) -> bytes:
+    """{"reason", "message"} as JSON within the kubelet's 4096-byte limit."""
+    document = {"reason": reason, "message": message}
+    encoded = json.dumps(document, ensure_ascii=False).encode()
+    while len(encoded) > TERMINATION_MESSAGE_LIMIT:
+        document["message"] = document["message"][: len(document["message"]) * 3 // 4] + " ..."
+        encoded = json.dumps(document, ensure_ascii=False).encode()
+    return encoded
+
+
+def write_termination_message(path: Path, reason: str, message: str) -> None:
+    try:
+        path.write_bytes(termination_message(reason, message))
+    except OSError as error:
+        log.error("cannot write the termination log %s: %s", path, error)
+
+
+async def serve(loaded: LoadedModel, options: ServeOptions, stop: asyncio.Event,
+                on_listening: Callable[[str, int], None] | None = None) -> None:
+    """Listen until `stop` is set, then drain and shut down gracefully."""
+    app = build_app(loaded.service, loaded.metrics, loaded.state, options.max_request_bytes)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=options.shutdown_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, options.bind_address, options.port, shutdown_timeout=options.shutdown_timeout)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        loaded.state.set_ready(True)
+        log.info("ready: serving %s version %s on http://%s:%d", loaded.service.signature.name,
+                 loaded.service.signature.version, host, port)
+        if on_listening is not None:
+            on_listening(host, port)
+        await stop.wait()
+        # Readiness first, so the endpoints controller drops the pod while it still answers.
+        loaded.state.set_ready(False)
+        log.info("stopping: not ready; draining for %.1fs", options.drain_seconds)
+        await asyncio.sleep(options.drain_seconds)
+    finally:
+        # Stops listening, closes idle keep-alive connections, waits for in-flight handlers.
+        await runner.cleanup()
+        log.info("stopped")
+
+
+async def _serve_until_signalled(loaded: LoadedModel, options: ServeOptions) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(loaded, options, stop)
+
+
+def run_serve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
+    """`ballast serve`: returns the process exit code."""
+    environ = os.environ if environ is None else environ
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        options = parse_serve_args(argv, environ)
+    except SystemExit as exit_:
+        return EXIT_OK if exit_.code == 0 else EXIT_USAGE
+    try:
+        store = ArtifactStore(options.store_uri, environ=environ)
+        loaded = load_served_model(store, options.source, prediction_log_size=options.prediction_log_size)
+    except StartupFailure as failure:
+        log.error("cannot serve the model (%s): %s", failure.reason, failure)
+        write_termination_message(options.termination_log, failure.reason, str(failure))
+        return EXIT_REFUSED
+    except Exception as error:  # noqa: BLE001 - the pod must say why it died
+        log.exception("start-up failed")
+        write_termination_message(options.termination_log, "ServerFailed", f"{type(error).__name__}: {error}")
+        return EXIT_UNEXPECTED
+    try:
+        asyncio.run(_serve_until_signalled(loaded, options))
+    except OSError as error:
+        log.error("cannot listen on %s:%s: %s", options.bind_address, options.port, error)
+        write_termination_message(options.termination_log, "ListenFailed", str(error))
+        return EXIT_UNEXPECTED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_serve(sys.argv[1:]))

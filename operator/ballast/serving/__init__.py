@@ -1,0 +1,30 @@
+"""The model server: Open Inference Protocol over HTTP, feedback, and drift metrics.
+
+    loaded = load_served_model(ArtifactStore(uri), ModelSource(artifact_uri, sha256))
+    app = build_app(loaded.service, loaded.metrics, loaded.state)
+
+`ballast.runtime.serve` runs it as `ballast serve`; docs/metrics.md lists what /metrics exports.
+
+Modules, one concern each:
+  signature      what the model takes and returns (from metadata.json)
+  tensors        OIP request tensors -> feature columns, as feature_frame would make them
+  predictor      the pipeline, or its compiled numpy copy proven identical at start-up
+  buckets        histogram edges and categories from the training profile (pure)
+  distributions  live counts of features, predictions and probabilities
+  reference      the training snapshot counted into the same buckets, as ratios
+  feedback       the prediction log and the confusion / error counts
+  metrics        the Prometheus registry and the drift collector (metric names live here)
+  protocol       OIP response and metadata documents
+  service        one model's request logic, HTTP-free
+  app            the aiohttp routes and protocol errors
+  loading        start-up: verify, load, warm up, or fail with a reason
+"""
+
+from ballast.serving.app import ServerState, build_app
+from ballast.serving.errors import BadRequest, InferenceError, ModelNotFound, StartupFailure
+from ballast.serving.loading import LoadedModel, ModelSource, load_served_model
+
+__all__ = [
+    "BadRequest", "InferenceError", "LoadedModel", "ModelNotFound", "ModelSource", "ServerState",
+    "StartupFailure", "build_app", "load_served_model",
+]

@@ -1,0 +1,172 @@
+"""Start-up: from an artifact URI and its expected sha256 to a warmed-up ModelService.
+
+The order is the safety argument. The artifact's bytes are verified against the sha256 and
+their types against Ballast's trusted list (ballast.models.load_model) before anything is
+built from them; metadata.json must describe that same sha256; the fast predictor is used only
+if it agrees bit-for-bit with the pipeline; and one request runs through the whole service
+before the caller is told it may listen. Any failure is a StartupFailure with the reason the
+pod's termination message reports, and the server never listens.
+
+Losing the dataset's profile or snapshot does not stop serving: the feature histograms then
+have only their +Inf bucket, or the reference gauges are missing, and a warning says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ballast.data import read_snapshot
+from ballast.data.errors import InvalidDatasetVersion
+from ballast.models import ModelArtifactError, load_model
+from ballast.serving.buckets import FeatureBuckets, feature_buckets, profile_edges
+from ballast.serving.distributions import Distributions
+from ballast.serving.errors import StartupFailure
+from ballast.serving.feedback import DEFAULT_LOG_SIZE, FeedbackCounts, PredictionLog
+from ballast.serving.metrics import DriftCollector, ServingMetrics
+from ballast.serving.predictor import build_predictor, encoder_categories, probe_batch
+from ballast.serving.reference import Reference, reference_from_frame
+from ballast.serving.service import ModelService
+from ballast.serving.signature import ModelSignature, signature_from_metadata
+from ballast.store import METADATA_FILE, PROFILE_FILE, ArtifactNotFound, ArtifactStore, StoreError, dataset_version_key
+from ballast.serving.app import ServerState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    artifact_uri: str
+    sha256: str
+    metadata_uri: str | None = None
+    """Defaults to metadata.json beside the artifact."""
+    name: str | None = None
+    """Defaults to the `model` in metadata.json."""
+    version: str | None = None
+    """Defaults to the first 12 hex digits of the sha256."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    service: ModelService
+    metrics: ServingMetrics
+    state: ServerState
+    reference: Reference | None
+
+
+def sibling_uri(uri: str, file: str) -> str:
+    return uri.rsplit("/", 1)[0] + "/" + file
+
+
+def _read_artifact(store: ArtifactStore, source: ModelSource) -> Any:
+    try:
+        data = store.read_bytes(source.artifact_uri)
+    except StoreError as error:
+        raise StartupFailure(error.reason, f"cannot read the model artifact {source.artifact_uri}: {error}") from None
+    try:
+        return load_model(data, source.sha256)
+    except (ModelArtifactError, StoreError) as error:  # DigestMismatch is a StoreError
+        raise StartupFailure(error.reason, f"refused the model artifact {source.artifact_uri}: {error}") from None
+
+
+def _read_metadata(store: ArtifactStore, source: ModelSource) -> dict[str, Any]:
+    uri = source.metadata_uri or sibling_uri(source.artifact_uri, METADATA_FILE)
+    try:
+        metadata = store.read_json(uri)
+    except ArtifactNotFound as error:
+        raise StartupFailure("MetadataMissing", f"the model's metadata.json is missing: {error}") from None
+    except StoreError as error:
+        raise StartupFailure(error.reason, f"cannot read the model's metadata {uri}: {error}") from None
+    except ValueError as error:
+        raise StartupFailure("InvalidMetadata", f"{uri} is not JSON: {error}") from None
+    recorded = ((metadata.get("artifact") or {}) if isinstance(metadata, dict) else {}).get("sha256")
+    if recorded != source.sha256.strip().lower():
+        raise StartupFailure("InvalidMetadata", f"{uri} describes artifact sha256 {recorded}, "
+                                                f"not the served {source.sha256}")
+    return metadata
+
+
+def _signature(metadata: Mapping[str, Any], model: Any, source: ModelSource) -> ModelSignature:
+    sha256 = source.sha256.strip().lower()
+    try:
+        signature = signature_from_metadata(metadata, name=source.name or str(metadata.get("model") or ""),
+                                            version=source.version or sha256[:12], sha256=sha256)
+    except ValueError as error:
+        raise StartupFailure("InvalidMetadata", str(error)) from None
+    if not signature.name:
+        raise StartupFailure("InvalidMetadata", "no model name: metadata.json has no `model`; pass --model-name")
+    if signature.is_classifier:
+        learned = [value.item() if isinstance(value, np.generic) else value for value in getattr(model, "classes_", [])]
+        if learned != list(signature.classes) or not hasattr(model, "predict_proba"):
+            raise StartupFailure("InvalidMetadata", f"metadata.json lists classes {list(signature.classes)}, "
+                                                    f"the model predicts {learned}")
+    return signature
+
+
+def _profile(store: ArtifactStore, signature: ModelSignature) -> dict[str, Any] | None:
+    if not signature.dataset_name or not signature.dataset_sha256:
+        log.warning("metadata.json names no dataset version: features are counted without bins")
+        return None
+    try:
+        return store.read_json(dataset_version_key(signature.dataset_name, signature.dataset_sha256, PROFILE_FILE))
+    except (StoreError, ValueError) as error:
+        log.warning("no training profile (%s): features are counted without bins", error)
+        return None
+
+
+def _reference(store: ArtifactStore, signature: ModelSignature, buckets: FeatureBuckets,
+               target_edges: tuple[float, ...]) -> Reference | None:
+    if not signature.snapshot_uri or not signature.dataset_sha256:
+        return None
+    try:
+        frame = read_snapshot(store, signature.snapshot_uri, signature.dataset_sha256)
+        return reference_from_frame(frame, signature.columns, buckets, signature.classes, target_edges)
+    except (StoreError, InvalidDatasetVersion, ValueError, KeyError) as error:
+        log.warning("no reference distribution: the training snapshot %s is unusable (%s)",
+                    signature.snapshot_uri, error)
+        return None
+
+
+def warm_up_document(signature: ModelSignature) -> dict[str, Any]:
+    """One all-missing row through the protocol path (the imputers fill it in)."""
+    return {"inputs": [{"name": name, "shape": [1], "datatype": "FP64" if name in signature.columns.numeric
+                        else "BYTES", "data": [None]} for name in signature.features]}
+
+
+def load_served_model(store: ArtifactStore, source: ModelSource, *,
+                      prediction_log_size: int = DEFAULT_LOG_SIZE) -> LoadedModel:
+    model = _read_artifact(store, source)
+    metadata = _read_metadata(store, source)
+    signature = _signature(metadata, model, source)
+    profile = _profile(store, signature)
+    columns = signature.columns
+    buckets = feature_buckets(columns.numeric, columns.categorical, profile, encoder_categories(model, columns))
+    target_edges = () if signature.is_classifier else profile_edges(profile, columns.target)
+
+    probe = probe_batch(columns, [tuple(edges) for edges in buckets.numeric.edges],
+                        [tuple(c.index) for c in buckets.categorical])
+    try:
+        predictor = build_predictor(model, columns, signature.is_classifier, probe)
+    except Exception as error:  # noqa: BLE001 - a model that cannot predict must not become Ready
+        raise StartupFailure("WarmUpFailed", f"the model failed its warm-up prediction: "
+                                             f"{type(error).__name__}: {error}") from None
+    log.info("serving %s version %s with the %s predictor", signature.name, signature.version, predictor.kind)
+
+    state = ServerState(ready=[False])
+    live = Distributions(buckets, signature.classes, target_edges)
+    feedback = FeedbackCounts(signature.classes)
+    reference = _reference(store, signature, buckets, target_edges)
+    collector = DriftCollector(signature, live, feedback, reference, predictor.kind, state.ready)
+    metrics = ServingMetrics(signature, collector)
+    service = ModelService(signature=signature, predictor=predictor, live=live, feedback_counts=feedback,
+                           prediction_log=PredictionLog(prediction_log_size))
+    try:
+        service.infer(warm_up_document(signature), record=False)
+        metrics.exposition()
+    except Exception as error:  # noqa: BLE001
+        raise StartupFailure("WarmUpFailed", f"the warm-up request failed: {type(error).__name__}: {error}") from None
+    return LoadedModel(service=service, metrics=metrics, state=state, reference=reference)

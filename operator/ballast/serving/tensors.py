@@ -1,0 +1,272 @@
+"""Open Inference Protocol request tensors in, the model's feature columns out.
+
+A request carries either one 1-D tensor per feature (named after the feature, shape [n] or
+[n, 1]) or one 2-D tensor of shape [n, n_features] with the features in the signature's
+order. Each tensor's `data` may be flat (row-major) or nested as its shape.
+
+Values become what `ballast.training.features.feature_frame` makes of a column of the same
+type, so serving sees exactly what training saw: numeric features as float64 with NaN for
+missing, categorical features as Python strings (`str(value)`, so an INT64 1 is "1" and an
+FP64 1.0 is "1.0") with NaN for missing. JSON `null` (or NaN) is a missing value in any
+tensor; an infinite number is refused, as scikit-learn's imputer would refuse it. FP32 and
+FP16 data are rounded to their type first: the tensor is what the client says it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ballast.serving.errors import BadRequest
+from ballast.training.features import FeatureColumns
+
+FLOAT_TYPES = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
+INTEGER_TYPES = {name: getattr(np, name.lower()) for name in
+                 ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")}
+DATATYPES = frozenset({*FLOAT_TYPES, *INTEGER_TYPES, "BOOL", "BYTES"})
+NUMBER_KINDS = frozenset("fiu")
+
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    rows: int
+    numeric: np.ndarray
+    """(rows, numeric features) float64; NaN is a missing value."""
+    categorical: np.ndarray
+    """(rows, categorical features) object: str, or NaN for a missing value."""
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    id: str | None
+    batch: FeatureBatch
+    outputs: tuple[str, ...] | None
+    """The outputs the client asked for by name; None for all of them."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    datatype: str
+    values: np.ndarray
+    """float64 for numeric and BOOL datatypes, object (str or None) for BYTES; reshaped to `shape`."""
+
+
+def _field(document: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in document:
+        raise BadRequest(f"{where} has no `{key}`")
+    value = document[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise BadRequest(f"{where}: `{key}` must be a {kind.__name__}")
+    return value
+
+
+def _shape(value: list[Any], where: str) -> tuple[int, ...]:
+    if not all(type(d) is int and d >= 0 for d in value):
+        raise BadRequest(f"{where}: `shape` must be a list of non-negative integers, got {value}")
+    return tuple(value)
+
+
+def _object_values(data: list[Any], datatype: str, where: str) -> np.ndarray:
+    """Element by element, for data numpy cannot type by itself (nulls, mixed or ragged lists)."""
+    try:
+        nested = np.array(data, dtype=object)
+    except ValueError as error:
+        raise BadRequest(f"{where}: `data` is not a regular nested list ({error})") from None
+    flat = nested.ravel()
+    if datatype == "BYTES":
+        for value in flat:
+            if value is not None and not isinstance(value, str):
+                raise BadRequest(f"{where}: a BYTES tensor holds strings, found {value!r}")
+        return nested
+    wanted = bool if datatype == "BOOL" else (int, float)
+    out = np.empty(flat.shape, dtype=np.float64)
+    for i, value in enumerate(flat):
+        if value is None:
+            out[i] = math.nan
+        elif isinstance(value, wanted) and (datatype == "BOOL" or not isinstance(value, bool)):
+            out[i] = float(value)
+        else:
+            raise BadRequest(f"{where}: a {datatype} tensor cannot hold {value!r}")
+    return out.reshape(nested.shape)
+
+
+def _typed_values(data: list[Any], datatype: str, where: str) -> np.ndarray:
+    try:
+        array = np.array(data)
+    except (ValueError, OverflowError):
+        array = None
+    if array is None or array.dtype == object:
+        values = _object_values(data, datatype, where)
+    elif datatype == "BYTES":
+        if array.dtype.kind != "U":
+            raise BadRequest(f"{where}: a BYTES tensor holds strings, found {array.dtype.name} values")
+        values = array.astype(object)
+    elif datatype == "BOOL":
+        if array.dtype.kind != "b":
+            raise BadRequest(f"{where}: a BOOL tensor holds true/false, found {array.dtype.name} values")
+        values = array.astype(np.float64)
+    else:
+        if array.dtype.kind not in NUMBER_KINDS:
+            raise BadRequest(f"{where}: a {datatype} tensor holds numbers, found {array.dtype.name} values")
+        values = array.astype(np.float64, copy=False)
+    if datatype in FLOAT_TYPES:
+        if datatype != "FP64":
+            with np.errstate(over="ignore"):
+                values = values.astype(FLOAT_TYPES[datatype]).astype(np.float64)
+        if np.isinf(values).any():
+            raise BadRequest(f"{where}: holds an infinite value (or one too large for {datatype})")
+    elif datatype in INTEGER_TYPES:
+        present = values[~np.isnan(values)]
+        if (present != np.floor(present)).any():
+            raise BadRequest(f"{where}: a {datatype} tensor holds non-integers")
+        limits = np.iinfo(INTEGER_TYPES[datatype])
+        if present.size and (present.min() < limits.min or present.max() > limits.max):
+            raise BadRequest(f"{where}: a value is outside the range of {datatype}")
+    return values
+
+
+def parse_tensor(document: Any, position: int) -> Tensor:
+    where = f"input {position}"
+    if not isinstance(document, dict):
+        raise BadRequest(f"{where} must be an object with name, shape, datatype and data")
+    name = _field(document, "name", str, where)
+    where = f"input {name!r}"
+    shape = _shape(_field(document, "shape", list, where), where)
+    datatype = _field(document, "datatype", str, where)
+    if datatype not in DATATYPES:
+        raise BadRequest(f"{where}: unknown datatype {datatype!r} (one of {', '.join(sorted(DATATYPES))})")
+    data = _field(document, "data", list, where)
+    values = _typed_values(data, datatype, where)
+    expected = math.prod(shape)
+    if values.size != expected:
+        raise BadRequest(f"{where}: shape {list(shape)} needs {expected} values, `data` has {values.size}")
+    return Tensor(name=name, shape=shape, datatype=datatype, values=values.reshape(shape))
+
+
+def _as_categorical(values: list[Any]) -> np.ndarray:
+    """Strings as feature_frame makes them: str() of each value, NaN for a missing one."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = math.nan if value is None else value if type(value) is str else str(value)
+    return out
+
+
+def _python_values(datatype: str, values: np.ndarray) -> list[Any]:
+    """The tensor's values as the Python objects the client meant (None for missing)."""
+    if datatype == "BYTES":
+        return values.tolist()
+    floats = values.tolist()
+    if datatype == "BOOL":
+        return [None if v != v else bool(v) for v in floats]
+    if datatype in INTEGER_TYPES:
+        return [None if v != v else int(v) for v in floats]
+    return [None if v != v else v for v in floats]
+
+
+def _column_for(tensor: Tensor, values: np.ndarray, feature: str, numeric: bool) -> np.ndarray:
+    if not numeric:
+        return _as_categorical(_python_values(tensor.datatype, values))
+    if tensor.datatype == "BYTES":
+        raise BadRequest(f"input {tensor.name!r}: feature {feature!r} is numeric; send it as FP64, FP32, "
+                         "an INT type or BOOL, not BYTES")
+    return values
+
+
+def _named_batch(tensors: list[Tensor], columns: FeatureColumns) -> FeatureBatch:
+    by_name: dict[str, Tensor] = {}
+    for tensor in tensors:
+        if tensor.name in by_name:
+            raise BadRequest(f"input {tensor.name!r} is given twice")
+        by_name[tensor.name] = tensor
+    unknown = [name for name in by_name if name not in columns.all]
+    if unknown:
+        raise BadRequest(f"unknown input(s) {', '.join(map(repr, unknown))}; the model's features are "
+                         f"{', '.join(columns.all)}")
+    missing = [name for name in columns.all if name not in by_name]
+    if missing:
+        raise BadRequest(f"missing input(s) for feature(s) {', '.join(missing)}")
+    rows = None
+    for tensor in tensors:
+        if len(tensor.shape) not in (1, 2) or len(tensor.shape) == 2 and tensor.shape[1] != 1:
+            raise BadRequest(f"input {tensor.name!r}: shape {list(tensor.shape)} is not [n] or [n, 1] "
+                             "(one value per row for each feature)")
+        if rows is not None and tensor.shape[0] != rows:
+            raise BadRequest(f"inputs have different numbers of rows ({rows} and {tensor.shape[0]} "
+                             f"for {tensor.name!r})")
+        rows = tensor.shape[0]
+    assert rows is not None
+    numeric = np.empty((rows, len(columns.numeric)), dtype=np.float64)
+    for j, name in enumerate(columns.numeric):
+        tensor = by_name[name]
+        numeric[:, j] = _column_for(tensor, tensor.values.reshape(rows), name, numeric=True)
+    categorical = np.empty((rows, len(columns.categorical)), dtype=object)
+    for j, name in enumerate(columns.categorical):
+        tensor = by_name[name]
+        categorical[:, j] = _column_for(tensor, tensor.values.reshape(rows), name, numeric=False)
+    return FeatureBatch(rows=rows, numeric=numeric, categorical=categorical)
+
+
+def _matrix_batch(tensor: Tensor, columns: FeatureColumns) -> FeatureBatch:
+    width = len(columns.all)
+    shape = tensor.shape
+    if len(shape) != 2 or shape[1] != width:
+        raise BadRequest(f"input {tensor.name!r}: shape {list(shape)} is not [n, {width}]; send one 2-D tensor "
+                         f"with the features in this order: {', '.join(columns.all)}, or one tensor per feature "
+                         "named after it")
+    rows = shape[0]
+    values = tensor.values
+    numeric = np.empty((rows, len(columns.numeric)), dtype=np.float64)
+    for j, name in enumerate(columns.numeric):
+        numeric[:, j] = _column_for(tensor, values[:, j], name, numeric=True)
+    offset = len(columns.numeric)
+    categorical = np.empty((rows, len(columns.categorical)), dtype=object)
+    for j, name in enumerate(columns.categorical):
+        categorical[:, j] = _column_for(tensor, values[:, offset + j], name, numeric=False)
+    return FeatureBatch(rows=rows, numeric=numeric, categorical=categorical)
+
+
+def batch_from_inputs(inputs: Any, columns: FeatureColumns) -> FeatureBatch:
+    """The feature columns of a request's `inputs` list (BadRequest with the reason otherwise)."""
+    if not isinstance(inputs, list) or not inputs:
+        raise BadRequest("`inputs` must be a non-empty list of tensors")
+    tensors = [parse_tensor(document, position) for position, document in enumerate(inputs)]
+    if len(tensors) == 1 and tensors[0].name not in columns.all:
+        return _matrix_batch(tensors[0], columns)
+    return _named_batch(tensors, columns)
+
+
+def requested_outputs(document: dict[str, Any], available: tuple[str, ...]) -> tuple[str, ...] | None:
+    outputs = document.get("outputs")
+    if outputs is None:
+        return None
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
+                                                for o in outputs):
+        raise BadRequest("`outputs` must be a list of objects with a `name`")
+    names = tuple(o["name"] for o in outputs)
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise BadRequest(f"unknown output(s) {', '.join(map(repr, unknown))}; this model has {', '.join(available)}")
+    return names
+
+
+def request_id(document: dict[str, Any]) -> str | None:
+    value = document.get("id")
+    if value is not None and not isinstance(value, str):
+        raise BadRequest("`id` must be a string")
+    if value is not None and not value:
+        return None
+    return value
+
+
+def parse_infer_request(document: Any, columns: FeatureColumns, available_outputs: tuple[str, ...]
+                        ) -> InferenceRequest:
+    """An infer request's JSON document (already parsed) as the model's input."""
+    if not isinstance(document, dict):
+        raise BadRequest("the request body must be a JSON object with `inputs`")
+    return InferenceRequest(id=request_id(document), batch=batch_from_inputs(document.get("inputs"), columns),
+                            outputs=requested_outputs(document, available_outputs))
