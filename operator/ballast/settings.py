@@ -30,6 +30,8 @@ class Settings:
     """How often a registered artifact's sha256 is checked again."""
     poll_interval_seconds: float = 2
     """How often objects with work in flight (a running Job) look at it."""
+    refresh_check_seconds: float = 15
+    """How often Datasets with a refreshInterval check whether a refresh is due."""
 
     @property
     def store_mount_path(self) -> str | None:
@@ -54,4 +56,5 @@ class Settings:
             verify_interval_seconds=float(env.get("BALLAST_VERIFY_INTERVAL_SECONDS",
                                                   defaults.verify_interval_seconds)),
             poll_interval_seconds=float(env.get("BALLAST_POLL_INTERVAL_SECONDS", defaults.poll_interval_seconds)),
+            refresh_check_seconds=float(env.get("BALLAST_REFRESH_CHECK_SECONDS", defaults.refresh_check_seconds)),
         )

@@ -152,7 +152,7 @@ def test_get_ballast_shows_every_kind_with_its_printer_columns(ns_kubectl: Kubec
     headers = [line.split() for line in output.splitlines() if line.startswith("NAME")]
     assert ["NAME", "READY", "REASON", "ROWS", "AGE"] in headers
     assert ["NAME", "MODEL", "STAGE", "TRAFFIC", "READY", "REASON", "METRIC", "VALUE", "AGE"] in headers
-    assert ["NAME", "MODEL", "DATASET", "READY", "REASON", "METRIC", "VALUE", "AGE"] in headers
+    assert ["NAME", "MODEL", "DATASET", "DATA-VERSION", "READY", "REASON", "METRIC", "VALUE", "AGE"] in headers
     assert ["NAME", "MODEL", "DRIFTING", "SCORE", "VERDICT", "READY", "REASON", "AGE"] in headers
 
 

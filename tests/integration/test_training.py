@@ -223,3 +223,43 @@ def _ballast(k: Kubectl, *args: str) -> str:
                             env={"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr + result.stdout
     return result.stdout
+
+
+def _write_to_claim_pod(name: str, claim: str, rows: int) -> dict:
+    """A pod that writes the first `rows` rows of iris (from a ConfigMap) into the claim."""
+    script = ("import os; lines = open('/in/iris.csv').read().splitlines(True); "
+              f"os.makedirs('/out/data', exist_ok=True); open('/out/data/iris.csv', 'w').writelines(lines[:{rows + 1}])")
+    pod = _copy_to_claim_pod(name, "iris", claim)
+    pod["spec"]["containers"][0]["command"] = ["python3", "-c", script]
+    return pod
+
+
+def test_refresh_makes_a_new_version_only_when_the_content_changes(k: Kubectl):
+    k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
+    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "raw"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
+
+    def write(name: str, rows: int) -> None:
+        k.apply(_write_to_claim_pod(name, "raw", rows))
+        wait_for(lambda: k.get_json("pod", name)["status"].get("phase") == "Succeeded", timeout=60,
+                 message=f"pod {name}")
+
+    write("first", 120)
+    document = dataset("daily", {"pvc": {"claimName": "raw", "path": "data/iris.csv"}})
+    document["spec"]["refreshInterval"] = "2s"
+    k.apply(document)
+    first = _valid_version(k, "daily")["status"]["latestVersion"]
+
+    def refreshed_at_least(count: int) -> dict | None:
+        status = k.get_json("dataset", "daily")["status"]
+        ingest = status.get("ingest") or {}
+        return status if ingest.get("refresh", 0) >= count and ingest.get("finishedAt") else None
+
+    unchanged = wait_for(lambda: refreshed_at_least(1), timeout=60, message="a refresh of unchanged content")
+    assert [v["sha256"] for v in unchanged["versions"]] == [first]
+
+    write("second", 150)
+    changed = wait_for(lambda: (lambda s: s if s.get("latestVersion") != first else None)(
+        k.get_json("dataset", "daily")["status"]), timeout=60, message="a new version after the content changed")
+    assert [v["sha256"] for v in changed["versions"]] == [changed["latestVersion"], first]
+    assert changed["latestRows"] == 150

@@ -142,3 +142,14 @@ def test_refresh_starts_a_new_job_only_when_due():
     late = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}, refresh="1h"),
                                                 NOW + timedelta(minutes=31)), SETTINGS)
     assert [j["metadata"]["name"] for j in late.create_jobs] == ["credit-ingest-g1-r1"]
+
+
+def test_a_new_ingest_clears_the_previous_outcome_so_it_is_not_taken_as_finished():
+    done = {**ingesting(started=NOW - timedelta(hours=2)), "finishedAt": "2026-01-01T10:01:00Z",
+            "succeeded": True, "reason": "Ingested", "message": "version a: 10 rows, valid"}
+    outcome = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}, refresh="1h"), NOW), SETTINGS)
+    started = outcome.status["ingest"]
+    assert started["jobName"] == "credit-ingest-g1-r1"
+    # a merge patch keeps keys it does not mention: these must be explicit nulls
+    assert {k: started[k] for k in ("finishedAt", "succeeded", "reason", "message")} == dict.fromkeys(
+        ("finishedAt", "succeeded", "reason", "message"))

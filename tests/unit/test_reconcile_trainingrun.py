@@ -49,6 +49,7 @@ def finished_with(result, succeeded=True, reason=""):
 def test_the_newest_valid_version_is_pinned_and_one_restricted_job_is_created():
     outcome = reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=dataset()), SETTINGS)
     assert outcome.status["datasetVersion"] == SHA_DATA
+    assert outcome.status["datasetVersionShort"] == SHA_DATA[:12]
     [job] = outcome.create_jobs
     assert job["metadata"]["name"] == "credit-1-train"
     assert job["spec"]["backoffLimit"] == 2 and job["spec"]["activeDeadlineSeconds"] == 300

@@ -80,6 +80,7 @@ TRAINING_RUN = KindInfo(
     columns=(
         PrinterColumn("Model", ".spec.model"),
         PrinterColumn("Dataset", ".spec.datasetRef.name"),
+        PrinterColumn("Data-Version", ".status.datasetVersionShort", description="The dataset version trained on"),
         READY, REASON,
         PrinterColumn("Metric", ".status.keyMetric.name"),
         PrinterColumn("Value", ".status.keyMetric.value", type="number"),

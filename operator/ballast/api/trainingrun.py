@@ -113,6 +113,8 @@ class Reproducibility(ApiModel):
 class TrainingRunStatus(StatusBase):
     dataset_version: Sha256 | None = None
     """The dataset version resolved at the first reconcile; it never changes afterwards."""
+    dataset_version_short: str | None = Field(default=None, max_length=12)
+    """Its first 12 hex digits, for `kubectl get` (like a short git commit id)."""
     dataset_snapshot_uri: str | None = Field(default=None, max_length=2048)
     champion: str | None = Field(default=None, max_length=253)
     """The Production ModelVersion this run was compared with, when mustBeatChampion is set."""

@@ -23,7 +23,7 @@ def _ingesting(status: kopf.Status, **_) -> bool:
 @kopf.on.create(GROUP, VERSION, "datasets")
 @kopf.on.update(GROUP, VERSION, "datasets", field="spec")
 @kopf.timer(GROUP, VERSION, "datasets", interval=SETTINGS.poll_interval_seconds, when=_ingesting)
-@kopf.timer(GROUP, VERSION, "datasets", id="refresh", interval=15, when=_has_refresh)
+@kopf.timer(GROUP, VERSION, "datasets", id="refresh", interval=SETTINGS.refresh_check_seconds, when=_has_refresh)
 def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ballast_job_pods: kopf.Index,
               **_) -> None:
     namespace = body.metadata.namespace

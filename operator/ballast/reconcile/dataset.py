@@ -16,6 +16,9 @@ from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
 
+FINISHED_FIELDS = ("finishedAt", "succeeded", "reason", "message")
+
+
 @dataclass(frozen=True)
 class DatasetObservation:
     body: dict
@@ -56,8 +59,10 @@ def _start_ingest(outcome: Outcome, body: dict, generation: int, *, refresh: int
                   settings: Settings) -> None:
     job_name = ingest_job_name(body["metadata"]["name"], generation, refresh)
     outcome.create_jobs.append(build_ingest_job(body, job_name=job_name, settings=settings))
+    # status is written as a merge patch: the previous ingest's outcome must be removed
+    # explicitly (None deletes a key), or the new ingest would look finished at once
     outcome.status["ingest"] = {"jobName": job_name, "generation": generation, "refresh": refresh,
-                                "startedAt": rfc3339(now)}
+                                "startedAt": rfc3339(now), **dict.fromkeys(FINISHED_FIELDS)}
     why = f"refresh {refresh}" if refresh else f"generation {generation}"
     outcome.event("Normal", "Ingesting", f"started ingest Job {job_name} for {why}")
 

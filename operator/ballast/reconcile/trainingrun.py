@@ -87,7 +87,8 @@ def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Setting
     champion = observed.champion if _must_beat_champion(spec) else None
     job = build_training_job(body, inputs=_inputs(body, version, observed.dataset, champion), settings=settings)
     outcome.create_jobs.append(job)
-    outcome.status.update(datasetVersion=version["sha256"], datasetSnapshotUri=version["snapshotUri"],
+    outcome.status.update(datasetVersion=version["sha256"], datasetVersionShort=version["sha256"][:12],
+                          datasetSnapshotUri=version["snapshotUri"],
                           jobName=job["metadata"]["name"], startedAt=rfc3339(now))
     if champion:
         outcome.status["champion"] = champion["metadata"]["name"]

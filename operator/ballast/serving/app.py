@@ -15,6 +15,7 @@ cannot disturb the requests around it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -42,6 +43,15 @@ class ServerState:
 
     ready: list[bool]
     """A one-element list shared with the metrics collector."""
+    in_flight: int = 0
+    """Requests whose handler has started and not answered (a body may still be arriving)."""
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True once no request is in flight; False if `timeout` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return not self.in_flight
 
     @property
     def is_ready(self) -> bool:
@@ -77,6 +87,7 @@ def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState
         started = time.perf_counter()
         route = request.match_info.route.name
         endpoint = route.split(".", 1)[0] if route else "other"
+        state.in_flight += 1
         try:
             response = await handler(request)
         except InferenceError as error:
@@ -89,6 +100,8 @@ def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState
         except Exception:  # noqa: BLE001 - a fault of ours must answer, not drop the connection
             log.exception("internal error answering %s %s", request.method, request.path)
             response = _error("internal server error (logged by the server)", 500)
+        finally:
+            state.in_flight -= 1
         metrics.observe(endpoint, response.status, time.perf_counter() - started)
         return response
 
