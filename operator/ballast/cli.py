@@ -61,6 +61,15 @@ def train(args: tuple[str, ...]) -> None:
     raise SystemExit(run_train(list(args)))
 
 
+@main.command(**_POD_COMMAND)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def serve(args: tuple[str, ...]) -> None:
+    """Serve one ModelVersion over the Open Inference Protocol (the serving pods)."""
+    from ballast.runtime.serve import run_serve
+
+    raise SystemExit(run_serve(list(args)))
+
+
 _NAMESPACE = click.option("--namespace", "-n", default=None, help="Namespace (the kubeconfig's when not given).")
 
 

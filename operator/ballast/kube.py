@@ -82,3 +82,23 @@ def ensure_claim(manifest: dict) -> None:
             core.create_namespaced_persistent_volume_claim(namespace, manifest)
         except ApiException as create_error:
             _raise_unless_exists(create_error)
+
+
+_APPLY = {
+    ("apps/v1", "Deployment"): lambda api: client.AppsV1Api(api).patch_namespaced_deployment,
+    ("v1", "Service"): lambda api: client.CoreV1Api(api).patch_namespaced_service,
+}
+
+
+def server_side_apply(manifest: dict, *, field_manager: str) -> None:
+    """Create or update a child as declared. Server-side apply owns exactly the fields Ballast
+    sets: drift in them is put back, and fields others set (an HPA's replicas aside, which
+    Ballast does set) are left alone."""
+    patch = _APPLY[(manifest["apiVersion"], manifest["kind"])](api_client())
+    try:
+        patch(manifest["metadata"]["name"], manifest["metadata"]["namespace"], manifest,
+              field_manager=field_manager, force=True, _content_type="application/apply-patch+yaml")
+    except ApiException as error:
+        if error.status == 403 and "NamespaceTerminating" in (error.body or ""):
+            raise NamespaceTerminating(str(error.reason)) from None
+        raise

@@ -38,3 +38,13 @@ def _sibling_metadata(store: ArtifactStore, uri: str) -> dict:
         return store.read_json(metadata_uri) if store.exists(metadata_uri) else {}
     except (StoreError, ValueError):
         return {}
+
+
+def last_verification(status: dict) -> Verification | None:
+    """The outcome the ArtifactVerified condition recorded, for reconciles that need not read
+    the artifact again (the rollout timer); None when it was never verified."""
+    condition = next((c for c in status.get("conditions") or [] if c.get("type") == "ArtifactVerified"), None)
+    if condition is None:
+        return None
+    return Verification(ok=condition["status"] == "True", reason=condition["reason"],
+                        message=condition.get("message", ""))

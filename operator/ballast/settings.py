@@ -30,6 +30,8 @@ class Settings:
     """How often a registered artifact's sha256 is checked again."""
     poll_interval_seconds: float = 2
     """How often objects with work in flight (a running Job) look at it."""
+    superseded_grace_seconds: float = 30
+    """How long a replaced Production version keeps serving before it is scaled to zero."""
     refresh_check_seconds: float = 15
     """How often Datasets with a refreshInterval check whether a refresh is due."""
 
@@ -56,5 +58,7 @@ class Settings:
             verify_interval_seconds=float(env.get("BALLAST_VERIFY_INTERVAL_SECONDS",
                                                   defaults.verify_interval_seconds)),
             poll_interval_seconds=float(env.get("BALLAST_POLL_INTERVAL_SECONDS", defaults.poll_interval_seconds)),
+            superseded_grace_seconds=float(env.get("BALLAST_SUPERSEDED_GRACE_SECONDS",
+                                                   defaults.superseded_grace_seconds)),
             refresh_check_seconds=float(env.get("BALLAST_REFRESH_CHECK_SECONDS", defaults.refresh_check_seconds)),
         )

@@ -94,4 +94,9 @@ class ModelVersionStatus(StatusBase):
     key_metric: NamedValue | None = None
     deployment_name: str | None = Field(default=None, max_length=253)
     promoted_at: datetime | None = None
+    """When this version became Production; the newest promotion wins."""
+    superseded_at: datetime | None = None
+    replicas: int | None = Field(default=None, ge=0)
+    """Serving replicas the operator wants for this version now."""
+    ready_replicas: int | None = Field(default=None, ge=0)
     rollback_reason: str | None = Field(default=None, max_length=1024)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from ballast.build.naming import ballast_labels, child_name
 from ballast.build.pods import ballast_container, owner_reference, pod_spec
 from ballast.settings import Settings
@@ -9,6 +12,7 @@ from ballast.settings import Settings
 SERVING_PORT = 8080
 SERVICE_PORT = 80
 MODEL_LABEL = "ballast.dev/model"
+SPEC_HASH_ANNOTATION = "ballast.dev/spec-hash"
 VERSION_LABEL = "ballast.dev/model-version"
 
 
@@ -52,6 +56,12 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
     pod = pod_spec([container], settings, restart_policy="Always")
     # readiness drops first, then in-flight requests finish: give them the time to
     pod["terminationGracePeriodSeconds"] = 30
+    deployment_spec = {
+        "replicas": replicas,
+        "selector": {"matchLabels": {VERSION_LABEL: name, "app.kubernetes.io/component": "serving"}},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "template": {"metadata": {"labels": pod_labels}, "spec": pod},
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -59,15 +69,16 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
             "name": serving_deployment_name(name),
             "namespace": version["metadata"]["namespace"],
             "labels": labels,
+            # what was applied, so a reconcile that would change nothing sends nothing
+            "annotations": {SPEC_HASH_ANNOTATION: spec_hash(deployment_spec)},
             "ownerReferences": [owner_reference(version)],
         },
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {VERSION_LABEL: name, "app.kubernetes.io/component": "serving"}},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {"metadata": {"labels": pod_labels}, "spec": pod},
-        },
+        "spec": deployment_spec,
     }
+
+
+def spec_hash(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build_model_service(model: str, namespace: str, owners: list[dict]) -> dict:

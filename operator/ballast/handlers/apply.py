@@ -33,13 +33,16 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
         kube.delete_job(namespace, name)
     for plural, manifest in outcome.create_objects:
         kube.create_custom_object(plural, manifest)
+    for manager, manifest in outcome.apply_manifests:
+        kube.server_side_apply(manifest, field_manager=manager)
 
 
 def _write_status_and_events(body: kopf.Body, patch: kopf.Patch, outcome: Outcome) -> None:
     changes = status_changes(dict(body.status), outcome.status)
     for field, value in changes.items():
         patch.status[field] = value
-    changed = bool(changes or outcome.create_jobs or outcome.delete_jobs or outcome.create_objects)
+    changed = bool(changes or outcome.create_jobs or outcome.delete_jobs or outcome.create_objects
+                   or outcome.apply_manifests)
     RECONCILIATIONS.labels(body["kind"], "changed" if changed else "unchanged").inc()
     for event in [*outcome.events, *ready_transition_events(dict(body.status), outcome)]:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)

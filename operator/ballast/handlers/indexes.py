@@ -8,6 +8,8 @@ import kopf
 from ballast.api.kinds import GROUP, VERSION
 from ballast.build.naming import MANAGED_BY
 from ballast.reconcile.jobs import JobState, job_state, latest_termination, pod_termination
+from ballast.build.serving import SPEC_HASH_ANNOTATION
+from ballast.reconcile.serving import DeploymentState, Sibling
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -50,3 +52,18 @@ def termination_of(index: kopf.Index, namespace: str, job: str | None) -> dict |
 
 def one_of(index: kopf.Index, key: tuple) -> dict | None:
     return next(iter(index.get(key, [])), None)
+
+
+@kopf.index(GROUP, VERSION, "modelversions")
+def model_versions(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
+    """Every version of a model, with its stage: what a version's rollout is decided against."""
+    return {(namespace, spec["model"]): Sibling(name=name, stage=status.get("stage"),
+                                                promoted_at=status.get("promotedAt"),
+                                                ready_replicas=int(status.get("readyReplicas") or 0))}
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+def ballast_deployments(namespace: str, name: str, status: kopf.Status, annotations: kopf.Annotations,
+                        **_) -> dict:
+    return {(namespace, name): DeploymentState(ready_replicas=int(status.get("readyReplicas") or 0),
+                                               spec_hash=annotations.get(SPEC_HASH_ANNOTATION))}

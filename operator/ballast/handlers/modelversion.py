@@ -1,21 +1,49 @@
-"""kopf handlers for ModelVersion: verify the artifact on every change and periodically after."""
+"""kopf handlers for ModelVersion: verify the artifact, then serve it according to its stage."""
 
 from __future__ import annotations
 
 import kopf
 
 from ballast.api.kinds import GROUP, VERSION
+from ballast.build.serving import serving_deployment_name
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, artifact_store, now
+from ballast.handlers.indexes import one_of
 from ballast.reconcile.modelversion import reconcile_model_version
-from ballast.registry import verify_artifact
+from ballast.reconcile.serving import in_transition
+from ballast.registry import Verification, last_verification, verify_artifact
+
+
+def _in_transition(spec: kopf.Spec, status: kopf.Status, **_) -> bool:
+    return in_transition(dict(spec), dict(status))
 
 
 @kopf.on.resume(GROUP, VERSION, "modelversions")
 @kopf.on.create(GROUP, VERSION, "modelversions")
 @kopf.on.update(GROUP, VERSION, "modelversions", field="spec")
 @kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.verify_interval_seconds)
-def reconcile(body: kopf.Body, patch: kopf.Patch, **_) -> None:
+def reconcile(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index, ballast_deployments: kopf.Index,
+              **_) -> None:
     artifact = body.spec["artifact"]
     verification = verify_artifact(artifact_store(), artifact["uri"], artifact["sha256"])
-    apply_outcome(body, patch, reconcile_model_version(plain_body(body), verification, now()), SETTINGS)
+    _reconcile(body, patch, verification, model_versions, ballast_deployments)
+
+
+@kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.poll_interval_seconds, when=_in_transition)
+def follow_rollout(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index,
+                   ballast_deployments: kopf.Index, **_) -> None:
+    """Between verifications, the rollout moves on from the last verification's outcome."""
+    verification = last_verification(dict(body.status))
+    if verification is not None:
+        _reconcile(body, patch, verification, model_versions, ballast_deployments)
+
+
+def _reconcile(body: kopf.Body, patch: kopf.Patch, verification: Verification, model_versions: kopf.Index,
+               ballast_deployments: kopf.Index) -> None:
+    namespace = body.metadata.namespace
+    outcome = reconcile_model_version(
+        plain_body(body), verification, now(),
+        siblings=list(model_versions.get((namespace, body.spec["model"]), [])),
+        deployment=one_of(ballast_deployments, (namespace, serving_deployment_name(body.metadata.name))),
+        settings=SETTINGS)
+    apply_outcome(body, patch, outcome, SETTINGS)

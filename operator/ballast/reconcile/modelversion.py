@@ -1,41 +1,56 @@
-"""ModelVersion (the registry part): Ready only while the artifact verifies; metrics and
-lineage come from the metadata.json the trainer wrote beside it."""
+"""ModelVersion: Ready only while the artifact verifies; metrics and lineage come from the
+metadata.json the trainer wrote beside it; serving-enabled versions get a Deployment and a
+stage among their model's versions (see ballast.reconcile.serving)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service
 from ballast.conditions import rfc3339, set_condition
 from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
 from ballast.registry import Verification
+from ballast.settings import Settings
 
-INITIAL_STAGE = "Candidate"
 
-
-def reconcile_model_version(body: dict, verification: Verification, now: datetime) -> Outcome:
+def reconcile_model_version(body: dict, verification: Verification, now: datetime, *,
+                            siblings: list[Sibling], deployment: DeploymentState | None,
+                            settings: Settings) -> Outcome:
     status = body.get("status") or {}
     generation = body["metadata"]["generation"]
     outcome = Outcome(status={"observedGeneration": generation})
-    if not status.get("stage"):
-        outcome.status["stage"] = INITIAL_STAGE
     metadata = verification.metadata
     if metadata.get("metrics"):
         outcome.status["metrics"] = {k: v for k, v in metadata["metrics"].items() if isinstance(v, (int, float))}
     if metadata.get("keyMetric"):
         outcome.status["keyMetric"] = metadata["keyMetric"]
 
+    deployment = deployment or DeploymentState()
+    plan = plan_serving(body, verified=verification.ok, verification_reason=verification.reason,
+                        siblings=siblings, deployment_ready=deployment.ready_replicas, now=now, settings=settings)
+    outcome.status.update(plan.status)
+    for type, reason, message in plan.events:
+        outcome.event(type, reason, message)
+    if plan.deployment and plan.deployment["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash:
+        manager = f"ballast-{body['metadata']['name']}"
+        outcome.apply_manifests.append(("ballast", plan.deployment))
+        # each version applies the shared Service as its own field manager, so the owner
+        # references of all versions add up instead of replacing one another
+        outcome.apply_manifests.append((manager, build_model_service(
+            body["spec"]["model"], body["metadata"]["namespace"], [body])))
+
+    ready = plan.ready
+    if not verification.ok and ready[0] == "True":
+        # running pods keep the verified copy they loaded; a new pod would refuse the file
+        ready = ("False", verification.reason, verification.message)
     stamp = rfc3339(now)
     was_verified = _condition_status(status, "ArtifactVerified")
     conditions = set_condition(status.get("conditions"), type="ArtifactVerified",
                                status="True" if verification.ok else "False", reason=verification.reason,
                                message=verification.message, observed_generation=generation, now=stamp)
-    ready_reason = "Registered" if verification.ok else verification.reason
-    ready_message = ("artifact verified; serving is not enabled for this version" if verification.ok
-                     else verification.message)
-    outcome.status["conditions"] = set_condition(conditions, type="Ready",
-                                                 status="True" if verification.ok else "False",
-                                                 reason=ready_reason, message=ready_message,
-                                                 observed_generation=generation, now=stamp)
+    outcome.status["conditions"] = set_condition(conditions, type="Ready", status=ready[0], reason=ready[1],
+                                                 message=ready[2], observed_generation=generation, now=stamp)
     if verification.ok and was_verified != "True":
         outcome.event("Normal", "Verified", f"artifact {body['spec']['artifact']['sha256'][:12]} verified")
     if not verification.ok and was_verified != "False":
@@ -45,3 +60,6 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
 
 def _condition_status(status: dict, type: str) -> str | None:
     return next((c["status"] for c in status.get("conditions") or [] if c["type"] == type), None)
+
+
+__all__ = ["reconcile_model_version", "serving_enabled"]

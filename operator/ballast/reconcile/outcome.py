@@ -22,6 +22,9 @@ class Outcome:
     delete_jobs: list[str] = field(default_factory=list)
     create_objects: list[tuple[str, dict]] = field(default_factory=list)
     """(plural, manifest) of Ballast objects to create if absent."""
+    apply_manifests: list[tuple[str, dict]] = field(default_factory=list)
+    """(field manager, manifest) of children kept as declared by server-side apply, which
+    also puts back whatever drifted in the fields Ballast sets."""
 
     def event(self, type: str, reason: str, message: str) -> None:
         self.events.append(Event(type, reason, message))
