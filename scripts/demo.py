@@ -2,14 +2,16 @@
 
 Brings up the local cluster (building its binaries on the first run), installs the CRDs,
 starts the operator, applies examples/ into the `ballast-demo` namespace, and follows the
-objects until the data is versioned, the model trained and registered; then shows
-`kubectl get ballast`, the run comparison and the model's lineage.
+objects until the data is versioned, the model trained, registered and serving; then shows
+`kubectl get ballast`, the run comparison, the model's lineage and one inference.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import urllib.request
 import subprocess
 import sys
 import time
@@ -89,9 +91,26 @@ def examples(uri: str, sha256: str) -> list[dict]:
 
 
 def summary_line(item: dict) -> str:
-    conditions = {c["type"]: c for c in (item.get("status") or {}).get("conditions") or []}
-    ready = conditions.get("Ready", {})
-    return f"{item['kind']}/{item['metadata']['name']}: Ready={ready.get('status', '-')} {ready.get('reason', '')}"
+    status = item.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+    stage = f" stage={status['stage']}" if status.get("stage") else ""
+    return f"{item['kind']}/{item['metadata']['name']}: Ready={ready.get('status', '-')} {ready.get('reason', '')}{stage}"
+
+
+def infer_once(demo: Kubectl) -> tuple[str, dict]:
+    """One Open Inference Protocol request to a ready serving pod of credit-risk, at the
+    address the EndpointSlice controller published (as kube-proxy would route it)."""
+    slices = demo.get_json("endpointslices", "-l", "kubernetes.io/service-name=credit-risk")["items"]
+    address = next(f"{e['addresses'][0]}:{p['port']}" for s in slices for e in s.get("endpoints") or []
+                   if e["conditions"].get("ready") for p in s.get("ports") or [])
+    body = {"id": "demo", "inputs": [
+        {"name": "income", "shape": [2], "datatype": "FP64", "data": [25.0, 80.0]},
+        {"name": "debt", "shape": [2], "datatype": "FP64", "data": [30.0, 5.0]},
+        {"name": "region", "shape": [2], "datatype": "BYTES", "data": ["east", "north"]}]}
+    request = urllib.request.Request(f"http://{address}/v2/models/credit-risk/infer",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return address, json.loads(response.read())
 
 
 def settled(kubectl: Kubectl, seen: set[str]) -> bool:
@@ -106,7 +125,8 @@ def settled(kubectl: Kubectl, seen: set[str]) -> bool:
     runs_done = all(conditions(i).get("Succeeded") in ("True", "False") for i in items if i["kind"] == "TrainingRun")
     versions = [i for i in items if i["kind"] == "ModelVersion"]
     versions_known = all(conditions(i).get("Ready") in ("True", "False") for i in versions)
-    return bool(items) and runs_done and versions_known and len(versions) >= 2
+    serving = any((i.get("status") or {}).get("stage") == "Production" for i in versions)
+    return bool(items) and runs_done and versions_known and len(versions) >= 2 and serving
 
 
 def main() -> int:
@@ -147,12 +167,19 @@ def main() -> int:
         print(subprocess.run([BALLAST, "lineage", produced, "-n", NAMESPACE], env=env, capture_output=True,
                              text=True).stdout)
 
+    step("An inference request to the model in Production (Open Inference Protocol)")
+    address, answer = wait_for(lambda: infer_once(demo), timeout=60, message="a ready serving endpoint")
+    predicted = next(o for o in answer["outputs"] if o["name"] == "predict")["data"]
+    print(f"  POST http://{address}/v2/models/credit-risk/infer  (income 25, debt 30, east) and (80, 5, north)")
+    print(f"  -> defaulted = {predicted}   (model {answer['model_name']}, version {answer['model_version']})")
+
     print(f"Done in {time.monotonic() - started:.0f}s. Next:")
     print(f"  export KUBECONFIG={kubeconfig}")
     print(f"  {kubectl_binary()} get ballast -n {NAMESPACE}")
     print(f"  {kubectl_binary()} describe trainingrun credit-forest-1 -n {NAMESPACE}   # conditions and Events")
     if produced:
         print(f"  {BALLAST} reproduce {produced} -n {NAMESPACE}   # train again, compare the sha256")
+    print(f"  curl -s http://{address}/metrics | grep ^ballast_          # the counters drift detection reads")
     print("  make cluster-down                                        # stop everything")
     return 0
 
