@@ -139,3 +139,33 @@ def reproduce(modelversion: str, namespace: str | None, timeout: int) -> None:
     same, message = verdict(version, current)
     click.echo(message)
     raise SystemExit(0 if same else 1)
+
+
+@main.command()
+@click.argument("model")
+@click.option("--to", "to", default=None, help="The ModelVersion to bring back (default: the previous Production).")
+@_NAMESPACE
+@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the switch.")
+def rollback(model: str, to: str | None, namespace: str | None, timeout: int) -> None:
+    """Bring an earlier version of MODEL back to Production, without failed requests."""
+    import time
+
+    from ballast.commands import api
+    from ballast.commands.rollback import NoRollbackTarget, rollback_patch, rollback_target
+    from ballast.conditions import now_rfc3339
+
+    objects, namespace = api.custom_objects(), namespace or api.current_namespace()
+    try:
+        target = rollback_target(api.list_all(objects, namespace, "modelversions"), model, to)
+    except NoRollbackTarget as error:
+        raise click.ClickException(str(error)) from None
+    name = target["metadata"]["name"]
+    objects.patch_namespaced_custom_object("ballast.dev", "v1alpha1", namespace, "modelversions", name,
+                                           rollback_patch(now_rfc3339()))
+    click.echo(f"requested rollback of {model} to {name}; waiting for its pods")
+    deadline = time.monotonic() + timeout
+    while (api.get(objects, namespace, "modelversions", name) or {}).get("status", {}).get("stage") != "Production":
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"{name} did not reach Production within {timeout}s")
+        time.sleep(1)
+    click.echo(f"{name} is in Production")

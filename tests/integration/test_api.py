@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from tests.support.kube import REPO, Kubectl, wait_for
+from tests.support.kube import REPO, Kubectl
 
 EXAMPLES = {
     doc["kind"]: doc

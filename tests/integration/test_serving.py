@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import pandas as pd
+import pytest
 
 from ballast.models import load_model
 from ballast.training.features import feature_columns, feature_frame
 from ballast.api.dataset import DatasetSchema
 from tests.support.ballast_objects import (
-    IRIS_COLUMNS, condition, dataset, iris_rows, training_run, wait_for_condition,
+    IRIS_COLUMNS, condition, dataset, iris_rows, run_ballast, training_run, wait_for_condition,
 )
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 
@@ -54,11 +56,17 @@ def production(k: Kubectl, name: str) -> dict:
     return wait_for(promoted, timeout=180, interval=1, message=f"{name} in Production")
 
 
-def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_failed_requests(
-        kubectl: Kubectl, namespace: str, ballast_operator):
+@pytest.fixture
+def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
+    """The test's namespace, with the iris Dataset ingested and valid."""
     k = kubectl.in_namespace(namespace)
     k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
     wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
+    return k
+
+
+def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_failed_requests(
+        k: Kubectl, namespace: str):
     k.apply(serve_run("first", "sklearn.linear_model.LogisticRegression", {"max_iter": 300}))
     first = wait_for_condition(k, "trainingrun", "first", "Succeeded")
     assert condition(first, "Succeeded")["status"] == "True", condition(first, "Succeeded")
@@ -104,3 +112,87 @@ def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_
         thread.join(timeout=30)
     assert failures == [], failures[:5]
     assert len(successes) > 10
+
+
+class LabelledTraffic:
+    """A client that, like production traffic with a delayed ground truth, sends each request
+    to a ready endpoint of the Service and then the true label to the same pod."""
+
+    def __init__(self, k: Kubectl, service: str):
+        self.k, self.service = k, service
+        self.failures: list[str] = []
+        self.answered = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._rows = iris_rows()
+
+    def __enter__(self) -> "LabelledTraffic":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        endpoints, refreshed = [], 0.0
+        while not self._stop.is_set():
+            if time.monotonic() - refreshed > 0.5:  # as kube-proxy: follow the EndpointSlices
+                endpoints, refreshed = ready_endpoints(self.k, self.service), time.monotonic()
+            if not endpoints:
+                continue
+            row = random.choice(self._rows)
+            endpoint = random.choice(endpoints)
+            try:
+                answer = infer(endpoint, [row])
+                self.answered += 1
+                feedback = json.dumps({"id": answer["id"], "labels": [row["species"]]}).encode()
+                request = urllib.request.Request(f"http://{endpoint}/v2/models/iris/feedback", data=feedback,
+                                                 headers={"Content-Type": "application/json"})
+                urllib.request.urlopen(request, timeout=5).read()
+            except (urllib.error.URLError, OSError) as error:
+                self.failures.append(f"{endpoint}: {error!r}")
+
+
+def canary_run(name: str, estimator: str, params: dict) -> dict:
+    run = training_run(name, "iris", estimator=estimator, params=params)
+    run["spec"]["modelVersionTemplate"] = {
+        "serving": {"replicas": 1},
+        "rollout": {"strategy": "Canary", "steps": [25, 50], "analysisInterval": "6s"}}
+    return run
+
+
+def stage_of(k: Kubectl, name: str) -> str | None:
+    return (k.get_json("modelversion", name).get("status") or {}).get("stage")
+
+
+def test_a_better_canary_is_promoted_step_by_step_and_a_worse_one_rolls_back(k: Kubectl):
+    k.apply(serve_run("base", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 2}))
+    base = wait_for_condition(k, "trainingrun", "base", "Succeeded")["status"]["modelVersion"]
+    production(k, base)
+
+    with LabelledTraffic(k, "iris") as traffic:
+        k.apply(canary_run("better", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 30}))
+        better = wait_for_condition(k, "trainingrun", "better", "Succeeded")["status"]["modelVersion"]
+        wait_for(lambda: stage_of(k, better) == "Canary", timeout=60, message="the better version as canary")
+        promoted = production(k, better)
+        assert promoted["status"]["analysis"]["verdict"] == "Pass"
+        steps = k.get_json("events", "--field-selector", f"involvedObject.name={better},reason=CanaryStep")
+        assert steps["items"], "the canary went through its steps"
+        wait_for(lambda: stage_of(k, base) == "Superseded", timeout=60, message="the base version superseded")
+
+        k.apply(canary_run("worse", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 1}))
+        worse = wait_for_condition(k, "trainingrun", "worse", "Succeeded")["status"]["modelVersion"]
+        wait_for(lambda: stage_of(k, worse) == "RolledBack", timeout=180, interval=1,
+                 message="the worse canary rolled back")
+        rolled_back = k.get_json("modelversion", worse)
+        assert "accuracy" in rolled_back["status"]["rollbackReason"], rolled_back["status"]
+        assert stage_of(k, better) == "Production"
+        wait_for(lambda: not k.get_json("pods", "-l", f"ballast.dev/model-version={worse}")["items"],
+                 timeout=60, message="the rolled back canary scaled to zero")
+
+        output = run_ballast(k, "rollback", "iris", "--to", base, "--timeout", "120")
+        assert f"{base} is in Production" in output
+        wait_for(lambda: stage_of(k, better) == "Superseded", timeout=60, message="the better version superseded")
+    assert traffic.failures == [], traffic.failures[:5]
+    assert traffic.answered > 50

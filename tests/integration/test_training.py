@@ -4,14 +4,11 @@ runs as a Job whose pod runs on the node agent, through the real Job controller.
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.support.ballast_objects import (
-    dataset, iris_csv, iris_rows, training_run, wait_for_condition, condition,
+    condition, dataset, iris_csv, iris_rows, run_ballast, training_run, wait_for_condition,
 )
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 
@@ -130,9 +127,9 @@ def test_a_run_trains_passes_its_gates_and_registers_a_verified_model_version(k:
     assert version["status"]["stage"] == "Candidate"
     assert version["status"]["metrics"]["accuracy"] == status["metrics"]["accuracy"]
 
-    lineage = _ballast(k, "lineage", name)
+    lineage = run_ballast(k, "lineage", name)
     assert lineage.index(data_sha) < lineage.index(version["spec"]["artifact"]["sha256"])
-    table = _ballast(k, "runs", "iris")
+    table = run_ballast(k, "runs", "iris")
     assert "iris-logreg" in table and "param:C" in table
 
 
@@ -164,7 +161,7 @@ def test_the_same_spec_gives_the_same_artifact_and_reproduce_confirms_it(k: Kube
     assert runs[0]["status"]["modelVersion"] == runs[1]["status"]["modelVersion"]
     assert len(k.get_json("modelversions")["items"]) == 1
 
-    output = _ballast(k, "reproduce", runs[0]["status"]["modelVersion"], "--timeout", "240")
+    output = run_ballast(k, "reproduce", runs[0]["status"]["modelVersion"], "--timeout", "240")
     assert "reproduced:" in output and shas.pop() in output
 
 
@@ -215,14 +212,6 @@ def test_an_artifact_altered_after_registration_loses_ready_with_digest_mismatch
     wait_for(lambda: condition(k.get_json("modelversion", "good"), "Ready").get("reason") == "DigestMismatch",
              timeout=60, message="DigestMismatch after the artifact changed")
     assert condition(k.get_json("modelversion", "good"), "Ready")["status"] == "False"
-
-
-def _ballast(k: Kubectl, *args: str) -> str:
-    ballast = str(Path(sys.executable).parent / "ballast")
-    result = subprocess.run([ballast, *args, "-n", k.namespace], capture_output=True, text=True, timeout=300,
-                            env={"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
 
 
 def _write_to_claim_pod(name: str, claim: str, rows: int) -> dict:

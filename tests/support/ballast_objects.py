@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 from sklearn.datasets import load_iris
 
@@ -68,3 +71,12 @@ def wait_for_condition(k: Kubectl, resource: str, name: str, type: str, statuses
         return document if condition(document, type).get("status") in statuses else None
 
     return wait_for(settled, timeout=timeout, interval=1, message=f"{resource}/{name} {type} in {statuses}")
+
+
+def run_ballast(k: Kubectl, *args: str) -> str:
+    """Run the `ballast` user command against k's namespace, as a person would."""
+    ballast = str(Path(sys.executable).parent / "ballast")
+    result = subprocess.run([ballast, *args, "-n", k.namespace], capture_output=True, text=True, timeout=300,
+                            env={"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
+from ballast.canary.samples import Sample
 from ballast.reconcile.modelversion import reconcile_model_version
 from ballast.reconcile.serving import DeploymentState, Sibling, in_transition
 from ballast.registry import Verification
@@ -91,11 +92,95 @@ def test_immediate_replaces_production_once_ready_and_the_old_one_is_superseded_
                                 now=NOW + timedelta(seconds=31)))["spec"]["replicas"] == 0
 
 
-def test_canary_next_to_production_is_reported_as_not_supported_and_not_deployed():
-    production = Sibling("iris-old", "Production", "2026-01-01T10:00:00Z", ready_replicas=1)
-    outcome = reconcile(version(strategy="Canary"), siblings=[production])
-    assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("False", "CanaryUnsupported")
+PRODUCTION = Sibling("iris-old", "Production", "2026-01-01T10:00:00Z", ready_replicas=2)
+
+
+def canary_version(step=0, started=NOW - timedelta(minutes=2), auto_promote=True, approved=False, limits=None,
+                   passed_all=False, **extra):
+    body = version(stage="Canary", strategy="Canary", replicas=2)
+    body["spec"]["rollout"].update(steps=[20, 50], analysisInterval="1m", autoPromote=auto_promote,
+                                   approved=approved, limits=limits or {})
+    body["status"]["canary"] = {"step": step, "stepStartedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                "production": "iris-old", "canaryStart": Sample().to_status(),
+                                "productionStart": Sample().to_status(), **({"passedAllSteps": True} if passed_all else {})}
+    body["status"].update(extra)
+    return body
+
+
+def traffic(requests, errors=0, fast=True, feedback=0, correct=0):
+    le = 0.005 if fast else 2.5
+    return Sample(requests=requests, server_errors=errors, latency_buckets={le: requests, float("inf"): requests},
+                  feedback=feedback, feedback_correct=correct)
+
+
+def canary_reconcile(body, canary, production=traffic(200, feedback=100, correct=95), **kwargs):
+    return reconcile_model_version(body, OK, NOW, siblings=[PRODUCTION], deployment=DeploymentState(1),
+                                   settings=SETTINGS, samples={body["metadata"]["name"]: canary,
+                                                               "iris-old": production}, **kwargs)
+
+
+def test_a_canary_starts_at_the_first_step_with_replicas_by_ratio():
+    outcome = reconcile(version(strategy="Canary"), siblings=[PRODUCTION])
+    assert outcome.status["stage"] == "Canary"
+    assert outcome.status["canary"]["step"] == 0 and outcome.status["canary"]["production"] == "iris-old"
+    assert deployment(outcome)["spec"]["replicas"] == 1  # 2 production replicas * 10/90, at least one
+    assert (ready(outcome)["reason"], outcome.events[0].reason) == ("Canary", "CanaryStarted")
+
+
+def test_a_third_version_waits_for_the_canary():
+    canary = Sibling("iris-canary", "Canary", None, ready_replicas=1)
+    outcome = reconcile(version(strategy="Canary"), siblings=[PRODUCTION, canary])
+    assert (outcome.status["stage"], ready(outcome)["reason"]) == ("Candidate", "Queued")
     assert deployment(outcome)["spec"]["replicas"] == 0
+
+
+def test_a_step_is_judged_only_after_its_analysis_interval():
+    outcome = canary_reconcile(canary_version(started=NOW - timedelta(seconds=30)), traffic(100))
+    assert outcome.status["stage"] == "Canary" and "analysis" not in outcome.status
+
+
+def test_a_passing_step_moves_on_and_the_last_one_promotes():
+    first = canary_reconcile(canary_version(step=0), traffic(100, feedback=50, correct=48))
+    assert first.status["canary"]["step"] == 1 and first.status["analysis"]["verdict"] == "Pass"
+    assert first.status["canary"]["canaryStart"]["requests"] == 100  # the next window starts here
+    assert deployment(first)["spec"]["replicas"] == 2  # 50% next to 2 production replicas
+    last = canary_reconcile(canary_version(step=1), traffic(100))
+    assert last.status["stage"] == "Production" and last.status["promotedAt"] == "2026-01-01T12:00:00Z"
+
+
+def test_without_auto_promote_the_canary_waits_for_approval_and_records_who_gave_it():
+    waiting = canary_reconcile(canary_version(step=1, auto_promote=False), traffic(100))
+    assert (waiting.status["stage"], ready(waiting)["reason"]) == ("Canary", "AwaitingApproval")
+    assert waiting.status["canary"]["passedAllSteps"] is True
+    approved = canary_reconcile(canary_version(step=1, auto_promote=False, approved=True, passed_all=True),
+                                traffic(100), approved_by="kubectl-patch")
+    assert approved.status["stage"] == "Production"
+    assert approved.status["approval"] == {"by": "kubectl-patch", "at": "2026-01-01T12:00:00Z"}
+
+
+def test_errors_roll_the_canary_back_with_the_numbers():
+    outcome = canary_reconcile(canary_version(), traffic(100, errors=12))
+    assert outcome.status["stage"] == "RolledBack"
+    assert deployment(outcome)["spec"]["replicas"] == 0
+    assert "errorRate 0.12" in outcome.status["rollbackReason"]
+    assert [e.reason for e in outcome.events if e.type == "Warning"] == ["RolledBack"]
+
+
+def test_collapsing_feedback_accuracy_rolls_back_against_production():
+    outcome = canary_reconcile(canary_version(), traffic(100, feedback=40, correct=10))
+    assert outcome.status["stage"] == "RolledBack"
+    assert "accuracy 0.25" in outcome.status["rollbackReason"]
+
+
+def test_a_slow_canary_breaks_its_p99_limit():
+    outcome = canary_reconcile(canary_version(limits={"maxP99LatencyMs": 50}), traffic(100, fast=False))
+    assert outcome.status["stage"] == "RolledBack" and "p99LatencyMs" in outcome.status["rollbackReason"]
+
+
+def test_no_traffic_is_not_enough_data_and_never_a_promotion():
+    outcome = canary_reconcile(canary_version(step=1), traffic(3))
+    assert outcome.status["stage"] == "Canary"
+    assert outcome.status["analysis"]["verdict"] == "NotEnoughData"
 
 
 def test_an_artifact_that_fails_verification_is_never_served():
@@ -121,3 +206,25 @@ def test_registry_only_versions_are_not_deployed_or_polled():
     assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("True", "Registered")
     assert not in_transition(body["spec"], {"stage": "Candidate"})
     assert in_transition(version()["spec"], {"stage": "Production"})
+
+
+def test_a_rollback_request_brings_a_superseded_version_back_once_its_pods_are_ready():
+    body = version("iris-old", stage="Superseded", promotedAt="2026-01-01T10:00:00Z",
+                   supersededAt="2026-01-01T11:00:00Z")
+    current = Sibling("iris-aaaaaaaaaaaa", "Production", "2026-01-01T11:00:00Z", ready_replicas=2)
+    body["metadata"]["annotations"] = {"ballast.dev/rollback-requested-at": "2026-01-01T11:59:00Z"}
+    scaling = reconcile(body, siblings=[current], ready=0)
+    assert scaling.status["stage"] == "Superseded" and deployment(scaling)["spec"]["replicas"] == 2
+    assert ready(scaling)["reason"] == "RollingBack"
+    back = reconcile(body, siblings=[current], ready=2)
+    assert back.status["stage"] == "Production" and back.status["promotedAt"] == "2026-01-01T12:00:00Z"
+    assert back.status["supersededAt"] is None
+    assert "rollback from iris-aaaaaaaaaaaa" in back.events[0].message
+
+
+def test_an_old_rollback_request_is_not_replayed():
+    body = version("iris-old", stage="Superseded", promotedAt="2026-01-01T11:59:30Z",
+                   supersededAt="2026-01-01T11:59:50Z")
+    body["metadata"]["annotations"] = {"ballast.dev/rollback-requested-at": "2026-01-01T11:59:00Z"}
+    later = reconcile(body, siblings=[], ready=0, now=NOW + timedelta(minutes=5))
+    assert later.status["stage"] == "Superseded" and deployment(later)["spec"]["replicas"] == 0

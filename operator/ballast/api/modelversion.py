@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -66,7 +66,10 @@ class RolloutSpec(ApiModel):
     """How long each step runs before its metrics are judged."""
     limits: RolloutLimits | None = None
     auto_promote: bool = True
-    """Promote after the last step by itself; when false, wait for the approval annotation."""
+    """Promote after the last step by itself; when false, wait at the last step until approved."""
+    approved: bool = False
+    """With autoPromote false: set to true (by kubectl patch or a commit in Git) to promote a
+    canary that passed every step. Who set it, and when, is recorded in status.approval."""
 
 
 class ModelVersionSpec(ApiModel):
@@ -84,6 +87,38 @@ class ModelVersionSpec(ApiModel):
     rollout: RolloutSpec | None = None
 
 
+class AnalysisCheck(ApiModel):
+    name: str = Field(max_length=64)
+    value: float | None = None
+    limit: float | None = None
+    passed: bool
+
+
+class CanaryAnalysis(ApiModel):
+    time: datetime
+    step: int = Field(ge=0)
+    verdict: Literal["Pass", "Fail", "NotEnoughData"]
+    message: str = Field(default="", max_length=2048)
+    checks: list[AnalysisCheck] | None = Field(default=None, max_length=16)
+
+
+class CanaryState(ApiModel):
+    step: int = Field(ge=0)
+    """Index into spec.rollout.steps."""
+    step_started_at: datetime
+    canary_start: dict[str, Any] | None = None
+    """The canary's counters when the step began (the window's start)."""
+    production_start: dict[str, Any] | None = None
+    production: str | None = Field(default=None, max_length=253)
+    """The Production version this canary is compared with."""
+
+
+class Approval(ApiModel):
+    by: str = Field(max_length=256)
+    """The field manager that set spec.rollout.approved (kubectl-patch, argocd-controller, ...)."""
+    at: datetime
+
+
 class ModelVersionStatus(StatusBase):
     stage: Stage | None = None
     traffic_percent: int | None = Field(default=None, ge=0, le=100)
@@ -99,4 +134,8 @@ class ModelVersionStatus(StatusBase):
     replicas: int | None = Field(default=None, ge=0)
     """Serving replicas the operator wants for this version now."""
     ready_replicas: int | None = Field(default=None, ge=0)
-    rollback_reason: str | None = Field(default=None, max_length=1024)
+    rollback_reason: str | None = Field(default=None, max_length=2048)
+    canary: CanaryState | None = None
+    analysis: CanaryAnalysis | None = None
+    """The last canary analysis: each metric, its value and its limit."""
+    approval: Approval | None = None

@@ -8,7 +8,7 @@ import kopf
 from ballast.api.kinds import GROUP, VERSION
 from ballast.build.naming import MANAGED_BY
 from ballast.reconcile.jobs import JobState, job_state, latest_termination, pod_termination
-from ballast.build.serving import SPEC_HASH_ANNOTATION
+from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
 from ballast.reconcile.serving import DeploymentState, Sibling
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -67,3 +67,11 @@ def ballast_deployments(namespace: str, name: str, status: kopf.Status, annotati
                         **_) -> dict:
     return {(namespace, name): DeploymentState(ready_replicas=int(status.get("readyReplicas") or 0),
                                                spec_hash=annotations.get(SPEC_HASH_ANNOTATION))}
+
+
+@kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+def serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict | None:
+    """The addresses of ready serving pods, by ModelVersion: what canary analysis scrapes."""
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    version = labels.get(VERSION_LABEL)
+    return {(namespace, version): status["podIP"]} if ready and version and status.get("podIP") else None

@@ -10,7 +10,9 @@ from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, artifact_store, now
 from ballast.handlers.indexes import one_of
 from ballast.reconcile.modelversion import reconcile_model_version
-from ballast.reconcile.serving import in_transition
+from ballast.canary.samples import sample_from_scrapes
+from ballast.canary.scrape import scrape
+from ballast.reconcile.serving import approval_manager, in_transition, wants_samples
 from ballast.registry import Verification, last_verification, verify_artifact
 
 
@@ -21,29 +23,35 @@ def _in_transition(spec: kopf.Spec, status: kopf.Status, **_) -> bool:
 @kopf.on.resume(GROUP, VERSION, "modelversions")
 @kopf.on.create(GROUP, VERSION, "modelversions")
 @kopf.on.update(GROUP, VERSION, "modelversions", field="spec")
+@kopf.on.update(GROUP, VERSION, "modelversions", field="metadata.annotations")  # rollback requests
 @kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.verify_interval_seconds)
 def reconcile(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index, ballast_deployments: kopf.Index,
-              **_) -> None:
+              serving_pods: kopf.Index, **_) -> None:
     artifact = body.spec["artifact"]
     verification = verify_artifact(artifact_store(), artifact["uri"], artifact["sha256"])
-    _reconcile(body, patch, verification, model_versions, ballast_deployments)
+    _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods)
 
 
 @kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.poll_interval_seconds, when=_in_transition)
 def follow_rollout(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index,
-                   ballast_deployments: kopf.Index, **_) -> None:
+                   ballast_deployments: kopf.Index, serving_pods: kopf.Index, **_) -> None:
     """Between verifications, the rollout moves on from the last verification's outcome."""
     verification = last_verification(dict(body.status))
     if verification is not None:
-        _reconcile(body, patch, verification, model_versions, ballast_deployments)
+        _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods)
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, verification: Verification, model_versions: kopf.Index,
-               ballast_deployments: kopf.Index) -> None:
+               ballast_deployments: kopf.Index, serving_pods: kopf.Index) -> None:
     namespace = body.metadata.namespace
+    siblings = list(model_versions.get((namespace, body.spec["model"]), []))
+    samples = {}
+    if wants_samples(dict(body.spec), dict(body.status), siblings, body.metadata.name):
+        production = [s.name for s in siblings if s.stage == "Production"]
+        samples = {name: sample_from_scrapes(scrape(list(serving_pods.get((namespace, name), []))))
+                   for name in [body.metadata.name, *production]}
     outcome = reconcile_model_version(
-        plain_body(body), verification, now(),
-        siblings=list(model_versions.get((namespace, body.spec["model"]), [])),
+        plain_body(body), verification, now(), siblings=siblings,
         deployment=one_of(ballast_deployments, (namespace, serving_deployment_name(body.metadata.name))),
-        settings=SETTINGS)
+        settings=SETTINGS, samples=samples, approved_by=approval_manager(body.metadata.get("managedFields")))
     apply_outcome(body, patch, outcome, SETTINGS)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service
 from ballast.conditions import rfc3339, set_condition
+from ballast.canary.samples import Sample
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
 from ballast.registry import Verification
@@ -16,7 +17,8 @@ from ballast.settings import Settings
 
 def reconcile_model_version(body: dict, verification: Verification, now: datetime, *,
                             siblings: list[Sibling], deployment: DeploymentState | None,
-                            settings: Settings) -> Outcome:
+                            settings: Settings, samples: dict[str, Sample] | None = None,
+                            approved_by: str | None = None) -> Outcome:
     status = body.get("status") or {}
     generation = body["metadata"]["generation"]
     outcome = Outcome(status={"observedGeneration": generation})
@@ -28,7 +30,8 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
 
     deployment = deployment or DeploymentState()
     plan = plan_serving(body, verified=verification.ok, verification_reason=verification.reason,
-                        siblings=siblings, deployment_ready=deployment.ready_replicas, now=now, settings=settings)
+                        siblings=siblings, deployment_ready=deployment.ready_replicas, now=now, settings=settings,
+                        samples=samples, approved_by=approved_by)
     outcome.status.update(plan.status)
     for type, reason, message in plan.events:
         outcome.event(type, reason, message)
