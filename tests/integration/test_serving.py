@@ -5,6 +5,7 @@ request."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -196,3 +197,69 @@ def test_a_better_canary_is_promoted_step_by_step_and_a_worse_one_rolls_back(k: 
         wait_for(lambda: stage_of(k, better) == "Superseded", timeout=60, message="the better version superseded")
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.answered > 50
+
+
+def _post(endpoint: str, path: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://{endpoint}{path}", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _named(rows: list[dict], names=FEATURES, datatype="FP64") -> list[dict]:
+    return [{"name": name, "shape": [len(rows)], "datatype": datatype, "data": [row[name] for row in rows]}
+            for name in names]
+
+
+MALFORMED = {
+    "not json": ("/v2/models/iris/infer", b"{inputs: nope"),
+    "not an object": ("/v2/models/iris/infer", b"[1, 2, 3]"),
+    "no inputs": ("/v2/models/iris/infer", b'{"id": "x"}'),
+    "empty inputs": ("/v2/models/iris/infer", b'{"inputs": []}'),
+    "unknown model": ("/v2/models/penguins/infer", json.dumps({"inputs": _named(iris_rows()[:1])}).encode()),
+    "missing feature": ("/v2/models/iris/infer", json.dumps({"inputs": _named(iris_rows()[:1], FEATURES[:3])}).encode()),
+    "shape does not match data": ("/v2/models/iris/infer", json.dumps({"inputs": [
+        {**tensor, "shape": [3]} for tensor in _named(iris_rows()[:1])]}).encode()),
+    "strings in a number tensor": ("/v2/models/iris/infer", json.dumps({"inputs": [
+        {**tensor, "data": ["a"]} for tensor in _named(iris_rows()[:1])]}).encode()),
+    "unknown datatype": ("/v2/models/iris/infer", json.dumps({"inputs": _named(iris_rows()[:1], datatype="FP128")}).encode()),
+    "matrix with the wrong width": ("/v2/models/iris/infer", json.dumps({"inputs": [
+        {"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [[1.0, 2.0, 3.0]]}]}).encode()),
+    "feedback for an unknown response": ("/v2/models/iris/feedback", b'{"labels": ["setosa"]}'),
+}
+
+
+def test_malformed_requests_get_protocol_errors_and_bad_artifacts_never_replace_production(k: Kubectl, namespace: str):
+    k.apply(serve_run("good", "sklearn.linear_model.LogisticRegression", {"max_iter": 300}))
+    good = production(k, wait_for_condition(k, "trainingrun", "good", "Succeeded")["status"]["modelVersion"])
+    endpoint = wait_for(lambda: ready_endpoints(k, "iris"), timeout=60, message="a ready endpoint")[0]
+    valid = json.dumps({"inputs": _named(iris_rows()[:2])}).encode()
+    for kind, (path, body) in MALFORMED.items():
+        status, answer = _post(endpoint, path, body)
+        assert 400 <= status < 500, (kind, status, answer)
+        assert isinstance(answer.get("error"), str) and len(answer["error"]) > 10, (kind, answer)
+        assert _post(endpoint, "/v2/models/iris/infer", valid)[0] == 200, f"the server stopped serving after {kind}"
+
+    # a corrupted artifact and a pickle, registered for the same model with serving on
+    artifact = good["spec"]["artifact"]
+    store = shared_store_dir()
+    corrupted = store / f"models/iris-{namespace}/corrupted/model.skops"
+    corrupted.parent.mkdir(parents=True, exist_ok=True)
+    corrupted.write_bytes((store / artifact["uri"].removeprefix("file:///var/lib/ballast/")).read_bytes()[:-100])
+    pickled = store / f"models/iris-{namespace}/pickled/model.skops"
+    pickled.parent.mkdir(parents=True, exist_ok=True)
+    pickled.write_bytes(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94\x8c\x06system\x94\x93\x94.")
+    for name, path, sha in (("corrupted", corrupted, artifact["sha256"]),
+                            ("pickled", pickled, hashlib.sha256(pickled.read_bytes()).hexdigest())):
+        k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": name},
+                 "spec": {"model": "iris", "serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"},
+                          "artifact": {"uri": f"file:///var/lib/ballast/{path.relative_to(store)}", "sha256": sha}}})
+    for name, reason in (("corrupted", "DigestMismatch"), ("pickled", "UntrustedArtifact")):
+        refused = wait_for_condition(k, "modelversion", name, "Ready", statuses=("False",), timeout=60)
+        assert condition(refused, "Ready")["reason"] == reason, condition(refused, "Ready")
+        assert refused["status"]["stage"] == "Failed"
+        assert not k.get_json("deployments", "-l", f"ballast.dev/model-version={name}")["items"]
+    assert stage_of(k, good["metadata"]["name"]) == "Production"
+    assert _post(endpoint, "/v2/models/iris/infer", valid)[0] == 200
