@@ -35,15 +35,18 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.request_timeout = 30
 
 
-class EventsIntoTerminatingNamespaces(logging.Filter):
-    """Drops kopf's retries of Events refused because their namespace is being deleted.
+class EventsIntoDeletedNamespaces(logging.Filter):
+    """Drops kopf's complaints about Events refused because their namespace is being deleted
+    or is gone.
 
     kopf logs each retry as an ERROR, but nothing is lost: the Event, like every object in
-    that namespace, is about to disappear anyway.
+    that namespace, disappears with it.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "NamespaceTerminating" not in record.getMessage()
+        message = record.getMessage()
+        return "NamespaceTerminating" not in message and not (
+            "Failed to post an event" in message and "namespaces" in message and "not found" in message)
 
 
 def run_operator(options: OperatorOptions) -> None:
@@ -51,7 +54,7 @@ def run_operator(options: OperatorOptions) -> None:
 
     logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kopf._core.engines.posting").addFilter(EventsIntoTerminatingNamespaces())
+    logging.getLogger("kopf._core.engines.posting").addFilter(EventsIntoDeletedNamespaces())
     start_http_server(options.metrics_port, addr=options.bind_address)
 
     @kopf.on.startup()

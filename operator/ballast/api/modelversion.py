@@ -111,6 +111,8 @@ class CanaryState(ApiModel):
     production_start: dict[str, Any] | None = None
     production: str | None = Field(default=None, max_length=253)
     """The Production version this canary is compared with."""
+    passed_all_steps: bool | None = None
+    """Every step passed; with autoPromote false the canary now waits for approval."""
 
 
 class Approval(ApiModel):
