@@ -45,8 +45,9 @@ test-unit: venv ## Run only the tests that need no cluster
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 .PHONY: crds
-crds: venv ## Generate crds/ from the typed models in operator/ballast/api
+crds: venv ## Generate crds/ from the typed models, and the chart's copy of them
 	$(PY) -m ballast.api.generate crds/
+	bash charts/render-crds.sh
 
 .PHONY: check-crds
 check-crds: venv ## Fail if crds/ is stale
@@ -56,10 +57,20 @@ check-crds: venv ## Fail if crds/ is stale
 run: venv ## Run the operator locally against the cluster KUBECONFIG names
 	$(VENV)/bin/ballast operator --verbose
 
+##@ Packaging
+
+.PHONY: chart-crds
+chart-crds: ## Re-render the chart's CRD templates from crds/
+	bash charts/render-crds.sh
+
+.PHONY: chart-lint
+chart-lint: cluster-binaries ## helm lint the chart (helm is built from its Go module with the cluster binaries)
+	$(CACHE_DIR)/bin/current/helm lint --strict charts/ballast
+
 ##@ Local cluster
 
 .PHONY: cluster-binaries
-cluster-binaries: ## Build (or reuse from the cache) kube-apiserver, etcd, kubectl, kwok...
+cluster-binaries: ## Build (or reuse from the cache) kube-apiserver, etcd, kubectl, kwok, helm...
 	bash tests/cluster/build.sh
 
 .PHONY: cluster

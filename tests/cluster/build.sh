@@ -52,4 +52,10 @@ ln -sfn "$(readlink "$cache_root/bin/current/server")" "$cache_root/bin/current/
 build_module kwok "$KWOK_VERSION" \
   "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}" \
   sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+# Helm's Makefile sets these: the version `helm version` prints, and the Kubernetes version
+# `helm template` and `helm lint` assume without a cluster (its client-go's, v0.X -> 1.X).
+helm_kube_minor=$(sed -n 's|^\s*k8s.io/client-go v0\.\([0-9]*\)\..*|\1|p' "$here/helm/go.mod")
+build_module helm "$HELM_VERSION" \
+  "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$helm_kube_minor -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_kube_minor" \
+  helm.sh/helm/v3/cmd/helm
 echo "$cache_root/bin/current"

@@ -1,0 +1,151 @@
+{{/* Names, labels and RBAC rules shared by the chart's templates. */}}
+
+{{- define "ballast.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The prefix of every resource name; the release name alone when it already says "ballast". */}}
+{{- define "ballast.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ballast.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels every resource of the release carries. */}}
+{{- define "ballast.labels" -}}
+app.kubernetes.io/name: {{ include "ballast.name" . }}
+app.kubernetes.io/part-of: ballast
+{{ include "ballast.releaseLabels" . }}
+{{- end }}
+
+{{/* The release's part of them, alone for the CRDs, whose name and part-of labels come
+with the generated files. */}}
+{{- define "ballast.releaseLabels" -}}
+helm.sh/chart: {{ include "ballast.chart" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The operator's pod: what its Deployment, Service and NetworkPolicy select. The component
+keeps it apart from the serving pods the operator creates, which also say name=ballast. */}}
+{{- define "ballast.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ballast.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "ballast.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ballast.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* An image reference from {repository, tag, digest}, falling back to the top-level image. */}}
+{{- define "ballast.imageRef" -}}
+{{- $root := index . 0 }}{{- $image := index . 1 }}
+{{- $repository := default $root.Values.image.repository $image.repository }}
+{{- $digest := default $root.Values.image.digest $image.digest }}
+{{- if $digest }}
+{{- printf "%s@%s" $repository $digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (default (default $root.Chart.AppVersion $root.Values.image.tag) $image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "ballast.operatorImage" -}}
+{{- include "ballast.imageRef" (list . .Values.image) }}
+{{- end }}
+
+{{- define "ballast.workloadImage" -}}
+{{- include "ballast.imageRef" (list . .Values.workloads.image) }}
+{{- end }}
+
+{{/* Where a file:// store is mounted (its path), empty for any other scheme. Mirrors
+Settings.store_mount_path in operator/ballast/settings.py. */}}
+{{- define "ballast.storeMountPath" -}}
+{{- if hasPrefix "file://" .Values.store.uri }}
+{{- $path := trimPrefix "file://" .Values.store.uri }}
+{{- if not (hasPrefix "/" $path) }}
+{{- fail (printf "store.uri %q: a file:// store needs an absolute path (file:///path)" .Values.store.uri) }}
+{{- end }}
+{{- $path }}
+{{- end }}
+{{- end }}
+
+{{/* Rules the operator needs in every namespace it watches. Each one is named by the code
+that needs it; the chart README explains them. Shared by the ClusterRole (cluster-wide mode)
+and the per-namespace Roles (namespaced mode). */}}
+{{- define "ballast.namespacedRules" -}}
+# kopf watches the four kinds and patches them (finalizer, status.kopf); handlers/*.py
+- apiGroups: [ballast.dev]
+  resources: [datasets, trainingruns, modelversions, driftpolicies]
+  verbs: [list, watch, patch]
+# kopf writes status through the status subresource
+- apiGroups: [ballast.dev]
+  resources: [datasets/status, trainingruns/status, modelversions/status, driftpolicies/status]
+  verbs: [patch]
+# a TrainingRun that passes its gates registers a ModelVersion; kube.create_custom_object
+- apiGroups: [ballast.dev]
+  resources: [modelversions]
+  verbs: [create]
+# owner references with blockOwnerDeletion on Jobs, Deployments and Services, for clusters
+# that enable the OwnerReferencesPermissionEnforcement admission plugin
+- apiGroups: [ballast.dev]
+  resources: [datasets/finalizers, trainingruns/finalizers, modelversions/finalizers]
+  verbs: [update]
+# ingest and training Jobs: the ballast_jobs index, kube.create_job, kube.delete_job
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [list, watch, create, delete]
+# the Jobs' and serving pods' state: the ballast_job_pods and serving_pods indexes
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+# the artifact store's claim per namespace; kube.ensure_claim
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, create]
+# serving Deployments: the ballast_deployments index and server-side apply (an apply that
+# creates the object needs create besides patch)
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [list, watch, create, patch]
+# each model's Service, kept by server-side apply; never read
+- apiGroups: [""]
+  resources: [services]
+  verbs: [create, patch]
+# Events on Ballast objects, from Ballast and kopf (core/v1, create only)
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end }}
+
+{{/* kopf's own cluster-scoped reads: it watches CustomResourceDefinitions to notice the four
+kinds appear or change (kopf/_core/reactor/observation.py, resource_observer). */}}
+{{- define "ballast.crdRules" -}}
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+{{- end }}
+
+{{/* With listed namespaces kopf also lists and watches Namespaces, to notice a watched one
+being created or deleted (observation.py, namespace_observer); cluster-wide it does not. */}}
+{{- define "ballast.namespaceRules" -}}
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [list, watch]
+{{- end }}

@@ -1,0 +1,177 @@
+"""The Helm chart against the real API server: its output is accepted (server-side dry run),
+the operator's pod passes Pod Security admission at "restricted", and the RBAC it grants is
+what the operator needs and nothing more (`kubectl auth can-i` as its ServiceAccount)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.ballast_objects import dataset, iris_rows, training_run, wait_for_condition
+from tests.support.helm import find, rendered, template
+from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.operator_process import OperatorProcess
+
+RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
+
+
+def _server_dry_run(kubectl: Kubectl, manifests: str) -> str:
+    result = kubectl.run("apply", "--server-side", "--force-conflicts", "--field-manager=ballast-chart-test",
+                         "--dry-run=server", "-f", "-", input=manifests, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
+def test_rendered_chart_is_accepted_by_the_api_server(kubectl: Kubectl, namespace: str, crds, mode):
+    values = {"store.claim.storageClassName": "ballast-shared", "networkPolicy.enabled": True}
+    if mode == "namespaced":
+        values["watch.namespaces"] = [namespace]
+    manifests = template(values, release=f"chart-{namespace}", namespace=namespace).stdout
+    output = _server_dry_run(kubectl, manifests)
+    expected = {"Deployment", "ServiceAccount", "Service", "PersistentVolumeClaim", "ClusterRole",
+                "ClusterRoleBinding", "CustomResourceDefinition", "NetworkPolicy"}
+    if mode == "namespaced":
+        expected |= {"Role", "RoleBinding"}
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(manifests) if doc}
+    assert kinds == expected
+    assert output.count("(server dry run)") == len([d for d in yaml.safe_load_all(manifests) if d])
+
+
+def test_operator_pod_is_admitted_by_a_restricted_namespace(kubectl: Kubectl, namespace: str):
+    kubectl.run("label", "namespace", namespace, RESTRICTED, "pod-security.kubernetes.io/warn=restricted")
+    objects = rendered(namespace=namespace)
+    kubectl.apply(json.dumps(find(objects, "ServiceAccount")[0]))  # the ServiceAccount admission plugin looks it up
+    (deployment,) = find(objects, "Deployment")
+    template_ = deployment["spec"]["template"]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "ballast-operator", "namespace": namespace, "labels": template_["metadata"]["labels"]},
+           "spec": template_["spec"]}
+    result = kubectl.run("create", "--dry-run=server", "-o", "name", "-f", "-", input=json.dumps(pod), check=False)
+    assert result.returncode == 0, result.stderr
+    assert "would violate" not in result.stderr  # the warn mode's verdict
+
+    # and the admission really is on: the same pod without its securityContext is refused
+    insecure = json.loads(json.dumps(pod))
+    del insecure["spec"]["securityContext"]
+    del insecure["spec"]["containers"][0]["securityContext"]
+    refused = kubectl.run("create", "--dry-run=server", "-f", "-", input=json.dumps(insecure), check=False)
+    assert refused.returncode != 0 and 'violates PodSecurity "restricted' in refused.stderr
+
+
+def _install_rbac(kubectl: Kubectl, namespace: str):
+    """The chart's ServiceAccount and RBAC, really applied, in namespaced mode watching
+    `namespace` (the release lives there too); yields the account's user name."""
+    release = f"rbac-{uuid.uuid4().hex[:6]}"
+    objects = [o for o in rendered({"watch.namespaces": [namespace]}, release=release, namespace=namespace)
+               if o["kind"] in ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")]
+    kubectl.apply("\n---\n".join(json.dumps(o) for o in objects))
+    account = find(objects, "ServiceAccount")[0]["metadata"]["name"]
+    try:
+        yield account
+    finally:
+        for kind in ("ClusterRoleBinding", "ClusterRole"):
+            for obj in find(objects, kind):
+                kubectl.run("delete", kind.lower(), obj["metadata"]["name"], "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def installed_rbac(kubectl: Kubectl, namespace: str, crds):
+    for account in _install_rbac(kubectl, namespace):
+        yield f"system:serviceaccount:{namespace}:{account}"
+
+
+def _can(kubectl: Kubectl, user: str, verb: str, resource: str, namespace: str | None) -> bool:
+    resource, _, subresource = resource.partition("/")  # can-i reads "kind/x" as a name, not a subresource
+    args = ["auth", "can-i", verb, resource, "--as", user] + ([f"--subresource={subresource}"] if subresource else [])
+    args += ["--namespace", namespace] if namespace else ["--all-namespaces"]
+    return kubectl.run(*args, check=False).stdout.strip() == "yes"
+
+
+def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Kubectl, namespace: str,
+                                                                      installed_rbac: str):
+    user = installed_rbac
+    allowed = [
+        ("list", "datasets.ballast.dev"), ("watch", "trainingruns.ballast.dev"), ("patch", "modelversions.ballast.dev"),
+        ("patch", "driftpolicies.ballast.dev"), ("patch", "datasets.ballast.dev/status"),
+        ("create", "modelversions.ballast.dev"), ("update", "trainingruns.ballast.dev/finalizers"),
+        ("create", "jobs.batch"), ("delete", "jobs.batch"), ("watch", "jobs.batch"), ("watch", "pods"),
+        ("create", "persistentvolumeclaims"), ("get", "persistentvolumeclaims"),
+        ("patch", "deployments.apps"), ("create", "deployments.apps"), ("create", "services"), ("patch", "services"),
+        ("create", "events"),
+    ]
+    refused = [
+        ("get", "secrets"), ("list", "secrets"), ("create", "pods"), ("delete", "pods"), ("get", "configmaps"),
+        ("delete", "deployments.apps"), ("delete", "services"), ("delete", "datasets.ballast.dev"),
+        ("create", "trainingruns.ballast.dev"), ("create", "datasets.ballast.dev"), ("update", "jobs.batch"),
+        ("create", "pods/exec"), ("create", "serviceaccounts/token"), ("update", "datasets.ballast.dev/status"),
+        ("patch", "deployments.apps/scale"), ("update", "driftpolicies.ballast.dev/finalizers"), ("create", "rolebindings.rbac.authorization.k8s.io"),
+        ("delete", "persistentvolumeclaims"),
+    ]
+    assert [check for check in allowed if not _can(kubectl, user, *check, namespace)] == []
+    assert [check for check in refused if _can(kubectl, user, *check, namespace)] == []
+    # outside the watched namespace it can do nothing at all
+    assert [check for check in allowed if _can(kubectl, user, *check, "default")] == []
+    # cluster-scoped: only what kopf reads
+    assert _can(kubectl, user, "watch", "customresourcedefinitions.apiextensions.k8s.io", None)
+    assert _can(kubectl, user, "list", "namespaces", None)
+    assert not _can(kubectl, user, "get", "namespaces", None)
+    assert not _can(kubectl, user, "create", "customresourcedefinitions.apiextensions.k8s.io", None)
+    assert not _can(kubectl, user, "list", "datasets.ballast.dev", None)
+    assert not _can(kubectl, user, "list", "nodes", None)
+
+
+@pytest.fixture
+def own_namespace(kubectl: Kubectl):
+    """A namespace outside the session operator's `t-*` pattern, so that the operator under
+    test is the only one serving it."""
+    name = f"chart-{uuid.uuid4().hex[:8]}"
+    kubectl.run("create", "namespace", name)
+    wait_for(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+             timeout=30, message=f"default ServiceAccount in {name}")
+    yield name
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def _token_kubeconfig(kubectl: Kubectl, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as the ServiceAccount, as the in-cluster config would."""
+    token = kubectl.run("create", "token", account, "--namespace", namespace, "--duration=1h").stdout.strip()
+    config = yaml.safe_load(Path(kubectl.kubeconfig).read_text())
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
+    cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [cluster], "current-context": "operator",
+        "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": "operator"}}],
+        "users": [{"name": "operator", "user": {"token": token}}],
+    }))
+    return path
+
+
+def test_operator_with_only_the_charts_rbac_trains_and_serves_a_model(kubectl: Kubectl, own_namespace: str,
+                                                                       crds, tmp_path: Path):
+    """Sufficiency, not only minimality: the operator, authenticated as the chart's account in
+    namespaced mode, takes a Dataset through training to a served Production model, and its
+    log holds no error and no permission problem."""
+    for account in _install_rbac(kubectl, own_namespace):
+        config = _token_kubeconfig(kubectl, own_namespace, account, tmp_path / "kubeconfig")
+        log = tmp_path / "operator.log"
+        with OperatorProcess(config, log, store_dir=shared_store_dir(), namespaces=(own_namespace,)) as process:
+            k = kubectl.in_namespace(own_namespace)
+            k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
+            wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
+            run = training_run("first", "iris")
+            run["spec"]["modelVersionTemplate"] = {"serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"}}
+            k.apply(run)
+            trained = wait_for_condition(k, "trainingrun", "first", "Succeeded", timeout=180)
+            version = trained["status"]["modelVersion"]
+            wait_for(lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
+                     timeout=180, interval=1, message=f"{version} in Production")
+            assert k.get_json("service", "iris")["spec"]["selector"]
+        refusals = [line for line in log.read_text().splitlines()
+                    if "Forbidden" in line or "permission" in line.lower()]
+        problems = process.log_problems() + refusals
+        assert problems == [], "\n".join(problems)

@@ -1,0 +1,348 @@
+"""The Helm chart, rendered by a real helm (built from its Go module): lint, schema, CRDs from
+the single source, least-privilege RBAC, and a Deployment that matches the operator's settings.
+
+What needs an API server (server-side dry run, Pod Security admission, `kubectl auth can-i`)
+is in tests/integration/test_chart.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+
+import ballast
+from ballast.build.pods import SCRATCH_DIR, STORE_VOLUME
+from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
+from ballast.settings import Settings
+from tests.support.helm import CHART, find, helm, rendered, template
+from tests.support.kube import REPO
+
+NAMESPACED = {"watch.namespaces": ["team-a", "team-b"]}
+FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
+
+
+# --- lint and schema ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
+def test_lint_passes_strictly(values):
+    args = [arg for key, value in values.items() for arg in ("--set-json", f"{key}={json.dumps(value)}")]
+    result = helm("lint", "--strict", str(CHART), *args)
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("imagee", {"repository": "x"}, "additional properties 'imagee' not allowed"),
+    ("operator.healthPortt", 8081, "additional properties 'healthPortt' not allowed"),
+    ("store.claim.sise", "1Gi", "additional properties 'sise' not allowed"),
+    ("operator.healthPort", "8080", "at '/operator/healthPort': got string, want integer"),
+    ("crds.keep", "yes", "at '/crds/keep': got string, want boolean"),
+    ("watch.namespaces", "team-a", "at '/watch/namespaces': got string, want array"),
+    ("image.pullPolicy", "Sometimes", "/image/pullPolicy"),
+])
+def test_schema_rejects_typos_and_wrong_types(key, value, message):
+    result = template({key: value}, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def _schema_objects(node, path="values"):
+    if node.get("type") == "object" or "properties" in node:
+        yield path, node
+    for name, child in (node.get("properties") or {}).items():
+        yield from _schema_objects(child, f"{path}.{name}")
+
+
+def test_every_declared_object_in_the_schema_forbids_unknown_keys():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    open_objects = [path for path, node in _schema_objects(schema)
+                    if "properties" in node and node.get("additionalProperties") is not False]
+    assert open_objects == []
+
+
+def _defaults(node, path=()):
+    for name, child in (node.get("properties") or {}).items():
+        if "properties" in child:
+            yield from _defaults(child, (*path, name))
+        else:
+            yield (*path, name), child.get("default", "<no default>")
+
+
+def test_schema_defaults_are_values_yaml():
+    """The schema documents each value with its default; values.yaml is what Helm uses."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for path, default in _defaults(schema):
+        actual = values
+        for part in path:
+            actual = actual[part]
+        assert actual == default, ".".join(path)
+
+
+def test_chart_installs_this_version_of_ballast():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["appVersion"] == ballast.__version__
+
+
+# --- CRDs ----------------------------------------------------------------------------------
+
+def test_chart_crds_are_rendered_from_crds_dir(tmp_path):
+    subprocess.run(["bash", str(REPO / "charts" / "render-crds.sh"), str(tmp_path)], check=True)
+    committed = CHART / "templates" / "crds"
+    fresh = {p.name: p.read_text() for p in tmp_path.glob("*.yaml")}
+    assert fresh == {p.name: p.read_text() for p in committed.glob("*.yaml")}, \
+        "charts/ballast/templates/crds is stale: run charts/render-crds.sh"
+    assert sorted(fresh) == sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+
+
+def test_rendered_crds_are_the_generated_ones_plus_keep_and_release_labels():
+    crds = {o["metadata"]["name"]: o for o in find(rendered(), "CustomResourceDefinition")}
+    for path in (REPO / "crds").glob("*.yaml"):
+        source = yaml.safe_load(path.read_text())
+        crd = crds[source["metadata"]["name"]]
+        assert crd["spec"] == source["spec"]
+        assert crd["metadata"]["labels"].items() >= source["metadata"]["labels"].items()
+        assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+
+
+def test_crds_can_be_left_out_or_left_unkept():
+    assert find(rendered({"crds.install": False}), "CustomResourceDefinition") == []
+    unkept = find(rendered({"crds.keep": False}), "CustomResourceDefinition")
+    assert len(unkept) == 4 and all("annotations" not in crd["metadata"] for crd in unkept)
+
+
+# --- RBAC ------------------------------------------------------------------------------------
+
+def _rules(objects):
+    return [(o["kind"], o["metadata"].get("namespace"), rule)
+            for o in objects if o["kind"] in ("ClusterRole", "Role") for rule in o["rules"]]
+
+
+def _grants(rules):
+    """{(apiGroup, resource): verbs} over a list of rules."""
+    grants: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                grants.setdefault((group, resource), set()).update(rule["verbs"])
+    return grants
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
+def test_rbac_has_no_wildcards_secrets_or_escalation(values):
+    rules = _rules(rendered(values))
+    assert rules
+    for kind, namespace, rule in rules:
+        where = f"{kind} {namespace or ''}: {rule}"
+        assert set(rule) <= {"apiGroups", "resources", "verbs"}, where  # no resourceNames, no nonResourceURLs
+        for field in ("apiGroups", "resources", "verbs"):
+            assert not any("*" in item for item in rule[field]), where
+        assert not FORBIDDEN_VERBS & set(rule["verbs"]), where
+        assert not {"secrets", "configmaps", "serviceaccounts", "roles", "rolebindings", "clusterroles",
+                    "clusterrolebindings", "serviceaccounts/token"} & set(rule["resources"]), where
+
+
+OPERATOR_GRANTS = {
+    ("ballast.dev", "datasets"): {"list", "watch", "patch"},
+    ("ballast.dev", "trainingruns"): {"list", "watch", "patch"},
+    ("ballast.dev", "modelversions"): {"list", "watch", "patch", "create"},
+    ("ballast.dev", "driftpolicies"): {"list", "watch", "patch"},
+    ("ballast.dev", "datasets/status"): {"patch"},
+    ("ballast.dev", "trainingruns/status"): {"patch"},
+    ("ballast.dev", "modelversions/status"): {"patch"},
+    ("ballast.dev", "driftpolicies/status"): {"patch"},
+    ("ballast.dev", "datasets/finalizers"): {"update"},
+    ("ballast.dev", "trainingruns/finalizers"): {"update"},
+    ("ballast.dev", "modelversions/finalizers"): {"update"},
+    ("batch", "jobs"): {"list", "watch", "create", "delete"},
+    ("", "pods"): {"list", "watch"},
+    ("", "persistentvolumeclaims"): {"get", "create"},
+    ("apps", "deployments"): {"list", "watch", "create", "patch"},
+    ("", "services"): {"create", "patch"},
+    ("", "events"): {"create"},
+}
+KOPF_CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
+
+
+def test_cluster_wide_mode_is_one_cluster_role_with_exactly_what_the_operator_does():
+    objects = rendered()
+    assert find(objects, "Role") == [] and find(objects, "RoleBinding") == []
+    (role,) = find(objects, "ClusterRole")
+    # kopf watches no Namespaces when it serves the whole cluster
+    assert _grants(role["rules"]) == {**OPERATOR_GRANTS, **KOPF_CRD_GRANTS}
+    (binding,) = find(objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (account,) = find(objects, "ServiceAccount")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": "ballast-system"}]
+
+
+def test_namespaced_mode_grants_work_only_in_the_watched_namespaces():
+    objects = rendered(NAMESPACED)
+    roles = find(objects, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    for role in roles:
+        assert _grants(role["rules"]) == OPERATOR_GRANTS
+    bindings = find(objects, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    assert all(b["subjects"][0]["namespace"] == "ballast-system" for b in bindings)
+    # cluster-wide, only what kopf reads to follow the CRDs and the watched namespaces
+    (cluster_role,) = find(objects, "ClusterRole")
+    assert _grants(cluster_role["rules"]) == {**KOPF_CRD_GRANTS, ("", "namespaces"): {"list", "watch"}}
+
+
+def test_rbac_can_be_left_to_the_cluster_admin():
+    objects = rendered({"rbac.create": False, "serviceAccount.create": False, "serviceAccount.name": "ops"})
+    assert not [o for o in objects if o["kind"].endswith(("Role", "RoleBinding")) or o["kind"] == "ServiceAccount"]
+    (deployment,) = find(objects, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
+
+
+# --- the operator's Deployment -------------------------------------------------------------
+
+def _operator(values=None):
+    (deployment,) = find(rendered(values), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    return deployment, pod, container
+
+
+def _env(container) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+class _Recording(dict):
+    def __init__(self):
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_deployment_runs_one_standalone_operator_with_every_setting_from_values():
+    deployment, pod, container = _operator()
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert container["command"] == ["ballast"]
+    assert container["args"] == ["operator", "--health-port=8080", "--metrics-port=9090"]
+    recording = _Recording()
+    Settings.from_env(recording)
+    assert recording.read <= set(_env(container)), "a setting the operator reads is not set by the chart"
+    assert Settings.from_env(_env(container)) == Settings(
+        image=f"ballast:{ballast.__version__}", store_storage_class=None, store_secret=None)
+    bind = next(e for e in container["env"] if e["name"] == "BALLAST_BIND_ADDRESS")
+    assert bind["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+
+
+def test_namespaced_mode_passes_each_namespace():
+    _, _, container = _operator(NAMESPACED)
+    assert container["args"][-2:] == ["--namespace=team-a", "--namespace=team-b"]
+
+
+def test_values_for_the_operators_pods_reach_its_settings():
+    _, _, container = _operator({
+        "image.repository": "registry.example/ballast", "image.tag": "1.2.3",
+        "workloads.image.repository": "registry.example/ballast-workload",
+        "workloads.image.pullPolicy": "Always", "workloads.runAsUser": 4242,
+        "store.claim.storageClassName": "shared-rwx", "store.claim.size": "50Gi", "store.claim.name": "models",
+        "timing.pollIntervalSeconds": 0.5, "timing.datasetWaitSeconds": 60,
+    })
+    assert container["image"] == "registry.example/ballast:1.2.3"
+    settings = Settings.from_env(_env(container))
+    assert settings.image == "registry.example/ballast-workload:1.2.3"
+    assert settings.image_pull_policy == "Always"
+    assert settings.run_as_user == 4242
+    assert (settings.store_claim, settings.store_storage_class, settings.store_claim_size) == \
+        ("models", "shared-rwx", "50Gi")
+    assert (settings.poll_interval_seconds, settings.dataset_wait_seconds) == (0.5, 60)
+
+
+def test_a_digest_pins_both_images():
+    digest = "sha256:" + "ab" * 32
+    _, _, container = _operator({"image.digest": digest})
+    assert container["image"] == f"ballast@{digest}"
+    assert Settings.from_env(_env(container)).image == f"ballast@{digest}"
+
+
+def test_operator_pod_is_restricted_like_the_pods_it_creates():
+    _, pod, container = _operator({"operator.runAsUser": 1234})
+    assert pod["securityContext"] == restricted_pod_security_context(1234)
+    assert container["securityContext"] == restricted_container_security_context()
+    assert {"name": "TMPDIR", "value": SCRATCH_DIR} in container["env"]
+    assert {"name": "scratch", "mountPath": SCRATCH_DIR} in container["volumeMounts"]
+    assert {"name": "scratch", "emptyDir": {}} in pod["volumes"]
+
+
+def test_liveness_probe_and_ports():
+    _, _, container = _operator({"operator.healthPort": 8181, "operator.metricsPort": 9191})
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"health": 8181, "metrics": 9191}
+
+
+def test_file_store_mounts_the_claim_the_operator_names_at_the_store_path():
+    objects = rendered()
+    (deployment,) = find(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    settings = Settings.from_env(_env(pod["containers"][0]))
+    assert {"name": STORE_VOLUME, "persistentVolumeClaim": {"claimName": settings.store_claim}} in pod["volumes"]
+    assert {"name": STORE_VOLUME, "mountPath": settings.store_mount_path} in pod["containers"][0]["volumeMounts"]
+    (claim,) = find(objects, "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == settings.store_claim
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+
+
+def test_s3_store_needs_no_claim_and_gives_the_operator_its_credentials():
+    objects = rendered({"store.uri": "s3://models/ballast", "store.secret": "store-credentials"})
+    assert find(objects, "PersistentVolumeClaim") == []
+    (deployment,) = find(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert all(v["name"] != STORE_VOLUME for v in pod["volumes"])
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "store-credentials"}}]
+    assert Settings.from_env(_env(pod["containers"][0])).store_secret == "store-credentials"
+
+
+# --- metrics, ServiceMonitor, NetworkPolicy, labels ----------------------------------------
+
+def test_metrics_service_selects_only_the_operator():
+    objects = rendered()
+    (service,) = find(objects, "Service")
+    (deployment,) = find(objects, "Deployment")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "operator"
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+
+
+def test_service_monitor_and_network_policy_are_optional():
+    objects = rendered()
+    assert find(objects, "ServiceMonitor") == [] and find(objects, "NetworkPolicy") == []
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    objects = rendered({"metrics.serviceMonitor.enabled": True,
+                        "metrics.serviceMonitor.labels": {"release": "prometheus"},
+                        "networkPolicy.enabled": True, "networkPolicy.metricsFrom": [peer]})
+    (monitor,) = find(objects, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    (policy,) = find(objects, "NetworkPolicy")
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [peer]}]
+
+
+def test_every_object_carries_the_recommended_labels():
+    for obj in rendered(NAMESPACED | {"metrics.serviceMonitor.enabled": True, "networkPolicy.enabled": True}):
+        labels = obj["metadata"]["labels"]
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                    "app.kubernetes.io/managed-by", "helm.sh/chart"):
+            assert key in labels, f"{obj['kind']} {obj['metadata']['name']} lacks {key}"
+
+
+def test_one_resource_kind_per_template_file():
+    for path in (CHART / "templates").rglob("*.yaml"):
+        kinds = {line.split(":", 1)[1].strip() for line in path.read_text().splitlines() if line.startswith("kind:")}
+        assert len(kinds) == 1, f"{path.name}: {kinds}"
