@@ -20,7 +20,8 @@ class FeatureDriftCheck(ApiModel):
     numeric_method: NumericMethod = "psi"
     categorical_method: CategoricalMethod = "psi"
     threshold: float | None = Field(default=None, gt=0)
-    """The score above which one feature counts as drifted; the method's usual default when left out."""
+    """When one feature counts as drifted: a score above it (psi, jensenShannon, wasserstein), or
+    a p-value below it (ks, chiSquare); the method's usual default when left out (docs/drift.md)."""
     drifted_share: Fraction = 0.5
     """The share of features that must drift for the check to fire."""
     features: list[str] | None = Field(default=None, max_length=256)

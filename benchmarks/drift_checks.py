@@ -1,0 +1,134 @@
+"""Drift checks over 1M rows x 100 features from raw data, and one evaluation from bucket counts.
+
+    .venv/bin/python benchmarks/drift_checks.py [--rows 1000000] [--features 100] [--categorical 20]
+
+Raw: a reference and a current window of `--rows` rows each, `--features` columns of which
+`--categorical` are categorical (object arrays of strings, 5 to 45 levels) and the rest
+numeric (float64, a fifth of them with 1% NaN, some shifted in the current window). Every
+method of the feature's kind runs on every feature: numeric psi, jensenShannon, wasserstein,
+ks; categorical psi, jensenShannon, chiSquare. Preparation (dropping NaN and sorting
+numbers; counting categories) is timed apart from the statistics, for the reference and the
+current window, because a reference is prepared once and kept across windows.
+
+Binned: the same 100 features as the model server exports them (11 bucket edges per numeric
+feature, reference ratios plus a reference size, window counts), every method per feature:
+what one policy evaluation costs after the scrape. Prints wall times and peak RSS; asserts no
+budget (DESIGN.md: all checks under 10 s raw, milliseconds from counters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from ballast.drift import (BinCounts, category_sample, compare_binned, compare_samples, count_into_buckets,
+                           numeric_sample, quantile_edges)
+from ballast.drift.defaults import CATEGORICAL_METHODS, NUMERIC_METHODS
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def numeric_column(rng: np.random.Generator, rows: int, index: int, shifted: bool) -> np.ndarray:
+    values = rng.normal(index + (0.3 if shifted else 0.0), 1 + index / 50, rows)
+    if index % 5 == 0:
+        values[rng.random(rows) < 0.01] = np.nan
+    return values
+
+
+def categorical_column(rng: np.random.Generator, rows: int, index: int, shifted: bool) -> np.ndarray:
+    levels = np.array([f"level-{i}" for i in range(5 + 10 * (index % 5))], dtype=object)
+    weights = np.linspace(1.0, 2.0 if shifted else 1.5, len(levels))
+    return rng.choice(levels, size=rows, p=weights / weights.sum())
+
+
+def raw_checks(rows: int, features: int, categorical: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    kinds = ["categorical" if i < categorical else "numeric" for i in range(features)]
+    spent: dict[str, float] = defaultdict(float)
+    drifted = 0
+    for i, kind in enumerate(kinds):
+        # Columns are made one feature at a time (untimed): the checks of one feature never
+        # look at another's, and holding 1.6 GB of generated data only measures the machine.
+        make = categorical_column if kind == "categorical" else numeric_column
+        tick = time.perf_counter()
+        reference, current = make(rng, rows, i, False), make(rng, rows, i, i % 3 == 0)
+        spent["(generate, not counted)"] += time.perf_counter() - tick
+        prepare = category_sample if kind == "categorical" else numeric_sample
+        tick = time.perf_counter()
+        reference = prepare(reference)
+        spent["prepare reference"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        current = prepare(current)
+        spent["prepare current window"] += time.perf_counter() - tick
+        for method in CATEGORICAL_METHODS if kind == "categorical" else NUMERIC_METHODS:
+            tick = time.perf_counter()
+            drifted += bool(compare_samples(method, reference, current, kind=kind).drifted)
+            spent[f"{kind} {method}"] += time.perf_counter() - tick
+    generated = spent.pop("(generate, not counted)")
+    numeric = features - categorical
+    print(f"raw: {rows:,} rows x {features} features ({numeric} numeric, {categorical} categorical), "
+          f"reference and current window of {rows:,} rows each")
+    for label, seconds in spent.items():
+        print(f"  {label:<32} {seconds:8.2f} s")
+    print(f"  {'(generating the data, not counted)':<32} {generated:8.2f} s")
+    statistics = sum(s for label, s in spent.items() if not label.startswith("prepare"))
+    total = sum(spent.values())
+    print(f"  {'all statistics':<32} {statistics:8.2f} s")
+    print(f"  {'total, reference prepared too':<32} {total:8.2f} s")
+    print(f"  {'total, reference kept prepared':<32} {total - spent['prepare reference']:8.2f} s")
+    print(f"  verdicts: {drifted} of {numeric * 4 + categorical * 3} (feature, method) pairs drifted;"
+          f" peak RSS {peak_rss_mib():.0f} MiB")
+
+
+def binned_checks(features: int, categorical: int, seed: int, repeats: int) -> None:
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for i in range(features):
+        if i < categorical:
+            levels = 5 + 10 * (i % 5) + 2  # named values, __other__, __unseen__
+            ratios = rng.dirichlet(np.ones(levels))
+            ratios[-1] = 0.0  # training never has unseen values
+            inputs.append(("categorical", BinCounts.from_ratios(ratios / ratios.sum(), size=1_000_000),
+                           rng.integers(0, 5_000, levels), None))
+        else:
+            sample = numeric_sample(rng.normal(size=2_000))
+            edges = quantile_edges(sample)
+            reference = count_into_buckets(sample, edges)
+            inputs.append(("numeric", BinCounts.from_ratios(reference.shares, size=reference.size),
+                           rng.integers(0, 5_000, len(edges) + 1), edges))
+    started = time.perf_counter()
+    for _ in range(repeats):
+        for kind, reference, counts, edges in inputs:
+            for method in CATEGORICAL_METHODS if kind == "categorical" else NUMERIC_METHODS:
+                compare_binned(method, reference, counts, kind=kind, edges=edges)
+    per_evaluation = (time.perf_counter() - started) / repeats
+    checks = (features - categorical) * 4 + categorical * 3
+    print(f"binned: {features} features, every method ({checks} comparisons) from counts and reference ratios")
+    print(f"  one evaluation                   {per_evaluation * 1000:8.2f} ms "
+          f"({per_evaluation / checks * 1e6:.0f} us per comparison; mean of {repeats})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument("--categorical", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    print(f"drift benchmark; Python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates every figure)")
+    binned_checks(args.features, args.categorical, args.seed, args.repeats)
+    raw_checks(args.rows, args.features, args.categorical, args.seed)
+
+
+if __name__ == "__main__":
+    main()
