@@ -33,9 +33,13 @@ def _already_exists(error: ApiException) -> bool:
     return error.status == 409
 
 
-def _raise_unless_exists(error: ApiException) -> None:
+def _raise_if_namespace_terminating(error: ApiException) -> None:
     if error.status == 403 and "NamespaceTerminating" in (error.body or ""):
         raise NamespaceTerminating(str(error.reason)) from None
+
+
+def _raise_unless_exists(error: ApiException) -> None:
+    _raise_if_namespace_terminating(error)
     if not _already_exists(error):
         raise error
 
@@ -99,6 +103,5 @@ def server_side_apply(manifest: dict, *, field_manager: str) -> None:
         patch(manifest["metadata"]["name"], manifest["metadata"]["namespace"], manifest,
               field_manager=field_manager, force=True, _content_type="application/apply-patch+yaml")
     except ApiException as error:
-        if error.status == 403 and "NamespaceTerminating" in (error.body or ""):
-            raise NamespaceTerminating(str(error.reason)) from None
+        _raise_if_namespace_terminating(error)
         raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+from ballast.conditions import find_condition
 from ballast.models import ModelArtifactError, check_artifact_types, verify_sha256
 from ballast.store import METADATA_FILE, ArtifactStore, StoreError
 from ballast.store.errors import DigestMismatch
@@ -43,7 +44,7 @@ def _sibling_metadata(store: ArtifactStore, uri: str) -> dict:
 def last_verification(status: dict) -> Verification | None:
     """The outcome the ArtifactVerified condition recorded, for reconciles that need not read
     the artifact again (the rollout timer); None when it was never verified."""
-    condition = next((c for c in status.get("conditions") or [] if c.get("type") == "ArtifactVerified"), None)
+    condition = find_condition(status.get("conditions"), "ArtifactVerified")
     if condition is None:
         return None
     return Verification(ok=condition["status"] == "True", reason=condition["reason"],

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sklearn.datasets import load_iris
 
+from ballast.conditions import find_condition
+
 from tests.support.kube import Kubectl, wait_for
 
 IRIS_COLUMNS = [
@@ -61,7 +63,7 @@ def training_run(name: str, dataset_name: str, *, model: str = "iris",
 
 
 def condition(document: dict, type: str) -> dict:
-    return next((c for c in (document.get("status") or {}).get("conditions") or [] if c["type"] == type), {})
+    return find_condition((document.get("status") or {}).get("conditions"), type) or {}
 
 
 def wait_for_condition(k: Kubectl, resource: str, name: str, type: str, statuses=("True", "False"),

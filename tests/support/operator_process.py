@@ -5,22 +5,17 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.net import free_port
+
 # kopf's "inconsistencies" warning means the API server dropped part of a status patch: a
 # field the CRD schema does not have, which would otherwise be lost without a sound.
 PROBLEM_LINE = re.compile(r"Traceback \(most recent call last\)| ERROR |Merge-patching finished with inconsistencies")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 STORE_MOUNT = "/var/lib/ballast"

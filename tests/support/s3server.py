@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kube import REPO
+from tests.support.net import free_port
 
 ACCESS_KEY = "ballast-test"
 SECRET_KEY = "ballast-test-secret-key"
@@ -41,12 +42,6 @@ class S3Server:
         name = f"b-{uuid.uuid4().hex[:12]}"
         (self.data_dir / name).mkdir()
         return name
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def build_server() -> Path:

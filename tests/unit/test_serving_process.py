@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ballast.models import sha256_hex
+from tests.support.net import free_port
 from tests.unit.test_serving_harness import TrainedModel, iris_frame, trained_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,12 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 def iris(tmp_path_factory) -> TrainedModel:
     return trained_model(tmp_path_factory.mktemp("process"), "iris", iris_frame(),
                          "sklearn.linear_model.LogisticRegression")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serve_command(trained: TrainedModel, termination_log: Path, port: int, *extra: str,

@@ -24,7 +24,9 @@ def _in_transition(spec: kopf.Spec, status: kopf.Status, **_) -> bool:
 @kopf.on.create(GROUP, VERSION, "modelversions")
 @kopf.on.update(GROUP, VERSION, "modelversions", field="spec")
 @kopf.on.update(GROUP, VERSION, "modelversions", field="metadata.annotations")  # rollback requests
-@kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.verify_interval_seconds)
+# create and resume verify already: the periodic re-check starts one interval later
+@kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.verify_interval_seconds,
+            initial_delay=SETTINGS.verify_interval_seconds)
 def reconcile(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index, ballast_deployments: kopf.Index,
               serving_pods: kopf.Index, **_) -> None:
     artifact = body.spec["artifact"]

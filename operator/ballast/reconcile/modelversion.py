@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service
-from ballast.conditions import rfc3339, set_condition
+from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.canary.samples import Sample
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
@@ -48,7 +48,7 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
         # running pods keep the verified copy they loaded; a new pod would refuse the file
         ready = ("False", verification.reason, verification.message)
     stamp = rfc3339(now)
-    was_verified = _condition_status(status, "ArtifactVerified")
+    was_verified = (find_condition(status.get("conditions"), "ArtifactVerified") or {}).get("status")
     conditions = set_condition(status.get("conditions"), type="ArtifactVerified",
                                status="True" if verification.ok else "False", reason=verification.reason,
                                message=verification.message, observed_generation=generation, now=stamp)
@@ -59,10 +59,6 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
     if not verification.ok and was_verified != "False":
         outcome.event("Warning", verification.reason, verification.message)
     return outcome
-
-
-def _condition_status(status: dict, type: str) -> str | None:
-    return next((c["status"] for c in status.get("conditions") or [] if c["type"] == type), None)
 
 
 __all__ = ["reconcile_model_version", "serving_enabled"]
