@@ -18,7 +18,8 @@ import pytest
 from tests.support.kube import REPO, Kubectl, install_crds, shared_store_dir, wait_for
 
 CLUSTER_DIRS = ("integration", "e2e")
-NAMESPACE_PREFIX = "t-"
+# Unique per session, so that two sessions on one cluster (and their operators) never meet.
+NAMESPACE_PREFIX = f"t{uuid.uuid4().hex[:4]}-"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
