@@ -67,11 +67,26 @@ chart-crds: ## Re-render the chart's CRD templates from crds/
 chart-lint: cluster-binaries ## helm lint the chart (helm is built from its Go module with the cluster binaries)
 	$(CACHE_DIR)/bin/current/helm lint --strict charts/ballast
 
+.PHONY: manifests
+manifests: cluster-binaries ## Render the kustomize base manifests/base from the chart (manifests/values.yaml)
+	HELM=$(CACHE_DIR)/bin/current/helm bash manifests/render.sh
+
+CONTAINER_TOOL ?= docker
+IMAGE ?= ballast:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: image
+image: ## Build the image from operator/Dockerfile (CONTAINER_TOOL=docker|podman|buildah, IMAGE=ballast:<version>)
+	$(CONTAINER_TOOL) build -f operator/Dockerfile -t $(IMAGE) .
+
 ##@ Local cluster
 
 .PHONY: cluster-binaries
 cluster-binaries: ## Build (or reuse from the cache) kube-apiserver, etcd, kubectl, kwok, helm...
 	bash tests/cluster/build.sh
+
+.PHONY: prometheus-binaries
+prometheus-binaries: ## Build (or reuse from the cache) prometheus and promtool, for drift from Prometheus
+	bash tests/prometheus/build.sh
 
 .PHONY: cluster
 cluster: venv ## Start the local cluster and its node agent; prints the kubeconfig path

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.kube import REPO, Kubectl, install_crds, shared_store_dir, wait_for
 
-CLUSTER_DIRS = ("integration", "e2e")
+CLUSTER_DIRS = ("integration", "e2e", "badinput", "faults")
 # Unique per session, so that two sessions on one cluster (and their operators) never meet.
 NAMESPACE_PREFIX = f"t{uuid.uuid4().hex[:4]}-"
 

@@ -33,6 +33,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    # Timers that scrape serving pods may be mid-request (2 s timeout) when the operator
+    # stops: let them finish instead of orphaning them with the API session closed under them.
+    settings.background.instant_exit_timeout = 5.0
 
 
 class EventsIntoDeletedNamespaces(logging.Filter):

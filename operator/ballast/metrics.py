@@ -15,3 +15,24 @@ RECONCILE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+DRIFT_FIRINGS = Counter(
+    "ballast_drift_firings_total",
+    "DriftPolicy firings, by the action they took (retrain or notify).",
+    ["namespace", "policy", "model", "action"],
+)
+RETRAINS = Counter(
+    "ballast_retrains_total",
+    "Retrainings started by DriftPolicies, by what became of them: created, then promoted, "
+    "rejected (did not beat the champion), rolledBack (failed its canary) or failed.",
+    ["namespace", "policy", "model", "result"],
+)
+ROLLOUTS = Counter(
+    "ballast_rollouts_total",
+    "ModelVersions that reached Production (promoted) or were rolled back.",
+    ["namespace", "model", "result"],
+)
+TRAINING_RUNS = Counter(
+    "ballast_training_runs_total",
+    "TrainingRuns that finished, by result (succeeded or failed).",
+    ["namespace", "model", "result"],
+)

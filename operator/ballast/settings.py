@@ -34,6 +34,9 @@ class Settings:
     """How long a replaced Production version keeps serving before it is scaled to zero."""
     refresh_check_seconds: float = 15
     """How often Datasets with a refreshInterval check whether a refresh is due."""
+    prometheus_url: str | None = None
+    """A Prometheus server that scrapes the serving pods: DriftPolicies without spec.source
+    read their counters there instead of scraping the pods themselves."""
 
     @property
     def store_mount_path(self) -> str | None:
@@ -61,4 +64,5 @@ class Settings:
             superseded_grace_seconds=float(env.get("BALLAST_SUPERSEDED_GRACE_SECONDS",
                                                    defaults.superseded_grace_seconds)),
             refresh_check_seconds=float(env.get("BALLAST_REFRESH_CHECK_SECONDS", defaults.refresh_check_seconds)),
+            prometheus_url=env.get("BALLAST_PROMETHEUS_URL") or None,
         )

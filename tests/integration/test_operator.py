@@ -1,4 +1,4 @@
-"""The operator acknowledges every generation of every kind: observedGeneration, Ready, Events."""
+"""Every kind records each generation it reconciled: observedGeneration, Ready, Events."""
 
 from __future__ import annotations
 
@@ -39,19 +39,22 @@ def test_spec_change_bumps_observed_generation_and_ready_follows(
     assert events["items"], f"no Events for {kind} {name}"
 
 
-def test_a_policy_says_each_generation_was_accepted(kubectl: Kubectl, namespace: str, ballast_operator):
+def test_a_policy_for_a_model_with_nothing_in_production_says_so_and_waits(
+        kubectl: Kubectl, namespace: str, ballast_operator):
     k = kubectl.in_namespace(namespace)
     k.apply(EXAMPLES["DriftPolicy"])
-    k.run("patch", "driftpolicy", "credit-risk", "--type=merge", "-p", json.dumps({"spec": {"interval": "2m"}}))
 
-    def messages():
-        events = k.get_json("events", "--field-selector", "involvedObject.name=credit-risk,involvedObject.kind=DriftPolicy")
-        return {event["message"] for event in events["items"] if event["reason"] == "Reconciling"}
+    def waiting():
+        document = k.get_json("driftpolicy", "credit-risk")
+        conditions = {c["type"]: c for c in document.get("status", {}).get("conditions", [])}
+        return conditions if "Drifting" in conditions else None
 
-    wait_for(lambda: {"DriftPolicy generation 1 accepted", "DriftPolicy generation 2 accepted"} <= messages(),
-             timeout=30, message="both generations acknowledged")
-    ready = _ready(k.get_json("driftpolicy", "credit-risk"))
-    assert (ready["status"], ready["reason"]) == ("Unknown", "Reconciling")
+    conditions = wait_for(waiting, timeout=30, message="the policy's conditions")
+    assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("Unknown", "NoProductionVersion")
+    assert conditions["Drifting"]["status"] == "Unknown"
+    assert "no Production version" in conditions["Ready"]["message"]
+    events = k.get_json("events", "--field-selector", "involvedObject.name=credit-risk,involvedObject.kind=DriftPolicy")
+    assert "NoProductionVersion" in {event["reason"] for event in events["items"]}
 
 
 def test_operator_exports_its_reconcile_counter(kubectl: Kubectl, namespace: str, ballast_operator):

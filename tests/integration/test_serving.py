@@ -9,7 +9,6 @@ import hashlib
 import json
 import random
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -22,25 +21,15 @@ from ballast.api.dataset import DatasetSchema
 from tests.support.ballast_objects import (
     IRIS_COLUMNS, condition, dataset, iris_rows, run_ballast, training_run, wait_for_condition,
 )
+from tests.support import traffic
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.traffic import ready_endpoints
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
-def ready_endpoints(k: Kubectl, service: str) -> list[str]:
-    slices = k.get_json("endpointslices", "-l", f"kubernetes.io/service-name={service}")["items"]
-    return [f"{endpoint['addresses'][0]}:{port['port']}"
-            for s in slices for endpoint in s.get("endpoints") or [] if endpoint["conditions"].get("ready")
-            for port in s.get("ports") or []]
-
-
 def infer(endpoint: str, rows: list[dict], timeout: float = 5) -> dict:
-    body = {"inputs": [{"name": name, "shape": [len(rows)], "datatype": "FP64",
-                        "data": [float(row[name]) for row in rows]} for name in FEATURES]}
-    request = urllib.request.Request(f"http://{endpoint}/v2/models/iris/infer", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
+    return traffic.infer(endpoint, "iris", FEATURES, rows, timeout)
 
 
 def serve_run(name: str, estimator: str, params: dict) -> dict:
@@ -115,44 +104,10 @@ def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_
     assert len(successes) > 10
 
 
-class LabelledTraffic:
-    """A client that, like production traffic with a delayed ground truth, sends each request
-    to a ready endpoint of the Service and then the true label to the same pod."""
-
-    def __init__(self, k: Kubectl, service: str):
-        self.k, self.service = k, service
-        self.failures: list[str] = []
-        self.answered = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._rows = iris_rows()
-
-    def __enter__(self) -> "LabelledTraffic":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        endpoints, refreshed = [], 0.0
-        while not self._stop.is_set():
-            if time.monotonic() - refreshed > 0.5:  # as kube-proxy: follow the EndpointSlices
-                endpoints, refreshed = ready_endpoints(self.k, self.service), time.monotonic()
-            if not endpoints:
-                continue
-            row = random.choice(self._rows)
-            endpoint = random.choice(endpoints)
-            try:
-                answer = infer(endpoint, [row])
-                self.answered += 1
-                feedback = json.dumps({"id": answer["id"], "labels": [row["species"]]}).encode()
-                request = urllib.request.Request(f"http://{endpoint}/v2/models/iris/feedback", data=feedback,
-                                                 headers={"Content-Type": "application/json"})
-                urllib.request.urlopen(request, timeout=5).read()
-            except (urllib.error.URLError, OSError) as error:
-                self.failures.append(f"{endpoint}: {error!r}")
+def labelled_iris_traffic(k: Kubectl) -> traffic.Traffic:
+    """One iris row per request, each followed by its true label (a delayed ground truth)."""
+    rows = iris_rows()
+    return traffic.Traffic(k, "iris", "iris", FEATURES, "species", rows=lambda: [random.choice(rows)])
 
 
 def canary_run(name: str, estimator: str, params: dict) -> dict:
@@ -172,7 +127,7 @@ def test_a_better_canary_is_promoted_step_by_step_and_a_worse_one_rolls_back(k: 
     base = wait_for_condition(k, "trainingrun", "base", "Succeeded")["status"]["modelVersion"]
     production(k, base)
 
-    with LabelledTraffic(k, "iris") as traffic:
+    with labelled_iris_traffic(k) as labelled:
         k.apply(canary_run("better", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 30}))
         better = wait_for_condition(k, "trainingrun", "better", "Succeeded")["status"]["modelVersion"]
         wait_for(lambda: stage_of(k, better) == "Canary", timeout=60, message="the better version as canary")
@@ -195,8 +150,8 @@ def test_a_better_canary_is_promoted_step_by_step_and_a_worse_one_rolls_back(k: 
         output = run_ballast(k, "rollback", "iris", "--to", base, "--timeout", "120")
         assert f"{base} is in Production" in output
         wait_for(lambda: stage_of(k, better) == "Superseded", timeout=60, message="the better version superseded")
-    assert traffic.failures == [], traffic.failures[:5]
-    assert traffic.answered > 50
+    assert labelled.failures == [], labelled.failures[:5]
+    assert labelled.answered > 50
 
 
 def _post(endpoint: str, path: str, body: bytes) -> tuple[int, dict]:

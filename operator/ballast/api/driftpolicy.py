@@ -37,6 +37,7 @@ class PredictionDriftCheck(ApiModel):
 class IntegrityCheck(ApiModel):
     enabled: bool = True
     max_null_rate: Fraction = 0.05
+    """The largest share of missing values beyond the training data's own share."""
     max_out_of_range_rate: Fraction = 0.05
     max_unseen_category_rate: Fraction = 0.05
 
@@ -59,6 +60,9 @@ class EstimatedAccuracyCheck(ApiModel):
 
 
 class DriftChecks(ApiModel):
+    """A check left out runs with its defaults; `enabled: false` turns it off. Feature drift,
+    prediction drift, integrity and accuracy are on by default, the estimate without labels is not."""
+
     feature_drift: FeatureDriftCheck | None = None
     prediction_drift: PredictionDriftCheck | None = None
     integrity: IntegrityCheck | None = None
@@ -96,6 +100,11 @@ class TrainingRunTemplate(ApiModel):
 
 
 class RetrainAction(ApiModel):
+    """A firing creates a TrainingRun from the template, pinned to the Dataset's newest valid
+    version, with mustBeatChampion forced on: a retrained model that does not beat the Production
+    version on the new data is never rolled out. Retraining waits while the newest version is the
+    one the Production version was trained on (the same data would give the same model)."""
+
     template: TrainingRunTemplate
     promotion: Literal["auto", "manual"] = "auto"
     """auto: the new version goes through its canary by itself; manual: it waits for approval."""
@@ -146,13 +155,28 @@ class FeatureResult(ApiModel):
     drifted: bool
 
 
+RetrainOutcome = Literal["WaitingForData", "Created", "Training", "RollingOut", "WaitingForApproval", "Promoted",
+                         "NotPromoted", "RolledBack", "Failed", "Missing"]
+
+
 class Firing(ApiModel):
     time: datetime
     reason: str = Field(max_length=1024)
+    action: Literal["retrain", "notify"] = "notify"
+    model_version: str | None = Field(default=None, max_length=253)
+    """The Production version that drifted."""
     training_run: str | None = Field(default=None, max_length=253)
+    """The TrainingRun the firing started (action retrain)."""
+    outcome: RetrainOutcome | None = None
+    """Where the retraining stands: the run, then the rollout of the version it produced."""
+    message: str = Field(default="", max_length=1024)
 
 
 class DriftPolicyStatus(StatusBase):
+    model_version: str | None = Field(default=None, max_length=253)
+    """The Production ModelVersion the policy watches."""
+    window_start: datetime | None = None
+    """Where the current window began: a firing, a new Production version or a full period start a new one."""
     last_evaluation_time: datetime | None = None
     verdict: Verdict | None = None
     score: float | None = None

@@ -15,10 +15,16 @@ TIMEOUT_SECONDS = 2.0
 def scrape(addresses: list[str]) -> list[str]:
     """The metrics text of every pod that answered; a pod that did not is left out (its
     counters then look reset, which the window treats as counting from zero)."""
+    return list(scrape_by_address(addresses).values())
+
+
+def scrape_by_address(addresses: list[str]) -> dict[str, str]:
+    """Pod address -> metrics text, for the pods that answered."""
     if not addresses:
-        return []
+        return {}
     with ThreadPoolExecutor(max_workers=min(8, len(addresses))) as pool:
-        return [text for text in pool.map(_get, addresses) if text is not None]
+        texts = pool.map(_get, addresses)
+        return {address: text for address, text in zip(addresses, texts) if text is not None}
 
 
 def _get(address: str) -> str | None:

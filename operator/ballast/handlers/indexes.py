@@ -1,5 +1,10 @@
 """kopf indexes: in-memory views of Ballast's Jobs, their pods, Datasets and Production
-ModelVersions, kept current by watches, so reconcilers read them without API calls."""
+ModelVersions, kept current by watches, so reconcilers read them without API calls.
+
+An index function that excludes an object returns an empty dict, never None: kopf keeps an
+object's previous entries when its function returns None, so a version that left Production
+(or a pod that stopped being ready) would stay in the index forever.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,10 @@ import kopf
 
 from ballast.api.kinds import GROUP, VERSION
 from ballast.build.naming import MANAGED_BY
+from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
+from ballast.conditions import find_condition
+from ballast.reconcile.driftpolicy import PolicyRun
+from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import JobState, job_state, latest_termination, pod_termination
 from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
 from ballast.reconcile.serving import DeploymentState, Sibling
@@ -21,10 +30,10 @@ def ballast_jobs(namespace: str, name: str, status: kopf.Status, **_) -> dict:
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
-def ballast_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict | None:
+def ballast_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
     job = labels.get(JOB_NAME_LABEL)
     termination = pod_termination(dict(status))
-    return {(namespace, job): termination} if job and termination else None
+    return {(namespace, job): termination} if job and termination else {}
 
 
 @kopf.index(GROUP, VERSION, "datasets")
@@ -34,10 +43,11 @@ def ballast_datasets(namespace: str, name: str, spec: kopf.Spec, status: kopf.St
 
 
 @kopf.index(GROUP, VERSION, "modelversions")
-def production_versions(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_) -> dict | None:
+def production_versions(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
     if status.get("stage") != "Production":
-        return None
-    return {(namespace, spec["model"]): {"metadata": {"name": name, "namespace": namespace}, "spec": dict(spec)}}
+        return {}
+    return {(namespace, spec["model"]): {"metadata": {"name": name, "namespace": namespace}, "spec": dict(spec),
+                                         "status": {"metrics": dict(status.get("metrics") or {})}}}
 
 
 def job_of(index: kopf.Index, namespace: str, name: str | None) -> JobState | None:
@@ -70,8 +80,21 @@ def ballast_deployments(namespace: str, name: str, status: kopf.Status, annotati
 
 
 @kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
-def serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict | None:
+def serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
     """The addresses of ready serving pods, by ModelVersion: what canary analysis scrapes."""
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     version = labels.get(VERSION_LABEL)
-    return {(namespace, version): status["podIP"]} if ready and version and status.get("podIP") else None
+    return {(namespace, version): status["podIP"]} if ready and version and status.get("podIP") else {}
+
+
+@kopf.index(GROUP, VERSION, "trainingruns", labels={POLICY_LABEL: kopf.PRESENT})
+def policy_runs(namespace: str, name: str, labels: kopf.Labels, annotations: kopf.Annotations, meta: kopf.Meta,
+                status: kopf.Status, **_) -> dict:
+    """The TrainingRuns each DriftPolicy started, and how far they got."""
+    succeeded = find_condition(status.get("conditions"), "Succeeded") or {}
+    created = meta.get("creationTimestamp")
+    return {(namespace, labels[POLICY_LABEL]): PolicyRun(
+        name=name, created_at=parse_time(created) if created else None,
+        finished=succeeded.get("status") in ("True", "False"), succeeded=succeeded.get("status") == "True",
+        reason=succeeded.get("reason", ""), message=succeeded.get("message", ""),
+        model_version=status.get("modelVersion"), firing_reason=annotations.get(FIRING_REASON_ANNOTATION, ""))}

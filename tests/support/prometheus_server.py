@@ -1,0 +1,113 @@
+"""A real Prometheus for tests, scraping targets given by address.
+
+tests/prometheus/build.sh builds it from the Go module proxy and caches it; this starts it on
+127.0.0.1 with a scrape configuration of static targets, each with the labels Kubernetes
+discovery would give its pod (namespace, pod, container), and waits for scrapes. Nothing is
+skipped: if it cannot be built or started, the test fails and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.kube import REPO
+from tests.support.net import free_port
+
+BUILD_SCRIPT = REPO / "tests" / "prometheus" / "build.sh"
+JOB = "ballast-serving"
+
+
+@dataclass(frozen=True)
+class PrometheusServer:
+    url: str
+    log_path: Path
+
+    def api(self, path: str, **params: str) -> Any:
+        """The `data` of a successful API answer (AssertionError otherwise)."""
+        with urllib.request.urlopen(f"{self.url}{path}?{urllib.parse.urlencode(params)}", timeout=10) as response:
+            answer = json.load(response)
+        assert answer["status"] == "success", answer
+        return answer["data"]
+
+    def wait_for_scrapes_after(self, instant: float, targets: int, timeout: float = 30.0) -> None:
+        """Until every target has a scrape stamped after `instant`: then every sample up to
+        `instant` is in the database."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.api("/api/v1/query", query=f'timestamp(up{{job="{JOB}"}} == 1)')["result"]
+            stamps = [float(element["value"][1]) for element in result]
+            if len(stamps) == targets and min(stamps) > instant:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"Prometheus has not scraped {targets} targets after {instant} within {timeout} s "
+                            f"(last scrapes: {stamps}):\n{self.log_path.read_text()[-3000:]}", pytrace=False)
+            time.sleep(0.2)
+
+
+def build_prometheus() -> Path:
+    completed = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1800)
+    if completed.returncode != 0:
+        pytest.fail(f"could not build Prometheus with {BUILD_SCRIPT} (needs Go and the Go module proxy):\n"
+                    f"{completed.stderr[-3000:]}", pytrace=False)
+    return Path(completed.stdout.strip().splitlines()[-1])
+
+
+def scrape_config(targets: Mapping[str, Mapping[str, str]], interval: str) -> dict[str, Any]:
+    """One job scraping each address, with that target's labels."""
+    return {"global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
+            "scrape_configs": [{"job_name": JOB, "metrics_path": "/metrics",
+                                "static_configs": [{"targets": [address], "labels": dict(labels)}
+                                                   for address, labels in targets.items()]}]}
+
+
+@contextmanager
+def running_prometheus(workdir: Path, targets: Mapping[str, Mapping[str, str]],
+                       interval: str = "1s") -> Iterator[PrometheusServer]:
+    binary = build_prometheus()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config, log_path, port = workdir / "prometheus.yml", workdir / "prometheus.log", free_port()
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval)))
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([str(binary), f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
+                                    f"--web.listen-address=127.0.0.1:{port}"],
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    server = PrometheusServer(url=f"http://127.0.0.1:{port}", log_path=log_path)
+    try:
+        _wait_until_ready(process, server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(process: subprocess.Popen, server: PrometheusServer) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"Prometheus exited with {process.returncode}:\n{server.log_path.read_text()[-3000:]}",
+                        pytrace=False)
+        try:
+            with urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"Prometheus was not ready within 60 s:\n{server.log_path.read_text()[-3000:]}", pytrace=False)
+        time.sleep(0.2)

@@ -1,0 +1,81 @@
+"""Traffic to a model's Service as production would send it: each request to a ready endpoint
+of the Service's EndpointSlices (as kube-proxy routes), optionally followed by the true label."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from tests.support.kube import Kubectl
+
+
+def ready_endpoints(k: Kubectl, service: str) -> list[str]:
+    slices = k.get_json("endpointslices", "-l", f"kubernetes.io/service-name={service}")["items"]
+    return [f"{endpoint['addresses'][0]}:{port['port']}"
+            for s in slices for endpoint in s.get("endpoints") or [] if endpoint["conditions"].get("ready")
+            for port in s.get("ports") or []]
+
+
+def infer(endpoint: str, model: str, features: list[str], rows: list[dict], timeout: float = 5) -> dict:
+    body = {"inputs": [{"name": name, "shape": [len(rows)], "datatype": "FP64",
+                        "data": [float(row[name]) for row in rows]} for name in features]}
+    request = urllib.request.Request(f"http://{endpoint}/v2/models/{model}/infer", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def send_feedback(endpoint: str, model: str, answer_id: str, labels: list) -> None:
+    body = json.dumps({"id": answer_id, "labels": labels}).encode()
+    request = urllib.request.Request(f"http://{endpoint}/v2/models/{model}/feedback", data=body,
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+class Traffic:
+    """A background client. `rows()` gives the next batch; it can be swapped while running
+    (`traffic.rows = ...`), which is how a test makes the world shift."""
+
+    def __init__(self, k: Kubectl, service: str, model: str, features: list[str], label: str | None,
+                 rows: Callable[[], list[dict]], pause: float = 0.0):
+        self.k, self.service, self.model, self.features, self.label = k, service, model, features, label
+        self.rows, self.pause = rows, pause
+        self.failures: list[str] = []
+        self.answered = 0
+        self.rows_sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Traffic":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        endpoints, refreshed = [], 0.0
+        while not self._stop.is_set():
+            if time.monotonic() - refreshed > 0.5:  # follow the EndpointSlices, as kube-proxy does
+                endpoints, refreshed = ready_endpoints(self.k, self.service), time.monotonic()
+            if not endpoints:
+                time.sleep(0.05)
+                continue
+            batch = self.rows()
+            endpoint = random.choice(endpoints)
+            try:
+                answer = infer(endpoint, self.model, self.features, batch)
+                self.answered += 1
+                self.rows_sent += len(batch)
+                if self.label is not None:
+                    send_feedback(endpoint, self.model, answer["id"], [row[self.label] for row in batch])
+            except (urllib.error.URLError, OSError) as error:
+                self.failures.append(f"{endpoint}: {error!r}")
+            if self.pause:
+                time.sleep(self.pause)

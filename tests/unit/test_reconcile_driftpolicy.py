@@ -1,0 +1,220 @@
+"""The DriftPolicy reconciler: windows judged, firings, cooldown, and retraining followed to its end."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ballast.build.retrain import POLICY_LABEL
+from ballast.conditions import find_condition, rfc3339
+from ballast.drift.counters import ROWS, Window, series_key
+from ballast.reconcile.driftpolicy import DriftObservation, PolicyRun, evaluation_due, reconcile_drift_policy
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+OLD_DATA, NEW_DATA = "a" * 64, "b" * 64
+
+
+def window(rows: float, share_low: float) -> Window:
+    """One numeric feature whose training values sit half at or below 1.0, half above."""
+    bucket = "ballast_feature_value_bucket"
+    ratio = "ballast_reference_feature_bin_ratio"
+    return Window(
+        counts={(ROWS, ()): rows, series_key(bucket, {"feature": "x", "le": "1.0"}): rows * share_low,
+                series_key(bucket, {"feature": "x", "le": "+Inf"}): rows},
+        reference={series_key(ratio, {"feature": "x", "bin": "1.0"}): 0.5,
+                   series_key(ratio, {"feature": "x", "bin": "+Inf"}): 0.5})
+
+
+CALM, DRIFTING, TINY = window(1000, 0.5), window(1000, 0.05), window(10, 0.05)
+
+
+def policy(action: dict | None = None, status: dict | None = None, **spec) -> dict:
+    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "DriftPolicy",
+            "metadata": {"name": "iris-drift", "namespace": "ns", "uid": "u-1", "generation": 1},
+            "spec": {"model": "iris", "interval": "1m", "cooldown": "1h", "window": {"minSamples": 100},
+                     "checks": {"predictionDrift": {"enabled": False}, "accuracy": {"enabled": False}},
+                     **({"action": action} if action else {}), **spec},
+            "status": status or {}}
+
+
+RETRAIN = {"type": "retrain", "retrain": {"promotion": "auto", "maxPerDay": 2, "template": {"spec": {
+    "model": "iris", "datasetRef": {"name": "iris"}, "estimator": "sklearn.linear_model.LogisticRegression"}}}}
+PRODUCTION = {"metadata": {"name": "iris-v1"}, "spec": {"source": {"dataset": {"name": "iris", "version": OLD_DATA}}},
+              "status": {"metrics": {"accuracy": 0.95}}}
+
+
+def dataset(latest: str) -> dict:
+    return {"status": {"latestVersion": latest, "versions": [
+        {"sha256": v, "valid": True, "snapshotUri": f"file:///s/{v[:4]}"} for v in {OLD_DATA, latest}]}}
+
+
+def observe(body: dict, window: Window | None = None, started: datetime | None = None, **extra) -> DriftObservation:
+    return DriftObservation(body=body, now=NOW, production=extra.pop("production", PRODUCTION), window=window,
+                            window_started_at=started or NOW - timedelta(minutes=5), **extra)
+
+
+def watched(**status) -> dict:
+    return {"modelVersion": "iris-v1", "lastEvaluationTime": rfc3339(NOW - timedelta(minutes=2)), **status}
+
+
+def condition(decision, type: str) -> dict:
+    return find_condition(decision.outcome.status["conditions"], type)
+
+
+def test_a_model_with_nothing_in_production_is_waited_for_not_judged():
+    decision = reconcile_drift_policy(observe(policy(), production=None))
+    assert condition(decision, "Ready")["reason"] == "NoProductionVersion"
+    assert condition(decision, "Drifting")["status"] == "Unknown"
+    assert decision.evaluation is None and not decision.outcome.events
+
+
+def test_a_new_production_version_starts_a_window_that_is_not_enough_data_yet():
+    decision = reconcile_drift_policy(observe(policy(status={"modelVersion": "iris-v0"}), started=NOW))
+    assert decision.outcome.status["modelVersion"] == "iris-v1"
+    assert decision.outcome.status["verdict"] == "NotEnoughData"
+    assert decision.outcome.status["windowStart"] == rfc3339(NOW)
+    assert condition(decision, "Drifting")["status"] == "Unknown"
+
+
+def test_evaluation_is_due_after_the_interval_and_for_a_new_version():
+    status = watched()
+    assert evaluation_due(status, {"interval": "1m"}, NOW, "iris-v1")
+    assert not evaluation_due(status, {"interval": "5m"}, NOW, "iris-v1")
+    assert evaluation_due(status, {"interval": "5m"}, NOW, "iris-v2")
+    assert not evaluation_due(status, {"interval": "1m"}, NOW, None)
+
+
+def test_training_like_traffic_does_not_fire():
+    decision = reconcile_drift_policy(observe(policy(status=watched()), CALM))
+    assert decision.outcome.status["verdict"] == "NoDrift"
+    assert condition(decision, "Drifting")["status"] == "False"
+    assert decision.fired_action is None and "firings" not in decision.outcome.status
+
+
+def test_too_few_rows_is_not_enough_data_and_never_fires():
+    decision = reconcile_drift_policy(observe(policy(status=watched()), TINY))
+    assert decision.outcome.status["verdict"] == "NotEnoughData"
+    assert condition(decision, "Drifting")["status"] == "Unknown"
+    assert decision.fired_action is None
+
+
+def test_drift_with_notify_fires_once_posts_an_event_and_starts_a_new_window():
+    decision = reconcile_drift_policy(observe(policy(status=watched()), DRIFTING))
+    [firing] = decision.outcome.status["firings"]
+    assert firing["action"] == "notify" and firing["modelVersion"] == "iris-v1" and "featureDrift" in firing["reason"]
+    assert condition(decision, "Drifting")["status"] == "True"
+    assert condition(decision, "Drifting")["reason"] == "FeatureDrift"
+    assert [e.reason for e in decision.outcome.events] == ["DriftDetected"]
+    assert decision.restart_window and decision.fired_action == "notify"
+    assert decision.outcome.status["features"][0]["drifted"] is True
+
+
+def test_no_second_firing_during_cooldown():
+    fired = {"time": rfc3339(NOW - timedelta(minutes=10)), "reason": "r", "action": "notify"}
+    decision = reconcile_drift_policy(observe(policy(status=watched(firings=[fired])), DRIFTING))
+    assert decision.outcome.status["firings"] == [fired]
+    assert "cooldown" in condition(decision, "Drifting")["message"]
+    assert decision.fired_action is None and not decision.outcome.events
+
+
+def test_retrain_creates_a_pinned_run_that_must_beat_the_champion():
+    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched()), DRIFTING, dataset=dataset(NEW_DATA)))
+    [(plural, run)] = decision.outcome.create_objects
+    assert plural == "trainingruns"
+    assert run["spec"]["datasetRef"] == {"name": "iris", "version": NEW_DATA}
+    assert run["spec"]["evaluation"]["gates"]["mustBeatChampion"] is True
+    assert run["spec"]["modelVersionTemplate"]["rollout"] == {"strategy": "Canary", "autoPromote": True}
+    assert run["metadata"]["labels"][POLICY_LABEL] == "iris-drift"
+    assert run["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    [firing] = decision.outcome.status["firings"]
+    assert (firing["trainingRun"], firing["outcome"]) == (run["metadata"]["name"], "Created")
+    assert condition(decision, "Retraining")["status"] == "True"
+    assert {e.reason for e in decision.outcome.events} == {"DriftDetected", "RetrainStarted"}
+
+
+def test_manual_promotion_makes_the_version_wait_for_approval():
+    manual = {**RETRAIN, "retrain": {**RETRAIN["retrain"], "promotion": "manual"}}
+    decision = reconcile_drift_policy(observe(policy(manual, watched()), DRIFTING, dataset=dataset(NEW_DATA)))
+    [(_, run)] = decision.outcome.create_objects
+    assert run["spec"]["modelVersionTemplate"]["rollout"]["autoPromote"] is False
+
+
+def test_retraining_waits_while_the_newest_data_is_what_the_champion_was_trained_on_then_starts():
+    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched()), DRIFTING, dataset=dataset(OLD_DATA)))
+    [firing] = decision.outcome.status["firings"]
+    assert firing["outcome"] == "WaitingForData" and not decision.outcome.create_objects
+    later = reconcile_drift_policy(observe(policy(RETRAIN, watched(firings=[firing])), None, dataset=dataset(NEW_DATA)))
+    [(_, run)] = later.outcome.create_objects
+    assert later.outcome.status["firings"][0]["trainingRun"] == run["metadata"]["name"]
+    assert later.outcome.status["firings"][0]["time"] == firing["time"]  # the same firing, not a second one
+
+
+def run_state(name: str = "iris-drift-20261127115500", **fields) -> PolicyRun:
+    return PolicyRun(name=name, created_at=NOW - timedelta(minutes=5), **fields)
+
+
+def in_flight(outcome: str = "Created") -> dict:
+    return {"time": rfc3339(NOW - timedelta(minutes=5)), "reason": "r", "action": "retrain",
+            "trainingRun": "iris-drift-20261127115500", "outcome": outcome, "message": ""}
+
+
+def test_a_retraining_in_flight_holds_back_new_firings_even_after_cooldown():
+    body = policy(RETRAIN, watched(firings=[in_flight("Training")]), cooldown="1m")
+    decision = reconcile_drift_policy(observe(body, DRIFTING, runs=[run_state()], dataset=dataset(NEW_DATA)))
+    assert not decision.outcome.create_objects and len(decision.outcome.status["firings"]) == 1
+    assert "in flight" in condition(decision, "Drifting")["message"]
+
+
+def test_a_retrained_model_that_does_not_beat_the_champion_is_not_promoted_and_the_policy_says_so():
+    run = run_state(finished=True, succeeded=False, reason="GateFailed",
+                    message="gate failed: accuracy 0.91 is not better than the champion's 0.95")
+    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched(firings=[in_flight("Training")])),
+                                              runs=[run]))
+    firing = decision.outcome.status["firings"][0]
+    assert firing["outcome"] == "NotPromoted" and "champion" in firing["message"]
+    assert condition(decision, "Retraining")["reason"] == "NotPromoted"
+    assert [e.reason for e in decision.outcome.events] == ["RetrainRejected"]
+    assert decision.retrain_results == ["rejected"]
+
+
+@pytest.mark.parametrize("stage, outcome, result", [("Canary", "RollingOut", []), ("Production", "Promoted", ["promoted"]),
+                                                    ("RolledBack", "RolledBack", ["rolledBack"])])
+def test_a_passed_retraining_is_followed_through_its_rollout(stage, outcome, result):
+    run = run_state(finished=True, succeeded=True, reason="Trained", model_version="iris-v2")
+    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched(firings=[in_flight("Training")])),
+                                              runs=[run], stages={"iris-v2": stage}))
+    assert decision.outcome.status["firings"][0]["outcome"] == outcome
+    assert decision.retrain_results == result
+
+
+def test_the_daily_cap_turns_a_firing_into_a_notification():
+    runs = [run_state(f"r{i}", finished=True, succeeded=True) for i in range(2)]
+    old = [{"time": rfc3339(NOW - timedelta(hours=2)), "reason": "r", "action": "retrain", "trainingRun": f"r{i}",
+            "outcome": "Promoted"} for i in range(2)]
+    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched(firings=old)), DRIFTING, runs=runs,
+                                              dataset=dataset(NEW_DATA)))
+    assert not decision.outcome.create_objects
+    assert "maxPerDay" in decision.outcome.status["firings"][0]["message"]
+    assert "RetrainCapped" in {e.reason for e in decision.outcome.events}
+
+
+def test_a_run_whose_firing_never_reached_status_is_adopted_not_created_again():
+    orphan = run_state(firing_reason="featureDrift: 1 of 1 features drifted")
+    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched()), DRIFTING, runs=[orphan],
+                                              dataset=dataset(NEW_DATA)))
+    assert not decision.outcome.create_objects
+    [firing] = decision.outcome.status["firings"]
+    assert firing["trainingRun"] == orphan.name and firing["outcome"] == "Training"
+
+
+def test_an_unreachable_prometheus_is_a_reason_on_ready_and_no_counts_is_not_enough_data():
+    down = reconcile_drift_policy(observe(policy(status=watched()), None,
+                                          window_problem=("PrometheusUnreachable", "connection refused")))
+    assert (condition(down, "Ready")["status"], condition(down, "Ready")["reason"]) == ("False", "PrometheusUnreachable")
+    assert condition(down, "Drifting")["status"] == "Unknown"
+    quiet = reconcile_drift_policy(observe(policy(status=watched()), None,
+                                           window_problem=("PrometheusNoData", "no counts in the window")))
+    assert condition(quiet, "Ready")["status"] == "True"
+    assert quiet.outcome.status["verdict"] == "NotEnoughData"
+    assert quiet.outcome.status["lastEvaluationTime"] == rfc3339(NOW)  # retried after the interval, not at once
