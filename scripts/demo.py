@@ -1,187 +1,291 @@
-"""The README's first command: Ballast on a real local cluster, from nothing.
+"""The README's first command: Ballast's whole lifecycle on a real cluster, from nothing.
 
-Brings up the local cluster (building its binaries on the first run), installs the CRDs,
-starts the operator, applies examples/ into the `ballast-demo` namespace, and follows the
-objects until the data is versioned, the model trained, registered and serving; then shows
-`kubectl get ballast`, the run comparison, the model's lineage and one inference.
+    make demo                                   # the local cluster (built on the first run)
+    KUBECONFIG=~/.kube/config BALLAST_IMAGE=registry.example/ballast:0.1.0 make demo   # any cluster
+
+1. Brings up the local cluster (or uses the one KUBECONFIG names) and installs Ballast with its
+   Helm chart: the operator runs as a pod, watching the `ballast-demo` namespace.
+2. A Dataset is versioned and validated; a model is trained, registered and served.
+3. Traffic like the training data flows; a DriftPolicy judges it every few seconds and stays calm.
+4. The world shifts: traffic moves, and the new labelled data lands as the Dataset's next
+   version. The policy fires, retrains on the new version, the new model must beat the
+   champion on it, passes its canary and is promoted; the same traffic no longer drifts.
+5. A summary table, and what to run next.
+
+On another cluster the demo needs BALLAST_IMAGE (an image built from operator/Dockerfile that
+the cluster can pull), a ReadWriteMany StorageClass for the artifact store
+(BALLAST_STORE_STORAGE_CLASS), and a route from this machine to the pod network (traffic goes to
+the pods' addresses, as kube-proxy would send it).
 """
 
 from __future__ import annotations
 
-import json
 import os
+import random
 import signal
-import urllib.request
-import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
-
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 
-import localcluster  # noqa: E402
-
-from tests.support.kube import (  # noqa: E402
-    Kubectl, cache_dir, install_crds, kubectl_binary, shared_store_dir, wait_for,
-)
-from tests.support.operator_process import TEST_SETTINGS, OperatorProcess  # noqa: E402
+from ballast.conditions import find_condition  # noqa: E402
+from ballast.reconcile.durations import parse_time  # noqa: E402
+from tests.support import shifting  # noqa: E402
+from tests.support.helm import Release, cluster_values, image_values  # noqa: E402
+from tests.support.kube import Kubectl, cache_dir, kubectl_binary, wait_for  # noqa: E402
+from tests.support.traffic import Traffic, infer, ready_endpoints  # noqa: E402
 
 NAMESPACE = "ballast-demo"
-OPERATOR_PID = cache_dir() / "demo" / "operator.pid"
-OPERATOR_LOG = cache_dir() / "demo" / "operator.log"
+RELEASE_NAMESPACE = "ballast-system"
+POLICY = f"{shifting.MODEL}-drift"
+CANARY = {"strategy": "Canary", "steps": [50], "analysisInterval": "8s"}
 BALLAST = str(Path(sys.executable).parent / "ballast")
+LEGACY_OPERATOR_PID = cache_dir() / "demo" / "operator.pid"
 
 
 def step(message: str) -> None:
     print(f"\n==> {message}", flush=True)
 
 
-def stop_operator() -> None:
-    if not OPERATOR_PID.exists():
-        return
-    try:
-        os.killpg(int(OPERATOR_PID.read_text()), signal.SIGTERM)
-        time.sleep(1)
-    except (ProcessLookupError, ValueError):
-        pass
-    OPERATOR_PID.unlink(missing_ok=True)
+class Progress:
+    """Prints each new state line once, so waiting shows what is happening."""
+
+    def __init__(self, k: Kubectl):
+        self.k, self.seen = k, set()
+
+    def show(self) -> None:
+        for item in self.k.get_json("ballast")["items"]:
+            line = describe(item)
+            if line and line not in self.seen:
+                self.seen.add(line)
+                print(f"  {datetime.now():%H:%M:%S}  {line}", flush=True)
 
 
-def restart_operator(kubeconfig: Path) -> None:
-    """One operator for the demo, run from this checkout with the local cluster's shared
-    artifact store at /var/lib/ballast; an earlier one is stopped first. It keeps running
-    after the demo so you can go on exploring."""
-    OPERATOR_PID.parent.mkdir(parents=True, exist_ok=True)
-    stop_operator()
-    operator = OperatorProcess(kubeconfig, OPERATOR_LOG, store_dir=shared_store_dir(), namespaces=(NAMESPACE,))
-    process = subprocess.Popen(
-        operator.command(), env={**os.environ, **TEST_SETTINGS, "KUBECONFIG": str(kubeconfig)},
-        stdout=OPERATOR_LOG.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    OPERATOR_PID.write_text(str(process.pid))
-
-
-def external_model() -> tuple[str, str]:
-    """A model trained outside Ballast (here: right now, in this process), written into the
-    artifact store the way a person would copy one there. Returns its uri and sha256."""
-    from sklearn.linear_model import LogisticRegression
-
-    from ballast.models import serialize_model
-
-    model = serialize_model(LogisticRegression().fit([[20.0, 15.0], [80.0, 5.0], [30.0, 25.0], [60.0, 10.0]],
-                                                     [1, 0, 1, 0]))
-    relative = f"models/credit-risk-external/{model.sha256}/model.skops"
-    path = shared_store_dir() / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_bytes(model.data)
-    return f"file:///var/lib/ballast/{relative}", model.sha256
-
-
-def examples(uri: str, sha256: str) -> list[dict]:
-    documents = [doc for path in sorted((REPO / "examples").glob("*.yaml"))
-                 for doc in yaml.safe_load_all(path.read_text()) if doc]
-    for document in documents:
-        if document["kind"] == "ModelVersion":
-            document["spec"]["artifact"].update(uri=uri, sha256=sha256)
-    return documents
-
-
-def summary_line(item: dict) -> str:
+def describe(item: dict) -> str:
     status = item.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
-    stage = f" stage={status['stage']}" if status.get("stage") else ""
-    return f"{item['kind']}/{item['metadata']['name']}: Ready={ready.get('status', '-')} {ready.get('reason', '')}{stage}"
+    conditions = {c["type"]: c for c in status.get("conditions") or []}
+    ready = conditions.get("Ready") or {}
+    name = f"{item['kind']}/{item['metadata']['name']}"
+    if item["kind"] == "DriftPolicy":
+        drifting = conditions.get("Drifting") or {}
+        firing = (status.get("firings") or [{}])[0]
+        retrain = f", retraining: {firing['outcome']}" if firing.get("outcome") else ""
+        return f"{name}: watching {status.get('modelVersion', '-')}, Drifting={drifting.get('status', '-')} " \
+               f"({drifting.get('reason', '-')}){retrain}"
+    if item["kind"] == "ModelVersion":
+        return f"{name}: stage {status.get('stage', '-')}, traffic {status.get('trafficPercent', 0)}%, " \
+               f"Ready={ready.get('status', '-')} {ready.get('reason', '')}"
+    if item["kind"] == "TrainingRun":
+        succeeded = conditions.get("Succeeded") or {}
+        return f"{name}: Succeeded={succeeded.get('status', '-')} {succeeded.get('reason', '')}"
+    versions = len(status.get("versions") or [])
+    return f"{name}: {versions} version(s), Ready={ready.get('status', '-')} {ready.get('reason', '')}"
 
 
-def infer_once(demo: Kubectl) -> tuple[str, dict]:
-    """One Open Inference Protocol request to a ready serving pod of credit-risk, at the
-    address the EndpointSlice controller published (as kube-proxy would route it)."""
-    slices = demo.get_json("endpointslices", "-l", "kubernetes.io/service-name=credit-risk")["items"]
-    address = next(f"{e['addresses'][0]}:{p['port']}" for s in slices for e in s.get("endpoints") or []
-                   if e["conditions"].get("ready") for p in s.get("ports") or [])
-    body = {"id": "demo", "inputs": [
-        {"name": "income", "shape": [2], "datatype": "FP64", "data": [25.0, 80.0]},
-        {"name": "debt", "shape": [2], "datatype": "FP64", "data": [30.0, 5.0]},
-        {"name": "region", "shape": [2], "datatype": "BYTES", "data": ["east", "north"]}]}
-    request = urllib.request.Request(f"http://{address}/v2/models/credit-risk/infer",
-                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return address, json.loads(response.read())
+def wait(progress: Progress, check, timeout: float, message: str):
+    def checked():
+        progress.show()
+        return check()
+
+    return wait_for(checked, timeout=timeout, interval=1, message=message)
 
 
-def settled(kubectl: Kubectl, seen: set[str]) -> bool:
-    """True once the data is versioned and every run finished; prints each change on the way."""
-    items = kubectl.get_json("ballast")["items"]
-    for item in items:
-        line = summary_line(item)
-        if line not in seen and "Ready=-" not in line:
-            seen.add(line)
-            print(f"  {line}", flush=True)
-    conditions = lambda item: {c["type"]: c["status"] for c in (item.get("status") or {}).get("conditions") or []}
-    runs_done = all(conditions(i).get("Succeeded") in ("True", "False") for i in items if i["kind"] == "TrainingRun")
-    versions = [i for i in items if i["kind"] == "ModelVersion"]
-    versions_known = all(conditions(i).get("Ready") in ("True", "False") for i in versions)
-    serving = any((i.get("status") or {}).get("stage") == "Production" for i in versions)
-    return bool(items) and runs_done and versions_known and len(versions) >= 2 and serving
+def stop_legacy_operator() -> None:
+    """Earlier demos ran the operator as a host process; now the Helm release runs it."""
+    if LEGACY_OPERATOR_PID.exists():
+        try:
+            os.killpg(int(LEGACY_OPERATOR_PID.read_text()), signal.SIGTERM)
+        except (ProcessLookupError, ValueError, PermissionError):
+            pass
+        LEGACY_OPERATOR_PID.unlink(missing_ok=True)
+
+
+def install(kubeconfig: Path, kubectl: Kubectl, external: bool) -> Release:
+    stop_legacy_operator()
+    for namespace in (RELEASE_NAMESPACE, NAMESPACE):
+        kubectl.run("create", "namespace", namespace, check=False)
+    values = cluster_values([NAMESPACE])
+    if external:
+        values |= {"image.pullPolicy": "IfNotPresent", **image_values(os.environ["BALLAST_IMAGE"])}
+        if os.environ.get("BALLAST_STORE_STORAGE_CLASS"):
+            values["store.claim.storageClassName"] = os.environ["BALLAST_STORE_STORAGE_CLASS"]
+    release = Release("ballast", RELEASE_NAMESPACE, kubeconfig)
+    # --take-ownership: the CRDs may exist already (applied by the tests with kubectl); the chart adopts them.
+    release.helm("upgrade", "--install", release.name, str(REPO / "charts" / "ballast"),
+                 *[arg for key, value in values.items() for arg in ("--set-json", f"{key}={_json(value)}")],
+                 "--take-ownership", "--wait", "--timeout=300s", timeout=330)
+    return release
+
+
+def _json(value) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def production(k: Kubectl) -> dict | None:
+    return next((v for v in k.get_json("modelversions")["items"]
+                 if (v.get("status") or {}).get("stage") == "Production"), None)
+
+
+def policy_status(k: Kubectl) -> dict:
+    return k.get_json("driftpolicy", POLICY).get("status") or {}
+
+
+def evaluations(k: Kubectl, progress: Progress, version: str, count: int) -> list[dict]:
+    seen: dict[str, dict] = {}
+
+    def enough():
+        status = policy_status(k)
+        if status.get("modelVersion") == version and status.get("checks") and status.get("lastEvaluationTime"):
+            if status["lastEvaluationTime"] not in seen:
+                seen[status["lastEvaluationTime"]] = status
+                score = status.get("score")
+                print(f"  {datetime.now():%H:%M:%S}  evaluation of {version}: {status['verdict']}, "
+                      f"{status.get('samples', 0)} rows, largest PSI {score if score is None else round(score, 3)}",
+                      flush=True)
+        return len(seen) >= count
+
+    wait(progress, enough, timeout=120, message=f"{count} evaluations of {version}")
+    return list(seen.values())
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows)
 
 
 def main() -> int:
-    if sys.argv[1:] == ["--stop"]:
-        stop_operator()
-        return 0
     started = time.monotonic()
-    step("Local cluster (the first run builds kube-apiserver, etcd, kubectl and kwok from Go modules)")
-    kubeconfig = Path(localcluster.up())
+    external = bool(os.environ.get("KUBECONFIG"))
+    if external and not os.environ.get("BALLAST_IMAGE"):
+        print("On a cluster that KUBECONFIG names, set BALLAST_IMAGE to an image built from operator/Dockerfile "
+              "that the cluster can pull (docs/image.md).", file=sys.stderr)
+        return 2
+    if external:
+        kubeconfig = Path(os.environ["KUBECONFIG"])
+        step(f"The cluster KUBECONFIG names ({kubeconfig})")
+    else:
+        step("Local cluster (the first run builds kube-apiserver, etcd, kubectl, kwok and helm from Go modules)")
+        import localcluster
+
+        kubeconfig = Path(localcluster.up())
     kubectl = Kubectl(kubeconfig)
-    print(f"kubeconfig: {kubeconfig}")
 
-    step("Ballast's CRDs")
-    install_crds(kubectl)
+    step(f"Ballast with its Helm chart: release `ballast` in {RELEASE_NAMESPACE}, watching {NAMESPACE}")
+    install(kubeconfig, kubectl, external)
+    operator = kubectl.in_namespace(RELEASE_NAMESPACE).get_json(
+        "pods", "-l", "app.kubernetes.io/component=operator")["items"][0]
+    print(f"  operator pod {operator['metadata']['name']}: {operator['status'].get('phase')}")
 
-    step(f"The operator (log: {OPERATOR_LOG})")
-    restart_operator(kubeconfig)
+    k = kubectl.in_namespace(NAMESPACE)
+    for kind in ("driftpolicy", "trainingrun", "modelversion", "dataset"):  # a fresh start on a rerun
+        k.run("delete", kind, "--all", "--wait=true", "--timeout=120s", check=False)
+    progress = Progress(k)
 
-    step(f"examples/ into namespace {NAMESPACE}, and an externally trained model into the artifact store")
-    kubectl.run("create", "namespace", NAMESPACE, check=False)
-    demo = kubectl.in_namespace(NAMESPACE)
-    for document in examples(*external_model()):
-        print("  " + demo.apply(document).stdout.strip())
+    step("Data: a Dataset of 400 labelled rows, versioned by content and validated")
+    k.apply(shifting.dataset(shifting.rows(400, shifted=False, seed=1)))
+    wait(progress, lambda: find_condition(k.get_json("dataset", shifting.MODEL).get("status", {}).get("conditions"),
+                                          "Ready") or None, timeout=180, message="the Dataset's first version")
 
-    step("Following the objects: ingest Job, training Job, registry (progress as it happens)")
-    seen: set[str] = set()
-    wait_for(lambda: settled(demo, seen), timeout=300, interval=1, message="the demo objects to settle")
+    step("Training: two candidates on the same version; the better is served")
+    for name, estimator, params in (("logistic", "sklearn.linear_model.LogisticRegression", {}),
+                                    ("stump", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 1})):
+        spec = shifting.training_spec(estimator, params)
+        if name == "stump":
+            spec["evaluation"]["gates"] = {"mustBeatChampion": True}
+        k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name}, "spec": spec})
+        wait(progress, lambda: (find_condition(k.get_json("trainingrun", name).get("status", {}).get("conditions"),
+                                               "Succeeded") or {}).get("status") in ("True", "False"),
+             timeout=300, message=f"TrainingRun {name}")
+        if name == "logistic":
+            wait(progress, lambda: production(k), timeout=180, message="the first model in Production")
+    print(subprocess_output([BALLAST, "runs", shifting.MODEL, "-n", NAMESPACE], kubeconfig))
+    champion = production(k)["metadata"]["name"]
 
-    step("kubectl get ballast")
-    print(demo.run("get", "ballast").stdout)
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    step("ballast runs credit-risk")
-    print(subprocess.run([BALLAST, "runs", "credit-risk", "-n", NAMESPACE], env=env, capture_output=True,
-                         text=True).stdout)
-    produced = demo.get_json("trainingrun", "credit-forest-1").get("status", {}).get("modelVersion")
-    if produced:
-        step(f"ballast lineage {produced}")
-        print(subprocess.run([BALLAST, "lineage", produced, "-n", NAMESPACE], env=env, capture_output=True,
-                             text=True).stdout)
+    pools = {False: shifting.rows(2000, shifted=False, seed=11), True: shifting.rows(2000, shifted=True, seed=12)}
+    world = {"shifted": False}
+    traffic = Traffic(k, shifting.MODEL, shifting.MODEL, shifting.FEATURES, shifting.LABEL,
+                      rows=lambda: random.sample(pools[world["shifted"]], 5), pause=0.02)
+    with traffic:
+        step("Traffic like the training data, judged by a DriftPolicy every 3 s (retrain on drift, canary, auto)")
+        k.apply(shifting.drift_policy(shifting.training_spec(rollout=CANARY)))
+        evaluations(k, progress, champion, count=3)
 
-    step("An inference request to the model in Production (Open Inference Protocol)")
-    address, answer = wait_for(lambda: infer_once(demo), timeout=60, message="a ready serving endpoint")
-    predicted = next(o for o in answer["outputs"] if o["name"] == "predict")["data"]
-    print(f"  POST http://{address}/v2/models/credit-risk/infer  (income 25, debt 30, east) and (80, 5, north)")
-    print(f"  -> defaulted = {predicted}   (model {answer['model_name']}, version {answer['model_version']})")
+        step("The world shifts: traffic moves, and the new labelled data lands as the Dataset's next version")
+        onset = time.monotonic()
+        world["shifted"] = True
+        k.apply(shifting.dataset(shifting.rows(400, shifted=True, seed=2)))
+        wait(progress, lambda: (policy_status(k).get("firings") or [None])[0], timeout=120,
+                     message="the policy to fire")
+        fired_at = time.monotonic()
+        at_firing = policy_status(k)  # the evaluation that fired is still the latest one
+        promoted = wait(progress, lambda: (production(k) or {}).get("metadata", {}).get("name") not in (None, champion)
+                        and production(k), timeout=300, message="the retrained model in Production")
+        promoted_at = time.monotonic()
+        challenger = promoted["metadata"]["name"]
 
-    print(f"Done in {time.monotonic() - started:.0f}s. Next:")
+        step(f"After the promotion: the same shifted traffic, judged against {challenger}'s own training data")
+        after = evaluations(k, progress, challenger, count=3)
+        answer = infer(random.choice(ready_endpoints(k, shifting.MODEL)), shifting.MODEL, shifting.FEATURES,
+                       pools[True][:2])
+    print(f"  traffic: {traffic.answered} requests, {traffic.rows_sent} rows, {len(traffic.failures)} failed")
+
+    step("Summary")
+    status = policy_status(k)
+    firing = status["firings"][0]
+    run = k.get_json("trainingrun", firing["trainingRun"]) if firing.get("trainingRun") else {}
+    rows = [["version", "stage", "accuracy", "trained by", "dataset version"]]
+    for version in sorted(k.get_json("modelversions")["items"], key=lambda v: v["metadata"]["creationTimestamp"]):
+        vs = version.get("status") or {}
+        rows.append([version["metadata"]["name"], vs.get("stage", "-"),
+                     f"{(vs.get('metrics') or {}).get('accuracy', float('nan')):.3f}",
+                     version["spec"].get("source", {}).get("trainingRun", "-"),
+                     version["spec"].get("source", {}).get("dataset", {}).get("version", "-")[:12]])
+    print(table(rows))
+    print("\n  drift (PSI per feature; alert at 0.25)")
+    print(table([["when", "version", "verdict", "x1", "x2"],
+                 ["at the firing", firing.get("modelVersion", "-"), at_firing.get("verdict", "-"),
+                  *[_feature_score(at_firing, f) for f in shifting.FEATURES]],
+                 ["after promotion", challenger, after[-1]["verdict"],
+                  *[_feature_score(after[-1], f) for f in shifting.FEATURES]]]))
+    training = (parse_time(run["status"]["completedAt"]) - parse_time(run["status"]["startedAt"])).total_seconds() \
+        if run.get("status", {}).get("completedAt") else float("nan")
+    print(f"\n  timings: drift onset -> firing {fired_at - onset:.1f} s; firing -> promotion "
+          f"{promoted_at - fired_at:.1f} s, of which training {training:.1f} s")
+    print(f"  the model now answers x1={pools[True][0]['x1']}, x2={pools[True][0]['x2']} with "
+          f"{next(o for o in answer['outputs'] if o['name'] == 'predict')['data'][0]} "
+          f"(truth {pools[True][0]['label']}), version {answer['model_version']}")
+
+    print(f"\nDone in {time.monotonic() - started:.0f} s. Next:")
     print(f"  export KUBECONFIG={kubeconfig}")
     print(f"  {kubectl_binary()} get ballast -n {NAMESPACE}")
-    print(f"  {kubectl_binary()} describe trainingrun credit-forest-1 -n {NAMESPACE}   # conditions and Events")
-    if produced:
-        print(f"  {BALLAST} reproduce {produced} -n {NAMESPACE}   # train again, compare the sha256")
-    print(f"  curl -s http://{address}/metrics | grep ^ballast_          # the counters drift detection reads")
-    print("  make cluster-down                                        # stop everything")
+    print(f"  {kubectl_binary()} describe driftpolicy {POLICY} -n {NAMESPACE}   # checks, firings, Events")
+    print(f"  {BALLAST} lineage {challenger} -n {NAMESPACE}      # data, code and parameters behind it")
+    endpoints = ready_endpoints(k, shifting.MODEL)
+    if endpoints:
+        print(f"  curl -s http://{endpoints[0]}/v2/models/{shifting.MODEL}     # the endpoint (Open Inference Protocol)")
+        print(f"  curl -s http://{endpoints[0]}/metrics | grep ^ballast_feature  # what drift detection reads")
+    print("  Grafana: import charts/ballast/dashboards/ballast.json (or helm upgrade --set grafanaDashboard.enabled=true)")
+    if not external:
+        print("  make cluster-down                          # stop everything")
     return 0
+
+
+def _feature_score(status: dict, feature: str) -> str:
+    found = next((f for f in status.get("features") or [] if f["name"] == feature), None)
+    return f"{found['score']:.3f}" if found and found.get("score") is not None else "-"
+
+
+def subprocess_output(command: list[str], kubeconfig: Path) -> str:
+    import subprocess
+
+    result = subprocess.run(command, env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True,
+                            text=True, timeout=120)
+    return result.stdout + result.stderr
 
 
 if __name__ == "__main__":

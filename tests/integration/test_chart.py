@@ -98,7 +98,8 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Ku
     allowed = [
         ("list", "datasets.ballast.dev"), ("watch", "trainingruns.ballast.dev"), ("patch", "modelversions.ballast.dev"),
         ("patch", "driftpolicies.ballast.dev"), ("patch", "datasets.ballast.dev/status"),
-        ("create", "modelversions.ballast.dev"), ("update", "trainingruns.ballast.dev/finalizers"),
+        ("create", "modelversions.ballast.dev"), ("create", "trainingruns.ballast.dev"),
+        ("update", "trainingruns.ballast.dev/finalizers"),
         ("create", "jobs.batch"), ("delete", "jobs.batch"), ("watch", "jobs.batch"), ("watch", "pods"),
         ("create", "persistentvolumeclaims"), ("get", "persistentvolumeclaims"),
         ("patch", "deployments.apps"), ("create", "deployments.apps"), ("create", "services"), ("patch", "services"),
@@ -107,7 +108,7 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Ku
     refused = [
         ("get", "secrets"), ("list", "secrets"), ("create", "pods"), ("delete", "pods"), ("get", "configmaps"),
         ("delete", "deployments.apps"), ("delete", "services"), ("delete", "datasets.ballast.dev"),
-        ("create", "trainingruns.ballast.dev"), ("create", "datasets.ballast.dev"), ("update", "jobs.batch"),
+        ("create", "datasets.ballast.dev"), ("create", "driftpolicies.ballast.dev"), ("update", "jobs.batch"),
         ("create", "pods/exec"), ("create", "serviceaccounts/token"), ("update", "datasets.ballast.dev/status"),
         ("patch", "deployments.apps/scale"), ("update", "driftpolicies.ballast.dev/finalizers"), ("create", "rolebindings.rbac.authorization.k8s.io"),
         ("delete", "persistentvolumeclaims"),

@@ -70,6 +70,17 @@ def test_training_like_traffic_passes_every_check_and_shifted_traffic_fails_them
     assert verdicts["accuracy"].verdict == DRIFT and verdicts["accuracy"].score < verdicts["accuracy"].threshold
 
 
+def test_the_fast_parser_reads_a_real_servers_metrics_as_prometheus_clients_parser_does(mixed, tmp_path: Path):
+    from tests.unit.test_drift_counters import parse_with_prometheus_client
+
+    with running_server(mixed, tmp_path) as server:
+        _send(server.client(), mixed, mixed.frame.sample(100, random_state=3).drop(columns="target"))
+        text = server.metrics()
+    fast, oracle = parse_metrics(text), parse_with_prometheus_client(text)
+    assert fast == oracle
+    assert len(fast.counters) > 100 and len(fast.reference) > 50
+
+
 def test_too_few_rows_is_not_enough_data_rather_than_no_drift(mixed, tmp_path: Path):
     rows = mixed.frame.drop(columns="target").iloc[:20]
     with running_server(mixed, tmp_path) as server:

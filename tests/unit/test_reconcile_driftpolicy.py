@@ -70,8 +70,10 @@ def test_a_model_with_nothing_in_production_is_waited_for_not_judged():
 
 
 def test_a_new_production_version_starts_a_window_that_is_not_enough_data_yet():
-    decision = reconcile_drift_policy(observe(policy(status={"modelVersion": "iris-v0"}), started=NOW))
+    before = {"modelVersion": "iris-v0", "score": 9.1, "checks": [{"name": "featureDrift", "verdict": "Drift"}]}
+    decision = reconcile_drift_policy(observe(policy(status=before), started=NOW))
     assert decision.outcome.status["modelVersion"] == "iris-v1"
+    assert (decision.outcome.status["score"], decision.outcome.status["checks"]) == (None, [])  # not iris-v0's
     assert decision.outcome.status["verdict"] == "NotEnoughData"
     assert decision.outcome.status["windowStart"] == rfc3339(NOW)
     assert condition(decision, "Drifting")["status"] == "Unknown"

@@ -98,9 +98,10 @@ and the per-namespace Roles (namespaced mode). */}}
 - apiGroups: [ballast.dev]
   resources: [datasets/status, trainingruns/status, modelversions/status, driftpolicies/status]
   verbs: [patch]
-# a TrainingRun that passes its gates registers a ModelVersion; kube.create_custom_object
+# a TrainingRun that passes its gates registers a ModelVersion, and a DriftPolicy's firing
+# creates a TrainingRun from its template; kube.create_custom_object
 - apiGroups: [ballast.dev]
-  resources: [modelversions]
+  resources: [modelversions, trainingruns]
   verbs: [create]
 # owner references with blockOwnerDeletion on Jobs, Deployments and Services, for clusters
 # that enable the OwnerReferencesPermissionEnforcement admission plugin

@@ -18,19 +18,21 @@ def scrape(addresses: list[str]) -> list[str]:
     return list(scrape_by_address(addresses).values())
 
 
-def scrape_by_address(addresses: list[str]) -> dict[str, str]:
-    """Pod address -> metrics text, for the pods that answered."""
+def scrape_by_address(addresses: list[str], port: int | None = SERVING_PORT) -> dict[str, str]:
+    """Pod address -> metrics text, for the pods that answered. With `port` None, each
+    address carries its own port (host:port)."""
     if not addresses:
         return {}
+    urls = [f"http://{address}:{port}/metrics" if port else f"http://{address}/metrics" for address in addresses]
     with ThreadPoolExecutor(max_workers=min(8, len(addresses))) as pool:
-        texts = pool.map(_get, addresses)
+        texts = pool.map(_get, urls)
         return {address: text for address, text in zip(addresses, texts) if text is not None}
 
 
-def _get(address: str) -> str | None:
+def _get(url: str) -> str | None:
     try:
-        with urllib.request.urlopen(f"http://{address}:{SERVING_PORT}/metrics", timeout=TIMEOUT_SECONDS) as response:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             return response.read().decode()
     except OSError as error:
-        log.info("scraping %s failed: %s", address, error)
+        log.info("scraping %s failed: %s", url, error)
         return None

@@ -102,6 +102,9 @@ def reconcile_drift_policy(observed: DriftObservation) -> DriftDecision:
             ready, drifting = ("False", reason, message), ("Unknown", reason, message)
     else:
         ready = ("True", "Watching", f"watching {production}")
+        if observed.window is None and observed.window_started_at != now:
+            # nothing was read in this reconcile: what the last read found still stands
+            ready = _current_ready(conditions) or ready
         drifting = _current_drifting(conditions)
         outcome.status["modelVersion"] = production
         if observed.window_started_at is not None:
@@ -113,7 +116,8 @@ def reconcile_drift_policy(observed: DriftObservation) -> DriftDecision:
             outcome.status["lastEvaluationTime"] = rfc3339(now)
             if status.get("modelVersion") != production:
                 drifting = ("Unknown", NOT_ENOUGH_DATA, f"a new window started on {production}")
-                outcome.status.update(verdict=NOT_ENOUGH_DATA, samples=0)
+                # the previous version's scores say nothing about this one
+                outcome.status.update(verdict=NOT_ENOUGH_DATA, samples=0, score=None, checks=[], features=[])
 
     stamp = rfc3339(now)
     conditions = set_condition(conditions, type="Drifting", status=drifting[0], reason=drifting[1],
@@ -127,6 +131,11 @@ def reconcile_drift_policy(observed: DriftObservation) -> DriftDecision:
     if firings or status.get("firings"):
         outcome.status["firings"] = firings[:MAX_FIRINGS]
     return decision
+
+
+def _current_ready(conditions: list | None) -> tuple[str, str, str] | None:
+    current = find_condition(conditions, "Ready")
+    return (current["status"], current["reason"], current.get("message") or "") if current else None
 
 
 def _current_drifting(conditions: list | None) -> tuple[str, str, str]:
@@ -191,8 +200,9 @@ def _fire(decision: DriftDecision, firings: list[dict], observed: DriftObservati
     spec, now, outcome = observed.body["spec"], observed.now, decision.outcome
     action = (spec.get("action") or {}).get("type", "notify")
     production = observed.production["metadata"]["name"]
+    # message as the API server defaults it: a firing written without one comes back changed
     firing = {"time": rfc3339(now), "reason": evaluation.summary()[:1024], "action": action,
-              "modelVersion": production}
+              "modelVersion": production, "message": ""}
     decision.fired_action = action
     outcome.event("Warning", "DriftDetected", f"{production}: {evaluation.summary()}"[:1024])
     if action == "retrain":
