@@ -45,13 +45,15 @@ test-unit: venv ## Run only the tests that need no cluster
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 .PHONY: crds
-crds: venv ## Generate crds/ from the typed models, and the chart's copy of them
+crds: venv ## Generate crds/ and docs/api.md from the typed models, and the chart's copy of the CRDs
 	$(PY) -m ballast.api.generate crds/
+	$(PY) -m ballast.api.reference docs/api.md
 	bash charts/render-crds.sh
 
 .PHONY: check-crds
-check-crds: venv ## Fail if crds/ is stale
+check-crds: venv ## Fail if crds/ or docs/api.md is stale
 	$(PY) -m ballast.api.generate --check crds/
+	$(PY) -m ballast.api.reference --check docs/api.md
 
 .PHONY: run
 run: venv ## Run the operator locally against the cluster KUBECONFIG names

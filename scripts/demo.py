@@ -107,6 +107,8 @@ def install(kubeconfig: Path, kubectl: Kubectl, external: bool) -> Release:
     stop_legacy_operator()
     for namespace in (RELEASE_NAMESPACE, NAMESPACE):
         kubectl.run("create", "namespace", namespace, check=False)
+        # every pod of the demo, the operator's and those it creates, is admitted as "restricted"
+        kubectl.run("label", "--overwrite", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     values = cluster_values([NAMESPACE])
     if external:
         values |= {"image.pullPolicy": "IfNotPresent", **image_values(os.environ["BALLAST_IMAGE"])}

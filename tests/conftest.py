@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.kube import REPO, Kubectl, install_crds, shared_store_dir, wait_for
 
+RESTRICTED_NAMESPACE_LABELS = ("pod-security.kubernetes.io/enforce=restricted",
+                               "pod-security.kubernetes.io/enforce-version=latest")
 CLUSTER_DIRS = ("integration", "e2e", "badinput", "faults")
 # Unique per session, so that two sessions on one cluster (and their operators) never meet.
 NAMESPACE_PREFIX = f"t{uuid.uuid4().hex[:4]}-"
@@ -56,14 +59,22 @@ def crds(kubectl: Kubectl) -> None:
     install_crds(kubectl)
 
 
-@pytest.fixture
-def namespace(kubectl: Kubectl) -> str:
+def make_namespace(kubectl: Kubectl, *, restricted: bool = True) -> Iterator[str]:
     name = f"{NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
+    if restricted:
+        kubectl.run("label", "namespace", name, *RESTRICTED_NAMESPACE_LABELS)
     wait_for(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
              timeout=30, message=f"default ServiceAccount in {name}")
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    """A namespace of the test's own. It enforces the Pod Security Standard "restricted": each
+    ingest, training and serving pod Ballast creates in any test must be admitted by it."""
+    yield from make_namespace(kubectl)
 
 
 @pytest.fixture(scope="session")

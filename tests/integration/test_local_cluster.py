@@ -24,6 +24,7 @@ import pytest
 from kubernetes import client, config
 
 from tests.support.kube import REPO, wait_for
+from tests.conftest import make_namespace
 
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 import localcluster  # noqa: E402
@@ -55,6 +56,13 @@ http.server.HTTPServer((address, int(sys.argv[1])), Handler).serve_forever()
 
 def python_container(name: str, code: str, *args: str, **extra) -> dict:
     return {"name": name, "image": "python:3.11-slim", "command": [PYTHON, "-c", code], "args": list(args), **extra}
+
+
+
+@pytest.fixture
+def namespace(kubectl):
+    """Without Pod Security enforcement: these tests exercise the node agent, not Ballast's pods."""
+    yield from make_namespace(kubectl, restricted=False)
 
 
 def read_pod(core: client.CoreV1Api, namespace: str, name: str) -> dict:

@@ -148,7 +148,7 @@ def test_rbac_has_no_wildcards_secrets_or_escalation(values):
 
 OPERATOR_GRANTS = {
     ("ballast.dev", "datasets"): {"list", "watch", "patch"},
-    ("ballast.dev", "trainingruns"): {"list", "watch", "patch"},
+    ("ballast.dev", "trainingruns"): {"list", "watch", "patch", "create"},
     ("ballast.dev", "modelversions"): {"list", "watch", "patch", "create"},
     ("ballast.dev", "driftpolicies"): {"list", "watch", "patch"},
     ("ballast.dev", "datasets/status"): {"patch"},

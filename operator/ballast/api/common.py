@@ -15,25 +15,23 @@ SHA256_PATTERN = r"^[a-f0-9]{64}$"
 # A URI with a scheme (file://, s3://, gs://, ...): the artifact store speaks fsspec.
 URI_PATTERN = r"^[a-z][a-z0-9+.-]*://.+$"
 
+# No descriptions on these shared types: pydantic would put theirs in place of each field's own
+# docstring in the CRDs (and kubectl explain); their patterns say what they accept.
 ResourceName = Annotated[
     str,
-    Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN,
-          description="A Kubernetes object name (DNS-1123 label)."),
+    Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN),
 ]
 Duration = Annotated[
     str,
-    Field(max_length=32, pattern=DURATION_PATTERN,
-          description="A duration such as 30s, 5m, 1h or 1h30m."),
+    Field(max_length=32, pattern=DURATION_PATTERN),
 ]
 Sha256 = Annotated[
     str,
-    Field(min_length=64, max_length=64, pattern=SHA256_PATTERN,
-          description="A lowercase hex sha256 digest (64 characters)."),
+    Field(min_length=64, max_length=64, pattern=SHA256_PATTERN),
 ]
 Uri = Annotated[
     str,
-    Field(max_length=2048, pattern=URI_PATTERN,
-          description="A URI with a scheme, for example file:///var/lib/ballast/x or s3://bucket/x."),
+    Field(max_length=2048, pattern=URI_PATTERN),
 ]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 OpenFraction = Annotated[float, Field(gt=0, lt=1)]
