@@ -1,6 +1,7 @@
 """Argo CD health checks (manifests/argocd/health/*.lua), run in a real Lua 5.1 the way Argo CD
 runs them: the object bound to the global `obj`, the script's returned table read as
-{status, message}, only the base and table libraries loaded.
+{status, message}, only the base and table libraries loaded. The scripts run are the ones
+argocd-cm-patch.yaml carries (common.lua, then the kind's file), so what is tested is what ships.
 
 Two sources of objects: the fixtures of each health_test.yaml (Argo CD's own test format), and
 statuses the reconcilers really write, so a renamed reason or stage fails here too.
@@ -9,6 +10,7 @@ statuses the reconcilers really write, so a renamed reason or stage fails here t
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import json
 import subprocess
@@ -80,8 +82,18 @@ def run_health(script: str, obj: dict) -> dict:
     return {"status": status, "message": message or ""}
 
 
+def argocd_key(kind: str) -> str:
+    return f"resource.customizations.health.ballast.dev_{kind}"
+
+
+@functools.cache
+def shipped_patch() -> dict:
+    return yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
+
+
 def script(kind: str) -> str:
-    return (HEALTH / f"{kind}.lua").read_text()
+    """The whole script Argo CD runs for the kind: its key in the committed argocd-cm patch."""
+    return shipped_patch()["data"][argocd_key(KINDS[kind].kind)]
 
 
 def test_the_sandbox_is_as_small_as_argo_cds():
@@ -112,7 +124,7 @@ CASES = [(kind, case) for kind in KINDS for case in health_tests(kind)]
 
 
 def test_every_kind_has_a_health_script_and_nothing_else_does():
-    assert {p.stem for p in HEALTH.glob("*.lua")} == set(KINDS)
+    assert {p.stem for p in HEALTH.glob("*.lua")} == set(KINDS) | {"common"}
     assert {p.name for p in (HEALTH / "testdata").iterdir()} == set(KINDS)
 
 
@@ -165,10 +177,11 @@ def test_argocd_cm_patch_is_not_stale():
         "manifests/argocd/argocd-cm-patch.yaml is stale: run .venv/bin/python manifests/argocd/render_argocd_cm.py"
 
 
-def test_argocd_cm_patch_carries_each_script_under_argo_cds_key():
+def test_argocd_cm_patch_carries_common_lua_and_each_kinds_script_under_argo_cds_key():
     patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
     assert (patch["apiVersion"], patch["kind"], patch["metadata"]) == ("v1", "ConfigMap", {"name": "argocd-cm"})
-    assert patch["data"] == {f"resource.customizations.health.ballast.dev_{info.kind}": script(info.singular)
+    common = (HEALTH / "common.lua").read_text()
+    assert patch["data"] == {argocd_key(info.kind): common + "\n" + (HEALTH / f"{info.singular}.lua").read_text()
                              for info in ALL_KINDS}
 
 

@@ -1,40 +1,10 @@
--- Argo CD health of a Ballast ModelVersion (ballast.dev/v1alpha1).
--- Argo CD binds the object to the global `obj` and uses the table this script returns. Only
--- Lua's base and table libraries are loaded (no string library), so messages use `..` alone.
-local hs = {}
-
-local function condition(name)
-  for _, c in ipairs(obj.status.conditions or {}) do
-    if c.type == name then
-      return c
-    end
-  end
-  return nil
-end
-
-local function describe(c)
-  if c.message == nil or c.message == "" then
-    return c.reason or ""
-  end
-  return (c.reason or "") .. ": " .. c.message
-end
-
-if obj.status == nil then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the Ballast operator to report status"
-  return hs
-end
-if obj.status.observedGeneration ~= obj.metadata.generation then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the Ballast operator to observe generation " .. tostring(obj.metadata.generation)
-  return hs
-end
+-- Argo CD health of a Ballast ModelVersion (ballast.dev/v1alpha1). Not a script by itself:
+-- render_argocd_cm.py puts common.lua (condition, describe, verdict, ready_verdict and the
+-- status and generation checks) in front of it.
 
 local ready = condition("Ready")
 if ready == nil then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the Ready condition"
-  return hs
+  return ready_verdict(ready)
 end
 
 -- A file that no longer matches its sha256 is never loaded again: pods that run keep the copy
@@ -42,9 +12,7 @@ end
 -- stages that are done moving).
 local verified = condition("ArtifactVerified")
 if verified ~= nil and verified.status == "False" then
-  hs.status = "Degraded"
-  hs.message = describe(verified)
-  return hs
+  return verdict("Degraded", describe(verified))
 end
 
 -- With autoPromote false a canary that passed every step stays at its last step until a person
@@ -55,17 +23,7 @@ local rollout = (obj.spec or {}).rollout or {}
 local canary = obj.status.canary or {}
 if stage == "Canary" and rollout.autoPromote == false and rollout.approved ~= true
     and (ready.reason == "AwaitingApproval" or canary.passedAllSteps == true) then
-  hs.status = "Suspended"
-  hs.message = describe(ready)
-  return hs
+  return verdict("Suspended", describe(ready))
 end
 
-if ready.status == "True" then
-  hs.status = "Healthy"
-elseif ready.status == "False" then
-  hs.status = "Degraded"
-else
-  hs.status = "Progressing"
-end
-hs.message = describe(ready)
-return hs
+return ready_verdict(ready)
