@@ -7,22 +7,16 @@ Run it alone to watch it as a demo: `.venv/bin/pytest tests/e2e/test_drift_loop.
 
 from __future__ import annotations
 
-import random
 import time
 
 from ballast.reconcile.durations import parse_time
 from tests.support import shifting
 from tests.support.ballast_objects import condition, wait_for_condition
 from tests.support.kube import Kubectl, wait_for
-from tests.support.traffic import Traffic
+from tests.support.shifting_cluster import production_version, serve_first_model, shifting_traffic
 
 CANARY = {"strategy": "Canary", "steps": [50], "analysisInterval": "8s"}
 POLICY = f"{shifting.MODEL}-drift"
-
-
-def _production(k: Kubectl) -> str | None:
-    versions = k.get_json("modelversions")["items"]
-    return next((v["metadata"]["name"] for v in versions if (v.get("status") or {}).get("stage") == "Production"), None)
 
 
 def _policy(k: Kubectl) -> dict:
@@ -46,33 +40,13 @@ def _evaluations(k: Kubectl, version: str, count: int, timeout: float) -> list[d
     return list(seen.values())
 
 
-def _serve_first_model(k: Kubectl) -> str:
-    k.apply(shifting.dataset(shifting.rows(400, shifted=False, seed=1)))
-    wait_for_condition(k, "dataset", shifting.MODEL, "Ready")
-    k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "initial"},
-             "spec": shifting.training_spec()})
-    run = wait_for_condition(k, "trainingrun", "initial", "Succeeded")
-    assert condition(run, "Succeeded")["status"] == "True", run["status"]
-    wait_for(lambda: _production(k) == run["status"]["modelVersion"], timeout=120, interval=1,
-             message="the first version in Production")
-    return run["status"]["modelVersion"]
-
-
-def _traffic(k: Kubectl, shifted: bool) -> Traffic:
-    pool = {False: shifting.rows(2000, shifted=False, seed=11), True: shifting.rows(2000, shifted=True, seed=12)}
-    traffic = Traffic(k, shifting.MODEL, shifting.MODEL, shifting.FEATURES, shifting.LABEL,
-                      rows=lambda: random.sample(pool[traffic.shifted], 5), pause=0.02)
-    traffic.shifted = shifted
-    return traffic
-
-
 def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(kubectl: Kubectl, namespace: str,
                                                                               ballast_operator):
     k = kubectl.in_namespace(namespace)
-    champion = _serve_first_model(k)
+    champion = serve_first_model(k)
     k.apply(shifting.drift_policy(shifting.training_spec(rollout=CANARY)))
 
-    with _traffic(k, shifted=False) as traffic:
+    with shifting_traffic(k, shifted=False) as traffic:
         calm = _evaluations(k, champion, count=4, timeout=90)
         assert all(status["verdict"] in ("NoDrift", "NotEnoughData") for status in calm), calm[-1]["checks"]
         assert any(status["verdict"] == "NoDrift" for status in calm), "no window was ever judged"
@@ -104,7 +78,8 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(kub
         wait_for_condition(k, "modelversion", challenger, "Ready", statuses=("True",))
         ready_at = time.time()
 
-        wait_for(lambda: _production(k) == challenger, timeout=180, interval=0.5, message="the retrained version promoted")
+        wait_for(lambda: production_version(k) == challenger, timeout=180, interval=0.5,
+                 message="the retrained version promoted")
         promoted_at = time.time()
         promoted = k.get_json("modelversion", challenger)
         assert promoted["status"]["analysis"]["verdict"] == "Pass"
@@ -133,11 +108,11 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(kub
 def test_a_retrained_model_worse_than_the_champion_is_not_promoted_and_the_policy_says_so(
         kubectl: Kubectl, namespace: str, ballast_operator):
     k = kubectl.in_namespace(namespace)
-    champion = _serve_first_model(k)
+    champion = serve_first_model(k)
     # a stump cannot draw the diagonal boundary the champion learned
     weak = shifting.training_spec("sklearn.tree.DecisionTreeClassifier", {"max_depth": 1}, rollout=CANARY)
     k.apply(shifting.drift_policy(weak))
-    with _traffic(k, shifted=True):
+    with shifting_traffic(k, shifted=True):
         k.apply(shifting.dataset(shifting.rows(400, shifted=False, seed=5)))  # new data, same world
         firing = wait_for(lambda: next((f for f in (_policy(k).get("status") or {}).get("firings") or []
                                         if f.get("outcome") in ("NotPromoted", "Failed")), None),
@@ -146,7 +121,7 @@ def test_a_retrained_model_worse_than_the_champion_is_not_promoted_and_the_polic
     assert "champion" in firing["message"], firing
     retraining = condition(_policy(k), "Retraining")
     assert (retraining["status"], retraining["reason"]) == ("False", "NotPromoted")
-    assert _production(k) == champion
+    assert production_version(k) == champion
     run = k.get_json("trainingrun", firing["trainingRun"])
     assert "modelVersion" not in run["status"], "a rejected run registered a version"
     events = k.get_json("events", "--field-selector", f"involvedObject.name={POLICY},reason=RetrainRejected")

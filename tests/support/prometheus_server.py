@@ -1,9 +1,10 @@
-"""A real Prometheus for tests, scraping targets given by address.
+"""A real Prometheus for tests, scraping targets given by address or found in the cluster.
 
 tests/prometheus/build.sh builds it from the Go module proxy and caches it; this starts it on
-127.0.0.1 with a scrape configuration of static targets, each with the labels Kubernetes
-discovery would give its pod (namespace, pod, container), and waits for scrapes. Nothing is
-skipped: if it cannot be built or started, the test fails and says why.
+127.0.0.1 and waits for scrapes. Its one scrape job either lists static targets, each with the
+labels Kubernetes discovery would give its pod (namespace, pod, container), or discovers the
+serving pods of a namespace through the API server, relabelled as a PodMonitor would. Nothing
+is skipped: if it cannot be built or started, the test fails and says why.
 """
 
 from __future__ import annotations
@@ -72,16 +73,42 @@ def scrape_config(targets: Mapping[str, Mapping[str, str]], interval: str) -> di
                                                    for address, labels in targets.items()]}]}
 
 
+def serving_pods_config(kubeconfig: Path, namespace: str, interval: str) -> dict[str, Any]:
+    """One job discovering the pods of `namespace` (role pod, through the API server that
+    `kubeconfig` names) and scraping each Ballast serving pod's `http` port, with the target
+    labels the Prometheus Operator gives a PodMonitor's targets: namespace, pod, container.
+    Like it, pods that have finished are dropped."""
+    meta = "__meta_kubernetes_"
+    return {"global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
+            "scrape_configs": [{
+                "job_name": JOB, "metrics_path": "/metrics",
+                "kubernetes_sd_configs": [{"role": "pod", "kubeconfig_file": str(kubeconfig),
+                                           "namespaces": {"names": [namespace]}}],
+                "relabel_configs": [
+                    {"action": "keep", "regex": "ballast;serving",
+                     "source_labels": [f"{meta}pod_label_app_kubernetes_io_name",
+                                       f"{meta}pod_label_app_kubernetes_io_component"]},
+                    {"action": "keep", "regex": "http", "source_labels": [f"{meta}pod_container_port_name"]},
+                    {"action": "drop", "regex": "Failed|Succeeded", "source_labels": [f"{meta}pod_phase"]},
+                    {"source_labels": [f"{meta}namespace"], "target_label": "namespace"},
+                    {"source_labels": [f"{meta}pod_name"], "target_label": "pod"},
+                    {"source_labels": [f"{meta}pod_container_name"], "target_label": "container"},
+                ]}]}
+
+
 @contextmanager
-def running_prometheus(workdir: Path, targets: Mapping[str, Mapping[str, str]],
-                       interval: str = "1s") -> Iterator[PrometheusServer]:
+def running_prometheus(workdir: Path, targets: Mapping[str, Mapping[str, str]] | None = None,
+                       interval: str = "1s", *, config: Mapping[str, Any] | None = None) -> Iterator[PrometheusServer]:
+    """Prometheus scraping `targets` (see scrape_config), or with a whole `config`."""
+    if (targets is None) == (config is None):
+        raise ValueError("give either targets or a config")
     binary = build_prometheus()
     workdir.mkdir(parents=True, exist_ok=True)
-    config, log_path, port = workdir / "prometheus.yml", workdir / "prometheus.log", free_port()
-    config.write_text(yaml.safe_dump(scrape_config(targets, interval)))
+    config_path, log_path, port = workdir / "prometheus.yml", workdir / "prometheus.log", free_port()
+    config_path.write_text(yaml.safe_dump(dict(config) if config is not None else scrape_config(targets, interval)))
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(binary), f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-                                    f"--web.listen-address=127.0.0.1:{port}"],
+        process = subprocess.Popen([str(binary), f"--config.file={config_path}",
+                                    f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
                                    stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     server = PrometheusServer(url=f"http://127.0.0.1:{port}", log_path=log_path)
     try:

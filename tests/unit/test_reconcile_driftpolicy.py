@@ -220,3 +220,12 @@ def test_an_unreachable_prometheus_is_a_reason_on_ready_and_no_counts_is_not_eno
     assert condition(quiet, "Ready")["status"] == "True"
     assert quiet.outcome.status["verdict"] == "NotEnoughData"
     assert quiet.outcome.status["lastEvaluationTime"] == rfc3339(NOW)  # retried after the interval, not at once
+
+
+def test_a_reconcile_that_reads_nothing_keeps_what_the_last_read_found():
+    """Between evaluations the timer still runs: an unreachable Prometheus must not flap Ready."""
+    failed = reconcile_drift_policy(observe(policy(status=watched()), None,
+                                            window_problem=("PrometheusUnreachable", "connection refused")))
+    between = reconcile_drift_policy(observe(policy(status=watched(conditions=failed.outcome.status["conditions"]))))
+    assert (condition(between, "Ready")["status"], condition(between, "Ready")["reason"]) == \
+        ("False", "PrometheusUnreachable")
