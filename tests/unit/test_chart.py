@@ -346,3 +346,22 @@ def test_one_resource_kind_per_template_file():
     for path in (CHART / "templates").rglob("*.yaml"):
         kinds = {line.split(":", 1)[1].strip() for line in path.read_text().splitlines() if line.startswith("kind:")}
         assert len(kinds) == 1, f"{path.name}: {kinds}"
+
+
+def test_the_serving_pod_monitor_selects_the_pods_the_operator_creates_in_the_watched_namespaces():
+    from ballast.build.serving import build_serving_deployment
+
+    version = {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion",
+               "metadata": {"name": "iris-1a2b3c4d5e6f", "namespace": "team-a", "uid": "u"},
+               "spec": {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/m", "sha256": "0" * 64}}}
+    pod_labels = build_serving_deployment(version, replicas=1, settings=Settings())["spec"]["template"]["metadata"]["labels"]
+    port_names = {p["name"] for c in build_serving_deployment(version, replicas=1, settings=Settings())
+                  ["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+    assert find(rendered(), "PodMonitor") == []  # off by default
+    (monitor,) = find(rendered({"metrics.servingPodMonitor.enabled": True, "watch.namespaces": ["team-a"]}),
+                      "PodMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a"]}
+    assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} <= port_names
+    (everywhere,) = find(rendered({"metrics.servingPodMonitor.enabled": True}), "PodMonitor")
+    assert everywhere["spec"]["namespaceSelector"] == {"any": True}
