@@ -44,6 +44,10 @@ $(VENV)/.installed: pyproject.toml
 test-unit: venv ## Run only the tests that need no cluster
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
+.PHONY: test-badinput
+test-badinput: venv ## Run only the bad-input suite: generated and mutated objects, hostile data and artifacts
+	$(PY) -m pytest tests/badinput $(PYTEST_ARGS)
+
 .PHONY: crds
 crds: venv ## Generate crds/ and docs/api.md from the typed models, and the chart's copy of the CRDs
 	$(PY) -m ballast.api.generate crds/

@@ -6,6 +6,7 @@ kopf writes status; everything else goes through the official client, created on
 from __future__ import annotations
 
 import functools
+import json
 import logging
 
 from kubernetes import client, config
@@ -38,8 +39,28 @@ def _raise_if_namespace_terminating(error: ApiException) -> None:
         raise NamespaceTerminating(str(error.reason)) from None
 
 
-def _raise_unless_exists(error: ApiException) -> None:
+class ChildRefused(Exception):
+    """The API server refused a child built from the object's spec (HTTP 400 or 422): the spec
+    asks for something the cluster will not run, and trying again cannot change that."""
+
+    def __init__(self, manifest: dict, error: ApiException) -> None:
+        try:
+            said = json.loads(error.body or "{}").get("message") or error.reason
+        except ValueError:
+            said = error.reason
+        super().__init__(f"the API server refused {manifest['kind']} {manifest['metadata']['name']}: {said}")
+        self.reason = f"Invalid{manifest['kind']}"
+
+
+def _raise_if_refused(error: ApiException, manifest: dict) -> None:
+    if error.status in (400, 422):
+        raise ChildRefused(manifest, error) from None
+
+
+def _raise_unless_exists(error: ApiException, manifest: dict | None = None) -> None:
     _raise_if_namespace_terminating(error)
+    if manifest is not None:
+        _raise_if_refused(error, manifest)
     if not _already_exists(error):
         raise error
 
@@ -50,7 +71,7 @@ def create_job(manifest: dict) -> None:
     try:
         client.BatchV1Api(api_client()).create_namespaced_job(manifest["metadata"]["namespace"], manifest)
     except ApiException as error:
-        _raise_unless_exists(error)
+        _raise_unless_exists(error, manifest)
 
 
 def delete_job(namespace: str, name: str) -> None:
@@ -69,7 +90,7 @@ def create_custom_object(plural: str, manifest: dict) -> bool:
             GROUP, VERSION, manifest["metadata"]["namespace"], plural, manifest)
         return True
     except ApiException as error:
-        _raise_unless_exists(error)
+        _raise_unless_exists(error, manifest)
         return False
 
 
@@ -104,4 +125,5 @@ def server_side_apply(manifest: dict, *, field_manager: str) -> None:
               field_manager=field_manager, force=True, _content_type="application/apply-patch+yaml")
     except ApiException as error:
         _raise_if_namespace_terminating(error)
+        _raise_if_refused(error, manifest)
         raise

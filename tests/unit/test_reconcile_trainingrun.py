@@ -149,3 +149,23 @@ def test_a_finished_run_does_nothing_more():
                                            "lastTransitionTime": "2026-01-01T11:30:00Z"}]}
     outcome = reconcile_training_run(TrainingRunObservation(run(status=status), NOW, job=None), SETTINGS)
     assert outcome.create_jobs == [] and outcome.create_objects == [] and outcome.events == []
+
+
+def test_a_finished_job_whose_pod_result_has_not_arrived_yet_waits_for_it_then_gives_up():
+    """The Job controller can mark a Job failed before the watch delivers the pod's termination
+    message: recording the Job's generic reason at once would lose the real one for good."""
+    finished_at = NOW - timedelta(seconds=3)
+    job = JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded", message="Job has reached the "
+                   "specified backoff limit", finished_at=finished_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    early = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, job=job), SETTINGS)
+    assert condition(early, "Succeeded")["status"] == "Unknown"
+    arrived = reconcile_training_run(TrainingRunObservation(
+        run(status=started()), NOW, job=job,
+        termination={"exitCode": 2, "message": json.dumps({"passed": False, "reason": "InvalidEstimator",
+                                                           "message": "unknown param"})}), SETTINGS)
+    assert condition(arrived, "Succeeded")["reason"] == "InvalidEstimator"
+    never = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW + timedelta(seconds=30), job=job),
+                                   SETTINGS)
+    assert (condition(never, "Succeeded")["status"], condition(never, "Succeeded")["reason"]) == \
+        ("False", "TrainingFailed")
+    assert "backoff limit" in condition(never, "Succeeded")["message"]

@@ -10,7 +10,7 @@ import kopf
 
 from ballast import kube
 from ballast.build.claims import build_store_claim
-from ballast.conditions import find_condition
+from ballast.conditions import find_condition, now_rfc3339, set_condition
 from ballast.metrics import RECONCILIATIONS
 from ballast.reconcile.outcome import Event, Outcome
 from ballast.settings import Settings
@@ -20,7 +20,25 @@ def apply_outcome(body: kopf.Body, patch: kopf.Patch, outcome: Outcome, settings
         _create_and_delete_children(body, outcome, settings)
     except kube.NamespaceTerminating:
         return  # the object goes with its namespace; there is nothing left to record
+    except kube.ChildRefused as refused:
+        outcome = refused_outcome(body, outcome, refused)
     _write_status_and_events(body, patch, outcome)
+
+
+def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefused) -> Outcome:
+    """Ready False (and Succeeded False, where the kind has it: the attempt is over) with the
+    API server's own words, instead of an exception retried forever. Nothing else of the
+    outcome is written, so no status claims that the refused child exists."""
+    generation = body.metadata.get("generation")
+    conditions = outcome.status.get("conditions") or body.status.get("conditions")
+    stamp = now_rfc3339()
+    for type in ("Ready", "Succeeded"):
+        if type == "Ready" or find_condition(conditions, type):
+            conditions = set_condition(conditions, type=type, status="False", reason=refused.reason,
+                                       message=str(refused)[:2000], observed_generation=generation, now=stamp)
+    result = Outcome(status={"observedGeneration": generation, "conditions": conditions})
+    result.event("Warning", refused.reason, str(refused)[:1000])
+    return result
 
 
 def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Settings) -> None:

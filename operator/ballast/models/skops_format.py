@@ -18,7 +18,7 @@ import skops.io
 from ballast.models.artifact_types import read_skops_schema, referenced_types
 from ballast.models.canonical_archive import canonicalize
 from ballast.models.digest import sha256_hex, verify_sha256
-from ballast.models.errors import UntrustedArtifact
+from ballast.models.errors import NotASkopsArtifact, UntrustedArtifact
 from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
 
 ARTIFACT_FORMAT = "skops"
@@ -52,7 +52,11 @@ def check_artifact_types(data: bytes) -> frozenset[str]:
     if outside:
         raise _untrusted(outside, "not used by any allow-listed estimator")
     # skops decides what it trusts by itself; it must not need anything beyond our list either.
-    needs_trust = set(skops.io.get_untrusted_types(data=data)) - SKOPS_TRUSTED_TYPES
+    try:
+        needs_trust = set(skops.io.get_untrusted_types(data=data)) - SKOPS_TRUSTED_TYPES
+    except Exception as error:  # noqa: BLE001 - skops raises what it likes on a forged schema.json
+        raise NotASkopsArtifact(f"skops cannot read the artifact's schema.json: {type(error).__name__}: {error}") \
+            from None
     if needs_trust:
         raise _untrusted(needs_trust, "not in Ballast's skops trusted types")
     return types
@@ -67,3 +71,6 @@ def load_model(data: bytes, expected_sha256: str) -> Any:
         return skops.io.loads(data, trusted=sorted(SKOPS_TRUSTED_TYPES))
     except skops.io.exceptions.UntrustedTypesFoundException as error:  # pragma: no cover - checked above
         raise UntrustedArtifact(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - a forged schema.json of trusted types only
+        raise NotASkopsArtifact(f"skops cannot build a model from the artifact: {type(error).__name__}: {error}") \
+            from None

@@ -11,7 +11,7 @@ from ballast.build.jobs import build_ingest_job, ingest_job_name
 from ballast.conditions import rfc3339
 from ballast.conditions import set_condition
 from ballast.reconcile.durations import parse_duration, parse_time
-from ballast.reconcile.jobs import JobState, message_tail, parse_result
+from ballast.reconcile.jobs import JobState, message_tail, parse_result, result_pending
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
@@ -75,7 +75,7 @@ def _follow_ingest(outcome: Outcome, body: dict, ingest: dict, observed: Dataset
         # harmless either way, because the name is deterministic.
         outcome.create_jobs.append(build_ingest_job(body, job_name=ingest["jobName"], settings=settings))
         return
-    if not job.finished:
+    if not job.finished or result_pending(job, observed.termination, observed.now):
         return
     result = parse_result(observed.termination)
     finished = {**ingest, "finishedAt": rfc3339(observed.now)}

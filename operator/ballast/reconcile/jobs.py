@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from ballast.reconcile.durations import parse_time
+
+TERMINATION_GRACE_SECONDS = 15.0
+"""How long a finished Job's result may lag behind it: the Job controller can mark the Job
+finished before the pod's final status (its termination message) reaches the operator's watch."""
 
 
 @dataclass(frozen=True)
@@ -13,6 +20,7 @@ class JobState:
     succeeded: bool
     reason: str = ""
     message: str = ""
+    finished_at: str | None = None
 
 
 def job_state(job_status: dict) -> JobState:
@@ -21,11 +29,22 @@ def job_state(job_status: dict) -> JobState:
         if condition.get("status") != "True":
             continue
         if condition.get("type") == "Complete":
-            return JobState(finished=True, succeeded=True, reason="Complete")
+            return JobState(finished=True, succeeded=True, reason="Complete",
+                            finished_at=condition.get("lastTransitionTime"))
         if condition.get("type") == "Failed":
             return JobState(finished=True, succeeded=False, reason=condition.get("reason") or "Failed",
-                            message=condition.get("message") or "")
+                            message=condition.get("message") or "", finished_at=condition.get("lastTransitionTime"))
     return JobState(finished=False, succeeded=False)
+
+
+def result_pending(job: JobState, termination: dict | None, now: datetime) -> bool:
+    """A finished Job whose pod's termination has not been seen yet, for a short while: its
+    result (or the reason it failed) is about to arrive, and recording the Job's own generic
+    reason instead would be final. A pod that never reports (deleted, killed at the deadline)
+    is given up on after TERMINATION_GRACE_SECONDS."""
+    if not job.finished or termination is not None or not job.finished_at:
+        return False
+    return (now - parse_time(job.finished_at)).total_seconds() < TERMINATION_GRACE_SECONDS
 
 
 def pod_termination(pod_status: dict) -> dict | None:

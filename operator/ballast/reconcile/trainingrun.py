@@ -11,7 +11,7 @@ from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.reconcile.durations import parse_time
-from ballast.reconcile.jobs import JobState, message_tail, parse_result
+from ballast.reconcile.jobs import JobState, message_tail, parse_result, result_pending
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
@@ -74,7 +74,7 @@ def _set_conditions(outcome: Outcome, status: dict, generation: int, now: dateti
 
 def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
     body, now = observed.body, observed.now
-    spec, status = body["spec"], body.get("status") or {}
+    spec = body["spec"]
     version, problem = _resolve_dataset_version(spec, observed.dataset)
     if version is None:
         waited = (now - parse_time(body["metadata"]["creationTimestamp"])).total_seconds()
@@ -152,7 +152,7 @@ def _follow(outcome: Outcome, observed: TrainingRunObservation, settings: Settin
     if job is None:
         _ensure_job(outcome, observed, settings)
         return
-    if not job.finished:
+    if not job.finished or result_pending(job, observed.termination, observed.now):
         outcome.status["_state"] = ("running", "Training", f"Job {status['jobName']} is running")
         return
     result = parse_result(observed.termination)

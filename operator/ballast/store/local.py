@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -65,9 +66,17 @@ class LocalBackend:
     def open_read(self, key: str) -> BinaryIO:
         path = self._checked(key)
         try:
-            return open(path, "rb")
+            # O_NONBLOCK: opening a FIFO planted in the store would otherwise wait for a writer
+            # forever, and with it the operator's handler thread
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ArtifactNotFound(f"no artifact {key!r} in the store {self.root}") from None
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise ArtifactNotFound(f"{key!r} in the store {self.root} is not a regular file "
+                                   "(a directory, a FIFO or a device), so it is no artifact")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
 
     def size(self, key: str) -> int:
         try:
