@@ -44,6 +44,10 @@ $(VENV)/.installed: pyproject.toml
 test-unit: venv ## Run only the tests that need no cluster
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
+.PHONY: test-faults
+test-faults: venv ## Run only the fault suite: operator SIGKILLs, API server and etcd restarts, pod and store faults
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+
 .PHONY: test-badinput
 test-badinput: venv ## Run only the bad-input suite: generated and mutated objects, hostile data and artifacts
 	$(PY) -m pytest tests/badinput $(PYTEST_ARGS)
@@ -106,3 +110,15 @@ cluster-down: venv ## Stop the demo's operator and the node agent, and delete th
 .PHONY: cluster-status
 cluster-status: venv ## Show whether the local cluster and node agent are running
 	$(CLUSTER) status
+
+##@ Benchmarks
+
+BENCH_ARGS ?=
+
+.PHONY: bench-scale
+bench-scale: venv ## 2,000 objects, pods on KWOK nodes: reconcile latency, RSS, API requests, 429s, resync (BENCH_ARGS=...)
+	$(PY) benchmarks/scale.py $(BENCH_ARGS)
+
+.PHONY: bench-soak
+bench-soak: venv ## A steady change rate for 30 min (BENCH_ARGS="--minutes 5"): RSS growth and latency over time
+	$(PY) benchmarks/soak.py $(BENCH_ARGS)

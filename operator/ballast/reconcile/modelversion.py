@@ -37,11 +37,13 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
         outcome.event(type, reason, message)
     if plan.deployment and plan.deployment["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash:
         manager = f"ballast-{body['metadata']['name']}"
-        outcome.apply_manifests.append(("ballast", plan.deployment))
         # each version applies the shared Service as its own field manager, so the owner
         # references of all versions add up instead of replacing one another
         outcome.apply_manifests.append((manager, build_model_service(
             body["spec"]["model"], body["metadata"]["namespace"], [body])))
+        # The Deployment last: its spec hash is what says both were applied. An operator
+        # killed between the two applies then finds no matching hash and applies both again.
+        outcome.apply_manifests.append(("ballast", plan.deployment))
 
     ready = plan.ready
     if not verification.ok and ready[0] == "True":

@@ -190,6 +190,8 @@ def train_and_report(options: TrainOptions, environ: Mapping[str, str]) -> tuple
     except TrainingInputError as error:
         code = EXIT_INVALID_DATA if error.reason == "InvalidData" else EXIT_INVALID_SPEC
         return code, failure_result(error.reason, str(error))
+    except StoreError as error:  # writing the artifact failed (full, read-only): retrying may help
+        return EXIT_FAILED, failure_result(error.reason, str(error))
     except Exception as error:  # noqa: BLE001 - whatever broke, the person gets a message, not a bare exit code
         traceback.print_exc()
         return EXIT_FAILED, failure_result("TrainingFailed", f"{type(error).__name__}: {error}")

@@ -40,6 +40,19 @@ def reading(uri: str) -> Iterator[None]:
         raise StoreUnavailable(f"reading {uri} failed: {error}") from error
 
 
+@contextmanager
+def writing(uri: str) -> Iterator[None]:
+    """A write the filesystem refuses (full, read-only, permissions) as StoreUnavailable, as
+    `reading` does for reads: the runtimes report store failures by their reason, and a bare
+    OSError would pass for a crash of the trainer or the ingest."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except OSError as error:
+        raise StoreUnavailable(f"writing {uri} failed: {error}") from error
+
+
 class Backend(Protocol):
     def exists(self, key: str) -> bool: ...
     def open_read(self, key: str) -> BinaryIO: ...
@@ -121,13 +134,15 @@ class ArtifactStore:
         """Writes the bytes and returns the URI. Identical bytes already there: a no-op;
         different bytes: ArtifactConflict. Nothing half-written ever appears under the key."""
         key = self.key(key_or_uri)
-        self.backend.write_once(key, [bytes(data)])
+        with writing(uri_for_key(self.root, key)):
+            self.backend.write_once(key, [bytes(data)])
         return uri_for_key(self.root, key)
 
     def write_stream_once(self, key_or_uri: str, source: BinaryIO) -> str:
         """As write_bytes_once, for content read from a file object (large artifacts)."""
         key = self.key(key_or_uri)
-        self.backend.write_once(key, iter_chunks(source))
+        with writing(uri_for_key(self.root, key)):
+            self.backend.write_once(key, iter_chunks(source))
         return uri_for_key(self.root, key)
 
     def write_file_once(self, key_or_uri: str, local_path: str | os.PathLike[str]) -> str:
