@@ -153,7 +153,7 @@ def test_get_ballast_shows_every_kind_with_its_printer_columns(ns_kubectl: Kubec
     assert ["NAME", "READY", "REASON", "ROWS", "AGE"] in headers
     assert ["NAME", "MODEL", "STAGE", "TRAFFIC", "READY", "REASON", "METRIC", "VALUE", "AGE"] in headers
     assert ["NAME", "MODEL", "DATASET", "DATA-VERSION", "READY", "REASON", "METRIC", "VALUE", "AGE"] in headers
-    assert ["NAME", "MODEL", "DRIFTING", "SCORE", "VERDICT", "READY", "REASON", "AGE"] in headers
+    assert ["NAME", "MODEL", "DRIFTING", "SCORE", "VERDICT", "RETRAIN", "READY", "REASON", "AGE"] in headers
 
 
 def test_model_version_artifact_is_immutable(ns_kubectl: Kubectl):
