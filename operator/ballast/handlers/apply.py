@@ -11,6 +11,7 @@ import kopf
 from ballast import kube
 from ballast.build.claims import build_store_claim
 from ballast.conditions import find_condition, now_rfc3339, set_condition
+from ballast.handlers.lifecycle_metrics import count_lifecycle
 from ballast.metrics import RECONCILIATIONS
 from ballast.reconcile.outcome import Event, Outcome
 from ballast.settings import Settings
@@ -57,6 +58,7 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
 
 def _write_status_and_events(body: kopf.Body, patch: kopf.Patch, outcome: Outcome) -> None:
     changes = status_changes(dict(body.status), outcome.status)
+    count_lifecycle(body["kind"], body.metadata.namespace, body.spec.get("model", ""), dict(body.status), changes)
     for field, value in changes.items():
         patch.status[field] = value
     changed = bool(changes or outcome.create_jobs or outcome.delete_jobs or outcome.create_objects
