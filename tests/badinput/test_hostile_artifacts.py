@@ -27,7 +27,9 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
-from ballast.models import ModelArtifactError, load_model, serialize_model, sha256_hex
+from ballast.models.digest import sha256_hex
+from ballast.models.errors import ModelArtifactError
+from ballast.models.skops_format import load_model, serialize_model
 from ballast.registry import Verification, verify_artifact
 from ballast.serving.errors import StartupFailure
 from ballast.serving.loading import ModelSource, load_served_model

@@ -23,7 +23,8 @@ from sklearn.datasets import load_iris
 from sklearn.svm import SVC
 
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
-from ballast.models import serialize_model, sha256_hex
+from ballast.models.digest import sha256_hex
+from ballast.models.skops_format import serialize_model
 from tests.badinput.test_hostile_data import FORMULAS, formula_csv
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
 from tests.support.kube import Kubectl, shared_store_dir, wait_for

@@ -39,6 +39,7 @@ NODE_NAME = "ballast-node-0"
 FAKE_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
 DEFAULT_POD_BRIDGE = "ballast0"
 DEFAULT_POD_CIDR = "10.244.0.0/16"
+SERVICE_CIDR = "10.96.0.0/16"  # kubeadm's default range; must not overlap the pod CIDR
 READY_TIMEOUT_SECONDS = 180
 AGENT_STOP_SECONDS = 60
 
@@ -128,6 +129,9 @@ def kwokctl_config(bin_dir: Path) -> str:
         {"name": "kube-apiserver", "extraArgs": [
             {"key": "bind-address", "value": "0.0.0.0", "override": True},
             {"key": "advertise-address", "value": pod_gateway()},
+            # kube-apiserver's default, 10.0.0.0/24, holds 254 Services: one test session
+            # (a Service per served ModelVersion, the scale benchmark's thousands) exhausts it
+            {"key": "service-cluster-ip-range", "value": SERVICE_CIDR},
         ]},
     ]
     return json.dumps({
@@ -198,9 +202,12 @@ def _ensure_control_plane(bin_dir: Path) -> None:
         return
     config_file = cache_dir() / "kwokctl.yaml"
     if not config_file.exists() or config_file.read_text() != kwokctl_config(bin_dir):
-        # flags and certificates are fixed when kwokctl creates the cluster
-        _log(f"the cluster was created with other settings than {HERE / 'localcluster.py'} now gives "
-             "(pods may not reach the API server); run `down` and `up` to apply them")
+        # Flags and certificates are fixed when kwokctl creates the cluster, and a cluster that
+        # keeps old ones fails in ways far from the cause (pods that cannot reach the API
+        # server, a Service range that fills up): a throwaway cluster is recreated instead.
+        _log(f"the cluster was created with other settings than {HERE / 'localcluster.py'} now gives: recreating it")
+        _forget_cluster(bin_dir)
+        create_cluster(bin_dir)
     _publish_kubeconfig()
     if not _api_ready(bin_dir):
         # created before, but its processes are gone (a reboot, or someone killed them)
@@ -365,17 +372,20 @@ def up() -> Path:
         return kubeconfig_path()
 
 
+def _forget_cluster(bin_dir: Path) -> None:
+    stop_agent()
+    if _cluster_exists():
+        _kwokctl(bin_dir, "delete", "cluster", "--name", CLUSTER_NAME)
+    # pod sandboxes and provisioned volumes belong to the deleted cluster; logs stay for people
+    _process_tracker().remove()
+    _remove_pod_network()
+    shutil.rmtree(_agent_state_dir(), ignore_errors=True)
+
+
 def down() -> None:
     """Stops every pod process, the agent and the control plane, and forgets the cluster's state."""
     with _exclusive():
-        stop_agent()
-        bin_dir = build_binaries()
-        if _cluster_exists():
-            _kwokctl(bin_dir, "delete", "cluster", "--name", CLUSTER_NAME)
-        # pod sandboxes and provisioned volumes belong to the deleted cluster; logs stay for people
-        _process_tracker().remove()
-        _remove_pod_network()
-        shutil.rmtree(_agent_state_dir(), ignore_errors=True)
+        _forget_cluster(build_binaries())
         kubeconfig_path().unlink(missing_ok=True)
 
 

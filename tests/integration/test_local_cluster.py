@@ -243,6 +243,17 @@ def test_deployment_pod_serves_on_its_own_address_and_joins_the_service(api, nam
     assert http_get(pod_ip, endpoint_port) == pod["metadata"]["name"], "the published endpoint answers"
 
 
+def test_the_service_range_holds_thousands_of_services(api, namespace):
+    # kube-apiserver's default range (254 addresses) was filled by a single test session
+    [cidr] = [c for c in client.NetworkingV1Api(api).list_service_cidr().items if c.metadata.name == "kubernetes"]
+    assert [str(ipaddress.ip_network(block)) for block in cidr.spec.cidrs] == [localcluster.SERVICE_CIDR]
+    assert ipaddress.ip_network(localcluster.SERVICE_CIDR).num_addresses >= 10_000
+    assert not ipaddress.ip_network(localcluster.SERVICE_CIDR).overlaps(pod_network().cidr)
+
+    created = client.CoreV1Api(api).create_namespaced_service(namespace, service("ranged", {"app": "x"}, 8080))
+    assert ipaddress.ip_address(created.spec.cluster_ip) in ipaddress.ip_network(localcluster.SERVICE_CIDR)
+
+
 def test_deleting_a_deployment_collects_its_replicaset_pods_and_processes(api, namespace):
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     labels, port, marker = {"app": "doomed"}, 8081, f"marker-{secrets.token_hex(6)}"

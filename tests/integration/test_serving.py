@@ -15,7 +15,7 @@ import urllib.request
 import pandas as pd
 import pytest
 
-from ballast.models import load_model
+from ballast.models.skops_format import load_model
 from ballast.training.features import feature_columns, feature_frame
 from ballast.api.dataset import DatasetSchema
 from tests.support.ballast_objects import (

@@ -187,7 +187,7 @@ def test_killing_the_operator_while_a_job_runs_leaves_one_job_and_one_model_vers
 def test_an_artifact_altered_after_registration_loses_ready_with_digest_mismatch(k: Kubectl, namespace: str):
     from sklearn.linear_model import LogisticRegression
 
-    from ballast.models import serialize_model
+    from ballast.models.skops_format import serialize_model
 
     model = serialize_model(LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]))
     relative = f"models/tamper-{namespace}/{model.sha256}/model.skops"

@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ballast.api.catalog import ESTIMATORS
 from ballast.api.dataset import DatasetSchema
-from ballast.models import serialize_model
+from ballast.models.skops_format import serialize_model
 from ballast.models.artifact_types import read_skops_schema, referenced_types
 from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
 from ballast.training.estimators import build_estimator, estimator_class

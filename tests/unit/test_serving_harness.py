@@ -24,7 +24,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from ballast.api.dataset import DatasetSpec
 from ballast.data import ingest_table
-from ballast.models import load_model
+from ballast.models.skops_format import load_model
 from ballast.runtime.serve import ServeOptions, serve
 from ballast.runtime.train import run_train
 from ballast.serving import LoadedModel, ModelSource, load_served_model

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ballast.models import sha256_hex
+from ballast.models.digest import sha256_hex
 from tests.support.net import free_port
 from tests.unit.test_serving_harness import TrainedModel, iris_frame, trained_model
 

@@ -11,7 +11,7 @@ from sklearn.datasets import load_breast_cancer
 
 from ballast.api.dataset import DatasetSpec
 from ballast.data import ingest_table
-from ballast.models import load_model
+from ballast.models.skops_format import load_model
 from ballast.runtime.train import (
     EXIT_FAILED, EXIT_FINISHED, EXIT_INVALID_DATA, EXIT_INVALID_SPEC, run_train,
 )

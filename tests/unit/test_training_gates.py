@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from ballast.api.trainingrun import Gates
-from ballast.models import load_model
+from ballast.models.skops_format import load_model
 from ballast.training import train_model
 from ballast.training.gates import ChampionScore, champion_gate, evaluate_gates, fairness_gate, minimum_gate
 from tests.unit.test_training_run import DATASET, breast_cancer, diabetes, mixed_classification, spec

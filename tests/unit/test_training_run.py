@@ -14,7 +14,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from ballast.api.catalog import CLASSIFICATION_METRICS, ESTIMATORS, REGRESSION_METRICS
 from ballast.api.dataset import DatasetSchema
 from ballast.api.trainingrun import TrainingRunSpec
-from ballast.models import load_model
+from ballast.models.skops_format import load_model
 from ballast.training import DatasetIdentity, InvalidTrainingData, train_model
 from ballast.training.estimators import estimator_class
 

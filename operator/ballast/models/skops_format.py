@@ -15,11 +15,11 @@ from typing import Any
 
 import skops.io
 
-from ballast.models.artifact_types import read_skops_schema, referenced_types
+from ballast.models.artifact_types import check_listed_types, untrusted
 from ballast.models.canonical_archive import canonicalize
 from ballast.models.digest import sha256_hex, verify_sha256
 from ballast.models.errors import NotASkopsArtifact, UntrustedArtifact
-from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
+from ballast.models.trusted_types import SKOPS_TRUSTED_TYPES
 
 ARTIFACT_FORMAT = "skops"
 MODEL_FILE_NAME = "model.skops"
@@ -38,19 +38,10 @@ def serialize_model(model: Any) -> SerializedModel:
     return SerializedModel(data=data, sha256=sha256_hex(data))
 
 
-def _untrusted(types: set[str] | frozenset[str], why: str) -> UntrustedArtifact:
-    names = tuple(sorted(types))
-    return UntrustedArtifact(
-        f"the artifact holds types outside Ballast's trusted list ({why}): {', '.join(names)}. "
-        "Ballast loads only what its allow-listed estimators and preprocessing need", names)
-
-
 def check_artifact_types(data: bytes) -> frozenset[str]:
-    """Every type the archive names, after checking that Ballast trusts all of them."""
-    types = referenced_types(read_skops_schema(data))
-    outside = types - ARTIFACT_TYPES
-    if outside:
-        raise _untrusted(outside, "not used by any allow-listed estimator")
+    """Every type the archive names, after checking that Ballast trusts all of them, by its
+    own list and by skops's."""
+    types = check_listed_types(data)
     # skops decides what it trusts by itself; it must not need anything beyond our list either.
     try:
         needs_trust = set(skops.io.get_untrusted_types(data=data)) - SKOPS_TRUSTED_TYPES
@@ -58,7 +49,7 @@ def check_artifact_types(data: bytes) -> frozenset[str]:
         raise NotASkopsArtifact(f"skops cannot read the artifact's schema.json: {type(error).__name__}: {error}") \
             from None
     if needs_trust:
-        raise _untrusted(needs_trust, "not in Ballast's skops trusted types")
+        raise untrusted(needs_trust, "not in Ballast's skops trusted types")
     return types
 
 

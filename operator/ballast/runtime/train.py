@@ -49,7 +49,8 @@ from ballast.api.common import ApiModel, ResourceName, Sha256, Uri
 from ballast.api.dataset import DatasetSchema
 from ballast.api.trainingrun import TrainingRunSpec
 from ballast.data import InvalidDatasetVersion, read_snapshot
-from ballast.models import MODEL_FILE_NAME, ModelArtifactError, load_model
+from ballast.models.errors import ModelArtifactError
+from ballast.models.skops_format import MODEL_FILE_NAME, load_model
 from ballast.store import METADATA_FILE, ArtifactConflict, ArtifactStore, StoreError, model_version_key
 from ballast.training import DatasetIdentity, TrainingInputError, TrainingOutcome, train_model
 from ballast.training.report import artifact_metadata, failure_result, fit_termination_message, training_result

@@ -22,7 +22,8 @@ import numpy as np
 
 from ballast.data import read_snapshot
 from ballast.data.errors import InvalidDatasetVersion
-from ballast.models import ModelArtifactError, load_model
+from ballast.models.errors import ModelArtifactError
+from ballast.models.skops_format import load_model
 from ballast.serving.buckets import FeatureBuckets, feature_buckets, profile_edges
 from ballast.serving.distributions import Distributions
 from ballast.serving.errors import StartupFailure

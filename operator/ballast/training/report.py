@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ballast.models import ARTIFACT_FORMAT
+from ballast.models.skops_format import ARTIFACT_FORMAT
 from ballast.training.run import DatasetIdentity, TrainingOutcome
 
 TERMINATION_MESSAGE_LIMIT = 4096

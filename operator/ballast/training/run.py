@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from ballast.api.catalog import Task
 from ballast.api.dataset import DatasetSchema
 from ballast.api.trainingrun import Evaluation, GateResult, TrainingRunSpec
-from ballast.models import SerializedModel, load_model, serialize_model
+from ballast.models.skops_format import SerializedModel, load_model, serialize_model
 from ballast.training.errors import InvalidEstimator
 from ballast.training.estimators import build_estimator, estimator_task
 from ballast.training.evaluation_spec import check_evaluation, primary_metric
