@@ -52,12 +52,26 @@ class EventsIntoDeletedNamespaces(logging.Filter):
             "Failed to post an event" in message and "namespaces" in message and "not found" in message)
 
 
+class RoutineTimerSuccesses(logging.Filter):
+    """Drops kopf's "Timer '...' succeeded." lines.
+
+    Ballast's timers poll every object in transition or under a drift policy every couple of
+    seconds: with 2,000 objects that was 360 log lines a second (31 million a day), and a
+    measurable share of the operator's CPU, saying nothing. A failing timer is still logged,
+    and what a timer changes shows in status, Events and metrics."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not (record.levelno == logging.INFO and message.startswith("Timer ") and message.endswith(" succeeded."))
+
+
 def run_operator(options: OperatorOptions) -> None:
     import ballast.handlers  # noqa: F401  (registers the handlers)
 
     logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kopf._core.engines.posting").addFilter(EventsIntoDeletedNamespaces())
+    logging.getLogger("kopf.objects").addFilter(RoutineTimerSuccesses())
     start_http_server(options.metrics_port, addr=options.bind_address)
 
     @kopf.on.startup()

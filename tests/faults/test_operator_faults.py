@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from ballast.build.serving import serving_deployment_name
+from ballast.reconcile.durations import parse_time
 from tests.faults.children import CreationRecorder, children_by_kind, inventory, orphans, replica_sets_per_deployment
-from tests.faults.workload import KINDS, waves
+from tests.faults.workload import KINDS, canonical, drift_traffic, waves
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
 from tests.support.faults import ForkedOperator, restart_control_plane
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
@@ -36,8 +37,12 @@ BALLAST_OBJECTS = ",".join(kind.resource for kind in KINDS.values())
 
 def outcomes(k: Kubectl) -> dict[tuple[str, str], dict | None]:
     """The outcome of every object of every kind in KINDS, or None for one not settled yet."""
-    return {(d["kind"], d["metadata"]["name"]): KINDS[d["kind"]].outcome(d) if KINDS[d["kind"]].settled(d) else None
-            for d in k.get_json(BALLAST_OBJECTS)["items"]}
+    return {(d["kind"], canonical(d["metadata"]["name"])): KINDS[d["kind"]].outcome(d) if KINDS[d["kind"]].settled(d)
+            else None for d in k.get_json(BALLAST_OBJECTS)["items"]}
+
+
+def children(k: Kubectl) -> dict[str, list[str]]:
+    return {kind: sorted(map(canonical, names)) for kind, names in children_by_kind(k).items()}
 
 
 def all_settled(k: Kubectl, applied: set[tuple[str, str]]) -> dict | None:
@@ -81,9 +86,11 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
     applied = {(o["kind"], o["metadata"]["name"]) for wave in waves() for o in wave}
 
     storm = ForkedOperator(kubectl.kubeconfig, tmp_path / "storm.log", namespaces=(storm_ns,), **store)
-    with CreationRecorder(api, storm_ns) as recorder, CreationRecorder(api, calm_ns) as calm_recorder:
+    with CreationRecorder(api, storm_ns) as recorder, CreationRecorder(api, calm_ns) as calm_recorder, \
+            drift_traffic(storm_k), drift_traffic(calm_k):
         with storm:
             storm_seconds = kill_storm(storm, random.Random(seed), [storm_k, calm_k])
+            storm_ended = time.time()
             in_flight = sum(outcome is None for outcome in outcomes(storm_k).values())
 
         # The last restart is a plain cold start, left alone from now on.
@@ -106,12 +113,16 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
                      for key in set(settled) | set(reference) if settled.get(key) != reference.get(key)}
         assert not differing, f"the storm (seed {seed}) ended elsewhere than the undisturbed run: {differing}"
         try:  # the serving pods, and the Jobs of finished ingests, take a moment to follow
-            wait_for(lambda: children_by_kind(storm_k) == children_by_kind(calm_k), timeout=60, interval=1,
+            wait_for(lambda: children(storm_k) == children(calm_k), timeout=60, interval=1,
                      message="the same children as the undisturbed run")
             wait_for(lambda: not orphans(inventory(storm_k)), timeout=60, interval=1, message="no orphaned children")
         except AssertionError as error:
-            raise AssertionError(f"{error}; storm {children_by_kind(storm_k)}, undisturbed {children_by_kind(calm_k)},"
+            raise AssertionError(f"{error}; storm {children(storm_k)}, undisturbed {children(calm_k)},"
                                  f" orphans {orphans(inventory(storm_k))}") from None
+
+    [policy] = storm_k.get_json("driftpolicies")["items"]
+    [firing] = policy["status"]["firings"]  # the outcomes compared equal: one firing in both
+    fired = parse_time(firing["time"]).timestamp() - storm_ended
 
     storm_items, calm_items = inventory(storm_k), inventory(calm_k)
     assert replica_sets_per_deployment(storm_items) == replica_sets_per_deployment(calm_items)
@@ -119,7 +130,7 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
     assert not recorder.errors and not calm_recorder.errors, recorder.errors + calm_recorder.errors
     # Every child the storm ever had, the undisturbed run had too.
     for kind in ("Job", "Deployment", "ModelVersion"):
-        assert recorder.names(kind) == calm_recorder.names(kind), kind
+        assert set(map(canonical, recorder.names(kind))) == set(map(canonical, calm_recorder.names(kind))), kind
     # Deployments, ModelVersions and training Jobs are never deleted by Ballast: a second uid
     # under one name is a duplicate. A finished ingest Job is deleted before the status that
     # records its result is written; a kill between the two makes the next operator run that
@@ -146,6 +157,8 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
            f"({in_flight} still in flight at the last kill), {len(recorder.names('Job'))} Jobs ever created; "
            f"ingest Jobs run again because a kill lost their result: {sorted(recreated) or 'none'}; "
            f"deleted with their children in {deletion_seconds:.1f} s")
+    report(f"kill storm: the DriftPolicy fired once, {abs(fired):.0f} s {'before' if fired < 0 else 'after'} the last "
+           f"kill; its retrain {firing['trainingRun']} ended {firing['outcome']}")
 
 
 def _operators_of_this_session() -> list[int]:

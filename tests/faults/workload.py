@@ -3,16 +3,26 @@
 whose operator was left alone.
 
 The storm test knows nothing of the kinds themselves: it applies WAVES and compares the
-outcome of every object of every kind in KINDS. Adding a kind (DriftPolicy, once it
-reconciles) is one `Kind` in KINDS and its objects in a wave.
+outcome of every object of every kind in KINDS.
+
+The DriftPolicy watches a model of the shifting world (tests/support/shifting.py) that gets
+shifted traffic from the moment it serves (`drift_traffic`): the policy must fire exactly once,
+retrain on a Dataset of the new world, and see the retrained model promoted. Its run (and the
+run's Job) is named after the moment of the firing, which differs from run to run: `canonical`
+gives every name the storm and the undisturbed run can compare.
 """
 
 from __future__ import annotations
 
+import random
+import re
 from dataclasses import dataclass
 from typing import Callable
 
+from tests.support import shifting
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run
+from tests.support.kube import Kubectl
+from tests.support.traffic import Traffic
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,7 @@ def _run_settled(document: dict) -> bool:
 def _run_outcome(document: dict) -> dict:
     status = document.get("status") or {}
     return {"Succeeded": _state(document, "Succeeded"), "Ready": _state(document, "Ready"),
-            "datasetVersion": status.get("datasetVersion"), "jobName": status.get("jobName"),
+            "datasetVersion": status.get("datasetVersion"), "jobName": canonical(status.get("jobName") or ""),
             "artifact": (status.get("artifact") or {}).get("sha256"), "modelVersion": status.get("modelVersion")}
 
 
@@ -69,8 +79,14 @@ def _version_settled(document: dict) -> bool:
     ready = _state(document, "Ready")[0]
     if not _observed(document) or ready not in ("True", "False"):
         return False
+    # a served version settles in Production with every replica ready, or replaced by a
+    # retrained one (Superseded) and scaled to zero after its grace period
+    # (its pods gone and its traffic share handed over, not only its Deployment scaled down)
     return not _serves(document) or ready == "False" or (
-        status.get("stage") == "Production" and status.get("readyReplicas") == status.get("replicas"))
+        status.get("stage") == "Production" and status.get("readyReplicas") == status.get("replicas")
+        and status.get("trafficPercent") == 100) or (
+        status.get("stage") == "Superseded" and status.get("replicas") == 0 and not status.get("readyReplicas")
+        and not status.get("trafficPercent"))
 
 
 def _version_outcome(document: dict) -> dict:
@@ -81,10 +97,36 @@ def _version_outcome(document: dict) -> dict:
             "artifact": document["spec"]["artifact"]["sha256"]}
 
 
+FIRING_TIME = re.compile(r"-\d{14}(?=-|$)")  # build.retrain.retrain_run_name's suffix
+FINISHED_RETRAIN = {"Promoted", "NotPromoted", "RolledBack", "Failed"}
+
+
+def canonical(name: str) -> str:
+    """The name with the time of the firing that made it (a retrain run, its Job) left out."""
+    return FIRING_TIME.sub("-<fired>", name)
+
+
+def _policy_settled(document: dict) -> bool:
+    """Fired, its retrain finished, and calm again on the version it put in Production."""
+    firings = (document.get("status") or {}).get("firings") or []
+    return _observed(document) and bool(firings) and firings[0].get("outcome") in FINISHED_RETRAIN \
+        and _state(document, "Drifting")[0] == "False"
+
+
+def _policy_outcome(document: dict) -> dict:
+    status = document.get("status") or {}
+    # one firing, neither lost to a kill nor doubled by a replayed evaluation
+    return {"firings": [(f.get("action"), f.get("outcome"), f.get("modelVersion"), canonical(f.get("trainingRun", "")))
+                        for f in status.get("firings") or []],
+            "Ready": _state(document, "Ready"), "Drifting": _state(document, "Drifting")[0],
+            "Retraining": _state(document, "Retraining")}
+
+
 KINDS: dict[str, Kind] = {
     "Dataset": Kind("datasets.ballast.dev", _dataset_settled, _dataset_outcome),
     "TrainingRun": Kind("trainingruns.ballast.dev", _run_settled, _run_outcome),
     "ModelVersion": Kind("modelversions.ballast.dev", _version_settled, _version_outcome),
+    "DriftPolicy": Kind("driftpolicies.ballast.dev", _policy_settled, _policy_outcome),
 }
 
 
@@ -95,6 +137,28 @@ def _served(run: dict) -> dict:
 
 def _renamed(document: dict, name: str) -> dict:
     return {**document, "metadata": {**document["metadata"], "name": name}}
+
+
+NEW_WORLD = f"{shifting.MODEL}-new"
+
+
+def _drift_objects() -> list[dict]:
+    """The shifting world's Dataset before the shift and its served model, a Dataset after the
+    shift, and a policy that retrains on the latter (automatic promotion, one retrain a day)."""
+    before = shifting.dataset(shifting.rows(400, shifted=False, seed=1))
+    after = shifting.dataset(shifting.rows(400, shifted=True, seed=2), name=NEW_WORLD)
+    initial = {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "shift-initial"},
+               "spec": shifting.training_spec()}
+    policy = shifting.drift_policy({**shifting.training_spec(), "datasetRef": {"name": NEW_WORLD}})
+    policy["spec"]["action"]["retrain"]["maxPerDay"] = 1
+    return [before, after, initial, policy]
+
+
+def drift_traffic(k: Kubectl) -> Traffic:
+    """Shifted, labelled traffic to the shifting world's model, from its first ready endpoint on."""
+    pool = shifting.rows(2000, shifted=True, seed=12)
+    return Traffic(k, shifting.MODEL, shifting.MODEL, shifting.FEATURES, shifting.LABEL,
+                   rows=lambda: random.sample(pool, 5), pause=0.02)
 
 
 def waves() -> list[list[dict]]:
@@ -113,7 +177,8 @@ def waves() -> list[list[dict]]:
         [iris,
          dataset("iris-head", {"inline": {"rows": rows[:120]}}),
          dataset("iris-broken", {"inline": {"rows": broken}}, min_rows=50),
-         missing_artifact],
+         missing_artifact,
+         *_drift_objects()],
         [logreg,
          training_run("stump", "iris", estimator="sklearn.tree.DecisionTreeClassifier", params={"max_depth": 1},
                       gates={"minimums": {"accuracy": 0.99}})],

@@ -1,0 +1,41 @@
+"""The operator's log keeps what a person reads: failures and changes, not a line per timer tick."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+import pytest
+
+from ballast.controller import RoutineTimerSuccesses
+
+
+@pytest.fixture
+def kopf_log(caplog):
+    objects = logging.getLogger("kopf.objects")
+    routine = RoutineTimerSuccesses()
+    objects.addFilter(routine)
+    caplog.set_level(logging.DEBUG, logger="kopf.objects")
+    yield caplog
+    objects.removeFilter(routine)
+
+
+def _object_logger() -> logging.LoggerAdapter:
+    # the adapter kopf's handlers log through (kopf._core.actions.execution: f"{handler} succeeded.")
+    body = kopf.Body({"apiVersion": "ballast.dev/v1alpha1", "kind": "DriftPolicy",
+                      "metadata": {"name": "p", "namespace": "n", "uid": "u"}})
+    return kopf.LocalObjectLogger(body=body, settings=kopf.OperatorSettings())
+
+
+def test_timer_successes_are_dropped_and_everything_else_is_kept(kopf_log):
+    logger = _object_logger()
+    logger.info("Timer 'reconcile' succeeded.")
+    logger.info("Timer 'follow_rollout' succeeded.")
+    logger.info("Handler 'reconcile' succeeded.")
+    logger.error("Timer 'reconcile' failed with an exception. Will retry.")
+    logger.warning("Timer 'reconcile' succeeded.")  # not kopf's routine line: kept
+    assert [(r.levelname, r.getMessage()) for r in kopf_log.records] == [
+        ("INFO", "Handler 'reconcile' succeeded."),
+        ("ERROR", "Timer 'reconcile' failed with an exception. Will retry."),
+        ("WARNING", "Timer 'reconcile' succeeded."),
+    ]
