@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import kopf
 from prometheus_client import start_http_server
 
+from ballast.memory import limit_malloc_arenas, start_trimming
+
 
 @dataclass(frozen=True)
 class OperatorOptions:
@@ -66,6 +68,8 @@ class RoutineTimerSuccesses(logging.Filter):
 
 
 def run_operator(options: OperatorOptions) -> None:
+    # before any thread exists, so that every thread shares the few arenas
+    limit_malloc_arenas()
     import ballast.handlers  # noqa: F401  (registers the handlers)
 
     logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
@@ -73,6 +77,7 @@ def run_operator(options: OperatorOptions) -> None:
     logging.getLogger("kopf._core.engines.posting").addFilter(EventsIntoDeletedNamespaces())
     logging.getLogger("kopf.objects").addFilter(RoutineTimerSuccesses())
     start_http_server(options.metrics_port, addr=options.bind_address)
+    start_trimming(every_seconds=30)
 
     @kopf.on.startup()
     def _startup(settings: kopf.OperatorSettings, **_) -> None:

@@ -365,3 +365,18 @@ def test_the_serving_pod_monitor_selects_the_pods_the_operator_creates_in_the_wa
     assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} <= port_names
     (everywhere,) = find(rendered({"metrics.servingPodMonitor.enabled": True}), "PodMonitor")
     assert everywhere["spec"]["namespaceSelector"] == {"any": True}
+
+
+def test_the_operator_gets_an_api_priority_level_of_its_own_with_a_long_queue():
+    objects = rendered({"serviceAccount.name": "ops", "apiPriority.queueLengthLimit": 3000})
+    (level,) = find(objects, "PriorityLevelConfiguration")
+    (schema,) = find(objects, "FlowSchema")
+    queuing = level["spec"]["limited"]["limitResponse"]["queuing"]
+    assert (queuing["queues"], queuing["handSize"], queuing["queueLengthLimit"]) == (1, 1, 3000)
+    assert schema["spec"]["priorityLevelConfiguration"]["name"] == level["metadata"]["name"]
+    # below the control plane's own schemas (at most 900), above the catch-all for ServiceAccounts (9000)
+    assert 900 < schema["spec"]["matchingPrecedence"] < 9000
+    [rule] = schema["spec"]["rules"]
+    assert rule["subjects"] == [{"kind": "ServiceAccount", "serviceAccount": {"name": "ops", "namespace": "ballast-system"}}]
+    assert not find(rendered({"apiPriority.enabled": False}), "FlowSchema")
+    assert not find(rendered({"apiPriority.enabled": False}), "PriorityLevelConfiguration")

@@ -1,0 +1,254 @@
+"""Ballast at scale on the local cluster: 2,000 objects (500 of each kind), their pods on KWOK
+fake nodes, against the budgets in docs (DESIGN.md: p99 spec change -> observedGeneration
+under 1 s, operator RSS under 150 MiB, with 2,000 objects). Prints its figures; asserts nothing.
+
+    .venv/bin/python benchmarks/scale.py [--per-kind 500] [--namespaces 4] [--samples 400]
+
+Phases, each with its own figures:
+  create     the objects are created (8 client threads), then every one settles (see fleet.py)
+  idle       nothing changes for --idle seconds: the operator's steady cost (timers, watches)
+  latency    --samples spec changes at --rate per second, spread over the four kinds, each
+             timed from just before its PATCH is sent to the first watch event whose
+             status.observedGeneration reaches the new generation
+  restart    SIGKILL, start again: time to healthy, and to the first full pass (every object's
+             resume handler has run, counted in the operator's log)
+  resync     SIGKILL, change every object's spec while the operator is down, start again:
+             time until every object's status.observedGeneration is current
+The operator runs with Ballast's default settings (poll interval 2 s) except
+BALLAST_DATASET_WAIT_SECONDS=60, so that TrainingRuns whose Dataset has no valid version (KWOK
+pods produce no data) settle in a minute; it runs as a ServiceAccount whose requests go to the
+Helm chart's own APF priority level (--workload-low: to the level a ServiceAccount gets without
+the chart's), and its requests are counted by the API server (see probes.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleet import (  # noqa: E402
+    PLURALS, Fleet, GenerationWatch, add_fleet_arguments, fleet_from, load_average, mib, wait_until_settled,
+)
+from probes import ProcessSampler, cpu_seconds, percentile, read_server_counters  # noqa: E402
+
+RESUMED = "Handler 'reconcile' succeeded."
+THROTTLED = re.compile(r"status=429|APITooManyRequests|Too [Mm]any [Rr]equests")
+RECONCILIATIONS = re.compile(r'^ballast_reconciliations_total\{kind="(\w+)",result="(\w+)"\} (\S+)$', re.M)
+P99_BUDGET_SECONDS = 1.0
+RSS_BUDGET_MIB = 150
+
+
+class Report:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.lines.append(text)
+        print(text, flush=True)
+
+
+def reconciliations(text: str) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for kind, _result, value in RECONCILIATIONS.findall(text):
+        totals[kind] = totals.get(kind, 0.0) + float(value)
+    return totals
+
+
+def measure_changes(fleet: Fleet, watcher: GenerationWatch, samples: int, rate: float,
+                    drain_timeout: float = 120) -> tuple[list[tuple[str, float]], int]:
+    """Patches `samples` objects at `rate` per second, kinds in turn; returns (plural, seconds)
+    per change, and how many were never seen current within drain_timeout."""
+    first = len(watcher.latencies)
+    rng = random.Random(7)
+    keys = {plural: watcher.keys(plural) for plural in PLURALS}
+    started = time.monotonic()
+    for n in range(samples):
+        plural = PLURALS[n % len(PLURALS)]
+        key = rng.choice([k for k in keys[plural] if k not in watcher.pending])
+        generation = watcher.generation(key)
+        if generation is None:  # deleted behind the benchmark's back (see totals)
+            continue
+        due = started + n / rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        watcher.expect(key, time.monotonic(), generation + 1)
+        patched = fleet.patch_spec(plural, key[1], key[2], generation)
+        if patched["metadata"]["generation"] != generation + 1:  # someone else changed it meanwhile
+            watcher.expect(key, watcher.pending.get(key, (time.monotonic(), 0))[0], patched["metadata"]["generation"])
+    deadline = time.monotonic() + drain_timeout
+    while watcher.pending and time.monotonic() < deadline:
+        time.sleep(0.2)
+    missed = len(watcher.pending)
+    watcher.pending.clear()
+    return [(plural, seconds) for _at, plural, seconds in watcher.latencies[first:]], missed
+
+
+def latency_lines(results: list[tuple[str, float]]) -> list[str]:
+    lines = [f"    {'kind':<15}{'n':>5}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}"]
+    for kind in (*PLURALS, "all"):
+        values = [s * 1000 for p, s in results if kind in ("all", p)]
+        lines.append(f"    {kind:<15}{len(values):>5}{percentile(values, 50):>10.0f}{percentile(values, 90):>10.0f}"
+                     f"{percentile(values, 99):>10.0f}{max(values, default=float('nan')):>10.0f}")
+    return lines
+
+
+def count_in_log(path: Path, offset: int, needle: str) -> int:
+    with path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace").count(needle)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=400, help="spec changes timed in the latency phase")
+    parser.add_argument("--rate", type=float, default=4.0, help="spec changes per second in the latency phase")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of the idle phase")
+    add_fleet_arguments(parser)
+    args = parser.parse_args()
+
+    fleet, extra_env = fleet_from(args)
+    total = args.per_kind * len(PLURALS)
+    report = Report()
+    report.add(f"scale benchmark {fleet.id}: {total} objects ({args.per_kind} per kind) in {args.namespaces} "
+               f"namespaces, pods on {args.fake_nodes} KWOK nodes; operator log {fleet.operator_log}")
+    report.add(f"  load average at start: {load_average()}  (other work shares this machine)")
+    watcher = None
+    sampler = None
+    try:
+        fleet.prepare()
+        watcher = GenerationWatch(fleet)
+        watcher.start()
+        before = read_server_counters(fleet.api, fleet.flow_schema)
+        operator = fleet.start_operator(extra_env)
+        sampler = ProcessSampler(operator.pid).start()
+        cpu0, t0 = cpu_seconds(operator.pid), time.monotonic()
+
+        # --- create ---------------------------------------------------------------------------
+        created_in = fleet.create_objects()
+        settled_in = wait_until_settled(watcher, total, timeout=args.settle_timeout)
+        after_create = read_server_counters(fleet.api, fleet.flow_schema)
+        spent = after_create.since(before)
+        report.add(f"create: {total} objects created in {created_in:.1f} s "
+                   f"({total / created_in:.0f}/s), all settled {settled_in:.1f} s after the last create")
+        report.add(f"  operator requests {spent.dispatched:.0f} ({spent.rate:.1f}/s over {spent.at:.0f} s), "
+                   f"429s to the operator {spent.rejected:.0f}; CPU {cpu_seconds(operator.pid) - cpu0:.1f} s "
+                   f"in {time.monotonic() - t0:.0f} s; RSS peak {mib(sampler.peak()):.1f} MiB")
+        report.add(f"  load average: {load_average()}")
+
+        # --- idle -----------------------------------------------------------------------------
+        idle_start = read_server_counters(fleet.api, fleet.flow_schema)
+        reconciled0, cpu0, t0 = reconciliations(operator.metrics()), cpu_seconds(operator.pid), time.monotonic()
+        time.sleep(args.idle)
+        idle = read_server_counters(fleet.api, fleet.flow_schema).since(idle_start)
+        elapsed = time.monotonic() - t0
+        reconciled = reconciliations(operator.metrics())
+        per_kind = ", ".join(f"{kind} {(reconciled[kind] - reconciled0.get(kind, 0)) / elapsed:.0f}/s"
+                             for kind in sorted(reconciled))
+        report.add(f"idle {elapsed:.0f} s: operator requests {idle.rate:.2f}/s, 429s {idle.rejected:.0f}; "
+                   f"CPU {100 * (cpu_seconds(operator.pid) - cpu0) / elapsed:.0f}% of one core; "
+                   f"RSS {mib(sampler.latest()):.1f} MiB")
+        report.add(f"  reconciliations (timers included): {per_kind}")
+        report.add(f"  load average: {load_average()}")
+
+        # --- latency --------------------------------------------------------------------------
+        changes_start = read_server_counters(fleet.api, fleet.flow_schema)
+        cpu0, t0 = cpu_seconds(operator.pid), time.monotonic()
+        results, missed = measure_changes(fleet, watcher, args.samples, args.rate)
+        changes = read_server_counters(fleet.api, fleet.flow_schema).since(changes_start)
+        elapsed = time.monotonic() - t0
+        all_ms = [s for _p, s in results]
+        report.add(f"latency: {len(results)} spec changes at {args.rate:g}/s, spec change -> observedGeneration "
+                   f"(budget p99 < {P99_BUDGET_SECONDS * 1000:.0f} ms): p50 {percentile(all_ms, 50) * 1000:.0f} ms, "
+                   f"p99 {percentile(all_ms, 99) * 1000:.0f} ms; never current within 120 s: {missed}")
+        for line in latency_lines(results):
+            report.add(line)
+        report.add(f"  operator requests {changes.rate:.1f}/s, 429s {changes.rejected:.0f}; "
+                   f"CPU {100 * (cpu_seconds(operator.pid) - cpu0) / elapsed:.0f}% of one core; "
+                   f"RSS peak {mib(sampler.peak(t0)):.1f} MiB")
+        report.add(f"  load average: {load_average()}")
+        wait_until_settled(watcher, total, timeout=args.settle_timeout)
+        rss_settled = sampler.latest()
+
+        # --- restart --------------------------------------------------------------------------
+        sampler.stop()
+        operator.kill()
+        offset = fleet.operator_log.stat().st_size
+        restart_counters = read_server_counters(fleet.api, fleet.flow_schema)
+        started = time.monotonic()
+        operator = fleet.start_operator(extra_env)
+        healthy_in = time.monotonic() - started
+        sampler = ProcessSampler(operator.pid).start()
+        while count_in_log(fleet.operator_log, offset, RESUMED) < total and time.monotonic() - started < 600:
+            time.sleep(0.2)
+        passed_in = time.monotonic() - started
+        resumed = count_in_log(fleet.operator_log, offset, RESUMED)
+        restart = read_server_counters(fleet.api, fleet.flow_schema).since(restart_counters)
+        report.add(f"restart (nothing changed while down): healthy {healthy_in:.1f} s after start, first full pass "
+                   f"({resumed} of {total} resume handlers ran) {passed_in:.1f} s after start; "
+                   f"{restart.dispatched:.0f} requests, 429s {restart.rejected:.0f}; "
+                   f"RSS {mib(sampler.latest()):.1f} MiB")
+
+        # --- resync ---------------------------------------------------------------------------
+        time.sleep(5)
+        sampler.stop()
+        operator.kill()
+        changed_at = time.monotonic()
+        keys = [key for plural in PLURALS for key in watcher.keys(plural)]
+        generations = {}
+        for key in keys:
+            generation = watcher.generation(key)
+            if generation is not None:
+                generations[key] = fleet.patch_spec(key[0], key[1], key[2], generation)["metadata"]["generation"]
+        patched_in = time.monotonic() - changed_at
+        resync_counters = read_server_counters(fleet.api, fleet.flow_schema)
+        started = time.monotonic()
+        first = len(watcher.latencies)
+        for key, generation in generations.items():
+            watcher.expect(key, started, generation)
+        operator = fleet.start_operator(extra_env)
+        sampler = ProcessSampler(operator.pid).start()
+        deadline = started + args.settle_timeout
+        while watcher.pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+        resync = [s for _at, _p, s in watcher.latencies[first:]]
+        missing = len(watcher.pending)
+        resync_spent = read_server_counters(fleet.api, fleet.flow_schema).since(resync_counters)
+        report.add(f"resync: every object's spec changed while the operator was down ({len(keys)} patches in "
+                   f"{patched_in:.1f} s); after start, observedGeneration current for 50% of them at "
+                   f"{percentile(resync, 50):.1f} s, 90% at {percentile(resync, 90):.1f} s, all at "
+                   f"{max(resync, default=float('nan')):.1f} s ({missing} not within {args.settle_timeout:.0f} s)")
+        report.add(f"  {resync_spent.dispatched:.0f} requests ({resync_spent.rate:.1f}/s), 429s "
+                   f"{resync_spent.rejected:.0f}; RSS peak {mib(sampler.peak()):.1f} MiB")
+        wait_until_settled(watcher, total, timeout=args.settle_timeout)
+        report.add(f"  load average: {load_average()}")
+
+        # --- totals ---------------------------------------------------------------------------
+        overall = read_server_counters(fleet.api, fleet.flow_schema).since(before)
+        stray = fleet.pods_off_fake_nodes()
+        problems = operator.log_problems()
+        throttled = [line for line in fleet.operator_log.read_text(errors="replace").splitlines()
+                     if THROTTLED.search(line)]
+        report.add(f"totals: {overall.dispatched:.0f} operator requests, 429s to the operator (APF) "
+                   f"{overall.rejected:.0f}, 429 lines in its log {len(throttled)}, 429s cluster-wide (all clients, "
+                   f"all sessions) {overall.all_429:.0f}; fleet pods not on KWOK nodes: {len(stray)}; "
+                   f"operator log problems: {len(problems)}; watches broken and resumed {watcher.restarts}, "
+                   f"fleet objects deleted by someone else {len(watcher.deleted)}")
+        for line in problems[:5]:
+            report.add(f"    {line[:300]}")
+        report.add(f"budgets: p99 {percentile(all_ms, 99) * 1000:.0f} ms vs < {P99_BUDGET_SECONDS * 1000:.0f} ms "
+                   f"({'met' if percentile(all_ms, 99) < P99_BUDGET_SECONDS else 'MISSED'}); RSS with {total} "
+                   f"objects {mib(rss_settled):.1f} MiB (peak {mib(max(rss_settled, sampler.peak())):.1f}) vs "
+                   f"< {RSS_BUDGET_MIB} MiB ({'met' if mib(rss_settled) < RSS_BUDGET_MIB else 'MISSED'})")
+        report.add(f"  load average at end: {load_average()}")
+    finally:
+        fleet.finish(watcher, sampler, keep=args.keep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
