@@ -34,7 +34,8 @@ def test_rendered_chart_is_accepted_by_the_api_server(kubectl: Kubectl, namespac
     manifests = template(values, release=f"chart-{namespace}", namespace=namespace).stdout
     output = _server_dry_run(kubectl, manifests)
     expected = {"Deployment", "ServiceAccount", "Service", "PersistentVolumeClaim", "ClusterRole",
-                "ClusterRoleBinding", "CustomResourceDefinition", "NetworkPolicy"}
+                "ClusterRoleBinding", "CustomResourceDefinition", "NetworkPolicy", "FlowSchema",
+                "PriorityLevelConfiguration"}
     if mode == "namespaced":
         expected |= {"Role", "RoleBinding"}
     kinds = {doc["kind"] for doc in yaml.safe_load_all(manifests) if doc}
