@@ -160,7 +160,15 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows)
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    if argv == ["--stop"]:
+        # `make cluster-down`: the Helm release's operator is a pod, which deleting the cluster
+        # stops; only an operator that an earlier demo ran as a host process is left to stop
+        stop_legacy_operator()
+        return 0
+    if argv:
+        print(f"usage: {sys.argv[0]} [--stop]", file=sys.stderr)
+        return 2
     started = time.monotonic()
     external = bool(os.environ.get("KUBECONFIG"))
     if external and not os.environ.get("BALLAST_IMAGE"):
@@ -291,4 +299,4 @@ def subprocess_output(command: list[str], kubeconfig: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
