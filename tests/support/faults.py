@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,18 +63,12 @@ class ForkedOperator(OperatorProcess):
         self._wait_until_healthy(timeout=30)
         self.restart_seconds.append(time.monotonic() - began)
 
-    def _wait_until_healthy(self, timeout: float) -> None:
-        """As OperatorProcess's, polled ten times as often: a forked start is that quick."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._server.poll() is not None or _exited(self.pid):
-                raise RuntimeError(f"the operator exited at start:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"operator not healthy after {timeout}s:\n{self.log.read_text()[-3000:]}")
+    health_poll_seconds = 0.02  # ten times as often as OperatorProcess: a forked start is that quick
+
+    def _exit_at_start(self) -> str | None:
+        if self._server.poll() is None and not _exited(self.pid):
+            return None
+        return f"the operator exited at start:\n{self.log.read_text()[-3000:]}"
 
     def kill(self) -> None:
         os.kill(self.pid, signal.SIGKILL)

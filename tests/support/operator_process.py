@@ -75,17 +75,26 @@ class OperatorProcess:
         self.start()
         return self
 
+    health_poll_seconds = 0.2
+
+    def _exit_at_start(self) -> str | None:
+        """Why the operator is gone before it became healthy, or None while it runs."""
+        if self._process.poll() is None:
+            return None
+        return f"operator exited with {self._process.returncode}:\n{self.log.read_text()}"
+
     def _wait_until_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"operator exited with {self._process.returncode}:\n{self.log.read_text()}")
+            exited = self._exit_at_start()
+            if exited:
+                raise RuntimeError(exited)
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1):
                     return
             except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"operator not healthy after {timeout}s:\n{self.log.read_text()}")
+                time.sleep(self.health_poll_seconds)
+        raise RuntimeError(f"operator not healthy after {timeout}s:\n{self.log.read_text()[-3000:]}")
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
