@@ -48,11 +48,12 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 
 import localcluster  # noqa: E402
 
+from ballast.api.kinds import GROUP, VERSION  # noqa: E402
+from ballast.conditions import find_condition  # noqa: E402
 from tests.support.faults import static_store_claim  # noqa: E402
 from tests.support.kube import Kubectl, install_crds  # noqa: E402
 from tests.support.operator_process import OperatorProcess  # noqa: E402
 
-GROUP, VERSION = "ballast.dev", "v1alpha1"
 PLURALS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
 BENCH_LABEL = "ballast.dev/bench"
 FAKE_NODE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
@@ -493,10 +494,7 @@ def _key(plural: str, item: dict) -> tuple[str, str, str]:
 
 
 def condition(item: dict, type: str) -> dict:
-    for entry in (item.get("status") or {}).get("conditions") or []:
-        if entry.get("type") == type:
-            return entry
-    return {}
+    return find_condition((item.get("status") or {}).get("conditions"), type) or {}
 
 
 def settled(plural: str, item: dict) -> bool:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
+import functools
 import threading
-
-log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
+    # once: find_library runs ldconfig in a subprocess, too much for every trim
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None

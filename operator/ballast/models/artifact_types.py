@@ -80,7 +80,7 @@ def check_listed_types(data: bytes) -> frozenset[str]:
     """Every type the archive names, after checking that each is on Ballast's list.
 
     Pure JSON, without skops: the operator runs this, and skops imports scikit-learn, SciPy
-    and pandas, which would take the operator's memory from about 60 MiB to 240 MiB.
+    and pandas, which would take the operator's memory from about 75 MiB to 240 MiB.
     `skops_format.load_model`, in the pods that build the model, adds skops's own check."""
     schema = read_skops_schema(data)
     if not all(isinstance(schema.get(key), str) for key in ROOT_NODE_KEYS) \
