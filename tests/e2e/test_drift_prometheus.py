@@ -33,10 +33,11 @@ from tests.support.shifting_cluster import serve_first_model, shifting_traffic
 POLICY, UNREACHABLE = f"{shifting.MODEL}-prometheus", f"{shifting.MODEL}-no-prometheus"
 INTERVAL, PERIOD, SCRAPE = 2, 8, 1
 """Seconds between evaluations, of a window, between scrapes."""
-MIN_SAMPLES = 400
-"""More rows than the traffic sends in one interval: increase() extrapolates a window of two
-scrapes up to twice its rows, so a window of one interval would be judged on half the rows
-it claims, and PSI on fewer than 200 rows is too noisy for a test that must never fire."""
+MIN_SAMPLES, ROWS_PER_SECOND = 400, 80
+"""More rows than the traffic sends in one interval, whatever the machine's speed: increase()
+extrapolates a window of two scrapes to twice the rows counted between them, so a window of
+one interval would be judged on half the rows it claims, and PSI on 200 rows is too noisy for
+a test that must never fire (it did, at 0.32, when unpaced traffic sent 200 rows a second)."""
 QUERY_LOG = "queries.log"
 
 
@@ -97,7 +98,7 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     assert [(s["pod"], s["container"]) for s in series] == [(pods[0], "server")], (series, pods)
 
     unreachable_url = f"http://127.0.0.1:{free_port()}"
-    with shifting_traffic(k, shifted=False) as traffic:
+    with shifting_traffic(k, shifted=False, max_rows_per_second=ROWS_PER_SECOND) as traffic:
         # The policies come to a model already in use, as they would in production (the very
         # first scrapes of a new series are not counted by increase()).
         wait_for(lambda: prometheus.api("/api/v1/query", query=f"ballast_serving_rows_total{selector} > 0")["result"],
@@ -132,6 +133,10 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
         status = wait_for(lambda: (lambda s: s if s.get("firings") else None)(_status(k, POLICY)),
                           timeout=PERIOD + 4 * INTERVAL + 4 * SCRAPE, interval=0.3, message="the policy fires")
         fired_at = time.time()
+        # The gauges show the latest evaluation, not the firing one: read them while the shifted
+        # traffic still fills the window (once it stops, a window can hold enough rows and
+        # too few labels, and the accuracy check then has no score to export).
+        text = ballast_operator.metrics()
     assert traffic.failures == [], traffic.failures[:5]
     # A window that is mostly calm fires once a quarter of its rows are shifted (half of them
     # are wrong then: below the accuracy limit); one that restarted just then fires at its
@@ -163,7 +168,6 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     assert any(fired_second <= at < fired_second + 1 for at in rows_queries), (firing["time"], rows_queries[-5:])
 
     # The operator exports the evaluation and the firing.
-    text = ballast_operator.metrics()
     mine = {"namespace": namespace, "policy": POLICY, "model": shifting.MODEL}
     scores = {labels["check"]: value for labels, value in _operator_samples(text, "ballast_drift_score", **mine)}
     assert {"featureDrift", "accuracy"} <= scores.keys(), scores

@@ -30,11 +30,12 @@ def serve_first_model(k: Kubectl) -> str:
     return run["status"]["modelVersion"]
 
 
-def shifting_traffic(k: Kubectl, shifted: bool) -> Traffic:
+def shifting_traffic(k: Kubectl, shifted: bool, max_rows_per_second: float | None = None) -> Traffic:
     """Labelled traffic to the model's Service, from the world before or after the shift as
     `traffic.shifted` says (it can be flipped while the traffic runs)."""
     pool = {False: shifting.rows(2000, shifted=False, seed=11), True: shifting.rows(2000, shifted=True, seed=12)}
     traffic = Traffic(k, shifting.MODEL, shifting.MODEL, shifting.FEATURES, shifting.LABEL,
-                      rows=lambda: random.sample(pool[traffic.shifted], 5), pause=0.02)
+                      rows=lambda: random.sample(pool[traffic.shifted], 5), pause=0.02,
+                      max_rows_per_second=max_rows_per_second)
     traffic.shifted = shifted
     return traffic

@@ -42,9 +42,9 @@ class Traffic:
     (`traffic.rows = ...`), which is how a test makes the world shift."""
 
     def __init__(self, k: Kubectl, service: str, model: str, features: list[str], label: str | None,
-                 rows: Callable[[], list[dict]], pause: float = 0.0):
+                 rows: Callable[[], list[dict]], pause: float = 0.0, max_rows_per_second: float | None = None):
         self.k, self.service, self.model, self.features, self.label = k, service, model, features, label
-        self.rows, self.pause = rows, pause
+        self.rows, self.pause, self.max_rows_per_second = rows, pause, max_rows_per_second
         self.failures: list[str] = []
         self.answered = 0
         self.rows_sent = 0
@@ -60,7 +60,7 @@ class Traffic:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        endpoints, refreshed = [], 0.0
+        endpoints, refreshed, started = [], 0.0, time.monotonic()
         while not self._stop.is_set():
             if time.monotonic() - refreshed > 0.5:  # follow the EndpointSlices, as kube-proxy does
                 endpoints, refreshed = ready_endpoints(self.k, self.service), time.monotonic()
@@ -79,3 +79,5 @@ class Traffic:
                 self.failures.append(f"{endpoint}: {error!r}")
             if self.pause:
                 time.sleep(self.pause)
+            if self.max_rows_per_second:  # a steady rate, the same on a fast machine as on a slow one
+                time.sleep(max(0.0, started + self.rows_sent / self.max_rows_per_second - time.monotonic()))
