@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import kopf
 from prometheus_client import start_http_server
 
+from ballast.kopf_workarounds import keep_watching_terminating_namespaces
 from ballast.memory import limit_malloc_arenas, start_trimming
 
 
@@ -71,6 +72,8 @@ def run_operator(options: OperatorOptions) -> None:
     # before any thread exists, so that every thread shares the few arenas
     limit_malloc_arenas()
     import ballast.handlers  # noqa: F401  (registers the handlers)
+
+    keep_watching_terminating_namespaces()
 
     logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
