@@ -104,6 +104,7 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Ku
         ("create", "jobs.batch"), ("delete", "jobs.batch"), ("watch", "jobs.batch"), ("watch", "pods"),
         ("create", "persistentvolumeclaims"), ("get", "persistentvolumeclaims"),
         ("patch", "deployments.apps"), ("create", "deployments.apps"), ("create", "services"), ("patch", "services"),
+        ("watch", "services"),
         ("create", "events"),
     ]
     refused = [

@@ -9,6 +9,7 @@ import hashlib
 import json
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -102,6 +103,42 @@ def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_
         thread.join(timeout=30)
     assert failures == [], failures[:5]
     assert len(successes) > 10
+
+
+def test_a_service_deleted_behind_ballasts_back_comes_back_owned_by_the_serving_version(k: Kubectl):
+    k.apply(serve_run("served", "sklearn.linear_model.LogisticRegression", {"max_iter": 300}))
+    run = wait_for_condition(k, "trainingrun", "served", "Succeeded")
+    version = production(k, run["status"]["modelVersion"])
+    original = k.get_json("service", "iris")
+
+    def recreated() -> dict | None:
+        if k.run("get", "service", "iris", check=False).returncode != 0:
+            return None
+        service = k.get_json("service", "iris")
+        return service if service["metadata"]["uid"] != original["metadata"]["uid"] else None
+
+    k.run("delete", "service", "iris", "--wait=true")
+    deleted = time.monotonic()
+    again = wait_for(recreated, timeout=30, interval=0.5, message="the Service applied again")
+    took = time.monotonic() - deleted
+    assert [o["uid"] for o in again["metadata"]["ownerReferences"]] == [version["metadata"]["uid"]]
+    assert again["spec"]["selector"] == original["spec"]["selector"]
+    endpoints = wait_for(lambda: ready_endpoints(k, "iris"), timeout=30, message="the new Service's endpoints")
+    assert infer(endpoints[0], iris_rows()[:1])["outputs"]
+    assert took < 2 * 2 + 5, f"the Service came back {took:.1f}s after its deletion"  # two poll intervals
+
+
+def test_a_deleted_namespace_goes_with_its_served_model(k: Kubectl, kubectl: Kubectl, namespace: str):
+    """kopf puts its finalizer on every object with a timer. A namespaced operator must go on
+    watching a namespace being deleted until it has removed them (ballast.kopf_workarounds):
+    without that, every namespace deleted with a served model in it stayed Terminating."""
+    k.apply(serve_run("served", "sklearn.linear_model.LogisticRegression", {"max_iter": 300}))
+    run = wait_for_condition(k, "trainingrun", "served", "Succeeded")
+    production(k, run["status"]["modelVersion"])
+
+    kubectl.run("delete", "namespace", namespace, "--wait=false")
+    wait_for(lambda: kubectl.run("get", "namespace", namespace, check=False).returncode != 0, timeout=90,
+             interval=1, message=f"namespace {namespace} gone")
 
 
 def labelled_iris_traffic(k: Kubectl) -> traffic.Traffic:

@@ -162,7 +162,7 @@ OPERATOR_GRANTS = {
     ("", "pods"): {"list", "watch"},
     ("", "persistentvolumeclaims"): {"get", "create"},
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
-    ("", "services"): {"create", "patch"},
+    ("", "services"): {"list", "watch", "create", "patch"},
     ("", "events"): {"create"},
 }
 KOPF_CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}

@@ -13,7 +13,10 @@ SETTINGS = Settings(superseded_grace_seconds=30)
 OK = Verification(ok=True, reason="Verified", message="ok")
 
 
-def version(name="iris-aaaaaaaaaaaa", stage=None, strategy="Immediate", replicas=2, serving=True, **status):
+NAME = "iris-aaaaaaaaaaaa"
+
+
+def version(name=NAME, stage=None, strategy="Immediate", replicas=2, serving=True, **status):
     spec = {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/models/iris/a/model.skops",
                                           "sha256": "a" * 64},
             "rollout": {"strategy": strategy}}
@@ -24,9 +27,10 @@ def version(name="iris-aaaaaaaaaaaa", stage=None, strategy="Immediate", replicas
             "status": {**({"stage": stage} if stage else {}), **status}}
 
 
-def reconcile(body, siblings=(), ready=0, verification=OK, spec_hash=None, now=NOW):
+def reconcile(body, siblings=(), ready=0, verification=OK, spec_hash=None, now=NOW, service_owners=None):
     return reconcile_model_version(body, verification, now, siblings=list(siblings),
-                                   deployment=DeploymentState(ready, spec_hash), settings=SETTINGS)
+                                   deployment=DeploymentState(ready, spec_hash), settings=SETTINGS,
+                                   service_owners=service_owners)
 
 
 def ready(outcome):
@@ -71,6 +75,21 @@ def test_an_unchanged_deployment_is_not_applied_again():
     applied_hash = deployment(first)["metadata"]["annotations"]["ballast.dev/spec-hash"]
     again = reconcile(version(), ready=0, spec_hash=applied_hash)
     assert again.apply_manifests == []
+    owned = reconcile(version(), ready=0, spec_hash=applied_hash, service_owners=frozenset({"u-other", "u-" + NAME}))
+    assert owned.apply_manifests == []
+
+
+def test_a_service_deleted_behind_ballasts_back_is_applied_again_without_the_deployment():
+    applied_hash = deployment(reconcile(version(), ready=1))["metadata"]["annotations"]["ballast.dev/spec-hash"]
+    for owners in (frozenset(), frozenset({"u-another-version"})):  # deleted, or recreated by another version
+        outcome = reconcile(version(stage="Production"), ready=1, spec_hash=applied_hash, service_owners=owners)
+        assert [(manager, m["kind"]) for manager, m in outcome.apply_manifests] == [(f"ballast-{NAME}", "Service")]
+        assert outcome.apply_manifests[0][1]["metadata"]["ownerReferences"][0]["uid"] == "u-" + NAME
+
+
+def test_a_version_that_serves_nothing_does_not_bring_the_service_back():
+    outcome = reconcile(version(serving=False), service_owners=frozenset())
+    assert outcome.apply_manifests == []
 
 
 def test_immediate_replaces_production_once_ready_and_the_old_one_is_superseded_then_scaled_down():

@@ -125,10 +125,11 @@ and the per-namespace Roles (namespaced mode). */}}
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [list, watch, create, patch]
-# each model's Service, kept by server-side apply; never read
+# each model's Service, kept by server-side apply; watched so that one deleted behind
+# Ballast's back is applied again
 - apiGroups: [""]
   resources: [services]
-  verbs: [create, patch]
+  verbs: [list, watch, create, patch]
 # Events on Ballast objects, from Ballast and kopf (core/v1, create only)
 - apiGroups: [""]
   resources: [events]

@@ -79,6 +79,13 @@ def ballast_deployments(namespace: str, name: str, status: kopf.Status, annotati
                                                spec_hash=annotations.get(SPEC_HASH_ANNOTATION))}
 
 
+@kopf.index("", "v1", "services", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+def model_services(namespace: str, name: str, meta: kopf.Meta, **_) -> dict:
+    """Which ModelVersions each model's Service names as owners: a version missing from it
+    (the Service was deleted, or lost that reference) applies it again."""
+    return {(namespace, name): frozenset(owner["uid"] for owner in meta.get("ownerReferences") or [])}
+
+
 @kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
 def serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
     """The addresses of ready serving pods, by ModelVersion: what canary analysis scrapes."""

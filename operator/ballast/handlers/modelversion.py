@@ -5,7 +5,7 @@ from __future__ import annotations
 import kopf
 
 from ballast.api.kinds import GROUP, VERSION
-from ballast.build.serving import serving_deployment_name
+from ballast.build.serving import model_service_name, serving_deployment_name
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, artifact_store, now
 from ballast.handlers.indexes import one_of
@@ -28,23 +28,24 @@ def _in_transition(spec: kopf.Spec, status: kopf.Status, **_) -> bool:
 @kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.verify_interval_seconds,
             initial_delay=SETTINGS.verify_interval_seconds)
 def reconcile(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index, ballast_deployments: kopf.Index,
-              serving_pods: kopf.Index, **_) -> None:
+              serving_pods: kopf.Index, model_services: kopf.Index, **_) -> None:
     artifact = body.spec["artifact"]
     verification = verify_artifact(artifact_store(), artifact["uri"], artifact["sha256"])
-    _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods)
+    _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods, model_services)
 
 
 @kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.poll_interval_seconds, when=_in_transition)
 def follow_rollout(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index,
-                   ballast_deployments: kopf.Index, serving_pods: kopf.Index, **_) -> None:
+                   ballast_deployments: kopf.Index, serving_pods: kopf.Index, model_services: kopf.Index,
+                   **_) -> None:
     """Between verifications, the rollout moves on from the last verification's outcome."""
     verification = last_verification(dict(body.status))
     if verification is not None:
-        _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods)
+        _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods, model_services)
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, verification: Verification, model_versions: kopf.Index,
-               ballast_deployments: kopf.Index, serving_pods: kopf.Index) -> None:
+               ballast_deployments: kopf.Index, serving_pods: kopf.Index, model_services: kopf.Index) -> None:
     namespace = body.metadata.namespace
     siblings = list(model_versions.get((namespace, body.spec["model"]), []))
     samples = {}
@@ -55,5 +56,6 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, verification: Verification, m
     outcome = reconcile_model_version(
         plain_body(body), verification, now(), siblings=siblings,
         deployment=one_of(ballast_deployments, (namespace, serving_deployment_name(body.metadata.name))),
-        settings=SETTINGS, samples=samples, approved_by=approval_manager(body.metadata.get("managedFields")))
+        settings=SETTINGS, samples=samples, approved_by=approval_manager(body.metadata.get("managedFields")),
+        service_owners=one_of(model_services, (namespace, model_service_name(body.spec["model"]))) or frozenset())
     apply_outcome(body, patch, outcome, SETTINGS)

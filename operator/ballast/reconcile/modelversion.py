@@ -18,7 +18,9 @@ from ballast.settings import Settings
 def reconcile_model_version(body: dict, verification: Verification, now: datetime, *,
                             siblings: list[Sibling], deployment: DeploymentState | None,
                             settings: Settings, samples: dict[str, Sample] | None = None,
-                            approved_by: str | None = None) -> Outcome:
+                            approved_by: str | None = None, service_owners: frozenset[str] | None = None) -> Outcome:
+    """service_owners: the uids the model's Service names as owners (empty: no Service);
+    None when not known, and then the Service is applied only along with the Deployment."""
     status = body.get("status") or {}
     generation = body["metadata"]["generation"]
     outcome = Outcome(status={"observedGeneration": generation})
@@ -35,12 +37,17 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
     outcome.status.update(plan.status)
     for type, reason, message in plan.events:
         outcome.event(type, reason, message)
-    if plan.deployment and plan.deployment["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash:
+    deployment_changed = bool(plan.deployment) and \
+        plan.deployment["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash
+    service_lost = bool(plan.deployment) and service_owners is not None \
+        and body["metadata"].get("uid") not in service_owners
+    if deployment_changed or service_lost:
         manager = f"ballast-{body['metadata']['name']}"
         # each version applies the shared Service as its own field manager, so the owner
         # references of all versions add up instead of replacing one another
         outcome.apply_manifests.append((manager, build_model_service(
             body["spec"]["model"], body["metadata"]["namespace"], [body])))
+    if deployment_changed:
         # The Deployment last: its spec hash is what says both were applied. An operator
         # killed between the two applies then finds no matching hash and applies both again.
         outcome.apply_manifests.append(("ballast", plan.deployment))
