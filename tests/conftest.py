@@ -59,8 +59,9 @@ def crds(kubectl: Kubectl) -> None:
     install_crds(kubectl)
 
 
-def make_namespace(kubectl: Kubectl, *, restricted: bool = True) -> Iterator[str]:
-    name = f"{NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}"
+def make_namespace(kubectl: Kubectl, *, restricted: bool = True, prefix: str = NAMESPACE_PREFIX) -> Iterator[str]:
+    """A new namespace; the session operator watches it when it has the session's prefix."""
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
     if restricted:
         kubectl.run("label", "namespace", name, *RESTRICTED_NAMESPACE_LABELS)

@@ -23,10 +23,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ballast.drift.prometheus import series_selector
 from ballast.reconcile.durations import parse_time
+from tests.conftest import make_namespace
 from tests.support import shifting
 from tests.support.ballast_objects import condition
-from tests.support.kube import Kubectl, wait_for
+from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.net import free_port
+from tests.support.operator_process import OperatorProcess
 from tests.support.prometheus_server import PrometheusServer, running_prometheus, serving_pods_config
 from tests.support.shifting_cluster import serve_first_model, shifting_traffic
 
@@ -206,3 +208,53 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
           f"{len({s['windowStart'] for s in judged})} calm windows without firing; fired "
           f"{fired_at - onset:.1f}s after the shift (interval {INTERVAL}s, window {PERIOD}s, scrape {SCRAPE}s): "
           f"{firing['reason'][:90]}")
+
+
+@pytest.fixture
+def own_namespace(kubectl: Kubectl) -> Iterator[str]:
+    """Outside the session operator's pattern: the operator this test restarts is its only one."""
+    yield from make_namespace(kubectl, prefix="restart-")
+
+
+def _judged_after(k: Kubectl, name: str, previous: str | None) -> dict | None:
+    """The policy's status once an evaluation later than `previous` judged rows, else None."""
+    status = _status(k, name)
+    evaluated = status.get("lastEvaluationTime")
+    if not evaluated or status.get("samples", 0) == 0:
+        return None
+    return status if previous is None or parse_time(evaluated) > parse_time(previous) else None
+
+
+def test_a_restarted_operator_goes_on_with_the_window_prometheus_kept(
+        kubectl: Kubectl, kubeconfig: Path, own_namespace: str, crds, tmp_path: Path):
+    """The counts are in Prometheus and the window's start is in status: an operator that
+    restarts judges the same window, grown, instead of starting an empty one."""
+    k = kubectl.in_namespace(own_namespace)
+    config = serving_pods_config(kubeconfig, own_namespace, f"{SCRAPE}s")
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", store_dir=shared_store_dir(),
+                               namespaces=(own_namespace,))
+    with running_prometheus(tmp_path / "prometheus", config=config) as prometheus, operator:
+        champion = serve_first_model(k)
+        selector = series_selector(own_namespace, shifting.MODEL, champion)
+        with shifting_traffic(k, shifted=False, max_rows_per_second=ROWS_PER_SECOND):
+            wait_for(lambda: prometheus.api("/api/v1/query",
+                                            query=f"ballast_serving_rows_total{selector} > 0")["result"],
+                     timeout=30, interval=0.5, message="Prometheus has scraped the traffic")
+            policy = notify_policy(POLICY, prometheus.url)
+            policy["spec"]["window"] = {"minSamples": 50, "period": "10m"}
+            k.apply(policy)
+            before = wait_for(lambda: _judged_after(k, POLICY, None), timeout=60, interval=0.3,
+                              message="a judged window")
+            operator.kill()
+            time.sleep(2 * INTERVAL)
+            operator.start()
+            after = wait_for(lambda: _judged_after(k, POLICY, before["lastEvaluationTime"]), timeout=30,
+                             interval=0.3, message="an evaluation by the restarted operator")
+        assert after["windowStart"] == before["windowStart"], (before["windowStart"], after["windowStart"])
+        assert after["verdict"] == "NoDrift" and after["samples"] > before["samples"], (before, after)
+        k.run("delete", "namespace", own_namespace, "--wait=false")
+        wait_for(lambda: kubectl.run("get", "namespace", own_namespace, check=False).returncode != 0, timeout=90,
+                 interval=1, message="the namespace gone while its operator runs")
+    assert operator.log_problems() == []
+    print(f"\n  restart: the window that started at {before['windowStart']} went on from "
+          f"{before['samples']} to {after['samples']} rows")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import make_namespace
 from tests.support.ballast_objects import dataset, iris_rows, training_run, wait_for_condition
 from tests.support.helm import find, rendered, template
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
@@ -132,12 +133,7 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Ku
 def own_namespace(kubectl: Kubectl):
     """A namespace outside the session operator's `t-*` pattern, so that the operator under
     test is the only one serving it."""
-    name = f"chart-{uuid.uuid4().hex[:8]}"
-    kubectl.run("create", "namespace", name)
-    wait_for(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-             timeout=30, message=f"default ServiceAccount in {name}")
-    yield name
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    yield from make_namespace(kubectl, restricted=False, prefix="chart-")
 
 
 def _token_kubeconfig(kubectl: Kubectl, namespace: str, account: str, path: Path) -> Path:

@@ -9,7 +9,9 @@ import pytest
 from ballast.build.retrain import POLICY_LABEL
 from ballast.conditions import find_condition, rfc3339
 from ballast.drift.counters import ROWS, Window, series_key
-from ballast.reconcile.driftpolicy import DriftObservation, PolicyRun, evaluation_due, reconcile_drift_policy
+from ballast.reconcile.driftpolicy import (
+    DriftObservation, PolicyRun, evaluation_due, reconcile_drift_policy, resumed_window_start,
+)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 OLD_DATA, NEW_DATA = "a" * 64, "b" * 64
@@ -229,3 +231,18 @@ def test_a_reconcile_that_reads_nothing_keeps_what_the_last_read_found():
     between = reconcile_drift_policy(observe(policy(status=watched(conditions=failed.outcome.status["conditions"]))))
     assert (condition(between, "Ready")["status"], condition(between, "Ready")["reason"]) == \
         ("False", "PrometheusUnreachable")
+
+
+def test_a_restarted_operator_resumes_the_prometheus_window_that_status_names():
+    spec = {"window": {"period": "10m"}}
+    started = NOW - timedelta(minutes=4)
+    status = {"modelVersion": "m-1", "windowStart": rfc3339(started)}
+    assert resumed_window_start(status, spec, NOW, "m-1") == started
+    # down for longer than a period: one full period back, judged at once
+    old = {"modelVersion": "m-1", "windowStart": rfc3339(NOW - timedelta(hours=3))}
+    assert resumed_window_start(old, spec, NOW, "m-1") == NOW - timedelta(minutes=10)
+    # another version in Production now, or no window yet: a new window starts
+    assert resumed_window_start(status, spec, NOW, "m-2") is None
+    assert resumed_window_start({"modelVersion": "m-1"}, spec, NOW, "m-1") is None
+    # a clock behind the recorded start never gives a window that ends before it starts
+    assert resumed_window_start(status, spec, started - timedelta(seconds=30), "m-1") == started - timedelta(seconds=30)

@@ -16,7 +16,9 @@ from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, now
 from ballast.handlers.indexes import one_of
 from ballast.metrics import DRIFT_FIRINGS, RETRAINS
-from ballast.reconcile.driftpolicy import DriftObservation, evaluation_due, reconcile_drift_policy
+from ballast.reconcile.driftpolicy import (
+    DriftObservation, evaluation_due, reconcile_drift_policy, resumed_window_start,
+)
 
 WINDOW_MEMO = "drift_window"
 
@@ -37,7 +39,8 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, production_ve
     if evaluation_due(status, dict(spec), moment, version):
         if prometheus:
             window, started_at, problem = _window_from_prometheus(memo, prometheus, namespace, spec["model"],
-                                                                  version, moment)
+                                                                  version, moment,
+                                                                  resumed_window_start(status, dict(spec), moment, version))
         else:
             readings = _read_pods(list(serving_pods.get((namespace, version), [])))
             window, started_at = _window_since_start(memo, version, readings, moment)
@@ -84,12 +87,17 @@ def _window_since_start(memo: kopf.Memo, version: str, readings: dict[str, Readi
 
 
 def _window_from_prometheus(memo: kopf.Memo, url: str, namespace: str, model: str, version: str,
-                            moment: datetime) -> tuple[Window | None, datetime, tuple[str, str] | None]:
-    """Prometheus keeps the counters: only the window's start time is remembered here."""
+                            moment: datetime, resumed_start: datetime | None
+                            ) -> tuple[Window | None, datetime, tuple[str, str] | None]:
+    """Prometheus keeps the counters: only the window's start time is remembered, here and in
+    status, so a restarted operator goes on with the window status names."""
     start = _memo_window(memo, version)
     if start is None:
-        memo[WINDOW_MEMO] = {"version": version, "readings": None, "latest": None, "started_at": moment}
-        return None, moment, None
+        memo[WINDOW_MEMO] = {"version": version, "readings": None, "latest": None,
+                             "started_at": resumed_start or moment}
+        if resumed_start is None or resumed_start >= moment:
+            return None, moment, None
+        start = memo[WINDOW_MEMO]
     try:
         return window_from_prometheus(url, namespace, model, version, start["started_at"], moment), \
             start["started_at"], None

@@ -77,6 +77,16 @@ def evaluation_due(status: dict, spec: dict, now: datetime, production: str | No
     return elapsed >= parse_duration(spec.get("interval") or "5m")
 
 
+def resumed_window_start(status: dict, spec: dict, now: datetime, production: str) -> datetime | None:
+    """Where a window read from Prometheus resumes when the operator has lost its memory (a
+    restart): Prometheus kept the counts and status kept the start. A start more than a
+    period back resumes one period back, so the next evaluation judges a full window."""
+    if status.get("modelVersion") != production or not status.get("windowStart"):
+        return None
+    period = timedelta(seconds=parse_duration((spec.get("window") or {}).get("period") or "1h"))
+    return min(max(parse_time(status["windowStart"]), now - period), now)
+
+
 def reconcile_drift_policy(observed: DriftObservation) -> DriftDecision:
     body, now = observed.body, observed.now
     spec, status = body["spec"], body.get("status") or {}
