@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from ballast.build.security import DEFAULT_USER_ID
@@ -37,6 +38,10 @@ class Settings:
     prometheus_url: str | None = None
     """A Prometheus server that scrapes the serving pods: DriftPolicies without spec.source
     read their counters there instead of scraping the pods themselves."""
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    """Where Ballast's pods (ingest, training, serving) may run: a nodeSelector for all of them."""
+    tolerations: tuple[Mapping, ...] = ()
+    """Taints Ballast's pods tolerate, e.g. those of a node pool kept for ML workloads."""
 
     @property
     def store_mount_path(self) -> str | None:
@@ -65,4 +70,23 @@ class Settings:
                                                    defaults.superseded_grace_seconds)),
             refresh_check_seconds=float(env.get("BALLAST_REFRESH_CHECK_SECONDS", defaults.refresh_check_seconds)),
             prometheus_url=env.get("BALLAST_PROMETHEUS_URL") or None,
+            node_selector=_json_setting(env, "BALLAST_WORKLOAD_NODE_SELECTOR", dict),
+            tolerations=tuple(_json_setting(env, "BALLAST_WORKLOAD_TOLERATIONS", list)),
         )
+
+
+def _json_setting(env: Mapping[str, str], name: str, kind: type):
+    """A JSON object or list from the environment (the chart renders it with toJson); a value
+    that is not one stops the operator at start, naming the variable, instead of later in a pod."""
+    text = env.get(name, "").strip()
+    if not text:
+        return kind()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not JSON ({error}): {text[:200]!r}") from None
+    if not isinstance(value, kind) or (kind is dict and not all(isinstance(v, str) for v in value.values())) \
+            or (kind is list and not all(isinstance(v, dict) for v in value)):
+        expected = "an object of strings" if kind is dict else "a list of objects"
+        raise ValueError(f"{name} must be {expected}: {text[:200]!r}")
+    return value

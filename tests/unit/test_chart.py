@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import ballast
-from ballast.build.pods import SCRATCH_DIR, STORE_VOLUME
+from ballast.build.pods import SCRATCH_DIR, STORE_VOLUME, pod_spec
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
 from ballast.settings import Settings
 from tests.support.helm import CHART, find, helm, rendered, template
@@ -261,6 +261,19 @@ def test_values_for_the_operators_pods_reach_its_settings():
     assert (settings.store_claim, settings.store_storage_class, settings.store_claim_size) == \
         ("models", "shared-rwx", "50Gi")
     assert (settings.poll_interval_seconds, settings.dataset_wait_seconds) == (0.5, 60)
+
+
+def test_workload_placement_reaches_the_settings_and_every_pod_the_operator_builds():
+    selector = {"pool": "ml", "kubernetes.io/arch": "amd64"}
+    tolerations = [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
+    _, pod, container = _operator({"workloads.nodeSelector": selector, "workloads.tolerations": tolerations})
+    settings = Settings.from_env(_env(container))
+    assert (settings.node_selector, list(settings.tolerations)) == (selector, tolerations)
+    built = pod_spec([], settings, restart_policy="Never")
+    assert (built["nodeSelector"], built["tolerations"]) == (selector, tolerations)
+    # the operator's own pod is placed by operator.nodeSelector/tolerations, not by these
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert "nodeSelector" not in pod_spec([], Settings.from_env(_env(_operator()[2])), restart_policy="Never")
 
 
 def test_a_digest_pins_both_images():

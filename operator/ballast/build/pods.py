@@ -64,7 +64,7 @@ def pod_spec(containers: list[dict], settings: Settings, *, restart_policy: str,
     volumes = [{"name": "scratch", "emptyDir": {}}, *(extra_volumes or [])]
     if settings.store_mount_path:
         volumes.insert(0, {"name": STORE_VOLUME, "persistentVolumeClaim": {"claimName": settings.store_claim}})
-    return {
+    spec = {
         "restartPolicy": restart_policy,
         # Ballast's workloads never talk to the API server: no token in their pods
         "automountServiceAccountToken": False,
@@ -72,3 +72,8 @@ def pod_spec(containers: list[dict], settings: Settings, *, restart_policy: str,
         "containers": containers,
         "volumes": volumes,
     }
+    if settings.node_selector:
+        spec["nodeSelector"] = dict(settings.node_selector)
+    if settings.tolerations:
+        spec["tolerations"] = [dict(toleration) for toleration in settings.tolerations]
+    return spec
