@@ -37,7 +37,12 @@ def _unscheduled_pod(k: Kubectl) -> dict | None:
     return None
 
 
-def test_pods_carry_the_placement_and_go_only_where_it_points(
+def _ready_with_reason(k: Kubectl, dataset_name: str, reason: str) -> dict | None:
+    ready = condition(k.get_json("dataset", dataset_name), "Ready")
+    return ready if ready.get("reason") == reason else None
+
+
+def test_pods_carry_the_placement_go_only_where_it_points_and_a_stuck_one_is_named(
         kubectl: Kubectl, kubeconfig: Path, own_namespace: str, crds, tmp_path: Path):
     k = kubectl.in_namespace(own_namespace)
     # No node has this label: the ingest pod carries the placement and waits, unscheduled.
@@ -46,6 +51,12 @@ def test_pods_carry_the_placement_and_go_only_where_it_points(
         pod = wait_for(lambda: _unscheduled_pod(k), timeout=60, message="an unschedulable ingest pod")
         assert pod["spec"]["nodeSelector"] == {"pool": "nowhere"}
         assert TOLERATIONS[0] in pod["spec"]["tolerations"]  # beside the ones Kubernetes adds
+        # ... and the Dataset says why at once, instead of waiting for the Job's deadline
+        stuck = wait_for(lambda: _ready_with_reason(k, "stranded", "PodCannotStart"), timeout=30,
+                         message="Ready says PodCannotStart")
+        assert stuck["status"] == "Unknown" and "node affinity/selector" in stuck["message"], stuck
+        events = k.get_json("events", "--field-selector", "involvedObject.name=stranded,reason=PodCannotStart")
+        assert [e["type"] for e in events["items"]] == ["Warning"], events["items"]
         k.run("delete", "dataset", "stranded", "--wait=true")  # while its operator runs: finalizer removed
     assert operator.log_problems() == []
 

@@ -153,3 +153,19 @@ def test_a_new_ingest_clears_the_previous_outcome_so_it_is_not_taken_as_finished
     # a merge patch keeps keys it does not mention: these must be explicit nulls
     assert {k: started[k] for k in ("finishedAt", "succeeded", "reason", "message")} == dict.fromkeys(
         ("finishedAt", "succeeded", "reason", "message"))
+
+
+def test_an_ingest_pod_that_cannot_start_is_named_in_ready_once_with_an_event():
+    body = dataset(status={"ingest": ingesting(), "observedGeneration": 1})
+    problem = "Unschedulable: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+    stuck = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False), pod_problem=problem), SETTINGS)
+    assert (ready(stuck)["status"], ready(stuck)["reason"]) == ("Unknown", "PodCannotStart")
+    assert problem in ready(stuck)["message"] and "credit-ingest-g1-r0" in ready(stuck)["message"]
+    assert [(e.type, e.reason) for e in stuck.events] == [("Warning", "PodCannotStart")]
+    assert stuck.create_jobs == [] and stuck.delete_jobs == []  # the Job's deadline still ends it
+
+    body["status"]["conditions"] = stuck.status["conditions"]
+    again = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False), pod_problem=problem), SETTINGS)
+    assert again.events == [] and ready(again)["reason"] == "PodCannotStart"
+    started = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False)), SETTINGS)
+    assert ready(started)["reason"] == "Ingesting"

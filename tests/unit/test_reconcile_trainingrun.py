@@ -169,3 +169,18 @@ def test_a_finished_job_whose_pod_result_has_not_arrived_yet_waits_for_it_then_g
     assert (condition(never, "Succeeded")["status"], condition(never, "Succeeded")["reason"]) == \
         ("False", "TrainingFailed")
     assert "backoff limit" in condition(never, "Succeeded")["message"]
+
+
+def test_a_training_pod_that_cannot_start_is_named_in_the_conditions_once_with_an_event():
+    problem = "ImagePullBackOff: Back-off pulling image \"registry.example/ballast:9\""
+    observed = TrainingRunObservation(run(status=started()), NOW, job=JobState(False, False), pod_problem=problem)
+    stuck = reconcile_training_run(observed, SETTINGS)
+    for type in ("Ready", "Succeeded"):
+        assert (condition(stuck, type)["status"], condition(stuck, type)["reason"]) == ("Unknown", "PodCannotStart")
+    assert problem in condition(stuck, "Ready")["message"]
+    assert [(e.type, e.reason) for e in stuck.events] == [("Warning", "PodCannotStart")]
+
+    again = reconcile_training_run(TrainingRunObservation(
+        run(status={**started(), "conditions": stuck.status["conditions"]}), NOW, job=JobState(False, False),
+        pod_problem=problem), SETTINGS)
+    assert again.events == []

@@ -7,7 +7,7 @@ import kopf
 from ballast.api.kinds import GROUP, VERSION
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, now
-from ballast.handlers.indexes import job_of, termination_of
+from ballast.handlers.indexes import job_of, stuck_pod_of, termination_of
 from ballast.reconcile.dataset import DatasetObservation, ingest_in_flight, reconcile_dataset
 
 
@@ -25,13 +25,14 @@ def _ingesting(status: kopf.Status, **_) -> bool:
 @kopf.timer(GROUP, VERSION, "datasets", interval=SETTINGS.poll_interval_seconds, when=_ingesting)
 @kopf.timer(GROUP, VERSION, "datasets", id="refresh", interval=SETTINGS.refresh_check_seconds, when=_has_refresh)
 def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ballast_job_pods: kopf.Index,
-              **_) -> None:
+              stuck_job_pods: kopf.Index, **_) -> None:
     namespace = body.metadata.namespace
     job_name = (body.status.get("ingest") or {}).get("jobName")
     observed = DatasetObservation(
         body=plain_body(body), now=now(),
         job=job_of(ballast_jobs, namespace, job_name),
         termination=termination_of(ballast_job_pods, namespace, job_name),
+        pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
     )
     apply_outcome(body, patch, reconcile_dataset(observed, SETTINGS), SETTINGS)
 

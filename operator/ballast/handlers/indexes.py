@@ -16,7 +16,7 @@ from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
 from ballast.conditions import find_condition
 from ballast.reconcile.driftpolicy import PolicyRun
 from ballast.reconcile.durations import parse_time
-from ballast.reconcile.jobs import JobState, job_state, latest_termination, pod_termination
+from ballast.reconcile.jobs import JobState, job_state, latest_termination, pod_cannot_start, pod_termination
 from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
 from ballast.reconcile.serving import DeploymentState, Sibling
 
@@ -34,6 +34,18 @@ def ballast_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, *
     job = labels.get(JOB_NAME_LABEL)
     termination = pod_termination(dict(status))
     return {(namespace, job): termination} if job and termination else {}
+
+
+@kopf.index("", "v1", "pods", labels=MANAGED)
+def stuck_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
+    """Why a Job's pod cannot start (unschedulable, image not pulled), while that lasts."""
+    job = labels.get(JOB_NAME_LABEL)
+    problem = pod_cannot_start(dict(status))
+    return {(namespace, job): problem} if job and problem else {}
+
+
+def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> str | None:
+    return next(iter(index.get((namespace, job), [])), None) if job else None
 
 
 @kopf.index(GROUP, VERSION, "datasets")

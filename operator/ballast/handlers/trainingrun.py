@@ -7,7 +7,7 @@ import kopf
 from ballast.api.kinds import GROUP, VERSION
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, now
-from ballast.handlers.indexes import job_of, one_of, termination_of
+from ballast.handlers.indexes import job_of, one_of, stuck_pod_of, termination_of
 from ballast.reconcile.trainingrun import TrainingRunObservation, in_flight, reconcile_training_run
 
 
@@ -20,7 +20,8 @@ def _in_flight(status: kopf.Status, **_) -> bool:
 @kopf.on.update(GROUP, VERSION, "trainingruns", field="spec")
 @kopf.timer(GROUP, VERSION, "trainingruns", interval=SETTINGS.poll_interval_seconds, when=_in_flight)
 def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ballast_job_pods: kopf.Index,
-              ballast_datasets: kopf.Index, production_versions: kopf.Index, **_) -> None:
+              stuck_job_pods: kopf.Index, ballast_datasets: kopf.Index, production_versions: kopf.Index,
+              **_) -> None:
     namespace = body.metadata.namespace
     job_name = body.status.get("jobName")
     observed = TrainingRunObservation(
@@ -29,5 +30,6 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ball
         champion=one_of(production_versions, (namespace, body.spec["model"])),
         job=job_of(ballast_jobs, namespace, job_name),
         termination=termination_of(ballast_job_pods, namespace, job_name),
+        pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
     )
     apply_outcome(body, patch, reconcile_training_run(observed, SETTINGS), SETTINGS)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ballast.build.jobs import build_ingest_job, ingest_job_name
-from ballast.conditions import rfc3339
+from ballast.conditions import find_condition, rfc3339
 from ballast.conditions import set_condition
 from ballast.reconcile.durations import parse_duration, parse_time
-from ballast.reconcile.jobs import JobState, message_tail, parse_result, result_pending
+from ballast.reconcile.jobs import POD_CANNOT_START, JobState, message_tail, parse_result, result_pending
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
@@ -27,6 +27,8 @@ class DatasetObservation:
     """The state of status.ingest.jobName's Job, when the index has it."""
     termination: dict | None = None
     """The termination of that Job's newest pod."""
+    pod_problem: str | None = None
+    """Why that Job's pod cannot start (reconcile.jobs.pod_cannot_start), while it cannot."""
 
 
 def ingest_in_flight(status: dict) -> bool:
@@ -51,7 +53,10 @@ def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outco
         _start_ingest(outcome, body, generation, refresh=ingest.get("refresh", 0) + 1, now=now, settings=settings)
 
     outcome.status["observedGeneration"] = generation
-    outcome.status["conditions"] = _conditions(status, outcome.status, generation, now)
+    stuck = observed.pod_problem if ingest and not ingest.get("finishedAt") and not outcome.create_jobs else None
+    outcome.status["conditions"] = _conditions(status, outcome.status, generation, now, stuck)
+    if stuck and (find_condition(status.get("conditions"), "Ready") or {}).get("reason") != POD_CANNOT_START:
+        outcome.event("Warning", POD_CANNOT_START, f"the pod of ingest Job {ingest['jobName']} cannot start: {stuck}")
     return outcome
 
 
@@ -146,7 +151,8 @@ def seconds_until_refresh(body: dict, now: datetime) -> float | None:
     return max(0.0, parse_duration(interval) - elapsed)
 
 
-def _conditions(status: dict, changes: dict, generation: int, now: datetime) -> list[dict]:
+def _conditions(status: dict, changes: dict, generation: int, now: datetime,
+                pod_problem: str | None = None) -> list[dict]:
     merged = {**status, **changes}
     ingest = merged.get("ingest") or {}
     latest = merged.get("latestVersion")
@@ -157,6 +163,9 @@ def _conditions(status: dict, changes: dict, generation: int, now: datetime) -> 
         ready = ("False", ingest.get("reason") or "IngestFailed", ingest.get("message") or "")
     elif ingest.get("finishedAt") and newest and newest.get("valid") is False:
         ready = ("False", "InvalidData", "; ".join(newest.get("violations") or [])[:2000])
+    elif pod_problem and not ingest.get("finishedAt"):
+        ready = ("Unknown", POD_CANNOT_START, f"the pod of ingest Job {ingest.get('jobName')} cannot start: "
+                                              f"{pod_problem}"[:2000])
     else:
         ready = ("Unknown", "Ingesting", f"ingest Job {ingest.get('jobName')} is running")
     stamp = rfc3339(now)

@@ -61,6 +61,27 @@ def pod_termination(pod_status: dict) -> dict | None:
     return None
 
 
+POD_CANNOT_START = "PodCannotStart"
+"""The reason a condition gives while a Job's pod waits on something that will not fix itself."""
+_STUCK_WAITING = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+                  "CreateContainerError")
+
+
+def pod_cannot_start(pod_status: dict) -> str | None:
+    """Why a pod cannot start, in the words of the scheduler or the kubelet: no node will take
+    it (a nodeSelector or toleration that matches nothing, too few resources), or its image
+    or configuration is wrong. None while it is merely on its way."""
+    for condition in pod_status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False" \
+                and condition.get("reason") == "Unschedulable":
+            return f"Unschedulable: {condition.get('message') or 'no node can take it'}"
+    for container in [*(pod_status.get("initContainerStatuses") or []), *(pod_status.get("containerStatuses") or [])]:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in _STUCK_WAITING:
+            return f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
+    return None
+
+
 def latest_termination(terminations: list[dict]) -> dict | None:
     return max(terminations, key=lambda t: t.get("finishedAt") or "", default=None)
 

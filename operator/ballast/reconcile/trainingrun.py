@@ -11,7 +11,7 @@ from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.reconcile.durations import parse_time
-from ballast.reconcile.jobs import JobState, message_tail, parse_result, result_pending
+from ballast.reconcile.jobs import POD_CANNOT_START, JobState, message_tail, parse_result, result_pending
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
@@ -29,6 +29,8 @@ class TrainingRunObservation:
     """The model's Production ModelVersion (metadata, spec), if there is one."""
     job: JobState | None = None
     termination: dict | None = None
+    pod_problem: str | None = None
+    """Why the Job's pod cannot start (reconcile.jobs.pod_cannot_start), while it cannot."""
 
 
 def is_finished(status: dict) -> bool:
@@ -151,6 +153,12 @@ def _follow(outcome: Outcome, observed: TrainingRunObservation, settings: Settin
     status = body.get("status") or {}
     if job is None:
         _ensure_job(outcome, observed, settings)
+        return
+    if not job.finished and observed.pod_problem:
+        message = f"the pod of Job {status['jobName']} cannot start: {observed.pod_problem}"
+        outcome.status["_state"] = ("running", POD_CANNOT_START, message)
+        if (find_condition(status.get("conditions"), "Ready") or {}).get("reason") != POD_CANNOT_START:
+            outcome.event("Warning", POD_CANNOT_START, message)
         return
     if not job.finished or result_pending(job, observed.termination, observed.now):
         outcome.status["_state"] = ("running", "Training", f"Job {status['jobName']} is running")
