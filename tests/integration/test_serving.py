@@ -141,6 +141,23 @@ def test_a_deleted_namespace_goes_with_its_served_model(k: Kubectl, kubectl: Kub
              interval=1, message=f"namespace {namespace} gone")
 
 
+def test_a_serving_pod_no_node_can_take_is_named_in_ready_with_one_warning(k: Kubectl):
+    run = serve_run("huge", "sklearn.linear_model.LogisticRegression", {"max_iter": 300})
+    run["spec"]["modelVersionTemplate"]["serving"]["resources"] = {"requests": {"memory": "100Ti"}}
+    k.apply(run)
+    name = wait_for_condition(k, "trainingrun", "huge", "Succeeded")["status"]["modelVersion"]
+
+    def named() -> dict | None:
+        ready = condition(k.get_json("modelversion", name), "Ready")
+        return ready if ready.get("reason") == "PodCannotStart" else None
+
+    ready = wait_for(named, timeout=60, interval=0.5, message="Ready says PodCannotStart")
+    assert ready["status"] == "Unknown" and "Insufficient memory" in ready["message"], ready
+    time.sleep(3)  # a few more reconciles: still one Event
+    events = k.get_json("events", "--field-selector", f"involvedObject.name={name},reason=PodCannotStart")["items"]
+    assert [(e["type"], e.get("count", 1)) for e in events] == [("Warning", 1)], events
+
+
 def labelled_iris_traffic(k: Kubectl) -> traffic.Traffic:
     """One iris row per request, each followed by its true label (a delayed ground truth)."""
     rows = iris_rows()

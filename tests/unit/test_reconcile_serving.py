@@ -247,3 +247,19 @@ def test_an_old_rollback_request_is_not_replayed():
     body["metadata"]["annotations"] = {"ballast.dev/rollback-requested-at": "2026-01-01T11:59:00Z"}
     later = reconcile(body, siblings=[], ready=0, now=NOW + timedelta(minutes=5))
     assert later.status["stage"] == "Superseded" and deployment(later)["spec"]["replicas"] == 0
+
+
+def test_a_serving_pod_that_cannot_start_is_named_while_the_version_deploys_once_with_an_event():
+    problem = "Unschedulable: 0/1 nodes are available: 1 Insufficient memory."
+    stuck = reconcile_model_version(version(), OK, NOW, siblings=[], deployment=DeploymentState(0),
+                                    settings=SETTINGS, pod_problem=problem)
+    assert (ready(stuck)["status"], ready(stuck)["reason"]) == ("Unknown", "PodCannotStart")
+    assert "0 of 2 replicas ready" in ready(stuck)["message"] and problem in ready(stuck)["message"]
+    assert [(e.type, e.reason) for e in stuck.events if e.type == "Warning"] == [("Warning", "PodCannotStart")]
+    again = reconcile_model_version(version(conditions=stuck.status["conditions"]), OK, NOW, siblings=[],
+                                    deployment=DeploymentState(0), settings=SETTINGS, pod_problem=problem)
+    assert [e.reason for e in again.events] == [] and ready(again)["reason"] == "PodCannotStart"
+    # a version already serving stays Serving while one more replica cannot start
+    serving = reconcile_model_version(version(stage="Production"), OK, NOW, siblings=[], deployment=DeploymentState(2),
+                                      settings=SETTINGS, pod_problem=problem)
+    assert ready(serving)["reason"] == "Serving"

@@ -44,6 +44,14 @@ def stuck_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_
     return {(namespace, job): problem} if job and problem else {}
 
 
+@kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+def stuck_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
+    """Why a ModelVersion's serving pods cannot start, by version, while that lasts."""
+    version = labels.get(VERSION_LABEL)
+    problem = pod_cannot_start(dict(status))
+    return {(namespace, version): problem} if version and problem else {}
+
+
 def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> str | None:
     return next(iter(index.get((namespace, job), [])), None) if job else None
 

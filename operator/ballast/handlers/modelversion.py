@@ -28,24 +28,27 @@ def _in_transition(spec: kopf.Spec, status: kopf.Status, **_) -> bool:
 @kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.verify_interval_seconds,
             initial_delay=SETTINGS.verify_interval_seconds)
 def reconcile(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index, ballast_deployments: kopf.Index,
-              serving_pods: kopf.Index, model_services: kopf.Index, **_) -> None:
+              serving_pods: kopf.Index, model_services: kopf.Index, stuck_serving_pods: kopf.Index, **_) -> None:
     artifact = body.spec["artifact"]
     verification = verify_artifact(artifact_store(), artifact["uri"], artifact["sha256"])
-    _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods, model_services)
+    _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods, model_services,
+               stuck_serving_pods)
 
 
 @kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.poll_interval_seconds, when=_in_transition)
 def follow_rollout(body: kopf.Body, patch: kopf.Patch, model_versions: kopf.Index,
                    ballast_deployments: kopf.Index, serving_pods: kopf.Index, model_services: kopf.Index,
-                   **_) -> None:
+                   stuck_serving_pods: kopf.Index, **_) -> None:
     """Between verifications, the rollout moves on from the last verification's outcome."""
     verification = last_verification(dict(body.status))
     if verification is not None:
-        _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods, model_services)
+        _reconcile(body, patch, verification, model_versions, ballast_deployments, serving_pods, model_services,
+                   stuck_serving_pods)
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, verification: Verification, model_versions: kopf.Index,
-               ballast_deployments: kopf.Index, serving_pods: kopf.Index, model_services: kopf.Index) -> None:
+               ballast_deployments: kopf.Index, serving_pods: kopf.Index, model_services: kopf.Index,
+               stuck_serving_pods: kopf.Index) -> None:
     namespace = body.metadata.namespace
     siblings = list(model_versions.get((namespace, body.spec["model"]), []))
     samples = {}
@@ -57,5 +60,6 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, verification: Verification, m
         plain_body(body), verification, now(), siblings=siblings,
         deployment=one_of(ballast_deployments, (namespace, serving_deployment_name(body.metadata.name))),
         settings=SETTINGS, samples=samples, approved_by=approval_manager(body.metadata.get("managedFields")),
-        service_owners=one_of(model_services, (namespace, model_service_name(body.spec["model"]))) or frozenset())
+        service_owners=one_of(model_services, (namespace, model_service_name(body.spec["model"]))) or frozenset(),
+        pod_problem=one_of(stuck_serving_pods, (namespace, body.metadata.name)))
     apply_outcome(body, patch, outcome, SETTINGS)

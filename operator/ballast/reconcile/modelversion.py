@@ -9,6 +9,7 @@ from datetime import datetime
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.canary.samples import Sample
+from ballast.reconcile.jobs import POD_CANNOT_START
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
 from ballast.registry import Verification
@@ -18,9 +19,11 @@ from ballast.settings import Settings
 def reconcile_model_version(body: dict, verification: Verification, now: datetime, *,
                             siblings: list[Sibling], deployment: DeploymentState | None,
                             settings: Settings, samples: dict[str, Sample] | None = None,
-                            approved_by: str | None = None, service_owners: frozenset[str] | None = None) -> Outcome:
+                            approved_by: str | None = None, service_owners: frozenset[str] | None = None,
+                            pod_problem: str | None = None) -> Outcome:
     """service_owners: the uids the model's Service names as owners (empty: no Service);
-    None when not known, and then the Service is applied only along with the Deployment."""
+    None when not known, and then the Service is applied only along with the Deployment.
+    pod_problem: why one of this version's serving pods cannot start, if one cannot."""
     status = body.get("status") or {}
     generation = body["metadata"]["generation"]
     outcome = Outcome(status={"observedGeneration": generation})
@@ -53,6 +56,10 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
         outcome.apply_manifests.append(("ballast", plan.deployment))
 
     ready = plan.ready
+    if ready[1] == "Deploying" and pod_problem:
+        ready = ("Unknown", POD_CANNOT_START, f"{ready[2]}; a serving pod cannot start: {pod_problem}"[:2000])
+        if (find_condition(status.get("conditions"), "Ready") or {}).get("reason") != POD_CANNOT_START:
+            outcome.event("Warning", POD_CANNOT_START, ready[2])
     if not verification.ok and ready[0] == "True":
         # running pods keep the verified copy they loaded; a new pod would refuse the file
         ready = ("False", verification.reason, verification.message)
