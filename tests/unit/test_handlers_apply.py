@@ -20,6 +20,14 @@ def test_a_ready_transition_posts_one_event_typed_by_its_status():
     assert event == Event("Warning", "DatasetNotReady", "waiting")
 
 
+def test_a_pod_that_cannot_start_is_a_warning_though_ready_is_unknown():
+    outcome = Outcome(status={"conditions": [ready("Unknown", "PodCannotStart", "Unschedulable: 0/1 nodes")]})
+    [event] = ready_transition_events({"conditions": [ready("Unknown", "Ingesting")]}, outcome)
+    assert event == Event("Warning", "PodCannotStart", "Unschedulable: 0/1 nodes")
+    [event] = ready_transition_events({}, Outcome(status={"conditions": [ready("Unknown", "Ingesting")]}))
+    assert event.type == "Normal"
+
+
 def test_no_event_when_ready_is_unchanged_or_already_announced():
     same = Outcome(status={"conditions": [ready("True", "Ok", "other message")]})
     assert ready_transition_events({"conditions": [ready("True", "Ok")]}, same) == []

@@ -3,6 +3,7 @@
 import json
 from datetime import datetime, timedelta, timezone
 
+from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
 from ballast.reconcile.jobs import JobState
 from ballast.settings import Settings
@@ -161,11 +162,12 @@ def test_an_ingest_pod_that_cannot_start_is_named_in_ready_once_with_an_event():
     stuck = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False), pod_problem=problem), SETTINGS)
     assert (ready(stuck)["status"], ready(stuck)["reason"]) == ("Unknown", "PodCannotStart")
     assert problem in ready(stuck)["message"] and "credit-ingest-g1-r0" in ready(stuck)["message"]
-    assert [(e.type, e.reason) for e in stuck.events] == [("Warning", "PodCannotStart")]
+    assert [(e.type, e.reason) for e in ready_transition_events(body["status"], stuck)] == \
+        [("Warning", "PodCannotStart")]
     assert stuck.create_jobs == [] and stuck.delete_jobs == []  # the Job's deadline still ends it
 
     body["status"]["conditions"] = stuck.status["conditions"]
     again = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False), pod_problem=problem), SETTINGS)
-    assert again.events == [] and ready(again)["reason"] == "PodCannotStart"
+    assert ready_transition_events(body["status"], again) == [] and ready(again)["reason"] == "PodCannotStart"
     started = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False)), SETTINGS)
     assert ready(started)["reason"] == "Ingesting"

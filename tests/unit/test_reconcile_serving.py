@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 from ballast.canary.samples import Sample
+from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.modelversion import reconcile_model_version
 from ballast.reconcile.serving import DeploymentState, Sibling, in_transition
 from ballast.registry import Verification
@@ -255,10 +256,11 @@ def test_a_serving_pod_that_cannot_start_is_named_while_the_version_deploys_once
                                     settings=SETTINGS, pod_problem=problem)
     assert (ready(stuck)["status"], ready(stuck)["reason"]) == ("Unknown", "PodCannotStart")
     assert "0 of 2 replicas ready" in ready(stuck)["message"] and problem in ready(stuck)["message"]
-    assert [(e.type, e.reason) for e in stuck.events if e.type == "Warning"] == [("Warning", "PodCannotStart")]
-    again = reconcile_model_version(version(conditions=stuck.status["conditions"]), OK, NOW, siblings=[],
-                                    deployment=DeploymentState(0), settings=SETTINGS, pod_problem=problem)
-    assert [e.reason for e in again.events] == [] and ready(again)["reason"] == "PodCannotStart"
+    assert [(e.type, e.reason) for e in ready_transition_events({}, stuck)] == [("Warning", "PodCannotStart")]
+    deploying = version(conditions=stuck.status["conditions"])
+    again = reconcile_model_version(deploying, OK, NOW, siblings=[], deployment=DeploymentState(0),
+                                    settings=SETTINGS, pod_problem=problem)
+    assert ready_transition_events(deploying["status"], again) == [] and ready(again)["reason"] == "PodCannotStart"
     # a version already serving stays Serving while one more replica cannot start
     serving = reconcile_model_version(version(stage="Production"), OK, NOW, siblings=[], deployment=DeploymentState(2),
                                       settings=SETTINGS, pod_problem=problem)

@@ -13,6 +13,7 @@ from ballast.build.claims import build_store_claim
 from ballast.conditions import find_condition, now_rfc3339, set_condition
 from ballast.handlers.lifecycle_metrics import count_lifecycle
 from ballast.metrics import RECONCILIATIONS
+from ballast.reconcile.jobs import POD_CANNOT_START
 from ballast.reconcile.outcome import Event, Outcome
 from ballast.settings import Settings
 
@@ -80,6 +81,10 @@ def plain_body(body: kopf.Body) -> dict:
             "spec": dict(body.spec), "status": dict(body.status)}
 
 
+WARNINGS_WHILE_UNKNOWN = frozenset({POD_CANNOT_START})
+"""Ready reasons that are Unknown (the attempt goes on) but need a person: posted as Warnings."""
+
+
 def ready_transition_events(current: dict, outcome: Outcome) -> list[Event]:
     """An Event whenever Ready changes status or reason, unless the reconcile posted one with
     that reason already: a person reading `kubectl describe` sees every step."""
@@ -89,4 +94,5 @@ def ready_transition_events(current: dict, outcome: Outcome) -> list[Event]:
         return []
     if any(event.reason == new["reason"] for event in outcome.events):
         return []
-    return [Event("Warning" if new["status"] == "False" else "Normal", new["reason"], new["message"] or new["reason"])]
+    warning = new["status"] == "False" or new["reason"] in WARNINGS_WHILE_UNKNOWN
+    return [Event("Warning" if warning else "Normal", new["reason"], new["message"] or new["reason"])]

@@ -53,7 +53,7 @@ def stuck_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status,
 
 
 def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> str | None:
-    return next(iter(index.get((namespace, job), [])), None) if job else None
+    return one_of(index, (namespace, job)) if job else None
 
 
 @kopf.index(GROUP, VERSION, "datasets")
@@ -71,9 +71,7 @@ def production_versions(namespace: str, name: str, spec: kopf.Spec, status: kopf
 
 
 def job_of(index: kopf.Index, namespace: str, name: str | None) -> JobState | None:
-    if not name:
-        return None
-    return next(iter(index.get((namespace, name), [])), None)
+    return one_of(index, (namespace, name)) if name else None
 
 
 def termination_of(index: kopf.Index, namespace: str, job: str | None) -> dict | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ballast.build.jobs import build_ingest_job, ingest_job_name
-from ballast.conditions import find_condition, rfc3339
+from ballast.conditions import rfc3339
 from ballast.conditions import set_condition
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.reconcile.jobs import POD_CANNOT_START, JobState, message_tail, parse_result, result_pending
@@ -53,10 +53,9 @@ def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outco
         _start_ingest(outcome, body, generation, refresh=ingest.get("refresh", 0) + 1, now=now, settings=settings)
 
     outcome.status["observedGeneration"] = generation
-    stuck = observed.pod_problem if ingest and not ingest.get("finishedAt") and not outcome.create_jobs else None
-    outcome.status["conditions"] = _conditions(status, outcome.status, generation, now, stuck)
-    if stuck and (find_condition(status.get("conditions"), "Ready") or {}).get("reason") != POD_CANNOT_START:
-        outcome.event("Warning", POD_CANNOT_START, f"the pod of ingest Job {ingest['jobName']} cannot start: {stuck}")
+    # a pod problem belongs to the Job status names, not to one this reconcile just started
+    outcome.status["conditions"] = _conditions(status, outcome.status, generation, now,
+                                               None if outcome.create_jobs else observed.pod_problem)
     return outcome
 
 

@@ -62,7 +62,8 @@ def pod_termination(pod_status: dict) -> dict | None:
 
 
 POD_CANNOT_START = "PodCannotStart"
-"""The reason a condition gives while a Job's pod waits on something that will not fix itself."""
+"""The Ready reason while a pod (a Job's or a serving one) waits on something that will not
+fix itself; handlers.apply posts it as a Warning when Ready turns to it."""
 _STUCK_WAITING = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
                   "CreateContainerError")
 

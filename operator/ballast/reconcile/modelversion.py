@@ -58,8 +58,6 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
     ready = plan.ready
     if ready[1] == "Deploying" and pod_problem:
         ready = ("Unknown", POD_CANNOT_START, f"{ready[2]}; a serving pod cannot start: {pod_problem}"[:2000])
-        if (find_condition(status.get("conditions"), "Ready") or {}).get("reason") != POD_CANNOT_START:
-            outcome.event("Warning", POD_CANNOT_START, ready[2])
     if not verification.ok and ready[0] == "True":
         # running pods keep the verified copy they loaded; a new pod would refuse the file
         ready = ("False", verification.reason, verification.message)

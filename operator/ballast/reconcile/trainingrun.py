@@ -155,10 +155,8 @@ def _follow(outcome: Outcome, observed: TrainingRunObservation, settings: Settin
         _ensure_job(outcome, observed, settings)
         return
     if not job.finished and observed.pod_problem:
-        message = f"the pod of Job {status['jobName']} cannot start: {observed.pod_problem}"
-        outcome.status["_state"] = ("running", POD_CANNOT_START, message)
-        if (find_condition(status.get("conditions"), "Ready") or {}).get("reason") != POD_CANNOT_START:
-            outcome.event("Warning", POD_CANNOT_START, message)
+        outcome.status["_state"] = ("running", POD_CANNOT_START,
+                                    f"the pod of Job {status['jobName']} cannot start: {observed.pod_problem}")
         return
     if not job.finished or result_pending(job, observed.termination, observed.now):
         outcome.status["_state"] = ("running", "Training", f"Job {status['jobName']} is running")
