@@ -128,6 +128,16 @@ def test_a_failed_ingest_reports_the_pods_reason():
     assert "HTTP 404" in ready(outcome)["message"]
 
 
+def test_an_ingest_pod_killed_at_its_memory_limit_says_so():
+    body = dataset(status={"ingest": ingesting()})
+    killed = dict(job=JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded"),
+                  termination={"exitCode": 137, "reason": "OOMKilled", "message": "reading the source"})
+    outcome = reconcile_dataset(DatasetObservation(body, NOW, **killed), SETTINGS)
+    assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("False", "OutOfMemory")
+    assert "OOMKilled" in ready(outcome)["message"]
+    assert [(event.type, event.reason) for event in outcome.events] == [("Warning", "OutOfMemory")]
+
+
 def test_a_spec_change_replaces_an_unfinished_ingest():
     body = dataset(generation=2, status={"ingest": ingesting()})
     outcome = reconcile_dataset(DatasetObservation(body, NOW), SETTINGS)

@@ -104,6 +104,18 @@ def test_must_beat_champion_passes_the_production_version_to_the_trainer():
     assert outcome.status["champion"] == "credit-risk-000000000000"
 
 
+def test_a_run_on_an_image_named_by_digest_tells_the_trainer_that_digest():
+    """The reproducibility record names the bytes that ran: a digest, not a tag."""
+    digest = "sha256:" + "d" * 64
+    by_digest = Settings(dataset_wait_seconds=600, image=f"127.0.0.1:5000/ballast@{digest}")
+    [job] = reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=dataset()), by_digest).create_jobs
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BALLAST_IMAGE"] == f"127.0.0.1:5000/ballast@{digest}" and env["BALLAST_IMAGE_DIGEST"] == digest
+    [job] = reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=dataset()), SETTINGS).create_jobs
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "BALLAST_IMAGE_DIGEST" not in env
+
+
 def test_a_passed_run_registers_a_model_version_with_lineage_and_no_owner():
     result = {"artifact": {"uri": f"file:///m/credit-risk/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
               "metrics": {"accuracy": 0.9}, "keyMetric": {"name": "accuracy", "value": 0.9}, "passed": True,
@@ -143,6 +155,20 @@ def test_failures_keep_the_pods_reason_or_the_deadline():
     outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, **crash), SETTINGS)
     assert condition(outcome, "Succeeded")["reason"] == "TrainingFailed"
     assert "MemoryError" in condition(outcome, "Succeeded")["message"]
+
+
+def test_a_training_pod_killed_at_its_memory_limit_fails_with_out_of_memory_naming_the_limit():
+    """The kernel's OOM kill leaves no result and often no log: only the runtime's reason
+    tells a person to raise the limit rather than look for a bug."""
+    killed = dict(job=JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded", message="job message"),
+                  termination={"exitCode": 137, "reason": "OOMKilled", "message": "fitting"})
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, **killed), SETTINGS)
+    succeeded = condition(outcome, "Succeeded")
+    assert (succeeded["status"], succeeded["reason"]) == ("False", "OutOfMemory")
+    assert "1Gi" in succeeded["message"] and "OOMKilled" in succeeded["message"]
+    signalled = dict(killed, termination={"exitCode": 137, "reason": "Error", "message": "fitting"})
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, **signalled), SETTINGS)
+    assert condition(outcome, "Succeeded")["reason"] == "TrainingFailed"
 
 
 def test_a_finished_run_does_nothing_more():

@@ -74,15 +74,26 @@ def build_ingest_job(dataset: dict, *, job_name: str, settings: Settings) -> dic
                 permanent_exit_codes=INGEST_PERMANENT_EXIT_CODES)
 
 
+def image_digest(reference: str) -> str | None:
+    """The digest of an image named by digest (`repo@sha256:...`): what the runtime runs,
+    whatever a tag points at later, so the reproducibility record can name it."""
+    _, at, digest = reference.partition("@")
+    return digest if at and digest.startswith("sha256:") else None
+
+
 def build_training_job(run: dict, *, inputs: dict, settings: Settings) -> dict:
     """inputs: the run's inputs document that `ballast train` reads (see ballast.runtime.train)."""
     name = run["metadata"]["name"]
     spec = run["spec"]
     labels = ballast_labels(component="training", instance=name, model=spec["model"])
+    image = spec.get("image") or settings.image
     env = [
         {"name": "BALLAST_RUN_INPUTS", "value": json.dumps(inputs, sort_keys=True)},
-        {"name": "BALLAST_IMAGE", "value": spec.get("image") or settings.image},
+        {"name": "BALLAST_IMAGE", "value": image},
     ]
+    digest = image_digest(image)
+    if digest:
+        env.append({"name": "BALLAST_IMAGE_DIGEST", "value": digest})
     container = ballast_container(name="train", args=["train"], env=env, settings=settings,
                                   resources=spec.get("resources"))
     if spec.get("image"):

@@ -11,7 +11,15 @@ from ballast.build.jobs import build_ingest_job, ingest_job_name
 from ballast.conditions import rfc3339
 from ballast.conditions import set_condition
 from ballast.reconcile.durations import parse_duration, parse_time
-from ballast.reconcile.jobs import POD_CANNOT_START, JobState, message_tail, parse_result, result_pending
+from ballast.reconcile.jobs import (
+    OUT_OF_MEMORY,
+    POD_CANNOT_START,
+    JobState,
+    message_tail,
+    out_of_memory,
+    parse_result,
+    result_pending,
+)
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
@@ -87,13 +95,21 @@ def _follow_ingest(outcome: Outcome, body: dict, ingest: dict, observed: Dataset
         _record_version(outcome, body, result, observed.now)
         finished.update(succeeded=True, reason="Ingested", message=_ingest_summary(result))
     else:
-        reason = (result or {}).get("reason") or ("IngestFailed" if job.succeeded else job.reason or "IngestFailed")
-        message = (result or {}).get("message") or message_tail(
-            (observed.termination or {}).get("message") or job.message or "the ingest pod left no message")
+        reason, message = _ingest_failure(job, result, observed.termination)
         finished.update(succeeded=False, reason=reason, message=message)
         outcome.event("Warning", reason, f"ingest {ingest['jobName']} failed: {message}")
     outcome.status["ingest"] = finished
     outcome.delete_jobs.append(ingest["jobName"])
+
+
+def _ingest_failure(job: JobState, result: dict | None, termination: dict | None) -> tuple[str, str]:
+    killed = out_of_memory(termination, memory_limit=None)
+    if killed:
+        return OUT_OF_MEMORY, killed
+    reason = (result or {}).get("reason") or ("IngestFailed" if job.succeeded else job.reason or "IngestFailed")
+    message = (result or {}).get("message") or message_tail(
+        (termination or {}).get("message") or job.message or "the ingest pod left no message")
+    return reason, message
 
 
 def _record_version(outcome: Outcome, body: dict, result: dict, now: datetime) -> None:

@@ -83,6 +83,20 @@ def pod_cannot_start(pod_status: dict) -> str | None:
     return None
 
 
+OUT_OF_MEMORY = "OutOfMemory"
+"""The reason a Job's pod gets when the runtime killed it at its memory limit."""
+
+
+def out_of_memory(termination: dict | None, memory_limit: str | None) -> str | None:
+    """Why a pod's end was the runtime's OOM kill, or None when it was not. The kernel's kill
+    leaves no result and often no log line, so the runtime's own reason is the one witness."""
+    if not termination or termination.get("reason") != "OOMKilled":
+        return None
+    limit = f"its memory limit of {memory_limit}" if memory_limit else "the memory available to it"
+    return (f"the container was killed by the runtime (OOMKilled) for using more than {limit}; "
+            "raise resources.limits.memory or use less data")
+
+
 def latest_termination(terminations: list[dict]) -> dict | None:
     return max(terminations, key=lambda t: t.get("finishedAt") or "", default=None)
 

@@ -11,7 +11,15 @@ from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.reconcile.durations import parse_time
-from ballast.reconcile.jobs import POD_CANNOT_START, JobState, message_tail, parse_result, result_pending
+from ballast.reconcile.jobs import (
+    OUT_OF_MEMORY,
+    POD_CANNOT_START,
+    JobState,
+    message_tail,
+    out_of_memory,
+    parse_result,
+    result_pending,
+)
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
@@ -166,7 +174,7 @@ def _follow(outcome: Outcome, observed: TrainingRunObservation, settings: Settin
     if job.succeeded and result and result.get("artifact"):
         _record_result(outcome, body, result)
     else:
-        reason, message = _failure(job, result, observed.termination)
+        reason, message = _failure(job, result, observed.termination, _memory_limit(body["spec"]))
         outcome.status["_state"] = ("failed", reason, message)
         outcome.event("Warning", reason, message)
 
@@ -187,9 +195,17 @@ def _ensure_job(outcome: Outcome, observed: TrainingRunObservation, settings: Se
     outcome.status["_state"] = ("running", "Training", f"waiting for Job {status['jobName']}")
 
 
-def _failure(job: JobState, result: dict | None, termination: dict | None) -> tuple[str, str]:
+def _memory_limit(spec: dict) -> str | None:
+    return ((spec.get("resources") or {}).get("limits") or {}).get("memory")
+
+
+def _failure(job: JobState, result: dict | None, termination: dict | None,
+             memory_limit: str | None) -> tuple[str, str]:
     if job.reason == "DeadlineExceeded":
         return "DeadlineExceeded", f"the training Job ran past activeDeadlineSeconds: {job.message}"
+    killed = out_of_memory(termination, memory_limit)
+    if killed:
+        return OUT_OF_MEMORY, killed
     if result and result.get("reason"):
         return result["reason"], result.get("message") or ""
     tail = message_tail((termination or {}).get("message") or "")
