@@ -34,10 +34,11 @@ test: venv ## Run every test: unit tests, then those against the real local clus
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv with Ballast and its test dependencies
 
-$(VENV)/.installed: pyproject.toml
+# The same pins as the image (operator/constraints.txt), so tests run what the pods run.
+$(VENV)/.installed: pyproject.toml operator/constraints.txt
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c operator/constraints.txt -e '.[test]'
 	touch $@
 
 .PHONY: test-unit
@@ -81,12 +82,19 @@ chart-lint: cluster-binaries ## helm lint the chart (helm is built from its Go m
 manifests: cluster-binaries ## Render the kustomize base manifests/base from the chart (manifests/values.yaml)
 	HELM=$(CACHE_DIR)/bin/current/helm bash manifests/render.sh
 
-CONTAINER_TOOL ?= docker
-IMAGE ?= ballast:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-
 .PHONY: image
-image: ## Build the image from operator/Dockerfile (CONTAINER_TOOL=docker|podman|buildah, IMAGE=ballast:<version>)
-	$(CONTAINER_TOOL) build -f operator/Dockerfile -t $(IMAGE) .
+image: ## Build localhost/ballast:<version> with podman on a Debian base made from packages (scripts/image.sh)
+	bash scripts/image.sh build
+
+.PHONY: image-push
+image-push: ## Build, then push to REGISTRY=HOST:PORT by digest; prints HOST:PORT/ballast@sha256:...
+	@test -n "$(REGISTRY)" || { echo "usage: make image-push REGISTRY=HOST:PORT" >&2; exit 2; }
+	bash scripts/image.sh build
+	bash scripts/image.sh push $(REGISTRY)
+
+.PHONY: lock
+lock: venv ## Regenerate operator/requirements.lock, build-requirements.lock and constraints.txt from pyproject.toml
+	bash scripts/image.sh lock
 
 ##@ Local cluster
 

@@ -27,6 +27,7 @@ from tests.support.kube import REPO
 
 DOCKERFILE = REPO / "operator" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
+LOCKS = ("operator/requirements.lock", "operator/build-requirements.lock")
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 VENV = "/opt/ballast"
 BUILD_TOOLS = ("build-essential", "gcc", "g++", "clang", "make", "cmake", "gfortran", "python3-dev",
@@ -121,20 +122,32 @@ def test_image_is_multi_stage_and_the_final_stage_takes_only_the_virtualenv(dock
     builder = dockerfile[0]
     assert builder.name == "builder"
     copies = final.all("COPY") + final.all("ADD")
-    # the final stage copies nothing from the build context (no source, no tests): only the venv
+    # the final stage copies nothing from the build context (no source, no tests, no lock): only the venv
     assert copies == [f"--from=builder {VENV} {VENV}"]
     assert any(f"venv {VENV}" in args for args in builder.all("RUN"))
     assert f"PATH={VENV}/bin:" in " ".join(final.all("ENV"))
 
 
-def test_both_stages_use_the_same_slim_base(dockerfile, final):
+def test_both_stages_use_the_same_base_a_build_argument_names(dockerfile, final):
     # The virtualenv's interpreter link points into the base image, so the bases must be the
-    # same; and slim, because the full python image ships gcc and the -dev packages.
-    assert {stage.image for stage in dockerfile} == {final.image}
-    assert re.fullmatch(r"python:\$\{PYTHON_VERSION\}-slim(-[a-z]+)?", final.image), final.image
-    version = re.search(r"^ARG PYTHON_VERSION=(\S+)$", DOCKERFILE.read_text(), re.M).group(1)
+    # same; the default is the public slim image (the full python image ships gcc and the -dev
+    # packages), and scripts/image.sh passes its Debian base instead.
+    assert {stage.image for stage in dockerfile} == {final.image} == {"${BASE_IMAGE}"}
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.M).group(1)
+    match = re.fullmatch(r"python:(\d+\.\d+)-slim(-[a-z]+)?", default)
+    assert match, default
     minimum = PYPROJECT["project"]["requires-python"].removeprefix(">=")
-    assert tuple(map(int, version.split("."))) >= tuple(map(int, minimum.split(".")))
+    assert tuple(map(int, match.group(1).split("."))) >= tuple(map(int, minimum.split(".")))
+
+
+def test_only_python3_is_called_so_a_debian_base_works_too(dockerfile):
+    # Debian's python3 package has no `python` command and no pip; a venv's own python is fine.
+    for stage in dockerfile:
+        for run in stage.all("RUN"):
+            for argv in shell_commands(run):
+                words = [w for w in argv if w not in ("if", "then", "fi", "else", "!")]
+                assert not words or words[0] != "python", f"RUN {run}: Debian's base has no `python`"
+                assert not words or words[0] not in ("pip", "pip3"), f"RUN {run}: Debian's base has no pip"
 
 
 def test_final_stage_runs_as_a_numeric_non_root_user(final):
@@ -160,32 +173,57 @@ def test_no_build_tools_package_managers_or_pip_caches_in_the_final_stage(docker
     for tool in BUILD_TOOLS:
         assert tool not in builder.text(), f"{tool!r} in the builder stage"
     assert "PIP_NO_CACHE_DIR=1" in " ".join(builder.all("ENV"))
-    dependency_wheels = [argv for argv in pip_commands(builder) if argv[1] == "wheel" and "--no-deps" not in argv]
-    assert dependency_wheels and all("--only-binary=:all:" in argv for argv in dependency_wheels)
+    from_lock = [argv for argv in pip_commands(builder) if argv[1] == "install" and "--requirement" in argv]
+    assert from_lock and all("--only-binary=:all:" in argv for argv in from_lock)
+    # and the virtualenv holds no pip when it is copied into the final stage
+    assert any(argv[1] == "uninstall" and "pip" in argv[2:] for argv in pip_commands(builder))
 
 
-def test_runtime_dependencies_come_from_the_project_not_a_second_list(dockerfile):
-    """pip is only ever pointed at Ballast itself (the source tree, its wheel, its name); the
-    dependencies come from that wheel's metadata, i.e. from pyproject.toml."""
+def test_pip_settings_for_the_build_stay_in_the_builder(dockerfile, final):
+    """The index and CA settings scripts/image.sh passes are build arguments of the builder
+    only: an ARG of the final stage would be in the pushed image's history."""
+    builder_args = {a.split("=")[0] for a in dockerfile[0].all("ARG")}
+    assert {"PIP_INDEX_URL", "PIP_CERT"} <= builder_args
+    assert not [a for a in final.all("ARG") if a.startswith("PIP_")]
+    assert "PIP_" not in " ".join(final.all("ENV"))
+
+
+def test_runtime_dependencies_come_from_the_lock_verified_by_hash(dockerfile):
+    """The dependencies are installed from operator/requirements.lock alone (which
+    tests/unit/test_lock.py keeps true to pyproject.toml), every file checked against its hash;
+    Ballast itself from the wheel the builder made, without dependencies of its own, then
+    `pip check` proves the lock satisfies what the wheel requires."""
     dependency_names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in PYPROJECT["project"]["dependencies"]}
-    targets = []
-    for stage in dockerfile:
-        for argv in pip_commands(stage):
-            if argv[1] in ("install", "wheel"):
-                options_with_value = {"--wheel-dir", "-w", "--find-links", "-f", "--only-binary", "--no-binary"}
-                words = iter(argv[2:])
-                for word in words:
-                    if word in options_with_value:
-                        next(words)
-                    elif word in ("-r", "--requirement", "-c", "--constraint"):
-                        pytest.fail(f"pip {' '.join(argv[1:])}: a requirements file is a second dependency list")
-                    elif not word.startswith("-"):
-                        targets.append(word)
-    assert targets and set(targets) <= {".", "/wheels/ballast-*.whl", "ballast"}, targets
+    builder = dockerfile[0]
+    installs = [argv for argv in pip_commands(builder) if argv[1] == "install"]
+    options_with_value = {"--wheel-dir", "-w", "--find-links", "-f", "--only-binary", "--no-binary"}
+    targets, requirement_files = [], []
+    for argv in installs + [argv for argv in pip_commands(builder) if argv[1] == "wheel"]:
+        words = iter(argv[2:])
+        for word in words:
+            if word in options_with_value:
+                next(words)
+            elif word in ("-r", "--requirement"):
+                requirement_files.append(next(words))
+                assert "--require-hashes" in argv, f"pip {' '.join(argv[1:])}: without --require-hashes"
+            elif word in ("-c", "--constraint"):
+                pytest.fail(f"pip {' '.join(argv[1:])}: constraints are not checked against hashes")
+            elif not word.startswith("-"):
+                targets.append(word)
+    assert sorted(requirement_files) == sorted(LOCKS)
+    assert set(targets) == {".", "/wheels/ballast-*.whl"}, targets
     assert not {t.lower() for t in targets} & dependency_names
-    # and the virtualenv is installed from the wheels the builder made, not from an index
-    installs = [argv for argv in pip_commands(dockerfile[0]) if argv[1] == "install"]
-    assert installs and all("--no-index" in argv for argv in installs)
+    (own,) = [argv for argv in installs if "/wheels/ballast-*.whl" in argv]
+    assert {"--no-index", "--no-deps"} <= set(own)
+    assert ["pip", "check"] in pip_commands(builder)
+    # the lock is installed (and its layer cached) before Ballast's source enters the build
+    copies = builder.all("COPY")
+    lock_copy = next(i for i, c in enumerate(copies) if "operator/requirements.lock" in c)
+    source_copy = next(i for i, c in enumerate(copies) if "operator/ballast/" in c)
+    assert lock_copy < source_copy
+    keywords = [(k, a) for k, a in builder.instructions]
+    lock_install = next(i for i, (k, a) in enumerate(keywords) if k == "RUN" and "requirements.lock" in a)
+    assert lock_install < keywords.index(("COPY", copies[source_copy]))
 
 
 def test_entry_point_is_the_ballast_command_with_every_role(final):
@@ -278,7 +316,7 @@ def test_dockerignore_reader_follows_dockers_rules():
     "operator/ballast/__pycache__/cli.cpython-311.pyc", "operator/ballast/api/__pycache__/crd.cpython-312.pyc",
     ".pytest_cache/v/cache/lastfailed", ".hypothesis/constants/0", "operator/ballast.egg-info/PKG-INFO",
     "charts/ballast/values.yaml", "manifests/base/kustomization.yaml", "benchmarks/train_fit.py",
-    "operator/Dockerfile", "crds/datasets.ballast.dev.yaml",
+    "operator/Dockerfile", "crds/datasets.ballast.dev.yaml", "operator/constraints.txt", "scripts/image.sh",
 ])
 def test_dockerignore_leaves_out(path, patterns):
     assert ignored(path, patterns)
@@ -296,7 +334,7 @@ def test_build_context_is_the_package_and_the_files_pyproject_names(patterns):
     package = sorted(str(p.relative_to(REPO)) for p in (REPO / "operator" / "ballast").rglob("*.py")
                      if "__pycache__" not in p.parts)
     assert set(package) <= set(context)
-    assert set(context) - set(package) == {"pyproject.toml", "README.md"}
+    assert set(context) - set(package) == {"pyproject.toml", "README.md", *LOCKS}
 
 
 def test_every_copy_from_the_context_is_in_it(dockerfile, patterns):
@@ -311,7 +349,7 @@ def test_every_copy_from_the_context_is_in_it(dockerfile, patterns):
 
 
 def test_the_build_context_builds_ballasts_wheel(patterns, tmp_path):
-    """The builder's first step, for real: `pip wheel --no-deps .` on exactly the files the
+    """The builder's wheel of Ballast, for real: `pip wheel --no-deps .` on exactly the files the
     context holds. It fails when .dockerignore leaves out something the build needs, and the
     wheel must carry the `ballast` command and pyproject.toml's dependencies."""
     context = tmp_path / "context"
