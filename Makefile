@@ -107,16 +107,16 @@ prometheus-binaries: ## Build (or reuse from the cache) prometheus and promtool,
 	bash tests/prometheus/build.sh
 
 .PHONY: cluster
-cluster: venv ## Start the local cluster and its node agent; prints the kubeconfig path
+cluster: venv ## Start the local cluster: control plane, kubelet on containerd, registry; prints the kubeconfig path
 	$(CLUSTER) up
 
 .PHONY: cluster-down
-cluster-down: venv ## Stop the demo's operator and the node agent, and delete the local cluster
+cluster-down: venv ## Stop every container, the node, the registry and the control plane, and delete the cluster
 	$(PY) scripts/demo.py --stop
 	$(CLUSTER) down
 
 .PHONY: cluster-status
-cluster-status: venv ## Show whether the local cluster and node agent are running
+cluster-status: venv ## Show the local cluster's processes, their logs and the node
 	$(CLUSTER) status
 
 ##@ Benchmarks

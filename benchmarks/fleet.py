@@ -123,7 +123,7 @@ class Fleet:
             self.core.create_namespace({"metadata": {"name": namespace, "labels": self.labels}})
         for namespace in self.namespaces:
             # the claim Ballast's pods mount, bound in advance: the operator leaves an existing
-            # claim alone, and the node agent's provisioner never sees one
+            # claim alone, and the node's provisioner never sees one
             volume, claim = static_store_claim(namespace, self.store_dir)
             volume["metadata"]["labels"] = self.labels
             self.core.create_persistent_volume(volume)

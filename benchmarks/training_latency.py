@@ -6,7 +6,7 @@ beside the bare fit time. Prints its figures; it asserts nothing.
 Phases, each edge taken when this process first sees it in a watch event:
   operator   TrainingRun created -> its Job exists
   schedule   Job exists -> pod bound to the node
-  pod start  pod bound -> container running (the node agent's sandbox + process start)
+  pod start  pod bound -> container running (the kubelet: sandbox, CNI, container start)
   train      container running -> container terminated (Python start-up, reading the snapshot,
              fit, metrics, skops, writing the artifact); `fit` is the bare estimator fit inside it
   record     container terminated -> TrainingRun Succeeded (the operator's poll + status write)

@@ -34,7 +34,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 from ballast.conditions import find_condition  # noqa: E402
 from ballast.reconcile.durations import parse_time  # noqa: E402
 from tests.support import shifting  # noqa: E402
-from tests.support.helm import Release, cluster_values, image_values  # noqa: E402
+from tests.support.helm import Release, cluster_values  # noqa: E402
+from tests.support.image import ballast_image  # noqa: E402
 from tests.support.kube import Kubectl, cache_dir, kubectl_binary, wait_for  # noqa: E402
 from tests.support.traffic import Traffic, infer, ready_endpoints  # noqa: E402
 
@@ -111,7 +112,6 @@ def install(kubeconfig: Path, kubectl: Kubectl, external: bool) -> Release:
         kubectl.run("label", "--overwrite", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     values = cluster_values([NAMESPACE])
     if external:
-        values |= {"image.pullPolicy": "IfNotPresent", **image_values(os.environ["BALLAST_IMAGE"])}
         if os.environ.get("BALLAST_STORE_STORAGE_CLASS"):
             values["store.claim.storageClassName"] = os.environ["BALLAST_STORE_STORAGE_CLASS"]
     release = Release("ballast", RELEASE_NAMESPACE, kubeconfig)
@@ -179,10 +179,14 @@ def main(argv: list[str]) -> int:
         kubeconfig = Path(os.environ["KUBECONFIG"])
         step(f"The cluster KUBECONFIG names ({kubeconfig})")
     else:
-        step("Local cluster (the first run builds kube-apiserver, etcd, kubectl, kwok and helm from Go modules)")
+        step("Local cluster: a control plane and a real node (kubelet, containerd), their registry "
+             "(the first run builds them from Go modules)")
         import localcluster
 
         kubeconfig = Path(localcluster.up())
+    step("Ballast's image: built from operator/Dockerfile here and pushed by digest (the first build takes minutes)"
+         if not external else "Ballast's image: $BALLAST_IMAGE")
+    print(f"  {ballast_image()}")
     kubectl = Kubectl(kubeconfig)
 
     step(f"Ballast with its Helm chart: release `ballast` in {RELEASE_NAMESPACE}, watching {NAMESPACE}")

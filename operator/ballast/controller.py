@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import kopf
@@ -68,6 +71,13 @@ class RoutineTimerSuccesses(logging.Filter):
         return not (record.levelno == logging.INFO and message.startswith("Timer ") and message.endswith(" succeeded."))
 
 
+def operator_identity(environ: Mapping[str, str], hostname: str) -> str:
+    """What kopf calls this operator: $POD_ID (kopf's own variable), else `ballast@<host>`, which
+    in a pod is the pod's name. kopf's default asks for the login name, and the image's numeric
+    user (65532) has none: getpass.getuser() raises KeyError without a passwd entry."""
+    return environ.get("POD_ID") or f"ballast@{hostname}"
+
+
 def run_operator(options: OperatorOptions) -> None:
     # before any thread exists, so that every thread shares the few arenas
     limit_malloc_arenas()
@@ -87,6 +97,7 @@ def run_operator(options: OperatorOptions) -> None:
         configure(settings)
 
     asyncio.run(kopf.operator(
+        identity=operator_identity(os.environ, socket.gethostname()),
         standalone=True,  # one replica with a Recreate strategy: no peering needed
         clusterwide=not options.namespaces,
         namespaces=list(options.namespaces),

@@ -27,11 +27,11 @@ from ballast.models.digest import sha256_hex
 from ballast.models.skops_format import serialize_model
 from tests.badinput.test_hostile_data import FORMULAS, formula_csv
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
+from tests.support.image import ballast_image
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.unit.test_models_skops import WritesSentinel
 
 STORE = "file:///var/lib/ballast"
-PYTHON_IMAGE = "python:3.11-slim"  # the node agent runs the command on the host
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def fill_claim(k: Kubectl, claim: str, files: dict[str, bytes]) -> None:
     k.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fill-hostile"},
              "spec": {"securityContext": restricted_pod_security_context(), "restartPolicy": "Never", "containers": [{
                  "securityContext": restricted_container_security_context(),
-                 "name": "fill", "image": PYTHON_IMAGE, "command": ["python3", "-c", FILL_CLAIM],
+                 "name": "fill", "image": ballast_image(), "command": ["python3", "-c", FILL_CLAIM],
                  "volumeMounts": [{"name": "in", "mountPath": "/in"}, {"name": "out", "mountPath": "/out"}]}],
                  "volumes": [{"name": "in", "configMap": {"name": "hostile-files"}},
                              {"name": "out", "persistentVolumeClaim": {"claimName": claim}}]}})

@@ -45,7 +45,7 @@ kube_minor=${KUBE_VERSION#v1.}; kube_minor=${kube_minor%%.*}
 build_module kubernetes "$KUBE_VERSION" \
   "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$kube_minor" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet
 build_module etcd "$ETCD_VERSION" "-s -w" go.etcd.io/etcd/server/v3
 # etcd's main package builds as "server"; everyone else calls it etcd
 ln -sfn "$(readlink "$cache_root/bin/current/server")" "$cache_root/bin/current/etcd"
@@ -58,4 +58,8 @@ helm_kube_minor=$(sed -n 's|^\s*k8s.io/client-go v0\.\([0-9]*\)\..*|\1|p' "$here
 build_module helm "$HELM_VERSION" \
   "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$helm_kube_minor -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_kube_minor" \
   helm.sh/helm/v3/cmd/helm
+# the node's image registry (its own module: distribution pins other client libraries)
+build_module registry "$REGISTRY_VERSION" \
+  "-s -w -X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION" \
+  github.com/distribution/distribution/v3/cmd/registry
 echo "$cache_root/bin/current"

@@ -2,19 +2,20 @@
 
 A real control plane (etcd, kube-apiserver with RBAC and the default admission plugins,
 kube-controller-manager, kube-scheduler) built by build.sh and started by `kwokctl --runtime
-binary`, plus the node agent (tests/cluster/nodeagent), which registers the Node
-`ballast-node-0` and runs the pods scheduled to it as host processes, each pod in a network
-namespace of its own on the bridge `ballast0` (pod CIDR 10.244.0.0/16, gateway 10.244.0.1;
-BALLAST_POD_BRIDGE and BALLAST_POD_CIDR choose others, so two clusters can share a machine).
+binary`, plus a real node `ballast-node-0` (node.py: containerd, runc, the bridge CNI plugin
+and a kubelet, as host processes), the image registry it pulls from (registry.py, with the
+pause and toolbox images of images.py) and a hostPath volume provisioner (provisioner.py).
+Pods live on the bridge `ballast0` (pod CIDR 10.244.0.0/16, gateway 10.244.0.1;
+BALLAST_POD_BRIDGE and BALLAST_POD_CIDR choose others).
 KWOK's own controller runs too, but only for nodes annotated `kwok.x-k8s.io/node=fake` (scale
 tests create those).
 
-    python tests/cluster/localcluster.py up|down|status|kubeconfig|restart-agent
+    python tests/cluster/localcluster.py up|down|status|kubeconfig|restart-node
 
-or, from Python: `kubeconfig = localcluster.up()`. Everything lives under
-${BALLAST_CACHE_DIR:-~/.cache/ballast}: the binaries, kwokctl's workdir (kwok/), the agent's
-state (node/), pod logs (logs/<namespace>_<pod>_<uid>/<container>.log), the agent's own log
-(nodeagent.log) and the stable kubeconfig (kubeconfig).
+or, from Python: `kubeconfig = localcluster.up()`, `localcluster.toolbox_image()`,
+`localcluster.registry_address()`. Everything lives under ${BALLAST_CACHE_DIR:-~/.cache/ballast}:
+the binaries, kwokctl's workdir (kwok/), the node's state (node/), the registry's storage
+(registry/), the images built for it (images/), logs (logs/) and the stable kubeconfig.
 """
 
 from __future__ import annotations
@@ -26,22 +27,31 @@ import ipaddress
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the node's modules, when this is imported from elsewhere
+
+import hostpackages  # noqa: E402
+import images  # noqa: E402
+import node  # noqa: E402
+import registry  # noqa: E402
+from supervise import Daemon  # noqa: E402
 CLUSTER_NAME = "ballast"
 NODE_NAME = "ballast-node-0"
-# KWOK's controller handles only the fake nodes; the agent's real node must be left alone.
+# KWOK's controller handles only the fake nodes; the real node must be left alone.
 FAKE_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
 DEFAULT_POD_BRIDGE = "ballast0"
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 SERVICE_CIDR = "10.96.0.0/16"  # kubeadm's default range; must not overlap the pod CIDR
+# The `kubernetes` Service's port: with no kube-proxy, pods reach its ClusterIP (a host
+# address) at the API server's own port, so the API server must listen on the Service's.
+DEFAULT_API_SERVER_PORT = 443
 READY_TIMEOUT_SECONDS = 180
-AGENT_STOP_SECONDS = 60
 
 
 def cache_dir() -> Path:
@@ -77,29 +87,38 @@ def pod_cidr() -> ipaddress.IPv4Network:
 
 
 def pod_gateway() -> str:
-    """The host's address on the pod bridge: where pods reach the API server."""
+    """The host's address on the pod bridge: pods reach the host there."""
     return str(pod_cidr().network_address + 1)
 
 
+def api_service_ip() -> str:
+    """The `kubernetes` Service's ClusterIP (the first of the range): pods' KUBERNETES_SERVICE_HOST."""
+    return str(ipaddress.IPv4Network(SERVICE_CIDR).network_address + 1)
+
+
+def api_server_port() -> int:
+    """443 unless BALLAST_API_SERVER_PORT says otherwise (0: any free port), as a second cluster
+    on the machine must; that cluster's pods then cannot use their in-cluster config."""
+    return int(os.environ.get("BALLAST_API_SERVER_PORT") or DEFAULT_API_SERVER_PORT)
+
+
+def registry_address() -> str:
+    """host:port of the registry the node pulls from (plain HTTP)."""
+    return registry.address()
+
+
+def toolbox_image() -> str:
+    """A busybox image (sh and the usual tools, runs as uid 65532) in the node's registry."""
+    return images.toolbox_image().reference
+
+
 def kube_version() -> str:
-    """KUBE_VERSION from versions.env, which the agent reports as its kubelet version."""
+    """KUBE_VERSION from versions.env: the kubelet's and the control plane's."""
     for line in (HERE / "versions.env").read_text().splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "KUBE_VERSION":
             return value.strip()
     return "v0.0.0"
-
-
-def _agent_state_dir() -> Path:
-    return cache_dir() / "node"
-
-
-def _agent_pidfile() -> Path:
-    return cache_dir() / "nodeagent.pid"
-
-
-def _agent_log() -> Path:
-    return cache_dir() / "nodeagent.log"
 
 
 def _log(message: str) -> None:
@@ -123,24 +142,32 @@ def kwokctl_config(bin_dir: Path) -> str:
             {"key": "manage-nodes-with-annotation-selector", "value": FAKE_NODE_SELECTOR},
         ]},
         # Pods live in network namespaces of their own, where 127.0.0.1 is their own `lo`: they
-        # reach the host at the pod bridge's gateway address, so the API server listens there
-        # as well as on 127.0.0.1 (it takes one bind address, hence all of them), and advertises
-        # the gateway, which also puts it in the `kubernetes` Service's endpoints.
+        # reach the host at the pod bridge's gateway address and at the `kubernetes` Service's
+        # ClusterIP (another address of the bridge), so the API server listens there as well as on
+        # 127.0.0.1 (it takes one bind address, hence all of them), and advertises the gateway,
+        # which also puts it in the `kubernetes` Service's endpoints.
         {"name": "kube-apiserver", "extraArgs": [
             {"key": "bind-address", "value": "0.0.0.0", "override": True},
             {"key": "advertise-address", "value": pod_gateway()},
             # kube-apiserver's default, 10.0.0.0/24, holds 254 Services: one test session
             # (a Service per served ModelVersion, the scale benchmark's thousands) exhausts it
             {"key": "service-cluster-ip-range", "value": SERVICE_CIDR},
+            # kwokctl gives it no kubelet client certificate, and the kubelet admits no
+            # anonymous `kubectl logs`/`exec`: admin's (system:masters) it is
+            {"key": "kubelet-client-certificate", "value": str(_kwok_pki() / "admin.crt")},
+            {"key": "kubelet-client-key", "value": str(_kwok_pki() / "admin.key")},
+            # the node's name resolves nowhere; its InternalIP is the gateway
+            {"key": "kubelet-preferred-address-types", "value": "InternalIP"},
         ]},
     ]
     return json.dumps({
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
-        # every other component stays on loopback; the gateway must be in the serving
-        # certificate, or pods' TLS verification (ca.crt + KUBERNETES_SERVICE_HOST) fails
+        # every other component stays on loopback; the gateway and the ClusterIP must be in the
+        # serving certificate, or pods' TLS verification (ca.crt + KUBERNETES_SERVICE_HOST) fails
         "options": {"bindAddress": "127.0.0.1", "kubectlBinary": str(bin_dir / "kubectl"),
-                    "kubeApiserverCertSANs": [pod_gateway()]},
+                    "kubeApiserverPort": api_server_port(),
+                    "kubeApiserverCertSANs": [pod_gateway(), api_service_ip()]},
         "componentsPatches": patches,
     }, indent=2)
 
@@ -215,103 +242,89 @@ def _ensure_control_plane(bin_dir: Path) -> None:
         _kwokctl(bin_dir, "start", "cluster", "--name", CLUSTER_NAME, "--wait", "2m")
 
 
-# --- the node agent ------------------------------------------------------------------------
+# --- the real node -------------------------------------------------------------------------
 
 
-def _agent_pid() -> int | None:
-    """The running agent's pid, if the pidfile names a live node agent."""
-    try:
-        pid = int(_agent_pidfile().read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        return None
-    return pid if b"nodeagent" in cmdline else None
+def _api_server_url() -> str:
+    for line in _kwok_kubeconfig().read_text().splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "server":
+            return value.strip()
+    raise RuntimeError(f"no server in {_kwok_kubeconfig()}")
 
 
-def start_agent() -> int:
-    missing = [name for name in ("kubernetes", "yaml") if importlib.util.find_spec(name) is None]
+def _require_modules(user: str, *names: str) -> None:
+    """user runs on this interpreter, and needs these packages."""
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
     if missing:
-        raise RuntimeError(f"{sys.executable} lacks {', '.join(missing)}, which the node agent needs; "
+        raise RuntimeError(f"{sys.executable} lacks {', '.join(missing)}, which {user} needs; "
                            "run this with the project's virtualenv (.venv/bin/python)")
-    cache = cache_dir()
-    log_file = open(_agent_log(), "ab")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
-               # pods run commands from the host's PATH: put this virtualenv's (with `ballast`) first
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]))
-    argv = [sys.executable, "-m", "nodeagent", "--kubeconfig", str(kubeconfig_path()),
-            "--state-dir", str(_agent_state_dir()), "--log-dir", str(cache / "logs"), "--node-name", NODE_NAME,
-            # kwokctl's API server certificate (SANs include 127.0.0.1) doubles as the kubelet's
-            "--tls-cert-file", str(_kwok_pki() / "admin.crt"), "--tls-private-key-file", str(_kwok_pki() / "admin.key"),
-            "--kubelet-version", f"{kube_version()}-ballast",
-            "--pod-cidr", str(pod_cidr()), "--pod-bridge", pod_bridge()]
-    extra = os.environ.get("BALLAST_NODEAGENT_ARGS")  # e.g. "--honor-run-as-user --pod-cidr ..."
-    if extra:
-        argv += extra.split()
-    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                               start_new_session=True, cwd=str(cache))
-    _agent_pidfile().write_text(f"{process.pid}\n")
-    _log(f"node agent started (pid {process.pid}, log {_agent_log()})")
-    return process.pid
 
 
-def stop_agent() -> None:
-    pid = _agent_pid()
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + AGENT_STOP_SECONDS
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _alive(pid):
-            _log(f"node agent {pid} did not stop in {AGENT_STOP_SECONDS}s; killing it")
-            os.kill(pid, signal.SIGKILL)
-    _agent_pidfile().unlink(missing_ok=True)
-    _kill_orphaned_containers()
+def _node_layout() -> node.NodeLayout:
+    return node.NodeLayout(cache=cache_dir(), node_name=NODE_NAME, bridge=pod_bridge(), pod_cidr=pod_cidr(),
+                           service_ip=api_service_ip(), pki=_kwok_pki())
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (our own child that nobody reaped) is as good as gone
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+def _provisioner_daemon() -> Daemon:
+    state = _node_layout().root
+    argv = [sys.executable, str(HERE / "provisioner.py"), "--kubeconfig", str(kubeconfig_path()),
+            "--volumes-dir", str(state / "volumes")]
+    return Daemon("provisioner", argv, pidfile=state / "provisioner.pid", log=cache_dir() / "logs" / "provisioner.log")
 
 
-def _process_tracker():
-    sys.path.insert(0, str(HERE))
-    from nodeagent.processes import ProcessTracker, tracker_scope
-    return ProcessTracker(tracker_scope(NODE_NAME, _agent_state_dir()))
+def _node_daemons(bin_dir: Path) -> dict[str, Daemon]:
+    """In start order."""
+    layout = _node_layout()
+    return {"registry": registry.daemon(bin_dir, cache_dir()), "containerd": node.containerd_daemon(layout),
+            "kubelet": node.kubelet_daemon(layout, bin_dir), "provisioner": _provisioner_daemon()}
 
 
-def _remove_pod_network() -> None:
-    """The bridge and any pod namespace or veth on it; the agent keeps the bridge between its
-    own restarts, so only `down` removes it. Skipped while another agent holds the bridge."""
-    sys.path.insert(0, str(HERE))
-    from nodeagent.iproute import IpCommandError
-    from nodeagent.podnetwork import PodNetwork, PodNetworkLayout
-    network = PodNetwork(PodNetworkLayout(pod_bridge(), pod_cidr()))
-    if not network.try_acquire():
-        _log(f"bridge {pod_bridge()} is held by a running node agent; leaving it")
-        return
-    try:
-        network.remove_bridge()
-    except IpCommandError as error:
-        _log(f"could not remove the pod network: {error}")
-    finally:
-        network.release()
+def _ensure_real_node(bin_dir: Path) -> Callable[[], None]:
+    """Starts what is not running; returns a check that raises once one of them has exited."""
+    _require_modules("the volume provisioner", "kubernetes")
+    hostpackages.ensure_packages()
+    daemons = _node_daemons(bin_dir)
+    if registry.prepare(cache_dir()):
+        daemons["registry"].stop()
+    registry_pid = daemons["registry"].ensure()
+    registry.wait_until_serving(daemons["registry"], registry_pid)
+    images.ensure_images(cache_dir())
+    layout = _node_layout()
+    node.setup_network(layout)
+    if node.prepare_containerd(layout, images.digest_reference(images.pause_image()), registry.address()):
+        daemons["containerd"].stop()  # its containers keep running under their shims
+    containerd_pid = daemons["containerd"].ensure()
+    node.wait_for_socket(daemons["containerd"], containerd_pid, layout.containerd_socket)
+    if node.prepare_kubelet(layout, _api_server_url()):
+        daemons["kubelet"].stop()
+    running = [(daemons["registry"], registry_pid), (daemons["containerd"], containerd_pid)]
+    running += [(daemons[name], daemons[name].ensure()) for name in ("kubelet", "provisioner")]
+
+    def check() -> None:
+        for daemon, pid in running:
+            daemon.check_alive(pid)
+    return check
 
 
-def _kill_orphaned_containers() -> None:
-    """Pod processes left by an agent that died without cleaning up (its cgroups say which)."""
-    killed = _process_tracker().kill_leftovers()
+def _stop_real_node(bin_dir: Path) -> None:
+    """The kubelet goes first, so nothing restarts the containers killed next; then what they
+    mounted and the network. The registry's storage stays, so pushed images keep their digests."""
+    daemons = _node_daemons(bin_dir)
+    layout = _node_layout()
+    daemons["kubelet"].stop()
+    daemons["provisioner"].stop()
+    killed = node.kill_containers(layout)
     if killed:
-        _log(f"killed {killed} orphaned pod processes")
+        _log(f"removed {killed} containers")
+    daemons["containerd"].stop()
+    daemons["registry"].stop()
+    node.unmount_all(layout.root)
+    node.remove_pod_cgroups()
+    node.remove_network(layout)
 
 
-def _wait_until_node_ready(bin_dir: Path, agent_pid: int) -> None:
+def _wait_until_node_ready(bin_dir: Path, check_alive: Callable[[], None], logs: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     checks = {
         "node Ready": ["get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"],
@@ -332,19 +345,11 @@ def _wait_until_node_ready(bin_dir: Path, agent_pid: int) -> None:
                 del pending[name]
         if not pending:
             return
-        if not _alive(agent_pid):
-            raise RuntimeError(f"the node agent exited; see {_agent_log()}:\n{_tail(_agent_log())}")
+        check_alive()
         if time.monotonic() > deadline:
             raise TimeoutError(f"cluster not ready after {READY_TIMEOUT_SECONDS}s, waiting for {sorted(pending)}; "
-                               f"see {_agent_log()}")
+                               f"see {logs}")
         time.sleep(0.5)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 # --- the public face -----------------------------------------------------------------------
@@ -352,7 +357,7 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 @contextlib.contextmanager
 def _exclusive():
-    """One up/down at a time, so two test sessions starting together get one cluster and one agent."""
+    """One up/down at a time, so two test sessions starting together get one cluster and one node."""
     cache_dir().mkdir(parents=True, exist_ok=True)
     with open(cache_dir() / "localcluster.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -364,45 +369,46 @@ def up() -> Path:
     with _exclusive():
         bin_dir = build_binaries()
         _ensure_control_plane(bin_dir)
-        pid = _agent_pid()
-        if pid is None:
-            _kill_orphaned_containers()
-            pid = start_agent()
-        _wait_until_node_ready(bin_dir, pid)
+        _wait_until_node_ready(bin_dir, _ensure_real_node(bin_dir), str(cache_dir() / "logs"))
         return kubeconfig_path()
 
 
 def _forget_cluster(bin_dir: Path) -> None:
-    stop_agent()
+    _stop_real_node(bin_dir)
     if _cluster_exists():
         _kwokctl(bin_dir, "delete", "cluster", "--name", CLUSTER_NAME)
-    # pod sandboxes and provisioned volumes belong to the deleted cluster; logs stay for people
-    _process_tracker().remove()
-    _remove_pod_network()
-    shutil.rmtree(_agent_state_dir(), ignore_errors=True)
+    # the node's state (pod volumes, provisioned volumes) belongs to the deleted cluster; logs
+    # and the registry's images stay
+    shutil.rmtree(_node_layout().root, ignore_errors=True)
 
 
 def down() -> None:
-    """Stops every pod process, the agent and the control plane, and forgets the cluster's state."""
+    """Stops every container, the node, the registry and the control plane, and forgets the cluster's state."""
     with _exclusive():
         _forget_cluster(build_binaries())
         kubeconfig_path().unlink(missing_ok=True)
 
 
-def restart_agent() -> Path:
-    """Picks up changes to the agent's code; running pods are restarted by the new agent."""
+def restart_node() -> Path:
+    """Stops the kubelet and containerd and starts them again, as a node's runtime upgrade or
+    crash would: containers live on under their shims and the new kubelet takes them back."""
     with _exclusive():
-        stop_agent()
+        daemons = _node_daemons(build_binaries())
+        daemons["kubelet"].stop()
+        daemons["containerd"].stop()
     return up()
 
 
 def status() -> dict:
     bin_dir = build_binaries()
     report = {"cluster_exists": _cluster_exists(), "kubeconfig": str(kubeconfig_path()),
-              "api_ready": _cluster_exists() and _api_ready(bin_dir), "agent_pid": _agent_pid(),
-              "agent_log": str(_agent_log()),
+              "api_ready": _cluster_exists() and _api_ready(bin_dir),
+              "node_processes": {name: {"pid": daemon.pid(), "log": str(daemon.log)}
+                                 for name, daemon in _node_daemons(bin_dir).items()},
+              "registry": registry_address(), "toolbox_image": toolbox_image(),
               "pod_network": {"bridge": pod_bridge(), "cidr": str(pod_cidr()), "gateway": pod_gateway(),
-                              "bridge_exists": Path("/sys/class/net", pod_bridge()).exists()}}
+                              "bridge_exists": Path("/sys/class/net", pod_bridge()).exists(),
+                              "api_service_ip": api_service_ip()}}
     if report["api_ready"]:
         nodes = _kubectl(bin_dir, "get", "nodes", "-o", "wide")
         report["nodes"] = nodes.stdout.strip().splitlines()
@@ -415,8 +421,8 @@ def main(argv: list[str]) -> int:
         print(up())
     elif command == "down":
         down()
-    elif command == "restart-agent":
-        print(restart_agent())
+    elif command == "restart-node":
+        print(restart_node())
     elif command == "kubeconfig":
         print(kubeconfig_path())
     elif command == "status":

@@ -1,7 +1,7 @@
 """`helm install` of charts/ballast on the real cluster, end to end.
 
-The operator runs as the chart's Deployment, a pod on the node agent (on kind: the real image),
-authenticated by nothing but its ServiceAccount's token, in namespaced mode watching only the
+The operator runs as the chart's Deployment: a pod on the real node, from Ballast's image pulled
+from the registry by digest, as uid 65532 on a read-only root filesystem, authenticated by nothing but its ServiceAccount's token, in namespaced mode watching only the
 test's own namespace (the session's operator process watches the other test namespaces; two
 operators on one object would fight). It takes the example Dataset and TrainingRun through to a
 model in Production answering inference requests; `helm upgrade` replaces the operator and keeps
@@ -30,6 +30,7 @@ import yaml
 from ballast.api.kinds import ALL_KINDS, GROUP
 from tests.support.ballast_objects import condition, wait_for_condition
 from tests.support.helm import Release, cluster_values, find, rendered
+from tests.support.image import ballast_image, image_digest
 from tests.support.kube import REPO, Kubectl, wait_for
 from tests.support.operator_process import PROBLEM_LINE
 
@@ -162,8 +163,17 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     spec = first["spec"]
     (container,) = spec["containers"]
     assert container["args"][-1] == f"--namespace={namespace}"
+    # The image the registry holds, by digest, run as the restricted profile asks
+    assert container["image"] == ballast_image()
+    [status] = first["status"]["containerStatuses"]
+    if image_digest(ballast_image()):
+        assert status["imageID"].endswith(image_digest(ballast_image())), status["imageID"]
+    pod_name = first["metadata"]["name"]
+    assert k.run("exec", pod_name, "--", "id", "-u").stdout.strip() == "65532"
+    planted = k.run("exec", pod_name, "--", "sh", "-c", "echo x > /opt/ballast/planted", check=False)
+    assert planted.returncode != 0 and "Read-only file system" in planted.stderr, planted.stderr
     # Its only credential is its ServiceAccount's token, projected by the ServiceAccount admission
-    # plugin and written by the node agent (which gives a pod nothing but what its spec names).
+    # plugin and mounted by the kubelet.
     assert spec["serviceAccountName"] == account
     token_volumes = {v["name"] for v in spec["volumes"]
                      if any("serviceAccountToken" in s for s in (v.get("projected") or {}).get("sources", []))}

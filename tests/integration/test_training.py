@@ -1,5 +1,5 @@
 """Datasets, training and the registry on the real local cluster: every ingest and training
-runs as a Job whose pod runs on the node agent, through the real Job controller."""
+runs as a Job whose pod runs Ballast's image on the real node, through the real Job controller."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from ballast.build.security import restricted_container_security_context, restri
 from tests.support.ballast_objects import (
     condition, dataset, iris_csv, iris_rows, run_ballast, training_run, wait_for_condition,
 )
+from tests.support.image import ballast_image
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 
-PYTHON_IMAGE = "python:3.11-slim"  # ignored by the node agent, which runs the command on the host
 # The tests' own helper pods, like Ballast's, must pass the namespaces' "restricted" Pod Security.
 POD_SECURITY = {"securityContext": restricted_pod_security_context()}
 CONTAINER_SECURITY = {"securityContext": restricted_container_security_context()}
@@ -22,7 +22,7 @@ CONTAINER_SECURITY = {"securityContext": restricted_container_security_context()
 def _http_server_pod(name: str, configmap: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
             "spec": {**POD_SECURITY, "containers": [{
-                **CONTAINER_SECURITY, "name": "http", "image": PYTHON_IMAGE,
+                **CONTAINER_SECURITY, "name": "http", "image": ballast_image(),
                 "command": ["python3", "-m", "http.server", "8000", "--directory", "/srv"],
                 "ports": [{"containerPort": 8000}],
                 "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 1},
@@ -33,7 +33,7 @@ def _http_server_pod(name: str, configmap: str) -> dict:
 def _copy_to_claim_pod(name: str, configmap: str, claim: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
             "spec": {**POD_SECURITY, "restartPolicy": "Never", "containers": [{
-                **CONTAINER_SECURITY, "name": "copy", "image": PYTHON_IMAGE,
+                **CONTAINER_SECURITY, "name": "copy", "image": ballast_image(),
                 "command": ["python3", "-c", "import os, shutil; os.makedirs('/out/data', exist_ok=True); "
                                              "shutil.copy('/in/iris.csv', '/out/data/iris.csv')"],
                 "volumeMounts": [{"name": "in", "mountPath": "/in"}, {"name": "out", "mountPath": "/out"}]}],

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tests.support.kube import REPO, Kubectl, wait_for
-from tests.support.operator_process import TEST_SETTINGS, OperatorProcess
+from tests.support.operator_process import OperatorProcess
 
 FORK_SERVER = Path(__file__).with_name("operator_fork_server.py")
 
@@ -55,9 +55,8 @@ class ForkedOperator(OperatorProcess):
     def start(self) -> None:
         began = time.monotonic()
         if self._server is None:
-            env = {**os.environ, **TEST_SETTINGS, **self.extra_env, "KUBECONFIG": str(self.kubeconfig)}
             self._server_log = self.log.open("a")
-            self._server = subprocess.Popen(self.command(), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            self._server = subprocess.Popen(self.command(), env=self.environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=self._server_log, text=True)
         self.pid = int(self._ask("start"))
         self._wait_until_healthy(timeout=30)
@@ -220,11 +219,11 @@ def restart_control_plane(kubectl: Kubectl, components: tuple[str, ...] = CONTRO
     return ControlPlaneRestart(tuple(components), unavailable, tuple(restarted))
 
 
-def restart_node_agent() -> float:
-    """`localcluster.py restart-agent`: every pod on the node loses its processes; returns how
-    long until the node was Ready again."""
+def restart_node() -> float:
+    """`localcluster.py restart-node`: the kubelet and containerd stop and start again, as on a
+    node whose runtime is upgraded; returns how long until the node was Ready again."""
     began = time.monotonic()
-    subprocess.run([sys.executable, str(REPO / "tests" / "cluster" / "localcluster.py"), "restart-agent"],
+    subprocess.run([sys.executable, str(REPO / "tests" / "cluster" / "localcluster.py"), "restart-node"],
                    check=True, capture_output=True, text=True, timeout=300)
     return time.monotonic() - began
 
@@ -285,7 +284,7 @@ def read_only_store(directory: Path) -> Iterator[Path]:
 def static_store_claim(namespace: str, directory: Path, claim: str = "ballast-artifacts") -> list[dict]:
     """A PersistentVolume on `directory` bound in advance to the claim Ballast's pods mount,
     so the pods of this namespace use this directory as their artifact store (the operator
-    finds the claim and leaves it alone; the node agent's provisioner skips bound claims)."""
+    finds the claim and leaves it alone; the node's provisioner skips bound claims)."""
     volume = f"{namespace}-store"
     return [
         {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.image import ballast_image
 from tests.support.kube import REPO, cache_dir
 from tests.support.operator_process import TEST_SETTINGS
 
@@ -80,17 +80,16 @@ def image_values(reference: str | None) -> dict:
 def cluster_values(watched: list[str]) -> dict:
     """Values for Ballast on the test cluster, watching only `watched`: the artifact store on
     the `ballast-shared` class (every claim is the same directory, on the local cluster as in
-    the kind workflow), the tests' quick timings, and an image that is never pulled: the node
-    agent ignores images, and on kind it is loaded into the node. The image is $BALLAST_IMAGE
-    when set (the same variable the operator reads), else the chart's default."""
+    the kind workflow), the tests' quick timings, and Ballast's image by digest
+    (tests/support/image.py: built here and pushed to the local registry, or $BALLAST_IMAGE)."""
     values = {
         "watch.namespaces": list(watched),
         "store.uri": TEST_SETTINGS["BALLAST_STORE_URI"],
         "store.claim.storageClassName": TEST_SETTINGS["BALLAST_STORE_STORAGE_CLASS"],
-        "image.pullPolicy": "Never",
+        "image.pullPolicy": "IfNotPresent",
         **{key: float(TEST_SETTINGS[env]) for env, key in _TIMING_VALUES.items()},
     }
-    return values | image_values(os.environ.get("BALLAST_IMAGE"))
+    return values | image_values(ballast_image())
 
 
 @dataclass(frozen=True)

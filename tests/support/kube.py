@@ -21,8 +21,8 @@ def cache_dir() -> Path:
 
 
 def shared_store_dir() -> Path:
-    """Where the node agent keeps every `ballast-shared` volume (see nodeagent/provisioner.py):
-    the host side of the artifact store that all Ballast pods mount."""
+    """Where the node's provisioner (tests/cluster/provisioner.py) keeps every `ballast-shared`
+    volume: the host side of the artifact store that all Ballast pods mount."""
     return cache_dir() / "node" / "volumes" / "ballast-shared"
 
 

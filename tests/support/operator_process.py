@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.image import ballast_image
 from tests.support.net import free_port
 
 # kopf's "inconsistencies" warning means the API server dropped part of a status patch: a
@@ -59,10 +60,15 @@ class OperatorProcess:
         bind = f'mkdir -p {STORE_MOUNT} && mount --bind "$0" {STORE_MOUNT} && exec "$@"'
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, str(self.store_dir), *command]
 
+    def environment(self) -> dict[str, str]:
+        """The tests' settings, the pods' image (Ballast's, by digest) and the cluster."""
+        return {**os.environ, **TEST_SETTINGS, "BALLAST_IMAGE": ballast_image(), **self.extra_env,
+                "KUBECONFIG": str(self.kubeconfig)}
+
     def start(self) -> None:
-        env = {**os.environ, **TEST_SETTINGS, **self.extra_env, "KUBECONFIG": str(self.kubeconfig)}
         self._log_file = self.log.open("a")
-        self._process = subprocess.Popen(self.command(), env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen(self.command(), env=self.environment(), stdout=self._log_file,
+                                         stderr=subprocess.STDOUT)
         self._wait_until_healthy(timeout=30)
 
     def kill(self) -> None:

@@ -42,8 +42,11 @@ class Traffic:
     (`traffic.rows = ...`), which is how a test makes the world shift."""
 
     def __init__(self, k: Kubectl, service: str, model: str, features: list[str], label: str | None,
-                 rows: Callable[[], list[dict]], pause: float = 0.0, max_rows_per_second: float | None = None):
+                 rows: Callable[[], list[dict]], pause: float = 0.0, max_rows_per_second: float | None = None,
+                 endpoints: Callable[[], list[str]] | None = None):
+        """endpoints: where to send, re-read every half second; the Service's ready endpoints by default."""
         self.k, self.service, self.model, self.features, self.label = k, service, model, features, label
+        self.endpoints = endpoints or (lambda: ready_endpoints(k, service))
         self.rows, self.pause, self.max_rows_per_second = rows, pause, max_rows_per_second
         self.failures: list[str] = []
         self.answered = 0
@@ -63,7 +66,7 @@ class Traffic:
         endpoints, refreshed, started = [], 0.0, time.monotonic()
         while not self._stop.is_set():
             if time.monotonic() - refreshed > 0.5:  # follow the EndpointSlices, as kube-proxy does
-                endpoints, refreshed = ready_endpoints(self.k, self.service), time.monotonic()
+                endpoints, refreshed = self.endpoints(), time.monotonic()
             if not endpoints:
                 time.sleep(0.05)
                 continue

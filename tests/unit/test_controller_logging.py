@@ -39,3 +39,4 @@ def test_timer_successes_are_dropped_and_everything_else_is_kept(kopf_log):
         ("ERROR", "Timer 'reconcile' failed with an exception. Will retry."),
         ("WARNING", "Timer 'reconcile' succeeded."),
     ]
+

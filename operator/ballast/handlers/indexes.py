@@ -16,7 +16,7 @@ from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
 from ballast.conditions import find_condition
 from ballast.reconcile.driftpolicy import PolicyRun
 from ballast.reconcile.durations import parse_time
-from ballast.reconcile.jobs import JobState, job_state, latest_termination, pod_cannot_start, pod_termination
+from ballast.reconcile.jobs import JobState, job_state, result_termination, pod_cannot_start, pod_termination
 from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
 from ballast.reconcile.serving import DeploymentState, Sibling
 
@@ -75,7 +75,7 @@ def job_of(index: kopf.Index, namespace: str, name: str | None) -> JobState | No
 
 
 def termination_of(index: kopf.Index, namespace: str, job: str | None) -> dict | None:
-    return latest_termination(list(index.get((namespace, job), []))) if job else None
+    return result_termination(list(index.get((namespace, job), []))) if job else None
 
 
 def one_of(index: kopf.Index, key: tuple) -> dict | None:

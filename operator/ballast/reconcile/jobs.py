@@ -97,8 +97,12 @@ def out_of_memory(termination: dict | None, memory_limit: str | None) -> str | N
             "raise resources.limits.memory or use less data")
 
 
-def latest_termination(terminations: list[dict]) -> dict | None:
-    return max(terminations, key=lambda t: t.get("finishedAt") or "", default=None)
+def result_termination(terminations: list[dict]) -> dict | None:
+    """The termination that carries a Job's result: a pod that succeeded (a Job completes on its
+    first), else the newest. A pod deleted mid-run ends only when its grace period does, which
+    can be after its replacement has succeeded; its empty end must not hide the result."""
+    succeeded = [t for t in terminations if t.get("exitCode") == 0]
+    return max(succeeded or terminations, key=lambda t: t.get("finishedAt") or "", default=None)
 
 
 def parse_result(termination: dict | None) -> dict[str, Any] | None:
