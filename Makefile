@@ -8,7 +8,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CACHE_DIR ?= $(or $(BALLAST_CACHE_DIR),$(HOME)/.cache/ballast)
 export BALLAST_CACHE_DIR := $(CACHE_DIR)
-CLUSTER := $(PY) tests/cluster/localcluster.py
+# Where demo and the cluster suites run: local (tests/cluster) or kind (tests/kind)
+CLUSTER ?= local
+export CLUSTER
+LOCAL_CLUSTER := $(PY) tests/cluster/localcluster.py
+KIND_CLUSTER := $(PY) tests/kind/kindcluster.py
 PYTEST_ARGS ?=
 
 ##@ General
@@ -22,7 +26,7 @@ help: ## Show the targets, by section
 ##@ Main
 
 .PHONY: demo
-demo: venv ## Bring up the local cluster, install Ballast, apply examples/ and show `kubectl get ballast`
+demo: venv ## The whole lifecycle on the local cluster (CLUSTER=kind: on kind), Ballast installed with Helm
 	$(PY) scripts/demo.py
 
 .PHONY: test
@@ -108,16 +112,24 @@ prometheus-binaries: ## Build (or reuse from the cache) prometheus and promtool,
 
 .PHONY: cluster
 cluster: venv ## Start the local cluster: control plane, kubelet on containerd, registry; prints the kubeconfig path
-	$(CLUSTER) up
+	$(LOCAL_CLUSTER) up
 
 .PHONY: cluster-down
 cluster-down: venv ## Stop every container, the node, the registry and the control plane, and delete the cluster
 	$(PY) scripts/demo.py --stop
-	$(CLUSTER) down
+	$(LOCAL_CLUSTER) down
 
 .PHONY: cluster-status
 cluster-status: venv ## Show the local cluster's processes, their logs and the node
-	$(CLUSTER) status
+	$(LOCAL_CLUSTER) status
+
+.PHONY: kind-up
+kind-up: venv ## Start kind (podman provider) on a node image built here; prints the kubeconfig path
+	$(KIND_CLUSTER) up
+
+.PHONY: kind-down
+kind-down: venv ## Delete the kind cluster (built images stay cached)
+	$(KIND_CLUSTER) down
 
 ##@ Benchmarks
 

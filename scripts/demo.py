@@ -1,6 +1,7 @@
 """The README's first command: Ballast's whole lifecycle on a real cluster, from nothing.
 
     make demo                                   # the local cluster (built on the first run)
+    make demo CLUSTER=kind                      # kind, on a node image built here
     KUBECONFIG=~/.kube/config BALLAST_IMAGE=registry.example/ballast:0.1.0 make demo   # any cluster
 
 1. Brings up the local cluster (or uses the one KUBECONFIG names) and installs Ballast with its
@@ -36,7 +37,7 @@ from ballast.reconcile.durations import parse_time  # noqa: E402
 from tests.support import shifting  # noqa: E402
 from tests.support.helm import Release, cluster_values  # noqa: E402
 from tests.support.image import ballast_image  # noqa: E402
-from tests.support.kube import Kubectl, cache_dir, kubectl_binary, wait_for  # noqa: E402
+from tests.support.kube import Kubectl, cache_dir, kubectl_binary, on_kind, wait_for  # noqa: E402
 from tests.support.traffic import Traffic, infer, ready_endpoints  # noqa: E402
 
 NAMESPACE = "ballast-demo"
@@ -178,14 +179,20 @@ def main(argv: list[str]) -> int:
     if external:
         kubeconfig = Path(os.environ["KUBECONFIG"])
         step(f"The cluster KUBECONFIG names ({kubeconfig})")
+    elif on_kind():
+        step("kind (podman provider) on a node image built here from the same Kubernetes binaries "
+             "(the first run builds them)")
+        from tests.kind import kindcluster
+
+        kubeconfig = kindcluster.up()
     else:
         step("Local cluster: a control plane and a real node (kubelet, containerd), their registry "
              "(the first run builds them from Go modules)")
         import localcluster
 
         kubeconfig = Path(localcluster.up())
-    step("Ballast's image: built from operator/Dockerfile here and pushed by digest (the first build takes minutes)"
-         if not external else "Ballast's image: $BALLAST_IMAGE")
+    step("Ballast's image: $BALLAST_IMAGE" if external else
+         "Ballast's image: built from operator/Dockerfile here, named by digest (the first build takes minutes)")
     print(f"  {ballast_image()}")
     kubectl = Kubectl(kubeconfig)
 
@@ -285,7 +292,7 @@ def main(argv: list[str]) -> int:
         print(f"  curl -s http://{endpoints[0]}/metrics | grep ^ballast_feature  # what drift detection reads")
     print("  Grafana: import charts/ballast/dashboards/ballast.json (or helm upgrade --set grafanaDashboard.enabled=true)")
     if not external:
-        print("  make cluster-down                          # stop everything")
+        print(f"  make {'kind-down' if on_kind() else 'cluster-down'}                          # stop everything")
     return 0
 
 

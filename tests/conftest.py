@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kube import REPO, Kubectl, install_crds, shared_store_dir, wait_for
+from tests.support.kube import REPO, Kubectl, install_crds, on_kind, shared_store_dir, wait_for
 
 RESTRICTED_NAMESPACE_LABELS = ("pod-security.kubernetes.io/enforce=restricted",
                                "pod-security.kubernetes.io/enforce-version=latest")
-CLUSTER_DIRS = ("integration", "e2e", "badinput", "faults")
+CLUSTER_DIRS = ("integration", "e2e", "badinput", "faults", "kind")
 # Unique per session, so that two sessions on one cluster (and their operators) never meet.
 NAMESPACE_PREFIX = f"t{uuid.uuid4().hex[:4]}-"
 
@@ -35,6 +35,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def kubeconfig() -> Path:
     if os.environ.get("KUBECONFIG"):
         return Path(os.environ["KUBECONFIG"])
+    if on_kind():
+        from tests.kind import kindcluster
+
+        return kindcluster.up()
     sys.path.insert(0, str(REPO / "tests" / "cluster"))
     import localcluster
 

@@ -125,6 +125,11 @@ def digest_reference(image: Image) -> str:
     return f"{registry.address()}/{image.repository}@{registry.manifest_digest(image.repository, image.key)}"
 
 
+def pause_layout(cache: Path) -> Path:
+    """The pause image as an OCI layout, built once: the local node's and kind's node's sandbox."""
+    return _build(pause_image(), _fill_pause, cache)
+
+
 def ensure_images(cache: Path) -> None:
     """Builds (once) and pushes (when the registry lacks them) the pause and toolbox images."""
     for image, fill in ((pause_image(), _fill_pause), (toolbox_image(), _fill_toolbox)):

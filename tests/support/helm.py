@@ -77,11 +77,12 @@ def image_values(reference: str | None) -> dict:
     return {"image.repository": reference}
 
 
-def cluster_values(watched: list[str]) -> dict:
+def cluster_values(watched: list[str], image: str | None = None) -> dict:
     """Values for Ballast on the test cluster, watching only `watched`: the artifact store on
     the `ballast-shared` class (every claim is the same directory, on the local cluster as in
     the kind workflow), the tests' quick timings, and Ballast's image by digest
-    (tests/support/image.py: built here and pushed to the local registry, or $BALLAST_IMAGE)."""
+    (`image`, else tests/support/image.py's: built here and pushed to the local registry, or
+    $BALLAST_IMAGE)."""
     values = {
         "watch.namespaces": list(watched),
         "store.uri": TEST_SETTINGS["BALLAST_STORE_URI"],
@@ -89,7 +90,7 @@ def cluster_values(watched: list[str]) -> dict:
         "image.pullPolicy": "IfNotPresent",
         **{key: float(TEST_SETTINGS[env]) for env, key in _TIMING_VALUES.items()},
     }
-    return values | image_values(ballast_image())
+    return values | image_values(image or ballast_image())
 
 
 @dataclass(frozen=True)

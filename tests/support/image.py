@@ -6,8 +6,9 @@ import functools
 import os
 import subprocess
 import sys
+import tomllib
 
-from tests.support.kube import REPO
+from tests.support.kube import REPO, on_kind
 
 IMAGE_SCRIPT = REPO / "scripts" / "image.sh"
 
@@ -15,19 +16,28 @@ IMAGE_SCRIPT = REPO / "scripts" / "image.sh"
 @functools.cache
 def ballast_image() -> str:
     """$BALLAST_IMAGE when set (another cluster, which pulls it from its own registry); else the
-    image `make image` builds here, pushed to the local cluster's registry: `host:port/ballast@sha256:…`.
-    Built once per call site's process; a warm build with nothing changed takes seconds."""
+    image `make image` builds here, pushed to the local cluster's registry
+    (`host:port/ballast@sha256:…`), or with CLUSTER=kind loaded into kind's node. Built once
+    per process; a warm build with nothing changed takes seconds."""
     explicit = os.environ.get("BALLAST_IMAGE")
     if explicit:
         return explicit
+    subprocess.run(["bash", str(IMAGE_SCRIPT), "build"], check=True, stdout=sys.stderr)
+    if on_kind():  # no registry: the image goes into the node itself
+        from tests.kind import kindcluster
+
+        return kindcluster.load_image(f"localhost/ballast:{ballast_version()}")
     sys.path.insert(0, str(REPO / "tests" / "cluster"))
     import localcluster
 
-    registry = localcluster.registry_address()
-    subprocess.run(["bash", str(IMAGE_SCRIPT), "build"], check=True, stdout=sys.stderr)
-    pushed = subprocess.run(["bash", str(IMAGE_SCRIPT), "push", registry], check=True,
+    pushed = subprocess.run(["bash", str(IMAGE_SCRIPT), "push", localcluster.registry_address()], check=True,
                             stdout=subprocess.PIPE, text=True)
     return pushed.stdout.strip().splitlines()[-1]
+
+
+def ballast_version() -> str:
+    """pyproject.toml's version: the tag `make image` gives the image."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 def image_digest(reference: str) -> str | None:

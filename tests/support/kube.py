@@ -20,9 +20,18 @@ def cache_dir() -> Path:
     return Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ballast"
 
 
+def on_kind() -> bool:
+    """CLUSTER=kind: the demo and the suites run on kind (tests/kind), not the local cluster."""
+    return os.environ.get("CLUSTER") == "kind"
+
+
 def shared_store_dir() -> Path:
     """Where the node's provisioner (tests/cluster/provisioner.py) keeps every `ballast-shared`
     volume: the host side of the artifact store that all Ballast pods mount."""
+    if on_kind():
+        from tests.kind import kindcluster
+
+        return kindcluster.shared_store_dir()
     return cache_dir() / "node" / "volumes" / "ballast-shared"
 
 
