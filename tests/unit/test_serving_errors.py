@@ -51,6 +51,12 @@ BAD_REQUESTS = [
     ("negative dimension", {"inputs": [tensor("m", [1.0], shape=[-1, 4])]}, 400, "non-negative integers"),
     ("non-string id", {"id": 7, "inputs": good_inputs()}, 400, "`id` must be a string"),
     ("a feature given twice", {"inputs": good_inputs() + [tensor(FEATURES[0], [1.0])]}, 400, "given twice"),
+    # hostile: the JSON parser's recursion, a float's range, numpy's dimension limit
+    ("JSON nested 100,000 deep", b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested"),
+    ("an integer beyond any float", b'{"inputs": [' + b",".join(
+        json.dumps(tensor(n, [1.0])).replace("1.0", "1" + "0" * 400).encode() for n in FEATURES) + b"]}",
+     400, "too large"),
+    ("a shape of 65 dimensions", {"inputs": [tensor("m", [1.0] * 4, shape=[1] * 64 + [4])]}, 400, "dimensions"),
 ]
 
 

@@ -77,6 +77,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"malformed JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest("the JSON is nested too deeply") from None
 
 
 def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState,

@@ -65,7 +65,14 @@ def _field(document: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+MAX_DIMENSIONS = 2
+"""An input is [n], [n, 1] or [n, features]; numpy itself stops at 64 dimensions, with an error
+that is no client's business."""
+
+
 def _shape(value: list[Any], where: str) -> tuple[int, ...]:
+    if len(value) > MAX_DIMENSIONS:
+        raise BadRequest(f"{where}: `shape` has {len(value)} dimensions; an input has 1 or 2")
     if not all(type(d) is int and d >= 0 for d in value):
         raise BadRequest(f"{where}: `shape` must be a list of non-negative integers, got {value}")
     return tuple(value)
@@ -89,7 +96,10 @@ def _object_values(data: list[Any], datatype: str, where: str) -> np.ndarray:
         if value is None:
             out[i] = math.nan
         elif isinstance(value, wanted) and (datatype == "BOOL" or not isinstance(value, bool)):
-            out[i] = float(value)
+            try:
+                out[i] = float(value)
+            except OverflowError:  # an integer past 1.8e308: no float holds it
+                raise BadRequest(f"{where}: a number is too large for {datatype}") from None
         else:
             raise BadRequest(f"{where}: a {datatype} tensor cannot hold {value!r}")
     return out.reshape(nested.shape)
