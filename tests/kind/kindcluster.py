@@ -33,6 +33,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))  # run as a script too (make kind-up)
+
+from tests.support.kube import cache_dir  # noqa: E402  (the one cache directory of build.sh and the cluster)
 NODE_IMAGE_SCRIPT = HERE / "node-image.sh"
 IMAGE_SCRIPT = REPO / "scripts" / "image.sh"
 BUILD_SCRIPT = REPO / "tests" / "cluster" / "build.sh"
@@ -47,11 +50,6 @@ NODE_SUBNET = os.environ.get("KIND_NODE_SUBNET", "10.213.0.0/24")
 POD_SUBNET = os.environ.get("KIND_POD_SUBNET", "10.214.0.0/16")
 SERVICE_SUBNET = os.environ.get("KIND_SERVICE_SUBNET", "10.215.0.0/16")
 API_PORT = 6443
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("BALLAST_CACHE_DIR")
-    return Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ballast"
 
 
 def work_dir() -> Path:

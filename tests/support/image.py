@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tomllib
 
+from ballast.build.jobs import image_digest  # noqa: F401 - the tests compare imageIDs with it
 from tests.support.kube import REPO, on_kind
 
 IMAGE_SCRIPT = REPO / "scripts" / "image.sh"
@@ -38,10 +39,3 @@ def ballast_image() -> str:
 def ballast_version() -> str:
     """pyproject.toml's version: the tag `make image` gives the image."""
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-
-
-def image_digest(reference: str) -> str | None:
-    """sha256:… of a by-digest reference (what a pod's status.containerStatuses[].imageID ends
-    with); None for one named by tag, as an image loaded into kind is."""
-    _, at, digest = reference.partition("@")
-    return digest if at and digest.startswith("sha256:") else None
