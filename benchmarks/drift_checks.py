@@ -14,7 +14,7 @@ statistic) is the figure that counts. Per-step times are summed over features.
 Binned: the same 100 features as the model server exports them (11 bucket edges per numeric
 feature, reference ratios plus a reference size, window counts), every method per feature:
 what one policy evaluation costs after the scrape. Prints wall times and peak RSS; asserts no
-budget (DESIGN.md: all checks under 10 s raw, milliseconds from counters).
+budget (docs/benchmarks.md: all checks under 10 s raw, milliseconds from counters).
 """
 
 from __future__ import annotations

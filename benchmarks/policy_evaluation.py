@@ -14,7 +14,7 @@ what the operator does per evaluation, as ballast.handlers.driftpolicy does it:
              accuracy, estimated accuracy (ballast.drift.evaluation.evaluate)
 
 Prints medians and the p95 over `--repeats` evaluations, and the size of one scrape. Asserts
-nothing (DESIGN.md: window evaluation from counters in milliseconds).
+nothing (docs/benchmarks.md: window evaluation from counters in milliseconds).
 """
 
 from __future__ import annotations

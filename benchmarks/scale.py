@@ -1,5 +1,5 @@
 """Ballast at scale on the local cluster: 2,000 objects (500 of each kind), their pods on KWOK
-fake nodes, against the budgets in docs (DESIGN.md: p99 spec change -> observedGeneration
+fake nodes, against the budgets in docs/benchmarks.md (p99 spec change -> observedGeneration
 under 1 s, operator RSS under 150 MiB, with 2,000 objects). Prints its figures; asserts nothing.
 
     .venv/bin/python benchmarks/scale.py [--per-kind 500] [--namespaces 4] [--samples 400]

@@ -1,6 +1,6 @@
 """The operator process checks artifacts but never builds a model: it must not import skops,
 scikit-learn, SciPy or pandas, which would take its memory from about 75 MiB to 240 MiB
-(DESIGN.md's budget is 150 MiB with 2,000 objects)."""
+(the budget in docs/benchmarks.md is 150 MiB with 2,000 objects)."""
 
 from __future__ import annotations
 
