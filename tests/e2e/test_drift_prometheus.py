@@ -136,9 +136,19 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
                           timeout=PERIOD + 4 * INTERVAL + 4 * SCRAPE, interval=0.3, message="the policy fires")
         fired_at = time.time()
         # The gauges show the latest evaluation, not the firing one: read them while the shifted
-        # traffic still fills the window (once it stops, a window can hold enough rows and
-        # too few labels, and the accuracy check then has no score to export).
-        text = ballast_operator.metrics()
+        # traffic still fills the window. An evaluation whose window holds enough rows but too
+        # few labels yet (labels reach Prometheus a scrape after their rows) has no accuracy
+        # score to export, so wait for one that has both.
+        mine = {"namespace": namespace, "policy": POLICY, "model": shifting.MODEL}
+
+        def scores_of(metrics_text: str) -> dict[str, float]:
+            return {labels["check"]: value
+                    for labels, value in _operator_samples(metrics_text, "ballast_drift_score", **mine)}
+
+        text = wait_for(lambda: (lambda t: t if {"featureDrift", "accuracy"} <= scores_of(t).keys() else None)(
+                            ballast_operator.metrics()),
+                        timeout=4 * INTERVAL + 2 * SCRAPE, interval=0.3,
+                        message="the operator exports the featureDrift and accuracy scores")
     assert traffic.failures == [], traffic.failures[:5]
     # A window that is mostly calm fires once a quarter of its rows are shifted (half of them
     # are wrong then: below the accuracy limit); one that restarted just then fires at its
@@ -170,9 +180,6 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     assert any(fired_second <= at < fired_second + 1 for at in rows_queries), (firing["time"], rows_queries[-5:])
 
     # The operator exports the evaluation and the firing.
-    mine = {"namespace": namespace, "policy": POLICY, "model": shifting.MODEL}
-    scores = {labels["check"]: value for labels, value in _operator_samples(text, "ballast_drift_score", **mine)}
-    assert {"featureDrift", "accuracy"} <= scores.keys(), scores
     x1 = _operator_samples(text, "ballast_drift_feature_score", **mine, feature="x1", method="psi")
     x1_threshold = next(f for f in status["features"] if f["name"] == "x1")["threshold"]
     assert len(x1) == 1 and x1[0][1] > x1_threshold, (x1, x1_threshold)
