@@ -36,7 +36,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from serve_latency import free_port, start_ballast, stop, wait_ready  # noqa: E402
+from serve_latency import FEEDBACK_TOKEN, free_port, start_ballast, stop, wait_ready  # noqa: E402
 
 from ballast.canary.scrape import scrape_by_address  # noqa: E402
 from ballast.drift.counters import parse_metrics, window_between  # noqa: E402
@@ -68,7 +68,8 @@ def send_traffic(port: int, trained, frame: pd.DataFrame, requests: int) -> None
         urllib.request.urlopen(request, timeout=10).read()
         labels = json.dumps({"id": f"r{i}", "labels": frame.loc[batch.index, "target"].tolist()}).encode()
         feedback = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/model/feedback", data=labels,
-                                          headers={"Content-Type": "application/json"})
+                                          headers={"Content-Type": "application/json",
+                                                   "Authorization": f"Bearer {FEEDBACK_TOKEN}"})
         urllib.request.urlopen(feedback, timeout=10).read()
 
 

@@ -226,11 +226,17 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+FEEDBACK_TOKEN = "benchmark-feedback-token-0123456789"
+"""The token Ballast's server takes feedback with here (the operator provisions a random one)."""
+
+
 def start_ballast(trained: Any, port: int, log: Path) -> subprocess.Popen:
+    token_file = log.with_suffix(".token")
+    token_file.write_text(FEEDBACK_TOKEN)
     command = [sys.executable, "-m", "ballast.runtime.serve", "--store", trained.store.uri,
                "--artifact-uri", trained.artifact_uri, "--artifact-sha256", trained.sha256, "--model-name", "model",
                "--bind-address", "127.0.0.1", "--port", str(port), "--drain-seconds", "0",
-               "--termination-log", str(log.with_suffix(".termination"))]
+               "--termination-log", str(log.with_suffix(".termination")), "--feedback-token-file", str(token_file)]
     return subprocess.Popen(pinned(command, SERVER_CORE), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
 
 

@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 
 from ballast.kopf_workarounds import keep_watching_terminating_namespaces
 from ballast.memory import limit_malloc_arenas, start_trimming
+from ballast.net.discovery import publish_discovered_cluster_ranges
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ def operator_identity(environ: Mapping[str, str], hostname: str) -> str:
 def run_operator(options: OperatorOptions) -> None:
     # before any thread exists, so that every thread shares the few arenas
     limit_malloc_arenas()
+    # the cluster's service and pod ranges join the egress policy before the settings are read
+    publish_discovered_cluster_ranges(os.environ)
     import ballast.handlers  # noqa: F401  (registers the handlers)
 
     keep_watching_terminating_namespaces()

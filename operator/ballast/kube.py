@@ -109,17 +109,57 @@ def ensure_claim(manifest: dict) -> None:
             _raise_unless_exists(create_error)
 
 
+def read_service(namespace: str, name: str) -> dict | None:
+    """The live Service as plain dicts, or None when there is none."""
+    api = api_client()
+    try:
+        service = client.CoreV1Api(api).read_namespaced_service(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return api.sanitize_for_serialization(service)
+
+
+def create_service(manifest: dict, *, field_manager: str) -> bool:
+    """Create the Service; False when one of that name appeared meanwhile (the next reconcile
+    judges whose it is, instead of an apply patching it here)."""
+    try:
+        client.CoreV1Api(api_client()).create_namespaced_service(manifest["metadata"]["namespace"], manifest,
+                                                                 field_manager=field_manager)
+        return True
+    except ApiException as error:
+        _raise_unless_exists(error, manifest)
+        return False
+
+
+def create_secret_if_absent(manifest: dict) -> bool:
+    """Create the Secret unless one of that name exists, which is then left exactly as it is
+    (its owners may have rotated it). Create only: the operator may not read Secrets."""
+    try:
+        client.CoreV1Api(api_client()).create_namespaced_secret(manifest["metadata"]["namespace"], manifest)
+        return True
+    except ApiException as error:
+        _raise_unless_exists(error, manifest)
+        return False
+
+
 _APPLY = {
     ("apps/v1", "Deployment"): lambda api: client.AppsV1Api(api).patch_namespaced_deployment,
     ("v1", "Service"): lambda api: client.CoreV1Api(api).patch_namespaced_service,
+    ("networking.k8s.io/v1", "NetworkPolicy"): lambda api: client.NetworkingV1Api(api).patch_namespaced_network_policy,
 }
 
 
-def server_side_apply(manifest: dict, *, field_manager: str) -> None:
+def server_side_apply(manifest: dict, *, field_manager: str, resource_version: str | None = None) -> None:
     """Create or update a child as declared. Server-side apply owns exactly the fields Ballast
     sets: drift in them is put back, and fields others set (an HPA's replicas aside, which
-    Ballast does set) are left alone."""
+    Ballast does set) are left alone. With resource_version, the apply fails (409) unless the
+    object is still the one judged at that version: force then never takes over an object that
+    changed hands in between."""
     patch = _APPLY[(manifest["apiVersion"], manifest["kind"])](api_client())
+    if resource_version is not None:
+        manifest = {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": resource_version}}
     try:
         patch(manifest["metadata"]["name"], manifest["metadata"]["namespace"], manifest,
               field_manager=field_manager, force=True, _content_type="application/apply-patch+yaml")

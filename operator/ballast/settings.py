@@ -8,7 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from ballast.api.driftpolicy import MIN_INTERVAL_SECONDS
 from ballast.build.security import DEFAULT_USER_ID
+from ballast.drift.prometheus import DEFAULT_TIMEOUT_SECONDS as PROMETHEUS_DEADLINE_SECONDS
+from ballast.net.egress import EgressPolicy
+from ballast.store.limits import DEFAULT_MAX_ARTIFACT_BYTES, parse_byte_quantity
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class Settings:
     """How long a TrainingRun waits for its Dataset to have a valid version before it fails."""
     verify_interval_seconds: float = 600
     """How often a registered artifact's sha256 is checked again."""
+    artifact_max_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+    """The largest model artifact the operator verifies, packed or unpacked (ArtifactTooLarge beyond)."""
     poll_interval_seconds: float = 2
     """How often objects with work in flight (a running Job) look at it."""
     superseded_grace_seconds: float = 30
@@ -42,6 +48,32 @@ class Settings:
     """Where Ballast's pods (ingest, training, serving) may run: a nodeSelector for all of them."""
     tolerations: tuple[Mapping, ...] = ()
     """Taints Ballast's pods tolerate, e.g. those of a node pool kept for ML workloads."""
+    operator_namespace: str | None = None
+    """Where the operator runs (the chart sets it): serving pods admit it, as it reads their /metrics."""
+    serving_network_policy: bool = True
+    """Whether each serving version gets a NetworkPolicy (ballast.build.serving_network_policy)."""
+    serving_inference_from: tuple[Mapping, ...] = ({"podSelector": {}},)
+    """NetworkPolicyPeers that may call the serving pods; the default is the pods of their own namespace."""
+    serving_metrics_from: tuple[Mapping, ...] = ()
+    """NetworkPolicyPeers besides the operator that read the serving pods' /metrics (Prometheus)."""
+    custom_images_enabled: bool = False
+    """Whether a TrainingRun (or a retrain template) may name its own image and command: an
+    administrator's choice, off by default (ballast.build.policy)."""
+    custom_image_prefixes: tuple[str, ...] = ()
+    """When custom images are on, the image references they must start with."""
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    """What URLs read on a user's behalf (Prometheus, Dataset URLs) may reach: loopback,
+    link-local, metadata and the cluster's ranges are refused unless allowed (ballast.net.egress)."""
+    drift_min_interval_seconds: float = MIN_INTERVAL_SECONDS
+    """The shortest interval between two evaluations of a DriftPolicy, whatever its spec says."""
+    prometheus_deadline_seconds: float = PROMETHEUS_DEADLINE_SECONDS
+    """How long one evaluation's Prometheus queries may take, all together: the longest a
+    DriftPolicy holds a handler thread, however slowly its URL answers."""
+
+    @property
+    def prometheus_egress(self) -> EgressPolicy:
+        """The egress policy of Prometheus reads: the chart's own Prometheus is allowed implicitly."""
+        return self.egress.allowing_url(self.prometheus_url)
 
     @property
     def store_mount_path(self) -> str | None:
@@ -65,6 +97,8 @@ class Settings:
             dataset_wait_seconds=float(env.get("BALLAST_DATASET_WAIT_SECONDS", defaults.dataset_wait_seconds)),
             verify_interval_seconds=float(env.get("BALLAST_VERIFY_INTERVAL_SECONDS",
                                                   defaults.verify_interval_seconds)),
+            artifact_max_bytes=parse_byte_quantity(env.get("BALLAST_ARTIFACT_MAX_BYTES")
+                                                   or str(defaults.artifact_max_bytes)),
             poll_interval_seconds=float(env.get("BALLAST_POLL_INTERVAL_SECONDS", defaults.poll_interval_seconds)),
             superseded_grace_seconds=float(env.get("BALLAST_SUPERSEDED_GRACE_SECONDS",
                                                    defaults.superseded_grace_seconds)),
@@ -72,6 +106,18 @@ class Settings:
             prometheus_url=env.get("BALLAST_PROMETHEUS_URL") or None,
             node_selector=_json_setting(env, "BALLAST_WORKLOAD_NODE_SELECTOR", dict),
             tolerations=tuple(_json_setting(env, "BALLAST_WORKLOAD_TOLERATIONS", list)),
+            operator_namespace=env.get("BALLAST_OPERATOR_NAMESPACE") or None,
+            serving_network_policy=env.get("BALLAST_SERVING_NETWORK_POLICY", "true").strip().lower() != "false",
+            serving_inference_from=tuple(_json_setting(env, "BALLAST_SERVING_INFERENCE_FROM", list))
+            or defaults.serving_inference_from,
+            serving_metrics_from=tuple(_json_setting(env, "BALLAST_SERVING_METRICS_FROM", list)),
+            custom_images_enabled=env.get("BALLAST_CUSTOM_IMAGES_ENABLED", "").strip().lower() == "true",
+            custom_image_prefixes=tuple(_string_list_setting(env, "BALLAST_CUSTOM_IMAGE_PREFIXES")),
+            egress=EgressPolicy.from_env(env),
+            drift_min_interval_seconds=float(env.get("BALLAST_DRIFT_MIN_INTERVAL_SECONDS",
+                                                     defaults.drift_min_interval_seconds)),
+            prometheus_deadline_seconds=float(env.get("BALLAST_PROMETHEUS_DEADLINE_SECONDS",
+                                                      defaults.prometheus_deadline_seconds)),
         )
 
 
@@ -89,4 +135,18 @@ def _json_setting(env: Mapping[str, str], name: str, kind: type):
             or (kind is list and not all(isinstance(v, dict) for v in value)):
         expected = "an object of strings" if kind is dict else "a list of objects"
         raise ValueError(f"{name} must be {expected}: {text[:200]!r}")
+    return value
+
+
+def _string_list_setting(env: Mapping[str, str], name: str) -> list[str]:
+    """A JSON list of non-empty strings from the environment (the chart renders it with toJson)."""
+    text = env.get(name, "").strip()
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not JSON ({error}): {text[:200]!r}") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{name} must be a list of non-empty strings: {text[:200]!r}")
     return value

@@ -235,3 +235,30 @@ def test_a_forged_schema_json_is_refused_with_a_reason_never_a_crash(root: Path,
         assert error.reason in ("UntrustedArtifact", "InvalidArtifact")
     else:
         assert verification.ok, "the model server built what the operator refused"
+
+
+def test_a_forest_with_one_child_index_edited_is_never_served(root: Path):
+    """Issue 12, row 7: the operator checks types, not trees (it never builds a model), so it
+    verifies the file; the model server builds it, checks every tree and refuses to start.
+    Without that check this forest passed warm-up and segfaulted on a request."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from tests.unit.test_models_tree_structure import _edit_first_array, _is_tree_nodes, _set_child_out_of_range
+
+    forest = serialize_model(RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y)).data
+    uri, sha = place(root, "model.skops", _edit_first_array(forest, _is_tree_nodes, _set_child_out_of_range))
+    store = ArtifactStore(f"file://{root}")
+    assert verify_artifact(store, uri, sha).ok
+    with pytest.raises(StartupFailure) as failure:
+        load_served_model(store, ModelSource(artifact_uri=uri, sha256=sha))
+    assert failure.value.reason == "InvalidModelStructure"
+
+
+def test_a_zip_bomb_is_refused_by_both_within_bounded_memory(root: Path):
+    """Issue 12, row 4: 23 KiB whose schema.json inflates to 24 MB of JSON lists (690 MiB when parsed)."""
+    from tests.unit.test_artifact_bounds import empty_lists_schema, peak_mib, zip_of
+
+    uri, sha = place(root, "model.skops", zip_of({"schema.json": empty_lists_schema(8_000_000)}))
+    (verification, failure), peak = peak_mib(lambda: refusals(ArtifactStore(f"file://{root}"), uri, sha))
+    assert (verification.reason, failure.reason) == ("UnsafeArchive", "UnsafeArchive")
+    assert peak < 64, f"{peak:.0f} MiB"

@@ -95,8 +95,8 @@ def test_a_formula_in_a_numeric_column_is_unreadable_and_quoted_never_evaluated(
         {"name": "score", "type": "float"}, {"name": "count", "type": "integer"}]))
     assert (code, result["valid"]) == (EXIT_OK, False), result
     violations = result["violations"]
-    assert "column score: 2 values are not finite numbers (first: '=1+1' at row 1)" in violations
-    assert "column count: 1 value is not a whole number (first: '@SUM(A1)' at row 1)" in violations
+    assert "column score: 2 values are not finite numbers (first at row 1)" in violations
+    assert "column count: 1 value is not a whole number (first at row 1)" in violations
     assert "column =cmd|' /C calc'!A0: not in the schema" in violations
     assert not [v for v in violations if v.startswith(FORMULA_TRIGGERS)]
     # and never a result of evaluating one: 2 for =1+1, 1 for -2+3
@@ -213,7 +213,7 @@ def test_parquet_declared_float_but_stored_as_text_names_the_first_bad_value(tmp
     pq.write_table(pa.table({"price": pa.array(["1.5", "abc", "2", "=1+1"])}), volume / "prices.parquet")
     code, result = ingest(tmp_path, pvc_spec("prices.parquet", [{"name": "price", "type": "float"}], fmt="parquet"))
     assert (code, result["valid"]) == (EXIT_OK, False)
-    assert result["violations"] == ["column price: 2 values are not finite numbers (first: 'abc' at row 2)"]
+    assert result["violations"] == ["column price: 2 values are not finite numbers (first at row 2)"]
 
 
 def test_bytes_that_claim_to_be_parquet_are_unreadable_not_a_crash(tmp_path: Path, volume: Path):

@@ -19,6 +19,7 @@ import re
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from ballast.build.naming import DATASET_SOURCE_LABEL
 from tests.badinput.conftest import Submitter
 from tests.badinput.crd_schema import places, spec_schema
 from tests.badinput.test_api_server import cel_valid
@@ -76,7 +77,8 @@ def test_generated_objects_get_a_condition_with_a_reason_and_refusals_an_event(
                 spec = local_only(kind, spec)
                 claim = (spec.get("source") or {}).get("pvc", {}).get("claimName")
                 if claim:  # the claim exists, so the ingest runs and finds no such file
-                    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
+                    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                             "metadata": {"name": claim, "labels": {DATASET_SOURCE_LABEL: "true"}},
                              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}})
                 name = f"{kind.lower()}-{index}"
                 answer = submit.create(resource(kind, spec, name), dry_run=False)

@@ -38,6 +38,7 @@ from ballast.drift.evaluation import Evaluation, evaluate
 from ballast.drift.prometheus import (
     PrometheusBadResponse, PrometheusNoData, series_selector, window_from_prometheus, window_range,
 )
+from ballast.net.egress import EgressPolicy
 from tests.support.kube import REPO
 from tests.support.net import free_port
 from tests.support.prometheus_server import PrometheusServer, running_prometheus
@@ -46,6 +47,7 @@ from tests.unit.test_serving_process import serve_command
 
 NAMESPACE, MODEL, VERSION = "shop", "accounts", "3"
 SCRAPE_SECONDS = 1.0
+LOOPBACK = EgressPolicy.from_strings(allow=["127.0.0.1"])  # the test's Prometheus listens there
 QUIET_SECONDS = 2.5
 """Between a window's end and the nearest traffic: more than two scrape intervals."""
 CHECKS = {"estimatedAccuracy": {"enabled": True, "maxDrop": 0.1}, "accuracy": {"minLabels": 50},
@@ -152,7 +154,7 @@ def both_windows(servers, prometheus: PrometheusServer, traffic) -> tuple[Window
     ended = time.time()
     prometheus.wait_for_scrapes_after(ended, targets=len(servers))
     direct = window_between(start, now)
-    from_prometheus = window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, started, ended)
+    from_prometheus = window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, started, ended, egress=LOOPBACK)
     return direct, from_prometheus, largest_extrapolation(prometheus, started, ended)
 
 
@@ -227,7 +229,7 @@ def test_bucket_bounds_prometheus_respells_still_meet_the_reference(accounts, se
     stored = {element["metric"]["le"] for element in prometheus.api(
         "/api/v1/query", query=f'ballast_feature_value_bucket{{feature="balance",{selector[1:]}')["result"]}
     ended = time.time()
-    window = window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, ended - 10, ended)
+    window = window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, ended - 10, ended, egress=LOOPBACK)
     served = {dict(labels)["le"] for (name, labels) in window.counts
               if name == "ballast_feature_value_bucket" and dict(labels)["feature"] == "balance"}
     bins = {dict(labels)["bin"] for (name, labels) in window.reference
@@ -239,20 +241,20 @@ def test_bucket_bounds_prometheus_respells_still_meet_the_reference(accounts, se
 def test_a_version_prometheus_never_scraped_is_no_data(servers, prometheus):
     ended = time.time()
     with pytest.raises(PrometheusNoData) as raised:
-        window_from_prometheus(prometheus.url, NAMESPACE, MODEL, "no-such-version", ended - 30, ended)
+        window_from_prometheus(prometheus.url, NAMESPACE, MODEL, "no-such-version", ended - 30, ended, egress=LOOPBACK)
     assert raised.value.reason == "PrometheusNoData" and "no-such-version" in str(raised.value)
 
 
 def test_a_window_shorter_than_a_scrape_interval_is_no_data(servers, prometheus):
     ended = time.time() - 2 * SCRAPE_SECONDS
     with pytest.raises(PrometheusNoData):
-        window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, ended - SCRAPE_SECONDS / 4, ended)
+        window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, ended - SCRAPE_SECONDS / 4, ended, egress=LOOPBACK)
 
 
 def test_a_query_prometheus_refuses_is_a_bad_response(servers, prometheus):
     ended = time.time()
     with pytest.raises(PrometheusBadResponse, match="HTTP 400.*bad_data") as raised:
         window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, ended - 30, ended,
-                               namespace_label="not a label")
+                               namespace_label="not a label", egress=LOOPBACK)
     assert raised.value.reason == "PrometheusBadResponse"
 

@@ -254,10 +254,10 @@ def test_malformed_requests_get_protocol_errors_and_bad_artifacts_never_replace_
     # a corrupted artifact and a pickle, registered for the same model with serving on
     artifact = good["spec"]["artifact"]
     store = shared_store_dir()
-    corrupted = store / f"models/iris-{namespace}/corrupted/model.skops"
+    corrupted = store / f"{namespace}/models/iris-{namespace}/corrupted/model.skops"
     corrupted.parent.mkdir(parents=True, exist_ok=True)
     corrupted.write_bytes((store / artifact["uri"].removeprefix("file:///var/lib/ballast/")).read_bytes()[:-100])
-    pickled = store / f"models/iris-{namespace}/pickled/model.skops"
+    pickled = store / f"{namespace}/models/iris-{namespace}/pickled/model.skops"
     pickled.parent.mkdir(parents=True, exist_ok=True)
     pickled.write_bytes(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94\x8c\x06system\x94\x93\x94.")
     for name, path, sha in (("corrupted", corrupted, artifact["sha256"]),

@@ -37,15 +37,18 @@ def test_datasets_and_models_live_in_s3_when_the_store_is_s3(kubectl: Kubectl, k
                 ready = condition(wait_for_condition(k, "dataset", "iris", "Ready", timeout=120), "Ready")
                 assert ready["status"] == "True", ready
                 version = k.get_json("dataset", "iris")["status"]["versions"][0]
-                assert version["snapshotUri"] == f"s3://{bucket}/ballast/datasets/iris/{version['sha256']}/data.parquet"
-                assert (s3.data_dir / bucket / "ballast/datasets/iris" / version["sha256"] / "data.parquet").is_file()
+                # the namespace's own prefix of the bucket (a bucket policy per prefix makes it private)
+                assert version["snapshotUri"] == \
+                    f"s3://{bucket}/ballast/{namespace}/datasets/iris/{version['sha256']}/data.parquet"
+                assert (s3.data_dir / bucket / f"ballast/{namespace}/datasets/iris" / version["sha256"]
+                        / "data.parquet").is_file()
 
                 k.apply(training_run("iris-s3", "iris"))
                 run = wait_for_condition(k, "trainingrun", "iris-s3", "Succeeded")
                 assert condition(run, "Succeeded")["status"] == "True", condition(run, "Succeeded")
                 artifact = run["status"]["artifact"]
-                assert artifact["uri"].startswith(f"s3://{bucket}/ballast/models/iris/")
-                model_file = s3.data_dir / bucket / "ballast/models/iris" / artifact["sha256"] / "model.skops"
+                assert artifact["uri"].startswith(f"s3://{bucket}/ballast/{namespace}/models/iris/")
+                model_file = s3.data_dir / bucket / f"ballast/{namespace}/models/iris" / artifact["sha256"] / "model.skops"
                 assert model_file.is_file()
                 registered = wait_for_condition(k, "modelversion", run["status"]["modelVersion"], "Ready", timeout=60)
                 assert condition(registered, "Ready")["status"] == "True", condition(registered, "Ready")

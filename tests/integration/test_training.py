@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from ballast.build.naming import DATASET_SOURCE_LABEL
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
 from tests.support.ballast_objects import (
     condition, dataset, iris_csv, iris_rows, run_ballast, training_run, wait_for_condition,
@@ -17,6 +18,8 @@ from tests.support.kube import Kubectl, shared_store_dir, wait_for
 # The tests' own helper pods, like Ballast's, must pass the namespaces' "restricted" Pod Security.
 POD_SECURITY = {"securityContext": restricted_pod_security_context()}
 CONTAINER_SECURITY = {"securityContext": restricted_container_security_context()}
+# what makes a claim usable as a Dataset's pvc source (ballast.build.policy)
+SOURCE_LABEL = {DATASET_SOURCE_LABEL: "true"}
 
 
 def _http_server_pod(name: str, configmap: str) -> dict:
@@ -53,10 +56,10 @@ def _valid_version(k: Kubectl, name: str) -> dict:
     return document
 
 
-def test_inline_url_and_pvc_sources_become_the_same_valid_version(k: Kubectl):
+def test_inline_url_and_pvc_sources_become_the_same_valid_version(k: Kubectl, namespace: str):
     k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
     k.apply(_http_server_pod("iris-http", "iris"))
-    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "raw"},
+    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "raw", "labels": SOURCE_LABEL},
              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
     k.apply(_copy_to_claim_pod("fill-raw", "iris", "raw"))
     wait_for(lambda: k.get_json("pod", "fill-raw")["status"].get("phase") == "Succeeded", timeout=60,
@@ -73,12 +76,27 @@ def test_inline_url_and_pvc_sources_become_the_same_valid_version(k: Kubectl):
     assert len(set(shas.values())) == 1, shas
     versions = k.get_json("dataset", "from-url")["status"]["versions"]
     assert versions[0]["rows"] == 150 and versions[0]["valid"] is True
-    assert versions[0]["snapshotUri"].startswith("file:///var/lib/ballast/datasets/from-url/")
+    # every artifact of the namespace lives under its own prefix of the store
+    assert versions[0]["snapshotUri"].startswith(f"file:///var/lib/ballast/{namespace}/datasets/from-url/")
     snapshot = shared_store_dir() / versions[0]["snapshotUri"].removeprefix("file:///var/lib/ballast/")
     assert snapshot.is_file()
     # the Job is cleaned up once its result is recorded
     wait_for(lambda: not k.get_json("jobs", "-l", "app.kubernetes.io/component=ingest")["items"], timeout=30,
              message="finished ingest Jobs removed")
+
+
+def test_a_pvc_source_names_only_a_labelled_claim_and_never_the_stores(k: Kubectl):
+    """Row 11 of issue 12: anything else is refused with a reason naming the field, and no Job."""
+    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "unlabelled"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
+    k.apply(dataset("from-unlabelled", {"pvc": {"claimName": "unlabelled", "path": "data/iris.csv"}}))
+    k.apply(dataset("from-the-store", {"pvc": {"claimName": "ballast-artifacts", "path": "x/datasets/y.csv"}}))
+    k.apply(dataset("with-a-secret", {"objectStore": {"uri": "s3://bucket/iris.csv", "secretRef": {"name": "absent"}}}))
+    for name, field in (("from-unlabelled", "spec.source.pvc.claimName"), ("from-the-store", "spec.source.pvc.claimName"),
+                        ("with-a-secret", "spec.source.objectStore.secretRef.name")):
+        ready = condition(wait_for_condition(k, "dataset", name, "Ready", statuses=("False",), timeout=60), "Ready")
+        assert ready["reason"] == "SourceNotAllowed" and field in ready["message"], ready
+    assert not k.get_json("jobs", "-l", "app.kubernetes.io/component=ingest")["items"]
 
 
 def test_invalid_data_lists_every_reason_and_is_never_trained_on(k: Kubectl):
@@ -190,11 +208,11 @@ def test_an_artifact_altered_after_registration_loses_ready_with_digest_mismatch
     from ballast.models.skops_format import serialize_model
 
     model = serialize_model(LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]))
-    relative = f"models/tamper-{namespace}/{model.sha256}/model.skops"
+    relative = f"{namespace}/models/tamper-{namespace}/{model.sha256}/model.skops"
     path = shared_store_dir() / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.data)
-    pickle_path = shared_store_dir() / f"models/tamper-{namespace}/pickled/model.skops"
+    pickle_path = shared_store_dir() / f"{namespace}/models/tamper-{namespace}/pickled/model.skops"
     pickle_path.parent.mkdir(parents=True, exist_ok=True)
     pickle_path.write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n")  # a pickle's opening bytes: never loaded
 
@@ -203,8 +221,8 @@ def test_an_artifact_altered_after_registration_loses_ready_with_digest_mismatch
                  "spec": {"model": f"tamper-{namespace}", "artifact": {"uri": uri, "sha256": sha}}})
 
     register("good", f"file:///var/lib/ballast/{relative}", model.sha256)
-    register("missing", f"file:///var/lib/ballast/models/tamper-{namespace}/nothing/model.skops", "1" * 64)
-    register("pickled", f"file:///var/lib/ballast/models/tamper-{namespace}/pickled/model.skops",
+    register("missing", f"file:///var/lib/ballast/{namespace}/models/tamper-{namespace}/nothing/model.skops", "1" * 64)
+    register("pickled", f"file:///var/lib/ballast/{namespace}/models/tamper-{namespace}/pickled/model.skops",
              hashlib.sha256(pickle_path.read_bytes()).hexdigest())
     good = wait_for_condition(k, "modelversion", "good", "Ready", timeout=60)
     assert condition(good, "Ready")["status"] == "True", condition(good, "Ready")
@@ -229,7 +247,7 @@ def _write_to_claim_pod(name: str, claim: str, rows: int) -> dict:
 
 def test_refresh_makes_a_new_version_only_when_the_content_changes(k: Kubectl):
     k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
-    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "raw"},
+    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "raw", "labels": SOURCE_LABEL},
              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
 
     def write(name: str, rows: int) -> None:

@@ -88,6 +88,7 @@ def cluster_values(watched: list[str], image: str | None = None) -> dict:
         "store.uri": TEST_SETTINGS["BALLAST_STORE_URI"],
         "store.claim.storageClassName": TEST_SETTINGS["BALLAST_STORE_STORAGE_CLASS"],
         "image.pullPolicy": "IfNotPresent",
+        "egress.allow": TEST_SETTINGS["BALLAST_EGRESS_ALLOW"].split(","),
         **{key: float(TEST_SETTINGS[env]) for env, key in _TIMING_VALUES.items()},
     }
     return values | image_values(image or ballast_image())

@@ -29,6 +29,9 @@ TEST_SETTINGS = {
     "BALLAST_VERIFY_INTERVAL_SECONDS": "5",
     "BALLAST_DATASET_WAIT_SECONDS": "90",
     "BALLAST_SUPERSEDED_GRACE_SECONDS": "5",
+    # The tests' own servers (Prometheus, data, fake S3) listen on loopback and, for pods, on the
+    # pod network's gateway (10.244.0.1) or a pod: allowed explicitly, as an administrator would.
+    "BALLAST_EGRESS_ALLOW": "127.0.0.0/8,10.244.0.0/16",
 }
 
 

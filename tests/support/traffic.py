@@ -1,8 +1,12 @@
 """Traffic to a model's Service as production would send it: each request to a ready endpoint
-of the Service's EndpointSlices (as kube-proxy routes), optionally followed by the true label."""
+of the Service's EndpointSlices (as kube-proxy routes), optionally followed by the true label.
+
+Feedback carries the namespace's feedback token (`Authorization: Bearer`), read from the Secret
+the operator provisions (ballast.serving.auth: Secret `ballast-feedback`, key `token`)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import threading
@@ -11,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from ballast.serving.auth import FEEDBACK_SECRET_KEY, FEEDBACK_SECRET_NAME
 from tests.support.kube import Kubectl
 
 
@@ -30,11 +35,24 @@ def infer(endpoint: str, model: str, features: list[str], rows: list[dict], time
         return json.loads(response.read())
 
 
-def send_feedback(endpoint: str, model: str, answer_id: str, labels: list) -> None:
+def feedback_token(k: Kubectl) -> str | None:
+    """The feedback token of k's namespace, None while the operator has not provisioned it."""
+    result = k.run("get", "secret", FEEDBACK_SECRET_NAME, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    encoded = (json.loads(result.stdout).get("data") or {}).get(FEEDBACK_SECRET_KEY)
+    return base64.b64decode(encoded).decode().strip() if encoded else None
+
+
+def send_feedback(endpoint: str, model: str, answer_id: str, labels: list, token: str) -> None:
     body = json.dumps({"id": answer_id, "labels": labels}).encode()
     request = urllib.request.Request(f"http://{endpoint}/v2/models/{model}/feedback", data=body,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     urllib.request.urlopen(request, timeout=5).read()
+
+
+class MissingToken(Exception):
+    pass
 
 
 class Traffic:
@@ -49,6 +67,8 @@ class Traffic:
         self.endpoints = endpoints or (lambda: ready_endpoints(k, service))
         self.rows, self.pause, self.max_rows_per_second = rows, pause, max_rows_per_second
         self.failures: list[str] = []
+        self._token: str | None = None
+        self._token_read = 0.0
         self.answered = 0
         self.rows_sent = 0
         self._stop = threading.Event()
@@ -61,6 +81,14 @@ class Traffic:
     def __exit__(self, *_exc) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+    def _feedback_token(self) -> str:
+        if self._token is None and time.monotonic() - self._token_read > 1.0:
+            self._token, self._token_read = feedback_token(self.k), time.monotonic()
+        if self._token is None:
+            raise MissingToken(f"no Secret {FEEDBACK_SECRET_NAME} with a `{FEEDBACK_SECRET_KEY}` in the namespace "
+                               "(the operator provisions it): feedback not sent")
+        return self._token
 
     def _run(self) -> None:
         endpoints, refreshed, started = [], 0.0, time.monotonic()
@@ -77,9 +105,16 @@ class Traffic:
                 self.answered += 1
                 self.rows_sent += len(batch)
                 if self.label is not None:
-                    send_feedback(endpoint, self.model, answer["id"], [row[self.label] for row in batch])
+                    send_feedback(endpoint, self.model, answer["id"], [row[self.label] for row in batch],
+                                  self._feedback_token())
+            except urllib.error.HTTPError as error:
+                if error.code == 401:  # the Secret was replaced: read it again
+                    self._token = None
+                self.failures.append(f"{endpoint}: {error!r}")
             except (urllib.error.URLError, OSError) as error:
                 self.failures.append(f"{endpoint}: {error!r}")
+            except MissingToken as error:
+                self.failures.append(str(error))
             if self.pause:
                 time.sleep(self.pause)
             if self.max_rows_per_second:  # a steady rate, the same on a fast machine as on a slow one

@@ -1,5 +1,6 @@
 import math
 
+from ballast.canary.analysis import analyse
 from ballast.canary.samples import Sample, quantile, sample_from_scrapes, window
 
 POD = """
@@ -22,7 +23,8 @@ ballast_feedback_confusion_total{model="iris",version="v",true_class="a",predict
 
 def test_infer_traffic_of_every_pod_is_summed_and_only_5xx_count_as_errors():
     sample = sample_from_scrapes([POD, POD])
-    assert (sample.requests, sample.server_errors) == (200.0, 10.0)
+    # 4xx are the client's: neither errors nor requests (2 x (90 + 5), the 500s included).
+    assert (sample.requests, sample.server_errors) == (190.0, 10.0)
     assert sample.latency_buckets == {0.001: 100.0, 0.01: 198.0, math.inf: 200.0}
     assert (sample.feedback, sample.feedback_correct) == (20.0, 16.0)
 
@@ -45,3 +47,25 @@ def test_quantile_interpolates_like_histogram_quantile():
     assert abs(quantile(0.75, buckets) - 0.15) < 1e-12
     assert quantile(0.99, {0.1: 10.0, math.inf: 100.0}) == 0.1  # past the last finite bound
     assert quantile(0.99, {}) is None
+
+
+def _infer_counts(ok: int, client_errors: int, server_errors: int) -> str:
+    return "\n".join([
+        "# TYPE ballast_serving_requests_total counter",
+        f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="200"}} {ok}.0',
+        f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="400"}} {client_errors}.0',
+        f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="413"}} {client_errors}.0',
+        f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="500"}} {server_errors}.0',
+        ""])
+
+
+def test_malformed_requests_neither_fail_a_canary_nor_hide_its_faults():
+    """Issue 12, row 5: three malformed requests once failed a canary step; junk must not pass one either."""
+    production = sample_from_scrapes([_infer_counts(100, 0, 0)])
+    junk = analyse(sample_from_scrapes([_infer_counts(100, 500, 0)]), production, {})
+    assert junk.verdict == "Pass", junk
+    # Two 500s in 100 requests fail a 1% limit however many 4xx a client adds to the window.
+    faulty = analyse(sample_from_scrapes([_infer_counts(98, 5000, 2)]), production, {"maxErrorRate": 0.01})
+    assert faulty.verdict == "Fail" and faulty.checks[0].value == 0.02, faulty
+    # Nor do 4xx make up the evidence a step needs.
+    assert analyse(sample_from_scrapes([_infer_counts(5, 500, 0)]), production, {}).verdict == "NotEnoughData"

@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 import ballast
+from ballast.build.jobs import build_ingest_job
 from ballast.build.pods import SCRATCH_DIR, STORE_VOLUME, pod_spec
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
+from ballast.net.egress import EgressPolicy
 from ballast.settings import Settings
 from tests.support.helm import CHART, find, helm, rendered, template
 from tests.support.kube import REPO
@@ -142,8 +144,12 @@ def test_rbac_has_no_wildcards_secrets_or_escalation(values):
         for field in ("apiGroups", "resources", "verbs"):
             assert not any("*" in item for item in rule[field]), where
         assert not FORBIDDEN_VERBS & set(rule["verbs"]), where
-        assert not {"secrets", "configmaps", "serviceaccounts", "roles", "rolebindings", "clusterroles",
+        assert not {"configmaps", "serviceaccounts", "roles", "rolebindings", "clusterroles",
                     "clusterrolebindings", "serviceaccounts/token"} & set(rule["resources"]), where
+        # a Secret a Dataset's secretRef names: its labels are read (metadata only), never listed;
+        # the feedback token Secret is created when absent, never updated or deleted
+        if "secrets" in rule["resources"]:
+            assert rule["resources"] == ["secrets"] and rule["verbs"] in (["get"], ["create"]), where
 
 
 OPERATOR_GRANTS = {
@@ -161,19 +167,24 @@ OPERATOR_GRANTS = {
     ("batch", "jobs"): {"list", "watch", "create", "delete"},
     ("", "pods"): {"list", "watch"},
     ("", "persistentvolumeclaims"): {"get", "create"},
+    ("", "secrets"): {"get", "create"},
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
-    ("", "services"): {"list", "watch", "create", "patch"},
+    ("apps", "replicasets"): {"list", "watch"},
+    ("", "services"): {"get", "list", "watch", "create", "patch"},
+    ("networking.k8s.io", "networkpolicies"): {"create", "patch"},
     ("", "events"): {"create"},
 }
 KOPF_CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
+# the cluster's service and pod ranges, listed once at start for the egress policy (net/discovery.py)
+EGRESS_DISCOVERY_GRANTS = {("networking.k8s.io", "servicecidrs"): {"list"}, ("", "nodes"): {"list"}}
 
 
 def test_cluster_wide_mode_is_one_cluster_role_with_exactly_what_the_operator_does():
     objects = rendered()
     assert find(objects, "Role") == [] and find(objects, "RoleBinding") == []
-    (role,) = find(objects, "ClusterRole")
+    (role,) = find(objects, "ClusterRole", "ballast")  # the others are the tenants' (aggregated)
     # kopf watches no Namespaces when it serves the whole cluster
-    assert _grants(role["rules"]) == {**OPERATOR_GRANTS, **KOPF_CRD_GRANTS}
+    assert _grants(role["rules"]) == {**OPERATOR_GRANTS, **KOPF_CRD_GRANTS, **EGRESS_DISCOVERY_GRANTS}
     (binding,) = find(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     (account,) = find(objects, "ServiceAccount")
@@ -191,8 +202,11 @@ def test_namespaced_mode_grants_work_only_in_the_watched_namespaces():
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     assert all(b["subjects"][0]["namespace"] == "ballast-system" for b in bindings)
     # cluster-wide, only what kopf reads to follow the CRDs and the watched namespaces
-    (cluster_role,) = find(objects, "ClusterRole")
-    assert _grants(cluster_role["rules"]) == {**KOPF_CRD_GRANTS, ("", "namespaces"): {"list", "watch"}}
+    (cluster_role,) = find(objects, "ClusterRole", "ballast")
+    assert _grants(cluster_role["rules"]) == {**KOPF_CRD_GRANTS, **EGRESS_DISCOVERY_GRANTS,
+                                              ("", "namespaces"): {"list", "watch"}}
+    without_discovery = find(rendered({**NAMESPACED, "egress.discoverClusterCIDRs": False}), "ClusterRole", "ballast")
+    assert _grants(without_discovery[0]["rules"]) == {**KOPF_CRD_GRANTS, ("", "namespaces"): {"list", "watch"}}
 
 
 def test_rbac_can_be_left_to_the_cluster_admin():
@@ -233,7 +247,8 @@ def test_deployment_runs_one_standalone_operator_with_every_setting_from_values(
     assert container["args"] == ["operator", "--health-port=8080", "--metrics-port=9090"]
     recording = _Recording()
     Settings.from_env(recording)
-    assert recording.read <= set(_env(container)), "a setting the operator reads is not set by the chart"
+    from_the_pod = {e["name"] for e in container["env"] if "valueFrom" in e}  # e.g. the operator's namespace
+    assert recording.read <= set(_env(container)) | from_the_pod, "a setting the operator reads is not set by the chart"
     assert Settings.from_env(_env(container)) == Settings(
         image=f"ballast:{ballast.__version__}", store_storage_class=None, store_secret=None)
     bind = next(e for e in container["env"] if e["name"] == "BALLAST_BIND_ADDRESS")
@@ -261,6 +276,25 @@ def test_values_for_the_operators_pods_reach_its_settings():
     assert (settings.store_claim, settings.store_storage_class, settings.store_claim_size) == \
         ("models", "shared-rwx", "50Gi")
     assert (settings.poll_interval_seconds, settings.dataset_wait_seconds) == (0.5, 60)
+
+
+def test_egress_values_reach_the_settings_and_the_ingest_pods():
+    _, _, container = _operator({"egress.allow": ["prometheus.monitoring.svc:9090", "10.0.0.0/8"],
+                                 "egress.clusterCIDRs": ["10.96.0.0/12"], "drift.minIntervalSeconds": 30,
+                                 "drift.prometheusDeadlineSeconds": 4, "drift.prometheusUrl": "http://127.0.0.1:9090"})
+    env = _env(container)
+    settings = Settings.from_env(env)
+    assert [str(rule) for rule in settings.egress.allow] == ["prometheus.monitoring.svc:9090", "10.0.0.0/8"]
+    assert [str(network) for network in settings.egress.cluster_ranges] == ["10.96.0.0/12"]
+    assert "127.0.0.1:9090" in [str(rule) for rule in settings.prometheus_egress.allow]
+    assert (settings.drift_min_interval_seconds, settings.prometheus_deadline_seconds) == (30, 4)
+    assert env["BALLAST_EGRESS_DISCOVER"] == "true"
+    job = build_ingest_job({"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
+                            "metadata": {"name": "d", "namespace": "team-a", "uid": "u"},
+                            "spec": {"source": {"url": "http://x/d.csv"}}}, job_name="d-ingest", settings=settings)
+    (ingest,) = job["spec"]["template"]["spec"]["containers"]
+    ingest_env = {e["name"]: e.get("value") for e in ingest["env"]}
+    assert EgressPolicy.from_env(ingest_env) == settings.egress  # the Prometheus allowance stays the operator's
 
 
 def test_workload_placement_reaches_the_settings_and_every_pod_the_operator_builds():

@@ -15,12 +15,15 @@ from ballast.data.errors import (
     SourceError, SourceNotFound, SourceOutsideVolume, SourceTooLarge, SourceUnreadable,
 )
 from ballast.data.sources import SourceSettings, read_source, redact_url, resolve_pvc_path
+from ballast.net.egress import EgressPolicy
 from tests.unit.test_data_canonical import iris_frame
 
 
 class StaticFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep the test output clean
         pass
+
+LOOPBACK = EgressPolicy.from_strings(allow=["127.0.0.1"])  # the test server listens there
 
 
 @pytest.fixture
@@ -52,35 +55,35 @@ def test_a_csv_and_a_parquet_file_over_http(web_root: Path, http_base: str):
     frame = iris_frame()
     frame.to_csv(web_root / "iris.csv", index=False)
     frame.to_parquet(web_root / "iris.parquet", index=False)
-    csv = read_source(url_spec(f"{http_base}/iris.csv"), SourceSettings())
-    parquet = read_source(url_spec(f"{http_base}/iris.parquet", "parquet"), SourceSettings())
+    csv = read_source(url_spec(f"{http_base}/iris.csv"), SourceSettings(egress=LOOPBACK))
+    parquet = read_source(url_spec(f"{http_base}/iris.parquet", "parquet"), SourceSettings(egress=LOOPBACK))
     assert csv.frame.shape == parquet.frame.shape == (150, 5)
     assert csv.description == {"kind": "url", "url": f"{http_base}/iris.csv"}
 
 
 def test_http_404_is_source_not_found(http_base: str):
     with pytest.raises(SourceNotFound, match="HTTP 404"):
-        read_source(url_spec(f"{http_base}/missing.csv"), SourceSettings())
+        read_source(url_spec(f"{http_base}/missing.csv"), SourceSettings(egress=LOOPBACK))
 
 
 def test_an_unreachable_server_is_a_source_error():
     with pytest.raises(SourceError, match="cannot reach"):
-        read_source(url_spec("http://127.0.0.1:1/x.csv"), SourceSettings(timeout_seconds=5))
+        read_source(url_spec("http://127.0.0.1:1/x.csv"), SourceSettings(egress=LOOPBACK, timeout_seconds=5))
 
 
 def test_the_size_limit_stops_the_download(web_root: Path, http_base: str):
     (web_root / "big.csv").write_bytes(b"x\n" + b"1\n" * 50_000)
     with pytest.raises(SourceTooLarge):
-        read_source(url_spec(f"{http_base}/big.csv"), SourceSettings(max_bytes=10_000))
+        read_source(url_spec(f"{http_base}/big.csv"), SourceSettings(egress=LOOPBACK, max_bytes=10_000))
 
 
 def test_bytes_that_are_not_the_declared_format_are_unreadable(web_root: Path, http_base: str):
     (web_root / "fake.parquet").write_bytes(b"x\n1\n")
     with pytest.raises(SourceUnreadable, match="Parquet"):
-        read_source(url_spec(f"{http_base}/fake.parquet", "parquet"), SourceSettings())
+        read_source(url_spec(f"{http_base}/fake.parquet", "parquet"), SourceSettings(egress=LOOPBACK))
     (web_root / "latin1.csv").write_bytes("x\n\xe9\n".encode("latin-1"))
     with pytest.raises(SourceUnreadable, match="CSV"):
-        read_source(url_spec(f"{http_base}/latin1.csv"), SourceSettings())
+        read_source(url_spec(f"{http_base}/latin1.csv"), SourceSettings(egress=LOOPBACK))
 
 
 def test_credentials_in_urls_are_not_recorded():

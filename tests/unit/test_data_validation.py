@@ -47,13 +47,13 @@ def test_every_violation_is_reported_at_once():
         "the table has 4 rows, fewer than the minimum of 10",
         "column city: missing from the data",
         "column unexpected: not in the schema",
-        "column age: 1 value is not a whole number (first: '2.5' at row 4)",
-        "column age: 1 value is below the minimum of 0 (smallest: -4 at row 2)",
-        "column age: 1 value is above the maximum of 120 (largest: 250 at row 3)",
-        "column income: 2 values are not finite numbers (first: 'abc' at row 1)",
-        "column member: 1 value is not a boolean (true/false/1/0) (first: 'maybe' at row 2)",
+        "column age: 1 value is not a whole number (first at row 4)",
+        "column age: 1 value is below the minimum of 0 (smallest at row 2)",
+        "column age: 1 value is above the maximum of 120 (largest at row 3)",
+        "column income: 2 values are not finite numbers (first at row 1)",
+        "column member: 1 value is not a boolean (true/false/1/0) (first at row 2)",
         "column member: 1 value is missing but the column is not nullable (first at row 4)",
-        "column plan: 1 value is not among the allowed values (first: 'gold' at row 2)",
+        "column plan: 1 value is not among the allowed values (first at row 2)",
         "column score: 75% of values are missing, more than the maximum of 50%",
     )
 
@@ -63,8 +63,8 @@ def test_the_same_bad_data_from_inline_rows_gives_the_same_violations_and_sha():
     inline = assess(inline_frame([{"x": 1.5, "n": 1}, {"x": "abc", "n": None}, {"x": True, "n": 2.5}]), spec)
     csv = assess(read_csv_raw(b"x,n\n1.5,1\nabc,\ntrue,2.5\n"), spec)
     assert inline.violations == csv.violations == (
-        "column x: 2 values are not finite numbers (first: 'abc' at row 2)",
-        "column n: 1 value is not a whole number (first: '2.5' at row 3)",
+        "column x: 2 values are not finite numbers (first at row 2)",
+        "column n: 1 value is not a whole number (first at row 3)",
     )
     assert inline.sha256 == csv.sha256
 
@@ -127,4 +127,4 @@ def test_typed_numbers_are_coerced_without_text():
 def test_violation_lists_do_not_grow_with_the_number_of_bad_rows():
     spec = spec_of([{"name": "x", "type": "float"}])
     raw = pd.DataFrame({"x": pd.Series(["bad"] * 100_000, dtype="str")})
-    assert assess(raw, spec).violations == ("column x: 100000 values are not finite numbers (first: 'bad' at row 1)",)
+    assert assess(raw, spec).violations == ("column x: 100000 values are not finite numbers (first at row 1)",)

@@ -26,7 +26,9 @@ def run(tmp_path: Path, dataset: dict, **overrides: object) -> tuple[int, dict]:
     termination_log = tmp_path / "termination-log"
     settings = {"store_uri": f"file://{tmp_path / 'store'}", **overrides}
     options = IngestOptions(dataset_json_path=str(dataset_file), name="iris",
-                            termination_log=str(termination_log), environ={}, **settings)
+                            termination_log=str(termination_log),
+                            environ={"BALLAST_EGRESS_ALLOW": "127.0.0.1"},  # the test server listens there
+                            **settings)
     code = run_ingest(options)
     return code, json.loads(termination_log.read_text())
 
@@ -54,7 +56,11 @@ def test_inline_url_and_pvc_sources_give_one_version(tmp_path: Path, web_root: P
     assert store.read_json(inline["profileUri"])["rows"] == 150
     assert store.read_json(inline["metadataUri"])["source"] == {"kind": "inline", "rows": 150}
     assert set(inline) == {"ok", "dataset", "sha256", "rows", "valid", "new", "createdAt", "violations",
-                           "violationCount", "violationsTruncated", "snapshotUri", "profileUri", "metadataUri"}
+                           "violationCount", "violationsTruncated", "snapshotUri", "profileUri", "metadataUri",
+                           "profileSha256", "metadataSha256"}
+    # the digests pin the files' bytes, as the operator records them
+    assert store.sha256_of(inline["profileUri"]) == inline["profileSha256"]
+    assert store.sha256_of(inline["metadataUri"]) == inline["metadataSha256"]
 
 
 def test_invalid_data_is_a_result_with_every_reason_and_exit_zero(tmp_path: Path):
@@ -65,7 +71,7 @@ def test_invalid_data_is_a_result_with_every_reason_and_exit_zero(tmp_path: Path
     assert code == 0 and result["ok"] and not result["valid"]
     assert result["violations"] == [
         "the table has 5 rows, fewer than the minimum of 10",
-        "column sepal length (cm): 1 value is not a finite number (first: 'abc' at row 2)",
+        "column sepal length (cm): 1 value is not a finite number (first at row 2)",
         "column petal width (cm): 1 value is missing but the column is not nullable (first at row 3)",
     ]
     assert result["snapshotUri"] is None and result["profileUri"] is None
@@ -76,7 +82,7 @@ def test_a_missing_url_fails_with_a_clear_message(tmp_path: Path, http_base: str
     code, result = run(tmp_path, spec_with({"url": f"{http_base}/nope.csv"}))
     assert code == 2
     assert result == {"ok": False, "reason": "SourceNotFound",
-                      "message": f"HTTP 404 File not found from {http_base}/nope.csv"}
+                      "message": f"HTTP 404 from {http_base}/nope.csv"}  # the reason phrase is the server's: not shown
 
 
 def test_a_missing_pvc_file_fails(tmp_path: Path):

@@ -11,7 +11,10 @@ needed by at least one of them. When a test fails, run
 
 from __future__ import annotations
 
+import io
+import json
 import warnings
+import zipfile
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -27,7 +30,7 @@ from sklearn.utils._param_validation import StrOptions
 from ballast.api.catalog import ESTIMATORS
 from ballast.api.dataset import DatasetSchema
 from ballast.models.skops_format import serialize_model
-from ballast.models.artifact_types import read_skops_schema, referenced_types
+from ballast.models.artifact_types import archive_types
 from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
 from ballast.training.estimators import build_estimator, estimator_class
 from ballast.training.features import feature_columns, feature_frame
@@ -126,6 +129,35 @@ def fitted_archives() -> Iterator[tuple[str, dict[str, Any], str, bytes]]:
                 yield class_path, params, dataset_name, serialize_model(pipeline).data
 
 
+def referenced_types(data: bytes) -> frozenset[str]:
+    """Every `module.Class` of a node (a dict with `__loader__`) of the parsed schema.json: the
+    reference the operator's streaming scan (artifact_types.archive_types) must agree with."""
+    found: set[str] = set()
+    pending: list[Any] = [json.loads(zipfile.ZipFile(io.BytesIO(data)).read("schema.json"))]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            if "__loader__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            pending.extend(node.values())
+    return frozenset(found)
+
+
+@cache
+def probe_archives() -> tuple[tuple[str, dict[str, Any], str, bytes], ...]:
+    with warnings.catch_warnings():
+        # Probe fits are tiny on purpose; convergence does not change what a model holds.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return tuple(fitted_archives())
+
+
+def test_the_streaming_scan_finds_exactly_the_types_of_every_probe_archive() -> None:
+    for class_path, params, dataset_name, data in probe_archives():
+        assert archive_types(io.BytesIO(data)) == referenced_types(data), f"{class_path}({params}) on {dataset_name}"
+
+
 @cache
 def needed_types() -> tuple[frozenset[str], frozenset[str], dict[str, str], frozenset[str]]:
     """(types skops must be told to trust, every type named, first case needing each type,
@@ -134,15 +166,11 @@ def needed_types() -> tuple[frozenset[str], frozenset[str], dict[str, str], froz
     named: set[str] = set()
     first_needed_by: dict[str, str] = {}
     probed: set[str] = set()
-    with warnings.catch_warnings():
-        # Probe fits are tiny on purpose; convergence does not change what a model holds.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        archives = list(fitted_archives())
-    for class_path, params, dataset_name, data in archives:
+    for class_path, params, dataset_name, data in probe_archives():
         probed.add(class_path)
         case = f"{class_path}({params}) on {dataset_name}"
         untrusted = set(skops.io.get_untrusted_types(data=data))
-        types = referenced_types(read_skops_schema(data))
+        types = referenced_types(data)
         for type_name in types | untrusted:
             first_needed_by.setdefault(type_name, case)
         skops_needed |= untrusted

@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ballast.data import ingest_table
 from ballast.models.skops_format import load_model
 from ballast.runtime.serve import ServeOptions, serve
 from ballast.runtime.train import run_train
-from ballast.serving import LoadedModel, ModelSource, load_served_model
+from ballast.serving import FeedbackAuth, LoadedModel, ModelSource, ServingLimits, load_served_model
 from ballast.store import ArtifactStore
 from ballast.training.features import FeatureColumns, feature_frame
 
@@ -141,17 +141,25 @@ def matrix_input(rows: pd.DataFrame, columns: FeatureColumns) -> list[dict[str, 
     return [{"name": "input-0", "shape": list(values.shape), "datatype": "FP64", "data": values.tolist()}]
 
 
+FEEDBACK_TOKEN = "unit-test-feedback-token-0123456789"
+"""The token running_server and serve_command give the server; Client sends it by default."""
+
+
 class Client:
     """A keep-alive HTTP/1.1 client (one connection), as an OIP client library would hold."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, token: str | None = FEEDBACK_TOKEN) -> None:
         self.port = port
+        self.token = token
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
-    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None
-                ) -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        sent = {"Content-Type": "application/json"} if payload is not None else {}
+        if self.token is not None:
+            sent["Authorization"] = f"Bearer {self.token}"
+        headers = {**sent, **(headers or {})}
         self.connection.request(method, path, body=payload, headers=headers)
         response = self.connection.getresponse()
         data = response.read()
@@ -175,8 +183,8 @@ class RunningServer:
     port: int
     stop: Any
 
-    def client(self) -> Client:
-        return Client(self.port)
+    def client(self, token: str | None = FEEDBACK_TOKEN) -> Client:
+        return Client(self.port, token)
 
     def metrics(self) -> str:
         client = self.client()
@@ -189,17 +197,32 @@ class RunningServer:
 
 
 def options(tmp_path: Path, **overrides: Any) -> ServeOptions:
+    """ServeOptions for a test server; any ServingLimits field may be overridden by name."""
+    limit_names = {f.name for f in fields(ServingLimits)}
+    limits = {"prediction_log_entries": 1000, "max_request_bytes": 1 << 20,
+              **{name: value for name, value in overrides.items() if name in limit_names}}
     return ServeOptions(**{
         "source": None, "store_uri": "", "bind_address": "127.0.0.1", "port": 0,
         "termination_log": tmp_path / "termination-log", "drain_seconds": 0.0, "shutdown_timeout": 5.0,
-        "prediction_log_size": 1000, "max_request_bytes": 1 << 20, **overrides})
+        "limits": ServingLimits(**limits),
+        **{name: value for name, value in overrides.items() if name not in limit_names}})
 
 
 @contextmanager
-def running_server(trained: TrainedModel, tmp_path: Path, **overrides: Any) -> Iterator[RunningServer]:
-    """The server in a thread of this process, with its own event loop."""
-    loaded = load_served_model(trained.store, trained.source(), prediction_log_size=overrides.pop(
-        "prediction_log_size", 1000))
+def running_server(trained: TrainedModel, tmp_path: Path, feedback_token: str | None = FEEDBACK_TOKEN,
+                   **overrides: Any) -> Iterator[RunningServer]:
+    """The server in a thread of this process, with its own event loop. `feedback_token` None
+    starts it without one (feedback refused)."""
+    with running_loaded(load_served_model(trained.store, trained.source()), tmp_path, feedback_token,
+                        **overrides) as running:
+        yield running
+
+
+@contextmanager
+def running_loaded(loaded: LoadedModel, tmp_path: Path, feedback_token: str | None = FEEDBACK_TOKEN,
+                   **overrides: Any) -> Iterator[RunningServer]:
+    """`serve` of an already loaded model (a stub's, for instance) in a thread of this process."""
+    auth = FeedbackAuth(feedback_token.encode() if feedback_token is not None else None)
     listening = threading.Event()
     address: dict[str, Any] = {}
     loop = asyncio.new_event_loop()
@@ -212,7 +235,7 @@ def running_server(trained: TrainedModel, tmp_path: Path, **overrides: Any) -> I
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(serve(loaded, options(tmp_path, **overrides), stop, on_listening))
+            loop.run_until_complete(serve(loaded, options(tmp_path, **overrides), stop, on_listening, auth))
         except BaseException as error:  # noqa: BLE001 - reported to the waiting test
             address["error"] = error
             listening.set()

@@ -75,12 +75,14 @@ def test_named_and_matrix_inputs_give_the_pipelines_own_predictions(iris_server,
     frame = iris.frame.drop(columns="target").sample(rows, random_state=rows)
     labels, probabilities = expected_outputs(iris, frame)
     client = iris_server.client()
-    status, named = client.post("/v2/models/iris/infer", {"id": "named", "inputs": named_inputs(frame, iris.columns)})
+    # Ids are unique per request: a remembered one is refused (tests/unit/test_serving_hardening.py).
+    status, named = client.post("/v2/models/iris/infer", {"id": f"named-{rows}",
+                                                          "inputs": named_inputs(frame, iris.columns)})
     assert status == 200, named
     status, matrix = client.post("/v2/models/iris/versions/" + iris.sha256[:12] + "/infer",
                                  {"inputs": matrix_input(frame, iris.columns)})
     assert status == 200, matrix
-    assert named["id"] == "named" and matrix["id"] and matrix["id"] != "named"
+    assert named["id"] == f"named-{rows}" and matrix["id"] and matrix["id"] != named["id"]
     assert named["model_name"] == "iris" and named["model_version"] == iris.sha256[:12]
     for response in (named, matrix):
         outputs = _outputs(response)

@@ -18,7 +18,7 @@ import pytest
 
 from ballast.models.digest import sha256_hex
 from tests.support.net import free_port
-from tests.unit.test_serving_harness import TrainedModel, iris_frame, trained_model
+from tests.unit.test_serving_harness import FEEDBACK_TOKEN, TrainedModel, iris_frame, trained_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,9 +31,14 @@ def iris(tmp_path_factory) -> TrainedModel:
 
 def serve_command(trained: TrainedModel, termination_log: Path, port: int, *extra: str,
                   artifact_uri: str | None = None, sha256: str | None = None) -> list[str]:
+    """The command line of a server that takes feedback with the harness's FEEDBACK_TOKEN (a
+    file beside the termination log)."""
+    token_file = termination_log.parent / f"{termination_log.name}.feedback-token"
+    token_file.write_text(FEEDBACK_TOKEN + "\n")
     return [sys.executable, "-m", "ballast.runtime.serve", "--store", trained.store.uri,
             "--artifact-uri", artifact_uri or trained.artifact_uri, "--artifact-sha256", sha256 or trained.sha256,
-            "--bind-address", "127.0.0.1", "--port", str(port), "--termination-log", str(termination_log), *extra]
+            "--bind-address", "127.0.0.1", "--port", str(port), "--termination-log", str(termination_log),
+            "--feedback-token-file", str(token_file), *extra]
 
 
 def refused(port: int) -> bool:

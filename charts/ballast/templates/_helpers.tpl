@@ -116,20 +116,41 @@ and the per-namespace Roles (namespaced mode). */}}
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
-# the artifact store's claim per namespace; kube.ensure_claim
+# the artifact store's claim per namespace (kube.ensure_claim), and the labels of a claim a
+# Dataset's pvc source names (handlers/source_objects.py)
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
   verbs: [get, create]
+# the labels of a Secret a Dataset's objectStore.secretRef names, read as metadata only
+# (handlers/source_objects.py): get alone, never list or watch
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
 # serving Deployments: the ballast_deployments index and server-side apply (an apply that
 # creates the object needs create besides patch)
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [list, watch, create, patch]
+# the serving pods' ReplicaSets: the serving_replica_sets index, the middle link of the owner
+# chain a pod must have before its /metrics is read (canary/pods.py)
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [list, watch]
 # each model's Service, kept by server-side apply; watched so that one deleted behind
-# Ballast's back is applied again
+# Ballast's back is applied again; read by name before each apply, which touches it only if
+# it is absent or Ballast's (reconcile/service_claim.py)
 - apiGroups: [""]
   resources: [services]
-  verbs: [list, watch, create, patch]
+  verbs: [get, list, watch, create, patch]
+# each serving version's NetworkPolicy, kept by server-side apply (build/serving_network_policy.py)
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [create, patch]
+# the namespace's feedback token Secret (build/feedback_token.py), created when absent
+# (kube.create_secret_if_absent): create only, it is never updated, patched or deleted
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create]
 # Events on Ballast objects, from Ballast and kopf (core/v1, create only)
 - apiGroups: [""]
   resources: [events]
@@ -142,6 +163,19 @@ kinds appear or change (kopf/_core/reactor/observation.py, resource_observer). *
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
+{{- end }}
+
+{{/* The operator lists the cluster's service and pod ranges once at start, so that URLs read on
+a user's behalf cannot reach them (ballast/net/discovery.py); cluster-scoped, in both modes. */}}
+{{- define "ballast.egressDiscoveryRules" -}}
+{{- if .Values.egress.discoverClusterCIDRs }}
+- apiGroups: [networking.k8s.io]
+  resources: [servicecidrs]
+  verbs: [list]
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [list]
+{{- end }}
 {{- end }}
 
 {{/* With listed namespaces kopf also lists and watches Namespaces, to notice a watched one

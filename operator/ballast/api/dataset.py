@@ -114,6 +114,10 @@ class DatasetVersion(ApiModel):
     created_at: datetime
     snapshot_uri: Uri | None = None
     profile_uri: Uri | None = None
+    profile_sha256: Sha256 | None = None
+    """The sha256 of profile.json (it sets drift bins): a profile with other bytes is refused."""
+    metadata_sha256: Sha256 | None = None
+    """The sha256 of the version's metadata.json, refused the same way when it changes."""
     valid: bool
     violations: list[str] | None = Field(default=None, max_length=64)
     """Every rule the content broke, when it is invalid."""

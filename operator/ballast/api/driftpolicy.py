@@ -13,6 +13,9 @@ from ballast.api.trainingrun import TrainingRunSpec
 NumericMethod = Literal["psi", "jensenShannon", "wasserstein", "ks"]
 CategoricalMethod = Literal["psi", "jensenShannon", "chiSquare"]
 Verdict = Literal["Drift", "NoDrift", "NotEnoughData", "Error"]
+MIN_INTERVAL_SECONDS = 2
+"""The shortest `interval` the API accepts; the operator also floors older objects to its own
+minimum (settings.drift_min_interval_seconds, this by default)."""
 
 
 class FeatureDriftCheck(ApiModel):
@@ -126,6 +129,14 @@ class DriftPolicySpec(ApiModel):
         "rule": "!has(self.action) || !has(self.action.retrain) "
                 "|| self.action.retrain.template.spec.model == self.model",
         "message": "action.retrain.template.spec.model must be the policy's model",
+    }, {
+        # duration() fails on a number too large for it (CEL's durations end at ~290 years): such
+        # intervals are long anyway, so only numbers of up to 5 digits a unit are converted
+        "rule": "!has(self.interval) || !self.interval.matches('^([0-9]{1,5}(ms|s|m|h))+$') "
+                f"|| duration(self.interval) >= duration('{MIN_INTERVAL_SECONDS}s')",
+        "message": f"interval must be at least {MIN_INTERVAL_SECONDS}s: each evaluation reads the model's "
+                   "counters (from Prometheus or the serving pods)",
+        "fieldPath": ".interval",
     }]})
 
     model: ResourceName
@@ -133,6 +144,7 @@ class DriftPolicySpec(ApiModel):
     checks: DriftChecks | None = None
     window: DriftWindow | None = None
     interval: Duration = "5m"
+    """How often the policy is evaluated: at least 2s (and at least the operator's own minimum)."""
     cooldown: Duration = "1h"
     """After a firing, no new firing for this long."""
     source: MetricsSource | None = None

@@ -107,6 +107,10 @@ class Reproducibility(ApiModel):
     packages: dict[str, str] | None = Field(default=None, max_length=64)
     seed: int | None = None
     dataset_sha256: Sha256 | None = None
+    dataset_profile_sha256: Sha256 | None = None
+    """The sha256 of the dataset version's profile.json (its drift bins) the run was given."""
+    dataset_metadata_sha256: Sha256 | None = None
+    """The sha256 of the dataset version's metadata.json the run read."""
     code_version: str | None = Field(default=None, max_length=64)
 
 
@@ -116,6 +120,10 @@ class TrainingRunStatus(StatusBase):
     dataset_version_short: str | None = Field(default=None, max_length=12)
     """Its first 12 hex digits, for `kubectl get` (like a short git commit id)."""
     dataset_snapshot_uri: str | None = Field(default=None, max_length=2048)
+    dataset_profile_sha256: Sha256 | None = None
+    """The sha256 of the version's profile.json when the run was pinned: other bytes are refused later."""
+    dataset_metadata_sha256: Sha256 | None = None
+    """The sha256 of the version's metadata.json when the run was pinned."""
     champion: str | None = Field(default=None, max_length=253)
     """The Production ModelVersion this run was compared with, when mustBeatChampion is set."""
     job_name: str | None = Field(default=None, max_length=63)

@@ -58,6 +58,8 @@ def build_ingest_job(dataset: dict, *, job_name: str, settings: Settings) -> dic
         {"name": "BALLAST_DATASET_JSON", "value": json.dumps({"metadata": {"name": name}, "spec": spec},
                                                              sort_keys=True)},
         {"name": "BALLAST_SOURCE_ROOT", "value": SOURCE_ROOT},
+        # what a url source may read: the operator's egress policy (ballast.net.egress)
+        *({"name": key, "value": value} for key, value in sorted(settings.egress.to_env().items())),
     ]
     mounts, volumes, env_from = [], [], []
     if "pvc" in source:
@@ -67,7 +69,7 @@ def build_ingest_job(dataset: dict, *, job_name: str, settings: Settings) -> dic
     if source.get("objectStore", {}).get("secretRef"):
         env_from.append({"prefix": "SOURCE_", "secretRef": {"name": source["objectStore"]["secretRef"]["name"]}})
     container = ballast_container(name="ingest", args=["ingest"], env=env, settings=settings,
-                                  env_from=env_from, extra_mounts=mounts)
+                                  namespace=dataset["metadata"]["namespace"], env_from=env_from, extra_mounts=mounts)
     return _job(name=job_name, owner=dataset, labels=labels,
                 pod=pod_spec([container], settings, restart_policy="Never", extra_volumes=volumes),
                 backoff_limit=2, deadline=INGEST_DEADLINE_SECONDS,
@@ -82,7 +84,8 @@ def image_digest(reference: str) -> str | None:
 
 
 def build_training_job(run: dict, *, inputs: dict, settings: Settings) -> dict:
-    """inputs: the run's inputs document that `ballast train` reads (see ballast.runtime.train)."""
+    """inputs: the run's inputs document that `ballast train` reads (see ballast.runtime.train).
+    A custom image or command is the caller's to check first (ballast.build.policy)."""
     name = run["metadata"]["name"]
     spec = run["spec"]
     labels = ballast_labels(component="training", instance=name, model=spec["model"])
@@ -95,7 +98,7 @@ def build_training_job(run: dict, *, inputs: dict, settings: Settings) -> dict:
     if digest:
         env.append({"name": "BALLAST_IMAGE_DIGEST", "value": digest})
     container = ballast_container(name="train", args=["train"], env=env, settings=settings,
-                                  resources=spec.get("resources"))
+                                  namespace=run["metadata"]["namespace"], resources=spec.get("resources"))
     if spec.get("image"):
         container["image"] = spec["image"]
         if spec.get("command"):

@@ -34,3 +34,12 @@ def ballast_labels(*, component: str, instance: str, model: str | None = None) -
     if model:
         labels["ballast.dev/model"] = model
     return labels
+
+
+# What a namespace's owner puts on the objects a Dataset may use as its source: the operator
+# mounts a claim or injects a Secret of the namespace only when it carries the label, so a
+# user who may create Datasets cannot reach every claim and Secret of the namespace through one.
+DATASET_SOURCE_LABEL = "ballast.dev/dataset-source"
+"""On a PersistentVolumeClaim a `pvc` source may name, with the value "true"."""
+DATASET_CREDENTIALS_LABEL = "ballast.dev/dataset-credentials"
+"""On a Secret an objectStore source's `secretRef` may name, with the value "true"."""

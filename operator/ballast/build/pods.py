@@ -1,10 +1,17 @@
 """The pod template every Ballast workload shares: one container from Ballast's image,
-the artifact store mounted, the Pod Security Standard "restricted" met."""
+its namespace's part of the artifact store mounted, the Pod Security Standard "restricted" met.
+
+A pod sees only its own namespace's part of the store (ballast.store.layout): its
+BALLAST_STORE_URI is `<root>/<namespace>`, and a file:// store's volume is mounted with
+`subPath: <namespace>` at that same path, so the URIs it writes mean the same to the operator
+and no path inside the pod reaches another namespace's files."""
 
 from __future__ import annotations
 
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
 from ballast.settings import Settings
+from ballast.store.keys import parse_store_root
+from ballast.store.layout import namespace_store_uri
 
 STORE_VOLUME = "artifact-store"
 TERMINATION_LOG = "/dev/termination-log"
@@ -26,16 +33,32 @@ def owner_reference(owner: dict) -> dict:
     }
 
 
-def store_env(settings: Settings) -> list[dict]:
-    return [{"name": "BALLAST_STORE_URI", "value": settings.store_uri}]
+def store_env(settings: Settings, namespace: str) -> list[dict]:
+    return [{"name": "BALLAST_STORE_URI", "value": namespace_store_uri(settings.store_uri, namespace)}]
 
 
-def ballast_container(*, name: str, args: list[str], env: list[dict], settings: Settings,
-                      resources: dict | None = None, env_from: list[dict] | None = None,
-                      extra_mounts: list[dict] | None = None) -> dict:
+def store_mount(settings: Settings, namespace: str, *, read_only: bool) -> dict | None:
+    """The namespace's directory of a file:// store, at the path it has under the store's root
+    (so `file://<mount path>/<namespace>/...` names the same file in the pod and the operator);
+    nothing for an object store."""
+    if not settings.store_mount_path:
+        return None
+    path = parse_store_root(namespace_store_uri(settings.store_uri, namespace)).path
+    mount = {"name": STORE_VOLUME, "mountPath": path, "subPath": namespace}
+    if read_only:
+        mount["readOnly"] = True
+    return mount
+
+
+def ballast_container(*, name: str, args: list[str], env: list[dict], settings: Settings, namespace: str,
+                      read_only_store: bool = False, resources: dict | None = None,
+                      env_from: list[dict] | None = None, extra_mounts: list[dict] | None = None) -> dict:
+    """`read_only_store` for workloads that only read artifacts (serving): the kernel then
+    refuses a write, whatever the code running in the pod does."""
     mounts = [{"name": "scratch", "mountPath": SCRATCH_DIR}, *(extra_mounts or [])]
-    if settings.store_mount_path:
-        mounts.insert(0, {"name": STORE_VOLUME, "mountPath": settings.store_mount_path})
+    store = store_mount(settings, namespace, read_only=read_only_store)
+    if store:
+        mounts.insert(0, store)
     secret_refs = list(env_from or [])
     if settings.store_secret:
         secret_refs.append({"secretRef": {"name": settings.store_secret}})
@@ -45,7 +68,7 @@ def ballast_container(*, name: str, args: list[str], env: list[dict], settings: 
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["ballast"],
         "args": args,
-        "env": [*store_env(settings), {"name": "TMPDIR", "value": SCRATCH_DIR}, *env],
+        "env": [*store_env(settings, namespace), {"name": "TMPDIR", "value": SCRATCH_DIR}, *env],
         "securityContext": restricted_container_security_context(),
         "terminationMessagePath": TERMINATION_LOG,
         # a crash before the result is written still leaves its last lines for the person

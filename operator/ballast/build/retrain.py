@@ -7,6 +7,8 @@ from datetime import datetime
 
 from ballast.api.kinds import GROUP, VERSION
 from ballast.build.naming import child_name
+from ballast.build.policy import Refusal, custom_image_refusal
+from ballast.settings import Settings
 
 POLICY_LABEL = "ballast.dev/drift-policy"
 FIRING_REASON_ANNOTATION = "ballast.dev/firing-reason"
@@ -15,6 +17,14 @@ FIRING_REASON_ANNOTATION = "ballast.dev/firing-reason"
 def retrain_run_name(policy: str, fired_at: datetime) -> str:
     """One name per firing: a retried create finds the run it already made."""
     return child_name(policy, fired_at.strftime("%Y%m%d%H%M%S"))
+
+
+def retrain_template_refusal(policy: dict, settings: Settings) -> Refusal | None:
+    """Whether the template's run may be created at all: the operator creates it itself, so a
+    template must not carry an image or command its author could not run (the run's own
+    reconcile checks again, whoever made it)."""
+    template_spec = policy["spec"]["action"]["retrain"]["template"]["spec"]
+    return custom_image_refusal(template_spec, settings, field="spec.action.retrain.template.spec")
 
 
 def build_retrain_run(policy: dict, dataset_version: str, fired_at: datetime, reason: str) -> dict:

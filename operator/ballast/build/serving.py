@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ballast.build.feedback_token import feedback_token_env, feedback_token_mount, feedback_token_volume
 from ballast.build.naming import ballast_labels, child_name
 from ballast.build.pods import ballast_container, owner_reference, pod_spec
 from ballast.settings import Settings
@@ -42,9 +43,12 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
         {"name": "BALLAST_ARTIFACT_URI", "value": spec["artifact"]["uri"]},
         {"name": "BALLAST_ARTIFACT_SHA256", "value": spec["artifact"]["sha256"]},
         {"name": "BALLAST_PORT", "value": str(SERVING_PORT)},
+        feedback_token_env(),
     ]
+    # the server only reads the store: mounted read-only (ballast.build.pods.store_mount)
     container = ballast_container(name="server", args=["serve"], env=env, settings=settings,
-                                  resources=serving.get("resources"))
+                                  namespace=version["metadata"]["namespace"], read_only_store=True,
+                                  resources=serving.get("resources"), extra_mounts=[feedback_token_mount()])
     container["ports"] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
     container["readinessProbe"] = {"httpGet": {"path": f"/v2/models/{model}/ready", "port": "http"},
                                    "periodSeconds": 2, "failureThreshold": 2}
@@ -53,7 +57,7 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
     # loading and warming a large model can take a while; liveness must not kill it meanwhile
     container["startupProbe"] = {"httpGet": {"path": "/v2/health/live", "port": "http"},
                                  "periodSeconds": 2, "failureThreshold": 90}
-    pod = pod_spec([container], settings, restart_policy="Always")
+    pod = pod_spec([container], settings, restart_policy="Always", extra_volumes=[feedback_token_volume()])
     # readiness drops first, then in-flight requests finish: give them the time to
     pod["terminationGracePeriodSeconds"] = 30
     deployment_spec = {

@@ -15,7 +15,10 @@ class Sample:
     """What a version's pods had counted at one moment (monotonic counters, summed)."""
 
     requests: float = 0.0
+    """Infer requests the server accepted or failed: 4xx (the client's fault) are left out, so a
+    client sending junk can neither dilute the error rate nor make up the evidence a step needs."""
     server_errors: float = 0.0
+    """Infer requests answered 5xx: the server's own faults."""
     latency_buckets: dict[float, float] = field(default_factory=dict)
     """le -> cumulative count of infer requests, as the histogram exports it."""
     feedback: float = 0.0
@@ -47,8 +50,10 @@ def sample_from_scrapes(texts: list[str]) -> Sample:
             for metric in family.samples:
                 labels = metric.labels
                 if metric.name == "ballast_serving_requests_total" and labels.get("endpoint") == INFER:
-                    requests += metric.value
-                    if labels.get("code", "").startswith("5"):
+                    code = labels.get("code", "")
+                    if not code.startswith("4"):
+                        requests += metric.value
+                    if code.startswith("5"):
                         errors += metric.value
                 elif metric.name == "ballast_serving_request_duration_seconds_bucket" and labels.get("endpoint") == INFER:
                     le = float(labels["le"])

@@ -9,6 +9,11 @@ A valid version is three objects under `datasets/<name>/<sha256>/`:
 metadata.json is written last: it is the commit marker, so a version whose metadata exists
 is complete, and a second ingest of the same content finds it and writes nothing.
 
+The sha256 of profile.json (it sets the drift bins) and of metadata.json travel with the
+version into what the operator records (the Dataset's status, the TrainingRun, the
+ModelVersion); readers given one (`read_profile`, `read_snapshot(metadata_sha256=...)`) refuse
+bytes that are not those with DigestMismatch, so a rewritten file is caught, not trusted.
+
 An invalid version has no data.parquet (a trainer cannot load what does not exist), only
 `metadata-invalid-<rules digest>.json` with valid: false and every violation. Its name carries
 the digest of the rules it was judged under (see ballast.data.assess.rules_digest), so after
@@ -17,6 +22,8 @@ a person fixes the rules the same content can still become a valid version, writ
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -59,6 +66,8 @@ class SnapshotRecord:
     profile_uri: str | None
     new: bool
     """False when the store already held this version (unchanged content: no new version)."""
+    profile_sha256: str | None = None
+    metadata_sha256: str | None = None
 
 
 def invalid_metadata_file(spec: DatasetSpec) -> str:
@@ -99,6 +108,8 @@ def record_from_metadata(store: ArtifactStore, metadata_uri: str, metadata: dict
         snapshot_uri=store.uri_of(dataset_version_key(dataset, sha256, DATA_FILE)) if valid else None,
         profile_uri=store.uri_of(dataset_version_key(dataset, sha256, PROFILE_FILE)) if valid else None,
         new=new,
+        profile_sha256=store.sha256_of(dataset_version_key(dataset, sha256, PROFILE_FILE)) if valid else None,
+        metadata_sha256=store.sha256_of(metadata_uri),
     )
 
 
@@ -139,8 +150,25 @@ def _write_table_once(store: ArtifactStore, dataset: str, spec: DatasetSpec, ass
             _verified_frame(store, key, assessment.sha256, spec.schema_)
 
 
+def read_pinned_json(store: ArtifactStore, key_or_uri: str, expected_sha256: str | None) -> Any:
+    """A JSON document of the store, refused with DigestMismatch unless its bytes have the
+    recorded sha256 (when one was recorded). The bytes hashed are the bytes parsed."""
+    data = store.read_bytes(key_or_uri)
+    if expected_sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected_sha256.lower():
+            raise DigestMismatch(store.uri_of(key_or_uri), expected_sha256, actual)
+    return json.loads(data)
+
+
+def read_profile(store: ArtifactStore, dataset: str, sha256: str, expected_sha256: str | None) -> Any:
+    """A version's profile.json (what sets a model's drift bins), verified against the sha256
+    recorded for it: a profile rewritten after it was recorded is refused, not used."""
+    return read_pinned_json(store, dataset_version_key(dataset, sha256, PROFILE_FILE), expected_sha256)
+
+
 def read_snapshot(store: ArtifactStore, uri: str, expected_sha256: str,
-                  schema: DatasetSchema | None = None) -> pd.DataFrame:
+                  schema: DatasetSchema | None = None, *, metadata_sha256: str | None = None) -> pd.DataFrame:
     """The snapshot's table, typed, after checking that it is a valid version with this sha256.
 
     `uri` is the snapshotUri (…/data.parquet) a Dataset's status records. The canonical
@@ -149,11 +177,12 @@ def read_snapshot(store: ArtifactStore, uri: str, expected_sha256: str,
     the version was recorded invalid, ArtifactNotFound when there is no snapshot (an invalid
     version has none). `schema` defaults to the one recorded at ingest; pass the Dataset's
     schema to also insist it has not changed since (a changed type changes the sha256).
+    `metadata_sha256`, when recorded, pins metadata.json's bytes too.
     """
     key = store.key(uri)
     metadata_key = key.rsplit("/", 1)[0] + "/" + METADATA_FILE
     try:
-        metadata = store.read_json(metadata_key)
+        metadata = read_pinned_json(store, metadata_key, metadata_sha256)
     except ArtifactNotFound:
         raise ArtifactNotFound(f"no valid dataset version at {store.uri_of(uri)} "
                                "(no metadata.json; a version found invalid has no snapshot)") from None

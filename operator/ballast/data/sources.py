@@ -1,7 +1,11 @@
 """Reading a Dataset's source into a raw table: the only part of ingest that does I/O on the source.
 
-- url: http or https, streamed to a temporary file with a size limit (Content-Length is
-  checked first when the server sends it, the byte count always).
+- url: http or https, streamed to a temporary file through ballast.net.http: the egress
+  policy (BALLAST_EGRESS_*, set on the ingest pod by the operator) refuses loopback,
+  link-local, metadata and cluster addresses unless allowed; redirects only within the same
+  scheme, host and port; a size limit (Content-Length first, the byte count always); an
+  overall deadline besides the per-read one. Messages name the URL (redacted) and a status,
+  never what the server answered.
 - pvc: a path relative to where the claim is mounted in the ingest pod; `..`, absolute paths
   and symlinks that leave the volume are refused.
 - objectStore: an s3:// (or gs://, az://) URI read through fsspec, with credentials from the
@@ -15,18 +19,18 @@ from __future__ import annotations
 
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from ballast.api.dataset import DatasetSource, DatasetSpec
 from ballast.data.errors import SourceError, SourceNotFound, SourceOutsideVolume, SourceTooLarge
 from ballast.data.tables import inline_frame, read_raw_table
+from ballast.net.egress import EGRESS_DENIED, EgressDenied, EgressPolicy
+from ballast.net.http import Deadline, DeadlineExceeded, FetchError, RedirectRefused, TooLarge, open_url, redact_url
 from ballast.store.credentials import SOURCE_ENV_PREFIX, has_any_s3_setting, s3_options_from_env
 from ballast.store.remote import filesystem_for
 from ballast.store.streams import CHUNK
@@ -34,6 +38,9 @@ from ballast.store.streams import CHUNK
 DEFAULT_PVC_MOUNT_ROOT = "/mnt/ballast-source"
 DEFAULT_MAX_SOURCE_BYTES = 2 << 30
 DEFAULT_TIMEOUT_SECONDS = 60.0
+"""The longest wait for the server at any one moment."""
+DEFAULT_DEADLINE_SECONDS = 1500.0
+"""The whole download, however the server paces it (below the ingest Job's own deadline)."""
 OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 
 
@@ -43,7 +50,14 @@ class SourceSettings:
     """Where the ingest pod mounts the claim a pvc source names."""
     max_bytes: int = DEFAULT_MAX_SOURCE_BYTES
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    egress: EgressPolicy | None = None
+    """What a url source may read; from `environ` (BALLAST_EGRESS_*) when None."""
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        return self.egress if self.egress is not None else EgressPolicy.from_env(self.environ)
 
 
 @dataclass(frozen=True)
@@ -65,14 +79,6 @@ def describe_source(source: DatasetSource) -> dict[str, Any]:
     raise ValueError("the source sets none of url, objectStore, pvc, inline")
 
 
-def redact_url(url: str) -> str:
-    """The URL without user:password@ and without a query (presigned URLs carry secrets there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def read_source(spec: DatasetSpec, settings: SourceSettings) -> RawTable:
     source = spec.source
     description = describe_source(source)
@@ -84,7 +90,7 @@ def read_source(spec: DatasetSpec, settings: SourceSettings) -> RawTable:
         return RawTable(read_raw_table(path, spec.format), description)
     with tempfile.TemporaryFile(prefix="ballast-source-") as spool:
         if source.url is not None:
-            download_url(source.url, spool, settings.max_bytes, settings.timeout_seconds)
+            download_url(source.url, spool, settings)
         else:
             download_object(source.object_store.uri, spool, settings)
         spool.seek(0)
@@ -106,23 +112,33 @@ def resolve_pvc_path(mount_root: str, relative_path: str) -> str:
     return real_path
 
 
-def download_url(url: str, out: BinaryIO, max_bytes: int, timeout_seconds: float) -> int:
+class SourceRefused(SourceError):
+    """The URL is one Ballast does not read (ballast.net.egress), or its server redirected
+    to another scheme, host or port."""
+
+    reason = EGRESS_DENIED
+
+
+def download_url(url: str, out: BinaryIO, settings: SourceSettings) -> int:
     """Streams the body into `out`; the byte count. SourceNotFound on 404/410."""
     shown = redact_url(url)
-    request = urllib.request.Request(url, headers={"User-Agent": "ballast-ingest"})
+    deadline = Deadline(settings.deadline_seconds, idle_seconds=settings.timeout_seconds)
     try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit():
-                _check_size(int(declared), max_bytes, {"url": shown})
-            return _copy_limited(response, out, max_bytes, shown)
-    except urllib.error.HTTPError as error:
-        kind = SourceNotFound if error.code in (404, 410) else SourceError
-        raise kind(f"HTTP {error.code} {error.reason} from {shown}") from None
-    except urllib.error.URLError as error:
-        raise SourceError(f"cannot reach {shown}: {error.reason}") from None
-    except TimeoutError:
-        raise SourceError(f"timed out after {timeout_seconds:g}s reading {shown}") from None
+        with open_url(url, settings.egress_policy, deadline, headers={"User-Agent": "ballast-ingest"}) as response:
+            if response.status in (404, 410):
+                raise SourceNotFound(f"HTTP {response.status} from {shown}")
+            if not 200 <= response.status < 300:
+                raise SourceError(f"HTTP {response.status} from {shown}")
+            return response.copy_to(out, settings.max_bytes)
+    except (EgressDenied, RedirectRefused) as error:
+        raise SourceRefused(f"{shown}: {error}") from None
+    except TooLarge as error:
+        raise SourceTooLarge(f"{shown}: {error}") from None
+    except DeadlineExceeded:
+        raise SourceError(f"timed out reading {shown} (at most {settings.timeout_seconds:g}s without data, "
+                          f"{settings.deadline_seconds:g}s in all)") from None
+    except FetchError as error:
+        raise SourceError(f"cannot reach {shown}: {error}") from None
 
 
 def download_object(uri: str, out: BinaryIO, settings: SourceSettings) -> int:

@@ -1,9 +1,11 @@
 """Validation of a coerced table against a Dataset's schema and rules.
 
 Returns every violation, not the first: a person fixing the data wants the whole list.
-Each violation is one short sentence that names the column and the rule, e.g.
-"column income: 3 values are not finite numbers (first: 'abc' at row 7)". Rows are
-numbered from 1 in the order the source gives them (the header line of a CSV is not a row).
+Each violation is one short sentence that names the column, the rule, how many values break
+it and where the first one is, e.g. "column income: 3 values are not finite numbers (first at
+row 7)". Never the values themselves: violations go into the Dataset's status, which more
+people may read than the data (and a source could answer with anything). Rows are numbered
+from 1 in the order the source gives them (the header line of a CSV is not a row).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def column_violations(column: CoercedColumn, rules: Column, max_null_fraction: f
     unreadable = np.flatnonzero(state == UNREADABLE)
     if len(unreadable):
         found.append(f"column {column.name}: {_values(len(unreadable), *NOT_READABLE_AS[column.type])} "
-                     f"(first: {column.unreadable_text[0]!r} at row {unreadable[0] + 1})")
+                     f"(first at row {unreadable[0] + 1})")
     nulls = np.flatnonzero(state == NULL)
     if len(nulls) and not rules.nullable:
         found.append(f"column {column.name}: {_values(len(nulls), 'is', 'are')} missing but the column is not nullable "
@@ -74,7 +76,7 @@ def _range_violations(column: CoercedColumn, rules: Column) -> list[str]:
             worst = rows[pick(values[rows])]
             word = "smallest" if pick is np.argmin else "largest"
             found.append(f"column {column.name}: {_values(count, 'is', 'are')} {label} of {_number(bound)} "
-                         f"({word}: {_number(values[worst])} at row {worst + 1})")
+                         f"({word} at row {worst + 1})")
     return found
 
 
@@ -84,9 +86,8 @@ def _allowed_value_violations(column: CoercedColumn, allowed: list[str]) -> list
     rows = np.flatnonzero(np.asarray(pc.fill_null(not_allowed, False).to_numpy(zero_copy_only=False)))
     if not len(rows):
         return []
-    first = column.values[int(rows[0])].as_py()
     return [f"column {column.name}: {_values(len(rows), 'is', 'are')} not among the allowed values "
-            f"(first: {first!r} at row {rows[0] + 1})"]
+            f"(first at row {rows[0] + 1})"]
 
 
 def _values(count: int, one: str, several: str) -> str:

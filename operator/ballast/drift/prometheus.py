@@ -44,13 +44,10 @@ extrapolating where a counter would reach zero, delta() does not).
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -58,6 +55,8 @@ from typing import Any
 from prometheus_client.utils import floatToGoString
 
 from ballast.drift.counters import COUNTED_FAMILY_PREFIXES, REFERENCE_PREFIX, ROWS, SeriesKey, Window, series_key
+from ballast.net.egress import EGRESS_DENIED, EgressDenied, EgressPolicy
+from ballast.net.http import Deadline, FetchError, RedirectRefused, TooLarge, open_url, redact_url
 
 OWN_LABELS = ("feature", "category", "le", "class", "result", "true_class", "predicted_class")
 """The labels of the counted families (docs/metrics.md), without model and version."""
@@ -65,6 +64,12 @@ REFERENCE_LABELS = ("feature", "bin")
 NAMESPACE_LABEL = "namespace"
 COUNTED_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
 DEFAULT_TIMEOUT_SECONDS = 10.0
+"""The overall deadline of one window's queries, all of them together."""
+MAX_ANSWER_BYTES = 16 << 20
+"""The largest answer read (a names list or one vector of a few hundred features' buckets is far less)."""
+ERROR_TYPES = frozenset({"timeout", "canceled", "execution", "bad_data", "internal", "unavailable", "not_found",
+                         "not_acceptable"})
+"""Prometheus's errorType values (web/api/v1): a word of this list may be shown, nothing else it answered."""
 NAMES_PATTERN = "|".join([*(re.escape(prefix) + ".+" for prefix in COUNTED_FAMILY_PREFIXES),
                           re.escape(REFERENCE_PREFIX) + ".+"])
 
@@ -79,6 +84,19 @@ class PrometheusUnreachable(PrometheusError):
     """No answer: connection refused, DNS, TLS or a timeout."""
 
     reason = "PrometheusUnreachable"
+
+
+class PrometheusEgressDenied(PrometheusError):
+    """The URL (or an address its host resolves to) is one Ballast does not read (ballast.net.egress)."""
+
+    reason = EGRESS_DENIED
+
+
+class PrometheusRefused(PrometheusError):
+    """An answer Ballast will not read: larger than MAX_ANSWER_BYTES, or a redirect to another
+    scheme, host or port (or too many)."""
+
+    reason = "PrometheusRefused"
 
 
 class PrometheusBadResponse(PrometheusError):
@@ -166,34 +184,36 @@ def response_data(body: bytes | str, what: str) -> Any:
     """The `data` of a successful API response; PrometheusBadResponse for anything else."""
     try:
         answer = json.loads(body)
-    except ValueError as error:
-        raise PrometheusBadResponse(f"{what}: the answer is not JSON ({error}): {_excerpt(body)}") from None
+    except ValueError:
+        raise PrometheusBadResponse(f"{what}: the answer is not JSON ({len(body)} bytes)") from None
     if not isinstance(answer, dict) or "status" not in answer:
-        raise PrometheusBadResponse(f"{what}: not a Prometheus API answer: {_excerpt(body)}")
+        raise PrometheusBadResponse(f"{what}: not a Prometheus API answer ({len(body)} bytes of JSON)")
     if answer["status"] != "success":
-        raise PrometheusBadResponse(f"{what}: {answer.get('errorType', 'error')}: {answer.get('error', '')}")
+        kind = answer.get("errorType")
+        raise PrometheusBadResponse(f"{what}: Prometheus answered an error"
+                                    + (f" ({kind})" if kind in ERROR_TYPES else ""))
     if "data" not in answer:
-        raise PrometheusBadResponse(f"{what}: a successful answer without data: {_excerpt(body)}")
+        raise PrometheusBadResponse(f"{what}: a successful answer without data")
     return answer["data"]
 
 
 def vector_samples(data: Any, what: str) -> list[tuple[dict[str, str], float]]:
     """(labels, value) of each element of an instant vector."""
     if not isinstance(data, dict) or data.get("resultType") != "vector" or not isinstance(data.get("result"), list):
-        raise PrometheusBadResponse(f"{what}: expected an instant vector, got {_excerpt(json.dumps(data))}")
+        raise PrometheusBadResponse(f"{what}: the answer is not an instant vector")
     samples = []
-    for element in data["result"]:
+    for index, element in enumerate(data["result"]):
         try:
             labels, (_, value) = element["metric"], element["value"]
             samples.append(({str(k): str(v) for k, v in labels.items()}, float(value)))
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise PrometheusBadResponse(f"{what}: malformed sample {_excerpt(json.dumps(element))}") from None
+            raise PrometheusBadResponse(f"{what}: sample {index} of the answer is malformed") from None
     return samples
 
 
 def string_list(data: Any, what: str) -> list[str]:
     if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
-        raise PrometheusBadResponse(f"{what}: expected a list of names, got {_excerpt(json.dumps(data))}")
+        raise PrometheusBadResponse(f"{what}: the answer is not a list of names")
     return data
 
 
@@ -231,14 +251,10 @@ def window_from_results(counts: Mapping[str, list[tuple[dict[str, str], float]]]
         window_reference.update(series_from_samples(name, samples))
     for key, value in (*window_counts.items(), *window_reference.items()):
         if not math.isfinite(value):
-            raise PrometheusBadResponse(f"{key[0]}{dict(key[1])} is {value}")
+            # the series' labels came from the server: its value is all the message says
+            raise PrometheusBadResponse(f"a count of the answer is {value}")
     return Window(counts=window_counts, reference=window_reference, pods=int(pods),
                   restarted_pods=int(restarted_pods))
-
-
-def _excerpt(body: bytes | str, limit: int = 200) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _seconds(instant: datetime | float) -> float:
@@ -251,59 +267,73 @@ def _seconds(instant: datetime | float) -> float:
 
 # --- the HTTP API ------------------------------------------------------------------------------
 
-def api_get(base_url: str, path: str, params: list[tuple[str, str]], *, timeout: float,
+def api_get(base_url: str, path: str, params: list[tuple[str, str]], *, deadline: Deadline, egress: EgressPolicy,
             headers: Mapping[str, str] | None = None) -> Any:
-    """GET base_url + path; the `data` of the answer."""
+    """GET base_url + path within the egress policy and what is left of the deadline; the
+    `data` of the answer. What the server answered never reaches an error message: its HTTP
+    status, its length and Prometheus's own errorType (a fixed vocabulary) do."""
     url = base_url.rstrip("/") + path + "?" + urllib.parse.urlencode(params)
-    request = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
+    shown = redact_url(base_url)
     what = f"{path} {dict(params).get('query', '')}".strip()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as error:
+        with open_url(url, egress, deadline, headers={"Accept": "application/json", **(headers or {})}) as response:
+            status, body = response.status, response.read(MAX_ANSWER_BYTES)
+    except EgressDenied as error:
+        raise PrometheusEgressDenied(f"{shown}: {error}") from None
+    except (TooLarge, RedirectRefused) as error:
+        raise PrometheusRefused(f"{shown}: {what}: {error}") from None
+    except FetchError as error:  # name, connection, TLS, deadline
+        raise PrometheusUnreachable(f"{shown}: {error}") from None
+    if status != 200:
         # Prometheus answers 400 (bad query), 422 (cannot execute) and 503 (timeout, overload)
-        # with its JSON error body; a proxy in front of it answers with anything.
-        raise PrometheusBadResponse(f"HTTP {error.code} from {base_url}: {_error_detail(error.read(), what)}") from None
-    except http.client.HTTPException as error:  # an answer that is not HTTP
-        raise PrometheusBadResponse(f"{base_url}: {what}: {error!r}") from None
-    except OSError as error:  # refused, DNS, TLS, timed out (URLError is an OSError)
-        raise PrometheusUnreachable(f"{base_url}: {getattr(error, 'reason', None) or error}") from None
+        # with its JSON error body; a proxy in front of it (or another server) with anything.
+        kind = _error_type(body)
+        raise PrometheusBadResponse(f"HTTP {status}{f' ({kind})' if kind else ''} from {shown}, "
+                                    f"{len(body)} bytes: {what}")
     return response_data(body, what)
 
 
-def _error_detail(body: bytes, what: str) -> str:
+def _error_type(body: bytes) -> str | None:
+    """Prometheus's errorType when the body is its error answer and the type one it defines."""
     try:
-        response_data(body, what)
-    except PrometheusBadResponse as error:
-        return str(error)
-    return f"{what}: {_excerpt(body)}"
+        kind = json.loads(body).get("errorType")
+    except (ValueError, AttributeError):
+        return None
+    return kind if kind in ERROR_TYPES else None
 
 
-def query_vector(base_url: str, query: str, at: datetime | float, *, timeout: float,
+def query_vector(base_url: str, query: str, at: datetime | float, *, deadline: Deadline, egress: EgressPolicy,
                  headers: Mapping[str, str] | None = None) -> list[tuple[dict[str, str], float]]:
+    # Prometheus stops evaluating when the caller would have stopped waiting
+    budget = f"{max(deadline.remaining(), 0.001):.3f}"  # seconds, as Prometheus reads a float
     data = api_get(base_url, "/api/v1/query", [("query", query), ("time", f"{_seconds(at):.3f}"),
-                                               ("timeout", f"{timeout:g}")], timeout=timeout, headers=headers)
+                                               ("timeout", budget)], deadline=deadline, egress=egress, headers=headers)
     return vector_samples(data, query)
 
 
 def window_from_prometheus(base_url: str, namespace: str, model: str, version: str,
                            start: datetime | float, end: datetime | float, *,
-                           timeout: float = DEFAULT_TIMEOUT_SECONDS, namespace_label: str = NAMESPACE_LABEL,
+                           timeout: float = DEFAULT_TIMEOUT_SECONDS, egress: EgressPolicy | None = None,
+                           namespace_label: str = NAMESPACE_LABEL,
                            headers: Mapping[str, str] | None = None) -> Window:
     """The counts of one model version's pods from `start` to `end` (aware datetimes or Unix
     seconds) and the reference they export, as Prometheus at `base_url` recorded them.
 
-    `timeout` bounds each HTTP request (and Prometheus's own evaluation of it); `headers` are
-    added to every request (e.g. Authorization). Raises PrometheusUnreachable,
-    PrometheusBadResponse or PrometheusNoData (each with `reason`); ValueError for a window
-    that does not end after it starts.
+    `timeout` is an overall deadline: all the queries together end within it, whatever the
+    server does (a kopf handler thread waits on them). `egress` is the policy every request
+    is checked against (the default policy when None: loopback, link-local, metadata refused).
+    `headers` are added to every request (e.g. Authorization). Raises PrometheusUnreachable,
+    PrometheusBadResponse, PrometheusRefused, PrometheusEgressDenied or PrometheusNoData
+    (each with `reason`); ValueError for a window that does not end after it starts.
     """
     range_ = window_range(start, end)
+    deadline = Deadline(timeout)
+    egress = egress if egress is not None else EgressPolicy()
     selector = series_selector(namespace, model, version, namespace_label=namespace_label)
     names = string_list(api_get(base_url, "/api/v1/label/__name__/values", [
         ("match[]", names_selector(selector)), ("start", f"{_seconds(start):.3f}"), ("end", f"{_seconds(end):.3f}")],
-        timeout=timeout, headers=headers), "series names")
-    ask = {"timeout": timeout, "headers": headers}
+        deadline=deadline, egress=egress, headers=headers), "series names")
+    ask = {"deadline": deadline, "egress": egress, "headers": headers}
     counts = {name: query_vector(base_url, count_query(name, selector, range_), end, **ask)
               for name in counted_names(names)}
     if not any(counts.values()):

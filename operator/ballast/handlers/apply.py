@@ -12,14 +12,17 @@ from ballast import kube
 from ballast.build.claims import build_store_claim
 from ballast.conditions import find_condition, now_rfc3339, set_condition
 from ballast.handlers.lifecycle_metrics import count_lifecycle
+from ballast.handlers.model_service import claim_and_apply_service
+from ballast.handlers.serving_access import is_serving_deployment, provide_serving_access
 from ballast.metrics import RECONCILIATIONS
 from ballast.reconcile.jobs import POD_CANNOT_START
 from ballast.reconcile.outcome import Event, Outcome
+from ballast.reconcile.service_claim import with_service_claim
 from ballast.settings import Settings
 
 def apply_outcome(body: kopf.Body, patch: kopf.Patch, outcome: Outcome, settings: Settings) -> None:
     try:
-        _create_and_delete_children(body, outcome, settings)
+        outcome = _create_and_delete_children(body, outcome, settings)
     except kube.NamespaceTerminating:
         return  # the object goes with its namespace; there is nothing left to record
     except kube.ChildRefused as refused:
@@ -43,7 +46,8 @@ def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefuse
     return result
 
 
-def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Settings) -> None:
+def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Settings) -> Outcome:
+    """The outcome, with what touching the children found (a Service that is not Ballast's)."""
     namespace = body.metadata.namespace
     if outcome.create_jobs and settings.store_mount_path:
         kube.ensure_claim(build_store_claim(namespace, settings))
@@ -54,7 +58,16 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
     for plural, manifest in outcome.create_objects:
         kube.create_custom_object(plural, manifest)
     for manager, manifest in outcome.apply_manifests:
+        if manifest["kind"] == "Service":
+            # created only if absent, applied only if Ballast's (ballast.reconcile.service_claim)
+            claim = claim_and_apply_service(manifest, field_manager=manager)
+            outcome = with_service_claim(outcome, dict(body.status), claim,
+                                         generation=body.metadata.get("generation"), now=now_rfc3339())
+            continue
+        if is_serving_deployment(manifest):
+            provide_serving_access(plain_body(body), settings)
         kube.server_side_apply(manifest, field_manager=manager)
+    return outcome
 
 
 def _write_status_and_events(body: kopf.Body, patch: kopf.Patch, outcome: Outcome) -> None:

@@ -8,6 +8,7 @@ from ballast.api.kinds import GROUP, VERSION
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, now
 from ballast.handlers.indexes import job_of, stuck_pod_of, termination_of
+from ballast.handlers.source_objects import source_objects_in
 from ballast.reconcile.dataset import DatasetObservation, ingest_in_flight, reconcile_dataset
 
 
@@ -33,6 +34,7 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ball
         job=job_of(ballast_jobs, namespace, job_name),
         termination=termination_of(ballast_job_pods, namespace, job_name),
         pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
+        source_objects=source_objects_in(namespace),
     )
     apply_outcome(body, patch, reconcile_dataset(observed, SETTINGS), SETTINGS)
 

@@ -15,6 +15,7 @@ from ballast.drift_metrics import DRIFT_GAUGES
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, now
 from ballast.handlers.indexes import one_of
+from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.metrics import DRIFT_FIRINGS, RETRAINS
 from ballast.reconcile.driftpolicy import (
     DriftObservation, evaluation_due, reconcile_drift_policy, resumed_window_start,
@@ -29,20 +30,23 @@ WINDOW_MEMO = "drift_window"
 @kopf.timer(GROUP, VERSION, "driftpolicies", interval=SETTINGS.poll_interval_seconds)
 def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, production_versions: kopf.Index,
               model_versions: kopf.Index, policy_runs: kopf.Index, ballast_datasets: kopf.Index,
-              serving_pods: kopf.Index, **_) -> None:
+              serving_pods: kopf.Index, serving_replica_sets: kopf.Index, ballast_deployments: kopf.Index,
+              **_) -> None:
     namespace, spec, status = body.metadata.namespace, body.spec, dict(body.status)
     moment = now()
     production = one_of(production_versions, (namespace, spec["model"]))
     version = production["metadata"]["name"] if production else None
     window, started_at, problem = None, None, None
     prometheus = (spec.get("source") or {}).get("prometheusUrl") or SETTINGS.prometheus_url
-    if evaluation_due(status, dict(spec), moment, version):
+    if evaluation_due(status, dict(spec), moment, version, min_interval_seconds=SETTINGS.drift_min_interval_seconds):
         if prometheus:
             window, started_at, problem = _window_from_prometheus(memo, prometheus, namespace, spec["model"],
                                                                   version, moment,
                                                                   resumed_window_start(status, dict(spec), moment, version))
         else:
-            readings = _read_pods(list(serving_pods.get((namespace, version), [])))
+            readings = _read_pods(owned_pod_addresses(
+                namespace, version, production["metadata"].get("uid"), serving_pods=serving_pods,
+                serving_replica_sets=serving_replica_sets, ballast_deployments=ballast_deployments))
             window, started_at = _window_since_start(memo, version, readings, moment)
     elif version is not None and _memo_window(memo, version) is not None:
         started_at = memo[WINDOW_MEMO]["started_at"]
@@ -99,7 +103,9 @@ def _window_from_prometheus(memo: kopf.Memo, url: str, namespace: str, model: st
             return None, moment, None
         start = memo[WINDOW_MEMO]
     try:
-        return window_from_prometheus(url, namespace, model, version, start["started_at"], moment), \
+        return window_from_prometheus(url, namespace, model, version, start["started_at"], moment,
+                                      timeout=SETTINGS.prometheus_deadline_seconds,
+                                      egress=SETTINGS.prometheus_egress), \
             start["started_at"], None
     except PrometheusError as error:
         return None, start["started_at"], (error.reason, str(error)[:1024])

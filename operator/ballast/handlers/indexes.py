@@ -18,6 +18,7 @@ from ballast.reconcile.driftpolicy import PolicyRun
 from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import JobState, job_state, result_termination, pod_cannot_start, pod_termination
 from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
+from ballast.canary.pods import ServingPod, controller_uid
 from ballast.reconcile.serving import DeploymentState, Sibling
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -63,11 +64,12 @@ def ballast_datasets(namespace: str, name: str, spec: kopf.Spec, status: kopf.St
 
 
 @kopf.index(GROUP, VERSION, "modelversions")
-def production_versions(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
+def production_versions(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status,
+                        **_) -> dict:
     if status.get("stage") != "Production":
         return {}
-    return {(namespace, spec["model"]): {"metadata": {"name": name, "namespace": namespace}, "spec": dict(spec),
-                                         "status": {"metrics": dict(status.get("metrics") or {})}}}
+    return {(namespace, spec["model"]): {"metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")},
+                                         "spec": dict(spec), "status": {"metrics": dict(status.get("metrics") or {})}}}
 
 
 def job_of(index: kopf.Index, namespace: str, name: str | None) -> JobState | None:
@@ -83,18 +85,29 @@ def one_of(index: kopf.Index, key: tuple) -> dict | None:
 
 
 @kopf.index(GROUP, VERSION, "modelversions")
-def model_versions(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
+def model_versions(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
     """Every version of a model, with its stage: what a version's rollout is decided against."""
     return {(namespace, spec["model"]): Sibling(name=name, stage=status.get("stage"),
                                                 promoted_at=status.get("promotedAt"),
-                                                ready_replicas=int(status.get("readyReplicas") or 0))}
+                                                ready_replicas=int(status.get("readyReplicas") or 0),
+                                                uid=meta.get("uid"))}
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
-def ballast_deployments(namespace: str, name: str, status: kopf.Status, annotations: kopf.Annotations,
-                        **_) -> dict:
+def ballast_deployments(namespace: str, name: str, meta: kopf.Meta, status: kopf.Status,
+                        annotations: kopf.Annotations, **_) -> dict:
     return {(namespace, name): DeploymentState(ready_replicas=int(status.get("readyReplicas") or 0),
-                                               spec_hash=annotations.get(SPEC_HASH_ANNOTATION))}
+                                               spec_hash=annotations.get(SPEC_HASH_ANNOTATION),
+                                               uid=meta.get("uid"),
+                                               controller_uid=controller_uid(meta.get("ownerReferences"),
+                                                                             "ModelVersion"))}
+
+
+@kopf.index("apps", "v1", "replicasets", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+def serving_replica_sets(namespace: str, meta: kopf.Meta, **_) -> dict:
+    """ReplicaSet uid -> the uid of the Deployment that controls it: the middle link of a serving
+    pod's owner chain (ballast.canary.pods), which scrapes are checked against."""
+    return {(namespace, meta.get("uid")): controller_uid(meta.get("ownerReferences"), "Deployment")}
 
 
 @kopf.index("", "v1", "services", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
@@ -105,11 +118,15 @@ def model_services(namespace: str, name: str, meta: kopf.Meta, **_) -> dict:
 
 
 @kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
-def serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
-    """The addresses of ready serving pods, by ModelVersion: what canary analysis scrapes."""
+def serving_pods(namespace: str, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_) -> dict:
+    """Ready serving pods, by the ModelVersion their label names: what canary analysis and drift
+    scrape, once ballast.canary.pods has checked that the version's Deployment owns them."""
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     version = labels.get(VERSION_LABEL)
-    return {(namespace, version): status["podIP"]} if ready and version and status.get("podIP") else {}
+    if not (ready and version and status.get("podIP")):
+        return {}
+    return {(namespace, version): ServingPod(address=status["podIP"],
+                                             replica_set_uid=controller_uid(meta.get("ownerReferences"), "ReplicaSet"))}
 
 
 @kopf.index(GROUP, VERSION, "trainingruns", labels={POLICY_LABEL: kopf.PRESENT})

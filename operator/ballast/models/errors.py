@@ -6,7 +6,11 @@ from __future__ import annotations
 # object, the model format for model bytes, and the operator maps both to the same reason.
 from ballast.store.errors import DigestMismatch
 
-__all__ = ["DigestMismatch", "ModelArtifactError", "NotASkopsArtifact", "UntrustedArtifact"]
+# Too many bytes, to read or to unpack, is the store's ArtifactTooLarge, whichever reader finds it.
+from ballast.store.errors import ArtifactTooLarge
+
+__all__ = ["ArtifactTooLarge", "DigestMismatch", "InvalidModelStructure", "ModelArtifactError", "NotASkopsArtifact",
+           "UnsafeArchive", "UntrustedArtifact"]
 
 
 class ModelArtifactError(Exception):
@@ -27,3 +31,19 @@ class UntrustedArtifact(ModelArtifactError):
 
 class NotASkopsArtifact(UntrustedArtifact):
     """The bytes are not a skops archive at all (for example a pickle). Nothing was unpickled."""
+
+
+class UnsafeArchive(ModelArtifactError):
+    """A zip made to exhaust whoever unpacks it: too many members, a compression ratio no model
+    has, a central directory bigger than any model needs. Refused from its headers alone."""
+
+    reason = "UnsafeArchive"
+
+
+class InvalidModelStructure(ModelArtifactError):
+    """A tree model whose node arrays are not a tree scikit-learn could have built: a child index
+    out of range or pointing backwards (a cycle), a feature beyond the input's width, values of
+    the wrong shape. scikit-learn indexes these arrays without bounds checks, so serving or
+    training on one reads arbitrary memory; it is refused right after loading, before any use."""
+
+    reason = "InvalidModelStructure"

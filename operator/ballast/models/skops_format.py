@@ -4,12 +4,15 @@ Saving: `serialize_model` dumps a fitted estimator with skops and canonicalises 
 so the same model always gives the same bytes and the same digest.
 
 Loading: `load_model` refuses before it parses anything unless the sha256 matches, refuses
-anything that is not a skops archive (a pickle is never unpickled), refuses any type outside
-Ballast's fixed lists in `trusted_types`, and only then lets skops build the object.
+anything that is not a skops archive (a pickle is never unpickled) or whose zip headers are out
+of bounds, refuses any type outside Ballast's fixed lists in `trusted_types`, lets skops build
+the object, and refuses it if a tree in it is not one scikit-learn could have built
+(`tree_structure`), before anything predicts or trains with it.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,7 @@ from ballast.models.artifact_types import check_listed_types, untrusted
 from ballast.models.canonical_archive import canonicalize
 from ballast.models.digest import sha256_hex, verify_sha256
 from ballast.models.errors import NotASkopsArtifact, UntrustedArtifact
+from ballast.models.tree_structure import check_model_structure
 from ballast.models.trusted_types import SKOPS_TRUSTED_TYPES
 
 ARTIFACT_FORMAT = "skops"
@@ -41,7 +45,7 @@ def serialize_model(model: Any) -> SerializedModel:
 def check_artifact_types(data: bytes) -> frozenset[str]:
     """Every type the archive names, after checking that Ballast trusts all of them, by its
     own list and by skops's."""
-    types = check_listed_types(data)
+    types = check_listed_types(io.BytesIO(data))
     # skops decides what it trusts by itself; it must not need anything beyond our list either.
     try:
         needs_trust = set(skops.io.get_untrusted_types(data=data)) - SKOPS_TRUSTED_TYPES
@@ -59,9 +63,11 @@ def load_model(data: bytes, expected_sha256: str) -> Any:
     check_artifact_types(data)
     try:
         # The list is Ballast's constant, never read from the artifact.
-        return skops.io.loads(data, trusted=sorted(SKOPS_TRUSTED_TYPES))
+        model = skops.io.loads(data, trusted=sorted(SKOPS_TRUSTED_TYPES))
     except skops.io.exceptions.UntrustedTypesFoundException as error:  # pragma: no cover - checked above
         raise UntrustedArtifact(str(error)) from None
     except Exception as error:  # noqa: BLE001 - a forged schema.json of trusted types only
         raise NotASkopsArtifact(f"skops cannot build a model from the artifact: {type(error).__name__}: {error}") \
             from None
+    check_model_structure(model)
+    return model

@@ -4,12 +4,15 @@ latestVersion."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from ballast.build.jobs import build_ingest_job, ingest_job_name
+from ballast.build.policy import SourceObjects, source_refusal
 from ballast.conditions import rfc3339
 from ballast.conditions import set_condition
+from ballast.net.egress import check_url
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.reconcile.jobs import (
     OUT_OF_MEMORY,
@@ -37,6 +40,9 @@ class DatasetObservation:
     """The termination of that Job's newest pod."""
     pod_problem: str | None = None
     """Why that Job's pod cannot start (reconcile.jobs.pod_cannot_start), while it cannot."""
+    source_objects: Callable[[Mapping], SourceObjects] = lambda source: SourceObjects()
+    """Looks up the claim and Secret a source names (their labels), asked only before a Job
+    is created; the default finds nothing, so a pvc or secretRef source is refused."""
 
 
 def ingest_in_flight(status: dict) -> bool:
@@ -54,11 +60,11 @@ def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outco
     if not ingest or ingest.get("generation") != generation:
         if ingest and not ingest.get("finishedAt"):
             outcome.delete_jobs.append(ingest["jobName"])  # it reads a spec that is gone
-        _start_ingest(outcome, body, generation, refresh=0, now=now, settings=settings)
+        _start_ingest(outcome, observed, generation, refresh=0, settings=settings)
     elif not ingest.get("finishedAt"):
         _follow_ingest(outcome, body, ingest, observed, settings)
     elif _refresh_due(body, ingest, now):
-        _start_ingest(outcome, body, generation, refresh=ingest.get("refresh", 0) + 1, now=now, settings=settings)
+        _start_ingest(outcome, observed, generation, refresh=ingest.get("refresh", 0) + 1, settings=settings)
 
     outcome.status["observedGeneration"] = generation
     # a pod problem belongs to the Job status names, not to one this reconcile just started
@@ -67,9 +73,28 @@ def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outco
     return outcome
 
 
-def _start_ingest(outcome: Outcome, body: dict, generation: int, *, refresh: int, now: datetime,
+def _refuse_source(observed: DatasetObservation, settings: Settings) -> tuple[str, str] | None:
+    """(reason, message) when the source names a claim or Secret the ingest pod may not use."""
+    source = observed.body["spec"]["source"]
+    refusal = source_refusal(source, observed.source_objects(source), settings)
+    if refusal is None and source.get("url"):  # names are resolved and checked by the ingest pod
+        denied = check_url(source["url"], settings.egress, resolver=None)
+        return (denied.reason, f"spec.source.url: {denied.message}") if denied else None
+    return (refusal.reason, refusal.message) if refusal else None
+
+
+def _start_ingest(outcome: Outcome, observed: DatasetObservation, generation: int, *, refresh: int,
                   settings: Settings) -> None:
+    body, now = observed.body, observed.now
     job_name = ingest_job_name(body["metadata"]["name"], generation, refresh)
+    refused = _refuse_source(observed, settings)
+    if refused:
+        # no Job: the attempt ends here, as a failed ingest with the reason and the field
+        outcome.status["ingest"] = {"jobName": job_name, "generation": generation, "refresh": refresh,
+                                    "startedAt": rfc3339(now), "finishedAt": rfc3339(now), "succeeded": False,
+                                    "reason": refused[0], "message": refused[1]}
+        outcome.event("Warning", *refused)
+        return
     outcome.create_jobs.append(build_ingest_job(body, job_name=job_name, settings=settings))
     # status is written as a merge patch: the previous ingest's outcome must be removed
     # explicitly (None deletes a key), or the new ingest would look finished at once
@@ -84,7 +109,14 @@ def _follow_ingest(outcome: Outcome, body: dict, ingest: dict, observed: Dataset
     job = observed.job
     if job is None:
         # Not in the index: just created, or deleted behind our back. Creating it again is
-        # harmless either way, because the name is deterministic.
+        # harmless either way, because the name is deterministic; the source is checked again,
+        # since its claim or Secret may have lost its label meanwhile.
+        refused = _refuse_source(observed, settings)
+        if refused:
+            outcome.status["ingest"] = {**ingest, "finishedAt": rfc3339(observed.now), "succeeded": False,
+                                        "reason": refused[0], "message": refused[1]}
+            outcome.event("Warning", *refused)
+            return
         outcome.create_jobs.append(build_ingest_job(body, job_name=ingest["jobName"], settings=settings))
         return
     if not job.finished or result_pending(job, observed.termination, observed.now):
@@ -122,9 +154,10 @@ def _record_version(outcome: Outcome, body: dict, result: dict, now: datetime) -
         "createdAt": result.get("createdAt") or rfc3339(now),
         "valid": bool(result["valid"]),
     }
-    for field, key in (("snapshotUri", "snapshotUri"), ("profileUri", "profileUri")):
-        if result.get(key):
-            entry[field] = result[key]
+    # the digests pin profile.json and metadata.json: whoever reads them later refuses other bytes
+    for field in ("snapshotUri", "profileUri", "profileSha256", "metadataSha256"):
+        if result.get(field):
+            entry[field] = result[field]
     if result.get("violations"):
         violations = list(result["violations"])
         hidden = result.get("violationCount", len(violations)) - len(violations)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ballast.api.driftpolicy import MIN_INTERVAL_SECONDS
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, build_retrain_run
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.drift.checks import DRIFT, NOT_ENOUGH_DATA
@@ -68,13 +69,16 @@ class DriftDecision:
     """Retrainings that ended in this reconcile: promoted, rejected, rolledBack or failed."""
 
 
-def evaluation_due(status: dict, spec: dict, now: datetime, production: str | None) -> bool:
+def evaluation_due(status: dict, spec: dict, now: datetime, production: str | None, *,
+                   min_interval_seconds: float = MIN_INTERVAL_SECONDS) -> bool:
+    """Whether the counters are read now. The interval is floored at the operator's minimum, so
+    an object admitted before the API's own minimum existed cannot read more often."""
     if production is None:
         return False
     if status.get("modelVersion") != production or not status.get("lastEvaluationTime"):
         return True
     elapsed = (now - parse_time(status["lastEvaluationTime"])).total_seconds()
-    return elapsed >= parse_duration(spec.get("interval") or "5m")
+    return elapsed >= max(parse_duration(spec.get("interval") or "5m"), min_interval_seconds)
 
 
 def resumed_window_start(status: dict, spec: dict, now: datetime, production: str) -> datetime | None:

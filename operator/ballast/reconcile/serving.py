@@ -38,6 +38,7 @@ class Sibling:
     stage: str | None
     promoted_at: str | None
     ready_replicas: int = 0
+    uid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class DeploymentState:
 
     ready_replicas: int = 0
     spec_hash: str | None = None
+    uid: str | None = None
+    controller_uid: str | None = None
+    """The uid of the object that controls it: the ModelVersion, for one Ballast created."""
 
 
 @dataclass

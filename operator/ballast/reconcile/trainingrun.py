@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
+from ballast.build.policy import custom_image_refusal
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import (
@@ -25,6 +26,11 @@ from ballast.settings import Settings
 
 RESULT_FIELDS = ("metrics", "keyMetric", "params", "gates", "reproducibility")
 TRAINING_SPEC_ANNOTATION = "ballast.dev/training-spec"
+PROFILE_SHA256_ANNOTATION = "ballast.dev/dataset-profile-sha256"
+METADATA_SHA256_ANNOTATION = "ballast.dev/dataset-metadata-sha256"
+# what a Dataset version records -> the pinned run's status field -> the ModelVersion's annotation
+DATASET_DIGESTS = (("profileSha256", "datasetProfileSha256", PROFILE_SHA256_ANNOTATION),
+                   ("metadataSha256", "datasetMetadataSha256", METADATA_SHA256_ANNOTATION))
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ def _set_conditions(outcome: Outcome, status: dict, generation: int, now: dateti
 def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
     body, now = observed.body, observed.now
     spec = body["spec"]
+    if _refuse_image(outcome, spec, settings):
+        return
     version, problem = _resolve_dataset_version(spec, observed.dataset)
     if version is None:
         waited = (now - parse_time(body["metadata"]["creationTimestamp"])).total_seconds()
@@ -100,12 +108,26 @@ def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Setting
     outcome.status.update(datasetVersion=version["sha256"], datasetVersionShort=version["sha256"][:12],
                           datasetSnapshotUri=version["snapshotUri"],
                           jobName=job["metadata"]["name"], startedAt=rfc3339(now))
+    for recorded, field, _ in DATASET_DIGESTS:
+        if version.get(recorded):
+            outcome.status[field] = version[recorded]
     if champion:
         outcome.status["champion"] = champion["metadata"]["name"]
     short = version["sha256"][:12]
     outcome.status["_state"] = ("running", "Training", f"training on dataset version {short}")
     outcome.event("Normal", "Training", f"started Job {job['metadata']['name']} on dataset "
                                         f"{spec['datasetRef']['name']} version {short}")
+
+
+def _refuse_image(outcome: Outcome, spec: dict, settings: Settings) -> bool:
+    """A custom image or command the administrator does not allow fails the run, and no Job is
+    created. Runs a DriftPolicy creates from its template meet the same check here."""
+    refusal = custom_image_refusal(spec, settings)
+    if refusal is None:
+        return False
+    outcome.status["_state"] = ("failed", refusal.reason, refusal.message)
+    outcome.event("Warning", refusal.reason, refusal.message)
+    return True
 
 
 def _inputs(body: dict, version: dict, dataset: dict, champion: dict | None) -> dict:
@@ -115,7 +137,8 @@ def _inputs(body: dict, version: dict, dataset: dict, champion: dict | None) -> 
         "trainingRun": {key: body["metadata"][key] for key in ("namespace", "name", "uid")},
         "spec": spec,
         "dataset": {"name": spec["datasetRef"]["name"], "sha256": version["sha256"],
-                    "snapshotUri": version["snapshotUri"], "schema": dataset["spec"]["schema"]},
+                    "snapshotUri": version["snapshotUri"], "schema": dataset["spec"]["schema"],
+                    **{recorded: version[recorded] for recorded, _, _ in DATASET_DIGESTS if version.get(recorded)}},
     }
     if champion:
         artifact = champion["spec"]["artifact"]
@@ -183,6 +206,8 @@ def _ensure_job(outcome: Outcome, observed: TrainingRunObservation, settings: Se
     """The Job is not in the index: just created, or deleted behind the operator's back. Its
     name is deterministic, so asking for it again cannot make a second one."""
     body, status = observed.body, observed.body.get("status") or {}
+    if _refuse_image(outcome, body["spec"], settings):  # the settings may have changed since the start
+        return
     version, problem = _resolve_dataset_version(body["spec"], observed.dataset, pinned=status["datasetVersion"])
     if version is None:
         outcome.status["_state"] = ("waiting", *_reason_for(problem, final=False))
@@ -251,6 +276,10 @@ def build_model_version(run: dict, result: dict) -> dict:
     # The exact inputs, with the dataset version pinned, travel with the registry entry, so
     # `ballast reproduce` works even after the run itself is deleted.
     recorded = {**spec, "datasetRef": {"name": spec["datasetRef"]["name"], "version": status["datasetVersion"]}}
+    annotations = {TRAINING_SPEC_ANNOTATION: json.dumps(recorded, sort_keys=True)}
+    for _, field, annotation in DATASET_DIGESTS:
+        if status.get(field):
+            annotations[annotation] = status[field]
     return {
         "apiVersion": "ballast.dev/v1alpha1",
         "kind": "ModelVersion",
@@ -259,7 +288,7 @@ def build_model_version(run: dict, result: dict) -> dict:
             "namespace": run["metadata"]["namespace"],
             "labels": {"app.kubernetes.io/managed-by": "ballast", "ballast.dev/model": spec["model"],
                        "ballast.dev/training-run": run["metadata"]["name"]},
-            "annotations": {TRAINING_SPEC_ANNOTATION: json.dumps(recorded, sort_keys=True)},
+            "annotations": annotations,
         },
         "spec": mv_spec,
     }

@@ -23,7 +23,8 @@ Result: one JSON object, under 4096 bytes (the kubelet's limit for a termination
 written to the termination log and to stdout:
   success  {"ok": true, "dataset", "sha256", "rows", "valid", "new", "createdAt",
             "violations": [...], "violationCount", "violationsTruncated",
-            "snapshotUri", "profileUri", "metadataUri"}       snapshotUri/profileUri null when invalid
+            "snapshotUri", "profileUri", "metadataUri",       snapshotUri/profileUri null when invalid
+            "profileSha256", "metadataSha256"}                 profileSha256 null when invalid
   failure  {"ok": false, "reason": "SourceNotFound", "message": "HTTP 404 Not Found from ..."}
 
 Exit status: 0 when the ingest worked, whether the data is valid or not (invalid data is a
@@ -146,6 +147,8 @@ def success_message(record: SnapshotRecord) -> dict[str, Any]:
         "snapshotUri": record.snapshot_uri,
         "profileUri": record.profile_uri,
         "metadataUri": record.metadata_uri,
+        "profileSha256": record.profile_sha256,
+        "metadataSha256": record.metadata_sha256,
     }
 
 

@@ -16,8 +16,22 @@ Flags (each falls back to an environment variable):
   --drain-seconds S         BALLAST_DRAIN_SECONDS       after SIGTERM, keep serving this long while
                                                         not ready, so endpoints drop the pod first (default 5)
   --shutdown-timeout S      BALLAST_SHUTDOWN_TIMEOUT    then wait at most this long for in-flight requests (default 20)
-  --prediction-log-size N   BALLAST_PREDICTION_LOG_SIZE responses remembered for feedback by id (default 10000)
-  --max-request-bytes N     BALLAST_MAX_REQUEST_BYTES   largest request body (default 16 MiB)
+  --feedback-token-file P   BALLAST_FEEDBACK_TOKEN_FILE the bearer token feedback needs; without it
+                                                        feedback is refused (403)
+
+Limits (defaults in ballast.serving.limits.ServingLimits; docs/serving.md explains each):
+  --max-request-bytes N     BALLAST_MAX_REQUEST_BYTES   largest request body (default 4 MiB)
+  --max-rows N              BALLAST_MAX_ROWS            rows per request or feedback item (10000)
+  --max-json-depth N        BALLAST_MAX_JSON_DEPTH      nesting of a JSON body (32)
+  --max-id-length N         BALLAST_MAX_ID_LENGTH       characters of a request or response id (128)
+  --prediction-log-size N   BALLAST_PREDICTION_LOG_SIZE responses remembered for feedback by id (10000)
+  --prediction-log-bytes N  BALLAST_PREDICTION_LOG_BYTES  estimated bytes they may hold (32 MiB)
+  --read-timeout S          BALLAST_READ_TIMEOUT        time to send a body once the headers are in (10)
+  --keepalive-timeout S     BALLAST_KEEPALIVE_TIMEOUT   a connection with no request under way is
+                                                        closed after this long (5)
+  --max-connections N       BALLAST_MAX_CONNECTIONS     open connections; more are answered 503 and
+                                                        closed (1024)
+  --predict-threads N       BALLAST_PREDICT_THREADS     threads for large requests (2)
 
 Start-up verifies and loads the artifact, reads metadata.json and the training profile, runs a
 warm-up prediction and only then listens, ready. If the model cannot be served (digest
@@ -40,15 +54,17 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import prometheus_client
 from aiohttp import web
 
-from ballast.serving.app import DEFAULT_MAX_REQUEST_BYTES, build_app
+from ballast.runtime.listening import CappedTCPSite, quiet_client_protocol_errors
+from ballast.serving.app import build_app
+from ballast.serving.auth import FEEDBACK_TOKEN_FILE_ENV, FeedbackAuth
 from ballast.serving.errors import StartupFailure
-from ballast.serving.feedback import DEFAULT_LOG_SIZE
+from ballast.serving.limits import ServingLimits
 from ballast.serving.loading import LoadedModel, ModelSource, load_served_model
 from ballast.store import DEFAULT_STORE_URI, STORE_URI_ENV, ArtifactStore
 
@@ -68,16 +84,36 @@ class ServeOptions:
     termination_log: Path
     drain_seconds: float
     shutdown_timeout: float
-    prediction_log_size: int
-    max_request_bytes: int
+    limits: ServingLimits = field(default_factory=ServingLimits)
+    feedback_token_file: Path | None = None
+
+
+LIMIT_OPTIONS: tuple[tuple[str, str, str, type, str], ...] = (
+    # flag, environment variable, ServingLimits field, type, help
+    ("--max-request-bytes", "BALLAST_MAX_REQUEST_BYTES", "max_request_bytes", int, "largest request body"),
+    ("--max-rows", "BALLAST_MAX_ROWS", "max_rows", int, "rows per request or feedback item"),
+    ("--max-json-depth", "BALLAST_MAX_JSON_DEPTH", "max_json_depth", int, "nesting of a JSON body"),
+    ("--max-id-length", "BALLAST_MAX_ID_LENGTH", "max_id_length", int, "characters of a request or response id"),
+    ("--prediction-log-size", "BALLAST_PREDICTION_LOG_SIZE", "prediction_log_entries", int,
+     "responses remembered for feedback"),
+    ("--prediction-log-bytes", "BALLAST_PREDICTION_LOG_BYTES", "prediction_log_bytes", int,
+     "estimated bytes those responses may hold"),
+    ("--read-timeout", "BALLAST_READ_TIMEOUT", "read_timeout_seconds", float, "seconds to send a body"),
+    ("--keepalive-timeout", "BALLAST_KEEPALIVE_TIMEOUT", "keepalive_timeout_seconds", float,
+     "seconds a connection may wait with no request under way"),
+    ("--max-connections", "BALLAST_MAX_CONNECTIONS", "max_connections", int, "open connections"),
+    ("--predict-threads", "BALLAST_PREDICT_THREADS", "predict_threads", int, "threads for large requests"),
+)
 
 
 def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOptions:
     parser = argparse.ArgumentParser(prog="ballast serve", description="Serve one model version over the "
                                      "Open Inference Protocol.")
 
-    def option(flag: str, env: str, default: str | None = None, kind: type = str, help: str = "") -> None:
+    def option(flag: str, env: str, default: str | None = None, kind: type = str, help: str = "",
+               dest: str | None = None) -> None:
         parser.add_argument(flag, default=kind(environ[env]) if environ.get(env) else default, type=kind,
+                            dest=dest or flag.removeprefix("--").replace("-", "_"),
                             help=f"{help} (${env}{f', default {default}' if default is not None else ''})")
 
     option("--artifact-uri", "BALLAST_ARTIFACT_URI", help="the model artifact")
@@ -91,21 +127,25 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
     option("--termination-log", "BALLAST_TERMINATION_LOG", DEFAULT_TERMINATION_LOG, help="where a start-up failure goes")
     option("--drain-seconds", "BALLAST_DRAIN_SECONDS", 5.0, float, help="not-ready time before closing after SIGTERM")
     option("--shutdown-timeout", "BALLAST_SHUTDOWN_TIMEOUT", 20.0, float, help="wait for in-flight requests")
-    option("--prediction-log-size", "BALLAST_PREDICTION_LOG_SIZE", DEFAULT_LOG_SIZE, int,
-           help="responses remembered for feedback")
-    option("--max-request-bytes", "BALLAST_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, int,
-           help="largest request body")
+    option("--feedback-token-file", FEEDBACK_TOKEN_FILE_ENV, help="bearer token feedback needs (else refused)")
+    defaults = ServingLimits()
+    for flag, env, name, kind, text in LIMIT_OPTIONS:
+        option(flag, env, getattr(defaults, name), kind, help=text, dest=name)
     args = parser.parse_args(list(argv))
     if not args.artifact_uri or not args.artifact_sha256:
         parser.error("--artifact-uri and --artifact-sha256 (or $BALLAST_ARTIFACT_URI and "
                      "$BALLAST_ARTIFACT_SHA256) are required")
+    try:
+        limits = ServingLimits(**{name: getattr(args, name) for _, _, name, _, _ in LIMIT_OPTIONS})
+    except ValueError as error:
+        parser.error(str(error))
     return ServeOptions(
         source=ModelSource(artifact_uri=args.artifact_uri, sha256=args.artifact_sha256,
                            metadata_uri=args.metadata_uri, name=args.model_name, version=args.model_version),
         store_uri=args.store, bind_address=args.bind_address, port=args.port,
         termination_log=Path(args.termination_log), drain_seconds=args.drain_seconds,
-        shutdown_timeout=args.shutdown_timeout, prediction_log_size=args.prediction_log_size,
-        max_request_bytes=args.max_request_bytes)
+        shutdown_timeout=args.shutdown_timeout, limits=limits,
+        feedback_token_file=Path(args.feedback_token_file) if args.feedback_token_file else None)
 
 
 def termination_message(reason: str, message: str) -> bytes:
@@ -125,14 +165,25 @@ def write_termination_message(path: Path, reason: str, message: str) -> None:
         log.error("cannot write the termination log %s: %s", path, error)
 
 
+LINGERING_SECONDS = 2.0
+"""After a refusal, how long the rest of a body is read and dropped (so the client gets the answer
+rather than a reset), where aiohttp's default would hold a slow sender 10 s more."""
+
+
 async def serve(loaded: LoadedModel, options: ServeOptions, stop: asyncio.Event,
-                on_listening: Callable[[str, int], None] | None = None) -> None:
-    """Listen until `stop` is set, then drain and shut down gracefully."""
-    app = build_app(loaded.service, loaded.metrics, loaded.state, options.max_request_bytes)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=options.shutdown_timeout)
+                on_listening: Callable[[str, int], None] | None = None,
+                feedback_auth: FeedbackAuth | None = None) -> None:
+    """Listen until `stop` is set, then drain and shut down gracefully. Without `feedback_auth`,
+    feedback is refused."""
+    limits = options.limits
+    quiet_client_protocol_errors()
+    loaded.service.apply_limits(limits)
+    app = build_app(loaded.service, loaded.metrics, loaded.state, limits, feedback_auth or FeedbackAuth())
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=options.shutdown_timeout,
+                           keepalive_timeout=limits.keepalive_timeout_seconds, lingering_time=LINGERING_SECONDS)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, options.bind_address, options.port)
+        site = CappedTCPSite(runner, options.bind_address, options.port, max_connections=limits.max_connections)
         await site.start()
         host, port = runner.addresses[0][:2]
         loaded.state.set_ready(True)
@@ -157,12 +208,12 @@ async def serve(loaded: LoadedModel, options: ServeOptions, stop: asyncio.Event,
         log.info("stopped")
 
 
-async def _serve_until_signalled(loaded: LoadedModel, options: ServeOptions) -> None:
+async def _serve_until_signalled(loaded: LoadedModel, options: ServeOptions, feedback_auth: FeedbackAuth) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await serve(loaded, options, stop)
+    await serve(loaded, options, stop, feedback_auth=feedback_auth)
 
 
 def run_serve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
@@ -177,8 +228,13 @@ def run_serve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     except SystemExit as exit_:
         return EXIT_OK if exit_.code == 0 else EXIT_USAGE
     try:
+        feedback_auth = (FeedbackAuth.from_file(options.feedback_token_file) if options.feedback_token_file
+                         else FeedbackAuth())
+        if feedback_auth.token is None:
+            log.warning("no feedback token (--feedback-token-file, $%s): feedback is refused",
+                        FEEDBACK_TOKEN_FILE_ENV)
         store = ArtifactStore(options.store_uri, environ=environ)
-        loaded = load_served_model(store, options.source, prediction_log_size=options.prediction_log_size)
+        loaded = load_served_model(store, options.source)
     except StartupFailure as failure:
         log.error("cannot serve the model (%s): %s", failure.reason, failure)
         write_termination_message(options.termination_log, failure.reason, str(failure))
@@ -192,7 +248,7 @@ def run_serve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     gc.collect()
     gc.freeze()
     try:
-        asyncio.run(_serve_until_signalled(loaded, options))
+        asyncio.run(_serve_until_signalled(loaded, options, feedback_auth))
     except OSError as error:
         log.error("cannot listen on %s:%s: %s", options.bind_address, options.port, error)
         write_termination_message(options.termination_log, "ListenFailed", str(error))

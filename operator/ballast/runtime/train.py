@@ -52,6 +52,7 @@ from ballast.data import InvalidDatasetVersion, read_snapshot
 from ballast.models.errors import ModelArtifactError
 from ballast.models.skops_format import MODEL_FILE_NAME, load_model
 from ballast.store import METADATA_FILE, ArtifactConflict, ArtifactStore, StoreError, model_version_key
+from ballast.store.limits import DEFAULT_MAX_ARTIFACT_BYTES
 from ballast.training import DatasetIdentity, TrainingInputError, TrainingOutcome, train_model
 from ballast.training.report import artifact_metadata, failure_result, fit_termination_message, training_result
 
@@ -78,6 +79,10 @@ class DatasetInput(ApiModel):
     sha256: Sha256
     snapshot_uri: Uri
     schema_: DatasetSchema = Field(alias="schema")
+    profile_sha256: Sha256 | None = None
+    """profile.json's sha256 as the operator recorded it, carried into the model's record."""
+    metadata_sha256: Sha256 | None = None
+    """metadata.json's sha256 as the operator recorded it: other bytes are refused."""
 
 
 class ChampionInput(ApiModel):
@@ -139,7 +144,8 @@ def read_inputs(path: Path | None, environ: Mapping[str, str] | None = None) -> 
 def read_dataset(store: ArtifactStore, dataset: DatasetInput) -> pd.DataFrame:
     """The snapshot's rows, after ballast.data checked the content's sha256 against the pinned one."""
     try:
-        return read_snapshot(store, dataset.snapshot_uri, dataset.sha256, dataset.schema_)
+        return read_snapshot(store, dataset.snapshot_uri, dataset.sha256, dataset.schema_,
+                             metadata_sha256=dataset.metadata_sha256)
     except (StoreError, InvalidDatasetVersion) as error:
         raise DataUnavailable(f"dataset {dataset.name} version {dataset.sha256[:12]} is unusable "
                               f"({error.reason}): {error}") from None
@@ -150,7 +156,7 @@ def load_champion(store: ArtifactStore, champion: ChampionInput | None) -> tuple
     if champion is None:
         return None, None
     try:
-        return load_model(store.read_bytes(champion.uri), champion.sha256), None
+        return load_model(store.read_bytes(champion.uri, DEFAULT_MAX_ARTIFACT_BYTES), champion.sha256), None
     except (StoreError, ModelArtifactError) as error:
         return None, f"{error.reason}: {error}"
 
@@ -174,7 +180,8 @@ def write_artifact(store: ArtifactStore, inputs: TrainInputs, outcome: TrainingO
 
 
 def _dataset_identity(dataset: DatasetInput) -> DatasetIdentity:
-    return DatasetIdentity(name=dataset.name, sha256=dataset.sha256, snapshot_uri=dataset.snapshot_uri)
+    return DatasetIdentity(name=dataset.name, sha256=dataset.sha256, snapshot_uri=dataset.snapshot_uri,
+                           profile_sha256=dataset.profile_sha256, metadata_sha256=dataset.metadata_sha256)
 
 
 def train_and_report(options: TrainOptions, environ: Mapping[str, str]) -> tuple[int, dict[str, Any]]:

@@ -16,15 +16,20 @@ Modules, one concern each:
   metrics        the Prometheus registry and the drift collector (metric names live here)
   protocol       OIP response and metadata documents
   service        one model's request logic, HTTP-free
+  limits         what one client may ask of the server, every default in one place
+  jsonbody       a request body to a JSON document, strictly
+  auth           the bearer token feedback needs
   app            the aiohttp routes and protocol errors
   loading        start-up: verify, load, warm up, or fail with a reason
 """
 
 from ballast.serving.app import ServerState, build_app
+from ballast.serving.auth import FeedbackAuth
 from ballast.serving.errors import BadRequest, InferenceError, ModelNotFound, StartupFailure
+from ballast.serving.limits import ServingLimits
 from ballast.serving.loading import LoadedModel, ModelSource, load_served_model
 
 __all__ = [
-    "BadRequest", "InferenceError", "LoadedModel", "ModelNotFound", "ModelSource", "ServerState",
-    "StartupFailure", "build_app", "load_served_model",
+    "BadRequest", "FeedbackAuth", "InferenceError", "LoadedModel", "ModelNotFound", "ModelSource", "ServerState",
+    "ServingLimits", "StartupFailure", "build_app", "load_served_model",
 ]

@@ -8,9 +8,13 @@
     GET  /metrics
 
 Every refusal is `{"error": "<message>"}` with a 4xx status (500 only for a fault of the
-server itself, which is logged with its traceback). Handlers are synchronous between reading
-the body and writing the answer: a bad request raises before it touches shared state, so it
-cannot disturb the requests around it.
+server itself, which is logged with its traceback; 503 when it is too busy). A bad request
+raises before it touches shared state, so it cannot disturb the requests around it.
+
+What a client can make the server hold is bounded (ballast.serving.limits): the body by its
+Content-Length before a byte is read, and its arrival by a read deadline (408); a large body
+is parsed and predicted in a worker thread, so the event loop keeps answering health probes
+and other requests while it is computed; feedback needs the bearer token (ballast.serving.auth).
 """
 
 from __future__ import annotations
@@ -20,12 +24,18 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from ballast.serving.errors import BadRequest, InferenceError
+from ballast.serving.auth import CHALLENGE, FeedbackAuth
+from ballast.serving.errors import (
+    Busy, InferenceError, PayloadTooLarge, RequestTimeout, Unauthorized, UnsupportedMediaType,
+)
+from ballast.serving.jsonbody import parse_json
+from ballast.serving.limits import ServingLimits
 from ballast.serving.metrics import CONTENT_TYPE, ServingMetrics
 from ballast.serving.protocol import server_metadata
 from ballast.serving.service import ModelService
@@ -33,8 +43,8 @@ from ballast.serving.service import ModelService
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
-DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,19 +80,28 @@ def _error(message: str, status: int) -> web.Response:
     return _json({"error": message}, status)
 
 
-def parse_json(body: bytes) -> Any:
-    if not body:
-        raise BadRequest("the request has no body; send a JSON object")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequest(f"malformed JSON: {error}") from None
-    except RecursionError:
-        raise BadRequest("the JSON is nested too deeply") from None
+def check_body_headers(request: web.BaseRequest, max_bytes: int) -> None:
+    """Refuse what the headers already say is wrong, before reading the body."""
+    media_type = request.content_type  # application/octet-stream when absent
+    if request.headers.get(hdrs.CONTENT_TYPE) and not (media_type == JSON or media_type.endswith("+json")):
+        raise UnsupportedMediaType(f"the body must be JSON (Content-Type: {JSON}), not {media_type[:64]!r}")
+    if request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity":
+        raise UnsupportedMediaType("a compressed body is not accepted; send it uncompressed")
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes ({length})")
 
 
 def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState,
-              max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> web.Application:
+              limits: ServingLimits | None = None, feedback_auth: FeedbackAuth | None = None
+              ) -> web.Application:
+    """The routes for `service`; the caller applies `limits` to the service itself
+    (service.apply_limits) before the first request. Without `feedback_auth`, feedback is refused."""
+    limits = limits or ServingLimits()
+    feedback_auth = feedback_auth or FeedbackAuth()
+    # Threads for large requests; a semaphore bounds how many of them are held at once.
+    executor = ThreadPoolExecutor(max_workers=limits.predict_threads, thread_name_prefix="ballast-predict")
+    large_turns = asyncio.Semaphore(limits.max_large_requests)
 
     @web.middleware
     async def protocol_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -94,8 +113,13 @@ def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState
             response = await handler(request)
         except InferenceError as error:
             response = _error(str(error), error.status)
-        except web.HTTPRequestEntityTooLarge:
-            response = _error(f"the request body is larger than {max_request_bytes} bytes", 413)
+            if isinstance(error, Unauthorized):
+                response.headers[hdrs.WWW_AUTHENTICATE] = CHALLENGE
+            if isinstance(error, (PayloadTooLarge, RequestTimeout)):
+                response.force_close()  # the rest of the body is not worth waiting for
+        except web.HTTPRequestEntityTooLarge:  # a chunked body past the limit
+            response = _error(f"the request body is larger than {limits.max_request_bytes} bytes", 413)
+            response.force_close()
         except web.HTTPException as error:
             # The router's 404 and 405, in the protocol's shape.
             response = _error(f"{error.reason}: {request.method} {request.path}", error.status)
@@ -106,6 +130,31 @@ def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState
             state.in_flight -= 1
         metrics.observe(endpoint, response.status, time.perf_counter() - started)
         return response
+
+    async def read_body(request: web.Request) -> bytes:
+        try:
+            async with asyncio.timeout(limits.read_timeout_seconds):
+                return await request.read()
+        except TimeoutError:
+            raise RequestTimeout(f"the request body did not arrive within {limits.read_timeout_seconds:g}s") from None
+
+    async def compute(request: web.Request, work: Callable[[Any], T]) -> T:
+        """`work` on the parsed body: on the loop for a small body, in a worker thread otherwise."""
+        check_body_headers(request, limits.max_request_bytes)
+        length = request.content_length
+        if length is not None and length < limits.inline_body_bytes:
+            return work(parse_json(await read_body(request), limits.max_json_depth))
+        try:
+            async with asyncio.timeout(limits.read_timeout_seconds):
+                await large_turns.acquire()
+        except TimeoutError:
+            raise Busy(f"{limits.max_large_requests} large requests are under way; retry later") from None
+        try:
+            body = await read_body(request)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor, lambda: work(parse_json(body, limits.max_json_depth)))
+        finally:
+            large_turns.release()
 
     def model_args(request: web.Request) -> tuple[str, str | None]:
         return request.match_info["name"], request.match_info.get("version")
@@ -129,18 +178,23 @@ def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState
 
     async def infer(request: web.Request) -> web.Response:
         service.check_model(*model_args(request))
-        return _json(service.infer(parse_json(await request.read())))
+        return _json(await compute(request, service.infer))
 
     async def feedback(request: web.Request) -> web.Response:
         service.check_model(*model_args(request))
-        return _json(service.feedback(parse_json(await request.read())))
+        feedback_auth.check(request.headers.get(hdrs.AUTHORIZATION))
+        return _json(await compute(request, service.feedback))
 
     async def metrics_page(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
-    app = web.Application(middlewares=[protocol_errors], client_max_size=max_request_bytes)
+    async def stop_threads(_: web.Application) -> None:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = web.Application(middlewares=[protocol_errors], client_max_size=limits.max_request_bytes)
+    app.on_cleanup.append(stop_threads)
     add = app.router.add_route
     add("GET", "/v2/health/live", live, name="health.live")
     add("GET", "/v2/health/ready", ready, name="health.ready")

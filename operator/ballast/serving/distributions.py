@@ -2,8 +2,9 @@
 
 One `Distributions` per served model. The server counts every inferred batch into it, and
 `reference.py` counts the training snapshot into a second one, so live traffic and the
-reference are bucketed by exactly the same code. The arrays are only touched from the event
-loop (requests and scrapes alike), so they need no lock.
+reference are bucketed by exactly the same code. Requests change the arrays under the
+ModelService's lock (large ones from a worker thread); a scrape reads them without it, so it
+may see one request half counted, never a torn number.
 """
 
 from __future__ import annotations

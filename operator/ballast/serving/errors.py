@@ -27,3 +27,45 @@ class StartupFailure(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class Unauthorized(InferenceError):
+    """Feedback without the bearer token this server was given."""
+
+    status = 401
+
+
+class FeedbackDisabled(InferenceError):
+    """Feedback on a server that was given no token: refused, since anyone could send it."""
+
+    status = 403
+
+
+class IdInUse(InferenceError):
+    """A client-chosen request id that a remembered response already has."""
+
+    status = 409
+
+
+class RequestTimeout(InferenceError):
+    """The body did not arrive within the read deadline."""
+
+    status = 408
+
+
+class PayloadTooLarge(InferenceError):
+    status = 413
+
+
+class UnsupportedMediaType(InferenceError):
+    """A body that is declared as something other than JSON, or compressed."""
+
+    status = 415
+
+
+class Busy(InferenceError):
+    """Every turn for a large request stayed taken for the whole read deadline. A 429, not a 503:
+    other clients can cause it (by sending large bodies slowly), and a canary's error rate counts
+    5xx as the server's own faults."""
+
+    status = 429

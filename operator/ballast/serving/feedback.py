@@ -6,14 +6,19 @@
     [<either of the above>, ...]
 
 By id, the labels are matched with the predictions the server remembers for that response
-(a bounded, least-recently-used log of recent responses): each prediction takes feedback
-once, so a retried feedback call cannot count twice. By value, the model predicts the inputs
-again; those rows are not live traffic, so they are not counted in the feature histograms.
-A null label skips its row. The answer says how many rows matched a prediction.
+(a log of recent responses, bounded in entries and in bytes, oldest forgotten first): each
+prediction takes feedback once, so a retried feedback call cannot count twice. A client-chosen
+request id that the log already holds is refused (409), so one client cannot overwrite
+another's predictions; ids the server makes up are random (128 bits), so they cannot be
+guessed. By value, the model predicts the inputs again; those rows are not live traffic, so
+they are not counted in the feature histograms. A null label skips its row. The answer says
+how many rows matched a prediction.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,36 +26,65 @@ from typing import Any
 
 import numpy as np
 
-from ballast.serving.errors import BadRequest
+from ballast.serving.errors import BadRequest, IdInUse
+from ballast.serving.limits import ServingLimits
 
-DEFAULT_LOG_SIZE = 10_000
+DEFAULT_LOG_SIZE = ServingLimits.prediction_log_entries
+DEFAULT_LOG_BYTES = ServingLimits.prediction_log_bytes
 UNSEEN_CLASS = "__unseen__"
+FLOAT_MAX = sys.float_info.max
+ENTRY_OVERHEAD_BYTES = 200
+"""The log's own cost per entry: its slot in the ordered dict, the key and the list objects."""
+
+
+def entry_bytes(response_id: str, predictions: list[Any]) -> int:
+    """An estimate of what one entry holds in memory (the labels of one model are alike, so
+    the first one stands for all: O(1) even for a 10,000-row response)."""
+    per_row = 8 + (sys.getsizeof(predictions[0]) if predictions else 0)
+    return ENTRY_OVERHEAD_BYTES + sys.getsizeof(response_id) + per_row * len(predictions)
 
 
 class PredictionLog:
-    """The predictions of the last `capacity` responses, by response id."""
+    """The predictions of recent responses, by response id: at most `capacity` entries and
+    `max_bytes` estimated bytes, the oldest forgotten first. A response larger than `max_bytes`
+    on its own is not remembered (its feedback then counts as unmatched)."""
 
-    def __init__(self, capacity: int = DEFAULT_LOG_SIZE) -> None:
+    def __init__(self, capacity: int = DEFAULT_LOG_SIZE, max_bytes: int = DEFAULT_LOG_BYTES) -> None:
         self.capacity = capacity
-        self._entries: OrderedDict[str, list[Any]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, tuple[list[Any], int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, response_id: str) -> bool:
+        return response_id in self._entries
+
     def remember(self, response_id: str, predictions: list[Any]) -> None:
-        if self.capacity <= 0:
+        """IdInUse if the log already holds `response_id`: a client-chosen id is first come,
+        first served until its feedback arrives or it is forgotten."""
+        if response_id in self._entries:
+            raise IdInUse(f"request id {response_id!r} is already in use by an earlier response awaiting "
+                          "feedback; choose a unique id per request, or send none and the server makes one up")
+        size = entry_bytes(response_id, predictions)
+        if self.capacity <= 0 or size > self.max_bytes:
             return
         entries = self._entries
-        entries[response_id] = predictions
-        entries.move_to_end(response_id)
-        if len(entries) > self.capacity:
-            entries.popitem(last=False)
+        entries[response_id] = (predictions, size)
+        self.bytes += size
+        while len(entries) > self.capacity or self.bytes > self.max_bytes:
+            _, (_, forgotten) = entries.popitem(last=False)
+            self.bytes -= forgotten
 
     def peek(self, response_id: str) -> list[Any] | None:
-        return self._entries.get(response_id)
+        entry = self._entries.get(response_id)
+        return None if entry is None else entry[0]
 
     def forget(self, response_id: str) -> None:
-        self._entries.pop(response_id, None)
+        entry = self._entries.pop(response_id, None)
+        if entry is not None:
+            self.bytes -= entry[1]
 
 
 @dataclass(frozen=True)
@@ -60,7 +94,7 @@ class FeedbackItem:
     inputs: Any = None
 
 
-def parse_feedback(document: Any) -> list[FeedbackItem]:
+def parse_feedback(document: Any, limits: ServingLimits = ServingLimits()) -> list[FeedbackItem]:
     documents = document if isinstance(document, list) else [document]
     if not documents:
         raise BadRequest("the feedback list is empty")
@@ -72,11 +106,15 @@ def parse_feedback(document: Any) -> list[FeedbackItem]:
         labels = entry.get("labels")
         if not isinstance(labels, list) or not labels:
             raise BadRequest(f"{where}: `labels` must be a non-empty list, one true label per row")
+        if len(labels) > limits.max_rows:
+            raise BadRequest(f"{where}: {len(labels)} labels; at most {limits.max_rows} rows per item")
         has_id, has_inputs = entry.get("id") is not None, entry.get("inputs") is not None
         if has_id == has_inputs:
             raise BadRequest(f"{where}: give either `id` (of an infer response) or `inputs`, not both or neither")
         if has_id and not isinstance(entry["id"], str):
             raise BadRequest(f"{where}: `id` must be a string")
+        if has_id and len(entry["id"]) > limits.max_id_length:
+            raise BadRequest(f"{where}: `id` has {len(entry['id'])} characters; at most {limits.max_id_length}")
         items.append(FeedbackItem(labels=labels, id=entry.get("id"), inputs=entry.get("inputs")))
     return items
 
@@ -119,7 +157,12 @@ class FeedbackCounts:
             return
         for label in labels:
             if label is not None and (isinstance(label, bool) or not isinstance(label, (int, float))):
-                raise BadRequest(f"{where}: a regressor's true label must be a number, got {label!r}")
+                raise BadRequest(f"{where}: a regressor's true label must be a number, got {str(label)[:64]!r}")
+            # One NaN or infinity would make the error sums NaN for the life of the process,
+            # and an integer beyond any float would fail float() in record().
+            finite = abs(label) <= FLOAT_MAX if isinstance(label, int) else label is None or math.isfinite(label)
+            if not finite:
+                raise BadRequest(f"{where}: a regressor's true label must be finite (null skips a row)")
 
     def record(self, true_labels: list[Any], predicted: list[Any]) -> int:
         """Counts each labelled row; returns how many rows had a label."""

@@ -2,7 +2,7 @@
 
 The order is the safety argument. The artifact's bytes are verified against the sha256 and
 their types against Ballast's trusted list (ballast.models.load_model) before anything is
-built from them; metadata.json must describe that same sha256; the fast predictor is used only
+built from them, and every tree in the built model is checked before it predicts once; metadata.json must describe that same sha256; the fast predictor is used only
 if it agrees bit-for-bit with the pipeline; and one request runs through the whole service
 before the caller is told it may listen. Any failure is a StartupFailure with the reason the
 pod's termination message reports, and the server never listens.
@@ -34,6 +34,7 @@ from ballast.serving.reference import Reference, reference_from_frame
 from ballast.serving.service import ModelService
 from ballast.serving.signature import ModelSignature, signature_from_metadata
 from ballast.store import METADATA_FILE, PROFILE_FILE, ArtifactNotFound, ArtifactStore, StoreError, dataset_version_key
+from ballast.store.limits import DEFAULT_MAX_ARTIFACT_BYTES
 from ballast.serving.app import ServerState
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def sibling_uri(uri: str, file: str) -> str:
 
 def _read_artifact(store: ArtifactStore, source: ModelSource) -> Any:
     try:
-        data = store.read_bytes(source.artifact_uri)
+        data = store.read_bytes(source.artifact_uri, DEFAULT_MAX_ARTIFACT_BYTES)
     except StoreError as error:
         raise StartupFailure(error.reason, f"cannot read the model artifact {source.artifact_uri}: {error}") from None
     try:

@@ -6,7 +6,8 @@ and labels are an interface: docs/metrics.md describes them for readers outside 
 Requests
   ballast_serving_requests_total{endpoint, code}           counter, every request by status code
   ballast_serving_request_errors_total{endpoint, code}     counter, responses with code >= 400
-  ballast_serving_request_duration_seconds{endpoint}       histogram, handler time
+  ballast_serving_request_duration_seconds{endpoint}       histogram, handler time of requests not
+                                                           refused as the client's fault (4xx)
       endpoint: infer | feedback | health | metadata | metrics | other
   ballast_serving_rows_total                               counter, rows predicted by infer
   ballast_serving_ready                                    gauge, 1 while ready
@@ -208,7 +209,8 @@ class ServingMetrics:
                                  [*MODEL_LABELS, "endpoint", "code"], registry=self.registry)
         self._errors = Counter("ballast_serving_request_errors", "Requests answered with a status code >= 400.",
                                [*MODEL_LABELS, "endpoint", "code"], registry=self.registry)
-        latency = Histogram("ballast_serving_request_duration_seconds", "Time to answer a request, by endpoint.",
+        latency = Histogram("ballast_serving_request_duration_seconds",
+                            "Time to answer a request not refused with a 4xx, by endpoint.",
                             [*MODEL_LABELS, "endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self._latency = {endpoint: latency.labels(*model, endpoint) for endpoint in ENDPOINTS}
         self._model = model
@@ -226,7 +228,9 @@ class ServingMetrics:
         children[0].inc()
         if children[1] is not None:
             children[1].inc()
-        self._latency[endpoint].observe(seconds)
+        # A refusal is fast: counted in the latency, a flood of junk would hide a slow canary's p99.
+        if not 400 <= code < 500:
+            self._latency[endpoint].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -2,26 +2,36 @@
 
 Everything a request needs is resolved at start-up (signature, predictor, buckets), so an
 infer call does no lookup by name: decode the tensors, predict, count, answer.
+
+Calls may come from several threads at once (the app predicts large requests off the event
+loop): decoding and predicting touch nothing shared; counting and the prediction log are
+changed under one lock, and a request is refused before anything of it is counted.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
+import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from ballast.serving.distributions import Distributions
 from ballast.serving.errors import BadRequest, ModelNotFound
-from ballast.serving.feedback import FeedbackCounts, PredictionLog, parse_feedback
+from ballast.serving.feedback import FeedbackCounts, FeedbackItem, PredictionLog, parse_feedback
+from ballast.serving.limits import ServingLimits
 from ballast.serving.predictor import Prediction, Predictor
 from ballast.serving.protocol import model_metadata, output_names, output_tensors
 from ballast.serving.signature import ModelSignature
 from ballast.serving.tensors import batch_from_inputs, parse_infer_request
 
 
-def _id_source() -> itertools.count:
-    return itertools.count(1)
+RESPONSE_ID_BYTES = 16
+"""128 random bits: another client cannot guess an id to send feedback for it (base64url: 22
+characters, limits.SERVER_ID_LENGTH)."""
+
+
+def new_response_id() -> str:
+    return secrets.token_urlsafe(RESPONSE_ID_BYTES)
 
 
 @dataclass
@@ -31,13 +41,18 @@ class ModelService:
     live: Distributions
     feedback_counts: FeedbackCounts
     prediction_log: PredictionLog
-    # Ids the server makes up: unique per process (a random prefix) and cheap (a counter).
-    _id_prefix: str = field(default_factory=lambda: os.urandom(6).hex())
-    _ids: itertools.count = field(default_factory=_id_source)
+    limits: ServingLimits = field(default_factory=ServingLimits)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.outputs = output_names(self.signature)
         self.metadata = model_metadata(self.signature, self.predictor.kind)
+
+    def apply_limits(self, limits: ServingLimits) -> None:
+        """Take `limits`, the prediction log's bounds included (before the first request:
+        remembered responses are dropped)."""
+        self.limits = limits
+        self.prediction_log = PredictionLog(limits.prediction_log_entries, limits.prediction_log_bytes)
 
     def check_model(self, name: str, version: str | None) -> None:
         if name != self.signature.name:
@@ -54,36 +69,49 @@ class ModelService:
             raise BadRequest(f"the model cannot take this input: {error}") from None
 
     def infer(self, document: Any, *, record: bool = True) -> dict[str, Any]:
-        request = parse_infer_request(document, self.signature.columns, self.outputs)
+        request = parse_infer_request(document, self.signature.columns, self.outputs, self.limits)
         prediction = self._predict(request.batch)
         labels = prediction.labels.tolist()
-        response_id = request.id or f"{self._id_prefix}-{next(self._ids)}"
+        response_id = request.id or new_response_id()
         if record:
-            self.live.record_features(request.batch)
-            self.live.record_prediction(prediction, labels)
-            self.prediction_log.remember(response_id, labels)
+            with self._lock:
+                self.prediction_log.remember(response_id, labels)  # first: IdInUse counts nothing
+                self.live.record_features(request.batch)
+                self.live.record_prediction(prediction, labels)
         return {"model_name": self.signature.name, "model_version": self.signature.version, "id": response_id,
                 "outputs": output_tensors(self.signature, labels, prediction.probabilities, request.outputs)}
 
     def feedback(self, document: Any) -> dict[str, Any]:
-        items = parse_feedback(document)
+        items = parse_feedback(document, self.limits)
         counts = self.feedback_counts
         # Everything is checked before anything is counted: a bad item refuses the whole call.
-        resolved: list[tuple[list[Any], list[Any] | None, str | None]] = []
+        by_value: dict[int, list[Any]] = {}
         for position, item in enumerate(items):
             where = f"feedback {position}"
             counts.check_labels(item.labels, where)
-            if item.id is not None:
-                predicted = self.prediction_log.peek(item.id)
-                if predicted is not None and len(predicted) != len(item.labels):
-                    raise BadRequest(f"{where}: response {item.id!r} had {len(predicted)} row(s), "
-                                     f"`labels` has {len(item.labels)}")
-                resolved.append((item.labels, predicted, item.id))
-            else:
-                batch = batch_from_inputs(item.inputs, self.signature.columns)
+            if item.id is None:
+                batch = batch_from_inputs(item.inputs, self.signature.columns, self.limits.max_rows)
                 if batch.rows != len(item.labels):
                     raise BadRequest(f"{where}: the inputs have {batch.rows} row(s), `labels` has {len(item.labels)}")
-                resolved.append((item.labels, self._predict(batch).labels.tolist(), None))
+                by_value[position] = self._predict(batch).labels.tolist()
+        with self._lock:
+            return self._record_feedback(items, by_value)
+
+    def _record_feedback(self, items: list[FeedbackItem], by_value: dict[int, list[Any]]) -> dict[str, Any]:
+        counts = self.feedback_counts
+        resolved: list[tuple[list[Any], list[Any] | None, str | None]] = []
+        seen: set[str] = set()
+        for position, item in enumerate(items):
+            if item.id is None:
+                resolved.append((item.labels, by_value[position], None))
+                continue
+            # An id given twice in one call takes feedback once, as it would over two calls.
+            predicted = None if item.id in seen else self.prediction_log.peek(item.id)
+            seen.add(item.id)
+            if predicted is not None and len(predicted) != len(item.labels):
+                raise BadRequest(f"feedback {position}: response {item.id!r} had {len(predicted)} row(s), "
+                                 f"`labels` has {len(item.labels)}")
+            resolved.append((item.labels, predicted, item.id))
         matched = unmatched = 0
         unknown_ids = []
         for labels, predicted, response_id in resolved:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ballast.serving.errors import BadRequest
+from ballast.serving.limits import ServingLimits
 from ballast.training.features import FeatureColumns
 
 FLOAT_TYPES = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
@@ -140,13 +141,18 @@ def _typed_values(data: list[Any], datatype: str, where: str) -> np.ndarray:
     return values
 
 
-def parse_tensor(document: Any, position: int) -> Tensor:
+def parse_tensor(document: Any, position: int, max_rows: int = ServingLimits.max_rows) -> Tensor:
     where = f"input {position}"
     if not isinstance(document, dict):
         raise BadRequest(f"{where} must be an object with name, shape, datatype and data")
     name = _field(document, "name", str, where)
     where = f"input {name!r}"
     shape = _shape(_field(document, "shape", list, where), where)
+    # Before `data` is read: the shape says how much work the client asks for.
+    if not shape or shape[0] == 0:
+        raise BadRequest(f"{where}: shape {list(shape)} has no rows; send at least one")
+    if shape[0] > max_rows:
+        raise BadRequest(f"{where}: {shape[0]} rows; at most {max_rows} per request")
     datatype = _field(document, "datatype", str, where)
     if datatype not in DATATYPES:
         raise BadRequest(f"{where}: unknown datatype {datatype!r} (one of {', '.join(sorted(DATATYPES))})")
@@ -240,11 +246,11 @@ def _matrix_batch(tensor: Tensor, columns: FeatureColumns) -> FeatureBatch:
     return FeatureBatch(rows=rows, numeric=numeric, categorical=categorical)
 
 
-def batch_from_inputs(inputs: Any, columns: FeatureColumns) -> FeatureBatch:
+def batch_from_inputs(inputs: Any, columns: FeatureColumns, max_rows: int = ServingLimits.max_rows) -> FeatureBatch:
     """The feature columns of a request's `inputs` list (BadRequest with the reason otherwise)."""
     if not isinstance(inputs, list) or not inputs:
         raise BadRequest("`inputs` must be a non-empty list of tensors")
-    tensors = [parse_tensor(document, position) for position, document in enumerate(inputs)]
+    tensors = [parse_tensor(document, position, max_rows) for position, document in enumerate(inputs)]
     if len(tensors) == 1 and tensors[0].name not in columns.all:
         return _matrix_batch(tensors[0], columns)
     return _named_batch(tensors, columns)
@@ -264,19 +270,22 @@ def requested_outputs(document: dict[str, Any], available: tuple[str, ...]) -> t
     return names
 
 
-def request_id(document: dict[str, Any]) -> str | None:
+def request_id(document: dict[str, Any], max_length: int = ServingLimits.max_id_length) -> str | None:
     value = document.get("id")
     if value is not None and not isinstance(value, str):
         raise BadRequest("`id` must be a string")
+    if value is not None and len(value) > max_length:
+        raise BadRequest(f"`id` has {len(value)} characters; at most {max_length}")
     if value is not None and not value:
         return None
     return value
 
 
-def parse_infer_request(document: Any, columns: FeatureColumns, available_outputs: tuple[str, ...]
-                        ) -> InferenceRequest:
+def parse_infer_request(document: Any, columns: FeatureColumns, available_outputs: tuple[str, ...],
+                        limits: ServingLimits = ServingLimits()) -> InferenceRequest:
     """An infer request's JSON document (already parsed) as the model's input."""
     if not isinstance(document, dict):
         raise BadRequest("the request body must be a JSON object with `inputs`")
-    return InferenceRequest(id=request_id(document), batch=batch_from_inputs(document.get("inputs"), columns),
+    return InferenceRequest(id=request_id(document, limits.max_id_length),
+                            batch=batch_from_inputs(document.get("inputs"), columns, limits.max_rows),
                             outputs=requested_outputs(document, available_outputs))

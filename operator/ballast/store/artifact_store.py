@@ -22,7 +22,7 @@ from ballast.store.errors import DigestMismatch, StoreError, StoreUnavailable
 from ballast.store.keys import StoreRoot, parse_store_root, resolve_key, uri_for_key
 from ballast.store.local import LocalBackend
 from ballast.store.remote import FsspecBackend, filesystem_for
-from ballast.store.streams import iter_chunks, sha256_of_stream
+from ballast.store.streams import iter_chunks, read_capped, sha256_of_stream
 
 DEFAULT_STORE_URI = "file:///var/lib/ballast"
 STORE_URI_ENV = "BALLAST_STORE_URI"
@@ -110,22 +110,28 @@ class ArtifactStore:
     def size(self, key_or_uri: str) -> int:
         return self.backend.size(self.key(key_or_uri))
 
-    def read_bytes(self, key_or_uri: str) -> bytes:
-        with self.open(key_or_uri) as handle, reading(self.uri_of(key_or_uri)):
-            return handle.read()
+    def read_bytes(self, key_or_uri: str, max_bytes: int | None = None) -> bytes:
+        """The whole object in memory: only for what is small or must be whole (a model a pod
+        loads). With max_bytes, ArtifactTooLarge once more than that was read."""
+        uri = self.uri_of(key_or_uri)
+        with self.open(key_or_uri) as handle, reading(uri):
+            return read_capped(handle, max_bytes, uri)
 
-    def read_json(self, key_or_uri: str) -> Any:
-        return json.loads(self.read_bytes(key_or_uri))
+    def read_json(self, key_or_uri: str, max_bytes: int | None = None) -> Any:
+        return json.loads(self.read_bytes(key_or_uri, max_bytes))
 
-    def sha256_of(self, key_or_uri: str) -> str:
-        """The sha256 of the stored bytes, streamed (artifacts may not fit in memory)."""
-        with self.open(key_or_uri) as handle, reading(self.uri_of(key_or_uri)):
-            return sha256_of_stream(handle)
+    def sha256_of(self, key_or_uri: str, max_bytes: int | None = None) -> str:
+        """The sha256 of the stored bytes, streamed (artifacts may not fit in memory); with
+        max_bytes, ArtifactTooLarge as soon as more than that was read."""
+        uri = self.uri_of(key_or_uri)
+        with self.open(key_or_uri) as handle, reading(uri):
+            return sha256_of_stream(handle, max_bytes, uri)
 
-    def verify_sha256(self, key_or_uri: str, expected: str) -> None:
-        """DigestMismatch unless the stored bytes have the expected sha256."""
-        actual = self.sha256_of(key_or_uri)
-        if actual != expected.lower():
+    def verify_sha256(self, key_or_uri: str, expected: str, max_bytes: int | None = None) -> None:
+        """DigestMismatch unless the stored bytes have the expected sha256 (ArtifactTooLarge
+        when there are more than max_bytes of them: never hashed to the end)."""
+        actual = self.sha256_of(key_or_uri, max_bytes)
+        if actual != expected.strip().lower():
             raise DigestMismatch(self.uri_of(key_or_uri), expected, actual)
 
     # --- writing (once) ------------------------------------------------------------------

@@ -46,3 +46,13 @@ class StoreUnavailable(StoreError):
     """The store could not be reached or refused the credentials (network, endpoint, access denied)."""
 
     reason = "StoreUnavailable"
+
+
+class ArtifactTooLarge(StoreError):
+    """More bytes than Ballast reads from one object: refused before it could exhaust memory."""
+
+    reason = "ArtifactTooLarge"
+
+    def __init__(self, what: str, max_bytes: int, limit: str = "the chart's artifacts.maxBytes") -> None:
+        super().__init__(f"{what} is larger than {max_bytes} bytes, the most Ballast reads ({limit})")
+        self.max_bytes = max_bytes

@@ -1,7 +1,14 @@
 """The content-addressed layout of the store: where each kind of artifact lives.
 
-    datasets/<dataset>/<sha256>/data.parquet | profile.json | metadata.json
-    models/<model>/<sha256>/<artifact file>  | metadata.json
+    <namespace>/datasets/<dataset>/<sha256>/data.parquet | profile.json | metadata.json
+    <namespace>/models/<model>/<sha256>/<artifact file>  | metadata.json
+
+Every namespace has a part of the store of its own, `<root>/<namespace>`, and that part is
+all a pod of the namespace ever sees: its store root (`namespace_store_uri`) is that
+prefix, a file:// store is mounted there with `subPath: <namespace>`, and the keys it
+composes (`dataset_version_key`, `model_version_key`) are relative to it. The operator,
+which serves every namespace, reads the whole store; a URI means the same object to both,
+because the pod mounts its namespace's directory at the very path it has under the root.
 
 The sha256 in the path is the identity of the content (for datasets, of its canonical
 form; for models, of the artifact file), so one content has exactly one place and a
@@ -12,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from ballast.store.keys import join_key
+from ballast.store.keys import join_key, parse_store_root, uri_for_key
 
 SHA256 = re.compile(r"^[a-f0-9]{64}$")
 
@@ -35,3 +42,14 @@ def dataset_version_key(dataset: str, sha256: str, file: str) -> str:
 
 def model_version_key(model: str, sha256: str, file: str) -> str:
     return join_key(MODELS, model, _checked_sha256(sha256), file)
+
+
+def namespace_store_uri(store_uri: str, namespace: str) -> str:
+    """The store root of a namespace's pods: `<root>/<namespace>`. The one definition of it,
+    used for the pods' BALLAST_STORE_URI, their volume's subPath and the operator's checks."""
+    return uri_for_key(parse_store_root(store_uri), join_key(namespace))
+
+
+def namespaced_key(namespace: str, key: str) -> str:
+    """The operator's full key of a namespace-relative key (what the namespace's pods use)."""
+    return join_key(namespace, *key.split("/"))

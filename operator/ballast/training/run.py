@@ -42,6 +42,16 @@ class DatasetIdentity:
     name: str
     sha256: str
     snapshot_uri: str | None = None
+    profile_sha256: str | None = None
+    metadata_sha256: str | None = None
+    """The digests pinning the version's profile.json and metadata.json, when recorded."""
+
+
+def _dataset_digests(dataset: DatasetIdentity) -> dict[str, str]:
+    """The profile's and metadata's sha256, for the record: the model server reads the profile
+    (its drift bins) later and must find these very bytes."""
+    digests = {"datasetProfileSha256": dataset.profile_sha256, "datasetMetadataSha256": dataset.metadata_sha256}
+    return {key: value for key, value in digests.items() if value}
 
 
 @dataclass(frozen=True)
@@ -167,10 +177,10 @@ def train_model(spec: TrainingRunSpec, frame: pd.DataFrame, schema: DatasetSchem
     return TrainingOutcome(
         task=task, pipeline=pipeline, artifact=artifact, metrics=metrics, skipped_metrics=scored.skipped,
         key_metric=metric, gates=gate_results, params=params,
-        reproducibility=reproducibility_record(
+        reproducibility={**reproducibility_record(
             dataset_name=dataset.name, dataset_sha256=dataset.sha256, estimator=spec.estimator, params=params,
             seed=spec.seed, test_fraction=evaluation.test_fraction, metrics=metrics,
-            environment=environment or {}),
+            environment=environment or {}), **_dataset_digests(dataset)},
         columns=columns,
         classes=json_safe(list(pipeline.classes_)) if task == "classification" else None,
         train_rows=len(split.train), test_rows=len(split.test), dropped_rows=rows.dropped_rows,

@@ -1,0 +1,52 @@
+"""The NetworkPolicy of a ModelVersion's serving pods: who may reach them.
+
+The server answers inference, feedback and /metrics on one port (ballast.build.serving), and a
+NetworkPolicy selects ports, not paths: the one rule admits the inference peers the
+administrator names (default: the version's own namespace), the operator's namespace (it reads
+/metrics for canaries and drift) and the metrics peers (Prometheus) to that port. Nothing else
+reaches the pods; that the feedback path needs a token (ballast.build.feedback_token) is what
+keeps inference clients from labelling.
+"""
+
+from __future__ import annotations
+
+from ballast.build.naming import ballast_labels
+from ballast.build.pods import owner_reference
+from ballast.build.serving import SERVING_PORT, VERSION_LABEL, serving_deployment_name
+from ballast.settings import Settings
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+
+
+def serving_ingress_peers(settings: Settings) -> list[dict]:
+    """Everyone the serving port admits: inference clients, the operator's namespace, metrics readers."""
+    operator = [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: settings.operator_namespace}}}] \
+        if settings.operator_namespace else []
+    peers: list[dict] = []
+    for peer in [*settings.serving_inference_from, *operator, *settings.serving_metrics_from]:
+        if dict(peer) not in peers:
+            peers.append(dict(peer))
+    return peers
+
+
+def build_serving_network_policy(version: dict, settings: Settings) -> dict:
+    """One per version, owned by it (it goes with the version) and selecting its pods only."""
+    name = version["metadata"]["name"]
+    model = version["spec"]["model"]
+    peers = serving_ingress_peers(settings)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": serving_deployment_name(name),
+            "namespace": version["metadata"]["namespace"],
+            "labels": {**ballast_labels(component="serving", instance=name, model=model), VERSION_LABEL: name},
+            "ownerReferences": [owner_reference(version)],
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {VERSION_LABEL: name, "app.kubernetes.io/component": "serving"}},
+            "policyTypes": ["Ingress"],
+            # an empty `from` would admit everyone: with no peer at all, the pods admit nobody
+            "ingress": [{"ports": [{"port": SERVING_PORT, "protocol": "TCP"}], "from": peers}] if peers else [],
+        },
+    }

@@ -1,0 +1,93 @@
+"""Issue 12, rows 4 and 7 on the real cluster: artifacts made to exhaust the operator, and a
+forest with an edited tree, registered by a tenant as ModelVersions.
+
+The zip bomb must become a condition on its one ModelVersion while the operator stays up (its
+log clean, its other versions verified); the tampered forest passes the operator's type check
+(the operator never builds models) but its serving pod refuses it with InvalidModelStructure,
+so the version is never Ready and never takes traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+
+from ballast.build.claims import build_store_claim
+from ballast.build.serving import VERSION_LABEL
+from ballast.models.digest import sha256_hex
+from ballast.models.skops_format import serialize_model
+from ballast.settings import Settings
+from tests.badinput.test_hostile_cluster import STORE, assert_refused, model_version
+from tests.support.ballast_objects import condition, wait_for_condition
+from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.operator_process import TEST_SETTINGS
+from tests.unit.test_artifact_bounds import empty_lists_schema, zip_of
+from tests.unit.test_models_tree_structure import _edit_first_array, _is_tree_nodes, _set_child_out_of_range
+
+
+@pytest.fixture
+def k(kubectl: Kubectl, namespace: str, operator_for_badinput) -> Kubectl:
+    return kubectl.in_namespace(namespace)
+
+
+def _plant(namespace: str, model: str, name: str, data: bytes) -> tuple[str, str]:
+    """The bytes in the shared store under the namespace's prefix, as a tenant's pod could write them."""
+    folder = shared_store_dir() / namespace / "models" / model / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.skops").write_bytes(data)
+    return f"{STORE}/{namespace}/models/{model}/{name}/model.skops", sha256_hex(data)
+
+
+def _termination_messages(k: Kubectl, version: str) -> list[str]:
+    pods = k.get_json("pods", "-l", f"{VERSION_LABEL}={version}")["items"]
+    messages = []
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            for state in (container.get("state") or {}, container.get("lastState") or {}):
+                messages.append(((state.get("terminated") or {}).get("message")) or "")
+    return [m for m in messages if m]
+
+
+def test_a_zip_bomb_is_a_condition_and_a_tampered_forest_never_serves(k: Kubectl, namespace: str):
+    model = f"hostile-{namespace}"
+    x, y = load_iris(return_X_y=True)
+    forest = serialize_model(RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y))
+    good_uri, good_sha = _plant(namespace, model, "good", forest.data)
+    bomb_uri, bomb_sha = _plant(namespace, model, "bomb", zip_of({"schema.json": empty_lists_schema(8_000_000)}))
+    tampered_uri, tampered_sha = _plant(namespace, model, "tampered",
+                                        _edit_first_array(forest.data, _is_tree_nodes, _set_child_out_of_range))
+
+    k.apply(model_version("bomb", model, bomb_uri, bomb_sha))
+    k.apply(model_version("good", model, good_uri, good_sha))
+    document = assert_refused(k, "modelversion", "ModelVersion", "bomb", "UnsafeArchive", timeout=60)
+    assert condition(document, "ArtifactVerified")["status"] == "False"
+    assert condition(wait_for_condition(k, "modelversion", "good", "ArtifactVerified", timeout=60),
+                     "ArtifactVerified")["status"] == "True"
+
+    # the operator makes the store's claim only with a namespace's first Job; this one has none
+    k.apply(build_store_claim(namespace, Settings(store_storage_class=TEST_SETTINGS["BALLAST_STORE_STORAGE_CLASS"])))
+    tampered = model_version("tampered", model, tampered_uri, tampered_sha)
+    tampered["spec"].update(serving={"replicas": 1}, rollout={"strategy": "Immediate"})
+    k.apply(tampered)
+    # the operator only checks types, so it verifies the file and starts a serving pod ...
+    assert condition(wait_for_condition(k, "modelversion", "tampered", "ArtifactVerified", timeout=60),
+                     "ArtifactVerified")["status"] == "True"
+    # ... which refuses the model with the reason, never listens, so the version is never Ready
+    try:
+        refused = wait_for(lambda: [m for m in _termination_messages(k, "tampered") if "InvalidModelStructure" in m],
+                           timeout=180, message="the serving pod's refusal")
+    except AssertionError as error:
+        pods = [(p["metadata"]["name"], p.get("status")) for p in
+                k.get_json("pods", "-l", f"{VERSION_LABEL}=tampered")["items"]]
+        raise AssertionError(f"{error}; status {json.dumps(k.get_json('modelversion', 'tampered').get('status'))}"
+                             f"; pods {json.dumps(pods)[:3000]}") from None
+    assert "altered after training" in json.dumps(refused)
+    watched_until = time.monotonic() + 10
+    while time.monotonic() < watched_until:
+        ready = condition(k.get_json("modelversion", "tampered"), "Ready") or {}
+        assert ready.get("status") != "True", ready
+        time.sleep(1)
