@@ -27,6 +27,9 @@ class OperatorOptions:
     verbose: bool = False
 
 
+HANDLER_THREADS = 16
+
+
 def configure(settings: kopf.OperatorSettings) -> None:
     """kopf settings that keep user objects clean and the operator responsive."""
     # Handler progress and the diff base live in status.kopf, not in annotations, so the
@@ -43,6 +46,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # Timers that scrape serving pods may be mid-request (2 s timeout) when the operator
     # stops: let them finish instead of orphaning them with the API session closed under them.
     settings.background.instant_exit_timeout = 5.0
+    # Sync handlers share this pool across every namespace; outbound reads hold a thread up to
+    # their deadline (two per namespace at most: handlers/driftpolicy.OUTBOUND_READS), so the
+    # pool is sized for several namespaces waiting on slow servers at once, not for the CPUs.
+    settings.execution.max_workers = HANDLER_THREADS
 
 
 class EventsIntoDeletedNamespaces(logging.Filter):

@@ -12,7 +12,7 @@ from ballast.api.driftpolicy import MIN_INTERVAL_SECONDS
 from ballast.build.security import DEFAULT_USER_ID
 from ballast.drift.prometheus import DEFAULT_TIMEOUT_SECONDS as PROMETHEUS_DEADLINE_SECONDS
 from ballast.net.egress import EgressPolicy
-from ballast.store.limits import DEFAULT_MAX_ARTIFACT_BYTES, parse_byte_quantity
+from ballast.store.limits import ARTIFACT_MAX_BYTES_ENV, DEFAULT_MAX_ARTIFACT_BYTES, parse_byte_quantity
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Settings:
             dataset_wait_seconds=float(env.get("BALLAST_DATASET_WAIT_SECONDS", defaults.dataset_wait_seconds)),
             verify_interval_seconds=float(env.get("BALLAST_VERIFY_INTERVAL_SECONDS",
                                                   defaults.verify_interval_seconds)),
-            artifact_max_bytes=parse_byte_quantity(env.get("BALLAST_ARTIFACT_MAX_BYTES")
+            artifact_max_bytes=parse_byte_quantity(env.get(ARTIFACT_MAX_BYTES_ENV)
                                                    or str(defaults.artifact_max_bytes)),
             poll_interval_seconds=float(env.get("BALLAST_POLL_INTERVAL_SECONDS", defaults.poll_interval_seconds)),
             superseded_grace_seconds=float(env.get("BALLAST_SUPERSEDED_GRACE_SECONDS",

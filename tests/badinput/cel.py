@@ -23,6 +23,13 @@ class RuleFailure:
     path: str
     """Where the rule sits in the object, as the API server names it (spec.schema.columns[1])."""
     message: str
+    field_path: str = ""
+    """The rule's fieldPath (`.interval`): the API server names that field in its answer."""
+
+    @property
+    def reported_path(self) -> str:
+        """The field the API server's answer names: the rule's place, or the field it points to."""
+        return self.path + self.field_path
 
 
 def _is_sorted(values: celtypes.ListType) -> celtypes.BoolType:
@@ -92,7 +99,7 @@ def rule_holds(rule: dict, place: Place) -> bool:
 
 def rule_failures(schema: dict, value: Any) -> list[RuleFailure]:
     """Every create-time CEL rule the (defaulted, schema-valid) value breaks, outermost first."""
-    return [RuleFailure(place.path, rule["message"])
+    return [RuleFailure(place.path, rule["message"], rule.get("fieldPath", ""))
             for place in places(schema, value)
             for rule in place.schema.get("x-kubernetes-validations") or ()
             if not is_transition_rule(rule) and not rule_holds(rule, place)]

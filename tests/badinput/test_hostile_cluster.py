@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
 
 from ballast.build.naming import DATASET_SOURCE_LABEL
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
@@ -146,8 +147,11 @@ def model_version(name: str, model: str, uri: str, sha256: str) -> dict:
 def test_hostile_artifacts_are_refused_by_the_operator_and_nothing_runs_or_is_written(
         k: Kubectl, namespace: str, tmp_path: Path):
     model = f"hostile-{namespace}"
-    folder = shared_store_dir() / "models" / model
+    folder = shared_store_dir() / namespace / "models" / model
     folder.mkdir(parents=True, exist_ok=True)
+    # another namespace's part of the store: a ModelVersion may name only its own namespace's
+    elsewhere = shared_store_dir() / f"{namespace}-other" / "models" / model / "trusted"
+    elsewhere.mkdir(parents=True, exist_ok=True)
     iris_x, iris_y = load_iris(return_X_y=True)
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -158,7 +162,10 @@ def test_hostile_artifacts_are_refused_by_the_operator_and_nothing_runs_or_is_wr
     def planted(name: str, data: bytes) -> tuple[str, str]:
         (folder / name).mkdir()
         (folder / name / "model.skops").write_bytes(data)
-        return f"{STORE}/models/{model}/{name}/model.skops", sha256_hex(data)
+        return f"{STORE}/{namespace}/models/{model}/{name}/model.skops", sha256_hex(data)
+
+    trusted = serialize_model(DecisionTreeClassifier(max_depth=2).fit(iris_x, iris_y))
+    (elsewhere / "model.skops").write_bytes(trusted.data)
 
     (folder / "linked").mkdir()
     (folder / "linked" / "model.skops").symlink_to(outside / "model.skops")
@@ -168,10 +175,15 @@ def test_hostile_artifacts_are_refused_by_the_operator_and_nothing_runs_or_is_wr
         "payload": (*planted("payload", pickle.dumps(WritesSentinel(sentinel))), "UntrustedArtifact"),
         "untrusted-type": (*planted("untrusted", secret.data), "UntrustedArtifact"),
         "forged-schema": (*planted("forged", forged_skops_archive()), "UntrustedArtifact"),
-        "dot-dot": (f"{STORE}/models/../../../{outside}/model.skops", secret.sha256, "ArtifactOutsideStore"),
-        "symlink": (f"{STORE}/models/{model}/linked/model.skops", secret.sha256, "ArtifactOutsideStore"),
-        "other-bucket": (f"s3://not-the-store/models/{model}/model.skops", secret.sha256, "ArtifactOutsideStore"),
-        "fifo": (f"{STORE}/models/{model}/fifo/model.skops", "0" * 64, "ArtifactMissing"),
+        "dot-dot": (f"{STORE}/{namespace}/models/../../../{outside}/model.skops", secret.sha256,
+                    "ArtifactOutsideStore"),
+        "symlink": (f"{STORE}/{namespace}/models/{model}/linked/model.skops", secret.sha256, "ArtifactOutsideStore"),
+        "other-bucket": (f"s3://not-the-store/{namespace}/models/{model}/model.skops", secret.sha256,
+                         "ArtifactOutsideStore"),
+        # a sound, trusted artifact, but another namespace's: refused before it is read
+        "other-namespace": (f"{STORE}/{namespace}-other/models/{model}/trusted/model.skops", trusted.sha256,
+                            "ArtifactOutsideStore"),
+        "fifo": (f"{STORE}/{namespace}/models/{model}/fifo/model.skops", "0" * 64, "ArtifactMissing"),
     }
     for name, (uri, sha, _) in cases.items():
         k.apply(model_version(name, model, uri, sha))

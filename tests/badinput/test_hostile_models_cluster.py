@@ -4,7 +4,9 @@ forest with an edited tree, registered by a tenant as ModelVersions.
 The zip bomb must become a condition on its one ModelVersion while the operator stays up (its
 log clean, its other versions verified); the tampered forest passes the operator's type check
 (the operator never builds models) but its serving pod refuses it with InvalidModelStructure,
-so the version is never Ready and never takes traffic.
+so the version is never Ready and never takes traffic: Ready False with that reason, and a
+Warning Event. The namespace never ran a Job, so the serving pod's store claim is the operator's
+doing too.
 """
 
 from __future__ import annotations
@@ -16,15 +18,12 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 
-from ballast.build.claims import build_store_claim
 from ballast.build.serving import VERSION_LABEL
 from ballast.models.digest import sha256_hex
 from ballast.models.skops_format import serialize_model
-from ballast.settings import Settings
 from tests.badinput.test_hostile_cluster import STORE, assert_refused, model_version
 from tests.support.ballast_objects import condition, wait_for_condition
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
-from tests.support.operator_process import TEST_SETTINGS
 from tests.unit.test_artifact_bounds import empty_lists_schema, zip_of
 from tests.unit.test_models_tree_structure import _edit_first_array, _is_tree_nodes, _set_child_out_of_range
 
@@ -68,8 +67,7 @@ def test_a_zip_bomb_is_a_condition_and_a_tampered_forest_never_serves(k: Kubectl
     assert condition(wait_for_condition(k, "modelversion", "good", "ArtifactVerified", timeout=60),
                      "ArtifactVerified")["status"] == "True"
 
-    # the operator makes the store's claim only with a namespace's first Job; this one has none
-    k.apply(build_store_claim(namespace, Settings(store_storage_class=TEST_SETTINGS["BALLAST_STORE_STORAGE_CLASS"])))
+    # no Job ever ran here: the operator makes the store's claim along with the Deployment
     tampered = model_version("tampered", model, tampered_uri, tampered_sha)
     tampered["spec"].update(serving={"replicas": 1}, rollout={"strategy": "Immediate"})
     k.apply(tampered)
@@ -86,8 +84,13 @@ def test_a_zip_bomb_is_a_condition_and_a_tampered_forest_never_serves(k: Kubectl
         raise AssertionError(f"{error}; status {json.dumps(k.get_json('modelversion', 'tampered').get('status'))}"
                              f"; pods {json.dumps(pods)[:3000]}") from None
     assert "altered after training" in json.dumps(refused)
+    # the server's reason becomes the version's: Ready False and a Warning, not Deploying forever
+    document = assert_refused(k, "modelversion", "ModelVersion", "tampered", "InvalidModelStructure", timeout=60)
+    assert "refused the model at start-up" in condition(document, "Ready")["message"]
     watched_until = time.monotonic() + 10
     while time.monotonic() < watched_until:
         ready = condition(k.get_json("modelversion", "tampered"), "Ready") or {}
         assert ready.get("status") != "True", ready
         time.sleep(1)
+    assert k.get_json("pvc", "ballast-artifacts")["metadata"]["labels"]["app.kubernetes.io/component"] \
+        == "artifact-store"

@@ -63,11 +63,12 @@ def kill_storm(storm: ForkedOperator, rng: random.Random, wave_targets: list[Kub
     """KILLS SIGKILLs at random moments, each followed at once by a restart, except the last;
     the waves of the workload are applied along the way. Returns how long it took."""
     began = time.monotonic()
-    wave_before_kill = dict(zip((int(share * KILLS) for share in WAVE_AT), waves()))
+    kills_with_a_wave = {int(share * KILLS): index for index, share in enumerate(WAVE_AT)}
+    waves_of = {k.namespace: waves(k.namespace) for k in wave_targets}
     for kill in range(KILLS):
-        if kill in wave_before_kill:
+        if kill in kills_with_a_wave:
             for k in wave_targets:
-                k.apply({"apiVersion": "v1", "kind": "List", "items": wave_before_kill[kill]})
+                k.apply({"apiVersion": "v1", "kind": "List", "items": waves_of[k.namespace][kills_with_a_wave[kill]]})
         time.sleep(rng.uniform(*KILL_INTERVAL_SECONDS))
         storm.kill()
         if kill < KILLS - 1:
@@ -83,7 +84,7 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
     store = {"store_dir": shared_store_dir()}
     # the reference: the same workload at the same moments, under an operator left alone
     calm = faults.operator("calm", (calm_ns,), **store)
-    applied = {(o["kind"], o["metadata"]["name"]) for wave in waves() for o in wave}
+    applied = {(o["kind"], o["metadata"]["name"]) for wave in waves(storm_ns) for o in wave}
 
     storm = ForkedOperator(kubectl.kubeconfig, tmp_path / "storm.log", namespaces=(storm_ns,), **store)
     with CreationRecorder(api, storm_ns) as recorder, CreationRecorder(api, calm_ns) as calm_recorder, \
@@ -200,7 +201,7 @@ def test_kube_apiserver_and_etcd_restart_while_the_operator_works(kubectl: Kubec
     # a new object after the restart: the operator's watches must be back to see it
     k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": "after-restart"},
              "spec": {"model": "iris-absent", "artifact": {
-                 "uri": "file:///var/lib/ballast/models/iris-absent/never-written/model.skops", "sha256": "0" * 64}}})
+                 "uri": f"file:///var/lib/ballast/{namespace}/models/iris-absent/never-written/model.skops", "sha256": "0" * 64}}})
     late = wait_for_condition(k, "modelversion", "after-restart", "Ready", statuses=("False",), timeout=120)
     reconnect_seconds = time.monotonic() - reconnect_began
     assert condition(late, "Ready")["reason"] == "ArtifactMissing", condition(late, "Ready")

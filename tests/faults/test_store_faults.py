@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
-from tests.support.faults import fill_up, read_only_store, small_store, static_store_claim
+from tests.support.faults import fill_up, read_only_store, small_store, static_store_claim, store_directory
 from tests.support.kube import Kubectl, wait_for
 
 STORE_MOUNT = "file:///var/lib/ballast/"
@@ -37,11 +37,14 @@ def _refused(k: Kubectl, name: str) -> dict:
 def test_a_full_or_read_only_store_and_lost_artifacts_are_clear_conditions_and_never_versions(
         kubectl: Kubectl, faults, tmp_path: Path, report):
     with ExitStack() as stack:
+        namespaces = {role: faults.namespace(f"store-{role}") for role in ("small", "full", "read-only")}
         stores = {"small": stack.enter_context(small_store(tmp_path / "small", "4m")),
                   "full": stack.enter_context(small_store(tmp_path / "full", "1m")),
-                  "read-only": stack.enter_context(read_only_store(tmp_path / "read-only"))}
+                  "read-only": stack.enter_context(read_only_store(tmp_path / "read-only",
+                                                                   (namespaces["read-only"],)))}
+        # Stores that filled up or turned read-only after use: the namespace's directory exists.
+        store_directory(stores["full"], namespaces["full"])
         fill_up(stores["full"])
-        namespaces = {role: faults.namespace(f"store-{role}") for role in stores}
         for role, namespace in namespaces.items():
             for manifest in static_store_claim(namespace, stores[role]):
                 kubectl.apply(manifest)

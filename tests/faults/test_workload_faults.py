@@ -9,6 +9,8 @@ killed while a Job runs; the faults here are the pods' own.
 
 from __future__ import annotations
 
+import json
+
 import random
 import time
 from collections.abc import Iterator
@@ -31,7 +33,10 @@ def k(kubectl: Kubectl, kubeconfig, crds, tmp_path_factory) -> Iterator[Kubectl]
     environment = FaultEnvironment(kubectl, kubeconfig, tmp_path_factory.mktemp("pod-faults"))
     try:
         namespace = environment.namespace("pods")
-        environment.operator("pods", (namespace,), store_dir=shared_store_dir())
+        # The faults are staged by trainers with a command of their own: an administrator's choice.
+        repository = ballast_image().split("@", 1)[0]
+        environment.operator("pods", (namespace,), store_dir=shared_store_dir(), env={
+            "BALLAST_CUSTOM_IMAGES_ENABLED": "true", "BALLAST_CUSTOM_IMAGE_PREFIXES": json.dumps([repository])})
         k = kubectl.in_namespace(namespace)
         k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
         assert condition(wait_for_condition(k, "dataset", "iris", "Ready", timeout=180), "Ready")["status"] == "True"

@@ -161,16 +161,17 @@ def drift_traffic(k: Kubectl) -> Traffic:
                    rows=lambda: random.sample(pool, 5), pause=0.02)
 
 
-def waves() -> list[list[dict]]:
+def waves(namespace: str) -> list[list[dict]]:
     """Four waves, so that work is still arriving while the operator is being killed: new
-    objects, then a changed spec (a new generation of a Dataset ingests again)."""
+    objects, then a changed spec (a new generation of a Dataset ingests again). The namespace
+    names the part of the store its ModelVersion's artifact is in (another's is refused)."""
     rows = iris_rows()
     broken = [dict(row) for row in rows[:8]]
     broken[0]["sepal_length"] = "not a number"
     missing_artifact = {
         "apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": "registered-by-hand"},
         "spec": {"model": "iris-registered", "artifact": {
-            "uri": "file:///var/lib/ballast/models/iris-registered/never-written/model.skops", "sha256": "0" * 64}}}
+            "uri": f"file:///var/lib/ballast/{namespace}/models/iris-registered/never-written/model.skops", "sha256": "0" * 64}}}
     iris = dataset("iris", {"inline": {"rows": rows}})
     logreg = training_run("logreg", "iris", params={"C": 1.0, "max_iter": 300}, gates={"minimums": {"accuracy": 0.8}})
     return [

@@ -65,11 +65,12 @@ def test_operator_pod_is_admitted_by_a_restricted_namespace(kubectl: Kubectl, na
     assert refused.returncode != 0 and 'violates PodSecurity "restricted' in refused.stderr
 
 
-def _install_rbac(kubectl: Kubectl, namespace: str):
+def _install_rbac(kubectl: Kubectl, namespace: str, cluster_wide: bool = False):
     """The chart's ServiceAccount and RBAC, really applied, in namespaced mode watching
-    `namespace` (the release lives there too); yields the account's user name."""
+    `namespace` (or cluster-wide; the release lives there either way); yields the account's name."""
     release = f"rbac-{uuid.uuid4().hex[:6]}"
-    objects = [o for o in rendered({"watch.namespaces": [namespace]}, release=release, namespace=namespace)
+    values = {} if cluster_wide else {"watch.namespaces": [namespace]}
+    objects = [o for o in rendered(values, release=release, namespace=namespace)
                if o["kind"] in ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")]
     kubectl.apply("\n---\n".join(json.dumps(o) for o in objects))
     account = find(objects, "ServiceAccount")[0]["metadata"]["name"]
@@ -129,7 +130,32 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Ku
     assert not _can(kubectl, user, "get", "namespaces", None)
     assert not _can(kubectl, user, "create", "customresourcedefinitions.apiextensions.k8s.io", None)
     assert not _can(kubectl, user, "list", "datasets.ballast.dev", None)
-    assert not _can(kubectl, user, "list", "nodes", None)
+    # and egress discovery's two lists (ballast.net.discovery), checked in both modes below
+    assert _can(kubectl, user, "list", "nodes", None)
+
+
+EGRESS_DISCOVERY = ("nodes", "servicecidrs.networking.k8s.io")
+
+
+@pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
+def test_egress_discovery_may_only_list_nodes_and_service_cidrs(kubectl: Kubectl, namespace: str, crds, mode):
+    """The operator refuses the cluster's pod and service ranges by default, found by listing
+    Nodes (spec.podCIDRs) and ServiceCIDRs at start. In either mode that is a cluster-wide
+    `list` of those two and nothing more: no get or watch (a node's status, images, addresses
+    are not the operator's business), no other cluster-scoped resource."""
+    for account in _install_rbac(kubectl, namespace, cluster_wide=mode == "cluster-wide"):
+        user = f"system:serviceaccount:{namespace}:{account}"
+        assert [r for r in EGRESS_DISCOVERY if not _can(kubectl, user, "list", r, None)] == []
+        assert [(verb, r) for r in EGRESS_DISCOVERY for verb in ("get", "watch", "create", "update", "patch", "delete")
+                if _can(kubectl, user, verb, r, None)] == []
+        assert [r for r in ("persistentvolumes", "nodes/proxy", "clusterroles.rbac.authorization.k8s.io",
+                            "storageclasses.storage.k8s.io", "validatingadmissionpolicies.admissionregistration.k8s.io")
+                if _can(kubectl, user, "list", r, None)] == []
+        # the rules that name them give exactly list, whatever else the account may do
+        rows = kubectl.run("auth", "can-i", "--list", "--as", user, "--namespace", namespace).stdout.splitlines()
+        verbs = {row.split()[0]: row.split("[")[-1].rstrip("]").split() for row in rows
+                 if row.split() and row.split()[0] in EGRESS_DISCOVERY}
+        assert verbs == {r: ["list"] for r in EGRESS_DISCOVERY}, rows
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Fixtures of the hostile-tenant suite (tests/security/README.md).
 
-Two tenant namespaces, victim and attacker, named with the session's prefix so that the
-session's operator serves them when a test asks for it (`ballast_operator`). Each tenant is a
+Two tenant namespaces, victim and attacker, named outside the session operator's pattern: the
+suite's own operator (`tenant_operator`) serves them, with the egress policy an administrator
+would configure rather than the tests' permissive one. Each tenant is a
 user known only by name and reached by impersonation, bound in its own namespace to the chart's
 tenant role (`<release>-edit`): what a platform team gives a team, no pods and no Secrets. The
 operator's identity is the chart's ServiceAccount, impersonated too, with the chart's RBAC and
@@ -19,14 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_namespace
+from tests.conftest import NAMESPACE_PREFIX, make_namespace
 from tests.security.clients import ImpersonatingKubectl
 from tests.security.pod_network import FakeMetadataServer, PodNetworkClient, SlowServer
 from tests.security.release import SecurityRelease
-from tests.support.kube import Kubectl, wait_for
+from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.operator_process import OperatorProcess
 
 HERE = Path(__file__).resolve().parent
 ATTACKER, VICTIM = "mallory", "victor"
+# Not `NAMESPACE_PREFIX*`: the session's operator (`ballast_operator`, which other suites of a
+# `make test` session start) must not reconcile the tenants next to the suite's own operator.
+TENANT_PREFIX = f"s{NAMESPACE_PREFIX}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,8 +80,8 @@ def security_release(kubectl: Kubectl, crds) -> Iterator[SecurityRelease]:
 @pytest.fixture(scope="session")
 def tenants(kubectl: Kubectl, kubeconfig: Path, security_release: SecurityRelease) -> Iterator[Tenants]:
     with contextlib.ExitStack() as stack:
-        victim_ns, attacker_ns = (stack.enter_context(contextlib.contextmanager(make_namespace)(kubectl))
-                                  for _ in range(2))
+        victim_ns, attacker_ns = (stack.enter_context(contextlib.contextmanager(make_namespace)(
+            kubectl, prefix=TENANT_PREFIX)) for _ in range(2))
         for namespace, user in ((victim_ns, VICTIM), (attacker_ns, ATTACKER)):
             bind(kubectl, namespace, user, security_release.tenant_edit_role)
         victim = ImpersonatingKubectl(kubeconfig, VICTIM, namespace=victim_ns)
@@ -112,3 +117,42 @@ def metadata_server() -> Iterator[FakeMetadataServer]:
 def slow_server() -> Iterator[SlowServer]:
     with SlowServer() as server:
         yield server
+
+
+# --- the suite's operator ---------------------------------------------------------------------
+
+POD_RANGE = "10.244.0.0/16"
+"""The local cluster's pod range. Its bridge CNI leaves the Nodes' spec.podCIDRs empty, so the
+operator cannot discover it: an administrator lists it (chart value egress.clusterCIDRs), as
+docs/security.md says to, and so does this suite. The fake metadata server on the pod gateway
+(10.244.0.1) is then reachable (test_pod_network.py) yet refused by the policy: a real test of
+the policy, where an address that cannot be reached at all (169.254.169.254 here) would not be."""
+BALLAST_KINDS = "datasets.ballast.dev,trainingruns.ballast.dev,modelversions.ballast.dev,driftpolicies.ballast.dev"
+
+
+@pytest.fixture(scope="session")
+def allowed_slow_server() -> Iterator[SlowServer]:
+    """A slow server the operator's egress policy allows by host:port, as an administrator allows
+    an in-cluster Prometheus: what a dripping allowed server costs is the deadline, no more."""
+    with SlowServer(drip_seconds=120) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tenant_operator(kubeconfig: Path, kubectl: Kubectl, tenants: Tenants, allowed_slow_server: SlowServer,
+                    tmp_path_factory) -> Iterator[OperatorProcess]:
+    """The operator of the two tenants' namespaces, with the default egress policy plus what an
+    administrator configures: the pod range denied (POD_RANGE), one allowed Prometheus address.
+    No custom images (the default). It stops only after the tenants' Ballast objects are gone,
+    so that no finalizer outlives it and the namespaces delete."""
+    namespaces = (tenants.victim.namespace, tenants.attacker.namespace)
+    slow = allowed_slow_server.url.removeprefix("http://")
+    env = {"BALLAST_EGRESS_ALLOW": slow, "BALLAST_EGRESS_CLUSTER_CIDRS": POD_RANGE}
+    log = tmp_path_factory.mktemp("tenant-operator") / "operator.log"
+    with OperatorProcess(kubeconfig, log, store_dir=shared_store_dir(), env=env, namespaces=namespaces) as process:
+        yield process
+        for namespace in namespaces:
+            kubectl.run("delete", BALLAST_KINDS, "--all", "-n", namespace, "--wait=true", "--timeout=90s",
+                        check=False, timeout=120)
+    problems = process.log_problems()
+    assert not problems, "the tenants' operator log has errors:\n" + "\n".join(problems)

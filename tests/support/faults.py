@@ -253,6 +253,14 @@ def small_store(directory: Path, size: str) -> Iterator[Path]:
         _unmount(directory)
 
 
+def store_directory(store: Path, namespace: str) -> Path:
+    """A namespace's directory in a store, writable by the pods' user as the kubelet would make it."""
+    directory = store / namespace
+    directory.mkdir(exist_ok=True)
+    directory.chmod(0o777)
+    return directory
+
+
 def fill_up(directory: Path) -> int:
     """Write a filler file until the filesystem under `directory` has no block left; returns
     the bytes written."""
@@ -269,10 +277,14 @@ def fill_up(directory: Path) -> int:
 
 
 @contextmanager
-def read_only_store(directory: Path) -> Iterator[Path]:
+def read_only_store(directory: Path, namespaces: tuple[str, ...] = ()) -> Iterator[Path]:
     """The directory bound onto itself read-only: root gets EROFS too, and pods that bind it
-    into their sandbox inherit the read-only flag."""
+    into their sandbox inherit the read-only flag. The `namespaces`' directories are made
+    first, as a store used before it turned read-only has them (pods mount only their
+    namespace's directory, and the kubelet cannot make it on a read-only store)."""
     directory.mkdir(parents=True, exist_ok=True)
+    for namespace in namespaces:
+        store_directory(directory, namespace)
     _mount("--bind", str(directory), str(directory))
     try:
         _mount("-o", "remount,bind,ro", str(directory))

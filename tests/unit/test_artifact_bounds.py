@@ -30,7 +30,6 @@ from ballast.models.digest import sha256_hex
 from ballast.models.errors import ArtifactTooLarge, NotASkopsArtifact, UnsafeArchive
 from ballast.models.skops_format import load_model, serialize_model
 from ballast.registry import verify_artifact
-from ballast.serving import loading
 from ballast.serving.errors import StartupFailure
 from ballast.serving.loading import ModelSource, load_served_model
 from ballast.settings import Settings
@@ -226,12 +225,11 @@ def test_the_store_reads_no_more_than_it_is_told(store: ArtifactStore):
     assert len(store.read_bytes(uri, max_bytes=3 << 20)) == 3 << 20
 
 
-def test_the_model_server_refuses_an_artifact_over_the_cap(store: ArtifactStore, monkeypatch: pytest.MonkeyPatch):
+def test_the_model_server_refuses_an_artifact_over_the_cap(store: ArtifactStore):
     data = serialize_model(LogisticRegression(max_iter=500).fit(X, Y)).data
     uri, sha = place(store, data)
-    monkeypatch.setattr(loading, "DEFAULT_MAX_ARTIFACT_BYTES", len(data) - 1)
     with pytest.raises(StartupFailure) as failure:
-        load_served_model(store, ModelSource(artifact_uri=uri, sha256=sha))
+        load_served_model(store, ModelSource(artifact_uri=uri, sha256=sha), max_artifact_bytes=len(data) - 1)
     assert failure.value.reason == "ArtifactTooLarge"
 
 

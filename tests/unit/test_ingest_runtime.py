@@ -144,3 +144,13 @@ def test_the_module_runs_as_a_command_with_the_whole_object_in_the_environment(t
 def test_a_bad_store_uri_is_a_usage_error(tmp_path: Path, store_uri: str):
     code, result = run(tmp_path, spec_with({"inline": {"rows": ROWS[:3]}}), store_uri=store_uri)
     assert code == 4 and result["reason"] == "InvalidIngestInput" and "store root" in result["message"]
+
+
+def test_a_url_the_egress_policy_refuses_fails_the_job_at_once(tmp_path: Path):
+    """A refused URL is refused on every retry: exit 4, which the ingest Job's podFailurePolicy
+    fails on at once, so the Dataset says EgressDenied without waiting out the back-off."""
+    from ballast.build.jobs import INGEST_PERMANENT_EXIT_CODES
+
+    code, result = run(tmp_path, spec_with({"url": "http://169.254.169.254/latest/meta-data/"}))
+    assert (code, result["ok"], result["reason"]) == (4, False, "EgressDenied")
+    assert code in INGEST_PERMANENT_EXIT_CODES

@@ -246,3 +246,45 @@ def test_a_restarted_operator_resumes_the_prometheus_window_that_status_names():
     assert resumed_window_start({"modelVersion": "m-1"}, spec, NOW, "m-1") is None
     # a clock behind the recorded start never gives a window that ends before it starts
     assert resumed_window_start(status, spec, started - timedelta(seconds=30), "m-1") == started - timedelta(seconds=30)
+
+
+def _with_image(image: str) -> dict:
+    template = RETRAIN["retrain"]["template"]
+    return {**RETRAIN, "retrain": {**RETRAIN["retrain"], "template": {"spec": {**template["spec"], "image": image}}}}
+
+
+def test_a_template_naming_a_disallowed_image_creates_no_run_and_says_which_field():
+    """The operator creates the retrain run itself: a template must not get an image run that
+    its author could not run by creating the TrainingRun directly."""
+    from ballast.build.policy import IMAGE_NOT_ALLOWED
+    from ballast.settings import Settings
+
+    closed = Settings()  # custom images off, as the chart ships
+    body = policy(_with_image("docker.io/evil/miner:1"), watched())
+    decision = reconcile_drift_policy(observe(body, DRIFTING, dataset=dataset(NEW_DATA), settings=closed))
+    assert decision.outcome.create_objects == []
+    ready = condition(decision, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", IMAGE_NOT_ALLOWED)
+    assert "spec.action.retrain.template.spec.image" in ready["message"]
+    [firing] = decision.outcome.status["firings"]
+    assert firing["outcome"] == "Failed" and "spec.action.retrain.template.spec.image" in firing["message"]
+    assert IMAGE_NOT_ALLOWED in {e.reason for e in decision.outcome.events if e.type == "Warning"}
+    # said before the policy ever fires, too
+    calm = reconcile_drift_policy(observe(body, CALM, dataset=dataset(NEW_DATA), settings=closed))
+    assert condition(calm, "Ready")["reason"] == IMAGE_NOT_ALLOWED and calm.outcome.create_objects == []
+    # the same template once the administrator allows the prefix: the run is created
+    opened = Settings(custom_images_enabled=True, custom_image_prefixes=("docker.io/evil/",))
+    allowed = reconcile_drift_policy(observe(body, DRIFTING, dataset=dataset(NEW_DATA), settings=opened))
+    [(_, run)] = allowed.outcome.create_objects
+    assert run["spec"]["image"] == "docker.io/evil/miner:1" and condition(allowed, "Ready")["status"] == "True"
+
+
+def test_a_waiting_firing_is_not_turned_into_a_run_once_the_image_is_no_longer_allowed():
+    from ballast.settings import Settings
+
+    body = policy(_with_image("docker.io/evil/miner:1"), watched(firings=[{
+        "time": rfc3339(NOW - timedelta(minutes=10)), "reason": "drift", "action": "retrain",
+        "modelVersion": "iris-v1", "outcome": "WaitingForData", "message": ""}]))
+    decision = reconcile_drift_policy(observe(body, None, dataset=dataset(NEW_DATA), settings=Settings()))
+    assert decision.outcome.create_objects == []
+    assert decision.outcome.status["firings"][0]["outcome"] == "Failed"

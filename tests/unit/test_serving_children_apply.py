@@ -27,7 +27,8 @@ RAW = {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion",
 
 class FakeApi:
     def __init__(self, monkeypatch, live_service):
-        self.live_service, self.applied, self.created, self.secrets = live_service, [], [], []
+        self.live_service, self.applied, self.created, self.secrets, self.claims = live_service, [], [], [], []
+        monkeypatch.setattr(kube, "ensure_claim", lambda manifest: self.claims.append(manifest))
         monkeypatch.setattr(kube, "read_service", lambda namespace, name: self.live_service)
         monkeypatch.setattr(kube, "server_side_apply", self.apply)
         monkeypatch.setattr(kube, "create_service", lambda manifest, field_manager: self.created.append(manifest))
@@ -50,6 +51,8 @@ def test_a_foreign_service_of_the_models_name_is_left_alone_and_the_deployment_s
     outcome = carried_out(api)
     assert ("Service", None) not in api.applied and ("Service", "9") not in api.applied and api.created == []
     assert ("Deployment", None) in api.applied
+    # a namespace whose first pod is a serving one gets the store's claim with it
+    assert [(c["kind"], c["metadata"]["name"]) for c in api.claims] == [("PersistentVolumeClaim", "ballast-artifacts")]
     condition = find_condition(outcome.status["conditions"], SERVICE_CONFLICT)
     assert condition["status"] == "True"
     assert [e.reason for e in outcome.events if e.type == "Warning"] == [SERVICE_CONFLICT]

@@ -25,14 +25,14 @@ from ballast.serving import FeedbackAuth, LoadedModel, ServerState, StartupFailu
 from ballast.serving.errors import Unauthorized
 from ballast.serving.buckets import feature_buckets
 from ballast.serving.distributions import Distributions
-from ballast.serving.feedback import FeedbackCounts, PredictionLog
+from ballast.serving.feedback import FeedbackCounts
 from ballast.serving.metrics import DriftCollector, ServingMetrics
 from ballast.serving.predictor import Prediction
 from ballast.serving.service import ModelService
 from ballast.serving.signature import ModelSignature
 from ballast.serving.tensors import FeatureBatch
 from ballast.training.features import FeatureColumns
-from tests.unit.test_serving_harness import FEEDBACK_TOKEN, Client, RunningServer, running_loaded
+from tests.unit.test_serving_harness import FEEDBACK_TOKEN, Client, RunningServer, harness_limits, running_loaded
 
 FEATURES = ("x", "y")
 INFER = "/v2/models/stub/infer"
@@ -55,7 +55,8 @@ class StubPredictor:
         return Prediction(labels=labels, probabilities=probabilities)
 
 
-def stub_model(predictor: StubPredictor | None = None) -> LoadedModel:
+def stub_model(predictor: StubPredictor | None = None, **limits: Any) -> LoadedModel:
+    """A loaded stub within the harness's limits, any of them overridden by name."""
     columns = FeatureColumns(numeric=FEATURES, categorical=(), target="label")
     signature = ModelSignature(name="stub", version="v1", sha256="0" * 64, task="classification", columns=columns,
                                classes=("a", "b"), dataset_name=None, dataset_sha256=None, snapshot_uri=None)
@@ -65,7 +66,7 @@ def stub_model(predictor: StubPredictor | None = None) -> LoadedModel:
     chosen = predictor or StubPredictor()
     metrics = ServingMetrics(signature, DriftCollector(signature, live, counts, None, chosen.kind, state.ready))
     service = ModelService(signature=signature, predictor=chosen, live=live, feedback_counts=counts,
-                           prediction_log=PredictionLog())
+                           limits=harness_limits(**limits))
     return LoadedModel(service=service, metrics=metrics, state=state, reference=None)
 
 
@@ -75,8 +76,8 @@ def rows(n: int, x: float = 1.0) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[RunningServer]:
-    with running_loaded(stub_model(), tmp_path_factory.mktemp("stub"), max_rows=50, max_json_depth=8,
-                        max_id_length=24, max_request_bytes=64 * 1024) as running:
+    with running_loaded(stub_model(max_rows=50, max_json_depth=8, max_id_length=24, max_request_bytes=64 * 1024),
+                        tmp_path_factory.mktemp("stub")) as running:
         yield running
 
 
@@ -182,8 +183,8 @@ def test_feedback_labels_that_would_poison_the_error_sums_are_refused() -> None:
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory) -> Iterator[RunningServer]:
-    with running_loaded(stub_model(), tmp_path_factory.mktemp("strict"), keepalive_timeout_seconds=0.5,
-                        read_timeout_seconds=0.5, max_connections=4) as running:
+    with running_loaded(stub_model(keepalive_timeout_seconds=0.5, read_timeout_seconds=0.5, max_connections=4),
+                        tmp_path_factory.mktemp("strict")) as running:
         yield running
 
 
@@ -328,14 +329,11 @@ def test_the_token_is_compared_whole() -> None:
             auth.check(header)
 
 
-def test_the_operator_mounts_the_token_where_the_server_reads_it() -> None:
-    from ballast.build import feedback_token as operator_side
-    from ballast.serving import auth
-    assert (auth.FEEDBACK_SECRET_NAME, auth.FEEDBACK_SECRET_KEY) == (operator_side.FEEDBACK_SECRET,
-                                                                     operator_side.FEEDBACK_TOKEN_KEY)
-    assert auth.FEEDBACK_TOKEN_PATH == operator_side.FEEDBACK_TOKEN_FILE
-    assert auth.FEEDBACK_TOKEN_FILE_ENV == operator_side.FEEDBACK_TOKEN_ENV
-    assert auth.MIN_TOKEN_BYTES <= len(operator_side.new_feedback_token()) <= auth.MAX_TOKEN_BYTES
+def test_a_token_the_operator_makes_is_one_the_server_takes(tmp_path: Path) -> None:
+    from ballast.build.feedback_token import FEEDBACK_TOKEN_KEY, build_feedback_secret, new_feedback_token
+    token = build_feedback_secret("team-a", new_feedback_token())["stringData"][FEEDBACK_TOKEN_KEY]
+    (tmp_path / FEEDBACK_TOKEN_KEY).write_text(token)
+    FeedbackAuth.from_file(tmp_path / FEEDBACK_TOKEN_KEY).check(f"Bearer {token}")
 
 
 def test_a_token_file_is_required_usable_at_start_and_followed_when_rotated(tmp_path: Path) -> None:

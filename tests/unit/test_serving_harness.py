@@ -106,7 +106,9 @@ def trained_model(root: Path, model: str, data: tuple[pd.DataFrame, dict[str, An
     run_json.write_text(json.dumps({
         "spec": {"model": model, "datasetRef": {"name": model}, "seed": 1, "estimator": estimator,
                  "params": params or {}},
-        "dataset": {"name": model, "sha256": record.sha256, "snapshotUri": record.snapshot_uri, "schema": schema},
+        # the digests the operator records for the version (ballast.reconcile.trainingrun), as in production
+        "dataset": {"name": model, "sha256": record.sha256, "snapshotUri": record.snapshot_uri, "schema": schema,
+                    "profileSha256": record.profile_sha256, "metadataSha256": record.metadata_sha256},
     }))
     log = root / f"{model}-termination-log"
     assert run_train(["--run-json", str(run_json), "--store", store.uri, "--termination-log", str(log)],
@@ -196,32 +198,41 @@ class RunningServer:
             client.close()
 
 
+LIMIT_NAMES = frozenset(f.name for f in fields(ServingLimits))
+
+
+def harness_limits(**overrides: Any) -> ServingLimits:
+    """The limits of a test server: smaller than production's, any field overridden by name."""
+    return ServingLimits(**{"prediction_log_entries": 1000, "max_request_bytes": 1 << 20, **overrides})
+
+
 def options(tmp_path: Path, **overrides: Any) -> ServeOptions:
     """ServeOptions for a test server; any ServingLimits field may be overridden by name."""
-    limit_names = {f.name for f in fields(ServingLimits)}
-    limits = {"prediction_log_entries": 1000, "max_request_bytes": 1 << 20,
-              **{name: value for name, value in overrides.items() if name in limit_names}}
     return ServeOptions(**{
         "source": None, "store_uri": "", "bind_address": "127.0.0.1", "port": 0,
         "termination_log": tmp_path / "termination-log", "drain_seconds": 0.0, "shutdown_timeout": 5.0,
-        "limits": ServingLimits(**limits),
-        **{name: value for name, value in overrides.items() if name not in limit_names}})
+        "limits": harness_limits(**{name: value for name, value in overrides.items() if name in LIMIT_NAMES}),
+        **{name: value for name, value in overrides.items() if name not in LIMIT_NAMES}})
 
 
 @contextmanager
 def running_server(trained: TrainedModel, tmp_path: Path, feedback_token: str | None = FEEDBACK_TOKEN,
                    **overrides: Any) -> Iterator[RunningServer]:
     """The server in a thread of this process, with its own event loop. `feedback_token` None
-    starts it without one (feedback refused)."""
-    with running_loaded(load_served_model(trained.store, trained.source()), tmp_path, feedback_token,
-                        **overrides) as running:
+    starts it without one (feedback refused). Limits among `overrides` go to the loading, as
+    `ballast serve` passes them."""
+    limits = options(tmp_path, **overrides).limits
+    with running_loaded(load_served_model(trained.store, trained.source(), limits), tmp_path, feedback_token,
+                        **{name: value for name, value in overrides.items() if name not in LIMIT_NAMES}) as running:
         yield running
 
 
 @contextmanager
 def running_loaded(loaded: LoadedModel, tmp_path: Path, feedback_token: str | None = FEEDBACK_TOKEN,
                    **overrides: Any) -> Iterator[RunningServer]:
-    """`serve` of an already loaded model (a stub's, for instance) in a thread of this process."""
+    """`serve` of an already loaded model (a stub's, for instance) in a thread of this process.
+    The server runs within the limits the model was loaded with: give them to the loading."""
+    assert not LIMIT_NAMES & overrides.keys(), "limits belong to the loaded model's service"
     auth = FeedbackAuth(feedback_token.encode() if feedback_token is not None else None)
     listening = threading.Event()
     address: dict[str, Any] = {}

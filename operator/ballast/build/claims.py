@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ballast.build.naming import ballast_labels
 from ballast.settings import Settings
 
@@ -24,3 +26,19 @@ def build_store_claim(namespace: str, settings: Settings) -> dict:
         },
         "spec": spec,
     }
+
+
+def mounts_store_claim(workload: dict, settings: Settings) -> bool:
+    """Whether a Job's or a Deployment's pods mount the store's claim (a file:// store)."""
+    volumes = ((((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes")) or []
+    return any((volume.get("persistentVolumeClaim") or {}).get("claimName") == settings.store_claim
+               for volume in volumes)
+
+
+def store_claim_for(namespace: str, children: Iterable[dict], settings: Settings) -> dict | None:
+    """The claim to ensure before these children are created, when one of them mounts it: a
+    namespace's first pod may be a serving one (a ModelVersion registered by hand) as well as a
+    Job's, and a pod whose claim does not exist stays Pending."""
+    if any(mounts_store_claim(child, settings) for child in children):
+        return build_store_claim(namespace, settings)
+    return None

@@ -3,6 +3,9 @@
 and never rewritten afterwards: its owners may rotate it. The serving pods read it from a file
 (BALLAST_FEEDBACK_TOKEN_FILE, mounted read-only), so a rotation reaches running pods without a
 restart once the kubelet updates the volume; only a caller that presents it may send feedback.
+
+The names below are the one definition of that interface: the server's side
+(ballast.serving.auth) imports them, so this module must stay free of the operator's heavy imports.
 """
 
 from __future__ import annotations

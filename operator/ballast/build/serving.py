@@ -9,6 +9,7 @@ from ballast.build.feedback_token import feedback_token_env, feedback_token_moun
 from ballast.build.naming import ballast_labels, child_name
 from ballast.build.pods import ballast_container, owner_reference, pod_spec
 from ballast.settings import Settings
+from ballast.store.limits import ARTIFACT_MAX_BYTES_ENV
 
 SERVING_PORT = 8080
 SERVICE_PORT = 80
@@ -43,6 +44,8 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
         {"name": "BALLAST_ARTIFACT_URI", "value": spec["artifact"]["uri"]},
         {"name": "BALLAST_ARTIFACT_SHA256", "value": spec["artifact"]["sha256"]},
         {"name": "BALLAST_PORT", "value": str(SERVING_PORT)},
+        # the operator's own artifacts.maxBytes: a version it verified is one the server will read
+        {"name": ARTIFACT_MAX_BYTES_ENV, "value": str(settings.artifact_max_bytes)},
         feedback_token_env(),
     ]
     # the server only reads the store: mounted read-only (ballast.build.pods.store_mount)

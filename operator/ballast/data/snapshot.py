@@ -42,6 +42,7 @@ from ballast.data.errors import InvalidDatasetVersion, SourceUnreadable
 from ballast.data.profile import profile_table
 from ballast.data.tables import read_parquet_raw
 from ballast.store.artifact_store import reading
+from ballast.store.limits import MAX_DATASET_JSON_BYTES
 from ballast.store import (
     DATA_FILE, METADATA_FILE, PROFILE_FILE, ArtifactConflict, ArtifactNotFound, ArtifactStore,
     DigestMismatch, dataset_version_key,
@@ -150,10 +151,12 @@ def _write_table_once(store: ArtifactStore, dataset: str, spec: DatasetSpec, ass
             _verified_frame(store, key, assessment.sha256, spec.schema_)
 
 
-def read_pinned_json(store: ArtifactStore, key_or_uri: str, expected_sha256: str | None) -> Any:
+def read_pinned_json(store: ArtifactStore, key_or_uri: str, expected_sha256: str | None,
+                     max_bytes: int | None = None) -> Any:
     """A JSON document of the store, refused with DigestMismatch unless its bytes have the
-    recorded sha256 (when one was recorded). The bytes hashed are the bytes parsed."""
-    data = store.read_bytes(key_or_uri)
+    recorded sha256 (when one was recorded), and with ArtifactTooLarge beyond `max_bytes`. The
+    bytes hashed are the bytes parsed."""
+    data = store.read_bytes(key_or_uri, max_bytes or MAX_DATASET_JSON_BYTES)
     if expected_sha256 is not None:
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256.lower():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import kopf
 
 from ballast import kube
-from ballast.build.claims import build_store_claim
+from ballast.build.claims import store_claim_for
 from ballast.conditions import find_condition, now_rfc3339, set_condition
 from ballast.handlers.lifecycle_metrics import count_lifecycle
 from ballast.handlers.model_service import claim_and_apply_service
@@ -49,8 +49,9 @@ def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefuse
 def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Settings) -> Outcome:
     """The outcome, with what touching the children found (a Service that is not Ballast's)."""
     namespace = body.metadata.namespace
-    if outcome.create_jobs and settings.store_mount_path:
-        kube.ensure_claim(build_store_claim(namespace, settings))
+    claim = store_claim_for(namespace, [*outcome.create_jobs, *(m for _, m in outcome.apply_manifests)], settings)
+    if claim is not None:
+        kube.ensure_claim(claim)
     for job in outcome.create_jobs:
         kube.create_job(job)
     for name in outcome.delete_jobs:

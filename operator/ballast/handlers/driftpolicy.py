@@ -3,7 +3,7 @@ due, let ballast.reconcile.driftpolicy decide, and carry out what it decided."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import kopf
 
@@ -17,11 +17,18 @@ from ballast.handlers.context import SETTINGS, now
 from ballast.handlers.indexes import one_of
 from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.metrics import DRIFT_FIRINGS, RETRAINS
+from ballast.net.slots import NamespaceSlots
 from ballast.reconcile.driftpolicy import (
     DriftObservation, evaluation_due, reconcile_drift_policy, resumed_window_start,
 )
 
 WINDOW_MEMO = "drift_window"
+MIN_WINDOW = timedelta(milliseconds=1)
+"""PromQL's resolution: a shorter window has no range to query."""
+OUTBOUND_READS = NamespaceSlots(per_namespace=2)
+"""A namespace's policies read Prometheus or their pods two at a time: however many policies
+point at a slow server, they hold two of the handler threads every namespace shares
+(controller.HANDLER_THREADS)."""
 
 
 @kopf.on.resume(GROUP, VERSION, "driftpolicies")
@@ -38,17 +45,22 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, production_ve
     version = production["metadata"]["name"] if production else None
     window, started_at, problem = None, None, None
     prometheus = (spec.get("source") or {}).get("prometheusUrl") or SETTINGS.prometheus_url
-    if evaluation_due(status, dict(spec), moment, version, min_interval_seconds=SETTINGS.drift_min_interval_seconds):
-        if prometheus:
-            window, started_at, problem = _window_from_prometheus(memo, prometheus, namespace, spec["model"],
-                                                                  version, moment,
-                                                                  resumed_window_start(status, dict(spec), moment, version))
-        else:
-            readings = _read_pods(owned_pod_addresses(
-                namespace, version, production["metadata"].get("uid"), serving_pods=serving_pods,
-                serving_replica_sets=serving_replica_sets, ballast_deployments=ballast_deployments))
-            window, started_at = _window_since_start(memo, version, readings, moment)
-    elif version is not None and _memo_window(memo, version) is not None:
+    due = evaluation_due(status, dict(spec), moment, version, min_interval_seconds=SETTINGS.drift_min_interval_seconds)
+    if due:
+        with OUTBOUND_READS.slot(namespace) as may_read:
+            if not may_read:
+                # The namespace's other policies are reading: this one reads at its next turn.
+                due = False
+            elif prometheus:
+                window, started_at, problem = _window_from_prometheus(
+                    memo, prometheus, namespace, spec["model"], version, moment,
+                    resumed_window_start(status, dict(spec), moment, version))
+            else:
+                readings = _read_pods(owned_pod_addresses(
+                    namespace, version, production["metadata"].get("uid"), serving_pods=serving_pods,
+                    serving_replica_sets=serving_replica_sets, ballast_deployments=ballast_deployments))
+                window, started_at = _window_since_start(memo, version, readings, moment)
+    if not due and version is not None and _memo_window(memo, version) is not None:
         started_at = memo[WINDOW_MEMO]["started_at"]
     template = ((spec.get("action") or {}).get("retrain") or {}).get("template") or {}
     dataset_name = ((template.get("spec") or {}).get("datasetRef") or {}).get("name")
@@ -56,7 +68,7 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, production_ve
         body=plain_body(body), now=moment, production=production, window=window, window_started_at=started_at,
         window_problem=problem, runs=list(policy_runs.get((namespace, body.metadata.name), [])),
         dataset=one_of(ballast_datasets, (namespace, dataset_name)) if dataset_name else None,
-        stages={s.name: s.stage for s in model_versions.get((namespace, spec["model"]), [])}))
+        stages={s.name: s.stage for s in model_versions.get((namespace, spec["model"]), [])}, settings=SETTINGS))
     if decision.restart_window and window is not None:
         memo[WINDOW_MEMO] = {"version": version, "readings": memo[WINDOW_MEMO].get("latest"),
                              "latest": None, "started_at": moment}
@@ -102,6 +114,10 @@ def _window_from_prometheus(memo: kopf.Memo, url: str, namespace: str, model: st
         if resumed_start is None or resumed_start >= moment:
             return None, moment, None
         start = memo[WINDOW_MEMO]
+    if moment - start["started_at"] < MIN_WINDOW:
+        # Another handler of this policy (its create and its timer can run at the same moment)
+        # started the window just now: nothing to ask Prometheus about yet.
+        return None, start["started_at"], None
     try:
         return window_from_prometheus(url, namespace, model, version, start["started_at"], moment,
                                       timeout=SETTINGS.prometheus_deadline_seconds,

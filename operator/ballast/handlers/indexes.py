@@ -16,7 +16,9 @@ from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
 from ballast.conditions import find_condition
 from ballast.reconcile.driftpolicy import PolicyRun
 from ballast.reconcile.durations import parse_time
-from ballast.reconcile.jobs import JobState, job_state, result_termination, pod_cannot_start, pod_termination
+from ballast.reconcile.jobs import (
+    JobState, job_state, pod_cannot_start, pod_termination, result_termination, serving_start_refusal,
+)
 from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
 from ballast.canary.pods import ServingPod, controller_uid
 from ballast.reconcile.serving import DeploymentState, Sibling
@@ -51,6 +53,15 @@ def stuck_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status,
     version = labels.get(VERSION_LABEL)
     problem = pod_cannot_start(dict(status))
     return {(namespace, version): problem} if version and problem else {}
+
+
+@kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+def refused_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
+    """Why a ModelVersion's model server refused its model at start-up, by version, while a pod
+    keeps ending that way."""
+    version = labels.get(VERSION_LABEL)
+    refusal = serving_start_refusal(dict(status))
+    return {(namespace, version): refusal} if version and refusal else {}
 
 
 def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> str | None:

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ballast.api.driftpolicy import MIN_INTERVAL_SECONDS
-from ballast.build.retrain import FIRING_REASON_ANNOTATION, build_retrain_run
+from ballast.build.policy import Refusal
+from ballast.build.retrain import FIRING_REASON_ANNOTATION, build_retrain_run, retrain_template_refusal
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.drift.checks import DRIFT, NOT_ENOUGH_DATA
 from ballast.drift.counters import Window
 from ballast.drift.evaluation import Evaluation, evaluate
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.reconcile.outcome import Outcome
+from ballast.settings import Settings
 
 MAX_CHECKS, MAX_FEATURES, MAX_FIRINGS = 16, 256, 20
 IN_FLIGHT = frozenset({"WaitingForData", "Created", "Training", "RollingOut", "WaitingForApproval"})
@@ -57,6 +59,16 @@ class DriftObservation:
     """The Dataset the retrain template trains on (metadata, spec, status)."""
     stages: dict[str, str] = field(default_factory=dict)
     """The model's ModelVersions by name, with their stage."""
+    settings: Settings = field(default_factory=Settings)
+    """What the administrator allows a retrain template to run (custom images)."""
+
+    @property
+    def template_refusal(self) -> Refusal | None:
+        """Why the retrain template's run may not be created, if it may not: the operator creates
+        it itself, so it must not carry an image or command the policy's author could not run."""
+        if ((self.body["spec"].get("action") or {}).get("type")) != "retrain":
+            return None
+        return retrain_template_refusal(self.body, self.settings)
 
 
 @dataclass
@@ -133,6 +145,10 @@ def reconcile_drift_policy(observed: DriftObservation) -> DriftDecision:
                 # the previous version's scores say nothing about this one
                 outcome.status.update(verdict=NOT_ENOUGH_DATA, samples=0, score=None, checks=[], features=[])
 
+    refusal = observed.template_refusal
+    if refusal is not None:
+        # said at once, not only when the policy first fires: drift is still judged and reported
+        ready = ("False", refusal.reason, refusal.message)
     stamp = rfc3339(now)
     conditions = set_condition(conditions, type="Drifting", status=drifting[0], reason=drifting[1],
                                message=drifting[2][:1024], observed_generation=generation, now=stamp)
@@ -234,6 +250,11 @@ def _fire(decision: DriftDecision, firings: list[dict], observed: DriftObservati
 def _start_retrain(decision: DriftDecision, firing: dict, observed: DriftObservation) -> None:
     """Create the run on the newest valid Dataset version, unless the champion was trained on
     that very version: then wait for new data (the same data would give the same model)."""
+    refusal = observed.template_refusal
+    if refusal is not None:
+        firing |= {"outcome": "Failed", "message": f"not retrained: {refusal.message}"[:1024]}
+        decision.outcome.event("Warning", refusal.reason, firing["message"])
+        return
     newest = _newest_valid_version(observed.dataset)
     template = observed.body["spec"]["action"]["retrain"]["template"]
     source = ((observed.production or {}).get("spec") or {}).get("source") or {}

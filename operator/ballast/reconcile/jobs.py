@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ballast.models.errors import (
+    ArtifactTooLarge, DigestMismatch, InvalidModelStructure, UnsafeArchive, UntrustedArtifact,
+)
 from ballast.reconcile.durations import parse_time
 
 TERMINATION_GRACE_SECONDS = 15.0
@@ -80,6 +83,46 @@ def pod_cannot_start(pod_status: dict) -> str | None:
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in _STUCK_WAITING:
             return f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
+    return None
+
+
+FEEDBACK_TOKEN_UNREADABLE = "FeedbackTokenUnreadable"
+"""ballast.serving.auth's start-up reason for a token file it cannot use; spelled out here since
+importing ballast.serving would load the model libraries into the operator."""
+SERVING_REFUSALS = frozenset({
+    InvalidModelStructure.reason, UntrustedArtifact.reason, UnsafeArchive.reason, DigestMismatch.reason,
+    ArtifactTooLarge.reason, FEEDBACK_TOKEN_UNREADABLE,
+})
+"""Reasons a model server gives for refusing to start (ballast.runtime.serve writes them to its
+termination log) that no restart changes: the same bytes, token or limit are refused again. A
+store that could not be reached is left out: the next restart may well succeed."""
+REFUSAL_MESSAGE_LIMIT = 400
+
+
+@dataclass(frozen=True)
+class StartRefusal:
+    """A serving pod's model server refused its model at start-up, by the server's own reason."""
+
+    reason: str
+    message: str
+
+
+def serving_start_refusal(pod_status: dict) -> StartRefusal | None:
+    """The refusal a serving container ended with (it then sits in CrashLoopBackOff, or is
+    running its next attempt, which will end the same way), or None. Only a JSON termination
+    message with one of SERVING_REFUSALS counts: a message that falls back to the log's tail
+    (FallbackToLogsOnError) is not the server's verdict."""
+    for container in pod_status.get("containerStatuses") or []:
+        if container.get("ready"):
+            continue
+        terminated = (container.get("state") or {}).get("terminated") \
+            or (container.get("lastState") or {}).get("terminated")
+        result = parse_result(terminated)
+        if result and result.get("reason") in SERVING_REFUSALS:
+            message = str(result.get("message") or "")
+            if len(message) > REFUSAL_MESSAGE_LIMIT:
+                message = message[:REFUSAL_MESSAGE_LIMIT] + "…"
+            return StartRefusal(reason=result["reason"], message=message)
     return None
 
 

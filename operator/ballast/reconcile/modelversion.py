@@ -9,7 +9,7 @@ from datetime import datetime
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.canary.samples import Sample
-from ballast.reconcile.jobs import POD_CANNOT_START
+from ballast.reconcile.jobs import POD_CANNOT_START, StartRefusal
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
 from ballast.registry import Verification
@@ -20,10 +20,11 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
                             siblings: list[Sibling], deployment: DeploymentState | None,
                             settings: Settings, samples: dict[str, Sample] | None = None,
                             approved_by: str | None = None, service_owners: frozenset[str] | None = None,
-                            pod_problem: str | None = None) -> Outcome:
+                            pod_problem: str | None = None, start_refusal: StartRefusal | None = None) -> Outcome:
     """service_owners: the uids the model's Service names as owners (empty: no Service);
     None when not known, and then the Service is applied only along with the Deployment.
-    pod_problem: why one of this version's serving pods cannot start, if one cannot."""
+    pod_problem: why one of this version's serving pods cannot start, if one cannot.
+    start_refusal: the reason a serving pod's server refused the model at start-up, if one did."""
     status = body.get("status") or {}
     generation = body["metadata"]["generation"]
     outcome = Outcome(status={"observedGeneration": generation})
@@ -56,7 +57,11 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
         outcome.apply_manifests.append(("ballast", plan.deployment))
 
     ready = plan.ready
-    if ready[1] == "Deploying" and pod_problem:
+    if ready[0] == "Unknown" and start_refusal:
+        # the server refuses these bytes on every restart: waiting on the rollout would wait forever
+        ready = ("False", start_refusal.reason,
+                 f"a serving pod refused the model at start-up: {start_refusal.message}")
+    elif ready[1] == "Deploying" and pod_problem:
         ready = ("Unknown", POD_CANNOT_START, f"{ready[2]}; a serving pod cannot start: {pod_problem}"[:2000])
     if not verification.ok and ready[0] == "True":
         # running pods keep the verified copy they loaded; a new pod would refuse the file

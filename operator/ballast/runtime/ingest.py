@@ -28,8 +28,10 @@ written to the termination log and to stdout:
   failure  {"ok": false, "reason": "SourceNotFound", "message": "HTTP 404 Not Found from ..."}
 
 Exit status: 0 when the ingest worked, whether the data is valid or not (invalid data is a
-result, not a crash); 2 the source could not be read; 3 the artifact store failed; 4 the
-Dataset JSON or the options are unusable; 1 anything unexpected.
+result, not a crash); 2 the source could not be read (the Job retries); 3 the artifact store
+failed; 4 the Dataset JSON or the options are unusable, or the source is one this installation
+never reads (EgressDenied): permanent, the Job fails at once (build.jobs.INGEST_PERMANENT_EXIT_CODES);
+1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ from ballast.api.dataset import DatasetSpec
 from ballast.data.errors import SourceError
 from ballast.data.snapshot import SnapshotRecord, ingest_table
 from ballast.data.sources import (
-    DEFAULT_MAX_SOURCE_BYTES, DEFAULT_PVC_MOUNT_ROOT, DEFAULT_TIMEOUT_SECONDS, SourceSettings, read_source,
+    DEFAULT_MAX_SOURCE_BYTES, DEFAULT_PVC_MOUNT_ROOT, DEFAULT_TIMEOUT_SECONDS, SourceRefused, SourceSettings,
+    read_source,
 )
 from ballast.store import DEFAULT_STORE_URI, ArtifactStore, StoreError
 
@@ -59,6 +62,9 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 MAX_VIOLATION_LENGTH = 300
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_SOURCE, EXIT_STORE, EXIT_USAGE = 0, 1, 2, 3, 4
+EXIT_PERMANENT = EXIT_USAGE
+"""Retrying cannot help: the spec asks for what this installation refuses (a URL its egress
+policy denies, like unusable input). The Job's podFailurePolicy fails on it at once."""
 
 
 class UsageError(Exception):
@@ -201,6 +207,8 @@ def run_ingest(options: IngestOptions) -> int:
         record = ingest_table(store, name, spec, raw.frame, raw.description, _now())
     except UsageError as error:
         return _report(options, failure_message(error.reason, str(error)), EXIT_USAGE)
+    except SourceRefused as error:  # the same URL is refused on every retry
+        return _report(options, failure_message(error.reason, str(error)), EXIT_PERMANENT)
     except SourceError as error:
         return _report(options, failure_message(error.reason, str(error)), EXIT_SOURCE)
     except StoreError as error:

@@ -10,6 +10,9 @@ Flags (each falls back to an environment variable):
   --model-name NAME         BALLAST_MODEL_NAME          default: `model` in metadata.json
   --model-version VERSION   BALLAST_MODEL_VERSION       default: the sha256's first 12 digits
   --store URI               BALLAST_STORE_URI           artifact store root (default file:///var/lib/ballast)
+  --artifact-max-bytes N    BALLAST_ARTIFACT_MAX_BYTES  a larger artifact is refused (ArtifactTooLarge): bytes
+                                                        or a quantity such as 2Gi; the operator passes its
+                                                        artifacts.maxBytes (default 2Gi)
   --bind-address ADDRESS    BALLAST_BIND_ADDRESS        default 0.0.0.0
   --port PORT               BALLAST_PORT                default 8080 (0: any free port, logged)
   --termination-log PATH    BALLAST_TERMINATION_LOG     default /dev/termination-log
@@ -33,9 +36,9 @@ Limits (defaults in ballast.serving.limits.ServingLimits; docs/serving.md explai
                                                         closed (1024)
   --predict-threads N       BALLAST_PREDICT_THREADS     threads for large requests (2)
 
-Start-up verifies and loads the artifact, reads metadata.json and the training profile, runs a
-warm-up prediction and only then listens, ready. If the model cannot be served (digest
-mismatch, untrusted or pickled artifact, missing artifact or metadata, failed warm-up) it
+Start-up verifies and loads the artifact, reads metadata.json and the training profile (pinned
+by the sha256 metadata.json records), runs a warm-up prediction and only then listens, ready.
+If the model cannot be served (digest mismatch of the artifact or the profile, untrusted or pickled artifact, missing artifact or metadata, failed warm-up) it
 writes {"reason", "message"} to the termination log and exits 2 without listening; 1 for
 anything else unexpected (including a port already in use); 4 for unusable flags.
 
@@ -67,12 +70,14 @@ from ballast.serving.errors import StartupFailure
 from ballast.serving.limits import ServingLimits
 from ballast.serving.loading import LoadedModel, ModelSource, load_served_model
 from ballast.store import DEFAULT_STORE_URI, STORE_URI_ENV, ArtifactStore
+from ballast.store.limits import ARTIFACT_MAX_BYTES_ENV, DEFAULT_MAX_ARTIFACT_BYTES, parse_byte_quantity
 
 log = logging.getLogger("ballast.serve")
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT = 4096
 EXIT_OK, EXIT_UNEXPECTED, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2, 4
+"""The same variable the operator reads its own cap from (ballast.settings), passed on to the pod."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,9 @@ class ServeOptions:
     drain_seconds: float
     shutdown_timeout: float
     limits: ServingLimits = field(default_factory=ServingLimits)
+    """What run_serve loads the model with; serve() then runs on the loaded service's limits."""
     feedback_token_file: Path | None = None
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
 
 
 LIMIT_OPTIONS: tuple[tuple[str, str, str, type, str], ...] = (
@@ -112,7 +119,9 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
 
     def option(flag: str, env: str, default: str | None = None, kind: type = str, help: str = "",
                dest: str | None = None) -> None:
-        parser.add_argument(flag, default=kind(environ[env]) if environ.get(env) else default, type=kind,
+        # An environment value is a string default, which argparse converts with `type` as if it
+        # were given on the command line: a malformed one is a usage error, not a traceback.
+        parser.add_argument(flag, default=environ[env] if environ.get(env) else default, type=kind,
                             dest=dest or flag.removeprefix("--").replace("-", "_"),
                             help=f"{help} (${env}{f', default {default}' if default is not None else ''})")
 
@@ -122,6 +131,8 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
     option("--model-name", "BALLAST_MODEL_NAME", help="the served model's name (default: from metadata.json)")
     option("--model-version", "BALLAST_MODEL_VERSION", help="its version (default: sha256 prefix)")
     option("--store", STORE_URI_ENV, DEFAULT_STORE_URI, help="artifact store root")
+    option("--artifact-max-bytes", ARTIFACT_MAX_BYTES_ENV, DEFAULT_MAX_ARTIFACT_BYTES, byte_quantity,
+           help="largest artifact read, bytes or a quantity such as 2Gi")
     option("--bind-address", "BALLAST_BIND_ADDRESS", "0.0.0.0", help="listen address")
     option("--port", "BALLAST_PORT", 8080, int, help="listen port, 0 for any")
     option("--termination-log", "BALLAST_TERMINATION_LOG", DEFAULT_TERMINATION_LOG, help="where a start-up failure goes")
@@ -145,7 +156,16 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
         store_uri=args.store, bind_address=args.bind_address, port=args.port,
         termination_log=Path(args.termination_log), drain_seconds=args.drain_seconds,
         shutdown_timeout=args.shutdown_timeout, limits=limits,
-        feedback_token_file=Path(args.feedback_token_file) if args.feedback_token_file else None)
+        feedback_token_file=Path(args.feedback_token_file) if args.feedback_token_file else None,
+        max_artifact_bytes=args.artifact_max_bytes)
+
+
+def byte_quantity(text: str) -> int:
+    """argparse's type for a byte count: the chart writes `2Gi`, a person may write 2147483648."""
+    try:
+        return parse_byte_quantity(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def termination_message(reason: str, message: str) -> bytes:
@@ -173,12 +193,11 @@ rather than a reset), where aiohttp's default would hold a slow sender 10 s more
 async def serve(loaded: LoadedModel, options: ServeOptions, stop: asyncio.Event,
                 on_listening: Callable[[str, int], None] | None = None,
                 feedback_auth: FeedbackAuth | None = None) -> None:
-    """Listen until `stop` is set, then drain and shut down gracefully. Without `feedback_auth`,
-    feedback is refused."""
-    limits = options.limits
+    """Listen until `stop` is set, then drain and shut down gracefully, within the limits the
+    model was loaded with (load_served_model). Without `feedback_auth`, feedback is refused."""
+    limits = loaded.service.limits
     quiet_client_protocol_errors()
-    loaded.service.apply_limits(limits)
-    app = build_app(loaded.service, loaded.metrics, loaded.state, limits, feedback_auth or FeedbackAuth())
+    app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth())
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=options.shutdown_timeout,
                            keepalive_timeout=limits.keepalive_timeout_seconds, lingering_time=LINGERING_SECONDS)
     await runner.setup()
@@ -234,7 +253,8 @@ def run_serve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
             log.warning("no feedback token (--feedback-token-file, $%s): feedback is refused",
                         FEEDBACK_TOKEN_FILE_ENV)
         store = ArtifactStore(options.store_uri, environ=environ)
-        loaded = load_served_model(store, options.source)
+        loaded = load_served_model(store, options.source, options.limits,
+                                   max_artifact_bytes=options.max_artifact_bytes)
     except StartupFailure as failure:
         log.error("cannot serve the model (%s): %s", failure.reason, failure)
         write_termination_message(options.termination_log, failure.reason, str(failure))

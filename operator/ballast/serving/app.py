@@ -35,7 +35,6 @@ from ballast.serving.errors import (
     Busy, InferenceError, PayloadTooLarge, RequestTimeout, Unauthorized, UnsupportedMediaType,
 )
 from ballast.serving.jsonbody import parse_json
-from ballast.serving.limits import ServingLimits
 from ballast.serving.metrics import CONTENT_TYPE, ServingMetrics
 from ballast.serving.protocol import server_metadata
 from ballast.serving.service import ModelService
@@ -93,11 +92,10 @@ def check_body_headers(request: web.BaseRequest, max_bytes: int) -> None:
 
 
 def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState,
-              limits: ServingLimits | None = None, feedback_auth: FeedbackAuth | None = None
-              ) -> web.Application:
-    """The routes for `service`; the caller applies `limits` to the service itself
-    (service.apply_limits) before the first request. Without `feedback_auth`, feedback is refused."""
-    limits = limits or ServingLimits()
+              feedback_auth: FeedbackAuth | None = None) -> web.Application:
+    """The routes for `service`, bounded by the service's own limits (one set for the whole
+    server). Without `feedback_auth`, feedback is refused."""
+    limits = service.limits
     feedback_auth = feedback_auth or FeedbackAuth()
     # Threads for large requests; a semaphore bounds how many of them are held at once.
     executor = ThreadPoolExecutor(max_workers=limits.predict_threads, thread_name_prefix="ballast-predict")

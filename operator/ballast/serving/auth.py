@@ -7,6 +7,8 @@ operator provisions one Secret per namespace and mounts it in the serving pods:
     Secret ballast-feedback, key token  ->  /var/run/ballast/feedback/token
     BALLAST_FEEDBACK_TOKEN_FILE=/var/run/ballast/feedback/token   (or --feedback-token-file)
 
+(those names are defined in ballast.build.feedback_token and imported here).
+
 A caller sends `Authorization: Bearer <token>`. Without a token file the server refuses all
 feedback (403): secure by default. The operator's side of this interface is
 ballast.build.feedback_token. Inference, health and /metrics need no token.
@@ -18,15 +20,15 @@ import hmac
 import logging
 from pathlib import Path
 
+# The Secret's name and key, where it is mounted and the variable naming that file are defined
+# once, on the side that provisions them (a light module: the server image has it too).
+from ballast.build.feedback_token import FEEDBACK_SECRET as FEEDBACK_SECRET_NAME
+from ballast.build.feedback_token import FEEDBACK_TOKEN_ENV as FEEDBACK_TOKEN_FILE_ENV
+from ballast.build.feedback_token import FEEDBACK_TOKEN_KEY as FEEDBACK_SECRET_KEY
 from ballast.serving.errors import FeedbackDisabled, StartupFailure, Unauthorized
 
 log = logging.getLogger(__name__)
 
-FEEDBACK_TOKEN_FILE_ENV = "BALLAST_FEEDBACK_TOKEN_FILE"
-FEEDBACK_TOKEN_PATH = "/var/run/ballast/feedback/token"
-"""Where the operator mounts the Secret's key in a serving pod."""
-FEEDBACK_SECRET_NAME = "ballast-feedback"
-FEEDBACK_SECRET_KEY = "token"
 MIN_TOKEN_BYTES = 16
 """A shorter token could be guessed; the operator's are 32 random bytes, base64."""
 MAX_TOKEN_BYTES = 4096

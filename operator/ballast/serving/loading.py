@@ -7,8 +7,18 @@ if it agrees bit-for-bit with the pipeline; and one request runs through the who
 before the caller is told it may listen. Any failure is a StartupFailure with the reason the
 pod's termination message reports, and the server never listens.
 
+The dataset's profile.json sets the drift bins, so it is pinned: training records its sha256 in
+metadata.json (`reproducibility.datasetProfileSha256`), and a profile whose bytes differ is
+refused (DigestMismatch), as is a snapshot or dataset metadata.json that is not the one recorded.
+Models trained before the digest was recorded still load, with a warning that their profile is
+not pinned: refusing them would stop every older version at its next restart.
+
 Losing the dataset's profile or snapshot does not stop serving: the feature histograms then
 have only their +Inf bucket, or the reference gauges are missing, and a warning says why.
+
+Every read is capped (metadata.json and profile.json by MAX_METADATA_BYTES and
+MAX_DATASET_JSON_BYTES, the artifact by the operator's artifacts.maxBytes), so a planted file can
+make the server refuse to start, never run it out of memory.
 """
 
 from __future__ import annotations
@@ -21,24 +31,26 @@ from typing import Any
 import numpy as np
 
 from ballast.data import read_snapshot
+from ballast.data.snapshot import read_profile
 from ballast.data.errors import InvalidDatasetVersion
 from ballast.models.errors import ModelArtifactError
 from ballast.models.skops_format import load_model
 from ballast.serving.buckets import FeatureBuckets, feature_buckets, profile_edges
 from ballast.serving.distributions import Distributions
 from ballast.serving.errors import StartupFailure
-from ballast.serving.feedback import DEFAULT_LOG_SIZE, FeedbackCounts, PredictionLog
+from ballast.serving.feedback import FeedbackCounts
+from ballast.serving.limits import ServingLimits
 from ballast.serving.metrics import DriftCollector, ServingMetrics
 from ballast.serving.predictor import build_predictor, encoder_categories, probe_batch
 from ballast.serving.reference import Reference, reference_from_frame
 from ballast.serving.service import ModelService
 from ballast.serving.signature import ModelSignature, signature_from_metadata
-from ballast.store import METADATA_FILE, PROFILE_FILE, ArtifactNotFound, ArtifactStore, StoreError, dataset_version_key
-from ballast.store.limits import DEFAULT_MAX_ARTIFACT_BYTES
+from ballast.store import METADATA_FILE, ArtifactNotFound, ArtifactStore, StoreError
+from ballast.store.errors import DigestMismatch
+from ballast.store.limits import DEFAULT_MAX_ARTIFACT_BYTES, MAX_METADATA_BYTES
 from ballast.serving.app import ServerState
 
 log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class ModelSource:
@@ -64,9 +76,9 @@ def sibling_uri(uri: str, file: str) -> str:
     return uri.rsplit("/", 1)[0] + "/" + file
 
 
-def _read_artifact(store: ArtifactStore, source: ModelSource) -> Any:
+def _read_artifact(store: ArtifactStore, source: ModelSource, max_bytes: int) -> Any:
     try:
-        data = store.read_bytes(source.artifact_uri, DEFAULT_MAX_ARTIFACT_BYTES)
+        data = store.read_bytes(source.artifact_uri, max_bytes)
     except StoreError as error:
         raise StartupFailure(error.reason, f"cannot read the model artifact {source.artifact_uri}: {error}") from None
     try:
@@ -78,7 +90,7 @@ def _read_artifact(store: ArtifactStore, source: ModelSource) -> Any:
 def _read_metadata(store: ArtifactStore, source: ModelSource) -> dict[str, Any]:
     uri = source.metadata_uri or sibling_uri(source.artifact_uri, METADATA_FILE)
     try:
-        metadata = store.read_json(uri)
+        metadata = store.read_json(uri, MAX_METADATA_BYTES)
     except ArtifactNotFound as error:
         raise StartupFailure("MetadataMissing", f"the model's metadata.json is missing: {error}") from None
     except StoreError as error:
@@ -110,11 +122,19 @@ def _signature(metadata: Mapping[str, Any], model: Any, source: ModelSource) -> 
 
 
 def _profile(store: ArtifactStore, signature: ModelSignature) -> dict[str, Any] | None:
+    """The training profile, refused (StartupFailure DigestMismatch) unless its bytes are the ones
+    training recorded; None, with a warning, when there is none to use."""
     if not signature.dataset_name or not signature.dataset_sha256:
         log.warning("metadata.json names no dataset version: features are counted without bins")
         return None
+    expected = signature.dataset_profile_sha256
+    if expected is None:
+        log.warning("metadata.json records no sha256 for the training profile (a model trained before "
+                    "it was recorded): its drift bins are used unverified")
     try:
-        return store.read_json(dataset_version_key(signature.dataset_name, signature.dataset_sha256, PROFILE_FILE))
+        return read_profile(store, signature.dataset_name, signature.dataset_sha256, expected)
+    except DigestMismatch as error:
+        raise StartupFailure(error.reason, f"refused the training profile: {error}") from None
     except (StoreError, ValueError) as error:
         log.warning("no training profile (%s): features are counted without bins", error)
         return None
@@ -125,8 +145,12 @@ def _reference(store: ArtifactStore, signature: ModelSignature, buckets: Feature
     if not signature.snapshot_uri or not signature.dataset_sha256:
         return None
     try:
-        frame = read_snapshot(store, signature.snapshot_uri, signature.dataset_sha256)
+        frame = read_snapshot(store, signature.snapshot_uri, signature.dataset_sha256,
+                              metadata_sha256=signature.dataset_metadata_sha256)
         return reference_from_frame(frame, signature.columns, buckets, signature.classes, target_edges)
+    except DigestMismatch as error:
+        # Altered, not lost: the drift gauges would compare against what someone else chose.
+        raise StartupFailure(error.reason, f"refused the training snapshot: {error}") from None
     except (StoreError, InvalidDatasetVersion, ValueError, KeyError) as error:
         log.warning("no reference distribution: the training snapshot %s is unusable (%s)",
                     signature.snapshot_uri, error)
@@ -139,9 +163,11 @@ def warm_up_document(signature: ModelSignature) -> dict[str, Any]:
                         else "BYTES", "data": [None]} for name in signature.features]}
 
 
-def load_served_model(store: ArtifactStore, source: ModelSource, *,
-                      prediction_log_size: int = DEFAULT_LOG_SIZE) -> LoadedModel:
-    model = _read_artifact(store, source)
+def load_served_model(store: ArtifactStore, source: ModelSource, limits: ServingLimits | None = None, *,
+                      max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES) -> LoadedModel:
+    """`limits` bound the service and the server that runs it (ballast.runtime.serve reads them
+    from the service); `max_artifact_bytes` is the operator's artifacts.maxBytes."""
+    model = _read_artifact(store, source, max_artifact_bytes)
     metadata = _read_metadata(store, source)
     signature = _signature(metadata, model, source)
     profile = _profile(store, signature)
@@ -165,7 +191,7 @@ def load_served_model(store: ArtifactStore, source: ModelSource, *,
     collector = DriftCollector(signature, live, feedback, reference, predictor.kind, state.ready)
     metrics = ServingMetrics(signature, collector)
     service = ModelService(signature=signature, predictor=predictor, live=live, feedback_counts=feedback,
-                           prediction_log=PredictionLog(prediction_log_size))
+                           limits=limits or ServingLimits())
     try:
         service.infer(warm_up_document(signature), record=False)
         metrics.exposition()

@@ -40,19 +40,16 @@ class ModelService:
     predictor: Predictor
     live: Distributions
     feedback_counts: FeedbackCounts
-    prediction_log: PredictionLog
     limits: ServingLimits = field(default_factory=ServingLimits)
+    """Fixed for the service's life: the app and the server read theirs from here too."""
+    prediction_log: PredictionLog = field(init=False)
+    """Bounded by `limits` (entries and bytes), so no caller can build one that is not."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.outputs = output_names(self.signature)
         self.metadata = model_metadata(self.signature, self.predictor.kind)
-
-    def apply_limits(self, limits: ServingLimits) -> None:
-        """Take `limits`, the prediction log's bounds included (before the first request:
-        remembered responses are dropped)."""
-        self.limits = limits
-        self.prediction_log = PredictionLog(limits.prediction_log_entries, limits.prediction_log_bytes)
+        self.prediction_log = PredictionLog(self.limits.prediction_log_entries, self.limits.prediction_log_bytes)
 
     def check_model(self, name: str, version: str | None) -> None:
         if name != self.signature.name:

@@ -9,6 +9,13 @@ MAX_METADATA_BYTES = 1 << 20
 """metadata.json beside an artifact holds metrics and lineage, a few KiB; the operator parses it,
 and JSON can take twenty times its size in memory, so a bigger one is ignored."""
 
+MAX_DATASET_JSON_BYTES = 16 << 20
+"""A dataset version's profile.json and metadata.json: bins, counts and violations per column,
+bigger than a model's metadata with many columns, still far below this."""
+
+ARTIFACT_MAX_BYTES_ENV = "BALLAST_ARTIFACT_MAX_BYTES"
+"""How the chart's artifacts.maxBytes reaches the operator and the serving pods."""
+
 BINARY_SUFFIXES = {"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}
 
 
