@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from ballast import __version__
+
+if TYPE_CHECKING:
+    from ballast.store import ArtifactStore
 
 
 @click.group()
@@ -169,3 +173,87 @@ def rollback(model: str, to: str | None, namespace: str | None, timeout: int) ->
             raise click.ClickException(f"{name} did not reach Production within {timeout}s")
         time.sleep(1)
     click.echo(f"{name} is in Production")
+
+
+_STORE = click.option("--store", "store_uri", envvar="BALLAST_STORE_URI", required=True,
+                      help="The store's root URI as the operator has it (s3://bucket/prefix, or file:// where the "
+                           "store is mounted at the operator's path); default $BALLAST_STORE_URI.")
+
+
+def _namespace_store(store_uri: str, namespace: str) -> ArtifactStore:
+    from ballast.store import ArtifactStore
+    from ballast.store.layout import namespace_store_uri
+
+    try:
+        return ArtifactStore(namespace_store_uri(store_uri, namespace), environ=os.environ)
+    except ValueError as error:
+        raise click.ClickException(f"unusable --store {store_uri!r}: {error}") from None
+
+
+@main.command()
+@_NAMESPACE
+@_STORE
+@click.option("--keep-versions", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Keep the newest N versions of each Dataset and of each model, referenced or not.")
+@click.option("--older-than", default=None, help="Delete only what was written longer ago (30d, 720h).")
+@click.option("--apply", "apply", is_flag=True, help="Delete; without it, only print what would be deleted.")
+@click.option("--verbose", "-v", is_flag=True, help="Also list what is kept, and why.")
+def gc(namespace: str | None, store_uri: str, keep_versions: int, older_than: str | None, apply: bool,
+       verbose: bool) -> None:
+    """Delete the store's dataset versions and model artifacts that nothing references (dry run first)."""
+    from datetime import datetime, timezone
+
+    from ballast.commands import api
+    from ballast.commands import gc as collect
+    from ballast.lifecycle.retention import Retention
+
+    try:
+        retention = Retention(keep_versions=keep_versions,
+                              older_than=collect.parse_retention_age(older_than) if older_than else None)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--older-than") from None
+    namespace = namespace or api.current_namespace()
+    store = _namespace_store(store_uri, namespace)
+    versions = collect.list_versions(store)  # before the objects: see ballast.commands.gc
+    objects = collect.read_live_objects(api.custom_objects(), namespace)
+    decisions, references = collect.plan(store, versions, objects, retention, datetime.now(timezone.utc))
+    if apply:
+        try:
+            collect.apply_plan(store, decisions, references)
+        except collect.GcRefused as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(collect.report(decisions, references, applied=apply, verbose=verbose))
+
+
+@main.group()
+def erase() -> None:
+    """Erase data from the store explicitly (after listing what it invalidates)."""
+
+
+@erase.command("dataset")
+@click.argument("name")
+@click.option("--version", "sha256", required=True, help="The version's sha256.")
+@_NAMESPACE
+@_STORE
+@click.option("--force", is_flag=True, help="Erase even when a model trained on it is in Production.")
+@click.option("--apply", "apply", is_flag=True, help="Delete; without it, only print what it would invalidate.")
+def erase_dataset(name: str, sha256: str, namespace: str | None, store_uri: str, force: bool, apply: bool) -> None:
+    """Delete one dataset version's snapshot, profile and metadata from the store."""
+    from ballast.commands import api
+    from ballast.commands import erase as erasing
+    from ballast.commands.gc import read_live_objects
+    from ballast.lifecycle.erasure import plan_erasure
+
+    namespace = namespace or api.current_namespace()
+    store = _namespace_store(store_uri, namespace)
+    try:
+        plan = plan_erasure(read_live_objects(api.custom_objects(), namespace), name, sha256.lower(), force=force)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--version") from None
+    stored = erasing.stored_version_of(store, plan)
+    applied = apply and not plan.refusal
+    if applied:
+        erasing.erase(store, plan)
+    click.echo(erasing.report(plan, stored, applied=applied))
+    if plan.refusal:
+        raise SystemExit(1)

@@ -11,6 +11,7 @@ from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
 from ballast.conditions import find_condition, rfc3339, set_condition
+from ballast.lifecycle.stored_version import PinnedVersion, StoredVersion
 from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import (
     OUT_OF_MEMORY,
@@ -45,6 +46,27 @@ class TrainingRunObservation:
     termination: dict | None = None
     pod_problem: str | None = None
     """Why the Job's pod cannot start (reconcile.jobs.pod_cannot_start), while it cannot."""
+    stored_version: StoredVersion | None = None
+    """The pinned version as the store has it, when the Dataset's status no longer lists it
+    (see `version_to_look_up`)."""
+
+
+def version_to_look_up(body: dict, dataset: dict | None) -> PinnedVersion | None:
+    """The pinned version (by spec or, once started, by status) that the Dataset's status no
+    longer lists: the handler resolves it from the store's metadata. None when there is nothing
+    to look up (no Dataset, no pin, or the version is in status)."""
+    if dataset is None or is_finished(body.get("status") or {}):
+        return None
+    status = body.get("status") or {}
+    ref = body["spec"]["datasetRef"]
+    wanted = status.get("datasetVersion") or ref.get("version")
+    listed = {v.get("sha256") for v in (dataset.get("status") or {}).get("versions") or []}
+    if not wanted or wanted in listed:
+        return None
+    started = bool(status.get("datasetVersion"))
+    return PinnedVersion(dataset=ref["name"], sha256=wanted,
+                         metadata_sha256=status.get("datasetMetadataSha256") if started else None,
+                         profile_sha256=status.get("datasetProfileSha256") if started else None)
 
 
 def is_finished(status: dict) -> bool:
@@ -93,7 +115,7 @@ def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Setting
     spec = body["spec"]
     if _refuse_image(outcome, spec, settings):
         return
-    version, problem = _resolve_dataset_version(spec, observed.dataset)
+    version, problem = _resolve_dataset_version(spec, observed.dataset, stored=observed.stored_version)
     if version is None:
         waited = (now - parse_time(body["metadata"]["creationTimestamp"])).total_seconds()
         final = problem[0] == "DatasetVersionInvalid" or waited >= settings.dataset_wait_seconds
@@ -147,10 +169,11 @@ def _inputs(body: dict, version: dict, dataset: dict, champion: dict | None) -> 
     return inputs
 
 
-def _resolve_dataset_version(spec: dict, dataset: dict | None,
-                             pinned: str | None = None) -> tuple[dict | None, tuple[str, str]]:
+def _resolve_dataset_version(spec: dict, dataset: dict | None, pinned: str | None = None,
+                             stored: StoredVersion | None = None) -> tuple[dict | None, tuple[str, str]]:
     """The version to train on: the one already pinned in status, else the one spec names,
-    else the newest valid one; never an invalid one."""
+    else the newest valid one; never an invalid one. A pinned version that has left the
+    status history is taken from the store (`stored`), verified there."""
     ref = spec["datasetRef"]
     if dataset is None:
         return None, ("DatasetNotReady", f"Dataset {ref['name']} does not exist")
@@ -160,6 +183,10 @@ def _resolve_dataset_version(spec: dict, dataset: dict | None,
     if not wanted:
         return None, ("DatasetNotReady", f"Dataset {ref['name']} has no valid version yet")
     version = versions.get(wanted)
+    if version is None and stored is not None and stored.sha256 == wanted:
+        if stored.entry is None:
+            return None, (stored.reason, stored.message)
+        version = stored.entry
     if version is None:
         return None, ("DatasetNotReady", f"Dataset {ref['name']} has no version {wanted[:12]}")
     if not version.get("valid") or not version.get("snapshotUri"):
@@ -208,7 +235,8 @@ def _ensure_job(outcome: Outcome, observed: TrainingRunObservation, settings: Se
     body, status = observed.body, observed.body.get("status") or {}
     if _refuse_image(outcome, body["spec"], settings):  # the settings may have changed since the start
         return
-    version, problem = _resolve_dataset_version(body["spec"], observed.dataset, pinned=status["datasetVersion"])
+    version, problem = _resolve_dataset_version(body["spec"], observed.dataset, pinned=status["datasetVersion"],
+                                                stored=observed.stored_version)
     if version is None:
         outcome.status["_state"] = ("waiting", *_reason_for(problem, final=False))
         return

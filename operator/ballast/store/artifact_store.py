@@ -21,6 +21,7 @@ from ballast.store.credentials import s3_options_from_env
 from ballast.store.errors import DigestMismatch, StoreError, StoreUnavailable
 from ballast.store.keys import StoreRoot, parse_store_root, resolve_key, uri_for_key
 from ballast.store.local import LocalBackend
+from ballast.store.objects import StoredObject
 from ballast.store.remote import FsspecBackend, filesystem_for
 from ballast.store.streams import iter_chunks, read_capped, sha256_of_stream
 
@@ -58,6 +59,8 @@ class Backend(Protocol):
     def open_read(self, key: str) -> BinaryIO: ...
     def size(self, key: str) -> int: ...
     def write_once(self, key: str, chunks: Iterable[bytes]) -> bool: ...
+    def list(self, prefix: str) -> Iterator[StoredObject]: ...
+    def delete(self, key: str) -> bool: ...
 
 
 def canonical_json_bytes(document: Any) -> bytes:
@@ -133,6 +136,24 @@ class ArtifactStore:
         actual = self.sha256_of(key_or_uri, max_bytes)
         if actual != expected.strip().lower():
             raise DigestMismatch(self.uri_of(key_or_uri), expected, actual)
+
+    def list(self, prefix: str = "") -> list[StoredObject]:
+        """Every object under the key prefix (a directory: `datasets/credit`), sorted by key;
+        the store's own temporary files and anything that is not a valid key are left out."""
+        checked = self.key(prefix) if prefix else ""
+        uri = uri_for_key(self.root, checked) if checked else self.uri
+        with reading(uri):
+            return sorted(self.backend.list(checked), key=lambda stored: stored.key)
+
+    # --- deleting (ballast gc and ballast erase only) ------------------------------------
+
+    def delete(self, key_or_uri: str) -> bool:
+        """Removes one object; False when there was none. The store is write-once for everyone
+        else: only retention (`ballast gc`) and erasure (`ballast erase`) delete, and only keys
+        they decided nothing references."""
+        key = self.key(key_or_uri)
+        with writing(uri_for_key(self.root, key)):
+            return self.backend.delete(key)
 
     # --- writing (once) ------------------------------------------------------------------
 

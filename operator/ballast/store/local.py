@@ -16,10 +16,13 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from typing import BinaryIO
 
 from ballast.store.errors import ArtifactConflict, ArtifactNotFound, ArtifactOutsideStore
+from ballast.store.keys import KEY_SEGMENT
+from ballast.store.objects import StoredObject
 from ballast.store.streams import sha256_of_stream
 
 # os.link is refused by a few filesystems (some FUSE and SMB mounts); there a rename after an
@@ -145,3 +148,47 @@ class LocalBackend:
             pass
         finally:
             os.close(descriptor)
+
+    # --- listing and deleting ------------------------------------------------------------
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        """Regular files under the prefix, never through a symlink; temporary files (a leading
+        '.') and names that are not key segments are not objects of the store."""
+        top = self._checked(prefix) if prefix else self.root
+        if not os.path.isdir(top) or os.path.islink(top):
+            return
+        for directory, subdirectories, files in os.walk(top, followlinks=False):
+            subdirectories[:] = [name for name in subdirectories if KEY_SEGMENT.match(name)]
+            relative = os.path.relpath(directory, self.root)
+            for name in files:
+                path = os.path.join(directory, name)
+                if not KEY_SEGMENT.match(name):
+                    continue
+                info = os.lstat(path)
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                key = name if relative == "." else "/".join([*relative.split(os.sep), name])
+                yield StoredObject(key=key, size=info.st_size,
+                                   modified=datetime.fromtimestamp(info.st_mtime, timezone.utc))
+
+    def delete(self, key: str) -> bool:
+        """Unlinks the object (a symlink planted in its place is removed, never followed) and
+        the directories it leaves empty, up to the root."""
+        path = os.path.join(self.root, *key.split("/"))
+        if not self._inside(os.path.realpath(os.path.dirname(path))):
+            raise ArtifactOutsideStore(f"{key!r} resolves outside the store root {self.root} (a symlink?)")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        except IsADirectoryError:
+            raise ArtifactNotFound(f"{key!r} in the store {self.root} is a directory, not an artifact") from None
+        self._sync_directory(os.path.dirname(path))
+        parent = os.path.dirname(path)
+        while parent != self.root.rstrip(os.sep) and self._inside(os.path.realpath(parent)):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                break
+            parent = os.path.dirname(parent)
+        return True

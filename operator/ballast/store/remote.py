@@ -17,13 +17,16 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 import fsspec
 from fsspec import AbstractFileSystem
 
 from ballast.store.credentials import S3Options
-from ballast.store.errors import ArtifactConflict, ArtifactNotFound, StoreUnavailable
+from ballast.store.errors import ArtifactConflict, ArtifactNotFound, StoreError, StoreUnavailable
+from ballast.store.keys import validate_key
+from ballast.store.objects import StoredObject
 from ballast.store.streams import CHUNK, sha256_of_stream
 
 # Spooled writes stay in memory up to this size, then move to a temporary file.
@@ -117,3 +120,39 @@ class FsspecBackend:
             with _store_errors(self.root_path), self.fs.open(self._path(key), "wb") as out:
                 shutil.copyfileobj(spool, out, CHUNK)
             return True
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        """Objects under the prefix; keys that are not valid store keys are left out."""
+        top = self._path(prefix) if prefix else self.root_path
+        with _store_errors(self.root_path):
+            try:
+                found = self.fs.find(top, detail=True)
+            except FileNotFoundError:
+                return
+        for path, info in sorted(found.items()):
+            if info.get("type", "file") != "file":
+                continue
+            key = path.lstrip("/")[len(self.root_path.lstrip("/")):].lstrip("/")
+            try:
+                validate_key(key)
+            except StoreError:  # not one of the store's keys
+                continue
+            yield StoredObject(key=key, size=int(info.get("size") or 0), modified=_modified(info))
+
+    def delete(self, key: str) -> bool:
+        if not self.exists(key):
+            return False
+        with _store_errors(self.root_path):
+            self.fs.rm_file(self._path(key))
+        return True
+
+
+def _modified(info: dict[str, Any]) -> datetime | None:
+    """fsspec filesystems name the time differently (mtime, LastModified, created)."""
+    for field in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(field)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, timezone.utc)
+    return None

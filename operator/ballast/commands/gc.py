@@ -1,0 +1,93 @@
+"""`ballast gc`: delete from a namespace's part of the store the version directories nothing
+references and retention no longer keeps (ballast.lifecycle.retention). A dry run unless applied.
+
+The store is listed before the live objects are read, so an object created meanwhile is seen;
+a version written after the listing is not in it, so it cannot be deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ballast.commands.tables import format_table
+from ballast.lifecycle.objects import LiveObjects, live_objects
+from ballast.lifecycle.references import ReferenceSet, referenced_directories
+from ballast.lifecycle.retention import Decision, Retention, StoredVersion, plan_gc, stored_versions
+from ballast.reconcile.durations import parse_duration
+from ballast.store import ArtifactStore
+from ballast.store.layout import DATASETS, MODELS
+
+PLURALS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
+
+
+class GcRefused(Exception):
+    pass
+
+
+def parse_retention_age(text: str) -> timedelta:
+    """`30d`, or a Go-style duration as the API's fields take (`720h`, `90m`)."""
+    if text.endswith("d") and text[:-1].isdigit():
+        return timedelta(days=int(text[:-1]))
+    return timedelta(seconds=parse_duration(text))
+
+
+def read_live_objects(api: Any, namespace: str) -> LiveObjects:
+    from ballast.commands.api import list_all
+
+    return live_objects(*(list_all(api, namespace, plural) for plural in PLURALS))
+
+
+def list_versions(store: ArtifactStore) -> list[StoredVersion]:
+    return stored_versions([*store.list(DATASETS), *store.list(MODELS)])
+
+
+def plan(store: ArtifactStore, versions: list[StoredVersion], objects: LiveObjects, retention: Retention,
+         now: datetime) -> tuple[list[Decision], ReferenceSet]:
+    references = referenced_directories(objects, store.root)
+    return plan_gc(versions, references, retention, now), references
+
+
+def delete_version(store: ArtifactStore, version: StoredVersion) -> int:
+    """metadata first: it is the version's commit marker, so a deletion cut short leaves files
+    no reader takes for a complete version (and the next gc finishes them)."""
+    ordered = sorted(version.objects, key=lambda stored: (not stored.key.rsplit("/", 1)[-1].startswith("metadata"),
+                                                         stored.key))
+    return sum(store.delete(stored.key) for stored in ordered)
+
+
+def apply_plan(store: ArtifactStore, decisions: list[Decision], references: ReferenceSet) -> list[str]:
+    if references.outside:
+        raise GcRefused(
+            f"{len(references.outside)} recorded URIs are not inside {store.uri} (first: {references.outside[0]}); "
+            "pass the store URI the operator uses (--store), nothing was deleted")
+    deleted = []
+    for decision in decisions:
+        if decision.delete and decision.version.directory not in references:
+            delete_version(store, decision.version)
+            deleted.append(decision.version.directory.key)
+    return deleted
+
+
+def report(decisions: list[Decision], references: ReferenceSet, *, applied: bool, verbose: bool = False) -> str:
+    doomed = [d for d in decisions if d.delete]
+    verb = "deleted" if applied else "would delete"
+    lines = []
+    if doomed:
+        lines.append(format_table(["VERSION", "FILES", "BYTES", "WRITTEN"], [
+            [d.version.directory.key, str(len(d.version.objects)), str(d.version.size),
+             d.version.written.isoformat() if d.version.written else "-"] for d in doomed]))
+    kept = [d for d in decisions if not d.delete]
+    if verbose and kept:
+        lines.append(format_table(["KEPT", "REASON", "DETAIL"],
+                                  [[d.version.directory.key, d.reason, d.detail] for d in kept]))
+    size = sum(d.version.size for d in doomed)
+    lines.append(f"{verb} {len(doomed)} of {len(decisions)} versions ({size} bytes); "
+                 f"{sum(d.reason == 'Referenced' for d in kept)} kept as referenced, "
+                 f"{len(kept) - sum(d.reason == 'Referenced' for d in kept)} kept by retention")
+    if references.outside:
+        lines.append(f"warning: {len(references.outside)} recorded URIs are outside this store "
+                     f"(first: {references.outside[0]}); --apply refuses until --store is the operator's store")
+    if not applied and doomed:
+        lines.append("dry run: nothing was deleted; pass --apply to delete")
+    return "\n".join(lines)
