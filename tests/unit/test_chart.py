@@ -171,7 +171,7 @@ OPERATOR_GRANTS = {
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
     ("apps", "replicasets"): {"list", "watch"},
     ("", "services"): {"get", "list", "watch", "create", "patch"},
-    ("networking.k8s.io", "networkpolicies"): {"create", "patch"},
+    ("networking.k8s.io", "networkpolicies"): {"list", "watch", "create", "patch"},
     ("", "events"): {"create"},
 }
 KOPF_CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}

@@ -142,10 +142,12 @@ and the per-namespace Roles (namespaced mode). */}}
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, patch]
-# each serving version's NetworkPolicy, kept by server-side apply (build/serving_network_policy.py)
+# each serving version's and each Dataset's ingest NetworkPolicy, kept by server-side apply
+# (build/serving_network_policy.py, build/ingest_network_policy.py); watched so that one
+# deleted by hand is applied again (handlers/network_policies.py)
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
-  verbs: [create, patch]
+  verbs: [list, watch, create, patch]
 # the namespace's feedback token Secret (build/feedback_token.py), created when absent
 # (kube.create_secret_if_absent): create only, it is never updated, patched or deleted
 - apiGroups: [""]
