@@ -108,7 +108,7 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Ku
         ("patch", "deployments.apps"), ("create", "deployments.apps"), ("create", "services"), ("patch", "services"),
         ("watch", "services"), ("get", "services"), ("watch", "replicasets.apps"), ("create", "secrets"),
         ("create", "networkpolicies.networking.k8s.io"), ("patch", "networkpolicies.networking.k8s.io"),
-        ("create", "events"),
+        ("watch", "networkpolicies.networking.k8s.io"), ("create", "events"),
     ]
     refused = [
         ("list", "secrets"), ("watch", "secrets"), ("update", "secrets"), ("patch", "secrets"),
