@@ -138,6 +138,12 @@ def test_namespaced_it_collects_and_reads_the_watched_namespaces_only():
                                   "namespace": "ballast-system"}] for b in bindings)
 
 
+def test_a_long_release_name_still_gives_a_valid_cronjob_name():
+    # the API refuses CronJob names over 52 characters (its Jobs' names add 11)
+    (cronjob,) = find(rendered(release="r" * 53), "CronJob")  # the longest release name Helm takes
+    assert len(cronjob["metadata"]["name"]) <= 52 and cronjob["metadata"]["name"].endswith("-retention")
+
+
 def test_disabled_renders_nothing_of_it():
     objects = rendered({"retention.enabled": False})
     assert not [o for o in objects if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "retention"]

@@ -188,8 +188,9 @@ being created or deleted (observation.py, namespace_observer); cluster-wide it d
 
 {{/* The retention CronJob's objects (retention-*.yaml): its own name, ServiceAccount and RBAC,
 apart from the operator's, so `ballast gc` holds only what it reads. */}}
+{{/* At most 52 characters: the CronJob controller appends an 11-character suffix to name its Jobs. */}}
 {{- define "ballast.retentionName" -}}
-{{- printf "%s-retention" (include "ballast.fullname" . | trunc 53 | trimSuffix "-") }}
+{{- printf "%s-retention" (include "ballast.fullname" . | trunc 42 | trimSuffix "-") }}
 {{- end }}
 
 {{- define "ballast.retentionServiceAccountName" -}}
