@@ -110,8 +110,9 @@ def test_readme_overlay_gives_the_operator_and_its_pods_the_new_image(kubectl: K
     assert "ballast-system" not in json.dumps(objects)
     (namespace,) = find(objects, "Namespace")
     assert namespace["metadata"]["name"] == "ml-platform"
-    (binding,) = find(objects, "ClusterRoleBinding")
-    assert binding["subjects"][0]["namespace"] == "ml-platform"
+    bindings = find(objects, "ClusterRoleBinding")  # the operator's and the retention CronJob's
+    assert sorted(b["metadata"]["name"] for b in bindings) == ["ballast", "ballast-retention"]
+    assert [b["subjects"][0]["namespace"] for b in bindings] == ["ml-platform"] * 2
 
 
 def test_readme_uninstall_removes_the_operator_and_nothing_that_holds_data(kubectl: Kubectl):
