@@ -22,7 +22,7 @@ from ballast.api.common import DNS_LABEL_PATTERN
 from ballast.commands.tables import format_table
 from ballast.lifecycle.objects import LiveObjects, live_objects
 from ballast.lifecycle.references import ReferenceSet, referenced_directories
-from ballast.lifecycle.retention import Decision, Retention, StoredVersion, plan_gc, stored_versions
+from ballast.lifecycle.retention import REFERENCED, Decision, Retention, StoredVersion, plan_gc, stored_versions
 from ballast.reconcile.durations import parse_duration
 from ballast.store import ArtifactStore
 from ballast.store.layout import DATASETS, MODELS
@@ -102,9 +102,9 @@ def report(decisions: list[Decision], references: ReferenceSet, *, applied: bool
         lines.append(format_table(["KEPT", "REASON", "DETAIL"],
                                   [[d.version.directory.key, d.reason, d.detail] for d in kept]))
     size = sum(d.version.size for d in doomed)
+    referenced = sum(d.reason == REFERENCED for d in kept)
     lines.append(f"{verb} {len(doomed)} of {len(decisions)} versions ({size} bytes); "
-                 f"{sum(d.reason == 'Referenced' for d in kept)} kept as referenced, "
-                 f"{len(kept) - sum(d.reason == 'Referenced' for d in kept)} kept by retention")
+                 f"{referenced} kept as referenced, {len(kept) - referenced} kept by retention")
     if refusal:
         lines.append(f"refused: {refusal}")
     elif references.outside:
