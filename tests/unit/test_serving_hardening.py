@@ -226,6 +226,34 @@ def test_a_body_sent_slowly_is_answered_408_and_closed(strict, no_tracebacks) ->
     assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within" in answer, answer[:200]
 
 
+def test_a_client_that_hangs_up_during_its_body_is_its_fault_not_a_server_error(strict, no_tracebacks) -> None:
+    """Anyone on the pod network can open a request and drop it; a canary's error rate counts 5xx
+    as the server's own faults, so such a request must count as the client's (499), with no traceback."""
+    def infer_errors() -> dict[str, float]:
+        text = strict.metrics()
+        return {code: _series_or_zero(text, "ballast_serving_request_errors_total", endpoint="infer", code=code)
+                for code in ("499", "500")}
+
+    before = infer_errors()
+    with socket.create_connection(("127.0.0.1", strict.port)) as sock:
+        sock.sendall(post(INFER, b"x" * 100, Content_Type="application/json")[:-90])  # 10 of the 100 bytes
+        time.sleep(0.1)
+    deadline = time.monotonic() + 3
+    while infer_errors() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = infer_errors()
+    assert (after["499"] - before["499"], after["500"] - before["500"]) == (1, 0), (before, after)
+
+
+def _series_or_zero(text: str, name: str, **labels: str) -> float:
+    from tests.unit.test_serving_harness import metric_value
+
+    try:
+        return metric_value(text, name, **labels)
+    except AssertionError:
+        return 0.0
+
+
 def test_connections_beyond_the_cap_are_refused_and_the_server_recovers(strict) -> None:
     idle = [socket.create_connection(("127.0.0.1", strict.port)) for _ in range(4)]
     try:

@@ -1,0 +1,81 @@
+"""A pod that passes for a serving pod (issue 12, row 10): the serving labels of a real one, a
+tiny HTTP server of its own (python, in the Ballast image, the only image a tenant's pods may
+run here), and a /metrics that answers either forged counters or hundreds of MiB. It prints
+every request it gets, so its log says whether the operator ever scraped it.
+"""
+
+from __future__ import annotations
+
+from tests.security.pod_network import NONROOT
+from tests.support.image import ballast_image
+from tests.support.kube import Kubectl
+
+FORGED_COUNT = 10**9
+"""Predictions the forged counters claim: no real window of the suite comes near it."""
+HUGE_MIB = 512
+REQUEST_MARK = "impostor-request "
+
+SERVER = f"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODE = sys.argv[1]
+FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+FORGED = "".join(
+    ["ballast_serving_rows_total {FORGED_COUNT}\\n",
+     'ballast_serving_requests_total{{endpoint="infer",code="200"}} {FORGED_COUNT}\\n']
+    + [f'ballast_feature_missing_total{{{{feature="{{name}}"}}}} {FORGED_COUNT}\\n' for name in FEATURES]
+    + ['ballast_prediction_class_total{{class="setosa"}} {FORGED_COUNT}\\n']).encode()
+
+
+class Impostor(BaseHTTPRequestHandler):
+    def do_GET(self):
+        print("{REQUEST_MARK}" + self.client_address[0] + " " + self.path, flush=True)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        if MODE == "forged":
+            self.send_header("Content-Length", str(len(FORGED)))
+            self.end_headers()
+            self.wfile.write(FORGED)
+            return
+        self.end_headers()  # no length: streamed until the reader gives up
+        padding = b"# " + b"x" * (1 << 20) + b"\\n"
+        try:
+            self.wfile.write(FORGED)
+            for _ in range({HUGE_MIB}):
+                self.wfile.write(padding)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("", 8080), Impostor).serve_forever()
+"""
+
+
+def impostor_pod(name: str, labels: dict[str, str], mode: str, owner: dict | None = None) -> dict:
+    """mode: `forged` or `huge`. owner: an ownerReference to claim (controller: true)."""
+    metadata: dict = {"name": name, "labels": labels}
+    if owner:
+        metadata["ownerReferences"] = [{**owner, "controller": True}]
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+        "spec": {
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 0,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT, "runAsGroup": NONROOT,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "server", "image": ballast_image(), "command": ["python3", "-c", SERVER, mode],
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                "capabilities": {"drop": ["ALL"]}}}],
+        },
+    }
+
+
+def requests_to(admin: Kubectl, pod: str) -> list[str]:
+    """The requests the impostor printed (the admin reads its log: the tenant's role may not)."""
+    log = admin.run("logs", pod, check=False).stdout
+    return [line.removeprefix(REQUEST_MARK) for line in log.splitlines() if line.startswith(REQUEST_MARK)]
