@@ -6,12 +6,12 @@ every request it gets, so its log says whether the operator ever scraped it.
 
 from __future__ import annotations
 
-from tests.security.pod_network import NONROOT
+from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
 from tests.support.image import ballast_image
 from tests.support.kube import Kubectl
 
 FORGED_COUNT = 10**9
-"""Predictions the forged counters claim: no real window of the suite comes near it."""
+"""Predictions the forged counters add at each scrape: no real window of the suite comes near it."""
 HUGE_MIB = 512
 REQUEST_MARK = "impostor-request "
 
@@ -21,27 +21,35 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODE = sys.argv[1]
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-FORGED = "".join(
-    ["ballast_serving_rows_total {FORGED_COUNT}\\n",
-     'ballast_serving_requests_total{{endpoint="infer",code="200"}} {FORGED_COUNT}\\n']
-    + [f'ballast_feature_missing_total{{{{feature="{{name}}"}}}} {FORGED_COUNT}\\n' for name in FEATURES]
-    + ['ballast_prediction_class_total{{class="setosa"}} {FORGED_COUNT}\\n']).encode()
+scrapes = 0
+
+
+def forged():  # counters that grow at each scrape: a reader that trusts them sees that many more rows
+    count = {FORGED_COUNT} * scrapes
+    return "".join(
+        [f"ballast_serving_rows_total {{count}}\\n",
+         f'ballast_serving_requests_total{{{{endpoint="infer",code="200"}}}} {{count}}\\n']
+        + [f'ballast_feature_missing_total{{{{feature="{{name}}"}}}} {{count}}\\n' for name in FEATURES]
+        + [f'ballast_prediction_class_total{{{{class="setosa"}}}} {{count}}\\n']).encode()
 
 
 class Impostor(BaseHTTPRequestHandler):
     def do_GET(self):
+        global scrapes
+        scrapes += 1
         print("{REQUEST_MARK}" + self.client_address[0] + " " + self.path, flush=True)
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         if MODE == "forged":
-            self.send_header("Content-Length", str(len(FORGED)))
+            body = forged()
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(FORGED)
+            self.wfile.write(body)
             return
         self.end_headers()  # no length: streamed until the reader gives up
         padding = b"# " + b"x" * (1 << 20) + b"\\n"
         try:
-            self.wfile.write(FORGED)
+            self.wfile.write(forged())
             for _ in range({HUGE_MIB}):
                 self.wfile.write(padding)
         except OSError:
@@ -65,12 +73,10 @@ def impostor_pod(name: str, labels: dict[str, str], mode: str, owner: dict | Non
         "spec": {
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 0,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT, "runAsGroup": NONROOT,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": restricted_pod_security_context(),  # as the namespace's Pod Security level requires
             "containers": [{"name": "server", "image": ballast_image(), "command": ["python3", "-c", SERVER, mode],
                             "ports": [{"name": "http", "containerPort": 8080}],
-                            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                                "capabilities": {"drop": ["ALL"]}}}],
+                            "securityContext": restricted_container_security_context()}],
         },
     }
 

@@ -7,11 +7,16 @@ many platforms do. It runs impostors (metrics_impostor.py) next to its own serve
 The operator reads counters only from pods whose owner chain ends at the version's own
 Deployment (ballast.canary.pods), so a copied label is not enough; a forged owner reference
 is judged by the ReplicaSet controller, which counts the impostor as one of its replicas and
-deletes the surplus, the newest and not-yet-ready pod, at once.
+deletes the surplus, the newest and not-yet-ready pod, at once. An impostor that claims the
+ReplicaSet only once it is Ready, with a higher pod-deletion-cost, is kept instead of the real
+pod: then the operator reads it, and its counters become the attacker's own drift numbers. What
+that forges is the attacker's own namespace's numbers (its policies and canaries, which the same
+`edit` role could steer anyway), never another namespace's: the last test shows both.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +43,10 @@ class Impostors:
     """Pods with the serving labels but no owner: what the operator must never read."""
     by_owner: str
     """The pod that also claims the real ReplicaSet as its controller."""
+    adopted_later: str
+    """The pod that claims it only once Ready, and asks to be the last one scaled down."""
+    labels: dict[str, str]
+    """The real serving pod's labels."""
     replica_set: dict
 
 
@@ -62,12 +71,13 @@ def impostors(served: Served, tenants: Tenants, editor: ImpersonatingKubectl) ->
     replica_set = served.attacker.get_json("replicaset", owner["name"])
     copied = {key: value for key, value in labels.items() if key != POD_TEMPLATE_HASH}  # else the ReplicaSet adopts it
     pods = {"impostor-forged": impostor_pod("impostor-forged", copied, "forged"),
+            "impostor-adopted": impostor_pod("impostor-adopted", copied, "forged"),
             "impostor-huge": impostor_pod("impostor-huge", copied, "huge"),
             "impostor-owned": impostor_pod("impostor-owned", labels, "forged",
                                            owner={key: owner[key] for key in ("apiVersion", "kind", "name", "uid")})}
     for pod in pods.values():
         editor.apply(pod)
-    yield Impostors(["impostor-forged", "impostor-huge"], "impostor-owned", replica_set)
+    yield Impostors(["impostor-forged", "impostor-huge"], "impostor-owned", "impostor-adopted", labels, replica_set)
     editor.run("delete", "pod", *pods, "--ignore-not-found", "--wait=false", check=False)
     tenants.attacker.client.run("delete", "driftpolicy", "self-watch", "--wait=false", check=False)
 
@@ -121,3 +131,30 @@ def test_row10_an_impostor_claiming_the_replica_set_is_deleted_by_it_before_it_i
     assert len(owned) == 1 and owned[0] != name, owned
     status = served.attacker.get_json("driftpolicy", "self-watch")["status"]
     assert (status.get("samples") or 0) < FORGED_COUNT, status
+
+
+def test_row10_an_impostor_adopted_once_ready_replaces_the_real_pod_and_forges_only_its_own_namespace(
+        served: Served, impostors: Impostors, editor: ImpersonatingKubectl):
+    name, replica_set = impostors.adopted_later, impostors.replica_set
+    wait_for(lambda: pod_ready(served.attacker, name), timeout=90, message=f"{name} Ready")
+    real = [pod["metadata"]["name"] for pod in serving_pods(served.attacker, served.attacker_version)
+            if pod["metadata"].get("ownerReferences")]
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set["metadata"]["name"],
+             "uid": replica_set["metadata"]["uid"], "controller": True}
+    editor.run("patch", "pod", name, "--type=merge", "-p", json.dumps({"metadata": {
+        "labels": impostors.labels, "ownerReferences": [owner],
+        "annotations": {"controller.kubernetes.io/pod-deletion-cost": "1000"}}}))
+    # the ReplicaSet now has one pod too many, and scales down the one that costs less to delete
+    wait_for(lambda: not served.attacker.get_json("pods", "--field-selector", f"metadata.name={real[0]}")["items"]
+             or served.attacker.get_json("pod", real[0])["metadata"].get("deletionTimestamp"),
+             timeout=30, message=f"the ReplicaSet deleting the real pod {real[0]}")
+    # the owner chain now holds, so the operator reads it: its counters become the attacker's own numbers
+    forged = wait_for(lambda: (lambda status: status if (status.get("samples") or 0) >= FORGED_COUNT else None)(
+        served.attacker.get_json("driftpolicy", "self-watch")["status"]), timeout=30,
+        message="the forged counters in the attacker's own policy")
+    scraped = [r for r in requests_to(served.attacker, name) if r.endswith("/metrics")]
+    victim = served.victim.get_json("driftpolicy", "watch")["status"]
+    print(f"{name}: scraped {len(scraped)} times; the attacker's own policy: samples {forged.get('samples')}, "
+          f"verdict {forged.get('verdict')}; the victim's: samples {victim.get('samples')}, "
+          f"verdict {victim.get('verdict')}")
+    assert (victim.get("samples") or 0) < FORGED_COUNT, victim
