@@ -27,10 +27,13 @@ scrapes = 0
 def forged():  # counters that grow at each scrape: a reader that trusts them sees that many more rows
     count = {FORGED_COUNT} * scrapes
     return "".join(
-        [f"ballast_serving_rows_total {{count}}\\n",
-         f'ballast_serving_requests_total{{{{endpoint="infer",code="200"}}}} {{count}}\\n']
+        ["# TYPE ballast_serving_rows counter\\n", f"ballast_serving_rows_total {{count}}\\n",
+         "# TYPE ballast_serving_requests counter\\n",
+         f'ballast_serving_requests_total{{{{endpoint="infer",code="200"}}}} {{count}}\\n',
+         "# TYPE ballast_feature_missing counter\\n"]
         + [f'ballast_feature_missing_total{{{{feature="{{name}}"}}}} {{count}}\\n' for name in FEATURES]
-        + [f'ballast_prediction_class_total{{{{class="setosa"}}}} {{count}}\\n']).encode()
+        + ["# TYPE ballast_prediction_class counter\\n",
+           f'ballast_prediction_class_total{{{{class="setosa"}}}} {{count}}\\n']).encode()
 
 
 class Impostor(BaseHTTPRequestHandler):
