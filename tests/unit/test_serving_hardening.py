@@ -267,6 +267,27 @@ def test_connections_beyond_the_cap_are_refused_and_the_server_recovers(strict) 
     assert Client(strict.port).get("/v2/health/live") == (200, {"live": True})
 
 
+def test_one_client_gets_its_share_of_connections_and_the_probes_the_rest(tmp_path) -> None:
+    """A pod that holds connections again and again took the whole cap, and the kubelet's
+    readiness probe (from another address) was refused until the server left its Service."""
+    limits = {"max_connections": 8, "max_connections_per_client": 3, "keepalive_timeout_seconds": 5.0}
+    with running_loaded(stub_model(**limits), tmp_path) as running:
+        held = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(3)]
+        try:
+            time.sleep(0.1)
+            answer = raw_request(running.port, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 503") and b"too many open connections" in answer
+            # another address (the kubelet's, here 127.0.0.2 on loopback) is still answered
+            with socket.create_connection(("127.0.0.1", running.port), source_address=("127.0.0.2", 0)) as probe:
+                probe.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert read_until_closed(probe).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.2)
+        assert Client(running.port).get("/v2/health/live") == (200, {"live": True})
+
+
 def test_health_answers_while_a_large_request_is_predicted(tmp_path) -> None:
     slow = StubPredictor(slow_rows=1000, slow_seconds=2.0)
     with running_loaded(stub_model(slow), tmp_path) as running:
