@@ -180,49 +180,89 @@ _STORE = click.option("--store", "store_uri", envvar="BALLAST_STORE_URI", requir
                            "store is mounted at the operator's path); default $BALLAST_STORE_URI.")
 
 
-def _namespace_store(store_uri: str, namespace: str) -> ArtifactStore:
+def _store(store_uri: str) -> ArtifactStore:
     from ballast.store import ArtifactStore
-    from ballast.store.layout import namespace_store_uri
 
     try:
-        return ArtifactStore(namespace_store_uri(store_uri, namespace), environ=os.environ)
+        return ArtifactStore(store_uri, environ=os.environ)
     except ValueError as error:
         raise click.ClickException(f"unusable --store {store_uri!r}: {error}") from None
 
 
+def _namespace_store(store_uri: str, namespace: str) -> ArtifactStore:
+    from ballast.store import StoreError
+    from ballast.store.layout import namespace_store_uri
+
+    try:
+        return _store(namespace_store_uri(store_uri, namespace))
+    except (ValueError, StoreError) as error:
+        raise click.ClickException(f"unusable --store {store_uri!r}: {error}") from None
+
+
 @main.command()
-@_NAMESPACE
+@click.option("--namespace", "-n", "namespaces", multiple=True,
+              help="Namespace (repeatable; the kubeconfig's when not given).")
+@click.option("--all-namespaces", "-A", "all_namespaces", is_flag=True,
+              help="Every namespace with a part in the store (its top-level directories), each on its own.")
 @_STORE
-@click.option("--keep-versions", default=10, show_default=True, type=click.IntRange(min=1),
+@click.option("--keep-versions", default=None, type=click.IntRange(min=1),
+              show_default="as a Dataset's default versionHistoryLimit",
               help="Keep the newest N versions of each Dataset and of each model, referenced or not.")
 @click.option("--older-than", default=None, help="Delete only what was written longer ago (30d, 720h).")
 @click.option("--apply", "apply", is_flag=True, help="Delete; without it, only print what would be deleted.")
 @click.option("--verbose", "-v", is_flag=True, help="Also list what is kept, and why.")
-def gc(namespace: str | None, store_uri: str, keep_versions: int, older_than: str | None, apply: bool,
-       verbose: bool) -> None:
-    """Delete the store's dataset versions and model artifacts that nothing references (dry run first)."""
+def gc(namespaces: tuple[str, ...], all_namespaces: bool, store_uri: str, keep_versions: int | None,
+       older_than: str | None, apply: bool, verbose: bool) -> None:
+    """Delete the store's dataset versions and model artifacts that nothing references (dry run first).
+
+    One report per namespace; exits 1 when any namespace was refused or could not be read,
+    after the others were collected."""
+    import functools
     from datetime import datetime, timezone
+
+    from kubernetes.client.exceptions import ApiException
 
     from ballast.commands import api
     from ballast.commands import gc as collect
-    from ballast.lifecycle.retention import Retention
+    from ballast.lifecycle.retention import DEFAULT_KEEP_VERSIONS, Retention
+    from ballast.store import StoreError
 
     try:
-        retention = Retention(keep_versions=keep_versions,
+        retention = Retention(keep_versions=keep_versions or DEFAULT_KEEP_VERSIONS,
                               older_than=collect.parse_retention_age(older_than) if older_than else None)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--older-than") from None
-    namespace = namespace or api.current_namespace()
-    store = _namespace_store(store_uri, namespace)
-    versions = collect.list_versions(store)  # before the objects: see ballast.commands.gc
-    objects = collect.read_live_objects(api.custom_objects(), namespace)
-    decisions, references = collect.plan(store, versions, objects, retention, datetime.now(timezone.utc))
-    if apply:
+    if all_namespaces and namespaces:
+        raise click.UsageError("--all-namespaces and --namespace exclude each other")
+    if all_namespaces:
         try:
-            collect.apply_plan(store, decisions, references)
-        except collect.GcRefused as error:
-            raise click.ClickException(str(error)) from None
-    click.echo(collect.report(decisions, references, applied=apply, verbose=verbose))
+            namespaces = tuple(collect.store_namespaces(_store(store_uri)))
+        except StoreError as error:
+            raise click.ClickException(f"listing the store's namespaces failed: {error}") from None
+        click.echo(f"{len(namespaces)} namespaces in {store_uri}: {', '.join(namespaces) or '-'}")
+    elif not namespaces:
+        namespaces = (api.current_namespace(),)
+    objects, now, failed = api.custom_objects(), datetime.now(timezone.utc), []
+    for namespace in namespaces:
+        store = _namespace_store(store_uri, namespace)
+        try:
+            outcome = collect.collect_namespace(
+                namespace, store, functools.partial(collect.read_live_objects, objects, namespace), retention, now,
+                apply=apply, verbose=verbose)
+        except (StoreError, ApiException) as error:
+            failed.append(namespace)
+            click.echo(f"namespace {namespace}: not collected: {_reason(error)}")
+            continue
+        failed += [namespace] if outcome.refusal else []
+        click.echo(f"namespace {namespace}:\n{outcome.report}")
+    if failed:
+        raise click.ClickException(f"gc was refused or failed in {len(failed)} namespaces: {', '.join(failed)}")
+
+
+def _reason(error: Exception) -> str:
+    """An API error's status and reason (not its whole response body), or the store's message."""
+    status = getattr(error, "status", None)
+    return f"the API answered {status} {getattr(error, 'reason', '')}".rstrip() if status else str(error)
 
 
 @main.group()

@@ -14,7 +14,7 @@ from prometheus_client import start_http_server
 
 from ballast.kopf_workarounds import keep_watching_terminating_namespaces
 from ballast.memory import limit_malloc_arenas, start_trimming
-from ballast.net.discovery import publish_discovered_cluster_ranges
+from ballast.net.discovery import keep_discovering, publish_discovered_cluster_ranges, rediscovery_interval
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,9 @@ def run_operator(options: OperatorOptions) -> None:
     # before any thread exists, so that every thread shares the few arenas
     limit_malloc_arenas()
     # the cluster's service and pod ranges join the egress policy before the settings are read
-    publish_discovered_cluster_ranges(os.environ)
+    found = publish_discovered_cluster_ranges(os.environ)
     import ballast.handlers  # noqa: F401  (registers the handlers)
+    from ballast.handlers.context import LIVE_SETTINGS
 
     keep_watching_terminating_namespaces()
 
@@ -101,6 +102,10 @@ def run_operator(options: OperatorOptions) -> None:
     logging.getLogger("kopf.objects").addFilter(RoutineTimerSuccesses())
     start_http_server(options.metrics_port, addr=options.bind_address)
     start_trimming(every_seconds=30)
+    interval = rediscovery_interval(os.environ)
+    if interval is not None:  # a Node that joins, a ServiceCIDR added: refused while the operator runs
+        keep_discovering(interval, LIVE_SETTINGS.add_cluster_ranges,
+                         problems_at_start=found.problems if found else ())
 
     @kopf.on.startup()
     def _startup(settings: kopf.OperatorSettings, **_) -> None:

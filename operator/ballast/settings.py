@@ -64,6 +64,12 @@ class Settings:
     egress: EgressPolicy = field(default_factory=EgressPolicy)
     """What URLs read on a user's behalf (Prometheus, Dataset URLs) may reach: loopback,
     link-local, metadata and the cluster's ranges are refused unless allowed (ballast.net.egress)."""
+    ingest_network_policy: bool = True
+    """Whether each Dataset's ingest pods get a NetworkPolicy that holds them to the egress
+    policy one layer down (ballast.build.ingest_network_policy)."""
+    ingest_extra_egress: tuple[Mapping, ...] = ()
+    """NetworkPolicyEgressRules added to that policy, for what ingest reads besides URLs and
+    inside the cluster's ranges: an in-cluster S3 store or objectStore source."""
     drift_min_interval_seconds: float = MIN_INTERVAL_SECONDS
     """The shortest interval between two evaluations of a DriftPolicy, whatever its spec says."""
     prometheus_deadline_seconds: float = PROMETHEUS_DEADLINE_SECONDS
@@ -114,6 +120,8 @@ class Settings:
             custom_images_enabled=env.get("BALLAST_CUSTOM_IMAGES_ENABLED", "").strip().lower() == "true",
             custom_image_prefixes=tuple(_string_list_setting(env, "BALLAST_CUSTOM_IMAGE_PREFIXES")),
             egress=EgressPolicy.from_env(env),
+            ingest_network_policy=env.get("BALLAST_INGEST_NETWORK_POLICY", "true").strip().lower() != "false",
+            ingest_extra_egress=tuple(_json_setting(env, "BALLAST_INGEST_EXTRA_EGRESS", list)),
             drift_min_interval_seconds=float(env.get("BALLAST_DRIFT_MIN_INTERVAL_SECONDS",
                                                      defaults.drift_min_interval_seconds)),
             prometheus_deadline_seconds=float(env.get("BALLAST_PROMETHEUS_DEADLINE_SECONDS",

@@ -1,6 +1,7 @@
 """The Helm chart against the real API server: its output is accepted (server-side dry run),
-the operator's pod passes Pod Security admission at "restricted", and the RBAC it grants is
-what the operator needs and nothing more (`kubectl auth can-i` as its ServiceAccount)."""
+the operator's and the retention CronJob's pods pass Pod Security admission at "restricted",
+and the RBAC it grants is what each needs and nothing more (`kubectl auth can-i` as their
+ServiceAccounts)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.operator_process import OperatorProcess
 
 RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
+FOUR_KINDS = ("datasets.ballast.dev", "trainingruns.ballast.dev", "modelversions.ballast.dev",
+              "driftpolicies.ballast.dev")
+
+
+def _account(objects: list[dict], component: str = "operator") -> dict:
+    """The operator's ServiceAccount, or the retention CronJob's."""
+    (account,) = [o for o in find(objects, "ServiceAccount")
+                  if o["metadata"]["labels"]["app.kubernetes.io/component"] == component]
+    return account
 
 
 def _server_dry_run(kubectl: Kubectl, manifests: str) -> str:
@@ -36,7 +46,7 @@ def test_rendered_chart_is_accepted_by_the_api_server(kubectl: Kubectl, namespac
     output = _server_dry_run(kubectl, manifests)
     expected = {"Deployment", "ServiceAccount", "Service", "PersistentVolumeClaim", "ClusterRole",
                 "ClusterRoleBinding", "CustomResourceDefinition", "NetworkPolicy", "FlowSchema",
-                "PriorityLevelConfiguration"}
+                "PriorityLevelConfiguration", "CronJob"}
     if mode == "namespaced":
         expected |= {"Role", "RoleBinding"}
     kinds = {doc["kind"] for doc in yaml.safe_load_all(manifests) if doc}
@@ -44,14 +54,20 @@ def test_rendered_chart_is_accepted_by_the_api_server(kubectl: Kubectl, namespac
     assert output.count("(server dry run)") == len([d for d in yaml.safe_load_all(manifests) if d])
 
 
-def test_operator_pod_is_admitted_by_a_restricted_namespace(kubectl: Kubectl, namespace: str):
+@pytest.mark.parametrize("component", ["operator", "retention"])
+def test_the_charts_pods_are_admitted_by_a_restricted_namespace(kubectl: Kubectl, namespace: str, component: str):
     kubectl.run("label", "namespace", namespace, RESTRICTED, "pod-security.kubernetes.io/warn=restricted")
     objects = rendered(namespace=namespace)
-    kubectl.apply(json.dumps(find(objects, "ServiceAccount")[0]))  # the ServiceAccount admission plugin looks it up
-    (deployment,) = find(objects, "Deployment")
-    template_ = deployment["spec"]["template"]
+    kubectl.apply(json.dumps(_account(objects, component)))  # the ServiceAccount admission plugin looks it up
+    if component == "operator":
+        (deployment,) = find(objects, "Deployment")
+        template_ = deployment["spec"]["template"]
+    else:
+        (cronjob,) = find(objects, "CronJob")
+        template_ = cronjob["spec"]["jobTemplate"]["spec"]["template"]
     pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "ballast-operator", "namespace": namespace, "labels": template_["metadata"]["labels"]},
+           "metadata": {"name": f"ballast-{component}", "namespace": namespace,
+                        "labels": template_["metadata"]["labels"]},
            "spec": template_["spec"]}
     result = kubectl.run("create", "--dry-run=server", "-o", "name", "-f", "-", input=json.dumps(pod), check=False)
     assert result.returncode == 0, result.stderr
@@ -65,15 +81,16 @@ def test_operator_pod_is_admitted_by_a_restricted_namespace(kubectl: Kubectl, na
     assert refused.returncode != 0 and 'violates PodSecurity "restricted' in refused.stderr
 
 
-def _install_rbac(kubectl: Kubectl, namespace: str, cluster_wide: bool = False):
-    """The chart's ServiceAccount and RBAC, really applied, in namespaced mode watching
-    `namespace` (or cluster-wide; the release lives there either way); yields the account's name."""
+def _install_rbac(kubectl: Kubectl, namespace: str, cluster_wide: bool = False, component: str = "operator"):
+    """The chart's ServiceAccounts and RBAC, really applied, in namespaced mode watching
+    `namespace` (or cluster-wide; the release lives there either way); yields the name of the
+    operator's account (or the retention CronJob's)."""
     release = f"rbac-{uuid.uuid4().hex[:6]}"
     values = {} if cluster_wide else {"watch.namespaces": [namespace]}
     objects = [o for o in rendered(values, release=release, namespace=namespace)
                if o["kind"] in ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")]
     kubectl.apply("\n---\n".join(json.dumps(o) for o in objects))
-    account = find(objects, "ServiceAccount")[0]["metadata"]["name"]
+    account = _account(objects, component)["metadata"]["name"]
     try:
         yield account
     finally:
@@ -108,7 +125,7 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Ku
         ("patch", "deployments.apps"), ("create", "deployments.apps"), ("create", "services"), ("patch", "services"),
         ("watch", "services"), ("get", "services"), ("watch", "replicasets.apps"), ("create", "secrets"),
         ("create", "networkpolicies.networking.k8s.io"), ("patch", "networkpolicies.networking.k8s.io"),
-        ("create", "events"),
+        ("watch", "networkpolicies.networking.k8s.io"), ("create", "events"),
     ]
     refused = [
         ("list", "secrets"), ("watch", "secrets"), ("update", "secrets"), ("patch", "secrets"),
@@ -156,6 +173,26 @@ def test_egress_discovery_may_only_list_nodes_and_service_cidrs(kubectl: Kubectl
         verbs = {row.split()[0]: row.split("[")[-1].rstrip("]").split() for row in rows
                  if row.split() and row.split()[0] in EGRESS_DISCOVERY}
         assert verbs == {r: ["list"] for r in EGRESS_DISCOVERY}, rows
+
+
+@pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
+def test_retention_account_may_only_list_the_four_kinds(kubectl: Kubectl, namespace: str, crds, mode):
+    """`ballast gc` reads what references the store and nothing else: list on the four kinds
+    where it collects (the watched namespace, or every namespace), no get, watch or write, no
+    Namespaces (it finds them in the store), no Secrets, Pods or Jobs."""
+    for account in _install_rbac(kubectl, namespace, cluster_wide=mode == "cluster-wide", component="retention"):
+        user = f"system:serviceaccount:{namespace}:{account}"
+        assert [kind for kind in FOUR_KINDS if not _can(kubectl, user, "list", kind, namespace)] == []
+        assert [(verb, kind) for kind in FOUR_KINDS for verb in ("get", "watch", "create", "patch", "delete")
+                if _can(kubectl, user, verb, kind, namespace)] == []
+        assert [(verb, kind) for kind in FOUR_KINDS for verb in ("patch", "update")
+                if _can(kubectl, user, verb, f"{kind}/status", namespace)] == []
+        assert [r for r in ("secrets", "pods", "jobs.batch", "persistentvolumeclaims", "configmaps")
+                if _can(kubectl, user, "list", r, namespace)] == []
+        assert not _can(kubectl, user, "list", "namespaces", None)
+        everywhere = _can(kubectl, user, "list", "datasets.ballast.dev", None)
+        assert everywhere == (mode == "cluster-wide")
+        assert _can(kubectl, user, "list", "datasets.ballast.dev", "default") == (mode == "cluster-wide")
 
 
 @pytest.fixture

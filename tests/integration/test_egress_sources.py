@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_training import _http_server_pod, _valid_version
-from tests.support.ballast_objects import condition, dataset, iris_csv, wait_for_condition
-from tests.support.kube import Kubectl, wait_for
+from tests.integration.test_training import _serve_iris_csv, _valid_version
+from tests.support.ballast_objects import condition, dataset, wait_for_condition
+from tests.support.kube import Kubectl
 
 
 @pytest.fixture
@@ -32,11 +32,7 @@ def test_denied_dataset_urls_fail_with_egress_denied_and_an_allowed_one_is_read(
     k.apply(dataset("metadata", {"url": "http://169.254.169.254/latest/meta-data/iam/security-credentials/"}))
     k.apply(dataset("cluster-service", {"url": "https://10.96.0.1:443/api/v1/secrets"}))
     k.apply(dataset("ip6-loopback", {"url": "http://ip6-localhost:8000/iris.csv"}))
-    k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
-    k.apply(_http_server_pod("iris-http", "iris"))
-    pod_ip = wait_for(lambda: (k.get_json("pod", "iris-http")["status"].get("podIP")
-                               if condition(k.get_json("pod", "iris-http"), "Ready").get("status") == "True" else None),
-                      timeout=60, message="the HTTP server pod")
+    pod_ip = _serve_iris_csv(k)
     k.apply(dataset("from-url", {"url": f"http://{pod_ip}:8000/iris.csv"}))
 
     # literal addresses: refused by the operator itself, no ingest Job ever created

@@ -4,7 +4,9 @@ The operator runs as the chart's Deployment: a pod on the real node, from Ballas
 from the registry by digest, as uid 65532 on a read-only root filesystem, authenticated by nothing but its ServiceAccount's token, in namespaced mode watching only the
 test's own namespace (the session's operator process watches the other test namespaces; two
 operators on one object would fight). It takes the example Dataset and TrainingRun through to a
-model in Production answering inference requests; `helm upgrade` replaces the operator and keeps
+model in Production answering inference requests; one run of the retention CronJob (as an
+administrator tries it, `kubectl create job --from=cronjob/...`) is a dry run that finds both
+versions referenced; `helm upgrade` replaces the operator and keeps
 every custom resource; `helm uninstall` removes the operator and keeps the CRDs, the user's
 objects and the artifact store's claim.
 
@@ -20,6 +22,7 @@ anything, and afterwards gives the CRDs back as it found them.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 import uuid
 from pathlib import Path
@@ -103,6 +106,26 @@ def log_problems(text: str) -> list[str]:
             if PROBLEM_LINE.search(line) or "Forbidden" in line or "permission" in line.lower()]
 
 
+def run_retention_once(k: Kubectl, release: Release) -> str:
+    """`kubectl create job --from=cronjob/...`, as values.yaml tells an administrator to try a
+    run before turning retention.apply on; the finished pod's log."""
+    (cronjob,) = [o for o in release.objects() if o["kind"] == "CronJob"]
+    job = f"gc-now-{uuid.uuid4().hex[:6]}"
+    k.run("create", "job", job, f"--from=cronjob/{cronjob['metadata']['name']}")
+    wait_for(lambda: (k.get_json("job", job).get("status") or {}).get("succeeded") == 1
+             or (k.get_json("job", job).get("status") or {}).get("failed"), timeout=90, interval=1,
+             message=f"the retention Job {job} to finish")
+    (pod,) = k.get_json("pods", "-l", f"job-name={job}")["items"]
+    log = k.run("logs", pod["metadata"]["name"]).stdout
+    assert pod["status"]["phase"] == "Succeeded", log
+    (container,) = pod["spec"]["containers"]
+    # the chart's image by digest, uid 65532, and the store read-only for a dry run
+    assert container["image"] == ballast_image()
+    assert pod["spec"]["securityContext"]["runAsUser"] == 65532
+    assert [m.get("readOnly") for m in container["volumeMounts"] if m["name"] == "artifact-store"] == [True]
+    return log
+
+
 def give_back_crds(kubectl: Kubectl, release: Release) -> None:
     """Undo what --take-ownership and the chart added to the session's CRDs, unless another
     release (another session's test) owns them by now."""
@@ -155,7 +178,8 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     adopted = crd_metadata(kubectl)
     assert {name: m["uid"] for name, m in adopted.items()} == crd_uids, "the CRDs were replaced, not adopted"
     assert all(m["annotations"]["meta.helm.sh/release-name"] == release.name for m in adopted.values())
-    (account,) = [o["metadata"]["name"] for o in release.objects() if o["kind"] == "ServiceAccount"]
+    (account,) = [o["metadata"]["name"] for o in release.objects() if o["kind"] == "ServiceAccount"
+                  and o["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"]
     kinds = {o["kind"] for o in release.objects()}
     assert {"Role", "RoleBinding"} <= kinds  # namespaced mode: its rights end at this namespace
 
@@ -199,6 +223,12 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     assert answer["model_name"] == "credit-risk"
     predictions = next(o for o in answer["outputs"] if o["name"] == "predict")["data"]
     assert len(predictions) == 2 and set(predictions) <= {0, 1}
+
+    # --- the retention CronJob, run once now: a dry run over the watched namespace ---------------
+    gc_log = run_retention_once(k, release)
+    assert f"namespace {namespace}:" in gc_log
+    # the Dataset's version and the model's artifact are both referenced: nothing to delete
+    assert re.search(r"would delete 0 of 2 versions \(0 bytes\); 2 kept as referenced", gc_log), gc_log
 
     # --- upgrade: a new operator, the same objects ------------------------------------------------
     before = ballast_objects(k)
@@ -245,5 +275,5 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
         assert gone.returncode != 0, f"{obj['kind']}/{obj['metadata']['name']} outlived the release"
     wait_for(lambda: operator_pods(k, release) == [], timeout=60, message="the operator pod to go")
 
-    problems = log_problems(first_log) + log_problems(second_log)
+    problems = log_problems(first_log) + log_problems(second_log) + log_problems(gc_log)
     assert problems == [], "\n".join(problems)

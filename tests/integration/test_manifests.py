@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -68,9 +69,10 @@ def test_base_lists_one_resource_per_file_and_every_file():
     for name in files:
         assert len(_documents((BASE / name).read_text())) == 1, name
     kinds = sorted(_documents((BASE / name).read_text())[0]["kind"] for name in files)
-    # three ClusterRoles: the operator's, and the tenants' view and edit (aggregated to the built-in roles)
-    assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRoleBinding", "Service", "PersistentVolumeClaim",
-                            "Deployment"] + ["ClusterRole"] * 3 + ["CustomResourceDefinition"] * 4)
+    # four ClusterRoles: the operator's, retention's, and the tenants' view and edit (aggregated to the built-in roles)
+    assert kinds == sorted(["Namespace", "Service", "PersistentVolumeClaim", "Deployment", "CronJob"]
+                           + ["ServiceAccount", "ClusterRoleBinding"] * 2 + ["ClusterRole"] * 4
+                           + ["CustomResourceDefinition"] * 4)
 
 
 # --- the real API server ----------------------------------------------------------------------
@@ -102,22 +104,29 @@ def test_readme_overlay_gives_the_operator_and_its_pods_the_new_image(kubectl: K
     assert container["image"] == "registry.example.com/team/ballast:0.1.0"
     assert env["BALLAST_IMAGE"] == container["image"]
     assert env["BALLAST_IMAGE_PULL_POLICY"] == "IfNotPresent"  # the unanchored pattern overwrote this too
+    (cronjob,) = find(objects, "CronJob")  # `images:` reaches the retention CronJob's container too
+    (gc,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert gc["image"] == container["image"]
     assert "ballast-system" not in json.dumps(objects)
     (namespace,) = find(objects, "Namespace")
     assert namespace["metadata"]["name"] == "ml-platform"
-    (binding,) = find(objects, "ClusterRoleBinding")
-    assert binding["subjects"][0]["namespace"] == "ml-platform"
+    bindings = find(objects, "ClusterRoleBinding")  # the operator's and the retention CronJob's
+    assert sorted(b["metadata"]["name"] for b in bindings) == ["ballast", "ballast-retention"]
+    assert [b["subjects"][0]["namespace"] for b in bindings] == ["ml-platform"] * 2
 
 
 def test_readme_uninstall_removes_the_operator_and_nothing_that_holds_data(kubectl: Kubectl):
-    command = "kubectl delete -k manifests/base -l app.kubernetes.io/component=operator"
+    command = "kubectl delete -k manifests/base -l 'app.kubernetes.io/component in (operator,retention)'"
     assert command in README.read_text()
     # a client-side dry run: kubectl lists what it would delete, without a server
-    result = kubectl.run(*command.split()[1:], "--dry-run=client")
+    result = kubectl.run(*shlex.split(command)[1:], "--dry-run=client")
     deleted = sorted(line.split(" deleted")[0] for line in result.stdout.splitlines())
     assert deleted == sorted([
         'clusterrole.rbac.authorization.k8s.io "ballast"', 'clusterrolebinding.rbac.authorization.k8s.io "ballast"',
-        'deployment.apps "ballast"', 'service "ballast-metrics"', 'serviceaccount "ballast"'])
+        'deployment.apps "ballast"', 'service "ballast-metrics"', 'serviceaccount "ballast"',
+        'clusterrole.rbac.authorization.k8s.io "ballast-retention"',
+        'clusterrolebinding.rbac.authorization.k8s.io "ballast-retention"',
+        'cronjob.batch "ballast-retention"', 'serviceaccount "ballast-retention"'])
 
 
 # --- Argo CD ------------------------------------------------------------------------------------

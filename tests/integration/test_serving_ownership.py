@@ -1,7 +1,8 @@
 """Issue 12 on the real local cluster: a Service of the model's name that is not Ballast's is
-never taken over nor deleted (row 9); each serving version gets its NetworkPolicy, owned by it,
-and its namespace the feedback token Secret its pods mount (row 6, the operator's side; the
-local bridge CNI does not enforce NetworkPolicies, so only their content and owner are seen)."""
+never taken over nor deleted (row 9); each serving version gets its NetworkPolicy, owned by it
+and applied again when deleted by hand, and its namespace the feedback token Secret its pods
+mount (row 6, the operator's side; the local bridge CNI does not enforce NetworkPolicies, so
+only their content and owner are seen)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 import pytest
 
+from tests.integration.test_network_policies import comes_back_after_deletion
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
 from tests.support.kube import Kubectl, wait_for
 
@@ -70,6 +72,10 @@ def test_a_served_version_has_its_network_policy_and_its_namespace_the_feedback_
     assert [o["uid"] for o in policy["metadata"]["ownerReferences"]] == [version["metadata"]["uid"]]
     assert policy["spec"]["podSelector"]["matchLabels"]["ballast.dev/model-version"] == name
     assert policy["spec"]["ingress"][0]["from"]  # never empty: that would admit everyone
+    # deleted by hand: applied again at once, not with the Deployment's next change
+    again, seconds = comes_back_after_deletion(k, f"{name}-serve")
+    assert again["spec"] == policy["spec"]
+    print(f"\nserving NetworkPolicy applied again {seconds:.1f} s after its deletion")
 
     secret = k.get_json("secret", "ballast-feedback")
     assert set(secret["data"]) == {"token"}

@@ -33,6 +33,19 @@ def _http_server_pod(name: str, configmap: str) -> dict:
                 "volumes": [{"name": "data", "configMap": {"name": configmap}}]}}
 
 
+def _ready_pod_ip(k: Kubectl, name: str) -> str:
+    return wait_for(lambda: (k.get_json("pod", name)["status"].get("podIP")
+                             if condition(k.get_json("pod", name), "Ready").get("status") == "True" else None),
+                    timeout=60, message=f"the pod {name} ready")
+
+
+def _serve_iris_csv(k: Kubectl) -> str:
+    """An HTTP server pod answering /iris.csv; its address."""
+    k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
+    k.apply(_http_server_pod("iris-http", "iris"))
+    return _ready_pod_ip(k, "iris-http")
+
+
 def _copy_to_claim_pod(name: str, configmap: str, claim: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
             "spec": {**POD_SECURITY, "restartPolicy": "Never", "containers": [{
@@ -64,9 +77,7 @@ def test_inline_url_and_pvc_sources_become_the_same_valid_version(k: Kubectl, na
     k.apply(_copy_to_claim_pod("fill-raw", "iris", "raw"))
     wait_for(lambda: k.get_json("pod", "fill-raw")["status"].get("phase") == "Succeeded", timeout=60,
              message="the copy into the claim")
-    pod_ip = wait_for(lambda: (k.get_json("pod", "iris-http")["status"].get("podIP")
-                               if condition(k.get_json("pod", "iris-http"), "Ready").get("status") == "True" else None),
-                      timeout=60, message="the HTTP server pod")
+    pod_ip = _ready_pod_ip(k, "iris-http")
 
     k.apply(dataset("from-inline", {"inline": {"rows": iris_rows()}}))
     k.apply(dataset("from-url", {"url": f"http://{pod_ip}:8000/iris.csv"}))

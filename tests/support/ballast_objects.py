@@ -11,7 +11,8 @@ from sklearn.datasets import load_iris
 
 from ballast.conditions import find_condition
 
-from tests.support.kube import Kubectl, wait_for
+from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.operator_process import STORE_MOUNT, with_store_mounted
 
 IRIS_COLUMNS = [
     {"name": "sepal_length", "type": "float", "minimum": 0},
@@ -73,6 +74,15 @@ def wait_for_condition(k: Kubectl, resource: str, name: str, type: str, statuses
         return document if condition(document, type).get("status") in statuses else None
 
     return wait_for(settled, timeout=timeout, interval=1, message=f"{resource}/{name} {type} in {statuses}")
+
+
+def run_ballast_on_store(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
+    """`ballast <args> --store file:///var/lib/ballast` as an administrator runs `gc` or `erase`:
+    where the store is mounted at the operator's path, so the URIs the pods recorded are inside it."""
+    ballast = str(Path(sys.executable).parent / "ballast")
+    command = [ballast, *args, "--store", f"file://{STORE_MOUNT}"]
+    return subprocess.run(with_store_mounted(shared_store_dir(), command), capture_output=True, text=True,
+                          timeout=120, env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"})
 
 
 def run_ballast(k: Kubectl, *args: str) -> str:

@@ -46,6 +46,15 @@ class ResidentMemory:
         return f"{self.current_bytes / 2**20:.0f} MiB resident, {self.peak_bytes / 2**20:.0f} MiB at its peak"
 
 
+def with_store_mounted(store_dir: Path, command: list[str]) -> list[str]:
+    """The command in a private mount namespace where `store_dir` (the local cluster's shared
+    artifact directory) is bound at STORE_MOUNT, the path the store's claim has in every pod:
+    so the URIs the pods recorded name files it can read (and `ballast gc` delete)."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    bind = f'mkdir -p {STORE_MOUNT} && mount --bind "$0" {STORE_MOUNT} && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, str(store_dir), *command]
+
+
 class OperatorProcess:
     """The operator on the host, seeing the local cluster's shared artifact directory at the
     same path as the pods it starts (a private mount namespace binds it there), as it would
@@ -68,11 +77,7 @@ class OperatorProcess:
                    "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port)]
         for namespace in self.namespaces:
             command += ["--namespace", namespace]
-        if self.store_dir is None:
-            return command
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        bind = f'mkdir -p {STORE_MOUNT} && mount --bind "$0" {STORE_MOUNT} && exec "$@"'
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, str(self.store_dir), *command]
+        return command if self.store_dir is None else with_store_mounted(self.store_dir, command)
 
     def environment(self) -> dict[str, str]:
         """The tests' settings, the pods' image (Ballast's, by digest) and the cluster."""

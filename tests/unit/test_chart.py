@@ -24,6 +24,8 @@ from tests.support.kube import REPO
 
 NAMESPACED = {"watch.namespaces": ["team-a", "team-b"]}
 FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
+ADMIN_MANAGED_ACCOUNTS = {"rbac.create": False, "serviceAccount.create": False, "serviceAccount.name": "ops",
+                          "retention.serviceAccountName": "ops-retention"}
 
 
 # --- lint and schema ---------------------------------------------------------------------
@@ -171,7 +173,7 @@ OPERATOR_GRANTS = {
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
     ("apps", "replicasets"): {"list", "watch"},
     ("", "services"): {"get", "list", "watch", "create", "patch"},
-    ("networking.k8s.io", "networkpolicies"): {"create", "patch"},
+    ("networking.k8s.io", "networkpolicies"): {"list", "watch", "create", "patch"},
     ("", "events"): {"create"},
 }
 KOPF_CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
@@ -185,20 +187,20 @@ def test_cluster_wide_mode_is_one_cluster_role_with_exactly_what_the_operator_do
     (role,) = find(objects, "ClusterRole", "ballast")  # the others are the tenants' (aggregated)
     # kopf watches no Namespaces when it serves the whole cluster
     assert _grants(role["rules"]) == {**OPERATOR_GRANTS, **KOPF_CRD_GRANTS, **EGRESS_DISCOVERY_GRANTS}
-    (binding,) = find(objects, "ClusterRoleBinding")
+    (binding,) = find(objects, "ClusterRoleBinding", "ballast")  # the other is retention's
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    (account,) = find(objects, "ServiceAccount")
+    (account,) = find(objects, "ServiceAccount", "ballast")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
                                     "namespace": "ballast-system"}]
 
 
 def test_namespaced_mode_grants_work_only_in_the_watched_namespaces():
     objects = rendered(NAMESPACED)
-    roles = find(objects, "Role")
+    roles = find(objects, "Role", "ballast")  # the others are retention's (test_retention_rbac_...)
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for role in roles:
         assert _grants(role["rules"]) == OPERATOR_GRANTS
-    bindings = find(objects, "RoleBinding")
+    bindings = find(objects, "RoleBinding", "ballast")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     assert all(b["subjects"][0]["namespace"] == "ballast-system" for b in bindings)
     # cluster-wide, only what kopf reads to follow the CRDs and the watched namespaces
@@ -210,10 +212,14 @@ def test_namespaced_mode_grants_work_only_in_the_watched_namespaces():
 
 
 def test_rbac_can_be_left_to_the_cluster_admin():
-    objects = rendered({"rbac.create": False, "serviceAccount.create": False, "serviceAccount.name": "ops"})
+    objects = rendered(ADMIN_MANAGED_ACCOUNTS)
     assert not [o for o in objects if o["kind"].endswith(("Role", "RoleBinding")) or o["kind"] == "ServiceAccount"]
     (deployment,) = find(objects, "Deployment")
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
+    (cronjob,) = find(objects, "CronJob")
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] == "ops-retention"
+    refused = template({"serviceAccount.create": False, "serviceAccount.name": "ops"}, check=False)
+    assert refused.returncode != 0 and "retention.serviceAccountName is required" in refused.stderr
 
 
 # --- the operator's Deployment -------------------------------------------------------------

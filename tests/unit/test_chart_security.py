@@ -138,4 +138,5 @@ def test_view_and_edit_aggregate_the_four_kinds_and_nobody_writes_status():
 
 def test_tenant_roles_can_be_left_out():
     assert tenant_roles({"rbac.aggregateClusterRoles": False}) == {}
-    assert tenant_roles({"rbac.create": False, "serviceAccount.create": False, "serviceAccount.name": "ops"}) == {}
+    assert tenant_roles({"rbac.create": False, "serviceAccount.create": False, "serviceAccount.name": "ops",
+                         "retention.enabled": False}) == {}

@@ -232,3 +232,73 @@ def test_the_commands_dry_run_by_default_and_delete_with_apply(store, monkeypatc
                                       "--store", f"file://{root}", "--apply"])
     assert erased.exit_code == 0 and f"erased datasets/credit/{D[6]}" in erased.output
     assert not any(o.key.startswith(f"datasets/credit/{D[6]}") for o in store.list())
+
+
+def test_gc_all_namespaces_collects_each_namespace_of_the_store_on_its_own(tmp_path, monkeypatch):
+    """Namespaces come from the store's top level; each is planned against its own part and its
+    own objects, and a refusal in one stops only that one (the command then exits 1)."""
+    root = tmp_path / "store"
+    ml, other = ArtifactStore(f"file://{root}/ml"), ArtifactStore(f"file://{root}/team-b")
+    for store, days in ((ml, 0), (other, 0)):
+        for age, version in zip(range(70, 30, -10), D):
+            put(store, f"datasets/credit/{version}/metadata.json", age + days)
+    (root / "lost+found").mkdir()
+    own = {"ml": f"file://{root}/ml", "team-b": f"file://{root}/team-b"}
+
+    def listing(pointing_at: dict[str, str]):
+        def list_all(_api, namespace, plural):
+            if plural != "datasets":
+                return []
+            base = pointing_at[namespace]
+            return [{"metadata": {"name": "credit"}, "status": {"latestVersion": D[3], "versions": [
+                {"sha256": D[3], "snapshotUri": f"{base}/datasets/credit/{D[3]}/data.parquet"}]}}]
+        return list_all
+
+    monkeypatch.setattr(api, "custom_objects", lambda: None)
+    monkeypatch.setattr(api, "list_all", listing(own))
+    runner = CliRunner()
+    args = ["gc", "-A", "--store", f"file://{root}", "--keep-versions", "1"]
+    dry = runner.invoke(cli.main, args)
+    assert dry.exit_code == 0, dry.output
+    assert "2 namespaces in" in dry.output and "ml, team-b" in dry.output and "lost+found" not in dry.output
+    assert dry.output.count("would delete 3 of 4 versions") == 2
+    assert len(ml.list()) == len(other.list()) == 4
+
+    # team-b's Dataset records a URI in ml's part: team-b is refused, ml is collected
+    monkeypatch.setattr(api, "list_all", listing({"ml": own["ml"], "team-b": own["ml"]}))
+    applied = runner.invoke(cli.main, [*args, "--apply"])
+    assert applied.exit_code == 1
+    ml_report, team_b_report = applied.output.split("namespace ml:\n")[1].split("namespace team-b:\n")
+    assert "\ndeleted 3 of 4 versions" in ml_report and "refused" not in ml_report
+    assert "would delete 3 of 4 versions" in team_b_report and "refused:" in team_b_report
+    assert "in 1 namespaces: team-b" in team_b_report
+    assert [o.key for o in ml.list()] == [f"datasets/credit/{D[3]}/metadata.json"]
+    assert len(other.list()) == 4  # nothing of team-b's, and team-b's objects kept nothing of ml's
+
+    both = runner.invoke(cli.main, [*args, "-n", "ml"])
+    assert both.exit_code == 2 and "exclude each other" in both.output
+
+
+def test_gc_goes_on_when_one_namespace_cannot_be_read(tmp_path, monkeypatch):
+    from kubernetes.client.exceptions import ApiException
+
+    root = tmp_path / "store"
+    for namespace in ("denied", "ml"):
+        put(ArtifactStore(f"file://{root}/{namespace}"), f"datasets/credit/{D[0]}/metadata.json", 40)
+        put(ArtifactStore(f"file://{root}/{namespace}"), f"datasets/credit/{D[1]}/metadata.json", 30)
+
+    def list_all(_api, namespace, plural):
+        if namespace == "denied":
+            raise ApiException(status=403, reason="Forbidden")
+        return []
+
+    monkeypatch.setattr(api, "custom_objects", lambda: None)
+    monkeypatch.setattr(api, "list_all", list_all)
+    result = CliRunner().invoke(cli.main, ["gc", "-A", "--store", f"file://{root}", "--keep-versions", "1",
+                                           "--apply"])
+    assert result.exit_code == 1
+    assert "namespace denied: not collected: the API answered 403 Forbidden" in result.output
+    assert "deleted 1 of 2 versions" in result.output
+    # what could not be read is never taken for "nothing references it"
+    assert len(ArtifactStore(f"file://{root}/denied").list()) == 2
+    assert len(ArtifactStore(f"file://{root}/ml").list()) == 1

@@ -56,3 +56,24 @@ def test_file_listing_skips_temporary_files_and_symlinks_and_delete_prunes_empty
     (base / ".tmp-1.partial").unlink()
     store.delete("datasets/d/v/metadata.json")
     assert not (tmp_path / "root" / "datasets" / "d").exists() and (tmp_path / "root").is_dir()
+
+
+def test_directories_name_one_level_of_subdirectories_only(store: ArtifactStore):
+    store.write_bytes_once("team-a/datasets/d/" + "a" * 64 + "/metadata.json", b"{}")
+    store.write_bytes_once("team-b/models/m/" + "b" * 64 + "/model.skops", b"x")
+    store.write_bytes_once("README", b"not a directory")
+    assert store.directories() == ["team-a", "team-b"]
+    assert store.directories("team-a") == ["datasets"]
+    assert store.directories("nothing") == []
+    with pytest.raises(ArtifactOutsideStore):
+        store.directories("../elsewhere")
+
+
+def test_file_directories_skip_symlinks_and_names_that_are_not_key_segments(tmp_path: Path):
+    store = ArtifactStore(f"file://{tmp_path}/root")
+    store.write_bytes_once("team-a/README", b"x")
+    (tmp_path / "root" / "lost+found").mkdir()
+    (tmp_path / "root" / ".partial").mkdir()
+    (tmp_path / "victim").mkdir()
+    os.symlink(tmp_path / "victim", tmp_path / "root" / "planted")
+    assert store.directories() == ["team-a"]

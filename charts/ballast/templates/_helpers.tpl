@@ -142,10 +142,12 @@ and the per-namespace Roles (namespaced mode). */}}
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, patch]
-# each serving version's NetworkPolicy, kept by server-side apply (build/serving_network_policy.py)
+# each serving version's and each Dataset's ingest NetworkPolicy, kept by server-side apply
+# (build/serving_network_policy.py, build/ingest_network_policy.py); watched so that one
+# deleted by hand is applied again (handlers/network_policies.py)
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
-  verbs: [create, patch]
+  verbs: [list, watch, create, patch]
 # the namespace's feedback token Secret (build/feedback_token.py), created when absent
 # (kube.create_secret_if_absent): create only, it is never updated, patched or deleted
 - apiGroups: [""]
@@ -184,4 +186,28 @@ being created or deleted (observation.py, namespace_observer); cluster-wide it d
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [list, watch]
+{{- end }}
+
+{{/* The retention CronJob's objects (retention-*.yaml): its own name, ServiceAccount and RBAC,
+apart from the operator's, so `ballast gc` holds only what it reads. */}}
+{{/* At most 52 characters: the CronJob controller appends an 11-character suffix to name its Jobs. */}}
+{{- define "ballast.retentionName" -}}
+{{- printf "%s-retention" (include "ballast.fullname" . | trunc 42 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "ballast.retentionServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ballast.retentionName" .) .Values.retention.serviceAccountName }}
+{{- else }}
+{{- required "retention.serviceAccountName is required when serviceAccount.create is false (or set retention.enabled=false)" .Values.retention.serviceAccountName }}
+{{- end }}
+{{- end }}
+
+{{/* What `ballast gc` reads in each namespace it collects: the four kinds, to know what still
+references the store (commands/gc.py read_live_objects). list only: it never watches, gets by
+name or writes. */}}
+{{- define "ballast.retentionRules" -}}
+- apiGroups: [ballast.dev]
+  resources: [datasets, trainingruns, modelversions, driftpolicies]
+  verbs: [list]
 {{- end }}

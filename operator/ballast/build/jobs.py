@@ -9,6 +9,7 @@ from ballast.build.pods import ballast_container, owner_reference, pod_spec
 from ballast.settings import Settings
 
 SOURCE_ROOT = "/mnt/ballast-source"
+INGEST_COMPONENT = "ingest"
 INGEST_DEADLINE_SECONDS = 1800
 # Exit codes of `ballast ingest` / `ballast train` that say the input itself is wrong:
 # retrying cannot help, so the Job fails at once instead of spending its backoff.
@@ -52,7 +53,7 @@ def build_ingest_job(dataset: dict, *, job_name: str, settings: Settings) -> dic
     name = dataset["metadata"]["name"]
     spec = dataset["spec"]
     source = spec["source"]
-    labels = ballast_labels(component="ingest", instance=name)
+    labels = ballast_labels(component=INGEST_COMPONENT, instance=name)
     env = [
         {"name": "BALLAST_DATASET_NAME", "value": name},
         {"name": "BALLAST_DATASET_JSON", "value": json.dumps({"metadata": {"name": name}, "spec": spec},

@@ -3,13 +3,22 @@ references and retention no longer keeps (ballast.lifecycle.retention). A dry ru
 
 The store is listed before the live objects are read, so an object created meanwhile is seen;
 a version written after the listing is not in it, so it cannot be deleted.
+
+Each namespace is collected on its own, against its own part of the store (`<root>/<namespace>`)
+and its own objects: what one namespace's objects record can neither keep nor delete another's
+files, and a refusal in one namespace stops only that one (`--all-namespaces` goes on with the
+rest and fails at the end).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ballast.api.common import DNS_LABEL_PATTERN
 from ballast.commands.tables import format_table
 from ballast.lifecycle.objects import LiveObjects, live_objects
 from ballast.lifecycle.references import ReferenceSet, referenced_directories
@@ -19,6 +28,8 @@ from ballast.store import ArtifactStore
 from ballast.store.layout import DATASETS, MODELS
 
 PLURALS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
+NAMESPACE_NAME = re.compile(DNS_LABEL_PATTERN)
+MAX_NAMESPACE_LENGTH = 63
 
 
 class GcRefused(Exception):
@@ -36,6 +47,13 @@ def read_live_objects(api: Any, namespace: str) -> LiveObjects:
     from ballast.commands.api import list_all
 
     return live_objects(*(list_all(api, namespace, plural) for plural in PLURALS))
+
+
+def store_namespaces(root: ArtifactStore) -> list[str]:
+    """The namespaces that have a part of the store: its top-level directories whose names a
+    namespace can have (a filesystem's lost+found, say, is not one)."""
+    return [name for name in root.directories()
+            if len(name) <= MAX_NAMESPACE_LENGTH and NAMESPACE_NAME.match(name)]
 
 
 def list_versions(store: ArtifactStore) -> list[StoredVersion]:
@@ -69,9 +87,11 @@ def apply_plan(store: ArtifactStore, decisions: list[Decision], references: Refe
     return deleted
 
 
-def report(decisions: list[Decision], references: ReferenceSet, *, applied: bool, verbose: bool = False) -> str:
+def report(decisions: list[Decision], references: ReferenceSet, *, applied: bool, verbose: bool = False,
+           refusal: str | None = None) -> str:
+    """`refusal`: --apply was asked and refused (GcRefused), so the plan is reported as not done."""
     doomed = [d for d in decisions if d.delete]
-    verb = "deleted" if applied else "would delete"
+    verb = "deleted" if applied and not refusal else "would delete"
     lines = []
     if doomed:
         lines.append(format_table(["VERSION", "FILES", "BYTES", "WRITTEN"], [
@@ -85,9 +105,37 @@ def report(decisions: list[Decision], references: ReferenceSet, *, applied: bool
     lines.append(f"{verb} {len(doomed)} of {len(decisions)} versions ({size} bytes); "
                  f"{sum(d.reason == 'Referenced' for d in kept)} kept as referenced, "
                  f"{len(kept) - sum(d.reason == 'Referenced' for d in kept)} kept by retention")
-    if references.outside:
+    if refusal:
+        lines.append(f"refused: {refusal}")
+    elif references.outside:
         lines.append(f"warning: {len(references.outside)} recorded URIs are outside this store "
                      f"(first: {references.outside[0]}); --apply refuses until --store is the operator's store")
     if not applied and doomed:
         lines.append("dry run: nothing was deleted; pass --apply to delete")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class NamespaceGc:
+    """What `ballast gc` did in one namespace."""
+
+    namespace: str
+    report: str
+    refusal: str | None = None
+    """Why nothing was deleted although --apply asked (GcRefused), or None."""
+
+
+def collect_namespace(namespace: str, store: ArtifactStore, read_objects: Callable[[], LiveObjects],
+                      retention: Retention, now: datetime, *, apply: bool, verbose: bool = False) -> NamespaceGc:
+    """One namespace's gc: `store` is its part of the store, `read_objects` reads its objects
+    (called after the listing, see above). A refused apply reports the plan as a dry run."""
+    versions = list_versions(store)
+    decisions, references = plan(store, versions, read_objects(), retention, now)
+    refusal = None
+    if apply:
+        try:
+            apply_plan(store, decisions, references)
+        except GcRefused as error:
+            refusal = str(error)
+    return NamespaceGc(namespace, report(decisions, references, applied=apply, verbose=verbose, refusal=refusal),
+                       refusal)

@@ -11,6 +11,7 @@ import kopf
 from ballast import kube
 from ballast.build.claims import store_claim_for
 from ballast.conditions import find_condition, now_rfc3339, set_condition
+from ballast.handlers.ingest_network import is_ingest_job, restrict_ingest_egress
 from ballast.handlers.lifecycle_metrics import count_lifecycle
 from ballast.handlers.model_service import claim_and_apply_service
 from ballast.handlers.serving_access import is_serving_deployment, provide_serving_access
@@ -53,6 +54,8 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
     if claim is not None:
         kube.ensure_claim(claim)
     for job in outcome.create_jobs:
+        if is_ingest_job(job):
+            restrict_ingest_egress(plain_body(body), settings)
         kube.create_job(job)
     for name in outcome.delete_jobs:
         kube.delete_job(namespace, name)

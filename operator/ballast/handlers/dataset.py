@@ -6,7 +6,7 @@ import kopf
 
 from ballast.api.kinds import GROUP, VERSION
 from ballast.handlers.apply import apply_outcome, plain_body
-from ballast.handlers.context import SETTINGS, now
+from ballast.handlers.context import SETTINGS, current_settings, now
 from ballast.handlers.indexes import job_of, stuck_pod_of, termination_of
 from ballast.handlers.source_objects import source_objects_in
 from ballast.reconcile.dataset import DatasetObservation, ingest_in_flight, reconcile_dataset
@@ -28,6 +28,7 @@ def _ingesting(status: kopf.Status, **_) -> bool:
 def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ballast_job_pods: kopf.Index,
               stuck_job_pods: kopf.Index, **_) -> None:
     namespace = body.metadata.namespace
+    settings = current_settings()  # the egress policy with the cluster's ranges found so far
     job_name = (body.status.get("ingest") or {}).get("jobName")
     observed = DatasetObservation(
         body=plain_body(body), now=now(),
@@ -36,5 +37,5 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ball
         pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
         source_objects=source_objects_in(namespace),
     )
-    apply_outcome(body, patch, reconcile_dataset(observed, SETTINGS), SETTINGS)
+    apply_outcome(body, patch, reconcile_dataset(observed, settings), settings)
 

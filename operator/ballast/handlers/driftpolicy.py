@@ -13,7 +13,7 @@ from ballast.drift.counters import Reading, Window, parse_metrics, window_betwee
 from ballast.drift.prometheus import PrometheusError, window_from_prometheus
 from ballast.drift_metrics import DRIFT_GAUGES
 from ballast.handlers.apply import apply_outcome, plain_body
-from ballast.handlers.context import SETTINGS, now
+from ballast.handlers.context import SETTINGS, current_settings, now
 from ballast.handlers.indexes import one_of
 from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.metrics import DRIFT_FIRINGS, RETRAINS
@@ -121,7 +121,7 @@ def _window_from_prometheus(memo: kopf.Memo, url: str, namespace: str, model: st
     try:
         return window_from_prometheus(url, namespace, model, version, start["started_at"], moment,
                                       timeout=SETTINGS.prometheus_deadline_seconds,
-                                      egress=SETTINGS.prometheus_egress), \
+                                      egress=current_settings().prometheus_egress), \
             start["started_at"], None
     except PrometheusError as error:
         return None, start["started_at"], (error.reason, str(error)[:1024])

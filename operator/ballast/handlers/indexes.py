@@ -69,8 +69,8 @@ def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> str | No
 
 
 @kopf.index(GROUP, VERSION, "datasets")
-def ballast_datasets(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
-    return {(namespace, name): {"metadata": {"name": name, "namespace": namespace},
+def ballast_datasets(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
+    return {(namespace, name): {"metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")},
                                 "spec": dict(spec), "status": dict(status)}}
 
 

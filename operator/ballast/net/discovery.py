@@ -1,6 +1,7 @@
-"""The cluster's own service and pod ranges, discovered once when the operator starts, so the
-egress policy refuses them without an administrator listing them (chart value
-egress.clusterCIDRs adds to what is found, never the other way round).
+"""The cluster's own service and pod ranges, discovered when the operator starts and again
+every few minutes while it runs (a Node that joins brings its pod range, a ServiceCIDR added
+extends the service range), so the egress policy refuses them without an administrator
+listing them (chart value egress.clusterCIDRs adds to what is found, never the other way round).
 
 Two cheap lists, each allowed to fail (a missing API, no permission): ServiceCIDR objects
 (networking.k8s.io/v1, Kubernetes 1.33+; the `kubernetes` default one holds the
@@ -8,22 +9,27 @@ Two cheap lists, each allowed to fail (a missing API, no permission): ServiceCID
 allocates node ranges; CNI plugins that manage their own IPAM leave them empty, so listing the
 pod range in the chart values is the reliable way there).
 
-What is found joins BALLAST_EGRESS_CLUSTER_CIDRS in the operator's environment before its
-settings are read, so the operator and the ingest pods it starts (ballast.build.jobs) use
-one and the same policy.
+What is found at start joins BALLAST_EGRESS_CLUSTER_CIDRS in the operator's environment before
+its settings are read; what is found later is added to the settings the handlers read
+(ballast.handlers.context.LiveSettings). Either way the operator and the ingest pods it starts
+(ballast.build.jobs) use one and the same policy: a pod gets it as it stood when its Job was built.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable, MutableMapping
+import threading
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from ballast.net.egress import CLUSTER_CIDRS_ENV, IPNetwork
 
 DISCOVER_ENV = "BALLAST_EGRESS_DISCOVER"
+REDISCOVER_ENV = "BALLAST_EGRESS_REDISCOVER_SECONDS"
+DEFAULT_REDISCOVER_SECONDS = 300.0
 REQUEST_TIMEOUT_SECONDS = 10
+PAGE_SIZE = 500  # a list of thousands of Nodes is read a page at a time, keeping only their specs
 
 log = logging.getLogger(__name__)
 
@@ -73,36 +79,91 @@ def discover(list_service_cidrs: Lister, list_nodes: Lister) -> Discovered:
     return Discovered(tuple(ranges), tuple(problems))
 
 
+def paged_specs(list_page: Callable[..., dict]) -> list[dict]:
+    """Every item of a paginated list, keeping only its spec: `list_page(limit=, _continue=)`
+    answers one page as a plain dict."""
+    items, token = [], None
+    while True:
+        page = list_page(limit=PAGE_SIZE, _continue=token)
+        items += [{"spec": item.get("spec") or {}} for item in page.get("items") or []]
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return items
+
+
 def api_listers() -> tuple[Lister, Lister]:
-    """The two lists through the operator's API client, as plain dicts."""
+    """The two lists through the operator's API client, as plain dicts holding only their spec."""
     from kubernetes import client  # the operator's dependency; ingest pods never discover
 
     from ballast.kube import api_client
 
     api = api_client()
 
-    def items(answer) -> list[dict]:
-        return api.sanitize_for_serialization(answer).get("items") or []
+    def pages(list_call: Callable) -> Callable[..., dict]:
+        return lambda **page: api.sanitize_for_serialization(
+            list_call(**page, _request_timeout=REQUEST_TIMEOUT_SECONDS))
 
-    return (lambda: items(client.NetworkingV1Api(api).list_service_cidr(_request_timeout=REQUEST_TIMEOUT_SECONDS)),
-            lambda: items(client.CoreV1Api(api).list_node(_request_timeout=REQUEST_TIMEOUT_SECONDS)))
+    return (lambda: paged_specs(pages(client.NetworkingV1Api(api).list_service_cidr)),
+            lambda: paged_specs(pages(client.CoreV1Api(api).list_node)))
+
+
+def discover_through(listers: Callable[[], tuple[Lister, Lister]]) -> Discovered:
+    try:
+        return discover(*listers())
+    except Exception as error:  # noqa: BLE001 - no cluster configuration at all: kopf will say so
+        return Discovered(problems=(f"cannot reach the API ({type(error).__name__})",))
+
+
+def discovery_enabled(environ: Mapping[str, str]) -> bool:
+    return environ.get(DISCOVER_ENV, "true").strip().lower() != "false"
+
+
+def rediscovery_interval(environ: Mapping[str, str]) -> float | None:
+    """Seconds between discoveries after the one at start; None when discovery is off or the
+    interval is 0 (the ranges found at start are then kept for the operator's lifetime)."""
+    seconds = float(environ.get(REDISCOVER_ENV) or DEFAULT_REDISCOVER_SECONDS)
+    return seconds if discovery_enabled(environ) and seconds > 0 else None
 
 
 def publish_discovered_cluster_ranges(environ: MutableMapping[str, str],
                                       listers: Callable[[], tuple[Lister, Lister]] = api_listers) -> Discovered | None:
     """Discovers the cluster's ranges (unless BALLAST_EGRESS_DISCOVER is false) and adds them to
     BALLAST_EGRESS_CLUSTER_CIDRS in `environ`: call before the operator's settings are read."""
-    if environ.get(DISCOVER_ENV, "true").strip().lower() == "false":
+    if not discovery_enabled(environ):
         return None
-    try:
-        found = discover(*listers())
-    except Exception as error:  # noqa: BLE001 - no cluster configuration at all: kopf will say so
-        found = Discovered(problems=(f"cannot reach the API ({type(error).__name__})",))
+    found = discover_through(listers)
     environ[CLUSTER_CIDRS_ENV] = merged_cidrs(environ.get(CLUSTER_CIDRS_ENV, ""), found.ranges)
-    for problem in found.problems:
+    _warn(found.problems)
+    return found
+
+
+def keep_discovering(every_seconds: float, add_ranges: Callable[[Iterable[IPNetwork]], list[IPNetwork]],
+                     listers: Callable[[], tuple[Lister, Lister]] = api_listers,
+                     problems_at_start: tuple[str, ...] = ()) -> threading.Event:
+    """A daemon thread that discovers every `every_seconds` and hands what it finds to
+    `add_ranges` (which returns the ranges that were new); set the returned event to stop it.
+    A problem is logged when it appears, not at every round it lasts."""
+    stop = threading.Event()
+
+    def discover_until_stopped() -> None:
+        reported = problems_at_start
+        while not stop.wait(every_seconds):
+            found = discover_through(listers)
+            added = add_ranges(found.ranges)
+            if added:
+                log.info("egress: the cluster's ranges now include %s, refused from now on",
+                         ", ".join(str(network) for network in added))
+            _warn(tuple(problem for problem in found.problems if problem not in reported))
+            reported = found.problems
+
+    threading.Thread(target=discover_until_stopped, name="egress-discovery", daemon=True).start()
+    return stop
+
+
+def _warn(problems: Iterable[str]) -> None:
+    for problem in problems:
         log.warning("egress: %s: the cluster's ranges found there are not refused unless egress.clusterCIDRs "
                     "lists them", problem)
-    return found
 
 
 def _networks(cidrs: Iterable[str]) -> list[IPNetwork]:

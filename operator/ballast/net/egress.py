@@ -51,6 +51,7 @@ DEFAULT_DENIED: tuple[tuple[IPNetwork, str], ...] = tuple((ipaddress.ip_network(
 ))
 # IPv6 forms that carry an IPv4 address a host may route to: ::ffff:127.0.0.1 reaches loopback.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SIXTOFOUR = ipaddress.ip_network("2002::/16")
 
 
 class EgressDenied(Exception):
@@ -151,6 +152,16 @@ class EgressPolicy:
         known += [network for network in ranges if network not in known]
         return replace(self, cluster_ranges=tuple(known))
 
+    def refused_networks(self) -> tuple[IPNetwork, ...]:
+        """Every network this policy refuses, each once: the default denies, the cluster's
+        ranges, and the IPv6 forms that carry one of their IPv4 addresses (NAT64 and 6to4;
+        an IPv4-mapped address leaves a host as IPv4). What a NetworkPolicy cannot resolve
+        host names for, it can still list (ballast.build.ingest_network_policy)."""
+        direct = [network for network, _ in self.denied] + list(self.cluster_ranges)
+        embedded = [form for network in direct if isinstance(network, ipaddress.IPv4Network)
+                    for form in ipv6_forms(network)]
+        return tuple(dict.fromkeys([*direct, *embedded]))
+
     def permits_host(self, host: str, port: int) -> bool:
         return any(rule.permits_host(host, port) for rule in self.allow)
 
@@ -245,6 +256,14 @@ def check_url(url: str, policy: EgressPolicy, resolver: Resolver | None = resolv
     except OSError:
         return None
     return None
+
+
+def ipv6_forms(network: ipaddress.IPv4Network) -> list[ipaddress.IPv6Network]:
+    """The NAT64 and 6to4 networks whose addresses carry the IPv4 network's: what
+    `_embedded_ipv4` reads back out of an address."""
+    v4, length = int(network.network_address), network.prefixlen
+    return [ipaddress.IPv6Network((int(NAT64.network_address) | v4, NAT64.prefixlen + length)),
+            ipaddress.IPv6Network((int(SIXTOFOUR.network_address) | v4 << 80, SIXTOFOUR.prefixlen + length))]
 
 
 def _embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:

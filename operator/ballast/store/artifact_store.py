@@ -60,6 +60,7 @@ class Backend(Protocol):
     def size(self, key: str) -> int: ...
     def write_once(self, key: str, chunks: Iterable[bytes]) -> bool: ...
     def list(self, prefix: str) -> Iterator[StoredObject]: ...
+    def directories(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> bool: ...
 
 
@@ -144,6 +145,13 @@ class ArtifactStore:
         uri = uri_for_key(self.root, checked) if checked else self.uri
         with reading(uri):
             return sorted(self.backend.list(checked), key=lambda stored: stored.key)
+
+    def directories(self, prefix: str = "") -> list[str]:
+        """The names of the directories directly under the key prefix, sorted: one level, never
+        the objects below (`ballast gc --all-namespaces` finds the namespaces' parts this way)."""
+        checked = self.key(prefix) if prefix else ""
+        with reading(uri_for_key(self.root, checked) if checked else self.uri):
+            return self.backend.directories(checked)
 
     # --- deleting (ballast gc and ballast erase only) ------------------------------------
 

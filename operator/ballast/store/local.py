@@ -171,6 +171,16 @@ class LocalBackend:
                 yield StoredObject(key=key, size=info.st_size,
                                    modified=datetime.fromtimestamp(info.st_mtime, timezone.utc))
 
+    def directories(self, prefix: str) -> list[str]:
+        """The subdirectories directly under the prefix whose names are key segments; a symlink
+        is never one (as list never follows one)."""
+        top = self._checked(prefix) if prefix else self.root
+        if not os.path.isdir(top) or os.path.islink(top):
+            return []
+        with os.scandir(top) as entries:
+            return sorted(entry.name for entry in entries
+                          if KEY_SEGMENT.match(entry.name) and entry.is_dir(follow_symlinks=False))
+
     def delete(self, key: str) -> bool:
         """Unlinks the object (a symlink planted in its place is removed, never followed) and
         the directories it leaves empty, up to the root."""

@@ -25,7 +25,7 @@ from fsspec import AbstractFileSystem
 
 from ballast.store.credentials import S3Options
 from ballast.store.errors import ArtifactConflict, ArtifactNotFound, StoreError, StoreUnavailable
-from ballast.store.keys import validate_key
+from ballast.store.keys import KEY_SEGMENT, validate_key
 from ballast.store.objects import StoredObject
 from ballast.store.streams import CHUNK, sha256_of_stream
 
@@ -138,6 +138,19 @@ class FsspecBackend:
             except StoreError:  # not one of the store's keys
                 continue
             yield StoredObject(key=key, size=int(info.get("size") or 0), modified=_modified(info))
+
+    def directories(self, prefix: str) -> list[str]:
+        """The prefixes directly under the prefix (an object store's "directories") whose names
+        are key segments."""
+        top = self._path(prefix) if prefix else self.root_path
+        with _store_errors(self.root_path):
+            try:
+                found = self.fs.ls(top, detail=True)
+            except FileNotFoundError:
+                return []
+        names = (str(info.get("name", "")).rstrip("/").rsplit("/", 1)[-1] for info in found
+                 if info.get("type") == "directory")
+        return sorted(name for name in names if KEY_SEGMENT.match(name))
 
     def delete(self, key: str) -> bool:
         if not self.exists(key):
