@@ -31,9 +31,8 @@ from tests.badinput.test_hostile_data import FORMULAS, formula_csv
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
 from tests.support.image import ballast_image
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.planted_models import STORE, model_version
 from tests.unit.test_models_skops import WritesSentinel
-
-STORE = "file:///var/lib/ballast"
 
 
 @pytest.fixture
@@ -137,11 +136,6 @@ def test_hostile_dataset_files_are_refused_with_a_condition_and_an_event(k: Kube
 
 
 # --- model versions ------------------------------------------------------------------------
-
-
-def model_version(name: str, model: str, uri: str, sha256: str) -> dict:
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": name},
-            "spec": {"model": model, "artifact": {"uri": uri, "sha256": sha256}}}
 
 
 def test_hostile_artifacts_are_refused_by_the_operator_and_nothing_runs_or_is_written(

@@ -19,11 +19,11 @@ from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 
 from ballast.build.serving import VERSION_LABEL
-from ballast.models.digest import sha256_hex
 from ballast.models.skops_format import serialize_model
-from tests.badinput.test_hostile_cluster import STORE, assert_refused, model_version
+from tests.badinput.test_hostile_cluster import assert_refused
 from tests.support.ballast_objects import condition, wait_for_condition
-from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.kube import Kubectl, wait_for
+from tests.support.planted_models import model_version, plant
 from tests.unit.test_artifact_bounds import empty_lists_schema, zip_of
 from tests.unit.test_models_tree_structure import _edit_first_array, _is_tree_nodes, _set_child_out_of_range
 
@@ -31,14 +31,6 @@ from tests.unit.test_models_tree_structure import _edit_first_array, _is_tree_no
 @pytest.fixture
 def k(kubectl: Kubectl, namespace: str, operator_for_badinput) -> Kubectl:
     return kubectl.in_namespace(namespace)
-
-
-def _plant(namespace: str, model: str, name: str, data: bytes) -> tuple[str, str]:
-    """The bytes in the shared store under the namespace's prefix, as a tenant's pod could write them."""
-    folder = shared_store_dir() / namespace / "models" / model / name
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.skops").write_bytes(data)
-    return f"{STORE}/{namespace}/models/{model}/{name}/model.skops", sha256_hex(data)
 
 
 def _termination_messages(k: Kubectl, version: str) -> list[str]:
@@ -55,9 +47,9 @@ def test_a_zip_bomb_is_a_condition_and_a_tampered_forest_never_serves(k: Kubectl
     model = f"hostile-{namespace}"
     x, y = load_iris(return_X_y=True)
     forest = serialize_model(RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y))
-    good_uri, good_sha = _plant(namespace, model, "good", forest.data)
-    bomb_uri, bomb_sha = _plant(namespace, model, "bomb", zip_of({"schema.json": empty_lists_schema(8_000_000)}))
-    tampered_uri, tampered_sha = _plant(namespace, model, "tampered",
+    good_uri, good_sha = plant(namespace, model, "good", forest.data)
+    bomb_uri, bomb_sha = plant(namespace, model, "bomb", zip_of({"schema.json": empty_lists_schema(8_000_000)}))
+    tampered_uri, tampered_sha = plant(namespace, model, "tampered",
                                         _edit_first_array(forest.data, _is_tree_nodes, _set_child_out_of_range))
 
     k.apply(model_version("bomb", model, bomb_uri, bomb_sha))

@@ -24,6 +24,7 @@ from tests.conftest import NAMESPACE_PREFIX, make_namespace
 from tests.security.clients import ImpersonatingKubectl
 from tests.security.pod_network import FakeMetadataServer, PodNetworkClient, SlowServer
 from tests.security.release import SecurityRelease
+from tests.security.served import Served, serve_both
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.operator_process import OperatorProcess
 
@@ -34,11 +35,28 @@ ATTACKER, VICTIM = "mallory", "victor"
 TENANT_PREFIX = f"s{NAMESPACE_PREFIX}"
 
 
+AFTER_EVERY_ATTACK = "after_every_attack"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{AFTER_EVERY_ATTACK}: runs after every other test of the session "
+                                       "(the victim's state compared with what it was before the attacks)")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # every test here needs the real cluster (tests/conftest.py marks the other cluster directories)
-    for item in items:
-        if HERE in Path(item.fspath).resolve().parents:
-            item.add_marker(pytest.mark.cluster)
+    ours = [item for item in items if HERE in Path(item.fspath).resolve().parents]
+    for item in ours:
+        item.add_marker(pytest.mark.cluster)
+    # the attacks live in several modules; the check that they changed nothing of the victim's
+    # comes after the suite's last one
+    last = [item for item in ours if item.get_closest_marker(AFTER_EVERY_ATTACK)]
+    attacks = [item for item in ours if item not in last]
+    if last and attacks:
+        for item in last:
+            items.remove(item)
+        after = items.index(attacks[-1]) + 1
+        items[after:after] = last
 
 
 @dataclass(frozen=True)
@@ -54,7 +72,8 @@ class Tenants:
     attacker: Tenant
 
 
-def bind(kubectl: Kubectl, namespace: str, user: str, cluster_role: str) -> None:
+def bind(kubectl: Kubectl, namespace: str, user: str, cluster_role: str) -> str:
+    """A RoleBinding of the ClusterRole to the user in the namespace; its name."""
     name = f"{user}-{cluster_role}"[:63]
     kubectl.in_namespace(namespace).apply({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
@@ -62,6 +81,7 @@ def bind(kubectl: Kubectl, namespace: str, user: str, cluster_role: str) -> None
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
     })
+    return name
 
 
 @pytest.fixture(scope="session")
@@ -156,3 +176,9 @@ def tenant_operator(kubeconfig: Path, kubectl: Kubectl, tenants: Tenants, allowe
                         check=False, timeout=120)
     problems = process.log_problems()
     assert not problems, "the tenants' operator log has errors:\n" + "\n".join(problems)
+
+
+@pytest.fixture(scope="session")
+def served(kubectl: Kubectl, tenants: Tenants, tenant_operator: OperatorProcess) -> Served:
+    """One served model per tenant (served.py), for every attack of the suite."""
+    return serve_both(kubectl, tenants)

@@ -26,6 +26,7 @@ from tests.support.kube import REPO, Kubectl, wait_for
 
 POD_TIMEOUT = 120
 NONROOT = 65532
+IDLE = ["sh", "-c", "exec sleep 3600"]
 
 
 def pod_gateway() -> str:
@@ -142,11 +143,13 @@ class SlowServer(_Server):
 
 class PodNetworkClient:
     """A long-running toolbox pod in `namespace`, without a ServiceAccount token, that the test
-    drives with `kubectl exec` (the admin's, not the pod's: the pod itself has no credentials)."""
+    drives with `kubectl exec` (the admin's, not the pod's: the pod itself has no credentials).
+    With `image` another image: Ballast's, for a client that needs python (`python`)."""
 
-    def __init__(self, kubectl: Kubectl, namespace: str, name: str = "pod-network-client"):
+    def __init__(self, kubectl: Kubectl, namespace: str, name: str = "pod-network-client", image: str | None = None):
         self.kubectl = kubectl.in_namespace(namespace)
         self.name = name
+        self.image = image
 
     def manifest(self) -> dict:
         return {
@@ -157,7 +160,7 @@ class PodNetworkClient:
                 "terminationGracePeriodSeconds": 0,
                 "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT, "runAsGroup": NONROOT,
                                     "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{"name": "client", "image": toolbox_image(), "command": ["sleep", "3600"],
+                "containers": [{"name": "client", "image": self.image or toolbox_image(), "command": IDLE,
                                 "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                                     "capabilities": {"drop": ["ALL"]}}}],
             },
@@ -175,6 +178,11 @@ class PodNetworkClient:
     def sh(self, script: str, timeout: float = 60):
         """`sh -c script` in the pod; the CompletedProcess of kubectl exec."""
         return self.kubectl.run("exec", self.name, "--", "sh", "-c", script, check=False, timeout=timeout)
+
+    def python(self, script: str, *args: str, timeout: float = 120):
+        """`python3 - args` in the pod, the script on its stdin; the CompletedProcess of kubectl exec."""
+        return self.kubectl.run("exec", "-i", self.name, "--", "python3", "-", *args, input=script, check=False,
+                                timeout=timeout)
 
     def get(self, url: str, timeout_seconds: int = 5):
         """wget's answer to a GET of url (stdout), within an overall deadline. (The toolbox's

@@ -56,7 +56,9 @@ class SecurityRelease:
 
     @property
     def operator_user(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{self.one('ServiceAccount')['metadata']['name']}"
+        """The operator Deployment's ServiceAccount (the chart has another, the retention CronJob's)."""
+        account = self.one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
+        return f"system:serviceaccount:{self.namespace}:{account}"
 
     @property
     def policy_name(self) -> str:

@@ -2,26 +2,23 @@
 and by an unauthenticated client on the pod network, against the suite's own operator
 (conftest.py `tenant_operator`: the default egress policy plus what an administrator sets).
 
-One served model per tenant for the whole module: the victim's `iris` (its signals: a
+One served model per tenant for the whole suite (served.py): the victim's `iris` (its signals: a
 DriftPolicy that scrapes its pods every 2 s), and the attacker's `payments`, named after a
-Service the platform team runs in the attacker's namespace (row 9), which also gives the
-attacker's DriftPolicies a Production version to read for (row 1). Each test asserts a clear
-reason on the attacker's object; the last one asserts that the victim's objects, artifacts and
-signals are what they were before any of it.
+Service the platform team runs in the attacker's namespace (row 9). Each test asserts a clear
+reason on the attacker's object; the last one, which the suite runs after every other test
+(conftest.py, `after_every_attack`), asserts that the victim's objects, artifacts and signals
+are what they were before any of it: these rows' and those of the other modules.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -29,107 +26,17 @@ from ballast.serving.auth import FEEDBACK_SECRET_NAME
 from tests.security.clients import attempt
 from tests.security.conftest import Tenants
 from tests.security.pod_network import FakeMetadataServer, PodNetworkClient, SlowServer, wait_for_requests
+from tests.security.served import (FEATURES, PLATFORM_SERVICE, Served, drift_policy, last_evaluation,
+                                   served_restarts, tree_digest, victim_pod_address, victim_state)
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
-from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.kube import shared_store_dir, wait_for
 from tests.support.traffic import feedback_token
 
-SERVE_TIMEOUT = 240
 DRIPPING_POLICIES = 8
 MAX_VICTIM_GAP_SECONDS = 8
 """The victim's 2 s policy under the drip: its interval, the 1 s poll and second-precision
 timestamps, with room for a loaded CI node. Without a cap per namespace on outbound reads the
 attacker's reads took every handler thread and the victim's gaps were 10-11 s."""
-FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-PLATFORM_SERVICE = {  # the platform team's, in the attacker's namespace; tenants cannot create Services
-    "apiVersion": "v1", "kind": "Service",
-    "metadata": {"name": "payments", "labels": {"app": "payments", "team": "platform"}},
-    "spec": {"selector": {"app": "payments-db"}, "ports": [{"port": 5432, "targetPort": 5432}]},
-}
-
-
-def served_run(name: str, model: str) -> dict:
-    run = training_run(name, "iris", model=model, params={"max_iter": 300})
-    run["spec"]["modelVersionTemplate"] = {"serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"}}
-    return run
-
-
-def drift_policy(name: str, model: str, prometheus_url: str | None = None) -> dict:
-    spec = {"model": model, "interval": "2s", "window": {"minSamples": 1}, "action": {"type": "notify"}}
-    if prometheus_url:
-        spec["source"] = {"prometheusUrl": prometheus_url}
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "DriftPolicy", "metadata": {"name": name}, "spec": spec}
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file under root, by relative path, with its sha256: what "unchanged" means for a store."""
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
-
-
-def production(admin: Kubectl, name: str) -> dict:
-    def ready():
-        version = admin.get_json("modelversion", name)
-        return version if (version.get("status") or {}).get("stage") == "Production" else None
-
-    return wait_for(ready, timeout=SERVE_TIMEOUT, interval=1, message=f"{name} in Production")
-
-
-def last_evaluation(admin: Kubectl, policy: str) -> str | None:
-    return (admin.get_json("driftpolicy", policy).get("status") or {}).get("lastEvaluationTime")
-
-
-@dataclass(frozen=True)
-class Served:
-    victim: Kubectl
-    attacker: Kubectl
-    """Both the admin's, each in its tenant's namespace: for reading what tenants cannot (pods, Jobs)."""
-    victim_version: str
-    attacker_version: str
-    attacker_training_job: dict
-    victim_before: dict
-
-
-def victim_state(victim: Kubectl, version: str) -> dict:
-    """What must not change: the victim's objects' specs and results, its Service, its store prefix."""
-    store = shared_store_dir() / victim.namespace
-    model_version = victim.get_json("modelversion", version)
-    return {
-        "dataset": victim.get_json("dataset", "iris")["status"]["latestVersion"],
-        "modelVersion": {"uid": model_version["metadata"]["uid"], "spec": model_version["spec"],
-                         "stage": model_version["status"]["stage"]},
-        "service": (lambda service: (service["metadata"]["uid"], service["spec"]["selector"]))(
-            victim.get_json("service", "iris")),
-        "store": tree_digest(store),
-    }
-
-
-@pytest.fixture(scope="module")
-def served(kubectl: Kubectl, tenants: Tenants, tenant_operator) -> Served:
-    victim = kubectl.in_namespace(tenants.victim.namespace)
-    attacker = kubectl.in_namespace(tenants.attacker.namespace)
-    attacker.apply(PLATFORM_SERVICE)
-    for tenant in (tenants.victim, tenants.attacker):
-        tenant.client.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
-    tenants.victim.client.apply(served_run("iris-1", "iris"))
-    tenants.attacker.client.apply(served_run("payments-1", "payments"))
-
-    # The attacker's training pod, caught while its Job exists (finished Jobs are removed).
-    def training_job():
-        jobs = attacker.get_json("jobs", "-l", "app.kubernetes.io/component=training")["items"]
-        return jobs[0] if jobs else None
-
-    job = wait_for(training_job, timeout=SERVE_TIMEOUT, interval=0.5, message="the attacker's training Job")
-    names = {}
-    for k, run in ((victim, "iris-1"), (attacker, "payments-1")):
-        document = wait_for_condition(k, "trainingrun", run, "Succeeded", timeout=SERVE_TIMEOUT)
-        assert condition(document, "Succeeded")["status"] == "True", document["status"]
-        names[run] = document["status"]["modelVersion"]
-    production(victim, names["iris-1"])
-    production(attacker, names["payments-1"])
-    tenants.victim.client.apply(drift_policy("watch", "iris"))
-    wait_for(lambda: last_evaluation(victim, "watch"), timeout=60, message="the victim's policy evaluating")
-    return Served(victim, attacker, names["iris-1"], names["payments-1"], job,
-                  victim_state(victim, names["iris-1"]))
 
 
 def no_secret_in(text: str, server: FakeMetadataServer) -> None:
@@ -275,13 +182,6 @@ def test_row9_a_model_named_after_someone_elses_service_gets_service_conflict_an
 
 # --- row 6: the model server on the pod network -------------------------------------------------
 
-def victim_pod_address(served: Served) -> str:
-    pods = served.victim.get_json("pods", "-l", f"ballast.dev/model-version={served.victim_version}")["items"]
-    ready = [pod["status"]["podIP"] for pod in pods if condition(pod, "Ready").get("status") == "True"]
-    assert ready, "the victim's serving pod"
-    return f"{ready[0]}:8080"
-
-
 def post(client: PodNetworkClient, url: str, body: dict, token: str | None = None):
     header = f"--header 'Authorization: Bearer {token}' " if token else ""
     return client.sh(f"timeout 10 wget -q -O - --header 'Content-Type: application/json' {header}"
@@ -334,11 +234,6 @@ def test_row5_malformed_requests_from_the_pod_network_are_4xx_and_the_server_kee
     assert victim_pod_address(served) == address and served_restarts(served) == restarts
 
 
-def served_restarts(served: Served) -> int:
-    pods = served.victim.get_json("pods", "-l", f"ballast.dev/model-version={served.victim_version}")["items"]
-    return sum(status["restartCount"] for pod in pods for status in pod["status"].get("containerStatuses", []))
-
-
 # --- row 11: pvc and secretRef sources ----------------------------------------------------------
 
 def test_row11_the_attacker_cannot_mount_the_store_nor_inject_the_feedback_token(served: Served, tenants: Tenants):
@@ -358,6 +253,7 @@ def test_row11_the_attacker_cannot_mount_the_store_nor_inject_the_feedback_token
 
 # --- the victim, after all of the above ---------------------------------------------------------
 
+@pytest.mark.after_every_attack
 def test_the_victims_objects_artifacts_and_signals_are_unchanged(served: Served):
     assert victim_state(served.victim, served.victim_version) == served.victim_before
     policy = served.victim.get_json("driftpolicy", "watch")

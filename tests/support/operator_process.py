@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.image import ballast_image
@@ -33,6 +34,16 @@ TEST_SETTINGS = {
     # pod network's gateway (10.244.0.1) or a pod: allowed explicitly, as an administrator would.
     "BALLAST_EGRESS_ALLOW": "127.0.0.0/8,10.244.0.0/16",
 }
+
+
+@dataclass(frozen=True)
+class ResidentMemory:
+    current_bytes: int
+    peak_bytes: int
+    """The most the process has held resident since it started (the kernel's high-water mark)."""
+
+    def __str__(self) -> str:
+        return f"{self.current_bytes / 2**20:.0f} MiB resident, {self.peak_bytes / 2**20:.0f} MiB at its peak"
 
 
 def with_store_mounted(store_dir: Path, command: list[str]) -> list[str]:
@@ -109,6 +120,12 @@ class OperatorProcess:
             except OSError:
                 time.sleep(self.health_poll_seconds)
         raise RuntimeError(f"operator not healthy after {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def resident_memory(self) -> ResidentMemory:
+        """VmRSS and VmHWM of the operator's process (unshare and sh exec it: same pid)."""
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self._process.pid}/status").read_text().splitlines())
+        kib = {name: int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")}
+        return ResidentMemory(current_bytes=kib["VmRSS"] << 10, peak_bytes=kib["VmHWM"] << 10)
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:

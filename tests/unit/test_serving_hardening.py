@@ -226,6 +226,34 @@ def test_a_body_sent_slowly_is_answered_408_and_closed(strict, no_tracebacks) ->
     assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within" in answer, answer[:200]
 
 
+def test_a_client_that_hangs_up_during_its_body_is_its_fault_not_a_server_error(strict, no_tracebacks) -> None:
+    """Anyone on the pod network can open a request and drop it; a canary's error rate counts 5xx
+    as the server's own faults, so such a request must count as the client's (499), with no traceback."""
+    def infer_errors() -> dict[str, float]:
+        text = strict.metrics()
+        return {code: _series_or_zero(text, "ballast_serving_request_errors_total", endpoint="infer", code=code)
+                for code in ("499", "500")}
+
+    before = infer_errors()
+    with socket.create_connection(("127.0.0.1", strict.port)) as sock:
+        sock.sendall(post(INFER, b"x" * 100, Content_Type="application/json")[:-90])  # 10 of the 100 bytes
+        time.sleep(0.1)
+    deadline = time.monotonic() + 3
+    while infer_errors() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = infer_errors()
+    assert (after["499"] - before["499"], after["500"] - before["500"]) == (1, 0), (before, after)
+
+
+def _series_or_zero(text: str, name: str, **labels: str) -> float:
+    from tests.unit.test_serving_harness import metric_value
+
+    try:
+        return metric_value(text, name, **labels)
+    except AssertionError:
+        return 0.0
+
+
 def test_connections_beyond_the_cap_are_refused_and_the_server_recovers(strict) -> None:
     idle = [socket.create_connection(("127.0.0.1", strict.port)) for _ in range(4)]
     try:
@@ -237,6 +265,27 @@ def test_connections_beyond_the_cap_are_refused_and_the_server_recovers(strict) 
             sock.close()
     time.sleep(0.2)
     assert Client(strict.port).get("/v2/health/live") == (200, {"live": True})
+
+
+def test_one_client_gets_its_share_of_connections_and_the_probes_the_rest(tmp_path) -> None:
+    """A pod that holds connections again and again took the whole cap, and the kubelet's
+    readiness probe (from another address) was refused until the server left its Service."""
+    limits = {"max_connections": 8, "max_connections_per_client": 3, "keepalive_timeout_seconds": 5.0}
+    with running_loaded(stub_model(**limits), tmp_path) as running:
+        held = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(3)]
+        try:
+            time.sleep(0.1)
+            answer = raw_request(running.port, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 503") and b"too many open connections" in answer
+            # another address (the kubelet's, here 127.0.0.2 on loopback) is still answered
+            with socket.create_connection(("127.0.0.1", running.port), source_address=("127.0.0.2", 0)) as probe:
+                probe.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert read_until_closed(probe).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.2)
+        assert Client(running.port).get("/v2/health/live") == (200, {"live": True})
 
 
 def test_health_answers_while_a_large_request_is_predicted(tmp_path) -> None:

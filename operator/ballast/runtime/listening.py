@@ -2,9 +2,10 @@
 
 aiohttp closes a connection that sends no request within its keep-alive timeout (from the
 moment it opens, and after each answer), which bounds how long a stalled client is held; it has
-no cap on how many are open at once. `CappedTCPSite` answers a connection beyond the cap with a
-503 and closes it before reading a byte, so a flood of idle sockets costs a file descriptor each
-for a moment, never the server's memory.
+no cap on how many are open at once. `CappedTCPSite` answers a connection beyond the cap, or
+beyond one address's share of it, with a 503 and closes it before reading a byte, so a flood of
+idle sockets costs a file descriptor each for a moment, never the server's memory, and one
+client cannot take every connection the kubelet's probes need.
 """
 
 from __future__ import annotations
@@ -38,19 +39,47 @@ class _Refused(asyncio.Protocol):
         pass
 
 
-class CappedTCPSite(web.TCPSite):
-    """web.TCPSite with at most `max_connections` connections open at once."""
+class _OneClientsShare(asyncio.Protocol):
+    """Stands in for the server's protocol until the peer is known (the protocol factory is not
+    told it): a client already holding its share is refused as one over the cap is; any other
+    connection is handed to the server's own protocol."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, max_connections: int) -> None:
+    def __init__(self, server: web.Server, max_per_client: int) -> None:
+        self.server = server
+        self.max_per_client = max_per_client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        client = _peer_host(transport)
+        held = sum(1 for handler in self.server.connections
+                   if handler.transport is not None and _peer_host(handler.transport) == client)
+        protocol: asyncio.BaseProtocol = _Refused() if client and held >= self.max_per_client else self.server()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+
+
+def _peer_host(transport: asyncio.BaseTransport) -> str | None:
+    peer = transport.get_extra_info("peername")
+    return peer[0] if isinstance(peer, tuple) and peer else None
+
+
+class CappedTCPSite(web.TCPSite):
+    """web.TCPSite with at most `max_connections` connections open at once, and at most
+    `max_connections_per_client` of them from one address."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, max_connections: int,
+                 max_connections_per_client: int | None = None) -> None:
         super().__init__(runner, host, port)
         self.max_connections = max_connections
+        self.max_connections_per_client = max_connections_per_client or max_connections
 
     def _protocol(self) -> asyncio.BaseProtocol:
         server = self._runner.server
         assert server is not None
         if len(server.connections) >= self.max_connections:
             return _Refused()
-        return server()
+        if self.max_connections_per_client >= self.max_connections:
+            return server()
+        return _OneClientsShare(server, self.max_connections_per_client)
 
     async def start(self) -> None:
         # TCPSite.start with our protocol factory in place of the runner's server.

@@ -34,6 +34,8 @@ Limits (defaults in ballast.serving.limits.ServingLimits; docs/serving.md explai
                                                         closed after this long (5)
   --max-connections N       BALLAST_MAX_CONNECTIONS     open connections; more are answered 503 and
                                                         closed (1024)
+  --max-connections-per-client N  BALLAST_MAX_CONNECTIONS_PER_CLIENT  open connections from one
+                                                        address; more are answered 503 and closed (256)
   --predict-threads N       BALLAST_PREDICT_THREADS     threads for large requests (2)
 
 Start-up verifies and loads the artifact, reads metadata.json and the training profile (pinned
@@ -109,6 +111,8 @@ LIMIT_OPTIONS: tuple[tuple[str, str, str, type, str], ...] = (
     ("--keepalive-timeout", "BALLAST_KEEPALIVE_TIMEOUT", "keepalive_timeout_seconds", float,
      "seconds a connection may wait with no request under way"),
     ("--max-connections", "BALLAST_MAX_CONNECTIONS", "max_connections", int, "open connections"),
+    ("--max-connections-per-client", "BALLAST_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", int,
+     "open connections from one address"),
     ("--predict-threads", "BALLAST_PREDICT_THREADS", "predict_threads", int, "threads for large requests"),
 )
 
@@ -202,7 +206,8 @@ async def serve(loaded: LoadedModel, options: ServeOptions, stop: asyncio.Event,
                            keepalive_timeout=limits.keepalive_timeout_seconds, lingering_time=LINGERING_SECONDS)
     await runner.setup()
     try:
-        site = CappedTCPSite(runner, options.bind_address, options.port, max_connections=limits.max_connections)
+        site = CappedTCPSite(runner, options.bind_address, options.port, max_connections=limits.max_connections,
+                             max_connections_per_client=limits.max_connections_per_client)
         await site.start()
         host, port = runner.addresses[0][:2]
         loaded.state.set_ready(True)

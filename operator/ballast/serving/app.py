@@ -32,7 +32,7 @@ from aiohttp import hdrs, web
 
 from ballast.serving.auth import CHALLENGE, FeedbackAuth
 from ballast.serving.errors import (
-    Busy, InferenceError, PayloadTooLarge, RequestTimeout, Unauthorized, UnsupportedMediaType,
+    Busy, ClientClosedRequest, InferenceError, PayloadTooLarge, RequestTimeout, Unauthorized, UnsupportedMediaType,
 )
 from ballast.serving.jsonbody import parse_json
 from ballast.serving.metrics import CONTENT_TYPE, ServingMetrics
@@ -113,7 +113,7 @@ def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState
             response = _error(str(error), error.status)
             if isinstance(error, Unauthorized):
                 response.headers[hdrs.WWW_AUTHENTICATE] = CHALLENGE
-            if isinstance(error, (PayloadTooLarge, RequestTimeout)):
+            if isinstance(error, (PayloadTooLarge, RequestTimeout, ClientClosedRequest)):
                 response.force_close()  # the rest of the body is not worth waiting for
         except web.HTTPRequestEntityTooLarge:  # a chunked body past the limit
             response = _error(f"the request body is larger than {limits.max_request_bytes} bytes", 413)
@@ -135,6 +135,8 @@ def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState
                 return await request.read()
         except TimeoutError:
             raise RequestTimeout(f"the request body did not arrive within {limits.read_timeout_seconds:g}s") from None
+        except ConnectionResetError:  # aiohttp's "Connection lost": the client hung up mid-body
+            raise ClientClosedRequest("the client closed the connection before its body arrived") from None
 
     async def compute(request: web.Request, work: Callable[[Any], T]) -> T:
         """`work` on the parsed body: on the loop for a small body, in a worker thread otherwise."""

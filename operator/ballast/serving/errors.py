@@ -53,6 +53,14 @@ class RequestTimeout(InferenceError):
     status = 408
 
 
+class ClientClosedRequest(InferenceError):
+    """The client closed the connection before its body arrived. Nobody reads the answer; the
+    status (nginx's 499) is for the metrics: anyone on the pod network can open requests and drop
+    them, and a canary's error rate counts 5xx as the server's own faults."""
+
+    status = 499
+
+
 class PayloadTooLarge(InferenceError):
     status = 413
 

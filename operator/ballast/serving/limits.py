@@ -36,6 +36,11 @@ class ServingLimits:
     still sending its headers) is closed after this long."""
     max_connections: int = 1024
     """Open connections; one more is closed at once, before a byte of it is read."""
+    max_connections_per_client: int = 256
+    """Open connections from one address; one more is closed at once too. The kubelet's probes
+    share `max_connections` with every client: without a share per address, one pod holding
+    them all for the keep-alive timeout, again and again, failed the readiness probe and took
+    the server out of its Service."""
     predict_threads: int = 2
     """Threads that parse large bodies and predict, so the event loop keeps answering
     health probes; requests beyond them wait their turn."""
@@ -48,7 +53,7 @@ class ServingLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_request_bytes", "max_rows", "max_json_depth", "max_id_length", "max_connections",
-                     "predict_threads", "max_large_requests"):
+                     "max_connections_per_client", "predict_threads", "max_large_requests"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("prediction_log_entries", "prediction_log_bytes", "inline_body_bytes"):
