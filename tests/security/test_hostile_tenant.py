@@ -112,6 +112,27 @@ def test_row2_a_dataset_url_at_the_metadata_server_is_egress_denied_with_no_job_
     assert metadata_server.requests == []
 
 
+def test_row2_an_allowed_values_violation_names_the_column_and_count_never_the_value(
+        served: Served, tenants: Tenants):
+    """The values a source holds stay out of status and Events: were they echoed, any content
+    the ingest pod can read (an allowed internal URL, a labelled claim) could be read back
+    through a Dataset's status by someone who may only read Datasets."""
+    secret = f"AKIA{uuid.uuid4().hex[:16].upper()}"
+    rows = [dict(row) for row in iris_rows()[:20]]
+    for row in rows[3:5]:
+        row["species"] = secret
+    tenants.attacker.client.apply(dataset("echo", {"inline": {"rows": rows}}))
+
+    document = wait_for_condition(served.attacker, "dataset", "echo", "Ready", statuses=("False",), timeout=120)
+    assert condition(document, "Ready")["reason"] == "InvalidData", document["status"]
+    [version] = document["status"]["versions"]
+    assert "column species: 2 values are not among the allowed values (first at row 4)" in version["violations"]
+    # the spec holds the rows (inline is the attacker's own source), and so does kopf's copy of
+    # the spec in status.kopf; what Ballast writes in status, and its Events, must not
+    written = {key: value for key, value in document["status"].items() if key != "kopf"}
+    assert secret not in json.dumps(written) + attacker_events(served)
+
+
 # --- row 3: custom images and the store ---------------------------------------------------------
 
 def test_row3_a_custom_image_is_refused_with_image_not_allowed_and_no_job(served: Served, tenants: Tenants):
