@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from ballast.commands.gc import delete_version
 from ballast.lifecycle.erasure import ErasurePlan
-from ballast.lifecycle.retention import StoredVersion, stored_versions
+from ballast.lifecycle.retention import VersionFiles, stored_versions
 from ballast.store import ArtifactStore
 
 
-def stored_version_of(store: ArtifactStore, plan: ErasurePlan) -> StoredVersion | None:
+def stored_version_of(store: ArtifactStore, plan: ErasurePlan) -> VersionFiles | None:
     found = stored_versions(store.list(plan.directory.key))
     return found[0] if found else None
 
@@ -22,7 +22,7 @@ def erase(store: ArtifactStore, plan: ErasurePlan) -> int:
     return delete_version(store, stored) if stored else 0
 
 
-def report(plan: ErasurePlan, stored: StoredVersion | None, *, applied: bool) -> str:
+def report(plan: ErasurePlan, stored: VersionFiles | None, *, applied: bool) -> str:
     short = plan.directory.sha256[:12]
     lines = [f"dataset {plan.directory.name} version {short}: "
              + (f"{len(stored.objects)} files, {stored.size} bytes in the store ({plan.directory.key})"

@@ -22,7 +22,7 @@ from ballast.api.common import DNS_LABEL_PATTERN
 from ballast.commands.tables import format_table
 from ballast.lifecycle.objects import LiveObjects, live_objects
 from ballast.lifecycle.references import ReferenceSet, referenced_directories
-from ballast.lifecycle.retention import REFERENCED, Decision, Retention, StoredVersion, plan_gc, stored_versions
+from ballast.lifecycle.retention import REFERENCED, Decision, Retention, VersionFiles, plan_gc, stored_versions
 from ballast.reconcile.durations import parse_duration
 from ballast.store import ArtifactStore
 from ballast.store.layout import DATASETS, MODELS
@@ -56,17 +56,17 @@ def store_namespaces(root: ArtifactStore) -> list[str]:
             if len(name) <= MAX_NAMESPACE_LENGTH and NAMESPACE_NAME.match(name)]
 
 
-def list_versions(store: ArtifactStore) -> list[StoredVersion]:
+def list_versions(store: ArtifactStore) -> list[VersionFiles]:
     return stored_versions([*store.list(DATASETS), *store.list(MODELS)])
 
 
-def plan(store: ArtifactStore, versions: list[StoredVersion], objects: LiveObjects, retention: Retention,
+def plan(store: ArtifactStore, versions: list[VersionFiles], objects: LiveObjects, retention: Retention,
          now: datetime) -> tuple[list[Decision], ReferenceSet]:
     references = referenced_directories(objects, store.root)
     return plan_gc(versions, references, retention, now), references
 
 
-def delete_version(store: ArtifactStore, version: StoredVersion) -> int:
+def delete_version(store: ArtifactStore, version: VersionFiles) -> int:
     """metadata first: it is the version's commit marker, so a deletion cut short leaves files
     no reader takes for a complete version (and the next gc finishes them)."""
     ordered = sorted(version.objects, key=lambda stored: (not stored.key.rsplit("/", 1)[-1].startswith("metadata"),

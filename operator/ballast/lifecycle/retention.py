@@ -40,7 +40,10 @@ class Retention:
 
 
 @dataclass(frozen=True)
-class StoredVersion:
+class VersionFiles:
+    """One version directory of the store and the files in it: what gc deletes or keeps (not
+    ballast.lifecycle.stored_version's StoredVersion, which is a pinned version read back)."""
+
     directory: VersionDirectory
     objects: tuple[StoredObject, ...]
 
@@ -57,20 +60,20 @@ class StoredVersion:
 
 @dataclass(frozen=True)
 class Decision:
-    version: StoredVersion
+    version: VersionFiles
     delete: bool
     reason: str
     detail: str = ""
 
 
-def stored_versions(objects: Iterable[StoredObject]) -> list[StoredVersion]:
+def stored_versions(objects: Iterable[StoredObject]) -> list[VersionFiles]:
     """The store's objects grouped by version directory; objects outside any are not gc's."""
     grouped: dict[VersionDirectory, list[StoredObject]] = defaultdict(list)
     for stored in objects:
         directory = directory_of_key(stored.key)
         if directory is not None:
             grouped[directory].append(stored)
-    return [StoredVersion(d, tuple(sorted(o, key=lambda s: s.key))) for d, o in sorted(grouped.items())]
+    return [VersionFiles(d, tuple(sorted(o, key=lambda s: s.key))) for d, o in sorted(grouped.items())]
 
 
 @dataclass(frozen=True)
@@ -82,22 +85,22 @@ class Context:
     """0 for the newest version of its Dataset or model."""
 
 
-KeepCheck = Callable[[StoredVersion, Context], tuple[str, str] | None]
+KeepCheck = Callable[[VersionFiles, Context], tuple[str, str] | None]
 
 
-def referenced(version: StoredVersion, context: Context) -> tuple[str, str] | None:
+def referenced(version: VersionFiles, context: Context) -> tuple[str, str] | None:
     who = context.references.referrers.get(version.directory)
     return (REFERENCED, ", ".join(who)) if who else None
 
 
-def among_newest(version: StoredVersion, context: Context) -> tuple[str, str] | None:
+def among_newest(version: VersionFiles, context: Context) -> tuple[str, str] | None:
     rank = context.rank[version.directory]
     if rank < context.retention.keep_versions:
         return RECENT_VERSION, f"number {rank + 1} of the newest {context.retention.keep_versions}"
     return None
 
 
-def old_enough(version: StoredVersion, context: Context) -> tuple[str, str] | None:
+def old_enough(version: VersionFiles, context: Context) -> tuple[str, str] | None:
     if context.retention.older_than is None:
         return None
     written = version.written
@@ -111,9 +114,9 @@ def old_enough(version: StoredVersion, context: Context) -> tuple[str, str] | No
 KEEP_CHECKS: tuple[KeepCheck, ...] = (referenced, among_newest, old_enough)
 
 
-def _ranks(versions: list[StoredVersion]) -> dict[VersionDirectory, int]:
+def _ranks(versions: list[VersionFiles]) -> dict[VersionDirectory, int]:
     """Newest first within each Dataset or model; a version without a time counts as newest."""
-    by_owner: dict[tuple[str, str], list[StoredVersion]] = defaultdict(list)
+    by_owner: dict[tuple[str, str], list[VersionFiles]] = defaultdict(list)
     for version in versions:
         by_owner[(version.directory.kind, version.directory.name)].append(version)
     ranks: dict[VersionDirectory, int] = {}
@@ -125,7 +128,7 @@ def _ranks(versions: list[StoredVersion]) -> dict[VersionDirectory, int]:
     return ranks
 
 
-def plan_gc(versions: list[StoredVersion], references: ReferenceSet, retention: Retention,
+def plan_gc(versions: list[VersionFiles], references: ReferenceSet, retention: Retention,
             now: datetime) -> list[Decision]:
     context = Context(references=references, retention=retention, now=now, rank=_ranks(versions))
     decisions = []
