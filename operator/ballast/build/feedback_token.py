@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 
-from ballast.build.naming import ballast_labels
+from ballast.build.naming import SERVING_COMPONENT, ballast_labels
 
 FEEDBACK_SECRET = "ballast-feedback"
 FEEDBACK_TOKEN_KEY = "token"
@@ -35,7 +35,7 @@ def build_feedback_secret(namespace: str, token: str) -> dict:
             "name": FEEDBACK_SECRET,
             "namespace": namespace,
             # no owner: it outlives every version, and a rotated token must survive them all
-            "labels": ballast_labels(component="serving", instance=FEEDBACK_SECRET),
+            "labels": ballast_labels(component=SERVING_COMPONENT, instance=FEEDBACK_SECRET),
         },
         "stringData": {FEEDBACK_TOKEN_KEY: token},
     }

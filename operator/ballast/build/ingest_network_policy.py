@@ -16,13 +16,11 @@ namespace would have no owner to be collected with.
 from __future__ import annotations
 
 from ballast.build.jobs import INGEST_COMPONENT
-from ballast.build.naming import ballast_labels, child_name
+from ballast.build.naming import COMPONENT_LABEL, INSTANCE_LABEL, ballast_labels, child_name
 from ballast.build.pods import owner_reference
 from ballast.net.egress import AllowRule, EgressPolicy, IPNetwork
 from ballast.settings import Settings
 
-COMPONENT_LABEL = "app.kubernetes.io/component"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
 EVERYWHERE = {4: "0.0.0.0/0", 6: "::/0"}
 # wherever the pod's resolver is: a cluster DNS Service or pod (inside the refused cluster
 # ranges) or a node-local cache (169.254.20.10, link-local); the egress policy reads no port 53

@@ -7,6 +7,9 @@ import hashlib
 MAX_NAME = 63  # a DNS-1123 label: Jobs and their pods' job-name label must fit in one
 
 MANAGED_BY = "ballast"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+SERVING_COMPONENT = "serving"
 
 
 def child_name(*parts: str, max_length: int = MAX_NAME) -> str:
@@ -27,13 +30,18 @@ def ballast_labels(*, component: str, instance: str, model: str | None = None) -
     it owns the child and prune it."""
     labels = {
         "app.kubernetes.io/name": "ballast",
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/instance": instance,
+        COMPONENT_LABEL: component,
+        INSTANCE_LABEL: instance,
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }
     if model:
         labels["ballast.dev/model"] = model
     return labels
+
+
+def is_component(manifest: dict, kind: str, component: str) -> bool:
+    """Whether a manifest is of that kind and carries Ballast's label for that component."""
+    return manifest["kind"] == kind and (manifest["metadata"].get("labels") or {}).get(COMPONENT_LABEL) == component
 
 
 # What a namespace's owner puts on the objects a Dataset may use as its source: the operator

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from ballast.build.feedback_token import feedback_token_env, feedback_token_mount, feedback_token_volume
-from ballast.build.naming import ballast_labels, child_name
+from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT, ballast_labels, child_name
 from ballast.build.pods import ballast_container, owner_reference, pod_spec
 from ballast.settings import Settings
 from ballast.store.limits import ARTIFACT_MAX_BYTES_ENV
@@ -28,7 +28,7 @@ def model_service_name(model: str) -> str:
 
 def serving_selector(model: str) -> dict[str, str]:
     """What the model's Service selects: the serving pods of every version of the model."""
-    return {"app.kubernetes.io/name": "ballast", "app.kubernetes.io/component": "serving", MODEL_LABEL: model}
+    return {"app.kubernetes.io/name": "ballast", COMPONENT_LABEL: SERVING_COMPONENT, MODEL_LABEL: model}
 
 
 def build_serving_deployment(version: dict, *, replicas: int, settings: Settings) -> dict:
@@ -36,7 +36,7 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
     spec = version["spec"]
     model = spec["model"]
     serving = spec.get("serving") or {}
-    labels = {**ballast_labels(component="serving", instance=name, model=model), VERSION_LABEL: name}
+    labels = {**ballast_labels(component=SERVING_COMPONENT, instance=name, model=model), VERSION_LABEL: name}
     pod_labels = {**labels, **serving_selector(model)}
     env = [
         {"name": "BALLAST_MODEL_NAME", "value": model},
@@ -65,7 +65,7 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
     pod["terminationGracePeriodSeconds"] = 30
     deployment_spec = {
         "replicas": replicas,
-        "selector": {"matchLabels": {VERSION_LABEL: name, "app.kubernetes.io/component": "serving"}},
+        "selector": {"matchLabels": {VERSION_LABEL: name, COMPONENT_LABEL: SERVING_COMPONENT}},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
         "template": {"metadata": {"labels": pod_labels}, "spec": pod},
     }
@@ -98,7 +98,7 @@ def build_model_service(model: str, namespace: str, owners: list[dict]) -> dict:
         "metadata": {
             "name": model_service_name(model),
             "namespace": namespace,
-            "labels": ballast_labels(component="serving", instance=model, model=model),
+            "labels": ballast_labels(component=SERVING_COMPONENT, instance=model, model=model),
             "ownerReferences": references,
         },
         "spec": {

@@ -10,7 +10,7 @@ keeps inference clients from labelling.
 
 from __future__ import annotations
 
-from ballast.build.naming import ballast_labels
+from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT, ballast_labels
 from ballast.build.pods import owner_reference
 from ballast.build.serving import SERVING_PORT, VERSION_LABEL, serving_deployment_name
 from ballast.settings import Settings
@@ -40,11 +40,11 @@ def build_serving_network_policy(version: dict, settings: Settings) -> dict:
         "metadata": {
             "name": serving_deployment_name(name),
             "namespace": version["metadata"]["namespace"],
-            "labels": {**ballast_labels(component="serving", instance=name, model=model), VERSION_LABEL: name},
+            "labels": {**ballast_labels(component=SERVING_COMPONENT, instance=name, model=model), VERSION_LABEL: name},
             "ownerReferences": [owner_reference(version)],
         },
         "spec": {
-            "podSelector": {"matchLabels": {VERSION_LABEL: name, "app.kubernetes.io/component": "serving"}},
+            "podSelector": {"matchLabels": {VERSION_LABEL: name, COMPONENT_LABEL: SERVING_COMPONENT}},
             "policyTypes": ["Ingress"],
             # an empty `from` would admit everyone: with no peer at all, the pods admit nobody
             "ingress": [{"ports": [{"port": SERVING_PORT, "protocol": "TCP"}], "from": peers}] if peers else [],

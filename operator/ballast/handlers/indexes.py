@@ -11,7 +11,7 @@ from __future__ import annotations
 import kopf
 
 from ballast.api.kinds import GROUP, VERSION
-from ballast.build.naming import MANAGED_BY
+from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
 from ballast.conditions import find_condition
 from ballast.reconcile.driftpolicy import PolicyRun
@@ -47,7 +47,7 @@ def stuck_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_
     return {(namespace, job): problem} if job and problem else {}
 
 
-@kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+@kopf.index("", "v1", "pods", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})
 def stuck_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
     """Why a ModelVersion's serving pods cannot start, by version, while that lasts."""
     version = labels.get(VERSION_LABEL)
@@ -55,7 +55,7 @@ def stuck_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status,
     return {(namespace, version): problem} if version and problem else {}
 
 
-@kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+@kopf.index("", "v1", "pods", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})
 def refused_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
     """Why a ModelVersion's model server refused its model at start-up, by version, while a pod
     keeps ending that way."""
@@ -114,21 +114,21 @@ def ballast_deployments(namespace: str, name: str, meta: kopf.Meta, status: kopf
                                                                              "ModelVersion"))}
 
 
-@kopf.index("apps", "v1", "replicasets", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+@kopf.index("apps", "v1", "replicasets", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})
 def serving_replica_sets(namespace: str, meta: kopf.Meta, **_) -> dict:
     """ReplicaSet uid -> the uid of the Deployment that controls it: the middle link of a serving
     pod's owner chain (ballast.canary.pods), which scrapes are checked against."""
     return {(namespace, meta.get("uid")): controller_uid(meta.get("ownerReferences"), "Deployment")}
 
 
-@kopf.index("", "v1", "services", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+@kopf.index("", "v1", "services", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})
 def model_services(namespace: str, name: str, meta: kopf.Meta, **_) -> dict:
     """Which ModelVersions each model's Service names as owners: a version missing from it
     (the Service was deleted, or lost that reference) applies it again."""
     return {(namespace, name): frozenset(owner["uid"] for owner in meta.get("ownerReferences") or [])}
 
 
-@kopf.index("", "v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": "serving"})
+@kopf.index("", "v1", "pods", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})
 def serving_pods(namespace: str, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_) -> dict:
     """Ready serving pods, by the ModelVersion their label names: what canary analysis and drift
     scrape, once ballast.canary.pods has checked that the version's Deployment owns them."""

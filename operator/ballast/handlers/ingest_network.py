@@ -6,12 +6,12 @@ from __future__ import annotations
 from ballast import kube
 from ballast.build.ingest_network_policy import build_ingest_network_policy
 from ballast.build.jobs import INGEST_COMPONENT
+from ballast.build.naming import is_component
 from ballast.settings import Settings
 
 
 def is_ingest_job(manifest: dict) -> bool:
-    return manifest["kind"] == "Job" \
-        and (manifest["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == INGEST_COMPONENT
+    return is_component(manifest, "Job", INGEST_COMPONENT)
 
 
 def restrict_ingest_egress(dataset: dict, settings: Settings) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from ballast import kube
 from ballast.build.feedback_token import build_feedback_secret, new_feedback_token
+from ballast.build.naming import SERVING_COMPONENT, is_component
 from ballast.build.serving_network_policy import build_serving_network_policy
 from ballast.settings import Settings
 
 
 def is_serving_deployment(manifest: dict) -> bool:
-    return manifest["kind"] == "Deployment" \
-        and (manifest["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "serving"
+    return is_component(manifest, "Deployment", SERVING_COMPONENT)
 
 
 def provide_serving_access(version: dict, settings: Settings) -> None:

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 
 from ballast.build.ingest_network_policy import build_ingest_network_policy
 from ballast.build.jobs import INGEST_COMPONENT
+from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT
 from ballast.build.serving import MODEL_LABEL
 from ballast.build.serving_network_policy import build_serving_network_policy
 from ballast.settings import Settings
 
-SERVING_COMPONENT = "serving"
 OWNER_KINDS = {"Dataset": INGEST_COMPONENT, "ModelVersion": SERVING_COMPONENT}
 """The kind that owns each component's NetworkPolicy."""
 
@@ -33,7 +33,7 @@ def restored_network_policy(deleted: dict, owner_uid_now: str | None, settings: 
     metadata = deleted["metadata"]
     owner = controller_reference(metadata)
     labels = metadata.get("labels") or {}
-    component = labels.get("app.kubernetes.io/component")
+    component = labels.get(COMPONENT_LABEL)
     if owner is None or not owner_uid_now or owner.get("uid") != owner_uid_now \
             or OWNER_KINDS[owner["kind"]] != component:
         return None

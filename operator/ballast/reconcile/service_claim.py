@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ballast.api.kinds import GROUP
-from ballast.build.naming import MANAGED_BY
+from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.serving import MODEL_LABEL
 from ballast.conditions import find_condition, set_condition
 from ballast.reconcile.outcome import Outcome
@@ -48,7 +48,7 @@ def claim_model_service(live: dict | None, model: str) -> ServiceClaim:
         return ServiceClaim(ServiceAction.CREATE)
     metadata = live.get("metadata") or {}
     name, labels = metadata.get("name", ""), metadata.get("labels") or {}
-    expected = {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/component": "serving",
+    expected = {"app.kubernetes.io/managed-by": MANAGED_BY, COMPONENT_LABEL: SERVING_COMPONENT,
                 MODEL_LABEL: model}
     missing = sorted(key for key, value in expected.items() if labels.get(key) != value)
     if missing:
