@@ -45,6 +45,16 @@ $(VENV)/.installed: pyproject.toml operator/constraints.txt
 	$(PY) -m pip install --quiet -c operator/constraints.txt -e '.[test]'
 	touch $@
 
+.PHONY: lint
+lint: venv ## Lint and check formatting (ruff); CI runs it before the tests
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: format
+format: venv ## Format the code and apply ruff's safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
 .PHONY: test-unit
 test-unit: venv ## Run only the tests that need no cluster
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)

@@ -29,8 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ballast.drift import (BinCounts, category_sample, compare_binned, compare_samples, count_into_buckets,
-                           numeric_sample, quantile_edges)
+from ballast.drift import (
+    BinCounts,
+    category_sample,
+    compare_binned,
+    compare_samples,
+    count_into_buckets,
+    numeric_sample,
+    quantile_edges,
+)
 from ballast.drift.defaults import CATEGORICAL_METHODS, NUMERIC_METHODS
 
 
@@ -55,9 +62,13 @@ def raw_checks(rows: int, features: int, categorical: int, seed: int, workers: i
     rng = np.random.default_rng(seed)
     kinds = ["categorical" if i < categorical else "numeric" for i in range(features)]
     tick = time.perf_counter()
-    columns = [((categorical_column if kind == "categorical" else numeric_column)(rng, rows, i, False),
-                (categorical_column if kind == "categorical" else numeric_column)(rng, rows, i, i % 3 == 0))
-               for i, kind in enumerate(kinds)]
+    columns = [
+        (
+            (categorical_column if kind == "categorical" else numeric_column)(rng, rows, i, False),
+            (categorical_column if kind == "categorical" else numeric_column)(rng, rows, i, i % 3 == 0),
+        )
+        for i, kind in enumerate(kinds)
+    ]
     generated = time.perf_counter() - tick
 
     def one_feature(i: int) -> tuple[dict[str, float], int]:
@@ -88,15 +99,19 @@ def raw_checks(rows: int, features: int, categorical: int, seed: int, workers: i
             spent[label] += seconds
     drifted = sum(count for _, count in results)
     numeric = features - categorical
-    print(f"raw: {rows:,} rows x {features} features ({numeric} numeric, {categorical} categorical), "
-          f"reference and current window of {rows:,} rows each, {workers} worker thread(s)")
+    print(
+        f"raw: {rows:,} rows x {features} features ({numeric} numeric, {categorical} categorical), "
+        f"reference and current window of {rows:,} rows each, {workers} worker thread(s)"
+    )
     print("  time in each step, summed over features (threads overlap, so these add up to more than the wall time):")
     for label, seconds in spent.items():
         print(f"    {label:<30} {seconds:8.2f} s")
     print(f"  {'(generating the data, not counted)':<32} {generated:8.2f} s")
     print(f"  {'wall time, all checks':<32} {wall:8.2f} s   (reference prepared in it too)")
-    print(f"  verdicts: {drifted} of {numeric * 4 + categorical * 3} (feature, method) pairs drifted;"
-          f" peak RSS {peak_rss_mib():.0f} MiB (the generated data included)")
+    print(
+        f"  verdicts: {drifted} of {numeric * 4 + categorical * 3} (feature, method) pairs drifted;"
+        f" peak RSS {peak_rss_mib():.0f} MiB (the generated data included)"
+    )
 
 
 def binned_checks(features: int, categorical: int, seed: int, repeats: int) -> None:
@@ -107,14 +122,26 @@ def binned_checks(features: int, categorical: int, seed: int, repeats: int) -> N
             levels = 5 + 10 * (i % 5) + 2  # named values, __other__, __unseen__
             ratios = rng.dirichlet(np.ones(levels))
             ratios[-1] = 0.0  # training never has unseen values
-            inputs.append(("categorical", BinCounts.from_ratios(ratios / ratios.sum(), size=1_000_000),
-                           rng.integers(0, 5_000, levels), None))
+            inputs.append(
+                (
+                    "categorical",
+                    BinCounts.from_ratios(ratios / ratios.sum(), size=1_000_000),
+                    rng.integers(0, 5_000, levels),
+                    None,
+                )
+            )
         else:
             sample = numeric_sample(rng.normal(size=2_000))
             edges = quantile_edges(sample)
             reference = count_into_buckets(sample, edges)
-            inputs.append(("numeric", BinCounts.from_ratios(reference.shares, size=reference.size),
-                           rng.integers(0, 5_000, len(edges) + 1), edges))
+            inputs.append(
+                (
+                    "numeric",
+                    BinCounts.from_ratios(reference.shares, size=reference.size),
+                    rng.integers(0, 5_000, len(edges) + 1),
+                    edges,
+                )
+            )
     started = time.perf_counter()
     for _ in range(repeats):
         for kind, reference, counts, edges in inputs:
@@ -123,8 +150,10 @@ def binned_checks(features: int, categorical: int, seed: int, repeats: int) -> N
     per_evaluation = (time.perf_counter() - started) / repeats
     checks = (features - categorical) * 4 + categorical * 3
     print(f"binned: {features} features, every method ({checks} comparisons) from counts and reference ratios")
-    print(f"  one evaluation                   {per_evaluation * 1000:8.2f} ms "
-          f"({per_evaluation / checks * 1e6:.0f} us per comparison; mean of {repeats})")
+    print(
+        f"  one evaluation                   {per_evaluation * 1000:8.2f} ms "
+        f"({per_evaluation / checks * 1e6:.0f} us per comparison; mean of {repeats})"
+    )
 
 
 def main() -> None:
@@ -136,8 +165,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads over features")
     args = parser.parse_args()
-    print(f"drift benchmark; Python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates every figure)")
+    print(
+        f"drift benchmark; Python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates every figure)"
+    )
     binned_checks(args.features, args.categorical, args.seed, args.repeats)
     raw_checks(args.rows, args.features, args.categorical, args.seed, args.workers)
 

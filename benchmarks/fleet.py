@@ -47,12 +47,12 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 
 import localcluster  # noqa: E402
-
-from ballast.api.kinds import GROUP, VERSION  # noqa: E402
-from ballast.conditions import find_condition  # noqa: E402
 from tests.support.faults import static_store_claim  # noqa: E402
 from tests.support.kube import Kubectl, install_crds  # noqa: E402
 from tests.support.operator_process import OperatorProcess  # noqa: E402
+
+from ballast.api.kinds import GROUP, VERSION  # noqa: E402
+from ballast.conditions import find_condition  # noqa: E402
 
 PLURALS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
 BENCH_LABEL = "ballast.dev/bench"
@@ -134,11 +134,19 @@ class Fleet:
 
     def _fake_node(self, name: str) -> dict:
         return {
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake",
-                                                       "node.alpha.kubernetes.io/ttl": "0"},
-                         "labels": {**self.labels, "type": "kwok", "kubernetes.io/hostname": name,
-                                    "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    **self.labels,
+                    "type": "kwok",
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                },
+            },
             "spec": {"taints": [FAKE_NODE_TAINT]},
         }
 
@@ -146,8 +154,9 @@ class Fleet:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             nodes = self.core.list_node(label_selector=self.selector).items
-            ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True"
-                                             for c in n.status.conditions or [])]
+            ready = [
+                n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+            ]
             if len(ready) == self.fake_node_count:
                 return
             time.sleep(0.5)
@@ -155,26 +164,38 @@ class Fleet:
 
     def pod_placement_env(self) -> dict:
         tolerations = [{"key": FAKE_NODE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}]
-        return {"BENCH_POD_NODE_SELECTOR": json.dumps(self.labels),
-                "BENCH_POD_TOLERATIONS": json.dumps(tolerations)}
+        return {"BENCH_POD_NODE_SELECTOR": json.dumps(self.labels), "BENCH_POD_TOLERATIONS": json.dumps(tolerations)}
 
     def _create_identity(self) -> None:
         account = "ballast-operator"
         self.core.create_namespaced_service_account(self.ops_namespace, {"metadata": {"name": account}})
-        client.RbacAuthorizationV1Api(self.api).create_cluster_role_binding({
-            "metadata": {"name": f"{self.id}-operator", "labels": self.labels},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": self.ops_namespace}]})
+        client.RbacAuthorizationV1Api(self.api).create_cluster_role_binding(
+            {
+                "metadata": {"name": f"{self.id}-operator", "labels": self.labels},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": self.ops_namespace}],
+            }
+        )
         self._create_flow_control(account)
         token = self.core.create_namespaced_service_account_token(
-            account, self.ops_namespace, {"spec": {"expirationSeconds": 12 * 3600}}).status.token
+            account, self.ops_namespace, {"spec": {"expirationSeconds": 12 * 3600}}
+        ).status.token
         admin = yaml.safe_load(self.kubeconfig.read_text())
         cluster = admin["clusters"][0]
-        self.operator_kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
-            "users": [{"name": "ballast-operator", "user": {"token": token}}],
-            "contexts": [{"name": "bench", "context": {"cluster": cluster["name"], "user": "ballast-operator"}}],
-            "current-context": "bench"}))
+        self.operator_kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [cluster],
+                    "users": [{"name": "ballast-operator", "user": {"token": token}}],
+                    "contexts": [
+                        {"name": "bench", "context": {"cluster": cluster["name"], "user": "ballast-operator"}}
+                    ],
+                    "current-context": "bench",
+                }
+            )
+        )
         self.operator_kubeconfig.chmod(0o600)
 
     def _create_flow_control(self, account: str) -> None:
@@ -183,21 +204,52 @@ class Fleet:
         to workload-low. Either way every request of the operator's account matches it."""
         flow = client.FlowcontrolApiserverV1Api(self.api)
         if not self.chart_api_priority:
-            flow.create_flow_schema({
-                "metadata": {"name": self.flow_schema, "labels": self.labels},
-                "spec": {"priorityLevelConfiguration": {"name": "workload-low"}, "matchingPrecedence": 1000,
-                         "distinguisherMethod": {"type": "ByUser"},
-                         "rules": [{"subjects": [{"kind": "ServiceAccount", "serviceAccount": {
-                             "name": account, "namespace": self.ops_namespace}}],
-                             "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"],
-                                                "clusterScope": True, "namespaces": ["*"]}],
-                             "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]}]}})
+            flow.create_flow_schema(
+                {
+                    "metadata": {"name": self.flow_schema, "labels": self.labels},
+                    "spec": {
+                        "priorityLevelConfiguration": {"name": "workload-low"},
+                        "matchingPrecedence": 1000,
+                        "distinguisherMethod": {"type": "ByUser"},
+                        "rules": [
+                            {
+                                "subjects": [
+                                    {
+                                        "kind": "ServiceAccount",
+                                        "serviceAccount": {"name": account, "namespace": self.ops_namespace},
+                                    }
+                                ],
+                                "resourceRules": [
+                                    {
+                                        "verbs": ["*"],
+                                        "apiGroups": ["*"],
+                                        "resources": ["*"],
+                                        "clusterScope": True,
+                                        "namespaces": ["*"],
+                                    }
+                                ],
+                                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                            }
+                        ],
+                    },
+                }
+            )
             return
         from tests.support.helm import helm
 
-        rendered = helm("template", self.id, str(REPO / "charts" / "ballast"), "--namespace", self.ops_namespace,
-                        "--show-only", "templates/prioritylevelconfiguration.yaml",
-                        "--show-only", "templates/flowschema.yaml", "--set", f"serviceAccount.name={account}").stdout
+        rendered = helm(
+            "template",
+            self.id,
+            str(REPO / "charts" / "ballast"),
+            "--namespace",
+            self.ops_namespace,
+            "--show-only",
+            "templates/prioritylevelconfiguration.yaml",
+            "--show-only",
+            "templates/flowschema.yaml",
+            "--set",
+            f"serviceAccount.name={account}",
+        ).stdout
         for document in yaml.safe_load_all(rendered):
             document["metadata"]["labels"] = {**document["metadata"].get("labels", {}), **self.labels}
             if document["kind"] == "PriorityLevelConfiguration":
@@ -221,14 +273,19 @@ class Fleet:
 
     # --- the operator ---------------------------------------------------------------------------
 
-    def start_operator(self, extra_env: dict | None = None) -> "BenchOperator":
+    def start_operator(self, extra_env: dict | None = None) -> BenchOperator:
         # OperatorProcess puts the tests' quick settings under these, which restore Ballast's
         # defaults (the storage class of TEST_SETTINGS is unused: the claims exist)
-        env = {**DEFAULT_SETTINGS, "BALLAST_STORE_URI": f"file://{self.store_dir}",
-               "BALLAST_DATASET_WAIT_SECONDS": str(DATASET_WAIT_SECONDS), **self.pod_placement_env(),
-               **(extra_env or {})}
-        self.operator = BenchOperator(self.operator_kubeconfig, self.operator_log, env=env,
-                                      namespaces=tuple(self.namespaces))
+        env = {
+            **DEFAULT_SETTINGS,
+            "BALLAST_STORE_URI": f"file://{self.store_dir}",
+            "BALLAST_DATASET_WAIT_SECONDS": str(DATASET_WAIT_SECONDS),
+            **self.pod_placement_env(),
+            **(extra_env or {}),
+        }
+        self.operator = BenchOperator(
+            self.operator_kubeconfig, self.operator_log, env=env, namespaces=tuple(self.namespaces)
+        )
         self.operator.start()
         (self.work_dir / "operator.pid").write_text(f"{self.operator.pid}\n")
         return self.operator
@@ -240,30 +297,61 @@ class Fleet:
         rows = [{"x": float(r), "y": float(r % 3), "label": r % 2} for r in range(12)]
         served = index % 2 == 0
         return {
-            "datasets": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Dataset", "metadata": meta(f"ds-{index}"),
-                         "spec": {"source": {"inline": {"rows": rows}}, "format": "csv",
-                                  "schema": {"columns": [{"name": "x", "type": "float"},
-                                                         {"name": "y", "type": "float"},
-                                                         {"name": "label", "type": "integer"}],
-                                             "target": "label"},
-                                  "validation": {"minRows": 10}}},
-            "trainingruns": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TrainingRun",
-                             "metadata": meta(f"tr-{index}"),
-                             "spec": {"model": f"m-{index}", "datasetRef": {"name": f"ds-{index}"},
-                                      "estimator": "sklearn.linear_model.LogisticRegression", "seed": index,
-                                      "activeDeadlineSeconds": 300, "backoffLimit": 0,
-                                      "evaluation": {"testFraction": 0.3}}},
-            "modelversions": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelVersion",
-                              "metadata": meta(f"mv-{index}"),
-                              "spec": {"model": f"m-{index}", "artifact": self.artifact,
-                                       "serving": {"enabled": served, "replicas": 1},
-                                       "rollout": {"strategy": "Immediate", "analysisInterval": "60s"}}},
-            "driftpolicies": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "DriftPolicy",
-                              "metadata": meta(f"dp-{index}"),
-                              # the registry-only model of an odd index; a model not registered
-                              # (yet) for an even one: neither has a Production version
-                              "spec": {"model": f"m-{index}" if not served else f"m-{index}-next",
-                                       "interval": "5m", "cooldown": "60m"}},
+            "datasets": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "Dataset",
+                "metadata": meta(f"ds-{index}"),
+                "spec": {
+                    "source": {"inline": {"rows": rows}},
+                    "format": "csv",
+                    "schema": {
+                        "columns": [
+                            {"name": "x", "type": "float"},
+                            {"name": "y", "type": "float"},
+                            {"name": "label", "type": "integer"},
+                        ],
+                        "target": "label",
+                    },
+                    "validation": {"minRows": 10},
+                },
+            },
+            "trainingruns": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "TrainingRun",
+                "metadata": meta(f"tr-{index}"),
+                "spec": {
+                    "model": f"m-{index}",
+                    "datasetRef": {"name": f"ds-{index}"},
+                    "estimator": "sklearn.linear_model.LogisticRegression",
+                    "seed": index,
+                    "activeDeadlineSeconds": 300,
+                    "backoffLimit": 0,
+                    "evaluation": {"testFraction": 0.3},
+                },
+            },
+            "modelversions": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ModelVersion",
+                "metadata": meta(f"mv-{index}"),
+                "spec": {
+                    "model": f"m-{index}",
+                    "artifact": self.artifact,
+                    "serving": {"enabled": served, "replicas": 1},
+                    "rollout": {"strategy": "Immediate", "analysisInterval": "60s"},
+                },
+            },
+            "driftpolicies": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "DriftPolicy",
+                "metadata": meta(f"dp-{index}"),
+                # the registry-only model of an odd index; a model not registered
+                # (yet) for an even one: neither has a Production version
+                "spec": {
+                    "model": f"m-{index}" if not served else f"m-{index}-next",
+                    "interval": "5m",
+                    "cooldown": "60m",
+                },
+            },
         }
 
     def create_objects(self, workers: int = 8) -> float:
@@ -273,8 +361,11 @@ class Fleet:
         def create(index: int) -> None:
             for plural, manifest in self.manifests(index).items():
                 try:
-                    _retrying(lambda: self.custom.create_namespaced_custom_object(
-                        GROUP, VERSION, manifest["metadata"]["namespace"], plural, manifest))
+                    _retrying(
+                        lambda: self.custom.create_namespaced_custom_object(
+                            GROUP, VERSION, manifest["metadata"]["namespace"], plural, manifest
+                        )
+                    )
                 except ApiException as error:
                     if error.status != 409:  # created by an attempt whose answer was lost
                         raise
@@ -295,9 +386,17 @@ class Fleet:
         }[plural]
 
     def patch_spec(self, plural: str, namespace: str, name: str, generation: int) -> dict:
-        return _retrying(lambda: self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, name, self.spec_change(plural, generation),
-            _content_type="application/merge-patch+json"))
+        return _retrying(
+            lambda: self.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                self.spec_change(plural, generation),
+                _content_type="application/merge-patch+json",
+            )
+        )
 
     # --- checks ---------------------------------------------------------------------------------
 
@@ -372,8 +471,14 @@ class Fleet:
                 if item["metadata"].get("finalizers"):
                     try:
                         self.custom.patch_namespaced_custom_object(
-                            GROUP, VERSION, namespace, plural, item["metadata"]["name"],
-                            {"metadata": {"finalizers": None}}, _content_type="application/merge-patch+json")
+                            GROUP,
+                            VERSION,
+                            namespace,
+                            plural,
+                            item["metadata"]["name"],
+                            {"metadata": {"finalizers": None}},
+                            _content_type="application/merge-patch+json",
+                        )
                     except ApiException:
                         pass
 
@@ -382,8 +487,16 @@ class BenchOperator(OperatorProcess):
     """The operator as a host process (see placed_operator.py), as the fleet's ServiceAccount."""
 
     def command(self) -> list[str]:
-        command = [sys.executable, str(HERE / "placed_operator.py"), "--bind-address", "127.0.0.1",
-                   "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port)]
+        command = [
+            sys.executable,
+            str(HERE / "placed_operator.py"),
+            "--bind-address",
+            "127.0.0.1",
+            "--health-port",
+            str(self.health_port),
+            "--metrics-port",
+            str(self.metrics_port),
+        ]
         for namespace in self.namespaces:
             command += ["--namespace", namespace]
         return command
@@ -432,17 +545,22 @@ class GenerationWatch:
         first = True
         while not self._stop.is_set():
             try:
-                listing = custom.list_cluster_custom_object(GROUP, VERSION, plural,
-                                                            label_selector=self.fleet.selector)
+                listing = custom.list_cluster_custom_object(GROUP, VERSION, plural, label_selector=self.fleet.selector)
                 for item in listing["items"]:
                     self._seen(plural, item)
                 if first:
                     first = False
                     self._listed.wait(timeout=120)
                 stream = watch.Watch()
-                for event in stream.stream(custom.list_cluster_custom_object, GROUP, VERSION, plural,
-                                           label_selector=self.fleet.selector, timeout_seconds=240,
-                                           resource_version=listing["metadata"]["resourceVersion"]):
+                for event in stream.stream(
+                    custom.list_cluster_custom_object,
+                    GROUP,
+                    VERSION,
+                    plural,
+                    label_selector=self.fleet.selector,
+                    timeout_seconds=240,
+                    resource_version=listing["metadata"]["resourceVersion"],
+                ):
                     if event["type"] in ("ADDED", "MODIFIED"):
                         self._seen(plural, event["object"])
                     elif event["type"] == "DELETED":
@@ -456,8 +574,11 @@ class GenerationWatch:
                 # e.g. by a test session starting): list again, which also catches up
                 self.restarts += 1
                 if not isinstance(error, ApiException) or error.status != 410:
-                    print(f"  (watch of {plural} broke: {type(error).__name__}: {str(error)[:120]}; listing again)",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"  (watch of {plural} broke: {type(error).__name__}: {str(error)[:120]}; listing again)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 time.sleep(1)
 
     def _seen(self, plural: str, item: dict) -> None:
@@ -547,7 +668,7 @@ def _retrying(call, attempts: int = 8):
             retriable = not isinstance(error, ApiException) or error.status in (409, 429, 500, 503)
             if not retriable or attempt == attempts - 1:
                 raise
-            time.sleep(min(10.0, 0.5 * 2 ** attempt))
+            time.sleep(min(10.0, 0.5 * 2**attempt))
 
 
 def _ignore_missing(call, problems: list[str]) -> None:
@@ -574,17 +695,29 @@ def add_fleet_arguments(parser) -> None:
     parser.add_argument("--namespaces", type=int, default=4)
     parser.add_argument("--fake-nodes", type=int, default=2)
     parser.add_argument("--settle-timeout", type=float, default=1200.0)
-    parser.add_argument("--operator-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra operator environment (repeatable), e.g. to compare a setting")
-    parser.add_argument("--workload-low", action="store_true",
-                        help="the operator's requests at APF level workload-low instead of the chart's own level")
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra operator environment (repeatable), e.g. to compare a setting",
+    )
+    parser.add_argument(
+        "--workload-low",
+        action="store_true",
+        help="the operator's requests at APF level workload-low instead of the chart's own level",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the fleet in place (clean up by hand)")
 
 
 def fleet_from(args) -> tuple[Fleet, dict]:
     """The fleet the options describe, and the operator's extra environment."""
-    fleet = Fleet(count_per_kind=args.per_kind, namespace_count=args.namespaces, fake_node_count=args.fake_nodes,
-                  chart_api_priority=not args.workload_low)
+    fleet = Fleet(
+        count_per_kind=args.per_kind,
+        namespace_count=args.namespaces,
+        fake_node_count=args.fake_nodes,
+        chart_api_priority=not args.workload_low,
+    )
     return fleet, dict(item.split("=", 1) for item in args.operator_env)
 
 

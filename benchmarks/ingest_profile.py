@@ -70,8 +70,13 @@ def generate(rows: int, seed: int = 7) -> tuple[pd.DataFrame, DatasetSpec]:
             columns.append({"name": name, "type": "string"})
     data["target"] = pd.Categorical.from_codes(rng.integers(0, 2, rows), categories=["no", "yes"])
     columns.append({"name": "target", "type": "category"})
-    spec = DatasetSpec.model_validate({"source": {"url": "http://bench/data.parquet"}, "format": "parquet",
-                                       "schema": {"columns": columns, "target": "target"}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://bench/data.parquet"},
+            "format": "parquet",
+            "schema": {"columns": columns, "target": "target"},
+        }
+    )
     return pd.DataFrame(data), spec
 
 
@@ -93,9 +98,11 @@ def main() -> None:
     parser.add_argument("--csv", action="store_true", help="also time the CSV (text) path")
     args = parser.parse_args()
 
-    print(f"ingest benchmark: {args.rows} rows x {len(KINDS)} features + target; "
-          f"Python {platform.python_version()}, pandas {pd.__version__}, pyarrow {pa.__version__}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"ingest benchmark: {args.rows} rows x {len(KINDS)} features + target; "
+        f"Python {platform.python_version()}, pandas {pd.__version__}, pyarrow {pa.__version__}, "
+        f"{os.cpu_count()} CPUs"
+    )
     raw, spec = timed("generate (not part of ingest)", lambda: generate(args.rows))
     print(f"{'':<34} in-memory table: {raw.memory_usage(deep=True).sum() / 2**20:.0f} MiB")
     names = schema_column_names(spec.schema_)
@@ -110,9 +117,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ballast-bench-") as directory:
         store = ArtifactStore(f"file://{directory}")
         assessment = Assessment(table=table, sha256=sha256, violations=tuple(violations))
-        record = timed("snapshot write (parquet + json)",
-                       lambda: write_snapshot(store, "bench", spec, assessment, {"kind": "bench"},
-                                              "2026-01-01T00:00:00Z"))
+        record = timed(
+            "snapshot write (parquet + json)",
+            lambda: write_snapshot(store, "bench", spec, assessment, {"kind": "bench"}, "2026-01-01T00:00:00Z"),
+        )
         size = store.size(record.snapshot_uri)
         print(f"{'':<34} data.parquet: {size / 2**20:.0f} MiB")
         frame = timed("read_snapshot (verified)", lambda: read_snapshot(store, record.snapshot_uri, sha256))
@@ -126,7 +134,9 @@ def main() -> None:
         print(f"{'':<34} CSV gives the same sha256: {same}")
 
     print(f"sha256 {sha256}")
-    print(f"peak RSS {peak_rss_mib():.0f} MiB; pyarrow pool peak {pa.default_memory_pool().max_memory() / 2**20:.0f} MiB")
+    print(
+        f"peak RSS {peak_rss_mib():.0f} MiB; pyarrow pool peak {pa.default_memory_pool().max_memory() / 2**20:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

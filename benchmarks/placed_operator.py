@@ -62,6 +62,7 @@ def write_memory_census(path: str) -> None:
         out.writelines(f"  {count:>9} {name}\n" for name, count in by_type.most_common(25))
         del objects
         import tracemalloc
+
         if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=<frames> in the operator's environment
             snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
             out.write(f"  traced {sum(s.size for s in snapshot.statistics('filename')) // 2**20} MiB; top by site:\n")

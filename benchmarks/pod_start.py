@@ -30,12 +30,13 @@ from kubernetes import client, config, watch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 
-from ballast.build.serving import build_serving_deployment  # noqa: E402
-from ballast.settings import Settings  # noqa: E402
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run  # noqa: E402
 from tests.support.image import ballast_image  # noqa: E402
 from tests.support.kube import Kubectl, install_crds, shared_store_dir, wait_for  # noqa: E402
 from tests.support.operator_process import TEST_SETTINGS, OperatorProcess  # noqa: E402
+
+from ballast.build.serving import build_serving_deployment  # noqa: E402
+from ballast.settings import Settings  # noqa: E402
 
 PHASES = (("schedule", "created", "bound"), ("start", "bound", "running"), ("ready", "running", "ready"))
 
@@ -83,8 +84,12 @@ def measure_one(api, k: Kubectl, deployment: dict) -> dict[str, float]:
 
     def follow() -> None:
         stream = watch.Watch()
-        for event in stream.stream(client.CoreV1Api(api).list_namespaced_pod, namespace=k.namespace,
-                                   label_selector=selector, timeout_seconds=300):
+        for event in stream.stream(
+            client.CoreV1Api(api).list_namespaced_pod,
+            namespace=k.namespace,
+            label_selector=selector,
+            timeout_seconds=300,
+        ):
             pod = api.sanitize_for_serialization(event["object"])
             now = time.monotonic()
             marks.setdefault("created", now)
@@ -106,8 +111,10 @@ def measure_one(api, k: Kubectl, deployment: dict) -> dict[str, float]:
     stop.set()
     k.run("delete", "deployment", name, "--wait=true")
     wait_for(lambda: not k.get_json("pods", "-l", selector)["items"], timeout=120, message=f"{name}'s pod gone")
-    return {phase: marks[end] - marks[start] for phase, start, end in PHASES} | \
-        {"created -> Running": marks["running"] - marks["created"], "created -> Ready": marks["ready"] - marks["created"]}
+    return {phase: marks[end] - marks[start] for phase, start, end in PHASES} | {
+        "created -> Running": marks["running"] - marks["created"],
+        "created -> Ready": marks["ready"] - marks["created"],
+    }
 
 
 def main() -> int:
@@ -131,8 +138,10 @@ def main() -> int:
     finally:
         kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)
     print(f"Ballast serving pod start, {args.pods} pods one after another, image {image}")
-    print(f"node: kubelet {node['kubeletVersion']}, runtime {node['containerRuntimeVersion'] or '-'}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"node: kubelet {node['kubeletVersion']}, runtime {node['containerRuntimeVersion'] or '-'}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'phase':<22}{'median s':>10}{'min s':>10}{'max s':>10}")
     for phase in results[0]:
         values = [r[phase] for r in results]

@@ -36,11 +36,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from serve_latency import FEEDBACK_TOKEN, free_port, start_ballast, stop, wait_ready  # noqa: E402
-
 from ballast.canary.scrape import scrape_by_address  # noqa: E402
 from ballast.drift.counters import parse_metrics, window_between  # noqa: E402
 from ballast.drift.evaluation import evaluate  # noqa: E402
+from serve_latency import FEEDBACK_TOKEN, free_port, start_ballast, stop, wait_ready  # noqa: E402
 
 CHECKS = {"estimatedAccuracy": {"enabled": True}, "accuracy": {"minLabels": 10}}
 
@@ -63,13 +62,16 @@ def send_traffic(port: int, trained, frame: pd.DataFrame, requests: int) -> None
     for i in range(requests):
         batch = frame.sample(20, random_state=i).drop(columns="target")
         body = json.dumps({"id": f"r{i}", "inputs": named_inputs(batch, trained.columns)}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/model/infer", data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v2/models/model/infer", data=body, headers={"Content-Type": "application/json"}
+        )
         urllib.request.urlopen(request, timeout=10).read()
         labels = json.dumps({"id": f"r{i}", "labels": frame.loc[batch.index, "target"].tolist()}).encode()
-        feedback = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/model/feedback", data=labels,
-                                          headers={"Content-Type": "application/json",
-                                                   "Authorization": f"Bearer {FEEDBACK_TOKEN}"})
+        feedback = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v2/models/model/feedback",
+            data=labels,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {FEEDBACK_TOKEN}"},
+        )
         urllib.request.urlopen(feedback, timeout=10).read()
 
 
@@ -81,13 +83,16 @@ def main() -> None:
     args = parser.parse_args()
     from tests.unit.test_serving_harness import trained_model
 
-    print(f"policy evaluation benchmark; Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates every figure)")
+    print(
+        f"policy evaluation benchmark; Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates every figure)"
+    )
     with tempfile.TemporaryDirectory(prefix="ballast-policy-bench-") as tmp:
         workdir = Path(tmp)
         frame, schema = synthetic(args.features, 5000, seed=3)
-        trained = trained_model(workdir, "model", (frame, schema), "sklearn.linear_model.LogisticRegression",
-                                {"max_iter": 500})
+        trained = trained_model(
+            workdir, "model", (frame, schema), "sklearn.linear_model.LogisticRegression", {"max_iter": 500}
+        )
         ports = [free_port() for _ in range(args.pods)]
         servers = [start_ballast(trained, port, workdir / f"server-{port}.log") for port in ports]
         try:
@@ -109,7 +114,9 @@ def main() -> None:
                 t2 = time.perf_counter()
                 window = window_between(start, readings)
                 t3 = time.perf_counter()
-                result = evaluate(window, CHECKS, min_samples=100, offline_accuracy=trained.metadata["metrics"]["accuracy"])
+                result = evaluate(
+                    window, CHECKS, min_samples=100, offline_accuracy=trained.metadata["metrics"]["accuracy"]
+                )
                 t4 = time.perf_counter()
                 for name, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
                     timings[name].append(seconds)
@@ -118,14 +125,15 @@ def main() -> None:
             for server in servers:
                 stop(server)
     series = len(readings[addresses[0]].counters) + len(readings[addresses[0]].reference)
-    print(f"{args.features} features ({args.features // 5} categorical), {args.pods} pods, "
-          f"{size / args.pods / 1024:.0f} KiB and {series} series per scrape; verdict {result.verdict}, "
-          f"{window.rows:.0f} rows in the window, {len(result.features)} features judged")
+    print(
+        f"{args.features} features ({args.features // 5} categorical), {args.pods} pods, "
+        f"{size / args.pods / 1024:.0f} KiB and {series} series per scrape; verdict {result.verdict}, "
+        f"{window.rows:.0f} rows in the window, {len(result.features)} features judged"
+    )
     for name, values in timings.items():
         values = sorted(values)
         p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
         print(f"  {name:<9} median {statistics.median(values) * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms")
-
 
 
 if __name__ == "__main__":

@@ -27,9 +27,13 @@ class ServerCounters:
     rejected: float
     all_429: float
 
-    def since(self, earlier: "ServerCounters") -> "ServerCounters":
-        return ServerCounters(self.at - earlier.at, self.dispatched - earlier.dispatched,
-                              self.rejected - earlier.rejected, self.all_429 - earlier.all_429)
+    def since(self, earlier: ServerCounters) -> ServerCounters:
+        return ServerCounters(
+            self.at - earlier.at,
+            self.dispatched - earlier.dispatched,
+            self.rejected - earlier.rejected,
+            self.all_429 - earlier.all_429,
+        )
 
     @property
     def rate(self) -> float:
@@ -42,8 +46,13 @@ def read_server_counters(api, flow_schema: str) -> ServerCounters:
     at = time.monotonic()
     dispatched = rejected = all_429 = 0.0
     for line in response.read().decode().splitlines():
-        if not line.startswith(("apiserver_flowcontrol_dispatched_requests_total{",
-                                "apiserver_flowcontrol_rejected_requests_total{", "apiserver_request_total{")):
+        if not line.startswith(
+            (
+                "apiserver_flowcontrol_dispatched_requests_total{",
+                "apiserver_flowcontrol_rejected_requests_total{",
+                "apiserver_request_total{",
+            )
+        ):
             continue
         match = _SAMPLE.match(line)
         if not match:
@@ -81,7 +90,7 @@ class ProcessSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "ProcessSampler":
+    def start(self) -> ProcessSampler:
         self._thread.start()
         return self
 

@@ -33,7 +33,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet import (  # noqa: E402
-    PLURALS, Fleet, GenerationWatch, add_fleet_arguments, fleet_from, load_average, mib, wait_until_settled,
+    PLURALS,
+    Fleet,
+    GenerationWatch,
+    add_fleet_arguments,
+    fleet_from,
+    load_average,
+    mib,
+    wait_until_settled,
 )
 from probes import ProcessSampler, cpu_seconds, percentile, read_server_counters  # noqa: E402
 
@@ -60,8 +67,9 @@ def reconciliations(text: str) -> dict[str, float]:
     return totals
 
 
-def measure_changes(fleet: Fleet, watcher: GenerationWatch, samples: int, rate: float,
-                    drain_timeout: float = 120) -> tuple[list[tuple[str, float]], int]:
+def measure_changes(
+    fleet: Fleet, watcher: GenerationWatch, samples: int, rate: float, drain_timeout: float = 120
+) -> tuple[list[tuple[str, float]], int]:
     """Patches `samples` objects at `rate` per second, kinds in turn; returns (plural, seconds)
     per change, and how many were never seen current within drain_timeout."""
     first = len(watcher.latencies)
@@ -92,8 +100,10 @@ def latency_lines(results: list[tuple[str, float]]) -> list[str]:
     lines = [f"    {'kind':<15}{'n':>5}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}"]
     for kind in (*PLURALS, "all"):
         values = [s * 1000 for p, s in results if kind in ("all", p)]
-        lines.append(f"    {kind:<15}{len(values):>5}{percentile(values, 50):>10.0f}{percentile(values, 90):>10.0f}"
-                     f"{percentile(values, 99):>10.0f}{max(values, default=float('nan')):>10.0f}")
+        lines.append(
+            f"    {kind:<15}{len(values):>5}{percentile(values, 50):>10.0f}{percentile(values, 90):>10.0f}"
+            f"{percentile(values, 99):>10.0f}{max(values, default=float('nan')):>10.0f}"
+        )
     return lines
 
 
@@ -114,8 +124,10 @@ def main() -> int:
     fleet, extra_env = fleet_from(args)
     total = args.per_kind * len(PLURALS)
     report = Report()
-    report.add(f"scale benchmark {fleet.id}: {total} objects ({args.per_kind} per kind) in {args.namespaces} "
-               f"namespaces, pods on {args.fake_nodes} KWOK nodes; operator log {fleet.operator_log}")
+    report.add(
+        f"scale benchmark {fleet.id}: {total} objects ({args.per_kind} per kind) in {args.namespaces} "
+        f"namespaces, pods on {args.fake_nodes} KWOK nodes; operator log {fleet.operator_log}"
+    )
     report.add(f"  load average at start: {load_average()}  (other work shares this machine)")
     watcher = None
     sampler = None
@@ -133,11 +145,15 @@ def main() -> int:
         settled_in = wait_until_settled(watcher, total, timeout=args.settle_timeout)
         after_create = read_server_counters(fleet.api, fleet.flow_schema)
         spent = after_create.since(before)
-        report.add(f"create: {total} objects created in {created_in:.1f} s "
-                   f"({total / created_in:.0f}/s), all settled {settled_in:.1f} s after the last create")
-        report.add(f"  operator requests {spent.dispatched:.0f} ({spent.rate:.1f}/s over {spent.at:.0f} s), "
-                   f"429s to the operator {spent.rejected:.0f}; CPU {cpu_seconds(operator.pid) - cpu0:.1f} s "
-                   f"in {time.monotonic() - t0:.0f} s; RSS peak {mib(sampler.peak()):.1f} MiB")
+        report.add(
+            f"create: {total} objects created in {created_in:.1f} s "
+            f"({total / created_in:.0f}/s), all settled {settled_in:.1f} s after the last create"
+        )
+        report.add(
+            f"  operator requests {spent.dispatched:.0f} ({spent.rate:.1f}/s over {spent.at:.0f} s), "
+            f"429s to the operator {spent.rejected:.0f}; CPU {cpu_seconds(operator.pid) - cpu0:.1f} s "
+            f"in {time.monotonic() - t0:.0f} s; RSS peak {mib(sampler.peak()):.1f} MiB"
+        )
         report.add(f"  load average: {load_average()}")
 
         # --- idle -----------------------------------------------------------------------------
@@ -147,11 +163,14 @@ def main() -> int:
         idle = read_server_counters(fleet.api, fleet.flow_schema).since(idle_start)
         elapsed = time.monotonic() - t0
         reconciled = reconciliations(operator.metrics())
-        per_kind = ", ".join(f"{kind} {(reconciled[kind] - reconciled0.get(kind, 0)) / elapsed:.0f}/s"
-                             for kind in sorted(reconciled))
-        report.add(f"idle {elapsed:.0f} s: operator requests {idle.rate:.2f}/s, 429s {idle.rejected:.0f}; "
-                   f"CPU {100 * (cpu_seconds(operator.pid) - cpu0) / elapsed:.0f}% of one core; "
-                   f"RSS {mib(sampler.latest()):.1f} MiB")
+        per_kind = ", ".join(
+            f"{kind} {(reconciled[kind] - reconciled0.get(kind, 0)) / elapsed:.0f}/s" for kind in sorted(reconciled)
+        )
+        report.add(
+            f"idle {elapsed:.0f} s: operator requests {idle.rate:.2f}/s, 429s {idle.rejected:.0f}; "
+            f"CPU {100 * (cpu_seconds(operator.pid) - cpu0) / elapsed:.0f}% of one core; "
+            f"RSS {mib(sampler.latest()):.1f} MiB"
+        )
         report.add(f"  reconciliations (timers included): {per_kind}")
         report.add(f"  load average: {load_average()}")
 
@@ -162,14 +181,18 @@ def main() -> int:
         changes = read_server_counters(fleet.api, fleet.flow_schema).since(changes_start)
         elapsed = time.monotonic() - t0
         all_ms = [s for _p, s in results]
-        report.add(f"latency: {len(results)} spec changes at {args.rate:g}/s, spec change -> observedGeneration "
-                   f"(budget p99 < {P99_BUDGET_SECONDS * 1000:.0f} ms): p50 {percentile(all_ms, 50) * 1000:.0f} ms, "
-                   f"p99 {percentile(all_ms, 99) * 1000:.0f} ms; never current within 120 s: {missed}")
+        report.add(
+            f"latency: {len(results)} spec changes at {args.rate:g}/s, spec change -> observedGeneration "
+            f"(budget p99 < {P99_BUDGET_SECONDS * 1000:.0f} ms): p50 {percentile(all_ms, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(all_ms, 99) * 1000:.0f} ms; never current within 120 s: {missed}"
+        )
         for line in latency_lines(results):
             report.add(line)
-        report.add(f"  operator requests {changes.rate:.1f}/s, 429s {changes.rejected:.0f}; "
-                   f"CPU {100 * (cpu_seconds(operator.pid) - cpu0) / elapsed:.0f}% of one core; "
-                   f"RSS peak {mib(sampler.peak(t0)):.1f} MiB")
+        report.add(
+            f"  operator requests {changes.rate:.1f}/s, 429s {changes.rejected:.0f}; "
+            f"CPU {100 * (cpu_seconds(operator.pid) - cpu0) / elapsed:.0f}% of one core; "
+            f"RSS peak {mib(sampler.peak(t0)):.1f} MiB"
+        )
         report.add(f"  load average: {load_average()}")
         wait_until_settled(watcher, total, timeout=args.settle_timeout)
         rss_settled = sampler.latest()
@@ -188,10 +211,12 @@ def main() -> int:
         passed_in = time.monotonic() - started
         resumed = count_in_log(fleet.operator_log, offset, RESUMED)
         restart = read_server_counters(fleet.api, fleet.flow_schema).since(restart_counters)
-        report.add(f"restart (nothing changed while down): healthy {healthy_in:.1f} s after start, first full pass "
-                   f"({resumed} of {total} resume handlers ran) {passed_in:.1f} s after start; "
-                   f"{restart.dispatched:.0f} requests, 429s {restart.rejected:.0f}; "
-                   f"RSS {mib(sampler.latest()):.1f} MiB")
+        report.add(
+            f"restart (nothing changed while down): healthy {healthy_in:.1f} s after start, first full pass "
+            f"({resumed} of {total} resume handlers ran) {passed_in:.1f} s after start; "
+            f"{restart.dispatched:.0f} requests, 429s {restart.rejected:.0f}; "
+            f"RSS {mib(sampler.latest()):.1f} MiB"
+        )
 
         # --- resync ---------------------------------------------------------------------------
         time.sleep(5)
@@ -218,12 +243,16 @@ def main() -> int:
         resync = [s for _at, _p, s in watcher.latencies[first:]]
         missing = len(watcher.pending)
         resync_spent = read_server_counters(fleet.api, fleet.flow_schema).since(resync_counters)
-        report.add(f"resync: every object's spec changed while the operator was down ({len(keys)} patches in "
-                   f"{patched_in:.1f} s); after start, observedGeneration current for 50% of them at "
-                   f"{percentile(resync, 50):.1f} s, 90% at {percentile(resync, 90):.1f} s, all at "
-                   f"{max(resync, default=float('nan')):.1f} s ({missing} not within {args.settle_timeout:.0f} s)")
-        report.add(f"  {resync_spent.dispatched:.0f} requests ({resync_spent.rate:.1f}/s), 429s "
-                   f"{resync_spent.rejected:.0f}; RSS peak {mib(sampler.peak()):.1f} MiB")
+        report.add(
+            f"resync: every object's spec changed while the operator was down ({len(keys)} patches in "
+            f"{patched_in:.1f} s); after start, observedGeneration current for 50% of them at "
+            f"{percentile(resync, 50):.1f} s, 90% at {percentile(resync, 90):.1f} s, all at "
+            f"{max(resync, default=float('nan')):.1f} s ({missing} not within {args.settle_timeout:.0f} s)"
+        )
+        report.add(
+            f"  {resync_spent.dispatched:.0f} requests ({resync_spent.rate:.1f}/s), 429s "
+            f"{resync_spent.rejected:.0f}; RSS peak {mib(sampler.peak()):.1f} MiB"
+        )
         wait_until_settled(watcher, total, timeout=args.settle_timeout)
         report.add(f"  load average: {load_average()}")
 
@@ -231,19 +260,24 @@ def main() -> int:
         overall = read_server_counters(fleet.api, fleet.flow_schema).since(before)
         stray = fleet.pods_off_fake_nodes()
         problems = operator.log_problems()
-        throttled = [line for line in fleet.operator_log.read_text(errors="replace").splitlines()
-                     if THROTTLED.search(line)]
-        report.add(f"totals: {overall.dispatched:.0f} operator requests, 429s to the operator (APF) "
-                   f"{overall.rejected:.0f}, 429 lines in its log {len(throttled)}, 429s cluster-wide (all clients, "
-                   f"all sessions) {overall.all_429:.0f}; fleet pods not on KWOK nodes: {len(stray)}; "
-                   f"operator log problems: {len(problems)}; watches broken and resumed {watcher.restarts}, "
-                   f"fleet objects deleted by someone else {len(watcher.deleted)}")
+        throttled = [
+            line for line in fleet.operator_log.read_text(errors="replace").splitlines() if THROTTLED.search(line)
+        ]
+        report.add(
+            f"totals: {overall.dispatched:.0f} operator requests, 429s to the operator (APF) "
+            f"{overall.rejected:.0f}, 429 lines in its log {len(throttled)}, 429s cluster-wide (all clients, "
+            f"all sessions) {overall.all_429:.0f}; fleet pods not on KWOK nodes: {len(stray)}; "
+            f"operator log problems: {len(problems)}; watches broken and resumed {watcher.restarts}, "
+            f"fleet objects deleted by someone else {len(watcher.deleted)}"
+        )
         for line in problems[:5]:
             report.add(f"    {line[:300]}")
-        report.add(f"budgets: p99 {percentile(all_ms, 99) * 1000:.0f} ms vs < {P99_BUDGET_SECONDS * 1000:.0f} ms "
-                   f"({'met' if percentile(all_ms, 99) < P99_BUDGET_SECONDS else 'MISSED'}); RSS with {total} "
-                   f"objects {mib(rss_settled):.1f} MiB (peak {mib(max(rss_settled, sampler.peak())):.1f}) vs "
-                   f"< {RSS_BUDGET_MIB} MiB ({'met' if mib(rss_settled) < RSS_BUDGET_MIB else 'MISSED'})")
+        report.add(
+            f"budgets: p99 {percentile(all_ms, 99) * 1000:.0f} ms vs < {P99_BUDGET_SECONDS * 1000:.0f} ms "
+            f"({'met' if percentile(all_ms, 99) < P99_BUDGET_SECONDS else 'MISSED'}); RSS with {total} "
+            f"objects {mib(rss_settled):.1f} MiB (peak {mib(max(rss_settled, sampler.peak())):.1f}) vs "
+            f"< {RSS_BUDGET_MIB} MiB ({'met' if mib(rss_settled) < RSS_BUDGET_MIB else 'MISSED'})"
+        )
         report.add(f"  load average at end: {load_average()}")
     finally:
         fleet.finish(watcher, sampler, keep=args.keep)

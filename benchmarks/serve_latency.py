@@ -7,10 +7,11 @@ starts `ballast serve` (python -m ballast.runtime.serve) pinned to core 0, and d
 load generator process pinned to core 1 over loopback with keep-alive connections:
 
   latency    one connection, one request at a time: p50 / p99 of single-row and 100-row requests
-  max rate   open loop at rising rates from about half the one-connection rate (requests sent on a schedule, latency measured from the
-             scheduled time, so a stalled server is not hidden), single-row requests over 32
-             connections; a rate is sustained when every request got 200, at least 98% of the
-             scheduled requests were answered within the step, and p99 stayed under 100 ms
+  max rate   open loop at rising rates from about half the one-connection rate (requests sent on
+             a schedule, latency measured from the scheduled time, so a stalled server is not
+             hidden), single-row requests over 32 connections; a rate is sustained when every
+             request got 200, at least 98% of the scheduled requests were answered within the
+             step, and p99 stayed under 100 ms
   overhead   server p50 minus the bare in-process predict time of the same model and row
              (the pipeline's own predict + predict_proba on a DataFrame, and Ballast's predictor)
 
@@ -50,9 +51,12 @@ MAX_P99_SECONDS = 0.1
 
 # --- load generator (runs in its own process, pinned to the other core) ---------------------
 
+
 def http_request(port: int, path: str, body: bytes) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def take_response(buffer: bytearray) -> int | None:
@@ -62,11 +66,11 @@ def take_response(buffer: bytearray) -> int | None:
         return None
     head = bytes(buffer[:end]).lower()
     start = head.find(b"content-length:")
-    length = int(head[start + 15:head.find(b"\r\n", start) if head.find(b"\r\n", start) > 0 else None])
+    length = int(head[start + 15 : head.find(b"\r\n", start) if head.find(b"\r\n", start) > 0 else None])
     if len(buffer) < end + 4 + length:
         return None
     status = int(head[9:12])
-    del buffer[:end + 4 + length]
+    del buffer[: end + 4 + length]
     return status
 
 
@@ -149,13 +153,23 @@ def open_loop(port: int, request: bytes, rate: float, seconds: float) -> dict[st
 def summary(latencies: list[float], errors: int, expected: int) -> dict[str, Any]:
     ordered = sorted(latencies)
     pick = (lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3) if ordered else (lambda q: None)
-    return {"requests": len(ordered), "expected": expected, "errors": errors, "p50_ms": pick(0.50),
-            "p99_ms": pick(0.99), "mean_ms": statistics.fmean(ordered) * 1e3 if ordered else None}
+    return {
+        "requests": len(ordered),
+        "expected": expected,
+        "errors": errors,
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+        "mean_ms": statistics.fmean(ordered) * 1e3 if ordered else None,
+    }
 
 
 def sustained(step: dict[str, Any], rate: float) -> bool:
-    return (step["errors"] == 0 and step["requests"] >= 0.98 * step["expected"]
-            and step["p99_ms"] is not None and step["p99_ms"] <= MAX_P99_SECONDS * 1e3)
+    return (
+        step["errors"] == 0
+        and step["requests"] >= 0.98 * step["expected"]
+        and step["p99_ms"] is not None
+        and step["p99_ms"] <= MAX_P99_SECONDS * 1e3
+    )
 
 
 def run_load(plan: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +201,7 @@ def run_load(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the servers ----------------------------------------------------------------------------
+
 
 def pinned(command: list[str], core: int) -> list[str]:
     return ["taskset", "-c", str(core), *command] if shutil.which("taskset") else command
@@ -233,10 +248,29 @@ FEEDBACK_TOKEN = "benchmark-feedback-token-0123456789"
 def start_ballast(trained: Any, port: int, log: Path) -> subprocess.Popen:
     token_file = log.with_suffix(".token")
     token_file.write_text(FEEDBACK_TOKEN)
-    command = [sys.executable, "-m", "ballast.runtime.serve", "--store", trained.store.uri,
-               "--artifact-uri", trained.artifact_uri, "--artifact-sha256", trained.sha256, "--model-name", "model",
-               "--bind-address", "127.0.0.1", "--port", str(port), "--drain-seconds", "0",
-               "--termination-log", str(log.with_suffix(".termination")), "--feedback-token-file", str(token_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "ballast.runtime.serve",
+        "--store",
+        trained.store.uri,
+        "--artifact-uri",
+        trained.artifact_uri,
+        "--artifact-sha256",
+        trained.sha256,
+        "--model-name",
+        "model",
+        "--bind-address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--drain-seconds",
+        "0",
+        "--termination-log",
+        str(log.with_suffix(".termination")),
+        "--feedback-token-file",
+        str(token_file),
+    ]
     return subprocess.Popen(pinned(command, SERVER_CORE), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
 
 
@@ -248,25 +282,52 @@ def start_mlserver(venv: Path, trained: Any, workdir: Path, port: int, log: Path
     model_dir.mkdir(parents=True, exist_ok=True)
     # The peer loads its own format; this file is written for MLServer and never read by Ballast.
     joblib.dump(trained.pipeline(), model_dir / "model.joblib")
-    (model_dir / "model-settings.json").write_text(json.dumps({
-        "name": "model", "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.joblib", "version": "v1"}}))
-    (models / "settings.json").write_text(json.dumps({
-        "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
-        "parallel_workers": 0, "debug": False}))
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "model",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "version": "v1"},
+            }
+        )
+    )
+    (models / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+                "debug": False,
+            }
+        )
+    )
     command = [str(venv / "bin" / "mlserver"), "start", str(models)]
-    return subprocess.Popen(pinned(command, SERVER_CORE), stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            cwd=models, env={**os.environ, "PYTHONPATH": ""})
+    return subprocess.Popen(
+        pinned(command, SERVER_CORE),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=models,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
 
 
 def request_bodies(trained: Any, rows: int) -> str:
     frame = trained.frame.drop(columns=trained.columns.target).sample(rows, random_state=rows)
-    inputs = [{"name": name, "shape": [rows], "datatype": "FP64", "data": frame[name].astype(float).tolist()}
-              for name in trained.columns.all]
+    inputs = [
+        {"name": name, "shape": [rows], "datatype": "FP64", "data": frame[name].astype(float).tolist()}
+        for name in trained.columns.all
+    ]
     # content_type "pd" makes MLServer decode a DataFrame (the pipeline needs column names);
     # Ballast ignores it. Both are asked for the same two outputs.
-    return json.dumps({"inputs": inputs, "parameters": {"content_type": "pd"},
-                       "outputs": [{"name": "predict"}, {"name": "predict_proba"}]})
+    return json.dumps(
+        {
+            "inputs": inputs,
+            "parameters": {"content_type": "pd"},
+            "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+        }
+    )
 
 
 def load_process(plan: dict[str, Any]) -> dict[str, Any]:
@@ -309,8 +370,9 @@ def p50_ms(call: Any, repeat: int = 400) -> float:
     return statistics.median(times) * 1e3
 
 
-def measure(kind: str, trained: Any, workdir: Path, seconds: float, deadline: float,
-            mlserver_venv: Path | None) -> dict[str, Any]:
+def measure(
+    kind: str, trained: Any, workdir: Path, seconds: float, deadline: float, mlserver_venv: Path | None
+) -> dict[str, Any]:
     port = free_port()
     log = workdir / f"{kind}-{trained.model}.log"
     if kind == "ballast":
@@ -323,8 +385,13 @@ def measure(kind: str, trained: Any, workdir: Path, seconds: float, deadline: fl
     try:
         wait_ready(process, port, ready_path)
         bodies = {"1 row": request_bodies(trained, 1), "100 rows": request_bodies(trained, 100)}
-        plan = {"port": port, "path": "/v2/models/model/infer", "bodies": bodies, "seconds": seconds,
-                "deadline_perf": deadline}
+        plan = {
+            "port": port,
+            "path": "/v2/models/model/infer",
+            "bodies": bodies,
+            "seconds": seconds,
+            "deadline_perf": deadline,
+        }
         return load_process(plan)
     except Exception as error:  # noqa: BLE001 - reported beside the figures
         tail = log.read_text()[-1500:] if log.exists() else ""
@@ -339,14 +406,18 @@ def show(kind: str, model: str, result: dict[str, Any]) -> None:
         return
     one, hundred = result["1 row"], result["100 rows"]
     best = result["max_sustained_rate"]
-    print(f"  {kind:8} {model:14} 1 row p50 {one['p50_ms']:.3f} ms p99 {one['p99_ms']:.3f} ms | "
-          f"100 rows p50 {hundred['p50_ms']:.3f} ms p99 {hundred['p99_ms']:.3f} ms | "
-          f"max sustained {best if best is not None else '<' + str(result['rate_steps'][0]['rate'])} req/s "
-          f"(errors {sum(s['errors'] for s in result['rate_steps'])}"
-          f"{'; time budget reached before the limit' if result['stopped_by_budget'] else ''})")
+    print(
+        f"  {kind:8} {model:14} 1 row p50 {one['p50_ms']:.3f} ms p99 {one['p99_ms']:.3f} ms | "
+        f"100 rows p50 {hundred['p50_ms']:.3f} ms p99 {hundred['p99_ms']:.3f} ms | "
+        f"max sustained {best if best is not None else '<' + str(result['rate_steps'][0]['rate'])} req/s "
+        f"(errors {sum(s['errors'] for s in result['rate_steps'])}"
+        f"{'; time budget reached before the limit' if result['stopped_by_budget'] else ''})"
+    )
     for step in result["rate_steps"]:
-        print(f"  {'':8} {'':14}   at {step['rate']:>5}/s: achieved {step['achieved_rate']:7.0f}/s, "
-              f"p50 {step['p50_ms']:.2f} ms, p99 {step['p99_ms']:.2f} ms, errors {step['errors']}")
+        print(
+            f"  {'':8} {'':14}   at {step['rate']:>5}/s: achieved {step['achieved_rate']:7.0f}/s, "
+            f"p50 {step['p50_ms']:.2f} ms, p99 {step['p99_ms']:.2f} ms, errors {step['errors']}"
+        )
 
 
 def main() -> None:
@@ -368,9 +439,12 @@ def main() -> None:
     started = time.time()
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="ballast-serve-bench-"))
-    models = [trained_model(workdir, "iris-logistic", iris_frame(), "sklearn.linear_model.LogisticRegression"),
-              trained_model(workdir, "iris-forest", iris_frame(), "sklearn.ensemble.RandomForestClassifier",
-                            {"n_estimators": 100})]
+    models = [
+        trained_model(workdir, "iris-logistic", iris_frame(), "sklearn.linear_model.LogisticRegression"),
+        trained_model(
+            workdir, "iris-forest", iris_frame(), "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 100}
+        ),
+    ]
     peer = args.mlserver_venv if (args.mlserver_venv / "bin" / "mlserver").exists() else None
     kinds = ["ballast", "mlserver"] if peer else ["ballast"]
     runs = len(models) * len(kinds)
@@ -386,26 +460,37 @@ def main() -> None:
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min; 2 busy cores is ~2)")
     for trained in models:
         pipeline_ms, predictor_ms = bare_predict_ms(trained)
-        print(f"\n{trained.model}: bare in-process predict+predict_proba of one row: pipeline on a DataFrame "
-              f"{pipeline_ms:.3f} ms, Ballast's predictor {predictor_ms:.3f} ms")
+        print(
+            f"\n{trained.model}: bare in-process predict+predict_proba of one row: pipeline on a DataFrame "
+            f"{pipeline_ms:.3f} ms, Ballast's predictor {predictor_ms:.3f} ms"
+        )
         for kind in kinds:
             result = results[(kind, trained.model)]
             show(kind, trained.model, result)
             if "error" not in result:
                 # Each server against the predict call it makes: Ballast's predictor, MLServer's pipeline.
                 bare = predictor_ms if kind == "ballast" else pipeline_ms
-                print(f"  {'':8} {'':14} per-request overhead (1-row p50 minus its bare predict): "
-                      f"{result['1 row']['p50_ms'] - bare:.3f} ms")
+                print(
+                    f"  {'':8} {'':14} per-request overhead (1-row p50 minus its bare predict): "
+                    f"{result['1 row']['p50_ms'] - bare:.3f} ms"
+                )
         if peer and all("error" not in results[(k, trained.model)] for k in kinds):
             b, m = results[("ballast", trained.model)], results[("mlserver", trained.model)]
-            rates = (f"{b['max_sustained_rate']} vs {m['max_sustained_rate']} req/s"
-                     if m["max_sustained_rate"] else f"{b['max_sustained_rate']} vs <{m['rate_steps'][0]['rate']} req/s")
-            print(f"  mlserver/ballast: 1-row p50 {m['1 row']['p50_ms'] / b['1 row']['p50_ms']:.1f}x, "
-                  f"p99 {m['1 row']['p99_ms'] / b['1 row']['p99_ms']:.1f}x; 100-row p99 "
-                  f"{m['100 rows']['p99_ms'] / b['100 rows']['p99_ms']:.1f}x; max sustained rate {rates}")
+            rates = (
+                f"{b['max_sustained_rate']} vs {m['max_sustained_rate']} req/s"
+                if m["max_sustained_rate"]
+                else f"{b['max_sustained_rate']} vs <{m['rate_steps'][0]['rate']} req/s"
+            )
+            print(
+                f"  mlserver/ballast: 1-row p50 {m['1 row']['p50_ms'] / b['1 row']['p50_ms']:.1f}x, "
+                f"p99 {m['1 row']['p99_ms'] / b['1 row']['p99_ms']:.1f}x; 100-row p99 "
+                f"{m['100 rows']['p99_ms'] / b['100 rows']['p99_ms']:.1f}x; max sustained rate {rates}"
+            )
     if not peer:
-        print(f"\nMLServer: not measured, no {args.mlserver_venv}/bin/mlserver (pip install mlserver "
-              "mlserver-sklearn into a separate venv and pass --mlserver-venv)")
+        print(
+            f"\nMLServer: not measured, no {args.mlserver_venv}/bin/mlserver (pip install mlserver "
+            "mlserver-sklearn into a separate venv and pass --mlserver-venv)"
+        )
     print(f"\ntotal {time.time() - started:.0f} s; logs in {workdir}")
 
 

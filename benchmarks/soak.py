@@ -23,7 +23,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet import (  # noqa: E402
-    PLURALS, GenerationWatch, add_fleet_arguments, fleet_from, load_average, mib, wait_until_settled,
+    PLURALS,
+    GenerationWatch,
+    add_fleet_arguments,
+    fleet_from,
+    load_average,
+    mib,
+    wait_until_settled,
 )
 from probes import ProcessSampler, cpu_seconds, percentile, read_server_counters  # noqa: E402
 
@@ -51,8 +57,11 @@ def main() -> int:
 
     fleet, extra_env = fleet_from(args)
     total = args.per_kind * len(PLURALS)
-    print(f"soak benchmark {fleet.id}: {total} objects, {args.rate:g} spec changes/s for {args.minutes:g} min; "
-          f"operator log {fleet.operator_log}", flush=True)
+    print(
+        f"soak benchmark {fleet.id}: {total} objects, {args.rate:g} spec changes/s for {args.minutes:g} min; "
+        f"operator log {fleet.operator_log}",
+        flush=True,
+    )
     print(f"  load average at start: {load_average()}  (other work shares this machine)", flush=True)
     watcher = sampler = None
     try:
@@ -63,11 +72,16 @@ def main() -> int:
         sampler = ProcessSampler(operator.pid).start()
         fleet.create_objects()
         settled_in = wait_until_settled(watcher, total, timeout=args.settle_timeout)
-        print(f"  {total} objects settled {settled_in:.0f} s after the last create; "
-              f"RSS {mib(sampler.latest()):.1f} MiB", flush=True)
+        print(
+            f"  {total} objects settled {settled_in:.0f} s after the last create; RSS {mib(sampler.latest()):.1f} MiB",
+            flush=True,
+        )
 
-        print(f"{'min':>6}{'RSS MiB':>9}{'changes':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'missed':>8}"
-              f"{'req/s':>7}{'429s':>6}{'CPU %':>7}  load 1/5/15", flush=True)
+        print(
+            f"{'min':>6}{'RSS MiB':>9}{'changes':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'missed':>8}"
+            f"{'req/s':>7}{'429s':>6}{'CPU %':>7}  load 1/5/15",
+            flush=True,
+        )
         rng = random.Random(11)
         keys = {plural: watcher.keys(plural) for plural in PLURALS}
         started = time.monotonic()
@@ -94,10 +108,13 @@ def main() -> int:
                 rss = sampler.latest()
                 rows.append((now - started, rss, ms))
                 one, five, fifteen = os.getloadavg()
-                print(f"{(now - started) / 60:>6.1f}{mib(rss):>9.1f}{len(ms):>9}{percentile(ms, 50):>8.0f}"
-                      f"{percentile(ms, 99):>8.0f}{max(ms, default=float('nan')):>8.0f}{len(stale):>8}"
-                      f"{spent.rate:>7.1f}{spent.rejected:>6.0f}{100 * (cpu - cpu0) / (now - interval_start):>7.0f}"
-                      f"  {one:.1f}/{five:.1f}/{fifteen:.1f}", flush=True)
+                print(
+                    f"{(now - started) / 60:>6.1f}{mib(rss):>9.1f}{len(ms):>9}{percentile(ms, 50):>8.0f}"
+                    f"{percentile(ms, 99):>8.0f}{max(ms, default=float('nan')):>8.0f}{len(stale):>8}"
+                    f"{spent.rate:>7.1f}{spent.rejected:>6.0f}{100 * (cpu - cpu0) / (now - interval_start):>7.0f}"
+                    f"  {one:.1f}/{five:.1f}/{fifteen:.1f}",
+                    flush=True,
+                )
                 counters, cpu0, interval_start = latest, cpu, now
                 next_report += args.interval
                 if now >= end:
@@ -118,19 +135,27 @@ def main() -> int:
         last_rss = rows[-1][1] if rows else 0
         all_ms = [m for _t, _r, ms in rows for m in ms]
         first_ms, last_ms = (rows[0][2], rows[-1][2]) if rows else ([], [])
-        print(f"summary: {args.minutes:g} min at {args.rate:g} changes/s, {len(all_ms)} changes timed, "
-              f"{missed} not current within {MISSED_AFTER_SECONDS} s")
-        print(f"  RSS after the first interval {mib(first_rss):.1f} MiB, at the end {mib(last_rss):.1f} MiB "
-              f"(growth {mib(last_rss - first_rss):+.1f} MiB, slope {slope_per_hour(after_first):+.1f} MiB/h); "
-              f"peak {mib(sampler.peak()):.1f} MiB")
-        print(f"  latency p50/p99: first interval {percentile(first_ms, 50):.0f}/{percentile(first_ms, 99):.0f} ms, "
-              f"last interval {percentile(last_ms, 50):.0f}/{percentile(last_ms, 99):.0f} ms, "
-              f"whole soak {percentile(all_ms, 50):.0f}/{percentile(all_ms, 99):.0f} ms")
+        print(
+            f"summary: {args.minutes:g} min at {args.rate:g} changes/s, {len(all_ms)} changes timed, "
+            f"{missed} not current within {MISSED_AFTER_SECONDS} s"
+        )
+        print(
+            f"  RSS after the first interval {mib(first_rss):.1f} MiB, at the end {mib(last_rss):.1f} MiB "
+            f"(growth {mib(last_rss - first_rss):+.1f} MiB, slope {slope_per_hour(after_first):+.1f} MiB/h); "
+            f"peak {mib(sampler.peak()):.1f} MiB"
+        )
+        print(
+            f"  latency p50/p99: first interval {percentile(first_ms, 50):.0f}/{percentile(first_ms, 99):.0f} ms, "
+            f"last interval {percentile(last_ms, 50):.0f}/{percentile(last_ms, 99):.0f} ms, "
+            f"whole soak {percentile(all_ms, 50):.0f}/{percentile(all_ms, 99):.0f} ms"
+        )
         problems = operator.log_problems()
-        print(f"  operator requests {soaked.rate:.1f}/s, 429s to the operator {soaked.rejected:.0f}, "
-              f"fleet pods not on KWOK nodes {len(fleet.pods_off_fake_nodes())}, "
-              f"operator log problems {len(problems)}, "
-              f"fleet objects deleted by someone else {len(watcher.deleted)}")
+        print(
+            f"  operator requests {soaked.rate:.1f}/s, 429s to the operator {soaked.rejected:.0f}, "
+            f"fleet pods not on KWOK nodes {len(fleet.pods_off_fake_nodes())}, "
+            f"operator log problems {len(problems)}, "
+            f"fleet objects deleted by someone else {len(watcher.deleted)}"
+        )
         for line in problems[:5]:
             print(f"    {line[:300]}")
         print(f"  load average at end: {load_average()}", flush=True)

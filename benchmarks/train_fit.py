@@ -54,27 +54,46 @@ def main() -> None:
 
     bunch = load_breast_cancer(as_frame=True)
     frame = bunch.frame.rename(columns=lambda c: c.replace(" ", "_"))
-    schema = DatasetSchema.model_validate({
-        "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
-        + [{"name": "target", "type": "integer"}], "target": "target"})
-    spec = TrainingRunSpec.model_validate({"model": "bench", "datasetRef": {"name": "bench"},
-                                           "estimator": ESTIMATOR, "seed": 0})
+    schema = DatasetSchema.model_validate(
+        {
+            "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
+            + [{"name": "target", "type": "integer"}],
+            "target": "target",
+        }
+    )
+    spec = TrainingRunSpec.model_validate(
+        {"model": "bench", "datasetRef": {"name": "bench"}, "estimator": ESTIMATOR, "seed": 0}
+    )
     x, y = bunch.data.to_numpy(), bunch.target.to_numpy()
     columns = feature_columns(schema)
     features = feature_frame(frame, columns)
 
     print(f"breast_cancer {x.shape[0]} rows x {x.shape[1]} features; {ESTIMATOR} defaults (max_iter=100)")
-    print(f"python {platform.python_version()}, scikit-learn {sklearn.__version__}, {os.cpu_count()} CPUs, "
-          f"{repeats} repeats")
-    _report("bare fit (numpy arrays)", _timed(lambda: HistGradientBoostingClassifier(random_state=0).fit(x, y), repeats))
-    _report("fit in Ballast's pipeline (all rows)", _timed(
-        lambda: build_pipeline(ESTIMATOR, build_estimator(ESTIMATOR, {}, 0), columns).fit(features, frame["target"]),
-        repeats))
+    print(
+        f"python {platform.python_version()}, scikit-learn {sklearn.__version__}, {os.cpu_count()} CPUs, "
+        f"{repeats} repeats"
+    )
+    _report(
+        "bare fit (numpy arrays)", _timed(lambda: HistGradientBoostingClassifier(random_state=0).fit(x, y), repeats)
+    )
+    _report(
+        "fit in Ballast's pipeline (all rows)",
+        _timed(
+            lambda: build_pipeline(ESTIMATOR, build_estimator(ESTIMATOR, {}, 0), columns).fit(
+                features, frame["target"]
+            ),
+            repeats,
+        ),
+    )
     outcome = train_model(spec, frame, schema, DatasetIdentity("bench", "0" * 64))
-    _report("train_model end to end (80% split)", _timed(
-        lambda: train_model(spec, frame, schema, DatasetIdentity("bench", "0" * 64)), repeats))
-    print(f"artifact {len(outcome.artifact.data)} bytes, sha256 {outcome.artifact.sha256[:16]}..., "
-          f"accuracy {outcome.metrics['accuracy']:.4f}, fit inside train_model {outcome.fit_seconds * 1000:.1f} ms")
+    _report(
+        "train_model end to end (80% split)",
+        _timed(lambda: train_model(spec, frame, schema, DatasetIdentity("bench", "0" * 64)), repeats),
+    )
+    print(
+        f"artifact {len(outcome.artifact.data)} bytes, sha256 {outcome.artifact.sha256[:16]}..., "
+        f"accuracy {outcome.metrics['accuracy']:.4f}, fit inside train_model {outcome.fit_seconds * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 
 import localcluster  # noqa: E402
-
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run  # noqa: E402
 from tests.support.kube import Kubectl, install_crds, shared_store_dir, wait_for  # noqa: E402
 from tests.support.operator_process import TEST_SETTINGS, OperatorProcess  # noqa: E402
@@ -49,16 +48,30 @@ class Watcher:
         core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
         custom = client.CustomObjectsApi(api)
         self._threads = [
-            threading.Thread(target=self._watch, args=(batch.list_namespaced_job, self._on_job),
-                             kwargs={"label_selector": selector}, daemon=True),
-            threading.Thread(target=self._watch, args=(core.list_namespaced_pod, self._on_pod),
-                             kwargs={"label_selector": selector}, daemon=True),
-            threading.Thread(target=self._watch, args=(custom.list_namespaced_custom_object, self._on_run),
-                             kwargs={"group": "ballast.dev", "version": "v1alpha1", "plural": "trainingruns"},
-                             daemon=True),
-            threading.Thread(target=self._watch, args=(custom.list_namespaced_custom_object, self._on_version),
-                             kwargs={"group": "ballast.dev", "version": "v1alpha1", "plural": "modelversions"},
-                             daemon=True),
+            threading.Thread(
+                target=self._watch,
+                args=(batch.list_namespaced_job, self._on_job),
+                kwargs={"label_selector": selector},
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._watch,
+                args=(core.list_namespaced_pod, self._on_pod),
+                kwargs={"label_selector": selector},
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._watch,
+                args=(custom.list_namespaced_custom_object, self._on_run),
+                kwargs={"group": "ballast.dev", "version": "v1alpha1", "plural": "trainingruns"},
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._watch,
+                args=(custom.list_namespaced_custom_object, self._on_version),
+                kwargs={"group": "ballast.dev", "version": "v1alpha1", "plural": "modelversions"},
+                daemon=True,
+            ),
         ]
         self.version_name: str | None = None
 
@@ -95,8 +108,11 @@ class Watcher:
             self._mark("succeeded")
 
     def _on_version(self, version: dict) -> None:
-        if self.version_name and version["metadata"]["name"] == self.version_name \
-                and condition(version, "Ready").get("status") == "True":
+        if (
+            self.version_name
+            and version["metadata"]["name"] == self.version_name
+            and condition(version, "Ready").get("status") == "True"
+        ):
             self._mark("ready")
 
     def stop(self) -> None:
@@ -108,11 +124,22 @@ def measure_one(api, k: Kubectl, run_name: str) -> dict[str, float]:
     watcher.start()
     time.sleep(0.5)  # let the watches open before the run exists
     watcher.marks["created"] = time.monotonic()
-    k.apply(training_run(run_name, "iris", estimator="sklearn.linear_model.LogisticRegression",
-                         params={"max_iter": 300}, seed=int(time.time()) % 1000))
+    k.apply(
+        training_run(
+            run_name,
+            "iris",
+            estimator="sklearn.linear_model.LogisticRegression",
+            params={"max_iter": 300},
+            seed=int(time.time()) % 1000,
+        )
+    )
     order = ["created", "job", "bound", "running", "terminated", "succeeded", "ready"]
-    wait_for(lambda: "ready" in watcher.marks or ("succeeded" in watcher.marks and _version_ready(k, watcher)),
-             timeout=300, interval=0.05, message=f"{run_name} to be registered")
+    wait_for(
+        lambda: "ready" in watcher.marks or ("succeeded" in watcher.marks and _version_ready(k, watcher)),
+        timeout=300,
+        interval=0.05,
+        message=f"{run_name} to be registered",
+    )
     watcher.stop()
     marks = watcher.marks
     missing = [m for m in order if m not in marks]
@@ -147,14 +174,19 @@ def main() -> int:
     try:
         with OperatorProcess(kubeconfig, log, store_dir=shared_store_dir(), namespaces=(namespace,)):
             k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
-            wait_for(lambda: condition(k.get_json("dataset", "iris"), "Ready").get("status") == "True",
-                     timeout=120, message="the iris Dataset")
+            wait_for(
+                lambda: condition(k.get_json("dataset", "iris"), "Ready").get("status") == "True",
+                timeout=120,
+                message="the iris Dataset",
+            )
             api = config.new_client_from_config(config_file=str(kubeconfig))
             results = [measure_one(api, k, f"latency-{i}") for i in range(args.runs)]
     finally:
         kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)
-    print(f"TrainingRun created -> ModelVersion Ready, {args.runs} runs of LogisticRegression on iris "
-          f"(operator poll interval {TEST_SETTINGS['BALLAST_POLL_INTERVAL_SECONDS']} s)")
+    print(
+        f"TrainingRun created -> ModelVersion Ready, {args.runs} runs of LogisticRegression on iris "
+        f"(operator poll interval {TEST_SETTINGS['BALLAST_POLL_INTERVAL_SECONDS']} s)"
+    )
     print(f"{'phase':<12}{'median s':>10}{'min s':>10}{'max s':>10}")
     for phase in (*PHASES, "total"):
         values = [r[phase] for r in results]

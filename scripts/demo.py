@@ -32,13 +32,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 
-from ballast.conditions import find_condition  # noqa: E402
-from ballast.reconcile.durations import parse_time  # noqa: E402
 from tests.support import shifting  # noqa: E402
 from tests.support.helm import Release, cluster_values  # noqa: E402
 from tests.support.image import ballast_image  # noqa: E402
 from tests.support.kube import Kubectl, cache_dir, kubectl_binary, on_kind, wait_for  # noqa: E402
 from tests.support.traffic import Traffic, infer, ready_endpoints  # noqa: E402
+
+from ballast.conditions import find_condition  # noqa: E402
+from ballast.reconcile.durations import parse_time  # noqa: E402
 
 NAMESPACE = "ballast-demo"
 RELEASE_NAMESPACE = "ballast-system"
@@ -75,11 +76,15 @@ def describe(item: dict) -> str:
         drifting = conditions.get("Drifting") or {}
         firing = (status.get("firings") or [{}])[0]
         retrain = f", retraining: {firing['outcome']}" if firing.get("outcome") else ""
-        return f"{name}: watching {status.get('modelVersion', '-')}, Drifting={drifting.get('status', '-')} " \
-               f"({drifting.get('reason', '-')}){retrain}"
+        return (
+            f"{name}: watching {status.get('modelVersion', '-')}, Drifting={drifting.get('status', '-')} "
+            f"({drifting.get('reason', '-')}){retrain}"
+        )
     if item["kind"] == "ModelVersion":
-        return f"{name}: stage {status.get('stage', '-')}, traffic {status.get('trafficPercent', 0)}%, " \
-               f"Ready={ready.get('status', '-')} {ready.get('reason', '')}"
+        return (
+            f"{name}: stage {status.get('stage', '-')}, traffic {status.get('trafficPercent', 0)}%, "
+            f"Ready={ready.get('status', '-')} {ready.get('reason', '')}"
+        )
     if item["kind"] == "TrainingRun":
         succeeded = conditions.get("Succeeded") or {}
         return f"{name}: Succeeded={succeeded.get('status', '-')} {succeeded.get('reason', '')}"
@@ -117,9 +122,17 @@ def install(kubeconfig: Path, kubectl: Kubectl, external: bool) -> Release:
             values["store.claim.storageClassName"] = os.environ["BALLAST_STORE_STORAGE_CLASS"]
     release = Release("ballast", RELEASE_NAMESPACE, kubeconfig)
     # --take-ownership: the CRDs may exist already (applied by the tests with kubectl); the chart adopts them.
-    release.helm("upgrade", "--install", release.name, str(REPO / "charts" / "ballast"),
-                 *[arg for key, value in values.items() for arg in ("--set-json", f"{key}={_json(value)}")],
-                 "--take-ownership", "--wait", "--timeout=300s", timeout=330)
+    release.helm(
+        "upgrade",
+        "--install",
+        release.name,
+        str(REPO / "charts" / "ballast"),
+        *[arg for key, value in values.items() for arg in ("--set-json", f"{key}={_json(value)}")],
+        "--take-ownership",
+        "--wait",
+        "--timeout=300s",
+        timeout=330,
+    )
     return release
 
 
@@ -130,8 +143,9 @@ def _json(value) -> str:
 
 
 def production(k: Kubectl) -> dict | None:
-    return next((v for v in k.get_json("modelversions")["items"]
-                 if (v.get("status") or {}).get("stage") == "Production"), None)
+    return next(
+        (v for v in k.get_json("modelversions")["items"] if (v.get("status") or {}).get("stage") == "Production"), None
+    )
 
 
 def policy_status(k: Kubectl) -> dict:
@@ -147,9 +161,11 @@ def evaluations(k: Kubectl, progress: Progress, version: str, count: int) -> lis
             if status["lastEvaluationTime"] not in seen:
                 seen[status["lastEvaluationTime"]] = status
                 score = status.get("score")
-                print(f"  {datetime.now():%H:%M:%S}  evaluation of {version}: {status['verdict']}, "
-                      f"{status.get('samples', 0)} rows, largest PSI {score if score is None else round(score, 3)}",
-                      flush=True)
+                print(
+                    f"  {datetime.now():%H:%M:%S}  evaluation of {version}: {status['verdict']}, "
+                    f"{status.get('samples', 0)} rows, largest PSI {score if score is None else round(score, 3)}",
+                    flush=True,
+                )
         return len(seen) >= count
 
     wait(progress, enough, timeout=120, message=f"{count} evaluations of {version}")
@@ -173,33 +189,44 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     external = bool(os.environ.get("KUBECONFIG"))
     if external and not os.environ.get("BALLAST_IMAGE"):
-        print("On a cluster that KUBECONFIG names, set BALLAST_IMAGE to an image built from operator/Dockerfile "
-              "that the cluster can pull (docs/image.md).", file=sys.stderr)
+        print(
+            "On a cluster that KUBECONFIG names, set BALLAST_IMAGE to an image built from operator/Dockerfile "
+            "that the cluster can pull (docs/image.md).",
+            file=sys.stderr,
+        )
         return 2
     if external:
         kubeconfig = Path(os.environ["KUBECONFIG"])
         step(f"The cluster KUBECONFIG names ({kubeconfig})")
     elif on_kind():
-        step("kind (podman provider) on a node image built here from the same Kubernetes binaries "
-             "(the first run builds them)")
+        step(
+            "kind (podman provider) on a node image built here from the same Kubernetes binaries "
+            "(the first run builds them)"
+        )
         from tests.kind import kindcluster
 
         kubeconfig = kindcluster.up()
     else:
-        step("Local cluster: a control plane and a real node (kubelet, containerd), their registry "
-             "(the first run builds them from Go modules)")
+        step(
+            "Local cluster: a control plane and a real node (kubelet, containerd), their registry "
+            "(the first run builds them from Go modules)"
+        )
         import localcluster
 
         kubeconfig = Path(localcluster.up())
-    step("Ballast's image: $BALLAST_IMAGE" if external else
-         "Ballast's image: built from operator/Dockerfile here, named by digest (the first build takes minutes)")
+    step(
+        "Ballast's image: $BALLAST_IMAGE"
+        if external
+        else "Ballast's image: built from operator/Dockerfile here, named by digest (the first build takes minutes)"
+    )
     print(f"  {ballast_image()}")
     kubectl = Kubectl(kubeconfig)
 
     step(f"Ballast with its Helm chart: release `ballast` in {RELEASE_NAMESPACE}, watching {NAMESPACE}")
     install(kubeconfig, kubectl, external)
-    operator = kubectl.in_namespace(RELEASE_NAMESPACE).get_json(
-        "pods", "-l", "app.kubernetes.io/component=operator")["items"][0]
+    operator = kubectl.in_namespace(RELEASE_NAMESPACE).get_json("pods", "-l", "app.kubernetes.io/component=operator")[
+        "items"
+    ][0]
     print(f"  operator pod {operator['metadata']['name']}: {operator['status'].get('phase')}")
 
     k = kubectl.in_namespace(NAMESPACE)
@@ -209,19 +236,36 @@ def main(argv: list[str]) -> int:
 
     step("Data: a Dataset of 400 labelled rows, versioned by content and validated")
     k.apply(shifting.dataset(shifting.rows(400, shifted=False, seed=1)))
-    wait(progress, lambda: find_condition(k.get_json("dataset", shifting.MODEL).get("status", {}).get("conditions"),
-                                          "Ready") or None, timeout=180, message="the Dataset's first version")
+    wait(
+        progress,
+        lambda: (
+            find_condition(k.get_json("dataset", shifting.MODEL).get("status", {}).get("conditions"), "Ready") or None
+        ),
+        timeout=180,
+        message="the Dataset's first version",
+    )
 
     step("Training: two candidates on the same version; the better is served")
-    for name, estimator, params in (("logistic", "sklearn.linear_model.LogisticRegression", {}),
-                                    ("stump", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 1})):
+    for name, estimator, params in (
+        ("logistic", "sklearn.linear_model.LogisticRegression", {}),
+        ("stump", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 1}),
+    ):
         spec = shifting.training_spec(estimator, params)
         if name == "stump":
             spec["evaluation"]["gates"] = {"mustBeatChampion": True}
         k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name}, "spec": spec})
-        wait(progress, lambda: (find_condition(k.get_json("trainingrun", name).get("status", {}).get("conditions"),
-                                               "Succeeded") or {}).get("status") in ("True", "False"),
-             timeout=300, message=f"TrainingRun {name}")
+        wait(
+            progress,
+            lambda: (
+                (
+                    find_condition(k.get_json("trainingrun", name).get("status", {}).get("conditions"), "Succeeded")
+                    or {}
+                ).get("status")
+                in ("True", "False")
+            ),
+            timeout=300,
+            message=f"TrainingRun {name}",
+        )
         if name == "logistic":
             wait(progress, lambda: production(k), timeout=180, message="the first model in Production")
     print(subprocess_output([BALLAST, "runs", shifting.MODEL, "-n", NAMESPACE], kubeconfig))
@@ -229,8 +273,15 @@ def main(argv: list[str]) -> int:
 
     pools = {False: shifting.rows(2000, shifted=False, seed=11), True: shifting.rows(2000, shifted=True, seed=12)}
     world = {"shifted": False}
-    traffic = Traffic(k, shifting.MODEL, shifting.MODEL, shifting.FEATURES, shifting.LABEL,
-                      rows=lambda: random.sample(pools[world["shifted"]], 5), pause=0.02)
+    traffic = Traffic(
+        k,
+        shifting.MODEL,
+        shifting.MODEL,
+        shifting.FEATURES,
+        shifting.LABEL,
+        rows=lambda: random.sample(pools[world["shifted"]], 5),
+        pause=0.02,
+    )
     with traffic:
         step("Traffic like the training data, judged by a DriftPolicy every 3 s (retrain on drift, canary, auto)")
         k.apply(shifting.drift_policy(shifting.training_spec(rollout=CANARY)))
@@ -240,19 +291,25 @@ def main(argv: list[str]) -> int:
         onset = time.monotonic()
         world["shifted"] = True
         k.apply(shifting.dataset(shifting.rows(400, shifted=True, seed=2)))
-        wait(progress, lambda: (policy_status(k).get("firings") or [None])[0], timeout=120,
-                     message="the policy to fire")
+        wait(
+            progress, lambda: (policy_status(k).get("firings") or [None])[0], timeout=120, message="the policy to fire"
+        )
         fired_at = time.monotonic()
         at_firing = policy_status(k)  # the evaluation that fired is still the latest one
-        promoted = wait(progress, lambda: (production(k) or {}).get("metadata", {}).get("name") not in (None, champion)
-                        and production(k), timeout=300, message="the retrained model in Production")
+        promoted = wait(
+            progress,
+            lambda: (production(k) or {}).get("metadata", {}).get("name") not in (None, champion) and production(k),
+            timeout=300,
+            message="the retrained model in Production",
+        )
         promoted_at = time.monotonic()
         challenger = promoted["metadata"]["name"]
 
         step(f"After the promotion: the same shifted traffic, judged against {challenger}'s own training data")
         after = evaluations(k, progress, challenger, count=3)
-        answer = infer(random.choice(ready_endpoints(k, shifting.MODEL)), shifting.MODEL, shifting.FEATURES,
-                       pools[True][:2])
+        answer = infer(
+            random.choice(ready_endpoints(k, shifting.MODEL)), shifting.MODEL, shifting.FEATURES, pools[True][:2]
+        )
     print(f"  traffic: {traffic.answered} requests, {traffic.rows_sent} rows, {len(traffic.failures)} failed")
 
     step("Summary")
@@ -262,24 +319,50 @@ def main(argv: list[str]) -> int:
     rows = [["version", "stage", "accuracy", "trained by", "dataset version"]]
     for version in sorted(k.get_json("modelversions")["items"], key=lambda v: v["metadata"]["creationTimestamp"]):
         vs = version.get("status") or {}
-        rows.append([version["metadata"]["name"], vs.get("stage", "-"),
-                     f"{(vs.get('metrics') or {}).get('accuracy', float('nan')):.3f}",
-                     version["spec"].get("source", {}).get("trainingRun", "-"),
-                     version["spec"].get("source", {}).get("dataset", {}).get("version", "-")[:12]])
+        rows.append(
+            [
+                version["metadata"]["name"],
+                vs.get("stage", "-"),
+                f"{(vs.get('metrics') or {}).get('accuracy', float('nan')):.3f}",
+                version["spec"].get("source", {}).get("trainingRun", "-"),
+                version["spec"].get("source", {}).get("dataset", {}).get("version", "-")[:12],
+            ]
+        )
     print(table(rows))
     print("\n  drift (PSI per feature; alert at 0.25)")
-    print(table([["when", "version", "verdict", "x1", "x2"],
-                 ["at the firing", firing.get("modelVersion", "-"), at_firing.get("verdict", "-"),
-                  *[_feature_score(at_firing, f) for f in shifting.FEATURES]],
-                 ["after promotion", challenger, after[-1]["verdict"],
-                  *[_feature_score(after[-1], f) for f in shifting.FEATURES]]]))
-    training = (parse_time(run["status"]["completedAt"]) - parse_time(run["status"]["startedAt"])).total_seconds() \
-        if run.get("status", {}).get("completedAt") else float("nan")
-    print(f"\n  timings: drift onset -> firing {fired_at - onset:.1f} s; firing -> promotion "
-          f"{promoted_at - fired_at:.1f} s, of which training {training:.1f} s")
-    print(f"  the model now answers x1={pools[True][0]['x1']}, x2={pools[True][0]['x2']} with "
-          f"{next(o for o in answer['outputs'] if o['name'] == 'predict')['data'][0]} "
-          f"(truth {pools[True][0]['label']}), version {answer['model_version']}")
+    print(
+        table(
+            [
+                ["when", "version", "verdict", "x1", "x2"],
+                [
+                    "at the firing",
+                    firing.get("modelVersion", "-"),
+                    at_firing.get("verdict", "-"),
+                    *[_feature_score(at_firing, f) for f in shifting.FEATURES],
+                ],
+                [
+                    "after promotion",
+                    challenger,
+                    after[-1]["verdict"],
+                    *[_feature_score(after[-1], f) for f in shifting.FEATURES],
+                ],
+            ]
+        )
+    )
+    training = (
+        (parse_time(run["status"]["completedAt"]) - parse_time(run["status"]["startedAt"])).total_seconds()
+        if run.get("status", {}).get("completedAt")
+        else float("nan")
+    )
+    print(
+        f"\n  timings: drift onset -> firing {fired_at - onset:.1f} s; firing -> promotion "
+        f"{promoted_at - fired_at:.1f} s, of which training {training:.1f} s"
+    )
+    print(
+        f"  the model now answers x1={pools[True][0]['x1']}, x2={pools[True][0]['x2']} with "
+        f"{next(o for o in answer['outputs'] if o['name'] == 'predict')['data'][0]} "
+        f"(truth {pools[True][0]['label']}), version {answer['model_version']}"
+    )
 
     print(f"\nDone in {time.monotonic() - started:.0f} s. Next:")
     print(f"  export KUBECONFIG={kubeconfig}")
@@ -288,9 +371,13 @@ def main(argv: list[str]) -> int:
     print(f"  {BALLAST} lineage {challenger} -n {NAMESPACE}      # data, code and parameters behind it")
     endpoints = ready_endpoints(k, shifting.MODEL)
     if endpoints:
-        print(f"  curl -s http://{endpoints[0]}/v2/models/{shifting.MODEL}     # the endpoint (Open Inference Protocol)")
+        print(
+            f"  curl -s http://{endpoints[0]}/v2/models/{shifting.MODEL}     # the endpoint (Open Inference Protocol)"
+        )
         print(f"  curl -s http://{endpoints[0]}/metrics | grep ^ballast_feature  # what drift detection reads")
-    print("  Grafana: import charts/ballast/dashboards/ballast.json (or helm upgrade --set grafanaDashboard.enabled=true)")
+    print(
+        "  Grafana: import charts/ballast/dashboards/ballast.json (or helm upgrade --set grafanaDashboard.enabled=true)"
+    )
     if not external:
         print(f"  make {'kind-down' if on_kind() else 'cluster-down'}                          # stop everything")
     return 0
@@ -304,8 +391,9 @@ def _feature_score(status: dict, feature: str) -> str:
 def subprocess_output(command: list[str], kubeconfig: Path) -> str:
     import subprocess
 
-    result = subprocess.run(command, env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        command, env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True, timeout=120
+    )
     return result.stdout + result.stderr
 
 

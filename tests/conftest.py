@@ -18,8 +18,10 @@ import pytest
 
 from tests.support.kube import REPO, Kubectl, install_crds, on_kind, shared_store_dir, wait_for
 
-RESTRICTED_NAMESPACE_LABELS = ("pod-security.kubernetes.io/enforce=restricted",
-                               "pod-security.kubernetes.io/enforce-version=latest")
+RESTRICTED_NAMESPACE_LABELS = (
+    "pod-security.kubernetes.io/enforce=restricted",
+    "pod-security.kubernetes.io/enforce-version=latest",
+)
 CLUSTER_DIRS = ("integration", "e2e", "badinput", "faults", "kind")
 # Unique per session, so that two sessions on one cluster (and their operators) never meet.
 NAMESPACE_PREFIX = f"t{uuid.uuid4().hex[:4]}-"
@@ -52,7 +54,7 @@ def kubectl(kubeconfig: Path) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def api(kubeconfig: Path):
-    from kubernetes import client, config
+    from kubernetes import config
 
     return config.new_client_from_config(config_file=str(kubeconfig))
 
@@ -69,8 +71,11 @@ def make_namespace(kubectl: Kubectl, *, restricted: bool = True, prefix: str = N
     kubectl.run("create", "namespace", name)
     if restricted:
         kubectl.run("label", "namespace", name, *RESTRICTED_NAMESPACE_LABELS)
-    wait_for(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-             timeout=30, message=f"default ServiceAccount in {name}")
+    wait_for(
+        lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+        timeout=30,
+        message=f"default ServiceAccount in {name}",
+    )
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
 
@@ -98,13 +103,19 @@ def ballast_operator(kubeconfig: Path, kubectl: Kubectl, crds, tmp_path_factory)
 
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     # Only the tests' namespaces: an operator the demo left running owns ballast-demo.
-    with OperatorProcess(kubeconfig, log, store_dir=shared_store_dir(), namespaces=(f"{NAMESPACE_PREFIX}*",)) as process:
+    with OperatorProcess(
+        kubeconfig, log, store_dir=shared_store_dir(), namespaces=(f"{NAMESPACE_PREFIX}*",)
+    ) as process:
         yield process
         # The operator removes its finalizers from the last tests' objects before it stops:
         # stopped first, it would leave their namespaces Terminating for good.
         try:
-            wait_for(lambda: not session_namespaces(kubectl), timeout=60, interval=1,
-                     message="the session's namespaces deleted")
+            wait_for(
+                lambda: not session_namespaces(kubectl),
+                timeout=60,
+                interval=1,
+                message="the session's namespaces deleted",
+            )
         except AssertionError:  # reported, not failed: the tests themselves have passed or failed
             print(f"\nstill terminating after 60 s: {session_namespaces(kubectl)}")
     problems = process.log_problems()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import click
@@ -20,26 +21,37 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--namespace", "-n", "namespaces", multiple=True,
-              help="Watch only this namespace (repeatable); every namespace when not given.")
-@click.option("--bind-address", default=lambda: os.environ.get("BALLAST_BIND_ADDRESS", "0.0.0.0"),
-              show_default="$BALLAST_BIND_ADDRESS or 0.0.0.0",
-              help="Address of the health and metrics servers (the pod IP in a cluster).")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Watch only this namespace (repeatable); every namespace when not given.",
+)
+@click.option(
+    "--bind-address",
+    default=lambda: os.environ.get("BALLAST_BIND_ADDRESS", "0.0.0.0"),
+    show_default="$BALLAST_BIND_ADDRESS or 0.0.0.0",
+    help="Address of the health and metrics servers (the pod IP in a cluster).",
+)
 @click.option("--health-port", default=8080, show_default=True, type=int)
 @click.option("--metrics-port", default=9090, show_default=True, type=int)
 @click.option("--verbose", "-v", is_flag=True)
-def operator(namespaces: tuple[str, ...], bind_address: str, health_port: int, metrics_port: int,
-             verbose: bool) -> None:
+def operator(
+    namespaces: tuple[str, ...], bind_address: str, health_port: int, metrics_port: int, verbose: bool
+) -> None:
     """Run the Ballast operator."""
     from ballast.controller import OperatorOptions, run_operator
 
-    run_operator(OperatorOptions(
-        namespaces=namespaces or tuple(filter(None, os.environ.get("BALLAST_NAMESPACES", "").split(","))),
-        bind_address=bind_address,
-        health_port=health_port,
-        metrics_port=metrics_port,
-        verbose=verbose,
-    ))
+    run_operator(
+        OperatorOptions(
+            namespaces=namespaces or tuple(filter(None, os.environ.get("BALLAST_NAMESPACES", "").split(","))),
+            bind_address=bind_address,
+            health_port=health_port,
+            metrics_port=metrics_port,
+            verbose=verbose,
+        )
+    )
 
 
 # The pod commands parse their own flags (each with an environment fallback, so a Job can
@@ -164,8 +176,9 @@ def rollback(model: str, to: str | None, namespace: str | None, timeout: int) ->
     except NoRollbackTarget as error:
         raise click.ClickException(str(error)) from None
     name = target["metadata"]["name"]
-    objects.patch_namespaced_custom_object("ballast.dev", "v1alpha1", namespace, "modelversions", name,
-                                           rollback_patch(now_rfc3339()))
+    objects.patch_namespaced_custom_object(
+        "ballast.dev", "v1alpha1", namespace, "modelversions", name, rollback_patch(now_rfc3339())
+    )
     click.echo(f"requested rollback of {model} to {name}; waiting for its pods")
     deadline = time.monotonic() + timeout
     while (api.get(objects, namespace, "modelversions", name) or {}).get("status", {}).get("stage") != "Production":
@@ -175,9 +188,14 @@ def rollback(model: str, to: str | None, namespace: str | None, timeout: int) ->
     click.echo(f"{name} is in Production")
 
 
-_STORE = click.option("--store", "store_uri", envvar="BALLAST_STORE_URI", required=True,
-                      help="The store's root URI as the operator has it (s3://bucket/prefix, or file:// where the "
-                           "store is mounted at the operator's path); default $BALLAST_STORE_URI.")
+_STORE = click.option(
+    "--store",
+    "store_uri",
+    envvar="BALLAST_STORE_URI",
+    required=True,
+    help="The store's root URI as the operator has it (s3://bucket/prefix, or file:// where the "
+    "store is mounted at the operator's path); default $BALLAST_STORE_URI.",
+)
 
 
 def _store(store_uri: str) -> ArtifactStore:
@@ -200,25 +218,42 @@ def _namespace_store(store_uri: str, namespace: str) -> ArtifactStore:
 
 
 @main.command()
-@click.option("--namespace", "-n", "namespaces", multiple=True,
-              help="Namespace (repeatable; the kubeconfig's when not given).")
-@click.option("--all-namespaces", "-A", "all_namespaces", is_flag=True,
-              help="Every namespace with a part in the store (its top-level directories), each on its own.")
+@click.option(
+    "--namespace", "-n", "namespaces", multiple=True, help="Namespace (repeatable; the kubeconfig's when not given)."
+)
+@click.option(
+    "--all-namespaces",
+    "-A",
+    "all_namespaces",
+    is_flag=True,
+    help="Every namespace with a part in the store (its top-level directories), each on its own.",
+)
 @_STORE
-@click.option("--keep-versions", default=None, type=click.IntRange(min=1),
-              show_default="as a Dataset's default versionHistoryLimit",
-              help="Keep the newest N versions of each Dataset and of each model, referenced or not.")
+@click.option(
+    "--keep-versions",
+    default=None,
+    type=click.IntRange(min=1),
+    show_default="as a Dataset's default versionHistoryLimit",
+    help="Keep the newest N versions of each Dataset and of each model, referenced or not.",
+)
 @click.option("--older-than", default=None, help="Delete only what was written longer ago (30d, 720h).")
 @click.option("--apply", "apply", is_flag=True, help="Delete; without it, only print what would be deleted.")
 @click.option("--verbose", "-v", is_flag=True, help="Also list what is kept, and why.")
-def gc(namespaces: tuple[str, ...], all_namespaces: bool, store_uri: str, keep_versions: int | None,
-       older_than: str | None, apply: bool, verbose: bool) -> None:
+def gc(
+    namespaces: tuple[str, ...],
+    all_namespaces: bool,
+    store_uri: str,
+    keep_versions: int | None,
+    older_than: str | None,
+    apply: bool,
+    verbose: bool,
+) -> None:
     """Delete the store's dataset versions and model artifacts that nothing references (dry run first).
 
     One report per namespace; exits 1 when any namespace was refused or could not be read,
     after the others were collected."""
     import functools
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from kubernetes.client.exceptions import ApiException
 
@@ -228,8 +263,10 @@ def gc(namespaces: tuple[str, ...], all_namespaces: bool, store_uri: str, keep_v
     from ballast.store import StoreError
 
     try:
-        retention = Retention(keep_versions=keep_versions or DEFAULT_KEEP_VERSIONS,
-                              older_than=collect.parse_retention_age(older_than) if older_than else None)
+        retention = Retention(
+            keep_versions=keep_versions or DEFAULT_KEEP_VERSIONS,
+            older_than=collect.parse_retention_age(older_than) if older_than else None,
+        )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--older-than") from None
     if all_namespaces and namespaces:
@@ -242,13 +279,19 @@ def gc(namespaces: tuple[str, ...], all_namespaces: bool, store_uri: str, keep_v
         click.echo(f"{len(namespaces)} namespaces in {store_uri}: {', '.join(namespaces) or '-'}")
     elif not namespaces:
         namespaces = (api.current_namespace(),)
-    objects, now, failed = api.custom_objects(), datetime.now(timezone.utc), []
+    objects, now, failed = api.custom_objects(), datetime.now(UTC), []
     for namespace in namespaces:
         store = _namespace_store(store_uri, namespace)
         try:
             outcome = collect.collect_namespace(
-                namespace, store, functools.partial(collect.read_live_objects, objects, namespace), retention, now,
-                apply=apply, verbose=verbose)
+                namespace,
+                store,
+                functools.partial(collect.read_live_objects, objects, namespace),
+                retention,
+                now,
+                apply=apply,
+                verbose=verbose,
+            )
         except (StoreError, ApiException) as error:
             failed.append(namespace)
             click.echo(f"namespace {namespace}: not collected: {_reason(error)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -10,11 +10,11 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 
 def rfc3339(moment: datetime) -> str:
     """A time as the API server writes it (second precision, UTC, Z suffix)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_rfc3339() -> str:
-    return rfc3339(datetime.now(timezone.utc))
+    return rfc3339(datetime.now(UTC))
 
 
 def set_condition(

@@ -63,7 +63,8 @@ class EventsIntoDeletedNamespaces(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return "NamespaceTerminating" not in message and not (
-            "Failed to post an event" in message and "namespaces" in message and "not found" in message)
+            "Failed to post an event" in message and "namespaces" in message and "not found" in message
+        )
 
 
 class RoutineTimerSuccesses(logging.Filter):
@@ -96,25 +97,28 @@ def run_operator(options: OperatorOptions) -> None:
 
     keep_watching_terminating_namespaces()
 
-    logging.basicConfig(level=logging.DEBUG if options.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if options.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("kopf._core.engines.posting").addFilter(EventsIntoDeletedNamespaces())
     logging.getLogger("kopf.objects").addFilter(RoutineTimerSuccesses())
     start_http_server(options.metrics_port, addr=options.bind_address)
     start_trimming(every_seconds=30)
     interval = rediscovery_interval(os.environ)
     if interval is not None:  # a Node that joins, a ServiceCIDR added: refused while the operator runs
-        keep_discovering(interval, LIVE_SETTINGS.add_cluster_ranges,
-                         problems_at_start=found.problems if found else ())
+        keep_discovering(interval, LIVE_SETTINGS.add_cluster_ranges, problems_at_start=found.problems if found else ())
 
     @kopf.on.startup()
     def _startup(settings: kopf.OperatorSettings, **_) -> None:
         configure(settings)
 
-    asyncio.run(kopf.operator(
-        identity=operator_identity(os.environ, socket.gethostname()),
-        standalone=True,  # one replica with a Recreate strategy: no peering needed
-        clusterwide=not options.namespaces,
-        namespaces=list(options.namespaces),
-        liveness_endpoint=f"http://{options.bind_address}:{options.health_port}/healthz",
-    ))
+    asyncio.run(
+        kopf.operator(
+            identity=operator_identity(os.environ, socket.gethostname()),
+            standalone=True,  # one replica with a Recreate strategy: no peering needed
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            liveness_endpoint=f"http://{options.bind_address}:{options.health_port}/healthz",
+        )
+    )

@@ -33,13 +33,22 @@ class DriftGauges(Collector):
                 del self._latest[key]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        score = GaugeMetricFamily("ballast_drift_score", "The latest score of each DriftPolicy check "
-                                  "(a share of drifted features, a distance, a rate or an accuracy).",
-                                  labels=[*POLICY_LABELS, "check"])
-        detected = GaugeMetricFamily("ballast_drift_detected", "1 when the check found drift in the latest window.",
-                                     labels=[*POLICY_LABELS, "check"])
-        feature = GaugeMetricFamily("ballast_drift_feature_score", "The latest drift score of each feature "
-                                    "(a p-value for ks and chiSquare).", labels=[*POLICY_LABELS, "feature", "method"])
+        score = GaugeMetricFamily(
+            "ballast_drift_score",
+            "The latest score of each DriftPolicy check "
+            "(a share of drifted features, a distance, a rate or an accuracy).",
+            labels=[*POLICY_LABELS, "check"],
+        )
+        detected = GaugeMetricFamily(
+            "ballast_drift_detected",
+            "1 when the check found drift in the latest window.",
+            labels=[*POLICY_LABELS, "check"],
+        )
+        feature = GaugeMetricFamily(
+            "ballast_drift_feature_score",
+            "The latest drift score of each feature (a p-value for ks and chiSquare).",
+            labels=[*POLICY_LABELS, "feature", "method"],
+        )
         with self._lock:
             latest = dict(self._latest)
         for key, evaluation in latest.items():

@@ -76,8 +76,7 @@ def create_job(manifest: dict) -> None:
 
 def delete_job(namespace: str, name: str) -> None:
     try:
-        client.BatchV1Api(api_client()).delete_namespaced_job(
-            name, namespace, propagation_policy="Background")
+        client.BatchV1Api(api_client()).delete_namespaced_job(name, namespace, propagation_policy="Background")
     except ApiException as error:
         if error.status != 404:
             raise
@@ -87,7 +86,8 @@ def create_custom_object(plural: str, manifest: dict) -> bool:
     """Create a Ballast object; False when one of that name already exists."""
     try:
         client.CustomObjectsApi(api_client()).create_namespaced_custom_object(
-            GROUP, VERSION, manifest["metadata"]["namespace"], plural, manifest)
+            GROUP, VERSION, manifest["metadata"]["namespace"], plural, manifest
+        )
         return True
     except ApiException as error:
         _raise_unless_exists(error, manifest)
@@ -125,8 +125,9 @@ def create_service(manifest: dict, *, field_manager: str) -> bool:
     """Create the Service; False when one of that name appeared meanwhile (the next reconcile
     judges whose it is, instead of an apply patching it here)."""
     try:
-        client.CoreV1Api(api_client()).create_namespaced_service(manifest["metadata"]["namespace"], manifest,
-                                                                 field_manager=field_manager)
+        client.CoreV1Api(api_client()).create_namespaced_service(
+            manifest["metadata"]["namespace"], manifest, field_manager=field_manager
+        )
         return True
     except ApiException as error:
         _raise_unless_exists(error, manifest)
@@ -161,8 +162,14 @@ def server_side_apply(manifest: dict, *, field_manager: str, resource_version: s
     if resource_version is not None:
         manifest = {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": resource_version}}
     try:
-        patch(manifest["metadata"]["name"], manifest["metadata"]["namespace"], manifest,
-              field_manager=field_manager, force=True, _content_type="application/apply-patch+yaml")
+        patch(
+            manifest["metadata"]["name"],
+            manifest["metadata"]["namespace"],
+            manifest,
+            field_manager=field_manager,
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
     except ApiException as error:
         _raise_if_namespace_terminating(error)
         _raise_if_refused(error, manifest)

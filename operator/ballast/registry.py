@@ -30,8 +30,9 @@ class Verification:
     """The metadata.json beside the artifact (metrics, lineage), when there is one."""
 
 
-def verify_artifact(store: ArtifactStore, uri: str, sha256: str,
-                    max_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES) -> Verification:
+def verify_artifact(
+    store: ArtifactStore, uri: str, sha256: str, max_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+) -> Verification:
     try:
         if store.size(uri) > max_bytes:  # refused without reading when the store says so up front
             raise ArtifactTooLarge(store.uri_of(uri), max_bytes)
@@ -44,9 +45,12 @@ def verify_artifact(store: ArtifactStore, uri: str, sha256: str,
             types = check_listed_types(handle, ArchiveLimits(max_unpacked_bytes=max_bytes))
     except (StoreError, ModelArtifactError, DigestMismatch) as error:
         return Verification(ok=False, reason=error.reason, message=str(error))
-    return Verification(ok=True, reason="Verified",
-                        message=f"sha256 verified; {len(types)} trusted types",
-                        metadata=_sibling_metadata(store, uri))
+    return Verification(
+        ok=True,
+        reason="Verified",
+        message=f"sha256 verified; {len(types)} trusted types",
+        metadata=_sibling_metadata(store, uri),
+    )
 
 
 def _sibling_metadata(store: ArtifactStore, uri: str) -> dict:
@@ -63,5 +67,6 @@ def last_verification(status: dict) -> Verification | None:
     condition = find_condition(status.get("conditions"), "ArtifactVerified")
     if condition is None:
         return None
-    return Verification(ok=condition["status"] == "True", reason=condition["reason"],
-                        message=condition.get("message", ""))
+    return Verification(
+        ok=condition["status"] == "True", reason=condition["reason"], message=condition.get("message", "")
+    )

@@ -88,7 +88,7 @@ class Settings:
         return parsed.path if parsed.scheme == "file" else None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         defaults = cls()
         return cls(
@@ -101,13 +101,12 @@ class Settings:
             store_secret=env.get("BALLAST_STORE_SECRET") or None,
             run_as_user=int(env.get("BALLAST_RUN_AS_USER", defaults.run_as_user)),
             dataset_wait_seconds=float(env.get("BALLAST_DATASET_WAIT_SECONDS", defaults.dataset_wait_seconds)),
-            verify_interval_seconds=float(env.get("BALLAST_VERIFY_INTERVAL_SECONDS",
-                                                  defaults.verify_interval_seconds)),
-            artifact_max_bytes=parse_byte_quantity(env.get(ARTIFACT_MAX_BYTES_ENV)
-                                                   or str(defaults.artifact_max_bytes)),
+            verify_interval_seconds=float(env.get("BALLAST_VERIFY_INTERVAL_SECONDS", defaults.verify_interval_seconds)),
+            artifact_max_bytes=parse_byte_quantity(env.get(ARTIFACT_MAX_BYTES_ENV) or str(defaults.artifact_max_bytes)),
             poll_interval_seconds=float(env.get("BALLAST_POLL_INTERVAL_SECONDS", defaults.poll_interval_seconds)),
-            superseded_grace_seconds=float(env.get("BALLAST_SUPERSEDED_GRACE_SECONDS",
-                                                   defaults.superseded_grace_seconds)),
+            superseded_grace_seconds=float(
+                env.get("BALLAST_SUPERSEDED_GRACE_SECONDS", defaults.superseded_grace_seconds)
+            ),
             refresh_check_seconds=float(env.get("BALLAST_REFRESH_CHECK_SECONDS", defaults.refresh_check_seconds)),
             prometheus_url=env.get("BALLAST_PROMETHEUS_URL") or None,
             node_selector=_json_setting(env, "BALLAST_WORKLOAD_NODE_SELECTOR", dict),
@@ -122,10 +121,12 @@ class Settings:
             egress=EgressPolicy.from_env(env),
             ingest_network_policy=env.get("BALLAST_INGEST_NETWORK_POLICY", "true").strip().lower() != "false",
             ingest_extra_egress=tuple(_json_setting(env, "BALLAST_INGEST_EXTRA_EGRESS", list)),
-            drift_min_interval_seconds=float(env.get("BALLAST_DRIFT_MIN_INTERVAL_SECONDS",
-                                                     defaults.drift_min_interval_seconds)),
-            prometheus_deadline_seconds=float(env.get("BALLAST_PROMETHEUS_DEADLINE_SECONDS",
-                                                      defaults.prometheus_deadline_seconds)),
+            drift_min_interval_seconds=float(
+                env.get("BALLAST_DRIFT_MIN_INTERVAL_SECONDS", defaults.drift_min_interval_seconds)
+            ),
+            prometheus_deadline_seconds=float(
+                env.get("BALLAST_PROMETHEUS_DEADLINE_SECONDS", defaults.prometheus_deadline_seconds)
+            ),
         )
 
 
@@ -139,8 +140,11 @@ def _json_setting(env: Mapping[str, str], name: str, kind: type):
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"{name} is not JSON ({error}): {text[:200]!r}") from None
-    if not isinstance(value, kind) or (kind is dict and not all(isinstance(v, str) for v in value.values())) \
-            or (kind is list and not all(isinstance(v, dict) for v in value)):
+    if (
+        not isinstance(value, kind)
+        or (kind is dict and not all(isinstance(v, str) for v in value.values()))
+        or (kind is list and not all(isinstance(v, dict) for v in value))
+    ):
         expected = "an object of strings" if kind is dict else "a list of objects"
         raise ValueError(f"{name} must be {expected}: {text[:200]!r}")
     return value

@@ -60,7 +60,7 @@ def json_to_cel(value: Any) -> Any:
         return celtypes.MapType({celtypes.StringType(key): json_to_cel(child) for key, child in value.items()})
     if isinstance(value, list):
         return celtypes.ListType([json_to_cel(item) for item in value])
-    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         return celtypes.UintType(value) if 0 <= value < 2**64 else celtypes.DoubleType(value)
     return celpy.json_to_cel(value)
 
@@ -75,10 +75,16 @@ def to_cel(schema: dict, value: Any) -> Any:
     kind = schema.get("type")
     if kind == "object":
         children = schema.get("properties") or {}
-        return celtypes.MapType({
-            celtypes.StringType(name): to_cel(children.get(name) or schema["additionalProperties"], child)
-            for name, child in value.items()
-        }) if children or is_map(schema) else json_to_cel(value)
+        return (
+            celtypes.MapType(
+                {
+                    celtypes.StringType(name): to_cel(children.get(name) or schema["additionalProperties"], child)
+                    for name, child in value.items()
+                }
+            )
+            if children or is_map(schema)
+            else json_to_cel(value)
+        )
     if kind == "array":
         return celtypes.ListType([to_cel(schema["items"], item) for item in value])
     if kind == "number":
@@ -99,7 +105,9 @@ def rule_holds(rule: dict, place: Place) -> bool:
 
 def rule_failures(schema: dict, value: Any) -> list[RuleFailure]:
     """Every create-time CEL rule the (defaulted, schema-valid) value breaks, outermost first."""
-    return [RuleFailure(place.path, rule["message"], rule.get("fieldPath", ""))
-            for place in places(schema, value)
-            for rule in place.schema.get("x-kubernetes-validations") or ()
-            if not is_transition_rule(rule) and not rule_holds(rule, place)]
+    return [
+        RuleFailure(place.path, rule["message"], rule.get("fieldPath", ""))
+        for place in places(schema, value)
+        for rule in place.schema.get("x-kubernetes-validations") or ()
+        if not is_transition_rule(rule) and not rule_holds(rule, place)
+    ]

@@ -38,7 +38,8 @@ class Submitter:
         plural = KINDS[document["kind"]].plural
         try:
             created = self.objects.create_namespaced_custom_object(
-                "ballast.dev", "v1alpha1", self.namespace, plural, document, **options)
+                "ballast.dev", "v1alpha1", self.namespace, plural, document, **options
+            )
         except ApiException as error:
             body = json.loads(error.body) if error.body else {}
             return Answer(error.status, body.get("message", ""), body)

@@ -20,13 +20,34 @@ KINDS = {kind.kind: kind for kind in ALL_KINDS}
 # Every OpenAPI keyword the generators understand. A CRD that starts using another one (format,
 # uniqueItems, minProperties, ...) fails test_generator until the generators learn it, rather
 # than being generated as if the keyword were not there.
-SUPPORTED_KEYWORDS = frozenset({
-    "type", "description", "default", "properties", "required", "additionalProperties", "items",
-    "enum", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "minItems", "maxItems", "maxProperties", "anyOf",
-    "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
-    "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
-})
+SUPPORTED_KEYWORDS = frozenset(
+    {
+        "type",
+        "description",
+        "default",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "enum",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minItems",
+        "maxItems",
+        "maxProperties",
+        "anyOf",
+        "x-kubernetes-validations",
+        "x-kubernetes-preserve-unknown-fields",
+        "x-kubernetes-int-or-string",
+        "x-kubernetes-list-type",
+        "x-kubernetes-list-map-keys",
+    }
+)
 
 
 @cache

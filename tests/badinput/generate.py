@@ -42,18 +42,28 @@ QUANTITY = r"[0-9]{1,4}(\.[0-9]{1,3})?(m|Ki|Mi|Gi|k|M|G)?"
 
 @cache
 def vocabulary(kind: str) -> tuple[str, ...]:
-    literals = {literal
-                for _, node in schema_nodes(spec_schema(kind))
-                for rule in node.get("x-kubernetes-validations") or ()
-                for literal in CEL_STRING_LITERAL.findall(rule["rule"])}
+    literals = {
+        literal
+        for _, node in schema_nodes(spec_schema(kind))
+        for rule in node.get("x-kubernetes-validations") or ()
+        for literal in CEL_STRING_LITERAL.findall(rule["rule"])
+    }
     return tuple(sorted(literals | set(SHORT_NAMES)))
 
 
 def json_values(max_leaves: int = 6) -> st.SearchStrategy:
-    scalars = (st.none() | st.booleans() | st.integers(SMALLEST_INT64, LARGEST_INT64)
-               | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8))
-    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                        | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=max_leaves)
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(SMALLEST_INT64, LARGEST_INT64)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=8)
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        max_leaves=max_leaves,
+    )
 
 
 def fits_string(node: dict, text: str) -> bool:
@@ -82,9 +92,14 @@ def numbers(node: dict) -> st.SearchStrategy:
         # the bounds themselves often: they are where off-by-one mistakes live, and equal
         # values in a list are what rules against repeats are about
         return st.one_of(st.sampled_from(sorted({int(low), int(high)})), st.integers(int(low), int(high)))
-    floats = st.floats(min_value=node.get("minimum"), max_value=node.get("maximum"),
-                       exclude_min=bool(node.get("exclusiveMinimum")), exclude_max=bool(node.get("exclusiveMaximum")),
-                       allow_nan=False, allow_infinity=False)
+    floats = st.floats(
+        min_value=node.get("minimum"),
+        max_value=node.get("maximum"),
+        exclude_min=bool(node.get("exclusiveMinimum")),
+        exclude_max=bool(node.get("exclusiveMaximum")),
+        allow_nan=False,
+        allow_infinity=False,
+    )
     # A JSON number may be written without a fraction; the API server must take 1 for 1.0.
     whole = st.integers(-1000, 1000).filter(lambda n: _within(node, n))
     return st.one_of(floats, whole)
@@ -93,8 +108,9 @@ def numbers(node: dict) -> st.SearchStrategy:
 def _within(node: dict, number: float) -> bool:
     if "minimum" in node and (number < node["minimum"] or (node.get("exclusiveMinimum") and number == node["minimum"])):
         return False
-    return "maximum" not in node or not (number > node["maximum"]
-                                         or (node.get("exclusiveMaximum") and number == node["maximum"]))
+    return "maximum" not in node or not (
+        number > node["maximum"] or (node.get("exclusiveMaximum") and number == node["maximum"])
+    )
 
 
 def values(node: dict, words: tuple[str, ...], through: tuple[str, ...] = ()) -> st.SearchStrategy:
@@ -104,8 +120,11 @@ def values(node: dict, words: tuple[str, ...], through: tuple[str, ...] = ()) ->
     if is_int_or_string(node):
         return st.one_of(st.integers(0, 10**6), st.from_regex(QUANTITY, fullmatch=True))
     if is_free_form(node):
-        return st.dictionaries(st.text(max_size=8), json_values(), max_size=4) if node.get("type") == "object" \
+        return (
+            st.dictionaries(st.text(max_size=8), json_values(), max_size=4)
+            if node.get("type") == "object"
             else json_values()
+        )
     kind = node.get("type")
     if kind == "object":
         return objects(node, words, through)
@@ -123,8 +142,9 @@ def values(node: dict, words: tuple[str, ...], through: tuple[str, ...] = ()) ->
 def objects(node: dict, words: tuple[str, ...], through: tuple[str, ...] = ()) -> st.SearchStrategy[dict]:
     if is_map(node):
         keys = strings({"maxLength": 32}, words)
-        return st.dictionaries(keys, values(node["additionalProperties"], words),
-                               max_size=min(node.get("maxProperties", 3), 3))
+        return st.dictionaries(
+            keys, values(node["additionalProperties"], words), max_size=min(node.get("maxProperties", 3), 3)
+        )
     properties = node.get("properties") or {}
     required = set(node.get("required") or ()) | set(through[:1])
 
@@ -134,7 +154,8 @@ def objects(node: dict, words: tuple[str, ...], through: tuple[str, ...] = ()) -
     def with_required(chosen: set[str], left_out: set[str] = frozenset()) -> st.SearchStrategy[dict]:
         return st.fixed_dictionaries(
             {name: child(name) for name in properties if name in chosen},
-            optional={name: child(name) for name in properties if name not in chosen | left_out})
+            optional={name: child(name) for name in properties if name not in chosen | left_out},
+        )
 
     alternatives = exactly_one_of(node)
     if not alternatives:
@@ -142,7 +163,8 @@ def objects(node: dict, words: tuple[str, ...], through: tuple[str, ...] = ()) -
     # A one-of rule is honoured most of the time and broken now and then: with four optional
     # alternatives, drawing each on its own would break it three times out of four.
     honoured = st.sampled_from(sorted(alternatives)).flatmap(
-        lambda one: with_required(required | {one}, alternatives - {one}))
+        lambda one: with_required(required | {one}, alternatives - {one})
+    )
     return st.one_of(honoured, honoured, honoured, with_required(required))
 
 

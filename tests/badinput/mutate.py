@@ -108,20 +108,47 @@ def _object_mutations(place: Place, spec: dict) -> list[Mutation]:
     if is_free_form(schema):
         return found
     properties = schema.get("properties") or {}
-    found.append(Mutation("unknown field", place.path, _replace(spec, place, {**value, UNKNOWN_FIELD: 1}), 400,
-                          f'unknown field "{place.path}.{UNKNOWN_FIELD}"'))
+    found.append(
+        Mutation(
+            "unknown field",
+            place.path,
+            _replace(spec, place, {**value, UNKNOWN_FIELD: 1}),
+            400,
+            f'unknown field "{place.path}.{UNKNOWN_FIELD}"',
+        )
+    )
     for name in schema.get("required") or ():
         if name in value and "default" not in properties[name]:
             without = {key: child for key, child in value.items() if key != name}
-            found.append(Mutation("required field removed", f"{place.path}.{name}", _replace(spec, place, without),
-                                  422, f"{place.path}.{name}: Required value"))
-            found.append(Mutation("required field null", f"{place.path}.{name}",
-                                  _replace(spec, place, {**value, name: None}), 422,
-                                  f"{place.path}.{name}: Required value"))
+            found.append(
+                Mutation(
+                    "required field removed",
+                    f"{place.path}.{name}",
+                    _replace(spec, place, without),
+                    422,
+                    f"{place.path}.{name}: Required value",
+                )
+            )
+            found.append(
+                Mutation(
+                    "required field null",
+                    f"{place.path}.{name}",
+                    _replace(spec, place, {**value, name: None}),
+                    422,
+                    f"{place.path}.{name}: Required value",
+                )
+            )
     for name in value:
         if name in properties and name not in (schema.get("required") or ()):
-            found.append(Mutation("optional field null", f"{place.path}.{name}",
-                                  _replace(spec, place, {**value, name: None}), None, ""))
+            found.append(
+                Mutation(
+                    "optional field null",
+                    f"{place.path}.{name}",
+                    _replace(spec, place, {**value, name: None}),
+                    None,
+                    "",
+                )
+            )
     return found
 
 

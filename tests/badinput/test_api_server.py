@@ -65,8 +65,9 @@ def assert_verdict(kind: str, spec: dict, answer: Answer) -> None:
         return
     assert answer.status == 422, f"{kind} breaking {broken} got {answer.status} {answer.message}"
     for failure in broken:
-        assert f"{failure.reported_path}: Invalid value" in answer.message and failure.message in answer.message, \
+        assert f"{failure.reported_path}: Invalid value" in answer.message and failure.message in answer.message, (
             f"{failure.reported_path}: {failure.message!r} not in {answer.message!r}"
+        )
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -82,23 +83,34 @@ def test_generated_objects_get_the_verdict_the_schema_and_cel_rules_give(submit:
 
 
 def _cel_rules() -> list[tuple[str, str, dict]]:
-    return [(kind, path, rule) for kind in sorted(KINDS) for path, node in schema_nodes(spec_schema(kind))
-            for rule in node.get("x-kubernetes-validations") or () if not is_transition_rule(rule)]
+    return [
+        (kind, path, rule)
+        for kind in sorted(KINDS)
+        for path, node in schema_nodes(spec_schema(kind))
+        for rule in node.get("x-kubernetes-validations") or ()
+        if not is_transition_rule(rule)
+    ]
 
 
-@pytest.mark.parametrize("kind, path, rule", _cel_rules(),
-                         ids=[f"{kind}:{path}:{rule['message'][:40]}" for kind, path, rule in _cel_rules()])
+@pytest.mark.parametrize(
+    "kind, path, rule", _cel_rules(), ids=[f"{kind}:{path}:{rule['message'][:40]}" for kind, path, rule in _cel_rules()]
+)
 def test_every_cel_rule_refuses_an_object_that_breaks_it(submit: Submitter, kind: str, path: str, rule: dict):
     schema = spec_schema(kind)
 
     def breaks_this_rule(spec: dict) -> bool:
-        return any(re.sub(r"\[\d+\]", "[]", failure.path) == path and failure.message == rule["message"]
-                   for failure in rule_failures(schema, with_defaults(schema, spec)))
+        return any(
+            re.sub(r"\[\d+\]", "[]", failure.path) == path and failure.message == rule["message"]
+            for failure in rule_failures(schema, with_defaults(schema, spec))
+        )
 
     # the rule's place is always generated, so a breaking object turns up within a few dozen
     # draws; no shrinking: any breaking object will do
-    spec = find(specs(kind, through=path), breaks_this_rule,
-                settings=settings(max_examples=500, database=None, deadline=None, phases=[Phase.generate]))
+    spec = find(
+        specs(kind, through=path),
+        breaks_this_rule,
+        settings=settings(max_examples=500, database=None, deadline=None, phases=[Phase.generate]),
+    )
     answer = submit.create(resource(kind, spec, "breaks-a-rule"))
     assert answer.status == 422, answer
     assert rule["message"] in answer.message
@@ -133,8 +145,11 @@ def test_without_strict_validation_an_unknown_field_is_dropped_not_stored(submit
     @settings(CLUSTER_CASES, max_examples=LENIENT_PER_KIND)
     @given(spec=cel_valid(kind), data=st.data())
     def check(spec: dict, data) -> None:
-        objects = [place for place in places(schema, spec)
-                   if isinstance(place.value, dict) and "properties" in place.schema and not is_free_form(place.schema)]
+        objects = [
+            place
+            for place in places(schema, spec)
+            if isinstance(place.value, dict) and "properties" in place.schema and not is_free_form(place.schema)
+        ]
         place = data.draw(st.sampled_from(objects))
         place.value[UNKNOWN_FIELD] = "typo"  # places() hands out the spec's own dicts
         answer = submit.create(resource(kind, spec, "lenient"), strict=False)

@@ -35,6 +35,7 @@ from ballast.serving.errors import StartupFailure
 from ballast.serving.loading import ModelSource, load_served_model
 from ballast.store import ArtifactStore
 from tests.badinput.generate import json_values
+
 # the same payloads the model-format tests use: unpickling one, or skops building the other, creates a file
 from tests.unit.test_models_skops import SetStateSentinel, WritesSentinel
 
@@ -118,11 +119,13 @@ def test_a_skops_file_with_a_custom_type_is_refused_and_the_type_never_built(roo
 @pytest.mark.parametrize("how", ["dot-dot", "encoded dot-dot", "sibling directory", "another scheme", "no scheme"])
 def test_a_uri_that_leaves_the_store_is_refused_without_reading(root: Path, outside: Path, how: str):
     secret = outside / "secret.skops"
-    uri = {"dot-dot": f"file://{root}/models/../../outside/secret.skops",
-           "encoded dot-dot": f"file://{root}/models/%2e%2e/%2e%2e/outside/secret.skops",
-           "sibling directory": f"file://{root}-sibling/secret.skops",
-           "another scheme": f"s3:/{outside}/secret.skops",
-           "no scheme": str(secret)}[how]
+    uri = {
+        "dot-dot": f"file://{root}/models/../../outside/secret.skops",
+        "encoded dot-dot": f"file://{root}/models/%2e%2e/%2e%2e/outside/secret.skops",
+        "sibling directory": f"file://{root}-sibling/secret.skops",
+        "another scheme": f"s3:/{outside}/secret.skops",
+        "no scheme": str(secret),
+    }[how]
     before = snapshot_of(outside)
     verification, failure = refusals(ArtifactStore(f"file://{root}"), uri, sha256_hex(secret.read_bytes()))
     assert (verification.ok, verification.reason) == (False, "ArtifactOutsideStore")
@@ -149,8 +152,11 @@ def test_an_object_store_key_outside_the_configured_prefix_is_refused_though_it_
     for key in ("prod-other/models/m/model.skops", "other/models/m/model.skops"):
         memory.pipe(f"/{bucket}/{key}", model.data)
     store = ArtifactStore(f"memory://{bucket}/prod")
-    for uri in (f"memory://{bucket}/prod-other/models/m/model.skops", f"memory://{bucket}/other/models/m/model.skops",
-                f"memory://{bucket}/prod/../other/models/m/model.skops"):
+    for uri in (
+        f"memory://{bucket}/prod-other/models/m/model.skops",
+        f"memory://{bucket}/other/models/m/model.skops",
+        f"memory://{bucket}/prod/../other/models/m/model.skops",
+    ):
         verification, failure = refusals(store, uri, model.sha256)
         assert (verification.reason, failure.reason) == ("ArtifactOutsideStore", "ArtifactOutsideStore"), uri
     assert not memory.exists(f"/{bucket}/prod")  # refused, and nothing written under the prefix either
@@ -163,8 +169,10 @@ def test_something_that_is_not_a_file_is_no_artifact_and_never_blocks(root: Path
     outcome: list[Verification] = []
     # a FIFO opened for reading waits for a writer: in the operator that was a handler thread
     # stuck for good; the thread and its deadline turn a hang into a failure
-    worker = threading.Thread(target=lambda: outcome.append(
-        verify_artifact(ArtifactStore(f"file://{root}"), f"file://{path}", "0" * 64)), daemon=True)
+    worker = threading.Thread(
+        target=lambda: outcome.append(verify_artifact(ArtifactStore(f"file://{root}"), f"file://{path}", "0" * 64)),
+        daemon=True,
+    )
     worker.start()
     worker.join(timeout=10)
     if worker.is_alive():
@@ -190,10 +198,15 @@ def _json_paths(node, path=()):
 
 
 SCHEMA, FILES = _skops_files()
-SKOPS_NODE = st.fixed_dictionaries({
-    "__class__": st.text(max_size=8), "__module__": st.sampled_from(["builtins", "numpy", "sklearn", "os", ""]),
-    "__loader__": st.sampled_from(["ObjectNode", "DictNode", "ListNode", "NdArrayNode", "TypeNode", "Nope"]),
-    "protocol": st.one_of(st.integers(-1, 3), st.none(), st.text(max_size=2)), "content": json_values(6)})
+SKOPS_NODE = st.fixed_dictionaries(
+    {
+        "__class__": st.text(max_size=8),
+        "__module__": st.sampled_from(["builtins", "numpy", "sklearn", "os", ""]),
+        "__loader__": st.sampled_from(["ObjectNode", "DictNode", "ListNode", "NdArrayNode", "TypeNode", "Nope"]),
+        "protocol": st.one_of(st.integers(-1, 3), st.none(), st.text(max_size=2)),
+        "content": json_values(6),
+    }
+)
 
 
 def _archive(schema) -> bytes:

@@ -85,20 +85,51 @@ os.symlink('/etc/passwd', '/out/data/link.csv')
 
 def fill_claim(k: Kubectl, claim: str, files: dict[str, bytes]) -> None:
     """The files into the claim's data/ folder, plus a 100 MB line and a symlink out of the volume."""
-    k.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hostile-files"},
-             "binaryData": {name: base64.b64encode(content).decode() for name, content in files.items()}})
-    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-             "metadata": {"name": claim, "labels": {DATASET_SOURCE_LABEL: "true"}},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "200Mi"}}}})
-    k.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fill-hostile"},
-             "spec": {"securityContext": restricted_pod_security_context(), "restartPolicy": "Never", "containers": [{
-                 "securityContext": restricted_container_security_context(),
-                 "name": "fill", "image": ballast_image(), "command": ["python3", "-c", FILL_CLAIM],
-                 "volumeMounts": [{"name": "in", "mountPath": "/in"}, {"name": "out", "mountPath": "/out"}]}],
-                 "volumes": [{"name": "in", "configMap": {"name": "hostile-files"}},
-                             {"name": "out", "persistentVolumeClaim": {"claimName": claim}}]}})
-    wait_for(lambda: k.get_json("pod", "fill-hostile")["status"].get("phase") in ("Succeeded", "Failed"),
-             timeout=90, message="the pod that fills the claim")
+    k.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "hostile-files"},
+            "binaryData": {name: base64.b64encode(content).decode() for name, content in files.items()},
+        }
+    )
+    k.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim, "labels": {DATASET_SOURCE_LABEL: "true"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "200Mi"}}},
+        }
+    )
+    k.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "fill-hostile"},
+            "spec": {
+                "securityContext": restricted_pod_security_context(),
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "securityContext": restricted_container_security_context(),
+                        "name": "fill",
+                        "image": ballast_image(),
+                        "command": ["python3", "-c", FILL_CLAIM],
+                        "volumeMounts": [{"name": "in", "mountPath": "/in"}, {"name": "out", "mountPath": "/out"}],
+                    }
+                ],
+                "volumes": [
+                    {"name": "in", "configMap": {"name": "hostile-files"}},
+                    {"name": "out", "persistentVolumeClaim": {"claimName": claim}},
+                ],
+            },
+        }
+    )
+    wait_for(
+        lambda: k.get_json("pod", "fill-hostile")["status"].get("phase") in ("Succeeded", "Failed"),
+        timeout=90,
+        message="the pod that fills the claim",
+    )
     assert k.get_json("pod", "fill-hostile")["status"]["phase"] == "Succeeded"
 
 
@@ -111,8 +142,11 @@ def table(name: str, path: str, columns: list[dict], fmt: str = "csv") -> dict:
 
 def test_hostile_dataset_files_are_refused_with_a_condition_and_an_event(k: Kubectl):
     fill_claim(k, "hostile", {"formulas.csv": formula_csv(), "prices.parquet": price_parquet()})
-    formulas = [{"name": "note", "type": "string"}, {"name": "kind", "type": "category", "allowedValues": ["=1+1"]},
-                {"name": "amount", "type": "float"}]
+    formulas = [
+        {"name": "note", "type": "string"},
+        {"name": "kind", "type": "category", "allowedValues": ["=1+1"]},
+        {"name": "amount", "type": "float"},
+    ]
     xy = [{"name": "x", "type": "float"}, {"name": "y", "type": "string"}]
     k.apply(table("formulas", "data/formulas.csv", formulas))
     k.apply(table("huge-line", "data/huge.csv", xy))
@@ -124,7 +158,8 @@ def test_hostile_dataset_files_are_refused_with_a_condition_and_an_event(k: Kube
     assert "line 3 of the CSV is longer than" in condition(huge, "Ready")["message"]
     prices = assert_refused(k, "dataset", "Dataset", "text-prices", "InvalidData")
     assert prices["status"]["versions"][0]["violations"] == [
-        "column price: 2 values are not finite numbers (first at row 2)"]
+        "column price: 2 values are not finite numbers (first at row 2)"
+    ]
     for name in ("dot-dot", "symlink"):
         assert_refused(k, "dataset", "Dataset", name, "SourceOutsideVolume")
 
@@ -139,7 +174,8 @@ def test_hostile_dataset_files_are_refused_with_a_condition_and_an_event(k: Kube
 
 
 def test_hostile_artifacts_are_refused_by_the_operator_and_nothing_runs_or_is_written(
-        k: Kubectl, namespace: str, tmp_path: Path):
+    k: Kubectl, namespace: str, tmp_path: Path
+):
     model = f"hostile-{namespace}"
     folder = shared_store_dir() / namespace / "models" / model
     folder.mkdir(parents=True, exist_ok=True)
@@ -169,14 +205,23 @@ def test_hostile_artifacts_are_refused_by_the_operator_and_nothing_runs_or_is_wr
         "payload": (*planted("payload", pickle.dumps(WritesSentinel(sentinel))), "UntrustedArtifact"),
         "untrusted-type": (*planted("untrusted", secret.data), "UntrustedArtifact"),
         "forged-schema": (*planted("forged", forged_skops_archive()), "UntrustedArtifact"),
-        "dot-dot": (f"{STORE}/{namespace}/models/../../../{outside}/model.skops", secret.sha256,
-                    "ArtifactOutsideStore"),
+        "dot-dot": (
+            f"{STORE}/{namespace}/models/../../../{outside}/model.skops",
+            secret.sha256,
+            "ArtifactOutsideStore",
+        ),
         "symlink": (f"{STORE}/{namespace}/models/{model}/linked/model.skops", secret.sha256, "ArtifactOutsideStore"),
-        "other-bucket": (f"s3://not-the-store/{namespace}/models/{model}/model.skops", secret.sha256,
-                         "ArtifactOutsideStore"),
+        "other-bucket": (
+            f"s3://not-the-store/{namespace}/models/{model}/model.skops",
+            secret.sha256,
+            "ArtifactOutsideStore",
+        ),
         # a sound, trusted artifact, but another namespace's: refused before it is read
-        "other-namespace": (f"{STORE}/{namespace}-other/models/{model}/trusted/model.skops", trusted.sha256,
-                            "ArtifactOutsideStore"),
+        "other-namespace": (
+            f"{STORE}/{namespace}-other/models/{model}/trusted/model.skops",
+            trusted.sha256,
+            "ArtifactOutsideStore",
+        ),
         "fifo": (f"{STORE}/{namespace}/models/{model}/fifo/model.skops", "0" * 64, "ArtifactMissing"),
     }
     for name, (uri, sha, _) in cases.items():
@@ -210,8 +255,11 @@ def test_a_run_whose_job_the_api_server_refuses_fails_with_a_reason(k: Kubectl):
     """Schema-valid but semantically wrong: requests above limits pass the CRD's quantity
     pattern, and only the API server's Job validation refuses them."""
     k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
-    wait_for(lambda: condition(k.get_json("dataset", "iris"), "Ready").get("status") == "True", timeout=120,
-             message="a valid iris version")
+    wait_for(
+        lambda: condition(k.get_json("dataset", "iris"), "Ready").get("status") == "True",
+        timeout=120,
+        message="a valid iris version",
+    )
     run = training_run("greedy", "iris")
     run["spec"]["resources"] = {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}
     k.apply(run)

@@ -34,24 +34,39 @@ from ballast.data.tables import MAX_CSV_LINE_BYTES, refuse_long_lines
 from ballast.runtime.ingest import EXIT_OK, EXIT_SOURCE, IngestOptions, fit_termination_message, run_ingest
 from ballast.store import ArtifactStore
 
-FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3+cmd|' /C notepad'!A1", "@SUM(A1:A9)",
-            '=HYPERLINK("http://127.0.0.1:1/x","click")', "\t=1+1", "\r=1+1"]
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    "+SUM(1,2)",
+    "-2+3+cmd|' /C notepad'!A1",
+    "@SUM(A1:A9)",
+    '=HYPERLINK("http://127.0.0.1:1/x","click")',
+    "\t=1+1",
+    "\r=1+1",
+]
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def ingest(tmp_path: Path, spec: dict, name: str = "hostile") -> tuple[int, dict]:
     """`ballast ingest` of spec, with pvc sources read from tmp_path/volume; (exit status, result)."""
     (tmp_path / "dataset.json").write_text(json.dumps({"metadata": {"name": name}, "spec": spec}))
-    options = IngestOptions(dataset_json_path=str(tmp_path / "dataset.json"), store_uri=f"file://{tmp_path / 'store'}",
-                            termination_log=str(tmp_path / "termination-log"), source_root=str(tmp_path / "volume"),
-                            environ={})
+    options = IngestOptions(
+        dataset_json_path=str(tmp_path / "dataset.json"),
+        store_uri=f"file://{tmp_path / 'store'}",
+        termination_log=str(tmp_path / "termination-log"),
+        source_root=str(tmp_path / "volume"),
+        environ={},
+    )
     code = run_ingest(options)
     return code, json.loads((tmp_path / "termination-log").read_text())
 
 
 def pvc_spec(path: str, columns: list[dict], fmt: str = "csv", **validation) -> dict:
-    return {"source": {"pvc": {"claimName": "data", "path": path}}, "format": fmt,
-            "schema": {"columns": columns}, "validation": validation or {"minRows": 1}}
+    return {
+        "source": {"pvc": {"claimName": "data", "path": path}},
+        "format": fmt,
+        "schema": {"columns": columns},
+        "validation": validation or {"minRows": 1},
+    }
 
 
 @pytest.fixture
@@ -72,11 +87,17 @@ def formula_csv() -> bytes:
 
 def test_formulas_are_stored_and_profiled_verbatim_as_plain_strings(tmp_path: Path, volume: Path):
     (volume / "formulas.csv").write_bytes(formula_csv())
-    code, result = ingest(tmp_path, pvc_spec("formulas.csv", [
-        {"name": "note", "type": "string"},
-        {"name": "kind", "type": "category", "allowedValues": ["=1+1"]},
-        {"name": "amount", "type": "float"},
-    ]))
+    code, result = ingest(
+        tmp_path,
+        pvc_spec(
+            "formulas.csv",
+            [
+                {"name": "note", "type": "string"},
+                {"name": "kind", "type": "category", "allowedValues": ["=1+1"]},
+                {"name": "amount", "type": "float"},
+            ],
+        ),
+    )
     assert (code, result["ok"], result["valid"]) == (EXIT_OK, True, True), result
     store = ArtifactStore(f"file://{tmp_path / 'store'}")
     snapshot = pq.read_table(io.BytesIO(store.read_bytes(result["snapshotUri"]))).to_pandas()
@@ -89,10 +110,11 @@ def test_formulas_are_stored_and_profiled_verbatim_as_plain_strings(tmp_path: Pa
 
 
 def test_a_formula_in_a_numeric_column_is_unreadable_and_quoted_never_evaluated(tmp_path: Path, volume: Path):
-    header = ",".join(['"=cmd|\' /C calc\'!A0"', "score", "count"])
+    header = ",".join(["\"=cmd|' /C calc'!A0\"", "score", "count"])
     (volume / "numbers.csv").write_text(f"{header}\nx,=1+1,@SUM(A1)\ny,-2+3,+7\n")
-    code, result = ingest(tmp_path, pvc_spec("numbers.csv", [
-        {"name": "score", "type": "float"}, {"name": "count", "type": "integer"}]))
+    code, result = ingest(
+        tmp_path, pvc_spec("numbers.csv", [{"name": "score", "type": "float"}, {"name": "count", "type": "integer"}])
+    )
     assert (code, result["valid"]) == (EXIT_OK, False), result
     violations = result["violations"]
     assert "column score: 2 values are not finite numbers (first at row 1)" in violations
@@ -136,15 +158,23 @@ def peak_memory_of_ingest(work: Path, spec: dict, volume: Path) -> dict:
     """An ingest in a process of its own, and that process's peak resident memory."""
     work.mkdir()
     (work / "dataset.json").write_text(json.dumps({"metadata": {"name": "big"}, "spec": spec}))
-    done = subprocess.run([sys.executable, "-c", MEASURE_INGEST, str(work), str(work / "dataset.json"), str(volume)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE_INGEST, str(work), str(work / "dataset.json"), str(volume)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @settings(max_examples=300, deadline=None)
-@given(lines=st.lists(st.integers(0, 12), max_size=8), final_newline=st.booleans(),
-       limit=st.integers(0, 10), chunk=st.integers(1, 9))
+@given(
+    lines=st.lists(st.integers(0, 12), max_size=8),
+    final_newline=st.booleans(),
+    limit=st.integers(0, 10),
+    chunk=st.integers(1, 9),
+)
 def test_the_line_scan_names_the_first_line_that_is_too_long(lines, final_newline, limit, chunk):
     data = b"\n".join(b"x" * length for length in lines) + (b"\n" if final_newline and lines else b"")
     expected = next((number for number, line in enumerate(data.split(b"\n"), 1) if len(line) > limit), None)
@@ -179,9 +209,16 @@ def test_fitting_thirty_thousand_violations_into_the_termination_message_does_no
     # dropping one violation at a time took about 40 s here (hours at 100,000): a hang guard, not a budget
     assert time.monotonic() - started < 10
     kept = json.loads(message)["violations"]
-    assert kept == violations[:len(kept)] and len(message.encode()) <= 4096
-    assert len(json.dumps({"ok": True, "violations": violations[:len(kept) + 1], "violationsTruncated": True},
-                          separators=(",", ":")).encode()) > 4096, "it keeps as many as fit"
+    assert kept == violations[: len(kept)] and len(message.encode()) <= 4096
+    assert (
+        len(
+            json.dumps(
+                {"ok": True, "violations": violations[: len(kept) + 1], "violationsTruncated": True},
+                separators=(",", ":"),
+            ).encode()
+        )
+        > 4096
+    ), "it keeps as many as fit"
 
 
 PARQUET_COLUMNS = {
@@ -201,10 +238,12 @@ PARQUET_COLUMNS = {
 @pytest.mark.parametrize("declared", ["integer", "float", "string", "boolean", "category"])
 @pytest.mark.parametrize("stored", sorted(PARQUET_COLUMNS))
 def test_parquet_whose_stored_types_differ_from_the_declared_ones_is_judged_not_crashed_on(
-        tmp_path: Path, volume: Path, stored: str, declared: str):
+    tmp_path: Path, volume: Path, stored: str, declared: str
+):
     pq.write_table(pa.table({"c": PARQUET_COLUMNS[stored]}), volume / "typed.parquet")
-    code, result = ingest(tmp_path, pvc_spec("typed.parquet", [{"name": "c", "type": declared, "nullable": True}],
-                                             fmt="parquet"))
+    code, result = ingest(
+        tmp_path, pvc_spec("typed.parquet", [{"name": "c", "type": declared, "nullable": True}], fmt="parquet")
+    )
     assert code == EXIT_OK and result["ok"], result
     assert result["valid"] or all(v.startswith("column c: ") for v in result["violations"]), result
 

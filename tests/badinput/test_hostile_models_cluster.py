@@ -49,32 +49,48 @@ def test_a_zip_bomb_is_a_condition_and_a_tampered_forest_never_serves(k: Kubectl
     forest = serialize_model(RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y))
     good_uri, good_sha = plant(namespace, model, "good", forest.data)
     bomb_uri, bomb_sha = plant(namespace, model, "bomb", zip_of({"schema.json": empty_lists_schema(8_000_000)}))
-    tampered_uri, tampered_sha = plant(namespace, model, "tampered",
-                                        _edit_first_array(forest.data, _is_tree_nodes, _set_child_out_of_range))
+    tampered_uri, tampered_sha = plant(
+        namespace, model, "tampered", _edit_first_array(forest.data, _is_tree_nodes, _set_child_out_of_range)
+    )
 
     k.apply(model_version("bomb", model, bomb_uri, bomb_sha))
     k.apply(model_version("good", model, good_uri, good_sha))
     document = assert_refused(k, "modelversion", "ModelVersion", "bomb", "UnsafeArchive", timeout=60)
     assert condition(document, "ArtifactVerified")["status"] == "False"
-    assert condition(wait_for_condition(k, "modelversion", "good", "ArtifactVerified", timeout=60),
-                     "ArtifactVerified")["status"] == "True"
+    assert (
+        condition(wait_for_condition(k, "modelversion", "good", "ArtifactVerified", timeout=60), "ArtifactVerified")[
+            "status"
+        ]
+        == "True"
+    )
 
     # no Job ever ran here: the operator makes the store's claim along with the Deployment
     tampered = model_version("tampered", model, tampered_uri, tampered_sha)
     tampered["spec"].update(serving={"replicas": 1}, rollout={"strategy": "Immediate"})
     k.apply(tampered)
     # the operator only checks types, so it verifies the file and starts a serving pod ...
-    assert condition(wait_for_condition(k, "modelversion", "tampered", "ArtifactVerified", timeout=60),
-                     "ArtifactVerified")["status"] == "True"
+    assert (
+        condition(
+            wait_for_condition(k, "modelversion", "tampered", "ArtifactVerified", timeout=60), "ArtifactVerified"
+        )["status"]
+        == "True"
+    )
     # ... which refuses the model with the reason, never listens, so the version is never Ready
     try:
-        refused = wait_for(lambda: [m for m in _termination_messages(k, "tampered") if "InvalidModelStructure" in m],
-                           timeout=180, message="the serving pod's refusal")
+        refused = wait_for(
+            lambda: [m for m in _termination_messages(k, "tampered") if "InvalidModelStructure" in m],
+            timeout=180,
+            message="the serving pod's refusal",
+        )
     except AssertionError as error:
-        pods = [(p["metadata"]["name"], p.get("status")) for p in
-                k.get_json("pods", "-l", f"{VERSION_LABEL}=tampered")["items"]]
-        raise AssertionError(f"{error}; status {json.dumps(k.get_json('modelversion', 'tampered').get('status'))}"
-                             f"; pods {json.dumps(pods)[:3000]}") from None
+        pods = [
+            (p["metadata"]["name"], p.get("status"))
+            for p in k.get_json("pods", "-l", f"{VERSION_LABEL}=tampered")["items"]
+        ]
+        raise AssertionError(
+            f"{error}; status {json.dumps(k.get_json('modelversion', 'tampered').get('status'))}"
+            f"; pods {json.dumps(pods)[:3000]}"
+        ) from None
     assert "altered after training" in json.dumps(refused)
     # the server's reason becomes the version's: Ready False and a Warning, not Deploying forever
     document = assert_refused(k, "modelversion", "ModelVersion", "tampered", "InvalidModelStructure", timeout=60)
@@ -84,5 +100,6 @@ def test_a_zip_bomb_is_a_condition_and_a_tampered_forest_never_serves(k: Kubectl
         ready = condition(k.get_json("modelversion", "tampered"), "Ready") or {}
         assert ready.get("status") != "True", ready
         time.sleep(1)
-    assert k.get_json("pvc", "ballast-artifacts")["metadata"]["labels"]["app.kubernetes.io/component"] \
-        == "artifact-store"
+    assert (
+        k.get_json("pvc", "ballast-artifacts")["metadata"]["labels"]["app.kubernetes.io/component"] == "artifact-store"
+    )

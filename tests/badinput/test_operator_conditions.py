@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from ballast.build.naming import DATASET_SOURCE_LABEL
 from tests.badinput.conftest import Submitter
 from tests.badinput.crd_schema import places, spec_schema
-from tests.badinput.test_api_server import cel_valid
 from tests.badinput.generate import resource
+from tests.badinput.test_api_server import cel_valid
 from tests.badinput.test_hostile_cluster import warning_reasons
 from tests.support.ballast_objects import condition
 from tests.support.kube import Kubectl, wait_for
@@ -59,16 +59,19 @@ def settled(document: dict) -> bool:
 
 
 def test_generated_objects_get_a_condition_with_a_reason_and_refusals_an_event(
-        kubectl: Kubectl, namespace: str, api, crds, operator_for_badinput):
+    kubectl: Kubectl, namespace: str, api, crds, operator_for_badinput
+):
     k = kubectl.in_namespace(namespace)
     submit = Submitter(api, namespace)
-    batches = st.fixed_dictionaries({kind: st.lists(cel_valid(kind), min_size=count, max_size=count)
-                                     for kind, count in PER_KIND.items()})
+    batches = st.fixed_dictionaries(
+        {kind: st.lists(cel_valid(kind), min_size=count, max_size=count) for kind, count in PER_KIND.items()}
+    )
 
     # one batch, created at once and awaited together: each object costs the cluster a real
     # reconcile (and a Dataset an ingest pod), so this is drawn once and never shrunk
-    @settings(max_examples=1, phases=[Phase.generate], database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=1, phases=[Phase.generate], database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     @given(batch=batches)
     def create_and_judge(batch: dict) -> None:
         created = []
@@ -77,9 +80,14 @@ def test_generated_objects_get_a_condition_with_a_reason_and_refusals_an_event(
                 spec = local_only(kind, spec)
                 claim = (spec.get("source") or {}).get("pvc", {}).get("claimName")
                 if claim:  # the claim exists, so the ingest runs and finds no such file
-                    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                             "metadata": {"name": claim, "labels": {DATASET_SOURCE_LABEL: "true"}},
-                             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}})
+                    k.apply(
+                        {
+                            "apiVersion": "v1",
+                            "kind": "PersistentVolumeClaim",
+                            "metadata": {"name": claim, "labels": {DATASET_SOURCE_LABEL: "true"}},
+                            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}},
+                        }
+                    )
                 name = f"{kind.lower()}-{index}"
                 answer = submit.create(resource(kind, spec, name), dry_run=False)
                 assert answer.status == 201, (kind, spec, answer.message)
@@ -91,8 +99,13 @@ def test_generated_objects_get_a_condition_with_a_reason_and_refusals_an_event(
                 documents[name] = k.get_json(kind.lower() + ".ballast.dev", name)
             return all(settled(document) for document in documents.values())
 
-        wait_for(all_settled, timeout=150, interval=2, message="a settled Ready condition on every generated object: "
-                 + ", ".join(f"{n}={condition(d, 'Ready')}" for n, d in documents.items() if not settled(d)))
+        wait_for(
+            all_settled,
+            timeout=150,
+            interval=2,
+            message="a settled Ready condition on every generated object: "
+            + ", ".join(f"{n}={condition(d, 'Ready')}" for n, d in documents.items() if not settled(d)),
+        )
         for kind, name in created:
             document = k.get_json(kind.lower() + ".ballast.dev", name)
             ready = condition(document, "Ready")
@@ -102,8 +115,10 @@ def test_generated_objects_get_a_condition_with_a_reason_and_refusals_an_event(
             if kind == "ModelVersion":  # nothing was put in the store for these
                 assert ready["status"] == "False", (document["spec"], ready)
             if ready["status"] == "False":
-                wait_for(lambda: ready["reason"] in warning_reasons(k, kind, name), timeout=30,
-                         message=f"a {ready['reason']} Event on {kind} {name}")
+                wait_for(
+                    lambda: ready["reason"] in warning_reasons(k, kind, name),
+                    timeout=30,
+                    message=f"a {ready['reason']} Event on {kind} {name}",
+                )
 
     create_and_judge()
-

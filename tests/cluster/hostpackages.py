@@ -7,16 +7,24 @@ import subprocess
 import sys
 
 NODE_PACKAGES = (
-    "containerd", "runc", "containernetworking-plugins",  # the container runtime and CNI plugins
-    "umoci", "skopeo",  # pack and push the pause and toolbox images
-    "busybox-static", "gcc", "libc6-dev",  # the toolbox's shell and tools; the pause binary
-    "openssl", "iproute2", "util-linux",  # the kubelet's certificate; bridge and dummy link; mount
+    "containerd",
+    "runc",
+    "containernetworking-plugins",  # the container runtime and CNI plugins
+    "umoci",
+    "skopeo",  # pack and push the pause and toolbox images
+    "busybox-static",
+    "gcc",
+    "libc6-dev",  # the toolbox's shell and tools; the pause binary
+    "openssl",
+    "iproute2",
+    "util-linux",  # the kubelet's certificate; bridge and dummy link; mount
 )
 
 
 def _installed(package: str) -> bool:
-    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     return result.returncode == 0 and result.stdout.endswith("installed")
 
 
@@ -28,5 +36,6 @@ def ensure_packages(packages: tuple[str, ...] = NODE_PACKAGES) -> None:
     # apt's chatter goes to stderr: `localcluster.py up` prints only the kubeconfig on stdout
     env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=sys.stderr, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True,
-                   stdout=sys.stderr, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, stdout=sys.stderr, env=env
+    )

@@ -87,8 +87,16 @@ def _fill_toolbox(rootfs: Path, work: Path) -> list[str]:
         (rootfs / writable).mkdir(parents=True, exist_ok=True)
     (rootfs / "tmp").chmod(0o1777)
     (rootfs / "home" / "nonroot").chmod(0o777)
-    return ["--config.entrypoint", "/bin/sh", "--config.env", "PATH=/bin", "--config.workingdir", "/",
-            "--config.user", f"{NONROOT_UID}:{NONROOT_UID}"]
+    return [
+        "--config.entrypoint",
+        "/bin/sh",
+        "--config.env",
+        "PATH=/bin",
+        "--config.workingdir",
+        "/",
+        "--config.user",
+        f"{NONROOT_UID}:{NONROOT_UID}",
+    ]
 
 
 def _build(image: Image, fill, cache: Path) -> Path:
@@ -116,8 +124,17 @@ def _build(image: Image, fill, cache: Path) -> Path:
 
 def _push(image: Image, layout: Path) -> None:
     if registry.manifest_digest(image.repository, image.key) is None:
-        subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:{image.key}",
-                        f"docker://{image.reference}"], check=True)
+        subprocess.run(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                f"oci:{layout}:{image.key}",
+                f"docker://{image.reference}",
+            ],
+            check=True,
+        )
 
 
 def digest_reference(image: Image) -> str:

@@ -30,8 +30,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the node's modules, when this is imported from elsewhere
@@ -41,6 +41,7 @@ import images  # noqa: E402
 import node  # noqa: E402
 import registry  # noqa: E402
 from supervise import Daemon  # noqa: E402
+
 CLUSTER_NAME = "ballast"
 NODE_NAME = "ballast-node-0"
 # KWOK's controller handles only the fake nodes; the real node must be left alone.
@@ -137,46 +138,59 @@ def build_binaries() -> Path:
 def kwokctl_config(bin_dir: Path) -> str:
     """Extra settings kwokctl has no flag for (it reads JSON as YAML)."""
     patches = [
-        {"name": "kwok-controller", "extraArgs": [
-            {"key": "manage-all-nodes", "value": "false", "override": True},
-            {"key": "manage-nodes-with-annotation-selector", "value": FAKE_NODE_SELECTOR},
-        ]},
+        {
+            "name": "kwok-controller",
+            "extraArgs": [
+                {"key": "manage-all-nodes", "value": "false", "override": True},
+                {"key": "manage-nodes-with-annotation-selector", "value": FAKE_NODE_SELECTOR},
+            ],
+        },
         # Pods live in network namespaces of their own, where 127.0.0.1 is their own `lo`: they
         # reach the host at the pod bridge's gateway address and at the `kubernetes` Service's
         # ClusterIP (another address of the bridge), so the API server listens there as well as on
         # 127.0.0.1 (it takes one bind address, hence all of them), and advertises the gateway,
         # which also puts it in the `kubernetes` Service's endpoints.
-        {"name": "kube-apiserver", "extraArgs": [
-            {"key": "bind-address", "value": "0.0.0.0", "override": True},
-            {"key": "advertise-address", "value": pod_gateway()},
-            # kube-apiserver's default, 10.0.0.0/24, holds 254 Services: one test session
-            # (a Service per served ModelVersion, the scale benchmark's thousands) exhausts it
-            {"key": "service-cluster-ip-range", "value": SERVICE_CIDR},
-            # kwokctl gives it no kubelet client certificate, and the kubelet admits no
-            # anonymous `kubectl logs`/`exec`: admin's (system:masters) it is
-            {"key": "kubelet-client-certificate", "value": str(_kwok_pki() / "admin.crt")},
-            {"key": "kubelet-client-key", "value": str(_kwok_pki() / "admin.key")},
-            # the node's name resolves nowhere; its InternalIP is the gateway
-            {"key": "kubelet-preferred-address-types", "value": "InternalIP"},
-        ]},
+        {
+            "name": "kube-apiserver",
+            "extraArgs": [
+                {"key": "bind-address", "value": "0.0.0.0", "override": True},
+                {"key": "advertise-address", "value": pod_gateway()},
+                # kube-apiserver's default, 10.0.0.0/24, holds 254 Services: one test session
+                # (a Service per served ModelVersion, the scale benchmark's thousands) exhausts it
+                {"key": "service-cluster-ip-range", "value": SERVICE_CIDR},
+                # kwokctl gives it no kubelet client certificate, and the kubelet admits no
+                # anonymous `kubectl logs`/`exec`: admin's (system:masters) it is
+                {"key": "kubelet-client-certificate", "value": str(_kwok_pki() / "admin.crt")},
+                {"key": "kubelet-client-key", "value": str(_kwok_pki() / "admin.key")},
+                # the node's name resolves nowhere; its InternalIP is the gateway
+                {"key": "kubelet-preferred-address-types", "value": "InternalIP"},
+            ],
+        },
     ]
-    return json.dumps({
-        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
-        "kind": "KwokctlConfiguration",
-        # every other component stays on loopback; the gateway and the ClusterIP must be in the
-        # serving certificate, or pods' TLS verification (ca.crt + KUBERNETES_SERVICE_HOST) fails
-        "options": {"bindAddress": "127.0.0.1", "kubectlBinary": str(bin_dir / "kubectl"),
-                    "kubeApiserverPort": api_server_port(),
-                    "kubeApiserverCertSANs": [pod_gateway(), api_service_ip()]},
-        "componentsPatches": patches,
-    }, indent=2)
+    return json.dumps(
+        {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokctlConfiguration",
+            # every other component stays on loopback; the gateway and the ClusterIP must be in the
+            # serving certificate, or pods' TLS verification (ca.crt + KUBERNETES_SERVICE_HOST) fails
+            "options": {
+                "bindAddress": "127.0.0.1",
+                "kubectlBinary": str(bin_dir / "kubectl"),
+                "kubeApiserverPort": api_server_port(),
+                "kubeApiserverCertSANs": [pod_gateway(), api_service_ip()],
+            },
+            "componentsPatches": patches,
+        },
+        indent=2,
+    )
 
 
 def _kwokctl(bin_dir: Path, *args: str) -> str:
     """Runs kwokctl quietly; its JSON log is shown only when it fails."""
     env = dict(os.environ, KWOK_WORKDIR=str(_kwok_workdir()))
-    result = subprocess.run([str(bin_dir / "kwokctl"), *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    result = subprocess.run(
+        [str(bin_dir / "kwokctl"), *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     if result.returncode != 0:
         raise RuntimeError(f"kwokctl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}")
     return result.stdout
@@ -186,15 +200,31 @@ def create_cluster(bin_dir: Path) -> None:
     config_file = cache_dir() / "kwokctl.yaml"
     config_file.write_text(kwokctl_config(bin_dir))
     _log("creating the control plane with kwokctl")
-    _kwokctl(bin_dir, "create", "cluster", "--name", CLUSTER_NAME, "--runtime", "binary",
-             "--config", str(config_file),
-             "--kube-apiserver-binary", str(bin_dir / "kube-apiserver"),
-             "--kube-controller-manager-binary", str(bin_dir / "kube-controller-manager"),
-             "--kube-scheduler-binary", str(bin_dir / "kube-scheduler"),
-             "--etcd-binary", str(bin_dir / "etcd"),
-             "--kwok-controller-binary", str(bin_dir / "kwok"),
-             "--kube-authorization", "--kube-admission",
-             "--wait", "2m")
+    _kwokctl(
+        bin_dir,
+        "create",
+        "cluster",
+        "--name",
+        CLUSTER_NAME,
+        "--runtime",
+        "binary",
+        "--config",
+        str(config_file),
+        "--kube-apiserver-binary",
+        str(bin_dir / "kube-apiserver"),
+        "--kube-controller-manager-binary",
+        str(bin_dir / "kube-controller-manager"),
+        "--kube-scheduler-binary",
+        str(bin_dir / "kube-scheduler"),
+        "--etcd-binary",
+        str(bin_dir / "etcd"),
+        "--kwok-controller-binary",
+        str(bin_dir / "kwok"),
+        "--kube-authorization",
+        "--kube-admission",
+        "--wait",
+        "2m",
+    )
 
 
 def _cluster_exists() -> bool:
@@ -202,9 +232,19 @@ def _cluster_exists() -> bool:
 
 
 def _kubectl(bin_dir: Path, *args: str, timeout: float = 10) -> subprocess.CompletedProcess:
-    return subprocess.run([str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig_path()),
-                           "--request-timeout", f"{int(timeout)}s", *args],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout + 5)
+    return subprocess.run(
+        [
+            str(bin_dir / "kubectl"),
+            "--kubeconfig",
+            str(kubeconfig_path()),
+            "--request-timeout",
+            f"{int(timeout)}s",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 5,
+    )
 
 
 def _api_ready(bin_dir: Path) -> bool:
@@ -257,27 +297,45 @@ def _require_modules(user: str, *names: str) -> None:
     """user runs on this interpreter, and needs these packages."""
     missing = [name for name in names if importlib.util.find_spec(name) is None]
     if missing:
-        raise RuntimeError(f"{sys.executable} lacks {', '.join(missing)}, which {user} needs; "
-                           "run this with the project's virtualenv (.venv/bin/python)")
+        raise RuntimeError(
+            f"{sys.executable} lacks {', '.join(missing)}, which {user} needs; "
+            "run this with the project's virtualenv (.venv/bin/python)"
+        )
 
 
 def _node_layout() -> node.NodeLayout:
-    return node.NodeLayout(cache=cache_dir(), node_name=NODE_NAME, bridge=pod_bridge(), pod_cidr=pod_cidr(),
-                           service_ip=api_service_ip(), pki=_kwok_pki())
+    return node.NodeLayout(
+        cache=cache_dir(),
+        node_name=NODE_NAME,
+        bridge=pod_bridge(),
+        pod_cidr=pod_cidr(),
+        service_ip=api_service_ip(),
+        pki=_kwok_pki(),
+    )
 
 
 def _provisioner_daemon() -> Daemon:
     state = _node_layout().root
-    argv = [sys.executable, str(HERE / "provisioner.py"), "--kubeconfig", str(kubeconfig_path()),
-            "--volumes-dir", str(state / "volumes")]
+    argv = [
+        sys.executable,
+        str(HERE / "provisioner.py"),
+        "--kubeconfig",
+        str(kubeconfig_path()),
+        "--volumes-dir",
+        str(state / "volumes"),
+    ]
     return Daemon("provisioner", argv, pidfile=state / "provisioner.pid", log=cache_dir() / "logs" / "provisioner.log")
 
 
 def _node_daemons(bin_dir: Path) -> dict[str, Daemon]:
     """In start order."""
     layout = _node_layout()
-    return {"registry": registry.daemon(bin_dir, cache_dir()), "containerd": node.containerd_daemon(layout),
-            "kubelet": node.kubelet_daemon(layout, bin_dir), "provisioner": _provisioner_daemon()}
+    return {
+        "registry": registry.daemon(bin_dir, cache_dir()),
+        "containerd": node.containerd_daemon(layout),
+        "kubelet": node.kubelet_daemon(layout, bin_dir),
+        "provisioner": _provisioner_daemon(),
+    }
 
 
 def _ensure_real_node(bin_dir: Path) -> Callable[[], None]:
@@ -304,6 +362,7 @@ def _ensure_real_node(bin_dir: Path) -> Callable[[], None]:
     def check() -> None:
         for daemon, pid in running:
             daemon.check_alive(pid)
+
     return check
 
 
@@ -327,7 +386,7 @@ def _stop_real_node(bin_dir: Path) -> None:
 def _wait_until_node_ready(bin_dir: Path, check_alive: Callable[[], None], logs: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     checks = {
-        "node Ready": ["get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"],
+        "node Ready": ["get", "node", NODE_NAME, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'],
         "node schedulable": ["get", "node", NODE_NAME, "-o", "jsonpath={.spec.taints}"],
         "default ServiceAccount": ["get", "serviceaccount", "default", "-n", "default", "-o", "name"],
         "default StorageClass": ["get", "storageclass", "ballast-local", "-o", "name"],
@@ -347,8 +406,9 @@ def _wait_until_node_ready(bin_dir: Path, check_alive: Callable[[], None], logs:
             return
         check_alive()
         if time.monotonic() > deadline:
-            raise TimeoutError(f"cluster not ready after {READY_TIMEOUT_SECONDS}s, waiting for {sorted(pending)}; "
-                               f"see {logs}")
+            raise TimeoutError(
+                f"cluster not ready after {READY_TIMEOUT_SECONDS}s, waiting for {sorted(pending)}; see {logs}"
+            )
         time.sleep(0.5)
 
 
@@ -401,14 +461,23 @@ def restart_node() -> Path:
 
 def status() -> dict:
     bin_dir = build_binaries()
-    report = {"cluster_exists": _cluster_exists(), "kubeconfig": str(kubeconfig_path()),
-              "api_ready": _cluster_exists() and _api_ready(bin_dir),
-              "node_processes": {name: {"pid": daemon.pid(), "log": str(daemon.log)}
-                                 for name, daemon in _node_daemons(bin_dir).items()},
-              "registry": registry_address(), "toolbox_image": toolbox_image(),
-              "pod_network": {"bridge": pod_bridge(), "cidr": str(pod_cidr()), "gateway": pod_gateway(),
-                              "bridge_exists": Path("/sys/class/net", pod_bridge()).exists(),
-                              "api_service_ip": api_service_ip()}}
+    report = {
+        "cluster_exists": _cluster_exists(),
+        "kubeconfig": str(kubeconfig_path()),
+        "api_ready": _cluster_exists() and _api_ready(bin_dir),
+        "node_processes": {
+            name: {"pid": daemon.pid(), "log": str(daemon.log)} for name, daemon in _node_daemons(bin_dir).items()
+        },
+        "registry": registry_address(),
+        "toolbox_image": toolbox_image(),
+        "pod_network": {
+            "bridge": pod_bridge(),
+            "cidr": str(pod_cidr()),
+            "gateway": pod_gateway(),
+            "bridge_exists": Path("/sys/class/net", pod_bridge()).exists(),
+            "api_service_ip": api_service_ip(),
+        },
+    }
     if report["api_ready"]:
         nodes = _kubectl(bin_dir, "get", "nodes", "-o", "wide")
         report["nodes"] = nodes.stdout.strip().splitlines()

@@ -75,7 +75,7 @@ class NodeLayout:
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
 
 
 def _link_exists(name: str) -> bool:
@@ -104,8 +104,10 @@ def _refuse_overlap(cidr: ipaddress.IPv4Network) -> None:
         destination = route.get("dst")
         if destination and destination != "default":
             if ipaddress.IPv4Network(destination, strict=False).overlaps(cidr):
-                raise RuntimeError(f"pod CIDR {cidr} overlaps the host route {destination} via {route.get('dev')}; "
-                                   "choose another with BALLAST_POD_CIDR")
+                raise RuntimeError(
+                    f"pod CIDR {cidr} overlaps the host route {destination} via {route.get('dev')}; "
+                    "choose another with BALLAST_POD_CIDR"
+                )
 
 
 def remove_network(layout: NodeLayout) -> None:
@@ -146,8 +148,8 @@ def _containerd_config(layout: NodeLayout, sandbox_image: str, registry_address:
     cri = 'plugins."io.containerd.grpc.v1.cri"'
     directory = layout.containerd_dir
     return f"""version = 2
-root = "{directory / 'root'}"
-state = "{directory / 'state'}"
+root = "{directory / "root"}"
+state = "{directory / "state"}"
 # plugins that would keep state outside our directories, and snapshotters we do not use
 disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
@@ -179,16 +181,19 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
 [{cri}.cni]
   bin_dir = "{CNI_BIN_DIR}"
-  conf_dir = "{layout.cni_dir / 'net.d'}"
+  conf_dir = "{layout.cni_dir / "net.d"}"
   max_conf_num = 1
 
 [{cri}.registry]
-  config_path = "{directory / 'certs.d'}"
+  config_path = "{directory / "certs.d"}"
 """
 
 
 def _hosts_toml(registry_address: str) -> str:
-    return f'server = "http://{registry_address}"\n\n[host."http://{registry_address}"]\n  capabilities = ["pull", "resolve"]\n'
+    return (
+        f'server = "http://{registry_address}"\n\n'
+        f'[host."http://{registry_address}"]\n  capabilities = ["pull", "resolve"]\n'
+    )
 
 
 def prepare_containerd(layout: NodeLayout, sandbox_image: str, registry_address: str) -> bool:
@@ -227,20 +232,57 @@ def _ensure_client_certificate(layout: NodeLayout) -> tuple[Path, Path]:
         return cert, key
     pki.mkdir(parents=True, exist_ok=True)
     csr = pki / "kubelet.csr"
-    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-                    "-subj", f"/O=system:nodes/CN=system:node:{layout.node_name}"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
-                    "-CAcreateserial", "-days", "3650", "-out", str(cert)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+            "-subj",
+            f"/O=system:nodes/CN=system:node:{layout.node_name}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca_cert),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return cert, key
 
 
 def _kubeconfig(layout: NodeLayout, api_server: str, cert: Path, key: Path) -> dict:
     return {
-        "apiVersion": "v1", "kind": "Config", "current-context": "kubelet",
-        "clusters": [{"name": "local", "cluster": {"server": api_server,
-                                                   "certificate-authority": str(layout.pki / "ca.crt")}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "kubelet",
+        "clusters": [
+            {"name": "local", "cluster": {"server": api_server, "certificate-authority": str(layout.pki / "ca.crt")}}
+        ],
         "users": [{"name": "kubelet", "user": {"client-certificate": str(cert), "client-key": str(key)}}],
         "contexts": [{"name": "kubelet", "context": {"cluster": "local", "user": "kubelet"}}],
     }
@@ -256,8 +298,11 @@ def _kubelet_config(layout: NodeLayout) -> dict:
         "healthzBindAddress": layout.gateway,
         # the API server authenticates to the kubelet (logs, exec) with a certificate of the
         # cluster CA, and the kubelet asks it whether that user may
-        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                           "x509": {"clientCAFile": str(layout.pki / "ca.crt")}},
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(layout.pki / "ca.crt")},
+        },
         "authorization": {"mode": "Webhook"},
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
         "cgroupDriver": "cgroupfs",
@@ -268,8 +313,13 @@ def _kubelet_config(layout: NodeLayout) -> dict:
         "oomScoreAdj": 0,
         "maxPods": 250,
         # the shared disk sits at ~70%: only a nearly full disk or memory may evict or collect
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "2%", "imagefs.available": "2%",
-                         "nodefs.inodesFree": "2%", "imagefs.inodesFree": "2%"},
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "2%",
+            "imagefs.available": "2%",
+            "nodefs.inodesFree": "2%",
+            "imagefs.inodesFree": "2%",
+        },
         "imageGCHighThresholdPercent": 99,
         "imageGCLowThresholdPercent": 98,
         "serializeImagePulls": False,
@@ -285,18 +335,30 @@ def prepare_kubelet(layout: NodeLayout, api_server: str) -> bool:
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = _ensure_client_certificate(layout)
     (layout.logs / "pods").mkdir(parents=True, exist_ok=True)
-    kubeconfig = write_config(directory / "kubeconfig.json",
-                              json.dumps(_kubeconfig(layout, api_server, cert, key), indent=2))
+    kubeconfig = write_config(
+        directory / "kubeconfig.json", json.dumps(_kubeconfig(layout, api_server, cert, key), indent=2)
+    )
     return write_config(directory / "config.json", json.dumps(_kubelet_config(layout), indent=2)) or kubeconfig
 
 
 def kubelet_daemon(layout: NodeLayout, bin_dir: Path) -> Daemon:
     directory = layout.kubelet_dir
-    argv = [str(bin_dir / "kubelet"), "--config", str(directory / "config.json"),
-            "--kubeconfig", str(directory / "kubeconfig.json"),
-            "--root-dir", str(directory), "--hostname-override", layout.node_name,
-            # pods reach the gateway, so hostNetwork pods' IP (the node's) is reachable by all
-            "--node-ip", layout.gateway, "--v", "2"]
+    argv = [
+        str(bin_dir / "kubelet"),
+        "--config",
+        str(directory / "config.json"),
+        "--kubeconfig",
+        str(directory / "kubeconfig.json"),
+        "--root-dir",
+        str(directory),
+        "--hostname-override",
+        layout.node_name,
+        # pods reach the gateway, so hostNetwork pods' IP (the node's) is reachable by all
+        "--node-ip",
+        layout.gateway,
+        "--v",
+        "2",
+    ]
     return Daemon("kubelet", argv, pidfile=layout.root / "kubelet.pid", log=layout.logs / "kubelet.log")
 
 
@@ -309,11 +371,18 @@ def kill_containers(layout: NodeLayout) -> int:
     killed = 0
     if layout.runc_root.is_dir():
         for namespace in layout.runc_root.iterdir():
-            ids = subprocess.run([RUNC, "--root", str(namespace), "list", "-q"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, text=True).stdout.split()
+            ids = subprocess.run(
+                [RUNC, "--root", str(namespace), "list", "-q"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            ).stdout.split()
             for container in ids:
-                subprocess.run([RUNC, "--root", str(namespace), "delete", "--force", container],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    [RUNC, "--root", str(namespace), "delete", "--force", container],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 killed += 1
     socket = str(layout.containerd_socket).encode()
     for proc in Path("/proc").iterdir():

@@ -89,8 +89,13 @@ def volume_for_claim(pvc: client.V1PersistentVolumeClaim, volumes_dir: Path) -> 
             "persistentVolumeReclaimPolicy": "Delete",
             "storageClassName": spec.storage_class_name or LOCAL_STORAGE_CLASS,
             "hostPath": {"path": str(path), "type": "DirectoryOrCreate"},
-            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta.namespace,
-                         "name": meta.name, "uid": meta.uid},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": meta.namespace,
+                "name": meta.name,
+                "uid": meta.uid,
+            },
         },
     }
 
@@ -128,7 +133,9 @@ class Provisioner:
             log.info("provisioned %s for %s/%s", volume["metadata"]["name"], pvc.metadata.namespace, pvc.metadata.name)
         except ApiException as error:
             if error.status != 409:
-                log.warning("provisioning for %s/%s failed: %s", pvc.metadata.namespace, pvc.metadata.name, error.reason)
+                log.warning(
+                    "provisioning for %s/%s failed: %s", pvc.metadata.namespace, pvc.metadata.name, error.reason
+                )
 
     def _reclaim(self, pv: client.V1PersistentVolume) -> None:
         annotations = pv.metadata.annotations or {}

@@ -14,8 +14,10 @@ from pathlib import Path
 from supervise import Daemon, write_config
 
 DEFAULT_ADDRESS = "127.0.0.1:5000"
-MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
-                  "application/vnd.docker.distribution.manifest.v2+json")
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json"
+)
 
 
 def address() -> str:
@@ -43,8 +45,13 @@ def daemon(bin_dir: Path, cache: Path) -> Daemon:
     config = state / "config.json"
     # without this, its OpenTelemetry SDK keeps trying to export traces to localhost:4318
     env = dict(os.environ, OTEL_TRACES_EXPORTER="none")
-    return Daemon("registry", [str(bin_dir / "registry"), "serve", str(config)], pidfile=state / "registry.pid",
-                  log=cache / "logs" / "registry.log", env=env)
+    return Daemon(
+        "registry",
+        [str(bin_dir / "registry"), "serve", str(config)],
+        pidfile=state / "registry.pid",
+        log=cache / "logs" / "registry.log",
+        env=env,
+    )
 
 
 def wait_until_serving(registry: Daemon, pid: int, timeout: float = 30) -> None:
@@ -56,14 +63,17 @@ def wait_until_serving(registry: Daemon, pid: int, timeout: float = 30) -> None:
         except OSError:
             registry.check_alive(pid)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"registry not serving on {address()} after {timeout}s; see {registry.log}")
+                raise TimeoutError(
+                    f"registry not serving on {address()} after {timeout}s; see {registry.log}"
+                ) from None
             time.sleep(0.1)
 
 
 def manifest_digest(repository: str, reference: str) -> str | None:
     """The digest of a tag's manifest, or None when the registry lacks it."""
-    request = urllib.request.Request(f"http://{address()}/v2/{repository}/manifests/{reference}", method="HEAD",
-                                     headers={"Accept": MANIFEST_TYPES})
+    request = urllib.request.Request(
+        f"http://{address()}/v2/{repository}/manifests/{reference}", method="HEAD", headers={"Accept": MANIFEST_TYPES}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.headers["Docker-Content-Digest"]

@@ -40,8 +40,9 @@ def _evaluations(k: Kubectl, version: str, count: int, timeout: float) -> list[d
     return list(seen.values())
 
 
-def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(kubectl: Kubectl, namespace: str,
-                                                                              ballast_operator):
+def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(
+    kubectl: Kubectl, namespace: str, ballast_operator
+):
     k = kubectl.in_namespace(namespace)
     champion = serve_first_model(k)
     k.apply(shifting.drift_policy(shifting.training_spec(rollout=CANARY)))
@@ -59,11 +60,19 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(kub
         new_rows = shifting.rows(400, shifted=True, seed=2)
         k.apply(shifting.dataset(new_rows))
 
-        fired = wait_for(lambda: ((_policy(k).get("status") or {}).get("firings") or [None])[0], timeout=90,
-                         interval=0.5, message="the policy fires")
+        fired = wait_for(
+            lambda: ((_policy(k).get("status") or {}).get("firings") or [None])[0],
+            timeout=90,
+            interval=0.5,
+            message="the policy fires",
+        )
         fired_at = time.time()
-        firing = wait_for(lambda: next((f for f in _policy(k)["status"]["firings"] if f.get("trainingRun")), None),
-                          timeout=90, interval=0.5, message="a retraining run")
+        firing = wait_for(
+            lambda: next((f for f in _policy(k)["status"]["firings"] if f.get("trainingRun")), None),
+            timeout=90,
+            interval=0.5,
+            message="a retraining run",
+        )
         run_created_at = time.time()
         assert len(_policy(k)["status"]["firings"]) == 1, "one firing, not several"
         run = wait_for_condition(k, "trainingrun", firing["trainingRun"], "Succeeded")
@@ -78,13 +87,20 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(kub
         wait_for_condition(k, "modelversion", challenger, "Ready", statuses=("True",))
         ready_at = time.time()
 
-        wait_for(lambda: production_version(k) == challenger, timeout=180, interval=0.5,
-                 message="the retrained version promoted")
+        wait_for(
+            lambda: production_version(k) == challenger,
+            timeout=180,
+            interval=0.5,
+            message="the retrained version promoted",
+        )
         promoted_at = time.time()
         promoted = k.get_json("modelversion", challenger)
         assert promoted["status"]["analysis"]["verdict"] == "Pass"
-        wait_for(lambda: _policy(k)["status"]["firings"][0].get("outcome") == "Promoted", timeout=30,
-                 message="the policy records the promotion")
+        wait_for(
+            lambda: _policy(k)["status"]["firings"][0].get("outcome") == "Promoted",
+            timeout=30,
+            message="the policy records the promotion",
+        )
 
         after = _evaluations(k, challenger, count=3, timeout=90)
         assert all(status["verdict"] != "Drift" for status in after), after[-1]["checks"]
@@ -96,17 +112,20 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(kub
     events = k.get_json("events", "--field-selector", f"involvedObject.name={POLICY}")["items"]
     reasons = {event["reason"] for event in events}
     assert {"DriftDetected", "RetrainStarted", "RetrainPromoted"} <= reasons, reasons
-    print(f"\n  drift loop timeline (seconds from drift onset)\n"
-          f"    drift onset                 0.0\n"
-          f"    policy fired              {fired_at - onset:5.1f}  ({fired['reason'][:70]})\n"
-          f"    TrainingRun created       {run_created_at - onset:5.1f}  ({firing['trainingRun']})\n"
-          f"    ModelVersion Ready        {ready_at - onset:5.1f}  ({challenger})\n"
-          f"    promoted                  {promoted_at - onset:5.1f}\n"
-          f"    firing -> promotion, less training ({training:.1f}s): {promoted_at - fired_at - training:.1f}s")
+    print(
+        f"\n  drift loop timeline (seconds from drift onset)\n"
+        f"    drift onset                 0.0\n"
+        f"    policy fired              {fired_at - onset:5.1f}  ({fired['reason'][:70]})\n"
+        f"    TrainingRun created       {run_created_at - onset:5.1f}  ({firing['trainingRun']})\n"
+        f"    ModelVersion Ready        {ready_at - onset:5.1f}  ({challenger})\n"
+        f"    promoted                  {promoted_at - onset:5.1f}\n"
+        f"    firing -> promotion, less training ({training:.1f}s): {promoted_at - fired_at - training:.1f}s"
+    )
 
 
 def test_a_retrained_model_worse_than_the_champion_is_not_promoted_and_the_policy_says_so(
-        kubectl: Kubectl, namespace: str, ballast_operator):
+    kubectl: Kubectl, namespace: str, ballast_operator
+):
     k = kubectl.in_namespace(namespace)
     champion = serve_first_model(k)
     # a stump cannot draw the diagonal boundary the champion learned
@@ -114,9 +133,19 @@ def test_a_retrained_model_worse_than_the_champion_is_not_promoted_and_the_polic
     k.apply(shifting.drift_policy(weak))
     with shifting_traffic(k, shifted=True):
         k.apply(shifting.dataset(shifting.rows(400, shifted=False, seed=5)))  # new data, same world
-        firing = wait_for(lambda: next((f for f in (_policy(k).get("status") or {}).get("firings") or []
-                                        if f.get("outcome") in ("NotPromoted", "Failed")), None),
-                          timeout=120, interval=0.5, message="the retraining rejected")
+        firing = wait_for(
+            lambda: next(
+                (
+                    f
+                    for f in (_policy(k).get("status") or {}).get("firings") or []
+                    if f.get("outcome") in ("NotPromoted", "Failed")
+                ),
+                None,
+            ),
+            timeout=120,
+            interval=0.5,
+            message="the retraining rejected",
+        )
     assert firing["outcome"] == "NotPromoted", firing
     assert "champion" in firing["message"], firing
     retraining = condition(_policy(k), "Retraining")
@@ -126,4 +155,3 @@ def test_a_retrained_model_worse_than_the_champion_is_not_promoted_and_the_polic
     assert "modelVersion" not in run["status"], "a rejected run registered a version"
     events = k.get_json("events", "--field-selector", f"involvedObject.name={POLICY},reason=RetrainRejected")
     assert events["items"], "no RetrainRejected Event"
-

@@ -44,13 +44,23 @@ QUERY_LOG = "queries.log"
 
 
 def notify_policy(name: str, prometheus_url: str) -> dict:
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "DriftPolicy", "metadata": {"name": name},
-            "spec": {"model": shifting.MODEL, "interval": f"{INTERVAL}s", "cooldown": "10m",
-                     "window": {"minSamples": MIN_SAMPLES, "period": f"{PERIOD}s"},
-                     "checks": {"featureDrift": {"numericMethod": "psi", "driftedShare": 0.5},
-                                "accuracy": {"minLabels": MIN_SAMPLES, "maxDrop": 0.1}},
-                     "source": {"prometheusUrl": prometheus_url},
-                     "action": {"type": "notify"}}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "DriftPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "model": shifting.MODEL,
+            "interval": f"{INTERVAL}s",
+            "cooldown": "10m",
+            "window": {"minSamples": MIN_SAMPLES, "period": f"{PERIOD}s"},
+            "checks": {
+                "featureDrift": {"numericMethod": "psi", "driftedShare": 0.5},
+                "accuracy": {"minLabels": MIN_SAMPLES, "maxDrop": 0.1},
+            },
+            "source": {"prometheusUrl": prometheus_url},
+            "action": {"type": "notify"},
+        },
+    }
 
 
 @pytest.fixture
@@ -72,9 +82,12 @@ def _events(k: Kubectl, name: str, reason: str) -> list[dict]:
 
 
 def _operator_samples(metrics_text: str, name: str, **labels: str) -> list[tuple[dict, float]]:
-    return [(sample.labels, sample.value) for family in text_string_to_metric_families(metrics_text)
-            for sample in family.samples
-            if sample.name == name and labels.items() <= sample.labels.items()]
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
 
 
 def _logged_queries(prometheus: PrometheusServer) -> list[tuple[str, float]]:
@@ -85,7 +98,8 @@ def _logged_queries(prometheus: PrometheusServer) -> list[tuple[str, float]]:
 
 
 def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_on_shifted_traffic(
-        kubectl: Kubectl, namespace: str, prometheus: PrometheusServer, ballast_operator):
+    kubectl: Kubectl, namespace: str, prometheus: PrometheusServer, ballast_operator
+):
     k = kubectl.in_namespace(namespace)
     started = time.monotonic()
     champion = serve_first_model(k)
@@ -93,8 +107,7 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
 
     # Prometheus found the serving pod by itself and labelled its series as a PodMonitor would.
     prometheus.wait_for_scrapes_after(time.time(), targets=1)
-    pods = [pod["metadata"]["name"] for pod in
-            k.get_json("pods", "-l", "app.kubernetes.io/component=serving")["items"]]
+    pods = [pod["metadata"]["name"] for pod in k.get_json("pods", "-l", "app.kubernetes.io/component=serving")["items"]]
     selector = series_selector(namespace, shifting.MODEL, champion)
     series = prometheus.api("/api/v1/series", **{"match[]": f"ballast_serving_rows_total{selector}"})
     assert [(s["pod"], s["container"]) for s in series] == [(pods[0], "server")], (series, pods)
@@ -103,8 +116,12 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     with shifting_traffic(k, shifted=False, max_rows_per_second=ROWS_PER_SECOND) as traffic:
         # The policies come to a model already in use, as they would in production (the very
         # first scrapes of a new series are not counted by increase()).
-        wait_for(lambda: prometheus.api("/api/v1/query", query=f"ballast_serving_rows_total{selector} > 0")["result"],
-                 timeout=30, interval=0.5, message="Prometheus has scraped the traffic")
+        wait_for(
+            lambda: prometheus.api("/api/v1/query", query=f"ballast_serving_rows_total{selector} > 0")["result"],
+            timeout=30,
+            interval=0.5,
+            message="Prometheus has scraped the traffic",
+        )
         k.apply(notify_policy(POLICY, prometheus.url))
         k.apply(notify_policy(UNREACHABLE, unreachable_url))
 
@@ -117,23 +134,35 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
             status = _status(k, POLICY)
             if status.get("lastEvaluationTime") and status.get("modelVersion") == champion:
                 calm[status["lastEvaluationTime"]] = status
-            return bool(status.get("firings")) or len(
-                {s["windowStart"] for s in calm.values() if s.get("verdict") == "NoDrift"}) >= 3
+            return (
+                bool(status.get("firings"))
+                or len({s["windowStart"] for s in calm.values() if s.get("verdict") == "NoDrift"}) >= 3
+            )
 
-        wait_for(three_windows_judged_or_a_firing, timeout=3 * PERIOD + 30, interval=0.3,
-                 message="three windows judged NoDrift")
+        wait_for(
+            three_windows_judged_or_a_firing,
+            timeout=3 * PERIOD + 30,
+            interval=0.3,
+            message="three windows judged NoDrift",
+        )
         assert not any(s.get("firings") for s in calm.values()), f"training-like traffic fired: {calm}"
         assert {s["verdict"] for s in calm.values()} <= {"NoDrift", "NotEnoughData"}, calm
         judged = [s for s in calm.values() if s["verdict"] == "NoDrift"]
-        assert all(s["samples"] >= MIN_SAMPLES and {c["name"] for c in s["checks"]} >= {"featureDrift", "accuracy"}
-                   for s in judged), judged
+        assert all(
+            s["samples"] >= MIN_SAMPLES and {c["name"] for c in s["checks"]} >= {"featureDrift", "accuracy"}
+            for s in judged
+        ), judged
         assert condition(k.get_json("driftpolicy", POLICY), "Drifting")["status"] == "False"
 
         # The world shifts: the next windows must fire.
         onset = time.time()
         traffic.shifted = True
-        status = wait_for(lambda: (lambda s: s if s.get("firings") else None)(_status(k, POLICY)),
-                          timeout=PERIOD + 4 * INTERVAL + 4 * SCRAPE, interval=0.3, message="the policy fires")
+        status = wait_for(
+            lambda: (lambda s: s if s.get("firings") else None)(_status(k, POLICY)),
+            timeout=PERIOD + 4 * INTERVAL + 4 * SCRAPE,
+            interval=0.3,
+            message="the policy fires",
+        )
         fired_at = time.time()
         # The gauges show the latest evaluation, not the firing one: read them while the shifted
         # traffic still fills the window. An evaluation whose window holds enough rows but too
@@ -142,13 +171,19 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
         mine = {"namespace": namespace, "policy": POLICY, "model": shifting.MODEL}
 
         def scores_of(metrics_text: str) -> dict[str, float]:
-            return {labels["check"]: value
-                    for labels, value in _operator_samples(metrics_text, "ballast_drift_score", **mine)}
+            return {
+                labels["check"]: value
+                for labels, value in _operator_samples(metrics_text, "ballast_drift_score", **mine)
+            }
 
-        text = wait_for(lambda: (lambda t: t if {"featureDrift", "accuracy"} <= scores_of(t).keys() else None)(
-                            ballast_operator.metrics()),
-                        timeout=4 * INTERVAL + 2 * SCRAPE, interval=0.3,
-                        message="the operator exports the featureDrift and accuracy scores")
+        text = wait_for(
+            lambda: (lambda t: t if {"featureDrift", "accuracy"} <= scores_of(t).keys() else None)(
+                ballast_operator.metrics()
+            ),
+            timeout=4 * INTERVAL + 2 * SCRAPE,
+            interval=0.3,
+            message="the operator exports the featureDrift and accuracy scores",
+        )
     assert traffic.failures == [], traffic.failures[:5]
     # A window that is mostly calm fires once a quarter of its rows are shifted (half of them
     # are wrong then: below the accuracy limit); one that restarted just then fires at its
@@ -162,8 +197,12 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     firing = firings[0]
     assert (firing["action"], firing["modelVersion"]) == ("notify", champion) and "trainingRun" not in firing, firing
     drifting = condition(policy, "Drifting")
-    assert drifting["status"] == "True" and drifting["reason"] in ("FeatureDrift", "Accuracy", "Integrity",
-                                                                     "PredictionDrift"), drifting
+    assert drifting["status"] == "True" and drifting["reason"] in (
+        "FeatureDrift",
+        "Accuracy",
+        "Integrity",
+        "PredictionDrift",
+    ), drifting
     assert condition(policy, "Ready")["status"] == "True", policy["status"]
     checks = {c["name"]: c for c in status["checks"]}
     assert checks["featureDrift"]["verdict"] == "Drift" or checks["accuracy"]["verdict"] == "Drift", checks
@@ -175,8 +214,9 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     # The firing evaluation read its counts from Prometheus, at its own instant, by the
     # labels Prometheus attached (namespace) and the server exported (model, version).
     fired_second = parse_time(firing["time"]).timestamp()
-    rows_queries = [at for query, at in _logged_queries(prometheus)
-                    if f"increase(ballast_serving_rows_total{selector}[" in query]
+    rows_queries = [
+        at for query, at in _logged_queries(prometheus) if f"increase(ballast_serving_rows_total{selector}[" in query
+    ]
     assert any(fired_second <= at < fired_second + 1 for at in rows_queries), (firing["time"], rows_queries[-5:])
 
     # The operator exports the evaluation and the firing.
@@ -189,9 +229,14 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     # The policy whose Prometheus does not answer: not ready after its first retry, also
     # between retries; said in an Event, not again at every retry; never a verdict; never an
     # error in the operator's log.
-    readies = [(parse_time(s["lastEvaluationTime"]), (condition({"status": s}, "Ready").get("status"),
-                                                      condition({"status": s}, "Ready").get("reason")))
-               for s in broken_seen if s.get("lastEvaluationTime")]
+    readies = [
+        (
+            parse_time(s["lastEvaluationTime"]),
+            (condition({"status": s}, "Ready").get("status"), condition({"status": s}, "Ready").get("reason")),
+        )
+        for s in broken_seen
+        if s.get("lastEvaluationTime")
+    ]
     retried = [(at, ready) for at, ready in readies if at > readies[0][0]]
     assert {ready for _, ready in retried} == {("False", "PrometheusUnreachable")}, readies
     assert len({at for at, _ in retried}) >= 3, f"fewer than three retries seen: {readies}"
@@ -200,21 +245,28 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     assert (ready["status"], ready["reason"]) == ("False", "PrometheusUnreachable"), broken["status"]
     assert unreachable_url in ready["message"], ready
     assert (drifting["status"], drifting["reason"]) == ("Unknown", "PrometheusUnreachable"), broken["status"]
-    assert broken["status"].get("verdict") in (None, "NotEnoughData") and not broken["status"].get("firings"), \
-        broken["status"]
+    assert broken["status"].get("verdict") in (None, "NotEnoughData") and not broken["status"].get("firings"), broken[
+        "status"
+    ]
     events = _events(k, UNREACHABLE, "PrometheusUnreachable")
     assert events and {e["type"] for e in events} == {"Warning"}, events
     last = broken["status"]["lastEvaluationTime"]
-    wait_for(lambda: _status(k, UNREACHABLE)["lastEvaluationTime"] != last, timeout=INTERVAL + 5, interval=0.3,
-             message="the unreachable policy retried")
+    wait_for(
+        lambda: _status(k, UNREACHABLE)["lastEvaluationTime"] != last,
+        timeout=INTERVAL + 5,
+        interval=0.3,
+        message="the unreachable policy retried",
+    )
     assert condition(k.get_json("driftpolicy", UNREACHABLE), "Ready")["reason"] == "PrometheusUnreachable"
     assert len(_events(k, UNREACHABLE, "PrometheusUnreachable")) == len(events), "an Event at every retry"
     assert ballast_operator.log_problems() == []
 
-    print(f"\n  model trained and serving in {served_in:.0f}s; drift through Prometheus: {len(calm)} evaluations over "
-          f"{len({s['windowStart'] for s in judged})} calm windows without firing; fired "
-          f"{fired_at - onset:.1f}s after the shift (interval {INTERVAL}s, window {PERIOD}s, scrape {SCRAPE}s): "
-          f"{firing['reason'][:90]}")
+    print(
+        f"\n  model trained and serving in {served_in:.0f}s; drift through Prometheus: {len(calm)} evaluations over "
+        f"{len({s['windowStart'] for s in judged})} calm windows without firing; fired "
+        f"{fired_at - onset:.1f}s after the shift (interval {INTERVAL}s, window {PERIOD}s, scrape {SCRAPE}s): "
+        f"{firing['reason'][:90]}"
+    )
 
 
 @pytest.fixture
@@ -233,35 +285,51 @@ def _judged_after(k: Kubectl, name: str, previous: str | None) -> dict | None:
 
 
 def test_a_restarted_operator_goes_on_with_the_window_prometheus_kept(
-        kubectl: Kubectl, kubeconfig: Path, own_namespace: str, crds, tmp_path: Path):
+    kubectl: Kubectl, kubeconfig: Path, own_namespace: str, crds, tmp_path: Path
+):
     """The counts are in Prometheus and the window's start is in status: an operator that
     restarts judges the same window, grown, instead of starting an empty one."""
     k = kubectl.in_namespace(own_namespace)
     config = serving_pods_config(kubeconfig, own_namespace, f"{SCRAPE}s")
-    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", store_dir=shared_store_dir(),
-                               namespaces=(own_namespace,))
+    operator = OperatorProcess(
+        kubeconfig, tmp_path / "operator.log", store_dir=shared_store_dir(), namespaces=(own_namespace,)
+    )
     with running_prometheus(tmp_path / "prometheus", config=config) as prometheus, operator:
         champion = serve_first_model(k)
         selector = series_selector(own_namespace, shifting.MODEL, champion)
         with shifting_traffic(k, shifted=False, max_rows_per_second=ROWS_PER_SECOND):
-            wait_for(lambda: prometheus.api("/api/v1/query",
-                                            query=f"ballast_serving_rows_total{selector} > 0")["result"],
-                     timeout=30, interval=0.5, message="Prometheus has scraped the traffic")
+            wait_for(
+                lambda: prometheus.api("/api/v1/query", query=f"ballast_serving_rows_total{selector} > 0")["result"],
+                timeout=30,
+                interval=0.5,
+                message="Prometheus has scraped the traffic",
+            )
             policy = notify_policy(POLICY, prometheus.url)
             policy["spec"]["window"] = {"minSamples": 50, "period": "10m"}
             k.apply(policy)
-            before = wait_for(lambda: _judged_after(k, POLICY, None), timeout=60, interval=0.3,
-                              message="a judged window")
+            before = wait_for(
+                lambda: _judged_after(k, POLICY, None), timeout=60, interval=0.3, message="a judged window"
+            )
             operator.kill()
             time.sleep(2 * INTERVAL)
             operator.start()
-            after = wait_for(lambda: _judged_after(k, POLICY, before["lastEvaluationTime"]), timeout=30,
-                             interval=0.3, message="an evaluation by the restarted operator")
+            after = wait_for(
+                lambda: _judged_after(k, POLICY, before["lastEvaluationTime"]),
+                timeout=30,
+                interval=0.3,
+                message="an evaluation by the restarted operator",
+            )
         assert after["windowStart"] == before["windowStart"], (before["windowStart"], after["windowStart"])
         assert after["verdict"] == "NoDrift" and after["samples"] > before["samples"], (before, after)
         k.run("delete", "namespace", own_namespace, "--wait=false")
-        wait_for(lambda: kubectl.run("get", "namespace", own_namespace, check=False).returncode != 0, timeout=90,
-                 interval=1, message="the namespace gone while its operator runs")
+        wait_for(
+            lambda: kubectl.run("get", "namespace", own_namespace, check=False).returncode != 0,
+            timeout=90,
+            interval=1,
+            message="the namespace gone while its operator runs",
+        )
     assert operator.log_problems() == []
-    print(f"\n  restart: the window that started at {before['windowStart']} went on from "
-          f"{before['samples']} to {after['samples']} rows")
+    print(
+        f"\n  restart: the window that started at {before['windowStart']} went on from "
+        f"{before['samples']} to {after['samples']} rows"
+    )

@@ -22,8 +22,12 @@ ALLOWED_FOR_OTHERS = {"f:status", "f:metadata"}  # status, and kopf's finalizer 
 
 
 def _manifests() -> list[dict]:
-    run = {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "from-git"},
-           "spec": shifting.training_spec()}
+    run = {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": "from-git"},
+        "spec": shifting.training_spec(),
+    }
     policy = shifting.drift_policy(shifting.training_spec())
     policy["spec"]["action"] = {"type": "notify"}
     documents = [shifting.dataset(shifting.rows(300, shifted=False, seed=1)), run, policy]
@@ -34,8 +38,16 @@ def _manifests() -> list[dict]:
 
 
 def _apply(k: Kubectl, documents: list[dict], *extra: str):
-    return k.run("apply", "--server-side", f"--field-manager={ARGOCD}", *extra, "-f", "-",
-                 input="\n---\n".join(json.dumps(d) for d in documents), check=False)
+    return k.run(
+        "apply",
+        "--server-side",
+        f"--field-manager={ARGOCD}",
+        *extra,
+        "-f",
+        "-",
+        input="\n---\n".join(json.dumps(d) for d in documents),
+        check=False,
+    )
 
 
 def test_ballast_changes_nothing_a_user_or_argo_cd_applied(kubectl: Kubectl, namespace: str, ballast_operator):
@@ -45,13 +57,28 @@ def test_ballast_changes_nothing_a_user_or_argo_cd_applied(kubectl: Kubectl, nam
     run = wait_for_condition(k, "trainingrun", "from-git", "Succeeded")
     assert condition(run, "Succeeded")["status"] == "True", run["status"]
     version = run["status"]["modelVersion"]
-    wait_for(lambda: k.get_json("modelversion", version).get("status", {}).get("stage") == "Production",
-             timeout=120, interval=1, message="the model in Production")
+    wait_for(
+        lambda: k.get_json("modelversion", version).get("status", {}).get("stage") == "Production",
+        timeout=120,
+        interval=1,
+        message="the model in Production",
+    )
     pool = shifting.rows(500, shifted=False, seed=4)
-    with Traffic(k, shifting.MODEL, shifting.MODEL, shifting.FEATURES, shifting.LABEL,
-                 rows=lambda: random.sample(pool, 5), pause=0.02):
-        wait_for(lambda: k.get_json("driftpolicy", f"{shifting.MODEL}-drift").get("status", {}).get("checks"),
-                 timeout=60, interval=1, message="a drift evaluation")
+    with Traffic(
+        k,
+        shifting.MODEL,
+        shifting.MODEL,
+        shifting.FEATURES,
+        shifting.LABEL,
+        rows=lambda: random.sample(pool, 5),
+        pause=0.02,
+    ):
+        wait_for(
+            lambda: k.get_json("driftpolicy", f"{shifting.MODEL}-drift").get("status", {}).get("checks"),
+            timeout=60,
+            interval=1,
+            message="a drift evaluation",
+        )
 
     # What Argo CD's server-side diff would show: nothing.
     diff = _apply(k, documents, "--dry-run=server", "-o", "json")
@@ -69,8 +96,15 @@ def test_ballast_changes_nothing_a_user_or_argo_cd_applied(kubectl: Kubectl, nam
             fields = entry.get("fieldsV1", {})
             assert set(fields) <= ALLOWED_FOR_OTHERS, (entry["manager"], fields)
             assert set(fields.get("f:metadata", {})) <= {"f:finalizers"}, (entry["manager"], fields)
-    result = k.run("diff", "--server-side", f"--field-manager={ARGOCD}", "-f", "-",
-                   input="\n---\n".join(json.dumps(d) for d in documents), check=False)
+    result = k.run(
+        "diff",
+        "--server-side",
+        f"--field-manager={ARGOCD}",
+        "-f",
+        "-",
+        input="\n---\n".join(json.dumps(d) for d in documents),
+        check=False,
+    )
     assert result.returncode == 0, f"kubectl diff found changes:\n{result.stdout}{result.stderr}"
 
 

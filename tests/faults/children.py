@@ -27,8 +27,9 @@ def inventory(k: Kubectl) -> list[dict]:
 def children_by_kind(k: Kubectl) -> dict[str, list[str]]:
     """The names of every Job, Deployment, Service, claim and ModelVersion, by kind, sorted."""
     found: dict[str, list[str]] = defaultdict(list)
-    for item in k.get_json("modelversions.ballast.dev,jobs.batch,deployments.apps,services,"
-                           "persistentvolumeclaims")["items"]:
+    for item in k.get_json("modelversions.ballast.dev,jobs.batch,deployments.apps,services,persistentvolumeclaims")[
+        "items"
+    ]:
         found[item["kind"]].append(item["metadata"]["name"])
     return {kind: sorted(names) for kind, names in found.items()}
 
@@ -42,8 +43,9 @@ def orphans(items: list[dict]) -> list[str]:
         references = meta.get("ownerReferences") or []
         for reference in references:
             if reference["uid"] not in live:
-                problems.append(f"{kind}/{meta['name']} is owned by {reference['kind']}/{reference['name']}, "
-                                "which is gone")
+                problems.append(
+                    f"{kind}/{meta['name']} is owned by {reference['kind']}/{reference['name']}, which is gone"
+                )
         managed = (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") == "ballast"
         if managed and not references and kind not in UNOWNED_BY_DESIGN:
             problems.append(f"{kind}/{meta['name']} is Ballast's but has no owner")
@@ -76,10 +78,12 @@ class CreationRecorder:
             "Deployment": (client.AppsV1Api(api).list_namespaced_deployment, (namespace,)),
             "ModelVersion": (custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, "modelversions")),
         }
-        self._threads = [threading.Thread(target=self._watch, args=(kind,), daemon=True, name=f"record-{kind}")
-                         for kind in self._sources]
+        self._threads = [
+            threading.Thread(target=self._watch, args=(kind,), daemon=True, name=f"record-{kind}")
+            for kind in self._sources
+        ]
 
-    def __enter__(self) -> "CreationRecorder":
+    def __enter__(self) -> CreationRecorder:
         for thread in self._threads:
             thread.start()
         return self

@@ -38,6 +38,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.fixture
 def report(request):
     """report("...") prints a measured figure now and in the run's summary."""
+
     def record(line: str) -> None:
         print(f"\n[faults] {line}", flush=True)
         FIGURES.append((request.node.name, line))

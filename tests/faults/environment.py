@@ -40,8 +40,11 @@ class FaultEnvironment:
         self.namespaces.append(name)
         if restricted:
             self.kubectl.run("label", "namespace", name, *RESTRICTED_NAMESPACE_LABELS)
-        wait_for(lambda: self.kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-                 timeout=30, message=f"default ServiceAccount in {name}")
+        wait_for(
+            lambda: self.kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+            timeout=30,
+            message=f"default ServiceAccount in {name}",
+        )
         return name
 
     def operator(self, name: str, namespaces: tuple[str, ...], **options) -> OperatorProcess:
@@ -57,8 +60,12 @@ class FaultEnvironment:
                 self.kubectl.in_namespace(name).run("delete", BALLAST_RESOURCES, "--all", "--wait=false", check=False)
             for name in self.namespaces:
                 k = self.kubectl.in_namespace(name)
-                wait_for(lambda: not k.run("get", BALLAST_RESOURCES, "-o", "name", check=False).stdout.strip(),
-                         timeout=60, interval=1, message=f"the Ballast objects of {name} to be deleted")
+                wait_for(
+                    lambda: not k.run("get", BALLAST_RESOURCES, "-o", "name", check=False).stdout.strip(),
+                    timeout=60,
+                    interval=1,
+                    message=f"the Ballast objects of {name} to be deleted",
+                )
         finally:
             for process in reversed(self.operators):
                 process.__exit__(None, None, None)

@@ -37,8 +37,12 @@ BALLAST_OBJECTS = ",".join(kind.resource for kind in KINDS.values())
 
 def outcomes(k: Kubectl) -> dict[tuple[str, str], dict | None]:
     """The outcome of every object of every kind in KINDS, or None for one not settled yet."""
-    return {(d["kind"], canonical(d["metadata"]["name"])): KINDS[d["kind"]].outcome(d) if KINDS[d["kind"]].settled(d)
-            else None for d in k.get_json(BALLAST_OBJECTS)["items"]}
+    return {
+        (d["kind"], canonical(d["metadata"]["name"])): KINDS[d["kind"]].outcome(d)
+        if KINDS[d["kind"]].settled(d)
+        else None
+        for d in k.get_json(BALLAST_OBJECTS)["items"]
+    }
 
 
 def children(k: Kubectl) -> dict[str, list[str]]:
@@ -54,9 +58,15 @@ def all_settled(k: Kubectl, applied: set[tuple[str, str]]) -> dict | None:
 
 def unsettled(k: Kubectl) -> dict:
     """For a failure message: the status of every object not settled, less the bulky parts."""
-    return {f"{d['kind']}/{d['metadata']['name']}": {key: value for key, value in (d.get("status") or {}).items()
-                                                     if key not in ("kopf", "reproducibility", "metrics")}
-            for d in k.get_json(BALLAST_OBJECTS)["items"] if not KINDS[d["kind"]].settled(d)}
+    return {
+        f"{d['kind']}/{d['metadata']['name']}": {
+            key: value
+            for key, value in (d.get("status") or {}).items()
+            if key not in ("kopf", "reproducibility", "metrics")
+        }
+        for d in k.get_json(BALLAST_OBJECTS)["items"]
+        if not KINDS[d["kind"]].settled(d)
+    }
 
 
 def kill_storm(storm: ForkedOperator, rng: random.Random, wave_targets: list[Kubectl]) -> float:
@@ -77,7 +87,8 @@ def kill_storm(storm: ForkedOperator, rng: random.Random, wave_targets: list[Kub
 
 
 def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
-        kubectl: Kubectl, api, faults, tmp_path: Path, report):
+    kubectl: Kubectl, api, faults, tmp_path: Path, report
+):
     seed = int(os.environ.get("BALLAST_FAULT_SEED", random.randrange(1 << 32)))
     storm_ns, calm_ns = faults.namespace("storm"), faults.namespace("calm")
     storm_k, calm_k = kubectl.in_namespace(storm_ns), kubectl.in_namespace(calm_ns)
@@ -87,8 +98,12 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
     applied = {(o["kind"], o["metadata"]["name"]) for wave in waves(storm_ns) for o in wave}
 
     storm = ForkedOperator(kubectl.kubeconfig, tmp_path / "storm.log", namespaces=(storm_ns,), **store)
-    with CreationRecorder(api, storm_ns) as recorder, CreationRecorder(api, calm_ns) as calm_recorder, \
-            drift_traffic(storm_k), drift_traffic(calm_k):
+    with (
+        CreationRecorder(api, storm_ns) as recorder,
+        CreationRecorder(api, calm_ns) as calm_recorder,
+        drift_traffic(storm_k),
+        drift_traffic(calm_k),
+    ):
         with storm:
             storm_seconds = kill_storm(storm, random.Random(seed), [storm_k, calm_k])
             storm_ended = time.time()
@@ -98,28 +113,48 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
         final_began = time.monotonic()
         final = faults.operator("after-storm", (storm_ns,), **store)
         try:
-            settled = wait_for(lambda: all_settled(storm_k, applied), timeout=CONVERGE_TIMEOUT, interval=0.5,
-                               message=f"the storm's objects to settle (seed {seed})")
+            settled = wait_for(
+                lambda: all_settled(storm_k, applied),
+                timeout=CONVERGE_TIMEOUT,
+                interval=0.5,
+                message=f"the storm's objects to settle (seed {seed})",
+            )
         except AssertionError as error:
-            raise AssertionError(f"{error}; unsettled: {unsettled(storm_k)}; the operator's log ends:\n"
-                                 + "\n".join(final.log.read_text().splitlines()[-40:])) from None
+            raise AssertionError(
+                f"{error}; unsettled: {unsettled(storm_k)}; the operator's log ends:\n"
+                + "\n".join(final.log.read_text().splitlines()[-40:])
+            ) from None
         converge_seconds = time.monotonic() - final_began
         try:
-            reference = wait_for(lambda: all_settled(calm_k, applied), timeout=CONVERGE_TIMEOUT, interval=1,
-                                 message="the undisturbed run to settle")
+            reference = wait_for(
+                lambda: all_settled(calm_k, applied),
+                timeout=CONVERGE_TIMEOUT,
+                interval=1,
+                message="the undisturbed run to settle",
+            )
         except AssertionError as error:
-            raise AssertionError(f"{error}; unsettled: {unsettled(calm_k)}; its operator's problems: "
-                                 f"{calm.log_problems()[:5]}") from None
-        differing = {key: {"after the storm": settled.get(key), "undisturbed": reference.get(key)}
-                     for key in set(settled) | set(reference) if settled.get(key) != reference.get(key)}
+            raise AssertionError(
+                f"{error}; unsettled: {unsettled(calm_k)}; its operator's problems: {calm.log_problems()[:5]}"
+            ) from None
+        differing = {
+            key: {"after the storm": settled.get(key), "undisturbed": reference.get(key)}
+            for key in set(settled) | set(reference)
+            if settled.get(key) != reference.get(key)
+        }
         assert not differing, f"the storm (seed {seed}) ended elsewhere than the undisturbed run: {differing}"
         try:  # the serving pods, and the Jobs of finished ingests, take a moment to follow
-            wait_for(lambda: children(storm_k) == children(calm_k), timeout=60, interval=1,
-                     message="the same children as the undisturbed run")
+            wait_for(
+                lambda: children(storm_k) == children(calm_k),
+                timeout=60,
+                interval=1,
+                message="the same children as the undisturbed run",
+            )
             wait_for(lambda: not orphans(inventory(storm_k)), timeout=60, interval=1, message="no orphaned children")
         except AssertionError as error:
-            raise AssertionError(f"{error}; storm {children(storm_k)}, undisturbed {children(calm_k)},"
-                                 f" orphans {orphans(inventory(storm_k))}") from None
+            raise AssertionError(
+                f"{error}; storm {children(storm_k)}, undisturbed {children(calm_k)},"
+                f" orphans {orphans(inventory(storm_k))}"
+            ) from None
 
     [policy] = storm_k.get_json("driftpolicies")["items"]
     [firing] = policy["status"]["firings"]  # the outcomes compared equal: one firing in both
@@ -144,22 +179,36 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
 
     deletion_began = time.monotonic()
     storm_k.run("delete", BALLAST_OBJECTS, "--all", "--wait=false")
-    wait_for(lambda: not storm_k.get_json(BALLAST_OBJECTS)["items"], timeout=60, interval=0.5,
-             message="every Ballast object gone (no finalizer left stuck)")
-    wait_for(lambda: not [item for item in inventory(storm_k) if item["kind"] != "PersistentVolumeClaim"],
-             timeout=90, interval=1, message="every child collected with its owner")
+    wait_for(
+        lambda: not storm_k.get_json(BALLAST_OBJECTS)["items"],
+        timeout=60,
+        interval=0.5,
+        message="every Ballast object gone (no finalizer left stuck)",
+    )
+    wait_for(
+        lambda: not [item for item in inventory(storm_k) if item["kind"] != "PersistentVolumeClaim"],
+        timeout=90,
+        interval=1,
+        message="every child collected with its owner",
+    )
     deletion_seconds = time.monotonic() - deletion_began
 
     tracebacks = [line for line in storm.log_problems() if "Traceback" in line]
-    report(f"kill storm: {KILLS} SIGKILLs in {storm_seconds:.0f} s (seed {seed}); restart to healthy "
-           f"mean {statistics.mean(storm.restart_seconds):.2f} s, max {max(storm.restart_seconds):.2f} s; "
-           f"tracebacks in the storm's own log: {len(tracebacks)}")
-    report(f"kill storm: converged {converge_seconds:.1f} s after the last (cold) restart; {len(reference)} objects "
-           f"({in_flight} still in flight at the last kill), {len(recorder.names('Job'))} Jobs ever created; "
-           f"ingest Jobs run again because a kill lost their result: {sorted(recreated) or 'none'}; "
-           f"deleted with their children in {deletion_seconds:.1f} s")
-    report(f"kill storm: the DriftPolicy fired once, {abs(fired):.0f} s {'before' if fired < 0 else 'after'} the last "
-           f"kill; its retrain {firing['trainingRun']} ended {firing['outcome']}")
+    report(
+        f"kill storm: {KILLS} SIGKILLs in {storm_seconds:.0f} s (seed {seed}); restart to healthy "
+        f"mean {statistics.mean(storm.restart_seconds):.2f} s, max {max(storm.restart_seconds):.2f} s; "
+        f"tracebacks in the storm's own log: {len(tracebacks)}"
+    )
+    report(
+        f"kill storm: converged {converge_seconds:.1f} s after the last (cold) restart; {len(reference)} objects "
+        f"({in_flight} still in flight at the last kill), {len(recorder.names('Job'))} Jobs ever created; "
+        f"ingest Jobs run again because a kill lost their result: {sorted(recreated) or 'none'}; "
+        f"deleted with their children in {deletion_seconds:.1f} s"
+    )
+    report(
+        f"kill storm: the DriftPolicy fired once, {abs(fired):.0f} s {'before' if fired < 0 else 'after'} the last "
+        f"kill; its retrain {firing['trainingRun']} ended {firing['outcome']}"
+    )
 
 
 def _operators_of_this_session() -> list[int]:
@@ -181,27 +230,44 @@ def _operators_of_this_session() -> list[int]:
 def test_kube_apiserver_and_etcd_restart_while_the_operator_works(kubectl: Kubectl, faults, report):
     others = _operators_of_this_session()
     if others:
-        pytest.skip(f"this session runs another operator (pids {others}, e.g. conftest's ballast_operator): kopf "
-                    "would log the outage as ERROR lines and fail that operator's log check; run the fault suite "
-                    "in a session of its own (make test-faults)")
+        pytest.skip(
+            f"this session runs another operator (pids {others}, e.g. conftest's ballast_operator): kopf "
+            "would log the outage as ERROR lines and fail that operator's log check; run the fault suite "
+            "in a session of its own (make test-faults)"
+        )
     namespace = faults.namespace("apiserver")
     k = kubectl.in_namespace(namespace)
     operator = faults.operator("apiserver", (namespace,), store_dir=shared_store_dir())
     k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
-    run = training_run("served", "iris", model="iris-restart", estimator="sklearn.tree.DecisionTreeClassifier",
-                       params={"max_depth": 3})
+    run = training_run(
+        "served", "iris", model="iris-restart", estimator="sklearn.tree.DecisionTreeClassifier", params={"max_depth": 3}
+    )
     run["spec"]["modelVersionTemplate"] = {"serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"}}
     k.apply(run)
     # mid-flight: the Dataset is done and the training Job exists
-    wait_for(lambda: k.get_json("jobs", "-l", "app.kubernetes.io/instance=served")["items"], timeout=240,
-             message="the training Job")
+    wait_for(
+        lambda: k.get_json("jobs", "-l", "app.kubernetes.io/instance=served")["items"],
+        timeout=240,
+        message="the training Job",
+    )
 
     restart = restart_control_plane(kubectl)
     reconnect_began = time.monotonic()
     # a new object after the restart: the operator's watches must be back to see it
-    k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": "after-restart"},
-             "spec": {"model": "iris-absent", "artifact": {
-                 "uri": f"file:///var/lib/ballast/{namespace}/models/iris-absent/never-written/model.skops", "sha256": "0" * 64}}})
+    k.apply(
+        {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "ModelVersion",
+            "metadata": {"name": "after-restart"},
+            "spec": {
+                "model": "iris-absent",
+                "artifact": {
+                    "uri": f"file:///var/lib/ballast/{namespace}/models/iris-absent/never-written/model.skops",
+                    "sha256": "0" * 64,
+                },
+            },
+        }
+    )
     late = wait_for_condition(k, "modelversion", "after-restart", "Ready", statuses=("False",), timeout=120)
     reconnect_seconds = time.monotonic() - reconnect_began
     assert condition(late, "Ready")["reason"] == "ArtifactMissing", condition(late, "Ready")
@@ -209,8 +275,12 @@ def test_kube_apiserver_and_etcd_restart_while_the_operator_works(kubectl: Kubec
     finished = wait_for_condition(k, "trainingrun", "served", "Succeeded", timeout=180)
     assert condition(finished, "Succeeded")["status"] == "True", condition(finished, "Succeeded")
     version = finished["status"]["modelVersion"]
-    wait_for(lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
-             timeout=120, interval=1, message=f"{version} in Production")
+    wait_for(
+        lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
+        timeout=120,
+        interval=1,
+        message=f"{version} in Production",
+    )
     converge_seconds = time.monotonic() - reconnect_began
     operator.metrics()  # still up: it answers on its metrics port
     assert len(k.get_json("jobs")["items"]) == 1  # the ingest Job is collected, the training Job stays
@@ -221,10 +291,17 @@ def test_kube_apiserver_and_etcd_restart_while_the_operator_works(kubectl: Kubec
     # kopf retries its own requests; a handler of Ballast's that hit the outage waits out kopf's
     # default back-off (60 s) before it runs again
     handler_failures = [line for line in errors if "failed with an exception" in line]
-    report(f"control plane: {'+'.join(restart.components)} SIGKILLed and restarted, API unavailable "
-           f"{restart.unavailable_seconds:.1f} s"
-           + (f", {'+'.join(restart.restarted_again)} lost the lease and was started again"
-              if restart.restarted_again else ""))
-    report(f"control plane: the operator saw a new object {reconnect_seconds:.1f} s after the API was back and the "
-           f"in-flight run was served {converge_seconds:.1f} s after; {len(errors)} ERROR lines during the outage, "
-           f"{len(handler_failures)} of them handler failures")
+    report(
+        f"control plane: {'+'.join(restart.components)} SIGKILLed and restarted, API unavailable "
+        f"{restart.unavailable_seconds:.1f} s"
+        + (
+            f", {'+'.join(restart.restarted_again)} lost the lease and was started again"
+            if restart.restarted_again
+            else ""
+        )
+    )
+    report(
+        f"control plane: the operator saw a new object {reconnect_seconds:.1f} s after the API was back and the "
+        f"in-flight run was served {converge_seconds:.1f} s after; {len(errors)} ERROR lines during the outage, "
+        f"{len(handler_failures)} of them handler failures"
+    )

@@ -35,21 +35,22 @@ def _refused(k: Kubectl, name: str) -> dict:
 
 
 def test_a_full_or_read_only_store_and_lost_artifacts_are_clear_conditions_and_never_versions(
-        kubectl: Kubectl, faults, tmp_path: Path, report):
+    kubectl: Kubectl, faults, tmp_path: Path, report
+):
     with ExitStack() as stack:
         namespaces = {role: faults.namespace(f"store-{role}") for role in ("small", "full", "read-only")}
-        stores = {"small": stack.enter_context(small_store(tmp_path / "small", "4m")),
-                  "full": stack.enter_context(small_store(tmp_path / "full", "1m")),
-                  "read-only": stack.enter_context(read_only_store(tmp_path / "read-only",
-                                                                   (namespaces["read-only"],)))}
+        stores = {
+            "small": stack.enter_context(small_store(tmp_path / "small", "4m")),
+            "full": stack.enter_context(small_store(tmp_path / "full", "1m")),
+            "read-only": stack.enter_context(read_only_store(tmp_path / "read-only", (namespaces["read-only"],))),
+        }
         # Stores that filled up or turned read-only after use: the namespace's directory exists.
         store_directory(stores["full"], namespaces["full"])
         fill_up(stores["full"])
         for role, namespace in namespaces.items():
             for manifest in static_store_claim(namespace, stores[role]):
                 kubectl.apply(manifest)
-            stack.callback(kubectl.run, "delete", "persistentvolume", f"{namespace}-store", "--wait=false",
-                           check=False)
+            stack.callback(kubectl.run, "delete", "persistentvolume", f"{namespace}-store", "--wait=false", check=False)
         faults.operator("store", tuple(namespaces.values()), store_dir=stores["small"])
         _run({role: kubectl.in_namespace(namespace) for role, namespace in namespaces.items()}, stores, report)
 
@@ -69,7 +70,9 @@ def _run(k: dict[str, Kubectl], stores: dict[str, Path], report) -> None:
     kept = wait_for_condition(small, "trainingrun", "keeper", "Succeeded", timeout=180)
     assert condition(kept, "Succeeded")["status"] == "True", condition(kept, "Succeeded")
     version = kept["status"]["modelVersion"]
-    assert condition(wait_for_condition(small, "modelversion", version, "Ready", timeout=60), "Ready")["status"] == "True"
+    assert (
+        condition(wait_for_condition(small, "modelversion", version, "Ready", timeout=60), "Ready")["status"] == "True"
+    )
 
     # Behind Ballast's back: the model file and the first dataset's snapshot go; then the
     # small store fills up too.
@@ -82,8 +85,13 @@ def _run(k: dict[str, Kubectl], stores: dict[str, Path], report) -> None:
     when_full["spec"]["backoffLimit"] = 0
     small.apply(when_full)
 
-    missing = wait_for(lambda: (lambda d: d if condition(d, "Ready").get("reason") == "ArtifactMissing" else None)(
-        small.get_json("modelversion", version)), timeout=60, message="the ModelVersion to notice its artifact is gone")
+    missing = wait_for(
+        lambda: (lambda d: d if condition(d, "Ready").get("reason") == "ArtifactMissing" else None)(
+            small.get_json("modelversion", version)
+        ),
+        timeout=60,
+        message="the ModelVersion to notice its artifact is gone",
+    )
     noticed_seconds = time.monotonic() - lost_at
     assert condition(missing, "Ready")["status"] == "False"
     assert condition(missing, "ArtifactVerified")["status"] == "False"
@@ -110,6 +118,8 @@ def _run(k: dict[str, Kubectl], stores: dict[str, Path], report) -> None:
     assert [v["metadata"]["name"] for v in small.get_json("modelversions")["items"]] == [version]
     for name in ("on-lost-data", "when-full"):
         assert "modelVersion" not in small.get_json("trainingrun", name)["status"]
-    report(f"store: a deleted model noticed in {noticed_seconds:.1f} s (ArtifactMissing), a run on a deleted "
-           f"snapshot refused (InvalidData); a full store ({filler_bytes // 1024} KiB of filler) and a read-only "
-           "one refused with StoreUnavailable; no partial file, no version, no ModelVersion from any of them")
+    report(
+        f"store: a deleted model noticed in {noticed_seconds:.1f} s (ArtifactMissing), a run on a deleted "
+        f"snapshot refused (InvalidData); a full store ({filler_bytes // 1024} KiB of filler) and a read-only "
+        "one refused with StoreUnavailable; no partial file, no version, no ModelVersion from any of them"
+    )

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from tests.support import shifting
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run
@@ -45,17 +45,24 @@ def _observed(document: dict) -> bool:
 
 
 def _dataset_settled(document: dict) -> bool:
-    return _observed(document) and _state(document, "Ready")[0] in ("True", "False") \
+    return (
+        _observed(document)
+        and _state(document, "Ready")[0] in ("True", "False")
         and _state(document, "Reconciling")[0] == "False"
+    )
 
 
 def _dataset_outcome(document: dict) -> dict:
     status = document.get("status") or {}
     ingest = status.get("ingest") or {}
-    return {"Ready": _state(document, "Ready"), "latestVersion": status.get("latestVersion"),
-            "versions": [(v["sha256"], v["rows"], v["valid"]) for v in status.get("versions") or []],
-            # the one ingest of generation 1: a second ingest would carry another name
-            "ingestJob": ingest.get("jobName"), "ingestSucceeded": ingest.get("succeeded")}
+    return {
+        "Ready": _state(document, "Ready"),
+        "latestVersion": status.get("latestVersion"),
+        "versions": [(v["sha256"], v["rows"], v["valid"]) for v in status.get("versions") or []],
+        # the one ingest of generation 1: a second ingest would carry another name
+        "ingestJob": ingest.get("jobName"),
+        "ingestSucceeded": ingest.get("succeeded"),
+    }
 
 
 def _run_settled(document: dict) -> bool:
@@ -64,9 +71,14 @@ def _run_settled(document: dict) -> bool:
 
 def _run_outcome(document: dict) -> dict:
     status = document.get("status") or {}
-    return {"Succeeded": _state(document, "Succeeded"), "Ready": _state(document, "Ready"),
-            "datasetVersion": status.get("datasetVersion"), "jobName": canonical(status.get("jobName") or ""),
-            "artifact": (status.get("artifact") or {}).get("sha256"), "modelVersion": status.get("modelVersion")}
+    return {
+        "Succeeded": _state(document, "Succeeded"),
+        "Ready": _state(document, "Ready"),
+        "datasetVersion": status.get("datasetVersion"),
+        "jobName": canonical(status.get("jobName") or ""),
+        "artifact": (status.get("artifact") or {}).get("sha256"),
+        "modelVersion": status.get("modelVersion"),
+    }
 
 
 def _serves(document: dict) -> bool:
@@ -82,19 +94,34 @@ def _version_settled(document: dict) -> bool:
     # a served version settles in Production with every replica ready, or replaced by a
     # retrained one (Superseded) and scaled to zero after its grace period
     # (its pods gone and its traffic share handed over, not only its Deployment scaled down)
-    return not _serves(document) or ready == "False" or (
-        status.get("stage") == "Production" and status.get("readyReplicas") == status.get("replicas")
-        and status.get("trafficPercent") == 100) or (
-        status.get("stage") == "Superseded" and status.get("replicas") == 0 and not status.get("readyReplicas")
-        and not status.get("trafficPercent"))
+    return (
+        not _serves(document)
+        or ready == "False"
+        or (
+            status.get("stage") == "Production"
+            and status.get("readyReplicas") == status.get("replicas")
+            and status.get("trafficPercent") == 100
+        )
+        or (
+            status.get("stage") == "Superseded"
+            and status.get("replicas") == 0
+            and not status.get("readyReplicas")
+            and not status.get("trafficPercent")
+        )
+    )
 
 
 def _version_outcome(document: dict) -> dict:
     status = document.get("status") or {}
-    return {"Ready": _state(document, "Ready"), "ArtifactVerified": _state(document, "ArtifactVerified"),
-            "stage": status.get("stage"), "replicas": status.get("replicas"),
-            "readyReplicas": status.get("readyReplicas"), "trafficPercent": status.get("trafficPercent"),
-            "artifact": document["spec"]["artifact"]["sha256"]}
+    return {
+        "Ready": _state(document, "Ready"),
+        "ArtifactVerified": _state(document, "ArtifactVerified"),
+        "stage": status.get("stage"),
+        "replicas": status.get("replicas"),
+        "readyReplicas": status.get("readyReplicas"),
+        "trafficPercent": status.get("trafficPercent"),
+        "artifact": document["spec"]["artifact"]["sha256"],
+    }
 
 
 FIRING_TIME = re.compile(r"-\d{14}(?=-|$)")  # build.retrain.retrain_run_name's suffix
@@ -109,17 +136,26 @@ def canonical(name: str) -> str:
 def _policy_settled(document: dict) -> bool:
     """Fired, its retrain finished, and calm again on the version it put in Production."""
     firings = (document.get("status") or {}).get("firings") or []
-    return _observed(document) and bool(firings) and firings[0].get("outcome") in FINISHED_RETRAIN \
+    return (
+        _observed(document)
+        and bool(firings)
+        and firings[0].get("outcome") in FINISHED_RETRAIN
         and _state(document, "Drifting")[0] == "False"
+    )
 
 
 def _policy_outcome(document: dict) -> dict:
     status = document.get("status") or {}
     # one firing, neither lost to a kill nor doubled by a replayed evaluation
-    return {"firings": [(f.get("action"), f.get("outcome"), f.get("modelVersion"), canonical(f.get("trainingRun", "")))
-                        for f in status.get("firings") or []],
-            "Ready": _state(document, "Ready"), "Drifting": _state(document, "Drifting")[0],
-            "Retraining": _state(document, "Retraining")}
+    return {
+        "firings": [
+            (f.get("action"), f.get("outcome"), f.get("modelVersion"), canonical(f.get("trainingRun", "")))
+            for f in status.get("firings") or []
+        ],
+        "Ready": _state(document, "Ready"),
+        "Drifting": _state(document, "Drifting")[0],
+        "Retraining": _state(document, "Retraining"),
+    }
 
 
 KINDS: dict[str, Kind] = {
@@ -147,8 +183,12 @@ def _drift_objects() -> list[dict]:
     shift, and a policy that retrains on the latter (automatic promotion, one retrain a day)."""
     before = shifting.dataset(shifting.rows(400, shifted=False, seed=1))
     after = shifting.dataset(shifting.rows(400, shifted=True, seed=2), name=NEW_WORLD)
-    initial = {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "shift-initial"},
-               "spec": shifting.training_spec()}
+    initial = {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": "shift-initial"},
+        "spec": shifting.training_spec(),
+    }
     policy = shifting.drift_policy({**shifting.training_spec(), "datasetRef": {"name": NEW_WORLD}})
     policy["spec"]["action"]["retrain"]["maxPerDay"] = 1
     return [before, after, initial, policy]
@@ -157,8 +197,15 @@ def _drift_objects() -> list[dict]:
 def drift_traffic(k: Kubectl) -> Traffic:
     """Shifted, labelled traffic to the shifting world's model, from its first ready endpoint on."""
     pool = shifting.rows(2000, shifted=True, seed=12)
-    return Traffic(k, shifting.MODEL, shifting.MODEL, shifting.FEATURES, shifting.LABEL,
-                   rows=lambda: random.sample(pool, 5), pause=0.02)
+    return Traffic(
+        k,
+        shifting.MODEL,
+        shifting.MODEL,
+        shifting.FEATURES,
+        shifting.LABEL,
+        rows=lambda: random.sample(pool, 5),
+        pause=0.02,
+    )
 
 
 def waves(namespace: str) -> list[list[dict]]:
@@ -169,24 +216,49 @@ def waves(namespace: str) -> list[list[dict]]:
     broken = [dict(row) for row in rows[:8]]
     broken[0]["sepal_length"] = "not a number"
     missing_artifact = {
-        "apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": "registered-by-hand"},
-        "spec": {"model": "iris-registered", "artifact": {
-            "uri": f"file:///var/lib/ballast/{namespace}/models/iris-registered/never-written/model.skops", "sha256": "0" * 64}}}
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {"name": "registered-by-hand"},
+        "spec": {
+            "model": "iris-registered",
+            "artifact": {
+                "uri": f"file:///var/lib/ballast/{namespace}/models/iris-registered/never-written/model.skops",
+                "sha256": "0" * 64,
+            },
+        },
+    }
     iris = dataset("iris", {"inline": {"rows": rows}})
     logreg = training_run("logreg", "iris", params={"C": 1.0, "max_iter": 300}, gates={"minimums": {"accuracy": 0.8}})
     return [
-        [iris,
-         dataset("iris-head", {"inline": {"rows": rows[:120]}}),
-         dataset("iris-broken", {"inline": {"rows": broken}}, min_rows=50),
-         missing_artifact,
-         *_drift_objects()],
-        [logreg,
-         training_run("stump", "iris", estimator="sklearn.tree.DecisionTreeClassifier", params={"max_depth": 1},
-                      gates={"minimums": {"accuracy": 0.99}})],
-        [_served(training_run("forest", "iris-head", model="iris-forest",
-                              estimator="sklearn.ensemble.RandomForestClassifier",
-                              params={"n_estimators": 15, "max_depth": 4})),
-         # the same spec under another name: the same artifact, so the same ModelVersion
-         _renamed(logreg, "logreg-again")],
+        [
+            iris,
+            dataset("iris-head", {"inline": {"rows": rows[:120]}}),
+            dataset("iris-broken", {"inline": {"rows": broken}}, min_rows=50),
+            missing_artifact,
+            *_drift_objects(),
+        ],
+        [
+            logreg,
+            training_run(
+                "stump",
+                "iris",
+                estimator="sklearn.tree.DecisionTreeClassifier",
+                params={"max_depth": 1},
+                gates={"minimums": {"accuracy": 0.99}},
+            ),
+        ],
+        [
+            _served(
+                training_run(
+                    "forest",
+                    "iris-head",
+                    model="iris-forest",
+                    estimator="sklearn.ensemble.RandomForestClassifier",
+                    params={"n_estimators": 15, "max_depth": 4},
+                )
+            ),
+            # the same spec under another name: the same artifact, so the same ModelVersion
+            _renamed(logreg, "logreg-again"),
+        ],
         [{**iris, "spec": {**iris["spec"], "versionHistoryLimit": 5}}],
     ]

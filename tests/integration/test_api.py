@@ -40,73 +40,135 @@ def mutated(kind: str, changes: dict) -> dict:
 
 # (kind, changes, words the API server's message must contain: the field, and what is wrong)
 INVALID = {
-    "dataset-two-sources": ("Dataset", {"spec.source.url": "https://example.com/d.csv"},
-                            ["spec.source", "exactly one of"]),
+    "dataset-two-sources": (
+        "Dataset",
+        {"spec.source.url": "https://example.com/d.csv"},
+        ["spec.source", "exactly one of"],
+    ),
     "dataset-no-source": ("Dataset", {"spec.source": DELETE}, ["spec.source", "Required"]),
     "dataset-empty-source": ("Dataset", {"spec.source": {}}, ["spec.source", "exactly one of"]),
     "dataset-unknown-format": ("Dataset", {"spec.format": "xlsx"}, ["spec.format", "Unsupported value"]),
-    "dataset-unknown-column-type": ("Dataset", {"spec.schema.columns.0.type": "datetime"},
-                                    ["spec.schema.columns[0].type", "Unsupported value"]),
+    "dataset-unknown-column-type": (
+        "Dataset",
+        {"spec.schema.columns.0.type": "datetime"},
+        ["spec.schema.columns[0].type", "Unsupported value"],
+    ),
     "dataset-negative-min-rows": ("Dataset", {"spec.validation.minRows": -1}, ["spec.validation.minRows"]),
-    "dataset-null-fraction-above-one": ("Dataset", {"spec.validation.maxNullFraction": 1.5},
-                                        ["spec.validation.maxNullFraction"]),
-    "dataset-target-not-a-column": ("Dataset", {"spec.schema.target": "income_band"},
-                                    ["spec.schema", "target must name one of the columns"]),
-    "dataset-feature-not-a-column": ("Dataset", {"spec.schema.features": ["income", "age"]},
-                                     ["spec.schema", "every feature must name one of the columns"]),
+    "dataset-null-fraction-above-one": (
+        "Dataset",
+        {"spec.validation.maxNullFraction": 1.5},
+        ["spec.validation.maxNullFraction"],
+    ),
+    "dataset-target-not-a-column": (
+        "Dataset",
+        {"spec.schema.target": "income_band"},
+        ["spec.schema", "target must name one of the columns"],
+    ),
+    "dataset-feature-not-a-column": (
+        "Dataset",
+        {"spec.schema.features": ["income", "age"]},
+        ["spec.schema", "every feature must name one of the columns"],
+    ),
     "dataset-bad-duration": ("Dataset", {"spec.refreshInterval": "soon"}, ["spec.refreshInterval"]),
-    "dataset-minimum-above-maximum": ("Dataset", {"spec.schema.columns.0.maximum": -5},
-                                      ["spec.schema.columns[0]", "minimum must not be greater than maximum"]),
+    "dataset-minimum-above-maximum": (
+        "Dataset",
+        {"spec.schema.columns.0.maximum": -5},
+        ["spec.schema.columns[0]", "minimum must not be greater than maximum"],
+    ),
     "dataset-ftp-url": ("Dataset", {"spec.source": {"url": "ftp://example.com/d.csv"}}, ["spec.source.url"]),
-    "dataset-pvc-without-claim": ("Dataset", {"spec.source": {"pvc": {"path": "d.csv"}}},
-                                  ["spec.source.pvc.claimName", "Required"]),
+    "dataset-pvc-without-claim": (
+        "Dataset",
+        {"spec.source": {"pvc": {"path": "d.csv"}}},
+        ["spec.source.pvc.claimName", "Required"],
+    ),
     "dataset-unknown-field": ("Dataset", {"spec.sourcee": {"url": "https://x"}}, ["spec.sourcee", "unknown field"]),
     "run-without-model": ("TrainingRun", {"spec.model": DELETE}, ["spec.model", "Required"]),
-    "run-estimator-not-allowed": ("TrainingRun", {"spec.estimator": "os.system"},
-                                  ["spec", "estimator must be one of"]),
-    "run-test-fraction-one": ("TrainingRun", {"spec.evaluation.testFraction": 1.0},
-                              ["spec.evaluation.testFraction"]),
-    "run-test-fraction-zero": ("TrainingRun", {"spec.evaluation.testFraction": 0},
-                               ["spec.evaluation.testFraction"]),
+    "run-estimator-not-allowed": ("TrainingRun", {"spec.estimator": "os.system"}, ["spec", "estimator must be one of"]),
+    "run-test-fraction-one": ("TrainingRun", {"spec.evaluation.testFraction": 1.0}, ["spec.evaluation.testFraction"]),
+    "run-test-fraction-zero": ("TrainingRun", {"spec.evaluation.testFraction": 0}, ["spec.evaluation.testFraction"]),
     "run-negative-backoff": ("TrainingRun", {"spec.backoffLimit": -1}, ["spec.backoffLimit"]),
     "run-zero-deadline": ("TrainingRun", {"spec.activeDeadlineSeconds": 0}, ["spec.activeDeadlineSeconds"]),
     "run-seed-wrong-type": ("TrainingRun", {"spec.seed": "forty-two"}, ["spec.seed", "integer"]),
-    "run-malformed-dataset-version": ("TrainingRun", {"spec.datasetRef.version": "abc123"},
-                                      ["spec.datasetRef.version"]),
-    "run-unknown-gate-metric": ("TrainingRun", {"spec.evaluation.gates.minimums": {"speed": 1}},
-                                ["spec.evaluation.gates", "metric names"]),
-    "run-unknown-primary-metric": ("TrainingRun", {"spec.evaluation.primaryMetric": "speed"},
-                                   ["spec.evaluation.primaryMetric", "Unsupported value"]),
-    "run-unknown-resource": ("TrainingRun", {"spec.resources.requests": {"nvidia.com/gpu": 1}},
-                             ["spec.resources", "may only name"]),
-    "run-command-without-image": ("TrainingRun", {"spec.command": ["python", "train.py"]},
-                                  ["spec", "command may only be set together with a custom image"]),
+    "run-malformed-dataset-version": (
+        "TrainingRun",
+        {"spec.datasetRef.version": "abc123"},
+        ["spec.datasetRef.version"],
+    ),
+    "run-unknown-gate-metric": (
+        "TrainingRun",
+        {"spec.evaluation.gates.minimums": {"speed": 1}},
+        ["spec.evaluation.gates", "metric names"],
+    ),
+    "run-unknown-primary-metric": (
+        "TrainingRun",
+        {"spec.evaluation.primaryMetric": "speed"},
+        ["spec.evaluation.primaryMetric", "Unsupported value"],
+    ),
+    "run-unknown-resource": (
+        "TrainingRun",
+        {"spec.resources.requests": {"nvidia.com/gpu": 1}},
+        ["spec.resources", "may only name"],
+    ),
+    "run-command-without-image": (
+        "TrainingRun",
+        {"spec.command": ["python", "train.py"]},
+        ["spec", "command may only be set together with a custom image"],
+    ),
     "run-uppercase-model": ("TrainingRun", {"spec.model": "Credit_Risk"}, ["spec.model"]),
-    "version-malformed-sha256": ("ModelVersion", {"spec.artifact.sha256": "not-a-digest"},
-                                 ["spec.artifact.sha256"]),
-    "version-pickle-format": ("ModelVersion", {"spec.artifact.format": "pickle"},
-                              ["spec.artifact.format", "Unsupported value"]),
-    "version-unknown-strategy": ("ModelVersion", {"spec.rollout.strategy": "BlueGreen"},
-                                 ["spec.rollout.strategy", "Unsupported value"]),
+    "version-malformed-sha256": ("ModelVersion", {"spec.artifact.sha256": "not-a-digest"}, ["spec.artifact.sha256"]),
+    "version-pickle-format": (
+        "ModelVersion",
+        {"spec.artifact.format": "pickle"},
+        ["spec.artifact.format", "Unsupported value"],
+    ),
+    "version-unknown-strategy": (
+        "ModelVersion",
+        {"spec.rollout.strategy": "BlueGreen"},
+        ["spec.rollout.strategy", "Unsupported value"],
+    ),
     "version-negative-replicas": ("ModelVersion", {"spec.serving.replicas": -1}, ["spec.serving.replicas"]),
-    "version-decreasing-steps": ("ModelVersion", {"spec.rollout.steps": [50, 10]},
-                                 ["spec.rollout", "increasing order"]),
+    "version-decreasing-steps": (
+        "ModelVersion",
+        {"spec.rollout.steps": [50, 10]},
+        ["spec.rollout", "increasing order"],
+    ),
     "version-zero-step": ("ModelVersion", {"spec.rollout.steps": [0, 50]}, ["spec.rollout.steps[0]"]),
-    "version-uri-without-scheme": ("ModelVersion", {"spec.artifact.uri": "/var/lib/model.skops"},
-                                   ["spec.artifact.uri"]),
+    "version-uri-without-scheme": (
+        "ModelVersion",
+        {"spec.artifact.uri": "/var/lib/model.skops"},
+        ["spec.artifact.uri"],
+    ),
     "version-without-artifact": ("ModelVersion", {"spec.artifact": DELETE}, ["spec.artifact", "Required"]),
-    "policy-template-without-model": ("DriftPolicy", {"spec.action.retrain.template.spec.model": DELETE},
-                                      ["spec.action.retrain.template.spec.model", "Required"]),
-    "policy-retrain-without-template": ("DriftPolicy", {"spec.action.retrain": DELETE},
-                                        ["spec.action", "needs action.retrain"]),
-    "policy-template-other-model": ("DriftPolicy", {"spec.action.retrain.template.spec.model": "another"},
-                                    ["spec", "must be the policy's model"]),
-    "policy-template-pins-version": ("DriftPolicy", {"spec.action.retrain.template.spec.datasetRef.version": SHA},
-                                     ["spec.action.retrain.template", "newest valid dataset version"]),
-    "policy-drifted-share-above-one": ("DriftPolicy", {"spec.checks.featureDrift.driftedShare": 1.5},
-                                       ["spec.checks.featureDrift.driftedShare"]),
-    "policy-categorical-method-for-numbers": ("DriftPolicy", {"spec.checks.featureDrift.numericMethod": "chiSquare"},
-                                              ["spec.checks.featureDrift.numericMethod", "Unsupported value"]),
+    "policy-template-without-model": (
+        "DriftPolicy",
+        {"spec.action.retrain.template.spec.model": DELETE},
+        ["spec.action.retrain.template.spec.model", "Required"],
+    ),
+    "policy-retrain-without-template": (
+        "DriftPolicy",
+        {"spec.action.retrain": DELETE},
+        ["spec.action", "needs action.retrain"],
+    ),
+    "policy-template-other-model": (
+        "DriftPolicy",
+        {"spec.action.retrain.template.spec.model": "another"},
+        ["spec", "must be the policy's model"],
+    ),
+    "policy-template-pins-version": (
+        "DriftPolicy",
+        {"spec.action.retrain.template.spec.datasetRef.version": SHA},
+        ["spec.action.retrain.template", "newest valid dataset version"],
+    ),
+    "policy-drifted-share-above-one": (
+        "DriftPolicy",
+        {"spec.checks.featureDrift.driftedShare": 1.5},
+        ["spec.checks.featureDrift.driftedShare"],
+    ),
+    "policy-categorical-method-for-numbers": (
+        "DriftPolicy",
+        {"spec.checks.featureDrift.numericMethod": "chiSquare"},
+        ["spec.checks.featureDrift.numericMethod", "Unsupported value"],
+    ),
     "policy-zero-min-samples": ("DriftPolicy", {"spec.window.minSamples": 0}, ["spec.window.minSamples"]),
     "policy-bad-cooldown": ("DriftPolicy", {"spec.cooldown": "1 hour"}, ["spec.cooldown"]),
     "policy-unknown-action": ("DriftPolicy", {"spec.action.type": "page"}, ["spec.action.type", "Unsupported value"]),
@@ -159,8 +221,15 @@ def test_get_ballast_shows_every_kind_with_its_printer_columns(ns_kubectl: Kubec
 def test_model_version_artifact_is_immutable(ns_kubectl: Kubectl):
     ns_kubectl.apply(EXAMPLES["ModelVersion"])
     name = EXAMPLES["ModelVersion"]["metadata"]["name"]
-    result = ns_kubectl.run("patch", "modelversion", name, "--type=merge",
-                            "-p", json.dumps({"spec": {"artifact": {"sha256": SHA}}}), check=False)
+    result = ns_kubectl.run(
+        "patch",
+        "modelversion",
+        name,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"artifact": {"sha256": SHA}}}),
+        check=False,
+    )
     assert result.returncode != 0
     assert "artifact is immutable" in result.stderr
     assert ns_kubectl.get_json("modelversion", name)["spec"]["artifact"]["sha256"] != SHA
@@ -169,15 +238,28 @@ def test_model_version_artifact_is_immutable(ns_kubectl: Kubectl):
 def test_spec_writes_ignore_status_and_status_writes_ignore_spec(ns_kubectl: Kubectl):
     ns_kubectl.apply(EXAMPLES["Dataset"])
     before = ns_kubectl.get_json("dataset", "credit")
-    ns_kubectl.run("patch", "dataset", "credit", "--type=merge",
-                   "-p", json.dumps({"spec": {"format": "parquet"}, "status": {"latestRows": 12345}}))
+    ns_kubectl.run(
+        "patch",
+        "dataset",
+        "credit",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"format": "parquet"}, "status": {"latestRows": 12345}}),
+    )
     after_spec_write = ns_kubectl.get_json("dataset", "credit")
     assert after_spec_write["spec"]["format"] == "parquet"
     assert after_spec_write["metadata"]["generation"] == before["metadata"]["generation"] + 1
     assert after_spec_write.get("status", {}).get("latestRows") != 12345
 
-    ns_kubectl.run("patch", "dataset", "credit", "--subresource=status", "--type=merge",
-                   "-p", json.dumps({"spec": {"format": "csv"}, "status": {"latestRows": 54321}}))
+    ns_kubectl.run(
+        "patch",
+        "dataset",
+        "credit",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"format": "csv"}, "status": {"latestRows": 54321}}),
+    )
     after_status_write = ns_kubectl.get_json("dataset", "credit")
     assert after_status_write["status"]["latestRows"] == 54321
     assert after_status_write["spec"]["format"] == "parquet"

@@ -19,20 +19,36 @@ from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.operator_process import OperatorProcess
 
 RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
-FOUR_KINDS = ("datasets.ballast.dev", "trainingruns.ballast.dev", "modelversions.ballast.dev",
-              "driftpolicies.ballast.dev")
+FOUR_KINDS = (
+    "datasets.ballast.dev",
+    "trainingruns.ballast.dev",
+    "modelversions.ballast.dev",
+    "driftpolicies.ballast.dev",
+)
 
 
 def _account(objects: list[dict], component: str = "operator") -> dict:
     """The operator's ServiceAccount, or the retention CronJob's."""
-    (account,) = [o for o in find(objects, "ServiceAccount")
-                  if o["metadata"]["labels"]["app.kubernetes.io/component"] == component]
+    (account,) = [
+        o
+        for o in find(objects, "ServiceAccount")
+        if o["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
     return account
 
 
 def _server_dry_run(kubectl: Kubectl, manifests: str) -> str:
-    result = kubectl.run("apply", "--server-side", "--force-conflicts", "--field-manager=ballast-chart-test",
-                         "--dry-run=server", "-f", "-", input=manifests, check=False)
+    result = kubectl.run(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=ballast-chart-test",
+        "--dry-run=server",
+        "-f",
+        "-",
+        input=manifests,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -44,9 +60,19 @@ def test_rendered_chart_is_accepted_by_the_api_server(kubectl: Kubectl, namespac
         values["watch.namespaces"] = [namespace]
     manifests = template(values, release=f"chart-{namespace}", namespace=namespace).stdout
     output = _server_dry_run(kubectl, manifests)
-    expected = {"Deployment", "ServiceAccount", "Service", "PersistentVolumeClaim", "ClusterRole",
-                "ClusterRoleBinding", "CustomResourceDefinition", "NetworkPolicy", "FlowSchema",
-                "PriorityLevelConfiguration", "CronJob"}
+    expected = {
+        "Deployment",
+        "ServiceAccount",
+        "Service",
+        "PersistentVolumeClaim",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "NetworkPolicy",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
+        "CronJob",
+    }
     if mode == "namespaced":
         expected |= {"Role", "RoleBinding"}
     kinds = {doc["kind"] for doc in yaml.safe_load_all(manifests) if doc}
@@ -65,10 +91,12 @@ def test_the_charts_pods_are_admitted_by_a_restricted_namespace(kubectl: Kubectl
     else:
         (cronjob,) = find(objects, "CronJob")
         template_ = cronjob["spec"]["jobTemplate"]["spec"]["template"]
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": f"ballast-{component}", "namespace": namespace,
-                        "labels": template_["metadata"]["labels"]},
-           "spec": template_["spec"]}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"ballast-{component}", "namespace": namespace, "labels": template_["metadata"]["labels"]},
+        "spec": template_["spec"],
+    }
     result = kubectl.run("create", "--dry-run=server", "-o", "name", "-f", "-", input=json.dumps(pod), check=False)
     assert result.returncode == 0, result.stderr
     assert "would violate" not in result.stderr  # the warn mode's verdict
@@ -87,8 +115,11 @@ def _install_rbac(kubectl: Kubectl, namespace: str, cluster_wide: bool = False, 
     operator's account (or the retention CronJob's)."""
     release = f"rbac-{uuid.uuid4().hex[:6]}"
     values = {} if cluster_wide else {"watch.namespaces": [namespace]}
-    objects = [o for o in rendered(values, release=release, namespace=namespace)
-               if o["kind"] in ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")]
+    objects = [
+        o
+        for o in rendered(values, release=release, namespace=namespace)
+        if o["kind"] in ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+    ]
     kubectl.apply("\n---\n".join(json.dumps(o) for o in objects))
     account = _account(objects, component)["metadata"]["name"]
     try:
@@ -112,29 +143,62 @@ def _can(kubectl: Kubectl, user: str, verb: str, resource: str, namespace: str |
     return kubectl.run(*args, check=False).stdout.strip() == "yes"
 
 
-def test_operator_account_can_do_its_work_in_watched_namespaces_only(kubectl: Kubectl, namespace: str,
-                                                                      installed_rbac: str):
+def test_operator_account_can_do_its_work_in_watched_namespaces_only(
+    kubectl: Kubectl, namespace: str, installed_rbac: str
+):
     user = installed_rbac
     allowed = [
-        ("list", "datasets.ballast.dev"), ("watch", "trainingruns.ballast.dev"), ("patch", "modelversions.ballast.dev"),
-        ("patch", "driftpolicies.ballast.dev"), ("patch", "datasets.ballast.dev/status"),
-        ("create", "modelversions.ballast.dev"), ("create", "trainingruns.ballast.dev"),
+        ("list", "datasets.ballast.dev"),
+        ("watch", "trainingruns.ballast.dev"),
+        ("patch", "modelversions.ballast.dev"),
+        ("patch", "driftpolicies.ballast.dev"),
+        ("patch", "datasets.ballast.dev/status"),
+        ("create", "modelversions.ballast.dev"),
+        ("create", "trainingruns.ballast.dev"),
         ("update", "trainingruns.ballast.dev/finalizers"),
-        ("create", "jobs.batch"), ("delete", "jobs.batch"), ("watch", "jobs.batch"), ("watch", "pods"),
-        ("create", "persistentvolumeclaims"), ("get", "persistentvolumeclaims"), ("get", "secrets"),
-        ("patch", "deployments.apps"), ("create", "deployments.apps"), ("create", "services"), ("patch", "services"),
-        ("watch", "services"), ("get", "services"), ("watch", "replicasets.apps"), ("create", "secrets"),
-        ("create", "networkpolicies.networking.k8s.io"), ("patch", "networkpolicies.networking.k8s.io"),
-        ("watch", "networkpolicies.networking.k8s.io"), ("create", "events"),
+        ("create", "jobs.batch"),
+        ("delete", "jobs.batch"),
+        ("watch", "jobs.batch"),
+        ("watch", "pods"),
+        ("create", "persistentvolumeclaims"),
+        ("get", "persistentvolumeclaims"),
+        ("get", "secrets"),
+        ("patch", "deployments.apps"),
+        ("create", "deployments.apps"),
+        ("create", "services"),
+        ("patch", "services"),
+        ("watch", "services"),
+        ("get", "services"),
+        ("watch", "replicasets.apps"),
+        ("create", "secrets"),
+        ("create", "networkpolicies.networking.k8s.io"),
+        ("patch", "networkpolicies.networking.k8s.io"),
+        ("watch", "networkpolicies.networking.k8s.io"),
+        ("create", "events"),
     ]
     refused = [
-        ("list", "secrets"), ("watch", "secrets"), ("update", "secrets"), ("patch", "secrets"),
-        ("delete", "secrets"), ("delete", "networkpolicies.networking.k8s.io"), ("create", "replicasets.apps"),
-        ("create", "pods"), ("delete", "pods"), ("get", "configmaps"),
-        ("delete", "deployments.apps"), ("delete", "services"), ("delete", "datasets.ballast.dev"),
-        ("create", "datasets.ballast.dev"), ("create", "driftpolicies.ballast.dev"), ("update", "jobs.batch"),
-        ("create", "pods/exec"), ("create", "serviceaccounts/token"), ("update", "datasets.ballast.dev/status"),
-        ("patch", "deployments.apps/scale"), ("update", "driftpolicies.ballast.dev/finalizers"), ("create", "rolebindings.rbac.authorization.k8s.io"),
+        ("list", "secrets"),
+        ("watch", "secrets"),
+        ("update", "secrets"),
+        ("patch", "secrets"),
+        ("delete", "secrets"),
+        ("delete", "networkpolicies.networking.k8s.io"),
+        ("create", "replicasets.apps"),
+        ("create", "pods"),
+        ("delete", "pods"),
+        ("get", "configmaps"),
+        ("delete", "deployments.apps"),
+        ("delete", "services"),
+        ("delete", "datasets.ballast.dev"),
+        ("create", "datasets.ballast.dev"),
+        ("create", "driftpolicies.ballast.dev"),
+        ("update", "jobs.batch"),
+        ("create", "pods/exec"),
+        ("create", "serviceaccounts/token"),
+        ("update", "datasets.ballast.dev/status"),
+        ("patch", "deployments.apps/scale"),
+        ("update", "driftpolicies.ballast.dev/finalizers"),
+        ("create", "rolebindings.rbac.authorization.k8s.io"),
         ("delete", "persistentvolumeclaims"),
     ]
     assert [check for check in allowed if not _can(kubectl, user, *check, namespace)] == []
@@ -163,15 +227,30 @@ def test_egress_discovery_may_only_list_nodes_and_service_cidrs(kubectl: Kubectl
     for account in _install_rbac(kubectl, namespace, cluster_wide=mode == "cluster-wide"):
         user = f"system:serviceaccount:{namespace}:{account}"
         assert [r for r in EGRESS_DISCOVERY if not _can(kubectl, user, "list", r, None)] == []
-        assert [(verb, r) for r in EGRESS_DISCOVERY for verb in ("get", "watch", "create", "update", "patch", "delete")
-                if _can(kubectl, user, verb, r, None)] == []
-        assert [r for r in ("persistentvolumes", "nodes/proxy", "clusterroles.rbac.authorization.k8s.io",
-                            "storageclasses.storage.k8s.io", "validatingadmissionpolicies.admissionregistration.k8s.io")
-                if _can(kubectl, user, "list", r, None)] == []
+        assert [
+            (verb, r)
+            for r in EGRESS_DISCOVERY
+            for verb in ("get", "watch", "create", "update", "patch", "delete")
+            if _can(kubectl, user, verb, r, None)
+        ] == []
+        assert [
+            r
+            for r in (
+                "persistentvolumes",
+                "nodes/proxy",
+                "clusterroles.rbac.authorization.k8s.io",
+                "storageclasses.storage.k8s.io",
+                "validatingadmissionpolicies.admissionregistration.k8s.io",
+            )
+            if _can(kubectl, user, "list", r, None)
+        ] == []
         # the rules that name them give exactly list, whatever else the account may do
         rows = kubectl.run("auth", "can-i", "--list", "--as", user, "--namespace", namespace).stdout.splitlines()
-        verbs = {row.split()[0]: row.split("[")[-1].rstrip("]").split() for row in rows
-                 if row.split() and row.split()[0] in EGRESS_DISCOVERY}
+        verbs = {
+            row.split()[0]: row.split("[")[-1].rstrip("]").split()
+            for row in rows
+            if row.split() and row.split()[0] in EGRESS_DISCOVERY
+        }
         assert verbs == {r: ["list"] for r in EGRESS_DISCOVERY}, rows
 
 
@@ -183,12 +262,23 @@ def test_retention_account_may_only_list_the_four_kinds(kubectl: Kubectl, namesp
     for account in _install_rbac(kubectl, namespace, cluster_wide=mode == "cluster-wide", component="retention"):
         user = f"system:serviceaccount:{namespace}:{account}"
         assert [kind for kind in FOUR_KINDS if not _can(kubectl, user, "list", kind, namespace)] == []
-        assert [(verb, kind) for kind in FOUR_KINDS for verb in ("get", "watch", "create", "patch", "delete")
-                if _can(kubectl, user, verb, kind, namespace)] == []
-        assert [(verb, kind) for kind in FOUR_KINDS for verb in ("patch", "update")
-                if _can(kubectl, user, verb, f"{kind}/status", namespace)] == []
-        assert [r for r in ("secrets", "pods", "jobs.batch", "persistentvolumeclaims", "configmaps")
-                if _can(kubectl, user, "list", r, namespace)] == []
+        assert [
+            (verb, kind)
+            for kind in FOUR_KINDS
+            for verb in ("get", "watch", "create", "patch", "delete")
+            if _can(kubectl, user, verb, kind, namespace)
+        ] == []
+        assert [
+            (verb, kind)
+            for kind in FOUR_KINDS
+            for verb in ("patch", "update")
+            if _can(kubectl, user, verb, f"{kind}/status", namespace)
+        ] == []
+        assert [
+            r
+            for r in ("secrets", "pods", "jobs.batch", "persistentvolumeclaims", "configmaps")
+            if _can(kubectl, user, "list", r, namespace)
+        ] == []
         assert not _can(kubectl, user, "list", "namespaces", None)
         everywhere = _can(kubectl, user, "list", "datasets.ballast.dev", None)
         assert everywhere == (mode == "cluster-wide")
@@ -208,16 +298,24 @@ def _token_kubeconfig(kubectl: Kubectl, namespace: str, account: str, path: Path
     config = yaml.safe_load(Path(kubectl.kubeconfig).read_text())
     context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
     cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "clusters": [cluster], "current-context": "operator",
-        "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": "operator"}}],
-        "users": [{"name": "operator", "user": {"token": token}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "current-context": "operator",
+                "contexts": [{"name": "operator", "context": {"cluster": cluster["name"], "user": "operator"}}],
+                "users": [{"name": "operator", "user": {"token": token}}],
+            }
+        )
+    )
     return path
 
 
-def test_operator_with_only_the_charts_rbac_trains_and_serves_a_model(kubectl: Kubectl, own_namespace: str,
-                                                                       crds, tmp_path: Path):
+def test_operator_with_only_the_charts_rbac_trains_and_serves_a_model(
+    kubectl: Kubectl, own_namespace: str, crds, tmp_path: Path
+):
     """Sufficiency, not only minimality: the operator, authenticated as the chart's account in
     namespaced mode, takes a Dataset through training to a served Production model, and its
     log holds no error and no permission problem."""
@@ -233,10 +331,15 @@ def test_operator_with_only_the_charts_rbac_trains_and_serves_a_model(kubectl: K
             k.apply(run)
             trained = wait_for_condition(k, "trainingrun", "first", "Succeeded", timeout=180)
             version = trained["status"]["modelVersion"]
-            wait_for(lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
-                     timeout=180, interval=1, message=f"{version} in Production")
+            wait_for(
+                lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
+                timeout=180,
+                interval=1,
+                message=f"{version} in Production",
+            )
             assert k.get_json("service", "iris")["spec"]["selector"]
-        refusals = [line for line in log.read_text().splitlines()
-                    if "Forbidden" in line or "permission" in line.lower()]
+        refusals = [
+            line for line in log.read_text().splitlines() if "Forbidden" in line or "permission" in line.lower()
+        ]
         problems = process.log_problems() + refusals
         assert problems == [], "\n".join(problems)

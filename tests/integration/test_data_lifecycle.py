@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.ballast_objects import (
-    condition, dataset, iris_rows, run_ballast_on_store, training_run, wait_for_condition,
+    condition,
+    dataset,
+    iris_rows,
+    run_ballast_on_store,
+    training_run,
+    wait_for_condition,
 )
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 
@@ -48,8 +53,11 @@ def ingest(k: Kubectl, rows: int, previous: str | None) -> str:
     def ingested():
         status = k.get_json("dataset", "iris").get("status") or {}
         latest = status.get("latestVersion")
-        return latest if latest and latest != previous and condition({"status": status}, "Ready").get("status") == "True" \
+        return (
+            latest
+            if latest and latest != previous and condition({"status": status}, "Ready").get("status") == "True"
             else None
+        )
 
     return wait_for(ingested, timeout=120, interval=1, message=f"Dataset iris ingested with {rows} rows")
 
@@ -61,7 +69,8 @@ def trained(k: Kubectl, name: str) -> dict:
 
 
 def test_pinned_versions_outlive_the_history_gc_keeps_what_is_referenced_and_erase_lists_what_it_breaks(
-        k: Kubectl, namespace: str):
+    k: Kubectl, namespace: str
+):
     # --- v1, a model trained on it in Production ------------------------------------------------
     v1 = ingest(k, ROWS[0], None)
     first = training_run("first", "iris")
@@ -71,8 +80,12 @@ def test_pinned_versions_outlive_the_history_gc_keeps_what_is_referenced_and_era
     assert run["status"]["datasetVersion"] == v1
     model_version = run["status"]["modelVersion"]
     artifact = k.get_json("modelversion", model_version)["spec"]["artifact"]["sha256"]
-    wait_for(lambda: (k.get_json("modelversion", model_version).get("status") or {}).get("stage") == "Production",
-             timeout=180, interval=1, message=f"{model_version} in Production")
+    wait_for(
+        lambda: (k.get_json("modelversion", model_version).get("status") or {}).get("stage") == "Production",
+        timeout=180,
+        interval=1,
+        message=f"{model_version} in Production",
+    )
 
     # --- three more versions: v1 and v2 fall off the two-entry history ---------------------------
     v2 = ingest(k, ROWS[1], v1)

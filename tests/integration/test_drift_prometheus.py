@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from contextlib import ExitStack
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,11 @@ from ballast.drift.checks import DRIFT, NO_DRIFT
 from ballast.drift.counters import Reading, Window, parse_metrics, window_between
 from ballast.drift.evaluation import Evaluation, evaluate
 from ballast.drift.prometheus import (
-    PrometheusBadResponse, PrometheusNoData, series_selector, window_from_prometheus, window_range,
+    PrometheusBadResponse,
+    PrometheusNoData,
+    series_selector,
+    window_from_prometheus,
+    window_range,
 )
 from ballast.net.egress import EgressPolicy
 from tests.support.kube import REPO
@@ -50,8 +54,11 @@ SCRAPE_SECONDS = 1.0
 LOOPBACK = EgressPolicy.from_strings(allow=["127.0.0.1"])  # the test's Prometheus listens there
 QUIET_SECONDS = 2.5
 """Between a window's end and the nearest traffic: more than two scrape intervals."""
-CHECKS = {"estimatedAccuracy": {"enabled": True, "maxDrop": 0.1}, "accuracy": {"minLabels": 50},
-          "featureDrift": {"driftedShare": 0.05}}
+CHECKS = {
+    "estimatedAccuracy": {"enabled": True, "maxDrop": 0.1},
+    "accuracy": {"minLabels": 50},
+    "featureDrift": {"driftedShare": 0.05},
+}
 
 
 def accounts_frame():
@@ -60,15 +67,26 @@ def accounts_frame():
     frame, schema = mixed_frame()
     frame = frame.copy()
     frame.insert(len(frame.columns) - 1, "balance", -np.random.default_rng(3).lognormal(16.0, 0.5, len(frame)))
-    schema = {**schema, "columns": [*schema["columns"][:-1], {"name": "balance", "type": "float", "nullable": True},
-                                    schema["columns"][-1]]}
+    schema = {
+        **schema,
+        "columns": [
+            *schema["columns"][:-1],
+            {"name": "balance", "type": "float", "nullable": True},
+            schema["columns"][-1],
+        ],
+    }
     return frame, schema
 
 
 @pytest.fixture(scope="module")
 def accounts(tmp_path_factory) -> TrainedModel:
-    return trained_model(tmp_path_factory.mktemp("accounts"), MODEL, accounts_frame(),
-                         "sklearn.linear_model.LogisticRegression", {"max_iter": 2000})
+    return trained_model(
+        tmp_path_factory.mktemp("accounts"),
+        MODEL,
+        accounts_frame(),
+        "sklearn.linear_model.LogisticRegression",
+        {"max_iter": 2000},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +98,13 @@ def servers(accounts: TrainedModel, tmp_path_factory) -> Iterator[dict[str, int]
         processes = []
         for pod, port in pods.items():
             log = stack.enter_context(open(workdir / f"{pod}.log", "wb"))
-            processes.append(subprocess.Popen(serve_command(accounts, workdir / f"{pod}.termination-log", port,
-                                                            "--model-version", VERSION), stderr=log, cwd=REPO))
+            processes.append(
+                subprocess.Popen(
+                    serve_command(accounts, workdir / f"{pod}.termination-log", port, "--model-version", VERSION),
+                    stderr=log,
+                    cwd=REPO,
+                )
+            )
         try:
             for (pod, port), process in zip(pods.items(), processes):
                 wait_ready(process, port, workdir / f"{pod}.log")
@@ -95,8 +118,10 @@ def servers(accounts: TrainedModel, tmp_path_factory) -> Iterator[dict[str, int]
 
 @pytest.fixture(scope="module")
 def prometheus(servers: dict[str, int], tmp_path_factory) -> Iterator[PrometheusServer]:
-    targets = {f"127.0.0.1:{port}": {"namespace": NAMESPACE, "pod": pod, "container": "server"}
-               for pod, port in servers.items()}
+    targets = {
+        f"127.0.0.1:{port}": {"namespace": NAMESPACE, "pod": pod, "container": "server"}
+        for pod, port in servers.items()
+    }
     with running_prometheus(tmp_path_factory.mktemp("prometheus"), targets, interval=f"{SCRAPE_SECONDS:g}s") as server:
         server.wait_for_scrapes_after(time.time(), targets=len(targets))
         yield server
@@ -132,11 +157,14 @@ def send(servers: dict[str, int], trained: TrainedModel, rows: pd.DataFrame, lab
     clients = [Client(port) for port in servers.values()]
     for i, start in enumerate(range(0, len(rows), 50)):
         client, request_id = clients[i % len(clients)], f"r{time.monotonic_ns()}-{start}"
-        status, answer = client.post(f"/v2/models/{MODEL}/infer", {
-            "id": request_id, "inputs": named_inputs(rows.iloc[start:start + 50], trained.columns)})
+        status, answer = client.post(
+            f"/v2/models/{MODEL}/infer",
+            {"id": request_id, "inputs": named_inputs(rows.iloc[start : start + 50], trained.columns)},
+        )
         assert status == 200, answer
-        status, answer = client.post(f"/v2/models/{MODEL}/feedback", {
-            "id": request_id, "labels": labels.iloc[start:start + 50].tolist()})
+        status, answer = client.post(
+            f"/v2/models/{MODEL}/feedback", {"id": request_id, "labels": labels.iloc[start : start + 50].tolist()}
+        )
         assert status == 200, answer
     for client in clients:
         client.close()
@@ -161,8 +189,9 @@ def both_windows(servers, prometheus: PrometheusServer, traffic) -> tuple[Window
 def largest_extrapolation(prometheus: PrometheusServer, started: float, ended: float) -> float:
     """max over the pods of W / (t_last - t_first), from the sample times Prometheus holds."""
     selector, range_ = series_selector(NAMESPACE, MODEL, VERSION), window_range(started, ended)
-    matrix = prometheus.api("/api/v1/query", query=f"ballast_serving_rows_total{selector}[{range_}]",
-                            time=f"{ended:.3f}")["result"]
+    matrix = prometheus.api(
+        "/api/v1/query", query=f"ballast_serving_rows_total{selector}[{range_}]", time=f"{ended:.3f}"
+    )["result"]
     window = int(range_.removesuffix("ms")) / 1000  # as Prometheus has it: whole milliseconds
     assert len(matrix) == 2, matrix
     factors = []
@@ -170,7 +199,11 @@ def largest_extrapolation(prometheus: PrometheusServer, started: float, ended: f
         stamps = [float(t) for t, _ in series["values"]]
         # with half a second to spare: the server answers a scrape a little after its timestamp
         assert stamps[0] < started + QUIET_SECONDS - 0.5 and stamps[-1] > ended - QUIET_SECONDS + 0.5, (
-            "a scrape was late: the quiet margins do not cover the window's ends", stamps, started, ended)
+            "a scrape was late: the quiet margins do not cover the window's ends",
+            stamps,
+            started,
+            ended,
+        )
         factors.append(window / (stamps[-1] - stamps[0]))
     return max(factors)
 
@@ -187,8 +220,11 @@ def assert_counts_agree(direct: Window, from_prometheus: Window, factor: float) 
 
 
 def verdicts(evaluation: Evaluation) -> dict:
-    return {"overall": evaluation.verdict, **{check.name: check.verdict for check in evaluation.checks},
-            **{f"feature {f.feature}": f.drifted for f in evaluation.features}}
+    return {
+        "overall": evaluation.verdict,
+        **{check.name: check.verdict for check in evaluation.checks},
+        **{f"feature {f.feature}": f.drifted for f in evaluation.features},
+    }
 
 
 def test_prometheus_windows_match_scraped_windows_and_give_the_same_verdicts(accounts, servers, prometheus):
@@ -200,22 +236,29 @@ def test_prometheus_windows_match_scraped_windows_and_give_the_same_verdicts(acc
     shifted["clinic"] = "west"  # never seen in training
 
     steady, steady_prometheus, steady_factor = both_windows(
-        servers, prometheus, lambda: send(servers, accounts, features, labels))
+        servers, prometheus, lambda: send(servers, accounts, features, labels)
+    )
     drifting, drifting_prometheus, drifting_factor = both_windows(
-        servers, prometheus, lambda: send(servers, accounts, shifted, 1 - labels))  # and the labels flip
+        servers, prometheus, lambda: send(servers, accounts, shifted, 1 - labels)
+    )  # and the labels flip
 
-    for direct, from_prometheus, factor in ((steady, steady_prometheus, steady_factor),
-                                            (drifting, drifting_prometheus, drifting_factor)):
+    for direct, from_prometheus, factor in (
+        (steady, steady_prometheus, steady_factor),
+        (drifting, drifting_prometheus, drifting_factor),
+    ):
         assert direct.rows == 400 and (direct.pods, direct.restarted_pods) == (2, 0)
         assert (from_prometheus.pods, from_prometheus.restarted_pods) == (2, 0)
         assert from_prometheus.reference == direct.reference  # gauges pass through, taken once
         assert_counts_agree(direct, from_prometheus, factor)
 
     offline = accounts.metadata["metrics"]["accuracy"]
-    calm, calm_prometheus = (evaluate(window, CHECKS, min_samples=100, offline_accuracy=offline)
-                             for window in (steady, steady_prometheus))
-    moved, moved_prometheus = (evaluate(window, CHECKS, min_samples=100, offline_accuracy=offline)
-                               for window in (drifting, drifting_prometheus))
+    calm, calm_prometheus = (
+        evaluate(window, CHECKS, min_samples=100, offline_accuracy=offline) for window in (steady, steady_prometheus)
+    )
+    moved, moved_prometheus = (
+        evaluate(window, CHECKS, min_samples=100, offline_accuracy=offline)
+        for window in (drifting, drifting_prometheus)
+    )
     assert calm.verdict == NO_DRIFT and moved.verdict == DRIFT, (calm.summary(), moved.summary())
     assert verdicts(calm_prometheus) == verdicts(calm)
     assert verdicts(moved_prometheus) == verdicts(moved)
@@ -226,14 +269,24 @@ def test_bucket_bounds_prometheus_respells_still_meet_the_reference(accounts, se
     """Prometheus 3 stores `le` as Go formats floats; the window spells it as the server does,
     so each bucket of the large negative feature still finds its reference share."""
     selector = series_selector(NAMESPACE, MODEL, VERSION)
-    stored = {element["metric"]["le"] for element in prometheus.api(
-        "/api/v1/query", query=f'ballast_feature_value_bucket{{feature="balance",{selector[1:]}')["result"]}
+    stored = {
+        element["metric"]["le"]
+        for element in prometheus.api(
+            "/api/v1/query", query=f'ballast_feature_value_bucket{{feature="balance",{selector[1:]}'
+        )["result"]
+    }
     ended = time.time()
     window = window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, ended - 10, ended, egress=LOOPBACK)
-    served = {dict(labels)["le"] for (name, labels) in window.counts
-              if name == "ballast_feature_value_bucket" and dict(labels)["feature"] == "balance"}
-    bins = {dict(labels)["bin"] for (name, labels) in window.reference
-            if name == "ballast_reference_feature_bin_ratio" and dict(labels)["feature"] == "balance"}
+    served = {
+        dict(labels)["le"]
+        for (name, labels) in window.counts
+        if name == "ballast_feature_value_bucket" and dict(labels)["feature"] == "balance"
+    }
+    bins = {
+        dict(labels)["bin"]
+        for (name, labels) in window.reference
+        if name == "ballast_reference_feature_bin_ratio" and dict(labels)["feature"] == "balance"
+    }
     assert any("e+" in le for le in stored), stored  # Prometheus's spelling differs...
     assert served == bins and not any("e+" in le for le in served)  # ...the window's is the server's
 
@@ -248,13 +301,15 @@ def test_a_version_prometheus_never_scraped_is_no_data(servers, prometheus):
 def test_a_window_shorter_than_a_scrape_interval_is_no_data(servers, prometheus):
     ended = time.time() - 2 * SCRAPE_SECONDS
     with pytest.raises(PrometheusNoData):
-        window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, ended - SCRAPE_SECONDS / 4, ended, egress=LOOPBACK)
+        window_from_prometheus(
+            prometheus.url, NAMESPACE, MODEL, VERSION, ended - SCRAPE_SECONDS / 4, ended, egress=LOOPBACK
+        )
 
 
 def test_a_query_prometheus_refuses_is_a_bad_response(servers, prometheus):
     ended = time.time()
     with pytest.raises(PrometheusBadResponse, match="HTTP 400.*bad_data") as raised:
-        window_from_prometheus(prometheus.url, NAMESPACE, MODEL, VERSION, ended - 30, ended,
-                               namespace_label="not a label", egress=LOOPBACK)
+        window_from_prometheus(
+            prometheus.url, NAMESPACE, MODEL, VERSION, ended - 30, ended, namespace_label="not a label", egress=LOOPBACK
+        )
     assert raised.value.reason == "PrometheusBadResponse"
-

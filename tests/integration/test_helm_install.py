@@ -1,14 +1,15 @@
 """`helm install` of charts/ballast on the real cluster, end to end.
 
 The operator runs as the chart's Deployment: a pod on the real node, from Ballast's image pulled
-from the registry by digest, as uid 65532 on a read-only root filesystem, authenticated by nothing but its ServiceAccount's token, in namespaced mode watching only the
-test's own namespace (the session's operator process watches the other test namespaces; two
-operators on one object would fight). It takes the example Dataset and TrainingRun through to a
-model in Production answering inference requests; one run of the retention CronJob (as an
-administrator tries it, `kubectl create job --from=cronjob/...`) is a dry run that finds both
-versions referenced; `helm upgrade` replaces the operator and keeps
-every custom resource; `helm uninstall` removes the operator and keeps the CRDs, the user's
-objects and the artifact store's claim.
+from the registry by digest, as uid 65532 on a read-only root filesystem, authenticated by
+nothing but its ServiceAccount's token, in namespaced mode watching only the test's own
+namespace (the session's operator process watches the other test namespaces; two operators on
+one object would fight). It takes the example Dataset and TrainingRun through to a model in
+Production answering inference requests; one run of the retention CronJob (as an administrator
+tries it, `kubectl create job --from=cronjob/...`) is a dry run that finds both versions
+referenced; `helm upgrade` replaces the operator and keeps every custom resource; `helm
+uninstall` removes the operator and keeps the CRDs, the user's objects and the artifact store's
+claim.
 
 CRDs. The session has applied crds/ with kubectl already (the `crds` fixture), and the chart
 templates the same CRDs (charts/ballast/README.md), so `helm install` must adopt them: this is
@@ -40,8 +41,12 @@ from tests.support.operator_process import PROBLEM_LINE
 CRD_NAMES = sorted(f"{kind.plural}.{GROUP}" for kind in ALL_KINDS)
 EXAMPLES = REPO / "examples"
 HELM_OWNERSHIP_ANNOTATIONS = ("meta.helm.sh/release-name", "meta.helm.sh/release-namespace", "helm.sh/resource-policy")
-HELM_RELEASE_LABELS = ("helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io/version",
-                       "app.kubernetes.io/managed-by")
+HELM_RELEASE_LABELS = (
+    "helm.sh/chart",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+)
 SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -60,8 +65,10 @@ def ballast_objects(k: Kubectl) -> dict[str, dict]:
 
 def identity(objects: dict[str, dict]) -> dict[str, tuple]:
     """What must not change when the operator is upgraded: the same object (uid) with the same spec."""
-    return {key: (o["metadata"]["uid"], o["metadata"]["generation"], json.dumps(o["spec"], sort_keys=True))
-            for key, o in objects.items()}
+    return {
+        key: (o["metadata"]["uid"], o["metadata"]["generation"], json.dumps(o["spec"], sort_keys=True))
+        for key, o in objects.items()
+    }
 
 
 def operator_pods(k: Kubectl, release: Release) -> list[dict]:
@@ -85,25 +92,39 @@ def operator_log(k: Kubectl, pod: dict) -> str:
 
 def ready_endpoints(k: Kubectl, service: str) -> list[str]:
     slices = k.get_json("endpointslices", "-l", f"kubernetes.io/service-name={service}")["items"]
-    return [f"{e['addresses'][0]}:{p['port']}" for s in slices for e in s.get("endpoints") or []
-            if e["conditions"].get("ready") for p in s.get("ports") or []]
+    return [
+        f"{e['addresses'][0]}:{p['port']}"
+        for s in slices
+        for e in s.get("endpoints") or []
+        if e["conditions"].get("ready")
+        for p in s.get("ports") or []
+    ]
 
 
 def infer_credit_risk(endpoint: str) -> dict:
     """An Open Inference Protocol request with the example Dataset's three features."""
-    body = {"inputs": [
-        {"name": "income", "shape": [2], "datatype": "FP64", "data": [25.0, 80.0]},
-        {"name": "debt", "shape": [2], "datatype": "FP64", "data": [30.0, 5.0]},
-        {"name": "region", "shape": [2], "datatype": "BYTES", "data": ["east", "north"]}]}
-    request = urllib.request.Request(f"http://{endpoint}/v2/models/credit-risk/infer", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    body = {
+        "inputs": [
+            {"name": "income", "shape": [2], "datatype": "FP64", "data": [25.0, 80.0]},
+            {"name": "debt", "shape": [2], "datatype": "FP64", "data": [30.0, 5.0]},
+            {"name": "region", "shape": [2], "datatype": "BYTES", "data": ["east", "north"]},
+        ]
+    }
+    request = urllib.request.Request(
+        f"http://{endpoint}/v2/models/credit-risk/infer",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def log_problems(text: str) -> list[str]:
-    return [line for line in text.splitlines()
-            if PROBLEM_LINE.search(line) or "Forbidden" in line or "permission" in line.lower()]
+    return [
+        line
+        for line in text.splitlines()
+        if PROBLEM_LINE.search(line) or "Forbidden" in line or "permission" in line.lower()
+    ]
 
 
 def run_retention_once(k: Kubectl, release: Release) -> str:
@@ -112,9 +133,15 @@ def run_retention_once(k: Kubectl, release: Release) -> str:
     (cronjob,) = [o for o in release.objects() if o["kind"] == "CronJob"]
     job = f"gc-now-{uuid.uuid4().hex[:6]}"
     k.run("create", "job", job, f"--from=cronjob/{cronjob['metadata']['name']}")
-    wait_for(lambda: (k.get_json("job", job).get("status") or {}).get("succeeded") == 1
-             or (k.get_json("job", job).get("status") or {}).get("failed"), timeout=90, interval=1,
-             message=f"the retention Job {job} to finish")
+    wait_for(
+        lambda: (
+            (k.get_json("job", job).get("status") or {}).get("succeeded") == 1
+            or (k.get_json("job", job).get("status") or {}).get("failed")
+        ),
+        timeout=90,
+        interval=1,
+        message=f"the retention Job {job} to finish",
+    )
     (pod,) = k.get_json("pods", "-l", f"job-name={job}")["items"]
     log = k.run("logs", pod["metadata"]["name"]).stdout
     assert pod["status"]["phase"] == "Succeeded", log
@@ -143,8 +170,11 @@ def own_namespace(kubectl: Kubectl, crds):
     to remove, and the CRDs are given back."""
     name = f"helm-{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
-    wait_for(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-             timeout=30, message=f"default ServiceAccount in {name}")
+    wait_for(
+        lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+        timeout=30,
+        message=f"default ServiceAccount in {name}",
+    )
     releases: list[Release] = []
     yield name, releases
     for release in releases:
@@ -159,7 +189,8 @@ def own_namespace(kubectl: Kubectl, crds):
 
 
 def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_keeps_crds_and_objects(
-        kubectl: Kubectl, kubeconfig: Path, own_namespace):
+    kubectl: Kubectl, kubeconfig: Path, own_namespace
+):
     namespace, releases = own_namespace
     k = kubectl.in_namespace(namespace)
     release = Release(f"it-{uuid.uuid4().hex[:6]}", namespace, kubeconfig)
@@ -178,8 +209,11 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     adopted = crd_metadata(kubectl)
     assert {name: m["uid"] for name, m in adopted.items()} == crd_uids, "the CRDs were replaced, not adopted"
     assert all(m["annotations"]["meta.helm.sh/release-name"] == release.name for m in adopted.values())
-    (account,) = [o["metadata"]["name"] for o in release.objects() if o["kind"] == "ServiceAccount"
-                  and o["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"]
+    (account,) = [
+        o["metadata"]["name"]
+        for o in release.objects()
+        if o["kind"] == "ServiceAccount" and o["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+    ]
     kinds = {o["kind"] for o in release.objects()}
     assert {"Role", "RoleBinding"} <= kinds  # namespaced mode: its rights end at this namespace
 
@@ -199,9 +233,14 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     # Its only credential is its ServiceAccount's token, projected by the ServiceAccount admission
     # plugin and mounted by the kubelet.
     assert spec["serviceAccountName"] == account
-    token_volumes = {v["name"] for v in spec["volumes"]
-                     if any("serviceAccountToken" in s for s in (v.get("projected") or {}).get("sources", []))}
-    assert {m["name"] for m in container["volumeMounts"] if m["mountPath"] == SERVICE_ACCOUNT_TOKEN_PATH} == token_volumes
+    token_volumes = {
+        v["name"]
+        for v in spec["volumes"]
+        if any("serviceAccountToken" in s for s in (v.get("projected") or {}).get("sources", []))
+    }
+    assert {
+        m["name"] for m in container["volumeMounts"] if m["mountPath"] == SERVICE_ACCOUNT_TOKEN_PATH
+    } == token_volumes
     assert len(token_volumes) == 1
     assert not [e for e in container.get("env", []) if e["name"] == "KUBECONFIG"]
 
@@ -216,8 +255,12 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     trained = wait_for_condition(k, "trainingrun", "credit-forest-1", "Succeeded", timeout=180)
     assert condition(trained, "Succeeded")["status"] == "True", condition(trained, "Succeeded")
     version = trained["status"]["modelVersion"]
-    wait_for(lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
-             timeout=120, interval=1, message=f"{version} in Production")
+    wait_for(
+        lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
+        timeout=120,
+        interval=1,
+        message=f"{version} in Production",
+    )
     endpoints = wait_for(lambda: ready_endpoints(k, "credit-risk"), timeout=60, message="a ready endpoint")
     answer = infer_credit_risk(endpoints[0])
     assert answer["model_name"] == "credit-risk"
@@ -243,8 +286,9 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     after = ballast_objects(k)
     assert identity(after) == identity(before)
     assert after[f"ModelVersion/{version}"]["status"]["stage"] == "Production"
-    assert [d["metadata"]["uid"] for d in k.get_json("deployment", "-l", f"ballast.dev/model-version={version}")["items"]] \
-        == [serving[0]["metadata"]["uid"]]
+    assert [
+        d["metadata"]["uid"] for d in k.get_json("deployment", "-l", f"ballast.dev/model-version={version}")["items"]
+    ] == [serving[0]["metadata"]["uid"]]
     assert {name: m["uid"] for name, m in crd_metadata(kubectl).items()} == crd_uids
     # the new operator works, with the upgraded value: a new Dataset, and its debug log
     copy = example("01-dataset.yaml")
@@ -259,16 +303,24 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     installed = release.objects()
     before_uninstall = ballast_objects(k)
     kept = release.uninstall()
-    assert sorted(kept) == sorted([("CustomResourceDefinition", name) for name in CRD_NAMES]
-                                  + [("PersistentVolumeClaim", "ballast-artifacts")])
+    assert sorted(kept) == sorted(
+        [("CustomResourceDefinition", name) for name in CRD_NAMES] + [("PersistentVolumeClaim", "ballast-artifacts")]
+    )
     assert not release.exists()
     assert {name: m["uid"] for name, m in crd_metadata(kubectl).items()} == crd_uids
-    assert {key: o["metadata"]["uid"] for key, o in ballast_objects(k).items()} == \
-        {key: o["metadata"]["uid"] for key, o in before_uninstall.items()}
+    assert {key: o["metadata"]["uid"] for key, o in ballast_objects(k).items()} == {
+        key: o["metadata"]["uid"] for key, o in before_uninstall.items()
+    }
     assert k.get_json("pvc", "ballast-artifacts")["status"]["phase"] == "Bound"
     removed = [o for o in installed if (o["kind"], o["metadata"]["name"]) not in kept]
-    assert {o["kind"] for o in removed} >= {"Deployment", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
-                                            "ClusterRoleBinding"}
+    assert {o["kind"] for o in removed} >= {
+        "Deployment",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+    }
     for obj in removed:
         where = ["--namespace", obj["metadata"]["namespace"]] if obj["metadata"].get("namespace") else []
         gone = kubectl.run("get", obj["kind"].lower(), obj["metadata"]["name"], *where, check=False)

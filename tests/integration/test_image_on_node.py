@@ -46,7 +46,7 @@ class ImageIdsSeen:
                     if component in self.seen and status.get("imageID"):
                         self.seen[component].add(status["imageID"])
 
-    def __enter__(self) -> "ImageIdsSeen":
+    def __enter__(self) -> ImageIdsSeen:
         self._thread.start()
         return self
 
@@ -78,8 +78,11 @@ def test_every_ballast_pod_runs_the_pushed_digest_as_65532_on_a_read_only_root(k
 
     answer = infer(endpoint, "iris", FEATURES, iris_rows()[:2])
     assert answer["model_name"] == "iris"
-    name = next(pod["metadata"]["name"] for pod in k.get_json("pods", "-l", "app.kubernetes.io/component=serving")["items"]
-                if pod["status"].get("podIP") == endpoint.split(":")[0])
+    name = next(
+        pod["metadata"]["name"]
+        for pod in k.get_json("pods", "-l", "app.kubernetes.io/component=serving")["items"]
+        if pod["status"].get("podIP") == endpoint.split(":")[0]
+    )
     assert exec_in(k, name, "id", "-u").stdout.strip() == "65532"
     # the image's own files, and /tmp, are on the read-only root; only the declared scratch volume is writable
     for path in ("/opt/ballast/planted", "/tmp/planted"):

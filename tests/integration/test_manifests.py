@@ -53,9 +53,15 @@ def _readme_overlay() -> str:
 
 # --- generated, and current -------------------------------------------------------------------
 
+
 def test_base_is_what_render_sh_renders_from_the_chart_now(tmp_path):
-    result = subprocess.run(["bash", str(MANIFESTS / "render.sh"), str(tmp_path)], capture_output=True,
-                            text=True, env={**os.environ, "HELM": helm_binary()}, timeout=120)
+    result = subprocess.run(
+        ["bash", str(MANIFESTS / "render.sh"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HELM": helm_binary()},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     fresh, committed = _files(tmp_path), _files(BASE)
     stale = sorted(name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name))
@@ -70,20 +76,23 @@ def test_base_lists_one_resource_per_file_and_every_file():
         assert len(_documents((BASE / name).read_text())) == 1, name
     kinds = sorted(_documents((BASE / name).read_text())[0]["kind"] for name in files)
     # four ClusterRoles: the operator's, retention's, and the tenants' view and edit (aggregated to the built-in roles)
-    assert kinds == sorted(["Namespace", "Service", "PersistentVolumeClaim", "Deployment", "CronJob"]
-                           + ["ServiceAccount", "ClusterRoleBinding"] * 2 + ["ClusterRole"] * 4
-                           + ["CustomResourceDefinition"] * 4)
+    assert kinds == sorted(
+        ["Namespace", "Service", "PersistentVolumeClaim", "Deployment", "CronJob"]
+        + ["ServiceAccount", "ClusterRoleBinding"] * 2
+        + ["ClusterRole"] * 4
+        + ["CustomResourceDefinition"] * 4
+    )
 
 
 # --- the real API server ----------------------------------------------------------------------
+
 
 def test_base_is_accepted_by_the_api_server(kubectl: Kubectl, namespace: str, tmp_path):
     """`kubectl apply -k --dry-run=server`, every object. A dry run creates nothing, not even
     the base's own ballast-system Namespace, so the objects in it would all be refused as
     "namespace not found"; an overlay moves them into the test's namespace instead (which also
     shows that nothing in the base is tied to ballast-system)."""
-    overlay = _overlay(tmp_path / "overlay", "resources:\n  - ../../base\n"
-                                             f"namespace: {namespace}\n")
+    overlay = _overlay(tmp_path / "overlay", f"resources:\n  - ../../base\nnamespace: {namespace}\n")
     built = kubectl.run("kustomize", str(overlay)).stdout
     assert "ballast-system" not in built
     objects = _documents(built)
@@ -94,6 +103,7 @@ def test_base_is_accepted_by_the_api_server(kubectl: Kubectl, namespace: str, tm
 
 
 # --- what manifests/README.md promises ----------------------------------------------------------
+
 
 def test_readme_overlay_gives_the_operator_and_its_pods_the_new_image(kubectl: Kubectl, tmp_path):
     overlay = _overlay(tmp_path / "overlays" / "production", _readme_overlay())
@@ -121,15 +131,23 @@ def test_readme_uninstall_removes_the_operator_and_nothing_that_holds_data(kubec
     # a client-side dry run: kubectl lists what it would delete, without a server
     result = kubectl.run(*shlex.split(command)[1:], "--dry-run=client")
     deleted = sorted(line.split(" deleted")[0] for line in result.stdout.splitlines())
-    assert deleted == sorted([
-        'clusterrole.rbac.authorization.k8s.io "ballast"', 'clusterrolebinding.rbac.authorization.k8s.io "ballast"',
-        'deployment.apps "ballast"', 'service "ballast-metrics"', 'serviceaccount "ballast"',
-        'clusterrole.rbac.authorization.k8s.io "ballast-retention"',
-        'clusterrolebinding.rbac.authorization.k8s.io "ballast-retention"',
-        'cronjob.batch "ballast-retention"', 'serviceaccount "ballast-retention"'])
+    assert deleted == sorted(
+        [
+            'clusterrole.rbac.authorization.k8s.io "ballast"',
+            'clusterrolebinding.rbac.authorization.k8s.io "ballast"',
+            'deployment.apps "ballast"',
+            'service "ballast-metrics"',
+            'serviceaccount "ballast"',
+            'clusterrole.rbac.authorization.k8s.io "ballast-retention"',
+            'clusterrolebinding.rbac.authorization.k8s.io "ballast-retention"',
+            'cronjob.batch "ballast-retention"',
+            'serviceaccount "ballast-retention"',
+        ]
+    )
 
 
 # --- Argo CD ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def application() -> dict:
@@ -149,9 +167,21 @@ def test_argocd_application_installs_the_chart_with_values_the_schema_accepts(ap
 
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(source["helm"]["valuesObject"]))
-    result = subprocess.run([helm_binary(), "template", source["helm"]["releaseName"], str(REPO / source["path"]),
-                             "--namespace", namespace, "--values", str(values)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            helm_binary(),
+            "template",
+            source["helm"]["releaseName"],
+            str(REPO / source["path"]),
+            "--namespace",
+            namespace,
+            "--values",
+            str(values),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     objects = _documents(result.stdout)
     (deployment,) = find(objects, "Deployment")
@@ -161,8 +191,12 @@ def test_argocd_application_installs_the_chart_with_values_the_schema_accepts(ap
     assert claim["spec"]["storageClassName"] == "nfs-rwx"
     # and a typo in the Application's values would fail the render, not be ignored
     values.write_text(yaml.safe_dump({**source["helm"]["valuesObject"], "imagee": {}}))
-    typo = subprocess.run([helm_binary(), "template", "ballast", str(CHART), "--values", str(values)],
-                          capture_output=True, text=True, timeout=60)
+    typo = subprocess.run(
+        [helm_binary(), "template", "ballast", str(CHART), "--values", str(values)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert typo.returncode != 0 and "imagee" in typo.stderr
 
 
@@ -175,4 +209,5 @@ def test_crds_need_no_server_side_apply(application):
         if "ServerSideApply=true" not in sync_options:
             assert size < ANNOTATIONS_LIMIT / 2, (
                 f"{path.name} is {size} bytes as JSON: add ServerSideApply=true to "
-                f"{APPLICATION.relative_to(REPO)} (and say so in its comments)")
+                f"{APPLICATION.relative_to(REPO)} (and say so in its comments)"
+            )

@@ -27,8 +27,10 @@ def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
 
 def the_operators_egress(kubectl: Kubectl) -> EgressPolicy:
     """The tests' allow list and the ranges the operator discovers, read the way it reads them."""
-    found = [*service_cidr_ranges(kubectl.get_json("servicecidrs")["items"]),
-             *node_pod_ranges(kubectl.get_json("nodes")["items"])]
+    found = [
+        *service_cidr_ranges(kubectl.get_json("servicecidrs")["items"]),
+        *node_pod_ranges(kubectl.get_json("nodes")["items"]),
+    ]
     return EgressPolicy.from_strings(allow=TEST_SETTINGS[ALLOW_ENV].split(",")).with_cluster_ranges(found)
 
 
@@ -37,13 +39,16 @@ def comes_back_after_deletion(k: Kubectl, name: str, timeout: float = 10) -> tup
     uid = k.get_json("networkpolicy", name)["metadata"]["uid"]
     k.run("delete", "networkpolicy", name, "--wait=true")
     deleted_at = time.monotonic()
-    again = wait_for(lambda: (lambda p: p if p["metadata"]["uid"] != uid else None)(k.get_json("networkpolicy", name)),
-                     timeout=timeout, interval=0.2, message=f"NetworkPolicy {name} applied again")
+    again = wait_for(
+        lambda: (lambda p: p if p["metadata"]["uid"] != uid else None)(k.get_json("networkpolicy", name)),
+        timeout=timeout,
+        interval=0.2,
+        message=f"NetworkPolicy {name} applied again",
+    )
     return again, time.monotonic() - deleted_at
 
 
-def test_an_ingest_runs_under_its_datasets_network_policy_which_comes_back_when_deleted(k: Kubectl,
-                                                                                       kubectl: Kubectl):
+def test_an_ingest_runs_under_its_datasets_network_policy_which_comes_back_when_deleted(k: Kubectl, kubectl: Kubectl):
     pod_ip = _serve_iris_csv(k)
     k.apply(dataset("from-url", {"url": f"http://{pod_ip}:8000/iris.csv"}))
     document = _valid_version(k, "from-url")  # the ingest succeeded with its policy in place
@@ -51,12 +56,15 @@ def test_an_ingest_runs_under_its_datasets_network_policy_which_comes_back_when_
 
     policy = k.get_json("networkpolicy", "from-url-ingest")
     assert [(o["kind"], o["uid"]) for o in policy["metadata"]["ownerReferences"]] == [
-        ("Dataset", document["metadata"]["uid"])]
+        ("Dataset", document["metadata"]["uid"])
+    ]
     egress = the_operators_egress(kubectl)
     expected = build_ingest_network_policy(document, Settings(egress=egress))
     assert policy["spec"] == expected["spec"]
-    assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "ingest",
-                                                            "app.kubernetes.io/instance": "from-url"}
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/component": "ingest",
+        "app.kubernetes.io/instance": "from-url",
+    }
     (_, reach, *allowed) = policy["spec"]["egress"]
     v4 = next(peer["ipBlock"]["except"] for peer in reach["to"] if peer["ipBlock"]["cidr"] == "0.0.0.0/0")
     # the metadata range and the service range the operator discovered from the ServiceCIDR
@@ -66,13 +74,18 @@ def test_an_ingest_runs_under_its_datasets_network_policy_which_comes_back_when_
         assert {"to": [{"ipBlock": {"cidr": "10.244.0.0/16"}}]} in allowed
 
     again, seconds = comes_back_after_deletion(k, "from-url-ingest")
-    assert again["spec"] == policy["spec"] and again["metadata"]["ownerReferences"] == policy["metadata"][
-        "ownerReferences"]
+    assert (
+        again["spec"] == policy["spec"]
+        and again["metadata"]["ownerReferences"] == policy["metadata"]["ownerReferences"]
+    )
     print(f"\ningest NetworkPolicy applied again {seconds:.1f} s after its deletion")
 
     # deleted with its Dataset by the garbage collector: it stays deleted
     k.run("delete", "dataset", "from-url", "--wait=true")
-    wait_for(lambda: k.run("get", "networkpolicy", "from-url-ingest", check=False).returncode != 0,
-             timeout=30, message="the policy collected with its Dataset")
+    wait_for(
+        lambda: k.run("get", "networkpolicy", "from-url-ingest", check=False).returncode != 0,
+        timeout=30,
+        message="the policy collected with its Dataset",
+    )
     time.sleep(3)
     assert k.run("get", "networkpolicy", "from-url-ingest", check=False).returncode != 0

@@ -16,7 +16,8 @@ def _ready(document: dict) -> dict | None:
 
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))
 def test_spec_change_bumps_observed_generation_and_ready_follows(
-        kubectl: Kubectl, namespace: str, ballast_operator, kind: str):
+    kubectl: Kubectl, namespace: str, ballast_operator, kind: str
+):
     k = kubectl.in_namespace(namespace)
     resource, name = f"{kind.lower()}.ballast.dev", EXAMPLES[kind]["metadata"]["name"]
     k.apply(EXAMPLES[kind])
@@ -24,14 +25,23 @@ def test_spec_change_bumps_observed_generation_and_ready_follows(
     def observed(generation: int):
         document = k.get_json(resource, name)
         ready = _ready(document)
-        return (document.get("status", {}).get("observedGeneration") == generation
-                and ready and ready["observedGeneration"] == generation and document)
+        return (
+            document.get("status", {}).get("observedGeneration") == generation
+            and ready
+            and ready["observedGeneration"] == generation
+            and document
+        )
 
     wait_for(lambda: observed(1), timeout=30, message=f"{kind} observedGeneration 1")
-    patch = ({"spec": {"versionHistoryLimit": 5}} if kind == "Dataset"
-             else {"spec": {"serving": {"replicas": 2}}} if kind == "ModelVersion"
-             else {"spec": {"seed": 7}} if kind == "TrainingRun"
-             else {"spec": {"interval": "2m"}})
+    patch = (
+        {"spec": {"versionHistoryLimit": 5}}
+        if kind == "Dataset"
+        else {"spec": {"serving": {"replicas": 2}}}
+        if kind == "ModelVersion"
+        else {"spec": {"seed": 7}}
+        if kind == "TrainingRun"
+        else {"spec": {"interval": "2m"}}
+    )
     k.run("patch", resource, name, "--type=merge", "-p", json.dumps(patch))
     wait_for(lambda: observed(2), timeout=30, message=f"{kind} observedGeneration 2")
 
@@ -40,7 +50,8 @@ def test_spec_change_bumps_observed_generation_and_ready_follows(
 
 
 def test_a_policy_for_a_model_with_nothing_in_production_says_so_and_waits(
-        kubectl: Kubectl, namespace: str, ballast_operator):
+    kubectl: Kubectl, namespace: str, ballast_operator
+):
     k = kubectl.in_namespace(namespace)
     k.apply(EXAMPLES["DriftPolicy"])
 
@@ -60,5 +71,8 @@ def test_a_policy_for_a_model_with_nothing_in_production_says_so_and_waits(
 def test_operator_exports_its_reconcile_counter(kubectl: Kubectl, namespace: str, ballast_operator):
     k = kubectl.in_namespace(namespace)
     k.apply(EXAMPLES["Dataset"])
-    wait_for(lambda: 'ballast_reconciliations_total{kind="Dataset",result="changed"}' in ballast_operator.metrics(),
-             timeout=30, message="reconcile counter")
+    wait_for(
+        lambda: 'ballast_reconciliations_total{kind="Dataset",result="changed"}' in ballast_operator.metrics(),
+        timeout=30,
+        message="reconcile counter",
+    )

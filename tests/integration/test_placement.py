@@ -24,8 +24,10 @@ def own_namespace(kubectl: Kubectl) -> Iterator[str]:
 
 
 def _placed_operator(kubeconfig: Path, namespace: str, log: Path, node_selector: dict) -> OperatorProcess:
-    placement = {"BALLAST_WORKLOAD_NODE_SELECTOR": json.dumps(node_selector),
-                 "BALLAST_WORKLOAD_TOLERATIONS": json.dumps(TOLERATIONS)}
+    placement = {
+        "BALLAST_WORKLOAD_NODE_SELECTOR": json.dumps(node_selector),
+        "BALLAST_WORKLOAD_TOLERATIONS": json.dumps(TOLERATIONS),
+    }
     return OperatorProcess(kubeconfig, log, store_dir=shared_store_dir(), env=placement, namespaces=(namespace,))
 
 
@@ -43,7 +45,8 @@ def _ready_with_reason(k: Kubectl, dataset_name: str, reason: str) -> dict | Non
 
 
 def test_pods_carry_the_placement_go_only_where_it_points_and_a_stuck_one_is_named(
-        kubectl: Kubectl, kubeconfig: Path, own_namespace: str, crds, tmp_path: Path):
+    kubectl: Kubectl, kubeconfig: Path, own_namespace: str, crds, tmp_path: Path
+):
     k = kubectl.in_namespace(own_namespace)
     # No node has this label: the ingest pod carries the placement and waits, unscheduled.
     with _placed_operator(kubeconfig, own_namespace, tmp_path / "nowhere.log", {"pool": "nowhere"}) as operator:
@@ -52,20 +55,25 @@ def test_pods_carry_the_placement_go_only_where_it_points_and_a_stuck_one_is_nam
         assert pod["spec"]["nodeSelector"] == {"pool": "nowhere"}
         assert TOLERATIONS[0] in pod["spec"]["tolerations"]  # beside the ones Kubernetes adds
         # ... and the Dataset says why at once, instead of waiting for the Job's deadline
-        stuck = wait_for(lambda: _ready_with_reason(k, "stranded", "PodCannotStart"), timeout=30,
-                         message="Ready says PodCannotStart")
+        stuck = wait_for(
+            lambda: _ready_with_reason(k, "stranded", "PodCannotStart"), timeout=30, message="Ready says PodCannotStart"
+        )
         assert stuck["status"] == "Unknown", stuck
         # the scheduler's words; the first ones may be about the store's claim, bound a moment later
-        wait_for(lambda: "node affinity/selector" in _ready_with_reason(k, "stranded", "PodCannotStart")["message"],
-                 timeout=30, message="Ready naming the node selector")
+        wait_for(
+            lambda: "node affinity/selector" in _ready_with_reason(k, "stranded", "PodCannotStart")["message"],
+            timeout=30,
+            message="Ready naming the node selector",
+        )
         events = k.get_json("events", "--field-selector", "involvedObject.name=stranded,reason=PodCannotStart")
         assert [e["type"] for e in events["items"]] == ["Warning"], events["items"]
         k.run("delete", "dataset", "stranded", "--wait=true")  # while its operator runs: finalizer removed
     assert operator.log_problems() == []
 
     # The real node has this label: the same Dataset ingests there.
-    with _placed_operator(kubeconfig, own_namespace, tmp_path / "placed.log",
-                          {"kubernetes.io/hostname": "ballast-node-0"}) as operator:
+    with _placed_operator(
+        kubeconfig, own_namespace, tmp_path / "placed.log", {"kubernetes.io/hostname": "ballast-node-0"}
+    ) as operator:
         k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
         ready = wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
         assert condition(ready, "Ready")["status"] == "True", ready["status"]

@@ -31,15 +31,27 @@ def pod(name: str, script: str, *, labels: dict | None = None, restart: str = "N
     adds to the pod's spec, everything else to its container."""
     pod_spec = container.pop("pod_spec", {})
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "labels": labels or {}},
         "spec": {
             "restartPolicy": restart,
             "terminationGracePeriodSeconds": 1,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT, "runAsGroup": NONROOT,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "main", "image": localcluster.toolbox_image(), "command": ["sh", "-c", script],
-                            "securityContext": container_security(), **container}],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": NONROOT,
+                "runAsGroup": NONROOT,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "main",
+                    "image": localcluster.toolbox_image(),
+                    "command": ["sh", "-c", script],
+                    "securityContext": container_security(),
+                    **container,
+                }
+            ],
             **pod_spec,
         },
     }
@@ -56,9 +68,11 @@ def container_status(kubectl: Kubectl, name: str) -> dict:
 
 def terminated(kubectl: Kubectl, name: str) -> dict:
     """The container's final state, once it has one."""
+
     def final() -> dict | None:
         status = container_status(kubectl, name)
         return (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated")
+
     return wait_for(final, timeout=POD_TIMEOUT, message=f"pod {name} to terminate")
 
 
@@ -67,6 +81,7 @@ def wait_ready(kubectl: Kubectl, name: str) -> dict:
         found = get_pod(kubectl, name)
         conditions = {c["type"]: c["status"] for c in found.get("status", {}).get("conditions", [])}
         return found if conditions.get("Ready") == "True" else None
+
     return wait_for(ready, timeout=POD_TIMEOUT, message=f"pod {name} to be Ready")
 
 
@@ -103,8 +118,13 @@ def test_pod_runs_as_nonroot_on_a_read_only_root(ns: Kubectl) -> None:
 def test_memory_limit_oom_kills(ns: Kubectl) -> None:
     # the shell holds a command substitution's whole output: 256 MB against a 32 Mi limit
     limits = {"memory": "32Mi", "cpu": "100m"}
-    ns.apply(pod("hog", 'x=$(head -c 268435456 /dev/zero | tr "\\0" a); echo survived',
-                 resources={"limits": limits, "requests": limits}))
+    ns.apply(
+        pod(
+            "hog",
+            'x=$(head -c 268435456 /dev/zero | tr "\\0" a); echo survived',
+            resources={"limits": limits, "requests": limits},
+        )
+    )
     assert terminated(ns, "hog")["reason"] == "OOMKilled"
 
 
@@ -120,32 +140,55 @@ def test_readiness_decides_the_service_endpoints(ns: Kubectl) -> None:
     """The host reaches pods over the bridge: the kubelet's HTTP probes, and this test."""
     serve = "mkdir -p /tmp/www && echo served > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"
     for name, probe_port in (("ready", 8080), ("unready", 8081)):
-        ns.apply(pod(name, serve, labels={"app": "probed"}, restart="Always",
-                     readinessProbe={"httpGet": {"path": "/", "port": probe_port}, "periodSeconds": 1},
-                     volumeMounts=[{"name": "tmp", "mountPath": "/tmp"}],
-                     pod_spec={"volumes": [{"name": "tmp", "emptyDir": {}}]}))
-    ns.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "probed"},
-              "spec": {"selector": {"app": "probed"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+        ns.apply(
+            pod(
+                name,
+                serve,
+                labels={"app": "probed"},
+                restart="Always",
+                readinessProbe={"httpGet": {"path": "/", "port": probe_port}, "periodSeconds": 1},
+                volumeMounts=[{"name": "tmp", "mountPath": "/tmp"}],
+                pod_spec={"volumes": [{"name": "tmp", "emptyDir": {}}]},
+            )
+        )
+    ns.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "probed"},
+            "spec": {"selector": {"app": "probed"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        }
+    )
     ready_ip = wait_ready(ns, "ready")["status"]["podIP"]
-    unready_ip = wait_for(lambda: get_pod(ns, "unready")["status"].get("podIP"), timeout=POD_TIMEOUT,
-                          message="the unready pod's IP")
+    unready_ip = wait_for(
+        lambda: get_pod(ns, "unready")["status"].get("podIP"), timeout=POD_TIMEOUT, message="the unready pod's IP"
+    )
 
     def endpoints() -> dict | None:
         slices = ns.get_json("endpointslices", "-l", "kubernetes.io/service-name=probed")["items"]
-        found = {address: endpoint["conditions"].get("ready")
-                 for item in slices for endpoint in item.get("endpoints") or [] for address in endpoint["addresses"]}
+        found = {
+            address: endpoint["conditions"].get("ready")
+            for item in slices
+            for endpoint in item.get("endpoints") or []
+            for address in endpoint["addresses"]
+        }
         return found if len(found) == 2 else None
-    assert wait_for(endpoints, timeout=60, message="both pods in the EndpointSlice") == {ready_ip: True,
-                                                                                        unready_ip: False}
+
+    assert wait_for(endpoints, timeout=60, message="both pods in the EndpointSlice") == {
+        ready_ip: True,
+        unready_ip: False,
+    }
     with urllib.request.urlopen(f"http://{ready_ip}:8080/", timeout=5) as response:
         assert response.read() == b"served\n"
 
 
 def test_pods_reach_the_api_server_through_the_service_env(ns: Kubectl) -> None:
     gateway = localcluster.pod_gateway()
-    script = ('echo "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"; '
-              'wget -q -O- --no-check-certificate "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version"'
-              f' && wget -q -O /dev/null --no-check-certificate "https://{gateway}:$KUBERNETES_SERVICE_PORT/version"')
+    script = (
+        'echo "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"; '
+        'wget -q -O- --no-check-certificate "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version"'
+        f' && wget -q -O /dev/null --no-check-certificate "https://{gateway}:$KUBERNETES_SERVICE_PORT/version"'
+    )
     ns.apply(pod("client", script))
     final = terminated(ns, "client")
     output = ns.run("logs", "client").stdout
@@ -155,19 +198,33 @@ def test_pods_reach_the_api_server_through_the_service_env(ns: Kubectl) -> None:
     assert json.loads(body)["gitVersion"] == localcluster.kube_version()
 
 
-def test_shared_volumes_are_one_directory_across_namespaces(kubectl: Kubectl, namespace: str,
-                                                            other_namespace: str) -> None:
+def test_shared_volumes_are_one_directory_across_namespaces(
+    kubectl: Kubectl, namespace: str, other_namespace: str
+) -> None:
     marker = f"shared-{uuid.uuid4().hex[:8]}"
-    mount = {"volumeMounts": [{"name": "store", "mountPath": "/store"}],
-             "pod_spec": {"volumes": [{"name": "store", "persistentVolumeClaim": {"claimName": "store"}}]}}
-    scripts = {namespace: f"echo first > /store/{marker}",
-               # reads the other pod's file, then rewrites it and adds one of its own
-               other_namespace: f"cat /store/{marker} && echo second >> /store/{marker} && touch /store/{marker}.b"}
+    mount = {
+        "volumeMounts": [{"name": "store", "mountPath": "/store"}],
+        "pod_spec": {"volumes": [{"name": "store", "persistentVolumeClaim": {"claimName": "store"}}]},
+    }
+    scripts = {
+        namespace: f"echo first > /store/{marker}",
+        # reads the other pod's file, then rewrites it and adds one of its own
+        other_namespace: f"cat /store/{marker} && echo second >> /store/{marker} && touch /store/{marker}.b",
+    }
     for name, script in scripts.items():
         client = kubectl.in_namespace(name)
-        client.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "store"},
-                      "spec": {"storageClassName": "ballast-shared", "accessModes": ["ReadWriteMany"],
-                               "resources": {"requests": {"storage": "1Gi"}}}})
+        client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "store"},
+                "spec": {
+                    "storageClassName": "ballast-shared",
+                    "accessModes": ["ReadWriteMany"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            }
+        )
         client.apply(pod("writer", script, **mount))
         assert terminated(client, "writer")["exitCode"] == 0, client.run("logs", "writer").stdout
     assert kubectl.in_namespace(other_namespace).run("logs", "writer").stdout == "first\n"
@@ -182,6 +239,12 @@ def test_the_service_range_holds_thousands_of_services(ns: Kubectl) -> None:
     service_range = ipaddress.ip_network(localcluster.SERVICE_CIDR)
     assert service_range.num_addresses >= 10_000
     assert not service_range.overlaps(localcluster.pod_cidr())
-    ns.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ranged"},
-              "spec": {"selector": {"app": "x"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    ns.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "ranged"},
+            "spec": {"selector": {"app": "x"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        }
+    )
     assert ipaddress.ip_address(ns.get_json("service", "ranged")["spec"]["clusterIP"]) in service_range

@@ -16,13 +16,19 @@ import urllib.request
 import pandas as pd
 import pytest
 
+from ballast.api.dataset import DatasetSchema
 from ballast.models.skops_format import load_model
 from ballast.training.features import feature_columns, feature_frame
-from ballast.api.dataset import DatasetSchema
-from tests.support.ballast_objects import (
-    IRIS_COLUMNS, condition, dataset, iris_rows, run_ballast, training_run, wait_for_condition,
-)
 from tests.support import traffic
+from tests.support.ballast_objects import (
+    IRIS_COLUMNS,
+    condition,
+    dataset,
+    iris_rows,
+    run_ballast,
+    training_run,
+    wait_for_condition,
+)
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.traffic import ready_endpoints
 
@@ -57,7 +63,8 @@ def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
 
 
 def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_failed_requests(
-        k: Kubectl, namespace: str):
+    k: Kubectl, namespace: str
+):
     k.apply(serve_run("first", "sklearn.linear_model.LogisticRegression", {"max_iter": 300}))
     first = wait_for_condition(k, "trainingrun", "first", "Succeeded")
     assert condition(first, "Succeeded")["status"] == "True", condition(first, "Succeeded")
@@ -71,8 +78,9 @@ def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_
     predicted = next(o for o in response["outputs"] if o["name"] == "predict")["data"]
 
     artifact = version["spec"]["artifact"]
-    local = load_model((shared_store_dir() / artifact["uri"].removeprefix("file:///var/lib/ballast/")).read_bytes(),
-                       artifact["sha256"])
+    local = load_model(
+        (shared_store_dir() / artifact["uri"].removeprefix("file:///var/lib/ballast/")).read_bytes(), artifact["sha256"]
+    )
     schema = DatasetSchema.model_validate({"columns": IRIS_COLUMNS, "target": "species"})
     frame = feature_frame(pd.DataFrame(rows).drop(columns="species"), feature_columns(schema))
     assert predicted == local.predict(frame).tolist()
@@ -95,9 +103,15 @@ def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_
         second = wait_for_condition(k, "trainingrun", "second", "Succeeded")
         production(k, second["status"]["modelVersion"])
         old = first["status"]["modelVersion"]
-        wait_for(lambda: (k.get_json("modelversion", old)["status"].get("stage") == "Superseded"
-                          and not k.get_json("pods", "-l", f"ballast.dev/model-version={old}")["items"]),
-                 timeout=120, interval=1, message="the old version superseded and scaled to zero")
+        wait_for(
+            lambda: (
+                k.get_json("modelversion", old)["status"].get("stage") == "Superseded"
+                and not k.get_json("pods", "-l", f"ballast.dev/model-version={old}")["items"]
+            ),
+            timeout=120,
+            interval=1,
+            message="the old version superseded and scaled to zero",
+        )
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -137,8 +151,12 @@ def test_a_deleted_namespace_goes_with_its_served_model(k: Kubectl, kubectl: Kub
     production(k, run["status"]["modelVersion"])
 
     kubectl.run("delete", "namespace", namespace, "--wait=false")
-    wait_for(lambda: kubectl.run("get", "namespace", namespace, check=False).returncode != 0, timeout=90,
-             interval=1, message=f"namespace {namespace} gone")
+    wait_for(
+        lambda: kubectl.run("get", "namespace", namespace, check=False).returncode != 0,
+        timeout=90,
+        interval=1,
+        message=f"namespace {namespace} gone",
+    )
 
 
 def test_a_serving_pod_no_node_can_take_is_named_in_ready_with_one_warning(k: Kubectl):
@@ -168,7 +186,8 @@ def canary_run(name: str, estimator: str, params: dict) -> dict:
     run = training_run(name, "iris", estimator=estimator, params=params)
     run["spec"]["modelVersionTemplate"] = {
         "serving": {"replicas": 1},
-        "rollout": {"strategy": "Canary", "steps": [25, 50], "analysisInterval": "6s"}}
+        "rollout": {"strategy": "Canary", "steps": [25, 50], "analysisInterval": "6s"},
+    }
     return run
 
 
@@ -193,13 +212,17 @@ def test_a_better_canary_is_promoted_step_by_step_and_a_worse_one_rolls_back(k: 
 
         k.apply(canary_run("worse", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 1}))
         worse = wait_for_condition(k, "trainingrun", "worse", "Succeeded")["status"]["modelVersion"]
-        wait_for(lambda: stage_of(k, worse) == "RolledBack", timeout=180, interval=1,
-                 message="the worse canary rolled back")
+        wait_for(
+            lambda: stage_of(k, worse) == "RolledBack", timeout=180, interval=1, message="the worse canary rolled back"
+        )
         rolled_back = k.get_json("modelversion", worse)
         assert "accuracy" in rolled_back["status"]["rollbackReason"], rolled_back["status"]
         assert stage_of(k, better) == "Production"
-        wait_for(lambda: not k.get_json("pods", "-l", f"ballast.dev/model-version={worse}")["items"],
-                 timeout=60, message="the rolled back canary scaled to zero")
+        wait_for(
+            lambda: not k.get_json("pods", "-l", f"ballast.dev/model-version={worse}")["items"],
+            timeout=60,
+            message="the rolled back canary scaled to zero",
+        )
 
         output = run_ballast(k, "rollback", "iris", "--to", base, "--timeout", "120")
         assert f"{base} is in Production" in output
@@ -209,7 +232,9 @@ def test_a_better_canary_is_promoted_step_by_step_and_a_worse_one_rolls_back(k: 
 
 
 def _post(endpoint: str, path: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://{endpoint}{path}", data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://{endpoint}{path}", data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -218,8 +243,10 @@ def _post(endpoint: str, path: str, body: bytes) -> tuple[int, dict]:
 
 
 def _named(rows: list[dict], names=FEATURES, datatype="FP64") -> list[dict]:
-    return [{"name": name, "shape": [len(rows)], "datatype": datatype, "data": [row[name] for row in rows]}
-            for name in names]
+    return [
+        {"name": name, "shape": [len(rows)], "datatype": datatype, "data": [row[name] for row in rows]}
+        for name in names
+    ]
 
 
 MALFORMED = {
@@ -228,14 +255,28 @@ MALFORMED = {
     "no inputs": ("/v2/models/iris/infer", b'{"id": "x"}'),
     "empty inputs": ("/v2/models/iris/infer", b'{"inputs": []}'),
     "unknown model": ("/v2/models/penguins/infer", json.dumps({"inputs": _named(iris_rows()[:1])}).encode()),
-    "missing feature": ("/v2/models/iris/infer", json.dumps({"inputs": _named(iris_rows()[:1], FEATURES[:3])}).encode()),
-    "shape does not match data": ("/v2/models/iris/infer", json.dumps({"inputs": [
-        {**tensor, "shape": [3]} for tensor in _named(iris_rows()[:1])]}).encode()),
-    "strings in a number tensor": ("/v2/models/iris/infer", json.dumps({"inputs": [
-        {**tensor, "data": ["a"]} for tensor in _named(iris_rows()[:1])]}).encode()),
-    "unknown datatype": ("/v2/models/iris/infer", json.dumps({"inputs": _named(iris_rows()[:1], datatype="FP128")}).encode()),
-    "matrix with the wrong width": ("/v2/models/iris/infer", json.dumps({"inputs": [
-        {"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [[1.0, 2.0, 3.0]]}]}).encode()),
+    "missing feature": (
+        "/v2/models/iris/infer",
+        json.dumps({"inputs": _named(iris_rows()[:1], FEATURES[:3])}).encode(),
+    ),
+    "shape does not match data": (
+        "/v2/models/iris/infer",
+        json.dumps({"inputs": [{**tensor, "shape": [3]} for tensor in _named(iris_rows()[:1])]}).encode(),
+    ),
+    "strings in a number tensor": (
+        "/v2/models/iris/infer",
+        json.dumps({"inputs": [{**tensor, "data": ["a"]} for tensor in _named(iris_rows()[:1])]}).encode(),
+    ),
+    "unknown datatype": (
+        "/v2/models/iris/infer",
+        json.dumps({"inputs": _named(iris_rows()[:1], datatype="FP128")}).encode(),
+    ),
+    "matrix with the wrong width": (
+        "/v2/models/iris/infer",
+        json.dumps(
+            {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [[1.0, 2.0, 3.0]]}]}
+        ).encode(),
+    ),
     "feedback for an unknown response": ("/v2/models/iris/feedback", b'{"labels": ["setosa"]}'),
 }
 
@@ -260,11 +301,23 @@ def test_malformed_requests_get_protocol_errors_and_bad_artifacts_never_replace_
     pickled = store / f"{namespace}/models/iris-{namespace}/pickled/model.skops"
     pickled.parent.mkdir(parents=True, exist_ok=True)
     pickled.write_bytes(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94\x8c\x06system\x94\x93\x94.")
-    for name, path, sha in (("corrupted", corrupted, artifact["sha256"]),
-                            ("pickled", pickled, hashlib.sha256(pickled.read_bytes()).hexdigest())):
-        k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": name},
-                 "spec": {"model": "iris", "serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"},
-                          "artifact": {"uri": f"file:///var/lib/ballast/{path.relative_to(store)}", "sha256": sha}}})
+    for name, path, sha in (
+        ("corrupted", corrupted, artifact["sha256"]),
+        ("pickled", pickled, hashlib.sha256(pickled.read_bytes()).hexdigest()),
+    ):
+        k.apply(
+            {
+                "apiVersion": "ballast.dev/v1alpha1",
+                "kind": "ModelVersion",
+                "metadata": {"name": name},
+                "spec": {
+                    "model": "iris",
+                    "serving": {"replicas": 1},
+                    "rollout": {"strategy": "Immediate"},
+                    "artifact": {"uri": f"file:///var/lib/ballast/{path.relative_to(store)}", "sha256": sha},
+                },
+            }
+        )
     for name, reason in (("corrupted", "DigestMismatch"), ("pickled", "UntrustedArtifact")):
         refused = wait_for_condition(k, "modelversion", name, "Ready", statuses=("False",), timeout=60)
         assert condition(refused, "Ready")["reason"] == reason, condition(refused, "Ready")

@@ -29,9 +29,12 @@ def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
     return k
 
 
-FOREIGN = {"apiVersion": "v1", "kind": "Service",
-           "metadata": {"name": "iris", "labels": {"app": "someone-elses"}},
-           "spec": {"selector": {"app": "someone-elses"}, "ports": [{"port": 5432, "targetPort": 5432}]}}
+FOREIGN = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "iris", "labels": {"app": "someone-elses"}},
+    "spec": {"selector": {"app": "someone-elses"}, "ports": [{"port": 5432, "targetPort": 5432}]},
+}
 
 
 def test_a_foreign_service_of_the_models_name_is_neither_taken_over_nor_deleted(k: Kubectl):
@@ -48,14 +51,20 @@ def test_a_foreign_service_of_the_models_name_is_neither_taken_over_nor_deleted(
     version = wait_for(conflicted, timeout=120, interval=1, message="ServiceConflict on the version")
     assert condition(version, "ServiceConflict")["reason"] == "ServiceConflict"
     # the Deployment still rolls out
-    wait_for(lambda: (k.get_json("modelversion", name).get("status") or {}).get("stage") == "Production",
-             timeout=180, interval=1, message=f"{name} in Production")
+    wait_for(
+        lambda: (k.get_json("modelversion", name).get("status") or {}).get("stage") == "Production",
+        timeout=180,
+        interval=1,
+        message=f"{name} in Production",
+    )
     events = k.get_json("events", "--field-selector", f"involvedObject.name={name},reason=ServiceConflict")["items"]
     assert [e["type"] for e in events] == ["Warning"], events
     after = k.get_json("service", "iris")
     assert after["metadata"].get("ownerReferences") is None
-    assert (after["spec"]["selector"], after["metadata"]["labels"]) == (before["spec"]["selector"],
-                                                                          before["metadata"]["labels"])
+    assert (after["spec"]["selector"], after["metadata"]["labels"]) == (
+        before["spec"]["selector"],
+        before["metadata"]["labels"],
+    )
 
     k.run("delete", "modelversion", name, "--wait=true")
     time.sleep(3)  # the garbage collector would have acted by now
@@ -65,8 +74,14 @@ def test_a_foreign_service_of_the_models_name_is_neither_taken_over_nor_deleted(
 def test_a_served_version_has_its_network_policy_and_its_namespace_the_feedback_token(k: Kubectl):
     k.apply(serve_run("served"))
     name = wait_for_condition(k, "trainingrun", "served", "Succeeded")["status"]["modelVersion"]
-    version = wait_for(lambda: (lambda v: v if (v.get("status") or {}).get("stage") == "Production" else None)(
-        k.get_json("modelversion", name)), timeout=180, interval=1, message=f"{name} in Production")
+    version = wait_for(
+        lambda: (lambda v: v if (v.get("status") or {}).get("stage") == "Production" else None)(
+            k.get_json("modelversion", name)
+        ),
+        timeout=180,
+        interval=1,
+        message=f"{name} in Production",
+    )
 
     policy = k.get_json("networkpolicy", f"{name}-serve")
     assert [o["uid"] for o in policy["metadata"]["ownerReferences"]] == [version["metadata"]["uid"]]
@@ -85,7 +100,13 @@ def test_a_served_version_has_its_network_policy_and_its_namespace_the_feedback_
     k.run("patch", "secret", "ballast-feedback", "--type=merge", "-p", '{"stringData": {"token": "rotated"}}')
     original = k.get_json("deployment", f"{name}-serve")["metadata"]["uid"]
     k.run("delete", "deployment", f"{name}-serve", "--wait=true")
-    wait_for(lambda: k.run("get", "deployment", f"{name}-serve", "-o", "jsonpath={.metadata.uid}",
-                           check=False).stdout.strip() not in ("", original),
-             timeout=60, interval=0.5, message="the Deployment applied again")
+    wait_for(
+        lambda: (
+            k.run("get", "deployment", f"{name}-serve", "-o", "jsonpath={.metadata.uid}", check=False).stdout.strip()
+            not in ("", original)
+        ),
+        timeout=60,
+        interval=0.5,
+        message="the Deployment applied again",
+    )
     assert k.get_json("secret", "ballast-feedback")["data"]["token"] == "cm90YXRlZA=="

@@ -18,10 +18,16 @@ import pytest
 from ballast.data.snapshot import ingest_table, read_snapshot
 from ballast.runtime.ingest import IngestOptions, run_ingest
 from ballast.store import (
-    ArtifactConflict, ArtifactNotFound, ArtifactOutsideStore, ArtifactStore, DigestMismatch, StoreUnavailable,
+    ArtifactConflict,
+    ArtifactNotFound,
+    ArtifactOutsideStore,
+    ArtifactStore,
+    DigestMismatch,
+    StoreUnavailable,
 )
 from tests.support.s3server import S3Server, running_s3_server
 from tests.unit.test_data_canonical import as_csv, iris_frame, iris_spec
+
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
@@ -66,16 +72,21 @@ def test_large_artifacts_stream_through_multipart_uploads(store: ArtifactStore, 
 
 def test_uris_of_another_bucket_or_prefix_are_refused(s3: S3Server, bucket: str, store: ArtifactStore):
     other = s3.new_bucket()
-    for uri in (f"s3://{other}/ballast/x", f"s3://{bucket}/elsewhere/x", f"s3://{bucket}/ballast/../x",
-                f"file:///{bucket}/ballast/x"):
+    for uri in (
+        f"s3://{other}/ballast/x",
+        f"s3://{bucket}/elsewhere/x",
+        f"s3://{bucket}/ballast/../x",
+        f"file:///{bucket}/ballast/x",
+    ):
         with pytest.raises(ArtifactOutsideStore):
             store.write_bytes_once(uri, b"x")
     assert list((s3.data_dir / other).iterdir()) == []
 
 
 def test_wrong_credentials_are_refused_by_the_server(s3: S3Server, bucket: str):
-    intruder = ArtifactStore.from_env({"BALLAST_STORE_URI": f"s3://{bucket}/ballast",
-                                       **s3.environ(secret="not-the-secret")})
+    intruder = ArtifactStore.from_env(
+        {"BALLAST_STORE_URI": f"s3://{bucket}/ballast", **s3.environ(secret="not-the-secret")}
+    )
     with pytest.raises(StoreUnavailable):
         intruder.write_bytes_once("x/y", b"x")
     assert not (s3.data_dir / bucket / "ballast").exists()
@@ -104,24 +115,52 @@ def test_ingest_from_an_object_store_source_into_an_s3_store(s3: S3Server, tmp_p
     data_bucket, store_bucket = s3.new_bucket(), s3.new_bucket()
     (s3.data_dir / data_bucket / "incoming").mkdir()
     iris_frame().to_parquet(s3.data_dir / data_bucket / "incoming" / "iris.parquet", index=False)
-    spec = {**iris_spec().model_dump(by_alias=True, exclude_none=True, mode="json"), "format": "parquet",
-            "source": {"objectStore": {"uri": f"s3://{data_bucket}/incoming/iris.parquet",
-                                       "secretRef": {"name": "data-credentials"}}}}
+    spec = {
+        **iris_spec().model_dump(by_alias=True, exclude_none=True, mode="json"),
+        "format": "parquet",
+        "source": {
+            "objectStore": {
+                "uri": f"s3://{data_bucket}/incoming/iris.parquet",
+                "secretRef": {"name": "data-credentials"},
+            }
+        },
+    }
     log = tmp_path / "termination-log"
     # The source's Secret arrives with the SOURCE_ prefix, the store's unprefixed, as the Job mounts them.
     environ = {**s3.environ(prefix="SOURCE_"), **s3.environ()}
-    code = run_ingest(IngestOptions(dataset_json_text=json.dumps(spec), name="iris",
-                                    store_uri=f"s3://{store_bucket}/ballast", termination_log=str(log),
-                                    environ=environ))
+    code = run_ingest(
+        IngestOptions(
+            dataset_json_text=json.dumps(spec),
+            name="iris",
+            store_uri=f"s3://{store_bucket}/ballast",
+            termination_log=str(log),
+            environ=environ,
+        )
+    )
     result = json.loads(log.read_text())
     assert code == 0, result
     assert result["valid"] and result["rows"] == 150
     assert result["snapshotUri"] == f"s3://{store_bucket}/ballast/datasets/iris/{result['sha256']}/data.parquet"
-    assert result["sha256"] == ingest_table(ArtifactStore(f"file://{tmp_path / 'local'}"), "iris", iris_spec(),
-                                            as_csv(iris_frame()), {}, "2026-01-01T00:00:00Z").sha256
+    assert (
+        result["sha256"]
+        == ingest_table(
+            ArtifactStore(f"file://{tmp_path / 'local'}"),
+            "iris",
+            iris_spec(),
+            as_csv(iris_frame()),
+            {},
+            "2026-01-01T00:00:00Z",
+        ).sha256
+    )
 
     spec["source"]["objectStore"]["uri"] = f"s3://{data_bucket}/incoming/missing.parquet"
-    code = run_ingest(IngestOptions(dataset_json_text=json.dumps(spec), name="iris",
-                                    store_uri=f"s3://{store_bucket}/ballast", termination_log=str(log),
-                                    environ=environ))
+    code = run_ingest(
+        IngestOptions(
+            dataset_json_text=json.dumps(spec),
+            name="iris",
+            store_uri=f"s3://{store_bucket}/ballast",
+            termination_log=str(log),
+            environ=environ,
+        )
+    )
     assert code == 2 and json.loads(log.read_text())["reason"] == "SourceNotFound"

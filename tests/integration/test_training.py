@@ -10,7 +10,13 @@ import pytest
 from ballast.build.naming import DATASET_SOURCE_LABEL
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
 from tests.support.ballast_objects import (
-    condition, dataset, iris_csv, iris_rows, run_ballast, training_run, wait_for_condition,
+    condition,
+    dataset,
+    iris_csv,
+    iris_rows,
+    run_ballast,
+    training_run,
+    wait_for_condition,
 )
 from tests.support.image import ballast_image
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
@@ -23,20 +29,38 @@ SOURCE_LABEL = {DATASET_SOURCE_LABEL: "true"}
 
 
 def _http_server_pod(name: str, configmap: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {**POD_SECURITY, "containers": [{
-                **CONTAINER_SECURITY, "name": "http", "image": ballast_image(),
-                "command": ["python3", "-m", "http.server", "8000", "--directory", "/srv"],
-                "ports": [{"containerPort": 8000}],
-                "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 1},
-                "volumeMounts": [{"name": "data", "mountPath": "/srv"}]}],
-                "volumes": [{"name": "data", "configMap": {"name": configmap}}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            **POD_SECURITY,
+            "containers": [
+                {
+                    **CONTAINER_SECURITY,
+                    "name": "http",
+                    "image": ballast_image(),
+                    "command": ["python3", "-m", "http.server", "8000", "--directory", "/srv"],
+                    "ports": [{"containerPort": 8000}],
+                    "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 1},
+                    "volumeMounts": [{"name": "data", "mountPath": "/srv"}],
+                }
+            ],
+            "volumes": [{"name": "data", "configMap": {"name": configmap}}],
+        },
+    }
 
 
 def _ready_pod_ip(k: Kubectl, name: str) -> str:
-    return wait_for(lambda: (k.get_json("pod", name)["status"].get("podIP")
-                             if condition(k.get_json("pod", name), "Ready").get("status") == "True" else None),
-                    timeout=60, message=f"the pod {name} ready")
+    return wait_for(
+        lambda: (
+            k.get_json("pod", name)["status"].get("podIP")
+            if condition(k.get_json("pod", name), "Ready").get("status") == "True"
+            else None
+        ),
+        timeout=60,
+        message=f"the pod {name} ready",
+    )
 
 
 def _serve_iris_csv(k: Kubectl) -> str:
@@ -47,14 +71,33 @@ def _serve_iris_csv(k: Kubectl) -> str:
 
 
 def _copy_to_claim_pod(name: str, configmap: str, claim: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {**POD_SECURITY, "restartPolicy": "Never", "containers": [{
-                **CONTAINER_SECURITY, "name": "copy", "image": ballast_image(),
-                "command": ["python3", "-c", "import os, shutil; os.makedirs('/out/data', exist_ok=True); "
-                                             "shutil.copy('/in/iris.csv', '/out/data/iris.csv')"],
-                "volumeMounts": [{"name": "in", "mountPath": "/in"}, {"name": "out", "mountPath": "/out"}]}],
-                "volumes": [{"name": "in", "configMap": {"name": configmap}},
-                            {"name": "out", "persistentVolumeClaim": {"claimName": claim}}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            **POD_SECURITY,
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    **CONTAINER_SECURITY,
+                    "name": "copy",
+                    "image": ballast_image(),
+                    "command": [
+                        "python3",
+                        "-c",
+                        "import os, shutil; os.makedirs('/out/data', exist_ok=True); "
+                        "shutil.copy('/in/iris.csv', '/out/data/iris.csv')",
+                    ],
+                    "volumeMounts": [{"name": "in", "mountPath": "/in"}, {"name": "out", "mountPath": "/out"}],
+                }
+            ],
+            "volumes": [
+                {"name": "in", "configMap": {"name": configmap}},
+                {"name": "out", "persistentVolumeClaim": {"claimName": claim}},
+            ],
+        },
+    }
 
 
 @pytest.fixture
@@ -72,18 +115,29 @@ def _valid_version(k: Kubectl, name: str) -> dict:
 def test_inline_url_and_pvc_sources_become_the_same_valid_version(k: Kubectl, namespace: str):
     k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
     k.apply(_http_server_pod("iris-http", "iris"))
-    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "raw", "labels": SOURCE_LABEL},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
+    k.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "raw", "labels": SOURCE_LABEL},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}},
+        }
+    )
     k.apply(_copy_to_claim_pod("fill-raw", "iris", "raw"))
-    wait_for(lambda: k.get_json("pod", "fill-raw")["status"].get("phase") == "Succeeded", timeout=60,
-             message="the copy into the claim")
+    wait_for(
+        lambda: k.get_json("pod", "fill-raw")["status"].get("phase") == "Succeeded",
+        timeout=60,
+        message="the copy into the claim",
+    )
     pod_ip = _ready_pod_ip(k, "iris-http")
 
     k.apply(dataset("from-inline", {"inline": {"rows": iris_rows()}}))
     k.apply(dataset("from-url", {"url": f"http://{pod_ip}:8000/iris.csv"}))
     k.apply(dataset("from-pvc", {"pvc": {"claimName": "raw", "path": "data/iris.csv"}}))
 
-    shas = {name: _valid_version(k, name)["status"]["latestVersion"] for name in ("from-inline", "from-url", "from-pvc")}
+    shas = {
+        name: _valid_version(k, name)["status"]["latestVersion"] for name in ("from-inline", "from-url", "from-pvc")
+    }
     assert len(set(shas.values())) == 1, shas
     versions = k.get_json("dataset", "from-url")["status"]["versions"]
     assert versions[0]["rows"] == 150 and versions[0]["valid"] is True
@@ -92,19 +146,31 @@ def test_inline_url_and_pvc_sources_become_the_same_valid_version(k: Kubectl, na
     snapshot = shared_store_dir() / versions[0]["snapshotUri"].removeprefix("file:///var/lib/ballast/")
     assert snapshot.is_file()
     # the Job is cleaned up once its result is recorded
-    wait_for(lambda: not k.get_json("jobs", "-l", "app.kubernetes.io/component=ingest")["items"], timeout=30,
-             message="finished ingest Jobs removed")
+    wait_for(
+        lambda: not k.get_json("jobs", "-l", "app.kubernetes.io/component=ingest")["items"],
+        timeout=30,
+        message="finished ingest Jobs removed",
+    )
 
 
 def test_a_pvc_source_names_only_a_labelled_claim_and_never_the_stores(k: Kubectl):
     """Row 11 of issue 12: anything else is refused with a reason naming the field, and no Job."""
-    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "unlabelled"},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
+    k.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "unlabelled"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}},
+        }
+    )
     k.apply(dataset("from-unlabelled", {"pvc": {"claimName": "unlabelled", "path": "data/iris.csv"}}))
     k.apply(dataset("from-the-store", {"pvc": {"claimName": "ballast-artifacts", "path": "x/datasets/y.csv"}}))
     k.apply(dataset("with-a-secret", {"objectStore": {"uri": "s3://bucket/iris.csv", "secretRef": {"name": "absent"}}}))
-    for name, field in (("from-unlabelled", "spec.source.pvc.claimName"), ("from-the-store", "spec.source.pvc.claimName"),
-                        ("with-a-secret", "spec.source.objectStore.secretRef.name")):
+    for name, field in (
+        ("from-unlabelled", "spec.source.pvc.claimName"),
+        ("from-the-store", "spec.source.pvc.claimName"),
+        ("with-a-secret", "spec.source.objectStore.secretRef.name"),
+    ):
         ready = condition(wait_for_condition(k, "dataset", name, "Ready", statuses=("False",), timeout=60), "Ready")
         assert ready["reason"] == "SourceNotAllowed" and field in ready["message"], ready
     assert not k.get_json("jobs", "-l", "app.kubernetes.io/component=ingest")["items"]
@@ -140,8 +206,9 @@ def test_invalid_data_lists_every_reason_and_is_never_trained_on(k: Kubectl):
 def test_a_run_trains_passes_its_gates_and_registers_a_verified_model_version(k: Kubectl):
     k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
     data_sha = _valid_version(k, "iris")["status"]["latestVersion"]
-    k.apply(training_run("iris-logreg", "iris", params={"C": 1.0, "max_iter": 500},
-                         gates={"minimums": {"accuracy": 0.8}}))
+    k.apply(
+        training_run("iris-logreg", "iris", params={"C": 1.0, "max_iter": 500}, gates={"minimums": {"accuracy": 0.8}})
+    )
     run = wait_for_condition(k, "trainingrun", "iris-logreg", "Succeeded")
     succeeded = condition(run, "Succeeded")
     assert (succeeded["status"], succeeded["reason"]) == ("True", "Trained"), succeeded
@@ -170,10 +237,16 @@ def test_a_run_trains_passes_its_gates_and_registers_a_verified_model_version(k:
 def test_a_failed_gate_says_which_and_bad_params_are_refused_before_fitting(k: Kubectl):
     k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
     _valid_version(k, "iris")
-    k.apply(training_run("stump", "iris", estimator="sklearn.tree.DecisionTreeClassifier",
-                         params={"max_depth": 1}, gates={"minimums": {"accuracy": 0.99}}))
-    k.apply(training_run("typo", "iris", estimator="sklearn.tree.DecisionTreeClassifier",
-                         params={"max_depthh": 3}))
+    k.apply(
+        training_run(
+            "stump",
+            "iris",
+            estimator="sklearn.tree.DecisionTreeClassifier",
+            params={"max_depth": 1},
+            gates={"minimums": {"accuracy": 0.99}},
+        )
+    )
+    k.apply(training_run("typo", "iris", estimator="sklearn.tree.DecisionTreeClassifier", params={"max_depthh": 3}))
     stump = condition(wait_for_condition(k, "trainingrun", "stump", "Succeeded"), "Succeeded")
     assert (stump["status"], stump["reason"]) == ("False", "GateFailed")
     assert "accuracy" in stump["message"] and "0.99" in stump["message"]
@@ -187,8 +260,14 @@ def test_the_same_spec_gives_the_same_artifact_and_reproduce_confirms_it(k: Kube
     k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
     _valid_version(k, "iris")
     for name in ("forest-a", "forest-b"):
-        k.apply(training_run(name, "iris", estimator="sklearn.ensemble.RandomForestClassifier",
-                             params={"n_estimators": 20, "max_depth": 4}))
+        k.apply(
+            training_run(
+                name,
+                "iris",
+                estimator="sklearn.ensemble.RandomForestClassifier",
+                params={"n_estimators": 20, "max_depth": 4},
+            )
+        )
     runs = [wait_for_condition(k, "trainingrun", name, "Succeeded") for name in ("forest-a", "forest-b")]
     shas = {run["status"]["artifact"]["sha256"] for run in runs}
     assert len(shas) == 1, shas
@@ -202,10 +281,16 @@ def test_the_same_spec_gives_the_same_artifact_and_reproduce_confirms_it(k: Kube
 def test_killing_the_operator_while_a_job_runs_leaves_one_job_and_one_model_version(k: Kubectl, ballast_operator):
     k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
     _valid_version(k, "iris")
-    k.apply(training_run("survivor", "iris", estimator="sklearn.ensemble.GradientBoostingClassifier",
-                         params={"n_estimators": 30}))
-    wait_for(lambda: k.get_json("jobs", "-l", "app.kubernetes.io/instance=survivor")["items"], timeout=60,
-             message="the training Job")
+    k.apply(
+        training_run(
+            "survivor", "iris", estimator="sklearn.ensemble.GradientBoostingClassifier", params={"n_estimators": 30}
+        )
+    )
+    wait_for(
+        lambda: k.get_json("jobs", "-l", "app.kubernetes.io/instance=survivor")["items"],
+        timeout=60,
+        message="the training Job",
+    )
     ballast_operator.kill()
     ballast_operator.start()
     run = wait_for_condition(k, "trainingrun", "survivor", "Succeeded")
@@ -229,13 +314,22 @@ def test_an_artifact_altered_after_registration_loses_ready_with_digest_mismatch
     pickle_path.write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n")  # a pickle's opening bytes: never loaded
 
     def register(name: str, uri: str, sha: str) -> None:
-        k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": name},
-                 "spec": {"model": f"tamper-{namespace}", "artifact": {"uri": uri, "sha256": sha}}})
+        k.apply(
+            {
+                "apiVersion": "ballast.dev/v1alpha1",
+                "kind": "ModelVersion",
+                "metadata": {"name": name},
+                "spec": {"model": f"tamper-{namespace}", "artifact": {"uri": uri, "sha256": sha}},
+            }
+        )
 
     register("good", f"file:///var/lib/ballast/{relative}", model.sha256)
     register("missing", f"file:///var/lib/ballast/{namespace}/models/tamper-{namespace}/nothing/model.skops", "1" * 64)
-    register("pickled", f"file:///var/lib/ballast/{namespace}/models/tamper-{namespace}/pickled/model.skops",
-             hashlib.sha256(pickle_path.read_bytes()).hexdigest())
+    register(
+        "pickled",
+        f"file:///var/lib/ballast/{namespace}/models/tamper-{namespace}/pickled/model.skops",
+        hashlib.sha256(pickle_path.read_bytes()).hexdigest(),
+    )
     good = wait_for_condition(k, "modelversion", "good", "Ready", timeout=60)
     assert condition(good, "Ready")["status"] == "True", condition(good, "Ready")
     for name, reason in (("missing", "ArtifactMissing"), ("pickled", "UntrustedArtifact")):
@@ -243,15 +337,20 @@ def test_an_artifact_altered_after_registration_loses_ready_with_digest_mismatch
         assert (ready["status"], ready["reason"]) == ("False", reason), ready
 
     path.write_bytes(model.data + b"tampered")
-    wait_for(lambda: condition(k.get_json("modelversion", "good"), "Ready").get("reason") == "DigestMismatch",
-             timeout=60, message="DigestMismatch after the artifact changed")
+    wait_for(
+        lambda: condition(k.get_json("modelversion", "good"), "Ready").get("reason") == "DigestMismatch",
+        timeout=60,
+        message="DigestMismatch after the artifact changed",
+    )
     assert condition(k.get_json("modelversion", "good"), "Ready")["status"] == "False"
 
 
 def _write_to_claim_pod(name: str, claim: str, rows: int) -> dict:
     """A pod that writes the first `rows` rows of iris (from a ConfigMap) into the claim."""
-    script = ("import os; lines = open('/in/iris.csv').read().splitlines(True); "
-              f"os.makedirs('/out/data', exist_ok=True); open('/out/data/iris.csv', 'w').writelines(lines[:{rows + 1}])")
+    script = (
+        "import os; lines = open('/in/iris.csv').read().splitlines(True); "
+        f"os.makedirs('/out/data', exist_ok=True); open('/out/data/iris.csv', 'w').writelines(lines[:{rows + 1}])"
+    )
     pod = _copy_to_claim_pod(name, "iris", claim)
     pod["spec"]["containers"][0]["command"] = ["python3", "-c", script]
     return pod
@@ -259,13 +358,20 @@ def _write_to_claim_pod(name: str, claim: str, rows: int) -> dict:
 
 def test_refresh_makes_a_new_version_only_when_the_content_changes(k: Kubectl):
     k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
-    k.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "raw", "labels": SOURCE_LABEL},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
+    k.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "raw", "labels": SOURCE_LABEL},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}},
+        }
+    )
 
     def write(name: str, rows: int) -> None:
         k.apply(_write_to_claim_pod(name, "raw", rows))
-        wait_for(lambda: k.get_json("pod", name)["status"].get("phase") == "Succeeded", timeout=60,
-                 message=f"pod {name}")
+        wait_for(
+            lambda: k.get_json("pod", name)["status"].get("phase") == "Succeeded", timeout=60, message=f"pod {name}"
+        )
 
     write("first", 120)
     document = dataset("daily", {"pvc": {"claimName": "raw", "path": "data/iris.csv"}})
@@ -282,7 +388,10 @@ def test_refresh_makes_a_new_version_only_when_the_content_changes(k: Kubectl):
     assert [v["sha256"] for v in unchanged["versions"]] == [first]
 
     write("second", 150)
-    changed = wait_for(lambda: (lambda s: s if s.get("latestVersion") != first else None)(
-        k.get_json("dataset", "daily")["status"]), timeout=60, message="a new version after the content changed")
+    changed = wait_for(
+        lambda: (lambda s: s if s.get("latestVersion") != first else None)(k.get_json("dataset", "daily")["status"]),
+        timeout=60,
+        message="a new version after the content changed",
+    )
     assert [v["sha256"] for v in changed["versions"]] == [changed["latestVersion"], first]
     assert changed["latestRows"] == 150

@@ -36,13 +36,24 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))  # run as a script too (make kind-up)
 
 from tests.support.kube import cache_dir  # noqa: E402  (the one cache directory of build.sh and the cluster)
+
 NODE_IMAGE_SCRIPT = HERE / "node-image.sh"
 IMAGE_SCRIPT = REPO / "scripts" / "image.sh"
 BUILD_SCRIPT = REPO / "tests" / "cluster" / "build.sh"
 PROVISIONER = REPO / "tests" / "cluster" / "provisioner.py"
 # podman runs the node, mmdebstrap makes its root, umoci and skopeo pack its images; gcc builds the pause
-KIND_PACKAGES = ("podman", "runc", "mmdebstrap", "skopeo", "umoci", "uidmap", "fuse-overlayfs", "gcc", "libc6-dev",
-                 "iproute2")
+KIND_PACKAGES = (
+    "podman",
+    "runc",
+    "mmdebstrap",
+    "skopeo",
+    "umoci",
+    "uidmap",
+    "fuse-overlayfs",
+    "gcc",
+    "libc6-dev",
+    "iproute2",
+)
 
 # node-image.sh's defaults; the pod subnet is baked into the node image's CNI configuration
 BRIDGE = os.environ.get("KIND_BRIDGE", "kind0")
@@ -83,11 +94,17 @@ def log(message: str) -> None:
     print(f"kindcluster: {message}", file=sys.stderr, flush=True)
 
 
-def run(*command: str | Path, env: dict | None = None, check: bool = True, capture: bool = True,
-        timeout: float = 1800) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(c) for c in command], env={**os.environ, **(env or {})}, text=True,
-                            stdout=subprocess.PIPE if capture else sys.stderr,
-                            stderr=subprocess.PIPE if capture else None, timeout=timeout)
+def run(
+    *command: str | Path, env: dict | None = None, check: bool = True, capture: bool = True, timeout: float = 1800
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [str(c) for c in command],
+        env={**os.environ, **(env or {})},
+        text=True,
+        stdout=subprocess.PIPE if capture else sys.stderr,
+        stderr=subprocess.PIPE if capture else None,
+        timeout=timeout,
+    )
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, command))} failed ({result.returncode}):\n{result.stderr or ''}")
     return result
@@ -109,6 +126,7 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 # --- building --------------------------------------------------------------------------------
 
+
 def kubernetes_binaries() -> Path:
     """build.sh's binaries (the local cluster's), built when missing; a warm run only checks."""
     return Path(run("bash", BUILD_SCRIPT).stdout.strip().splitlines()[-1])
@@ -124,14 +142,20 @@ def pause_layout() -> Path:
 
 def node_image() -> str:
     """node-image.sh's image for the current inputs (built when missing; its progress on stderr)."""
-    env = {**os.environ, **_script_env(), "BALLAST_KIND_BIN": str(kubernetes_binaries()),
-           "BALLAST_KIND_PAUSE_LAYOUT": str(pause_layout())}
-    result = subprocess.run(["bash", str(NODE_IMAGE_SCRIPT), "build"], env=env, text=True,
-                            stdout=subprocess.PIPE, check=True)
+    env = {
+        **os.environ,
+        **_script_env(),
+        "BALLAST_KIND_BIN": str(kubernetes_binaries()),
+        "BALLAST_KIND_PAUSE_LAYOUT": str(pause_layout()),
+    }
+    result = subprocess.run(
+        ["bash", str(NODE_IMAGE_SCRIPT), "build"], env=env, text=True, stdout=subprocess.PIPE, check=True
+    )
     return result.stdout.strip().splitlines()[-1]
 
 
 # --- the host side: bridge and route ---------------------------------------------------------
+
 
 def _gateway() -> str:
     network, prefix = NODE_SUBNET.split("/")
@@ -161,18 +185,25 @@ def remove_bridge() -> None:
 
 # --- the cluster -----------------------------------------------------------------------------
 
+
 def cluster_config() -> dict:
     volumes = str(volumes_dir())
     return {
-        "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
         "networking": {
-            "podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET,
+            "podSubnet": POD_SUBNET,
+            "serviceSubnet": SERVICE_SUBNET,
             "disableDefaultCNI": True,  # the image's bridge conflist is the pod network (one node)
             "kubeProxyMode": "iptables",
         },
-        "nodes": [{"role": "control-plane",
-                   # the provisioner's volumes at the same path on both sides (see volumes_dir)
-                   "extraMounts": [{"hostPath": volumes, "containerPath": volumes}]}],
+        "nodes": [
+            {
+                "role": "control-plane",
+                # the provisioner's volumes at the same path on both sides (see volumes_dir)
+                "extraMounts": [{"hostPath": volumes, "containerPath": volumes}],
+            }
+        ],
         "kubeadmConfigPatches": [
             # preflight checks modules and cgroups this host lacks; no CoreDNS image is built
             "kind: InitConfiguration\nskipPhases: [preflight, addon/coredns]\n",
@@ -206,17 +237,32 @@ def create(image: str) -> None:
     config = work / "kind-config.json"  # JSON is YAML, and kind reads YAML
     config.write_text(json.dumps(cluster_config(), indent=1))
     log(f"creating kind cluster {cluster_name()} on {image}")
-    kind("create", "cluster", "--image", image, "--name", cluster_name(), "--config", str(config),
-         "--kubeconfig", str(work / "kubeconfig.kind"), "--wait", "0s",
-         *(["--retain"] if os.environ.get("KIND_RETAIN") else []), capture=False)
+    kind(
+        "create",
+        "cluster",
+        "--image",
+        image,
+        "--name",
+        cluster_name(),
+        "--config",
+        str(config),
+        "--kubeconfig",
+        str(work / "kubeconfig.kind"),
+        "--wait",
+        "0s",
+        *(["--retain"] if os.environ.get("KIND_RETAIN") else []),
+        capture=False,
+    )
 
 
 def write_kubeconfig(ip: str) -> Path:
     """kind's kubeconfig names 127.0.0.1:PORT, which podman does not serve on a network without
     port mapping; the node's IP on the bridge is in the API server's certificate."""
     text = kind("get", "kubeconfig", "--name", cluster_name()).stdout
-    lines = [f"    server: https://{ip}:{API_PORT}" if line.strip().startswith("server:") else line
-             for line in text.splitlines()]
+    lines = [
+        f"    server: https://{ip}:{API_PORT}" if line.strip().startswith("server:") else line
+        for line in text.splitlines()
+    ]
     path = kubeconfig_path()
     staging = path.with_suffix(".new")
     staging.write_text("\n".join(lines) + "\n")
@@ -242,12 +288,20 @@ def wait_until(predicate, timeout: float, message: str, interval: float = 1.0):
 
 
 def node_ready() -> bool:
-    result = kubectl("get", "node", node_name(), "-o",
-                     "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False, timeout=10)
+    result = kubectl(
+        "get",
+        "node",
+        node_name(),
+        "-o",
+        "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+        check=False,
+        timeout=10,
+    )
     return result.returncode == 0 and result.stdout.strip() == "True"
 
 
 # --- storage: provisioner.py against the kind cluster --------------------------------------------
+
 
 def _provisioner_pid() -> int | None:
     pid_file = work_dir() / "provisioner.pid"
@@ -271,9 +325,19 @@ def ensure_provisioner() -> None:
     work = work_dir()
     with open(work / "provisioner.log", "ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, str(PROVISIONER), "--kubeconfig", str(kubeconfig_path()),
-             "--volumes-dir", str(volumes_dir())],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                str(PROVISIONER),
+                "--kubeconfig",
+                str(kubeconfig_path()),
+                "--volumes-dir",
+                str(volumes_dir()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     (work / "provisioner.pid").write_text(str(process.pid))
 
 
@@ -290,12 +354,14 @@ def storage_ready() -> bool:
     if kubectl("get", "storageclass", "ballast-shared", check=False, timeout=10).returncode != 0:
         return False
     if kubectl("get", "storageclass", "standard", check=False, timeout=10).returncode == 0:
-        kubectl("annotate", "--overwrite", "storageclass", "standard",
-                "storageclass.kubernetes.io/is-default-class=false")
+        kubectl(
+            "annotate", "--overwrite", "storageclass", "standard", "storageclass.kubernetes.io/is-default-class=false"
+        )
     return True
 
 
 # --- the API ---------------------------------------------------------------------------------
+
 
 def up() -> Path:
     """The cluster, running, with storage and the route to pods; returns its kubeconfig.
@@ -325,8 +391,15 @@ def down() -> None:
     built images and binaries (the cache)."""
     stop_provisioner()
     if exists():
-        kind("delete", "cluster", "--name", cluster_name(), "--kubeconfig", str(work_dir() / "kubeconfig.kind"),
-             capture=False)
+        kind(
+            "delete",
+            "cluster",
+            "--name",
+            cluster_name(),
+            "--kubeconfig",
+            str(work_dir() / "kubeconfig.kind"),
+            capture=False,
+        )
     remove_bridge()
     kubeconfig_path().unlink(missing_ok=True)
     run("rm", "-rf", volumes_dir())
@@ -343,8 +416,7 @@ def load_image(reference: str) -> str:
     returns the reference pods should use: repository@sha256:<digest containerd gave the
     imported manifest>, found in the node with no registry (use imagePullPolicy IfNotPresent;
     the kubelet never pulls an image that is present). Skipped when the node has it already."""
-    image_id = run("bash", IMAGE_SCRIPT, "podman", "image", "inspect", "--format", "{{.Id}}", reference
-                   ).stdout.strip()
+    image_id = run("bash", IMAGE_SCRIPT, "podman", "image", "inspect", "--format", "{{.Id}}", reference).stdout.strip()
     marker = f"/kind/loaded/{image_id}"  # in the node: a new cluster starts without it
     if podman("exec", node_name(), "test", "-f", marker, check=False).returncode != 0:
         archives = work_dir() / "images"
@@ -353,8 +425,18 @@ def load_image(reference: str) -> str:
         if not archive.exists():
             staging = archive.with_suffix(".partial")
             staging.unlink(missing_ok=True)
-            run("bash", IMAGE_SCRIPT, "podman", "save", "--quiet", "--format", "docker-archive",
-                "-o", staging, reference)
+            run(
+                "bash",
+                IMAGE_SCRIPT,
+                "podman",
+                "save",
+                "--quiet",
+                "--format",
+                "docker-archive",
+                "-o",
+                staging,
+                reference,
+            )
             staging.replace(archive)
             for old in archives.glob("*.tar"):  # one image kept: the archives are large
                 if old != archive:

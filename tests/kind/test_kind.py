@@ -57,10 +57,18 @@ def kind_namespace(kind_cluster):
     kubectl = Kubectl(kubeconfig)
     name = f"kind-{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", name)
-    kubectl.run("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted",
-                "pod-security.kubernetes.io/enforce-version=latest")
-    wait_for(lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-             timeout=30, message=f"default ServiceAccount in {name}")
+    kubectl.run(
+        "label",
+        "namespace",
+        name,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+    )
+    wait_for(
+        lambda: kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+        timeout=30,
+        message=f"default ServiceAccount in {name}",
+    )
     yield name
     k = kubectl.in_namespace(name)
     for line in k.run("get", "ballast", "-o", "name", check=False).stdout.split():
@@ -70,8 +78,11 @@ def kind_namespace(kind_cluster):
 
 def pod_of(k: Kubectl, selector: str) -> dict:
     def running():
-        pods = [p for p in k.get_json("pods", "-l", selector)["items"]
-                if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+        pods = [
+            p
+            for p in k.get_json("pods", "-l", selector)["items"]
+            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+        ]
         return pods[0] if pods else None
 
     return wait_for(running, timeout=60, interval=1, message=f"a running pod for {selector}")
@@ -109,8 +120,14 @@ def test_ballast_serves_a_model_on_kind(kind_cluster, kind_namespace):
         trained = wait_for_condition(k, "trainingrun", "first", "Succeeded", timeout=180)
         assert condition(trained, "Succeeded")["status"] == "True", condition(trained, "Succeeded")
         name = trained["status"]["modelVersion"]
-        version = wait_for(lambda: (lambda v: v if (v.get("status") or {}).get("stage") == "Production" else None)(
-            k.get_json("modelversion", name)), timeout=120, interval=1, message=f"{name} in Production")
+        version = wait_for(
+            lambda: (lambda v: v if (v.get("status") or {}).get("stage") == "Production" else None)(
+                k.get_json("modelversion", name)
+            ),
+            timeout=120,
+            interval=1,
+            message=f"{name} in Production",
+        )
 
         # the artifact the training pod wrote is in the one shared directory, seen from the host
         artifact = version["spec"]["artifact"]["uri"].removeprefix("file:///var/lib/ballast/")

@@ -24,11 +24,12 @@ class ImpersonatingKubectl(Kubectl):
         self.user = user
         self.groups = groups
 
-    def in_namespace(self, namespace: str) -> "ImpersonatingKubectl":
+    def in_namespace(self, namespace: str) -> ImpersonatingKubectl:
         return ImpersonatingKubectl(self.kubeconfig, self.user, self.groups, namespace)
 
-    def run(self, *args: str, input: str | None = None, check: bool = True,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
         identity = [f"--as={self.user}", *(f"--as-group={group}" for group in self.groups)]
         return super().run(*identity, *args, input=input, check=check, timeout=timeout)
 
@@ -53,8 +54,11 @@ class Refused:
         return self.returncode != 0 and "(Forbidden)" in self.stderr and " cannot " in self.stderr
 
     def denied_by_policy(self, policy: str) -> bool:
-        return self.returncode != 0 and f"ValidatingAdmissionPolicy '{policy}'" in self.stderr \
+        return (
+            self.returncode != 0
+            and f"ValidatingAdmissionPolicy '{policy}'" in self.stderr
             and "denied request" in self.stderr
+        )
 
 
 def attempt(client: Kubectl, *args: str, manifest: dict | None = None) -> Refused:

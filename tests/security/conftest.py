@@ -39,8 +39,11 @@ AFTER_EVERY_ATTACK = "after_every_attack"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{AFTER_EVERY_ATTACK}: runs after every other test of the session "
-                                       "(the victim's state compared with what it was before the attacks)")
+    config.addinivalue_line(
+        "markers",
+        f"{AFTER_EVERY_ATTACK}: runs after every other test of the session "
+        "(the victim's state compared with what it was before the attacks)",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,12 +78,15 @@ class Tenants:
 def bind(kubectl: Kubectl, namespace: str, user: str, cluster_role: str) -> str:
     """A RoleBinding of the ClusterRole to the user in the namespace; its name."""
     name = f"{user}-{cluster_role}"[:63]
-    kubectl.in_namespace(namespace).apply({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": name, "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    })
+    kubectl.in_namespace(namespace).apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        }
+    )
     return name
 
 
@@ -100,16 +106,21 @@ def security_release(kubectl: Kubectl, crds) -> Iterator[SecurityRelease]:
 @pytest.fixture(scope="session")
 def tenants(kubectl: Kubectl, kubeconfig: Path, security_release: SecurityRelease) -> Iterator[Tenants]:
     with contextlib.ExitStack() as stack:
-        victim_ns, attacker_ns = (stack.enter_context(contextlib.contextmanager(make_namespace)(
-            kubectl, prefix=TENANT_PREFIX)) for _ in range(2))
+        victim_ns, attacker_ns = (
+            stack.enter_context(contextlib.contextmanager(make_namespace)(kubectl, prefix=TENANT_PREFIX))
+            for _ in range(2)
+        )
         for namespace, user in ((victim_ns, VICTIM), (attacker_ns, ATTACKER)):
             bind(kubectl, namespace, user, security_release.tenant_edit_role)
         victim = ImpersonatingKubectl(kubeconfig, VICTIM, namespace=victim_ns)
         attacker = ImpersonatingKubectl(kubeconfig, ATTACKER, namespace=attacker_ns)
         # RBAC takes effect when the API server's informer has the binding
         for client, namespace in ((victim, victim_ns), (attacker, attacker_ns)):
-            wait_for(lambda: client.can("create", "datasets.ballast.dev", namespace), timeout=30,
-                     message=f"{client.user}'s role in {namespace}")
+            wait_for(
+                lambda: client.can("create", "datasets.ballast.dev", namespace),
+                timeout=30,
+                message=f"{client.user}'s role in {namespace}",
+            )
         yield Tenants(Tenant(victim_ns, victim), Tenant(attacker_ns, attacker))
 
 
@@ -159,8 +170,9 @@ def allowed_slow_server() -> Iterator[SlowServer]:
 
 
 @pytest.fixture(scope="session")
-def tenant_operator(kubeconfig: Path, kubectl: Kubectl, tenants: Tenants, allowed_slow_server: SlowServer,
-                    tmp_path_factory) -> Iterator[OperatorProcess]:
+def tenant_operator(
+    kubeconfig: Path, kubectl: Kubectl, tenants: Tenants, allowed_slow_server: SlowServer, tmp_path_factory
+) -> Iterator[OperatorProcess]:
     """The operator of the two tenants' namespaces, with the default egress policy plus what an
     administrator configures: the pod range denied (POD_RANGE), one allowed Prometheus address.
     No custom images (the default). It stops only after the tenants' Ballast objects are gone,
@@ -172,8 +184,17 @@ def tenant_operator(kubeconfig: Path, kubectl: Kubectl, tenants: Tenants, allowe
     with OperatorProcess(kubeconfig, log, store_dir=shared_store_dir(), env=env, namespaces=namespaces) as process:
         yield process
         for namespace in namespaces:
-            kubectl.run("delete", BALLAST_KINDS, "--all", "-n", namespace, "--wait=true", "--timeout=90s",
-                        check=False, timeout=120)
+            kubectl.run(
+                "delete",
+                BALLAST_KINDS,
+                "--all",
+                "-n",
+                namespace,
+                "--wait=true",
+                "--timeout=90s",
+                check=False,
+                timeout=120,
+            )
     problems = process.log_problems()
     assert not problems, "the tenants' operator log has errors:\n" + "\n".join(problems)
 

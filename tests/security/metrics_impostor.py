@@ -72,14 +72,22 @@ def impostor_pod(name: str, labels: dict[str, str], mode: str, owner: dict | Non
     if owner:
         metadata["ownerReferences"] = [{**owner, "controller": True}]
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
         "spec": {
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 0,
             "securityContext": restricted_pod_security_context(),  # as the namespace's Pod Security level requires
-            "containers": [{"name": "server", "image": ballast_image(), "command": ["python3", "-c", SERVER, mode],
-                            "ports": [{"name": "http", "containerPort": 8080}],
-                            "securityContext": restricted_container_security_context()}],
+            "containers": [
+                {
+                    "name": "server",
+                    "image": ballast_image(),
+                    "command": ["python3", "-c", SERVER, mode],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "securityContext": restricted_container_security_context(),
+                }
+            ],
         },
     }
 

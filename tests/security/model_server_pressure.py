@@ -46,8 +46,15 @@ def model_inputs() -> list[str]:
 
 
 def infer_body(rows: int, *, pad_to: int = 0, request_id: str | None = None) -> bytes:
-    inputs = [{"name": name, "shape": [rows], "datatype": "FP64",
-               "data": [round(random.uniform(0.1, 7.9), 15) for _ in range(rows)]} for name in model_inputs()]
+    inputs = [
+        {
+            "name": name,
+            "shape": [rows],
+            "datatype": "FP64",
+            "data": [round(random.uniform(0.1, 7.9), 15) for _ in range(rows)],
+        }
+        for name in model_inputs()
+    ]
     document = {"inputs": inputs} if request_id is None else {"id": request_id, "inputs": inputs}
     body = json.dumps(document).encode()
     return body[:-1] + b" " * max(0, pad_to - len(body)) + b"}"  # JSON whitespace: the same request, bigger
@@ -87,8 +94,9 @@ def read_answer(sock: socket.socket, timeout: float) -> bytes:
 
 
 def oversize() -> dict:
-    head = (f"POST {INFER} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {15 * MIB}\r\n\r\n").encode()
+    head = (
+        f"POST {INFER} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\nContent-Length: {15 * MIB}\r\n\r\n"
+    ).encode()
     started = time.monotonic()
     with socket.create_connection((HOST, PORT), timeout=10) as sock:
         sock.sendall(head)
@@ -99,8 +107,10 @@ def oversize() -> dict:
         declared = status_of(read_answer(sock, 10)), time.monotonic() - started
     started, sent = time.monotonic(), 0
     with socket.create_connection((HOST, PORT), timeout=10) as sock:
-        sock.sendall(f"POST {INFER} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        sock.sendall(
+            f"POST {INFER} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
         chunk = b"%x\r\n" % MIB + b" " * MIB + b"\r\n"
         try:
             while sent < 15 * MIB and not readable(sock):
@@ -109,15 +119,19 @@ def oversize() -> dict:
         except OSError:
             pass
         chunked = status_of(read_answer(sock, 10)), time.monotonic() - started
-    return {"declared": {"status": declared[0], "seconds": round(declared[1], 3)},
-            "chunked": {"status": chunked[0], "seconds": round(chunked[1], 3), "sent_mib": sent // MIB}}
+    return {
+        "declared": {"status": declared[0], "seconds": round(declared[1], 3)},
+        "chunked": {"status": chunked[0], "seconds": round(chunked[1], 3), "sent_mib": sent // MIB},
+    }
 
 
 def large() -> dict:
     body = infer_body(LARGE_ROWS, pad_to=LARGE_BYTES)
     answers: list[tuple[int, float]] = []
-    workers = [threading.Thread(target=lambda: answers.append(timed_request("POST", INFER, body, timeout=60)))
-               for _ in range(LARGE_AT_ONCE)]
+    workers = [
+        threading.Thread(target=lambda: answers.append(timed_request("POST", INFER, body, timeout=60)))
+        for _ in range(LARGE_AT_ONCE)
+    ]
     health: list[float] = []
     for worker in workers:
         worker.start()
@@ -126,16 +140,26 @@ def large() -> dict:
         health.append(seconds if status == 200 else float("inf"))
         time.sleep(0.02)
     health.sort()
-    return {"body_bytes": len(body), "rows": LARGE_ROWS, "statuses": sorted(status for status, _ in answers),
-            "slowest_seconds": round(max(seconds for _, seconds in answers), 3),
-            "health": {"count": len(health), "median_seconds": round(health[len(health) // 2], 4),
-                       "max_seconds": round(health[-1], 4)}}
+    return {
+        "body_bytes": len(body),
+        "rows": LARGE_ROWS,
+        "statuses": sorted(status for status, _ in answers),
+        "slowest_seconds": round(max(seconds for _, seconds in answers), 3),
+        "health": {
+            "count": len(health),
+            "median_seconds": round(health[len(health) // 2], 4),
+            "max_seconds": round(health[-1], 4),
+        },
+    }
 
 
 def long_id() -> dict:
     huge_id = infer_body(1, request_id="i" * (8 * MIB))
     over_limit = infer_body(1, request_id="i" * 129)
-    return {"eight_mib": timed_request("POST", INFER, huge_id)[0], "over_limit": timed_request("POST", INFER, over_limit)[0]}
+    return {
+        "eight_mib": timed_request("POST", INFER, huge_id)[0],
+        "over_limit": timed_request("POST", INFER, over_limit)[0],
+    }
 
 
 def readable(sock: socket.socket) -> bool:
@@ -157,8 +181,10 @@ def stalled() -> dict:
     partial = []
     for _ in range(PARTIAL_BODIES):  # headers and 10 of 100 bytes: the read deadline's case
         sock = socket.create_connection((HOST, PORT), timeout=5)
-        sock.sendall(f"POST {INFER} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-                     "Content-Length: 100\r\n\r\n{\"inputs\":".encode())
+        sock.sendall(
+            f"POST {INFER} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+            'Content-Length: 100\r\n\r\n{"inputs":'.encode()
+        )
         partial.append(sock)
     idle, failed = [], 0
     for _ in range(IDLE_CONNECTIONS):  # nothing at all: the keep-alive timeout's case
@@ -176,9 +202,15 @@ def stalled() -> dict:
     partial_answers = sorted({status_of(read_answer(sock, 1)) for sock in partial})
     for sock in idle + partial:
         sock.close()
-    return {"nofile": [soft, hard], "opened": len(idle) + len(partial), "failed_to_open": failed,
-            "open_seconds": round(opened - started, 2), "refused_with_503": len(refused),
-            "held_after_seconds": held, "partial_answers": partial_answers}
+    return {
+        "nofile": [soft, hard],
+        "opened": len(idle) + len(partial),
+        "failed_to_open": failed,
+        "open_seconds": round(opened - started, 2),
+        "refused_with_503": len(refused),
+        "held_after_seconds": held,
+        "partial_answers": partial_answers,
+    }
 
 
 def main() -> None:

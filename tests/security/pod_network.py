@@ -46,6 +46,7 @@ def toolbox_image() -> str:
 
 # --- servers on the pod network -----------------------------------------------------------------
 
+
 @dataclass
 class _Server:
     """A threaded HTTP server on the pod gateway, on a free port; `requests` are the paths asked for."""
@@ -97,12 +98,15 @@ class FakeMetadataServer(_Server):
     """AWS's instance-metadata answer (any path), with credentials unique to the test run."""
 
     handler: type[BaseHTTPRequestHandler] = _MetadataHandler
-    credentials: dict = field(default_factory=lambda: {
-        "Code": "Success", "Type": "AWS-HMAC",
-        "AccessKeyId": f"ASIA{uuid.uuid4().hex[:16].upper()}",
-        "SecretAccessKey": f"canary-{uuid.uuid4().hex}",
-        "Token": f"canary-token-{uuid.uuid4().hex}",
-    })
+    credentials: dict = field(
+        default_factory=lambda: {
+            "Code": "Success",
+            "Type": "AWS-HMAC",
+            "AccessKeyId": f"ASIA{uuid.uuid4().hex[:16].upper()}",
+            "SecretAccessKey": f"canary-{uuid.uuid4().hex}",
+            "Token": f"canary-token-{uuid.uuid4().hex}",
+        }
+    )
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -141,6 +145,7 @@ class SlowServer(_Server):
 
 # --- a client on the pod network ----------------------------------------------------------------
 
+
 class PodNetworkClient:
     """A long-running toolbox pod in `namespace`, without a ServiceAccount token, that the test
     drives with `kubectl exec` (the admin's, not the pod's: the pod itself has no credentials).
@@ -153,23 +158,38 @@ class PodNetworkClient:
 
     def manifest(self) -> dict:
         return {
-            "apiVersion": "v1", "kind": "Pod",
+            "apiVersion": "v1",
+            "kind": "Pod",
             "metadata": {"name": self.name, "labels": {"app.kubernetes.io/name": "pod-network-client"}},
             "spec": {
                 "automountServiceAccountToken": False,
                 "terminationGracePeriodSeconds": 0,
-                "securityContext": {"runAsNonRoot": True, "runAsUser": NONROOT, "runAsGroup": NONROOT,
-                                    "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{"name": "client", "image": self.image or toolbox_image(), "command": IDLE,
-                                "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                                    "capabilities": {"drop": ["ALL"]}}}],
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": NONROOT,
+                    "runAsGroup": NONROOT,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [
+                    {
+                        "name": "client",
+                        "image": self.image or toolbox_image(),
+                        "command": IDLE,
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ],
             },
         }
 
-    def start(self) -> "PodNetworkClient":
+    def start(self) -> PodNetworkClient:
         self.kubectl.apply(self.manifest())
-        self.kubectl.run("wait", "--for=condition=Ready", f"pod/{self.name}", f"--timeout={POD_TIMEOUT}s",
-                         timeout=POD_TIMEOUT + 10)
+        self.kubectl.run(
+            "wait", "--for=condition=Ready", f"pod/{self.name}", f"--timeout={POD_TIMEOUT}s", timeout=POD_TIMEOUT + 10
+        )
         return self
 
     def stop(self) -> None:
@@ -181,8 +201,9 @@ class PodNetworkClient:
 
     def python(self, script: str, *args: str, timeout: float = 120):
         """`python3 - args` in the pod, the script on its stdin; the CompletedProcess of kubectl exec."""
-        return self.kubectl.run("exec", "-i", self.name, "--", "python3", "-", *args, input=script, check=False,
-                                timeout=timeout)
+        return self.kubectl.run(
+            "exec", "-i", self.name, "--", "python3", "-", *args, input=script, check=False, timeout=timeout
+        )
 
     def get(self, url: str, timeout_seconds: int = 5):
         """wget's answer to a GET of url (stdout), within an overall deadline. (The toolbox's
@@ -191,5 +212,8 @@ class PodNetworkClient:
 
 
 def wait_for_requests(server: _Server, count: int = 1, timeout: float = 10) -> list[str]:
-    return wait_for(lambda: server.requests if len(server.requests) >= count else None, timeout=timeout,
-                    message=f"{count} request(s) to {server.url}")
+    return wait_for(
+        lambda: server.requests if len(server.requests) >= count else None,
+        timeout=timeout,
+        message=f"{count} request(s) to {server.url}",
+    )

@@ -19,16 +19,24 @@ from tests.support.helm import CHART, find, helm, set_args
 from tests.support.kube import Kubectl, wait_for
 
 VAP_CAPABILITY = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
-APPLIED_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
-                 "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+APPLIED_KINDS = (
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
 CLUSTER_SCOPED = ("ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy", "ClusterRoleBinding", "ClusterRole")
 # Nothing pulls it: the Jobs the tests create are suspended and the Deployments have no replicas.
 WORKLOAD_IMAGE = ("registry.invalid/ballast", "sha256:" + "5e" * 32)
 
 
 def render(release: str, namespace: str, values: dict) -> list[dict]:
-    output = helm("template", release, str(CHART), "--namespace", namespace, "--api-versions", VAP_CAPABILITY,
-                  *set_args(values)).stdout
+    output = helm(
+        "template", release, str(CHART), "--namespace", namespace, "--api-versions", VAP_CAPABILITY, *set_args(values)
+    ).stdout
     return [doc for doc in yaml.safe_load_all(output) if doc]
 
 
@@ -46,9 +54,16 @@ class SecurityRelease:
     def __post_init__(self) -> None:
         self.name = self.name or f"sec-{uuid.uuid4().hex[:6]}"
         repository, digest = WORKLOAD_IMAGE
-        self.objects = render(self.name, self.namespace, {
-            "watch.namespaces": [self.namespace], "image.repository": repository, "image.digest": digest,
-            **self.values})
+        self.objects = render(
+            self.name,
+            self.namespace,
+            {
+                "watch.namespaces": [self.namespace],
+                "image.repository": repository,
+                "image.digest": digest,
+                **self.values,
+            },
+        )
 
     def one(self, kind: str, suffix: str = "") -> dict:
         [obj] = [o for o in find(self.objects, kind) if o["metadata"]["name"].endswith(suffix)]
@@ -81,13 +96,16 @@ class SecurityRelease:
     def delete(self) -> None:
         for kind in CLUSTER_SCOPED:
             for obj in find(self.objects, kind):
-                self.kubectl.run("delete", kind.lower(), obj["metadata"]["name"], "--ignore-not-found",
-                                 "--wait=false", check=False)
+                self.kubectl.run(
+                    "delete", kind.lower(), obj["metadata"]["name"], "--ignore-not-found", "--wait=false", check=False
+                )
 
     def wait_until_policy_enforced(self, operator: Kubectl, probe: dict) -> None:
         """A policy takes effect once the API server has compiled it: until then `probe`, a Job
         the policy refuses, is admitted (server-side dry run, so nothing is created)."""
+
         def refused() -> bool:
             result = operator.run("create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False)
             return result.returncode != 0 and self.policy_name in result.stderr
+
         wait_for(refused, timeout=30, interval=0.5, message=f"ValidatingAdmissionPolicy {self.policy_name} in force")

@@ -24,7 +24,8 @@ SERVE_TIMEOUT = 240
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 VERSION_LABEL = "ballast.dev/model-version"
 PLATFORM_SERVICE = {  # the platform team's, in the attacker's namespace; tenants cannot create Services
-    "apiVersion": "v1", "kind": "Service",
+    "apiVersion": "v1",
+    "kind": "Service",
     "metadata": {"name": "payments", "labels": {"app": "payments", "team": "platform"}},
     "spec": {"selector": {"app": "payments-db"}, "ports": [{"port": 5432, "targetPort": 5432}]},
 }
@@ -45,8 +46,11 @@ def drift_policy(name: str, model: str, prometheus_url: str | None = None) -> di
 
 def tree_digest(root: Path) -> dict[str, str]:
     """Every file under root, by relative path, with its sha256: what "unchanged" means for a store."""
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def production(admin: Kubectl, name: str) -> dict:
@@ -78,10 +82,14 @@ def victim_state(victim: Kubectl, version: str) -> dict:
     model_version = victim.get_json("modelversion", version)
     return {
         "dataset": victim.get_json("dataset", "iris")["status"]["latestVersion"],
-        "modelVersion": {"uid": model_version["metadata"]["uid"], "spec": model_version["spec"],
-                         "stage": model_version["status"]["stage"]},
+        "modelVersion": {
+            "uid": model_version["metadata"]["uid"],
+            "spec": model_version["spec"],
+            "stage": model_version["status"]["stage"],
+        },
         "service": (lambda service: (service["metadata"]["uid"], service["spec"]["selector"]))(
-            victim.get_json("service", "iris")),
+            victim.get_json("service", "iris")
+        ),
         "store": tree_digest(store),
     }
 
@@ -111,8 +119,7 @@ def serve_both(kubectl: Kubectl, tenants: Tenants) -> Served:
     production(attacker, names["payments-1"])
     tenants.victim.client.apply(drift_policy("watch", "iris"))
     wait_for(lambda: last_evaluation(victim, "watch"), timeout=60, message="the victim's policy evaluating")
-    return Served(victim, attacker, names["iris-1"], names["payments-1"], job,
-                  victim_state(victim, names["iris-1"]))
+    return Served(victim, attacker, names["iris-1"], names["payments-1"], job, victim_state(victim, names["iris-1"]))
 
 
 def serving_pods(admin: Kubectl, version: str) -> list[dict]:
@@ -127,5 +134,8 @@ def victim_pod_address(served: Served) -> str:
 
 
 def served_restarts(served: Served) -> int:
-    return sum(status["restartCount"] for pod in serving_pods(served.victim, served.victim_version)
-               for status in pod["status"].get("containerStatuses", []))
+    return sum(
+        status["restartCount"]
+        for pod in serving_pods(served.victim, served.victim_version)
+        for status in pod["status"].get("containerStatuses", [])
+    )

@@ -26,9 +26,12 @@ from tests.support.kube import Kubectl
 
 def fake_owner(kind: str, namespace: str, spec: dict) -> dict:
     name = f"{kind.lower()}-{uuid.uuid4().hex[:6]}"
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": kind,
-            "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1},
-            "spec": spec}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1},
+        "spec": spec,
+    }
 
 
 def as_created(workload: dict) -> dict:
@@ -51,19 +54,27 @@ def operator_builds(security_release: SecurityRelease) -> dict[str, dict]:
     namespace = security_release.namespace
     dataset = fake_owner("Dataset", namespace, {"source": {"url": "https://data.example/iris.csv"}, "format": "csv"})
     run = fake_owner("TrainingRun", namespace, {"model": "iris", "dataset": {"name": dataset["metadata"]["name"]}})
-    version = fake_owner("ModelVersion", namespace,
-                         {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/m", "sha256": "0" * 64}})
+    version = fake_owner(
+        "ModelVersion",
+        namespace,
+        {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/m", "sha256": "0" * 64}},
+    )
     return {
-        "ingest": as_created(build_ingest_job(dataset, job_name=ingest_job_name(dataset["metadata"]["name"], 1, 0),
-                                              settings=settings)),
+        "ingest": as_created(
+            build_ingest_job(dataset, job_name=ingest_job_name(dataset["metadata"]["name"], 1, 0), settings=settings)
+        ),
         "training": as_created(build_training_job(run, inputs={}, settings=settings)),
         "serving": as_created(build_serving_deployment(version, replicas=0, settings=settings)),
     }
 
 
 @pytest.fixture(scope="module")
-def policy_in_force(kubectl: Kubectl, security_release: SecurityRelease, operator_account: ImpersonatingKubectl,
-                    operator_builds: dict[str, dict]) -> str:
+def policy_in_force(
+    kubectl: Kubectl,
+    security_release: SecurityRelease,
+    operator_account: ImpersonatingKubectl,
+    operator_builds: dict[str, dict],
+) -> str:
     probe = copy.deepcopy(operator_builds["training"])
     probe["metadata"]["name"] = f"probe-{uuid.uuid4().hex[:6]}"
     pod_spec(probe)["containers"][0]["image"] = "registry.invalid/not-ballast:1"
@@ -93,39 +104,65 @@ def renamed(workload: dict) -> dict:
 HOSTILE: dict[str, tuple[Callable[[dict], None], str]] = {
     "another image": (lambda w: container(w).update(image="registry.invalid/miner:latest"), "Ballast's image"),
     "an image that only starts like Ballast's": (
-        lambda w: container(w).update(image=container(w)["image"] + "0"), "Ballast's image"),
+        lambda w: container(w).update(image=container(w)["image"] + "0"),
+        "Ballast's image",
+    ),
     "an init container of another image": (
-        lambda w: pod_spec(w).update(initContainers=[{**copy.deepcopy(container(w)), "name": "init",
-                                                      "image": "registry.invalid/x:1"}]), "Ballast's image"),
+        lambda w: pod_spec(w).update(
+            initContainers=[{**copy.deepcopy(container(w)), "name": "init", "image": "registry.invalid/x:1"}]
+        ),
+        "Ballast's image",
+    ),
     "a command of its own": (lambda w: container(w).update(command=["sh", "-c", "id"]), "Ballast's own command"),
-    "a ServiceAccount token": (lambda w: pod_spec(w).update(automountServiceAccountToken=True),
-                               "no ServiceAccount token"),
-    "the token left to the default": (lambda w: pod_spec(w).pop("automountServiceAccountToken"),
-                                      "no ServiceAccount token"),
+    "a ServiceAccount token": (
+        lambda w: pod_spec(w).update(automountServiceAccountToken=True),
+        "no ServiceAccount token",
+    ),
+    "the token left to the default": (
+        lambda w: pod_spec(w).pop("automountServiceAccountToken"),
+        "no ServiceAccount token",
+    ),
     "a projected token volume": (
-        lambda w: pod_spec(w)["volumes"].append({"name": "token", "projected": {"sources": [
-            {"serviceAccountToken": {"path": "token"}}]}}), "no ServiceAccount token"),
-    "root": (lambda w: (pod_spec(w)["securityContext"].update(runAsUser=0, runAsNonRoot=False),
-                        security(w).pop("runAsNonRoot")), "non-root"),
+        lambda w: pod_spec(w)["volumes"].append(
+            {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}
+        ),
+        "no ServiceAccount token",
+    ),
+    "root": (
+        lambda w: (
+            pod_spec(w)["securityContext"].update(runAsUser=0, runAsNonRoot=False),
+            security(w).pop("runAsNonRoot"),
+        ),
+        "non-root",
+    ),
     "runAsNonRoot off": (lambda w: security(w).update(runAsNonRoot=False), "non-root"),
     "privilege escalation": (lambda w: security(w).update(allowPrivilegeEscalation=True), "allowPrivilegeEscalation"),
     # the API server itself refuses privileged with allowPrivilegeEscalation false
-    "privileged": (lambda w: security(w).update(privileged=True, allowPrivilegeEscalation=True),
-                   "allowPrivilegeEscalation"),
+    "privileged": (
+        lambda w: security(w).update(privileged=True, allowPrivilegeEscalation=True),
+        "allowPrivilegeEscalation",
+    ),
     "capabilities kept": (lambda w: security(w).pop("capabilities"), "drop ALL capabilities"),
     "a capability added": (lambda w: security(w)["capabilities"].update(add=["NET_RAW"]), "drop ALL capabilities"),
-    "seccomp unconfined": (lambda w: (security(w).pop("seccompProfile"),
-                                      pod_spec(w)["securityContext"].update(seccompProfile={"type": "Unconfined"})),
-                           "RuntimeDefault"),
+    "seccomp unconfined": (
+        lambda w: (
+            security(w).pop("seccompProfile"),
+            pod_spec(w)["securityContext"].update(seccompProfile={"type": "Unconfined"}),
+        ),
+        "RuntimeDefault",
+    ),
     "the host network": (lambda w: pod_spec(w).update(hostNetwork=True), "no host namespace"),
     "the host PID namespace": (lambda w: pod_spec(w).update(hostPID=True), "no host namespace"),
-    "a hostPath volume": (lambda w: pod_spec(w)["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
-                          "hostPath"),
+    "a hostPath volume": (
+        lambda w: pod_spec(w)["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
+        "hostPath",
+    ),
 }
 
 
-def test_the_operators_own_jobs_and_deployments_are_admitted(operator_account: ImpersonatingKubectl,
-                                                             operator_builds: dict[str, dict], policy_in_force: str):
+def test_the_operators_own_jobs_and_deployments_are_admitted(
+    operator_account: ImpersonatingKubectl, operator_builds: dict[str, dict], policy_in_force: str
+):
     for role, workload in operator_builds.items():
         workload = renamed(workload)
         kind, name = workload["kind"].lower(), workload["metadata"]["name"]
@@ -134,18 +171,21 @@ def test_the_operators_own_jobs_and_deployments_are_admitted(operator_account: I
         if kind == "deployment":
             # an update of the operator's own Deployment (server-side apply, as the operator does) is admitted too
             workload["metadata"].setdefault("annotations", {})["ballast.dev/test"] = "updated"
-            applied = operator_account.run("apply", "--server-side", "--field-manager=ballast", "-f", "-",
-                                           input=json.dumps(workload), check=False)
+            applied = operator_account.run(
+                "apply", "--server-side", "--field-manager=ballast", "-f", "-", input=json.dumps(workload), check=False
+            )
             assert applied.returncode == 0, f"{role} update: {applied.stderr}"
         # the chart gives the operator no delete on Deployments: the admin cleans up
         operator_account.run("delete", kind, name, "--wait=false", check=False)
         Kubectl(operator_account.kubeconfig, operator_account.namespace).run(
-            "delete", kind, name, "--wait=false", "--ignore-not-found", check=False)
+            "delete", kind, name, "--wait=false", "--ignore-not-found", check=False
+        )
 
 
 @pytest.mark.parametrize("change", sorted(HOSTILE))
-def test_a_job_the_operator_should_never_create_is_refused(change: str, operator_account: ImpersonatingKubectl,
-                                                           operator_builds: dict[str, dict], policy_in_force: str):
+def test_a_job_the_operator_should_never_create_is_refused(
+    change: str, operator_account: ImpersonatingKubectl, operator_builds: dict[str, dict], policy_in_force: str
+):
     mutate, message = HOSTILE[change]
     job = renamed(operator_builds["training"])
     mutate(job)
@@ -156,8 +196,8 @@ def test_a_job_the_operator_should_never_create_is_refused(change: str, operator
 
 
 def test_a_serving_deployment_of_another_image_is_refused_on_create_and_update(
-        kubectl: Kubectl, operator_account: ImpersonatingKubectl, operator_builds: dict[str, dict],
-        policy_in_force: str):
+    kubectl: Kubectl, operator_account: ImpersonatingKubectl, operator_builds: dict[str, dict], policy_in_force: str
+):
     deployment = renamed(operator_builds["serving"])
     hostile = copy.deepcopy(deployment)
     container(hostile)["image"] = "registry.invalid/miner:latest"
@@ -172,11 +212,13 @@ def test_a_serving_deployment_of_another_image_is_refused_on_create_and_update(
         assert container(kept)["image"] == container(deployment)["image"]
     finally:
         kubectl.in_namespace(operator_account.namespace).run(
-            "delete", "deployment", deployment["metadata"]["name"], "--wait=false", check=False)
+            "delete", "deployment", deployment["metadata"]["name"], "--wait=false", check=False
+        )
 
 
-def test_the_policy_binds_only_the_operator(kubectl: Kubectl, operator_account: ImpersonatingKubectl,
-                                            operator_builds: dict[str, dict], policy_in_force: str):
+def test_the_policy_binds_only_the_operator(
+    kubectl: Kubectl, operator_account: ImpersonatingKubectl, operator_builds: dict[str, dict], policy_in_force: str
+):
     """Tenants' and administrators' own workloads are Pod Security admission's business, not
     Ballast's: the admin's identical request passes the policy (a server-side dry run)."""
     job = renamed(operator_builds["training"])
@@ -188,14 +230,20 @@ def test_the_policy_binds_only_the_operator(kubectl: Kubectl, operator_account: 
 
 CUSTOM_PREFIXES = ["registry.example/ml-team", "registry.example/shared/"]
 CANDIDATE_IMAGES = [
-    "registry.example/ml-team/trainer:1", "registry.example/ml-team@sha256:" + "1" * 64,
-    "registry.example/ml-team", "registry.example/ml-teamx/trainer:1", "registry.example/shared/x:2",
-    "registry.example/sharedx:2", "registry.example/other/x:1", "docker.io/registry.example/ml-team/x:1",
+    "registry.example/ml-team/trainer:1",
+    "registry.example/ml-team@sha256:" + "1" * 64,
+    "registry.example/ml-team",
+    "registry.example/ml-teamx/trainer:1",
+    "registry.example/shared/x:2",
+    "registry.example/sharedx:2",
+    "registry.example/other/x:1",
+    "docker.io/registry.example/ml-team/x:1",
 ]
 
 
 def test_with_custom_images_on_the_policy_and_the_operator_allow_the_same_images(
-        kubectl: Kubectl, security_release: SecurityRelease, operator_builds: dict[str, dict]):
+    kubectl: Kubectl, security_release: SecurityRelease, operator_builds: dict[str, dict]
+):
     """An administrator's allow-list, read the same way by the operator (ballast.build.policy)
     and the policy: a prefix ends at a boundary, so "registry.example/ml-team" does not allow
     "registry.example/ml-teamx/..."."""
@@ -203,16 +251,20 @@ def test_with_custom_images_on_the_policy_and_the_operator_allow_the_same_images
 
     from ballast.build.policy import image_allowed
 
-    release = SecurityRelease(kubectl, security_release.namespace, values={
-        "workloads.customImages.enabled": True, "workloads.customImages.allowedPrefixes": CUSTOM_PREFIXES})
+    release = SecurityRelease(
+        kubectl,
+        security_release.namespace,
+        values={"workloads.customImages.enabled": True, "workloads.customImages.allowedPrefixes": CUSTOM_PREFIXES},
+    )
     release.apply()
     try:
         operator = ImpersonatingKubectl(kubectl.kubeconfig, release.operator_user, namespace=release.namespace)
         probe = renamed(operator_builds["training"])
         container(probe)["image"] = "registry.invalid/not-allowed:1"
         release.wait_until_policy_enforced(operator, probe)
-        settings = dataclasses.replace(release.operator_settings(), custom_images_enabled=True,
-                                       custom_image_prefixes=tuple(CUSTOM_PREFIXES))
+        settings = dataclasses.replace(
+            release.operator_settings(), custom_images_enabled=True, custom_image_prefixes=tuple(CUSTOM_PREFIXES)
+        )
         admitted, allowed = {}, {}
         for image in CANDIDATE_IMAGES:
             job = renamed(operator_builds["training"])

@@ -64,17 +64,23 @@ def editor(kubeconfig, kubectl: Kubectl, tenants: Tenants) -> Iterator[Impersona
 @pytest.fixture(scope="module")
 def impostors(served: Served, tenants: Tenants, editor: ImpersonatingKubectl) -> Iterator[Impostors]:
     tenants.attacker.client.apply(drift_policy("self-watch", "payments"))  # the attacker's own pods, scraped
-    real = [pod for pod in serving_pods(served.attacker, served.attacker_version)
-            if condition(pod, "Ready").get("status") == "True"][0]
+    real = [
+        pod
+        for pod in serving_pods(served.attacker, served.attacker_version)
+        if condition(pod, "Ready").get("status") == "True"
+    ][0]
     labels = real["metadata"]["labels"]
     owner = next(ref for ref in real["metadata"]["ownerReferences"] if ref.get("controller"))
     replica_set = served.attacker.get_json("replicaset", owner["name"])
     copied = {key: value for key, value in labels.items() if key != POD_TEMPLATE_HASH}  # else the ReplicaSet adopts it
-    pods = {"impostor-forged": impostor_pod("impostor-forged", copied, "forged"),
-            "impostor-adopted": impostor_pod("impostor-adopted", copied, "forged"),
-            "impostor-huge": impostor_pod("impostor-huge", copied, "huge"),
-            "impostor-owned": impostor_pod("impostor-owned", labels, "forged",
-                                           owner={key: owner[key] for key in ("apiVersion", "kind", "name", "uid")})}
+    pods = {
+        "impostor-forged": impostor_pod("impostor-forged", copied, "forged"),
+        "impostor-adopted": impostor_pod("impostor-adopted", copied, "forged"),
+        "impostor-huge": impostor_pod("impostor-huge", copied, "huge"),
+        "impostor-owned": impostor_pod(
+            "impostor-owned", labels, "forged", owner={key: owner[key] for key in ("apiVersion", "kind", "name", "uid")}
+        ),
+    }
     for pod in pods.values():
         editor.apply(pod)
     yield Impostors(["impostor-forged", "impostor-huge"], "impostor-owned", "impostor-adopted", labels, replica_set)
@@ -99,7 +105,8 @@ def evaluations(admin: Kubectl, policy: str, count: int, timeout: float = 60) ->
 
 
 def test_row10_impostors_with_copied_labels_are_never_scraped_and_numbers_stay_true(
-        served: Served, impostors: Impostors, tenant_operator: OperatorProcess):
+    served: Served, impostors: Impostors, tenant_operator: OperatorProcess
+):
     for name in impostors.by_label:
         wait_for(lambda: pod_ready(served.attacker, name), timeout=90, message=f"{name} Ready")
     # both policies evaluate, their scrapes made while the impostors serve
@@ -117,44 +124,85 @@ def test_row10_impostors_with_copied_labels_are_never_scraped_and_numbers_stay_t
 
 
 def test_row10_an_impostor_claiming_the_replica_set_is_deleted_by_it_before_it_is_scraped(
-        served: Served, impostors: Impostors):
+    served: Served, impostors: Impostors
+):
     name = impostors.by_owner
-    wait_for(lambda: not served.attacker.get_json("pods", "--field-selector", f"metadata.name={name}")["items"],
-             timeout=30, message=f"the ReplicaSet deleting {name}")
-    events = served.attacker.get_json("events", "--field-selector",
-                                      f"involvedObject.uid={impostors.replica_set['metadata']['uid']}")["items"]
+    wait_for(
+        lambda: not served.attacker.get_json("pods", "--field-selector", f"metadata.name={name}")["items"],
+        timeout=30,
+        message=f"the ReplicaSet deleting {name}",
+    )
+    events = served.attacker.get_json(
+        "events", "--field-selector", f"involvedObject.uid={impostors.replica_set['metadata']['uid']}"
+    )["items"]
     print("the ReplicaSet's events:", [(event["reason"], event["message"]) for event in events])
     assert [event for event in events if event["reason"] == "SuccessfulDelete" and name in event["message"]], events
     # the ReplicaSet's real pod is still the one serving, and the operator never read the impostor
-    owned = [pod["metadata"]["name"] for pod in serving_pods(served.attacker, served.attacker_version)
-             if condition(pod, "Ready").get("status") == "True" and pod["metadata"].get("ownerReferences")]
+    owned = [
+        pod["metadata"]["name"]
+        for pod in serving_pods(served.attacker, served.attacker_version)
+        if condition(pod, "Ready").get("status") == "True" and pod["metadata"].get("ownerReferences")
+    ]
     assert len(owned) == 1 and owned[0] != name, owned
     status = served.attacker.get_json("driftpolicy", "self-watch")["status"]
     assert (status.get("samples") or 0) < FORGED_COUNT, status
 
 
 def test_row10_an_impostor_adopted_once_ready_replaces_the_real_pod_and_forges_only_its_own_namespace(
-        served: Served, impostors: Impostors, editor: ImpersonatingKubectl):
+    served: Served, impostors: Impostors, editor: ImpersonatingKubectl
+):
     name, replica_set = impostors.adopted_later, impostors.replica_set
     wait_for(lambda: pod_ready(served.attacker, name), timeout=90, message=f"{name} Ready")
-    real = [pod["metadata"]["name"] for pod in serving_pods(served.attacker, served.attacker_version)
-            if pod["metadata"].get("ownerReferences")]
-    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set["metadata"]["name"],
-             "uid": replica_set["metadata"]["uid"], "controller": True}
-    editor.run("patch", "pod", name, "--type=merge", "-p", json.dumps({"metadata": {
-        "labels": impostors.labels, "ownerReferences": [owner],
-        "annotations": {"controller.kubernetes.io/pod-deletion-cost": "1000"}}}))
+    real = [
+        pod["metadata"]["name"]
+        for pod in serving_pods(served.attacker, served.attacker_version)
+        if pod["metadata"].get("ownerReferences")
+    ]
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": replica_set["metadata"]["name"],
+        "uid": replica_set["metadata"]["uid"],
+        "controller": True,
+    }
+    editor.run(
+        "patch",
+        "pod",
+        name,
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {
+                "metadata": {
+                    "labels": impostors.labels,
+                    "ownerReferences": [owner],
+                    "annotations": {"controller.kubernetes.io/pod-deletion-cost": "1000"},
+                }
+            }
+        ),
+    )
     # the ReplicaSet now has one pod too many, and scales down the one that costs less to delete
-    wait_for(lambda: not served.attacker.get_json("pods", "--field-selector", f"metadata.name={real[0]}")["items"]
-             or served.attacker.get_json("pod", real[0])["metadata"].get("deletionTimestamp"),
-             timeout=30, message=f"the ReplicaSet deleting the real pod {real[0]}")
+    wait_for(
+        lambda: (
+            not served.attacker.get_json("pods", "--field-selector", f"metadata.name={real[0]}")["items"]
+            or served.attacker.get_json("pod", real[0])["metadata"].get("deletionTimestamp")
+        ),
+        timeout=30,
+        message=f"the ReplicaSet deleting the real pod {real[0]}",
+    )
     # the owner chain now holds, so the operator reads it: its counters become the attacker's own numbers
-    forged = wait_for(lambda: (lambda status: status if (status.get("samples") or 0) >= FORGED_COUNT else None)(
-        served.attacker.get_json("driftpolicy", "self-watch")["status"]), timeout=30,
-        message="the forged counters in the attacker's own policy")
+    forged = wait_for(
+        lambda: (lambda status: status if (status.get("samples") or 0) >= FORGED_COUNT else None)(
+            served.attacker.get_json("driftpolicy", "self-watch")["status"]
+        ),
+        timeout=30,
+        message="the forged counters in the attacker's own policy",
+    )
     scraped = [r for r in requests_to(served.attacker, name) if r.endswith("/metrics")]
     victim = served.victim.get_json("driftpolicy", "watch")["status"]
-    print(f"{name}: scraped {len(scraped)} times; the attacker's own policy: samples {forged.get('samples')}, "
-          f"verdict {forged.get('verdict')}; the victim's: samples {victim.get('samples')}, "
-          f"verdict {victim.get('verdict')}")
+    print(
+        f"{name}: scraped {len(scraped)} times; the attacker's own policy: samples {forged.get('samples')}, "
+        f"verdict {forged.get('verdict')}; the victim's: samples {victim.get('samples')}, "
+        f"verdict {victim.get('verdict')}"
+    )
     assert (victim.get("samples") or 0) < FORGED_COUNT, victim

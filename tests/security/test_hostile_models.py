@@ -62,8 +62,10 @@ def planted(served: Served, tenants: Tenants) -> Iterator[Planted]:
     victim_artifact = served.victim.get_json("modelversion", served.victim_version)["spec"]["artifact"]
     versions = {
         "oversize": (plant_sparse(namespace, MODEL, "oversize", DEFAULT_MAX_ARTIFACT_BYTES + 1), "ArtifactTooLarge"),
-        "schema-bomb": (plant(namespace, MODEL, "schema-bomb", zip_of({"schema.json": empty_lists_schema(8_000_000)})),
-                        "UnsafeArchive"),
+        "schema-bomb": (
+            plant(namespace, MODEL, "schema-bomb", zip_of({"schema.json": empty_lists_schema(8_000_000)})),
+            "UnsafeArchive",
+        ),
         "borrowed": ((victim_artifact["uri"], victim_artifact["sha256"]), "ArtifactOutsideStore"),
     }
     forest_uri, forest_sha = plant(namespace, FOREST, "tampered", tampered_forest())
@@ -72,9 +74,12 @@ def planted(served: Served, tenants: Tenants) -> Iterator[Planted]:
     tenants.attacker.client.apply(forest)  # first: its pod takes the longest
     for name, ((uri, sha256), _) in versions.items():
         tenants.attacker.client.apply(model_version(name, MODEL, uri, sha256))
-    yield Planted({name: reason for name, (_, reason) in versions.items()} | {"tampered-forest": "InvalidModelStructure"})
-    tenants.attacker.client.run("delete", "modelversion", "tampered-forest", *versions, "--wait=true",
-                                "--timeout=60s", check=False, timeout=90)
+    yield Planted(
+        {name: reason for name, (_, reason) in versions.items()} | {"tampered-forest": "InvalidModelStructure"}
+    )
+    tenants.attacker.client.run(
+        "delete", "modelversion", "tampered-forest", *versions, "--wait=true", "--timeout=60s", check=False, timeout=90
+    )
     for model in (MODEL, FOREST):
         shutil.rmtree(shared_store_dir() / namespace / "models" / model, ignore_errors=True)
 
@@ -85,7 +90,8 @@ def ready_reason(served: Served, name: str) -> str | None:
 
 
 def test_row4_oversize_bombed_and_borrowed_artifacts_are_conditions_and_the_operator_stays_small(
-        served: Served, planted: Planted, tenant_operator: OperatorProcess):
+    served: Served, planted: Planted, tenant_operator: OperatorProcess
+):
     for name, reason in planted.reasons.items():
         if name == "tampered-forest":
             continue
@@ -101,18 +107,26 @@ def test_row4_oversize_bombed_and_borrowed_artifacts_are_conditions_and_the_oper
 
 
 def test_row7_a_tampered_forest_is_refused_by_its_server_and_never_serves(served: Served, planted: Planted):
-    wait_for(lambda: ready_reason(served, "tampered-forest") == "InvalidModelStructure", timeout=FOREST_TIMEOUT,
-             message="tampered-forest: Ready False, InvalidModelStructure")
+    wait_for(
+        lambda: ready_reason(served, "tampered-forest") == "InvalidModelStructure",
+        timeout=FOREST_TIMEOUT,
+        message="tampered-forest: Ready False, InvalidModelStructure",
+    )
     document = served.attacker.get_json("modelversion", "tampered-forest")
     assert "refused the model at start-up" in condition(document, "Ready")["message"]
     assert condition(document, "ArtifactVerified")["status"] == "True"  # the operator checks types, not trees
     assert document["status"].get("stage") != "Production", document["status"]
     # the server refused it, each time it started: exit 2 with the reason, never a crash
-    ends = [state["terminated"] for pod in serving_pods(served.attacker, "tampered-forest")
-            for container in pod["status"].get("containerStatuses", [])
-            for state in (container.get("state") or {}, container.get("lastState") or {}) if "terminated" in state]
+    ends = [
+        state["terminated"]
+        for pod in serving_pods(served.attacker, "tampered-forest")
+        for container in pod["status"].get("containerStatuses", [])
+        for state in (container.get("state") or {}, container.get("lastState") or {})
+        if "terminated" in state
+    ]
     assert ends, "the forest's server never ended"
-    assert all(end["exitCode"] == REFUSED_EXIT_CODE and "InvalidModelStructure" in end.get("message", "")
-               for end in ends), ends
+    assert all(
+        end["exitCode"] == REFUSED_EXIT_CODE and "InvalidModelStructure" in end.get("message", "") for end in ends
+    ), ends
     pods = serving_pods(served.attacker, "tampered-forest")
     assert not [pod for pod in pods if condition(pod, "Ready").get("status") == "True"], "a Ready forest pod"

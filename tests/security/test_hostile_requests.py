@@ -16,7 +16,7 @@ import pytest
 from ballast.serving.limits import ServingLimits
 from tests.security.conftest import Tenants
 from tests.security.pod_network import PodNetworkClient
-from tests.security.served import Served, serving_pods, served_restarts, victim_pod_address
+from tests.security.served import Served, served_restarts, serving_pods, victim_pod_address
 from tests.support.ballast_objects import condition
 from tests.support.image import ballast_image
 from tests.support.kube import Kubectl
@@ -33,20 +33,23 @@ though a 4 MiB json.loads holds the interpreter for tens of milliseconds on a bu
 @pytest.fixture(scope="module")
 def python_client(kubectl: Kubectl, tenants: Tenants) -> Iterator[PodNetworkClient]:
     """Like the suite's pod-network client (no token, restricted), with python."""
-    client = PodNetworkClient(kubectl, tenants.attacker.namespace, name=f"pyclient-{uuid.uuid4().hex[:6]}",
-                              image=ballast_image()).start()
+    client = PodNetworkClient(
+        kubectl, tenants.attacker.namespace, name=f"pyclient-{uuid.uuid4().hex[:6]}", image=ballast_image()
+    ).start()
     yield client
     client.stop()
 
 
 def ready_since(served: Served) -> list[str]:
     """When each of the victim's serving pods last became Ready: unchanged means it stayed Ready."""
-    return [condition(pod, "Ready").get("lastTransitionTime") for pod in serving_pods(served.victim,
-                                                                                      served.victim_version)]
+    return [
+        condition(pod, "Ready").get("lastTransitionTime") for pod in serving_pods(served.victim, served.victim_version)
+    ]
 
 
 def test_row8_large_and_slow_requests_are_refused_or_cut_off_and_the_victims_server_keeps_serving(
-        served: Served, python_client: PodNetworkClient):
+    served: Served, python_client: PodNetworkClient
+):
     address, restarts, ready = victim_pod_address(served), served_restarts(served), ready_since(served)
     run = python_client.python(SCRIPT.read_text(), address, "iris", timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -26,8 +26,17 @@ from ballast.serving.auth import FEEDBACK_SECRET_NAME
 from tests.security.clients import attempt
 from tests.security.conftest import Tenants
 from tests.security.pod_network import FakeMetadataServer, PodNetworkClient, SlowServer, wait_for_requests
-from tests.security.served import (FEATURES, PLATFORM_SERVICE, Served, drift_policy, last_evaluation,
-                                   served_restarts, tree_digest, victim_pod_address, victim_state)
+from tests.security.served import (
+    FEATURES,
+    PLATFORM_SERVICE,
+    Served,
+    drift_policy,
+    last_evaluation,
+    served_restarts,
+    tree_digest,
+    victim_pod_address,
+    victim_state,
+)
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
 from tests.support.kube import shared_store_dir, wait_for
 from tests.support.traffic import feedback_token
@@ -50,8 +59,10 @@ def attacker_events(served: Served) -> str:
 
 # --- row 1: Prometheus URLs ---------------------------------------------------------------------
 
+
 def test_row1_a_prometheus_url_at_the_metadata_server_is_egress_denied_and_never_read(
-        served: Served, tenants: Tenants, metadata_server: FakeMetadataServer):
+    served: Served, tenants: Tenants, metadata_server: FakeMetadataServer
+):
     tenants.attacker.client.apply(drift_policy("exfil", "payments", metadata_server.credentials_url))
 
     document = wait_for_condition(served.attacker, "driftpolicy", "exfil", "Ready", statuses=("False",), timeout=60)
@@ -66,7 +77,8 @@ def test_row1_a_prometheus_url_at_the_metadata_server_is_egress_denied_and_never
 
 
 def test_row1_dripping_prometheus_reads_end_at_their_deadline_and_the_victim_keeps_being_served(
-        served: Served, tenants: Tenants, allowed_slow_server: SlowServer):
+    served: Served, tenants: Tenants, allowed_slow_server: SlowServer
+):
     """Eight policies at an allowed server that drips one byte every half second for 120 s
     (the egress policy allows public addresses too, so any tenant can find such a server):
     each read ends at the operator's 10 s deadline (PrometheusUnreachable), and the attacker's
@@ -89,18 +101,25 @@ def test_row1_dripping_prometheus_reads_end_at_their_deadline_and_the_victim_kee
     assert max(gaps) <= MAX_VICTIM_GAP_SECONDS, gaps  # the drip lasts 120 s
 
     for index in range(DRIPPING_POLICIES):
-        ready = condition(wait_for_condition(served.attacker, "driftpolicy", f"drip-{index}", "Ready",
-                                             statuses=("False",), timeout=30), "Ready")
+        ready = condition(
+            wait_for_condition(
+                served.attacker, "driftpolicy", f"drip-{index}", "Ready", statuses=("False",), timeout=30
+            ),
+            "Ready",
+        )
         assert ready["reason"] == "PrometheusUnreachable", ready
         assert "x" * 8 not in ready["message"]  # nothing the server sent
-    tenants.attacker.client.run("delete", "driftpolicy", *(f"drip-{i}" for i in range(DRIPPING_POLICIES)),
-                                "--wait=false")
+    tenants.attacker.client.run(
+        "delete", "driftpolicy", *(f"drip-{i}" for i in range(DRIPPING_POLICIES)), "--wait=false"
+    )
 
 
 # --- row 2: Dataset URLs ------------------------------------------------------------------------
 
+
 def test_row2_a_dataset_url_at_the_metadata_server_is_egress_denied_with_no_job_and_no_version(
-        served: Served, tenants: Tenants, metadata_server: FakeMetadataServer):
+    served: Served, tenants: Tenants, metadata_server: FakeMetadataServer
+):
     tenants.attacker.client.apply(dataset("exfil", {"url": metadata_server.credentials_url}))
 
     document = wait_for_condition(served.attacker, "dataset", "exfil", "Ready", statuses=("False",), timeout=60)
@@ -112,8 +131,7 @@ def test_row2_a_dataset_url_at_the_metadata_server_is_egress_denied_with_no_job_
     assert metadata_server.requests == []
 
 
-def test_row2_an_allowed_values_violation_names_the_column_and_count_never_the_value(
-        served: Served, tenants: Tenants):
+def test_row2_an_allowed_values_violation_names_the_column_and_count_never_the_value(served: Served, tenants: Tenants):
     """The values a source holds stay out of status and Events: were they echoed, any content
     the ingest pod can read (an allowed internal URL, a labelled claim) could be read back
     through a Dataset's status by someone who may only read Datasets."""
@@ -134,6 +152,7 @@ def test_row2_an_allowed_values_violation_names_the_column_and_count_never_the_v
 
 
 # --- row 3: custom images and the store ---------------------------------------------------------
+
 
 def test_row3_a_custom_image_is_refused_with_image_not_allowed_and_no_job(served: Served, tenants: Tenants):
     run = training_run("own-image", "iris", model="payments")
@@ -156,8 +175,9 @@ def test_row3_a_retrain_template_cannot_carry_an_image_its_author_could_not_run(
     policy["spec"]["action"] = {"type": "retrain", "retrain": {"template": {"spec": template}}}
     tenants.attacker.client.apply(policy)
 
-    document = wait_for_condition(served.attacker, "driftpolicy", "retrain-own-image", "Ready", statuses=("False",),
-                                  timeout=60)
+    document = wait_for_condition(
+        served.attacker, "driftpolicy", "retrain-own-image", "Ready", statuses=("False",), timeout=60
+    )
     ready = condition(document, "Ready")
     assert ready["reason"] == "ImageNotAllowed" and "spec.action.retrain.template.spec.image" in ready["message"]
     assert not served.attacker.get_json("trainingruns", "-l", "ballast.dev/drift-policy=retrain-own-image")["items"]
@@ -171,10 +191,17 @@ def test_row3_the_attackers_pods_mount_only_the_attackers_part_of_the_store(serv
     deployment = served.attacker.get_json("deployment", f"{served.attacker_version}-serve")
     for workload, read_only in ((served.attacker_training_job, False), (deployment, True)):
         pod = workload["spec"]["template"]["spec"]
-        store_volumes = {volume["name"] for volume in pod["volumes"] if "persistentVolumeClaim" in volume
-                         and volume["persistentVolumeClaim"]["claimName"] == "ballast-artifacts"}
-        mounts = [mount for container in pod.get("initContainers", []) + pod["containers"]
-                  for mount in container.get("volumeMounts", []) if mount["name"] in store_volumes]
+        store_volumes = {
+            volume["name"]
+            for volume in pod["volumes"]
+            if "persistentVolumeClaim" in volume and volume["persistentVolumeClaim"]["claimName"] == "ballast-artifacts"
+        }
+        mounts = [
+            mount
+            for container in pod.get("initContainers", []) + pod["containers"]
+            for mount in container.get("volumeMounts", [])
+            if mount["name"] in store_volumes
+        ]
         assert mounts, workload["metadata"]["name"]
         for mount in mounts:
             assert mount.get("subPath") == namespace, mount
@@ -188,11 +215,16 @@ def test_row3_the_attackers_pods_mount_only_the_attackers_part_of_the_store(serv
 
 # --- row 9: a Service taken over by name --------------------------------------------------------
 
-def test_row9_a_model_named_after_someone_elses_service_gets_service_conflict_and_leaves_it_alone(
-        served: Served):
-    version = wait_for(lambda: (lambda v: v if condition(v, "ServiceConflict").get("status") == "True" else None)(
-        served.attacker.get_json("modelversion", served.attacker_version)), timeout=60, interval=1,
-        message="ServiceConflict on the attacker's version")
+
+def test_row9_a_model_named_after_someone_elses_service_gets_service_conflict_and_leaves_it_alone(served: Served):
+    version = wait_for(
+        lambda: (lambda v: v if condition(v, "ServiceConflict").get("status") == "True" else None)(
+            served.attacker.get_json("modelversion", served.attacker_version)
+        ),
+        timeout=60,
+        interval=1,
+        message="ServiceConflict on the attacker's version",
+    )
     assert condition(version, "ServiceConflict")["reason"] == "ServiceConflict"
     service = served.attacker.get_json("service", "payments")
     assert service["metadata"].get("ownerReferences") is None
@@ -203,18 +235,23 @@ def test_row9_a_model_named_after_someone_elses_service_gets_service_conflict_an
 
 # --- row 6: the model server on the pod network -------------------------------------------------
 
+
 def post(client: PodNetworkClient, url: str, body: dict, token: str | None = None):
     header = f"--header 'Authorization: Bearer {token}' " if token else ""
-    return client.sh(f"timeout 10 wget -q -O - --header 'Content-Type: application/json' {header}"
-                     f"--post-data '{json.dumps(body)}' '{url}' 2>&1")
+    return client.sh(
+        f"timeout 10 wget -q -O - --header 'Content-Type: application/json' {header}"
+        f"--post-data '{json.dumps(body)}' '{url}' 2>&1"
+    )
 
 
 def test_row6_an_unauthenticated_client_cannot_label_the_victims_predictions(
-        served: Served, tenants: Tenants, pod_network_client: PodNetworkClient):
+    served: Served, tenants: Tenants, pod_network_client: PodNetworkClient
+):
     base = f"http://{victim_pod_address(served)}/v2/models/iris"
     row = iris_rows()[0]
-    infer = {"inputs": [{"name": name, "shape": [1], "datatype": "FP64", "data": [float(row[name])]}
-                        for name in FEATURES]}
+    infer = {
+        "inputs": [{"name": name, "shape": [1], "datatype": "FP64", "data": [float(row[name])]} for name in FEATURES]
+    }
     ids = []
     for _ in range(2):
         answer = post(pod_network_client, f"{base}/infer", infer)
@@ -229,8 +266,12 @@ def test_row6_an_unauthenticated_client_cannot_label_the_victims_predictions(
         assert answer.returncode != 0 and "401" in answer.stdout, answer.stdout
     # the control: the same request with the namespace's token gets past authorisation (to an
     # id nobody was answered with, so that no prediction of the victim's is labelled)
-    answer = post(pod_network_client, f"{base}/feedback", {"id": uuid.uuid4().hex, "labels": ["virginica"]},
-                  feedback_token(served.victim))
+    answer = post(
+        pod_network_client,
+        f"{base}/feedback",
+        {"id": uuid.uuid4().hex, "labels": ["virginica"]},
+        feedback_token(served.victim),
+    )
     assert "401" not in answer.stdout, answer.stdout
     # the token's Secret is out of the attacker's reach, in either namespace
     for namespace in (tenants.victim.namespace, tenants.attacker.namespace):
@@ -238,35 +279,47 @@ def test_row6_an_unauthenticated_client_cannot_label_the_victims_predictions(
 
 
 def test_row5_malformed_requests_from_the_pod_network_are_4xx_and_the_server_keeps_serving(
-        served: Served, pod_network_client: PodNetworkClient):
+    served: Served, pod_network_client: PodNetworkClient
+):
     address = victim_pod_address(served)
     restarts = served_restarts(served)
     tensor = {"name": "sepal_length", "datatype": "FP64", "shape": [1], "data": [1.0]}
     bodies = {
         "nested 50,000 deep": "[" * 50_000,
         "a number beyond a double": json.dumps({"inputs": [{**tensor, "data": ["NUMBER"]}]}).replace(
-            '"NUMBER"', "1" + "0" * 400),
+            '"NUMBER"', "1" + "0" * 400
+        ),
         "65 dimensions": json.dumps({"inputs": [{**tensor, "shape": [1] * 65}]}),
     }
     for what, body in bodies.items():
-        answer = pod_network_client.sh(f"timeout 10 wget -q -O - --header 'Content-Type: application/json' "
-                                       f"--post-data '{body}' 'http://{address}/v2/models/iris/infer' 2>&1")
+        answer = pod_network_client.sh(
+            f"timeout 10 wget -q -O - --header 'Content-Type: application/json' "
+            f"--post-data '{body}' 'http://{address}/v2/models/iris/infer' 2>&1"
+        )
         assert answer.returncode != 0 and re.search(r"HTTP/1\.[01] 4\d\d", answer.stdout), (what, answer.stdout[:300])
     assert victim_pod_address(served) == address and served_restarts(served) == restarts
 
 
 # --- row 11: pvc and secretRef sources ----------------------------------------------------------
 
+
 def test_row11_the_attacker_cannot_mount_the_store_nor_inject_the_feedback_token(served: Served, tenants: Tenants):
     victim_snapshot = f"{tenants.victim.namespace}/datasets/iris"
-    tenants.attacker.client.apply(dataset("the-store", {"pvc": {"claimName": "ballast-artifacts",
-                                                                "path": victim_snapshot}}))
-    tenants.attacker.client.apply(dataset("the-token", {"objectStore": {
-        "uri": "s3://bucket/iris.csv", "secretRef": {"name": FEEDBACK_SECRET_NAME}}}))
-    for name, field in (("the-store", "spec.source.pvc.claimName"),
-                        ("the-token", "spec.source.objectStore.secretRef.name")):
-        ready = condition(wait_for_condition(served.attacker, "dataset", name, "Ready", statuses=("False",),
-                                             timeout=60), "Ready")
+    tenants.attacker.client.apply(
+        dataset("the-store", {"pvc": {"claimName": "ballast-artifacts", "path": victim_snapshot}})
+    )
+    tenants.attacker.client.apply(
+        dataset(
+            "the-token", {"objectStore": {"uri": "s3://bucket/iris.csv", "secretRef": {"name": FEEDBACK_SECRET_NAME}}}
+        )
+    )
+    for name, field in (
+        ("the-store", "spec.source.pvc.claimName"),
+        ("the-token", "spec.source.objectStore.secretRef.name"),
+    ):
+        ready = condition(
+            wait_for_condition(served.attacker, "dataset", name, "Ready", statuses=("False",), timeout=60), "Ready"
+        )
         assert ready["reason"] == "SourceNotAllowed" and field in ready["message"], ready
     jobs = served.attacker.get_json("jobs", "-l", "app.kubernetes.io/component=ingest")["items"]
     assert not [job for job in jobs if re.match(r"the-(store|token)", job["metadata"]["name"])], jobs
@@ -274,11 +327,15 @@ def test_row11_the_attacker_cannot_mount_the_store_nor_inject_the_feedback_token
 
 # --- the victim, after all of the above ---------------------------------------------------------
 
+
 @pytest.mark.after_every_attack
 def test_the_victims_objects_artifacts_and_signals_are_unchanged(served: Served):
     assert victim_state(served.victim, served.victim_version) == served.victim_before
     policy = served.victim.get_json("driftpolicy", "watch")
     assert condition(policy, "Ready").get("status") == "True", policy["status"]
     first = last_evaluation(served.victim, "watch")
-    wait_for(lambda: last_evaluation(served.victim, "watch") != first, timeout=15,
-             message="the victim's policy still evaluating")
+    wait_for(
+        lambda: last_evaluation(served.victim, "watch") != first,
+        timeout=15,
+        message="the victim's policy still evaluating",
+    )

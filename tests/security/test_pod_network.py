@@ -20,16 +20,18 @@ def test_the_unauthenticated_client_has_no_credentials(pod_network_client: PodNe
     assert result.stdout.strip().splitlines()[-1] == "0"
 
 
-def test_a_pod_reaches_the_fake_metadata_server_and_gets_its_canary(pod_network_client: PodNetworkClient,
-                                                                    metadata_server: FakeMetadataServer):
+def test_a_pod_reaches_the_fake_metadata_server_and_gets_its_canary(
+    pod_network_client: PodNetworkClient, metadata_server: FakeMetadataServer
+):
     answer = pod_network_client.get(metadata_server.credentials_url)
     assert answer.returncode == 0, answer.stderr
     assert json.loads(answer.stdout)["SecretAccessKey"] == metadata_server.credentials["SecretAccessKey"]
     assert wait_for_requests(metadata_server) == ["/latest/meta-data/iam/security-credentials/ballast-node"]
 
 
-def test_the_slow_server_holds_a_reader_until_its_overall_deadline(pod_network_client: PodNetworkClient,
-                                                                    slow_server: SlowServer):
+def test_the_slow_server_holds_a_reader_until_its_overall_deadline(
+    pod_network_client: PodNetworkClient, slow_server: SlowServer
+):
     """One byte every half second, so a read timeout would never fire: only an overall deadline
     (here `timeout 4`) ends the read, and the server was still dripping when it did."""
     started = time.monotonic()

@@ -39,10 +39,19 @@ def plant(namespace: str, dataset: str, sha256: str, age_seconds: float) -> Path
 
 def pinned_run(name: str, dataset: str, sha256: str) -> dict:
     """A TrainingRun whose spec pins a version: a reference as soon as it exists (no status needed)."""
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name},
-            "spec": {"model": name, "datasetRef": {"name": dataset, "version": sha256},
-                     "estimator": "sklearn.linear_model.LogisticRegression", "seed": 1, "backoffLimit": 0,
-                     "activeDeadlineSeconds": 60}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": name},
+        "spec": {
+            "model": name,
+            "datasetRef": {"name": dataset, "version": sha256},
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "seed": 1,
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 60,
+        },
+    }
 
 
 @pytest.fixture
@@ -52,19 +61,21 @@ def probe(tenants: Tenants):
     yield name
     for tenant in (tenants.victim, tenants.attacker):
         shutil.rmtree(shared_store_dir() / tenant.namespace / "datasets" / name, ignore_errors=True)
-        tenant.client.run("delete", "trainingruns,modelversions", "-l", f"gc-probe={name}", "--wait=false",
-                          check=False)
+        tenant.client.run("delete", "trainingruns,modelversions", "-l", f"gc-probe={name}", "--wait=false", check=False)
 
 
 def test_row12_the_attackers_objects_neither_keep_nor_delete_the_victims_files(
-        kubectl: Kubectl, tenants: Tenants, probe: str):
+    kubectl: Kubectl, tenants: Tenants, probe: str
+):
     victim, attacker = tenants.victim, tenants.attacker
     # the victim: A pinned by its own run, B unreferenced, C the newest
     victim_dirs = {sha: plant(victim.namespace, probe, sha, A_YEAR - i * 3600) for i, sha in enumerate((A, B, C))}
     # the attacker: the same sha256 B in its own part, and a symlink to the victim's A in its part
     attacker_b = plant(attacker.namespace, probe, B, A_YEAR)
-    os.symlink(f"{STORE_MOUNT}/{victim.namespace}/datasets/{probe}/{A}",
-               shared_store_dir() / attacker.namespace / "datasets" / probe / A)
+    os.symlink(
+        f"{STORE_MOUNT}/{victim.namespace}/datasets/{probe}/{A}",
+        shared_store_dir() / attacker.namespace / "datasets" / probe / A,
+    )
 
     labels = {"gc-probe": probe}
     victims_run = pinned_run(f"{probe}-v", probe, A)
@@ -75,8 +86,19 @@ def test_row12_the_attackers_objects_neither_keep_nor_delete_the_victims_files(
     attackers_run["metadata"]["labels"] = labels
     attacker.client.apply(attackers_run)
 
-    gc = ("gc", "-n", attacker.namespace, "-n", victim.namespace, "--keep-versions", "1", "--older-than", "300d",
-          "--apply", "--verbose")
+    gc = (
+        "gc",
+        "-n",
+        attacker.namespace,
+        "-n",
+        victim.namespace,
+        "--keep-versions",
+        "1",
+        "--older-than",
+        "300d",
+        "--apply",
+        "--verbose",
+    )
     collected = run_ballast_on_store(kubectl.kubeconfig, *gc)
     assert collected.returncode == 0, collected.stderr + collected.stdout
     # the victim's B goes: the attacker's pin names the attacker's own part, not the victim's
@@ -89,10 +111,20 @@ def test_row12_the_attackers_objects_neither_keep_nor_delete_the_victims_files(
 
     # a URI into the victim's part refuses the attacker's own collection, and only that one
     plant(victim.namespace, probe, B, A_YEAR)
-    attacker.client.apply({
-        "apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": f"{probe}-m", "labels": labels},
-        "spec": {"model": probe, "artifact": {
-            "uri": f"file://{STORE_MOUNT}/{victim.namespace}/datasets/{probe}/{B}/data.parquet", "sha256": B}}})
+    attacker.client.apply(
+        {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "ModelVersion",
+            "metadata": {"name": f"{probe}-m", "labels": labels},
+            "spec": {
+                "model": probe,
+                "artifact": {
+                    "uri": f"file://{STORE_MOUNT}/{victim.namespace}/datasets/{probe}/{B}/data.parquet",
+                    "sha256": B,
+                },
+            },
+        }
+    )
     refused = run_ballast_on_store(kubectl.kubeconfig, *gc)
     assert refused.returncode == 1
     attackers_report, victims_report = refused.stdout.split(f"namespace {victim.namespace}:\n")

@@ -9,20 +9,34 @@ import uuid
 
 import pytest
 
-from tests.security.conftest import Tenants, bind
 from tests.security.clients import ANONYMOUS, ImpersonatingKubectl, attempt
+from tests.security.conftest import Tenants, bind
 from tests.security.release import SecurityRelease
 from tests.support.ballast_objects import dataset
 from tests.support.kube import Kubectl, wait_for
 
 # What would let a tenant run code or read credentials: none is in the chart's tenant role.
 WORKLOAD_AND_CREDENTIAL_RIGHTS = [
-    ("create", "pods"), ("create", "pods/exec"), ("create", "pods/attach"), ("create", "pods/portforward"),
-    ("get", "secrets"), ("list", "secrets"), ("watch", "secrets"), ("create", "serviceaccounts/token"),
-    ("create", "jobs.batch"), ("create", "cronjobs.batch"), ("create", "deployments.apps"),
-    ("create", "replicasets.apps"), ("create", "statefulsets.apps"), ("create", "daemonsets.apps"),
-    ("update", "deployments.apps/scale"), ("patch", "services"), ("create", "services"),
-    ("create", "persistentvolumeclaims"), ("get", "configmaps"), ("create", "rolebindings.rbac.authorization.k8s.io"),
+    ("create", "pods"),
+    ("create", "pods/exec"),
+    ("create", "pods/attach"),
+    ("create", "pods/portforward"),
+    ("get", "secrets"),
+    ("list", "secrets"),
+    ("watch", "secrets"),
+    ("create", "serviceaccounts/token"),
+    ("create", "jobs.batch"),
+    ("create", "cronjobs.batch"),
+    ("create", "deployments.apps"),
+    ("create", "replicasets.apps"),
+    ("create", "statefulsets.apps"),
+    ("create", "daemonsets.apps"),
+    ("update", "deployments.apps/scale"),
+    ("patch", "services"),
+    ("create", "services"),
+    ("create", "persistentvolumeclaims"),
+    ("get", "configmaps"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
 ]
 BALLAST_KINDS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
 
@@ -45,8 +59,12 @@ def test_attacker_can_neither_run_pods_nor_read_secrets_in_either_namespace(tena
         granted = [right for right in WORKLOAD_AND_CREDENTIAL_RIGHTS if attacker.can(*right, namespace)]
         assert granted == [], f"in {namespace}"
         # and the requests themselves are refused, not only the review
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mine", "namespace": namespace},
-               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "mine", "namespace": namespace},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        }
         assert attempt(attacker.in_namespace(namespace), "create", "-f", "-", manifest=pod).by_rbac
         assert attempt(attacker.in_namespace(namespace), "get", "secrets").by_rbac
 
@@ -57,8 +75,15 @@ def test_attacker_cannot_read_or_change_the_victims_ballast_objects(tenants: Ten
     for kind in BALLAST_KINDS:
         assert attempt(attacker, "get", kind).by_rbac, kind
     assert attempt(attacker, "get", "dataset", name).by_rbac
-    assert attempt(attacker, "patch", "dataset", name, "--type=merge",
-                   "-p", '{"spec":{"source":{"url":"http://169.254.169.254/"}}}').by_rbac
+    assert attempt(
+        attacker,
+        "patch",
+        "dataset",
+        name,
+        "--type=merge",
+        "-p",
+        '{"spec":{"source":{"url":"http://169.254.169.254/"}}}',
+    ).by_rbac
     assert attempt(attacker, "delete", "dataset", name).by_rbac
     planted = csv_dataset(f"planted-{uuid.uuid4().hex[:6]}")
     assert attempt(attacker, "create", "-f", "-", manifest=planted).by_rbac
@@ -77,8 +102,16 @@ def test_a_tenant_manages_ballast_objects_in_its_own_namespace_but_never_their_s
     attacker.apply(csv_dataset(name))  # the role is enough for a tenant's work
     assert attacker.get_json("dataset", name)["metadata"]["name"] == name
     # a forged status (a validated version that was never ingested) is refused
-    forged = attempt(attacker, "patch", "dataset", name, "--subresource=status", "--type=merge",
-                     "-p", '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}')
+    forged = attempt(
+        attacker,
+        "patch",
+        "dataset",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}',
+    )
     assert forged.by_rbac, forged.stderr
     for kind in BALLAST_KINDS:
         assert not attacker.can("patch", f"{kind}.ballast.dev/status", tenants.attacker.namespace), kind
@@ -86,20 +119,33 @@ def test_a_tenant_manages_ballast_objects_in_its_own_namespace_but_never_their_s
 
 
 def test_built_in_edit_and_view_roles_gain_the_four_kinds_by_aggregation(
-        kubectl: Kubectl, tenants: Tenants, security_release: SecurityRelease):
+    kubectl: Kubectl, tenants: Tenants, security_release: SecurityRelease
+):
     namespace = tenants.attacker.namespace
     editor = ImpersonatingKubectl(kubectl.kubeconfig, f"editor-{uuid.uuid4().hex[:6]}", namespace=namespace)
     viewer = ImpersonatingKubectl(kubectl.kubeconfig, f"viewer-{uuid.uuid4().hex[:6]}", namespace=namespace)
     bind(kubectl, namespace, editor.user, "edit")
     bind(kubectl, namespace, viewer.user, "view")
     # the aggregation controller copies the chart's rules into edit and view
-    wait_for(lambda: all(editor.can(verb, f"{kind}.ballast.dev", namespace)
-                         for kind in BALLAST_KINDS for verb in ("create", "delete", "list")),
-             timeout=60, message="Ballast's kinds aggregated into the built-in edit role")
-    wait_for(lambda: all(viewer.can("list", f"{kind}.ballast.dev", namespace) for kind in BALLAST_KINDS),
-             timeout=60, message="Ballast's kinds aggregated into the built-in view role")
-    assert not any(viewer.can(verb, f"{kind}.ballast.dev", namespace)
-                   for kind in BALLAST_KINDS for verb in ("create", "patch", "delete"))
+    wait_for(
+        lambda: all(
+            editor.can(verb, f"{kind}.ballast.dev", namespace)
+            for kind in BALLAST_KINDS
+            for verb in ("create", "delete", "list")
+        ),
+        timeout=60,
+        message="Ballast's kinds aggregated into the built-in edit role",
+    )
+    wait_for(
+        lambda: all(viewer.can("list", f"{kind}.ballast.dev", namespace) for kind in BALLAST_KINDS),
+        timeout=60,
+        message="Ballast's kinds aggregated into the built-in view role",
+    )
+    assert not any(
+        viewer.can(verb, f"{kind}.ballast.dev", namespace)
+        for kind in BALLAST_KINDS
+        for verb in ("create", "patch", "delete")
+    )
     # still one namespace only, and status stays the operator's even with edit
     assert not editor.can("list", "datasets.ballast.dev", tenants.victim.namespace)
     assert not editor.can("patch", "datasets.ballast.dev/status", namespace)

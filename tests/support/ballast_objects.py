@@ -10,7 +10,6 @@ from pathlib import Path
 from sklearn.datasets import load_iris
 
 from ballast.conditions import find_condition
-
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.operator_process import STORE_MOUNT, with_store_mounted
 
@@ -26,9 +25,14 @@ IRIS_COLUMNS = [
 def iris_rows() -> list[dict]:
     """scikit-learn's bundled iris, as rows (nothing is downloaded)."""
     bunch = load_iris(as_frame=True)
-    frame = bunch.frame.rename(columns={
-        "sepal length (cm)": "sepal_length", "sepal width (cm)": "sepal_width",
-        "petal length (cm)": "petal_length", "petal width (cm)": "petal_width"})
+    frame = bunch.frame.rename(
+        columns={
+            "sepal length (cm)": "sepal_length",
+            "sepal width (cm)": "sepal_width",
+            "petal length (cm)": "petal_length",
+            "petal width (cm)": "petal_width",
+        }
+    )
     frame["species"] = [bunch.target_names[t] for t in frame.pop("target")]
     return frame.to_dict(orient="records")
 
@@ -42,22 +46,42 @@ def iris_csv() -> str:
     return out.getvalue()
 
 
-def dataset(name: str, source: dict, *, columns=None, min_rows: int = 10, max_null_fraction: float = 0.1,
-            fmt: str = "csv") -> dict:
+def dataset(
+    name: str, source: dict, *, columns=None, min_rows: int = 10, max_null_fraction: float = 0.1, fmt: str = "csv"
+) -> dict:
     return {
-        "apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": name},
-        "spec": {"source": source, "format": fmt,
-                 "schema": {"columns": columns or IRIS_COLUMNS, "target": "species"},
-                 "validation": {"minRows": min_rows, "maxNullFraction": max_null_fraction}},
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {"name": name},
+        "spec": {
+            "source": source,
+            "format": fmt,
+            "schema": {"columns": columns or IRIS_COLUMNS, "target": "species"},
+            "validation": {"minRows": min_rows, "maxNullFraction": max_null_fraction},
+        },
     }
 
 
-def training_run(name: str, dataset_name: str, *, model: str = "iris",
-                 estimator: str = "sklearn.linear_model.LogisticRegression", params=None, seed: int = 7,
-                 gates=None, version: str | None = None) -> dict:
-    spec = {"model": model, "datasetRef": {"name": dataset_name, **({"version": version} if version else {})},
-            "estimator": estimator, "seed": seed, "activeDeadlineSeconds": 300, "backoffLimit": 0,
-            "evaluation": {"testFraction": 0.3, **({"gates": gates} if gates else {})}}
+def training_run(
+    name: str,
+    dataset_name: str,
+    *,
+    model: str = "iris",
+    estimator: str = "sklearn.linear_model.LogisticRegression",
+    params=None,
+    seed: int = 7,
+    gates=None,
+    version: str | None = None,
+) -> dict:
+    spec = {
+        "model": model,
+        "datasetRef": {"name": dataset_name, **({"version": version} if version else {})},
+        "estimator": estimator,
+        "seed": seed,
+        "activeDeadlineSeconds": 300,
+        "backoffLimit": 0,
+        "evaluation": {"testFraction": 0.3, **({"gates": gates} if gates else {})},
+    }
     if params:
         spec["params"] = params
     return {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name}, "spec": spec}
@@ -67,8 +91,9 @@ def condition(document: dict, type: str) -> dict:
     return find_condition((document.get("status") or {}).get("conditions"), type) or {}
 
 
-def wait_for_condition(k: Kubectl, resource: str, name: str, type: str, statuses=("True", "False"),
-                       timeout: float = 180) -> dict:
+def wait_for_condition(
+    k: Kubectl, resource: str, name: str, type: str, statuses=("True", "False"), timeout: float = 180
+) -> dict:
     def settled():
         document = k.get_json(resource, name)
         return document if condition(document, type).get("status") in statuses else None
@@ -81,14 +106,24 @@ def run_ballast_on_store(kubeconfig: Path, *args: str) -> subprocess.CompletedPr
     where the store is mounted at the operator's path, so the URIs the pods recorded are inside it."""
     ballast = str(Path(sys.executable).parent / "ballast")
     command = [ballast, *args, "--store", f"file://{STORE_MOUNT}"]
-    return subprocess.run(with_store_mounted(shared_store_dir(), command), capture_output=True, text=True,
-                          timeout=120, env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        with_store_mounted(shared_store_dir(), command),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def run_ballast(k: Kubectl, *args: str) -> str:
     """Run the `ballast` user command against k's namespace, as a person would."""
     ballast = str(Path(sys.executable).parent / "ballast")
-    result = subprocess.run([ballast, *args, "-n", k.namespace], capture_output=True, text=True, timeout=300,
-                            env={"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [ballast, *args, "-n", k.namespace],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     return result.stdout

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.kube import REPO, Kubectl, wait_for
@@ -42,7 +42,7 @@ class ForkedOperator(OperatorProcess):
     def command(self) -> list[str]:
         command = super().command()
         ballast = command.index(str(Path(sys.executable).parent / "ballast"))
-        return [*command[:ballast], sys.executable, str(FORK_SERVER), str(self.log), "--", *command[ballast + 1:]]
+        return [*command[:ballast], sys.executable, str(FORK_SERVER), str(self.log), "--", *command[ballast + 1 :]]
 
     def _ask(self, line: str) -> str:
         self._server.stdin.write(line + "\n")
@@ -56,8 +56,14 @@ class ForkedOperator(OperatorProcess):
         began = time.monotonic()
         if self._server is None:
             self._server_log = self.log.open("a")
-            self._server = subprocess.Popen(self.command(), env=self.environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=self._server_log, text=True)
+            self._server = subprocess.Popen(
+                self.command(),
+                env=self.environment(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._server_log,
+                text=True,
+            )
         self.pid = int(self._ask("start"))
         self._wait_until_healthy(timeout=30)
         self.restart_seconds.append(time.monotonic() - began)
@@ -192,7 +198,7 @@ def restart_control_plane(kubectl: Kubectl, components: tuple[str, ...] = CONTRO
 
     The whole cluster notices: other sessions' operators and watches reconnect too.
     """
-    killed_at_wall = datetime.now(timezone.utc)
+    killed_at_wall = datetime.now(UTC)
     killed_at = time.monotonic()
     try:
         for name in components:
@@ -203,6 +209,7 @@ def restart_control_plane(kubectl: Kubectl, components: tuple[str, ...] = CONTRO
 
     restarted = []
     for name in LEADER_ELECTED:
+
         def leading_or_dead() -> bool:
             pid = _component_pid(name)
             return pid is None or _exited(pid) or _lease_renewed_since(kubectl, name, killed_at_wall)
@@ -214,8 +221,12 @@ def restart_control_plane(kubectl: Kubectl, components: tuple[str, ...] = CONTRO
     if restarted:
         _bring_back_control_plane(kubectl)
         for name in restarted:
-            wait_for(lambda: _lease_renewed_since(kubectl, name, killed_at_wall), timeout=90, interval=0.5,
-                     message=f"the restarted {name} to take its lease")
+            wait_for(
+                lambda: _lease_renewed_since(kubectl, name, killed_at_wall),
+                timeout=90,
+                interval=0.5,
+                message=f"the restarted {name} to take its lease",
+            )
     return ControlPlaneRestart(tuple(components), unavailable, tuple(restarted))
 
 
@@ -223,8 +234,13 @@ def restart_node() -> float:
     """`localcluster.py restart-node`: the kubelet and containerd stop and start again, as on a
     node whose runtime is upgraded; returns how long until the node was Ready again."""
     began = time.monotonic()
-    subprocess.run([sys.executable, str(REPO / "tests" / "cluster" / "localcluster.py"), "restart-node"],
-                   check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [sys.executable, str(REPO / "tests" / "cluster" / "localcluster.py"), "restart-node"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return time.monotonic() - began
 
 
@@ -299,12 +315,33 @@ def static_store_claim(namespace: str, directory: Path, claim: str = "ballast-ar
     finds the claim and leaves it alone; the node's provisioner skips bound claims)."""
     volume = f"{namespace}-store"
     return [
-        {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume},
-         "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"], "storageClassName": "",
-                  "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": str(directory), "type": "Directory"},
-                  "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace,
-                               "name": claim}}},
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim, "namespace": namespace},
-         "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": volume,
-                  "resources": {"requests": {"storage": "1Gi"}}}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(directory), "type": "Directory"},
+                "claimRef": {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "namespace": namespace,
+                    "name": claim,
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": volume,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
     ]

@@ -21,8 +21,7 @@ def helm_binary() -> str:
     """The helm build.sh made (building it, and the cluster's binaries, when missing)."""
     built = cache_dir() / "bin" / "current" / "helm"
     if not built.exists():
-        subprocess.run(["bash", str(REPO / "tests" / "cluster" / "build.sh")], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(["bash", str(REPO / "tests" / "cluster" / "build.sh")], check=True, stdout=subprocess.DEVNULL)
     return str(built)
 
 
@@ -38,8 +37,9 @@ def set_args(values: dict[str, str] | None) -> list[str]:
     return [arg for key, value in (values or {}).items() for arg in ("--set-json", f"{key}={json.dumps(value)}")]
 
 
-def template(values: dict | None = None, *, release: str = "ballast", namespace: str = "ballast-system",
-             check: bool = True) -> subprocess.CompletedProcess:
+def template(
+    values: dict | None = None, *, release: str = "ballast", namespace: str = "ballast-system", check: bool = True
+) -> subprocess.CompletedProcess:
     return helm("template", release, str(CHART), "--namespace", namespace, *set_args(values), check=check)
 
 
@@ -73,7 +73,7 @@ def image_values(reference: str | None) -> dict:
         return {"image.repository": repository, "image.digest": digest}
     slash, colon = reference.rfind("/"), reference.rfind(":")
     if colon > slash:
-        return {"image.repository": reference[:colon], "image.tag": reference[colon + 1:]}
+        return {"image.repository": reference[:colon], "image.tag": reference[colon + 1 :]}
     return {"image.repository": reference}
 
 
@@ -103,19 +103,29 @@ class Release:
     kubeconfig: Path
 
     def helm(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        return helm(*args, "--namespace", self.namespace, "--kubeconfig", str(self.kubeconfig),
-                    check=check, timeout=timeout)
+        return helm(
+            *args, "--namespace", self.namespace, "--kubeconfig", str(self.kubeconfig), check=check, timeout=timeout
+        )
 
     def install(self, values: dict, *, take_ownership: bool = False, timeout: int = 180) -> None:
         """`helm install --wait`. take_ownership adopts objects that exist already but were not
         made by Helm, e.g. CRDs applied with kubectl (Helm 3.17+)."""
-        self.helm("install", self.name, str(CHART), *set_args(values), "--wait", f"--timeout={timeout}s",
-                  *(["--take-ownership"] if take_ownership else []), timeout=timeout + 30)
+        self.helm(
+            "install",
+            self.name,
+            str(CHART),
+            *set_args(values),
+            "--wait",
+            f"--timeout={timeout}s",
+            *(["--take-ownership"] if take_ownership else []),
+            timeout=timeout + 30,
+        )
 
     def upgrade(self, values: dict, *, timeout: int = 180) -> None:
         """`helm upgrade --wait` to exactly these values (not reusing the previous ones)."""
-        self.helm("upgrade", self.name, str(CHART), *set_args(values), "--wait", f"--timeout={timeout}s",
-                  timeout=timeout + 30)
+        self.helm(
+            "upgrade", self.name, str(CHART), *set_args(values), "--wait", f"--timeout={timeout}s", timeout=timeout + 30
+        )
 
     def uninstall(self, *, timeout: int = 120) -> list[tuple[str, str]]:
         """`helm uninstall --wait`; returns the (kind, name)s Helm kept for their resource policy."""

@@ -31,8 +31,12 @@ def ballast_image() -> str:
     sys.path.insert(0, str(REPO / "tests" / "cluster"))
     import localcluster
 
-    pushed = subprocess.run(["bash", str(IMAGE_SCRIPT), "push", localcluster.registry_address()], check=True,
-                            stdout=subprocess.PIPE, text=True)
+    pushed = subprocess.run(
+        ["bash", str(IMAGE_SCRIPT), "push", localcluster.registry_address()],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     return pushed.stdout.strip().splitlines()[-1]
 
 

@@ -7,8 +7,9 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -46,31 +47,31 @@ class Kubectl:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
 
-    def in_namespace(self, namespace: str) -> "Kubectl":
+    def in_namespace(self, namespace: str) -> Kubectl:
         return Kubectl(self.kubeconfig, namespace)
 
-    def run(self, *args: str, input: str | None = None, check: bool = True,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
         command = [kubectl_binary(), "--kubeconfig", str(self.kubeconfig)]
         if self.namespace:
             command += ["--namespace", self.namespace]
-        result = subprocess.run(command + list(args), input=input, capture_output=True, text=True,
-                                timeout=timeout)
+        result = subprocess.run(command + list(args), input=input, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
     def apply(self, manifest: dict | str, check: bool = True) -> subprocess.CompletedProcess:
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
-        return self.run("apply", "--server-side", "--field-manager=ballast-tests", "-f", "-",
-                        input=text, check=check)
+        return self.run("apply", "--server-side", "--field-manager=ballast-tests", "-f", "-", input=text, check=check)
 
     def get_json(self, *args: str) -> dict:
         return json.loads(self.run("get", *args, "-o", "json").stdout)
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.5,
-             message: str = "condition") -> T:
+def wait_for(
+    condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.5, message: str = "condition"
+) -> T:
     """Poll until condition() returns something truthy; fail with message after timeout."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -82,8 +83,9 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 60, interval: float
         except Exception as error:  # the object may not exist yet
             last_error = error
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}"
-                         + (f" (last error: {last_error})" if last_error else ""))
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {message}" + (f" (last error: {last_error})" if last_error else "")
+    )
 
 
 def install_crds(kubectl: Kubectl) -> None:
@@ -95,5 +97,8 @@ def install_crds(kubectl: Kubectl) -> None:
     kubectl.run("apply", "--server-side", "--force-conflicts", "--field-manager=ballast", "-f", crds)
     kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
     for kind in ALL_KINDS:
-        wait_for(lambda: kubectl.run("get", kind.plural, "--all-namespaces", check=False).returncode == 0,
-                 timeout=30, message=f"{kind.plural} to be served")
+        wait_for(
+            lambda: kubectl.run("get", kind.plural, "--all-namespaces", check=False).returncode == 0,
+            timeout=30,
+            message=f"{kind.plural} to be served",
+        )

@@ -60,8 +60,14 @@ class OperatorProcess:
     same path as the pods it starts (a private mount namespace binds it there), as it would
     when it runs in the cluster with the store's claim mounted."""
 
-    def __init__(self, kubeconfig: Path, log: Path, store_dir: Path | None = None, env: dict | None = None,
-                 namespaces: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log: Path,
+        store_dir: Path | None = None,
+        env: dict | None = None,
+        namespaces: tuple[str, ...] = (),
+    ):
         self.kubeconfig = kubeconfig
         self.namespaces = namespaces
         self.log = log
@@ -73,21 +79,35 @@ class OperatorProcess:
 
     def command(self) -> list[str]:
         ballast = str(Path(sys.executable).parent / "ballast")
-        command = [ballast, "operator", "--bind-address", "127.0.0.1",
-                   "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port)]
+        command = [
+            ballast,
+            "operator",
+            "--bind-address",
+            "127.0.0.1",
+            "--health-port",
+            str(self.health_port),
+            "--metrics-port",
+            str(self.metrics_port),
+        ]
         for namespace in self.namespaces:
             command += ["--namespace", namespace]
         return command if self.store_dir is None else with_store_mounted(self.store_dir, command)
 
     def environment(self) -> dict[str, str]:
         """The tests' settings, the pods' image (Ballast's, by digest) and the cluster."""
-        return {**os.environ, **TEST_SETTINGS, "BALLAST_IMAGE": ballast_image(), **self.extra_env,
-                "KUBECONFIG": str(self.kubeconfig)}
+        return {
+            **os.environ,
+            **TEST_SETTINGS,
+            "BALLAST_IMAGE": ballast_image(),
+            **self.extra_env,
+            "KUBECONFIG": str(self.kubeconfig),
+        }
 
     def start(self) -> None:
         self._log_file = self.log.open("a")
-        self._process = subprocess.Popen(self.command(), env=self.environment(), stdout=self._log_file,
-                                         stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen(
+            self.command(), env=self.environment(), stdout=self._log_file, stderr=subprocess.STDOUT
+        )
         self._wait_until_healthy(timeout=30)
 
     def kill(self) -> None:
@@ -96,7 +116,7 @@ class OperatorProcess:
         self._process.wait()
         self._log_file.close()
 
-    def __enter__(self) -> "OperatorProcess":
+    def __enter__(self) -> OperatorProcess:
         self.start()
         return self
 

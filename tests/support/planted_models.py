@@ -16,8 +16,12 @@ ARTIFACT_FILE = "model.skops"
 
 
 def model_version(name: str, model: str, uri: str, sha256: str) -> dict:
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": name},
-            "spec": {"model": model, "artifact": {"uri": uri, "sha256": sha256}}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {"name": name},
+        "spec": {"model": model, "artifact": {"uri": uri, "sha256": sha256}},
+    }
 
 
 def artifact_place(namespace: str, model: str, name: str) -> tuple[Path, str]:

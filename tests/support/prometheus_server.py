@@ -52,25 +52,39 @@ class PrometheusServer:
             if len(stamps) == targets and min(stamps) > instant:
                 return
             if time.monotonic() > deadline:
-                pytest.fail(f"Prometheus has not scraped {targets} targets after {instant} within {timeout} s "
-                            f"(last scrapes: {stamps}):\n{self.log_path.read_text()[-3000:]}", pytrace=False)
+                pytest.fail(
+                    f"Prometheus has not scraped {targets} targets after {instant} within {timeout} s "
+                    f"(last scrapes: {stamps}):\n{self.log_path.read_text()[-3000:]}",
+                    pytrace=False,
+                )
             time.sleep(0.2)
 
 
 def build_prometheus() -> Path:
     completed = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1800)
     if completed.returncode != 0:
-        pytest.fail(f"could not build Prometheus with {BUILD_SCRIPT} (needs Go and the Go module proxy):\n"
-                    f"{completed.stderr[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"could not build Prometheus with {BUILD_SCRIPT} (needs Go and the Go module proxy):\n"
+            f"{completed.stderr[-3000:]}",
+            pytrace=False,
+        )
     return Path(completed.stdout.strip().splitlines()[-1])
 
 
 def scrape_config(targets: Mapping[str, Mapping[str, str]], interval: str) -> dict[str, Any]:
     """One job scraping each address, with that target's labels."""
-    return {"global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
-            "scrape_configs": [{"job_name": JOB, "metrics_path": "/metrics",
-                                "static_configs": [{"targets": [address], "labels": dict(labels)}
-                                                   for address, labels in targets.items()]}]}
+    return {
+        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "metrics_path": "/metrics",
+                "static_configs": [
+                    {"targets": [address], "labels": dict(labels)} for address, labels in targets.items()
+                ],
+            }
+        ],
+    }
 
 
 def serving_pods_config(kubeconfig: Path, namespace: str, interval: str) -> dict[str, Any]:
@@ -79,26 +93,43 @@ def serving_pods_config(kubeconfig: Path, namespace: str, interval: str) -> dict
     labels the Prometheus Operator gives a PodMonitor's targets: namespace, pod, container.
     Like it, pods that have finished are dropped."""
     meta = "__meta_kubernetes_"
-    return {"global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
-            "scrape_configs": [{
-                "job_name": JOB, "metrics_path": "/metrics",
-                "kubernetes_sd_configs": [{"role": "pod", "kubeconfig_file": str(kubeconfig),
-                                           "namespaces": {"names": [namespace]}}],
+    return {
+        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "metrics_path": "/metrics",
+                "kubernetes_sd_configs": [
+                    {"role": "pod", "kubeconfig_file": str(kubeconfig), "namespaces": {"names": [namespace]}}
+                ],
                 "relabel_configs": [
-                    {"action": "keep", "regex": "ballast;serving",
-                     "source_labels": [f"{meta}pod_label_app_kubernetes_io_name",
-                                       f"{meta}pod_label_app_kubernetes_io_component"]},
+                    {
+                        "action": "keep",
+                        "regex": "ballast;serving",
+                        "source_labels": [
+                            f"{meta}pod_label_app_kubernetes_io_name",
+                            f"{meta}pod_label_app_kubernetes_io_component",
+                        ],
+                    },
                     {"action": "keep", "regex": "http", "source_labels": [f"{meta}pod_container_port_name"]},
                     {"action": "drop", "regex": "Failed|Succeeded", "source_labels": [f"{meta}pod_phase"]},
                     {"source_labels": [f"{meta}namespace"], "target_label": "namespace"},
                     {"source_labels": [f"{meta}pod_name"], "target_label": "pod"},
                     {"source_labels": [f"{meta}pod_container_name"], "target_label": "container"},
-                ]}]}
+                ],
+            }
+        ],
+    }
 
 
 @contextmanager
-def running_prometheus(workdir: Path, targets: Mapping[str, Mapping[str, str]] | None = None,
-                       interval: str = "1s", *, config: Mapping[str, Any] | None = None) -> Iterator[PrometheusServer]:
+def running_prometheus(
+    workdir: Path,
+    targets: Mapping[str, Mapping[str, str]] | None = None,
+    interval: str = "1s",
+    *,
+    config: Mapping[str, Any] | None = None,
+) -> Iterator[PrometheusServer]:
     """Prometheus scraping `targets` (see scrape_config), or with a whole `config`."""
     if (targets is None) == (config is None):
         raise ValueError("give either targets or a config")
@@ -107,9 +138,17 @@ def running_prometheus(workdir: Path, targets: Mapping[str, Mapping[str, str]] |
     config_path, log_path, port = workdir / "prometheus.yml", workdir / "prometheus.log", free_port()
     config_path.write_text(yaml.safe_dump(dict(config) if config is not None else scrape_config(targets, interval)))
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(binary), f"--config.file={config_path}",
-                                    f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+        process = subprocess.Popen(
+            [
+                str(binary),
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
     server = PrometheusServer(url=f"http://127.0.0.1:{port}", log_path=log_path)
     try:
         _wait_until_ready(process, server)
@@ -127,8 +166,9 @@ def _wait_until_ready(process: subprocess.Popen, server: PrometheusServer) -> No
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
-            pytest.fail(f"Prometheus exited with {process.returncode}:\n{server.log_path.read_text()[-3000:]}",
-                        pytrace=False)
+            pytest.fail(
+                f"Prometheus exited with {process.returncode}:\n{server.log_path.read_text()[-3000:]}", pytrace=False
+            )
         try:
             with urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as response:
                 if response.status == 200:

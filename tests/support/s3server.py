@@ -34,8 +34,12 @@ class S3Server:
     """The directory behind the gateway: bucket/key is a file here."""
 
     def environ(self, prefix: str = "", secret: str = SECRET_KEY) -> dict[str, str]:
-        return {f"{prefix}AWS_ACCESS_KEY_ID": ACCESS_KEY, f"{prefix}AWS_SECRET_ACCESS_KEY": secret,
-                f"{prefix}AWS_ENDPOINT_URL": self.endpoint, f"{prefix}AWS_REGION": "us-east-1"}
+        return {
+            f"{prefix}AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            f"{prefix}AWS_SECRET_ACCESS_KEY": secret,
+            f"{prefix}AWS_ENDPOINT_URL": self.endpoint,
+            f"{prefix}AWS_REGION": "us-east-1",
+        }
 
     def new_bucket(self) -> str:
         # The posix backend treats each top-level directory as a bucket.
@@ -47,8 +51,11 @@ class S3Server:
 def build_server() -> Path:
     completed = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1200)
     if completed.returncode != 0:
-        pytest.fail(f"could not build the S3 server with {BUILD_SCRIPT} (needs Go and the Go module proxy):\n"
-                    f"{completed.stderr[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"could not build the S3 server with {BUILD_SCRIPT} (needs Go and the Go module proxy):\n"
+            f"{completed.stderr[-3000:]}",
+            pytrace=False,
+        )
     return Path(completed.stdout.strip().splitlines()[-1])
 
 
@@ -61,8 +68,12 @@ def running_s3_server(workdir: Path, host: str) -> Iterator[S3Server]:
     port = free_port(host)
     env = {**os.environ, "ROOT_ACCESS_KEY": ACCESS_KEY, "ROOT_SECRET_KEY": SECRET_KEY}
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(binary), "--port", f"{host}:{port}", "--quiet", "posix", str(data_dir)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(binary), "--port", f"{host}:{port}", "--quiet", "posix", str(data_dir)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_until_listening(process, host, port, log_path)
         yield S3Server(endpoint=f"http://{host}:{port}", data_dir=data_dir)
@@ -79,13 +90,16 @@ def _wait_until_listening(process: subprocess.Popen, host: str, port: int, log_p
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:
-            pytest.fail(f"the S3 server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}",
-                        pytrace=False)
+            pytest.fail(
+                f"the S3 server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}", pytrace=False
+            )
         try:
             socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
             if time.monotonic() > deadline:
-                pytest.fail(f"the S3 server did not listen on {host}:{port} within 30 s:\n"
-                            f"{log_path.read_text()[-3000:]}", pytrace=False)
+                pytest.fail(
+                    f"the S3 server did not listen on {host}:{port} within 30 s:\n{log_path.read_text()[-3000:]}",
+                    pytrace=False,
+                )
             time.sleep(0.1)

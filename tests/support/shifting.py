@@ -24,25 +24,51 @@ def rows(count: int, *, shifted: bool, seed: int) -> list[dict]:
 
 
 def dataset(rows_: list[dict], name: str = MODEL) -> dict:
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": name},
-            "spec": {"source": {"inline": {"rows": rows_}}, "schema": {"columns": COLUMNS, "target": LABEL},
-                     "validation": {"minRows": 50}}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {"name": name},
+        "spec": {
+            "source": {"inline": {"rows": rows_}},
+            "schema": {"columns": COLUMNS, "target": LABEL},
+            "validation": {"minRows": 50},
+        },
+    }
 
 
-def training_spec(estimator: str = "sklearn.linear_model.LogisticRegression", params: dict | None = None,
-                  rollout: dict | None = None) -> dict:
-    return {"model": MODEL, "datasetRef": {"name": MODEL}, "estimator": estimator, "params": params or {},
-            "seed": 3, "activeDeadlineSeconds": 300, "backoffLimit": 0, "evaluation": {"testFraction": 0.3},
-            "modelVersionTemplate": {"serving": {"replicas": 1},
-                                     "rollout": rollout or {"strategy": "Immediate"}}}
+def training_spec(
+    estimator: str = "sklearn.linear_model.LogisticRegression", params: dict | None = None, rollout: dict | None = None
+) -> dict:
+    return {
+        "model": MODEL,
+        "datasetRef": {"name": MODEL},
+        "estimator": estimator,
+        "params": params or {},
+        "seed": 3,
+        "activeDeadlineSeconds": 300,
+        "backoffLimit": 0,
+        "evaluation": {"testFraction": 0.3},
+        "modelVersionTemplate": {"serving": {"replicas": 1}, "rollout": rollout or {"strategy": "Immediate"}},
+    }
 
 
-def drift_policy(template_spec: dict, *, interval: str = "3s", min_samples: int = 150,
-                 promotion: str = "auto") -> dict:
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "DriftPolicy", "metadata": {"name": f"{MODEL}-drift"},
-            "spec": {"model": MODEL, "interval": interval, "cooldown": "10m",
-                     "window": {"minSamples": min_samples, "period": "2m"},
-                     "checks": {"featureDrift": {"numericMethod": "psi", "driftedShare": 0.5},
-                                "accuracy": {"minLabels": 100, "maxDrop": 0.1}},
-                     "action": {"type": "retrain", "retrain": {"promotion": promotion, "maxPerDay": 3,
-                                                               "template": {"spec": template_spec}}}}}
+def drift_policy(template_spec: dict, *, interval: str = "3s", min_samples: int = 150, promotion: str = "auto") -> dict:
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "DriftPolicy",
+        "metadata": {"name": f"{MODEL}-drift"},
+        "spec": {
+            "model": MODEL,
+            "interval": interval,
+            "cooldown": "10m",
+            "window": {"minSamples": min_samples, "period": "2m"},
+            "checks": {
+                "featureDrift": {"numericMethod": "psi", "driftedShare": 0.5},
+                "accuracy": {"minLabels": 100, "maxDrop": 0.1},
+            },
+            "action": {
+                "type": "retrain",
+                "retrain": {"promotion": promotion, "maxPerDay": 3, "template": {"spec": template_spec}},
+            },
+        },
+    }

@@ -21,12 +21,22 @@ def serve_first_model(k: Kubectl) -> str:
     """Dataset, TrainingRun, and the version it registers in Production; its name."""
     k.apply(shifting.dataset(shifting.rows(400, shifted=False, seed=1)))
     wait_for_condition(k, "dataset", shifting.MODEL, "Ready")
-    k.apply({"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "initial"},
-             "spec": shifting.training_spec()})
+    k.apply(
+        {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "initial"},
+            "spec": shifting.training_spec(),
+        }
+    )
     run = wait_for_condition(k, "trainingrun", "initial", "Succeeded")
     assert condition(run, "Succeeded")["status"] == "True", run["status"]
-    wait_for(lambda: production_version(k) == run["status"]["modelVersion"], timeout=120, interval=1,
-             message="the first version in Production")
+    wait_for(
+        lambda: production_version(k) == run["status"]["modelVersion"],
+        timeout=120,
+        interval=1,
+        message="the first version in Production",
+    )
     return run["status"]["modelVersion"]
 
 
@@ -34,8 +44,15 @@ def shifting_traffic(k: Kubectl, shifted: bool, max_rows_per_second: float | Non
     """Labelled traffic to the model's Service, from the world before or after the shift as
     `traffic.shifted` says (it can be flipped while the traffic runs)."""
     pool = {False: shifting.rows(2000, shifted=False, seed=11), True: shifting.rows(2000, shifted=True, seed=12)}
-    traffic = Traffic(k, shifting.MODEL, shifting.MODEL, shifting.FEATURES, shifting.LABEL,
-                      rows=lambda: random.sample(pool[traffic.shifted], 5), pause=0.02,
-                      max_rows_per_second=max_rows_per_second)
+    traffic = Traffic(
+        k,
+        shifting.MODEL,
+        shifting.MODEL,
+        shifting.FEATURES,
+        shifting.LABEL,
+        rows=lambda: random.sample(pool[traffic.shifted], 5),
+        pause=0.02,
+        max_rows_per_second=max_rows_per_second,
+    )
     traffic.shifted = shifted
     return traffic

@@ -21,16 +21,27 @@ from tests.support.kube import Kubectl
 
 def ready_endpoints(k: Kubectl, service: str) -> list[str]:
     slices = k.get_json("endpointslices", "-l", f"kubernetes.io/service-name={service}")["items"]
-    return [f"{endpoint['addresses'][0]}:{port['port']}"
-            for s in slices for endpoint in s.get("endpoints") or [] if endpoint["conditions"].get("ready")
-            for port in s.get("ports") or []]
+    return [
+        f"{endpoint['addresses'][0]}:{port['port']}"
+        for s in slices
+        for endpoint in s.get("endpoints") or []
+        if endpoint["conditions"].get("ready")
+        for port in s.get("ports") or []
+    ]
 
 
 def infer(endpoint: str, model: str, features: list[str], rows: list[dict], timeout: float = 5) -> dict:
-    body = {"inputs": [{"name": name, "shape": [len(rows)], "datatype": "FP64",
-                        "data": [float(row[name]) for row in rows]} for name in features]}
-    request = urllib.request.Request(f"http://{endpoint}/v2/models/{model}/infer", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    body = {
+        "inputs": [
+            {"name": name, "shape": [len(rows)], "datatype": "FP64", "data": [float(row[name]) for row in rows]}
+            for name in features
+        ]
+    }
+    request = urllib.request.Request(
+        f"http://{endpoint}/v2/models/{model}/infer",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
@@ -46,8 +57,11 @@ def feedback_token(k: Kubectl) -> str | None:
 
 def send_feedback(endpoint: str, model: str, answer_id: str, labels: list, token: str) -> None:
     body = json.dumps({"id": answer_id, "labels": labels}).encode()
-    request = urllib.request.Request(f"http://{endpoint}/v2/models/{model}/feedback", data=body,
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"http://{endpoint}/v2/models/{model}/feedback",
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
     urllib.request.urlopen(request, timeout=5).read()
 
 
@@ -59,9 +73,18 @@ class Traffic:
     """A background client. `rows()` gives the next batch; it can be swapped while running
     (`traffic.rows = ...`), which is how a test makes the world shift."""
 
-    def __init__(self, k: Kubectl, service: str, model: str, features: list[str], label: str | None,
-                 rows: Callable[[], list[dict]], pause: float = 0.0, max_rows_per_second: float | None = None,
-                 endpoints: Callable[[], list[str]] | None = None):
+    def __init__(
+        self,
+        k: Kubectl,
+        service: str,
+        model: str,
+        features: list[str],
+        label: str | None,
+        rows: Callable[[], list[dict]],
+        pause: float = 0.0,
+        max_rows_per_second: float | None = None,
+        endpoints: Callable[[], list[str]] | None = None,
+    ):
         """endpoints: where to send, re-read every half second; the Service's ready endpoints by default."""
         self.k, self.service, self.model, self.features, self.label = k, service, model, features, label
         self.endpoints = endpoints or (lambda: ready_endpoints(k, service))
@@ -74,7 +97,7 @@ class Traffic:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Traffic:
         self._thread.start()
         return self
 
@@ -86,8 +109,10 @@ class Traffic:
         if self._token is None and time.monotonic() - self._token_read > 1.0:
             self._token, self._token_read = feedback_token(self.k), time.monotonic()
         if self._token is None:
-            raise MissingToken(f"no Secret {FEEDBACK_SECRET_NAME} with a `{FEEDBACK_SECRET_KEY}` in the namespace "
-                               "(the operator provisions it): feedback not sent")
+            raise MissingToken(
+                f"no Secret {FEEDBACK_SECRET_NAME} with a `{FEEDBACK_SECRET_KEY}` in the namespace "
+                "(the operator provisions it): feedback not sent"
+            )
         return self._token
 
     def _run(self) -> None:
@@ -105,8 +130,9 @@ class Traffic:
                 self.answered += 1
                 self.rows_sent += len(batch)
                 if self.label is not None:
-                    send_feedback(endpoint, self.model, answer["id"], [row[self.label] for row in batch],
-                                  self._feedback_token())
+                    send_feedback(
+                        endpoint, self.model, answer["id"], [row[self.label] for row in batch], self._feedback_token()
+                    )
             except urllib.error.HTTPError as error:
                 if error.code == 401:  # the Secret was replaced: read it again
                     self._token = None

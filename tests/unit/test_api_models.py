@@ -30,13 +30,17 @@ def test_every_kind_has_an_example():
 
 def test_unknown_fields_are_refused():
     with pytest.raises(ValidationError, match="bogus"):
-        SPEC_MODELS["ModelVersion"].model_validate({
-            "model": "m", "artifact": {"uri": "file:///x", "sha256": "a" * 64}, "bogus": 1})
+        SPEC_MODELS["ModelVersion"].model_validate(
+            {"model": "m", "artifact": {"uri": "file:///x", "sha256": "a" * 64}, "bogus": 1}
+        )
 
 
 def test_snake_case_names_work_in_python_and_camel_case_on_the_wire():
-    spec = SPEC_MODELS["TrainingRun"](model="m", dataset_ref={"name": "d"},
-                                      estimator="sklearn.linear_model.LogisticRegression",
-                                      active_deadline_seconds=60)
+    spec = SPEC_MODELS["TrainingRun"](
+        model="m",
+        dataset_ref={"name": "d"},
+        estimator="sklearn.linear_model.LogisticRegression",
+        active_deadline_seconds=60,
+    )
     assert spec.to_wire()["activeDeadlineSeconds"] == 60
     assert spec.to_wire()["datasetRef"] == {"name": "d"}

@@ -15,7 +15,7 @@ import importlib.util
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -42,6 +42,7 @@ INVALID_HEALTH = {"status": "Unknown", "message": "Lua returned an invalid healt
 
 
 # --- running a health script as Argo CD does ------------------------------------------------
+
 
 class ApiServerJsonLoader(yaml.SafeLoader):
     """YAML as the API server would send it as JSON: timestamps stay strings."""
@@ -102,9 +103,11 @@ def test_the_sandbox_is_as_small_as_argo_cds():
     with pytest.raises(lua51.LuaError, match="string"):
         run_health('return {status = string.upper("healthy")}', obj)
     with pytest.raises(lua51.LuaError, match="attempt to index .*a string value"):
-        run_health('return {status = obj.metadata.name:upper()}', obj)
-    assert run_health('local t = {} table.insert(t, "Healthy") return {status = t[1], message = tostring(1)}',
-                      obj) == {"status": "Healthy", "message": "1"}
+        run_health("return {status = obj.metadata.name:upper()}", obj)
+    assert run_health('local t = {} table.insert(t, "Healthy") return {status = t[1], message = tostring(1)}', obj) == {
+        "status": "Healthy",
+        "message": "1",
+    }
 
 
 def test_what_argo_cd_makes_of_odd_results():
@@ -115,6 +118,7 @@ def test_what_argo_cd_makes_of_odd_results():
 
 
 # --- fixtures in Argo CD's health_test.yaml format ------------------------------------------
+
 
 def health_tests(kind: str) -> list[dict]:
     return yaml.safe_load((HEALTH / "testdata" / kind / "health_test.yaml").read_text())["tests"]
@@ -151,17 +155,21 @@ def test_every_fixture_is_a_case_and_a_valid_object_of_its_kind(kind):
             info.status_model.model_validate(obj["status"])
 
 
-@pytest.mark.parametrize("kind, statuses", [
-    ("dataset", {"Healthy", "Progressing", "Degraded"}),
-    ("trainingrun", {"Healthy", "Progressing", "Degraded"}),
-    ("modelversion", {"Healthy", "Progressing", "Degraded", "Suspended"}),
-    ("driftpolicy", {"Healthy", "Progressing", "Degraded"}),
-])
+@pytest.mark.parametrize(
+    "kind, statuses",
+    [
+        ("dataset", {"Healthy", "Progressing", "Degraded"}),
+        ("trainingrun", {"Healthy", "Progressing", "Degraded"}),
+        ("modelversion", {"Healthy", "Progressing", "Degraded", "Suspended"}),
+        ("driftpolicy", {"Healthy", "Progressing", "Degraded"}),
+    ],
+)
 def test_each_kind_is_tested_in_every_health_it_can_have(kind, statuses):
     assert {case["healthStatus"]["status"] for case in health_tests(kind)} == statuses
 
 
 # --- the generated argocd-cm patch ------------------------------------------------------------
+
 
 def _renderer():
     spec = importlib.util.spec_from_file_location("render_argocd_cm", ARGOCD / "render_argocd_cm.py")
@@ -173,16 +181,18 @@ def _renderer():
 def test_argocd_cm_patch_is_not_stale():
     renderer = _renderer()
     committed = (ARGOCD / "argocd-cm-patch.yaml").read_text()
-    assert committed == renderer.render_patch(renderer.health_scripts()), \
+    assert committed == renderer.render_patch(renderer.health_scripts()), (
         "manifests/argocd/argocd-cm-patch.yaml is stale: run .venv/bin/python manifests/argocd/render_argocd_cm.py"
+    )
 
 
 def test_argocd_cm_patch_carries_common_lua_and_each_kinds_script_under_argo_cds_key():
     patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
     assert (patch["apiVersion"], patch["kind"], patch["metadata"]) == ("v1", "ConfigMap", {"name": "argocd-cm"})
     common = (HEALTH / "common.lua").read_text()
-    assert patch["data"] == {argocd_key(info.kind): common + "\n" + (HEALTH / f"{info.singular}.lua").read_text()
-                             for info in ALL_KINDS}
+    assert patch["data"] == {
+        argocd_key(info.kind): common + "\n" + (HEALTH / f"{info.singular}.lua").read_text() for info in ALL_KINDS
+    }
 
 
 def test_check_mode_fails_on_a_stale_patch(tmp_path):
@@ -196,7 +206,7 @@ def test_check_mode_fails_on_a_stale_patch(tmp_path):
 
 # --- statuses the reconcilers really write ---------------------------------------------------
 
-NOW = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(dataset_wait_seconds=600, superseded_grace_seconds=30)
 SHA_DATA, SHA_BAD, SHA_MODEL = "d" * 64, "e" * 64, "f" * 64
 
@@ -225,28 +235,48 @@ def health(kind: str, obj: dict) -> tuple[str, str]:
 
 
 def _dataset(generation=1, status=None, refresh=None):
-    spec = {"source": {"inline": {"rows": [{"x": 1}]}}, "format": "csv",
-            "schema": {"columns": [{"name": "x", "type": "integer"}]}, "versionHistoryLimit": 3}
+    spec = {
+        "source": {"inline": {"rows": [{"x": 1}]}},
+        "format": "csv",
+        "schema": {"columns": [{"name": "x", "type": "integer"}]},
+        "versionHistoryLimit": 3,
+    }
     if refresh:
         spec["refreshInterval"] = refresh
-    body = {"apiVersion": API_VERSION, "kind": "Dataset",
-            "metadata": {"name": "credit", "namespace": "ml", "uid": "u-1", "generation": generation}, "spec": spec}
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "Dataset",
+        "metadata": {"name": "credit", "namespace": "ml", "uid": "u-1", "generation": generation},
+        "spec": spec,
+    }
     if status is not None:
         body["status"] = status
     return body
 
 
 def _ingest_result(sha, valid=True, violations=()):
-    result = {"ok": True, "sha256": sha, "rows": 10, "valid": valid, "violations": list(violations),
-              "violationCount": len(violations), "createdAt": "2026-01-05T11:59:00Z"}
+    result = {
+        "ok": True,
+        "sha256": sha,
+        "rows": 10,
+        "valid": valid,
+        "violations": list(violations),
+        "violationCount": len(violations),
+        "createdAt": "2026-01-05T11:59:00Z",
+    }
     if valid:
         result["snapshotUri"] = f"file:///s/{sha}/data.parquet"
     return dict(job=JobState(finished=True, succeeded=True), termination={"message": json.dumps(result)})
 
 
-FAILED_INGEST = dict(job=JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded"),
-                     termination={"message": json.dumps({"ok": False, "reason": "SourceNotFound",
-                                                         "message": "HTTP 404 from http://data.example/x.csv"})})
+FAILED_INGEST = dict(
+    job=JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded"),
+    termination={
+        "message": json.dumps(
+            {"ok": False, "reason": "SourceNotFound", "message": "HTTP 404 from http://data.example/x.csv"}
+        )
+    },
+)
 
 
 def _reconciled_dataset(body, now=NOW, **observed):
@@ -257,9 +287,14 @@ def test_dataset_health_through_its_lifecycle():
     ingesting = _reconciled_dataset(_dataset())
     assert health("dataset", ingesting)[0] == "Progressing"
     valid = _reconciled_dataset(ingesting, **_ingest_result(SHA_DATA))
-    assert health("dataset", valid) == ("Healthy", f"VersionAvailable: latest valid version {SHA_DATA[:12]} has 10 rows")
+    assert health("dataset", valid) == (
+        "Healthy",
+        f"VersionAvailable: latest valid version {SHA_DATA[:12]} has 10 rows",
+    )
     assert health("dataset", _reconciled_dataset(ingesting, **FAILED_INGEST)) == (
-        "Degraded", "SourceNotFound: HTTP 404 from http://data.example/x.csv")
+        "Degraded",
+        "SourceNotFound: HTTP 404 from http://data.example/x.csv",
+    )
     invalid = _reconciled_dataset(ingesting, **_ingest_result(SHA_BAD, valid=False, violations=["x: 3 nulls"]))
     assert health("dataset", invalid) == ("Degraded", "InvalidData: x: 3 nulls")
 
@@ -279,31 +314,54 @@ def test_dataset_health_when_its_spec_changes_and_when_it_refreshes():
     assert health("dataset", refreshing)[0] == "Healthy"
     failed_refresh = _reconciled_dataset(refreshing, **FAILED_INGEST)
     assert health("dataset", failed_refresh) == (
-        "Healthy", f"VersionAvailable: latest valid version {SHA_DATA[:12]} has 10 rows; "
-                   "the last refresh failed: SourceNotFound: HTTP 404 from http://data.example/x.csv")
+        "Healthy",
+        f"VersionAvailable: latest valid version {SHA_DATA[:12]} has 10 rows; "
+        "the last refresh failed: SourceNotFound: HTTP 404 from http://data.example/x.csv",
+    )
 
 
 def _run(generation=1, status=None, created=NOW):
-    body = {"apiVersion": API_VERSION, "kind": "TrainingRun",
-            "metadata": {"name": "credit-1", "namespace": "ml", "uid": "u-9", "generation": generation,
-                         "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            "spec": {"model": "credit-risk", "datasetRef": {"name": "credit"},
-                     "estimator": "sklearn.linear_model.LogisticRegression",
-                     "evaluation": {"gates": {"minimums": {"accuracy": 0.9}}}}}
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingRun",
+        "metadata": {
+            "name": "credit-1",
+            "namespace": "ml",
+            "uid": "u-9",
+            "generation": generation,
+            "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "spec": {
+            "model": "credit-risk",
+            "datasetRef": {"name": "credit"},
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "evaluation": {"gates": {"minimums": {"accuracy": 0.9}}},
+        },
+    }
     if status is not None:
         body["status"] = status
     return body
 
 
-DATASET = {"metadata": {"name": "credit"}, "spec": {"schema": {"columns": [{"name": "x", "type": "float"}]}},
-           "status": {"latestVersion": SHA_DATA, "versions": [
-               {"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"}]}}
+DATASET = {
+    "metadata": {"name": "credit"},
+    "spec": {"schema": {"columns": [{"name": "x", "type": "float"}]}},
+    "status": {
+        "latestVersion": SHA_DATA,
+        "versions": [
+            {"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"}
+        ],
+    },
+}
 
 
 def _trained(passed=True):
-    result = {"artifact": {"uri": f"file:///m/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL}, "passed": passed,
-              "keyMetric": {"name": "accuracy", "value": 0.95 if passed else 0.61},
-              "gates": [{"name": "minimum/accuracy", "passed": passed, "message": "" if passed else "accuracy 0.61 < 0.9"}]}
+    result = {
+        "artifact": {"uri": f"file:///m/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
+        "passed": passed,
+        "keyMetric": {"name": "accuracy", "value": 0.95 if passed else 0.61},
+        "gates": [{"name": "minimum/accuracy", "passed": passed, "message": "" if passed else "accuracy 0.61 < 0.9"}],
+    }
     return dict(job=JobState(finished=True, succeeded=True), termination={"message": json.dumps(result)})
 
 
@@ -313,29 +371,37 @@ def _reconciled_run(body, now=NOW, **observed):
 
 def test_training_run_health_through_its_lifecycle():
     waiting = _reconciled_run(_run(), dataset=None)
-    assert health("trainingrun", waiting) == (
-        "Progressing", "DatasetNotReady: Dataset credit does not exist; waiting")
+    assert health("trainingrun", waiting) == ("Progressing", "DatasetNotReady: Dataset credit does not exist; waiting")
     gave_up = _reconciled_run(_run(created=NOW - timedelta(minutes=11)), dataset=None)
     assert health("trainingrun", gave_up) == (
-        "Degraded", "DatasetNotReady: Dataset credit does not exist; gave up waiting")
+        "Degraded",
+        "DatasetNotReady: Dataset credit does not exist; gave up waiting",
+    )
     training = _reconciled_run(_run(), dataset=DATASET)
     assert health("trainingrun", training) == ("Progressing", f"Training: training on dataset version {SHA_DATA[:12]}")
     running = _reconciled_run(training, dataset=DATASET, job=JobState(finished=False, succeeded=False))
     assert health("trainingrun", running) == ("Progressing", "Training: Job credit-1-train is running")
     trained = _reconciled_run(running, dataset=DATASET, **_trained())
     assert health("trainingrun", trained) == (
-        "Healthy", f"Trained: accuracy=0.95; registered ModelVersion credit-risk-{SHA_MODEL[:12]}")
+        "Healthy",
+        f"Trained: accuracy=0.95; registered ModelVersion credit-risk-{SHA_MODEL[:12]}",
+    )
     assert health("trainingrun", _reconciled_run(running, dataset=DATASET, **_trained(passed=False))) == (
-        "Degraded", "GateFailed: gate failed: accuracy 0.61 < 0.9")
+        "Degraded",
+        "GateFailed: gate failed: accuracy 0.61 < 0.9",
+    )
     deadline = _reconciled_run(running, job=JobState(True, False, "DeadlineExceeded", "too long"), termination=None)
     assert health("trainingrun", deadline) == (
-        "Degraded", "DeadlineExceeded: the training Job ran past activeDeadlineSeconds: too long")
+        "Degraded",
+        "DeadlineExceeded: the training Job ran past activeDeadlineSeconds: too long",
+    )
 
     edited = _reconciled_run({**trained, "metadata": {**trained["metadata"], "generation": 2}})
     assert edited["status"]["observedGeneration"] == 2
     status, message = health("trainingrun", edited)
-    assert status == "Healthy" and message.endswith("(generation 1; later spec changes are not trained: "
-                                                    "create a new TrainingRun)")
+    assert status == "Healthy" and message.endswith(
+        "(generation 1; later spec changes are not trained: create a new TrainingRun)"
+    )
 
 
 OK = Verification(ok=True, reason="Verified", message="sha256 verified; 9 trusted types")
@@ -344,12 +410,19 @@ PRODUCTION = Sibling("iris-old", "Production", "2026-01-05T10:00:00Z", ready_rep
 
 
 def _version(strategy="Canary", serving=True, generation=1, **rollout):
-    spec = {"model": "iris", "artifact": {"uri": f"file:///m/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
-            "rollout": {"strategy": strategy, "steps": [20, 50], "analysisInterval": "1m", **rollout}}
+    spec = {
+        "model": "iris",
+        "artifact": {"uri": f"file:///m/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
+        "rollout": {"strategy": strategy, "steps": [20, 50], "analysisInterval": "1m", **rollout},
+    }
     if serving:
         spec["serving"] = {"enabled": True, "replicas": 2}
-    return {"apiVersion": API_VERSION, "kind": "ModelVersion",
-            "metadata": {"name": "iris-new", "namespace": "ml", "uid": "u-new", "generation": generation}, "spec": spec}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {"name": "iris-new", "namespace": "ml", "uid": "u-new", "generation": generation},
+        "spec": spec,
+    }
 
 
 def _traffic(requests, errors=0):
@@ -358,8 +431,15 @@ def _traffic(requests, errors=0):
 
 def _reconciled_version(body, verification=OK, siblings=(PRODUCTION,), ready=0, canary=None, now=NOW):
     samples = {"iris-new": canary, "iris-old": _traffic(2000)} if canary is not None else None
-    outcome = reconcile_model_version(body, verification, now, siblings=list(siblings),
-                                      deployment=DeploymentState(ready), settings=SETTINGS, samples=samples)
+    outcome = reconcile_model_version(
+        body,
+        verification,
+        now,
+        siblings=list(siblings),
+        deployment=DeploymentState(ready),
+        settings=SETTINGS,
+        samples=samples,
+    )
     return after(body, outcome)
 
 
@@ -367,12 +447,16 @@ def test_model_version_health_through_a_manual_canary():
     body = _version(autoPromote=False)
     canary = _reconciled_version(body, canary=_traffic(0))
     assert (canary["status"]["stage"], health("modelversion", canary)) == (
-        "Canary", ("Progressing", "Canary: step 1 of 2"))
+        "Canary",
+        ("Progressing", "Canary: step 1 of 2"),
+    )
     step_two = _reconciled_version(canary, canary=_traffic(100), now=NOW + timedelta(minutes=2))
     assert step_two["status"]["canary"]["step"] == 1 and health("modelversion", step_two)[0] == "Progressing"
     waiting = _reconciled_version(step_two, canary=_traffic(200), now=NOW + timedelta(minutes=4))
     assert health("modelversion", waiting) == (
-        "Suspended", "AwaitingApproval: every canary step passed; set spec.rollout.approved to true to promote")
+        "Suspended",
+        "AwaitingApproval: every canary step passed; set spec.rollout.approved to true to promote",
+    )
 
     approved = copy.deepcopy(waiting)
     approved["spec"]["rollout"]["approved"] = True
@@ -392,12 +476,18 @@ def test_model_version_health_of_failures():
 
     failed = _reconciled_version(_version(), verification=BROKEN)
     assert (failed["status"]["stage"], health("modelversion", failed)) == (
-        "Failed", ("Degraded", "DigestMismatch: expected f..., found 0..."))
+        "Failed",
+        ("Degraded", "DigestMismatch: expected f..., found 0..."),
+    )
     serving = _reconciled_version(_version(strategy="Immediate"), siblings=(), ready=2)
     assert health("modelversion", serving) == ("Healthy", "Serving: 2 of 2 replicas ready")
     assert health("modelversion", _reconciled_version(serving, siblings=(), ready=1)) == (
-        "Degraded", "ReplicasUnavailable: 1 of 2 replicas ready")
-    assert health("modelversion", _reconciled_version(serving, verification=BROKEN, siblings=(), ready=2))[0] == "Degraded"
+        "Degraded",
+        "ReplicasUnavailable: 1 of 2 replicas ready",
+    )
+    assert (
+        health("modelversion", _reconciled_version(serving, verification=BROKEN, siblings=(), ready=2))[0] == "Degraded"
+    )
     assert health("modelversion", _reconciled_version(canary, verification=BROKEN, canary=_traffic(5)))[0] == "Degraded"
 
 

@@ -34,13 +34,15 @@ from ballast.serving.errors import StartupFailure
 from ballast.serving.loading import ModelSource, load_served_model
 from ballast.settings import Settings
 from ballast.store import ArtifactStore
-from ballast.store.local import LocalBackend
 from ballast.store.limits import parse_byte_quantity
+from ballast.store.local import LocalBackend
 
 X, Y = load_iris(return_X_y=True)
 BUDGET_MIB = 64
-ROOT_NODE = (b'{"__class__": "LogisticRegression", "__module__": "sklearn.linear_model._logistic", '
-             b'"__loader__": "ObjectNode", "protocol": 2, "content": [')
+ROOT_NODE = (
+    b'{"__class__": "LogisticRegression", "__module__": "sklearn.linear_model._logistic", '
+    b'"__loader__": "ObjectNode", "protocol": 2, "content": ['
+)
 
 
 def peak_mib(action: Callable[[], Any]) -> tuple[Any, float]:
@@ -136,7 +138,7 @@ def _declare_size(data: bytes, member: str, size: int) -> bytes:
     patched = bytearray(data)
     name = member.encode()
     local = patched.index(b"PK\x03\x04")
-    assert patched[local + 30:local + 30 + len(name)] == name
+    assert patched[local + 30 : local + 30 + len(name)] == name
     struct.pack_into("<I", patched, local + 22, size)
     central = patched.index(b"PK\x01\x02")
     struct.pack_into("<I", patched, central + 24, size)
@@ -170,18 +172,28 @@ def test_a_schema_json_beyond_the_scan_limit_is_too_large(monkeypatch: pytest.Mo
         check_listed_types(io.BytesIO(data))
 
 
-@pytest.mark.parametrize("schema", [
-    b'{"__module__": "os", "__class__": "system", "__loader__": "ObjectNode", "protocol": 2}',
-    b'{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode", "protocol": 2, '
-    b'"content": {"__module__": "os", "__class__": "system", "__loader__": "ObjectNode"}}',
-    b'{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode", "protocol": 2, '
-    b'"content": {"\\u005f_class__": "system", "\\u005f_module__": "os", "__loader__": "ObjectNode"}}',
-    b'{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode", "protocol": 2, '
-    b'"content": {"__class__": "sys\\u0074em", "__module__": "os", "__loader__": "ObjectNode"}}',
-    b'[{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode", "protocol": 2}]',
-    b'{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode"}',
-], ids=["keys reordered", "nested node with keys reordered", "keys spelled with escapes", "name with escapes",
-        "root not an object", "no protocol"])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        b'{"__module__": "os", "__class__": "system", "__loader__": "ObjectNode", "protocol": 2}',
+        b'{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode", "protocol": 2, '
+        b'"content": {"__module__": "os", "__class__": "system", "__loader__": "ObjectNode"}}',
+        b'{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode", "protocol": 2, '
+        b'"content": {"\\u005f_class__": "system", "\\u005f_module__": "os", "__loader__": "ObjectNode"}}',
+        b'{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode", "protocol": 2, '
+        b'"content": {"__class__": "sys\\u0074em", "__module__": "os", "__loader__": "ObjectNode"}}',
+        b'[{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode", "protocol": 2}]',
+        b'{"__class__": "Pipeline", "__module__": "sklearn.pipeline", "__loader__": "ObjectNode"}',
+    ],
+    ids=[
+        "keys reordered",
+        "nested node with keys reordered",
+        "keys spelled with escapes",
+        "name with escapes",
+        "root not an object",
+        "no protocol",
+    ],
+)
 def test_a_schema_that_hides_a_node_from_the_scan_is_refused(schema: bytes):
     with pytest.raises(NotASkopsArtifact):
         scan_schema_types([schema])
@@ -194,7 +206,7 @@ def test_the_scan_finds_the_same_types_however_the_schema_is_chunked():
     whole = scan_schema_types([schema])
     assert "sklearn.tree._tree.Tree" in whole
     for size in (997, artifact_types.OVERLAP - 1, artifact_types.OVERLAP + 13, 1 << 20):
-        assert scan_schema_types(schema[i:i + size] for i in range(0, len(schema), size)) == whole, size
+        assert scan_schema_types(schema[i : i + size] for i in range(0, len(schema), size)) == whole, size
 
 
 def test_a_huge_metadata_json_beside_an_artifact_is_not_parsed(store: ArtifactStore):
@@ -243,4 +255,3 @@ def test_the_cap_is_a_setting(text: str, expected: int):
 def test_a_cap_that_is_not_a_byte_quantity_stops_the_operator_at_start(text: str):
     with pytest.raises(ValueError):
         Settings.from_env({"BALLAST_ARTIFACT_MAX_BYTES": text})
-

@@ -7,7 +7,8 @@ from ballast.build.naming import ballast_labels, child_name
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 name_parts = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=80).map(
-    lambda s: s.strip("-") or "x")
+    lambda s: s.strip("-") or "x"
+)
 
 
 def test_short_names_are_joined_unchanged():

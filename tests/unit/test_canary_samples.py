@@ -50,13 +50,16 @@ def test_quantile_interpolates_like_histogram_quantile():
 
 
 def _infer_counts(ok: int, client_errors: int, server_errors: int) -> str:
-    return "\n".join([
-        "# TYPE ballast_serving_requests_total counter",
-        f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="200"}} {ok}.0',
-        f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="400"}} {client_errors}.0',
-        f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="413"}} {client_errors}.0',
-        f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="500"}} {server_errors}.0',
-        ""])
+    return "\n".join(
+        [
+            "# TYPE ballast_serving_requests_total counter",
+            f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="200"}} {ok}.0',
+            f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="400"}} {client_errors}.0',
+            f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="413"}} {client_errors}.0',
+            f'ballast_serving_requests_total{{model="m",version="v",endpoint="infer",code="500"}} {server_errors}.0',
+            "",
+        ]
+    )
 
 
 def test_malformed_requests_neither_fail_a_canary_nor_hide_its_faults():

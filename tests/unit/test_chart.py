@@ -24,11 +24,16 @@ from tests.support.kube import REPO
 
 NAMESPACED = {"watch.namespaces": ["team-a", "team-b"]}
 FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
-ADMIN_MANAGED_ACCOUNTS = {"rbac.create": False, "serviceAccount.create": False, "serviceAccount.name": "ops",
-                          "retention.serviceAccountName": "ops-retention"}
+ADMIN_MANAGED_ACCOUNTS = {
+    "rbac.create": False,
+    "serviceAccount.create": False,
+    "serviceAccount.name": "ops",
+    "retention.serviceAccountName": "ops-retention",
+}
 
 
 # --- lint and schema ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
 def test_lint_passes_strictly(values):
@@ -37,15 +42,18 @@ def test_lint_passes_strictly(values):
     assert "0 chart(s) failed" in result.stdout
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("imagee", {"repository": "x"}, "additional properties 'imagee' not allowed"),
-    ("operator.healthPortt", 8081, "additional properties 'healthPortt' not allowed"),
-    ("store.claim.sise", "1Gi", "additional properties 'sise' not allowed"),
-    ("operator.healthPort", "8080", "at '/operator/healthPort': got string, want integer"),
-    ("crds.keep", "yes", "at '/crds/keep': got string, want boolean"),
-    ("watch.namespaces", "team-a", "at '/watch/namespaces': got string, want array"),
-    ("image.pullPolicy", "Sometimes", "/image/pullPolicy"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("imagee", {"repository": "x"}, "additional properties 'imagee' not allowed"),
+        ("operator.healthPortt", 8081, "additional properties 'healthPortt' not allowed"),
+        ("store.claim.sise", "1Gi", "additional properties 'sise' not allowed"),
+        ("operator.healthPort", "8080", "at '/operator/healthPort': got string, want integer"),
+        ("crds.keep", "yes", "at '/crds/keep': got string, want boolean"),
+        ("watch.namespaces", "team-a", "at '/watch/namespaces': got string, want array"),
+        ("image.pullPolicy", "Sometimes", "/image/pullPolicy"),
+    ],
+)
 def test_schema_rejects_typos_and_wrong_types(key, value, message):
     result = template({key: value}, check=False)
     assert result.returncode != 0
@@ -61,8 +69,11 @@ def _schema_objects(node, path="values"):
 
 def test_every_declared_object_in_the_schema_forbids_unknown_keys():
     schema = json.loads((CHART / "values.schema.json").read_text())
-    open_objects = [path for path, node in _schema_objects(schema)
-                    if "properties" in node and node.get("additionalProperties") is not False]
+    open_objects = [
+        path
+        for path, node in _schema_objects(schema)
+        if "properties" in node and node.get("additionalProperties") is not False
+    ]
     assert open_objects == []
 
 
@@ -93,12 +104,14 @@ def test_chart_installs_this_version_of_ballast():
 
 # --- CRDs ----------------------------------------------------------------------------------
 
+
 def test_chart_crds_are_rendered_from_crds_dir(tmp_path):
     subprocess.run(["bash", str(REPO / "charts" / "render-crds.sh"), str(tmp_path)], check=True)
     committed = CHART / "templates" / "crds"
     fresh = {p.name: p.read_text() for p in tmp_path.glob("*.yaml")}
-    assert fresh == {p.name: p.read_text() for p in committed.glob("*.yaml")}, \
+    assert fresh == {p.name: p.read_text() for p in committed.glob("*.yaml")}, (
         "charts/ballast/templates/crds is stale: run charts/render-crds.sh"
+    )
     assert sorted(fresh) == sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
 
 
@@ -121,9 +134,14 @@ def test_crds_can_be_left_out_or_left_unkept():
 
 # --- RBAC ------------------------------------------------------------------------------------
 
+
 def _rules(objects):
-    return [(o["kind"], o["metadata"].get("namespace"), rule)
-            for o in objects if o["kind"] in ("ClusterRole", "Role") for rule in o["rules"]]
+    return [
+        (o["kind"], o["metadata"].get("namespace"), rule)
+        for o in objects
+        if o["kind"] in ("ClusterRole", "Role")
+        for rule in o["rules"]
+    ]
 
 
 def _grants(rules):
@@ -146,8 +164,15 @@ def test_rbac_has_no_wildcards_secrets_or_escalation(values):
         for field in ("apiGroups", "resources", "verbs"):
             assert not any("*" in item for item in rule[field]), where
         assert not FORBIDDEN_VERBS & set(rule["verbs"]), where
-        assert not {"configmaps", "serviceaccounts", "roles", "rolebindings", "clusterroles",
-                    "clusterrolebindings", "serviceaccounts/token"} & set(rule["resources"]), where
+        assert not {
+            "configmaps",
+            "serviceaccounts",
+            "roles",
+            "rolebindings",
+            "clusterroles",
+            "clusterrolebindings",
+            "serviceaccounts/token",
+        } & set(rule["resources"]), where
         # a Secret a Dataset's secretRef names: its labels are read (metadata only), never listed;
         # the feedback token Secret is created when absent, never updated or deleted
         if "secrets" in rule["resources"]:
@@ -190,8 +215,9 @@ def test_cluster_wide_mode_is_one_cluster_role_with_exactly_what_the_operator_do
     (binding,) = find(objects, "ClusterRoleBinding", "ballast")  # the other is retention's
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     (account,) = find(objects, "ServiceAccount", "ballast")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
-                                    "namespace": "ballast-system"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "ballast-system"}
+    ]
 
 
 def test_namespaced_mode_grants_work_only_in_the_watched_namespaces():
@@ -205,8 +231,11 @@ def test_namespaced_mode_grants_work_only_in_the_watched_namespaces():
     assert all(b["subjects"][0]["namespace"] == "ballast-system" for b in bindings)
     # cluster-wide, only what kopf reads to follow the CRDs and the watched namespaces
     (cluster_role,) = find(objects, "ClusterRole", "ballast")
-    assert _grants(cluster_role["rules"]) == {**KOPF_CRD_GRANTS, **EGRESS_DISCOVERY_GRANTS,
-                                              ("", "namespaces"): {"list", "watch"}}
+    assert _grants(cluster_role["rules"]) == {
+        **KOPF_CRD_GRANTS,
+        **EGRESS_DISCOVERY_GRANTS,
+        ("", "namespaces"): {"list", "watch"},
+    }
     without_discovery = find(rendered({**NAMESPACED, "egress.discoverClusterCIDRs": False}), "ClusterRole", "ballast")
     assert _grants(without_discovery[0]["rules"]) == {**KOPF_CRD_GRANTS, ("", "namespaces"): {"list", "watch"}}
 
@@ -223,6 +252,7 @@ def test_rbac_can_be_left_to_the_cluster_admin():
 
 
 # --- the operator's Deployment -------------------------------------------------------------
+
 
 def _operator(values=None):
     (deployment,) = find(rendered(values), "Deployment")
@@ -256,7 +286,8 @@ def test_deployment_runs_one_standalone_operator_with_every_setting_from_values(
     from_the_pod = {e["name"] for e in container["env"] if "valueFrom" in e}  # e.g. the operator's namespace
     assert recording.read <= set(_env(container)) | from_the_pod, "a setting the operator reads is not set by the chart"
     assert Settings.from_env(_env(container)) == Settings(
-        image=f"ballast:{ballast.__version__}", store_storage_class=None, store_secret=None)
+        image=f"ballast:{ballast.__version__}", store_storage_class=None, store_secret=None
+    )
     bind = next(e for e in container["env"] if e["name"] == "BALLAST_BIND_ADDRESS")
     assert bind["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
 
@@ -267,27 +298,43 @@ def test_namespaced_mode_passes_each_namespace():
 
 
 def test_values_for_the_operators_pods_reach_its_settings():
-    _, _, container = _operator({
-        "image.repository": "registry.example/ballast", "image.tag": "1.2.3",
-        "workloads.image.repository": "registry.example/ballast-workload",
-        "workloads.image.pullPolicy": "Always", "workloads.runAsUser": 4242,
-        "store.claim.storageClassName": "shared-rwx", "store.claim.size": "50Gi", "store.claim.name": "models",
-        "timing.pollIntervalSeconds": 0.5, "timing.datasetWaitSeconds": 60,
-    })
+    _, _, container = _operator(
+        {
+            "image.repository": "registry.example/ballast",
+            "image.tag": "1.2.3",
+            "workloads.image.repository": "registry.example/ballast-workload",
+            "workloads.image.pullPolicy": "Always",
+            "workloads.runAsUser": 4242,
+            "store.claim.storageClassName": "shared-rwx",
+            "store.claim.size": "50Gi",
+            "store.claim.name": "models",
+            "timing.pollIntervalSeconds": 0.5,
+            "timing.datasetWaitSeconds": 60,
+        }
+    )
     assert container["image"] == "registry.example/ballast:1.2.3"
     settings = Settings.from_env(_env(container))
     assert settings.image == "registry.example/ballast-workload:1.2.3"
     assert settings.image_pull_policy == "Always"
     assert settings.run_as_user == 4242
-    assert (settings.store_claim, settings.store_storage_class, settings.store_claim_size) == \
-        ("models", "shared-rwx", "50Gi")
+    assert (settings.store_claim, settings.store_storage_class, settings.store_claim_size) == (
+        "models",
+        "shared-rwx",
+        "50Gi",
+    )
     assert (settings.poll_interval_seconds, settings.dataset_wait_seconds) == (0.5, 60)
 
 
 def test_egress_values_reach_the_settings_and_the_ingest_pods():
-    _, _, container = _operator({"egress.allow": ["prometheus.monitoring.svc:9090", "10.0.0.0/8"],
-                                 "egress.clusterCIDRs": ["10.96.0.0/12"], "drift.minIntervalSeconds": 30,
-                                 "drift.prometheusDeadlineSeconds": 4, "drift.prometheusUrl": "http://127.0.0.1:9090"})
+    _, _, container = _operator(
+        {
+            "egress.allow": ["prometheus.monitoring.svc:9090", "10.0.0.0/8"],
+            "egress.clusterCIDRs": ["10.96.0.0/12"],
+            "drift.minIntervalSeconds": 30,
+            "drift.prometheusDeadlineSeconds": 4,
+            "drift.prometheusUrl": "http://127.0.0.1:9090",
+        }
+    )
     env = _env(container)
     settings = Settings.from_env(env)
     assert [str(rule) for rule in settings.egress.allow] == ["prometheus.monitoring.svc:9090", "10.0.0.0/8"]
@@ -295,9 +342,16 @@ def test_egress_values_reach_the_settings_and_the_ingest_pods():
     assert "127.0.0.1:9090" in [str(rule) for rule in settings.prometheus_egress.allow]
     assert (settings.drift_min_interval_seconds, settings.prometheus_deadline_seconds) == (30, 4)
     assert env["BALLAST_EGRESS_DISCOVER"] == "true"
-    job = build_ingest_job({"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
-                            "metadata": {"name": "d", "namespace": "team-a", "uid": "u"},
-                            "spec": {"source": {"url": "http://x/d.csv"}}}, job_name="d-ingest", settings=settings)
+    job = build_ingest_job(
+        {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "Dataset",
+            "metadata": {"name": "d", "namespace": "team-a", "uid": "u"},
+            "spec": {"source": {"url": "http://x/d.csv"}},
+        },
+        job_name="d-ingest",
+        settings=settings,
+    )
     (ingest,) = job["spec"]["template"]["spec"]["containers"]
     ingest_env = {e["name"]: e.get("value") for e in ingest["env"]}
     assert EgressPolicy.from_env(ingest_env) == settings.egress  # the Prometheus allowance stays the operator's
@@ -363,6 +417,7 @@ def test_s3_store_needs_no_claim_and_gives_the_operator_its_credentials():
 
 # --- metrics, ServiceMonitor, NetworkPolicy, labels ----------------------------------------
 
+
 def test_metrics_service_selects_only_the_operator():
     objects = rendered()
     (service,) = find(objects, "Service")
@@ -376,9 +431,14 @@ def test_service_monitor_and_network_policy_are_optional():
     objects = rendered()
     assert find(objects, "ServiceMonitor") == [] and find(objects, "NetworkPolicy") == []
     peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
-    objects = rendered({"metrics.serviceMonitor.enabled": True,
-                        "metrics.serviceMonitor.labels": {"release": "prometheus"},
-                        "networkPolicy.enabled": True, "networkPolicy.metricsFrom": [peer]})
+    objects = rendered(
+        {
+            "metrics.serviceMonitor.enabled": True,
+            "metrics.serviceMonitor.labels": {"release": "prometheus"},
+            "networkPolicy.enabled": True,
+            "networkPolicy.metricsFrom": [peer],
+        }
+    )
     (monitor,) = find(objects, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
@@ -390,8 +450,13 @@ def test_service_monitor_and_network_policy_are_optional():
 def test_every_object_carries_the_recommended_labels():
     for obj in rendered(NAMESPACED | {"metrics.serviceMonitor.enabled": True, "networkPolicy.enabled": True}):
         labels = obj["metadata"]["labels"]
-        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
-                    "app.kubernetes.io/managed-by", "helm.sh/chart"):
+        for key in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+            "helm.sh/chart",
+        ):
             assert key in labels, f"{obj['kind']} {obj['metadata']['name']} lacks {key}"
 
 
@@ -404,15 +469,26 @@ def test_one_resource_kind_per_template_file():
 def test_the_serving_pod_monitor_selects_the_pods_the_operator_creates_in_the_watched_namespaces():
     from ballast.build.serving import build_serving_deployment
 
-    version = {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion",
-               "metadata": {"name": "iris-1a2b3c4d5e6f", "namespace": "team-a", "uid": "u"},
-               "spec": {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/m", "sha256": "0" * 64}}}
-    pod_labels = build_serving_deployment(version, replicas=1, settings=Settings())["spec"]["template"]["metadata"]["labels"]
-    port_names = {p["name"] for c in build_serving_deployment(version, replicas=1, settings=Settings())
-                  ["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+    version = {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {"name": "iris-1a2b3c4d5e6f", "namespace": "team-a", "uid": "u"},
+        "spec": {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/m", "sha256": "0" * 64}},
+    }
+    pod_labels = build_serving_deployment(version, replicas=1, settings=Settings())["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    port_names = {
+        p["name"]
+        for c in build_serving_deployment(version, replicas=1, settings=Settings())["spec"]["template"]["spec"][
+            "containers"
+        ]
+        for p in c.get("ports", [])
+    }
     assert find(rendered(), "PodMonitor") == []  # off by default
-    (monitor,) = find(rendered({"metrics.servingPodMonitor.enabled": True, "watch.namespaces": ["team-a"]}),
-                      "PodMonitor")
+    (monitor,) = find(
+        rendered({"metrics.servingPodMonitor.enabled": True, "watch.namespaces": ["team-a"]}), "PodMonitor"
+    )
     assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a"]}
     assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} <= port_names
@@ -430,6 +506,8 @@ def test_the_operator_gets_an_api_priority_level_of_its_own_with_a_long_queue():
     # below the control plane's own schemas (at most 900), above the catch-all for ServiceAccounts (9000)
     assert 900 < schema["spec"]["matchingPrecedence"] < 9000
     [rule] = schema["spec"]["rules"]
-    assert rule["subjects"] == [{"kind": "ServiceAccount", "serviceAccount": {"name": "ops", "namespace": "ballast-system"}}]
+    assert rule["subjects"] == [
+        {"kind": "ServiceAccount", "serviceAccount": {"name": "ops", "namespace": "ballast-system"}}
+    ]
     assert not find(rendered({"apiPriority.enabled": False}), "FlowSchema")
     assert not find(rendered({"apiPriority.enabled": False}), "PriorityLevelConfiguration")

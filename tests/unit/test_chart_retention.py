@@ -44,8 +44,9 @@ def env(container: dict) -> dict[str, str]:
 def gc_options(container: dict) -> dict:
     """What `ballast gc` makes of the container's arguments (so the chart and the CLI agree)."""
     assert container["command"] == ["ballast"] and container["args"][0] == "gc"
-    return cli.gc.make_context("gc", list(container["args"][1:]),
-                               default_map={"store_uri": env(container)["BALLAST_STORE_URI"]}).params
+    return cli.gc.make_context(
+        "gc", list(container["args"][1:]), default_map={"store_uri": env(container)["BALLAST_STORE_URI"]}
+    ).params
 
 
 def test_by_default_a_daily_dry_run_over_every_namespace_in_the_store():
@@ -65,8 +66,14 @@ def test_by_default_a_daily_dry_run_over_every_namespace_in_the_store():
 def test_apply_deletes_and_only_then_mounts_the_store_writable():
     _, _, _, dry = retention()
     assert {"name": STORE_VOLUME, "mountPath": "/var/lib/ballast", "readOnly": True} in dry["volumeMounts"]
-    _, _, _, applying = retention({"retention.apply": True, "retention.keepVersions": 3,
-                                   "retention.olderThan": "", "retention.timeZone": "Europe/Berlin"})
+    _, _, _, applying = retention(
+        {
+            "retention.apply": True,
+            "retention.keepVersions": 3,
+            "retention.olderThan": "",
+            "retention.timeZone": "Europe/Berlin",
+        }
+    )
     options = gc_options(applying)
     assert options["apply"] is True and options["keep_versions"] == 3 and options["older_than"] is None
     assert {"name": STORE_VOLUME, "mountPath": "/var/lib/ballast", "readOnly": False} in applying["volumeMounts"]
@@ -91,8 +98,9 @@ def test_an_s3_store_gets_the_operators_credentials_and_no_volume():
 
 
 def test_the_pod_runs_the_operators_image_by_digest_restricted_as_the_store_writers():
-    objects, _, pod, container = retention({"image.digest": DIGEST, "workloads.runAsUser": 4321,
-                                            "imagePullSecrets": ["pull"]})
+    objects, _, pod, container = retention(
+        {"image.digest": DIGEST, "workloads.runAsUser": 4321, "imagePullSecrets": ["pull"]}
+    )
     _, operator_container = operator_pod(objects)
     assert container["image"] == operator_container["image"] == f"ballast@{DIGEST}"
     # the user the ingest and training pods write the store as, so it may delete what they wrote
@@ -104,8 +112,12 @@ def test_the_pod_runs_the_operators_image_by_digest_restricted_as_the_store_writ
 
 
 def _grants(rules: list[dict]) -> dict[tuple[str, str], set[str]]:
-    return {(group, resource): set(rule["verbs"]) for rule in rules
-            for group in rule["apiGroups"] for resource in rule["resources"]}
+    return {
+        (group, resource): set(rule["verbs"])
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
 
 
 def test_cluster_wide_its_own_account_may_only_list_the_four_kinds():
@@ -117,10 +129,14 @@ def test_cluster_wide_its_own_account_may_only_list_the_four_kinds():
     # no Namespaces: gc --all-namespaces finds them in the store's top level
     assert _grants(role["rules"]) == {("ballast.dev", kind): {"list"} for kind in FOUR_KINDS}
     (binding,) = find(objects, "ClusterRoleBinding", "ballast-retention")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                  "name": "ballast-retention"}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ballast-retention",
-                                    "namespace": "ballast-system"}]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "ballast-retention",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "ballast-retention", "namespace": "ballast-system"}
+    ]
     assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
 
 
@@ -134,8 +150,10 @@ def test_namespaced_it_collects_and_reads_the_watched_namespaces_only():
     assert all(_grants(r["rules"]) == {("ballast.dev", kind): {"list"} for kind in FOUR_KINDS} for r in roles)
     bindings = find(objects, "RoleBinding", "ballast-retention")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
-    assert all(b["subjects"] == [{"kind": "ServiceAccount", "name": "ballast-retention",
-                                  "namespace": "ballast-system"}] for b in bindings)
+    assert all(
+        b["subjects"] == [{"kind": "ServiceAccount", "name": "ballast-retention", "namespace": "ballast-system"}]
+        for b in bindings
+    )
 
 
 def test_a_long_release_name_still_gives_a_valid_cronjob_name():
@@ -161,12 +179,15 @@ def test_the_admission_policy_does_not_match_the_retention_pods_creator():
     assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] == "ballast-retention"
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("retention.keepVersions", 0, "minimum"),
-    ("retention.olderThan", "30 days", "pattern"),
-    ("retention.apply", "yes", "boolean"),
-    ("retention.schedulee", "x", "schedulee"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("retention.keepVersions", 0, "minimum"),
+        ("retention.olderThan", "30 days", "pattern"),
+        ("retention.apply", "yes", "boolean"),
+        ("retention.schedulee", "x", "schedulee"),
+    ],
+)
 def test_schema_rejects_wrong_retention_values(key, value, message):
     result = template({key: value}, check=False)
     assert result.returncode != 0 and message in result.stderr, result.stderr

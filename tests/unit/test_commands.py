@@ -11,42 +11,94 @@ SHA_DATA, SHA_MODEL = "d" * 64, "f" * 64
 
 
 def run(name, created, params, metrics, reason="Trained", model="iris"):
-    return {"metadata": {"name": name, "creationTimestamp": created},
-            "spec": {"model": model, "estimator": "sklearn.ensemble.RandomForestClassifier", "seed": 3,
-                     "params": params, "datasetRef": {"name": "iris"}},
-            "status": {"datasetVersion": SHA_DATA, "metrics": metrics,
-                       "conditions": [{"type": "Succeeded", "status": "True" if reason == "Trained" else "False",
-                                       "reason": reason}]}}
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {
+            "model": model,
+            "estimator": "sklearn.ensemble.RandomForestClassifier",
+            "seed": 3,
+            "params": params,
+            "datasetRef": {"name": "iris"},
+        },
+        "status": {
+            "datasetVersion": SHA_DATA,
+            "metrics": metrics,
+            "conditions": [
+                {"type": "Succeeded", "status": "True" if reason == "Trained" else "False", "reason": reason}
+            ],
+        },
+    }
 
 
 def version(annotated=True):
-    spec = {"model": "iris", "estimator": "sklearn.linear_model.LogisticRegression", "seed": 3,
-            "datasetRef": {"name": "iris", "version": SHA_DATA}, "modelVersionTemplate": {"rollout": {}}}
+    spec = {
+        "model": "iris",
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "seed": 3,
+        "datasetRef": {"name": "iris", "version": SHA_DATA},
+        "modelVersionTemplate": {"rollout": {}},
+    }
     annotations = {TRAINING_SPEC_ANNOTATION: json.dumps(spec)} if annotated else {}
-    return {"metadata": {"name": "iris-ffffffffffff", "namespace": "ml", "annotations": annotations},
-            "spec": {"model": "iris", "artifact": {"uri": f"file:///s/models/iris/{SHA_MODEL}/model.skops",
-                                                   "sha256": SHA_MODEL},
-                     "source": {"trainingRun": "iris-1", "dataset": {"name": "iris", "version": SHA_DATA}}},
-            "status": {"stage": "Candidate"}}
+    return {
+        "metadata": {"name": "iris-ffffffffffff", "namespace": "ml", "annotations": annotations},
+        "spec": {
+            "model": "iris",
+            "artifact": {"uri": f"file:///s/models/iris/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
+            "source": {"trainingRun": "iris-1", "dataset": {"name": "iris", "version": SHA_DATA}},
+        },
+        "status": {"stage": "Candidate"},
+    }
 
 
 def test_runs_are_compared_oldest_first_with_a_column_per_param_and_metric():
-    table = runs_table([
-        run("b", "2026-01-02T00:00:00Z", {"n_estimators": 50}, {"accuracy": 0.9312, "f1": 0.9}),
-        run("a", "2026-01-01T00:00:00Z", {"max_depth": 3}, {"accuracy": 0.8}, reason="GateFailed"),
-        run("other", "2026-01-01T00:00:00Z", {}, {}, model="credit"),
-    ], "iris").splitlines()
-    assert table[0].split() == ["RUN", "RESULT", "ESTIMATOR", "DATASET-VERSION", "SEED", "param:max_depth",
-                                "param:n_estimators", "ACCURACY", "F1"]
+    table = runs_table(
+        [
+            run("b", "2026-01-02T00:00:00Z", {"n_estimators": 50}, {"accuracy": 0.9312, "f1": 0.9}),
+            run("a", "2026-01-01T00:00:00Z", {"max_depth": 3}, {"accuracy": 0.8}, reason="GateFailed"),
+            run("other", "2026-01-01T00:00:00Z", {}, {}, model="credit"),
+        ],
+        "iris",
+    ).splitlines()
+    assert table[0].split() == [
+        "RUN",
+        "RESULT",
+        "ESTIMATOR",
+        "DATASET-VERSION",
+        "SEED",
+        "param:max_depth",
+        "param:n_estimators",
+        "ACCURACY",
+        "F1",
+    ]
     assert table[1].split() == ["a", "GateFailed", "RandomForestClassifier", SHA_DATA[:12], "3", "3", "-", "0.8", "-"]
-    assert table[2].split() == ["b", "Trained", "RandomForestClassifier", SHA_DATA[:12], "3", "-", "50", "0.9312", "0.9"]
+    assert table[2].split() == [
+        "b",
+        "Trained",
+        "RandomForestClassifier",
+        SHA_DATA[:12],
+        "3",
+        "-",
+        "50",
+        "0.9312",
+        "0.9",
+    ]
     assert len(table) == 3
 
 
 def test_lineage_leads_from_the_dataset_source_to_the_artifact():
-    dataset = {"spec": {"source": {"url": "https://data.example/iris.csv"}, "format": "csv"},
-               "status": {"versions": [{"sha256": SHA_DATA, "rows": 150, "createdAt": "2026-01-01T00:00:00Z",
-                                        "snapshotUri": "file:///s/datasets/iris/d/data.parquet"}]}}
+    dataset = {
+        "spec": {"source": {"url": "https://data.example/iris.csv"}, "format": "csv"},
+        "status": {
+            "versions": [
+                {
+                    "sha256": SHA_DATA,
+                    "rows": 150,
+                    "createdAt": "2026-01-01T00:00:00Z",
+                    "snapshotUri": "file:///s/datasets/iris/d/data.parquet",
+                }
+            ]
+        },
+    }
     text = "\n".join(lineage_lines(version(), None, dataset))
     assert text.index("https://data.example/iris.csv") < text.index(SHA_DATA) < text.index(SHA_MODEL)
     assert "150 rows" in text and "(deleted; inputs from the registry entry)" in text

@@ -4,10 +4,19 @@ T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 
 
 def test_adding_a_condition_appends_it_with_the_current_time():
-    conditions = set_condition([], type="Ready", status="Unknown", reason="Reconciling", message="m",
-                               observed_generation=3, now=T0)
-    assert conditions == [{"type": "Ready", "status": "Unknown", "reason": "Reconciling", "message": "m",
-                           "lastTransitionTime": T0, "observedGeneration": 3}]
+    conditions = set_condition(
+        [], type="Ready", status="Unknown", reason="Reconciling", message="m", observed_generation=3, now=T0
+    )
+    assert conditions == [
+        {
+            "type": "Ready",
+            "status": "Unknown",
+            "reason": "Reconciling",
+            "message": "m",
+            "lastTransitionTime": T0,
+            "observedGeneration": 3,
+        }
+    ]
 
 
 def test_same_status_keeps_the_transition_time_but_updates_reason_and_generation():
@@ -26,8 +35,9 @@ def test_a_status_flip_moves_the_transition_time():
 
 def test_other_conditions_keep_their_place_and_content():
     drifting = {"type": "Drifting", "status": "False", "reason": "NoDrift", "message": "", "lastTransitionTime": T0}
-    updated = set_condition([drifting], type="Ready", status="True", reason="Ok", message="",
-                            observed_generation=None, now=T1)
+    updated = set_condition(
+        [drifting], type="Ready", status="True", reason="Ok", message="", observed_generation=None, now=T1
+    )
     assert updated[0] == drifting
     assert "observedGeneration" not in updated[1]
 

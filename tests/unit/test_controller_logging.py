@@ -22,8 +22,13 @@ def kopf_log(caplog):
 
 def _object_logger() -> logging.LoggerAdapter:
     # the adapter kopf's handlers log through (kopf._core.actions.execution: f"{handler} succeeded.")
-    body = kopf.Body({"apiVersion": "ballast.dev/v1alpha1", "kind": "DriftPolicy",
-                      "metadata": {"name": "p", "namespace": "n", "uid": "u"}})
+    body = kopf.Body(
+        {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "DriftPolicy",
+            "metadata": {"name": "p", "namespace": "n", "uid": "u"},
+        }
+    )
     return kopf.LocalObjectLogger(body=body, settings=kopf.OperatorSettings())
 
 
@@ -39,4 +44,3 @@ def test_timer_successes_are_dropped_and_everything_else_is_kept(kopf_log):
         ("ERROR", "Timer 'reconcile' failed with an exception. Will retry."),
         ("WARNING", "Timer 'reconcile' succeeded."),
     ]
-

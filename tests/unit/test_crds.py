@@ -46,7 +46,9 @@ def test_schemas_are_structural():
                 problems.append(f"{name}: {path} uses anyOf")
             if "properties" in node and "additionalProperties" in node:
                 problems.append(f"{name}: {path} has both properties and additionalProperties")
-            if isinstance(node.get("exclusiveMinimum"), (int, float)) and not isinstance(node["exclusiveMinimum"], bool):
+            if isinstance(node.get("exclusiveMinimum"), (int, float)) and not isinstance(
+                node["exclusiveMinimum"], bool
+            ):
                 problems.append(f"{name}: {path} has a numeric exclusiveMinimum")
     assert problems == []
 

@@ -29,8 +29,9 @@ def iris_frame() -> pd.DataFrame:
 def iris_spec() -> DatasetSpec:
     columns = [{"name": name, "type": "float", "minimum": 0} for name in iris_frame().columns[:4]]
     columns.append({"name": "species", "type": "category", "allowedValues": SPECIES})
-    return DatasetSpec.model_validate({"source": {"url": "http://x/iris.csv"},
-                                       "schema": {"columns": columns, "target": "species"}})
+    return DatasetSpec.model_validate(
+        {"source": {"url": "http://x/iris.csv"}, "schema": {"columns": columns, "target": "species"}}
+    )
 
 
 def as_inline(frame: pd.DataFrame) -> pd.DataFrame:
@@ -61,9 +62,17 @@ def test_iris_hashes_alike_from_inline_rows_csv_and_parquet():
 
 def test_breast_cancer_hashes_alike_from_csv_and_parquet():
     frame = load_breast_cancer(as_frame=True).frame
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {
-        "columns": [{"name": name, "type": "integer" if name == "target" else "float"} for name in frame.columns],
-        "target": "target"}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://x"},
+            "schema": {
+                "columns": [
+                    {"name": name, "type": "integer" if name == "target" else "float"} for name in frame.columns
+                ],
+                "target": "target",
+            },
+        }
+    )
     assert sha(as_csv(frame), spec) == sha(as_parquet(frame), spec) == sha(as_inline(frame), spec)
 
 
@@ -81,22 +90,26 @@ def test_a_categorical_parquet_column_hashes_like_plain_strings():
     assert sha(as_parquet(categorical), spec) == sha(as_parquet(frame), spec)
 
 
-@pytest.mark.parametrize("change", [
-    lambda f: f.assign(**{"sepal length (cm)": f["sepal length (cm)"].where(f.index != 17, 5.2000001)}),
-    lambda f: f.assign(species=f["species"].where(f.index != 3, "virginica")),
-    lambda f: f.iloc[:-1],
-    lambda f: f.drop(columns=["petal width (cm)"]),
-    lambda f: f.assign(extra=1),
-    lambda f: f.assign(species=f["species"].where(f.index != 3, None)),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: f.assign(**{"sepal length (cm)": f["sepal length (cm)"].where(f.index != 17, 5.2000001)}),
+        lambda f: f.assign(species=f["species"].where(f.index != 3, "virginica")),
+        lambda f: f.iloc[:-1],
+        lambda f: f.drop(columns=["petal width (cm)"]),
+        lambda f: f.assign(extra=1),
+        lambda f: f.assign(species=f["species"].where(f.index != 3, None)),
+    ],
+)
 def test_any_content_change_changes_the_sha(change):
     frame, spec = iris_frame(), iris_spec()
     assert sha(as_csv(change(frame)), spec) != sha(as_csv(frame), spec)
 
 
 def test_whole_numbers_in_a_float_column_hash_like_floats():
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": "x", "type": "float", "nullable": True}]}})
+    spec = DatasetSpec.model_validate(
+        {"source": {"url": "http://x"}, "schema": {"columns": [{"name": "x", "type": "float", "nullable": True}]}}
+    )
     as_ints = inline_frame([{"x": 1}, {"x": 2}, {"x": None}, {"x": 0}])
     as_floats = inline_frame([{"x": 1.0}, {"x": 2.0}, {"x": float("nan")}, {"x": -0.0}])
     csv = read_csv_raw(b"x\n1.0\n2\nNA\n0\n")
@@ -104,8 +117,17 @@ def test_whole_numbers_in_a_float_column_hash_like_floats():
 
 
 def test_null_is_not_the_same_as_a_value_nor_as_an_unreadable_one():
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": "x", "type": "float", "nullable": True}, {"name": "s", "type": "string", "nullable": True}]}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://x"},
+            "schema": {
+                "columns": [
+                    {"name": "x", "type": "float", "nullable": True},
+                    {"name": "s", "type": "string", "nullable": True},
+                ]
+            },
+        }
+    )
     digests = {
         sha(read_csv_raw(b"x,s\n,a\n"), spec),
         sha(read_csv_raw(b"x,s\n0,a\n"), spec),
@@ -118,8 +140,9 @@ def test_null_is_not_the_same_as_a_value_nor_as_an_unreadable_one():
 
 
 def test_text_boundaries_are_part_of_the_hash():
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": "a", "type": "string"}]}})
+    spec = DatasetSpec.model_validate(
+        {"source": {"url": "http://x"}, "schema": {"columns": [{"name": "a", "type": "string"}]}}
+    )
     assert sha(inline_frame([{"a": "ab"}, {"a": "c"}]), spec) != sha(inline_frame([{"a": "a"}, {"a": "bc"}]), spec)
 
 
@@ -130,7 +153,7 @@ finite_floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
 # every reader then takes it for a line break; that is the writer's quirk, not the hash's.
 safe_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"), min_size=1, max_size=8)
 column_kinds = {
-    "integer": st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1),
+    "integer": st.integers(min_value=-(2**63), max_value=2**63 - 1),
     "float": finite_floats,
     "boolean": st.booleans(),
     "string": safe_text,
@@ -165,9 +188,17 @@ def frame_of(columns: dict) -> pd.DataFrame:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables())
 def test_generated_tables_hash_alike_from_inline_csv_and_parquet(columns):
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": name, "type": kind, "nullable": True} for name, (kind, _) in columns.items()]}})
-    rows = [{name: cells[i] for name, (_, cells) in columns.items()} for i in range(len(next(iter(columns.values()))[1]))]
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://x"},
+            "schema": {
+                "columns": [{"name": name, "type": kind, "nullable": True} for name, (kind, _) in columns.items()]
+            },
+        }
+    )
+    rows = [
+        {name: cells[i] for name, (_, cells) in columns.items()} for i in range(len(next(iter(columns.values()))[1]))
+    ]
     frame = frame_of(columns)
     inline = assess(inline_frame(rows), spec)
     parquet = assess(as_parquet(frame), spec)
@@ -180,9 +211,19 @@ def test_generated_tables_hash_alike_from_inline_csv_and_parquet(columns):
 
 def test_canonical_hash_is_stable_across_runs():
     """A pinned digest: changing the canonical form must be deliberate (bump MAGIC)."""
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": "i", "type": "integer"}, {"name": "f", "type": "float", "nullable": True},
-        {"name": "b", "type": "boolean"}, {"name": "s", "type": "string"}]}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://x"},
+            "schema": {
+                "columns": [
+                    {"name": "i", "type": "integer"},
+                    {"name": "f", "type": "float", "nullable": True},
+                    {"name": "b", "type": "boolean"},
+                    {"name": "s", "type": "string"},
+                ]
+            },
+        }
+    )
     raw = read_csv_raw(b"i,f,b,s\n1,0.5,true,a\n-2,,false,b\n")
     import hashlib
     import struct
@@ -197,6 +238,7 @@ def test_canonical_hash_is_stable_across_runs():
     expected.update(struct.pack("<I", 1) + b"b" + struct.pack("<I", 7) + b"boolean")
     expected.update(bytes([0, 0, 1, 0]) + struct.pack("<Q", 0))
     expected.update(struct.pack("<I", 1) + b"s" + struct.pack("<I", 6) + b"string")
-    expected.update(bytes([0, 0]) + struct.pack("<Q", 2) + np.array([1, 1], dtype="<u8").tobytes() + b"ab"
-                    + struct.pack("<Q", 0))
+    expected.update(
+        bytes([0, 0]) + struct.pack("<Q", 2) + np.array([1, 1], dtype="<u8").tobytes() + b"ab" + struct.pack("<Q", 0)
+    )
     assert assess(raw, spec).sha256 == expected.hexdigest()

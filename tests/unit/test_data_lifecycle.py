@@ -5,37 +5,49 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from ballast import cli
-from ballast.commands import api
+from ballast.commands import api, gc
 from ballast.commands import erase as erasing
-from ballast.commands import gc
 from ballast.lifecycle.erasure import plan_erasure
 from ballast.lifecycle.objects import live_objects
 from ballast.lifecycle.references import VersionDirectory, referenced_directories
 from ballast.lifecycle.retention import (
-    AGE_UNKNOWN, RECENT_VERSION, REFERENCED, TOO_YOUNG, UNREFERENCED, Retention, plan_gc, stored_versions,
+    AGE_UNKNOWN,
+    RECENT_VERSION,
+    REFERENCED,
+    TOO_YOUNG,
+    UNREFERENCED,
+    Retention,
+    plan_gc,
+    stored_versions,
 )
 from ballast.reconcile.trainingrun import TRAINING_SPEC_ANNOTATION
 from ballast.store import ArtifactStore
 from ballast.store.objects import StoredObject
 
-NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 D = [f"{i:x}" * 64 for i in range(1, 8)]  # dataset versions, D[0] the oldest
-M = ["a" * 64, "b" * 64, "c" * 64]         # model artifacts
+M = ["a" * 64, "b" * 64, "c" * 64]  # model artifacts
 
 
 def dataset(name, versions):
-    return {"metadata": {"name": name}, "spec": {},
-            "status": {"latestVersion": versions[0] if versions else None,
-                       "versions": [{"sha256": v, "valid": True,
-                                     "snapshotUri": f"{BASE}/datasets/{name}/{v}/data.parquet"}
-                                    for v in versions]}}
+    return {
+        "metadata": {"name": name},
+        "spec": {},
+        "status": {
+            "latestVersion": versions[0] if versions else None,
+            "versions": [
+                {"sha256": v, "valid": True, "snapshotUri": f"{BASE}/datasets/{name}/{v}/data.parquet"}
+                for v in versions
+            ],
+        },
+    }
 
 
 def run(name, version, artifact=None, pinned_in_spec=False, model_version=None):
@@ -49,22 +61,39 @@ def run(name, version, artifact=None, pinned_in_spec=False, model_version=None):
 
 
 def model_version(name, artifact, dataset_version, stage=None, run_name=None, recorded_only=False):
-    spec = {"model": "credit", "artifact": {"uri": f"{BASE}/models/credit/{artifact}/model.skops",
-                                            "sha256": artifact}}
+    spec = {"model": "credit", "artifact": {"uri": f"{BASE}/models/credit/{artifact}/model.skops", "sha256": artifact}}
     annotations = {}
     if recorded_only:
-        annotations[TRAINING_SPEC_ANNOTATION] = json.dumps({"datasetRef": {"name": "credit", "version": dataset_version}})
+        annotations[TRAINING_SPEC_ANNOTATION] = json.dumps(
+            {"datasetRef": {"name": "credit", "version": dataset_version}}
+        )
     else:
-        spec["source"] = {"dataset": {"name": "credit", "version": dataset_version},
-                          **({"trainingRun": run_name} if run_name else {})}
-    return {"metadata": {"name": name, "annotations": annotations}, "spec": spec,
-            "status": {"stage": stage} if stage else {}}
+        spec["source"] = {
+            "dataset": {"name": "credit", "version": dataset_version},
+            **({"trainingRun": run_name} if run_name else {}),
+        }
+    return {
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": spec,
+        "status": {"stage": stage} if stage else {},
+    }
 
 
 def policy(name, run_name, version_name):
-    return {"metadata": {"name": name}, "status": {"firings": [
-        {"time": "2026-05-01T00:00:00Z", "reason": "FeatureDrift", "action": "retrain",
-         "trainingRun": run_name, "modelVersion": version_name}]}}
+    return {
+        "metadata": {"name": name},
+        "status": {
+            "firings": [
+                {
+                    "time": "2026-05-01T00:00:00Z",
+                    "reason": "FeatureDrift",
+                    "action": "retrain",
+                    "trainingRun": run_name,
+                    "modelVersion": version_name,
+                }
+            ]
+        },
+    }
 
 
 BASE = "file:///store/ml"
@@ -94,7 +123,7 @@ def fill(store: ArtifactStore) -> None:
         put(store, f"models/credit/{artifact}/model.skops", age)
         put(store, f"models/credit/{artifact}/metadata.json", age)
     put(store, "datasets/gone/" + D[0] + "/metadata.json", 90)  # its Dataset was deleted
-    put(store, "README", 90)                                     # not a version directory: never gc's
+    put(store, "README", 90)  # not a version directory: never gc's
 
 
 def objects():
@@ -104,7 +133,8 @@ def objects():
         datasets=[dataset("credit", [D[6], D[5]])],
         runs=[run("run-old", D[0], artifact=M[0]), run("run-pinned", D[2], pinned_in_spec=True)],
         model_versions=[model_version("mv-b", M[1], D[1], stage="Production", recorded_only=True)],
-        drift_policies=[policy("drift", "run-old", "mv-b")])
+        drift_policies=[policy("drift", "run-old", "mv-b")],
+    )
 
 
 def test_references_follow_every_kind_to_version_directories(store):
@@ -124,8 +154,7 @@ def test_references_follow_every_kind_to_version_directories(store):
 def test_a_uri_outside_the_namespace_store_is_reported_not_resolved(store):
     foreign = live_objects([], [], [model_version("x", M[2], D[0])], [])
     other_store = ArtifactStore("file:///elsewhere/ml")
-    assert referenced_directories(foreign, other_store.root).outside == (
-        f"{BASE}/models/credit/{M[2]}/model.skops",)
+    assert referenced_directories(foreign, other_store.root).outside == (f"{BASE}/models/credit/{M[2]}/model.skops",)
 
 
 def test_gc_deletes_only_unreferenced_versions_beyond_the_newest(store):
@@ -133,11 +162,17 @@ def test_gc_deletes_only_unreferenced_versions_beyond_the_newest(store):
     decisions, references = gc.plan(store, gc.list_versions(store), objects(), Retention(keep_versions=2), NOW)
     verdict = {(d.version.directory.name, d.version.directory.sha256): d.reason for d in decisions}
     assert verdict == {
-        ("credit", D[6]): REFERENCED, ("credit", D[5]): REFERENCED,
-        ("credit", D[4]): UNREFERENCED, ("credit", D[3]): UNREFERENCED,
-        ("credit", D[2]): REFERENCED, ("credit", D[1]): REFERENCED, ("credit", D[0]): REFERENCED,
+        ("credit", D[6]): REFERENCED,
+        ("credit", D[5]): REFERENCED,
+        ("credit", D[4]): UNREFERENCED,
+        ("credit", D[3]): UNREFERENCED,
+        ("credit", D[2]): REFERENCED,
+        ("credit", D[1]): REFERENCED,
+        ("credit", D[0]): REFERENCED,
         ("gone", D[0]): RECENT_VERSION,
-        ("credit", M[2]): RECENT_VERSION, ("credit", M[1]): REFERENCED, ("credit", M[0]): REFERENCED,
+        ("credit", M[2]): RECENT_VERSION,
+        ("credit", M[1]): REFERENCED,
+        ("credit", M[0]): REFERENCED,
     }
     text = gc.report(decisions, references, applied=False)
     assert f"datasets/credit/{D[4]}" in text and "would delete 2 of 11 versions" in text and "dry run" in text
@@ -160,14 +195,22 @@ def test_older_than_keeps_what_is_younger_and_what_has_no_time():
     reasons = {d.version.directory.sha256: d.reason for d in decisions}
     # a version whose time is unknown counts as the newest (so it takes the one slot kept)
     assert reasons == {D[2]: RECENT_VERSION, D[3]: TOO_YOUNG, D[0]: TOO_YOUNG, D[1]: UNREFERENCED}
-    decisions = plan_gc(stored_versions([timeless, newest, old]), nothing,
-                        Retention(keep_versions=2, older_than=timedelta(days=30)), NOW)
+    decisions = plan_gc(
+        stored_versions([timeless, newest, old]),
+        nothing,
+        Retention(keep_versions=2, older_than=timedelta(days=30)),
+        NOW,
+    )
     assert [d.reason for d in decisions if d.version.directory.sha256 == D[1]] == [UNREFERENCED]
     with pytest.raises(ValueError):
         Retention(keep_versions=0)
     also_timeless = StoredObject(f"datasets/credit/{D[4]}/metadata.json", 1, None)
-    decisions = plan_gc(stored_versions([timeless, also_timeless]), nothing,
-                        Retention(keep_versions=1, older_than=timedelta(days=30)), NOW)
+    decisions = plan_gc(
+        stored_versions([timeless, also_timeless]),
+        nothing,
+        Retention(keep_versions=1, older_than=timedelta(days=30)),
+        NOW,
+    )
     assert sorted(d.reason for d in decisions) == [AGE_UNKNOWN, RECENT_VERSION]
 
 
@@ -187,9 +230,12 @@ def test_erasure_lists_what_it_invalidates_and_refuses_a_production_model_unless
     live = live_objects(
         datasets=[dataset("credit", [D[6], D[1]])],
         runs=[run("run-b", D[1], artifact=M[1], model_version="mv-b")],
-        model_versions=[model_version("mv-b", M[1], D[1], stage="Production", run_name="run-b"),
-                        model_version("mv-c", M[2], D[6], stage="Staging")],
-        drift_policies=[policy("drift", "run-b", "mv-a")])
+        model_versions=[
+            model_version("mv-b", M[1], D[1], stage="Production", run_name="run-b"),
+            model_version("mv-c", M[2], D[6], stage="Staging"),
+        ],
+        drift_policies=[policy("drift", "run-b", "mv-a")],
+    )
     plan = plan_erasure(live, "credit", D[1])
     assert [r.name for r in plan.runs] == ["run-b"] and [v.name for v in plan.model_versions] == ["mv-b"]
     assert [f.policy for f in plan.firings] == ["drift"] and plan.listed_by_dataset
@@ -209,27 +255,40 @@ def test_erasure_lists_what_it_invalidates_and_refuses_a_production_model_unless
 
 def test_the_commands_dry_run_by_default_and_delete_with_apply(store, monkeypatch):
     fill(store)
-    lists = {"datasets": [dataset("credit", [D[6], D[5]])], "trainingruns": [], "modelversions": [],
-             "driftpolicies": []}
+    lists = {
+        "datasets": [dataset("credit", [D[6], D[5]])],
+        "trainingruns": [],
+        "modelversions": [],
+        "driftpolicies": [],
+    }
     monkeypatch.setattr(api, "custom_objects", lambda: None)
     monkeypatch.setattr(api, "list_all", lambda _api, _ns, plural: lists[plural])
     root = store.root.path.rsplit("/", 1)[0]
     runner = CliRunner()
-    dry = runner.invoke(cli.main, ["gc", "-n", "ml", "--store", f"file://{root}", "--keep-versions", "2",
-                                   "--older-than", "25d"])
+    dry = runner.invoke(
+        cli.main, ["gc", "-n", "ml", "--store", f"file://{root}", "--keep-versions", "2", "--older-than", "25d"]
+    )
     assert dry.exit_code == 0, dry.output
     assert "would delete 6 of 11 versions" in dry.output and len(store.list()) == 22
-    applied = runner.invoke(cli.main, ["gc", "-n", "ml", "--store", f"file://{root}", "--keep-versions", "2",
-                                       "--older-than", "25d", "--apply"])
+    applied = runner.invoke(
+        cli.main,
+        ["gc", "-n", "ml", "--store", f"file://{root}", "--keep-versions", "2", "--older-than", "25d", "--apply"],
+    )
     assert applied.exit_code == 0 and "deleted 6 of 11" in applied.output
     assert {o.key.rsplit("/", 1)[0] for o in store.list() if "/" in o.key} == {
-        f"datasets/credit/{D[6]}", f"datasets/credit/{D[5]}", f"datasets/gone/{D[0]}", f"models/credit/{M[2]}",
-        f"models/credit/{M[1]}"}
-    refused = runner.invoke(cli.main, ["erase", "dataset", "credit", "--version", D[6], "-n", "ml",
-                                       "--store", f"file://{root}"])
+        f"datasets/credit/{D[6]}",
+        f"datasets/credit/{D[5]}",
+        f"datasets/gone/{D[0]}",
+        f"models/credit/{M[2]}",
+        f"models/credit/{M[1]}",
+    }
+    refused = runner.invoke(
+        cli.main, ["erase", "dataset", "credit", "--version", D[6], "-n", "ml", "--store", f"file://{root}"]
+    )
     assert refused.exit_code == 0 and "dry run" in refused.output
-    erased = runner.invoke(cli.main, ["erase", "dataset", "credit", "--version", D[6], "-n", "ml",
-                                      "--store", f"file://{root}", "--apply"])
+    erased = runner.invoke(
+        cli.main, ["erase", "dataset", "credit", "--version", D[6], "-n", "ml", "--store", f"file://{root}", "--apply"]
+    )
     assert erased.exit_code == 0 and f"erased datasets/credit/{D[6]}" in erased.output
     assert not any(o.key.startswith(f"datasets/credit/{D[6]}") for o in store.list())
 
@@ -250,8 +309,16 @@ def test_gc_all_namespaces_collects_each_namespace_of_the_store_on_its_own(tmp_p
             if plural != "datasets":
                 return []
             base = pointing_at[namespace]
-            return [{"metadata": {"name": "credit"}, "status": {"latestVersion": D[3], "versions": [
-                {"sha256": D[3], "snapshotUri": f"{base}/datasets/credit/{D[3]}/data.parquet"}]}}]
+            return [
+                {
+                    "metadata": {"name": "credit"},
+                    "status": {
+                        "latestVersion": D[3],
+                        "versions": [{"sha256": D[3], "snapshotUri": f"{base}/datasets/credit/{D[3]}/data.parquet"}],
+                    },
+                }
+            ]
+
         return list_all
 
     monkeypatch.setattr(api, "custom_objects", lambda: None)
@@ -294,8 +361,7 @@ def test_gc_goes_on_when_one_namespace_cannot_be_read(tmp_path, monkeypatch):
 
     monkeypatch.setattr(api, "custom_objects", lambda: None)
     monkeypatch.setattr(api, "list_all", list_all)
-    result = CliRunner().invoke(cli.main, ["gc", "-A", "--store", f"file://{root}", "--keep-versions", "1",
-                                           "--apply"])
+    result = CliRunner().invoke(cli.main, ["gc", "-A", "--store", f"file://{root}", "--keep-versions", "1", "--apply"])
     assert result.exit_code == 1
     assert "namespace denied: not collected: the API answered 403 Forbidden" in result.output
     assert "deleted 1 of 2 versions" in result.output

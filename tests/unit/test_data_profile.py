@@ -57,11 +57,26 @@ def test_edges_are_deduplicated_for_skewed_data():
 
 def test_degenerate_columns_give_nulls_not_nan():
     raw = inline_frame([{"x": 7.0, "y": None, "s": None}])
-    profile = profile_of(raw, [{"name": "x", "type": "float"}, {"name": "y", "type": "float", "nullable": True},
-                               {"name": "s", "type": "string", "nullable": True}])
+    profile = profile_of(
+        raw,
+        [
+            {"name": "x", "type": "float"},
+            {"name": "y", "type": "float", "nullable": True},
+            {"name": "s", "type": "string", "nullable": True},
+        ],
+    )
     assert profile["columns"]["x"]["std"] is None and profile["columns"]["x"]["binEdges"] == [7.0]
-    assert profile["columns"]["y"] == {"type": "float", "role": "feature", "count": 0, "nulls": 1, "min": None,
-                                       "max": None, "mean": None, "std": None, "binEdges": []}
+    assert profile["columns"]["y"] == {
+        "type": "float",
+        "role": "feature",
+        "count": 0,
+        "nulls": 1,
+        "min": None,
+        "max": None,
+        "mean": None,
+        "std": None,
+        "binEdges": [],
+    }
     assert profile["columns"]["s"]["frequencies"] == [] and profile["columns"]["s"]["distinct"] == 0
     json.dumps(profile, allow_nan=False)  # raises on NaN or Infinity
 
@@ -86,6 +101,10 @@ def test_ties_are_ordered_by_value_and_booleans_count_as_words():
 
 def test_columns_outside_the_features_are_marked_other():
     raw = inline_frame([{"id": "a", "x": 1.0, "y": 0}])
-    profile = profile_of(raw, [{"name": "id", "type": "string"}, {"name": "x", "type": "float"},
-                               {"name": "y", "type": "integer"}], target="y", features=["x"])
+    profile = profile_of(
+        raw,
+        [{"name": "id", "type": "string"}, {"name": "x", "type": "float"}, {"name": "y", "type": "integer"}],
+        target="y",
+        features=["x"],
+    )
     assert {name: c["role"] for name, c in profile["columns"].items()} == {"id": "other", "x": "feature", "y": "target"}

@@ -87,12 +87,19 @@ def test_a_re_encoded_but_equal_snapshot_still_verifies(store: ArtifactStore):
 
 
 def test_an_invalid_version_is_recorded_but_never_handed_out(store: ArtifactStore, tmp_path: Path):
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": "x", "type": "float"}]}, "validation": {"minRows": 3}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://x"},
+            "schema": {"columns": [{"name": "x", "type": "float"}]},
+            "validation": {"minRows": 3},
+        }
+    )
     record = ingest_table(store, "bad", spec, read_csv_raw(b"x\nabc\n2\n"), {"kind": "url"}, T0)
     assert not record.valid and record.snapshot_uri is None and record.profile_uri is None
-    assert record.violations == ("the table has 2 rows, fewer than the minimum of 3",
-                                 "column x: 1 value is not a finite number (first at row 1)")
+    assert record.violations == (
+        "the table has 2 rows, fewer than the minimum of 3",
+        "column x: 1 value is not a finite number (first at row 1)",
+    )
     base = tmp_path / "datasets" / "bad" / record.sha256
     files = sorted(p.name for p in base.iterdir())
     assert len(files) == 1 and files[0].startswith("metadata-invalid-")
@@ -108,15 +115,21 @@ def test_a_metadata_marked_invalid_is_refused(store: ArtifactStore):
     sneaky = ArtifactStore(store.uri)
     key = f"datasets/other/{record.sha256}"
     sneaky.write_bytes_once(f"{key}/data.parquet", store.read_bytes(record.snapshot_uri))
-    sneaky.write_json_once(f"{key}/metadata.json", {"valid": False, "violations": ["column x: broken"],
-                                                    "sha256": record.sha256})
+    sneaky.write_json_once(
+        f"{key}/metadata.json", {"valid": False, "violations": ["column x: broken"], "sha256": record.sha256}
+    )
     with pytest.raises(InvalidDatasetVersion, match="column x: broken"):
         read_snapshot(store, f"{key}/data.parquet", record.sha256)
 
 
 def test_fixing_the_rules_turns_the_same_content_into_a_valid_version(store: ArtifactStore):
-    strict = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": "x", "type": "float"}]}, "validation": {"minRows": 5}})
+    strict = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://x"},
+            "schema": {"columns": [{"name": "x", "type": "float"}]},
+            "validation": {"minRows": 5},
+        }
+    )
     loose = strict.model_copy(update={"validation": None})
     raw = read_csv_raw(b"x\n1\n2\n")
     rejected = ingest_table(store, "d", strict, raw, {}, T0)
@@ -127,9 +140,18 @@ def test_fixing_the_rules_turns_the_same_content_into_a_valid_version(store: Art
 
 
 def test_the_snapshot_holds_the_coerced_types(store: ArtifactStore):
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": "n", "type": "integer", "nullable": True}, {"name": "b", "type": "boolean"},
-        {"name": "s", "type": "string", "nullable": True}]}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://x"},
+            "schema": {
+                "columns": [
+                    {"name": "n", "type": "integer", "nullable": True},
+                    {"name": "b", "type": "boolean"},
+                    {"name": "s", "type": "string", "nullable": True},
+                ]
+            },
+        }
+    )
     record = ingest_table(store, "t", spec, read_csv_raw(b"n,b,s\n1,true,a\n,0,\n"), {}, T0)
     frame = read_snapshot(store, record.snapshot_uri, record.sha256)
     assert [str(t) for t in frame.dtypes] == ["Int64", "boolean", "str"]

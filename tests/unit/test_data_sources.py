@@ -12,7 +12,11 @@ import pytest
 
 from ballast.api.dataset import DatasetSpec
 from ballast.data.errors import (
-    SourceError, SourceNotFound, SourceOutsideVolume, SourceTooLarge, SourceUnreadable,
+    SourceError,
+    SourceNotFound,
+    SourceOutsideVolume,
+    SourceTooLarge,
+    SourceUnreadable,
 )
 from ballast.data.sources import SourceSettings, read_source, redact_url, resolve_pvc_path
 from ballast.net.egress import EgressPolicy
@@ -22,6 +26,7 @@ from tests.unit.test_data_canonical import iris_frame
 class StaticFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep the test output clean
         pass
+
 
 LOOPBACK = EgressPolicy.from_strings(allow=["127.0.0.1"])  # the test server listens there
 
@@ -47,8 +52,9 @@ def http_base(web_root: Path) -> Iterator[str]:
 
 
 def url_spec(url: str, format: str = "csv") -> DatasetSpec:
-    return DatasetSpec.model_validate({"source": {"url": url}, "format": format, "schema": {"columns": [
-        {"name": "x", "type": "float"}]}})
+    return DatasetSpec.model_validate(
+        {"source": {"url": url}, "format": format, "schema": {"columns": [{"name": "x", "type": "float"}]}}
+    )
 
 
 def test_a_csv_and_a_parquet_file_over_http(web_root: Path, http_base: str):
@@ -87,8 +93,10 @@ def test_bytes_that_are_not_the_declared_format_are_unreadable(web_root: Path, h
 
 
 def test_credentials_in_urls_are_not_recorded():
-    assert redact_url("https://user:secret@example.com:8443/data.csv?X-Amz-Signature=abc") == \
-        "https://example.com:8443/data.csv"
+    assert (
+        redact_url("https://user:secret@example.com:8443/data.csv?X-Amz-Signature=abc")
+        == "https://example.com:8443/data.csv"
+    )
 
 
 # --- pvc -------------------------------------------------------------------------------------
@@ -103,8 +111,12 @@ def volume(tmp_path: Path) -> Path:
 
 
 def pvc_spec(path: str) -> DatasetSpec:
-    return DatasetSpec.model_validate({"source": {"pvc": {"claimName": "data", "path": path}},
-                                       "schema": {"columns": [{"name": "x", "type": "float"}]}})
+    return DatasetSpec.model_validate(
+        {
+            "source": {"pvc": {"claimName": "data", "path": path}},
+            "schema": {"columns": [{"name": "x", "type": "float"}]},
+        }
+    )
 
 
 def test_a_pvc_file_is_read_from_the_mount(volume: Path):
@@ -122,22 +134,35 @@ def test_pvc_paths_cannot_leave_the_volume(volume: Path, tmp_path: Path):
     (tmp_path / "secret.csv").write_text("x\n42\n")
     (volume / "data" / "link.csv").symlink_to(tmp_path / "secret.csv")
     (volume / "escape").symlink_to(tmp_path, target_is_directory=True)
-    for path in ("../secret.csv", "data/../../secret.csv", str(tmp_path / "secret.csv"), "data/link.csv",
-                 "escape/secret.csv"):
+    for path in (
+        "../secret.csv",
+        "data/../../secret.csv",
+        str(tmp_path / "secret.csv"),
+        "data/link.csv",
+        "escape/secret.csv",
+    ):
         with pytest.raises(SourceOutsideVolume):
             resolve_pvc_path(str(volume), path)
 
 
 def test_object_store_sources_refuse_local_schemes():
-    spec = DatasetSpec.model_validate({"source": {"objectStore": {"uri": "file:///etc/passwd"}},
-                                       "schema": {"columns": [{"name": "x", "type": "string"}]}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"objectStore": {"uri": "file:///etc/passwd"}},
+            "schema": {"columns": [{"name": "x", "type": "string"}]},
+        }
+    )
     with pytest.raises(SourceError, match="scheme 'file'"):
         read_source(spec, SourceSettings())
 
 
 def test_inline_rows():
-    spec = DatasetSpec.model_validate({"source": {"inline": {"rows": [{"x": 1}, {"y": "a"}]}},
-                                       "schema": {"columns": [{"name": "x", "type": "float"}]}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"inline": {"rows": [{"x": 1}, {"y": "a"}]}},
+            "schema": {"columns": [{"name": "x", "type": "float"}]},
+        }
+    )
     raw = read_source(spec, SourceSettings())
     assert raw.frame.to_dict("list") == {"x": [1, None], "y": [None, "a"]}
     assert raw.description == {"kind": "inline", "rows": 2}

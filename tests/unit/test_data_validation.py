@@ -13,28 +13,38 @@ from ballast.data.tables import inline_frame, read_csv_raw, read_parquet_raw
 
 
 def spec_of(columns: list[dict], **validation) -> DatasetSpec:
-    return DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": columns},
-                                       "validation": validation or None})
+    return DatasetSpec.model_validate(
+        {"source": {"url": "http://x"}, "schema": {"columns": columns}, "validation": validation or None}
+    )
 
 
 def test_a_clean_table_has_no_violations():
-    spec = spec_of([{"name": "age", "type": "integer", "minimum": 0, "maximum": 120},
-                    {"name": "income", "type": "float", "nullable": True},
-                    {"name": "member", "type": "boolean"},
-                    {"name": "plan", "type": "category", "allowedValues": ["basic", "pro"]}], minRows=2)
+    spec = spec_of(
+        [
+            {"name": "age", "type": "integer", "minimum": 0, "maximum": 120},
+            {"name": "income", "type": "float", "nullable": True},
+            {"name": "member", "type": "boolean"},
+            {"name": "plan", "type": "category", "allowedValues": ["basic", "pro"]},
+        ],
+        minRows=2,
+    )
     raw = read_csv_raw(b"age,income,member,plan\n31,1200.5,true,basic\n47,,FALSE,pro\n")
     assert assess(raw, spec).violations == ()
 
 
 def test_every_violation_is_reported_at_once():
-    spec = spec_of([
-        {"name": "age", "type": "integer", "minimum": 0, "maximum": 120},
-        {"name": "income", "type": "float", "nullable": True},
-        {"name": "member", "type": "boolean"},
-        {"name": "plan", "type": "category", "allowedValues": ["basic", "pro"]},
-        {"name": "city", "type": "string"},
-        {"name": "score", "type": "float", "nullable": True},
-    ], minRows=10, maxNullFraction=0.5)
+    spec = spec_of(
+        [
+            {"name": "age", "type": "integer", "minimum": 0, "maximum": 120},
+            {"name": "income", "type": "float", "nullable": True},
+            {"name": "member", "type": "boolean"},
+            {"name": "plan", "type": "category", "allowedValues": ["basic", "pro"]},
+            {"name": "city", "type": "string"},
+            {"name": "score", "type": "float", "nullable": True},
+        ],
+        minRows=10,
+        maxNullFraction=0.5,
+    )
     raw = read_csv_raw(
         b"age,income,member,plan,score,unexpected\n"
         b"31,abc,true,basic,,1\n"
@@ -62,9 +72,13 @@ def test_the_same_bad_data_from_inline_rows_gives_the_same_violations_and_sha():
     spec = spec_of([{"name": "x", "type": "float"}, {"name": "n", "type": "integer", "nullable": True}])
     inline = assess(inline_frame([{"x": 1.5, "n": 1}, {"x": "abc", "n": None}, {"x": True, "n": 2.5}]), spec)
     csv = assess(read_csv_raw(b"x,n\n1.5,1\nabc,\ntrue,2.5\n"), spec)
-    assert inline.violations == csv.violations == (
-        "column x: 2 values are not finite numbers (first at row 2)",
-        "column n: 1 value is not a whole number (first at row 3)",
+    assert (
+        inline.violations
+        == csv.violations
+        == (
+            "column x: 2 values are not finite numbers (first at row 2)",
+            "column n: 1 value is not a whole number (first at row 3)",
+        )
     )
     assert inline.sha256 == csv.sha256
 
@@ -72,7 +86,8 @@ def test_the_same_bad_data_from_inline_rows_gives_the_same_violations_and_sha():
 def test_null_fraction_is_checked_for_nullable_columns_too():
     spec = spec_of([{"name": "x", "type": "float", "nullable": True}], maxNullFraction=0.25)
     assert assess(inline_frame([{"x": None}, {"x": 1.0}]), spec).violations == (
-        "column x: 50% of values are missing, more than the maximum of 25%",)
+        "column x: 50% of values are missing, more than the maximum of 25%",
+    )
 
 
 def test_an_empty_table_breaks_min_rows():
@@ -80,15 +95,30 @@ def test_an_empty_table_breaks_min_rows():
     assert assess(read_csv_raw(b"x\n"), spec).violations == ("the table has 0 rows, fewer than the minimum of 1",)
 
 
-@pytest.mark.parametrize(("type", "raw", "values", "states"), [
-    ("integer", ["1", " 2 ", "+3", "-4", "1e3", "2.0", "2.5", "abc", "", "NA", "99999999999999999999"],
-     [1, 2, 3, -4, 1000, 2, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 2, 2, 1, 1, 2]),
-    ("float", ["0.1", "1", "-2.5e-3", " 7 ", "inf", "nan", "None", "1,5", ".5"],
-     [0.1, 1.0, -0.0025, 7.0, 0, 0, 0, 0, 0.5], [0, 0, 0, 0, 2, 1, 1, 2, 0]),
-    ("boolean", ["true", "False", "1", "0", "yes", "", "TRUE "],
-     [True, False, True, False, False, False, True], [0, 0, 0, 0, 2, 1, 0]),
-    ("string", ["a", " b ", "", "NA", "null"], ["a", " b ", None, "NA", "null"], [0, 0, 1, 0, 0]),
-])
+@pytest.mark.parametrize(
+    ("type", "raw", "values", "states"),
+    [
+        (
+            "integer",
+            ["1", " 2 ", "+3", "-4", "1e3", "2.0", "2.5", "abc", "", "NA", "99999999999999999999"],
+            [1, 2, 3, -4, 1000, 2, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 2, 2, 1, 1, 2],
+        ),
+        (
+            "float",
+            ["0.1", "1", "-2.5e-3", " 7 ", "inf", "nan", "None", "1,5", ".5"],
+            [0.1, 1.0, -0.0025, 7.0, 0, 0, 0, 0, 0.5],
+            [0, 0, 0, 0, 2, 1, 1, 2, 0],
+        ),
+        (
+            "boolean",
+            ["true", "False", "1", "0", "yes", "", "TRUE "],
+            [True, False, True, False, False, False, True],
+            [0, 0, 0, 0, 2, 1, 0],
+        ),
+        ("string", ["a", " b ", "", "NA", "null"], ["a", " b ", None, "NA", "null"], [0, 0, 1, 0, 0]),
+    ],
+)
 def test_coercion_of_text(type, raw, values, states):
     column = coerce_column(pd.Series(raw, dtype="str"), "c", type)
     assert column.state.tolist() == states
@@ -101,15 +131,18 @@ def test_coercion_of_text(type, raw, values, states):
 
 
 def test_big_integers_stay_exact_from_every_source():
-    big = 2 ** 62 + 1  # not representable as a float64
+    big = 2**62 + 1  # not representable as a float64
     spec = spec_of([{"name": "n", "type": "integer"}])
     frame = pd.DataFrame({"n": pd.array([big, -big], dtype="Int64")})
     import io
 
     buffer = io.BytesIO()
     frame.to_parquet(buffer)
-    for raw in (inline_frame([{"n": big}, {"n": -big}]), read_csv_raw(f"n\n{big}\n{-big}\n".encode()),
-                read_parquet_raw(buffer.getvalue())):
+    for raw in (
+        inline_frame([{"n": big}, {"n": -big}]),
+        read_csv_raw(f"n\n{big}\n{-big}\n".encode()),
+        read_parquet_raw(buffer.getvalue()),
+    ):
         column = assess(raw, spec).table.column("n")
         assert column.values.tolist() == [big, -big] and column.state.tolist() == [0, 0]
 

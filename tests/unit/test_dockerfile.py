@@ -30,11 +30,25 @@ DOCKERIGNORE = REPO / ".dockerignore"
 LOCKS = ("operator/requirements.lock", "operator/build-requirements.lock")
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 VENV = "/opt/ballast"
-BUILD_TOOLS = ("build-essential", "gcc", "g++", "clang", "make", "cmake", "gfortran", "python3-dev",
-               "libc6-dev", "apt-get", "apk ", "yum ", "dnf ")
+BUILD_TOOLS = (
+    "build-essential",
+    "gcc",
+    "g++",
+    "clang",
+    "make",
+    "cmake",
+    "gfortran",
+    "python3-dev",
+    "libc6-dev",
+    "apt-get",
+    "apk ",
+    "yum ",
+    "dnf ",
+)
 
 
 # --- a small Dockerfile reader ----------------------------------------------------------------
+
 
 @dataclass
 class Stage:
@@ -90,8 +104,8 @@ def pip_commands(stage: Stage) -> list[list[str]]:
     for run in stage.all("RUN"):
         for argv in shell_commands(run):
             for i, word in enumerate(argv):
-                if word == "pip" or word.endswith("/pip") or (word == "-m" and argv[i + 1:i + 2] == ["pip"]):
-                    found.append(argv[i + 1:] if word == "-m" else argv[i:])
+                if word == "pip" or word.endswith("/pip") or (word == "-m" and argv[i + 1 : i + 2] == ["pip"]):
+                    found.append(argv[i + 1 :] if word == "-m" else argv[i:])
                     break
     return found
 
@@ -107,6 +121,7 @@ def final(dockerfile) -> Stage:
 
 
 # --- stages -------------------------------------------------------------------------------------
+
 
 def test_reader_sees_continued_lines_and_stages():
     # the reader itself, on a Dockerfile whose answers are known
@@ -154,11 +169,13 @@ def test_final_stage_runs_as_a_numeric_non_root_user(final):
     users = final.all("USER")
     assert users, "the final stage sets no USER: the image would run as root"
     user = users[-1]
-    assert re.fullmatch(r"\d+(:\d+)?", user), f"USER {user}: the kubelet can only verify runAsNonRoot for a numeric user"
+    assert re.fullmatch(r"\d+(:\d+)?", user), (
+        f"USER {user}: the kubelet can only verify runAsNonRoot for a numeric user"
+    )
     assert all(int(part) != 0 for part in user.split(":"))
     # and nothing after it switches back
     keywords = [key for key, _ in final.instructions]
-    assert "RUN" not in keywords[keywords.index("USER"):]
+    assert "RUN" not in keywords[keywords.index("USER") :]
 
 
 def test_no_build_tools_package_managers_or_pip_caches_in_the_final_stage(dockerfile, final):
@@ -193,7 +210,9 @@ def test_runtime_dependencies_come_from_the_lock_verified_by_hash(dockerfile):
     tests/unit/test_lock.py keeps true to pyproject.toml), every file checked against its hash;
     Ballast itself from the wheel the builder made, without dependencies of its own, then
     `pip check` proves the lock satisfies what the wheel requires."""
-    dependency_names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in PYPROJECT["project"]["dependencies"]}
+    dependency_names = {
+        re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in PYPROJECT["project"]["dependencies"]
+    }
     builder = dockerfile[0]
     installs = [argv for argv in pip_commands(builder) if argv[1] == "install"]
     options_with_value = {"--wheel-dir", "-w", "--find-links", "-f", "--only-binary", "--no-binary"}
@@ -244,6 +263,7 @@ def test_charts_default_users_are_the_images_user(final):
 
 # --- .dockerignore ------------------------------------------------------------------------------
 
+
 def _pattern_regex(pattern: str) -> re.Pattern:
     """A .dockerignore pattern as Docker's patternmatcher reads it: Go's filepath.Match plus
     `**` for any number of directories."""
@@ -262,7 +282,7 @@ def _pattern_regex(pattern: str) -> re.Pattern:
             out += "[^/]"
         elif char == "[":
             end = pattern.index("]", i)
-            out += "[" + pattern[i + 1:end].replace("!", "^", 1) + "]"
+            out += "[" + pattern[i + 1 : end].replace("!", "^", 1) + "]"
             i = end
         elif char == "\\":
             i += 1
@@ -311,28 +331,48 @@ def test_dockerignore_reader_follows_dockers_rules():
     assert ignored("README.md", rules)
 
 
-@pytest.mark.parametrize("path", [
-    ".venv/bin/python", ".git/HEAD", "tests/unit/test_chart.py", "tests/conftest.py",
-    "operator/ballast/__pycache__/cli.cpython-311.pyc", "operator/ballast/api/__pycache__/crd.cpython-312.pyc",
-    ".pytest_cache/v/cache/lastfailed", ".hypothesis/constants/0", "operator/ballast.egg-info/PKG-INFO",
-    "charts/ballast/values.yaml", "manifests/base/kustomization.yaml", "benchmarks/train_fit.py",
-    "operator/Dockerfile", "crds/datasets.ballast.dev.yaml", "operator/constraints.txt", "scripts/image.sh",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/unit/test_chart.py",
+        "tests/conftest.py",
+        "operator/ballast/__pycache__/cli.cpython-311.pyc",
+        "operator/ballast/api/__pycache__/crd.cpython-312.pyc",
+        ".pytest_cache/v/cache/lastfailed",
+        ".hypothesis/constants/0",
+        "operator/ballast.egg-info/PKG-INFO",
+        "charts/ballast/values.yaml",
+        "manifests/base/kustomization.yaml",
+        "benchmarks/train_fit.py",
+        "operator/Dockerfile",
+        "crds/datasets.ballast.dev.yaml",
+        "operator/constraints.txt",
+        "scripts/image.sh",
+    ],
+)
 def test_dockerignore_leaves_out(path, patterns):
     assert ignored(path, patterns)
 
 
 def _context_files(patterns) -> list[str]:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return sorted(f for f in files if (REPO / f).is_file() and not ignored(f, patterns))
 
 
 def test_build_context_is_the_package_and_the_files_pyproject_names(patterns):
     context = _context_files(patterns)
     assert {"pyproject.toml", PYPROJECT["project"]["readme"]} <= set(context)
-    package = sorted(str(p.relative_to(REPO)) for p in (REPO / "operator" / "ballast").rglob("*.py")
-                     if "__pycache__" not in p.parts)
+    package = sorted(
+        str(p.relative_to(REPO)) for p in (REPO / "operator" / "ballast").rglob("*.py") if "__pycache__" not in p.parts
+    )
     assert set(package) <= set(context)
     assert set(context) - set(package) == {"pyproject.toml", "README.md", *LOCKS}
 
@@ -356,8 +396,22 @@ def test_the_build_context_builds_ballasts_wheel(patterns, tmp_path):
     for relative in _context_files(patterns):
         (context / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / relative, context / relative)
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir",
-                             str(tmp_path / "wheels"), str(context)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--wheel-dir",
+            str(tmp_path / "wheels"),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     (wheel,) = (tmp_path / "wheels").glob("ballast-*.whl")
     with zipfile.ZipFile(wheel) as archive:

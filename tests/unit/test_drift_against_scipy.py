@@ -12,9 +12,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 
-from ballast.drift import (chi_square, chi_square_binned, count_into_buckets, jensen_shannon_binned,
-                           jensen_shannon_categorical, jensen_shannon_numeric, kolmogorov_smirnov, numeric_sample,
-                           psi_binned, psi_categorical, psi_numeric, quantile_edges, wasserstein, BinCounts)
+from ballast.drift import (
+    BinCounts,
+    chi_square,
+    chi_square_binned,
+    count_into_buckets,
+    jensen_shannon_binned,
+    jensen_shannon_categorical,
+    jensen_shannon_numeric,
+    kolmogorov_smirnov,
+    numeric_sample,
+    psi_binned,
+    psi_categorical,
+    psi_numeric,
+    quantile_edges,
+    wasserstein,
+)
 from ballast.drift.pvalues import chi_square_survival, kolmogorov_survival, regularized_upper_gamma
 
 EXAMPLES = settings(max_examples=60, deadline=None)
@@ -82,8 +95,9 @@ def test_kolmogorov_survival_is_scipys(scaled):
 @given(samples(), samples())
 def test_wasserstein_is_scipys(reference, current):
     expected = scipy.stats.wasserstein_distance(reference, current)
-    assert wasserstein(reference, current).score == pytest.approx(expected, rel=1e-9, abs=1e-9 * (1 + np.abs(
-        np.concatenate([reference, current])).max()))
+    assert wasserstein(reference, current).score == pytest.approx(
+        expected, rel=1e-9, abs=1e-9 * (1 + np.abs(np.concatenate([reference, current])).max())
+    )
 
 
 @EXAMPLES
@@ -122,7 +136,8 @@ def test_numeric_psi_is_the_textbook_formula_on_reference_deciles(reference, cur
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
     count = lambda values: np.bincount(np.digitize(values, edges, right=True), minlength=len(edges) + 1).tolist()
     assert psi_numeric(reference, current, bins=bins).score == pytest.approx(
-        reference_psi(count(reference), count(current)), rel=1e-9, abs=1e-12)
+        reference_psi(count(reference), count(current)), rel=1e-9, abs=1e-12
+    )
 
 
 @EXAMPLES
@@ -131,7 +146,8 @@ def test_categorical_psi_is_the_textbook_formula(reference, current):
     categories = sorted(set(reference) | set(current))
     count = lambda values: [int(np.sum(values == c)) for c in categories]
     assert psi_categorical(reference, current).score == pytest.approx(
-        reference_psi(count(reference), count(current)), rel=1e-9, abs=1e-12)
+        reference_psi(count(reference), count(current)), rel=1e-9, abs=1e-12
+    )
 
 
 @EXAMPLES
@@ -182,14 +198,15 @@ def test_binned_jensen_shannon_and_psi_take_counts_as_scipy_does(reference, data
     if sum(reference) == 0 or sum(current) == 0:
         return
     assert jensen_shannon_binned(reference, current).score == pytest.approx(
-        jensenshannon(reference, current, base=2), abs=1e-9)
-    assert psi_binned(reference, current).score == pytest.approx(reference_psi(reference, current), rel=1e-9,
-                                                                 abs=1e-12)
+        jensenshannon(reference, current, base=2), abs=1e-9
+    )
+    assert psi_binned(reference, current).score == pytest.approx(reference_psi(reference, current), rel=1e-9, abs=1e-12)
 
 
 def test_raw_numeric_bins_are_the_training_profiles():
     """Raw PSI and JS bin on the profile's edges, so a window scored raw and from counters agree."""
     from ballast.data.profile import numeric_statistics
+
     values = np.random.default_rng(5).gamma(2.0, size=5_000)
     assert quantile_edges(numeric_sample(values)).tolist() == numeric_statistics(values, "float", 10)["binEdges"]
     counts = count_into_buckets(numeric_sample(values), quantile_edges(numeric_sample(values)))

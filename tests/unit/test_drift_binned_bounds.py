@@ -9,9 +9,22 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ballast.drift import (BinCounts, chi_square, chi_square_binned, count_into_buckets, jensen_shannon_binned,
-                           jensen_shannon_numeric, kolmogorov_smirnov, kolmogorov_smirnov_binned, numeric_sample,
-                           psi_binned, psi_numeric, quantile_edges, wasserstein, wasserstein_binned)
+from ballast.drift import (
+    BinCounts,
+    chi_square,
+    chi_square_binned,
+    count_into_buckets,
+    jensen_shannon_binned,
+    jensen_shannon_numeric,
+    kolmogorov_smirnov,
+    kolmogorov_smirnov_binned,
+    numeric_sample,
+    psi_binned,
+    psi_numeric,
+    quantile_edges,
+    wasserstein,
+    wasserstein_binned,
+)
 from ballast.serving.buckets import NumericEdges
 
 EXAMPLES = settings(max_examples=80, deadline=None)
@@ -60,8 +73,9 @@ def test_binned_wasserstein_is_within_its_bound_of_the_clipped_raw_distance(pair
     if len(edges) < 2:
         assert result.score is None and "single value" in result.reason
         return
-    clipped = scipy.stats.wasserstein_distance(np.clip(reference, edges[0], edges[-1]),
-                                               np.clip(current, edges[0], edges[-1]))
+    clipped = scipy.stats.wasserstein_distance(
+        np.clip(reference, edges[0], edges[-1]), np.clip(current, edges[0], edges[-1])
+    )
     lower, upper = result.details["lower_bound"], result.details["upper_bound"]
     r, c = binned(reference, edges).shares[1:-1], binned(current, edges).shares[1:-1]
     widths = np.diff(edges)
@@ -89,11 +103,13 @@ def test_psi_js_and_chi_square_from_counts_equal_the_raw_forms_on_the_same_edges
     r, c = binned(reference, edges), binned(current, edges)
     assert psi_binned(r, c).score == pytest.approx(psi_numeric(reference, current, edges=edges).score, abs=1e-12)
     assert jensen_shannon_binned(r, c).score == pytest.approx(
-        jensen_shannon_numeric(reference, current, edges=edges).score, abs=1e-12)
+        jensen_shannon_numeric(reference, current, edges=edges).score, abs=1e-12
+    )
     # Bucket indices as categories: the raw categorical test on the same partition.
     as_labels = lambda values: np.searchsorted(edges, values, side="left")
     assert chi_square_binned(r, c).score == pytest.approx(
-        chi_square(as_labels(reference), as_labels(current)).score, rel=1e-9, abs=1e-9)
+        chi_square(as_labels(reference), as_labels(current)).score, rel=1e-9, abs=1e-9
+    )
 
 
 @EXAMPLES
@@ -114,8 +130,9 @@ def test_merging_buckets_never_raises_jensen_shannon(reference, data):
     if sum(reference) == 0 or sum(current) == 0:
         return
     cut = data.draw(st.integers(1, len(reference) - 1))
-    merge = lambda counts: [*counts[:cut - 1], counts[cut - 1] + counts[cut], *counts[cut + 1:]]
+    merge = lambda counts: [*counts[: cut - 1], counts[cut - 1] + counts[cut], *counts[cut + 1 :]]
     fine = jensen_shannon_binned(reference, current).score
     assert jensen_shannon_binned(merge(reference), merge(current)).score <= fine + 1e-12
-    assert chi_square_binned(merge(reference), merge(current)).score <= chi_square_binned(
-        reference, current).score + 1e-9
+    assert (
+        chi_square_binned(merge(reference), merge(current)).score <= chi_square_binned(reference, current).score + 1e-9
+    )

@@ -18,19 +18,26 @@ ALL_CHECKS = {"estimatedAccuracy": {"enabled": True, "maxDrop": 0.1}, "accuracy"
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory) -> object:
-    return trained_model(tmp_path_factory.mktemp("drift"), "mixed", mixed_frame(),
-                         "sklearn.linear_model.LogisticRegression", {"max_iter": 2000})
+    return trained_model(
+        tmp_path_factory.mktemp("drift"),
+        "mixed",
+        mixed_frame(),
+        "sklearn.linear_model.LogisticRegression",
+        {"max_iter": 2000},
+    )
 
 
 def _send(client, trained, rows, labels=None) -> None:
     for start in range(0, len(rows), 50):
-        batch = rows.iloc[start:start + 50]
-        status, answer = client.post("/v2/models/mixed/infer",
-                                     {"id": f"r{start}", "inputs": named_inputs(batch, trained.columns)})
+        batch = rows.iloc[start : start + 50]
+        status, answer = client.post(
+            "/v2/models/mixed/infer", {"id": f"r{start}", "inputs": named_inputs(batch, trained.columns)}
+        )
         assert status == 200, answer
         if labels is not None:
-            status, answer = client.post("/v2/models/mixed/feedback",
-                                         {"id": f"r{start}", "labels": labels.iloc[start:start + 50].tolist()})
+            status, answer = client.post(
+                "/v2/models/mixed/feedback", {"id": f"r{start}", "labels": labels.iloc[start : start + 50].tolist()}
+            )
             assert status == 200, answer
 
 
@@ -55,12 +62,20 @@ def test_training_like_traffic_passes_every_check_and_shifted_traffic_fails_them
     calm = evaluate(steady, ALL_CHECKS, min_samples=100, offline_accuracy=mixed.metadata["metrics"]["accuracy"])
     assert calm.verdict == NO_DRIFT, calm.summary()
     assert {check.name: check.verdict for check in calm.checks} == {
-        "featureDrift": NO_DRIFT, "predictionDrift": NO_DRIFT, "integrity": NO_DRIFT, "accuracy": NO_DRIFT,
-        "estimatedAccuracy": NO_DRIFT}
+        "featureDrift": NO_DRIFT,
+        "predictionDrift": NO_DRIFT,
+        "integrity": NO_DRIFT,
+        "accuracy": NO_DRIFT,
+        "estimatedAccuracy": NO_DRIFT,
+    }
     assert calm.rows == 400
 
-    moved = evaluate(drifting, ALL_CHECKS | {"featureDrift": {"driftedShare": 0.05}}, min_samples=100,
-                     offline_accuracy=mixed.metadata["metrics"]["accuracy"])
+    moved = evaluate(
+        drifting,
+        ALL_CHECKS | {"featureDrift": {"driftedShare": 0.05}},
+        min_samples=100,
+        offline_accuracy=mixed.metadata["metrics"]["accuracy"],
+    )
     verdicts = {check.name: check for check in moved.checks}
     assert moved.verdict == DRIFT
     drifted = {f.feature for f in moved.features if f.drifted}

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from ballast.api.driftpolicy import CategoricalMethod, NumericMethod
-from ballast.drift import (METHODS, BinCounts, compare_binned, compare_samples, count_into_buckets, numeric_sample,
-                           quantile_edges)
+from ballast.drift import (
+    METHODS,
+    BinCounts,
+    compare_binned,
+    compare_samples,
+    count_into_buckets,
+    numeric_sample,
+    quantile_edges,
+)
 from ballast.drift.compare import verdict
 from ballast.drift.score import DriftScore
 from ballast.serving.buckets import NumericEdges, le_labels
@@ -19,8 +26,12 @@ CATEGORICAL = CategoricalMethod.__args__
 def test_every_api_method_has_defaults():
     assert set(NUMERIC) | set(CATEGORICAL) == set(METHODS)
     assert {name: (m.threshold, m.higher_is_drift, m.warning) for name, m in METHODS.items()} == {
-        "psi": (0.25, True, 0.1), "jensenShannon": (0.1, True, None), "wasserstein": (0.1, True, None),
-        "ks": (0.05, False, None), "chiSquare": (0.05, False, None)}
+        "psi": (0.25, True, 0.1),
+        "jensenShannon": (0.1, True, None),
+        "wasserstein": (0.1, True, None),
+        "ks": (0.05, False, None),
+        "chiSquare": (0.05, False, None),
+    }
 
 
 def test_distances_drift_at_or_above_and_p_values_below_the_threshold():
@@ -77,8 +88,13 @@ def test_the_servers_reference_ratios_and_window_counts_compare_as_raw_samples_d
     reference = BinCounts.from_ratios(list(ratio_gauges.values()), size=reference_rows * (1 - missing_ratio))
     for method in NUMERIC:
         from_counters = compare_binned(method, reference, window_counts[0], kind="numeric", edges=edges)
-        from_samples = compare_binned(method, count_into_buckets(numeric_sample(training), edges),
-                                      count_into_buckets(numeric_sample(live), edges), kind="numeric", edges=edges)
+        from_samples = compare_binned(
+            method,
+            count_into_buckets(numeric_sample(training), edges),
+            count_into_buckets(numeric_sample(live), edges),
+            kind="numeric",
+            edges=edges,
+        )
         assert from_counters.score == pytest.approx(from_samples.score, rel=1e-9), method
         assert from_counters.drifted == from_samples.drifted
         if method in ("psi", "jensenShannon"):

@@ -11,9 +11,14 @@ BUCKET = "ballast_feature_value_bucket"
 
 
 def reading(rows: float, low: float, reference: float = 0.5) -> Reading:
-    return Reading(counters={(ROWS, ()): rows, series_key(BUCKET, {"feature": "x", "le": "1.0"}): low,
-                             series_key(BUCKET, {"feature": "x", "le": "+Inf"}): rows},
-                   reference={series_key("ballast_reference_feature_bin_ratio", {"feature": "x", "bin": "1.0"}): reference})
+    return Reading(
+        counters={
+            (ROWS, ()): rows,
+            series_key(BUCKET, {"feature": "x", "le": "1.0"}): low,
+            series_key(BUCKET, {"feature": "x", "le": "+Inf"}): rows,
+        },
+        reference={series_key("ballast_reference_feature_bin_ratio", {"feature": "x", "bin": "1.0"}): reference},
+    )
 
 
 def test_a_window_is_the_increase_on_each_pod_summed_over_pods():
@@ -24,8 +29,9 @@ def test_a_window_is_the_increase_on_each_pod_summed_over_pods():
 
 
 def test_a_pod_whose_counters_fell_restarted_and_counts_from_zero_without_going_negative():
-    window = window_between({"a": reading(100, 40), "b": reading(500, 200)},
-                            {"a": reading(150, 60), "b": reading(20, 5)})
+    window = window_between(
+        {"a": reading(100, 40), "b": reading(500, 200)}, {"a": reading(150, 60), "b": reading(20, 5)}
+    )
     assert window.rows == 50 + 20
     assert window.restarted_pods == 1
     assert all(value >= 0 for value in window.counts.values())
@@ -62,26 +68,31 @@ def parse_with_prometheus_client(text: str) -> Reading:
     from prometheus_client.parser import text_string_to_metric_families
 
     from ballast.drift.counters import COUNTED_FAMILY_PREFIXES, COUNTED_TYPES, REFERENCE_PREFIX
+
     counters, reference = {}, {}
     for family in text_string_to_metric_families(text):
         if family.name.startswith(REFERENCE_PREFIX):
             reference.update({series_key(s.name, s.labels): s.value for s in family.samples})
         elif family.type in COUNTED_TYPES and family.name.startswith(COUNTED_FAMILY_PREFIXES):
-            counters.update({series_key(s.name, s.labels): s.value for s in family.samples
-                             if not s.name.endswith("_created")})
+            counters.update(
+                {series_key(s.name, s.labels): s.value for s in family.samples if not s.name.endswith("_created")}
+            )
     return Reading(counters, reference)
 
 
 @settings(max_examples=60, deadline=None)
-@given(categories=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=6, unique=True),
-       counts=st.lists(st.integers(min_value=0, max_value=10**9), min_size=6, max_size=6))
+@given(
+    categories=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=6, unique=True),
+    counts=st.lists(st.integers(min_value=0, max_value=10**9), min_size=6, max_size=6),
+)
 def test_the_fast_parser_reads_what_prometheus_clients_parser_reads_even_with_escaped_labels(categories, counts):
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
     registry = CollectorRegistry()
     category = Counter("ballast_feature_category", "c", ["model", "version", "feature", "category"], registry=registry)
-    values = Histogram("ballast_feature_value", "h", ["model", "version", "feature"], buckets=(0.5, 1.5),
-                       registry=registry)
+    values = Histogram(
+        "ballast_feature_value", "h", ["model", "version", "feature"], buckets=(0.5, 1.5), registry=registry
+    )
     ratio = Gauge("ballast_reference_feature_bin_ratio", "r", ["model", "version", "feature", "bin"], registry=registry)
     ignored = Gauge("ballast_serving_ready", "g", ["model", "version"], registry=registry)
     for name, count in zip(categories, counts):

@@ -10,9 +10,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ballast.drift import (BinCounts, chi_square, chi_square_binned, compare_binned, compare_samples,
-                           count_into_buckets, jensen_shannon_binned, kolmogorov_smirnov, kolmogorov_smirnov_binned,
-                           numeric_sample, psi_binned, psi_categorical, psi_numeric, wasserstein, wasserstein_binned)
+from ballast.drift import (
+    BinCounts,
+    chi_square,
+    chi_square_binned,
+    compare_binned,
+    compare_samples,
+    count_into_buckets,
+    jensen_shannon_binned,
+    kolmogorov_smirnov,
+    kolmogorov_smirnov_binned,
+    numeric_sample,
+    psi_binned,
+    psi_categorical,
+    psi_numeric,
+    wasserstein,
+    wasserstein_binned,
+)
 
 NUMERIC = ("psi", "jensenShannon", "wasserstein", "ks")
 CATEGORICAL = ("psi", "jensenShannon", "chiSquare")
@@ -20,8 +34,9 @@ EDGES = np.array([0.0, 1.0, 2.0, 3.0])
 
 
 @pytest.mark.parametrize("method", NUMERIC)
-@pytest.mark.parametrize("reference, current", [([1.0, 2.0, 3.0], []), ([], [1.0, 2.0]), ([], []),
-                                                ([1.0, 2.0], [np.nan, np.nan])])
+@pytest.mark.parametrize(
+    "reference, current", [([1.0, 2.0, 3.0], []), ([], [1.0, 2.0]), ([], []), ([1.0, 2.0], [np.nan, np.nan])]
+)
 def test_an_empty_side_of_raw_numbers_is_not_enough_data(method, reference, current):
     verdict = compare_samples(method, np.array(reference), np.array(current), kind="numeric")
     assert verdict.score is None and verdict.drifted is None
@@ -38,8 +53,9 @@ def test_an_empty_window_of_counts_is_not_enough_data(method, reference, current
 
 @pytest.mark.parametrize("method", CATEGORICAL)
 def test_an_empty_categorical_window_is_not_enough_data(method):
-    verdict = compare_samples(method, np.array(["a", "b"], dtype=object), np.array([None, np.nan], dtype=object),
-                              kind="categorical")
+    verdict = compare_samples(
+        method, np.array(["a", "b"], dtype=object), np.array([None, np.nan], dtype=object), kind="categorical"
+    )
     assert (verdict.score, verdict.drifted) == (None, None)
     assert verdict.details["current_missing"] == 2
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,14 +17,33 @@ from prometheus_client.parser import text_string_to_metric_families
 from ballast.drift import prometheus
 from ballast.drift.counters import IDENTITY_LABELS, parse_metrics, series_key, window_between
 from ballast.drift.prometheus import (
-    OWN_LABELS, REFERENCE_LABELS, PrometheusBadResponse, PrometheusError, PrometheusNoData, PrometheusUnreachable,
-    count_query, counted_names, names_selector, reference_names, reference_query, response_data, series_selector,
-    server_le, vector_samples, window_from_prometheus, window_from_results, window_range,
+    OWN_LABELS,
+    REFERENCE_LABELS,
+    PrometheusBadResponse,
+    PrometheusError,
+    PrometheusNoData,
+    PrometheusUnreachable,
+    count_query,
+    counted_names,
+    names_selector,
+    reference_names,
+    reference_query,
+    response_data,
+    series_selector,
+    server_le,
+    vector_samples,
+    window_from_prometheus,
+    window_from_results,
+    window_range,
 )
 from ballast.net.egress import EgressPolicy
 from tests.support.net import free_port
 from tests.unit.test_serving_harness import (
-    diabetes_frame, mixed_frame, named_inputs, running_server, trained_model,
+    diabetes_frame,
+    mixed_frame,
+    named_inputs,
+    running_server,
+    trained_model,
 )
 
 LOOPBACK = EgressPolicy.from_strings(allow=["127.0.0.1"])  # the test servers listen there
@@ -41,10 +60,12 @@ def element(value: float, **labels: str) -> dict:
 
 # --- queries ---------------------------------------------------------------------------------
 
+
 def test_the_selector_names_the_namespace_model_and_version_and_quotes_what_it_must():
     assert series_selector("prod", "churn", "a1b2") == '{namespace="prod",model="churn",version="a1b2"}'
     assert series_selector("p", 'we"ird\\', "é😀", namespace_label="kubernetes_namespace") == (
-        '{kubernetes_namespace="p",model="we\\"ird\\\\",version="é😀"}')
+        '{kubernetes_namespace="p",model="we\\"ird\\\\",version="é😀"}'
+    )
 
 
 def test_the_counts_are_increases_summed_by_the_servers_own_labels_and_sums_are_deltas():
@@ -52,18 +73,22 @@ def test_the_counts_are_increases_summed_by_the_servers_own_labels_and_sums_are_
     assert range_ == "300000ms"
     assert count_query(BUCKET, selector, range_) == (
         "sum by (feature, category, le, class, result, true_class, predicted_class) "
-        '(increase(ballast_feature_value_bucket{namespace="ns",model="m",version="v"}[300000ms]))')
+        '(increase(ballast_feature_value_bucket{namespace="ns",model="m",version="v"}[300000ms]))'
+    )
     assert count_query("ballast_prediction_value_sum", selector, range_).startswith(
-        "sum by (feature, category, le, class, result, true_class, predicted_class) (delta(")
+        "sum by (feature, category, le, class, result, true_class, predicted_class) (delta("
+    )
     assert reference_query("ballast_reference_feature_bin_ratio", selector, range_) == (
-        'max by (feature, bin) (last_over_time(ballast_reference_feature_bin_ratio'
-        '{namespace="ns",model="m",version="v"}[300000ms]))')
-    assert names_selector(selector).startswith('{__name__=~"ballast_feature_.+|') and names_selector(
-        selector).endswith(',namespace="ns",model="m",version="v"}')
+        "max by (feature, bin) (last_over_time(ballast_reference_feature_bin_ratio"
+        '{namespace="ns",model="m",version="v"}[300000ms]))'
+    )
+    assert names_selector(selector).startswith('{__name__=~"ballast_feature_.+|') and names_selector(selector).endswith(
+        ',namespace="ns",model="m",version="v"}'
+    )
 
 
 def test_a_window_is_whole_milliseconds_and_must_end_after_it_starts():
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     assert window_range(start, start + timedelta(minutes=5, microseconds=400)) == "300000ms"
     assert window_range(10.0, 10.0015) == "2ms"
     with pytest.raises(ValueError):
@@ -73,16 +98,29 @@ def test_a_window_is_whole_milliseconds_and_must_end_after_it_starts():
 
 
 def test_only_counts_are_counted_and_a_gauge_named_sum_is_not_a_histograms_sum():
-    names = ["ballast_feature_value_bucket", "ballast_feature_value_count", "ballast_feature_value_sum",
-             "ballast_feature_value_created", "ballast_feedback_error_sum", "ballast_feedback_rows_total",
-             "ballast_serving_rows_total", "ballast_reference_rows", "ballast_reference_feature_bin_ratio"]
-    assert counted_names(names) == ["ballast_feature_value_bucket", "ballast_feature_value_count",
-                                    "ballast_feature_value_sum", "ballast_feedback_rows_total",
-                                    "ballast_serving_rows_total"]
+    names = [
+        "ballast_feature_value_bucket",
+        "ballast_feature_value_count",
+        "ballast_feature_value_sum",
+        "ballast_feature_value_created",
+        "ballast_feedback_error_sum",
+        "ballast_feedback_rows_total",
+        "ballast_serving_rows_total",
+        "ballast_reference_rows",
+        "ballast_reference_feature_bin_ratio",
+    ]
+    assert counted_names(names) == [
+        "ballast_feature_value_bucket",
+        "ballast_feature_value_count",
+        "ballast_feature_value_sum",
+        "ballast_feedback_rows_total",
+        "ballast_serving_rows_total",
+    ]
     assert reference_names(names) == ["ballast_reference_feature_bin_ratio", "ballast_reference_rows"]
 
 
 # --- answers ---------------------------------------------------------------------------------
+
 
 def test_le_is_spelled_as_the_server_spells_it_whatever_prometheus_made_of_it():
     # Prometheus 3 rewrites `le` with Go's strconv.FormatFloat(f, 'g', -1, 64) (plus ".0");
@@ -95,17 +133,26 @@ def test_le_is_spelled_as_the_server_spells_it_whatever_prometheus_made_of_it():
 
 
 def test_the_answers_become_the_window_scraping_gives():
-    counts = {BUCKET: vector_samples(json.loads(answer([element(3.0, feature="x", le="-2.5e+06"),
-                                                        element(7.0, feature="x", le="+Inf")]))["data"], "q"),
-              "ballast_serving_rows_total": [({}, 7.0)]}
+    counts = {
+        BUCKET: vector_samples(
+            json.loads(answer([element(3.0, feature="x", le="-2.5e+06"), element(7.0, feature="x", le="+Inf")]))[
+                "data"
+            ],
+            "q",
+        ),
+        "ballast_serving_rows_total": [({}, 7.0)],
+    }
     reference = {"ballast_reference_feature_bin_ratio": [({"feature": "x", "bin": "-2500000.0"}, 0.25)]}
     window = window_from_results(counts, reference, pods=2.0, restarted_pods=0.0)
-    assert window.counts == {series_key(BUCKET, {"feature": "x", "le": "-2500000.0"}): 3.0,
-                             series_key(BUCKET, {"feature": "x", "le": "+Inf"}): 7.0,
-                             ("ballast_serving_rows_total", ()): 7.0}
+    assert window.counts == {
+        series_key(BUCKET, {"feature": "x", "le": "-2500000.0"}): 3.0,
+        series_key(BUCKET, {"feature": "x", "le": "+Inf"}): 7.0,
+        ("ballast_serving_rows_total", ()): 7.0,
+    }
     assert window.rows == 7.0 and (window.pods, window.restarted_pods) == (2, 0)
-    assert window.reference == {series_key("ballast_reference_feature_bin_ratio",
-                                           {"feature": "x", "bin": "-2500000.0"}): 0.25}
+    assert window.reference == {
+        series_key("ballast_reference_feature_bin_ratio", {"feature": "x", "bin": "-2500000.0"}): 0.25
+    }
 
 
 def test_a_nan_from_prometheus_is_refused_not_judged():
@@ -113,30 +160,37 @@ def test_a_nan_from_prometheus_is_refused_not_judged():
         window_from_results({BUCKET: [({"feature": "x", "le": "1.0"}, float("nan"))]}, {}, 1, 0)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("<html>sign in</html>", "not JSON"),
-    ('{"data": []}', "not a Prometheus API answer"),
-    ('{"status": "error", "errorType": "bad_data", "error": "parse error at char 3"}', r"error \(bad_data\)$"),
-    ('{"status": "success"}', "without data"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("<html>sign in</html>", "not JSON"),
+        ('{"data": []}', "not a Prometheus API answer"),
+        ('{"status": "error", "errorType": "bad_data", "error": "parse error at char 3"}', r"error \(bad_data\)$"),
+        ('{"status": "success"}', "without data"),
+    ],
+)
 def test_answers_that_are_not_successful_api_answers_are_bad_responses(body, message):
     with pytest.raises(PrometheusBadResponse, match=message) as raised:
         response_data(body, "the query")
     assert raised.value.reason == "PrometheusBadResponse" and isinstance(raised.value, PrometheusError)
 
 
-@pytest.mark.parametrize("data", [
-    {"resultType": "matrix", "result": []},
-    {"resultType": "vector", "result": [{"metric": {}}]},
-    {"resultType": "vector", "result": [{"metric": {}, "value": [1, "not a number"]}]},
-    ["not", "a", "vector"],
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"resultType": "matrix", "result": []},
+        {"resultType": "vector", "result": [{"metric": {}}]},
+        {"resultType": "vector", "result": [{"metric": {}, "value": [1, "not a number"]}]},
+        ["not", "a", "vector"],
+    ],
+)
 def test_a_result_that_is_not_an_instant_vector_is_a_bad_response(data):
     with pytest.raises(PrometheusBadResponse):
         vector_samples(data, "the query")
 
 
 # --- the HTTP side, without a Prometheus ---------------------------------------------------------
+
 
 def test_nothing_listening_is_unreachable():
     with pytest.raises(PrometheusUnreachable) as raised:
@@ -149,18 +203,23 @@ def test_a_server_that_never_answers_is_unreachable_after_the_timeout():
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         with pytest.raises(PrometheusUnreachable, match="timed out"):
-            window_from_prometheus(f"http://127.0.0.1:{silent.getsockname()[1]}", "ns", "m", "v", 0, 300,
-                                   timeout=0.5, egress=LOOPBACK)
+            window_from_prometheus(
+                f"http://127.0.0.1:{silent.getsockname()[1]}", "ns", "m", "v", 0, 300, timeout=0.5, egress=LOOPBACK
+            )
 
 
 # --- the contract with a real model server -------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def servers_models(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("prometheus-contract")
-    return {"mixed": trained_model(root, "mixed", mixed_frame(), "sklearn.linear_model.LogisticRegression",
-                                   {"max_iter": 2000}),
-            "diabetes": trained_model(root, "diabetes", diabetes_frame(), "sklearn.linear_model.Ridge")}
+    return {
+        "mixed": trained_model(
+            root, "mixed", mixed_frame(), "sklearn.linear_model.LogisticRegression", {"max_iter": 2000}
+        ),
+        "diabetes": trained_model(root, "diabetes", diabetes_frame(), "sklearn.linear_model.Ridge"),
+    }
 
 
 @pytest.mark.parametrize("model", ["mixed", "diabetes"])  # a classifier and a regressor: every family
@@ -216,8 +275,9 @@ def test_a_wrong_url_is_a_bad_response_not_no_data(servers_models, tmp_path: Pat
     """The model server itself is an HTTP server that is not Prometheus: a wrong URL."""
     with running_server(servers_models["mixed"], tmp_path) as server:
         with pytest.raises(PrometheusBadResponse, match="HTTP 404"):
-            window_from_prometheus(f"http://127.0.0.1:{server.port}", "ns", "mixed", "v", 0, 300, timeout=5,
-                                   egress=LOOPBACK)
+            window_from_prometheus(
+                f"http://127.0.0.1:{server.port}", "ns", "mixed", "v", 0, 300, timeout=5, egress=LOOPBACK
+            )
 
 
 def test_no_data_is_its_own_reason():

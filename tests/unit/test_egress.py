@@ -7,7 +7,14 @@ import ipaddress
 import pytest
 
 from ballast.net.egress import (
-    ALLOW_ENV, CLUSTER_CIDRS_ENV, EGRESS_DENIED, EgressDenied, EgressPolicy, Refusal, checked_addresses, check_url,
+    ALLOW_ENV,
+    CLUSTER_CIDRS_ENV,
+    EGRESS_DENIED,
+    EgressDenied,
+    EgressPolicy,
+    Refusal,
+    check_url,
+    checked_addresses,
     parse_allow_rule,
 )
 from ballast.settings import Settings
@@ -17,20 +24,34 @@ DEFAULT = EgressPolicy()
 
 def resolver(table: dict[str, list[str]]):
     """A DNS of our own: names to addresses, nothing else resolves."""
+
     def resolve(host: str, port: int) -> list[str]:
         if host not in table:
             raise OSError(f"{host} does not resolve")
         return table[host]
+
     return resolve
 
 
-@pytest.mark.parametrize("address, named", [
-    ("127.0.0.1", "loopback"), ("127.10.20.30", "loopback"), ("::1", "loopback"),
-    ("169.254.169.254", "link-local"), ("169.254.0.1", "link-local"), ("fe80::1", "link-local"),
-    ("0.0.0.0", "unspecified"), ("0.1.2.3", "unspecified"), ("::", "unspecified"),
-    ("100.100.100.200", "cloud metadata"), ("fd00:ec2::254", "cloud metadata"),
-    ("::ffff:127.0.0.1", "loopback"), ("::ffff:169.254.169.254", "link-local"), ("64:ff9b::a9fe:a9fe", "link-local"),
-])
+@pytest.mark.parametrize(
+    "address, named",
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.10.20.30", "loopback"),
+        ("::1", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("169.254.0.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("0.0.0.0", "unspecified"),
+        ("0.1.2.3", "unspecified"),
+        ("::", "unspecified"),
+        ("100.100.100.200", "cloud metadata"),
+        ("fd00:ec2::254", "cloud metadata"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:169.254.169.254", "link-local"),
+        ("64:ff9b::a9fe:a9fe", "link-local"),
+    ],
+)
 def test_every_default_range_is_refused(address: str, named: str):
     host = f"[{address}]" if ":" in address else address
     refusal = check_url(f"http://{host}:9090/api", DEFAULT, resolver({}))
@@ -38,16 +59,22 @@ def test_every_default_range_is_refused(address: str, named: str):
     assert named in refusal.message and "egress.allow" in refusal.message
 
 
-@pytest.mark.parametrize("url", ["http://93.184.216.34/data.csv", "https://[2606:4700::1111]/x",
-                                 "http://10.1.2.3:9090", "https://192.168.1.10/x"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://93.184.216.34/data.csv", "https://[2606:4700::1111]/x", "http://10.1.2.3:9090", "https://192.168.1.10/x"],
+)
 def test_other_addresses_are_read(url: str):
     assert check_url(url, DEFAULT, resolver({})) is None
 
 
 def test_a_name_is_refused_when_any_address_it_resolves_to_is_denied():
-    names = resolver({"metadata.example": ["169.254.169.254"],
-                      "mixed.example": ["93.184.216.34", "127.0.0.1"],
-                      "fine.example": ["93.184.216.34", "2606:4700::1111"]})
+    names = resolver(
+        {
+            "metadata.example": ["169.254.169.254"],
+            "mixed.example": ["93.184.216.34", "127.0.0.1"],
+            "fine.example": ["93.184.216.34", "2606:4700::1111"],
+        }
+    )
     refusal = check_url("http://metadata.example/latest/meta-data/", DEFAULT, names)
     assert refusal is not None and "metadata.example (169.254.169.254)" in refusal.message
     assert check_url("http://mixed.example/", DEFAULT, names) is not None
@@ -64,15 +91,18 @@ def test_the_clusters_ranges_are_refused():
         refusal = check_url(url, policy, resolver({}))
         assert refusal is not None and "the cluster's service or pod range" in refusal.message, url
     assert check_url("http://10.245.0.1/", policy, resolver({})) is None
-    discovered = policy.with_cluster_ranges([ipaddress.ip_network("10.245.0.0/16"), ipaddress.ip_network("10.96.0.0/12")])
+    discovered = policy.with_cluster_ranges(
+        [ipaddress.ip_network("10.245.0.0/16"), ipaddress.ip_network("10.96.0.0/12")]
+    )
     assert check_url("http://10.245.0.1/", discovered, resolver({})) is not None
     assert len(discovered.cluster_ranges) == 4
 
 
 def test_the_allow_list_overrides_the_denies():
-    policy = EgressPolicy.from_strings(allow=["prometheus.monitoring.svc", "127.0.0.1:9090", "10.244.0.0/16",
-                                              "[::1]:8080"],
-                                       cluster_cidrs=["10.244.0.0/16", "10.96.0.0/12"])
+    policy = EgressPolicy.from_strings(
+        allow=["prometheus.monitoring.svc", "127.0.0.1:9090", "10.244.0.0/16", "[::1]:8080"],
+        cluster_cidrs=["10.244.0.0/16", "10.96.0.0/12"],
+    )
     names = resolver({"prometheus.monitoring.svc": ["10.96.4.4"], "other.monitoring.svc": ["10.96.4.5"]})
     assert check_url("http://prometheus.monitoring.svc:9090/", policy, names) is None  # a name: any port
     assert check_url("http://PROMETHEUS.monitoring.svc./", policy, names) is None
@@ -112,18 +142,21 @@ def test_allow_entries_parse_or_name_themselves():
 
 
 def test_the_policy_travels_through_the_environment_unchanged():
-    policy = EgressPolicy.from_strings(allow=["prometheus.monitoring:9090", "10.244.0.0/16", "[::1]:8080", "example.com"],
-                                       cluster_cidrs=["10.96.0.0/12", "fd00:10:96::/112"])
+    policy = EgressPolicy.from_strings(
+        allow=["prometheus.monitoring:9090", "10.244.0.0/16", "[::1]:8080", "example.com"],
+        cluster_cidrs=["10.96.0.0/12", "fd00:10:96::/112"],
+    )
     env = policy.to_env()
-    assert env == {ALLOW_ENV: "prometheus.monitoring:9090,10.244.0.0/16,[::1]:8080,example.com",
-                   CLUSTER_CIDRS_ENV: "10.96.0.0/12,fd00:10:96::/112"}
+    assert env == {
+        ALLOW_ENV: "prometheus.monitoring:9090,10.244.0.0/16,[::1]:8080,example.com",
+        CLUSTER_CIDRS_ENV: "10.96.0.0/12,fd00:10:96::/112",
+    }
     assert EgressPolicy.from_env(env) == policy
     assert EgressPolicy.from_env({}) == EgressPolicy()
 
 
 def test_the_charts_own_prometheus_is_allowed_for_prometheus_reads_only():
-    settings = Settings.from_env({"BALLAST_PROMETHEUS_URL": "http://127.0.0.1:9090",
-                                  CLUSTER_CIDRS_ENV: "10.96.0.0/12"})
+    settings = Settings.from_env({"BALLAST_PROMETHEUS_URL": "http://127.0.0.1:9090", CLUSTER_CIDRS_ENV: "10.96.0.0/12"})
     assert check_url("http://127.0.0.1:9090/api/v1/query", settings.prometheus_egress, resolver({})) is None
     assert check_url("http://127.0.0.1:9091/", settings.prometheus_egress, resolver({})) is not None
     assert check_url("http://127.0.0.1:9090/data.csv", settings.egress, resolver({})) is not None

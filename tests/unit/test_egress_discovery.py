@@ -12,16 +12,26 @@ from kubernetes.client.exceptions import ApiException
 from ballast.handlers.context import LiveSettings
 from ballast.net import discovery
 from ballast.net.discovery import (
-    keep_discovering, merged_cidrs, node_pod_ranges, paged_specs, publish_discovered_cluster_ranges,
-    rediscovery_interval, service_cidr_ranges,
+    keep_discovering,
+    merged_cidrs,
+    node_pod_ranges,
+    paged_specs,
+    publish_discovered_cluster_ranges,
+    rediscovery_interval,
+    service_cidr_ranges,
 )
 from ballast.net.egress import CLUSTER_CIDRS_ENV, EgressPolicy, check_url
 from ballast.settings import Settings
 
-SERVICE_CIDRS = [{"metadata": {"name": "kubernetes"}, "spec": {"cidrs": ["10.96.0.0/16", "fd00:10:96::/112"]}},
-                 {"metadata": {"name": "extra"}, "spec": {"cidrs": ["10.97.0.0/16", "not a cidr"]}}]
-NODES = [{"spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24", "fd00:10:244::/64"]}},
-         {"spec": {"podCIDR": "10.244.1.0/24"}}, {"spec": {}}]
+SERVICE_CIDRS = [
+    {"metadata": {"name": "kubernetes"}, "spec": {"cidrs": ["10.96.0.0/16", "fd00:10:96::/112"]}},
+    {"metadata": {"name": "extra"}, "spec": {"cidrs": ["10.97.0.0/16", "not a cidr"]}},
+]
+NODES = [
+    {"spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24", "fd00:10:244::/64"]}},
+    {"spec": {"podCIDR": "10.244.1.0/24"}},
+    {"spec": {}},
+]
 
 
 def test_service_cidrs_and_node_pod_ranges_are_read_from_their_objects():
@@ -37,12 +47,15 @@ def test_what_is_found_joins_what_the_administrator_listed():
 
 def listers(service_cidrs, nodes):
     """The two lists from memory; a status code instead makes that list fail as the API would."""
+
     def lister(answer):
         def list_items():
             if isinstance(answer, int):
                 raise ApiException(status=answer)
             return answer
+
         return list_items
+
     return lambda: (lister(service_cidrs), lister(nodes))
 
 
@@ -71,10 +84,17 @@ def test_discovery_can_be_turned_off():
 
 # --- found again while the operator runs ---------------------------------------------------
 
+
 def test_lists_are_read_a_page_at_a_time_keeping_only_specs():
-    pages = {None: {"items": [{"metadata": {"name": "a"}, "spec": {"podCIDR": "10.244.0.0/24"},
-                               "status": {"images": ["x" * 1000]}}], "metadata": {"continue": "p2"}},
-             "p2": {"items": [{"spec": {"podCIDR": "10.244.1.0/24"}}], "metadata": {"continue": ""}}}
+    pages = {
+        None: {
+            "items": [
+                {"metadata": {"name": "a"}, "spec": {"podCIDR": "10.244.0.0/24"}, "status": {"images": ["x" * 1000]}}
+            ],
+            "metadata": {"continue": "p2"},
+        },
+        "p2": {"items": [{"spec": {"podCIDR": "10.244.1.0/24"}}], "metadata": {"continue": ""}},
+    }
     asked = []
 
     def list_page(limit, _continue):

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +16,11 @@ from ballast.api.dataset import DatasetSpec
 from ballast.data.errors import SourceError, SourceTooLarge
 from ballast.data.sources import SourceRefused, SourceSettings, read_source
 from ballast.drift.prometheus import (
-    PrometheusBadResponse, PrometheusEgressDenied, PrometheusError, PrometheusRefused, PrometheusUnreachable,
+    PrometheusBadResponse,
+    PrometheusEgressDenied,
+    PrometheusError,
+    PrometheusRefused,
+    PrometheusUnreachable,
     window_from_prometheus,
 )
 from ballast.net.egress import EgressDenied, EgressPolicy
@@ -25,8 +29,10 @@ from ballast.reconcile.driftpolicy import DriftObservation, reconcile_drift_poli
 
 LOOPBACK = EgressPolicy.from_strings(allow=["127.0.0.0/8"])
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-METADATA_BODY = ('{"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAEXAMPLEEXAMPLE", '
-                 f'"SecretAccessKey": "{SECRET}", "Token": "IQoJb3JpZ2luX2VjEXAMPLE"}}').encode()
+METADATA_BODY = (
+    '{"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAEXAMPLEEXAMPLE", '
+    f'"SecretAccessKey": "{SECRET}", "Token": "IQoJb3JpZ2luX2VjEXAMPLE"}}'
+).encode()
 
 
 @contextmanager
@@ -68,9 +74,14 @@ def raw_server(answer: Callable[[socket.socket, bytes], None]) -> Iterator[int]:
 
 def fixed(status: int, body: bytes, headers: dict[str, str] | None = None):
     def answer(connection: socket.socket, head: bytes) -> None:
-        lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close",
-                 *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        lines = [
+            f"HTTP/1.1 {status} X",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+            *(f"{k}: {v}" for k, v in (headers or {}).items()),
+        ]
         connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
     return answer
 
 
@@ -102,6 +113,7 @@ def get(url: str, policy: EgressPolicy = LOOPBACK, seconds: float = 5, max_bytes
 
 
 # --- the fetch --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("server", [drip, drip_headers])
 def test_a_dripping_server_is_cut_at_the_deadline(server):
@@ -144,8 +156,12 @@ def test_an_oversized_answer_is_cut_at_the_cap():
 
 def test_redirects_stay_on_the_same_scheme_host_and_port():
     with raw_server(fixed(200, b"elsewhere")) as other:
-        for location in (f"http://127.0.0.1:{other}/", f"http://localhost:{other}/", "https://127.0.0.1/",
-                         "http://169.254.169.254/latest/meta-data/"):
+        for location in (
+            f"http://127.0.0.1:{other}/",
+            f"http://localhost:{other}/",
+            "https://127.0.0.1/",
+            "http://169.254.169.254/latest/meta-data/",
+        ):
             with raw_server(fixed(302, b"", {"Location": location})) as port:
                 with pytest.raises(RedirectRefused) as refused:
                     get(f"http://127.0.0.1:{port}/")
@@ -199,10 +215,17 @@ def test_a_denied_address_is_never_connected_to():
 
 # --- Prometheus: nothing it answered in a message, one deadline for all the queries ----------------
 
-@pytest.mark.parametrize("status, body", [(200, METADATA_BODY), (500, METADATA_BODY), (404, METADATA_BODY),
-                                          (200, b"<html>" + METADATA_BODY + b"</html>"),
-                                          (400, b'{"status": "error", "errorType": "' + SECRET.encode()
-                                           + b'", "error": "' + SECRET.encode() + b'"}')])
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (200, METADATA_BODY),
+        (500, METADATA_BODY),
+        (404, METADATA_BODY),
+        (200, b"<html>" + METADATA_BODY + b"</html>"),
+        (400, b'{"status": "error", "errorType": "' + SECRET.encode() + b'", "error": "' + SECRET.encode() + b'"}'),
+    ],
+)
 def test_a_metadata_like_body_never_reaches_the_policys_status(status: int, body: bytes):
     with raw_server(fixed(status, body)) as port:
         with pytest.raises(PrometheusBadResponse) as failed:
@@ -220,11 +243,15 @@ def test_a_metadata_like_body_never_reaches_the_policys_status(status: int, body
 
 def test_the_metadata_address_is_refused_without_a_request():
     with pytest.raises(PrometheusEgressDenied) as refused:
-        window_from_prometheus("http://169.254.169.254/latest/meta-data/iam/security-credentials/x",
-                               "ns", "m", "v", 0, 300, timeout=5)
+        window_from_prometheus(
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/x", "ns", "m", "v", 0, 300, timeout=5
+        )
     assert refused.value.reason == "EgressDenied" and "link-local" in str(refused.value)
-    ready = next(c for c in reconcile_drift_policy(observation(refused.value)).outcome.status["conditions"]
-                 if c["type"] == "Ready")
+    ready = next(
+        c
+        for c in reconcile_drift_policy(observation(refused.value)).outcome.status["conditions"]
+        if c["type"] == "Ready"
+    )
     assert (ready["status"], ready["reason"]) == ("False", "EgressDenied")
 
 
@@ -241,8 +268,10 @@ def test_a_redirect_elsewhere_or_an_oversized_answer_is_refused():
 def test_all_the_queries_of_a_window_share_one_deadline():
     """Each answer comes in 0.3 s, well inside any per-request timeout; a window needs many of
     them, so the evaluation must end at its deadline, not after all of them."""
-    names = (b'{"status": "success", "data": ["ballast_serving_rows_total", "ballast_feature_value_bucket", '
-             b'"ballast_feature_value_count", "ballast_prediction_total"]}')
+    names = (
+        b'{"status": "success", "data": ["ballast_serving_rows_total", "ballast_feature_value_bucket", '
+        b'"ballast_feature_value_count", "ballast_prediction_total"]}'
+    )
     vector = b'{"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "5"]}]}}'
 
     def slow_prometheus(connection: socket.socket, head: bytes) -> None:
@@ -257,17 +286,23 @@ def test_all_the_queries_of_a_window_share_one_deadline():
 
 
 def observation(error: PrometheusError) -> DriftObservation:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    body = {"metadata": {"name": "p", "namespace": "ns", "generation": 1},
-            "spec": {"model": "m", "interval": "1m", "source": {"prometheusUrl": "http://x"}}, "status": {}}
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    body = {
+        "metadata": {"name": "p", "namespace": "ns", "generation": 1},
+        "spec": {"model": "m", "interval": "1m", "source": {"prometheusUrl": "http://x"}},
+        "status": {},
+    }
     production = {"metadata": {"name": "m-v1"}, "spec": {}, "status": {}}
     return DriftObservation(body=body, now=now, production=production, window_problem=(error.reason, str(error)))
 
 
 # --- Dataset URLs -----------------------------------------------------------------------------------
 
+
 def url_spec(url: str) -> DatasetSpec:
-    return DatasetSpec.model_validate({"source": {"url": url}, "schema": {"columns": [{"name": "a", "type": "string"}]}})
+    return DatasetSpec.model_validate(
+        {"source": {"url": url}, "schema": {"columns": [{"name": "a", "type": "string"}]}}
+    )
 
 
 def test_a_dataset_url_on_a_denied_address_is_refused_with_its_reason():
@@ -287,8 +322,10 @@ def test_a_dataset_url_redirecting_elsewhere_dripping_or_oversized_fails_with_a_
     with raw_server(drip) as port:
         started = time.monotonic()
         with pytest.raises(SourceError, match="timed out"):
-            read_source(url_spec(f"http://127.0.0.1:{port}/d.csv"),
-                        SourceSettings(egress=LOOPBACK, deadline_seconds=1.0, timeout_seconds=30))
+            read_source(
+                url_spec(f"http://127.0.0.1:{port}/d.csv"),
+                SourceSettings(egress=LOOPBACK, deadline_seconds=1.0, timeout_seconds=30),
+            )
         assert time.monotonic() - started < 1.6
     with raw_server(endless) as port:
         with pytest.raises(SourceTooLarge):

@@ -3,7 +3,7 @@ values; and how often a DriftPolicy may read at all."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import celpy
 
@@ -15,14 +15,22 @@ from ballast.reconcile.driftpolicy import evaluation_due
 from ballast.settings import Settings
 
 SECRET = "AKIAIOSFODNN7EXAMPLE"
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_a_violation_names_the_column_and_the_count_never_the_value():
-    spec = DatasetSpec.model_validate({"source": {"url": "http://x"}, "schema": {"columns": [
-        {"name": "plan", "type": "category", "allowedValues": ["basic", "pro"]},
-        {"name": "age", "type": "integer", "minimum": 0, "maximum": 120},
-        {"name": "income", "type": "float"}]}})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"url": "http://x"},
+            "schema": {
+                "columns": [
+                    {"name": "plan", "type": "category", "allowedValues": ["basic", "pro"]},
+                    {"name": "age", "type": "integer", "minimum": 0, "maximum": 120},
+                    {"name": "income", "type": "float"},
+                ]
+            },
+        }
+    )
     raw = read_csv_raw(f"plan,age,income\nbasic,1,2.5\n{SECRET},-77777,{SECRET}\n{SECRET},88888,x\n".encode())
     violations = assess(raw, spec).violations
     assert violations == (
@@ -62,20 +70,39 @@ def test_a_dataset_url_on_a_denied_address_fails_before_any_job_is_created():
     from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
 
     def dataset(url: str) -> dict:
-        return {"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
-                "metadata": {"name": "d", "namespace": "team-a", "uid": "u", "generation": 1},
-                "spec": {"source": {"url": url}, "format": "csv",
-                         "schema": {"columns": [{"name": "x", "type": "integer"}]}}}
+        return {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "Dataset",
+            "metadata": {"name": "d", "namespace": "team-a", "uid": "u", "generation": 1},
+            "spec": {
+                "source": {"url": url},
+                "format": "csv",
+                "schema": {"columns": [{"name": "x", "type": "integer"}]},
+            },
+        }
 
-    refused = reconcile_dataset(DatasetObservation(body=dataset("http://169.254.169.254/latest/meta-data/"), now=NOW),
-                                Settings())
+    refused = reconcile_dataset(
+        DatasetObservation(body=dataset("http://169.254.169.254/latest/meta-data/"), now=NOW), Settings()
+    )
     assert refused.create_jobs == []
     ingest = refused.status["ingest"]
     assert (ingest["succeeded"], ingest["reason"]) == (False, "EgressDenied")
     assert ingest["message"].startswith("spec.source.url: 169.254.169.254 is in link-local")
     allowed = Settings.from_env({"BALLAST_EGRESS_ALLOW": "169.254.169.254"})
-    assert len(reconcile_dataset(DatasetObservation(body=dataset("http://169.254.169.254/x"), now=NOW),
-                                 allowed).create_jobs) == 1
+    assert (
+        len(
+            reconcile_dataset(
+                DatasetObservation(body=dataset("http://169.254.169.254/x"), now=NOW), allowed
+            ).create_jobs
+        )
+        == 1
+    )
     # a name is resolved by the ingest pod, at the moment it connects
-    assert len(reconcile_dataset(DatasetObservation(body=dataset("http://data.example/x.csv"), now=NOW),
-                                 Settings()).create_jobs) == 1
+    assert (
+        len(
+            reconcile_dataset(
+                DatasetObservation(body=dataset("http://data.example/x.csv"), now=NOW), Settings()
+            ).create_jobs
+        )
+        == 1
+    )

@@ -3,8 +3,13 @@ from ballast.reconcile.outcome import Event, Outcome
 
 
 def ready(status, reason, message="m"):
-    return {"type": "Ready", "status": status, "reason": reason, "message": message,
-            "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    return {
+        "type": "Ready",
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
 
 
 def test_only_changed_fields_are_written():

@@ -16,14 +16,21 @@ from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 from tests.support.helm import find, rendered
 
-DATASET = {"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
-           "metadata": {"name": "iris", "namespace": "team-a", "uid": "d-1", "generation": 1},
-           "spec": {"source": {"url": "https://example.com/iris.csv"}, "format": "csv"}, "status": {}}
-CLUSTER = EgressPolicy.from_strings(allow=["10.244.0.0/16", "10.96.0.10:9090", "prometheus.monitoring.svc:9090",
-                                           "203.0.113.0/24", "127.0.0.0/8"],
-                                    cluster_cidrs=["10.96.0.0/16", "10.244.0.0/16", "fd00:10:96::/112"])
-MINIO = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "minio"}}}],
-         "ports": [{"port": 9000, "protocol": "TCP"}]}
+DATASET = {
+    "apiVersion": "ballast.dev/v1alpha1",
+    "kind": "Dataset",
+    "metadata": {"name": "iris", "namespace": "team-a", "uid": "d-1", "generation": 1},
+    "spec": {"source": {"url": "https://example.com/iris.csv"}, "format": "csv"},
+    "status": {},
+}
+CLUSTER = EgressPolicy.from_strings(
+    allow=["10.244.0.0/16", "10.96.0.10:9090", "prometheus.monitoring.svc:9090", "203.0.113.0/24", "127.0.0.0/8"],
+    cluster_cidrs=["10.96.0.0/16", "10.244.0.0/16", "fd00:10:96::/112"],
+)
+MINIO = {
+    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "minio"}}}],
+    "ports": [{"port": 9000, "protocol": "TCP"}],
+}
 
 
 def policy(settings: Settings = Settings(egress=CLUSTER)) -> dict:
@@ -38,13 +45,21 @@ def excepted(built: dict, everything: str) -> list[str]:
 def test_it_selects_this_datasets_ingest_pods_only_and_goes_with_the_dataset():
     built = policy()
     assert built["metadata"]["name"] == "iris-ingest" and built["metadata"]["namespace"] == "team-a"
-    assert built["metadata"]["ownerReferences"] == [{"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
-                                                     "name": "iris", "uid": "d-1", "controller": True,
-                                                     "blockOwnerDeletion": True}]
+    assert built["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "Dataset",
+            "name": "iris",
+            "uid": "d-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     assert built["spec"]["policyTypes"] == ["Egress"]
     selector = built["spec"]["podSelector"]["matchLabels"]
-    pod_labels = build_ingest_job(DATASET, job_name="iris-ingest-g1-r0", settings=Settings())[
-        "spec"]["template"]["metadata"]["labels"]
+    pod_labels = build_ingest_job(DATASET, job_name="iris-ingest-g1-r0", settings=Settings())["spec"]["template"][
+        "metadata"
+    ]["labels"]
     assert selector == {"app.kubernetes.io/component": "ingest", "app.kubernetes.io/instance": "iris"}
     assert selector.items() <= pod_labels.items()
     assert built["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ballast"
@@ -84,8 +99,10 @@ def test_ipv6_forms_are_what_the_in_process_check_reads_back():
 
 def test_allowed_addresses_inside_the_refused_networks_are_reachable_on_their_port():
     rules = policy()["spec"]["egress"][2:]
-    assert rules == [{"to": [{"ipBlock": {"cidr": "10.244.0.0/16"}}]},
-                     {"to": [{"ipBlock": {"cidr": "10.96.0.10/32"}}], "ports": [{"port": 9090, "protocol": "TCP"}]}]
+    assert rules == [
+        {"to": [{"ipBlock": {"cidr": "10.244.0.0/16"}}]},
+        {"to": [{"ipBlock": {"cidr": "10.96.0.10/32"}}], "ports": [{"port": 9090, "protocol": "TCP"}]},
+    ]
     # 203.0.113.0/24 is reachable anyway, loopback is not policed, and a host name has no
     # NetworkPolicy form (docs/security.md: list its address too)
 
@@ -97,8 +114,12 @@ def test_extra_rules_are_added_and_the_default_has_no_allow_rule():
 
 
 def test_the_settings_come_from_the_environment():
-    settings = Settings.from_env({"BALLAST_INGEST_NETWORK_POLICY": "false",
-                                  "BALLAST_INGEST_EXTRA_EGRESS": '[{"to": [{"ipBlock": {"cidr": "10.0.0.5/32"}}]}]'})
+    settings = Settings.from_env(
+        {
+            "BALLAST_INGEST_NETWORK_POLICY": "false",
+            "BALLAST_INGEST_EXTRA_EGRESS": '[{"to": [{"ipBlock": {"cidr": "10.0.0.5/32"}}]}]',
+        }
+    )
     assert settings.ingest_network_policy is False
     assert settings.ingest_extra_egress == ({"to": [{"ipBlock": {"cidr": "10.0.0.5/32"}}]},)
     assert Settings.from_env({}).ingest_network_policy is True
@@ -108,10 +129,16 @@ class FakeApi:
     def __init__(self, monkeypatch):
         self.calls: list[tuple[str, str]] = []
         monkeypatch.setattr(kube, "ensure_claim", lambda manifest: None)
-        monkeypatch.setattr(kube, "server_side_apply", lambda manifest, **_: self.calls.append(
-            ("apply", manifest["kind"], manifest["metadata"]["name"])))
-        monkeypatch.setattr(kube, "create_job", lambda manifest: self.calls.append(
-            ("create", manifest["kind"], manifest["metadata"]["name"])))
+        monkeypatch.setattr(
+            kube,
+            "server_side_apply",
+            lambda manifest, **_: self.calls.append(("apply", manifest["kind"], manifest["metadata"]["name"])),
+        )
+        monkeypatch.setattr(
+            kube,
+            "create_job",
+            lambda manifest: self.calls.append(("create", manifest["kind"], manifest["metadata"]["name"])),
+        )
 
 
 def test_the_policy_is_applied_before_each_ingest_job_is_created(monkeypatch):

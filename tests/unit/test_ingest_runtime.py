@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from ballast.runtime.ingest import (
-    IngestOptions, fit_termination_message, failure_message, parse_ingest_args, run_ingest,
+    IngestOptions,
+    failure_message,
+    fit_termination_message,
+    parse_ingest_args,
+    run_ingest,
 )
 from ballast.store import ArtifactStore
 from tests.support.kube import REPO
@@ -25,10 +29,13 @@ def run(tmp_path: Path, dataset: dict, **overrides: object) -> tuple[int, dict]:
     dataset_file.write_text(json.dumps(dataset))
     termination_log = tmp_path / "termination-log"
     settings = {"store_uri": f"file://{tmp_path / 'store'}", **overrides}
-    options = IngestOptions(dataset_json_path=str(dataset_file), name="iris",
-                            termination_log=str(termination_log),
-                            environ={"BALLAST_EGRESS_ALLOW": "127.0.0.1"},  # the test server listens there
-                            **settings)
+    options = IngestOptions(
+        dataset_json_path=str(dataset_file),
+        name="iris",
+        termination_log=str(termination_log),
+        environ={"BALLAST_EGRESS_ALLOW": "127.0.0.1"},  # the test server listens there
+        **settings,
+    )
     code = run_ingest(options)
     return code, json.loads(termination_log.read_text())
 
@@ -47,17 +54,34 @@ def test_inline_url_and_pvc_sources_give_one_version(tmp_path: Path, web_root: P
     assert code == 0 and inline["ok"] and inline["valid"] and inline["new"] and inline["rows"] == 150
     code, url = run(tmp_path, spec_with({"url": f"{http_base}/iris.csv"}))
     assert code == 0 and url["sha256"] == inline["sha256"] and not url["new"]
-    code, pvc = run(tmp_path, spec_with({"pvc": {"claimName": "data", "path": "iris.parquet"}}, format="parquet"),
-                    source_root=str(volume))
+    code, pvc = run(
+        tmp_path,
+        spec_with({"pvc": {"claimName": "data", "path": "iris.parquet"}}, format="parquet"),
+        source_root=str(volume),
+    )
     assert code == 0 and pvc["sha256"] == inline["sha256"]
 
     store = ArtifactStore(f"file://{tmp_path / 'store'}")
     assert inline["snapshotUri"].endswith(f"/datasets/iris/{inline['sha256']}/data.parquet")
     assert store.read_json(inline["profileUri"])["rows"] == 150
     assert store.read_json(inline["metadataUri"])["source"] == {"kind": "inline", "rows": 150}
-    assert set(inline) == {"ok", "dataset", "sha256", "rows", "valid", "new", "createdAt", "violations",
-                           "violationCount", "violationsTruncated", "snapshotUri", "profileUri", "metadataUri",
-                           "profileSha256", "metadataSha256"}
+    assert set(inline) == {
+        "ok",
+        "dataset",
+        "sha256",
+        "rows",
+        "valid",
+        "new",
+        "createdAt",
+        "violations",
+        "violationCount",
+        "violationsTruncated",
+        "snapshotUri",
+        "profileUri",
+        "metadataUri",
+        "profileSha256",
+        "metadataSha256",
+    }
     # the digests pin the files' bytes, as the operator records them
     assert store.sha256_of(inline["profileUri"]) == inline["profileSha256"]
     assert store.sha256_of(inline["metadataUri"]) == inline["metadataSha256"]
@@ -81,13 +105,17 @@ def test_invalid_data_is_a_result_with_every_reason_and_exit_zero(tmp_path: Path
 def test_a_missing_url_fails_with_a_clear_message(tmp_path: Path, http_base: str):  # noqa: F811
     code, result = run(tmp_path, spec_with({"url": f"{http_base}/nope.csv"}))
     assert code == 2
-    assert result == {"ok": False, "reason": "SourceNotFound",
-                      "message": f"HTTP 404 from {http_base}/nope.csv"}  # the reason phrase is the server's: not shown
+    assert result == {
+        "ok": False,
+        "reason": "SourceNotFound",
+        "message": f"HTTP 404 from {http_base}/nope.csv",
+    }  # the reason phrase is the server's: not shown
 
 
 def test_a_missing_pvc_file_fails(tmp_path: Path):
-    code, result = run(tmp_path, spec_with({"pvc": {"claimName": "data", "path": "nope.csv"}}),
-                       source_root=str(tmp_path))
+    code, result = run(
+        tmp_path, spec_with({"pvc": {"claimName": "data", "path": "nope.csv"}}), source_root=str(tmp_path)
+    )
     assert code == 2 and result["reason"] == "SourceNotFound"
 
 
@@ -114,25 +142,51 @@ def test_a_long_failure_message_is_shortened():
 
 
 def test_flags_and_environment():
-    environ = {"BALLAST_DATASET_JSON": "{}", "BALLAST_DATASET_NAME": "credit", "BALLAST_STORE_URI": "s3://b/p",
-               "BALLAST_TERMINATION_LOG": "/tmp/t", "BALLAST_SOURCE_ROOT": "/mnt/x"}
+    environ = {
+        "BALLAST_DATASET_JSON": "{}",
+        "BALLAST_DATASET_NAME": "credit",
+        "BALLAST_STORE_URI": "s3://b/p",
+        "BALLAST_TERMINATION_LOG": "/tmp/t",
+        "BALLAST_SOURCE_ROOT": "/mnt/x",
+    }
     options = parse_ingest_args(["--name", "other"], environ)
-    assert (options.name, options.store_uri, options.termination_log, options.source_root,
-            options.dataset_json_text) == ("other", "s3://b/p", "/tmp/t", "/mnt/x", "{}")
+    assert (
+        options.name,
+        options.store_uri,
+        options.termination_log,
+        options.source_root,
+        options.dataset_json_text,
+    ) == ("other", "s3://b/p", "/tmp/t", "/mnt/x", "{}")
     defaults = parse_ingest_args([], {})
     assert (defaults.store_uri, defaults.termination_log) == ("file:///var/lib/ballast", "/dev/termination-log")
 
 
 def test_the_module_runs_as_a_command_with_the_whole_object_in_the_environment(tmp_path: Path):
-    dataset = {"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": "iris-env"},
-               "spec": spec_with({"inline": {"rows": ROWS[:20]}})}
+    dataset = {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {"name": "iris-env"},
+        "spec": spec_with({"inline": {"rows": ROWS[:20]}}),
+    }
     log = tmp_path / "log"
     completed = subprocess.run(
-        [sys.executable, "-m", "ballast.runtime.ingest", "--store", f"file://{tmp_path / 'store'}",
-         "--termination-log", str(log)],
-        env={"BALLAST_DATASET_JSON": json.dumps(dataset), "PATH": "/usr/bin:/bin",
-             "PYTHONPATH": str(REPO / "operator")},
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "ballast.runtime.ingest",
+            "--store",
+            f"file://{tmp_path / 'store'}",
+            "--termination-log",
+            str(log),
+        ],
+        env={
+            "BALLAST_DATASET_JSON": json.dumps(dataset),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(REPO / "operator"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
     result = json.loads(log.read_text())

@@ -1,7 +1,7 @@
 """The kopf workaround patches what kopf really calls, and changes what it decides."""
 
-from kopf._core.reactor import observation
 from kopf._cogs.structs import references
+from kopf._core.reactor import observation
 
 from ballast.kopf_workarounds import keep_watching_terminating_namespaces
 
@@ -11,8 +11,10 @@ def _namespace_event(type: str | None, *, terminating: bool) -> dict:
     status = {"phase": "Active"}
     if terminating:
         metadata["deletionTimestamp"] = "2026-11-27T12:00:00Z"
-        status = {"phase": "Terminating", "conditions": [
-            {"type": "NamespaceDeletionContentFailure", "status": "False", "reason": "ContentDeleted"}]}
+        status = {
+            "phase": "Terminating",
+            "conditions": [{"type": "NamespaceDeletionContentFailure", "status": "False", "reason": "ContentDeleted"}],
+        }
     return {"type": type, "object": {"metadata": metadata, "status": status}}
 
 

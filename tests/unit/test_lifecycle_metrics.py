@@ -16,6 +16,8 @@ def test_a_run_is_counted_when_it_finishes_and_not_again():
 
 def test_promotions_and_rollbacks_are_counted_on_the_stage_change():
     assert lifecycle_results("ModelVersion", {"stage": "Canary"}, {"stage": "Production"}) == [("rollouts", "promoted")]
-    assert lifecycle_results("ModelVersion", {"stage": "Canary"}, {"stage": "RolledBack"}) == [("rollouts", "rolledBack")]
+    assert lifecycle_results("ModelVersion", {"stage": "Canary"}, {"stage": "RolledBack"}) == [
+        ("rollouts", "rolledBack")
+    ]
     assert lifecycle_results("ModelVersion", {"stage": "Production"}, {}) == []
     assert lifecycle_results("Dataset", {}, {"stage": "Production"}) == []

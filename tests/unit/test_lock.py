@@ -28,10 +28,18 @@ FROM_PYPROJECT = "ballast (pyproject.toml)"
 # The interpreters the image is built on (Debian bookworm's python3, the python:3.12-slim
 # default) on both architectures a cluster node is likely to have.
 ENVIRONMENTS = [
-    {"python_version": py, "python_full_version": f"{py}.0", "sys_platform": "linux", "platform_system": "Linux",
-     "platform_machine": machine, "os_name": "posix", "implementation_name": "cpython",
-     "platform_python_implementation": "CPython"}
-    for py in ("3.11", "3.12") for machine in ("x86_64", "aarch64")
+    {
+        "python_version": py,
+        "python_full_version": f"{py}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": machine,
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
+    for py in ("3.11", "3.12")
+    for machine in ("x86_64", "aarch64")
 ]
 
 
@@ -81,7 +89,9 @@ def stale(requirements: list[str], requires_python: str | None, pins: list[Pin],
     problems = []
     wanted = [Requirement(r) for r in requirements]
     for environment in ENVIRONMENTS:
-        if requires_python and not Requirement(f"python{requires_python}").specifier.contains(environment["python_version"]):
+        if requires_python and not Requirement(f"python{requires_python}").specifier.contains(
+            environment["python_version"]
+        ):
             continue
         for requirement in wanted:
             if requirement.marker and not requirement.marker.evaluate(environment):
@@ -141,12 +151,15 @@ def test_lock_covers_the_images_pythons_and_architectures(pins):
         assert all(v == FROM_PYPROJECT or canonicalize_name(v) in names for v in pin.via), pin
 
 
-@pytest.mark.parametrize("change", [
-    lambda deps: deps + ["requests-toolbelt>=1"],                                   # a new dependency
-    lambda deps: [d for d in deps if not d.startswith("skops")],                     # one removed
-    lambda deps: [("kopf>=99" if d.startswith("kopf") else d) for d in deps],        # a raised floor
-    lambda deps: [("scipy<1.0" if d.startswith("scipy") else d) for d in deps],     # a new ceiling
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda deps: deps + ["requests-toolbelt>=1"],  # a new dependency
+        lambda deps: [d for d in deps if not d.startswith("skops")],  # one removed
+        lambda deps: [("kopf>=99" if d.startswith("kopf") else d) for d in deps],  # a raised floor
+        lambda deps: [("scipy<1.0" if d.startswith("scipy") else d) for d in deps],  # a new ceiling
+    ],
+)
 def test_a_changed_pyproject_makes_the_lock_stale(pins, change):
     # the staleness check itself, on pyproject.toml changes it must notice
     changed = {"project": {**PYPROJECT["project"], "dependencies": change(list(PYPROJECT["project"]["dependencies"]))}}
@@ -154,9 +167,12 @@ def test_a_changed_pyproject_makes_the_lock_stale(pins, change):
 
 
 def test_parser_reads_markers_hashes_and_via():
-    sample = ("# header\nnumpy==2.0.0 ; python_full_version < '3.12' \\\n    --hash=sha256:" + "a" * 64 + "\n"
-              "    # via\n    #   ballast (pyproject.toml)\n    #   scipy\nscipy==1.0 \\\n    --hash=sha256:" + "b" * 64
-              + "\n    # via ballast (pyproject.toml)\n")
+    sample = (
+        "# header\nnumpy==2.0.0 ; python_full_version < '3.12' \\\n    --hash=sha256:" + "a" * 64 + "\n"
+        "    # via\n    #   ballast (pyproject.toml)\n    #   scipy\nscipy==1.0 \\\n    --hash=sha256:"
+        + "b" * 64
+        + "\n    # via ballast (pyproject.toml)\n"
+    )
     numpy, scipy = parse_lock(sample)
     assert (numpy.name, str(numpy.version), numpy.via) == ("numpy", "2.0.0", {FROM_PYPROJECT, "scipy"})
     assert numpy.applies(ENVIRONMENTS[0]) and not numpy.applies(ENVIRONMENTS[-1])
@@ -166,12 +182,15 @@ def test_parser_reads_markers_hashes_and_via():
 
 def test_build_lock_pins_pyprojects_build_backend_with_hashes():
     pins = parse_lock(BUILD_LOCK.read_text())
-    assert stale(PYPROJECT["build-system"]["requires"], PYPROJECT["project"]["requires-python"], pins,
-                 direct_via=False) == [], "operator/build-requirements.lock is stale: run make lock"
+    assert (
+        stale(PYPROJECT["build-system"]["requires"], PYPROJECT["project"]["requires-python"], pins, direct_via=False)
+        == []
+    ), "operator/build-requirements.lock is stale: run make lock"
 
 
 def test_constraints_are_the_locks_pins_without_hashes():
     # pip treats a hashed constraints file as --require-hashes, which an editable install cannot
     # meet; so the dev virtualenv reads the same pins from constraints.txt.
-    assert without_hashes(CONSTRAINTS.read_text()) == without_hashes(LOCK.read_text()), \
+    assert without_hashes(CONSTRAINTS.read_text()) == without_hashes(LOCK.read_text()), (
         "operator/constraints.txt differs from operator/requirements.lock: run make lock"
+    )

@@ -33,6 +33,7 @@ print(before, rss_mib())
 
 @pytest.mark.skipif(_glibc() is None, reason="malloc_trim is glibc's; this C library has none")
 def test_trimming_returns_a_freed_burst_to_the_system():
-    before, after = map(float, subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True,
-                                              text=True).stdout.split())
+    before, after = map(
+        float, subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True, text=True).stdout.split()
+    )
     assert before - after > 50, f"resident {before:.0f} MiB before the trim, {after:.0f} MiB after"

@@ -14,10 +14,10 @@ from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.svm import SVC
 
+from ballast.models.canonical_archive import canonicalize
 from ballast.models.digest import sha256_hex
 from ballast.models.errors import DigestMismatch, NotASkopsArtifact, UntrustedArtifact
 from ballast.models.skops_format import load_model, serialize_model
-from ballast.models.canonical_archive import canonicalize
 
 X, Y = load_iris(return_X_y=True)
 

@@ -18,7 +18,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.ensemble import (
-    ExtraTreesRegressor, GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -40,7 +43,8 @@ def _models() -> dict[str, object]:
         "gradient boosting": GradientBoostingClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, Y),
         "hist gradient boosting": HistGradientBoostingClassifier(max_iter=3, random_state=0).fit(X, Y),
         "pipeline of extra trees": make_pipeline(
-            StandardScaler(), ExtraTreesRegressor(n_estimators=3, random_state=0)).fit(X, X[:, 0]),
+            StandardScaler(), ExtraTreesRegressor(n_estimators=3, random_state=0)
+        ).fit(X, X[:, 0]),
     }
 
 
@@ -48,8 +52,9 @@ MODELS = _models()
 SAVED = {name: serialize_model(model).data for name, model in MODELS.items()}
 
 
-def _edit_first_array(data: bytes, wanted: Callable[[np.ndarray], bool], edit: Callable[[np.ndarray], None],
-                      occurrence: int = 0) -> bytes:
+def _edit_first_array(
+    data: bytes, wanted: Callable[[np.ndarray], bool], edit: Callable[[np.ndarray], None], occurrence: int = 0
+) -> bytes:
     """The archive with one array (the occurrence-th one `wanted` picks) edited in place."""
     source = zipfile.ZipFile(io.BytesIO(data))
     out, seen, edited = io.BytesIO(), 0, False
@@ -128,14 +133,20 @@ def _predictor_bin_beyond_bins(nodes: np.ndarray) -> None:
     nodes["bin_threshold"][_first_internal(nodes, nodes["is_leaf"] != 0)] = 255
 
 
-TREE_EDITS = {"child out of range": _set_child_out_of_range, "child pointing back (cycle)": _set_child_to_parent,
-              "feature beyond the input": _set_feature_beyond_input, "leaf with one child": _give_a_leaf_one_child,
-              "child shared by two edges": _share_a_child}
-PREDICTOR_EDITS = {"child out of range": _predictor_child_out_of_range,
-                   "feature beyond the input": _predictor_feature_beyond_input,
-                   "child pointing back (cycle)": _predictor_backwards_child,
-                   "categorical split on a numeric feature": _predictor_categorical_split,
-                   "bin beyond the feature's bins": _predictor_bin_beyond_bins}
+TREE_EDITS = {
+    "child out of range": _set_child_out_of_range,
+    "child pointing back (cycle)": _set_child_to_parent,
+    "feature beyond the input": _set_feature_beyond_input,
+    "leaf with one child": _give_a_leaf_one_child,
+    "child shared by two edges": _share_a_child,
+}
+PREDICTOR_EDITS = {
+    "child out of range": _predictor_child_out_of_range,
+    "feature beyond the input": _predictor_feature_beyond_input,
+    "child pointing back (cycle)": _predictor_backwards_child,
+    "categorical split on a numeric feature": _predictor_categorical_split,
+    "bin beyond the feature's bins": _predictor_bin_beyond_bins,
+}
 TREE_MODELS = ("random forest", "decision tree regressor", "gradient boosting", "pipeline of extra trees")
 
 
@@ -151,9 +162,12 @@ def test_an_untampered_model_loads_and_its_trees_are_checked(name: str) -> None:
 @pytest.mark.parametrize("name", TREE_MODELS)
 def test_a_tampered_decision_tree_is_refused_at_load(name: str, edit: str) -> None:
     # the last tree of an ensemble, so the check cannot stop at the first one
-    count = sum(1 for n in zipfile.ZipFile(io.BytesIO(SAVED[name])).namelist()
-                if n.endswith(".npy") and _is_tree_nodes(np.load(io.BytesIO(
-                    zipfile.ZipFile(io.BytesIO(SAVED[name])).read(n)), allow_pickle=False)))
+    count = sum(
+        1
+        for n in zipfile.ZipFile(io.BytesIO(SAVED[name])).namelist()
+        if n.endswith(".npy")
+        and _is_tree_nodes(np.load(io.BytesIO(zipfile.ZipFile(io.BytesIO(SAVED[name])).read(n)), allow_pickle=False))
+    )
     tampered = _edit_first_array(SAVED[name], _is_tree_nodes, TREE_EDITS[edit], occurrence=count - 1)
     with pytest.raises(InvalidModelStructure) as refused:
         load_model(tampered, sha256_hex(tampered))
@@ -163,8 +177,9 @@ def test_a_tampered_decision_tree_is_refused_at_load(name: str, edit: str) -> No
 
 @pytest.mark.parametrize("edit", list(PREDICTOR_EDITS))
 def test_a_tampered_hist_gradient_boosting_tree_is_refused_at_load(edit: str) -> None:
-    tampered = _edit_first_array(SAVED["hist gradient boosting"], _is_predictor_nodes, PREDICTOR_EDITS[edit],
-                                 occurrence=4)
+    tampered = _edit_first_array(
+        SAVED["hist gradient boosting"], _is_predictor_nodes, PREDICTOR_EDITS[edit], occurrence=4
+    )
     with pytest.raises(InvalidModelStructure):
         load_model(tampered, sha256_hex(tampered))
 
@@ -205,7 +220,6 @@ def test_a_forest_member_reading_more_features_than_the_forest_is_refused() -> N
     model.estimators_[1] = wider
     with pytest.raises(InvalidModelStructure, match="features"):
         check_model_structure(model)
-
 
 
 def test_a_tampered_champion_fails_the_gate_with_the_reason_and_is_never_evaluated(tmp_path) -> None:

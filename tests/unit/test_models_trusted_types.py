@@ -29,8 +29,8 @@ from sklearn.utils._param_validation import StrOptions
 
 from ballast.api.catalog import ESTIMATORS
 from ballast.api.dataset import DatasetSchema
-from ballast.models.skops_format import serialize_model
 from ballast.models.artifact_types import archive_types
+from ballast.models.skops_format import serialize_model
 from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
 from ballast.training.estimators import build_estimator, estimator_class
 from ballast.training.features import feature_columns, feature_frame
@@ -59,8 +59,9 @@ def _with_mixed_columns(frame: pd.DataFrame, rng: np.random.Generator) -> pd.Dat
 def _schema(frame: pd.DataFrame, target: str, target_type: str) -> DatasetSchema:
     types = {"colour": "string", "flag": "boolean", "count": "integer"}
     columns = [{"name": c, "type": types.get(c, "float"), "nullable": True} for c in frame.columns if c != target]
-    return DatasetSchema.model_validate({"columns": columns + [{"name": target, "type": target_type}],
-                                         "target": target})
+    return DatasetSchema.model_validate(
+        {"columns": columns + [{"name": target, "type": target_type}], "target": target}
+    )
 
 
 @cache
@@ -84,8 +85,13 @@ def probe_datasets() -> dict[str, tuple[pd.DataFrame, DatasetSchema]]:
 
 def _str_options(cls: type, param: str) -> list[str]:
     constraints = getattr(cls, "_parameter_constraints", {}).get(param, [])
-    return sorted(o for c in constraints if isinstance(c, StrOptions) for o in c.options
-                  if o not in getattr(c, "deprecated", set()))
+    return sorted(
+        o
+        for c in constraints
+        if isinstance(c, StrOptions)
+        for o in c.options
+        if o not in getattr(c, "deprecated", set())
+    )
 
 
 def param_variants(class_path: str) -> Iterator[dict[str, Any]]:
@@ -178,16 +184,18 @@ def needed_types() -> tuple[frozenset[str], frozenset[str], dict[str, str], froz
     return frozenset(skops_needed), frozenset(named), first_needed_by, frozenset(probed)
 
 
-@pytest.mark.parametrize("listed, which", [(SKOPS_TRUSTED_TYPES, 0), (ARTIFACT_TYPES, 1)],
-                         ids=["SKOPS_TRUSTED_TYPES", "ARTIFACT_TYPES"])
+@pytest.mark.parametrize(
+    "listed, which", [(SKOPS_TRUSTED_TYPES, 0), (ARTIFACT_TYPES, 1)], ids=["SKOPS_TRUSTED_TYPES", "ARTIFACT_TYPES"]
+)
 def test_trusted_list_covers_every_allow_listed_estimator(listed: frozenset[str], which: int) -> None:
     needed, first_needed_by = needed_types()[which], needed_types()[2]
     missing = sorted(needed - listed)
     assert not missing, "add to the list: " + "; ".join(f"{t} (needed by {first_needed_by[t]})" for t in missing)
 
 
-@pytest.mark.parametrize("listed, which", [(SKOPS_TRUSTED_TYPES, 0), (ARTIFACT_TYPES, 1)],
-                         ids=["SKOPS_TRUSTED_TYPES", "ARTIFACT_TYPES"])
+@pytest.mark.parametrize(
+    "listed, which", [(SKOPS_TRUSTED_TYPES, 0), (ARTIFACT_TYPES, 1)], ids=["SKOPS_TRUSTED_TYPES", "ARTIFACT_TYPES"]
+)
 def test_trusted_list_holds_nothing_unneeded(listed: frozenset[str], which: int) -> None:
     extra = sorted(listed - needed_types()[which])
     assert not extra, f"no allow-listed estimator needs these; remove them: {extra}"

@@ -46,9 +46,11 @@ def test_a_key_outside_every_namespace_is_refused_too(store_root: Path):
     # the same bytes copied above the namespaces' directories: no namespace may name them
     (store_root / "models").mkdir()
     (store_root / "models" / "model.skops").write_bytes(Path(uri.removeprefix("file://")).read_bytes())
-    outside = verify_artifact(context.namespace_artifact_store("team-a"), f"file://{store_root}/models/model.skops",
-                              sha)
+    outside = verify_artifact(
+        context.namespace_artifact_store("team-a"), f"file://{store_root}/models/model.skops", sha
+    )
     assert outside.reason == "ArtifactOutsideStore"
-    dot_dot = verify_artifact(context.namespace_artifact_store("team-a"),
-                              f"file://{store_root}/team-a/../team-b/models/model.skops", sha)
+    dot_dot = verify_artifact(
+        context.namespace_artifact_store("team-a"), f"file://{store_root}/team-a/../team-b/models/model.skops", sha
+    )
     assert dot_dot.reason == "ArtifactOutsideStore"

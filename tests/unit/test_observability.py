@@ -27,6 +27,7 @@ ALERTS = {"BallastModelDrifting", "BallastRolloutRolledBack", "BallastTrainingRu
 
 # --- what exists -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Series:
     labels: frozenset[str]
@@ -45,12 +46,21 @@ AGREED_OPERATOR_METRICS: dict[str, tuple[str, tuple[str, ...], dict[str, frozens
     "ballast_drift_detected": ("gauge", (*POLICY, "check"), {"check": CHECKS}),
     "ballast_drift_firings_total": ("counter", (*POLICY, "action"), {"action": frozenset({"retrain", "notify"})}),
     # rolledBack too: metrics.py's help text counts retrained versions that failed their canary
-    "ballast_retrains_total": ("counter", (*POLICY, "result"),
-                               {"result": frozenset({"created", "promoted", "rejected", "rolledBack", "failed"})}),
-    "ballast_rollouts_total": ("counter", ("namespace", "model", "result"),
-                               {"result": frozenset({"promoted", "rolledBack"})}),
-    "ballast_training_runs_total": ("counter", ("namespace", "model", "result"),
-                                    {"result": frozenset({"succeeded", "failed"})}),
+    "ballast_retrains_total": (
+        "counter",
+        (*POLICY, "result"),
+        {"result": frozenset({"created", "promoted", "rejected", "rolledBack", "failed"})},
+    ),
+    "ballast_rollouts_total": (
+        "counter",
+        ("namespace", "model", "result"),
+        {"result": frozenset({"promoted", "rolledBack"})},
+    ),
+    "ballast_training_runs_total": (
+        "counter",
+        ("namespace", "model", "result"),
+        {"result": frozenset({"succeeded", "failed"})},
+    ),
 }
 # Labels Prometheus adds to every scraped series (Kubernetes service discovery, ServiceMonitor).
 TARGET_LABELS = frozenset({"namespace", "pod", "container", "instance", "job", "service"})
@@ -60,8 +70,11 @@ def exposed(name: str, kind: str, labels: frozenset[str], values=None) -> dict[s
     """The series names a metric is exposed as, with their labels."""
     values = values or {}
     if kind == "histogram":
-        return {f"{name}_bucket": Series(labels | {"le"}, values), f"{name}_sum": Series(labels, values),
-                f"{name}_count": Series(labels, values)}
+        return {
+            f"{name}_bucket": Series(labels | {"le"}, values),
+            f"{name}_sum": Series(labels, values),
+            f"{name}_count": Series(labels, values),
+        }
     return {name: Series(labels, values)}
 
 
@@ -151,11 +164,18 @@ def problems(expr: str, series: dict[str, Series]) -> list[str]:
 def test_the_reader_finds_what_does_not_exist():
     series = known_series()
     assert problems('sum by (version) (rate(ballast_serving_requests_total{model="m"}[5m]))', series) == []
-    assert problems('rate(ballast_serving_request_total[5m])', series) == ["unknown metric ballast_serving_request_total"]
+    assert problems("rate(ballast_serving_request_total[5m])", series) == [
+        "unknown metric ballast_serving_request_total"
+    ]
     assert problems('ballast_rollouts_total{result="rolled_back"}', series) == [
-        "ballast_rollouts_total{result} is never 'rolled_back' (one of ['promoted', 'rolledBack'])"]
-    assert problems('sum by (feature) (ballast_drift_score)', series) == ["no metric of the expression has label feature"]
-    assert problems('ballast_serving_ready{endpoint="infer"}', series) == ["ballast_serving_ready has no label endpoint"]
+        "ballast_rollouts_total{result} is never 'rolled_back' (one of ['promoted', 'rolledBack'])"
+    ]
+    assert problems("sum by (feature) (ballast_drift_score)", series) == [
+        "no metric of the expression has label feature"
+    ]
+    assert problems('ballast_serving_ready{endpoint="infer"}', series) == [
+        "ballast_serving_ready has no label endpoint"
+    ]
 
 
 def dashboard() -> dict:
@@ -171,6 +191,7 @@ def dashboard_exprs(board: dict) -> list[tuple[str, str]]:
 
 
 # --- the dashboard --------------------------------------------------------------------------------
+
 
 def test_dashboard_is_grafana_json_with_panels():
     board = dashboard()
@@ -200,10 +221,19 @@ def test_dashboard_shows_per_model_traffic_errors_latency_drift_and_lifecycle():
     (model_row,) = [p for p in board["panels"] if p["type"] == "row" and p.get("repeat")]
     assert model_row["repeat"] == "model"
     exprs = " ".join(expr for _, expr in dashboard_exprs(board))
-    for needed in ("ballast_serving_requests_total", "ballast_serving_request_errors_total",
-                   "histogram_quantile(0.5", "histogram_quantile(0.99", "ballast_serving_request_duration_seconds_bucket",
-                   "ballast_drift_feature_score", "ballast_drift_score", "ballast_drift_firings_total",
-                   "ballast_retrains_total", "ballast_rollouts_total", "ballast_training_runs_total"):
+    for needed in (
+        "ballast_serving_requests_total",
+        "ballast_serving_request_errors_total",
+        "histogram_quantile(0.5",
+        "histogram_quantile(0.99",
+        "ballast_serving_request_duration_seconds_bucket",
+        "ballast_drift_feature_score",
+        "ballast_drift_score",
+        "ballast_drift_firings_total",
+        "ballast_retrains_total",
+        "ballast_rollouts_total",
+        "ballast_training_runs_total",
+    ):
         assert needed in exprs, needed
     for title, expr in dashboard_exprs(board):
         if "ballast_serving" in expr or "ballast_drift" in expr or "_total{model" in expr:
@@ -223,6 +253,7 @@ def test_every_metric_and_label_the_dashboard_uses_exists():
 
 # --- the chart -------------------------------------------------------------------------------------
 
+
 def test_both_are_off_by_default():
     objects = rendered()
     assert find(objects, "PrometheusRule") == []
@@ -234,9 +265,17 @@ def test_dashboard_config_map_for_the_grafana_sidecar():
     assert config_map["metadata"]["namespace"] == "ballast-system"
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(config_map["data"]["ballast.json"]) == dashboard()
-    elsewhere = find(rendered({"grafanaDashboard.enabled": True, "grafanaDashboard.namespace": "monitoring",
-                               "grafanaDashboard.labels": {"team": "ml"},
-                               "grafanaDashboard.annotations": {"grafana_folder": "Ballast"}}), "ConfigMap")[0]
+    elsewhere = find(
+        rendered(
+            {
+                "grafanaDashboard.enabled": True,
+                "grafanaDashboard.namespace": "monitoring",
+                "grafanaDashboard.labels": {"team": "ml"},
+                "grafanaDashboard.annotations": {"grafana_folder": "Ballast"},
+            }
+        ),
+        "ConfigMap",
+    )[0]
     assert elsewhere["metadata"]["namespace"] == "monitoring"
     assert elsewhere["metadata"]["labels"]["team"] == "ml"
     assert elsewhere["metadata"]["annotations"] == {"grafana_folder": "Ballast"}
@@ -260,8 +299,11 @@ def test_prometheus_rule_alerts_on_drift_rollbacks_and_failed_training():
     for alert in alerts(rule).values():
         assert alert["labels"] == {"severity": "warning"}
         assert {"summary", "description"} <= set(alert["annotations"])
-    relabelled = alerts(prometheus_rule({"prometheusRule.additionalRuleLabels": {"team": "ml", "severity": "page"},
-                                         "prometheusRule.driftFor": "1h"}))
+    relabelled = alerts(
+        prometheus_rule(
+            {"prometheusRule.additionalRuleLabels": {"team": "ml", "severity": "page"}, "prometheusRule.driftFor": "1h"}
+        )
+    )
     assert all(a["labels"] == {"team": "ml", "severity": "page"} for a in relabelled.values())
     assert relabelled["BallastModelDrifting"]["for"] == "1h"
 
@@ -276,16 +318,24 @@ def test_every_object_of_both_carries_the_recommended_labels():
     objects = [*find(rendered(ENABLED), "PrometheusRule"), *find(rendered(ENABLED), "ConfigMap")]
     assert len(objects) == 2
     for obj in objects:
-        assert {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
-                "app.kubernetes.io/managed-by", "helm.sh/chart"} <= set(obj["metadata"]["labels"])
+        assert {
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+            "helm.sh/chart",
+        } <= set(obj["metadata"]["labels"])
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("grafanaDashboard.enabeld", True, "additional properties 'enabeld' not allowed"),
-    ("prometheusRule.label", {"a": "b"}, "additional properties 'label' not allowed"),
-    ("prometheusRule.driftFor", "15 minutes", "/prometheusRule/driftFor"),
-    ("grafanaDashboard.enabled", "yes", "at '/grafanaDashboard/enabled': got string, want boolean"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("grafanaDashboard.enabeld", True, "additional properties 'enabeld' not allowed"),
+        ("prometheusRule.label", {"a": "b"}, "additional properties 'label' not allowed"),
+        ("prometheusRule.driftFor", "15 minutes", "/prometheusRule/driftFor"),
+        ("grafanaDashboard.enabled", "yes", "at '/grafanaDashboard/enabled': got string, want boolean"),
+    ],
+)
 def test_schema_rejects_typos_in_the_new_values(key, value, message):
     result = template({key: value}, check=False)
     assert result.returncode != 0
@@ -293,6 +343,7 @@ def test_schema_rejects_typos_in_the_new_values(key, value, message):
 
 
 # --- promtool: syntax, and the rules and queries on synthetic series -------------------------------
+
 
 def promtool_binary() -> str:
     """The promtool tests/prometheus/build.sh builds (and caches), else one on PATH."""
@@ -324,8 +375,10 @@ def promtool(*args: str, cwd) -> subprocess.CompletedProcess:
 
 def test_promtool_accepts_the_alerts_and_every_dashboard_query(tmp_path):
     (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": prometheus_rule()["spec"]["groups"]}))
-    queries = [{"record": f"ballast:dashboard_query_{i}", "expr": as_prometheus(expr)}
-               for i, (_, expr) in enumerate(dashboard_exprs(dashboard()))]
+    queries = [
+        {"record": f"ballast:dashboard_query_{i}", "expr": as_prometheus(expr)}
+        for i, (_, expr) in enumerate(dashboard_exprs(dashboard()))
+    ]
     (tmp_path / "dashboard.yaml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": queries}]}))
     result = promtool("check", "rules", "alerts.yaml", "dashboard.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -340,8 +393,10 @@ ROLLOUT = 'namespace="ml", model="credit-risk"'
 
 
 def alert(name: str, labels: dict, summary: str, description: str) -> dict:
-    return {"exp_labels": {"severity": "warning", **labels}, "exp_annotations": {"summary": summary,
-                                                                                 "description": description}}
+    return {
+        "exp_labels": {"severity": "warning", **labels},
+        "exp_annotations": {"summary": summary, "description": description},
+    }
 
 
 ALERT_CASES = {
@@ -365,41 +420,62 @@ ALERT_CASES = {
 def test_alerts_fire_on_synthetic_series(tmp_path):
     (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": prometheus_rule()["spec"]["groups"]}))
     drifting = alert(
-        "BallastModelDrifting", {"namespace": "ml", "policy": "credit-drift", "model": "credit-risk",
-                                 "check": "featureDrift"},
+        "BallastModelDrifting",
+        {"namespace": "ml", "policy": "credit-drift", "model": "credit-risk", "check": "featureDrift"},
         "Model credit-risk is drifting (featureDrift).",
         "DriftPolicy credit-drift finds featureDrift drift in model credit-risk (score 0.625). "
-        "See `kubectl -n ml describe driftpolicy credit-drift`.")
+        "See `kubectl -n ml describe driftpolicy credit-drift`.",
+    )
     rolled_back = alert(
-        "BallastRolloutRolledBack", {"namespace": "ml", "model": "credit-risk", "result": "rolledBack"},
+        "BallastRolloutRolledBack",
+        {"namespace": "ml", "model": "credit-risk", "result": "rolledBack"},
         "A canary of model credit-risk was rolled back.",
         "A new version of model credit-risk failed its canary analysis in the last hour and was rolled back; "
         "Production keeps serving. `kubectl -n ml get modelversions -l ballast.dev/model=credit-risk` shows the "
-        "rollback reason.")
+        "rollback reason.",
+    )
     training = alert(
-        "BallastTrainingRunFailed", {"namespace": "ml", "model": "credit-risk", "result": "failed"},
+        "BallastTrainingRunFailed",
+        {"namespace": "ml", "model": "credit-risk", "result": "failed"},
         "A TrainingRun of model credit-risk failed.",
         "A TrainingRun of model credit-risk failed in the last hour (a gate, the dataset, the deadline or the "
-        "trainer). `kubectl -n ml get trainingruns` shows the reason.")
+        "trainer). `kubectl -n ml get trainingruns` shows the reason.",
+    )
     retrain = alert(
-        "BallastRetrainFailed", {"namespace": "ml", "policy": "credit-drift", "model": "credit-risk",
-                                 "result": "failed"},
+        "BallastRetrainFailed",
+        {"namespace": "ml", "policy": "credit-drift", "model": "credit-risk", "result": "failed"},
         "A retrain of drifting model credit-risk failed.",
         "DriftPolicy credit-drift fired and the TrainingRun it created for model credit-risk failed in the last "
-        "hour, so the drifting version keeps serving.")
+        "hour, so the drifting version keeps serving.",
+    )
     checks = [
-        ("10m", "BallastModelDrifting", []), ("20m", "BallastModelDrifting", [drifting]),
-        ("5m", "BallastRolloutRolledBack", []), ("15m", "BallastRolloutRolledBack", [rolled_back]),
-        ("65m", "BallastRolloutRolledBack", [rolled_back]), ("90m", "BallastRolloutRolledBack", []),
-        ("3m", "BallastTrainingRunFailed", []), ("8m", "BallastTrainingRunFailed", [training]),
-        ("70m", "BallastTrainingRunFailed", []), ("80m", "BallastTrainingRunFailed", [training]),
+        ("10m", "BallastModelDrifting", []),
+        ("20m", "BallastModelDrifting", [drifting]),
+        ("5m", "BallastRolloutRolledBack", []),
+        ("15m", "BallastRolloutRolledBack", [rolled_back]),
+        ("65m", "BallastRolloutRolledBack", [rolled_back]),
+        ("90m", "BallastRolloutRolledBack", []),
+        ("3m", "BallastTrainingRunFailed", []),
+        ("8m", "BallastTrainingRunFailed", [training]),
+        ("70m", "BallastTrainingRunFailed", []),
+        ("80m", "BallastTrainingRunFailed", [training]),
         ("170m", "BallastTrainingRunFailed", []),
-        ("10m", "BallastRetrainFailed", []), ("25m", "BallastRetrainFailed", [retrain]),
+        ("10m", "BallastRetrainFailed", []),
+        ("25m", "BallastRetrainFailed", [retrain]),
     ]
-    tests = {"rule_files": ["alerts.yaml"], "evaluation_interval": "1m", "tests": [{
-        "interval": "1m", **ALERT_CASES,
-        "alert_rule_test": [{"eval_time": at, "alertname": name, "exp_alerts": expected}
-                            for at, name, expected in checks]}]}
+    tests = {
+        "rule_files": ["alerts.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                **ALERT_CASES,
+                "alert_rule_test": [
+                    {"eval_time": at, "alertname": name, "exp_alerts": expected} for at, name, expected in checks
+                ],
+            }
+        ],
+    }
     (tmp_path / "alerts_test.yaml").write_text(yaml.safe_dump(tests, sort_keys=False))
     result = promtool("test", "rules", "alerts_test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -422,12 +498,18 @@ def test_dashboard_queries_on_synthetic_series(tmp_path):
         {"series": f'ballast_serving_requests_total{{{SERVED}, version="v2", code="200"}}', "values": "0+30x20"},
         {"series": f'ballast_serving_requests_total{{{SERVED}, version="v2", code="500"}}', "values": "0+6x20"},
         {"series": f'ballast_serving_request_errors_total{{{SERVED}, version="v2", code="500"}}', "values": "0+6x20"},
-        {"series": f'ballast_serving_request_duration_seconds_bucket{{{SERVED}, version="v1", le="0.005"}}',
-         "values": "0+50x20"},
-        {"series": f'ballast_serving_request_duration_seconds_bucket{{{SERVED}, version="v1", le="0.025"}}',
-         "values": "0+60x20"},
-        {"series": f'ballast_serving_request_duration_seconds_bucket{{{SERVED}, version="v1", le="+Inf"}}',
-         "values": "0+60x20"},
+        {
+            "series": f'ballast_serving_request_duration_seconds_bucket{{{SERVED}, version="v1", le="0.005"}}',
+            "values": "0+50x20",
+        },
+        {
+            "series": f'ballast_serving_request_duration_seconds_bucket{{{SERVED}, version="v1", le="0.025"}}',
+            "values": "0+60x20",
+        },
+        {
+            "series": f'ballast_serving_request_duration_seconds_bucket{{{SERVED}, version="v1", le="+Inf"}}',
+            "values": "0+60x20",
+        },
         # one rollback at minute 30 (its series appears with it), two promotions of which one an
         # hour ago or more (at minute 1) and one at minute 41
         {"series": f'ballast_rollouts_total{{{ROLLOUT}, result="rolledBack"}}', "values": "_x30 1x50"},
@@ -441,12 +523,27 @@ def test_dashboard_queries_on_synthetic_series(tmp_path):
         # increase() extrapolates to the window's edges: samples span 59 of its 60 minutes
         ("75m", query(board, "Rollouts"), [({"result": "rolledBack"}, 1.0), ({"result": "promoted"}, 60 / 59)]),
     ]
-    definition = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
-        "interval": "1m", "input_series": series,
-        "promql_expr_test": [{"expr": expr, "eval_time": at,
-                              "exp_samples": [{"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}",
-                                               "value": value} for labels, value in samples]}
-                             for at, expr, samples in tests]}]}
+    definition = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": at,
+                        "exp_samples": [
+                            {"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "value": value}
+                            for labels, value in samples
+                        ],
+                    }
+                    for at, expr, samples in tests
+                ],
+            }
+        ],
+    }
     (tmp_path / "dashboard_test.yaml").write_text(yaml.safe_dump(definition, sort_keys=False))
     result = promtool("test", "rules", "dashboard_test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

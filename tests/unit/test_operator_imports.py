@@ -12,8 +12,11 @@ HEAVY = ("skops", "sklearn", "scipy", "pandas", "pyarrow")
 
 
 def test_the_operator_imports_none_of_the_model_libraries():
-    probe = ("import json, sys; import ballast.controller, ballast.handlers, ballast.registry; "
-             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
-    loaded = json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
-                                       text=True).stdout)
+    probe = (
+        "import json, sys; import ballast.controller, ballast.handlers, ballast.registry; "
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    loaded = json.loads(
+        subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    )
     assert loaded == [], f"the operator's modules import {loaded}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import kopf
 import pytest
@@ -72,12 +72,18 @@ def test_a_window_started_by_another_handler_this_instant_is_not_queried(monkeyp
     """The create handler and the timer of one policy can run at the same moment: the second
     sees a window that starts at (or a hair after) its own moment. Querying it raised
     "the window must end after it starts" and failed the handler."""
-    moment = datetime(2026, 12, 5, 1, 9, 26, 805040, tzinfo=timezone.utc)
+    moment = datetime(2026, 12, 5, 1, 9, 26, 805040, tzinfo=UTC)
     memo = kopf.Memo()
-    memo[driftpolicy.WINDOW_MEMO] = {"version": "v1", "readings": None, "latest": None,
-                                     "started_at": moment.replace(microsecond=805231)}
-    monkeypatch.setattr(driftpolicy, "window_from_prometheus",
-                        lambda *_, **__: pytest.fail("queried Prometheus for an empty window"))
+    memo[driftpolicy.WINDOW_MEMO] = {
+        "version": "v1",
+        "readings": None,
+        "latest": None,
+        "started_at": moment.replace(microsecond=805231),
+    }
+    monkeypatch.setattr(
+        driftpolicy, "window_from_prometheus", lambda *_, **__: pytest.fail("queried Prometheus for an empty window")
+    )
     window, started_at, problem = driftpolicy._window_from_prometheus(
-        memo, "http://prometheus:9090", "ns", "model", "v1", moment, None)
+        memo, "http://prometheus:9090", "ns", "model", "v1", moment, None
+    )
     assert (window, problem) == (None, None) and started_at == moment.replace(microsecond=805231)

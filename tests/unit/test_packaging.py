@@ -9,10 +9,13 @@ from tests.support.kube import REPO
 
 
 def _import_operator_from(cwd: Path, extra_path: str = "") -> str:
-    code = f"import sys; sys.path[:0] = [{extra_path!r}] if {extra_path!r} else []; " \
-           "import operator; print(operator.__file__)"
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    code = (
+        f"import sys; sys.path[:0] = [{extra_path!r}] if {extra_path!r} else []; "
+        "import operator; print(operator.__file__)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_operator_directory_has_no_init_file():

@@ -1,42 +1,63 @@
 """The Dataset reconciler's decisions, from observations to outcomes, without a cluster."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
 from ballast.reconcile.jobs import JobState
 from ballast.settings import Settings
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
 SETTINGS = Settings()
 
 
 def dataset(generation=1, status=None, refresh=None):
-    spec = {"source": {"inline": {"rows": [{"x": 1}]}}, "format": "csv",
-            "schema": {"columns": [{"name": "x", "type": "integer"}]}, "versionHistoryLimit": 3}
+    spec = {
+        "source": {"inline": {"rows": [{"x": 1}]}},
+        "format": "csv",
+        "schema": {"columns": [{"name": "x", "type": "integer"}]},
+        "versionHistoryLimit": 3,
+    }
     if refresh:
         spec["refreshInterval"] = refresh
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
-            "metadata": {"name": "credit", "namespace": "ml", "uid": "u-1", "generation": generation},
-            "spec": spec, "status": status or {}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {"name": "credit", "namespace": "ml", "uid": "u-1", "generation": generation},
+        "spec": spec,
+        "status": status or {},
+    }
 
 
 def finished(result, succeeded=True):
-    return dict(job=JobState(finished=True, succeeded=succeeded),
-                termination={"exitCode": 0 if succeeded else 2, "message": json.dumps(result)})
+    return dict(
+        job=JobState(finished=True, succeeded=succeeded),
+        termination={"exitCode": 0 if succeeded else 2, "message": json.dumps(result)},
+    )
 
 
 def ok_result(sha, valid=True, rows=10, violations=()):
-    return {"ok": True, "sha256": sha, "rows": rows, "valid": valid, "violations": list(violations),
-            "violationCount": len(violations), "snapshotUri": f"file:///s/{sha}/data.parquet" if valid else None,
-            "createdAt": "2026-01-01T11:59:00Z"}
+    return {
+        "ok": True,
+        "sha256": sha,
+        "rows": rows,
+        "valid": valid,
+        "violations": list(violations),
+        "violationCount": len(violations),
+        "snapshotUri": f"file:///s/{sha}/data.parquet" if valid else None,
+        "createdAt": "2026-01-01T11:59:00Z",
+    }
 
 
 def ingesting(job="credit-ingest-g1-r0", generation=1, refresh=0, started=NOW):
-    return {"jobName": job, "generation": generation, "refresh": refresh,
-            "startedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "jobName": job,
+        "generation": generation,
+        "refresh": refresh,
+        "startedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def ready(outcome):
@@ -104,10 +125,20 @@ def test_an_invalid_new_version_keeps_the_previous_valid_one_as_latest():
 
 
 def test_unchanged_content_makes_no_new_version():
-    previous = {"sha256": SHA_A, "rows": 10, "createdAt": "2026-01-01T00:00:00Z", "valid": True,
-                "snapshotUri": f"file:///s/{SHA_A}/data.parquet"}
-    body = dataset(status={"ingest": ingesting(refresh=1, job="credit-ingest-g1-r1"), "latestVersion": SHA_A,
-                           "versions": [previous]})
+    previous = {
+        "sha256": SHA_A,
+        "rows": 10,
+        "createdAt": "2026-01-01T00:00:00Z",
+        "valid": True,
+        "snapshotUri": f"file:///s/{SHA_A}/data.parquet",
+    }
+    body = dataset(
+        status={
+            "ingest": ingesting(refresh=1, job="credit-ingest-g1-r1"),
+            "latestVersion": SHA_A,
+            "versions": [previous],
+        }
+    )
     outcome = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A))), SETTINGS)
     assert len(outcome.status["versions"]) == 1
     assert outcome.events == []
@@ -130,8 +161,10 @@ def test_a_failed_ingest_reports_the_pods_reason():
 
 def test_an_ingest_pod_killed_at_its_memory_limit_says_so():
     body = dataset(status={"ingest": ingesting()})
-    killed = dict(job=JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded"),
-                  termination={"exitCode": 137, "reason": "OOMKilled", "message": "reading the source"})
+    killed = dict(
+        job=JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded"),
+        termination={"exitCode": 137, "reason": "OOMKilled", "message": "reading the source"},
+    )
     outcome = reconcile_dataset(DatasetObservation(body, NOW, **killed), SETTINGS)
     assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("False", "OutOfMemory")
     assert "OOMKilled" in ready(outcome)["message"]
@@ -146,24 +179,30 @@ def test_a_spec_change_replaces_an_unfinished_ingest():
 
 
 def test_refresh_starts_a_new_job_only_when_due():
-    done = {**ingesting(started=NOW - timedelta(minutes=30)), "finishedAt": "2026-01-01T11:31:00Z",
-            "succeeded": True}
+    done = {**ingesting(started=NOW - timedelta(minutes=30)), "finishedAt": "2026-01-01T11:31:00Z", "succeeded": True}
     early = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}, refresh="1h"), NOW), SETTINGS)
     assert early.create_jobs == []
-    late = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}, refresh="1h"),
-                                                NOW + timedelta(minutes=31)), SETTINGS)
+    late = reconcile_dataset(
+        DatasetObservation(dataset(status={"ingest": done}, refresh="1h"), NOW + timedelta(minutes=31)), SETTINGS
+    )
     assert [j["metadata"]["name"] for j in late.create_jobs] == ["credit-ingest-g1-r1"]
 
 
 def test_a_new_ingest_clears_the_previous_outcome_so_it_is_not_taken_as_finished():
-    done = {**ingesting(started=NOW - timedelta(hours=2)), "finishedAt": "2026-01-01T10:01:00Z",
-            "succeeded": True, "reason": "Ingested", "message": "version a: 10 rows, valid"}
+    done = {
+        **ingesting(started=NOW - timedelta(hours=2)),
+        "finishedAt": "2026-01-01T10:01:00Z",
+        "succeeded": True,
+        "reason": "Ingested",
+        "message": "version a: 10 rows, valid",
+    }
     outcome = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}, refresh="1h"), NOW), SETTINGS)
     started = outcome.status["ingest"]
     assert started["jobName"] == "credit-ingest-g1-r1"
     # a merge patch keeps keys it does not mention: these must be explicit nulls
     assert {k: started[k] for k in ("finishedAt", "succeeded", "reason", "message")} == dict.fromkeys(
-        ("finishedAt", "succeeded", "reason", "message"))
+        ("finishedAt", "succeeded", "reason", "message")
+    )
 
 
 def test_an_ingest_pod_that_cannot_start_is_named_in_ready_once_with_an_event():
@@ -172,8 +211,9 @@ def test_an_ingest_pod_that_cannot_start_is_named_in_ready_once_with_an_event():
     stuck = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False), pod_problem=problem), SETTINGS)
     assert (ready(stuck)["status"], ready(stuck)["reason"]) == ("Unknown", "PodCannotStart")
     assert problem in ready(stuck)["message"] and "credit-ingest-g1-r0" in ready(stuck)["message"]
-    assert [(e.type, e.reason) for e in ready_transition_events(body["status"], stuck)] == \
-        [("Warning", "PodCannotStart")]
+    assert [(e.type, e.reason) for e in ready_transition_events(body["status"], stuck)] == [
+        ("Warning", "PodCannotStart")
+    ]
     assert stuck.create_jobs == [] and stuck.delete_jobs == []  # the Job's deadline still ends it
 
     body["status"]["conditions"] = stuck.status["conditions"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,10 +10,14 @@ from ballast.build.retrain import POLICY_LABEL
 from ballast.conditions import find_condition, rfc3339
 from ballast.drift.counters import ROWS, Window, series_key
 from ballast.reconcile.driftpolicy import (
-    DriftObservation, PolicyRun, evaluation_due, reconcile_drift_policy, resumed_window_start,
+    DriftObservation,
+    PolicyRun,
+    evaluation_due,
+    reconcile_drift_policy,
+    resumed_window_start,
 )
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 OLD_DATA, NEW_DATA = "a" * 64, "b" * 64
 
 
@@ -22,38 +26,78 @@ def window(rows: float, share_low: float) -> Window:
     bucket = "ballast_feature_value_bucket"
     ratio = "ballast_reference_feature_bin_ratio"
     return Window(
-        counts={(ROWS, ()): rows, series_key(bucket, {"feature": "x", "le": "1.0"}): rows * share_low,
-                series_key(bucket, {"feature": "x", "le": "+Inf"}): rows},
-        reference={series_key(ratio, {"feature": "x", "bin": "1.0"}): 0.5,
-                   series_key(ratio, {"feature": "x", "bin": "+Inf"}): 0.5})
+        counts={
+            (ROWS, ()): rows,
+            series_key(bucket, {"feature": "x", "le": "1.0"}): rows * share_low,
+            series_key(bucket, {"feature": "x", "le": "+Inf"}): rows,
+        },
+        reference={
+            series_key(ratio, {"feature": "x", "bin": "1.0"}): 0.5,
+            series_key(ratio, {"feature": "x", "bin": "+Inf"}): 0.5,
+        },
+    )
 
 
 CALM, DRIFTING, TINY = window(1000, 0.5), window(1000, 0.05), window(10, 0.05)
 
 
 def policy(action: dict | None = None, status: dict | None = None, **spec) -> dict:
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "DriftPolicy",
-            "metadata": {"name": "iris-drift", "namespace": "ns", "uid": "u-1", "generation": 1},
-            "spec": {"model": "iris", "interval": "1m", "cooldown": "1h", "window": {"minSamples": 100},
-                     "checks": {"predictionDrift": {"enabled": False}, "accuracy": {"enabled": False}},
-                     **({"action": action} if action else {}), **spec},
-            "status": status or {}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "DriftPolicy",
+        "metadata": {"name": "iris-drift", "namespace": "ns", "uid": "u-1", "generation": 1},
+        "spec": {
+            "model": "iris",
+            "interval": "1m",
+            "cooldown": "1h",
+            "window": {"minSamples": 100},
+            "checks": {"predictionDrift": {"enabled": False}, "accuracy": {"enabled": False}},
+            **({"action": action} if action else {}),
+            **spec,
+        },
+        "status": status or {},
+    }
 
 
-RETRAIN = {"type": "retrain", "retrain": {"promotion": "auto", "maxPerDay": 2, "template": {"spec": {
-    "model": "iris", "datasetRef": {"name": "iris"}, "estimator": "sklearn.linear_model.LogisticRegression"}}}}
-PRODUCTION = {"metadata": {"name": "iris-v1"}, "spec": {"source": {"dataset": {"name": "iris", "version": OLD_DATA}}},
-              "status": {"metrics": {"accuracy": 0.95}}}
+RETRAIN = {
+    "type": "retrain",
+    "retrain": {
+        "promotion": "auto",
+        "maxPerDay": 2,
+        "template": {
+            "spec": {
+                "model": "iris",
+                "datasetRef": {"name": "iris"},
+                "estimator": "sklearn.linear_model.LogisticRegression",
+            }
+        },
+    },
+}
+PRODUCTION = {
+    "metadata": {"name": "iris-v1"},
+    "spec": {"source": {"dataset": {"name": "iris", "version": OLD_DATA}}},
+    "status": {"metrics": {"accuracy": 0.95}},
+}
 
 
 def dataset(latest: str) -> dict:
-    return {"status": {"latestVersion": latest, "versions": [
-        {"sha256": v, "valid": True, "snapshotUri": f"file:///s/{v[:4]}"} for v in {OLD_DATA, latest}]}}
+    return {
+        "status": {
+            "latestVersion": latest,
+            "versions": [{"sha256": v, "valid": True, "snapshotUri": f"file:///s/{v[:4]}"} for v in {OLD_DATA, latest}],
+        }
+    }
 
 
 def observe(body: dict, window: Window | None = None, started: datetime | None = None, **extra) -> DriftObservation:
-    return DriftObservation(body=body, now=NOW, production=extra.pop("production", PRODUCTION), window=window,
-                            window_started_at=started or NOW - timedelta(minutes=5), **extra)
+    return DriftObservation(
+        body=body,
+        now=NOW,
+        production=extra.pop("production", PRODUCTION),
+        window=window,
+        window_started_at=started or NOW - timedelta(minutes=5),
+        **extra,
+    )
 
 
 def watched(**status) -> dict:
@@ -159,8 +203,14 @@ def run_state(name: str = "iris-drift-20261127115500", **fields) -> PolicyRun:
 
 
 def in_flight(outcome: str = "Created") -> dict:
-    return {"time": rfc3339(NOW - timedelta(minutes=5)), "reason": "r", "action": "retrain",
-            "trainingRun": "iris-drift-20261127115500", "outcome": outcome, "message": ""}
+    return {
+        "time": rfc3339(NOW - timedelta(minutes=5)),
+        "reason": "r",
+        "action": "retrain",
+        "trainingRun": "iris-drift-20261127115500",
+        "outcome": outcome,
+        "message": "",
+    }
 
 
 def test_a_retraining_in_flight_holds_back_new_firings_even_after_cooldown():
@@ -171,10 +221,13 @@ def test_a_retraining_in_flight_holds_back_new_firings_even_after_cooldown():
 
 
 def test_a_retrained_model_that_does_not_beat_the_champion_is_not_promoted_and_the_policy_says_so():
-    run = run_state(finished=True, succeeded=False, reason="GateFailed",
-                    message="gate failed: accuracy 0.91 is not better than the champion's 0.95")
-    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched(firings=[in_flight("Training")])),
-                                              runs=[run]))
+    run = run_state(
+        finished=True,
+        succeeded=False,
+        reason="GateFailed",
+        message="gate failed: accuracy 0.91 is not better than the champion's 0.95",
+    )
+    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched(firings=[in_flight("Training")])), runs=[run]))
     firing = decision.outcome.status["firings"][0]
     assert firing["outcome"] == "NotPromoted" and "champion" in firing["message"]
     assert condition(decision, "Retraining")["reason"] == "NotPromoted"
@@ -182,22 +235,38 @@ def test_a_retrained_model_that_does_not_beat_the_champion_is_not_promoted_and_t
     assert decision.retrain_results == ["rejected"]
 
 
-@pytest.mark.parametrize("stage, outcome, result", [("Canary", "RollingOut", []), ("Production", "Promoted", ["promoted"]),
-                                                    ("RolledBack", "RolledBack", ["rolledBack"])])
+@pytest.mark.parametrize(
+    "stage, outcome, result",
+    [
+        ("Canary", "RollingOut", []),
+        ("Production", "Promoted", ["promoted"]),
+        ("RolledBack", "RolledBack", ["rolledBack"]),
+    ],
+)
 def test_a_passed_retraining_is_followed_through_its_rollout(stage, outcome, result):
     run = run_state(finished=True, succeeded=True, reason="Trained", model_version="iris-v2")
-    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched(firings=[in_flight("Training")])),
-                                              runs=[run], stages={"iris-v2": stage}))
+    decision = reconcile_drift_policy(
+        observe(policy(RETRAIN, watched(firings=[in_flight("Training")])), runs=[run], stages={"iris-v2": stage})
+    )
     assert decision.outcome.status["firings"][0]["outcome"] == outcome
     assert decision.retrain_results == result
 
 
 def test_the_daily_cap_turns_a_firing_into_a_notification():
     runs = [run_state(f"r{i}", finished=True, succeeded=True) for i in range(2)]
-    old = [{"time": rfc3339(NOW - timedelta(hours=2)), "reason": "r", "action": "retrain", "trainingRun": f"r{i}",
-            "outcome": "Promoted"} for i in range(2)]
-    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched(firings=old)), DRIFTING, runs=runs,
-                                              dataset=dataset(NEW_DATA)))
+    old = [
+        {
+            "time": rfc3339(NOW - timedelta(hours=2)),
+            "reason": "r",
+            "action": "retrain",
+            "trainingRun": f"r{i}",
+            "outcome": "Promoted",
+        }
+        for i in range(2)
+    ]
+    decision = reconcile_drift_policy(
+        observe(policy(RETRAIN, watched(firings=old)), DRIFTING, runs=runs, dataset=dataset(NEW_DATA))
+    )
     assert not decision.outcome.create_objects
     assert "maxPerDay" in decision.outcome.status["firings"][0]["message"]
     assert "RetrainCapped" in {e.reason for e in decision.outcome.events}
@@ -205,20 +274,26 @@ def test_the_daily_cap_turns_a_firing_into_a_notification():
 
 def test_a_run_whose_firing_never_reached_status_is_adopted_not_created_again():
     orphan = run_state(firing_reason="featureDrift: 1 of 1 features drifted")
-    decision = reconcile_drift_policy(observe(policy(RETRAIN, watched()), DRIFTING, runs=[orphan],
-                                              dataset=dataset(NEW_DATA)))
+    decision = reconcile_drift_policy(
+        observe(policy(RETRAIN, watched()), DRIFTING, runs=[orphan], dataset=dataset(NEW_DATA))
+    )
     assert not decision.outcome.create_objects
     [firing] = decision.outcome.status["firings"]
     assert firing["trainingRun"] == orphan.name and firing["outcome"] == "Training"
 
 
 def test_an_unreachable_prometheus_is_a_reason_on_ready_and_no_counts_is_not_enough_data():
-    down = reconcile_drift_policy(observe(policy(status=watched()), None,
-                                          window_problem=("PrometheusUnreachable", "connection refused")))
-    assert (condition(down, "Ready")["status"], condition(down, "Ready")["reason"]) == ("False", "PrometheusUnreachable")
+    down = reconcile_drift_policy(
+        observe(policy(status=watched()), None, window_problem=("PrometheusUnreachable", "connection refused"))
+    )
+    assert (condition(down, "Ready")["status"], condition(down, "Ready")["reason"]) == (
+        "False",
+        "PrometheusUnreachable",
+    )
     assert condition(down, "Drifting")["status"] == "Unknown"
-    quiet = reconcile_drift_policy(observe(policy(status=watched()), None,
-                                           window_problem=("PrometheusNoData", "no counts in the window")))
+    quiet = reconcile_drift_policy(
+        observe(policy(status=watched()), None, window_problem=("PrometheusNoData", "no counts in the window"))
+    )
     assert condition(quiet, "Ready")["status"] == "True"
     assert quiet.outcome.status["verdict"] == "NotEnoughData"
     assert quiet.outcome.status["lastEvaluationTime"] == rfc3339(NOW)  # retried after the interval, not at once
@@ -226,11 +301,14 @@ def test_an_unreachable_prometheus_is_a_reason_on_ready_and_no_counts_is_not_eno
 
 def test_a_reconcile_that_reads_nothing_keeps_what_the_last_read_found():
     """Between evaluations the timer still runs: an unreachable Prometheus must not flap Ready."""
-    failed = reconcile_drift_policy(observe(policy(status=watched()), None,
-                                            window_problem=("PrometheusUnreachable", "connection refused")))
+    failed = reconcile_drift_policy(
+        observe(policy(status=watched()), None, window_problem=("PrometheusUnreachable", "connection refused"))
+    )
     between = reconcile_drift_policy(observe(policy(status=watched(conditions=failed.outcome.status["conditions"]))))
-    assert (condition(between, "Ready")["status"], condition(between, "Ready")["reason"]) == \
-        ("False", "PrometheusUnreachable")
+    assert (condition(between, "Ready")["status"], condition(between, "Ready")["reason"]) == (
+        "False",
+        "PrometheusUnreachable",
+    )
 
 
 def test_a_restarted_operator_resumes_the_prometheus_window_that_status_names():
@@ -282,9 +360,21 @@ def test_a_template_naming_a_disallowed_image_creates_no_run_and_says_which_fiel
 def test_a_waiting_firing_is_not_turned_into_a_run_once_the_image_is_no_longer_allowed():
     from ballast.settings import Settings
 
-    body = policy(_with_image("docker.io/evil/miner:1"), watched(firings=[{
-        "time": rfc3339(NOW - timedelta(minutes=10)), "reason": "drift", "action": "retrain",
-        "modelVersion": "iris-v1", "outcome": "WaitingForData", "message": ""}]))
+    body = policy(
+        _with_image("docker.io/evil/miner:1"),
+        watched(
+            firings=[
+                {
+                    "time": rfc3339(NOW - timedelta(minutes=10)),
+                    "reason": "drift",
+                    "action": "retrain",
+                    "modelVersion": "iris-v1",
+                    "outcome": "WaitingForData",
+                    "message": "",
+                }
+            ]
+        ),
+    )
     decision = reconcile_drift_policy(observe(body, None, dataset=dataset(NEW_DATA), settings=Settings()))
     assert decision.outcome.create_objects == []
     assert decision.outcome.status["firings"][0]["outcome"] == "Failed"

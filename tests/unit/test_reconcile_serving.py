@@ -1,6 +1,6 @@
 """Serving decisions for a ModelVersion among its model's versions, without a cluster."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ballast.canary.samples import Sample
 from ballast.handlers.apply import ready_transition_events
@@ -9,7 +9,7 @@ from ballast.reconcile.serving import DeploymentState, Sibling, in_transition
 from ballast.registry import Verification
 from ballast.settings import Settings
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(superseded_grace_seconds=30)
 OK = Verification(ok=True, reason="Verified", message="ok")
 
@@ -18,20 +18,32 @@ NAME = "iris-aaaaaaaaaaaa"
 
 
 def version(name=NAME, stage=None, strategy="Immediate", replicas=2, serving=True, **status):
-    spec = {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/models/iris/a/model.skops",
-                                          "sha256": "a" * 64},
-            "rollout": {"strategy": strategy}}
+    spec = {
+        "model": "iris",
+        "artifact": {"uri": "file:///var/lib/ballast/models/iris/a/model.skops", "sha256": "a" * 64},
+        "rollout": {"strategy": strategy},
+    }
     if serving:
         spec["serving"] = {"enabled": True, "replicas": replicas}
-    return {"metadata": {"name": name, "namespace": "ml", "uid": "u-" + name, "generation": 1},
-            "apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "spec": spec,
-            "status": {**({"stage": stage} if stage else {}), **status}}
+    return {
+        "metadata": {"name": name, "namespace": "ml", "uid": "u-" + name, "generation": 1},
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "spec": spec,
+        "status": {**({"stage": stage} if stage else {}), **status},
+    }
 
 
 def reconcile(body, siblings=(), ready=0, verification=OK, spec_hash=None, now=NOW, service_owners=None):
-    return reconcile_model_version(body, verification, now, siblings=list(siblings),
-                                   deployment=DeploymentState(ready, spec_hash), settings=SETTINGS,
-                                   service_owners=service_owners)
+    return reconcile_model_version(
+        body,
+        verification,
+        now,
+        siblings=list(siblings),
+        deployment=DeploymentState(ready, spec_hash),
+        settings=SETTINGS,
+        service_owners=service_owners,
+    )
 
 
 def ready(outcome):
@@ -106,37 +118,66 @@ def test_immediate_replaces_production_once_ready_and_the_old_one_is_superseded_
     assert deployment(superseded)["spec"]["replicas"] == 2  # still serving during the grace period
 
     later = version("iris-old", stage="Superseded", supersededAt="2026-01-01T12:00:00Z")
-    assert deployment(reconcile(later, siblings=[newer], ready=2,
-                                now=NOW + timedelta(seconds=10)))["spec"]["replicas"] == 2
-    assert deployment(reconcile(later, siblings=[newer], ready=2,
-                                now=NOW + timedelta(seconds=31)))["spec"]["replicas"] == 0
+    assert (
+        deployment(reconcile(later, siblings=[newer], ready=2, now=NOW + timedelta(seconds=10)))["spec"]["replicas"]
+        == 2
+    )
+    assert (
+        deployment(reconcile(later, siblings=[newer], ready=2, now=NOW + timedelta(seconds=31)))["spec"]["replicas"]
+        == 0
+    )
 
 
 PRODUCTION = Sibling("iris-old", "Production", "2026-01-01T10:00:00Z", ready_replicas=2)
 
 
-def canary_version(step=0, started=NOW - timedelta(minutes=2), auto_promote=True, approved=False, limits=None,
-                   passed_all=False, **extra):
+def canary_version(
+    step=0,
+    started=NOW - timedelta(minutes=2),
+    auto_promote=True,
+    approved=False,
+    limits=None,
+    passed_all=False,
+    **extra,
+):
     body = version(stage="Canary", strategy="Canary", replicas=2)
-    body["spec"]["rollout"].update(steps=[20, 50], analysisInterval="1m", autoPromote=auto_promote,
-                                   approved=approved, limits=limits or {})
-    body["status"]["canary"] = {"step": step, "stepStartedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                "production": "iris-old", "canaryStart": Sample().to_status(),
-                                "productionStart": Sample().to_status(), **({"passedAllSteps": True} if passed_all else {})}
+    body["spec"]["rollout"].update(
+        steps=[20, 50], analysisInterval="1m", autoPromote=auto_promote, approved=approved, limits=limits or {}
+    )
+    body["status"]["canary"] = {
+        "step": step,
+        "stepStartedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "production": "iris-old",
+        "canaryStart": Sample().to_status(),
+        "productionStart": Sample().to_status(),
+        **({"passedAllSteps": True} if passed_all else {}),
+    }
     body["status"].update(extra)
     return body
 
 
 def traffic(requests, errors=0, fast=True, feedback=0, correct=0):
     le = 0.005 if fast else 2.5
-    return Sample(requests=requests, server_errors=errors, latency_buckets={le: requests, float("inf"): requests},
-                  feedback=feedback, feedback_correct=correct)
+    return Sample(
+        requests=requests,
+        server_errors=errors,
+        latency_buckets={le: requests, float("inf"): requests},
+        feedback=feedback,
+        feedback_correct=correct,
+    )
 
 
 def canary_reconcile(body, canary, production=traffic(200, feedback=100, correct=95), **kwargs):
-    return reconcile_model_version(body, OK, NOW, siblings=[PRODUCTION], deployment=DeploymentState(1),
-                                   settings=SETTINGS, samples={body["metadata"]["name"]: canary,
-                                                               "iris-old": production}, **kwargs)
+    return reconcile_model_version(
+        body,
+        OK,
+        NOW,
+        siblings=[PRODUCTION],
+        deployment=DeploymentState(1),
+        settings=SETTINGS,
+        samples={body["metadata"]["name"]: canary, "iris-old": production},
+        **kwargs,
+    )
 
 
 def test_a_canary_starts_at_the_first_step_with_replicas_by_ratio():
@@ -172,8 +213,11 @@ def test_without_auto_promote_the_canary_waits_for_approval_and_records_who_gave
     waiting = canary_reconcile(canary_version(step=1, auto_promote=False), traffic(100))
     assert (waiting.status["stage"], ready(waiting)["reason"]) == ("Canary", "AwaitingApproval")
     assert waiting.status["canary"]["passedAllSteps"] is True
-    approved = canary_reconcile(canary_version(step=1, auto_promote=False, approved=True, passed_all=True),
-                                traffic(100), approved_by="kubectl-patch")
+    approved = canary_reconcile(
+        canary_version(step=1, auto_promote=False, approved=True, passed_all=True),
+        traffic(100),
+        approved_by="kubectl-patch",
+    )
     assert approved.status["stage"] == "Production"
     assert approved.status["approval"] == {"by": "kubectl-patch", "at": "2026-01-01T12:00:00Z"}
 
@@ -229,8 +273,9 @@ def test_registry_only_versions_are_not_deployed_or_polled():
 
 
 def test_a_rollback_request_brings_a_superseded_version_back_once_its_pods_are_ready():
-    body = version("iris-old", stage="Superseded", promotedAt="2026-01-01T10:00:00Z",
-                   supersededAt="2026-01-01T11:00:00Z")
+    body = version(
+        "iris-old", stage="Superseded", promotedAt="2026-01-01T10:00:00Z", supersededAt="2026-01-01T11:00:00Z"
+    )
     current = Sibling("iris-aaaaaaaaaaaa", "Production", "2026-01-01T11:00:00Z", ready_replicas=2)
     body["metadata"]["annotations"] = {"ballast.dev/rollback-requested-at": "2026-01-01T11:59:00Z"}
     scaling = reconcile(body, siblings=[current], ready=0)
@@ -243,8 +288,9 @@ def test_a_rollback_request_brings_a_superseded_version_back_once_its_pods_are_r
 
 
 def test_an_old_rollback_request_is_not_replayed():
-    body = version("iris-old", stage="Superseded", promotedAt="2026-01-01T11:59:30Z",
-                   supersededAt="2026-01-01T11:59:50Z")
+    body = version(
+        "iris-old", stage="Superseded", promotedAt="2026-01-01T11:59:30Z", supersededAt="2026-01-01T11:59:50Z"
+    )
     body["metadata"]["annotations"] = {"ballast.dev/rollback-requested-at": "2026-01-01T11:59:00Z"}
     later = reconcile(body, siblings=[], ready=0, now=NOW + timedelta(minutes=5))
     assert later.status["stage"] == "Superseded" and deployment(later)["spec"]["replicas"] == 0
@@ -252,16 +298,25 @@ def test_an_old_rollback_request_is_not_replayed():
 
 def test_a_serving_pod_that_cannot_start_is_named_while_the_version_deploys_once_with_an_event():
     problem = "Unschedulable: 0/1 nodes are available: 1 Insufficient memory."
-    stuck = reconcile_model_version(version(), OK, NOW, siblings=[], deployment=DeploymentState(0),
-                                    settings=SETTINGS, pod_problem=problem)
+    stuck = reconcile_model_version(
+        version(), OK, NOW, siblings=[], deployment=DeploymentState(0), settings=SETTINGS, pod_problem=problem
+    )
     assert (ready(stuck)["status"], ready(stuck)["reason"]) == ("Unknown", "PodCannotStart")
     assert "0 of 2 replicas ready" in ready(stuck)["message"] and problem in ready(stuck)["message"]
     assert [(e.type, e.reason) for e in ready_transition_events({}, stuck)] == [("Warning", "PodCannotStart")]
     deploying = version(conditions=stuck.status["conditions"])
-    again = reconcile_model_version(deploying, OK, NOW, siblings=[], deployment=DeploymentState(0),
-                                    settings=SETTINGS, pod_problem=problem)
+    again = reconcile_model_version(
+        deploying, OK, NOW, siblings=[], deployment=DeploymentState(0), settings=SETTINGS, pod_problem=problem
+    )
     assert ready_transition_events(deploying["status"], again) == [] and ready(again)["reason"] == "PodCannotStart"
     # a version already serving stays Serving while one more replica cannot start
-    serving = reconcile_model_version(version(stage="Production"), OK, NOW, siblings=[], deployment=DeploymentState(2),
-                                      settings=SETTINGS, pod_problem=problem)
+    serving = reconcile_model_version(
+        version(stage="Production"),
+        OK,
+        NOW,
+        siblings=[],
+        deployment=DeploymentState(2),
+        settings=SETTINGS,
+        pod_problem=problem,
+    )
     assert ready(serving)["reason"] == "Serving"

@@ -1,41 +1,66 @@
 """The TrainingRun reconciler's decisions, without a cluster."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.jobs import JobState
 from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run
 from ballast.settings import Settings
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SHA_DATA, SHA_OLD, SHA_MODEL = "d" * 64, "0" * 64, "f" * 64
 SETTINGS = Settings(dataset_wait_seconds=600)
 
 
 def run(status=None, created=NOW, gates=None, version=None):
-    spec = {"model": "credit-risk", "datasetRef": {"name": "credit", **({"version": version} if version else {})},
-            "estimator": "sklearn.linear_model.LogisticRegression", "seed": 1, "backoffLimit": 2,
-            "activeDeadlineSeconds": 300, "resources": {"limits": {"memory": "1Gi"}},
-            "modelVersionTemplate": {"rollout": {"strategy": "Immediate"}}}
+    spec = {
+        "model": "credit-risk",
+        "datasetRef": {"name": "credit", **({"version": version} if version else {})},
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "seed": 1,
+        "backoffLimit": 2,
+        "activeDeadlineSeconds": 300,
+        "resources": {"limits": {"memory": "1Gi"}},
+        "modelVersionTemplate": {"rollout": {"strategy": "Immediate"}},
+    }
     if gates:
         spec["evaluation"] = {"gates": gates}
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun",
-            "metadata": {"name": "credit-1", "namespace": "ml", "uid": "u-9", "generation": 1,
-                         "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            "spec": spec, "status": status or {}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {
+            "name": "credit-1",
+            "namespace": "ml",
+            "uid": "u-9",
+            "generation": 1,
+            "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "spec": spec,
+        "status": status or {},
+    }
 
 
 def dataset(versions=None, latest=SHA_DATA):
-    versions = versions if versions is not None else [
-        {"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"}]
-    return {"metadata": {"name": "credit"}, "spec": {"schema": {"columns": [{"name": "x", "type": "float"}]}},
-            "status": {"latestVersion": latest, "versions": versions}}
+    versions = (
+        versions
+        if versions is not None
+        else [{"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"}]
+    )
+    return {
+        "metadata": {"name": "credit"},
+        "spec": {"schema": {"columns": [{"name": "x", "type": "float"}]}},
+        "status": {"latestVersion": latest, "versions": versions},
+    }
 
 
 def started():
-    return {"jobName": "credit-1-train", "datasetVersion": SHA_DATA,
-            "datasetSnapshotUri": f"file:///s/{SHA_DATA}/data.parquet", "startedAt": "2026-01-01T11:00:00Z"}
+    return {
+        "jobName": "credit-1-train",
+        "datasetVersion": SHA_DATA,
+        "datasetSnapshotUri": f"file:///s/{SHA_DATA}/data.parquet",
+        "startedAt": "2026-01-01T11:00:00Z",
+    }
 
 
 def condition(outcome, type):
@@ -43,8 +68,10 @@ def condition(outcome, type):
 
 
 def finished_with(result, succeeded=True, reason=""):
-    return dict(job=JobState(finished=True, succeeded=succeeded, reason=reason, message="job message"),
-                termination={"exitCode": 0, "message": json.dumps(result) if isinstance(result, dict) else result})
+    return dict(
+        job=JobState(finished=True, succeeded=succeeded, reason=reason, message="job message"),
+        termination={"exitCode": 0, "message": json.dumps(result) if isinstance(result, dict) else result},
+    )
 
 
 def test_the_newest_valid_version_is_pinned_and_one_restricted_job_is_created():
@@ -65,27 +92,37 @@ def test_a_missing_dataset_waits_then_fails_with_dataset_not_ready():
     waiting = reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=None), SETTINGS)
     assert waiting.create_jobs == []
     assert (condition(waiting, "Ready")["reason"], condition(waiting, "Succeeded")["status"]) == (
-        "DatasetNotReady", "Unknown")
+        "DatasetNotReady",
+        "Unknown",
+    )
     late = reconcile_training_run(TrainingRunObservation(run(created=NOW - timedelta(minutes=11)), NOW), SETTINGS)
     assert (condition(late, "Succeeded")["status"], condition(late, "Succeeded")["reason"]) == (
-        "False", "DatasetNotReady")
+        "False",
+        "DatasetNotReady",
+    )
 
 
 def test_an_invalid_pinned_version_is_never_trained_on():
     versions = [{"sha256": SHA_OLD, "rows": 3, "valid": False, "violations": ["too few rows"]}]
     outcome = reconcile_training_run(
-        TrainingRunObservation(run(version=SHA_OLD), NOW, dataset=dataset(versions, latest=None)), SETTINGS)
+        TrainingRunObservation(run(version=SHA_OLD), NOW, dataset=dataset(versions, latest=None)), SETTINGS
+    )
     assert outcome.create_jobs == []
     assert condition(outcome, "Succeeded")["reason"] == "DatasetVersionInvalid"
     assert "too few rows" in condition(outcome, "Succeeded")["message"]
 
 
 def test_the_pinned_version_never_changes_after_the_first_reconcile():
-    newer = dataset(latest="e" * 64, versions=[
-        {"sha256": "e" * 64, "rows": 1, "valid": True, "snapshotUri": "file:///s/e"},
-        {"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"}])
-    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, dataset=newer, job=None),
-                                     SETTINGS)
+    newer = dataset(
+        latest="e" * 64,
+        versions=[
+            {"sha256": "e" * 64, "rows": 1, "valid": True, "snapshotUri": "file:///s/e"},
+            {"sha256": SHA_DATA, "rows": 100, "valid": True, "snapshotUri": f"file:///s/{SHA_DATA}/data.parquet"},
+        ],
+    )
+    outcome = reconcile_training_run(
+        TrainingRunObservation(run(status=started()), NOW, dataset=newer, job=None), SETTINGS
+    )
     env = outcome.create_jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"]
     inputs = json.loads(next(e["value"] for e in env if e["name"] == "BALLAST_RUN_INPUTS"))
     assert inputs["dataset"]["sha256"] == SHA_DATA
@@ -93,14 +130,21 @@ def test_the_pinned_version_never_changes_after_the_first_reconcile():
 
 
 def test_must_beat_champion_passes_the_production_version_to_the_trainer():
-    champion = {"metadata": {"name": "credit-risk-000000000000"},
-                "spec": {"artifact": {"uri": "file:///m/x/model.skops", "sha256": SHA_OLD}}}
-    outcome = reconcile_training_run(TrainingRunObservation(run(gates={"mustBeatChampion": True}), NOW,
-                                                            dataset=dataset(), champion=champion), SETTINGS)
+    champion = {
+        "metadata": {"name": "credit-risk-000000000000"},
+        "spec": {"artifact": {"uri": "file:///m/x/model.skops", "sha256": SHA_OLD}},
+    }
+    outcome = reconcile_training_run(
+        TrainingRunObservation(run(gates={"mustBeatChampion": True}), NOW, dataset=dataset(), champion=champion),
+        SETTINGS,
+    )
     env = outcome.create_jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"]
     inputs = json.loads(next(e["value"] for e in env if e["name"] == "BALLAST_RUN_INPUTS"))
-    assert inputs["champion"] == {"modelVersion": "credit-risk-000000000000", "uri": "file:///m/x/model.skops",
-                                  "sha256": SHA_OLD}
+    assert inputs["champion"] == {
+        "modelVersion": "credit-risk-000000000000",
+        "uri": "file:///m/x/model.skops",
+        "sha256": SHA_OLD,
+    }
     assert outcome.status["champion"] == "credit-risk-000000000000"
 
 
@@ -117,11 +161,16 @@ def test_a_run_on_an_image_named_by_digest_tells_the_trainer_that_digest():
 
 
 def test_a_passed_run_registers_a_model_version_with_lineage_and_no_owner():
-    result = {"artifact": {"uri": f"file:///m/credit-risk/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
-              "metrics": {"accuracy": 0.9}, "keyMetric": {"name": "accuracy", "value": 0.9}, "passed": True,
-              "gates": []}
-    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, dataset=dataset(),
-                                                            **finished_with(result)), SETTINGS)
+    result = {
+        "artifact": {"uri": f"file:///m/credit-risk/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
+        "metrics": {"accuracy": 0.9},
+        "keyMetric": {"name": "accuracy", "value": 0.9},
+        "passed": True,
+        "gates": [],
+    }
+    outcome = reconcile_training_run(
+        TrainingRunObservation(run(status=started()), NOW, dataset=dataset(), **finished_with(result)), SETTINGS
+    )
     [(plural, version)] = outcome.create_objects
     assert plural == "modelversions"
     assert version["metadata"]["name"] == "credit-risk-" + SHA_MODEL[:12]
@@ -133,10 +182,14 @@ def test_a_passed_run_registers_a_model_version_with_lineage_and_no_owner():
 
 
 def test_a_failed_gate_says_which_and_registers_nothing():
-    result = {"artifact": {"uri": "file:///m/x", "sha256": SHA_MODEL}, "passed": False,
-              "gates": [{"name": "minimum/accuracy", "passed": False, "message": "accuracy 0.61 < 0.9"}]}
-    outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, dataset=dataset(),
-                                                            **finished_with(result)), SETTINGS)
+    result = {
+        "artifact": {"uri": "file:///m/x", "sha256": SHA_MODEL},
+        "passed": False,
+        "gates": [{"name": "minimum/accuracy", "passed": False, "message": "accuracy 0.61 < 0.9"}],
+    }
+    outcome = reconcile_training_run(
+        TrainingRunObservation(run(status=started()), NOW, dataset=dataset(), **finished_with(result)), SETTINGS
+    )
     assert outcome.create_objects == []
     succeeded = condition(outcome, "Succeeded")
     assert (succeeded["status"], succeeded["reason"]) == ("False", "GateFailed")
@@ -144,8 +197,11 @@ def test_a_failed_gate_says_which_and_registers_nothing():
 
 
 def test_failures_keep_the_pods_reason_or_the_deadline():
-    invalid = finished_with({"passed": False, "reason": "InvalidEstimator", "message": "unknown param max_depthh"},
-                            succeeded=False, reason="PodFailurePolicy")
+    invalid = finished_with(
+        {"passed": False, "reason": "InvalidEstimator", "message": "unknown param max_depthh"},
+        succeeded=False,
+        reason="PodFailurePolicy",
+    )
     outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, **invalid), SETTINGS)
     assert condition(outcome, "Succeeded")["reason"] == "InvalidEstimator"
     deadline = finished_with("", succeeded=False, reason="DeadlineExceeded")
@@ -160,8 +216,10 @@ def test_failures_keep_the_pods_reason_or_the_deadline():
 def test_a_training_pod_killed_at_its_memory_limit_fails_with_out_of_memory_naming_the_limit():
     """The kernel's OOM kill leaves no result and often no log: only the runtime's reason
     tells a person to raise the limit rather than look for a bug."""
-    killed = dict(job=JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded", message="job message"),
-                  termination={"exitCode": 137, "reason": "OOMKilled", "message": "fitting"})
+    killed = dict(
+        job=JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded", message="job message"),
+        termination={"exitCode": 137, "reason": "OOMKilled", "message": "fitting"},
+    )
     outcome = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, **killed), SETTINGS)
     succeeded = condition(outcome, "Succeeded")
     assert (succeeded["status"], succeeded["reason"]) == ("False", "OutOfMemory")
@@ -172,8 +230,18 @@ def test_a_training_pod_killed_at_its_memory_limit_fails_with_out_of_memory_nami
 
 
 def test_a_finished_run_does_nothing_more():
-    status = {**started(), "conditions": [{"type": "Succeeded", "status": "True", "reason": "Trained", "message": "",
-                                           "lastTransitionTime": "2026-01-01T11:30:00Z"}]}
+    status = {
+        **started(),
+        "conditions": [
+            {
+                "type": "Succeeded",
+                "status": "True",
+                "reason": "Trained",
+                "message": "",
+                "lastTransitionTime": "2026-01-01T11:30:00Z",
+            }
+        ],
+    }
     outcome = reconcile_training_run(TrainingRunObservation(run(status=status), NOW, job=None), SETTINGS)
     assert outcome.create_jobs == [] and outcome.create_objects == [] and outcome.events == []
 
@@ -182,33 +250,49 @@ def test_a_finished_job_whose_pod_result_has_not_arrived_yet_waits_for_it_then_g
     """The Job controller can mark a Job failed before the watch delivers the pod's termination
     message: recording the Job's generic reason at once would lose the real one for good."""
     finished_at = NOW - timedelta(seconds=3)
-    job = JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded", message="Job has reached the "
-                   "specified backoff limit", finished_at=finished_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    job = JobState(
+        finished=True,
+        succeeded=False,
+        reason="BackoffLimitExceeded",
+        message="Job has reached the specified backoff limit",
+        finished_at=finished_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     early = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, job=job), SETTINGS)
     assert condition(early, "Succeeded")["status"] == "Unknown"
-    arrived = reconcile_training_run(TrainingRunObservation(
-        run(status=started()), NOW, job=job,
-        termination={"exitCode": 2, "message": json.dumps({"passed": False, "reason": "InvalidEstimator",
-                                                           "message": "unknown param"})}), SETTINGS)
+    arrived = reconcile_training_run(
+        TrainingRunObservation(
+            run(status=started()),
+            NOW,
+            job=job,
+            termination={
+                "exitCode": 2,
+                "message": json.dumps({"passed": False, "reason": "InvalidEstimator", "message": "unknown param"}),
+            },
+        ),
+        SETTINGS,
+    )
     assert condition(arrived, "Succeeded")["reason"] == "InvalidEstimator"
-    never = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW + timedelta(seconds=30), job=job),
-                                   SETTINGS)
-    assert (condition(never, "Succeeded")["status"], condition(never, "Succeeded")["reason"]) == \
-        ("False", "TrainingFailed")
+    never = reconcile_training_run(
+        TrainingRunObservation(run(status=started()), NOW + timedelta(seconds=30), job=job), SETTINGS
+    )
+    assert (condition(never, "Succeeded")["status"], condition(never, "Succeeded")["reason"]) == (
+        "False",
+        "TrainingFailed",
+    )
     assert "backoff limit" in condition(never, "Succeeded")["message"]
 
 
 def test_a_training_pod_that_cannot_start_is_named_in_the_conditions_once_with_an_event():
-    problem = "ImagePullBackOff: Back-off pulling image \"registry.example/ballast:9\""
+    problem = 'ImagePullBackOff: Back-off pulling image "registry.example/ballast:9"'
     observed = TrainingRunObservation(run(status=started()), NOW, job=JobState(False, False), pod_problem=problem)
     stuck = reconcile_training_run(observed, SETTINGS)
     for type in ("Ready", "Succeeded"):
         assert (condition(stuck, type)["status"], condition(stuck, type)["reason"]) == ("Unknown", "PodCannotStart")
     assert problem in condition(stuck, "Ready")["message"]
-    assert [(e.type, e.reason) for e in ready_transition_events(started(), stuck)] == \
-        [("Warning", "PodCannotStart")]
+    assert [(e.type, e.reason) for e in ready_transition_events(started(), stuck)] == [("Warning", "PodCannotStart")]
 
     status = {**started(), "conditions": stuck.status["conditions"]}
-    again = reconcile_training_run(TrainingRunObservation(run(status=status), NOW, job=JobState(False, False),
-                                                          pod_problem=problem), SETTINGS)
+    again = reconcile_training_run(
+        TrainingRunObservation(run(status=status), NOW, job=JobState(False, False), pod_problem=problem), SETTINGS
+    )
     assert ready_transition_events(status, again) == []

@@ -18,6 +18,7 @@ METRICS = b"ballast_requests_total 3\n"
 
 class Pod(BaseHTTPRequestHandler):
     """A serving pod whose /metrics behaves as the class says."""
+
     mode = "ok"
     requests: list[str] = []
 
@@ -65,6 +66,7 @@ def pod():
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"127.0.0.1:{server.server_address[1]}", handler
+
     servers = []
     yield start
     for server in servers:
@@ -123,16 +125,20 @@ def test_only_pods_of_the_versions_own_deployment_are_accepted():
 def test_a_deployment_with_the_right_name_but_another_controller_vouches_for_nothing():
     pods = [ServingPod("10.0.0.1", "rs-1")]
     replica_sets = {"rs-1": "deploy-1"}
-    assert pods_of_version(pods, replica_sets, DeploymentState(uid="deploy-1", controller_uid="someone"),
-                           "version-1") == []
+    assert (
+        pods_of_version(pods, replica_sets, DeploymentState(uid="deploy-1", controller_uid="someone"), "version-1")
+        == []
+    )
     assert pods_of_version(pods, replica_sets, None, "version-1") == []
     assert pods_of_version(pods, replica_sets, OURS, None) == []
 
 
 def test_controller_uid_reads_only_a_controller_reference_of_that_kind():
-    owners = [{"kind": "ReplicaSet", "uid": "a", "controller": False},
-              {"kind": "Deployment", "uid": "b", "controller": True},
-              {"kind": "ReplicaSet", "uid": "c", "controller": True}]
+    owners = [
+        {"kind": "ReplicaSet", "uid": "a", "controller": False},
+        {"kind": "Deployment", "uid": "b", "controller": True},
+        {"kind": "ReplicaSet", "uid": "c", "controller": True},
+    ]
     assert controller_uid(owners, "ReplicaSet") == "c"
     assert controller_uid(owners[:2], "ReplicaSet") is None
 
@@ -150,8 +156,14 @@ def test_a_pod_outside_the_owner_chain_is_never_even_requested(pod):
     serving_pods = Index({("team-a", "iris-v1"): [ServingPod(ours, "rs-1"), ServingPod(forged, "rs-2")]})
     replica_sets = Index({("team-a", "rs-1"): ["deploy-1"], ("team-a", "rs-2"): ["deploy-2"]})
     deployments = Index({("team-a", "iris-v1-serve"): [OURS]})
-    addresses = owned_pod_addresses("team-a", "iris-v1", "version-1", serving_pods=serving_pods,
-                                    serving_replica_sets=replica_sets, ballast_deployments=deployments)
+    addresses = owned_pod_addresses(
+        "team-a",
+        "iris-v1",
+        "version-1",
+        serving_pods=serving_pods,
+        serving_replica_sets=replica_sets,
+        ballast_deployments=deployments,
+    )
     assert addresses == [ours]
     assert scrape_by_address(addresses, port=None) == {ours: METRICS.decode()}
     assert forged_pod.requests == [] and our_pod.requests == ["/metrics"]
@@ -159,13 +171,14 @@ def test_a_pod_outside_the_owner_chain_is_never_even_requested(pod):
 
 def test_the_indexes_record_each_link_of_the_chain():
     from ballast.handlers.indexes import ballast_deployments, serving_pods, serving_replica_sets
+
     ready = {"podIP": "10.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}
     pod_meta = {"ownerReferences": [{"kind": "ReplicaSet", "uid": "rs-1", "controller": True}]}
-    assert serving_pods(namespace="a", labels={"ballast.dev/model-version": "v1"}, meta=pod_meta,
-                        status=ready) == {("a", "v1"): ServingPod("10.0.0.1", "rs-1")}
+    assert serving_pods(namespace="a", labels={"ballast.dev/model-version": "v1"}, meta=pod_meta, status=ready) == {
+        ("a", "v1"): ServingPod("10.0.0.1", "rs-1")
+    }
     rs_meta = {"uid": "rs-1", "ownerReferences": [{"kind": "Deployment", "uid": "d-1", "controller": True}]}
     assert serving_replica_sets(namespace="a", meta=rs_meta) == {("a", "rs-1"): "d-1"}
     deploy_meta = {"uid": "d-1", "ownerReferences": [{"kind": "ModelVersion", "uid": "v-1", "controller": True}]}
-    [state] = ballast_deployments(namespace="a", name="v1-serve", meta=deploy_meta, status={},
-                                  annotations={}).values()
+    [state] = ballast_deployments(namespace="a", name="v1-serve", meta=deploy_meta, status={}, annotations={}).values()
     assert (state.uid, state.controller_uid) == ("d-1", "v-1")

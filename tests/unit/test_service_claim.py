@@ -4,17 +4,34 @@ from ballast.build.naming import ballast_labels
 from ballast.conditions import find_condition
 from ballast.reconcile.outcome import Event, Outcome
 from ballast.reconcile.service_claim import (
-    SERVICE_CONFLICT, SERVICE_OWNED, ServiceAction, ServiceClaim, claim_model_service, with_service_claim,
+    SERVICE_CONFLICT,
+    SERVICE_OWNED,
+    ServiceAction,
+    ServiceClaim,
+    claim_model_service,
+    with_service_claim,
 )
 
 NOW = "2026-01-01T00:00:00Z"
-VERSION_OWNER = {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion", "name": "iris-v1", "uid": "u1",
-                 "controller": False}
+VERSION_OWNER = {
+    "apiVersion": "ballast.dev/v1alpha1",
+    "kind": "ModelVersion",
+    "name": "iris-v1",
+    "uid": "u1",
+    "controller": False,
+}
 
 
 def service(labels=None, owners=None, resource_version="42"):
-    return {"metadata": {"name": "iris", "namespace": "team-a", "labels": labels or {},
-                         "ownerReferences": owners or [], "resourceVersion": resource_version}}
+    return {
+        "metadata": {
+            "name": "iris",
+            "namespace": "team-a",
+            "labels": labels or {},
+            "ownerReferences": owners or [],
+            "resourceVersion": resource_version,
+        }
+    }
 
 
 def test_an_absent_service_is_created_never_applied():
@@ -49,20 +66,41 @@ def test_a_conflict_sets_the_condition_and_warns_once():
     outcome = with_service_claim(Outcome(status={"conditions": []}), {}, leave, generation=3, now=NOW)
     condition = find_condition(outcome.status["conditions"], SERVICE_CONFLICT)
     assert (condition["status"], condition["reason"], condition["observedGeneration"]) == ("True", SERVICE_CONFLICT, 3)
-    assert outcome.events == [Event("Warning", SERVICE_CONFLICT,
-                                    "Service iris exists and is not Ballast's: Ballast leaves it untouched")]
-    again = with_service_claim(Outcome(status={"conditions": list(outcome.status["conditions"])}),
-                               {"conditions": outcome.status["conditions"]}, leave, generation=3, now=NOW)
+    assert outcome.events == [
+        Event("Warning", SERVICE_CONFLICT, "Service iris exists and is not Ballast's: Ballast leaves it untouched")
+    ]
+    again = with_service_claim(
+        Outcome(status={"conditions": list(outcome.status["conditions"])}),
+        {"conditions": outcome.status["conditions"]},
+        leave,
+        generation=3,
+        now=NOW,
+    )
     assert again.events == []
 
 
 def test_the_condition_goes_false_once_the_service_is_ballasts_and_is_never_added_without_a_conflict():
-    conflicted = {"conditions": [{"type": SERVICE_CONFLICT, "status": "True", "reason": SERVICE_CONFLICT,
-                                  "message": "m", "lastTransitionTime": NOW}]}
-    resolved = with_service_claim(Outcome(status={"conditions": conflicted["conditions"]}), conflicted,
-                                  ServiceClaim(ServiceAction.APPLY, "8"), generation=3, now=NOW)
+    conflicted = {
+        "conditions": [
+            {
+                "type": SERVICE_CONFLICT,
+                "status": "True",
+                "reason": SERVICE_CONFLICT,
+                "message": "m",
+                "lastTransitionTime": NOW,
+            }
+        ]
+    }
+    resolved = with_service_claim(
+        Outcome(status={"conditions": conflicted["conditions"]}),
+        conflicted,
+        ServiceClaim(ServiceAction.APPLY, "8"),
+        generation=3,
+        now=NOW,
+    )
     condition = find_condition(resolved.status["conditions"], SERVICE_CONFLICT)
     assert (condition["status"], condition["reason"]) == ("False", SERVICE_OWNED)
-    clean = with_service_claim(Outcome(status={"conditions": []}), {}, ServiceClaim(ServiceAction.CREATE),
-                               generation=3, now=NOW)
+    clean = with_service_claim(
+        Outcome(status={"conditions": []}), {}, ServiceClaim(ServiceAction.CREATE), generation=3, now=NOW
+    )
     assert clean.status["conditions"] == [] and clean.events == []

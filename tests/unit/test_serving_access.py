@@ -7,9 +7,12 @@ from ballast.build.serving_network_policy import build_serving_network_policy
 from ballast.settings import Settings
 from tests.support.helm import find, rendered
 
-VERSION = {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion",
-           "metadata": {"name": "iris-v1", "namespace": "team-a", "uid": "u-1"},
-           "spec": {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/team-a/m.skops", "sha256": "a" * 64}}}
+VERSION = {
+    "apiVersion": "ballast.dev/v1alpha1",
+    "kind": "ModelVersion",
+    "metadata": {"name": "iris-v1", "namespace": "team-a", "uid": "u-1"},
+    "spec": {"model": "iris", "artifact": {"uri": "file:///var/lib/ballast/team-a/m.skops", "sha256": "a" * 64}},
+}
 PROMETHEUS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 
 
@@ -36,15 +39,18 @@ def test_the_network_policy_admits_the_inference_peers_the_operator_and_promethe
     settings = Settings(operator_namespace="ballast-system", serving_metrics_from=(PROMETHEUS,))
     policy = build_serving_network_policy(VERSION, settings)
     assert policy["metadata"]["ownerReferences"][0]["uid"] == "u-1"
-    assert policy["spec"]["podSelector"]["matchLabels"] == {"ballast.dev/model-version": "iris-v1",
-                                                            "app.kubernetes.io/component": "serving"}
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "ballast.dev/model-version": "iris-v1",
+        "app.kubernetes.io/component": "serving",
+    }
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     (rule,) = policy["spec"]["ingress"]
     assert rule["ports"] == [{"port": SERVING_PORT, "protocol": "TCP"}]
     assert rule["from"] == [
         {"podSelector": {}},  # the default: the version's own namespace
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ballast-system"}}},
-        PROMETHEUS]
+        PROMETHEUS,
+    ]
 
 
 def test_no_peer_at_all_admits_nobody_rather_than_everyone():
@@ -53,10 +59,14 @@ def test_no_peer_at_all_admits_nobody_rather_than_everyone():
 
 
 def test_the_chart_settings_reach_the_policy():
-    settings = Settings.from_env({
-        "BALLAST_OPERATOR_NAMESPACE": "ops", "BALLAST_SERVING_NETWORK_POLICY": "false",
-        "BALLAST_SERVING_INFERENCE_FROM": '[{"namespaceSelector": {"matchLabels": {"team": "web"}}}]',
-        "BALLAST_SERVING_METRICS_FROM": "[]"})
+    settings = Settings.from_env(
+        {
+            "BALLAST_OPERATOR_NAMESPACE": "ops",
+            "BALLAST_SERVING_NETWORK_POLICY": "false",
+            "BALLAST_SERVING_INFERENCE_FROM": '[{"namespaceSelector": {"matchLabels": {"team": "web"}}}]',
+            "BALLAST_SERVING_METRICS_FROM": "[]",
+        }
+    )
     assert settings.serving_network_policy is False and settings.operator_namespace == "ops"
     assert settings.serving_inference_from == ({"namespaceSelector": {"matchLabels": {"team": "web"}}},)
     defaults = Settings.from_env({})

@@ -2,7 +2,7 @@
 foreign Service is never touched while the Deployment still rolls out (issue 12, row 9), and a
 serving Deployment comes with its namespace's feedback Secret and its NetworkPolicy (row 6)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -18,11 +18,18 @@ from ballast.registry import Verification
 from ballast.settings import Settings
 
 SETTINGS = Settings()
-RAW = {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion",
-       "metadata": {"name": "postgres-v1", "namespace": "team-a", "uid": "u-1", "generation": 2},
-       "spec": {"model": "postgres", "artifact": {"uri": "file:///var/lib/ballast/m.skops", "sha256": "a" * 64},
-                "serving": {"enabled": True, "replicas": 1}, "rollout": {"strategy": "Immediate"}},
-       "status": {}}
+RAW = {
+    "apiVersion": "ballast.dev/v1alpha1",
+    "kind": "ModelVersion",
+    "metadata": {"name": "postgres-v1", "namespace": "team-a", "uid": "u-1", "generation": 2},
+    "spec": {
+        "model": "postgres",
+        "artifact": {"uri": "file:///var/lib/ballast/m.skops", "sha256": "a" * 64},
+        "serving": {"enabled": True, "replicas": 1},
+        "rollout": {"strategy": "Immediate"},
+    },
+    "status": {},
+}
 
 
 class FakeApi:
@@ -39,15 +46,22 @@ class FakeApi:
 
 
 def carried_out(api: FakeApi):
-    outcome = reconcile_model_version(RAW, Verification(ok=True, reason="Verified", message="ok"),
-                                      datetime(2026, 1, 1, tzinfo=timezone.utc), siblings=[],
-                                      deployment=DeploymentState(), settings=SETTINGS, service_owners=frozenset())
+    outcome = reconcile_model_version(
+        RAW,
+        Verification(ok=True, reason="Verified", message="ok"),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        siblings=[],
+        deployment=DeploymentState(),
+        settings=SETTINGS,
+        service_owners=frozenset(),
+    )
     return _create_and_delete_children(kopf.Body(RAW), outcome, SETTINGS)
 
 
 def test_a_foreign_service_of_the_models_name_is_left_alone_and_the_deployment_still_rolls_out(monkeypatch):
-    api = FakeApi(monkeypatch, {"metadata": {"name": "postgres", "labels": {"app": "postgres"},
-                                             "resourceVersion": "9"}})
+    api = FakeApi(
+        monkeypatch, {"metadata": {"name": "postgres", "labels": {"app": "postgres"}, "resourceVersion": "9"}}
+    )
     outcome = carried_out(api)
     assert ("Service", None) not in api.applied and ("Service", "9") not in api.applied and api.created == []
     assert ("Deployment", None) in api.applied
@@ -63,22 +77,34 @@ def test_an_absent_service_is_created_and_ballasts_own_is_applied_at_the_version
     outcome = carried_out(api)
     assert [m["metadata"]["name"] for m in api.created] == ["postgres"]
     assert find_condition(outcome.status["conditions"], SERVICE_CONFLICT) is None
-    api.live_service = {"metadata": {"name": "postgres", "resourceVersion": "11",
-                                     "labels": ballast_labels(component="serving", instance="postgres",
-                                                              model="postgres")}}
+    api.live_service = {
+        "metadata": {
+            "name": "postgres",
+            "resourceVersion": "11",
+            "labels": ballast_labels(component="serving", instance="postgres", model="postgres"),
+        }
+    }
     carried_out(api)
     assert ("Service", "11") in api.applied
 
 
 def test_a_service_that_changed_since_it_was_judged_is_not_applied_over(monkeypatch):
-    api = FakeApi(monkeypatch, {"metadata": {"name": "postgres", "resourceVersion": "11",
-                                             "labels": ballast_labels(component="serving", instance="postgres",
-                                                                      model="postgres")}})
+    api = FakeApi(
+        monkeypatch,
+        {
+            "metadata": {
+                "name": "postgres",
+                "resourceVersion": "11",
+                "labels": ballast_labels(component="serving", instance="postgres", model="postgres"),
+            }
+        },
+    )
 
     def conflict(manifest, *, field_manager, resource_version=None):
         if manifest["kind"] == "Service":
             raise ApiException(status=409, reason="Conflict")
         api.applied.append((manifest["kind"], resource_version))
+
     monkeypatch.setattr(kube, "server_side_apply", conflict)
     carried_out(api)  # no exception: the next reconcile judges the Service again
     assert ("Deployment", None) in api.applied
@@ -95,8 +121,14 @@ def test_a_serving_deployment_comes_with_the_feedback_secret_and_its_network_pol
 
 def test_no_network_policy_when_the_chart_turns_them_off(monkeypatch):
     api = FakeApi(monkeypatch, None)
-    outcome = reconcile_model_version(RAW, Verification(ok=True, reason="Verified", message="ok"),
-                                      datetime(2026, 1, 1, tzinfo=timezone.utc), siblings=[],
-                                      deployment=DeploymentState(), settings=SETTINGS, service_owners=frozenset())
+    outcome = reconcile_model_version(
+        RAW,
+        Verification(ok=True, reason="Verified", message="ok"),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        siblings=[],
+        deployment=DeploymentState(),
+        settings=SETTINGS,
+        service_owners=frozenset(),
+    )
     _create_and_delete_children(kopf.Body(RAW), outcome, Settings(serving_network_policy=False))
     assert "NetworkPolicy" not in [kind for kind, _ in api.applied]

@@ -7,7 +7,11 @@ import json
 import pytest
 
 from tests.unit.test_serving_harness import (
-    TrainedModel, iris_frame, metric_value, running_server, trained_model,
+    TrainedModel,
+    iris_frame,
+    metric_value,
+    running_server,
+    trained_model,
 )
 
 FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
@@ -34,36 +38,66 @@ BAD_REQUESTS = [
     ("float in INT64", {"inputs": [tensor(n, [5.5], "INT64") for n in FEATURES]}, 400, "non-integers"),
     ("number in BOOL", {"inputs": [tensor(n, [1], "BOOL") for n in FEATURES]}, 400, "true/false"),
     ("INT8 out of range", {"inputs": [tensor(n, [300], "INT8") for n in FEATURES]}, 400, "outside the range"),
-    ("infinity", b'{"inputs": [' + b",".join(
-        json.dumps(tensor(n, [1.0])).replace("1.0", "Infinity").encode() for n in FEATURES) + b"]}",
-     400, "infinite"),
-    ("shape disagrees with data", {"inputs": [tensor(n, [1.0, 2.0], shape=[3]) for n in FEATURES]}, 400,
-     "needs 3 values"),
-    ("ragged rows", {"inputs": [tensor(n, [1.0], shape=[1]) for n in FEATURES[:3]]
-                     + [tensor(FEATURES[3], [1.0, 2.0])]}, 400, "different numbers of rows"),
-    ("missing feature", {"inputs": [tensor(n, [1.0]) for n in FEATURES[:3]]}, 400,
-     "missing input(s) for feature(s) petal_width_cm"),
+    (
+        "infinity",
+        b'{"inputs": ['
+        + b",".join(json.dumps(tensor(n, [1.0])).replace("1.0", "Infinity").encode() for n in FEATURES)
+        + b"]}",
+        400,
+        "infinite",
+    ),
+    (
+        "shape disagrees with data",
+        {"inputs": [tensor(n, [1.0, 2.0], shape=[3]) for n in FEATURES]},
+        400,
+        "needs 3 values",
+    ),
+    (
+        "ragged rows",
+        {"inputs": [tensor(n, [1.0], shape=[1]) for n in FEATURES[:3]] + [tensor(FEATURES[3], [1.0, 2.0])]},
+        400,
+        "different numbers of rows",
+    ),
+    (
+        "missing feature",
+        {"inputs": [tensor(n, [1.0]) for n in FEATURES[:3]]},
+        400,
+        "missing input(s) for feature(s) petal_width_cm",
+    ),
     ("unknown input", {"inputs": good_inputs() + [tensor("colour", [1.0])]}, 400, "unknown input(s) 'colour'"),
-    ("2-D tensor of the wrong width", {"inputs": [tensor("m", [[1.0, 2.0, 3.0]], shape=[1, 3])]}, 400,
-     "is not [n, 4]"),
-    ("2-D named feature", {"inputs": [tensor(n, [[1.0, 2.0]], shape=[1, 2]) for n in FEATURES]}, 400,
-     "is not [n] or [n, 1]"),
+    ("2-D tensor of the wrong width", {"inputs": [tensor("m", [[1.0, 2.0, 3.0]], shape=[1, 3])]}, 400, "is not [n, 4]"),
+    (
+        "2-D named feature",
+        {"inputs": [tensor(n, [[1.0, 2.0]], shape=[1, 2]) for n in FEATURES]},
+        400,
+        "is not [n] or [n, 1]",
+    ),
     ("negative dimension", {"inputs": [tensor("m", [1.0], shape=[-1, 4])]}, 400, "non-negative integers"),
     ("non-string id", {"id": 7, "inputs": good_inputs()}, 400, "`id` must be a string"),
     ("a feature given twice", {"inputs": good_inputs() + [tensor(FEATURES[0], [1.0])]}, 400, "given twice"),
     # hostile: the JSON parser's recursion, a float's range, numpy's dimension limit
     ("JSON nested 100,000 deep", b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested"),
-    ("an integer beyond any float", b'{"inputs": [' + b",".join(
-        json.dumps(tensor(n, [1.0])).replace("1.0", "1" + "0" * 400).encode() for n in FEATURES) + b"]}",
-     400, "too large"),
+    (
+        "an integer beyond any float",
+        b'{"inputs": ['
+        + b",".join(json.dumps(tensor(n, [1.0])).replace("1.0", "1" + "0" * 400).encode() for n in FEATURES)
+        + b"]}",
+        400,
+        "too large",
+    ),
     ("a shape of 65 dimensions", {"inputs": [tensor("m", [1.0] * 4, shape=[1] * 64 + [4])]}, 400, "dimensions"),
 ]
 
 
 @pytest.fixture(scope="module")
 def iris(tmp_path_factory) -> TrainedModel:
-    return trained_model(tmp_path_factory.mktemp("errors"), "iris", iris_frame(),
-                         "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5})
+    return trained_model(
+        tmp_path_factory.mktemp("errors"),
+        "iris",
+        iris_frame(),
+        "sklearn.ensemble.RandomForestClassifier",
+        {"n_estimators": 5},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +121,9 @@ def test_a_bad_infer_request_gets_a_protocol_error_and_the_server_keeps_serving(
 
 def test_a_value_the_model_refuses_is_a_400_not_a_crash(server) -> None:
     # Finite in float64, infinite in the float32 a forest predicts on: sklearn refuses it.
-    status, response = server.client().post("/v2/models/iris/infer", {"inputs": [
-        tensor(name, [1e300]) for name in FEATURES]})
+    status, response = server.client().post(
+        "/v2/models/iris/infer", {"inputs": [tensor(name, [1e300]) for name in FEATURES]}
+    )
     assert status == 400 and "the model cannot take this input" in response["error"]
 
 
@@ -129,9 +164,9 @@ def _errors(text: str) -> dict[tuple[str, str], float]:
     found = {}
     for code in ("400", "404"):
         try:
-            found[("infer", code)] = metric_value(text, "ballast_serving_request_errors_total", endpoint="infer",
-                                                  code=code)
+            found[("infer", code)] = metric_value(
+                text, "ballast_serving_request_errors_total", endpoint="infer", code=code
+            )
         except AssertionError:
             pass
     return found
-

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from ballast.serving import FeedbackAuth, LoadedModel, ServerState, StartupFailure
-from ballast.serving.errors import Unauthorized
 from ballast.serving.buckets import feature_buckets
 from ballast.serving.distributions import Distributions
+from ballast.serving.errors import Unauthorized
 from ballast.serving.feedback import FeedbackCounts
 from ballast.serving.metrics import DriftCollector, ServingMetrics
 from ballast.serving.predictor import Prediction
@@ -58,15 +58,25 @@ class StubPredictor:
 def stub_model(predictor: StubPredictor | None = None, **limits: Any) -> LoadedModel:
     """A loaded stub within the harness's limits, any of them overridden by name."""
     columns = FeatureColumns(numeric=FEATURES, categorical=(), target="label")
-    signature = ModelSignature(name="stub", version="v1", sha256="0" * 64, task="classification", columns=columns,
-                               classes=("a", "b"), dataset_name=None, dataset_sha256=None, snapshot_uri=None)
+    signature = ModelSignature(
+        name="stub",
+        version="v1",
+        sha256="0" * 64,
+        task="classification",
+        columns=columns,
+        classes=("a", "b"),
+        dataset_name=None,
+        dataset_sha256=None,
+        snapshot_uri=None,
+    )
     live = Distributions(feature_buckets(columns.numeric, columns.categorical, None, {}), signature.classes, ())
     counts = FeedbackCounts(signature.classes)
     state = ServerState(ready=[False])
     chosen = predictor or StubPredictor()
     metrics = ServingMetrics(signature, DriftCollector(signature, live, counts, None, chosen.kind, state.ready))
-    service = ModelService(signature=signature, predictor=chosen, live=live, feedback_counts=counts,
-                           limits=harness_limits(**limits))
+    service = ModelService(
+        signature=signature, predictor=chosen, live=live, feedback_counts=counts, limits=harness_limits(**limits)
+    )
     return LoadedModel(service=service, metrics=metrics, state=state, reference=None)
 
 
@@ -76,8 +86,10 @@ def rows(n: int, x: float = 1.0) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[RunningServer]:
-    with running_loaded(stub_model(max_rows=50, max_json_depth=8, max_id_length=24, max_request_bytes=64 * 1024),
-                        tmp_path_factory.mktemp("stub")) as running:
+    with running_loaded(
+        stub_model(max_rows=50, max_json_depth=8, max_id_length=24, max_request_bytes=64 * 1024),
+        tmp_path_factory.mktemp("stub"),
+    ) as running:
         yield running
 
 
@@ -104,14 +116,21 @@ def read_until_closed(sock: socket.socket) -> bytes:
 
 
 def post(path: str, body: bytes, **headers: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: stub", f"Content-Length: {len(body)}", "Connection: close",
-             *(f"{name.replace('_', '-')}: {value}" for name, value in headers.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: stub",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name.replace('_', '-')}: {value}" for name, value in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def tensors_with(data: str) -> bytes:
-    return ('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [%s]},'
-            ' {"name": "y", "shape": [1], "datatype": "FP64", "data": [1.0]}]}' % data).encode()
+    return (
+        f'{{"inputs": [{{"name": "x", "shape": [1], "datatype": "FP64", "data": [{data}]}},'
+        ' {"name": "y", "shape": [1], "datatype": "FP64", "data": [1.0]}]}'
+    ).encode()
 
 
 # --- row 5: every malformed request is a 4xx with the protocol's error body ------------------
@@ -128,15 +147,41 @@ MALFORMED = [
     ("a compressed body", json.dumps(rows(1)).encode(), {"Content-Encoding": "gzip"}, 415, "compressed"),
     ("no rows", json.dumps(rows(0)).encode(), {}, 400, "no rows"),
     ("rows over the limit", json.dumps(rows(51)).encode(), {}, 400, "at most 50"),
-    ("a huge shape", json.dumps({"inputs": [{"name": "x", "shape": [10**18], "datatype": "FP64", "data": [1.0]},
-                                            {"name": "y", "shape": [1], "datatype": "FP64", "data": [1.0]}]}).encode(),
-     {}, 400, "at most 50"),
-    ("a shape that is not a list", json.dumps({"inputs": [{"name": "x", "shape": 1, "datatype": "FP64",
-                                                           "data": [1.0]}]}).encode(), {}, 400, "`shape` must be"),
-    ("data of the wrong type", json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64",
-                                                       "data": {"a": 1}}]}).encode(), {}, 400, "`data` must be"),
-    ("a datatype that is not a string", json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": 7,
-                                                                "data": [1]}]}).encode(), {}, 400, "`datatype`"),
+    (
+        "a huge shape",
+        json.dumps(
+            {
+                "inputs": [
+                    {"name": "x", "shape": [10**18], "datatype": "FP64", "data": [1.0]},
+                    {"name": "y", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                ]
+            }
+        ).encode(),
+        {},
+        400,
+        "at most 50",
+    ),
+    (
+        "a shape that is not a list",
+        json.dumps({"inputs": [{"name": "x", "shape": 1, "datatype": "FP64", "data": [1.0]}]}).encode(),
+        {},
+        400,
+        "`shape` must be",
+    ),
+    (
+        "data of the wrong type",
+        json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": {"a": 1}}]}).encode(),
+        {},
+        400,
+        "`data` must be",
+    ),
+    (
+        "a datatype that is not a string",
+        json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": 7, "data": [1]}]}).encode(),
+        {},
+        400,
+        "`datatype`",
+    ),
     ("an id over the limit", json.dumps({"id": "i" * 25, **rows(1)}).encode(), {}, 400, "at most 24"),
     ("empty inputs", b'{"inputs": []}', {}, 400, "non-empty list"),
     ("a JSON scalar", b"3", {}, 400, "JSON object"),
@@ -160,8 +205,11 @@ def test_nan_stays_a_missing_value(server) -> None:
 
 def test_a_body_over_the_limit_is_refused_by_its_content_length_before_it_is_read(server, no_tracebacks) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(post(INFER, b"", Content_Type="application/json").replace(
-            b"Content-Length: 0", b"Content-Length: 1000000000"))
+        sock.sendall(
+            post(INFER, b"", Content_Type="application/json").replace(
+                b"Content-Length: 0", b"Content-Length: 1000000000"
+            )
+        )
         answer = read_until_closed(sock)  # no body was sent: the server answered from the headers
     assert answer.startswith(b"HTTP/1.1 413") and b'"error"' in answer, answer[:200]
 
@@ -181,10 +229,13 @@ def test_feedback_labels_that_would_poison_the_error_sums_are_refused() -> None:
 
 # --- row 8: deadlines, the connection cap, health during a slow prediction ---------------------
 
+
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory) -> Iterator[RunningServer]:
-    with running_loaded(stub_model(keepalive_timeout_seconds=0.5, read_timeout_seconds=0.5, max_connections=4),
-                        tmp_path_factory.mktemp("strict")) as running:
+    with running_loaded(
+        stub_model(keepalive_timeout_seconds=0.5, read_timeout_seconds=0.5, max_connections=4),
+        tmp_path_factory.mktemp("strict"),
+    ) as running:
         yield running
 
 
@@ -229,10 +280,13 @@ def test_a_body_sent_slowly_is_answered_408_and_closed(strict, no_tracebacks) ->
 def test_a_client_that_hangs_up_during_its_body_is_its_fault_not_a_server_error(strict, no_tracebacks) -> None:
     """Anyone on the pod network can open a request and drop it; a canary's error rate counts 5xx
     as the server's own faults, so such a request must count as the client's (499), with no traceback."""
+
     def infer_errors() -> dict[str, float]:
         text = strict.metrics()
-        return {code: _series_or_zero(text, "ballast_serving_request_errors_total", endpoint="infer", code=code)
-                for code in ("499", "500")}
+        return {
+            code: _series_or_zero(text, "ballast_serving_request_errors_total", endpoint="infer", code=code)
+            for code in ("499", "500")
+        }
 
     before = infer_errors()
     with socket.create_connection(("127.0.0.1", strict.port)) as sock:
@@ -311,6 +365,7 @@ def test_health_answers_while_a_large_request_is_predicted(tmp_path) -> None:
 
 # --- row 6: ids, the prediction log, feedback auth --------------------------------------------
 
+
 def test_response_ids_are_random_not_a_counter(server) -> None:
     client = server.client()
     ids = [client.post(INFER, rows(1))[1]["id"] for _ in range(20)]
@@ -372,14 +427,22 @@ def test_the_token_is_compared_whole() -> None:
     auth = FeedbackAuth(FEEDBACK_TOKEN.encode())
     auth.check(f"Bearer {FEEDBACK_TOKEN}")
     auth.check(f"bearer  {FEEDBACK_TOKEN} ")
-    for header in (None, "", "Bearer", f"Bearer {FEEDBACK_TOKEN[:-1]}", f"Bearer {FEEDBACK_TOKEN}x",
-                   f"Basic {FEEDBACK_TOKEN}", FEEDBACK_TOKEN):
+    for header in (
+        None,
+        "",
+        "Bearer",
+        f"Bearer {FEEDBACK_TOKEN[:-1]}",
+        f"Bearer {FEEDBACK_TOKEN}x",
+        f"Basic {FEEDBACK_TOKEN}",
+        FEEDBACK_TOKEN,
+    ):
         with pytest.raises(Exception, match="Authorization: Bearer"):
             auth.check(header)
 
 
 def test_a_token_the_operator_makes_is_one_the_server_takes(tmp_path: Path) -> None:
     from ballast.build.feedback_token import FEEDBACK_TOKEN_KEY, build_feedback_secret, new_feedback_token
+
     token = build_feedback_secret("team-a", new_feedback_token())["stringData"][FEEDBACK_TOKEN_KEY]
     (tmp_path / FEEDBACK_TOKEN_KEY).write_text(token)
     FeedbackAuth.from_file(tmp_path / FEEDBACK_TOKEN_KEY).check(f"Bearer {token}")

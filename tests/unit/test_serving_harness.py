@@ -63,20 +63,29 @@ def snake(frame: pd.DataFrame) -> pd.DataFrame:
 
 def iris_frame() -> tuple[pd.DataFrame, dict[str, Any]]:
     frame = snake(load_iris(as_frame=True).frame)
-    return frame, {"columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
-                   + [{"name": "target", "type": "integer"}], "target": "target"}
+    return frame, {
+        "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
+        + [{"name": "target", "type": "integer"}],
+        "target": "target",
+    }
 
 
 def cancer_frame() -> tuple[pd.DataFrame, dict[str, Any]]:
     frame = snake(load_breast_cancer(as_frame=True).frame[BREAST_CANCER_FEATURES + ["target"]])
-    return frame, {"columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
-                   + [{"name": "target", "type": "integer"}], "target": "target"}
+    return frame, {
+        "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
+        + [{"name": "target", "type": "integer"}],
+        "target": "target",
+    }
 
 
 def diabetes_frame() -> tuple[pd.DataFrame, dict[str, Any]]:
     frame = snake(load_diabetes(as_frame=True).frame)
-    return frame, {"columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
-                   + [{"name": "target", "type": "float"}], "target": "target"}
+    return frame, {
+        "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
+        + [{"name": "target", "type": "float"}],
+        "target": "target",
+    }
 
 
 def mixed_frame() -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -95,28 +104,55 @@ def mixed_frame() -> tuple[pd.DataFrame, dict[str, Any]]:
 BREAST_CANCER_FEATURES_SNAKE = [c.replace(" ", "_") for c in BREAST_CANCER_FEATURES]
 
 
-def trained_model(root: Path, model: str, data: tuple[pd.DataFrame, dict[str, Any]], estimator: str,
-                  params: dict[str, Any] | None = None) -> TrainedModel:
+def trained_model(
+    root: Path,
+    model: str,
+    data: tuple[pd.DataFrame, dict[str, Any]],
+    estimator: str,
+    params: dict[str, Any] | None = None,
+) -> TrainedModel:
     store = ArtifactStore(f"file://{root / 'store'}")
     raw, schema = data
     spec = DatasetSpec.model_validate({"source": {"inline": {"rows": [{"x": 1}]}}, "schema": schema})
     record = ingest_table(store, model, spec, raw, {"inline": True}, "2026-01-01T00:00:00Z")
     assert record.valid, record.violations
     run_json = root / f"{model}-run.json"
-    run_json.write_text(json.dumps({
-        "spec": {"model": model, "datasetRef": {"name": model}, "seed": 1, "estimator": estimator,
-                 "params": params or {}},
-        # the digests the operator records for the version (ballast.reconcile.trainingrun), as in production
-        "dataset": {"name": model, "sha256": record.sha256, "snapshotUri": record.snapshot_uri, "schema": schema,
-                    "profileSha256": record.profile_sha256, "metadataSha256": record.metadata_sha256},
-    }))
+    run_json.write_text(
+        json.dumps(
+            {
+                "spec": {
+                    "model": model,
+                    "datasetRef": {"name": model},
+                    "seed": 1,
+                    "estimator": estimator,
+                    "params": params or {},
+                },
+                # the digests the operator records for the version (ballast.reconcile.trainingrun), as in production
+                "dataset": {
+                    "name": model,
+                    "sha256": record.sha256,
+                    "snapshotUri": record.snapshot_uri,
+                    "schema": schema,
+                    "profileSha256": record.profile_sha256,
+                    "metadataSha256": record.metadata_sha256,
+                },
+            }
+        )
+    )
     log = root / f"{model}-termination-log"
-    assert run_train(["--run-json", str(run_json), "--store", store.uri, "--termination-log", str(log)],
-                     environ={}) == 0, log.read_text()
+    assert (
+        run_train(["--run-json", str(run_json), "--store", store.uri, "--termination-log", str(log)], environ={}) == 0
+    ), log.read_text()
     result = json.loads(log.read_text())
-    return TrainedModel(store=store, model=model, artifact_uri=result["artifact"]["uri"],
-                        sha256=result["artifact"]["sha256"], frame=raw,
-                        metadata=store.read_json(result["metadataUri"]), profile=store.read_json(record.profile_uri))
+    return TrainedModel(
+        store=store,
+        model=model,
+        artifact_uri=result["artifact"]["uri"],
+        sha256=result["artifact"]["sha256"],
+        frame=raw,
+        metadata=store.read_json(result["metadataUri"]),
+        profile=store.read_json(record.profile_uri),
+    )
 
 
 def expected_outputs(trained: TrainedModel, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
@@ -155,8 +191,9 @@ class Client:
         self.token = token
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
-    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, raw: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         sent = {"Content-Type": "application/json"} if payload is not None else {}
         if self.token is not None:
@@ -208,28 +245,42 @@ def harness_limits(**overrides: Any) -> ServingLimits:
 
 def options(tmp_path: Path, **overrides: Any) -> ServeOptions:
     """ServeOptions for a test server; any ServingLimits field may be overridden by name."""
-    return ServeOptions(**{
-        "source": None, "store_uri": "", "bind_address": "127.0.0.1", "port": 0,
-        "termination_log": tmp_path / "termination-log", "drain_seconds": 0.0, "shutdown_timeout": 5.0,
-        "limits": harness_limits(**{name: value for name, value in overrides.items() if name in LIMIT_NAMES}),
-        **{name: value for name, value in overrides.items() if name not in LIMIT_NAMES}})
+    return ServeOptions(
+        **{
+            "source": None,
+            "store_uri": "",
+            "bind_address": "127.0.0.1",
+            "port": 0,
+            "termination_log": tmp_path / "termination-log",
+            "drain_seconds": 0.0,
+            "shutdown_timeout": 5.0,
+            "limits": harness_limits(**{name: value for name, value in overrides.items() if name in LIMIT_NAMES}),
+            **{name: value for name, value in overrides.items() if name not in LIMIT_NAMES},
+        }
+    )
 
 
 @contextmanager
-def running_server(trained: TrainedModel, tmp_path: Path, feedback_token: str | None = FEEDBACK_TOKEN,
-                   **overrides: Any) -> Iterator[RunningServer]:
+def running_server(
+    trained: TrainedModel, tmp_path: Path, feedback_token: str | None = FEEDBACK_TOKEN, **overrides: Any
+) -> Iterator[RunningServer]:
     """The server in a thread of this process, with its own event loop. `feedback_token` None
     starts it without one (feedback refused). Limits among `overrides` go to the loading, as
     `ballast serve` passes them."""
     limits = options(tmp_path, **overrides).limits
-    with running_loaded(load_served_model(trained.store, trained.source(), limits), tmp_path, feedback_token,
-                        **{name: value for name, value in overrides.items() if name not in LIMIT_NAMES}) as running:
+    with running_loaded(
+        load_served_model(trained.store, trained.source(), limits),
+        tmp_path,
+        feedback_token,
+        **{name: value for name, value in overrides.items() if name not in LIMIT_NAMES},
+    ) as running:
         yield running
 
 
 @contextmanager
-def running_loaded(loaded: LoadedModel, tmp_path: Path, feedback_token: str | None = FEEDBACK_TOKEN,
-                   **overrides: Any) -> Iterator[RunningServer]:
+def running_loaded(
+    loaded: LoadedModel, tmp_path: Path, feedback_token: str | None = FEEDBACK_TOKEN, **overrides: Any
+) -> Iterator[RunningServer]:
     """`serve` of an already loaded model (a stub's, for instance) in a thread of this process.
     The server runs within the limits the model was loaded with: give them to the loading."""
     assert not LIMIT_NAMES & overrides.keys(), "limits belong to the loaded model's service"
@@ -281,7 +332,7 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 def _label_parts(series: str) -> list[str]:
     if "{" not in series:
         return []
-    inner = series[series.index("{") + 1:series.rindex("}")]
+    inner = series[series.index("{") + 1 : series.rindex("}")]
     parts, current, quoted = [], "", False
     for char in inner:
         if char == '"' and not current.endswith("\\"):

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 from tests.unit.test_serving_harness import (
-    TrainedModel, cancer_frame, diabetes_frame, expected_outputs, iris_frame, matrix_input, mixed_frame,
-    named_inputs, running_server, trained_model,
+    TrainedModel,
+    cancer_frame,
+    diabetes_frame,
+    expected_outputs,
+    iris_frame,
+    matrix_input,
+    mixed_frame,
+    named_inputs,
+    running_server,
+    trained_model,
 )
 
 
@@ -27,14 +35,16 @@ def iris(workdir: Path) -> TrainedModel:
 
 @pytest.fixture(scope="module")
 def forest(workdir: Path) -> TrainedModel:
-    return trained_model(workdir, "cancer", cancer_frame(), "sklearn.ensemble.RandomForestClassifier",
-                         {"n_estimators": 15})
+    return trained_model(
+        workdir, "cancer", cancer_frame(), "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 15}
+    )
 
 
 @pytest.fixture(scope="module")
 def diabetes(workdir: Path) -> TrainedModel:
-    return trained_model(workdir, "diabetes", diabetes_frame(), "sklearn.ensemble.GradientBoostingRegressor",
-                         {"n_estimators": 20})
+    return trained_model(
+        workdir, "diabetes", diabetes_frame(), "sklearn.ensemble.GradientBoostingRegressor", {"n_estimators": 20}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +86,13 @@ def test_named_and_matrix_inputs_give_the_pipelines_own_predictions(iris_server,
     labels, probabilities = expected_outputs(iris, frame)
     client = iris_server.client()
     # Ids are unique per request: a remembered one is refused (tests/unit/test_serving_hardening.py).
-    status, named = client.post("/v2/models/iris/infer", {"id": f"named-{rows}",
-                                                          "inputs": named_inputs(frame, iris.columns)})
+    status, named = client.post(
+        "/v2/models/iris/infer", {"id": f"named-{rows}", "inputs": named_inputs(frame, iris.columns)}
+    )
     assert status == 200, named
-    status, matrix = client.post("/v2/models/iris/versions/" + iris.sha256[:12] + "/infer",
-                                 {"inputs": matrix_input(frame, iris.columns)})
+    status, matrix = client.post(
+        "/v2/models/iris/versions/" + iris.sha256[:12] + "/infer", {"inputs": matrix_input(frame, iris.columns)}
+    )
     assert status == 200, matrix
     assert named["id"] == f"named-{rows}" and matrix["id"] and matrix["id"] != named["id"]
     assert named["model_name"] == "iris" and named["model_version"] == iris.sha256[:12]
@@ -98,8 +110,9 @@ def test_a_forest_is_served_exactly(forest, workdir) -> None:
     frame = forest.frame.drop(columns="target").iloc[::5]
     labels, probabilities = expected_outputs(forest, frame)
     with running_server(forest, workdir) as server:
-        status, response = server.client().post("/v2/models/cancer/infer",
-                                                 {"inputs": matrix_input(frame, forest.columns)})
+        status, response = server.client().post(
+            "/v2/models/cancer/infer", {"inputs": matrix_input(frame, forest.columns)}
+        )
     assert status == 200
     assert _outputs(response)["predict"]["data"] == labels.tolist()
     assert _outputs(response)["predict_proba"]["data"] == probabilities.ravel().tolist()
@@ -116,8 +129,10 @@ def test_a_regressor_returns_values_only(diabetes, workdir) -> None:
         assert [o["name"] for o in response["outputs"]] == ["predict"]
         assert response["outputs"][0]["datatype"] == "FP64"
         assert response["outputs"][0]["data"] == values.tolist()
-        status, error = client.post("/v2/models/diabetes/infer", {"inputs": named_inputs(frame, diabetes.columns),
-                                                                  "outputs": [{"name": "predict_proba"}]})
+        status, error = client.post(
+            "/v2/models/diabetes/infer",
+            {"inputs": named_inputs(frame, diabetes.columns), "outputs": [{"name": "predict_proba"}]},
+        )
         assert status == 400 and "unknown output(s) 'predict_proba'" in error["error"]
 
 
@@ -127,8 +142,9 @@ def test_categorical_features_missing_values_and_unseen_categories(mixed, workdi
     frame.loc[frame.index[5:10], "mean_texture"] = np.nan
     labels, probabilities = expected_outputs(mixed, frame)
     with running_server(mixed, workdir) as server:
-        status, response = server.client().post("/v2/models/mixed/infer",
-                                                 {"inputs": named_inputs(frame, mixed.columns)})
+        status, response = server.client().post(
+            "/v2/models/mixed/infer", {"inputs": named_inputs(frame, mixed.columns)}
+        )
     assert status == 200, response
     assert _outputs(response)["predict"]["data"] == labels.tolist()
     assert _outputs(response)["predict_proba"]["data"] == probabilities.ravel().tolist()
@@ -136,8 +152,9 @@ def test_categorical_features_missing_values_and_unseen_categories(mixed, workdi
 
 def test_only_the_requested_outputs(iris_server, iris) -> None:
     frame = iris.frame.drop(columns="target").iloc[:2]
-    status, response = iris_server.client().post("/v2/models/iris/infer", {
-        "inputs": named_inputs(frame, iris.columns), "outputs": [{"name": "predict_proba"}]})
+    status, response = iris_server.client().post(
+        "/v2/models/iris/infer", {"inputs": named_inputs(frame, iris.columns), "outputs": [{"name": "predict_proba"}]}
+    )
     assert status == 200 and [o["name"] for o in response["outputs"]] == ["predict_proba"]
 
 
@@ -170,8 +187,10 @@ def test_concurrent_good_and_bad_requests_do_not_disturb_each_other(iris_server,
         client = iris_server.client()
         for i in range(40):
             if bad:
-                status, body = client.post("/v2/models/iris/infer", raw=b'{"inputs": [' if i % 2 else
-                                           json.dumps({"inputs": [{"name": "x"}]}).encode())
+                status, body = client.post(
+                    "/v2/models/iris/infer",
+                    raw=b'{"inputs": [' if i % 2 else json.dumps({"inputs": [{"name": "x"}]}).encode(),
+                )
                 if status != 400 or "error" not in body:
                     failures.append(f"bad request got {status} {body}")
             else:

@@ -19,9 +19,14 @@ REQUIRED = ["--artifact-uri", "file:///m/model.skops", "--artifact-sha256", "0" 
 
 def test_limits_come_from_flags_then_environment_then_the_defaults() -> None:
     assert parse_serve_args(REQUIRED, {}).limits == ServingLimits()
-    options = parse_serve_args([*REQUIRED, "--max-rows", "7", "--read-timeout", "2.5"],
-                               {"BALLAST_MAX_ROWS": "9", "BALLAST_PREDICTION_LOG_BYTES": "1000",
-                                "BALLAST_FEEDBACK_TOKEN_FILE": "/var/run/ballast/feedback/token"})
+    options = parse_serve_args(
+        [*REQUIRED, "--max-rows", "7", "--read-timeout", "2.5"],
+        {
+            "BALLAST_MAX_ROWS": "9",
+            "BALLAST_PREDICTION_LOG_BYTES": "1000",
+            "BALLAST_FEEDBACK_TOKEN_FILE": "/var/run/ballast/feedback/token",
+        },
+    )
     assert options.limits.max_rows == 7 and options.limits.read_timeout_seconds == 2.5
     assert options.limits.prediction_log_bytes == 1000
     assert str(options.feedback_token_file) == "/var/run/ballast/feedback/token"

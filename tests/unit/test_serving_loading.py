@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from ballast.build.serving import build_serving_deployment
-from ballast.runtime.serve import parse_serve_args
-from ballast.serving import ServingLimits, StartupFailure, load_served_model
 from ballast.data import snapshot
-from ballast.serving import loading
+from ballast.runtime.serve import parse_serve_args
+from ballast.serving import ServingLimits, StartupFailure, load_served_model, loading
 from ballast.serving.signature import signature_from_metadata
 from ballast.settings import Settings
 from ballast.store import METADATA_FILE, PROFILE_FILE, ArtifactStore, dataset_version_key
@@ -30,8 +29,9 @@ from tests.unit.test_serving_process import REPO, serve_command
 
 @pytest.fixture(scope="module")
 def iris(tmp_path_factory) -> TrainedModel:
-    return trained_model(tmp_path_factory.mktemp("loading"), "iris", iris_frame(),
-                         "sklearn.linear_model.LogisticRegression")
+    return trained_model(
+        tmp_path_factory.mktemp("loading"), "iris", iris_frame(), "sklearn.linear_model.LogisticRegression"
+    )
 
 
 @pytest.fixture
@@ -40,10 +40,15 @@ def copy(iris: TrainedModel, tmp_path: Path) -> TrainedModel:
     names the snapshot by URI, moved with it; no digest pins that file)."""
     old_root, new_root = iris.store.uri.removeprefix("file://"), str(tmp_path / "store")
     shutil.copytree(old_root, new_root)
-    moved = TrainedModel(store=ArtifactStore(f"file://{new_root}"), model=iris.model,
-                         artifact_uri=iris.artifact_uri.replace(old_root, new_root), sha256=iris.sha256,
-                         frame=iris.frame, metadata=json.loads(json.dumps(iris.metadata).replace(old_root, new_root)),
-                         profile=iris.profile)
+    moved = TrainedModel(
+        store=ArtifactStore(f"file://{new_root}"),
+        model=iris.model,
+        artifact_uri=iris.artifact_uri.replace(old_root, new_root),
+        sha256=iris.sha256,
+        frame=iris.frame,
+        metadata=json.loads(json.dumps(iris.metadata).replace(old_root, new_root)),
+        profile=iris.profile,
+    )
     path = metadata_path(moved)
     path.chmod(0o644)
     path.write_text(json.dumps(moved.metadata))
@@ -115,7 +120,8 @@ def drop_profile_digest(trained: TrainedModel) -> None:
 
 
 def test_a_model_trained_before_the_digest_was_recorded_still_loads_with_a_warning(
-        copy: TrainedModel, caplog: pytest.LogCaptureFixture):
+    copy: TrainedModel, caplog: pytest.LogCaptureFixture
+):
     drop_profile_digest(copy)
     with caplog.at_level(logging.WARNING, logger=loading.__name__):
         loaded = load_served_model(copy.store, copy.source())
@@ -146,8 +152,9 @@ def test_metadata_over_its_cap_is_refused(copy: TrainedModel, monkeypatch: pytes
     assert failure.value.reason == "ArtifactTooLarge"
 
 
-def test_a_profile_over_its_cap_is_not_read(copy: TrainedModel, monkeypatch: pytest.MonkeyPatch,
-                                            caplog: pytest.LogCaptureFixture):
+def test_a_profile_over_its_cap_is_not_read(
+    copy: TrainedModel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
     monkeypatch.setattr(snapshot, "MAX_DATASET_JSON_BYTES", profile_path(copy).stat().st_size - 1)
     with caplog.at_level(logging.WARNING, logger=loading.__name__):
         loaded = load_served_model(copy.store, copy.source())
@@ -173,13 +180,17 @@ def test_the_prediction_log_is_bounded_by_the_limits_it_is_loaded_with(iris: Tra
 
 
 def test_the_serving_pod_gets_the_operators_artifact_cap():
-    version = {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion",
-               "metadata": {"name": "iris-1", "namespace": "team-a", "uid": "u-1"},
-               "spec": {"model": "iris", "artifact": {"uri": "file:///x/model.skops", "sha256": "a" * 64}}}
+    version = {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {"name": "iris-1", "namespace": "team-a", "uid": "u-1"},
+        "spec": {"model": "iris", "artifact": {"uri": "file:///x/model.skops", "sha256": "a" * 64}},
+    }
     settings = Settings.from_env({"BALLAST_ARTIFACT_MAX_BYTES": "300Mi"})
     deployment = build_serving_deployment(version, replicas=1, settings=settings)
-    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-           if "value" in e}
+    env = {
+        e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e
+    }
     # what the pod's server parses from that environment is the operator's cap
     assert parse_serve_args([], env).max_artifact_bytes == 300 << 20 == settings.artifact_max_bytes
 

@@ -9,7 +9,14 @@ import pytest
 from prometheus_client.utils import floatToGoString
 
 from tests.unit.test_serving_harness import (
-    TrainedModel, diabetes_frame, iris_frame, metric_value, mixed_frame, named_inputs, running_server, trained_model,
+    TrainedModel,
+    diabetes_frame,
+    iris_frame,
+    metric_value,
+    mixed_frame,
+    named_inputs,
+    running_server,
+    trained_model,
 )
 
 
@@ -37,8 +44,14 @@ def one_value_per_feature(trained: TrainedModel, values: dict[str, list]) -> dic
     rows = len(next(iter(values.values())))
     inputs = []
     for name in trained.columns.numeric:
-        inputs.append({"name": name, "shape": [rows], "datatype": "FP64",
-                       "data": values.get(name, [float(trained.frame[name].median())] * rows)})
+        inputs.append(
+            {
+                "name": name,
+                "shape": [rows],
+                "datatype": "FP64",
+                "data": values.get(name, [float(trained.frame[name].median())] * rows),
+            }
+        )
     for name in trained.columns.categorical:
         inputs.append({"name": name, "shape": [rows], "datatype": "BYTES", "data": values.get(name, ["north"] * rows)})
     return {"inputs": inputs}
@@ -70,14 +83,17 @@ def test_predictions_and_probabilities_are_counted(iris, workdir) -> None:
         text = server.metrics()
     predicted = response["outputs"][0]["data"]
     for label in (0, 1, 2):
-        assert metric_value(text, "ballast_prediction_class_total", model="iris", **{"class": str(label)}) == \
-            predicted.count(label)
+        assert metric_value(
+            text, "ballast_prediction_class_total", model="iris", **{"class": str(label)}
+        ) == predicted.count(label)
     probabilities = np.array(response["outputs"][1]["data"]).reshape(4, 3)
     top = probabilities.max(axis=1)
     assert metric_value(text, "ballast_prediction_max_probability_count", model="iris") == 4
     assert metric_value(text, "ballast_prediction_max_probability_bucket", model="iris", le="0.5") == (top <= 0.5).sum()
-    assert metric_value(text, "ballast_prediction_class_probability_bucket", model="iris", le="0.1",
-                        **{"class": "2"}) == (probabilities[:, 2] <= 0.1).sum()
+    assert (
+        metric_value(text, "ballast_prediction_class_probability_bucket", model="iris", le="0.1", **{"class": "2"})
+        == (probabilities[:, 2] <= 0.1).sum()
+    )
 
 
 def test_categories_unseen_values_and_missing_values(mixed, workdir) -> None:
@@ -104,16 +120,20 @@ def test_the_reference_is_the_training_data_in_the_same_buckets(mixed, workdir) 
     # Independently of the server: share of present values in (edge[i-1], edge[i]].
     indices = np.searchsorted(np.array(edges), column, side="left")
     for i, edge in enumerate(edges):
-        assert metric_value(text, "ballast_reference_feature_bin_ratio", feature="mean_radius",
-                            bin=floatToGoString(edge), **model) == pytest.approx((indices == i).mean())
-    assert metric_value(text, "ballast_reference_feature_missing_ratio", feature="mean_radius", **model) == \
-        pytest.approx(mixed.frame["mean_radius"].isna().mean())
+        assert metric_value(
+            text, "ballast_reference_feature_bin_ratio", feature="mean_radius", bin=floatToGoString(edge), **model
+        ) == pytest.approx((indices == i).mean())
+    assert metric_value(
+        text, "ballast_reference_feature_missing_ratio", feature="mean_radius", **model
+    ) == pytest.approx(mixed.frame["mean_radius"].isna().mean())
     clinic = mixed.frame["clinic"].dropna()
-    assert metric_value(text, "ballast_reference_feature_bin_ratio", feature="clinic", bin="east", **model) == \
-        pytest.approx((clinic == "east").mean())
+    assert metric_value(
+        text, "ballast_reference_feature_bin_ratio", feature="clinic", bin="east", **model
+    ) == pytest.approx((clinic == "east").mean())
     assert metric_value(text, "ballast_reference_feature_bin_ratio", feature="clinic", bin="__unseen__", **model) == 0
-    assert metric_value(text, "ballast_reference_prediction_bin_ratio", bin="1", **model) == \
-        pytest.approx((mixed.frame["target"] == 1).mean())
+    assert metric_value(text, "ballast_reference_prediction_bin_ratio", bin="1", **model) == pytest.approx(
+        (mixed.frame["target"] == 1).mean()
+    )
     assert metric_value(text, "ballast_reference_rows", **model) == len(mixed.frame)
 
 
@@ -129,22 +149,42 @@ def test_feedback_by_id_and_by_value_fills_the_confusion_counts(iris, workdir) -
         # The same prediction takes feedback once.
         status, again = client.post("/v2/models/iris/feedback", {"id": "req-1", "labels": truth})
         assert status == 200 and again["matched"] == 0 and again["unmatched"] == 2 and again["unknown_ids"] == ["req-1"]
-        status, by_value = client.post("/v2/models/iris/feedback", [
-            {"inputs": named_inputs(rows.iloc[[2]], iris.columns), "labels": ["virginica-typo"]}])
+        status, by_value = client.post(
+            "/v2/models/iris/feedback",
+            [{"inputs": named_inputs(rows.iloc[[2]], iris.columns), "labels": ["virginica-typo"]}],
+        )
         assert status == 200 and by_value["matched"] == 1
         status, error = client.post("/v2/models/iris/feedback", {"id": "nope", "inputs": [], "labels": [1]})
         assert status == 400 and "either `id`" in error["error"]
-        status, error = client.post("/v2/models/iris/infer", {"id": "req-2", "inputs": named_inputs(rows, iris.columns)})
+        status, error = client.post(
+            "/v2/models/iris/infer", {"id": "req-2", "inputs": named_inputs(rows, iris.columns)}
+        )
         status, error = client.post("/v2/models/iris/feedback", {"id": "req-2", "labels": [1]})
         assert status == 400 and "had 3 row(s)" in error["error"]
         text = server.metrics()
     model = {"model": "iris"}
-    assert metric_value(text, "ballast_feedback_confusion_total", true_class="0", predicted_class=str(predicted[0]),
-                        **model) == 1
-    assert metric_value(text, "ballast_feedback_confusion_total", true_class="2", predicted_class=str(predicted[1]),
-                        **model) == 1
-    assert metric_value(text, "ballast_feedback_confusion_total", true_class="__unseen__",
-                        predicted_class=str(predicted[2]), **model) == 1
+    assert (
+        metric_value(
+            text, "ballast_feedback_confusion_total", true_class="0", predicted_class=str(predicted[0]), **model
+        )
+        == 1
+    )
+    assert (
+        metric_value(
+            text, "ballast_feedback_confusion_total", true_class="2", predicted_class=str(predicted[1]), **model
+        )
+        == 1
+    )
+    assert (
+        metric_value(
+            text,
+            "ballast_feedback_confusion_total",
+            true_class="__unseen__",
+            predicted_class=str(predicted[2]),
+            **model,
+        )
+        == 1
+    )
     assert metric_value(text, "ballast_feedback_rows_total", result="matched", **model) == 3
     assert metric_value(text, "ballast_feedback_rows_total", result="unmatched", **model) == 2
 
@@ -161,10 +201,12 @@ def test_a_regressor_histogram_and_feedback_errors(diabetes, workdir) -> None:
         text = server.metrics()
     model = {"model": "diabetes"}
     edges = diabetes.profile["columns"]["target"]["binEdges"]
-    assert metric_value(text, "ballast_prediction_value_bucket", le=floatToGoString(edges[5]), **model) == \
-        (predicted <= edges[5]).sum()
+    assert (
+        metric_value(text, "ballast_prediction_value_bucket", le=floatToGoString(edges[5]), **model)
+        == (predicted <= edges[5]).sum()
+    )
     assert metric_value(text, "ballast_prediction_value_count", **model) == 5
     errors = predicted - truth
     assert metric_value(text, "ballast_feedback_absolute_error_total", **model) == pytest.approx(np.abs(errors).sum())
-    assert metric_value(text, "ballast_feedback_squared_error_total", **model) == pytest.approx((errors ** 2).sum())
+    assert metric_value(text, "ballast_feedback_squared_error_total", **model) == pytest.approx((errors**2).sum())
     assert metric_value(text, "ballast_feedback_error_sum", **model) == pytest.approx(errors.sum())

@@ -15,8 +15,11 @@ from tests.unit.test_training_run import DATASET, diabetes, mixed_classification
 
 def _batch(frame, columns) -> FeatureBatch:
     features = feature_frame(frame, columns)
-    return FeatureBatch(rows=len(features), numeric=features[list(columns.numeric)].to_numpy(dtype=np.float64),
-                        categorical=features[list(columns.categorical)].to_numpy(dtype=object))
+    return FeatureBatch(
+        rows=len(features),
+        numeric=features[list(columns.numeric)].to_numpy(dtype=np.float64),
+        categorical=features[list(columns.categorical)].to_numpy(dtype=object),
+    )
 
 
 @pytest.mark.parametrize("estimator", sorted(ESTIMATORS))
@@ -39,8 +42,13 @@ def test_a_pipeline_of_another_shape_is_served_as_it_is() -> None:
 
     frame, schema = mixed_classification()
     outcome = train_model(spec("sklearn.linear_model.LogisticRegression", {}), frame, schema, DATASET)
-    odd = Pipeline([("preprocess", outcome.pipeline.steps[0][1]), ("identity", FunctionTransformer()),
-                    ("model", LogisticRegression())])
+    odd = Pipeline(
+        [
+            ("preprocess", outcome.pipeline.steps[0][1]),
+            ("identity", FunctionTransformer()),
+            ("model", LogisticRegression()),
+        ]
+    )
     odd.fit(feature_frame(frame.drop(columns="target"), outcome.columns), frame["target"])
     probe = _batch(frame.drop(columns="target").iloc[:5], outcome.columns)
     assert build_predictor(odd, outcome.columns, True, probe).kind == "pipeline"

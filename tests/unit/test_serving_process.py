@@ -25,20 +25,43 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def iris(tmp_path_factory) -> TrainedModel:
-    return trained_model(tmp_path_factory.mktemp("process"), "iris", iris_frame(),
-                         "sklearn.linear_model.LogisticRegression")
+    return trained_model(
+        tmp_path_factory.mktemp("process"), "iris", iris_frame(), "sklearn.linear_model.LogisticRegression"
+    )
 
 
-def serve_command(trained: TrainedModel, termination_log: Path, port: int, *extra: str,
-                  artifact_uri: str | None = None, sha256: str | None = None) -> list[str]:
+def serve_command(
+    trained: TrainedModel,
+    termination_log: Path,
+    port: int,
+    *extra: str,
+    artifact_uri: str | None = None,
+    sha256: str | None = None,
+) -> list[str]:
     """The command line of a server that takes feedback with the harness's FEEDBACK_TOKEN (a
     file beside the termination log)."""
     token_file = termination_log.parent / f"{termination_log.name}.feedback-token"
     token_file.write_text(FEEDBACK_TOKEN + "\n")
-    return [sys.executable, "-m", "ballast.runtime.serve", "--store", trained.store.uri,
-            "--artifact-uri", artifact_uri or trained.artifact_uri, "--artifact-sha256", sha256 or trained.sha256,
-            "--bind-address", "127.0.0.1", "--port", str(port), "--termination-log", str(termination_log),
-            "--feedback-token-file", str(token_file), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "ballast.runtime.serve",
+        "--store",
+        trained.store.uri,
+        "--artifact-uri",
+        artifact_uri or trained.artifact_uri,
+        "--artifact-sha256",
+        sha256 or trained.sha256,
+        "--bind-address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--termination-log",
+        str(termination_log),
+        "--feedback-token-file",
+        str(token_file),
+        *extra,
+    ]
 
 
 def refused(port: int) -> bool:
@@ -51,8 +74,9 @@ def refused(port: int) -> bool:
 
 def run_refused(trained: TrainedModel, tmp_path: Path, **artifact) -> tuple[int, dict, str, int]:
     port, log = free_port(), tmp_path / "termination-log"
-    result = subprocess.run(serve_command(trained, log, port, **artifact), capture_output=True, text=True,
-                            timeout=60, cwd=REPO)
+    result = subprocess.run(
+        serve_command(trained, log, port, **artifact), capture_output=True, text=True, timeout=60, cwd=REPO
+    )
     return result.returncode, json.loads(log.read_text()), result.stderr, port
 
 
@@ -112,23 +136,31 @@ def _status(port: int, method: str, path: str, body: bytes | None = None) -> int
 
 def test_sigterm_drops_readiness_first_finishes_in_flight_requests_then_exits(iris, tmp_path) -> None:
     port = free_port()
-    process = subprocess.Popen(serve_command(iris, tmp_path / "log", port, "--drain-seconds", "1.0"),
-                               stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ})
+    process = subprocess.Popen(
+        serve_command(iris, tmp_path / "log", port, "--drain-seconds", "1.0"),
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ},
+    )
     try:
         _wait_ready(process, port)
-        body = json.dumps({"inputs": [{"name": "m", "shape": [1, 4], "datatype": "FP64",
-                                       "data": [[5.1, 3.5, 1.4, 0.2]]}]}).encode()
+        body = json.dumps(
+            {"inputs": [{"name": "m", "shape": [1, 4], "datatype": "FP64", "data": [[5.1, 3.5, 1.4, 0.2]]}]}
+        ).encode()
         # A request in flight: headers and half of the body sent before SIGTERM.
         in_flight = socket.create_connection(("127.0.0.1", port))
-        in_flight.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          b"Content-Length: %d\r\n\r\n" % len(body) + body[:20])
+        in_flight.sendall(
+            b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body[:20]
+        )
         time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.2)
-        assert _status(port, "GET", "/v2/health/ready") == 503      # readiness drops first...
+        assert _status(port, "GET", "/v2/health/ready") == 503  # readiness drops first...
         assert _status(port, "GET", "/v2/health/live") == 200
         assert _status(port, "POST", "/v2/models/iris/infer", body) == 200  # ...while it still answers
-        time.sleep(1.2)                                                # past the drain: no longer listening
+        time.sleep(1.2)  # past the drain: no longer listening
         assert refused(port)
         in_flight.sendall(body[20:])
         answer = in_flight.recv(65536).decode()

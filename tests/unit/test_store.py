@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from ballast.store import (
-    ArtifactConflict, ArtifactNotFound, ArtifactOutsideStore, ArtifactStore, DigestMismatch,
-    dataset_version_key, model_version_key,
+    ArtifactConflict,
+    ArtifactNotFound,
+    ArtifactOutsideStore,
+    ArtifactStore,
+    DigestMismatch,
+    dataset_version_key,
+    model_version_key,
 )
 from ballast.store.keys import key_for_uri, parse_store_root, validate_key
 
@@ -177,10 +182,21 @@ def test_layout_keys():
 # --- escapes -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", [
-    "../outside/x", "a/../../outside/x", "a/./b", "/etc/passwd", "a//b", "", "a/.hidden", "a\\..\\b",
-    "a/b/", "a/\x00b",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../outside/x",
+        "a/../../outside/x",
+        "a/./b",
+        "/etc/passwd",
+        "a//b",
+        "",
+        "a/.hidden",
+        "a\\..\\b",
+        "a/b/",
+        "a/\x00b",
+    ],
+)
 def test_hostile_keys_are_refused_and_write_nothing(store: ArtifactStore, root: Path, sentinel: Path, key: str):
     with pytest.raises(ArtifactOutsideStore):
         store.write_bytes_once(key, b"x")
@@ -189,14 +205,17 @@ def test_hostile_keys_are_refused_and_write_nothing(store: ArtifactStore, root: 
     assert files_under(sentinel) == [] and files_under(root) == []
 
 
-@pytest.mark.parametrize("uri", [
-    "file:///etc/passwd",
-    "file://{root}/../outside/x",
-    "file://{root}-sibling/x",
-    "file://otherhost{root}/x",
-    "s3://{root}/x",
-    "{root}/x",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///etc/passwd",
+        "file://{root}/../outside/x",
+        "file://{root}-sibling/x",
+        "file://otherhost{root}/x",
+        "s3://{root}/x",
+        "{root}/x",
+    ],
+)
 def test_uris_outside_the_root_are_refused(store: ArtifactStore, root: Path, sentinel: Path, uri: str):
     uri = uri.format(root=root)
     with pytest.raises(ArtifactOutsideStore):
@@ -215,7 +234,8 @@ def test_a_symlinked_directory_out_of_the_root_is_refused(store: ArtifactStore, 
 
 
 def test_a_symlinked_file_out_of_the_root_is_neither_read_nor_overwritten(
-        store: ArtifactStore, root: Path, sentinel: Path):
+    store: ArtifactStore, root: Path, sentinel: Path
+):
     secret = sentinel / "secret"
     secret.write_bytes(b"secret")
     (root / "a").mkdir()
@@ -258,8 +278,13 @@ def test_parse_store_root():
 def test_object_store_uris_must_match_bucket_and_prefix():
     root = parse_store_root("s3://models/prod")
     assert key_for_uri(root, "s3://models/prod/datasets/x") == "datasets/x"
-    for other in ("s3://other/prod/datasets/x", "s3://models/production/x", "s3://models/x", "gs://models/prod/x",
-                  "s3://models/prod/../x"):
+    for other in (
+        "s3://other/prod/datasets/x",
+        "s3://models/production/x",
+        "s3://models/x",
+        "gs://models/prod/x",
+        "s3://models/prod/../x",
+    ):
         with pytest.raises(ArtifactOutsideStore):
             key_for_uri(root, other)
 

@@ -16,8 +16,11 @@ def test_a_serving_deployment_alone_brings_the_claim():
     deployment = build_serving_deployment(version(), replicas=1, settings=FILE_STORE)
     assert mounts_store_claim(deployment, FILE_STORE)
     claim = store_claim_for("team-a", [deployment], FILE_STORE)
-    assert claim["metadata"] == {"name": "ballast-artifacts", "namespace": "team-a",
-                                 "labels": claim["metadata"]["labels"]}
+    assert claim["metadata"] == {
+        "name": "ballast-artifacts",
+        "namespace": "team-a",
+        "labels": claim["metadata"]["labels"],
+    }
     assert claim["spec"]["storageClassName"] == "shared"
 
 
@@ -26,4 +29,9 @@ def test_nothing_that_mounts_it_brings_no_claim():
     service = {"apiVersion": "v1", "kind": "Service", "spec": {"selector": {}}}
     assert store_claim_for("team-a", [service], FILE_STORE) is None
     # an object store is not mounted: no claim
-    assert store_claim_for("team-a", [build_serving_deployment(version(), replicas=1, settings=OBJECT_STORE)], OBJECT_STORE) is None
+    assert (
+        store_claim_for(
+            "team-a", [build_serving_deployment(version(), replicas=1, settings=OBJECT_STORE)], OBJECT_STORE
+        )
+        is None
+    )

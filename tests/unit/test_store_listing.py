@@ -23,9 +23,11 @@ def test_listing_names_every_object_under_a_prefix_with_size_and_time(store: Art
     store.write_bytes_once("datasets/credit/" + "a" * 64 + "/data.parquet", b"12345")
     store.write_bytes_once("models/m/" + "b" * 64 + "/model.skops", b"x")
     everything = store.list()
-    assert [o.key for o in everything] == ["datasets/credit/" + "a" * 64 + "/data.parquet",
-                                           "datasets/credit/" + "a" * 64 + "/metadata.json",
-                                           "models/m/" + "b" * 64 + "/model.skops"]
+    assert [o.key for o in everything] == [
+        "datasets/credit/" + "a" * 64 + "/data.parquet",
+        "datasets/credit/" + "a" * 64 + "/metadata.json",
+        "models/m/" + "b" * 64 + "/model.skops",
+    ]
     assert everything[0].size == 5 and everything[0].modified is not None
     assert [o.key for o in store.list("models")] == ["models/m/" + "b" * 64 + "/model.skops"]
     assert store.list("nothing/here") == []

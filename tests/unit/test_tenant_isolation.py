@@ -3,13 +3,18 @@ administrator allows, pvc and secretRef sources only when labelled for Ballast, 
 profile and metadata of a dataset version pinned by digest. Without a cluster."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from ballast.build.naming import DATASET_CREDENTIALS_LABEL, DATASET_SOURCE_LABEL
 from ballast.build.policy import (
-    IMAGE_NOT_ALLOWED, SOURCE_NOT_ALLOWED, SourceObjects, custom_image_refusal, image_allowed, source_refusal,
+    IMAGE_NOT_ALLOWED,
+    SOURCE_NOT_ALLOWED,
+    SourceObjects,
+    custom_image_refusal,
+    image_allowed,
+    source_refusal,
 )
 from ballast.build.retrain import build_retrain_run, retrain_template_refusal
 from ballast.build.serving import build_serving_deployment
@@ -21,15 +26,19 @@ from ballast.store import ArtifactStore, DigestMismatch
 from ballast.store.errors import ArtifactOutsideStore
 from ballast.store.layout import namespace_store_uri, namespaced_key
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SHA = "d" * 64
 BALLAST_IMAGE = "registry.example.com/ballast@sha256:" + "1" * 64
 CLOSED = Settings(image=BALLAST_IMAGE)
-OPEN = Settings(image=BALLAST_IMAGE, custom_images_enabled=True,
-                custom_image_prefixes=("registry.example.com/ml-team/", "quay.io/acme"))
+OPEN = Settings(
+    image=BALLAST_IMAGE,
+    custom_images_enabled=True,
+    custom_image_prefixes=("registry.example.com/ml-team/", "quay.io/acme"),
+)
 
 
 # --- the store, one prefix per namespace ---------------------------------------------------
+
 
 def test_a_namespaces_store_root_is_a_prefix_of_the_stores_root():
     assert namespace_store_uri("file:///var/lib/ballast", "team-a") == "file:///var/lib/ballast/team-a"
@@ -41,10 +50,12 @@ def test_a_namespaces_store_root_is_a_prefix_of_the_stores_root():
 
 
 def ingest_pod(settings=Settings(), namespace="team-a"):
-    body = {"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
-            "metadata": {"name": "credit", "namespace": namespace, "uid": "u", "generation": 1},
-            "spec": {"source": {"inline": {"rows": [{"x": 1}]}},
-                     "schema": {"columns": [{"name": "x", "type": "integer"}]}}}
+    body = {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {"name": "credit", "namespace": namespace, "uid": "u", "generation": 1},
+        "spec": {"source": {"inline": {"rows": [{"x": 1}]}}, "schema": {"columns": [{"name": "x", "type": "integer"}]}},
+    }
     [job] = reconcile_dataset(DatasetObservation(body, NOW), settings).create_jobs
     return job["spec"]["template"]["spec"]
 
@@ -72,15 +83,24 @@ def test_an_s3_pods_root_is_its_namespaces_prefix_and_its_credentials_come_from_
 
 
 def test_serving_pods_mount_the_store_read_only():
-    version = {"apiVersion": "ballast.dev/v1alpha1", "kind": "ModelVersion",
-               "metadata": {"name": "credit-abc", "namespace": "team-a", "uid": "u"},
-               "spec": {"model": "credit",
-                        "artifact": {"uri": "file:///var/lib/ballast/team-a/models/credit/x/model.skops", "sha256": SHA}}}
+    version = {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {"name": "credit-abc", "namespace": "team-a", "uid": "u"},
+        "spec": {
+            "model": "credit",
+            "artifact": {"uri": "file:///var/lib/ballast/team-a/models/credit/x/model.skops", "sha256": SHA},
+        },
+    }
     deployment = build_serving_deployment(version, replicas=1, settings=Settings())
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     [store] = [m for m in container["volumeMounts"] if m["name"] == "artifact-store"]
-    assert store == {"name": "artifact-store", "mountPath": "/var/lib/ballast/team-a", "subPath": "team-a",
-                     "readOnly": True}
+    assert store == {
+        "name": "artifact-store",
+        "mountPath": "/var/lib/ballast/team-a",
+        "subPath": "team-a",
+        "readOnly": True,
+    }
     # ingest and training write: theirs is read-write
     [ingest_store] = [m for m in ingest_pod()["containers"][0]["volumeMounts"] if m["name"] == "artifact-store"]
     assert "readOnly" not in ingest_store
@@ -101,6 +121,7 @@ def test_a_uri_written_in_a_pod_names_the_same_file_for_the_operator(tmp_path):
 
 
 # --- custom images and commands --------------------------------------------------------------
+
 
 def test_ballast_image_is_always_allowed_and_others_only_with_an_allowed_prefix():
     assert image_allowed(BALLAST_IMAGE, CLOSED)
@@ -127,17 +148,33 @@ def test_a_refused_image_or_command_names_its_field():
 
 
 def training_run(**spec):
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun",
-            "metadata": {"name": "credit-1", "namespace": "team-a", "uid": "u", "generation": 1,
-                         "creationTimestamp": "2026-01-01T12:00:00Z"},
-            "spec": {"model": "credit", "datasetRef": {"name": "credit"},
-                     "estimator": "sklearn.linear_model.LogisticRegression", **spec}, "status": {}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {
+            "name": "credit-1",
+            "namespace": "team-a",
+            "uid": "u",
+            "generation": 1,
+            "creationTimestamp": "2026-01-01T12:00:00Z",
+        },
+        "spec": {
+            "model": "credit",
+            "datasetRef": {"name": "credit"},
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            **spec,
+        },
+        "status": {},
+    }
 
 
 def dataset_with_version(**digests):
     version = {"sha256": SHA, "rows": 10, "valid": True, "snapshotUri": f"file:///s/{SHA}/data.parquet", **digests}
-    return {"metadata": {"name": "credit"}, "spec": {"schema": {"columns": [{"name": "x", "type": "float"}]}},
-            "status": {"latestVersion": SHA, "versions": [version]}}
+    return {
+        "metadata": {"name": "credit"},
+        "spec": {"schema": {"columns": [{"name": "x", "type": "float"}]}},
+        "status": {"latestVersion": SHA, "versions": [version]},
+    }
 
 
 def condition(outcome, type):
@@ -145,16 +182,22 @@ def condition(outcome, type):
 
 
 def test_a_run_with_a_refused_image_fails_with_the_reason_and_creates_no_job():
-    outcome = reconcile_training_run(TrainingRunObservation(
-        training_run(image="docker.io/attacker/x:1"), NOW, dataset=dataset_with_version()), CLOSED)
+    outcome = reconcile_training_run(
+        TrainingRunObservation(training_run(image="docker.io/attacker/x:1"), NOW, dataset=dataset_with_version()),
+        CLOSED,
+    )
     assert outcome.create_jobs == []
     ready, succeeded = condition(outcome, "Ready"), condition(outcome, "Succeeded")
     assert (ready["status"], ready["reason"]) == ("False", IMAGE_NOT_ALLOWED)
     assert succeeded["status"] == "False" and "spec.image" in succeeded["message"]
     assert [e.reason for e in outcome.events] == [IMAGE_NOT_ALLOWED]
     # the same run, where the administrator allows its registry, trains on it
-    allowed = reconcile_training_run(TrainingRunObservation(
-        training_run(image="registry.example.com/ml-team/t:1"), NOW, dataset=dataset_with_version()), OPEN)
+    allowed = reconcile_training_run(
+        TrainingRunObservation(
+            training_run(image="registry.example.com/ml-team/t:1"), NOW, dataset=dataset_with_version()
+        ),
+        OPEN,
+    )
     [job] = allowed.create_jobs
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/ml-team/t:1"
 
@@ -167,16 +210,19 @@ def test_a_missing_job_is_not_created_again_once_the_image_is_no_longer_allowed(
 
 
 def drift_policy(template_spec):
-    return {"metadata": {"name": "credit-drift", "namespace": "team-a", "uid": "p"},
-            "spec": {"action": {"retrain": {"template": {"spec": template_spec}}}}}
+    return {
+        "metadata": {"name": "credit-drift", "namespace": "team-a", "uid": "p"},
+        "spec": {"action": {"retrain": {"template": {"spec": template_spec}}}},
+    }
 
 
 def test_a_retrain_template_cannot_carry_an_image_its_author_could_not_run():
     template = {"model": "credit", "datasetRef": {"name": "credit"}, "estimator": "x.Y", "image": "docker.io/evil/x:1"}
     refusal = retrain_template_refusal(drift_policy(template), CLOSED)
     assert (refusal.reason, refusal.field) == (IMAGE_NOT_ALLOWED, "spec.action.retrain.template.spec.image")
-    assert retrain_template_refusal(drift_policy({**template, "image": "registry.example.com/ml-team/t:1"}),
-                                    OPEN) is None
+    assert (
+        retrain_template_refusal(drift_policy({**template, "image": "registry.example.com/ml-team/t:1"}), OPEN) is None
+    )
     # and the run the operator makes from such a template meets the run's own check
     run = build_retrain_run(drift_policy(template), SHA, NOW, "drift")
     run["metadata"] |= {"generation": 1, "uid": "r", "creationTimestamp": "2026-01-01T12:00:00Z"}
@@ -186,8 +232,9 @@ def test_a_retrain_template_cannot_carry_an_image_its_author_could_not_run():
 
 def test_settings_read_the_custom_image_policy_from_the_environment():
     assert Settings.from_env({}).custom_images_enabled is False
-    settings = Settings.from_env({"BALLAST_CUSTOM_IMAGES_ENABLED": "true",
-                                  "BALLAST_CUSTOM_IMAGE_PREFIXES": '["quay.io/acme/"]'})
+    settings = Settings.from_env(
+        {"BALLAST_CUSTOM_IMAGES_ENABLED": "true", "BALLAST_CUSTOM_IMAGE_PREFIXES": '["quay.io/acme/"]'}
+    )
     assert settings.custom_images_enabled and settings.custom_image_prefixes == ("quay.io/acme/",)
     with pytest.raises(ValueError, match="BALLAST_CUSTOM_IMAGE_PREFIXES"):
         Settings.from_env({"BALLAST_CUSTOM_IMAGE_PREFIXES": '["", 3]'})
@@ -202,8 +249,11 @@ LABELLED_SECRET = {DATASET_CREDENTIALS_LABEL: "true"}
 def test_a_pvc_source_must_name_a_labelled_claim_that_is_not_the_stores():
     source = {"pvc": {"claimName": "raw-data", "path": "x.csv"}}
     assert source_refusal(source, SourceObjects(claim_labels=LABELLED_CLAIM), Settings()) is None
-    for found in (SourceObjects(), SourceObjects(claim_labels={}),
-                  SourceObjects(claim_labels={DATASET_SOURCE_LABEL: "yes"})):
+    for found in (
+        SourceObjects(),
+        SourceObjects(claim_labels={}),
+        SourceObjects(claim_labels={DATASET_SOURCE_LABEL: "yes"}),
+    ):
         refusal = source_refusal(source, found, Settings())
         assert (refusal.reason, refusal.field) == (SOURCE_NOT_ALLOWED, "spec.source.pvc.claimName")
     store_claim = {"pvc": {"claimName": "ballast-artifacts", "path": "team-b/datasets/x/data.parquet"}}
@@ -220,10 +270,16 @@ def test_a_secret_ref_must_name_a_labelled_secret():
 
 
 def pvc_dataset(claim="raw-data"):
-    return {"apiVersion": "ballast.dev/v1alpha1", "kind": "Dataset",
-            "metadata": {"name": "credit", "namespace": "team-a", "uid": "u", "generation": 1},
-            "spec": {"source": {"pvc": {"claimName": claim, "path": "x.csv"}},
-                     "schema": {"columns": [{"name": "x", "type": "integer"}]}}, "status": {}}
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {"name": "credit", "namespace": "team-a", "uid": "u", "generation": 1},
+        "spec": {
+            "source": {"pvc": {"claimName": claim, "path": "x.csv"}},
+            "schema": {"columns": [{"name": "x", "type": "integer"}]},
+        },
+        "status": {},
+    }
 
 
 def test_a_dataset_with_an_unlabelled_claim_gets_a_condition_and_no_job():
@@ -242,8 +298,12 @@ def test_a_dataset_with_an_unlabelled_claim_gets_a_condition_and_no_job():
     # without a lookup (nothing found) it is refused too: fail closed
     assert reconcile_dataset(DatasetObservation(pvc_dataset(), NOW), Settings()).create_jobs == []
     # labelled: the claim is mounted read-only
-    allowed = reconcile_dataset(DatasetObservation(
-        pvc_dataset(), NOW, source_objects=lambda source: SourceObjects(claim_labels=LABELLED_CLAIM)), Settings())
+    allowed = reconcile_dataset(
+        DatasetObservation(
+            pvc_dataset(), NOW, source_objects=lambda source: SourceObjects(claim_labels=LABELLED_CLAIM)
+        ),
+        Settings(),
+    )
     [job] = allowed.create_jobs
     [volume] = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "source"]
     assert volume["persistentVolumeClaim"] == {"claimName": "raw-data", "readOnly": True}
@@ -251,20 +311,24 @@ def test_a_dataset_with_an_unlabelled_claim_gets_a_condition_and_no_job():
 
 def test_a_missing_ingest_job_is_not_created_again_once_its_claim_lost_the_label():
     body = pvc_dataset()
-    body["status"] = {"ingest": {"jobName": "credit-ingest-g1-r0", "generation": 1, "refresh": 0,
-                                 "startedAt": "2026-01-01T11:59:00Z"}}
-    outcome = reconcile_dataset(DatasetObservation(body, NOW, job=None,
-                                                   source_objects=lambda source: SourceObjects(claim_labels={})),
-                                Settings())
+    body["status"] = {
+        "ingest": {"jobName": "credit-ingest-g1-r0", "generation": 1, "refresh": 0, "startedAt": "2026-01-01T11:59:00Z"}
+    }
+    outcome = reconcile_dataset(
+        DatasetObservation(body, NOW, job=None, source_objects=lambda source: SourceObjects(claim_labels={})),
+        Settings(),
+    )
     assert outcome.create_jobs == [] and outcome.status["ingest"]["reason"] == SOURCE_NOT_ALLOWED
 
 
 # --- profile and metadata pinned by digest ----------------------------------------------------
 
+
 def test_the_recorded_digests_reach_the_run_and_the_model_version():
     digests = {"profileSha256": "a" * 64, "metadataSha256": "b" * 64}
-    outcome = reconcile_training_run(TrainingRunObservation(training_run(), NOW,
-                                                            dataset=dataset_with_version(**digests)), CLOSED)
+    outcome = reconcile_training_run(
+        TrainingRunObservation(training_run(), NOW, dataset=dataset_with_version(**digests)), CLOSED
+    )
     assert outcome.status["datasetProfileSha256"] == "a" * 64
     assert outcome.status["datasetMetadataSha256"] == "b" * 64
     env = outcome.create_jobs[0]["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -272,14 +336,31 @@ def test_the_recorded_digests_reach_the_run_and_the_model_version():
     assert inputs["dataset"]["profileSha256"] == "a" * 64 and inputs["dataset"]["metadataSha256"] == "b" * 64
 
     body = training_run()
-    body["status"] = {"jobName": "credit-1-train", "datasetVersion": SHA, "startedAt": "2026-01-01T11:00:00Z",
-                      "datasetProfileSha256": "a" * 64, "datasetMetadataSha256": "b" * 64}
+    body["status"] = {
+        "jobName": "credit-1-train",
+        "datasetVersion": SHA,
+        "startedAt": "2026-01-01T11:00:00Z",
+        "datasetProfileSha256": "a" * 64,
+        "datasetMetadataSha256": "b" * 64,
+    }
     from ballast.reconcile.jobs import JobState
-    result = {"artifact": {"uri": "file:///m/model.skops", "sha256": "f" * 64}, "passed": True, "gates": [],
-              "keyMetric": {"name": "accuracy", "value": 0.9}}
-    finished = reconcile_training_run(TrainingRunObservation(
-        body, NOW, dataset=dataset_with_version(), job=JobState(finished=True, succeeded=True),
-        termination={"exitCode": 0, "message": json.dumps(result)}), CLOSED)
+
+    result = {
+        "artifact": {"uri": "file:///m/model.skops", "sha256": "f" * 64},
+        "passed": True,
+        "gates": [],
+        "keyMetric": {"name": "accuracy", "value": 0.9},
+    }
+    finished = reconcile_training_run(
+        TrainingRunObservation(
+            body,
+            NOW,
+            dataset=dataset_with_version(),
+            job=JobState(finished=True, succeeded=True),
+            termination={"exitCode": 0, "message": json.dumps(result)},
+        ),
+        CLOSED,
+    )
     [(_, version)] = finished.create_objects
     assert version["metadata"]["annotations"]["ballast.dev/dataset-profile-sha256"] == "a" * 64
     assert version["metadata"]["annotations"]["ballast.dev/dataset-metadata-sha256"] == "b" * 64
@@ -288,14 +369,29 @@ def test_the_recorded_digests_reach_the_run_and_the_model_version():
 def test_a_dataset_version_records_the_digests_the_ingest_reported():
     body = pvc_dataset()
     body["spec"]["source"] = {"inline": {"rows": [{"x": 1}]}}
-    body["status"] = {"ingest": {"jobName": "credit-ingest-g1-r0", "generation": 1, "refresh": 0,
-                                 "startedAt": "2026-01-01T11:59:00Z"}}
+    body["status"] = {
+        "ingest": {"jobName": "credit-ingest-g1-r0", "generation": 1, "refresh": 0, "startedAt": "2026-01-01T11:59:00Z"}
+    }
     from ballast.reconcile.jobs import JobState
-    result = {"ok": True, "sha256": SHA, "rows": 1, "valid": True, "snapshotUri": "file:///s/data.parquet",
-              "profileSha256": "a" * 64, "metadataSha256": "b" * 64}
-    outcome = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(finished=True, succeeded=True),
-                                                   termination={"exitCode": 0, "message": json.dumps(result)}),
-                                Settings())
+
+    result = {
+        "ok": True,
+        "sha256": SHA,
+        "rows": 1,
+        "valid": True,
+        "snapshotUri": "file:///s/data.parquet",
+        "profileSha256": "a" * 64,
+        "metadataSha256": "b" * 64,
+    }
+    outcome = reconcile_dataset(
+        DatasetObservation(
+            body,
+            NOW,
+            job=JobState(finished=True, succeeded=True),
+            termination={"exitCode": 0, "message": json.dumps(result)},
+        ),
+        Settings(),
+    )
     [version] = outcome.status["versions"]
     assert version["profileSha256"] == "a" * 64 and version["metadataSha256"] == "b" * 64
 
@@ -307,11 +403,14 @@ def ingested(tmp_path):
 
     from ballast.api.dataset import DatasetSpec
     from ballast.data.snapshot import ingest_table
+
     store = ArtifactStore(namespace_store_uri(f"file://{tmp_path}", "team-a"))
-    spec = DatasetSpec.model_validate({"source": {"inline": {"rows": [{"x": 1}]}},
-                                       "schema": {"columns": [{"name": "x", "type": "float"}]}})
-    record = ingest_table(store, "credit", spec, pd.DataFrame({"x": [1.0, 2.0, 3.0]}), {"kind": "inline"},
-                          "2026-01-01T00:00:00Z")
+    spec = DatasetSpec.model_validate(
+        {"source": {"inline": {"rows": [{"x": 1}]}}, "schema": {"columns": [{"name": "x", "type": "float"}]}}
+    )
+    record = ingest_table(
+        store, "credit", spec, pd.DataFrame({"x": [1.0, 2.0, 3.0]}), {"kind": "inline"}, "2026-01-01T00:00:00Z"
+    )
     return store, record, tmp_path / "team-a" / "datasets" / "credit" / record.sha256
 
 
@@ -360,8 +459,9 @@ def test_the_operator_asks_for_a_sources_metadata_only(monkeypatch):
             asked.append((name, namespace, options))
             if name == "absent":
                 raise ApiException(status=404)
-            return SimpleNamespace(data=json.dumps({"kind": "PartialObjectMetadata",
-                                                    "metadata": {"labels": LABELLED_SECRET}}).encode())
+            return SimpleNamespace(
+                data=json.dumps({"kind": "PartialObjectMetadata", "metadata": {"labels": LABELLED_SECRET}}).encode()
+            )
 
     monkeypatch.setattr(source_objects.client, "CoreV1Api", FakeCore)
     monkeypatch.setattr(source_objects.kube, "api_client", lambda: None)

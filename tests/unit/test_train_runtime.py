@@ -13,7 +13,11 @@ from ballast.api.dataset import DatasetSpec
 from ballast.data import ingest_table
 from ballast.models.skops_format import load_model
 from ballast.runtime.train import (
-    EXIT_FAILED, EXIT_FINISHED, EXIT_INVALID_DATA, EXIT_INVALID_SPEC, run_train,
+    EXIT_FAILED,
+    EXIT_FINISHED,
+    EXIT_INVALID_DATA,
+    EXIT_INVALID_SPEC,
+    run_train,
 )
 from ballast.store import ArtifactStore
 from ballast.training.report import TERMINATION_MESSAGE_LIMIT, fit_termination_message
@@ -31,21 +35,29 @@ def dataset(store: ArtifactStore) -> dict[str, Any]:
     """A real snapshot of breast-cancer written by the ingest side, as the operator would pin it."""
     bunch = load_breast_cancer(as_frame=True)
     raw = bunch.frame[FEATURES + ["target"]].rename(columns=lambda c: c.replace(" ", "_"))
-    schema = {"columns": [{"name": c, "type": "float"} for c in raw.columns if c != "target"]
-              + [{"name": "target", "type": "integer"}], "target": "target"}
+    schema = {
+        "columns": [{"name": c, "type": "float"} for c in raw.columns if c != "target"]
+        + [{"name": "target", "type": "integer"}],
+        "target": "target",
+    }
     spec = DatasetSpec.model_validate({"source": {"inline": {"rows": [{"x": 1}]}}, "schema": schema})
     record = ingest_table(store, "cancer", spec, raw, {"inline": True}, "2026-01-01T00:00:00Z")
     assert record.valid, record.violations
     return {"name": "cancer", "sha256": record.sha256, "snapshotUri": record.snapshot_uri, "schema": schema}
 
 
-def _run(tmp_path: Path, store: ArtifactStore, inputs: dict[str, Any], env: dict[str, str] | None = None,
-         ) -> tuple[int, dict[str, Any], bytes]:
+def _run(
+    tmp_path: Path,
+    store: ArtifactStore,
+    inputs: dict[str, Any],
+    env: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any], bytes]:
     run_json = tmp_path / "run.json"
     run_json.write_text(json.dumps(inputs))
     log = tmp_path / "termination-log"
-    code = run_train(["--run-json", str(run_json), "--store", store.uri, "--termination-log", str(log)],
-                     environ=env or {})
+    code = run_train(
+        ["--run-json", str(run_json), "--store", store.uri, "--termination-log", str(log)], environ=env or {}
+    )
     raw = log.read_bytes()
     return code, json.loads(raw), raw
 
@@ -53,16 +65,23 @@ def _run(tmp_path: Path, store: ArtifactStore, inputs: dict[str, Any], env: dict
 def _inputs(dataset: dict[str, Any], **spec: Any) -> dict[str, Any]:
     return {
         "trainingRun": {"namespace": "ml", "name": "cancer-1", "uid": "u-1"},
-        "spec": {"model": "cancer", "datasetRef": {"name": "cancer"}, "seed": 5,
-                 "estimator": "sklearn.ensemble.RandomForestClassifier", "params": {"n_estimators": 10}, **spec},
+        "spec": {
+            "model": "cancer",
+            "datasetRef": {"name": "cancer"},
+            "seed": 5,
+            "estimator": "sklearn.ensemble.RandomForestClassifier",
+            "params": {"n_estimators": 10},
+            **spec,
+        },
         "dataset": dataset,
     }
 
 
 def test_a_passing_run_writes_the_artifact_and_metadata_and_reports(tmp_path, store, dataset) -> None:
     env = {"BALLAST_IMAGE": "ghcr.io/ballast/ballast:0.1.0", "BALLAST_IMAGE_DIGEST": "sha256:" + "c" * 64}
-    code, result, raw = _run(tmp_path, store, _inputs(dataset, evaluation={"gates": {"minimums": {"accuracy": 0.5}}}),
-                             env)
+    code, result, raw = _run(
+        tmp_path, store, _inputs(dataset, evaluation={"gates": {"minimums": {"accuracy": 0.5}}}), env
+    )
 
     assert code == EXIT_FINISHED
     assert len(raw) <= TERMINATION_MESSAGE_LIMIT
@@ -78,8 +97,11 @@ def test_a_passing_run_writes_the_artifact_and_metadata_and_reports(tmp_path, st
     model = load_model(store.read_bytes(result["artifact"]["uri"]), sha)
     assert hasattr(model, "predict_proba")
     metadata = store.read_json(result["metadataUri"])
-    assert metadata["lineage"]["dataset"] == {"name": "cancer", "sha256": dataset["sha256"],
-                                              "snapshotUri": dataset["snapshotUri"]}
+    assert metadata["lineage"]["dataset"] == {
+        "name": "cancer",
+        "sha256": dataset["sha256"],
+        "snapshotUri": dataset["snapshotUri"],
+    }
     assert metadata["lineage"]["trainingRun"] == {"namespace": "ml", "name": "cancer-1", "uid": "u-1"}
     assert metadata["reproducibility"]["datasetSha256"] == dataset["sha256"]
     assert metadata["reproducibility"]["params"]["random_state"] == 5
@@ -107,8 +129,9 @@ def test_a_failed_gate_is_a_finished_run_with_the_gate_named(tmp_path, store, da
 
 
 def test_must_beat_champion_against_the_stored_champion(tmp_path, store, dataset) -> None:
-    _, champion_result, _ = _run(tmp_path, store, _inputs(dataset, estimator="sklearn.tree.DecisionTreeClassifier",
-                                                           params={"max_depth": 1}))
+    _, champion_result, _ = _run(
+        tmp_path, store, _inputs(dataset, estimator="sklearn.tree.DecisionTreeClassifier", params={"max_depth": 1})
+    )
     champion = {"modelVersion": "cancer-stump", **{k: champion_result["artifact"][k] for k in ("uri", "sha256")}}
     inputs = {**_inputs(dataset, evaluation={"gates": {"mustBeatChampion": True}}), "champion": champion}
     code, result, _ = _run(tmp_path, store, inputs)
@@ -118,8 +141,9 @@ def test_must_beat_champion_against_the_stored_champion(tmp_path, store, dataset
 
 
 def test_an_altered_champion_fails_the_gate_with_digest_mismatch(tmp_path, store, dataset) -> None:
-    _, champion_result, _ = _run(tmp_path, store, _inputs(dataset, estimator="sklearn.naive_bayes.GaussianNB",
-                                                           params={}))
+    _, champion_result, _ = _run(
+        tmp_path, store, _inputs(dataset, estimator="sklearn.naive_bayes.GaussianNB", params={})
+    )
     champion = {"uri": champion_result["artifact"]["uri"], "sha256": "d" * 64}
     inputs = {**_inputs(dataset, evaluation={"gates": {"mustBeatChampion": True}}), "champion": champion}
     code, result, _ = _run(tmp_path, store, inputs)
@@ -156,16 +180,24 @@ def test_a_crash_still_leaves_a_message(tmp_path, store, dataset, monkeypatch) -
     monkeypatch.setattr(runtime, "train_model", explode)
     code, result, _ = _run(tmp_path, store, _inputs(dataset))
     assert code == EXIT_FAILED
-    assert result == {"passed": False, "reason": "TrainingFailed", "message": "MemoryError: out of memory while fitting"}
+    assert result == {
+        "passed": False,
+        "reason": "TrainingFailed",
+        "message": "MemoryError: out of memory while fitting",
+    }
 
 
 def test_a_huge_result_is_cut_to_the_kubelet_limit() -> None:
     result = {
         "artifact": {"uri": "file:///s/models/m/x/model.skops", "sha256": "f" * 64, "format": "skops"},
-        "metadataUri": "file:///s/models/m/x/metadata.json", "metrics": {"accuracy": 0.9},
-        "keyMetric": {"name": "accuracy", "value": 0.9}, "passed": False, "reason": "GateFailed",
+        "metadataUri": "file:///s/models/m/x/metadata.json",
+        "metrics": {"accuracy": 0.9},
+        "keyMetric": {"name": "accuracy", "value": 0.9},
+        "passed": False,
+        "reason": "GateFailed",
         "gates": [{"name": f"minimum/g{i}", "passed": False, "message": "x" * 500} for i in range(6)],
-        "message": "y" * 5000, "params": {f"p{i}": "z" * 100 for i in range(100)},
+        "message": "y" * 5000,
+        "params": {f"p{i}": "z" * 100 for i in range(100)},
         "reproducibility": {"packages": {f"pkg{i}": "1.0" for i in range(50)}},
     }
     encoded = fit_termination_message(result)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ballast.api.trainingrun import Gates
 from ballast.models.skops_format import load_model
 from ballast.training import train_model
@@ -64,9 +63,12 @@ def test_gates_are_reported_in_a_stable_order() -> None:
 
 def test_a_run_fails_the_gate_it_cannot_reach() -> None:
     frame, schema = breast_cancer()
-    outcome = train_model(spec("sklearn.naive_bayes.GaussianNB", {}, gates={"minimums": {"accuracy": 0.999,
-                                                                                          "log_loss": 5.0}}),
-                          frame, schema, DATASET)
+    outcome = train_model(
+        spec("sklearn.naive_bayes.GaussianNB", {}, gates={"minimums": {"accuracy": 0.999, "log_loss": 5.0}}),
+        frame,
+        schema,
+        DATASET,
+    )
     assert not outcome.passed
     [failed] = outcome.failed_gates
     assert failed.name == "minimum/accuracy"
@@ -82,8 +84,9 @@ def test_must_beat_champion_passes_against_a_weaker_champion_and_fails_against_a
     frame, schema = breast_cancer()
     weak, _ = _champion("sklearn.tree.DecisionTreeClassifier", {"max_depth": 1}, frame, schema)
     strong, _ = _champion("sklearn.linear_model.LogisticRegression", {"C": 1.0}, frame, schema)
-    challenger = spec("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5, "max_depth": 3},
-                      gates={"mustBeatChampion": True})
+    challenger = spec(
+        "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5, "max_depth": 3}, gates={"mustBeatChampion": True}
+    )
 
     against_weak = train_model(challenger, frame, schema, DATASET, champion=weak)
     against_strong = train_model(challenger, frame, schema, DATASET, champion=strong)
@@ -98,34 +101,62 @@ def test_must_beat_champion_passes_against_a_weaker_champion_and_fails_against_a
 def test_must_beat_champion_uses_the_primary_metric() -> None:
     frame, schema = diabetes()
     champion, champion_run = _champion("sklearn.tree.DecisionTreeRegressor", {"max_depth": 1}, frame, schema)
-    outcome = train_model(spec("sklearn.linear_model.Ridge", {}, primaryMetric="mae", gates={"mustBeatChampion": True}),
-                          frame, schema, DATASET, champion=champion)
+    outcome = train_model(
+        spec("sklearn.linear_model.Ridge", {}, primaryMetric="mae", gates={"mustBeatChampion": True}),
+        frame,
+        schema,
+        DATASET,
+        champion=champion,
+    )
     assert outcome.key_metric == "mae"
     assert outcome.passed
-    assert outcome.gates[0].message.startswith(f"mae {outcome.metrics['mae']:.6g} beats the champion's "
-                                               f"{champion_run.metrics['mae']:.6g}")
+    assert outcome.gates[0].message.startswith(
+        f"mae {outcome.metrics['mae']:.6g} beats the champion's {champion_run.metrics['mae']:.6g}"
+    )
 
 
 def test_a_champion_that_cannot_read_this_data_fails_the_gate_not_the_run() -> None:
     frame, schema = breast_cancer()
     other_frame, other_schema = mixed_classification()
     champion, _ = _champion("sklearn.naive_bayes.GaussianNB", {}, other_frame, other_schema)
-    outcome = train_model(spec("sklearn.naive_bayes.GaussianNB", {}, gates={"mustBeatChampion": True}),
-                          frame, schema, DATASET, champion=champion)
+    outcome = train_model(
+        spec("sklearn.naive_bayes.GaussianNB", {}, gates={"mustBeatChampion": True}),
+        frame,
+        schema,
+        DATASET,
+        champion=champion,
+    )
     assert not outcome.passed
     assert "could not be evaluated" in outcome.gates[0].message
 
 
 def test_fairness_gate_on_a_trained_model() -> None:
     frame, schema = mixed_classification()
-    loose = spec("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5},
-                 gates={"fairness": {"sensitiveFeature": "clinic", "maxDemographicParityDifference": 1.0,
-                                     "maxEqualOpportunityDifference": 1.0}})
+    loose = spec(
+        "sklearn.ensemble.RandomForestClassifier",
+        {"n_estimators": 5},
+        gates={
+            "fairness": {
+                "sensitiveFeature": "clinic",
+                "maxDemographicParityDifference": 1.0,
+                "maxEqualOpportunityDifference": 1.0,
+            }
+        },
+    )
     outcome = train_model(loose, frame, schema, DATASET)
     assert {"demographic_parity_difference", "equal_opportunity_difference"} <= set(outcome.metrics)
     assert outcome.passed
-    strict = loose.model_copy(update={"evaluation": loose.evaluation.model_copy(update={"gates": Gates.model_validate(
-        {"fairness": {"sensitiveFeature": "clinic", "maxDemographicParityDifference": 0.0}})})})
+    strict = loose.model_copy(
+        update={
+            "evaluation": loose.evaluation.model_copy(
+                update={
+                    "gates": Gates.model_validate(
+                        {"fairness": {"sensitiveFeature": "clinic", "maxDemographicParityDifference": 0.0}}
+                    )
+                }
+            )
+        }
+    )
     dpd = outcome.metrics["demographic_parity_difference"]
     assert dpd > 0, "the test data should give groups with different positive rates"
     result = train_model(strict, frame, schema, DATASET)
@@ -135,12 +166,27 @@ def test_fairness_gate_on_a_trained_model() -> None:
 
 def test_fairness_needs_two_classes() -> None:
     from tests.unit.test_training_run import iris
+
     frame, schema = iris()
     frame = frame.assign(site=["x", "y"] * 75)
-    schema = schema.model_copy(update={"columns": [*schema.columns, *type(schema).model_validate(
-        {"columns": [{"name": "site", "type": "string"}]}).columns], "features": [c.name for c in schema.columns
-                                                                                 if c.name != "target"]})
-    outcome = train_model(spec("sklearn.naive_bayes.GaussianNB", {}, gates={"fairness": {
-        "sensitiveFeature": "site", "maxDemographicParityDifference": 0.5}}), frame, schema, DATASET)
+    schema = schema.model_copy(
+        update={
+            "columns": [
+                *schema.columns,
+                *type(schema).model_validate({"columns": [{"name": "site", "type": "string"}]}).columns,
+            ],
+            "features": [c.name for c in schema.columns if c.name != "target"],
+        }
+    )
+    outcome = train_model(
+        spec(
+            "sklearn.naive_bayes.GaussianNB",
+            {},
+            gates={"fairness": {"sensitiveFeature": "site", "maxDemographicParityDifference": 0.5}},
+        ),
+        frame,
+        schema,
+        DATASET,
+    )
     assert not outcome.passed
     assert "need two classes" in outcome.gates[0].message

@@ -44,7 +44,8 @@ def test_multiclass_metrics_are_macro_averaged() -> None:
     assert scored.values["precision"] == pytest.approx(13 / 18)
     assert scored.values["recall"] == pytest.approx(2 / 3)
     assert scored.values["roc_auc"] == pytest.approx(
-        skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro"))
+        skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro")
+    )
 
 
 def test_probabilistic_metrics_are_skipped_with_a_reason_without_predict_proba() -> None:
@@ -61,8 +62,9 @@ def test_probabilistic_metrics_are_skipped_with_a_reason_without_predict_proba()
 
 
 def test_roc_auc_is_skipped_when_the_test_split_has_one_class() -> None:
-    scored = classification_metrics(np.array([1, 1]), np.array([1, 0]), np.array([[0.2, 0.8], [0.6, 0.4]]),
-                                     np.array([0, 1]))
+    scored = classification_metrics(
+        np.array([1, 1]), np.array([1, 0]), np.array([[0.2, 0.8], [0.6, 0.4]]), np.array([0, 1])
+    )
     assert scored.skipped["roc_auc"] == "undefined: the test split holds a single class"
     assert "roc_auc" not in scored.values
 
@@ -100,4 +102,6 @@ def test_missing_sensitive_values_form_their_own_group() -> None:
 
 def test_equal_treatment_scores_zero() -> None:
     assert fairness_metrics(np.array([1, 0, 1, 0]), np.array([1, 0, 1, 0]), np.array(["x", "x", "y", "y"]), 1) == {
-        "demographic_parity_difference": 0.0, "equal_opportunity_difference": 0.0}
+        "demographic_parity_difference": 0.0,
+        "equal_opportunity_difference": 0.0,
+    }

@@ -40,9 +40,12 @@ def test_every_problem_in_params_is_listed_before_fitting(fitting_forbidden: Non
 
 
 def test_random_state_comes_from_the_seed_only() -> None:
-    assert param_problems(build_estimator("sklearn.tree.DecisionTreeClassifier", {}, 0).__class__,
-                          {"random_state": 1}) == ["'random_state' is set from spec.seed; set the seed there instead"]
-    assert build_estimator("sklearn.tree.DecisionTreeClassifier", {"max_depth": 2}, 99).get_params()["random_state"] == 99
+    assert param_problems(
+        build_estimator("sklearn.tree.DecisionTreeClassifier", {}, 0).__class__, {"random_state": 1}
+    ) == ["'random_state' is set from spec.seed; set the seed there instead"]
+    assert (
+        build_estimator("sklearn.tree.DecisionTreeClassifier", {"max_depth": 2}, 99).get_params()["random_state"] == 99
+    )
 
 
 def test_estimators_without_random_state_ignore_the_seed() -> None:
@@ -59,15 +62,25 @@ def test_a_combination_only_the_fit_can_reject_fails_with_scikit_learns_reason()
     # Each value is valid on its own; scikit-learn rejects exponential loss for three classes
     # only when fitting (the runtime reports it as TrainingFailed with this message).
     with pytest.raises(ValueError, match="exponential"):
-        train_model(spec("sklearn.ensemble.GradientBoostingClassifier", {"loss": "exponential", "n_estimators": 2}),
-                    frame.assign(target=frame["target"] + (frame.index % 3 == 0)), schema, DATASET)
+        train_model(
+            spec("sklearn.ensemble.GradientBoostingClassifier", {"loss": "exponential", "n_estimators": 2}),
+            frame.assign(target=frame["target"] + (frame.index % 3 == 0)),
+            schema,
+            DATASET,
+        )
 
 
 def test_metrics_of_the_wrong_task_are_refused_before_fitting(fitting_forbidden: None) -> None:
     frame, schema = diabetes()
     with pytest.raises(InvalidEvaluation) as caught:
-        train_model(spec("sklearn.linear_model.Ridge", {}, primaryMetric="accuracy",
-                         gates={"minimums": {"f1": 0.5, "r2": 0.1}}), frame, schema, DATASET)
+        train_model(
+            spec(
+                "sklearn.linear_model.Ridge", {}, primaryMetric="accuracy", gates={"minimums": {"f1": 0.5, "r2": 0.1}}
+            ),
+            frame,
+            schema,
+            DATASET,
+        )
     assert "primaryMetric 'accuracy' is not a regression metric" in str(caught.value)
     assert "gates.minimums.f1" in str(caught.value)
     assert "gates.minimums.r2" not in str(caught.value)
@@ -76,6 +89,13 @@ def test_metrics_of_the_wrong_task_are_refused_before_fitting(fitting_forbidden:
 def test_an_unknown_sensitive_feature_is_refused_before_fitting(fitting_forbidden: None) -> None:
     frame, schema = breast_cancer()
     with pytest.raises(InvalidEvaluation, match="sensitiveFeature 'gender'"):
-        train_model(spec("sklearn.naive_bayes.GaussianNB", {},
-                         gates={"fairness": {"sensitiveFeature": "gender", "maxDemographicParityDifference": 0.1}}),
-                    frame, schema, DATASET)
+        train_model(
+            spec(
+                "sklearn.naive_bayes.GaussianNB",
+                {},
+                gates={"fairness": {"sensitiveFeature": "gender", "maxDemographicParityDifference": 0.1}},
+            ),
+            frame,
+            schema,
+            DATASET,
+        )

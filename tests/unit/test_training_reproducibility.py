@@ -35,8 +35,9 @@ json.dump(digests, sys.stdout)
 @cache
 def digests_in_another_process() -> dict[str, str]:
     env = {**os.environ, "PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -57,8 +58,10 @@ def test_mixed_columns_give_the_same_sha256_in_another_process() -> None:
 
 def test_a_different_seed_gives_a_different_model() -> None:
     estimator = "sklearn.ensemble.RandomForestClassifier"
-    assert (train_model(spec(estimator, seed=1), *data_for(estimator), DATASET).artifact.sha256
-            != train_model(spec(estimator, seed=2), *data_for(estimator), DATASET).artifact.sha256)
+    assert (
+        train_model(spec(estimator, seed=1), *data_for(estimator), DATASET).artifact.sha256
+        != train_model(spec(estimator, seed=2), *data_for(estimator), DATASET).artifact.sha256
+    )
 
 
 def test_the_record_holds_what_is_needed_to_train_again() -> None:

@@ -31,8 +31,9 @@ def fast_params(estimator: str) -> dict[str, Any]:
 def _bundled(loader: Any, target_type: str) -> tuple[pd.DataFrame, DatasetSchema]:
     frame = loader(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_").replace("(", "").replace(")", ""))
     columns = [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
-    schema = DatasetSchema.model_validate({"columns": columns + [{"name": "target", "type": target_type}],
-                                           "target": "target"})
+    schema = DatasetSchema.model_validate(
+        {"columns": columns + [{"name": "target", "type": target_type}], "target": "target"}
+    )
     return frame, schema
 
 
@@ -65,9 +66,12 @@ def mixed_classification() -> tuple[pd.DataFrame, DatasetSchema]:
     for column in ("mean_radius", "clinic", "grade", "smoker", "visits"):
         frame.loc[rng.choice(n, 20, replace=False), column] = None
     types = {"clinic": "string", "grade": "category", "smoker": "boolean", "visits": "integer", "target": "integer"}
-    schema = DatasetSchema.model_validate({
-        "columns": [{"name": c, "type": types.get(c, "float"), "nullable": True} for c in frame.columns],
-        "target": "target"})
+    schema = DatasetSchema.model_validate(
+        {
+            "columns": [{"name": c, "type": types.get(c, "float"), "nullable": True} for c in frame.columns],
+            "target": "target",
+        }
+    )
     return frame, schema
 
 
@@ -76,11 +80,16 @@ def data_for(estimator: str) -> tuple[pd.DataFrame, DatasetSchema]:
 
 
 def spec(estimator: str, params: dict[str, Any] | None = None, seed: int = 3, **evaluation: Any) -> TrainingRunSpec:
-    return TrainingRunSpec.model_validate({
-        "model": "demo", "datasetRef": {"name": "bundled"}, "estimator": estimator, "seed": seed,
-        "params": fast_params(estimator) if params is None else params,
-        **({"evaluation": evaluation} if evaluation else {}),
-    })
+    return TrainingRunSpec.model_validate(
+        {
+            "model": "demo",
+            "datasetRef": {"name": "bundled"},
+            "estimator": estimator,
+            "seed": seed,
+            "params": fast_params(estimator) if params is None else params,
+            **({"evaluation": evaluation} if evaluation else {}),
+        }
+    )
 
 
 @pytest.mark.parametrize("estimator", sorted(ESTIMATORS))
@@ -115,6 +124,7 @@ def test_mixed_column_types_with_missing_values_train_and_round_trip() -> None:
     # A category never seen in training is ignored by the encoder, not an error.
     unseen = frame.drop(columns="target").iloc[:3].assign(clinic="west")
     from ballast.training.features import feature_frame
+
     assert len(loaded.predict(feature_frame(unseen, outcome.columns))) == 3
 
 
@@ -125,6 +135,7 @@ def test_test_split_is_stratified_for_classifiers() -> None:
     # Stratified: every class keeps its share (10 of each 50 in iris) in the test split.
     from ballast.training.split import split_indices
     from ballast.training.target import labelled_rows
+
     rows = labelled_rows(frame, schema, "classification")
     split = split_indices(rows.target, 0.2, 3, stratify=True)
     assert rows.target.iloc[split.test].value_counts().tolist() == [10, 10, 10]
@@ -134,9 +145,13 @@ def test_string_labels_train_and_report_their_classes() -> None:
     frame, _ = iris()
     names = np.array(["setosa", "versicolor", "virginica"], dtype=object)
     labelled = frame.assign(target=names[frame["target"].to_numpy()])
-    schema = DatasetSchema.model_validate({
-        "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
-        + [{"name": "target", "type": "category"}], "target": "target"})
+    schema = DatasetSchema.model_validate(
+        {
+            "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
+            + [{"name": "target", "type": "category"}],
+            "target": "target",
+        }
+    )
     outcome = train_model(spec("sklearn.tree.DecisionTreeClassifier", {}), labelled, schema, DATASET)
     assert outcome.classes == ["setosa", "versicolor", "virginica"]
 
@@ -167,8 +182,12 @@ def test_a_class_with_one_row_cannot_be_stratified() -> None:
 
 def test_a_regressor_needs_a_numeric_target() -> None:
     frame, _ = iris()
-    schema = DatasetSchema.model_validate({
-        "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
-        + [{"name": "target", "type": "category"}], "target": "target"})
+    schema = DatasetSchema.model_validate(
+        {
+            "columns": [{"name": c, "type": "float"} for c in frame.columns if c != "target"]
+            + [{"name": "target", "type": "category"}],
+            "target": "target",
+        }
+    )
     with pytest.raises(InvalidTrainingData, match="numeric target"):
         train_model(spec("sklearn.linear_model.Ridge", {}), frame.astype({"target": str}), schema, DATASET)

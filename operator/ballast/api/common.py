@@ -89,10 +89,13 @@ class SecretRef(ApiModel):
 
 Quantity = Annotated[
     int | str,
-    Field(json_schema_extra={
-        "x-kubernetes-int-or-string": True,
-        "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
-    }),
+    Field(
+        json_schema_extra={
+            "x-kubernetes-int-or-string": True,
+            "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+            r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
+        }
+    ),
 ]
 
 
@@ -108,12 +111,20 @@ _RESOURCE_NAMES_CEL = cel_list(RESOURCE_NAMES)
 class ResourceRequirements(ApiModel):
     """CPU and memory for the pod that does the work, as in a container's resources."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": f"!has(self.requests) || self.requests.all(k, k in {_RESOURCE_NAMES_CEL})",
-         "message": f"resources.requests may only name {', '.join(RESOURCE_NAMES)}"},
-        {"rule": f"!has(self.limits) || self.limits.all(k, k in {_RESOURCE_NAMES_CEL})",
-         "message": f"resources.limits may only name {', '.join(RESOURCE_NAMES)}"},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!has(self.requests) || self.requests.all(k, k in {_RESOURCE_NAMES_CEL})",
+                    "message": f"resources.requests may only name {', '.join(RESOURCE_NAMES)}",
+                },
+                {
+                    "rule": f"!has(self.limits) || self.limits.all(k, k in {_RESOURCE_NAMES_CEL})",
+                    "message": f"resources.limits may only name {', '.join(RESOURCE_NAMES)}",
+                },
+            ]
+        }
+    )
 
     requests: dict[str, Quantity] | None = Field(default=None, max_length=3)
     limits: dict[str, Quantity] | None = Field(default=None, max_length=3)

@@ -46,25 +46,29 @@ def crd_for(kind: KindInfo) -> dict:
                 "shortNames": list(kind.short_names),
                 "categories": [CATEGORY],
             },
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": [column.to_wire() for column in kind.columns],
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": (kind.spec_model.__doc__ or "").strip() or None,
-                    "required": ["spec"],
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": spec_schema,
-                        "status": status_schema,
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [column.to_wire() for column in kind.columns],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": (kind.spec_model.__doc__ or "").strip() or None,
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
                     },
-                }},
-            }],
+                }
+            ],
         },
     }
 
@@ -99,8 +103,9 @@ def _rewrite(node: dict) -> dict:
         node["enum"] = [node.pop("const")]
     if node.get("additionalProperties") is False:
         del node["additionalProperties"]  # unknown fields are pruned or refused by the API server
-    if node.get("additionalProperties") is True or (node.get("type") == "object" and not node.get("properties")
-                                                    and "additionalProperties" not in node):
+    if node.get("additionalProperties") is True or (
+        node.get("type") == "object" and not node.get("properties") and "additionalProperties" not in node
+    ):
         node.pop("additionalProperties", None)
         node["x-kubernetes-preserve-unknown-fields"] = True
     if node == {} or set(node) <= {"description", "default"}:

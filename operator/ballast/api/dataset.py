@@ -8,7 +8,14 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from ballast.api.common import (
-    ApiModel, Duration, Fraction, ResourceName, SecretRef, Sha256, StatusBase, Uri,
+    ApiModel,
+    Duration,
+    Fraction,
+    ResourceName,
+    SecretRef,
+    Sha256,
+    StatusBase,
+    Uri,
 )
 
 ColumnType = Literal["integer", "float", "string", "boolean", "category"]
@@ -37,11 +44,17 @@ class InlineSource(ApiModel):
 class DatasetSource(ApiModel):
     """Exactly one of url, objectStore, pvc or inline."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
-        "rule": "[has(self.url), has(self.objectStore), has(self.pvc), has(self.inline)]"
-                ".filter(x, x).size() == 1",
-        "message": "set exactly one of source.url, source.objectStore, source.pvc, source.inline",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "[has(self.url), has(self.objectStore), has(self.pvc), has(self.inline)]"
+                    ".filter(x, x).size() == 1",
+                    "message": "set exactly one of source.url, source.objectStore, source.pvc, source.inline",
+                }
+            ]
+        }
+    )
 
     url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://.+$")
     """An http or https URL to download."""
@@ -51,14 +64,24 @@ class DatasetSource(ApiModel):
 
 
 class Column(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "!has(self.minimum) || !has(self.maximum) || self.minimum <= self.maximum",
-         "message": "minimum must not be greater than maximum"},
-        {"rule": "!(has(self.minimum) || has(self.maximum)) || self.type in ['integer', 'float']",
-         "message": "minimum and maximum apply only to integer and float columns"},
-        {"rule": "!has(self.allowedValues) || self.type in ['string', 'category']",
-         "message": "allowedValues applies only to string and category columns"},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.minimum) || !has(self.maximum) || self.minimum <= self.maximum",
+                    "message": "minimum must not be greater than maximum",
+                },
+                {
+                    "rule": "!(has(self.minimum) || has(self.maximum)) || self.type in ['integer', 'float']",
+                    "message": "minimum and maximum apply only to integer and float columns",
+                },
+                {
+                    "rule": "!has(self.allowedValues) || self.type in ['string', 'category']",
+                    "message": "allowedValues applies only to string and category columns",
+                },
+            ]
+        }
+    )
 
     name: ColumnName = Field(min_length=1, max_length=128)
     type: ColumnType
@@ -70,17 +93,28 @@ class Column(ApiModel):
 
 
 class DatasetSchema(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "!has(self.target) || self.columns.exists(c, c.name == self.target)",
-         "message": "target must name one of the columns"},
-        {"rule": "!has(self.features) || self.features.all(f, self.columns.exists(c, c.name == f))",
-         "message": "every feature must name one of the columns"},
-        {"rule": "!has(self.features) || !has(self.target) || !(self.target in self.features)",
-         "message": "the target cannot also be a feature"},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.target) || self.columns.exists(c, c.name == self.target)",
+                    "message": "target must name one of the columns",
+                },
+                {
+                    "rule": "!has(self.features) || self.features.all(f, self.columns.exists(c, c.name == f))",
+                    "message": "every feature must name one of the columns",
+                },
+                {
+                    "rule": "!has(self.features) || !has(self.target) || !(self.target in self.features)",
+                    "message": "the target cannot also be a feature",
+                },
+            ]
+        }
+    )
 
     columns: list[Column] = Field(
-        min_length=1, max_length=256,
+        min_length=1,
+        max_length=256,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     target: ColumnName | None = Field(default=None, max_length=128)

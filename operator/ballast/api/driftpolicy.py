@@ -92,11 +92,17 @@ class TrainingRunTemplateMetadata(ApiModel):
 class TrainingRunTemplate(ApiModel):
     """Like a CronJob's jobTemplate: the TrainingRun a firing creates."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
-        "rule": "!has(self.spec.datasetRef.version)",
-        "message": "a retrain template trains on the newest valid dataset version: "
-                   "leave spec.datasetRef.version out",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.spec.datasetRef.version)",
+                    "message": "a retrain template trains on the newest valid dataset version: "
+                    "leave spec.datasetRef.version out",
+                }
+            ]
+        }
+    )
 
     metadata: TrainingRunTemplateMetadata | None = None
     spec: TrainingRunSpec
@@ -115,29 +121,42 @@ class RetrainAction(ApiModel):
 
 
 class DriftAction(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
-        "rule": "self.type != 'retrain' || has(self.retrain)",
-        "message": "action.type retrain needs action.retrain with a TrainingRun template",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.type != 'retrain' || has(self.retrain)",
+                    "message": "action.type retrain needs action.retrain with a TrainingRun template",
+                }
+            ]
+        }
+    )
 
     type: Literal["retrain", "notify"] = "notify"
     retrain: RetrainAction | None = None
 
 
 class DriftPolicySpec(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
-        "rule": "!has(self.action) || !has(self.action.retrain) "
-                "|| self.action.retrain.template.spec.model == self.model",
-        "message": "action.retrain.template.spec.model must be the policy's model",
-    }, {
-        # duration() fails on a number too large for it (CEL's durations end at ~290 years): such
-        # intervals are long anyway, so only numbers of up to 5 digits a unit are converted
-        "rule": "!has(self.interval) || !self.interval.matches('^([0-9]{1,5}(ms|s|m|h))+$') "
-                f"|| duration(self.interval) >= duration('{MIN_INTERVAL_SECONDS}s')",
-        "message": f"interval must be at least {MIN_INTERVAL_SECONDS}s: each evaluation reads the model's "
-                   "counters (from Prometheus or the serving pods)",
-        "fieldPath": ".interval",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.action) || !has(self.action.retrain) "
+                    "|| self.action.retrain.template.spec.model == self.model",
+                    "message": "action.retrain.template.spec.model must be the policy's model",
+                },
+                {
+                    # duration() fails on a number too large for it (CEL's durations end at ~290 years): such
+                    # intervals are long anyway, so only numbers of up to 5 digits a unit are converted
+                    "rule": "!has(self.interval) || !self.interval.matches('^([0-9]{1,5}(ms|s|m|h))+$') "
+                    f"|| duration(self.interval) >= duration('{MIN_INTERVAL_SECONDS}s')",
+                    "message": f"interval must be at least {MIN_INTERVAL_SECONDS}s: each evaluation reads the model's "
+                    "counters (from Prometheus or the serving pods)",
+                    "fieldPath": ".interval",
+                },
+            ]
+        }
+    )
 
     model: ResourceName
     """The model whose serving versions this policy watches."""
@@ -167,8 +186,18 @@ class FeatureResult(ApiModel):
     drifted: bool
 
 
-RetrainOutcome = Literal["WaitingForData", "Created", "Training", "RollingOut", "WaitingForApproval", "Promoted",
-                         "NotPromoted", "RolledBack", "Failed", "Missing"]
+RetrainOutcome = Literal[
+    "WaitingForData",
+    "Created",
+    "Training",
+    "RollingOut",
+    "WaitingForApproval",
+    "Promoted",
+    "NotPromoted",
+    "RolledBack",
+    "Failed",
+    "Missing",
+]
 
 
 class Firing(ApiModel):

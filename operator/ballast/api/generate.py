@@ -1,7 +1,7 @@
 """Writes crds/*.yaml from the typed models, or checks that the committed files are current.
 
-    python -m ballast.api.generate crds/          # write
-    python -m ballast.api.generate --check crds/  # exit 1 if a file is stale
+python -m ballast.api.generate crds/          # write
+python -m ballast.api.generate --check crds/  # exit 1 if a file is stale
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def _drop_none(node):
 def stale_files(directory: Path) -> list[str]:
     """The generated files that are missing from directory or differ from what the models say."""
     return [
-        name for name, text in render_crds().items()
+        name
+        for name, text in render_crds().items()
         if not (directory / name).is_file() or (directory / name).read_text() != text
     ]
 

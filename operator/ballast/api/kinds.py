@@ -65,23 +65,31 @@ class KindInfo:
 
 
 DATASET = KindInfo(
-    kind="Dataset", plural="datasets", short_names=("ds",),
-    spec_model=DatasetSpec, status_model=DatasetStatus,
+    kind="Dataset",
+    plural="datasets",
+    short_names=("ds",),
+    spec_model=DatasetSpec,
+    status_model=DatasetStatus,
     columns=(
-        READY, REASON,
+        READY,
+        REASON,
         PrinterColumn("Rows", ".status.latestRows", type="integer", description="Rows in the latest valid version"),
         PrinterColumn("Version", ".status.latestVersion", description="sha256 of the latest valid version", priority=1),
         AGE,
     ),
 )
 TRAINING_RUN = KindInfo(
-    kind="TrainingRun", plural="trainingruns", short_names=("tr", "trun"),
-    spec_model=TrainingRunSpec, status_model=TrainingRunStatus,
+    kind="TrainingRun",
+    plural="trainingruns",
+    short_names=("tr", "trun"),
+    spec_model=TrainingRunSpec,
+    status_model=TrainingRunStatus,
     columns=(
         PrinterColumn("Model", ".spec.model"),
         PrinterColumn("Dataset", ".spec.datasetRef.name"),
         PrinterColumn("Data-Version", ".status.datasetVersionShort", description="The dataset version trained on"),
-        READY, REASON,
+        READY,
+        REASON,
         PrinterColumn("Metric", ".status.keyMetric.name"),
         PrinterColumn("Value", ".status.keyMetric.value", type="number"),
         PrinterColumn("Dataset-Version", ".status.datasetVersion", priority=1),
@@ -90,13 +98,19 @@ TRAINING_RUN = KindInfo(
     ),
 )
 MODEL_VERSION = KindInfo(
-    kind="ModelVersion", plural="modelversions", short_names=("mv",),
-    spec_model=ModelVersionSpec, status_model=ModelVersionStatus,
+    kind="ModelVersion",
+    plural="modelversions",
+    short_names=("mv",),
+    spec_model=ModelVersionSpec,
+    status_model=ModelVersionStatus,
     columns=(
         PrinterColumn("Model", ".spec.model"),
         PrinterColumn("Stage", ".status.stage"),
-        PrinterColumn("Traffic", ".status.trafficPercent", type="integer", description="Percent of the model's traffic"),
-        READY, REASON,
+        PrinterColumn(
+            "Traffic", ".status.trafficPercent", type="integer", description="Percent of the model's traffic"
+        ),
+        READY,
+        REASON,
         PrinterColumn("Metric", ".status.keyMetric.name"),
         PrinterColumn("Value", ".status.keyMetric.value", type="number"),
         PrinterColumn("Endpoint", ".status.endpoint", priority=1),
@@ -104,15 +118,19 @@ MODEL_VERSION = KindInfo(
     ),
 )
 DRIFT_POLICY = KindInfo(
-    kind="DriftPolicy", plural="driftpolicies", short_names=("dp",),
-    spec_model=DriftPolicySpec, status_model=DriftPolicyStatus,
+    kind="DriftPolicy",
+    plural="driftpolicies",
+    short_names=("dp",),
+    spec_model=DriftPolicySpec,
+    status_model=DriftPolicyStatus,
     columns=(
         PrinterColumn("Model", ".spec.model"),
         condition_column("Drifting"),
         PrinterColumn("Score", ".status.score", type="number", description="Largest feature drift score"),
         PrinterColumn("Verdict", ".status.verdict"),
         PrinterColumn("Retrain", ".status.firings[0].outcome", description="Where the last firing's retraining stands"),
-        READY, REASON,
+        READY,
+        REASON,
         PrinterColumn("Watching", ".status.modelVersion", priority=1),
         PrinterColumn("Last-Eval", ".status.lastEvaluationTime", type="date", priority=1),
         AGE,

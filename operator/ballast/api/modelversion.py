@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from ballast.api.common import (
-    ApiModel, Duration, Fraction, NamedValue, ResourceName, ResourceRequirements, Sha256, StatusBase,
+    ApiModel,
+    Duration,
+    Fraction,
+    NamedValue,
+    ResourceName,
+    ResourceRequirements,
+    Sha256,
+    StatusBase,
     Uri,
 )
 
@@ -52,12 +59,20 @@ class RolloutLimits(ApiModel):
 
 
 class RolloutSpec(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "!has(self.steps) || self.steps.isSorted()",
-         "message": "rollout.steps must be in increasing order"},
-        {"rule": "!has(self.steps) || self.steps.all(s, self.steps.filter(t, t == s).size() == 1)",
-         "message": "rollout.steps must not repeat a percentage"},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.steps) || self.steps.isSorted()",
+                    "message": "rollout.steps must be in increasing order",
+                },
+                {
+                    "rule": "!has(self.steps) || self.steps.all(s, self.steps.filter(t, t == s).size() == 1)",
+                    "message": "rollout.steps must not repeat a percentage",
+                },
+            ]
+        }
+    )
 
     strategy: Literal["Canary", "Immediate"] = "Canary"
     steps: list[Annotated[int, Field(ge=1, le=100)]] | None = Field(default=None, min_length=1, max_length=10)
@@ -73,11 +88,17 @@ class RolloutSpec(ApiModel):
 
 
 class ModelVersionSpec(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "self.model == oldSelf.model", "message": "model is immutable"},
-        {"rule": "self.artifact == oldSelf.artifact",
-         "message": "artifact is immutable: register a new ModelVersion instead"},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self.model == oldSelf.model", "message": "model is immutable"},
+                {
+                    "rule": "self.artifact == oldSelf.artifact",
+                    "message": "artifact is immutable: register a new ModelVersion instead",
+                },
+            ]
+        }
+    )
 
     model: ResourceName
     """The model this is a version of; versions of one model share one Service."""

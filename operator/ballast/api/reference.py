@@ -13,9 +13,10 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ballast.api.crd import crd_for
 from ballast.api.kinds import ALL_KINDS, KindInfo
@@ -135,8 +136,9 @@ def _kind_section(kind: KindInfo, crd: dict, nodes: list[ObjectNode], homes: dic
     ]
     for column in version["additionalPrinterColumns"]:
         wide = " (wide)" if column.get("priority") else ""
-        lines.append(_row(column["name"] + wide, column["type"], _code(column["jsonPath"]),
-                          column.get("description", "")))
+        lines.append(
+            _row(column["name"] + wide, column["type"], _code(column["jsonPath"]), column.get("description", ""))
+        )
     lines.append("")
     for node in nodes:
         if homes[_shape(node.schema)] is node:
@@ -152,13 +154,15 @@ def _object_table(node: ObjectNode, homes: dict[str, ObjectNode]) -> list[str]:
     lines += ["| Field | Type | Default | Required | Description |", "|---|---|---|---|---|"]
     required = set(node.schema.get("required", ()))
     for name, child in node.schema["properties"].items():
-        lines.append(_row(
-            _code(f"{node.path}.{name}"),
-            _type(child, homes),
-            _default(child),
-            "yes" if name in required else "no",
-            _describe(child, node, homes, f"{node.path}.{name}"),
-        ))
+        lines.append(
+            _row(
+                _code(f"{node.path}.{name}"),
+                _type(child, homes),
+                _default(child),
+                "yes" if name in required else "no",
+                _describe(child, node, homes, f"{node.path}.{name}"),
+            )
+        )
     lines.append("")
     return lines
 
@@ -215,8 +219,10 @@ def _constraints(schema: dict) -> list[str]:
     found = []
     if "enum" in schema:
         found.append("one of " + ", ".join(_code(_literal(value)) for value in schema["enum"]))
-    for key, exclusive_key, words in (("minimum", "exclusiveMinimum", ("at least", "greater than")),
-                                      ("maximum", "exclusiveMaximum", ("at most", "less than"))):
+    for key, exclusive_key, words in (
+        ("minimum", "exclusiveMinimum", ("at least", "greater than")),
+        ("maximum", "exclusiveMaximum", ("at most", "less than")),
+    ):
         if key in schema:
             found.append(f"{words[1] if schema.get(exclusive_key) else words[0]} {_literal(schema[key])}")
     found += _size("length {}", schema.get("minLength"), schema.get("maxLength"))
@@ -265,9 +271,14 @@ def _rules_section(kind: KindInfo, root: dict) -> list[str]:
                 rules.append(f"- {_code(path)}: {rule.get('message') or _code(rule['rule'])}")
     if not rules:
         return []
-    return ["### Cross-field rules", "",
-            f"The API server refuses a {kind.kind} that breaks one of these, with the message shown:", "",
-            *rules, ""]
+    return [
+        "### Cross-field rules",
+        "",
+        f"The API server refuses a {kind.kind} that breaks one of these, with the message shown:",
+        "",
+        *rules,
+        "",
+    ]
 
 
 def _every_node(path: str, schema: dict) -> Iterator[tuple[str, dict]]:

@@ -9,8 +9,16 @@ from pydantic import ConfigDict, Field
 
 from ballast.api.catalog import ESTIMATORS, FAIRNESS_METRICS, METRICS
 from ballast.api.common import (
-    ApiModel, Fraction, NamedValue, OpenFraction, ResourceName, ResourceRequirements, Sha256,
-    StatusBase, Uri, cel_list,
+    ApiModel,
+    Fraction,
+    NamedValue,
+    OpenFraction,
+    ResourceName,
+    ResourceRequirements,
+    Sha256,
+    StatusBase,
+    Uri,
+    cel_list,
 )
 from ballast.api.modelversion import RolloutSpec, ServingSpec
 
@@ -32,10 +40,16 @@ class FairnessGate(ApiModel):
 
 
 class Gates(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
-        "rule": f"!has(self.minimums) || self.minimums.all(m, m in {cel_list(METRICS)})",
-        "message": f"gates.minimums keys must be metric names: {', '.join(METRICS)}",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!has(self.minimums) || self.minimums.all(m, m in {cel_list(METRICS)})",
+                    "message": f"gates.minimums keys must be metric names: {', '.join(METRICS)}",
+                }
+            ]
+        }
+    )
 
     minimums: dict[str, float] | None = Field(default=None, max_length=len(METRICS))
     """Metric name to the value the model must reach (at most, for rmse, mae and log_loss)."""
@@ -60,13 +74,21 @@ class ModelVersionTemplate(ApiModel):
 
 
 class TrainingRunSpec(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": f"has(self.image) || self.estimator in {cel_list(list(ESTIMATORS))}",
-         "message": "estimator must be one of Ballast's allow-listed estimators "
-                    "(for example sklearn.ensemble.RandomForestClassifier) unless a custom image is set"},
-        {"rule": "!has(self.command) || has(self.image)",
-         "message": "command may only be set together with a custom image"},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"has(self.image) || self.estimator in {cel_list(list(ESTIMATORS))}",
+                    "message": "estimator must be one of Ballast's allow-listed estimators "
+                    "(for example sklearn.ensemble.RandomForestClassifier) unless a custom image is set",
+                },
+                {
+                    "rule": "!has(self.command) || has(self.image)",
+                    "message": "command may only be set together with a custom image",
+                },
+            ]
+        }
+    )
 
     model: ResourceName
     """The model this run trains a version of."""

@@ -31,8 +31,9 @@ def build_store_claim(namespace: str, settings: Settings) -> dict:
 def mounts_store_claim(workload: dict, settings: Settings) -> bool:
     """Whether a Job's or a Deployment's pods mount the store's claim (a file:// store)."""
     volumes = ((((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes")) or []
-    return any((volume.get("persistentVolumeClaim") or {}).get("claimName") == settings.store_claim
-               for volume in volumes)
+    return any(
+        (volume.get("persistentVolumeClaim") or {}).get("claimName") == settings.store_claim for volume in volumes
+    )
 
 
 def store_claim_for(namespace: str, children: Iterable[dict], settings: Settings) -> dict | None:

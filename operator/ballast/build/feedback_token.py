@@ -47,8 +47,14 @@ def feedback_token_env() -> dict:
 
 def feedback_token_volume() -> dict:
     # 0440 with the pod's fsGroup: the server's user reads it, nobody else in the pod can
-    return {"name": FEEDBACK_VOLUME, "secret": {"secretName": FEEDBACK_SECRET, "defaultMode": 0o440,
-                                                "items": [{"key": FEEDBACK_TOKEN_KEY, "path": FEEDBACK_TOKEN_KEY}]}}
+    return {
+        "name": FEEDBACK_VOLUME,
+        "secret": {
+            "secretName": FEEDBACK_SECRET,
+            "defaultMode": 0o440,
+            "items": [{"key": FEEDBACK_TOKEN_KEY, "path": FEEDBACK_TOKEN_KEY}],
+        },
+    }
 
 
 def feedback_token_mount() -> dict:

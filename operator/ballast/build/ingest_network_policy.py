@@ -50,9 +50,12 @@ def outside_refused(policed: list[IPNetwork]) -> list[dict]:
 def allowed_inside_refused(egress: EgressPolicy, policed: list[IPNetwork]) -> list[dict]:
     """A rule per egress.allow network that reaches into a policed network (on its port, when
     the entry names one). Host-name entries have no NetworkPolicy form and are left out."""
-    return [_allow_rule(rule) for rule in egress.allow if rule.network is not None
-            and any(rule.network.version == network.version and rule.network.overlaps(network)
-                    for network in policed)]
+    return [
+        _allow_rule(rule)
+        for rule in egress.allow
+        if rule.network is not None
+        and any(rule.network.version == network.version and rule.network.overlaps(network) for network in policed)
+    ]
 
 
 def _allow_rule(rule: AllowRule) -> dict:
@@ -77,7 +80,11 @@ def build_ingest_network_policy(dataset: dict, settings: Settings) -> dict:
             # the labels build_ingest_job gives this Dataset's ingest pods
             "podSelector": {"matchLabels": {key: labels[key] for key in (COMPONENT_LABEL, INSTANCE_LABEL)}},
             "policyTypes": ["Egress"],
-            "egress": [DNS_RULE, {"to": outside_refused(policed)}, *allowed_inside_refused(settings.egress, policed),
-                       *(dict(rule) for rule in settings.ingest_extra_egress)],
+            "egress": [
+                DNS_RULE,
+                {"to": outside_refused(policed)},
+                *allowed_inside_refused(settings.egress, policed),
+                *(dict(rule) for rule in settings.ingest_extra_egress),
+            ],
         },
     }

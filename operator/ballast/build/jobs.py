@@ -25,8 +25,16 @@ def training_job_name(run: str) -> str:
     return child_name(run, "train")
 
 
-def _job(*, name: str, owner: dict, labels: dict, pod: dict, backoff_limit: int, deadline: int,
-         permanent_exit_codes: list[int]) -> dict:
+def _job(
+    *,
+    name: str,
+    owner: dict,
+    labels: dict,
+    pod: dict,
+    backoff_limit: int,
+    deadline: int,
+    permanent_exit_codes: list[int],
+) -> dict:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -39,11 +47,13 @@ def _job(*, name: str, owner: dict, labels: dict, pod: dict, backoff_limit: int,
         "spec": {
             "backoffLimit": backoff_limit,
             "activeDeadlineSeconds": deadline,
-            "podFailurePolicy": {"rules": [
-                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": permanent_exit_codes}},
-                # a pod evicted or preempted is not the workload's fault: do not count it
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-            ]},
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "FailJob", "onExitCodes": {"operator": "In", "values": permanent_exit_codes}},
+                    # a pod evicted or preempted is not the workload's fault: do not count it
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                ]
+            },
             "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     }
@@ -56,25 +66,40 @@ def build_ingest_job(dataset: dict, *, job_name: str, settings: Settings) -> dic
     labels = ballast_labels(component=INGEST_COMPONENT, instance=name)
     env = [
         {"name": "BALLAST_DATASET_NAME", "value": name},
-        {"name": "BALLAST_DATASET_JSON", "value": json.dumps({"metadata": {"name": name}, "spec": spec},
-                                                             sort_keys=True)},
+        {
+            "name": "BALLAST_DATASET_JSON",
+            "value": json.dumps({"metadata": {"name": name}, "spec": spec}, sort_keys=True),
+        },
         {"name": "BALLAST_SOURCE_ROOT", "value": SOURCE_ROOT},
         # what a url source may read: the operator's egress policy (ballast.net.egress)
         *({"name": key, "value": value} for key, value in sorted(settings.egress.to_env().items())),
     ]
     mounts, volumes, env_from = [], [], []
     if "pvc" in source:
-        volumes.append({"name": "source", "persistentVolumeClaim": {
-            "claimName": source["pvc"]["claimName"], "readOnly": True}})
+        volumes.append(
+            {"name": "source", "persistentVolumeClaim": {"claimName": source["pvc"]["claimName"], "readOnly": True}}
+        )
         mounts.append({"name": "source", "mountPath": SOURCE_ROOT, "readOnly": True})
     if source.get("objectStore", {}).get("secretRef"):
         env_from.append({"prefix": "SOURCE_", "secretRef": {"name": source["objectStore"]["secretRef"]["name"]}})
-    container = ballast_container(name="ingest", args=["ingest"], env=env, settings=settings,
-                                  namespace=dataset["metadata"]["namespace"], env_from=env_from, extra_mounts=mounts)
-    return _job(name=job_name, owner=dataset, labels=labels,
-                pod=pod_spec([container], settings, restart_policy="Never", extra_volumes=volumes),
-                backoff_limit=2, deadline=INGEST_DEADLINE_SECONDS,
-                permanent_exit_codes=INGEST_PERMANENT_EXIT_CODES)
+    container = ballast_container(
+        name="ingest",
+        args=["ingest"],
+        env=env,
+        settings=settings,
+        namespace=dataset["metadata"]["namespace"],
+        env_from=env_from,
+        extra_mounts=mounts,
+    )
+    return _job(
+        name=job_name,
+        owner=dataset,
+        labels=labels,
+        pod=pod_spec([container], settings, restart_policy="Never", extra_volumes=volumes),
+        backoff_limit=2,
+        deadline=INGEST_DEADLINE_SECONDS,
+        permanent_exit_codes=INGEST_PERMANENT_EXIT_CODES,
+    )
 
 
 def image_digest(reference: str) -> str | None:
@@ -98,15 +123,25 @@ def build_training_job(run: dict, *, inputs: dict, settings: Settings) -> dict:
     digest = image_digest(image)
     if digest:
         env.append({"name": "BALLAST_IMAGE_DIGEST", "value": digest})
-    container = ballast_container(name="train", args=["train"], env=env, settings=settings,
-                                  namespace=run["metadata"]["namespace"], resources=spec.get("resources"))
+    container = ballast_container(
+        name="train",
+        args=["train"],
+        env=env,
+        settings=settings,
+        namespace=run["metadata"]["namespace"],
+        resources=spec.get("resources"),
+    )
     if spec.get("image"):
         container["image"] = spec["image"]
         if spec.get("command"):
             container["command"] = spec["command"]
             container["args"] = []
-    return _job(name=training_job_name(name), owner=run, labels=labels,
-                pod=pod_spec([container], settings, restart_policy="Never"),
-                backoff_limit=spec.get("backoffLimit", 1),
-                deadline=spec.get("activeDeadlineSeconds", 3600),
-                permanent_exit_codes=TRAIN_PERMANENT_EXIT_CODES)
+    return _job(
+        name=training_job_name(name),
+        owner=run,
+        labels=labels,
+        pod=pod_spec([container], settings, restart_policy="Never"),
+        backoff_limit=spec.get("backoffLimit", 1),
+        deadline=spec.get("activeDeadlineSeconds", 3600),
+        permanent_exit_codes=TRAIN_PERMANENT_EXIT_CODES,
+    )

@@ -50,9 +50,18 @@ def store_mount(settings: Settings, namespace: str, *, read_only: bool) -> dict 
     return mount
 
 
-def ballast_container(*, name: str, args: list[str], env: list[dict], settings: Settings, namespace: str,
-                      read_only_store: bool = False, resources: dict | None = None,
-                      env_from: list[dict] | None = None, extra_mounts: list[dict] | None = None) -> dict:
+def ballast_container(
+    *,
+    name: str,
+    args: list[str],
+    env: list[dict],
+    settings: Settings,
+    namespace: str,
+    read_only_store: bool = False,
+    resources: dict | None = None,
+    env_from: list[dict] | None = None,
+    extra_mounts: list[dict] | None = None,
+) -> dict:
     """`read_only_store` for workloads that only read artifacts (serving): the kernel then
     refuses a write, whatever the code running in the pod does."""
     mounts = [{"name": "scratch", "mountPath": SCRATCH_DIR}, *(extra_mounts or [])]
@@ -82,8 +91,9 @@ def ballast_container(*, name: str, args: list[str], env: list[dict], settings: 
     return container
 
 
-def pod_spec(containers: list[dict], settings: Settings, *, restart_policy: str,
-             extra_volumes: list[dict] | None = None) -> dict:
+def pod_spec(
+    containers: list[dict], settings: Settings, *, restart_policy: str, extra_volumes: list[dict] | None = None
+) -> dict:
     volumes = [{"name": "scratch", "emptyDir": {}}, *(extra_volumes or [])]
     if settings.store_mount_path:
         volumes.insert(0, {"name": STORE_VOLUME, "persistentVolumeClaim": {"claimName": settings.store_claim}})

@@ -53,22 +53,32 @@ def image_allowed(image: str, settings: Settings) -> bool:
 def _starts_with_prefix(image: str, prefix: str) -> bool:
     if not image.startswith(prefix):
         return False
-    return (image == prefix or prefix.endswith(REFERENCE_SEPARATORS)
-            or image[len(prefix)].startswith(REFERENCE_SEPARATORS))
+    return (
+        image == prefix or prefix.endswith(REFERENCE_SEPARATORS) or image[len(prefix)].startswith(REFERENCE_SEPARATORS)
+    )
 
 
 def custom_image_refusal(spec: Mapping, settings: Settings, *, field: str = "spec") -> Refusal | None:
     """Whether a TrainingRun spec (at `field`) may run its image and command."""
     image = spec.get("image")
     if image and not image_allowed(image, settings):
-        why = ("custom images are not enabled on this Ballast installation" if not settings.custom_images_enabled
-               else "the image does not start with any prefix the administrator allows")
+        why = (
+            "custom images are not enabled on this Ballast installation"
+            if not settings.custom_images_enabled
+            else "the image does not start with any prefix the administrator allows"
+        )
         return Refusal(IMAGE_NOT_ALLOWED, f"{field}.image", f"{field}.image {image[:256]!r} is refused: {why}")
-    if spec.get("command") and not (settings.custom_images_enabled and image
-                                     and any(_starts_with_prefix(image, p) for p in settings.custom_image_prefixes)):
-        return Refusal(IMAGE_NOT_ALLOWED, f"{field}.command",
-                       f"{field}.command is refused: a custom command needs custom images enabled and an image "
-                       "from an allowed prefix")
+    if spec.get("command") and not (
+        settings.custom_images_enabled
+        and image
+        and any(_starts_with_prefix(image, p) for p in settings.custom_image_prefixes)
+    ):
+        return Refusal(
+            IMAGE_NOT_ALLOWED,
+            f"{field}.command",
+            f"{field}.command is refused: a custom command needs custom images enabled and an image "
+            "from an allowed prefix",
+        )
     return None
 
 
@@ -97,12 +107,18 @@ def source_refusal(source: Mapping, found: SourceObjects, settings: Settings) ->
         if claim == settings.store_claim:
             return Refusal(SOURCE_NOT_ALLOWED, field, f"{field} {claim!r} is the artifact store's own claim")
         if (found.claim_labels or {}).get(DATASET_SOURCE_LABEL) != LABEL_TRUE:
-            return Refusal(SOURCE_NOT_ALLOWED, field, f"{field} {claim!r} is not a PersistentVolumeClaim labelled "
-                                                      f"{DATASET_SOURCE_LABEL}={LABEL_TRUE}")
+            return Refusal(
+                SOURCE_NOT_ALLOWED,
+                field,
+                f"{field} {claim!r} is not a PersistentVolumeClaim labelled {DATASET_SOURCE_LABEL}={LABEL_TRUE}",
+            )
     secret = referenced_secret(source)
     if secret:
         field = "spec.source.objectStore.secretRef.name"
         if (found.secret_labels or {}).get(DATASET_CREDENTIALS_LABEL) != LABEL_TRUE:
-            return Refusal(SOURCE_NOT_ALLOWED, field, f"{field} {secret!r} is not a Secret labelled "
-                                                      f"{DATASET_CREDENTIALS_LABEL}={LABEL_TRUE}")
+            return Refusal(
+                SOURCE_NOT_ALLOWED,
+                field,
+                f"{field} {secret!r} is not a Secret labelled {DATASET_CREDENTIALS_LABEL}={LABEL_TRUE}",
+            )
     return None

@@ -47,14 +47,20 @@ def build_retrain_run(policy: dict, dataset_version: str, fired_at: datetime, re
         "metadata": {
             "name": retrain_run_name(name, fired_at),
             "namespace": namespace,
-            "labels": {**(metadata.get("labels") or {}), "app.kubernetes.io/managed-by": "ballast",
-                       POLICY_LABEL: name},
+            "labels": {**(metadata.get("labels") or {}), "app.kubernetes.io/managed-by": "ballast", POLICY_LABEL: name},
             "annotations": {**(metadata.get("annotations") or {}), FIRING_REASON_ANNOTATION: reason[:1024]},
             # Owned by the policy, so Argo CD shows it under the policy instead of as an
             # unknown resource; its ModelVersion is not owned by the run and outlives both.
-            "ownerReferences": [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "DriftPolicy", "name": name,
-                                 "uid": policy["metadata"]["uid"], "controller": True,
-                                 "blockOwnerDeletion": False}],
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "DriftPolicy",
+                    "name": name,
+                    "uid": policy["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
         },
         "spec": spec,
     }

@@ -49,17 +49,33 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
         feedback_token_env(),
     ]
     # the server only reads the store: mounted read-only (ballast.build.pods.store_mount)
-    container = ballast_container(name="server", args=["serve"], env=env, settings=settings,
-                                  namespace=version["metadata"]["namespace"], read_only_store=True,
-                                  resources=serving.get("resources"), extra_mounts=[feedback_token_mount()])
+    container = ballast_container(
+        name="server",
+        args=["serve"],
+        env=env,
+        settings=settings,
+        namespace=version["metadata"]["namespace"],
+        read_only_store=True,
+        resources=serving.get("resources"),
+        extra_mounts=[feedback_token_mount()],
+    )
     container["ports"] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
-    container["readinessProbe"] = {"httpGet": {"path": f"/v2/models/{model}/ready", "port": "http"},
-                                   "periodSeconds": 2, "failureThreshold": 2}
-    container["livenessProbe"] = {"httpGet": {"path": "/v2/health/live", "port": "http"},
-                                  "periodSeconds": 10, "failureThreshold": 3}
+    container["readinessProbe"] = {
+        "httpGet": {"path": f"/v2/models/{model}/ready", "port": "http"},
+        "periodSeconds": 2,
+        "failureThreshold": 2,
+    }
+    container["livenessProbe"] = {
+        "httpGet": {"path": "/v2/health/live", "port": "http"},
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    }
     # loading and warming a large model can take a while; liveness must not kill it meanwhile
-    container["startupProbe"] = {"httpGet": {"path": "/v2/health/live", "port": "http"},
-                                 "periodSeconds": 2, "failureThreshold": 90}
+    container["startupProbe"] = {
+        "httpGet": {"path": "/v2/health/live", "port": "http"},
+        "periodSeconds": 2,
+        "failureThreshold": 90,
+    }
     pod = pod_spec([container], settings, restart_policy="Always", extra_volumes=[feedback_token_volume()])
     # readiness drops first, then in-flight requests finish: give them the time to
     pod["terminationGracePeriodSeconds"] = 30

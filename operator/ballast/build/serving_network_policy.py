@@ -20,8 +20,11 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on
 
 def serving_ingress_peers(settings: Settings) -> list[dict]:
     """Everyone the serving port admits: inference clients, the operator's namespace, metrics readers."""
-    operator = [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: settings.operator_namespace}}}] \
-        if settings.operator_namespace else []
+    operator = (
+        [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: settings.operator_namespace}}}]
+        if settings.operator_namespace
+        else []
+    )
     peers: list[dict] = []
     for peer in [*settings.serving_inference_from, *operator, *settings.serving_metrics_from]:
         if dict(peer) not in peers:

@@ -38,14 +38,24 @@ class Analysis:
 
 def analyse(canary: Sample, production: Sample, limits: dict) -> Analysis:
     if canary.requests < MIN_REQUESTS:
-        return Analysis("NotEnoughData", (), f"{canary.requests:.0f} requests reached the canary in this step; "
-                                             f"at least {MIN_REQUESTS} are needed to judge it")
+        return Analysis(
+            "NotEnoughData",
+            (),
+            f"{canary.requests:.0f} requests reached the canary in this step; "
+            f"at least {MIN_REQUESTS} are needed to judge it",
+        )
     checks = [_error_rate(canary, production, limits)]
     p99 = quantile(0.99, canary.latency_buckets)
     if limits.get("maxP99LatencyMs") is not None:
         p99_ms = None if p99 is None else p99 * 1000
-        checks.append(Check("p99LatencyMs", p99_ms, limits["maxP99LatencyMs"],
-                            p99_ms is not None and p99_ms <= limits["maxP99LatencyMs"]))
+        checks.append(
+            Check(
+                "p99LatencyMs",
+                p99_ms,
+                limits["maxP99LatencyMs"],
+                p99_ms is not None and p99_ms <= limits["maxP99LatencyMs"],
+            )
+        )
     accuracy = _accuracy(canary, production, limits)
     if accuracy:
         checks.append(accuracy)

@@ -26,17 +26,26 @@ class ServingPod:
 
 def controller_uid(owner_references: Iterable[Mapping] | None, kind: str) -> str | None:
     """The uid of the object of that kind that controls an object (one at most has controller: true)."""
-    return next((owner.get("uid") for owner in owner_references or []
-                 if owner.get("controller") and owner.get("kind") == kind), None)
+    return next(
+        (owner.get("uid") for owner in owner_references or [] if owner.get("controller") and owner.get("kind") == kind),
+        None,
+    )
 
 
-def pods_of_version(pods: Iterable[ServingPod], replica_set_controllers: Mapping[str, str | None],
-                    deployment: DeploymentState | None, version_uid: str | None) -> list[str]:
+def pods_of_version(
+    pods: Iterable[ServingPod],
+    replica_set_controllers: Mapping[str, str | None],
+    deployment: DeploymentState | None,
+    version_uid: str | None,
+) -> list[str]:
     """The addresses of the pods that belong to the version's own Deployment.
 
     replica_set_controllers: ReplicaSet uid -> the uid of the Deployment that controls it.
     deployment: the Deployment named for the version; it counts only if the version controls it."""
     if deployment is None or not deployment.uid or not version_uid or deployment.controller_uid != version_uid:
         return []
-    return [pod.address for pod in pods
-            if pod.replica_set_uid and replica_set_controllers.get(pod.replica_set_uid) == deployment.uid]
+    return [
+        pod.address
+        for pod in pods
+        if pod.replica_set_uid and replica_set_controllers.get(pod.replica_set_uid) == deployment.uid
+    ]

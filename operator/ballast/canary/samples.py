@@ -25,16 +25,24 @@ class Sample:
     feedback_correct: float = 0.0
 
     def to_status(self) -> dict:
-        return {"requests": self.requests, "serverErrors": self.server_errors, "feedback": self.feedback,
-                "feedbackCorrect": self.feedback_correct,
-                "latencyBuckets": {_le_key(le): count for le, count in sorted(self.latency_buckets.items())}}
+        return {
+            "requests": self.requests,
+            "serverErrors": self.server_errors,
+            "feedback": self.feedback,
+            "feedbackCorrect": self.feedback_correct,
+            "latencyBuckets": {_le_key(le): count for le, count in sorted(self.latency_buckets.items())},
+        }
 
     @classmethod
-    def from_status(cls, document: dict | None) -> "Sample":
+    def from_status(cls, document: dict | None) -> Sample:
         document = document or {}
-        return cls(requests=document.get("requests", 0.0), server_errors=document.get("serverErrors", 0.0),
-                   feedback=document.get("feedback", 0.0), feedback_correct=document.get("feedbackCorrect", 0.0),
-                   latency_buckets={float(le): count for le, count in (document.get("latencyBuckets") or {}).items()})
+        return cls(
+            requests=document.get("requests", 0.0),
+            server_errors=document.get("serverErrors", 0.0),
+            feedback=document.get("feedback", 0.0),
+            feedback_correct=document.get("feedbackCorrect", 0.0),
+            latency_buckets={float(le): count for le, count in (document.get("latencyBuckets") or {}).items()},
+        )
 
 
 def _le_key(le: float) -> str:
@@ -55,7 +63,9 @@ def sample_from_scrapes(texts: list[str]) -> Sample:
                         requests += metric.value
                     if code.startswith("5"):
                         errors += metric.value
-                elif metric.name == "ballast_serving_request_duration_seconds_bucket" and labels.get("endpoint") == INFER:
+                elif (
+                    metric.name == "ballast_serving_request_duration_seconds_bucket" and labels.get("endpoint") == INFER
+                ):
                     le = float(labels["le"])
                     buckets[le] = buckets.get(le, 0.0) + metric.value
                 elif metric.name == "ballast_feedback_confusion_total":
@@ -68,12 +78,18 @@ def sample_from_scrapes(texts: list[str]) -> Sample:
 def window(now: Sample, start: Sample) -> Sample:
     """now - start. A counter that went down was reset (a pod restarted): then the window is
     taken from zero, which undercounts but never invents traffic."""
+
     def delta(a: float, b: float) -> float:
         return a - b if a >= b else a
 
     buckets = {le: delta(count, start.latency_buckets.get(le, 0.0)) for le, count in now.latency_buckets.items()}
-    return Sample(delta(now.requests, start.requests), delta(now.server_errors, start.server_errors), buckets,
-                  delta(now.feedback, start.feedback), delta(now.feedback_correct, start.feedback_correct))
+    return Sample(
+        delta(now.requests, start.requests),
+        delta(now.server_errors, start.server_errors),
+        buckets,
+        delta(now.feedback, start.feedback),
+        delta(now.feedback_correct, start.feedback_correct),
+    )
 
 
 def quantile(q: float, buckets: dict[float, float]) -> float | None:

@@ -34,8 +34,13 @@ def scrape(addresses: list[str]) -> list[str]:
     return list(scrape_by_address(addresses).values())
 
 
-def scrape_by_address(addresses: list[str], port: int | None = SERVING_PORT, *,
-                      deadline_seconds: float = DEADLINE_SECONDS, max_bytes: int = MAX_BYTES) -> dict[str, str]:
+def scrape_by_address(
+    addresses: list[str],
+    port: int | None = SERVING_PORT,
+    *,
+    deadline_seconds: float = DEADLINE_SECONDS,
+    max_bytes: int = MAX_BYTES,
+) -> dict[str, str]:
     """Pod address -> metrics text, for the pods that answered in time and within the cap.
     With `port` None, each address carries its own port (host:port)."""
     if not addresses:

@@ -24,19 +24,32 @@ def erase(store: ArtifactStore, plan: ErasurePlan) -> int:
 
 def report(plan: ErasurePlan, stored: VersionFiles | None, *, applied: bool) -> str:
     short = plan.directory.sha256[:12]
-    lines = [f"dataset {plan.directory.name} version {short}: "
-             + (f"{len(stored.objects)} files, {stored.size} bytes in the store ({plan.directory.key})"
-                if stored else "nothing in the store")]
-    lines.append(f"invalidates {len(plan.runs)} TrainingRuns, {len(plan.model_versions)} ModelVersions, "
-                 f"{len(plan.firings)} DriftPolicy firings:")
+    lines = [
+        f"dataset {plan.directory.name} version {short}: "
+        + (
+            f"{len(stored.objects)} files, {stored.size} bytes in the store ({plan.directory.key})"
+            if stored
+            else "nothing in the store"
+        )
+    ]
+    lines.append(
+        f"invalidates {len(plan.runs)} TrainingRuns, {len(plan.model_versions)} ModelVersions, "
+        f"{len(plan.firings)} DriftPolicy firings:"
+    )
     lines += [f"  TrainingRun {run.name} (model {run.model}): can no longer be reproduced" for run in plan.runs]
-    lines += [f"  ModelVersion {version.name} (stage {version.stage or '-'}): lineage names erased data"
-              for version in plan.model_versions]
-    lines += [f"  DriftPolicy {firing.policy}: firing at {firing.time} retrained on it (run {firing.training_run})"
-              for firing in plan.firings]
+    lines += [
+        f"  ModelVersion {version.name} (stage {version.stage or '-'}): lineage names erased data"
+        for version in plan.model_versions
+    ]
+    lines += [
+        f"  DriftPolicy {firing.policy}: firing at {firing.time} retrained on it (run {firing.training_run})"
+        for firing in plan.firings
+    ]
     if plan.listed_by_dataset:
-        lines.append(f"note: Dataset {plan.directory.name}'s status still lists {short} until it leaves the history; "
-                     "a run pinned to it fails (ArtifactMissing), and the same content ingested again is the same version")
+        lines.append(
+            f"note: Dataset {plan.directory.name}'s status still lists {short} until it leaves the history; "
+            "a run pinned to it fails (ArtifactMissing), and the same content ingested again is the same version"
+        )
     if plan.refusal:
         lines.append(f"refused: {plan.refusal}")
     elif applied:

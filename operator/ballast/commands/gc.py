@@ -52,16 +52,16 @@ def read_live_objects(api: Any, namespace: str) -> LiveObjects:
 def store_namespaces(root: ArtifactStore) -> list[str]:
     """The namespaces that have a part of the store: its top-level directories whose names a
     namespace can have (a filesystem's lost+found, say, is not one)."""
-    return [name for name in root.directories()
-            if len(name) <= MAX_NAMESPACE_LENGTH and NAMESPACE_NAME.match(name)]
+    return [name for name in root.directories() if len(name) <= MAX_NAMESPACE_LENGTH and NAMESPACE_NAME.match(name)]
 
 
 def list_versions(store: ArtifactStore) -> list[VersionFiles]:
     return stored_versions([*store.list(DATASETS), *store.list(MODELS)])
 
 
-def plan(store: ArtifactStore, versions: list[VersionFiles], objects: LiveObjects, retention: Retention,
-         now: datetime) -> tuple[list[Decision], ReferenceSet]:
+def plan(
+    store: ArtifactStore, versions: list[VersionFiles], objects: LiveObjects, retention: Retention, now: datetime
+) -> tuple[list[Decision], ReferenceSet]:
     references = referenced_directories(objects, store.root)
     return plan_gc(versions, references, retention, now), references
 
@@ -69,8 +69,9 @@ def plan(store: ArtifactStore, versions: list[VersionFiles], objects: LiveObject
 def delete_version(store: ArtifactStore, version: VersionFiles) -> int:
     """metadata first: it is the version's commit marker, so a deletion cut short leaves files
     no reader takes for a complete version (and the next gc finishes them)."""
-    ordered = sorted(version.objects, key=lambda stored: (not stored.key.rsplit("/", 1)[-1].startswith("metadata"),
-                                                         stored.key))
+    ordered = sorted(
+        version.objects, key=lambda stored: (not stored.key.rsplit("/", 1)[-1].startswith("metadata"), stored.key)
+    )
     return sum(store.delete(stored.key) for stored in ordered)
 
 
@@ -78,7 +79,8 @@ def apply_plan(store: ArtifactStore, decisions: list[Decision], references: Refe
     if references.outside:
         raise GcRefused(
             f"{len(references.outside)} recorded URIs are not inside {store.uri} (first: {references.outside[0]}); "
-            "pass the store URI the operator uses (--store), nothing was deleted")
+            "pass the store URI the operator uses (--store), nothing was deleted"
+        )
     deleted = []
     for decision in decisions:
         if decision.delete and decision.version.directory not in references:
@@ -87,29 +89,51 @@ def apply_plan(store: ArtifactStore, decisions: list[Decision], references: Refe
     return deleted
 
 
-def report(decisions: list[Decision], references: ReferenceSet, *, applied: bool, verbose: bool = False,
-           refusal: str | None = None) -> str:
+def report(
+    decisions: list[Decision],
+    references: ReferenceSet,
+    *,
+    applied: bool,
+    verbose: bool = False,
+    refusal: str | None = None,
+) -> str:
     """`refusal`: --apply was asked and refused (GcRefused), so the plan is reported as not done."""
     doomed = [d for d in decisions if d.delete]
     verb = "deleted" if applied and not refusal else "would delete"
     lines = []
     if doomed:
-        lines.append(format_table(["VERSION", "FILES", "BYTES", "WRITTEN"], [
-            [d.version.directory.key, str(len(d.version.objects)), str(d.version.size),
-             d.version.written.isoformat() if d.version.written else "-"] for d in doomed]))
+        lines.append(
+            format_table(
+                ["VERSION", "FILES", "BYTES", "WRITTEN"],
+                [
+                    [
+                        d.version.directory.key,
+                        str(len(d.version.objects)),
+                        str(d.version.size),
+                        d.version.written.isoformat() if d.version.written else "-",
+                    ]
+                    for d in doomed
+                ],
+            )
+        )
     kept = [d for d in decisions if not d.delete]
     if verbose and kept:
-        lines.append(format_table(["KEPT", "REASON", "DETAIL"],
-                                  [[d.version.directory.key, d.reason, d.detail] for d in kept]))
+        lines.append(
+            format_table(["KEPT", "REASON", "DETAIL"], [[d.version.directory.key, d.reason, d.detail] for d in kept])
+        )
     size = sum(d.version.size for d in doomed)
     referenced = sum(d.reason == REFERENCED for d in kept)
-    lines.append(f"{verb} {len(doomed)} of {len(decisions)} versions ({size} bytes); "
-                 f"{referenced} kept as referenced, {len(kept) - referenced} kept by retention")
+    lines.append(
+        f"{verb} {len(doomed)} of {len(decisions)} versions ({size} bytes); "
+        f"{referenced} kept as referenced, {len(kept) - referenced} kept by retention"
+    )
     if refusal:
         lines.append(f"refused: {refusal}")
     elif references.outside:
-        lines.append(f"warning: {len(references.outside)} recorded URIs are outside this store "
-                     f"(first: {references.outside[0]}); --apply refuses until --store is the operator's store")
+        lines.append(
+            f"warning: {len(references.outside)} recorded URIs are outside this store "
+            f"(first: {references.outside[0]}); --apply refuses until --store is the operator's store"
+        )
     if not applied and doomed:
         lines.append("dry run: nothing was deleted; pass --apply to delete")
     return "\n".join(lines)
@@ -125,8 +149,16 @@ class NamespaceGc:
     """Why nothing was deleted although --apply asked (GcRefused), or None."""
 
 
-def collect_namespace(namespace: str, store: ArtifactStore, read_objects: Callable[[], LiveObjects],
-                      retention: Retention, now: datetime, *, apply: bool, verbose: bool = False) -> NamespaceGc:
+def collect_namespace(
+    namespace: str,
+    store: ArtifactStore,
+    read_objects: Callable[[], LiveObjects],
+    retention: Retention,
+    now: datetime,
+    *,
+    apply: bool,
+    verbose: bool = False,
+) -> NamespaceGc:
     """One namespace's gc: `store` is its part of the store, `read_objects` reads its objects
     (called after the listing, see above). A refused apply reports the plan as a dry run."""
     versions = list_versions(store)
@@ -137,5 +169,6 @@ def collect_namespace(namespace: str, store: ArtifactStore, read_objects: Callab
             apply_plan(store, decisions, references)
         except GcRefused as error:
             refusal = str(error)
-    return NamespaceGc(namespace, report(decisions, references, applied=apply, verbose=verbose, refusal=refusal),
-                       refusal)
+    return NamespaceGc(
+        namespace, report(decisions, references, applied=apply, verbose=verbose, refusal=refusal), refusal
+    )

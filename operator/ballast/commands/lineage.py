@@ -17,16 +17,28 @@ def lineage_lines(version: dict, run: dict | None, dataset: dict | None) -> list
     if dataset_ref:
         lines.append(f"Dataset {dataset_ref['name']}")
         if dataset:
-            lines.append(f"  source:   {_describe_source(dataset['spec']['source'])} ({dataset['spec'].get('format', 'csv')})")
-            entry = next((v for v in (dataset.get("status") or {}).get("versions") or []
-                          if v["sha256"] == dataset_ref["version"]), None)
+            lines.append(
+                f"  source:   {_describe_source(dataset['spec']['source'])} ({dataset['spec'].get('format', 'csv')})"
+            )
+            entry = next(
+                (
+                    v
+                    for v in (dataset.get("status") or {}).get("versions") or []
+                    if v["sha256"] == dataset_ref["version"]
+                ),
+                None,
+            )
             if entry:
-                lines.append(f"  snapshot: {entry.get('snapshotUri', '-')} ({entry['rows']} rows, {entry['createdAt']})")
+                lines.append(
+                    f"  snapshot: {entry.get('snapshotUri', '-')} ({entry['rows']} rows, {entry['createdAt']})"
+                )
         lines.append(f"  version:  sha256:{dataset_ref['version']}")
     else:
         lines.append("Dataset: none recorded (an externally trained model)")
     if source.get("trainingRun"):
-        lines.append(f"TrainingRun {source['trainingRun']}" + ("" if run else " (deleted; inputs from the registry entry)"))
+        lines.append(
+            f"TrainingRun {source['trainingRun']}" + ("" if run else " (deleted; inputs from the registry entry)")
+        )
         if training:
             lines.append(f"  estimator: {training.get('estimator')}")
             lines.append(f"  params:    {json.dumps(training.get('params') or {}, sort_keys=True)}")

@@ -18,8 +18,10 @@ def reproduction_run(version: dict) -> dict:
     Its name is derived from the version, so asking twice does not train twice."""
     annotations = version["metadata"].get("annotations") or {}
     if TRAINING_SPEC_ANNOTATION not in annotations:
-        raise NotReproducible(f"ModelVersion {version['metadata']['name']} has no recorded training inputs "
-                              f"(annotation {TRAINING_SPEC_ANNOTATION}); it was not trained by Ballast")
+        raise NotReproducible(
+            f"ModelVersion {version['metadata']['name']} has no recorded training inputs "
+            f"(annotation {TRAINING_SPEC_ANNOTATION}); it was not trained by Ballast"
+        )
     spec = json.loads(annotations[TRAINING_SPEC_ANNOTATION])
     spec.pop("modelVersionTemplate", None)  # a reproduction is a check, not a new release
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:6]
@@ -41,5 +43,6 @@ def verdict(version: dict, run: dict) -> tuple[bool, str]:
     actual = artifact.get("sha256")
     if actual == expected:
         return True, f"reproduced: {run['metadata']['name']} produced the same artifact sha256 {expected}"
-    return False, (f"NOT reproduced: {run['metadata']['name']} produced sha256 {actual or 'nothing'}, "
-                   f"the registry has {expected}")
+    return False, (
+        f"NOT reproduced: {run['metadata']['name']} produced sha256 {actual or 'nothing'}, the registry has {expected}"
+    )

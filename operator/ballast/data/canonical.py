@@ -104,8 +104,8 @@ def _texts_chunks(texts: pa.Array | pa.ChunkedArray):
         return
     _validity, offsets_buffer, data_buffer = texts.buffers()
     # The array may be a slice of a larger one: read its own window of the offsets.
-    offsets = np.frombuffer(offsets_buffer, dtype="<i8", count=texts.offset + count + 1)[texts.offset:]
+    offsets = np.frombuffer(offsets_buffer, dtype="<i8", count=texts.offset + count + 1)[texts.offset :]
     lengths = np.diff(offsets).astype("<u8")
     yield struct.pack("<Q", count)
     yield lengths.data
-    yield memoryview(data_buffer)[offsets[0]:offsets[-1]]
+    yield memoryview(data_buffer)[offsets[0] : offsets[-1]]

@@ -44,7 +44,7 @@ NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none")
 INTEGER_TEXT = r"^[+-]?[0-9]+$"
 FLOAT_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(inf|infinity)$"
 TRUE_TEXT, FALSE_TEXT = ("true", "1"), ("false", "0")
-INT64_LIMIT = 2.0 ** 63
+INT64_LIMIT = 2.0**63
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,7 @@ class CoercedColumn:
             text = pc.if_else(pa.array(missing), pa.scalar(None, pa.large_string()), self.values)
             strings = pd.Series(text.to_pandas(), dtype="str")
             if self.type == "category":
-                return pd.Series(pd.Categorical(strings, categories=sorted(strings.dropna().unique())),
-                                 name=self.name)
+                return pd.Series(pd.Categorical(strings, categories=sorted(strings.dropna().unique())), name=self.name)
             return strings.rename(self.name)
         return pd.Series(array, name=self.name)
 
@@ -104,15 +103,16 @@ class CoercedTable:
 
     def frame(self) -> pd.DataFrame:
         """The schema's columns as a typed DataFrame: what the snapshot stores and trainers read."""
-        return pd.DataFrame({column.name: column.series() for column in self.columns},
-                            index=pd.RangeIndex(self.rows))
+        return pd.DataFrame({column.name: column.series() for column in self.columns}, index=pd.RangeIndex(self.rows))
 
 
 def coerce_table(raw: pd.DataFrame, schema: DatasetSchema) -> CoercedTable:
     declared = {column.name for column in schema.columns}
     raw_names = [str(name) for name in raw.columns]
     if len(set(raw_names)) != len(raw_names):
-        raise ValueError(f"the data has duplicate column names: {sorted({n for n in raw_names if raw_names.count(n) > 1})}")
+        raise ValueError(
+            f"the data has duplicate column names: {sorted({n for n in raw_names if raw_names.count(n) > 1})}"
+        )
     raw = raw.set_axis(raw_names, axis="columns")
     present = [column for column in schema.columns if column.name in raw.columns]
     return CoercedTable(
@@ -147,8 +147,9 @@ def as_text(raw: pd.Series) -> pa.Array:
         return pa.array(raw, type=pa.large_string(), from_pandas=True)
     if pd.api.types.is_bool_dtype(dtype):
         bools = raw.astype("boolean")
-        return pa.array(np.where(bools.isna(), None, np.where(bools.fillna(False), "true", "false")),
-                        type=pa.large_string())
+        return pa.array(
+            np.where(bools.isna(), None, np.where(bools.fillna(False), "true", "false")), type=pa.large_string()
+        )
     if pd.api.types.is_integer_dtype(dtype):
         return pa.array(raw, from_pandas=True).cast(pa.large_string())
     if pd.api.types.is_float_dtype(dtype):
@@ -236,7 +237,7 @@ def _parse_integers(trimmed: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         except (pa.ArrowInvalid, OverflowError):
             # Some integer is beyond int64: sort them out one by one, rare enough to be slow.
             parsed = [int(text) for text in candidates.to_pylist()]
-            fits = np.array([-(2 ** 63) <= value < 2 ** 63 for value in parsed], dtype=bool)
+            fits = np.array([-(2**63) <= value < 2**63 for value in parsed], dtype=bool)
             positions = np.flatnonzero(digits)
             values[positions[fits]] = [value for value, good in zip(parsed, fits) if good]
             ok[positions[fits]] = True
@@ -257,7 +258,7 @@ def _unreadable_text(text: pa.Array, state: np.ndarray) -> tuple[str, ...]:
 
 
 def _coerce_numbers(raw: pd.Series, name: str, type: ColumnType) -> CoercedColumn:
-    if str(raw.dtype).lower() == "uint64" and (raw.dropna() >= 2 ** 63).any():
+    if str(raw.dtype).lower() == "uint64" and (raw.dropna() >= 2**63).any():
         return coerce_text(as_text(raw), name, type)  # beyond int64: the text path flags them
     if pd.api.types.is_integer_dtype(raw.dtype) and not raw.hasnans:
         numbers = raw.to_numpy(dtype=np.int64)
@@ -298,8 +299,11 @@ def _coerce_categorical(raw: pd.Series, name: str, type: CoercedType) -> Coerced
     safe_codes = np.where(is_null, 0, codes)
     if len(categories.state) == 0:  # every value is null: there are no categories to take from
         state = np.full(len(raw), NULL, dtype=np.uint8)
-        values = (pa.nulls(len(raw), pa.large_string()) if categories.is_text
-                  else np.zeros(len(raw), dtype=_filler_dtype(type)))
+        values = (
+            pa.nulls(len(raw), pa.large_string())
+            if categories.is_text
+            else np.zeros(len(raw), dtype=_filler_dtype(type))
+        )
         return CoercedColumn(name, type, values, state, ())
     state = np.where(is_null, NULL, categories.state[safe_codes]).astype(np.uint8)
     if categories.is_text:

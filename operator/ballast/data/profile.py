@@ -50,8 +50,9 @@ def feature_names(schema: DatasetSchema) -> list[str]:
     return [column.name for column in schema.columns if column.name != schema.target]
 
 
-def profile_table(table: CoercedTable, schema: DatasetSchema, *, bins: int = DEFAULT_BINS,
-                  top_values: int = DEFAULT_TOP_VALUES) -> dict[str, Any]:
+def profile_table(
+    table: CoercedTable, schema: DatasetSchema, *, bins: int = DEFAULT_BINS, top_values: int = DEFAULT_TOP_VALUES
+) -> dict[str, Any]:
     features = feature_names(schema)
     return {
         "format": PROFILE_FORMAT,
@@ -69,8 +70,9 @@ def profile_table(table: CoercedTable, schema: DatasetSchema, *, bins: int = DEF
     }
 
 
-def column_profile(column: CoercedColumn, *, bins: int = DEFAULT_BINS,
-                   top_values: int = DEFAULT_TOP_VALUES) -> dict[str, Any]:
+def column_profile(
+    column: CoercedColumn, *, bins: int = DEFAULT_BINS, top_values: int = DEFAULT_TOP_VALUES
+) -> dict[str, Any]:
     valid = column.state == VALUE
     counts = {"count": int(valid.sum()), "nulls": int((~valid).sum())}
     if column.type in ("integer", "float"):
@@ -99,8 +101,10 @@ def value_frequencies(labels: pa.Array, top_values: int) -> dict[str, Any]:
     order = pc.sort_indices(counted, sort_keys=[("counts", "descending"), ("values", "ascending")])
     top = counted.take(order[:top_values])
     total = int(pc.sum(counted["counts"]).as_py() or 0)
-    shown = [{"value": value, "count": int(count)}
-             for value, count in zip(top["values"].to_pylist(), top["counts"].to_pylist())]
+    shown = [
+        {"value": value, "count": int(count)}
+        for value, count in zip(top["values"].to_pylist(), top["counts"].to_pylist())
+    ]
     return {
         "distinct": counted.num_rows,
         "frequencies": shown,

@@ -41,12 +41,18 @@ from ballast.data.coerce import coerce_table
 from ballast.data.errors import InvalidDatasetVersion, SourceUnreadable
 from ballast.data.profile import profile_table
 from ballast.data.tables import read_parquet_raw
+from ballast.store import (
+    DATA_FILE,
+    METADATA_FILE,
+    PROFILE_FILE,
+    ArtifactConflict,
+    ArtifactNotFound,
+    ArtifactStore,
+    DigestMismatch,
+    dataset_version_key,
+)
 from ballast.store.artifact_store import reading
 from ballast.store.limits import MAX_DATASET_JSON_BYTES
-from ballast.store import (
-    DATA_FILE, METADATA_FILE, PROFILE_FILE, ArtifactConflict, ArtifactNotFound, ArtifactStore,
-    DigestMismatch, dataset_version_key,
-)
 
 METADATA_KIND = "DatasetVersion"
 PARQUET_COMPRESSION = "zstd"
@@ -75,8 +81,9 @@ def invalid_metadata_file(spec: DatasetSpec) -> str:
     return f"metadata-invalid-{rules_digest(spec)[:16]}.json"
 
 
-def build_metadata(dataset: str, spec: DatasetSpec, assessment: Assessment, source: dict[str, Any],
-                   created_at: str) -> dict[str, Any]:
+def build_metadata(
+    dataset: str, spec: DatasetSpec, assessment: Assessment, source: dict[str, Any], created_at: str
+) -> dict[str, Any]:
     """The metadata.json document (pure)."""
     document: dict[str, Any] = {
         "kind": METADATA_KIND,
@@ -99,12 +106,17 @@ def build_metadata(dataset: str, spec: DatasetSpec, assessment: Assessment, sour
     return document
 
 
-def record_from_metadata(store: ArtifactStore, metadata_uri: str, metadata: dict[str, Any], *,
-                         new: bool) -> SnapshotRecord:
+def record_from_metadata(
+    store: ArtifactStore, metadata_uri: str, metadata: dict[str, Any], *, new: bool
+) -> SnapshotRecord:
     sha256, dataset, valid = metadata["sha256"], metadata["dataset"], bool(metadata["valid"])
     return SnapshotRecord(
-        dataset=dataset, sha256=sha256, rows=int(metadata["rows"]), valid=valid,
-        violations=tuple(metadata.get("violations") or ()), created_at=metadata["createdAt"],
+        dataset=dataset,
+        sha256=sha256,
+        rows=int(metadata["rows"]),
+        valid=valid,
+        violations=tuple(metadata.get("violations") or ()),
+        created_at=metadata["createdAt"],
         metadata_uri=metadata_uri,
         snapshot_uri=store.uri_of(dataset_version_key(dataset, sha256, DATA_FILE)) if valid else None,
         profile_uri=store.uri_of(dataset_version_key(dataset, sha256, PROFILE_FILE)) if valid else None,
@@ -114,8 +126,14 @@ def record_from_metadata(store: ArtifactStore, metadata_uri: str, metadata: dict
     )
 
 
-def write_snapshot(store: ArtifactStore, dataset: str, spec: DatasetSpec, assessment: Assessment,
-                   source: dict[str, Any], created_at: str) -> SnapshotRecord:
+def write_snapshot(
+    store: ArtifactStore,
+    dataset: str,
+    spec: DatasetSpec,
+    assessment: Assessment,
+    source: dict[str, Any],
+    created_at: str,
+) -> SnapshotRecord:
     """Records the version once; returns what is in the store (the earlier record if there is one)."""
     if assessment.valid:
         metadata_key = dataset_version_key(dataset, assessment.sha256, METADATA_FILE)
@@ -125,8 +143,9 @@ def write_snapshot(store: ArtifactStore, dataset: str, spec: DatasetSpec, assess
         return record_from_metadata(store, store.uri_of(metadata_key), store.read_json(metadata_key), new=False)
     if assessment.valid:
         _write_table_once(store, dataset, spec, assessment)
-        store.write_json_once(dataset_version_key(dataset, assessment.sha256, PROFILE_FILE),
-                              profile_table(assessment.table, spec.schema_))
+        store.write_json_once(
+            dataset_version_key(dataset, assessment.sha256, PROFILE_FILE), profile_table(assessment.table, spec.schema_)
+        )
     metadata = build_metadata(dataset, spec, assessment, source, created_at)
     try:
         uri = store.write_json_once(metadata_key, metadata)
@@ -151,8 +170,9 @@ def _write_table_once(store: ArtifactStore, dataset: str, spec: DatasetSpec, ass
             _verified_frame(store, key, assessment.sha256, spec.schema_)
 
 
-def read_pinned_json(store: ArtifactStore, key_or_uri: str, expected_sha256: str | None,
-                     max_bytes: int | None = None) -> Any:
+def read_pinned_json(
+    store: ArtifactStore, key_or_uri: str, expected_sha256: str | None, max_bytes: int | None = None
+) -> Any:
     """A JSON document of the store, refused with DigestMismatch unless its bytes have the
     recorded sha256 (when one was recorded), and with ArtifactTooLarge beyond `max_bytes`. The
     bytes hashed are the bytes parsed."""
@@ -170,8 +190,14 @@ def read_profile(store: ArtifactStore, dataset: str, sha256: str, expected_sha25
     return read_pinned_json(store, dataset_version_key(dataset, sha256, PROFILE_FILE), expected_sha256)
 
 
-def read_snapshot(store: ArtifactStore, uri: str, expected_sha256: str,
-                  schema: DatasetSchema | None = None, *, metadata_sha256: str | None = None) -> pd.DataFrame:
+def read_snapshot(
+    store: ArtifactStore,
+    uri: str,
+    expected_sha256: str,
+    schema: DatasetSchema | None = None,
+    *,
+    metadata_sha256: str | None = None,
+) -> pd.DataFrame:
     """The snapshot's table, typed, after checking that it is a valid version with this sha256.
 
     `uri` is the snapshotUri (…/data.parquet) a Dataset's status records. The canonical
@@ -187,8 +213,10 @@ def read_snapshot(store: ArtifactStore, uri: str, expected_sha256: str,
     try:
         metadata = read_pinned_json(store, metadata_key, metadata_sha256)
     except ArtifactNotFound:
-        raise ArtifactNotFound(f"no valid dataset version at {store.uri_of(uri)} "
-                               "(no metadata.json; a version found invalid has no snapshot)") from None
+        raise ArtifactNotFound(
+            f"no valid dataset version at {store.uri_of(uri)} "
+            "(no metadata.json; a version found invalid has no snapshot)"
+        ) from None
     if not metadata.get("valid"):
         raise InvalidDatasetVersion(store.uri_of(uri), list(metadata.get("violations") or []))
     if metadata.get("sha256") != expected_sha256:
@@ -216,7 +244,8 @@ def _verified_frame(store: ArtifactStore, key: str, expected_sha256: str, schema
     return table.frame()
 
 
-def ingest_table(store: ArtifactStore, dataset: str, spec: DatasetSpec, raw: pd.DataFrame,
-                 source: dict[str, Any], created_at: str) -> SnapshotRecord:
+def ingest_table(
+    store: ArtifactStore, dataset: str, spec: DatasetSpec, raw: pd.DataFrame, source: dict[str, Any], created_at: str
+) -> SnapshotRecord:
     """Assess a raw table and record the version: the whole ingest once the source is read."""
     return write_snapshot(store, dataset, spec, assess(raw, spec), source, created_at)

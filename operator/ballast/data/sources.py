@@ -135,8 +135,10 @@ def download_url(url: str, out: BinaryIO, settings: SourceSettings) -> int:
     except TooLarge as error:
         raise SourceTooLarge(f"{shown}: {error}") from None
     except DeadlineExceeded:
-        raise SourceError(f"timed out reading {shown} (at most {settings.timeout_seconds:g}s without data, "
-                          f"{settings.deadline_seconds:g}s in all)") from None
+        raise SourceError(
+            f"timed out reading {shown} (at most {settings.timeout_seconds:g}s without data, "
+            f"{settings.deadline_seconds:g}s in all)"
+        ) from None
     except FetchError as error:
         raise SourceError(f"cannot reach {shown}: {error}") from None
 
@@ -146,8 +148,10 @@ def download_object(uri: str, out: BinaryIO, settings: SourceSettings) -> int:
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme not in OBJECT_STORE_SCHEMES:
-        raise SourceError(f"objectStore URI {shown} has the scheme {scheme!r}; "
-                          f"only {', '.join(sorted(OBJECT_STORE_SCHEMES))} are read")
+        raise SourceError(
+            f"objectStore URI {shown} has the scheme {scheme!r}; "
+            f"only {', '.join(sorted(OBJECT_STORE_SCHEMES))} are read"
+        )
     prefix = SOURCE_ENV_PREFIX if has_any_s3_setting(settings.environ, SOURCE_ENV_PREFIX) else ""
     fs = filesystem_for(scheme, s3_options_from_env(settings.environ, prefix))
     path = parts.netloc + parts.path

@@ -34,8 +34,10 @@ def inline_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(str(key) for key in row))
-    return pd.DataFrame({name: pd.Series([row.get(name) for row in rows], dtype=object) for name in names},
-                        index=pd.RangeIndex(len(rows)))
+    return pd.DataFrame(
+        {name: pd.Series([row.get(name) for row in rows], dtype=object) for name in names},
+        index=pd.RangeIndex(len(rows)),
+    )
 
 
 def read_csv_raw(source: Readable | bytes, max_line_bytes: int = MAX_CSV_LINE_BYTES) -> pd.DataFrame:
@@ -51,8 +53,9 @@ def read_csv_raw(source: Readable | bytes, max_line_bytes: int = MAX_CSV_LINE_BY
             return read_csv_raw(handle, max_line_bytes)
     refuse_long_lines(source, max_line_bytes)
     try:
-        return pd.read_csv(source, dtype=str, keep_default_na=False, na_filter=False,
-                           encoding="utf-8-sig", skip_blank_lines=True)
+        return pd.read_csv(
+            source, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig", skip_blank_lines=True
+        )
     except pd.errors.EmptyDataError:
         raise SourceUnreadable("the CSV is empty: not even a header line") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
@@ -80,8 +83,10 @@ def refuse_long_lines(stream: BinaryIO, max_line_bytes: int) -> None:
 
 
 def _line_too_long(line: int, max_line_bytes: int) -> None:
-    raise SourceTooLarge(f"line {line} of the CSV is longer than {max_line_bytes} bytes, the most one line may "
-                         "have; a line that long is not a row of a table")
+    raise SourceTooLarge(
+        f"line {line} of the CSV is longer than {max_line_bytes} bytes, the most one line may "
+        "have; a line that long is not a row of a table"
+    )
 
 
 def _exact_pandas_type(arrow_type: pa.DataType) -> Any:

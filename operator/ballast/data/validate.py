@@ -43,15 +43,21 @@ def column_violations(column: CoercedColumn, rules: Column, max_null_fraction: f
     rows = len(state)
     unreadable = np.flatnonzero(state == UNREADABLE)
     if len(unreadable):
-        found.append(f"column {column.name}: {_values(len(unreadable), *NOT_READABLE_AS[column.type])} "
-                     f"(first at row {unreadable[0] + 1})")
+        found.append(
+            f"column {column.name}: {_values(len(unreadable), *NOT_READABLE_AS[column.type])} "
+            f"(first at row {unreadable[0] + 1})"
+        )
     nulls = np.flatnonzero(state == NULL)
     if len(nulls) and not rules.nullable:
-        found.append(f"column {column.name}: {_values(len(nulls), 'is', 'are')} missing but the column is not nullable "
-                     f"(first at row {nulls[0] + 1})")
+        found.append(
+            f"column {column.name}: {_values(len(nulls), 'is', 'are')} missing but the column is not nullable "
+            f"(first at row {nulls[0] + 1})"
+        )
     if rows and len(nulls) / rows > max_null_fraction:
-        found.append(f"column {column.name}: {_percent(len(nulls) / rows)} of values are missing, "
-                     f"more than the maximum of {_percent(max_null_fraction)}")
+        found.append(
+            f"column {column.name}: {_percent(len(nulls) / rows)} of values are missing, "
+            f"more than the maximum of {_percent(max_null_fraction)}"
+        )
     if column.type in ("integer", "float"):
         found += _range_violations(column, rules)
     if rules.allowed_values is not None and column.is_text:
@@ -75,8 +81,10 @@ def _range_violations(column: CoercedColumn, rules: Column) -> list[str]:
             rows = np.flatnonzero(offending)
             worst = rows[pick(values[rows])]
             word = "smallest" if pick is np.argmin else "largest"
-            found.append(f"column {column.name}: {_values(count, 'is', 'are')} {label} of {_number(bound)} "
-                         f"({word} at row {worst + 1})")
+            found.append(
+                f"column {column.name}: {_values(count, 'is', 'are')} {label} of {_number(bound)} "
+                f"({word} at row {worst + 1})"
+            )
     return found
 
 
@@ -86,8 +94,10 @@ def _allowed_value_violations(column: CoercedColumn, allowed: list[str]) -> list
     rows = np.flatnonzero(np.asarray(pc.fill_null(not_allowed, False).to_numpy(zero_copy_only=False)))
     if not len(rows):
         return []
-    return [f"column {column.name}: {_values(len(rows), 'is', 'are')} not among the allowed values "
-            f"(first at row {rows[0] + 1})"]
+    return [
+        f"column {column.name}: {_values(len(rows), 'is', 'are')} not among the allowed values "
+        f"(first at row {rows[0] + 1})"
+    ]
 
 
 def _values(count: int, one: str, several: str) -> str:
@@ -100,4 +110,4 @@ def _percent(fraction: float) -> str:
 
 def _number(value: float | int) -> str:
     value = float(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 2 ** 53 else repr(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)

@@ -118,8 +118,9 @@ def check_edges(edges: ArrayLike, bins: int) -> np.ndarray:
     return edges
 
 
-def aligned_categories(reference: CategorySample, current: CategorySample
-                       ) -> tuple[tuple[Hashable, ...], BinCounts, BinCounts]:
+def aligned_categories(
+    reference: CategorySample, current: CategorySample
+) -> tuple[tuple[Hashable, ...], BinCounts, BinCounts]:
     """Both samples counted over the union of their categories: reference's first, then new ones."""
     index = {label: i for i, label in enumerate(reference.labels)}
     for label in current.labels:

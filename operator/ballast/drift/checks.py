@@ -56,6 +56,7 @@ class CheckOutcome:
 
 # --- reading a Window ---------------------------------------------------------------------
 
+
 def _by_label(table: Mapping, name: str, *keys: str) -> dict[tuple[str, ...], float]:
     """The series named `name`, keyed by the values of `keys`."""
     found = {}
@@ -113,6 +114,7 @@ def _reference_size(window: Window, feature: str | None) -> float:
 
 # --- the checks ---------------------------------------------------------------------------
 
+
 def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) -> CheckOutcome:
     numeric, categorical, references = numeric_features(window), categorical_features(window), reference_bins(window)
     wanted = check.get("features")
@@ -126,16 +128,26 @@ def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) ->
         if feature in numeric:
             keys, counts = _histogram(numeric[feature])
             method = check.get("numericMethod", "psi")
-            verdict = compare_binned(method, BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
-                                     BinCounts.from_counts(counts), kind="numeric", threshold=threshold,
-                                     edges=[_le(k) for k in keys if k != "+Inf"])
+            verdict = compare_binned(
+                method,
+                BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
+                BinCounts.from_counts(counts),
+                kind="numeric",
+                threshold=threshold,
+                edges=[_le(k) for k in keys if k != "+Inf"],
+            )
             kind = "numeric"
         else:
             keys = sorted(set(categorical[feature]) | set(reference))
             counts = [categorical[feature].get(k, 0.0) for k in keys]
             method = check.get("categoricalMethod", "psi")
-            verdict = compare_binned(method, BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
-                                     BinCounts.from_counts(counts), kind="categorical", threshold=threshold)
+            verdict = compare_binned(
+                method,
+                BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
+                BinCounts.from_counts(counts),
+                kind="categorical",
+                threshold=threshold,
+            )
             kind = "categorical"
         rows = sum(counts)
         drifted = verdict.drifted if rows >= min_samples else None
@@ -144,14 +156,22 @@ def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) ->
         return CheckOutcome("featureDrift", ERROR, message="the server exports no feature with a reference")
     judged = [o for o in outcomes if o.drifted is not None]
     if not judged:
-        return CheckOutcome("featureDrift", NOT_ENOUGH_DATA, message=f"fewer than {min_samples} values per feature",
-                            features=outcomes)
+        return CheckOutcome(
+            "featureDrift", NOT_ENOUGH_DATA, message=f"fewer than {min_samples} values per feature", features=outcomes
+        )
     drifted = [o.feature for o in judged if o.drifted]
     share, needed = len(drifted) / len(judged), check.get("driftedShare", 0.5)
-    message = (f"{len(drifted)} of {len(judged)} features drifted"
-               + (f" ({', '.join(drifted[:8])}{', ...' if len(drifted) > 8 else ''})" if drifted else ""))
-    return CheckOutcome("featureDrift", DRIFT if share >= needed and drifted else NO_DRIFT, score=share,
-                        threshold=needed, message=message, features=outcomes)
+    message = f"{len(drifted)} of {len(judged)} features drifted" + (
+        f" ({', '.join(drifted[:8])}{', ...' if len(drifted) > 8 else ''})" if drifted else ""
+    )
+    return CheckOutcome(
+        "featureDrift",
+        DRIFT if share >= needed and drifted else NO_DRIFT,
+        score=share,
+        threshold=needed,
+        message=message,
+        features=outcomes,
+    )
 
 
 def prediction_drift(window: Window, check: Mapping[str, Any], min_samples: int) -> CheckOutcome:
@@ -166,20 +186,36 @@ def prediction_drift(window: Window, check: Mapping[str, Any], min_samples: int)
         if classes:
             keys = sorted(set(classes) | set(reference))
             counts = [classes.get(k, 0.0) for k in keys]
-            verdict = compare_binned(method, BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
-                                     BinCounts.from_counts(counts), kind="categorical", threshold=threshold)
+            verdict = compare_binned(
+                method,
+                BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
+                BinCounts.from_counts(counts),
+                kind="categorical",
+                threshold=threshold,
+            )
         else:
             keys, counts = _histogram(buckets)
-            verdict = compare_binned(method, BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
-                                     BinCounts.from_counts(counts), kind="numeric", threshold=threshold,
-                                     edges=[_le(k) for k in keys if k != "+Inf"])
+            verdict = compare_binned(
+                method,
+                BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
+                BinCounts.from_counts(counts),
+                kind="numeric",
+                threshold=threshold,
+                edges=[_le(k) for k in keys if k != "+Inf"],
+            )
     except ValueError as error:  # a numeric-only method on a classifier's classes, or the reverse
         return CheckOutcome("predictionDrift", ERROR, message=str(error))
     if sum(counts) < min_samples:
-        return CheckOutcome("predictionDrift", NOT_ENOUGH_DATA, message=f"{sum(counts):.0f} predictions, "
-                            f"fewer than {min_samples}")
-    return CheckOutcome("predictionDrift", DRIFT if verdict.drifted else NO_DRIFT, score=verdict.score,
-                        threshold=verdict.threshold, message=f"{method} of the predictions' distribution")
+        return CheckOutcome(
+            "predictionDrift", NOT_ENOUGH_DATA, message=f"{sum(counts):.0f} predictions, fewer than {min_samples}"
+        )
+    return CheckOutcome(
+        "predictionDrift",
+        DRIFT if verdict.drifted else NO_DRIFT,
+        score=verdict.score,
+        threshold=verdict.threshold,
+        message=f"{method} of the predictions' distribution",
+    )
 
 
 def integrity(window: Window, check: Mapping[str, Any], min_samples: int) -> CheckOutcome:
@@ -188,13 +224,19 @@ def integrity(window: Window, check: Mapping[str, Any], min_samples: int) -> Che
     rows = window.rows
     if rows < min_samples:
         return CheckOutcome("integrity", NOT_ENOUGH_DATA, message=f"{rows:.0f} rows, fewer than {min_samples}")
-    limits = {"null": check.get("maxNullRate", 0.05), "outOfRange": check.get("maxOutOfRangeRate", 0.05),
-              "unseen": check.get("maxUnseenCategoryRate", 0.05)}
+    limits = {
+        "null": check.get("maxNullRate", 0.05),
+        "outOfRange": check.get("maxOutOfRangeRate", 0.05),
+        "unseen": check.get("maxUnseenCategoryRate", 0.05),
+    }
     # Training data may have gaps of its own: only missing values beyond its share count.
-    trained_missing = {key[0]: value for key, value in _by_label(window.reference, REFERENCE_MISSING, "feature").items()}
+    trained_missing = {
+        key[0]: value for key, value in _by_label(window.reference, REFERENCE_MISSING, "feature").items()
+    }
     rates: list[tuple[str, str, float]] = [
         ("null", feature, max(count / rows - trained_missing.get(feature, 0.0), 0.0))
-        for (feature,), count in _by_label(window.counts, FEATURE_MISSING, "feature").items()]
+        for (feature,), count in _by_label(window.counts, FEATURE_MISSING, "feature").items()
+    ]
     references = reference_bins(window)
     for feature, cumulative in numeric_features(window).items():
         keys, counts = _histogram(cumulative)
@@ -212,17 +254,28 @@ def integrity(window: Window, check: Mapping[str, Any], min_samples: int) -> Che
             rates.append(("unseen", feature, categories.get(UNSEEN, 0.0) / present))
     if not rates:
         return CheckOutcome("integrity", NO_DRIFT, score=0.0, message="no feature to check")
-    broken = sorted(((rate / limits[kind], kind, feature, rate) for kind, feature, rate in rates
-                     if rate > limits[kind]), reverse=True)
+    broken = sorted(
+        ((rate / limits[kind], kind, feature, rate) for kind, feature, rate in rates if rate > limits[kind]),
+        reverse=True,
+    )
     worst = max(rates, key=lambda item: item[2] / max(limits[item[0]], 1e-12))
     if broken:
         _, kind, feature, rate = broken[0]
-        return CheckOutcome("integrity", DRIFT, score=rate, threshold=limits[kind],
-                            message=f"{len(broken)} violation(s); worst: {kind} rate of {feature} is {rate:.3f} "
-                                    f"(limit {limits[kind]})")
+        return CheckOutcome(
+            "integrity",
+            DRIFT,
+            score=rate,
+            threshold=limits[kind],
+            message=f"{len(broken)} violation(s); worst: {kind} rate of {feature} is {rate:.3f} (limit {limits[kind]})",
+        )
     kind, feature, rate = worst
-    return CheckOutcome("integrity", NO_DRIFT, score=rate, threshold=limits[kind],
-                        message=f"highest: {kind} rate of {feature} is {rate:.3f} (limit {limits[kind]})")
+    return CheckOutcome(
+        "integrity",
+        NO_DRIFT,
+        score=rate,
+        threshold=limits[kind],
+        message=f"highest: {kind} rate of {feature} is {rate:.3f} (limit {limits[kind]})",
+    )
 
 
 def accuracy(window: Window, check: Mapping[str, Any], offline_accuracy: float | None) -> CheckOutcome:
@@ -233,34 +286,62 @@ def accuracy(window: Window, check: Mapping[str, Any], offline_accuracy: float |
     if labels < min_labels:
         return CheckOutcome("accuracy", NOT_ENOUGH_DATA, message=f"{labels:.0f} labels, fewer than {min_labels}")
     live = sum(count for (true, predicted), count in confusion.items() if true == predicted) / labels
-    return _against_limits("accuracy", live, check.get("minAccuracy"), check.get("maxDrop", 0.05), offline_accuracy,
-                           f"{live:.3f} on {labels:.0f} labels")
+    return _against_limits(
+        "accuracy",
+        live,
+        check.get("minAccuracy"),
+        check.get("maxDrop", 0.05),
+        offline_accuracy,
+        f"{live:.3f} on {labels:.0f} labels",
+    )
 
 
-def estimated_accuracy(window: Window, check: Mapping[str, Any], offline_accuracy: float | None,
-                       min_samples: int) -> CheckOutcome:
+def estimated_accuracy(
+    window: Window, check: Mapping[str, Any], offline_accuracy: float | None, min_samples: int
+) -> CheckOutcome:
     """Confidence-based performance estimation: the mean probability of the predicted class is
     the accuracy a calibrated classifier expects, with no label needed."""
     count = window.counts.get((MAX_PROBABILITY_COUNT, ()), 0.0)
     if (MAX_PROBABILITY_COUNT, ()) not in window.counts:
-        return CheckOutcome("estimatedAccuracy", ERROR, message="the server exports no predicted probabilities "
-                                                                 "(a regressor, or a classifier without predict_proba)")
+        return CheckOutcome(
+            "estimatedAccuracy",
+            ERROR,
+            message="the server exports no predicted probabilities "
+            "(a regressor, or a classifier without predict_proba)",
+        )
     if count < min_samples:
-        return CheckOutcome("estimatedAccuracy", NOT_ENOUGH_DATA, message=f"{count:.0f} predictions, "
-                                                                          f"fewer than {min_samples}")
+        return CheckOutcome(
+            "estimatedAccuracy", NOT_ENOUGH_DATA, message=f"{count:.0f} predictions, fewer than {min_samples}"
+        )
     estimate = window.counts.get((MAX_PROBABILITY_SUM, ()), 0.0) / count
-    return _against_limits("estimatedAccuracy", estimate, None, check.get("maxDrop", 0.05), offline_accuracy,
-                           f"mean confidence {estimate:.3f} over {count:.0f} predictions")
+    return _against_limits(
+        "estimatedAccuracy",
+        estimate,
+        None,
+        check.get("maxDrop", 0.05),
+        offline_accuracy,
+        f"mean confidence {estimate:.3f} over {count:.0f} predictions",
+    )
 
 
-def _against_limits(name: str, value: float, minimum: float | None, max_drop: float | None,
-                    offline: float | None, what: str) -> CheckOutcome:
-    limits = [limit for limit in (minimum, None if max_drop is None or offline is None else offline - max_drop)
-              if limit is not None]
+def _against_limits(
+    name: str, value: float, minimum: float | None, max_drop: float | None, offline: float | None, what: str
+) -> CheckOutcome:
+    limits = [
+        limit
+        for limit in (minimum, None if max_drop is None or offline is None else offline - max_drop)
+        if limit is not None
+    ]
     if not limits:
-        return CheckOutcome(name, ERROR, score=value,
-                            message=f"{what}; no limit: set minAccuracy, or train with an accuracy metric")
+        return CheckOutcome(
+            name, ERROR, score=value, message=f"{what}; no limit: set minAccuracy, or train with an accuracy metric"
+        )
     floor = max(limits)
     against = f" (training: {offline:.3f})" if offline is not None else ""
-    return CheckOutcome(name, DRIFT if value < floor else NO_DRIFT, score=value, threshold=floor,
-                        message=f"{what}{against}, limit {floor:.3f}")
+    return CheckOutcome(
+        name,
+        DRIFT if value < floor else NO_DRIFT,
+        score=value,
+        threshold=floor,
+        message=f"{what}{against}, limit {floor:.3f}",
+    )

@@ -41,8 +41,9 @@ METHOD = "chiSquare"
 CHI_SQUARE_EPSILON = 1e-4
 
 
-def chi_square_binned(reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike, *,
-                      epsilon: float = CHI_SQUARE_EPSILON) -> DriftScore:
+def chi_square_binned(
+    reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike, *, epsilon: float = CHI_SQUARE_EPSILON
+) -> DriftScore:
     reference, current = paired(reference, current)
     details = bin_details(reference, current)
     if empty := not_enough_data(METHOD, reference.size, current.size, details):
@@ -58,8 +59,7 @@ def chi_square_binned(reference: BinCounts | ArrayLike, current: BinCounts | Arr
     else:
         statistic = _homogeneity(reference.counts[present], current.counts[present])
         details |= {"test": "homogeneity"}
-    return DriftScore(method=METHOD, score=statistic, p_value=chi_square_survival(statistic, degrees),
-                      details=details)
+    return DriftScore(method=METHOD, score=statistic, p_value=chi_square_survival(statistic, degrees), details=details)
 
 
 def chi_square(reference: ArrayLike | CategorySample, current: ArrayLike | CategorySample) -> DriftScore:

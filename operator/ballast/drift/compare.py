@@ -17,8 +17,7 @@ from numpy.typing import ArrayLike
 
 from ballast.drift.bins import DEFAULT_BINS, BinCounts
 from ballast.drift.chi_square import chi_square, chi_square_binned
-from ballast.drift.defaults import (CATEGORICAL_METHODS, METHODS, NUMERIC_METHODS, WASSERSTEIN_STD_FLOOR,
-                                   MethodDefaults)
+from ballast.drift.defaults import CATEGORICAL_METHODS, METHODS, NUMERIC_METHODS, WASSERSTEIN_STD_FLOOR, MethodDefaults
 from ballast.drift.jensen_shannon import jensen_shannon_binned, jensen_shannon_categorical, jensen_shannon_numeric
 from ballast.drift.kolmogorov_smirnov import kolmogorov_smirnov, kolmogorov_smirnov_binned
 from ballast.drift.psi import psi_binned, psi_categorical, psi_numeric
@@ -43,27 +42,44 @@ class DriftVerdict:
     details: Mapping[str, float | str] = field(default_factory=dict)
 
 
-def compare_samples(method: str, reference: ArrayLike | NumericSample | CategorySample,
-                    current: ArrayLike | NumericSample | CategorySample, *, kind: FeatureKind,
-                    threshold: float | None = None, bins: int = DEFAULT_BINS) -> DriftVerdict:
+def compare_samples(
+    method: str,
+    reference: ArrayLike | NumericSample | CategorySample,
+    current: ArrayLike | NumericSample | CategorySample,
+    *,
+    kind: FeatureKind,
+    threshold: float | None = None,
+    bins: int = DEFAULT_BINS,
+) -> DriftVerdict:
     """Raw samples; numeric PSI and JS bin them on the reference's deciles (`bins`)."""
     defaults = _defaults(method, kind)
     statistic: Callable[[], DriftScore]
     if kind == "categorical":
-        statistic = {"psi": lambda: psi_categorical(reference, current),
-                     "jensenShannon": lambda: jensen_shannon_categorical(reference, current),
-                     "chiSquare": lambda: chi_square(reference, current)}[method]
+        statistic = {
+            "psi": lambda: psi_categorical(reference, current),
+            "jensenShannon": lambda: jensen_shannon_categorical(reference, current),
+            "chiSquare": lambda: chi_square(reference, current),
+        }[method]
     else:
-        statistic = {"psi": lambda: psi_numeric(reference, current, bins=bins),
-                     "jensenShannon": lambda: jensen_shannon_numeric(reference, current, bins=bins),
-                     "wasserstein": lambda: wasserstein(reference, current),
-                     "ks": lambda: kolmogorov_smirnov(reference, current)}[method]
+        statistic = {
+            "psi": lambda: psi_numeric(reference, current, bins=bins),
+            "jensenShannon": lambda: jensen_shannon_numeric(reference, current, bins=bins),
+            "wasserstein": lambda: wasserstein(reference, current),
+            "ks": lambda: kolmogorov_smirnov(reference, current),
+        }[method]
     return verdict(statistic(), defaults, threshold)
 
 
-def compare_binned(method: str, reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike, *,
-                   kind: FeatureKind, edges: ArrayLike | None = None, threshold: float | None = None,
-                   reference_std: float | None = None) -> DriftVerdict:
+def compare_binned(
+    method: str,
+    reference: BinCounts | ArrayLike,
+    current: BinCounts | ArrayLike,
+    *,
+    kind: FeatureKind,
+    edges: ArrayLike | None = None,
+    threshold: float | None = None,
+    reference_std: float | None = None,
+) -> DriftVerdict:
     """Bucket counts (a bare array is counts; the server's ratios go through BinCounts.from_ratios).
 
     `edges` are the numeric buckets' finite upper bounds (the profile's binEdges, without
@@ -83,8 +99,9 @@ def compare_binned(method: str, reference: BinCounts | ArrayLike, current: BinCo
     return verdict(binned[method](), defaults, threshold, reference_std=reference_std)
 
 
-def verdict(result: DriftScore, defaults: MethodDefaults, threshold: float | None = None,
-            reference_std: float | None = None) -> DriftVerdict:
+def verdict(
+    result: DriftScore, defaults: MethodDefaults, threshold: float | None = None, reference_std: float | None = None
+) -> DriftVerdict:
     """A statistic's result on its method's scale, judged against the threshold."""
     threshold = defaults.threshold if threshold is None else threshold
     score, details = result.score, dict(result.details)
@@ -97,13 +114,27 @@ def verdict(result: DriftScore, defaults: MethodDefaults, threshold: float | Non
         details |= {"distance": score, "norm": norm}
         score = score / norm
     if score is None:
-        return DriftVerdict(method=defaults.name, score=None, threshold=threshold, drifted=None,
-                            higher_is_drift=defaults.higher_is_drift, reason=result.reason, details=details)
+        return DriftVerdict(
+            method=defaults.name,
+            score=None,
+            threshold=threshold,
+            drifted=None,
+            higher_is_drift=defaults.higher_is_drift,
+            reason=result.reason,
+            details=details,
+        )
     drifted = score >= threshold if defaults.higher_is_drift else score < threshold
     warning = None if defaults.warning is None else score >= defaults.warning
-    return DriftVerdict(method=defaults.name, score=score, threshold=threshold, drifted=bool(drifted),
-                        higher_is_drift=defaults.higher_is_drift, warning=warning, reason=result.reason,
-                        details=details)
+    return DriftVerdict(
+        method=defaults.name,
+        score=score,
+        threshold=threshold,
+        drifted=bool(drifted),
+        higher_is_drift=defaults.higher_is_drift,
+        warning=warning,
+        reason=result.reason,
+        details=details,
+    )
 
 
 def _defaults(method: str, kind: FeatureKind) -> MethodDefaults:

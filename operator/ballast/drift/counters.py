@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 """(sample name, sorted labels without the model and version labels)."""
 
@@ -53,9 +52,13 @@ def parse_metrics(text: str) -> Reading:
         if line.startswith("#"):
             if line.startswith("# TYPE "):
                 _, _, family, kind = line.split(" ", 3)
-                target = (reference if family.startswith(REFERENCE_PREFIX)
-                          else counters if kind.strip() in COUNTED_TYPES and family.startswith(COUNTED_FAMILY_PREFIXES)
-                          else None)
+                target = (
+                    reference
+                    if family.startswith(REFERENCE_PREFIX)
+                    else counters
+                    if kind.strip() in COUNTED_TYPES and family.startswith(COUNTED_FAMILY_PREFIXES)
+                    else None
+                )
             continue
         if target is None or not line:
             continue
@@ -69,7 +72,7 @@ def parse_metrics(text: str) -> Reading:
     return Reading(counters, reference)
 
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+\S+)?$')
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+\S+)?$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _ESCAPE = re.compile(r"\\(.)")
 
@@ -77,8 +80,10 @@ _ESCAPE = re.compile(r"\\(.)")
 def _labels(text: str | None) -> dict[str, str]:
     if not text:
         return {}
-    return {key: _ESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value) if "\\" in value else value
-            for key, value in _LABEL.findall(text)}
+    return {
+        key: _ESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value) if "\\" in value else value
+        for key, value in _LABEL.findall(text)
+    }
 
 
 def _monotonic(key: SeriesKey) -> bool:
@@ -110,7 +115,8 @@ def window_between(start: dict[str, Reading], now: dict[str, Reading]) -> Window
     for pod, current in now.items():
         before = start.get(pod)
         reset = before is None or any(
-            value < before.counters.get(key, 0.0) for key, value in current.counters.items() if _monotonic(key))
+            value < before.counters.get(key, 0.0) for key, value in current.counters.items() if _monotonic(key)
+        )
         restarted += reset
         for key, value in current.counters.items():
             increase = value if reset else value - before.counters.get(key, 0.0)

@@ -10,8 +10,13 @@ from ballast.drift import checks
 from ballast.drift.checks import DRIFT, ERROR, NO_DRIFT, NOT_ENOUGH_DATA, CheckOutcome, FeatureOutcome
 from ballast.drift.counters import Window
 
-ENABLED_BY_DEFAULT = {"featureDrift": True, "predictionDrift": True, "integrity": True, "accuracy": True,
-                      "estimatedAccuracy": False}
+ENABLED_BY_DEFAULT = {
+    "featureDrift": True,
+    "predictionDrift": True,
+    "integrity": True,
+    "accuracy": True,
+    "estimatedAccuracy": False,
+}
 """A check left out of spec.checks runs with its defaults; `enabled: false` turns one off.
 The label-free accuracy estimate assumes a calibrated classifier, so it is opt-in."""
 
@@ -44,12 +49,16 @@ class Evaluation:
 
 def enabled_checks(spec_checks: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
     configured = spec_checks or {}
-    return {name: configured.get(name) or {} for name, default in ENABLED_BY_DEFAULT.items()
-            if (configured.get(name) or {}).get("enabled", default)}
+    return {
+        name: configured.get(name) or {}
+        for name, default in ENABLED_BY_DEFAULT.items()
+        if (configured.get(name) or {}).get("enabled", default)
+    }
 
 
-def evaluate(window: Window, spec_checks: Mapping[str, Any] | None, *, min_samples: int,
-             offline_accuracy: float | None) -> Evaluation:
+def evaluate(
+    window: Window, spec_checks: Mapping[str, Any] | None, *, min_samples: int, offline_accuracy: float | None
+) -> Evaluation:
     outcomes = []
     for name, check in enabled_checks(spec_checks).items():
         if name == "featureDrift":

@@ -16,8 +16,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ballast.drift.bins import (DEFAULT_BINS, BinCounts, aligned_categories, bin_details, count_into_buckets, paired,
-                                quantile_edges)
+from ballast.drift.bins import (
+    DEFAULT_BINS,
+    BinCounts,
+    aligned_categories,
+    bin_details,
+    count_into_buckets,
+    paired,
+    quantile_edges,
+)
 from ballast.drift.samples import CategorySample, NumericSample, category_sample, numeric_sample, with_dropped
 from ballast.drift.score import DriftScore, not_enough_data
 
@@ -36,16 +43,22 @@ def jensen_shannon_binned(reference: BinCounts | ArrayLike, current: BinCounts |
     return DriftScore(method=METHOD, score=float(np.sqrt(np.clip(divergence, 0.0, 1.0))), details=details)
 
 
-def jensen_shannon_numeric(reference: ArrayLike | NumericSample, current: ArrayLike | NumericSample, *,
-                           bins: int = DEFAULT_BINS, edges: ArrayLike | None = None) -> DriftScore:
+def jensen_shannon_numeric(
+    reference: ArrayLike | NumericSample,
+    current: ArrayLike | NumericSample,
+    *,
+    bins: int = DEFAULT_BINS,
+    edges: ArrayLike | None = None,
+) -> DriftScore:
     reference, current = numeric_sample(reference), numeric_sample(current)
     edges = quantile_edges(reference, bins) if edges is None else edges
     result = jensen_shannon_binned(count_into_buckets(reference, edges), count_into_buckets(current, edges))
     return with_dropped(result, reference, current)
 
 
-def jensen_shannon_categorical(reference: ArrayLike | CategorySample,
-                               current: ArrayLike | CategorySample) -> DriftScore:
+def jensen_shannon_categorical(
+    reference: ArrayLike | CategorySample, current: ArrayLike | CategorySample
+) -> DriftScore:
     reference, current = category_sample(reference), category_sample(current)
     _, reference_bins, current_bins = aligned_categories(reference, current)
     return with_dropped(jensen_shannon_binned(reference_bins, current_bins), reference, current)

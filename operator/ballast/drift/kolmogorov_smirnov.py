@@ -37,8 +37,12 @@ def kolmogorov_smirnov(reference: ArrayLike | NumericSample, current: ArrayLike 
     if empty := not_enough_data(METHOD, n, m, details):
         return with_dropped(empty, reference, current)
     statistic = ks_statistic(reference.values, current.values)
-    result = DriftScore(method=METHOD, score=statistic,
-                        p_value=kolmogorov_smirnov_p_value(statistic, effective_size(n, m)), details=details)
+    result = DriftScore(
+        method=METHOD,
+        score=statistic,
+        p_value=kolmogorov_smirnov_p_value(statistic, effective_size(n, m)),
+        details=details,
+    )
     return with_dropped(result, reference, current)
 
 
@@ -82,6 +86,13 @@ def kolmogorov_smirnov_binned(reference: BinCounts | ArrayLike, current: BinCoun
     statistic = float(np.max(np.abs(high_r[:-1] - high_c[:-1]), initial=0.0))
     upper = float(max(statistic, np.max(np.maximum(high_r - low_c, high_c - low_r))))
     size = effective_size(reference.size, current.size)
-    return DriftScore(method=METHOD, score=statistic, p_value=kolmogorov_smirnov_p_value(statistic, size),
-                      details=details | {"statistic_upper_bound": min(upper, 1.0),
-                                         "p_value_lower_bound": kolmogorov_smirnov_p_value(min(upper, 1.0), size)})
+    return DriftScore(
+        method=METHOD,
+        score=statistic,
+        p_value=kolmogorov_smirnov_p_value(statistic, size),
+        details=details
+        | {
+            "statistic_upper_bound": min(upper, 1.0),
+            "p_value_lower_bound": kolmogorov_smirnov_p_value(min(upper, 1.0), size),
+        },
+    )

@@ -49,7 +49,7 @@ import math
 import re
 import urllib.parse
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.utils import floatToGoString
@@ -67,11 +67,13 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 """The overall deadline of one window's queries, all of them together."""
 MAX_ANSWER_BYTES = 16 << 20
 """The largest answer read (a names list or one vector of a few hundred features' buckets is far less)."""
-ERROR_TYPES = frozenset({"timeout", "canceled", "execution", "bad_data", "internal", "unavailable", "not_found",
-                         "not_acceptable"})
+ERROR_TYPES = frozenset(
+    {"timeout", "canceled", "execution", "bad_data", "internal", "unavailable", "not_found", "not_acceptable"}
+)
 """Prometheus's errorType values (web/api/v1): a word of this list may be shown, nothing else it answered."""
-NAMES_PATTERN = "|".join([*(re.escape(prefix) + ".+" for prefix in COUNTED_FAMILY_PREFIXES),
-                          re.escape(REFERENCE_PREFIX) + ".+"])
+NAMES_PATTERN = "|".join(
+    [*(re.escape(prefix) + ".+" for prefix in COUNTED_FAMILY_PREFIXES), re.escape(REFERENCE_PREFIX) + ".+"]
+)
 
 
 class PrometheusError(Exception):
@@ -115,6 +117,7 @@ class PrometheusNoData(PrometheusError):
 
 # --- queries (pure) ----------------------------------------------------------------------------
 
+
 def _quote(value: str) -> str:
     """A PromQL string literal: JSON's escapes are a subset of PromQL's (Go's), and UTF-8 stays
     as it is (JSON would write astral characters as surrogate pairs, which Go refuses)."""
@@ -123,8 +126,14 @@ def _quote(value: str) -> str:
 
 def series_selector(namespace: str, model: str, version: str, *, namespace_label: str = NAMESPACE_LABEL) -> str:
     """The label matchers of one model version's series, inside braces."""
-    return "{" + ",".join(f"{label}={_quote(value)}" for label, value in (
-        (namespace_label, namespace), ("model", model), ("version", version))) + "}"
+    return (
+        "{"
+        + ",".join(
+            f"{label}={_quote(value)}"
+            for label, value in ((namespace_label, namespace), ("model", model), ("version", version))
+        )
+        + "}"
+    )
 
 
 def names_selector(selector: str) -> str:
@@ -150,7 +159,7 @@ def counted_names(names: list[str]) -> list[str]:
     for name in sorted(present):
         if not name.startswith(COUNTED_FAMILY_PREFIXES) or not name.endswith(COUNTED_SUFFIXES):
             continue
-        if name.endswith("_sum") and name[:-len("_sum")] + "_count" not in present:
+        if name.endswith("_sum") and name[: -len("_sum")] + "_count" not in present:
             continue
         kept.append(name)
     return kept
@@ -180,6 +189,7 @@ def restarts_query(selector: str, range_: str) -> str:
 
 # --- responses (pure) --------------------------------------------------------------------------
 
+
 def response_data(body: bytes | str, what: str) -> Any:
     """The `data` of a successful API response; PrometheusBadResponse for anything else."""
     try:
@@ -190,8 +200,9 @@ def response_data(body: bytes | str, what: str) -> Any:
         raise PrometheusBadResponse(f"{what}: not a Prometheus API answer ({len(body)} bytes of JSON)")
     if answer["status"] != "success":
         kind = answer.get("errorType")
-        raise PrometheusBadResponse(f"{what}: Prometheus answered an error"
-                                    + (f" ({kind})" if kind in ERROR_TYPES else ""))
+        raise PrometheusBadResponse(
+            f"{what}: Prometheus answered an error" + (f" ({kind})" if kind in ERROR_TYPES else "")
+        )
     if "data" not in answer:
         raise PrometheusBadResponse(f"{what}: a successful answer without data")
     return answer["data"]
@@ -238,9 +249,12 @@ def series_from_samples(name: str, samples: list[tuple[dict[str, str], float]]) 
     return series
 
 
-def window_from_results(counts: Mapping[str, list[tuple[dict[str, str], float]]],
-                        reference: Mapping[str, list[tuple[dict[str, str], float]]],
-                        pods: float, restarted_pods: float) -> Window:
+def window_from_results(
+    counts: Mapping[str, list[tuple[dict[str, str], float]]],
+    reference: Mapping[str, list[tuple[dict[str, str], float]]],
+    pods: float,
+    restarted_pods: float,
+) -> Window:
     """The Window of the query results, by series name. Values that are not finite (a NaN from
     Prometheus) are refused rather than carried into a statistic."""
     window_counts: dict[SeriesKey, float] = {}
@@ -249,12 +263,11 @@ def window_from_results(counts: Mapping[str, list[tuple[dict[str, str], float]]]
         window_counts.update(series_from_samples(name, samples))
     for name, samples in reference.items():
         window_reference.update(series_from_samples(name, samples))
-    for key, value in (*window_counts.items(), *window_reference.items()):
+    for value in (*window_counts.values(), *window_reference.values()):
         if not math.isfinite(value):
             # the series' labels came from the server: its value is all the message says
             raise PrometheusBadResponse(f"a count of the answer is {value}")
-    return Window(counts=window_counts, reference=window_reference, pods=int(pods),
-                  restarted_pods=int(restarted_pods))
+    return Window(counts=window_counts, reference=window_reference, pods=int(pods), restarted_pods=int(restarted_pods))
 
 
 def _seconds(instant: datetime | float) -> float:
@@ -267,8 +280,16 @@ def _seconds(instant: datetime | float) -> float:
 
 # --- the HTTP API ------------------------------------------------------------------------------
 
-def api_get(base_url: str, path: str, params: list[tuple[str, str]], *, deadline: Deadline, egress: EgressPolicy,
-            headers: Mapping[str, str] | None = None) -> Any:
+
+def api_get(
+    base_url: str,
+    path: str,
+    params: list[tuple[str, str]],
+    *,
+    deadline: Deadline,
+    egress: EgressPolicy,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
     """GET base_url + path within the egress policy and what is left of the deadline; the
     `data` of the answer. What the server answered never reaches an error message: its HTTP
     status, its length and Prometheus's own errorType (a fixed vocabulary) do."""
@@ -288,8 +309,9 @@ def api_get(base_url: str, path: str, params: list[tuple[str, str]], *, deadline
         # Prometheus answers 400 (bad query), 422 (cannot execute) and 503 (timeout, overload)
         # with its JSON error body; a proxy in front of it (or another server) with anything.
         kind = _error_type(body)
-        raise PrometheusBadResponse(f"HTTP {status}{f' ({kind})' if kind else ''} from {shown}, "
-                                    f"{len(body)} bytes: {what}")
+        raise PrometheusBadResponse(
+            f"HTTP {status}{f' ({kind})' if kind else ''} from {shown}, {len(body)} bytes: {what}"
+        )
     return response_data(body, what)
 
 
@@ -302,20 +324,41 @@ def _error_type(body: bytes) -> str | None:
     return kind if kind in ERROR_TYPES else None
 
 
-def query_vector(base_url: str, query: str, at: datetime | float, *, deadline: Deadline, egress: EgressPolicy,
-                 headers: Mapping[str, str] | None = None) -> list[tuple[dict[str, str], float]]:
+def query_vector(
+    base_url: str,
+    query: str,
+    at: datetime | float,
+    *,
+    deadline: Deadline,
+    egress: EgressPolicy,
+    headers: Mapping[str, str] | None = None,
+) -> list[tuple[dict[str, str], float]]:
     # Prometheus stops evaluating when the caller would have stopped waiting
     budget = f"{max(deadline.remaining(), 0.001):.3f}"  # seconds, as Prometheus reads a float
-    data = api_get(base_url, "/api/v1/query", [("query", query), ("time", f"{_seconds(at):.3f}"),
-                                               ("timeout", budget)], deadline=deadline, egress=egress, headers=headers)
+    data = api_get(
+        base_url,
+        "/api/v1/query",
+        [("query", query), ("time", f"{_seconds(at):.3f}"), ("timeout", budget)],
+        deadline=deadline,
+        egress=egress,
+        headers=headers,
+    )
     return vector_samples(data, query)
 
 
-def window_from_prometheus(base_url: str, namespace: str, model: str, version: str,
-                           start: datetime | float, end: datetime | float, *,
-                           timeout: float = DEFAULT_TIMEOUT_SECONDS, egress: EgressPolicy | None = None,
-                           namespace_label: str = NAMESPACE_LABEL,
-                           headers: Mapping[str, str] | None = None) -> Window:
+def window_from_prometheus(
+    base_url: str,
+    namespace: str,
+    model: str,
+    version: str,
+    start: datetime | float,
+    end: datetime | float,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    egress: EgressPolicy | None = None,
+    namespace_label: str = NAMESPACE_LABEL,
+    headers: Mapping[str, str] | None = None,
+) -> Window:
     """The counts of one model version's pods from `start` to `end` (aware datetimes or Unix
     seconds) and the reference they export, as Prometheus at `base_url` recorded them.
 
@@ -330,24 +373,41 @@ def window_from_prometheus(base_url: str, namespace: str, model: str, version: s
     deadline = Deadline(timeout)
     egress = egress if egress is not None else EgressPolicy()
     selector = series_selector(namespace, model, version, namespace_label=namespace_label)
-    names = string_list(api_get(base_url, "/api/v1/label/__name__/values", [
-        ("match[]", names_selector(selector)), ("start", f"{_seconds(start):.3f}"), ("end", f"{_seconds(end):.3f}")],
-        deadline=deadline, egress=egress, headers=headers), "series names")
+    names = string_list(
+        api_get(
+            base_url,
+            "/api/v1/label/__name__/values",
+            [
+                ("match[]", names_selector(selector)),
+                ("start", f"{_seconds(start):.3f}"),
+                ("end", f"{_seconds(end):.3f}"),
+            ],
+            deadline=deadline,
+            egress=egress,
+            headers=headers,
+        ),
+        "series names",
+    )
     ask = {"deadline": deadline, "egress": egress, "headers": headers}
-    counts = {name: query_vector(base_url, count_query(name, selector, range_), end, **ask)
-              for name in counted_names(names)}
+    counts = {
+        name: query_vector(base_url, count_query(name, selector, range_), end, **ask) for name in counted_names(names)
+    }
     if not any(counts.values()):
         raise PrometheusNoData(
             f"no counts of model {model!r} version {version!r} in {namespace_label}={namespace!r} between "
             f"{_iso(start)} and {_iso(end)} ({len(names)} series names): is Prometheus scraping the pods, and is "
-            "the window at least two scrape intervals long?")
-    reference = {name: query_vector(base_url, reference_query(name, selector, range_), end, **ask)
-                 for name in reference_names(names)}
+            "the window at least two scrape intervals long?"
+        )
+    reference = {
+        name: query_vector(base_url, reference_query(name, selector, range_), end, **ask)
+        for name in reference_names(names)
+    }
     pods = query_vector(base_url, pods_query(selector, range_), end, **ask)
     restarts = query_vector(base_url, restarts_query(selector, range_), end, **ask)
-    return window_from_results(counts, reference, pods=pods[0][1] if pods else 0,
-                               restarted_pods=restarts[0][1] if restarts else 0)
+    return window_from_results(
+        counts, reference, pods=pods[0][1] if pods else 0, restarted_pods=restarts[0][1] if restarts else 0
+    )
 
 
 def _iso(instant: datetime | float) -> str:
-    return datetime.fromtimestamp(_seconds(instant), timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(_seconds(instant), UTC).isoformat(timespec="seconds")

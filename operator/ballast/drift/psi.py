@@ -17,8 +17,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ballast.drift.bins import (DEFAULT_BINS, BinCounts, aligned_categories, bin_details, count_into_buckets, paired,
-                                quantile_edges)
+from ballast.drift.bins import (
+    DEFAULT_BINS,
+    BinCounts,
+    aligned_categories,
+    bin_details,
+    count_into_buckets,
+    paired,
+    quantile_edges,
+)
 from ballast.drift.samples import CategorySample, NumericSample, category_sample, numeric_sample, with_dropped
 from ballast.drift.score import DriftScore, not_enough_data
 
@@ -26,8 +33,9 @@ METHOD = "psi"
 PSI_EPSILON = 1e-4
 
 
-def psi_binned(reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike, *,
-               epsilon: float = PSI_EPSILON) -> DriftScore:
+def psi_binned(
+    reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike, *, epsilon: float = PSI_EPSILON
+) -> DriftScore:
     reference, current = paired(reference, current)
     details = bin_details(reference, current)
     if empty := not_enough_data(METHOD, reference.size, current.size, details):
@@ -36,13 +44,19 @@ def psi_binned(reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike,
     c = np.maximum(current.shares, epsilon)
     floored = (reference.shares < epsilon) | (current.shares < epsilon)
     score = float(np.sum((c - r) * np.log(c / r)))
-    return DriftScore(method=METHOD, score=score,
-                      details=details | {"floored_bins": float(floored.sum()), "epsilon": epsilon})
+    return DriftScore(
+        method=METHOD, score=score, details=details | {"floored_bins": float(floored.sum()), "epsilon": epsilon}
+    )
 
 
-def psi_numeric(reference: ArrayLike | NumericSample, current: ArrayLike | NumericSample, *,
-                bins: int = DEFAULT_BINS, edges: ArrayLike | None = None,
-                epsilon: float = PSI_EPSILON) -> DriftScore:
+def psi_numeric(
+    reference: ArrayLike | NumericSample,
+    current: ArrayLike | NumericSample,
+    *,
+    bins: int = DEFAULT_BINS,
+    edges: ArrayLike | None = None,
+    epsilon: float = PSI_EPSILON,
+) -> DriftScore:
     """PSI of raw numbers on `edges`, by default the reference's deciles (the profile's binEdges)."""
     reference, current = numeric_sample(reference), numeric_sample(current)
     edges = quantile_edges(reference, bins) if edges is None else edges
@@ -50,8 +64,9 @@ def psi_numeric(reference: ArrayLike | NumericSample, current: ArrayLike | Numer
     return with_dropped(result, reference, current)
 
 
-def psi_categorical(reference: ArrayLike | CategorySample, current: ArrayLike | CategorySample, *,
-                    epsilon: float = PSI_EPSILON) -> DriftScore:
+def psi_categorical(
+    reference: ArrayLike | CategorySample, current: ArrayLike | CategorySample, *, epsilon: float = PSI_EPSILON
+) -> DriftScore:
     reference, current = category_sample(reference), category_sample(current)
     _, reference_bins, current_bins = aligned_categories(reference, current)
     return with_dropped(psi_binned(reference_bins, current_bins, epsilon=epsilon), reference, current)

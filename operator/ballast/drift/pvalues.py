@@ -88,10 +88,10 @@ def kolmogorov_survival(scaled: float) -> float:
         return 0.0  # the first term, 2 exp(-800), already underflows
     if scaled < 1.18:
         odd = 2.0 * _KOLMOGOROV_TERMS - 1.0
-        cdf = math.sqrt(2.0 * math.pi) / scaled * float(np.sum(np.exp(-(odd ** 2) * math.pi ** 2 / (8.0 * scaled ** 2))))
+        cdf = math.sqrt(2.0 * math.pi) / scaled * float(np.sum(np.exp(-(odd**2) * math.pi**2 / (8.0 * scaled**2))))
         return float(min(1.0, max(0.0, 1.0 - cdf)))
     signs = np.where(_KOLMOGOROV_TERMS % 2 == 1, 1.0, -1.0)
-    tail = 2.0 * float(np.sum(signs * np.exp(-2.0 * _KOLMOGOROV_TERMS ** 2 * scaled ** 2)))
+    tail = 2.0 * float(np.sum(signs * np.exp(-2.0 * _KOLMOGOROV_TERMS**2 * scaled**2)))
     return float(min(1.0, max(0.0, tail)))
 
 

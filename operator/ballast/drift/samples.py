@@ -40,8 +40,9 @@ def numeric_sample(values: ArrayLike | NumericSample) -> NumericSample:
     if finite.all():
         return NumericSample(values=np.sort(array))
     missing = int(np.isnan(array).sum())
-    return NumericSample(values=np.sort(array[finite]), missing=missing,
-                         infinite=int(len(array) - finite.sum()) - missing)
+    return NumericSample(
+        values=np.sort(array[finite]), missing=missing, infinite=int(len(array) - finite.sum()) - missing
+    )
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,17 @@ def category_sample(values: ArrayLike | CategorySample) -> CategorySample:
         # Numbers as categories (codes, booleans): numpy's sort-based unique is fast for them.
         present = ~np.isnan(array) if array.dtype.kind == "f" else np.ones(len(array), dtype=bool)
         labels, counts = np.unique(array[present], return_counts=True)
-        return CategorySample(labels=tuple(labels.tolist()), counts=counts.astype(np.int64),
-                              missing=int(len(array) - present.sum()))
+        return CategorySample(
+            labels=tuple(labels.tolist()), counts=counts.astype(np.int64), missing=int(len(array) - present.sum())
+        )
     # Strings and objects: hashing beats numpy's comparison sort of Python objects by ~10x.
     counted = Counter(array.tolist())
     missing = 0
     for label in [label for label in counted if _is_missing(label)]:
         missing += counted.pop(label)
-    return CategorySample(labels=tuple(counted), counts=np.fromiter(counted.values(), dtype=np.int64,
-                                                                     count=len(counted)), missing=missing)
+    return CategorySample(
+        labels=tuple(counted), counts=np.fromiter(counted.values(), dtype=np.int64, count=len(counted)), missing=missing
+    )
 
 
 def _is_missing(label: object) -> bool:
@@ -85,11 +88,17 @@ def _is_missing(label: object) -> bool:
         return True  # pandas.NA refuses to be a bool: it is missing by definition
 
 
-def with_dropped(result: DriftScore, reference: NumericSample | CategorySample,
-                 current: NumericSample | CategorySample) -> DriftScore:
+def with_dropped(
+    result: DriftScore, reference: NumericSample | CategorySample, current: NumericSample | CategorySample
+) -> DriftScore:
     """The result with the counts of values each raw side lost before the statistic."""
     dropped = {"reference_missing": float(reference.missing), "current_missing": float(current.missing)}
     if isinstance(reference, NumericSample) and isinstance(current, NumericSample):
         dropped |= {"reference_infinite": float(reference.infinite), "current_infinite": float(current.infinite)}
-    return DriftScore(method=result.method, score=result.score, p_value=result.p_value, reason=result.reason,
-                      details={**result.details, **dropped})
+    return DriftScore(
+        method=result.method,
+        score=result.score,
+        p_value=result.p_value,
+        reason=result.reason,
+        details={**result.details, **dropped},
+    )

@@ -28,14 +28,18 @@ class DriftScore:
         return self.score is not None
 
 
-def not_enough_data(method: str, reference_size: float, current_size: float,
-                    details: Mapping[str, float | str] | None = None) -> DriftScore | None:
+def not_enough_data(
+    method: str, reference_size: float, current_size: float, details: Mapping[str, float | str] | None = None
+) -> DriftScore | None:
     """The answer for an empty side, or None when both sides hold values."""
     if reference_size > 0 and current_size > 0:
         return None
     empty = "the reference" if reference_size <= 0 else "the current window"
     if reference_size <= 0 and current_size <= 0:
         empty = "both the reference and the current window"
-    return DriftScore(method=method, score=None, reason=f"not enough data: {empty} holds no values",
-                      details={"reference_size": float(reference_size), "current_size": float(current_size),
-                               **(details or {})})
+    return DriftScore(
+        method=method,
+        score=None,
+        reason=f"not enough data: {empty} holds no values",
+        details={"reference_size": float(reference_size), "current_size": float(current_size), **(details or {})},
+    )

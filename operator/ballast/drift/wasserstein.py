@@ -44,8 +44,9 @@ def wasserstein(reference: ArrayLike | NumericSample, current: ArrayLike | Numer
     if empty := not_enough_data(METHOD, reference.size, current.size, details):
         return with_dropped(empty, reference, current)
     distance = wasserstein_sorted(reference.values, current.values)
-    result = DriftScore(method=METHOD, score=distance,
-                        details=details | {"reference_std": float(np.std(reference.values))})
+    result = DriftScore(
+        method=METHOD, score=distance, details=details | {"reference_std": float(np.std(reference.values))}
+    )
     return with_dropped(result, reference, current)
 
 
@@ -74,35 +75,45 @@ def _steps_ending_on(own: np.ndarray, other: np.ndarray, *, x_first_on_tie: bool
     return total
 
 
-def wasserstein_binned(reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike,
-                       edges: ArrayLike) -> DriftScore:
+def wasserstein_binned(
+    reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike, edges: ArrayLike
+) -> DriftScore:
     reference, current = paired(reference, current)
     edges = check_edges(edges, len(reference))
     details = bin_details(reference, current)
     if empty := not_enough_data(METHOD, reference.size, current.size, details):
         return empty
-    details |= {"reference_open_share": float(reference.shares[0] + reference.shares[-1]),
-                "current_open_share": float(current.shares[0] + current.shares[-1]),
-                "reference_std": binned_std(reference.shares, edges)}
+    details |= {
+        "reference_open_share": float(reference.shares[0] + reference.shares[-1]),
+        "current_open_share": float(current.shares[0] + current.shares[-1]),
+        "reference_std": binned_std(reference.shares, edges),
+    }
     if len(edges) < 2:
-        return DriftScore(method=METHOD, score=None, details=details,
-                          reason="not enough data: the reference has a single value, so its buckets have no "
-                                 "finite width to measure a distance in")
+        return DriftScore(
+            method=METHOD,
+            score=None,
+            details=details,
+            reason="not enough data: the reference has a single value, so its buckets have no "
+            "finite width to measure a distance in",
+        )
     widths = np.diff(edges)
     cdf_r, cdf_c = np.cumsum(reference.shares)[:-1], np.cumsum(current.shares)[:-1]
     low_r, high_r, low_c, high_c = cdf_r[:-1], cdf_r[1:], cdf_c[:-1], cdf_c[1:]
     lower = float(np.dot(widths, np.maximum.reduce([low_r - high_c, low_c - high_r, np.zeros_like(widths)])))
     upper = float(np.dot(widths, np.maximum(high_r - low_c, high_c - low_r)))
     estimate = float(np.dot(widths, _mean_absolute_linear(low_r - low_c, high_r - high_c)))
-    return DriftScore(method=METHOD, score=min(max(estimate, lower), upper),
-                      details=details | {"lower_bound": lower, "upper_bound": upper})
+    return DriftScore(
+        method=METHOD,
+        score=min(max(estimate, lower), upper),
+        details=details | {"lower_bound": lower, "upper_bound": upper},
+    )
 
 
 def _mean_absolute_linear(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Mean of |d(s)| over s in [0, 1] for d linear from `start` to `end`, elementwise."""
     same_sign = start * end >= 0
     magnitude = np.abs(start) + np.abs(end)
-    crossing = np.divide(start ** 2 + end ** 2, 2 * magnitude, out=np.zeros_like(magnitude), where=magnitude > 0)
+    crossing = np.divide(start**2 + end**2, 2 * magnitude, out=np.zeros_like(magnitude), where=magnitude > 0)
     return np.where(same_sign, magnitude / 2, crossing)
 
 
@@ -116,5 +127,5 @@ def binned_std(shares: np.ndarray, edges: np.ndarray) -> float:
     midpoints = np.concatenate(([0.0], (left + right) / 2, [edges[-1] - centre]))
     spread = np.concatenate(([0.0], (right - left) ** 2 / 12, [0.0]))
     mean = float(np.dot(shares, midpoints))
-    variance = float(np.dot(shares, midpoints ** 2 + spread)) - mean ** 2
+    variance = float(np.dot(shares, midpoints**2 + spread)) - mean**2
     return math.sqrt(max(variance, 0.0))

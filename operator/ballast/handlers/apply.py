@@ -21,6 +21,7 @@ from ballast.reconcile.outcome import Event, Outcome
 from ballast.reconcile.service_claim import with_service_claim
 from ballast.settings import Settings
 
+
 def apply_outcome(body: kopf.Body, patch: kopf.Patch, outcome: Outcome, settings: Settings) -> None:
     try:
         outcome = _create_and_delete_children(body, outcome, settings)
@@ -40,8 +41,15 @@ def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefuse
     stamp = now_rfc3339()
     for type in ("Ready", "Succeeded"):
         if type == "Ready" or find_condition(conditions, type):
-            conditions = set_condition(conditions, type=type, status="False", reason=refused.reason,
-                                       message=str(refused)[:2000], observed_generation=generation, now=stamp)
+            conditions = set_condition(
+                conditions,
+                type=type,
+                status="False",
+                reason=refused.reason,
+                message=str(refused)[:2000],
+                observed_generation=generation,
+                now=stamp,
+            )
     result = Outcome(status={"observedGeneration": generation, "conditions": conditions})
     result.event("Warning", refused.reason, str(refused)[:1000])
     return result
@@ -65,8 +73,9 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
         if manifest["kind"] == "Service":
             # created only if absent, applied only if Ballast's (ballast.reconcile.service_claim)
             claim = claim_and_apply_service(manifest, field_manager=manager)
-            outcome = with_service_claim(outcome, dict(body.status), claim,
-                                         generation=body.metadata.get("generation"), now=now_rfc3339())
+            outcome = with_service_claim(
+                outcome, dict(body.status), claim, generation=body.metadata.get("generation"), now=now_rfc3339()
+            )
             continue
         if is_serving_deployment(manifest):
             provide_serving_access(plain_body(body), settings)
@@ -79,8 +88,9 @@ def _write_status_and_events(body: kopf.Body, patch: kopf.Patch, outcome: Outcom
     count_lifecycle(body["kind"], body.metadata.namespace, body.spec.get("model", ""), dict(body.status), changes)
     for field, value in changes.items():
         patch.status[field] = value
-    changed = bool(changes or outcome.create_jobs or outcome.delete_jobs or outcome.create_objects
-                   or outcome.apply_manifests)
+    changed = bool(
+        changes or outcome.create_jobs or outcome.delete_jobs or outcome.create_objects or outcome.apply_manifests
+    )
     RECONCILIATIONS.labels(body["kind"], "changed" if changed else "unchanged").inc()
     for event in [*outcome.events, *ready_transition_events(dict(body.status), outcome)]:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
@@ -94,8 +104,13 @@ def status_changes(current: dict, desired: dict) -> dict:
 
 def plain_body(body: kopf.Body) -> dict:
     """The object as plain dicts, for the pure reconcilers."""
-    return {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": dict(body.metadata),
-            "spec": dict(body.spec), "status": dict(body.status)}
+    return {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "metadata": dict(body.metadata),
+        "spec": dict(body.spec),
+        "status": dict(body.status),
+    }
 
 
 WARNINGS_WHILE_UNKNOWN = frozenset({POD_CANNOT_START})

@@ -7,7 +7,7 @@ import functools
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ballast.net.egress import IPNetwork
 from ballast.settings import Settings
@@ -64,4 +64,4 @@ def namespace_artifact_store(namespace: str) -> ArtifactStore:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -25,17 +25,23 @@ def _ingesting(status: kopf.Status, **_) -> bool:
 @kopf.on.update(GROUP, VERSION, "datasets", field="spec")
 @kopf.timer(GROUP, VERSION, "datasets", interval=SETTINGS.poll_interval_seconds, when=_ingesting)
 @kopf.timer(GROUP, VERSION, "datasets", id="refresh", interval=SETTINGS.refresh_check_seconds, when=_has_refresh)
-def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ballast_job_pods: kopf.Index,
-              stuck_job_pods: kopf.Index, **_) -> None:
+def reconcile(
+    body: kopf.Body,
+    patch: kopf.Patch,
+    ballast_jobs: kopf.Index,
+    ballast_job_pods: kopf.Index,
+    stuck_job_pods: kopf.Index,
+    **_,
+) -> None:
     namespace = body.metadata.namespace
     settings = current_settings()  # the egress policy with the cluster's ranges found so far
     job_name = (body.status.get("ingest") or {}).get("jobName")
     observed = DatasetObservation(
-        body=plain_body(body), now=now(),
+        body=plain_body(body),
+        now=now(),
         job=job_of(ballast_jobs, namespace, job_name),
         termination=termination_of(ballast_job_pods, namespace, job_name),
         pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
         source_objects=source_objects_in(namespace),
     )
     apply_outcome(body, patch, reconcile_dataset(observed, settings), settings)
-

@@ -19,7 +19,10 @@ from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.metrics import DRIFT_FIRINGS, RETRAINS
 from ballast.net.slots import NamespaceSlots
 from ballast.reconcile.driftpolicy import (
-    DriftObservation, evaluation_due, reconcile_drift_policy, resumed_window_start,
+    DriftObservation,
+    evaluation_due,
+    reconcile_drift_policy,
+    resumed_window_start,
 )
 
 WINDOW_MEMO = "drift_window"
@@ -35,10 +38,19 @@ point at a slow server, they hold two of the handler threads every namespace sha
 @kopf.on.create(GROUP, VERSION, "driftpolicies")
 @kopf.on.update(GROUP, VERSION, "driftpolicies", field="spec")
 @kopf.timer(GROUP, VERSION, "driftpolicies", interval=SETTINGS.poll_interval_seconds)
-def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, production_versions: kopf.Index,
-              model_versions: kopf.Index, policy_runs: kopf.Index, ballast_datasets: kopf.Index,
-              serving_pods: kopf.Index, serving_replica_sets: kopf.Index, ballast_deployments: kopf.Index,
-              **_) -> None:
+def reconcile(
+    body: kopf.Body,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    production_versions: kopf.Index,
+    model_versions: kopf.Index,
+    policy_runs: kopf.Index,
+    ballast_datasets: kopf.Index,
+    serving_pods: kopf.Index,
+    serving_replica_sets: kopf.Index,
+    ballast_deployments: kopf.Index,
+    **_,
+) -> None:
     namespace, spec, status = body.metadata.namespace, body.spec, dict(body.status)
     moment = now()
     production = one_of(production_versions, (namespace, spec["model"]))
@@ -53,25 +65,51 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, production_ve
                 due = False
             elif prometheus:
                 window, started_at, problem = _window_from_prometheus(
-                    memo, prometheus, namespace, spec["model"], version, moment,
-                    resumed_window_start(status, dict(spec), moment, version))
+                    memo,
+                    prometheus,
+                    namespace,
+                    spec["model"],
+                    version,
+                    moment,
+                    resumed_window_start(status, dict(spec), moment, version),
+                )
             else:
-                readings = _read_pods(owned_pod_addresses(
-                    namespace, version, production["metadata"].get("uid"), serving_pods=serving_pods,
-                    serving_replica_sets=serving_replica_sets, ballast_deployments=ballast_deployments))
+                readings = _read_pods(
+                    owned_pod_addresses(
+                        namespace,
+                        version,
+                        production["metadata"].get("uid"),
+                        serving_pods=serving_pods,
+                        serving_replica_sets=serving_replica_sets,
+                        ballast_deployments=ballast_deployments,
+                    )
+                )
                 window, started_at = _window_since_start(memo, version, readings, moment)
     if not due and version is not None and _memo_window(memo, version) is not None:
         started_at = memo[WINDOW_MEMO]["started_at"]
     template = ((spec.get("action") or {}).get("retrain") or {}).get("template") or {}
     dataset_name = ((template.get("spec") or {}).get("datasetRef") or {}).get("name")
-    decision = reconcile_drift_policy(DriftObservation(
-        body=plain_body(body), now=moment, production=production, window=window, window_started_at=started_at,
-        window_problem=problem, runs=list(policy_runs.get((namespace, body.metadata.name), [])),
-        dataset=one_of(ballast_datasets, (namespace, dataset_name)) if dataset_name else None,
-        stages={s.name: s.stage for s in model_versions.get((namespace, spec["model"]), [])}, settings=SETTINGS))
+    decision = reconcile_drift_policy(
+        DriftObservation(
+            body=plain_body(body),
+            now=moment,
+            production=production,
+            window=window,
+            window_started_at=started_at,
+            window_problem=problem,
+            runs=list(policy_runs.get((namespace, body.metadata.name), [])),
+            dataset=one_of(ballast_datasets, (namespace, dataset_name)) if dataset_name else None,
+            stages={s.name: s.stage for s in model_versions.get((namespace, spec["model"]), [])},
+            settings=SETTINGS,
+        )
+    )
     if decision.restart_window and window is not None:
-        memo[WINDOW_MEMO] = {"version": version, "readings": memo[WINDOW_MEMO].get("latest"),
-                             "latest": None, "started_at": moment}
+        memo[WINDOW_MEMO] = {
+            "version": version,
+            "readings": memo[WINDOW_MEMO].get("latest"),
+            "latest": None,
+            "started_at": moment,
+        }
     apply_outcome(body, patch, decision.outcome, SETTINGS)
     _export(namespace, body.metadata.name, spec["model"], decision)
 
@@ -90,8 +128,9 @@ def _memo_window(memo: kopf.Memo, version: str) -> dict | None:
     return window if window and window["version"] == version else None
 
 
-def _window_since_start(memo: kopf.Memo, version: str, readings: dict[str, Reading],
-                        moment: datetime) -> tuple[Window | None, datetime]:
+def _window_since_start(
+    memo: kopf.Memo, version: str, readings: dict[str, Reading], moment: datetime
+) -> tuple[Window | None, datetime]:
     """The window from the readings kept at its start to these; a first reading (a new
     version, or an operator that restarted and lost its memory) starts a window instead."""
     start = _memo_window(memo, version)
@@ -102,15 +141,25 @@ def _window_since_start(memo: kopf.Memo, version: str, readings: dict[str, Readi
     return window_between(start["readings"], readings), start["started_at"]
 
 
-def _window_from_prometheus(memo: kopf.Memo, url: str, namespace: str, model: str, version: str,
-                            moment: datetime, resumed_start: datetime | None
-                            ) -> tuple[Window | None, datetime, tuple[str, str] | None]:
+def _window_from_prometheus(
+    memo: kopf.Memo,
+    url: str,
+    namespace: str,
+    model: str,
+    version: str,
+    moment: datetime,
+    resumed_start: datetime | None,
+) -> tuple[Window | None, datetime, tuple[str, str] | None]:
     """Prometheus keeps the counters: only the window's start time is remembered, here and in
     status, so a restarted operator goes on with the window status names."""
     start = _memo_window(memo, version)
     if start is None:
-        memo[WINDOW_MEMO] = {"version": version, "readings": None, "latest": None,
-                             "started_at": resumed_start or moment}
+        memo[WINDOW_MEMO] = {
+            "version": version,
+            "readings": None,
+            "latest": None,
+            "started_at": resumed_start or moment,
+        }
         if resumed_start is None or resumed_start >= moment:
             return None, moment, None
         start = memo[WINDOW_MEMO]
@@ -119,10 +168,20 @@ def _window_from_prometheus(memo: kopf.Memo, url: str, namespace: str, model: st
         # started the window just now: nothing to ask Prometheus about yet.
         return None, start["started_at"], None
     try:
-        return window_from_prometheus(url, namespace, model, version, start["started_at"], moment,
-                                      timeout=SETTINGS.prometheus_deadline_seconds,
-                                      egress=current_settings().prometheus_egress), \
-            start["started_at"], None
+        return (
+            window_from_prometheus(
+                url,
+                namespace,
+                model,
+                version,
+                start["started_at"],
+                moment,
+                timeout=SETTINGS.prometheus_deadline_seconds,
+                egress=current_settings().prometheus_egress,
+            ),
+            start["started_at"],
+            None,
+        )
     except PrometheusError as error:
         return None, start["started_at"], (error.reason, str(error)[:1024])
 

@@ -13,14 +13,19 @@ import kopf
 from ballast.api.kinds import GROUP, VERSION
 from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
+from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
+from ballast.canary.pods import ServingPod, controller_uid
 from ballast.conditions import find_condition
 from ballast.reconcile.driftpolicy import PolicyRun
 from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import (
-    JobState, job_state, pod_cannot_start, pod_termination, result_termination, serving_start_refusal,
+    JobState,
+    job_state,
+    pod_cannot_start,
+    pod_termination,
+    result_termination,
+    serving_start_refusal,
 )
-from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
-from ballast.canary.pods import ServingPod, controller_uid
 from ballast.reconcile.serving import DeploymentState, Sibling
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -70,17 +75,26 @@ def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> str | No
 
 @kopf.index(GROUP, VERSION, "datasets")
 def ballast_datasets(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
-    return {(namespace, name): {"metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")},
-                                "spec": dict(spec), "status": dict(status)}}
+    return {
+        (namespace, name): {
+            "metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")},
+            "spec": dict(spec),
+            "status": dict(status),
+        }
+    }
 
 
 @kopf.index(GROUP, VERSION, "modelversions")
-def production_versions(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status,
-                        **_) -> dict:
+def production_versions(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
     if status.get("stage") != "Production":
         return {}
-    return {(namespace, spec["model"]): {"metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")},
-                                         "spec": dict(spec), "status": {"metrics": dict(status.get("metrics") or {})}}}
+    return {
+        (namespace, spec["model"]): {
+            "metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")},
+            "spec": dict(spec),
+            "status": {"metrics": dict(status.get("metrics") or {})},
+        }
+    }
 
 
 def job_of(index: kopf.Index, namespace: str, name: str | None) -> JobState | None:
@@ -98,20 +112,29 @@ def one_of(index: kopf.Index, key: tuple) -> dict | None:
 @kopf.index(GROUP, VERSION, "modelversions")
 def model_versions(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
     """Every version of a model, with its stage: what a version's rollout is decided against."""
-    return {(namespace, spec["model"]): Sibling(name=name, stage=status.get("stage"),
-                                                promoted_at=status.get("promotedAt"),
-                                                ready_replicas=int(status.get("readyReplicas") or 0),
-                                                uid=meta.get("uid"))}
+    return {
+        (namespace, spec["model"]): Sibling(
+            name=name,
+            stage=status.get("stage"),
+            promoted_at=status.get("promotedAt"),
+            ready_replicas=int(status.get("readyReplicas") or 0),
+            uid=meta.get("uid"),
+        )
+    }
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
-def ballast_deployments(namespace: str, name: str, meta: kopf.Meta, status: kopf.Status,
-                        annotations: kopf.Annotations, **_) -> dict:
-    return {(namespace, name): DeploymentState(ready_replicas=int(status.get("readyReplicas") or 0),
-                                               spec_hash=annotations.get(SPEC_HASH_ANNOTATION),
-                                               uid=meta.get("uid"),
-                                               controller_uid=controller_uid(meta.get("ownerReferences"),
-                                                                             "ModelVersion"))}
+def ballast_deployments(
+    namespace: str, name: str, meta: kopf.Meta, status: kopf.Status, annotations: kopf.Annotations, **_
+) -> dict:
+    return {
+        (namespace, name): DeploymentState(
+            ready_replicas=int(status.get("readyReplicas") or 0),
+            spec_hash=annotations.get(SPEC_HASH_ANNOTATION),
+            uid=meta.get("uid"),
+            controller_uid=controller_uid(meta.get("ownerReferences"), "ModelVersion"),
+        )
+    }
 
 
 @kopf.index("apps", "v1", "replicasets", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})
@@ -136,18 +159,35 @@ def serving_pods(namespace: str, labels: kopf.Labels, meta: kopf.Meta, status: k
     version = labels.get(VERSION_LABEL)
     if not (ready and version and status.get("podIP")):
         return {}
-    return {(namespace, version): ServingPod(address=status["podIP"],
-                                             replica_set_uid=controller_uid(meta.get("ownerReferences"), "ReplicaSet"))}
+    return {
+        (namespace, version): ServingPod(
+            address=status["podIP"], replica_set_uid=controller_uid(meta.get("ownerReferences"), "ReplicaSet")
+        )
+    }
 
 
 @kopf.index(GROUP, VERSION, "trainingruns", labels={POLICY_LABEL: kopf.PRESENT})
-def policy_runs(namespace: str, name: str, labels: kopf.Labels, annotations: kopf.Annotations, meta: kopf.Meta,
-                status: kopf.Status, **_) -> dict:
+def policy_runs(
+    namespace: str,
+    name: str,
+    labels: kopf.Labels,
+    annotations: kopf.Annotations,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    **_,
+) -> dict:
     """The TrainingRuns each DriftPolicy started, and how far they got."""
     succeeded = find_condition(status.get("conditions"), "Succeeded") or {}
     created = meta.get("creationTimestamp")
-    return {(namespace, labels[POLICY_LABEL]): PolicyRun(
-        name=name, created_at=parse_time(created) if created else None,
-        finished=succeeded.get("status") in ("True", "False"), succeeded=succeeded.get("status") == "True",
-        reason=succeeded.get("reason", ""), message=succeeded.get("message", ""),
-        model_version=status.get("modelVersion"), firing_reason=annotations.get(FIRING_REASON_ANNOTATION, ""))}
+    return {
+        (namespace, labels[POLICY_LABEL]): PolicyRun(
+            name=name,
+            created_at=parse_time(created) if created else None,
+            finished=succeeded.get("status") in ("True", "False"),
+            succeeded=succeeded.get("status") == "True",
+            reason=succeeded.get("reason", ""),
+            message=succeeded.get("message", ""),
+            model_version=status.get("modelVersion"),
+            firing_reason=annotations.get(FIRING_REASON_ANNOTATION, ""),
+        )
+    }

@@ -13,8 +13,7 @@ from ballast.reconcile.network_policy_restore import controller_reference, resto
 
 
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
-def restore_deleted(type: str, body: kopf.Body, ballast_datasets: kopf.Index, model_versions: kopf.Index,
-                    **_) -> None:
+def restore_deleted(type: str, body: kopf.Body, ballast_datasets: kopf.Index, model_versions: kopf.Index, **_) -> None:
     if type != "DELETED":
         return
     deleted = {"metadata": dict(body.metadata)}
@@ -27,8 +26,10 @@ def restore_deleted(type: str, body: kopf.Body, ballast_datasets: kopf.Index, mo
         uid_now = dataset["metadata"].get("uid") if dataset else None
     else:
         model = body.metadata.labels.get(MODEL_LABEL)
-        uid_now = next((version.uid for version in model_versions.get((namespace, model), [])
-                        if version.name == owner["name"]), None)
+        uid_now = next(
+            (version.uid for version in model_versions.get((namespace, model), []) if version.name == owner["name"]),
+            None,
+        )
     manifest = restored_network_policy(deleted, uid_now, current_settings())
     if manifest is None:
         return

@@ -20,9 +20,16 @@ def _in_flight(status: kopf.Status, **_) -> bool:
 @kopf.on.create(GROUP, VERSION, "trainingruns")
 @kopf.on.update(GROUP, VERSION, "trainingruns", field="spec")
 @kopf.timer(GROUP, VERSION, "trainingruns", interval=SETTINGS.poll_interval_seconds, when=_in_flight)
-def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ballast_job_pods: kopf.Index,
-              stuck_job_pods: kopf.Index, ballast_datasets: kopf.Index, production_versions: kopf.Index,
-              **_) -> None:
+def reconcile(
+    body: kopf.Body,
+    patch: kopf.Patch,
+    ballast_jobs: kopf.Index,
+    ballast_job_pods: kopf.Index,
+    stuck_job_pods: kopf.Index,
+    ballast_datasets: kopf.Index,
+    production_versions: kopf.Index,
+    **_,
+) -> None:
     namespace = body.metadata.namespace
     job_name = body.status.get("jobName")
     plain = plain_body(body)
@@ -31,7 +38,9 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, ballast_jobs: kopf.Index, ball
     # the store is read only when a Job is to be created for a version status no longer lists
     look_up = None if job else version_to_look_up(plain, dataset)
     observed = TrainingRunObservation(
-        body=plain, now=now(), dataset=dataset,
+        body=plain,
+        now=now(),
+        dataset=dataset,
         stored_version=read_stored_version(namespace_artifact_store(namespace), look_up) if look_up else None,
         champion=one_of(production_versions, (namespace, body.spec["model"])),
         job=job,

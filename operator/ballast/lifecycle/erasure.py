@@ -36,15 +36,26 @@ def plan_erasure(objects: LiveObjects, dataset: str, sha256: str, *, force: bool
         raise ValueError(f"not a dataset version: {dataset!r} {sha256!r} (the version is a lowercase hex sha256)")
     runs = tuple(run for run in objects.runs if run.dataset == dataset and run.dataset_version == sha256)
     run_names = {run.name for run in runs}
-    versions = tuple(version for version in objects.model_versions
-                     if (version.dataset == dataset and version.dataset_version == sha256)
-                     or (version.training_run and version.training_run in run_names))
+    versions = tuple(
+        version
+        for version in objects.model_versions
+        if (version.dataset == dataset and version.dataset_version == sha256)
+        or (version.training_run and version.training_run in run_names)
+    )
     firings = tuple(firing for firing in objects.firings if firing.training_run in run_names)
     listed = any(d.name == dataset and sha256 in d.versions for d in objects.datasets)
     serving = [version.name for version in versions if version.stage == PRODUCTION]
     refusal = None
     if serving and not force:
-        refusal = (f"ModelVersion {', '.join(serving)} in Production was trained on dataset {dataset} version "
-                   f"{sha256[:12]}; promote another version first, or pass --force")
-    return ErasurePlan(directory=directory, runs=runs, model_versions=versions, firings=firings,
-                       listed_by_dataset=listed, refusal=refusal)
+        refusal = (
+            f"ModelVersion {', '.join(serving)} in Production was trained on dataset {dataset} version "
+            f"{sha256[:12]}; promote another version first, or pass --force"
+        )
+    return ErasurePlan(
+        directory=directory,
+        runs=runs,
+        model_versions=versions,
+        firings=firings,
+        listed_by_dataset=listed,
+        refusal=refusal,
+    )

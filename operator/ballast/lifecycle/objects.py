@@ -73,19 +73,26 @@ def dataset_versions(body: dict) -> DatasetVersions:
     entries = [_mapping(entry) for entry in status.get("versions") or []]
     versions = [entry.get("sha256") for entry in entries] + [status.get("latestVersion")]
     uris = [entry.get(field) for entry in entries for field in ("snapshotUri", "profileUri")]
-    return DatasetVersions(name=body["metadata"]["name"],
-                           versions=tuple(v for v in map(_text, versions) if v),
-                           uris=tuple(u for u in map(_text, uris) if u))
+    return DatasetVersions(
+        name=body["metadata"]["name"],
+        versions=tuple(v for v in map(_text, versions) if v),
+        uris=tuple(u for u in map(_text, uris) if u),
+    )
 
 
 def run_record(body: dict) -> RunRecord:
     spec, status = _mapping(body.get("spec")), _mapping(body.get("status"))
     ref, artifact = _mapping(spec.get("datasetRef")), _mapping(status.get("artifact"))
-    return RunRecord(name=body["metadata"]["name"], dataset=str(ref.get("name") or ""),
-                     dataset_version=_text(status.get("datasetVersion")) or _text(ref.get("version")),
-                     snapshot_uri=_text(status.get("datasetSnapshotUri")),
-                     artifact_uri=_text(artifact.get("uri")), artifact_sha256=_text(artifact.get("sha256")),
-                     model=str(spec.get("model") or ""), model_version=_text(status.get("modelVersion")))
+    return RunRecord(
+        name=body["metadata"]["name"],
+        dataset=str(ref.get("name") or ""),
+        dataset_version=_text(status.get("datasetVersion")) or _text(ref.get("version")),
+        snapshot_uri=_text(status.get("datasetSnapshotUri")),
+        artifact_uri=_text(artifact.get("uri")),
+        artifact_sha256=_text(artifact.get("sha256")),
+        model=str(spec.get("model") or ""),
+        model_version=_text(status.get("modelVersion")),
+    )
 
 
 def model_version_record(body: dict) -> ModelVersionRecord:
@@ -98,24 +105,38 @@ def model_version_record(body: dict) -> ModelVersionRecord:
             dataset = _mapping(_mapping(json.loads(recorded)).get("datasetRef")) if recorded else {}
         except ValueError:
             dataset = {}
-    return ModelVersionRecord(name=body["metadata"]["name"], model=str(spec.get("model") or ""),
-                              artifact_uri=_text(artifact.get("uri")), artifact_sha256=_text(artifact.get("sha256")),
-                              dataset=_text(dataset.get("name")), dataset_version=_text(dataset.get("version")),
-                              training_run=_text(source.get("trainingRun")), stage=_text(status.get("stage")))
+    return ModelVersionRecord(
+        name=body["metadata"]["name"],
+        model=str(spec.get("model") or ""),
+        artifact_uri=_text(artifact.get("uri")),
+        artifact_sha256=_text(artifact.get("sha256")),
+        dataset=_text(dataset.get("name")),
+        dataset_version=_text(dataset.get("version")),
+        training_run=_text(source.get("trainingRun")),
+        stage=_text(status.get("stage")),
+    )
 
 
 def firing_records(body: dict) -> tuple[FiringRecord, ...]:
     status = _mapping(body.get("status"))
-    return tuple(FiringRecord(policy=body["metadata"]["name"], time=str(firing.get("time") or ""),
-                              training_run=_text(firing.get("trainingRun")),
-                              model_version=_text(firing.get("modelVersion")))
-                 for firing in map(_mapping, status.get("firings") or []))
+    return tuple(
+        FiringRecord(
+            policy=body["metadata"]["name"],
+            time=str(firing.get("time") or ""),
+            training_run=_text(firing.get("trainingRun")),
+            model_version=_text(firing.get("modelVersion")),
+        )
+        for firing in map(_mapping, status.get("firings") or [])
+    )
 
 
-def live_objects(datasets: list[dict], runs: list[dict], model_versions: list[dict],
-                 drift_policies: list[dict]) -> LiveObjects:
+def live_objects(
+    datasets: list[dict], runs: list[dict], model_versions: list[dict], drift_policies: list[dict]
+) -> LiveObjects:
     """From the API's lists (CustomObjectsApi items) of one namespace."""
     return LiveObjects(
-        datasets=tuple(map(dataset_versions, datasets)), runs=tuple(map(run_record, runs)),
+        datasets=tuple(map(dataset_versions, datasets)),
+        runs=tuple(map(run_record, runs)),
         model_versions=tuple(map(model_version_record, model_versions)),
-        firings=tuple(f for policy in drift_policies for f in firing_records(policy)))
+        firings=tuple(f for policy in drift_policies for f in firing_records(policy)),
+    )

@@ -122,18 +122,23 @@ def _ranks(versions: list[VersionFiles]) -> dict[VersionDirectory, int]:
     ranks: dict[VersionDirectory, int] = {}
     for owned in by_owner.values():
         newest_first = [v for v in owned if v.written is None] + sorted(
-            (v for v in owned if v.written is not None), key=lambda v: v.written or datetime.min, reverse=True)
+            (v for v in owned if v.written is not None), key=lambda v: v.written or datetime.min, reverse=True
+        )
         for rank, version in enumerate(newest_first):
             ranks[version.directory] = rank
     return ranks
 
 
-def plan_gc(versions: list[VersionFiles], references: ReferenceSet, retention: Retention,
-            now: datetime) -> list[Decision]:
+def plan_gc(
+    versions: list[VersionFiles], references: ReferenceSet, retention: Retention, now: datetime
+) -> list[Decision]:
     context = Context(references=references, retention=retention, now=now, rank=_ranks(versions))
     decisions = []
     for version in versions:
         kept = next((found for check in KEEP_CHECKS if (found := check(version, context))), None)
-        decisions.append(Decision(version, delete=False, reason=kept[0], detail=kept[1]) if kept
-                         else Decision(version, delete=True, reason=UNREFERENCED))
+        decisions.append(
+            Decision(version, delete=False, reason=kept[0], detail=kept[1])
+            if kept
+            else Decision(version, delete=True, reason=UNREFERENCED)
+        )
     return decisions

@@ -60,9 +60,13 @@ class StoredFiles:
 
 def stored_version_entry(pinned: PinnedVersion, files: StoredFiles) -> StoredVersion:
     """The version as a Dataset's status would list it, when the stored files are that version."""
+
     def refused(why: str) -> StoredVersion:
-        return StoredVersion(pinned.sha256, reason=REFUSED,
-                             message=f"Dataset {pinned.dataset} version {pinned.sha256[:12]} in the store: {why}")
+        return StoredVersion(
+            pinned.sha256,
+            reason=REFUSED,
+            message=f"Dataset {pinned.dataset} version {pinned.sha256[:12]} in the store: {why}",
+        )
 
     metadata = files.metadata
     if pinned.metadata_sha256 and files.metadata_sha256 != pinned.metadata_sha256.lower():
@@ -80,11 +84,19 @@ def stored_version_entry(pinned: PinnedVersion, files: StoredFiles) -> StoredVer
     rows, created = metadata.get("rows"), metadata.get("createdAt")
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0 or not isinstance(created, str):
         return refused("metadata.json has no row count or creation time")
-    return StoredVersion(pinned.sha256, entry={
-        "sha256": pinned.sha256, "rows": rows, "createdAt": created, "valid": True,
-        "snapshotUri": files.snapshot_uri, "profileUri": files.profile_uri,
-        "profileSha256": files.profile_sha256, "metadataSha256": files.metadata_sha256,
-    })
+    return StoredVersion(
+        pinned.sha256,
+        entry={
+            "sha256": pinned.sha256,
+            "rows": rows,
+            "createdAt": created,
+            "valid": True,
+            "snapshotUri": files.snapshot_uri,
+            "profileUri": files.profile_uri,
+            "profileSha256": files.profile_sha256,
+            "metadataSha256": files.metadata_sha256,
+        },
+    )
 
 
 def read_stored_version(store: ArtifactStore, pinned: PinnedVersion) -> StoredVersion:
@@ -99,13 +111,19 @@ def read_stored_version(store: ArtifactStore, pinned: PinnedVersion) -> StoredVe
     try:
         raw = store.read_bytes(metadata_key, MAX_DATASET_JSON_BYTES)
     except ArtifactNotFound:
-        return StoredVersion(pinned.sha256, reason=NOT_IN_STORE,
-                             message=f"Dataset {pinned.dataset} has no version {pinned.sha256[:12]} "
-                                     "(neither in its status history nor in the store)")
+        return StoredVersion(
+            pinned.sha256,
+            reason=NOT_IN_STORE,
+            message=f"Dataset {pinned.dataset} has no version {pinned.sha256[:12]} "
+            "(neither in its status history nor in the store)",
+        )
     except StoreError as error:
-        return StoredVersion(pinned.sha256, reason=NOT_IN_STORE,
-                             message=f"Dataset {pinned.dataset} version {pinned.sha256[:12]} is not in its status "
-                                     f"history and the store could not be read: {error.reason}")
+        return StoredVersion(
+            pinned.sha256,
+            reason=NOT_IN_STORE,
+            message=f"Dataset {pinned.dataset} version {pinned.sha256[:12]} is not in its status "
+            f"history and the store could not be read: {error.reason}",
+        )
     try:
         metadata: Any = json.loads(raw)
     except ValueError:
@@ -118,6 +136,14 @@ def read_stored_version(store: ArtifactStore, pinned: PinnedVersion) -> StoredVe
         has_data = store.exists(data_key)
     except StoreError:
         has_data = False
-    return stored_version_entry(pinned, StoredFiles(
-        metadata=metadata, metadata_sha256=hashlib.sha256(raw).hexdigest(), profile_sha256=profile_sha256,
-        has_data=has_data, snapshot_uri=store.uri_of(data_key), profile_uri=store.uri_of(profile_key)))
+    return stored_version_entry(
+        pinned,
+        StoredFiles(
+            metadata=metadata,
+            metadata_sha256=hashlib.sha256(raw).hexdigest(),
+            profile_sha256=profile_sha256,
+            has_data=has_data,
+            snapshot_uri=store.uri_of(data_key),
+            profile_uri=store.uri_of(profile_key),
+        ),
+    )

@@ -41,8 +41,9 @@ def _central_directory(handle: BinaryIO) -> tuple[int, int]:
     # zipfile's own reader of that record (zip64 included); private but unchanged since Python 2.
     record = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
     if record is None:
-        raise NotASkopsArtifact("the artifact is not a zip archive (no end of central directory); "
-                                "save the model with skops.io.dump")
+        raise NotASkopsArtifact(
+            "the artifact is not a zip archive (no end of central directory); save the model with skops.io.dump"
+        )
     return int(record[zipfile._ECD_ENTRIES_TOTAL]), int(record[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
 
 
@@ -50,10 +51,13 @@ def check_declared_sizes(archive: zipfile.ZipFile, limits: ArchiveLimits) -> Non
     unpacked = 0
     for info in archive.infolist():
         unpacked += info.file_size
-        if info.file_size > limits.ratio_applies_above \
-                and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise UnsafeArchive(f"a member of the archive unpacks {info.file_size // max(info.compress_size, 1)} "
-                                f"times its packed size, more than the {limits.max_ratio} a model needs (a zip bomb)")
+        if info.file_size > limits.ratio_applies_above and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
+            raise UnsafeArchive(
+                f"a member of the archive unpacks {info.file_size // max(info.compress_size, 1)} "
+                f"times its packed size, more than the {limits.max_ratio} a model needs (a zip bomb)"
+            )
     if unpacked > limits.max_unpacked_bytes:
         raise ArtifactTooLarge(f"the archive unpacked ({unpacked} bytes)", limits.max_unpacked_bytes)
 
@@ -63,18 +67,23 @@ def open_archive(handle: BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> z
     handle.seek(0)
     magic = handle.read(len(ZIP_MAGIC))
     if magic.startswith(PICKLE_PROTOCOL_2_PLUS):
-        raise NotASkopsArtifact("the artifact is a Python pickle (or a joblib file); Ballast never unpickles, "
-                                "because loading a pickle runs arbitrary code. "
-                                "Save the model with skops.io.dump instead")
+        raise NotASkopsArtifact(
+            "the artifact is a Python pickle (or a joblib file); Ballast never unpickles, "
+            "because loading a pickle runs arbitrary code. "
+            "Save the model with skops.io.dump instead"
+        )
     if magic != ZIP_MAGIC:
-        raise NotASkopsArtifact("the artifact is not a skops file (a zip archive with schema.json); "
-                                "save the model with skops.io.dump")
+        raise NotASkopsArtifact(
+            "the artifact is not a skops file (a zip archive with schema.json); save the model with skops.io.dump"
+        )
     members, directory_bytes = _central_directory(handle)
     if members > limits.max_members:
         raise UnsafeArchive(f"the archive has {members} members, more than the {limits.max_members} a model needs")
     if directory_bytes > limits.max_central_directory_bytes:
-        raise UnsafeArchive(f"the archive's central directory is {directory_bytes} bytes, more than the "
-                            f"{limits.max_central_directory_bytes} a model needs")
+        raise UnsafeArchive(
+            f"the archive's central directory is {directory_bytes} bytes, more than the "
+            f"{limits.max_central_directory_bytes} a model needs"
+        )
     handle.seek(0)
     archive = zipfile.ZipFile(handle)
     try:

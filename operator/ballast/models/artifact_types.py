@@ -34,8 +34,23 @@ MAX_NAME_BYTES = 256
 _SPACE = rb"\s{0,4096}"
 _NAME = rb'"([^"\\]{1,%d})"' % MAX_NAME_BYTES
 # `__loader__` follows, at once or (for a node rebuilt with __reduce__) after its arguments
-NODE_HEADER = re.compile(rb'"__class__"' + _SPACE + b":" + _SPACE + _NAME + _SPACE + b"," + _SPACE
-                         + rb'"__module__"' + _SPACE + b":" + _SPACE + _NAME + _SPACE + b"[,}]")
+NODE_HEADER = re.compile(
+    rb'"__class__"'
+    + _SPACE
+    + b":"
+    + _SPACE
+    + _NAME
+    + _SPACE
+    + b","
+    + _SPACE
+    + rb'"__module__"'
+    + _SPACE
+    + b":"
+    + _SPACE
+    + _NAME
+    + _SPACE
+    + b"[,}]"
+)
 CLASS_KEY, MODULE_KEY = b'"__class__"', b'"__module__"'
 CLASS_KEYS = re.compile(re.escape(CLASS_KEY))
 PROTOCOL = re.compile(rb'"protocol"' + _SPACE + b":" + _SPACE + b"-?[0-9]")
@@ -44,8 +59,10 @@ ESCAPED_ASCII = re.compile(rb"\\u00(?:[2-6][0-9a-fA-F]|7[0-9a-eA-E])")
 ROOT = re.compile(_SPACE + rb"\{" + _SPACE + rb'(?="__class__")')
 # longer than any header, so a header that starts before the last OVERLAP bytes of a buffer is whole
 OVERLAP = 64 << 10
-LAYOUT = ("the artifact's schema.json is not laid out as skops.io.dump writes it "
-          "(every node opens with __class__ and __module__)")
+LAYOUT = (
+    "the artifact's schema.json is not laid out as skops.io.dump writes it "
+    "(every node opens with __class__ and __module__)"
+)
 
 
 class _Scan:
@@ -61,8 +78,10 @@ class _Scan:
         """Reads the keys that start in buffer's settled part; returns where the next buffer starts."""
         if not self.started and (final or len(buffer) >= OVERLAP):
             if not ROOT.match(buffer):
-                raise NotASkopsArtifact("the artifact's schema.json lacks the root node skops writes "
-                                        "(__class__, __module__); save the model with skops.io.dump")
+                raise NotASkopsArtifact(
+                    "the artifact's schema.json lacks the root node skops writes "
+                    "(__class__, __module__); save the model with skops.io.dump"
+                )
             self.started = True
         settled = len(buffer) if final else len(buffer) - OVERLAP
         if settled <= 0:
@@ -76,8 +95,9 @@ class _Scan:
             headers += 1
             resume = max(resume, header.end())
         # a header holds exactly one module key; any other one is a node the headers missed
-        if buffer.count(MODULE_KEY, 0, resume + len(MODULE_KEY) - 1) != headers \
-                or ESCAPED_ASCII.search(buffer, 0, min(len(buffer), resume + 5)):
+        if buffer.count(MODULE_KEY, 0, resume + len(MODULE_KEY) - 1) != headers or ESCAPED_ASCII.search(
+            buffer, 0, min(len(buffer), resume + 5)
+        ):
             raise NotASkopsArtifact(LAYOUT)
         self.protocol = self.protocol or PROTOCOL.search(buffer) is not None
         return resume
@@ -86,8 +106,9 @@ class _Scan:
         module, name = (part.decode("utf-8", "backslashreplace") for part in header.group(2, 1))
         self.types.add(f"{module}.{name}")
         if len(self.types) > MAX_DISTINCT_TYPES:
-            raise UntrustedArtifact(f"the artifact names more than {MAX_DISTINCT_TYPES} types; "
-                                    f"Ballast's list has {len(ARTIFACT_TYPES)}")
+            raise UntrustedArtifact(
+                f"the artifact names more than {MAX_DISTINCT_TYPES} types; Ballast's list has {len(ARTIFACT_TYPES)}"
+            )
 
 
 def scan_schema_types(chunks: Iterable[bytes]) -> frozenset[str]:
@@ -95,7 +116,7 @@ def scan_schema_types(chunks: Iterable[bytes]) -> frozenset[str]:
     scan, buffer = _Scan(), b""
     for chunk in chunks:
         buffer += chunk
-        buffer = buffer[scan.take(buffer, final=False):]
+        buffer = buffer[scan.take(buffer, final=False) :]
     scan.take(buffer, final=True)
     if not scan.started:
         raise NotASkopsArtifact("the artifact's schema.json is empty")
@@ -113,12 +134,21 @@ def archive_types(handle: BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> 
     except (ModelArtifactError, ArtifactTooLarge):
         raise
     except KeyError:
-        raise NotASkopsArtifact("the artifact is a zip without schema.json, so not a skops file; "
-                                "save the model with skops.io.dump") from None
+        raise NotASkopsArtifact(
+            "the artifact is a zip without schema.json, so not a skops file; save the model with skops.io.dump"
+        ) from None
     # a forged zip fails in zipfile in many ways (bad headers, CRC, an unknown compression, an
     # encrypted member): each means "not an archive Ballast reads", never a crash of the reader
-    except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError, RuntimeError, OverflowError,
-            OSError, zlib.error) as error:
+    except (
+        zipfile.BadZipFile,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        OverflowError,
+        OSError,
+        zlib.error,
+    ) as error:
         raise NotASkopsArtifact(f"the artifact is not a readable skops archive ({type(error).__name__})") from None
 
 
@@ -127,7 +157,9 @@ def untrusted(types: set[str] | frozenset[str], why: str) -> UntrustedArtifact:
     shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
     return UntrustedArtifact(
         f"the artifact holds types outside Ballast's trusted list ({why}): {shown}. "
-        "Ballast loads only what its allow-listed estimators and preprocessing need", names)
+        "Ballast loads only what its allow-listed estimators and preprocessing need",
+        names,
+    )
 
 
 def check_listed_types(handle: BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> frozenset[str]:

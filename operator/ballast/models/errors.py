@@ -4,13 +4,18 @@ from __future__ import annotations
 
 # One DigestMismatch for the whole of Ballast: the artifact store raises it for any stored
 # object, the model format for model bytes, and the operator maps both to the same reason.
-from ballast.store.errors import DigestMismatch
-
 # Too many bytes, to read or to unpack, is the store's ArtifactTooLarge, whichever reader finds it.
-from ballast.store.errors import ArtifactTooLarge
+from ballast.store.errors import ArtifactTooLarge, DigestMismatch
 
-__all__ = ["ArtifactTooLarge", "DigestMismatch", "InvalidModelStructure", "ModelArtifactError", "NotASkopsArtifact",
-           "UnsafeArchive", "UntrustedArtifact"]
+__all__ = [
+    "ArtifactTooLarge",
+    "DigestMismatch",
+    "InvalidModelStructure",
+    "ModelArtifactError",
+    "NotASkopsArtifact",
+    "UnsafeArchive",
+    "UntrustedArtifact",
+]
 
 
 class ModelArtifactError(Exception):

@@ -50,8 +50,9 @@ def check_artifact_types(data: bytes) -> frozenset[str]:
     try:
         needs_trust = set(skops.io.get_untrusted_types(data=data)) - SKOPS_TRUSTED_TYPES
     except Exception as error:  # noqa: BLE001 - skops raises what it likes on a forged schema.json
-        raise NotASkopsArtifact(f"skops cannot read the artifact's schema.json: {type(error).__name__}: {error}") \
-            from None
+        raise NotASkopsArtifact(
+            f"skops cannot read the artifact's schema.json: {type(error).__name__}: {error}"
+        ) from None
     if needs_trust:
         raise untrusted(needs_trust, "not in Ballast's skops trusted types")
     return types
@@ -67,7 +68,8 @@ def load_model(data: bytes, expected_sha256: str) -> Any:
     except skops.io.exceptions.UntrustedTypesFoundException as error:  # pragma: no cover - checked above
         raise UntrustedArtifact(str(error)) from None
     except Exception as error:  # noqa: BLE001 - a forged schema.json of trusted types only
-        raise NotASkopsArtifact(f"skops cannot build a model from the artifact: {type(error).__name__}: {error}") \
-            from None
+        raise NotASkopsArtifact(
+            f"skops cannot build a model from the artifact: {type(error).__name__}: {error}"
+        ) from None
     check_model_structure(model)
     return model

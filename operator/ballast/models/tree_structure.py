@@ -32,8 +32,10 @@ from ballast.models.errors import InvalidModelStructure
 
 
 def _refuse(where: str, problem: str) -> InvalidModelStructure:
-    return InvalidModelStructure(f"{where}: {problem}; the artifact was altered after training "
-                                 "(scikit-learn never builds such a tree), so it is neither served nor trained on")
+    return InvalidModelStructure(
+        f"{where}: {problem}; the artifact was altered after training "
+        "(scikit-learn never builds such a tree), so it is neither served nor trained on"
+    )
 
 
 def check_children(where: str, left: np.ndarray, right: np.ndarray, is_leaf: np.ndarray) -> None:
@@ -48,8 +50,7 @@ def check_children(where: str, left: np.ndarray, right: np.ndarray, is_leaf: np.
         bad = inner & ((children <= index) | (children >= count))
         if bad.any():
             node = int(np.flatnonzero(bad)[0])
-            raise _refuse(where, f"node {node} has {side} child {int(children[node])}, "
-                                 f"not a later node among {count}")
+            raise _refuse(where, f"node {node} has {side} child {int(children[node])}, not a later node among {count}")
     children = np.concatenate([left[inner], right[inner]])
     if not np.array_equal(np.sort(children), index[1:]):
         raise _refuse(where, "some node is the child of two nodes, or of none")
@@ -65,8 +66,11 @@ def check_decision_tree(where: str, tree: Tree, n_features: int, n_outputs: int 
         raise _refuse(where, f"the tree reads {tree.n_features} features, its estimator {n_features}")
     feature = tree.feature[~leaf]
     if ((feature < 0) | (feature >= n_features)).any():
-        raise _refuse(where, f"a split on feature {int(feature[(feature < 0) | (feature >= n_features)][0])} "
-                             f"of an input with {n_features}")
+        raise _refuse(
+            where,
+            f"a split on feature {int(feature[(feature < 0) | (feature >= n_features)][0])} "
+            f"of an input with {n_features}",
+        )
     if n_outputs is not None and tree.n_outputs != n_outputs:
         raise _refuse(where, f"the tree has {tree.n_outputs} outputs, its estimator {n_outputs}")
     expected = (tree.node_count, tree.n_outputs, tree.max_n_classes)
@@ -74,8 +78,13 @@ def check_decision_tree(where: str, tree: Tree, n_features: int, n_outputs: int 
         raise _refuse(where, f"values of shape {tree.value.shape}, not {expected}")
 
 
-def check_tree_predictor(where: str, predictor: TreePredictor, n_features: int | None,
-                         bins_per_feature: np.ndarray | None, categorical: np.ndarray | None) -> None:
+def check_tree_predictor(
+    where: str,
+    predictor: TreePredictor,
+    n_features: int | None,
+    bins_per_feature: np.ndarray | None,
+    categorical: np.ndarray | None,
+) -> None:
     nodes = predictor.nodes
     if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE or nodes.ndim != 1:
         raise _refuse(where, "predictor nodes that are not scikit-learn's node records")
@@ -108,8 +117,9 @@ def _check_hist_gradient_boosting(where: str, model: BaseHistGradientBoosting) -
         raise _refuse(where, f"a binner for {len(bins)} features, the model reads {n_features}")
     for iteration, predictors in enumerate(model._predictors):
         if len(predictors) != model.n_trees_per_iteration_:
-            raise _refuse(where, f"iteration {iteration} has {len(predictors)} trees, "
-                                 f"not {model.n_trees_per_iteration_}")
+            raise _refuse(
+                where, f"iteration {iteration} has {len(predictors)} trees, not {model.n_trees_per_iteration_}"
+            )
         for k, predictor in enumerate(predictors):
             if not isinstance(predictor, TreePredictor):
                 raise _refuse(where, f"iteration {iteration} holds a {type(predictor).__name__}, not a tree")
@@ -120,8 +130,9 @@ def _check_ensemble(where: str, model: BaseEstimator) -> None:
     """Forests and gradient boosting hand their trees an input validated for the ensemble only."""
     n_features = int(model.n_features_in_)
     members = np.asarray(model.estimators_, dtype=object)
-    if isinstance(model, BaseGradientBoosting) and \
-            (members.ndim != 2 or members.shape[1] != model.n_trees_per_iteration_):
+    if isinstance(model, BaseGradientBoosting) and (
+        members.ndim != 2 or members.shape[1] != model.n_trees_per_iteration_
+    ):
         # its Cython indexes estimators_[i, k] for k below n_trees_per_iteration_ without checks
         raise _refuse(where, f"estimators of shape {members.shape}, not (n, {model.n_trees_per_iteration_})")
     for member in members.ravel():

@@ -68,8 +68,10 @@ def discover(list_service_cidrs: Lister, list_nodes: Lister) -> Discovered:
     """The ranges of the ServiceCIDRs and Nodes the two listers return; each may fail on its own."""
     ranges: list[IPNetwork] = []
     problems: list[str] = []
-    for what, list_items, parse in (("ServiceCIDRs", list_service_cidrs, service_cidr_ranges),
-                                    ("Nodes", list_nodes, node_pod_ranges)):
+    for what, list_items, parse in (
+        ("ServiceCIDRs", list_service_cidrs, service_cidr_ranges),
+        ("Nodes", list_nodes, node_pod_ranges),
+    ):
         try:
             items = list_items()
         except Exception as error:  # noqa: BLE001 - a missing API or permission must not stop the operator
@@ -101,10 +103,13 @@ def api_listers() -> tuple[Lister, Lister]:
 
     def pages(list_call: Callable) -> Callable[..., dict]:
         return lambda **page: api.sanitize_for_serialization(
-            list_call(**page, _request_timeout=REQUEST_TIMEOUT_SECONDS))
+            list_call(**page, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        )
 
-    return (lambda: paged_specs(pages(client.NetworkingV1Api(api).list_service_cidr)),
-            lambda: paged_specs(pages(client.CoreV1Api(api).list_node)))
+    return (
+        lambda: paged_specs(pages(client.NetworkingV1Api(api).list_service_cidr)),
+        lambda: paged_specs(pages(client.CoreV1Api(api).list_node)),
+    )
 
 
 def discover_through(listers: Callable[[], tuple[Lister, Lister]]) -> Discovered:
@@ -125,8 +130,9 @@ def rediscovery_interval(environ: Mapping[str, str]) -> float | None:
     return seconds if discovery_enabled(environ) and seconds > 0 else None
 
 
-def publish_discovered_cluster_ranges(environ: MutableMapping[str, str],
-                                      listers: Callable[[], tuple[Lister, Lister]] = api_listers) -> Discovered | None:
+def publish_discovered_cluster_ranges(
+    environ: MutableMapping[str, str], listers: Callable[[], tuple[Lister, Lister]] = api_listers
+) -> Discovered | None:
     """Discovers the cluster's ranges (unless BALLAST_EGRESS_DISCOVER is false) and adds them to
     BALLAST_EGRESS_CLUSTER_CIDRS in `environ`: call before the operator's settings are read."""
     if not discovery_enabled(environ):
@@ -137,9 +143,12 @@ def publish_discovered_cluster_ranges(environ: MutableMapping[str, str],
     return found
 
 
-def keep_discovering(every_seconds: float, add_ranges: Callable[[Iterable[IPNetwork]], list[IPNetwork]],
-                     listers: Callable[[], tuple[Lister, Lister]] = api_listers,
-                     problems_at_start: tuple[str, ...] = ()) -> threading.Event:
+def keep_discovering(
+    every_seconds: float,
+    add_ranges: Callable[[Iterable[IPNetwork]], list[IPNetwork]],
+    listers: Callable[[], tuple[Lister, Lister]] = api_listers,
+    problems_at_start: tuple[str, ...] = (),
+) -> threading.Event:
     """A daemon thread that discovers every `every_seconds` and hands what it finds to
     `add_ranges` (which returns the ranges that were new); set the returned event to stop it.
     A problem is logged when it appears, not at every round it lasts."""
@@ -151,8 +160,10 @@ def keep_discovering(every_seconds: float, add_ranges: Callable[[Iterable[IPNetw
             found = discover_through(listers)
             added = add_ranges(found.ranges)
             if added:
-                log.info("egress: the cluster's ranges now include %s, refused from now on",
-                         ", ".join(str(network) for network in added))
+                log.info(
+                    "egress: the cluster's ranges now include %s, refused from now on",
+                    ", ".join(str(network) for network in added),
+                )
             _warn(tuple(problem for problem in found.problems if problem not in reported))
             reported = found.problems
 
@@ -162,8 +173,10 @@ def keep_discovering(every_seconds: float, add_ranges: Callable[[Iterable[IPNetw
 
 def _warn(problems: Iterable[str]) -> None:
     for problem in problems:
-        log.warning("egress: %s: the cluster's ranges found there are not refused unless egress.clusterCIDRs "
-                    "lists them", problem)
+        log.warning(
+            "egress: %s: the cluster's ranges found there are not refused unless egress.clusterCIDRs lists them",
+            problem,
+        )
 
 
 def _networks(cidrs: Iterable[str]) -> list[IPNetwork]:

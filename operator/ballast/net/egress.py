@@ -35,20 +35,23 @@ CLUSTER_CIDRS_ENV = "BALLAST_EGRESS_CLUSTER_CIDRS"
 SCHEMES = {"http": 80, "https": 443}
 CLUSTER_RANGE = "the cluster's service or pod range"
 
-DEFAULT_DENIED: tuple[tuple[IPNetwork, str], ...] = tuple((ipaddress.ip_network(cidr), name) for cidr, name in (
-    ("127.0.0.0/8", "loopback"),
-    ("::1/128", "loopback"),
-    ("169.254.0.0/16", "link-local (cloud metadata lives at 169.254.169.254)"),
-    ("fe80::/10", "link-local"),
-    ("0.0.0.0/8", "unspecified"),
-    ("::/128", "unspecified"),
-    ("100.100.100.200/32", "cloud metadata (Alibaba Cloud)"),
-    ("fd00:ec2::254/128", "cloud metadata (AWS, IPv6)"),
-    ("168.63.129.16/32", "cloud metadata (Azure wire server)"),
-    ("224.0.0.0/4", "multicast"),
-    ("ff00::/8", "multicast"),
-    ("255.255.255.255/32", "broadcast"),
-))
+DEFAULT_DENIED: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(cidr), name)
+    for cidr, name in (
+        ("127.0.0.0/8", "loopback"),
+        ("::1/128", "loopback"),
+        ("169.254.0.0/16", "link-local (cloud metadata lives at 169.254.169.254)"),
+        ("fe80::/10", "link-local"),
+        ("0.0.0.0/8", "unspecified"),
+        ("::/128", "unspecified"),
+        ("100.100.100.200/32", "cloud metadata (Alibaba Cloud)"),
+        ("fd00:ec2::254/128", "cloud metadata (AWS, IPv6)"),
+        ("168.63.129.16/32", "cloud metadata (Azure wire server)"),
+        ("224.0.0.0/4", "multicast"),
+        ("ff00::/8", "multicast"),
+        ("255.255.255.255/32", "broadcast"),
+    )
+)
 # IPv6 forms that carry an IPv4 address a host may route to: ::ffff:127.0.0.1 reaches loopback.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 SIXTOFOUR = ipaddress.ip_network("2002::/16")
@@ -78,8 +81,12 @@ class AllowRule:
         return self.host is not None and self.host == _normal_host(host) and self.port in (None, port)
 
     def permits_address(self, address: IPAddress, port: int) -> bool:
-        return self.network is not None and address.version == self.network.version \
-            and address in self.network and self.port in (None, port)
+        return (
+            self.network is not None
+            and address.version == self.network.version
+            and address in self.network
+            and self.port in (None, port)
+        )
 
     def __str__(self) -> str:
         network = self.network
@@ -125,20 +132,24 @@ class EgressPolicy:
     denied: tuple[tuple[IPNetwork, str], ...] = field(default=DEFAULT_DENIED, repr=False)
 
     @classmethod
-    def from_strings(cls, allow: Iterable[str] = (), cluster_cidrs: Iterable[str] = ()) -> "EgressPolicy":
-        return cls(allow=tuple(parse_allow_rule(entry) for entry in allow if entry.strip()),
-                   cluster_ranges=tuple(_cidr(entry) for entry in cluster_cidrs if entry.strip()))
+    def from_strings(cls, allow: Iterable[str] = (), cluster_cidrs: Iterable[str] = ()) -> EgressPolicy:
+        return cls(
+            allow=tuple(parse_allow_rule(entry) for entry in allow if entry.strip()),
+            cluster_ranges=tuple(_cidr(entry) for entry in cluster_cidrs if entry.strip()),
+        )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "EgressPolicy":
+    def from_env(cls, environ: Mapping[str, str]) -> EgressPolicy:
         """From comma-separated BALLAST_EGRESS_ALLOW and BALLAST_EGRESS_CLUSTER_CIDRS (unset: none)."""
         return cls.from_strings(environ.get(ALLOW_ENV, "").split(","), environ.get(CLUSTER_CIDRS_ENV, "").split(","))
 
     def to_env(self) -> dict[str, str]:
-        return {ALLOW_ENV: ",".join(str(rule) for rule in self.allow),
-                CLUSTER_CIDRS_ENV: ",".join(str(network) for network in self.cluster_ranges)}
+        return {
+            ALLOW_ENV: ",".join(str(rule) for rule in self.allow),
+            CLUSTER_CIDRS_ENV: ",".join(str(network) for network in self.cluster_ranges),
+        }
 
-    def allowing_url(self, url: str | None) -> "EgressPolicy":
+    def allowing_url(self, url: str | None) -> EgressPolicy:
         """This policy with the URL's host:port allowed too (the chart's own Prometheus)."""
         if not url:
             return self
@@ -147,7 +158,7 @@ class EgressPolicy:
             return self
         return replace(self, allow=(*self.allow, parse_allow_rule(_host_port(target.host, target.port))))
 
-    def with_cluster_ranges(self, ranges: Iterable[IPNetwork]) -> "EgressPolicy":
+    def with_cluster_ranges(self, ranges: Iterable[IPNetwork]) -> EgressPolicy:
         known = list(self.cluster_ranges)
         known += [network for network in ranges if network not in known]
         return replace(self, cluster_ranges=tuple(known))
@@ -158,8 +169,9 @@ class EgressPolicy:
         an IPv4-mapped address leaves a host as IPv4). What a NetworkPolicy cannot resolve
         host names for, it can still list (ballast.build.ingest_network_policy)."""
         direct = [network for network, _ in self.denied] + list(self.cluster_ranges)
-        embedded = [form for network in direct if isinstance(network, ipaddress.IPv4Network)
-                    for form in ipv6_forms(network)]
+        embedded = [
+            form for network in direct if isinstance(network, ipaddress.IPv4Network) for form in ipv6_forms(network)
+        ]
         return tuple(dict.fromkeys([*direct, *embedded]))
 
     def permits_host(self, host: str, port: int) -> bool:
@@ -211,8 +223,10 @@ def check_address(policy: EgressPolicy, target: Target, address: str) -> Refusal
     if denied is None:
         return None
     shown = target.host if target.host == address else f"{target.host} ({address})"
-    return Refusal(EGRESS_DENIED, f"{shown} is in {denied}, which Ballast does not read from unless "
-                                  "an administrator allows it (egress.allow)")
+    return Refusal(
+        EGRESS_DENIED,
+        f"{shown} is in {denied}, which Ballast does not read from unless an administrator allows it (egress.allow)",
+    )
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -262,8 +276,10 @@ def ipv6_forms(network: ipaddress.IPv4Network) -> list[ipaddress.IPv6Network]:
     """The NAT64 and 6to4 networks whose addresses carry the IPv4 network's: what
     `_embedded_ipv4` reads back out of an address."""
     v4, length = int(network.network_address), network.prefixlen
-    return [ipaddress.IPv6Network((int(NAT64.network_address) | v4, NAT64.prefixlen + length)),
-            ipaddress.IPv6Network((int(SIXTOFOUR.network_address) | v4 << 80, SIXTOFOUR.prefixlen + length))]
+    return [
+        ipaddress.IPv6Network((int(NAT64.network_address) | v4, NAT64.prefixlen + length)),
+        ipaddress.IPv6Network((int(SIXTOFOUR.network_address) | v4 << 80, SIXTOFOUR.prefixlen + length)),
+    ]
 
 
 def _embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:

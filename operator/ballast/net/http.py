@@ -126,9 +126,16 @@ class Response:
 
 
 @contextmanager
-def open_url(url: str, policy: EgressPolicy, deadline: Deadline, *, headers: Mapping[str, str] | None = None,
-             max_redirects: int = MAX_REDIRECTS, resolver: Resolver = resolve,
-             tls: ssl.SSLContext | None = None) -> Iterator[Response]:
+def open_url(
+    url: str,
+    policy: EgressPolicy,
+    deadline: Deadline,
+    *,
+    headers: Mapping[str, str] | None = None,
+    max_redirects: int = MAX_REDIRECTS,
+    resolver: Resolver = resolve,
+    tls: ssl.SSLContext | None = None,
+) -> Iterator[Response]:
     """GET the URL within the policy and the deadline; the final answer, whatever its status
     (a redirect is followed only within the same origin). Raises EgressDenied (a refused URL
     or redirect target), Unreachable, DeadlineExceeded, RedirectRefused; bodies are read
@@ -151,8 +158,14 @@ def open_url(url: str, policy: EgressPolicy, deadline: Deadline, *, headers: Map
     raise RedirectRefused(f"more than {max_redirects} redirects")
 
 
-def _get(url: str, policy: EgressPolicy, deadline: Deadline, headers: Mapping[str, str], resolver: Resolver,
-         tls: ssl.SSLContext | None) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+def _get(
+    url: str,
+    policy: EgressPolicy,
+    deadline: Deadline,
+    headers: Mapping[str, str],
+    resolver: Resolver,
+    tls: ssl.SSLContext | None,
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     try:
         target, addresses = checked_addresses(url, policy, _within(resolver, deadline))
     except OSError as error:
@@ -162,8 +175,12 @@ def _get(url: str, policy: EgressPolicy, deadline: Deadline, headers: Mapping[st
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        _guarded(lambda: connection.request("GET", path, headers={
-            "Accept-Encoding": "identity", "Connection": "close", **headers}), deadline)
+        _guarded(
+            lambda: connection.request(
+                "GET", path, headers={"Accept-Encoding": "identity", "Connection": "close", **headers}
+            ),
+            deadline,
+        )
         return connection, _guarded(connection.getresponse, deadline)
     except BaseException:
         connection.close()
@@ -178,6 +195,7 @@ def _within(resolver: Resolver, deadline: Deadline) -> Resolver:
         except FutureTimeout:
             future.cancel()
             raise DeadlineExceeded(f"timed out: the host name did not resolve within {deadline.seconds:g}s") from None
+
     return resolve_in_time
 
 

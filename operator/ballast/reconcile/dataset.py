@@ -10,8 +10,7 @@ from datetime import datetime
 
 from ballast.build.jobs import build_ingest_job, ingest_job_name
 from ballast.build.policy import SourceObjects, source_refusal
-from ballast.conditions import rfc3339
-from ballast.conditions import set_condition
+from ballast.conditions import rfc3339, set_condition
 from ballast.net.egress import check_url
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.reconcile.jobs import (
@@ -25,7 +24,6 @@ from ballast.reconcile.jobs import (
 )
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
-
 
 FINISHED_FIELDS = ("finishedAt", "succeeded", "reason", "message")
 
@@ -68,8 +66,9 @@ def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outco
 
     outcome.status["observedGeneration"] = generation
     # a pod problem belongs to the Job status names, not to one this reconcile just started
-    outcome.status["conditions"] = _conditions(status, outcome.status, generation, now,
-                                               None if outcome.create_jobs else observed.pod_problem)
+    outcome.status["conditions"] = _conditions(
+        status, outcome.status, generation, now, None if outcome.create_jobs else observed.pod_problem
+    )
     return outcome
 
 
@@ -83,29 +82,43 @@ def _refuse_source(observed: DatasetObservation, settings: Settings) -> tuple[st
     return (refusal.reason, refusal.message) if refusal else None
 
 
-def _start_ingest(outcome: Outcome, observed: DatasetObservation, generation: int, *, refresh: int,
-                  settings: Settings) -> None:
+def _start_ingest(
+    outcome: Outcome, observed: DatasetObservation, generation: int, *, refresh: int, settings: Settings
+) -> None:
     body, now = observed.body, observed.now
     job_name = ingest_job_name(body["metadata"]["name"], generation, refresh)
     refused = _refuse_source(observed, settings)
     if refused:
         # no Job: the attempt ends here, as a failed ingest with the reason and the field
-        outcome.status["ingest"] = {"jobName": job_name, "generation": generation, "refresh": refresh,
-                                    "startedAt": rfc3339(now), "finishedAt": rfc3339(now), "succeeded": False,
-                                    "reason": refused[0], "message": refused[1]}
+        outcome.status["ingest"] = {
+            "jobName": job_name,
+            "generation": generation,
+            "refresh": refresh,
+            "startedAt": rfc3339(now),
+            "finishedAt": rfc3339(now),
+            "succeeded": False,
+            "reason": refused[0],
+            "message": refused[1],
+        }
         outcome.event("Warning", *refused)
         return
     outcome.create_jobs.append(build_ingest_job(body, job_name=job_name, settings=settings))
     # status is written as a merge patch: the previous ingest's outcome must be removed
     # explicitly (None deletes a key), or the new ingest would look finished at once
-    outcome.status["ingest"] = {"jobName": job_name, "generation": generation, "refresh": refresh,
-                                "startedAt": rfc3339(now), **dict.fromkeys(FINISHED_FIELDS)}
+    outcome.status["ingest"] = {
+        "jobName": job_name,
+        "generation": generation,
+        "refresh": refresh,
+        "startedAt": rfc3339(now),
+        **dict.fromkeys(FINISHED_FIELDS),
+    }
     why = f"refresh {refresh}" if refresh else f"generation {generation}"
     outcome.event("Normal", "Ingesting", f"started ingest Job {job_name} for {why}")
 
 
-def _follow_ingest(outcome: Outcome, body: dict, ingest: dict, observed: DatasetObservation,
-                   settings: Settings) -> None:
+def _follow_ingest(
+    outcome: Outcome, body: dict, ingest: dict, observed: DatasetObservation, settings: Settings
+) -> None:
     job = observed.job
     if job is None:
         # Not in the index: just created, or deleted behind our back. Creating it again is
@@ -113,8 +126,13 @@ def _follow_ingest(outcome: Outcome, body: dict, ingest: dict, observed: Dataset
         # since its claim or Secret may have lost its label meanwhile.
         refused = _refuse_source(observed, settings)
         if refused:
-            outcome.status["ingest"] = {**ingest, "finishedAt": rfc3339(observed.now), "succeeded": False,
-                                        "reason": refused[0], "message": refused[1]}
+            outcome.status["ingest"] = {
+                **ingest,
+                "finishedAt": rfc3339(observed.now),
+                "succeeded": False,
+                "reason": refused[0],
+                "message": refused[1],
+            }
             outcome.event("Warning", *refused)
             return
         outcome.create_jobs.append(build_ingest_job(body, job_name=ingest["jobName"], settings=settings))
@@ -140,7 +158,8 @@ def _ingest_failure(job: JobState, result: dict | None, termination: dict | None
         return OUT_OF_MEMORY, killed
     reason = (result or {}).get("reason") or ("IngestFailed" if job.succeeded else job.reason or "IngestFailed")
     message = (result or {}).get("message") or message_tail(
-        (termination or {}).get("message") or job.message or "the ingest pod left no message")
+        (termination or {}).get("message") or job.message or "the ingest pod left no message"
+    )
     return reason, message
 
 
@@ -173,8 +192,9 @@ def _record_version(outcome: Outcome, body: dict, result: dict, now: datetime) -
         if not known:
             outcome.event("Normal", "NewVersion", f"version {short} with {result['rows']} rows is valid")
     else:
-        outcome.event("Warning", "InvalidData",
-                      f"version {short} is invalid: " + "; ".join(entry.get("violations", []))[:900])
+        outcome.event(
+            "Warning", "InvalidData", f"version {short} is invalid: " + "; ".join(entry.get("violations", []))[:900]
+        )
 
 
 def _ingest_summary(result: dict) -> str:
@@ -199,8 +219,9 @@ def seconds_until_refresh(body: dict, now: datetime) -> float | None:
     return max(0.0, parse_duration(interval) - elapsed)
 
 
-def _conditions(status: dict, changes: dict, generation: int, now: datetime,
-                pod_problem: str | None = None) -> list[dict]:
+def _conditions(
+    status: dict, changes: dict, generation: int, now: datetime, pod_problem: str | None = None
+) -> list[dict]:
     merged = {**status, **changes}
     ingest = merged.get("ingest") or {}
     latest = merged.get("latestVersion")
@@ -212,15 +233,30 @@ def _conditions(status: dict, changes: dict, generation: int, now: datetime,
     elif ingest.get("finishedAt") and newest and newest.get("valid") is False:
         ready = ("False", "InvalidData", "; ".join(newest.get("violations") or [])[:2000])
     elif pod_problem and not ingest.get("finishedAt"):
-        ready = ("Unknown", POD_CANNOT_START, f"the pod of ingest Job {ingest.get('jobName')} cannot start: "
-                                              f"{pod_problem}"[:2000])
+        ready = (
+            "Unknown",
+            POD_CANNOT_START,
+            f"the pod of ingest Job {ingest.get('jobName')} cannot start: {pod_problem}"[:2000],
+        )
     else:
         ready = ("Unknown", "Ingesting", f"ingest Job {ingest.get('jobName')} is running")
     stamp = rfc3339(now)
-    conditions = set_condition(status.get("conditions"), type="Ready", status=ready[0], reason=ready[1],
-                               message=ready[2], observed_generation=generation, now=stamp)
+    conditions = set_condition(
+        status.get("conditions"),
+        type="Ready",
+        status=ready[0],
+        reason=ready[1],
+        message=ready[2],
+        observed_generation=generation,
+        now=stamp,
+    )
     busy = bool(ingest) and not ingest.get("finishedAt")
-    return set_condition(conditions, type="Reconciling", status="True" if busy else "False",
-                         reason="Ingesting" if busy else "Idle",
-                         message=f"ingest Job {ingest.get('jobName')}" if busy else "",
-                         observed_generation=generation, now=stamp)
+    return set_condition(
+        conditions,
+        type="Reconciling",
+        status="True" if busy else "False",
+        reason="Ingesting" if busy else "Idle",
+        message=f"ingest Job {ingest.get('jobName')}" if busy else "",
+        observed_generation=generation,
+        now=stamp,
+    )

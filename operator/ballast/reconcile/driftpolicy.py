@@ -81,8 +81,14 @@ class DriftDecision:
     """Retrainings that ended in this reconcile: promoted, rejected, rolledBack or failed."""
 
 
-def evaluation_due(status: dict, spec: dict, now: datetime, production: str | None, *,
-                   min_interval_seconds: float = MIN_INTERVAL_SECONDS) -> bool:
+def evaluation_due(
+    status: dict,
+    spec: dict,
+    now: datetime,
+    production: str | None,
+    *,
+    min_interval_seconds: float = MIN_INTERVAL_SECONDS,
+) -> bool:
     """Whether the counters are read now. The interval is floored at the operator's minimum, so
     an object admitted before the API's own minimum existed cannot read more often."""
     if production is None:
@@ -150,14 +156,35 @@ def reconcile_drift_policy(observed: DriftObservation) -> DriftDecision:
         # said at once, not only when the policy first fires: drift is still judged and reported
         ready = ("False", refusal.reason, refusal.message)
     stamp = rfc3339(now)
-    conditions = set_condition(conditions, type="Drifting", status=drifting[0], reason=drifting[1],
-                               message=drifting[2][:1024], observed_generation=generation, now=stamp)
+    conditions = set_condition(
+        conditions,
+        type="Drifting",
+        status=drifting[0],
+        reason=drifting[1],
+        message=drifting[2][:1024],
+        observed_generation=generation,
+        now=stamp,
+    )
     retraining = _retraining_condition(firings)
     if retraining is not None:
-        conditions = set_condition(conditions, type="Retraining", status=retraining[0], reason=retraining[1],
-                                   message=retraining[2][:1024], observed_generation=generation, now=stamp)
-    outcome.status["conditions"] = set_condition(conditions, type="Ready", status=ready[0], reason=ready[1],
-                                                 message=ready[2][:1024], observed_generation=generation, now=stamp)
+        conditions = set_condition(
+            conditions,
+            type="Retraining",
+            status=retraining[0],
+            reason=retraining[1],
+            message=retraining[2][:1024],
+            observed_generation=generation,
+            now=stamp,
+        )
+    outcome.status["conditions"] = set_condition(
+        conditions,
+        type="Ready",
+        status=ready[0],
+        reason=ready[1],
+        message=ready[2][:1024],
+        observed_generation=generation,
+        now=stamp,
+    )
     if firings or status.get("firings"):
         outcome.status["firings"] = firings[:MAX_FIRINGS]
     return decision
@@ -177,20 +204,38 @@ def _current_drifting(conditions: list | None) -> tuple[str, str, str]:
 
 # --- evaluation and firing ----------------------------------------------------------------
 
+
 def _evaluate(decision: DriftDecision, firings: list[dict], observed: DriftObservation) -> tuple[str, str, str]:
     spec, now = observed.body["spec"], observed.now
     window_spec = spec.get("window") or {}
     metrics = ((observed.production or {}).get("status") or {}).get("metrics") or {}
-    evaluation = evaluate(observed.window, spec.get("checks"), min_samples=window_spec.get("minSamples", 500),
-                          offline_accuracy=metrics.get("accuracy"))
+    evaluation = evaluate(
+        observed.window,
+        spec.get("checks"),
+        min_samples=window_spec.get("minSamples", 500),
+        offline_accuracy=metrics.get("accuracy"),
+    )
     decision.evaluation = evaluation
     outcome = decision.outcome
     outcome.status.update(
-        lastEvaluationTime=rfc3339(now), verdict=evaluation.verdict, score=evaluation.max_feature_score,
+        lastEvaluationTime=rfc3339(now),
+        verdict=evaluation.verdict,
+        score=evaluation.max_feature_score,
         samples=int(evaluation.rows),
-        checks=[_present({"name": c.name, "verdict": c.verdict, "score": c.score, "threshold": c.threshold,
-                          "message": c.message[:1024]}) for c in evaluation.checks][:MAX_CHECKS],
-        features=_feature_results(evaluation))
+        checks=[
+            _present(
+                {
+                    "name": c.name,
+                    "verdict": c.verdict,
+                    "score": c.score,
+                    "threshold": c.threshold,
+                    "message": c.message[:1024],
+                }
+            )
+            for c in evaluation.checks
+        ][:MAX_CHECKS],
+        features=_feature_results(evaluation),
+    )
     started = observed.window_started_at or now
     if (now - started).total_seconds() >= parse_duration(window_spec.get("period") or "1h"):
         decision.restart_window = True
@@ -231,8 +276,13 @@ def _fire(decision: DriftDecision, firings: list[dict], observed: DriftObservati
     action = (spec.get("action") or {}).get("type", "notify")
     production = observed.production["metadata"]["name"]
     # message as the API server defaults it: a firing written without one comes back changed
-    firing = {"time": rfc3339(now), "reason": evaluation.summary()[:1024], "action": action,
-              "modelVersion": production, "message": ""}
+    firing = {
+        "time": rfc3339(now),
+        "reason": evaluation.summary()[:1024],
+        "action": action,
+        "modelVersion": production,
+        "message": "",
+    }
     decision.fired_action = action
     outcome.event("Warning", "DriftDetected", f"{production}: {evaluation.summary()}"[:1024])
     if action == "retrain":
@@ -261,19 +311,26 @@ def _start_retrain(decision: DriftDecision, firing: dict, observed: DriftObserva
     champion_data = source.get("dataset") or {}
     dataset_name = template["spec"]["datasetRef"]["name"]
     if newest is None or (champion_data.get("name") == dataset_name and champion_data.get("version") == newest):
-        firing |= {"outcome": "WaitingForData",
-                   "message": f"waiting for a version of Dataset {dataset_name} newer than "
-                              f"{(newest or 'none')[:12]}, which the Production version was trained on"
-                   if newest else f"waiting for a valid version of Dataset {dataset_name}"}
+        firing |= {
+            "outcome": "WaitingForData",
+            "message": f"waiting for a version of Dataset {dataset_name} newer than "
+            f"{(newest or 'none')[:12]}, which the Production version was trained on"
+            if newest
+            else f"waiting for a valid version of Dataset {dataset_name}",
+        }
         decision.outcome.event("Normal", "WaitingForData", firing["message"])
         return
     run = build_retrain_run(observed.body, newest, parse_time(firing["time"]), firing["reason"])
     decision.outcome.create_objects.append(("trainingruns", run))
     name = run["metadata"]["name"]
-    firing |= {"trainingRun": name, "outcome": "Created",
-               "message": f"retraining on Dataset {dataset_name} version {newest[:12]}"}
-    decision.outcome.event("Normal", "RetrainStarted", f"created TrainingRun {name} on Dataset {dataset_name} "
-                                                       f"version {newest[:12]}")
+    firing |= {
+        "trainingRun": name,
+        "outcome": "Created",
+        "message": f"retraining on Dataset {dataset_name} version {newest[:12]}",
+    }
+    decision.outcome.event(
+        "Normal", "RetrainStarted", f"created TrainingRun {name} on Dataset {dataset_name} version {newest[:12]}"
+    )
 
 
 def _newest_valid_version(dataset: dict | None) -> str | None:
@@ -289,8 +346,18 @@ def _newest_valid_version(dataset: dict | None) -> str | None:
 def _feature_results(evaluation: Evaluation) -> list[dict]:
     """Drifted features first, then by score: what a person reads when the list is cut."""
     features = sorted(evaluation.features, key=lambda f: (not f.drifted, -(f.score or 0.0), f.feature))
-    return [_present({"name": f.feature, "method": f.method, "score": f.score, "threshold": f.threshold,
-                      "drifted": bool(f.drifted)}) for f in features[:MAX_FEATURES]]
+    return [
+        _present(
+            {
+                "name": f.feature,
+                "method": f.method,
+                "score": f.score,
+                "threshold": f.threshold,
+                "drifted": bool(f.drifted),
+            }
+        )
+        for f in features[:MAX_FEATURES]
+    ]
 
 
 def _present(entry: dict) -> dict:
@@ -299,6 +366,7 @@ def _present(entry: dict) -> dict:
 
 
 # --- following retrainings ----------------------------------------------------------------
+
 
 def _adopt_orphan_runs(firings: list[dict], runs: list[PolicyRun]) -> list[dict]:
     """A run whose firing never reached status (the operator died in between) is recorded
@@ -309,8 +377,17 @@ def _adopt_orphan_runs(firings: list[dict], runs: list[PolicyRun]) -> list[dict]
     for run in sorted(orphans, key=lambda r: r.created_at):
         if newest_firing is not None and run.created_at <= newest_firing:
             continue  # older than the history we keep: it was recorded once and cut since
-        firings.insert(0, {"time": rfc3339(run.created_at), "reason": run.firing_reason[:1024] or "recovered",
-                           "action": "retrain", "trainingRun": run.name, "outcome": "Created", "message": ""})
+        firings.insert(
+            0,
+            {
+                "time": rfc3339(run.created_at),
+                "reason": run.firing_reason[:1024] or "recovered",
+                "action": "retrain",
+                "trainingRun": run.name,
+                "outcome": "Created",
+                "message": "",
+            },
+        )
     return firings
 
 
@@ -347,8 +424,11 @@ def _progress(decision: DriftDecision, firing: dict, run: PolicyRun | None, obse
         rejected = run.reason == "GateFailed"
         firing |= {"outcome": "NotPromoted" if rejected else "Failed", "message": f"{run.reason}: {run.message}"[:1024]}
         decision.retrain_results.append("rejected" if rejected else "failed")
-        outcome.event("Warning", "RetrainRejected" if rejected else "RetrainFailed",
-                      f"TrainingRun {run.name}: {run.reason}: {run.message}"[:1024])
+        outcome.event(
+            "Warning",
+            "RetrainRejected" if rejected else "RetrainFailed",
+            f"TrainingRun {run.name}: {run.reason}: {run.message}"[:1024],
+        )
         return firing
     version = run.model_version
     stage = observed.stages.get(version or "")
@@ -363,9 +443,11 @@ def _progress(decision: DriftDecision, firing: dict, run: PolicyRun | None, obse
     else:
         manual = ((observed.body["spec"].get("action") or {}).get("retrain") or {}).get("promotion") == "manual"
         waiting = manual and stage == "Canary"
-        firing |= {"outcome": "WaitingForApproval" if waiting else "RollingOut",
-                   "message": f"{version} is {stage or 'registered'}"
-                              + ("; approve with spec.rollout.approved: true" if waiting else "")}
+        firing |= {
+            "outcome": "WaitingForApproval" if waiting else "RollingOut",
+            "message": f"{version} is {stage or 'registered'}"
+            + ("; approve with spec.rollout.approved: true" if waiting else ""),
+        }
     return firing
 
 
@@ -378,5 +460,11 @@ def _retraining_condition(firings: list[dict]) -> tuple[str, str, str] | None:
     return ("True" if state in IN_FLIGHT else "False"), state, last.get("message") or state
 
 
-__all__ = ["DriftObservation", "PolicyRun", "DriftDecision", "evaluation_due", "reconcile_drift_policy",
-           "FIRING_REASON_ANNOTATION"]
+__all__ = [
+    "DriftObservation",
+    "PolicyRun",
+    "DriftDecision",
+    "evaluation_due",
+    "reconcile_drift_policy",
+    "FIRING_REASON_ANNOTATION",
+]

@@ -8,7 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from ballast.models.errors import (
-    ArtifactTooLarge, DigestMismatch, InvalidModelStructure, UnsafeArchive, UntrustedArtifact,
+    ArtifactTooLarge,
+    DigestMismatch,
+    InvalidModelStructure,
+    UnsafeArchive,
+    UntrustedArtifact,
 )
 from ballast.reconcile.durations import parse_time
 
@@ -32,11 +36,17 @@ def job_state(job_status: dict) -> JobState:
         if condition.get("status") != "True":
             continue
         if condition.get("type") == "Complete":
-            return JobState(finished=True, succeeded=True, reason="Complete",
-                            finished_at=condition.get("lastTransitionTime"))
+            return JobState(
+                finished=True, succeeded=True, reason="Complete", finished_at=condition.get("lastTransitionTime")
+            )
         if condition.get("type") == "Failed":
-            return JobState(finished=True, succeeded=False, reason=condition.get("reason") or "Failed",
-                            message=condition.get("message") or "", finished_at=condition.get("lastTransitionTime"))
+            return JobState(
+                finished=True,
+                succeeded=False,
+                reason=condition.get("reason") or "Failed",
+                message=condition.get("message") or "",
+                finished_at=condition.get("lastTransitionTime"),
+            )
     return JobState(finished=False, succeeded=False)
 
 
@@ -67,8 +77,13 @@ def pod_termination(pod_status: dict) -> dict | None:
 POD_CANNOT_START = "PodCannotStart"
 """The Ready reason while a pod (a Job's or a serving one) waits on something that will not
 fix itself; handlers.apply posts it as a Warning when Ready turns to it."""
-_STUCK_WAITING = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
-                  "CreateContainerError")
+_STUCK_WAITING = (
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+)
 
 
 def pod_cannot_start(pod_status: dict) -> str | None:
@@ -76,8 +91,11 @@ def pod_cannot_start(pod_status: dict) -> str | None:
     it (a nodeSelector or toleration that matches nothing, too few resources), or its image
     or configuration is wrong. None while it is merely on its way."""
     for condition in pod_status.get("conditions") or []:
-        if condition.get("type") == "PodScheduled" and condition.get("status") == "False" \
-                and condition.get("reason") == "Unschedulable":
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
             return f"Unschedulable: {condition.get('message') or 'no node can take it'}"
     for container in [*(pod_status.get("initContainerStatuses") or []), *(pod_status.get("containerStatuses") or [])]:
         waiting = (container.get("state") or {}).get("waiting") or {}
@@ -89,10 +107,16 @@ def pod_cannot_start(pod_status: dict) -> str | None:
 FEEDBACK_TOKEN_UNREADABLE = "FeedbackTokenUnreadable"
 """ballast.serving.auth's start-up reason for a token file it cannot use; spelled out here since
 importing ballast.serving would load the model libraries into the operator."""
-SERVING_REFUSALS = frozenset({
-    InvalidModelStructure.reason, UntrustedArtifact.reason, UnsafeArchive.reason, DigestMismatch.reason,
-    ArtifactTooLarge.reason, FEEDBACK_TOKEN_UNREADABLE,
-})
+SERVING_REFUSALS = frozenset(
+    {
+        InvalidModelStructure.reason,
+        UntrustedArtifact.reason,
+        UnsafeArchive.reason,
+        DigestMismatch.reason,
+        ArtifactTooLarge.reason,
+        FEEDBACK_TOKEN_UNREADABLE,
+    }
+)
 """Reasons a model server gives for refusing to start (ballast.runtime.serve writes them to its
 termination log) that no restart changes: the same bytes, token or limit are refused again. A
 store that could not be reached is left out: the next restart may well succeed."""
@@ -115,8 +139,9 @@ def serving_start_refusal(pod_status: dict) -> StartRefusal | None:
     for container in pod_status.get("containerStatuses") or []:
         if container.get("ready"):
             continue
-        terminated = (container.get("state") or {}).get("terminated") \
-            or (container.get("lastState") or {}).get("terminated")
+        terminated = (container.get("state") or {}).get("terminated") or (container.get("lastState") or {}).get(
+            "terminated"
+        )
         result = parse_result(terminated)
         if result and result.get("reason") in SERVING_REFUSALS:
             message = str(result.get("message") or "")
@@ -136,8 +161,10 @@ def out_of_memory(termination: dict | None, memory_limit: str | None) -> str | N
     if not termination or termination.get("reason") != "OOMKilled":
         return None
     limit = f"its memory limit of {memory_limit}" if memory_limit else "the memory available to it"
-    return (f"the container was killed by the runtime (OOMKilled) for using more than {limit}; "
-            "raise resources.limits.memory or use less data")
+    return (
+        f"the container was killed by the runtime (OOMKilled) for using more than {limit}; "
+        "raise resources.limits.memory or use less data"
+    )
 
 
 def result_termination(terminations: list[dict]) -> dict | None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service
-from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.canary.samples import Sample
+from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.reconcile.jobs import POD_CANNOT_START, StartRefusal
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
@@ -16,11 +16,20 @@ from ballast.registry import Verification
 from ballast.settings import Settings
 
 
-def reconcile_model_version(body: dict, verification: Verification, now: datetime, *,
-                            siblings: list[Sibling], deployment: DeploymentState | None,
-                            settings: Settings, samples: dict[str, Sample] | None = None,
-                            approved_by: str | None = None, service_owners: frozenset[str] | None = None,
-                            pod_problem: str | None = None, start_refusal: StartRefusal | None = None) -> Outcome:
+def reconcile_model_version(
+    body: dict,
+    verification: Verification,
+    now: datetime,
+    *,
+    siblings: list[Sibling],
+    deployment: DeploymentState | None,
+    settings: Settings,
+    samples: dict[str, Sample] | None = None,
+    approved_by: str | None = None,
+    service_owners: frozenset[str] | None = None,
+    pod_problem: str | None = None,
+    start_refusal: StartRefusal | None = None,
+) -> Outcome:
     """service_owners: the uids the model's Service names as owners (empty: no Service);
     None when not known, and then the Service is applied only along with the Deployment.
     pod_problem: why one of this version's serving pods cannot start, if one cannot.
@@ -35,22 +44,34 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
         outcome.status["keyMetric"] = metadata["keyMetric"]
 
     deployment = deployment or DeploymentState()
-    plan = plan_serving(body, verified=verification.ok, verification_reason=verification.reason,
-                        siblings=siblings, deployment_ready=deployment.ready_replicas, now=now, settings=settings,
-                        samples=samples, approved_by=approved_by)
+    plan = plan_serving(
+        body,
+        verified=verification.ok,
+        verification_reason=verification.reason,
+        siblings=siblings,
+        deployment_ready=deployment.ready_replicas,
+        now=now,
+        settings=settings,
+        samples=samples,
+        approved_by=approved_by,
+    )
     outcome.status.update(plan.status)
     for type, reason, message in plan.events:
         outcome.event(type, reason, message)
-    deployment_changed = bool(plan.deployment) and \
-        plan.deployment["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash
-    service_lost = bool(plan.deployment) and service_owners is not None \
-        and body["metadata"].get("uid") not in service_owners
+    deployment_changed = (
+        bool(plan.deployment)
+        and plan.deployment["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash
+    )
+    service_lost = (
+        bool(plan.deployment) and service_owners is not None and body["metadata"].get("uid") not in service_owners
+    )
     if deployment_changed or service_lost:
         manager = f"ballast-{body['metadata']['name']}"
         # each version applies the shared Service as its own field manager, so the owner
         # references of all versions add up instead of replacing one another
-        outcome.apply_manifests.append((manager, build_model_service(
-            body["spec"]["model"], body["metadata"]["namespace"], [body])))
+        outcome.apply_manifests.append(
+            (manager, build_model_service(body["spec"]["model"], body["metadata"]["namespace"], [body]))
+        )
     if deployment_changed:
         # The Deployment last: its spec hash is what says both were applied. An operator
         # killed between the two applies then finds no matching hash and applies both again.
@@ -59,8 +80,7 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
     ready = plan.ready
     if ready[0] == "Unknown" and start_refusal:
         # the server refuses these bytes on every restart: waiting on the rollout would wait forever
-        ready = ("False", start_refusal.reason,
-                 f"a serving pod refused the model at start-up: {start_refusal.message}")
+        ready = ("False", start_refusal.reason, f"a serving pod refused the model at start-up: {start_refusal.message}")
     elif ready[1] == "Deploying" and pod_problem:
         ready = ("Unknown", POD_CANNOT_START, f"{ready[2]}; a serving pod cannot start: {pod_problem}"[:2000])
     if not verification.ok and ready[0] == "True":
@@ -68,11 +88,24 @@ def reconcile_model_version(body: dict, verification: Verification, now: datetim
         ready = ("False", verification.reason, verification.message)
     stamp = rfc3339(now)
     was_verified = (find_condition(status.get("conditions"), "ArtifactVerified") or {}).get("status")
-    conditions = set_condition(status.get("conditions"), type="ArtifactVerified",
-                               status="True" if verification.ok else "False", reason=verification.reason,
-                               message=verification.message, observed_generation=generation, now=stamp)
-    outcome.status["conditions"] = set_condition(conditions, type="Ready", status=ready[0], reason=ready[1],
-                                                 message=ready[2], observed_generation=generation, now=stamp)
+    conditions = set_condition(
+        status.get("conditions"),
+        type="ArtifactVerified",
+        status="True" if verification.ok else "False",
+        reason=verification.reason,
+        message=verification.message,
+        observed_generation=generation,
+        now=stamp,
+    )
+    outcome.status["conditions"] = set_condition(
+        conditions,
+        type="Ready",
+        status=ready[0],
+        reason=ready[1],
+        message=ready[2],
+        observed_generation=generation,
+        now=stamp,
+    )
     if verification.ok and was_verified != "True":
         outcome.event("Normal", "Verified", f"artifact {body['spec']['artifact']['sha256'][:12]} verified")
     if not verification.ok and was_verified != "False":

@@ -24,8 +24,14 @@ OWNER_KINDS = {"Dataset": INGEST_COMPONENT, "ModelVersion": SERVING_COMPONENT}
 
 def controller_reference(metadata: Mapping) -> dict | None:
     """The owner reference with controller: true (there is one at most), if it is a Ballast kind's."""
-    return next((dict(owner) for owner in metadata.get("ownerReferences") or []
-                 if owner.get("controller") and owner.get("kind") in OWNER_KINDS), None)
+    return next(
+        (
+            dict(owner)
+            for owner in metadata.get("ownerReferences") or []
+            if owner.get("controller") and owner.get("kind") in OWNER_KINDS
+        ),
+        None,
+    )
 
 
 def restored_network_policy(deleted: dict, owner_uid_now: str | None, settings: Settings) -> dict | None:
@@ -34,11 +40,18 @@ def restored_network_policy(deleted: dict, owner_uid_now: str | None, settings: 
     owner = controller_reference(metadata)
     labels = metadata.get("labels") or {}
     component = labels.get(COMPONENT_LABEL)
-    if owner is None or not owner_uid_now or owner.get("uid") != owner_uid_now \
-            or OWNER_KINDS[owner["kind"]] != component:
+    if (
+        owner is None
+        or not owner_uid_now
+        or owner.get("uid") != owner_uid_now
+        or OWNER_KINDS[owner["kind"]] != component
+    ):
         return None
-    owner_object = {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-                    "metadata": {"name": owner["name"], "namespace": metadata["namespace"], "uid": owner["uid"]}}
+    owner_object = {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "metadata": {"name": owner["name"], "namespace": metadata["namespace"], "uid": owner["uid"]},
+    }
     if component == INGEST_COMPONENT and settings.ingest_network_policy:
         return build_ingest_network_policy(owner_object, settings)
     if component == SERVING_COMPONENT and settings.serving_network_policy and labels.get(MODEL_LABEL):

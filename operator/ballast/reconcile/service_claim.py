@@ -48,17 +48,26 @@ def claim_model_service(live: dict | None, model: str) -> ServiceClaim:
         return ServiceClaim(ServiceAction.CREATE)
     metadata = live.get("metadata") or {}
     name, labels = metadata.get("name", ""), metadata.get("labels") or {}
-    expected = {"app.kubernetes.io/managed-by": MANAGED_BY, COMPONENT_LABEL: SERVING_COMPONENT,
-                MODEL_LABEL: model}
+    expected = {"app.kubernetes.io/managed-by": MANAGED_BY, COMPONENT_LABEL: SERVING_COMPONENT, MODEL_LABEL: model}
     missing = sorted(key for key, value in expected.items() if labels.get(key) != value)
     if missing:
-        return ServiceClaim(ServiceAction.LEAVE, why=f"Service {name} exists and is not Ballast's for model "
-                                                     f"{model} (labels {', '.join(missing)} do not say so)")
-    controller = next((owner for owner in metadata.get("ownerReferences") or []
-                       if owner.get("controller") and not _is_model_version(owner)), None)
+        return ServiceClaim(
+            ServiceAction.LEAVE,
+            why=f"Service {name} exists and is not Ballast's for model "
+            f"{model} (labels {', '.join(missing)} do not say so)",
+        )
+    controller = next(
+        (
+            owner
+            for owner in metadata.get("ownerReferences") or []
+            if owner.get("controller") and not _is_model_version(owner)
+        ),
+        None,
+    )
     if controller is not None:
-        return ServiceClaim(ServiceAction.LEAVE, why=f"Service {name} is controlled by a "
-                                                     f"{controller.get('kind', 'another object')}")
+        return ServiceClaim(
+            ServiceAction.LEAVE, why=f"Service {name} is controlled by a {controller.get('kind', 'another object')}"
+        )
     return ServiceClaim(ServiceAction.APPLY, resource_version=metadata.get("resourceVersion"))
 
 
@@ -66,8 +75,9 @@ def _is_model_version(owner: dict) -> bool:
     return owner.get("kind") == "ModelVersion" and str(owner.get("apiVersion", "")).startswith(f"{GROUP}/")
 
 
-def with_service_claim(outcome: Outcome, current_status: dict, claim: ServiceClaim, *,
-                       generation: int | None, now: str) -> Outcome:
+def with_service_claim(
+    outcome: Outcome, current_status: dict, claim: ServiceClaim, *, generation: int | None, now: str
+) -> Outcome:
     """The outcome with the ServiceConflict condition: True (and one Warning, when it becomes
     True) while the Service is someone else's; False once it is Ballast's again. A version that
     never had a conflict gets no such condition at all."""
@@ -75,13 +85,24 @@ def with_service_claim(outcome: Outcome, current_status: dict, claim: ServiceCla
     had = find_condition(current_status.get("conditions"), SERVICE_CONFLICT)
     if claim.action is ServiceAction.LEAVE:
         outcome.status["conditions"] = set_condition(
-            conditions, type=SERVICE_CONFLICT, status="True", reason=SERVICE_CONFLICT,
+            conditions,
+            type=SERVICE_CONFLICT,
+            status="True",
+            reason=SERVICE_CONFLICT,
             message=f"{claim.why}; the Deployment is served without it"[:1000],
-            observed_generation=generation, now=now)
+            observed_generation=generation,
+            now=now,
+        )
         if (had or {}).get("status") != "True":
             outcome.event("Warning", SERVICE_CONFLICT, f"{claim.why}: Ballast leaves it untouched"[:1000])
     elif had is not None:
         outcome.status["conditions"] = set_condition(
-            conditions, type=SERVICE_CONFLICT, status="False", reason=SERVICE_OWNED,
-            message="the model's Service is Ballast's", observed_generation=generation, now=now)
+            conditions,
+            type=SERVICE_CONFLICT,
+            status="False",
+            reason=SERVICE_OWNED,
+            message="the model's Service is Ballast's",
+            observed_generation=generation,
+            now=now,
+        )
     return outcome

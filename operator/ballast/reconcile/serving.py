@@ -10,10 +10,9 @@ back. A replaced Production version is Superseded and scaled down after a grace 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import math
 
 from ballast.build.serving import build_serving_deployment, model_service_name
 from ballast.canary.analysis import Analysis, analyse
@@ -73,8 +72,11 @@ def wants_samples(spec: dict, status: dict, siblings: list[Sibling], name: str) 
     """Counters are scraped only for a canary, or a version about to become one."""
     if status.get("stage") == "Canary":
         return True
-    starting = (status.get("stage") or "Candidate") == "Candidate" and serving_enabled(spec) \
+    starting = (
+        (status.get("stage") or "Candidate") == "Candidate"
+        and serving_enabled(spec)
         and (spec.get("rollout") or {}).get("strategy", "Canary") == "Canary"
+    )
     return starting and any(s.stage == "Production" and s.name != name for s in siblings)
 
 
@@ -82,7 +84,7 @@ def approval_manager(managed_fields: list[dict] | None) -> str | None:
     """Who set spec.rollout.approved: the field manager the API server recorded for it
     (kubectl-patch, kubectl-client-side-apply, argocd-controller, ...)."""
     for entry in reversed(managed_fields or []):
-        rollout = (((entry.get("fieldsV1") or {}).get("f:spec") or {}).get("f:rollout") or {})
+        rollout = ((entry.get("fieldsV1") or {}).get("f:spec") or {}).get("f:rollout") or {}
         if "f:approved" in rollout:
             return entry.get("manager")
     return None
@@ -93,9 +95,18 @@ def serving_enabled(spec: dict) -> bool:
     return bool(serving) and serving.get("enabled", True)
 
 
-def plan_serving(version: dict, *, verified: bool, verification_reason: str, siblings: list[Sibling],
-                 deployment_ready: int, now: datetime, settings: Settings,
-                 samples: dict[str, Sample] | None = None, approved_by: str | None = None) -> ServingPlan:
+def plan_serving(
+    version: dict,
+    *,
+    verified: bool,
+    verification_reason: str,
+    siblings: list[Sibling],
+    deployment_ready: int,
+    now: datetime,
+    settings: Settings,
+    samples: dict[str, Sample] | None = None,
+    approved_by: str | None = None,
+) -> ServingPlan:
     """samples: the current counters of this version and of the model's Production version,
     by name, when this version is (or is about to become) the canary."""
     spec, status = version["spec"], version.get("status") or {}
@@ -109,16 +120,24 @@ def plan_serving(version: dict, *, verified: bool, verification_reason: str, sib
         replicas = 0
         if stage in SERVING_STAGES:
             stage = _supersede(plan, now, "serving was disabled")
-        plan.ready = ("True", "Registered", "serving is not enabled for this version") if verified \
+        plan.ready = (
+            ("True", "Registered", "serving is not enabled for this version")
+            if verified
             else ("False", verification_reason, "")
+        )
     elif stage in ("Superseded", "RolledBack") and _rollback_requested(version) and verified:
         replicas = wanted
         if deployment_ready >= wanted > 0:
             current = next((s.name for s in others if s.stage == "Production"), None)
             stage = "Production"
             plan.status.update(promotedAt=rfc3339(now), supersededAt=None, canary=None, rollbackReason=None)
-            plan.events.append(("Normal", "Promoted", f"{name} is in Production again (rollback"
-                                + (f" from {current})" if current else ")")))
+            plan.events.append(
+                (
+                    "Normal",
+                    "Promoted",
+                    f"{name} is in Production again (rollback" + (f" from {current})" if current else ")"),
+                )
+            )
             plan.ready = ("True", "Serving", "brought back by a rollback request")
         else:
             plan.ready = ("Unknown", "RollingBack", f"{deployment_ready} of {wanted} replicas ready")
@@ -132,7 +151,9 @@ def plan_serving(version: dict, *, verified: bool, verification_reason: str, sib
         plan.ready = ("False", verification_reason, "the artifact failed verification; it is never served")
     elif stage == "Production":
         replicas = wanted
-        newer = [s for s in others if s.stage == "Production" and (s.promoted_at or "") > (status.get("promotedAt") or "")]
+        newer = [
+            s for s in others if s.stage == "Production" and (s.promoted_at or "") > (status.get("promotedAt") or "")
+        ]
         if newer:
             stage = _supersede(plan, now, f"{newer[0].name} was promoted")
             plan.ready = ("True", "Superseded", f"{newer[0].name} is in Production")
@@ -153,9 +174,13 @@ def plan_serving(version: dict, *, verified: bool, verification_reason: str, sib
         elif production and strategy == "Canary":
             stage, replicas = "Canary", _canary_replicas(production[0], _steps(spec)[0])
             plan.status["canary"] = _step_state(0, now, version, production[0].name, samples or {})
-            plan.events.append(("Normal", "CanaryStarted",
-                                f"canary at step 1 of {len(_steps(spec))} ({_steps(spec)[0]}%) "
-                                f"against {production[0].name}"))
+            plan.events.append(
+                (
+                    "Normal",
+                    "CanaryStarted",
+                    f"canary at step 1 of {len(_steps(spec))} ({_steps(spec)[0]}%) against {production[0].name}",
+                )
+            )
             plan.ready = ("Unknown", "Canary", f"step 1 of {len(_steps(spec))}")
         else:
             replicas = wanted
@@ -170,9 +195,13 @@ def plan_serving(version: dict, *, verified: bool, verification_reason: str, sib
 
     if serving_enabled(spec) and stage != "Failed":
         plan.deployment = build_serving_deployment(version, replicas=replicas, settings=settings)
-    plan.status.update(stage=stage, replicas=replicas, readyReplicas=deployment_ready,
-                       trafficPercent=_traffic_percent(deployment_ready, others),
-                       endpoint=f"http://{model_service_name(spec['model'])}.{namespace}.svc/v2/models/{spec['model']}")
+    plan.status.update(
+        stage=stage,
+        replicas=replicas,
+        readyReplicas=deployment_ready,
+        trafficPercent=_traffic_percent(deployment_ready, others),
+        endpoint=f"http://{model_service_name(spec['model'])}.{namespace}.svc/v2/models/{spec['model']}",
+    )
     return plan
 
 
@@ -180,8 +209,11 @@ def _rollback_requested(version: dict) -> bool:
     """A rollback request newer than the version's own last change of stage."""
     requested = (version["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION)
     status = version.get("status") or {}
-    last_change = max(status.get("supersededAt") or "", status.get("promotedAt") or "",
-                      (status.get("analysis") or {}).get("time") or "")
+    last_change = max(
+        status.get("supersededAt") or "",
+        status.get("promotedAt") or "",
+        (status.get("analysis") or {}).get("time") or "",
+    )
     return bool(requested) and requested > last_change
 
 
@@ -199,13 +231,23 @@ def _canary_replicas(production: Sibling, percent: int) -> int:
 
 def _step_state(step: int, now: datetime, version: dict, production: str, samples: dict[str, Sample]) -> dict:
     name = version["metadata"]["name"]
-    return {"step": step, "stepStartedAt": rfc3339(now), "production": production,
-            "canaryStart": samples.get(name, Sample()).to_status(),
-            "productionStart": samples.get(production, Sample()).to_status()}
+    return {
+        "step": step,
+        "stepStartedAt": rfc3339(now),
+        "production": production,
+        "canaryStart": samples.get(name, Sample()).to_status(),
+        "productionStart": samples.get(production, Sample()).to_status(),
+    }
 
 
-def _follow_canary(plan: ServingPlan, version: dict, others: list[Sibling], samples: dict[str, Sample],
-                   now: datetime, approved_by: str | None) -> tuple[str, int]:
+def _follow_canary(
+    plan: ServingPlan,
+    version: dict,
+    others: list[Sibling],
+    samples: dict[str, Sample],
+    now: datetime,
+    approved_by: str | None,
+) -> tuple[str, int]:
     spec, status = version["spec"], version.get("status") or {}
     name, rollout = version["metadata"]["name"], spec.get("rollout") or {}
     steps, state = _steps(spec), status.get("canary") or {}
@@ -213,7 +255,9 @@ def _follow_canary(plan: ServingPlan, version: dict, others: list[Sibling], samp
     production = next((s for s in others if s.stage == "Production" and s.name == state.get("production")), None)
     if production is None:
         plan.status["promotedAt"] = rfc3339(now)
-        plan.events.append(("Normal", "Promoted", f"{name} is in Production (the version it was compared with is gone)"))
+        plan.events.append(
+            ("Normal", "Promoted", f"{name} is in Production (the version it was compared with is gone)")
+        )
         plan.ready = ("True", "Serving", "promoted")
         return "Production", (spec.get("serving") or {}).get("replicas", 1)
     replicas = _canary_replicas(production, steps[step])
@@ -223,14 +267,21 @@ def _follow_canary(plan: ServingPlan, version: dict, others: list[Sibling], samp
     if elapsed < parse_duration(rollout.get("analysisInterval", "1m")):
         plan.ready = ("Unknown", "Canary", f"step {step + 1} of {len(steps)} ({steps[step]}%)")
         return "Canary", replicas
-    analysis = analyse(window(samples.get(name, Sample()), Sample.from_status(state.get("canaryStart"))),
-                       window(samples.get(production.name, Sample()), Sample.from_status(state.get("productionStart"))),
-                       rollout.get("limits") or {})
+    analysis = analyse(
+        window(samples.get(name, Sample()), Sample.from_status(state.get("canaryStart"))),
+        window(samples.get(production.name, Sample()), Sample.from_status(state.get("productionStart"))),
+        rollout.get("limits") or {},
+    )
     plan.status["analysis"] = _analysis_status(analysis, step, now)
     if analysis.verdict == "Fail":
         plan.status["rollbackReason"] = f"step {step + 1} ({steps[step]}%): {analysis.message}"
-        plan.events.append(("Warning", "RolledBack", f"canary failed at step {step + 1}: {analysis.message}; "
-                                                     f"{production.name} keeps serving"))
+        plan.events.append(
+            (
+                "Warning",
+                "RolledBack",
+                f"canary failed at step {step + 1}: {analysis.message}; {production.name} keeps serving",
+            )
+        )
         plan.ready = ("False", "RolledBack", plan.status["rollbackReason"])
         return "RolledBack", 0
     if analysis.verdict == "NotEnoughData":
@@ -238,8 +289,9 @@ def _follow_canary(plan: ServingPlan, version: dict, others: list[Sibling], samp
         return "Canary", replicas
     if step + 1 < len(steps):
         plan.status["canary"] = _step_state(step + 1, now, version, production.name, samples)
-        plan.events.append(("Normal", "CanaryStep", f"step {step + 1} passed ({analysis.message}); "
-                                                    f"now at {steps[step + 1]}%"))
+        plan.events.append(
+            ("Normal", "CanaryStep", f"step {step + 1} passed ({analysis.message}); now at {steps[step + 1]}%")
+        )
         plan.ready = ("Unknown", "Canary", f"step {step + 2} of {len(steps)} ({steps[step + 1]}%)")
         return "Canary", _canary_replicas(production, steps[step + 1])
     plan.status["canary"] = {**state, "passedAllSteps": True}
@@ -247,8 +299,9 @@ def _follow_canary(plan: ServingPlan, version: dict, others: list[Sibling], samp
     return _await_approval(plan, version, now, approved_by, replicas)
 
 
-def _await_approval(plan: ServingPlan, version: dict, now: datetime, approved_by: str | None,
-                    replicas: int) -> tuple[str, int]:
+def _await_approval(
+    plan: ServingPlan, version: dict, now: datetime, approved_by: str | None, replicas: int
+) -> tuple[str, int]:
     rollout = version["spec"].get("rollout") or {}
     if rollout.get("autoPromote", True) or rollout.get("approved"):
         if not rollout.get("autoPromote", True):
@@ -257,14 +310,22 @@ def _await_approval(plan: ServingPlan, version: dict, now: datetime, approved_by
         plan.events.append(("Normal", "Promoted", f"{version['metadata']['name']} is in Production"))
         plan.ready = ("True", "Serving", "promoted after every canary step passed")
         return "Production", (version["spec"].get("serving") or {}).get("replicas", 1)
-    plan.ready = ("Unknown", "AwaitingApproval", "every canary step passed; set spec.rollout.approved to true "
-                                                 "to promote")
+    plan.ready = (
+        "Unknown",
+        "AwaitingApproval",
+        "every canary step passed; set spec.rollout.approved to true to promote",
+    )
     return "Canary", replicas
 
 
 def _analysis_status(analysis: Analysis, step: int, now: datetime) -> dict:
-    return {"time": rfc3339(now), "step": step, "verdict": analysis.verdict, "message": analysis.message[:2000],
-            "checks": [check.to_status() for check in analysis.checks]}
+    return {
+        "time": rfc3339(now),
+        "step": step,
+        "verdict": analysis.verdict,
+        "message": analysis.message[:2000],
+        "checks": [check.to_status() for check in analysis.checks],
+    }
 
 
 def _supersede(plan: ServingPlan, now: datetime, why: str) -> str:

@@ -30,8 +30,10 @@ TRAINING_SPEC_ANNOTATION = "ballast.dev/training-spec"
 PROFILE_SHA256_ANNOTATION = "ballast.dev/dataset-profile-sha256"
 METADATA_SHA256_ANNOTATION = "ballast.dev/dataset-metadata-sha256"
 # what a Dataset version records -> the pinned run's status field -> the ModelVersion's annotation
-DATASET_DIGESTS = (("profileSha256", "datasetProfileSha256", PROFILE_SHA256_ANNOTATION),
-                   ("metadataSha256", "datasetMetadataSha256", METADATA_SHA256_ANNOTATION))
+DATASET_DIGESTS = (
+    ("profileSha256", "datasetProfileSha256", PROFILE_SHA256_ANNOTATION),
+    ("metadataSha256", "datasetMetadataSha256", METADATA_SHA256_ANNOTATION),
+)
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,12 @@ def version_to_look_up(body: dict, dataset: dict | None) -> PinnedVersion | None
     if not wanted or wanted in listed:
         return None
     started = bool(status.get("datasetVersion"))
-    return PinnedVersion(dataset=ref["name"], sha256=wanted,
-                         metadata_sha256=status.get("datasetMetadataSha256") if started else None,
-                         profile_sha256=status.get("datasetProfileSha256") if started else None)
+    return PinnedVersion(
+        dataset=ref["name"],
+        sha256=wanted,
+        metadata_sha256=status.get("datasetMetadataSha256") if started else None,
+        profile_sha256=status.get("datasetProfileSha256") if started else None,
+    )
 
 
 def is_finished(status: dict) -> bool:
@@ -101,13 +106,31 @@ def reconcile_training_run(observed: TrainingRunObservation, settings: Settings)
 def _set_conditions(outcome: Outcome, status: dict, generation: int, now: datetime) -> None:
     """Ready and Succeeded from what this reconcile decided (outcome.status['_state'])."""
     state, reason, message = outcome.status.pop("_state")
-    ready, succeeded = {"running": ("Unknown", "Unknown"), "waiting": ("False", "Unknown"),
-                        "succeeded": ("True", "True"), "failed": ("False", "False")}[state]
+    ready, succeeded = {
+        "running": ("Unknown", "Unknown"),
+        "waiting": ("False", "Unknown"),
+        "succeeded": ("True", "True"),
+        "failed": ("False", "False"),
+    }[state]
     stamp = rfc3339(now)
-    conditions = set_condition(status.get("conditions"), type="Ready", status=ready, reason=reason,
-                               message=message, observed_generation=generation, now=stamp)
-    outcome.status["conditions"] = set_condition(conditions, type="Succeeded", status=succeeded, reason=reason,
-                                                 message=message, observed_generation=generation, now=stamp)
+    conditions = set_condition(
+        status.get("conditions"),
+        type="Ready",
+        status=ready,
+        reason=reason,
+        message=message,
+        observed_generation=generation,
+        now=stamp,
+    )
+    outcome.status["conditions"] = set_condition(
+        conditions,
+        type="Succeeded",
+        status=succeeded,
+        reason=reason,
+        message=message,
+        observed_generation=generation,
+        now=stamp,
+    )
 
 
 def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
@@ -127,9 +150,13 @@ def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Setting
     champion = observed.champion if _must_beat_champion(spec) else None
     job = build_training_job(body, inputs=_inputs(body, version, observed.dataset, champion), settings=settings)
     outcome.create_jobs.append(job)
-    outcome.status.update(datasetVersion=version["sha256"], datasetVersionShort=version["sha256"][:12],
-                          datasetSnapshotUri=version["snapshotUri"],
-                          jobName=job["metadata"]["name"], startedAt=rfc3339(now))
+    outcome.status.update(
+        datasetVersion=version["sha256"],
+        datasetVersionShort=version["sha256"][:12],
+        datasetSnapshotUri=version["snapshotUri"],
+        jobName=job["metadata"]["name"],
+        startedAt=rfc3339(now),
+    )
     for recorded, field, _ in DATASET_DIGESTS:
         if version.get(recorded):
             outcome.status[field] = version[recorded]
@@ -137,8 +164,11 @@ def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Setting
         outcome.status["champion"] = champion["metadata"]["name"]
     short = version["sha256"][:12]
     outcome.status["_state"] = ("running", "Training", f"training on dataset version {short}")
-    outcome.event("Normal", "Training", f"started Job {job['metadata']['name']} on dataset "
-                                        f"{spec['datasetRef']['name']} version {short}")
+    outcome.event(
+        "Normal",
+        "Training",
+        f"started Job {job['metadata']['name']} on dataset {spec['datasetRef']['name']} version {short}",
+    )
 
 
 def _refuse_image(outcome: Outcome, spec: dict, settings: Settings) -> bool:
@@ -158,19 +188,27 @@ def _inputs(body: dict, version: dict, dataset: dict, champion: dict | None) -> 
     inputs = {
         "trainingRun": {key: body["metadata"][key] for key in ("namespace", "name", "uid")},
         "spec": spec,
-        "dataset": {"name": spec["datasetRef"]["name"], "sha256": version["sha256"],
-                    "snapshotUri": version["snapshotUri"], "schema": dataset["spec"]["schema"],
-                    **{recorded: version[recorded] for recorded, _, _ in DATASET_DIGESTS if version.get(recorded)}},
+        "dataset": {
+            "name": spec["datasetRef"]["name"],
+            "sha256": version["sha256"],
+            "snapshotUri": version["snapshotUri"],
+            "schema": dataset["spec"]["schema"],
+            **{recorded: version[recorded] for recorded, _, _ in DATASET_DIGESTS if version.get(recorded)},
+        },
     }
     if champion:
         artifact = champion["spec"]["artifact"]
-        inputs["champion"] = {"modelVersion": champion["metadata"]["name"], "uri": artifact["uri"],
-                              "sha256": artifact["sha256"]}
+        inputs["champion"] = {
+            "modelVersion": champion["metadata"]["name"],
+            "uri": artifact["uri"],
+            "sha256": artifact["sha256"],
+        }
     return inputs
 
 
-def _resolve_dataset_version(spec: dict, dataset: dict | None, pinned: str | None = None,
-                             stored: StoredVersion | None = None) -> tuple[dict | None, tuple[str, str]]:
+def _resolve_dataset_version(
+    spec: dict, dataset: dict | None, pinned: str | None = None, stored: StoredVersion | None = None
+) -> tuple[dict | None, tuple[str, str]]:
     """The version to train on: the one already pinned in status, else the one spec names,
     else the newest valid one; never an invalid one. A pinned version that has left the
     status history is taken from the store (`stored`), verified there."""
@@ -190,8 +228,11 @@ def _resolve_dataset_version(spec: dict, dataset: dict | None, pinned: str | Non
     if version is None:
         return None, ("DatasetNotReady", f"Dataset {ref['name']} has no version {wanted[:12]}")
     if not version.get("valid") or not version.get("snapshotUri"):
-        return None, ("DatasetVersionInvalid", f"Dataset {ref['name']} version {wanted[:12]} is invalid: "
-                      + "; ".join(version.get("violations") or [])[:1000])
+        return None, (
+            "DatasetVersionInvalid",
+            f"Dataset {ref['name']} version {wanted[:12]} is invalid: "
+            + "; ".join(version.get("violations") or [])[:1000],
+        )
     return version, ("", "")
 
 
@@ -213,8 +254,11 @@ def _follow(outcome: Outcome, observed: TrainingRunObservation, settings: Settin
         _ensure_job(outcome, observed, settings)
         return
     if not job.finished and observed.pod_problem:
-        outcome.status["_state"] = ("running", POD_CANNOT_START,
-                                    f"the pod of Job {status['jobName']} cannot start: {observed.pod_problem}")
+        outcome.status["_state"] = (
+            "running",
+            POD_CANNOT_START,
+            f"the pod of Job {status['jobName']} cannot start: {observed.pod_problem}",
+        )
         return
     if not job.finished or result_pending(job, observed.termination, observed.now):
         outcome.status["_state"] = ("running", "Training", f"Job {status['jobName']} is running")
@@ -235,16 +279,18 @@ def _ensure_job(outcome: Outcome, observed: TrainingRunObservation, settings: Se
     body, status = observed.body, observed.body.get("status") or {}
     if _refuse_image(outcome, body["spec"], settings):  # the settings may have changed since the start
         return
-    version, problem = _resolve_dataset_version(body["spec"], observed.dataset, pinned=status["datasetVersion"],
-                                                stored=observed.stored_version)
+    version, problem = _resolve_dataset_version(
+        body["spec"], observed.dataset, pinned=status["datasetVersion"], stored=observed.stored_version
+    )
     if version is None:
         outcome.status["_state"] = ("waiting", *_reason_for(problem, final=False))
         return
     champion = observed.champion
     if status.get("champion") and (not champion or champion["metadata"]["name"] != status["champion"]):
         champion = None  # the recorded champion is no longer Production; train without it
-    outcome.create_jobs.append(build_training_job(
-        body, inputs=_inputs(body, version, observed.dataset, champion), settings=settings))
+    outcome.create_jobs.append(
+        build_training_job(body, inputs=_inputs(body, version, observed.dataset, champion), settings=settings)
+    )
     outcome.status["_state"] = ("running", "Training", f"waiting for Job {status['jobName']}")
 
 
@@ -252,8 +298,7 @@ def _memory_limit(spec: dict) -> str | None:
     return ((spec.get("resources") or {}).get("limits") or {}).get("memory")
 
 
-def _failure(job: JobState, result: dict | None, termination: dict | None,
-             memory_limit: str | None) -> tuple[str, str]:
+def _failure(job: JobState, result: dict | None, termination: dict | None, memory_limit: str | None) -> tuple[str, str]:
     if job.reason == "DeadlineExceeded":
         return "DeadlineExceeded", f"the training Job ran past activeDeadlineSeconds: {job.message}"
     killed = out_of_memory(termination, memory_limit)
@@ -281,8 +326,11 @@ def _record_result(outcome: Outcome, body: dict, result: dict) -> None:
     manifest = build_model_version(body, result)
     outcome.create_objects.append(("modelversions", manifest))
     outcome.status["modelVersion"] = manifest["metadata"]["name"]
-    outcome.status["_state"] = ("succeeded", "Trained",
-                                f"{summary}; registered ModelVersion {manifest['metadata']['name']}")
+    outcome.status["_state"] = (
+        "succeeded",
+        "Trained",
+        f"{summary}; registered ModelVersion {manifest['metadata']['name']}",
+    )
     outcome.event("Normal", "Trained", f"{summary}; registered ModelVersion {manifest['metadata']['name']}")
 
 
@@ -295,8 +343,10 @@ def build_model_version(run: dict, result: dict) -> dict:
     mv_spec = {
         "model": spec["model"],
         "artifact": {"uri": artifact["uri"], "sha256": artifact["sha256"], "format": artifact.get("format", "skops")},
-        "source": {"trainingRun": run["metadata"]["name"],
-                   "dataset": {"name": spec["datasetRef"]["name"], "version": status["datasetVersion"]}},
+        "source": {
+            "trainingRun": run["metadata"]["name"],
+            "dataset": {"name": spec["datasetRef"]["name"], "version": status["datasetVersion"]},
+        },
     }
     for field in ("serving", "rollout"):
         if template.get(field):
@@ -314,8 +364,11 @@ def build_model_version(run: dict, result: dict) -> dict:
         "metadata": {
             "name": model_version_name(spec["model"], artifact["sha256"]),
             "namespace": run["metadata"]["namespace"],
-            "labels": {"app.kubernetes.io/managed-by": "ballast", "ballast.dev/model": spec["model"],
-                       "ballast.dev/training-run": run["metadata"]["name"]},
+            "labels": {
+                "app.kubernetes.io/managed-by": "ballast",
+                "ballast.dev/model": spec["model"],
+                "ballast.dev/training-run": run["metadata"]["name"],
+            },
             "annotations": annotations,
         },
         "spec": mv_spec,

@@ -43,7 +43,7 @@ import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,7 +52,11 @@ from ballast.api.dataset import DatasetSpec
 from ballast.data.errors import SourceError
 from ballast.data.snapshot import SnapshotRecord, ingest_table
 from ballast.data.sources import (
-    DEFAULT_MAX_SOURCE_BYTES, DEFAULT_PVC_MOUNT_ROOT, DEFAULT_TIMEOUT_SECONDS, SourceRefused, SourceSettings,
+    DEFAULT_MAX_SOURCE_BYTES,
+    DEFAULT_PVC_MOUNT_ROOT,
+    DEFAULT_TIMEOUT_SECONDS,
+    SourceRefused,
+    SourceSettings,
     read_source,
 )
 from ballast.store import DEFAULT_STORE_URI, ArtifactStore, StoreError
@@ -90,16 +94,19 @@ def parse_ingest_args(argv: Sequence[str], environ: Mapping[str, str] | None = N
     parser.add_argument("--dataset-json", dest="dataset_json_path", default=None)
     parser.add_argument("--name", default=environ.get("BALLAST_DATASET_NAME") or None)
     parser.add_argument("--store", dest="store_uri", default=environ.get("BALLAST_STORE_URI") or DEFAULT_STORE_URI)
-    parser.add_argument("--termination-log",
-                        default=environ.get("BALLAST_TERMINATION_LOG") or DEFAULT_TERMINATION_LOG)
+    parser.add_argument("--termination-log", default=environ.get("BALLAST_TERMINATION_LOG") or DEFAULT_TERMINATION_LOG)
     parser.add_argument("--source-root", default=environ.get("BALLAST_SOURCE_ROOT") or DEFAULT_PVC_MOUNT_ROOT)
-    parser.add_argument("--max-source-bytes", type=int,
-                        default=int(environ.get("BALLAST_MAX_SOURCE_BYTES") or DEFAULT_MAX_SOURCE_BYTES))
-    parser.add_argument("--timeout", dest="timeout_seconds", type=float,
-                        default=float(environ.get("BALLAST_SOURCE_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS))
+    parser.add_argument(
+        "--max-source-bytes", type=int, default=int(environ.get("BALLAST_MAX_SOURCE_BYTES") or DEFAULT_MAX_SOURCE_BYTES)
+    )
+    parser.add_argument(
+        "--timeout",
+        dest="timeout_seconds",
+        type=float,
+        default=float(environ.get("BALLAST_SOURCE_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS),
+    )
     parsed = parser.parse_args(list(argv))
-    return IngestOptions(dataset_json_text=environ.get("BALLAST_DATASET_JSON") or None, environ=environ,
-                         **vars(parsed))
+    return IngestOptions(dataset_json_text=environ.get("BALLAST_DATASET_JSON") or None, environ=environ, **vars(parsed))
 
 
 def load_dataset(options: IngestOptions) -> tuple[str, DatasetSpec]:
@@ -127,8 +134,10 @@ def load_dataset(options: IngestOptions) -> tuple[str, DatasetSpec]:
     try:
         return name, DatasetSpec.model_validate(spec_document)
     except ValidationError as error:
-        raise UsageError(f"the Dataset spec is not valid: {error.errors()[0].get('msg')} "
-                         f"at {'.'.join(str(p) for p in error.errors()[0].get('loc', ()))}") from None
+        raise UsageError(
+            f"the Dataset spec is not valid: {error.errors()[0].get('msg')} "
+            f"at {'.'.join(str(p) for p in error.errors()[0].get('loc', ()))}"
+        ) from None
 
 
 def open_store(options: IngestOptions) -> ArtifactStore:
@@ -201,8 +210,12 @@ def run_ingest(options: IngestOptions) -> int:
     try:
         name, spec = load_dataset(options)
         store = open_store(options)
-        settings = SourceSettings(pvc_mount_root=options.source_root, max_bytes=options.max_source_bytes,
-                                  timeout_seconds=options.timeout_seconds, environ=options.environ)
+        settings = SourceSettings(
+            pvc_mount_root=options.source_root,
+            max_bytes=options.max_source_bytes,
+            timeout_seconds=options.timeout_seconds,
+            environ=options.environ,
+        )
         raw = read_source(spec, settings)
         record = ingest_table(store, name, spec, raw.frame, raw.description, _now())
     except UsageError as error:
@@ -217,8 +230,11 @@ def run_ingest(options: IngestOptions) -> int:
         traceback.print_exc(file=sys.stderr)
         return _report(options, failure_message("IngestFailed", f"{type(error).__name__}: {error}"), EXIT_UNEXPECTED)
     verdict = "valid" if record.valid else f"INVALID ({len(record.violations)} violations)"
-    print(f"dataset {record.dataset} version {record.sha256}: {record.rows} rows, {verdict}"
-          f"{'' if record.new else ', already in the store'}", file=sys.stderr)
+    print(
+        f"dataset {record.dataset} version {record.sha256}: {record.rows} rows, {verdict}"
+        f"{'' if record.new else ', already in the store'}",
+        file=sys.stderr,
+    )
     return _report(options, success_message(record), EXIT_OK)
 
 
@@ -240,7 +256,7 @@ def _clip(text: str, length: int) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,8 +18,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 _BUSY_BODY = json.dumps({"error": "too many open connections; retry later"}).encode()
-BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\nConnection: close\r\n\r\n" + _BUSY_BODY)
+BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\nConnection: close\r\n\r\n" + _BUSY_BODY
+)
 
 
 REFUSED_LINGER_SECONDS = 1.0
@@ -50,8 +52,11 @@ class _OneClientsShare(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         client = _peer_host(transport)
-        held = sum(1 for handler in self.server.connections
-                   if handler.transport is not None and _peer_host(handler.transport) == client)
+        held = sum(
+            1
+            for handler in self.server.connections
+            if handler.transport is not None and _peer_host(handler.transport) == client
+        )
         protocol: asyncio.BaseProtocol = _Refused() if client and held >= self.max_per_client else self.server()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
@@ -66,8 +71,15 @@ class CappedTCPSite(web.TCPSite):
     """web.TCPSite with at most `max_connections` connections open at once, and at most
     `max_connections_per_client` of them from one address."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, max_connections: int,
-                 max_connections_per_client: int | None = None) -> None:
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        max_connections: int,
+        max_connections_per_client: int | None = None,
+    ) -> None:
         super().__init__(runner, host, port)
         self.max_connections = max_connections
         self.max_connections_per_client = max_connections_per_client or max_connections
@@ -85,8 +97,14 @@ class CappedTCPSite(web.TCPSite):
         # TCPSite.start with our protocol factory in place of the runner's server.
         await web.BaseSite.start(self)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, self._host, self._port, backlog=self._backlog,
-                                                reuse_address=self._reuse_address, reuse_port=self._reuse_port)
+        self._server = await loop.create_server(
+            self._protocol,
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
 
 
 class _ClientProtocolErrors(logging.Filter):

@@ -40,7 +40,8 @@ Limits (defaults in ballast.serving.limits.ServingLimits; docs/serving.md explai
 
 Start-up verifies and loads the artifact, reads metadata.json and the training profile (pinned
 by the sha256 metadata.json records), runs a warm-up prediction and only then listens, ready.
-If the model cannot be served (digest mismatch of the artifact or the profile, untrusted or pickled artifact, missing artifact or metadata, failed warm-up) it
+If the model cannot be served (digest mismatch of the artifact or the profile, untrusted or
+pickled artifact, missing artifact or metadata, failed warm-up) it
 writes {"reason", "message"} to the termination log and exits 2 without listening; 1 for
 anything else unexpected (including a port already in use); 4 for unusable flags.
 
@@ -103,31 +104,57 @@ LIMIT_OPTIONS: tuple[tuple[str, str, str, type, str], ...] = (
     ("--max-rows", "BALLAST_MAX_ROWS", "max_rows", int, "rows per request or feedback item"),
     ("--max-json-depth", "BALLAST_MAX_JSON_DEPTH", "max_json_depth", int, "nesting of a JSON body"),
     ("--max-id-length", "BALLAST_MAX_ID_LENGTH", "max_id_length", int, "characters of a request or response id"),
-    ("--prediction-log-size", "BALLAST_PREDICTION_LOG_SIZE", "prediction_log_entries", int,
-     "responses remembered for feedback"),
-    ("--prediction-log-bytes", "BALLAST_PREDICTION_LOG_BYTES", "prediction_log_bytes", int,
-     "estimated bytes those responses may hold"),
+    (
+        "--prediction-log-size",
+        "BALLAST_PREDICTION_LOG_SIZE",
+        "prediction_log_entries",
+        int,
+        "responses remembered for feedback",
+    ),
+    (
+        "--prediction-log-bytes",
+        "BALLAST_PREDICTION_LOG_BYTES",
+        "prediction_log_bytes",
+        int,
+        "estimated bytes those responses may hold",
+    ),
     ("--read-timeout", "BALLAST_READ_TIMEOUT", "read_timeout_seconds", float, "seconds to send a body"),
-    ("--keepalive-timeout", "BALLAST_KEEPALIVE_TIMEOUT", "keepalive_timeout_seconds", float,
-     "seconds a connection may wait with no request under way"),
+    (
+        "--keepalive-timeout",
+        "BALLAST_KEEPALIVE_TIMEOUT",
+        "keepalive_timeout_seconds",
+        float,
+        "seconds a connection may wait with no request under way",
+    ),
     ("--max-connections", "BALLAST_MAX_CONNECTIONS", "max_connections", int, "open connections"),
-    ("--max-connections-per-client", "BALLAST_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", int,
-     "open connections from one address"),
+    (
+        "--max-connections-per-client",
+        "BALLAST_MAX_CONNECTIONS_PER_CLIENT",
+        "max_connections_per_client",
+        int,
+        "open connections from one address",
+    ),
     ("--predict-threads", "BALLAST_PREDICT_THREADS", "predict_threads", int, "threads for large requests"),
 )
 
 
 def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOptions:
-    parser = argparse.ArgumentParser(prog="ballast serve", description="Serve one model version over the "
-                                     "Open Inference Protocol.")
+    parser = argparse.ArgumentParser(
+        prog="ballast serve", description="Serve one model version over the Open Inference Protocol."
+    )
 
-    def option(flag: str, env: str, default: str | None = None, kind: type = str, help: str = "",
-               dest: str | None = None) -> None:
+    def option(
+        flag: str, env: str, default: str | None = None, kind: type = str, help: str = "", dest: str | None = None
+    ) -> None:
         # An environment value is a string default, which argparse converts with `type` as if it
         # were given on the command line: a malformed one is a usage error, not a traceback.
-        parser.add_argument(flag, default=environ[env] if environ.get(env) else default, type=kind,
-                            dest=dest or flag.removeprefix("--").replace("-", "_"),
-                            help=f"{help} (${env}{f', default {default}' if default is not None else ''})")
+        parser.add_argument(
+            flag,
+            default=environ[env] if environ.get(env) else default,
+            type=kind,
+            dest=dest or flag.removeprefix("--").replace("-", "_"),
+            help=f"{help} (${env}{f', default {default}' if default is not None else ''})",
+        )
 
     option("--artifact-uri", "BALLAST_ARTIFACT_URI", help="the model artifact")
     option("--artifact-sha256", "BALLAST_ARTIFACT_SHA256", help="its expected sha256")
@@ -135,11 +162,18 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
     option("--model-name", "BALLAST_MODEL_NAME", help="the served model's name (default: from metadata.json)")
     option("--model-version", "BALLAST_MODEL_VERSION", help="its version (default: sha256 prefix)")
     option("--store", STORE_URI_ENV, DEFAULT_STORE_URI, help="artifact store root")
-    option("--artifact-max-bytes", ARTIFACT_MAX_BYTES_ENV, DEFAULT_MAX_ARTIFACT_BYTES, byte_quantity,
-           help="largest artifact read, bytes or a quantity such as 2Gi")
+    option(
+        "--artifact-max-bytes",
+        ARTIFACT_MAX_BYTES_ENV,
+        DEFAULT_MAX_ARTIFACT_BYTES,
+        byte_quantity,
+        help="largest artifact read, bytes or a quantity such as 2Gi",
+    )
     option("--bind-address", "BALLAST_BIND_ADDRESS", "0.0.0.0", help="listen address")
     option("--port", "BALLAST_PORT", 8080, int, help="listen port, 0 for any")
-    option("--termination-log", "BALLAST_TERMINATION_LOG", DEFAULT_TERMINATION_LOG, help="where a start-up failure goes")
+    option(
+        "--termination-log", "BALLAST_TERMINATION_LOG", DEFAULT_TERMINATION_LOG, help="where a start-up failure goes"
+    )
     option("--drain-seconds", "BALLAST_DRAIN_SECONDS", 5.0, float, help="not-ready time before closing after SIGTERM")
     option("--shutdown-timeout", "BALLAST_SHUTDOWN_TIMEOUT", 20.0, float, help="wait for in-flight requests")
     option("--feedback-token-file", FEEDBACK_TOKEN_FILE_ENV, help="bearer token feedback needs (else refused)")
@@ -148,20 +182,31 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
         option(flag, env, getattr(defaults, name), kind, help=text, dest=name)
     args = parser.parse_args(list(argv))
     if not args.artifact_uri or not args.artifact_sha256:
-        parser.error("--artifact-uri and --artifact-sha256 (or $BALLAST_ARTIFACT_URI and "
-                     "$BALLAST_ARTIFACT_SHA256) are required")
+        parser.error(
+            "--artifact-uri and --artifact-sha256 (or $BALLAST_ARTIFACT_URI and $BALLAST_ARTIFACT_SHA256) are required"
+        )
     try:
         limits = ServingLimits(**{name: getattr(args, name) for _, _, name, _, _ in LIMIT_OPTIONS})
     except ValueError as error:
         parser.error(str(error))
     return ServeOptions(
-        source=ModelSource(artifact_uri=args.artifact_uri, sha256=args.artifact_sha256,
-                           metadata_uri=args.metadata_uri, name=args.model_name, version=args.model_version),
-        store_uri=args.store, bind_address=args.bind_address, port=args.port,
-        termination_log=Path(args.termination_log), drain_seconds=args.drain_seconds,
-        shutdown_timeout=args.shutdown_timeout, limits=limits,
+        source=ModelSource(
+            artifact_uri=args.artifact_uri,
+            sha256=args.artifact_sha256,
+            metadata_uri=args.metadata_uri,
+            name=args.model_name,
+            version=args.model_version,
+        ),
+        store_uri=args.store,
+        bind_address=args.bind_address,
+        port=args.port,
+        termination_log=Path(args.termination_log),
+        drain_seconds=args.drain_seconds,
+        shutdown_timeout=args.shutdown_timeout,
+        limits=limits,
         feedback_token_file=Path(args.feedback_token_file) if args.feedback_token_file else None,
-        max_artifact_bytes=args.artifact_max_bytes)
+        max_artifact_bytes=args.artifact_max_bytes,
+    )
 
 
 def byte_quantity(text: str) -> int:
@@ -194,25 +239,45 @@ LINGERING_SECONDS = 2.0
 rather than a reset), where aiohttp's default would hold a slow sender 10 s more."""
 
 
-async def serve(loaded: LoadedModel, options: ServeOptions, stop: asyncio.Event,
-                on_listening: Callable[[str, int], None] | None = None,
-                feedback_auth: FeedbackAuth | None = None) -> None:
+async def serve(
+    loaded: LoadedModel,
+    options: ServeOptions,
+    stop: asyncio.Event,
+    on_listening: Callable[[str, int], None] | None = None,
+    feedback_auth: FeedbackAuth | None = None,
+) -> None:
     """Listen until `stop` is set, then drain and shut down gracefully, within the limits the
     model was loaded with (load_served_model). Without `feedback_auth`, feedback is refused."""
     limits = loaded.service.limits
     quiet_client_protocol_errors()
     app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth())
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=options.shutdown_timeout,
-                           keepalive_timeout=limits.keepalive_timeout_seconds, lingering_time=LINGERING_SECONDS)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=options.shutdown_timeout,
+        keepalive_timeout=limits.keepalive_timeout_seconds,
+        lingering_time=LINGERING_SECONDS,
+    )
     await runner.setup()
     try:
-        site = CappedTCPSite(runner, options.bind_address, options.port, max_connections=limits.max_connections,
-                             max_connections_per_client=limits.max_connections_per_client)
+        site = CappedTCPSite(
+            runner,
+            options.bind_address,
+            options.port,
+            max_connections=limits.max_connections,
+            max_connections_per_client=limits.max_connections_per_client,
+        )
         await site.start()
         host, port = runner.addresses[0][:2]
         loaded.state.set_ready(True)
-        log.info("ready: serving %s version %s on http://%s:%d", loaded.service.signature.name,
-                 loaded.service.signature.version, host, port)
+        log.info(
+            "ready: serving %s version %s on http://%s:%d",
+            loaded.service.signature.name,
+            loaded.service.signature.version,
+            host,
+            port,
+        )
         if on_listening is not None:
             on_listening(host, port)
         await stop.wait()
@@ -224,8 +289,11 @@ async def serve(loaded: LoadedModel, options: ServeOptions, stop: asyncio.Event,
         # aiohttp's own shutdown stops reading from every connection, which would strand a
         # request whose body is still arriving; so wait for those first.
         if not await loaded.state.wait_idle(options.shutdown_timeout):
-            log.warning("%d request(s) still in flight after %.1fs; closing them", loaded.state.in_flight,
-                        options.shutdown_timeout)
+            log.warning(
+                "%d request(s) still in flight after %.1fs; closing them",
+                loaded.state.in_flight,
+                options.shutdown_timeout,
+            )
     finally:
         # Closes idle keep-alive connections, waits for handlers, releases everything.
         await runner.cleanup()
@@ -243,8 +311,7 @@ async def _serve_until_signalled(loaded: LoadedModel, options: ServeOptions, fee
 def run_serve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
     """`ballast serve`: returns the process exit code."""
     environ = os.environ if environ is None else environ
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One series per counter, not two: the _created gauges only double what a scrape carries.
     prometheus_client.disable_created_metrics()
     try:
@@ -252,14 +319,13 @@ def run_serve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     except SystemExit as exit_:
         return EXIT_OK if exit_.code == 0 else EXIT_USAGE
     try:
-        feedback_auth = (FeedbackAuth.from_file(options.feedback_token_file) if options.feedback_token_file
-                         else FeedbackAuth())
+        feedback_auth = (
+            FeedbackAuth.from_file(options.feedback_token_file) if options.feedback_token_file else FeedbackAuth()
+        )
         if feedback_auth.token is None:
-            log.warning("no feedback token (--feedback-token-file, $%s): feedback is refused",
-                        FEEDBACK_TOKEN_FILE_ENV)
+            log.warning("no feedback token (--feedback-token-file, $%s): feedback is refused", FEEDBACK_TOKEN_FILE_ENV)
         store = ArtifactStore(options.store_uri, environ=environ)
-        loaded = load_served_model(store, options.source, options.limits,
-                                   max_artifact_bytes=options.max_artifact_bytes)
+        loaded = load_served_model(store, options.source, options.limits, max_artifact_bytes=options.max_artifact_bytes)
     except StartupFailure as failure:
         log.error("cannot serve the model (%s): %s", failure.reason, failure)
         write_termination_message(options.termination_log, failure.reason, str(failure))

@@ -68,6 +68,7 @@ EXIT_FAILED = 1
 EXIT_INVALID_SPEC = 2
 EXIT_INVALID_DATA = 3
 
+
 class TrainingRunIdentity(ApiModel):
     namespace: str | None = Field(default=None, max_length=63)
     name: str | None = Field(default=None, max_length=253)
@@ -115,17 +116,27 @@ class TrainOptions:
 
 def parse_train_args(argv: Sequence[str], environ: Mapping[str, str]) -> TrainOptions:
     parser = argparse.ArgumentParser(prog="ballast train", description="Train one TrainingRun (in its Job's pod).")
-    parser.add_argument("--run-json", default=environ.get(RUN_JSON_ENV),
-                        help=f"the run's inputs as JSON (${RUN_JSON_ENV})")
-    parser.add_argument("--store", default=environ.get(STORE_ENV) or DEFAULT_STORE,
-                        help=f"artifact store root URI (${STORE_ENV}, default {DEFAULT_STORE})")
-    parser.add_argument("--termination-log", default=environ.get(TERMINATION_LOG_ENV) or DEFAULT_TERMINATION_LOG,
-                        help=f"where the result JSON goes (${TERMINATION_LOG_ENV}, default {DEFAULT_TERMINATION_LOG})")
+    parser.add_argument(
+        "--run-json", default=environ.get(RUN_JSON_ENV), help=f"the run's inputs as JSON (${RUN_JSON_ENV})"
+    )
+    parser.add_argument(
+        "--store",
+        default=environ.get(STORE_ENV) or DEFAULT_STORE,
+        help=f"artifact store root URI (${STORE_ENV}, default {DEFAULT_STORE})",
+    )
+    parser.add_argument(
+        "--termination-log",
+        default=environ.get(TERMINATION_LOG_ENV) or DEFAULT_TERMINATION_LOG,
+        help=f"where the result JSON goes (${TERMINATION_LOG_ENV}, default {DEFAULT_TERMINATION_LOG})",
+    )
     args = parser.parse_args(list(argv))
     if not args.run_json and not environ.get(RUN_INPUTS_ENV):
         parser.error(f"--run-json (or ${RUN_JSON_ENV} or ${RUN_INPUTS_ENV}) is required")
-    return TrainOptions(run_json=Path(args.run_json) if args.run_json else None, store_uri=args.store,
-                        termination_log=Path(args.termination_log))
+    return TrainOptions(
+        run_json=Path(args.run_json) if args.run_json else None,
+        store_uri=args.store,
+        termination_log=Path(args.termination_log),
+    )
 
 
 def read_inputs(path: Path | None, environ: Mapping[str, str] | None = None) -> TrainInputs:
@@ -144,11 +155,13 @@ def read_inputs(path: Path | None, environ: Mapping[str, str] | None = None) -> 
 def read_dataset(store: ArtifactStore, dataset: DatasetInput) -> pd.DataFrame:
     """The snapshot's rows, after ballast.data checked the content's sha256 against the pinned one."""
     try:
-        return read_snapshot(store, dataset.snapshot_uri, dataset.sha256, dataset.schema_,
-                             metadata_sha256=dataset.metadata_sha256)
+        return read_snapshot(
+            store, dataset.snapshot_uri, dataset.sha256, dataset.schema_, metadata_sha256=dataset.metadata_sha256
+        )
     except (StoreError, InvalidDatasetVersion) as error:
-        raise DataUnavailable(f"dataset {dataset.name} version {dataset.sha256[:12]} is unusable "
-                              f"({error.reason}): {error}") from None
+        raise DataUnavailable(
+            f"dataset {dataset.name} version {dataset.sha256[:12]} is unusable ({error.reason}): {error}"
+        ) from None
 
 
 def load_champion(store: ArtifactStore, champion: ChampionInput | None) -> tuple[Any | None, str | None]:
@@ -167,9 +180,13 @@ def write_artifact(store: ArtifactStore, inputs: TrainInputs, outcome: TrainingO
     artifact_uri = store.write_bytes_once(model_version_key(model, sha256, MODEL_FILE_NAME), outcome.artifact.data)
     metadata_key = model_version_key(model, sha256, METADATA_FILE)
     document = artifact_metadata(
-        outcome, model=model, artifact_uri=artifact_uri, dataset=_dataset_identity(inputs.dataset),
+        outcome,
+        model=model,
+        artifact_uri=artifact_uri,
+        dataset=_dataset_identity(inputs.dataset),
         training_run=inputs.training_run.to_wire() if inputs.training_run else None,
-        champion=inputs.champion.to_wire() if inputs.champion else None)
+        champion=inputs.champion.to_wire() if inputs.champion else None,
+    )
     try:
         metadata_uri = store.write_json_once(metadata_key, document)
     except ArtifactConflict:
@@ -180,8 +197,13 @@ def write_artifact(store: ArtifactStore, inputs: TrainInputs, outcome: TrainingO
 
 
 def _dataset_identity(dataset: DatasetInput) -> DatasetIdentity:
-    return DatasetIdentity(name=dataset.name, sha256=dataset.sha256, snapshot_uri=dataset.snapshot_uri,
-                           profile_sha256=dataset.profile_sha256, metadata_sha256=dataset.metadata_sha256)
+    return DatasetIdentity(
+        name=dataset.name,
+        sha256=dataset.sha256,
+        snapshot_uri=dataset.snapshot_uri,
+        profile_sha256=dataset.profile_sha256,
+        metadata_sha256=dataset.metadata_sha256,
+    )
 
 
 def train_and_report(options: TrainOptions, environ: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
@@ -191,8 +213,15 @@ def train_and_report(options: TrainOptions, environ: Mapping[str, str]) -> tuple
         store = ArtifactStore(options.store_uri, environ=environ)
         frame = read_dataset(store, inputs.dataset)
         champion, champion_problem = load_champion(store, inputs.champion)
-        outcome = train_model(inputs.spec, frame, inputs.dataset.schema_, _dataset_identity(inputs.dataset),
-                              champion=champion, champion_problem=champion_problem, environment=environ)
+        outcome = train_model(
+            inputs.spec,
+            frame,
+            inputs.dataset.schema_,
+            _dataset_identity(inputs.dataset),
+            champion=champion,
+            champion_problem=champion_problem,
+            environment=environ,
+        )
         artifact_uri, metadata_uri = write_artifact(store, inputs, outcome)
         return EXIT_FINISHED, training_result(outcome, artifact_uri=artifact_uri, metadata_uri=metadata_uri)
     except TrainingInputError as error:

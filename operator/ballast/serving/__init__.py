@@ -30,6 +30,15 @@ from ballast.serving.limits import ServingLimits
 from ballast.serving.loading import LoadedModel, ModelSource, load_served_model
 
 __all__ = [
-    "BadRequest", "FeedbackAuth", "InferenceError", "LoadedModel", "ModelNotFound", "ModelSource", "ServerState",
-    "ServingLimits", "StartupFailure", "build_app", "load_served_model",
+    "BadRequest",
+    "FeedbackAuth",
+    "InferenceError",
+    "LoadedModel",
+    "ModelNotFound",
+    "ModelSource",
+    "ServerState",
+    "ServingLimits",
+    "StartupFailure",
+    "build_app",
+    "load_served_model",
 ]

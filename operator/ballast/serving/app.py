@@ -32,7 +32,13 @@ from aiohttp import hdrs, web
 
 from ballast.serving.auth import CHALLENGE, FeedbackAuth
 from ballast.serving.errors import (
-    Busy, ClientClosedRequest, InferenceError, PayloadTooLarge, RequestTimeout, Unauthorized, UnsupportedMediaType,
+    Busy,
+    ClientClosedRequest,
+    InferenceError,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    UnsupportedMediaType,
 )
 from ballast.serving.jsonbody import parse_json
 from ballast.serving.metrics import CONTENT_TYPE, ServingMetrics
@@ -71,8 +77,9 @@ class ServerState:
 
 
 def _json(document: Any, status: int = 200) -> web.Response:
-    return web.Response(body=json.dumps(document, separators=(",", ":"), allow_nan=False).encode(),
-                        status=status, content_type=JSON)
+    return web.Response(
+        body=json.dumps(document, separators=(",", ":"), allow_nan=False).encode(), status=status, content_type=JSON
+    )
 
 
 def _error(message: str, status: int) -> web.Response:
@@ -91,8 +98,9 @@ def check_body_headers(request: web.BaseRequest, max_bytes: int) -> None:
         raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes ({length})")
 
 
-def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState,
-              feedback_auth: FeedbackAuth | None = None) -> web.Application:
+def build_app(
+    service: ModelService, metrics: ServingMetrics, state: ServerState, feedback_auth: FeedbackAuth | None = None
+) -> web.Application:
     """The routes for `service`, bounded by the service's own limits (one set for the whole
     server). Without `feedback_auth`, feedback is refused."""
     limits = service.limits
@@ -206,4 +214,3 @@ def build_app(service: ModelService, metrics: ServingMetrics, state: ServerState
         add("POST", f"{prefix}/infer", infer, name=f"infer{suffix}")
         add("POST", f"{prefix}/feedback", feedback, name=f"feedback{suffix}")
     return app
-

@@ -79,24 +79,31 @@ class FeedbackAuth:
             with self._path.open("rb") as file:
                 token = file.read(MAX_TOKEN_BYTES + 1).strip()
         except OSError as error:
-            raise TokenUnusable(f"cannot read the feedback token file {self._path}: "
-                                f"{error.strerror or error}") from None
+            raise TokenUnusable(
+                f"cannot read the feedback token file {self._path}: {error.strerror or error}"
+            ) from None
         if not MIN_TOKEN_BYTES <= len(token) <= MAX_TOKEN_BYTES:
-            raise TokenUnusable(f"the feedback token in {self._path} has {len(token)} bytes; "
-                                f"it needs {MIN_TOKEN_BYTES} to {MAX_TOKEN_BYTES}")
+            raise TokenUnusable(
+                f"the feedback token in {self._path} has {len(token)} bytes; "
+                f"it needs {MIN_TOKEN_BYTES} to {MAX_TOKEN_BYTES}"
+            )
         self._token, self._seen = token, (status.st_ino, status.st_mtime_ns)
 
     def check(self, authorization: str | None) -> None:
         """Unauthorized or FeedbackDisabled unless `authorization` carries this server's token."""
         token = self.token
         if token is None:
-            raise FeedbackDisabled("feedback is turned off: this server was started without a feedback token "
-                                   f"(--feedback-token-file or ${FEEDBACK_TOKEN_FILE_ENV})")
+            raise FeedbackDisabled(
+                "feedback is turned off: this server was started without a feedback token "
+                f"(--feedback-token-file or ${FEEDBACK_TOKEN_FILE_ENV})"
+            )
         scheme, _, presented = (authorization or "").strip().partition(" ")
         # compare_digest: the time taken says nothing about how much of a guess was right.
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token):
-            raise Unauthorized("feedback needs the header `Authorization: Bearer <token>` with this namespace's "
-                               f"feedback token (Secret {FEEDBACK_SECRET_NAME}, key {FEEDBACK_SECRET_KEY})")
+            raise Unauthorized(
+                "feedback needs the header `Authorization: Bearer <token>` with this namespace's "
+                f"feedback token (Secret {FEEDBACK_SECRET_NAME}, key {FEEDBACK_SECRET_KEY})"
+            )
 
 
 class TokenUnusable(Exception):

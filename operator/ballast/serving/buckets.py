@@ -50,7 +50,7 @@ class NumericEdges:
         width = max((len(series) for series in edges), default=0)
         matrix = np.full((len(names), width), np.inf)
         for i, series in enumerate(edges):
-            matrix[i, :len(series)] = series
+            matrix[i, : len(series)] = series
         return cls(names=names, edges=edges, matrix=matrix)
 
     @property
@@ -124,8 +124,12 @@ def profile_categories(profile: Mapping[str, Any] | None, column: str) -> tuple[
     return tuple(values)
 
 
-def feature_buckets(numeric: Iterable[str], categorical: Iterable[str], profile: Mapping[str, Any] | None,
-                    training_categories: Mapping[str, Iterable[str]]) -> FeatureBuckets:
+def feature_buckets(
+    numeric: Iterable[str],
+    categorical: Iterable[str],
+    profile: Mapping[str, Any] | None,
+    training_categories: Mapping[str, Iterable[str]],
+) -> FeatureBuckets:
     """Buckets of every feature from the training profile; `training_categories` are the values
     the model's encoder learned (they decide what is unseen)."""
     numeric = tuple(numeric)
@@ -133,5 +137,6 @@ def feature_buckets(numeric: Iterable[str], categorical: Iterable[str], profile:
     for name in categorical:
         named = profile_categories(profile, name)
         categories.append(CategoryBuckets.of(name, named, [*named, *training_categories.get(name, ())]))
-    return FeatureBuckets(numeric=NumericEdges.of(numeric, (profile_edges(profile, n) for n in numeric)),
-                          categorical=tuple(categories))
+    return FeatureBuckets(
+        numeric=NumericEdges.of(numeric, (profile_edges(profile, n) for n in numeric)), categorical=tuple(categories)
+    )

@@ -65,8 +65,10 @@ class PredictionLog:
         """IdInUse if the log already holds `response_id`: a client-chosen id is first come,
         first served until its feedback arrives or it is forgotten."""
         if response_id in self._entries:
-            raise IdInUse(f"request id {response_id!r} is already in use by an earlier response awaiting "
-                          "feedback; choose a unique id per request, or send none and the server makes one up")
+            raise IdInUse(
+                f"request id {response_id!r} is already in use by an earlier response awaiting "
+                "feedback; choose a unique id per request, or send none and the server makes one up"
+            )
         size = entry_bytes(response_id, predictions)
         if self.capacity <= 0 or size > self.max_bytes:
             return

@@ -52,8 +52,16 @@ class ServingLimits:
     ~30 us (6% of a one-row request) and such a body takes at most a few milliseconds."""
 
     def __post_init__(self) -> None:
-        for name in ("max_request_bytes", "max_rows", "max_json_depth", "max_id_length", "max_connections",
-                     "max_connections_per_client", "predict_threads", "max_large_requests"):
+        for name in (
+            "max_request_bytes",
+            "max_rows",
+            "max_json_depth",
+            "max_id_length",
+            "max_connections",
+            "max_connections_per_client",
+            "predict_threads",
+            "max_large_requests",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("prediction_log_entries", "prediction_log_bytes", "inline_body_bytes"):

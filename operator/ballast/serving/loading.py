@@ -2,7 +2,8 @@
 
 The order is the safety argument. The artifact's bytes are verified against the sha256 and
 their types against Ballast's trusted list (ballast.models.load_model) before anything is
-built from them, and every tree in the built model is checked before it predicts once; metadata.json must describe that same sha256; the fast predictor is used only
+built from them, and every tree in the built model is checked before it predicts once;
+metadata.json must describe that same sha256; the fast predictor is used only
 if it agrees bit-for-bit with the pipeline; and one request runs through the whole service
 before the caller is told it may listen. Any failure is a StartupFailure with the reason the
 pod's termination message reports, and the server never listens.
@@ -31,10 +32,11 @@ from typing import Any
 import numpy as np
 
 from ballast.data import read_snapshot
-from ballast.data.snapshot import read_profile
 from ballast.data.errors import InvalidDatasetVersion
+from ballast.data.snapshot import read_profile
 from ballast.models.errors import ModelArtifactError
 from ballast.models.skops_format import load_model
+from ballast.serving.app import ServerState
 from ballast.serving.buckets import FeatureBuckets, feature_buckets, profile_edges
 from ballast.serving.distributions import Distributions
 from ballast.serving.errors import StartupFailure
@@ -48,9 +50,9 @@ from ballast.serving.signature import ModelSignature, signature_from_metadata
 from ballast.store import METADATA_FILE, ArtifactNotFound, ArtifactStore, StoreError
 from ballast.store.errors import DigestMismatch
 from ballast.store.limits import DEFAULT_MAX_ARTIFACT_BYTES, MAX_METADATA_BYTES
-from ballast.serving.app import ServerState
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ModelSource:
@@ -99,16 +101,21 @@ def _read_metadata(store: ArtifactStore, source: ModelSource) -> dict[str, Any]:
         raise StartupFailure("InvalidMetadata", f"{uri} is not JSON: {error}") from None
     recorded = ((metadata.get("artifact") or {}) if isinstance(metadata, dict) else {}).get("sha256")
     if recorded != source.sha256.strip().lower():
-        raise StartupFailure("InvalidMetadata", f"{uri} describes artifact sha256 {recorded}, "
-                                                f"not the served {source.sha256}")
+        raise StartupFailure(
+            "InvalidMetadata", f"{uri} describes artifact sha256 {recorded}, not the served {source.sha256}"
+        )
     return metadata
 
 
 def _signature(metadata: Mapping[str, Any], model: Any, source: ModelSource) -> ModelSignature:
     sha256 = source.sha256.strip().lower()
     try:
-        signature = signature_from_metadata(metadata, name=source.name or str(metadata.get("model") or ""),
-                                            version=source.version or sha256[:12], sha256=sha256)
+        signature = signature_from_metadata(
+            metadata,
+            name=source.name or str(metadata.get("model") or ""),
+            version=source.version or sha256[:12],
+            sha256=sha256,
+        )
     except ValueError as error:
         raise StartupFailure("InvalidMetadata", str(error)) from None
     if not signature.name:
@@ -116,8 +123,10 @@ def _signature(metadata: Mapping[str, Any], model: Any, source: ModelSource) -> 
     if signature.is_classifier:
         learned = [value.item() if isinstance(value, np.generic) else value for value in getattr(model, "classes_", [])]
         if learned != list(signature.classes) or not hasattr(model, "predict_proba"):
-            raise StartupFailure("InvalidMetadata", f"metadata.json lists classes {list(signature.classes)}, "
-                                                    f"the model predicts {learned}")
+            raise StartupFailure(
+                "InvalidMetadata",
+                f"metadata.json lists classes {list(signature.classes)}, the model predicts {learned}",
+            )
     return signature
 
 
@@ -129,8 +138,10 @@ def _profile(store: ArtifactStore, signature: ModelSignature) -> dict[str, Any] 
         return None
     expected = signature.dataset_profile_sha256
     if expected is None:
-        log.warning("metadata.json records no sha256 for the training profile (a model trained before "
-                    "it was recorded): its drift bins are used unverified")
+        log.warning(
+            "metadata.json records no sha256 for the training profile (a model trained before "
+            "it was recorded): its drift bins are used unverified"
+        )
     try:
         return read_profile(store, signature.dataset_name, signature.dataset_sha256, expected)
     except DigestMismatch as error:
@@ -140,31 +151,48 @@ def _profile(store: ArtifactStore, signature: ModelSignature) -> dict[str, Any] 
         return None
 
 
-def _reference(store: ArtifactStore, signature: ModelSignature, buckets: FeatureBuckets,
-               target_edges: tuple[float, ...]) -> Reference | None:
+def _reference(
+    store: ArtifactStore, signature: ModelSignature, buckets: FeatureBuckets, target_edges: tuple[float, ...]
+) -> Reference | None:
     if not signature.snapshot_uri or not signature.dataset_sha256:
         return None
     try:
-        frame = read_snapshot(store, signature.snapshot_uri, signature.dataset_sha256,
-                              metadata_sha256=signature.dataset_metadata_sha256)
+        frame = read_snapshot(
+            store, signature.snapshot_uri, signature.dataset_sha256, metadata_sha256=signature.dataset_metadata_sha256
+        )
         return reference_from_frame(frame, signature.columns, buckets, signature.classes, target_edges)
     except DigestMismatch as error:
         # Altered, not lost: the drift gauges would compare against what someone else chose.
         raise StartupFailure(error.reason, f"refused the training snapshot: {error}") from None
     except (StoreError, InvalidDatasetVersion, ValueError, KeyError) as error:
-        log.warning("no reference distribution: the training snapshot %s is unusable (%s)",
-                    signature.snapshot_uri, error)
+        log.warning(
+            "no reference distribution: the training snapshot %s is unusable (%s)", signature.snapshot_uri, error
+        )
         return None
 
 
 def warm_up_document(signature: ModelSignature) -> dict[str, Any]:
     """One all-missing row through the protocol path (the imputers fill it in)."""
-    return {"inputs": [{"name": name, "shape": [1], "datatype": "FP64" if name in signature.columns.numeric
-                        else "BYTES", "data": [None]} for name in signature.features]}
+    return {
+        "inputs": [
+            {
+                "name": name,
+                "shape": [1],
+                "datatype": "FP64" if name in signature.columns.numeric else "BYTES",
+                "data": [None],
+            }
+            for name in signature.features
+        ]
+    }
 
 
-def load_served_model(store: ArtifactStore, source: ModelSource, limits: ServingLimits | None = None, *,
-                      max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES) -> LoadedModel:
+def load_served_model(
+    store: ArtifactStore,
+    source: ModelSource,
+    limits: ServingLimits | None = None,
+    *,
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+) -> LoadedModel:
     """`limits` bound the service and the server that runs it (ballast.runtime.serve reads them
     from the service); `max_artifact_bytes` is the operator's artifacts.maxBytes."""
     model = _read_artifact(store, source, max_artifact_bytes)
@@ -175,13 +203,15 @@ def load_served_model(store: ArtifactStore, source: ModelSource, limits: Serving
     buckets = feature_buckets(columns.numeric, columns.categorical, profile, encoder_categories(model, columns))
     target_edges = () if signature.is_classifier else profile_edges(profile, columns.target)
 
-    probe = probe_batch(columns, [tuple(edges) for edges in buckets.numeric.edges],
-                        [tuple(c.index) for c in buckets.categorical])
+    probe = probe_batch(
+        columns, [tuple(edges) for edges in buckets.numeric.edges], [tuple(c.index) for c in buckets.categorical]
+    )
     try:
         predictor = build_predictor(model, columns, signature.is_classifier, probe)
     except Exception as error:  # noqa: BLE001 - a model that cannot predict must not become Ready
-        raise StartupFailure("WarmUpFailed", f"the model failed its warm-up prediction: "
-                                             f"{type(error).__name__}: {error}") from None
+        raise StartupFailure(
+            "WarmUpFailed", f"the model failed its warm-up prediction: {type(error).__name__}: {error}"
+        ) from None
     log.info("serving %s version %s with the %s predictor", signature.name, signature.version, predictor.kind)
 
     state = ServerState(ready=[False])
@@ -190,8 +220,9 @@ def load_served_model(store: ArtifactStore, source: ModelSource, limits: Serving
     reference = _reference(store, signature, buckets, target_edges)
     collector = DriftCollector(signature, live, feedback, reference, predictor.kind, state.ready)
     metrics = ServingMetrics(signature, collector)
-    service = ModelService(signature=signature, predictor=predictor, live=live, feedback_counts=feedback,
-                           limits=limits or ServingLimits())
+    service = ModelService(
+        signature=signature, predictor=predictor, live=live, feedback_counts=feedback, limits=limits or ServingLimits()
+    )
     try:
         service.infer(warm_up_document(signature), record=False)
         metrics.exposition()

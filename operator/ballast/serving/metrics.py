@@ -62,8 +62,26 @@ from ballast.serving.feedback import FeedbackCounts
 from ballast.serving.reference import Reference
 from ballast.serving.signature import ModelSignature
 
-LATENCY_BUCKETS = (0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05,
-                   0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_BUCKETS = (
+    0.00025,
+    0.0005,
+    0.00075,
+    0.001,
+    0.0015,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 ENDPOINTS = ("infer", "feedback", "health", "metadata", "metrics", "other")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MODEL_LABELS = ("model", "version")
@@ -72,15 +90,22 @@ MODEL_LABELS = ("model", "version")
 def _histogram_rows(edges: NumericEdges, counts: np.ndarray) -> Iterator[tuple[int, list[tuple[str, float]]]]:
     """Cumulative (le, count) buckets per series; padded columns of the count matrix are skipped."""
     for i, series in enumerate(edges.edges):
-        used = counts[i, :len(series) + 1]
+        used = counts[i, : len(series) + 1]
         yield i, list(zip(le_labels(series), np.cumsum(used).tolist()))
 
 
 class DriftCollector(Collector):
     """Renders the live Distributions, the feedback counts and the reference at scrape time."""
 
-    def __init__(self, signature: ModelSignature, live: Distributions, feedback: FeedbackCounts,
-                 reference: Reference | None, predictor_kind: str, ready: list[bool]) -> None:
+    def __init__(
+        self,
+        signature: ModelSignature,
+        live: Distributions,
+        feedback: FeedbackCounts,
+        reference: Reference | None,
+        predictor_kind: str,
+        ready: list[bool],
+    ) -> None:
         self.signature, self.live, self.feedback, self.reference = signature, live, feedback, reference
         self.predictor_kind, self.ready = predictor_kind, ready
         self.model = [signature.name, signature.version]
@@ -102,22 +127,34 @@ class DriftCollector(Collector):
         rows.add_metric(model, self.live.rows)
         ready = self._family(GaugeMetricFamily, "ballast_serving_ready", "1 while the server takes inferences.")
         ready.add_metric(model, 1.0 if self.ready[0] else 0.0)
-        info = self._family(GaugeMetricFamily, "ballast_serving_model_info", "The served model; always 1.",
-                            ("sha256", "task", "predictor", "dataset", "dataset_sha256"))
-        info.add_metric([*model, s.sha256, s.task, self.predictor_kind, s.dataset_name or "", s.dataset_sha256 or ""],
-                        1.0)
+        info = self._family(
+            GaugeMetricFamily,
+            "ballast_serving_model_info",
+            "The served model; always 1.",
+            ("sha256", "task", "predictor", "dataset", "dataset_sha256"),
+        )
+        info.add_metric(
+            [*model, s.sha256, s.task, self.predictor_kind, s.dataset_name or "", s.dataset_sha256 or ""], 1.0
+        )
         yield from (rows, ready, info)
 
     def _features(self) -> Iterator[Metric]:
         live, model = self.live, self.model
         numeric = live.buckets.numeric
-        values = self._family(HistogramMetricFamily, "ballast_feature_value",
-                              "Numeric feature values; buckets are the training profile's bin edges.", ("feature",))
+        values = self._family(
+            HistogramMetricFamily,
+            "ballast_feature_value",
+            "Numeric feature values; buckets are the training profile's bin edges.",
+            ("feature",),
+        )
         for i, buckets in _histogram_rows(numeric, live.feature_counts):
             values.add_metric([*model, numeric.names[i]], buckets, float(live.feature_sums[i]))
-        categories = self._family(CounterMetricFamily, "ballast_feature_category",
-                                  "Categorical feature values by category (__other__, __unseen__ included).",
-                                  ("feature", "category"))
+        categories = self._family(
+            CounterMetricFamily,
+            "ballast_feature_category",
+            "Categorical feature values by category (__other__, __unseen__ included).",
+            ("feature", "category"),
+        )
         for j, category in enumerate(live.buckets.categorical):
             for label, count in zip(category.labels, live.category_counts[j].tolist()):
                 categories.add_metric([*model, category.feature, label], count)
@@ -131,8 +168,11 @@ class DriftCollector(Collector):
     def _predictions(self) -> Iterator[Metric]:
         live, model = self.live, self.model
         if not self.signature.is_classifier:
-            values = self._family(HistogramMetricFamily, "ballast_prediction_value",
-                                  "Predicted values; buckets are the target's profile bin edges.")
+            values = self._family(
+                HistogramMetricFamily,
+                "ballast_prediction_value",
+                "Predicted values; buckets are the target's profile bin edges.",
+            )
             for _, buckets in _histogram_rows(live.target_edges, live.value_counts.reshape(1, -1)):
                 values.add_metric(model, buckets, live.value_sum)
             yield values
@@ -140,10 +180,17 @@ class DriftCollector(Collector):
         classes = self._family(CounterMetricFamily, "ballast_prediction_class", "Predictions by class.", ("class",))
         for label, count in zip(live.classes, live.class_counts.tolist()):
             classes.add_metric([*model, str(label)], count)
-        top = self._family(HistogramMetricFamily, "ballast_prediction_max_probability",
-                           "Probability of the predicted (most probable) class.")
-        per_class = self._family(HistogramMetricFamily, "ballast_prediction_class_probability",
-                                 "Predicted probability of each class.", ("class",))
+        top = self._family(
+            HistogramMetricFamily,
+            "ballast_prediction_max_probability",
+            "Probability of the predicted (most probable) class.",
+        )
+        per_class = self._family(
+            HistogramMetricFamily,
+            "ballast_prediction_class_probability",
+            "Predicted probability of each class.",
+            ("class",),
+        )
         for i, buckets in _histogram_rows(live.probability_edges, live.probability_counts):
             total = float(live.probability_sums[i])
             if i == 0:
@@ -154,27 +201,35 @@ class DriftCollector(Collector):
 
     def _feedback(self) -> Iterator[Metric]:
         feedback, model = self.feedback, self.model
-        rows = self._family(CounterMetricFamily, "ballast_feedback_rows", "Labelled feedback rows by result.",
-                            ("result",))
+        rows = self._family(
+            CounterMetricFamily, "ballast_feedback_rows", "Labelled feedback rows by result.", ("result",)
+        )
         for result, count in feedback.rows.items():
             rows.add_metric([*model, result], count)
         yield rows
         if self.signature.is_classifier:
-            confusion = self._family(CounterMetricFamily, "ballast_feedback_confusion",
-                                     "Feedback rows by true and predicted class.", ("true_class", "predicted_class"))
+            confusion = self._family(
+                CounterMetricFamily,
+                "ballast_feedback_confusion",
+                "Feedback rows by true and predicted class.",
+                ("true_class", "predicted_class"),
+            )
             for t, true_label in enumerate(feedback.true_class_labels):
                 for p, predicted in enumerate(feedback.classes):
                     confusion.add_metric([*model, true_label, str(predicted)], int(feedback.confusion[t, p]))
             yield confusion
             return
-        absolute = self._family(CounterMetricFamily, "ballast_feedback_absolute_error",
-                                "Sum of |predicted - true| over feedback rows.")
+        absolute = self._family(
+            CounterMetricFamily, "ballast_feedback_absolute_error", "Sum of |predicted - true| over feedback rows."
+        )
         absolute.add_metric(model, feedback.absolute_error)
-        squared = self._family(CounterMetricFamily, "ballast_feedback_squared_error",
-                               "Sum of (predicted - true)^2 over feedback rows.")
+        squared = self._family(
+            CounterMetricFamily, "ballast_feedback_squared_error", "Sum of (predicted - true)^2 over feedback rows."
+        )
         squared.add_metric(model, feedback.squared_error)
-        signed = self._family(GaugeMetricFamily, "ballast_feedback_error_sum",
-                              "Sum of (predicted - true) over feedback rows.")
+        signed = self._family(
+            GaugeMetricFamily, "ballast_feedback_error_sum", "Sum of (predicted - true) over feedback rows."
+        )
         signed.add_metric(model, feedback.signed_error)
         yield from (absolute, squared, signed)
 
@@ -182,17 +237,29 @@ class DriftCollector(Collector):
         model = self.model
         rows = self._family(GaugeMetricFamily, "ballast_reference_rows", "Rows of the training snapshot.")
         rows.add_metric(model, reference.rows)
-        bins = self._family(GaugeMetricFamily, "ballast_reference_feature_bin_ratio",
-                            "Share of the training snapshot's present values in each feature bucket.", ("feature", "bin"))
+        bins = self._family(
+            GaugeMetricFamily,
+            "ballast_reference_feature_bin_ratio",
+            "Share of the training snapshot's present values in each feature bucket.",
+            ("feature", "bin"),
+        )
         for feature, ratios in reference.feature_bins.items():
             for label, ratio in ratios.items():
                 bins.add_metric([*model, feature, label], ratio)
-        missing = self._family(GaugeMetricFamily, "ballast_reference_feature_missing_ratio",
-                               "Share of the training snapshot's rows missing the feature.", ("feature",))
+        missing = self._family(
+            GaugeMetricFamily,
+            "ballast_reference_feature_missing_ratio",
+            "Share of the training snapshot's rows missing the feature.",
+            ("feature",),
+        )
         for feature, ratio in reference.feature_missing.items():
             missing.add_metric([*model, feature], ratio)
-        predictions = self._family(GaugeMetricFamily, "ballast_reference_prediction_bin_ratio",
-                                   "Share of the training target in each prediction bucket or class.", ("bin",))
+        predictions = self._family(
+            GaugeMetricFamily,
+            "ballast_reference_prediction_bin_ratio",
+            "Share of the training target in each prediction bucket or class.",
+            ("bin",),
+        )
         for label, ratio in reference.prediction_bins.items():
             predictions.add_metric([*model, label], ratio)
         yield from (rows, bins, missing, predictions)
@@ -205,13 +272,25 @@ class ServingMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.signature = signature
         model = (signature.name, signature.version)
-        self._requests = Counter("ballast_serving_requests", "Requests by endpoint and status code.",
-                                 [*MODEL_LABELS, "endpoint", "code"], registry=self.registry)
-        self._errors = Counter("ballast_serving_request_errors", "Requests answered with a status code >= 400.",
-                               [*MODEL_LABELS, "endpoint", "code"], registry=self.registry)
-        latency = Histogram("ballast_serving_request_duration_seconds",
-                            "Time to answer a request not refused with a 4xx, by endpoint.",
-                            [*MODEL_LABELS, "endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._requests = Counter(
+            "ballast_serving_requests",
+            "Requests by endpoint and status code.",
+            [*MODEL_LABELS, "endpoint", "code"],
+            registry=self.registry,
+        )
+        self._errors = Counter(
+            "ballast_serving_request_errors",
+            "Requests answered with a status code >= 400.",
+            [*MODEL_LABELS, "endpoint", "code"],
+            registry=self.registry,
+        )
+        latency = Histogram(
+            "ballast_serving_request_duration_seconds",
+            "Time to answer a request not refused with a 4xx, by endpoint.",
+            [*MODEL_LABELS, "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self._latency = {endpoint: latency.labels(*model, endpoint) for endpoint in ENDPOINTS}
         self._model = model
         # Children resolved once per (endpoint, code): a label lookup per request is measurable.
@@ -222,8 +301,10 @@ class ServingMetrics:
         children = self._request_children.get((endpoint, code))
         if children is None:
             status = str(code)
-            children = (self._requests.labels(*self._model, endpoint, status),
-                        self._errors.labels(*self._model, endpoint, status) if code >= 400 else None)
+            children = (
+                self._requests.labels(*self._model, endpoint, status),
+                self._errors.labels(*self._model, endpoint, status) if code >= 400 else None,
+            )
             self._request_children[(endpoint, code)] = children
         children[0].inc()
         if children[1] is not None:

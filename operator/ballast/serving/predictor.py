@@ -120,8 +120,13 @@ class _OneHot:
     def __init__(self, imputer: SimpleImputer, encoder: OneHotEncoder) -> None:
         if imputer.add_indicator or not _is_nan(imputer.missing_values) or imputer.strategy != "most_frequent":
             raise NotCompilable("categorical imputer is not most_frequent on NaN")
-        if (encoder.drop is not None or encoder.handle_unknown != "ignore" or getattr(encoder, "_infrequent_enabled", False)
-                or encoder.sparse_output or np.dtype(encoder.dtype) != np.float64):
+        if (
+            encoder.drop is not None
+            or encoder.handle_unknown != "ignore"
+            or getattr(encoder, "_infrequent_enabled", False)
+            or encoder.sparse_output
+            or np.dtype(encoder.dtype) != np.float64
+        ):
             raise NotCompilable("one-hot encoder with drop, infrequent categories, sparse or non-float64 output")
         self.fill = list(imputer.statistics_)
         if not all(isinstance(value, str) for value in self.fill):
@@ -209,6 +214,7 @@ def _compile_blocks(preprocessor: Any, columns: FeatureColumns) -> list[_Block]:
 
 # --- the estimator -------------------------------------------------------------------------
 
+
 def _forest_classifier_outputs(forest: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = forest._validate_X_predict(x)  # float32 and finiteness, exactly as predict_proba checks
     n_classes = forest.n_classes_
@@ -244,8 +250,10 @@ class CompiledPipeline:
 
     def features(self, batch: FeatureBatch) -> np.ndarray:
         """What the ColumnTransformer would output for the batch."""
-        parts = [block.transform(batch.numeric[:, block.indices] if block.numeric
-                                 else batch.categorical[:, block.indices]) for block in self._blocks]
+        parts = [
+            block.transform(batch.numeric[:, block.indices] if block.numeric else batch.categorical[:, block.indices])
+            for block in self._blocks
+        ]
         return parts[0] if len(parts) == 1 else np.hstack(parts)
 
     def predict(self, batch: FeatureBatch) -> Prediction:
@@ -300,8 +308,9 @@ def encoder_categories(pipeline: Any, columns: FeatureColumns) -> dict[str, list
     return found
 
 
-def probe_batch(columns: FeatureColumns, numeric_values: list[tuple[float, ...]],
-                categorical_values: list[tuple[str, ...]]) -> FeatureBatch:
+def probe_batch(
+    columns: FeatureColumns, numeric_values: list[tuple[float, ...]], categorical_values: list[tuple[str, ...]]
+) -> FeatureBatch:
     """Rows that visit every given value of every feature, plus a row of missing values and,
     for each feature, a value beyond training (above the largest edge, an unseen category)."""
     extended_numeric = [(*values, (max(values) + 1.0) if values else 0.0, np.nan) for values in numeric_values]

@@ -33,8 +33,9 @@ def label_datatype(signature: ModelSignature) -> str:
 
 
 def input_datatypes(signature: ModelSignature) -> list[dict[str, Any]]:
-    return ([{"name": name, "datatype": "FP64", "shape": [-1]} for name in signature.columns.numeric]
-            + [{"name": name, "datatype": "BYTES", "shape": [-1]} for name in signature.columns.categorical])
+    return [{"name": name, "datatype": "FP64", "shape": [-1]} for name in signature.columns.numeric] + [
+        {"name": name, "datatype": "BYTES", "shape": [-1]} for name in signature.columns.categorical
+    ]
 
 
 def server_metadata() -> dict[str, Any]:
@@ -58,19 +59,29 @@ def model_metadata(signature: ModelSignature, predictor_kind: str) -> dict[str, 
             "sha256": signature.sha256,
             "dataset": {"name": signature.dataset_name, "sha256": signature.dataset_sha256},
             "predictor": predictor_kind,
-            "inputLayouts": ["one 1-D tensor per feature, named after it",
-                             f"one 2-D tensor of shape [n, {len(signature.features)}] in the order of `features`"],
+            "inputLayouts": [
+                "one 1-D tensor per feature, named after it",
+                f"one 2-D tensor of shape [n, {len(signature.features)}] in the order of `features`",
+            ],
         },
     }
 
 
-def output_tensors(signature: ModelSignature, labels: list[Any], probabilities: Any,
-                   wanted: tuple[str, ...] | None) -> list[dict[str, Any]]:
+def output_tensors(
+    signature: ModelSignature, labels: list[Any], probabilities: Any, wanted: tuple[str, ...] | None
+) -> list[dict[str, Any]]:
     outputs = []
     rows = len(labels)
     if wanted is None or PREDICT in wanted:
         outputs.append({"name": PREDICT, "datatype": label_datatype(signature), "shape": [rows], "data": labels})
     if signature.is_classifier and (wanted is None or PREDICT_PROBA in wanted):
-        outputs.append({"name": PREDICT_PROBA, "datatype": "FP64", "shape": [rows, len(signature.classes)],
-                        "parameters": {"classes": list(signature.classes)}, "data": probabilities.ravel().tolist()})
+        outputs.append(
+            {
+                "name": PREDICT_PROBA,
+                "datatype": "FP64",
+                "shape": [rows, len(signature.classes)],
+                "parameters": {"classes": list(signature.classes)},
+                "data": probabilities.ravel().tolist(),
+            }
+        )
     return outputs

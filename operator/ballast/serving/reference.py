@@ -46,13 +46,20 @@ def _target_labels(values: pd.Series, classes: tuple[Any, ...]) -> list[Any]:
     return labels
 
 
-def reference_from_frame(frame: pd.DataFrame, columns: FeatureColumns, buckets: FeatureBuckets,
-                         classes: tuple[Any, ...], target_edges: tuple[float, ...]) -> Reference:
+def reference_from_frame(
+    frame: pd.DataFrame,
+    columns: FeatureColumns,
+    buckets: FeatureBuckets,
+    classes: tuple[Any, ...],
+    target_edges: tuple[float, ...],
+) -> Reference:
     """Counts the training data (snapshot rows, feature and target columns) into live buckets."""
     features = feature_frame(frame, columns)
-    batch = FeatureBatch(rows=len(features),
-                         numeric=features[list(columns.numeric)].to_numpy(dtype=np.float64),
-                         categorical=features[list(columns.categorical)].to_numpy(dtype=object))
+    batch = FeatureBatch(
+        rows=len(features),
+        numeric=features[list(columns.numeric)].to_numpy(dtype=np.float64),
+        categorical=features[list(columns.categorical)].to_numpy(dtype=object),
+    )
     counts = Distributions(buckets, classes, target_edges)
     counts.record_features(batch)
 
@@ -61,7 +68,7 @@ def reference_from_frame(frame: pd.DataFrame, columns: FeatureColumns, buckets: 
     rows = max(batch.rows, 1)
     for i, name in enumerate(buckets.numeric.names):
         # The +Inf bucket of a series sits right after its own edges; later columns are padding.
-        row = counts.feature_counts[i, :len(buckets.numeric.edges[i]) + 1]
+        row = counts.feature_counts[i, : len(buckets.numeric.edges[i]) + 1]
         bins[name] = _ratios(row, le_labels(buckets.numeric.edges[i]))
         missing[name] = float(counts.feature_missing[i]) / rows
     for j, category in enumerate(buckets.categorical):
@@ -74,6 +81,6 @@ def reference_from_frame(frame: pd.DataFrame, columns: FeatureColumns, buckets: 
         prediction = _ratios(counts.class_counts, tuple(map(str, classes)))
     else:
         counts.record_values(pd.to_numeric(target, errors="coerce").dropna().to_numpy(dtype=np.float64))
-        row = counts.value_counts[:len(counts.target_edges.edges[0]) + 1]
+        row = counts.value_counts[: len(counts.target_edges.edges[0]) + 1]
         prediction = _ratios(row, le_labels(counts.target_edges.edges[0]))
     return Reference(rows=batch.rows, feature_bins=bins, feature_missing=missing, prediction_bins=prediction)

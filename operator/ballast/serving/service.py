@@ -24,7 +24,6 @@ from ballast.serving.protocol import model_metadata, output_names, output_tensor
 from ballast.serving.signature import ModelSignature
 from ballast.serving.tensors import batch_from_inputs, parse_infer_request
 
-
 RESPONSE_ID_BYTES = 16
 """128 random bits: another client cannot guess an id to send feedback for it (base64url: 22
 characters, limits.SERVER_ID_LENGTH)."""
@@ -55,8 +54,9 @@ class ModelService:
         if name != self.signature.name:
             raise ModelNotFound(f"unknown model {name!r}; this server serves {self.signature.name!r}")
         if version is not None and version != self.signature.version:
-            raise ModelNotFound(f"unknown version {version!r} of model {name!r}; "
-                                f"this server serves version {self.signature.version!r}")
+            raise ModelNotFound(
+                f"unknown version {version!r} of model {name!r}; this server serves version {self.signature.version!r}"
+            )
 
     def _predict(self, batch: Any) -> Prediction:
         try:
@@ -75,8 +75,12 @@ class ModelService:
                 self.prediction_log.remember(response_id, labels)  # first: IdInUse counts nothing
                 self.live.record_features(request.batch)
                 self.live.record_prediction(prediction, labels)
-        return {"model_name": self.signature.name, "model_version": self.signature.version, "id": response_id,
-                "outputs": output_tensors(self.signature, labels, prediction.probabilities, request.outputs)}
+        return {
+            "model_name": self.signature.name,
+            "model_version": self.signature.version,
+            "id": response_id,
+            "outputs": output_tensors(self.signature, labels, prediction.probabilities, request.outputs),
+        }
 
     def feedback(self, document: Any) -> dict[str, Any]:
         items = parse_feedback(document, self.limits)
@@ -106,8 +110,10 @@ class ModelService:
             predicted = None if item.id in seen else self.prediction_log.peek(item.id)
             seen.add(item.id)
             if predicted is not None and len(predicted) != len(item.labels):
-                raise BadRequest(f"feedback {position}: response {item.id!r} had {len(predicted)} row(s), "
-                                 f"`labels` has {len(item.labels)}")
+                raise BadRequest(
+                    f"feedback {position}: response {item.id!r} had {len(predicted)} row(s), "
+                    f"`labels` has {len(item.labels)}"
+                )
             resolved.append((item.labels, predicted, item.id))
         matched = unmatched = 0
         unknown_ids = []
@@ -122,5 +128,10 @@ class ModelService:
             matched += counts.record(labels, predicted)
         counts.rows["matched"] += matched
         counts.rows["unmatched"] += unmatched
-        return {"model_name": self.signature.name, "model_version": self.signature.version,
-                "matched": matched, "unmatched": unmatched, "unknown_ids": unknown_ids}
+        return {
+            "model_name": self.signature.name,
+            "model_version": self.signature.version,
+            "matched": matched,
+            "unmatched": unmatched,
+            "unknown_ids": unknown_ids,
+        }

@@ -70,11 +70,16 @@ def signature_from_metadata(metadata: Mapping[str, Any], *, name: str, version: 
     if not isinstance(reproducibility, Mapping):
         raise ValueError("metadata.json `reproducibility` is not an object")
     return ModelSignature(
-        name=name, version=version, sha256=sha256, task=task,
-        columns=FeatureColumns(numeric=tuple(numeric), categorical=tuple(categorical),
-                               target=str(features.get("target") or "")),
+        name=name,
+        version=version,
+        sha256=sha256,
+        task=task,
+        columns=FeatureColumns(
+            numeric=tuple(numeric), categorical=tuple(categorical), target=str(features.get("target") or "")
+        ),
         classes=tuple(classes) if task == "classification" else (),
-        dataset_name=dataset.get("name"), dataset_sha256=dataset.get("sha256"),
+        dataset_name=dataset.get("name"),
+        dataset_sha256=dataset.get("sha256"),
         snapshot_uri=dataset.get("snapshotUri"),
         dataset_profile_sha256=_recorded_sha256(reproducibility, "datasetProfileSha256"),
         dataset_metadata_sha256=_recorded_sha256(reproducibility, "datasetMetadataSha256"),

@@ -25,8 +25,10 @@ from ballast.serving.limits import ServingLimits
 from ballast.training.features import FeatureColumns
 
 FLOAT_TYPES = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
-INTEGER_TYPES = {name: getattr(np, name.lower()) for name in
-                 ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")}
+INTEGER_TYPES = {
+    name: getattr(np, name.lower())
+    for name in ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
+}
 DATATYPES = frozenset({*FLOAT_TYPES, *INTEGER_TYPES, "BOOL", "BYTES"})
 NUMBER_KINDS = frozenset("fiu")
 
@@ -188,8 +190,10 @@ def _column_for(tensor: Tensor, values: np.ndarray, feature: str, numeric: bool)
     if not numeric:
         return _as_categorical(_python_values(tensor.datatype, values))
     if tensor.datatype == "BYTES":
-        raise BadRequest(f"input {tensor.name!r}: feature {feature!r} is numeric; send it as FP64, FP32, "
-                         "an INT type or BOOL, not BYTES")
+        raise BadRequest(
+            f"input {tensor.name!r}: feature {feature!r} is numeric; send it as FP64, FP32, "
+            "an INT type or BOOL, not BYTES"
+        )
     return values
 
 
@@ -201,19 +205,23 @@ def _named_batch(tensors: list[Tensor], columns: FeatureColumns) -> FeatureBatch
         by_name[tensor.name] = tensor
     unknown = [name for name in by_name if name not in columns.all]
     if unknown:
-        raise BadRequest(f"unknown input(s) {', '.join(map(repr, unknown))}; the model's features are "
-                         f"{', '.join(columns.all)}")
+        raise BadRequest(
+            f"unknown input(s) {', '.join(map(repr, unknown))}; the model's features are {', '.join(columns.all)}"
+        )
     missing = [name for name in columns.all if name not in by_name]
     if missing:
         raise BadRequest(f"missing input(s) for feature(s) {', '.join(missing)}")
     rows = None
     for tensor in tensors:
         if len(tensor.shape) not in (1, 2) or len(tensor.shape) == 2 and tensor.shape[1] != 1:
-            raise BadRequest(f"input {tensor.name!r}: shape {list(tensor.shape)} is not [n] or [n, 1] "
-                             "(one value per row for each feature)")
+            raise BadRequest(
+                f"input {tensor.name!r}: shape {list(tensor.shape)} is not [n] or [n, 1] "
+                "(one value per row for each feature)"
+            )
         if rows is not None and tensor.shape[0] != rows:
-            raise BadRequest(f"inputs have different numbers of rows ({rows} and {tensor.shape[0]} "
-                             f"for {tensor.name!r})")
+            raise BadRequest(
+                f"inputs have different numbers of rows ({rows} and {tensor.shape[0]} for {tensor.name!r})"
+            )
         rows = tensor.shape[0]
     assert rows is not None
     numeric = np.empty((rows, len(columns.numeric)), dtype=np.float64)
@@ -231,9 +239,11 @@ def _matrix_batch(tensor: Tensor, columns: FeatureColumns) -> FeatureBatch:
     width = len(columns.all)
     shape = tensor.shape
     if len(shape) != 2 or shape[1] != width:
-        raise BadRequest(f"input {tensor.name!r}: shape {list(shape)} is not [n, {width}]; send one 2-D tensor "
-                         f"with the features in this order: {', '.join(columns.all)}, or one tensor per feature "
-                         "named after it")
+        raise BadRequest(
+            f"input {tensor.name!r}: shape {list(shape)} is not [n, {width}]; send one 2-D tensor "
+            f"with the features in this order: {', '.join(columns.all)}, or one tensor per feature "
+            "named after it"
+        )
     rows = shape[0]
     values = tensor.values
     numeric = np.empty((rows, len(columns.numeric)), dtype=np.float64)
@@ -260,8 +270,9 @@ def requested_outputs(document: dict[str, Any], available: tuple[str, ...]) -> t
     outputs = document.get("outputs")
     if outputs is None:
         return None
-    if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
-                                                for o in outputs):
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+    ):
         raise BadRequest("`outputs` must be a list of objects with a `name`")
     names = tuple(o["name"] for o in outputs)
     unknown = [name for name in names if name not in available]
@@ -281,11 +292,14 @@ def request_id(document: dict[str, Any], max_length: int = ServingLimits.max_id_
     return value
 
 
-def parse_infer_request(document: Any, columns: FeatureColumns, available_outputs: tuple[str, ...],
-                        limits: ServingLimits = ServingLimits()) -> InferenceRequest:
+def parse_infer_request(
+    document: Any, columns: FeatureColumns, available_outputs: tuple[str, ...], limits: ServingLimits = ServingLimits()
+) -> InferenceRequest:
     """An infer request's JSON document (already parsed) as the model's input."""
     if not isinstance(document, dict):
         raise BadRequest("the request body must be a JSON object with `inputs`")
-    return InferenceRequest(id=request_id(document, limits.max_id_length),
-                            batch=batch_from_inputs(document.get("inputs"), columns, limits.max_rows),
-                            outputs=requested_outputs(document, available_outputs))
+    return InferenceRequest(
+        id=request_id(document, limits.max_id_length),
+        batch=batch_from_inputs(document.get("inputs"), columns, limits.max_rows),
+        outputs=requested_outputs(document, available_outputs),
+    )

@@ -71,8 +71,14 @@ def canonical_json_bytes(document: Any) -> bytes:
 
 
 class ArtifactStore:
-    def __init__(self, root_uri: str = DEFAULT_STORE_URI, *, backend: Backend | None = None,
-                 environ: Mapping[str, str] | None = None, **storage_options: Any) -> None:
+    def __init__(
+        self,
+        root_uri: str = DEFAULT_STORE_URI,
+        *,
+        backend: Backend | None = None,
+        environ: Mapping[str, str] | None = None,
+        **storage_options: Any,
+    ) -> None:
         """`storage_options` go to fsspec for schemes other than file and s3; s3 credentials
         come from `environ` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION)."""
         self.root: StoreRoot = parse_store_root(root_uri)
@@ -84,8 +90,7 @@ class ArtifactStore:
         return cls(environ.get(STORE_URI_ENV) or DEFAULT_STORE_URI, environ=environ)
 
     @staticmethod
-    def _backend_for(root: StoreRoot, environ: Mapping[str, str] | None,
-                     storage_options: dict[str, Any]) -> Backend:
+    def _backend_for(root: StoreRoot, environ: Mapping[str, str] | None, storage_options: dict[str, Any]) -> Backend:
         if root.scheme == "file":
             return LocalBackend(root.path)
         s3 = s3_options_from_env(os.environ if environ is None else environ)

@@ -24,8 +24,10 @@ class S3Options:
     region: str | None = None
 
     def __repr__(self) -> str:  # the secret must never reach a log or a termination message
-        return (f"S3Options(access_key={'set' if self.access_key else None}, secret_key="
-                f"{'set' if self.secret_key else None}, endpoint_url={self.endpoint_url!r}, region={self.region!r})")
+        return (
+            f"S3Options(access_key={'set' if self.access_key else None}, secret_key="
+            f"{'set' if self.secret_key else None}, endpoint_url={self.endpoint_url!r}, region={self.region!r})"
+        )
 
 
 def s3_options_from_env(environ: Mapping[str, str], prefix: str = "") -> S3Options:

@@ -46,7 +46,9 @@ def parse_store_root(uri: str) -> StoreRoot:
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if not scheme or "://" not in uri:
-        raise ValueError(f"the store root must be a URI such as file:///var/lib/ballast or s3://bucket/prefix, not {uri!r}")
+        raise ValueError(
+            f"the store root must be a URI such as file:///var/lib/ballast or s3://bucket/prefix, not {uri!r}"
+        )
     if parts.query or parts.fragment:
         raise ValueError(f"the store root {uri!r} must not carry a query or a fragment")
     if scheme == "file":
@@ -76,7 +78,8 @@ def validate_key(key: str) -> str:
         if not KEY_SEGMENT.match(segment):
             raise ArtifactOutsideStore(
                 f"artifact key {key!r} has the segment {segment!r}; segments are letters, digits, "
-                "'.', '_' and '-', not starting with '.'")
+                "'.', '_' and '-', not starting with '.'"
+            )
     return key
 
 
@@ -114,7 +117,7 @@ def key_for_uri(root: StoreRoot, uri: str) -> str:
     prefix = root.path.rstrip("/") + "/"
     if not path.startswith(prefix):
         raise ArtifactOutsideStore(f"{uri!r} is outside the store root {root.uri}")
-    return validate_key(path[len(prefix):])
+    return validate_key(path[len(prefix) :])
 
 
 def is_uri(key_or_uri: str) -> bool:

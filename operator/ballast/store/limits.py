@@ -23,7 +23,7 @@ def parse_byte_quantity(text: str) -> int:
     """Bytes from a count or a Kubernetes binary quantity (`2Gi`), as the chart's values write them."""
     text = text.strip()
     number = text.rstrip("KMGTi")
-    suffix = text[len(number):]
+    suffix = text[len(number) :]
     if not number.isdigit() or suffix not in BINARY_SUFFIXES or int(number) <= 0:
         raise ValueError(f"{text!r} is not a positive number of bytes (such as 2147483648 or 2Gi)")
     return int(number) * BINARY_SUFFIXES[suffix]

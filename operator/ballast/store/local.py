@@ -17,7 +17,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 from ballast.store.errors import ArtifactConflict, ArtifactNotFound, ArtifactOutsideStore
@@ -76,8 +76,10 @@ class LocalBackend:
             raise ArtifactNotFound(f"no artifact {key!r} in the store {self.root}") from None
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             os.close(descriptor)
-            raise ArtifactNotFound(f"{key!r} in the store {self.root} is not a regular file "
-                                   "(a directory, a FIFO or a device), so it is no artifact")
+            raise ArtifactNotFound(
+                f"{key!r} in the store {self.root} is not a regular file "
+                "(a directory, a FIFO or a device), so it is no artifact"
+            )
         os.set_blocking(descriptor, True)
         return os.fdopen(descriptor, "rb")
 
@@ -132,7 +134,8 @@ class LocalBackend:
         if existing != new_digest:
             raise ArtifactConflict(
                 f"{key!r} already exists with different content (sha256 {existing}, new {new_digest}); "
-                "artifacts are written once and never rewritten")
+                "artifacts are written once and never rewritten"
+            )
         return False
 
     @staticmethod
@@ -168,8 +171,7 @@ class LocalBackend:
                 if not stat.S_ISREG(info.st_mode):
                     continue
                 key = name if relative == "." else "/".join([*relative.split(os.sep), name])
-                yield StoredObject(key=key, size=info.st_size,
-                                   modified=datetime.fromtimestamp(info.st_mtime, timezone.utc))
+                yield StoredObject(key=key, size=info.st_size, modified=datetime.fromtimestamp(info.st_mtime, UTC))
 
     def directories(self, prefix: str) -> list[str]:
         """The subdirectories directly under the prefix whose names are key segments; a symlink
@@ -178,8 +180,9 @@ class LocalBackend:
         if not os.path.isdir(top) or os.path.islink(top):
             return []
         with os.scandir(top) as entries:
-            return sorted(entry.name for entry in entries
-                          if KEY_SEGMENT.match(entry.name) and entry.is_dir(follow_symlinks=False))
+            return sorted(
+                entry.name for entry in entries if KEY_SEGMENT.match(entry.name) and entry.is_dir(follow_symlinks=False)
+            )
 
     def delete(self, key: str) -> bool:
         """Unlinks the object (a symlink planted in its place is removed, never followed) and

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import fsspec
@@ -114,7 +114,8 @@ class FsspecBackend:
                 if existing_digest != new_digest:
                     raise ArtifactConflict(
                         f"{key!r} already exists with different content (sha256 {existing_digest}, "
-                        f"new {new_digest}); artifacts are written once and never rewritten")
+                        f"new {new_digest}); artifacts are written once and never rewritten"
+                    )
                 return False
             spool.seek(0)
             with _store_errors(self.root_path), self.fs.open(self._path(key), "wb") as out:
@@ -132,7 +133,7 @@ class FsspecBackend:
         for path, info in sorted(found.items()):
             if info.get("type", "file") != "file":
                 continue
-            key = path.lstrip("/")[len(self.root_path.lstrip("/")):].lstrip("/")
+            key = path.lstrip("/")[len(self.root_path.lstrip("/")) :].lstrip("/")
             try:
                 validate_key(key)
             except StoreError:  # not one of the store's keys
@@ -148,8 +149,11 @@ class FsspecBackend:
                 found = self.fs.ls(top, detail=True)
             except FileNotFoundError:
                 return []
-        names = (str(info.get("name", "")).rstrip("/").rsplit("/", 1)[-1] for info in found
-                 if info.get("type") == "directory")
+        names = (
+            str(info.get("name", "")).rstrip("/").rsplit("/", 1)[-1]
+            for info in found
+            if info.get("type") == "directory"
+        )
         return sorted(name for name in names if KEY_SEGMENT.match(name))
 
     def delete(self, key: str) -> bool:
@@ -165,7 +169,7 @@ def _modified(info: dict[str, Any]) -> datetime | None:
     for field in ("mtime", "LastModified", "last_modified", "created"):
         value = info.get(field)
         if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, timezone.utc)
+            return datetime.fromtimestamp(value, UTC)
     return None

@@ -4,6 +4,11 @@ from ballast.training.errors import InvalidEstimator, InvalidEvaluation, Invalid
 from ballast.training.run import DatasetIdentity, TrainingOutcome, train_model
 
 __all__ = [
-    "DatasetIdentity", "InvalidEstimator", "InvalidEvaluation", "InvalidTrainingData", "TrainingInputError",
-    "TrainingOutcome", "train_model",
+    "DatasetIdentity",
+    "InvalidEstimator",
+    "InvalidEvaluation",
+    "InvalidTrainingData",
+    "TrainingInputError",
+    "TrainingOutcome",
+    "train_model",
 ]

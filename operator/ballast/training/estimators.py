@@ -59,8 +59,7 @@ def param_problems(cls: type[BaseEstimator], params: dict[str, Any]) -> list[str
             problems.append(_unknown_param_problem(name, known))
         elif name in constraints:
             try:
-                validate_parameter_constraints({name: constraints[name]}, {name: value},
-                                               caller_name=cls.__name__)
+                validate_parameter_constraints({name: constraints[name]}, {name: value}, caller_name=cls.__name__)
             except InvalidParameterError as error:
                 problems.append(str(error))
     return problems

@@ -21,14 +21,19 @@ def evaluation_problems(evaluation: Evaluation, task: Task, columns: list[str]) 
         problems.append(f"primaryMetric {evaluation.primary_metric!r} is not a {task} metric ({', '.join(allowed)})")
     gates = evaluation.gates
     if gates is not None:
-        problems += [f"gates.minimums.{metric}: not a {task} metric ({', '.join(allowed)})"
-                     for metric in sorted(gates.minimums or {}) if metric not in allowed]
+        problems += [
+            f"gates.minimums.{metric}: not a {task} metric ({', '.join(allowed)})"
+            for metric in sorted(gates.minimums or {})
+            if metric not in allowed
+        ]
         if gates.fairness is not None:
             if task != "classification":
                 problems.append("gates.fairness applies to classifiers only")
             if gates.fairness.sensitive_feature not in columns:
-                problems.append(f"gates.fairness.sensitiveFeature {gates.fairness.sensitive_feature!r} "
-                                "is not a column of the dataset")
+                problems.append(
+                    f"gates.fairness.sensitiveFeature {gates.fairness.sensitive_feature!r} "
+                    "is not a column of the dataset"
+                )
     return problems
 
 

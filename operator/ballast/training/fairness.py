@@ -38,8 +38,11 @@ def equal_opportunity_difference(y_true: Any, y_pred: Any, sensitive: Any, posit
     actual_positive = np.asarray(y_true) == positive
     predicted_positive = np.asarray(y_pred) == positive
     groups = _groups(sensitive)
-    rates = [float(predicted_positive[(groups == g) & actual_positive].mean())
-             for g in np.unique(groups) if np.any((groups == g) & actual_positive)]
+    rates = [
+        float(predicted_positive[(groups == g) & actual_positive].mean())
+        for g in np.unique(groups)
+        if np.any((groups == g) & actual_positive)
+    ]
     return _spread(rates)
 
 

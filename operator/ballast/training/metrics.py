@@ -36,11 +36,15 @@ def _finite(values: dict[str, float], skipped: dict[str, str]) -> MetricValues:
     return MetricValues(values=kept, skipped=skipped)
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None,
-                           classes: np.ndarray) -> MetricValues:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray
+) -> MetricValues:
     binary = len(classes) == 2
-    averaging: dict[str, Any] = {"average": "binary", "pos_label": positive_class(classes)} if binary \
+    averaging: dict[str, Any] = (
+        {"average": "binary", "pos_label": positive_class(classes)}
+        if binary
         else {"average": "macro", "labels": classes}
+    )
     values = {
         "accuracy": skm.accuracy_score(y_true, y_pred),
         "precision": skm.precision_score(y_true, y_pred, zero_division=0, **averaging),
@@ -60,19 +64,21 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.nda
             if binary:
                 values["roc_auc"] = skm.roc_auc_score(y_true == positive_class(classes), proba[:, 1])
             else:
-                values["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro",
-                                                      labels=classes)
+                values["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes)
         except ValueError as error:
             skipped["roc_auc"] = f"undefined on this test split: {error}"
     return _finite(values, skipped)
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> MetricValues:
-    return _finite({
-        "rmse": skm.root_mean_squared_error(y_true, y_pred),
-        "mae": skm.mean_absolute_error(y_true, y_pred),
-        "r2": skm.r2_score(y_true, y_pred),
-    }, {})
+    return _finite(
+        {
+            "rmse": skm.root_mean_squared_error(y_true, y_pred),
+            "mae": skm.mean_absolute_error(y_true, y_pred),
+            "r2": skm.r2_score(y_true, y_pred),
+        },
+        {},
+    )
 
 
 def task_metric_names(task: Task) -> tuple[str, ...]:
@@ -88,5 +94,4 @@ def evaluate_model(model: Any, features: Any, y_true: np.ndarray, task: Task) ->
     y_pred = model.predict(features)
     if task == "regression":
         return regression_metrics(y_true, y_pred)
-    return classification_metrics(y_true, y_pred, predict_proba_or_none(model, features),
-                                  np.asarray(model.classes_))
+    return classification_metrics(y_true, y_pred, predict_proba_or_none(model, features), np.asarray(model.classes_))

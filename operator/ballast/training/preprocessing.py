@@ -12,15 +12,17 @@ from ballast.training.features import FeatureColumns
 
 # Models whose fit depends on the scale of the features (distances, penalties); trees and
 # naive Bayes do not care, so they skip the scaler.
-SCALE_SENSITIVE_ESTIMATORS = frozenset({
-    "sklearn.linear_model.LogisticRegression",
-    "sklearn.linear_model.LinearRegression",
-    "sklearn.linear_model.Ridge",
-    "sklearn.linear_model.Lasso",
-    "sklearn.linear_model.ElasticNet",
-    "sklearn.neighbors.KNeighborsClassifier",
-    "sklearn.neighbors.KNeighborsRegressor",
-})
+SCALE_SENSITIVE_ESTIMATORS = frozenset(
+    {
+        "sklearn.linear_model.LogisticRegression",
+        "sklearn.linear_model.LinearRegression",
+        "sklearn.linear_model.Ridge",
+        "sklearn.linear_model.Lasso",
+        "sklearn.linear_model.ElasticNet",
+        "sklearn.neighbors.KNeighborsClassifier",
+        "sklearn.neighbors.KNeighborsRegressor",
+    }
+)
 
 PREPROCESS_STEP = "preprocess"
 MODEL_STEP = "model"
@@ -38,17 +40,27 @@ def build_preprocessor(columns: FeatureColumns, scale: bool) -> ColumnTransforme
     if columns.numeric:
         transformers.append(("numeric", Pipeline(numeric_steps), list(columns.numeric)))
     if columns.categorical:
-        transformers.append(("categorical", Pipeline([
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            # Dense output: HistGradientBoosting and GaussianNB refuse sparse input, and one
-            # layout for every estimator keeps the trusted-type list small.
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]), list(columns.categorical)))
+        transformers.append(
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        # Dense output: HistGradientBoosting and GaussianNB refuse sparse input, and one
+                        # layout for every estimator keeps the trusted-type list small.
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                ),
+                list(columns.categorical),
+            )
+        )
     return ColumnTransformer(transformers, remainder="drop")
 
 
 def build_pipeline(class_path: str, estimator: BaseEstimator, columns: FeatureColumns) -> Pipeline:
-    return Pipeline([
-        (PREPROCESS_STEP, build_preprocessor(columns, scale=needs_scaling(class_path))),
-        (MODEL_STEP, estimator),
-    ])
+    return Pipeline(
+        [
+            (PREPROCESS_STEP, build_preprocessor(columns, scale=needs_scaling(class_path))),
+            (MODEL_STEP, estimator),
+        ]
+    )

@@ -17,8 +17,15 @@ from ballast.training.run import DatasetIdentity, TrainingOutcome
 TERMINATION_MESSAGE_LIMIT = 4096
 GATE_FAILED = "GateFailed"
 # The Reproducibility fields of TrainingRun status (ballast.api.trainingrun.Reproducibility).
-STATUS_REPRODUCIBILITY_FIELDS = ("image", "imageDigest", "pythonVersion", "packages", "seed", "datasetSha256",
-                                 "codeVersion")
+STATUS_REPRODUCIBILITY_FIELDS = (
+    "image",
+    "imageDigest",
+    "pythonVersion",
+    "packages",
+    "seed",
+    "datasetSha256",
+    "codeVersion",
+)
 
 
 def _gate_dicts(outcome: TrainingOutcome) -> list[dict[str, Any]]:
@@ -34,13 +41,24 @@ def key_metric(outcome: TrainingOutcome) -> dict[str, Any] | None:
     return None if value is None else {"name": outcome.key_metric, "value": value}
 
 
-def artifact_metadata(outcome: TrainingOutcome, *, model: str, artifact_uri: str, dataset: DatasetIdentity,
-                      training_run: Mapping[str, Any] | None, champion: Mapping[str, Any] | None) -> dict[str, Any]:
+def artifact_metadata(
+    outcome: TrainingOutcome,
+    *,
+    model: str,
+    artifact_uri: str,
+    dataset: DatasetIdentity,
+    training_run: Mapping[str, Any] | None,
+    champion: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     """metadata.json beside model.skops: lineage, reproducibility, metrics and gates."""
     return {
         "model": model,
-        "artifact": {"uri": artifact_uri, "sha256": outcome.artifact.sha256, "format": ARTIFACT_FORMAT,
-                     "sizeBytes": len(outcome.artifact.data)},
+        "artifact": {
+            "uri": artifact_uri,
+            "sha256": outcome.artifact.sha256,
+            "format": ARTIFACT_FORMAT,
+            "sizeBytes": len(outcome.artifact.data),
+        },
         "lineage": {
             "trainingRun": dict(training_run) if training_run else None,
             "dataset": {"name": dataset.name, "sha256": dataset.sha256, "snapshotUri": dataset.snapshot_uri},
@@ -48,8 +66,11 @@ def artifact_metadata(outcome: TrainingOutcome, *, model: str, artifact_uri: str
         },
         "estimator": outcome.reproducibility["estimator"],
         "task": outcome.task,
-        "features": {"numeric": list(outcome.columns.numeric), "categorical": list(outcome.columns.categorical),
-                     "target": outcome.columns.target},
+        "features": {
+            "numeric": list(outcome.columns.numeric),
+            "categorical": list(outcome.columns.categorical),
+            "target": outcome.columns.target,
+        },
         "classes": outcome.classes,
         "metrics": outcome.metrics,
         "skippedMetrics": outcome.skipped_metrics,
@@ -58,8 +79,7 @@ def artifact_metadata(outcome: TrainingOutcome, *, model: str, artifact_uri: str
         "passed": outcome.passed,
         "params": outcome.params,
         "reproducibility": outcome.reproducibility,
-        "rows": {"train": outcome.train_rows, "test": outcome.test_rows,
-                 "droppedWithoutTarget": outcome.dropped_rows},
+        "rows": {"train": outcome.train_rows, "test": outcome.test_rows, "droppedWithoutTarget": outcome.dropped_rows},
         "fitSeconds": round(outcome.fit_seconds, 6),
         "warnings": outcome.warnings,
     }
@@ -119,7 +139,8 @@ def fit_termination_message(result: Mapping[str, Any], limit: int = TERMINATION_
     if len(encoded) <= limit:
         return encoded
     # Still too long (a pathological number of gates): the verdict and where to read the rest.
-    minimal = {key: document[key] for key in ("artifact", "metadataUri", "keyMetric", "passed", "reason")
-               if key in document}
+    minimal = {
+        key: document[key] for key in ("artifact", "metadataUri", "keyMetric", "passed", "reason") if key in document
+    }
     minimal["message"] = "result too large for the termination message; see metadataUri"
     return _encoded(minimal)

@@ -38,9 +38,17 @@ def json_safe(value: Any) -> Any:
     return repr(value)
 
 
-def reproducibility_record(*, dataset_name: str, dataset_sha256: str, estimator: str,
-                           params: dict[str, Any], seed: int, test_fraction: float,
-                           metrics: dict[str, float], environment: Mapping[str, str]) -> dict[str, Any]:
+def reproducibility_record(
+    *,
+    dataset_name: str,
+    dataset_sha256: str,
+    estimator: str,
+    params: dict[str, Any],
+    seed: int,
+    test_fraction: float,
+    metrics: dict[str, float],
+    environment: Mapping[str, str],
+) -> dict[str, Any]:
     """Everything that went into the model, camelCase like the API; the image comes from env vars."""
     return {
         "datasetName": dataset_name,

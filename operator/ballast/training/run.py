@@ -101,8 +101,9 @@ def _fit(pipeline: Pipeline, features: pd.DataFrame, target: pd.Series) -> tuple
     return elapsed, messages[:MAX_RECORDED_WARNINGS]
 
 
-def _champion_score(champion: Any, features: pd.DataFrame, target: np.ndarray, task: Task,
-                    metric: str) -> ChampionScore:
+def _champion_score(
+    champion: Any, features: pd.DataFrame, target: np.ndarray, task: Task, metric: str
+) -> ChampionScore:
     try:
         scored = evaluate_model(champion, features, target, task)
     except Exception as error:  # noqa: BLE001 - any failure of a foreign model fails the gate, not the run
@@ -120,9 +121,15 @@ def _check_round_trip(artifact: SerializedModel, pipeline: Pipeline, features: p
         raise RuntimeError("the saved model predicts differently from the fitted one")
 
 
-def train_model(spec: TrainingRunSpec, frame: pd.DataFrame, schema: DatasetSchema, dataset: DatasetIdentity,
-                champion: Any | None = None, champion_problem: str | None = None,
-                environment: Mapping[str, str] | None = None) -> TrainingOutcome:
+def train_model(
+    spec: TrainingRunSpec,
+    frame: pd.DataFrame,
+    schema: DatasetSchema,
+    dataset: DatasetIdentity,
+    champion: Any | None = None,
+    champion_problem: str | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> TrainingOutcome:
     """Train, evaluate and gate one run.
 
     `champion` is the current Production model, already verified and loaded; `champion_problem`
@@ -168,23 +175,40 @@ def train_model(spec: TrainingRunSpec, frame: pd.DataFrame, schema: DatasetSchem
             champion_score = ChampionScore(value=None, problem=champion_problem)
         elif champion is not None:
             champion_score = _champion_score(champion, test_x, test_y, task, metric)
-    gate_results = evaluate_gates(gates, metric, scored.values, scored.skipped, fairness, fairness_unavailable,
-                                  champion_score)
+    gate_results = evaluate_gates(
+        gates, metric, scored.values, scored.skipped, fairness, fairness_unavailable, champion_score
+    )
 
     artifact = serialize_model(pipeline)
     _check_round_trip(artifact, pipeline, test_x)
     params = json_safe(pipeline.named_steps[MODEL_STEP].get_params(deep=False))
     return TrainingOutcome(
-        task=task, pipeline=pipeline, artifact=artifact, metrics=metrics, skipped_metrics=scored.skipped,
-        key_metric=metric, gates=gate_results, params=params,
-        reproducibility={**reproducibility_record(
-            dataset_name=dataset.name, dataset_sha256=dataset.sha256, estimator=spec.estimator, params=params,
-            seed=spec.seed, test_fraction=evaluation.test_fraction, metrics=metrics,
-            environment=environment or {}), **_dataset_digests(dataset)},
+        task=task,
+        pipeline=pipeline,
+        artifact=artifact,
+        metrics=metrics,
+        skipped_metrics=scored.skipped,
+        key_metric=metric,
+        gates=gate_results,
+        params=params,
+        reproducibility={
+            **reproducibility_record(
+                dataset_name=dataset.name,
+                dataset_sha256=dataset.sha256,
+                estimator=spec.estimator,
+                params=params,
+                seed=spec.seed,
+                test_fraction=evaluation.test_fraction,
+                metrics=metrics,
+                environment=environment or {},
+            ),
+            **_dataset_digests(dataset),
+        },
         columns=columns,
         classes=json_safe(list(pipeline.classes_)) if task == "classification" else None,
-        train_rows=len(split.train), test_rows=len(split.test), dropped_rows=rows.dropped_rows,
-        fit_seconds=fit_seconds, warnings=fit_warnings,
+        train_rows=len(split.train),
+        test_rows=len(split.test),
+        dropped_rows=rows.dropped_rows,
+        fit_seconds=fit_seconds,
+        warnings=fit_warnings,
     )
-
-

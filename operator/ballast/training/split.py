@@ -21,10 +21,17 @@ def split_indices(target: pd.Series, test_fraction: float, seed: int, stratify: 
     """Row positions for training and testing; stratified by the target for classifiers."""
     positions = np.arange(len(target))
     try:
-        train, test = train_test_split(positions, test_size=test_fraction, random_state=seed,
-                                       shuffle=True, stratify=target.to_numpy() if stratify else None)
+        train, test = train_test_split(
+            positions,
+            test_size=test_fraction,
+            random_state=seed,
+            shuffle=True,
+            stratify=target.to_numpy() if stratify else None,
+        )
     except ValueError as error:
         # Typically a class with a single row, or too few rows for the requested fraction.
-        raise InvalidTrainingData(f"cannot split {len(target)} rows with testFraction {test_fraction}"
-                                  f"{' stratified by class' if stratify else ''}: {error}") from None
+        raise InvalidTrainingData(
+            f"cannot split {len(target)} rows with testFraction {test_fraction}"
+            f"{' stratified by class' if stratify else ''}: {error}"
+        ) from None
     return SplitIndices(train=np.sort(train), test=np.sort(test))

@@ -27,8 +27,10 @@ def _column_type(schema: DatasetSchema, name: str) -> str:
 def _classification_labels(values: pd.Series, column_type: str, name: str) -> pd.Series:
     if column_type == "float":
         if not np.all(np.mod(values.to_numpy(dtype="float64"), 1) == 0):
-            raise InvalidTrainingData(f"target {name!r} is a float column with fractional values; "
-                                      "a classifier needs class labels (use a regressor, or an integer or category column)")
+            raise InvalidTrainingData(
+                f"target {name!r} is a float column with fractional values; "
+                "a classifier needs class labels (use a regressor, or an integer or category column)"
+            )
         return values.astype("int64")
     if column_type == "integer":
         return values.astype("int64")
