@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -25,6 +26,10 @@ class Outcome:
     apply_manifests: list[tuple[str, dict]] = field(default_factory=list)
     """(field manager, manifest) of children kept as declared by server-side apply, which
     also puts back whatever drifted in the fields Ballast sets."""
+    wake_at: datetime | None = None
+    """When the object must be reconciled again although nothing it watches changes (a canary's
+    analysis is due, a grace period or a cooldown ends, a drift evaluation is due); None when
+    only an event (its own, a child's, a sibling's) can change what it decides."""
 
     def event(self, type: str, reason: str, message: str) -> None:
         self.events.append(Event(type, reason, message))
