@@ -27,7 +27,13 @@ class OperatorOptions:
     verbose: bool = False
 
 
-HANDLER_THREADS = 16
+HANDLER_THREADS = 4
+RECONCILE_WORKERS = 16
+"""Objects reconciled at once, across every namespace. Outbound reads hold a worker up to
+their deadline (two per namespace at most: handlers/driftpolicy.OUTBOUND_READS), so there are
+enough for several namespaces waiting on slow servers at once, not just one per CPU."""
+STOP_SECONDS = 5.0
+"""How long a stopping operator waits for reconciles in progress (a scrape may be mid-request)."""
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -43,12 +49,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    # Timers that scrape serving pods may be mid-request (2 s timeout) when the operator
-    # stops: let them finish instead of orphaning them with the API session closed under them.
-    settings.background.instant_exit_timeout = 5.0
-    # Sync handlers share this pool across every namespace; outbound reads hold a thread up to
-    # their deadline (two per namespace at most: handlers/driftpolicy.OUTBOUND_READS), so the
-    # pool is sized for several namespaces waiting on slow servers at once, not for the CPUs.
+    # kopf's pool runs only the index functions and the NetworkPolicy restorer: the reconciles
+    # run on the runner's own workers (RECONCILE_WORKERS)
     settings.execution.max_workers = HANDLER_THREADS
 
 
@@ -67,17 +69,16 @@ class EventsIntoDeletedNamespaces(logging.Filter):
         )
 
 
-class RoutineTimerSuccesses(logging.Filter):
-    """Drops kopf's "Timer '...' succeeded." lines.
+class RoutineHandlerSuccesses(logging.Filter):
+    """Drops kopf's "Handler '...' succeeded." lines.
 
-    Ballast's timers poll every object in transition or under a drift policy every couple of
-    seconds: with 2,000 objects that was 360 log lines a second (31 million a day), and a
-    measurable share of the operator's CPU, saying nothing. A failing timer is still logged,
-    and what a timer changes shows in status, Events and metrics."""
+    Ballast's kopf handlers only queue reconciles, once per watch event of every Ballast object
+    and child: a line each would say nothing (a reconcile's effects show in status, Events and
+    metrics). A failing handler is still logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.msg if isinstance(record.msg, str) else ""
-        return not (record.levelno == logging.INFO and message.startswith("Timer ") and message.endswith(" succeeded."))
+        return not (record.levelno == logging.INFO and message.endswith(" succeeded."))
 
 
 def operator_identity(environ: Mapping[str, str], hostname: str) -> str:
@@ -102,20 +103,36 @@ def run_operator(options: OperatorOptions) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kopf._core.engines.posting").addFilter(EventsIntoDeletedNamespaces())
-    logging.getLogger("kopf.objects").addFilter(RoutineTimerSuccesses())
+    logging.getLogger("kopf.objects").addFilter(RoutineHandlerSuccesses())
     start_http_server(options.metrics_port, addr=options.bind_address)
     start_trimming(every_seconds=30)
     interval = rediscovery_interval(os.environ)
     if interval is not None:  # a Node that joins, a ServiceCIDR added: refused while the operator runs
         keep_discovering(interval, LIVE_SETTINGS.add_cluster_ranges, problems_at_start=found.problems if found else ())
 
+    from ballast.handlers.runner import Runner
+    from ballast.handlers.triggers import QUEUE
+
+    identity = operator_identity(os.environ, socket.gethostname())
+    runners: list[Runner] = []
+
     @kopf.on.startup()
-    def _startup(settings: kopf.OperatorSettings, **_) -> None:
+    def _startup(settings: kopf.OperatorSettings, **kwargs: object) -> None:
         configure(settings)
+        # the indices are live views: filled by the watches, read by every reconcile
+        indices = {name: value for name, value in kwargs.items() if isinstance(value, kopf.Index)}
+        runner = Runner(QUEUE, indices, reporter=identity)
+        runner.start(RECONCILE_WORKERS)
+        runners.append(runner)
+
+    @kopf.on.cleanup()
+    def _cleanup(**_: object) -> None:
+        for runner in runners:
+            runner.stop(timeout=STOP_SECONDS)
 
     asyncio.run(
         kopf.operator(
-            identity=operator_identity(os.environ, socket.gethostname()),
+            identity=identity,
             standalone=True,  # one replica with a Recreate strategy: no peering needed
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),

@@ -1,13 +1,12 @@
-"""The few writes the operator makes besides status: create children, delete finished Jobs.
-
-kopf writes status; everything else goes through the official client, created once.
-"""
+"""The operator's reads and writes of single objects, through the official client, created once:
+Ballast objects and their status, children, Events."""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
+from datetime import UTC, datetime
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -173,4 +172,66 @@ def server_side_apply(manifest: dict, *, field_manager: str, resource_version: s
     except ApiException as error:
         _raise_if_namespace_terminating(error)
         _raise_if_refused(error, manifest)
+        raise
+
+
+def read_custom_object(plural: str, namespace: str, name: str) -> dict | None:
+    """A Ballast object as the API server has it now; None when it is gone."""
+    try:
+        return client.CustomObjectsApi(api_client()).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def patch_status(plural: str, namespace: str, name: str, changes: dict) -> None:
+    """A merge patch of the object's status: the fields given are set (None removes one), the
+    others are left as they are. Nothing is written for an object deleted meanwhile."""
+    try:
+        client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, {"status": changes}
+        )
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+EVENT_MESSAGE_LIMIT = 1024
+"""What `kubectl describe` shows comfortably; the status condition keeps the longer text."""
+
+
+def post_event(involved: dict, *, type: str, reason: str, message: str, reporter: str) -> None:
+    """A core/v1 Event about a Ballast object, as `kubectl describe` and `kubectl events` show
+    it. An Event into a namespace being deleted, or about an object gone, is dropped: it
+    would go with them."""
+    metadata = involved["metadata"]
+    moment = datetime.now(UTC).isoformat()
+    event = {
+        "metadata": {"namespace": metadata["namespace"], "generateName": f"{metadata['name']}."},
+        "type": type,
+        "reason": reason,
+        "message": message[:EVENT_MESSAGE_LIMIT],
+        "action": reason,
+        "reportingComponent": "ballast.dev/operator",
+        "reportingInstance": reporter,
+        "source": {"component": "ballast"},
+        "involvedObject": {
+            "apiVersion": involved["apiVersion"],
+            "kind": involved["kind"],
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata.get("uid"),
+        },
+        "firstTimestamp": moment,
+        "lastTimestamp": moment,
+        "count": 1,
+    }
+    try:
+        client.CoreV1Api(api_client()).create_namespaced_event(metadata["namespace"], event)
+    except ApiException as error:
+        if error.status == 404 or (error.status == 403 and "NamespaceTerminating" in (error.body or "")):
+            return
         raise

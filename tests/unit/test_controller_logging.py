@@ -1,4 +1,4 @@
-"""The operator's log keeps what a person reads: failures and changes, not a line per timer tick."""
+"""The operator's log keeps what a person reads: failures and changes, not a line per watch event."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import logging
 import kopf
 import pytest
 
-from ballast.controller import RoutineTimerSuccesses
+from ballast.controller import RoutineHandlerSuccesses
 
 
 @pytest.fixture
 def kopf_log(caplog):
     objects = logging.getLogger("kopf.objects")
-    routine = RoutineTimerSuccesses()
+    routine = RoutineHandlerSuccesses()
     objects.addFilter(routine)
     caplog.set_level(logging.DEBUG, logger="kopf.objects")
     yield caplog
@@ -32,15 +32,15 @@ def _object_logger() -> logging.LoggerAdapter:
     return kopf.LocalObjectLogger(body=body, settings=kopf.OperatorSettings())
 
 
-def test_timer_successes_are_dropped_and_everything_else_is_kept(kopf_log):
+def test_handler_successes_are_dropped_and_everything_else_is_kept(kopf_log):
     logger = _object_logger()
-    logger.info("Timer 'reconcile' succeeded.")
-    logger.info("Timer 'follow_rollout' succeeded.")
-    logger.info("Handler 'reconcile' succeeded.")
-    logger.error("Timer 'reconcile' failed with an exception. Will retry.")
-    logger.warning("Timer 'reconcile' succeeded.")  # not kopf's routine line: kept
+    logger.info("Handler 'queue-datasets' succeeded.")
+    logger.info("Handler 'pod_changed' succeeded.")
+    logger.info("Deletion is processed: 1 succeeded; 0 failed.")
+    logger.error("Handler 'queue-datasets' failed with an exception. Will retry.")
+    logger.warning("Handler 'queue-datasets' succeeded.")  # not kopf's routine line: kept
     assert [(r.levelname, r.getMessage()) for r in kopf_log.records] == [
-        ("INFO", "Handler 'reconcile' succeeded."),
-        ("ERROR", "Timer 'reconcile' failed with an exception. Will retry."),
-        ("WARNING", "Timer 'reconcile' succeeded."),
+        ("INFO", "Deletion is processed: 1 succeeded; 0 failed."),
+        ("ERROR", "Handler 'queue-datasets' failed with an exception. Will retry."),
+        ("WARNING", "Handler 'queue-datasets' succeeded."),
     ]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import kopf
 import pytest
 
-from ballast.controller import HANDLER_THREADS, configure
+from ballast.controller import HANDLER_THREADS, RECONCILE_WORKERS, configure
 from ballast.handlers import driftpolicy
 from ballast.net.slots import NamespaceSlots
 
@@ -61,11 +61,11 @@ def test_no_slots_is_refused():
         NamespaceSlots(per_namespace=0)
 
 
-def test_the_handler_pool_has_room_for_several_namespaces_reading():
+def test_the_reconcile_workers_have_room_for_several_namespaces_reading():
     settings = kopf.OperatorSettings()
     configure(settings)
     assert settings.execution.max_workers == HANDLER_THREADS
-    assert HANDLER_THREADS >= 4 * driftpolicy.OUTBOUND_READS.per_namespace
+    assert RECONCILE_WORKERS >= 4 * driftpolicy.OUTBOUND_READS.per_namespace
 
 
 def test_a_window_started_by_another_handler_this_instant_is_not_queried(monkeypatch):

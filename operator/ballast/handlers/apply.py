@@ -9,6 +9,7 @@ from __future__ import annotations
 import kopf
 
 from ballast import kube
+from ballast.api.kinds import ALL_KINDS
 from ballast.build.claims import store_claim_for
 from ballast.conditions import find_condition, now_rfc3339, set_condition
 from ballast.handlers.ingest_network import is_ingest_job, restrict_ingest_egress
@@ -22,14 +23,15 @@ from ballast.reconcile.service_claim import with_service_claim
 from ballast.settings import Settings
 
 
-def apply_outcome(body: kopf.Body, patch: kopf.Patch, outcome: Outcome, settings: Settings) -> None:
+def apply_outcome(body: kopf.Body, outcome: Outcome, settings: Settings, *, reporter: str) -> None:
+    """reporter: which operator replica writes, as Events name it."""
     try:
         outcome = _create_and_delete_children(body, outcome, settings)
     except kube.NamespaceTerminating:
         return  # the object goes with its namespace; there is nothing left to record
     except kube.ChildRefused as refused:
         outcome = refused_outcome(body, outcome, refused)
-    _write_status_and_events(body, patch, outcome)
+    _write_status_and_events(body, outcome, reporter)
 
 
 def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefused) -> Outcome:
@@ -83,17 +85,23 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
     return outcome
 
 
-def _write_status_and_events(body: kopf.Body, patch: kopf.Patch, outcome: Outcome) -> None:
+def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str) -> None:
     changes = status_changes(dict(body.status), outcome.status)
     count_lifecycle(body["kind"], body.metadata.namespace, body.spec.get("model", ""), dict(body.status), changes)
-    for field, value in changes.items():
-        patch.status[field] = value
+    if changes:
+        kube.patch_status(_plural(body), body.metadata.namespace, body.metadata.name, changes)
     changed = bool(
         changes or outcome.create_jobs or outcome.delete_jobs or outcome.create_objects or outcome.apply_manifests
     )
     RECONCILIATIONS.labels(body["kind"], "changed" if changed else "unchanged").inc()
     for event in [*outcome.events, *ready_transition_events(dict(body.status), outcome)]:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        kube.post_event(
+            plain_body(body), type=event.type, reason=event.reason, message=event.message, reporter=reporter
+        )
+
+
+def _plural(body: kopf.Body) -> str:
+    return next(info.plural for info in ALL_KINDS if info.kind == body["kind"])
 
 
 def status_changes(current: dict, desired: dict) -> dict:

@@ -1,38 +1,27 @@
-"""kopf handlers for Dataset: ingest per generation and per refresh (see ballast.reconcile.dataset)."""
+"""Reconciles a Dataset: ingest per generation and per refresh (see ballast.reconcile.dataset)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
-from ballast.handlers.apply import apply_outcome, plain_body
-from ballast.handlers.context import SETTINGS, current_settings, now
+from ballast.handlers.apply import plain_body
+from ballast.handlers.context import current_settings, now
 from ballast.handlers.indexes import job_of, stuck_pod_of, termination_of
 from ballast.handlers.source_objects import source_objects_in
-from ballast.reconcile.dataset import DatasetObservation, ingest_in_flight, reconcile_dataset
+from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
+from ballast.reconcile.outcome import Outcome
+from ballast.wakeups import dataset_wake_at, earliest
 
 
-def _has_refresh(spec: kopf.Spec, **_) -> bool:
-    return bool(spec.get("refreshInterval"))
-
-
-def _ingesting(status: kopf.Status, **_) -> bool:
-    return ingest_in_flight(dict(status))
-
-
-@kopf.on.resume(GROUP, VERSION, "datasets")
-@kopf.on.create(GROUP, VERSION, "datasets")
-@kopf.on.update(GROUP, VERSION, "datasets", field="spec")
-@kopf.timer(GROUP, VERSION, "datasets", interval=SETTINGS.poll_interval_seconds, when=_ingesting)
-@kopf.timer(GROUP, VERSION, "datasets", id="refresh", interval=SETTINGS.refresh_check_seconds, when=_has_refresh)
 def reconcile(
     body: kopf.Body,
-    patch: kopf.Patch,
     ballast_jobs: kopf.Index,
     ballast_job_pods: kopf.Index,
     stuck_job_pods: kopf.Index,
-    **_,
-) -> None:
+    **_: Any,
+) -> Outcome:
     namespace = body.metadata.namespace
     settings = current_settings()  # the egress policy with the cluster's ranges found so far
     job_name = (body.status.get("ingest") or {}).get("jobName")
@@ -44,4 +33,7 @@ def reconcile(
         pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
         source_objects=source_objects_in(namespace),
     )
-    apply_outcome(body, patch, reconcile_dataset(observed, settings), settings)
+    outcome = reconcile_dataset(observed, settings)
+    status = {**body.status, **outcome.status}
+    outcome.wake_at = earliest(outcome.wake_at, dataset_wake_at(body.spec, status))
+    return outcome

@@ -4,15 +4,15 @@ due, let ballast.reconcile.driftpolicy decide, and carry out what it decided."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
 from ballast.canary.scrape import scrape_by_address
 from ballast.drift.counters import Reading, Window, parse_metrics, window_between
 from ballast.drift.prometheus import PrometheusError, window_from_prometheus
 from ballast.drift_metrics import DRIFT_GAUGES
-from ballast.handlers.apply import apply_outcome, plain_body
+from ballast.handlers.apply import plain_body
 from ballast.handlers.context import SETTINGS, current_settings, now
 from ballast.handlers.indexes import one_of
 from ballast.handlers.serving_pods import owned_pod_addresses
@@ -24,24 +24,21 @@ from ballast.reconcile.driftpolicy import (
     reconcile_drift_policy,
     resumed_window_start,
 )
+from ballast.reconcile.outcome import Outcome
+from ballast.wakeups import ObjectKey, drift_wake_at, earliest
 
 WINDOW_MEMO = "drift_window"
 MIN_WINDOW = timedelta(milliseconds=1)
 """PromQL's resolution: a shorter window has no range to query."""
 OUTBOUND_READS = NamespaceSlots(per_namespace=2)
 """A namespace's policies read Prometheus or their pods two at a time: however many policies
-point at a slow server, they hold two of the handler threads every namespace shares
-(controller.HANDLER_THREADS)."""
+point at a slow server, they hold two of the reconcile workers every namespace shares
+(controller.RECONCILE_WORKERS)."""
 
 
-@kopf.on.resume(GROUP, VERSION, "driftpolicies")
-@kopf.on.create(GROUP, VERSION, "driftpolicies")
-@kopf.on.update(GROUP, VERSION, "driftpolicies", field="spec")
-@kopf.timer(GROUP, VERSION, "driftpolicies", interval=SETTINGS.poll_interval_seconds)
 def reconcile(
     body: kopf.Body,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
+    memo: dict[str, Any],
     production_versions: kopf.Index,
     model_versions: kopf.Index,
     policy_runs: kopf.Index,
@@ -49,20 +46,20 @@ def reconcile(
     serving_pods: kopf.Index,
     serving_replica_sets: kopf.Index,
     ballast_deployments: kopf.Index,
-    **_,
-) -> None:
+    **_: kopf.Index,
+) -> Outcome:
     namespace, spec, status = body.metadata.namespace, body.spec, dict(body.status)
     moment = now()
     production = one_of(production_versions, (namespace, spec["model"]))
     version = production["metadata"]["name"] if production else None
-    window, started_at, problem = None, None, None
+    window, started_at, problem, turn_missed = None, None, None, False
     prometheus = (spec.get("source") or {}).get("prometheusUrl") or SETTINGS.prometheus_url
     due = evaluation_due(status, dict(spec), moment, version, min_interval_seconds=SETTINGS.drift_min_interval_seconds)
     if due:
         with OUTBOUND_READS.slot(namespace) as may_read:
             if not may_read:
                 # The namespace's other policies are reading: this one reads at its next turn.
-                due = False
+                due, turn_missed = False, True
             elif prometheus:
                 window, started_at, problem = _window_from_prometheus(
                     memo,
@@ -110,26 +107,34 @@ def reconcile(
             "latest": None,
             "started_at": moment,
         }
-    apply_outcome(body, patch, decision.outcome, SETTINGS)
     _export(namespace, body.metadata.name, spec["model"], decision)
+    outcome = decision.outcome
+    status_after = {**status, **outcome.status}
+    next_turn = moment + timedelta(seconds=SETTINGS.poll_interval_seconds)
+    due_at = drift_wake_at(spec, status_after, min_interval_seconds=SETTINGS.drift_min_interval_seconds)
+    # an evaluation that could not read this time (no first reading yet, the namespace's reads
+    # busy) is tried again a poll interval later, not at once
+    outcome.wake_at = earliest(
+        outcome.wake_at, next_turn if turn_missed else None, max(due_at or next_turn, next_turn) if version else None
+    )
+    return outcome
 
 
-@kopf.on.delete(GROUP, VERSION, "driftpolicies", optional=True)
-def forget(namespace: str, name: str, **_) -> None:
-    DRIFT_GAUGES.forget(namespace, name)
+def forget(key: ObjectKey) -> None:
+    DRIFT_GAUGES.forget(key.namespace, key.name)
 
 
 def _read_pods(addresses: list[str]) -> dict[str, Reading]:
     return {address: parse_metrics(text) for address, text in scrape_by_address(addresses).items()}
 
 
-def _memo_window(memo: kopf.Memo, version: str) -> dict | None:
+def _memo_window(memo: dict[str, Any], version: str) -> dict | None:
     window = memo.get(WINDOW_MEMO)
     return window if window and window["version"] == version else None
 
 
 def _window_since_start(
-    memo: kopf.Memo, version: str, readings: dict[str, Reading], moment: datetime
+    memo: dict[str, Any], version: str, readings: dict[str, Reading], moment: datetime
 ) -> tuple[Window | None, datetime]:
     """The window from the readings kept at its start to these; a first reading (a new
     version, or an operator that restarted and lost its memory) starts a window instead."""
@@ -142,7 +147,7 @@ def _window_since_start(
 
 
 def _window_from_prometheus(
-    memo: kopf.Memo,
+    memo: dict[str, Any],
     url: str,
     namespace: str,
     model: str,

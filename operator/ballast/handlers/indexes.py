@@ -191,3 +191,23 @@ def policy_runs(
             firing_reason=annotations.get(FIRING_REASON_ANNOTATION, ""),
         )
     }
+
+
+@kopf.index(GROUP, VERSION, "trainingruns")
+def runs_by_dataset(namespace: str, name: str, spec: kopf.Spec, **_) -> dict:
+    """The TrainingRuns that name each Dataset: a new version of it wakes them."""
+    return {(namespace, spec["datasetRef"]["name"]): name}
+
+
+@kopf.index(GROUP, VERSION, "driftpolicies")
+def policies_by_model(namespace: str, name: str, spec: kopf.Spec, **_) -> dict:
+    """The DriftPolicies that watch each model: a change of its Production version wakes them."""
+    return {(namespace, spec["model"]): name}
+
+
+@kopf.index(GROUP, VERSION, "driftpolicies")
+def policies_by_dataset(namespace: str, name: str, spec: kopf.Spec, **_) -> dict:
+    """The DriftPolicies whose retraining names each Dataset: they wait for its new data."""
+    template = ((spec.get("action") or {}).get("retrain") or {}).get("template") or {}
+    dataset = ((template.get("spec") or {}).get("datasetRef") or {}).get("name")
+    return {(namespace, dataset): name} if dataset else {}

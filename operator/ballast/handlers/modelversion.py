@@ -1,105 +1,70 @@
-"""kopf handlers for ModelVersion: verify the artifact, then serve it according to its stage."""
+"""Reconciles a ModelVersion: verify the artifact, then serve it according to its stage."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
 from ballast.build.serving import model_service_name, serving_deployment_name
 from ballast.canary.samples import sample_from_scrapes
 from ballast.canary.scrape import scrape
-from ballast.handlers.apply import apply_outcome, plain_body
+from ballast.handlers.apply import plain_body
 from ballast.handlers.context import SETTINGS, namespace_artifact_store, now
 from ballast.handlers.indexes import one_of
 from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.reconcile.modelversion import reconcile_model_version
-from ballast.reconcile.serving import approval_manager, in_transition, wants_samples
+from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.serving import approval_manager, wants_samples
 from ballast.registry import Verification, last_verification, verify_artifact
+from ballast.wakeups import earliest, rollout_wake_at
 
 
-def _in_transition(spec: kopf.Spec, status: kopf.Status, **_) -> bool:
-    return in_transition(dict(spec), dict(status))
-
-
-@kopf.on.resume(GROUP, VERSION, "modelversions")
-@kopf.on.create(GROUP, VERSION, "modelversions")
-@kopf.on.update(GROUP, VERSION, "modelversions", field="spec")
-@kopf.on.update(GROUP, VERSION, "modelversions", field="metadata.annotations")  # rollback requests
-# create and resume verify already: the periodic re-check starts one interval later
-@kopf.timer(
-    GROUP,
-    VERSION,
-    "modelversions",
-    interval=SETTINGS.verify_interval_seconds,
-    initial_delay=SETTINGS.verify_interval_seconds,
-)
-def reconcile(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    model_versions: kopf.Index,
-    ballast_deployments: kopf.Index,
-    serving_pods: kopf.Index,
-    model_services: kopf.Index,
-    stuck_serving_pods: kopf.Index,
-    refused_serving_pods: kopf.Index,
-    serving_replica_sets: kopf.Index,
-    **_,
-) -> None:
-    artifact = body.spec["artifact"]
-    # only the namespace's own part of the store: another tenant's artifact is ArtifactOutsideStore
-    verification = verify_artifact(
-        namespace_artifact_store(body.metadata.namespace),
-        artifact["uri"],
-        artifact["sha256"],
-        SETTINGS.artifact_max_bytes,
-    )
-    _reconcile(
-        body,
-        patch,
-        verification,
-        model_versions,
-        ballast_deployments,
-        serving_pods,
-        model_services,
-        stuck_serving_pods,
-        refused_serving_pods,
-        serving_replica_sets,
-    )
-
-
-@kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.poll_interval_seconds, when=_in_transition)
-def follow_rollout(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    model_versions: kopf.Index,
-    ballast_deployments: kopf.Index,
-    serving_pods: kopf.Index,
-    model_services: kopf.Index,
-    stuck_serving_pods: kopf.Index,
-    refused_serving_pods: kopf.Index,
-    serving_replica_sets: kopf.Index,
-    **_,
-) -> None:
-    """Between verifications, the rollout moves on from the last verification's outcome."""
-    verification = last_verification(dict(body.status))
-    if verification is not None:
-        _reconcile(
-            body,
-            patch,
-            verification,
-            model_versions,
-            ballast_deployments,
-            serving_pods,
-            model_services,
-            stuck_serving_pods,
-            refused_serving_pods,
-            serving_replica_sets,
+def reconcile(body: kopf.Body, memo: dict[str, Any], **indices: kopf.Index) -> Outcome:
+    """The artifact is read and hashed again when the spec changed and every verify interval;
+    in between, the rollout moves on from the last verification's outcome."""
+    moment = now()
+    verification = None if _verification_due(body, memo, moment) else last_verification(dict(body.status))
+    if verification is None:
+        artifact = body.spec["artifact"]
+        # only the namespace's own part of the store: another tenant's artifact is ArtifactOutsideStore
+        verification = verify_artifact(
+            namespace_artifact_store(body.metadata.namespace),
+            artifact["uri"],
+            artifact["sha256"],
+            SETTINGS.artifact_max_bytes,
         )
+        memo[VERIFIED] = (body.metadata.get("generation"), moment)
+    outcome = _reconcile(body, verification, **indices)
+    status = {**body.status, **outcome.status}
+    outcome.wake_at = earliest(
+        outcome.wake_at,
+        memo[VERIFIED][1] + timedelta(seconds=SETTINGS.verify_interval_seconds),
+        rollout_wake_at(
+            body.spec,
+            status,
+            poll_seconds=SETTINGS.poll_interval_seconds,
+            grace_seconds=SETTINGS.superseded_grace_seconds,
+            now=moment,
+        ),
+    )
+    return outcome
+
+
+VERIFIED = "verified"
+"""The memo's (generation, time) of the last verification of the artifact's bytes."""
+
+
+def _verification_due(body: kopf.Body, memo: dict[str, Any], moment: datetime) -> bool:
+    verified = memo.get(VERIFIED)
+    if verified is None or verified[0] != body.metadata.get("generation"):
+        return True
+    return (moment - verified[1]).total_seconds() >= SETTINGS.verify_interval_seconds
 
 
 def _reconcile(
     body: kopf.Body,
-    patch: kopf.Patch,
     verification: Verification,
     model_versions: kopf.Index,
     ballast_deployments: kopf.Index,
@@ -108,7 +73,8 @@ def _reconcile(
     stuck_serving_pods: kopf.Index,
     refused_serving_pods: kopf.Index,
     serving_replica_sets: kopf.Index,
-) -> None:
+    **_: kopf.Index,
+) -> Outcome:
     namespace = body.metadata.namespace
     siblings = list(model_versions.get((namespace, body.spec["model"]), []))
     samples = {}
@@ -143,4 +109,4 @@ def _reconcile(
         pod_problem=one_of(stuck_serving_pods, (namespace, body.metadata.name)),
         start_refusal=one_of(refused_serving_pods, (namespace, body.metadata.name)),
     )
-    apply_outcome(body, patch, outcome, SETTINGS)
+    return outcome

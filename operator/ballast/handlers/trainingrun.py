@@ -1,35 +1,29 @@
-"""kopf handlers for TrainingRun: one Job, one result, one ModelVersion (see ballast.reconcile.trainingrun)."""
+"""Reconciles a TrainingRun: one Job, one result, one ModelVersion (see ballast.reconcile.trainingrun)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
-from ballast.handlers.apply import apply_outcome, plain_body
+from ballast.handlers.apply import plain_body
 from ballast.handlers.context import SETTINGS, namespace_artifact_store, now
 from ballast.handlers.indexes import job_of, one_of, stuck_pod_of, termination_of
 from ballast.lifecycle.stored_version import read_stored_version
-from ballast.reconcile.trainingrun import TrainingRunObservation, in_flight, reconcile_training_run, version_to_look_up
+from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run, version_to_look_up
+from ballast.wakeups import earliest, training_run_wake_at
 
 
-def _in_flight(status: kopf.Status, **_) -> bool:
-    return in_flight(dict(status))
-
-
-@kopf.on.resume(GROUP, VERSION, "trainingruns")
-@kopf.on.create(GROUP, VERSION, "trainingruns")
-@kopf.on.update(GROUP, VERSION, "trainingruns", field="spec")
-@kopf.timer(GROUP, VERSION, "trainingruns", interval=SETTINGS.poll_interval_seconds, when=_in_flight)
 def reconcile(
     body: kopf.Body,
-    patch: kopf.Patch,
     ballast_jobs: kopf.Index,
     ballast_job_pods: kopf.Index,
     stuck_job_pods: kopf.Index,
     ballast_datasets: kopf.Index,
     production_versions: kopf.Index,
-    **_,
-) -> None:
+    **_: Any,
+) -> Outcome:
     namespace = body.metadata.namespace
     job_name = body.status.get("jobName")
     plain = plain_body(body)
@@ -47,4 +41,9 @@ def reconcile(
         termination=termination_of(ballast_job_pods, namespace, job_name),
         pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
     )
-    apply_outcome(body, patch, reconcile_training_run(observed, SETTINGS), SETTINGS)
+    outcome = reconcile_training_run(observed, SETTINGS)
+    status = {**body.status, **outcome.status}
+    outcome.wake_at = earliest(
+        outcome.wake_at, training_run_wake_at(body.metadata, status, SETTINGS.dataset_wait_seconds)
+    )
+    return outcome

@@ -1,0 +1,118 @@
+"""Runs the queued reconciles (ballast.handlers.triggers queues them): a few worker threads,
+each taking one object at a time, reading it as the API server has it now, reconciling it and
+carrying out the Outcome; then the object sleeps until an event or its Outcome.wake_at.
+
+Reading the object afresh, rather than reusing the body of the event that queued it, is what
+keeps two reconciles of one object from deciding on the same stale status (and posting the
+same Event twice); the queue never hands one object to two workers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from ballast import kube
+from ballast.api.kinds import ALL_KINDS
+from ballast.handlers import dataset, driftpolicy, modelversion, trainingrun
+from ballast.handlers.apply import apply_outcome
+from ballast.handlers.context import current_settings
+from ballast.metrics import RECONCILE_SECONDS, RECONCILIATIONS
+from ballast.reconcile.outcome import Outcome
+from ballast.wakeups import ObjectKey
+from ballast.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+Reconciler = Callable[..., Outcome]
+RECONCILERS: Mapping[str, Reconciler] = {
+    "Dataset": dataset.reconcile,
+    "TrainingRun": trainingrun.reconcile,
+    "ModelVersion": modelversion.reconcile,
+    "DriftPolicy": driftpolicy.reconcile,
+}
+PLURALS = {info.kind: info.plural for info in ALL_KINDS}
+FORGET: Mapping[str, Callable[[ObjectKey], None]] = {"DriftPolicy": driftpolicy.forget}
+"""What a kind keeps in memory per object, dropped when the object is gone."""
+
+SHORTEST_WAKE_SECONDS = 0.5
+"""A wake-up asked for in the past runs half a second later: a reconcile that keeps asking
+for the moment it already acted on cannot spin."""
+FIRST_RETRY_SECONDS = 1.0
+LAST_RETRY_SECONDS = 60.0
+
+
+def retry_delay(failures: int) -> float:
+    """1 s after the first failure, doubling up to a minute: a broken object does not spin,
+    and one that a transient error hit is back at once."""
+    return min(LAST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, failures - 1))
+
+
+def seconds_until(moment: datetime) -> float:
+    return (moment - datetime.now(UTC)).total_seconds()
+
+
+class Runner:
+    def __init__(self, queue: WorkQueue[ObjectKey], indices: Mapping[str, kopf.Index], *, reporter: str) -> None:
+        self._queue = queue
+        self._indices = dict(indices)
+        self._reporter = reporter
+        self._failures: dict[ObjectKey, int] = {}
+        self._memos: dict[ObjectKey, dict[str, Any]] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self, workers: int) -> None:
+        for number in range(workers):
+            thread = threading.Thread(target=self._work, name=f"reconcile-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float) -> None:
+        self._queue.close()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _work(self) -> None:
+        while (key := self._queue.take()) is not None:
+            try:
+                wake_at = self._reconcile(key)
+            except Exception:
+                failures = self._failures.get(key, 0) + 1
+                self._failures[key] = failures
+                RECONCILIATIONS.labels(key.kind, "error").inc()
+                log.exception("reconciling %s %s/%s failed (%d in a row)", *key, failures)
+                self._queue.add(key, after=retry_delay(failures))
+            else:
+                self._failures.pop(key, None)
+                if wake_at is not None:
+                    self._queue.add(key, after=max(SHORTEST_WAKE_SECONDS, seconds_until(wake_at)))
+            finally:
+                self._queue.done(key)
+
+    def _reconcile(self, key: ObjectKey) -> datetime | None:
+        raw = kube.read_custom_object(PLURALS[key.kind], key.namespace, key.name)
+        if raw is None or raw.get("metadata", {}).get("deletionTimestamp"):
+            self._forget(key)
+            return None
+        body = kopf.Body(raw)
+        started = time.perf_counter()
+        try:
+            outcome = RECONCILERS[key.kind](body, memo=self._memos.setdefault(key, {}), **self._indices)
+            apply_outcome(body, outcome, current_settings(), reporter=self._reporter)
+        finally:
+            RECONCILE_SECONDS.labels(key.kind).observe(time.perf_counter() - started)
+        return outcome.wake_at
+
+    def _forget(self, key: ObjectKey) -> None:
+        self._failures.pop(key, None)
+        self._memos.pop(key, None)
+        forget = FORGET.get(key.kind)
+        if forget is not None:
+            forget(key)

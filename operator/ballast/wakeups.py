@@ -1,0 +1,144 @@
+"""Which reconciles an event calls for, as pure functions of the objects involved.
+
+A Ballast object is reconciled when its spec or annotations change (not its status: that is
+what a reconcile writes, and reacting to it would loop), when one of its children changes
+(a Job ends, a pod cannot start, a Deployment's replicas become ready), when something it
+reads changes (a Dataset's new version for the runs that wait on it, a sibling's stage for the
+other versions of a model, the Production version for the model's drift policies), and at the
+time its last reconcile asked for (Outcome.wake_at). Nothing else wakes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from ballast.build.jobs import INGEST_COMPONENT
+from ballast.build.naming import COMPONENT_LABEL, INSTANCE_LABEL, SERVING_COMPONENT
+from ballast.build.retrain import POLICY_LABEL
+from ballast.build.serving import VERSION_LABEL
+from ballast.reconcile.durations import parse_duration, parse_time
+
+TRAINING_COMPONENT = "training"
+
+
+class ObjectKey(NamedTuple):
+    kind: str
+    namespace: str
+    name: str
+
+
+def key_of(kind: str, metadata: Mapping[str, Any]) -> ObjectKey:
+    return ObjectKey(kind, metadata["namespace"], metadata["name"])
+
+
+def own_fingerprint(metadata: Mapping[str, Any]) -> tuple:
+    """What a change of calls for the object's own reconcile: its spec (the generation counts
+    every spec change), its annotations (a rollback request) and the start of its deletion."""
+    annotations = tuple(sorted((metadata.get("annotations") or {}).items()))
+    return (metadata.get("generation"), annotations, metadata.get("deletionTimestamp"))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def read_by_others(kind: str, body: Mapping[str, Any]) -> str:
+    """A digest of what other objects' reconciles read of this one: when it changes, they are
+    woken (see dependents). A ModelVersion's siblings and drift policies read its stage, its
+    times of promotion and supersession, its ready replicas and its metrics; the runs and
+    policies that name a Dataset, and the policy that started a TrainingRun, read its status."""
+    status = {field: value for field, value in (body.get("status") or {}).items() if field != "kopf"}
+    if kind == "ModelVersion":
+        status = {
+            field: status.get(field) for field in ("stage", "promotedAt", "supersededAt", "readyReplicas", "metrics")
+        }
+    return _digest([body.get("spec"), status])
+
+
+def owners_of_child(labels: Mapping[str, str], owner_references: Iterable[Mapping[str, Any]], namespace: str) -> list:
+    """The Ballast objects a child's change concerns: the Dataset of an ingest Job and its pods,
+    the TrainingRun of a training Job and its pods, the ModelVersion of a serving Deployment,
+    its ReplicaSets and pods, and every ModelVersion a model's shared Service names as owner."""
+    component = labels.get(COMPONENT_LABEL)
+    if component == INGEST_COMPONENT and labels.get(INSTANCE_LABEL):
+        return [ObjectKey("Dataset", namespace, labels[INSTANCE_LABEL])]
+    if component == TRAINING_COMPONENT and labels.get(INSTANCE_LABEL):
+        return [ObjectKey("TrainingRun", namespace, labels[INSTANCE_LABEL])]
+    if component != SERVING_COMPONENT:
+        return []
+    if labels.get(VERSION_LABEL):
+        return [ObjectKey("ModelVersion", namespace, labels[VERSION_LABEL])]
+    return [
+        ObjectKey("ModelVersion", namespace, reference["name"])
+        for reference in owner_references
+        if reference.get("kind") == "ModelVersion" and reference.get("name")
+    ]
+
+
+def policy_of_run(labels: Mapping[str, str], namespace: str) -> list[ObjectKey]:
+    """The DriftPolicy that started a TrainingRun, which follows the run to its end."""
+    policy = labels.get(POLICY_LABEL)
+    return [ObjectKey("DriftPolicy", namespace, policy)] if policy else []
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    present = [moment for moment in moments if moment is not None]
+    return min(present) if present else None
+
+
+def _after(text: str | None, seconds: float) -> datetime | None:
+    return parse_time(text) + timedelta(seconds=seconds) if text else None
+
+
+def dataset_wake_at(spec: Mapping[str, Any], status: Mapping[str, Any]) -> datetime | None:
+    """A Dataset that refreshes is looked at again when its refresh interval has passed since
+    its last ingest started; while an ingest runs, its Job's events wake it."""
+    ingest = status.get("ingest") or {}
+    interval = spec.get("refreshInterval")
+    if not interval or not ingest.get("startedAt") or not ingest.get("finishedAt"):
+        return None
+    return _after(ingest["startedAt"], parse_duration(interval))
+
+
+def training_run_wake_at(
+    metadata: Mapping[str, Any], status: Mapping[str, Any], wait_seconds: float
+) -> datetime | None:
+    """A run waiting for a valid Dataset version gives up wait_seconds after its creation (a
+    new version of the Dataset wakes it earlier); a run with a Job is woken by the Job."""
+    state = status.get("_state") or ()
+    if not state or state[0] != "waiting":
+        return None
+    return _after(metadata.get("creationTimestamp"), wait_seconds)
+
+
+def rollout_wake_at(
+    spec: Mapping[str, Any], status: Mapping[str, Any], *, poll_seconds: float, grace_seconds: float, now: datetime
+) -> datetime | None:
+    """A canary is looked at when its step's analysis interval ends (and every poll interval
+    after that while the window has too little data or waits for approval); a superseded version
+    still running is scaled down when its grace period ends. Pods and Deployments becoming
+    ready, and siblings changing stage, wake a version by their events."""
+    stage = status.get("stage")
+    if stage == "Canary":
+        canary = status.get("canary") or {}
+        interval = parse_duration((spec.get("rollout") or {}).get("analysisInterval") or "1m")
+        due = _after(canary.get("stepStartedAt"), interval)
+        if due is None or canary.get("passedAllSteps"):
+            return None
+        return max(due, now + timedelta(seconds=poll_seconds))
+    if stage == "Superseded" and (status.get("replicas") or 0) > 0:
+        return _after(status.get("supersededAt"), grace_seconds)
+    return None
+
+
+def drift_wake_at(
+    spec: Mapping[str, Any], status: Mapping[str, Any], *, min_interval_seconds: float
+) -> datetime | None:
+    """A policy is looked at when its next evaluation is due; a new Production version, a run it
+    started and the Dataset it retrains on wake it by their events."""
+    interval = max(parse_duration(spec.get("interval") or "5m"), min_interval_seconds)
+    return _after(status.get("lastEvaluationTime"), interval)

@@ -1,0 +1,100 @@
+from datetime import UTC, datetime, timedelta
+
+from ballast.wakeups import (
+    ObjectKey,
+    dataset_wake_at,
+    drift_wake_at,
+    earliest,
+    own_fingerprint,
+    owners_of_child,
+    policy_of_run,
+    read_by_others,
+    rollout_wake_at,
+    training_run_wake_at,
+)
+
+NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
+
+
+def test_a_status_write_does_not_change_the_own_fingerprint_but_spec_and_annotations_do():
+    metadata = {"generation": 3, "annotations": {"a": "1"}}
+    assert own_fingerprint(metadata) == own_fingerprint({**metadata, "resourceVersion": "999"})
+    assert own_fingerprint(metadata) != own_fingerprint({**metadata, "generation": 4})
+    assert own_fingerprint(metadata) != own_fingerprint({**metadata, "annotations": {"a": "2"}})
+    assert own_fingerprint(metadata) != own_fingerprint({**metadata, "deletionTimestamp": "2026-12-05T12:00:00Z"})
+
+
+def test_siblings_are_woken_by_a_change_of_stage_not_of_traffic_share():
+    version = {"spec": {"model": "m"}, "status": {"stage": "Candidate", "trafficPercent": 0, "readyReplicas": 0}}
+    same = read_by_others("ModelVersion", version)
+    assert read_by_others("ModelVersion", {**version, "status": {**version["status"], "trafficPercent": 50}}) == same
+    assert read_by_others("ModelVersion", {**version, "status": {**version["status"], "stage": "Production"}}) != same
+    assert read_by_others("ModelVersion", {**version, "status": {**version["status"], "readyReplicas": 1}}) != same
+
+
+def test_kopfs_own_bookkeeping_wakes_nobody():
+    dataset = {"spec": {}, "status": {"latestVersion": "abc"}}
+    with_kopf = {"spec": {}, "status": {"latestVersion": "abc", "kopf": {"diffbase": "{}"}}}
+    assert read_by_others("Dataset", dataset) == read_by_others("Dataset", with_kopf)
+
+
+def test_children_name_their_owner():
+    ingest = {"app.kubernetes.io/component": "ingest", "app.kubernetes.io/instance": "credit"}
+    training = {"app.kubernetes.io/component": "training", "app.kubernetes.io/instance": "run-1"}
+    serving = {
+        "app.kubernetes.io/component": "serving",
+        "app.kubernetes.io/instance": "credit-abc",
+        "ballast.dev/model-version": "credit-abc",
+    }
+    assert owners_of_child(ingest, [], "ml") == [ObjectKey("Dataset", "ml", "credit")]
+    assert owners_of_child(training, [], "ml") == [ObjectKey("TrainingRun", "ml", "run-1")]
+    assert owners_of_child(serving, [], "ml") == [ObjectKey("ModelVersion", "ml", "credit-abc")]
+    service = {"app.kubernetes.io/component": "serving", "app.kubernetes.io/instance": "credit"}
+    owners = [{"kind": "ModelVersion", "name": "v1"}, {"kind": "ModelVersion", "name": "v2"}, {"kind": "Pod"}]
+    assert owners_of_child(service, owners, "ml") == [
+        ObjectKey("ModelVersion", "ml", "v1"),
+        ObjectKey("ModelVersion", "ml", "v2"),
+    ]
+    assert owners_of_child({"app.kubernetes.io/component": "retention"}, [], "ml") == []
+    assert policy_of_run({"ballast.dev/drift-policy": "p"}, "ml") == [ObjectKey("DriftPolicy", "ml", "p")]
+    assert policy_of_run({}, "ml") == []
+
+
+def test_a_refreshing_dataset_wakes_when_its_interval_has_passed_and_not_while_ingesting():
+    spec = {"refreshInterval": "10m"}
+    finished = {"ingest": {"startedAt": "2026-12-05T12:00:00Z", "finishedAt": "2026-12-05T12:01:00Z"}}
+    assert dataset_wake_at(spec, finished) == NOW + timedelta(minutes=10)
+    assert dataset_wake_at(spec, {"ingest": {"startedAt": "2026-12-05T12:00:00Z"}}) is None
+    assert dataset_wake_at({}, finished) is None
+
+
+def test_a_run_waiting_for_data_wakes_at_its_deadline():
+    metadata = {"creationTimestamp": "2026-12-05T12:00:00Z"}
+    assert training_run_wake_at(metadata, {"_state": ["waiting", "r", "m"]}, 600) == NOW + timedelta(minutes=10)
+    assert training_run_wake_at(metadata, {"_state": ["running", "r", "m"]}, 600) is None
+
+
+def test_a_canary_wakes_when_its_step_ends_and_a_superseded_version_when_its_grace_ends():
+    spec = {"rollout": {"analysisInterval": "2m"}}
+    canary = {"stage": "Canary", "canary": {"stepStartedAt": "2026-12-05T12:00:00Z"}}
+    assert rollout_wake_at(spec, canary, poll_seconds=2, grace_seconds=30, now=NOW) == NOW + timedelta(minutes=2)
+    late = NOW + timedelta(minutes=5)
+    assert rollout_wake_at(spec, canary, poll_seconds=2, grace_seconds=30, now=late) == late + timedelta(seconds=2)
+    passed = {"stage": "Canary", "canary": {"stepStartedAt": "2026-12-05T12:00:00Z", "passedAllSteps": True}}
+    assert rollout_wake_at(spec, passed, poll_seconds=2, grace_seconds=30, now=NOW) is None
+    superseded = {"stage": "Superseded", "replicas": 1, "supersededAt": "2026-12-05T12:00:00Z"}
+    assert rollout_wake_at(spec, superseded, poll_seconds=2, grace_seconds=30, now=NOW) == NOW + timedelta(seconds=30)
+    assert rollout_wake_at(spec, {**superseded, "replicas": 0}, poll_seconds=2, grace_seconds=30, now=NOW) is None
+    assert rollout_wake_at(spec, {"stage": "Production"}, poll_seconds=2, grace_seconds=30, now=NOW) is None
+
+
+def test_a_policy_wakes_at_its_next_evaluation_floored_by_the_minimum_interval():
+    status = {"lastEvaluationTime": "2026-12-05T12:00:00Z"}
+    assert drift_wake_at({"interval": "5m"}, status, min_interval_seconds=10) == NOW + timedelta(minutes=5)
+    assert drift_wake_at({"interval": "1s"}, status, min_interval_seconds=10) == NOW + timedelta(seconds=10)
+    assert drift_wake_at({"interval": "5m"}, {}, min_interval_seconds=10) is None
+
+
+def test_earliest_ignores_what_is_not_asked_for():
+    assert earliest(None, NOW + timedelta(1), NOW, None) == NOW
+    assert earliest(None, None) is None
