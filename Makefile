@@ -46,9 +46,10 @@ $(VENV)/.installed: pyproject.toml operator/constraints.txt
 	touch $@
 
 .PHONY: lint
-lint: venv ## Lint and check formatting (ruff); CI runs it before the tests
+lint: venv ## Lint, check formatting (ruff) and types (mypy, configured in pyproject.toml); CI runs it before the tests
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 .PHONY: format
 format: venv ## Format the code and apply ruff's safe fixes
