@@ -57,7 +57,7 @@ format: venv ## Format the code and apply ruff's safe fixes
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: test-unit
-test-unit: venv ## Run only the tests that need no cluster
+test-unit: venv ## Run only the tests that need nothing but Python: no cluster, no helm or promtool
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 .PHONY: test-faults

@@ -217,12 +217,14 @@ def test_every_metric_and_label_the_dashboard_uses_exists():
 # --- the chart -------------------------------------------------------------------------------------
 
 
+@pytest.mark.tools
 def test_both_are_off_by_default():
     objects = rendered()
     assert find(objects, "PrometheusRule") == []
     assert [c for c in find(objects, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]] == []
 
 
+@pytest.mark.tools
 def test_dashboard_config_map_for_the_grafana_sidecar():
     (config_map,) = find(rendered({"grafanaDashboard.enabled": True}), "ConfigMap")
     assert config_map["metadata"]["namespace"] == "ballast-system"
@@ -244,6 +246,7 @@ def test_dashboard_config_map_for_the_grafana_sidecar():
     assert elsewhere["metadata"]["annotations"] == {"grafana_folder": "Ballast"}
 
 
+@pytest.mark.tools
 def test_prometheus_rule_alerts_on_drift_rollbacks_and_failed_training():
     rule = prometheus_rule({"prometheusRule.labels": {"release": "prometheus"}})
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
@@ -262,12 +265,14 @@ def test_prometheus_rule_alerts_on_drift_rollbacks_and_failed_training():
     assert relabelled["BallastModelDrifting"]["for"] == "1h"
 
 
+@pytest.mark.tools
 def test_every_metric_and_label_the_alerts_use_exists():
     series = known_series()
     for name, alert in alerts(prometheus_rule()).items():
         assert problems(alert["expr"], series) == [], name
 
 
+@pytest.mark.tools
 def test_every_object_of_both_carries_the_recommended_labels():
     objects = [*find(rendered(ENABLED), "PrometheusRule"), *find(rendered(ENABLED), "ConfigMap")]
     assert len(objects) == 2
@@ -281,6 +286,7 @@ def test_every_object_of_both_carries_the_recommended_labels():
         } <= set(obj["metadata"]["labels"])
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize(
     "key, value, message",
     [
@@ -327,6 +333,7 @@ def promtool(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([promtool_binary(), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
+@pytest.mark.tools
 def test_promtool_accepts_the_alerts_and_every_dashboard_query(tmp_path):
     (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": prometheus_rule()["spec"]["groups"]}))
     queries = [
@@ -371,6 +378,7 @@ ALERT_CASES = {
 }
 
 
+@pytest.mark.tools
 def test_alerts_fire_on_synthetic_series(tmp_path):
     (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": prometheus_rule()["spec"]["groups"]}))
     drifting = alert(
@@ -443,6 +451,7 @@ def query(board: dict, title: str, ref: str = "A") -> str:
 SERVED = 'model="credit-risk", endpoint="infer"'
 
 
+@pytest.mark.tools
 def test_dashboard_queries_on_synthetic_series(tmp_path):
     """At minute 10 of steady traffic: v1 takes 1 request/s without errors, v2 0.6/s of which
     0.1/s fail; v1's latency buckets put 5/6 of requests under 5 ms and all under 25 ms."""
