@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
+from ballast.api.kinds import DATASET, GROUP, VERSION
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, current_settings, now
 from ballast.handlers.indexes import job_of, stuck_pod_of, termination_of
+from ballast.handlers.instrumented import instrumented
 from ballast.handlers.source_objects import source_objects_in
 from ballast.reconcile.dataset import DatasetObservation, ingest_in_flight, reconcile_dataset
 
@@ -25,6 +26,7 @@ def _ingesting(status: kopf.Status, **_) -> bool:
 @kopf.on.update(GROUP, VERSION, "datasets", field="spec")
 @kopf.timer(GROUP, VERSION, "datasets", interval=SETTINGS.poll_interval_seconds, when=_ingesting)
 @kopf.timer(GROUP, VERSION, "datasets", id="refresh", interval=SETTINGS.refresh_check_seconds, when=_has_refresh)
+@instrumented(DATASET)
 def reconcile(
     body: kopf.Body,
     patch: kopf.Patch,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
+from ballast.api.kinds import DRIFT_POLICY, GROUP, VERSION
 from ballast.canary.scrape import scrape_by_address
 from ballast.drift.counters import Reading, Window, parse_metrics, window_between
 from ballast.drift.prometheus import PrometheusError, window_from_prometheus
@@ -15,6 +15,7 @@ from ballast.drift_metrics import DRIFT_GAUGES
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, current_settings, now
 from ballast.handlers.indexes import one_of
+from ballast.handlers.instrumented import instrumented
 from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.metrics import DRIFT_FIRINGS, RETRAINS
 from ballast.net.slots import NamespaceSlots
@@ -38,6 +39,7 @@ point at a slow server, they hold two of the handler threads every namespace sha
 @kopf.on.create(GROUP, VERSION, "driftpolicies")
 @kopf.on.update(GROUP, VERSION, "driftpolicies", field="spec")
 @kopf.timer(GROUP, VERSION, "driftpolicies", interval=SETTINGS.poll_interval_seconds)
+@instrumented(DRIFT_POLICY)
 def reconcile(
     body: kopf.Body,
     patch: kopf.Patch,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
+from ballast.api.kinds import GROUP, MODEL_VERSION, VERSION
 from ballast.build.serving import model_service_name, serving_deployment_name
 from ballast.canary.samples import sample_from_scrapes
 from ballast.canary.scrape import scrape
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, namespace_artifact_store, now
 from ballast.handlers.indexes import one_of
+from ballast.handlers.instrumented import instrumented
 from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.reconcile.modelversion import reconcile_model_version
 from ballast.reconcile.serving import approval_manager, in_transition, wants_samples
@@ -33,6 +34,7 @@ def _in_transition(spec: kopf.Spec, status: kopf.Status, **_) -> bool:
     interval=SETTINGS.verify_interval_seconds,
     initial_delay=SETTINGS.verify_interval_seconds,
 )
+@instrumented(MODEL_VERSION)
 def reconcile(
     body: kopf.Body,
     patch: kopf.Patch,
@@ -68,6 +70,7 @@ def reconcile(
 
 
 @kopf.timer(GROUP, VERSION, "modelversions", interval=SETTINGS.poll_interval_seconds, when=_in_transition)
+@instrumented(MODEL_VERSION)
 def follow_rollout(
     body: kopf.Body,
     patch: kopf.Patch,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
+from ballast.api.kinds import GROUP, TRAINING_RUN, VERSION
 from ballast.handlers.apply import apply_outcome, plain_body
 from ballast.handlers.context import SETTINGS, namespace_artifact_store, now
 from ballast.handlers.indexes import job_of, one_of, stuck_pod_of, termination_of
+from ballast.handlers.instrumented import instrumented
 from ballast.lifecycle.stored_version import read_stored_version
 from ballast.reconcile.trainingrun import TrainingRunObservation, in_flight, reconcile_training_run, version_to_look_up
 
@@ -20,6 +21,7 @@ def _in_flight(status: kopf.Status, **_) -> bool:
 @kopf.on.create(GROUP, VERSION, "trainingruns")
 @kopf.on.update(GROUP, VERSION, "trainingruns", field="spec")
 @kopf.timer(GROUP, VERSION, "trainingruns", interval=SETTINGS.poll_interval_seconds, when=_in_flight)
+@instrumented(TRAINING_RUN)
 def reconcile(
     body: kopf.Body,
     patch: kopf.Patch,
