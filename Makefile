@@ -46,9 +46,10 @@ $(VENV)/.installed: pyproject.toml operator/constraints.txt
 	touch $@
 
 .PHONY: lint
-lint: venv ## Lint and check formatting (ruff); CI runs it before the tests
+lint: venv ## Lint, check formatting (ruff) and types (mypy, configured in pyproject.toml); CI runs it before the tests
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 .PHONY: format
 format: venv ## Format the code and apply ruff's safe fixes
@@ -56,7 +57,7 @@ format: venv ## Format the code and apply ruff's safe fixes
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: test-unit
-test-unit: venv ## Run only the tests that need no cluster
+test-unit: venv ## Run only the tests that need nothing but Python: no cluster, no helm or promtool
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 .PHONY: test-faults

@@ -2,8 +2,8 @@
 
 The session brings up the local cluster (tests/cluster/localcluster.py), or uses the one
 KUBECONFIG names, installs Ballast's CRDs, and gives each test a namespace of its own.
-Every test under integration/ and e2e/ is marked `cluster`, so `pytest -m "not cluster"`
-runs the fast ones alone.
+Every test under integration/ and e2e/ is marked `cluster`, and so is every `tools` test (helm,
+promtool), so `pytest -m "not cluster"` runs the fast ones alone, with nothing but Python.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ NAMESPACE_PREFIX = f"t{uuid.uuid4().hex[:4]}-"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if Path(item.fspath).resolve().relative_to(REPO / "tests").parts[0] in CLUSTER_DIRS:
+        in_cluster_dir = Path(item.fspath).resolve().relative_to(REPO / "tests").parts[0] in CLUSTER_DIRS
+        # helm and promtool come from Go builds as the cluster's binaries do: `-m "not cluster"`
+        # stays a Python-only run, and `make test` runs these with the cluster's tests
+        if in_cluster_dir or item.get_closest_marker("tools"):
             item.add_marker(pytest.mark.cluster)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -18,7 +18,7 @@ def now_rfc3339() -> str:
 
 
 def set_condition(
-    conditions: list[dict] | None,
+    conditions: list[dict[str, Any]] | None,
     *,
     type: str,
     status: ConditionStatus,
@@ -26,7 +26,7 @@ def set_condition(
     message: str,
     observed_generation: int | None,
     now: str,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """A new conditions list with one condition set; the others keep their place.
 
     lastTransitionTime changes only when the status flips, so a person can tell how long
@@ -49,5 +49,5 @@ def set_condition(
     return [updated if c.get("type") == type else c for c in conditions or []]
 
 
-def find_condition(conditions: list[dict] | None, type: str) -> dict | None:
+def find_condition(conditions: list[dict[str, Any]] | None, type: str) -> dict[str, Any] | None:
     return next((c for c in conditions or [] if c.get("type") == type), None)

@@ -11,10 +11,11 @@ kopf finalize them as it does in cluster-wide mode.
 
 from __future__ import annotations
 
+from kopf._cogs.structs.bodies import RawEvent
 from kopf._core.reactor import observation
 
 
-def _namespace_gone(raw_event: dict) -> bool:
+def _namespace_gone(raw_event: RawEvent) -> bool:
     """A namespace leaves the watched set when it is deleted, not when deletion starts."""
     return raw_event.get("type") == "DELETED"
 

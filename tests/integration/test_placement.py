@@ -61,7 +61,10 @@ def test_pods_carry_the_placement_go_only_where_it_points_and_a_stuck_one_is_nam
         assert stuck["status"] == "Unknown", stuck
         # the scheduler's words; the first ones may be about the store's claim, bound a moment later
         wait_for(
-            lambda: "node affinity/selector" in _ready_with_reason(k, "stranded", "PodCannotStart")["message"],
+            lambda: (
+                "node affinity/selector"
+                in (_ready_with_reason(k, "stranded", "PodCannotStart") or {}).get("message", "")
+            ),
             timeout=30,
             message="Ready naming the node selector",
         )

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from kubernetes.client.exceptions import ApiException
+
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,10 +71,25 @@ class Kubectl:
         return json.loads(self.run("get", *args, "-o", "json").stdout)
 
 
+# The API server's answers that may change by themselves: not there yet, a write that raced
+# another, too many requests (a new CRD's storage not ready), and its own or etcd's restarts.
+NOT_YET_STATUSES = frozenset({404, 409, 429, 500, 502, 503, 504})
+
+
+def cannot_pass_by_waiting(error: Exception) -> bool:
+    """A bug in the condition itself (a TypeError or KeyError) or a request the API server
+    refuses for good (forbidden, invalid): waiting out the timeout would only hide it. A missing
+    status field the condition expects later is read with .get(), never by indexing."""
+    if isinstance(error, TypeError | KeyError):
+        return True
+    return isinstance(error, ApiException) and error.status not in NOT_YET_STATUSES
+
+
 def wait_for(
     condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.5, message: str = "condition"
 ) -> T:
-    """Poll until condition() returns something truthy; fail with message after timeout."""
+    """Poll until condition() returns something truthy; fail with message after timeout, or at
+    once with an error no amount of waiting can cure."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -80,8 +97,10 @@ def wait_for(
             result = condition()
             if result:
                 return result
-        except Exception as error:  # the object may not exist yet
-            last_error = error
+        except Exception as error:
+            if cannot_pass_by_waiting(error):
+                raise
+            last_error = error  # the object may not exist yet
         time.sleep(interval)
     raise AssertionError(
         f"timed out after {timeout}s waiting for {message}" + (f" (last error: {last_error})" if last_error else "")

@@ -35,6 +35,7 @@ ADMIN_MANAGED_ACCOUNTS = {
 # --- lint and schema ---------------------------------------------------------------------
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
 def test_lint_passes_strictly(values):
     args = [arg for key, value in values.items() for arg in ("--set-json", f"{key}={json.dumps(value)}")]
@@ -42,6 +43,7 @@ def test_lint_passes_strictly(values):
     assert "0 chart(s) failed" in result.stdout
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize(
     "key, value, message",
     [
@@ -115,6 +117,7 @@ def test_chart_crds_are_rendered_from_crds_dir(tmp_path):
     assert sorted(fresh) == sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
 
 
+@pytest.mark.tools
 def test_rendered_crds_are_the_generated_ones_plus_keep_and_release_labels():
     crds = {o["metadata"]["name"]: o for o in find(rendered(), "CustomResourceDefinition")}
     for path in (REPO / "crds").glob("*.yaml"):
@@ -126,6 +129,7 @@ def test_rendered_crds_are_the_generated_ones_plus_keep_and_release_labels():
         assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
 
 
+@pytest.mark.tools
 def test_crds_can_be_left_out_or_left_unkept():
     assert find(rendered({"crds.install": False}), "CustomResourceDefinition") == []
     unkept = find(rendered({"crds.keep": False}), "CustomResourceDefinition")
@@ -154,6 +158,7 @@ def _grants(rules):
     return grants
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
 def test_rbac_has_no_wildcards_secrets_or_escalation(values):
     rules = _rules(rendered(values))
@@ -206,6 +211,7 @@ KOPF_CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list
 EGRESS_DISCOVERY_GRANTS = {("networking.k8s.io", "servicecidrs"): {"list"}, ("", "nodes"): {"list"}}
 
 
+@pytest.mark.tools
 def test_cluster_wide_mode_is_one_cluster_role_with_exactly_what_the_operator_does():
     objects = rendered()
     assert find(objects, "Role") == [] and find(objects, "RoleBinding") == []
@@ -220,6 +226,7 @@ def test_cluster_wide_mode_is_one_cluster_role_with_exactly_what_the_operator_do
     ]
 
 
+@pytest.mark.tools
 def test_namespaced_mode_grants_work_only_in_the_watched_namespaces():
     objects = rendered(NAMESPACED)
     roles = find(objects, "Role", "ballast")  # the others are retention's (test_retention_rbac_...)
@@ -240,6 +247,7 @@ def test_namespaced_mode_grants_work_only_in_the_watched_namespaces():
     assert _grants(without_discovery[0]["rules"]) == {**KOPF_CRD_GRANTS, ("", "namespaces"): {"list", "watch"}}
 
 
+@pytest.mark.tools
 def test_rbac_can_be_left_to_the_cluster_admin():
     objects = rendered(ADMIN_MANAGED_ACCOUNTS)
     assert not [o for o in objects if o["kind"].endswith(("Role", "RoleBinding")) or o["kind"] == "ServiceAccount"]
@@ -275,6 +283,7 @@ class _Recording(dict):
         return super().get(key, default)
 
 
+@pytest.mark.tools
 def test_deployment_runs_one_standalone_operator_with_every_setting_from_values():
     deployment, pod, container = _operator()
     assert deployment["spec"]["replicas"] == 1
@@ -292,11 +301,13 @@ def test_deployment_runs_one_standalone_operator_with_every_setting_from_values(
     assert bind["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
 
 
+@pytest.mark.tools
 def test_namespaced_mode_passes_each_namespace():
     _, _, container = _operator(NAMESPACED)
     assert container["args"][-2:] == ["--namespace=team-a", "--namespace=team-b"]
 
 
+@pytest.mark.tools
 def test_values_for_the_operators_pods_reach_its_settings():
     _, _, container = _operator(
         {
@@ -325,6 +336,7 @@ def test_values_for_the_operators_pods_reach_its_settings():
     assert (settings.poll_interval_seconds, settings.dataset_wait_seconds) == (0.5, 60)
 
 
+@pytest.mark.tools
 def test_egress_values_reach_the_settings_and_the_ingest_pods():
     _, _, container = _operator(
         {
@@ -357,6 +369,7 @@ def test_egress_values_reach_the_settings_and_the_ingest_pods():
     assert EgressPolicy.from_env(ingest_env) == settings.egress  # the Prometheus allowance stays the operator's
 
 
+@pytest.mark.tools
 def test_workload_placement_reaches_the_settings_and_every_pod_the_operator_builds():
     selector = {"pool": "ml", "kubernetes.io/arch": "amd64"}
     tolerations = [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
@@ -370,6 +383,7 @@ def test_workload_placement_reaches_the_settings_and_every_pod_the_operator_buil
     assert "nodeSelector" not in pod_spec([], Settings.from_env(_env(_operator()[2])), restart_policy="Never")
 
 
+@pytest.mark.tools
 def test_a_digest_pins_both_images():
     digest = "sha256:" + "ab" * 32
     _, _, container = _operator({"image.digest": digest})
@@ -377,6 +391,7 @@ def test_a_digest_pins_both_images():
     assert Settings.from_env(_env(container)).image == f"ballast@{digest}"
 
 
+@pytest.mark.tools
 def test_operator_pod_is_restricted_like_the_pods_it_creates():
     _, pod, container = _operator({"operator.runAsUser": 1234})
     assert pod["securityContext"] == restricted_pod_security_context(1234)
@@ -386,12 +401,14 @@ def test_operator_pod_is_restricted_like_the_pods_it_creates():
     assert {"name": "scratch", "emptyDir": {}} in pod["volumes"]
 
 
+@pytest.mark.tools
 def test_liveness_probe_and_ports():
     _, _, container = _operator({"operator.healthPort": 8181, "operator.metricsPort": 9191})
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"health": 8181, "metrics": 9191}
 
 
+@pytest.mark.tools
 def test_file_store_mounts_the_claim_the_operator_names_at_the_store_path():
     objects = rendered()
     (deployment,) = find(objects, "Deployment")
@@ -405,6 +422,7 @@ def test_file_store_mounts_the_claim_the_operator_names_at_the_store_path():
     assert claim["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
 
 
+@pytest.mark.tools
 def test_s3_store_needs_no_claim_and_gives_the_operator_its_credentials():
     objects = rendered({"store.uri": "s3://models/ballast", "store.secret": "store-credentials"})
     assert find(objects, "PersistentVolumeClaim") == []
@@ -418,6 +436,7 @@ def test_s3_store_needs_no_claim_and_gives_the_operator_its_credentials():
 # --- metrics, ServiceMonitor, NetworkPolicy, labels ----------------------------------------
 
 
+@pytest.mark.tools
 def test_metrics_service_selects_only_the_operator():
     objects = rendered()
     (service,) = find(objects, "Service")
@@ -427,6 +446,7 @@ def test_metrics_service_selects_only_the_operator():
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
 
 
+@pytest.mark.tools
 def test_service_monitor_and_network_policy_are_optional():
     objects = rendered()
     assert find(objects, "ServiceMonitor") == [] and find(objects, "NetworkPolicy") == []
@@ -447,6 +467,7 @@ def test_service_monitor_and_network_policy_are_optional():
     assert policy["spec"]["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [peer]}]
 
 
+@pytest.mark.tools
 def test_every_object_carries_the_recommended_labels():
     for obj in rendered(NAMESPACED | {"metrics.serviceMonitor.enabled": True, "networkPolicy.enabled": True}):
         labels = obj["metadata"]["labels"]
@@ -466,6 +487,7 @@ def test_one_resource_kind_per_template_file():
         assert len(kinds) == 1, f"{path.name}: {kinds}"
 
 
+@pytest.mark.tools
 def test_the_serving_pod_monitor_selects_the_pods_the_operator_creates_in_the_watched_namespaces():
     from ballast.build.serving import build_serving_deployment
 
@@ -496,6 +518,7 @@ def test_the_serving_pod_monitor_selects_the_pods_the_operator_creates_in_the_wa
     assert everywhere["spec"]["namespaceSelector"] == {"any": True}
 
 
+@pytest.mark.tools
 def test_the_operator_gets_an_api_priority_level_of_its_own_with_a_long_queue():
     objects = rendered({"serviceAccount.name": "ops", "apiPriority.queueLengthLimit": 3000})
     (level,) = find(objects, "PriorityLevelConfiguration")

@@ -49,6 +49,7 @@ def gc_options(container: dict) -> dict:
     ).params
 
 
+@pytest.mark.tools
 def test_by_default_a_daily_dry_run_over_every_namespace_in_the_store():
     objects, cronjob, pod, container = retention()
     assert cronjob["metadata"]["namespace"] == "ballast-system"
@@ -63,6 +64,7 @@ def test_by_default_a_daily_dry_run_over_every_namespace_in_the_store():
     assert options["keep_versions"] == 10 and options["older_than"] == "30d"
 
 
+@pytest.mark.tools
 def test_apply_deletes_and_only_then_mounts_the_store_writable():
     _, _, _, dry = retention()
     assert {"name": STORE_VOLUME, "mountPath": "/var/lib/ballast", "readOnly": True} in dry["volumeMounts"]
@@ -79,6 +81,7 @@ def test_apply_deletes_and_only_then_mounts_the_store_writable():
     assert {"name": STORE_VOLUME, "mountPath": "/var/lib/ballast", "readOnly": False} in applying["volumeMounts"]
 
 
+@pytest.mark.tools
 def test_the_store_is_the_operators_same_uri_claim_and_path():
     objects, _, pod, container = retention({"store.uri": "file:///data/ballast", "store.claim.name": "shared"})
     operator, operator_container = operator_pod(objects)
@@ -89,6 +92,7 @@ def test_the_store_is_the_operators_same_uri_claim_and_path():
     assert mount["mountPath"] == "/data/ballast"
 
 
+@pytest.mark.tools
 def test_an_s3_store_gets_the_operators_credentials_and_no_volume():
     objects, _, pod, container = retention({"store.uri": "s3://models/ballast", "store.secret": "store-credentials"})
     _, operator_container = operator_pod(objects)
@@ -97,6 +101,7 @@ def test_an_s3_store_gets_the_operators_credentials_and_no_volume():
     assert env(container)["BALLAST_STORE_URI"] == "s3://models/ballast"
 
 
+@pytest.mark.tools
 def test_the_pod_runs_the_operators_image_by_digest_restricted_as_the_store_writers():
     objects, _, pod, container = retention(
         {"image.digest": DIGEST, "workloads.runAsUser": 4321, "imagePullSecrets": ["pull"]}
@@ -120,6 +125,7 @@ def _grants(rules: list[dict]) -> dict[tuple[str, str], set[str]]:
     }
 
 
+@pytest.mark.tools
 def test_cluster_wide_its_own_account_may_only_list_the_four_kinds():
     objects, _, pod, _ = retention()
     (account,) = find(objects, "ServiceAccount", "ballast-retention")
@@ -140,6 +146,7 @@ def test_cluster_wide_its_own_account_may_only_list_the_four_kinds():
     assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
 
 
+@pytest.mark.tools
 def test_namespaced_it_collects_and_reads_the_watched_namespaces_only():
     objects, _, _, container = retention(NAMESPACED)
     options = gc_options(container)
@@ -156,18 +163,21 @@ def test_namespaced_it_collects_and_reads_the_watched_namespaces_only():
     )
 
 
+@pytest.mark.tools
 def test_a_long_release_name_still_gives_a_valid_cronjob_name():
     # the API refuses CronJob names over 52 characters (its Jobs' names add 11)
     (cronjob,) = find(rendered(release="r" * 53), "CronJob")  # the longest release name Helm takes
     assert len(cronjob["metadata"]["name"]) <= 52 and cronjob["metadata"]["name"].endswith("-retention")
 
 
+@pytest.mark.tools
 def test_disabled_renders_nothing_of_it():
     objects = rendered({"retention.enabled": False})
     assert not [o for o in objects if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "retention"]
     assert not [o for o in objects if "retention" in o["metadata"]["name"]]
 
 
+@pytest.mark.tools
 def test_the_admission_policy_does_not_match_the_retention_pods_creator():
     """The policy bounds what the operator's account creates; the CronJob's Jobs and pods are
     created by the cluster's controllers from a template the administrator installed."""
@@ -179,6 +189,7 @@ def test_the_admission_policy_does_not_match_the_retention_pods_creator():
     assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] == "ballast-retention"
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize(
     "key, value, message",
     [

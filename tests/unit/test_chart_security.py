@@ -44,6 +44,7 @@ def workload_image(objects: list[dict]) -> str:
 # --- the admission policy --------------------------------------------------------------------
 
 
+@pytest.mark.tools
 def test_policy_is_on_by_default_where_the_api_server_has_the_kind_and_absent_elsewhere():
     policy, binding = policy_and_binding()
     assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
@@ -57,6 +58,7 @@ def test_policy_is_on_by_default_where_the_api_server_has_the_kind_and_absent_el
     ]
 
 
+@pytest.mark.tools
 def test_policy_matches_only_the_operators_service_account_of_the_release():
     policy, _ = policy_and_binding({"serviceAccount.name": "ops"}, namespace="platform")
     [condition] = policy["spec"]["matchConditions"]
@@ -73,6 +75,7 @@ def test_policy_matches_only_the_operators_service_account_of_the_release():
     }
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize(
     "values, image",
     [
@@ -97,6 +100,7 @@ def test_policy_admits_exactly_the_image_the_operator_gives_its_pods(values, ima
     assert json.loads(variables(policy)["ballastImage"]) == image
 
 
+@pytest.mark.tools
 def test_custom_image_prefixes_count_only_when_custom_images_are_on():
     prefixes = ["registry.example/ml-team/", "registry.example/shared/"]
     off, _ = policy_and_binding({"workloads.customImages.allowedPrefixes": prefixes})
@@ -107,6 +111,7 @@ def test_custom_image_prefixes_count_only_when_custom_images_are_on():
     assert json.loads(variables(on)["allowedPrefixes"]) == prefixes
 
 
+@pytest.mark.tools
 def test_every_restricted_requirement_has_a_validation_with_a_message():
     policy, _ = policy_and_binding()
     text = " ".join(v["expression"] for v in policy["spec"]["validations"])
@@ -130,6 +135,7 @@ def test_every_restricted_requirement_has_a_validation_with_a_message():
     assert all(v.get("message") for v in policy["spec"]["validations"])
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize(
     "key, value",
     [
@@ -165,6 +171,7 @@ def grants(role: dict) -> dict[str, set[str]]:
     return result
 
 
+@pytest.mark.tools
 def test_view_and_edit_aggregate_the_four_kinds_and_nobody_writes_status():
     roles = tenant_roles()
     assert set(roles) == {"ballast-view", "ballast-edit"}
@@ -183,6 +190,7 @@ def test_view_and_edit_aggregate_the_four_kinds_and_nobody_writes_status():
     assert labels == {"ballast-view": {"view", "edit", "admin"}, "ballast-edit": {"edit", "admin"}}
 
 
+@pytest.mark.tools
 def test_tenant_roles_can_be_left_out():
     assert tenant_roles({"rbac.aggregateClusterRoles": False}) == {}
     assert (

@@ -251,6 +251,7 @@ def test_entry_point_is_the_ballast_command_with_every_role(final):
     assert {"operator", "ingest", "train", "serve"} <= set(ballast_cli.commands)
 
 
+@pytest.mark.tools
 def test_charts_default_users_are_the_images_user(final):
     uid, _, gid = final.all("USER")[-1].partition(":")
     values = yaml.safe_load((CHART / "values.yaml").read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 import kopf
+import pytest
 
 from ballast import kube
 from ballast.build.ingest_network_policy import build_ingest_network_policy
@@ -157,6 +158,7 @@ def test_no_policy_when_turned_off(monkeypatch):
     assert api.calls == [("create", "Job", "iris-ingest-g1-r0")]
 
 
+@pytest.mark.tools
 def test_the_chart_passes_the_ingest_network_policy_values_to_the_operator():
     values = {"egress.networkPolicy.enabled": False, "egress.networkPolicy.extraEgress": [MINIO]}
     (deployment,) = find(rendered(values), "Deployment")

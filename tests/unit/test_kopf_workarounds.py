@@ -5,6 +5,9 @@ from kopf._core.reactor import observation
 
 from ballast.kopf_workarounds import keep_watching_terminating_namespaces
 
+# kopf's own predicate, taken before any test applies the workaround
+KOPF_IS_DELETED = observation.is_deleted
+
 
 def _namespace_event(type: str | None, *, terminating: bool) -> dict:
     metadata = {"name": "team-a"}
@@ -32,3 +35,11 @@ def test_a_namespace_being_deleted_stays_watched_until_it_is_gone(monkeypatch):
     keep_watching_terminating_namespaces()
     assert _watched_after(added, terminating) == {"team-a"}
     assert _watched_after(added, terminating, _namespace_event("DELETED", terminating=True)) == set()
+
+
+def test_kopf_still_takes_a_namespace_marked_for_deletion_for_deleted():
+    """The workaround's reason to exist: when this fails, kopf keeps watching a Terminating
+    namespace by itself, and ballast.kopf_workarounds (and kopf's pin) can go."""
+    marked = _namespace_event("MODIFIED", terminating=True)
+    assert KOPF_IS_DELETED(marked), "kopf no longer drops a Terminating namespace: retire the workaround"
+    assert not KOPF_IS_DELETED(_namespace_event("MODIFIED", terminating=False))

@@ -10,29 +10,31 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 
 import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 import ballast.metrics
-from tests.support.helm import CHART, find, rendered, template
+from tests.support.helm import find, rendered, template
 from tests.support.kube import REPO, cache_dir
+from tests.support.observability import (
+    SELECTOR,
+    Series,
+    alerts,
+    dashboard,
+    dashboard_exprs,
+    exposed,
+    model_server_series,
+    panels,
+    prometheus_rule,
+)
 
-DASHBOARD = CHART / "dashboards" / "ballast.json"
 ENABLED = {"grafanaDashboard.enabled": True, "prometheusRule.enabled": True}
 ALERTS = {"BallastModelDrifting", "BallastRolloutRolledBack", "BallastTrainingRunFailed", "BallastRetrainFailed"}
 
 
 # --- what exists -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Series:
-    labels: frozenset[str]
-    values: dict[str, frozenset[str]] = field(default_factory=dict)
-    """Label to the values it can have, where that is a closed set."""
 
 
 CHECKS = frozenset({"featureDrift", "predictionDrift", "integrity", "accuracy", "estimatedAccuracy"})
@@ -64,32 +66,6 @@ AGREED_OPERATOR_METRICS: dict[str, tuple[str, tuple[str, ...], dict[str, frozens
 }
 # Labels Prometheus adds to every scraped series (Kubernetes service discovery, ServiceMonitor).
 TARGET_LABELS = frozenset({"namespace", "pod", "container", "instance", "job", "service"})
-
-
-def exposed(name: str, kind: str, labels: frozenset[str], values=None) -> dict[str, Series]:
-    """The series names a metric is exposed as, with their labels."""
-    values = values or {}
-    if kind == "histogram":
-        return {
-            f"{name}_bucket": Series(labels | {"le"}, values),
-            f"{name}_sum": Series(labels, values),
-            f"{name}_count": Series(labels, values),
-        }
-    return {name: Series(labels, values)}
-
-
-def model_server_series() -> dict[str, Series]:
-    """Every series docs/metrics.md lists, each with model and version."""
-    text = (REPO / "docs" / "metrics.md").read_text()
-    endpoints = frozenset(re.findall(r"`(\w+)`", re.search(r"`endpoint` is one of (.*)", text).group(1)))
-    series = {}
-    for line in text.splitlines():
-        row = re.match(r"\|\s*`(ballast_\w+)`\s*\|\s*([^|]+?)\s*\|([^|]*)\|", line)
-        if row:
-            name, kind, labels = row.group(1), row.group(2).split()[0], frozenset(re.findall(r"`(\w+)`", row.group(3)))
-            values = {"endpoint": endpoints} if "endpoint" in labels else {}
-            series.update(exposed(name, kind, labels | {"model", "version"}, values))
-    return series
 
 
 def code_metrics() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -131,7 +107,6 @@ def test_agreed_metrics_match_the_code_where_it_has_them():
 # Not a parser: it finds metric names, label matchers and grouping labels so they can be checked
 # against what exists. promtool, below, checks the syntax.
 
-SELECTOR = re.compile(r"\b(ballast_[a-z0-9_]+)\b\s*(\{[^}]*\})?")
 MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
 
@@ -176,18 +151,6 @@ def test_the_reader_finds_what_does_not_exist():
     assert problems('ballast_serving_ready{endpoint="infer"}', series) == [
         "ballast_serving_ready has no label endpoint"
     ]
-
-
-def dashboard() -> dict:
-    return json.loads(DASHBOARD.read_text())
-
-
-def panels(board: dict) -> list[dict]:
-    return [p for p in board["panels"] if p["type"] != "row"]
-
-
-def dashboard_exprs(board: dict) -> list[tuple[str, str]]:
-    return [(f"{p['title']}/{t['refId']}", t["expr"]) for p in panels(board) for t in p["targets"]]
 
 
 # --- the dashboard --------------------------------------------------------------------------------
@@ -254,12 +217,14 @@ def test_every_metric_and_label_the_dashboard_uses_exists():
 # --- the chart -------------------------------------------------------------------------------------
 
 
+@pytest.mark.tools
 def test_both_are_off_by_default():
     objects = rendered()
     assert find(objects, "PrometheusRule") == []
     assert [c for c in find(objects, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]] == []
 
 
+@pytest.mark.tools
 def test_dashboard_config_map_for_the_grafana_sidecar():
     (config_map,) = find(rendered({"grafanaDashboard.enabled": True}), "ConfigMap")
     assert config_map["metadata"]["namespace"] == "ballast-system"
@@ -281,15 +246,7 @@ def test_dashboard_config_map_for_the_grafana_sidecar():
     assert elsewhere["metadata"]["annotations"] == {"grafana_folder": "Ballast"}
 
 
-def prometheus_rule(values: dict | None = None) -> dict:
-    (rule,) = find(rendered({"prometheusRule.enabled": True, **(values or {})}), "PrometheusRule")
-    return rule
-
-
-def alerts(rule: dict) -> dict[str, dict]:
-    return {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
-
-
+@pytest.mark.tools
 def test_prometheus_rule_alerts_on_drift_rollbacks_and_failed_training():
     rule = prometheus_rule({"prometheusRule.labels": {"release": "prometheus"}})
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
@@ -308,12 +265,14 @@ def test_prometheus_rule_alerts_on_drift_rollbacks_and_failed_training():
     assert relabelled["BallastModelDrifting"]["for"] == "1h"
 
 
+@pytest.mark.tools
 def test_every_metric_and_label_the_alerts_use_exists():
     series = known_series()
     for name, alert in alerts(prometheus_rule()).items():
         assert problems(alert["expr"], series) == [], name
 
 
+@pytest.mark.tools
 def test_every_object_of_both_carries_the_recommended_labels():
     objects = [*find(rendered(ENABLED), "PrometheusRule"), *find(rendered(ENABLED), "ConfigMap")]
     assert len(objects) == 2
@@ -327,6 +286,7 @@ def test_every_object_of_both_carries_the_recommended_labels():
         } <= set(obj["metadata"]["labels"])
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize(
     "key, value, message",
     [
@@ -373,6 +333,7 @@ def promtool(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([promtool_binary(), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
+@pytest.mark.tools
 def test_promtool_accepts_the_alerts_and_every_dashboard_query(tmp_path):
     (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": prometheus_rule()["spec"]["groups"]}))
     queries = [
@@ -417,6 +378,7 @@ ALERT_CASES = {
 }
 
 
+@pytest.mark.tools
 def test_alerts_fire_on_synthetic_series(tmp_path):
     (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": prometheus_rule()["spec"]["groups"]}))
     drifting = alert(
@@ -489,6 +451,7 @@ def query(board: dict, title: str, ref: str = "A") -> str:
 SERVED = 'model="credit-risk", endpoint="infer"'
 
 
+@pytest.mark.tools
 def test_dashboard_queries_on_synthetic_series(tmp_path):
     """At minute 10 of steady traffic: v1 takes 1 request/s without errors, v2 0.6/s of which
     0.1/s fail; v1's latency buckets put 5/6 of requests under 5 ms and all under 25 ms."""

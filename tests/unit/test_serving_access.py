@@ -1,6 +1,8 @@
 """Row 6 of issue 12, the operator's side: the feedback token the serving pods read, and the
 NetworkPolicy that says who reaches them."""
 
+import pytest
+
 from ballast.build.feedback_token import FEEDBACK_TOKEN_FILE, build_feedback_secret, new_feedback_token
 from ballast.build.serving import SERVING_PORT, build_serving_deployment
 from ballast.build.serving_network_policy import build_serving_network_policy
@@ -73,6 +75,7 @@ def test_the_chart_settings_reach_the_policy():
     assert defaults.serving_network_policy is True and defaults.serving_inference_from == ({"podSelector": {}},)
 
 
+@pytest.mark.tools
 def test_the_chart_passes_the_serving_network_policy_values_to_the_operator():
     values = {"serving.networkPolicy.enabled": False, "serving.networkPolicy.metricsFrom": [PROMETHEUS]}
     (deployment,) = find(rendered(values), "Deployment")

@@ -38,5 +38,3 @@ METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 
 FAIRNESS_METRICS = ("demographic_parity_difference", "equal_opportunity_difference")
-
-ARTIFACT_FORMATS = ("skops",)

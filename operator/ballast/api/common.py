@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -47,7 +47,7 @@ class ApiModel(BaseModel):
         use_attribute_docstrings=True,
     )
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         """The dict to send to the API server: camelCase keys, unset fields left out."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 

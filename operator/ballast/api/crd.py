@@ -22,7 +22,7 @@ KOPF_STATUS_FIELD = {
 _DROPPED_KEYS = {"title", "$defs"}
 
 
-def crd_for(kind: KindInfo) -> dict:
+def crd_for(kind: KindInfo) -> dict[str, Any]:
     """The CustomResourceDefinition manifest of one kind."""
     spec_schema = structural_schema(kind.spec_model.model_json_schema(by_alias=True, mode="validation"))
     status_schema = structural_schema(kind.status_model.model_json_schema(by_alias=True, mode="serialization"))
@@ -73,13 +73,13 @@ def crd_for(kind: KindInfo) -> dict:
     }
 
 
-def structural_schema(json_schema: dict) -> dict:
+def structural_schema(json_schema: dict[str, Any]) -> dict[str, Any]:
     """Inline every $ref and rewrite the result node by node into a structural schema."""
     definitions = json_schema.get("$defs", {})
     return _rewrite(_inline_refs(json_schema, definitions))
 
 
-def _inline_refs(node: Any, definitions: dict) -> Any:
+def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         if "$ref" in node:
             target = definitions[node["$ref"].rsplit("/", 1)[-1]]
@@ -91,7 +91,7 @@ def _inline_refs(node: Any, definitions: dict) -> Any:
     return node
 
 
-def _rewrite(node: dict) -> dict:
+def _rewrite(node: dict[str, Any]) -> dict[str, Any]:
     node = _collapse_optional(node)
     node = {k: v for k, v in node.items() if k not in _DROPPED_KEYS}
     if node.get("default", ...) is None:
@@ -120,7 +120,7 @@ def _rewrite(node: dict) -> dict:
     return node
 
 
-def _collapse_optional(node: dict) -> dict:
+def _collapse_optional(node: dict[str, Any]) -> dict[str, Any]:
     """`X | None` is anyOf [X, null]: an optional X. int | str is Kubernetes' int-or-string."""
     variants = node.get("anyOf")
     if not variants:
@@ -135,7 +135,7 @@ def _collapse_optional(node: dict) -> dict:
     raise ValueError(f"no structural form for a union of {concrete}")
 
 
-def _rewrite_exclusive_bounds(node: dict) -> None:
+def _rewrite_exclusive_bounds(node: dict[str, Any]) -> None:
     """JSON Schema's numeric exclusive bounds become OpenAPI v3.0's boolean flags."""
     for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         value = node.get(exclusive)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -26,7 +27,7 @@ def render_crds() -> dict[str, str]:
     }
 
 
-def _drop_none(node):
+def _drop_none(node: Any) -> Any:
     if isinstance(node, dict):
         return {k: _drop_none(v) for k, v in node.items() if v is not None}
     if isinstance(node, list):

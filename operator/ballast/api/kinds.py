@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ballast.api.common import ApiModel
 from ballast.api.dataset import DatasetSpec, DatasetStatus
@@ -24,8 +25,8 @@ class PrinterColumn:
     description: str = ""
     priority: int = 0  # 1: shown only with -o wide
 
-    def to_wire(self) -> dict:
-        column = {"name": self.name, "type": self.type, "jsonPath": self.json_path}
+    def to_wire(self) -> dict[str, Any]:
+        column: dict[str, Any] = {"name": self.name, "type": self.type, "jsonPath": self.json_path}
         if self.description:
             column["description"] = self.description
         if self.priority:

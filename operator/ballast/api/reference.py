@@ -33,7 +33,7 @@ class ObjectNode:
 
     kind: str
     path: str  # dotted, `[]` for the items of a list and `.<key>` for the values of a map
-    schema: dict
+    schema: dict[str, Any]
     order: int  # position in a depth-first walk over every kind, for choosing where a shape is documented
 
     @property
@@ -65,11 +65,12 @@ def render_reference() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _root_schema(crd: dict) -> dict:
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+def _root_schema(crd: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
 
 
-def _object_nodes(crds: dict[str, dict]) -> Iterator[ObjectNode]:
+def _object_nodes(crds: dict[str, dict[str, Any]]) -> Iterator[ObjectNode]:
     order = 0
     for kind, crd in crds.items():
         root = _root_schema(crd)
@@ -79,7 +80,7 @@ def _object_nodes(crds: dict[str, dict]) -> Iterator[ObjectNode]:
                 order += 1
 
 
-def _objects_under(path: str, schema: dict) -> Iterator[tuple[str, dict]]:
+def _objects_under(path: str, schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every object with named fields at or below schema, depth first."""
     if "properties" in schema:
         yield path, schema
@@ -91,7 +92,7 @@ def _objects_under(path: str, schema: dict) -> Iterator[tuple[str, dict]]:
         yield from _objects_under(f"{path}.<key>", schema["additionalProperties"])
 
 
-def _shape(schema: dict) -> str:
+def _shape(schema: dict[str, Any]) -> str:
     """What makes two objects the same type: everything but the description of the field holding it."""
     return json.dumps({k: v for k, v in schema.items() if k not in ("description", "default")}, sort_keys=True)
 
@@ -111,7 +112,9 @@ def _documented_at(nodes: list[ObjectNode]) -> dict[str, ObjectNode]:
     return homes
 
 
-def _kind_section(kind: KindInfo, crd: dict, nodes: list[ObjectNode], homes: dict[str, ObjectNode]) -> list[str]:
+def _kind_section(
+    kind: KindInfo, crd: dict[str, Any], nodes: list[ObjectNode], homes: dict[str, ObjectNode]
+) -> list[str]:
     version = crd["spec"]["versions"][0]
     root = _root_schema(crd)
     intro = root.get("description") or sys.modules[kind.spec_model.__module__].__doc__ or ""
@@ -167,7 +170,7 @@ def _object_table(node: ObjectNode, homes: dict[str, ObjectNode]) -> list[str]:
     return lines
 
 
-def _type(schema: dict, homes: dict[str, ObjectNode]) -> str:
+def _type(schema: dict[str, Any], homes: dict[str, ObjectNode]) -> str:
     """The field's type in words, with a link to the table of an object."""
     if "properties" in schema:
         return f"[object](#{homes[_shape(schema)].anchor})"
@@ -181,10 +184,10 @@ def _type(schema: dict, homes: dict[str, ObjectNode]) -> str:
         return "object (free-form)" if schema.get("type") == "object" else "any"
     if schema.get("format"):
         return f"{schema.get('type', 'any')} ({schema['format']})"
-    return schema.get("type", "any")
+    return str(schema.get("type", "any"))
 
 
-def _describe(schema: dict, parent: ObjectNode, homes: dict[str, ObjectNode], path: str) -> str:
+def _describe(schema: dict[str, Any], parent: ObjectNode, homes: dict[str, ObjectNode], path: str) -> str:
     """The description, then the constraints on the field and on its items or values."""
     parts = [_one_paragraph(schema["description"])] if schema.get("description") else []
     constraints = _constraints(schema)
@@ -202,7 +205,7 @@ def _describe(schema: dict, parent: ObjectNode, homes: dict[str, ObjectNode], pa
     return "<br>".join(parts)
 
 
-def _object_of(schema: dict) -> dict | None:
+def _object_of(schema: dict[str, Any]) -> dict[str, Any] | None:
     """The object with named fields a field holds, directly or as its items or map values."""
     for candidate in (schema, schema.get("items"), schema.get("additionalProperties")):
         if isinstance(candidate, dict) and "properties" in candidate:
@@ -214,7 +217,7 @@ def _is_direct_child(home_path: str, field_path: str) -> bool:
     return home_path in (field_path, f"{field_path}[]", f"{field_path}.<key>")
 
 
-def _constraints(schema: dict) -> list[str]:
+def _constraints(schema: dict[str, Any]) -> list[str]:
     """What the API server checks on one value, as lowercase phrases."""
     found = []
     if "enum" in schema:
@@ -251,7 +254,7 @@ def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def _default(schema: dict) -> str:
+def _default(schema: dict[str, Any]) -> str:
     return _code(_literal(schema["default"])) if "default" in schema else ""
 
 
@@ -262,7 +265,7 @@ def _literal(value: Any) -> str:
     return json.dumps(value)
 
 
-def _rules_section(kind: KindInfo, root: dict) -> list[str]:
+def _rules_section(kind: KindInfo, root: dict[str, Any]) -> list[str]:
     """Every CEL rule in the kind's schema, also those inside shapes documented elsewhere."""
     rules = []
     for name in ("spec", "status"):
@@ -281,7 +284,7 @@ def _rules_section(kind: KindInfo, root: dict) -> list[str]:
     ]
 
 
-def _every_node(path: str, schema: dict) -> Iterator[tuple[str, dict]]:
+def _every_node(path: str, schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     yield path, schema
     for name, child in (schema.get("properties") or {}).items():
         yield from _every_node(f"{path}.{name}", child)

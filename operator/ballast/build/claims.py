@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ballast.build.naming import ballast_labels
 from ballast.settings import Settings
 
 
-def build_store_claim(namespace: str, settings: Settings) -> dict:
+def build_store_claim(namespace: str, settings: Settings) -> dict[str, Any]:
     spec = {
         # every Ballast pod of the namespace mounts it, on whichever node it lands
         "accessModes": ["ReadWriteMany"],
@@ -28,7 +29,7 @@ def build_store_claim(namespace: str, settings: Settings) -> dict:
     }
 
 
-def mounts_store_claim(workload: dict, settings: Settings) -> bool:
+def mounts_store_claim(workload: dict[str, Any], settings: Settings) -> bool:
     """Whether a Job's or a Deployment's pods mount the store's claim (a file:// store)."""
     volumes = ((((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes")) or []
     return any(
@@ -36,7 +37,7 @@ def mounts_store_claim(workload: dict, settings: Settings) -> bool:
     )
 
 
-def store_claim_for(namespace: str, children: Iterable[dict], settings: Settings) -> dict | None:
+def store_claim_for(namespace: str, children: Iterable[dict[str, Any]], settings: Settings) -> dict[str, Any] | None:
     """The claim to ensure before these children are created, when one of them mounts it: a
     namespace's first pod may be a serving one (a ModelVersion registered by hand) as well as a
     Job's, and a pod whose claim does not exist stays Pending."""

@@ -11,6 +11,7 @@ The names below are the one definition of that interface: the server's side
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from ballast.build.naming import SERVING_COMPONENT, ballast_labels
 
@@ -26,7 +27,7 @@ def new_feedback_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def build_feedback_secret(namespace: str, token: str) -> dict:
+def build_feedback_secret(namespace: str, token: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -41,11 +42,11 @@ def build_feedback_secret(namespace: str, token: str) -> dict:
     }
 
 
-def feedback_token_env() -> dict:
+def feedback_token_env() -> dict[str, Any]:
     return {"name": FEEDBACK_TOKEN_ENV, "value": FEEDBACK_TOKEN_FILE}
 
 
-def feedback_token_volume() -> dict:
+def feedback_token_volume() -> dict[str, Any]:
     # 0440 with the pod's fsGroup: the server's user reads it, nobody else in the pod can
     return {
         "name": FEEDBACK_VOLUME,
@@ -57,5 +58,5 @@ def feedback_token_volume() -> dict:
     }
 
 
-def feedback_token_mount() -> dict:
+def feedback_token_mount() -> dict[str, Any]:
     return {"name": FEEDBACK_VOLUME, "mountPath": FEEDBACK_TOKEN_DIR, "readOnly": True}

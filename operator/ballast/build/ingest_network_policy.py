@@ -15,6 +15,8 @@ namespace would have no owner to be collected with.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ballast.build.jobs import INGEST_COMPONENT
 from ballast.build.naming import COMPONENT_LABEL, INSTANCE_LABEL, ballast_labels, child_name
 from ballast.build.pods import owner_reference
@@ -38,7 +40,7 @@ def policed_networks(egress: EgressPolicy) -> list[IPNetwork]:
     return [network for network in egress.refused_networks() if not network.is_loopback]
 
 
-def outside_refused(policed: list[IPNetwork]) -> list[dict]:
+def outside_refused(policed: list[IPNetwork]) -> list[dict[str, Any]]:
     """Every IPv4 and IPv6 address except the policed networks, one ipBlock per family."""
     blocks = []
     for version, everything in EVERYWHERE.items():
@@ -47,7 +49,7 @@ def outside_refused(policed: list[IPNetwork]) -> list[dict]:
     return blocks
 
 
-def allowed_inside_refused(egress: EgressPolicy, policed: list[IPNetwork]) -> list[dict]:
+def allowed_inside_refused(egress: EgressPolicy, policed: list[IPNetwork]) -> list[dict[str, Any]]:
     """A rule per egress.allow network that reaches into a policed network (on its port, when
     the entry names one). Host-name entries have no NetworkPolicy form and are left out."""
     return [
@@ -58,12 +60,12 @@ def allowed_inside_refused(egress: EgressPolicy, policed: list[IPNetwork]) -> li
     ]
 
 
-def _allow_rule(rule: AllowRule) -> dict:
+def _allow_rule(rule: AllowRule) -> dict[str, Any]:
     ports = {"ports": [{"port": rule.port, "protocol": "TCP"}]} if rule.port is not None else {}
     return {"to": [{"ipBlock": {"cidr": str(rule.network)}}], **ports}
 
 
-def build_ingest_network_policy(dataset: dict, settings: Settings) -> dict:
+def build_ingest_network_policy(dataset: dict[str, Any], settings: Settings) -> dict[str, Any]:
     name = dataset["metadata"]["name"]
     labels = ballast_labels(component=INGEST_COMPONENT, instance=name)
     policed = policed_networks(settings.egress)

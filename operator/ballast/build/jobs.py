@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ballast.build.naming import ballast_labels, child_name
 from ballast.build.pods import ballast_container, owner_reference, pod_spec
@@ -28,13 +29,13 @@ def training_job_name(run: str) -> str:
 def _job(
     *,
     name: str,
-    owner: dict,
-    labels: dict,
-    pod: dict,
+    owner: dict[str, Any],
+    labels: dict[str, Any],
+    pod: dict[str, Any],
     backoff_limit: int,
     deadline: int,
     permanent_exit_codes: list[int],
-) -> dict:
+) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -59,7 +60,7 @@ def _job(
     }
 
 
-def build_ingest_job(dataset: dict, *, job_name: str, settings: Settings) -> dict:
+def build_ingest_job(dataset: dict[str, Any], *, job_name: str, settings: Settings) -> dict[str, Any]:
     name = dataset["metadata"]["name"]
     spec = dataset["spec"]
     source = spec["source"]
@@ -109,7 +110,7 @@ def image_digest(reference: str) -> str | None:
     return digest if at and digest.startswith("sha256:") else None
 
 
-def build_training_job(run: dict, *, inputs: dict, settings: Settings) -> dict:
+def build_training_job(run: dict[str, Any], *, inputs: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """inputs: the run's inputs document that `ballast train` reads (see ballast.runtime.train).
     A custom image or command is the caller's to check first (ballast.build.policy)."""
     name = run["metadata"]["name"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 MAX_NAME = 63  # a DNS-1123 label: Jobs and their pods' job-name label must fit in one
 
@@ -39,7 +40,7 @@ def ballast_labels(*, component: str, instance: str, model: str | None = None) -
     return labels
 
 
-def is_component(manifest: dict, kind: str, component: str) -> bool:
+def is_component(manifest: dict[str, Any], kind: str, component: str) -> bool:
     """Whether a manifest is of that kind and carries Ballast's label for that component."""
     return manifest["kind"] == kind and (manifest["metadata"].get("labels") or {}).get(COMPONENT_LABEL) == component
 

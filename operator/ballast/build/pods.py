@@ -8,6 +8,8 @@ and no path inside the pod reaches another namespace's files."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
 from ballast.settings import Settings
 from ballast.store.keys import parse_store_root
@@ -21,7 +23,7 @@ TERMINATION_LOG = "/dev/termination-log"
 SCRATCH_DIR = "/var/tmp/ballast"
 
 
-def owner_reference(owner: dict) -> dict:
+def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
     """A controller reference to owner, so the garbage collector removes the child with it."""
     return {
         "apiVersion": owner["apiVersion"],
@@ -33,18 +35,18 @@ def owner_reference(owner: dict) -> dict:
     }
 
 
-def store_env(settings: Settings, namespace: str) -> list[dict]:
+def store_env(settings: Settings, namespace: str) -> list[dict[str, Any]]:
     return [{"name": "BALLAST_STORE_URI", "value": namespace_store_uri(settings.store_uri, namespace)}]
 
 
-def store_mount(settings: Settings, namespace: str, *, read_only: bool) -> dict | None:
+def store_mount(settings: Settings, namespace: str, *, read_only: bool) -> dict[str, Any] | None:
     """The namespace's directory of a file:// store, at the path it has under the store's root
     (so `file://<mount path>/<namespace>/...` names the same file in the pod and the operator);
     nothing for an object store."""
     if not settings.store_mount_path:
         return None
     path = parse_store_root(namespace_store_uri(settings.store_uri, namespace)).path
-    mount = {"name": STORE_VOLUME, "mountPath": path, "subPath": namespace}
+    mount: dict[str, Any] = {"name": STORE_VOLUME, "mountPath": path, "subPath": namespace}
     if read_only:
         mount["readOnly"] = True
     return mount
@@ -54,14 +56,14 @@ def ballast_container(
     *,
     name: str,
     args: list[str],
-    env: list[dict],
+    env: list[dict[str, Any]],
     settings: Settings,
     namespace: str,
     read_only_store: bool = False,
-    resources: dict | None = None,
-    env_from: list[dict] | None = None,
-    extra_mounts: list[dict] | None = None,
-) -> dict:
+    resources: dict[str, Any] | None = None,
+    env_from: list[dict[str, Any]] | None = None,
+    extra_mounts: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """`read_only_store` for workloads that only read artifacts (serving): the kernel then
     refuses a write, whatever the code running in the pod does."""
     mounts = [{"name": "scratch", "mountPath": SCRATCH_DIR}, *(extra_mounts or [])]
@@ -92,8 +94,12 @@ def ballast_container(
 
 
 def pod_spec(
-    containers: list[dict], settings: Settings, *, restart_policy: str, extra_volumes: list[dict] | None = None
-) -> dict:
+    containers: list[dict[str, Any]],
+    settings: Settings,
+    *,
+    restart_policy: str,
+    extra_volumes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     volumes = [{"name": "scratch", "emptyDir": {}}, *(extra_volumes or [])]
     if settings.store_mount_path:
         volumes.insert(0, {"name": STORE_VOLUME, "persistentVolumeClaim": {"claimName": settings.store_claim}})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ballast.build.naming import DATASET_CREDENTIALS_LABEL, DATASET_SOURCE_LABEL
 from ballast.settings import Settings
@@ -58,7 +59,7 @@ def _starts_with_prefix(image: str, prefix: str) -> bool:
     )
 
 
-def custom_image_refusal(spec: Mapping, settings: Settings, *, field: str = "spec") -> Refusal | None:
+def custom_image_refusal(spec: Mapping[str, Any], settings: Settings, *, field: str = "spec") -> Refusal | None:
     """Whether a TrainingRun spec (at `field`) may run its image and command."""
     image = spec.get("image")
     if image and not image_allowed(image, settings):
@@ -91,15 +92,15 @@ class SourceObjects:
     secret_labels: Mapping[str, str] | None = None
 
 
-def referenced_claim(source: Mapping) -> str | None:
+def referenced_claim(source: Mapping[str, Any]) -> str | None:
     return (source.get("pvc") or {}).get("claimName")
 
 
-def referenced_secret(source: Mapping) -> str | None:
+def referenced_secret(source: Mapping[str, Any]) -> str | None:
     return ((source.get("objectStore") or {}).get("secretRef") or {}).get("name")
 
 
-def source_refusal(source: Mapping, found: SourceObjects, settings: Settings) -> Refusal | None:
+def source_refusal(source: Mapping[str, Any], found: SourceObjects, settings: Settings) -> Refusal | None:
     """Whether a Dataset's source may be mounted or injected into its ingest pod."""
     claim = referenced_claim(source)
     if claim:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
+from typing import Any
 
 from ballast.api.kinds import GROUP, VERSION
 from ballast.build.naming import child_name
@@ -19,7 +20,7 @@ def retrain_run_name(policy: str, fired_at: datetime) -> str:
     return child_name(policy, fired_at.strftime("%Y%m%d%H%M%S"))
 
 
-def retrain_template_refusal(policy: dict, settings: Settings) -> Refusal | None:
+def retrain_template_refusal(policy: dict[str, Any], settings: Settings) -> Refusal | None:
     """Whether the template's run may be created at all: the operator creates it itself, so a
     template must not carry an image or command its author could not run (the run's own
     reconcile checks again, whoever made it)."""
@@ -27,7 +28,7 @@ def retrain_template_refusal(policy: dict, settings: Settings) -> Refusal | None
     return custom_image_refusal(template_spec, settings, field="spec.action.retrain.template.spec")
 
 
-def build_retrain_run(policy: dict, dataset_version: str, fired_at: datetime, reason: str) -> dict:
+def build_retrain_run(policy: dict[str, Any], dataset_version: str, fired_at: datetime, reason: str) -> dict[str, Any]:
     """The template's run, pinned to `dataset_version`, that must beat the champion, and whose
     ModelVersion rolls out by canary, promoted by itself or after approval as the policy says."""
     retrain = policy["spec"]["action"]["retrain"]

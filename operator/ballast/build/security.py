@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 # A numeric non-root user, so the kubelet can verify runAsNonRoot without the image's help.
 DEFAULT_USER_ID = 65532
 
 
-def restricted_pod_security_context(user_id: int = DEFAULT_USER_ID) -> dict:
+def restricted_pod_security_context(user_id: int = DEFAULT_USER_ID) -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
         "runAsUser": user_id,
@@ -16,7 +18,7 @@ def restricted_pod_security_context(user_id: int = DEFAULT_USER_ID) -> dict:
     }
 
 
-def restricted_container_security_context() -> dict:
+def restricted_container_security_context() -> dict[str, Any]:
     return {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,

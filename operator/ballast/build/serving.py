@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from ballast.build.feedback_token import feedback_token_env, feedback_token_mount, feedback_token_volume
 from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT, ballast_labels, child_name
@@ -31,7 +32,7 @@ def serving_selector(model: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "ballast", COMPONENT_LABEL: SERVING_COMPONENT, MODEL_LABEL: model}
 
 
-def build_serving_deployment(version: dict, *, replicas: int, settings: Settings) -> dict:
+def build_serving_deployment(version: dict[str, Any], *, replicas: int, settings: Settings) -> dict[str, Any]:
     name = version["metadata"]["name"]
     spec = version["spec"]
     model = spec["model"]
@@ -100,11 +101,11 @@ def build_serving_deployment(version: dict, *, replicas: int, settings: Settings
     }
 
 
-def spec_hash(spec: dict) -> str:
+def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_model_service(model: str, namespace: str, owners: list[dict]) -> dict:
+def build_model_service(model: str, namespace: str, owners: list[dict[str, Any]]) -> dict[str, Any]:
     """One Service per model. Every serving version of the model owns it (none as controller),
     so it lives while any of them does and the garbage collector removes it after the last."""
     references = [{**owner_reference(owner), "controller": False} for owner in owners]

@@ -10,6 +10,8 @@ keeps inference clients from labelling.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT, ballast_labels
 from ballast.build.pods import owner_reference
 from ballast.build.serving import SERVING_PORT, VERSION_LABEL, serving_deployment_name
@@ -18,21 +20,21 @@ from ballast.settings import Settings
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 
 
-def serving_ingress_peers(settings: Settings) -> list[dict]:
+def serving_ingress_peers(settings: Settings) -> list[dict[str, Any]]:
     """Everyone the serving port admits: inference clients, the operator's namespace, metrics readers."""
     operator = (
         [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: settings.operator_namespace}}}]
         if settings.operator_namespace
         else []
     )
-    peers: list[dict] = []
+    peers: list[dict[str, Any]] = []
     for peer in [*settings.serving_inference_from, *operator, *settings.serving_metrics_from]:
         if dict(peer) not in peers:
             peers.append(dict(peer))
     return peers
 
 
-def build_serving_network_policy(version: dict, settings: Settings) -> dict:
+def build_serving_network_policy(version: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """One per version, owned by it (it goes with the version) and selecting its pods only."""
     name = version["metadata"]["name"]
     model = version["spec"]["model"]

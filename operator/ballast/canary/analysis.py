@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ballast.canary.samples import Sample, quantile
 
@@ -21,7 +22,7 @@ class Check:
     limit: float | None
     passed: bool
 
-    def to_status(self) -> dict:
+    def to_status(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "limit": self.limit, "passed": self.passed}
 
     def describe(self) -> str:
@@ -36,7 +37,7 @@ class Analysis:
     message: str
 
 
-def analyse(canary: Sample, production: Sample, limits: dict) -> Analysis:
+def analyse(canary: Sample, production: Sample, limits: dict[str, Any]) -> Analysis:
     if canary.requests < MIN_REQUESTS:
         return Analysis(
             "NotEnoughData",
@@ -65,7 +66,7 @@ def analyse(canary: Sample, production: Sample, limits: dict) -> Analysis:
     return Analysis("Pass", tuple(checks), "; ".join(c.describe() for c in checks))
 
 
-def _error_rate(canary: Sample, production: Sample, limits: dict) -> Check:
+def _error_rate(canary: Sample, production: Sample, limits: dict[str, Any]) -> Check:
     rate = canary.server_errors / canary.requests
     limit = limits.get("maxErrorRate")
     if limit is None:
@@ -74,7 +75,7 @@ def _error_rate(canary: Sample, production: Sample, limits: dict) -> Check:
     return Check("errorRate", rate, limit, rate <= limit)
 
 
-def _accuracy(canary: Sample, production: Sample, limits: dict) -> Check | None:
+def _accuracy(canary: Sample, production: Sample, limits: dict[str, Any]) -> Check | None:
     """Accuracy from feedback labels, when the canary has enough of them: against minAccuracy,
     else against Production's own accuracy in the same window less a margin."""
     if canary.feedback < MIN_FEEDBACK:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ballast.reconcile.serving import DeploymentState
 
@@ -24,7 +25,7 @@ class ServingPod:
     """The uid of the ReplicaSet that controls the pod (its controller owner reference), if one does."""
 
 
-def controller_uid(owner_references: Iterable[Mapping] | None, kind: str) -> str | None:
+def controller_uid(owner_references: Iterable[Mapping[str, Any]] | None, kind: str) -> str | None:
     """The uid of the object of that kind that controls an object (one at most has controller: true)."""
     return next(
         (owner.get("uid") for owner in owner_references or [] if owner.get("controller") and owner.get("kind") == kind),

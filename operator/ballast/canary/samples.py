@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,7 +25,7 @@ class Sample:
     feedback: float = 0.0
     feedback_correct: float = 0.0
 
-    def to_status(self) -> dict:
+    def to_status(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "serverErrors": self.server_errors,
@@ -34,7 +35,7 @@ class Sample:
         }
 
     @classmethod
-    def from_status(cls, document: dict | None) -> Sample:
+    def from_status(cls, document: dict[str, Any] | None) -> Sample:
         document = document or {}
         return cls(
             requests=document.get("requests", 0.0),

@@ -87,7 +87,11 @@ def paired(reference: BinCounts | ArrayLike, current: BinCounts | ArrayLike) -> 
 
 
 def bin_details(reference: BinCounts, current: BinCounts) -> dict[str, float | str]:
-    details = {"reference_size": reference.size, "current_size": current.size, "bins": float(len(reference))}
+    details: dict[str, float | str] = {
+        "reference_size": reference.size,
+        "current_size": current.size,
+        "bins": float(len(reference)),
+    }
     if reference.nan_bins or current.nan_bins:
         details |= {"reference_nan_bins": float(reference.nan_bins), "current_nan_bins": float(current.nan_bins)}
     return details

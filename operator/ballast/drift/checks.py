@@ -14,7 +14,7 @@ from typing import Any
 
 from ballast.drift.bins import BinCounts
 from ballast.drift.compare import compare_binned
-from ballast.drift.counters import Window, labels_of
+from ballast.drift.counters import SeriesKey, Window, labels_of
 
 DRIFT, NO_DRIFT, NOT_ENOUGH_DATA, ERROR = "Drift", "NoDrift", "NotEnoughData", "Error"
 
@@ -57,9 +57,9 @@ class CheckOutcome:
 # --- reading a Window ---------------------------------------------------------------------
 
 
-def _by_label(table: Mapping, name: str, *keys: str) -> dict[tuple[str, ...], float]:
+def _by_label(table: Mapping[SeriesKey, float], name: str, *keys: str) -> dict[tuple[str, ...], float]:
     """The series named `name`, keyed by the values of `keys`."""
-    found = {}
+    found: dict[tuple[str, ...], float] = {}
     for (series, labels), value in table.items():
         if series == name:
             values = labels_of((series, labels))
@@ -159,14 +159,16 @@ def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) ->
         return CheckOutcome(
             "featureDrift", NOT_ENOUGH_DATA, message=f"fewer than {min_samples} values per feature", features=outcomes
         )
-    drifted = [o.feature for o in judged if o.drifted]
-    share, needed = len(drifted) / len(judged), check.get("driftedShare", 0.5)
-    message = f"{len(drifted)} of {len(judged)} features drifted" + (
-        f" ({', '.join(drifted[:8])}{', ...' if len(drifted) > 8 else ''})" if drifted else ""
+    drifted_features = [o.feature for o in judged if o.drifted]
+    share, needed = len(drifted_features) / len(judged), check.get("driftedShare", 0.5)
+    message = f"{len(drifted_features)} of {len(judged)} features drifted" + (
+        f" ({', '.join(drifted_features[:8])}{', ...' if len(drifted_features) > 8 else ''})"
+        if drifted_features
+        else ""
     )
     return CheckOutcome(
         "featureDrift",
-        DRIFT if share >= needed and drifted else NO_DRIFT,
+        DRIFT if share >= needed and drifted_features else NO_DRIFT,
         score=share,
         threshold=needed,
         message=message,

@@ -55,17 +55,23 @@ def compare_samples(
     defaults = _defaults(method, kind)
     statistic: Callable[[], DriftScore]
     if kind == "categorical":
+        if isinstance(reference, NumericSample) or isinstance(current, NumericSample):
+            raise TypeError("a NumericSample cannot be compared as categorical")
+        ref_categories, cur_categories = reference, current
         statistic = {
-            "psi": lambda: psi_categorical(reference, current),
-            "jensenShannon": lambda: jensen_shannon_categorical(reference, current),
-            "chiSquare": lambda: chi_square(reference, current),
+            "psi": lambda: psi_categorical(ref_categories, cur_categories),
+            "jensenShannon": lambda: jensen_shannon_categorical(ref_categories, cur_categories),
+            "chiSquare": lambda: chi_square(ref_categories, cur_categories),
         }[method]
     else:
+        if isinstance(reference, CategorySample) or isinstance(current, CategorySample):
+            raise TypeError("a CategorySample cannot be compared as numeric")
+        ref_values, cur_values = reference, current
         statistic = {
-            "psi": lambda: psi_numeric(reference, current, bins=bins),
-            "jensenShannon": lambda: jensen_shannon_numeric(reference, current, bins=bins),
-            "wasserstein": lambda: wasserstein(reference, current),
-            "ks": lambda: kolmogorov_smirnov(reference, current),
+            "psi": lambda: psi_numeric(ref_values, cur_values, bins=bins),
+            "jensenShannon": lambda: jensen_shannon_numeric(ref_values, cur_values, bins=bins),
+            "wasserstein": lambda: wasserstein(ref_values, cur_values),
+            "ks": lambda: kolmogorov_smirnov(ref_values, cur_values),
         }[method]
     return verdict(statistic(), defaults, threshold)
 

@@ -119,7 +119,7 @@ def window_between(start: dict[str, Reading], now: dict[str, Reading]) -> Window
         )
         restarted += reset
         for key, value in current.counters.items():
-            increase = value if reset else value - before.counters.get(key, 0.0)
+            increase = value if reset or before is None else value - before.counters.get(key, 0.0)
             counts[key] = counts.get(key, 0.0) + increase
         # every pod of a version exports the same reference: keep one copy, never a sum
         reference.update(current.reference)

@@ -232,7 +232,8 @@ def server_le(value: str) -> str:
     """The server's spelling of an `le` (prometheus_client's floatToGoString) from any spelling
     of the same float, such as Prometheus 3's Go formatting of it."""
     try:
-        return floatToGoString(float(value))
+        # prometheus_client leaves floatToGoString unannotated
+        return str(floatToGoString(float(value)))  # type: ignore[no-untyped-call]
     except ValueError:
         return value
 
@@ -388,22 +389,20 @@ def window_from_prometheus(
         ),
         "series names",
     )
-    ask = {"deadline": deadline, "egress": egress, "headers": headers}
-    counts = {
-        name: query_vector(base_url, count_query(name, selector, range_), end, **ask) for name in counted_names(names)
-    }
+
+    def ask(query: str) -> list[tuple[dict[str, str], float]]:
+        return query_vector(base_url, query, end, deadline=deadline, egress=egress, headers=headers)
+
+    counts = {name: ask(count_query(name, selector, range_)) for name in counted_names(names)}
     if not any(counts.values()):
         raise PrometheusNoData(
             f"no counts of model {model!r} version {version!r} in {namespace_label}={namespace!r} between "
             f"{_iso(start)} and {_iso(end)} ({len(names)} series names): is Prometheus scraping the pods, and is "
             "the window at least two scrape intervals long?"
         )
-    reference = {
-        name: query_vector(base_url, reference_query(name, selector, range_), end, **ask)
-        for name in reference_names(names)
-    }
-    pods = query_vector(base_url, pods_query(selector, range_), end, **ask)
-    restarts = query_vector(base_url, restarts_query(selector, range_), end, **ask)
+    reference = {name: ask(reference_query(name, selector, range_)) for name in reference_names(names)}
+    pods = ask(pods_query(selector, range_))
+    restarts = ask(restarts_query(selector, range_))
     return window_from_results(
         counts, reference, pods=pods[0][1] if pods else 0, restarted_pods=restarts[0][1] if restarts else 0
     )

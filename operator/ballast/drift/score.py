@@ -23,10 +23,6 @@ class DriftScore:
     details: Mapping[str, float | str] = field(default_factory=dict)
     """Sizes, dropped values and, for binned forms, the bounds of the raw statistic."""
 
-    @property
-    def enough_data(self) -> bool:
-        return self.score is not None
-
 
 def not_enough_data(
     method: str, reference_size: float, current_size: float, details: Mapping[str, float | str] | None = None

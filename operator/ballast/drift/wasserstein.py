@@ -114,7 +114,8 @@ def _mean_absolute_linear(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     same_sign = start * end >= 0
     magnitude = np.abs(start) + np.abs(end)
     crossing = np.divide(start**2 + end**2, 2 * magnitude, out=np.zeros_like(magnitude), where=magnitude > 0)
-    return np.where(same_sign, magnitude / 2, crossing)
+    mean: np.ndarray = np.where(same_sign, magnitude / 2, crossing)
+    return mean
 
 
 def binned_std(shares: np.ndarray, edges: np.ndarray) -> float:

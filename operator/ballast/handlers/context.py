@@ -51,11 +51,6 @@ def current_settings() -> Settings:
 
 
 @functools.cache
-def artifact_store() -> ArtifactStore:
-    return ArtifactStore.from_env()
-
-
-@functools.cache
 def namespace_artifact_store(namespace: str) -> ArtifactStore:
     """The part of the store a namespace's objects may name: `<root>/<namespace>`, what its
     pods mount. A ModelVersion's artifact is read through this, so naming another

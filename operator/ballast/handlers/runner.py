@@ -23,7 +23,7 @@ from ballast.api.kinds import ALL_KINDS
 from ballast.handlers import dataset, driftpolicy, modelversion, trainingrun
 from ballast.handlers.apply import apply_outcome
 from ballast.handlers.context import current_settings
-from ballast.metrics import RECONCILE_SECONDS, RECONCILIATIONS
+from ballast.handlers.instrumented import instrumented
 from ballast.reconcile.outcome import Outcome
 from ballast.wakeups import ObjectKey
 from ballast.workqueue import WorkQueue
@@ -44,6 +44,20 @@ FORGET: Mapping[str, Callable[[ObjectKey], None]] = {"DriftPolicy": driftpolicy.
 SHORTEST_WAKE_SECONDS = 0.5
 """A wake-up asked for in the past runs half a second later: a reconcile that keeps asking
 for the moment it already acted on cannot spin."""
+
+
+def reconcile_and_apply(
+    body: kopf.Body, *, memo: dict[str, Any], indices: Mapping[str, kopf.Index], reporter: str
+) -> Outcome:
+    outcome = RECONCILERS[body["kind"]](body, memo=memo, **indices)
+    apply_outcome(body, outcome, current_settings(), reporter=reporter)
+    return outcome
+
+
+TIMED = {info.kind: instrumented(info)(reconcile_and_apply) for info in ALL_KINDS}
+"""Each kind's reconcile, timed and its errors counted under its own kind."""
+
+
 FIRST_RETRY_SECONDS = 1.0
 LAST_RETRY_SECONDS = 60.0
 
@@ -83,10 +97,9 @@ class Runner:
         while (key := self._queue.take()) is not None:
             try:
                 wake_at = self._reconcile(key)
-            except Exception:
+            except Exception:  # counted as result="error" by ballast.handlers.instrumented
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures
-                RECONCILIATIONS.labels(key.kind, "error").inc()
                 log.exception("reconciling %s %s/%s failed (%d in a row)", *key, failures)
                 self._queue.add(key, after=retry_delay(failures))
             else:
@@ -101,13 +114,9 @@ class Runner:
         if raw is None or raw.get("metadata", {}).get("deletionTimestamp"):
             self._forget(key)
             return None
-        body = kopf.Body(raw)
-        started = time.perf_counter()
-        try:
-            outcome = RECONCILERS[key.kind](body, memo=self._memos.setdefault(key, {}), **self._indices)
-            apply_outcome(body, outcome, current_settings(), reporter=self._reporter)
-        finally:
-            RECONCILE_SECONDS.labels(key.kind).observe(time.perf_counter() - started)
+        outcome = TIMED[key.kind](
+            kopf.Body(raw), memo=self._memos.setdefault(key, {}), indices=self._indices, reporter=self._reporter
+        )
         return outcome.wake_at
 
     def _forget(self, key: ObjectKey) -> None:

@@ -209,16 +209,6 @@ def _refresh_due(body: dict, ingest: dict, now: datetime) -> bool:
     return (now - parse_time(ingest["startedAt"])).total_seconds() >= parse_duration(interval)
 
 
-def seconds_until_refresh(body: dict, now: datetime) -> float | None:
-    """For the refresh timer: None when the Dataset never refreshes or is busy ingesting."""
-    status = body.get("status") or {}
-    interval = body["spec"].get("refreshInterval")
-    if not interval or ingest_in_flight(status) or not status.get("ingest"):
-        return None
-    elapsed = (now - parse_time(status["ingest"]["startedAt"])).total_seconds()
-    return max(0.0, parse_duration(interval) - elapsed)
-
-
 def _conditions(
     status: dict, changes: dict, generation: int, now: datetime, pod_problem: str | None = None
 ) -> list[dict]:

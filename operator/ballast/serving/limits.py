@@ -1,7 +1,10 @@
 """How much one client may ask of the model server: every limit and its default, in one place.
 
 A serving pod is reachable from the pod network, so each of these bounds what an
-unauthenticated client can make the server hold or compute (issue 12, rows 5, 6 and 8).
+unauthenticated client can make the server hold or compute: the size and shape of a request,
+how long it may take to arrive, how many connections it may hold open and how much the
+prediction log keeps of it (docs/security.md, "What an unauthenticated client on the pod
+network can and cannot do").
 `ballast serve` sets each from a flag or an environment variable (ballast.runtime.serve).
 """
 

@@ -95,11 +95,6 @@ def uri_for_key(root: StoreRoot, key: str) -> str:
     return f"{root.uri.rstrip('/')}/{validate_key(key)}"
 
 
-def path_for_key(root: StoreRoot, key: str) -> str:
-    """The object's path as the scheme's filesystem names it (no scheme)."""
-    return f"{root.path.rstrip('/')}/{validate_key(key)}"
-
-
 def key_for_uri(root: StoreRoot, uri: str) -> str:
     """The key of a URI inside this store; ArtifactOutsideStore for any other scheme, bucket or prefix."""
     parts = urlsplit(uri)
