@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -36,9 +36,17 @@ class PvcSource(ApiModel):
     """The file's path inside the volume, relative to its root."""
 
 
+MAX_COLUMNS = 256
+INLINE_MAX_BYTES = 1024 * 1024
+"""The most the Dataset's spec may take as compact JSON when its source is inline: the Secret
+that carries it to the ingest pod holds no more (build.ingest_input). The API server cannot
+count it (CEL sees nothing inside free-form rows), so the operator refuses a larger one before
+any Job, naming spec.source.inline.rows; the schema bounds the rows and their columns."""
+
+
 class InlineSource(ApiModel):
-    rows: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
-    """Rows as objects of column name to value; for tiny demos and tests only."""
+    rows: list[Annotated[dict[str, Any], Field(max_length=MAX_COLUMNS)]] = Field(min_length=1, max_length=1000)
+    """Rows as objects of column name to value; for tiny demos and tests only (1 MiB of JSON at most)."""
 
 
 class DatasetSource(ApiModel):
@@ -114,7 +122,7 @@ class DatasetSchema(ApiModel):
 
     columns: list[Column] = Field(
         min_length=1,
-        max_length=256,
+        max_length=MAX_COLUMNS,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     target: ColumnName | None = Field(default=None, max_length=128)

@@ -10,6 +10,7 @@ MANAGED_BY = "ballast"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 SERVING_COMPONENT = "serving"
+INGEST_COMPONENT = "ingest"
 
 
 def child_name(*parts: str, max_length: int = MAX_NAME) -> str:
