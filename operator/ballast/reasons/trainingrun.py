@@ -20,3 +20,16 @@ class TrainingRunReason(StrEnum):
     """The Dataset or the version is not there (yet): the run waits, until dataset_wait_seconds."""
     DATASET_VERSION_INVALID = "DatasetVersionInvalid"
     """The version is invalid, or the store's copy is not what was pinned: the run fails at once."""
+
+
+class RunPhase(StrEnum):
+    """Where a run stands after a reconcile; it is not stored: Ready and Succeeded say it."""
+
+    RUNNING = "Running"
+    """Ready Unknown, Succeeded Unknown: the Job is created or running."""
+    WAITING = "Waiting"
+    """Ready False, Succeeded Unknown: no Job yet, the Dataset (or its version) is not there."""
+    SUCCEEDED = "Succeeded"
+    """Ready True, Succeeded True."""
+    FAILED = "Failed"
+    """Ready False, Succeeded False: over, for good."""

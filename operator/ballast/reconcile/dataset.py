@@ -17,10 +17,10 @@ from ballast.conditions import rfc3339, set_condition
 from ballast.net.egress import check_url
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.dataset import DatasetReason
-from ballast.reconcile.durations import parse_duration, parse_time
+from ballast.reconcile.durations import parse_duration
 from ballast.reconcile.jobs import (
-    TERMINATION_GRACE_SECONDS,
     JobState,
+    grace_end,
     message_tail,
     out_of_memory,
     parse_result,
@@ -172,7 +172,7 @@ def _follow_ingest(
     if not job.finished:
         return
     if result_pending(job, observed.termination, observed.now):
-        outcome.wake_at = _grace_end(job)
+        outcome.wake_at = grace_end(job)
         return
     result = parse_result(observed.termination)
     if result and result.get("ok"):
@@ -202,11 +202,6 @@ def _wire(ingest: IngestRun) -> dict:
 def _second(moment: datetime) -> datetime:
     """Status times have the API server's second precision (conditions.rfc3339)."""
     return moment.replace(microsecond=0)
-
-
-def _grace_end(job: JobState) -> datetime | None:
-    """When result_pending stops waiting for a finished Job's pod to report."""
-    return parse_time(job.finished_at) + timedelta(seconds=TERMINATION_GRACE_SECONDS) if job.finished_at else None
 
 
 def _ingest_failure(job: JobState, result: dict | None, termination: dict | None) -> tuple[str, str]:

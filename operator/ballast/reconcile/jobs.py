@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ballast.models.errors import (
@@ -60,6 +60,13 @@ def result_pending(job: JobState, termination: dict | None, now: datetime) -> bo
     if not job.finished or termination is not None or not job.finished_at:
         return False
     return (now - parse_time(job.finished_at)).total_seconds() < TERMINATION_GRACE_SECONDS
+
+
+def grace_end(job: JobState) -> datetime | None:
+    """When result_pending stops waiting for a finished Job's pod to report."""
+    if not job.finished_at:
+        return None
+    return parse_time(job.finished_at) + timedelta(seconds=TERMINATION_GRACE_SECONDS)
 
 
 def pod_termination(pod_status: dict) -> dict | None:
