@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ballast.api.dataset import DatasetSource, DatasetSpec
+from ballast.api.trainingrun import TrainingRunSpec
 from ballast.data.snapshot import read_pinned_json
 from ballast.data.sources import describe_source
 from ballast.reconcile.trainingrun import METADATA_SHA256_ANNOTATION, TRAINING_SPEC_ANNOTATION
 from ballast.store import METADATA_FILE, ArtifactStore, StoreError, dataset_version_key
+
+_DEFAULT_FORMAT = DatasetSpec.model_fields["format"].default
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ def read_recorded_source(store: ArtifactStore, version: dict) -> RecordedSource 
         return f"the version's metadata.json could not be read: {error}"
     if not isinstance(metadata, dict) or not isinstance(metadata.get("source"), dict):
         return "the version's metadata.json records no source"
-    return RecordedSource(source=metadata["source"], format=str(metadata.get("format") or "csv"))
+    return RecordedSource(source=metadata["source"], format=str(metadata.get("format") or _DEFAULT_FORMAT))
 
 
 def lineage_lines(
@@ -76,7 +79,7 @@ def lineage_lines(
         if training:
             lines.append(f"  estimator: {training.get('estimator')}")
             lines.append(f"  params:    {json.dumps(training.get('params') or {}, sort_keys=True)}")
-            lines.append(f"  seed:      {training.get('seed', 0)}")
+            lines.append(f"  seed:      {training.get('seed', TrainingRunSpec.model_fields['seed'].default)}")
         reproducibility = ((run or {}).get("status") or {}).get("reproducibility") or {}
         if reproducibility:
             packages = ", ".join(f"{k} {v}" for k, v in sorted((reproducibility.get("packages") or {}).items()))
@@ -97,7 +100,7 @@ def _source_lines(dataset: dict | None, recorded: RecordedSource | str | None) -
     if dataset is None:
         return [f"  source:   unknown: {why}"]
     source = DatasetSource.model_validate(dataset["spec"]["source"])
-    format = dataset["spec"].get("format") or DatasetSpec.model_fields["format"].default
+    format = dataset["spec"].get("format") or _DEFAULT_FORMAT
     current = f"{describe_recorded_source(describe_source(source))} ({format})"
     return [f"  source:   {current}: the Dataset's source now, which may not be this version's ({why})"]
 

@@ -27,7 +27,7 @@ from ballast.reconcile.jobs import (
     result_pending,
 )
 from ballast.reconcile.outcome import Outcome
-from ballast.reconcile.typed import parse_status, wire_conditions
+from ballast.reconcile.typed import Typed, parse_object, parse_status, wire_conditions
 from ballast.settings import Settings
 
 MAX_VIOLATIONS = 64
@@ -49,25 +49,11 @@ class DatasetObservation:
     is created; the default finds nothing, so a pvc or secretRef source is refused."""
 
 
-@dataclass(frozen=True)
-class DatasetView:
-    """The observation's object, parsed once."""
+DatasetView = Typed[DatasetSpec, DatasetStatus]
 
-    body: dict
-    name: str
-    generation: int
-    spec: DatasetSpec
-    status: DatasetStatus
 
-    @classmethod
-    def of(cls, body: dict) -> DatasetView:
-        return cls(
-            body=body,
-            name=body["metadata"]["name"],
-            generation=body["metadata"]["generation"],
-            spec=DatasetSpec.model_validate(body["spec"]),
-            status=parse_status(DatasetStatus, body.get("status")),
-        )
+def parse_dataset(body: dict) -> DatasetView:
+    return parse_object(body, DatasetSpec, DatasetStatus)
 
 
 def ingest_in_flight(status: Mapping) -> bool:
@@ -76,7 +62,7 @@ def ingest_in_flight(status: Mapping) -> bool:
 
 
 def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outcome:
-    dataset, now = DatasetView.of(observed.body), observed.now
+    dataset, now = parse_dataset(observed.body), observed.now
     ingest = dataset.status.ingest
     outcome = Outcome()
 
@@ -271,7 +257,7 @@ def _refresh_due(spec: DatasetSpec, ingest: IngestRun, now: datetime) -> bool:
 
 def seconds_until_refresh(body: dict, now: datetime) -> float | None:
     """For the refresh timer: None when the Dataset never refreshes or is busy ingesting."""
-    dataset = DatasetView.of(body)
+    dataset = parse_dataset(body)
     ingest = dataset.status.ingest
     if ingest is None or ingest.finished_at is None:
         return None

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ballast.api.trainingrun import TrainingRunSpec, TrainingRunStatus
+from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
@@ -26,7 +26,7 @@ from ballast.reconcile.jobs import (
     result_pending,
 )
 from ballast.reconcile.outcome import Outcome
-from ballast.reconcile.typed import parse_status, wire_conditions
+from ballast.reconcile.typed import Typed, parse_object, wire_conditions
 from ballast.settings import Settings
 
 RESULT_FIELDS = ("metrics", "keyMetric", "params", "gates", "reproducibility")
@@ -57,25 +57,11 @@ class TrainingRunObservation:
     (see `version_to_look_up`)."""
 
 
-@dataclass(frozen=True)
-class RunView:
-    """The observation's run, parsed once."""
+RunView = Typed[TrainingRunSpec, TrainingRunStatus]
 
-    body: dict
-    created: datetime
-    generation: int
-    spec: TrainingRunSpec
-    status: TrainingRunStatus
 
-    @classmethod
-    def of(cls, body: dict) -> RunView:
-        return cls(
-            body=body,
-            created=parse_time(body["metadata"]["creationTimestamp"]),
-            generation=body["metadata"]["generation"],
-            spec=TrainingRunSpec.model_validate(body["spec"]),
-            status=parse_status(TrainingRunStatus, body.get("status")),
-        )
+def parse_run(body: dict) -> RunView:
+    return parse_object(body, TrainingRunSpec, TrainingRunStatus)
 
 
 @dataclass(frozen=True)
@@ -104,7 +90,7 @@ def version_to_look_up(body: dict, dataset: dict | None) -> PinnedVersion | None
     to look up (no Dataset, no pin, or the version is in status)."""
     if dataset is None or is_finished(body.get("status") or {}):
         return None
-    run = RunView.of(body)
+    run = parse_run(body)
     status = run.status
     wanted = status.dataset_version or run.spec.dataset_ref.version
     if not wanted or wanted in _listed_versions(dataset):
@@ -133,7 +119,7 @@ def model_version_name(model: str, sha256: str) -> str:
 
 
 def reconcile_training_run(observed: TrainingRunObservation, settings: Settings) -> Outcome:
-    run = RunView.of(observed.body)
+    run = parse_run(observed.body)
     outcome = Outcome(status={"observedGeneration": run.generation})
     if is_finished(observed.body.get("status") or {}):
         return outcome
@@ -170,7 +156,8 @@ def _start(outcome: Outcome, run: RunView, observed: TrainingRunObservation, set
         return refused
     version, problem = _resolve_dataset_version(run, observed.dataset, stored=observed.stored_version)
     if version is None:
-        deadline = run.created + timedelta(seconds=settings.dataset_wait_seconds)
+        created = parse_time(run.body["metadata"]["creationTimestamp"])
+        deadline = created + timedelta(seconds=settings.dataset_wait_seconds)
         final = problem[0] == TrainingRunReason.DATASET_VERSION_INVALID or now >= deadline
         reason, message = _reason_for(problem, final)
         if final:
@@ -369,7 +356,7 @@ def build_model_version(run: dict, result: dict) -> dict:
     template = spec.get("modelVersionTemplate") or {}
     mv_spec = {
         "model": spec["model"],
-        "artifact": {"uri": artifact["uri"], "sha256": artifact["sha256"], "format": artifact.get("format", "skops")},
+        "artifact": Artifact.model_validate(artifact).to_wire(),
         "source": {
             "trainingRun": run["metadata"]["name"],
             "dataset": {"name": spec["datasetRef"]["name"], "version": status["datasetVersion"]},
