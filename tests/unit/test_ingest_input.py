@@ -120,7 +120,7 @@ def test_the_ingest_pod_reads_the_file_and_refuses_other_bytes(tmp_path: Path):
 
 
 def test_inline_rows_too_large_for_the_secret_are_refused_before_any_job_naming_the_field():
-    too_large = inline_dataset(wide_rows(1000, width=28))
+    too_large = inline_dataset(wide_rows(1000, width=18))
     assert len(dataset_document(too_large)) > INLINE_MAX_BYTES
     outcome = reconcile_dataset(DatasetObservation(body=too_large, now=NOW), Settings())
     assert outcome.create_jobs == []
@@ -131,9 +131,15 @@ def test_inline_rows_too_large_for_the_secret_are_refused_before_any_job_naming_
     assert outcome.status["ingest"]["succeeded"] is False
 
 
-def test_the_largest_inline_spec_the_operator_accepts_fits_in_a_secret():
-    """The API server counts a Secret's data as bytes after base64 decoding: stringData's size."""
+ETCD_MAX_OBJECT_BYTES = 1536 * 1024
+"""etcd's default --max-request-bytes: no object larger is stored."""
+
+
+def test_the_largest_inline_spec_the_operator_accepts_fits_in_a_secret_and_twice_in_etcd():
+    """The API server counts a Secret's data as bytes after base64 decoding: stringData's size.
+    The Dataset holds its spec twice (kopf's diff base in status.kopf), beside its status."""
     assert INLINE_MAX_BYTES <= SECRET_MAX_BYTES
+    assert 2 * INLINE_MAX_BYTES + 256 * 1024 <= ETCD_MAX_OBJECT_BYTES
     assert len(base64.b64decode(base64.b64encode(b"x" * INLINE_MAX_BYTES))) <= SECRET_MAX_BYTES
 
 

@@ -37,16 +37,18 @@ class PvcSource(ApiModel):
 
 
 MAX_COLUMNS = 256
-INLINE_MAX_BYTES = 1024 * 1024
-"""The most the Dataset's spec may take as compact JSON when its source is inline: the Secret
-that carries it to the ingest pod holds no more (build.ingest_input). The API server cannot
-count it (CEL sees nothing inside free-form rows), so the operator refuses a larger one before
+INLINE_MAX_BYTES = 512 * 1024
+"""The most the Dataset's spec may take as compact JSON when its source is inline. The object
+holds the spec twice (kopf keeps its diff base in status.kopf) and etcd refuses an object over
+1.5 MiB, so a larger one could not even have its status written; the Secret that carries the
+spec to the ingest pod (build.ingest_input) holds 1 MiB. The API server cannot count bytes
+inside free-form rows (CEL sees nothing in them), so the operator refuses a larger spec before
 any Job, naming spec.source.inline.rows; the schema bounds the rows and their columns."""
 
 
 class InlineSource(ApiModel):
     rows: list[Annotated[dict[str, Any], Field(max_length=MAX_COLUMNS)]] = Field(min_length=1, max_length=1000)
-    """Rows as objects of column name to value; for tiny demos and tests only (1 MiB of JSON at most)."""
+    """Rows as objects of column name to value; for tiny demos and tests only (512 KiB of JSON at most)."""
 
 
 class DatasetSource(ApiModel):
