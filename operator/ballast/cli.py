@@ -104,10 +104,18 @@ def runs(model: str, namespace: str | None) -> None:
 @main.command()
 @click.argument("modelversion")
 @_NAMESPACE
-def lineage(modelversion: str, namespace: str | None) -> None:
+@click.option(
+    "--store",
+    "store_uri",
+    envvar="BALLAST_STORE_URI",
+    default=None,
+    help="The store's root URI as the operator has it, to read the source the dataset version's "
+    "metadata.json records; without it, the Dataset's current source is shown. Default $BALLAST_STORE_URI.",
+)
+def lineage(modelversion: str, namespace: str | None, store_uri: str | None) -> None:
     """Print the chain from a ModelVersion's dataset source to its artifact."""
     from ballast.commands import api
-    from ballast.commands.lineage import lineage_lines
+    from ballast.commands.lineage import lineage_lines, read_recorded_source
 
     objects, namespace = api.custom_objects(), namespace or api.current_namespace()
     version = api.get(objects, namespace, "modelversions", modelversion)
@@ -117,7 +125,10 @@ def lineage(modelversion: str, namespace: str | None) -> None:
     run = api.get(objects, namespace, "trainingruns", source["trainingRun"]) if source.get("trainingRun") else None
     dataset_name = (source.get("dataset") or {}).get("name")
     dataset = api.get(objects, namespace, "datasets", dataset_name) if dataset_name else None
-    click.echo("\n".join(lineage_lines(version, run, dataset)))
+    recorded = (
+        read_recorded_source(_namespace_store(store_uri, namespace), version) if store_uri and dataset_name else None
+    )
+    click.echo("\n".join(lineage_lines(version, run, dataset, recorded)))
 
 
 @main.command()

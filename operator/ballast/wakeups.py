@@ -16,13 +16,16 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from ballast.build.jobs import INGEST_COMPONENT
-from ballast.build.naming import COMPONENT_LABEL, INSTANCE_LABEL, SERVING_COMPONENT
+from ballast.build.naming import (
+    COMPONENT_LABEL,
+    INGEST_COMPONENT,
+    INSTANCE_LABEL,
+    SERVING_COMPONENT,
+    TRAINING_COMPONENT,
+)
 from ballast.build.retrain import POLICY_LABEL
 from ballast.build.serving import VERSION_LABEL
 from ballast.reconcile.durations import parse_duration, parse_time
-
-TRAINING_COMPONENT = "training"
 
 
 class ObjectKey(NamedTuple):
@@ -92,27 +95,6 @@ def earliest(*moments: datetime | None) -> datetime | None:
 
 def _after(text: str | None, seconds: float) -> datetime | None:
     return parse_time(text) + timedelta(seconds=seconds) if text else None
-
-
-def dataset_wake_at(spec: Mapping[str, Any], status: Mapping[str, Any]) -> datetime | None:
-    """A Dataset that refreshes is looked at again when its refresh interval has passed since
-    its last ingest started; while an ingest runs, its Job's events wake it."""
-    ingest = status.get("ingest") or {}
-    interval = spec.get("refreshInterval")
-    if not interval or not ingest.get("startedAt") or not ingest.get("finishedAt"):
-        return None
-    return _after(ingest["startedAt"], parse_duration(interval))
-
-
-def training_run_wake_at(
-    metadata: Mapping[str, Any], status: Mapping[str, Any], wait_seconds: float
-) -> datetime | None:
-    """A run waiting for a valid Dataset version gives up wait_seconds after its creation (a
-    new version of the Dataset wakes it earlier); a run with a Job is woken by the Job."""
-    state = status.get("_state") or ()
-    if not state or state[0] != "waiting":
-        return None
-    return _after(metadata.get("creationTimestamp"), wait_seconds)
 
 
 def rollout_wake_at(

@@ -4,12 +4,14 @@ runs as a Job whose pod runs Ballast's image on the real node, through the real 
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
 from ballast.build.naming import DATASET_SOURCE_LABEL
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
 from tests.support.ballast_objects import (
+    IRIS_COLUMNS,
     condition,
     dataset,
     iris_csv,
@@ -110,6 +112,40 @@ def _valid_version(k: Kubectl, name: str) -> dict:
     ready = condition(document, "Ready")
     assert ready["status"] == "True", ready
     return document
+
+
+def _wide_inline_dataset(name: str, rows: int, digits: int, features: int = 30) -> tuple[dict, int]:
+    """Float features and the species (31 columns, as in the report that found the limit);
+    the spec's size as compact JSON."""
+    features = [{"name": f"feature_{c:02d}", "type": "float"} for c in range(features)]
+    species = ("setosa", "versicolor", "virginica")
+    values = [
+        {**{f["name"]: round(1 + r / 7 + c / 1000, digits) for c, f in enumerate(features)}, "species": species[r % 3]}
+        for r in range(rows)
+    ]
+    body = dataset(name, {"inline": {"rows": values}}, columns=[*features, IRIS_COLUMNS[-1]])
+    return body, len(json.dumps(body["spec"], separators=(",", ":")))
+
+
+def test_inline_rows_over_the_kernels_limit_for_one_variable_are_ingested(k: Kubectl):
+    """284 rows x 31 columns, ~240 KB: over the 128 KiB the kernel allows one environment
+    variable, which is how the rows once reached the pod (it then never started)."""
+    body, size = _wide_inline_dataset("wide", 284, digits=12)
+    assert 230_000 < size < 260_000, size
+    k.apply(body)
+    document = _valid_version(k, "wide")
+    assert document["status"]["latestRows"] == 284
+
+
+def test_inline_rows_too_large_to_reach_the_pod_are_refused_naming_the_field(k: Kubectl):
+    body, size = _wide_inline_dataset("too-wide", 1000, digits=14, features=20)
+    assert 512 * 1024 < size < 700_000, size
+    k.apply(body)
+    document = wait_for_condition(k, "dataset", "too-wide", "Ready", timeout=60)
+    ready = condition(document, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InlineDataTooLarge"), ready
+    assert ready["message"].startswith("spec.source.inline.rows:")
+    assert k.get_json("jobs")["items"] == []
 
 
 def test_inline_url_and_pvc_sources_become_the_same_valid_version(k: Kubectl, namespace: str):

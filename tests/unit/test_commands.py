@@ -2,10 +2,11 @@ import json
 
 import pytest
 
-from ballast.commands.lineage import lineage_lines
+from ballast.commands.lineage import lineage_lines, read_recorded_source
 from ballast.commands.reproduce import NotReproducible, reproduction_run, verdict
 from ballast.commands.runs import runs_table
-from ballast.reconcile.trainingrun import TRAINING_SPEC_ANNOTATION
+from ballast.reconcile.trainingrun import METADATA_SHA256_ANNOTATION, TRAINING_SPEC_ANNOTATION
+from ballast.store import METADATA_FILE, ArtifactStore, dataset_version_key
 
 SHA_DATA, SHA_MODEL = "d" * 64, "f" * 64
 
@@ -122,3 +123,38 @@ def test_verdict_compares_the_artifact_digest():
     other = {"metadata": {"name": "r"}, "status": {"artifact": {"sha256": "0" * 64}}}
     assert verdict(version(), same)[0] is True
     assert verdict(version(), other)[0] is False
+
+
+def stored_metadata(tmp_path, source: dict) -> tuple[ArtifactStore, str]:
+    """A store whose version SHA_DATA of iris records `source`; the sha256 of its metadata.json."""
+    store = ArtifactStore(f"file://{tmp_path / 'store'}")
+    key = dataset_version_key("iris", SHA_DATA, METADATA_FILE)
+    store.write_json_once(key, {"dataset": "iris", "sha256": SHA_DATA, "source": source, "format": "parquet"})
+    return store, store.sha256_of(key)
+
+
+def test_lineage_of_an_older_version_shows_the_source_its_metadata_records_not_the_current_one(tmp_path):
+    store, digest = stored_metadata(tmp_path, {"kind": "url", "url": "https://data.example/iris-2025.csv"})
+    current = {"spec": {"source": {"url": "https://data.example/iris-2026.csv"}, "format": "csv"}}
+    registered = version()
+    registered["metadata"]["annotations"][METADATA_SHA256_ANNOTATION] = digest
+    recorded = read_recorded_source(store, registered)
+    text = "\n".join(lineage_lines(registered, None, current, recorded))
+    assert "https://data.example/iris-2025.csv (parquet)" in text
+    assert "iris-2026" not in text
+    assert text.index("iris-2025.csv") < text.index(SHA_DATA) < text.index(SHA_MODEL)
+
+
+def test_lineage_says_when_the_source_shown_is_only_the_datasets_current_one(tmp_path):
+    store, _ = stored_metadata(tmp_path, {"kind": "pvc", "claimName": "raw", "path": "iris.csv"})
+    current = {"spec": {"source": {"url": "https://data.example/iris-2026.csv"}, "format": "csv"}}
+    altered = version()
+    altered["metadata"]["annotations"][METADATA_SHA256_ANNOTATION] = "0" * 64  # not these bytes
+    text = "\n".join(lineage_lines(altered, None, current, read_recorded_source(store, altered)))
+    assert "DigestMismatch" in text or "sha256" in text
+    assert "the Dataset's source now" in text and "pvc raw" not in text
+    without_store = "\n".join(lineage_lines(version(), None, current))
+    assert "the Dataset's source now" in without_store and "--store" in without_store
+    assert "pvc raw:/iris.csv (parquet)" in "\n".join(
+        lineage_lines(version(), None, None, read_recorded_source(store, version()))
+    )

@@ -130,6 +130,8 @@ class FakeApi:
     def __init__(self, monkeypatch):
         self.calls: list[tuple[str, str]] = []
         monkeypatch.setattr(kube, "ensure_claim", lambda manifest: None)
+        self.secrets: list[dict] = []
+        monkeypatch.setattr(kube, "create_secret_if_absent", self.secrets.append)
         monkeypatch.setattr(
             kube,
             "server_side_apply",

@@ -221,3 +221,12 @@ def test_an_ingest_pod_that_cannot_start_is_named_in_ready_once_with_an_event():
     assert ready_transition_events(body["status"], again) == [] and ready(again)["reason"] == "PodCannotStart"
     started = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(False, False)), SETTINGS)
     assert ready(started)["reason"] == "Ingesting"
+
+
+def test_a_refreshing_dataset_asks_to_be_woken_when_its_next_refresh_is_due():
+    started = NOW - timedelta(minutes=30)
+    done = {**ingesting(started=started), "finishedAt": "2026-01-01T11:31:00Z", "succeeded": True}
+    idle = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}, refresh="1h"), NOW), SETTINGS)
+    assert idle.wake_at == started + timedelta(hours=1)
+    never = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}), NOW), SETTINGS)
+    assert never.wake_at is None

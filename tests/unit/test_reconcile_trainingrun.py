@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from ballast.handlers.apply import ready_transition_events
-from ballast.reconcile.jobs import JobState
+from ballast.reconcile.jobs import TERMINATION_GRACE_SECONDS, JobState
 from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run
 from ballast.settings import Settings
 
@@ -296,3 +296,36 @@ def test_a_training_pod_that_cannot_start_is_named_in_the_conditions_once_with_a
         TrainingRunObservation(run(status=status), NOW, job=JobState(False, False), pod_problem=problem), SETTINGS
     )
     assert ready_transition_events(status, again) == []
+
+
+def test_a_run_waiting_for_its_dataset_asks_to_be_woken_at_the_deadline():
+    """No event marks the end of the wait: the trigger layer must come back then by itself."""
+    created = NOW - timedelta(minutes=4)
+    waiting = reconcile_training_run(TrainingRunObservation(run(created=created), NOW, dataset=None), SETTINGS)
+    assert waiting.wake_at == created + timedelta(seconds=SETTINGS.dataset_wait_seconds)
+    assert "_state" not in waiting.status
+
+
+def test_a_finished_job_without_its_result_asks_to_be_woken_when_the_grace_ends():
+    finished_at = NOW - timedelta(seconds=3)
+    job = JobState(finished=True, succeeded=False, reason="BackoffLimitExceeded", finished_at=finished_at.isoformat())
+    early = reconcile_training_run(TrainingRunObservation(run(status=started()), NOW, job=job), SETTINGS)
+    assert early.wake_at == finished_at + timedelta(seconds=TERMINATION_GRACE_SECONDS)
+    running = reconcile_training_run(
+        TrainingRunObservation(run(status=started()), NOW, job=JobState(False, False)), SETTINGS
+    )
+    assert running.wake_at is None  # the Job's own events say when it ends
+
+
+def test_no_reconcile_leaves_a_private_key_in_status():
+    outcomes = [
+        reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=dataset()), SETTINGS),
+        reconcile_training_run(
+            TrainingRunObservation(run(status=started()), NOW, job=JobState(False, False)), SETTINGS
+        ),
+        reconcile_training_run(
+            TrainingRunObservation(run(status=started()), NOW, **finished_with("", succeeded=False)), SETTINGS
+        ),
+    ]
+    for outcome in outcomes:
+        assert all(not key.startswith("_") for key in outcome.status), outcome.status

@@ -2,7 +2,6 @@ from datetime import UTC, datetime, timedelta
 
 from ballast.wakeups import (
     ObjectKey,
-    dataset_wake_at,
     drift_wake_at,
     earliest,
     own_fingerprint,
@@ -10,7 +9,6 @@ from ballast.wakeups import (
     policy_of_run,
     read_by_others,
     rollout_wake_at,
-    training_run_wake_at,
 )
 
 NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
@@ -58,20 +56,6 @@ def test_children_name_their_owner():
     assert owners_of_child({"app.kubernetes.io/component": "retention"}, [], "ml") == []
     assert policy_of_run({"ballast.dev/drift-policy": "p"}, "ml") == [ObjectKey("DriftPolicy", "ml", "p")]
     assert policy_of_run({}, "ml") == []
-
-
-def test_a_refreshing_dataset_wakes_when_its_interval_has_passed_and_not_while_ingesting():
-    spec = {"refreshInterval": "10m"}
-    finished = {"ingest": {"startedAt": "2026-12-05T12:00:00Z", "finishedAt": "2026-12-05T12:01:00Z"}}
-    assert dataset_wake_at(spec, finished) == NOW + timedelta(minutes=10)
-    assert dataset_wake_at(spec, {"ingest": {"startedAt": "2026-12-05T12:00:00Z"}}) is None
-    assert dataset_wake_at({}, finished) is None
-
-
-def test_a_run_waiting_for_data_wakes_at_its_deadline():
-    metadata = {"creationTimestamp": "2026-12-05T12:00:00Z"}
-    assert training_run_wake_at(metadata, {"_state": ["waiting", "r", "m"]}, 600) == NOW + timedelta(minutes=10)
-    assert training_run_wake_at(metadata, {"_state": ["running", "r", "m"]}, 600) is None
 
 
 def test_a_canary_wakes_when_its_step_ends_and_a_superseded_version_when_its_grace_ends():

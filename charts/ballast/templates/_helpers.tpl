@@ -148,8 +148,9 @@ and the per-namespace Roles (namespaced mode). */}}
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [list, watch, create, patch]
-# the namespace's feedback token Secret (build/feedback_token.py), created when absent
-# (kube.create_secret_if_absent): create only, it is never updated, patched or deleted
+# the namespace's feedback token Secret (build/feedback_token.py) and each Dataset's ingest input
+# (build/ingest_input.py), created when absent (kube.create_secret_if_absent): create only, never
+# updated, patched or deleted (an ingest input goes with its Dataset, its owner)
 - apiGroups: [""]
   resources: [secrets]
   verbs: [create]

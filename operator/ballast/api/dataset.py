@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -36,9 +36,19 @@ class PvcSource(ApiModel):
     """The file's path inside the volume, relative to its root."""
 
 
+MAX_COLUMNS = 256
+INLINE_MAX_BYTES = 512 * 1024
+"""The most the Dataset's spec may take as compact JSON when its source is inline. The object
+holds the spec twice (kopf keeps its diff base in status.kopf) and etcd refuses an object over
+1.5 MiB, so a larger one could not even have its status written; the Secret that carries the
+spec to the ingest pod (build.ingest_input) holds 1 MiB. The API server cannot count bytes
+inside free-form rows (CEL sees nothing in them), so the operator refuses a larger spec before
+any Job, naming spec.source.inline.rows; the schema bounds the rows and their columns."""
+
+
 class InlineSource(ApiModel):
-    rows: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
-    """Rows as objects of column name to value; for tiny demos and tests only."""
+    rows: list[Annotated[dict[str, Any], Field(max_length=MAX_COLUMNS)]] = Field(min_length=1, max_length=1000)
+    """Rows as objects of column name to value; for tiny demos and tests only (512 KiB of JSON at most)."""
 
 
 class DatasetSource(ApiModel):
@@ -114,7 +124,7 @@ class DatasetSchema(ApiModel):
 
     columns: list[Column] = Field(
         min_length=1,
-        max_length=256,
+        max_length=MAX_COLUMNS,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     target: ColumnName | None = Field(default=None, max_length=128)

@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ballast.build.naming import ballast_labels, child_name
+from ballast.api.dataset import DatasetSource
+from ballast.api.trainingrun import TrainingRunSpec
+from ballast.build.ingest_input import INPUT_PATH, ingest_input_volume
+from ballast.build.naming import INGEST_COMPONENT, TRAINING_COMPONENT, ballast_labels, child_name
 from ballast.build.pods import ballast_container, owner_reference, pod_spec
 from ballast.settings import Settings
 
 SOURCE_ROOT = "/mnt/ballast-source"
-INGEST_COMPONENT = "ingest"
 INGEST_DEADLINE_SECONDS = 1800
 # Exit codes of `ballast ingest` / `ballast train` that say the input itself is wrong:
 # retrying cannot help, so the Job fails at once instead of spending its backoff.
 INGEST_PERMANENT_EXIT_CODES = [4]
 TRAIN_PERMANENT_EXIT_CODES = [2, 3]
+_TRAINING_DEFAULTS = TrainingRunSpec.model_fields
+"""The API's defaults (the API server applies them too); a spec read before defaulting falls back to them."""
 
 
 def ingest_job_name(dataset: str, generation: int, refresh: int) -> str:
@@ -29,13 +33,13 @@ def training_job_name(run: str) -> str:
 def _job(
     *,
     name: str,
-    owner: dict[str, Any],
-    labels: dict[str, Any],
-    pod: dict[str, Any],
+    owner: dict,
+    labels: dict,
+    pod: dict,
     backoff_limit: int,
     deadline: int,
     permanent_exit_codes: list[int],
-) -> dict[str, Any]:
+) -> dict:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -61,28 +65,28 @@ def _job(
 
 
 def build_ingest_job(dataset: dict[str, Any], *, job_name: str, settings: Settings) -> dict[str, Any]:
+    """The Dataset itself reaches the pod as a file of the Secret build.ingest_input makes,
+    which must exist first; only short values travel in the environment."""
     name = dataset["metadata"]["name"]
-    spec = dataset["spec"]
-    source = spec["source"]
+    source = DatasetSource.model_validate(dataset["spec"]["source"])
     labels = ballast_labels(component=INGEST_COMPONENT, instance=name)
+    input_volume, input_mount, input_sha256 = ingest_input_volume(dataset)
     env = [
         {"name": "BALLAST_DATASET_NAME", "value": name},
-        {
-            "name": "BALLAST_DATASET_JSON",
-            "value": json.dumps({"metadata": {"name": name}, "spec": spec}, sort_keys=True),
-        },
+        {"name": "BALLAST_DATASET_JSON_PATH", "value": INPUT_PATH},
+        {"name": "BALLAST_DATASET_JSON_SHA256", "value": input_sha256},
         {"name": "BALLAST_SOURCE_ROOT", "value": SOURCE_ROOT},
         # what a url source may read: the operator's egress policy (ballast.net.egress)
         *({"name": key, "value": value} for key, value in sorted(settings.egress.to_env().items())),
     ]
-    mounts, volumes, env_from = [], [], []
-    if "pvc" in source:
+    mounts, volumes, env_from = [input_mount], [input_volume], []
+    if source.pvc is not None:
         volumes.append(
-            {"name": "source", "persistentVolumeClaim": {"claimName": source["pvc"]["claimName"], "readOnly": True}}
+            {"name": "source", "persistentVolumeClaim": {"claimName": source.pvc.claim_name, "readOnly": True}}
         )
         mounts.append({"name": "source", "mountPath": SOURCE_ROOT, "readOnly": True})
-    if source.get("objectStore", {}).get("secretRef"):
-        env_from.append({"prefix": "SOURCE_", "secretRef": {"name": source["objectStore"]["secretRef"]["name"]}})
+    if source.object_store is not None and source.object_store.secret_ref is not None:
+        env_from.append({"prefix": "SOURCE_", "secretRef": {"name": source.object_store.secret_ref.name}})
     container = ballast_container(
         name="ingest",
         args=["ingest"],
@@ -115,7 +119,7 @@ def build_training_job(run: dict[str, Any], *, inputs: dict[str, Any], settings:
     A custom image or command is the caller's to check first (ballast.build.policy)."""
     name = run["metadata"]["name"]
     spec = run["spec"]
-    labels = ballast_labels(component="training", instance=name, model=spec["model"])
+    labels = ballast_labels(component=TRAINING_COMPONENT, instance=name, model=spec["model"])
     image = spec.get("image") or settings.image
     env = [
         {"name": "BALLAST_RUN_INPUTS", "value": json.dumps(inputs, sort_keys=True)},
@@ -142,7 +146,7 @@ def build_training_job(run: dict[str, Any], *, inputs: dict[str, Any], settings:
         owner=run,
         labels=labels,
         pod=pod_spec([container], settings, restart_policy="Never"),
-        backoff_limit=spec.get("backoffLimit", 1),
-        deadline=spec.get("activeDeadlineSeconds", 3600),
+        backoff_limit=spec.get("backoffLimit", _TRAINING_DEFAULTS["backoff_limit"].default),
+        deadline=spec.get("activeDeadlineSeconds", _TRAINING_DEFAULTS["active_deadline_seconds"].default),
         permanent_exit_codes=TRAIN_PERMANENT_EXIT_CODES,
     )

@@ -11,6 +11,8 @@ MANAGED_BY = "ballast"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 SERVING_COMPONENT = "serving"
+INGEST_COMPONENT = "ingest"
+TRAINING_COMPONENT = "training"
 
 
 def child_name(*parts: str, max_length: int = MAX_NAME) -> str:

@@ -1,37 +1,74 @@
-"""`ballast lineage <modelversion>`: the chain from the dataset's source to the model artifact."""
+"""`ballast lineage <modelversion>`: the chain from the dataset's source to the model artifact.
+
+The source shown is the one the version's metadata.json in the store records: the Dataset's
+spec may have named another source since (a new URL, a new file), and its current source says
+nothing about where an older version came from. Without the store, the Dataset's current
+source is shown, and said to be that."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
-from ballast.reconcile.trainingrun import TRAINING_SPEC_ANNOTATION
+from ballast.api.dataset import DatasetSource, DatasetSpec
+from ballast.api.trainingrun import TrainingRunSpec
+from ballast.data.snapshot import read_pinned_json
+from ballast.data.sources import describe_source
+from ballast.reconcile.trainingrun import METADATA_SHA256_ANNOTATION, TRAINING_SPEC_ANNOTATION
+from ballast.store import METADATA_FILE, ArtifactStore, StoreError, dataset_version_key
+
+_DEFAULT_FORMAT = DatasetSpec.model_fields["format"].default
 
 
-def lineage_lines(version: dict, run: dict | None, dataset: dict | None) -> list[str]:
+@dataclass(frozen=True)
+class RecordedSource:
+    """Where a dataset version's content came from, as its metadata.json records it."""
+
+    source: dict[str, Any]
+    """ballast.data.sources.describe_source's description (kind and where, no credentials)."""
+    format: str
+
+
+def read_recorded_source(store: ArtifactStore, version: dict) -> RecordedSource | str:
+    """The source the ModelVersion's dataset version records, or why it could not be read.
+    metadata.json is checked against the digest the registry entry recorded, when it did."""
+    dataset = version["spec"]["source"]["dataset"]
+    pinned = (version["metadata"].get("annotations") or {}).get(METADATA_SHA256_ANNOTATION)
+    try:
+        metadata = read_pinned_json(
+            store, dataset_version_key(dataset["name"], dataset["version"], METADATA_FILE), pinned
+        )
+    except (StoreError, ValueError) as error:
+        return f"the version's metadata.json could not be read: {error}"
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("source"), dict):
+        return "the version's metadata.json records no source"
+    return RecordedSource(source=metadata["source"], format=str(metadata.get("format") or _DEFAULT_FORMAT))
+
+
+def lineage_lines(
+    version: dict, run: dict | None, dataset: dict | None, recorded: RecordedSource | str | None = None
+) -> list[str]:
+    """recorded: read_recorded_source's answer, None when the store was not given."""
     spec = version["spec"]
     source = spec.get("source") or {}
-    recorded = json.loads((version["metadata"].get("annotations") or {}).get(TRAINING_SPEC_ANNOTATION, "{}"))
-    training = (run or {}).get("spec") or recorded
+    recorded_spec = json.loads((version["metadata"].get("annotations") or {}).get(TRAINING_SPEC_ANNOTATION, "{}"))
+    training = (run or {}).get("spec") or recorded_spec
     dataset_ref = source.get("dataset") or {}
     lines = []
     if dataset_ref:
         lines.append(f"Dataset {dataset_ref['name']}")
-        if dataset:
-            lines.append(
-                f"  source:   {_describe_source(dataset['spec']['source'])} ({dataset['spec'].get('format', 'csv')})"
-            )
-            entry = next(
-                (
-                    v
-                    for v in (dataset.get("status") or {}).get("versions") or []
-                    if v["sha256"] == dataset_ref["version"]
-                ),
-                None,
-            )
-            if entry:
-                lines.append(
-                    f"  snapshot: {entry.get('snapshotUri', '-')} ({entry['rows']} rows, {entry['createdAt']})"
-                )
+        lines.extend(_source_lines(dataset, recorded))
+        entry = next(
+            (
+                v
+                for v in ((dataset or {}).get("status") or {}).get("versions") or []
+                if v["sha256"] == dataset_ref["version"]
+            ),
+            None,
+        )
+        if entry:
+            lines.append(f"  snapshot: {entry.get('snapshotUri', '-')} ({entry['rows']} rows, {entry['createdAt']})")
         lines.append(f"  version:  sha256:{dataset_ref['version']}")
     else:
         lines.append("Dataset: none recorded (an externally trained model)")
@@ -42,7 +79,7 @@ def lineage_lines(version: dict, run: dict | None, dataset: dict | None) -> list
         if training:
             lines.append(f"  estimator: {training.get('estimator')}")
             lines.append(f"  params:    {json.dumps(training.get('params') or {}, sort_keys=True)}")
-            lines.append(f"  seed:      {training.get('seed', 0)}")
+            lines.append(f"  seed:      {training.get('seed', TrainingRunSpec.model_fields['seed'].default)}")
         reproducibility = ((run or {}).get("status") or {}).get("reproducibility") or {}
         if reproducibility:
             packages = ", ".join(f"{k} {v}" for k, v in sorted((reproducibility.get("packages") or {}).items()))
@@ -56,11 +93,27 @@ def lineage_lines(version: dict, run: dict | None, dataset: dict | None) -> list
     return lines
 
 
-def _describe_source(source: dict) -> str:
-    if "url" in source:
-        return source["url"]
-    if "objectStore" in source:
-        return source["objectStore"]["uri"]
-    if "pvc" in source:
-        return f"pvc {source['pvc']['claimName']}:/{source['pvc']['path']}"
-    return f"inline ({len(source.get('inline', {}).get('rows', []))} rows)"
+def _source_lines(dataset: dict | None, recorded: RecordedSource | str | None) -> list[str]:
+    if isinstance(recorded, RecordedSource):
+        return [f"  source:   {describe_recorded_source(recorded.source)} ({recorded.format})"]
+    why = recorded or "no --store given to read the version's metadata.json"
+    if dataset is None:
+        return [f"  source:   unknown: {why}"]
+    source = DatasetSource.model_validate(dataset["spec"]["source"])
+    format = dataset["spec"].get("format") or _DEFAULT_FORMAT
+    current = f"{describe_recorded_source(describe_source(source))} ({format})"
+    return [f"  source:   {current}: the Dataset's source now, which may not be this version's ({why})"]
+
+
+def describe_recorded_source(description: dict[str, Any]) -> str:
+    """A metadata.json source description (ballast.data.sources.describe_source) in one line."""
+    kind = description.get("kind")
+    if kind == "url":
+        return str(description.get("url"))
+    if kind == "objectStore":
+        return str(description.get("uri"))
+    if kind == "pvc":
+        return f"pvc {description.get('claimName')}:/{description.get('path')}"
+    if kind == "inline":
+        return f"inline ({description.get('rows')} rows)"
+    return json.dumps(description, sort_keys=True)

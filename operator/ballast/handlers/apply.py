@@ -11,6 +11,7 @@ import kopf
 from ballast import kube
 from ballast.api.kinds import ALL_KINDS
 from ballast.build.claims import store_claim_for
+from ballast.build.ingest_input import build_ingest_input
 from ballast.conditions import find_condition, now_rfc3339, set_condition
 from ballast.handlers.ingest_network import is_ingest_job, restrict_ingest_egress
 from ballast.handlers.lifecycle_metrics import count_lifecycle
@@ -66,6 +67,7 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
     for job in outcome.create_jobs:
         if is_ingest_job(job):
             restrict_ingest_egress(plain_body(body), settings)
+            kube.create_secret_if_absent(build_ingest_input(plain_body(body)))
         kube.create_job(job)
     for name in outcome.delete_jobs:
         kube.delete_job(namespace, name)

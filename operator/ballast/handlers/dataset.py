@@ -12,7 +12,6 @@ from ballast.handlers.indexes import job_of, stuck_pod_of, termination_of
 from ballast.handlers.source_objects import source_objects_in
 from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
 from ballast.reconcile.outcome import Outcome
-from ballast.wakeups import dataset_wake_at, earliest
 
 
 def reconcile(
@@ -33,7 +32,4 @@ def reconcile(
         pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
         source_objects=source_objects_in(namespace),
     )
-    outcome = reconcile_dataset(observed, settings)
-    status = {**body.status, **outcome.status}
-    outcome.wake_at = earliest(outcome.wake_at, dataset_wake_at(body.spec, status))
-    return outcome
+    return reconcile_dataset(observed, settings)

@@ -12,7 +12,6 @@ from ballast.handlers.indexes import job_of, one_of, stuck_pod_of, termination_o
 from ballast.lifecycle.stored_version import read_stored_version
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run, version_to_look_up
-from ballast.wakeups import earliest, training_run_wake_at
 
 
 def reconcile(
@@ -41,9 +40,4 @@ def reconcile(
         termination=termination_of(ballast_job_pods, namespace, job_name),
         pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
     )
-    outcome = reconcile_training_run(observed, SETTINGS)
-    status = {**body.status, **outcome.status}
-    outcome.wake_at = earliest(
-        outcome.wake_at, training_run_wake_at(body.metadata, status, SETTINGS.dataset_wait_seconds)
-    )
-    return outcome
+    return reconcile_training_run(observed, SETTINGS)

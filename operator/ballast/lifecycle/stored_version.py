@@ -16,13 +16,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ballast.reasons.trainingrun import TrainingRunReason
 from ballast.store import DATA_FILE, METADATA_FILE, PROFILE_FILE, ArtifactStore, StoreError, dataset_version_key
 from ballast.store.errors import ArtifactNotFound
 from ballast.store.limits import MAX_DATASET_JSON_BYTES
 
-NOT_IN_STORE = "DatasetNotReady"
+NOT_IN_STORE = TrainingRunReason.DATASET_NOT_READY
 """As a version missing from status: the run waits for it (until dataset_wait_seconds)."""
-REFUSED = "DatasetVersionInvalid"
+REFUSED = TrainingRunReason.DATASET_VERSION_INVALID
 """Present but not what was pinned (altered, invalid, another dataset): the run fails at once."""
 
 

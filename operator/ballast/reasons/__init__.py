@@ -1,3 +1,11 @@
 """Every condition reason, Event reason and stage Ballast writes, in one place: one module per
 kind, and here the reasons more than one kind uses. Tests, docs and the Argo CD health checks
 read the same names, so a typo fails an import instead of writing a reason nobody matches."""
+
+from typing import Final
+
+POD_CANNOT_START: Final = "PodCannotStart"
+"""The Ready reason while a pod (a Job's or a serving one) waits on something that will not
+fix itself; handlers.apply posts it as a Warning when Ready turns to it."""
+OUT_OF_MEMORY: Final = "OutOfMemory"
+"""The reason a Job's pod gets when the runtime killed it at its memory limit."""

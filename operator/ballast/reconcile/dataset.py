@@ -6,26 +6,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
+from ballast.api.dataset import INLINE_MAX_BYTES, DatasetSpec, DatasetStatus, DatasetVersion, IngestRun
+from ballast.build.ingest_input import dataset_document
 from ballast.build.jobs import build_ingest_job, ingest_job_name
 from ballast.build.policy import SourceObjects, source_refusal
 from ballast.conditions import rfc3339, set_condition
 from ballast.net.egress import check_url
-from ballast.reconcile.durations import parse_duration, parse_time
+from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
+from ballast.reasons.dataset import DatasetReason
+from ballast.reconcile.durations import parse_duration
 from ballast.reconcile.jobs import (
-    OUT_OF_MEMORY,
-    POD_CANNOT_START,
     JobState,
+    grace_end,
     message_tail,
     out_of_memory,
     parse_result,
     result_pending,
 )
 from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.typed import Typed, parse_object, parse_status, wire_conditions
 from ballast.settings import Settings
 
-FINISHED_FIELDS = ("finishedAt", "succeeded", "reason", "message")
+MAX_VIOLATIONS = 64
+"""As many as DatasetVersion.violations holds, the last one saying how many more there were."""
 
 
 @dataclass(frozen=True)
@@ -43,157 +49,192 @@ class DatasetObservation:
     is created; the default finds nothing, so a pvc or secretRef source is refused."""
 
 
-def ingest_in_flight(status: dict) -> bool:
-    ingest = status.get("ingest")
-    return bool(ingest) and not ingest.get("finishedAt")
+DatasetView = Typed[DatasetSpec, DatasetStatus]
+
+
+def parse_dataset(body: dict) -> DatasetView:
+    return parse_object(body, DatasetSpec, DatasetStatus)
+
+
+def ingest_in_flight(status: Mapping) -> bool:
+    ingest = parse_status(DatasetStatus, status).ingest
+    return ingest is not None and ingest.finished_at is None
 
 
 def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outcome:
-    body, now = observed.body, observed.now
-    generation = body["metadata"]["generation"]
-    status = body.get("status") or {}
-    ingest = status.get("ingest")
+    dataset, now = parse_dataset(observed.body), observed.now
+    ingest = dataset.status.ingest
     outcome = Outcome()
 
-    if not ingest or ingest.get("generation") != generation:
-        if ingest and not ingest.get("finishedAt"):
-            outcome.delete_jobs.append(ingest["jobName"])  # it reads a spec that is gone
-        _start_ingest(outcome, observed, generation, refresh=0, settings=settings)
-    elif not ingest.get("finishedAt"):
-        _follow_ingest(outcome, body, ingest, observed, settings)
-    elif _refresh_due(body, ingest, now):
-        _start_ingest(outcome, observed, generation, refresh=ingest.get("refresh", 0) + 1, settings=settings)
+    if ingest is None or ingest.generation != dataset.generation:
+        if ingest is not None and ingest.finished_at is None:
+            outcome.delete_jobs.append(ingest.job_name)  # it reads a spec that is gone
+        _start_ingest(outcome, observed, dataset, refresh=0, settings=settings)
+    elif ingest.finished_at is None:
+        _follow_ingest(outcome, dataset, ingest, observed, settings)
+    elif _refresh_due(dataset.spec, ingest, now):
+        _start_ingest(outcome, observed, dataset, refresh=ingest.refresh + 1, settings=settings)
+    else:
+        outcome.wake_at = next_refresh(dataset.spec, ingest)
 
-    outcome.status["observedGeneration"] = generation
+    outcome.status["observedGeneration"] = dataset.generation
     # a pod problem belongs to the Job status names, not to one this reconcile just started
     outcome.status["conditions"] = _conditions(
-        status, outcome.status, generation, now, None if outcome.create_jobs else observed.pod_problem
+        dataset, outcome.status, now, None if outcome.create_jobs else observed.pod_problem
     )
     return outcome
 
 
-def _refuse_source(observed: DatasetObservation, settings: Settings) -> tuple[str, str] | None:
-    """(reason, message) when the source names a claim or Secret the ingest pod may not use."""
-    source = observed.body["spec"]["source"]
-    refusal = source_refusal(source, observed.source_objects(source), settings)
-    if refusal is None and source.get("url"):  # names are resolved and checked by the ingest pod
-        denied = check_url(source["url"], settings.egress, resolver=None)
+def _refuse_source(dataset: DatasetView, observed: DatasetObservation, settings: Settings) -> tuple[str, str] | None:
+    """(reason, message) when the source names a claim or Secret the ingest pod may not use, or
+    carries more inline data than can reach the pod."""
+    source = dataset.spec.source
+    wire_source = dataset.body["spec"]["source"]
+    refusal = source_refusal(wire_source, observed.source_objects(wire_source), settings)
+    if refusal is not None:
+        return refusal.reason, refusal.message
+    if source.url is not None:  # names are resolved and checked by the ingest pod
+        denied = check_url(source.url, settings.egress, resolver=None)
         return (denied.reason, f"spec.source.url: {denied.message}") if denied else None
-    return (refusal.reason, refusal.message) if refusal else None
+    if source.inline is not None:
+        return _inline_too_large(dataset.body)
+    return None
+
+
+def _inline_too_large(body: dict) -> tuple[str, str] | None:
+    size = len(dataset_document(body).encode())
+    if size <= INLINE_MAX_BYTES:
+        return None
+    return (
+        DatasetReason.INLINE_DATA_TOO_LARGE,
+        f"spec.source.inline.rows: the spec takes {size} bytes as JSON, over the {INLINE_MAX_BYTES} "
+        "that can reach the ingest pod; use a url, objectStore or pvc source for this much data",
+    )
 
 
 def _start_ingest(
-    outcome: Outcome, observed: DatasetObservation, generation: int, *, refresh: int, settings: Settings
+    outcome: Outcome, observed: DatasetObservation, dataset: DatasetView, *, refresh: int, settings: Settings
 ) -> None:
-    body, now = observed.body, observed.now
-    job_name = ingest_job_name(body["metadata"]["name"], generation, refresh)
-    refused = _refuse_source(observed, settings)
+    now = observed.now
+    started = IngestRun(
+        job_name=ingest_job_name(dataset.name, dataset.generation, refresh),
+        generation=dataset.generation,
+        refresh=refresh,
+        started_at=_second(now),
+    )
+    refused = _refuse_source(dataset, observed, settings)
     if refused:
         # no Job: the attempt ends here, as a failed ingest with the reason and the field
-        outcome.status["ingest"] = {
-            "jobName": job_name,
-            "generation": generation,
-            "refresh": refresh,
-            "startedAt": rfc3339(now),
-            "finishedAt": rfc3339(now),
-            "succeeded": False,
-            "reason": refused[0],
-            "message": refused[1],
-        }
+        outcome.status["ingest"] = _wire(
+            _finished(started, now, succeeded=False, reason=refused[0], message=refused[1])
+        )
         outcome.event("Warning", *refused)
         return
-    outcome.create_jobs.append(build_ingest_job(body, job_name=job_name, settings=settings))
+    outcome.create_jobs.append(build_ingest_job(dataset.body, job_name=started.job_name, settings=settings))
     # status is written as a merge patch: the previous ingest's outcome must be removed
     # explicitly (None deletes a key), or the new ingest would look finished at once
-    outcome.status["ingest"] = {
-        "jobName": job_name,
-        "generation": generation,
-        "refresh": refresh,
-        "startedAt": rfc3339(now),
-        **dict.fromkeys(FINISHED_FIELDS),
-    }
-    why = f"refresh {refresh}" if refresh else f"generation {generation}"
-    outcome.event("Normal", "Ingesting", f"started ingest Job {job_name} for {why}")
+    outcome.status["ingest"] = _wire(started)
+    why = f"refresh {refresh}" if refresh else f"generation {dataset.generation}"
+    outcome.event("Normal", DatasetReason.INGESTING, f"started ingest Job {started.job_name} for {why}")
 
 
 def _follow_ingest(
-    outcome: Outcome, body: dict, ingest: dict, observed: DatasetObservation, settings: Settings
+    outcome: Outcome, dataset: DatasetView, ingest: IngestRun, observed: DatasetObservation, settings: Settings
 ) -> None:
     job = observed.job
     if job is None:
         # Not in the index: just created, or deleted behind our back. Creating it again is
         # harmless either way, because the name is deterministic; the source is checked again,
         # since its claim or Secret may have lost its label meanwhile.
-        refused = _refuse_source(observed, settings)
+        refused = _refuse_source(dataset, observed, settings)
         if refused:
-            outcome.status["ingest"] = {
-                **ingest,
-                "finishedAt": rfc3339(observed.now),
-                "succeeded": False,
-                "reason": refused[0],
-                "message": refused[1],
-            }
+            outcome.status["ingest"] = _wire(
+                _finished(ingest, observed.now, succeeded=False, reason=refused[0], message=refused[1])
+            )
             outcome.event("Warning", *refused)
             return
-        outcome.create_jobs.append(build_ingest_job(body, job_name=ingest["jobName"], settings=settings))
+        outcome.create_jobs.append(build_ingest_job(dataset.body, job_name=ingest.job_name, settings=settings))
         return
-    if not job.finished or result_pending(job, observed.termination, observed.now):
+    if not job.finished:
+        return
+    if result_pending(job, observed.termination, observed.now):
+        outcome.wake_at = grace_end(job)
         return
     result = parse_result(observed.termination)
-    finished = {**ingest, "finishedAt": rfc3339(observed.now)}
     if result and result.get("ok"):
-        _record_version(outcome, body, result, observed.now)
-        finished.update(succeeded=True, reason="Ingested", message=_ingest_summary(result))
+        _record_version(outcome, dataset, result, observed.now)
+        finished = _finished(
+            ingest, observed.now, succeeded=True, reason=DatasetReason.INGESTED, message=_ingest_summary(result)
+        )
     else:
         reason, message = _ingest_failure(job, result, observed.termination)
-        finished.update(succeeded=False, reason=reason, message=message)
-        outcome.event("Warning", reason, f"ingest {ingest['jobName']} failed: {message}")
-    outcome.status["ingest"] = finished
-    outcome.delete_jobs.append(ingest["jobName"])
+        finished = _finished(ingest, observed.now, succeeded=False, reason=reason, message=message)
+        outcome.event("Warning", reason, f"ingest {ingest.job_name} failed: {message}")
+    outcome.status["ingest"] = _wire(finished)
+    outcome.delete_jobs.append(ingest.job_name)
+
+
+def _finished(ingest: IngestRun, now: datetime, *, succeeded: bool, reason: str, message: str) -> IngestRun:
+    return ingest.model_copy(
+        update={"finished_at": _second(now), "succeeded": succeeded, "reason": str(reason), "message": message}
+    )
+
+
+def _wire(ingest: IngestRun) -> dict:
+    """Every field, None included: a merge patch deletes what None names."""
+    return ingest.model_dump(by_alias=True, mode="json")
+
+
+def _second(moment: datetime) -> datetime:
+    """Status times have the API server's second precision (conditions.rfc3339)."""
+    return moment.replace(microsecond=0)
 
 
 def _ingest_failure(job: JobState, result: dict | None, termination: dict | None) -> tuple[str, str]:
     killed = out_of_memory(termination, memory_limit=None)
     if killed:
         return OUT_OF_MEMORY, killed
-    reason = (result or {}).get("reason") or ("IngestFailed" if job.succeeded else job.reason or "IngestFailed")
-    message = (result or {}).get("message") or message_tail(
+    reported = result or {}
+    fallback = DatasetReason.INGEST_FAILED if job.succeeded else job.reason or DatasetReason.INGEST_FAILED
+    reason = reported.get("reason") or fallback
+    message = reported.get("message") or message_tail(
         (termination or {}).get("message") or job.message or "the ingest pod left no message"
     )
-    return reason, message
+    return str(reason), message
 
 
-def _record_version(outcome: Outcome, body: dict, result: dict, now: datetime) -> None:
-    status = body.get("status") or {}
-    versions = [v for v in status.get("versions") or [] if v.get("sha256") != result["sha256"]]
-    known = len(versions) != len(status.get("versions") or [])
-    entry = {
-        "sha256": result["sha256"],
-        "rows": result["rows"],
-        "createdAt": result.get("createdAt") or rfc3339(now),
-        "valid": bool(result["valid"]),
-    }
+def _record_version(outcome: Outcome, dataset: DatasetView, result: dict[str, Any], now: datetime) -> None:
+    history = dataset.status.versions or []
+    versions = [v for v in history if v.sha256 != result["sha256"]]
+    known = len(versions) != len(history)
+    violations = list(result.get("violations") or [])
+    hidden = result.get("violationCount", len(violations)) - len(violations)
+    if hidden > 0:
+        violations.append(f"... and {hidden} more")
     # the digests pin profile.json and metadata.json: whoever reads them later refuses other bytes
-    for field in ("snapshotUri", "profileUri", "profileSha256", "metadataSha256"):
-        if result.get(field):
-            entry[field] = result[field]
-    if result.get("violations"):
-        violations = list(result["violations"])
-        hidden = result.get("violationCount", len(violations)) - len(violations)
-        if hidden > 0:
-            violations.append(f"... and {hidden} more")
-        entry["violations"] = violations[:64]
-    limit = body["spec"].get("versionHistoryLimit", 10)
-    outcome.status["versions"] = [entry, *versions][:limit]
-    short = result["sha256"][:12]
-    if entry["valid"]:
-        outcome.status["latestVersion"] = result["sha256"]
-        outcome.status["latestRows"] = result["rows"]
+    entry = DatasetVersion(
+        sha256=result["sha256"],
+        rows=result["rows"],
+        created_at=result.get("createdAt") or rfc3339(now),
+        valid=bool(result["valid"]),
+        snapshot_uri=result.get("snapshotUri") or None,
+        profile_uri=result.get("profileUri") or None,
+        profile_sha256=result.get("profileSha256") or None,
+        metadata_sha256=result.get("metadataSha256") or None,
+        violations=violations[:MAX_VIOLATIONS] or None,
+    )
+    outcome.status["versions"] = [v.to_wire() for v in [entry, *versions][: dataset.spec.version_history_limit]]
+    short = entry.sha256[:12]
+    if entry.valid:
+        outcome.status["latestVersion"] = entry.sha256
+        outcome.status["latestRows"] = entry.rows
         if not known:
-            outcome.event("Normal", "NewVersion", f"version {short} with {result['rows']} rows is valid")
+            outcome.event("Normal", DatasetReason.NEW_VERSION, f"version {short} with {entry.rows} rows is valid")
     else:
         outcome.event(
-            "Warning", "InvalidData", f"version {short} is invalid: " + "; ".join(entry.get("violations", []))[:900]
+            "Warning",
+            DatasetReason.INVALID_DATA,
+            f"version {short} is invalid: " + "; ".join(entry.violations or [])[:900],
         )
 
 
@@ -202,51 +243,57 @@ def _ingest_summary(result: dict) -> str:
     return f"version {result['sha256'][:12]}: {result['rows']} rows, {verdict}"
 
 
-def _refresh_due(body: dict, ingest: dict, now: datetime) -> bool:
-    interval = body["spec"].get("refreshInterval")
-    if not interval:
-        return False
-    return (now - parse_time(ingest["startedAt"])).total_seconds() >= parse_duration(interval)
+def next_refresh(spec: DatasetSpec, ingest: IngestRun) -> datetime | None:
+    """When a finished ingest's successor is due; None when the Dataset never refreshes."""
+    if not spec.refresh_interval:
+        return None
+    return ingest.started_at + timedelta(seconds=parse_duration(spec.refresh_interval))
 
 
-def _conditions(
-    status: dict, changes: dict, generation: int, now: datetime, pod_problem: str | None = None
-) -> list[dict]:
-    merged = {**status, **changes}
-    ingest = merged.get("ingest") or {}
-    latest = merged.get("latestVersion")
-    newest = (merged.get("versions") or [{}])[0]
-    if latest:
-        ready = ("True", "VersionAvailable", f"latest valid version {latest[:12]} has {merged.get('latestRows')} rows")
-    elif ingest.get("finishedAt") and ingest.get("succeeded") is False:
-        ready = ("False", ingest.get("reason") or "IngestFailed", ingest.get("message") or "")
-    elif ingest.get("finishedAt") and newest and newest.get("valid") is False:
-        ready = ("False", "InvalidData", "; ".join(newest.get("violations") or [])[:2000])
-    elif pod_problem and not ingest.get("finishedAt"):
-        ready = (
-            "Unknown",
-            POD_CANNOT_START,
-            f"the pod of ingest Job {ingest.get('jobName')} cannot start: {pod_problem}"[:2000],
-        )
-    else:
-        ready = ("Unknown", "Ingesting", f"ingest Job {ingest.get('jobName')} is running")
+def _refresh_due(spec: DatasetSpec, ingest: IngestRun, now: datetime) -> bool:
+    due = next_refresh(spec, ingest)
+    return due is not None and now >= due
+
+
+def _ready(dataset: DatasetView, merged: DatasetStatus, pod_problem: str | None) -> tuple[str, str, str]:
+    """(status, reason, message) of Ready, from the status as this reconcile leaves it."""
+    ingest = merged.ingest
+    newest = (merged.versions or [None])[0]
+    finished = ingest is not None and ingest.finished_at is not None
+    job_name = ingest.job_name if ingest else None
+    if merged.latest_version:
+        latest = merged.latest_version
+        message = f"latest valid version {latest[:12]} has {merged.latest_rows} rows"
+        return "True", DatasetReason.VERSION_AVAILABLE, message
+    if finished and ingest.succeeded is False:
+        return "False", ingest.reason or DatasetReason.INGEST_FAILED, ingest.message or ""
+    if finished and newest is not None and not newest.valid:
+        return "False", DatasetReason.INVALID_DATA, "; ".join(newest.violations or [])[:2000]
+    if pod_problem and not finished:
+        return "Unknown", POD_CANNOT_START, f"the pod of ingest Job {job_name} cannot start: {pod_problem}"[:2000]
+    return "Unknown", DatasetReason.INGESTING, f"ingest Job {job_name} is running"
+
+
+def _conditions(dataset: DatasetView, changes: dict, now: datetime, pod_problem: str | None = None) -> list[dict]:
+    merged = parse_status(DatasetStatus, {**(dataset.body.get("status") or {}), **changes, "conditions": []})
+    status, reason, message = _ready(dataset, merged, pod_problem)
     stamp = rfc3339(now)
     conditions = set_condition(
-        status.get("conditions"),
+        wire_conditions(dataset.status),
         type="Ready",
-        status=ready[0],
-        reason=ready[1],
-        message=ready[2],
-        observed_generation=generation,
+        status=status,
+        reason=str(reason),
+        message=message,
+        observed_generation=dataset.generation,
         now=stamp,
     )
-    busy = bool(ingest) and not ingest.get("finishedAt")
+    busy = merged.ingest is not None and merged.ingest.finished_at is None
     return set_condition(
         conditions,
         type="Reconciling",
         status="True" if busy else "False",
-        reason="Ingesting" if busy else "Idle",
-        message=f"ingest Job {ingest.get('jobName')}" if busy else "",
-        observed_generation=generation,
+        reason=DatasetReason.INGESTING if busy else DatasetReason.IDLE,
+        message=f"ingest Job {merged.ingest.job_name}" if busy else "",
+        observed_generation=dataset.generation,
         now=stamp,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ballast.models.errors import (
@@ -14,6 +14,8 @@ from ballast.models.errors import (
     UnsafeArchive,
     UntrustedArtifact,
 )
+from ballast.reasons import OUT_OF_MEMORY as OUT_OF_MEMORY  # re-exported: importers of their older home
+from ballast.reasons import POD_CANNOT_START as POD_CANNOT_START
 from ballast.reconcile.durations import parse_time
 
 TERMINATION_GRACE_SECONDS = 15.0
@@ -60,6 +62,13 @@ def result_pending(job: JobState, termination: dict | None, now: datetime) -> bo
     return (now - parse_time(job.finished_at)).total_seconds() < TERMINATION_GRACE_SECONDS
 
 
+def grace_end(job: JobState) -> datetime | None:
+    """When result_pending stops waiting for a finished Job's pod to report."""
+    if not job.finished_at:
+        return None
+    return parse_time(job.finished_at) + timedelta(seconds=TERMINATION_GRACE_SECONDS)
+
+
 def pod_termination(pod_status: dict) -> dict | None:
     """The first container's termination: exit code, finish time and message, once it ended."""
     for container in pod_status.get("containerStatuses") or []:
@@ -74,9 +83,6 @@ def pod_termination(pod_status: dict) -> dict | None:
     return None
 
 
-POD_CANNOT_START = "PodCannotStart"
-"""The Ready reason while a pod (a Job's or a serving one) waits on something that will not
-fix itself; handlers.apply posts it as a Warning when Ready turns to it."""
 _STUCK_WAITING = (
     "ErrImagePull",
     "ImagePullBackOff",
@@ -149,10 +155,6 @@ def serving_start_refusal(pod_status: dict) -> StartRefusal | None:
                 message = message[:REFUSAL_MESSAGE_LIMIT] + "…"
             return StartRefusal(reason=result["reason"], message=message)
     return None
-
-
-OUT_OF_MEMORY = "OutOfMemory"
-"""The reason a Job's pod gets when the runtime killed it at its memory limit."""
 
 
 def out_of_memory(termination: dict | None, memory_limit: str | None) -> str | None:

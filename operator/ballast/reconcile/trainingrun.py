@@ -4,25 +4,29 @@ and register a ModelVersion when the gates pass."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
 from ballast.conditions import find_condition, rfc3339, set_condition
 from ballast.lifecycle.stored_version import PinnedVersion, StoredVersion
+from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
+from ballast.reasons.trainingrun import RunPhase, TrainingRunReason
 from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import (
-    OUT_OF_MEMORY,
-    POD_CANNOT_START,
     JobState,
+    grace_end,
     message_tail,
     out_of_memory,
     parse_result,
     result_pending,
 )
 from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.typed import Typed, parse_object, wire_conditions
 from ballast.settings import Settings
 
 RESULT_FIELDS = ("metrics", "keyMetric", "params", "gates", "reproducibility")
@@ -53,33 +57,59 @@ class TrainingRunObservation:
     (see `version_to_look_up`)."""
 
 
+RunView = Typed[TrainingRunSpec, TrainingRunStatus]
+
+
+def parse_run(body: dict) -> RunView:
+    return parse_object(body, TrainingRunSpec, TrainingRunStatus)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a reconcile concluded, for the Ready and Succeeded conditions."""
+
+    phase: RunPhase
+    reason: str
+    message: str
+    wake_at: datetime | None = None
+    """When to look again although nothing changes: a wait's deadline, a result's grace."""
+
+
+CONDITION_STATUS = {
+    RunPhase.RUNNING: ("Unknown", "Unknown"),
+    RunPhase.WAITING: ("False", "Unknown"),
+    RunPhase.SUCCEEDED: ("True", "True"),
+    RunPhase.FAILED: ("False", "False"),
+}
+"""(Ready, Succeeded) of each phase."""
+
+
 def version_to_look_up(body: dict, dataset: dict | None) -> PinnedVersion | None:
     """The pinned version (by spec or, once started, by status) that the Dataset's status no
     longer lists: the handler resolves it from the store's metadata. None when there is nothing
     to look up (no Dataset, no pin, or the version is in status)."""
     if dataset is None or is_finished(body.get("status") or {}):
         return None
-    status = body.get("status") or {}
-    ref = body["spec"]["datasetRef"]
-    wanted = status.get("datasetVersion") or ref.get("version")
-    listed = {v.get("sha256") for v in (dataset.get("status") or {}).get("versions") or []}
-    if not wanted or wanted in listed:
+    run = parse_run(body)
+    status = run.status
+    wanted = status.dataset_version or run.spec.dataset_ref.version
+    if not wanted or wanted in _listed_versions(dataset):
         return None
-    started = bool(status.get("datasetVersion"))
+    started = status.dataset_version is not None
     return PinnedVersion(
-        dataset=ref["name"],
+        dataset=run.spec.dataset_ref.name,
         sha256=wanted,
-        metadata_sha256=status.get("datasetMetadataSha256") if started else None,
-        profile_sha256=status.get("datasetProfileSha256") if started else None,
+        metadata_sha256=status.dataset_metadata_sha256 if started else None,
+        profile_sha256=status.dataset_profile_sha256 if started else None,
     )
 
 
-def is_finished(status: dict) -> bool:
+def is_finished(status: Mapping) -> bool:
     succeeded = find_condition(status.get("conditions"), "Succeeded")
     return bool(succeeded) and succeeded["status"] in ("True", "False")
 
 
-def in_flight(status: dict) -> bool:
+def in_flight(status: Mapping) -> bool:
     return not is_finished(status)
 
 
@@ -89,66 +119,53 @@ def model_version_name(model: str, sha256: str) -> str:
 
 
 def reconcile_training_run(observed: TrainingRunObservation, settings: Settings) -> Outcome:
-    body = observed.body
-    status = body.get("status") or {}
-    generation = body["metadata"]["generation"]
-    outcome = Outcome(status={"observedGeneration": generation})
-    if is_finished(status):
+    run = parse_run(observed.body)
+    outcome = Outcome(status={"observedGeneration": run.generation})
+    if is_finished(observed.body.get("status") or {}):
         return outcome
-    if not status.get("jobName"):
-        _start(outcome, observed, settings)
+    if run.status.job_name is None:
+        verdict = _start(outcome, run, observed, settings)
     else:
-        _follow(outcome, observed, settings)
-    _set_conditions(outcome, status, generation, observed.now)
+        verdict = _follow(outcome, run, observed, settings)
+    outcome.wake_at = verdict.wake_at
+    outcome.status["conditions"] = _conditions(run, verdict, observed.now)
     return outcome
 
 
-def _set_conditions(outcome: Outcome, status: dict, generation: int, now: datetime) -> None:
-    """Ready and Succeeded from what this reconcile decided (outcome.status['_state'])."""
-    state, reason, message = outcome.status.pop("_state")
-    ready, succeeded = {
-        "running": ("Unknown", "Unknown"),
-        "waiting": ("False", "Unknown"),
-        "succeeded": ("True", "True"),
-        "failed": ("False", "False"),
-    }[state]
+def _conditions(run: RunView, verdict: Verdict, now: datetime) -> list[dict]:
+    ready, succeeded = CONDITION_STATUS[verdict.phase]
     stamp = rfc3339(now)
-    conditions = set_condition(
-        status.get("conditions"),
-        type="Ready",
-        status=ready,
-        reason=reason,
-        message=message,
-        observed_generation=generation,
-        now=stamp,
-    )
-    outcome.status["conditions"] = set_condition(
-        conditions,
-        type="Succeeded",
-        status=succeeded,
-        reason=reason,
-        message=message,
-        observed_generation=generation,
-        now=stamp,
-    )
+    conditions = wire_conditions(run.status)
+    for type, status in (("Ready", ready), ("Succeeded", succeeded)):
+        conditions = set_condition(
+            conditions,
+            type=type,
+            status=status,
+            reason=str(verdict.reason),
+            message=verdict.message,
+            observed_generation=run.generation,
+            now=stamp,
+        )
+    return conditions
 
 
-def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
-    body, now = observed.body, observed.now
-    spec = body["spec"]
-    if _refuse_image(outcome, spec, settings):
-        return
-    version, problem = _resolve_dataset_version(spec, observed.dataset, stored=observed.stored_version)
+def _start(outcome: Outcome, run: RunView, observed: TrainingRunObservation, settings: Settings) -> Verdict:
+    now, spec = observed.now, run.spec
+    refused = _refuse_image(outcome, run, settings)
+    if refused:
+        return refused
+    version, problem = _resolve_dataset_version(run, observed.dataset, stored=observed.stored_version)
     if version is None:
-        waited = (now - parse_time(body["metadata"]["creationTimestamp"])).total_seconds()
-        final = problem[0] == "DatasetVersionInvalid" or waited >= settings.dataset_wait_seconds
+        created = parse_time(run.body["metadata"]["creationTimestamp"])
+        deadline = created + timedelta(seconds=settings.dataset_wait_seconds)
+        final = problem[0] == TrainingRunReason.DATASET_VERSION_INVALID or now >= deadline
         reason, message = _reason_for(problem, final)
-        outcome.status["_state"] = ("failed" if final else "waiting", reason, message)
         if final:
             outcome.event("Warning", reason, message)
-        return
+            return Verdict(RunPhase.FAILED, reason, message)
+        return Verdict(RunPhase.WAITING, reason, message, wake_at=deadline)
     champion = observed.champion if _must_beat_champion(spec) else None
-    job = build_training_job(body, inputs=_inputs(body, version, observed.dataset, champion), settings=settings)
+    job = build_training_job(run.body, inputs=_inputs(run, version, observed.dataset, champion), settings=settings)
     outcome.create_jobs.append(job)
     outcome.status.update(
         datasetVersion=version["sha256"],
@@ -163,33 +180,32 @@ def _start(outcome: Outcome, observed: TrainingRunObservation, settings: Setting
     if champion:
         outcome.status["champion"] = champion["metadata"]["name"]
     short = version["sha256"][:12]
-    outcome.status["_state"] = ("running", "Training", f"training on dataset version {short}")
     outcome.event(
         "Normal",
-        "Training",
-        f"started Job {job['metadata']['name']} on dataset {spec['datasetRef']['name']} version {short}",
+        TrainingRunReason.TRAINING,
+        f"started Job {job['metadata']['name']} on dataset {spec.dataset_ref.name} version {short}",
     )
+    return Verdict(RunPhase.RUNNING, TrainingRunReason.TRAINING, f"training on dataset version {short}")
 
 
-def _refuse_image(outcome: Outcome, spec: dict, settings: Settings) -> bool:
+def _refuse_image(outcome: Outcome, run: RunView, settings: Settings) -> Verdict | None:
     """A custom image or command the administrator does not allow fails the run, and no Job is
     created. Runs a DriftPolicy creates from its template meet the same check here."""
-    refusal = custom_image_refusal(spec, settings)
+    refusal = custom_image_refusal(run.body["spec"], settings)
     if refusal is None:
-        return False
-    outcome.status["_state"] = ("failed", refusal.reason, refusal.message)
+        return None
     outcome.event("Warning", refusal.reason, refusal.message)
-    return True
+    return Verdict(RunPhase.FAILED, refusal.reason, refusal.message)
 
 
-def _inputs(body: dict, version: dict, dataset: dict, champion: dict | None) -> dict:
+def _inputs(run: RunView, version: dict, dataset: dict, champion: dict | None) -> dict:
     """What `ballast train` reads (see ballast.runtime.train)."""
-    spec = body["spec"]
+    metadata = run.body["metadata"]
     inputs = {
-        "trainingRun": {key: body["metadata"][key] for key in ("namespace", "name", "uid")},
-        "spec": spec,
+        "trainingRun": {key: metadata[key] for key in ("namespace", "name", "uid")},
+        "spec": run.body["spec"],
         "dataset": {
-            "name": spec["datasetRef"]["name"],
+            "name": run.spec.dataset_ref.name,
             "sha256": version["sha256"],
             "snapshotUri": version["snapshotUri"],
             "schema": dataset["spec"]["schema"],
@@ -206,111 +222,113 @@ def _inputs(body: dict, version: dict, dataset: dict, champion: dict | None) -> 
     return inputs
 
 
+def _listed_versions(dataset: dict) -> dict[str, dict]:
+    """The versions the Dataset's status lists, by sha256 (as status-shaped dicts: a version
+    resolved from the store has the same shape, lifecycle.stored_version)."""
+    return {v["sha256"]: v for v in (dataset.get("status") or {}).get("versions") or []}
+
+
 def _resolve_dataset_version(
-    spec: dict, dataset: dict | None, pinned: str | None = None, stored: StoredVersion | None = None
+    run: RunView, dataset: dict | None, pinned: str | None = None, stored: StoredVersion | None = None
 ) -> tuple[dict | None, tuple[str, str]]:
     """The version to train on: the one already pinned in status, else the one spec names,
     else the newest valid one; never an invalid one. A pinned version that has left the
     status history is taken from the store (`stored`), verified there."""
-    ref = spec["datasetRef"]
+    name = run.spec.dataset_ref.name
     if dataset is None:
-        return None, ("DatasetNotReady", f"Dataset {ref['name']} does not exist")
-    dataset_status = dataset.get("status") or {}
-    versions = {v["sha256"]: v for v in dataset_status.get("versions") or []}
-    wanted = pinned or ref.get("version") or dataset_status.get("latestVersion")
+        return None, (TrainingRunReason.DATASET_NOT_READY, f"Dataset {name} does not exist")
+    wanted = pinned or run.spec.dataset_ref.version or (dataset.get("status") or {}).get("latestVersion")
     if not wanted:
-        return None, ("DatasetNotReady", f"Dataset {ref['name']} has no valid version yet")
-    version = versions.get(wanted)
+        return None, (TrainingRunReason.DATASET_NOT_READY, f"Dataset {name} has no valid version yet")
+    version = _listed_versions(dataset).get(wanted)
     if version is None and stored is not None and stored.sha256 == wanted:
         if stored.entry is None:
             return None, (stored.reason, stored.message)
         version = stored.entry
     if version is None:
-        return None, ("DatasetNotReady", f"Dataset {ref['name']} has no version {wanted[:12]}")
+        return None, (TrainingRunReason.DATASET_NOT_READY, f"Dataset {name} has no version {wanted[:12]}")
     if not version.get("valid") or not version.get("snapshotUri"):
         return None, (
-            "DatasetVersionInvalid",
-            f"Dataset {ref['name']} version {wanted[:12]} is invalid: "
-            + "; ".join(version.get("violations") or [])[:1000],
+            TrainingRunReason.DATASET_VERSION_INVALID,
+            f"Dataset {name} version {wanted[:12]} is invalid: " + "; ".join(version.get("violations") or [])[:1000],
         )
     return version, ("", "")
 
 
 def _reason_for(problem: tuple[str, str], final: bool) -> tuple[str, str]:
     reason, message = problem
-    if reason == "DatasetNotReady":
+    if reason == TrainingRunReason.DATASET_NOT_READY:
         message += "; gave up waiting" if final else "; waiting"
     return reason, message
 
 
-def _must_beat_champion(spec: dict) -> bool:
-    return bool(((spec.get("evaluation") or {}).get("gates") or {}).get("mustBeatChampion"))
+def _must_beat_champion(spec: TrainingRunSpec) -> bool:
+    gates = spec.evaluation.gates if spec.evaluation else None
+    return gates is not None and gates.must_beat_champion
 
 
-def _follow(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
-    body, job = observed.body, observed.job
-    status = body.get("status") or {}
+def _follow(outcome: Outcome, run: RunView, observed: TrainingRunObservation, settings: Settings) -> Verdict:
+    job, job_name = observed.job, run.status.job_name
     if job is None:
-        _ensure_job(outcome, observed, settings)
-        return
+        return _ensure_job(outcome, run, observed, settings)
     if not job.finished and observed.pod_problem:
-        outcome.status["_state"] = (
-            "running",
-            POD_CANNOT_START,
-            f"the pod of Job {status['jobName']} cannot start: {observed.pod_problem}",
+        return Verdict(
+            RunPhase.RUNNING, POD_CANNOT_START, f"the pod of Job {job_name} cannot start: {observed.pod_problem}"
         )
-        return
-    if not job.finished or result_pending(job, observed.termination, observed.now):
-        outcome.status["_state"] = ("running", "Training", f"Job {status['jobName']} is running")
-        return
+    if not job.finished:
+        return Verdict(RunPhase.RUNNING, TrainingRunReason.TRAINING, f"Job {job_name} is running")
+    if result_pending(job, observed.termination, observed.now):
+        return Verdict(
+            RunPhase.RUNNING, TrainingRunReason.TRAINING, f"Job {job_name} is running", wake_at=grace_end(job)
+        )
     result = parse_result(observed.termination)
     outcome.status["completedAt"] = rfc3339(observed.now)
     if job.succeeded and result and result.get("artifact"):
-        _record_result(outcome, body, result)
-    else:
-        reason, message = _failure(job, result, observed.termination, _memory_limit(body["spec"]))
-        outcome.status["_state"] = ("failed", reason, message)
-        outcome.event("Warning", reason, message)
+        return _record_result(outcome, run, result)
+    reason, message = _failure(job, result, observed.termination, _memory_limit(run.spec))
+    outcome.event("Warning", reason, message)
+    return Verdict(RunPhase.FAILED, reason, message)
 
 
-def _ensure_job(outcome: Outcome, observed: TrainingRunObservation, settings: Settings) -> None:
+def _ensure_job(outcome: Outcome, run: RunView, observed: TrainingRunObservation, settings: Settings) -> Verdict:
     """The Job is not in the index: just created, or deleted behind the operator's back. Its
     name is deterministic, so asking for it again cannot make a second one."""
-    body, status = observed.body, observed.body.get("status") or {}
-    if _refuse_image(outcome, body["spec"], settings):  # the settings may have changed since the start
-        return
+    refused = _refuse_image(outcome, run, settings)  # the settings may have changed since the start
+    if refused:
+        return refused
     version, problem = _resolve_dataset_version(
-        body["spec"], observed.dataset, pinned=status["datasetVersion"], stored=observed.stored_version
+        run, observed.dataset, pinned=run.status.dataset_version, stored=observed.stored_version
     )
     if version is None:
-        outcome.status["_state"] = ("waiting", *_reason_for(problem, final=False))
-        return
+        return Verdict(RunPhase.WAITING, *_reason_for(problem, final=False))
     champion = observed.champion
-    if status.get("champion") and (not champion or champion["metadata"]["name"] != status["champion"]):
+    if run.status.champion and (not champion or champion["metadata"]["name"] != run.status.champion):
         champion = None  # the recorded champion is no longer Production; train without it
     outcome.create_jobs.append(
-        build_training_job(body, inputs=_inputs(body, version, observed.dataset, champion), settings=settings)
+        build_training_job(run.body, inputs=_inputs(run, version, observed.dataset, champion), settings=settings)
     )
-    outcome.status["_state"] = ("running", "Training", f"waiting for Job {status['jobName']}")
+    return Verdict(RunPhase.RUNNING, TrainingRunReason.TRAINING, f"waiting for Job {run.status.job_name}")
 
 
-def _memory_limit(spec: dict) -> str | None:
-    return ((spec.get("resources") or {}).get("limits") or {}).get("memory")
+def _memory_limit(spec: TrainingRunSpec) -> str | None:
+    limits = spec.resources.limits if spec.resources else None
+    memory = (limits or {}).get("memory")
+    return None if memory is None else str(memory)
 
 
 def _failure(job: JobState, result: dict | None, termination: dict | None, memory_limit: str | None) -> tuple[str, str]:
-    if job.reason == "DeadlineExceeded":
-        return "DeadlineExceeded", f"the training Job ran past activeDeadlineSeconds: {job.message}"
+    if job.reason == TrainingRunReason.DEADLINE_EXCEEDED:
+        return TrainingRunReason.DEADLINE_EXCEEDED, f"the training Job ran past activeDeadlineSeconds: {job.message}"
     killed = out_of_memory(termination, memory_limit)
     if killed:
         return OUT_OF_MEMORY, killed
     if result and result.get("reason"):
         return result["reason"], result.get("message") or ""
     tail = message_tail((termination or {}).get("message") or "")
-    return "TrainingFailed", tail or job.message or "the training pod failed without a message"
+    return TrainingRunReason.TRAINING_FAILED, tail or job.message or "the training pod failed without a message"
 
 
-def _record_result(outcome: Outcome, body: dict, result: dict) -> None:
+def _record_result(outcome: Outcome, run: RunView, result: dict) -> Verdict:
     for field in RESULT_FIELDS:
         if result.get(field) is not None:
             outcome.status[field] = result[field]
@@ -320,18 +338,14 @@ def _record_result(outcome: Outcome, body: dict, result: dict) -> None:
     if not result.get("passed"):
         failed = [gate["message"] or gate["name"] for gate in result.get("gates") or [] if not gate["passed"]]
         message = "gate failed: " + "; ".join(failed) if failed else (result.get("message") or "gates failed")
-        outcome.status["_state"] = ("failed", "GateFailed", message)
-        outcome.event("Warning", "GateFailed", message)
-        return
-    manifest = build_model_version(body, result)
+        outcome.event("Warning", TrainingRunReason.GATE_FAILED, message)
+        return Verdict(RunPhase.FAILED, TrainingRunReason.GATE_FAILED, message)
+    manifest = build_model_version(run.body, result)
     outcome.create_objects.append(("modelversions", manifest))
     outcome.status["modelVersion"] = manifest["metadata"]["name"]
-    outcome.status["_state"] = (
-        "succeeded",
-        "Trained",
-        f"{summary}; registered ModelVersion {manifest['metadata']['name']}",
-    )
-    outcome.event("Normal", "Trained", f"{summary}; registered ModelVersion {manifest['metadata']['name']}")
+    message = f"{summary}; registered ModelVersion {manifest['metadata']['name']}"
+    outcome.event("Normal", TrainingRunReason.TRAINED, message)
+    return Verdict(RunPhase.SUCCEEDED, TrainingRunReason.TRAINED, message)
 
 
 def build_model_version(run: dict, result: dict) -> dict:
@@ -342,7 +356,7 @@ def build_model_version(run: dict, result: dict) -> dict:
     template = spec.get("modelVersionTemplate") or {}
     mv_spec = {
         "model": spec["model"],
-        "artifact": {"uri": artifact["uri"], "sha256": artifact["sha256"], "format": artifact.get("format", "skops")},
+        "artifact": Artifact.model_validate(artifact).to_wire(),
         "source": {
             "trainingRun": run["metadata"]["name"],
             "dataset": {"name": spec["datasetRef"]["name"], "version": status["datasetVersion"]},

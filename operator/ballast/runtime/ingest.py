@@ -1,12 +1,17 @@
 """`ballast ingest`: what the ingest Job's container runs.
 
-    ballast ingest --dataset-json /etc/ballast/dataset.json --name credit \\
+    ballast ingest --dataset-json /etc/ballast/dataset/dataset.json --name credit \\
                    --store file:///var/lib/ballast
 
 Inputs (a flag wins over its environment variable):
-  --dataset-json PATH     The Dataset as JSON: its spec (camelCase, as in the custom resource)
-                          or the whole object ({"metadata": ..., "spec": ...}).
-  BALLAST_DATASET_JSON    The same JSON as text, when no path is given (handy for env: in a Job).
+  --dataset-json PATH / BALLAST_DATASET_JSON_PATH
+                          The Dataset as JSON: its spec (camelCase, as in the custom resource)
+                          or the whole object ({"metadata": ..., "spec": ...}). The operator's
+                          Job mounts it from a ConfigMap (build.ingest_input).
+  BALLAST_DATASET_JSON    The same JSON as text, when no path is given: for small specs only,
+                          as one variable is limited to 128 KiB by the kernel.
+  BALLAST_DATASET_JSON_SHA256
+                          When set, the sha256 the Dataset JSON's bytes must have (else exit 4).
   --name / BALLAST_DATASET_NAME
                           The Dataset's name (the store path's <name>); defaults to
                           metadata.name when the JSON is a whole object.
@@ -37,6 +42,7 @@ never reads (EgressDenied): permanent, the Job fails at once (build.jobs.INGEST_
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -79,6 +85,8 @@ class UsageError(Exception):
 class IngestOptions:
     dataset_json_path: str | None = None
     dataset_json_text: str | None = None
+    dataset_json_sha256: str | None = None
+    """The digest the Dataset JSON must have: the operator's, for the file it had mounted."""
     name: str | None = None
     store_uri: str = DEFAULT_STORE_URI
     termination_log: str = DEFAULT_TERMINATION_LOG
@@ -91,7 +99,9 @@ class IngestOptions:
 def parse_ingest_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> IngestOptions:
     environ = dict(os.environ if environ is None else environ)
     parser = argparse.ArgumentParser(prog="ballast ingest", description="Ingest a Dataset version.")
-    parser.add_argument("--dataset-json", dest="dataset_json_path", default=None)
+    parser.add_argument(
+        "--dataset-json", dest="dataset_json_path", default=environ.get("BALLAST_DATASET_JSON_PATH") or None
+    )
     parser.add_argument("--name", default=environ.get("BALLAST_DATASET_NAME") or None)
     parser.add_argument("--store", dest="store_uri", default=environ.get("BALLAST_STORE_URI") or DEFAULT_STORE_URI)
     parser.add_argument("--termination-log", default=environ.get("BALLAST_TERMINATION_LOG") or DEFAULT_TERMINATION_LOG)
@@ -106,7 +116,12 @@ def parse_ingest_args(argv: Sequence[str], environ: Mapping[str, str] | None = N
         default=float(environ.get("BALLAST_SOURCE_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS),
     )
     parsed = parser.parse_args(list(argv))
-    return IngestOptions(dataset_json_text=environ.get("BALLAST_DATASET_JSON") or None, environ=environ, **vars(parsed))
+    return IngestOptions(
+        dataset_json_text=environ.get("BALLAST_DATASET_JSON") or None,
+        dataset_json_sha256=environ.get("BALLAST_DATASET_JSON_SHA256") or None,
+        environ=environ,
+        **vars(parsed),
+    )
 
 
 def load_dataset(options: IngestOptions) -> tuple[str, DatasetSpec]:
@@ -121,6 +136,11 @@ def load_dataset(options: IngestOptions) -> tuple[str, DatasetSpec]:
         text = options.dataset_json_text
     else:
         raise UsageError("no Dataset given: pass --dataset-json PATH or set BALLAST_DATASET_JSON")
+    if options.dataset_json_sha256 and hashlib.sha256(text.encode()).hexdigest() != options.dataset_json_sha256:
+        raise UsageError(
+            f"the Dataset JSON does not have the sha256 the operator gave ({options.dataset_json_sha256}): "
+            "it is not the spec the operator checked"
+        )
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:

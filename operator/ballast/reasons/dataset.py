@@ -1,0 +1,25 @@
+"""The reasons a Dataset's conditions and Events carry. An ingest pod's own failure reasons
+(SourceNotFound, EgressDenied, ...) pass through as the pod wrote them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DatasetReason(StrEnum):
+    INGESTING = "Ingesting"
+    """An ingest Job is running (Ready Unknown, Reconciling True, and the Normal Event that starts it)."""
+    INGESTED = "Ingested"
+    """The newest ingest finished and recorded a version (status.ingest.reason)."""
+    INGEST_FAILED = "IngestFailed"
+    """The ingest pod failed without saying why."""
+    INLINE_DATA_TOO_LARGE = "InlineDataTooLarge"
+    """The inline rows do not fit in the Secret that would carry them to the ingest pod."""
+    NEW_VERSION = "NewVersion"
+    """Event: a valid version the status did not list yet."""
+    INVALID_DATA = "InvalidData"
+    """The newest version broke the schema or the validation rules."""
+    VERSION_AVAILABLE = "VersionAvailable"
+    """Ready True: a valid version is there to train on."""
+    IDLE = "Idle"
+    """Reconciling False: no ingest is running."""
