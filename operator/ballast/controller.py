@@ -38,11 +38,11 @@ STOP_SECONDS = 5.0
 
 def configure(settings: kopf.OperatorSettings) -> None:
     """kopf settings that keep user objects clean and the operator responsive."""
-    # Handler progress and the diff base live in status.kopf, not in annotations, so the
-    # objects a user or Argo CD owns carry only their own metadata.
+    # Ballast registers none of kopf's create/update/delete handlers (ballast.handlers.triggers),
+    # so kopf never writes to its objects; should one be added, its bookkeeping would go to
+    # status.kopf, not to the annotations a user or Argo CD owns.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
-    settings.persistence.finalizer = "ballast.dev/finalizer"
     # Ballast posts its own Events with meaningful reasons; kopf's per-handler chatter is noise.
     settings.posting.level = logging.WARNING
     # A watch that silently stalls is worse than a reconnect: bound every watch request.

@@ -199,6 +199,21 @@ def patch_status(plural: str, namespace: str, name: str, changes: dict) -> None:
             raise
 
 
+def set_finalizers(plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str) -> dict | None:
+    """The object's finalizers replaced, only if it is still at resource_version (a finalizer
+    another controller adds meanwhile is never lost: the write fails with 409 and is retried).
+    The object as written; None when it is gone."""
+    patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
+    try:
+        return client.CustomObjectsApi(api_client()).patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name, patch
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
 EVENT_MESSAGE_LIMIT = 1024
 """What `kubectl describe` shows comfortably; the status condition keeps the longer text."""
 

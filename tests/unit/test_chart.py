@@ -185,10 +185,10 @@ def test_rbac_has_no_wildcards_secrets_or_escalation(values):
 
 
 OPERATOR_GRANTS = {
-    ("ballast.dev", "datasets"): {"list", "watch", "patch"},
-    ("ballast.dev", "trainingruns"): {"list", "watch", "patch", "create"},
-    ("ballast.dev", "modelversions"): {"list", "watch", "patch", "create"},
-    ("ballast.dev", "driftpolicies"): {"list", "watch", "patch"},
+    ("ballast.dev", "datasets"): {"get", "list", "watch", "patch"},
+    ("ballast.dev", "trainingruns"): {"get", "list", "watch", "patch", "create"},
+    ("ballast.dev", "modelversions"): {"get", "list", "watch", "patch", "create"},
+    ("ballast.dev", "driftpolicies"): {"get", "list", "watch", "patch"},
     ("ballast.dev", "datasets/status"): {"patch"},
     ("ballast.dev", "trainingruns/status"): {"patch"},
     ("ballast.dev", "modelversions/status"): {"patch"},

@@ -90,11 +90,12 @@ Settings.store_mount_path in operator/ballast/settings.py. */}}
 that needs it; the chart README explains them. Shared by the ClusterRole (cluster-wide mode)
 and the per-namespace Roles (namespaced mode). */}}
 {{- define "ballast.namespacedRules" -}}
-# kopf watches the four kinds and patches them (finalizer, status.kopf); handlers/*.py
+# kopf watches the four kinds (handlers/triggers.py); each reconcile reads its object afresh
+# (handlers/runner.py), and takes off the finalizer older versions put on it
 - apiGroups: [ballast.dev]
   resources: [datasets, trainingruns, modelversions, driftpolicies]
-  verbs: [list, watch, patch]
-# kopf writes status through the status subresource
+  verbs: [get, list, watch, patch]
+# each reconcile writes status through the status subresource (kube.patch_status)
 - apiGroups: [ballast.dev]
   resources: [datasets/status, trainingruns/status, modelversions/status, driftpolicies/status]
   verbs: [patch]

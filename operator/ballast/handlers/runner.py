@@ -58,6 +58,24 @@ TIMED = {info.kind: instrumented(info)(reconcile_and_apply) for info in ALL_KIND
 """Each kind's reconcile, timed and its errors counted under its own kind."""
 
 
+LEGACY_FINALIZER = "ballast.dev/finalizer"
+"""Put on every object with a timer by Ballast's kopf timers, before reconciles were queued."""
+
+
+def _without_kopf_leftovers(plural: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """An object an older Ballast handled carries kopf's finalizer and its bookkeeping in
+    status.kopf: both are taken off once, so the object can be deleted without kopf and holds
+    its spec once (a large inline Dataset held twice could exceed etcd's request limit)."""
+    metadata = raw["metadata"]
+    if LEGACY_FINALIZER in (metadata.get("finalizers") or []):
+        kept = [finalizer for finalizer in metadata["finalizers"] if finalizer != LEGACY_FINALIZER]
+        raw = kube.set_finalizers(plural, metadata["namespace"], metadata["name"], kept, metadata["resourceVersion"])
+    if raw is not None and "kopf" in (raw.get("status") or {}):
+        kube.patch_status(plural, raw["metadata"]["namespace"], raw["metadata"]["name"], {"kopf": None})
+        raw = {**raw, "status": {field: value for field, value in raw["status"].items() if field != "kopf"}}
+    return raw
+
+
 FIRST_RETRY_SECONDS = 1.0
 LAST_RETRY_SECONDS = 60.0
 
@@ -111,6 +129,8 @@ class Runner:
 
     def _reconcile(self, key: ObjectKey) -> datetime | None:
         raw = kube.read_custom_object(PLURALS[key.kind], key.namespace, key.name)
+        if raw is not None:
+            raw = _without_kopf_leftovers(PLURALS[key.kind], raw)
         if raw is None or raw.get("metadata", {}).get("deletionTimestamp"):
             self._forget(key)
             return None

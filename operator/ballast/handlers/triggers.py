@@ -1,6 +1,10 @@
 """The watch events that queue reconciles (ballast.wakeups decides which): Ballast's own
 kinds, and the children and objects they read. Every handler here only queues keys; the
 reconciles run in ballast.handlers.runner, one at a time per object.
+
+These are kopf's event handlers only, never its create, update, resume or delete handlers: so
+kopf writes nothing to a Ballast object (no finalizer, no copy of the spec in status.kopf, no
+handler progress), and the objects a user or Argo CD owns stay as they wrote them.
 """
 
 from __future__ import annotations
@@ -87,12 +91,6 @@ def _register_own_kind(kind: str, plural: str) -> None:
     @kopf.on.event(GROUP, VERSION, plural, id=f"queue-{plural}")
     async def queue_reconcile(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
         own_event(kind, type, body, _indices(kwargs))
-
-    # Optional: no finalizer is added for it, and kopf takes off the finalizer that objects
-    # created by an older Ballast (whose timers needed one) still carry.
-    @kopf.on.delete(GROUP, VERSION, plural, id=f"deleted-{plural}", optional=True)
-    async def deleted(**_: Any) -> None:
-        return None
 
 
 for _info in ALL_KINDS:
