@@ -12,17 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ballast.api.driftpolicy import MIN_INTERVAL_SECONDS
+from ballast.api.driftpolicy import MIN_INTERVAL_SECONDS, DriftChecks
 from ballast.build.policy import Refusal
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, build_retrain_run, retrain_template_refusal
 from ballast.conditions import find_condition, rfc3339, set_condition
-from ballast.drift.checks import DRIFT, NOT_ENOUGH_DATA
 from ballast.drift.counters import Window
 from ballast.drift.evaluation import Evaluation, evaluate
+from ballast.reasons.driftpolicy import Verdict
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
 
+DRIFT, NOT_ENOUGH_DATA = Verdict.DRIFT, Verdict.NOT_ENOUGH_DATA
 MAX_CHECKS, MAX_FEATURES, MAX_FIRINGS = 16, 256, 20
 IN_FLIGHT = frozenset({"WaitingForData", "Created", "Training", "RollingOut", "WaitingForApproval"})
 DAY = timedelta(days=1)
@@ -211,7 +212,7 @@ def _evaluate(decision: DriftDecision, firings: list[dict], observed: DriftObser
     metrics = ((observed.production or {}).get("status") or {}).get("metrics") or {}
     evaluation = evaluate(
         observed.window,
-        spec.get("checks"),
+        DriftChecks.model_validate(spec.get("checks") or {}),
         min_samples=window_spec.get("minSamples", 500),
         offline_accuracy=metrics.get("accuracy"),
     )
