@@ -6,9 +6,10 @@ from enum import StrEnum
 from typing import Final
 
 
+# What a check, and the policy as a whole, says of a window (status.verdict, checks[].verdict). The
+# API's status models use these enums: no class docstrings, which pydantic would copy into the CRDs
+# in place of each field's own description.
 class Verdict(StrEnum):
-    """What a check, and the policy as a whole, says of a window (status.verdict, checks[].verdict)."""
-
     DRIFT = "Drift"
     NO_DRIFT = "NoDrift"
     NOT_ENOUGH_DATA = "NotEnoughData"
@@ -40,9 +41,8 @@ PROMETHEUS_NO_DATA: Final = "PrometheusNoData"
 """Prometheus counted nothing in the window: not enough data, not a broken source."""
 
 
+# Where a firing's retraining stands (status.firings[].outcome, the Retraining reason).
 class FiringOutcome(StrEnum):
-    """Where a firing's retraining stands (status.firings[].outcome, the Retraining reason)."""
-
     WAITING_FOR_DATA = "WaitingForData"
     CREATED = "Created"
     TRAINING = "Training"
