@@ -100,14 +100,6 @@ class DriftObservation:
     settings: Settings = field(default_factory=Settings)
     """What the administrator allows a retrain template to run (custom images), and the shortest interval."""
 
-    @property
-    def template_refusal(self) -> Refusal | None:
-        """Why the retrain template's run may not be created, if it may not: the operator creates
-        it itself, so it must not carry an image or command the policy's author could not run."""
-        if ((self.body["spec"].get("action") or {}).get("type")) != "retrain":
-            return None
-        return retrain_template_refusal(self.body, self.settings)
-
 
 @dataclass(frozen=True)
 class _Policy:
@@ -128,6 +120,14 @@ class _Policy:
     @property
     def window(self) -> DriftWindow:
         return self.spec.window or DriftWindow()
+
+    @property
+    def template_refusal(self) -> Refusal | None:
+        """Why the retrain template's run may not be created, if it may not: the operator creates
+        it itself, so it must not carry an image or command the policy's author could not run."""
+        if self.action.type != "retrain":
+            return None
+        return retrain_template_refusal(self.observed.body, self.observed.settings)
 
 
 def parse_status(status: dict | None) -> DriftPolicyStatus:
@@ -187,48 +187,13 @@ def reconcile_drift_policy(observed: DriftObservation) -> Outcome:
 
     production = (observed.production or {}).get("metadata", {}).get("name")
     if production is None:
-        ready: ConditionValue = (
-            "Unknown",
-            NO_PRODUCTION_VERSION,
-            f"model {policy.spec.model} has no Production version to watch",
-        )
-        drifting = ("Unknown", NO_PRODUCTION_VERSION, ready[2])
-        outcome.status["modelVersion"] = None
+        ready, drifting = _nothing_to_watch(outcome, policy)
     elif observed.window_problem is not None:
-        reason, message = observed.window_problem
-        outcome.status.update(modelVersion=production, lastEvaluationTime=rfc3339(now))  # retried next interval
-        if reason == PROMETHEUS_NO_DATA:  # nothing counted in the window: unknown, not broken
-            ready, drifting = (
-                ("True", WATCHING, f"watching {production}"),
-                ("Unknown", Verdict.NOT_ENOUGH_DATA, message),
-            )
-            outcome.status.update(verdict=Verdict.NOT_ENOUGH_DATA, samples=0)
-        else:
-            ready, drifting = ("False", reason, message), ("Unknown", reason, message)
+        ready, drifting = _window_unread(outcome, policy, production, observed.window_problem)
     else:
-        ready = ("True", WATCHING, f"watching {production}")
-        if observed.evaluation is None and observed.window_started_at != now:
-            # nothing was read in this reconcile: what the last read found still stands
-            ready = _current("Ready", policy.status) or ready
-        drifting = _current("Drifting", policy.status) or (
-            "Unknown",
-            Verdict.NOT_ENOUGH_DATA,
-            "no window evaluated yet",
-        )
-        outcome.status["modelVersion"] = production
-        if observed.window_started_at is not None:
-            outcome.status["windowStart"] = rfc3339(observed.window_started_at)
-        if observed.evaluation is not None:
-            drifting = _judge(outcome, firings, policy, observed.evaluation)
-        elif observed.window_started_at == now:
-            # a window started: the first reading only sets its start, the next one judges it
-            outcome.status["lastEvaluationTime"] = rfc3339(now)
-            if policy.status.model_version != production:
-                drifting = ("Unknown", Verdict.NOT_ENOUGH_DATA, f"a new window started on {production}")
-                # the previous version's scores say nothing about this one
-                outcome.status.update(verdict=Verdict.NOT_ENOUGH_DATA, samples=0, score=None, checks=[], features=[])
+        ready, drifting = _watch(outcome, firings, policy, production)
 
-    refusal = observed.template_refusal
+    refusal = policy.template_refusal
     if refusal is not None:
         # said at once, not only when the policy first fires: drift is still judged and reported
         ready = ("False", refusal.reason, refusal.message)
@@ -243,6 +208,48 @@ def reconcile_drift_policy(observed: DriftObservation) -> Outcome:
     if production is not None:
         outcome.wake_at = _next_evaluation(policy, outcome)
     return outcome
+
+
+def _nothing_to_watch(outcome: Outcome, policy: _Policy) -> tuple[ConditionValue, ConditionValue]:
+    outcome.status["modelVersion"] = None
+    message = f"model {policy.spec.model} has no Production version to watch"
+    return ("Unknown", NO_PRODUCTION_VERSION, message), ("Unknown", NO_PRODUCTION_VERSION, message)
+
+
+def _window_unread(
+    outcome: Outcome, policy: _Policy, production: str, problem: tuple[str, str]
+) -> tuple[ConditionValue, ConditionValue]:
+    """The counters could not be read: said on Ready, and tried again at the next interval."""
+    reason, message = problem
+    outcome.status.update(modelVersion=production, lastEvaluationTime=rfc3339(policy.now))
+    if reason == PROMETHEUS_NO_DATA:  # nothing counted in the window: unknown, not broken
+        outcome.status.update(verdict=Verdict.NOT_ENOUGH_DATA, samples=0)
+        return ("True", WATCHING, f"watching {production}"), ("Unknown", Verdict.NOT_ENOUGH_DATA, message)
+    return ("False", reason, message), ("Unknown", reason, message)
+
+
+def _watch(
+    outcome: Outcome, firings: list[dict], policy: _Policy, production: str
+) -> tuple[ConditionValue, ConditionValue]:
+    observed, now = policy.observed, policy.now
+    ready: ConditionValue = ("True", WATCHING, f"watching {production}")
+    if observed.evaluation is None and observed.window_started_at != now:
+        # nothing was read in this reconcile: what the last read found still stands
+        ready = _current("Ready", policy.status) or ready
+    drifting = _current("Drifting", policy.status) or ("Unknown", Verdict.NOT_ENOUGH_DATA, "no window evaluated yet")
+    outcome.status["modelVersion"] = production
+    if observed.window_started_at is not None:
+        outcome.status["windowStart"] = rfc3339(observed.window_started_at)
+    if observed.evaluation is not None:
+        drifting = _judge(outcome, firings, policy, observed.evaluation)
+    elif observed.window_started_at == now:
+        # a window started: the first reading only sets its start, the next one judges it
+        outcome.status["lastEvaluationTime"] = rfc3339(now)
+        if policy.status.model_version != production:
+            drifting = ("Unknown", Verdict.NOT_ENOUGH_DATA, f"a new window started on {production}")
+            # the previous version's scores say nothing about this one
+            outcome.status.update(verdict=Verdict.NOT_ENOUGH_DATA, samples=0, score=None, checks=[], features=[])
+    return ready, drifting
 
 
 def _set(conditions: list | None, type: str, value: ConditionValue, generation: int, now: datetime) -> list[dict]:
@@ -384,7 +391,7 @@ def _start_retrain(outcome: Outcome, firing: dict, policy: _Policy) -> None:
     """Create the run on the newest valid Dataset version, unless the champion was trained on
     that very version: then wait for new data (the same data would give the same model)."""
     observed = policy.observed
-    refusal = observed.template_refusal
+    refusal = policy.template_refusal
     if refusal is not None:
         firing |= {"outcome": FiringOutcome.FAILED, "message": f"not retrained: {refusal.message}"[:1024]}
         outcome.event("Warning", refusal.reason, firing["message"])
