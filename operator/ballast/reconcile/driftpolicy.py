@@ -38,6 +38,7 @@ from ballast.reasons.driftpolicy import (
     RETRAIN_REJECTED,
     RETRAIN_ROLLED_BACK,
     RETRAIN_STARTED,
+    RUN_GATE_FAILED,
     WAITING_FOR_DATA,
     WATCHING,
     Check,
@@ -48,7 +49,6 @@ from ballast.reasons.driftpolicy import (
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.reconcile.outcome import Outcome
 from ballast.settings import Settings
-from ballast.training.report import GATE_FAILED
 
 MAX_CHECKS, MAX_FEATURES, MAX_FIRINGS = 16, 256, 20
 DAY = timedelta(days=1)
@@ -513,7 +513,7 @@ def _progress(outcome: Outcome, firing: dict, run: PolicyRun | None, policy: _Po
     if not run.finished:
         return firing | {"outcome": FiringOutcome.TRAINING, "message": f"TrainingRun {run.name} is training"}
     if not run.succeeded:
-        rejected = run.reason == GATE_FAILED
+        rejected = run.reason == RUN_GATE_FAILED
         firing |= {
             "outcome": FiringOutcome.NOT_PROMOTED if rejected else FiringOutcome.FAILED,
             "message": f"{run.reason}: {run.message}"[:1024],
