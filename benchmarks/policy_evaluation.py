@@ -36,12 +36,13 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
+from ballast.api.driftpolicy import DriftChecks  # noqa: E402
 from ballast.canary.scrape import scrape_by_address  # noqa: E402
 from ballast.drift.counters import parse_metrics, window_between  # noqa: E402
 from ballast.drift.evaluation import evaluate  # noqa: E402
 from serve_latency import FEEDBACK_TOKEN, free_port, start_ballast, stop, wait_ready  # noqa: E402
 
-CHECKS = {"estimatedAccuracy": {"enabled": True}, "accuracy": {"minLabels": 10}}
+CHECKS = DriftChecks.model_validate({"estimatedAccuracy": {"enabled": True}, "accuracy": {"minLabels": 10}})
 
 
 def synthetic(features: int, rows: int, seed: int) -> tuple[pd.DataFrame, dict]:

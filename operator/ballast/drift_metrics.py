@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ballast.drift.checks import DRIFT
 from ballast.drift.evaluation import Evaluation
+from ballast.reasons.driftpolicy import Verdict
 
 POLICY_LABELS = ("namespace", "policy", "model")
 
@@ -55,7 +55,7 @@ class DriftGauges(Collector):
             for check in evaluation.checks:
                 if check.score is not None:
                     score.add_metric([*key, check.name], check.score)
-                detected.add_metric([*key, check.name], 1.0 if check.verdict == DRIFT else 0.0)
+                detected.add_metric([*key, check.name], 1.0 if check.verdict == Verdict.DRIFT else 0.0)
             for result in evaluation.features:
                 if result.score is not None:
                     feature.add_metric([*key, result.feature, result.method], result.score)

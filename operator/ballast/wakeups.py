@@ -115,12 +115,3 @@ def rollout_wake_at(
     if stage == "Superseded" and (status.get("replicas") or 0) > 0:
         return _after(status.get("supersededAt"), grace_seconds)
     return None
-
-
-def drift_wake_at(
-    spec: Mapping[str, Any], status: Mapping[str, Any], *, min_interval_seconds: float
-) -> datetime | None:
-    """A policy is looked at when its next evaluation is due; a new Production version, a run it
-    started and the Dataset it retrains on wake it by their events."""
-    interval = max(parse_duration(spec.get("interval") or "5m"), min_interval_seconds)
-    return _after(status.get("lastEvaluationTime"), interval)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ballast.drift.checks import DRIFT, NO_DRIFT
+from ballast.api.driftpolicy import DriftChecks
 from ballast.drift.counters import Reading, Window, parse_metrics, window_between
 from ballast.drift.evaluation import Evaluation, evaluate
 from ballast.drift.prometheus import (
@@ -43,6 +43,7 @@ from ballast.drift.prometheus import (
     window_range,
 )
 from ballast.net.egress import EgressPolicy
+from ballast.reasons.driftpolicy import Verdict
 from tests.support.kube import REPO
 from tests.support.net import free_port
 from tests.support.prometheus_server import PrometheusServer, running_prometheus
@@ -253,13 +254,14 @@ def test_prometheus_windows_match_scraped_windows_and_give_the_same_verdicts(acc
 
     offline = accounts.metadata["metrics"]["accuracy"]
     calm, calm_prometheus = (
-        evaluate(window, CHECKS, min_samples=100, offline_accuracy=offline) for window in (steady, steady_prometheus)
+        evaluate(window, DriftChecks.model_validate(CHECKS), min_samples=100, offline_accuracy=offline)
+        for window in (steady, steady_prometheus)
     )
     moved, moved_prometheus = (
-        evaluate(window, CHECKS, min_samples=100, offline_accuracy=offline)
+        evaluate(window, DriftChecks.model_validate(CHECKS), min_samples=100, offline_accuracy=offline)
         for window in (drifting, drifting_prometheus)
     )
-    assert calm.verdict == NO_DRIFT and moved.verdict == DRIFT, (calm.summary(), moved.summary())
+    assert calm.verdict == Verdict.NO_DRIFT and moved.verdict == Verdict.DRIFT, (calm.summary(), moved.summary())
     assert verdicts(calm_prometheus) == verdicts(calm)
     assert verdicts(moved_prometheus) == verdicts(moved)
     assert {"mean_radius", "balance", "clinic"} <= {f.feature for f in moved_prometheus.features if f.drifted}

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ballast.drift.checks import DRIFT, NO_DRIFT, NOT_ENOUGH_DATA
+from ballast.api.driftpolicy import DriftChecks
 from ballast.drift.counters import parse_metrics, window_between
 from ballast.drift.evaluation import evaluate
+from ballast.reasons.driftpolicy import Verdict
 from tests.unit.test_serving_harness import mixed_frame, named_inputs, running_server, trained_model
 
 ALL_CHECKS = {"estimatedAccuracy": {"enabled": True, "maxDrop": 0.1}, "accuracy": {"minLabels": 50}}
@@ -59,30 +60,35 @@ def test_training_like_traffic_passes_every_check_and_shifted_traffic_fails_them
         steady = _window(server, lambda: _send(client, mixed, features, labels))
         drifting = _window(server, lambda: _send(client, mixed, shifted, 1 - labels))  # and the labels flip
 
-    calm = evaluate(steady, ALL_CHECKS, min_samples=100, offline_accuracy=mixed.metadata["metrics"]["accuracy"])
-    assert calm.verdict == NO_DRIFT, calm.summary()
+    calm = evaluate(
+        steady,
+        DriftChecks.model_validate(ALL_CHECKS),
+        min_samples=100,
+        offline_accuracy=mixed.metadata["metrics"]["accuracy"],
+    )
+    assert calm.verdict == Verdict.NO_DRIFT, calm.summary()
     assert {check.name: check.verdict for check in calm.checks} == {
-        "featureDrift": NO_DRIFT,
-        "predictionDrift": NO_DRIFT,
-        "integrity": NO_DRIFT,
-        "accuracy": NO_DRIFT,
-        "estimatedAccuracy": NO_DRIFT,
+        "featureDrift": Verdict.NO_DRIFT,
+        "predictionDrift": Verdict.NO_DRIFT,
+        "integrity": Verdict.NO_DRIFT,
+        "accuracy": Verdict.NO_DRIFT,
+        "estimatedAccuracy": Verdict.NO_DRIFT,
     }
     assert calm.rows == 400
 
     moved = evaluate(
         drifting,
-        ALL_CHECKS | {"featureDrift": {"driftedShare": 0.05}},
+        DriftChecks.model_validate(ALL_CHECKS | {"featureDrift": {"driftedShare": 0.05}}),
         min_samples=100,
         offline_accuracy=mixed.metadata["metrics"]["accuracy"],
     )
     verdicts = {check.name: check for check in moved.checks}
-    assert moved.verdict == DRIFT
+    assert moved.verdict == Verdict.DRIFT
     drifted = {f.feature for f in moved.features if f.drifted}
     assert {"mean_radius", "mean_texture", "clinic"} <= drifted, moved.summary()
     assert "mean_smoothness" not in drifted  # untouched features stay calm
-    assert verdicts["integrity"].verdict == DRIFT and "unseen" in verdicts["integrity"].message
-    assert verdicts["accuracy"].verdict == DRIFT and verdicts["accuracy"].score < verdicts["accuracy"].threshold
+    assert verdicts["integrity"].verdict == Verdict.DRIFT and "unseen" in verdicts["integrity"].message
+    assert verdicts["accuracy"].verdict == Verdict.DRIFT and verdicts["accuracy"].score < verdicts["accuracy"].threshold
 
 
 def test_the_fast_parser_reads_a_real_servers_metrics_as_prometheus_clients_parser_does(mixed, tmp_path: Path):
@@ -101,5 +107,5 @@ def test_too_few_rows_is_not_enough_data_rather_than_no_drift(mixed, tmp_path: P
     with running_server(mixed, tmp_path) as server:
         window = _window(server, lambda: _send(server.client(), mixed, rows))
     evaluation = evaluate(window, None, min_samples=100, offline_accuracy=mixed.metadata["metrics"]["accuracy"])
-    assert evaluation.verdict == NOT_ENOUGH_DATA
-    assert {check.verdict for check in evaluation.checks} == {NOT_ENOUGH_DATA}
+    assert evaluation.verdict == Verdict.NOT_ENOUGH_DATA
+    assert {check.verdict for check in evaluation.checks} == {Verdict.NOT_ENOUGH_DATA}

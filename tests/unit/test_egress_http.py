@@ -234,10 +234,10 @@ def test_a_metadata_like_body_never_reaches_the_policys_status(status: int, body
     assert SECRET not in message and "ASIA" not in message and "AccessKeyId" not in message, message
     if status != 200:
         assert f"HTTP {status}" in message and f"{len(body)} bytes" in message
-    decision = reconcile_drift_policy(observation(failed.value))
-    status_text = repr(decision.outcome.status) + repr(decision.outcome.events)
+    outcome = reconcile_drift_policy(observation(failed.value))
+    status_text = repr(outcome.status) + repr(outcome.events)
     assert SECRET not in status_text and "ASIA" not in status_text
-    ready = next(c for c in decision.outcome.status["conditions"] if c["type"] == "Ready")
+    ready = next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "PrometheusBadResponse")
 
 
@@ -248,9 +248,7 @@ def test_the_metadata_address_is_refused_without_a_request():
         )
     assert refused.value.reason == "EgressDenied" and "link-local" in str(refused.value)
     ready = next(
-        c
-        for c in reconcile_drift_policy(observation(refused.value)).outcome.status["conditions"]
-        if c["type"] == "Ready"
+        c for c in reconcile_drift_policy(observation(refused.value)).status["conditions"] if c["type"] == "Ready"
     )
     assert (ready["status"], ready["reason"]) == ("False", "EgressDenied")
 

@@ -11,7 +11,7 @@ from ballast.api.dataset import DatasetSpec
 from ballast.api.driftpolicy import MIN_INTERVAL_SECONDS, DriftPolicySpec
 from ballast.data.assess import assess
 from ballast.data.tables import read_csv_raw
-from ballast.reconcile.driftpolicy import evaluation_due
+from ballast.reconcile.driftpolicy import evaluation_due, parse_status
 from ballast.settings import Settings
 
 SECRET = "AKIAIOSFODNN7EXAMPLE"
@@ -57,8 +57,8 @@ def test_an_interval_below_the_minimum_is_refused_by_the_api_with_a_clear_messag
 
 
 def test_the_operator_floors_the_interval_of_objects_admitted_before_the_minimum():
-    status = {"modelVersion": "m-v1", "lastEvaluationTime": (NOW - timedelta(seconds=1.5)).isoformat()}
-    spec = {"interval": "100ms"}
+    status = parse_status({"modelVersion": "m-v1", "lastEvaluationTime": (NOW - timedelta(seconds=1.5)).isoformat()})
+    spec = DriftPolicySpec(model="m", interval="100ms")
     assert not evaluation_due(status, spec, NOW, "m-v1")  # the API's minimum, by default
     assert evaluation_due(status, spec, NOW + timedelta(seconds=0.5), "m-v1")
     assert not evaluation_due(status, spec, NOW + timedelta(seconds=5), "m-v1", min_interval_seconds=10)

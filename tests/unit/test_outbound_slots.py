@@ -9,6 +9,7 @@ import kopf
 import pytest
 
 from ballast.controller import HANDLER_THREADS, RECONCILE_WORKERS, configure
+from ballast.drift.window_memory import WindowMemory
 from ballast.handlers import driftpolicy
 from ballast.net.slots import NamespaceSlots
 
@@ -74,12 +75,7 @@ def test_a_window_started_by_another_handler_this_instant_is_not_queried(monkeyp
     "the window must end after it starts" and failed the handler."""
     moment = datetime(2026, 12, 5, 1, 9, 26, 805040, tzinfo=UTC)
     memo = kopf.Memo()
-    memo[driftpolicy.WINDOW_MEMO] = {
-        "version": "v1",
-        "readings": None,
-        "latest": None,
-        "started_at": moment.replace(microsecond=805231),
-    }
+    memo[driftpolicy.WINDOW_MEMO] = WindowMemory("v1", started_at=moment.replace(microsecond=805231))
     monkeypatch.setattr(
         driftpolicy, "window_from_prometheus", lambda *_, **__: pytest.fail("queried Prometheus for an empty window")
     )

@@ -2,7 +2,6 @@ from datetime import UTC, datetime, timedelta
 
 from ballast.wakeups import (
     ObjectKey,
-    drift_wake_at,
     earliest,
     own_fingerprint,
     owners_of_child,
@@ -70,13 +69,6 @@ def test_a_canary_wakes_when_its_step_ends_and_a_superseded_version_when_its_gra
     assert rollout_wake_at(spec, superseded, poll_seconds=2, grace_seconds=30, now=NOW) == NOW + timedelta(seconds=30)
     assert rollout_wake_at(spec, {**superseded, "replicas": 0}, poll_seconds=2, grace_seconds=30, now=NOW) is None
     assert rollout_wake_at(spec, {"stage": "Production"}, poll_seconds=2, grace_seconds=30, now=NOW) is None
-
-
-def test_a_policy_wakes_at_its_next_evaluation_floored_by_the_minimum_interval():
-    status = {"lastEvaluationTime": "2026-12-05T12:00:00Z"}
-    assert drift_wake_at({"interval": "5m"}, status, min_interval_seconds=10) == NOW + timedelta(minutes=5)
-    assert drift_wake_at({"interval": "1s"}, status, min_interval_seconds=10) == NOW + timedelta(seconds=10)
-    assert drift_wake_at({"interval": "5m"}, {}, min_interval_seconds=10) is None
 
 
 def test_earliest_ignores_what_is_not_asked_for():

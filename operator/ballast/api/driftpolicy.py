@@ -9,10 +9,10 @@ from pydantic import ConfigDict, Field
 
 from ballast.api.common import ApiModel, Duration, Fraction, ResourceName, StatusBase
 from ballast.api.trainingrun import TrainingRunSpec
+from ballast.reasons.driftpolicy import FiringOutcome, Verdict
 
 NumericMethod = Literal["psi", "jensenShannon", "wasserstein", "ks"]
 CategoricalMethod = Literal["psi", "jensenShannon", "chiSquare"]
-Verdict = Literal["Drift", "NoDrift", "NotEnoughData", "Error"]
 MIN_INTERVAL_SECONDS = 2
 """The shortest `interval` the API accepts; the operator also floors older objects to its own
 minimum (settings.drift_min_interval_seconds, this by default)."""
@@ -186,20 +186,6 @@ class FeatureResult(ApiModel):
     drifted: bool
 
 
-RetrainOutcome = Literal[
-    "WaitingForData",
-    "Created",
-    "Training",
-    "RollingOut",
-    "WaitingForApproval",
-    "Promoted",
-    "NotPromoted",
-    "RolledBack",
-    "Failed",
-    "Missing",
-]
-
-
 class Firing(ApiModel):
     time: datetime
     reason: str = Field(max_length=1024)
@@ -208,7 +194,7 @@ class Firing(ApiModel):
     """The Production version that drifted."""
     training_run: str | None = Field(default=None, max_length=253)
     """The TrainingRun the firing started (action retrain)."""
-    outcome: RetrainOutcome | None = None
+    outcome: FiringOutcome | None = None
     """Where the retraining stands: the run, then the rollout of the version it produced."""
     message: str = Field(default="", max_length=1024)
 

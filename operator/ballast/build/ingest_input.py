@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from ballast.build.naming import INGEST_COMPONENT, ballast_labels, child_name
 from ballast.build.pods import owner_reference
@@ -27,7 +28,7 @@ SECRET_MAX_BYTES = 1024 * 1024
 """What the API server accepts in one Secret's data."""
 
 
-def dataset_document(dataset: dict) -> str:
+def dataset_document(dataset: dict[str, Any]) -> str:
     """What `ballast ingest --dataset-json` reads: the name and spec, compact."""
     document = {"metadata": {"name": dataset["metadata"]["name"]}, "spec": dataset["spec"]}
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
@@ -42,7 +43,7 @@ def ingest_input_name(dataset: str, sha256: str) -> str:
     return child_name(dataset, "ingest", sha256[:16])
 
 
-def build_ingest_input(dataset: dict) -> dict:
+def build_ingest_input(dataset: dict[str, Any]) -> dict[str, Any]:
     """Owned by the Dataset, so it goes with it; created (if absent) before each ingest Job."""
     name, document = dataset["metadata"]["name"], dataset_document(dataset)
     return {
@@ -60,7 +61,7 @@ def build_ingest_input(dataset: dict) -> dict:
     }
 
 
-def ingest_input_volume(dataset: dict) -> tuple[dict, dict, str]:
+def ingest_input_volume(dataset: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(volume, mount, sha256): the Secret as a read-only file, which the restricted Pod Security
     Standard and the read-only root filesystem both allow, and the digest its bytes must have."""
     sha256 = document_sha256(dataset_document(dataset))

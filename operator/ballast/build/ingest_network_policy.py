@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ballast.build.jobs import INGEST_COMPONENT
-from ballast.build.naming import COMPONENT_LABEL, INSTANCE_LABEL, ballast_labels, child_name
+from ballast.build.naming import COMPONENT_LABEL, INGEST_COMPONENT, INSTANCE_LABEL, ballast_labels, child_name
 from ballast.build.pods import owner_reference
 from ballast.net.egress import AllowRule, EgressPolicy, IPNetwork
 from ballast.settings import Settings

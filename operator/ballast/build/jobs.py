@@ -33,13 +33,13 @@ def training_job_name(run: str) -> str:
 def _job(
     *,
     name: str,
-    owner: dict,
-    labels: dict,
-    pod: dict,
+    owner: dict[str, Any],
+    labels: dict[str, Any],
+    pod: dict[str, Any],
     backoff_limit: int,
     deadline: int,
     permanent_exit_codes: list[int],
-) -> dict:
+) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -10,13 +10,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from ballast.api.driftpolicy import (
+    AccuracyCheck,
+    EstimatedAccuracyCheck,
+    FeatureDriftCheck,
+    IntegrityCheck,
+    PredictionDriftCheck,
+)
 from ballast.drift.bins import BinCounts
 from ballast.drift.compare import compare_binned
 from ballast.drift.counters import SeriesKey, Window, labels_of
-
-DRIFT, NO_DRIFT, NOT_ENOUGH_DATA, ERROR = "Drift", "NoDrift", "NotEnoughData", "Error"
+from ballast.reasons.driftpolicy import Check, Verdict
 
 FEATURE_BUCKETS = "ballast_feature_value_bucket"
 FEATURE_CATEGORIES = "ballast_feature_category_total"
@@ -46,8 +51,8 @@ class FeatureOutcome:
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    name: str
-    verdict: str
+    name: Check
+    verdict: Verdict
     score: float | None = None
     threshold: float | None = None
     message: str = ""
@@ -59,7 +64,7 @@ class CheckOutcome:
 
 def _by_label(table: Mapping[SeriesKey, float], name: str, *keys: str) -> dict[tuple[str, ...], float]:
     """The series named `name`, keyed by the values of `keys`."""
-    found: dict[tuple[str, ...], float] = {}
+    found = {}
     for (series, labels), value in table.items():
         if series == name:
             values = labels_of((series, labels))
@@ -115,10 +120,9 @@ def _reference_size(window: Window, feature: str | None) -> float:
 # --- the checks ---------------------------------------------------------------------------
 
 
-def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) -> CheckOutcome:
+def feature_drift(window: Window, check: FeatureDriftCheck, min_samples: int) -> CheckOutcome:
     numeric, categorical, references = numeric_features(window), categorical_features(window), reference_bins(window)
-    wanted = check.get("features")
-    threshold = check.get("threshold")
+    wanted, threshold = check.features, check.threshold
     outcomes = []
     for feature in sorted(set(numeric) | set(categorical)):
         if (wanted is not None and feature not in wanted) or not references.get(feature):
@@ -127,7 +131,7 @@ def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) ->
         size = _reference_size(window, feature)
         if feature in numeric:
             keys, counts = _histogram(numeric[feature])
-            method = check.get("numericMethod", "psi")
+            method: str = check.numeric_method
             verdict = compare_binned(
                 method,
                 BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
@@ -140,7 +144,7 @@ def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) ->
         else:
             keys = sorted(set(categorical[feature]) | set(reference))
             counts = [categorical[feature].get(k, 0.0) for k in keys]
-            method = check.get("categoricalMethod", "psi")
+            method = check.categorical_method
             verdict = compare_binned(
                 method,
                 BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
@@ -153,22 +157,27 @@ def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) ->
         drifted = verdict.drifted if rows >= min_samples else None
         outcomes.append(FeatureOutcome(feature, kind, method, verdict.score, verdict.threshold, drifted, rows))
     if not outcomes:
-        return CheckOutcome("featureDrift", ERROR, message="the server exports no feature with a reference")
+        return CheckOutcome(
+            Check.FEATURE_DRIFT, Verdict.ERROR, message="the server exports no feature with a reference"
+        )
     judged = [o for o in outcomes if o.drifted is not None]
     if not judged:
         return CheckOutcome(
-            "featureDrift", NOT_ENOUGH_DATA, message=f"fewer than {min_samples} values per feature", features=outcomes
+            Check.FEATURE_DRIFT,
+            Verdict.NOT_ENOUGH_DATA,
+            message=f"fewer than {min_samples} values per feature",
+            features=outcomes,
         )
     drifted_features = [o.feature for o in judged if o.drifted]
-    share, needed = len(drifted_features) / len(judged), check.get("driftedShare", 0.5)
+    share, needed = len(drifted_features) / len(judged), check.drifted_share
     message = f"{len(drifted_features)} of {len(judged)} features drifted" + (
         f" ({', '.join(drifted_features[:8])}{', ...' if len(drifted_features) > 8 else ''})"
         if drifted_features
         else ""
     )
     return CheckOutcome(
-        "featureDrift",
-        DRIFT if share >= needed and drifted_features else NO_DRIFT,
+        Check.FEATURE_DRIFT,
+        Verdict.DRIFT if share >= needed and drifted_features else Verdict.NO_DRIFT,
         score=share,
         threshold=needed,
         message=message,
@@ -176,13 +185,13 @@ def feature_drift(window: Window, check: Mapping[str, Any], min_samples: int) ->
     )
 
 
-def prediction_drift(window: Window, check: Mapping[str, Any], min_samples: int) -> CheckOutcome:
-    method, threshold = check.get("method", "psi"), check.get("threshold")
+def prediction_drift(window: Window, check: PredictionDriftCheck, min_samples: int) -> CheckOutcome:
+    method, threshold = check.method, check.threshold
     reference = {key[0]: value for key, value in _by_label(window.reference, REFERENCE_PREDICTIONS, "bin").items()}
     classes = {key[0]: value for key, value in _by_label(window.counts, PREDICTION_CLASSES, "class").items()}
     buckets = {key[0]: value for key, value in _by_label(window.counts, PREDICTION_BUCKETS, "le").items()}
     if not reference or not (classes or buckets):
-        return CheckOutcome("predictionDrift", ERROR, message="the server exports no prediction reference")
+        return CheckOutcome(Check.PREDICTION_DRIFT, Verdict.ERROR, message="the server exports no prediction reference")
     size = _reference_size(window, None)
     try:
         if classes:
@@ -206,30 +215,34 @@ def prediction_drift(window: Window, check: Mapping[str, Any], min_samples: int)
                 edges=[_le(k) for k in keys if k != "+Inf"],
             )
     except ValueError as error:  # a numeric-only method on a classifier's classes, or the reverse
-        return CheckOutcome("predictionDrift", ERROR, message=str(error))
+        return CheckOutcome(Check.PREDICTION_DRIFT, Verdict.ERROR, message=str(error))
     if sum(counts) < min_samples:
         return CheckOutcome(
-            "predictionDrift", NOT_ENOUGH_DATA, message=f"{sum(counts):.0f} predictions, fewer than {min_samples}"
+            Check.PREDICTION_DRIFT,
+            Verdict.NOT_ENOUGH_DATA,
+            message=f"{sum(counts):.0f} predictions, fewer than {min_samples}",
         )
     return CheckOutcome(
-        "predictionDrift",
-        DRIFT if verdict.drifted else NO_DRIFT,
+        Check.PREDICTION_DRIFT,
+        Verdict.DRIFT if verdict.drifted else Verdict.NO_DRIFT,
         score=verdict.score,
         threshold=verdict.threshold,
         message=f"{method} of the predictions' distribution",
     )
 
 
-def integrity(window: Window, check: Mapping[str, Any], min_samples: int) -> CheckOutcome:
+def integrity(window: Window, check: IntegrityCheck, min_samples: int) -> CheckOutcome:
     """Missing values (beyond the training data's own share), numeric values outside the
     training range, categories never seen in training: each as a share of the window's rows."""
     rows = window.rows
     if rows < min_samples:
-        return CheckOutcome("integrity", NOT_ENOUGH_DATA, message=f"{rows:.0f} rows, fewer than {min_samples}")
+        return CheckOutcome(
+            Check.INTEGRITY, Verdict.NOT_ENOUGH_DATA, message=f"{rows:.0f} rows, fewer than {min_samples}"
+        )
     limits = {
-        "null": check.get("maxNullRate", 0.05),
-        "outOfRange": check.get("maxOutOfRangeRate", 0.05),
-        "unseen": check.get("maxUnseenCategoryRate", 0.05),
+        "null": check.max_null_rate,
+        "outOfRange": check.max_out_of_range_rate,
+        "unseen": check.max_unseen_category_rate,
     }
     # Training data may have gaps of its own: only missing values beyond its share count.
     trained_missing = {
@@ -255,7 +268,7 @@ def integrity(window: Window, check: Mapping[str, Any], min_samples: int) -> Che
         if present > 0:
             rates.append(("unseen", feature, categories.get(UNSEEN, 0.0) / present))
     if not rates:
-        return CheckOutcome("integrity", NO_DRIFT, score=0.0, message="no feature to check")
+        return CheckOutcome(Check.INTEGRITY, Verdict.NO_DRIFT, score=0.0, message="no feature to check")
     broken = sorted(
         ((rate / limits[kind], kind, feature, rate) for kind, feature, rate in rates if rate > limits[kind]),
         reverse=True,
@@ -264,70 +277,80 @@ def integrity(window: Window, check: Mapping[str, Any], min_samples: int) -> Che
     if broken:
         _, kind, feature, rate = broken[0]
         return CheckOutcome(
-            "integrity",
-            DRIFT,
+            Check.INTEGRITY,
+            Verdict.DRIFT,
             score=rate,
             threshold=limits[kind],
             message=f"{len(broken)} violation(s); worst: {kind} rate of {feature} is {rate:.3f} (limit {limits[kind]})",
         )
     kind, feature, rate = worst
     return CheckOutcome(
-        "integrity",
-        NO_DRIFT,
+        Check.INTEGRITY,
+        Verdict.NO_DRIFT,
         score=rate,
         threshold=limits[kind],
         message=f"highest: {kind} rate of {feature} is {rate:.3f} (limit {limits[kind]})",
     )
 
 
-def accuracy(window: Window, check: Mapping[str, Any], offline_accuracy: float | None) -> CheckOutcome:
-    """Accuracy of the labelled predictions (the feedback endpoint) against training's accuracy."""
+def accuracy(window: Window, check: AccuracyCheck, offline_accuracy: float | None, min_samples: int) -> CheckOutcome:
+    """Accuracy of the labelled predictions (the feedback endpoint) against training's accuracy.
+    A window of fewer than minSamples rows is not enough data however many labels came: labels
+    alone must not answer no drift where every other check waits for rows."""
+    if window.rows < min_samples:
+        return CheckOutcome(
+            Check.ACCURACY, Verdict.NOT_ENOUGH_DATA, message=f"{window.rows:.0f} rows, fewer than {min_samples}"
+        )
     confusion = _by_label(window.counts, CONFUSION, "true_class", "predicted_class")
     labels = sum(confusion.values())
-    min_labels = check.get("minLabels", 100)
+    min_labels = check.min_labels
     if labels < min_labels:
-        return CheckOutcome("accuracy", NOT_ENOUGH_DATA, message=f"{labels:.0f} labels, fewer than {min_labels}")
+        return CheckOutcome(
+            Check.ACCURACY, Verdict.NOT_ENOUGH_DATA, message=f"{labels:.0f} labels, fewer than {min_labels}"
+        )
     live = sum(count for (true, predicted), count in confusion.items() if true == predicted) / labels
     return _against_limits(
-        "accuracy",
+        Check.ACCURACY,
         live,
-        check.get("minAccuracy"),
-        check.get("maxDrop", 0.05),
+        check.min_accuracy,
+        check.max_drop,
         offline_accuracy,
         f"{live:.3f} on {labels:.0f} labels",
     )
 
 
 def estimated_accuracy(
-    window: Window, check: Mapping[str, Any], offline_accuracy: float | None, min_samples: int
+    window: Window, check: EstimatedAccuracyCheck, offline_accuracy: float | None, min_samples: int
 ) -> CheckOutcome:
     """Confidence-based performance estimation: the mean probability of the predicted class is
     the accuracy a calibrated classifier expects, with no label needed."""
     count = window.counts.get((MAX_PROBABILITY_COUNT, ()), 0.0)
     if (MAX_PROBABILITY_COUNT, ()) not in window.counts:
         return CheckOutcome(
-            "estimatedAccuracy",
-            ERROR,
+            Check.ESTIMATED_ACCURACY,
+            Verdict.ERROR,
             message="the server exports no predicted probabilities "
             "(a regressor, or a classifier without predict_proba)",
         )
     if count < min_samples:
         return CheckOutcome(
-            "estimatedAccuracy", NOT_ENOUGH_DATA, message=f"{count:.0f} predictions, fewer than {min_samples}"
+            Check.ESTIMATED_ACCURACY,
+            Verdict.NOT_ENOUGH_DATA,
+            message=f"{count:.0f} predictions, fewer than {min_samples}",
         )
     estimate = window.counts.get((MAX_PROBABILITY_SUM, ()), 0.0) / count
     return _against_limits(
-        "estimatedAccuracy",
+        Check.ESTIMATED_ACCURACY,
         estimate,
         None,
-        check.get("maxDrop", 0.05),
+        check.max_drop,
         offline_accuracy,
         f"mean confidence {estimate:.3f} over {count:.0f} predictions",
     )
 
 
 def _against_limits(
-    name: str, value: float, minimum: float | None, max_drop: float | None, offline: float | None, what: str
+    name: Check, value: float, minimum: float | None, max_drop: float | None, offline: float | None, what: str
 ) -> CheckOutcome:
     limits = [
         limit
@@ -336,13 +359,16 @@ def _against_limits(
     ]
     if not limits:
         return CheckOutcome(
-            name, ERROR, score=value, message=f"{what}; no limit: set minAccuracy, or train with an accuracy metric"
+            name,
+            Verdict.ERROR,
+            score=value,
+            message=f"{what}; no limit: set minAccuracy, or train with an accuracy metric",
         )
     floor = max(limits)
     against = f" (training: {offline:.3f})" if offline is not None else ""
     return CheckOutcome(
         name,
-        DRIFT if value < floor else NO_DRIFT,
+        Verdict.DRIFT if value < floor else Verdict.NO_DRIFT,
         score=value,
         threshold=floor,
         message=f"{what}{against}, limit {floor:.3f}",

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from ballast.api.driftpolicy import (
+    AccuracyCheck,
+    DriftChecks,
+    EstimatedAccuracyCheck,
+    FeatureDriftCheck,
+    IntegrityCheck,
+    PredictionDriftCheck,
+)
 from ballast.drift import checks
-from ballast.drift.checks import DRIFT, ERROR, NO_DRIFT, NOT_ENOUGH_DATA, CheckOutcome, FeatureOutcome
+from ballast.drift.checks import CheckOutcome, FeatureOutcome
 from ballast.drift.counters import Window
-
-ENABLED_BY_DEFAULT = {
-    "featureDrift": True,
-    "predictionDrift": True,
-    "integrity": True,
-    "accuracy": True,
-    "estimatedAccuracy": False,
-}
-"""A check left out of spec.checks runs with its defaults; `enabled: false` turns one off.
-The label-free accuracy estimate assumes a calibrated classifier, so it is opt-in."""
+from ballast.reasons.driftpolicy import Verdict
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    verdict: str
+    verdict: Verdict
     rows: float
     checks: list[CheckOutcome] = field(default_factory=list)
 
@@ -33,7 +30,7 @@ class Evaluation:
 
     @property
     def drifting(self) -> list[CheckOutcome]:
-        return [check for check in self.checks if check.verdict == DRIFT]
+        return [check for check in self.checks if check.verdict == Verdict.DRIFT]
 
     @property
     def max_feature_score(self) -> float | None:
@@ -47,41 +44,39 @@ class Evaluation:
         return "; ".join(f"{check.name} {check.verdict}" for check in self.checks)
 
 
-def enabled_checks(spec_checks: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
-    configured = spec_checks or {}
-    return {
-        name: configured.get(name) or {}
-        for name, default in ENABLED_BY_DEFAULT.items()
-        if (configured.get(name) or {}).get("enabled", default)
-    }
-
-
 def evaluate(
-    window: Window, spec_checks: Mapping[str, Any] | None, *, min_samples: int, offline_accuracy: float | None
+    window: Window, configured: DriftChecks | None, *, min_samples: int, offline_accuracy: float | None
 ) -> Evaluation:
+    """Every enabled check on the window. A check left out of spec.checks runs with its model's
+    defaults, which also say whether it is on (the label-free estimate is opt-in)."""
+    configured = configured or DriftChecks()
+    feature = configured.feature_drift or FeatureDriftCheck()
+    prediction = configured.prediction_drift or PredictionDriftCheck()
+    integrity = configured.integrity or IntegrityCheck()
+    accuracy = configured.accuracy or AccuracyCheck()
+    estimated = configured.estimated_accuracy or EstimatedAccuracyCheck()
     outcomes = []
-    for name, check in enabled_checks(spec_checks).items():
-        if name == "featureDrift":
-            outcomes.append(checks.feature_drift(window, check, min_samples))
-        elif name == "predictionDrift":
-            outcomes.append(checks.prediction_drift(window, check, min_samples))
-        elif name == "integrity":
-            outcomes.append(checks.integrity(window, check, min_samples))
-        elif name == "accuracy":
-            outcomes.append(checks.accuracy(window, check, offline_accuracy))
-        elif name == "estimatedAccuracy":
-            outcomes.append(checks.estimated_accuracy(window, check, offline_accuracy, min_samples))
+    if feature.enabled:
+        outcomes.append(checks.feature_drift(window, feature, min_samples))
+    if prediction.enabled:
+        outcomes.append(checks.prediction_drift(window, prediction, min_samples))
+    if integrity.enabled:
+        outcomes.append(checks.integrity(window, integrity, min_samples))
+    if accuracy.enabled:
+        outcomes.append(checks.accuracy(window, accuracy, offline_accuracy, min_samples))
+    if estimated.enabled:
+        outcomes.append(checks.estimated_accuracy(window, estimated, offline_accuracy, min_samples))
     return Evaluation(verdict=overall_verdict(outcomes), rows=window.rows, checks=outcomes)
 
 
-def overall_verdict(outcomes: list[CheckOutcome]) -> str:
+def overall_verdict(outcomes: list[CheckOutcome]) -> Verdict:
     """Any check in drift is drift. Otherwise a check that judged says no drift; when none
     could judge, it is not enough data (or an error, when every check failed outright)."""
     verdicts = {outcome.verdict for outcome in outcomes}
-    if DRIFT in verdicts:
-        return DRIFT
-    if NO_DRIFT in verdicts:
-        return NO_DRIFT
-    if NOT_ENOUGH_DATA in verdicts or not outcomes:
-        return NOT_ENOUGH_DATA
-    return ERROR
+    if Verdict.DRIFT in verdicts:
+        return Verdict.DRIFT
+    if Verdict.NO_DRIFT in verdicts:
+        return Verdict.NO_DRIFT
+    if Verdict.NOT_ENOUGH_DATA in verdicts or not outcomes:
+        return Verdict.NOT_ENOUGH_DATA
+    return Verdict.ERROR

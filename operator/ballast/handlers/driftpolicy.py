@@ -1,16 +1,19 @@
-"""kopf handlers for DriftPolicy: read the Production version's counters when an evaluation is
-due, let ballast.reconcile.driftpolicy decide, and carry out what it decided."""
+"""Reconciles a DriftPolicy: read the Production version's counters when an evaluation is due,
+let ballast.reconcile.driftpolicy decide, and count what it decided."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import kopf
 
+from ballast.api.driftpolicy import DriftPolicySpec, DriftPolicyStatus
 from ballast.canary.scrape import scrape_by_address
-from ballast.drift.counters import Reading, Window, parse_metrics, window_between
+from ballast.drift import window_memory
+from ballast.drift.counters import Window, parse_metrics
 from ballast.drift.prometheus import PrometheusError, window_from_prometheus
+from ballast.drift.window_memory import PodReadings
 from ballast.drift_metrics import DRIFT_GAUGES
 from ballast.handlers.apply import plain_body
 from ballast.handlers.context import SETTINGS, current_settings, now
@@ -18,18 +21,23 @@ from ballast.handlers.indexes import one_of
 from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.metrics import DRIFT_FIRINGS, RETRAINS
 from ballast.net.slots import NamespaceSlots
+from ballast.reasons.driftpolicy import RetrainResult
 from ballast.reconcile.driftpolicy import (
     DriftObservation,
+    evaluate_window,
     evaluation_due,
+    fired_action,
+    parse_status,
     reconcile_drift_policy,
     resumed_window_start,
+    retrain_results,
+    window_restarted,
 )
 from ballast.reconcile.outcome import Outcome
-from ballast.wakeups import ObjectKey, drift_wake_at, earliest
+from ballast.wakeups import ObjectKey
 
 WINDOW_MEMO = "drift_window"
-MIN_WINDOW = timedelta(milliseconds=1)
-"""PromQL's resolution: a shorter window has no range to query."""
+"""The policy's WindowMemory in the runner's memo of the object (ballast.handlers.runner)."""
 OUTBOUND_READS = NamespaceSlots(per_namespace=2)
 """A namespace's policies read Prometheus or their pods two at a time: however many policies
 point at a slow server, they hold two of the reconcile workers every namespace shares
@@ -48,27 +56,27 @@ def reconcile(
     ballast_deployments: kopf.Index,
     **_: kopf.Index,
 ) -> Outcome:
-    namespace, spec, status = body.metadata.namespace, body.spec, dict(body.status)
-    moment = now()
-    production = one_of(production_versions, (namespace, spec["model"]))
+    namespace, moment = body.metadata.namespace, now()
+    spec, status = DriftPolicySpec.model_validate(dict(body.spec)), parse_status(dict(body.status))
+    production = one_of(production_versions, (namespace, spec.model))
     version = production["metadata"]["name"] if production else None
-    window, started_at, problem, turn_missed = None, None, None, False
-    prometheus = (spec.get("source") or {}).get("prometheusUrl") or SETTINGS.prometheus_url
-    due = evaluation_due(status, dict(spec), moment, version, min_interval_seconds=SETTINGS.drift_min_interval_seconds)
+    window, started_at, problem = None, None, None
+    prometheus = (spec.source.prometheus_url if spec.source else None) or SETTINGS.prometheus_url
+    due = evaluation_due(status, spec, moment, version, min_interval_seconds=SETTINGS.drift_min_interval_seconds)
     if due:
         with OUTBOUND_READS.slot(namespace) as may_read:
             if not may_read:
                 # The namespace's other policies are reading: this one reads at its next turn.
-                due, turn_missed = False, True
+                due = False
             elif prometheus:
                 window, started_at, problem = _window_from_prometheus(
                     memo,
                     prometheus,
                     namespace,
-                    spec["model"],
+                    spec.model,
                     version,
                     moment,
-                    resumed_window_start(status, dict(spec), moment, version),
+                    resumed_window_start(status, spec, moment, version),
                 )
             else:
                 readings = _read_pods(
@@ -81,42 +89,34 @@ def reconcile(
                         ballast_deployments=ballast_deployments,
                     )
                 )
-                window, started_at = _window_since_start(memo, version, readings, moment)
-    if not due and version is not None and _memo_window(memo, version) is not None:
-        started_at = memo[WINDOW_MEMO]["started_at"]
-    template = ((spec.get("action") or {}).get("retrain") or {}).get("template") or {}
-    dataset_name = ((template.get("spec") or {}).get("datasetRef") or {}).get("name")
-    decision = reconcile_drift_policy(
+                read = window_memory.read_pods(memo.get(WINDOW_MEMO), version, readings, moment)
+                memo[WINDOW_MEMO] = read.memory
+                window, started_at = read.window, read.memory.started_at
+    kept = window_memory.current(memo.get(WINDOW_MEMO), version) if version is not None else None
+    if not due and kept is not None:
+        started_at = kept.started_at
+    template = spec.action.retrain.template if spec.action and spec.action.retrain else None
+    dataset_name = template.spec.dataset_ref.name if template else None
+    evaluation = evaluate_window(spec, production, window) if window is not None else None
+    outcome = reconcile_drift_policy(
         DriftObservation(
             body=plain_body(body),
             now=moment,
             production=production,
-            window=window,
+            evaluation=evaluation,
             window_started_at=started_at,
             window_problem=problem,
             runs=list(policy_runs.get((namespace, body.metadata.name), [])),
             dataset=one_of(ballast_datasets, (namespace, dataset_name)) if dataset_name else None,
-            stages={s.name: s.stage for s in model_versions.get((namespace, spec["model"]), [])},
+            stages={s.name: s.stage for s in model_versions.get((namespace, spec.model), [])},
             settings=SETTINGS,
         )
     )
-    if decision.restart_window and window is not None:
-        memo[WINDOW_MEMO] = {
-            "version": version,
-            "readings": memo[WINDOW_MEMO].get("latest"),
-            "latest": None,
-            "started_at": moment,
-        }
-    _export(namespace, body.metadata.name, spec["model"], decision)
-    outcome = decision.outcome
-    status_after = {**status, **outcome.status}
-    next_turn = moment + timedelta(seconds=SETTINGS.poll_interval_seconds)
-    due_at = drift_wake_at(spec, status_after, min_interval_seconds=SETTINGS.drift_min_interval_seconds)
-    # an evaluation that could not read this time (no first reading yet, the namespace's reads
-    # busy) is tried again a poll interval later, not at once
-    outcome.wake_at = earliest(
-        outcome.wake_at, next_turn if turn_missed else None, max(due_at or next_turn, next_turn) if version else None
-    )
+    if window is not None and kept is not None and window_restarted(outcome, moment):
+        memo[WINDOW_MEMO] = window_memory.rolled_over(kept, moment)
+    if evaluation is not None:
+        DRIFT_GAUGES.record(namespace, body.metadata.name, spec.model, evaluation)
+    _count(namespace, body.metadata.name, spec, status, outcome)
     return outcome
 
 
@@ -124,26 +124,8 @@ def forget(key: ObjectKey) -> None:
     DRIFT_GAUGES.forget(key.namespace, key.name)
 
 
-def _read_pods(addresses: list[str]) -> dict[str, Reading]:
+def _read_pods(addresses: list[str]) -> PodReadings:
     return {address: parse_metrics(text) for address, text in scrape_by_address(addresses).items()}
-
-
-def _memo_window(memo: dict[str, Any], version: str) -> dict | None:
-    window = memo.get(WINDOW_MEMO)
-    return window if window and window["version"] == version else None
-
-
-def _window_since_start(
-    memo: dict[str, Any], version: str, readings: dict[str, Reading], moment: datetime
-) -> tuple[Window | None, datetime]:
-    """The window from the readings kept at its start to these; a first reading (a new
-    version, or an operator that restarted and lost its memory) starts a window instead."""
-    start = _memo_window(memo, version)
-    if start is None:
-        memo[WINDOW_MEMO] = {"version": version, "readings": readings, "latest": readings, "started_at": moment}
-        return None, moment
-    start["latest"] = readings
-    return window_between(start["readings"], readings), start["started_at"]
 
 
 def _window_from_prometheus(
@@ -157,21 +139,10 @@ def _window_from_prometheus(
 ) -> tuple[Window | None, datetime, tuple[str, str] | None]:
     """Prometheus keeps the counters: only the window's start time is remembered, here and in
     status, so a restarted operator goes on with the window status names."""
-    start = _memo_window(memo, version)
-    if start is None:
-        memo[WINDOW_MEMO] = {
-            "version": version,
-            "readings": None,
-            "latest": None,
-            "started_at": resumed_start or moment,
-        }
-        if resumed_start is None or resumed_start >= moment:
-            return None, moment, None
-        start = memo[WINDOW_MEMO]
-    if moment - start["started_at"] < MIN_WINDOW:
-        # Another handler of this policy (its create and its timer can run at the same moment)
-        # started the window just now: nothing to ask Prometheus about yet.
-        return None, start["started_at"], None
+    read = window_memory.read_prometheus(memo.get(WINDOW_MEMO), version, resumed_start, moment)
+    memo[WINDOW_MEMO] = memory = read.memory
+    if read.query_from is None:
+        return None, memory.started_at, None
     try:
         return (
             window_from_prometheus(
@@ -179,24 +150,23 @@ def _window_from_prometheus(
                 namespace,
                 model,
                 version,
-                start["started_at"],
+                read.query_from,
                 moment,
                 timeout=SETTINGS.prometheus_deadline_seconds,
                 egress=current_settings().prometheus_egress,
             ),
-            start["started_at"],
+            memory.started_at,
             None,
         )
     except PrometheusError as error:
-        return None, start["started_at"], (error.reason, str(error)[:1024])
+        return None, memory.started_at, (error.reason, str(error)[:1024])
 
 
-def _export(namespace: str, policy: str, model: str, decision) -> None:
-    if decision.evaluation is not None:
-        DRIFT_GAUGES.record(namespace, policy, model, decision.evaluation)
-    if decision.fired_action:
-        DRIFT_FIRINGS.labels(namespace, policy, model, decision.fired_action).inc()
-    if any(plural == "trainingruns" for plural, _ in decision.outcome.create_objects):
-        RETRAINS.labels(namespace, policy, model, "created").inc()
-    for result in decision.retrain_results:
-        RETRAINS.labels(namespace, policy, model, result).inc()
+def _count(namespace: str, policy: str, spec: DriftPolicySpec, before: DriftPolicyStatus, outcome: Outcome) -> None:
+    action = fired_action(outcome, spec)
+    if action:
+        DRIFT_FIRINGS.labels(namespace, policy, spec.model, action).inc()
+    if any(plural == "trainingruns" for plural, _ in outcome.create_objects):
+        RETRAINS.labels(namespace, policy, spec.model, RetrainResult.CREATED).inc()
+    for result in retrain_results(before, outcome):
+        RETRAINS.labels(namespace, policy, spec.model, result).inc()
