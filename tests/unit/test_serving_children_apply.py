@@ -13,7 +13,7 @@ from ballast.conditions import find_condition
 from ballast.handlers.apply import _create_and_delete_children
 from ballast.reconcile.modelversion import reconcile_model_version
 from ballast.reconcile.service_claim import SERVICE_CONFLICT
-from ballast.reconcile.serving import DeploymentState
+from ballast.reconcile.serving import DeploymentState, Sibling
 from ballast.registry import Verification
 from ballast.settings import Settings
 
@@ -132,3 +132,26 @@ def test_no_network_policy_when_the_chart_turns_them_off(monkeypatch):
     )
     _create_and_delete_children(kopf.Body(RAW), outcome, Settings(serving_network_policy=False))
     assert "NetworkPolicy" not in [kind for kind, _ in api.applied]
+
+
+def test_a_replaced_version_is_superseded_after_the_children_and_before_the_own_status(monkeypatch):
+    FakeApi(monkeypatch, None)
+    writes = []
+    monkeypatch.setattr(kube, "server_side_apply", lambda manifest, **_: writes.append(manifest["kind"]))
+    monkeypatch.setattr(kube, "create_service", lambda manifest, field_manager: writes.append("Service"))
+    monkeypatch.setattr(
+        kube, "patch_custom_object_status", lambda plural, namespace, name, operations: writes.append(name)
+    )
+    outcome = reconcile_model_version(
+        RAW,
+        Verification(ok=True, reason="Verified", message="ok"),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        siblings=[Sibling("postgres-v0", "Production", "2025-12-31T00:00:00Z", ready_replicas=1)],
+        deployment=DeploymentState(ready_replicas=1),
+        settings=SETTINGS,
+        service_owners=frozenset(),
+    )
+    assert outcome.status["stage"] == "Production"
+    _create_and_delete_children(kopf.Body(RAW), outcome, SETTINGS)
+    # the own status is written by kopf once the handler returns, after all of these
+    assert writes[-1] == "postgres-v0" and {"Service", "Deployment"} <= set(writes[:-1])

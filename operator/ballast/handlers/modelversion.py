@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import kopf
 
 from ballast.api.kinds import GROUP, VERSION
@@ -64,6 +66,7 @@ def reconcile(
         stuck_serving_pods,
         refused_serving_pods,
         serving_replica_sets,
+        verified_at=now(),
     )
 
 
@@ -108,6 +111,7 @@ def _reconcile(
     stuck_serving_pods: kopf.Index,
     refused_serving_pods: kopf.Index,
     serving_replica_sets: kopf.Index,
+    verified_at: datetime | None = None,
 ) -> None:
     namespace = body.metadata.namespace
     siblings = list(model_versions.get((namespace, body.spec["model"]), []))
@@ -142,5 +146,6 @@ def _reconcile(
         service_owners=one_of(model_services, (namespace, model_service_name(body.spec["model"]))) or frozenset(),
         pod_problem=one_of(stuck_serving_pods, (namespace, body.metadata.name)),
         start_refusal=one_of(refused_serving_pods, (namespace, body.metadata.name)),
+        verified_at=verified_at,
     )
     apply_outcome(body, patch, outcome, SETTINGS)
