@@ -22,6 +22,10 @@ SERVING_STAGES: Final = frozenset({Stage.CANARY, Stage.PRODUCTION})
 
 ARTIFACT_VERIFIED: Final = "ArtifactVerified"
 """The condition type that records the last verification of the artifact."""
+SERVICE_CONFLICT: Final = "ServiceConflict"
+"""The condition type, and its reason while the model's Service is someone else's."""
+SERVICE_OWNED: Final = "ServiceOwned"
+"""The ServiceConflict reason once the model's Service is Ballast's again (the condition goes False)."""
 
 
 class Reason(StrEnum):
