@@ -74,11 +74,11 @@ def reconcile_model_version(
         manifest is not None and service_owners is not None and body["metadata"].get("uid") not in service_owners
     )
     if deployment_changed or service_lost:
-        manager = f"ballast-{body['metadata']['name']}"
+        manager = f"ballast-{situation.name}"
         # each version applies the shared Service as its own field manager, so the owner
         # references of all versions add up instead of replacing one another
         outcome.apply_manifests.append(
-            (manager, build_model_service(body["spec"]["model"], body["metadata"]["namespace"], [body]))
+            (manager, build_model_service(situation.spec.model, situation.namespace, [body]))
         )
     if deployment_changed:
         # The Deployment last: its spec hash is what says both were applied. An operator
@@ -108,7 +108,7 @@ def reconcile_model_version(
         now=stamp,
     )
     if verification.ok and was_verified != "True":
-        outcome.event("Normal", Reason.VERIFIED, f"artifact {body['spec']['artifact']['sha256'][:12]} verified")
+        outcome.event("Normal", Reason.VERIFIED, f"artifact {situation.spec.artifact.sha256[:12]} verified")
     if not verification.ok and was_verified != "False":
         outcome.event("Warning", verification.reason, verification.message)
     return outcome
