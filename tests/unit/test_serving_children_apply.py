@@ -5,6 +5,7 @@ serving Deployment comes with its namespace's feedback Secret and its NetworkPol
 from datetime import UTC, datetime
 
 import kopf
+import pytest
 from kubernetes.client.exceptions import ApiException
 
 from ballast import kube
@@ -155,3 +156,27 @@ def test_a_replaced_version_is_superseded_after_the_children_and_before_the_own_
     _create_and_delete_children(kopf.Body(RAW), outcome, SETTINGS)
     # the own status is written by kopf once the handler returns, after all of these
     assert writes[-1] == "postgres-v0" and {"Service", "Deployment"} <= set(writes[:-1])
+
+
+def test_a_status_patch_whose_object_moved_on_or_went_is_skipped_and_other_errors_are_raised(monkeypatch):
+    class Api:
+        status = None
+
+        def __init__(self, _client):
+            pass
+
+        def patch_namespaced_custom_object_status(self, group, version, namespace, plural, name, body, _content_type):
+            assert _content_type == "application/json-patch+json" and body[0]["op"] == "test"
+            if Api.status:
+                raise ApiException(status=Api.status)
+
+    monkeypatch.setattr(kube.client, "CustomObjectsApi", Api)
+    monkeypatch.setattr(kube, "api_client", lambda: None)
+    operations = [{"op": "test", "path": "/status/stage", "value": "Production"}]
+    assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) is True
+    for gone_or_moved_on in (404, 422):
+        Api.status = gone_or_moved_on
+        assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) is False
+    Api.status = 500
+    with pytest.raises(ApiException):
+        kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations)
