@@ -93,6 +93,20 @@ def create_custom_object(plural: str, manifest: dict) -> bool:
         return False
 
 
+def patch_custom_object_status(plural: str, namespace: str, name: str, operations: list[dict]) -> bool:
+    """Apply a JSON patch to a Ballast object's status; False when the object is gone or a
+    `test` operation failed (the object no longer is what the patch was meant for)."""
+    try:
+        client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, operations, _content_type="application/json-patch+json"
+        )
+        return True
+    except ApiException as error:
+        if error.status in (404, 422):
+            return False
+        raise
+
+
 def ensure_claim(manifest: dict) -> None:
     """Create the PersistentVolumeClaim unless it exists; an existing one is left as it is."""
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]

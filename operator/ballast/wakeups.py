@@ -5,7 +5,8 @@ what a reconcile writes, and reacting to it would loop), when one of its childre
 (a Job ends, a pod cannot start, a Deployment's replicas become ready), when something it
 reads changes (a Dataset's new version for the runs that wait on it, a sibling's stage for the
 other versions of a model, the Production version for the model's drift policies), and at the
-time its last reconcile asked for (Outcome.wake_at). Nothing else wakes it.
+time its last reconcile asked for (Outcome.wake_at, kept by ballast.handlers.runner). Nothing
+else wakes it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from ballast.build.naming import (
@@ -25,7 +25,6 @@ from ballast.build.naming import (
 )
 from ballast.build.retrain import POLICY_LABEL
 from ballast.build.serving import VERSION_LABEL
-from ballast.reconcile.durations import parse_duration, parse_time
 
 
 class ObjectKey(NamedTuple):
@@ -86,32 +85,3 @@ def policy_of_run(labels: Mapping[str, str], namespace: str) -> list[ObjectKey]:
     """The DriftPolicy that started a TrainingRun, which follows the run to its end."""
     policy = labels.get(POLICY_LABEL)
     return [ObjectKey("DriftPolicy", namespace, policy)] if policy else []
-
-
-def earliest(*moments: datetime | None) -> datetime | None:
-    present = [moment for moment in moments if moment is not None]
-    return min(present) if present else None
-
-
-def _after(text: str | None, seconds: float) -> datetime | None:
-    return parse_time(text) + timedelta(seconds=seconds) if text else None
-
-
-def rollout_wake_at(
-    spec: Mapping[str, Any], status: Mapping[str, Any], *, poll_seconds: float, grace_seconds: float, now: datetime
-) -> datetime | None:
-    """A canary is looked at when its step's analysis interval ends (and every poll interval
-    after that while the window has too little data or waits for approval); a superseded version
-    still running is scaled down when its grace period ends. Pods and Deployments becoming
-    ready, and siblings changing stage, wake a version by their events."""
-    stage = status.get("stage")
-    if stage == "Canary":
-        canary = status.get("canary") or {}
-        interval = parse_duration((spec.get("rollout") or {}).get("analysisInterval") or "1m")
-        due = _after(canary.get("stepStartedAt"), interval)
-        if due is None or canary.get("passedAllSteps"):
-            return None
-        return max(due, now + timedelta(seconds=poll_seconds))
-    if stage == "Superseded" and (status.get("replicas") or 0) > 0:
-        return _after(status.get("supersededAt"), grace_seconds)
-    return None

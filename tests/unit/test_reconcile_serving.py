@@ -320,3 +320,47 @@ def test_a_serving_pod_that_cannot_start_is_named_while_the_version_deploys_once
         pod_problem=problem,
     )
     assert ready(serving)["reason"] == "Serving"
+
+
+def test_two_versions_of_a_model_are_never_production_at_once_as_the_writes_land():
+    """The promoting reconcile's writes, in the order they reach the API server: the replaced
+    version's status first, then the promoted one's; no moment in between shows two."""
+    stages = {"iris-old": "Production", NAME: "Candidate"}
+    old = Sibling("iris-old", "Production", "2026-01-01T10:00:00Z", ready_replicas=2, uid="u-iris-old")
+    outcome = reconcile(version(), siblings=[old], ready=2)
+    seen = []
+    for change in outcome.patch_statuses:
+        assert {"op": "test", "path": "/status/stage", "value": stages[change.name]} in change.operations
+        replaced = next(op["value"] for op in change.operations if op["path"] == "/status/stage" and op["op"] != "test")
+        stages[change.name] = replaced
+        seen.append(dict(stages))
+    stages[NAME] = outcome.status["stage"]
+    seen.append(dict(stages))
+    assert seen[-1] == {"iris-old": "Superseded", NAME: "Production"}
+    assert all(list(s.values()).count("Production") <= 1 for s in seen), seen
+
+
+def test_a_registry_only_version_whose_artifact_fails_verification_is_failed_and_ready_says_why():
+    bad = Verification(ok=False, reason="DigestMismatch", message="expected a, found b")
+    for body in (version(serving=False), version()):
+        outcome = reconcile(body, verification=bad)
+        assert outcome.status["stage"] == "Failed"
+        assert (ready(outcome)["status"], ready(outcome)["reason"]) == ("False", "DigestMismatch")
+        assert "expected a, found b" in ready(outcome)["message"]
+
+
+def test_the_next_verification_is_when_the_reconcile_must_run_again_at_the_latest():
+    outcome = reconcile_model_version(
+        version(), OK, NOW, siblings=[], deployment=DeploymentState(0), settings=SETTINGS, verified_at=NOW
+    )
+    assert outcome.wake_at == NOW + timedelta(seconds=SETTINGS.verify_interval_seconds)
+    canary = reconcile_model_version(
+        version(strategy="Canary"),
+        OK,
+        NOW,
+        siblings=[PRODUCTION],
+        deployment=DeploymentState(0),
+        settings=SETTINGS,
+        verified_at=NOW,
+    )
+    assert canary.wake_at == NOW + timedelta(minutes=1)  # the canary's first analysis comes first

@@ -5,6 +5,7 @@ serving Deployment comes with its namespace's feedback Secret and its NetworkPol
 from datetime import UTC, datetime
 
 import kopf
+import pytest
 from kubernetes.client.exceptions import ApiException
 
 from ballast import kube
@@ -13,7 +14,7 @@ from ballast.conditions import find_condition
 from ballast.handlers.apply import _create_and_delete_children
 from ballast.reconcile.modelversion import reconcile_model_version
 from ballast.reconcile.service_claim import SERVICE_CONFLICT
-from ballast.reconcile.serving import DeploymentState
+from ballast.reconcile.serving import DeploymentState, Sibling
 from ballast.registry import Verification
 from ballast.settings import Settings
 
@@ -132,3 +133,50 @@ def test_no_network_policy_when_the_chart_turns_them_off(monkeypatch):
     )
     _create_and_delete_children(kopf.Body(RAW), outcome, Settings(serving_network_policy=False))
     assert "NetworkPolicy" not in [kind for kind, _ in api.applied]
+
+
+def test_a_replaced_version_is_superseded_after_the_children_and_before_the_own_status(monkeypatch):
+    FakeApi(monkeypatch, None)
+    writes = []
+    monkeypatch.setattr(kube, "server_side_apply", lambda manifest, **_: writes.append(manifest["kind"]))
+    monkeypatch.setattr(kube, "create_service", lambda manifest, field_manager: writes.append("Service"))
+    monkeypatch.setattr(
+        kube, "patch_custom_object_status", lambda plural, namespace, name, operations: writes.append(name)
+    )
+    outcome = reconcile_model_version(
+        RAW,
+        Verification(ok=True, reason="Verified", message="ok"),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        siblings=[Sibling("postgres-v0", "Production", "2025-12-31T00:00:00Z", ready_replicas=1)],
+        deployment=DeploymentState(ready_replicas=1),
+        settings=SETTINGS,
+        service_owners=frozenset(),
+    )
+    assert outcome.status["stage"] == "Production"
+    _create_and_delete_children(kopf.Body(RAW), outcome, SETTINGS)
+    # the own status is written by kopf once the handler returns, after all of these
+    assert writes[-1] == "postgres-v0" and {"Service", "Deployment"} <= set(writes[:-1])
+
+
+def test_a_status_patch_whose_object_moved_on_or_went_is_skipped_and_other_errors_are_raised(monkeypatch):
+    class Api:
+        status = None
+
+        def __init__(self, _client):
+            pass
+
+        def patch_namespaced_custom_object_status(self, group, version, namespace, plural, name, body, _content_type):
+            assert _content_type == "application/json-patch+json" and body[0]["op"] == "test"
+            if Api.status:
+                raise ApiException(status=Api.status)
+
+    monkeypatch.setattr(kube.client, "CustomObjectsApi", Api)
+    monkeypatch.setattr(kube, "api_client", lambda: None)
+    operations = [{"op": "test", "path": "/status/stage", "value": "Production"}]
+    assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) is True
+    for gone_or_moved_on in (404, 422):
+        Api.status = gone_or_moved_on
+        assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) is False
+    Api.status = 500
+    with pytest.raises(ApiException):
+        kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations)

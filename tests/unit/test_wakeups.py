@@ -1,13 +1,11 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ballast.wakeups import (
     ObjectKey,
-    earliest,
     own_fingerprint,
     owners_of_child,
     policy_of_run,
     read_by_others,
-    rollout_wake_at,
 )
 
 NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
@@ -55,22 +53,3 @@ def test_children_name_their_owner():
     assert owners_of_child({"app.kubernetes.io/component": "retention"}, [], "ml") == []
     assert policy_of_run({"ballast.dev/drift-policy": "p"}, "ml") == [ObjectKey("DriftPolicy", "ml", "p")]
     assert policy_of_run({}, "ml") == []
-
-
-def test_a_canary_wakes_when_its_step_ends_and_a_superseded_version_when_its_grace_ends():
-    spec = {"rollout": {"analysisInterval": "2m"}}
-    canary = {"stage": "Canary", "canary": {"stepStartedAt": "2026-12-05T12:00:00Z"}}
-    assert rollout_wake_at(spec, canary, poll_seconds=2, grace_seconds=30, now=NOW) == NOW + timedelta(minutes=2)
-    late = NOW + timedelta(minutes=5)
-    assert rollout_wake_at(spec, canary, poll_seconds=2, grace_seconds=30, now=late) == late + timedelta(seconds=2)
-    passed = {"stage": "Canary", "canary": {"stepStartedAt": "2026-12-05T12:00:00Z", "passedAllSteps": True}}
-    assert rollout_wake_at(spec, passed, poll_seconds=2, grace_seconds=30, now=NOW) is None
-    superseded = {"stage": "Superseded", "replicas": 1, "supersededAt": "2026-12-05T12:00:00Z"}
-    assert rollout_wake_at(spec, superseded, poll_seconds=2, grace_seconds=30, now=NOW) == NOW + timedelta(seconds=30)
-    assert rollout_wake_at(spec, {**superseded, "replicas": 0}, poll_seconds=2, grace_seconds=30, now=NOW) is None
-    assert rollout_wake_at(spec, {"stage": "Production"}, poll_seconds=2, grace_seconds=30, now=NOW) is None
-
-
-def test_earliest_ignores_what_is_not_asked_for():
-    assert earliest(None, NOW + timedelta(1), NOW, None) == NOW
-    assert earliest(None, None) is None

@@ -18,8 +18,7 @@ from ballast.api.common import (
     StatusBase,
     Uri,
 )
-
-Stage = Literal["Candidate", "Canary", "Production", "Superseded", "RolledBack", "Failed"]
+from ballast.reasons.modelversion import Stage
 
 
 class ModelArtifact(ApiModel):
@@ -75,7 +74,7 @@ class RolloutSpec(ApiModel):
     )
 
     strategy: Literal["Canary", "Immediate"] = "Canary"
-    steps: list[Annotated[int, Field(ge=1, le=100)]] | None = Field(default=None, min_length=1, max_length=10)
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(default=[10, 50], min_length=1, max_length=10)
     """Traffic percentages the canary goes through (for example [10, 50]) before it is promoted."""
     analysis_interval: Duration = "1m"
     """How long each step runs before its metrics are judged."""

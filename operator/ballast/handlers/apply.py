@@ -1,4 +1,5 @@
-"""Carries out a reconcile's Outcome: children first, then status, then Events.
+"""Carries out a reconcile's Outcome: children first, then related objects' status, then its
+own status, then Events.
 
 Children come first so that a crash in between leaves a status that makes the next
 reconcile ask for the same (deterministically named) children again, never different ones.
@@ -84,6 +85,8 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
         if is_serving_deployment(manifest):
             provide_serving_access(plain_body(body), settings)
         kube.server_side_apply(manifest, field_manager=manager)
+    for change in outcome.patch_statuses:
+        kube.patch_custom_object_status(change.plural, change.namespace, change.name, list(change.operations))
     return outcome
 
 
@@ -93,7 +96,12 @@ def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str) -
     if changes:
         kube.patch_status(_plural(body), body.metadata.namespace, body.metadata.name, changes)
     changed = bool(
-        changes or outcome.create_jobs or outcome.delete_jobs or outcome.create_objects or outcome.apply_manifests
+        changes
+        or outcome.create_jobs
+        or outcome.delete_jobs
+        or outcome.create_objects
+        or outcome.apply_manifests
+        or outcome.patch_statuses
     )
     RECONCILIATIONS.labels(body["kind"], "changed" if changed else "unchanged").inc()
     for event in [*outcome.events, *ready_transition_events(dict(body.status), outcome)]:

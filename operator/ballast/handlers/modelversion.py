@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -18,7 +18,6 @@ from ballast.reconcile.modelversion import reconcile_model_version
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving import approval_manager, wants_samples
 from ballast.registry import Verification, last_verification, verify_artifact
-from ballast.wakeups import earliest, rollout_wake_at
 
 
 def reconcile(body: kopf.Body, memo: dict[str, Any], **indices: kopf.Index) -> Outcome:
@@ -36,20 +35,8 @@ def reconcile(body: kopf.Body, memo: dict[str, Any], **indices: kopf.Index) -> O
             SETTINGS.artifact_max_bytes,
         )
         memo[VERIFIED] = (body.metadata.get("generation"), moment)
-    outcome = _reconcile(body, verification, **indices)
-    status = {**body.status, **outcome.status}
-    outcome.wake_at = earliest(
-        outcome.wake_at,
-        memo[VERIFIED][1] + timedelta(seconds=SETTINGS.verify_interval_seconds),
-        rollout_wake_at(
-            body.spec,
-            status,
-            poll_seconds=SETTINGS.poll_interval_seconds,
-            grace_seconds=SETTINGS.superseded_grace_seconds,
-            now=moment,
-        ),
-    )
-    return outcome
+    # the outcome's wake_at includes the next verification, an interval after this one
+    return _reconcile(body, verification, verified_at=memo[VERIFIED][1], **indices)
 
 
 VERIFIED = "verified"
@@ -73,6 +60,7 @@ def _reconcile(
     stuck_serving_pods: kopf.Index,
     refused_serving_pods: kopf.Index,
     serving_replica_sets: kopf.Index,
+    verified_at: datetime,
     **_: kopf.Index,
 ) -> Outcome:
     namespace = body.metadata.namespace
@@ -96,7 +84,7 @@ def _reconcile(
             )
             for name in [body.metadata.name, *production]
         }
-    outcome = reconcile_model_version(
+    return reconcile_model_version(
         plain_body(body),
         verification,
         now(),
@@ -108,5 +96,5 @@ def _reconcile(
         service_owners=one_of(model_services, (namespace, model_service_name(body.spec["model"]))) or frozenset(),
         pod_problem=one_of(stuck_serving_pods, (namespace, body.metadata.name)),
         start_refusal=one_of(refused_serving_pods, (namespace, body.metadata.name)),
+        verified_at=verified_at,
     )
-    return outcome

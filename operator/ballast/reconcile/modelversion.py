@@ -4,14 +4,17 @@ stage among their model's versions (see ballast.reconcile.serving)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service
+from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service, build_serving_deployment
 from ballast.canary.samples import Sample
 from ballast.conditions import find_condition, rfc3339, set_condition
+from ballast.reasons.modelversion import ARTIFACT_VERIFIED, Reason, Stage
 from ballast.reconcile.jobs import POD_CANNOT_START, StartRefusal
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
+from ballast.reconcile.serving_state import Ready, serving_input
+from ballast.reconcile.serving_transitions import wake_no_later_than
 from ballast.registry import Verification
 from ballast.settings import Settings
 
@@ -29,12 +32,14 @@ def reconcile_model_version(
     service_owners: frozenset[str] | None = None,
     pod_problem: str | None = None,
     start_refusal: StartRefusal | None = None,
+    verified_at: datetime | None = None,
 ) -> Outcome:
     """service_owners: the uids the model's Service names as owners (empty: no Service);
     None when not known, and then the Service is applied only along with the Deployment.
     pod_problem: why one of this version's serving pods cannot start, if one cannot.
-    start_refusal: the reason a serving pod's server refused the model at start-up, if one did."""
-    status = body.get("status") or {}
+    start_refusal: the reason a serving pod's server refused the model at start-up, if one did.
+    verified_at: when `verification` read the artifact, if this reconcile did; the next
+    verification is due settings.verify_interval_seconds later."""
     generation = body["metadata"]["generation"]
     outcome = Outcome(status={"observedGeneration": generation})
     metadata = verification.metadata
@@ -44,53 +49,49 @@ def reconcile_model_version(
         outcome.status["keyMetric"] = metadata["keyMetric"]
 
     deployment = deployment or DeploymentState()
-    plan = plan_serving(
+    situation = serving_input(
         body,
-        verified=verification.ok,
-        verification_reason=verification.reason,
-        siblings=siblings,
-        deployment_ready=deployment.ready_replicas,
+        verification=verification,
         now=now,
         settings=settings,
+        siblings=siblings,
+        deployment_ready=deployment.ready_replicas,
         samples=samples,
         approved_by=approved_by,
     )
-    outcome.status.update(plan.status)
-    for type, reason, message in plan.events:
-        outcome.event(type, reason, message)
+    decision = plan_serving(situation, outcome)
+    if verified_at is not None:
+        wake_no_later_than(outcome, verified_at + timedelta(seconds=settings.verify_interval_seconds))
+    manifest = (
+        build_serving_deployment(body, replicas=decision.replicas, settings=settings)
+        if situation.serving_enabled and decision.stage is not Stage.FAILED
+        else None
+    )
     deployment_changed = (
-        bool(plan.deployment)
-        and plan.deployment["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash
+        manifest is not None and manifest["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash
     )
     service_lost = (
-        bool(plan.deployment) and service_owners is not None and body["metadata"].get("uid") not in service_owners
+        manifest is not None and service_owners is not None and body["metadata"].get("uid") not in service_owners
     )
     if deployment_changed or service_lost:
-        manager = f"ballast-{body['metadata']['name']}"
+        manager = f"ballast-{situation.name}"
         # each version applies the shared Service as its own field manager, so the owner
         # references of all versions add up instead of replacing one another
         outcome.apply_manifests.append(
-            (manager, build_model_service(body["spec"]["model"], body["metadata"]["namespace"], [body]))
+            (manager, build_model_service(situation.spec.model, situation.namespace, [body]))
         )
     if deployment_changed:
         # The Deployment last: its spec hash is what says both were applied. An operator
         # killed between the two applies then finds no matching hash and applies both again.
-        outcome.apply_manifests.append(("ballast", plan.deployment))
+        outcome.apply_manifests.append(("ballast", manifest))
 
-    ready = plan.ready
-    if ready[0] == "Unknown" and start_refusal:
-        # the server refuses these bytes on every restart: waiting on the rollout would wait forever
-        ready = ("False", start_refusal.reason, f"a serving pod refused the model at start-up: {start_refusal.message}")
-    elif ready[1] == "Deploying" and pod_problem:
-        ready = ("Unknown", POD_CANNOT_START, f"{ready[2]}; a serving pod cannot start: {pod_problem}"[:2000])
-    if not verification.ok and ready[0] == "True":
-        # running pods keep the verified copy they loaded; a new pod would refuse the file
-        ready = ("False", verification.reason, verification.message)
+    ready = _ready(decision.ready, verification, pod_problem, start_refusal)
+    status = body.get("status") or {}
     stamp = rfc3339(now)
-    was_verified = (find_condition(status.get("conditions"), "ArtifactVerified") or {}).get("status")
+    was_verified = (find_condition(status.get("conditions"), ARTIFACT_VERIFIED) or {}).get("status")
     conditions = set_condition(
         status.get("conditions"),
-        type="ArtifactVerified",
+        type=ARTIFACT_VERIFIED,
         status="True" if verification.ok else "False",
         reason=verification.reason,
         message=verification.message,
@@ -100,17 +101,35 @@ def reconcile_model_version(
     outcome.status["conditions"] = set_condition(
         conditions,
         type="Ready",
-        status=ready[0],
-        reason=ready[1],
-        message=ready[2],
+        status=ready.status,
+        reason=ready.reason,
+        message=ready.message,
         observed_generation=generation,
         now=stamp,
     )
     if verification.ok and was_verified != "True":
-        outcome.event("Normal", "Verified", f"artifact {body['spec']['artifact']['sha256'][:12]} verified")
+        outcome.event("Normal", Reason.VERIFIED, f"artifact {situation.spec.artifact.sha256[:12]} verified")
     if not verification.ok and was_verified != "False":
         outcome.event("Warning", verification.reason, verification.message)
     return outcome
+
+
+def _ready(
+    decided: Ready, verification: Verification, pod_problem: str | None, start_refusal: StartRefusal | None
+) -> Ready:
+    """Ready as the stage machine decided it, unless the pods or the file say otherwise."""
+    if decided.status == "Unknown" and start_refusal:
+        # the server refuses these bytes on every restart: waiting on the rollout would wait forever
+        message = f"a serving pod refused the model at start-up: {start_refusal.message}"
+        return Ready("False", start_refusal.reason, message)
+    if decided.reason == Reason.DEPLOYING and pod_problem:
+        return Ready(
+            "Unknown", POD_CANNOT_START, f"{decided.message}; a serving pod cannot start: {pod_problem}"[:2000]
+        )
+    if not verification.ok and decided.status == "True":
+        # running pods keep the verified copy they loaded; a new pod would refuse the file
+        return Ready("False", verification.reason, verification.message)
+    return decided
 
 
 __all__ = ["reconcile_model_version", "serving_enabled"]

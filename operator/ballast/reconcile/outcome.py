@@ -14,6 +14,17 @@ class Event:
     message: str
 
 
+@dataclass(frozen=True)
+class StatusPatch:
+    """A JSON patch of another Ballast object's status. Its `test` operations make it a
+    compare-and-set: an object that moved on meanwhile is left as it is."""
+
+    plural: str
+    namespace: str
+    name: str
+    operations: tuple[dict, ...]
+
+
 @dataclass
 class Outcome:
     status: dict[str, Any] = field(default_factory=dict)
@@ -26,6 +37,10 @@ class Outcome:
     apply_manifests: list[tuple[str, dict]] = field(default_factory=list)
     """(field manager, manifest) of children kept as declared by server-side apply, which
     also puts back whatever drifted in the fields Ballast sets."""
+    patch_statuses: list[StatusPatch] = field(default_factory=list)
+    """Status changes of related objects that must be visible before this object's own (a
+    sibling leaves Production before this one enters it): written after the children, before
+    the object's own status."""
     wake_at: datetime | None = None
     """When the object must be reconciled again although nothing it watches changes (a canary's
     analysis is due, a grace period or a cooldown ends, a drift evaluation is due); None when

@@ -20,12 +20,8 @@ from ballast.api.kinds import GROUP
 from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.serving import MODEL_LABEL
 from ballast.conditions import find_condition, set_condition
+from ballast.reasons.modelversion import SERVICE_CONFLICT, SERVICE_OWNED
 from ballast.reconcile.outcome import Outcome
-
-SERVICE_CONFLICT = "ServiceConflict"
-"""The condition type, and its reason while the Service is someone else's."""
-SERVICE_OWNED = "ServiceOwned"
-"""The reason once the model's Service is Ballast's again (the condition goes False)."""
 
 
 class ServiceAction(Enum):
@@ -106,3 +102,13 @@ def with_service_claim(
             now=now,
         )
     return outcome
+
+
+__all__ = [
+    "SERVICE_CONFLICT",
+    "SERVICE_OWNED",
+    "ServiceAction",
+    "ServiceClaim",
+    "claim_model_service",
+    "with_service_claim",
+]
