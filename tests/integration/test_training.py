@@ -335,6 +335,50 @@ def test_killing_the_operator_while_a_job_runs_leaves_one_job_and_one_model_vers
     assert len(k.get_json("modelversions")["items"]) == 1
 
 
+def test_objects_created_while_the_operator_is_down_get_each_event_once(
+    k: Kubectl, namespace: str, ballast_operator
+):
+    """kopf ran an object's resume and create handlers both when it first listed an object
+    nobody had handled yet, and both posted the same Events. One reconcile at a time per
+    object, on the object as it is now, posts each once."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ballast.models.skops_format import serialize_model
+
+    model = serialize_model(LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]))
+    relative = f"{namespace}/models/once-{namespace}/{model.sha256}/model.skops"
+    path = shared_store_dir() / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.data)
+    ballast_operator.kill()
+    try:
+        k.apply(dataset("once", {"inline": {"rows": iris_rows()}}))
+        k.apply(
+            {
+                "apiVersion": "ballast.dev/v1alpha1",
+                "kind": "ModelVersion",
+                "metadata": {"name": "once"},
+                "spec": {
+                    "model": f"once-{namespace}",
+                    "artifact": {"uri": f"file:///var/lib/ballast/{relative}", "sha256": model.sha256},
+                },
+            }
+        )
+    finally:
+        ballast_operator.start()
+    version = wait_for_condition(k, "modelversion", "once", "Ready", timeout=60)
+    assert condition(version, "Ready")["status"] == "True", condition(version, "Ready")
+    _valid_version(k, "once")
+
+    def reasons(kind: str) -> list[str]:
+        events = k.get_json("events", "--field-selector", f"involvedObject.kind={kind},involvedObject.name=once")
+        return sorted(event["reason"] for event in events["items"] for _ in range(event.get("count") or 1))
+
+    for kind in ("ModelVersion", "Dataset"):
+        posted = reasons(kind)
+        assert posted and len(posted) == len(set(posted)), f"{kind}: {posted}"
+
+
 def test_an_artifact_altered_after_registration_loses_ready_with_digest_mismatch(k: Kubectl, namespace: str):
     from sklearn.linear_model import LogisticRegression
 
