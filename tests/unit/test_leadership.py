@@ -5,6 +5,7 @@ standby then leader."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ballast.leadership.election import (
     claimed,
     next_step,
 )
-from ballast.leadership.running import lead_when_elected
+from ballast.leadership.running import hold, lead_when_elected
 from ballast.metrics import LEADER
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -212,3 +213,25 @@ def test_config_puts_the_lease_in_the_operators_namespace_or_refuses_to_guess(tm
     assert LeaderElection.from_env({}, enabled=True, pod_namespace_file=in_pod).namespace == "ballast-system"
     with pytest.raises(ValueError, match="BALLAST_LEADER_ELECTION_NAMESPACE"):
         LeaderElection.from_env({}, enabled=True, pod_namespace_file=absent)
+
+
+def test_a_leader_stops_holding_when_another_replica_took_the_lease_or_renewals_keep_failing():
+    async def scenario():
+        store = MemoryLeaseStore()
+        leader = Elector(store, "a", FAST)
+        assert leader.try_lead()
+        holding = asyncio.create_task(hold(leader))
+        await asyncio.sleep(0.2)
+        assert not holding.done()  # renewing
+        store.record = LeaseRecord(replace(store.record.spec, holder="b"), "taken")
+        await asyncio.wait_for(holding, timeout=1)  # gone at its next round, not after the deadline
+
+        assert leader.try_lead() is False
+        store.record = None
+        assert leader.try_lead()
+        store.unreachable = True
+        began = asyncio.get_running_loop().time()
+        await asyncio.wait_for(hold(leader), timeout=2)
+        assert asyncio.get_running_loop().time() - began >= FAST.renew_deadline_seconds
+
+    asyncio.run(scenario())
