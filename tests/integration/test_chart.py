@@ -72,9 +72,11 @@ def test_rendered_chart_is_accepted_by_the_api_server(kubectl: Kubectl, namespac
         "FlowSchema",
         "PriorityLevelConfiguration",
         "CronJob",
+        # high availability: the leader Lease's Role and RoleBinding, and the replicas' budget
+        "Role",
+        "RoleBinding",
+        "PodDisruptionBudget",
     }
-    if mode == "namespaced":
-        expected |= {"Role", "RoleBinding"}
     kinds = {doc["kind"] for doc in yaml.safe_load_all(manifests) if doc}
     assert kinds == expected
     assert output.count("(server dry run)") == len([d for d in yaml.safe_load_all(manifests) if d])
