@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ballast import __version__
+from ballast.leadership.config import enabled_by_default
 
 if TYPE_CHECKING:
     from ballast.store import ArtifactStore
@@ -37,8 +38,19 @@ def main() -> None:
 @click.option("--health-port", default=8080, show_default=True, type=int)
 @click.option("--metrics-port", default=9090, show_default=True, type=int)
 @click.option("--verbose", "-v", is_flag=True)
+@click.option(
+    "--leader-election/--no-leader-election",
+    default=lambda: enabled_by_default(os.environ),
+    show_default="on unless $BALLAST_LEADER_ELECTION=false",
+    help="Reconcile only while holding the leader Lease, so that replicas never both write.",
+)
 def operator(
-    namespaces: tuple[str, ...], bind_address: str, health_port: int, metrics_port: int, verbose: bool
+    namespaces: tuple[str, ...],
+    bind_address: str,
+    health_port: int,
+    metrics_port: int,
+    verbose: bool,
+    leader_election: bool,
 ) -> None:
     """Run the Ballast operator."""
     from ballast.controller import OperatorOptions, run_operator
@@ -50,6 +62,7 @@ def operator(
             health_port=health_port,
             metrics_port=metrics_port,
             verbose=verbose,
+            leader_election=leader_election,
         )
     )
 

@@ -13,6 +13,8 @@ import kopf
 from prometheus_client import start_http_server
 
 from ballast.kopf_workarounds import keep_watching_terminating_namespaces
+from ballast.leadership import running as leadership
+from ballast.leadership.config import LeaderElection
 from ballast.memory import limit_malloc_arenas, start_trimming
 from ballast.net.discovery import keep_discovering, publish_discovered_cluster_ranges, rediscovery_interval
 
@@ -25,6 +27,8 @@ class OperatorOptions:
     health_port: int = 8080
     metrics_port: int = 9090
     verbose: bool = False
+    leader_election: bool = True
+    """Act only while holding the leader Lease (ballast.leadership); off for a single operator."""
 
 
 HANDLER_THREADS = 4
@@ -91,6 +95,8 @@ def operator_identity(environ: Mapping[str, str], hostname: str) -> str:
 def run_operator(options: OperatorOptions) -> None:
     # before any thread exists, so that every thread shares the few arenas
     limit_malloc_arenas()
+    # a misconfigured election stops the operator before it does anything else
+    election = LeaderElection.from_env(os.environ, enabled=options.leader_election)
     # the cluster's service and pod ranges join the egress policy before the settings are read
     found = publish_discovered_cluster_ranges(os.environ)
     import ballast.handlers  # noqa: F401  (registers the handlers)
@@ -130,12 +136,20 @@ def run_operator(options: OperatorOptions) -> None:
         for runner in runners:
             runner.stop(timeout=STOP_SECONDS)
 
-    asyncio.run(
-        kopf.operator(
+    liveness_endpoint = f"http://{options.bind_address}:{options.health_port}/healthz"
+
+    def operate(stop_flag: asyncio.Event):
+        return kopf.operator(
             identity=identity,
-            standalone=True,  # one replica with a Recreate strategy: no peering needed
+            standalone=True,  # the leader Lease (ballast.leadership) keeps the other replicas idle
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
-            liveness_endpoint=f"http://{options.bind_address}:{options.health_port}/healthz",
+            liveness_endpoint=liveness_endpoint,
+            stop_flag=stop_flag,
+        )
+
+    asyncio.run(
+        leadership.run_operator(
+            election, identity, operate, health_host=options.bind_address, health_port=options.health_port
         )
     )

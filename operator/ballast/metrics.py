@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILIATIONS = Counter(
     "ballast_reconciliations_total",
@@ -35,4 +35,9 @@ TRAINING_RUNS = Counter(
     "ballast_training_runs_total",
     "TrainingRuns that finished, by result (succeeded or failed).",
     ["namespace", "model", "result"],
+)
+LEADER = Gauge(
+    "ballast_leader",
+    "1 while this replica holds the leader Lease and reconciles, 0 while it stands by "
+    "(always 1 with leader election off).",
 )

@@ -72,9 +72,11 @@ def test_rendered_chart_is_accepted_by_the_api_server(kubectl: Kubectl, namespac
         "FlowSchema",
         "PriorityLevelConfiguration",
         "CronJob",
+        # high availability: the leader Lease's Role and RoleBinding, and the replicas' budget
+        "Role",
+        "RoleBinding",
+        "PodDisruptionBudget",
     }
-    if mode == "namespaced":
-        expected |= {"Role", "RoleBinding"}
     kinds = {doc["kind"] for doc in yaml.safe_load_all(manifests) if doc}
     assert kinds == expected
     assert output.count("(server dry run)") == len([d for d in yaml.safe_load_all(manifests) if d])
@@ -254,6 +256,31 @@ def test_egress_discovery_may_only_list_nodes_and_service_cidrs(kubectl: Kubectl
         assert verbs == {r: ["list"] for r in EGRESS_DISCOVERY}, rows
 
 
+def _can_on_lease(kubectl: Kubectl, user: str, verb: str, name: str | None, namespace: str) -> bool:
+    resource = "leases.coordination.k8s.io" + (f"/{name}" if name else "")
+    result = kubectl.run("auth", "can-i", verb, resource, "--as", user, "--namespace", namespace, check=False)
+    return result.stdout.strip() == "yes"
+
+
+@pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
+def test_operator_account_may_keep_its_one_leader_lease_and_no_other(kubectl: Kubectl, namespace: str, crds, mode):
+    """get and update on the Lease named like the release, create in the release's namespace;
+    nothing on any other Lease, nowhere else, and no list, watch or delete."""
+    for account in _install_rbac(kubectl, namespace, cluster_wide=mode == "cluster-wide"):
+        user = f"system:serviceaccount:{namespace}:{account}"
+        lease = account  # both are the release's fullname
+        assert [v for v in ("get", "update") if not _can_on_lease(kubectl, user, v, lease, namespace)] == []
+        assert _can_on_lease(kubectl, user, "create", None, namespace)
+        assert [
+            (verb, name, where)
+            for verb in ("get", "update", "patch", "delete", "list", "watch")
+            for name, where in ((lease, namespace), ("kube-controller-manager", namespace), (lease, "kube-system"))
+            if (verb, name, where) not in {("get", lease, namespace), ("update", lease, namespace)}
+            if _can_on_lease(kubectl, user, verb, name, where)
+        ] == []
+        assert not _can_on_lease(kubectl, user, "create", None, "kube-system")
+
+
 @pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
 def test_retention_account_may_only_list_the_four_kinds(kubectl: Kubectl, namespace: str, crds, mode):
     """`ballast gc` reads what references the store and nothing else: list on the four kinds
@@ -322,7 +349,11 @@ def test_operator_with_only_the_charts_rbac_trains_and_serves_a_model(
     for account in _install_rbac(kubectl, own_namespace):
         config = _token_kubeconfig(kubectl, own_namespace, account, tmp_path / "kubeconfig")
         log = tmp_path / "operator.log"
-        with OperatorProcess(config, log, store_dir=shared_store_dir(), namespaces=(own_namespace,)) as process:
+        # elected on the chart's Lease (named like the release's account), with only the chart's rights to it
+        election = {"BALLAST_LEADER_ELECTION_NAMESPACE": own_namespace}
+        with OperatorProcess(
+            config, log, store_dir=shared_store_dir(), namespaces=(own_namespace,), lease=account, env=election
+        ) as process:
             k = kubectl.in_namespace(own_namespace)
             k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
             wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)

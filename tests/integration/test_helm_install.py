@@ -76,14 +76,23 @@ def operator_pods(k: Kubectl, release: Release) -> list[dict]:
     return k.get_json("pods", "-l", selector)["items"]
 
 
-def running_operator_pod(k: Kubectl, release: Release, not_uid: str | None = None) -> dict:
-    def one_running():
-        pods = [p for p in operator_pods(k, release) if not p["metadata"].get("deletionTimestamp")]
-        if len(pods) == 1 and pods[0]["status"].get("phase") == "Running" and pods[0]["metadata"]["uid"] != not_uid:
-            return pods[0]
-        return None
+OPERATOR_REPLICAS = 2  # the chart's default: one leads, one stands by
 
-    return wait_for(one_running, timeout=90, interval=1, message="exactly one running operator pod")
+
+def running_operator_pod(k: Kubectl, release: Release, not_uid: str | None = None) -> dict:
+    """The leading operator pod (the holder of the release's leader Lease), once all the
+    release's replicas run and none is terminating."""
+
+    def leader_of_all_running():
+        pods = [p for p in operator_pods(k, release) if not p["metadata"].get("deletionTimestamp")]
+        if len(pods) != OPERATOR_REPLICAS or any(p["status"].get("phase") != "Running" for p in pods):
+            return None
+        lease = k.run("get", "lease", f"{release.name}-ballast", "-o", "json", check=False)
+        holder = json.loads(lease.stdout)["spec"].get("holderIdentity") if lease.returncode == 0 else None
+        leader = next((p for p in pods if p["metadata"]["name"] == holder), None)
+        return leader if leader and leader["metadata"]["uid"] != not_uid else None
+
+    return wait_for(leader_of_all_running, timeout=120, interval=1, message="the running operator pods and a leader")
 
 
 def operator_log(k: Kubectl, pod: dict) -> str:
@@ -278,7 +287,7 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     assert {"Dataset/credit", "TrainingRun/credit-forest-1", f"ModelVersion/{version}"} <= set(before)
     serving = k.get_json("deployment", "-l", f"ballast.dev/model-version={version}")["items"]
     assert len(serving) == 1
-    first_log = operator_log(k, first)  # the pod goes with the upgrade (strategy Recreate)
+    first_log = operator_log(k, first)  # the pod goes with the upgrade (a rolling update)
     release.upgrade(values | {"operator.verbose": True})
     assert release.status()["version"] == 2
     second = running_operator_pod(k, release, not_uid=first["metadata"]["uid"])
@@ -325,7 +334,7 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
         where = ["--namespace", obj["metadata"]["namespace"]] if obj["metadata"].get("namespace") else []
         gone = kubectl.run("get", obj["kind"].lower(), obj["metadata"]["name"], *where, check=False)
         assert gone.returncode != 0, f"{obj['kind']}/{obj['metadata']['name']} outlived the release"
-    wait_for(lambda: operator_pods(k, release) == [], timeout=60, message="the operator pod to go")
+    wait_for(lambda: operator_pods(k, release) == [], timeout=60, message="the operator pods to go")
 
     problems = log_problems(first_log) + log_problems(second_log) + log_problems(gc_log)
     assert problems == [], "\n".join(problems)

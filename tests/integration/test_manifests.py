@@ -77,7 +77,8 @@ def test_base_lists_one_resource_per_file_and_every_file():
     kinds = sorted(_documents((BASE / name).read_text())[0]["kind"] for name in files)
     # four ClusterRoles: the operator's, retention's, and the tenants' view and edit (aggregated to the built-in roles)
     assert kinds == sorted(
-        ["Namespace", "Service", "PersistentVolumeClaim", "Deployment", "CronJob"]
+        ["Namespace", "Service", "PersistentVolumeClaim", "Deployment", "CronJob", "PodDisruptionBudget"]
+        + ["Role", "RoleBinding"]  # the leader Lease's
         + ["ServiceAccount", "ClusterRoleBinding"] * 2
         + ["ClusterRole"] * 4
         + ["CustomResourceDefinition"] * 4
@@ -136,6 +137,9 @@ def test_readme_uninstall_removes_the_operator_and_nothing_that_holds_data(kubec
             'clusterrole.rbac.authorization.k8s.io "ballast"',
             'clusterrolebinding.rbac.authorization.k8s.io "ballast"',
             'deployment.apps "ballast"',
+            'poddisruptionbudget.policy "ballast"',
+            'role.rbac.authorization.k8s.io "ballast-leader-election"',
+            'rolebinding.rbac.authorization.k8s.io "ballast-leader-election"',
             'service "ballast-metrics"',
             'serviceaccount "ballast"',
             'clusterrole.rbac.authorization.k8s.io "ballast-retention"',

@@ -335,9 +335,7 @@ def test_killing_the_operator_while_a_job_runs_leaves_one_job_and_one_model_vers
     assert len(k.get_json("modelversions")["items"]) == 1
 
 
-def test_objects_created_while_the_operator_is_down_get_each_event_once(
-    k: Kubectl, namespace: str, ballast_operator
-):
+def test_objects_created_while_the_operator_is_down_get_each_event_once(k: Kubectl, namespace: str, ballast_operator):
     """kopf ran an object's resume and create handlers both when it first listed an object
     nobody had handled yet, and both posted the same Events. One reconcile at a time per
     object, on the object as it is now, posts each once."""

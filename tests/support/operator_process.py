@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,11 @@ class OperatorProcess:
         store_dir: Path | None = None,
         env: dict | None = None,
         namespaces: tuple[str, ...] = (),
+        lease: str | None = None,
     ):
         self.kubeconfig = kubeconfig
+        # the leader Lease, in namespace default: a Lease of its own unless replicas share one
+        self.lease = lease or f"ballast-test-{uuid.uuid4().hex[:8]}"
         self.namespaces = namespaces
         self.log = log
         self.store_dir = store_dir
@@ -99,6 +103,8 @@ class OperatorProcess:
             **os.environ,
             **TEST_SETTINGS,
             "BALLAST_IMAGE": ballast_image(),
+            "BALLAST_LEADER_ELECTION_NAMESPACE": "default",
+            "BALLAST_LEADER_ELECTION_LEASE": self.lease,
             **self.extra_env,
             "KUBECONFIG": str(self.kubeconfig),
         }
@@ -109,6 +115,10 @@ class OperatorProcess:
             self.command(), env=self.environment(), stdout=self._log_file, stderr=subprocess.STDOUT
         )
         self._wait_until_healthy(timeout=30)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up, as when a node dies under it."""

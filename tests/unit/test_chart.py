@@ -165,7 +165,10 @@ def test_rbac_has_no_wildcards_secrets_or_escalation(values):
     assert rules
     for kind, namespace, rule in rules:
         where = f"{kind} {namespace or ''}: {rule}"
-        assert set(rule) <= {"apiGroups", "resources", "verbs"}, where  # no resourceNames, no nonResourceURLs
+        # no nonResourceURLs; resourceNames only where a grant names its one object (the leader Lease)
+        assert set(rule) <= {"apiGroups", "resources", "verbs"} | LEASE_ONLY_KEYS.get(
+            tuple(rule["resources"]), set()
+        ), where
         for field in ("apiGroups", "resources", "verbs"):
             assert not any("*" in item for item in rule[field]), where
         assert not FORBIDDEN_VERBS & set(rule["verbs"]), where
@@ -182,6 +185,14 @@ def test_rbac_has_no_wildcards_secrets_or_escalation(values):
         # the feedback token Secret is created when absent, never updated or deleted
         if "secrets" in rule["resources"]:
             assert rule["resources"] == ["secrets"] and rule["verbs"] in (["get"], ["create"]), where
+
+
+LEASE_ONLY_KEYS = {("leases",): {"resourceNames"}}
+LEADER_ELECTION = "ballast-leader-election"
+
+
+def _without_leader_election(objects):
+    return [o for o in objects if o["metadata"]["name"] != LEADER_ELECTION]
 
 
 OPERATOR_GRANTS = {
@@ -214,7 +225,9 @@ EGRESS_DISCOVERY_GRANTS = {("networking.k8s.io", "servicecidrs"): {"list"}, ("",
 @pytest.mark.tools
 def test_cluster_wide_mode_is_one_cluster_role_with_exactly_what_the_operator_does():
     objects = rendered()
-    assert find(objects, "Role") == [] and find(objects, "RoleBinding") == []
+    # the leader Lease's Role and RoleBinding are in both modes (test_leader_lease_...)
+    assert _without_leader_election(find(objects, "Role")) == []
+    assert _without_leader_election(find(objects, "RoleBinding")) == []
     (role,) = find(objects, "ClusterRole", "ballast")  # the others are the tenants' (aggregated)
     # kopf watches no Namespaces when it serves the whole cluster
     assert _grants(role["rules"]) == {**OPERATOR_GRANTS, **KOPF_CRD_GRANTS, **EGRESS_DISCOVERY_GRANTS}
@@ -284,10 +297,13 @@ class _Recording(dict):
 
 
 @pytest.mark.tools
-def test_deployment_runs_one_standalone_operator_with_every_setting_from_values():
+def test_deployment_runs_two_elected_operators_with_every_setting_from_values():
     deployment, pod, container = _operator()
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     assert container["command"] == ["ballast"]
     assert container["args"] == ["operator", "--health-port=8080", "--metrics-port=9090"]
     recording = _Recording()
@@ -534,3 +550,63 @@ def test_the_operator_gets_an_api_priority_level_of_its_own_with_a_long_queue():
     ]
     assert not find(rendered({"apiPriority.enabled": False}), "FlowSchema")
     assert not find(rendered({"apiPriority.enabled": False}), "PriorityLevelConfiguration")
+
+
+# --- high availability: two replicas, one leader -------------------------------------------
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
+def test_leader_lease_rbac_is_get_and_update_on_the_one_lease_and_create_in_the_release_namespace(values):
+    objects = rendered(values)
+    (role,) = find(objects, "Role", LEADER_ELECTION)
+    assert role["metadata"]["namespace"] == "ballast-system"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["ballast"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
+    (binding,) = find(objects, "RoleBinding", LEADER_ELECTION)
+    assert binding["metadata"]["namespace"] == "ballast-system"
+    assert binding["roleRef"]["name"] == LEADER_ELECTION
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ballast", "namespace": "ballast-system"}]
+    # leases appear nowhere else
+    others = [r for kind, _, r in _rules(_without_leader_election(objects)) if "leases" in r["resources"]]
+    assert others == []
+
+
+def test_each_replica_names_itself_and_the_lease_the_role_grants():
+    _, pod, container = _operator()
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["BALLAST_LEADER_ELECTION"]["value"] == "true"
+    assert env["BALLAST_LEADER_ELECTION_LEASE"]["value"] == "ballast"
+    # the Lease's namespace is the operator's own (BALLAST_OPERATOR_NAMESPACE, downward API)
+    assert env["BALLAST_OPERATOR_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    _, own, _ = _operator({"operator.affinity": {"nodeAffinity": {}}})
+    assert own["affinity"] == {"nodeAffinity": {}}
+
+
+def test_a_disruption_budget_keeps_one_replica_through_drains():
+    objects = rendered()
+    (budget,) = find(objects, "PodDisruptionBudget")
+    (deployment,) = find(objects, "Deployment")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    assert find(rendered({"operator.replicas": 1}), "PodDisruptionBudget") == []
+
+
+def test_a_single_replica_may_run_without_election_but_two_may_not():
+    objects = rendered({"operator.replicas": 1, "operator.leaderElection.enabled": False})
+    assert find(objects, "Role", LEADER_ELECTION) == []
+    (deployment,) = find(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert _env(container)["BALLAST_LEADER_ELECTION"] == "false"
+    refused = template({"operator.leaderElection.enabled": False}, check=False)
+    assert refused.returncode != 0 and "needs operator.leaderElection.enabled" in refused.stderr

@@ -213,3 +213,9 @@ name or writes. */}}
   resources: [datasets, trainingruns, modelversions, driftpolicies]
   verbs: [list]
 {{- end }}
+
+{{/* The Role and RoleBinding for the leader Lease: apart from the namespaced mode's Role of the
+same fullname, which a watched release namespace would otherwise collide with. */}}
+{{- define "ballast.leaderElectionName" -}}
+{{- printf "%s-leader-election" (include "ballast.fullname" . | trunc 47 | trimSuffix "-") }}
+{{- end }}
