@@ -27,7 +27,8 @@ def record_of(lease: client.V1Lease) -> LeaseRecord:
             renewed_at=spec.renew_time or EPOCH,
             transitions=spec.lease_transitions or 0,
         ),
-        version=lease.metadata.resource_version,
+        # a Lease read from the API server always carries its metadata and resourceVersion
+        version=str(lease.metadata.resource_version) if lease.metadata else "",
     )
 
 

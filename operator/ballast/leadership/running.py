@@ -7,8 +7,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from aiohttp import web
 from kubernetes import client
@@ -20,7 +21,7 @@ from ballast.metrics import LEADER
 
 log = logging.getLogger(__name__)
 
-Operate = Callable[[asyncio.Event], Awaitable[None]]
+Operate = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 """Runs the operator until the event is set (kopf.operator with stop_flag)."""
 
 # A leader that lost the Lease exits at once with this code, so kubelet restarts it as a
@@ -66,7 +67,7 @@ async def hold(elector: Elector, monotonic: Callable[[], float] = time.monotonic
 
 
 async def lead_when_elected(
-    elector: Elector, operate: Operate, standby: Callable[[], AsyncIterator[None]] | None = None
+    elector: Elector, operate: Operate, standby: Callable[[], AbstractAsyncContextManager[None]] | None = None
 ) -> None:
     """Stands by until elected, then operates while the Lease is held. On a normal stop
     (SIGTERM: kopf stops itself) the Lease is released for a prompt hand-over."""
