@@ -37,7 +37,7 @@ def key_of(kind: str, metadata: Mapping[str, Any]) -> ObjectKey:
     return ObjectKey(kind, metadata["namespace"], metadata["name"])
 
 
-def own_fingerprint(metadata: Mapping[str, Any]) -> tuple:
+def own_fingerprint(metadata: Mapping[str, Any]) -> tuple[int | None, tuple[tuple[str, str], ...], str | None]:
     """What a change of calls for the object's own reconcile: its spec (the generation counts
     every spec change), its annotations (a rollback request) and the start of its deletion."""
     annotations = tuple(sorted((metadata.get("annotations") or {}).items()))
@@ -61,7 +61,9 @@ def read_by_others(kind: str, body: Mapping[str, Any]) -> str:
     return _digest([body.get("spec"), status])
 
 
-def owners_of_child(labels: Mapping[str, str], owner_references: Iterable[Mapping[str, Any]], namespace: str) -> list:
+def owners_of_child(
+    labels: Mapping[str, str], owner_references: Iterable[Mapping[str, Any]], namespace: str
+) -> list[ObjectKey]:
     """The Ballast objects a child's change concerns: the Dataset of an ingest Job and its pods,
     the TrainingRun of a training Job and its pods, the ModelVersion of a serving Deployment,
     its ReplicaSets and pods, and every ModelVersion a model's shared Service names as owner."""

@@ -13,11 +13,11 @@ from ballast.api.dataset import INLINE_MAX_BYTES, DatasetSpec, DatasetStatus, Da
 from ballast.build.ingest_input import dataset_document
 from ballast.build.jobs import build_ingest_job, ingest_job_name
 from ballast.build.policy import SourceObjects, source_refusal
-from ballast.conditions import rfc3339, set_condition
+from ballast.conditions import ConditionStatus, rfc3339, set_condition
 from ballast.net.egress import check_url
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.dataset import DatasetReason
-from ballast.reconcile.durations import parse_duration
+from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.reconcile.jobs import (
     JobState,
     grace_end,
@@ -36,15 +36,15 @@ MAX_VIOLATIONS = 64
 
 @dataclass(frozen=True)
 class DatasetObservation:
-    body: dict
+    body: dict[str, Any]
     now: datetime
     job: JobState | None = None
     """The state of status.ingest.jobName's Job, when the index has it."""
-    termination: dict | None = None
+    termination: dict[str, Any] | None = None
     """The termination of that Job's newest pod."""
     pod_problem: str | None = None
     """Why that Job's pod cannot start (reconcile.jobs.pod_cannot_start), while it cannot."""
-    source_objects: Callable[[Mapping], SourceObjects] = lambda source: SourceObjects()
+    source_objects: Callable[[Mapping[str, Any]], SourceObjects] = lambda source: SourceObjects()
     """Looks up the claim and Secret a source names (their labels), asked only before a Job
     is created; the default finds nothing, so a pvc or secretRef source is refused."""
 
@@ -52,11 +52,11 @@ class DatasetObservation:
 DatasetView = Typed[DatasetSpec, DatasetStatus]
 
 
-def parse_dataset(body: dict) -> DatasetView:
+def parse_dataset(body: dict[str, Any]) -> DatasetView:
     return parse_object(body, DatasetSpec, DatasetStatus)
 
 
-def ingest_in_flight(status: Mapping) -> bool:
+def ingest_in_flight(status: Mapping[str, Any]) -> bool:
     ingest = parse_status(DatasetStatus, status).ingest
     return ingest is not None and ingest.finished_at is None
 
@@ -101,7 +101,7 @@ def _refuse_source(dataset: DatasetView, observed: DatasetObservation, settings:
     return None
 
 
-def _inline_too_large(body: dict) -> tuple[str, str] | None:
+def _inline_too_large(body: dict[str, Any]) -> tuple[str, str] | None:
     size = len(dataset_document(body).encode())
     if size <= INLINE_MAX_BYTES:
         return None
@@ -180,7 +180,7 @@ def _finished(ingest: IngestRun, now: datetime, *, succeeded: bool, reason: str,
     )
 
 
-def _wire(ingest: IngestRun) -> dict:
+def _wire(ingest: IngestRun) -> dict[str, Any]:
     """Every field, None included: a merge patch deletes what None names."""
     return ingest.model_dump(by_alias=True, mode="json")
 
@@ -190,7 +190,9 @@ def _second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def _ingest_failure(job: JobState, result: dict | None, termination: dict | None) -> tuple[str, str]:
+def _ingest_failure(
+    job: JobState, result: dict[str, Any] | None, termination: dict[str, Any] | None
+) -> tuple[str, str]:
     killed = out_of_memory(termination, memory_limit=None)
     if killed:
         return OUT_OF_MEMORY, killed
@@ -215,7 +217,7 @@ def _record_version(outcome: Outcome, dataset: DatasetView, result: dict[str, An
     entry = DatasetVersion(
         sha256=result["sha256"],
         rows=result["rows"],
-        created_at=result.get("createdAt") or rfc3339(now),
+        created_at=parse_time(result.get("createdAt") or rfc3339(now)),
         valid=bool(result["valid"]),
         snapshot_uri=result.get("snapshotUri") or None,
         profile_uri=result.get("profileUri") or None,
@@ -238,7 +240,7 @@ def _record_version(outcome: Outcome, dataset: DatasetView, result: dict[str, An
         )
 
 
-def _ingest_summary(result: dict) -> str:
+def _ingest_summary(result: dict[str, Any]) -> str:
     verdict = "valid" if result.get("valid") else "invalid"
     return f"version {result['sha256'][:12]}: {result['rows']} rows, {verdict}"
 
@@ -255,26 +257,28 @@ def _refresh_due(spec: DatasetSpec, ingest: IngestRun, now: datetime) -> bool:
     return due is not None and now >= due
 
 
-def _ready(dataset: DatasetView, merged: DatasetStatus, pod_problem: str | None) -> tuple[str, str, str]:
+def _ready(dataset: DatasetView, merged: DatasetStatus, pod_problem: str | None) -> tuple[ConditionStatus, str, str]:
     """(status, reason, message) of Ready, from the status as this reconcile leaves it."""
     ingest = merged.ingest
-    newest = (merged.versions or [None])[0]
-    finished = ingest is not None and ingest.finished_at is not None
+    newest = merged.versions[0] if merged.versions else None
+    finished = ingest if ingest is not None and ingest.finished_at is not None else None
     job_name = ingest.job_name if ingest else None
     if merged.latest_version:
         latest = merged.latest_version
         message = f"latest valid version {latest[:12]} has {merged.latest_rows} rows"
         return "True", DatasetReason.VERSION_AVAILABLE, message
-    if finished and ingest.succeeded is False:
-        return "False", ingest.reason or DatasetReason.INGEST_FAILED, ingest.message or ""
-    if finished and newest is not None and not newest.valid:
+    if finished is not None and finished.succeeded is False:
+        return "False", finished.reason or DatasetReason.INGEST_FAILED, finished.message or ""
+    if finished is not None and newest is not None and not newest.valid:
         return "False", DatasetReason.INVALID_DATA, "; ".join(newest.violations or [])[:2000]
-    if pod_problem and not finished:
+    if pod_problem and finished is None:
         return "Unknown", POD_CANNOT_START, f"the pod of ingest Job {job_name} cannot start: {pod_problem}"[:2000]
     return "Unknown", DatasetReason.INGESTING, f"ingest Job {job_name} is running"
 
 
-def _conditions(dataset: DatasetView, changes: dict, now: datetime, pod_problem: str | None = None) -> list[dict]:
+def _conditions(
+    dataset: DatasetView, changes: dict[str, Any], now: datetime, pod_problem: str | None = None
+) -> list[dict[str, Any]]:
     merged = parse_status(DatasetStatus, {**(dataset.body.get("status") or {}), **changes, "conditions": []})
     status, reason, message = _ready(dataset, merged, pod_problem)
     stamp = rfc3339(now)
@@ -287,13 +291,14 @@ def _conditions(dataset: DatasetView, changes: dict, now: datetime, pod_problem:
         observed_generation=dataset.generation,
         now=stamp,
     )
-    busy = merged.ingest is not None and merged.ingest.finished_at is None
+    running = merged.ingest if merged.ingest is not None and merged.ingest.finished_at is None else None
+    busy = running is not None
     return set_condition(
         conditions,
         type="Reconciling",
         status="True" if busy else "False",
         reason=DatasetReason.INGESTING if busy else DatasetReason.IDLE,
-        message=f"ingest Job {merged.ingest.job_name}" if busy else "",
+        message=f"ingest Job {running.job_name}" if running is not None else "",
         observed_generation=dataset.generation,
         now=stamp,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from ballast.api.driftpolicy import (
     MIN_INTERVAL_SECONDS,
@@ -19,10 +20,11 @@ from ballast.api.driftpolicy import (
     DriftPolicySpec,
     DriftPolicyStatus,
     DriftWindow,
+    RetrainAction,
 )
 from ballast.build.policy import Refusal
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, build_retrain_run, retrain_template_refusal
-from ballast.conditions import rfc3339, set_condition
+from ballast.conditions import ConditionStatus, rfc3339, set_condition
 from ballast.drift import window_memory
 from ballast.drift.counters import Window
 from ballast.drift.evaluation import Evaluation, evaluate
@@ -63,7 +65,7 @@ ENDED_RETRAINS = {
 }
 """How a retraining that ended is counted in ballast_retrains_total."""
 
-ConditionValue = tuple[str, str, str]
+ConditionValue = tuple[ConditionStatus, str, str]
 """(status, reason, message) of a condition to set."""
 
 
@@ -83,9 +85,9 @@ class PolicyRun:
 
 @dataclass(frozen=True)
 class DriftObservation:
-    body: dict
+    body: dict[str, Any]
     now: datetime
-    production: dict | None
+    production: dict[str, Any] | None
     """The model's Production ModelVersion (metadata, spec, status), if there is one."""
     evaluation: Evaluation | None = None
     """The current window judged (`evaluate_window`), when an evaluation was due and the counters could be read."""
@@ -93,7 +95,7 @@ class DriftObservation:
     window_problem: tuple[str, str] | None = None
     """(reason, message) when the counters could not be read."""
     runs: list[PolicyRun] = field(default_factory=list)
-    dataset: dict | None = None
+    dataset: dict[str, Any] | None = None
     """The Dataset the retrain template trains on (metadata, spec, status)."""
     stages: dict[str, str] = field(default_factory=dict)
     """The model's ModelVersions by name, with their stage."""
@@ -130,11 +132,11 @@ class _Policy:
         return retrain_template_refusal(self.observed.body, self.observed.settings)
 
 
-def parse_status(status: dict | None) -> DriftPolicyStatus:
+def parse_status(status: dict[str, Any] | None) -> DriftPolicyStatus:
     return DriftPolicyStatus.model_validate({k: v for k, v in (status or {}).items() if k != OPERATOR_STATUS})
 
 
-def evaluate_window(spec: DriftPolicySpec, production: dict | None, window: Window) -> Evaluation:
+def evaluate_window(spec: DriftPolicySpec, production: dict[str, Any] | None, window: Window) -> Evaluation:
     """The policy's checks on one window, against the accuracy the Production version trained to."""
     metrics = ((production or {}).get("status") or {}).get("metrics") or {}
     return evaluate(
@@ -229,7 +231,7 @@ def _window_unread(
 
 
 def _watch(
-    outcome: Outcome, firings: list[dict], policy: _Policy, production: str
+    outcome: Outcome, firings: list[dict[str, Any]], policy: _Policy, production: str
 ) -> tuple[ConditionValue, ConditionValue]:
     observed, now = policy.observed, policy.now
     ready: ConditionValue = ("True", WATCHING, f"watching {production}")
@@ -241,7 +243,7 @@ def _watch(
     if observed.window_started_at is not None:
         outcome.status["windowStart"] = rfc3339(observed.window_started_at)
     if observed.evaluation is not None:
-        drifting = _judge(outcome, firings, policy, observed.evaluation)
+        drifting = _judge(outcome, firings, policy, observed.evaluation, production)
     elif observed.window_started_at == now:
         # a window started: the first reading only sets its start, the next one judges it
         outcome.status["lastEvaluationTime"] = rfc3339(now)
@@ -252,7 +254,9 @@ def _watch(
     return ready, drifting
 
 
-def _set(conditions: list | None, type: str, value: ConditionValue, generation: int, now: datetime) -> list[dict]:
+def _set(
+    conditions: list[dict[str, Any]] | None, type: str, value: ConditionValue, generation: int, now: datetime
+) -> list[dict[str, Any]]:
     status, reason, message = value
     return set_condition(
         conditions,
@@ -314,7 +318,9 @@ def retrain_results(before: DriftPolicyStatus, outcome: Outcome) -> list[Retrain
 # --- evaluation and firing ----------------------------------------------------------------
 
 
-def _judge(outcome: Outcome, firings: list[dict], policy: _Policy, evaluation: Evaluation) -> ConditionValue:
+def _judge(
+    outcome: Outcome, firings: list[dict[str, Any]], policy: _Policy, evaluation: Evaluation, production: str
+) -> ConditionValue:
     now = policy.now
     outcome.status.update(
         lastEvaluationTime=rfc3339(now),
@@ -348,12 +354,12 @@ def _judge(outcome: Outcome, firings: list[dict], policy: _Policy, evaluation: E
     held = _held_back(firings, policy)
     if held:
         return "True", reason, f"{evaluation.summary()} ({held})"
-    _fire(outcome, firings, policy, evaluation)
+    _fire(outcome, firings, policy, evaluation, production)
     outcome.status["windowStart"] = rfc3339(now)
     return "True", reason, evaluation.summary()
 
 
-def _held_back(firings: list[dict], policy: _Policy) -> str:
+def _held_back(firings: list[dict[str, Any]], policy: _Policy) -> str:
     """Why a drifting window does not fire now, or '' when it does."""
     if firings and firings[0].get("outcome") in IN_FLIGHT:
         return f"retraining {firings[0].get('trainingRun') or 'waiting for data'} is in flight"
@@ -364,9 +370,10 @@ def _held_back(firings: list[dict], policy: _Policy) -> str:
     return ""
 
 
-def _fire(outcome: Outcome, firings: list[dict], policy: _Policy, evaluation: Evaluation) -> None:
+def _fire(
+    outcome: Outcome, firings: list[dict[str, Any]], policy: _Policy, evaluation: Evaluation, production: str
+) -> None:
     now, action = policy.now, policy.action
-    production = policy.observed.production["metadata"]["name"]
     # message as the API server defaults it: a firing written without one comes back changed
     firing = {
         "time": rfc3339(now),
@@ -383,11 +390,11 @@ def _fire(outcome: Outcome, firings: list[dict], policy: _Policy, evaluation: Ev
             firing["message"] = f"not retrained: {cap} retrainings in the last 24h (maxPerDay)"
             outcome.event("Warning", RETRAIN_CAPPED, firing["message"])
         else:
-            _start_retrain(outcome, firing, policy)
+            _start_retrain(outcome, firing, policy, action.retrain)
     firings.insert(0, firing)
 
 
-def _start_retrain(outcome: Outcome, firing: dict, policy: _Policy) -> None:
+def _start_retrain(outcome: Outcome, firing: dict[str, Any], policy: _Policy, retrain: RetrainAction) -> None:
     """Create the run on the newest valid Dataset version, unless the champion was trained on
     that very version: then wait for new data (the same data would give the same model)."""
     observed = policy.observed
@@ -398,7 +405,7 @@ def _start_retrain(outcome: Outcome, firing: dict, policy: _Policy) -> None:
         return
     newest = _newest_valid_version(observed.dataset)
     champion_data = _champion_data(observed)
-    dataset_name = policy.action.retrain.template.spec.dataset_ref.name
+    dataset_name = retrain.template.spec.dataset_ref.name
     if newest is None or (champion_data.get("name") == dataset_name and champion_data.get("version") == newest):
         firing |= {
             "outcome": FiringOutcome.WAITING_FOR_DATA,
@@ -422,13 +429,13 @@ def _start_retrain(outcome: Outcome, firing: dict, policy: _Policy) -> None:
     )
 
 
-def _champion_data(observed: DriftObservation) -> dict:
+def _champion_data(observed: DriftObservation) -> dict[str, Any]:
     """The Dataset (name, version) the Production version was trained on."""
     source = ((observed.production or {}).get("spec") or {}).get("source") or {}
     return source.get("dataset") or {}
 
 
-def _newest_valid_version(dataset: dict | None) -> str | None:
+def _newest_valid_version(dataset: dict[str, Any] | None) -> str | None:
     if not dataset:
         return None
     status = dataset.get("status") or {}
@@ -438,7 +445,7 @@ def _newest_valid_version(dataset: dict | None) -> str | None:
     return latest if version and version.get("valid") and version.get("snapshotUri") else None
 
 
-def _feature_results(evaluation: Evaluation) -> list[dict]:
+def _feature_results(evaluation: Evaluation) -> list[dict[str, Any]]:
     """Drifted features first, then by score: what a person reads when the list is cut."""
     features = sorted(evaluation.features, key=lambda f: (not f.drifted, -(f.score or 0.0), f.feature))
     return [
@@ -455,7 +462,7 @@ def _feature_results(evaluation: Evaluation) -> list[dict]:
     ]
 
 
-def _present(entry: dict) -> dict:
+def _present(entry: dict[str, Any]) -> dict[str, Any]:
     """Without the unset fields: a null in a merge patch deletes, so status would never match."""
     return {key: value for key, value in entry.items() if value is not None}
 
@@ -463,19 +470,22 @@ def _present(entry: dict) -> dict:
 # --- following retrainings ----------------------------------------------------------------
 
 
-def _adopt_orphan_runs(firings: list[dict], runs: list[PolicyRun]) -> list[dict]:
+def _adopt_orphan_runs(firings: list[dict[str, Any]], runs: list[PolicyRun]) -> list[dict[str, Any]]:
     """A run whose firing never reached status (the operator died in between) is recorded
     now, so it is neither lost nor created a second time."""
     known = {firing.get("trainingRun") for firing in firings}
-    orphans = [run for run in runs if run.name not in known and run.created_at is not None]
+    orphans = sorted(
+        ((run.created_at, run) for run in runs if run.name not in known and run.created_at is not None),
+        key=lambda orphan: orphan[0],
+    )
     newest_firing = max((parse_time(f["time"]) for f in firings), default=None)
-    for run in sorted(orphans, key=lambda r: r.created_at):
-        if newest_firing is not None and run.created_at <= newest_firing:
+    for created_at, run in orphans:
+        if newest_firing is not None and created_at <= newest_firing:
             continue  # older than the history we keep: it was recorded once and cut since
         firings.insert(
             0,
             {
-                "time": rfc3339(run.created_at),
+                "time": rfc3339(created_at),
                 "reason": run.firing_reason[:1024] or "recovered",
                 "action": "retrain",
                 "trainingRun": run.name,
@@ -486,7 +496,7 @@ def _adopt_orphan_runs(firings: list[dict], runs: list[PolicyRun]) -> list[dict]
     return firings
 
 
-def _follow_retrains(outcome: Outcome, firings: list[dict], policy: _Policy) -> list[dict]:
+def _follow_retrains(outcome: Outcome, firings: list[dict[str, Any]], policy: _Policy) -> list[dict[str, Any]]:
     runs = {run.name: run for run in policy.observed.runs}
     followed = []
     for firing in firings:
@@ -498,14 +508,15 @@ def _follow_retrains(outcome: Outcome, firings: list[dict], policy: _Policy) -> 
     return followed
 
 
-def _retry_waiting(outcome: Outcome, firing: dict, policy: _Policy) -> dict:
+def _retry_waiting(outcome: Outcome, firing: dict[str, Any], policy: _Policy) -> dict[str, Any]:
     newest = _newest_valid_version(policy.observed.dataset)
-    if newest and _champion_data(policy.observed).get("version") != newest:
-        _start_retrain(outcome, firing, policy)
+    retrain = policy.action.retrain
+    if retrain is not None and newest and _champion_data(policy.observed).get("version") != newest:
+        _start_retrain(outcome, firing, policy, retrain)
     return firing
 
 
-def _progress(outcome: Outcome, firing: dict, run: PolicyRun | None, policy: _Policy) -> dict:
+def _progress(outcome: Outcome, firing: dict[str, Any], run: PolicyRun | None, policy: _Policy) -> dict[str, Any]:
     if run is None:
         if firing.get("outcome") != FiringOutcome.CREATED:  # a new run may simply not be in the index yet
             firing |= {"outcome": FiringOutcome.MISSING, "message": f"TrainingRun {firing['trainingRun']} was deleted"}
@@ -546,7 +557,7 @@ def _progress(outcome: Outcome, firing: dict, run: PolicyRun | None, policy: _Po
     return firing
 
 
-def _retraining_condition(firings: list[dict]) -> ConditionValue | None:
+def _retraining_condition(firings: list[dict[str, Any]]) -> ConditionValue | None:
     retrains = [f for f in firings if f.get("action") == "retrain"]
     if not retrains:
         return None

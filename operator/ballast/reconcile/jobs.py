@@ -32,7 +32,7 @@ class JobState:
     finished_at: str | None = None
 
 
-def job_state(job_status: dict) -> JobState:
+def job_state(job_status: dict[str, Any]) -> JobState:
     """A Job is finished only once it carries a terminal Complete or Failed condition."""
     for condition in job_status.get("conditions") or []:
         if condition.get("status") != "True":
@@ -52,7 +52,7 @@ def job_state(job_status: dict) -> JobState:
     return JobState(finished=False, succeeded=False)
 
 
-def result_pending(job: JobState, termination: dict | None, now: datetime) -> bool:
+def result_pending(job: JobState, termination: dict[str, Any] | None, now: datetime) -> bool:
     """A finished Job whose pod's termination has not been seen yet, for a short while: its
     result (or the reason it failed) is about to arrive, and recording the Job's own generic
     reason instead would be final. A pod that never reports (deleted, killed at the deadline)
@@ -69,7 +69,7 @@ def grace_end(job: JobState) -> datetime | None:
     return parse_time(job.finished_at) + timedelta(seconds=TERMINATION_GRACE_SECONDS)
 
 
-def pod_termination(pod_status: dict) -> dict | None:
+def pod_termination(pod_status: dict[str, Any]) -> dict[str, Any] | None:
     """The first container's termination: exit code, finish time and message, once it ended."""
     for container in pod_status.get("containerStatuses") or []:
         terminated = (container.get("state") or {}).get("terminated")
@@ -92,7 +92,7 @@ _STUCK_WAITING = (
 )
 
 
-def pod_cannot_start(pod_status: dict) -> str | None:
+def pod_cannot_start(pod_status: dict[str, Any]) -> str | None:
     """Why a pod cannot start, in the words of the scheduler or the kubelet: no node will take
     it (a nodeSelector or toleration that matches nothing, too few resources), or its image
     or configuration is wrong. None while it is merely on its way."""
@@ -137,7 +137,7 @@ class StartRefusal:
     message: str
 
 
-def serving_start_refusal(pod_status: dict) -> StartRefusal | None:
+def serving_start_refusal(pod_status: dict[str, Any]) -> StartRefusal | None:
     """The refusal a serving container ended with (it then sits in CrashLoopBackOff, or is
     running its next attempt, which will end the same way), or None. Only a JSON termination
     message with one of SERVING_REFUSALS counts: a message that falls back to the log's tail
@@ -157,7 +157,7 @@ def serving_start_refusal(pod_status: dict) -> StartRefusal | None:
     return None
 
 
-def out_of_memory(termination: dict | None, memory_limit: str | None) -> str | None:
+def out_of_memory(termination: dict[str, Any] | None, memory_limit: str | None) -> str | None:
     """Why a pod's end was the runtime's OOM kill, or None when it was not. The kernel's kill
     leaves no result and often no log line, so the runtime's own reason is the one witness."""
     if not termination or termination.get("reason") != "OOMKilled":
@@ -169,7 +169,7 @@ def out_of_memory(termination: dict | None, memory_limit: str | None) -> str | N
     )
 
 
-def result_termination(terminations: list[dict]) -> dict | None:
+def result_termination(terminations: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The termination that carries a Job's result: a pod that succeeded (a Job completes on its
     first), else the newest. A pod deleted mid-run ends only when its grace period does, which
     can be after its replacement has succeeded; its empty end must not hide the result."""
@@ -177,7 +177,7 @@ def result_termination(terminations: list[dict]) -> dict | None:
     return max(succeeded or terminations, key=lambda t: t.get("finishedAt") or "", default=None)
 
 
-def parse_result(termination: dict | None) -> dict[str, Any] | None:
+def parse_result(termination: dict[str, Any] | None) -> dict[str, Any] | None:
     """The JSON result a Ballast pod wrote to its termination log, or None if it wrote none
     (a crash: then the message is the tail of its log, which the caller shows as it is)."""
     if not termination or not termination.get("message"):

@@ -5,6 +5,7 @@ stage among their model's versions (see ballast.reconcile.serving)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service, build_serving_deployment
 from ballast.canary.samples import Sample
@@ -20,7 +21,7 @@ from ballast.settings import Settings
 
 
 def reconcile_model_version(
-    body: dict,
+    body: dict[str, Any],
     verification: Verification,
     now: datetime,
     *,
@@ -80,7 +81,7 @@ def reconcile_model_version(
         outcome.apply_manifests.append(
             (manager, build_model_service(situation.spec.model, situation.namespace, [body]))
         )
-    if deployment_changed:
+    if manifest is not None and deployment_changed:
         # The Deployment last: its spec hash is what says both were applied. An operator
         # killed between the two applies then finds no matching hash and applies both again.
         outcome.apply_manifests.append(("ballast", manifest))

@@ -10,10 +10,10 @@ operator has no `get` on Ballast's kinds).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ballast.build.ingest_network_policy import build_ingest_network_policy
-from ballast.build.jobs import INGEST_COMPONENT
-from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT
+from ballast.build.naming import COMPONENT_LABEL, INGEST_COMPONENT, SERVING_COMPONENT
 from ballast.build.serving import MODEL_LABEL
 from ballast.build.serving_network_policy import build_serving_network_policy
 from ballast.settings import Settings
@@ -22,7 +22,7 @@ OWNER_KINDS = {"Dataset": INGEST_COMPONENT, "ModelVersion": SERVING_COMPONENT}
 """The kind that owns each component's NetworkPolicy."""
 
 
-def controller_reference(metadata: Mapping) -> dict | None:
+def controller_reference(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
     """The owner reference with controller: true (there is one at most), if it is a Ballast kind's."""
     return next(
         (
@@ -34,7 +34,9 @@ def controller_reference(metadata: Mapping) -> dict | None:
     )
 
 
-def restored_network_policy(deleted: dict, owner_uid_now: str | None, settings: Settings) -> dict | None:
+def restored_network_policy(
+    deleted: dict[str, Any], owner_uid_now: str | None, settings: Settings
+) -> dict[str, Any] | None:
     """The NetworkPolicy to apply in place of `deleted`, or None when it should stay deleted."""
     metadata = deleted["metadata"]
     owner = controller_reference(metadata)

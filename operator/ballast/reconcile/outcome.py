@@ -22,7 +22,7 @@ class StatusPatch:
     plural: str
     namespace: str
     name: str
-    operations: tuple[dict, ...]
+    operations: tuple[dict[str, Any], ...]
 
 
 @dataclass
@@ -30,11 +30,11 @@ class Outcome:
     status: dict[str, Any] = field(default_factory=dict)
     """Status fields to set (a merge patch of .status)."""
     events: list[Event] = field(default_factory=list)
-    create_jobs: list[dict] = field(default_factory=list)
+    create_jobs: list[dict[str, Any]] = field(default_factory=list)
     delete_jobs: list[str] = field(default_factory=list)
-    create_objects: list[tuple[str, dict]] = field(default_factory=list)
+    create_objects: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(plural, manifest) of Ballast objects to create if absent."""
-    apply_manifests: list[tuple[str, dict]] = field(default_factory=list)
+    apply_manifests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(field manager, manifest) of children kept as declared by server-side apply, which
     also puts back whatever drifted in the fields Ballast sets."""
     patch_statuses: list[StatusPatch] = field(default_factory=list)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from ballast.api.kinds import GROUP
 from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
@@ -38,7 +39,7 @@ class ServiceClaim:
     """Why the Service is not Ballast's: names and label keys only, never a value it carries."""
 
 
-def claim_model_service(live: dict | None, model: str) -> ServiceClaim:
+def claim_model_service(live: dict[str, Any] | None, model: str) -> ServiceClaim:
     """What Ballast may do with the model's Service, judged from the live object (None: absent)."""
     if live is None:
         return ServiceClaim(ServiceAction.CREATE)
@@ -67,12 +68,12 @@ def claim_model_service(live: dict | None, model: str) -> ServiceClaim:
     return ServiceClaim(ServiceAction.APPLY, resource_version=metadata.get("resourceVersion"))
 
 
-def _is_model_version(owner: dict) -> bool:
+def _is_model_version(owner: dict[str, Any]) -> bool:
     return owner.get("kind") == "ModelVersion" and str(owner.get("apiVersion", "")).startswith(f"{GROUP}/")
 
 
 def with_service_claim(
-    outcome: Outcome, current_status: dict, claim: ServiceClaim, *, generation: int | None, now: str
+    outcome: Outcome, current_status: dict[str, Any], claim: ServiceClaim, *, generation: int | None, now: str
 ) -> Outcome:
     """The outcome with the ServiceConflict condition: True (and one Warning, when it becomes
     True) while the Service is someone else's; False once it is Ballast's again. A version that

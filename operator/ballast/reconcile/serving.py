@@ -12,6 +12,7 @@ The stage machine itself is the table in ballast.reconcile.serving_transitions.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ballast.build.serving import model_service_name
 from ballast.reasons.modelversion import SERVING_STAGES, Stage
@@ -30,7 +31,7 @@ from ballast.reconcile.serving_state import (
 from ballast.reconcile.serving_transitions import transition_for
 
 
-def in_transition(spec: Mapping, status: Mapping) -> bool:
+def in_transition(spec: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
     """Versions whose serving state can change without an event of their own (a sibling was
     promoted, a grace period ends, pods become ready): these are looked at on a timer."""
     typed_spec, typed_status = parse_spec(spec), parse_status(status)
@@ -42,7 +43,7 @@ def in_transition(spec: Mapping, status: Mapping) -> bool:
     )
 
 
-def wants_samples(spec: Mapping, status: Mapping, siblings: list[Sibling], name: str) -> bool:
+def wants_samples(spec: Mapping[str, Any], status: Mapping[str, Any], siblings: list[Sibling], name: str) -> bool:
     """Counters are scraped only for a canary, or a version about to become one."""
     typed_spec, stage = parse_spec(spec), parse_status(status).stage or Stage.CANDIDATE
     if stage is Stage.CANARY:
@@ -51,13 +52,14 @@ def wants_samples(spec: Mapping, status: Mapping, siblings: list[Sibling], name:
     return starting and any(s.stage == Stage.PRODUCTION and s.name != name for s in siblings)
 
 
-def approval_manager(managed_fields: list[dict] | None) -> str | None:
+def approval_manager(managed_fields: list[dict[str, Any]] | None) -> str | None:
     """Who set spec.rollout.approved: the field manager the API server recorded for it
     (kubectl-patch, kubectl-client-side-apply, argocd-controller, ...)."""
     for entry in reversed(managed_fields or []):
         rollout = ((entry.get("fieldsV1") or {}).get("f:spec") or {}).get("f:rollout") or {}
         if "f:approved" in rollout:
-            return entry.get("manager")
+            manager: str | None = entry.get("manager")
+            return manager
     return None
 
 

@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any
 
 from ballast.api.modelversion import ModelVersionSpec, ModelVersionStatus, RolloutSpec, ServingSpec
 from ballast.canary.analysis import Analysis, analyse
 from ballast.canary.samples import Sample, window
+from ballast.conditions import ConditionStatus
 from ballast.reasons.modelversion import Stage
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.registry import Verification
@@ -51,7 +53,7 @@ class DeploymentState:
 class Ready:
     """The Ready condition a serving decision comes to."""
 
-    status: str
+    status: ConditionStatus
     reason: str
     message: str
 
@@ -65,11 +67,11 @@ class StageDecision:
     ready: Ready
 
 
-def parse_spec(spec: Mapping) -> ModelVersionSpec:
+def parse_spec(spec: Mapping[str, Any]) -> ModelVersionSpec:
     return ModelVersionSpec.model_validate(dict(spec))
 
 
-def parse_status(status: Mapping | None) -> ModelVersionStatus:
+def parse_status(status: Mapping[str, Any] | None) -> ModelVersionStatus:
     return ModelVersionStatus.model_validate({k: v for k, v in (status or {}).items() if k != KOPF_STATUS_FIELD})
 
 
@@ -82,7 +84,7 @@ def rollout_of(spec: ModelVersionSpec) -> RolloutSpec:
     return spec.rollout or RolloutSpec()
 
 
-def requested_rollback(annotations: Mapping | None) -> datetime | None:
+def requested_rollback(annotations: Mapping[str, Any] | None) -> datetime | None:
     """When a rollback to this version was requested; None when never, or not as a time."""
     text = (annotations or {}).get(ROLLBACK_ANNOTATION)
     try:
@@ -192,7 +194,7 @@ class ServingInput:
 
 
 def serving_input(
-    version: Mapping,
+    version: Mapping[str, Any],
     *,
     verification: Verification,
     now: datetime,

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ballast.api.kinds import MODEL_VERSION
 from ballast.canary.samples import Sample
@@ -101,7 +102,7 @@ def canary_replicas(production: Sibling, percent: int) -> int:
     return max(1, math.ceil(production.ready_replicas * percent / (100 - percent)))
 
 
-def _step_state(situation: ServingInput, step: int, production: str) -> dict:
+def _step_state(situation: ServingInput, step: int, production: str) -> dict[str, Any]:
     return {
         "step": step,
         "stepStartedAt": rfc3339(situation.now),

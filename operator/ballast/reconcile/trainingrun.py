@@ -7,12 +7,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
-from ballast.conditions import find_condition, rfc3339, set_condition
+from ballast.conditions import ConditionStatus, find_condition, rfc3339, set_condition
 from ballast.lifecycle.stored_version import PinnedVersion, StoredVersion
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.trainingrun import RunPhase, TrainingRunReason
@@ -42,14 +43,14 @@ DATASET_DIGESTS = (
 
 @dataclass(frozen=True)
 class TrainingRunObservation:
-    body: dict
+    body: dict[str, Any]
     now: datetime
-    dataset: dict | None = None
+    dataset: dict[str, Any] | None = None
     """The Dataset that spec.datasetRef names (metadata, spec, status), if it exists."""
-    champion: dict | None = None
+    champion: dict[str, Any] | None = None
     """The model's Production ModelVersion (metadata, spec), if there is one."""
     job: JobState | None = None
-    termination: dict | None = None
+    termination: dict[str, Any] | None = None
     pod_problem: str | None = None
     """Why the Job's pod cannot start (reconcile.jobs.pod_cannot_start), while it cannot."""
     stored_version: StoredVersion | None = None
@@ -60,7 +61,7 @@ class TrainingRunObservation:
 RunView = Typed[TrainingRunSpec, TrainingRunStatus]
 
 
-def parse_run(body: dict) -> RunView:
+def parse_run(body: dict[str, Any]) -> RunView:
     return parse_object(body, TrainingRunSpec, TrainingRunStatus)
 
 
@@ -75,7 +76,7 @@ class Verdict:
     """When to look again although nothing changes: a wait's deadline, a result's grace."""
 
 
-CONDITION_STATUS = {
+CONDITION_STATUS: dict[RunPhase, tuple[ConditionStatus, ConditionStatus]] = {
     RunPhase.RUNNING: ("Unknown", "Unknown"),
     RunPhase.WAITING: ("False", "Unknown"),
     RunPhase.SUCCEEDED: ("True", "True"),
@@ -84,7 +85,7 @@ CONDITION_STATUS = {
 """(Ready, Succeeded) of each phase."""
 
 
-def version_to_look_up(body: dict, dataset: dict | None) -> PinnedVersion | None:
+def version_to_look_up(body: dict[str, Any], dataset: dict[str, Any] | None) -> PinnedVersion | None:
     """The pinned version (by spec or, once started, by status) that the Dataset's status no
     longer lists: the handler resolves it from the store's metadata. None when there is nothing
     to look up (no Dataset, no pin, or the version is in status)."""
@@ -104,12 +105,12 @@ def version_to_look_up(body: dict, dataset: dict | None) -> PinnedVersion | None
     )
 
 
-def is_finished(status: Mapping) -> bool:
+def is_finished(status: Mapping[str, Any]) -> bool:
     succeeded = find_condition(status.get("conditions"), "Succeeded")
-    return bool(succeeded) and succeeded["status"] in ("True", "False")
+    return succeeded is not None and succeeded.get("status") in ("True", "False")
 
 
-def in_flight(status: Mapping) -> bool:
+def in_flight(status: Mapping[str, Any]) -> bool:
     return not is_finished(status)
 
 
@@ -132,7 +133,7 @@ def reconcile_training_run(observed: TrainingRunObservation, settings: Settings)
     return outcome
 
 
-def _conditions(run: RunView, verdict: Verdict, now: datetime) -> list[dict]:
+def _conditions(run: RunView, verdict: Verdict, now: datetime) -> list[dict[str, Any]]:
     ready, succeeded = CONDITION_STATUS[verdict.phase]
     stamp = rfc3339(now)
     conditions = wire_conditions(run.status)
@@ -155,7 +156,7 @@ def _start(outcome: Outcome, run: RunView, observed: TrainingRunObservation, set
     if refused:
         return refused
     version, problem = _resolve_dataset_version(run, observed.dataset, stored=observed.stored_version)
-    if version is None:
+    if version is None or observed.dataset is None:  # no version without a Dataset
         created = parse_time(run.body["metadata"]["creationTimestamp"])
         deadline = created + timedelta(seconds=settings.dataset_wait_seconds)
         final = problem[0] == TrainingRunReason.DATASET_VERSION_INVALID or now >= deadline
@@ -198,7 +199,9 @@ def _refuse_image(outcome: Outcome, run: RunView, settings: Settings) -> Verdict
     return Verdict(RunPhase.FAILED, refusal.reason, refusal.message)
 
 
-def _inputs(run: RunView, version: dict, dataset: dict, champion: dict | None) -> dict:
+def _inputs(
+    run: RunView, version: dict[str, Any], dataset: dict[str, Any], champion: dict[str, Any] | None
+) -> dict[str, Any]:
     """What `ballast train` reads (see ballast.runtime.train)."""
     metadata = run.body["metadata"]
     inputs = {
@@ -222,15 +225,15 @@ def _inputs(run: RunView, version: dict, dataset: dict, champion: dict | None) -
     return inputs
 
 
-def _listed_versions(dataset: dict) -> dict[str, dict]:
+def _listed_versions(dataset: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The versions the Dataset's status lists, by sha256 (as status-shaped dicts: a version
     resolved from the store has the same shape, lifecycle.stored_version)."""
     return {v["sha256"]: v for v in (dataset.get("status") or {}).get("versions") or []}
 
 
 def _resolve_dataset_version(
-    run: RunView, dataset: dict | None, pinned: str | None = None, stored: StoredVersion | None = None
-) -> tuple[dict | None, tuple[str, str]]:
+    run: RunView, dataset: dict[str, Any] | None, pinned: str | None = None, stored: StoredVersion | None = None
+) -> tuple[dict[str, Any] | None, tuple[str, str]]:
     """The version to train on: the one already pinned in status, else the one spec names,
     else the newest valid one; never an invalid one. A pinned version that has left the
     status history is taken from the store (`stored`), verified there."""
@@ -299,7 +302,7 @@ def _ensure_job(outcome: Outcome, run: RunView, observed: TrainingRunObservation
     version, problem = _resolve_dataset_version(
         run, observed.dataset, pinned=run.status.dataset_version, stored=observed.stored_version
     )
-    if version is None:
+    if version is None or observed.dataset is None:  # no version without a Dataset
         return Verdict(RunPhase.WAITING, *_reason_for(problem, final=False))
     champion = observed.champion
     if run.status.champion and (not champion or champion["metadata"]["name"] != run.status.champion):
@@ -316,7 +319,9 @@ def _memory_limit(spec: TrainingRunSpec) -> str | None:
     return None if memory is None else str(memory)
 
 
-def _failure(job: JobState, result: dict | None, termination: dict | None, memory_limit: str | None) -> tuple[str, str]:
+def _failure(
+    job: JobState, result: dict[str, Any] | None, termination: dict[str, Any] | None, memory_limit: str | None
+) -> tuple[str, str]:
     if job.reason == TrainingRunReason.DEADLINE_EXCEEDED:
         return TrainingRunReason.DEADLINE_EXCEEDED, f"the training Job ran past activeDeadlineSeconds: {job.message}"
     killed = out_of_memory(termination, memory_limit)
@@ -328,7 +333,7 @@ def _failure(job: JobState, result: dict | None, termination: dict | None, memor
     return TrainingRunReason.TRAINING_FAILED, tail or job.message or "the training pod failed without a message"
 
 
-def _record_result(outcome: Outcome, run: RunView, result: dict) -> Verdict:
+def _record_result(outcome: Outcome, run: RunView, result: dict[str, Any]) -> Verdict:
     for field in RESULT_FIELDS:
         if result.get(field) is not None:
             outcome.status[field] = result[field]
@@ -348,7 +353,7 @@ def _record_result(outcome: Outcome, run: RunView, result: dict) -> Verdict:
     return Verdict(RunPhase.SUCCEEDED, TrainingRunReason.TRAINED, message)
 
 
-def build_model_version(run: dict, result: dict) -> dict:
+def build_model_version(run: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """The registry entry for a passed run. It is not owned by the run: registry entries
     outlive the attempts that produced them."""
     spec, status = run["spec"], run.get("status") or {}

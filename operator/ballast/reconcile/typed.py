@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ballast.api.common import ApiModel, StatusBase
 
@@ -17,7 +17,7 @@ StatusT = TypeVar("StatusT", bound=StatusBase)
 
 @dataclass(frozen=True)
 class Typed(Generic[SpecT, StatusT]):
-    body: dict
+    body: dict[str, Any]
     """The object as it came (children and Job inputs are built from its wire form)."""
     name: str
     generation: int
@@ -25,7 +25,7 @@ class Typed(Generic[SpecT, StatusT]):
     status: StatusT
 
 
-def parse_object(body: dict, spec_model: type[SpecT], status_model: type[StatusT]) -> Typed[SpecT, StatusT]:
+def parse_object(body: dict[str, Any], spec_model: type[SpecT], status_model: type[StatusT]) -> Typed[SpecT, StatusT]:
     return Typed(
         body=body,
         name=body["metadata"]["name"],
@@ -35,10 +35,10 @@ def parse_object(body: dict, spec_model: type[SpecT], status_model: type[StatusT
     )
 
 
-def parse_status(model: type[StatusT], status: Mapping | None) -> StatusT:
+def parse_status(model: type[StatusT], status: Mapping[str, Any] | None) -> StatusT:
     return model.model_validate({key: value for key, value in (status or {}).items() if key != KOPF_FIELD})
 
 
-def wire_conditions(status: StatusBase) -> list[dict]:
+def wire_conditions(status: StatusBase) -> list[dict[str, Any]]:
     """The conditions as ballast.conditions.set_condition reads and writes them."""
     return [condition.to_wire() for condition in status.conditions]
