@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ballast.reconcile.durations import parse_time
+from ballast.reconcile.durations import parse_duration, parse_time
 from tests.support import shifting
 from tests.support.ballast_objects import condition, wait_for_condition
 from tests.support.kube import Kubectl, wait_for
@@ -109,6 +109,7 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(
     assert traffic.failures == [], traffic.failures[:5]
 
     training = (parse_time(run["status"]["completedAt"]) - parse_time(run["status"]["startedAt"])).total_seconds()
+    analysis = parse_duration(CANARY["analysisInterval"]) * len(CANARY["steps"])
     events = k.get_json("events", "--field-selector", f"involvedObject.name={POLICY}")["items"]
     reasons = {event["reason"] for event in events}
     assert {"DriftDetected", "RetrainStarted", "RetrainPromoted"} <= reasons, reasons
@@ -119,7 +120,9 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(
         f"    TrainingRun created       {run_created_at - onset:5.1f}  ({firing['trainingRun']})\n"
         f"    ModelVersion Ready        {ready_at - onset:5.1f}  ({challenger})\n"
         f"    promoted                  {promoted_at - onset:5.1f}\n"
-        f"    firing -> promotion, less training ({training:.1f}s): {promoted_at - fired_at - training:.1f}s"
+        f"    firing -> promotion, less training ({training:.1f}s): {promoted_at - fired_at - training:.1f}s\n"
+        f"    the same, less the canary's analysis window ({analysis:.0f}s): "
+        f"{promoted_at - fired_at - training - analysis:.1f}s"
     )
 
 
