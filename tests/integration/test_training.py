@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 
 from ballast.build.naming import DATASET_SOURCE_LABEL
-from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
+from ballast.build.security import (
+    DEFAULT_USER_ID,
+    restricted_container_security_context,
+    restricted_pod_security_context,
+)
 from tests.support.ballast_objects import (
     IRIS_COLUMNS,
     condition,
@@ -348,6 +353,9 @@ def test_objects_created_while_the_operator_is_down_get_each_event_once(k: Kubec
     path = shared_store_dir() / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.data)
+    # the namespace's part of the store stays the pods' (uid 65532): the ingest writes there too
+    for folder in (shared_store_dir() / namespace, *(shared_store_dir() / namespace).rglob("*")):
+        os.chown(folder, DEFAULT_USER_ID, DEFAULT_USER_ID)
     ballast_operator.kill()
     try:
         k.apply(dataset("once", {"inline": {"rows": iris_rows()}}))

@@ -35,7 +35,7 @@ class ForkedOperator(OperatorProcess):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._server: subprocess.Popen | None = None
-        self.pid: int | None = None
+        self._forked: int | None = None
         self.restart_seconds: list[float] = []
         """Time from each start() to a healthy operator."""
 
@@ -64,9 +64,14 @@ class ForkedOperator(OperatorProcess):
                 stderr=self._server_log,
                 text=True,
             )
-        self.pid = int(self._ask("start"))
+        self._forked = int(self._ask("start"))
         self._wait_until_healthy(timeout=30)
         self.restart_seconds.append(time.monotonic() - began)
+
+    @property
+    def pid(self) -> int | None:  # type: ignore[override]  # None between a kill and the next start
+        """The forked operator's pid (OperatorProcess's is its own child's)."""
+        return self._forked
 
     health_poll_seconds = 0.02  # ten times as often as OperatorProcess: a forked start is that quick
 
@@ -78,13 +83,13 @@ class ForkedOperator(OperatorProcess):
     def kill(self) -> None:
         os.kill(self.pid, signal.SIGKILL)
         self._ask(f"reap {self.pid}")
-        self.pid = None
+        self._forked = None
 
     def __exit__(self, *_exc) -> None:
         if self.pid is not None:
             os.kill(self.pid, signal.SIGTERM)
             self._ask(f"reap {self.pid}")
-            self.pid = None
+            self._forked = None
         if self._server is not None:
             self._server.stdin.close()
             self._server.wait(timeout=30)
