@@ -96,7 +96,8 @@ class Fleet:
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
         self.kubectl = Kubectl(self.kubeconfig)
-        self.artifact: dict | None = None
+        self.artifacts: dict[str, dict] = {}
+        """The model every ModelVersion of a namespace registers, under that namespace's prefix."""
         self.operator: BenchOperator | None = None
 
     @property
@@ -129,7 +130,7 @@ class Fleet:
             self.core.create_persistent_volume(volume)
             self.core.create_namespaced_persistent_volume_claim(namespace, claim)
         self._create_identity()
-        self.artifact = self._write_artifact()
+        self.artifacts = self._write_artifacts()
         self._wait_for_fake_nodes()
 
     def _fake_node(self, name: str) -> dict:
@@ -257,8 +258,9 @@ class Fleet:
             else:
                 flow.create_flow_schema(document)
 
-    def _write_artifact(self) -> dict:
-        """One small real model (skops, sha256-addressed), which every ModelVersion registers."""
+    def _write_artifacts(self) -> dict[str, dict]:
+        """One small real model (skops, sha256-addressed), in each namespace's part of the store:
+        a ModelVersion may name only artifacts under its own namespace's prefix."""
         from sklearn.datasets import load_iris
         from sklearn.linear_model import LogisticRegression
 
@@ -266,10 +268,13 @@ class Fleet:
 
         features, target = load_iris(return_X_y=True)
         model = serialize_model(LogisticRegression(max_iter=300).fit(features, target))
-        path = self.store_dir / "models" / "bench" / model.sha256 / "model.skops"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(model.data)
-        return {"uri": f"file://{path}", "sha256": model.sha256, "format": "skops"}
+        artifacts = {}
+        for namespace in self.namespaces:
+            path = self.store_dir / namespace / "models" / "bench" / model.sha256 / "model.skops"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(model.data)
+            artifacts[namespace] = {"uri": f"file://{path}", "sha256": model.sha256, "format": "skops"}
+        return artifacts
 
     # --- the operator ---------------------------------------------------------------------------
 
@@ -335,7 +340,7 @@ class Fleet:
                 "metadata": meta(f"mv-{index}"),
                 "spec": {
                     "model": f"m-{index}",
-                    "artifact": self.artifact,
+                    "artifact": self.artifacts[self.namespace_of(index)],
                     "serving": {"enabled": served, "replicas": 1},
                     "rollout": {"strategy": "Immediate", "analysisInterval": "60s"},
                 },
