@@ -15,6 +15,7 @@ from ballast.build.security import (
     restricted_container_security_context,
     restricted_pod_security_context,
 )
+from tests.support import shifting
 from tests.support.ballast_objects import (
     IRIS_COLUMNS,
     condition,
@@ -341,9 +342,10 @@ def test_killing_the_operator_while_a_job_runs_leaves_one_job_and_one_model_vers
 
 
 def test_objects_created_while_the_operator_is_down_get_each_event_once(k: Kubectl, namespace: str, ballast_operator):
-    """kopf ran an object's resume and create handlers both when it first listed an object
-    nobody had handled yet, and both posted the same Events. One reconcile at a time per
-    object, on the object as it is now, posts each once."""
+    """Two reconciles deciding on the same status post the same Events: kopf ran an object's
+    create handler and its timer's first tick at the same moment. One reconcile at a time per
+    object, on the object as it is now, posts each once, whether the object was created while
+    the operator ran or while it was down."""
     from sklearn.linear_model import LogisticRegression
 
     from ballast.models.skops_format import serialize_model
@@ -372,16 +374,22 @@ def test_objects_created_while_the_operator_is_down_get_each_event_once(k: Kubec
         )
     finally:
         ballast_operator.start()
+    # and one created while it runs: kopf ran its create handler and its first timer tick at once
+    policy = shifting.drift_policy(shifting.training_spec())
+    k.apply(policy)
     version = wait_for_condition(k, "modelversion", "once", "Ready", timeout=60)
     assert condition(version, "Ready")["status"] == "True", condition(version, "Ready")
     _valid_version(k, "once")
 
-    def reasons(kind: str) -> list[str]:
-        events = k.get_json("events", "--field-selector", f"involvedObject.kind={kind},involvedObject.name=once")
+    # Unknown while the model has no Production version to watch
+    wait_for_condition(k, "driftpolicy", policy["metadata"]["name"], "Ready", statuses=("Unknown",), timeout=60)
+
+    def reasons(kind: str, name: str) -> list[str]:
+        events = k.get_json("events", "--field-selector", f"involvedObject.kind={kind},involvedObject.name={name}")
         return sorted(event["reason"] for event in events["items"] for _ in range(event.get("count") or 1))
 
-    for kind in ("ModelVersion", "Dataset"):
-        posted = reasons(kind)
+    for kind, name in (("ModelVersion", "once"), ("Dataset", "once"), ("DriftPolicy", policy["metadata"]["name"])):
+        posted = reasons(kind, name)
         assert posted and len(posted) == len(set(posted)), f"{kind}: {posted}"
 
 
