@@ -36,6 +36,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
 
 
+SESSION_OPERATOR: list = []
+"""The ballast_operator fixture's process, once started."""
+
+
+def _session_operator(item: pytest.Item):
+    """The session's operator process when this test uses it and it was started, else None."""
+    if "ballast_operator" not in getattr(item, "fixturenames", ()) or not SESSION_OPERATOR:
+        return None
+    return SESSION_OPERATOR[0]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that needs the session's operator fails at once, with the operator's log, once
+    that operator is gone or no longer leads: waiting out each test's timeouts would say
+    nothing more."""
+    operator = _session_operator(item)
+    if operator is not None and not operator.leading():
+        pytest.fail(operator.state(), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    operator = _session_operator(item)
+    if report.failed and report.when == "call" and operator is not None:
+        report.sections.append(("session operator", operator.state()))
+    return report
+
+
 @pytest.fixture(scope="session")
 def kubeconfig() -> Path:
     if os.environ.get("KUBECONFIG"):
@@ -109,6 +138,8 @@ def ballast_operator(kubeconfig: Path, kubectl: Kubectl, crds, tmp_path_factory)
     with OperatorProcess(
         kubeconfig, log, store_dir=shared_store_dir(), namespaces=(f"{NAMESPACE_PREFIX}*",)
     ) as process:
+        process.wait_until_leading()
+        SESSION_OPERATOR.append(process)
         yield process
         # The operator removes its finalizers from the last tests' objects before it stops:
         # stopped first, it would leave their namespaces Terminating for good.

@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +42,7 @@ import hostpackages  # noqa: E402
 import images  # noqa: E402
 import node  # noqa: E402
 import registry  # noqa: E402
+import supervise  # noqa: E402
 from supervise import Daemon  # noqa: E402
 
 CLUSTER_NAME = "ballast"
@@ -53,6 +56,7 @@ SERVICE_CIDR = "10.96.0.0/16"  # kubeadm's default range; must not overlap the p
 # address) at the API server's own port, so the API server must listen on the Service's.
 DEFAULT_API_SERVER_PORT = 443
 READY_TIMEOUT_SECONDS = 180
+KUBELET_STARTS = 3
 
 
 def cache_dir() -> Path:
@@ -338,8 +342,21 @@ def _node_daemons(bin_dir: Path) -> dict[str, Daemon]:
     }
 
 
-def _ensure_real_node(bin_dir: Path) -> Callable[[], None]:
-    """Starts what is not running; returns a check that raises once one of them has exited."""
+@dataclass(frozen=True)
+class NodeProcesses:
+    check_alive: Callable[[], None]
+    """Raises once one of them has exited for good."""
+    heartbeat_after: datetime | None
+    """When the kubelet was started by this call: the Node's Ready condition then says nothing
+    until the new kubelet has renewed the node's Lease (the old Ready stays True for minutes)."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ensure_real_node(bin_dir: Path) -> NodeProcesses:
+    """Starts what is not running."""
     _require_modules("the volume provisioner", "kubernetes")
     hostpackages.ensure_packages()
     daemons = _node_daemons(bin_dir)
@@ -356,14 +373,27 @@ def _ensure_real_node(bin_dir: Path) -> Callable[[], None]:
     node.wait_for_socket(daemons["containerd"], containerd_pid, layout.containerd_socket)
     if node.prepare_kubelet(layout, _api_server_url()):
         daemons["kubelet"].stop()
-    running = [(daemons["registry"], registry_pid), (daemons["containerd"], containerd_pid)]
-    running += [(daemons[name], daemons[name].ensure()) for name in ("kubelet", "provisioner")]
+    kubelet = daemons["kubelet"]
+    kubelet_was_running = kubelet.pid() is not None
+    running = {
+        "registry": registry_pid,
+        "containerd": containerd_pid,
+        **{name: daemons[name].ensure() for name in ("kubelet", "provisioner")},
+    }
+    kubelet_starts = 0 if kubelet_was_running else 1
 
     def check() -> None:
-        for daemon, pid in running:
-            daemon.check_alive(pid)
+        nonlocal kubelet_starts
+        # A kubelet that finds containerd's CRI not serving yet (it still recovers its state
+        # after an unclean stop) exits at once: it is started again, as systemd would.
+        if not supervise.alive(running["kubelet"]) and 0 < kubelet_starts < KUBELET_STARTS:
+            _log(f"the kubelet exited at start:\n{supervise.tail(kubelet.log, 3)}\nstarting it again")
+            running["kubelet"] = kubelet.ensure()
+            kubelet_starts += 1
+        for name, pid in running.items():
+            daemons[name].check_alive(pid)
 
-    return check
+    return NodeProcesses(check, heartbeat_after=None if kubelet_was_running else _utc_now())
 
 
 def _stop_real_node(bin_dir: Path) -> None:
@@ -383,8 +413,21 @@ def _stop_real_node(bin_dir: Path) -> None:
     node.remove_network(layout)
 
 
-def _wait_until_node_ready(bin_dir: Path, check_alive: Callable[[], None], logs: str) -> None:
+def _heartbeat_since(bin_dir: Path, moment: datetime) -> bool:
+    """Whether the kubelet renewed its node's Lease after moment."""
+    try:
+        result = _kubectl(
+            bin_dir, "get", "lease", NODE_NAME, "-n", "kube-node-lease", "-o", "jsonpath={.spec.renewTime}", timeout=5
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    renewed = result.stdout.strip() if result.returncode == 0 else ""
+    return bool(renewed) and datetime.fromisoformat(renewed.replace("Z", "+00:00")) > moment
+
+
+def _wait_until_node_ready(bin_dir: Path, processes: NodeProcesses, logs: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    check_alive = processes.check_alive
     checks = {
         "node Ready": ["get", "node", NODE_NAME, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'],
         "node schedulable": ["get", "node", NODE_NAME, "-o", "jsonpath={.spec.taints}"],
@@ -393,7 +436,10 @@ def _wait_until_node_ready(bin_dir: Path, check_alive: Callable[[], None], logs:
     }
     expected = {"node Ready": "True", "node schedulable": ""}
     pending = dict(checks)
-    while pending:
+    heartbeat_after = processes.heartbeat_after
+    while pending or heartbeat_after:
+        if heartbeat_after and _heartbeat_since(bin_dir, heartbeat_after):
+            heartbeat_after = None
         for name, args in list(pending.items()):
             try:
                 result = _kubectl(bin_dir, *args, timeout=5)
@@ -402,13 +448,12 @@ def _wait_until_node_ready(bin_dir: Path, check_alive: Callable[[], None], logs:
             output = result.stdout.strip()
             if result.returncode == 0 and (output == expected[name] if name in expected else output):
                 del pending[name]
-        if not pending:
+        if not pending and not heartbeat_after:
             return
         check_alive()
         if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"cluster not ready after {READY_TIMEOUT_SECONDS}s, waiting for {sorted(pending)}; see {logs}"
-            )
+            waiting = sorted(pending) + (["the new kubelet's heartbeat"] if heartbeat_after else [])
+            raise TimeoutError(f"cluster not ready after {READY_TIMEOUT_SECONDS}s, waiting for {waiting}; see {logs}")
         time.sleep(0.5)
 
 

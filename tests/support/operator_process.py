@@ -35,6 +35,7 @@ TEST_SETTINGS = {
     # pod network's gateway (10.244.0.1) or a pod: allowed explicitly, as an administrator would.
     "BALLAST_EGRESS_ALLOW": "127.0.0.0/8,10.244.0.0/16",
 }
+LEADING_SAMPLE = "ballast_leader 1.0"
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,31 @@ class OperatorProcess:
             except OSError:
                 time.sleep(self.health_poll_seconds)
         raise RuntimeError(f"operator not healthy after {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def exited(self) -> int | None:
+        """The exit code once the operator is gone, else None."""
+        return None if self._process is None else self._process.poll()
+
+    def leading(self) -> bool:
+        """Whether it holds its Lease and runs its handlers (a standby answers /healthz too)."""
+        try:
+            return LEADING_SAMPLE in self.metrics().splitlines()
+        except OSError:
+            return False
+
+    def wait_until_leading(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.leading():
+            if self.exited() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"operator not leading after {timeout}s:\n{self.state()}")
+            time.sleep(self.health_poll_seconds)
+
+    def state(self, lines: int = 80) -> str:
+        """For a failure message: alive or its exit code, and the end of its log."""
+        code = self.exited()
+        status = "running" if code is None else f"exited with {code}"
+        tail = self.log.read_text(errors="replace").splitlines()[-lines:] if self.log.exists() else []
+        return f"operator {status}; its log ends:\n" + "\n".join(tail)
 
     def resident_memory(self) -> ResidentMemory:
         """VmRSS and VmHWM of the operator's process (unshare and sh exec it: same pid)."""
