@@ -120,3 +120,28 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1]
+
+
+def histogram_buckets(text: str, name: str) -> dict[str, dict[float, float]]:
+    """A histogram's cumulative bucket counts by `kind` label, from /metrics text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[str, dict[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == f"{name}_bucket":
+                kind = sample.labels.get("kind", "")
+                buckets.setdefault(kind, {})[float(sample.labels["le"])] = sample.value
+    return buckets
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The upper bound of the bucket holding the q-th quantile of what was observed between two
+    scrapes (an upper estimate, as fine as the buckets); None when nothing was observed."""
+    bounds = sorted(after)
+    counts = [after[bound] - before.get(bound, 0.0) for bound in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    return next(bound for bound, count in zip(bounds, counts, strict=True) if count >= q / 100 * counts[-1])

@@ -42,7 +42,14 @@ from fleet import (  # noqa: E402
     mib,
     wait_until_settled,
 )
-from probes import ProcessSampler, cpu_seconds, percentile, read_server_counters  # noqa: E402
+from probes import (  # noqa: E402
+    ProcessSampler,
+    bucket_quantile,
+    cpu_seconds,
+    histogram_buckets,
+    percentile,
+    read_server_counters,
+)
 
 THROTTLED = re.compile(r"status=429|APITooManyRequests|Too [Mm]any [Rr]equests")
 RECONCILIATIONS = re.compile(r'^ballast_reconciliations_total\{kind="(\w+)",result="(\w+)"\} (\S+)$', re.M)
@@ -93,6 +100,28 @@ def measure_changes(
     missed = len(watcher.pending)
     watcher.pending.clear()
     return [(plural, seconds) for _at, plural, seconds in watcher.latencies[first:]], missed
+
+
+OPERATOR_SHARES = {
+    "queue wait": "ballast_reconcile_queue_seconds",
+    "reconcile": "ballast_reconcile_duration_seconds",
+}
+"""The operator's own share of a change's latency, from its histograms: the time a key waited
+in the queue past its due time, and the reconcile (decide, then write children, status and
+Events; the GET before it, when there is one, is in neither)."""
+
+
+def operator_share_lines(before: str, after: str) -> list[str]:
+    lines = ["  in the operator, p50 / p99 ms (bucket upper bounds):"]
+    for share, metric in OPERATOR_SHARES.items():
+        was, now = histogram_buckets(before, metric), histogram_buckets(after, metric)
+        figures = []
+        for kind in sorted(now):
+            p50, p99 = (bucket_quantile(was.get(kind, {}), now[kind], q) for q in (50, 99))
+            if p50 is not None and p99 is not None:
+                figures.append(f"{kind} {p50 * 1000:g} / {p99 * 1000:g}")
+        lines.append(f"    {share}: {', '.join(figures) or 'none observed'}")
+    return lines
 
 
 def latency_lines(results: list[tuple[str, float]]) -> list[str]:
@@ -170,7 +199,9 @@ def main() -> int:
         # --- latency --------------------------------------------------------------------------
         changes_start = read_server_counters(fleet.api, fleet.flow_schema)
         cpu0, t0 = cpu_seconds(operator.pid), time.monotonic()
+        metrics_before = operator.metrics()
         results, missed = measure_changes(fleet, watcher, args.samples, args.rate)
+        metrics_after = operator.metrics()
         changes = read_server_counters(fleet.api, fleet.flow_schema).since(changes_start)
         elapsed = time.monotonic() - t0
         all_ms = [s for _p, s in results]
@@ -180,6 +211,8 @@ def main() -> int:
             f"p99 {percentile(all_ms, 99) * 1000:.0f} ms; never current within 120 s: {missed}"
         )
         for line in latency_lines(results):
+            report.add(line)
+        for line in operator_share_lines(metrics_before, metrics_after):
             report.add(line)
         report.add(
             f"  operator requests {changes.rate:.1f}/s, 429s {changes.rejected:.0f}; "

@@ -93,18 +93,24 @@ def create_custom_object(plural: str, manifest: dict) -> bool:
         return False
 
 
-def patch_custom_object_status(plural: str, namespace: str, name: str, operations: list[dict]) -> bool:
-    """Apply a JSON patch to a Ballast object's status; False when the object is gone or a
-    `test` operation failed (the object no longer is what the patch was meant for)."""
+def patch_custom_object_status(plural: str, namespace: str, name: str, operations: list[dict]) -> str | None:
+    """Apply a JSON patch to a Ballast object's status; its new resourceVersion, or None when
+    the object is gone or a `test` operation failed (the object no longer is what the patch
+    was meant for)."""
     try:
-        client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
+        written = client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, plural, name, operations, _content_type="application/json-patch+json"
         )
-        return True
     except ApiException as error:
         if error.status in (404, 422):
-            return False
+            return None
         raise
+    return _resource_version(written)
+
+
+def _resource_version(written: object) -> str | None:
+    """The resourceVersion of the object a write returned."""
+    return written.get("metadata", {}).get("resourceVersion") if isinstance(written, dict) else None
 
 
 def ensure_claim(manifest: dict) -> None:
@@ -201,16 +207,19 @@ def read_custom_object(plural: str, namespace: str, name: str) -> dict | None:
         raise
 
 
-def patch_status(plural: str, namespace: str, name: str, changes: dict) -> None:
+def patch_status(plural: str, namespace: str, name: str, changes: dict) -> str | None:
     """A merge patch of the object's status: the fields given are set (None removes one), the
-    others are left as they are. Nothing is written for an object deleted meanwhile."""
+    others are left as they are. Its new resourceVersion; None, and nothing written, for an
+    object deleted meanwhile."""
     try:
-        client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
+        written = client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, plural, name, {"status": changes}
         )
     except ApiException as error:
         if error.status != 404:
             raise
+        return None
+    return _resource_version(written)
 
 
 def set_finalizers(plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str) -> dict | None:

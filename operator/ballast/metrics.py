@@ -15,6 +15,12 @@ RECONCILE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+RECONCILE_QUEUE_SECONDS = Histogram(
+    "ballast_reconcile_queue_seconds",
+    "Time an object waited in the work queue past its due time before a worker took it, by kind.",
+    ["kind"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 DRIFT_FIRINGS = Counter(
     "ballast_drift_firings_total",
     "DriftPolicy firings, by the action they took (retrain or notify).",

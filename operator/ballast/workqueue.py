@@ -23,8 +23,15 @@ Key = TypeVar("Key", bound=Hashable)
 
 
 class WorkQueue(Generic[Key]):
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        on_taken: Callable[[Key, float], None] | None = None,
+    ) -> None:
+        """on_taken(key, seconds) hears of every key taken and how long it waited past its due
+        time: the queue's share of a reconcile's latency."""
         self._clock = clock
+        self._on_taken = on_taken
         self._ready = threading.Condition()
         self._due: dict[Key, float] = {}
         """Every queued key, at its earliest due time (the heap may hold older, stale entries)."""
@@ -52,6 +59,15 @@ class WorkQueue(Generic[Key]):
 
     def take(self) -> Key | None:
         """The next due key, waiting until one is due; None once the queue is closed."""
+        taken = self._take()
+        if taken is None:
+            return None
+        key, late = taken
+        if self._on_taken is not None:
+            self._on_taken(key, late)
+        return key
+
+    def _take(self) -> tuple[Key, float] | None:
         with self._ready:
             while not self._closed:
                 self._drop_stale()
@@ -66,7 +82,7 @@ class WorkQueue(Generic[Key]):
                 heapq.heappop(self._heap)
                 del self._due[key]
                 self._taken.add(key)
-                return key
+                return key, -wait
             return None
 
     def done(self, key: Key) -> None:

@@ -51,3 +51,35 @@ def test_a_retry_waits_longer_after_each_failure_up_to_a_minute():
     assert delays[0] == runner.FIRST_RETRY_SECONDS
     assert delays == sorted(delays)
     assert delays[-1] == runner.LAST_RETRY_SECONDS
+
+
+def test_a_reconcile_starts_from_the_queuing_events_body_and_reads_the_object_after_its_own_write(monkeypatch):
+    from ballast.latest_bodies import LatestBodies
+    from ballast.reconcile.outcome import Outcome
+    from ballast.wakeups import ObjectKey
+    from ballast.workqueue import WorkQueue
+
+    key = ObjectKey("Dataset", "n", "d")
+    event_body = {**legacy_dataset(), "metadata": {"name": "d", "namespace": "n", "resourceVersion": "8"}, "status": {}}
+    read_body = {**event_body, "metadata": {**event_body["metadata"], "resourceVersion": "10"}}
+    reads, reconciled = [], []
+
+    def read(plural, namespace, name):
+        reads.append(name)
+        return read_body
+
+    def reconcile(body, *, memo, indices, reporter, status_written):
+        reconciled.append(body.metadata["resourceVersion"])
+        status_written("Dataset", "n", "d", "9")  # its status write
+        return Outcome()
+
+    monkeypatch.setattr(runner.kube, "read_custom_object", read)
+    monkeypatch.setattr(runner, "TIMED", {"Dataset": reconcile})
+    bodies: LatestBodies[ObjectKey] = LatestBodies()
+    worker = runner.Runner(WorkQueue(), {}, reporter="test", bodies=bodies)
+    bodies.observe(key, event_body, queued=True)
+    worker._reconcile(key)
+    assert (reads, reconciled) == ([], ["8"]), "the event's body, no GET"
+    bodies.observe(key, {**event_body, "metadata": {**event_body["metadata"], "resourceVersion": "8"}}, queued=True)
+    worker._reconcile(key)
+    assert (reads, reconciled) == (["d"], ["8", "10"]), "a body from before its own write is read afresh"

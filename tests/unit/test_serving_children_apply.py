@@ -169,14 +169,15 @@ def test_a_status_patch_whose_object_moved_on_or_went_is_skipped_and_other_error
             assert _content_type == "application/json-patch+json" and body[0]["op"] == "test"
             if Api.status:
                 raise ApiException(status=Api.status)
+            return {"metadata": {"name": name, "resourceVersion": "42"}}
 
     monkeypatch.setattr(kube.client, "CustomObjectsApi", Api)
     monkeypatch.setattr(kube, "api_client", lambda: None)
     operations = [{"op": "test", "path": "/status/stage", "value": "Production"}]
-    assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) is True
+    assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) == "42"
     for gone_or_moved_on in (404, 422):
         Api.status = gone_or_moved_on
-        assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) is False
+        assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) is None
     Api.status = 500
     with pytest.raises(ApiException):
         kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations)

@@ -104,3 +104,14 @@ def test_take_waits_for_the_due_time_and_close_releases_waiting_workers():
     queue.close()
     waiting.join(2)
     assert taken == ["woken", None]
+
+
+def test_each_take_reports_how_long_the_key_waited_past_its_due_time():
+    clock = Clock()
+    heard: list[tuple[str, float]] = []
+    queue: WorkQueue[str] = WorkQueue(clock, on_taken=lambda key, seconds: heard.append((key, seconds)))
+    queue.add("later", after=1.0)
+    queue.add("now")
+    clock.now += 3.0
+    assert take_ready(queue, clock) == ["now", "later"]
+    assert heard == [("now", 3.0), ("later", 2.0)]

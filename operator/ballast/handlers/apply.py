@@ -7,6 +7,8 @@ reconcile ask for the same (deterministically named) children again, never diffe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import kopf
 
 from ballast import kube
@@ -24,16 +26,30 @@ from ballast.reconcile.outcome import Event, Outcome
 from ballast.reconcile.service_claim import with_service_claim
 from ballast.settings import Settings
 
+StatusWritten = Callable[[str, str, str, "str | None"], None]
+"""Hears of each status write: kind, namespace, name and the resourceVersion it made."""
 
-def apply_outcome(body: kopf.Body, outcome: Outcome, settings: Settings, *, reporter: str) -> None:
+
+def _nothing_to_tell(kind: str, namespace: str, name: str, resource_version: str | None) -> None:
+    """The default listener of status writes."""
+
+
+def apply_outcome(
+    body: kopf.Body,
+    outcome: Outcome,
+    settings: Settings,
+    *,
+    reporter: str,
+    status_written: StatusWritten = _nothing_to_tell,
+) -> None:
     """reporter: which operator replica writes, as Events name it."""
     try:
-        outcome = _create_and_delete_children(body, outcome, settings)
+        outcome = _create_and_delete_children(body, outcome, settings, status_written)
     except kube.NamespaceTerminating:
         return  # the object goes with its namespace; there is nothing left to record
     except kube.ChildRefused as refused:
         outcome = refused_outcome(body, outcome, refused)
-    _write_status_and_events(body, outcome, reporter)
+    _write_status_and_events(body, outcome, reporter, status_written)
 
 
 def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefused) -> Outcome:
@@ -59,7 +75,9 @@ def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefuse
     return result
 
 
-def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Settings) -> Outcome:
+def _create_and_delete_children(
+    body: kopf.Body, outcome: Outcome, settings: Settings, status_written: StatusWritten = _nothing_to_tell
+) -> Outcome:
     """The outcome, with what touching the children found (a Service that is not Ballast's)."""
     namespace = body.metadata.namespace
     claim = store_claim_for(namespace, [*outcome.create_jobs, *(m for _, m in outcome.apply_manifests)], settings)
@@ -86,15 +104,17 @@ def _create_and_delete_children(body: kopf.Body, outcome: Outcome, settings: Set
             provide_serving_access(plain_body(body), settings)
         kube.server_side_apply(manifest, field_manager=manager)
     for change in outcome.patch_statuses:
-        kube.patch_custom_object_status(change.plural, change.namespace, change.name, list(change.operations))
+        written = kube.patch_custom_object_status(change.plural, change.namespace, change.name, list(change.operations))
+        status_written(_kind(change.plural), change.namespace, change.name, written)
     return outcome
 
 
-def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str) -> None:
+def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str, status_written: StatusWritten) -> None:
     changes = status_changes(dict(body.status), outcome.status)
     count_lifecycle(body["kind"], body.metadata.namespace, body.spec.get("model", ""), dict(body.status), changes)
     if changes:
-        kube.patch_status(_plural(body), body.metadata.namespace, body.metadata.name, changes)
+        written = kube.patch_status(_plural(body), body.metadata.namespace, body.metadata.name, changes)
+        status_written(body["kind"], body.metadata.namespace, body.metadata.name, written)
     changed = bool(
         changes
         or outcome.create_jobs
@@ -112,6 +132,10 @@ def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str) -
 
 def _plural(body: kopf.Body) -> str:
     return next(info.plural for info in ALL_KINDS if info.kind == body["kind"])
+
+
+def _kind(plural: str) -> str:
+    return next(info.kind for info in ALL_KINDS if info.plural == plural)
 
 
 def status_changes(current: dict, desired: dict) -> dict:

@@ -1,10 +1,12 @@
 """Runs the queued reconciles (ballast.handlers.triggers queues them): a few worker threads,
-each taking one object at a time, reading it as the API server has it now, reconciling it and
-carrying out the Outcome; then the object sleeps until an event or its Outcome.wake_at.
+each taking one object at a time, reconciling it and carrying out the Outcome; then the object
+sleeps until an event or its Outcome.wake_at.
 
-Reading the object afresh, rather than reusing the body of the event that queued it, is what
-keeps two reconciles of one object from deciding on the same stale status (and posting the
-same Event twice); the queue never hands one object to two workers at once.
+A reconcile starts from the body of the watch event that queued it when that body is newer
+than the operator's own last write to the object (ballast.latest_bodies); otherwise (a child's
+event, a wake-up, a body from before the last write) it reads the object as the API server has
+it now. Either way no reconcile decides on a status it has already changed (which would post
+the same Event twice), and the queue never hands one object to two workers at once.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import kopf
 from ballast import kube
 from ballast.api.kinds import ALL_KINDS
 from ballast.handlers import dataset, driftpolicy, modelversion, trainingrun
-from ballast.handlers.apply import apply_outcome
+from ballast.handlers.apply import StatusWritten, apply_outcome
 from ballast.handlers.context import current_settings
 from ballast.handlers.instrumented import instrumented
+from ballast.latest_bodies import LatestBodies
 from ballast.reconcile.outcome import Outcome
 from ballast.wakeups import ObjectKey
 from ballast.workqueue import WorkQueue
@@ -46,11 +49,20 @@ SHORTEST_WAKE_SECONDS = 0.5
 for the moment it already acted on cannot spin."""
 
 
+REMEMBERING = frozenset({"ModelVersion", "DriftPolicy"})
+"""The kinds whose reconciler keeps something between reconciles in its memo."""
+
+
 def reconcile_and_apply(
-    body: kopf.Body, *, memo: dict[str, Any], indices: Mapping[str, kopf.Index], reporter: str
+    body: kopf.Body,
+    *,
+    memo: dict[str, Any],
+    indices: Mapping[str, kopf.Index],
+    reporter: str,
+    status_written: StatusWritten,
 ) -> Outcome:
     outcome = RECONCILERS[body["kind"]](body, memo=memo, **indices)
-    apply_outcome(body, outcome, current_settings(), reporter=reporter)
+    apply_outcome(body, outcome, current_settings(), reporter=reporter, status_written=status_written)
     return outcome
 
 
@@ -91,8 +103,16 @@ def seconds_until(moment: datetime) -> float:
 
 
 class Runner:
-    def __init__(self, queue: WorkQueue[ObjectKey], indices: Mapping[str, kopf.Index], *, reporter: str) -> None:
+    def __init__(
+        self,
+        queue: WorkQueue[ObjectKey],
+        indices: Mapping[str, kopf.Index],
+        *,
+        reporter: str,
+        bodies: LatestBodies[ObjectKey] | None = None,
+    ) -> None:
         self._queue = queue
+        self._bodies: LatestBodies[ObjectKey] = bodies if bodies is not None else LatestBodies()
         self._indices = dict(indices)
         self._reporter = reporter
         self._failures: dict[ObjectKey, int] = {}
@@ -128,20 +148,32 @@ class Runner:
                 self._queue.done(key)
 
     def _reconcile(self, key: ObjectKey) -> datetime | None:
-        raw = kube.read_custom_object(PLURALS[key.kind], key.namespace, key.name)
+        kept = self._bodies.take(key)
+        raw = dict(kept) if kept is not None else kube.read_custom_object(PLURALS[key.kind], key.namespace, key.name)
         if raw is not None:
-            raw = _without_kopf_leftovers(PLURALS[key.kind], raw)
+            cleaned = _without_kopf_leftovers(PLURALS[key.kind], raw)
+            if cleaned is not raw:
+                self._bodies.wrote(key, None)
+            raw = cleaned
         if raw is None or raw.get("metadata", {}).get("deletionTimestamp"):
             self._forget(key)
             return None
         outcome = TIMED[key.kind](
-            kopf.Body(raw), memo=self._memos.setdefault(key, {}), indices=self._indices, reporter=self._reporter
+            kopf.Body(raw),
+            memo=self._memos.setdefault(key, {}) if key.kind in REMEMBERING else {},
+            indices=self._indices,
+            reporter=self._reporter,
+            status_written=self._status_written,
         )
         return outcome.wake_at
+
+    def _status_written(self, kind: str, namespace: str, name: str, resource_version: str | None) -> None:
+        self._bodies.wrote(ObjectKey(kind, namespace, name), resource_version)
 
     def _forget(self, key: ObjectKey) -> None:
         self._failures.pop(key, None)
         self._memos.pop(key, None)
+        self._bodies.forget(key)
         forget = FORGET.get(key.kind)
         if forget is not None:
             forget(key)

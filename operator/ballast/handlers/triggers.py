@@ -18,10 +18,19 @@ import kopf
 from ballast.api.kinds import ALL_KINDS, GROUP, VERSION
 from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT
 from ballast.handlers.indexes import MANAGED
+from ballast.latest_bodies import LatestBodies
+from ballast.metrics import RECONCILE_QUEUE_SECONDS
 from ballast.wakeups import ObjectKey, key_of, own_fingerprint, owners_of_child, policy_of_run, read_by_others
 from ballast.workqueue import WorkQueue
 
-QUEUE: WorkQueue[ObjectKey] = WorkQueue()
+
+def _observe_queue_wait(key: ObjectKey, seconds: float) -> None:
+    RECONCILE_QUEUE_SECONDS.labels(key.kind).observe(seconds)
+
+
+QUEUE: WorkQueue[ObjectKey] = WorkQueue(on_taken=_observe_queue_wait)
+BODIES: LatestBodies[ObjectKey] = LatestBodies()
+"""The body of each object's newest event while its reconcile is queued (ballast.latest_bodies)."""
 
 
 class SeenObjects:
@@ -76,10 +85,12 @@ def own_event(kind: str, type: str | None, body: kopf.Body, indices: Mapping[str
     if type == "DELETED":
         SEEN.forget(key)
         QUEUE.forget(key)
+        BODIES.forget(key)
         for dependent in dependents(key, raw, indices):
             QUEUE.add(dependent)
         return
     own_changed, read_changed = SEEN.observe(key, own_fingerprint(raw["metadata"]), read_by_others(kind, raw))
+    BODIES.observe(key, {"apiVersion": body.get("apiVersion"), "kind": kind, **raw}, queued=own_changed)
     if own_changed:
         QUEUE.add(key)
     if read_changed:
