@@ -36,6 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
 
 
+# A test that restarted the session's operator may end before the new one has taken its Lease.
+LEADING_GRACE_SECONDS = 30
 SESSION_OPERATOR: list = []
 """The ballast_operator fixture's process, once started."""
 
@@ -52,8 +54,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     that operator is gone or no longer leads: waiting out each test's timeouts would say
     nothing more."""
     operator = _session_operator(item)
-    if operator is not None and not operator.leading():
-        pytest.fail(operator.state(), pytrace=False)
+    if operator is None:
+        return
+    try:
+        operator.wait_until_leading(timeout=LEADING_GRACE_SECONDS)
+    except RuntimeError as gone:
+        pytest.fail(str(gone), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -167,7 +167,7 @@ class OperatorProcess:
         deadline = time.monotonic() + timeout
         while not self.leading():
             if self.exited() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"operator not leading after {timeout}s:\n{self.state()}")
+                raise RuntimeError(f"operator not leading within {timeout} s: {self.state()}")
             time.sleep(self.health_poll_seconds)
 
     def state(self, lines: int = 80) -> str:
