@@ -16,7 +16,7 @@ from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
 from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
 from ballast.canary.pods import ServingPod, controller_uid
 from ballast.conditions import find_condition
-from ballast.reconcile.driftpolicy import PolicyRun
+from ballast.reconcile.driftpolicy_inputs import PolicyRun
 from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import (
     JobState,
