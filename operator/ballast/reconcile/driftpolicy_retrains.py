@@ -15,11 +15,11 @@ from ballast.reasons.driftpolicy import (
     RETRAIN_REJECTED,
     RETRAIN_ROLLED_BACK,
     RETRAIN_STARTED,
-    RUN_GATE_FAILED,
     WAITING_FOR_DATA,
     FiringOutcome,
 )
 from ballast.reasons.modelversion import Stage
+from ballast.reasons.trainingrun import TrainingRunReason
 from ballast.reconcile.driftpolicy_inputs import ConditionValue, PolicyInputs, PolicyRun
 from ballast.reconcile.outcome import Outcome
 
@@ -131,7 +131,7 @@ def _progress(outcome: Outcome, firing: Firing, run: PolicyRun | None, policy: P
     if not run.finished:
         return _with(firing, FiringOutcome.TRAINING, f"TrainingRun {run.name} is training")
     if not run.succeeded:
-        rejected = run.reason == RUN_GATE_FAILED
+        rejected = run.reason == TrainingRunReason.GATE_FAILED  # trained, but did not beat the champion
         outcome.event(
             "Warning",
             RETRAIN_REJECTED if rejected else RETRAIN_FAILED,

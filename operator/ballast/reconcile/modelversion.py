@@ -9,7 +9,7 @@ from typing import Any
 
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service, build_serving_deployment
 from ballast.canary.samples import Sample
-from ballast.conditions import find_condition, rfc3339, set_condition
+from ballast.conditions import ConditionType, find_condition, rfc3339, set_condition
 from ballast.reasons.modelversion import ARTIFACT_VERIFIED, Reason, Stage
 from ballast.reconcile.jobs import POD_CANNOT_START, StartRefusal
 from ballast.reconcile.outcome import Outcome
@@ -101,7 +101,7 @@ def reconcile_model_version(
     )
     outcome.status["conditions"] = set_condition(
         conditions,
-        type="Ready",
+        type=ConditionType.READY,
         status=ready.status,
         reason=ready.reason,
         message=ready.message,

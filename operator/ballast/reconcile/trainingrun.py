@@ -13,7 +13,7 @@ from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
-from ballast.conditions import ConditionStatus, find_condition, rfc3339, set_condition
+from ballast.conditions import ConditionStatus, ConditionType, find_condition, rfc3339, set_condition
 from ballast.lifecycle.stored_version import PinnedVersion, StoredVersion
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.trainingrun import RunPhase, TrainingRunReason
@@ -106,7 +106,7 @@ def version_to_look_up(body: dict[str, Any], dataset: dict[str, Any] | None) -> 
 
 
 def is_finished(status: Mapping[str, Any]) -> bool:
-    succeeded = find_condition(status.get("conditions"), "Succeeded")
+    succeeded = find_condition(status.get("conditions"), ConditionType.SUCCEEDED)
     return succeeded is not None and succeeded.get("status") in ("True", "False")
 
 
@@ -137,7 +137,7 @@ def _conditions(run: RunView, verdict: Verdict, now: datetime) -> list[dict[str,
     ready, succeeded = CONDITION_STATUS[verdict.phase]
     stamp = rfc3339(now)
     conditions = wire_conditions(run.status)
-    for type, status in (("Ready", ready), ("Succeeded", succeeded)):
+    for type, status in ((ConditionType.READY, ready), (ConditionType.SUCCEEDED, succeeded)):
         conditions = set_condition(
             conditions,
             type=type,
