@@ -21,7 +21,7 @@ from ballast.reconcile.driftpolicy_inputs import ConditionValue, DriftObservatio
 from ballast.reconcile.driftpolicy_retrains import adopt_orphan_runs, follow_retrains, retraining_condition
 from ballast.reconcile.driftpolicy_schedule import next_evaluation
 from ballast.reconcile.outcome import Outcome
-from ballast.reconcile.typed import wire_conditions
+from ballast.reconcile.typed import condition_of, wire_conditions
 
 MAX_FIRINGS = 20
 
@@ -120,7 +120,7 @@ def _set(
 
 
 def _current(type: ConditionType, status: DriftPolicyStatus) -> ConditionValue | None:
-    found = next((c for c in status.conditions if c.type == type), None)
+    found = condition_of(status, type)
     return (found.status, found.reason, found.message) if found else None
 
 
