@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class ConditionType(StrEnum):
+    """The condition types more than one reconcile, handler or command reads; a kind's own
+    (ArtifactVerified, ServiceConflict) are with its reasons in ballast.reasons."""
+
+    READY = "Ready"
+    """The summary every kind carries (kstatus and Argo CD read it)."""
+    SUCCEEDED = "Succeeded"
+    """A TrainingRun's end: True once trained and registered, False once failed for good."""
+    RECONCILING = "Reconciling"
+    """A Dataset's ingest is under way."""
+    DRIFTING = "Drifting"
+    """A DriftPolicy's verdict on its last window."""
+    RETRAINING = "Retraining"
+    """Where a DriftPolicy's last retraining stands."""
 
 
 def rfc3339(moment: datetime) -> str:

@@ -15,6 +15,7 @@ from ballast.conditions import find_condition
 from ballast.models.archive import ArchiveLimits
 from ballast.models.artifact_types import check_listed_types
 from ballast.models.errors import ModelArtifactError
+from ballast.reasons.modelversion import ARTIFACT_VERIFIED, Reason
 from ballast.store import METADATA_FILE, ArtifactStore, StoreError
 from ballast.store.artifact_store import reading
 from ballast.store.errors import ArtifactTooLarge, DigestMismatch
@@ -47,7 +48,7 @@ def verify_artifact(
         return Verification(ok=False, reason=error.reason, message=str(error))
     return Verification(
         ok=True,
-        reason="Verified",
+        reason=Reason.VERIFIED,
         message=f"sha256 verified; {len(types)} trusted types",
         metadata=_sibling_metadata(store, uri),
     )
@@ -64,7 +65,7 @@ def _sibling_metadata(store: ArtifactStore, uri: str) -> dict:
 def last_verification(status: dict) -> Verification | None:
     """The outcome the ArtifactVerified condition recorded, for reconciles that need not read
     the artifact again (the rollout timer); None when it was never verified."""
-    condition = find_condition(status.get("conditions"), "ArtifactVerified")
+    condition = find_condition(status.get("conditions"), ARTIFACT_VERIFIED)
     if condition is None:
         return None
     return Verification(

@@ -25,7 +25,8 @@ from ballast.drift.prometheus import (
 )
 from ballast.net.egress import EgressDenied, EgressPolicy
 from ballast.net.http import Deadline, DeadlineExceeded, RedirectRefused, TooLarge, open_url
-from ballast.reconcile.driftpolicy import DriftObservation, reconcile_drift_policy
+from ballast.reconcile.driftpolicy import reconcile_drift_policy
+from ballast.reconcile.driftpolicy_inputs import DriftObservation
 
 LOOPBACK = EgressPolicy.from_strings(allow=["127.0.0.0/8"])
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -11,7 +11,8 @@ from ballast.api.dataset import DatasetSpec
 from ballast.api.driftpolicy import MIN_INTERVAL_SECONDS, DriftPolicySpec
 from ballast.data.assess import assess
 from ballast.data.tables import read_csv_raw
-from ballast.reconcile.driftpolicy import evaluation_due, parse_status
+from ballast.reconcile.driftpolicy_inputs import parse_status
+from ballast.reconcile.driftpolicy_schedule import evaluation_due
 from ballast.settings import Settings
 
 SECRET = "AKIAIOSFODNN7EXAMPLE"

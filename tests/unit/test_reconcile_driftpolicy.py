@@ -12,18 +12,10 @@ from ballast.build.retrain import POLICY_LABEL
 from ballast.conditions import find_condition, rfc3339
 from ballast.drift.counters import ROWS, Window, series_key
 from ballast.drift.evaluation import Evaluation
-from ballast.reconcile.driftpolicy import (
-    DriftObservation,
-    PolicyRun,
-    evaluate_window,
-    evaluation_due,
-    fired_action,
-    parse_status,
-    reconcile_drift_policy,
-    resumed_window_start,
-    retrain_results,
-    window_restarted,
-)
+from ballast.reconcile.driftpolicy import reconcile_drift_policy
+from ballast.reconcile.driftpolicy_inputs import DriftObservation, PolicyRun, parse_status
+from ballast.reconcile.driftpolicy_metrics import fired_action, retrain_results, window_restarted
+from ballast.reconcile.driftpolicy_schedule import evaluate_window, evaluation_due, resumed_window_start
 from ballast.reconcile.outcome import Outcome
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -93,7 +85,16 @@ def dataset(latest: str) -> dict:
     return {
         "status": {
             "latestVersion": latest,
-            "versions": [{"sha256": v, "valid": True, "snapshotUri": f"file:///s/{v[:4]}"} for v in {OLD_DATA, latest}],
+            "versions": [
+                {
+                    "sha256": v,
+                    "rows": 150,
+                    "createdAt": rfc3339(NOW),
+                    "valid": True,
+                    "snapshotUri": f"file:///s/{v[:4]}",
+                }
+                for v in {OLD_DATA, latest}
+            ],
         }
     }
 
@@ -194,7 +195,8 @@ def test_drift_with_notify_fires_once_posts_an_event_and_starts_a_new_window():
 
 
 def test_no_second_firing_during_cooldown():
-    fired = {"time": rfc3339(NOW - timedelta(minutes=10)), "reason": "r", "action": "notify"}
+    # as the API server keeps it: with the message its schema defaults
+    fired = {"time": rfc3339(NOW - timedelta(minutes=10)), "reason": "r", "action": "notify", "message": ""}
     decision = decide(observe(policy(status=watched(firings=[fired])), DRIFTING))
     assert decision.outcome.status["firings"] == [fired]
     assert "cooldown" in condition(decision, "Drifting")["message"]

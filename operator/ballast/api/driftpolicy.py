@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import ConfigDict, Field
@@ -16,6 +17,12 @@ CategoricalMethod = Literal["psi", "jensenShannon", "chiSquare"]
 MIN_INTERVAL_SECONDS = 2
 """The shortest `interval` the API accepts; the operator also floors older objects to its own
 minimum (settings.drift_min_interval_seconds, this by default)."""
+
+
+# No class docstring: pydantic would copy it into the CRD in place of the field's own description.
+class Promotion(StrEnum):
+    AUTO = "auto"
+    MANUAL = "manual"
 
 
 class FeatureDriftCheck(ApiModel):
@@ -115,7 +122,7 @@ class RetrainAction(ApiModel):
     one the Production version was trained on (the same data would give the same model)."""
 
     template: TrainingRunTemplate
-    promotion: Literal["auto", "manual"] = "auto"
+    promotion: Promotion = Promotion.AUTO
     """auto: the new version goes through its canary by itself; manual: it waits for approval."""
     max_per_day: int = Field(default=3, ge=1, le=100)
 

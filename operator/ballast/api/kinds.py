@@ -10,6 +10,7 @@ from ballast.api.dataset import DatasetSpec, DatasetStatus
 from ballast.api.driftpolicy import DriftPolicySpec, DriftPolicyStatus
 from ballast.api.modelversion import ModelVersionSpec, ModelVersionStatus
 from ballast.api.trainingrun import TrainingRunSpec, TrainingRunStatus
+from ballast.conditions import ConditionType
 
 GROUP = "ballast.dev"
 VERSION = "v1alpha1"
@@ -36,14 +37,14 @@ class PrinterColumn:
 
 def condition_column(condition: str, field_name: str = "status", name: str | None = None) -> PrinterColumn:
     return PrinterColumn(
-        name=name or condition,
+        name=name or str(condition),  # a plain str: yaml cannot write an enum member
         json_path=f'.status.conditions[?(@.type=="{condition}")].{field_name}',
         description=f"The {field_name} of the {condition} condition",
     )
 
 
-READY = condition_column("Ready")
-REASON = condition_column("Ready", "reason", name="Reason")
+READY = condition_column(ConditionType.READY)
+REASON = condition_column(ConditionType.READY, "reason", name="Reason")
 AGE = PrinterColumn("Age", ".metadata.creationTimestamp", type="date")
 
 
@@ -126,7 +127,7 @@ DRIFT_POLICY = KindInfo(
     status_model=DriftPolicyStatus,
     columns=(
         PrinterColumn("Model", ".spec.model"),
-        condition_column("Drifting"),
+        condition_column(ConditionType.DRIFTING),
         PrinterColumn("Score", ".status.score", type="number", description="Largest feature drift score"),
         PrinterColumn("Verdict", ".status.verdict"),
         PrinterColumn("Retrain", ".status.firings[0].outcome", description="Where the last firing's retraining stands"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -18,7 +19,7 @@ from ballast.api.common import (
     StatusBase,
     Uri,
 )
-from ballast.reasons.modelversion import Stage
+from ballast.reasons.modelversion import CanaryVerdict, Stage
 
 
 class ModelArtifact(ApiModel):
@@ -57,6 +58,12 @@ class RolloutLimits(ApiModel):
     min_accuracy: Fraction | None = None
 
 
+# No class docstring: pydantic would copy it into the CRD in place of the field's own description.
+class RolloutStrategy(StrEnum):
+    CANARY = "Canary"
+    IMMEDIATE = "Immediate"
+
+
 class RolloutSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -73,7 +80,7 @@ class RolloutSpec(ApiModel):
         }
     )
 
-    strategy: Literal["Canary", "Immediate"] = "Canary"
+    strategy: RolloutStrategy = RolloutStrategy.CANARY
     steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(default=[10, 50], min_length=1, max_length=10)
     """Traffic percentages the canary goes through (for example [10, 50]) before it is promoted."""
     analysis_interval: Duration = "1m"
@@ -117,7 +124,7 @@ class AnalysisCheck(ApiModel):
 class CanaryAnalysis(ApiModel):
     time: datetime
     step: int = Field(ge=0)
-    verdict: Literal["Pass", "Fail", "NotEnoughData"]
+    verdict: CanaryVerdict
     message: str = Field(default="", max_length=2048)
     checks: list[AnalysisCheck] | None = Field(default=None, max_length=16)
 

@@ -6,7 +6,9 @@ import copy
 from datetime import datetime
 from typing import Any
 
+from ballast.api.driftpolicy import Promotion, RetrainAction
 from ballast.api.kinds import GROUP, VERSION
+from ballast.api.modelversion import RolloutStrategy
 from ballast.build.naming import child_name
 from ballast.build.policy import Refusal, custom_image_refusal
 from ballast.settings import Settings
@@ -32,14 +34,15 @@ def build_retrain_run(policy: dict[str, Any], dataset_version: str, fired_at: da
     """The template's run, pinned to `dataset_version`, that must beat the champion, and whose
     ModelVersion rolls out by canary, promoted by itself or after approval as the policy says."""
     retrain = policy["spec"]["action"]["retrain"]
+    promotion = RetrainAction.model_validate(retrain).promotion
     template = copy.deepcopy(retrain["template"])
     spec = template["spec"]
     spec["datasetRef"] = {**spec["datasetRef"], "version": dataset_version}
     evaluation = spec.setdefault("evaluation", {})
     evaluation.setdefault("gates", {})["mustBeatChampion"] = True
     rollout = spec.setdefault("modelVersionTemplate", {}).setdefault("rollout", {})
-    rollout.setdefault("strategy", "Canary")
-    rollout["autoPromote"] = retrain.get("promotion", "auto") == "auto"
+    rollout.setdefault("strategy", RolloutStrategy.CANARY.value)
+    rollout["autoPromote"] = promotion == Promotion.AUTO
     metadata = template.get("metadata") or {}
     name, namespace = policy["metadata"]["name"], policy["metadata"]["namespace"]
     return {

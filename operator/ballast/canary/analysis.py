@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ballast.canary.samples import Sample, quantile
+from ballast.reasons.modelversion import CanaryVerdict
 
 DEFAULT_MAX_ERROR_RATE = 0.01
 # A canary may not be worse than Production by more than this, where no limit is set.
@@ -32,7 +33,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Analysis:
-    verdict: str  # Pass, Fail, NotEnoughData
+    verdict: CanaryVerdict
     checks: tuple[Check, ...]
     message: str
 
@@ -40,7 +41,7 @@ class Analysis:
 def analyse(canary: Sample, production: Sample, limits: dict[str, Any]) -> Analysis:
     if canary.requests < MIN_REQUESTS:
         return Analysis(
-            "NotEnoughData",
+            CanaryVerdict.NOT_ENOUGH_DATA,
             (),
             f"{canary.requests:.0f} requests reached the canary in this step; "
             f"at least {MIN_REQUESTS} are needed to judge it",
@@ -62,8 +63,8 @@ def analyse(canary: Sample, production: Sample, limits: dict[str, Any]) -> Analy
         checks.append(accuracy)
     failed = [c for c in checks if not c.passed]
     if failed:
-        return Analysis("Fail", tuple(checks), "; ".join(c.describe() for c in failed))
-    return Analysis("Pass", tuple(checks), "; ".join(c.describe() for c in checks))
+        return Analysis(CanaryVerdict.FAIL, tuple(checks), "; ".join(c.describe() for c in failed))
+    return Analysis(CanaryVerdict.PASS, tuple(checks), "; ".join(c.describe() for c in checks))
 
 
 def _error_rate(canary: Sample, production: Sample, limits: dict[str, Any]) -> Check:

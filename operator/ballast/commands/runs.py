@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ballast.commands.tables import format_table, number
-from ballast.conditions import find_condition
+from ballast.conditions import ConditionType, find_condition
 
 
 def runs_table(runs: list[dict], model: str) -> str:
@@ -29,7 +29,7 @@ def runs_table(runs: list[dict], model: str) -> str:
     rows = []
     for run in runs:
         status = run.get("status") or {}
-        succeeded = find_condition(status.get("conditions"), "Succeeded") or {}
+        succeeded = find_condition(status.get("conditions"), ConditionType.SUCCEEDED) or {}
         result = succeeded.get("reason", "Pending") if succeeded.get("status") != "Unknown" else "Running"
         params, metrics = run["spec"].get("params") or {}, status.get("metrics") or {}
         rows.append(

@@ -19,7 +19,7 @@ from ballast.api.driftpolicy import (
     PredictionDriftCheck,
 )
 from ballast.drift.bins import BinCounts
-from ballast.drift.compare import compare_binned
+from ballast.drift.compare import DriftVerdict, FeatureKind, compare_binned
 from ballast.drift.counters import SeriesKey, Window, labels_of
 from ballast.reasons.driftpolicy import Check, Verdict
 
@@ -74,6 +74,27 @@ def _by_label(table: Mapping[SeriesKey, float], name: str, *keys: str) -> dict[t
 
 def _le(key: str) -> float:
     return math.inf if key == "+Inf" else float(key)
+
+
+def _compare_to_reference(
+    method: str,
+    kind: FeatureKind,
+    reference: Mapping[str, float],
+    reference_size: float,
+    keys: list[str],
+    counts: list[float],
+    threshold: float | None,
+) -> DriftVerdict:
+    """The window's counts in `keys` against the training data's ratios of the same bins; a
+    numeric bin's key is its bucket's `le`, whose finite ones are the edges wasserstein needs."""
+    return compare_binned(
+        method,
+        BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], reference_size),
+        BinCounts.from_counts(counts),
+        kind=kind,
+        threshold=threshold,
+        edges=[_le(k) for k in keys if k != "+Inf"] if kind == "numeric" else None,
+    )
 
 
 def _histogram(cumulative: dict[str, float]) -> tuple[list[str], list[float]]:
@@ -132,27 +153,13 @@ def feature_drift(window: Window, check: FeatureDriftCheck, min_samples: int) ->
         if feature in numeric:
             keys, counts = _histogram(numeric[feature])
             method: str = check.numeric_method
-            verdict = compare_binned(
-                method,
-                BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
-                BinCounts.from_counts(counts),
-                kind="numeric",
-                threshold=threshold,
-                edges=[_le(k) for k in keys if k != "+Inf"],
-            )
-            kind = "numeric"
+            kind: FeatureKind = "numeric"
         else:
             keys = sorted(set(categorical[feature]) | set(reference))
             counts = [categorical[feature].get(k, 0.0) for k in keys]
             method = check.categorical_method
-            verdict = compare_binned(
-                method,
-                BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
-                BinCounts.from_counts(counts),
-                kind="categorical",
-                threshold=threshold,
-            )
             kind = "categorical"
+        verdict = _compare_to_reference(method, kind, reference, size, keys, counts, threshold)
         rows = sum(counts)
         drifted = verdict.drifted if rows >= min_samples else None
         outcomes.append(FeatureOutcome(feature, kind, method, verdict.score, verdict.threshold, drifted, rows))
@@ -197,23 +204,10 @@ def prediction_drift(window: Window, check: PredictionDriftCheck, min_samples: i
         if classes:
             keys = sorted(set(classes) | set(reference))
             counts = [classes.get(k, 0.0) for k in keys]
-            verdict = compare_binned(
-                method,
-                BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
-                BinCounts.from_counts(counts),
-                kind="categorical",
-                threshold=threshold,
-            )
+            verdict = _compare_to_reference(method, "categorical", reference, size, keys, counts, threshold)
         else:
             keys, counts = _histogram(buckets)
-            verdict = compare_binned(
-                method,
-                BinCounts.from_ratios([reference.get(k, 0.0) for k in keys], size),
-                BinCounts.from_counts(counts),
-                kind="numeric",
-                threshold=threshold,
-                edges=[_le(k) for k in keys if k != "+Inf"],
-            )
+            verdict = _compare_to_reference(method, "numeric", reference, size, keys, counts, threshold)
     except ValueError as error:  # a numeric-only method on a classifier's classes, or the reverse
         return CheckOutcome(Check.PREDICTION_DRIFT, Verdict.ERROR, message=str(error))
     if sum(counts) < min_samples:

@@ -15,7 +15,7 @@ from ballast import kube
 from ballast.api.kinds import ALL_KINDS
 from ballast.build.claims import store_claim_for
 from ballast.build.ingest_input import build_ingest_input
-from ballast.conditions import find_condition, now_rfc3339, set_condition
+from ballast.conditions import ConditionType, find_condition, now_rfc3339, set_condition
 from ballast.handlers.ingest_network import is_ingest_job, restrict_ingest_egress
 from ballast.handlers.lifecycle_metrics import count_lifecycle
 from ballast.handlers.model_service import claim_and_apply_service
@@ -59,8 +59,8 @@ def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefuse
     generation = body.metadata.get("generation")
     conditions = outcome.status.get("conditions") or body.status.get("conditions")
     stamp = now_rfc3339()
-    for type in ("Ready", "Succeeded"):
-        if type == "Ready" or find_condition(conditions, type):
+    for type in (ConditionType.READY, ConditionType.SUCCEEDED):
+        if type == ConditionType.READY or find_condition(conditions, type):
             conditions = set_condition(
                 conditions,
                 type=type,
@@ -162,8 +162,8 @@ WARNINGS_WHILE_UNKNOWN = frozenset({POD_CANNOT_START})
 def ready_transition_events(current: dict, outcome: Outcome) -> list[Event]:
     """An Event whenever Ready changes status or reason, unless the reconcile posted one with
     that reason already: a person reading `kubectl describe` sees every step."""
-    new = find_condition(outcome.status.get("conditions"), "Ready")
-    old = find_condition(current.get("conditions"), "Ready")
+    new = find_condition(outcome.status.get("conditions"), ConditionType.READY)
+    old = find_condition(current.get("conditions"), ConditionType.READY)
     if not new or (old and (old["status"], old["reason"]) == (new["status"], new["reason"])):
         return []
     if any(event.reason == new["reason"] for event in outcome.events):

@@ -22,17 +22,10 @@ from ballast.handlers.serving_pods import owned_pod_addresses
 from ballast.metrics import DRIFT_FIRINGS, RETRAINS
 from ballast.net.slots import NamespaceSlots
 from ballast.reasons.driftpolicy import RetrainResult
-from ballast.reconcile.driftpolicy import (
-    DriftObservation,
-    evaluate_window,
-    evaluation_due,
-    fired_action,
-    parse_status,
-    reconcile_drift_policy,
-    resumed_window_start,
-    retrain_results,
-    window_restarted,
-)
+from ballast.reconcile.driftpolicy import reconcile_drift_policy
+from ballast.reconcile.driftpolicy_inputs import DriftObservation, parse_status
+from ballast.reconcile.driftpolicy_metrics import fired_action, retrain_results, window_restarted
+from ballast.reconcile.driftpolicy_schedule import evaluate_window, evaluation_due, resumed_window_start
 from ballast.reconcile.outcome import Outcome
 from ballast.wakeups import ObjectKey
 

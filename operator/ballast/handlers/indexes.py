@@ -15,8 +15,8 @@ from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
 from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
 from ballast.canary.pods import ServingPod, controller_uid
-from ballast.conditions import find_condition
-from ballast.reconcile.driftpolicy import PolicyRun
+from ballast.conditions import ConditionType, find_condition
+from ballast.reconcile.driftpolicy_inputs import PolicyRun
 from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import (
     JobState,
@@ -155,7 +155,9 @@ def model_services(namespace: str, name: str, meta: kopf.Meta, **_) -> dict:
 def serving_pods(namespace: str, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_) -> dict:
     """Ready serving pods, by the ModelVersion their label names: what canary analysis and drift
     scrape, once ballast.canary.pods has checked that the version's Deployment owns them."""
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    ready = any(
+        c.get("type") == ConditionType.READY and c.get("status") == "True" for c in status.get("conditions") or []
+    )
     version = labels.get(VERSION_LABEL)
     if not (ready and version and status.get("podIP")):
         return {}
@@ -177,7 +179,7 @@ def policy_runs(
     **_,
 ) -> dict:
     """The TrainingRuns each DriftPolicy started, and how far they got."""
-    succeeded = find_condition(status.get("conditions"), "Succeeded") or {}
+    succeeded = find_condition(status.get("conditions"), ConditionType.SUCCEEDED) or {}
     created = meta.get("creationTimestamp")
     return {
         (namespace, labels[POLICY_LABEL]): PolicyRun(

@@ -3,15 +3,15 @@ rolled back. Counted from the status change itself, so each transition is counte
 
 from __future__ import annotations
 
-from ballast.conditions import find_condition
+from ballast.conditions import ConditionType, find_condition
 from ballast.metrics import ROLLOUTS, TRAINING_RUNS
 
 
 def lifecycle_results(kind: str, current: dict, desired: dict) -> list[tuple[str, str]]:
     """(counter, result) pairs for the transitions from `current` status to `desired`."""
     if kind == "TrainingRun":
-        before = (find_condition(current.get("conditions"), "Succeeded") or {}).get("status")
-        after = (find_condition(desired.get("conditions"), "Succeeded") or {}).get("status")
+        before = (find_condition(current.get("conditions"), ConditionType.SUCCEEDED) or {}).get("status")
+        after = (find_condition(desired.get("conditions"), ConditionType.SUCCEEDED) or {}).get("status")
         if after in ("True", "False") and before != after:
             return [("training_runs", "succeeded" if after == "True" else "failed")]
     if kind == "ModelVersion":

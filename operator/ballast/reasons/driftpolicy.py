@@ -68,11 +68,6 @@ IN_FLIGHT: Final = frozenset(
 NOT_RETRAINED: Final = "NotRetrained"
 """The Retraining reason when the last retrain firing started nothing (maxPerDay)."""
 
-RUN_GATE_FAILED: Final = "GateFailed"
-"""The reason of a TrainingRun that trained but did not pass its gates (beat the champion): the
-retraining is NotPromoted. Written by the run's reconcile; ballast.training.report names it too,
-but the operator must not import that module (it loads skops)."""
-
 # Events
 DRIFT_DETECTED: Final = "DriftDetected"
 RETRAIN_CAPPED: Final = "RetrainCapped"

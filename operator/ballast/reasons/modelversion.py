@@ -20,6 +20,16 @@ class Stage(StrEnum):
 SERVING_STAGES: Final = frozenset({Stage.CANARY, Stage.PRODUCTION})
 """Stages whose version takes a share of the model's traffic."""
 
+
+# What the analysis of a canary step says (status.analysis.verdict). No class docstring: the API's
+# status model uses it, and pydantic would copy it into the CRD in place of the field's description.
+class CanaryVerdict(StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    NOT_ENOUGH_DATA = "NotEnoughData"
+    """Too few requests reached the canary in the step to judge it."""
+
+
 ARTIFACT_VERIFIED: Final = "ArtifactVerified"
 """The condition type that records the last verification of the artifact."""
 SERVICE_CONFLICT: Final = "ServiceConflict"

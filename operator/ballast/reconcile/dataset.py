@@ -13,7 +13,7 @@ from ballast.api.dataset import INLINE_MAX_BYTES, DatasetSpec, DatasetStatus, Da
 from ballast.build.ingest_input import dataset_document
 from ballast.build.jobs import build_ingest_job, ingest_job_name
 from ballast.build.policy import SourceObjects, source_refusal
-from ballast.conditions import ConditionStatus, rfc3339, set_condition
+from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition
 from ballast.net.egress import check_url
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.dataset import DatasetReason
@@ -284,7 +284,7 @@ def _conditions(
     stamp = rfc3339(now)
     conditions = set_condition(
         wire_conditions(dataset.status),
-        type="Ready",
+        type=ConditionType.READY,
         status=status,
         reason=str(reason),
         message=message,
@@ -295,7 +295,7 @@ def _conditions(
     busy = running is not None
     return set_condition(
         conditions,
-        type="Reconciling",
+        type=ConditionType.RECONCILING,
         status="True" if busy else "False",
         reason=DatasetReason.INGESTING if busy else DatasetReason.IDLE,
         message=f"ingest Job {running.job_name}" if running is not None else "",

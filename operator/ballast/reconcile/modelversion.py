@@ -9,13 +9,14 @@ from typing import Any
 
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service, build_serving_deployment
 from ballast.canary.samples import Sample
-from ballast.conditions import find_condition, rfc3339, set_condition
+from ballast.conditions import ConditionType, rfc3339, set_condition
 from ballast.reasons.modelversion import ARTIFACT_VERIFIED, Reason, Stage
 from ballast.reconcile.jobs import POD_CANNOT_START, StartRefusal
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
 from ballast.reconcile.serving_state import Ready, serving_input
 from ballast.reconcile.serving_transitions import wake_no_later_than
+from ballast.reconcile.typed import condition_of
 from ballast.registry import Verification
 from ballast.settings import Settings
 
@@ -89,7 +90,8 @@ def reconcile_model_version(
     ready = _ready(decision.ready, verification, pod_problem, start_refusal)
     status = body.get("status") or {}
     stamp = rfc3339(now)
-    was_verified = (find_condition(status.get("conditions"), ARTIFACT_VERIFIED) or {}).get("status")
+    verified_before = condition_of(situation.status, ARTIFACT_VERIFIED)
+    was_verified = verified_before.status if verified_before else None
     conditions = set_condition(
         status.get("conditions"),
         type=ARTIFACT_VERIFIED,
@@ -101,7 +103,7 @@ def reconcile_model_version(
     )
     outcome.status["conditions"] = set_condition(
         conditions,
-        type="Ready",
+        type=ConditionType.READY,
         status=ready.status,
         reason=ready.reason,
         message=ready.message,

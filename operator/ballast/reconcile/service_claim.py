@@ -18,11 +18,13 @@ from enum import Enum
 from typing import Any
 
 from ballast.api.kinds import GROUP
+from ballast.api.modelversion import ModelVersionStatus
 from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.serving import MODEL_LABEL
-from ballast.conditions import find_condition, set_condition
+from ballast.conditions import set_condition
 from ballast.reasons.modelversion import SERVICE_CONFLICT, SERVICE_OWNED
 from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.typed import condition_of, parse_status
 
 
 class ServiceAction(Enum):
@@ -79,7 +81,7 @@ def with_service_claim(
     True) while the Service is someone else's; False once it is Ballast's again. A version that
     never had a conflict gets no such condition at all."""
     conditions = outcome.status.get("conditions") or current_status.get("conditions")
-    had = find_condition(current_status.get("conditions"), SERVICE_CONFLICT)
+    had = condition_of(parse_status(ModelVersionStatus, current_status), SERVICE_CONFLICT)
     if claim.action is ServiceAction.LEAVE:
         outcome.status["conditions"] = set_condition(
             conditions,
@@ -90,7 +92,7 @@ def with_service_claim(
             observed_generation=generation,
             now=now,
         )
-        if (had or {}).get("status") != "True":
+        if had is None or had.status != "True":
             outcome.event("Warning", SERVICE_CONFLICT, f"{claim.why}: Ballast leaves it untouched"[:1000])
     elif had is not None:
         outcome.status["conditions"] = set_condition(

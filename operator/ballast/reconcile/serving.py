@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ballast.api.modelversion import RolloutStrategy
 from ballast.build.serving import model_service_name
 from ballast.reasons.modelversion import SERVING_STAGES, Stage
 from ballast.reconcile.outcome import Outcome
@@ -48,7 +49,11 @@ def wants_samples(spec: Mapping[str, Any], status: Mapping[str, Any], siblings: 
     typed_spec, stage = parse_spec(spec), parse_status(status).stage or Stage.CANDIDATE
     if stage is Stage.CANARY:
         return True
-    starting = stage is Stage.CANDIDATE and serving_enabled(typed_spec) and rollout_of(typed_spec).strategy == "Canary"
+    starting = (
+        stage is Stage.CANDIDATE
+        and serving_enabled(typed_spec)
+        and rollout_of(typed_spec).strategy == RolloutStrategy.CANARY
+    )
     return starting and any(s.stage == Stage.PRODUCTION and s.name != name for s in siblings)
 
 

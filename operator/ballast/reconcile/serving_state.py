@@ -15,6 +15,7 @@ from ballast.canary.analysis import Analysis, analyse
 from ballast.canary.samples import Sample, window
 from ballast.conditions import ConditionStatus
 from ballast.reasons.modelversion import Stage
+from ballast.reconcile import typed
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.registry import Verification
 from ballast.settings import Settings
@@ -22,9 +23,6 @@ from ballast.settings import Settings
 # Set (to the time of the request) on an earlier version to bring it back to Production:
 # `ballast rollback`, `kubectl annotate` or a commit in Git all do the same.
 ROLLBACK_ANNOTATION = "ballast.dev/rollback-requested-at"
-
-KOPF_STATUS_FIELD = "kopf"
-"""kopf's own bookkeeping in status (handler progress, diff base): not part of Ballast's API."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def parse_spec(spec: Mapping[str, Any]) -> ModelVersionSpec:
 
 
 def parse_status(status: Mapping[str, Any] | None) -> ModelVersionStatus:
-    return ModelVersionStatus.model_validate({k: v for k, v in (status or {}).items() if k != KOPF_STATUS_FIELD})
+    return typed.parse_status(ModelVersionStatus, status)
 
 
 def serving_enabled(spec: ModelVersionSpec) -> bool:

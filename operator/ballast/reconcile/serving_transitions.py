@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ballast.api.kinds import MODEL_VERSION
+from ballast.api.modelversion import RolloutStrategy
 from ballast.canary.samples import Sample
 from ballast.conditions import rfc3339
-from ballast.reasons.modelversion import SERVING_STAGES, Reason, Stage
+from ballast.reasons.modelversion import SERVING_STAGES, CanaryVerdict, Reason, Stage
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.reconcile.outcome import Outcome, StatusPatch
 from ballast.reconcile.serving_state import Ready, ServingInput, Sibling, StageDecision
@@ -214,7 +215,7 @@ def keep_serving(situation: ServingInput, outcome: Outcome) -> StageDecision:
 
 
 def _canary_wanted(situation: ServingInput) -> bool:
-    return bool(situation.production) and situation.rollout.strategy == "Canary"
+    return bool(situation.production) and situation.rollout.strategy == RolloutStrategy.CANARY
 
 
 def _another_canary(situation: ServingInput) -> bool:
@@ -271,7 +272,7 @@ def _analysis_not_due(situation: ServingInput) -> bool:
     return due is not None and situation.now < due
 
 
-def _verdict_is(verdict: str) -> Guard:
+def _verdict_is(verdict: CanaryVerdict) -> Guard:
     def guard(situation: ServingInput) -> bool:
         return situation.analysis.verdict == verdict
 
@@ -279,7 +280,7 @@ def _verdict_is(verdict: str) -> Guard:
 
 
 def _passed_with_steps_left(situation: ServingInput) -> bool:
-    return situation.analysis.verdict == "Pass" and situation.step + 1 < len(situation.steps)
+    return situation.analysis.verdict == CanaryVerdict.PASS and situation.step + 1 < len(situation.steps)
 
 
 def _current_replicas(situation: ServingInput) -> int:
@@ -409,10 +410,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("promote without a baseline", CANARY, _baseline_gone, promote_without_a_baseline),
     Transition("promote or await approval", CANARY, _passed_all_steps, promote_or_await_approval),
     Transition("wait for the analysis", CANARY, _analysis_not_due, wait_for_the_analysis),
-    Transition("roll the canary back", CANARY, _verdict_is("Fail"), roll_the_canary_back),
-    Transition("wait for data", CANARY, _verdict_is("NotEnoughData"), wait_for_data),
+    Transition("roll the canary back", CANARY, _verdict_is(CanaryVerdict.FAIL), roll_the_canary_back),
+    Transition("wait for data", CANARY, _verdict_is(CanaryVerdict.NOT_ENOUGH_DATA), wait_for_data),
     Transition("move to the next step", CANARY, _passed_with_steps_left, move_to_the_next_step),
-    Transition("pass the last step", CANARY, _verdict_is("Pass"), pass_the_last_step),
+    Transition("pass the last step", CANARY, _verdict_is(CanaryVerdict.PASS), pass_the_last_step),
 )
 
 

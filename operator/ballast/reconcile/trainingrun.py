@@ -13,7 +13,7 @@ from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
-from ballast.conditions import ConditionStatus, find_condition, rfc3339, set_condition
+from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition
 from ballast.lifecycle.stored_version import PinnedVersion, StoredVersion
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.trainingrun import RunPhase, TrainingRunReason
@@ -27,7 +27,7 @@ from ballast.reconcile.jobs import (
     result_pending,
 )
 from ballast.reconcile.outcome import Outcome
-from ballast.reconcile.typed import Typed, parse_object, wire_conditions
+from ballast.reconcile.typed import Typed, condition_of, parse_object, parse_status, wire_conditions
 from ballast.settings import Settings
 
 RESULT_FIELDS = ("metrics", "keyMetric", "params", "gates", "reproducibility")
@@ -89,9 +89,11 @@ def version_to_look_up(body: dict[str, Any], dataset: dict[str, Any] | None) -> 
     """The pinned version (by spec or, once started, by status) that the Dataset's status no
     longer lists: the handler resolves it from the store's metadata. None when there is nothing
     to look up (no Dataset, no pin, or the version is in status)."""
-    if dataset is None or is_finished(body.get("status") or {}):
+    if dataset is None:
         return None
     run = parse_run(body)
+    if run_finished(run.status):
+        return None
     status = run.status
     wanted = status.dataset_version or run.spec.dataset_ref.version
     if not wanted or wanted in _listed_versions(dataset):
@@ -105,9 +107,14 @@ def version_to_look_up(body: dict[str, Any], dataset: dict[str, Any] | None) -> 
     )
 
 
+def run_finished(status: TrainingRunStatus) -> bool:
+    succeeded = condition_of(status, ConditionType.SUCCEEDED)
+    return succeeded is not None and succeeded.status in ("True", "False")
+
+
 def is_finished(status: Mapping[str, Any]) -> bool:
-    succeeded = find_condition(status.get("conditions"), "Succeeded")
-    return succeeded is not None and succeeded.get("status") in ("True", "False")
+    """run_finished, for a TrainingRun's status as the API server returns it (the CLI's)."""
+    return run_finished(parse_status(TrainingRunStatus, status))
 
 
 def in_flight(status: Mapping[str, Any]) -> bool:
@@ -122,7 +129,7 @@ def model_version_name(model: str, sha256: str) -> str:
 def reconcile_training_run(observed: TrainingRunObservation, settings: Settings) -> Outcome:
     run = parse_run(observed.body)
     outcome = Outcome(status={"observedGeneration": run.generation})
-    if is_finished(observed.body.get("status") or {}):
+    if run_finished(run.status):
         return outcome
     if run.status.job_name is None:
         verdict = _start(outcome, run, observed, settings)
@@ -137,7 +144,7 @@ def _conditions(run: RunView, verdict: Verdict, now: datetime) -> list[dict[str,
     ready, succeeded = CONDITION_STATUS[verdict.phase]
     stamp = rfc3339(now)
     conditions = wire_conditions(run.status)
-    for type, status in (("Ready", ready), ("Succeeded", succeeded)):
+    for type, status in ((ConditionType.READY, ready), (ConditionType.SUCCEEDED, succeeded)):
         conditions = set_condition(
             conditions,
             type=type,
@@ -315,7 +322,7 @@ def _ensure_job(outcome: Outcome, run: RunView, observed: TrainingRunObservation
 
 def _memory_limit(spec: TrainingRunSpec) -> str | None:
     limits = spec.resources.limits if spec.resources else None
-    memory = (limits or {}).get("memory")
+    memory = limits.get("memory") if limits else None
     return None if memory is None else str(memory)
 
 

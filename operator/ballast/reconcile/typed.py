@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ballast.api.common import ApiModel, StatusBase
+from ballast.api.common import ApiModel, Condition, StatusBase
 
 KOPF_FIELD = "kopf"
 """kopf's bookkeeping in status (api.crd.KOPF_STATUS_FIELD): not part of the API's models."""
@@ -37,6 +37,10 @@ def parse_object(body: dict[str, Any], spec_model: type[SpecT], status_model: ty
 
 def parse_status(model: type[StatusT], status: Mapping[str, Any] | None) -> StatusT:
     return model.model_validate({key: value for key, value in (status or {}).items() if key != KOPF_FIELD})
+
+
+def condition_of(status: StatusBase, type: str) -> Condition | None:
+    return next((condition for condition in status.conditions if condition.type == type), None)
 
 
 def wire_conditions(status: StatusBase) -> list[dict[str, Any]]:

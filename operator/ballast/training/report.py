@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ballast.models.skops_format import ARTIFACT_FORMAT
+from ballast.reasons.trainingrun import TrainingRunReason
 from ballast.training.run import DatasetIdentity, TrainingOutcome
 
 TERMINATION_MESSAGE_LIMIT = 4096
-GATE_FAILED = "GateFailed"
 # The Reproducibility fields of TrainingRun status (ballast.api.trainingrun.Reproducibility).
 STATUS_REPRODUCIBILITY_FIELDS = (
     "image",
@@ -98,7 +98,7 @@ def training_result(outcome: TrainingOutcome, *, artifact_uri: str, metadata_uri
         "reproducibility": {k: outcome.reproducibility.get(k) for k in STATUS_REPRODUCIBILITY_FIELDS},
     }
     if not outcome.passed:
-        result["reason"] = GATE_FAILED
+        result["reason"] = TrainingRunReason.GATE_FAILED.value
         result["message"] = gate_failure_message(outcome)
     return result
 
