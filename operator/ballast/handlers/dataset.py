@@ -11,7 +11,8 @@ from ballast.handlers.context import current_settings, now
 from ballast.handlers.indexes import job_of, stuck_pod_of, termination_of
 from ballast.handlers.source_objects import source_objects_in
 from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
-from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.jobs import lasting_problem
+from ballast.reconcile.outcome import Outcome, waking_by
 
 
 def reconcile(
@@ -24,12 +25,14 @@ def reconcile(
     namespace = body.metadata.namespace
     settings = current_settings()  # the egress policy with the cluster's ranges found so far
     job_name = (body.status.get("ingest") or {}).get("jobName")
+    moment = now()
+    pod_problem, look_again = lasting_problem(stuck_pod_of(stuck_job_pods, namespace, job_name), moment)
     observed = DatasetObservation(
         body=plain_body(body),
-        now=now(),
+        now=moment,
         job=job_of(ballast_jobs, namespace, job_name),
         termination=termination_of(ballast_job_pods, namespace, job_name),
-        pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
+        pod_problem=pod_problem,
         source_objects=source_objects_in(namespace),
     )
-    return reconcile_dataset(observed, settings)
+    return waking_by(reconcile_dataset(observed, settings), look_again)

@@ -8,6 +8,8 @@ object's previous entries when its function returns None, so a version that left
 
 from __future__ import annotations
 
+from typing import Any
+
 import kopf
 
 from ballast.api.kinds import GROUP, VERSION
@@ -20,11 +22,12 @@ from ballast.reconcile.driftpolicy_inputs import PolicyRun
 from ballast.reconcile.durations import parse_time
 from ballast.reconcile.jobs import (
     JobState,
+    StuckPod,
     job_state,
-    pod_cannot_start,
     pod_termination,
     result_termination,
     serving_start_refusal,
+    stuck_pod,
 )
 from ballast.reconcile.serving import DeploymentState, Sibling
 
@@ -45,19 +48,19 @@ def ballast_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, *
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
-def stuck_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
-    """Why a Job's pod cannot start (unschedulable, image not pulled), while that lasts."""
+def stuck_job_pods(namespace: str, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_) -> dict:
+    """Why a Job's pod cannot start (unschedulable, image not pulled), and since when, while that lasts."""
     job = labels.get(JOB_NAME_LABEL)
-    problem = pod_cannot_start(dict(status))
-    return {(namespace, job): problem} if job and problem else {}
+    stuck = stuck_pod(dict(status), meta.get("creationTimestamp"))
+    return {(namespace, job): stuck} if job and stuck else {}
 
 
 @kopf.index("", "v1", "pods", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})
-def stuck_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
-    """Why a ModelVersion's serving pods cannot start, by version, while that lasts."""
+def stuck_serving_pods(namespace: str, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_) -> dict:
+    """Why a ModelVersion's serving pods cannot start, and since when, by version, while that lasts."""
     version = labels.get(VERSION_LABEL)
-    problem = pod_cannot_start(dict(status))
-    return {(namespace, version): problem} if version and problem else {}
+    stuck = stuck_pod(dict(status), meta.get("creationTimestamp"))
+    return {(namespace, version): stuck} if version and stuck else {}
 
 
 @kopf.index("", "v1", "pods", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})
@@ -69,7 +72,7 @@ def refused_serving_pods(namespace: str, labels: kopf.Labels, status: kopf.Statu
     return {(namespace, version): refusal} if version and refusal else {}
 
 
-def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> str | None:
+def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> StuckPod | None:
     return one_of(index, (namespace, job)) if job else None
 
 
@@ -105,7 +108,8 @@ def termination_of(index: kopf.Index, namespace: str, job: str | None) -> dict |
     return result_termination(list(index.get((namespace, job), []))) if job else None
 
 
-def one_of(index: kopf.Index, key: tuple) -> dict | None:
+def one_of(index: kopf.Index, key: tuple) -> Any:
+    """The index's one value under key (what the index function returned for it), or None."""
     return next(iter(index.get(key, [])), None)
 
 

@@ -14,8 +14,9 @@ from ballast.handlers.apply import plain_body
 from ballast.handlers.context import SETTINGS, namespace_artifact_store, now
 from ballast.handlers.indexes import one_of
 from ballast.handlers.serving_pods import owned_pod_addresses
+from ballast.reconcile.jobs import lasting_problem
 from ballast.reconcile.modelversion import reconcile_model_version
-from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.outcome import Outcome, waking_by
 from ballast.reconcile.serving import approval_manager, wants_samples
 from ballast.registry import Verification, last_verification, verify_artifact
 
@@ -84,17 +85,20 @@ def _reconcile(
             )
             for name in [body.metadata.name, *production]
         }
-    return reconcile_model_version(
+    moment = now()
+    pod_problem, look_again = lasting_problem(one_of(stuck_serving_pods, (namespace, body.metadata.name)), moment)
+    outcome = reconcile_model_version(
         plain_body(body),
         verification,
-        now(),
+        moment,
         siblings=siblings,
         deployment=one_of(ballast_deployments, (namespace, serving_deployment_name(body.metadata.name))),
         settings=SETTINGS,
         samples=samples,
         approved_by=approval_manager(body.metadata.get("managedFields")),
         service_owners=one_of(model_services, (namespace, model_service_name(body.spec["model"]))) or frozenset(),
-        pod_problem=one_of(stuck_serving_pods, (namespace, body.metadata.name)),
+        pod_problem=pod_problem,
         start_refusal=one_of(refused_serving_pods, (namespace, body.metadata.name)),
         verified_at=verified_at,
     )
+    return waking_by(outcome, look_again)

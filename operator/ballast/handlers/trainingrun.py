@@ -10,7 +10,8 @@ from ballast.handlers.apply import plain_body
 from ballast.handlers.context import SETTINGS, namespace_artifact_store, now
 from ballast.handlers.indexes import job_of, one_of, stuck_pod_of, termination_of
 from ballast.lifecycle.stored_version import read_stored_version
-from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.jobs import lasting_problem
+from ballast.reconcile.outcome import Outcome, waking_by
 from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run, version_to_look_up
 
 
@@ -30,14 +31,16 @@ def reconcile(
     job = job_of(ballast_jobs, namespace, job_name)
     # the store is read only when a Job is to be created for a version status no longer lists
     look_up = None if job else version_to_look_up(plain, dataset)
+    moment = now()
+    pod_problem, look_again = lasting_problem(stuck_pod_of(stuck_job_pods, namespace, job_name), moment)
     observed = TrainingRunObservation(
         body=plain,
-        now=now(),
+        now=moment,
         dataset=dataset,
         stored_version=read_stored_version(namespace_artifact_store(namespace), look_up) if look_up else None,
         champion=one_of(production_versions, (namespace, body.spec["model"])),
         job=job,
         termination=termination_of(ballast_job_pods, namespace, job_name),
-        pod_problem=stuck_pod_of(stuck_job_pods, namespace, job_name),
+        pod_problem=pod_problem,
     )
-    return reconcile_training_run(observed, SETTINGS)
+    return waking_by(reconcile_training_run(observed, SETTINGS), look_again)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ballast.models.errors import (
@@ -108,6 +108,40 @@ def pod_cannot_start(pod_status: dict[str, Any]) -> str | None:
         if waiting.get("reason") in _STUCK_WAITING:
             return f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
     return None
+
+
+POD_START_GRACE_SECONDS = 10.0
+"""How long a pod may look stuck before it is named: the scheduler's first answer is often that
+the store's claim is not bound yet, and a moment later the pod starts."""
+
+
+@dataclass(frozen=True)
+class StuckPod:
+    problem: str
+    since: datetime
+    """When it began to look stuck: its PodScheduled condition's last transition when no node
+    takes it, else its creation."""
+
+
+def stuck_pod(pod_status: dict[str, Any], created_at: str | None) -> StuckPod | None:
+    """pod_cannot_start, and since when."""
+    problem = pod_cannot_start(pod_status)
+    if problem is None:
+        return None
+    scheduled: dict[str, Any] = next(
+        (c for c in pod_status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+    )
+    began = scheduled.get("lastTransitionTime") if scheduled.get("status") == "False" else created_at
+    return StuckPod(problem, parse_time(began) if began else datetime.min.replace(tzinfo=UTC))
+
+
+def lasting_problem(stuck: StuckPod | None, now: datetime) -> tuple[str | None, datetime | None]:
+    """The pod's problem once it has lasted POD_START_GRACE_SECONDS; before that, None and when
+    to look again (nothing else may change while a pod stays stuck)."""
+    if stuck is None:
+        return None, None
+    named_at = stuck.since + timedelta(seconds=POD_START_GRACE_SECONDS)
+    return (stuck.problem, None) if now >= named_at else (None, named_at)
 
 
 FEEDBACK_TOKEN_UNREADABLE = "FeedbackTokenUnreadable"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -48,3 +48,10 @@ class Outcome:
 
     def event(self, type: str, reason: str, message: str) -> None:
         self.events.append(Event(type, reason, message))
+
+
+def waking_by(outcome: Outcome, moment: datetime | None) -> Outcome:
+    """The outcome, reconciled again by moment at the latest."""
+    if moment is None or (outcome.wake_at is not None and outcome.wake_at <= moment):
+        return outcome
+    return replace(outcome, wake_at=moment)
