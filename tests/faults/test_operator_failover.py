@@ -1,6 +1,7 @@
 """Two operator replicas on one leader Lease, as the chart runs them: the standby stays idle
 while the leader lives, takes over within the Lease's duration when the leader is SIGKILLed,
-and at once when the leader stops on SIGTERM (a rolling update) and releases the Lease."""
+and at once when the leader stops on SIGTERM (a rolling update) and releases the Lease. A
+standby stops on SIGTERM at once, cleanly."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ TIMING = Timing()
 SIGKILL_BOUND_SECONDS = TIMING.lease_seconds + 2 * TIMING.retry_seconds + 8
 # The stopping leader releases the Lease; the standby takes it at its next look.
 SIGTERM_BOUND_SECONDS = TIMING.retry_seconds + 8
+# A standby stops within its Lease read under way; not at the end of the kill's grace period.
+STANDBY_SIGTERM_BOUND_SECONDS = 5
 LEASE_NAMESPACE = "default"  # where OperatorProcess puts the tests' Leases
 
 
@@ -100,14 +103,25 @@ def test_a_standby_replica_takes_over_from_a_killed_or_stopped_leader(kubectl: K
         sigterm_seconds = change_and_time_until_acted(k, "mv", 4, timeout=SIGTERM_BOUND_SECONDS + 30)
         assert leads(third) is True and lease_holder(kubectl, lease) == "replica-c"
 
+        fourth = replica("replica-d")
+        assert leads(fourth) is False
+        began = time.monotonic()
+        fourth.__exit__(None, None, None)  # SIGTERM to a standby: it returns from its wait and exits
+        standby_sigterm_seconds = time.monotonic() - began
+        assert fourth.exited() == 0, fourth.state()
+        assert "replica-d stopped before leading" in fourth.log.read_text()
+        assert lease_holder(kubectl, lease) == "replica-c"
+
         report(
             f"fail-over: leader SIGKILLed -> standby acted on a spec change in {sigkill_seconds:.1f} s "
             f"(bound {SIGKILL_BOUND_SECONDS:.0f} s, Lease {TIMING.lease_seconds} s); leader SIGTERMed -> "
-            f"{sigterm_seconds:.1f} s (bound {SIGTERM_BOUND_SECONDS:.0f} s)"
+            f"{sigterm_seconds:.1f} s (bound {SIGTERM_BOUND_SECONDS:.0f} s); standby SIGTERMed -> exited in "
+            f"{standby_sigterm_seconds:.1f} s (bound {STANDBY_SIGTERM_BOUND_SECONDS} s)"
         )
         for survivor in (second, third):
             assert not survivor.log_problems(), survivor.log.read_text()[-3000:]
         assert sigkill_seconds <= SIGKILL_BOUND_SECONDS
         assert sigterm_seconds <= SIGTERM_BOUND_SECONDS
+        assert standby_sigterm_seconds <= STANDBY_SIGTERM_BOUND_SECONDS
     finally:
         kubectl.run("delete", "lease", lease, "-n", LEASE_NAMESPACE, "--ignore-not-found", check=False)

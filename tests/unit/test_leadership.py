@@ -5,6 +5,11 @@ standby then leader."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import threading
+import time
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +25,9 @@ from ballast.leadership.election import (
     Timing,
     claimed,
     next_step,
+    seconds_left_to_stop,
 )
-from ballast.leadership.running import hold, lead_when_elected
+from ballast.leadership.running import LOST_LEASE_EXIT_CODE, hold, lead_when_elected, stop_on_signals
 from ballast.metrics import LEADER
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -220,18 +226,209 @@ def test_a_leader_stops_holding_when_another_replica_took_the_lease_or_renewals_
         store = MemoryLeaseStore()
         leader = Elector(store, "a", FAST)
         assert leader.try_lead()
-        holding = asyncio.create_task(hold(leader))
+        holding = asyncio.create_task(hold(leader, asyncio.Event()))
         await asyncio.sleep(0.2)
         assert not holding.done()  # renewing
         store.record = LeaseRecord(replace(store.record.spec, holder="b"), "taken")
-        await asyncio.wait_for(holding, timeout=1)  # gone at its next round, not after the deadline
+        assert await asyncio.wait_for(holding, timeout=1) is False  # gone at its next round, not after the deadline
 
         assert leader.try_lead() is False
         store.record = None
+        began = asyncio.get_running_loop().time()
         assert leader.try_lead()
         store.unreachable = True
-        began = asyncio.get_running_loop().time()
-        await asyncio.wait_for(hold(leader), timeout=2)
-        assert asyncio.get_running_loop().time() - began >= FAST.renew_deadline_seconds
+        assert await asyncio.wait_for(hold(leader, asyncio.Event()), timeout=2) is False
+        took = asyncio.get_running_loop().time() - began
+        assert FAST.renew_deadline_seconds <= took < FAST.renew_deadline_seconds + 0.3
 
     asyncio.run(scenario())
+
+
+class SlowLeaseStore(MemoryLeaseStore):
+    """Writes that take `write_seconds` before they reach the Lease, and reads that hang while
+    `hanging` is set, as a request to an API server that stopped answering."""
+
+    def __init__(self, write_seconds: float = 0.0):
+        super().__init__()
+        self.write_seconds = write_seconds
+        self.hanging = threading.Event()
+        self.answering = threading.Event()
+
+    def read(self):
+        if self.hanging.is_set():
+            self.answering.wait(timeout=10)
+        return super().read()
+
+    def create(self, spec):
+        time.sleep(self.write_seconds)
+        return super().create(spec)
+
+    def replace(self, spec, version):
+        time.sleep(self.write_seconds)
+        return super().replace(spec, version)
+
+
+SLOW = Timing(lease_seconds=4, renew_deadline_seconds=1.0, retry_seconds=0.1)
+
+
+def test_a_leader_whose_renewal_hangs_stops_at_the_deadline_counted_from_its_last_won_rounds_start():
+    """The Lease a leader last wrote may have reached the API server at the start of its write,
+    and a standby's clock then started: the deadline counts from there, and a request that hangs
+    past it does not hold the leader up."""
+
+    async def scenario():
+        store = SlowLeaseStore(write_seconds=0.8)
+        leader = Elector(store, "a", SLOW)
+        began = time.monotonic()
+        assert await asyncio.to_thread(leader.try_lead)  # the write is slow, the Lease written early
+        store.hanging.set()
+        try:
+            assert await asyncio.wait_for(hold(leader, asyncio.Event()), timeout=5) is False
+            took = time.monotonic() - began
+        finally:
+            store.answering.set()
+        # counted from the end of the write, or waiting for the hung read, it would take 1.8 s or more
+        assert SLOW.renew_deadline_seconds <= took < SLOW.renew_deadline_seconds + 0.4
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "holder, since_last_win, seconds",
+    [
+        ("a", 10, 5),  # renewals failed to the deadline: until the Lease may expire
+        ("a", 14.5, 0.5),
+        ("a", 20, 0),
+        ("b", 10, 0),  # another replica leads already
+        ("", 10, 0),  # released: a standby takes it at its next read
+        (None, float("inf"), 0),
+    ],
+)
+def test_a_leader_that_lost_the_lease_stops_before_another_may_lead(holder, since_last_win, seconds):
+    assert seconds_left_to_stop(holder, "a", since_last_win, Timing()) == seconds
+
+
+class Exited(Exception):
+    pass
+
+
+def exit_raising(code: int):
+    raise Exited(code)
+
+
+def test_a_leader_whose_lease_another_replica_took_exits_at_once_without_waiting_for_kopf():
+    async def scenario():
+        store = MemoryLeaseStore()
+        leader = Elector(store, "a", FAST)
+        stop_seen = asyncio.Event()
+
+        async def operate_slow_to_stop(stop: asyncio.Event):
+            await stop.wait()
+            stop_seen.set()
+            await asyncio.sleep(60)  # handlers that do not stop
+
+        leading = asyncio.create_task(lead_when_elected(leader, operate_slow_to_stop, exit_process=exit_raising))
+        await asyncio.sleep(0.2)
+        store.record = LeaseRecord(replace(store.record.spec, holder="b"), "taken")
+        taken = time.monotonic()
+        with pytest.raises(Exited) as exited:
+            await asyncio.wait_for(leading, timeout=FAST.stop_margin_seconds + 1)
+        # the next round (retry_seconds) sees b; waiting the stop margin for kopf would take 1.5 s
+        assert time.monotonic() - taken < FAST.retry_seconds + 0.3
+        assert exited.value.args == (LOST_LEASE_EXIT_CODE,)
+        assert stop_seen.is_set() and LEADER._value.get() == 0
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_stop_during_a_renewal_releases_the_lease_after_it():
+    """kopf stops (SIGTERM) while a renewal is being written: the release names the version that
+    renewal wrote, instead of racing it and losing to it."""
+
+    async def scenario():
+        store = SlowLeaseStore(write_seconds=0.15)
+        leader = Elector(store, "a", FAST)
+        kopf_stopped = asyncio.Event()
+
+        async def operate(stop: asyncio.Event):
+            await kopf_stopped.wait()
+
+        leading = asyncio.create_task(lead_when_elected(leader, operate))
+        await asyncio.sleep(0.5)  # renewing: every 0.05 s a write of 0.15 s, one always under way
+        kopf_stopped.set()
+        await asyncio.wait_for(leading, timeout=2)
+        assert store.record.spec.holder == ""
+        assert Elector(store, "b", FAST).try_lead()
+
+    asyncio.run(scenario())
+
+
+def test_a_stop_between_winning_the_lease_and_starting_kopf_releases_it_without_operating():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        class SignalledWhileWinning(MemoryLeaseStore):
+            def create(self, spec):
+                written = super().create(spec)
+                loop.call_soon_threadsafe(stop.set)  # SIGTERM while the winning write is answered
+                return written
+
+        store = SignalledWhileWinning()
+        operated = []
+
+        async def operate(stop: asyncio.Event):
+            operated.append(True)
+
+        began = time.monotonic()
+        await asyncio.wait_for(lead_when_elected(Elector(store, "a", FAST), operate, stop=stop), timeout=1)
+        assert time.monotonic() - began < FAST.retry_seconds + 0.2
+        assert operated == []
+        assert store.record.spec.holder == "" and LEADER._value.get() == 0
+        assert Elector(store, "b", FAST).try_lead()  # at once, not after the Lease's duration
+
+    asyncio.run(scenario())
+
+
+def test_sigterm_to_a_standby_ends_it_within_a_round():
+    """A real SIGTERM to this process, as the kubelet sends it to the container's PID 1."""
+    patient = Timing(lease_seconds=15, renew_deadline_seconds=10, retry_seconds=0.05)
+    exits: list[str] = []
+
+    @asynccontextmanager
+    async def standby_probe():
+        yield
+        exits.append("standby liveness closed")
+
+    def not_handled(signum, frame):
+        raise AssertionError("SIGTERM reached no asyncio handler: the operator would ignore it as PID 1")
+
+    async def scenario():
+        store = MemoryLeaseStore()
+        assert Elector(store, "b", patient).try_lead()
+        operated = []
+
+        async def operate(stop: asyncio.Event):
+            operated.append(True)
+
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            standing_by = asyncio.create_task(
+                lead_when_elected(Elector(store, "a", patient), operate, standby_probe, stop)
+            )
+            await asyncio.sleep(0.2)
+            assert not standing_by.done()
+            os.kill(os.getpid(), signal.SIGTERM)
+            began = time.monotonic()
+            await asyncio.wait_for(standing_by, timeout=1)
+        assert time.monotonic() - began < patient.retry_seconds + 0.2
+        assert operated == [] and exits == ["standby liveness closed"]
+        assert store.record.spec.holder == "b"
+
+    previous = signal.signal(signal.SIGTERM, not_handled)
+    try:
+        asyncio.run(scenario())
+    finally:
+        signal.signal(signal.SIGTERM, previous)

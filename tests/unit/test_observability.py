@@ -31,7 +31,13 @@ from tests.support.observability import (
 )
 
 ENABLED = {"grafanaDashboard.enabled": True, "prometheusRule.enabled": True}
-ALERTS = {"BallastModelDrifting", "BallastRolloutRolledBack", "BallastTrainingRunFailed", "BallastRetrainFailed"}
+ALERTS = {
+    "BallastModelDrifting",
+    "BallastRolloutRolledBack",
+    "BallastTrainingRunFailed",
+    "BallastRetrainFailed",
+    "BallastNoLeader",
+}
 
 
 # --- what exists -----------------------------------------------------------------------------
@@ -247,7 +253,7 @@ def test_dashboard_config_map_for_the_grafana_sidecar():
 
 
 @pytest.mark.tools
-def test_prometheus_rule_alerts_on_drift_rollbacks_and_failed_training():
+def test_prometheus_rule_alerts_on_drift_rollbacks_failed_training_and_no_leader():
     rule = prometheus_rule({"prometheusRule.labels": {"release": "prometheus"}})
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["metadata"]["labels"]["release"] == "prometheus"
@@ -343,7 +349,10 @@ def test_promtool_accepts_the_alerts_and_every_dashboard_query(tmp_path):
     (tmp_path / "dashboard.yaml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": queries}]}))
     result = promtool("check", "rules", "alerts.yaml", "dashboard.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 4 rules found" in result.stdout and f"SUCCESS: {len(queries)} rules found" in result.stdout
+    assert (
+        f"SUCCESS: {len(ALERTS)} rules found" in result.stdout
+        and f"SUCCESS: {len(queries)} rules found" in result.stdout
+    )
     broken = [{"record": "ballast:broken", "expr": "sum by (version (rate(ballast_serving_requests_total[5m]))"}]
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump({"groups": [{"name": "broken", "rules": broken}]}))
     assert promtool("check", "rules", "broken.yaml", cwd=tmp_path).returncode != 0
@@ -380,7 +389,6 @@ ALERT_CASES = {
 
 @pytest.mark.tools
 def test_alerts_fire_on_synthetic_series(tmp_path):
-    (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": prometheus_rule()["spec"]["groups"]}))
     drifting = alert(
         "BallastModelDrifting",
         {"namespace": "ml", "policy": "credit-drift", "model": "credit-risk", "check": "featureDrift"},
@@ -425,13 +433,18 @@ def test_alerts_fire_on_synthetic_series(tmp_path):
         ("10m", "BallastRetrainFailed", []),
         ("25m", "BallastRetrainFailed", [retrain]),
     ]
+    run_alert_tests(tmp_path, ALERT_CASES["input_series"], checks)
+
+
+def run_alert_tests(tmp_path, input_series: list[dict], checks: list[tuple[str, str, list[dict]]]):
+    (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({"groups": prometheus_rule()["spec"]["groups"]}))
     tests = {
         "rule_files": ["alerts.yaml"],
         "evaluation_interval": "1m",
         "tests": [
             {
                 "interval": "1m",
-                **ALERT_CASES,
+                "input_series": input_series,
                 "alert_rule_test": [
                     {"eval_time": at, "alertname": name, "exp_alerts": expected} for at, name, expected in checks
                 ],
@@ -441,6 +454,86 @@ def test_alerts_fire_on_synthetic_series(tmp_path):
     (tmp_path / "alerts_test.yaml").write_text(yaml.safe_dump(tests, sort_keys=False))
     result = promtool("test", "rules", "alerts_test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# the operator's scrape targets as the chart's ServiceMonitor names them (release ballast in ballast-system)
+OPERATOR = {"namespace": "ballast-system", "job": "ballast-metrics"}
+
+
+def operator_series(name: str, pod: str, values: str, target: dict | None = None) -> dict:
+    labels = {**(target or OPERATOR), "pod": pod, "instance": f"{pod}:9090"}
+    return {"series": name + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values}
+
+
+NO_LEADER = alert(
+    "BallastNoLeader",
+    OPERATOR,
+    "No Ballast operator replica leads in ballast-system.",
+    "For 5 minutes no replica of the Ballast operator (ballast-metrics) has reported ballast_leader 1: every "
+    "replica stands by, fails its scrapes or is gone, so nothing is reconciled. `kubectl -n ballast-system get "
+    "lease ballast` shows the holder, and the operator pods' logs say why they stand by or stop.",
+)
+
+
+@pytest.mark.tools
+def test_no_leader_fires_when_every_replica_stands_by_fails_its_scrapes_or_is_gone(tmp_path):
+    # a leads until minute 10, both stand by from 11 to 31, a leads again from 32 to 41; from 42 both
+    # crash, their scrapes failing, until minute 61; then the pods are gone with their targets
+    run_alert_tests(
+        tmp_path,
+        [
+            operator_series("ballast_leader", "a", "1x10 0x20 1x9 stale"),
+            operator_series("ballast_leader", "b", "0x39 stale"),
+            operator_series("up", "a", "1x41 0x19 stale"),
+            operator_series("up", "b", "1x41 0x19 stale"),
+        ],
+        [
+            ("14m", "BallastNoLeader", []),  # pending: a hand-over may be under way
+            ("17m", "BallastNoLeader", [NO_LEADER]),
+            ("30m", "BallastNoLeader", [NO_LEADER]),
+            ("35m", "BallastNoLeader", []),
+            ("45m", "BallastNoLeader", []),
+            ("50m", "BallastNoLeader", [NO_LEADER]),
+            ("80m", "BallastNoLeader", [NO_LEADER]),  # no targets left: the replicas scraped in the last hour
+            # an hour after the last scrape of an operator that is gone, nothing is left to compare
+            ("105m", "BallastNoLeader", []),
+        ],
+    )
+    # replicas that never come up (crash at start, image not found) have failing targets only
+    run_alert_tests(
+        tmp_path,
+        [operator_series("up", "a", "0x90"), operator_series("up", "b", "0x90")],
+        [
+            ("4m", "BallastNoLeader", []),
+            ("6m", "BallastNoLeader", [NO_LEADER]),
+            ("90m", "BallastNoLeader", [NO_LEADER]),
+        ],
+    )
+
+
+@pytest.mark.tools
+def test_no_leader_stays_quiet_through_a_hand_over_and_without_a_scraped_operator(tmp_path):
+    # the leader a is deleted at minute 10 and its target goes; b takes the Lease and reports it at
+    # its next scrape. Another release's operator (not this rule's) stands by alone, and the
+    # model servers are scraped without any operator series
+    elsewhere = {"namespace": "team-b", "job": "other-ballast-metrics"}
+    run_alert_tests(
+        tmp_path,
+        [
+            operator_series("ballast_leader", "a", "1x10 stale"),
+            operator_series("up", "a", "1x10 stale"),
+            operator_series("ballast_leader", "b", "0x11 1x49"),
+            operator_series("up", "b", "1x60"),
+            operator_series("ballast_leader", "c", "0x60", elsewhere),
+            operator_series("up", "c", "1x60", elsewhere),
+        ],
+        [(at, "BallastNoLeader", []) for at in ("5m", "11m", "17m", "40m", "60m")],
+    )
+    run_alert_tests(
+        tmp_path,
+        [{"series": 'up{namespace="ml", job="serving", pod="credit-risk-0"}', "values": "1x60"}],
+        [("30m", "BallastNoLeader", [])],
+    )
 
 
 def query(board: dict, title: str, ref: str = "A") -> str:

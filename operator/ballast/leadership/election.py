@@ -96,6 +96,15 @@ def released(spec: LeaseSpec, now: datetime) -> LeaseSpec:
     return replace(spec, holder="", lease_seconds=1, renewed_at=now)
 
 
+def seconds_left_to_stop(holder: str | None, identity: str, since_last_win: float, timing: Timing) -> float:
+    """How long a leader that lost the Lease may take to stop acting: no time when the Lease
+    shows another holder or none (a standby may take it at its next read), else until the Lease,
+    written no earlier than the start of the last round this leader won, may expire."""
+    if holder != identity:
+        return 0.0
+    return max(0.0, timing.lease_seconds - since_last_win)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -115,11 +124,17 @@ class Elector:
         self._monotonic, self._now = monotonic, now
         self._record: LeaseRecord | None = None
         self._seen_since = 0.0
+        self._won_at: float | None = None
 
     @property
     def holder(self) -> str | None:
         """Who held the Lease at this candidate's last read or write."""
         return self._record.spec.holder if self._record else None
+
+    def since_last_win(self) -> float:
+        """Seconds since the start of the last round this candidate won (infinite before any):
+        the Lease it wrote then is no younger, so the clock of its expiry started no later."""
+        return float("inf") if self._won_at is None else self._monotonic() - self._won_at
 
     def _observe(self, record: LeaseRecord | None) -> None:
         if record is None or self._record is None or record.version != self._record.version:
@@ -129,6 +144,7 @@ class Elector:
     def try_lead(self) -> bool:
         """Whether this candidate leads after this round. A failed request is a round lost,
         logged: the callers retry every retry_seconds."""
+        began = self._monotonic()
         try:
             record = self.store.read()
             self._observe(record)
@@ -145,6 +161,7 @@ class Elector:
         if step is Step.TAKE or step is Step.CREATE:
             log.info("leader election: %s leads (Lease %s)", self.identity, step)
         self._observe(written)
+        self._won_at = began
         return True
 
     def release(self) -> None:
@@ -152,7 +169,14 @@ class Elector:
         if self._record is None or self._record.spec.holder != self.identity:
             return
         try:
-            self.store.replace(released(self._record.spec, self._now()), self._record.version)
-            log.info("leader election: %s released the Lease", self.identity)
+            written = self.store.replace(released(self._record.spec, self._now()), self._record.version)
         except Exception as error:  # noqa: BLE001 - the Lease then expires by itself
             log.warning("leader election: the Lease could not be released: %s", error)
+            return
+        if written is None:  # written since this candidate's last round: not its own to release
+            log.warning(
+                "leader election: %s did not release the Lease: it changed since its last renewal", self.identity
+            )
+            return
+        self._observe(written)
+        log.info("leader election: %s released the Lease", self.identity)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
+from typing import Any, NoReturn
 
 from aiohttp import web
 from kubernetes import client
 
 from ballast.leadership.config import LeaderElection
-from ballast.leadership.election import Elector
+from ballast.leadership.election import Elector, seconds_left_to_stop
 from ballast.leadership.lease_store import KubernetesLeaseStore
 from ballast.metrics import LEADER
 
@@ -27,6 +27,7 @@ Operate = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 # A leader that lost the Lease exits at once with this code, so kubelet restarts it as a
 # standby: kopf keeps no state worth saving, and handler threads still running must not write.
 LOST_LEASE_EXIT_CODE = 3
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @asynccontextmanager
@@ -48,71 +49,129 @@ async def standby_liveness(host: str, port: int) -> AsyncIterator[None]:
         await runner.cleanup()
 
 
-async def acquire(elector: Elector) -> None:
-    while not await asyncio.to_thread(elector.try_lead):
-        await asyncio.sleep(elector.timing.retry_seconds)
+async def set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Whether `event` is set, waiting for it at most `seconds`."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
-async def hold(elector: Elector, monotonic: Callable[[], float] = time.monotonic) -> None:
-    """Renews the Lease every retry_seconds; returns when leadership is lost: another replica
-    holds it, or no renewal succeeded for renew_deadline_seconds."""
-    timing = elector.timing
-    renewed = monotonic()
-    while True:
-        await asyncio.sleep(timing.retry_seconds)
+async def acquire(elector: Elector, stop: asyncio.Event) -> bool:
+    """Tries every retry_seconds until this candidate leads (True) or `stop` is set (False). A
+    round under way when `stop` is set finishes first: abandoned, it could win a Lease that
+    nobody then releases."""
+    while not stop.is_set():
         if await asyncio.to_thread(elector.try_lead):
-            renewed = monotonic()
-        elif elector.holder not in (elector.identity, "") or monotonic() - renewed >= timing.renew_deadline_seconds:
-            return
+            return True
+        await set_within(stop, elector.timing.retry_seconds)
+    return False
+
+
+async def hold(elector: Elector, stop_holding: asyncio.Event) -> bool:
+    """Renews the Lease every retry_seconds. Returns False when leadership is lost: another
+    replica holds it, or renew_deadline_seconds passed since the start of the last round won
+    (a round that hangs is given up at that deadline, not when its requests time out). Returns
+    True, still holding, once `stop_holding` is set, between rounds."""
+    timing = elector.timing
+    while not await set_within(stop_holding, timing.retry_seconds):
+        remaining = timing.renew_deadline_seconds - elector.since_last_win()
+        if remaining <= 0:
+            return False
+        try:
+            renewed = await asyncio.wait_for(asyncio.to_thread(elector.try_lead), remaining)
+        except TimeoutError:
+            return False
+        if not renewed and (
+            elector.holder != elector.identity or elector.since_last_win() >= timing.renew_deadline_seconds
+        ):
+            return False
+    return True
+
+
+def exit_at_once(code: int) -> NoReturn:
+    """Ends the process without waiting for threads: reconciles still running must not write."""
+    logging.shutdown()
+    os._exit(code)
 
 
 async def lead_when_elected(
-    elector: Elector, operate: Operate, standby: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    elector: Elector,
+    operate: Operate,
+    standby: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+    stop: asyncio.Event | None = None,
+    exit_process: Callable[[int], NoReturn] = exit_at_once,
 ) -> None:
-    """Stands by until elected, then operates while the Lease is held. On a normal stop
-    (SIGTERM: kopf stops itself) the Lease is released for a prompt hand-over."""
+    """Stands by until elected, then operates while the Lease is held. `stop` (SIGTERM, see
+    stop_on_signals) ends the standby, or a leadership won before kopf started; once kopf runs
+    it stops on SIGTERM by itself. On every stop the Lease is released for a prompt hand-over."""
+    stop = stop if stop is not None else asyncio.Event()
     LEADER.set(0)
     log.info("leader election: %s stands by", elector.identity)
-    if standby is None:
-        await acquire(elector)
-    else:
-        async with standby():
-            await acquire(elector)
+    async with standby() if standby is not None else nullcontext():
+        elected = await acquire(elector, stop)
+    if stop.is_set():
+        if elected:
+            await asyncio.to_thread(elector.release)
+        log.info("leader election: %s stopped before leading", elector.identity)
+        return
     LEADER.set(1)
-    stop = asyncio.Event()
+    stop_holding = asyncio.Event()
     operating = asyncio.create_task(operate(stop), name="operator")
-    holding = asyncio.create_task(hold(elector), name="leader lease")
+    holding = asyncio.create_task(hold(elector, stop_holding), name="leader lease")
     await asyncio.wait({operating, holding}, return_when=asyncio.FIRST_COMPLETED)
     if holding.done():
         LEADER.set(0)
         log.error("leader election: %s lost the Lease (now %r); stopping", elector.identity, elector.holder)
         stop.set()
-        # the other replica may lead once the Lease has gone unrenewed for its whole duration
-        await asyncio.wait({operating}, timeout=elector.timing.stop_margin_seconds)
-        logging.shutdown()
-        os._exit(LOST_LEASE_EXIT_CODE)
-    holding.cancel()
+        # kopf may stop cleanly only while no other replica can lead yet
+        left = seconds_left_to_stop(elector.holder, elector.identity, elector.since_last_win(), elector.timing)
+        await asyncio.wait({operating}, timeout=left)
+        exit_process(LOST_LEASE_EXIT_CODE)
+    stop_holding.set()
+    await holding  # a renewal under way finishes before the release, which would otherwise race it
     LEADER.set(0)
     await asyncio.to_thread(elector.release)
     operating.result()
 
 
-async def operate_unelected(operate: Operate) -> None:
+async def operate_unelected(operate: Operate, stop: asyncio.Event) -> None:
     """Leader election off: this operator is the only one and acts at once."""
     LEADER.set(1)
-    await operate(asyncio.Event())
+    await operate(stop)
+
+
+@contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop` from the operator's start, until kopf installs handlers of
+    its own. The operator is PID 1 of its container, and the kernel drops a signal PID 1 has no
+    handler for: a standby, or a leader whose kopf has not started yet, would otherwise run on
+    until the kubelet's SIGKILL at the end of the grace period, the Lease held to its expiry."""
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        yield
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
 async def run_operator(
     election: LeaderElection, identity: str, operate: Operate, *, health_host: str, health_port: int
 ) -> None:
     """The operator, elected or not as configured."""
-    if not election.enabled:
-        await operate_unelected(operate)
-        return
-    from ballast.kube import api_client
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        if not election.enabled:
+            await operate_unelected(operate, stop)
+            return
+        from ballast.kube import api_client
 
-    api_client()  # loads the in-cluster or kubeconfig credentials once
-    # a client of its own: renewals never queue behind the handlers' requests
-    store = KubernetesLeaseStore(client.ApiClient(), election.lease_name, election.namespace)
-    await lead_when_elected(Elector(store, identity), operate, lambda: standby_liveness(health_host, health_port))
+        api_client()  # loads the in-cluster or kubeconfig credentials once
+        # a client of its own: renewals never queue behind the handlers' requests
+        store = KubernetesLeaseStore(client.ApiClient(), election.lease_name, election.namespace)
+        await lead_when_elected(
+            Elector(store, identity), operate, lambda: standby_liveness(health_host, health_port), stop
+        )
