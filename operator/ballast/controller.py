@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import kopf
 from prometheus_client import start_http_server
 
-from ballast.kopf_workarounds import keep_watching_terminating_namespaces
+from ballast.kopf_workarounds import keep_watching_terminating_namespaces, let_stopped_streams_release_the_index_hold
 from ballast.leadership import running as leadership
 from ballast.leadership.config import LeaderElection
 from ballast.memory import limit_malloc_arenas, start_trimming
@@ -110,6 +110,7 @@ def run_operator(options: OperatorOptions) -> None:
     from ballast.handlers.context import LIVE_SETTINGS
 
     keep_watching_terminating_namespaces()
+    let_stopped_streams_release_the_index_hold()
 
     logging.basicConfig(
         level=logging.DEBUG if options.verbose else logging.INFO,
