@@ -40,9 +40,6 @@ STOP_SECONDS = 5.0
 """How long a stopping operator waits for reconciles in progress (a scrape may be mid-request)."""
 
 
-EVENT_BATCH_SECONDS = 0.01
-
-
 def configure(settings: kopf.OperatorSettings) -> None:
     """kopf settings that keep user objects clean and the operator responsive."""
     # Ballast registers none of kopf's create/update/delete handlers (ballast.handlers.triggers),
@@ -59,10 +56,6 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # kopf's pool runs only the index functions and the NetworkPolicy restorer: the reconciles
     # run on the runner's own workers (RECONCILE_WORKERS)
     settings.execution.max_workers = HANDLER_THREADS
-    # kopf waits this long after an object's event for more before it calls the handlers (0.1 s
-    # by default): Ballast's handlers only queue a key, and the queue merges a burst into one
-    # reconcile already, so the wait would only add to every reaction's latency.
-    settings.batching.batch_window = EVENT_BATCH_SECONDS
 
 
 class EventsIntoDeletedNamespaces(logging.Filter):
