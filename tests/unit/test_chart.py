@@ -538,7 +538,7 @@ def test_the_serving_pod_monitor_selects_the_pods_the_operator_creates_in_the_wa
 def test_the_operator_gets_an_api_priority_level_of_its_own_with_a_long_queue():
     objects = rendered({"serviceAccount.name": "ops", "apiPriority.queueLengthLimit": 3000})
     (level,) = find(objects, "PriorityLevelConfiguration")
-    (schema,) = find(objects, "FlowSchema")
+    (schema,) = find(objects, "FlowSchema", level["metadata"]["name"])
     queuing = level["spec"]["limited"]["limitResponse"]["queuing"]
     assert (queuing["queues"], queuing["handSize"], queuing["queueLengthLimit"]) == (1, 1, 3000)
     assert schema["spec"]["priorityLevelConfiguration"]["name"] == level["metadata"]["name"]
@@ -550,6 +550,27 @@ def test_the_operator_gets_an_api_priority_level_of_its_own_with_a_long_queue():
     ]
     assert not find(rendered({"apiPriority.enabled": False}), "FlowSchema")
     assert not find(rendered({"apiPriority.enabled": False}), "PriorityLevelConfiguration")
+
+
+def test_the_leaders_lease_requests_skip_the_operators_own_queue():
+    objects = rendered({"serviceAccount.name": "ops"})
+    (lease_schema,) = [s for s in find(objects, "FlowSchema") if s["metadata"]["name"].endswith("-leader-election")]
+    (operator_schema,) = [s for s in find(objects, "FlowSchema") if s is not lease_schema]
+    assert lease_schema["spec"]["priorityLevelConfiguration"]["name"] == "leader-election"
+    # matched first: a request goes to the first schema that matches it
+    assert lease_schema["spec"]["matchingPrecedence"] < operator_schema["spec"]["matchingPrecedence"]
+    [rule] = lease_schema["spec"]["rules"]
+    assert rule["subjects"] == operator_schema["spec"]["rules"][0]["subjects"]
+    assert rule["resourceRules"] == [
+        {
+            "verbs": ["get", "create", "update"],
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "namespaces": ["ballast-system"],
+        }
+    ]
+    single = rendered({"operator.leaderElection.enabled": False, "operator.replicas": 1})
+    assert not find(single, "FlowSchema", lease_schema["metadata"]["name"])
 
 
 # --- high availability: two replicas, one leader -------------------------------------------

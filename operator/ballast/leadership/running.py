@@ -8,8 +8,9 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
 from kubernetes import client
@@ -20,6 +21,7 @@ from ballast.leadership.lease_store import KubernetesLeaseStore
 from ballast.metrics import LEADER
 
 log = logging.getLogger(__name__)
+Result = TypeVar("Result")
 
 Operate = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 """Runs the operator until the event is set (kopf.operator with stop_flag)."""
@@ -28,6 +30,17 @@ Operate = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 # standby: kopf keeps no state worth saving, and handler threads still running must not write.
 LOST_LEASE_EXIT_CODE = 3
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def lease_thread() -> ThreadPoolExecutor:
+    """Where a candidate's Lease requests run: on a thread of their own, since in the loop's
+    default executor, shared with whatever else blocks there, a renewal could wait past its
+    deadline during a burst. One thread also keeps a release from overtaking a renewal."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ballast-lease")
+
+
+async def on_thread(thread: ThreadPoolExecutor, call: Callable[[], Result]) -> Result:
+    return await asyncio.get_running_loop().run_in_executor(thread, call)
 
 
 @asynccontextmanager
@@ -58,29 +71,30 @@ async def set_within(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-async def acquire(elector: Elector, stop: asyncio.Event) -> bool:
+async def acquire(elector: Elector, stop: asyncio.Event, thread: ThreadPoolExecutor | None = None) -> bool:
     """Tries every retry_seconds until this candidate leads (True) or `stop` is set (False). A
     round under way when `stop` is set finishes first: abandoned, it could win a Lease that
     nobody then releases."""
+    thread = thread or lease_thread()
     while not stop.is_set():
-        if await asyncio.to_thread(elector.try_lead):
+        if await on_thread(thread, elector.try_lead):
             return True
         await set_within(stop, elector.timing.retry_seconds)
     return False
 
 
-async def hold(elector: Elector, stop_holding: asyncio.Event) -> bool:
+async def hold(elector: Elector, stop_holding: asyncio.Event, thread: ThreadPoolExecutor | None = None) -> bool:
     """Renews the Lease every retry_seconds. Returns False when leadership is lost: another
     replica holds it, or renew_deadline_seconds passed since the start of the last round won
     (a round that hangs is given up at that deadline, not when its requests time out). Returns
     True, still holding, once `stop_holding` is set, between rounds."""
-    timing = elector.timing
+    timing, thread = elector.timing, thread or lease_thread()
     while not await set_within(stop_holding, timing.retry_seconds):
         remaining = timing.renew_deadline_seconds - elector.since_last_win()
         if remaining <= 0:
             return False
         try:
-            renewed = await asyncio.wait_for(asyncio.to_thread(elector.try_lead), remaining)
+            renewed = await asyncio.wait_for(on_thread(thread, elector.try_lead), remaining)
         except TimeoutError:
             return False
         if not renewed and (
@@ -107,19 +121,20 @@ async def lead_when_elected(
     stop_on_signals) ends the standby, or a leadership won before kopf started; once kopf runs
     it stops on SIGTERM by itself. On every stop the Lease is released for a prompt hand-over."""
     stop = stop if stop is not None else asyncio.Event()
+    thread = lease_thread()
     LEADER.set(0)
     log.info("leader election: %s stands by", elector.identity)
     async with standby() if standby is not None else nullcontext():
-        elected = await acquire(elector, stop)
+        elected = await acquire(elector, stop, thread)
     if stop.is_set():
         if elected:
-            await asyncio.to_thread(elector.release)
+            await on_thread(thread, elector.release)
         log.info("leader election: %s stopped before leading", elector.identity)
         return
     LEADER.set(1)
     stop_holding = asyncio.Event()
     operating = asyncio.create_task(operate(stop), name="operator")
-    holding = asyncio.create_task(hold(elector, stop_holding), name="leader lease")
+    holding = asyncio.create_task(hold(elector, stop_holding, thread), name="leader lease")
     await asyncio.wait({operating, holding}, return_when=asyncio.FIRST_COMPLETED)
     if holding.done():
         LEADER.set(0)
@@ -132,7 +147,7 @@ async def lead_when_elected(
     stop_holding.set()
     await holding  # a renewal under way finishes before the release, which would otherwise race it
     LEADER.set(0)
-    await asyncio.to_thread(elector.release)
+    await on_thread(thread, elector.release)
     operating.result()
 
 
