@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ballast.api.driftpolicy import Firing, Promotion, RetrainAction
+from ballast.api.kinds import TRAINING_RUN
 from ballast.build.retrain import build_retrain_run
 from ballast.reasons.driftpolicy import (
     IN_FLIGHT,
@@ -52,7 +53,7 @@ def start_retrain(outcome: Outcome, firing: Firing, policy: PolicyInputs, retrai
         outcome.event("Normal", WAITING_FOR_DATA, message)
         return firing.model_copy(update={"outcome": FiringOutcome.WAITING_FOR_DATA, "message": message})
     run = build_retrain_run(policy.observed.body, newest, firing.time, firing.reason)
-    outcome.create_objects.append(("trainingruns", run))
+    outcome.create_objects.append((TRAINING_RUN.plural, run))
     name = run["metadata"]["name"]
     outcome.event(
         "Normal", RETRAIN_STARTED, f"created TrainingRun {name} on Dataset {dataset_name} version {newest[:12]}"
