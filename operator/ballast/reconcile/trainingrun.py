@@ -118,10 +118,6 @@ def is_finished(status: Mapping[str, Any]) -> bool:
     return run_finished(parse_status(TrainingRunStatus, status))
 
 
-def in_flight(status: Mapping[str, Any]) -> bool:
-    return not is_finished(status)
-
-
 def model_version_name(model: str, sha256: str) -> str:
     """Registry entries are named by content: the same artifact is the same ModelVersion."""
     return child_name(model, sha256[:12])
