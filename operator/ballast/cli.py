@@ -107,11 +107,12 @@ _NAMESPACE = click.option("--namespace", "-n", default=None, help="Namespace (th
 @_NAMESPACE
 def runs(model: str, namespace: str | None) -> None:
     """Compare the TrainingRuns of MODEL: params and metrics side by side."""
+    from ballast.api.kinds import TRAINING_RUN
     from ballast.commands import api
     from ballast.commands.runs import runs_table
 
     objects = api.custom_objects()
-    click.echo(runs_table(api.list_all(objects, namespace or api.current_namespace(), "trainingruns"), model))
+    click.echo(runs_table(api.list_all(objects, namespace or api.current_namespace(), TRAINING_RUN.plural), model))
 
 
 @main.command()
@@ -127,17 +128,18 @@ def runs(model: str, namespace: str | None) -> None:
 )
 def lineage(modelversion: str, namespace: str | None, store_uri: str | None) -> None:
     """Print the chain from a ModelVersion's dataset source to its artifact."""
+    from ballast.api.kinds import DATASET, MODEL_VERSION, TRAINING_RUN
     from ballast.commands import api
     from ballast.commands.lineage import lineage_lines, read_recorded_source
 
     objects, namespace = api.custom_objects(), namespace or api.current_namespace()
-    version = api.get(objects, namespace, "modelversions", modelversion)
+    version = api.get(objects, namespace, MODEL_VERSION.plural, modelversion)
     if version is None:
         raise click.ClickException(f"ModelVersion {modelversion} not found in namespace {namespace}")
     source = version["spec"].get("source") or {}
-    run = api.get(objects, namespace, "trainingruns", source["trainingRun"]) if source.get("trainingRun") else None
+    run = api.get(objects, namespace, TRAINING_RUN.plural, source["trainingRun"]) if source.get("trainingRun") else None
     dataset_name = (source.get("dataset") or {}).get("name")
-    dataset = api.get(objects, namespace, "datasets", dataset_name) if dataset_name else None
+    dataset = api.get(objects, namespace, DATASET.plural, dataset_name) if dataset_name else None
     recorded = (
         read_recorded_source(_namespace_store(store_uri, namespace), version) if store_uri and dataset_name else None
     )
@@ -152,12 +154,13 @@ def reproduce(modelversion: str, namespace: str | None, timeout: int) -> None:
     """Train MODELVERSION again from its recorded inputs and check the artifact's sha256."""
     import time
 
+    from ballast.api.kinds import GROUP, MODEL_VERSION, TRAINING_RUN, VERSION
     from ballast.commands import api
     from ballast.commands.reproduce import NotReproducible, reproduction_run, verdict
     from ballast.reconcile.trainingrun import is_finished
 
     objects, namespace = api.custom_objects(), namespace or api.current_namespace()
-    version = api.get(objects, namespace, "modelversions", modelversion)
+    version = api.get(objects, namespace, MODEL_VERSION.plural, modelversion)
     if version is None:
         raise click.ClickException(f"ModelVersion {modelversion} not found in namespace {namespace}")
     try:
@@ -165,12 +168,12 @@ def reproduce(modelversion: str, namespace: str | None, timeout: int) -> None:
     except NotReproducible as error:
         raise click.ClickException(str(error)) from None
     name = run["metadata"]["name"]
-    if api.get(objects, namespace, "trainingruns", name) is None:
-        objects.create_namespaced_custom_object("ballast.dev", "v1alpha1", namespace, "trainingruns", run)
+    if api.get(objects, namespace, TRAINING_RUN.plural, name) is None:
+        objects.create_namespaced_custom_object(GROUP, VERSION, namespace, TRAINING_RUN.plural, run)
         click.echo(f"created TrainingRun {name}; waiting for it to finish")
     deadline = time.monotonic() + timeout
     while True:
-        current = api.get(objects, namespace, "trainingruns", name) or run
+        current = api.get(objects, namespace, TRAINING_RUN.plural, name) or run
         if is_finished(current.get("status") or {}):
             break
         if time.monotonic() > deadline:
@@ -190,22 +193,25 @@ def rollback(model: str, to: str | None, namespace: str | None, timeout: int) ->
     """Bring an earlier version of MODEL back to Production, without failed requests."""
     import time
 
+    from ballast.api.kinds import GROUP, MODEL_VERSION, VERSION
     from ballast.commands import api
     from ballast.commands.rollback import NoRollbackTarget, rollback_patch, rollback_target
     from ballast.conditions import now_rfc3339
 
     objects, namespace = api.custom_objects(), namespace or api.current_namespace()
     try:
-        target = rollback_target(api.list_all(objects, namespace, "modelversions"), model, to)
+        target = rollback_target(api.list_all(objects, namespace, MODEL_VERSION.plural), model, to)
     except NoRollbackTarget as error:
         raise click.ClickException(str(error)) from None
     name = target["metadata"]["name"]
     objects.patch_namespaced_custom_object(
-        "ballast.dev", "v1alpha1", namespace, "modelversions", name, rollback_patch(now_rfc3339())
+        GROUP, VERSION, namespace, MODEL_VERSION.plural, name, rollback_patch(now_rfc3339())
     )
     click.echo(f"requested rollback of {model} to {name}; waiting for its pods")
     deadline = time.monotonic() + timeout
-    while (api.get(objects, namespace, "modelversions", name) or {}).get("status", {}).get("stage") != "Production":
+    while (api.get(objects, namespace, MODEL_VERSION.plural, name) or {}).get("status", {}).get(
+        "stage"
+    ) != "Production":
         if time.monotonic() > deadline:
             raise click.ClickException(f"{name} did not reach Production within {timeout}s")
         time.sleep(1)

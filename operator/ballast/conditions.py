@@ -30,6 +30,12 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def at_second(moment: datetime) -> datetime:
+    """A time as the API server keeps it (UTC, second precision): a typed status field holding
+    it is written exactly as rfc3339 writes the time, so an unchanged status compares equal."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
 def now_rfc3339() -> str:
     return rfc3339(datetime.now(UTC))
 

@@ -44,3 +44,27 @@ def test_snake_case_names_work_in_python_and_camel_case_on_the_wire():
     )
     assert spec.to_wire()["activeDeadlineSeconds"] == 60
     assert spec.to_wire()["datasetRef"] == {"name": "d"}
+
+
+def test_a_merge_patch_holds_the_assigned_fields_with_none_as_a_deleting_null():
+    from datetime import UTC, datetime
+
+    from ballast.api.driftpolicy import CheckResult, DriftPolicyStatus
+    from ballast.conditions import at_second
+
+    status = DriftPolicyStatus(observed_generation=3)
+    status.score = None
+    status.last_evaluation_time = at_second(datetime(2026, 11, 27, 12, 0, 5, 987654, tzinfo=UTC))
+    status.checks = [CheckResult(name="featureDrift", verdict="Drift", score=None, threshold=0.2, message="m")]
+    assert status.to_merge_patch() == {
+        "observedGeneration": 3,
+        "score": None,  # a null deletes the field
+        "lastEvaluationTime": "2026-11-27T12:00:05Z",  # as rfc3339 writes it: equal, so not written again
+        "checks": [{"name": "featureDrift", "verdict": "Drift", "threshold": 0.2, "message": "m"}],
+    }  # modelVersion, samples, features, conditions, ...: never assigned, so left as they are
+
+
+def test_a_merge_patch_of_nothing_assigned_is_empty():
+    from ballast.api.driftpolicy import DriftPolicyStatus
+
+    assert DriftPolicyStatus().to_merge_patch() == {}

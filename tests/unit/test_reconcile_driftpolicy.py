@@ -461,3 +461,25 @@ def test_a_capped_retrain_counts_as_a_retrain_firing_and_a_deleted_run_as_failed
     assert gone.outcome.status["firings"][0]["outcome"] == "Missing" and gone.retrain_results == ["failed"]
     again = decide(observe(policy(RETRAIN, watched(firings=gone.outcome.status["firings"]))))
     assert again.retrain_results == []  # counted once, when it ended
+
+
+@pytest.mark.parametrize("counters", [CALM, TINY, DRIFTING], ids=["calm", "tiny", "drifting"])
+def test_a_judged_window_is_written_as_the_api_server_keeps_it_and_then_not_again(counters):
+    """Times at the second, camelCase, unset results left out: read back and reconciled again
+    with nothing new, the policy's status has nothing to change."""
+    from dataclasses import replace
+
+    from ballast.handlers.apply import status_changes
+
+    mid_second = NOW + timedelta(microseconds=654321)
+    judged = reconcile_drift_policy(replace(observe(policy(status=watched()), counters), now=mid_second)).status
+    assert judged["lastEvaluationTime"] == rfc3339(NOW)
+    assert (
+        {"name", "method", "drifted"}
+        <= set(judged["features"][0])
+        <= {"name", "method", "score", "threshold", "drifted"}
+    )
+    assert all(None not in entry.values() for entry in [*judged["checks"], *judged["features"]])
+    started = datetime.fromisoformat(judged["windowStart"])
+    again = reconcile_drift_policy(observe(policy(status=judged), started=started))
+    assert status_changes(judged, again.status) == {}

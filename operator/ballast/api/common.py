@@ -51,6 +51,14 @@ class ApiModel(BaseModel):
         """The dict to send to the API server: camelCase keys, unset fields left out."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
+    def to_merge_patch(self) -> dict[str, Any]:
+        """The fields assigned (in the constructor or since), as a JSON merge patch: a field
+        assigned None becomes a null, which deletes it; fields never assigned are left as they
+        are. Inside the values, None fields are left out as in to_wire."""
+        wire = self.to_wire()
+        aliases = {name: field.alias or name for name, field in type(self).model_fields.items()}
+        return {aliases[name]: wire.get(aliases[name]) for name in self.model_fields_set}
+
 
 class Condition(ApiModel):
     """A condition as in the Kubernetes API conventions (metav1.Condition)."""

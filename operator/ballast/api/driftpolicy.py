@@ -10,10 +10,11 @@ from pydantic import ConfigDict, Field
 
 from ballast.api.common import ApiModel, Duration, Fraction, ResourceName, StatusBase
 from ballast.api.trainingrun import TrainingRunSpec
-from ballast.reasons.driftpolicy import FiringOutcome, Verdict
+from ballast.reasons.driftpolicy import Check, FiringOutcome, Verdict
 
 NumericMethod = Literal["psi", "jensenShannon", "wasserstein", "ks"]
 CategoricalMethod = Literal["psi", "jensenShannon", "chiSquare"]
+DriftMethod = Literal["psi", "jensenShannon", "chiSquare", "ks", "wasserstein"]
 MIN_INTERVAL_SECONDS = 2
 """The shortest `interval` the API accepts; the operator also floors older objects to its own
 minimum (settings.drift_min_interval_seconds, this by default)."""
@@ -40,7 +41,7 @@ class FeatureDriftCheck(ApiModel):
 
 class PredictionDriftCheck(ApiModel):
     enabled: bool = True
-    method: Literal["psi", "jensenShannon", "chiSquare", "ks", "wasserstein"] = "psi"
+    method: DriftMethod = "psi"
     threshold: float | None = Field(default=None, gt=0)
 
 
@@ -178,7 +179,8 @@ class DriftPolicySpec(ApiModel):
 
 
 class CheckResult(ApiModel):
-    name: str = Field(max_length=64)
+    name: Check
+    """The check, as spec.checks names it."""
     verdict: Verdict
     score: float | None = None
     threshold: float | None = None
@@ -187,7 +189,7 @@ class CheckResult(ApiModel):
 
 class FeatureResult(ApiModel):
     name: str = Field(max_length=128)
-    method: str = Field(max_length=32)
+    method: DriftMethod
     score: float | None = None
     threshold: float | None = None
     drifted: bool

@@ -140,3 +140,22 @@ DRIFT_POLICY = KindInfo(
 )
 
 ALL_KINDS: tuple[KindInfo, ...] = (DATASET, TRAINING_RUN, MODEL_VERSION, DRIFT_POLICY)
+ALL_PLURALS: tuple[str, ...] = tuple(info.plural for info in ALL_KINDS)
+
+_BY_KIND = {info.kind: info for info in ALL_KINDS}
+_BY_PLURAL = {info.plural: info for info in ALL_KINDS}
+
+
+def kind_info(kind: str) -> KindInfo:
+    """The KindInfo of a Ballast kind (`Dataset`); KeyError for any other kind."""
+    return _BY_KIND[kind]
+
+
+def plural_of(kind: str) -> str:
+    """`Dataset` -> `datasets`: the resource name the API server's paths use."""
+    return kind_info(kind).plural
+
+
+def kind_of(plural: str) -> str:
+    """`datasets` -> `Dataset`; KeyError for a plural that is not one of Ballast's."""
+    return _BY_PLURAL[plural].kind

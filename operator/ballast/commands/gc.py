@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ballast.api.common import DNS_LABEL_PATTERN
+from ballast.api.kinds import ALL_PLURALS
 from ballast.commands.tables import format_table
 from ballast.lifecycle.objects import LiveObjects, live_objects
 from ballast.lifecycle.references import ReferenceSet, referenced_directories
@@ -27,7 +28,6 @@ from ballast.reconcile.durations import parse_duration
 from ballast.store import ArtifactStore
 from ballast.store.layout import DATASETS, MODELS
 
-PLURALS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
 NAMESPACE_NAME = re.compile(DNS_LABEL_PATTERN)
 MAX_NAMESPACE_LENGTH = 63
 
@@ -46,7 +46,7 @@ def parse_retention_age(text: str) -> timedelta:
 def read_live_objects(api: Any, namespace: str) -> LiveObjects:
     from ballast.commands.api import list_all
 
-    return live_objects(*(list_all(api, namespace, plural) for plural in PLURALS))
+    return live_objects(*(list_all(api, namespace, plural) for plural in ALL_PLURALS))
 
 
 def store_namespaces(root: ArtifactStore) -> list[str]:

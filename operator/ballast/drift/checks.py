@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ballast.api.driftpolicy import (
     AccuracyCheck,
+    DriftMethod,
     EstimatedAccuracyCheck,
     FeatureDriftCheck,
     IntegrityCheck,
@@ -42,7 +43,7 @@ UNSEEN = "__unseen__"
 class FeatureOutcome:
     feature: str
     kind: str
-    method: str
+    method: DriftMethod
     score: float | None
     threshold: float
     drifted: bool | None
@@ -152,7 +153,7 @@ def feature_drift(window: Window, check: FeatureDriftCheck, min_samples: int) ->
         size = _reference_size(window, feature)
         if feature in numeric:
             keys, counts = _histogram(numeric[feature])
-            method: str = check.numeric_method
+            method: DriftMethod = check.numeric_method
             kind: FeatureKind = "numeric"
         else:
             keys = sorted(set(categorical[feature]) | set(reference))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import kopf
 
 from ballast import kube
-from ballast.api.kinds import ALL_KINDS
+from ballast.api.kinds import kind_of, plural_of
 from ballast.build.claims import store_claim_for
 from ballast.build.ingest_input import build_ingest_input
 from ballast.conditions import ConditionType, find_condition, now_rfc3339, set_condition
@@ -105,7 +105,7 @@ def _create_and_delete_children(
         kube.server_side_apply(manifest, field_manager=manager)
     for change in outcome.patch_statuses:
         written = kube.patch_custom_object_status(change.plural, change.namespace, change.name, list(change.operations))
-        status_written(_kind(change.plural), change.namespace, change.name, written)
+        status_written(kind_of(change.plural), change.namespace, change.name, written)
     return outcome
 
 
@@ -113,7 +113,7 @@ def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str, s
     changes = status_changes(dict(body.status), outcome.status)
     count_lifecycle(body["kind"], body.metadata.namespace, body.spec.get("model", ""), dict(body.status), changes)
     if changes:
-        written = kube.patch_status(_plural(body), body.metadata.namespace, body.metadata.name, changes)
+        written = kube.patch_status(plural_of(body["kind"]), body.metadata.namespace, body.metadata.name, changes)
         status_written(body["kind"], body.metadata.namespace, body.metadata.name, written)
     changed = bool(
         changes
@@ -128,14 +128,6 @@ def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str, s
         kube.post_event(
             plain_body(body), type=event.type, reason=event.reason, message=event.message, reporter=reporter
         )
-
-
-def _plural(body: kopf.Body) -> str:
-    return next(info.plural for info in ALL_KINDS if info.kind == body["kind"])
-
-
-def _kind(plural: str) -> str:
-    return next(info.kind for info in ALL_KINDS if info.plural == plural)
 
 
 def status_changes(current: dict, desired: dict) -> dict:

@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 
 from ballast.api.driftpolicy import DriftPolicySpec, DriftPolicyStatus
+from ballast.api.kinds import TRAINING_RUN
 from ballast.canary.scrape import scrape_by_address
 from ballast.drift import window_memory
 from ballast.drift.counters import Window, parse_metrics
@@ -159,7 +160,7 @@ def _count(namespace: str, policy: str, spec: DriftPolicySpec, before: DriftPoli
     action = fired_action(outcome, spec)
     if action:
         DRIFT_FIRINGS.labels(namespace, policy, spec.model, action).inc()
-    if any(plural == "trainingruns" for plural, _ in outcome.create_objects):
+    if any(plural == TRAINING_RUN.plural for plural, _ in outcome.create_objects):
         RETRAINS.labels(namespace, policy, spec.model, RetrainResult.CREATED).inc()
     for result in retrain_results(before, outcome):
         RETRAINS.labels(namespace, policy, spec.model, result).inc()

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from ballast.api.kinds import GROUP, VERSION
+from ballast.api.kinds import DATASET, DRIFT_POLICY, GROUP, MODEL_VERSION, TRAINING_RUN, VERSION
 from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
 from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
@@ -76,7 +76,7 @@ def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> StuckPod
     return one_of(index, (namespace, job)) if job else None
 
 
-@kopf.index(GROUP, VERSION, "datasets")
+@kopf.index(GROUP, VERSION, DATASET.plural)
 def ballast_datasets(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
     return {
         (namespace, name): {
@@ -87,7 +87,7 @@ def ballast_datasets(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec
     }
 
 
-@kopf.index(GROUP, VERSION, "modelversions")
+@kopf.index(GROUP, VERSION, MODEL_VERSION.plural)
 def production_versions(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
     if status.get("stage") != "Production":
         return {}
@@ -113,7 +113,7 @@ def one_of(index: kopf.Index, key: tuple) -> Any:
     return next(iter(index.get(key, [])), None)
 
 
-@kopf.index(GROUP, VERSION, "modelversions")
+@kopf.index(GROUP, VERSION, MODEL_VERSION.plural)
 def model_versions(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
     """Every version of a model, with its stage: what a version's rollout is decided against."""
     return {
@@ -172,7 +172,7 @@ def serving_pods(namespace: str, labels: kopf.Labels, meta: kopf.Meta, status: k
     }
 
 
-@kopf.index(GROUP, VERSION, "trainingruns", labels={POLICY_LABEL: kopf.PRESENT})
+@kopf.index(GROUP, VERSION, TRAINING_RUN.plural, labels={POLICY_LABEL: kopf.PRESENT})
 def policy_runs(
     namespace: str,
     name: str,
@@ -199,19 +199,19 @@ def policy_runs(
     }
 
 
-@kopf.index(GROUP, VERSION, "trainingruns")
+@kopf.index(GROUP, VERSION, TRAINING_RUN.plural)
 def runs_by_dataset(namespace: str, name: str, spec: kopf.Spec, **_) -> dict:
     """The TrainingRuns that name each Dataset: a new version of it wakes them."""
     return {(namespace, spec["datasetRef"]["name"]): name}
 
 
-@kopf.index(GROUP, VERSION, "driftpolicies")
+@kopf.index(GROUP, VERSION, DRIFT_POLICY.plural)
 def policies_by_model(namespace: str, name: str, spec: kopf.Spec, **_) -> dict:
     """The DriftPolicies that watch each model: a change of its Production version wakes them."""
     return {(namespace, spec["model"]): name}
 
 
-@kopf.index(GROUP, VERSION, "driftpolicies")
+@kopf.index(GROUP, VERSION, DRIFT_POLICY.plural)
 def policies_by_dataset(namespace: str, name: str, spec: kopf.Spec, **_) -> dict:
     """The DriftPolicies whose retraining names each Dataset: they wait for its new data."""
     template = ((spec.get("action") or {}).get("retrain") or {}).get("template") or {}

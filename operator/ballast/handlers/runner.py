@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from ballast import kube
-from ballast.api.kinds import ALL_KINDS
+from ballast.api.kinds import ALL_KINDS, plural_of
 from ballast.handlers import dataset, driftpolicy, modelversion, trainingrun
 from ballast.handlers.apply import StatusWritten, apply_outcome
 from ballast.handlers.context import current_settings
@@ -40,7 +40,6 @@ RECONCILERS: Mapping[str, Reconciler] = {
     "ModelVersion": modelversion.reconcile,
     "DriftPolicy": driftpolicy.reconcile,
 }
-PLURALS = {info.kind: info.plural for info in ALL_KINDS}
 FORGET: Mapping[str, Callable[[ObjectKey], None]] = {"DriftPolicy": driftpolicy.forget}
 """What a kind keeps in memory per object, dropped when the object is gone."""
 
@@ -149,9 +148,9 @@ class Runner:
 
     def _reconcile(self, key: ObjectKey) -> datetime | None:
         kept = self._bodies.take(key)
-        raw = dict(kept) if kept is not None else kube.read_custom_object(PLURALS[key.kind], key.namespace, key.name)
+        raw = dict(kept) if kept is not None else kube.read_custom_object(plural_of(key.kind), key.namespace, key.name)
         if raw is not None:
-            cleaned = _without_kopf_leftovers(PLURALS[key.kind], raw)
+            cleaned = _without_kopf_leftovers(plural_of(key.kind), raw)
             if cleaned is not raw:
                 self._bodies.wrote(key, None)
             raw = cleaned

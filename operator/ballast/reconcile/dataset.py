@@ -56,11 +56,6 @@ def parse_dataset(body: dict[str, Any]) -> DatasetView:
     return parse_object(body, DatasetSpec, DatasetStatus)
 
 
-def ingest_in_flight(status: Mapping[str, Any]) -> bool:
-    ingest = parse_status(DatasetStatus, status).ingest
-    return ingest is not None and ingest.finished_at is None
-
-
 def reconcile_dataset(observed: DatasetObservation, settings: Settings) -> Outcome:
     dataset, now = parse_dataset(observed.body), observed.now
     ingest = dataset.status.ingest

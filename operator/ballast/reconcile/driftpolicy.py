@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ballast.api.driftpolicy import DriftPolicyStatus, Firing
-from ballast.conditions import ConditionType, rfc3339, set_condition
+from ballast.conditions import ConditionType, at_second, rfc3339, set_condition
 from ballast.reasons.driftpolicy import NO_PRODUCTION_VERSION, PROMETHEUS_NO_DATA, WATCHING, Verdict
 from ballast.reconcile.driftpolicy_firing import judge
 from ballast.reconcile.driftpolicy_inputs import ConditionValue, DriftObservation, PolicyInputs, production_name
@@ -29,17 +29,19 @@ MAX_FIRINGS = 20
 def reconcile_drift_policy(observed: DriftObservation) -> Outcome:
     policy = PolicyInputs.parse(observed)
     generation, now = policy.generation, policy.now
-    outcome = Outcome(status={"observedGeneration": generation})
+    outcome = Outcome()
+    status = DriftPolicyStatus(observed_generation=generation)
+    """The fields this reconcile writes, typed; written as a merge patch (to_merge_patch) at the end."""
     firings = adopt_orphan_runs(list(policy.status.firings or []), observed.runs)
     firings = follow_retrains(outcome, firings, policy)
 
     production = production_name(observed.production)
     if production is None:
-        ready, drifting = _nothing_to_watch(outcome, policy)
+        ready, drifting = _nothing_to_watch(status, policy)
     elif observed.window_problem is not None:
-        ready, drifting = _window_unread(outcome, policy, production, observed.window_problem)
+        ready, drifting = _window_unread(status, policy, production, observed.window_problem)
     else:
-        ready, drifting = _watch(outcome, firings, policy, production)
+        ready, drifting = _watch(outcome, status, firings, policy, production)
 
     refusal = policy.template_refusal
     if refusal is not None:
@@ -50,34 +52,36 @@ def reconcile_drift_policy(observed: DriftObservation) -> Outcome:
     retraining = retraining_condition(firings)
     if retraining is not None:
         conditions = _set(conditions, ConditionType.RETRAINING, retraining, generation, now)
-    outcome.status["conditions"] = _set(conditions, ConditionType.READY, ready, generation, now)
+    conditions = _set(conditions, ConditionType.READY, ready, generation, now)
     if firings or policy.status.firings:
-        outcome.status["firings"] = [_wire_firing(firing) for firing in firings[:MAX_FIRINGS]]
+        status.firings = firings[:MAX_FIRINGS]
+    # conditions stay as every kind's reconciler keeps them: the wire form set_condition works on
+    outcome.status = status.to_merge_patch() | {"conditions": conditions}
     if production is not None:
-        outcome.wake_at = next_evaluation(policy, evaluated_now="lastEvaluationTime" in outcome.status)
+        outcome.wake_at = next_evaluation(policy, evaluated_now="last_evaluation_time" in status.model_fields_set)
     return outcome
 
 
-def _nothing_to_watch(outcome: Outcome, policy: PolicyInputs) -> tuple[ConditionValue, ConditionValue]:
-    outcome.status["modelVersion"] = None
+def _nothing_to_watch(status: DriftPolicyStatus, policy: PolicyInputs) -> tuple[ConditionValue, ConditionValue]:
+    status.model_version = None
     message = f"model {policy.spec.model} has no Production version to watch"
     return ("Unknown", NO_PRODUCTION_VERSION, message), ("Unknown", NO_PRODUCTION_VERSION, message)
 
 
 def _window_unread(
-    outcome: Outcome, policy: PolicyInputs, production: str, problem: tuple[str, str]
+    status: DriftPolicyStatus, policy: PolicyInputs, production: str, problem: tuple[str, str]
 ) -> tuple[ConditionValue, ConditionValue]:
     """The counters could not be read: said on Ready, and tried again at the next interval."""
     reason, message = problem
-    outcome.status.update(modelVersion=production, lastEvaluationTime=rfc3339(policy.now))
+    status.model_version, status.last_evaluation_time = production, at_second(policy.now)
     if reason == PROMETHEUS_NO_DATA:  # nothing counted in the window: unknown, not broken
-        outcome.status.update(verdict=Verdict.NOT_ENOUGH_DATA, samples=0)
+        status.verdict, status.samples = Verdict.NOT_ENOUGH_DATA, 0
         return ("True", WATCHING, f"watching {production}"), ("Unknown", Verdict.NOT_ENOUGH_DATA, message)
     return ("False", reason, message), ("Unknown", reason, message)
 
 
 def _watch(
-    outcome: Outcome, firings: list[Firing], policy: PolicyInputs, production: str
+    outcome: Outcome, status: DriftPolicyStatus, firings: list[Firing], policy: PolicyInputs, production: str
 ) -> tuple[ConditionValue, ConditionValue]:
     observed, now = policy.observed, policy.now
     ready: ConditionValue = ("True", WATCHING, f"watching {production}")
@@ -89,18 +93,19 @@ def _watch(
         Verdict.NOT_ENOUGH_DATA,
         "no window evaluated yet",
     )
-    outcome.status["modelVersion"] = production
+    status.model_version = production
     if observed.window_started_at is not None:
-        outcome.status["windowStart"] = rfc3339(observed.window_started_at)
+        status.window_start = at_second(observed.window_started_at)
     if observed.evaluation is not None:
-        drifting = judge(outcome, firings, policy, observed.evaluation, production)
+        drifting = judge(outcome, status, firings, policy, observed.evaluation, production)
     elif observed.window_started_at == now:
         # a window started: the first reading only sets its start, the next one judges it
-        outcome.status["lastEvaluationTime"] = rfc3339(now)
+        status.last_evaluation_time = at_second(now)
         if policy.status.model_version != production:
             drifting = ("Unknown", Verdict.NOT_ENOUGH_DATA, f"a new window started on {production}")
             # the previous version's scores say nothing about this one
-            outcome.status.update(verdict=Verdict.NOT_ENOUGH_DATA, samples=0, score=None, checks=[], features=[])
+            status.verdict, status.samples, status.score = Verdict.NOT_ENOUGH_DATA, 0, None
+            status.checks, status.features = [], []
     return ready, drifting
 
 
@@ -122,8 +127,3 @@ def _set(
 def _current(type: ConditionType, status: DriftPolicyStatus) -> ConditionValue | None:
     found = condition_of(status, type)
     return (found.status, found.reason, found.message) if found else None
-
-
-def _wire_firing(firing: Firing) -> dict[str, Any]:
-    """A firing as status keeps it: its time at the second, as the API server writes times."""
-    return firing.to_wire() | {"time": rfc3339(firing.time)}

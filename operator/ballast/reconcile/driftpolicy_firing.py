@@ -4,15 +4,14 @@ window fires (not while a retraining is in flight or in cooldown), and what the 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from ballast.api.driftpolicy import Firing
-from ballast.conditions import rfc3339
+from ballast.api.driftpolicy import CheckResult, DriftPolicyStatus, FeatureResult, Firing
+from ballast.conditions import at_second, rfc3339
 from ballast.drift import window_memory
 from ballast.drift.evaluation import Evaluation
 from ballast.reasons.driftpolicy import DRIFT_DETECTED, IN_FLIGHT, RETRAIN_CAPPED, Check, Verdict
 from ballast.reconcile.driftpolicy_inputs import ConditionValue, PolicyInputs
-from ballast.reconcile.driftpolicy_retrains import firing_time, start_retrain
+from ballast.reconcile.driftpolicy_retrains import start_retrain
 from ballast.reconcile.durations import parse_duration
 from ballast.reconcile.outcome import Outcome
 
@@ -21,22 +20,25 @@ DAY = timedelta(days=1)
 
 
 def judge(
-    outcome: Outcome, firings: list[Firing], policy: PolicyInputs, evaluation: Evaluation, production: str
+    outcome: Outcome,
+    status: DriftPolicyStatus,
+    firings: list[Firing],
+    policy: PolicyInputs,
+    evaluation: Evaluation,
+    production: str,
 ) -> ConditionValue:
-    """The Drifting condition of a judged window; a drifting window that may fire puts its
-    firing first in `firings`."""
+    """The Drifting condition of a judged window, its results set in `status`; a drifting window
+    that may fire puts its firing first in `firings`."""
     now = policy.now
-    outcome.status.update(
-        lastEvaluationTime=rfc3339(now),
-        verdict=evaluation.verdict,
-        score=evaluation.max_feature_score,
-        samples=int(evaluation.rows),
-        checks=_check_results(evaluation),
-        features=_feature_results(evaluation),
-    )
+    status.last_evaluation_time = at_second(now)
+    status.verdict = evaluation.verdict
+    status.score = evaluation.max_feature_score
+    status.samples = int(evaluation.rows)
+    status.checks = _check_results(evaluation)
+    status.features = _feature_results(evaluation)
     started = policy.observed.window_started_at or now
     if window_memory.period_over(started, now, parse_duration(policy.window.period)):
-        outcome.status["windowStart"] = rfc3339(now)
+        status.window_start = at_second(now)
 
     if evaluation.verdict == Verdict.NOT_ENOUGH_DATA:
         return "Unknown", Verdict.NOT_ENOUGH_DATA, f"{evaluation.rows:.0f} rows in the window: {evaluation.summary()}"
@@ -48,7 +50,7 @@ def judge(
     if held:
         return "True", reason, f"{evaluation.summary()} ({held})"
     firings.insert(0, _fire(outcome, policy, evaluation, production))
-    outcome.status["windowStart"] = rfc3339(now)
+    status.window_start = at_second(now)
     return "True", reason, evaluation.summary()
 
 
@@ -68,7 +70,7 @@ def _held_back(firings: list[Firing], policy: PolicyInputs) -> str:
 def _fire(outcome: Outcome, policy: PolicyInputs, evaluation: Evaluation, production: str) -> Firing:
     now, action = policy.now, policy.action
     firing = Firing(
-        time=firing_time(now), reason=evaluation.summary()[:1024], action=action.type, model_version=production
+        time=at_second(now), reason=evaluation.summary()[:1024], action=action.type, model_version=production
     )
     outcome.event("Warning", DRIFT_DETECTED, f"{production}: {evaluation.summary()}"[:1024])
     if action.retrain is None or action.type != "retrain":
@@ -82,38 +84,17 @@ def _fire(outcome: Outcome, policy: PolicyInputs, evaluation: Evaluation, produc
     return start_retrain(outcome, firing, policy, action.retrain)
 
 
-def _check_results(evaluation: Evaluation) -> list[dict[str, Any]]:
+def _check_results(evaluation: Evaluation) -> list[CheckResult]:
     return [
-        _present(
-            {
-                "name": c.name,
-                "verdict": c.verdict,
-                "score": c.score,
-                "threshold": c.threshold,
-                "message": c.message[:1024],
-            }
-        )
-        for c in evaluation.checks
-    ][:MAX_CHECKS]
-
-
-def _feature_results(evaluation: Evaluation) -> list[dict[str, Any]]:
-    """Drifted features first, then by score: what a person reads when the list is cut."""
-    features = sorted(evaluation.features, key=lambda f: (not f.drifted, -(f.score or 0.0), f.feature))
-    return [
-        _present(
-            {
-                "name": f.feature,
-                "method": f.method,
-                "score": f.score,
-                "threshold": f.threshold,
-                "drifted": bool(f.drifted),
-            }
-        )
-        for f in features[:MAX_FEATURES]
+        CheckResult(name=c.name, verdict=c.verdict, score=c.score, threshold=c.threshold, message=c.message[:1024])
+        for c in evaluation.checks[:MAX_CHECKS]
     ]
 
 
-def _present(entry: dict[str, Any]) -> dict[str, Any]:
-    """Without the unset fields: a null in a merge patch deletes, so status would never match."""
-    return {key: value for key, value in entry.items() if value is not None}
+def _feature_results(evaluation: Evaluation) -> list[FeatureResult]:
+    """Drifted features first, then by score: what a person reads when the list is cut."""
+    features = sorted(evaluation.features, key=lambda f: (not f.drifted, -(f.score or 0.0), f.feature))
+    return [
+        FeatureResult(name=f.feature, method=f.method, score=f.score, threshold=f.threshold, drifted=bool(f.drifted))
+        for f in features[:MAX_FEATURES]
+    ]

@@ -3,10 +3,10 @@ version it trains through to its rollout, one firing (status.firings[]) at a tim
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ballast.api.driftpolicy import Firing, Promotion, RetrainAction
+from ballast.api.kinds import TRAINING_RUN
 from ballast.build.retrain import build_retrain_run
+from ballast.conditions import at_second
 from ballast.reasons.driftpolicy import (
     IN_FLIGHT,
     NOT_RETRAINED,
@@ -25,11 +25,6 @@ from ballast.reconcile.outcome import Outcome
 
 ENDED_STAGES = frozenset({Stage.ROLLED_BACK, Stage.FAILED, Stage.SUPERSEDED})
 """Stages a retrained version ends in when it did not stay in Production."""
-
-
-def firing_time(moment: datetime) -> datetime:
-    """A firing's time at the second, as status keeps it: the cooldown and the run's name count from it."""
-    return moment.replace(microsecond=0)
 
 
 def start_retrain(outcome: Outcome, firing: Firing, policy: PolicyInputs, retrain: RetrainAction) -> Firing:
@@ -52,7 +47,7 @@ def start_retrain(outcome: Outcome, firing: Firing, policy: PolicyInputs, retrai
         outcome.event("Normal", WAITING_FOR_DATA, message)
         return firing.model_copy(update={"outcome": FiringOutcome.WAITING_FOR_DATA, "message": message})
     run = build_retrain_run(policy.observed.body, newest, firing.time, firing.reason)
-    outcome.create_objects.append(("trainingruns", run))
+    outcome.create_objects.append((TRAINING_RUN.plural, run))
     name = run["metadata"]["name"]
     outcome.event(
         "Normal", RETRAIN_STARTED, f"created TrainingRun {name} on Dataset {dataset_name} version {newest[:12]}"
@@ -84,7 +79,7 @@ def adopt_orphan_runs(firings: list[Firing], runs: list[PolicyRun]) -> list[Firi
     )
     adopted = [
         Firing(
-            time=firing_time(created_at),
+            time=at_second(created_at),
             reason=run.firing_reason[:1024] or "recovered",
             action="retrain",
             training_run=run.name,

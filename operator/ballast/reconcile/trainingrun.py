@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ballast.api.kinds import MODEL_VERSION
 from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
@@ -115,10 +116,6 @@ def run_finished(status: TrainingRunStatus) -> bool:
 def is_finished(status: Mapping[str, Any]) -> bool:
     """run_finished, for a TrainingRun's status as the API server returns it (the CLI's)."""
     return run_finished(parse_status(TrainingRunStatus, status))
-
-
-def in_flight(status: Mapping[str, Any]) -> bool:
-    return not is_finished(status)
 
 
 def model_version_name(model: str, sha256: str) -> str:
@@ -353,7 +350,7 @@ def _record_result(outcome: Outcome, run: RunView, result: dict[str, Any]) -> Ve
         outcome.event("Warning", TrainingRunReason.GATE_FAILED, message)
         return Verdict(RunPhase.FAILED, TrainingRunReason.GATE_FAILED, message)
     manifest = build_model_version(run.body, result)
-    outcome.create_objects.append(("modelversions", manifest))
+    outcome.create_objects.append((MODEL_VERSION.plural, manifest))
     outcome.status["modelVersion"] = manifest["metadata"]["name"]
     message = f"{summary}; registered ModelVersion {manifest['metadata']['name']}"
     outcome.event("Normal", TrainingRunReason.TRAINED, message)
