@@ -16,12 +16,23 @@ from ballast.api.kinds import GROUP, VERSION
 log = logging.getLogger(__name__)
 
 
+# Connections kept open to the API server: at least as many as threads that call it at once
+# (the reconcile workers, kopf's handler threads, the Lease's thread). With fewer, urllib3
+# discards a connection after each burst and opens a new TLS connection for the next request.
+API_CONNECTIONS = 24
+
+
 @functools.cache
 def api_client() -> client.ApiClient:
+    """The client every call shares; its configuration becomes the default, which clients made
+    elsewhere with client.ApiClient() (the Lease's) start from."""
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = API_CONNECTIONS
+    client.Configuration.set_default(configuration)
     return client.ApiClient()
 
 

@@ -8,6 +8,7 @@ object's previous entries when its function returns None, so a version that left
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -78,12 +79,18 @@ def stuck_pod_of(index: kopf.Index, namespace: str, job: str | None) -> StuckPod
 
 @kopf.index(GROUP, VERSION, DATASET.plural)
 def ballast_datasets(namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_) -> dict:
+    return {(namespace, name): dataset_as_read_by_others(namespace, name, meta.get("uid"), spec, status)}
+
+
+def dataset_as_read_by_others(
+    namespace: str, name: str, uid: str | None, spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What the runs and policies that name a Dataset read of it. Not its source: inline rows
+    can be hundreds of kilobytes per Dataset, and only the Dataset's own ingest reads them."""
     return {
-        (namespace, name): {
-            "metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")},
-            "spec": dict(spec),
-            "status": dict(status),
-        }
+        "metadata": {"name": name, "namespace": namespace, "uid": uid},
+        "spec": {field: value for field, value in spec.items() if field != "source"},
+        "status": dict(status),
     }
 
 
