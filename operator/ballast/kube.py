@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -34,6 +36,15 @@ def api_client() -> client.ApiClient:
     configuration.connection_pool_maxsize = API_CONNECTIONS
     client.Configuration.set_default(configuration)
     return client.ApiClient()
+
+
+def unparsed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A typed client call's answer as plain JSON. The operator works on dicts; deserializing
+    into the client's models would import their classes (thousands of pydantic fields, some
+    15 MiB resident) only to turn them back into dicts."""
+    response = call(*args, _preload_content=False, **kwargs)
+    document = json.loads(response.data or b"{}")
+    return document if isinstance(document, dict) else {}
 
 
 class NamespaceTerminating(Exception):
@@ -79,14 +90,16 @@ def create_job(manifest: dict) -> None:
     """Create the Job unless one of that name exists: names are deterministic, so an existing
     Job is the one an earlier reconcile (or an earlier operator process) created."""
     try:
-        client.BatchV1Api(api_client()).create_namespaced_job(manifest["metadata"]["namespace"], manifest)
+        unparsed(client.BatchV1Api(api_client()).create_namespaced_job, manifest["metadata"]["namespace"], manifest)
     except ApiException as error:
         _raise_unless_exists(error, manifest)
 
 
 def delete_job(namespace: str, name: str) -> None:
     try:
-        client.BatchV1Api(api_client()).delete_namespaced_job(name, namespace, propagation_policy="Background")
+        unparsed(
+            client.BatchV1Api(api_client()).delete_namespaced_job, name, namespace, propagation_policy="Background"
+        )
     except ApiException as error:
         if error.status != 404:
             raise
@@ -129,34 +142,35 @@ def ensure_claim(manifest: dict) -> None:
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
     core = client.CoreV1Api(api_client())
     try:
-        core.read_namespaced_persistent_volume_claim(name, namespace)
+        unparsed(core.read_namespaced_persistent_volume_claim, name, namespace)
     except ApiException as error:
         if error.status != 404:
             raise
         try:
-            core.create_namespaced_persistent_volume_claim(namespace, manifest)
+            unparsed(core.create_namespaced_persistent_volume_claim, namespace, manifest)
         except ApiException as create_error:
             _raise_unless_exists(create_error)
 
 
 def read_service(namespace: str, name: str) -> dict | None:
     """The live Service as plain dicts, or None when there is none."""
-    api = api_client()
     try:
-        service = client.CoreV1Api(api).read_namespaced_service(name, namespace)
+        return unparsed(client.CoreV1Api(api_client()).read_namespaced_service, name, namespace)
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    return api.sanitize_for_serialization(service)
 
 
 def create_service(manifest: dict, *, field_manager: str) -> bool:
     """Create the Service; False when one of that name appeared meanwhile (the next reconcile
     judges whose it is, instead of an apply patching it here)."""
     try:
-        client.CoreV1Api(api_client()).create_namespaced_service(
-            manifest["metadata"]["namespace"], manifest, field_manager=field_manager
+        unparsed(
+            client.CoreV1Api(api_client()).create_namespaced_service,
+            manifest["metadata"]["namespace"],
+            manifest,
+            field_manager=field_manager,
         )
         return True
     except ApiException as error:
@@ -168,7 +182,7 @@ def create_secret_if_absent(manifest: dict) -> bool:
     """Create the Secret unless one of that name exists, which is then left exactly as it is
     (its owners may have rotated it). Create only: the operator may not read Secrets."""
     try:
-        client.CoreV1Api(api_client()).create_namespaced_secret(manifest["metadata"]["namespace"], manifest)
+        unparsed(client.CoreV1Api(api_client()).create_namespaced_secret, manifest["metadata"]["namespace"], manifest)
         return True
     except ApiException as error:
         _raise_unless_exists(error, manifest)
@@ -192,7 +206,8 @@ def server_side_apply(manifest: dict, *, field_manager: str, resource_version: s
     if resource_version is not None:
         manifest = {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": resource_version}}
     try:
-        patch(
+        unparsed(
+            patch,
             manifest["metadata"]["name"],
             manifest["metadata"]["namespace"],
             manifest,
@@ -279,7 +294,7 @@ def post_event(involved: dict, *, type: str, reason: str, message: str, reporter
         "count": 1,
     }
     try:
-        client.CoreV1Api(api_client()).create_namespaced_event(metadata["namespace"], event)
+        unparsed(client.CoreV1Api(api_client()).create_namespaced_event, metadata["namespace"], event)
     except ApiException as error:
         if error.status == 404 or (error.status == 403 and "NamespaceTerminating" in (error.body or "")):
             return

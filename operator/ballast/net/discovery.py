@@ -97,14 +97,12 @@ def api_listers() -> tuple[Lister, Lister]:
     """The two lists through the operator's API client, as plain dicts holding only their spec."""
     from kubernetes import client  # the operator's dependency; ingest pods never discover
 
-    from ballast.kube import api_client
+    from ballast.kube import api_client, unparsed
 
     api = api_client()
 
     def pages(list_call: Callable) -> Callable[..., dict]:
-        return lambda **page: api.sanitize_for_serialization(
-            list_call(**page, _request_timeout=REQUEST_TIMEOUT_SECONDS)
-        )
+        return lambda **page: unparsed(list_call, **page, _request_timeout=REQUEST_TIMEOUT_SECONDS)
 
     return (
         lambda: paged_specs(pages(client.NetworkingV1Api(api).list_service_cidr)),
