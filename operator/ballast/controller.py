@@ -32,6 +32,7 @@ class OperatorOptions:
 
 
 HANDLER_THREADS = 4
+IDLE_WORKER_SECONDS = 0.5
 RECONCILE_WORKERS = 16
 """Objects reconciled at once, across every namespace. Outbound reads hold a worker up to
 their deadline (two per namespace at most: handlers/driftpolicy.OUTBOUND_READS), so there are
@@ -53,9 +54,13 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    # kopf's pool runs only the index functions and the NetworkPolicy restorer: the reconciles
-    # run on the runner's own workers (RECONCILE_WORKERS)
+    # kopf's pool runs only the NetworkPolicy restorer (the index functions are coroutines):
+    # the reconciles run on the runner's own workers (RECONCILE_WORKERS)
     settings.execution.max_workers = HANDLER_THREADS
+    # kopf keeps a task per object for this long after its last event, holding that event's
+    # whole body: after a start that lists thousands of objects, 5 s (kopf's default) kept
+    # nearly all of them in memory at once
+    settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
 
 
 class EventsIntoDeletedNamespaces(logging.Filter):

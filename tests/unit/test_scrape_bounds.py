@@ -1,6 +1,7 @@
 """Row 10 of issue 12: the operator reads serving pods' /metrics under a size cap and one overall
 deadline, and only from pods whose owner chain ends at the version's own Deployment."""
 
+import asyncio
 import socket
 import threading
 import time
@@ -174,11 +175,13 @@ def test_the_indexes_record_each_link_of_the_chain():
 
     ready = {"podIP": "10.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}
     pod_meta = {"ownerReferences": [{"kind": "ReplicaSet", "uid": "rs-1", "controller": True}]}
-    assert serving_pods(namespace="a", labels={"ballast.dev/model-version": "v1"}, meta=pod_meta, status=ready) == {
-        ("a", "v1"): ServingPod("10.0.0.1", "rs-1")
-    }
+    pod_entry = asyncio.run(
+        serving_pods(namespace="a", labels={"ballast.dev/model-version": "v1"}, meta=pod_meta, status=ready)
+    )
+    assert pod_entry == {("a", "v1"): ServingPod("10.0.0.1", "rs-1")}
     rs_meta = {"uid": "rs-1", "ownerReferences": [{"kind": "Deployment", "uid": "d-1", "controller": True}]}
-    assert serving_replica_sets(namespace="a", meta=rs_meta) == {("a", "rs-1"): "d-1"}
+    assert asyncio.run(serving_replica_sets(namespace="a", meta=rs_meta)) == {("a", "rs-1"): "d-1"}
     deploy_meta = {"uid": "d-1", "ownerReferences": [{"kind": "ModelVersion", "uid": "v-1", "controller": True}]}
-    [state] = ballast_deployments(namespace="a", name="v1-serve", meta=deploy_meta, status={}, annotations={}).values()
+    deployments = ballast_deployments(namespace="a", name="v1-serve", meta=deploy_meta, status={}, annotations={})
+    [state] = asyncio.run(deployments).values()
     assert (state.uid, state.controller_uid) == ("d-1", "v-1")
