@@ -13,7 +13,8 @@ One replica (the chart ships two, one leading and one standing by): the benchmar
 active operator, and a standby runs no kopf, holds no objects and only answers its liveness
 probe. With one replica, killing the operator measures a cold start (the new pod's imports,
 lists and first pass), not a hand-over to a standby that is already warm; the fault suite
-measures the hand-over.
+measures the hand-over. A pod deleted with grace 0 does not give up the leader Lease, so its
+successor stands by until the Lease expires: `up_after` and the time to leading show both.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from tests.support.operator_process import LEADING_SAMPLE, PROBLEM_LINE
 CONTAINER = "operator"
 METRICS_PORT = 9090
 """The chart's operator.metricsPort, set explicitly so that this file and the pod agree."""
+HEALTH_PORT = 8080
+"""The chart's operator.healthPort, likewise: a standby answers /healthz there too."""
 REPLICAS = 1
 _SAMPLE = re.compile(r"^(process_resident_memory_bytes|process_cpu_seconds_total) (\S+)$", re.M)
 
@@ -67,35 +70,43 @@ class ChartOperator:
         self.node: str | None = None
         self.terminations: list[Termination] = []
         self.memory_limit: str | None = None
+        self.up_after: float | None = None
+        """Seconds from the last kill (or start) until the new pod answered /healthz, leading or not."""
         self._seen: set[tuple[str, str]] = set()
         self._stop = threading.Event()
         self._watch = threading.Thread(target=self._watch_terminations, daemon=True)
 
     # --- life -----------------------------------------------------------------------------------
 
-    def install(self, values: dict, timeout: int = 300) -> float:
-        """`helm install --wait`, then until the pod leads; returns the seconds it took."""
-        started = time.monotonic()
+    def install(self, values: dict, timeout: int = 300) -> None:
+        """`helm install --wait`, then until the pod leads."""
         self.release.install(values, timeout=timeout)
         self._watch.start()
-        self._wait_until_leading(timeout=timeout)
-        return time.monotonic() - started
+        self._wait_until_leading(time.monotonic(), timeout=timeout)
 
     def replace(self, timeout: float = 300) -> None:
         """Kills the running pod (deleted with grace 0) and waits until the one its ReplicaSet
         starts instead leads."""
+        started = time.monotonic()
         self._delete_pod()
-        self._wait_until_leading(timeout=timeout)
+        self._wait_until_leading(started, timeout=timeout)
 
     def stop_hard(self) -> None:
-        """Kills the running pod and keeps the operator down (the Deployment at zero replicas)."""
+        """Kills the running pod and keeps the operator down (the Deployment at zero replicas).
+        The dead pod's Lease goes too: what follows measures the next start, not the Lease's expiry."""
         self._scale(0)
         self._delete_pod()
+        try:
+            client.CoordinationV1Api(self.api).delete_namespaced_lease(self._deployment(), self.release.namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     def start(self, timeout: float = 300) -> None:
         """Back to the chart's replicas after stop_hard; returns once the new pod leads."""
+        started = time.monotonic()
         self._scale(REPLICAS)
-        self._wait_until_leading(timeout=timeout)
+        self._wait_until_leading(started, timeout=timeout)
 
     def stop(self) -> None:
         """Keeps the pod's log, then `helm uninstall`."""
@@ -176,14 +187,18 @@ class ChartOperator:
         pods = self.core.list_namespaced_pod(self.release.namespace, label_selector=self.selector).items
         return [p for p in pods if not p.metadata.deletion_timestamp]
 
-    def _wait_until_leading(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def _wait_until_leading(self, started: float, timeout: float) -> None:
+        deadline = started + timeout
+        self.up_after = None
         while time.monotonic() < deadline:
             for pod in self._pods():
                 if pod.status.phase != "Running" or not pod.status.pod_ip:
                     continue
                 self.pod_name, self.pod_ip, self.node = pod.metadata.name, pod.status.pod_ip, pod.spec.node_name
                 try:
+                    if self.up_after is None:
+                        urllib.request.urlopen(f"http://{self.pod_ip}:{HEALTH_PORT}/healthz", timeout=1).close()
+                        self.up_after = time.monotonic() - started
                     if LEADING_SAMPLE in self._scrape().splitlines():
                         (container,) = [c for c in pod.spec.containers if c.name == CONTAINER]
                         self.memory_limit = (container.resources.limits or {}).get("memory")
@@ -194,8 +209,8 @@ class ChartOperator:
         raise TimeoutError(f"no operator pod of {self.release.name} leading within {timeout:.0f} s")
 
     def _delete_pod(self) -> None:
-        """Deletes the running pod with grace 0 and waits until it no longer answers: the
-        kubelet still sends it SIGTERM (and SIGKILL a moment later) after the API forgot it."""
+        """Deletes the running pod with grace 0 and waits until it no longer answers: its
+        container on the node outlives its API object by a moment."""
         name, ip = self.pod_name, self.pod_ip
         if not name:
             return

@@ -61,7 +61,7 @@ from tests.support.operator_process import OperatorProcess  # noqa: E402
 
 from ballast.api.kinds import GROUP, VERSION  # noqa: E402
 from ballast.conditions import find_condition  # noqa: E402
-from chart_operator import METRICS_PORT, REPLICAS, ChartOperator  # noqa: E402
+from chart_operator import HEALTH_PORT, METRICS_PORT, REPLICAS, ChartOperator  # noqa: E402
 from probes import cpu_seconds, rss_bytes  # noqa: E402
 
 PLURALS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
@@ -355,6 +355,7 @@ class Fleet:
             "watch.namespaces": self.namespaces,
             "operator.replicas": REPLICAS,
             "operator.metricsPort": METRICS_PORT,
+            "operator.healthPort": HEALTH_PORT,
             "operator.extraEnv": [{"name": name, "value": value} for name, value in self.operator_env.items()],
             "serviceAccount.name": OPERATOR_ACCOUNT,
             "apiPriority.enabled": self.chart_api_priority,
@@ -643,6 +644,9 @@ class BenchOperator(OperatorProcess):
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
+
+    up_after = None
+    """As ChartOperator's: a host process starts with a Lease of its own, so it leads once up."""
 
     def container_line(self) -> str:
         return f"  operator: host process {self.pid}, no memory limit"

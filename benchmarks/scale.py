@@ -245,9 +245,14 @@ def main() -> int:
         passed_in = time.monotonic() - started
         resumed = round(sum(reconciliations(operator.metrics()).values()))
         restart = read_server_counters(fleet.api, fleet.flow_schema).since(restart_counters)
+        standby = (
+            f" (up at {operator.up_after:.1f} s, then standing by until the killed pod's Lease expired)"
+            if operator.up_after is not None and healthy_in - operator.up_after > 1
+            else ""
+        )
         report.add(
-            f"restart (nothing changed while down): leading {healthy_in:.1f} s after the kill, first full pass "
-            f"({resumed} reconciles for {total} objects) {passed_in:.1f} s after the kill; "
+            f"restart (nothing changed while down): leading {healthy_in:.1f} s after the kill{standby}, "
+            f"first full pass ({resumed} reconciles for {total} objects) {passed_in:.1f} s after the kill; "
             f"{restart.dispatched:.0f} requests, 429s {restart.rejected:.0f}; "
             f"RSS {mib(sampler.latest()):.1f} MiB (peak {mib(sampler.peak()):.1f})"
         )
@@ -279,8 +284,8 @@ def main() -> int:
         missing = len(watcher.pending)
         resync_spent = read_server_counters(fleet.api, fleet.flow_schema).since(resync_counters)
         report.add(
-            f"resync: every object's spec changed while the operator was down ({len(keys)} patches in "
-            f"{patched_in:.1f} s); after start, observedGeneration current for 50% of them at "
+            f"resync: every object's spec changed while the operator was down, its Lease removed "
+            f"({len(keys)} patches in {patched_in:.1f} s); after start, observedGeneration current for 50% of them at "
             f"{percentile(resync, 50):.1f} s, 90% at {percentile(resync, 90):.1f} s, all at "
             f"{max(resync, default=float('nan')):.1f} s ({missing} not within {args.settle_timeout:.0f} s)"
         )
