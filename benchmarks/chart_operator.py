@@ -166,9 +166,9 @@ class ChartOperator:
         )
 
     def log_problems(self) -> list[str]:
-        if self.pod_name:
-            self._save_log(self.pod_name)
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        """Problem lines in the logs of every pod so far: those kept, and the running one's."""
+        kept = self.log.read_text(errors="replace") if self.log.exists() else ""
+        text = kept + (self._pod_log(self.pod_name) if self.pod_name else "")
         return [line for line in text.splitlines() if PROBLEM_LINE.search(line)]
 
     # --- inside ---------------------------------------------------------------------------------
@@ -234,16 +234,21 @@ class ChartOperator:
         return deployment.metadata.name
 
     def _save_log(self, pod: str) -> None:
-        """Appends the pod's log (and its previous container's, after a restart) to self.log."""
         with self.log.open("a") as out:
-            for previous in (True, False):
-                try:
-                    text = self.core.read_namespaced_pod_log(
-                        pod, self.release.namespace, container=CONTAINER, previous=previous
-                    )
-                except (ApiException, urllib.error.URLError, OSError):
-                    continue
-                out.write(f"--- {pod}{' (previous container)' if previous else ''}\n{text}")
+            out.write(self._pod_log(pod))
+
+    def _pod_log(self, pod: str) -> str:
+        """The pod's log, after its previous container's when it restarted (an OOM kill)."""
+        parts = []
+        for previous in (True, False):
+            try:
+                text = self.core.read_namespaced_pod_log(
+                    pod, self.release.namespace, container=CONTAINER, previous=previous
+                )
+            except (ApiException, urllib.error.URLError, OSError):
+                continue
+            parts.append(f"--- {pod}{' (previous container)' if previous else ''}\n{text}")
+        return "".join(parts)
 
     def _watch_terminations(self) -> None:
         """Records every end of the operator's container in lastState, once each."""
