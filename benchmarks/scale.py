@@ -283,8 +283,9 @@ def main() -> int:
         resync = [s for _at, _p, s in watcher.latencies[first:]]
         missing = len(watcher.pending)
         resync_spent = read_server_counters(fleet.api, fleet.flow_schema).since(resync_counters)
+        lease_note = "" if fleet.host_process else " (its Lease removed)"
         report.add(
-            f"resync: every object's spec changed while the operator was down, its Lease removed "
+            f"resync: every object's spec changed while the operator was down{lease_note} "
             f"({len(keys)} patches in {patched_in:.1f} s); after start, observedGeneration current for 50% of them at "
             f"{percentile(resync, 50):.1f} s, 90% at {percentile(resync, 90):.1f} s, all at "
             f"{max(resync, default=float('nan')):.1f} s ({missing} not within {args.settle_timeout:.0f} s)"
