@@ -2,18 +2,24 @@
 fake nodes for their pods, an operator of their own, the objects, and the cleanup.
 
 Everything a fleet creates carries the label ballast.dev/bench=<id> (id: "s" + 4 hex digits)
-and lives in the namespaces <id>-0.. (objects) and <id>-ops (the operator's identity), or is
-cluster-scoped and named <id>-...: never a test session's t*-* namespaces.
+and lives in the namespaces <id>-0.. (objects) and <id>-ops (the operator), or is
+cluster-scoped and named <id>-...: never a test session's t*-* namespaces. The operator's Helm
+release is named <id> too (its cluster-scoped objects carry app.kubernetes.io/instance=<id>).
 
-- Pods: every pod the operator creates gets a nodeSelector for the fleet's fake nodes and a
-  toleration for their taint (see placed_operator.py), so only the control plane and the
-  operator do work; KWOK marks the pods Running and Ready, and completes Job pods (exit 0).
-  The taint keeps every other pod on the shared cluster off the fake nodes.
-- Identity: the operator runs as a ServiceAccount (bound to cluster-admin) whose requests the
-  Helm chart's FlowSchema sends to the chart's priority level (apiPriority), or, with
-  chart_api_priority=False, a FlowSchema sends to workload-low, where a ServiceAccount's
-  requests go on a cluster without it. The API server's APF counters for that FlowSchema are
-  the operator's request count and its 429s, from the server's side.
+- The operator: by default the Helm chart's Deployment in <id>-ops, a pod on the real node under
+  the chart's memory limit, watching only the fleet's namespaces (chart_operator.py). With
+  host_process, `ballast operator` on the host instead (host_operator.py, for investigations),
+  as a ServiceAccount bound to cluster-admin.
+- Pods: workloads.nodeSelector and workloads.tolerations (the operator's
+  BALLAST_WORKLOAD_NODE_SELECTOR/_TOLERATIONS) put every pod the operator creates on the fleet's
+  fake nodes, so only the control plane and the operator do work; KWOK marks the pods Running
+  and Ready, and completes Job pods (exit 0). The fake nodes' taint keeps every other pod on the
+  shared cluster, the operator's own included, off them.
+- Requests: the chart's FlowSchema sends the operator's requests to the chart's priority level
+  (apiPriority), or, with chart_api_priority=False, a FlowSchema of the fleet's sends them to
+  workload-low, where a ServiceAccount's requests go on a cluster without it. The API server's
+  APF counters for that FlowSchema are the operator's request count and its 429s, from the
+  server's side.
 - Objects, per index i (namespace i % namespaces): Dataset ds-i (inline rows; its ingest Job's
   KWOK pod exits 0 without a result, so the Dataset settles at Ready=False IngestFailed);
   TrainingRun tr-i on ds-i (no valid version: waits BALLAST_DATASET_WAIT_SECONDS, then fails
@@ -31,6 +37,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -48,16 +55,23 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
 
 import localcluster  # noqa: E402
 from tests.support.faults import static_store_claim  # noqa: E402
+from tests.support.helm import Release, image_values  # noqa: E402
+from tests.support.image import ballast_image  # noqa: E402
 from tests.support.kube import Kubectl, install_crds  # noqa: E402
 from tests.support.operator_process import OperatorProcess  # noqa: E402
 
 from ballast.api.kinds import GROUP, VERSION  # noqa: E402
 from ballast.conditions import find_condition  # noqa: E402
+from chart_operator import HEALTH_PORT, METRICS_PORT, REPLICAS, ChartOperator  # noqa: E402
+from probes import cpu_seconds, rss_bytes  # noqa: E402
 
 PLURALS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
 BENCH_LABEL = "ballast.dev/bench"
 FAKE_NODE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
-# Ballast's defaults (settings.py), not the tests' quick ones, except where a benchmark says
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+OPERATOR_ACCOUNT = "ballast-operator"
+# Ballast's defaults (settings.py), not the tests' quick ones, except where a benchmark says:
+# the host process starts from the tests' settings (OperatorProcess); the chart's are these
 DEFAULT_SETTINGS = {
     "BALLAST_POLL_INTERVAL_SECONDS": "2",
     "BALLAST_REFRESH_CHECK_SECONDS": "15",
@@ -82,6 +96,12 @@ class Fleet:
     chart_api_priority: bool = True
     """The operator's requests go to the chart's own priority level (apiPriority.enabled), or,
     when False, to workload-low, where a ServiceAccount's requests go on a cluster without it."""
+    host_process: bool = False
+    """`ballast operator` on the host (host_operator.py) instead of the chart's pod."""
+    image: str | None = None
+    """The operator's image for the chart (default: the tests' own, built and pushed)."""
+    operator_env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of the operator (the chart's operator.extraEnv)."""
 
     def __post_init__(self) -> None:
         self.namespaces = [f"{self.id}-{n}" for n in range(self.namespace_count)]
@@ -98,7 +118,8 @@ class Fleet:
         self.kubectl = Kubectl(self.kubeconfig)
         self.artifacts: dict[str, dict] = {}
         """The model every ModelVersion of a namespace registers, under that namespace's prefix."""
-        self.operator: BenchOperator | None = None
+        self.operator: BenchOperator | ChartOperator | None = None
+        self.release = Release(self.id, self.ops_namespace, self.kubeconfig)
 
     @property
     def selector(self) -> str:
@@ -122,14 +143,18 @@ class Fleet:
             self.core.create_node(self._fake_node(f"{self.id}-kwok-{n}"))
         for namespace in [*self.namespaces, self.ops_namespace]:
             self.core.create_namespace({"metadata": {"name": namespace, "labels": self.labels}})
-        for namespace in self.namespaces:
-            # the claim Ballast's pods mount, bound in advance: the operator leaves an existing
-            # claim alone, and the node's provisioner never sees one
+        # the claim Ballast's pods mount, bound in advance: the operator leaves an existing
+        # claim alone, and the node's provisioner never sees one; the chart's operator pod
+        # mounts the same directory from the ops namespace
+        for namespace in self.namespaces if self.host_process else [*self.namespaces, self.ops_namespace]:
             volume, claim = static_store_claim(namespace, self.store_dir)
             volume["metadata"]["labels"] = self.labels
             self.core.create_persistent_volume(volume)
             self.core.create_namespaced_persistent_volume_claim(namespace, claim)
-        self._create_identity()
+        if self.host_process:
+            self._create_identity()
+        elif not self.chart_api_priority:
+            self._create_flow_control(OPERATOR_ACCOUNT)  # the chart's own FlowSchema is off
         self.artifacts = self._write_artifacts()
         self._wait_for_fake_nodes()
 
@@ -163,12 +188,22 @@ class Fleet:
             time.sleep(0.5)
         raise TimeoutError(f"KWOK did not make the fake nodes of {self.id} Ready in {timeout}s")
 
-    def pod_placement_env(self) -> dict:
-        tolerations = [{"key": FAKE_NODE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}]
-        return {"BENCH_POD_NODE_SELECTOR": json.dumps(self.labels), "BENCH_POD_TOLERATIONS": json.dumps(tolerations)}
+    @property
+    def workload_tolerations(self) -> list[dict]:
+        """What lets the operator's pods onto the fake nodes (whose labels are their nodeSelector)."""
+        return [{"key": FAKE_NODE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}]
+
+    def real_node(self) -> str | None:
+        """The cluster's one node that is not a fake one (the kubelet on this machine), if one."""
+        nodes = [
+            n.metadata.name
+            for n in self.core.list_node().items
+            if FAKE_NODE_ANNOTATION not in (n.metadata.annotations or {})
+        ]
+        return nodes[0] if len(nodes) == 1 else None
 
     def _create_identity(self) -> None:
-        account = "ballast-operator"
+        account = OPERATOR_ACCOUNT
         self.core.create_namespaced_service_account(self.ops_namespace, {"metadata": {"name": account}})
         client.RbacAuthorizationV1Api(self.api).create_cluster_role_binding(
             {
@@ -278,15 +313,75 @@ class Fleet:
 
     # --- the operator ---------------------------------------------------------------------------
 
-    def start_operator(self, extra_env: dict | None = None) -> BenchOperator:
+    def start_operator(self) -> BenchOperator | ChartOperator:
+        """Installs the chart (or starts the host process); after stop_operator_hard, starts
+        the operator again. Returns once it leads."""
+        if self.host_process:
+            return self._start_host_operator()
+        if self.operator is None:
+            self.operator = ChartOperator(self.release, self.api, self.operator_log)
+            self.operator.install(self.chart_values())
+            node = self.core.read_node(self.operator.node)
+            if FAKE_NODE_ANNOTATION in (node.metadata.annotations or {}):
+                raise RuntimeError(f"the operator's pod runs on the fake node {node.metadata.name}")
+        else:
+            self.operator.start()
+        return self.operator
+
+    def restart_operator(self) -> BenchOperator | ChartOperator:
+        """Kills the active operator (SIGKILL, or its pod deleted with grace 0) and returns the
+        one that replaces it, once that one leads."""
+        if self.host_process:
+            self.operator.kill()
+            return self._start_host_operator()
+        self.operator.replace()
+        return self.operator
+
+    def stop_operator_hard(self) -> None:
+        """Kills the active operator and keeps it down until start_operator."""
+        if self.host_process:
+            self.operator.kill()
+        else:
+            self.operator.stop_hard()
+
+    def chart_values(self) -> dict:
+        """The chart's values for the fleet: as shipped (resources, memory limit, leader
+        election, APF level) but for one replica (chart_operator.py says why), the fleet's
+        namespaces, the store's directory, the fake nodes for the workloads, and
+        datasetWaitSeconds (see DATASET_WAIT_SECONDS). The operator itself is held to the
+        real node by its hostname, when the cluster has one such node."""
+        real_node = self.real_node()
+        values = {
+            "crds.install": False,  # the fleet applied them (install_crds); Helm would not own them
+            "watch.namespaces": self.namespaces,
+            "operator.replicas": REPLICAS,
+            "operator.metricsPort": METRICS_PORT,
+            "operator.healthPort": HEALTH_PORT,
+            "operator.extraEnv": [{"name": name, "value": value} for name, value in self.operator_env.items()],
+            "serviceAccount.name": OPERATOR_ACCOUNT,
+            "apiPriority.enabled": self.chart_api_priority,
+            "store.uri": f"file://{self.store_dir}",
+            "store.claim.create": False,  # the fleet's own claim on the store's directory
+            "timing.datasetWaitSeconds": DATASET_WAIT_SECONDS,
+            "retention.enabled": False,
+            "workloads.nodeSelector": self.labels,
+            "workloads.tolerations": self.workload_tolerations,
+            **image_values(self.image or ballast_image()),
+        }
+        if real_node:
+            values["operator.nodeSelector"] = {"kubernetes.io/hostname": real_node}
+        return values
+
+    def _start_host_operator(self) -> BenchOperator:
         # OperatorProcess puts the tests' quick settings under these, which restore Ballast's
         # defaults (the storage class of TEST_SETTINGS is unused: the claims exist)
         env = {
             **DEFAULT_SETTINGS,
             "BALLAST_STORE_URI": f"file://{self.store_dir}",
             "BALLAST_DATASET_WAIT_SECONDS": str(DATASET_WAIT_SECONDS),
-            **self.pod_placement_env(),
-            **(extra_env or {}),
+            "BALLAST_WORKLOAD_NODE_SELECTOR": json.dumps(self.labels),
+            "BALLAST_WORKLOAD_TOLERATIONS": json.dumps(self.workload_tolerations),
+            **self.operator_env,
         }
         self.operator = BenchOperator(
             self.operator_kubeconfig, self.operator_log, env=env, namespaces=tuple(self.namespaces)
@@ -420,10 +515,15 @@ class Fleet:
     def cleanup(self) -> list[str]:
         """Deletes everything the fleet created; returns what could not be deleted."""
         problems = []
-        if self.operator is not None:
-            self.operator.stop()
-        else:
-            _stop_operator_of(self.work_dir)
+        try:
+            if self.operator is not None:
+                self.operator.stop()
+            else:
+                _stop_operator_of(self.work_dir)
+                if self.release.exists():
+                    self.release.uninstall(timeout=120)
+        except (AssertionError, subprocess.TimeoutExpired) as error:  # helm failed: the sweep below
+            problems.append(f"helm uninstall {self.id}: {str(error)[:300]}")
         rbac, flow = client.RbacAuthorizationV1Api(self.api), client.FlowcontrolApiserverV1Api(self.api)
         for namespace in self._remaining_namespaces():
             _ignore_missing(lambda: self.core.delete_namespace(namespace), problems)
@@ -446,6 +546,7 @@ class Fleet:
         _ignore_missing(lambda: flow.delete_flow_schema(self.flow_schema), problems)
         for level in flow.list_priority_level_configuration(label_selector=self.selector).items:
             _ignore_missing(lambda: flow.delete_priority_level_configuration(level.metadata.name), problems)
+        problems += self._remove_release_leftovers()
         # the operator's log stays, for the report's "problems" (like the tests' operator logs)
         for path in self.work_dir.glob("*"):
             if path != self.operator_log:
@@ -461,6 +562,29 @@ class Fleet:
         if not keep:
             problems = self.cleanup()
             print(f"cleanup of {self.id}: {'done' if not problems else problems}", flush=True)
+
+    def _remove_release_leftovers(self) -> list[str]:
+        """The chart's cluster-scoped objects that an uninstall that failed (or never ran) left."""
+        problems: list[str] = []
+        selector = f"app.kubernetes.io/instance={self.id}"
+        rbac = client.RbacAuthorizationV1Api(self.api)
+        flow = client.FlowcontrolApiserverV1Api(self.api)
+        admission = client.AdmissionregistrationV1Api(self.api)
+        kinds = [
+            (rbac.list_cluster_role_binding, rbac.delete_cluster_role_binding),
+            (rbac.list_cluster_role, rbac.delete_cluster_role),
+            (flow.list_flow_schema, flow.delete_flow_schema),
+            (flow.list_priority_level_configuration, flow.delete_priority_level_configuration),
+            (
+                admission.list_validating_admission_policy_binding,
+                admission.delete_validating_admission_policy_binding,
+            ),
+            (admission.list_validating_admission_policy, admission.delete_validating_admission_policy),
+        ]
+        for list_them, delete in kinds:
+            for item in list_them(label_selector=selector).items:
+                _ignore_missing(lambda: delete(item.metadata.name), problems)
+        return problems
 
     def _remaining_namespaces(self) -> list[str]:
         names = {ns.metadata.name for ns in self.core.list_namespace(label_selector=self.selector).items}
@@ -489,12 +613,12 @@ class Fleet:
 
 
 class BenchOperator(OperatorProcess):
-    """The operator as a host process (see placed_operator.py), as the fleet's ServiceAccount."""
+    """The operator as a host process (see host_operator.py), as the fleet's ServiceAccount."""
 
     def command(self) -> list[str]:
         command = [
             sys.executable,
-            str(HERE / "placed_operator.py"),
+            str(HERE / "host_operator.py"),
             "--bind-address",
             "127.0.0.1",
             "--health-port",
@@ -509,6 +633,18 @@ class BenchOperator(OperatorProcess):
     @property
     def pid(self) -> int:
         return self._process.pid
+
+    def rss_bytes(self) -> int:
+        return rss_bytes(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+    up_after = None
+    """As ChartOperator's: a host process starts with a Lease of its own, so it leads once up."""
+
+    def container_line(self) -> str:
+        return f"  operator: host process {self.pid}, no memory limit"
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -688,7 +824,7 @@ def _stop_operator_of(work_dir: Path) -> None:
     """The operator a benchmark left running (--keep), found by the pid it recorded."""
     try:
         pid = int((work_dir / "operator.pid").read_text())
-        if b"placed_operator.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+        if b"host_operator.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
             os.kill(pid, signal.SIGTERM)
     except (OSError, ValueError):
         pass
@@ -705,7 +841,15 @@ def add_fleet_arguments(parser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra operator environment (repeatable), e.g. to compare a setting",
+        help="extra operator environment (repeatable; the chart's operator.extraEnv), e.g. to compare a setting",
+    )
+    parser.add_argument(
+        "--host-process",
+        action="store_true",
+        help="run the operator on the host (host_operator.py, with its BENCH_* hooks) instead of the chart's pod",
+    )
+    parser.add_argument(
+        "--image", help="the operator's image for the chart (default: the tests' own, built and pushed)"
     )
     parser.add_argument(
         "--workload-low",
@@ -715,15 +859,17 @@ def add_fleet_arguments(parser) -> None:
     parser.add_argument("--keep", action="store_true", help="leave the fleet in place (clean up by hand)")
 
 
-def fleet_from(args) -> tuple[Fleet, dict]:
-    """The fleet the options describe, and the operator's extra environment."""
-    fleet = Fleet(
+def fleet_from(args) -> Fleet:
+    """The fleet the options describe."""
+    return Fleet(
         count_per_kind=args.per_kind,
         namespace_count=args.namespaces,
         fake_node_count=args.fake_nodes,
         chart_api_priority=not args.workload_low,
+        host_process=args.host_process,
+        image=args.image,
+        operator_env=dict(item.split("=", 1) for item in args.operator_env),
     )
-    return fleet, dict(item.split("=", 1) for item in args.operator_env)
 
 
 def load_average() -> str:

@@ -4,7 +4,8 @@
   (apiserver_flowcontrol_dispatched_requests_total: every request the operator made, watches
   included, counted where they are served; ..._rejected_requests_total: its 429s), and the
   cluster-wide apiserver_request_total{code="429"} for context (other sessions share the server).
-- Memory and CPU: the operator's VmRSS and utime+stime from /proc, sampled every second.
+- Memory and CPU: the operator's resident set and CPU time (from its metrics endpoint when it
+  runs as the chart's pod, from /proc as a host process), memory sampled often enough for a peak.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,26 +82,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
-class ProcessSampler:
-    """The operator's RSS every second, in a thread; `mark` starts a new phase."""
+SAMPLE_SECONDS = 0.4
+"""How often the operator's RSS is read: a burst's peak lasts seconds, not minutes."""
 
-    def __init__(self, pid: int, interval: float = 1.0):
-        self.pid = pid
+
+class MemorySampler:
+    """The operator's RSS every SAMPLE_SECONDS, in a thread. A read that fails (the operator's
+    container restarting) is skipped, so a sampler outlives what it measures."""
+
+    def __init__(self, read_bytes: Callable[[], int], interval: float = SAMPLE_SECONDS):
+        self.read_bytes = read_bytes
         self.samples: list[tuple[float, int]] = []
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> ProcessSampler:
+    def start(self) -> MemorySampler:
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append((time.monotonic(), rss_bytes(self.pid)))
-            except (OSError, RuntimeError):
-                return  # the process is gone
+                self.samples.append((time.monotonic(), self.read_bytes()))
+            except (OSError, RuntimeError, KeyError, ValueError):
+                pass
             self._stop.wait(self._interval)
 
     def stop(self) -> None:

@@ -10,15 +10,20 @@ Phases, each with its own figures:
   latency    --samples spec changes at --rate per second, spread over the four kinds, each
              timed from just before its PATCH is sent to the first watch event whose
              status.observedGeneration reaches the new generation
-  restart    SIGKILL, start again: time to healthy, and to the first full pass (as many reconciles
+  restart    the operator killed (its pod deleted with grace 0; the host process SIGKILLed), a
+             new one started: time to leading, and to the first full pass (as many reconciles
              as objects, counted by the operator's ballast_reconciliations_total)
-  resync     SIGKILL, change every object's spec while the operator is down, start again:
-             time until every object's status.observedGeneration is current
-The operator runs with Ballast's default settings except
-BALLAST_DATASET_WAIT_SECONDS=60, so that TrainingRuns whose Dataset has no valid version (KWOK
-pods produce no data) settle in a minute; it runs as a ServiceAccount whose requests go to the
-Helm chart's own APF priority level (--workload-low: to the level a ServiceAccount gets without
-the chart's), and its requests are counted by the API server (see probes.py).
+  resync     killed and kept down while every object's spec changes, started again: time until
+             every object's status.observedGeneration is current
+The operator is the Helm chart's Deployment (one replica: chart_operator.py says why), a pod on
+the real node under the chart's memory limit, with Ballast's default settings except
+timing.datasetWaitSeconds=60, so that TrainingRuns whose Dataset has no valid version (KWOK pods
+produce no data) settle in a minute. Its RSS and CPU come from its metrics endpoint (RSS every
+0.4 s, for the peaks); each phase also reports the container's cgroup working set and any restart
+the benchmark did not cause (an OOM kill shows there). Its requests go to the chart's own APF
+priority level (--workload-low: to the level a ServiceAccount gets without the chart's) and are
+counted by the API server (see probes.py). --host-process runs `ballast operator` on the host
+instead (benchmarks/host_operator.py, with its hooks for investigating memory).
 """
 
 from __future__ import annotations
@@ -43,9 +48,8 @@ from fleet import (  # noqa: E402
     wait_until_settled,
 )
 from probes import (  # noqa: E402
-    ProcessSampler,
+    MemorySampler,
     bucket_quantile,
-    cpu_seconds,
     histogram_buckets,
     percentile,
     read_server_counters,
@@ -143,12 +147,13 @@ def main() -> int:
     add_fleet_arguments(parser)
     args = parser.parse_args()
 
-    fleet, extra_env = fleet_from(args)
+    fleet = fleet_from(args)
     total = args.per_kind * len(PLURALS)
     report = Report()
     report.add(
         f"scale benchmark {fleet.id}: {total} objects ({args.per_kind} per kind) in {args.namespaces} "
-        f"namespaces, pods on {args.fake_nodes} KWOK nodes; operator log {fleet.operator_log}"
+        f"namespaces, pods on {args.fake_nodes} KWOK nodes; operator "
+        f"{'a host process' if fleet.host_process else 'the chart Deployment'}, log {fleet.operator_log}"
     )
     report.add(f"  load average at start: {load_average()}  (other work shares this machine)")
     watcher = None
@@ -158,9 +163,10 @@ def main() -> int:
         watcher = GenerationWatch(fleet)
         watcher.start()
         before = read_server_counters(fleet.api, fleet.flow_schema)
-        operator = fleet.start_operator(extra_env)
-        sampler = ProcessSampler(operator.pid).start()
-        cpu0, t0 = cpu_seconds(operator.pid), time.monotonic()
+        operator = fleet.start_operator()
+        report.add(operator.container_line())
+        sampler = MemorySampler(operator.rss_bytes).start()
+        cpu0, t0 = operator.cpu_seconds(), time.monotonic()
 
         # --- create ---------------------------------------------------------------------------
         created_in = fleet.create_objects()
@@ -173,14 +179,15 @@ def main() -> int:
         )
         report.add(
             f"  operator requests {spent.dispatched:.0f} ({spent.rate:.1f}/s over {spent.at:.0f} s), "
-            f"429s to the operator {spent.rejected:.0f}; CPU {cpu_seconds(operator.pid) - cpu0:.1f} s "
+            f"429s to the operator {spent.rejected:.0f}; CPU {operator.cpu_seconds() - cpu0:.1f} s "
             f"in {time.monotonic() - t0:.0f} s; RSS peak {mib(sampler.peak()):.1f} MiB"
         )
+        report.add(operator.container_line())
         report.add(f"  load average: {load_average()}")
 
         # --- idle -----------------------------------------------------------------------------
         idle_start = read_server_counters(fleet.api, fleet.flow_schema)
-        reconciled0, cpu0, t0 = reconciliations(operator.metrics()), cpu_seconds(operator.pid), time.monotonic()
+        reconciled0, cpu0, t0 = reconciliations(operator.metrics()), operator.cpu_seconds(), time.monotonic()
         time.sleep(args.idle)
         idle = read_server_counters(fleet.api, fleet.flow_schema).since(idle_start)
         elapsed = time.monotonic() - t0
@@ -190,15 +197,16 @@ def main() -> int:
         )
         report.add(
             f"idle {elapsed:.0f} s: operator requests {idle.rate:.2f}/s, 429s {idle.rejected:.0f}; "
-            f"CPU {100 * (cpu_seconds(operator.pid) - cpu0) / elapsed:.0f}% of one core; "
+            f"CPU {100 * (operator.cpu_seconds() - cpu0) / elapsed:.0f}% of one core; "
             f"RSS {mib(sampler.latest()):.1f} MiB"
         )
         report.add(f"  reconciliations (timers included): {per_kind}")
+        report.add(operator.container_line())
         report.add(f"  load average: {load_average()}")
 
         # --- latency --------------------------------------------------------------------------
         changes_start = read_server_counters(fleet.api, fleet.flow_schema)
-        cpu0, t0 = cpu_seconds(operator.pid), time.monotonic()
+        cpu0, t0 = operator.cpu_seconds(), time.monotonic()
         metrics_before = operator.metrics()
         results, missed = measure_changes(fleet, watcher, args.samples, args.rate)
         metrics_after = operator.metrics()
@@ -216,38 +224,44 @@ def main() -> int:
             report.add(line)
         report.add(
             f"  operator requests {changes.rate:.1f}/s, 429s {changes.rejected:.0f}; "
-            f"CPU {100 * (cpu_seconds(operator.pid) - cpu0) / elapsed:.0f}% of one core; "
+            f"CPU {100 * (operator.cpu_seconds() - cpu0) / elapsed:.0f}% of one core; "
             f"RSS peak {mib(sampler.peak(t0)):.1f} MiB"
         )
+        report.add(operator.container_line())
         report.add(f"  load average: {load_average()}")
         wait_until_settled(watcher, total, timeout=args.settle_timeout)
         rss_settled = sampler.latest()
 
         # --- restart --------------------------------------------------------------------------
         sampler.stop()
-        operator.kill()
         restart_counters = read_server_counters(fleet.api, fleet.flow_schema)
         started = time.monotonic()
-        operator = fleet.start_operator(extra_env)
+        operator = fleet.restart_operator()
         healthy_in = time.monotonic() - started
-        sampler = ProcessSampler(operator.pid).start()
+        sampler = MemorySampler(operator.rss_bytes).start()
         # every object is reconciled once after a start (its first watch event counts as a change)
         while sum(reconciliations(operator.metrics()).values()) < total and time.monotonic() - started < 600:
             time.sleep(0.2)
         passed_in = time.monotonic() - started
         resumed = round(sum(reconciliations(operator.metrics()).values()))
         restart = read_server_counters(fleet.api, fleet.flow_schema).since(restart_counters)
-        report.add(
-            f"restart (nothing changed while down): healthy {healthy_in:.1f} s after start, first full pass "
-            f"({resumed} reconciles for {total} objects) {passed_in:.1f} s after start; "
-            f"{restart.dispatched:.0f} requests, 429s {restart.rejected:.0f}; "
-            f"RSS {mib(sampler.latest()):.1f} MiB"
+        standby = (
+            f" (up at {operator.up_after:.1f} s, then standing by until the killed pod's Lease expired)"
+            if operator.up_after is not None and healthy_in - operator.up_after > 1
+            else ""
         )
+        report.add(
+            f"restart (nothing changed while down): leading {healthy_in:.1f} s after the kill{standby}, "
+            f"first full pass ({resumed} reconciles for {total} objects) {passed_in:.1f} s after the kill; "
+            f"{restart.dispatched:.0f} requests, 429s {restart.rejected:.0f}; "
+            f"RSS {mib(sampler.latest()):.1f} MiB (peak {mib(sampler.peak()):.1f})"
+        )
+        report.add(operator.container_line())
 
         # --- resync ---------------------------------------------------------------------------
         time.sleep(5)
         sampler.stop()
-        operator.kill()
+        fleet.stop_operator_hard()
         changed_at = time.monotonic()
         keys = [key for plural in PLURALS for key in watcher.keys(plural)]
         generations = {}
@@ -261,17 +275,18 @@ def main() -> int:
         first = len(watcher.latencies)
         for key, generation in generations.items():
             watcher.expect(key, started, generation)
-        operator = fleet.start_operator(extra_env)
-        sampler = ProcessSampler(operator.pid).start()
+        operator = fleet.start_operator()
+        sampler = MemorySampler(operator.rss_bytes).start()
         deadline = started + args.settle_timeout
         while watcher.pending and time.monotonic() < deadline:
             time.sleep(0.2)
         resync = [s for _at, _p, s in watcher.latencies[first:]]
         missing = len(watcher.pending)
         resync_spent = read_server_counters(fleet.api, fleet.flow_schema).since(resync_counters)
+        lease_note = "" if fleet.host_process else " (its Lease removed)"
         report.add(
-            f"resync: every object's spec changed while the operator was down ({len(keys)} patches in "
-            f"{patched_in:.1f} s); after start, observedGeneration current for 50% of them at "
+            f"resync: every object's spec changed while the operator was down{lease_note} "
+            f"({len(keys)} patches in {patched_in:.1f} s); after start, observedGeneration current for 50% of them at "
             f"{percentile(resync, 50):.1f} s, 90% at {percentile(resync, 90):.1f} s, all at "
             f"{max(resync, default=float('nan')):.1f} s ({missing} not within {args.settle_timeout:.0f} s)"
         )
@@ -280,6 +295,7 @@ def main() -> int:
             f"{resync_spent.rejected:.0f}; RSS peak {mib(sampler.peak()):.1f} MiB"
         )
         wait_until_settled(watcher, total, timeout=args.settle_timeout)
+        report.add(operator.container_line())
         report.add(f"  load average: {load_average()}")
 
         # --- totals ---------------------------------------------------------------------------

@@ -6,8 +6,9 @@ fake nodes). Prints a line per interval and a summary; asserts nothing.
 
 Every --rate per second one object's spec changes (the four kinds in turn, a random object
 of the kind each time; a Dataset change starts a new ingest Job, whose KWOK pod completes).
-Latency is spec change -> status.observedGeneration current, as in scale.py. RSS is the
-operator's VmRSS; growth is reported from the end of the first interval (imports, caches and
+Latency is spec change -> status.observedGeneration current, as in scale.py. The operator is
+the chart's pod (or with --host-process a host process), as in scale.py; RSS is its resident
+set; growth is reported from the end of the first interval (imports, caches and
 first allocations done) to the end, with a least-squares slope over the samples in between.
 """
 
@@ -31,7 +32,7 @@ from fleet import (  # noqa: E402
     mib,
     wait_until_settled,
 )
-from probes import ProcessSampler, cpu_seconds, percentile, read_server_counters  # noqa: E402
+from probes import MemorySampler, percentile, read_server_counters  # noqa: E402
 
 MISSED_AFTER_SECONDS = 120
 
@@ -55,7 +56,7 @@ def main() -> int:
     add_fleet_arguments(parser)
     args = parser.parse_args()
 
-    fleet, extra_env = fleet_from(args)
+    fleet = fleet_from(args)
     total = args.per_kind * len(PLURALS)
     print(
         f"soak benchmark {fleet.id}: {total} objects, {args.rate:g} spec changes/s for {args.minutes:g} min; "
@@ -68,8 +69,9 @@ def main() -> int:
         fleet.prepare()
         watcher = GenerationWatch(fleet)
         watcher.start()
-        operator = fleet.start_operator(extra_env)
-        sampler = ProcessSampler(operator.pid).start()
+        operator = fleet.start_operator()
+        print(operator.container_line(), flush=True)
+        sampler = MemorySampler(operator.rss_bytes).start()
         fleet.create_objects()
         settled_in = wait_until_settled(watcher, total, timeout=args.settle_timeout)
         print(
@@ -90,7 +92,7 @@ def main() -> int:
         first_done = 0
         rows: list[tuple[float, int, list[float]]] = []
         next_report = started + args.interval
-        counters, cpu0 = read_server_counters(fleet.api, fleet.flow_schema), cpu_seconds(operator.pid)
+        counters, cpu0 = read_server_counters(fleet.api, fleet.flow_schema), operator.cpu_seconds()
         interval_start, overall = started, counters
         while True:
             now = time.monotonic()
@@ -104,7 +106,7 @@ def main() -> int:
                 missed += len(stale)
                 ms = [s * 1000 for _at, _p, s in done]
                 latest = read_server_counters(fleet.api, fleet.flow_schema)
-                spent, cpu = latest.since(counters), cpu_seconds(operator.pid)
+                spent, cpu = latest.since(counters), operator.cpu_seconds()
                 rss = sampler.latest()
                 rows.append((now - started, rss, ms))
                 one, five, fifteen = os.getloadavg()
@@ -158,6 +160,7 @@ def main() -> int:
         )
         for line in problems[:5]:
             print(f"    {line[:300]}")
+        print(operator.container_line())
         print(f"  load average at end: {load_average()}", flush=True)
     finally:
         fleet.finish(watcher, sampler, keep=args.keep)

@@ -1,19 +1,15 @@
-"""`ballast operator`, with every pod it builds placed on the benchmarks' KWOK nodes.
+"""`ballast operator` as a host process, with two hooks for investigating its memory.
 
-    python benchmarks/placed_operator.py --namespace NS ... (the flags of `ballast operator`)
+    python benchmarks/host_operator.py --namespace NS ... (the flags of `ballast operator`)
 
-BENCH_POD_NODE_SELECTOR (a JSON object) and BENCH_POD_TOLERATIONS (a JSON list) are added to
-the pod template of every Job and Deployment the operator creates. Ballast has no setting for
-workload placement yet, and the fake nodes must carry a taint so that other sessions' pods on
-the shared cluster never land on them; so the benchmark wraps the one function that builds
-pod templates (ballast.build.pods.pod_spec) instead of changing the operator. Everything else
-is the operator exactly as `ballast operator` runs it.
+The fleet benchmarks run it with --host-process (benchmarks/fleet.py); by default they run the
+chart's pod instead. Everything is the operator exactly as `ballast operator` runs it, plus, when
+their variables are set:
 
-For investigations, two more variables: BENCH_KOPF_SETTINGS (a JSON object of kopf settings,
-e.g. {"queueing.worker_limit": 10}, applied at startup, to try one before proposing it for
-ballast.controller.configure) and BENCH_MEMORY_CENSUS (a file: on SIGUSR1 the operator appends
-its live objects by type, its RSS before and after malloc_trim, and with PYTHONTRACEMALLOC set
-the top allocation sites).
+- BENCH_KOPF_SETTINGS: a JSON object of kopf settings, e.g. {"queueing.worker_limit": 10},
+  applied at startup, to try one before proposing it for ballast.controller.configure;
+- BENCH_MEMORY_CENSUS: a file. On SIGUSR1 the operator appends its live objects by type, its RSS
+  before and after malloc_trim, and with PYTHONTRACEMALLOC set the top allocation sites.
 """
 
 from __future__ import annotations
@@ -22,23 +18,7 @@ import json
 import os
 import sys
 
-from ballast.build import jobs, pods, serving
 from ballast.cli import main
-
-NODE_SELECTOR = json.loads(os.environ.get("BENCH_POD_NODE_SELECTOR") or "{}")
-TOLERATIONS = json.loads(os.environ.get("BENCH_POD_TOLERATIONS") or "[]")
-_pod_spec = pods.pod_spec
-
-
-def placed_pod_spec(*args, **kwargs) -> dict:
-    spec = _pod_spec(*args, **kwargs)
-    spec["nodeSelector"] = {**spec.get("nodeSelector", {}), **NODE_SELECTOR}
-    spec["tolerations"] = [*spec.get("tolerations", []), *TOLERATIONS]
-    return spec
-
-
-# jobs and serving imported pod_spec by name: replace it where it is looked up
-pods.pod_spec = jobs.pod_spec = serving.pod_spec = placed_pod_spec
 
 
 def write_memory_census(path: str) -> None:
