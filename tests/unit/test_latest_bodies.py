@@ -53,3 +53,35 @@ def test_forget_drops_everything_kept_for_the_object():
     bodies.forget("a")
     bodies.forget("b")
     assert len(bodies) == 0
+
+
+def test_bodies_waiting_for_their_reconcile_take_little_more_than_their_json():
+    import json
+    import tracemalloc
+
+    def status(i: int) -> dict:
+        return {
+            "conditions": [{"type": f"T{c}", "status": "True", "reason": "R", "message": f"m{i}"} for c in range(8)]
+        }
+
+    bodies: LatestBodies[int] = LatestBodies()
+    json_bytes = sum(len(json.dumps(body(str(i), **status(i)), separators=(",", ":"))) for i in range(500))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(500):
+            # the watch's copy of the body is gone once its event is handled
+            bodies.observe(i, body(str(i), **status(i)), queued=True)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 1.5 * json_bytes
+    assert bodies.take(7) == body("7", **status(7))
+
+
+def test_a_handed_over_body_is_the_one_observed_even_if_the_watchs_copy_changes_later():
+    bodies: LatestBodies[str] = LatestBodies()
+    observed = body("10", phase="Ready")
+    bodies.observe("a", observed, queued=True)
+    observed["status"]["phase"] = "changed by someone else"
+    assert bodies.take("a") == body("10", phase="Ready")
