@@ -144,6 +144,9 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=400, help="spec changes timed in the latency phase")
     parser.add_argument("--rate", type=float, default=4.0, help="spec changes per second in the latency phase")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of the idle phase")
+    parser.add_argument(
+        "--idle-after-restart", type=float, default=40.0, help="seconds idle after the restart's first pass"
+    )
     add_fleet_arguments(parser)
     args = parser.parse_args()
 
@@ -257,9 +260,12 @@ def main() -> int:
             f"RSS {mib(sampler.latest()):.1f} MiB (peak {mib(sampler.peak()):.1f})"
         )
         report.add(operator.container_line())
+        # idle again: what the restart's peak left resident (the operator trims freed memory every 30 s)
+        time.sleep(args.idle_after_restart)
+        rss_restarted = sampler.latest()
+        report.add(f"  idle {args.idle_after_restart:.0f} s after the pass: RSS {mib(rss_restarted):.1f} MiB")
 
         # --- resync ---------------------------------------------------------------------------
-        time.sleep(5)
         sampler.stop()
         fleet.stop_operator_hard()
         changed_at = time.monotonic()
@@ -316,9 +322,10 @@ def main() -> int:
             report.add(f"    {line[:300]}")
         report.add(
             f"budgets: p99 {percentile(all_ms, 99) * 1000:.0f} ms vs < {P99_BUDGET_SECONDS * 1000:.0f} ms "
-            f"({'met' if percentile(all_ms, 99) < P99_BUDGET_SECONDS else 'MISSED'}); RSS with {total} "
-            f"objects {mib(rss_settled):.1f} MiB (peak {mib(max(rss_settled, sampler.peak())):.1f}) vs "
-            f"< {RSS_BUDGET_MIB} MiB ({'met' if mib(rss_settled) < RSS_BUDGET_MIB else 'MISSED'})"
+            f"({'met' if percentile(all_ms, 99) < P99_BUDGET_SECONDS else 'MISSED'}); RSS idle with {total} "
+            f"objects {mib(rss_settled):.1f} MiB, after a restart {mib(rss_restarted):.1f} MiB (peak "
+            f"{mib(max(rss_settled, sampler.peak())):.1f}) vs < {RSS_BUDGET_MIB} MiB "
+            f"({'met' if max(mib(rss_settled), mib(rss_restarted)) < RSS_BUDGET_MIB else 'MISSED'})"
         )
         report.add(f"  load average at end: {load_average()}")
     finally:
