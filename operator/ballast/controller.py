@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import kopf
 from prometheus_client import start_http_server
 
+from ballast.build.naming import MANAGED_BY
 from ballast.kopf_workarounds import keep_watching_terminating_namespaces, let_stopped_streams_release_the_index_hold
 from ballast.leadership import running as leadership
 from ballast.leadership.config import LeaderElection
@@ -32,6 +33,17 @@ class OperatorOptions:
 
 
 HANDLER_THREADS = 4
+CHILD_RESOURCES = (
+    ("", "v1", "pods"),
+    ("", "v1", "services"),
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "replicasets"),
+    ("batch", "v1", "jobs"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
+)
+"""The kinds of Ballast's children that kopf watches, each only for the objects Ballast made."""
+MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+LIST_CHUNK_SIZE = 500
 IDLE_WORKER_SECONDS = 0.5
 RECONCILE_WORKERS = 16
 """Objects reconciled at once, across every namespace. Outbound reads hold a worker up to
@@ -61,6 +73,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # whole body: after a start that lists thousands of objects, 5 s (kopf's default) kept
     # nearly all of them in memory at once
     settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
+    # the API server filters the children: kopf never receives, parses or remembers the other
+    # pods, Jobs or Services of a shared namespace (every handler of theirs asks for Ballast's)
+    for resource in CHILD_RESOURCES:
+        settings.watching.label_selectors[resource] = MANAGED_SELECTOR
+    # a start lists each kind in pages, not as one answer of every object at once
+    settings.watching.chunk_size = LIST_CHUNK_SIZE
 
 
 class EventsIntoDeletedNamespaces(logging.Filter):
