@@ -109,7 +109,7 @@ class RolloutSpec(ApiModel):
     analysis_interval: Duration = "1m"
     """How long each step runs before its metrics are judged."""
     limits: RolloutLimits | None = None
-    """What a canary must stay within at every step; only the server's own health when left out."""
+    """What a canary must stay within at every step; each limit left out has the default it names."""
     auto_promote: bool = True
     """Promote after the last step by itself; when false, wait at the last step until approved."""
     approved: bool = False
