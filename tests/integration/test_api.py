@@ -9,6 +9,7 @@ import json
 import pytest
 import yaml
 
+from ballast.api.kinds import ALL_KINDS, kind_info
 from tests.support.kube import REPO, Kubectl
 
 EXAMPLES = {
@@ -216,6 +217,29 @@ def test_get_ballast_shows_every_kind_with_its_printer_columns(ns_kubectl: Kubec
     assert ["NAME", "MODEL", "STAGE", "TRAFFIC", "READY", "REASON", "METRIC", "VALUE", "AGE"] in headers
     assert ["NAME", "MODEL", "DATASET", "DATA-VERSION", "READY", "REASON", "METRIC", "VALUE", "AGE"] in headers
     assert ["NAME", "MODEL", "DRIFTING", "SCORE", "VERDICT", "RETRAIN", "READY", "REASON", "AGE"] in headers
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_kubectl_get_short_name_lists_the_ballast_kind(ns_kubectl: Kubectl, kind: str):
+    ns_kubectl.apply(EXAMPLES[kind])
+    listed = f"{kind.lower()}.ballast.dev/{EXAMPLES[kind]['metadata']['name']}"
+    for short in kind_info(kind).short_names:
+        assert ns_kubectl.run("get", short, "-o", "name").stdout.split() == [listed], short
+
+
+def test_no_other_resource_the_api_server_serves_uses_a_ballast_short_name(kubectl: Kubectl, crds):
+    """Discovery as kubectl reads it: every short name with the groups that claim it."""
+    lines = kubectl.run("api-resources").stdout.splitlines()
+    header = lines[0]
+    short_names, api_version = header.index("SHORTNAMES"), header.index("APIVERSION")
+    groups: dict[str, set[str]] = {}
+    for line in lines[1:]:
+        group = line[api_version:].split()[0].rpartition("/")[0]
+        for short in filter(None, line[short_names:api_version].strip().split(",")):
+            groups.setdefault(short, set()).add(group)
+    assert "ds" in groups and "apps" in groups["ds"]  # the columns were read right
+    ours = [short for info in ALL_KINDS for short in info.short_names]
+    assert {short: groups.get(short) for short in ours} == {short: {"ballast.dev"} for short in ours}
 
 
 def test_model_version_artifact_is_immutable(ns_kubectl: Kubectl):

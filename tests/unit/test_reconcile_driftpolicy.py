@@ -176,6 +176,13 @@ def test_training_like_traffic_does_not_fire():
     assert decision.fired_action is None and "firings" not in decision.outcome.status
 
 
+def test_the_score_column_is_the_largest_distance_rounded_and_features_keep_every_digit():
+    status = decide(observe(policy(status=watched()), DRIFTING)).outcome.status
+    distances = [f["score"] for f in status["features"] if f["method"] not in ("ks", "chiSquare")]
+    assert status["score"] == float(f"{max(distances):.4g}")
+    assert max(distances) != status["score"]  # features[] keep the score unrounded
+
+
 def test_too_few_rows_is_not_enough_data_and_never_fires():
     decision = decide(observe(policy(status=watched()), TINY))
     assert decision.outcome.status["verdict"] == "NotEnoughData"

@@ -181,6 +181,22 @@ def test_a_passed_run_registers_a_model_version_with_lineage_and_no_owner():
     assert (condition(outcome, "Succeeded")["status"], condition(outcome, "Succeeded")["reason"]) == ("True", "Trained")
 
 
+def test_the_key_metric_column_is_rounded_while_metrics_keep_every_digit():
+    accuracy = 0.9916666666666667
+    result = {
+        "artifact": {"uri": f"file:///m/credit-risk/{SHA_MODEL}/model.skops", "sha256": SHA_MODEL},
+        "metrics": {"accuracy": accuracy},
+        "keyMetric": {"name": "accuracy", "value": accuracy},
+        "passed": True,
+        "gates": [],
+    }
+    outcome = reconcile_training_run(
+        TrainingRunObservation(run(status=started()), NOW, dataset=dataset(), **finished_with(result)), SETTINGS
+    )
+    assert outcome.status["keyMetric"] == {"name": "accuracy", "value": 0.9917}
+    assert outcome.status["metrics"] == {"accuracy": accuracy}
+
+
 def test_a_failed_gate_says_which_and_registers_nothing():
     result = {
         "artifact": {"uri": "file:///m/x", "sha256": SHA_MODEL},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -64,11 +65,17 @@ class Condition(ApiModel):
     """A condition as in the Kubernetes API conventions (metav1.Condition)."""
 
     type: str = Field(max_length=316, pattern=r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+    """The aspect this condition describes, in CamelCase: Ready, or the kind's own (Succeeded, Drifting, ...)."""
     status: Literal["True", "False", "Unknown"]
+    """Whether the condition holds: True, False, or Unknown when the operator cannot tell yet."""
     reason: str = Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    """Why the condition is as it is, as one CamelCase word a program can match on."""
     message: str = Field(default="", max_length=32768)
+    """The same for a person: what happened and, when something is wrong, what to do about it."""
     last_transition_time: datetime
+    """When status last changed; a new reason or message with the same status keeps the old time."""
     observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation the condition was computed from; older than the object's means stale."""
 
 
 Conditions = Annotated[
@@ -82,12 +89,13 @@ Conditions = Annotated[
 
 
 class StatusBase(ApiModel):
-    """What the status of every kind carries."""
+    """What the status of every kind carries. The operator alone writes status (through the
+    status subresource); a user or Argo CD edits only spec."""
 
     observed_generation: int | None = Field(default=None, ge=0)
     """The metadata.generation of the spec this status describes."""
     conditions: Conditions
-    """Ready summarises the object; kinds add their own (Succeeded, Drifting, ...)."""
+    """Ready summarises the object; kinds add their own (Succeeded, Drifting, ...). One entry per type."""
 
 
 class SecretRef(ApiModel):
@@ -135,11 +143,38 @@ class ResourceRequirements(ApiModel):
     )
 
     requests: dict[str, Quantity] | None = Field(default=None, max_length=3)
+    """What the scheduler reserves for the pod, by resource (cpu, memory, ephemeral-storage): for
+    example cpu: 500m, memory: 1Gi. The operator's defaults apply when left out."""
     limits: dict[str, Quantity] | None = Field(default=None, max_length=3)
+    """The most the pod may use, by resource: over the memory limit it is killed, over the cpu
+    limit it is throttled."""
+
+
+DISPLAY_SIGNIFICANT_DIGITS = 4
+"""The precision of the numbers status carries for `kubectl get` columns (keyMetric.value,
+DriftPolicy's score): 0.9916666666666667 is written as 0.9917. The full values stay beside them
+(status.metrics, status.features[].score)."""
+
+
+def rounded_for_display(value: float) -> float:
+    """value to DISPLAY_SIGNIFICANT_DIGITS significant digits, so that a printer column reads
+    0.9917 or 1.234e-05 rather than every digit of a double."""
+    return float(f"{value:.{DISPLAY_SIGNIFICANT_DIGITS}g}")
+
+
+def key_metric_for_status(key_metric: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A keyMetric ({"name", "value"}) as status carries it, the value rounded for display; None
+    (no keyMetric) when the value is not a number, as a hand-written metadata.json may have it."""
+    value = key_metric.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return {"name": key_metric.get("name"), "value": rounded_for_display(value)}
 
 
 class NamedValue(ApiModel):
     """One named number, for the printer column that shows a kind's key metric."""
 
     name: str = Field(max_length=64)
+    """The metric's name, for example accuracy or rmse."""
     value: float
+    """The metric's value rounded to 4 significant digits; status.metrics keeps every digit."""

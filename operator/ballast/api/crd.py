@@ -7,6 +7,7 @@ additionalProperties beside properties. Each rewrite below is one of those diffe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ballast.api.kinds import CATEGORY, GROUP, VERSION, KindInfo
@@ -19,15 +20,52 @@ KOPF_STATUS_FIELD = {
     "x-kubernetes-preserve-unknown-fields": True,
 }
 
+# The fields every object has, described as controller-gen describes them, so that
+# `kubectl explain` says what they are on Ballast's kinds too.
+TYPE_META_FIELDS = {
+    "apiVersion": {
+        "type": "string",
+        "description": "APIVersion defines the versioned schema of this representation of an object. Servers should "
+        "convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: "
+        "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    },
+    "kind": {
+        "type": "string",
+        "description": "Kind is a string value representing the REST resource this object represents. Servers may "
+        "infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: "
+        "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    },
+    # The API server refuses anything but a type here (and explain shows ObjectMeta's own text).
+    "metadata": {"type": "object"},
+}
+UNDESCRIBABLE_FIELDS = frozenset({"metadata"})
+
 _DROPPED_KEYS = {"title", "$defs"}
 
 
+class UndescribedFieldError(ValueError):
+    """A field of a kind's schema has no description: `kubectl explain` would show it blank."""
+
+
 def crd_for(kind: KindInfo) -> dict[str, Any]:
-    """The CustomResourceDefinition manifest of one kind."""
+    """The CustomResourceDefinition manifest of one kind; UndescribedFieldError when a field of
+    its models has no docstring."""
     spec_schema = structural_schema(kind.spec_model.model_json_schema(by_alias=True, mode="validation"))
     status_schema = structural_schema(kind.status_model.model_json_schema(by_alias=True, mode="serialization"))
     status_schema["properties"]["kopf"] = KOPF_STATUS_FIELD
     status_schema.pop("required", None)
+    root = {
+        "type": "object",
+        "description": kind.description,
+        "required": ["spec"],
+        "properties": {**TYPE_META_FIELDS, "spec": spec_schema, "status": status_schema},
+    }
+    undescribed = [path for path in undescribed_fields(root) if path not in UNDESCRIBABLE_FIELDS]
+    if undescribed:
+        raise UndescribedFieldError(
+            f"{kind.kind}: no description on {', '.join(undescribed)}; "
+            "give each field a docstring in operator/ballast/api (kubectl explain shows it)"
+        )
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -53,24 +91,26 @@ def crd_for(kind: KindInfo) -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [column.to_wire() for column in kind.columns],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": (kind.spec_model.__doc__ or "").strip() or None,
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": root},
                 }
             ],
         },
     }
+
+
+def undescribed_fields(schema: dict[str, Any], path: str = "") -> Iterator[str]:
+    """The paths (spec.source.url, status.versions[].rows) of the fields under schema that have no
+    description. List items and map values are walked into but need none of their own: the field
+    that holds them describes them."""
+    for name, child in (schema.get("properties") or {}).items():
+        child_path = f"{path}.{name}" if path else name
+        if not child.get("description"):
+            yield child_path
+        yield from undescribed_fields(child, child_path)
+    for key, suffix in (("items", "[]"), ("additionalProperties", "{}")):
+        child = schema.get(key)
+        if isinstance(child, dict):
+            yield from undescribed_fields(child, f"{path}{suffix}")
 
 
 def structural_schema(json_schema: dict[str, Any]) -> dict[str, Any]:

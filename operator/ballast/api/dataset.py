@@ -23,6 +23,8 @@ ColumnName = str
 
 
 class ObjectStoreSource(ApiModel):
+    """One object in an object store (s3://, gs://, ...), read by the ingest pod."""
+
     uri: Uri
     """The object to read, for example s3://bucket/path/data.parquet."""
     secret_ref: SecretRef | None = None
@@ -30,6 +32,8 @@ class ObjectStoreSource(ApiModel):
 
 
 class PvcSource(ApiModel):
+    """A file on a PersistentVolumeClaim, mounted read-only into the ingest pod."""
+
     claim_name: ResourceName
     """A PersistentVolumeClaim in the Dataset's namespace."""
     path: str = Field(min_length=1, max_length=1024, pattern=r"^[^/].*$")
@@ -47,6 +51,8 @@ any Job, naming spec.source.inline.rows; the schema bounds the rows and their co
 
 
 class InlineSource(ApiModel):
+    """The rows themselves, in the Dataset's spec."""
+
     rows: list[Annotated[dict[str, Any], Field(max_length=MAX_COLUMNS)]] = Field(min_length=1, max_length=1000)
     """Rows as objects of column name to value; for tiny demos and tests only (512 KiB of JSON at most)."""
 
@@ -69,11 +75,16 @@ class DatasetSource(ApiModel):
     url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://.+$")
     """An http or https URL to download."""
     object_store: ObjectStoreSource | None = None
+    """An object in an object store, read with the credentials of secretRef."""
     pvc: PvcSource | None = None
+    """A file on a PersistentVolumeClaim in the Dataset's namespace."""
     inline: InlineSource | None = None
+    """Rows written into the spec; for tiny demos and tests only."""
 
 
 class Column(ApiModel):
+    """One column the content must have, with the values it may hold."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -94,15 +105,23 @@ class Column(ApiModel):
     )
 
     name: ColumnName = Field(min_length=1, max_length=128)
+    """The column's header in the source; unique within the schema."""
     type: ColumnType
+    """What every value must parse as: integer, float, string, boolean, or category (a string
+    from a small set of values, treated as categorical in training and drift)."""
     nullable: bool = False
     """Whether a missing value is allowed at all."""
     minimum: float | None = None
+    """The smallest value allowed (integer and float columns); a smaller one makes the version invalid."""
     maximum: float | None = None
+    """The largest value allowed (integer and float columns); a larger one makes the version invalid."""
     allowed_values: list[str] | None = Field(default=None, min_length=1, max_length=256)
+    """The only values allowed (string and category columns); any other makes the version invalid."""
 
 
 class DatasetSchema(ApiModel):
+    """What the content must look like; a version that does not match is recorded as invalid."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -127,6 +146,7 @@ class DatasetSchema(ApiModel):
         max_length=MAX_COLUMNS,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    """Every column the content must have, keyed by name; a column not listed makes the version invalid."""
     target: ColumnName | None = Field(default=None, max_length=128)
     """The column a model learns to predict."""
     features: list[ColumnName] | None = Field(default=None, min_length=1, max_length=256)
@@ -134,6 +154,8 @@ class DatasetSchema(ApiModel):
 
 
 class DatasetValidation(ApiModel):
+    """Rules on the whole content, beyond each column's own; a version that breaks one is invalid."""
+
     min_rows: int = Field(default=1, ge=1)
     """Fewer rows than this makes a version invalid."""
     max_null_fraction: Fraction = 1.0
@@ -141,10 +163,16 @@ class DatasetValidation(ApiModel):
 
 
 class DatasetSpec(ApiModel):
+    """Where the data is and what it must look like; the operator ingests it into versions."""
+
     source: DatasetSource
+    """Where the content is read from: exactly one of url, objectStore, pvc or inline."""
     format: Literal["csv", "parquet"] = "csv"
+    """How the source's bytes are parsed: csv or parquet (inline rows are already parsed)."""
     schema_: DatasetSchema = Field(alias="schema")
+    """The columns the content must have; an ingest that does not match records an invalid version."""
     validation: DatasetValidation | None = None
+    """Rules on the whole content: at least 1 row and no limit on missing values when left out."""
     refresh_interval: Duration | None = None
     """Re-read the source this often; new content becomes a new version, unchanged content does not."""
     version_history_limit: int = Field(default=10, ge=1, le=100)
@@ -152,17 +180,25 @@ class DatasetSpec(ApiModel):
 
 
 class DatasetVersion(ApiModel):
+    """One ingest's content, identified by its digest, and where its files are kept."""
+
     sha256: Sha256
     """The sha256 of the canonical form of the content: the version's identity."""
     rows: int = Field(ge=0)
+    """How many rows the content has."""
     created_at: datetime
+    """When this version was ingested."""
     snapshot_uri: Uri | None = None
+    """The immutable copy of the content (data.parquet) in the artifact store that runs train on;
+    absent when the version is invalid."""
     profile_uri: Uri | None = None
+    """The version's profile.json (column statistics and drift bins); absent when it is invalid."""
     profile_sha256: Sha256 | None = None
     """The sha256 of profile.json (it sets drift bins): a profile with other bytes is refused."""
     metadata_sha256: Sha256 | None = None
     """The sha256 of the version's metadata.json, refused the same way when it changes."""
     valid: bool
+    """Whether the content met the schema and validation rules; only a valid version is trained on."""
     violations: list[str] | None = Field(default=None, max_length=64)
     """Every rule the content broke, when it is invalid."""
 
@@ -171,20 +207,32 @@ class IngestRun(ApiModel):
     """The newest ingest Job: one per spec generation, and one per refresh."""
 
     job_name: str = Field(max_length=63)
+    """The ingest Job in the Dataset's namespace."""
     generation: int = Field(ge=0)
+    """The metadata.generation of the spec the Job reads."""
     refresh: int = Field(default=0, ge=0)
     """How many refreshes of this generation came before this one."""
     started_at: datetime
+    """When the operator created the Job."""
     finished_at: datetime | None = None
+    """When the Job ended; absent while it runs."""
     succeeded: bool | None = None
+    """Whether the ingest succeeded; absent while the Job runs."""
     reason: str | None = Field(default=None, max_length=128)
+    """How it ended, as one CamelCase word (Ingested, or why it failed); absent while the Job runs."""
     message: str | None = Field(default=None, max_length=4096)
+    """How it ended, for a person: a summary of the version, or what went wrong."""
 
 
 class DatasetStatus(StatusBase):
+    """The versions ingested so far and the newest ingest, written by the operator from each
+    ingest Job's result."""
+
     latest_version: Sha256 | None = None
     """The newest valid version; an invalid version never becomes the latest."""
     latest_rows: int | None = Field(default=None, ge=0)
+    """The row count of latestVersion."""
     versions: list[DatasetVersion] | None = Field(default=None, max_length=100)
     """Newest first, at most spec.versionHistoryLimit entries."""
     ingest: IngestRun | None = None
+    """The newest ingest Job and how it ended."""

@@ -27,9 +27,15 @@ class Promotion(StrEnum):
 
 
 class FeatureDriftCheck(ApiModel):
+    """Each input feature's distribution in the window against the training data's."""
+
     enabled: bool = True
+    """Run this check; on by default."""
     numeric_method: NumericMethod = "psi"
+    """How a numeric feature is compared: psi, jensenShannon, wasserstein (in reference standard
+    deviations) or ks (a p-value); docs/drift.md compares them."""
     categorical_method: CategoricalMethod = "psi"
+    """How a categorical feature is compared: psi, jensenShannon or chiSquare (a p-value)."""
     threshold: float | None = Field(default=None, gt=0)
     """When one feature counts as drifted: a score above it (psi, jensenShannon, wasserstein), or
     a p-value below it (ks, chiSquare); the method's usual default when left out (docs/drift.md)."""
@@ -40,34 +46,53 @@ class FeatureDriftCheck(ApiModel):
 
 
 class PredictionDriftCheck(ApiModel):
+    """The distribution of the model's predictions in the window against those on its training data."""
+
     enabled: bool = True
+    """Run this check; on by default."""
     method: DriftMethod = "psi"
+    """How the two distributions are compared: classes for a classifier, bins for a regressor
+    (ks and wasserstein apply to a regressor only, chiSquare to a classifier only)."""
     threshold: float | None = Field(default=None, gt=0)
+    """A score above it (psi, jensenShannon, wasserstein) or a p-value below it (ks, chiSquare)
+    means drift; the method's usual default when left out (docs/drift.md)."""
 
 
 class IntegrityCheck(ApiModel):
+    """Broken inputs, each as a share of the window's rows; one rate over its limit means drift."""
+
     enabled: bool = True
+    """Run this check; on by default."""
     max_null_rate: Fraction = 0.05
     """The largest share of missing values beyond the training data's own share."""
     max_out_of_range_rate: Fraction = 0.05
+    """The largest share of a numeric feature's values outside the training data's range, beyond
+    the share the training data itself put at its edges."""
     max_unseen_category_rate: Fraction = 0.05
+    """The largest share of a categorical feature's values that training never saw."""
 
 
 class AccuracyCheck(ApiModel):
     """Accuracy measured from the true labels sent to the model server's feedback endpoint."""
 
     enabled: bool = True
+    """Run this check; on by default (it waits for labels)."""
     min_accuracy: Fraction | None = None
+    """The lowest accuracy allowed on the labelled predictions (0 to 1); with maxDrop, the stricter
+    of the two applies."""
     max_drop: Fraction | None = 0.05
     """The largest drop from the offline accuracy of training that is still acceptable."""
     min_labels: int = Field(default=100, ge=1)
+    """Fewer labels than this in the window means not enough data."""
 
 
 class EstimatedAccuracyCheck(ApiModel):
     """Accuracy estimated without labels from the predicted probabilities (confidence-based)."""
 
     enabled: bool = False
+    """Run this check; off by default (it needs a classifier with predict_proba)."""
     max_drop: Fraction = 0.05
+    """The largest drop of the estimate below training's offline accuracy that is still acceptable."""
 
 
 class DriftChecks(ApiModel):
@@ -75,26 +100,41 @@ class DriftChecks(ApiModel):
     prediction drift, integrity and accuracy are on by default, the estimate without labels is not."""
 
     feature_drift: FeatureDriftCheck | None = None
+    """The inputs' distributions against the training data's."""
     prediction_drift: PredictionDriftCheck | None = None
+    """The predictions' distribution against those on the training data."""
     integrity: IntegrityCheck | None = None
+    """Missing values, out-of-range values and unseen categories in the inputs."""
     accuracy: AccuracyCheck | None = None
+    """Accuracy on the true labels fed back to the model server."""
     estimated_accuracy: EstimatedAccuracyCheck | None = None
+    """Accuracy estimated without labels from the model's confidence."""
 
 
 class DriftWindow(ApiModel):
+    """The stretch of traffic each evaluation judges."""
+
     min_samples: int = Field(default=500, ge=1)
     """Fewer predictions than this in the window means not enough data, never no drift."""
     period: Duration = "1h"
+    """How long a window lasts before a new one starts (a firing or a new Production version
+    also starts one), for example 30m or 1h."""
 
 
 class MetricsSource(ApiModel):
+    """Where the serving counters the checks read come from."""
+
     prometheus_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://.+$")
     """Query this Prometheus server instead of scraping the serving pods directly."""
 
 
 class TrainingRunTemplateMetadata(ApiModel):
+    """The part of ObjectMeta a template may set; the name is generated."""
+
     labels: dict[str, str] | None = None
+    """Labels of the TrainingRun, beside the ones the operator sets (managed-by, the policy's name)."""
     annotations: dict[str, str] | None = None
+    """Annotations of the TrainingRun, beside the firing's reason the operator records."""
 
 
 class TrainingRunTemplate(ApiModel):
@@ -113,7 +153,9 @@ class TrainingRunTemplate(ApiModel):
     )
 
     metadata: TrainingRunTemplateMetadata | None = None
+    """Labels and annotations of the TrainingRun."""
     spec: TrainingRunSpec
+    """The TrainingRun's spec; datasetRef names the Dataset only, and the model must be the policy's."""
 
 
 class RetrainAction(ApiModel):
@@ -123,12 +165,16 @@ class RetrainAction(ApiModel):
     one the Production version was trained on (the same data would give the same model)."""
 
     template: TrainingRunTemplate
+    """The TrainingRun each firing creates."""
     promotion: Promotion = Promotion.AUTO
     """auto: the new version goes through its canary by itself; manual: it waits for approval."""
     max_per_day: int = Field(default=3, ge=1, le=100)
+    """At most this many retrainings in any 24 hours; a firing beyond it only records the drift."""
 
 
 class DriftAction(ApiModel):
+    """What a firing does besides the Drifting condition and a Warning Event."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -141,10 +187,15 @@ class DriftAction(ApiModel):
     )
 
     type: Literal["retrain", "notify"] = "notify"
+    """notify: only the condition, the Event and the metrics; retrain: also a TrainingRun from retrain.template."""
     retrain: RetrainAction | None = None
+    """How to retrain; required with type retrain."""
 
 
 class DriftPolicySpec(ApiModel):
+    """How one model's serving traffic is judged against its training data, how often, and what
+    a drifting window does."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -169,36 +220,60 @@ class DriftPolicySpec(ApiModel):
     model: ResourceName
     """The model whose serving versions this policy watches."""
     checks: DriftChecks | None = None
+    """Which checks run and their limits; every check's defaults when left out."""
     window: DriftWindow | None = None
+    """The traffic each evaluation judges; 1h and at least 500 rows when left out."""
     interval: Duration = "5m"
     """How often the policy is evaluated: at least 2s (and at least the operator's own minimum)."""
     cooldown: Duration = "1h"
     """After a firing, no new firing for this long."""
     source: MetricsSource | None = None
+    """Where the counters come from; the serving pods, scraped directly, when left out."""
     action: DriftAction | None = None
+    """What a firing does; notify when left out."""
 
 
 class CheckResult(ApiModel):
+    """One check's result in the last evaluation."""
+
     name: Check
     """The check, as spec.checks names it."""
     verdict: Verdict
+    """Drift, NoDrift, NotEnoughData or Error (the server does not export what the check needs)."""
     score: float | None = None
+    """The check's figure: the share of drifted features (featureDrift), the method's score
+    (predictionDrift), the worst rate (integrity), or the accuracy (accuracy, estimatedAccuracy)."""
     threshold: float | None = None
+    """The limit the score was judged against."""
     message: str = Field(default="", max_length=1024)
+    """The result in words."""
 
 
 class FeatureResult(ApiModel):
+    """One feature's drift in the last evaluation."""
+
     name: str = Field(max_length=128)
+    """The feature (a column of the training data)."""
     method: DriftMethod
+    """The method that compared it (spec.checks.featureDrift's numericMethod or categoricalMethod)."""
     score: float | None = None
+    """The method's score at full precision: a p-value for ks and chiSquare, else a distance
+    (wasserstein in reference standard deviations); absent when it cannot be computed."""
     threshold: float | None = None
+    """The threshold the score was judged against."""
     drifted: bool
+    """Whether this feature drifted."""
 
 
 class Firing(ApiModel):
+    """One drifting window that fired, and what became of the retraining it started."""
+
     time: datetime
+    """When it fired."""
     reason: str = Field(max_length=1024)
+    """The drifting checks and their messages."""
     action: Literal["retrain", "notify"] = "notify"
+    """spec.action.type at the time of the firing."""
     model_version: str | None = Field(default=None, max_length=253)
     """The Production version that drifted."""
     training_run: str | None = Field(default=None, max_length=253)
@@ -206,19 +281,30 @@ class Firing(ApiModel):
     outcome: FiringOutcome | None = None
     """Where the retraining stands: the run, then the rollout of the version it produced."""
     message: str = Field(default="", max_length=1024)
+    """The retraining in words: what it trains on, why it waits, or why none started (maxPerDay)."""
 
 
 class DriftPolicyStatus(StatusBase):
+    """The last evaluation and the firings, written by the operator at every interval."""
+
     model_version: str | None = Field(default=None, max_length=253)
     """The Production ModelVersion the policy watches."""
     window_start: datetime | None = None
     """Where the current window began: a firing, a new Production version or a full period start a new one."""
     last_evaluation_time: datetime | None = None
+    """When the policy was last evaluated."""
     verdict: Verdict | None = None
+    """The last evaluation's verdict: Drift when any check drifts, else NoDrift when any check found
+    none, else NotEnoughData or Error."""
     score: float | None = None
-    """The largest feature drift score of the last evaluation."""
+    """The largest feature drift score of the last evaluation among the distance methods (psi,
+    jensenShannon, wasserstein), rounded to 4 significant digits for `kubectl get`; features[]
+    keeps each score at full precision."""
     samples: int | None = Field(default=None, ge=0)
+    """Predictions in the window the last evaluation judged."""
     checks: list[CheckResult] | None = Field(default=None, max_length=16)
+    """Each enabled check's result."""
     features: list[FeatureResult] | None = Field(default=None, max_length=256)
+    """Each feature's drift, drifted features first, then by score."""
     firings: list[Firing] | None = Field(default=None, max_length=20)
     """Newest first."""

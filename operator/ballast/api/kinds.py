@@ -52,7 +52,8 @@ AGE = PrinterColumn("Age", ".metadata.creationTimestamp", type="date")
 class KindInfo:
     kind: str
     plural: str
-    short_names: tuple[str, ...]
+    short_names: tuple[str, ...]  # none that a built-in resource uses (ds is DaemonSet's)
+    description: str  # what `kubectl explain <kind>` says first
     spec_model: type[ApiModel]
     status_model: type[ApiModel]
     columns: tuple[PrinterColumn, ...] = field(default_factory=tuple)
@@ -69,7 +70,9 @@ class KindInfo:
 DATASET = KindInfo(
     kind="Dataset",
     plural="datasets",
-    short_names=("ds",),
+    short_names=("dset",),
+    description="Dataset: where the data is and what it must look like. The operator ingests it into immutable, "
+    "validated, content-addressed versions that TrainingRuns train on.",
     spec_model=DatasetSpec,
     status_model=DatasetStatus,
     columns=(
@@ -84,6 +87,8 @@ TRAINING_RUN = KindInfo(
     kind="TrainingRun",
     plural="trainingruns",
     short_names=("tr", "trun"),
+    description="TrainingRun: one reproducible training attempt on a Dataset version, and the record of what it "
+    "used and produced; a run that passes its gates registers a ModelVersion.",
     spec_model=TrainingRunSpec,
     status_model=TrainingRunStatus,
     columns=(
@@ -103,6 +108,8 @@ MODEL_VERSION = KindInfo(
     kind="ModelVersion",
     plural="modelversions",
     short_names=("mv",),
+    description="ModelVersion: an immutable registry entry for one trained model and, when served, its canary "
+    "rollout to Production.",
     spec_model=ModelVersionSpec,
     status_model=ModelVersionStatus,
     columns=(
@@ -123,6 +130,8 @@ DRIFT_POLICY = KindInfo(
     kind="DriftPolicy",
     plural="driftpolicies",
     short_names=("dp",),
+    description="DriftPolicy: what behaving well means for one model's serving traffic, and what to do when it "
+    "stops (notify, or retrain and roll out the new version).",
     spec_model=DriftPolicySpec,
     status_model=DriftPolicyStatus,
     columns=(

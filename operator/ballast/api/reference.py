@@ -117,7 +117,7 @@ def _kind_section(
 ) -> list[str]:
     version = crd["spec"]["versions"][0]
     root = _root_schema(crd)
-    intro = root.get("description") or sys.modules[kind.spec_model.__module__].__doc__ or ""
+    intro = root["description"]
     lines = [
         f"## {kind.kind}",
         "",

@@ -26,6 +26,8 @@ MetricName = Literal[METRICS]  # type: ignore[valid-type]
 
 
 class DatasetRef(ApiModel):
+    """The Dataset a run trains on, and optionally which of its versions."""
+
     name: ResourceName
     """A Dataset in the same namespace."""
     version: Sha256 | None = None
@@ -33,13 +35,19 @@ class DatasetRef(ApiModel):
 
 
 class FairnessGate(ApiModel):
+    """Limits on how differently the model treats the groups of one column, measured on the test split."""
+
     sensitive_feature: str = Field(min_length=1, max_length=128)
     """The column whose groups are compared (it must be in the dataset's schema)."""
     max_demographic_parity_difference: Fraction | None = None
+    """The largest gap allowed between groups' rates of positive predictions (0 to 1); unchecked when left out."""
     max_equal_opportunity_difference: Fraction | None = None
+    """The largest gap allowed between groups' true positive rates (0 to 1); unchecked when left out."""
 
 
 class Gates(ApiModel):
+    """What a trained model must pass before a ModelVersion is registered; a failed gate fails the run."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -56,24 +64,33 @@ class Gates(ApiModel):
     must_beat_champion: bool = False
     """Pass only if this run beats the model's current Production version on this run's test split."""
     fairness: FairnessGate | None = None
+    """Fairness limits across the groups of one column; none when left out."""
 
 
 class Evaluation(ApiModel):
+    """How the trained model is measured and what it must reach."""
+
     test_fraction: OpenFraction = 0.2
     """The share of rows held out for testing (stratified for classification)."""
     primary_metric: MetricName | None = None
     """The metric that ranks models; accuracy for classifiers and rmse for regressors when left out."""
     gates: Gates | None = None
+    """What the model must pass to be registered; no gates when left out."""
 
 
 class ModelVersionTemplate(ApiModel):
     """How the ModelVersion this run produces is served and rolled out."""
 
     serving: ServingSpec | None = None
+    """Copied into the ModelVersion's spec.serving: one replica when left out."""
     rollout: RolloutSpec | None = None
+    """Copied into the ModelVersion's spec.rollout: a canary through 10% and 50% when left out."""
 
 
 class TrainingRunSpec(ApiModel):
+    """One training attempt: the operator runs it as a Job, and registers a ModelVersion when the
+    model passes its gates."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -93,55 +110,83 @@ class TrainingRunSpec(ApiModel):
     model: ResourceName
     """The model this run trains a version of."""
     dataset_ref: DatasetRef
+    """The Dataset to train on, in the same namespace; the version used is fixed at the first reconcile."""
     estimator: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
     """A fully qualified estimator class from the allow-list."""
     params: dict[str, Any] | None = None
     """Hyperparameters, checked against the estimator before fitting."""
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    """The random seed of the split and the estimator: the same seed and data give the same model."""
     evaluation: Evaluation | None = None
+    """The test split, the ranking metric and the gates; a 20% split and no gates when left out."""
     image: str | None = Field(default=None, max_length=512)
     """A custom trainer image; Ballast's own image when left out."""
     command: list[str] | None = Field(default=None, max_length=64)
+    """The custom image's entrypoint (only with image); the image's own when left out."""
     resources: ResourceRequirements | None = None
+    """CPU and memory of the training pod; the operator's defaults when left out."""
     backoff_limit: int = Field(default=1, ge=0, le=10)
+    """How many times the training Job retries a failed pod before the run fails."""
     active_deadline_seconds: int = Field(default=3600, ge=1)
+    """Seconds the training Job may run in all before it is stopped and the run fails."""
     model_version_template: ModelVersionTemplate | None = None
+    """How the ModelVersion this run registers is served and rolled out."""
 
 
 class GateResult(ApiModel):
+    """One gate of spec.evaluation.gates and how the model did against it."""
+
     name: str = Field(max_length=128)
+    """The gate: minimum/<metric>, fairness/<metric> or mustBeatChampion."""
     passed: bool
+    """Whether the model passed it."""
     message: str = Field(default="", max_length=1024)
+    """The measured value against the limit, in words."""
 
 
 class Artifact(ApiModel):
+    """The trained model file in the artifact store."""
+
     uri: Uri
+    """Where model.skops is; metadata.json (lineage and metrics) lies beside it."""
     sha256: Sha256
+    """The file's digest, which the ModelVersion verifies before loading it."""
     format: Literal["skops"] = "skops"
+    """The serialisation: skops only, so that a model is never unpickled."""
 
 
 class Reproducibility(ApiModel):
     """Everything needed to train the same model again."""
 
     image: str | None = Field(default=None, max_length=512)
+    """The training pod's image, as the Job named it."""
     image_digest: str | None = Field(default=None, max_length=128)
+    """The image's digest (sha256:...), when the operator could resolve it."""
     python_version: str | None = Field(default=None, max_length=32)
+    """The Python version that fitted the model."""
     packages: dict[str, str] | None = Field(default=None, max_length=64)
+    """Package name to version, for the packages whose versions decide the fitted model's bytes."""
     seed: int | None = None
+    """The random seed used (spec.seed)."""
     dataset_sha256: Sha256 | None = None
+    """The dataset version trained on."""
     dataset_profile_sha256: Sha256 | None = None
     """The sha256 of the dataset version's profile.json (its drift bins) the run was given."""
     dataset_metadata_sha256: Sha256 | None = None
     """The sha256 of the dataset version's metadata.json the run read."""
     code_version: str | None = Field(default=None, max_length=64)
+    """The version of Ballast's training code (its release, or the commit the image was built from)."""
 
 
 class TrainingRunStatus(StatusBase):
+    """What the run used and produced, written by the operator from the training pod's result."""
+
     dataset_version: Sha256 | None = None
     """The dataset version resolved at the first reconcile; it never changes afterwards."""
     dataset_version_short: str | None = Field(default=None, max_length=12)
     """Its first 12 hex digits, for `kubectl get` (like a short git commit id)."""
     dataset_snapshot_uri: str | None = Field(default=None, max_length=2048)
+    """The copy of that version's content (data.parquet) the training pod reads."""
     dataset_profile_sha256: Sha256 | None = None
     """The sha256 of the version's profile.json when the run was pinned: other bytes are refused later."""
     dataset_metadata_sha256: Sha256 | None = None
@@ -149,14 +194,22 @@ class TrainingRunStatus(StatusBase):
     champion: str | None = Field(default=None, max_length=253)
     """The Production ModelVersion this run was compared with, when mustBeatChampion is set."""
     job_name: str | None = Field(default=None, max_length=63)
+    """The training Job in the run's namespace."""
     started_at: datetime | None = None
+    """When the operator created the training Job."""
     completed_at: datetime | None = None
+    """When the run ended, passed or failed."""
     metrics: dict[str, float] | None = Field(default=None, max_length=len(METRICS) + len(FAIRNESS_METRICS))
+    """Metric name to its value on the test split, at full precision (fairness metrics included when gated)."""
     key_metric: NamedValue | None = None
+    """The primary metric and its value rounded to 4 significant digits, for `kubectl get`."""
     params: dict[str, Any] | None = None
     """The estimator's full parameters as fitted, defaults included."""
     gates: list[GateResult] | None = Field(default=None, max_length=32)
+    """Each gate and whether the model passed it."""
     artifact: Artifact | None = None
+    """The trained model file; present whether or not the gates passed."""
     model_version: str | None = Field(default=None, max_length=253)
     """The ModelVersion this run produced."""
     reproducibility: Reproducibility | None = None
+    """What is needed to train the same model again."""

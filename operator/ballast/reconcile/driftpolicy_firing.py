@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ballast.api.common import rounded_for_display
 from ballast.api.driftpolicy import CheckResult, DriftPolicyStatus, FeatureResult, Firing
 from ballast.conditions import at_second, rfc3339
 from ballast.drift import window_memory
@@ -32,7 +33,8 @@ def judge(
     now = policy.now
     status.last_evaluation_time = at_second(now)
     status.verdict = evaluation.verdict
-    status.score = evaluation.max_feature_score
+    score = evaluation.max_feature_score
+    status.score = None if score is None else rounded_for_display(score)
     status.samples = int(evaluation.rows)
     status.checks = _check_results(evaluation)
     status.features = _feature_results(evaluation)

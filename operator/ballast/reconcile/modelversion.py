@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ballast.api.common import key_metric_for_status
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service, build_serving_deployment
 from ballast.canary.samples import Sample
 from ballast.conditions import ConditionType, rfc3339, set_condition
@@ -48,7 +49,7 @@ def reconcile_model_version(
     if metadata.get("metrics"):
         outcome.status["metrics"] = {k: v for k, v in metadata["metrics"].items() if isinstance(v, (int, float))}
     if metadata.get("keyMetric"):
-        outcome.status["keyMetric"] = metadata["keyMetric"]
+        outcome.status["keyMetric"] = key_metric_for_status(metadata["keyMetric"])
 
     deployment = deployment or DeploymentState()
     situation = serving_input(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ballast.api.common import key_metric_for_status
 from ballast.api.kinds import MODEL_VERSION
 from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
@@ -31,7 +32,7 @@ from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.typed import Typed, condition_of, parse_object, parse_status, wire_conditions
 from ballast.settings import Settings
 
-RESULT_FIELDS = ("metrics", "keyMetric", "params", "gates", "reproducibility")
+RESULT_FIELDS = ("metrics", "params", "gates", "reproducibility")
 TRAINING_SPEC_ANNOTATION = "ballast.dev/training-spec"
 PROFILE_SHA256_ANNOTATION = "ballast.dev/dataset-profile-sha256"
 METADATA_SHA256_ANNOTATION = "ballast.dev/dataset-metadata-sha256"
@@ -342,6 +343,8 @@ def _record_result(outcome: Outcome, run: RunView, result: dict[str, Any]) -> Ve
         if result.get(field) is not None:
             outcome.status[field] = result[field]
     outcome.status["artifact"] = result["artifact"]
+    if result.get("keyMetric"):
+        outcome.status["keyMetric"] = key_metric_for_status(result["keyMetric"])
     key = result.get("keyMetric") or {}
     summary = f"{key.get('name')}={key.get('value'):.4g}" if key.get("value") is not None else "no key metric"
     if not result.get("passed"):
