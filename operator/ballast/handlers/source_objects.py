@@ -7,7 +7,6 @@ verb for metadata alone; the chart grants get, not list or watch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 
 from kubernetes import client
@@ -30,12 +29,11 @@ def object_labels(namespace: str, plural: str, name: str) -> Mapping[str, str] |
     read = _READ[plural](client.CoreV1Api(kube.api_client()))
     try:
         # unparsed, since the answer is PartialObjectMetadata, not the kind the method returns
-        response = read(name, namespace, _headers={"Accept": METADATA_ONLY}, _preload_content=False)
+        document = kube.unparsed(read, name, namespace, _headers={"Accept": METADATA_ONLY})
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    document = json.loads(response.data)
     return dict((document.get("metadata") or {}).get("labels") or {})
 
 
