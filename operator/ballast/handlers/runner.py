@@ -147,10 +147,11 @@ class Runner:
                 self._queue.done(key)
 
     def _reconcile(self, key: ObjectKey) -> datetime | None:
-        kept = self._bodies.take(key)
-        raw = dict(kept) if kept is not None else kube.read_custom_object(plural_of(key.kind), key.namespace, key.name)
+        plural = plural_of(key.kind)
+        # take() decodes a fresh dict of its own: nothing else holds it
+        raw = self._bodies.take(key) or kube.read_custom_object(plural, key.namespace, key.name)
         if raw is not None:
-            cleaned = _without_kopf_leftovers(plural_of(key.kind), raw)
+            cleaned = _without_kopf_leftovers(plural, raw)
             if cleaned is not raw:
                 self._bodies.wrote(key, None)
             raw = cleaned
