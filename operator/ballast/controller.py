@@ -16,6 +16,7 @@ from ballast.build.naming import MANAGED_BY
 from ballast.kopf_workarounds import keep_watching_terminating_namespaces, let_stopped_streams_release_the_index_hold
 from ballast.leadership import running as leadership
 from ballast.leadership.config import LeaderElection
+from ballast.lean_events import lean_watch_events
 from ballast.memory import limit_malloc_arenas, start_trimming
 from ballast.net.discovery import keep_discovering, publish_discovered_cluster_ranges, rediscovery_interval
 
@@ -127,6 +128,7 @@ def run_operator(options: OperatorOptions) -> None:
 
     keep_watching_terminating_namespaces()
     let_stopped_streams_release_the_index_hold()
+    lean_watch_events()
 
     logging.basicConfig(
         level=logging.DEBUG if options.verbose else logging.INFO,

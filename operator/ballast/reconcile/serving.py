@@ -57,12 +57,17 @@ def wants_samples(spec: Mapping[str, Any], status: Mapping[str, Any], siblings: 
     return starting and any(s.stage == Stage.PRODUCTION and s.name != name for s in siblings)
 
 
+def sets_approval(managed_fields_entry: Mapping[str, Any]) -> bool:
+    """Whether this entry of metadata.managedFields owns spec.rollout.approved."""
+    rollout = ((managed_fields_entry.get("fieldsV1") or {}).get("f:spec") or {}).get("f:rollout") or {}
+    return "f:approved" in rollout
+
+
 def approval_manager(managed_fields: list[dict[str, Any]] | None) -> str | None:
     """Who set spec.rollout.approved: the field manager the API server recorded for it
     (kubectl-patch, kubectl-client-side-apply, argocd-controller, ...)."""
     for entry in reversed(managed_fields or []):
-        rollout = ((entry.get("fieldsV1") or {}).get("f:spec") or {}).get("f:rollout") or {}
-        if "f:approved" in rollout:
+        if sets_approval(entry):
             manager: str | None = entry.get("manager")
             return manager
     return None
