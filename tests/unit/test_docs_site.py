@@ -6,29 +6,20 @@ keep the parts it cannot see, or sees only when the site is built, cheap and loc
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 README_MAX_LINES = 200
 
 
-def load_hooks():
-    spec = importlib.util.spec_from_file_location("docs_site_hooks", ROOT / "docs" / "mkdocs" / "hooks.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-hooks = load_hooks()
+hooks = load_script(ROOT / "docs" / "mkdocs" / "hooks.py")
 
 
 def relative_link_targets(markdown: str) -> list[str]:
