@@ -79,6 +79,15 @@ check-crds: venv ## Fail if crds/ or docs/api.md is stale
 	$(PY) -m ballast.api.generate --check crds/
 	$(PY) -m ballast.api.reference --check docs/api.md
 
+.PHONY: docs
+docs: $(VENV)/.docs-installed ## Build the docs site into build/site (mkdocs --strict: a broken link or anchor fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# mkdocs and its theme, pinned in docs/mkdocs/requirements.txt, within the image's pins
+$(VENV)/.docs-installed: $(VENV)/.installed docs/mkdocs/requirements.txt
+	$(PY) -m pip install --quiet -c operator/constraints.txt -r docs/mkdocs/requirements.txt
+	touch $@
+
 .PHONY: run
 run: venv ## Run the operator locally against the cluster KUBECONFIG names
 	$(VENV)/bin/ballast operator --verbose
