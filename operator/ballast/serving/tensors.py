@@ -332,12 +332,12 @@ def requested_outputs(
     unknown = [name for name in names if name not in available]
     if unknown:
         raise BadRequest(f"unknown output(s) {', '.join(map(repr, unknown))}; this model has {', '.join(available)}")
-    in_binary = []
-    for o in outputs:
-        choice = binary.parameter(o, binary.BINARY_DATA, bool, f"output {o['name']!r}")
-        if choice if choice is not None else all_binary:
-            in_binary.append(o["name"])
-    return names, frozenset(in_binary)
+
+    def answered_in_binary(output: dict[str, Any]) -> bool:
+        choice = binary.parameter(output, binary.BINARY_DATA, bool, f"output {output['name']!r}")
+        return all_binary if choice is None else choice
+
+    return names, frozenset(o["name"] for o in outputs if answered_in_binary(o))
 
 
 def request_id(document: dict[str, Any], max_length: int = ServingLimits.max_id_length) -> str | None:
