@@ -4,9 +4,10 @@ Outputs of an infer response:
   predict        shape [n]; class labels (INT64, BOOL or BYTES, as the classes are) or FP64 values
   predict_proba  shape [n, classes]; FP64, classifiers only; `parameters.classes` names the columns
 
-The protocol allows a parameter only a string, number or boolean value (KServe's gRPC mapping
-and Triton's client refuse anything else), so a list such as `classes` or `features` is sent as
-its JSON text: `json.loads(parameters["classes"])` gives the list back.
+The protocol allows a parameter only a string, number or boolean value (its gRPC form,
+InferParameter, has no field for anything else, so a client that maps REST parameters onto it
+has nowhere to put a list), so a list such as `classes` or `features` is sent as its JSON text:
+`json.loads(parameters["classes"])` gives the list back.
 """
 
 from __future__ import annotations
