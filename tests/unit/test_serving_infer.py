@@ -74,7 +74,11 @@ def test_health_and_metadata(iris_server, iris) -> None:
     assert model["name"] == "iris" and model["versions"] == [version] and model["platform"] == "sklearn"
     assert [i["name"] for i in model["inputs"]] == list(iris.columns.all)
     assert model["outputs"][1] == {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]}
-    assert model["parameters"]["predictor"] == "compiled" and model["parameters"]["classes"] == [0, 1, 2]
+    parameters = model["parameters"]
+    assert parameters["predictor"] == "compiled" and json.loads(parameters["classes"]) == [0, 1, 2]
+    assert json.loads(parameters["features"]) == list(iris.columns.all)
+    # The protocol allows a parameter only a string, number or boolean (lists travel as JSON text).
+    assert all(isinstance(value, (str, int, float, bool)) for value in parameters.values()), parameters
     assert client.get("/v2/models/iris/ready") == (200, {"name": "iris", "ready": True})
     assert client.get(f"/v2/models/iris/versions/{version}")[1] == model
     assert client.get(f"/v2/models/iris/versions/{version}/ready")[0] == 200
@@ -101,7 +105,7 @@ def test_named_and_matrix_inputs_give_the_pipelines_own_predictions(iris_server,
         assert outputs["predict"]["shape"] == [rows] and outputs["predict"]["datatype"] == "INT64"
         assert outputs["predict"]["data"] == labels.tolist()
         assert outputs["predict_proba"]["shape"] == [rows, 3]
-        assert outputs["predict_proba"]["parameters"] == {"classes": [0, 1, 2]}
+        assert outputs["predict_proba"]["parameters"] == {"classes": "[0,1,2]"}
         # Bit-for-bit: JSON floats round-trip exactly.
         assert outputs["predict_proba"]["data"] == probabilities.ravel().tolist()
 

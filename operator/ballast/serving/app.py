@@ -7,6 +7,9 @@
     POST /v2/models/{name}[/versions/{version}]/feedback
     GET  /metrics
 
+An infer request may carry its tensors as binary data after the JSON, and ask for its outputs
+that way (the binary tensor data extension, ballast.serving.binary: tritonclient's default).
+
 Every refusal is `{"error": "<message>"}` with a 4xx status (500 only for a fault of the
 server itself, which is logged with its traceback; 503 when it is too busy). A bad request
 raises before it touches shared state, so it cannot disturb the requests around it.
@@ -30,6 +33,7 @@ from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 
+from ballast.serving import binary
 from ballast.serving.auth import CHALLENGE, FeedbackAuth
 from ballast.serving.errors import (
     Busy,
@@ -42,7 +46,7 @@ from ballast.serving.errors import (
 )
 from ballast.serving.jsonbody import parse_json
 from ballast.serving.metrics import CONTENT_TYPE, ServingMetrics
-from ballast.serving.protocol import server_metadata
+from ballast.serving.protocol import InferResponse, server_metadata
 from ballast.serving.service import ModelService
 
 log = logging.getLogger(__name__)
@@ -76,20 +80,33 @@ class ServerState:
         self.ready[0] = value
 
 
+def _json_bytes(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+
+
 def _json(document: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(document, separators=(",", ":"), allow_nan=False).encode(), status=status, content_type=JSON
-    )
+    return web.Response(body=_json_bytes(document), status=status, content_type=JSON)
+
+
+def _infer_response(answer: InferResponse) -> web.Response:
+    if not answer.binary_outputs:
+        return _json(answer.document)
+    header = _json_bytes(answer.document)
+    response = web.Response(body=b"".join((header, *answer.binary_outputs)), content_type=binary.MEDIA_TYPE)
+    response.headers[binary.HEADER] = str(len(header))
+    return response
 
 
 def _error(message: str, status: int) -> web.Response:
     return _json({"error": message}, status)
 
 
-def check_body_headers(request: web.BaseRequest, max_bytes: int) -> None:
-    """Refuse what the headers already say is wrong, before reading the body."""
+def check_body_headers(request: web.BaseRequest, max_bytes: int, binary_allowed: bool = False) -> None:
+    """Refuse what the headers already say is wrong, before reading the body. A body with binary
+    tensors (`binary_allowed` and the binary header given) may also say it is octet-stream."""
     media_type = request.content_type  # application/octet-stream when absent
-    if request.headers.get(hdrs.CONTENT_TYPE) and not (media_type == JSON or media_type.endswith("+json")):
+    framed = binary_allowed and binary.HEADER in request.headers and media_type == binary.MEDIA_TYPE
+    if request.headers.get(hdrs.CONTENT_TYPE) and not (media_type == JSON or media_type.endswith("+json") or framed):
         raise UnsupportedMediaType(f"the body must be JSON (Content-Type: {JSON}), not {media_type[:64]!r}")
     if request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity":
         raise UnsupportedMediaType("a compressed body is not accepted; send it uncompressed")
@@ -146,12 +163,12 @@ def build_app(
         except ConnectionResetError:  # aiohttp's "Connection lost": the client hung up mid-body
             raise ClientClosedRequest("the client closed the connection before its body arrived") from None
 
-    async def compute(request: web.Request, work: Callable[[Any], T]) -> T:
-        """`work` on the parsed body: on the loop for a small body, in a worker thread otherwise."""
-        check_body_headers(request, limits.max_request_bytes)
+    async def compute(request: web.Request, work: Callable[[bytes], T], binary_allowed: bool = False) -> T:
+        """`work` on the body: on the loop for a small body, in a worker thread otherwise."""
+        check_body_headers(request, limits.max_request_bytes, binary_allowed)
         length = request.content_length
         if length is not None and length < limits.inline_body_bytes:
-            return work(parse_json(await read_body(request), limits.max_json_depth))
+            return work(await read_body(request))
         try:
             async with asyncio.timeout(limits.read_timeout_seconds):
                 await large_turns.acquire()
@@ -160,7 +177,7 @@ def build_app(
         try:
             body = await read_body(request)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(executor, lambda: work(parse_json(body, limits.max_json_depth)))
+            return await loop.run_in_executor(executor, work, body)
         finally:
             large_turns.release()
 
@@ -184,14 +201,28 @@ def build_app(
         service.check_model(*model_args(request))
         return _json({"name": service.signature.name, "ready": state.is_ready}, 200 if state.is_ready else 503)
 
+    def parsed(work: Callable[[Any], T]) -> Callable[[bytes], T]:
+        return lambda body: work(parse_json(body, limits.max_json_depth))
+
+    def infer_body(header_length: str | None) -> Callable[[bytes], InferResponse]:
+        if header_length is None:
+            return parsed(service.infer)
+
+        def work(body: bytes) -> InferResponse:
+            header, section = binary.split_body(body, header_length)
+            return service.infer(parse_json(header, limits.max_json_depth), section)
+
+        return work
+
     async def infer(request: web.Request) -> web.Response:
         service.check_model(*model_args(request))
-        return _json(await compute(request, service.infer))
+        work = infer_body(request.headers.get(binary.HEADER))
+        return _infer_response(await compute(request, work, binary_allowed=True))
 
     async def feedback(request: web.Request) -> web.Response:
         service.check_model(*model_args(request))
         feedback_auth.check(request.headers.get(hdrs.AUTHORIZATION))
-        return _json(await compute(request, service.feedback))
+        return _json(await compute(request, parsed(service.feedback)))
 
     async def metrics_page(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.exposition())

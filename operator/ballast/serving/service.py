@@ -1,4 +1,4 @@
-"""One served model's request logic, with no HTTP in it: JSON documents in, JSON documents out.
+"""One served model's request logic, with no HTTP in it: JSON documents (and binary tensors) in and out.
 
 Everything a request needs is resolved at start-up (signature, predictor, buckets), so an
 infer call does no lookup by name: decode the tensors, predict, count, answer.
@@ -20,7 +20,7 @@ from ballast.serving.errors import BadRequest, ModelNotFound
 from ballast.serving.feedback import FeedbackCounts, FeedbackItem, PredictionLog, parse_feedback
 from ballast.serving.limits import ServingLimits
 from ballast.serving.predictor import Prediction, Predictor
-from ballast.serving.protocol import model_metadata, output_names, output_tensors
+from ballast.serving.protocol import InferResponse, json_text, model_metadata, output_names, output_tensors
 from ballast.serving.signature import ModelSignature
 from ballast.serving.tensors import batch_from_inputs, parse_infer_request
 
@@ -48,6 +48,7 @@ class ModelService:
     def __post_init__(self) -> None:
         self.outputs = output_names(self.signature)
         self.metadata = model_metadata(self.signature, self.predictor.kind)
+        self.classes_text = json_text(self.signature.classes)
         self.prediction_log = PredictionLog(self.limits.prediction_log_entries, self.limits.prediction_log_bytes)
 
     def check_model(self, name: str, version: str | None) -> None:
@@ -65,8 +66,9 @@ class ModelService:
             # scikit-learn's own refusal of a value it cannot take (e.g. too large for float32).
             raise BadRequest(f"the model cannot take this input: {error}") from None
 
-    def infer(self, document: Any, *, record: bool = True) -> dict[str, Any]:
-        request = parse_infer_request(document, self.signature.columns, self.outputs, self.limits)
+    def infer(self, document: Any, section: memoryview | None = None, *, record: bool = True) -> InferResponse:
+        """`section` is the binary data that followed the JSON `document`, if any."""
+        request = parse_infer_request(document, self.signature.columns, self.outputs, self.limits, section)
         prediction = self._predict(request.batch)
         labels = prediction.labels.tolist()
         response_id = request.id or new_response_id()
@@ -75,12 +77,16 @@ class ModelService:
                 self.prediction_log.remember(response_id, labels)  # first: IdInUse counts nothing
                 self.live.record_features(request.batch)
                 self.live.record_prediction(prediction, labels)
-        return {
+        outputs, binary_outputs = output_tensors(
+            self.signature, labels, prediction.probabilities, request.outputs, request.binary_outputs, self.classes_text
+        )
+        document = {
             "model_name": self.signature.name,
             "model_version": self.signature.version,
             "id": response_id,
-            "outputs": output_tensors(self.signature, labels, prediction.probabilities, request.outputs),
+            "outputs": outputs,
         }
+        return InferResponse(document, binary_outputs)
 
     def feedback(self, document: Any) -> dict[str, Any]:
         items = parse_feedback(document, self.limits)

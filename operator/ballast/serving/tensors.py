@@ -10,6 +10,9 @@ missing, categorical features as Python strings (`str(value)`, so an INT64 1 is 
 FP64 1.0 is "1.0") with NaN for missing. JSON `null` (or NaN) is a missing value in any
 tensor; an infinite number is refused, as scikit-learn's imputer would refuse it. FP32 and
 FP16 data are rounded to their type first: the tensor is what the client says it is.
+
+A tensor's values may instead arrive as binary data after the JSON (ballast.serving.binary);
+they mean the same, a NaN being the one missing value a binary tensor can hold.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ballast.serving import binary
 from ballast.serving.errors import BadRequest
 from ballast.serving.limits import ServingLimits
 from ballast.training.features import FeatureColumns
@@ -48,6 +52,8 @@ class InferenceRequest:
     batch: FeatureBatch
     outputs: tuple[str, ...] | None
     """The outputs the client asked for by name; None for all of them."""
+    binary_outputs: frozenset[str] = frozenset()
+    """The outputs to answer as binary data rather than in the JSON."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,29 @@ def _typed_values(data: list[Any], datatype: str, where: str) -> np.ndarray:
         if array.dtype.kind not in NUMBER_KINDS:
             raise BadRequest(f"{where}: a {datatype} tensor holds numbers, found {array.dtype.name} values")
         values = array.astype(np.float64, copy=False)
+    return _checked_values(values, datatype, where)
+
+
+def _binary_values(raw: memoryview, datatype: str, count: int, where: str) -> np.ndarray:
+    """`count` values of `datatype` from their binary data, as _typed_values makes them from JSON."""
+    if datatype == "BYTES":
+        texts = binary.unpack_bytes(raw, count, where)
+        values = np.empty(len(texts), dtype=object)
+        values[:] = texts
+        return values
+    wire = np.dtype(np.bool_ if datatype == "BOOL" else {**FLOAT_TYPES, **INTEGER_TYPES}[datatype]).newbyteorder("<")
+    if len(raw) != count * wire.itemsize:
+        raise BadRequest(f"{where}: {count} {datatype} values take {count * wire.itemsize} bytes, not {len(raw)}")
+    if datatype == "BOOL":
+        octets = np.frombuffer(raw, dtype=np.uint8)
+        if (octets > 1).any():
+            raise BadRequest(f"{where}: a BOOL byte must be 0 or 1")
+        return octets.astype(np.float64)
+    return _checked_values(np.frombuffer(raw, dtype=wire).astype(np.float64), datatype, where)
+
+
+def _checked_values(values: np.ndarray, datatype: str, where: str) -> np.ndarray:
+    """float64 `values` refused if the client's `datatype` cannot hold them, rounded to it if it is narrower."""
     if datatype in FLOAT_TYPES:
         if datatype != "FP64":
             with np.errstate(over="ignore"):
@@ -143,7 +172,10 @@ def _typed_values(data: list[Any], datatype: str, where: str) -> np.ndarray:
     return values
 
 
-def parse_tensor(document: Any, position: int, max_rows: int = ServingLimits.max_rows) -> Tensor:
+def parse_tensor(
+    document: Any, position: int, max_rows: int = ServingLimits.max_rows, raw: memoryview | None = None
+) -> Tensor:
+    """An input tensor; `raw` holds its values when they came as binary data."""
     where = f"input {position}"
     if not isinstance(document, dict):
         raise BadRequest(f"{where} must be an object with name, shape, datatype and data")
@@ -158,9 +190,19 @@ def parse_tensor(document: Any, position: int, max_rows: int = ServingLimits.max
     datatype = _field(document, "datatype", str, where)
     if datatype not in DATATYPES:
         raise BadRequest(f"{where}: unknown datatype {datatype!r} (one of {', '.join(sorted(DATATYPES))})")
-    data = _field(document, "data", list, where)
-    values = _typed_values(data, datatype, where)
     expected = math.prod(shape)
+    if raw is not None:
+        if "data" in document:
+            raise BadRequest(f"{where}: has both `data` and `parameters.{binary.BINARY_DATA_SIZE}`; send one")
+        values = _binary_values(raw, datatype, expected, where)
+    elif (
+        "data" not in document
+        and isinstance(document.get("parameters"), dict)
+        and (binary.BINARY_DATA_SIZE in document["parameters"])
+    ):
+        raise BadRequest(f"{where}: binary data needs the {binary.HEADER} header, which the request does not have")
+    else:
+        values = _typed_values(_field(document, "data", list, where), datatype, where)
     if values.size != expected:
         raise BadRequest(f"{where}: shape {list(shape)} needs {expected} values, `data` has {values.size}")
     return Tensor(name=name, shape=shape, datatype=datatype, values=values.reshape(shape))
@@ -256,20 +298,32 @@ def _matrix_batch(tensor: Tensor, columns: FeatureColumns) -> FeatureBatch:
     return FeatureBatch(rows=rows, numeric=numeric, categorical=categorical)
 
 
-def batch_from_inputs(inputs: Any, columns: FeatureColumns, max_rows: int = ServingLimits.max_rows) -> FeatureBatch:
-    """The feature columns of a request's `inputs` list (BadRequest with the reason otherwise)."""
+def batch_from_inputs(
+    inputs: Any, columns: FeatureColumns, max_rows: int = ServingLimits.max_rows, section: memoryview | None = None
+) -> FeatureBatch:
+    """The feature columns of a request's `inputs` list (BadRequest with the reason otherwise);
+    `section` is the binary data that followed the JSON, if any."""
     if not isinstance(inputs, list) or not inputs:
         raise BadRequest("`inputs` must be a non-empty list of tensors")
-    tensors = [parse_tensor(document, position, max_rows) for position, document in enumerate(inputs)]
+    if section is None:
+        tensors = [parse_tensor(document, position, max_rows) for position, document in enumerate(inputs)]
+    else:
+        shares = binary.input_sections(inputs, section)
+        tensors = [parse_tensor(document, i, max_rows, raw) for i, (document, raw) in enumerate(zip(inputs, shares))]
     if len(tensors) == 1 and tensors[0].name not in columns.all:
         return _matrix_batch(tensors[0], columns)
     return _named_batch(tensors, columns)
 
 
-def requested_outputs(document: dict[str, Any], available: tuple[str, ...]) -> tuple[str, ...] | None:
+def requested_outputs(
+    document: dict[str, Any], available: tuple[str, ...]
+) -> tuple[tuple[str, ...] | None, frozenset[str]]:
+    """The outputs asked for by name (None for all), and those of them to answer in binary: an
+    output's `binary_data` parameter, else the request's `binary_data_output`."""
+    all_binary = binary.parameter(document, binary.BINARY_DATA_OUTPUT, bool, "the request") or False
     outputs = document.get("outputs")
     if outputs is None:
-        return None
+        return None, frozenset(available) if all_binary else frozenset()
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
     ):
@@ -278,7 +332,12 @@ def requested_outputs(document: dict[str, Any], available: tuple[str, ...]) -> t
     unknown = [name for name in names if name not in available]
     if unknown:
         raise BadRequest(f"unknown output(s) {', '.join(map(repr, unknown))}; this model has {', '.join(available)}")
-    return names
+
+    def answered_in_binary(output: dict[str, Any]) -> bool:
+        choice = binary.parameter(output, binary.BINARY_DATA, bool, f"output {output['name']!r}")
+        return all_binary if choice is None else choice
+
+    return names, frozenset(o["name"] for o in outputs if answered_in_binary(o))
 
 
 def request_id(document: dict[str, Any], max_length: int = ServingLimits.max_id_length) -> str | None:
@@ -293,13 +352,20 @@ def request_id(document: dict[str, Any], max_length: int = ServingLimits.max_id_
 
 
 def parse_infer_request(
-    document: Any, columns: FeatureColumns, available_outputs: tuple[str, ...], limits: ServingLimits = ServingLimits()
+    document: Any,
+    columns: FeatureColumns,
+    available_outputs: tuple[str, ...],
+    limits: ServingLimits = ServingLimits(),
+    section: memoryview | None = None,
 ) -> InferenceRequest:
-    """An infer request's JSON document (already parsed) as the model's input."""
+    """An infer request's JSON document (already parsed) as the model's input; `section` is the
+    binary data that followed the JSON, if any."""
     if not isinstance(document, dict):
         raise BadRequest("the request body must be a JSON object with `inputs`")
+    outputs, binary_outputs = requested_outputs(document, available_outputs)
     return InferenceRequest(
         id=request_id(document, limits.max_id_length),
-        batch=batch_from_inputs(document.get("inputs"), columns, limits.max_rows),
-        outputs=requested_outputs(document, available_outputs),
+        batch=batch_from_inputs(document.get("inputs"), columns, limits.max_rows, section),
+        outputs=outputs,
+        binary_outputs=binary_outputs,
     )
