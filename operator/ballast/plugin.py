@@ -50,8 +50,8 @@ def _targeting(function: Callable[..., Any], *, namespaced: bool) -> Callable[..
     def with_target(*args: Any, kubeconfig: str | None, context: str | None, **kwargs: Any) -> Any:
         from ballast.commands.api import Target
 
-        namespace = kwargs.pop("namespace") if namespaced else None
-        all_namespaces = kwargs.pop("all_namespaces") if namespaced else False
+        namespace = kwargs.pop("namespace", None) if namespaced else None
+        all_namespaces = kwargs.pop("all_namespaces", False) if namespaced else False
         if namespace and all_namespaces:
             raise click.UsageError("--namespace and --all-namespaces exclude each other")
         target = Target(kubeconfig, context, namespace, all_namespaces)
@@ -65,6 +65,16 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return _targeting(function, namespaced=False)
 
 
+_namespace_option = click.option(
+    "--namespace", "-n", "namespace", default=None, help="The namespace (the context's when not given)."
+)
+
+
+def one_namespace_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--kubeconfig, --context and -n/--namespace, for a verb that works in one namespace."""
+    return _namespace_option(_targeting(function, namespaced=True))
+
+
 def target_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """--kubeconfig, --context, -n/--namespace and -A/--all-namespaces as kubectl takes them; for
     a named object, -A finds it in whichever namespace has it."""
@@ -72,9 +82,7 @@ def target_options(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option(
         "--all-namespaces", "-A", "all_namespaces", is_flag=True, help="Every namespace the credentials can read."
     )(function)
-    return click.option(
-        "--namespace", "-n", "namespace", default=None, help="The namespace (the context's when not given)."
-    )(function)
+    return _namespace_option(function)
 
 
 def _connect(target: Target) -> Cluster:
@@ -158,6 +166,11 @@ def status(model: str | None, target: Target, output: OutputFormat, watch: bool,
 # ---- approve, promote, abort ----------------------------------------------------------------
 
 
+def on_one_version(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A verb on one ModelVersion: its name, kubectl's target flags and -o."""
+    return click.argument("modelversion")(target_options(output_option(function)))
+
+
 def _request(name: str, target: Target, output: OutputFormat, decide: Callable[[dict], Request]) -> None:
     from ballast.api.kinds import MODEL_VERSION
     from ballast.commands.api import merge_patch
@@ -175,9 +188,7 @@ def _request(name: str, target: Target, output: OutputFormat, decide: Callable[[
 
 
 @plugin.command()
-@click.argument("modelversion")
-@target_options
-@output_option
+@on_one_version
 def approve(modelversion: str, target: Target, output: OutputFormat) -> None:
     """Approve MODELVERSION's promotion (spec.rollout.approved), for a rollout with autoPromote false."""
     from ballast.commands.rollout_requests import approve as approving
@@ -186,9 +197,7 @@ def approve(modelversion: str, target: Target, output: OutputFormat) -> None:
 
 
 @plugin.command()
-@click.argument("modelversion")
-@target_options
-@output_option
+@on_one_version
 def promote(modelversion: str, target: Target, output: OutputFormat) -> None:
     """Bring MODELVERSION to Production: approve a canary that passed every step, or roll back to
     a version that served before."""
@@ -199,9 +208,7 @@ def promote(modelversion: str, target: Target, output: OutputFormat) -> None:
 
 
 @plugin.command()
-@click.argument("modelversion")
-@target_options
-@output_option
+@on_one_version
 def abort(modelversion: str, target: Target, output: OutputFormat) -> None:
     """Stop MODELVERSION's canary (spec.serving.enabled false): Production keeps the traffic."""
     from ballast.commands.rollout_requests import abort as aborting
@@ -237,13 +244,15 @@ def rollback(model: str, to: str | None, target: Target, output: OutputFormat, t
     current = merge_patch(cluster, MODEL_VERSION.plural, chosen, rollback_patch(now_rfc3339()))
     if output is OutputFormat.TABLE:
         click.echo(f"requested rollback of {model} to {name}" + ("; waiting for its pods" if timeout else ""))
+        if not timeout:
+            return
     deadline = time.monotonic() + timeout
     while timeout and (current.get("status") or {}).get("stage") != "Production":
         if time.monotonic() > deadline:
             raise CommandError(f"{name} did not reach Production within {timeout}s")
         time.sleep(1)
         current = get(cluster.objects, namespace, MODEL_VERSION.plural, name) or current
-    click.echo(render(output, current, lambda: f"{name} is in Production" if timeout else ""))
+    click.echo(render(output, current, lambda: f"{name} is in Production"))
 
 
 @plugin.command()
@@ -474,7 +483,7 @@ def erase() -> None:
 @erase.command("dataset")
 @click.argument("name")
 @click.option("--version", "sha256", required=True, help="The version's sha256.")
-@target_options
+@one_namespace_options
 @_STORE
 @click.option("--force", is_flag=True, help="Erase even when a model trained on it is in Production.")
 @click.option("--apply", "apply", is_flag=True, help="Delete; without it, only print what it would invalidate.")

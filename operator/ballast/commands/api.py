@@ -66,14 +66,6 @@ def _context_namespace(target: Target) -> str:
     return ((chosen or {}).get("context") or {}).get("namespace") or ""
 
 
-def current_namespace() -> str:
-    try:
-        _, context = config.list_kube_config_contexts()
-        return context["context"].get("namespace") or "default"
-    except (config.ConfigException, TypeError, KeyError):
-        return "default"
-
-
 def get(api: client.CustomObjectsApi, namespace: str, plural: str, name: str) -> dict | None:
     try:
         return api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
