@@ -22,11 +22,11 @@ from kubernetes.config import ConfigException
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from ballast import __version__, cli, plugin
+from ballast.api.modelversion import ROLLBACK_ANNOTATION
 from ballast.commands import api
 from ballast.commands.errors import ExitCode, explain
 from ballast.commands.rollout_requests import Refused, abort, approve, promote
 from ballast.commands.status import canary_progress, changes, model_statuses
-from ballast.reconcile.serving_state import ROLLBACK_ANNOTATION
 from tests.support.kube import REPO, kubectl_binary
 
 BIN = Path(sys.executable).parent
@@ -450,3 +450,14 @@ def test_the_krew_launcher_runs_the_cli_of_the_python_on_path(tmp_path):
     )
     assert without.returncode == 1 and "needs Ballast's CLI" in without.stderr
     assert os.access(launcher, os.X_OK)
+
+
+def test_status_and_the_rollout_verbs_load_none_of_the_model_libraries():
+    """kubectl ballast starts fast and installs small: what status, approve, promote and abort
+    import stays clear of NumPy, SciPy, scikit-learn, pandas and the operator's kopf."""
+    code = (
+        "import sys, ballast.plugin, ballast.commands.status, ballast.commands.rollout_requests, ballast.commands.api\n"
+        "print(sorted(m for m in ('numpy', 'scipy', 'sklearn', 'pandas', 'kopf') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]"
