@@ -85,7 +85,7 @@ def test_status_approve_and_abort_through_kubectl_on_live_objects(k: Kubectl):
     approved = kubectl_ballast(k, "approve", "fraud-b", "-n", k.namespace)
     assert approved.returncode == 0, approved.stderr
     assert approved.stdout.strip() == "approved fraud-b: it is promoted now"
-    after = k.get_json("modelversion", "fraud-b")
+    after = k.get_json("modelversion", "fraud-b", "--show-managed-fields")
     assert after["spec"]["rollout"] == {**before["spec"]["rollout"], "approved": True}
     assert {key: value for key, value in after["spec"].items() if key != "rollout"} == {
         key: value for key, value in before["spec"].items() if key != "rollout"
