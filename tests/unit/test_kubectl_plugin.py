@@ -461,3 +461,22 @@ def test_status_and_the_rollout_verbs_load_none_of_the_model_libraries():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_runs_and_lineage_read_through_the_same_flags_and_formats(cluster):
+    run = {
+        "kind": "TrainingRun",
+        "metadata": {"name": "iris-1", "namespace": "ml", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"model": "iris", "estimator": "sklearn.tree.DecisionTreeClassifier", "datasetRef": {"name": "d"}},
+        "status": {"metrics": {"accuracy": 0.95}},
+    }
+    version = model_version("iris-a", "Production", source={"trainingRun": "iris-1"})
+    cluster.objects = [run, version]
+    assert invoke("runs", "iris").output.splitlines()[1].split()[:3] == ["iris-1", "Pending", "DecisionTreeClassifier"]
+    assert [r["metadata"]["name"] for r in json.loads(invoke("runs", "iris", "-o", "json").output)["items"]] == [
+        "iris-1"
+    ]
+    lines = invoke("lineage", "iris-a", "-A").output.splitlines()
+    assert "TrainingRun iris-1" in lines and "ModelVersion iris-a (model iris)" in lines
+    traced = yaml.safe_load(invoke("lineage", "iris-a", "-o", "yaml").output)
+    assert (traced["trainingRun"]["metadata"]["name"], traced["dataset"]) == ("iris-1", None)
