@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ballast.api.modelversion import RolloutStrategy
+from ballast.api.modelversion import ROLLBACK_ANNOTATION, RolloutStrategy
 from ballast.build.serving import model_service_name
 from ballast.reasons.modelversion import SERVING_STAGES, Stage
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving_state import (
-    ROLLBACK_ANNOTATION,
     DeploymentState,
     ServingInput,
     Sibling,
