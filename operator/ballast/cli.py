@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ballast import __version__
+from ballast.commands.card import card as card_command
 from ballast.leadership.config import enabled_by_default
 
 if TYPE_CHECKING:
@@ -144,6 +145,9 @@ def lineage(modelversion: str, namespace: str | None, store_uri: str | None) -> 
         read_recorded_source(_namespace_store(store_uri, namespace), version) if store_uri and dataset_name else None
     )
     click.echo("\n".join(lineage_lines(version, run, dataset, recorded)))
+
+
+main.add_command(card_command)
 
 
 @main.command()

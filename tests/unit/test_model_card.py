@@ -6,9 +6,13 @@ import copy
 import json
 from typing import Any
 
+import pytest
+
 from ballast.cards.content import model_card
 from ballast.cards.markdown import render_markdown
-from ballast.cards.stored import card_bytes
+from ballast.cards.stored import card_bytes, write_card
+from ballast.commands.card import CardUnavailable, version_card
+from ballast.store import ArtifactStore
 
 SHA_MODEL = "a" * 64
 SHA_DATA = "b" * 64
@@ -141,3 +145,41 @@ def test_the_champion_statement_covers_first_versions_losses_and_no_comparison()
 
     unchecked = model_card(metadata(gates=[], lineage={**lineage, "champion": None}))
     assert unchecked.champion.statement == "Not compared with a champion (the run did not set mustBeatChampion)"
+
+
+def stored_version(tmp_path, **changes: Any) -> tuple[ArtifactStore, dict[str, Any]]:
+    """A version's artifact directory as the training pod leaves it, and its ModelVersion."""
+    store = ArtifactStore(f"file://{tmp_path / 'store'}")
+    artifact_key = f"models/credit/{SHA_MODEL}/model.skops"
+    document = metadata(**changes)
+    document["artifact"]["uri"] = store.write_bytes_once(artifact_key, b"model bytes")
+    document["card"] = write_card(store, artifact_key, model_card(document))
+    store.write_json_once(f"models/credit/{SHA_MODEL}/metadata.json", document)
+    version = {
+        "metadata": {"name": "credit-aaaaaaaaaaaa"},
+        "spec": {"artifact": {"uri": document["artifact"]["uri"], "sha256": SHA_MODEL}},
+    }
+    return store, version
+
+
+def test_ballast_card_prints_the_stored_card_in_either_form(tmp_path):
+    store, version = stored_version(tmp_path)
+    markdown = version_card(store, version)
+    assert markdown == (tmp_path / "store" / "models" / "credit" / SHA_MODEL / "card.md").read_bytes()
+    assert markdown.startswith(b"# Model card: credit\n") and f"- Artifact: {store.uri}/models/".encode() in markdown
+    assert json.loads(version_card(store, version, "json"))["intendedUse"] == "Ranking applications for manual review."
+
+
+def test_ballast_card_refuses_an_altered_or_missing_card_and_foreign_metadata(tmp_path):
+    store, version = stored_version(tmp_path)
+    path = tmp_path / "store" / "models" / "credit" / SHA_MODEL / "card.md"
+    path.chmod(0o644)
+    path.write_text("# Model card: credit\n\nApproved for everything.\n")
+    with pytest.raises(CardUnavailable, match=r"\(DigestMismatch\)"):
+        version_card(store, version)
+    path.unlink()
+    with pytest.raises(CardUnavailable, match=r"\(ArtifactMissing\)"):
+        version_card(store, version)
+    other = {**version, "spec": {"artifact": {**version["spec"]["artifact"], "sha256": "e" * 64}}}
+    with pytest.raises(CardUnavailable, match="does not describe credit-aaaaaaaaaaaa's artifact"):
+        version_card(store, other, "json")
