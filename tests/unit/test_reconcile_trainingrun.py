@@ -84,8 +84,23 @@ def test_the_newest_valid_version_is_pinned_and_one_restricted_job_is_created():
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"] == {"limits": {"memory": "1Gi"}}
     inputs = json.loads(next(e["value"] for e in container["env"] if e["name"] == "BALLAST_RUN_INPUTS"))
-    assert inputs["dataset"]["sha256"] == SHA_DATA and "champion" not in inputs
+    assert inputs["dataset"]["sha256"] == SHA_DATA and "champion" not in inputs and "card" not in inputs
     assert condition(outcome, "Succeeded")["status"] == "Unknown"
+
+
+def test_the_runs_intended_use_and_limitations_reach_the_trainer_for_the_model_card():
+    body = run()
+    body["metadata"]["annotations"] = {
+        "ballast.dev/intended-use": "  Pre-screening of applications.  ",
+        "ballast.dev/limitations": "x" * 5000,
+        "ballast.dev/other": "not for the card",
+    }
+    [job] = reconcile_training_run(TrainingRunObservation(body, NOW, dataset=dataset()), SETTINGS).create_jobs
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    card = json.loads(next(e["value"] for e in env if e["name"] == "BALLAST_RUN_INPUTS"))["card"]
+    assert card["intendedUse"] == "Pre-screening of applications."
+    assert len(card["limitations"]) == 4096 and card["limitations"].endswith(" [truncated]")
+    assert set(card) == {"intendedUse", "limitations"}
 
 
 def test_a_missing_dataset_waits_then_fails_with_dataset_not_ready():

@@ -133,6 +133,10 @@ class TrainingRunSpec(ApiModel):
     """How the ModelVersion this run registers is served and rolled out."""
 
 
+MUST_BEAT_CHAMPION = "mustBeatChampion"
+"""The name of the gate that compares the model with the Production version (GateResult.name)."""
+
+
 class GateResult(ApiModel):
     """One gate of spec.evaluation.gates and how the model did against it."""
 

@@ -15,6 +15,7 @@ from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
+from ballast.cards.annotations import card_notes
 from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition
 from ballast.lifecycle.stored_version import PinnedVersion, StoredVersion
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
@@ -220,6 +221,9 @@ def _inputs(
             **{recorded: version[recorded] for recorded, _, _ in DATASET_DIGESTS if version.get(recorded)},
         },
     }
+    notes = card_notes(metadata.get("annotations"))
+    if notes:
+        inputs["card"] = notes
     if champion:
         artifact = champion["spec"]["artifact"]
         inputs["champion"] = {

@@ -250,7 +250,7 @@ async def serve(
     model was loaded with (load_served_model). Without `feedback_auth`, feedback is refused."""
     limits = loaded.service.limits
     quiet_client_protocol_errors()
-    app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth())
+    app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth(), loaded.card)
     runner = web.AppRunner(
         app,
         access_log=None,

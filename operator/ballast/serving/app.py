@@ -3,6 +3,7 @@
     GET  /v2/health/live | /v2/health/ready | /v2
     GET  /v2/models/{name}[/versions/{version}]            model metadata
     GET  /v2/models/{name}[/versions/{version}]/ready
+    GET  /v2/models/{name}[/versions/{version}]/card       the model card, text/markdown (404 if none)
     POST /v2/models/{name}[/versions/{version}]/infer
     POST /v2/models/{name}[/versions/{version}]/feedback
     GET  /metrics
@@ -52,6 +53,7 @@ from ballast.serving.service import ModelService
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+MARKDOWN = "text/markdown"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
@@ -116,10 +118,14 @@ def check_body_headers(request: web.BaseRequest, max_bytes: int, binary_allowed:
 
 
 def build_app(
-    service: ModelService, metrics: ServingMetrics, state: ServerState, feedback_auth: FeedbackAuth | None = None
+    service: ModelService,
+    metrics: ServingMetrics,
+    state: ServerState,
+    feedback_auth: FeedbackAuth | None = None,
+    card: bytes | None = None,
 ) -> web.Application:
     """The routes for `service`, bounded by the service's own limits (one set for the whole
-    server). Without `feedback_auth`, feedback is refused."""
+    server). Without `feedback_auth`, feedback is refused; without `card`, the card route is 404."""
     limits = service.limits
     feedback_auth = feedback_auth or FeedbackAuth()
     # Threads for large requests; a semaphore bounds how many of them are held at once.
@@ -201,6 +207,12 @@ def build_app(
         service.check_model(*model_args(request))
         return _json({"name": service.signature.name, "ready": state.is_ready}, 200 if state.is_ready else 503)
 
+    async def model_card(request: web.Request) -> web.Response:
+        service.check_model(*model_args(request))
+        if card is None:
+            return _error(f"model {service.signature.name} has no model card", 404)
+        return web.Response(body=card, content_type=MARKDOWN, charset="utf-8")
+
     def parsed(work: Callable[[Any], T]) -> Callable[[bytes], T]:
         return lambda body: work(parse_json(body, limits.max_json_depth))
 
@@ -242,6 +254,7 @@ def build_app(
     for prefix, suffix in (("/v2/models/{name}", ""), ("/v2/models/{name}/versions/{version}", ".version")):
         add("GET", prefix, model, name=f"metadata.model{suffix}")
         add("GET", f"{prefix}/ready", model_ready, name=f"health.model{suffix}")
+        add("GET", f"{prefix}/card", model_card, name=f"metadata.card{suffix}")
         add("POST", f"{prefix}/infer", infer, name=f"infer{suffix}")
         add("POST", f"{prefix}/feedback", feedback, name=f"feedback{suffix}")
     return app
