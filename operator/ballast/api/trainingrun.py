@@ -82,7 +82,7 @@ class ModelVersionTemplate(ApiModel):
     """How the ModelVersion this run produces is served and rolled out."""
 
     serving: ServingSpec | None = None
-    """Copied into the ModelVersion's spec.serving: one replica when left out."""
+    """Copied into the ModelVersion's spec.serving; left out, the version is registered but not served."""
     rollout: RolloutSpec | None = None
     """Copied into the ModelVersion's spec.rollout: a canary through 10% and 50% when left out."""
 
