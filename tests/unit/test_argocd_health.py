@@ -206,6 +206,29 @@ def test_each_health_script_is_self_contained(kind):
     assert "require" not in text and "dofile" not in text
 
 
+def lua_function(text: str, name: str) -> str | None:
+    """The text of `local function <name>` up to its closing `end` at column 0, or None."""
+    head = f"local function {name}("
+    if head not in text:
+        return None
+    start = text.index(head)
+    return text[start : text.index("\nend\n", start) + 5]
+
+
+def test_the_copies_of_the_shared_parts_are_the_same():
+    """Each folder stands alone, so the helpers and the first checks are copied into every
+    script: a fix to one copy must reach them all."""
+    for helper in ("condition", "describe", "verdict", "ready_verdict"):
+        copies = {lua_function(script(kind), helper) for kind in KINDS} - {None}
+        assert len(copies) == 1, f"{helper} differs between the health scripts"
+    first_checks = set()
+    for kind in KINDS:
+        text = script(kind)
+        start = text.index("if obj.metadata.deletionTimestamp ~= nil then")
+        first_checks.add(text[start : text.index("\nend\n", text.index("observe generation")) + 5])
+    assert len(first_checks) == 1, "the deletion, status and generation checks differ between the health scripts"
+
+
 @pytest.mark.parametrize("kind, case", CASES, ids=[f"{kind}/{case['inputPath']}" for kind, case in CASES])
 def test_health_of_fixture(kind, case):
     obj = load_object(folder(kind) / case["inputPath"])
