@@ -71,7 +71,7 @@ def load_object(path: Path) -> dict:
 
 def argo_cd_lua() -> lua51.LuaRuntime:
     """Lua 5.1 with what Argo CD's VM opens for a script configured in argocd-cm: base, table,
-    and a reduced os of date and time (package too, which Ballast's scripts do not use, so it is
+    and a reduced os of date and time, also preloaded for require("os") (the rest of package is
     left out). Without the string library gopher-lua has no string methods either. os.date
     answers with ACTION_CLOCK, for the one format the actions use."""
     lua = lua51.LuaRuntime(register_eval=False, register_builtins=False, unpack_returned_tuples=False)
@@ -82,6 +82,9 @@ def argo_cd_lua() -> lua51.LuaRuntime:
         "os = {time = function() return 1767618000 end, date = function(format)"
         ' if format ~= "!%Y-%m-%dT%H:%M:%SZ" then error("os.date format not faked: " .. tostring(format)) end'
         f' return "{ACTION_CLOCK}" end}}'
+    )
+    lua.execute(
+        'require = function(name) if name ~= "os" then error("module " .. name .. " not found") end return os end'
     )
     return lua
 

@@ -1,6 +1,6 @@
 -- Argo CD resource actions of a Ballast ModelVersion (ballast.dev/v1alpha1), offered only where
 -- the operator acts on them. Each edits what a person would edit with kubectl or in Git, so
--- `kubectl ballast`, a commit and the Argo CD UI all take the same path. Argo CD binds the object
+-- the `ballast` CLI, a commit and the Argo CD UI all take the same path. Argo CD binds the object
 -- to the global `obj`; only Lua's base and table libraries and a reduced os are loaded.
 local actions = {}
 local metadata = obj.metadata or {}
@@ -28,6 +28,6 @@ actions["approve"] = {disabled = being_deleted or not canary or rollout.autoProm
 -- abort: serving off; the canary is Superseded at once and Production keeps all the traffic.
 actions["abort"] = {disabled = being_deleted or not canary}
 -- rollback: back to Production from Superseded (a RolledBack canary failed its analysis; bring it
--- back deliberately, with `kubectl ballast rollback --to`).
+-- back deliberately, with `ballast rollback --to`).
 actions["rollback"] = {disabled = being_deleted or status.stage ~= "Superseded" or serving.enabled == false or not artifact_verified()}
 return actions
