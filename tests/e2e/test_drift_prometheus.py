@@ -223,6 +223,7 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     x1 = _operator_samples(text, "ballast_drift_feature_score", **mine, feature="x1", method="psi")
     x1_threshold = next(f for f in status["features"] if f["name"] == "x1")["threshold"]
     assert len(x1) == 1 and x1[0][1] > x1_threshold, (x1, x1_threshold)
+    assert not _operator_samples(text, "ballast_drift_feature_pvalue", **mine), "psi is a distance, with no p-value"
     assert _operator_samples(text, "ballast_drift_firings_total", **mine) == [({**mine, "action": "notify"}, 1.0)]
     assert not _operator_samples(text, "ballast_drift_score", namespace=namespace, policy=UNREACHABLE)
 

@@ -6,6 +6,7 @@
     POST /v2/models/{name}[/versions/{version}]/infer
     POST /v2/models/{name}[/versions/{version}]/feedback
     GET  /metrics
+    GET  /metrics/reference                                 the training data's distribution
 
 Every refusal is `{"error": "<message>"}` with a 4xx status (500 only for a fault of the
 server itself, which is logged with its traceback; 503 when it is too busy). A bad request
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 
+from ballast.build.serving import REFERENCE_PATH
 from ballast.serving.auth import CHALLENGE, FeedbackAuth
 from ballast.serving.errors import (
     Busy,
@@ -198,6 +200,13 @@ def build_app(
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
+    async def reference_page(_: web.Request) -> web.Response:
+        if not metrics.has_reference:
+            return _error("no reference distribution: the training snapshot could not be read (see the log)", 404)
+        response = web.Response(body=metrics.reference_exposition())
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
     async def stop_threads(_: web.Application) -> None:
         executor.shutdown(wait=False, cancel_futures=True)
 
@@ -208,6 +217,7 @@ def build_app(
     add("GET", "/v2/health/ready", ready, name="health.ready")
     add("GET", "/v2", server, name="metadata.server")
     add("GET", "/metrics", metrics_page, name="metrics")
+    add("GET", REFERENCE_PATH, reference_page, name="metrics.reference")
     for prefix, suffix in (("/v2/models/{name}", ""), ("/v2/models/{name}/versions/{version}", ".version")):
         add("GET", prefix, model, name=f"metadata.model{suffix}")
         add("GET", f"{prefix}/ready", model_ready, name=f"health.model{suffix}")

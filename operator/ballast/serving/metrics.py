@@ -35,9 +35,11 @@ Feedback
                                                   true_class __unseen__ for labels not in classes
   ballast_feedback_absolute_error_total           counter (regressors), sum of |predicted - true|
   ballast_feedback_squared_error_total            counter (regressors)
-  ballast_feedback_error_sum                      gauge (regressors), sum of predicted - true
+  ballast_feedback_signed_error                  gauge (regressors), sum of predicted - true
 
-Reference (the training snapshot, counted into the same buckets at start-up)
+Reference (the training snapshot, counted into the same buckets at start-up), at
+GET /metrics/reference and not in /metrics: it is the same in every pod of a version, so the
+operator reads it from one pod and exports it once per version (ballast.reference_metrics)
   ballast_reference_rows                                  gauge
   ballast_reference_feature_bin_ratio{feature, bin}       gauge; bin is the `le` label of
                                                           ballast_feature_value or the category
@@ -94,40 +96,38 @@ def _histogram_rows(edges: NumericEdges, counts: np.ndarray) -> Iterator[tuple[i
         yield i, list(zip(le_labels(series), np.cumsum(used).tolist()))
 
 
+def _family(kind: type, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Any:
+    return kind(name, documentation, labels=[*MODEL_LABELS, *labels])
+
+
 class DriftCollector(Collector):
-    """Renders the live Distributions, the feedback counts and the reference at scrape time."""
+    """Renders the live Distributions and the feedback counts at scrape time."""
 
     def __init__(
         self,
         signature: ModelSignature,
         live: Distributions,
         feedback: FeedbackCounts,
-        reference: Reference | None,
         predictor_kind: str,
         ready: list[bool],
     ) -> None:
-        self.signature, self.live, self.feedback, self.reference = signature, live, feedback, reference
+        self.signature, self.live, self.feedback = signature, live, feedback
         self.predictor_kind, self.ready = predictor_kind, ready
         self.model = [signature.name, signature.version]
-
-    def _family(self, kind: type, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Any:
-        return kind(name, documentation, labels=[*MODEL_LABELS, *labels])
 
     def collect(self) -> Iterator[Metric]:
         yield from self._serving()
         yield from self._features()
         yield from self._predictions()
         yield from self._feedback()
-        if self.reference is not None:
-            yield from self._reference(self.reference)
 
     def _serving(self) -> Iterator[Metric]:
         s, model = self.signature, self.model
-        rows = self._family(CounterMetricFamily, "ballast_serving_rows", "Rows predicted by infer requests.")
+        rows = _family(CounterMetricFamily, "ballast_serving_rows", "Rows predicted by infer requests.")
         rows.add_metric(model, self.live.rows)
-        ready = self._family(GaugeMetricFamily, "ballast_serving_ready", "1 while the server takes inferences.")
+        ready = _family(GaugeMetricFamily, "ballast_serving_ready", "1 while the server takes inferences.")
         ready.add_metric(model, 1.0 if self.ready[0] else 0.0)
-        info = self._family(
+        info = _family(
             GaugeMetricFamily,
             "ballast_serving_model_info",
             "The served model; always 1.",
@@ -141,7 +141,7 @@ class DriftCollector(Collector):
     def _features(self) -> Iterator[Metric]:
         live, model = self.live, self.model
         numeric = live.buckets.numeric
-        values = self._family(
+        values = _family(
             HistogramMetricFamily,
             "ballast_feature_value",
             "Numeric feature values; buckets are the training profile's bin edges.",
@@ -149,7 +149,7 @@ class DriftCollector(Collector):
         )
         for i, buckets in _histogram_rows(numeric, live.feature_counts):
             values.add_metric([*model, numeric.names[i]], buckets, float(live.feature_sums[i]))
-        categories = self._family(
+        categories = _family(
             CounterMetricFamily,
             "ballast_feature_category",
             "Categorical feature values by category (__other__, __unseen__ included).",
@@ -158,7 +158,7 @@ class DriftCollector(Collector):
         for j, category in enumerate(live.buckets.categorical):
             for label, count in zip(category.labels, live.category_counts[j].tolist()):
                 categories.add_metric([*model, category.feature, label], count)
-        missing = self._family(CounterMetricFamily, "ballast_feature_missing", "Missing feature values.", ("feature",))
+        missing = _family(CounterMetricFamily, "ballast_feature_missing", "Missing feature values.", ("feature",))
         for i, name in enumerate(numeric.names):
             missing.add_metric([*model, name], int(live.feature_missing[i]))
         for j, category in enumerate(live.buckets.categorical):
@@ -168,7 +168,7 @@ class DriftCollector(Collector):
     def _predictions(self) -> Iterator[Metric]:
         live, model = self.live, self.model
         if not self.signature.is_classifier:
-            values = self._family(
+            values = _family(
                 HistogramMetricFamily,
                 "ballast_prediction_value",
                 "Predicted values; buckets are the target's profile bin edges.",
@@ -177,15 +177,15 @@ class DriftCollector(Collector):
                 values.add_metric(model, buckets, live.value_sum)
             yield values
             return
-        classes = self._family(CounterMetricFamily, "ballast_prediction_class", "Predictions by class.", ("class",))
+        classes = _family(CounterMetricFamily, "ballast_prediction_class", "Predictions by class.", ("class",))
         for label, count in zip(live.classes, live.class_counts.tolist()):
             classes.add_metric([*model, str(label)], count)
-        top = self._family(
+        top = _family(
             HistogramMetricFamily,
             "ballast_prediction_max_probability",
             "Probability of the predicted (most probable) class.",
         )
-        per_class = self._family(
+        per_class = _family(
             HistogramMetricFamily,
             "ballast_prediction_class_probability",
             "Predicted probability of each class.",
@@ -201,14 +201,12 @@ class DriftCollector(Collector):
 
     def _feedback(self) -> Iterator[Metric]:
         feedback, model = self.feedback, self.model
-        rows = self._family(
-            CounterMetricFamily, "ballast_feedback_rows", "Labelled feedback rows by result.", ("result",)
-        )
+        rows = _family(CounterMetricFamily, "ballast_feedback_rows", "Labelled feedback rows by result.", ("result",))
         for result, count in feedback.rows.items():
             rows.add_metric([*model, result], count)
         yield rows
         if self.signature.is_classifier:
-            confusion = self._family(
+            confusion = _family(
                 CounterMetricFamily,
                 "ballast_feedback_confusion",
                 "Feedback rows by true and predicted class.",
@@ -219,25 +217,37 @@ class DriftCollector(Collector):
                     confusion.add_metric([*model, true_label, str(predicted)], int(feedback.confusion[t, p]))
             yield confusion
             return
-        absolute = self._family(
+        absolute = _family(
             CounterMetricFamily, "ballast_feedback_absolute_error", "Sum of |predicted - true| over feedback rows."
         )
         absolute.add_metric(model, feedback.absolute_error)
-        squared = self._family(
+        squared = _family(
             CounterMetricFamily, "ballast_feedback_squared_error", "Sum of (predicted - true)^2 over feedback rows."
         )
         squared.add_metric(model, feedback.squared_error)
-        signed = self._family(
-            GaugeMetricFamily, "ballast_feedback_error_sum", "Sum of (predicted - true) over feedback rows."
+        signed = _family(
+            GaugeMetricFamily, "ballast_feedback_signed_error", "Sum of (predicted - true) over feedback rows."
         )
         signed.add_metric(model, feedback.signed_error)
         yield from (absolute, squared, signed)
 
+
+class ReferenceCollector(Collector):
+    """Renders the reference; nothing when the training snapshot could not be read."""
+
+    def __init__(self, signature: ModelSignature, reference: Reference | None) -> None:
+        self.reference = reference
+        self.model = [signature.name, signature.version]
+
+    def collect(self) -> Iterator[Metric]:
+        if self.reference is not None:
+            yield from self._reference(self.reference)
+
     def _reference(self, reference: Reference) -> Iterator[Metric]:
         model = self.model
-        rows = self._family(GaugeMetricFamily, "ballast_reference_rows", "Rows of the training snapshot.")
+        rows = _family(GaugeMetricFamily, "ballast_reference_rows", "Rows of the training snapshot.")
         rows.add_metric(model, reference.rows)
-        bins = self._family(
+        bins = _family(
             GaugeMetricFamily,
             "ballast_reference_feature_bin_ratio",
             "Share of the training snapshot's present values in each feature bucket.",
@@ -246,7 +256,7 @@ class DriftCollector(Collector):
         for feature, ratios in reference.feature_bins.items():
             for label, ratio in ratios.items():
                 bins.add_metric([*model, feature, label], ratio)
-        missing = self._family(
+        missing = _family(
             GaugeMetricFamily,
             "ballast_reference_feature_missing_ratio",
             "Share of the training snapshot's rows missing the feature.",
@@ -254,7 +264,7 @@ class DriftCollector(Collector):
         )
         for feature, ratio in reference.feature_missing.items():
             missing.add_metric([*model, feature], ratio)
-        predictions = self._family(
+        predictions = _family(
             GaugeMetricFamily,
             "ballast_reference_prediction_bin_ratio",
             "Share of the training target in each prediction bucket or class.",
@@ -268,8 +278,11 @@ class DriftCollector(Collector):
 class ServingMetrics:
     """A registry of its own (so tests can run several servers in one process)."""
 
-    def __init__(self, signature: ModelSignature, collector: DriftCollector) -> None:
+    def __init__(self, signature: ModelSignature, collector: DriftCollector, reference: ReferenceCollector) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        self.reference_registry = CollectorRegistry(auto_describe=False)
+        self.reference_registry.register(reference)
+        self.has_reference = reference.reference is not None
         self.signature = signature
         model = (signature.name, signature.version)
         self._requests = Counter(
@@ -315,3 +328,6 @@ class ServingMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    def reference_exposition(self) -> bytes:
+        return generate_latest(self.reference_registry)
