@@ -207,7 +207,7 @@ def largest_extrapolation(prometheus: PrometheusServer, started: float, ended: f
     matrix = prometheus.api(
         "/api/v1/query", query=f"ballast_serving_rows_total{selector}[{range_}]", time=f"{ended:.3f}"
     )["result"]
-    window = int(range_.removesuffix("ms")) / 1000  # as Prometheus has it: whole milliseconds
+    window_milliseconds = int(range_.removesuffix("ms"))  # as Prometheus has it
     assert len(matrix) == 2, matrix
     factors = []
     for series in matrix:
@@ -219,7 +219,10 @@ def largest_extrapolation(prometheus: PrometheusServer, started: float, ended: f
             started,
             ended,
         )
-        factors.append(window / (stamps[-1] - stamps[0]))
+        # in whole milliseconds, as Prometheus keeps them: a float of Unix seconds is only good
+        # to about 2.4e-7 s, which put the bound below Prometheus's own factor by 1e-8
+        first, last = (round(stamp * 1000) for stamp in (stamps[0], stamps[-1]))
+        factors.append(window_milliseconds / (last - first))
     return max(factors)
 
 

@@ -35,7 +35,7 @@ Feedback
                                                   true_class __unseen__ for labels not in classes
   ballast_feedback_absolute_error_total           counter (regressors), sum of |predicted - true|
   ballast_feedback_squared_error_total            counter (regressors)
-  ballast_feedback_signed_error                  gauge (regressors), sum of predicted - true
+  ballast_feedback_signed_error                   gauge (regressors), sum of predicted - true
 
 Reference (the training snapshot, counted into the same buckets at start-up), at
 GET /metrics/reference and not in /metrics: it is the same in every pod of a version, so the
@@ -96,11 +96,16 @@ def _histogram_rows(edges: NumericEdges, counts: np.ndarray) -> Iterator[tuple[i
         yield i, list(zip(le_labels(series), np.cumsum(used).tolist()))
 
 
-def _family(kind: type, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Any:
-    return kind(name, documentation, labels=[*MODEL_LABELS, *labels])
+class _ModelCollector(Collector):
+    """Families whose series carry the served model's labels first."""
+
+    model: list[str]
+
+    def _family(self, kind: type, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Any:
+        return kind(name, documentation, labels=[*MODEL_LABELS, *labels])
 
 
-class DriftCollector(Collector):
+class DriftCollector(_ModelCollector):
     """Renders the live Distributions and the feedback counts at scrape time."""
 
     def __init__(
@@ -123,11 +128,11 @@ class DriftCollector(Collector):
 
     def _serving(self) -> Iterator[Metric]:
         s, model = self.signature, self.model
-        rows = _family(CounterMetricFamily, "ballast_serving_rows", "Rows predicted by infer requests.")
+        rows = self._family(CounterMetricFamily, "ballast_serving_rows", "Rows predicted by infer requests.")
         rows.add_metric(model, self.live.rows)
-        ready = _family(GaugeMetricFamily, "ballast_serving_ready", "1 while the server takes inferences.")
+        ready = self._family(GaugeMetricFamily, "ballast_serving_ready", "1 while the server takes inferences.")
         ready.add_metric(model, 1.0 if self.ready[0] else 0.0)
-        info = _family(
+        info = self._family(
             GaugeMetricFamily,
             "ballast_serving_model_info",
             "The served model; always 1.",
@@ -141,7 +146,7 @@ class DriftCollector(Collector):
     def _features(self) -> Iterator[Metric]:
         live, model = self.live, self.model
         numeric = live.buckets.numeric
-        values = _family(
+        values = self._family(
             HistogramMetricFamily,
             "ballast_feature_value",
             "Numeric feature values; buckets are the training profile's bin edges.",
@@ -149,7 +154,7 @@ class DriftCollector(Collector):
         )
         for i, buckets in _histogram_rows(numeric, live.feature_counts):
             values.add_metric([*model, numeric.names[i]], buckets, float(live.feature_sums[i]))
-        categories = _family(
+        categories = self._family(
             CounterMetricFamily,
             "ballast_feature_category",
             "Categorical feature values by category (__other__, __unseen__ included).",
@@ -158,7 +163,7 @@ class DriftCollector(Collector):
         for j, category in enumerate(live.buckets.categorical):
             for label, count in zip(category.labels, live.category_counts[j].tolist()):
                 categories.add_metric([*model, category.feature, label], count)
-        missing = _family(CounterMetricFamily, "ballast_feature_missing", "Missing feature values.", ("feature",))
+        missing = self._family(CounterMetricFamily, "ballast_feature_missing", "Missing feature values.", ("feature",))
         for i, name in enumerate(numeric.names):
             missing.add_metric([*model, name], int(live.feature_missing[i]))
         for j, category in enumerate(live.buckets.categorical):
@@ -168,7 +173,7 @@ class DriftCollector(Collector):
     def _predictions(self) -> Iterator[Metric]:
         live, model = self.live, self.model
         if not self.signature.is_classifier:
-            values = _family(
+            values = self._family(
                 HistogramMetricFamily,
                 "ballast_prediction_value",
                 "Predicted values; buckets are the target's profile bin edges.",
@@ -177,15 +182,15 @@ class DriftCollector(Collector):
                 values.add_metric(model, buckets, live.value_sum)
             yield values
             return
-        classes = _family(CounterMetricFamily, "ballast_prediction_class", "Predictions by class.", ("class",))
+        classes = self._family(CounterMetricFamily, "ballast_prediction_class", "Predictions by class.", ("class",))
         for label, count in zip(live.classes, live.class_counts.tolist()):
             classes.add_metric([*model, str(label)], count)
-        top = _family(
+        top = self._family(
             HistogramMetricFamily,
             "ballast_prediction_max_probability",
             "Probability of the predicted (most probable) class.",
         )
-        per_class = _family(
+        per_class = self._family(
             HistogramMetricFamily,
             "ballast_prediction_class_probability",
             "Predicted probability of each class.",
@@ -201,12 +206,14 @@ class DriftCollector(Collector):
 
     def _feedback(self) -> Iterator[Metric]:
         feedback, model = self.feedback, self.model
-        rows = _family(CounterMetricFamily, "ballast_feedback_rows", "Labelled feedback rows by result.", ("result",))
+        rows = self._family(
+            CounterMetricFamily, "ballast_feedback_rows", "Labelled feedback rows by result.", ("result",)
+        )
         for result, count in feedback.rows.items():
             rows.add_metric([*model, result], count)
         yield rows
         if self.signature.is_classifier:
-            confusion = _family(
+            confusion = self._family(
                 CounterMetricFamily,
                 "ballast_feedback_confusion",
                 "Feedback rows by true and predicted class.",
@@ -217,22 +224,22 @@ class DriftCollector(Collector):
                     confusion.add_metric([*model, true_label, str(predicted)], int(feedback.confusion[t, p]))
             yield confusion
             return
-        absolute = _family(
+        absolute = self._family(
             CounterMetricFamily, "ballast_feedback_absolute_error", "Sum of |predicted - true| over feedback rows."
         )
         absolute.add_metric(model, feedback.absolute_error)
-        squared = _family(
+        squared = self._family(
             CounterMetricFamily, "ballast_feedback_squared_error", "Sum of (predicted - true)^2 over feedback rows."
         )
         squared.add_metric(model, feedback.squared_error)
-        signed = _family(
+        signed = self._family(
             GaugeMetricFamily, "ballast_feedback_signed_error", "Sum of (predicted - true) over feedback rows."
         )
         signed.add_metric(model, feedback.signed_error)
         yield from (absolute, squared, signed)
 
 
-class ReferenceCollector(Collector):
+class ReferenceCollector(_ModelCollector):
     """Renders the reference; nothing when the training snapshot could not be read."""
 
     def __init__(self, signature: ModelSignature, reference: Reference | None) -> None:
@@ -245,9 +252,9 @@ class ReferenceCollector(Collector):
 
     def _reference(self, reference: Reference) -> Iterator[Metric]:
         model = self.model
-        rows = _family(GaugeMetricFamily, "ballast_reference_rows", "Rows of the training snapshot.")
+        rows = self._family(GaugeMetricFamily, "ballast_reference_rows", "Rows of the training snapshot.")
         rows.add_metric(model, reference.rows)
-        bins = _family(
+        bins = self._family(
             GaugeMetricFamily,
             "ballast_reference_feature_bin_ratio",
             "Share of the training snapshot's present values in each feature bucket.",
@@ -256,7 +263,7 @@ class ReferenceCollector(Collector):
         for feature, ratios in reference.feature_bins.items():
             for label, ratio in ratios.items():
                 bins.add_metric([*model, feature, label], ratio)
-        missing = _family(
+        missing = self._family(
             GaugeMetricFamily,
             "ballast_reference_feature_missing_ratio",
             "Share of the training snapshot's rows missing the feature.",
@@ -264,7 +271,7 @@ class ReferenceCollector(Collector):
         )
         for feature, ratio in reference.feature_missing.items():
             missing.add_metric([*model, feature], ratio)
-        predictions = _family(
+        predictions = self._family(
             GaugeMetricFamily,
             "ballast_reference_prediction_bin_ratio",
             "Share of the training target in each prediction bucket or class.",
