@@ -7,6 +7,7 @@
     POST /v2/models/{name}[/versions/{version}]/infer
     POST /v2/models/{name}[/versions/{version}]/feedback
     GET  /metrics
+    GET  /metrics/reference                                 the training data's distribution
 
 An infer request may carry its tensors as binary data after the JSON, and ask for its outputs
 that way (the binary tensor data extension, ballast.serving.binary: tritonclient's default).
@@ -34,6 +35,7 @@ from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 
+from ballast.build.serving import REFERENCE_PATH
 from ballast.serving import binary
 from ballast.serving.auth import CHALLENGE, FeedbackAuth
 from ballast.serving.errors import (
@@ -241,6 +243,13 @@ def build_app(
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
+    async def reference_page(_: web.Request) -> web.Response:
+        if not metrics.has_reference:
+            return _error("no reference distribution: the training snapshot could not be read (see the log)", 404)
+        response = web.Response(body=metrics.reference_exposition())
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
     async def stop_threads(_: web.Application) -> None:
         executor.shutdown(wait=False, cancel_futures=True)
 
@@ -251,6 +260,7 @@ def build_app(
     add("GET", "/v2/health/ready", ready, name="health.ready")
     add("GET", "/v2", server, name="metadata.server")
     add("GET", "/metrics", metrics_page, name="metrics")
+    add("GET", REFERENCE_PATH, reference_page, name="metrics.reference")
     for prefix, suffix in (("/v2/models/{name}", ""), ("/v2/models/{name}/versions/{version}", ".version")):
         add("GET", prefix, model, name=f"metadata.model{suffix}")
         add("GET", f"{prefix}/ready", model_ready, name=f"health.model{suffix}")

@@ -46,7 +46,7 @@ from ballast.serving.distributions import Distributions
 from ballast.serving.errors import StartupFailure
 from ballast.serving.feedback import FeedbackCounts
 from ballast.serving.limits import ServingLimits
-from ballast.serving.metrics import DriftCollector, ServingMetrics
+from ballast.serving.metrics import DriftCollector, ReferenceCollector, ServingMetrics
 from ballast.serving.predictor import build_predictor, encoder_categories, probe_batch
 from ballast.serving.reference import Reference, reference_from_frame
 from ballast.serving.service import ModelService
@@ -236,14 +236,15 @@ def load_served_model(
     live = Distributions(buckets, signature.classes, target_edges)
     feedback = FeedbackCounts(signature.classes)
     reference = _reference(store, signature, buckets, target_edges)
-    collector = DriftCollector(signature, live, feedback, reference, predictor.kind, state.ready)
-    metrics = ServingMetrics(signature, collector)
+    collector = DriftCollector(signature, live, feedback, predictor.kind, state.ready)
+    metrics = ServingMetrics(signature, collector, ReferenceCollector(signature, reference))
     service = ModelService(
         signature=signature, predictor=predictor, live=live, feedback_counts=feedback, limits=limits or ServingLimits()
     )
     try:
         service.infer(warm_up_document(signature), record=False)
         metrics.exposition()
+        metrics.reference_exposition()
     except Exception as error:  # noqa: BLE001
         raise StartupFailure("WarmUpFailed", f"the warm-up request failed: {type(error).__name__}: {error}") from None
     return LoadedModel(
