@@ -230,3 +230,32 @@ def test_a_refreshing_dataset_asks_to_be_woken_when_its_next_refresh_is_due():
     assert idle.wake_at == started + timedelta(hours=1)
     never = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}), NOW), SETTINGS)
     assert never.wake_at is None
+
+
+def kstatus_pair(outcome):
+    """(Reconciling, Stalled): InProgress, Current and Failed are (True, False), (False, False), (False, True)."""
+    found = {c["type"]: c["status"] for c in outcome.status["conditions"]}
+    return found["Reconciling"], found["Stalled"]
+
+
+def test_an_ingest_is_reconciling_its_failure_stalls_and_a_valid_version_is_neither():
+    assert kstatus_pair(reconcile_dataset(DatasetObservation(dataset(), NOW), SETTINGS)) == ("True", "False")
+    body = dataset(status={"ingest": ingesting()})
+    failure = {"ok": False, "reason": "SourceNotFound", "message": "HTTP 404 from http://x/d.csv"}
+    failed = reconcile_dataset(DatasetObservation(body, NOW, **finished(failure, succeeded=False)), SETTINGS)
+    assert kstatus_pair(failed) == ("False", "True")
+    invalid = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A, valid=False))), SETTINGS)
+    assert kstatus_pair(invalid) == ("False", "True")
+    valid = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A))), SETTINGS)
+    assert kstatus_pair(valid) == ("False", "False")
+
+
+def test_a_refresh_beside_a_valid_version_is_neither_reconciling_nor_stalled():
+    previous = {"sha256": SHA_A, "rows": 10, "createdAt": "2026-01-01T00:00:00Z", "valid": True}
+    kept = {"latestVersion": SHA_A, "latestRows": 10, "versions": [previous]}
+    body = dataset(status={"ingest": ingesting(job="credit-ingest-g1-r2", refresh=2), **kept}, refresh="1h")
+    running = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(finished=False, succeeded=False)), SETTINGS)
+    assert kstatus_pair(running) == ("False", "False")
+    failure = {"ok": False, "reason": "SourceNotFound", "message": "HTTP 404 from http://x/d.csv"}
+    failed = reconcile_dataset(DatasetObservation(body, NOW, **finished(failure, succeeded=False)), SETTINGS)
+    assert kstatus_pair(failed) == ("False", "False") and ready(failed)["status"] == "True"

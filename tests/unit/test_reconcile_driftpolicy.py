@@ -490,3 +490,24 @@ def test_a_judged_window_is_written_as_the_api_server_keeps_it_and_then_not_agai
     started = datetime.fromisoformat(judged["windowStart"])
     again = reconcile_drift_policy(observe(policy(status=judged), started=started))
     assert status_changes(judged, again.status) == {}
+
+
+def kstatus_pair(decision) -> tuple[str, str]:
+    """(Reconciling, Stalled): InProgress, Current and Failed are (True, False), (False, False), (False, True)."""
+    return condition(decision, "Reconciling")["status"], condition(decision, "Stalled")["status"]
+
+
+def test_a_policy_waits_for_production_watches_and_drifting_is_still_watching():
+    assert kstatus_pair(decide(observe(policy(), production=None))) == ("True", "False")
+    assert kstatus_pair(decide(observe(policy(status=watched()), TINY))) == ("False", "False")
+    drifting = decide(observe(policy(status=watched()), DRIFTING))
+    assert condition(drifting, "Drifting")["status"] == "True"
+    assert kstatus_pair(drifting) == ("False", "False")
+
+
+def test_a_policy_that_cannot_read_its_window_has_failed_until_it_can():
+    unread = decide(observe(policy(status=watched()), window_problem=("PrometheusUnreachable", "connection refused")))
+    assert kstatus_pair(unread) == ("False", "True")
+    assert condition(unread, "Stalled")["reason"] == "PrometheusUnreachable"
+    read = decide(observe(policy(status=unread.outcome.status), TINY))
+    assert kstatus_pair(read) == ("False", "False")
