@@ -17,6 +17,7 @@ from ballast.reconcile.driftpolicy_inputs import DriftObservation, PolicyRun, pa
 from ballast.reconcile.driftpolicy_metrics import fired_action, retrain_results, window_restarted
 from ballast.reconcile.driftpolicy_schedule import evaluate_window, evaluation_due, resumed_window_start
 from ballast.reconcile.outcome import Outcome
+from tests.support.kstatus import kstatus_after
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 OLD_DATA, NEW_DATA = "a" * 64, "b" * 64
@@ -511,3 +512,15 @@ def test_a_policy_that_cannot_read_its_window_has_failed_until_it_can():
     assert condition(unread, "Stalled")["reason"] == "PrometheusUnreachable"
     read = decide(observe(policy(status=unread.outcome.status), TINY))
     assert kstatus_pair(read) == ("False", "False")
+
+
+@pytest.mark.tools
+def test_kstatus_reads_a_waiting_policy_as_in_progress_a_drifting_one_as_current_and_an_unread_one_as_failed():
+    waiting = policy()
+    assert kstatus_after(waiting, reconcile_drift_policy(observe(waiting, production=None)).status) == "InProgress"
+    watching = policy(status=watched())
+    drifting = reconcile_drift_policy(observe(watching, DRIFTING))
+    assert find_condition(drifting.status["conditions"], "Drifting")["status"] == "True"
+    assert kstatus_after(watching, drifting.status) == "Current"
+    unread = reconcile_drift_policy(observe(watching, window_problem=("PrometheusUnreachable", "connection refused")))
+    assert kstatus_after(watching, unread.status) == "Failed"
