@@ -4,7 +4,7 @@ kstatus (sigs.k8s.io/cli-utils, what Flux, kpt and Config Sync wait on) reads Re
 Ready Unknown alike as InProgress, so without Stalled a failed object would be waited on until a
 timeout. Each function here reads what the kind's reconcile decided and says which it is;
 ballast.conditions.set_progress writes it. The Argo CD health checks (manifests/argocd) map the
-same states to Progressing, Healthy and Degraded, and docs/status-conditions.md lists them.
+same states to Progressing, Healthy and Degraded, and docs/conditions.md lists them.
 """
 
 from __future__ import annotations
