@@ -38,6 +38,13 @@ def live_kstatus(k: Kubectl) -> dict[tuple[str, str], str]:
     return kstatus(k.get_json(BALLAST_RESOURCES))
 
 
+def reconciling_and_stalled(status: dict) -> tuple[str, str]:
+    """The statuses of the two conditions kstatus reads first: InProgress, Current (with Ready
+    True) and Failed are (True, False), (False, False) and (False, True)."""
+    found = {condition["type"]: condition["status"] for condition in status.get("conditions") or []}
+    return found["Reconciling"], found["Stalled"]
+
+
 def kstatus_after(body: dict, status_patch: dict) -> str:
     """kstatus of body once a reconcile's status (a merge patch of .status, as Outcome.status
     is) is written: what a Flux health check would read next."""

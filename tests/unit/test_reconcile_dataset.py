@@ -9,7 +9,7 @@ from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
 from ballast.reconcile.jobs import JobState
 from ballast.settings import Settings
-from tests.support.kstatus import kstatus_after
+from tests.support.kstatus import kstatus_after, reconciling_and_stalled
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -235,22 +235,19 @@ def test_a_refreshing_dataset_asks_to_be_woken_when_its_next_refresh_is_due():
     assert never.wake_at is None
 
 
-def kstatus_pair(outcome):
-    """(Reconciling, Stalled): InProgress, Current and Failed are (True, False), (False, False), (False, True)."""
-    found = {c["type"]: c["status"] for c in outcome.status["conditions"]}
-    return found["Reconciling"], found["Stalled"]
-
-
 def test_an_ingest_is_reconciling_its_failure_stalls_and_a_valid_version_is_neither():
-    assert kstatus_pair(reconcile_dataset(DatasetObservation(dataset(), NOW), SETTINGS)) == ("True", "False")
+    assert reconciling_and_stalled(reconcile_dataset(DatasetObservation(dataset(), NOW), SETTINGS).status) == (
+        "True",
+        "False",
+    )
     body = dataset(status={"ingest": ingesting()})
     failure = {"ok": False, "reason": "SourceNotFound", "message": "HTTP 404 from http://x/d.csv"}
     failed = reconcile_dataset(DatasetObservation(body, NOW, **finished(failure, succeeded=False)), SETTINGS)
-    assert kstatus_pair(failed) == ("False", "True")
+    assert reconciling_and_stalled(failed.status) == ("False", "True")
     invalid = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A, valid=False))), SETTINGS)
-    assert kstatus_pair(invalid) == ("False", "True")
+    assert reconciling_and_stalled(invalid.status) == ("False", "True")
     valid = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A))), SETTINGS)
-    assert kstatus_pair(valid) == ("False", "False")
+    assert reconciling_and_stalled(valid.status) == ("False", "False")
 
 
 def test_a_refresh_beside_a_valid_version_is_neither_reconciling_nor_stalled():
@@ -258,10 +255,10 @@ def test_a_refresh_beside_a_valid_version_is_neither_reconciling_nor_stalled():
     kept = {"latestVersion": SHA_A, "latestRows": 10, "versions": [previous]}
     body = dataset(status={"ingest": ingesting(job="credit-ingest-g1-r2", refresh=2), **kept}, refresh="1h")
     running = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(finished=False, succeeded=False)), SETTINGS)
-    assert kstatus_pair(running) == ("False", "False")
+    assert reconciling_and_stalled(running.status) == ("False", "False")
     failure = {"ok": False, "reason": "SourceNotFound", "message": "HTTP 404 from http://x/d.csv"}
     failed = reconcile_dataset(DatasetObservation(body, NOW, **finished(failure, succeeded=False)), SETTINGS)
-    assert kstatus_pair(failed) == ("False", "False") and ready(failed)["status"] == "True"
+    assert reconciling_and_stalled(failed.status) == ("False", "False") and ready(failed)["status"] == "True"
 
 
 @pytest.mark.tools

@@ -17,7 +17,7 @@ from ballast.reconcile.driftpolicy_inputs import DriftObservation, PolicyRun, pa
 from ballast.reconcile.driftpolicy_metrics import fired_action, retrain_results, window_restarted
 from ballast.reconcile.driftpolicy_schedule import evaluate_window, evaluation_due, resumed_window_start
 from ballast.reconcile.outcome import Outcome
-from tests.support.kstatus import kstatus_after
+from tests.support.kstatus import kstatus_after, reconciling_and_stalled
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 OLD_DATA, NEW_DATA = "a" * 64, "b" * 64
@@ -493,25 +493,20 @@ def test_a_judged_window_is_written_as_the_api_server_keeps_it_and_then_not_agai
     assert status_changes(judged, again.status) == {}
 
 
-def kstatus_pair(decision) -> tuple[str, str]:
-    """(Reconciling, Stalled): InProgress, Current and Failed are (True, False), (False, False), (False, True)."""
-    return condition(decision, "Reconciling")["status"], condition(decision, "Stalled")["status"]
-
-
 def test_a_policy_waits_for_production_watches_and_drifting_is_still_watching():
-    assert kstatus_pair(decide(observe(policy(), production=None))) == ("True", "False")
-    assert kstatus_pair(decide(observe(policy(status=watched()), TINY))) == ("False", "False")
+    assert reconciling_and_stalled(decide(observe(policy(), production=None)).outcome.status) == ("True", "False")
+    assert reconciling_and_stalled(decide(observe(policy(status=watched()), TINY)).outcome.status) == ("False", "False")
     drifting = decide(observe(policy(status=watched()), DRIFTING))
     assert condition(drifting, "Drifting")["status"] == "True"
-    assert kstatus_pair(drifting) == ("False", "False")
+    assert reconciling_and_stalled(drifting.outcome.status) == ("False", "False")
 
 
 def test_a_policy_that_cannot_read_its_window_has_failed_until_it_can():
     unread = decide(observe(policy(status=watched()), window_problem=("PrometheusUnreachable", "connection refused")))
-    assert kstatus_pair(unread) == ("False", "True")
+    assert reconciling_and_stalled(unread.outcome.status) == ("False", "True")
     assert condition(unread, "Stalled")["reason"] == "PrometheusUnreachable"
     read = decide(observe(policy(status=unread.outcome.status), TINY))
-    assert kstatus_pair(read) == ("False", "False")
+    assert reconciling_and_stalled(read.outcome.status) == ("False", "False")
 
 
 @pytest.mark.tools

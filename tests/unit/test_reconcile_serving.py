@@ -10,7 +10,7 @@ from ballast.reconcile.modelversion import reconcile_model_version
 from ballast.reconcile.serving import DeploymentState, Sibling, in_transition
 from ballast.registry import Verification
 from ballast.settings import Settings
-from tests.support.kstatus import kstatus_after
+from tests.support.kstatus import kstatus_after, reconciling_and_stalled
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(superseded_grace_seconds=30)
@@ -369,22 +369,16 @@ def test_the_next_verification_is_when_the_reconcile_must_run_again_at_the_lates
     assert canary.wake_at == NOW + timedelta(minutes=1)  # the canary's first analysis comes first
 
 
-def kstatus_pair(outcome):
-    """(Reconciling, Stalled): InProgress, Current and Failed are (True, False), (False, False), (False, True)."""
-    found = {c["type"]: c["status"] for c in outcome.status["conditions"]}
-    return found["Reconciling"], found["Stalled"]
-
-
 def test_a_rollout_under_way_is_reconciling_a_served_version_is_neither_and_a_failed_one_stalls():
-    assert kstatus_pair(reconcile(version())) == ("True", "False")  # deploying
-    assert kstatus_pair(reconcile(version(), ready=2)) == ("False", "False")  # in Production
+    assert reconciling_and_stalled(reconcile(version()).status) == ("True", "False")  # deploying
+    assert reconciling_and_stalled(reconcile(version(), ready=2).status) == ("False", "False")  # in Production
     awaiting = canary_reconcile(canary_version(step=1, auto_promote=False), traffic(100))
-    assert kstatus_pair(awaiting) == ("True", "False")
+    assert reconciling_and_stalled(awaiting.status) == ("True", "False")
     rolled_back = canary_reconcile(canary_version(), traffic(100, errors=12))
-    assert kstatus_pair(rolled_back) == ("False", "True")
+    assert reconciling_and_stalled(rolled_back.status) == ("False", "True")
     missing = Verification(ok=False, reason="ArtifactMissing", message="no such object")
     unverified = reconcile(version(), verification=missing)
-    assert kstatus_pair(unverified) == ("False", "True")
+    assert reconciling_and_stalled(unverified.status) == ("False", "True")
     assert next(c for c in unverified.status["conditions"] if c["type"] == "Stalled")["reason"] == "ArtifactMissing"
 
 

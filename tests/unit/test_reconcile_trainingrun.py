@@ -9,7 +9,7 @@ from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.jobs import TERMINATION_GRACE_SECONDS, JobState
 from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run
 from ballast.settings import Settings
-from tests.support.kstatus import kstatus_after
+from tests.support.kstatus import kstatus_after, reconciling_and_stalled
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SHA_DATA, SHA_OLD, SHA_MODEL = "d" * 64, "0" * 64, "f" * 64
@@ -350,19 +350,14 @@ def test_no_reconcile_leaves_a_private_key_in_status():
         assert all(not key.startswith("_") for key in outcome.status), outcome.status
 
 
-def kstatus_pair(outcome):
-    """(Reconciling, Stalled): InProgress, Current and Failed are (True, False), (False, False), (False, True)."""
-    return condition(outcome, "Reconciling")["status"], condition(outcome, "Stalled")["status"]
-
-
 def test_a_running_run_is_reconciling_and_a_failed_gate_stalls_it():
     running = reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=dataset()), SETTINGS)
-    assert kstatus_pair(running) == ("True", "False")
+    assert reconciling_and_stalled(running.status) == ("True", "False")
     result = {"artifact": {"uri": "file:///m/x", "sha256": SHA_MODEL}, "passed": False, "gates": []}
     failed = reconcile_training_run(
         TrainingRunObservation(run(status=started()), NOW, dataset=dataset(), **finished_with(result)), SETTINGS
     )
-    assert kstatus_pair(failed) == ("False", "True")
+    assert reconciling_and_stalled(failed.status) == ("False", "True")
     assert condition(failed, "Stalled")["reason"] == "GateFailed"
 
 
@@ -370,7 +365,7 @@ def test_a_run_finished_before_stalled_existed_gets_it_from_succeeded():
     succeeded = {"type": "Succeeded", "status": "False", "reason": "GateFailed", "message": "accuracy 0.61 < 0.9"}
     status = {**started(), "conditions": [{**succeeded, "lastTransitionTime": "2026-01-01T11:30:00Z"}]}
     outcome = reconcile_training_run(TrainingRunObservation(run(status=status), NOW, job=None), SETTINGS)
-    assert kstatus_pair(outcome) == ("False", "True")
+    assert reconciling_and_stalled(outcome.status) == ("False", "True")
     assert condition(outcome, "Stalled")["message"] == "accuracy 0.61 < 0.9"
     assert condition(outcome, "Succeeded") == status["conditions"][0]
 
