@@ -60,7 +60,10 @@ def test_kstatus_says_in_progress_current_or_failed_of_each_kind_as_a_person_wou
     served = training_run("served", "iris", params={"max_iter": 300})
     served["spec"]["modelVersionTemplate"] = {"serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"}}
     k.apply(served)
-    k.apply(training_run("stump", "iris", params={"max_iter": 5}, gates={"minimums": {"accuracy": 0.999}}))
+    stump = "sklearn.tree.DecisionTreeClassifier"  # one split: about two thirds right, under the gate
+    k.apply(
+        training_run("stump", "iris", estimator=stump, params={"max_depth": 1}, gates={"minimums": {"accuracy": 0.99}})
+    )
     # ModelVersions: a missing artifact, and a served one no node can take
     k.apply(model_version("missing", "elsewhere", f"{STORE}/{namespace}/models/elsewhere/none/model.skops", "1" * 64))
     model = serialize_model(LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]))
