@@ -56,6 +56,9 @@ def test_kstatus_says_in_progress_current_or_failed_of_each_kind_as_a_person_wou
     k.apply(dataset("broken", {"inline": {"rows": iris_rows()[:6]}}, min_rows=50))
     k.apply(unbindable_source_claim("unbound"))
     k.apply(dataset("stuck", {"pvc": {"claimName": "unbound", "path": "iris.csv"}}))
+    # the runs below wait for a valid version only the tests' 90 s (operator_process), image loading included
+    iris = wait_for_condition(k, "dataset", "iris", "Ready", timeout=240)
+    assert condition(iris, "Ready")["status"] == "True", condition(iris, "Ready")
     # TrainingRuns: one that trains and serves, one that fails its gate (and one waiting, below)
     served = training_run("served", "iris", params={"max_iter": 300})
     served["spec"]["modelVersionTemplate"] = {"serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"}}
@@ -89,7 +92,7 @@ def test_kstatus_says_in_progress_current_or_failed_of_each_kind_as_a_person_wou
     )
     wait_for_condition(k, "trainingrun", "stump", "Succeeded", timeout=120)
     wait_for_condition(k, "dataset", "broken", "Ready", timeout=120)
-    # created last: a run gives up waiting for its Dataset after the tests' 90 s (operator_process)
+    # created last, for the same 90 s
     k.apply(training_run("waiting", "not-yet"))
 
     expected = {
