@@ -67,13 +67,8 @@ def test_kstatus_says_in_progress_current_or_failed_of_each_kind_as_a_person_wou
     k.apply(
         training_run("stump", "iris", estimator=stump, params={"max_depth": 1}, gates={"minimums": {"accuracy": 0.99}})
     )
-    # ModelVersions: a missing artifact, and a served one no node can take
+    # ModelVersions: a missing artifact (and, below, a served one no node can take)
     k.apply(model_version("missing", "elsewhere", f"{STORE}/{namespace}/models/elsewhere/none/model.skops", "1" * 64))
-    model = serialize_model(LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]))
-    uri, sha = plant(namespace, "huge", "v1", model.data)
-    huge = model_version("huge-v1", "huge", uri, sha)
-    huge["spec"]["serving"] = {"replicas": 1, "resources": {"requests": {"memory": "100Ti"}}}
-    k.apply(huge)
     # DriftPolicies: one watching the served model, one waiting for a Production version, one
     # whose retraining could never run (custom images are not enabled)
     plain = {"datasetRef": {"name": "iris"}, "estimator": "sklearn.linear_model.LogisticRegression"}
@@ -84,6 +79,13 @@ def test_kstatus_says_in_progress_current_or_failed_of_each_kind_as_a_person_wou
     run = wait_for_condition(k, "trainingrun", "served", "Succeeded", timeout=240)
     assert condition(run, "Succeeded")["status"] == "True", condition(run, "Succeeded")
     served_version = run["status"]["modelVersion"]
+    # planted once training has written to the store: a folder the tests make first would be
+    # root's, and the training pod could not write its own model next to it
+    model = serialize_model(LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]))
+    uri, sha = plant(namespace, "huge", "v1", model.data)
+    huge = model_version("huge-v1", "huge", uri, sha)
+    huge["spec"]["serving"] = {"replicas": 1, "resources": {"requests": {"memory": "100Ti"}}}
+    k.apply(huge)
     wait_for(
         lambda: (k.get_json("modelversion", served_version).get("status") or {}).get("stage") == "Production",
         timeout=180,
