@@ -16,7 +16,7 @@ from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
 from ballast.cards.annotations import card_notes
-from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition
+from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition, set_progress
 from ballast.lifecycle.stored_version import PinnedVersion, StoredVersion
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.trainingrun import RunPhase, TrainingRunReason
@@ -30,6 +30,7 @@ from ballast.reconcile.jobs import (
     result_pending,
 )
 from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.progress import finished_run_phase, run_standing
 from ballast.reconcile.typed import Typed, condition_of, parse_object, parse_status, wire_conditions
 from ballast.settings import Settings
 
@@ -129,6 +130,7 @@ def reconcile_training_run(observed: TrainingRunObservation, settings: Settings)
     run = parse_run(observed.body)
     outcome = Outcome(status={"observedGeneration": run.generation})
     if run_finished(run.status):
+        outcome.status["conditions"] = _finished_conditions(run, observed.now)
         return outcome
     if run.status.job_name is None:
         verdict = _start(outcome, run, observed, settings)
@@ -153,7 +155,17 @@ def _conditions(run: RunView, verdict: Verdict, now: datetime) -> list[dict[str,
             observed_generation=run.generation,
             now=stamp,
         )
-    return conditions
+    standing = run_standing(verdict.phase, str(verdict.reason), verdict.message)
+    return set_progress(conditions, standing, observed_generation=run.generation, now=stamp)
+
+
+def _finished_conditions(run: RunView, now: datetime) -> list[dict[str, Any]]:
+    """A finished run's conditions as they are, with Reconciling and Stalled said from Succeeded
+    (a run finished before Ballast set them gets them too; set again, they change nothing)."""
+    succeeded = condition_of(run.status, ConditionType.SUCCEEDED)
+    assert succeeded is not None and succeeded.status != "Unknown"
+    standing = run_standing(finished_run_phase(succeeded.status), succeeded.reason, succeeded.message)
+    return set_progress(wire_conditions(run.status), standing, observed_generation=run.generation, now=rfc3339(now))
 
 
 def _start(outcome: Outcome, run: RunView, observed: TrainingRunObservation, settings: Settings) -> Verdict:
