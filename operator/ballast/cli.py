@@ -152,12 +152,11 @@ def lineage(modelversion: str, namespace: str | None, store_uri: str | None) -> 
 @click.option("--timeout", default=900, show_default=True, help="Seconds to wait for the run to finish.")
 def reproduce(modelversion: str, namespace: str | None, timeout: int) -> None:
     """Train MODELVERSION again from its recorded inputs and check the artifact's sha256."""
-    import time
-
     from ballast.api.kinds import GROUP, MODEL_VERSION, TRAINING_RUN, VERSION
+    from ballast.client import Client, TrainingRun, WaitFailed, WaitTimeout
     from ballast.commands import api
     from ballast.commands.reproduce import NotReproducible, reproduction_run, verdict
-    from ballast.reconcile.trainingrun import is_finished
+    from ballast.conditions import ConditionType
 
     objects, namespace = api.custom_objects(), namespace or api.current_namespace()
     version = api.get(objects, namespace, MODEL_VERSION.plural, modelversion)
@@ -171,15 +170,13 @@ def reproduce(modelversion: str, namespace: str | None, timeout: int) -> None:
     if api.get(objects, namespace, TRAINING_RUN.plural, name) is None:
         objects.create_namespaced_custom_object(GROUP, VERSION, namespace, TRAINING_RUN.plural, run)
         click.echo(f"created TrainingRun {name}; waiting for it to finish")
-    deadline = time.monotonic() + timeout
-    while True:
-        current = api.get(objects, namespace, TRAINING_RUN.plural, name) or run
-        if is_finished(current.get("status") or {}):
-            break
-        if time.monotonic() > deadline:
-            raise click.ClickException(f"TrainingRun {name} did not finish within {timeout}s")
-        time.sleep(2)
-    same, message = verdict(version, current)
+    try:
+        finished = Client(namespace).wait_for(TrainingRun, name, condition=ConditionType.SUCCEEDED, timeout=timeout)
+    except WaitFailed as failed:  # a failed run is finished too: verdict says why it differs
+        finished = failed.last
+    except WaitTimeout:
+        raise click.ClickException(f"TrainingRun {name} did not finish within {timeout}s") from None
+    same, message = verdict(version, finished.model_dump(by_alias=True, exclude_none=True, mode="json"))
     click.echo(message)
     raise SystemExit(0 if same else 1)
 

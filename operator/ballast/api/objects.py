@@ -68,7 +68,7 @@ class BallastObject(ApiModel, Generic[SpecT, StatusT]):
             "apiVersion": self.api_version,
             "kind": self.info.kind,
             "metadata": self.metadata.for_apply(namespace),
-            "spec": self.spec.to_wire(),
+            "spec": self.spec.model_dump(by_alias=True, exclude_unset=True, exclude_none=True, mode="json"),
         }
 
 
@@ -93,7 +93,6 @@ class DriftPolicy(BallastObject[DriftPolicySpec, DriftPolicyStatus]):
 
 
 OBJECT_TYPES: tuple[type[BallastObject[Any, Any]], ...] = (Dataset, TrainingRun, ModelVersion, DriftPolicy)
-
 
 
 __all__ = ["OBJECT_TYPES", "BallastObject", "Dataset", "DriftPolicy", "ModelVersion", "ObjectMeta", "TrainingRun"]

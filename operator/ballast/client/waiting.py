@@ -14,7 +14,6 @@ from ballast.reasons.modelversion import Stage
 STALLED = "Stalled"
 
 
-
 @dataclass(frozen=True)
 class Target:
     """What to wait for: a condition with a status, and for a ModelVersion optionally a stage."""
@@ -47,7 +46,8 @@ def failure(obj: BallastObject[Any, Any], target: Target) -> str | None:
         return None  # the status describes an older spec
     for terminal, status in ((STALLED, "True"), (str(ConditionType.SUCCEEDED), "False")):
         found = conditions.get(terminal)
-        if found is not None and found.status == status and terminal != target.condition:
+        # waiting for Succeeded=False itself is not failing; waiting for Succeeded=True is
+        if found is not None and found.status == status and (terminal, status) != (target.condition, target.status):
             return f"{terminal}={status} ({found.reason}): {found.message}"
     if isinstance(obj, ModelVersion) and target.stage not in (None, Stage.FAILED) and _stage(obj) == Stage.FAILED:
         ready = conditions.get(str(ConditionType.READY))
