@@ -15,7 +15,18 @@ from tests.support.kube import REPO
 
 pytestmark = pytest.mark.index
 
-NOT_IN_CLI_INSTALL = {"numpy", "pandas", "scipy", "scikit-learn", "pyarrow", "kopf", "aiohttp", "fsspec", "skops"}
+# aiohttp is not among them: the kubernetes client (37) requires it
+NOT_IN_CLI_INSTALL = {
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "pyarrow",
+    "kopf",
+    "fsspec",
+    "skops",
+    "prometheus-client",
+}
 
 
 @pytest.fixture(scope="module")
