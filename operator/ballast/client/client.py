@@ -19,7 +19,15 @@ from kubernetes.client.exceptions import ApiException
 
 from ballast.api.kinds import GROUP, VERSION
 from ballast.api.objects import BallastObject
-from ballast.client.errors import ApiError, ConfigError, Unreachable, WaitFailed, WaitTimeout, error_from_response
+from ballast.client.errors import (
+    ApiError,
+    BallastError,
+    ConfigError,
+    Unreachable,
+    WaitFailed,
+    WaitTimeout,
+    error_from_response,
+)
 from ballast.client.waiting import Target, failure
 from ballast.reasons.modelversion import Stage
 
@@ -66,17 +74,11 @@ class Client:
         from another manager (as kubectl apply --server-side --force-conflicts); without it
         such a field raises Conflict."""
         manifest = obj.for_apply(self.namespace)
-        namespace, name = manifest["metadata"]["namespace"], obj.name
         body = self._call(
-            obj,
-            name,
-            namespace,
             self._api.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            obj.info.plural,
-            name,
+            type(obj),
+            manifest["metadata"]["namespace"],
+            obj.name,
             manifest,
             field_manager=self.field_manager,
             force=force,
@@ -88,66 +90,34 @@ class Client:
         """Create obj; AlreadyExists when the name is taken."""
         manifest = obj.for_apply(self.namespace)
         namespace = manifest["metadata"]["namespace"]
-        body = self._call(
-            obj,
-            obj.name,
-            namespace,
-            self._api.create_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            obj.info.plural,
-            manifest,
-            field_manager=self.field_manager,
-        )
+        try:
+            body = self._api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, obj.info.plural, manifest, field_manager=self.field_manager
+            )
+        except (ApiException, urllib3.exceptions.HTTPError) as error:
+            raise _translated(error, _what(type(obj), obj.name, namespace)) from None
         return type(obj).model_validate(body)
 
     def delete(self, kind: type[ObjectT], name: str, *, namespace: str | None = None) -> None:
         """Delete one object; NotFound when it does not exist."""
-        namespace = namespace or self.namespace
-        self._call(
-            kind,
-            name,
-            namespace,
-            self._api.delete_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            kind.info.plural,
-            name,
-        )
+        self._call(self._api.delete_namespaced_custom_object, kind, namespace or self.namespace, name)
 
     # --- reads ---------------------------------------------------------------------------------
 
     def get(self, kind: type[ObjectT], name: str, *, namespace: str | None = None) -> ObjectT:
         """The object as the API server has it now; NotFound when it does not exist."""
-        namespace = namespace or self.namespace
-        body = self._call(
-            kind,
-            name,
-            namespace,
-            self._api.get_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            kind.info.plural,
-            name,
+        return kind.model_validate(
+            self._call(self._api.get_namespaced_custom_object, kind, namespace or self.namespace, name)
         )
-        return kind.model_validate(body)
 
     def list(
         self, kind: type[ObjectT], *, namespace: str | None = None, label_selector: str | None = None
     ) -> list[ObjectT]:
-        namespace = namespace or self.namespace
         body = self._call(
-            kind,
-            None,
-            namespace,
             self._api.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            kind.info.plural,
+            kind,
+            namespace or self.namespace,
+            None,
             label_selector=label_selector or "",
         )
         return [kind.model_validate(item) for item in body["items"]]
@@ -179,10 +149,8 @@ class Client:
                     raw = event["raw_object"] or {}
                     raise error_from_response(raw.get("code", 500), json.dumps(raw), _what(kind, name, namespace))
                 yield WatchEvent(event["type"], kind.model_validate(event["raw_object"]))
-        except ApiException as error:
-            raise error_from_response(error.status or 0, error.body, _what(kind, name, namespace)) from None
-        except urllib3.exceptions.HTTPError as error:
-            raise Unreachable(f"the API server did not answer: {error}") from None
+        except (ApiException, urllib3.exceptions.HTTPError) as error:
+            raise _translated(error, _what(kind, name, namespace)) from None
 
     def wait_for(
         self,
@@ -210,14 +178,10 @@ class Client:
                     last,
                 )
             body = self._call(
-                kind,
-                name,
-                namespace or self.namespace,
                 self._api.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
+                kind,
                 namespace or self.namespace,
-                kind.info.plural,
+                None,
                 field_selector=f"metadata.name={name}",
             )
             items = [kind.model_validate(item) for item in body["items"]]
@@ -255,13 +219,19 @@ class Client:
 
     # --- the one place API errors are translated -----------------------------------------------
 
-    def _call(self, kind: Any, name: str | None, namespace: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+    @staticmethod
+    def _call(method: Any, kind: Any, namespace: str, name: str | None, *args: Any, **kwargs: Any) -> Any:
+        """method on kind's resource in namespace (on the object name, when given)."""
         try:
-            return method(*args, **kwargs)
-        except ApiException as error:
-            raise error_from_response(error.status or 0, error.body, _what(kind, name, namespace)) from None
-        except urllib3.exceptions.HTTPError as error:
-            raise Unreachable(f"the API server did not answer: {error}") from None
+            return method(GROUP, VERSION, namespace, kind.info.plural, *([name] if name else []), *args, **kwargs)
+        except (ApiException, urllib3.exceptions.HTTPError) as error:
+            raise _translated(error, _what(kind, name, namespace)) from None
+
+
+def _translated(error: Exception, what: str) -> BallastError:
+    if isinstance(error, ApiException):
+        return error_from_response(error.status or 0, error.body, what)
+    return Unreachable(f"the API server did not answer: {error}")
 
 
 def _what(kind: Any, name: str | None, namespace: str) -> str:
