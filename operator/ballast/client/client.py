@@ -29,6 +29,7 @@ from ballast.client.errors import (
     error_from_response,
 )
 from ballast.client.waiting import Target, failure
+from ballast.conditions import ConditionType
 from ballast.reasons.modelversion import Stage
 
 # The field manager of what a person or a notebook applies: `kubectl get -o yaml
@@ -89,13 +90,14 @@ class Client:
     def create(self, obj: ObjectT) -> ObjectT:
         """Create obj; AlreadyExists when the name is taken."""
         manifest = obj.for_apply(self.namespace)
-        namespace = manifest["metadata"]["namespace"]
-        try:
-            body = self._api.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, obj.info.plural, manifest, field_manager=self.field_manager
-            )
-        except (ApiException, urllib3.exceptions.HTTPError) as error:
-            raise _translated(error, _what(type(obj), obj.name, namespace)) from None
+        body = self._call(
+            self._api.create_namespaced_custom_object,
+            type(obj),
+            manifest["metadata"]["namespace"],
+            None,
+            manifest,
+            field_manager=self.field_manager,
+        )
         return type(obj).model_validate(body)
 
     def delete(self, kind: type[ObjectT], name: str, *, namespace: str | None = None) -> None:
@@ -157,7 +159,7 @@ class Client:
         kind: type[ObjectT],
         name: str,
         *,
-        condition: str | None = "Ready",
+        condition: str | None = ConditionType.READY,
         status: str = "True",
         stage: Stage | str | None = None,
         namespace: str | None = None,
@@ -223,7 +225,19 @@ class Client:
     def _call(method: Any, kind: Any, namespace: str, name: str | None, *args: Any, **kwargs: Any) -> Any:
         """method on kind's resource in namespace (on the object name, when given)."""
         try:
-            return method(GROUP, VERSION, namespace, kind.info.plural, *([name] if name else []), *args, **kwargs)
+            response = method(
+                GROUP,
+                VERSION,
+                namespace,
+                kind.info.plural,
+                *([name] if name else []),
+                *args,
+                # the answer as the JSON it is: the client deserializes some answers (an apply's)
+                # to None
+                _preload_content=False,
+                **kwargs,
+            )
+            return json.loads(response.data or b"{}")
         except (ApiException, urllib3.exceptions.HTTPError) as error:
             raise _translated(error, _what(kind, name, namespace)) from None
 
