@@ -318,12 +318,11 @@ def lineage(modelversion: str, target: Target, output: OutputFormat, store_uri: 
 @click.option("--timeout", default=900, show_default=True, help="Seconds to wait for the run to finish.")
 def reproduce(modelversion: str, target: Target, output: OutputFormat, timeout: int) -> None:
     """Train MODELVERSION again from its recorded inputs and check the artifact's sha256 (exit 1 when it differs)."""
-    import time
-
     from ballast.api.kinds import GROUP, MODEL_VERSION, TRAINING_RUN, VERSION
+    from ballast.client import Client, TrainingRun, WaitFailed, WaitTimeout
     from ballast.commands.api import get
     from ballast.commands.reproduce import NotReproducible, reproduction_run, verdict
-    from ballast.reconcile.trainingrun import is_finished
+    from ballast.conditions import ConditionType
 
     cluster = _connect(target)
     version = _find(cluster, MODEL_VERSION.plural, modelversion, "ModelVersion")
@@ -337,15 +336,14 @@ def reproduce(modelversion: str, target: Target, output: OutputFormat, timeout: 
         cluster.objects.create_namespaced_custom_object(GROUP, VERSION, namespace, TRAINING_RUN.plural, run)
         if output is OutputFormat.TABLE:
             click.echo(f"created TrainingRun {name}; waiting for it to finish")
-    deadline = time.monotonic() + timeout
-    while True:
-        current = get(cluster.objects, namespace, TRAINING_RUN.plural, name) or run
-        if is_finished(current.get("status") or {}):
-            break
-        if time.monotonic() > deadline:
-            raise CommandError(f"TrainingRun {name} did not finish within {timeout}s")
-        time.sleep(2)
-    same, message = verdict(version, current)
+    client = Client(namespace, api_client=cluster.objects.api_client)
+    try:
+        finished = client.wait_for(TrainingRun, name, condition=ConditionType.SUCCEEDED, timeout=timeout)
+    except WaitFailed as failed:  # a failed run is finished too: verdict says why it differs
+        finished = failed.last
+    except WaitTimeout:
+        raise CommandError(f"TrainingRun {name} did not finish within {timeout}s") from None
+    same, message = verdict(version, finished.model_dump(by_alias=True, exclude_none=True, mode="json"))
     data = {"reproduced": same, "message": message, "trainingRun": name}
     click.echo(render(output, data, lambda: message))
     raise SystemExit(ExitCode.OK if same else ExitCode.FAILED)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ballast import cli
+from ballast.api.annotations import TRAINING_SPEC_ANNOTATION
 from ballast.commands import api, gc
 from ballast.commands import erase as erasing
 from ballast.lifecycle.erasure import plan_erasure
@@ -27,7 +28,6 @@ from ballast.lifecycle.retention import (
     plan_gc,
     stored_versions,
 )
-from ballast.reconcile.trainingrun import TRAINING_SPEC_ANNOTATION
 from ballast.store import ArtifactStore
 from ballast.store.objects import StoredObject
 

@@ -22,7 +22,7 @@ from kubernetes.config import ConfigException
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from ballast import __version__, cli, plugin
-from ballast.api.modelversion import ROLLBACK_ANNOTATION
+from ballast.api.annotations import ROLLBACK_ANNOTATION
 from ballast.commands import api
 from ballast.commands.errors import ExitCode, explain
 from ballast.commands.rollout_requests import Refused, abort, approve, promote

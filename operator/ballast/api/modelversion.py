@@ -21,11 +21,6 @@ from ballast.api.common import (
 )
 from ballast.reasons.modelversion import CanaryVerdict, Stage
 
-# Set (to the time of the request) on an earlier version to bring it back to Production:
-# `kubectl ballast rollback` or `promote`, `kubectl annotate` or a commit in Git all do the same.
-# Part of the API, so the user's commands read it without loading the operator's reconcilers.
-ROLLBACK_ANNOTATION = "ballast.dev/rollback-requested-at"
-
 
 class ModelArtifact(ApiModel):
     """The model file: where it is and the digest it must have."""

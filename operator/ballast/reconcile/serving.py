@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ballast.api.modelversion import ROLLBACK_ANNOTATION, RolloutStrategy
+from ballast.api.modelversion import RolloutStrategy
 from ballast.build.serving import model_service_name
 from ballast.reasons.modelversion import SERVING_STAGES, Stage
 from ballast.reconcile.outcome import Outcome
@@ -97,7 +97,6 @@ def _traffic_percent(own_ready: int, others: tuple[Sibling, ...]) -> int:
 
 
 __all__ = [
-    "ROLLBACK_ANNOTATION",
     "DeploymentState",
     "Sibling",
     "approval_manager",

@@ -10,13 +10,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from ballast.api.modelversion import (
-    ROLLBACK_ANNOTATION,
-    ModelVersionSpec,
-    ModelVersionStatus,
-    RolloutSpec,
-    ServingSpec,
-)
+from ballast.api.annotations import ROLLBACK_ANNOTATION
+from ballast.api.modelversion import ModelVersionSpec, ModelVersionStatus, RolloutSpec, ServingSpec
 from ballast.canary.analysis import Analysis, analyse
 from ballast.canary.samples import Sample, window
 from ballast.conditions import ConditionStatus

@@ -4,11 +4,15 @@ and register a ModelVersion when the gates pass."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ballast.api.annotations import (
+    METADATA_SHA256_ANNOTATION,
+    PROFILE_SHA256_ANNOTATION,
+    TRAINING_SPEC_ANNOTATION,
+)
 from ballast.api.common import key_metric_for_status
 from ballast.api.kinds import MODEL_VERSION
 from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
@@ -31,13 +35,10 @@ from ballast.reconcile.jobs import (
 )
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.progress import finished_run_phase, run_standing
-from ballast.reconcile.typed import Typed, condition_of, parse_object, parse_status, wire_conditions
+from ballast.reconcile.typed import Typed, condition_of, parse_object, wire_conditions
 from ballast.settings import Settings
 
 RESULT_FIELDS = ("metrics", "params", "gates", "reproducibility")
-TRAINING_SPEC_ANNOTATION = "ballast.dev/training-spec"
-PROFILE_SHA256_ANNOTATION = "ballast.dev/dataset-profile-sha256"
-METADATA_SHA256_ANNOTATION = "ballast.dev/dataset-metadata-sha256"
 # what a Dataset version records -> the pinned run's status field -> the ModelVersion's annotation
 DATASET_DIGESTS = (
     ("profileSha256", "datasetProfileSha256", PROFILE_SHA256_ANNOTATION),
@@ -114,11 +115,6 @@ def version_to_look_up(body: dict[str, Any], dataset: dict[str, Any] | None) -> 
 def run_finished(status: TrainingRunStatus) -> bool:
     succeeded = condition_of(status, ConditionType.SUCCEEDED)
     return succeeded is not None and succeeded.status in ("True", "False")
-
-
-def is_finished(status: Mapping[str, Any]) -> bool:
-    """run_finished, for a TrainingRun's status as the API server returns it (the CLI's)."""
-    return run_finished(parse_status(TrainingRunStatus, status))
 
 
 def model_version_name(model: str, sha256: str) -> str:
