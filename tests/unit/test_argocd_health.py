@@ -669,8 +669,9 @@ def test_model_version_health_of_failures():
     )
     serving = _reconciled_version(_version(strategy="Immediate"), siblings=(), ready=2)
     assert health("modelversion", serving) == ("Healthy", "Serving: 2 of 2 replicas ready")
+    # too few ready replicas is work under way (Reconciling), as kstatus says of a Deployment
     assert health("modelversion", _reconciled_version(serving, siblings=(), ready=1)) == (
-        "Degraded",
+        "Progressing",
         "ReplicasUnavailable: 1 of 2 replicas ready",
     )
     assert (

@@ -61,6 +61,17 @@ if obj.status.observedGeneration ~= obj.metadata.generation then
   return verdict("Progressing", "Waiting for the Ballast operator to observe generation " .. tostring(obj.metadata.generation))
 end
 
+-- kstatus's conventions, which the operator keeps on every kind (docs/conditions.md): Stalled
+-- True is a failure that lasts until the spec changes, Reconciling True is work under way.
+local stalled = condition("Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  return verdict("Degraded", describe(stalled))
+end
+local reconciling = condition("Reconciling")
+if reconciling ~= nil and reconciling.status == "True" then
+  return verdict("Progressing", describe(reconciling))
+end
+
 local ready = condition("Ready")
 if ready == nil or ready.status == "False" then
   return ready_verdict(ready)
@@ -79,12 +90,13 @@ if ready.status ~= "True" then
   return ready_verdict(ready)
 end
 
--- The policy works, but the model it watches has drifted and still does: Degraded, so the
--- Application shows it and Argo CD notifications (on-health-degraded) can tell a person, also
--- while a retrain it started is under way.
+-- The policy works and the model it watches has drifted: Healthy, as kstatus says (Current),
+-- since finding drift is the policy's job, not its failure; Degraded would fail every Flux
+-- Kustomization or Argo CD sync wave that waits on it. The message names the drift, and the
+-- Drifting condition, its Event, metric and alert tell a person.
 local drifting = condition("Drifting")
 if drifting ~= nil and drifting.status == "True" then
-  return verdict("Degraded", describe(drifting))
+  return verdict("Healthy", "Drifting: " .. describe(drifting))
 end
 
 -- Watching: the Drifting condition says what the last window showed (NoDrift, or NotEnoughData

@@ -85,4 +85,15 @@ if stage == "Canary" and rollout.autoPromote == false and rollout.approved ~= tr
   return verdict("Suspended", describe(ready))
 end
 
+-- kstatus's conventions, which the operator keeps on every kind (docs/conditions.md): Stalled
+-- True is a failure that lasts until the spec changes, Reconciling True is work under way.
+local stalled = condition("Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  return verdict("Degraded", describe(stalled))
+end
+local reconciling = condition("Reconciling")
+if reconciling ~= nil and reconciling.status == "True" then
+  return verdict("Progressing", describe(reconciling))
+end
+
 return ready_verdict(ready)
