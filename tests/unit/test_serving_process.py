@@ -37,9 +37,11 @@ def serve_command(
     *extra: str,
     artifact_uri: str | None = None,
     sha256: str | None = None,
+    grpc_port: int = -1,
 ) -> list[str]:
     """The command line of a server that takes feedback with the harness's FEEDBACK_TOKEN (a
-    file beside the termination log)."""
+    file beside the termination log); without `grpc_port`, REST only, so servers started at
+    once do not contend for the gRPC API's default port."""
     token_file = termination_log.parent / f"{termination_log.name}.feedback-token"
     token_file.write_text(FEEDBACK_TOKEN + "\n")
     return [
@@ -56,6 +58,8 @@ def serve_command(
         "127.0.0.1",
         "--port",
         str(port),
+        "--grpc-port",
+        str(grpc_port),
         "--termination-log",
         str(termination_log),
         "--feedback-token-file",
