@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,19 +27,17 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
 from ballast.runtime.serve import parse_serve_args
 from tests.support.net import free_port
+from tests.unit.test_serving_binary_http import MAX_REQUEST_BYTES, MAX_ROWS, known_clinic_rows
 from tests.unit.test_serving_harness import (
     Client,
     TrainedModel,
     expected_outputs,
-    iris_frame,
     metric_value,
     mixed_frame,
+    species_frame,
     trained_model,
 )
-from tests.unit.test_serving_process import REPO, serve_command
-
-MAX_ROWS = 2000
-MAX_REQUEST_BYTES = 256 * 1024
+from tests.unit.test_serving_process import REPO, serve_command, wait_until_ready
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +89,7 @@ def served(trained: TrainedModel, workdir: Path, *extra: str) -> Iterator[Served
     # A client's own cap on what it receives would hide the server's: lift it, so the server's shows.
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[("grpc.max_send_message_length", -1)])
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text() if log.exists() else "the server exited"
-            try:
-                if client.is_server_ready():
-                    break
-            except triton.InferenceServerException:  # not listening yet
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.1)
+        wait_until_ready(process, log, client.is_server_ready)
         yield Served(client, pb_grpc.GRPCInferenceServiceStub(channel), Rest(port), process)
     finally:
         channel.close()
@@ -113,11 +102,6 @@ def served(trained: TrainedModel, workdir: Path, *extra: str) -> Iterator[Served
 def server(mixed: TrainedModel, workdir: Path) -> Iterator[Served]:
     with served(mixed, workdir) as running:
         yield running
-
-
-def known_clinic_rows(mixed: TrainedModel, count: int) -> pd.DataFrame:
-    frame = mixed.frame.drop(columns="target")
-    return frame[frame["clinic"].notna()].iloc[:count]
 
 
 def triton_inputs(rows: pd.DataFrame, trained: TrainedModel) -> list[triton.InferInput]:
@@ -217,10 +201,7 @@ def test_only_the_outputs_asked_for(server, mixed) -> None:
 
 
 def test_a_2d_fp32_matrix_and_bytes_labels(workdir) -> None:
-    frame, schema = iris_frame()
-    frame = frame.assign(target=pd.Series(np.array(["setosa", "versicolor", "virginica"])[frame["target"]]))
-    schema = {**schema, "columns": [*schema["columns"][:-1], {"name": "target", "type": "string"}]}
-    species = trained_model(workdir, "species", (frame, schema), "sklearn.linear_model.LogisticRegression")
+    species = trained_model(workdir, "species", species_frame(), "sklearn.linear_model.LogisticRegression")
     rows = species.frame.drop(columns="target").iloc[::10]
     values = rows[list(species.columns.all)].to_numpy(dtype=np.float32)
     labels, _ = expected_outputs(species, rows.astype(np.float32).astype(np.float64))

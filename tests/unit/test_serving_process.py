@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,23 @@ def serve_command(
         str(token_file),
         *extra,
     ]
+
+
+def wait_until_ready(
+    process: subprocess.Popen, termination_log: Path, is_ready: Callable[[], bool], seconds: float = 60
+) -> None:
+    """Until `is_ready()` (a client's probe; an exception means not listening yet) says so; fails
+    with the termination message if the server exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, termination_log.read_text() if termination_log.exists() else "it exited"
+        try:
+            if is_ready():
+                return
+        except Exception:  # noqa: BLE001 - not listening yet
+            pass
+        assert time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.1)
 
 
 def refused(port: int) -> bool:
