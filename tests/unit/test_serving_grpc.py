@@ -10,8 +10,10 @@ Ballast's generated stubs are never imported here: they and tritonclient's regis
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -350,3 +352,17 @@ def test_a_grpc_port_in_use_fails_the_start_with_its_reason(mixed, workdir) -> N
         finished = subprocess.run(command, stderr=subprocess.DEVNULL, cwd=REPO, timeout=120)
     assert finished.returncode == 1
     assert json.loads(log.read_text())["reason"] == "ListenFailed"
+
+
+def test_sigterm_drops_grpc_readiness_while_it_still_answers_then_exits(mixed, workdir) -> None:
+    with served(mixed, workdir, "--drain-seconds", "2") as running:
+        rows = known_clinic_rows(mixed, 2)
+        running.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while running.client.is_server_ready():
+            assert time.monotonic() < deadline, "still ready after SIGTERM"
+            time.sleep(0.05)
+        assert not running.client.is_model_ready("mixed") and running.client.is_server_live()
+        # Draining: not ready, so endpoints drop the pod, but a call that still arrives is answered.
+        assert running.client.infer("mixed", triton_inputs(rows, mixed)).as_numpy("predict").shape == (2,)
+        assert running.process.wait(30) == 0

@@ -25,7 +25,7 @@ from grpc import aio
 
 from ballast.serving import grpcwire
 from ballast.serving.app import ServerState
-from ballast.serving.errors import InferenceError
+from ballast.serving.errors import ClientClosedRequest, InferenceError
 from ballast.serving.metrics import ServingMetrics
 from ballast.serving.offload import Offload
 from ballast.serving.proto import grpc_predict_v2_pb2 as pb
@@ -72,6 +72,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         """`work`'s message, counted as REST counts `endpoint` with the status `work` gives; an
         InferenceError (or a fault of ours) ends the call with its gRPC status instead."""
         started = time.perf_counter()
+        # What a call the client cancels mid-way counts as (asyncio cancels `work`), as REST counts
+        # a client that hangs up: not a fault of the server's.
+        status = ClientClosedRequest.status
         self.state.in_flight += 1
         try:
             message, status = await work()
