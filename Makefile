@@ -38,11 +38,12 @@ test: venv ## Run every test: unit tests, then those against the real local clus
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv with Ballast and its test dependencies
 
-# The same pins as the image (operator/constraints.txt), so tests run what the pods run.
+# The same pins as the image (operator/constraints.txt), so tests run what the pods run; `all` is
+# the image's extra (operator, training, serving), `test` adds the test tools.
 $(VENV)/.installed: pyproject.toml operator/constraints.txt
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c operator/constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c operator/constraints.txt -e '.[all,test]'
 	touch $@
 
 .PHONY: lint

@@ -38,6 +38,7 @@ from tests.support.image import ballast_image  # noqa: E402
 from tests.support.kube import Kubectl, cache_dir, kubectl_binary, on_kind, wait_for  # noqa: E402
 from tests.support.traffic import Traffic, infer, ready_endpoints  # noqa: E402
 
+from ballast.client import Client, ModelVersion, Stage  # noqa: E402
 from ballast.conditions import find_condition  # noqa: E402
 from ballast.reconcile.durations import parse_time  # noqa: E402
 
@@ -142,10 +143,8 @@ def _json(value) -> str:
     return json.dumps(value)
 
 
-def production(k: Kubectl) -> dict | None:
-    return next(
-        (v for v in k.get_json("modelversions")["items"] if (v.get("status") or {}).get("stage") == "Production"), None
-    )
+def production(client: Client) -> ModelVersion | None:
+    return next((v for v in client.list(ModelVersion) if v.status and v.status.stage == Stage.PRODUCTION), None)
 
 
 def policy_status(k: Kubectl) -> dict:
@@ -230,6 +229,7 @@ def main(argv: list[str]) -> int:
     print(f"  operator pod {operator['metadata']['name']}: {operator['status'].get('phase')}")
 
     k = kubectl.in_namespace(NAMESPACE)
+    client = Client(NAMESPACE, kubeconfig=str(kubeconfig))
     for kind in ("driftpolicy", "trainingrun", "modelversion", "dataset"):  # a fresh start on a rerun
         k.run("delete", kind, "--all", "--wait=true", "--timeout=120s", check=False)
     progress = Progress(k)
@@ -267,9 +267,9 @@ def main(argv: list[str]) -> int:
             message=f"TrainingRun {name}",
         )
         if name == "logistic":
-            wait(progress, lambda: production(k), timeout=180, message="the first model in Production")
+            wait(progress, lambda: production(client), timeout=180, message="the first model in Production")
     print(subprocess_output([BALLAST, "runs", shifting.MODEL, "-n", NAMESPACE], kubeconfig))
-    champion = production(k)["metadata"]["name"]
+    champion = production(client).name
 
     pools = {False: shifting.rows(2000, shifted=False, seed=11), True: shifting.rows(2000, shifted=True, seed=12)}
     world = {"shifted": False}
@@ -298,12 +298,12 @@ def main(argv: list[str]) -> int:
         at_firing = policy_status(k)  # the evaluation that fired is still the latest one
         promoted = wait(
             progress,
-            lambda: (production(k) or {}).get("metadata", {}).get("name") not in (None, champion) and production(k),
+            lambda: (promoted := production(client)) is not None and promoted.name != champion and promoted,
             timeout=300,
             message="the retrained model in Production",
         )
         promoted_at = time.monotonic()
-        challenger = promoted["metadata"]["name"]
+        challenger = promoted.name
 
         step(f"After the promotion: the same shifted traffic, judged against {challenger}'s own training data")
         after = evaluations(k, progress, challenger, count=3)
@@ -317,15 +317,15 @@ def main(argv: list[str]) -> int:
     firing = status["firings"][0]
     run = k.get_json("trainingrun", firing["trainingRun"]) if firing.get("trainingRun") else {}
     rows = [["version", "stage", "accuracy", "trained by", "dataset version"]]
-    for version in sorted(k.get_json("modelversions")["items"], key=lambda v: v["metadata"]["creationTimestamp"]):
-        vs = version.get("status") or {}
+    for version in sorted(client.list(ModelVersion), key=lambda v: v.metadata.creation_timestamp):
+        status, source = version.status, version.spec.source
         rows.append(
             [
-                version["metadata"]["name"],
-                vs.get("stage", "-"),
-                f"{(vs.get('metrics') or {}).get('accuracy', float('nan')):.3f}",
-                version["spec"].get("source", {}).get("trainingRun", "-"),
-                version["spec"].get("source", {}).get("dataset", {}).get("version", "-")[:12],
+                version.name,
+                str(status.stage) if status and status.stage else "-",
+                f"{((status and status.metrics) or {}).get('accuracy', float('nan')):.3f}",
+                (source and source.training_run) or "-",
+                (source.dataset.version[:12] if source and source.dataset else "-"),
             ]
         )
     print(table(rows))

@@ -18,7 +18,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache_root=${BALLAST_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ballast}
 state=$cache_root/image
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/pyproject.toml" | head -n1)
+# ballast.__version__ is the one version (pyproject.toml reads it too, as a dynamic version)
+version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$repo/operator/ballast/__init__.py")
 image=${IMAGE:-localhost/ballast:$version}
 uv_version=0.13.8
 
@@ -204,7 +205,8 @@ lock() {
   # uv keeps the versions the lock already has where they still fit; BALLAST_LOCK_UPGRADE=1
   # takes the newest instead.
   [[ -n ${BALLAST_LOCK_UPGRADE:-} ]] && compile+=(--upgrade)
-  (cd "$repo" && "${compile[@]}" pyproject.toml -o operator/requirements.lock)
+  # The image installs the `all` extra (operator, ingest, training, serving, and the CLI).
+  (cd "$repo" && "${compile[@]}" --extra all pyproject.toml -o operator/requirements.lock)
   # The build backend (pyproject's [build-system] requires) pinned the same way, for the
   # builder's wheel of Ballast itself; it never reaches the image.
   (cd "$repo" && "$py" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["build-system"]["requires"]))' \

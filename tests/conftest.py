@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         in_cluster_dir = Path(item.fspath).resolve().relative_to(REPO / "tests").parts[0] in CLUSTER_DIRS
         # helm and promtool come from Go builds as the cluster's binaries do: `-m "not cluster"`
         # stays a Python-only run, and `make test` runs these with the cluster's tests
-        if in_cluster_dir or item.get_closest_marker("tools"):
+        if in_cluster_dir or item.get_closest_marker("tools") or item.get_closest_marker("index"):
             item.add_marker(pytest.mark.cluster)
 
 

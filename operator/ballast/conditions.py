@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -18,7 +19,9 @@ class ConditionType(StrEnum):
     SUCCEEDED = "Succeeded"
     """A TrainingRun's end: True once trained and registered, False once failed for good."""
     RECONCILING = "Reconciling"
-    """A Dataset's ingest is under way."""
+    """True while work toward the spec is under way (kstatus reads it as InProgress)."""
+    STALLED = "Stalled"
+    """True once the object failed in a way that waiting will not fix (kstatus reads it as Failed)."""
     DRIFTING = "Drifting"
     """A DriftPolicy's verdict on its last window."""
     RETRAINING = "Retraining"
@@ -74,3 +77,45 @@ def set_condition(
 
 def find_condition(conditions: list[dict[str, Any]] | None, type: str) -> dict[str, Any] | None:
     return next((c for c in conditions or [] if c.get("type") == type), None)
+
+
+class Progress(StrEnum):
+    """Where an object stands in the terms kstatus (sigs.k8s.io/cli-utils, used by Flux, kpt and
+    Config Sync) and Argo CD's health share: each kind decides it (ballast.reconcile.progress)
+    and set_progress writes it as the Reconciling and Stalled conditions."""
+
+    WORKING = "Working"
+    """Reconciling True: kstatus InProgress, Argo CD Progressing."""
+    DONE = "Done"
+    """Neither: kstatus Current (with Ready True), Argo CD Healthy."""
+    FAILED = "Failed"
+    """Stalled True: kstatus Failed, Argo CD Degraded."""
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An object's Progress, with the reason and message both conditions carry."""
+
+    progress: Progress
+    reason: str
+    message: str = ""
+
+
+def set_progress(
+    conditions: list[dict[str, Any]] | None, standing: Standing, *, observed_generation: int | None, now: str
+) -> list[dict[str, Any]]:
+    """The conditions with Reconciling and Stalled set from standing: never both True, since
+    kstatus takes whichever of the two it meets first. The False one keeps the reason (why it is
+    not stalled: Training, say) without the message, which Ready and the True one already say."""
+    for type, progress in ((ConditionType.RECONCILING, Progress.WORKING), (ConditionType.STALLED, Progress.FAILED)):
+        holds = standing.progress is progress
+        conditions = set_condition(
+            conditions,
+            type=type,
+            status="True" if holds else "False",
+            reason=str(standing.reason),
+            message=standing.message if holds else "",
+            observed_generation=observed_generation,
+            now=now,
+        )
+    return conditions or []

@@ -44,9 +44,17 @@ class DriftGauges(Collector):
             "1 when the check found drift in the latest window.",
             labels=[*POLICY_LABELS, "check"],
         )
+        # Two families because the two scales run opposite ways: a query over every method
+        # (max by feature) must not mix a distance, where higher is drift, with a p-value.
         feature = GaugeMetricFamily(
             "ballast_drift_feature_score",
-            "The latest drift score of each feature (a p-value for ks and chiSquare).",
+            "The latest drift statistic of each feature: a distance (psi, jensenShannon, wasserstein "
+            "normed by the reference's std) or a test's statistic (ks D, chiSquare X²); higher is further.",
+            labels=[*POLICY_LABELS, "feature", "method"],
+        )
+        pvalue = GaugeMetricFamily(
+            "ballast_drift_feature_pvalue",
+            "The latest p-value of each feature judged by a test (ks, chiSquare); lower is drift.",
             labels=[*POLICY_LABELS, "feature", "method"],
         )
         with self._lock:
@@ -57,9 +65,11 @@ class DriftGauges(Collector):
                     score.add_metric([*key, check.name], check.score)
                 detected.add_metric([*key, check.name], 1.0 if check.verdict == Verdict.DRIFT else 0.0)
             for result in evaluation.features:
-                if result.score is not None:
-                    feature.add_metric([*key, result.feature, result.method], result.score)
-        yield from (score, detected, feature)
+                if result.statistic is not None:
+                    feature.add_metric([*key, result.feature, result.method], result.statistic)
+                if result.p_value is not None:
+                    pvalue.add_metric([*key, result.feature, result.method], result.p_value)
+        yield from (score, detected, feature, pvalue)
 
     def describe(self) -> list:
         return []  # collected lazily: nothing to check at registration

@@ -223,6 +223,15 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
     x1 = _operator_samples(text, "ballast_drift_feature_score", **mine, feature="x1", method="psi")
     x1_threshold = next(f for f in status["features"] if f["name"] == "x1")["threshold"]
     assert len(x1) == 1 and x1[0][1] > x1_threshold, (x1, x1_threshold)
+    assert not _operator_samples(text, "ballast_drift_feature_pvalue", **mine), "psi is a distance, with no p-value"
+    # The reference: once per version from the operator (both policies watch the model, one
+    # reads it), never from the serving pods that Prometheus scrapes.
+    version = {"namespace": namespace, "model": shifting.MODEL, "version": champion}
+    assert [value for _, value in _operator_samples(text, "ballast_reference_rows", **version)] == [
+        400.0  # the rows of the Dataset serve_first_model trains on
+    ]
+    scraped = prometheus.api("/api/v1/label/__name__/values", **{"match[]": selector})
+    assert scraped and not [name for name in scraped if name.startswith("ballast_reference_")], scraped
     assert _operator_samples(text, "ballast_drift_firings_total", **mine) == [({**mine, "action": "notify"}, 1.0)]
     assert not _operator_samples(text, "ballast_drift_score", namespace=namespace, policy=UNREACHABLE)
 

@@ -75,12 +75,12 @@ def test_base_lists_one_resource_per_file_and_every_file():
     for name in files:
         assert len(_documents((BASE / name).read_text())) == 1, name
     kinds = sorted(_documents((BASE / name).read_text())[0]["kind"] for name in files)
-    # four ClusterRoles: the operator's, retention's, and the tenants' view and edit (aggregated to the built-in roles)
+    # five ClusterRoles: the operator's, retention's, and the tenants' view, edit and admin (aggregated)
     assert kinds == sorted(
         ["Namespace", "Service", "PersistentVolumeClaim", "Deployment", "CronJob", "PodDisruptionBudget"]
         + ["Role", "RoleBinding"]  # the leader Lease's
         + ["ServiceAccount", "ClusterRoleBinding"] * 2
-        + ["ClusterRole"] * 4
+        + ["ClusterRole"] * 5
         + ["CustomResourceDefinition"] * 4
     )
 

@@ -15,6 +15,7 @@ from ballast.build.security import (
     restricted_container_security_context,
     restricted_pod_security_context,
 )
+from ballast.cards.annotations import INTENDED_USE_ANNOTATION
 from tests.support import shifting
 from tests.support.ballast_objects import (
     IRIS_COLUMNS,
@@ -23,6 +24,7 @@ from tests.support.ballast_objects import (
     iris_csv,
     iris_rows,
     run_ballast,
+    run_ballast_on_store,
     training_run,
     wait_for_condition,
 )
@@ -248,9 +250,9 @@ def test_invalid_data_lists_every_reason_and_is_never_trained_on(k: Kubectl):
 def test_a_run_trains_passes_its_gates_and_registers_a_verified_model_version(k: Kubectl):
     k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
     data_sha = _valid_version(k, "iris")["status"]["latestVersion"]
-    k.apply(
-        training_run("iris-logreg", "iris", params={"C": 1.0, "max_iter": 500}, gates={"minimums": {"accuracy": 0.8}})
-    )
+    run = training_run("iris-logreg", "iris", params={"C": 1.0, "max_iter": 500}, gates={"minimums": {"accuracy": 0.8}})
+    run["metadata"]["annotations"] = {INTENDED_USE_ANNOTATION: "Teaching the iris species apart."}
+    k.apply(run)
     run = wait_for_condition(k, "trainingrun", "iris-logreg", "Succeeded")
     succeeded = condition(run, "Succeeded")
     assert (succeeded["status"], succeeded["reason"]) == ("True", "Trained"), succeeded
@@ -274,6 +276,14 @@ def test_a_run_trains_passes_its_gates_and_registers_a_verified_model_version(k:
     assert lineage.index(data_sha) < lineage.index(version["spec"]["artifact"]["sha256"])
     table = run_ballast(k, "runs", "iris")
     assert "iris-logreg" in table and "param:C" in table
+
+    # the registered version has its model card, as metadata.json pins it
+    card = run_ballast_on_store(k.kubeconfig, "card", name, "-n", k.namespace)
+    assert card.returncode == 0, card.stderr
+    assert card.stdout.startswith("# Model card: iris\n")
+    assert "## Intended use\n\nTeaching the iris species apart.\n" in card.stdout
+    assert f"- Version (sha256 of the canonical content): `{data_sha}`" in card.stdout
+    assert "| minimum/accuracy | passed |" in card.stdout
 
 
 def test_a_failed_gate_says_which_and_bad_params_are_refused_before_fitting(k: Kubectl):

@@ -107,13 +107,23 @@ class Release:
             *args, "--namespace", self.namespace, "--kubeconfig", str(self.kubeconfig), check=check, timeout=timeout
         )
 
-    def install(self, values: dict, *, take_ownership: bool = False, timeout: int = 180) -> None:
-        """`helm install --wait`. take_ownership adopts objects that exist already but were not
-        made by Helm, e.g. CRDs applied with kubectl (Helm 3.17+)."""
+    def install(
+        self,
+        values: dict,
+        *,
+        take_ownership: bool = False,
+        timeout: int = 180,
+        chart: str = str(CHART),
+        chart_args: tuple[str, ...] = (),
+    ) -> None:
+        """`helm install --wait` of `chart` (this repository's, or a reference such as
+        oci://host/charts/ballast with chart_args like --version). take_ownership adopts objects
+        that exist already but were not made by Helm, e.g. CRDs applied with kubectl (Helm 3.17+)."""
         self.helm(
             "install",
             self.name,
-            str(CHART),
+            chart,
+            *chart_args,
             *set_args(values),
             "--wait",
             f"--timeout={timeout}s",

@@ -172,13 +172,14 @@ def grants(role: dict) -> dict[str, set[str]]:
 
 
 @pytest.mark.tools
-def test_view_and_edit_aggregate_the_four_kinds_and_nobody_writes_status():
+def test_view_edit_and_admin_aggregate_the_four_kinds_and_nobody_writes_status():
     roles = tenant_roles()
-    assert set(roles) == {"ballast-view", "ballast-edit"}
-    view, edit = grants(roles["ballast-view"]), grants(roles["ballast-edit"])
+    assert set(roles) == {"ballast-view", "ballast-edit", "ballast-admin"}
+    view, edit, admin = (grants(roles[f"ballast-{name}"]) for name in ("view", "edit", "admin"))
     reads = {"get", "list", "watch"}
     assert view == {**{kind: reads for kind in TENANT_KINDS}, **{f"{kind}/status": reads for kind in TENANT_KINDS}}
-    assert edit == {kind: reads | {"create", "update", "patch", "delete", "deletecollection"} for kind in TENANT_KINDS}
+    assert edit == {kind: reads | {"create", "update", "patch", "delete"} for kind in TENANT_KINDS}
+    assert admin == {kind: {"deletecollection"} for kind in TENANT_KINDS}
     labels = {
         name: {
             k.rsplit("-", 1)[-1]
@@ -187,7 +188,11 @@ def test_view_and_edit_aggregate_the_four_kinds_and_nobody_writes_status():
         }
         for name, r in roles.items()
     }
-    assert labels == {"ballast-view": {"view", "edit", "admin"}, "ballast-edit": {"edit", "admin"}}
+    assert labels == {
+        "ballast-view": {"view", "edit", "admin"},
+        "ballast-edit": {"edit", "admin"},
+        "ballast-admin": {"admin"},
+    }
 
 
 @pytest.mark.tools

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
+from ballast.api.annotations import METADATA_SHA256_ANNOTATION, TRAINING_SPEC_ANNOTATION
 from ballast.commands.lineage import lineage_lines, read_recorded_source
 from ballast.commands.reproduce import NotReproducible, reproduction_run, verdict
 from ballast.commands.runs import runs_table
-from ballast.reconcile.trainingrun import METADATA_SHA256_ANNOTATION, TRAINING_SPEC_ANNOTATION
 from ballast.store import METADATA_FILE, ArtifactStore, dataset_version_key
 
 SHA_DATA, SHA_MODEL = "d" * 64, "f" * 64

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ballast import cli
+from ballast.api.annotations import TRAINING_SPEC_ANNOTATION
 from ballast.commands import api, gc
 from ballast.commands import erase as erasing
 from ballast.lifecycle.erasure import plan_erasure
@@ -27,7 +28,6 @@ from ballast.lifecycle.retention import (
     plan_gc,
     stored_versions,
 )
-from ballast.reconcile.trainingrun import TRAINING_SPEC_ANNOTATION
 from ballast.store import ArtifactStore
 from ballast.store.objects import StoredObject
 
@@ -261,7 +261,7 @@ def test_the_commands_dry_run_by_default_and_delete_with_apply(store, monkeypatc
         "modelversions": [],
         "driftpolicies": [],
     }
-    monkeypatch.setattr(api, "custom_objects", lambda: None)
+    monkeypatch.setattr(api, "connect", lambda target: api.Cluster(None, target.namespace or "default"))
     monkeypatch.setattr(api, "list_all", lambda _api, _ns, plural: lists[plural])
     root = store.root.path.rsplit("/", 1)[0]
     runner = CliRunner()
@@ -321,7 +321,7 @@ def test_gc_all_namespaces_collects_each_namespace_of_the_store_on_its_own(tmp_p
 
         return list_all
 
-    monkeypatch.setattr(api, "custom_objects", lambda: None)
+    monkeypatch.setattr(api, "connect", lambda target: api.Cluster(None, target.namespace or "default"))
     monkeypatch.setattr(api, "list_all", listing(own))
     runner = CliRunner()
     args = ["gc", "-A", "--store", f"file://{root}", "--keep-versions", "1"]
@@ -359,7 +359,7 @@ def test_gc_goes_on_when_one_namespace_cannot_be_read(tmp_path, monkeypatch):
             raise ApiException(status=403, reason="Forbidden")
         return []
 
-    monkeypatch.setattr(api, "custom_objects", lambda: None)
+    monkeypatch.setattr(api, "connect", lambda target: api.Cluster(None, target.namespace or "default"))
     monkeypatch.setattr(api, "list_all", list_all)
     result = CliRunner().invoke(cli.main, ["gc", "-A", "--store", f"file://{root}", "--keep-versions", "1", "--apply"])
     assert result.exit_code == 1

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+import ballast
 from ballast.build.security import DEFAULT_USER_ID
 from ballast.cli import main as ballast_cli
 from tests.support.helm import CHART, find, rendered
@@ -211,7 +212,8 @@ def test_runtime_dependencies_come_from_the_lock_verified_by_hash(dockerfile):
     Ballast itself from the wheel the builder made, without dependencies of its own, then
     `pip check` proves the lock satisfies what the wheel requires."""
     dependency_names = {
-        re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in PYPROJECT["project"]["dependencies"]
+        re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower()
+        for d in PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["all"]
     }
     builder = dockerfile[0]
     installs = [argv for argv in pip_commands(builder) if argv[1] == "install"]
@@ -230,10 +232,12 @@ def test_runtime_dependencies_come_from_the_lock_verified_by_hash(dockerfile):
             elif not word.startswith("-"):
                 targets.append(word)
     assert sorted(requirement_files) == sorted(LOCKS)
-    assert set(targets) == {".", "/wheels/ballast-*.whl"}, targets
+    assert set(targets) == {".", "ballast-operator[all]"}, targets
     assert not {t.lower() for t in targets} & dependency_names
-    (own,) = [argv for argv in installs if "/wheels/ballast-*.whl" in argv]
-    assert {"--no-index", "--no-deps"} <= set(own)
+    # Ballast with the image's extra, from its wheel alone: nothing more can come from an index,
+    # so a dependency the lock lacks fails the build
+    (own,) = [argv for argv in installs if "ballast-operator[all]" in argv]
+    assert "--no-index" in own and own[own.index("--find-links") + 1] == "/wheels" and "--no-deps" not in own
     assert ["pip", "check"] in pip_commands(builder)
     # the lock is installed (and its layer cached) before Ballast's source enters the build
     copies = builder.all("COPY")
@@ -414,7 +418,7 @@ def test_the_build_context_builds_ballasts_wheel(patterns, tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    (wheel,) = (tmp_path / "wheels").glob("ballast-*.whl")
+    (wheel,) = (tmp_path / "wheels").glob("ballast_operator-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         info = next(n for n in names if n.endswith(".dist-info/METADATA"))
@@ -425,3 +429,6 @@ def test_the_build_context_builds_ballasts_wheel(patterns, tmp_path):
     assert re.search(r"^ballast = ballast\.cli:main$", entry_points, re.M)
     required = {Requirement(r) for r in metadata.get_all("Requires-Dist") if "extra ==" not in r}
     assert required == {Requirement(d) for d in PYPROJECT["project"]["dependencies"]}
+    # the distribution's own name and the one version, ballast.__version__
+    assert (metadata["Name"], metadata["Version"]) == ("ballast-operator", ballast.__version__)
+    assert {"cli", "all"} <= set(metadata.get_all("Provides-Extra"))

@@ -4,11 +4,13 @@ numeric and categorical features, missing values)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ballast.api.driftpolicy import DriftChecks
+from ballast.build.serving import REFERENCE_PATH
 from ballast.drift.counters import parse_metrics, window_between
 from ballast.drift.evaluation import evaluate
 from ballast.reasons.driftpolicy import Verdict
@@ -45,7 +47,8 @@ def _send(client, trained, rows, labels=None) -> None:
 def _window(server, action):
     start = {"pod": parse_metrics(server.metrics())}
     action()
-    return window_between(start, {"pod": parse_metrics(server.metrics())})
+    window = window_between(start, {"pod": parse_metrics(server.metrics())})
+    return replace(window, reference=parse_metrics(server.metrics(REFERENCE_PATH)).reference)
 
 
 def test_training_like_traffic_passes_every_check_and_shifted_traffic_fails_them(mixed, tmp_path: Path):
@@ -96,7 +99,7 @@ def test_the_fast_parser_reads_a_real_servers_metrics_as_prometheus_clients_pars
 
     with running_server(mixed, tmp_path) as server:
         _send(server.client(), mixed, mixed.frame.sample(100, random_state=3).drop(columns="target"))
-        text = server.metrics()
+        text = server.metrics() + server.metrics(REFERENCE_PATH)
     fast, oracle = parse_metrics(text), parse_with_prometheus_client(text)
     assert fast == oracle
     assert len(fast.counters) > 100 and len(fast.reference) > 50

@@ -18,7 +18,6 @@ from ballast.drift import prometheus
 from ballast.drift.counters import IDENTITY_LABELS, parse_metrics, series_key, window_between
 from ballast.drift.prometheus import (
     OWN_LABELS,
-    REFERENCE_LABELS,
     PrometheusBadResponse,
     PrometheusError,
     PrometheusNoData,
@@ -26,8 +25,6 @@ from ballast.drift.prometheus import (
     count_query,
     counted_names,
     names_selector,
-    reference_names,
-    reference_query,
     response_data,
     series_selector,
     server_le,
@@ -78,10 +75,6 @@ def test_the_counts_are_increases_summed_by_the_servers_own_labels_and_sums_are_
     assert count_query("ballast_prediction_value_sum", selector, range_).startswith(
         "sum by (feature, category, le, class, result, true_class, predicted_class) (delta("
     )
-    assert reference_query("ballast_reference_feature_bin_ratio", selector, range_) == (
-        "max by (feature, bin) (last_over_time(ballast_reference_feature_bin_ratio"
-        '{namespace="ns",model="m",version="v"}[300000ms]))'
-    )
     assert names_selector(selector).startswith('{__name__=~"ballast_feature_.+|') and names_selector(selector).endswith(
         ',namespace="ns",model="m",version="v"}'
     )
@@ -103,7 +96,8 @@ def test_only_counts_are_counted_and_a_gauge_named_sum_is_not_a_histograms_sum()
         "ballast_feature_value_count",
         "ballast_feature_value_sum",
         "ballast_feature_value_created",
-        "ballast_feedback_error_sum",
+        "ballast_feedback_error_sum",  # a gauge, as servers before ballast_feedback_signed_error named it
+        "ballast_feedback_signed_error",
         "ballast_feedback_rows_total",
         "ballast_serving_rows_total",
         "ballast_reference_rows",
@@ -116,7 +110,6 @@ def test_only_counts_are_counted_and_a_gauge_named_sum_is_not_a_histograms_sum()
         "ballast_feedback_rows_total",
         "ballast_serving_rows_total",
     ]
-    assert reference_names(names) == ["ballast_reference_feature_bin_ratio", "ballast_reference_rows"]
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -142,22 +135,19 @@ def test_the_answers_become_the_window_scraping_gives():
         ),
         "ballast_serving_rows_total": [({}, 7.0)],
     }
-    reference = {"ballast_reference_feature_bin_ratio": [({"feature": "x", "bin": "-2500000.0"}, 0.25)]}
-    window = window_from_results(counts, reference, pods=2.0, restarted_pods=0.0)
+    window = window_from_results(counts, pods=2.0, restarted_pods=0.0)
     assert window.counts == {
         series_key(BUCKET, {"feature": "x", "le": "-2500000.0"}): 3.0,
         series_key(BUCKET, {"feature": "x", "le": "+Inf"}): 7.0,
         ("ballast_serving_rows_total", ()): 7.0,
     }
     assert window.rows == 7.0 and (window.pods, window.restarted_pods) == (2, 0)
-    assert window.reference == {
-        series_key("ballast_reference_feature_bin_ratio", {"feature": "x", "bin": "-2500000.0"}): 0.25
-    }
+    assert window.reference == {}, "the operator's own copy of the version's reference, never Prometheus's"
 
 
 def test_a_nan_from_prometheus_is_refused_not_judged():
     with pytest.raises(PrometheusBadResponse, match="nan"):
-        window_from_results({BUCKET: [({"feature": "x", "le": "1.0"}, float("nan"))]}, {}, 1, 0)
+        window_from_results({BUCKET: [({"feature": "x", "le": "1.0"}, float("nan"))]}, 1, 0)
 
 
 @pytest.mark.parametrize(
@@ -225,8 +215,8 @@ def servers_models(tmp_path_factory) -> dict:
 @pytest.mark.parametrize("model", ["mixed", "diabetes"])  # a classifier and a regressor: every family
 def test_the_queries_select_and_keep_exactly_what_scraping_keeps(servers_models, model, tmp_path: Path):
     """What Prometheus stores of a scrape is its samples by name (it keeps no types): the names
-    query must find every counted and reference family, `counted_names` must keep exactly the
-    samples `parse_metrics` counts, and `sum by` must keep every label that tells them apart."""
+    query must find every counted family, `counted_names` must keep exactly the samples
+    `parse_metrics` counts, and `sum by` must keep every label that tells them apart."""
     trained = servers_models[model]
     with running_server(trained, tmp_path) as server:
         client = server.client()
@@ -242,13 +232,10 @@ def test_the_queries_select_and_keep_exactly_what_scraping_keeps(servers_models,
     names = sorted({sample.name for sample in samples if re.fullmatch(prometheus.NAMES_PATTERN, sample.name)})
     reading = parse_metrics(text)
     assert counted_names(names) == sorted({key[0] for key in reading.counters})
-    assert reference_names(names) == sorted({key[0] for key in reading.reference})
-    assert reading.reference, "the server exports its reference"
+    assert not reading.reference, "the reference is at its own path, for the operator to export once"
     for sample in samples:
         if sample.name in counted_names(names):
             assert set(sample.labels) <= set(OWN_LABELS) | IDENTITY_LABELS, sample
-        elif sample.name in reference_names(names):
-            assert set(sample.labels) <= set(REFERENCE_LABELS) | IDENTITY_LABELS, sample
 
 
 def test_the_answers_of_the_queries_make_the_window_between_two_scrapes(servers_models, tmp_path: Path):
@@ -265,10 +252,7 @@ def test_the_answers_of_the_queries_make_the_window_between_two_scrapes(servers_
     for (name, labels), value in direct.counts.items():
         by_name.setdefault(name, []).append(element(value, **dict(labels)))
     counts = {name: vector_samples(json.loads(answer(result))["data"], name) for name, result in by_name.items()}
-    reference = {}
-    for (name, labels), value in direct.reference.items():
-        reference.setdefault(name, []).append((dict(labels), value))
-    assert window_from_results(counts, reference, pods=1, restarted_pods=0) == direct
+    assert window_from_results(counts, pods=1, restarted_pods=0) == direct
 
 
 def test_a_wrong_url_is_a_bad_response_not_no_data(servers_models, tmp_path: Path):

@@ -1,4 +1,9 @@
-from ballast.handlers.apply import ready_transition_events, status_changes
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from ballast.conditions import find_condition
+from ballast.handlers.apply import ready_transition_events, refused_outcome, status_changes
+from ballast.kube import ChildRefused
 from ballast.reconcile.outcome import Event, Outcome
 
 
@@ -39,3 +44,33 @@ def test_no_event_when_ready_is_unchanged_or_already_announced():
     announced = Outcome(status={"conditions": [ready("False", "GateFailed")]})
     announced.event("Warning", "GateFailed", "accuracy 0.5 < 0.9")
     assert ready_transition_events({}, announced) == []
+
+
+def test_a_child_the_api_server_refuses_stalls_the_object_and_ends_a_run():
+    succeeded = {
+        "type": "Succeeded",
+        "status": "Unknown",
+        "reason": "Training",
+        "message": "",
+        "lastTransitionTime": "t",
+    }
+    body = kopf.Body(
+        {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "r", "namespace": "ml", "generation": 2},
+            "spec": {},
+            "status": {"conditions": [succeeded]},
+        }
+    )
+    error = ApiException(status=422, reason="Unprocessable Entity")
+    refused = ChildRefused({"kind": "Job", "metadata": {"name": "r-train"}}, error)
+    conditions = refused_outcome(body, Outcome(), refused).status["conditions"]
+    by_type = {c["type"]: (c["status"], c["reason"]) for c in conditions}
+    assert by_type == {
+        "Succeeded": ("False", "InvalidJob"),
+        "Ready": ("False", "InvalidJob"),
+        "Reconciling": ("False", "InvalidJob"),
+        "Stalled": ("True", "InvalidJob"),
+    }
+    assert "refused Job r-train" in find_condition(conditions, "Stalled")["message"]

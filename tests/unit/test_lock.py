@@ -23,7 +23,10 @@ LOCK = REPO / "operator" / "requirements.lock"
 BUILD_LOCK = REPO / "operator" / "build-requirements.lock"
 CONSTRAINTS = REPO / "operator" / "constraints.txt"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-FROM_PYPROJECT = "ballast (pyproject.toml)"
+DISTRIBUTION = PYPROJECT["project"]["name"]
+FROM_PYPROJECT = f"{DISTRIBUTION} (pyproject.toml)"
+# what the image installs, and so what the lock is compiled for (scripts/image.sh lock)
+IMAGE_EXTRA = "all"
 
 # The interpreters the image is built on (Debian bookworm's python3, the python:3.12-slim
 # default) on both architectures a cluster node is likely to have.
@@ -129,9 +132,23 @@ def pins() -> list[Pin]:
     return parse_lock(LOCK.read_text())
 
 
+def with_extras(project: dict, extras: list[str]) -> list[str]:
+    """The project's dependencies plus those of extras, an extra that names the project itself
+    (`ballast-operator[cli]`) replaced by that extra's own."""
+    requirements = list(project["dependencies"])
+    for extra in extras:
+        for entry in project["optional-dependencies"][extra]:
+            requirement = Requirement(entry)
+            if canonicalize_name(requirement.name) == canonicalize_name(project["name"]):
+                requirements += with_extras({**project, "dependencies": []}, sorted(requirement.extras))
+            else:
+                requirements.append(entry)
+    return requirements
+
+
 def runtime_problems(pyproject: dict, pins: list[Pin]) -> list[str]:
     project = pyproject["project"]
-    return stale(project["dependencies"], project["requires-python"], pins, direct_via=True)
+    return stale(with_extras(project, [IMAGE_EXTRA]), project["requires-python"], pins, direct_via=True)
 
 
 def test_lock_pins_every_dependency_of_pyproject_with_hashes(pins):
@@ -162,16 +179,25 @@ def test_lock_covers_the_images_pythons_and_architectures(pins):
 )
 def test_a_changed_pyproject_makes_the_lock_stale(pins, change):
     # the staleness check itself, on pyproject.toml changes it must notice
-    changed = {"project": {**PYPROJECT["project"], "dependencies": change(list(PYPROJECT["project"]["dependencies"]))}}
+    project = PYPROJECT["project"]
+    extras = project["optional-dependencies"]
+    changed = {
+        "project": {**project, "optional-dependencies": {**extras, IMAGE_EXTRA: change(list(extras[IMAGE_EXTRA]))}}
+    }
     assert runtime_problems(changed, pins)
+
+
+def test_the_image_extra_holds_the_cli_extra_and_the_sdk():
+    requirements = {canonicalize_name(Requirement(r).name) for r in with_extras(PYPROJECT["project"], [IMAGE_EXTRA])}
+    assert {"click", "pydantic", "kubernetes", "scikit-learn", "kopf"} <= requirements
 
 
 def test_parser_reads_markers_hashes_and_via():
     sample = (
         "# header\nnumpy==2.0.0 ; python_full_version < '3.12' \\\n    --hash=sha256:" + "a" * 64 + "\n"
-        "    # via\n    #   ballast (pyproject.toml)\n    #   scipy\nscipy==1.0 \\\n    --hash=sha256:"
+        "    # via\n    #   ballast-operator (pyproject.toml)\n    #   scipy\nscipy==1.0 \\\n    --hash=sha256:"
         + "b" * 64
-        + "\n    # via ballast (pyproject.toml)\n"
+        + "\n    # via ballast-operator (pyproject.toml)\n"
     )
     numpy, scipy = parse_lock(sample)
     assert (numpy.name, str(numpy.version), numpy.via) == ("numpy", "2.0.0", {FROM_PYPROJECT, "scipy"})

@@ -16,7 +16,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 import ballast.metrics
-from tests.support.helm import find, rendered, template
+from tests.support.helm import CHART, find, rendered, template
 from tests.support.kube import REPO, cache_dir
 from tests.support.observability import (
     SELECTOR,
@@ -51,6 +51,11 @@ POLICY = ("namespace", "policy", "model")
 AGREED_OPERATOR_METRICS: dict[str, tuple[str, tuple[str, ...], dict[str, frozenset[str]]]] = {
     "ballast_drift_score": ("gauge", (*POLICY, "check"), {"check": CHECKS}),
     "ballast_drift_feature_score": ("gauge", (*POLICY, "feature", "method"), {}),
+    "ballast_drift_feature_pvalue": (
+        "gauge",
+        (*POLICY, "feature", "method"),
+        {"method": frozenset({"ks", "chiSquare"})},
+    ),
     "ballast_drift_detected": ("gauge", (*POLICY, "check"), {"check": CHECKS}),
     "ballast_drift_firings_total": ("counter", (*POLICY, "action"), {"action": frozenset({"retrain", "notify"})}),
     # rolledBack too: metrics.py's help text counts retrained versions that failed their canary
@@ -197,6 +202,7 @@ def test_dashboard_shows_per_model_traffic_errors_latency_drift_and_lifecycle():
         "histogram_quantile(0.99",
         "ballast_serving_request_duration_seconds_bucket",
         "ballast_drift_feature_score",
+        "ballast_drift_feature_pvalue",
         "ballast_drift_score",
         "ballast_drift_firings_total",
         "ballast_retrains_total",
@@ -300,12 +306,51 @@ def test_every_object_of_both_carries_the_recommended_labels():
         ("prometheusRule.label", {"a": "b"}, "additional properties 'label' not allowed"),
         ("prometheusRule.driftFor", "15 minutes", "/prometheusRule/driftFor"),
         ("grafanaDashboard.enabled", "yes", "at '/grafanaDashboard/enabled': got string, want boolean"),
+        ("prometheusRule.runbookBaseUrl", "docs/runbooks.md", "/prometheusRule/runbookBaseUrl"),
     ],
 )
 def test_schema_rejects_typos_in_the_new_values(key, value, message):
     result = template({key: value}, check=False)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+# --- runbooks ------------------------------------------------------------------------------------
+
+RUNBOOKS = REPO / "docs" / "runbooks.md"
+DEFAULT_RUNBOOKS = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]["runbookBaseUrl"]
+RUNBOOK_PARTS = ("**Meaning.**", "**First checks.**", "**Fixes.**")
+
+
+def runbook_sections(markdown: str) -> dict[str, str]:
+    """Each second-level section by its anchor, as GitHub and MkDocs spell it: lower case,
+    punctuation dropped, spaces as hyphens."""
+    parts = re.split(r"^## (.+)$", markdown, flags=re.MULTILINE)
+    return {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"): body
+        for heading, body in zip(parts[1::2], parts[2::2])
+    }
+
+
+def test_the_runbook_reader_finds_sections_by_anchor():
+    sections = runbook_sections("# Page\n\n## BallastNoLeader\n\ntext\n\n## Which replica leads?\n\nmore\n")
+    assert sections == {"ballastnoleader": "\n\ntext\n\n", "which-replica-leads": "\n\nmore\n"}
+
+
+@pytest.mark.tools
+def test_every_alert_links_to_a_runbook_section_that_exists():
+    sections = runbook_sections(RUNBOOKS.read_text())
+    assert DEFAULT_RUNBOOKS.endswith("/docs/runbooks.md")
+    for name, alert in alerts(prometheus_rule()).items():
+        page, _, anchor = alert["annotations"]["runbook_url"].partition("#")
+        assert page == DEFAULT_RUNBOOKS, name
+        assert anchor in sections, f"{name}: docs/runbooks.md has no section #{anchor}"
+        for part in RUNBOOK_PARTS:
+            assert part in sections[anchor], f"{name}: its runbook says nothing under {part}"
+    assert set(sections) == {name.lower() for name in ALERTS}, "a runbook for an alert the chart does not have"
+    elsewhere = "https://docs.example.com/ballast/runbooks/"
+    for name, alert in alerts(prometheus_rule({"prometheusRule.runbookBaseUrl": elsewhere})).items():
+        assert alert["annotations"]["runbook_url"] == f"{elsewhere}#{name.lower()}"
 
 
 # --- promtool: syntax, and the rules and queries on synthetic series -------------------------------
@@ -365,7 +410,11 @@ ROLLOUT = 'namespace="ml", model="credit-risk"'
 def alert(name: str, labels: dict, summary: str, description: str) -> dict:
     return {
         "exp_labels": {"severity": "warning", **labels},
-        "exp_annotations": {"summary": summary, "description": description},
+        "exp_annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{DEFAULT_RUNBOOKS}#{name.lower()}",
+        },
     }
 
 

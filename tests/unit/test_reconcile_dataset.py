@@ -3,10 +3,13 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.dataset import DatasetObservation, reconcile_dataset
 from ballast.reconcile.jobs import JobState
 from ballast.settings import Settings
+from tests.support.kstatus import kstatus_after, reconciling_and_stalled
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -230,3 +233,47 @@ def test_a_refreshing_dataset_asks_to_be_woken_when_its_next_refresh_is_due():
     assert idle.wake_at == started + timedelta(hours=1)
     never = reconcile_dataset(DatasetObservation(dataset(status={"ingest": done}), NOW), SETTINGS)
     assert never.wake_at is None
+
+
+def test_an_ingest_is_reconciling_its_failure_stalls_and_a_valid_version_is_neither():
+    assert reconciling_and_stalled(reconcile_dataset(DatasetObservation(dataset(), NOW), SETTINGS).status) == (
+        "True",
+        "False",
+    )
+    body = dataset(status={"ingest": ingesting()})
+    failure = {"ok": False, "reason": "SourceNotFound", "message": "HTTP 404 from http://x/d.csv"}
+    failed = reconcile_dataset(DatasetObservation(body, NOW, **finished(failure, succeeded=False)), SETTINGS)
+    assert reconciling_and_stalled(failed.status) == ("False", "True")
+    invalid = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A, valid=False))), SETTINGS)
+    assert reconciling_and_stalled(invalid.status) == ("False", "True")
+    valid = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A))), SETTINGS)
+    assert reconciling_and_stalled(valid.status) == ("False", "False")
+
+
+def test_a_refresh_beside_a_valid_version_is_neither_reconciling_nor_stalled():
+    previous = {"sha256": SHA_A, "rows": 10, "createdAt": "2026-01-01T00:00:00Z", "valid": True}
+    kept = {"latestVersion": SHA_A, "latestRows": 10, "versions": [previous]}
+    body = dataset(status={"ingest": ingesting(job="credit-ingest-g1-r2", refresh=2), **kept}, refresh="1h")
+    running = reconcile_dataset(DatasetObservation(body, NOW, job=JobState(finished=False, succeeded=False)), SETTINGS)
+    assert reconciling_and_stalled(running.status) == ("False", "False")
+    failure = {"ok": False, "reason": "SourceNotFound", "message": "HTTP 404 from http://x/d.csv"}
+    failed = reconcile_dataset(DatasetObservation(body, NOW, **finished(failure, succeeded=False)), SETTINGS)
+    assert reconciling_and_stalled(failed.status) == ("False", "False") and ready(failed)["status"] == "True"
+
+
+@pytest.mark.tools
+def test_kstatus_reads_an_ingest_a_failed_one_a_valid_version_and_a_refresh():
+    new = dataset()
+    assert kstatus_after(new, reconcile_dataset(DatasetObservation(new, NOW), SETTINGS).status) == "InProgress"
+    body = dataset(status={"ingest": ingesting()})
+    invalid = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A, valid=False))), SETTINGS)
+    assert kstatus_after(body, invalid.status) == "Failed"
+    valid = reconcile_dataset(DatasetObservation(body, NOW, **finished(ok_result(SHA_A))), SETTINGS)
+    assert kstatus_after(body, valid.status) == "Current"
+    previous = {"sha256": SHA_A, "rows": 10, "createdAt": "2026-01-01T00:00:00Z", "valid": True}
+    kept = {"latestVersion": SHA_A, "latestRows": 10, "versions": [previous]}
+    refreshing = dataset(status={"ingest": ingesting(job="credit-ingest-g1-r2", refresh=2), **kept}, refresh="1h")
+    running = reconcile_dataset(
+        DatasetObservation(refreshing, NOW, job=JobState(finished=False, succeeded=False)), SETTINGS
+    )
+    assert kstatus_after(refreshing, running.status) == "Current"

@@ -17,6 +17,7 @@ from ballast.reconcile.driftpolicy_inputs import DriftObservation, PolicyRun, pa
 from ballast.reconcile.driftpolicy_metrics import fired_action, retrain_results, window_restarted
 from ballast.reconcile.driftpolicy_schedule import evaluate_window, evaluation_due, resumed_window_start
 from ballast.reconcile.outcome import Outcome
+from tests.support.kstatus import kstatus_after, reconciling_and_stalled
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 OLD_DATA, NEW_DATA = "a" * 64, "b" * 64
@@ -490,3 +491,31 @@ def test_a_judged_window_is_written_as_the_api_server_keeps_it_and_then_not_agai
     started = datetime.fromisoformat(judged["windowStart"])
     again = reconcile_drift_policy(observe(policy(status=judged), started=started))
     assert status_changes(judged, again.status) == {}
+
+
+def test_a_policy_waits_for_production_watches_and_drifting_is_still_watching():
+    assert reconciling_and_stalled(decide(observe(policy(), production=None)).outcome.status) == ("True", "False")
+    assert reconciling_and_stalled(decide(observe(policy(status=watched()), TINY)).outcome.status) == ("False", "False")
+    drifting = decide(observe(policy(status=watched()), DRIFTING))
+    assert condition(drifting, "Drifting")["status"] == "True"
+    assert reconciling_and_stalled(drifting.outcome.status) == ("False", "False")
+
+
+def test_a_policy_that_cannot_read_its_window_has_failed_until_it_can():
+    unread = decide(observe(policy(status=watched()), window_problem=("PrometheusUnreachable", "connection refused")))
+    assert reconciling_and_stalled(unread.outcome.status) == ("False", "True")
+    assert condition(unread, "Stalled")["reason"] == "PrometheusUnreachable"
+    read = decide(observe(policy(status=unread.outcome.status), TINY))
+    assert reconciling_and_stalled(read.outcome.status) == ("False", "False")
+
+
+@pytest.mark.tools
+def test_kstatus_reads_a_waiting_policy_as_in_progress_a_drifting_one_as_current_and_an_unread_one_as_failed():
+    waiting = policy()
+    assert kstatus_after(waiting, reconcile_drift_policy(observe(waiting, production=None)).status) == "InProgress"
+    watching = policy(status=watched())
+    drifting = reconcile_drift_policy(observe(watching, DRIFTING))
+    assert find_condition(drifting.status["conditions"], "Drifting")["status"] == "True"
+    assert kstatus_after(watching, drifting.status) == "Current"
+    unread = reconcile_drift_policy(observe(watching, window_problem=("PrometheusUnreachable", "connection refused")))
+    assert kstatus_after(watching, unread.status) == "Failed"

@@ -2,12 +2,15 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ballast.canary.samples import Sample
 from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.modelversion import reconcile_model_version
 from ballast.reconcile.serving import DeploymentState, Sibling, in_transition
 from ballast.registry import Verification
 from ballast.settings import Settings
+from tests.support.kstatus import kstatus_after, reconciling_and_stalled
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(superseded_grace_seconds=30)
@@ -364,3 +367,29 @@ def test_the_next_verification_is_when_the_reconcile_must_run_again_at_the_lates
         verified_at=NOW,
     )
     assert canary.wake_at == NOW + timedelta(minutes=1)  # the canary's first analysis comes first
+
+
+def test_a_rollout_under_way_is_reconciling_a_served_version_is_neither_and_a_failed_one_stalls():
+    assert reconciling_and_stalled(reconcile(version()).status) == ("True", "False")  # deploying
+    assert reconciling_and_stalled(reconcile(version(), ready=2).status) == ("False", "False")  # in Production
+    awaiting = canary_reconcile(canary_version(step=1, auto_promote=False), traffic(100))
+    assert reconciling_and_stalled(awaiting.status) == ("True", "False")
+    rolled_back = canary_reconcile(canary_version(), traffic(100, errors=12))
+    assert reconciling_and_stalled(rolled_back.status) == ("False", "True")
+    missing = Verification(ok=False, reason="ArtifactMissing", message="no such object")
+    unverified = reconcile(version(), verification=missing)
+    assert reconciling_and_stalled(unverified.status) == ("False", "True")
+    assert next(c for c in unverified.status["conditions"] if c["type"] == "Stalled")["reason"] == "ArtifactMissing"
+
+
+@pytest.mark.tools
+def test_kstatus_reads_a_rollout_a_served_version_a_rolled_back_canary_and_a_missing_artifact():
+    new = version()
+    assert kstatus_after(new, reconcile(new).status) == "InProgress"
+    assert kstatus_after(new, reconcile(new, ready=2).status) == "Current"
+    awaiting = canary_version(step=1, auto_promote=False)
+    assert kstatus_after(awaiting, canary_reconcile(awaiting, traffic(100)).status) == "InProgress"
+    failing = canary_version()
+    assert kstatus_after(failing, canary_reconcile(failing, traffic(100, errors=12)).status) == "Failed"
+    missing = Verification(ok=False, reason="ArtifactMissing", message="no such object")
+    assert kstatus_after(new, reconcile(new, verification=missing).status) == "Failed"

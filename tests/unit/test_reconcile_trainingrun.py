@@ -3,10 +3,13 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.jobs import TERMINATION_GRACE_SECONDS, JobState
 from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run
 from ballast.settings import Settings
+from tests.support.kstatus import kstatus_after, reconciling_and_stalled
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SHA_DATA, SHA_OLD, SHA_MODEL = "d" * 64, "0" * 64, "f" * 64
@@ -84,8 +87,23 @@ def test_the_newest_valid_version_is_pinned_and_one_restricted_job_is_created():
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"] == {"limits": {"memory": "1Gi"}}
     inputs = json.loads(next(e["value"] for e in container["env"] if e["name"] == "BALLAST_RUN_INPUTS"))
-    assert inputs["dataset"]["sha256"] == SHA_DATA and "champion" not in inputs
+    assert inputs["dataset"]["sha256"] == SHA_DATA and "champion" not in inputs and "card" not in inputs
     assert condition(outcome, "Succeeded")["status"] == "Unknown"
+
+
+def test_the_runs_intended_use_and_limitations_reach_the_trainer_for_the_model_card():
+    body = run()
+    body["metadata"]["annotations"] = {
+        "ballast.dev/intended-use": "  Pre-screening of applications.  ",
+        "ballast.dev/limitations": "x" * 5000,
+        "ballast.dev/other": "not for the card",
+    }
+    [job] = reconcile_training_run(TrainingRunObservation(body, NOW, dataset=dataset()), SETTINGS).create_jobs
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    card = json.loads(next(e["value"] for e in env if e["name"] == "BALLAST_RUN_INPUTS"))["card"]
+    assert card["intendedUse"] == "Pre-screening of applications."
+    assert len(card["limitations"]) == 4096 and card["limitations"].endswith(" [truncated]")
+    assert set(card) == {"intendedUse", "limitations"}
 
 
 def test_a_missing_dataset_waits_then_fails_with_dataset_not_ready():
@@ -345,3 +363,42 @@ def test_no_reconcile_leaves_a_private_key_in_status():
     ]
     for outcome in outcomes:
         assert all(not key.startswith("_") for key in outcome.status), outcome.status
+
+
+def test_a_running_run_is_reconciling_and_a_failed_gate_stalls_it():
+    running = reconcile_training_run(TrainingRunObservation(run(), NOW, dataset=dataset()), SETTINGS)
+    assert reconciling_and_stalled(running.status) == ("True", "False")
+    result = {"artifact": {"uri": "file:///m/x", "sha256": SHA_MODEL}, "passed": False, "gates": []}
+    failed = reconcile_training_run(
+        TrainingRunObservation(run(status=started()), NOW, dataset=dataset(), **finished_with(result)), SETTINGS
+    )
+    assert reconciling_and_stalled(failed.status) == ("False", "True")
+    assert condition(failed, "Stalled")["reason"] == "GateFailed"
+
+
+def test_a_run_finished_before_stalled_existed_gets_it_from_succeeded():
+    succeeded = {"type": "Succeeded", "status": "False", "reason": "GateFailed", "message": "accuracy 0.61 < 0.9"}
+    status = {**started(), "conditions": [{**succeeded, "lastTransitionTime": "2026-01-01T11:30:00Z"}]}
+    outcome = reconcile_training_run(TrainingRunObservation(run(status=status), NOW, job=None), SETTINGS)
+    assert reconciling_and_stalled(outcome.status) == ("False", "True")
+    assert condition(outcome, "Stalled")["message"] == "accuracy 0.61 < 0.9"
+    assert condition(outcome, "Succeeded") == status["conditions"][0]
+
+
+@pytest.mark.tools
+def test_kstatus_reads_a_running_run_as_in_progress_a_trained_one_current_and_a_failed_gate_failed():
+    waiting = run()
+    assert kstatus_after(waiting, reconcile_training_run(TrainingRunObservation(waiting, NOW), SETTINGS).status) == (
+        "InProgress"
+    )
+    started_run = run(status=started())
+    passed = {"artifact": {"uri": "file:///m/x", "sha256": SHA_MODEL}, "passed": True, "gates": []}
+    trained = reconcile_training_run(
+        TrainingRunObservation(started_run, NOW, dataset=dataset(), **finished_with(passed)), SETTINGS
+    )
+    assert kstatus_after(started_run, trained.status) == "Current"
+    failed = reconcile_training_run(
+        TrainingRunObservation(started_run, NOW, dataset=dataset(), **finished_with({**passed, "passed": False})),
+        SETTINGS,
+    )
+    assert kstatus_after(started_run, failed.status) == "Failed"

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ballast.build.serving import REFERENCE_PATH
 from ballast.serving import FeedbackAuth, LoadedModel, ServerState, StartupFailure
 from ballast.serving.buckets import feature_buckets
 from ballast.serving.distributions import Distributions
 from ballast.serving.errors import Unauthorized
 from ballast.serving.feedback import FeedbackCounts
-from ballast.serving.metrics import DriftCollector, ServingMetrics
+from ballast.serving.metrics import DriftCollector, ReferenceCollector, ServingMetrics
 from ballast.serving.predictor import Prediction
 from ballast.serving.service import ModelService
 from ballast.serving.signature import ModelSignature
@@ -73,7 +74,11 @@ def stub_model(predictor: StubPredictor | None = None, **limits: Any) -> LoadedM
     counts = FeedbackCounts(signature.classes)
     state = ServerState(ready=[False])
     chosen = predictor or StubPredictor()
-    metrics = ServingMetrics(signature, DriftCollector(signature, live, counts, None, chosen.kind, state.ready))
+    metrics = ServingMetrics(
+        signature,
+        DriftCollector(signature, live, counts, chosen.kind, state.ready),
+        ReferenceCollector(signature, None),
+    )
     service = ModelService(
         signature=signature, predictor=chosen, live=live, feedback_counts=counts, limits=harness_limits(**limits)
     )
@@ -196,6 +201,14 @@ def test_a_malformed_request_is_a_4xx_with_the_error_body_and_no_traceback(serve
     status, answer = client.request("POST", INFER, raw=body, headers=headers)
     assert status == expected, answer
     assert set(answer) == {"error"} and fragment in answer["error"], answer
+
+
+def test_a_server_without_a_reference_says_so_at_its_reference_path(server) -> None:
+    client = server.client()
+    status, answer = client.get(REFERENCE_PATH)
+    assert status == 404 and "no reference distribution" in answer["error"]
+    status, text = client.get("/metrics")
+    assert status == 200 and "ballast_serving_rows_total" in text and "ballast_reference_" not in text
 
 
 def test_nan_stays_a_missing_value(server) -> None:

@@ -232,10 +232,10 @@ class RunningServer:
     def client(self, token: str | None = FEEDBACK_TOKEN) -> Client:
         return Client(self.port, token)
 
-    def metrics(self) -> str:
+    def metrics(self, path: str = "/metrics") -> str:
         client = self.client()
         try:
-            status, text = client.get("/metrics")
+            status, text = client.get(path)
             assert status == 200
             return text
         finally:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from prometheus_client.utils import floatToGoString
 
+from ballast.build.serving import REFERENCE_PATH
 from tests.unit.test_serving_harness import (
     TrainedModel,
     diabetes_frame,
@@ -113,7 +114,10 @@ def test_categories_unseen_values_and_missing_values(mixed, workdir) -> None:
 
 def test_the_reference_is_the_training_data_in_the_same_buckets(mixed, workdir) -> None:
     with running_server(mixed, workdir) as server:
-        text = server.metrics()
+        text = server.metrics(REFERENCE_PATH)
+        scraped = server.metrics()
+    # the same in every pod of a version: the operator reads it once, Prometheus never per pod
+    assert "ballast_reference_" not in scraped and "ballast_feature_" not in text
     model = {"model": "mixed"}
     column = mixed.frame["mean_radius"].dropna().to_numpy()
     edges = mixed.profile["columns"]["mean_radius"]["binEdges"]
@@ -209,4 +213,4 @@ def test_a_regressor_histogram_and_feedback_errors(diabetes, workdir) -> None:
     errors = predicted - truth
     assert metric_value(text, "ballast_feedback_absolute_error_total", **model) == pytest.approx(np.abs(errors).sum())
     assert metric_value(text, "ballast_feedback_squared_error_total", **model) == pytest.approx((errors**2).sum())
-    assert metric_value(text, "ballast_feedback_error_sum", **model) == pytest.approx(errors.sum())
+    assert metric_value(text, "ballast_feedback_signed_error", **model) == pytest.approx(errors.sum())

@@ -10,6 +10,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from ballast.api.dataset import DatasetSpec
+from ballast.cards.content import model_card
+from ballast.cards.stored import read_card
 from ballast.data import ingest_table
 from ballast.models.skops_format import load_model
 from ballast.runtime.train import (
@@ -106,6 +108,26 @@ def test_a_passing_run_writes_the_artifact_and_metadata_and_reports(tmp_path, st
     assert metadata["reproducibility"]["datasetSha256"] == dataset["sha256"]
     assert metadata["reproducibility"]["params"]["random_state"] == 5
     assert metadata["metrics"] == result["metrics"]
+
+
+def test_a_registered_model_gets_a_card_beside_it_pinned_by_its_metadata(tmp_path, store, dataset) -> None:
+    dataset = {**dataset, "profileSha256": store.sha256_of(f"datasets/cancer/{dataset['sha256']}/profile.json")}
+    inputs = {
+        **_inputs(dataset, evaluation={"gates": {"minimums": {"accuracy": 0.5}}}),
+        "card": {"intendedUse": "Second opinion for radiologists.", "limitations": "Four features only."},
+    }
+    code, result, _ = _run(tmp_path, store, inputs)
+    assert code == EXIT_FINISHED and result["passed"] is True
+
+    metadata = store.read_json(result["metadataUri"])
+    markdown = read_card(store, result["artifact"]["uri"], metadata)
+    card = json.loads(read_card(store, result["artifact"]["uri"], metadata, "json"))
+    assert metadata["card"]["markdown"]["uri"] == result["artifact"]["uri"].replace("model.skops", "card.md")
+    assert card == model_card({k: v for k, v in metadata.items() if k != "card"}).to_json()
+    assert card["data"]["sha256"] == dataset["sha256"] and card["data"]["profile"]["rows"] == 569
+    assert card["intendedUse"] == "Second opinion for radiologists."
+    assert "## Limitations\n\nFour features only.\n" in markdown.decode()
+    assert f"| accuracy | {result['metrics']['accuracy']:.6g} |" in markdown.decode()
 
 
 def test_the_same_run_again_gives_the_same_artifact_and_keeps_the_first_metadata(tmp_path, store, dataset) -> None:

@@ -17,6 +17,7 @@ from ballast.api.common import (
     StatusBase,
     Uri,
 )
+from ballast.net.http import redact_url  # stdlib only: the API stays importable without the data stack
 
 ColumnType = Literal["integer", "float", "string", "boolean", "category"]
 ColumnName = str
@@ -80,6 +81,19 @@ class DatasetSource(ApiModel):
     """A file on a PersistentVolumeClaim in the Dataset's namespace."""
     inline: InlineSource | None = None
     """Rows written into the spec; for tiny demos and tests only."""
+
+
+def describe_source(source: DatasetSource) -> dict[str, Any]:
+    """Where a source is, without credentials: what metadata.json records and lineage shows."""
+    if source.url is not None:
+        return {"kind": "url", "url": redact_url(source.url)}
+    if source.object_store is not None:
+        return {"kind": "objectStore", "uri": redact_url(source.object_store.uri)}
+    if source.pvc is not None:
+        return {"kind": "pvc", "claimName": source.pvc.claim_name, "path": source.pvc.path}
+    if source.inline is not None:
+        return {"kind": "inline", "rows": len(source.inline.rows)}
+    raise ValueError("the source sets none of url, objectStore, pvc, inline")
 
 
 class Column(ApiModel):

@@ -139,7 +139,7 @@ class ModelVersionSpec(ApiModel):
     source: ModelSource | None = None
     """Lineage; the operator fills it for versions a TrainingRun registers."""
     serving: ServingSpec | None = None
-    """How the version is served; served with one replica when left out."""
+    """How the version is served. Left out, the version is only registered: no Deployment serves it."""
     rollout: RolloutSpec | None = None
     """How the version replaces Production; a canary through 10% and 50% when left out. The first
     version of a model goes to Production as soon as its pods are ready."""

@@ -82,7 +82,7 @@ class ModelVersionTemplate(ApiModel):
     """How the ModelVersion this run produces is served and rolled out."""
 
     serving: ServingSpec | None = None
-    """Copied into the ModelVersion's spec.serving: one replica when left out."""
+    """Copied into the ModelVersion's spec.serving; left out, the version is registered but not served."""
     rollout: RolloutSpec | None = None
     """Copied into the ModelVersion's spec.rollout: a canary through 10% and 50% when left out."""
 
@@ -131,6 +131,10 @@ class TrainingRunSpec(ApiModel):
     """Seconds the training Job may run in all before it is stopped and the run fails."""
     model_version_template: ModelVersionTemplate | None = None
     """How the ModelVersion this run registers is served and rolled out."""
+
+
+MUST_BEAT_CHAMPION = "mustBeatChampion"
+"""The name of the gate that compares the model with the Production version (GateResult.name)."""
 
 
 class GateResult(ApiModel):

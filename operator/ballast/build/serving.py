@@ -13,6 +13,9 @@ from ballast.settings import Settings
 from ballast.store.limits import ARTIFACT_MAX_BYTES_ENV
 
 SERVING_PORT = 8080
+REFERENCE_PATH = "/metrics/reference"
+"""Where a model server answers its reference distribution, apart from /metrics: the same in every
+pod of a version, the operator reads it from one pod and exports it once (ballast.reference_metrics)."""
 SERVICE_PORT = 80
 GRPC_PORT = 8081
 """The Open Inference Protocol's gRPC API, beside REST; the Service exposes it on the same number."""

@@ -38,15 +38,16 @@ def scrape_by_address(
     addresses: list[str],
     port: int | None = SERVING_PORT,
     *,
+    path: str = "/metrics",
     deadline_seconds: float = DEADLINE_SECONDS,
     max_bytes: int = MAX_BYTES,
 ) -> dict[str, str]:
-    """Pod address -> metrics text, for the pods that answered in time and within the cap.
-    With `port` None, each address carries its own port (host:port)."""
+    """Pod address -> metrics text at `path`, for the pods that answered in time and within the
+    cap. With `port` None, each address carries its own port (host:port)."""
     if not addresses:
         return {}
     deadline = Deadline(deadline_seconds, idle_seconds=min(IDLE_SECONDS, deadline_seconds))
-    urls = [f"http://{address}:{port}/metrics" if port else f"http://{address}/metrics" for address in addresses]
+    urls = [f"http://{address}:{port}{path}" if port else f"http://{address}{path}" for address in addresses]
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(addresses))) as pool:
         texts = pool.map(lambda url: _get(url, deadline, max_bytes), urls)
         return {address: text for address, text in zip(addresses, texts) if text is not None}

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ballast.api.dataset import DatasetSource, DatasetSpec
+from ballast.api.annotations import METADATA_SHA256_ANNOTATION, TRAINING_SPEC_ANNOTATION
+from ballast.api.dataset import DatasetSource, DatasetSpec, describe_source
 from ballast.api.trainingrun import TrainingRunSpec
-from ballast.data.snapshot import read_pinned_json
-from ballast.data.sources import describe_source
-from ballast.reconcile.trainingrun import METADATA_SHA256_ANNOTATION, TRAINING_SPEC_ANNOTATION
-from ballast.store import METADATA_FILE, ArtifactStore, StoreError, dataset_version_key
+
+if TYPE_CHECKING:
+    from ballast.store import ArtifactStore
 
 _DEFAULT_FORMAT = DatasetSpec.model_fields["format"].default
 
@@ -26,13 +26,17 @@ class RecordedSource:
     """Where a dataset version's content came from, as its metadata.json records it."""
 
     source: dict[str, Any]
-    """ballast.data.sources.describe_source's description (kind and where, no credentials)."""
+    """ballast.api.dataset.describe_source's description (kind and where, no credentials)."""
     format: str
 
 
 def read_recorded_source(store: ArtifactStore, version: dict) -> RecordedSource | str:
     """The source the ModelVersion's dataset version records, or why it could not be read.
     metadata.json is checked against the digest the registry entry recorded, when it did."""
+    # the store (fsspec, pyarrow) is the full install's; lineage without --store needs neither
+    from ballast.data.snapshot import read_pinned_json
+    from ballast.store import METADATA_FILE, StoreError, dataset_version_key
+
     dataset = version["spec"]["source"]["dataset"]
     pinned = (version["metadata"].get("annotations") or {}).get(METADATA_SHA256_ANNOTATION)
     try:
@@ -106,7 +110,7 @@ def _source_lines(dataset: dict | None, recorded: RecordedSource | str | None) -
 
 
 def describe_recorded_source(description: dict[str, Any]) -> str:
-    """A metadata.json source description (ballast.data.sources.describe_source) in one line."""
+    """A metadata.json source description (ballast.api.dataset.describe_source) in one line."""
     kind = description.get("kind")
     if kind == "url":
         return str(description.get("url"))

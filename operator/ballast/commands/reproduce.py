@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ballast.api.annotations import TRAINING_SPEC_ANNOTATION
 from ballast.build.naming import child_name
-from ballast.reconcile.trainingrun import TRAINING_SPEC_ANNOTATION
 
 
 class NotReproducible(Exception):

@@ -7,7 +7,7 @@ current Production version is Superseded: traffic moves only to ready pods.
 
 from __future__ import annotations
 
-from ballast.reconcile.serving import ROLLBACK_ANNOTATION
+from ballast.api.annotations import ROLLBACK_ANNOTATION
 
 
 class NoRollbackTarget(Exception):

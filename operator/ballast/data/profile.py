@@ -121,3 +121,23 @@ def _labels(column: CoercedColumn, valid: np.ndarray) -> pa.Array:
 def _finite(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+SUMMARY_NUMERIC_FIELDS = ("count", "nulls", "min", "max", "mean", "std")
+SUMMARY_CATEGORICAL_FIELDS = ("count", "nulls", "distinct")
+
+
+def profile_summary(profile: Any) -> dict[str, Any]:
+    """The profile without its bins and value lists: what a model card shows of the data
+    (rows, and per column its type, role, missing values and range or number of values)."""
+    columns = profile.get("columns") or {}
+    summary = {}
+    for name, column in columns.items():
+        numeric = column.get("type") in ("integer", "float")
+        fields = SUMMARY_NUMERIC_FIELDS if numeric else SUMMARY_CATEGORICAL_FIELDS
+        summary[name] = {
+            "type": column.get("type"),
+            "role": column.get("role"),
+            **{field: column.get(field) for field in fields},
+        }
+    return {"rows": profile.get("rows"), "target": profile.get("target"), "columns": summary}

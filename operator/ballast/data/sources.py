@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ballast.api.dataset import DatasetSource, DatasetSpec
+from ballast.api.dataset import DatasetSpec, describe_source
 from ballast.data.errors import SourceError, SourceNotFound, SourceOutsideVolume, SourceTooLarge
 from ballast.data.tables import inline_frame, read_raw_table
 from ballast.net.egress import EGRESS_DENIED, EgressDenied, EgressPolicy
@@ -65,18 +65,6 @@ class RawTable:
     frame: pd.DataFrame
     description: dict[str, Any]
     """Where the data came from, for metadata.json (no credentials)."""
-
-
-def describe_source(source: DatasetSource) -> dict[str, Any]:
-    if source.url is not None:
-        return {"kind": "url", "url": redact_url(source.url)}
-    if source.object_store is not None:
-        return {"kind": "objectStore", "uri": redact_url(source.object_store.uri)}
-    if source.pvc is not None:
-        return {"kind": "pvc", "claimName": source.pvc.claim_name, "path": source.pvc.path}
-    if source.inline is not None:
-        return {"kind": "inline", "rows": len(source.inline.rows)}
-    raise ValueError("the source sets none of url, objectStore, pvc, inline")
 
 
 def read_source(spec: DatasetSpec, settings: SourceSettings) -> RawTable:

@@ -48,6 +48,10 @@ class FeatureOutcome:
     threshold: float
     drifted: bool | None
     rows: float
+    statistic: float | None = None
+    """The distance, or a test's statistic (ballast_drift_feature_score)."""
+    p_value: float | None = None
+    """A test's p-value, None for distances (ballast_drift_feature_pvalue)."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,19 @@ def feature_drift(window: Window, check: FeatureDriftCheck, min_samples: int) ->
         verdict = _compare_to_reference(method, kind, reference, size, keys, counts, threshold)
         rows = sum(counts)
         drifted = verdict.drifted if rows >= min_samples else None
-        outcomes.append(FeatureOutcome(feature, kind, method, verdict.score, verdict.threshold, drifted, rows))
+        outcomes.append(
+            FeatureOutcome(
+                feature,
+                kind,
+                method,
+                verdict.score,
+                verdict.threshold,
+                drifted,
+                rows,
+                statistic=verdict.statistic,
+                p_value=verdict.p_value,
+            )
+        )
     if not outcomes:
         return CheckOutcome(
             Check.FEATURE_DRIFT, Verdict.ERROR, message="the server exports no feature with a reference"

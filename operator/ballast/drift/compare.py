@@ -41,6 +41,20 @@ class DriftVerdict:
     reason: str = ""
     details: Mapping[str, float | str] = field(default_factory=dict)
 
+    @property
+    def p_value(self) -> float | None:
+        """The score of a test (ks, chiSquare); None for a distance, which has none."""
+        return None if self.higher_is_drift else self.score
+
+    @property
+    def statistic(self) -> float | None:
+        """A distance's score, or a test's statistic (KS D, chi-square X²): higher is further
+        from the reference for every method, unlike the score."""
+        if self.higher_is_drift:
+            return self.score
+        value = self.details.get("statistic")
+        return float(value) if isinstance(value, int | float) else None
+
 
 def compare_samples(
     method: str,

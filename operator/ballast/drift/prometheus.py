@@ -1,5 +1,6 @@
 """A drift window from Prometheus: what a model version's pods counted between two instants,
-as the same `ballast.drift.counters.Window` that scraping the pods gives.
+as the same `ballast.drift.counters.Window` that scraping the pods gives, without the reference
+(the operator keeps the version's own copy: ballast.reference_metrics).
 
 Prometheus keeps every pod's counters, so a window can be read after the fact and survives
 pods that came and went; scraping sees only the pods alive at both ends. The queries, all
@@ -9,7 +10,6 @@ instant queries at the window's end over a range of the window's length (HTTP AP
     names      /api/v1/label/__name__/values?match[]={selector}   the series the pods export
     counters   sum by (OWN_LABELS) (increase(NAME{selector}[W]))   *_total, *_bucket, *_count
     sums       sum by (OWN_LABELS) (delta(NAME{selector}[W]))      histogram *_sum
-    reference  max by (feature, bin) (last_over_time(NAME{selector}[W]))   ballast_reference_*
     pods       count(last_over_time(ballast_serving_rows_total{selector}[W]))
     restarts   count(resets(ballast_serving_rows_total{selector}[W]) > 0)
 
@@ -18,16 +18,15 @@ Prometheus's Kubernetes discovery (and the Prometheus Operator) puts on the pod'
 `model` and `version` are the server's own (docs/metrics.md).
 
 Labels. The result keeps only the server's own labels of the counted families (OWN_LABELS:
-feature, category, le, class, result, true_class, predicted_class; the reference keeps
-feature and bin). Every other label is summed away: the target labels Prometheus adds
-(instance, job, pod, namespace, service, endpoint, container, node, and whatever a setup
-adds by relabelling, podTargetLabels or external labels) and model and version. `sum by`
-rather than `sum without(<target labels>)` because the target labels depend on the
-Prometheus setup, while OWN_LABELS is Ballast's interface, checked against a real server
-in tests/unit/test_drift_prometheus.py: a target label that `without` forgot would split
-the sum per pod, silently. `le` is re-spelled as the server spells it (Prometheus 3
-rewrites it as Go formats floats, e.g. -2500000.0 becomes -2.5e+06) so it still matches the
-reference's `bin`.
+feature, category, le, class, result, true_class, predicted_class). Every other label is
+summed away: the target labels Prometheus adds (instance, job, pod, namespace, service,
+endpoint, container, node, and whatever a setup adds by relabelling, podTargetLabels or
+external labels) and model and version. `sum by` rather than `sum without(<target
+labels>)` because the target labels depend on the Prometheus setup, while OWN_LABELS is
+Ballast's interface, checked against a real server in tests/unit/test_drift_prometheus.py:
+a target label that `without` forgot would split the sum per pod, silently. `le` is
+re-spelled as the server spells it (Prometheus 3 rewrites it as Go formats floats, e.g.
+-2500000.0 becomes -2.5e+06) so it still matches the reference's `bin`.
 
 How it differs from scraping (`counters.window_between`): increase() extrapolates the
 first and last samples inside the window to its ends, so with quiet boundaries a count is
@@ -54,13 +53,12 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from ballast.drift.counters import COUNTED_FAMILY_PREFIXES, REFERENCE_PREFIX, ROWS, SeriesKey, Window, series_key
+from ballast.drift.counters import COUNTED_FAMILY_PREFIXES, ROWS, SeriesKey, Window, series_key
 from ballast.net.egress import EGRESS_DENIED, EgressDenied, EgressPolicy
 from ballast.net.http import Deadline, FetchError, RedirectRefused, TooLarge, open_url, redact_url
 
 OWN_LABELS = ("feature", "category", "le", "class", "result", "true_class", "predicted_class")
 """The labels of the counted families (docs/metrics.md), without model and version."""
-REFERENCE_LABELS = ("feature", "bin")
 NAMESPACE_LABEL = "namespace"
 COUNTED_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -71,9 +69,7 @@ ERROR_TYPES = frozenset(
     {"timeout", "canceled", "execution", "bad_data", "internal", "unavailable", "not_found", "not_acceptable"}
 )
 """Prometheus's errorType values (web/api/v1): a word of this list may be shown, nothing else it answered."""
-NAMES_PATTERN = "|".join(
-    [*(re.escape(prefix) + ".+" for prefix in COUNTED_FAMILY_PREFIXES), re.escape(REFERENCE_PREFIX) + ".+"]
-)
+NAMES_PATTERN = "|".join(re.escape(prefix) + ".+" for prefix in COUNTED_FAMILY_PREFIXES)
 
 
 class PrometheusError(Exception):
@@ -137,7 +133,7 @@ def series_selector(namespace: str, model: str, version: str, *, namespace_label
 
 
 def names_selector(selector: str) -> str:
-    """The series the names query asks for: the counted families and the reference."""
+    """The series the names query asks for: the counted families."""
     return "{" + f"__name__=~{_quote(NAMES_PATTERN)}," + selector[1:]
 
 
@@ -152,8 +148,10 @@ def window_range(start: datetime | float, end: datetime | float) -> str:
 def counted_names(names: list[str]) -> list[str]:
     """Which exported names are counts, as `counters.parse_metrics` keeps them: counters' _total
     and histograms' _bucket, _count and _sum. Prometheus keeps no types, so a `_sum` is a
-    histogram's only if the same family has a `_count` (ballast_feedback_error_sum is a gauge);
-    _created series (prometheus_client's creation timestamps) are not counts."""
+    histogram's only if the same family has a `_count` (servers before the rename to
+    ballast_feedback_signed_error exported that gauge as ballast_feedback_error_sum, and
+    Prometheus keeps their series); _created series (prometheus_client's creation timestamps)
+    are not counts."""
     present = set(names)
     kept = []
     for name in sorted(present):
@@ -165,18 +163,9 @@ def counted_names(names: list[str]) -> list[str]:
     return kept
 
 
-def reference_names(names: list[str]) -> list[str]:
-    return sorted(name for name in set(names) if name.startswith(REFERENCE_PREFIX))
-
-
 def count_query(name: str, selector: str, range_: str) -> str:
     function = "delta" if name.endswith("_sum") else "increase"
     return f"sum by ({', '.join(OWN_LABELS)}) ({function}({name}{selector}[{range_}]))"
-
-
-def reference_query(name: str, selector: str, range_: str) -> str:
-    """Every pod of a version exports the same reference: one value, never a sum."""
-    return f"max by ({', '.join(REFERENCE_LABELS)}) (last_over_time({name}{selector}[{range_}]))"
 
 
 def pods_query(selector: str, range_: str) -> str:
@@ -251,24 +240,18 @@ def series_from_samples(name: str, samples: list[tuple[dict[str, str], float]]) 
 
 
 def window_from_results(
-    counts: Mapping[str, list[tuple[dict[str, str], float]]],
-    reference: Mapping[str, list[tuple[dict[str, str], float]]],
-    pods: float,
-    restarted_pods: float,
+    counts: Mapping[str, list[tuple[dict[str, str], float]]], pods: float, restarted_pods: float
 ) -> Window:
     """The Window of the query results, by series name. Values that are not finite (a NaN from
     Prometheus) are refused rather than carried into a statistic."""
     window_counts: dict[SeriesKey, float] = {}
-    window_reference: dict[SeriesKey, float] = {}
     for name, samples in counts.items():
         window_counts.update(series_from_samples(name, samples))
-    for name, samples in reference.items():
-        window_reference.update(series_from_samples(name, samples))
-    for value in (*window_counts.values(), *window_reference.values()):
+    for value in window_counts.values():
         if not math.isfinite(value):
             # the series' labels came from the server: its value is all the message says
             raise PrometheusBadResponse(f"a count of the answer is {value}")
-    return Window(counts=window_counts, reference=window_reference, pods=int(pods), restarted_pods=int(restarted_pods))
+    return Window(counts=window_counts, pods=int(pods), restarted_pods=int(restarted_pods))
 
 
 def _seconds(instant: datetime | float) -> float:
@@ -361,7 +344,7 @@ def window_from_prometheus(
     headers: Mapping[str, str] | None = None,
 ) -> Window:
     """The counts of one model version's pods from `start` to `end` (aware datetimes or Unix
-    seconds) and the reference they export, as Prometheus at `base_url` recorded them.
+    seconds), as Prometheus at `base_url` recorded them.
 
     `timeout` is an overall deadline: all the queries together end within it, whatever the
     server does (a kopf handler thread waits on them). `egress` is the policy every request
@@ -400,12 +383,9 @@ def window_from_prometheus(
             f"{_iso(start)} and {_iso(end)} ({len(names)} series names): is Prometheus scraping the pods, and is "
             "the window at least two scrape intervals long?"
         )
-    reference = {name: ask(reference_query(name, selector, range_)) for name in reference_names(names)}
     pods = ask(pods_query(selector, range_))
     restarts = ask(restarts_query(selector, range_))
-    return window_from_results(
-        counts, reference, pods=pods[0][1] if pods else 0, restarted_pods=restarts[0][1] if restarts else 0
-    )
+    return window_from_results(counts, pods=pods[0][1] if pods else 0, restarted_pods=restarts[0][1] if restarts else 0)
 
 
 def _iso(instant: datetime | float) -> str:

@@ -15,7 +15,15 @@ from ballast import kube
 from ballast.api.kinds import kind_of, plural_of
 from ballast.build.claims import store_claim_for
 from ballast.build.ingest_input import build_ingest_input
-from ballast.conditions import ConditionType, find_condition, now_rfc3339, set_condition
+from ballast.conditions import (
+    ConditionType,
+    Progress,
+    Standing,
+    find_condition,
+    now_rfc3339,
+    set_condition,
+    set_progress,
+)
 from ballast.handlers.ingest_network import is_ingest_job, restrict_ingest_egress
 from ballast.handlers.lifecycle_metrics import count_lifecycle
 from ballast.handlers.model_service import claim_and_apply_service
@@ -53,8 +61,8 @@ def apply_outcome(
 
 
 def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefused) -> Outcome:
-    """Ready False (and Succeeded False, where the kind has it: the attempt is over) with the
-    API server's own words, instead of an exception retried forever. Nothing else of the
+    """Ready False and Stalled True (and Succeeded False, where the kind has it: the attempt is
+    over) with the API server's own words, instead of an exception retried forever. Nothing else of the
     outcome is written, so no status claims that the refused child exists."""
     generation = body.metadata.get("generation")
     conditions = outcome.status.get("conditions") or body.status.get("conditions")
@@ -70,6 +78,9 @@ def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefuse
                 observed_generation=generation,
                 now=stamp,
             )
+    # waiting will not make the API server take the same child: a person has to act
+    failed = Standing(Progress.FAILED, refused.reason, str(refused)[:2000])
+    conditions = set_progress(conditions, failed, observed_generation=generation, now=stamp)
     result = Outcome(status={"observedGeneration": generation, "conditions": conditions})
     result.event("Warning", refused.reason, str(refused)[:1000])
     return result

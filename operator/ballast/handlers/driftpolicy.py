@@ -3,6 +3,7 @@ let ballast.reconcile.driftpolicy decide, and count what it decided."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import kopf
 
 from ballast.api.driftpolicy import DriftPolicySpec, DriftPolicyStatus
 from ballast.api.kinds import TRAINING_RUN
+from ballast.build.serving import REFERENCE_PATH
 from ballast.canary.scrape import scrape_by_address
 from ballast.drift import window_memory
 from ballast.drift.counters import Window, parse_metrics
@@ -28,6 +30,7 @@ from ballast.reconcile.driftpolicy_inputs import DriftObservation, parse_status
 from ballast.reconcile.driftpolicy_metrics import fired_action, retrain_results, window_restarted
 from ballast.reconcile.driftpolicy_schedule import evaluate_window, evaluation_due, resumed_window_start
 from ballast.reconcile.outcome import Outcome
+from ballast.reference_metrics import REFERENCE_GAUGES, Reference
 from ballast.wakeups import ObjectKey
 
 WINDOW_MEMO = "drift_window"
@@ -36,6 +39,9 @@ OUTBOUND_READS = NamespaceSlots(per_namespace=2)
 """A namespace's policies read Prometheus or their pods two at a time: however many policies
 point at a slow server, they hold two of the reconcile workers every namespace shares
 (controller.RECONCILE_WORKERS)."""
+REFERENCE_SOURCES = 2
+"""Pods asked at once for the version's reference: any one answer is the version's, and a second
+pod answers when the first is going away."""
 
 
 def reconcile(
@@ -57,6 +63,19 @@ def reconcile(
     window, started_at, problem = None, None, None
     prometheus = (spec.source.prometheus_url if spec.source else None) or SETTINGS.prometheus_url
     due = evaluation_due(status, spec, moment, version, min_interval_seconds=SETTINGS.drift_min_interval_seconds)
+
+    def pod_addresses() -> list[str]:
+        if production is None or version is None:
+            return []
+        return owned_pod_addresses(
+            namespace,
+            version,
+            production["metadata"].get("uid"),
+            serving_pods=serving_pods,
+            serving_replica_sets=serving_replica_sets,
+            ballast_deployments=ballast_deployments,
+        )
+
     if due:
         with OUTBOUND_READS.slot(namespace) as may_read:
             if not may_read:
@@ -73,19 +92,16 @@ def reconcile(
                     resumed_window_start(status, spec, moment, version),
                 )
             else:
-                readings = _read_pods(
-                    owned_pod_addresses(
-                        namespace,
-                        version,
-                        production["metadata"].get("uid"),
-                        serving_pods=serving_pods,
-                        serving_replica_sets=serving_replica_sets,
-                        ballast_deployments=ballast_deployments,
-                    )
-                )
-                read = window_memory.read_pods(memo.get(WINDOW_MEMO), version, readings, moment)
+                read = window_memory.read_pods(memo.get(WINDOW_MEMO), version, _read_pods(pod_addresses()), moment)
                 memo[WINDOW_MEMO] = read.memory
                 window, started_at = read.window, read.memory.started_at
+            if window is not None and version is not None:
+                # Counts come from the pods or Prometheus; the reference, the same for every pod
+                # of the version, from the copy the operator keeps and exports once.
+                reference = REFERENCE_GAUGES.reference_of(
+                    namespace, body.metadata.name, spec.model, version, lambda: _read_reference(pod_addresses())
+                )
+                window = replace(window, reference=reference)
     kept = window_memory.current(memo.get(WINDOW_MEMO), version) if version is not None else None
     if not due and kept is not None:
         started_at = kept.started_at
@@ -116,10 +132,17 @@ def reconcile(
 
 def forget(key: ObjectKey) -> None:
     DRIFT_GAUGES.forget(key.namespace, key.name)
+    REFERENCE_GAUGES.forget(key.namespace, key.name)
 
 
 def _read_pods(addresses: list[str]) -> PodReadings:
     return {address: parse_metrics(text) for address, text in scrape_by_address(addresses).items()}
+
+
+def _read_reference(addresses: list[str]) -> Reference:
+    """The reference of the first pod that answers; empty when none does (or has one)."""
+    texts = scrape_by_address(addresses[:REFERENCE_SOURCES], path=REFERENCE_PATH)
+    return next((parse_metrics(text).reference for text in texts.values()), {})
 
 
 def _window_from_prometheus(

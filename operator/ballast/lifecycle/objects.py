@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ballast.reconcile.trainingrun import TRAINING_SPEC_ANNOTATION
+from ballast.api.annotations import TRAINING_SPEC_ANNOTATION
 
 
 @dataclass(frozen=True)

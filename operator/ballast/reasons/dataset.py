@@ -8,7 +8,10 @@ from enum import StrEnum
 
 class DatasetReason(StrEnum):
     INGESTING = "Ingesting"
-    """An ingest Job is running (Ready Unknown, Reconciling True, and the Normal Event that starts it)."""
+    """An ingest Job of a new spec, or before a first valid version, is running (Ready Unknown,
+    Reconciling True, and the Normal Event that starts it)."""
+    REFRESHING = "Refreshing"
+    """Reconciling and Stalled False while a refresh ingest runs beside a valid version."""
     INGESTED = "Ingested"
     """The newest ingest finished and recorded a version (status.ingest.reason)."""
     INGEST_FAILED = "IngestFailed"
@@ -21,5 +24,3 @@ class DatasetReason(StrEnum):
     """The newest version broke the schema or the validation rules."""
     VERSION_AVAILABLE = "VersionAvailable"
     """Ready True: a valid version is there to train on."""
-    IDLE = "Idle"
-    """Reconciling False: no ingest is running."""

@@ -13,7 +13,7 @@ from ballast.api.dataset import INLINE_MAX_BYTES, DatasetSpec, DatasetStatus, Da
 from ballast.build.ingest_input import dataset_document
 from ballast.build.jobs import build_ingest_job, ingest_job_name
 from ballast.build.policy import SourceObjects, source_refusal
-from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition
+from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition, set_progress
 from ballast.net.egress import check_url
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.dataset import DatasetReason
@@ -27,6 +27,7 @@ from ballast.reconcile.jobs import (
     result_pending,
 )
 from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.progress import dataset_standing
 from ballast.reconcile.typed import Typed, parse_object, parse_status, wire_conditions
 from ballast.settings import Settings
 
@@ -286,14 +287,6 @@ def _conditions(
         observed_generation=dataset.generation,
         now=stamp,
     )
-    running = merged.ingest if merged.ingest is not None and merged.ingest.finished_at is None else None
-    busy = running is not None
-    return set_condition(
-        conditions,
-        type=ConditionType.RECONCILING,
-        status="True" if busy else "False",
-        reason=DatasetReason.INGESTING if busy else DatasetReason.IDLE,
-        message=f"ingest Job {running.job_name}" if running is not None else "",
-        observed_generation=dataset.generation,
-        now=stamp,
+    return set_progress(
+        conditions, dataset_standing(merged, dataset.generation), observed_generation=dataset.generation, now=stamp
     )

@@ -14,13 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from ballast.api.driftpolicy import DriftPolicyStatus, Firing
-from ballast.conditions import ConditionType, at_second, rfc3339, set_condition
+from ballast.conditions import ConditionType, at_second, rfc3339, set_condition, set_progress
 from ballast.reasons.driftpolicy import NO_PRODUCTION_VERSION, PROMETHEUS_NO_DATA, WATCHING, Verdict
 from ballast.reconcile.driftpolicy_firing import judge
 from ballast.reconcile.driftpolicy_inputs import ConditionValue, DriftObservation, PolicyInputs, production_name
 from ballast.reconcile.driftpolicy_retrains import adopt_orphan_runs, follow_retrains, retraining_condition
 from ballast.reconcile.driftpolicy_schedule import next_evaluation
 from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.progress import drift_policy_standing
 from ballast.reconcile.typed import condition_of, wire_conditions
 
 MAX_FIRINGS = 20
@@ -53,6 +54,13 @@ def reconcile_drift_policy(observed: DriftObservation) -> Outcome:
     if retraining is not None:
         conditions = _set(conditions, ConditionType.RETRAINING, retraining, generation, now)
     conditions = _set(conditions, ConditionType.READY, ready, generation, now)
+    written = status.model_fields_set  # what this reconcile found; the rest still stands
+    standing = drift_policy_standing(
+        *ready,
+        verdict=status.verdict if "verdict" in written else policy.status.verdict,
+        checks=(status.checks if "checks" in written else policy.status.checks) or (),
+    )
+    conditions = set_progress(conditions, standing, observed_generation=generation, now=rfc3339(now))
     if firings or policy.status.firings:
         status.firings = firings[:MAX_FIRINGS]
     # conditions stay as every kind's reconciler keeps them: the wire form set_condition works on

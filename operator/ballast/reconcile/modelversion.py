@@ -10,10 +10,11 @@ from typing import Any
 from ballast.api.common import key_metric_for_status
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service, build_serving_deployment
 from ballast.canary.samples import Sample
-from ballast.conditions import ConditionType, rfc3339, set_condition
+from ballast.conditions import ConditionType, rfc3339, set_condition, set_progress
 from ballast.reasons.modelversion import ARTIFACT_VERIFIED, Reason, Stage
 from ballast.reconcile.jobs import POD_CANNOT_START, StartRefusal
 from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.progress import model_version_standing
 from ballast.reconcile.serving import DeploymentState, Sibling, plan_serving, serving_enabled
 from ballast.reconcile.serving_state import Ready, serving_input
 from ballast.reconcile.serving_transitions import wake_no_later_than
@@ -102,7 +103,7 @@ def reconcile_model_version(
         observed_generation=generation,
         now=stamp,
     )
-    outcome.status["conditions"] = set_condition(
+    conditions = set_condition(
         conditions,
         type=ConditionType.READY,
         status=ready.status,
@@ -111,6 +112,14 @@ def reconcile_model_version(
         observed_generation=generation,
         now=stamp,
     )
+    standing = model_version_standing(
+        ready.status,
+        ready.reason,
+        ready.message,
+        verified=verification.ok,
+        verification=(verification.reason, verification.message),
+    )
+    outcome.status["conditions"] = set_progress(conditions, standing, observed_generation=generation, now=stamp)
     if verification.ok and was_verified != "True":
         outcome.event("Normal", Reason.VERIFIED, f"artifact {situation.spec.artifact.sha256[:12]} verified")
     if not verification.ok and was_verified != "False":

@@ -19,7 +19,6 @@ from ballast.build.serving import model_service_name
 from ballast.reasons.modelversion import SERVING_STAGES, Stage
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.serving_state import (
-    ROLLBACK_ANNOTATION,
     DeploymentState,
     ServingInput,
     Sibling,
@@ -98,7 +97,6 @@ def _traffic_percent(own_ready: int, others: tuple[Sibling, ...]) -> int:
 
 
 __all__ = [
-    "ROLLBACK_ANNOTATION",
     "DeploymentState",
     "Sibling",
     "approval_manager",

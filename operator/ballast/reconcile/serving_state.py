@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+from ballast.api.annotations import ROLLBACK_ANNOTATION
 from ballast.api.modelversion import ModelVersionSpec, ModelVersionStatus, RolloutSpec, ServingSpec
 from ballast.canary.analysis import Analysis, analyse
 from ballast.canary.samples import Sample, window
@@ -19,10 +20,6 @@ from ballast.reconcile import typed
 from ballast.reconcile.durations import parse_duration, parse_time
 from ballast.registry import Verification
 from ballast.settings import Settings
-
-# Set (to the time of the request) on an earlier version to bring it back to Production:
-# `ballast rollback`, `kubectl annotate` or a commit in Git all do the same.
-ROLLBACK_ANNOTATION = "ballast.dev/rollback-requested-at"
 
 
 @dataclass(frozen=True)

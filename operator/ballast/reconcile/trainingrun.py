@@ -4,18 +4,23 @@ and register a ModelVersion when the gates pass."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ballast.api.annotations import (
+    METADATA_SHA256_ANNOTATION,
+    PROFILE_SHA256_ANNOTATION,
+    TRAINING_SPEC_ANNOTATION,
+)
 from ballast.api.common import key_metric_for_status
 from ballast.api.kinds import MODEL_VERSION
 from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
-from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition
+from ballast.cards.annotations import card_notes
+from ballast.conditions import ConditionStatus, ConditionType, rfc3339, set_condition, set_progress
 from ballast.lifecycle.stored_version import PinnedVersion, StoredVersion
 from ballast.reasons import OUT_OF_MEMORY, POD_CANNOT_START
 from ballast.reasons.trainingrun import RunPhase, TrainingRunReason
@@ -29,13 +34,11 @@ from ballast.reconcile.jobs import (
     result_pending,
 )
 from ballast.reconcile.outcome import Outcome
-from ballast.reconcile.typed import Typed, condition_of, parse_object, parse_status, wire_conditions
+from ballast.reconcile.progress import finished_run_phase, run_standing
+from ballast.reconcile.typed import Typed, condition_of, parse_object, wire_conditions
 from ballast.settings import Settings
 
 RESULT_FIELDS = ("metrics", "params", "gates", "reproducibility")
-TRAINING_SPEC_ANNOTATION = "ballast.dev/training-spec"
-PROFILE_SHA256_ANNOTATION = "ballast.dev/dataset-profile-sha256"
-METADATA_SHA256_ANNOTATION = "ballast.dev/dataset-metadata-sha256"
 # what a Dataset version records -> the pinned run's status field -> the ModelVersion's annotation
 DATASET_DIGESTS = (
     ("profileSha256", "datasetProfileSha256", PROFILE_SHA256_ANNOTATION),
@@ -114,11 +117,6 @@ def run_finished(status: TrainingRunStatus) -> bool:
     return succeeded is not None and succeeded.status in ("True", "False")
 
 
-def is_finished(status: Mapping[str, Any]) -> bool:
-    """run_finished, for a TrainingRun's status as the API server returns it (the CLI's)."""
-    return run_finished(parse_status(TrainingRunStatus, status))
-
-
 def model_version_name(model: str, sha256: str) -> str:
     """Registry entries are named by content: the same artifact is the same ModelVersion."""
     return child_name(model, sha256[:12])
@@ -128,6 +126,7 @@ def reconcile_training_run(observed: TrainingRunObservation, settings: Settings)
     run = parse_run(observed.body)
     outcome = Outcome(status={"observedGeneration": run.generation})
     if run_finished(run.status):
+        outcome.status["conditions"] = _finished_conditions(run, observed.now)
         return outcome
     if run.status.job_name is None:
         verdict = _start(outcome, run, observed, settings)
@@ -152,7 +151,17 @@ def _conditions(run: RunView, verdict: Verdict, now: datetime) -> list[dict[str,
             observed_generation=run.generation,
             now=stamp,
         )
-    return conditions
+    standing = run_standing(verdict.phase, str(verdict.reason), verdict.message)
+    return set_progress(conditions, standing, observed_generation=run.generation, now=stamp)
+
+
+def _finished_conditions(run: RunView, now: datetime) -> list[dict[str, Any]]:
+    """A finished run's conditions as they are, with Reconciling and Stalled said from Succeeded
+    (a run finished before Ballast set them gets them too; set again, they change nothing)."""
+    succeeded = condition_of(run.status, ConditionType.SUCCEEDED)
+    assert succeeded is not None and succeeded.status != "Unknown"
+    standing = run_standing(finished_run_phase(succeeded.status), succeeded.reason, succeeded.message)
+    return set_progress(wire_conditions(run.status), standing, observed_generation=run.generation, now=rfc3339(now))
 
 
 def _start(outcome: Outcome, run: RunView, observed: TrainingRunObservation, settings: Settings) -> Verdict:
@@ -220,6 +229,9 @@ def _inputs(
             **{recorded: version[recorded] for recorded, _, _ in DATASET_DIGESTS if version.get(recorded)},
         },
     }
+    notes = card_notes(metadata.get("annotations"))
+    if notes:
+        inputs["card"] = notes
     if champion:
         artifact = champion["spec"]["artifact"]
         inputs["champion"] = {

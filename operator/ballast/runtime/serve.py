@@ -264,7 +264,7 @@ async def serve(
     limits = loaded.service.limits
     quiet_client_protocol_errors()
     offload = Offload(limits)
-    app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth(), offload)
+    app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth(), loaded.card, offload)
     runner = web.AppRunner(
         app,
         access_log=None,

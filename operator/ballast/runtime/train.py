@@ -16,10 +16,12 @@ run.json (camelCase, written by the operator):
    "spec": {...TrainingRun spec...},
    "dataset": {"name": "iris", "sha256": "<64 hex>", "snapshotUri": "file:///.../data.parquet",
                "schema": {...Dataset spec.schema...}},
-   "champion": {"modelVersion": "iris-1a2b", "uri": "file:///.../model.skops", "sha256": "<64 hex>"}}  optional
+   "champion": {"modelVersion": "iris-1a2b", "uri": "file:///.../model.skops", "sha256": "<64 hex>"},  optional
+   "card": {"intendedUse": "...", "limitations": "..."}}      optional, the run's annotations (ballast.cards)
 
-Writes models/<model>/<sha256>/model.skops and metadata.json (write-once: the same model
-trained again is a no-op, and the first metadata.json of an artifact is kept), then the
+Writes models/<model>/<sha256>/model.skops, the model card (card.md, card.json) and
+metadata.json, which records the card's sha256 (write-once: the same model trained again is a
+no-op, and the first card and metadata.json of an artifact are kept), then the
 result as JSON of at most 4096 bytes to the termination log (and to stdout):
   {"artifact": {"uri", "sha256", "format"}, "metadataUri", "metrics", "keyMetric": {"name", "value"},
    "gates": [{"name", "passed", "message"}], "passed", "params", "reproducibility",
@@ -48,7 +50,12 @@ from pydantic import Field, ValidationError
 from ballast.api.common import ApiModel, ResourceName, Sha256, Uri
 from ballast.api.dataset import DatasetSchema
 from ballast.api.trainingrun import TrainingRunSpec
+from ballast.cards.annotations import MAX_NOTE_CHARACTERS
+from ballast.cards.content import model_card
+from ballast.cards.stored import write_card
 from ballast.data import InvalidDatasetVersion, read_snapshot
+from ballast.data.profile import profile_summary
+from ballast.data.snapshot import read_profile
 from ballast.models.errors import ModelArtifactError
 from ballast.models.skops_format import MODEL_FILE_NAME, load_model
 from ballast.store import METADATA_FILE, ArtifactConflict, ArtifactStore, StoreError, model_version_key
@@ -92,11 +99,19 @@ class ChampionInput(ApiModel):
     sha256: Sha256
 
 
+class CardNotesInput(ApiModel):
+    """What the model card quotes from the run's annotations (ballast.cards.annotations)."""
+
+    intended_use: str | None = Field(default=None, max_length=MAX_NOTE_CHARACTERS)
+    limitations: str | None = Field(default=None, max_length=MAX_NOTE_CHARACTERS)
+
+
 class TrainInputs(ApiModel):
     training_run: TrainingRunIdentity | None = None
     spec: TrainingRunSpec
     dataset: DatasetInput
     champion: ChampionInput | None = None
+    card: CardNotesInput | None = None
 
 
 class InvalidInput(TrainingInputError):
@@ -174,11 +189,25 @@ def load_champion(store: ArtifactStore, champion: ChampionInput | None) -> tuple
         return None, f"{error.reason}: {error}"
 
 
+def read_profile_summary(store: ArtifactStore, dataset: DatasetInput) -> dict[str, Any] | None:
+    """The dataset version's profile in brief, for the model card; None (the card says "not
+    recorded") when it cannot be read: the card must not cost a run that trained."""
+    try:
+        return profile_summary(read_profile(store, dataset.name, dataset.sha256, dataset.profile_sha256))
+    except (StoreError, ValueError, AttributeError) as error:
+        print(f"ballast train: no profile summary for the model card: {error}", file=sys.stderr)
+        return None
+
+
 def write_artifact(store: ArtifactStore, inputs: TrainInputs, outcome: TrainingOutcome) -> tuple[str, str]:
-    """Writes model.skops and metadata.json once; returns their URIs."""
+    """Writes model.skops, the model card and metadata.json once; returns the artifact's and
+    metadata's URIs. The card is built from the metadata document and written first, so that
+    metadata.json can record its sha256."""
     model, sha256 = inputs.spec.model, outcome.artifact.sha256
-    artifact_uri = store.write_bytes_once(model_version_key(model, sha256, MODEL_FILE_NAME), outcome.artifact.data)
+    artifact_key = model_version_key(model, sha256, MODEL_FILE_NAME)
+    artifact_uri = store.write_bytes_once(artifact_key, outcome.artifact.data)
     metadata_key = model_version_key(model, sha256, METADATA_FILE)
+    notes = inputs.card or CardNotesInput()
     document = artifact_metadata(
         outcome,
         model=model,
@@ -186,7 +215,11 @@ def write_artifact(store: ArtifactStore, inputs: TrainInputs, outcome: TrainingO
         dataset=_dataset_identity(inputs.dataset),
         training_run=inputs.training_run.to_wire() if inputs.training_run else None,
         champion=inputs.champion.to_wire() if inputs.champion else None,
+        dataset_profile=read_profile_summary(store, inputs.dataset),
+        intended_use=notes.intended_use,
+        limitations=notes.limitations,
     )
+    document["card"] = write_card(store, artifact_key, model_card(document))
     try:
         metadata_uri = store.write_json_once(metadata_key, document)
     except ArtifactConflict:

@@ -3,9 +3,11 @@
     GET  /v2/health/live | /v2/health/ready | /v2
     GET  /v2/models/{name}[/versions/{version}]            model metadata
     GET  /v2/models/{name}[/versions/{version}]/ready
+    GET  /v2/models/{name}[/versions/{version}]/card       the model card, text/markdown (404 if none)
     POST /v2/models/{name}[/versions/{version}]/infer
     POST /v2/models/{name}[/versions/{version}]/feedback
     GET  /metrics
+    GET  /metrics/reference                                 the training data's distribution
 
 An infer request may carry its tensors as binary data after the JSON, and ask for its outputs
 that way (the binary tensor data extension, ballast.serving.binary: tritonclient's default).
@@ -32,6 +34,7 @@ from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 
+from ballast.build.serving import REFERENCE_PATH
 from ballast.serving import binary
 from ballast.serving.auth import CHALLENGE, FeedbackAuth
 from ballast.serving.errors import (
@@ -51,6 +54,7 @@ from ballast.serving.service import ModelService
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+MARKDOWN = "text/markdown"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
@@ -119,11 +123,13 @@ def build_app(
     metrics: ServingMetrics,
     state: ServerState,
     feedback_auth: FeedbackAuth | None = None,
+    card: bytes | None = None,
     offload: Offload | None = None,
 ) -> web.Application:
     """The routes for `service`, bounded by the service's own limits (one set for the whole
-    server). Without `feedback_auth`, feedback is refused. Large requests go to `offload`, shared
-    with the gRPC API when given (its owner closes it); without it, the app makes and closes its own."""
+    server). Without `feedback_auth`, feedback is refused; without `card`, the card route is 404.
+    Large requests go to `offload`, shared with the gRPC API when given (its owner closes it);
+    without it, the app makes and closes its own."""
     limits = service.limits
     feedback_auth = feedback_auth or FeedbackAuth()
     owns_offload = offload is None
@@ -195,6 +201,12 @@ def build_app(
         service.check_model(*model_args(request))
         return _json({"name": service.signature.name, "ready": state.is_ready}, 200 if state.is_ready else 503)
 
+    async def model_card(request: web.Request) -> web.Response:
+        service.check_model(*model_args(request))
+        if card is None:
+            return _error(f"model {service.signature.name} has no model card", 404)
+        return web.Response(body=card, content_type=MARKDOWN, charset="utf-8")
+
     def parsed(work: Callable[[Any], T]) -> Callable[[bytes], T]:
         return lambda body: work(parse_json(body, limits.max_json_depth))
 
@@ -223,6 +235,13 @@ def build_app(
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
+    async def reference_page(_: web.Request) -> web.Response:
+        if not metrics.has_reference:
+            return _error("no reference distribution: the training snapshot could not be read (see the log)", 404)
+        response = web.Response(body=metrics.reference_exposition())
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
     async def stop_threads(_: web.Application) -> None:
         offload.close()
 
@@ -234,9 +253,11 @@ def build_app(
     add("GET", "/v2/health/ready", ready, name="health.ready")
     add("GET", "/v2", server, name="metadata.server")
     add("GET", "/metrics", metrics_page, name="metrics")
+    add("GET", REFERENCE_PATH, reference_page, name="metrics.reference")
     for prefix, suffix in (("/v2/models/{name}", ""), ("/v2/models/{name}/versions/{version}", ".version")):
         add("GET", prefix, model, name=f"metadata.model{suffix}")
         add("GET", f"{prefix}/ready", model_ready, name=f"health.model{suffix}")
+        add("GET", f"{prefix}/card", model_card, name=f"metadata.card{suffix}")
         add("POST", f"{prefix}/infer", infer, name=f"infer{suffix}")
         add("POST", f"{prefix}/feedback", feedback, name=f"feedback{suffix}")
     return app

@@ -14,6 +14,9 @@ refused (DigestMismatch), as is a snapshot or dataset metadata.json that is not 
 Models trained before the digest was recorded still load, with a warning that their profile is
 not pinned: refusing them would stop every older version at its next restart.
 
+The model card (card.md beside the artifact) is read once, verified against the sha256 that
+metadata.json records, and served from memory; a card that is missing or altered is not served.
+
 Losing the dataset's profile or snapshot does not stop serving: the feature histograms then
 have only their +Inf bucket, or the reference gauges are missing, and a warning says why.
 
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ballast.cards.stored import read_card
 from ballast.data import read_snapshot
 from ballast.data.errors import InvalidDatasetVersion
 from ballast.data.snapshot import read_profile
@@ -42,7 +46,7 @@ from ballast.serving.distributions import Distributions
 from ballast.serving.errors import StartupFailure
 from ballast.serving.feedback import FeedbackCounts
 from ballast.serving.limits import ServingLimits
-from ballast.serving.metrics import DriftCollector, ServingMetrics
+from ballast.serving.metrics import DriftCollector, ReferenceCollector, ServingMetrics
 from ballast.serving.predictor import build_predictor, encoder_categories, probe_batch
 from ballast.serving.reference import Reference, reference_from_frame
 from ballast.serving.service import ModelService
@@ -72,6 +76,8 @@ class LoadedModel:
     metrics: ServingMetrics
     state: ServerState
     reference: Reference | None
+    card: bytes | None = None
+    """The model card (card.md) as metadata.json pins it; None when there is none to serve."""
 
 
 def sibling_uri(uri: str, file: str) -> str:
@@ -151,6 +157,18 @@ def _profile(store: ArtifactStore, signature: ModelSignature) -> dict[str, Any] 
         return None
 
 
+def _card(store: ArtifactStore, source: ModelSource, metadata: Mapping[str, Any]) -> bytes | None:
+    """card.md, read once at start-up and served from memory; a missing or altered card is not
+    served (404), and does not stop the model from serving."""
+    try:
+        return read_card(store, source.artifact_uri, metadata)
+    except ArtifactNotFound as error:
+        log.info("no model card to serve: %s", error)
+    except StoreError as error:
+        log.warning("the model card is not served (%s): %s", error.reason, error)
+    return None
+
+
 def _reference(
     store: ArtifactStore, signature: ModelSignature, buckets: FeatureBuckets, target_edges: tuple[float, ...]
 ) -> Reference | None:
@@ -218,14 +236,17 @@ def load_served_model(
     live = Distributions(buckets, signature.classes, target_edges)
     feedback = FeedbackCounts(signature.classes)
     reference = _reference(store, signature, buckets, target_edges)
-    collector = DriftCollector(signature, live, feedback, reference, predictor.kind, state.ready)
-    metrics = ServingMetrics(signature, collector)
+    collector = DriftCollector(signature, live, feedback, predictor.kind, state.ready)
+    metrics = ServingMetrics(signature, collector, ReferenceCollector(signature, reference))
     service = ModelService(
         signature=signature, predictor=predictor, live=live, feedback_counts=feedback, limits=limits or ServingLimits()
     )
     try:
         service.infer(warm_up_document(signature), record=False)
         metrics.exposition()
+        metrics.reference_exposition()
     except Exception as error:  # noqa: BLE001
         raise StartupFailure("WarmUpFailed", f"the warm-up request failed: {type(error).__name__}: {error}") from None
-    return LoadedModel(service=service, metrics=metrics, state=state, reference=reference)
+    return LoadedModel(
+        service=service, metrics=metrics, state=state, reference=reference, card=_card(store, source, metadata)
+    )

@@ -36,9 +36,11 @@ Feedback
                                                   true_class __unseen__ for labels not in classes
   ballast_feedback_absolute_error_total           counter (regressors), sum of |predicted - true|
   ballast_feedback_squared_error_total            counter (regressors)
-  ballast_feedback_error_sum                      gauge (regressors), sum of predicted - true
+  ballast_feedback_signed_error                   gauge (regressors), sum of predicted - true
 
-Reference (the training snapshot, counted into the same buckets at start-up)
+Reference (the training snapshot, counted into the same buckets at start-up), at
+GET /metrics/reference and not in /metrics: it is the same in every pod of a version, so the
+operator reads it from one pod and exports it once per version (ballast.reference_metrics)
   ballast_reference_rows                                  gauge
   ballast_reference_feature_bin_ratio{feature, bin}       gauge; bin is the `le` label of
                                                           ballast_feature_value or the category
@@ -95,32 +97,35 @@ def _histogram_rows(edges: NumericEdges, counts: np.ndarray) -> Iterator[tuple[i
         yield i, list(zip(le_labels(series), np.cumsum(used).tolist()))
 
 
-class DriftCollector(Collector):
-    """Renders the live Distributions, the feedback counts and the reference at scrape time."""
+class _ModelCollector(Collector):
+    """Families whose series carry the served model's labels first."""
+
+    model: list[str]
+
+    def _family(self, kind: type, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Any:
+        return kind(name, documentation, labels=[*MODEL_LABELS, *labels])
+
+
+class DriftCollector(_ModelCollector):
+    """Renders the live Distributions and the feedback counts at scrape time."""
 
     def __init__(
         self,
         signature: ModelSignature,
         live: Distributions,
         feedback: FeedbackCounts,
-        reference: Reference | None,
         predictor_kind: str,
         ready: list[bool],
     ) -> None:
-        self.signature, self.live, self.feedback, self.reference = signature, live, feedback, reference
+        self.signature, self.live, self.feedback = signature, live, feedback
         self.predictor_kind, self.ready = predictor_kind, ready
         self.model = [signature.name, signature.version]
-
-    def _family(self, kind: type, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Any:
-        return kind(name, documentation, labels=[*MODEL_LABELS, *labels])
 
     def collect(self) -> Iterator[Metric]:
         yield from self._serving()
         yield from self._features()
         yield from self._predictions()
         yield from self._feedback()
-        if self.reference is not None:
-            yield from self._reference(self.reference)
 
     def _serving(self) -> Iterator[Metric]:
         s, model = self.signature, self.model
@@ -229,10 +234,22 @@ class DriftCollector(Collector):
         )
         squared.add_metric(model, feedback.squared_error)
         signed = self._family(
-            GaugeMetricFamily, "ballast_feedback_error_sum", "Sum of (predicted - true) over feedback rows."
+            GaugeMetricFamily, "ballast_feedback_signed_error", "Sum of (predicted - true) over feedback rows."
         )
         signed.add_metric(model, feedback.signed_error)
         yield from (absolute, squared, signed)
+
+
+class ReferenceCollector(_ModelCollector):
+    """Renders the reference; nothing when the training snapshot could not be read."""
+
+    def __init__(self, signature: ModelSignature, reference: Reference | None) -> None:
+        self.reference = reference
+        self.model = [signature.name, signature.version]
+
+    def collect(self) -> Iterator[Metric]:
+        if self.reference is not None:
+            yield from self._reference(self.reference)
 
     def _reference(self, reference: Reference) -> Iterator[Metric]:
         model = self.model
@@ -269,8 +286,11 @@ class DriftCollector(Collector):
 class ServingMetrics:
     """A registry of its own (so tests can run several servers in one process)."""
 
-    def __init__(self, signature: ModelSignature, collector: DriftCollector) -> None:
+    def __init__(self, signature: ModelSignature, collector: DriftCollector, reference: ReferenceCollector) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        self.reference_registry = CollectorRegistry(auto_describe=False)
+        self.reference_registry.register(reference)
+        self.has_reference = reference.reference is not None
         self.signature = signature
         model = (signature.name, signature.version)
         self._requests = Counter(
@@ -316,3 +336,6 @@ class ServingMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    def reference_exposition(self) -> bytes:
+        return generate_latest(self.reference_registry)

@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 MISSING_GROUP = "<missing>"
+DEMOGRAPHIC_PARITY_DIFFERENCE = "demographic_parity_difference"
+EQUAL_OPPORTUNITY_DIFFERENCE = "equal_opportunity_difference"
+FAIRNESS_METRICS = (DEMOGRAPHIC_PARITY_DIFFERENCE, EQUAL_OPPORTUNITY_DIFFERENCE)
 
 
 def _groups(sensitive: Any) -> np.ndarray:
@@ -48,6 +51,6 @@ def equal_opportunity_difference(y_true: Any, y_pred: Any, sensitive: Any, posit
 
 def fairness_metrics(y_true: Any, y_pred: Any, sensitive: Any, positive: Any) -> dict[str, float]:
     return {
-        "demographic_parity_difference": demographic_parity_difference(y_pred, sensitive, positive),
-        "equal_opportunity_difference": equal_opportunity_difference(y_true, y_pred, sensitive, positive),
+        DEMOGRAPHIC_PARITY_DIFFERENCE: demographic_parity_difference(y_pred, sensitive, positive),
+        EQUAL_OPPORTUNITY_DIFFERENCE: equal_opportunity_difference(y_true, y_pred, sensitive, positive),
     }

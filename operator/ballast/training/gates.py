@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ballast.api.catalog import LOWER_IS_BETTER
-from ballast.api.trainingrun import GateResult, Gates
-
-MUST_BEAT_CHAMPION = "mustBeatChampion"
+from ballast.api.trainingrun import MUST_BEAT_CHAMPION, GateResult, Gates
 
 
 def _fmt(value: float) -> str:

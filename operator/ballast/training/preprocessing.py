@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -9,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ballast.training.features import FeatureColumns
+from ballast.training.reproducibility import json_safe
 
 # Models whose fit depends on the scale of the features (distances, penalties); trees and
 # naive Bayes do not care, so they skip the scaler.
@@ -64,3 +67,29 @@ def build_pipeline(class_path: str, estimator: BaseEstimator, columns: FeatureCo
             (MODEL_STEP, estimator),
         ]
     )
+
+
+def describe_preprocessing(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """The fitted preprocessing as data, for the model's record and card: per column group, its
+    columns and each step's class and parameters (what a reviewer needs to redo it by hand)."""
+    preprocessor = pipeline.named_steps[PREPROCESS_STEP]
+    groups = []
+    for name, transformer, columns in preprocessor.transformers_:
+        if name == "remainder":
+            continue
+        steps = transformer.steps if isinstance(transformer, Pipeline) else [(name, transformer)]
+        groups.append(
+            {
+                "name": name,
+                "columns": [str(column) for column in columns],
+                "steps": [
+                    {
+                        "name": step_name,
+                        "class": f"{type(step).__module__.split('._')[0]}.{type(step).__name__}",
+                        "params": json_safe(step.get_params(deep=False)),
+                    }
+                    for step_name, step in steps
+                ],
+            }
+        )
+    return groups

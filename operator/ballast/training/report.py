@@ -13,6 +13,7 @@ from typing import Any
 
 from ballast.models.skops_format import ARTIFACT_FORMAT
 from ballast.reasons.trainingrun import TrainingRunReason
+from ballast.training.fairness import FAIRNESS_METRICS
 from ballast.training.run import DatasetIdentity, TrainingOutcome
 
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -49,8 +50,13 @@ def artifact_metadata(
     dataset: DatasetIdentity,
     training_run: Mapping[str, Any] | None,
     champion: Mapping[str, Any] | None,
+    dataset_profile: Mapping[str, Any] | None = None,
+    intended_use: str | None = None,
+    limitations: str | None = None,
 ) -> dict[str, Any]:
-    """metadata.json beside model.skops: lineage, reproducibility, metrics and gates."""
+    """metadata.json beside model.skops: lineage, reproducibility, metrics and gates, and what
+    the model card is built from (ballast.cards): the profile summary (data.profile_summary),
+    the fitted preprocessing, the fairness measurement, intended use and limitations."""
     return {
         "model": model,
         "artifact": {
@@ -82,6 +88,21 @@ def artifact_metadata(
         "rows": {"train": outcome.train_rows, "test": outcome.test_rows, "droppedWithoutTarget": outcome.dropped_rows},
         "fitSeconds": round(outcome.fit_seconds, 6),
         "warnings": outcome.warnings,
+        "datasetProfile": dict(dataset_profile) if dataset_profile else None,
+        "featurePipeline": outcome.preprocessing,
+        "fairness": _fairness(outcome),
+        "intendedUse": intended_use,
+        "limitations": limitations,
+    }
+
+
+def _fairness(outcome: TrainingOutcome) -> dict[str, Any] | None:
+    if outcome.sensitive_feature is None:
+        return None
+    return {
+        "sensitiveFeature": outcome.sensitive_feature,
+        "metrics": {name: outcome.metrics[name] for name in FAIRNESS_METRICS if name in outcome.metrics},
+        "unavailable": outcome.fairness_unavailable,
     }
 
 

@@ -29,7 +29,7 @@ from ballast.training.features import FeatureColumns, feature_columns, feature_f
 from ballast.training.gates import ChampionScore, evaluate_gates
 from ballast.training.host_state import strip_host_specific_state
 from ballast.training.metrics import evaluate_model, positive_class
-from ballast.training.preprocessing import MODEL_STEP, build_pipeline
+from ballast.training.preprocessing import MODEL_STEP, build_pipeline, describe_preprocessing
 from ballast.training.reproducibility import json_safe, reproducibility_record
 from ballast.training.split import split_indices
 from ballast.training.target import labelled_rows
@@ -74,6 +74,12 @@ class TrainingOutcome:
     dropped_rows: int
     fit_seconds: float
     warnings: list[str] = field(default_factory=list)
+    preprocessing: list[dict[str, Any]] = field(default_factory=list)
+    """The fitted preprocessing steps by column group (preprocessing.describe_preprocessing)."""
+    sensitive_feature: str | None = None
+    """The column the fairness metrics compare groups of, when the fairness gate names one."""
+    fairness_unavailable: str | None = None
+    """Why fairness was not measured although the gate asked for it."""
 
     @property
     def passed(self) -> bool:
@@ -211,4 +217,7 @@ def train_model(
         dropped_rows=rows.dropped_rows,
         fit_seconds=fit_seconds,
         warnings=fit_warnings,
+        preprocessing=describe_preprocessing(pipeline),
+        sensitive_feature=gates.fairness.sensitive_feature if gates is not None and gates.fairness else None,
+        fairness_unavailable=fairness_unavailable,
     )

@@ -1,0 +1,102 @@
+"""The reference distribution of each model version a DriftPolicy watches: read once from one
+of the version's serving pods (REFERENCE_PATH), kept for the drift checks, and exported once per
+version on the operator's /metrics.
+
+Every pod of a version computes the same reference from the same training snapshot. Exported by
+every pod it would be one identical copy per pod in Prometheus, gone with the pods; here it is
+one series per (namespace, model, version, feature, bin), as kube-state-metrics describes an
+object once. A version's reference never changes: it is read again only by a new operator
+process, or after a read that found none.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ballast.drift.checks import REFERENCE_BINS, REFERENCE_MISSING, REFERENCE_PREDICTIONS, REFERENCE_ROWS
+from ballast.drift.counters import SeriesKey, labels_of
+
+VERSION_LABELS = ("namespace", "model", "version")
+FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    REFERENCE_ROWS: ("Rows of the training snapshot of the model version.", ()),
+    REFERENCE_BINS: (
+        "Share of the training snapshot's present values in each feature bucket (`bin` is the `le` of "
+        "ballast_feature_value, or the category).",
+        ("feature", "bin"),
+    ),
+    REFERENCE_MISSING: ("Share of the training snapshot's rows missing the feature.", ("feature",)),
+    REFERENCE_PREDICTIONS: ("Share of the training target in each prediction bucket or class.", ("bin",)),
+}
+"""Name to help text and the server's own labels, each family as the model server answers it."""
+
+Reference = dict[SeriesKey, float]
+
+
+@dataclass
+class _Kept:
+    version: str
+    reference: Reference
+    policies: set[str] = field(default_factory=set)
+
+
+class ReferenceGauges(Collector):
+    """One reference per watched model: the version its policies watch (the Production one)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str], _Kept] = {}
+        self._lock = threading.Lock()
+
+    def reference_of(
+        self, namespace: str, policy: str, model: str, version: str, read: Callable[[], Reference]
+    ) -> Reference:
+        """The version's reference, read (by `read`, outside the lock) only when not kept yet. An
+        empty read is not kept, so the next evaluation reads again; a new version replaces the
+        model's previous one."""
+        with self._lock:
+            kept = self._kept.get((namespace, model))
+            if kept is not None and kept.version == version:
+                kept.policies.add(policy)
+                return kept.reference
+        reference = read()
+        if reference:
+            with self._lock:
+                self._kept[(namespace, model)] = _Kept(version, dict(reference), {policy})
+        return reference
+
+    def forget(self, namespace: str, policy: str) -> None:
+        """The policy is gone: a model no policy watches any more is no longer exported."""
+        with self._lock:
+            for key, kept in list(self._kept.items()):
+                if key[0] == namespace:
+                    kept.policies.discard(policy)
+                    if not kept.policies:
+                        del self._kept[key]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families = {
+            name: GaugeMetricFamily(name, documentation, labels=[*VERSION_LABELS, *labels])
+            for name, (documentation, labels) in FAMILIES.items()
+        }
+        with self._lock:
+            kept = dict(self._kept)
+        for (namespace, model), entry in kept.items():
+            for key, value in entry.reference.items():
+                name, labels = key[0], labels_of(key)
+                own = FAMILIES[name][1] if name in FAMILIES else None
+                # a family or a label this code does not know (a newer server's) is left out
+                if own is None or set(labels) != set(own):
+                    continue
+                families[name].add_metric([namespace, model, entry.version, *(labels[label] for label in own)], value)
+        yield from families.values()
+
+    def describe(self) -> list:
+        return []  # collected lazily: nothing to check at registration
+
+
+REFERENCE_GAUGES = ReferenceGauges()
+REGISTRY.register(REFERENCE_GAUGES)
