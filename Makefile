@@ -80,6 +80,14 @@ check-crds: venv ## Fail if crds/ or docs/api.md is stale
 	$(PY) -m ballast.api.generate --check crds/
 	$(PY) -m ballast.api.reference --check docs/api.md
 
+.PHONY: grpc-stubs
+grpc-stubs: venv ## Generate the model server's gRPC stubs (operator/ballast/serving/proto) from its .proto
+	$(PY) scripts/grpc_stubs.py
+
+.PHONY: check-grpc-stubs
+check-grpc-stubs: venv ## Fail if the gRPC stubs are stale
+	$(PY) scripts/grpc_stubs.py --check
+
 .PHONY: docs
 docs: $(VENV)/.docs-installed ## Build the docs site into build/site (mkdocs --strict: a broken link or anchor fails)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet

@@ -37,6 +37,7 @@ from tests.support.helm import Release, cluster_values, find, rendered
 from tests.support.image import ballast_image, image_digest
 from tests.support.kube import REPO, Kubectl, wait_for
 from tests.support.operator_process import PROBLEM_LINE
+from tests.support.traffic import ready_endpoints
 
 CRD_NAMES = sorted(f"{kind.plural}.{GROUP}" for kind in ALL_KINDS)
 EXAMPLES = REPO / "examples"
@@ -97,17 +98,6 @@ def running_operator_pod(k: Kubectl, release: Release, not_uid: str | None = Non
 
 def operator_log(k: Kubectl, pod: dict) -> str:
     return k.run("logs", pod["metadata"]["name"], "--container=operator").stdout
-
-
-def ready_endpoints(k: Kubectl, service: str) -> list[str]:
-    slices = k.get_json("endpointslices", "-l", f"kubernetes.io/service-name={service}")["items"]
-    return [
-        f"{e['addresses'][0]}:{p['port']}"
-        for s in slices
-        for e in s.get("endpoints") or []
-        if e["conditions"].get("ready")
-        for p in s.get("ports") or []
-    ]
 
 
 def infer_credit_risk(endpoint: str) -> dict:

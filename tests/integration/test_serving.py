@@ -1,6 +1,6 @@
 """Serving on the real local cluster: a trained model answers Open Inference Protocol requests
 from its Deployment's pods, reached at the addresses the real EndpointSlice controller
-publishes (as kube-proxy would route), and an Immediate rollout replaces it without a failed
+publishes (as kube-proxy would route), over REST and gRPC, and an Immediate rollout replaces it without a failed
 request."""
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import time
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pandas as pd
 import pytest
+import tritonclient.grpc as triton_grpc
 
 from ballast.api.dataset import DatasetSchema
 from ballast.models.skops_format import load_model
@@ -37,6 +39,21 @@ FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 def infer(endpoint: str, rows: list[dict], timeout: float = 5) -> dict:
     return traffic.infer(endpoint, "iris", FEATURES, rows, timeout)
+
+
+def grpc_predictions(endpoint: str, rows: list[dict]) -> list[str]:
+    """`predict` over the OIP gRPC API (the pods' port named grpc), with Triton's gRPC client."""
+    client = triton_grpc.InferenceServerClient(endpoint)
+    try:
+        assert client.is_model_ready("iris")
+        inputs = []
+        for name in FEATURES:
+            inputs.append(triton_grpc.InferInput(name, [len(rows)], "FP64"))
+            inputs[-1].set_data_from_numpy(np.array([float(row[name]) for row in rows]))
+        result = client.infer("iris", inputs, outputs=[triton_grpc.InferRequestedOutput("predict")])
+        return [label.decode() for label in result.as_numpy("predict")]
+    finally:
+        client.close()
 
 
 def serve_run(name: str, estimator: str, params: dict) -> dict:
@@ -84,6 +101,7 @@ def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_
     schema = DatasetSchema.model_validate({"columns": IRIS_COLUMNS, "target": "species"})
     frame = feature_frame(pd.DataFrame(rows).drop(columns="species"), feature_columns(schema))
     assert predicted == local.predict(frame).tolist()
+    assert grpc_predictions(ready_endpoints(k, "iris", "grpc")[0], rows) == predicted
 
     failures, successes, stop = [], [], threading.Event()
 

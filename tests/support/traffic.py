@@ -19,7 +19,9 @@ from ballast.serving.auth import FEEDBACK_SECRET_KEY, FEEDBACK_SECRET_NAME
 from tests.support.kube import Kubectl
 
 
-def ready_endpoints(k: Kubectl, service: str) -> list[str]:
+def ready_endpoints(k: Kubectl, service: str, port_name: str = "http") -> list[str]:
+    """host:port of each ready pod behind `service`, on its port named `port_name` (a model's
+    Service also names `grpc`)."""
     slices = k.get_json("endpointslices", "-l", f"kubernetes.io/service-name={service}")["items"]
     return [
         f"{endpoint['addresses'][0]}:{port['port']}"
@@ -27,6 +29,7 @@ def ready_endpoints(k: Kubectl, service: str) -> list[str]:
         for endpoint in s.get("endpoints") or []
         if endpoint["conditions"].get("ready")
         for port in s.get("ports") or []
+        if port.get("name") == port_name
     ]
 
 

@@ -4,7 +4,7 @@ NetworkPolicy that says who reaches them."""
 import pytest
 
 from ballast.build.feedback_token import FEEDBACK_TOKEN_FILE, build_feedback_secret, new_feedback_token
-from ballast.build.serving import SERVING_PORT, build_serving_deployment
+from ballast.build.serving import GRPC_PORT, SERVING_PORT, build_model_service, build_serving_deployment
 from ballast.build.serving_network_policy import build_serving_network_policy
 from ballast.settings import Settings
 from tests.support.helm import find, rendered
@@ -37,7 +37,7 @@ def test_the_feedback_secret_is_ballasts_has_no_owner_and_a_fresh_random_token()
     assert len(secret["stringData"]["token"]) >= 43 and new_feedback_token() != new_feedback_token()
 
 
-def test_the_network_policy_admits_the_inference_peers_the_operator_and_prometheus_to_the_one_port():
+def test_the_network_policy_admits_the_inference_peers_the_operator_and_prometheus_to_both_ports():
     settings = Settings(operator_namespace="ballast-system", serving_metrics_from=(PROMETHEUS,))
     policy = build_serving_network_policy(VERSION, settings)
     assert policy["metadata"]["ownerReferences"][0]["uid"] == "u-1"
@@ -47,7 +47,7 @@ def test_the_network_policy_admits_the_inference_peers_the_operator_and_promethe
     }
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     (rule,) = policy["spec"]["ingress"]
-    assert rule["ports"] == [{"port": SERVING_PORT, "protocol": "TCP"}]
+    assert rule["ports"] == [{"port": SERVING_PORT, "protocol": "TCP"}, {"port": GRPC_PORT, "protocol": "TCP"}]
     assert rule["from"] == [
         {"podSelector": {}},  # the default: the version's own namespace
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ballast-system"}}},
@@ -84,3 +84,20 @@ def test_the_chart_passes_the_serving_network_policy_values_to_the_operator():
     settings = Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)})
     assert settings.serving_network_policy is False and settings.serving_metrics_from == (PROMETHEUS,)
     assert env["BALLAST_OPERATOR_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+
+
+def test_the_grpc_api_is_a_named_port_of_the_pods_and_of_the_models_service():
+    (container,) = build_serving_deployment(VERSION, replicas=1, settings=Settings())["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert {"name": "BALLAST_GRPC_PORT", "value": str(GRPC_PORT)} in container["env"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": SERVING_PORT, "grpc": GRPC_PORT}
+    service = build_model_service("iris", "team-a", [VERSION])
+    grpc_port = next(p for p in service["spec"]["ports"] if p["name"] == "grpc")
+    assert grpc_port == {
+        "name": "grpc",
+        "port": GRPC_PORT,
+        "targetPort": "grpc",
+        "protocol": "TCP",
+        "appProtocol": "kubernetes.io/h2c",
+    }

@@ -8,7 +8,6 @@ import http.client
 import json
 import struct
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,11 +22,11 @@ from tests.support.net import free_port
 from tests.unit.test_serving_harness import (
     TrainedModel,
     expected_outputs,
-    iris_frame,
     mixed_frame,
+    species_frame,
     trained_model,
 )
-from tests.unit.test_serving_process import REPO, serve_command
+from tests.unit.test_serving_process import REPO, serve_command, wait_until_ready
 
 MAX_ROWS = 2000
 MAX_REQUEST_BYTES = 256 * 1024
@@ -46,10 +45,7 @@ def mixed(workdir: Path) -> TrainedModel:
 @pytest.fixture(scope="module")
 def species(workdir: Path) -> TrainedModel:
     """Iris with the species' names as classes: its labels are a BYTES tensor."""
-    frame, schema = iris_frame()
-    frame = frame.assign(target=pd.Series(np.array(["setosa", "versicolor", "virginica"])[frame["target"]]))
-    schema = {**schema, "columns": [*schema["columns"][:-1], {"name": "target", "type": "string"}]}
-    return trained_model(workdir, "species", (frame, schema), "sklearn.linear_model.LogisticRegression")
+    return trained_model(workdir, "species", species_frame(), "sklearn.linear_model.LogisticRegression")
 
 
 class Served(NamedTuple):
@@ -65,15 +61,7 @@ def served(trained: TrainedModel, workdir: Path) -> Iterator[Served]:
     process = subprocess.Popen(serve_command(trained, log, port, *limits), stderr=subprocess.DEVNULL, cwd=REPO)
     client = triton.InferenceServerClient(f"127.0.0.1:{port}")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text() if log.exists() else "the server exited"
-            try:
-                if client.is_server_ready():
-                    break
-            except Exception:  # noqa: BLE001 - not listening yet
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.1)
+        wait_until_ready(process, log, client.is_server_ready)
         yield Served(client, port)
     finally:
         client.close()

@@ -70,6 +70,13 @@ def iris_frame() -> tuple[pd.DataFrame, dict[str, Any]]:
     }
 
 
+def species_frame() -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Iris with the species' names as classes: its labels are a BYTES tensor."""
+    frame, schema = iris_frame()
+    frame = frame.assign(target=pd.Series(np.array(["setosa", "versicolor", "virginica"])[frame["target"]]))
+    return frame, {**schema, "columns": [*schema["columns"][:-1], {"name": "target", "type": "string"}]}
+
+
 def cancer_frame() -> tuple[pd.DataFrame, dict[str, Any]]:
     frame = snake(load_breast_cancer(as_frame=True).frame[BREAST_CANCER_FEATURES + ["target"]])
     return frame, {

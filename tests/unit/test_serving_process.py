@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,11 @@ def serve_command(
     *extra: str,
     artifact_uri: str | None = None,
     sha256: str | None = None,
+    grpc_port: int = -1,
 ) -> list[str]:
     """The command line of a server that takes feedback with the harness's FEEDBACK_TOKEN (a
-    file beside the termination log)."""
+    file beside the termination log); without `grpc_port`, REST only, so servers started at
+    once do not contend for the gRPC API's default port."""
     token_file = termination_log.parent / f"{termination_log.name}.feedback-token"
     token_file.write_text(FEEDBACK_TOKEN + "\n")
     return [
@@ -56,12 +59,31 @@ def serve_command(
         "127.0.0.1",
         "--port",
         str(port),
+        "--grpc-port",
+        str(grpc_port),
         "--termination-log",
         str(termination_log),
         "--feedback-token-file",
         str(token_file),
         *extra,
     ]
+
+
+def wait_until_ready(
+    process: subprocess.Popen, termination_log: Path, is_ready: Callable[[], bool], seconds: float = 60
+) -> None:
+    """Until `is_ready()` (a client's probe; an exception means not listening yet) says so; fails
+    with the termination message if the server exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, termination_log.read_text() if termination_log.exists() else "it exited"
+        try:
+            if is_ready():
+                return
+        except Exception:  # noqa: BLE001 - not listening yet
+            pass
+        assert time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.1)
 
 
 def refused(port: int) -> bool:

@@ -17,6 +17,10 @@ REFERENCE_PATH = "/metrics/reference"
 """Where a model server answers its reference distribution, apart from /metrics: the same in every
 pod of a version, the operator reads it from one pod and exports it once (ballast.reference_metrics)."""
 SERVICE_PORT = 80
+GRPC_PORT = 8081
+"""The Open Inference Protocol's gRPC API, beside REST; the Service exposes it on the same number."""
+GRPC_APP_PROTOCOL = "kubernetes.io/h2c"
+"""HTTP/2 without TLS: what a mesh or a Gateway needs to know to route gRPC to the pods."""
 MODEL_LABEL = "ballast.dev/model"
 SPEC_HASH_ANNOTATION = "ballast.dev/spec-hash"
 VERSION_LABEL = "ballast.dev/model-version"
@@ -48,6 +52,7 @@ def build_serving_deployment(version: dict[str, Any], *, replicas: int, settings
         {"name": "BALLAST_ARTIFACT_URI", "value": spec["artifact"]["uri"]},
         {"name": "BALLAST_ARTIFACT_SHA256", "value": spec["artifact"]["sha256"]},
         {"name": "BALLAST_PORT", "value": str(SERVING_PORT)},
+        {"name": "BALLAST_GRPC_PORT", "value": str(GRPC_PORT)},
         # the operator's own artifacts.maxBytes: a version it verified is one the server will read
         {"name": ARTIFACT_MAX_BYTES_ENV, "value": str(settings.artifact_max_bytes)},
         feedback_token_env(),
@@ -63,7 +68,10 @@ def build_serving_deployment(version: dict[str, Any], *, replicas: int, settings
         resources=serving.get("resources"),
         extra_mounts=[feedback_token_mount()],
     )
-    container["ports"] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
+    container["ports"] = [
+        {"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+    ]
     container["readinessProbe"] = {
         "httpGet": {"path": f"/v2/models/{model}/ready", "port": "http"},
         "periodSeconds": 2,
@@ -123,6 +131,15 @@ def build_model_service(model: str, namespace: str, owners: list[dict[str, Any]]
         },
         "spec": {
             "selector": serving_selector(model),
-            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "grpc",
+                    "port": GRPC_PORT,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": GRPC_APP_PROTOCOL,
+                },
+            ],
         },
     }

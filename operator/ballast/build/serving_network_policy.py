@@ -1,9 +1,10 @@
 """The NetworkPolicy of a ModelVersion's serving pods: who may reach them.
 
-The server answers inference, feedback and /metrics on one port (ballast.build.serving), and a
-NetworkPolicy selects ports, not paths: the one rule admits the inference peers the
-administrator names (default: the version's own namespace), the operator's namespace (it reads
-/metrics for canaries and drift) and the metrics peers (Prometheus) to that port. Nothing else
+The server answers inference, feedback and /metrics on its HTTP port and inference on its gRPC
+port (ballast.build.serving), and a NetworkPolicy selects ports, not paths: the one rule admits
+the inference peers the administrator names (default: the version's own namespace), the
+operator's namespace (it reads /metrics for canaries and drift) and the metrics peers
+(Prometheus) to both ports, the same peers to each, since either API infers. Nothing else
 reaches the pods; that the feedback path needs a token (ballast.build.feedback_token) is what
 keeps inference clients from labelling.
 """
@@ -14,10 +15,14 @@ from typing import Any
 
 from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT, ballast_labels
 from ballast.build.pods import owner_reference
-from ballast.build.serving import SERVING_PORT, VERSION_LABEL, serving_deployment_name
+from ballast.build.serving import GRPC_PORT, SERVING_PORT, VERSION_LABEL, serving_deployment_name
 from ballast.settings import Settings
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+
+
+SERVING_POLICY_PORTS = [{"port": SERVING_PORT, "protocol": "TCP"}, {"port": GRPC_PORT, "protocol": "TCP"}]
+"""Every port the server listens on: REST (with feedback and /metrics) and gRPC."""
 
 
 def serving_ingress_peers(settings: Settings) -> list[dict[str, Any]]:
@@ -52,6 +57,6 @@ def build_serving_network_policy(version: dict[str, Any], settings: Settings) ->
             "podSelector": {"matchLabels": {VERSION_LABEL: name, COMPONENT_LABEL: SERVING_COMPONENT}},
             "policyTypes": ["Ingress"],
             # an empty `from` would admit everyone: with no peer at all, the pods admit nobody
-            "ingress": [{"ports": [{"port": SERVING_PORT, "protocol": "TCP"}], "from": peers}] if peers else [],
+            "ingress": [{"ports": SERVING_POLICY_PORTS, "from": peers}] if peers else [],
         },
     }

@@ -15,6 +15,8 @@ Flags (each falls back to an environment variable):
                                                         artifacts.maxBytes (default 2Gi)
   --bind-address ADDRESS    BALLAST_BIND_ADDRESS        default 0.0.0.0
   --port PORT               BALLAST_PORT                default 8080 (0: any free port, logged)
+  --grpc-port PORT          BALLAST_GRPC_PORT           the OIP gRPC API's port, default 8081 (0: any free
+                                                        port, logged; -1: no gRPC API)
   --termination-log PATH    BALLAST_TERMINATION_LOG     default /dev/termination-log
   --drain-seconds S         BALLAST_DRAIN_SECONDS       after SIGTERM, keep serving this long while
                                                         not ready, so endpoints drop the pod first (default 5)
@@ -62,6 +64,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import prometheus_client
 from aiohttp import web
@@ -72,6 +75,7 @@ from ballast.serving.auth import FEEDBACK_TOKEN_FILE_ENV, FeedbackAuth
 from ballast.serving.errors import StartupFailure
 from ballast.serving.limits import ServingLimits
 from ballast.serving.loading import LoadedModel, ModelSource, load_served_model
+from ballast.serving.offload import Offload
 from ballast.store import DEFAULT_STORE_URI, STORE_URI_ENV, ArtifactStore
 from ballast.store.limits import ARTIFACT_MAX_BYTES_ENV, DEFAULT_MAX_ARTIFACT_BYTES, parse_byte_quantity
 
@@ -79,6 +83,9 @@ log = logging.getLogger("ballast.serve")
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT = 4096
+DEFAULT_GRPC_PORT = 8081
+NO_GRPC = -1
+MAX_PORT = 65535
 EXIT_OK, EXIT_UNEXPECTED, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2, 4
 """The same variable the operator reads its own cap from (ballast.settings), passed on to the pod."""
 
@@ -92,6 +99,8 @@ class ServeOptions:
     termination_log: Path
     drain_seconds: float
     shutdown_timeout: float
+    grpc_port: int | None = None
+    """The gRPC API's port (0: any); None serves REST only. `ballast serve` defaults to DEFAULT_GRPC_PORT."""
     limits: ServingLimits = field(default_factory=ServingLimits)
     """What run_serve loads the model with; serve() then runs on the loaded service's limits."""
     feedback_token_file: Path | None = None
@@ -171,6 +180,7 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
     )
     option("--bind-address", "BALLAST_BIND_ADDRESS", "0.0.0.0", help="listen address")
     option("--port", "BALLAST_PORT", 8080, int, help="listen port, 0 for any")
+    option("--grpc-port", "BALLAST_GRPC_PORT", DEFAULT_GRPC_PORT, int, help=f"gRPC port, 0 for any, {NO_GRPC} for none")
     option(
         "--termination-log", "BALLAST_TERMINATION_LOG", DEFAULT_TERMINATION_LOG, help="where a start-up failure goes"
     )
@@ -185,6 +195,8 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
         parser.error(
             "--artifact-uri and --artifact-sha256 (or $BALLAST_ARTIFACT_URI and $BALLAST_ARTIFACT_SHA256) are required"
         )
+    if not NO_GRPC <= args.grpc_port <= MAX_PORT:
+        parser.error(f"--grpc-port must be a port number, 0 for any or {NO_GRPC} for none, got {args.grpc_port}")
     try:
         limits = ServingLimits(**{name: getattr(args, name) for _, _, name, _, _ in LIMIT_OPTIONS})
     except ValueError as error:
@@ -200,6 +212,7 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str]) -> ServeOp
         store_uri=args.store,
         bind_address=args.bind_address,
         port=args.port,
+        grpc_port=None if args.grpc_port == NO_GRPC else args.grpc_port,
         termination_log=Path(args.termination_log),
         drain_seconds=args.drain_seconds,
         shutdown_timeout=args.shutdown_timeout,
@@ -250,7 +263,8 @@ async def serve(
     model was loaded with (load_served_model). Without `feedback_auth`, feedback is refused."""
     limits = loaded.service.limits
     quiet_client_protocol_errors()
-    app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth(), loaded.card)
+    offload = Offload(limits)
+    app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth(), loaded.card, offload)
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -260,6 +274,7 @@ async def serve(
         lingering_time=LINGERING_SECONDS,
     )
     await runner.setup()
+    grpc_server = None
     try:
         site = CappedTCPSite(
             runner,
@@ -270,13 +285,18 @@ async def serve(
         )
         await site.start()
         host, port = runner.addresses[0][:2]
+        grpc_listening = ""
+        if options.grpc_port is not None:
+            grpc_server, bound = await start_grpc(loaded, options.bind_address, options.grpc_port, offload)
+            grpc_listening = f" and grpc://{options.bind_address}:{bound}"
         loaded.state.set_ready(True)
         log.info(
-            "ready: serving %s version %s on http://%s:%d",
+            "ready: serving %s version %s on http://%s:%d%s",
             loaded.service.signature.name,
             loaded.service.signature.version,
             host,
             port,
+            grpc_listening,
         )
         if on_listening is not None:
             on_listening(host, port)
@@ -286,6 +306,8 @@ async def serve(
         log.info("stopping: not ready; draining for %.1fs", options.drain_seconds)
         await asyncio.sleep(options.drain_seconds)
         await site.stop()
+        # gRPC's stop refuses new calls at once and lets those under way finish within the grace.
+        grpc_stopped = asyncio.create_task(grpc_server.stop(options.shutdown_timeout)) if grpc_server else None
         # aiohttp's own shutdown stops reading from every connection, which would strand a
         # request whose body is still arriving; so wait for those first.
         if not await loaded.state.wait_idle(options.shutdown_timeout):
@@ -294,10 +316,30 @@ async def serve(
                 loaded.state.in_flight,
                 options.shutdown_timeout,
             )
+        if grpc_stopped is not None:
+            await grpc_stopped
     finally:
+        if grpc_server is not None:
+            await grpc_server.stop(None)
         # Closes idle keep-alive connections, waits for handlers, releases everything.
         await runner.cleanup()
+        offload.close()
         log.info("stopped")
+
+
+async def start_grpc(loaded: LoadedModel, address: str, port: int, offload: Offload) -> tuple[Any, int]:
+    """The gRPC API listening on `address`:`port` (0: any), and the port it got."""
+    # Imported only when serving gRPC: its messages are in the protocol's `inference` package,
+    # as other OIP clients' are (tritonclient's), and one process can register those names once.
+    from ballast.serving.grpcserver import build_grpc_server
+
+    server = build_grpc_server(loaded.service, loaded.metrics, loaded.state, offload)
+    try:
+        bound = server.add_insecure_port(f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
+    except RuntimeError as error:  # gRPC's "Failed to bind": the same failure as REST's OSError
+        raise OSError(f"cannot listen for gRPC on {address}:{port}: {error}") from None
+    await server.start()
+    return server, bound
 
 
 async def _serve_until_signalled(loaded: LoadedModel, options: ServeOptions, feedback_auth: FeedbackAuth) -> None:

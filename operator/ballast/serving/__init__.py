@@ -20,6 +20,10 @@ Modules, one concern each:
   jsonbody       a request body to a JSON document, strictly
   auth           the bearer token feedback needs
   app            the aiohttp routes and protocol errors
+  offload        the worker threads and turns large requests take, shared by REST and gRPC
+  grpcwire       OIP gRPC messages <-> the service's documents (pure)
+  grpcserver     the gRPC servicer and server (inference.GRPCInferenceService)
+  proto          the gRPC API's .proto and its generated stubs (scripts/grpc_stubs.py)
   loading        start-up: verify, load, warm up, or fail with a reason
 """
 

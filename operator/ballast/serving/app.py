@@ -29,7 +29,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,7 +38,6 @@ from ballast.build.serving import REFERENCE_PATH
 from ballast.serving import binary
 from ballast.serving.auth import CHALLENGE, FeedbackAuth
 from ballast.serving.errors import (
-    Busy,
     ClientClosedRequest,
     InferenceError,
     PayloadTooLarge,
@@ -49,6 +47,7 @@ from ballast.serving.errors import (
 )
 from ballast.serving.jsonbody import parse_json
 from ballast.serving.metrics import CONTENT_TYPE, ServingMetrics
+from ballast.serving.offload import Offload
 from ballast.serving.protocol import InferResponse, server_metadata
 from ballast.serving.service import ModelService
 
@@ -125,14 +124,16 @@ def build_app(
     state: ServerState,
     feedback_auth: FeedbackAuth | None = None,
     card: bytes | None = None,
+    offload: Offload | None = None,
 ) -> web.Application:
     """The routes for `service`, bounded by the service's own limits (one set for the whole
-    server). Without `feedback_auth`, feedback is refused; without `card`, the card route is 404."""
+    server). Without `feedback_auth`, feedback is refused; without `card`, the card route is 404.
+    Large requests go to `offload`, shared with the gRPC API when given (its owner closes it);
+    without it, the app makes and closes its own."""
     limits = service.limits
     feedback_auth = feedback_auth or FeedbackAuth()
-    # Threads for large requests; a semaphore bounds how many of them are held at once.
-    executor = ThreadPoolExecutor(max_workers=limits.predict_threads, thread_name_prefix="ballast-predict")
-    large_turns = asyncio.Semaphore(limits.max_large_requests)
+    owns_offload = offload is None
+    offload = offload or Offload(limits)
 
     @web.middleware
     async def protocol_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -174,20 +175,11 @@ def build_app(
     async def compute(request: web.Request, work: Callable[[bytes], T], binary_allowed: bool = False) -> T:
         """`work` on the body: on the loop for a small body, in a worker thread otherwise."""
         check_body_headers(request, limits.max_request_bytes, binary_allowed)
-        length = request.content_length
-        if length is not None and length < limits.inline_body_bytes:
+        if offload.is_small(request.content_length):
             return work(await read_body(request))
-        try:
-            async with asyncio.timeout(limits.read_timeout_seconds):
-                await large_turns.acquire()
-        except TimeoutError:
-            raise Busy(f"{limits.max_large_requests} large requests are under way; retry later") from None
-        try:
+        async with offload.turn():
             body = await read_body(request)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(executor, work, body)
-        finally:
-            large_turns.release()
+            return await offload.run(lambda: work(body))
 
     def model_args(request: web.Request) -> tuple[str, str | None]:
         return request.match_info["name"], request.match_info.get("version")
@@ -251,10 +243,11 @@ def build_app(
         return response
 
     async def stop_threads(_: web.Application) -> None:
-        executor.shutdown(wait=False, cancel_futures=True)
+        offload.close()
 
     app = web.Application(middlewares=[protocol_errors], client_max_size=limits.max_request_bytes)
-    app.on_cleanup.append(stop_threads)
+    if owns_offload:
+        app.on_cleanup.append(stop_threads)
     add = app.router.add_route
     add("GET", "/v2/health/live", live, name="health.live")
     add("GET", "/v2/health/ready", ready, name="health.ready")

@@ -8,7 +8,8 @@ Requests
   ballast_serving_request_errors_total{endpoint, code}     counter, responses with code >= 400
   ballast_serving_request_duration_seconds{endpoint}       histogram, handler time of requests not
                                                            refused as the client's fault (4xx)
-      endpoint: infer | feedback | health | metadata | metrics | other
+      endpoint: infer | feedback | health | metadata | metrics | other (gRPC calls too, by the
+                status code REST would have answered: ballast.serving.grpcserver)
   ballast_serving_rows_total                               counter, rows predicted by infer
   ballast_serving_ready                                    gauge, 1 while ready
   ballast_serving_model_info{sha256, task, predictor, dataset, dataset_sha256}   gauge, always 1
