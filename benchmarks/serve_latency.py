@@ -264,6 +264,9 @@ def start_ballast(trained: Any, port: int, log: Path) -> subprocess.Popen:
         "127.0.0.1",
         "--port",
         str(port),
+        # REST only: the gRPC API is not measured here yet, and its default port may be taken
+        "--grpc-port",
+        "-1",
         "--drain-seconds",
         "0",
         "--termination-log",
