@@ -23,12 +23,14 @@ import argparse
 import os
 import platform
 import resource
+import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+import figures
 from ballast.drift import (
     BinCounts,
     category_sample,
@@ -156,7 +158,10 @@ def binned_checks(features: int, categorical: int, seed: int, repeats: int) -> N
     )
 
 
-def main() -> None:
+FIGURES = figures.Section("drift_checks", figures.BENCHMARKS_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=100)
@@ -164,7 +169,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads over features")
-    args = parser.parse_args()
+    figures.add_update_option(parser, FIGURES)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     print(
         f"drift benchmark; Python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates every figure)"
@@ -174,4 +183,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

@@ -1,6 +1,6 @@
 """Ballast's drift methods against Evidently's on the same generated arrays: scores and verdicts.
 
-    .venv/bin/python benchmarks/evidently_compare.py [--rows 10000] [--seed 16] [--update docs/drift.md]
+    .venv/bin/python benchmarks/evidently_compare.py [--rows 10000] [--seed 16] [--update]
 
 Evidently is installed from PyPI into its own virtualenv, kept outside the checkout under
 ~/.cache/ballast/venvs/evidently-<version> (BALLAST_CACHE_DIR moves it), so it never meets
@@ -13,8 +13,8 @@ with `--evidently-side` on the same arrays (an .npz file), where Evidently's leg
 For each scenario and method it prints both scores, both verdicts at each tool's default
 threshold, and the Ballast threshold that reproduces Evidently's default verdict: Evidently's
 threshold carried over to Ballast's scale (`threshold_for_evidently`), marked `ok` when
-Ballast at that threshold gives Evidently's verdict on this row. `--update` writes the table
-into the file between the evidently-compare markers (docs/drift.md).
+Ballast at that threshold gives Evidently's verdict on this row. `--update` also writes the tables
+into docs/drift.md, between its figures:evidently_compare markers (figures.py).
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+import figures
+
 EVIDENTLY_VERSION = "0.7.23"
 # Evidently 0.7.23 leaves pandas unbounded but imports pandas.core.dtypes.common.infer_dtype_from_object,
 # which pandas 3 removed: importing its stat tests fails with an ImportError without this bound.
 EVIDENTLY_EXTRA_REQUIREMENTS = ("pandas<3",)
-BEGIN_MARKER = "<!-- evidently-compare:begin -->"
-END_MARKER = "<!-- evidently-compare:end -->"
+FIGURES = figures.Section("evidently_compare", figures.DRIFT_DOC)
 
 # Ballast method name -> Evidently stat test name, per kind of feature
 NUMERIC_METHODS = {"psi": "psi", "jensenShannon": "jensenshannon", "wasserstein": "wasserstein", "ks": "ks"}
@@ -265,26 +266,25 @@ def false_alarm_table(rows: list[Row], repeats: int) -> str:
     return "\n".join(lines)
 
 
-def update_between_markers(text: str, block: str) -> str:
-    head, begin, rest = text.partition(BEGIN_MARKER)
-    _, end, tail = rest.partition(END_MARKER)
-    if not begin or not end:
-        raise SystemExit(f"the file has no {BEGIN_MARKER} ... {END_MARKER} block to update")
-    return f"{head}{BEGIN_MARKER}\n{block}\n{END_MARKER}{tail}"
-
-
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=100, help="undrifted pairs per kind, for false alarms")
     parser.add_argument("--evidently-version", default=EVIDENTLY_VERSION)
-    parser.add_argument("--update", type=Path, help="write the table between the markers in this file")
+    figures.add_update_option(parser, FIGURES)
     parser.add_argument("--evidently-side", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if args.evidently_side:
         print(json.dumps(evidently_scores(args.evidently_side)))
         return
+    if args.update:
+        figures.check_section(FIGURES)
+        context = figures.run_context()
     cache = Path(os.environ.get("BALLAST_CACHE_DIR") or Path.home() / ".cache" / "ballast")
     cases = scenarios(args.rows, args.seed)
     everything = cases + undrifted(args.rows, args.seed, args.repeats)
@@ -292,13 +292,12 @@ def main() -> None:
     shown = [row for row in rows if row.case < len(cases)]
     repeated = [row for row in rows if row.case >= len(cases)]
     command = f"benchmarks/evidently_compare.py --rows {args.rows} --seed {args.seed} --repeats {args.repeats}"
-    block = (
-        f"Printed by `.venv/bin/python {command}` (Evidently {args.evidently_version}):\n\n"
-        f"{markdown_table(shown)}\n\n{false_alarm_table(repeated, args.repeats)}"
-    )
-    print(block)
+    tables = f"{markdown_table(shown)}\n\n{false_alarm_table(repeated, args.repeats)}"
+    print(f"Printed by `.venv/bin/python {command}` (Evidently {args.evidently_version}):\n\n{tables}")
     if args.update:
-        args.update.write_text(update_between_markers(args.update.read_text(encoding="utf-8"), block), encoding="utf-8")
+        # Markdown tables, shown as tables in the doc; Evidently's version is part of the figures
+        body = f"Evidently {args.evidently_version}:\n\n{tables}"
+        figures.write_section(FIGURES, figures.report_block(context, body, fenced=False))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import io
 import os
 import platform
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+import figures
 from ballast.api.dataset import DatasetSpec
 from ballast.data.assess import schema_column_names
 from ballast.data.canonical import canonical_sha256
@@ -92,12 +94,18 @@ def timed(label: str, action: Callable[[], T]) -> T:
     return result
 
 
-def main() -> None:
+FIGURES = figures.Section("ingest_profile", figures.BENCHMARKS_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--csv", action="store_true", help="also time the CSV (text) path")
-    args = parser.parse_args()
+    figures.add_update_option(parser, FIGURES)
+    return parser
 
+
+def run(args: argparse.Namespace) -> None:
     print(
         f"ingest benchmark: {args.rows} rows x {len(KINDS)} features + target; "
         f"Python {platform.python_version()}, pandas {pd.__version__}, pyarrow {pa.__version__}, "
@@ -140,4 +148,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

@@ -35,6 +35,7 @@ from tests.support.image import ballast_image  # noqa: E402
 from tests.support.kube import Kubectl, install_crds, shared_store_dir, wait_for  # noqa: E402
 from tests.support.operator_process import TEST_SETTINGS, OperatorProcess  # noqa: E402
 
+import figures  # noqa: E402
 from ballast.build.serving import build_serving_deployment  # noqa: E402
 from ballast.settings import Settings  # noqa: E402
 
@@ -117,10 +118,17 @@ def measure_one(api, k: Kubectl, deployment: dict) -> dict[str, float]:
     }
 
 
-def main() -> int:
+FIGURES = figures.Section("pod_start", figures.BENCHMARKS_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=10)
-    args = parser.parse_args()
+    figures.add_update_option(parser, FIGURES)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     kubeconfig_file = kubeconfig()
     kubectl = Kubectl(kubeconfig_file)
     install_crds(kubectl)
@@ -150,4 +158,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

@@ -37,6 +37,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
+import figures  # noqa: E402
 from ballast.api.driftpolicy import DriftChecks  # noqa: E402
 from ballast.build.serving import REFERENCE_PATH  # noqa: E402
 from ballast.canary.scrape import scrape_by_address  # noqa: E402
@@ -78,12 +79,19 @@ def send_traffic(port: int, trained, frame: pd.DataFrame, requests: int) -> None
         urllib.request.urlopen(feedback, timeout=10).read()
 
 
-def main() -> None:
+FIGURES = figures.Section("policy_evaluation", figures.BENCHMARKS_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--pods", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
+    figures.add_update_option(parser, FIGURES)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     from tests.unit.test_serving_harness import trained_model
 
     print(
@@ -144,4 +152,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import figures  # noqa: E402
 from fleet import (  # noqa: E402
     PLURALS,
     Fleet,
@@ -139,7 +140,10 @@ def latency_lines(results: list[tuple[str, float]]) -> list[str]:
     return lines
 
 
-def main() -> int:
+FIGURES = figures.Section("scale", figures.RELIABILITY_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=400, help="spec changes timed in the latency phase")
     parser.add_argument("--rate", type=float, default=4.0, help="spec changes per second in the latency phase")
@@ -148,8 +152,11 @@ def main() -> int:
         "--idle-after-restart", type=float, default=40.0, help="seconds idle after the restart's first pass"
     )
     add_fleet_arguments(parser)
-    args = parser.parse_args()
+    figures.add_update_option(parser, FIGURES)
+    return parser
 
+
+def run(args: argparse.Namespace) -> int:
     fleet = fleet_from(args)
     total = args.per_kind * len(PLURALS)
     report = Report()
@@ -334,4 +341,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

@@ -42,6 +42,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import figures
+
 REPO = Path(__file__).resolve().parents[1]
 SERVER_CORE, LOAD_CORE = 0, 1
 RATES = (100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 6000, 8000)
@@ -423,13 +425,20 @@ def show(kind: str, model: str, result: dict[str, Any]) -> None:
         )
 
 
-def main() -> None:
+FIGURES = figures.Section("serve_latency", figures.BENCHMARKS_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phase-seconds", type=float, default=1.5)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds for the whole run (bounds the rate steps)")
     parser.add_argument("--mlserver-venv", type=Path, default=Path("/tmp/mlserver-venv"))
     parser.add_argument("--load-generator", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    figures.add_update_option(parser, FIGURES)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     if args.load_generator:
         plan = json.loads(sys.stdin.read())
         plan["deadline_perf"] = time.perf_counter() + max(0.0, plan["deadline_perf"] - time.time())
@@ -498,4 +507,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

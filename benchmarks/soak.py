@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import figures  # noqa: E402
 from fleet import (  # noqa: E402
     PLURALS,
     GenerationWatch,
@@ -48,14 +49,20 @@ def slope_per_hour(samples: list[tuple[float, int]]) -> float:
     return 3600 * sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / var if var else float("nan")
 
 
-def main() -> int:
+FIGURES = figures.Section("soak", figures.RELIABILITY_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="how long the change rate is kept up")
     parser.add_argument("--rate", type=float, default=2.0, help="spec changes per second")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
     add_fleet_arguments(parser)
-    args = parser.parse_args()
+    figures.add_update_option(parser, FIGURES)
+    return parser
 
+
+def run(args: argparse.Namespace) -> int:
     fleet = fleet_from(args)
     total = args.per_kind * len(PLURALS)
     print(
@@ -168,4 +175,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

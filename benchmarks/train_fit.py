@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ import sklearn
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+import figures
 from ballast.api.dataset import DatasetSchema
 from ballast.api.trainingrun import TrainingRunSpec
 from ballast.training import DatasetIdentity, train_model
@@ -47,10 +49,18 @@ def _report(label: str, samples: list[float]) -> None:
     print(f"{label:<44} median {statistics.median(samples) * 1000:8.1f} ms   p90 {p90 * 1000:8.1f} ms")
 
 
-def main() -> None:
+FIGURES = figures.Section("train_fit", figures.BENCHMARKS_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
-    repeats = parser.parse_args().repeats
+    figures.add_update_option(parser, FIGURES)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    repeats = args.repeats
 
     bunch = load_breast_cancer(as_frame=True)
     frame = bunch.frame.rename(columns=lambda c: c.replace(" ", "_"))
@@ -97,4 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

@@ -33,6 +33,8 @@ from tests.support.ballast_objects import condition, dataset, iris_rows, trainin
 from tests.support.kube import Kubectl, install_crds, shared_store_dir, wait_for  # noqa: E402
 from tests.support.operator_process import TEST_SETTINGS, OperatorProcess  # noqa: E402
 
+import figures  # noqa: E402
+
 PHASES = ("operator", "schedule", "pod start", "train", "record", "register")
 
 
@@ -160,10 +162,17 @@ def _version_ready(k: Kubectl, watcher: Watcher) -> bool:
     return False
 
 
-def main() -> int:
+FIGURES = figures.Section("training_latency", figures.BENCHMARKS_DOC)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    figures.add_update_option(parser, FIGURES)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     kubeconfig = Path(localcluster.up())
     kubectl = Kubectl(kubeconfig)
     install_crds(kubectl)
@@ -211,4 +220,4 @@ def measure_fit_only() -> list[float]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(figures.run_benchmark(FIGURES, build_parser(), run))

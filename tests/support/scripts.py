@@ -9,6 +9,9 @@ from types import ModuleType
 
 
 def load_script(path: Path) -> ModuleType:
+    # Run as a script, a file imports its siblings (the benchmarks' figures.py): its directory leads sys.path.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     name = path.stem
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None

@@ -67,11 +67,3 @@ def test_evidentlys_thresholds_carried_over_to_ballasts_scale():
     five_levels = case("categorical", np.tile(LEVELS, 20), np.tile(LEVELS, 20))
     # critical value 9.49 at 4 degrees of freedom, halved at equal sizes: p = 0.31
     assert script.threshold_for_evidently("chiSquare", 0.05, five_levels) == pytest.approx(0.3146, abs=1e-4)
-
-
-def test_the_table_replaces_only_the_block_between_the_markers():
-    text = f"before\n{script.BEGIN_MARKER}\nold table\n{script.END_MARKER}\nafter\n"
-    updated = script.update_between_markers(text, "new table")
-    assert updated == f"before\n{script.BEGIN_MARKER}\nnew table\n{script.END_MARKER}\nafter\n"
-    with pytest.raises(SystemExit):
-        script.update_between_markers("no markers", "new table")
