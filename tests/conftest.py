@@ -125,6 +125,14 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
     yield from make_namespace(kubectl)
 
 
+@pytest.fixture
+def unwatched_namespace(kubectl: Kubectl) -> Iterator[str]:
+    """A namespace no operator of the session watches: for tests that write status themselves,
+    through the status subresource, as the operator would (the session operator, watching the
+    session's prefix, would write over it)."""
+    yield from make_namespace(kubectl, prefix="unwatched-")
+
+
 def session_namespaces(kubectl: Kubectl) -> list[str]:
     names = kubectl.run("get", "namespaces", "-o", "name").stdout.split()
     return [name.removeprefix("namespace/") for name in names if name.startswith(f"namespace/{NAMESPACE_PREFIX}")]

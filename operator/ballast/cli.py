@@ -7,7 +7,6 @@ import os
 import click
 
 from ballast import __version__
-from ballast.commands.card import card as card_command
 from ballast.leadership.config import enabled_by_default
 from ballast.plugin import plugin
 
@@ -99,4 +98,3 @@ def serve(args: tuple[str, ...]) -> None:
 # The commands for people (kubectl ballast's verbs) are `ballast`'s too.
 for _command in plugin.commands.values():
     main.add_command(_command)
-main.add_command(card_command)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ballast import __version__
+from ballast.commands.card import OUTPUT_KINDS as CARD_FORMATS
 from ballast.commands.errors import CommandError, ExitCode, reports_cluster_errors
 from ballast.commands.output import OutputFormat, output_option, render
 
@@ -379,6 +380,32 @@ def _namespace_store(store_uri: str, namespace: str) -> ArtifactStore:
         return _store(namespace_store_uri(store_uri, namespace))
     except (ValueError, StoreError) as error:
         raise click.ClickException(f"unusable --store {store_uri!r}: {error}") from None
+
+
+@plugin.command()
+@click.argument("modelversion")
+@target_options
+@_STORE
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(CARD_FORMATS),
+    default="markdown",
+    show_default=True,
+    help="card.md or card.json.",
+)
+def card(modelversion: str, target: Target, store_uri: str, output: str) -> None:
+    """Print MODELVERSION's model card (data, pipeline, parameters, metrics, gates, champion, intended use)."""
+    from ballast.api.kinds import MODEL_VERSION
+    from ballast.commands.card import CardUnavailable, version_card
+
+    cluster = _connect(target)
+    version = _find(cluster, MODEL_VERSION.plural, modelversion, "ModelVersion")
+    store = _namespace_store(store_uri, version["metadata"]["namespace"])
+    try:
+        click.echo(version_card(store, version, output).decode(), nl=False)
+    except CardUnavailable as error:
+        raise CommandError(str(error)) from None
 
 
 @plugin.command()

@@ -32,13 +32,13 @@ NOW = "2026-01-01T00:00:00Z"
 
 
 @pytest.fixture
-def client(kubeconfig: Path, crds, namespace: str) -> Client:
-    return Client(namespace, kubeconfig=str(kubeconfig))
+def client(kubeconfig: Path, crds, unwatched_namespace: str) -> Client:
+    return Client(unwatched_namespace, kubeconfig=str(kubeconfig))
 
 
 @pytest.fixture
-def k(kubectl: Kubectl, namespace: str) -> Kubectl:
-    return kubectl.in_namespace(namespace)
+def k(kubectl: Kubectl, unwatched_namespace: str) -> Kubectl:
+    return kubectl.in_namespace(unwatched_namespace)
 
 
 def a_dataset(name: str = "iris", rows: int = 1) -> Dataset:

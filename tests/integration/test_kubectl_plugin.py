@@ -23,8 +23,8 @@ SHA = "b" * 64
 
 
 @pytest.fixture
-def k(kubectl: Kubectl, namespace: str, crds) -> Kubectl:
-    return kubectl.in_namespace(namespace)
+def k(kubectl: Kubectl, unwatched_namespace: str, crds) -> Kubectl:
+    return kubectl.in_namespace(unwatched_namespace)
 
 
 def kubectl_ballast(k: Kubectl, *args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess:

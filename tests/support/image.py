@@ -6,7 +6,6 @@ import functools
 import os
 import subprocess
 import sys
-import tomllib
 
 from ballast.build.jobs import image_digest  # noqa: F401 - the tests compare imageIDs with it
 from tests.support.kube import REPO, on_kind
@@ -41,5 +40,8 @@ def ballast_image() -> str:
 
 
 def ballast_version() -> str:
-    """pyproject.toml's version: the tag `make image` gives the image."""
-    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    """The package's version (pyproject.toml reads it from ballast.__version__): the tag `make
+    image` gives the image."""
+    from ballast import __version__
+
+    return __version__

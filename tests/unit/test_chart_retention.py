@@ -44,9 +44,11 @@ def env(container: dict) -> dict[str, str]:
 def gc_options(container: dict) -> dict:
     """What `ballast gc` makes of the container's arguments (so the chart and the CLI agree)."""
     assert container["command"] == ["ballast"] and container["args"][0] == "gc"
-    return cli.gc.make_context(
-        "gc", list(container["args"][1:]), default_map={"store_uri": env(container)["BALLAST_STORE_URI"]}
-    ).params
+    return (
+        cli.main.commands["gc"]
+        .make_context("gc", list(container["args"][1:]), default_map={"store_uri": env(container)["BALLAST_STORE_URI"]})
+        .params
+    )
 
 
 @pytest.mark.tools

@@ -183,3 +183,16 @@ def test_ballast_card_refuses_an_altered_or_missing_card_and_foreign_metadata(tm
     other = {**version, "spec": {"artifact": {**version["spec"]["artifact"], "sha256": "e" * 64}}}
     with pytest.raises(CardUnavailable, match="does not describe credit-aaaaaaaaaaaa's artifact"):
         version_card(store, other, "json")
+
+
+def test_card_is_a_verb_of_kubectl_ballast_and_of_ballast_with_kubectls_flags():
+    from click.testing import CliRunner
+
+    from ballast import cli
+    from ballast.plugin import plugin
+
+    assert cli.main.commands["card"] is plugin.commands["card"]
+    shown = CliRunner().invoke(plugin, ["card", "--help"])
+    assert shown.exit_code == 0, shown.output
+    for flag in ("--kubeconfig", "--context", "--namespace", "--store", "markdown|json"):
+        assert flag in shown.output
