@@ -13,7 +13,11 @@ import kopf
 from prometheus_client import start_http_server
 
 from ballast.build.naming import MANAGED_BY
-from ballast.kopf_workarounds import keep_watching_terminating_namespaces, let_stopped_streams_release_the_index_hold
+from ballast.kopf_workarounds import (
+    close_watch_streams_with_their_watcher,
+    keep_watching_terminating_namespaces,
+    let_stopped_streams_release_the_index_hold,
+)
 from ballast.leadership import running as leadership
 from ballast.leadership.config import LeaderElection
 from ballast.lean_events import lean_watch_events
@@ -128,6 +132,7 @@ def run_operator(options: OperatorOptions) -> None:
 
     keep_watching_terminating_namespaces()
     let_stopped_streams_release_the_index_hold()
+    close_watch_streams_with_their_watcher()
     lean_watch_events()
 
     logging.basicConfig(

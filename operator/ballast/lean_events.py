@@ -14,7 +14,7 @@ whole pod template): CHILDREN_READ_WITHOUT_SPEC, kept true by tests/unit/test_le
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from kopf._cogs.clients import watching
@@ -59,13 +59,31 @@ def spec_unread(resource: Any) -> bool:
     return (getattr(resource, "group", None), getattr(resource, "plural", None)) in CHILDREN_READ_WITHOUT_SPEC
 
 
-def _lean(watch: RawWatch) -> RawWatch:
+class LeanEvents:
+    """A watch stream's events, each made lean as it is read. An iterator, not an async
+    generator: asyncio would otherwise close it, at the loop's end, in any order with the stream
+    it reads (kopf_workarounds.close_watch_streams_with_their_watcher)."""
+
+    def __init__(self, events: AsyncIterator[Any], *, drop_spec: bool):
+        self._events = events
+        self._drop_spec = drop_spec
+
+    def __aiter__(self) -> LeanEvents:
+        return self
+
+    async def __anext__(self) -> Any:
+        lean = without_unread_managed_fields(await anext(self._events))
+        return without_spec(lean) if self._drop_spec else lean
+
+    async def aclose(self) -> None:
+        if isinstance(self._events, AsyncGenerator):  # kopf's streams are; its annotation is wider
+            await self._events.aclose()
+
+
+def _lean(watch: RawWatch) -> Callable[..., LeanEvents]:
     @functools.wraps(watch)
-    async def lean_watch(**kwargs: Any) -> AsyncIterator[Any]:
-        drop_spec = spec_unread(kwargs.get("resource"))
-        async for raw_event in watch(**kwargs):
-            lean = without_unread_managed_fields(raw_event)
-            yield without_spec(lean) if drop_spec else lean
+    def lean_watch(**kwargs: Any) -> LeanEvents:
+        return LeanEvents(watch(**kwargs), drop_spec=spec_unread(kwargs.get("resource")))
 
     lean_watch.__dict__["lean"] = True
     return lean_watch

@@ -8,7 +8,12 @@ from kopf._cogs.clients import watching
 from kopf._cogs.structs import references
 from kopf._core.reactor import observation, queueing
 
-from ballast.kopf_workarounds import keep_watching_terminating_namespaces, let_stopped_streams_release_the_index_hold
+from ballast.kopf_workarounds import (
+    close_watch_streams_with_their_watcher,
+    keep_watching_terminating_namespaces,
+    let_stopped_streams_release_the_index_hold,
+)
+from ballast.lean_events import lean_watch_events
 
 # kopf's own predicate, taken before any test applies the workaround
 KOPF_IS_DELETED = observation.is_deleted
@@ -92,3 +97,60 @@ def test_a_stream_stopped_before_its_first_list_no_longer_holds_the_operator(mon
     let_stopped_streams_release_the_index_hold()  # once is enough: never wrapped twice
     assert queueing.watcher.__wrapped__ is KOPF_WATCHER
     assert not asyncio.run(_hold_after_stopping_a_watcher(queueing.watcher))
+
+
+# --- the streams a cancelled watcher leaves open -----------------------------------------------
+
+
+async def _endless_events(**_: object):
+    """A watch that always has the next event at hand: its stream never awaits the network."""
+    uid = 0
+    while True:
+        uid += 1
+        yield {"type": "ADDED", "object": {"metadata": {"uid": str(uid), "name": "x", "namespace": "team-a"}}}
+
+
+async def _kopf_shaped_watcher(**kwargs: object) -> None:
+    """What queueing.watcher does, reduced to the part that matters: it keeps its stream in a
+    local and awaits its workers between events, so a cancel lands there, not in the stream."""
+    stream = watching.infinite_watch(**kwargs)
+    async for _ in stream:
+        await asyncio.Event().wait()
+
+
+def _errors_when_watchers_are_cancelled_and_the_loop_ends(watchers: int = 20) -> list[str]:
+    errors: list[str] = []
+    cancelled: list[asyncio.Task] = []  # kept, as kopf keeps them, until the loop ends
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context["message"]))
+        paused = aiotoggles.ToggleSet(any)
+        for _ in range(watchers):
+            watcher = queueing.watcher(
+                namespace="team-a",
+                settings=kopf.OperatorSettings(),
+                resource=references.Resource("ballast.dev", "v1alpha1", "datasets"),
+                operator_paused=paused,
+            )
+            cancelled.append(asyncio.create_task(watcher))
+        await asyncio.sleep(0.05)
+        for task in cancelled:
+            task.cancel()
+        await asyncio.gather(*cancelled, return_exceptions=True)
+
+    asyncio.run(main())
+    return errors
+
+
+def test_a_cancelled_watcher_closes_its_streams_so_the_loop_ends_without_errors(monkeypatch):
+    monkeypatch.setattr(watching, "continuous_watch", _endless_events)
+    monkeypatch.setattr(watching, "infinite_watch", watching.infinite_watch)
+    monkeypatch.setattr(queueing, "watcher", _kopf_shaped_watcher)
+    lean_watch_events()
+    errors = _errors_when_watchers_are_cancelled_and_the_loop_ends()
+    assert any("closing of asynchronous generator" in error for error in errors), "kopf closes them: retire it"
+
+    close_watch_streams_with_their_watcher()
+    close_watch_streams_with_their_watcher()  # once is enough: never wrapped twice
+    assert queueing.watcher.__wrapped__ is _kopf_shaped_watcher
+    assert _errors_when_watchers_are_cancelled_and_the_loop_ends() == []
