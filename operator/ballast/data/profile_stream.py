@@ -139,8 +139,15 @@ class ValueTally:
 class StreamingProfile:
     """Feed coerced slices in row order with `update`; `profile` is profile.json's document."""
 
-    def __init__(self, schema: DatasetSchema, *, bins: int = DEFAULT_BINS, top_values: int = DEFAULT_TOP_VALUES):
-        self.schema, self.bins, self.top_values = schema, bins, top_values
+    def __init__(
+        self,
+        schema: DatasetSchema,
+        *,
+        bins: int = DEFAULT_BINS,
+        top_values: int = DEFAULT_TOP_VALUES,
+        sample_size: int = SAMPLE_SIZE,
+    ):
+        self.schema, self.bins, self.top_values, self.sample_size = schema, bins, top_values, sample_size
         self.rows = 0
         self.columns: dict[str, NumericSketch | ValueTally] = {}
         self.types: dict[str, str] = {}
@@ -150,7 +157,7 @@ class StreamingProfile:
         for column in table.columns:
             if column.name not in self.columns:
                 numeric = column.type in ("integer", "float")
-                self.columns[column.name] = NumericSketch(column.type) if numeric else ValueTally()
+                self.columns[column.name] = NumericSketch(column.type, self.sample_size) if numeric else ValueTally()
                 self.types[column.name] = column.type
             sketch = self.columns[column.name]
             if isinstance(sketch, NumericSketch):
