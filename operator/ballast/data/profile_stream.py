@@ -62,6 +62,10 @@ class NumericSketch:
     m2: float = 0.0
     keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     sample: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    pending_count: int = 0
+    threshold: np.uint64 = np.uint64(np.iinfo(np.uint64).max)
+    """A key above it cannot be among the `capacity` smallest (keys are distinct, so none equals it)."""
 
     def update(self, column: CoercedColumn, keys: np.ndarray) -> None:
         valid = column.state == VALUE
@@ -84,20 +88,30 @@ class NumericSketch:
         self.count = total
 
     def _add_sample(self, keys: np.ndarray, values: np.ndarray) -> None:
-        if len(self.keys) >= self.capacity:
-            # Only keys below the largest kept one can enter: after the first SAMPLE_SIZE rows,
-            # a shrinking share of each batch, so the sample costs almost nothing later on.
-            entering = keys < self.keys.max()
-            keys, values = keys[entering], values[entering]
-            if not len(keys):
-                return
-        keys, values = np.concatenate((self.keys, keys)), np.concatenate((self.sample, values))
-        if len(keys) > self.capacity:
-            kept = np.argpartition(keys, self.capacity - 1)[: self.capacity]
-            keys, values = keys[kept], values[kept]
-        self.keys, self.sample = keys, values
+        # Only keys below the k-th smallest kept so far can still enter. Entries wait in a
+        # list until they number `capacity`, so a trim (an argpartition over the sample) is
+        # amortised over at least that many entries rather than paid for every batch.
+        entering = keys <= self.threshold
+        if not entering.any():
+            return
+        self.pending.append((keys[entering], values[entering]))
+        self.pending_count += int(entering.sum())
+        if self.pending_count > self.capacity:
+            self._trim()
+
+    def _trim(self) -> None:
+        if not self.pending:
+            return
+        self.keys = np.concatenate([self.keys, *(keys for keys, _ in self.pending)])
+        self.sample = np.concatenate([self.sample, *(values for _, values in self.pending)])
+        self.pending, self.pending_count = [], 0
+        if len(self.keys) > self.capacity:
+            kept = np.argpartition(self.keys, self.capacity - 1)[: self.capacity]
+            self.keys, self.sample = self.keys[kept], self.sample[kept]
+            self.threshold = self.keys.max()
 
     def statistics(self, bins: int) -> dict[str, Any]:
+        self._trim()
         if not self.count:
             return {"min": None, "max": None, "mean": None, "std": None, "binEdges": []}
         as_number = int if self.type == "integer" else float

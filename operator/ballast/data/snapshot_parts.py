@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 
 from ballast.api.dataset import DatasetSchema
 from ballast.data.canonical_stream import StreamingCanonicalDigest
-from ballast.data.coerce import coerce_table
+from ballast.data.coerce import CoercedTable, coerce_table
 from ballast.data.tables import _exact_pandas_type, _first_line
 from ballast.store import ArtifactStore, DigestMismatch
 from ballast.store.artifact_store import reading
@@ -37,27 +38,47 @@ def part_name(index: int) -> str:
 
 
 class PartWriter:
-    """Appends typed frames to part files in `directory`, starting a new part past `max_part_bytes`."""
+    """Appends coerced slices to part files in `directory`, starting a new part past `max_part_bytes`.
+
+    Encoding and compressing a slice runs on a second thread (pyarrow releases the GIL) while
+    the caller coerces and hashes the next one; at most one slice waits to be written.
+    """
 
     def __init__(self, directory: str, max_part_bytes: int = DEFAULT_MAX_PART_BYTES) -> None:
         self.directory, self.max_part_bytes = directory, max_part_bytes
         self.parts: list[str] = []
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ballast-parts")
+        self._pending: Future[None] | None = None
 
-    def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+    def write(self, table: CoercedTable) -> None:
+        arrow = table.arrow()
         if self._schema is None:
-            self._schema = _stable_schema(table.schema)
-        table = table.cast(self._schema)
+            self._schema = _stable_schema(arrow.schema)
+        arrow = arrow.cast(self._schema)
+        self._wait()
+        self._pending = self._thread.submit(self._append, arrow)
+
+    def close(self) -> None:
+        self._wait()
+        self._thread.shutdown()
+        self._close_part()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def _append(self, arrow: pa.Table) -> None:
         if self._writer is None:
             self.parts.append(part_name(len(self.parts)))
             self._writer = pq.ParquetWriter(self._path(), self._schema, compression=PARQUET_COMPRESSION)
-        self._writer.write_table(table)
+        self._writer.write_table(arrow)
         if os.path.getsize(self._path()) >= self.max_part_bytes:
-            self.close()
+            self._close_part()
 
-    def close(self) -> None:
+    def _close_part(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -67,13 +88,13 @@ class PartWriter:
 
 
 def _stable_schema(schema: pa.Schema) -> pa.Schema:
-    # A category column's dictionary index width follows each batch's number of categories;
-    # one width for all batches keeps every part (and every row group) of one schema.
+    # A category column's dictionary index width could follow each slice's number of
+    # categories; one width for all slices keeps every part (and row group) of one schema.
     fields = [
         pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type)) if pa.types.is_dictionary(f.type) else f
         for f in schema
     ]
-    return pa.schema(fields, metadata=schema.metadata)
+    return pa.schema(fields)
 
 
 def parts_key(parts_prefix: str, part: str) -> str:

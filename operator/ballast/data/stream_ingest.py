@@ -69,7 +69,7 @@ def assess_stream(
         assessed.findings = found if assessed.findings is None else assessed.findings.merge(found)
         assessed.digest.update(table)
         assessed.profile.update(table)
-        writer.write(table.frame())
+        writer.write(table)
         assessed.rows += table.rows
     writer.close()
     assessed.parts = writer.parts
