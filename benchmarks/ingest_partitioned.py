@@ -61,7 +61,9 @@ def generate(directory: Path, rows: int, rows_per_file: int, seed: int = 11) -> 
     for index, start in enumerate(range(0, rows, rows_per_file)):
         count = min(rows_per_file, rows - start)
         columns = {
-            f"f{feature:02d}": pa.array((rng.normal(feature, 1 + feature / 10, count) * 100).round() / 100, pa.float32())
+            f"f{feature:02d}": pa.array(
+                (rng.normal(feature, 1 + feature / 10, count) * 100).round() / 100, pa.float32()
+            )
             for feature in range(FEATURES)
         }
         columns["target"] = pa.DictionaryArray.from_arrays(
@@ -155,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
                 )
             if "memory" in results:
                 differs = results["memory"]["sha256"] != results["stream"]["sha256"]
-                print(f"{'':>11} (in-memory path's v1 sha256 differs from the streamed v2 one, as documented: {differs})")
+                print(
+                    f"{'':>11} (in-memory path's v1 sha256 differs from the streamed v2 one, as documented: {differs})"
+                )
             slowdown = results["stream"]["seconds"] / results["raw"]["seconds"]
             streamed.append(results["stream"])
             if results["stream"]["peak_rss_mib"] > RSS_BUDGET_MIB:
@@ -163,7 +167,10 @@ def run(args: argparse.Namespace) -> int:
             if slowdown > THROUGHPUT_BUDGET:
                 failures.append(f"{rows} rows: streaming {slowdown:.1f}x slower than the raw read")
     peaks = [result["peak_rss_mib"] for result in streamed]
-    print(f"streaming peak RSS from {min(peaks):.0f} to {max(peaks):.0f} MiB over {min(args.sizes)}-{max(args.sizes)} rows")
+    print(
+        f"streaming peak RSS from {min(peaks):.0f} to {max(peaks):.0f} MiB "
+        f"over {min(args.sizes)}-{max(args.sizes)} rows"
+    )
     print("budgets: " + ("; ".join(failures) if failures else "met (peak RSS <= 1 GiB, within 3x of the raw read)"))
     return 1 if failures else 0
 

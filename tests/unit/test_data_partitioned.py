@@ -24,6 +24,7 @@ from ballast.data.sources import SourceSettings
 from ballast.data.stream_ingest import ingest_batches
 from ballast.data.tables import read_csv_raw
 from ballast.data.validate import validate_table
+from ballast.lifecycle.stored_version import PinnedVersion, read_stored_version
 from ballast.runtime.ingest import IngestOptions, run_ingest
 from ballast.store import ArtifactStore
 
@@ -246,3 +247,15 @@ def test_the_ingest_command_reads_a_partitioned_folder(tmp_path: Path):
     metadata = ArtifactStore(f"file://{tmp_path / 'store'}").read_json(result["metadataUri"])
     assert metadata["canonicalForm"] == "ballast-table-v2"
     assert metadata["source"] == {"kind": "pvc", "claimName": "data", "path": "sales", "partitioned": True}
+
+
+def test_a_partitioned_version_that_left_the_status_is_found_in_the_store_by_its_parts(tmp_path: Path):
+    write_parts(tmp_path / "sales", table(3000), [1000])
+    spec = spec_for()
+    source = partitioned_source(spec, SourceSettings(pvc_mount_root=str(tmp_path)))
+    store = ArtifactStore(f"file://{tmp_path / 'store'}")
+    record = ingest_batches(store, "sales", spec, source.batches(), source.description, "2026-01-01T00:00:00Z")
+    stored = read_stored_version(store, PinnedVersion("sales", record.sha256))
+    assert stored.entry is not None and stored.entry["snapshotUri"] == record.snapshot_uri
+    (Path(store.root.path) / store.key(record.snapshot_uri) / "part-00000.parquet").unlink()
+    assert "missing" in read_stored_version(store, PinnedVersion("sales", record.sha256)).message

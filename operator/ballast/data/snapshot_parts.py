@@ -28,7 +28,6 @@ from ballast.data.tables import _exact_pandas_type, _first_line
 from ballast.store import ArtifactStore, DigestMismatch
 from ballast.store.artifact_store import reading
 
-PARTS_DIRECTORY = "data"
 PARQUET_COMPRESSION = "zstd"
 DEFAULT_MAX_PART_BYTES = 128 << 20
 

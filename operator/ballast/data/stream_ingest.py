@@ -30,9 +30,10 @@ from ballast.data.snapshot import (
     version_metadata,
     version_metadata_key,
 )
-from ballast.data.snapshot_parts import DEFAULT_MAX_PART_BYTES, PARTS_DIRECTORY, PartWriter, upload_parts
+from ballast.data.snapshot_parts import DEFAULT_MAX_PART_BYTES, PartWriter, upload_parts
 from ballast.data.validate import ValidationFindings
 from ballast.store import PROFILE_FILE, ArtifactStore, dataset_version_key
+from ballast.store.layout import PARTS_DIRECTORY
 
 
 @dataclass
