@@ -212,8 +212,8 @@ class DatasetVersion(ApiModel):
     created_at: datetime
     """When this version was ingested."""
     snapshot_uri: Uri | None = None
-    """The immutable copy of the content (data.parquet) in the artifact store that runs train on;
-    absent when the version is invalid."""
+    """The immutable copy of the content in the artifact store that runs train on: data.parquet, or
+    for a partitioned source the data prefix of its part files; absent when the version is invalid."""
     profile_uri: Uri | None = None
     """The version's profile.json (column statistics and drift bins); absent when it is invalid."""
     profile_sha256: Sha256 | None = None
