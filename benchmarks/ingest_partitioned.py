@@ -80,7 +80,7 @@ def child(mode: str, volume: str, store_root: str) -> None:
     from ballast.data.snapshot import ingest_table
     from ballast.data.sources import SourceSettings
     from ballast.data.stream_ingest import ingest_batches
-    from ballast.data.tables import _exact_pandas_type
+    from ballast.data.tables import exact_pandas_type
     from ballast.store import ArtifactStore
 
     spec = DatasetSpec.model_validate(spec_document())
@@ -97,7 +97,7 @@ def child(mode: str, volume: str, store_root: str) -> None:
         record = ingest_batches(store, "bench", spec, source.batches(), source.description, "2026-01-01T00:00:00Z")
         result = {"rows": record.rows, "valid": record.valid, "sha256": record.sha256}
     else:
-        frame = pq.read_table(os.path.join(volume, "data")).to_pandas(types_mapper=_exact_pandas_type)
+        frame = pq.read_table(os.path.join(volume, "data")).to_pandas(types_mapper=exact_pandas_type)
         record = ingest_table(store, "bench", spec, frame, source.description, "2026-01-01T00:00:00Z")
         result = {"rows": record.rows, "valid": record.valid, "sha256": record.sha256}
     result["seconds"] = time.perf_counter() - started

@@ -66,18 +66,18 @@ def canonical_chunks(table: CoercedTable, column_order: list[str] | tuple[str, .
         if name in present:
             yield from _column_chunks(present[name])
         else:
-            yield _string(name) + _string("missing")
+            yield encoded_string(name) + encoded_string("missing")
     for column in table.extras:
         yield from _column_chunks(column)
 
 
-def _string(value: str) -> bytes:
+def encoded_string(value: str) -> bytes:
     data = value.encode("utf-8")
     return struct.pack("<I", len(data)) + data
 
 
 def _column_chunks(column: CoercedColumn):
-    yield _string(column.name) + _string(column.type)
+    yield encoded_string(column.name) + encoded_string(column.type)
     sections = column_sections(column)
     yield sections.state
     if sections.text_lengths is None:

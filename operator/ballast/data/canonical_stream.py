@@ -23,7 +23,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from ballast.data.canonical import _string, column_sections
+from ballast.data.canonical import column_sections, encoded_string
 from ballast.data.coerce import CoercedColumn, CoercedTable
 
 MAGIC_V2 = b"ballast-table-v2\n"
@@ -55,8 +55,8 @@ class _ColumnDigest:
     def encoded(self, name: str) -> bytes:
         return b"".join(
             (
-                _string(name),
-                _string(self.tag),
+                encoded_string(name),
+                encoded_string(self.tag),
                 struct.pack("<Q", self.value_count),
                 self.state.digest(),
                 self.values.digest(),
@@ -97,5 +97,7 @@ class StreamingCanonicalDigest:
         ordered = self.column_order + self._extras
         digest = hashlib.sha256(MAGIC_V2 + struct.pack("<QI", self.rows, len(ordered)))
         for name in ordered:
-            digest.update(columns[name].encoded(name) if name in columns else _string(name) + _string("missing"))
+            digest.update(
+                columns[name].encoded(name) if name in columns else encoded_string(name) + encoded_string("missing")
+            )
         return digest.hexdigest()

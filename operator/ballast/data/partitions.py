@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from ballast.api.dataset import DatasetSpec, describe_source
 from ballast.data.errors import SourceError, SourceNotFound, SourceUnreadable
 from ballast.data.sources import OBJECT_STORE_SCHEMES, SourceSettings, resolve_pvc_path
-from ballast.data.tables import TableFormat, _exact_pandas_type, _first_line
+from ballast.data.tables import TableFormat, exact_pandas_type, first_line
 from ballast.net.http import redact_url
 from ballast.store.credentials import SOURCE_ENV_PREFIX, has_any_s3_setting, s3_options_from_env
 from ballast.store.remote import filesystem_for
@@ -61,7 +61,7 @@ class PartitionedSource:
                         raise SourceUnreadable(
                             f"{part} has the columns {batch.schema.names}, not those of {self.parts[0]}: {columns}"
                         )
-                    yield batch.to_pandas(types_mapper=_exact_pandas_type)
+                    yield batch.to_pandas(types_mapper=exact_pandas_type)
 
 
 def is_partitioned(spec: DatasetSpec) -> bool:
@@ -131,7 +131,7 @@ def _read_batches(handle: BinaryIO, format: TableFormat, part: str, batch_rows: 
         else:
             yield from _csv_batches(handle)
     except (pa.ArrowInvalid, pa.ArrowIOError, UnicodeDecodeError) as error:
-        raise SourceUnreadable(f"{part} is not a readable {format} file: {_first_line(error)}") from None
+        raise SourceUnreadable(f"{part} is not a readable {format} file: {first_line(error)}") from None
 
 
 def _csv_batches(handle: BinaryIO) -> Iterator[pa.RecordBatch]:

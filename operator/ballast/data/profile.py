@@ -89,9 +89,9 @@ def numeric_statistics(values: np.ndarray, type: str, bins: int) -> dict[str, An
     return {
         "min": as_number(values.min()),
         "max": as_number(values.max()),
-        "mean": _finite(floats.mean()),
-        "std": _finite(floats.std(ddof=1)) if len(floats) > 1 else None,
-        "binEdges": [_finite(edge) for edge in edges],
+        "mean": finite_or_none(floats.mean()),
+        "std": finite_or_none(floats.std(ddof=1)) if len(floats) > 1 else None,
+        "binEdges": [finite_or_none(edge) for edge in edges],
     }
 
 
@@ -124,7 +124,7 @@ def labels_of(column: CoercedColumn, valid: np.ndarray) -> pa.Array:
     return pc.filter(column.values, pa.array(valid))
 
 
-def _finite(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
 

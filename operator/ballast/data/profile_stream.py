@@ -32,8 +32,8 @@ from ballast.data.profile import (
     DEFAULT_BINS,
     DEFAULT_TOP_VALUES,
     PROFILE_FORMAT,
-    _finite,
     feature_names,
+    finite_or_none,
     frequencies_of,
     labels_of,
 )
@@ -119,9 +119,9 @@ class NumericSketch:
         return {
             "min": as_number(self.minimum),
             "max": as_number(self.maximum),
-            "mean": _finite(self.mean),
-            "std": _finite(math.sqrt(self.m2 / (self.count - 1))) if self.count > 1 else None,
-            "binEdges": [_finite(edge) for edge in edges],
+            "mean": finite_or_none(self.mean),
+            "std": finite_or_none(math.sqrt(self.m2 / (self.count - 1))) if self.count > 1 else None,
+            "binEdges": [finite_or_none(edge) for edge in edges],
         }
 
 

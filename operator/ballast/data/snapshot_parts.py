@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from ballast.api.dataset import DatasetSchema
 from ballast.data.canonical_stream import StreamingCanonicalDigest
 from ballast.data.coerce import CoercedTable, coerce_table
-from ballast.data.tables import _exact_pandas_type, _first_line
+from ballast.data.tables import exact_pandas_type, first_line
 from ballast.store import ArtifactStore, DigestMismatch
 from ballast.store.artifact_store import reading
 
@@ -136,6 +136,6 @@ def _part_frames(store: ArtifactStore, parts_prefix: str, parts: list[str], expe
             try:
                 batches = list(pq.ParquetFile(local).iter_batches())
             except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
-                raise DigestMismatch(store.uri_of(key), expected, f"none (not Parquet: {_first_line(error)})") from None
+                raise DigestMismatch(store.uri_of(key), expected, f"none (not Parquet: {first_line(error)})") from None
             for batch in batches:
-                yield batch.to_pandas(types_mapper=_exact_pandas_type)
+                yield batch.to_pandas(types_mapper=exact_pandas_type)
