@@ -64,15 +64,18 @@ def assess_stream(
     """One pass over the raw batches; the typed table goes to part files in `scratch`."""
     assessed = StreamedAssessment.start(spec)
     writer = PartWriter(scratch, max_part_bytes)
-    for raw in batches:
-        table = coerce_table(raw, spec.schema_)
-        found = ValidationFindings.of(table, spec, first_row=assessed.rows)
-        assessed.findings = found if assessed.findings is None else assessed.findings.merge(found)
-        assessed.digest.update(table)
-        assessed.profile.update(table)
-        writer.write(table)
-        assessed.rows += table.rows
-    writer.close()
+    try:
+        for raw in batches:
+            table = coerce_table(raw, spec.schema_)
+            found = ValidationFindings.of(table, spec, first_row=assessed.rows)
+            assessed.findings = found if assessed.findings is None else assessed.findings.merge(found)
+            assessed.digest.update(table)
+            assessed.profile.update(table)
+            writer.write(table)
+            assessed.rows += table.rows
+    finally:
+        # Also when a source fails mid-stream: the write thread ends before its scratch is removed.
+        writer.close()
     assessed.parts = writer.parts
     return assessed
 
