@@ -164,3 +164,49 @@ def test_ingest_from_an_object_store_source_into_an_s3_store(s3: S3Server, tmp_p
         )
     )
     assert code == 2 and json.loads(log.read_text())["reason"] == "SourceNotFound"
+
+
+def test_a_partitioned_object_store_prefix_is_ingested_into_an_s3_store_and_read_back(s3: S3Server, tmp_path: Path):
+    data_bucket, store_bucket = s3.new_bucket(), s3.new_bucket()
+    frame = iris_frame()
+    for name, start, stop in (("day=1/a.parquet", 0, 50), ("day=1/b.parquet", 50, 120), ("day=2/c.parquet", 120, 150)):
+        (s3.data_dir / data_bucket / "sales" / name).parent.mkdir(parents=True, exist_ok=True)
+        frame.iloc[start:stop].to_parquet(s3.data_dir / data_bucket / "sales" / name, index=False)
+    (s3.data_dir / data_bucket / "sales" / "README.txt").write_text("not a part")
+    spec = {
+        **iris_spec().model_dump(by_alias=True, exclude_none=True, mode="json"),
+        "format": "parquet",
+        "source": {"objectStore": {"uri": f"s3://{data_bucket}/sales/", "partitioned": True}},
+    }
+    log = tmp_path / "termination-log"
+    code = run_ingest(
+        IngestOptions(
+            dataset_json_text=json.dumps(spec),
+            name="iris",
+            store_uri=f"s3://{store_bucket}/ballast",
+            termination_log=str(log),
+            environ=s3.environ(),
+        )
+    )
+    result = json.loads(log.read_text())
+    assert code == 0, result
+    assert result["valid"] and result["rows"] == 150
+    assert result["snapshotUri"] == f"s3://{store_bucket}/ballast/datasets/iris/{result['sha256']}/data"
+    store = ArtifactStore.from_env({"BALLAST_STORE_URI": f"s3://{store_bucket}/ballast", **s3.environ()})
+    read = read_snapshot(store, result["snapshotUri"], result["sha256"])
+    assert read.shape == (150, 5) and read["sepal length (cm)"].tolist() == frame["sepal length (cm)"].tolist()
+    # The same rows in one file of a folder on a volume: the same version, whatever the files.
+    (tmp_path / "volume" / "sales").mkdir(parents=True)
+    frame.to_parquet(tmp_path / "volume" / "sales" / "all.parquet", index=False)
+    spec["source"] = {"pvc": {"claimName": "data", "path": "sales", "partitioned": True}}
+    code = run_ingest(
+        IngestOptions(
+            dataset_json_text=json.dumps(spec),
+            name="iris",
+            store_uri=f"file://{tmp_path / 'local'}",
+            termination_log=str(log),
+            source_root=str(tmp_path / "volume"),
+            environ={},
+        )
+    )
+    assert code == 0 and json.loads(log.read_text())["sha256"] == result["sha256"]

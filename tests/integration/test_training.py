@@ -80,7 +80,13 @@ def _serve_iris_csv(k: Kubectl) -> str:
     return _ready_pod_ip(k, "iris-http")
 
 
-def _copy_to_claim_pod(name: str, configmap: str, claim: str) -> dict:
+COPY_IRIS = (
+    "import os, shutil; os.makedirs('/out/data', exist_ok=True); shutil.copy('/in/iris.csv', '/out/data/iris.csv')"
+)
+
+
+def _copy_to_claim_pod(name: str, configmap: str, claim: str, script: str = COPY_IRIS) -> dict:
+    """A pod running `script` with the ConfigMap at /in and the claim at /out."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -93,12 +99,7 @@ def _copy_to_claim_pod(name: str, configmap: str, claim: str) -> dict:
                     **CONTAINER_SECURITY,
                     "name": "copy",
                     "image": ballast_image(),
-                    "command": [
-                        "python3",
-                        "-c",
-                        "import os, shutil; os.makedirs('/out/data', exist_ok=True); "
-                        "shutil.copy('/in/iris.csv', '/out/data/iris.csv')",
-                    ],
+                    "command": ["python3", "-c", script],
                     "volumeMounts": [{"name": "in", "mountPath": "/in"}, {"name": "out", "mountPath": "/out"}],
                 }
             ],

@@ -28,6 +28,7 @@ REPORTING_BENCHMARKS = {
     "scale": "docs/reliability.md",
     "soak": "docs/reliability.md",
     "evidently_compare": "docs/drift.md",
+    "ingest_partitioned": "docs/benchmarks.md",
 }
 CONTEXT = figures.RunContext(
     command=".venv/bin/python benchmarks/train_fit.py --update",

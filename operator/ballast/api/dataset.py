@@ -27,7 +27,11 @@ class ObjectStoreSource(ApiModel):
     """One object in an object store (s3://, gs://, ...), read by the ingest pod."""
 
     uri: Uri
-    """The object to read, for example s3://bucket/path/data.parquet."""
+    """The object to read, for example s3://bucket/path/data.parquet; with partitioned, the prefix
+    whose objects are read, for example s3://bucket/sales/."""
+    partitioned: bool = False
+    """Read every object of the Dataset's format (*.csv or *.parquet) under uri, in key order,
+    as one table, streamed in bounded memory and without the single-source size limit."""
     secret_ref: SecretRef | None = None
     """A Secret holding the credentials (for s3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL)."""
 
@@ -38,7 +42,10 @@ class PvcSource(ApiModel):
     claim_name: ResourceName
     """A PersistentVolumeClaim in the Dataset's namespace."""
     path: str = Field(min_length=1, max_length=1024, pattern=r"^[^/].*$")
-    """The file's path inside the volume, relative to its root."""
+    """The file's path inside the volume, relative to its root; with partitioned, a directory."""
+    partitioned: bool = False
+    """Read every file of the Dataset's format (*.csv or *.parquet) below path, recursively and in
+    path order, as one table, streamed in bounded memory and without the single-source size limit."""
 
 
 MAX_COLUMNS = 256
@@ -88,9 +95,11 @@ def describe_source(source: DatasetSource) -> dict[str, Any]:
     if source.url is not None:
         return {"kind": "url", "url": redact_url(source.url)}
     if source.object_store is not None:
-        return {"kind": "objectStore", "uri": redact_url(source.object_store.uri)}
+        described = {"kind": "objectStore", "uri": redact_url(source.object_store.uri)}
+        return described | ({"partitioned": True} if source.object_store.partitioned else {})
     if source.pvc is not None:
-        return {"kind": "pvc", "claimName": source.pvc.claim_name, "path": source.pvc.path}
+        described = {"kind": "pvc", "claimName": source.pvc.claim_name, "path": source.pvc.path}
+        return described | ({"partitioned": True} if source.pvc.partitioned else {})
     if source.inline is not None:
         return {"kind": "inline", "rows": len(source.inline.rows)}
     raise ValueError("the source sets none of url, objectStore, pvc, inline")
@@ -203,8 +212,8 @@ class DatasetVersion(ApiModel):
     created_at: datetime
     """When this version was ingested."""
     snapshot_uri: Uri | None = None
-    """The immutable copy of the content (data.parquet) in the artifact store that runs train on;
-    absent when the version is invalid."""
+    """The immutable copy of the content in the artifact store that runs train on: data.parquet, or
+    for a partitioned source the data prefix of its part files; absent when the version is invalid."""
     profile_uri: Uri | None = None
     """The version's profile.json (column statistics and drift bins); absent when it is invalid."""
     profile_sha256: Sha256 | None = None

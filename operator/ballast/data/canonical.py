@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -65,34 +66,72 @@ def canonical_chunks(table: CoercedTable, column_order: list[str] | tuple[str, .
         if name in present:
             yield from _column_chunks(present[name])
         else:
-            yield _string(name) + _string("missing")
+            yield encoded_string(name) + encoded_string("missing")
     for column in table.extras:
         yield from _column_chunks(column)
 
 
-def _string(value: str) -> bytes:
+def encoded_string(value: str) -> bytes:
     data = value.encode("utf-8")
     return struct.pack("<I", len(data)) + data
 
 
 def _column_chunks(column: CoercedColumn):
-    yield _string(column.name) + _string(column.type)
+    yield encoded_string(column.name) + encoded_string(column.type)
+    sections = column_sections(column)
+    yield sections.state
+    if sections.text_lengths is None:
+        yield sections.values
+    else:
+        yield struct.pack("<Q", sections.value_count)
+        yield sections.text_lengths
+        yield sections.values
+    yield struct.pack("<Q", len(sections.unreadable_lengths) // 8)
+    yield sections.unreadable_lengths
+    yield sections.unreadable
+
+
+@dataclass(frozen=True)
+class ColumnSections:
+    """One column's canonical bytes, section by section (each section of a longer table is
+    the concatenation of the sections of its consecutive slices: what streaming relies on)."""
+
+    state: memoryview
+    values: memoryview
+    """The VALUE cells' numbers, or for a text column the utf-8 of its texts."""
+    text_lengths: memoryview | None
+    """u64 per text of a text column; None for numeric and boolean columns."""
+    value_count: int
+    unreadable_lengths: memoryview
+    unreadable: memoryview
+
+
+def column_sections(column: CoercedColumn) -> ColumnSections:
     state = np.ascontiguousarray(column.state, dtype=np.uint8)
-    yield state.data
     keep = state == VALUE
+    text_lengths = None
     if column.is_text:
-        yield from _texts_chunks(pc.filter(column.values, pa.array(keep)))
+        text_lengths, values = _text_buffers(pc.filter(column.values, pa.array(keep)))
     elif column.type == "integer":
-        yield np.ascontiguousarray(np.asarray(column.values)[keep], dtype="<i8").data
+        values = np.ascontiguousarray(np.asarray(column.values)[keep], dtype="<i8").data
     elif column.type == "float":
         # Adding 0.0 turns -0.0 into 0.0: equal numbers, one encoding.
-        yield np.ascontiguousarray(np.asarray(column.values)[keep] + 0.0, dtype="<f8").data
+        values = np.ascontiguousarray(np.asarray(column.values)[keep] + 0.0, dtype="<f8").data
     else:
-        yield np.ascontiguousarray(np.asarray(column.values)[keep], dtype=np.uint8).data
-    yield from _texts_chunks(pa.array(column.unreadable_text, type=pa.large_string()))
+        values = np.ascontiguousarray(np.asarray(column.values)[keep], dtype=np.uint8).data
+    unreadable_lengths, unreadable = _text_buffers(pa.array(column.unreadable_text, type=pa.large_string()))
+    return ColumnSections(
+        state=state.data,
+        values=values,
+        text_lengths=text_lengths,
+        value_count=int(keep.sum()),
+        unreadable_lengths=unreadable_lengths,
+        unreadable=unreadable,
+    )
 
 
-def _texts_chunks(texts: pa.Array | pa.ChunkedArray):
+def _text_buffers(texts: pa.Array | pa.ChunkedArray) -> tuple[memoryview, memoryview]:
+    """The u64 lengths and the concatenated utf-8 of texts without nulls."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     texts = texts.cast(pa.large_string())
@@ -100,12 +139,9 @@ def _texts_chunks(texts: pa.Array | pa.ChunkedArray):
     if texts.null_count:
         raise ValueError("a text column passed to the canonical form holds nulls in VALUE cells")
     if count == 0:
-        yield struct.pack("<Q", 0)
-        return
+        return memoryview(b""), memoryview(b"")
     _validity, offsets_buffer, data_buffer = texts.buffers()
     # The array may be a slice of a larger one: read its own window of the offsets.
     offsets = np.frombuffer(offsets_buffer, dtype="<i8", count=texts.offset + count + 1)[texts.offset :]
     lengths = np.diff(offsets).astype("<u8")
-    yield struct.pack("<Q", count)
-    yield lengths.data
-    yield memoryview(data_buffer)[offsets[0] : offsets[-1]]
+    return lengths.data, memoryview(data_buffer)[offsets[0] : offsets[-1]]

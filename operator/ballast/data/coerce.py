@@ -67,6 +67,15 @@ class CoercedColumn:
     def is_text(self) -> bool:
         return self.type in ("string", "category", "extra")
 
+    def arrow(self) -> pa.Array:
+        """The column as a typed arrow array, nulls (and unreadable cells) as null; a category
+        as a dictionary of its labels, so it reads back as pandas' categorical, as from `series`."""
+        missing = self.state != VALUE
+        if self.is_text:
+            text = pc.if_else(pa.array(missing), pa.scalar(None, pa.large_string()), self.values)
+            return text.dictionary_encode() if self.type == "category" else text
+        return pa.array(np.asarray(self.values), mask=missing)
+
     def series(self) -> pd.Series:
         """The column as a typed pandas Series, nulls (and unreadable cells) as missing."""
         missing = self.state != VALUE
@@ -100,6 +109,10 @@ class CoercedTable:
             if column.name == name:
                 return column
         raise KeyError(name)
+
+    def arrow(self) -> pa.Table:
+        """The schema's columns as an arrow table: what a partitioned snapshot's parts store."""
+        return pa.table({column.name: column.arrow() for column in self.columns})
 
     def frame(self) -> pd.DataFrame:
         """The schema's columns as a typed DataFrame: what the snapshot stores and trainers read."""

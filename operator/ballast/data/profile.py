@@ -77,7 +77,7 @@ def column_profile(
     counts = {"count": int(valid.sum()), "nulls": int((~valid).sum())}
     if column.type in ("integer", "float"):
         return counts | numeric_statistics(np.asarray(column.values)[valid], column.type, bins)
-    return counts | value_frequencies(_labels(column, valid), top_values)
+    return counts | value_frequencies(labels_of(column, valid), top_values)
 
 
 def numeric_statistics(values: np.ndarray, type: str, bins: int) -> dict[str, Any]:
@@ -89,14 +89,20 @@ def numeric_statistics(values: np.ndarray, type: str, bins: int) -> dict[str, An
     return {
         "min": as_number(values.min()),
         "max": as_number(values.max()),
-        "mean": _finite(floats.mean()),
-        "std": _finite(floats.std(ddof=1)) if len(floats) > 1 else None,
-        "binEdges": [_finite(edge) for edge in edges],
+        "mean": finite_or_none(floats.mean()),
+        "std": finite_or_none(floats.std(ddof=1)) if len(floats) > 1 else None,
+        "binEdges": [finite_or_none(edge) for edge in edges],
     }
 
 
 def value_frequencies(labels: pa.Array, top_values: int) -> dict[str, Any]:
-    counted = pa.Table.from_struct_array(pc.value_counts(labels))
+    counted = pc.value_counts(labels)
+    return frequencies_of(counted.field("values"), counted.field("counts"), top_values)
+
+
+def frequencies_of(values: pa.Array, counts: pa.Array, top_values: int) -> dict[str, Any]:
+    """The profile's distinct, frequencies and otherCount from each distinct value's count."""
+    counted = pa.table({"values": values, "counts": pa.array(counts, type=pa.int64())})
     # Most frequent first; ties broken by the value so the profile is deterministic.
     order = pc.sort_indices(counted, sort_keys=[("counts", "descending"), ("values", "ascending")])
     top = counted.take(order[:top_values])
@@ -112,13 +118,13 @@ def value_frequencies(labels: pa.Array, top_values: int) -> dict[str, Any]:
     }
 
 
-def _labels(column: CoercedColumn, valid: np.ndarray) -> pa.Array:
+def labels_of(column: CoercedColumn, valid: np.ndarray) -> pa.Array:
     if column.type == "boolean":
         return pa.array(np.where(np.asarray(column.values)[valid], "true", "false"), type=pa.large_string())
     return pc.filter(column.values, pa.array(valid))
 
 
-def _finite(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
 

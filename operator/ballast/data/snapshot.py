@@ -37,9 +37,11 @@ import ballast
 from ballast.api.dataset import DatasetSchema, DatasetSpec
 from ballast.data.assess import Assessment, assess, rules_digest, schema_column_names
 from ballast.data.canonical import CANONICAL_FORM, canonical_sha256
+from ballast.data.canonical_stream import CANONICAL_FORM_V2
 from ballast.data.coerce import coerce_table
 from ballast.data.errors import InvalidDatasetVersion, SourceUnreadable
 from ballast.data.profile import profile_table
+from ballast.data.snapshot_parts import read_partitioned_frame
 from ballast.data.tables import read_parquet_raw
 from ballast.store import (
     DATA_FILE,
@@ -84,25 +86,58 @@ def invalid_metadata_file(spec: DatasetSpec) -> str:
 def build_metadata(
     dataset: str, spec: DatasetSpec, assessment: Assessment, source: dict[str, Any], created_at: str
 ) -> dict[str, Any]:
-    """The metadata.json document (pure)."""
+    """The metadata.json document of a single-file version (pure)."""
+    return version_metadata(
+        dataset,
+        spec,
+        VersionVerdict(assessment.sha256, CANONICAL_FORM, assessment.table.rows, assessment.violations),
+        source,
+        created_at,
+        files={"data": DATA_FILE, "profile": PROFILE_FILE},
+    )
+
+
+@dataclass(frozen=True)
+class VersionVerdict:
+    """What an ingest decided about some content, however it was read."""
+
+    sha256: str
+    canonical_form: str
+    rows: int
+    violations: tuple[str, ...]
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+
+def version_metadata(
+    dataset: str,
+    spec: DatasetSpec,
+    verdict: VersionVerdict,
+    source: dict[str, Any],
+    created_at: str,
+    files: dict[str, Any],
+) -> dict[str, Any]:
+    """The metadata.json document (pure); `files` names the data and profile of a valid version."""
     document: dict[str, Any] = {
         "kind": METADATA_KIND,
         "dataset": dataset,
-        "sha256": assessment.sha256,
-        "canonicalForm": CANONICAL_FORM,
-        "rows": assessment.table.rows,
+        "sha256": verdict.sha256,
+        "canonicalForm": verdict.canonical_form,
+        "rows": verdict.rows,
         "columns": [{"name": column.name, "type": column.type} for column in spec.schema_.columns],
         "schema": spec.schema_.to_wire(),
         "rulesDigest": rules_digest(spec),
         "source": source,
         "format": spec.format,
         "createdAt": created_at,
-        "valid": assessment.valid,
-        "violations": list(assessment.violations),
+        "valid": verdict.valid,
+        "violations": list(verdict.violations),
         "ballastVersion": ballast.__version__,
     }
-    if assessment.valid:
-        document["files"] = {"data": DATA_FILE, "profile": PROFILE_FILE}
+    if verdict.valid:
+        document["files"] = files
     return document
 
 
@@ -110,6 +145,7 @@ def record_from_metadata(
     store: ArtifactStore, metadata_uri: str, metadata: dict[str, Any], *, new: bool
 ) -> SnapshotRecord:
     sha256, dataset, valid = metadata["sha256"], metadata["dataset"], bool(metadata["valid"])
+    data = (metadata.get("files") or {}).get("data", DATA_FILE)
     return SnapshotRecord(
         dataset=dataset,
         sha256=sha256,
@@ -118,12 +154,34 @@ def record_from_metadata(
         violations=tuple(metadata.get("violations") or ()),
         created_at=metadata["createdAt"],
         metadata_uri=metadata_uri,
-        snapshot_uri=store.uri_of(dataset_version_key(dataset, sha256, DATA_FILE)) if valid else None,
+        snapshot_uri=store.uri_of(dataset_version_key(dataset, sha256, data)) if valid else None,
         profile_uri=store.uri_of(dataset_version_key(dataset, sha256, PROFILE_FILE)) if valid else None,
         new=new,
         profile_sha256=store.sha256_of(dataset_version_key(dataset, sha256, PROFILE_FILE)) if valid else None,
         metadata_sha256=store.sha256_of(metadata_uri),
     )
+
+
+def version_metadata_key(dataset: str, spec: DatasetSpec, sha256: str, valid: bool) -> str:
+    """metadata.json for a valid version; one file per rules digest for an invalid one."""
+    return dataset_version_key(dataset, sha256, METADATA_FILE if valid else invalid_metadata_file(spec))
+
+
+def existing_record(store: ArtifactStore, metadata_key: str) -> SnapshotRecord | None:
+    """The version already recorded under this key, if any: unchanged content writes nothing."""
+    if not store.exists(metadata_key):
+        return None
+    return record_from_metadata(store, store.uri_of(metadata_key), store.read_json(metadata_key), new=False)
+
+
+def commit_metadata(store: ArtifactStore, metadata_key: str, metadata: dict[str, Any]) -> SnapshotRecord:
+    """Writes metadata.json last (the commit marker) and returns the version's record."""
+    try:
+        uri = store.write_json_once(metadata_key, metadata)
+    except ArtifactConflict:
+        # Another ingest of the same content won the race (its createdAt differs): theirs stands.
+        return record_from_metadata(store, store.uri_of(metadata_key), store.read_json(metadata_key), new=False)
+    return record_from_metadata(store, uri, metadata, new=True)
 
 
 def write_snapshot(
@@ -135,24 +193,15 @@ def write_snapshot(
     created_at: str,
 ) -> SnapshotRecord:
     """Records the version once; returns what is in the store (the earlier record if there is one)."""
-    if assessment.valid:
-        metadata_key = dataset_version_key(dataset, assessment.sha256, METADATA_FILE)
-    else:
-        metadata_key = dataset_version_key(dataset, assessment.sha256, invalid_metadata_file(spec))
-    if store.exists(metadata_key):
-        return record_from_metadata(store, store.uri_of(metadata_key), store.read_json(metadata_key), new=False)
+    metadata_key = version_metadata_key(dataset, spec, assessment.sha256, assessment.valid)
+    if (earlier := existing_record(store, metadata_key)) is not None:
+        return earlier
     if assessment.valid:
         _write_table_once(store, dataset, spec, assessment)
         store.write_json_once(
             dataset_version_key(dataset, assessment.sha256, PROFILE_FILE), profile_table(assessment.table, spec.schema_)
         )
-    metadata = build_metadata(dataset, spec, assessment, source, created_at)
-    try:
-        uri = store.write_json_once(metadata_key, metadata)
-    except ArtifactConflict:
-        # Another ingest of the same content won the race (its createdAt differs): theirs stands.
-        return record_from_metadata(store, store.uri_of(metadata_key), store.read_json(metadata_key), new=False)
-    return record_from_metadata(store, uri, metadata, new=True)
+    return commit_metadata(store, metadata_key, build_metadata(dataset, spec, assessment, source, created_at))
 
 
 def _write_table_once(store: ArtifactStore, dataset: str, spec: DatasetSpec, assessment: Assessment) -> None:
@@ -200,7 +249,8 @@ def read_snapshot(
 ) -> pd.DataFrame:
     """The snapshot's table, typed, after checking that it is a valid version with this sha256.
 
-    `uri` is the snapshotUri (…/data.parquet) a Dataset's status records. The canonical
+    `uri` is the snapshotUri (…/data.parquet, or …/data for a partitioned snapshot, see
+    ballast.data.snapshot_parts) a Dataset's status records. The canonical
     sha256 is recomputed from the Parquet content (not its bytes) and compared with
     `expected_sha256`. Raises DigestMismatch when they differ, InvalidDatasetVersion when
     the version was recorded invalid, ArtifactNotFound when there is no snapshot (an invalid
@@ -223,6 +273,8 @@ def read_snapshot(
         raise DigestMismatch(store.uri_of(metadata_key), expected_sha256, str(metadata.get("sha256")))
     if schema is None:
         schema = DatasetSchema.model_validate(metadata["schema"])
+    if metadata.get("canonicalForm") == CANONICAL_FORM_V2:
+        return read_partitioned_frame(store, key, metadata, expected_sha256, schema)
     return _verified_frame(store, key, expected_sha256, schema)
 
 

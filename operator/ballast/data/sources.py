@@ -21,7 +21,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -85,8 +85,8 @@ def read_source(spec: DatasetSpec, settings: SourceSettings) -> RawTable:
         return RawTable(read_raw_table(spool, spec.format), description)
 
 
-def resolve_pvc_path(mount_root: str, relative_path: str) -> str:
-    """The file's real path inside the mounted volume; SourceOutsideVolume if it would leave it."""
+def resolve_pvc_path(mount_root: str, relative_path: str, kind: Literal["file", "directory"] = "file") -> str:
+    """The file's (or directory's) real path inside the mounted volume; SourceOutsideVolume if it would leave it."""
     if os.path.isabs(relative_path) or relative_path.startswith("\\"):
         raise SourceOutsideVolume(f"pvc path {relative_path!r} is absolute; it must be relative to the volume")
     if ".." in relative_path.replace("\\", "/").split("/"):
@@ -95,8 +95,8 @@ def resolve_pvc_path(mount_root: str, relative_path: str) -> str:
     real_path = os.path.realpath(os.path.join(real_root, relative_path))
     if not real_path.startswith(real_root.rstrip(os.sep) + os.sep):
         raise SourceOutsideVolume(f"pvc path {relative_path!r} resolves outside the volume (a symlink?)")
-    if not os.path.isfile(real_path):
-        raise SourceNotFound(f"no file {relative_path!r} in the volume mounted at {mount_root}")
+    if not (os.path.isfile if kind == "file" else os.path.isdir)(real_path):
+        raise SourceNotFound(f"no {kind} {relative_path!r} in the volume mounted at {mount_root}")
     return real_path
 
 

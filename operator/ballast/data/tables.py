@@ -59,7 +59,7 @@ def read_csv_raw(source: Readable | bytes, max_line_bytes: int = MAX_CSV_LINE_BY
     except pd.errors.EmptyDataError:
         raise SourceUnreadable("the CSV is empty: not even a header line") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise SourceUnreadable(f"not a readable UTF-8 CSV: {_first_line(error)}") from None
+        raise SourceUnreadable(f"not a readable UTF-8 CSV: {first_line(error)}") from None
 
 
 def refuse_long_lines(stream: BinaryIO, max_line_bytes: int) -> None:
@@ -89,7 +89,7 @@ def _line_too_long(line: int, max_line_bytes: int) -> None:
     )
 
 
-def _exact_pandas_type(arrow_type: pa.DataType) -> Any:
+def exact_pandas_type(arrow_type: pa.DataType) -> Any:
     """Integers with nulls stay exact (nullable Int64) instead of turning into float64."""
     if pa.types.is_integer(arrow_type):
         return pd.api.types.pandas_dtype(str(arrow_type).replace("int", "Int").replace("uInt", "UInt"))
@@ -102,10 +102,10 @@ def read_parquet_raw(source: Readable | bytes) -> pd.DataFrame:
     try:
         table = pq.read_table(source)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
-        raise SourceUnreadable(f"not a readable Parquet file: {_first_line(error)}") from None
+        raise SourceUnreadable(f"not a readable Parquet file: {first_line(error)}") from None
     if len(set(table.column_names)) != len(table.column_names):
         raise SourceUnreadable(f"the Parquet file has duplicate column names: {table.column_names}")
-    frame = table.to_pandas(types_mapper=_exact_pandas_type)
+    frame = table.to_pandas(types_mapper=exact_pandas_type)
     return frame.reset_index(drop=True)
 
 
@@ -117,5 +117,5 @@ def read_raw_table(source: Readable | bytes, format: TableFormat) -> pd.DataFram
     raise ValueError(f"unknown table format {format!r}")
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]

@@ -19,6 +19,7 @@ from typing import Any
 from ballast.reasons.trainingrun import TrainingRunReason
 from ballast.store import DATA_FILE, METADATA_FILE, PROFILE_FILE, ArtifactStore, StoreError, dataset_version_key
 from ballast.store.errors import ArtifactNotFound
+from ballast.store.layout import PARTS_DIRECTORY
 from ballast.store.limits import MAX_DATASET_JSON_BYTES
 
 NOT_IN_STORE = TrainingRunReason.DATASET_NOT_READY
@@ -133,6 +134,11 @@ def read_stored_version(store: ArtifactStore, pinned: PinnedVersion) -> StoredVe
         profile_sha256: str | None = store.sha256_of(profile_key, MAX_DATASET_JSON_BYTES)
     except StoreError:
         profile_sha256 = None
+    snapshot_key = data_key
+    if isinstance(metadata, dict) and (parts := _parts_of(metadata)) is not None:
+        # A partitioned snapshot: its URI is the parts' prefix; the data is there when they are.
+        snapshot_key = dataset_version_key(pinned.dataset, pinned.sha256, PARTS_DIRECTORY)
+        data_key = f"{snapshot_key}/{parts[0]}" if parts else snapshot_key
     try:
         has_data = store.exists(data_key)
     except StoreError:
@@ -144,7 +150,15 @@ def read_stored_version(store: ArtifactStore, pinned: PinnedVersion) -> StoredVe
             metadata_sha256=hashlib.sha256(raw).hexdigest(),
             profile_sha256=profile_sha256,
             has_data=has_data,
-            snapshot_uri=store.uri_of(data_key),
+            snapshot_uri=store.uri_of(snapshot_key),
             profile_uri=store.uri_of(profile_key),
         ),
     )
+
+
+def _parts_of(metadata: dict[str, Any]) -> list[str] | None:
+    files = metadata.get("files")
+    if not isinstance(files, dict) or files.get("data") != PARTS_DIRECTORY:
+        return None
+    parts = files.get("parts")
+    return [str(part) for part in parts] if isinstance(parts, list) else []

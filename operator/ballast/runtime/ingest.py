@@ -18,7 +18,8 @@ Inputs (a flag wins over its environment variable):
   --store / BALLAST_STORE_URI            Artifact store root (default file:///var/lib/ballast);
                           s3 credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL.
   --source-root / BALLAST_SOURCE_ROOT    Where a pvc source's claim is mounted (default /mnt/ballast-source).
-  --max-source-bytes / BALLAST_MAX_SOURCE_BYTES   Largest source read (default 2 GiB).
+  --max-source-bytes / BALLAST_MAX_SOURCE_BYTES   Largest single-file source read (default 2 GiB); a
+                          partitioned source is streamed and has no limit.
   --timeout / BALLAST_SOURCE_TIMEOUT     Network timeout in seconds for url sources (default 60).
   --termination-log / BALLAST_TERMINATION_LOG     Where the result goes (default /dev/termination-log).
   An objectStore source reads SOURCE_AWS_* (its Secret mounted with envFrom prefix SOURCE_),
@@ -56,6 +57,7 @@ from pydantic import ValidationError
 
 from ballast.api.dataset import DatasetSpec
 from ballast.data.errors import SourceError
+from ballast.data.partitions import is_partitioned, partitioned_source
 from ballast.data.snapshot import SnapshotRecord, ingest_table
 from ballast.data.sources import (
     DEFAULT_MAX_SOURCE_BYTES,
@@ -65,6 +67,7 @@ from ballast.data.sources import (
     SourceSettings,
     read_source,
 )
+from ballast.data.stream_ingest import ingest_batches
 from ballast.store import DEFAULT_STORE_URI, ArtifactStore, StoreError
 
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -236,8 +239,12 @@ def run_ingest(options: IngestOptions) -> int:
             timeout_seconds=options.timeout_seconds,
             environ=options.environ,
         )
-        raw = read_source(spec, settings)
-        record = ingest_table(store, name, spec, raw.frame, raw.description, _now())
+        if is_partitioned(spec):
+            parts = partitioned_source(spec, settings)
+            record = ingest_batches(store, name, spec, parts.batches(), parts.description, _now())
+        else:
+            raw = read_source(spec, settings)
+            record = ingest_table(store, name, spec, raw.frame, raw.description, _now())
     except UsageError as error:
         return _report(options, failure_message(error.reason, str(error)), EXIT_USAGE)
     except SourceRefused as error:  # the same URL is refused on every retry

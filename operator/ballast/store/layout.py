@@ -1,6 +1,6 @@
 """The content-addressed layout of the store: where each kind of artifact lives.
 
-    <namespace>/datasets/<dataset>/<sha256>/data.parquet | profile.json | metadata.json
+    <namespace>/datasets/<dataset>/<sha256>/data.parquet (or data/part-*.parquet) | profile.json | metadata.json
     <namespace>/models/<model>/<sha256>/<artifact file>  | metadata.json
 
 Every namespace has a part of the store of its own, `<root>/<namespace>`, and that part is
@@ -27,6 +27,8 @@ DATASETS = "datasets"
 MODELS = "models"
 METADATA_FILE = "metadata.json"
 DATA_FILE = "data.parquet"
+PARTS_DIRECTORY = "data"
+"""A partitioned snapshot's parts, data/part-00000.parquet, ... (see ballast.data.snapshot_parts)."""
 PROFILE_FILE = "profile.json"
 
 
