@@ -190,7 +190,8 @@ class TrainingRunStatus(StatusBase):
     dataset_version_short: str | None = Field(default=None, max_length=12)
     """Its first 12 hex digits, for `kubectl get` (like a short git commit id)."""
     dataset_snapshot_uri: str | None = Field(default=None, max_length=2048)
-    """The copy of that version's content (data.parquet) the training pod reads."""
+    """The copy of that version's content the training pod reads: data.parquet, or the data/ folder of
+    Parquet parts of a partitioned source."""
     dataset_profile_sha256: Sha256 | None = None
     """The sha256 of the version's profile.json when the run was pinned: other bytes are refused later."""
     dataset_metadata_sha256: Sha256 | None = None
