@@ -10,7 +10,6 @@ from pydantic import ConfigDict, Field
 
 from ballast.api.common import ApiModel, Duration, Fraction, ResourceName, StatusBase
 from ballast.api.trainingrun import TrainingRunSpec
-from ballast.drift.defaults import MAX_ERROR_RATE_INCREASE, MAX_FAIRNESS_INCREASE, MIN_GROUP_ROWS, MIN_LABELS
 from ballast.reasons.driftpolicy import Check, FiringOutcome, Verdict
 
 NumericMethod = Literal["psi", "jensenShannon", "wasserstein", "ks"]
@@ -83,10 +82,12 @@ class AccuracyCheck(ApiModel):
     of the two applies."""
     max_drop: Fraction | None = 0.05
     """The largest drop from the offline accuracy of training that is still acceptable."""
-    min_labels: int = Field(default=MIN_LABELS, ge=1)
+    min_labels: int = Field(default=100, ge=1)
     """Fewer labels than this in the window means not enough data."""
 
 
+# The new checks' defaults live in ballast.drift.defaults, which this package cannot import (the
+# SDK installs without numpy): a field left out is None here and the check applies the default.
 class FairnessCheck(ApiModel):
     """How evenly a binary classifier's live predictions treat the groups of one feature: the
     demographic parity difference (no labels needed) and, once enough labels came back, the
@@ -101,13 +102,14 @@ class FairnessCheck(ApiModel):
     """The largest gap allowed between groups' rates of positive predictions, whatever training measured."""
     max_equal_opportunity_difference: Fraction | None = None
     """The largest gap allowed between groups' true positive rates, whatever training measured."""
-    max_increase: Fraction | None = MAX_FAIRNESS_INCREASE
-    """The largest rise of either difference above the value measured at training; with an absolute
-    limit, the stricter of the two applies."""
-    min_group_rows: int = Field(default=MIN_GROUP_ROWS, ge=1)
-    """A group with fewer rows (labelled positives, for equal opportunity) is left out of the gap."""
-    min_labels: int = Field(default=MIN_LABELS, ge=1)
-    """Fewer labels than this in the window leaves equal opportunity unjudged."""
+    max_increase: Fraction | None = None
+    """The largest rise of either difference above the value measured at training (0.1 when left
+    out); with an absolute limit, the stricter of the two applies."""
+    min_group_rows: int | None = Field(default=None, ge=1)
+    """A group with fewer rows (labelled positives, for equal opportunity) is left out of the gap
+    (30 when left out)."""
+    min_labels: int | None = Field(default=None, ge=1)
+    """Fewer labels than this in the window leaves equal opportunity unjudged (100 when left out)."""
 
 
 class ErrorRatesCheck(ApiModel):
@@ -117,14 +119,16 @@ class ErrorRatesCheck(ApiModel):
 
     enabled: bool = True
     """Run this check; on by default for classifiers (it waits for labels)."""
-    max_increase: Fraction = MAX_ERROR_RATE_INCREASE
-    """The largest rise of a class's false positive or false negative rate above training's."""
+    max_increase: Fraction | None = None
+    """The largest rise of a class's false positive or false negative rate above training's (0.1
+    when left out)."""
     classes: list[str] | None = Field(default=None, max_length=256)
     """Only these classes; every class of the model when left out."""
-    min_labels: int = Field(default=MIN_LABELS, ge=1)
-    """Fewer labels than this in the window means not enough data."""
-    min_class_labels: int = Field(default=MIN_GROUP_ROWS, ge=1)
-    """A rate over fewer labelled rows (of the class, or of the other classes) is not judged."""
+    min_labels: int | None = Field(default=None, ge=1)
+    """Fewer labels than this in the window means not enough data (100 when left out)."""
+    min_class_labels: int | None = Field(default=None, ge=1)
+    """A rate over fewer labelled rows (of the class, or of the other classes) is not judged (30
+    when left out)."""
 
 
 class EstimatedAccuracyCheck(ApiModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ballast.api.driftpolicy import ErrorRatesCheck, FairnessCheck
 from ballast.drift.checks import CONFUSION, CheckOutcome, by_label
 from ballast.drift.counters import Window
+from ballast.drift.defaults import MAX_ERROR_RATE_INCREASE, MAX_FAIRNESS_INCREASE, MIN_GROUP_ROWS, MIN_LABELS
 from ballast.drift.group_rates import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
@@ -88,8 +89,14 @@ def _gap_text(gap: GroupGap) -> str:
     return f" between {extremes[0]!r} and {extremes[1]!r}" if extremes else ""
 
 
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def fairness(window: Window, check: FairnessCheck, min_samples: int) -> CheckOutcome:
     feature = check.sensitive_feature
+    min_group_rows, min_labels = _or(check.min_group_rows, MIN_GROUP_ROWS), _or(check.min_labels, MIN_LABELS)
+    max_increase = _or(check.max_increase, MAX_FAIRNESS_INCREASE)
     predictions: dict[str, dict[str, float]] = {}
     for (name, group, predicted), count in by_label(
         window.counts, GROUP_PREDICTIONS, "feature", "group", "predicted_class"
@@ -124,7 +131,7 @@ def fairness(window: Window, check: FairnessCheck, min_samples: int) -> CheckOut
     note = f"; {folded:.0f} groups folded into __other__" if folded else ""
     judged: list[Judged] = []
     unjudged: list[str] = []
-    parity = demographic_parity_gap(predictions, positive, check.min_group_rows)
+    parity = demographic_parity_gap(predictions, positive, min_group_rows)
     _judge(
         judged,
         unjudged,
@@ -132,7 +139,7 @@ def fairness(window: Window, check: FairnessCheck, min_samples: int) -> CheckOut
         parity.difference,
         check.max_demographic_parity_difference,
         trained.get(DEMOGRAPHIC_PARITY, (None, None))[0],
-        check.max_increase,
+        max_increase,
     )
     feedback: dict[str, dict[tuple[str, str], float]] = {}
     for (name, group, true, predicted), count in by_label(
@@ -141,8 +148,8 @@ def fairness(window: Window, check: FairnessCheck, min_samples: int) -> CheckOut
         if name == feature:
             feedback.setdefault(group, {})[(true, predicted)] = count
     labels = sum(sum(confusion.values()) for confusion in feedback.values())
-    if labels >= check.min_labels:
-        opportunity = equal_opportunity_gap(feedback, positive, check.min_group_rows)
+    if labels >= min_labels:
+        opportunity = equal_opportunity_gap(feedback, positive, min_group_rows)
         _judge(
             judged,
             unjudged,
@@ -150,10 +157,10 @@ def fairness(window: Window, check: FairnessCheck, min_samples: int) -> CheckOut
             opportunity.difference,
             check.max_equal_opportunity_difference,
             trained.get(EQUAL_OPPORTUNITY, (None, None))[0],
-            check.max_increase,
+            max_increase,
         )
     else:
-        unjudged.append(f"equal opportunity waits for {check.min_labels} labels ({labels:.0f})")
+        unjudged.append(f"equal opportunity waits for {min_labels:.0f} labels ({labels:.0f})")
     if unjudged:
         note += "; " + "; ".join(unjudged)
     if not judged:
@@ -197,6 +204,8 @@ def error_rates(window: Window, check: ErrorRatesCheck, min_samples: int) -> Che
             Verdict.ERROR,
             message="training recorded no error rates by class (a regressor, or a model trained before they were)",
         )
+    min_labels, min_class_labels = _or(check.min_labels, MIN_LABELS), _or(check.min_class_labels, MIN_GROUP_ROWS)
+    max_increase = _or(check.max_increase, MAX_ERROR_RATE_INCREASE)
     if window.rows < min_samples:
         return CheckOutcome(
             Check.ERROR_RATES, Verdict.NOT_ENOUGH_DATA, message=f"{window.rows:.0f} rows, fewer than {min_samples}"
@@ -206,9 +215,9 @@ def error_rates(window: Window, check: ErrorRatesCheck, min_samples: int) -> Che
         for (true, predicted), count in by_label(window.counts, CONFUSION, "true_class", "predicted_class").items()
     }
     labels = sum(confusion.values())
-    if labels < check.min_labels:
+    if labels < min_labels:
         return CheckOutcome(
-            Check.ERROR_RATES, Verdict.NOT_ENOUGH_DATA, message=f"{labels:.0f} labels, fewer than {check.min_labels}"
+            Check.ERROR_RATES, Verdict.NOT_ENOUGH_DATA, message=f"{labels:.0f} labels, fewer than {min_labels:.0f}"
         )
     classes = _wanted(sorted({label for label, _ in trained}), check.classes)
     judged = []
@@ -218,15 +227,15 @@ def error_rates(window: Window, check: ErrorRatesCheck, min_samples: int) -> Che
             (FALSE_POSITIVE, rates.false_positive_rate, rates.negatives),
         ):
             baseline = trained.get((label, kind))
-            if rate is None or baseline is None or rows < check.min_class_labels:
+            if rate is None or baseline is None or rows < min_class_labels:
                 continue
             what = f"{'false negative' if kind == FALSE_NEGATIVE else 'false positive'} rate of {label!r}"
-            judged.append(Judged(what, rate, baseline + check.max_increase, baseline))
+            judged.append(Judged(what, rate, baseline + max_increase, baseline))
     if not judged:
         return CheckOutcome(
             Check.ERROR_RATES,
             Verdict.NOT_ENOUGH_DATA,
-            message=f"no class has {check.min_class_labels} labels on either side",
+            message=f"no class has {min_class_labels:.0f} labels on either side",
         )
     return _outcome(Check.ERROR_RATES, judged, f" on {labels:.0f} labels")
 
