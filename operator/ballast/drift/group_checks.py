@@ -93,16 +93,33 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def fairness(window: Window, check: FairnessCheck, min_samples: int) -> CheckOutcome:
-    feature = check.sensitive_feature
-    min_group_rows, min_labels = _or(check.min_group_rows, MIN_GROUP_ROWS), _or(check.min_labels, MIN_LABELS)
-    max_increase = _or(check.max_increase, MAX_FAIRNESS_INCREASE)
+def _group_predictions(window: Window, feature: str) -> dict[str, dict[str, float]]:
+    """group -> predicted class -> count, of the sensitive feature's groups."""
     predictions: dict[str, dict[str, float]] = {}
     for (name, group, predicted), count in by_label(
         window.counts, GROUP_PREDICTIONS, "feature", "group", "predicted_class"
     ).items():
         if name == feature:
             predictions.setdefault(group, {})[predicted] = count
+    return predictions
+
+
+def _group_feedback(window: Window, feature: str) -> dict[str, dict[tuple[str, str], float]]:
+    """group -> (true class, predicted class) -> count."""
+    feedback: dict[str, dict[tuple[str, str], float]] = {}
+    for (name, group, true, predicted), count in by_label(
+        window.counts, GROUP_FEEDBACK, "feature", "group", "true_class", "predicted_class"
+    ).items():
+        if name == feature:
+            feedback.setdefault(group, {})[(true, predicted)] = count
+    return feedback
+
+
+def fairness(window: Window, check: FairnessCheck, min_samples: int) -> CheckOutcome:
+    feature = check.sensitive_feature
+    min_group_rows, min_labels = _or(check.min_group_rows, MIN_GROUP_ROWS), _or(check.min_labels, MIN_LABELS)
+    max_increase = _or(check.max_increase, MAX_FAIRNESS_INCREASE)
+    predictions = _group_predictions(window, feature)
     trained = {
         metric: (value, positive)
         for (name, metric, positive), value in by_label(
@@ -141,12 +158,7 @@ def fairness(window: Window, check: FairnessCheck, min_samples: int) -> CheckOut
         trained.get(DEMOGRAPHIC_PARITY, (None, None))[0],
         max_increase,
     )
-    feedback: dict[str, dict[tuple[str, str], float]] = {}
-    for (name, group, true, predicted), count in by_label(
-        window.counts, GROUP_FEEDBACK, "feature", "group", "true_class", "predicted_class"
-    ).items():
-        if name == feature:
-            feedback.setdefault(group, {})[(true, predicted)] = count
+    feedback = _group_feedback(window, feature)
     labels = sum(sum(confusion.values()) for confusion in feedback.values())
     if labels >= min_labels:
         opportunity = equal_opportunity_gap(feedback, positive, min_group_rows)
