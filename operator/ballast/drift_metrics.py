@@ -36,7 +36,7 @@ class DriftGauges(Collector):
         score = GaugeMetricFamily(
             "ballast_drift_score",
             "The latest score of each DriftPolicy check "
-            "(a share of drifted features, a distance, a rate or an accuracy).",
+            "(a share of drifted features, a distance, a rate, an accuracy or a fairness difference).",
             labels=[*POLICY_LABELS, "check"],
         )
         detected = GaugeMetricFamily(

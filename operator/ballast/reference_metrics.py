@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from ballast.drift.checks import REFERENCE_BINS, REFERENCE_MISSING, REFERENCE_PREDICTIONS, REFERENCE_ROWS
 from ballast.drift.counters import SeriesKey, labels_of
+from ballast.drift.group_checks import REFERENCE_ERROR_RATES, REFERENCE_FAIRNESS, REFERENCE_FOLDED_GROUPS
 
 VERSION_LABELS = ("namespace", "model", "version")
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -31,6 +32,15 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     REFERENCE_MISSING: ("Share of the training snapshot's rows missing the feature.", ("feature",)),
     REFERENCE_PREDICTIONS: ("Share of the training target in each prediction bucket or class.", ("bin",)),
+    REFERENCE_FAIRNESS: (
+        "Training's fairness difference on its test split, by sensitive feature and metric.",
+        ("feature", "metric", "positive_class"),
+    ),
+    REFERENCE_FOLDED_GROUPS: ("Groups of the sensitive feature folded into __other__.", ("feature",)),
+    REFERENCE_ERROR_RATES: (
+        "Training's false positive and false negative rate of each class on its test split.",
+        ("class", "rate"),
+    ),
 }
 """Name to help text and the server's own labels, each family as the model server answers it."""
 

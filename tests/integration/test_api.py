@@ -173,6 +173,16 @@ INVALID = {
     "policy-zero-min-samples": ("DriftPolicy", {"spec.window.minSamples": 0}, ["spec.window.minSamples"]),
     "policy-bad-cooldown": ("DriftPolicy", {"spec.cooldown": "1 hour"}, ["spec.cooldown"]),
     "policy-unknown-action": ("DriftPolicy", {"spec.action.type": "page"}, ["spec.action.type", "Unsupported value"]),
+    "policy-fairness-without-feature": (
+        "DriftPolicy",
+        {"spec.checks.fairness": {"maxIncrease": 0.1}},
+        ["spec.checks.fairness.sensitiveFeature", "Required"],
+    ),
+    "policy-error-rate-rise-above-one": (
+        "DriftPolicy",
+        {"spec.checks.errorRates.maxIncrease": 1.5},
+        ["spec.checks.errorRates.maxIncrease"],
+    ),
 }
 
 

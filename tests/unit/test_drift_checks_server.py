@@ -76,6 +76,7 @@ def test_training_like_traffic_passes_every_check_and_shifted_traffic_fails_them
         "integrity": Verdict.NO_DRIFT,
         "accuracy": Verdict.NO_DRIFT,
         "estimatedAccuracy": Verdict.NO_DRIFT,
+        "errorRates": Verdict.NO_DRIFT,
     }
     assert calm.rows == 400
 
@@ -92,6 +93,7 @@ def test_training_like_traffic_passes_every_check_and_shifted_traffic_fails_them
     assert "mean_smoothness" not in drifted  # untouched features stay calm
     assert verdicts["integrity"].verdict == Verdict.DRIFT and "unseen" in verdicts["integrity"].message
     assert verdicts["accuracy"].verdict == Verdict.DRIFT and verdicts["accuracy"].score < verdicts["accuracy"].threshold
+    assert verdicts["errorRates"].verdict == Verdict.DRIFT  # flipped labels: every class's errors rise
 
 
 def test_the_fast_parser_reads_a_real_servers_metrics_as_prometheus_clients_parser_does(mixed, tmp_path: Path):

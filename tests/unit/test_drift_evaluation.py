@@ -8,6 +8,7 @@ from ballast.api.driftpolicy import DriftChecks
 from ballast.drift.checks import CONFUSION, MAX_PROBABILITY_COUNT, MAX_PROBABILITY_SUM
 from ballast.drift.counters import ROWS, Window, series_key
 from ballast.drift.evaluation import evaluate
+from ballast.drift.group_checks import GROUP_PREDICTIONS, REFERENCE_ERROR_RATES, REFERENCE_FAIRNESS
 from ballast.reasons.driftpolicy import Check, Verdict
 
 BUCKET, RATIO = "ballast_feature_value_bucket", "ballast_reference_feature_bin_ratio"
@@ -15,9 +16,21 @@ PREDICTED, PREDICTION_RATIO = "ballast_prediction_class_total", "ballast_referen
 
 
 def labelled_window(rows: float, correct: float = 0.95) -> Window:
-    """Training-like traffic whose every row came back labelled, mostly right."""
+    """Training-like traffic whose every row came back labelled, mostly right, from two groups
+    of a sensitive feature `s` that get the same share of each class."""
+    groups = {
+        series_key(GROUP_PREDICTIONS, {"feature": "s", "group": group, "predicted_class": label}): rows / 4
+        for group in ("g1", "g2")
+        for label in ("a", "b")
+    }
+    trained_rates = {
+        series_key(REFERENCE_ERROR_RATES, {"class": label, "rate": rate}): 0.05
+        for label in ("a", "b")
+        for rate in ("falsePositive", "falseNegative")
+    }
     confusion = {
-        series_key(CONFUSION, {"true_class": "a", "predicted_class": "a"}): rows * correct,
+        series_key(CONFUSION, {"true_class": "a", "predicted_class": "a"}): rows / 2,
+        series_key(CONFUSION, {"true_class": "b", "predicted_class": "b"}): rows / 2 - rows * (1 - correct),
         series_key(CONFUSION, {"true_class": "b", "predicted_class": "a"}): rows * (1 - correct),
     }
     return Window(
@@ -30,17 +43,24 @@ def labelled_window(rows: float, correct: float = 0.95) -> Window:
             (MAX_PROBABILITY_COUNT, ()): rows,
             (MAX_PROBABILITY_SUM, ()): rows * 0.95,
             **confusion,
+            **groups,
         },
         reference={
             series_key(RATIO, {"feature": "x", "bin": "1.0"}): 0.5,
             series_key(RATIO, {"feature": "x", "bin": "+Inf"}): 0.5,
             series_key(PREDICTION_RATIO, {"bin": "a"}): 0.5,
             series_key(PREDICTION_RATIO, {"bin": "b"}): 0.5,
+            series_key(
+                REFERENCE_FAIRNESS, {"feature": "s", "metric": "demographic_parity_difference", "positive_class": "b"}
+            ): 0.02,
+            **trained_rates,
         },
     )
 
 
-EVERY_CHECK = DriftChecks.model_validate({"estimatedAccuracy": {"enabled": True}})
+EVERY_CHECK = DriftChecks.model_validate(
+    {"estimatedAccuracy": {"enabled": True}, "fairness": {"sensitiveFeature": "s"}}
+)
 
 
 def test_labels_alone_do_not_say_no_drift_below_min_samples():
@@ -76,9 +96,10 @@ def test_enough_rows_but_too_few_labels_is_not_enough_data_for_accuracy_only():
 
 
 def test_checks_left_out_run_with_the_models_defaults():
-    """Estimated accuracy is opt-in; the other four run when spec.checks says nothing."""
+    """Estimated accuracy is opt-in and fairness needs its feature named; the other five run when
+    spec.checks says nothing (errorRates when training recorded the rates)."""
     names = [c.name for c in evaluate(labelled_window(1000), None, min_samples=150, offline_accuracy=0.95).checks]
-    assert names == [Check.FEATURE_DRIFT, Check.PREDICTION_DRIFT, Check.INTEGRITY, Check.ACCURACY]
+    assert names == [Check.FEATURE_DRIFT, Check.PREDICTION_DRIFT, Check.INTEGRITY, Check.ACCURACY, Check.ERROR_RATES]
     off = DriftChecks.model_validate({"integrity": {"enabled": False}})
     assert Check.INTEGRITY not in [
         c.name for c in evaluate(labelled_window(1000), off, min_samples=1, offline_accuracy=None).checks

@@ -69,11 +69,11 @@ def test_the_counts_are_increases_summed_by_the_servers_own_labels_and_sums_are_
     selector, range_ = series_selector("ns", "m", "v"), window_range(0, 300)
     assert range_ == "300000ms"
     assert count_query(BUCKET, selector, range_) == (
-        "sum by (feature, category, le, class, result, true_class, predicted_class) "
+        "sum by (feature, category, le, class, result, true_class, predicted_class, group) "
         '(increase(ballast_feature_value_bucket{namespace="ns",model="m",version="v"}[300000ms]))'
     )
     assert count_query("ballast_prediction_value_sum", selector, range_).startswith(
-        "sum by (feature, category, le, class, result, true_class, predicted_class) (delta("
+        "sum by (feature, category, le, class, result, true_class, predicted_class, group) (delta("
     )
     assert names_selector(selector).startswith('{__name__=~"ballast_feature_.+|') and names_selector(selector).endswith(
         ',namespace="ns",model="m",version="v"}'

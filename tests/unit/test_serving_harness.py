@@ -117,6 +117,7 @@ def trained_model(
     data: tuple[pd.DataFrame, dict[str, Any]],
     estimator: str,
     params: dict[str, Any] | None = None,
+    evaluation: dict[str, Any] | None = None,
 ) -> TrainedModel:
     store = ArtifactStore(f"file://{root / 'store'}")
     raw, schema = data
@@ -133,6 +134,7 @@ def trained_model(
                     "seed": 1,
                     "estimator": estimator,
                     "params": params or {},
+                    **({"evaluation": evaluation} if evaluation else {}),
                 },
                 # the digests the operator records for the version (ballast.reconcile.trainingrun), as in production
                 "dataset": {

@@ -86,6 +86,51 @@ class AccuracyCheck(ApiModel):
     """Fewer labels than this in the window means not enough data."""
 
 
+# The new checks' defaults live in ballast.drift.defaults, which this package cannot import (the
+# SDK installs without numpy): a field left out is None here and the check applies the default.
+class FairnessCheck(ApiModel):
+    """How evenly a binary classifier's live predictions treat the groups of one feature: the
+    demographic parity difference (no labels needed) and, once enough labels came back, the
+    equal opportunity difference; each against training's value and an absolute limit."""
+
+    enabled: bool = True
+    """Run this check; on when given."""
+    sensitive_feature: str = Field(min_length=1, max_length=128)
+    """The feature whose groups are compared: the one the TrainingRun's gates.fairness named, which
+    the model server counts by group (a numeric feature's groups are its training bins)."""
+    max_demographic_parity_difference: Fraction | None = None
+    """The largest gap allowed between groups' rates of positive predictions, whatever training measured."""
+    max_equal_opportunity_difference: Fraction | None = None
+    """The largest gap allowed between groups' true positive rates, whatever training measured."""
+    max_increase: Fraction | None = None
+    """The largest rise of either difference above the value measured at training (0.1 when left
+    out); with an absolute limit, the stricter of the two applies."""
+    min_group_rows: int | None = Field(default=None, ge=1)
+    """A group with fewer rows (labelled positives, for equal opportunity) is left out of the gap
+    (30 when left out)."""
+    min_labels: int | None = Field(default=None, ge=1)
+    """Fewer labels than this in the window leaves equal opportunity unjudged (100 when left out)."""
+
+
+class ErrorRatesCheck(ApiModel):
+    """Each class's false positive and false negative rate on the labels fed back, against the
+    rates training measured on its test split: a class whose errors rise fires even when overall
+    accuracy holds."""
+
+    enabled: bool = True
+    """Run this check; on by default for classifiers (it waits for labels)."""
+    max_increase: Fraction | None = None
+    """The largest rise of a class's false positive or false negative rate above training's (0.1
+    when left out)."""
+    classes: list[str] | None = Field(default=None, max_length=256)
+    """Only these classes; every class of the model when left out."""
+    min_labels: int | None = Field(default=None, ge=1)
+    """Fewer labels than this in the window means not enough data (100 when left out)."""
+    min_class_labels: int | None = Field(default=None, ge=1)
+    """A rate over fewer labelled rows (of the class, or of the other classes) is not judged (30
+    when left out)."""
+
+
 class EstimatedAccuracyCheck(ApiModel):
     """Accuracy estimated without labels from the predicted probabilities (confidence-based)."""
 
@@ -97,7 +142,8 @@ class EstimatedAccuracyCheck(ApiModel):
 
 class DriftChecks(ApiModel):
     """A check left out runs with its defaults; `enabled: false` turns it off. Feature drift,
-    prediction drift, integrity and accuracy are on by default, the estimate without labels is not."""
+    prediction drift, integrity, accuracy and error rates are on by default; the estimate without
+    labels is not, and fairness runs only when given (it names its feature)."""
 
     feature_drift: FeatureDriftCheck | None = None
     """The inputs' distributions against the training data's."""
@@ -109,6 +155,10 @@ class DriftChecks(ApiModel):
     """Accuracy on the true labels fed back to the model server."""
     estimated_accuracy: EstimatedAccuracyCheck | None = None
     """Accuracy estimated without labels from the model's confidence."""
+    error_rates: ErrorRatesCheck | None = None
+    """Each class's false positive and false negative rates on the labels fed back."""
+    fairness: FairnessCheck | None = None
+    """Group fairness of the predictions across one sensitive feature; off unless given."""
 
 
 class DriftWindow(ApiModel):
@@ -242,7 +292,8 @@ class CheckResult(ApiModel):
     """Drift, NoDrift, NotEnoughData or Error (the server does not export what the check needs)."""
     score: float | None = None
     """The check's figure: the share of drifted features (featureDrift), the method's score
-    (predictionDrift), the worst rate (integrity), or the accuracy (accuracy, estimatedAccuracy)."""
+    (predictionDrift), the worst rate (integrity), the accuracy (accuracy, estimatedAccuracy), the
+    worst difference (fairness) or the worst class error rate (errorRates)."""
     threshold: float | None = None
     """The limit the score was judged against."""
     message: str = Field(default="", max_length=1024)

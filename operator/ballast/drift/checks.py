@@ -67,7 +67,7 @@ class CheckOutcome:
 # --- reading a Window ---------------------------------------------------------------------
 
 
-def _by_label(table: Mapping[SeriesKey, float], name: str, *keys: str) -> dict[tuple[str, ...], float]:
+def by_label(table: Mapping[SeriesKey, float], name: str, *keys: str) -> dict[tuple[str, ...], float]:
     """The series named `name`, keyed by the values of `keys`."""
     found = {}
     for (series, labels), value in table.items():
@@ -115,21 +115,21 @@ def _histogram(cumulative: dict[str, float]) -> tuple[list[str], list[float]]:
 def numeric_features(window: Window) -> dict[str, dict[str, float]]:
     """feature -> le -> cumulative count in the window."""
     features: dict[str, dict[str, float]] = {}
-    for (feature, le), value in _by_label(window.counts, FEATURE_BUCKETS, "feature", "le").items():
+    for (feature, le), value in by_label(window.counts, FEATURE_BUCKETS, "feature", "le").items():
         features.setdefault(feature, {})[le] = value
     return features
 
 
 def categorical_features(window: Window) -> dict[str, dict[str, float]]:
     features: dict[str, dict[str, float]] = {}
-    for (feature, category), value in _by_label(window.counts, FEATURE_CATEGORIES, "feature", "category").items():
+    for (feature, category), value in by_label(window.counts, FEATURE_CATEGORIES, "feature", "category").items():
         features.setdefault(feature, {})[category] = value
     return features
 
 
 def reference_bins(window: Window) -> dict[str, dict[str, float]]:
     features: dict[str, dict[str, float]] = {}
-    for (feature, bin_), value in _by_label(window.reference, REFERENCE_BINS, "feature", "bin").items():
+    for (feature, bin_), value in by_label(window.reference, REFERENCE_BINS, "feature", "bin").items():
         features.setdefault(feature, {})[bin_] = value
     return features
 
@@ -139,7 +139,7 @@ def _reference_size(window: Window, feature: str | None) -> float:
     rows = window.reference.get((REFERENCE_ROWS, ()))
     if not rows:
         return math.inf
-    missing = _by_label(window.reference, REFERENCE_MISSING, "feature").get((feature,), 0.0) if feature else 0.0
+    missing = by_label(window.reference, REFERENCE_MISSING, "feature").get((feature,), 0.0) if feature else 0.0
     return max(rows * (1.0 - missing), 0.0) or math.inf
 
 
@@ -211,9 +211,9 @@ def feature_drift(window: Window, check: FeatureDriftCheck, min_samples: int) ->
 
 def prediction_drift(window: Window, check: PredictionDriftCheck, min_samples: int) -> CheckOutcome:
     method, threshold = check.method, check.threshold
-    reference = {key[0]: value for key, value in _by_label(window.reference, REFERENCE_PREDICTIONS, "bin").items()}
-    classes = {key[0]: value for key, value in _by_label(window.counts, PREDICTION_CLASSES, "class").items()}
-    buckets = {key[0]: value for key, value in _by_label(window.counts, PREDICTION_BUCKETS, "le").items()}
+    reference = {key[0]: value for key, value in by_label(window.reference, REFERENCE_PREDICTIONS, "bin").items()}
+    classes = {key[0]: value for key, value in by_label(window.counts, PREDICTION_CLASSES, "class").items()}
+    buckets = {key[0]: value for key, value in by_label(window.counts, PREDICTION_BUCKETS, "le").items()}
     if not reference or not (classes or buckets):
         return CheckOutcome(Check.PREDICTION_DRIFT, Verdict.ERROR, message="the server exports no prediction reference")
     size = _reference_size(window, None)
@@ -256,12 +256,10 @@ def integrity(window: Window, check: IntegrityCheck, min_samples: int) -> CheckO
         "unseen": check.max_unseen_category_rate,
     }
     # Training data may have gaps of its own: only missing values beyond its share count.
-    trained_missing = {
-        key[0]: value for key, value in _by_label(window.reference, REFERENCE_MISSING, "feature").items()
-    }
+    trained_missing = {key[0]: value for key, value in by_label(window.reference, REFERENCE_MISSING, "feature").items()}
     rates: list[tuple[str, str, float]] = [
         ("null", feature, max(count / rows - trained_missing.get(feature, 0.0), 0.0))
-        for (feature,), count in _by_label(window.counts, FEATURE_MISSING, "feature").items()
+        for (feature,), count in by_label(window.counts, FEATURE_MISSING, "feature").items()
     ]
     references = reference_bins(window)
     for feature, cumulative in numeric_features(window).items():
@@ -312,7 +310,7 @@ def accuracy(window: Window, check: AccuracyCheck, offline_accuracy: float | Non
         return CheckOutcome(
             Check.ACCURACY, Verdict.NOT_ENOUGH_DATA, message=f"{window.rows:.0f} rows, fewer than {min_samples}"
         )
-    confusion = _by_label(window.counts, CONFUSION, "true_class", "predicted_class")
+    confusion = by_label(window.counts, CONFUSION, "true_class", "predicted_class")
     labels = sum(confusion.values())
     min_labels = check.min_labels
     if labels < min_labels:

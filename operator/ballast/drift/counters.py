@@ -15,7 +15,13 @@ SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 """(sample name, sorted labels without the model and version labels)."""
 
 IDENTITY_LABELS = frozenset({"model", "version"})
-COUNTED_FAMILY_PREFIXES = ("ballast_feature_", "ballast_prediction_", "ballast_feedback_", "ballast_serving_rows")
+COUNTED_FAMILY_PREFIXES = (
+    "ballast_feature_",
+    "ballast_prediction_",
+    "ballast_feedback_",
+    "ballast_fairness_",
+    "ballast_serving_rows",
+)
 COUNTED_TYPES = frozenset({"counter", "histogram"})
 REFERENCE_PREFIX = "ballast_reference_"
 ROWS = "ballast_serving_rows_total"

@@ -52,3 +52,16 @@ CATEGORICAL_METHODS = ("psi", "jensenShannon", "chiSquare")
 
 WASSERSTEIN_STD_FLOOR = 0.001
 """The smallest reference standard deviation the normed Wasserstein divides by (Evidently's)."""
+
+MIN_LABELS = 100
+"""Labels fed back in a window before errorRates, or fairness's equal opportunity, judges (the
+same as the accuracy check's minLabels default): with 100 labels a rate's standard error is at
+most 0.05. The API leaves these fields None when not given (it installs without numpy, so it
+cannot import this package) and the checks apply the defaults here."""
+MIN_GROUP_ROWS = 30
+"""Rows of a group (labelled positives, for equal opportunity) before its rate enters the
+fairness spread: a rate over fewer swings by more than the usual limits by chance alone."""
+MAX_FAIRNESS_INCREASE = 0.1
+"""The largest rise of a fairness difference above training's before the fairness check fires."""
+MAX_ERROR_RATE_INCREASE = 0.1
+"""The largest rise of a class's false positive or false negative rate above training's."""

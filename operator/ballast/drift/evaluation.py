@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from ballast.api.driftpolicy import (
     AccuracyCheck,
     DriftChecks,
+    ErrorRatesCheck,
     EstimatedAccuracyCheck,
     FeatureDriftCheck,
     IntegrityCheck,
     PredictionDriftCheck,
 )
-from ballast.drift import checks
+from ballast.drift import checks, group_checks
 from ballast.drift.checks import CheckOutcome, FeatureOutcome
 from ballast.drift.counters import Window
 from ballast.reasons.driftpolicy import Verdict
@@ -55,6 +56,7 @@ def evaluate(
     integrity = configured.integrity or IntegrityCheck()
     accuracy = configured.accuracy or AccuracyCheck()
     estimated = configured.estimated_accuracy or EstimatedAccuracyCheck()
+    error_rates = configured.error_rates or ErrorRatesCheck()
     outcomes = []
     if feature.enabled:
         outcomes.append(checks.feature_drift(window, feature, min_samples))
@@ -66,6 +68,12 @@ def evaluate(
         outcomes.append(checks.accuracy(window, accuracy, offline_accuracy, min_samples))
     if estimated.enabled:
         outcomes.append(checks.estimated_accuracy(window, estimated, offline_accuracy, min_samples))
+    # A model trained before error rates were recorded cannot be judged: left out rather than an
+    # Error on every evaluation of a policy that never asked for the check.
+    if error_rates.enabled and (configured.error_rates is not None or group_checks.has_error_rates(window)):
+        outcomes.append(group_checks.error_rates(window, error_rates, min_samples))
+    if configured.fairness is not None and configured.fairness.enabled:
+        outcomes.append(group_checks.fairness(window, configured.fairness, min_samples))
     return Evaluation(verdict=overall_verdict(outcomes), rows=window.rows, checks=outcomes)
 
 

@@ -18,7 +18,7 @@ Prometheus's Kubernetes discovery (and the Prometheus Operator) puts on the pod'
 `model` and `version` are the server's own (docs/metrics.md).
 
 Labels. The result keeps only the server's own labels of the counted families (OWN_LABELS:
-feature, category, le, class, result, true_class, predicted_class). Every other label is
+feature, category, le, class, result, true_class, predicted_class, group). Every other label is
 summed away: the target labels Prometheus adds (instance, job, pod, namespace, service,
 endpoint, container, node, and whatever a setup adds by relabelling, podTargetLabels or
 external labels) and model and version. `sum by` rather than `sum without(<target
@@ -57,7 +57,7 @@ from ballast.drift.counters import COUNTED_FAMILY_PREFIXES, ROWS, SeriesKey, Win
 from ballast.net.egress import EGRESS_DENIED, EgressDenied, EgressPolicy
 from ballast.net.http import Deadline, FetchError, RedirectRefused, TooLarge, open_url, redact_url
 
-OWN_LABELS = ("feature", "category", "le", "class", "result", "true_class", "predicted_class")
+OWN_LABELS = ("feature", "category", "le", "class", "result", "true_class", "predicted_class", "group")
 """The labels of the counted families (docs/metrics.md), without model and version."""
 NAMESPACE_LABEL = "namespace"
 COUNTED_SUFFIXES = ("_total", "_bucket", "_count", "_sum")

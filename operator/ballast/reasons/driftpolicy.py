@@ -26,6 +26,8 @@ class Check(StrEnum):
     INTEGRITY = "integrity"
     ACCURACY = "accuracy"
     ESTIMATED_ACCURACY = "estimatedAccuracy"
+    ERROR_RATES = "errorRates"
+    FAIRNESS = "fairness"
 
     @property
     def drifting_reason(self) -> str:

@@ -37,11 +37,12 @@ ENTRY_OVERHEAD_BYTES = 200
 """The log's own cost per entry: its slot in the ordered dict, the key and the list objects."""
 
 
-def entry_bytes(response_id: str, predictions: list[Any]) -> int:
+def entry_bytes(response_id: str, predictions: list[Any], groups: np.ndarray | None = None) -> int:
     """An estimate of what one entry holds in memory (the labels of one model are alike, so
     the first one stands for all: O(1) even for a 10,000-row response)."""
     per_row = 8 + (sys.getsizeof(predictions[0]) if predictions else 0)
-    return ENTRY_OVERHEAD_BYTES + sys.getsizeof(response_id) + per_row * len(predictions)
+    held = 0 if groups is None else groups.nbytes
+    return ENTRY_OVERHEAD_BYTES + sys.getsizeof(response_id) + per_row * len(predictions) + held
 
 
 class PredictionLog:
@@ -53,7 +54,7 @@ class PredictionLog:
         self.capacity = capacity
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._entries: OrderedDict[str, tuple[list[Any], int]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[list[Any], np.ndarray | None, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -61,32 +62,37 @@ class PredictionLog:
     def __contains__(self, response_id: str) -> bool:
         return response_id in self._entries
 
-    def remember(self, response_id: str, predictions: list[Any]) -> None:
+    def remember(self, response_id: str, predictions: list[Any], groups: np.ndarray | None = None) -> None:
         """IdInUse if the log already holds `response_id`: a client-chosen id is first come,
-        first served until its feedback arrives or it is forgotten."""
+        first served until its feedback arrives or it is forgotten. `groups` are the rows' groups
+        of the sensitive feature (ballast.serving.groups), kept so feedback can count by group."""
         if response_id in self._entries:
             raise IdInUse(
                 f"request id {response_id!r} is already in use by an earlier response awaiting "
                 "feedback; choose a unique id per request, or send none and the server makes one up"
             )
-        size = entry_bytes(response_id, predictions)
+        size = entry_bytes(response_id, predictions, groups)
         if self.capacity <= 0 or size > self.max_bytes:
             return
         entries = self._entries
-        entries[response_id] = (predictions, size)
+        entries[response_id] = (predictions, groups, size)
         self.bytes += size
         while len(entries) > self.capacity or self.bytes > self.max_bytes:
-            _, (_, forgotten) = entries.popitem(last=False)
+            _, (_, _, forgotten) = entries.popitem(last=False)
             self.bytes -= forgotten
 
     def peek(self, response_id: str) -> list[Any] | None:
         entry = self._entries.get(response_id)
         return None if entry is None else entry[0]
 
+    def groups(self, response_id: str) -> np.ndarray | None:
+        entry = self._entries.get(response_id)
+        return None if entry is None else entry[1]
+
     def forget(self, response_id: str) -> None:
         entry = self._entries.pop(response_id, None)
         if entry is not None:
-            self.bytes -= entry[1]
+            self.bytes -= entry[2]
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,11 @@ class FeedbackCounts:
     @property
     def true_class_labels(self) -> tuple[str, ...]:
         return (*map(str, self.classes), UNSEEN_CLASS)
+
+    def true_class_positions(self, labels: list[Any]) -> list[int]:
+        """Each label's row of the confusion matrix (len(classes): none of the classes); -1 for
+        a null label, which skips its row."""
+        return [-1 if label is None else self._class_of(label) for label in labels]
 
     def _class_of(self, label: Any) -> int:
         if not isinstance(label, (dict, list)):

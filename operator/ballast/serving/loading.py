@@ -45,7 +45,9 @@ from ballast.serving.buckets import FeatureBuckets, feature_buckets, profile_edg
 from ballast.serving.distributions import Distributions
 from ballast.serving.errors import StartupFailure
 from ballast.serving.feedback import FeedbackCounts
+from ballast.serving.groups import GroupCounts, group_folding
 from ballast.serving.limits import ServingLimits
+from ballast.serving.measured import TrainingMeasurements, measurements_from_metadata
 from ballast.serving.metrics import DriftCollector, ReferenceCollector, ServingMetrics
 from ballast.serving.predictor import build_predictor, encoder_categories, probe_batch
 from ballast.serving.reference import Reference, reference_from_frame
@@ -204,6 +206,21 @@ def warm_up_document(signature: ModelSignature) -> dict[str, Any]:
     }
 
 
+def _group_counts(
+    measured: TrainingMeasurements, buckets: FeatureBuckets, classes: tuple[Any, ...]
+) -> GroupCounts | None:
+    """Counts by group for a binary classifier whose training measured fairness on one of its inputs."""
+    if measured.sensitive_feature is None or measured.positive_class is None:
+        return None
+    folding = group_folding(buckets, measured.sensitive_feature)
+    if folding is None:
+        log.warning(
+            "the sensitive feature %r is not an input of the model: no counts by group", measured.sensitive_feature
+        )
+        return None
+    return GroupCounts(folding, buckets, classes)
+
+
 def load_served_model(
     store: ArtifactStore,
     source: ModelSource,
@@ -236,10 +253,17 @@ def load_served_model(
     live = Distributions(buckets, signature.classes, target_edges)
     feedback = FeedbackCounts(signature.classes)
     reference = _reference(store, signature, buckets, target_edges)
-    collector = DriftCollector(signature, live, feedback, predictor.kind, state.ready)
-    metrics = ServingMetrics(signature, collector, ReferenceCollector(signature, reference))
+    measured = measurements_from_metadata(metadata, signature.classes)
+    groups = _group_counts(measured, buckets, signature.classes)
+    collector = DriftCollector(signature, live, feedback, predictor.kind, state.ready, groups)
+    metrics = ServingMetrics(signature, collector, ReferenceCollector(signature, reference, measured, groups))
     service = ModelService(
-        signature=signature, predictor=predictor, live=live, feedback_counts=feedback, limits=limits or ServingLimits()
+        signature=signature,
+        predictor=predictor,
+        live=live,
+        feedback_counts=feedback,
+        limits=limits or ServingLimits(),
+        groups=groups,
     )
     try:
         service.infer(warm_up_document(signature), record=False)

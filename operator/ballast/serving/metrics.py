@@ -38,6 +38,11 @@ Feedback
   ballast_feedback_squared_error_total            counter (regressors)
   ballast_feedback_signed_error                   gauge (regressors), sum of predicted - true
 
+Fairness (binary classifiers trained with gates.fairness: its sensitive feature only; groups
+are the feature's drift buckets, at most groups.MAX_GROUPS, the rest folded into __other__)
+  ballast_fairness_prediction_total{feature, group, predicted_class}   counter, live traffic
+  ballast_fairness_feedback_total{feature, group, true_class, predicted_class}   counter
+
 Reference (the training snapshot, counted into the same buckets at start-up), at
 GET /metrics/reference and not in /metrics: it is the same in every pod of a version, so the
 operator reads it from one pod and exports it once per version (ballast.reference_metrics)
@@ -47,6 +52,11 @@ operator reads it from one pod and exports it once per version (ballast.referenc
   ballast_reference_feature_missing_ratio{feature}        gauge
   ballast_reference_prediction_bin_ratio{bin}             gauge; bin is a class (classifiers) or
                                                           the `le` of ballast_prediction_value
+  ballast_reference_fairness{feature, metric, positive_class}   gauge, training's difference on
+                                                          its test split
+  ballast_reference_fairness_folded_groups{feature}       gauge, buckets folded into __other__
+  ballast_reference_class_error_rate{class, rate}         gauge, rate falsePositive | falseNegative
+                                                          of each class on training's test split
 """
 
 from __future__ import annotations
@@ -62,6 +72,8 @@ from prometheus_client.registry import Collector
 from ballast.serving.buckets import NumericEdges, le_labels
 from ballast.serving.distributions import Distributions
 from ballast.serving.feedback import FeedbackCounts
+from ballast.serving.groups import GroupCounts
+from ballast.serving.measured import TrainingMeasurements
 from ballast.serving.reference import Reference
 from ballast.serving.signature import ModelSignature
 
@@ -116,8 +128,9 @@ class DriftCollector(_ModelCollector):
         feedback: FeedbackCounts,
         predictor_kind: str,
         ready: list[bool],
+        groups: GroupCounts | None = None,
     ) -> None:
-        self.signature, self.live, self.feedback = signature, live, feedback
+        self.signature, self.live, self.feedback, self.groups = signature, live, feedback, groups
         self.predictor_kind, self.ready = predictor_kind, ready
         self.model = [signature.name, signature.version]
 
@@ -126,6 +139,8 @@ class DriftCollector(_ModelCollector):
         yield from self._features()
         yield from self._predictions()
         yield from self._feedback()
+        if self.groups is not None:
+            yield from self._groups(self.groups)
 
     def _serving(self) -> Iterator[Metric]:
         s, model = self.signature, self.model
@@ -239,17 +254,79 @@ class DriftCollector(_ModelCollector):
         signed.add_metric(model, feedback.signed_error)
         yield from (absolute, squared, signed)
 
+    def _groups(self, groups: GroupCounts) -> Iterator[Metric]:
+        model, feature, labels = self.model, groups.folding.feature, groups.folding.labels
+        classes = [str(label) for label in groups.classes]
+        predictions = self._family(
+            CounterMetricFamily,
+            "ballast_fairness_prediction",
+            "Predictions by group of the sensitive feature and predicted class.",
+            ("feature", "group", "predicted_class"),
+        )
+        for g, group in enumerate(labels):
+            for p, predicted in enumerate(classes):
+                predictions.add_metric([*model, feature, group, predicted], int(groups.predictions[g, p]))
+        feedback = self._family(
+            CounterMetricFamily,
+            "ballast_fairness_feedback",
+            "Feedback rows by group of the sensitive feature, true and predicted class.",
+            ("feature", "group", "true_class", "predicted_class"),
+        )
+        for g, group in enumerate(labels):
+            for t, true_label in enumerate(self.feedback.true_class_labels):
+                for p, predicted in enumerate(classes):
+                    feedback.add_metric([*model, feature, group, true_label, predicted], int(groups.feedback[g, t, p]))
+        yield from (predictions, feedback)
+
 
 class ReferenceCollector(_ModelCollector):
-    """Renders the reference; nothing when the training snapshot could not be read."""
+    """Renders the reference (nothing of it when the training snapshot could not be read) and
+    what training measured on its test split."""
 
-    def __init__(self, signature: ModelSignature, reference: Reference | None) -> None:
-        self.reference = reference
+    def __init__(
+        self,
+        signature: ModelSignature,
+        reference: Reference | None,
+        measured: TrainingMeasurements | None = None,
+        groups: GroupCounts | None = None,
+    ) -> None:
+        self.reference, self.measured, self.groups = reference, measured or TrainingMeasurements(), groups
         self.model = [signature.name, signature.version]
 
     def collect(self) -> Iterator[Metric]:
         if self.reference is not None:
             yield from self._reference(self.reference)
+        yield from self._measured(self.measured)
+
+    def _measured(self, measured: TrainingMeasurements) -> Iterator[Metric]:
+        model = self.model
+        fairness = self._family(
+            GaugeMetricFamily,
+            "ballast_reference_fairness",
+            "Training's fairness difference on its test split, by sensitive feature and metric.",
+            ("feature", "metric", "positive_class"),
+        )
+        if measured.sensitive_feature and measured.positive_class is not None:
+            for metric, value in measured.fairness.items():
+                fairness.add_metric([*model, measured.sensitive_feature, metric, measured.positive_class], value)
+        folded = self._family(
+            GaugeMetricFamily,
+            "ballast_reference_fairness_folded_groups",
+            "Groups of the sensitive feature folded into __other__ beyond the server's cap.",
+            ("feature",),
+        )
+        if self.groups is not None:
+            folded.add_metric([*model, self.groups.folding.feature], self.groups.folding.folded)
+        rates = self._family(
+            GaugeMetricFamily,
+            "ballast_reference_class_error_rate",
+            "Training's false positive and false negative rate of each class on its test split.",
+            ("class", "rate"),
+        )
+        for label, by_kind in measured.error_rates.items():
+            for kind, rate in by_kind.items():
+                rates.add_metric([*model, label, kind], rate)
+        yield from (fairness, folded, rates)
 
     def _reference(self, reference: Reference) -> Iterator[Metric]:
         model = self.model

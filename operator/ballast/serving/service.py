@@ -15,9 +15,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ballast.serving.distributions import Distributions
 from ballast.serving.errors import BadRequest, ModelNotFound
 from ballast.serving.feedback import FeedbackCounts, FeedbackItem, PredictionLog, parse_feedback
+from ballast.serving.groups import GroupCounts
 from ballast.serving.limits import ServingLimits
 from ballast.serving.predictor import Prediction, Predictor
 from ballast.serving.protocol import InferResponse, json_text, model_metadata, output_names, output_tensors
@@ -41,6 +44,8 @@ class ModelService:
     feedback_counts: FeedbackCounts
     limits: ServingLimits = field(default_factory=ServingLimits)
     """Fixed for the service's life: the app and the server read theirs from here too."""
+    groups: GroupCounts | None = None
+    """Counts by group of the sensitive feature training measured fairness on, if any."""
     prediction_log: PredictionLog = field(init=False)
     """Bounded by `limits` (entries and bytes), so no caller can build one that is not."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -73,10 +78,13 @@ class ModelService:
         labels = prediction.labels.tolist()
         response_id = request.id or new_response_id()
         if record:
+            groups = None if self.groups is None else self.groups.groups_of(request.batch)
             with self._lock:
-                self.prediction_log.remember(response_id, labels)  # first: IdInUse counts nothing
+                self.prediction_log.remember(response_id, labels, groups)  # first: IdInUse counts nothing
                 self.live.record_features(request.batch)
                 self.live.record_prediction(prediction, labels)
+                if self.groups is not None and groups is not None:
+                    self.groups.record_predictions(groups, labels)
         outputs, binary_outputs = output_tensors(
             self.signature, labels, prediction.probabilities, request.outputs, request.binary_outputs, self.classes_text
         )
@@ -92,7 +100,7 @@ class ModelService:
         items = parse_feedback(document, self.limits)
         counts = self.feedback_counts
         # Everything is checked before anything is counted: a bad item refuses the whole call.
-        by_value: dict[int, list[Any]] = {}
+        by_value: dict[int, tuple[list[Any], np.ndarray | None]] = {}
         for position, item in enumerate(items):
             where = f"feedback {position}"
             counts.check_labels(item.labels, where)
@@ -100,30 +108,35 @@ class ModelService:
                 batch = batch_from_inputs(item.inputs, self.signature.columns, self.limits.max_rows)
                 if batch.rows != len(item.labels):
                     raise BadRequest(f"{where}: the inputs have {batch.rows} row(s), `labels` has {len(item.labels)}")
-                by_value[position] = self._predict(batch).labels.tolist()
+                groups = None if self.groups is None else self.groups.groups_of(batch)
+                by_value[position] = (self._predict(batch).labels.tolist(), groups)
         with self._lock:
             return self._record_feedback(items, by_value)
 
-    def _record_feedback(self, items: list[FeedbackItem], by_value: dict[int, list[Any]]) -> dict[str, Any]:
+    def _record_feedback(
+        self, items: list[FeedbackItem], by_value: dict[int, tuple[list[Any], np.ndarray | None]]
+    ) -> dict[str, Any]:
         counts = self.feedback_counts
-        resolved: list[tuple[list[Any], list[Any] | None, str | None]] = []
+        resolved: list[tuple[list[Any], list[Any] | None, str | None, np.ndarray | None]] = []
         seen: set[str] = set()
         for position, item in enumerate(items):
             if item.id is None:
-                resolved.append((item.labels, by_value[position], None))
+                predicted_by_value, groups_by_value = by_value[position]
+                resolved.append((item.labels, predicted_by_value, None, groups_by_value))
                 continue
             # An id given twice in one call takes feedback once, as it would over two calls.
             predicted = None if item.id in seen else self.prediction_log.peek(item.id)
+            groups = None if predicted is None else self.prediction_log.groups(item.id)
             seen.add(item.id)
             if predicted is not None and len(predicted) != len(item.labels):
                 raise BadRequest(
                     f"feedback {position}: response {item.id!r} had {len(predicted)} row(s), "
                     f"`labels` has {len(item.labels)}"
                 )
-            resolved.append((item.labels, predicted, item.id))
+            resolved.append((item.labels, predicted, item.id, groups))
         matched = unmatched = 0
         unknown_ids = []
-        for labels, predicted, response_id in resolved:
+        for labels, predicted, response_id, groups in resolved:
             labelled = sum(label is not None for label in labels)
             if predicted is None:
                 unmatched += labelled
@@ -132,6 +145,8 @@ class ModelService:
             if response_id is not None:
                 self.prediction_log.forget(response_id)
             matched += counts.record(labels, predicted)
+            if self.groups is not None and groups is not None:
+                self.groups.record_feedback(groups, counts.true_class_positions(labels), predicted)
         counts.rows["matched"] += matched
         counts.rows["unmatched"] += unmatched
         return {

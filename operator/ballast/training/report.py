@@ -91,6 +91,7 @@ def artifact_metadata(
         "datasetProfile": dict(dataset_profile) if dataset_profile else None,
         "featurePipeline": outcome.preprocessing,
         "fairness": _fairness(outcome),
+        "errorRates": outcome.error_rates or None,
         "intendedUse": intended_use,
         "limitations": limitations,
     }

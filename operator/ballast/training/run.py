@@ -21,6 +21,7 @@ from ballast.api.catalog import Task
 from ballast.api.dataset import DatasetSchema
 from ballast.api.trainingrun import Evaluation, GateResult, TrainingRunSpec
 from ballast.models.skops_format import SerializedModel, load_model, serialize_model
+from ballast.training.error_rates import error_rates_by_class
 from ballast.training.errors import InvalidEstimator
 from ballast.training.estimators import build_estimator, estimator_task
 from ballast.training.evaluation_spec import check_evaluation, primary_metric
@@ -80,6 +81,9 @@ class TrainingOutcome:
     """The column the fairness metrics compare groups of, when the fairness gate names one."""
     fairness_unavailable: str | None = None
     """Why fairness was not measured although the gate asked for it."""
+    error_rates: dict[str, dict[str, float]] = field(default_factory=dict)
+    """A classifier's false positive and false negative rate of each class on the test split
+    (ballast.drift.group_rates), what the errorRates drift check compares production with."""
 
     @property
     def passed(self) -> bool:
@@ -163,6 +167,7 @@ def train_model(
     scored = evaluate_model(pipeline, test_x, test_y, task)
     metrics = dict(scored.values)
 
+    error_rates = error_rates_by_class(test_y, pipeline.predict(test_x)) if task == "classification" else {}
     fairness: dict[str, float] = {}
     fairness_unavailable = None
     gates = evaluation.gates
@@ -220,4 +225,5 @@ def train_model(
         preprocessing=describe_preprocessing(pipeline),
         sensitive_feature=gates.fairness.sensitive_feature if gates is not None and gates.fairness else None,
         fairness_unavailable=fairness_unavailable,
+        error_rates=error_rates,
     )
