@@ -524,6 +524,7 @@ def gc(
                 now,
                 apply=apply,
                 verbose=verbose,
+                audit=_store(store_uri),
             )
         except (StoreError, ApiException) as error:
             failed.append(namespace)
@@ -569,7 +570,7 @@ def erase_dataset(name: str, sha256: str, target: Target, store_uri: str, force:
     stored = erasing.stored_version_of(store, plan)
     applied = apply and not plan.refusal
     if applied:
-        erasing.erase(store, plan)
+        erasing.erase(store, plan, audit=_store(store_uri), namespace=namespace)
     click.echo(erasing.report(plan, stored, applied=applied))
     if plan.refusal:
         raise SystemExit(ExitCode.FAILED)
