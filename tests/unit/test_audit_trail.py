@@ -284,3 +284,25 @@ def test_ballast_audit_fails_naming_the_first_bad_line(tmp_path):
 def test_ballast_audit_of_a_model_without_a_log_is_not_found(tmp_path):
     missing = run_audit(tmp_path)
     assert missing.exit_code == ExitCode.NOT_FOUND and "no audit log" in missing.output
+
+
+def test_a_store_that_refuses_the_append_does_not_hold_the_status_back(tmp_path):
+    from ballast.audit.recording import record_decisions
+    from ballast.metrics import AUDIT_APPEND_FAILURES
+
+    (tmp_path / "ballast.audit").write_text("a file where the logs' directory would be")
+    before = AUDIT_APPEND_FAILURES.labels("ml")._value.get()
+    warnings = record_decisions(f"file://{tmp_path}", version_body(), [Event("Normal", "Promoted", "in prod")], {})
+    assert [(w.type, w.reason) for w in warnings] == [("Warning", "AuditUnavailable")]
+    assert "Promoted is not in the audit trail" in warnings[0].message
+    assert AUDIT_APPEND_FAILURES.labels("ml")._value.get() == before + 1
+
+
+def test_the_operator_records_a_reconciles_events_in_order(tmp_path):
+    from ballast.audit.recording import record_decisions
+
+    events = [Event("Normal", "Verified", "artifact ok"), Event("Normal", "Promoted", "in prod")]
+    assert record_decisions(f"file://{tmp_path}", version_body(), events, {}) == []
+    assert record_decisions(f"file://{tmp_path}", version_body(), events, {}) == []  # the same decisions again
+    result = read_and_verify(ArtifactStore(f"file://{tmp_path}"), KEY)
+    assert result.ok and [e.reason for e in result.entries] == ["Verified", "Promoted"]

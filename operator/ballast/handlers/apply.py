@@ -128,7 +128,7 @@ def _write_status_and_events(
     body: kopf.Body, outcome: Outcome, settings: Settings, reporter: str, status_written: StatusWritten
 ) -> None:
     events = [*outcome.events, *ready_transition_events(dict(body.status), outcome)]
-    record_decisions(settings.store_uri, plain_body(body), events, outcome.status)
+    events += record_decisions(settings.store_uri, plain_body(body), events, outcome.status)
     changes = status_changes(dict(body.status), outcome.status)
     count_lifecycle(body["kind"], body.metadata.namespace, body.spec.get("model", ""), dict(body.status), changes)
     if changes:

@@ -13,3 +13,6 @@ RETENTION_DELETED: Final = "RetentionDeleted"
 """The audit trail's reason for a version `ballast gc` deleted (no Event: the objects may be gone)."""
 ERASED: Final = "Erased"
 """The audit trail's reason for a dataset version `ballast erase` deleted."""
+AUDIT_UNAVAILABLE: Final = "AuditUnavailable"
+"""A Warning Event: the store refused the audit trail's append, and the decision went on
+unrecorded there (the store being full or read-only must not also silence status)."""
