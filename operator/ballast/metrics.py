@@ -47,3 +47,8 @@ LEADER = Gauge(
     "1 while this replica holds the leader Lease and reconciles, 0 while it stands by "
     "(always 1 with leader election off).",
 )
+AUDIT_APPEND_FAILURES = Counter(
+    "ballast_audit_append_failures_total",
+    "Decisions the store refused to append to the audit trail (each also a Warning Event AuditUnavailable).",
+    ["namespace"],
+)

@@ -409,6 +409,47 @@ def card(modelversion: str, target: Target, store_uri: str, output: str) -> None
 
 
 @plugin.command()
+@click.argument("model")
+@click.option("--dataset", is_flag=True, help="MODEL names a Dataset: print the Dataset's trail.")
+@click.option("--since", default=None, help="Only entries at or after this: RFC 3339, or a duration back (2h, 7d).")
+@one_namespace_options
+@_STORE
+@output_option
+def audit(model: str, dataset: bool, since: str | None, target: Target, store_uri: str, output: OutputFormat) -> None:
+    """Print MODEL's audit trail from the store and verify its hash chain (exit 1 naming the first bad line).
+
+    It reads the store only: the trail outlives every object of the model."""
+    from datetime import datetime
+
+    from ballast.audit.log import read_and_verify
+    from ballast.commands import audit as trail
+    from ballast.store import ArtifactNotFound, StoreError
+    from ballast.store.layout import DATASETS, MODELS, audit_log_key
+
+    try:
+        start = trail.parse_since(since, datetime.now(UTC)) if since else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from None
+    namespace = target.namespace or _connect(target).require_namespace()
+    store = _store(store_uri)
+    try:
+        key = audit_log_key(namespace, DATASETS if dataset else MODELS, model)
+        verification = read_and_verify(store, key)
+    except ArtifactNotFound as error:
+        raise CommandError(str(error), ExitCode.NOT_FOUND) from None
+    except StoreError as error:
+        raise CommandError(str(error)) from None
+    shown = trail.entries_since(verification.entries, start)
+    items = [entry.model_dump(by_alias=True) for entry in shown]
+    click.echo(render(output, {"items": items}, lambda: trail.audit_table(shown)))
+    verdict = trail.verdict_line(store.uri_of(key), verification)
+    if not verification.ok:
+        raise CommandError(verdict)
+    if output is OutputFormat.TABLE:
+        click.echo(verdict)
+
+
+@plugin.command()
 @click.option(
     "--namespace", "-n", "namespaces", multiple=True, help="Namespace (repeatable; the kubeconfig's when not given)."
 )
@@ -483,6 +524,7 @@ def gc(
                 now,
                 apply=apply,
                 verbose=verbose,
+                audit=_store(store_uri),
             )
         except (StoreError, ApiException) as error:
             failed.append(namespace)
@@ -528,7 +570,7 @@ def erase_dataset(name: str, sha256: str, target: Target, store_uri: str, force:
     stored = erasing.stored_version_of(store, plan)
     applied = apply and not plan.refusal
     if applied:
-        erasing.erase(store, plan)
+        erasing.erase(store, plan, audit=_store(store_uri), namespace=namespace)
     click.echo(erasing.report(plan, stored, applied=applied))
     if plan.refusal:
         raise SystemExit(ExitCode.FAILED)

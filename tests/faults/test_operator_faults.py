@@ -13,10 +13,12 @@ import os
 import random
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from ballast.audit.chain import verify
 from ballast.build.serving import serving_deployment_name
 from ballast.reconcile.durations import parse_time
 from tests.faults.children import CreationRecorder, children_by_kind, inventory, orphans, replica_sets_per_deployment
@@ -33,6 +35,26 @@ CONVERGE_TIMEOUT = 240
 
 
 BALLAST_OBJECTS = ",".join(kind.resource for kind in KINDS.values())
+ONCE_PER_DECISION = ("Trained", "GateFailed", "Promoted", "RolledBack", "DriftDetected")
+"""Audit reasons a run of the workload records a fixed number of times, however often it is killed."""
+
+
+def audit_trail(namespace: str) -> list[dict]:
+    """Every entry of the namespace's audit logs, each log's chain verified whole."""
+    entries = []
+    for log in sorted((shared_store_dir() / "ballast.audit" / namespace).rglob("*.jsonl")):
+        verified = verify(log.read_bytes())
+        assert verified.ok, f"{log} is broken at line {verified.bad_line}: {verified.problem}"
+        entries += [entry.model_dump(by_alias=True) for entry in verified.entries]
+    return entries
+
+
+def decisions_recorded(entries: list[dict]) -> Counter:
+    return Counter(
+        (entry["kind"], canonical(entry["name"]), entry["reason"])
+        for entry in entries
+        if entry["reason"] in ONCE_PER_DECISION
+    )
 
 
 def outcomes(k: Kubectl) -> dict[tuple[str, str], dict | None]:
@@ -176,6 +198,11 @@ def test_sigkilled_a_hundred_times_the_operator_converges_as_if_left_alone(
     assert set(recreated) <= ingest_jobs, f"children deleted and created again during the storm: {recreated}"
     assert final.log_problems() == [], "the operator's log after the last restart:\n" + "\n".join(final.log_problems())
     assert calm.log_problems() == []
+    # The audit trail: each chain whole, no decision doubled (one id once) or lost (the same
+    # decisions, as often, as the undisturbed run's) across the kills.
+    storm_trail, calm_trail = audit_trail(storm_ns), audit_trail(calm_ns)
+    assert len({entry["id"] for entry in storm_trail}) == len(storm_trail)
+    assert decisions_recorded(storm_trail) == decisions_recorded(calm_trail), (storm_trail, calm_trail)
 
     deletion_began = time.monotonic()
     storm_k.run("delete", BALLAST_OBJECTS, "--all", "--wait=false")

@@ -291,6 +291,15 @@ def test_the_commands_dry_run_by_default_and_delete_with_apply(store, monkeypatc
     )
     assert erased.exit_code == 0 and f"erased datasets/credit/{D[6]}" in erased.output
     assert not any(o.key.startswith(f"datasets/credit/{D[6]}") for o in store.list())
+    # each deletion is in the audit trail of its Dataset or model, outside the namespace's part
+    trail = runner.invoke(
+        cli.main, ["audit", "credit", "--dataset", "-n", "ml", "--store", f"file://{root}", "-o", "json"]
+    )
+    assert trail.exit_code == 0, trail.output
+    recorded = [(e["reason"], e["name"]) for e in json.loads(trail.output)["items"]]
+    assert ("Erased", f"datasets/credit/{D[6]}") in recorded and len(recorded) == 6
+    models = runner.invoke(cli.main, ["audit", "credit", "-n", "ml", "--store", f"file://{root}", "-o", "json"])
+    assert [e["name"] for e in json.loads(models.output)["items"]] == [f"models/credit/{M[0]}"]
 
 
 def test_gc_all_namespaces_collects_each_namespace_of_the_store_on_its_own(tmp_path, monkeypatch):

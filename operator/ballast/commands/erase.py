@@ -14,12 +14,29 @@ def stored_version_of(store: ArtifactStore, plan: ErasurePlan) -> VersionFiles |
     return found[0] if found else None
 
 
-def erase(store: ArtifactStore, plan: ErasurePlan) -> int:
-    """Deletes the version's files; the number deleted. Never called for a refused plan."""
+def erase(store: ArtifactStore, plan: ErasurePlan, audit: ArtifactStore | None = None, namespace: str = "") -> int:
+    """Deletes the version's files; the number deleted. Never called for a refused plan. With
+    `audit` (the whole store), the Dataset's audit trail records the erasure before the files go."""
     if plan.refusal:
         raise ValueError(plan.refusal)
     stored = stored_version_of(store, plan)
-    return delete_version(store, stored) if stored else 0
+    if stored is None:
+        return 0
+    if audit is not None:
+        _record_erasure(audit, namespace, plan, stored)
+    return delete_version(store, stored)
+
+
+def _record_erasure(audit: ArtifactStore, namespace: str, plan: ErasurePlan, stored: VersionFiles) -> None:
+    from datetime import UTC, datetime
+
+    from ballast.audit.deletions import deletion_decision
+    from ballast.audit.log import append
+    from ballast.conditions import rfc3339
+    from ballast.reasons import ERASED
+
+    why = f"erased {len(stored.objects)} files ({stored.size} bytes) on request"
+    append(audit, deletion_decision(namespace, plan.directory, ERASED, why, rfc3339(datetime.now(UTC))))
 
 
 def report(plan: ErasurePlan, stored: VersionFiles | None, *, applied: bool) -> str:

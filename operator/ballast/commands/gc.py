@@ -75,7 +75,13 @@ def delete_version(store: ArtifactStore, version: VersionFiles) -> int:
     return sum(store.delete(stored.key) for stored in ordered)
 
 
-def apply_plan(store: ArtifactStore, decisions: list[Decision], references: ReferenceSet) -> list[str]:
+def apply_plan(
+    store: ArtifactStore,
+    decisions: list[Decision],
+    references: ReferenceSet,
+    record: Callable[[Decision], None] = lambda _: None,
+) -> list[str]:
+    """`record` hears of each deletion before its files go (the audit trail)."""
     if references.outside:
         raise GcRefused(
             f"{len(references.outside)} recorded URIs are not inside {store.uri} (first: {references.outside[0]}); "
@@ -84,6 +90,7 @@ def apply_plan(store: ArtifactStore, decisions: list[Decision], references: Refe
     deleted = []
     for decision in decisions:
         if decision.delete and decision.version.directory not in references:
+            record(decision)
             delete_version(store, decision.version)
             deleted.append(decision.version.directory.key)
     return deleted
@@ -139,6 +146,21 @@ def report(
     return "\n".join(lines)
 
 
+def _recorder(audit: ArtifactStore | None, namespace: str, now: datetime) -> Callable[[Decision], None]:
+    from ballast.audit.deletions import deletion_decision
+    from ballast.audit.log import append
+    from ballast.conditions import rfc3339
+    from ballast.reasons import RETENTION_DELETED
+
+    def record(decision: Decision) -> None:
+        version = decision.version
+        why = f"deleted {len(version.objects)} files ({version.size} bytes): {decision.reason} {decision.detail}"
+        if audit is not None:
+            append(audit, deletion_decision(namespace, version.directory, RETENTION_DELETED, why.strip(), rfc3339(now)))
+
+    return record
+
+
 @dataclass(frozen=True)
 class NamespaceGc:
     """What `ballast gc` did in one namespace."""
@@ -158,15 +180,17 @@ def collect_namespace(
     *,
     apply: bool,
     verbose: bool = False,
+    audit: ArtifactStore | None = None,
 ) -> NamespaceGc:
     """One namespace's gc: `store` is its part of the store, `read_objects` reads its objects
-    (called after the listing, see above). A refused apply reports the plan as a dry run."""
+    (called after the listing, see above). A refused apply reports the plan as a dry run. `audit`:
+    the whole store, whose audit trails get an entry for each deletion."""
     versions = list_versions(store)
     decisions, references = plan(store, versions, read_objects(), retention, now)
     refusal = None
     if apply:
         try:
-            apply_plan(store, decisions, references)
+            apply_plan(store, decisions, references, _recorder(audit, namespace, now))
         except GcRefused as error:
             refusal = str(error)
     return NamespaceGc(

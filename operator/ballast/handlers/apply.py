@@ -1,8 +1,11 @@
-"""Carries out a reconcile's Outcome: children first, then related objects' status, then its
-own status, then Events.
+"""Carries out a reconcile's Outcome: children first, then related objects' status, then the
+audit trail, then its own status, then Events.
 
 Children come first so that a crash in between leaves a status that makes the next
 reconcile ask for the same (deterministically named) children again, never different ones.
+The audit trail is appended before the status that records the decisions is written, for the
+same reason: a crash in between makes the next reconcile take the same decisions again, with
+the same ids, which the log keeps once (ballast.audit.decisions, docs/audit.md).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import kopf
 
 from ballast import kube
 from ballast.api.kinds import kind_of, plural_of
+from ballast.audit.recording import record_decisions
 from ballast.build.claims import store_claim_for
 from ballast.build.ingest_input import build_ingest_input
 from ballast.conditions import (
@@ -57,7 +61,7 @@ def apply_outcome(
         return  # the object goes with its namespace; there is nothing left to record
     except kube.ChildRefused as refused:
         outcome = refused_outcome(body, outcome, refused)
-    _write_status_and_events(body, outcome, reporter, status_written)
+    _write_status_and_events(body, outcome, settings, reporter, status_written)
 
 
 def refused_outcome(body: kopf.Body, outcome: Outcome, refused: kube.ChildRefused) -> Outcome:
@@ -120,7 +124,11 @@ def _create_and_delete_children(
     return outcome
 
 
-def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str, status_written: StatusWritten) -> None:
+def _write_status_and_events(
+    body: kopf.Body, outcome: Outcome, settings: Settings, reporter: str, status_written: StatusWritten
+) -> None:
+    events = [*outcome.events, *ready_transition_events(dict(body.status), outcome)]
+    events += record_decisions(settings.store_uri, plain_body(body), events, outcome.status)
     changes = status_changes(dict(body.status), outcome.status)
     count_lifecycle(body["kind"], body.metadata.namespace, body.spec.get("model", ""), dict(body.status), changes)
     if changes:
@@ -135,7 +143,7 @@ def _write_status_and_events(body: kopf.Body, outcome: Outcome, reporter: str, s
         or outcome.patch_statuses
     )
     RECONCILIATIONS.labels(body["kind"], "changed" if changed else "unchanged").inc()
-    for event in [*outcome.events, *ready_transition_events(dict(body.status), outcome)]:
+    for event in events:
         kube.post_event(
             plain_body(body), type=event.type, reason=event.reason, message=event.message, reporter=reporter
         )

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Protocol
 
+from ballast.store.appends import AppendDecision
 from ballast.store.credentials import s3_options_from_env
 from ballast.store.errors import DigestMismatch, StoreError, StoreUnavailable
 from ballast.store.keys import StoreRoot, parse_store_root, resolve_key, uri_for_key
@@ -62,6 +63,7 @@ class Backend(Protocol):
     def list(self, prefix: str) -> Iterator[StoredObject]: ...
     def directories(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> bool: ...
+    def append(self, key: str, decide: AppendDecision, tail_bytes: int) -> bool: ...
 
 
 def canonical_json_bytes(document: Any) -> bytes:
@@ -167,6 +169,18 @@ class ArtifactStore:
         key = self.key(key_or_uri)
         with writing(uri_for_key(self.root, key)):
             return self.backend.delete(key)
+
+    # --- appending (the audit log only) ---------------------------------------------------
+
+    def append(self, key_or_uri: str, decide: AppendDecision, tail_bytes: int = 256 << 10) -> bool:
+        """Appends what `decide` returns for the log's tail; False when it returned None. The one
+        object of the store that grows: everything else is written once. On file:// the log is
+        held by an exclusive lock while `decide` reads its tail and the bytes are appended, so two
+        appenders cannot both extend the same end; on object stores it is rewritten whole, and
+        only the operator's leader election keeps a second appender away (docs/audit.md)."""
+        key = self.key(key_or_uri)
+        with writing(uri_for_key(self.root, key)):
+            return self.backend.append(key, decide, tail_bytes)
 
     # --- writing (once) ------------------------------------------------------------------
 

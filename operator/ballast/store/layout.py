@@ -2,6 +2,8 @@
 
     <namespace>/datasets/<dataset>/<sha256>/data.parquet (or data/part-*.parquet) | profile.json | metadata.json
     <namespace>/models/<model>/<sha256>/<artifact file>  | metadata.json
+    ballast.audit/<namespace>/models/<model>.jsonl        the audit trail of a model
+    ballast.audit/<namespace>/datasets/<dataset>.jsonl    the audit trail of a Dataset
 
 Every namespace has a part of the store of its own, `<root>/<namespace>`, and that part is
 all a pod of the namespace ever sees: its store root (`namespace_store_uri`) is that
@@ -9,6 +11,13 @@ prefix, a file:// store is mounted there with `subPath: <namespace>`, and the ke
 composes (`dataset_version_key`, `model_version_key`) are relative to it. The operator,
 which serves every namespace, reads the whole store; a URI means the same object to both,
 because the pod mounts its namespace's directory at the very path it has under the root.
+
+The audit trails (ballast.audit, docs/audit.md) are the store's one exception to write-once:
+each grows by appends. They live outside every namespace's part, so no pod of the namespace
+(which runs the user's training code) can reach them; `ballast.audit` has a dot, which a
+namespace name cannot have, so it is never taken for a namespace's part (`ballast gc -A`).
+A model's log is named by what users type: the model name its ModelVersions, TrainingRuns and
+DriftPolicies share (spec.model); it outlives every one of them.
 
 The sha256 in the path is the identity of the content (for datasets, of its canonical
 form; for models, of the artifact file), so one content has exactly one place and a
@@ -30,6 +39,8 @@ DATA_FILE = "data.parquet"
 PARTS_DIRECTORY = "data"
 """A partitioned snapshot's parts, data/part-00000.parquet, ... (see ballast.data.snapshot_parts)."""
 PROFILE_FILE = "profile.json"
+AUDIT = "ballast.audit"
+AUDIT_LOG_SUFFIX = ".jsonl"
 
 
 def _checked_sha256(sha256: str) -> str:
@@ -44,6 +55,13 @@ def dataset_version_key(dataset: str, sha256: str, file: str) -> str:
 
 def model_version_key(model: str, sha256: str, file: str) -> str:
     return join_key(MODELS, model, _checked_sha256(sha256), file)
+
+
+def audit_log_key(namespace: str, family: str, name: str) -> str:
+    """The root-relative key of a model's (family MODELS) or a Dataset's (DATASETS) audit log."""
+    if family not in (MODELS, DATASETS):
+        raise ValueError(f"an audit log is a model's or a dataset's, not {family!r}'s")
+    return join_key(AUDIT, namespace, family, name + AUDIT_LOG_SUFFIX)
 
 
 def namespace_store_uri(store_uri: str, namespace: str) -> str:

@@ -12,6 +12,7 @@ make a read or a write land outside it (and directories are never created throug
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import stat
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from ballast.store.appends import AppendDecision, committed_length, whole_lines_tail
 from ballast.store.errors import ArtifactConflict, ArtifactNotFound, ArtifactOutsideStore
 from ballast.store.keys import KEY_SEGMENT
 from ballast.store.objects import StoredObject
@@ -151,6 +153,48 @@ class LocalBackend:
             pass
         finally:
             os.close(descriptor)
+
+    # --- appending ---------------------------------------------------------------------
+
+    def append(self, key: str, decide: AppendDecision, tail_bytes: int) -> bool:
+        """Under an exclusive flock of a lock file beside the log (its name starts with '.', so
+        it is never a key), reads the tail, drops a torn last line, and appends what `decide`
+        returns with one write, fsynced before the lock is let go."""
+        path = self._checked(key)
+        parent = self._make_parent(path, key)
+        lock = os.open(os.path.join(parent, f".{os.path.basename(path)}.lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            created = not os.path.lexists(path)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            with os.fdopen(descriptor, "r+b") as log:
+                if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                    raise ArtifactNotFound(f"{key!r} in the store {self.root} is not a regular file")
+                appended = self._append_locked(log, decide, tail_bytes)
+            if created:
+                self._sync_directory(parent)
+            return appended
+        finally:
+            os.close(lock)
+
+    @staticmethod
+    def _append_locked(log: BinaryIO, decide: AppendDecision, tail_bytes: int) -> bool:
+        size = os.fstat(log.fileno()).st_size
+        start = max(0, size - tail_bytes)
+        log.seek(start)
+        tail = log.read()
+        length = committed_length(tail, size)
+        if length != size:
+            log.truncate(length)
+            tail = tail[: max(0, length - start)]
+        addition = decide(whole_lines_tail(tail, start == 0))
+        if addition is None:
+            return False
+        log.seek(length)
+        log.write(addition)
+        log.flush()
+        os.fsync(log.fileno())
+        return True
 
     # --- listing and deleting ------------------------------------------------------------
 

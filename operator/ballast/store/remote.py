@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import fsspec
 from fsspec import AbstractFileSystem
 
+from ballast.store.appends import AppendDecision, committed_length, whole_lines_tail
 from ballast.store.credentials import S3Options
 from ballast.store.errors import ArtifactConflict, ArtifactNotFound, StoreError, StoreUnavailable
 from ballast.store.keys import KEY_SEGMENT, validate_key
@@ -121,6 +122,22 @@ class FsspecBackend:
             with _store_errors(self.root_path), self.fs.open(self._path(key), "wb") as out:
                 shutil.copyfileobj(spool, out, CHUNK)
             return True
+
+    def append(self, key: str, decide: AppendDecision, tail_bytes: int) -> bool:
+        """An object cannot grow: the log is read whole and written back whole. Nothing here
+        stops a second appender from writing in between (pyarrow's S3 filesystem offers no
+        conditional PUT), so only the operator's leader appends (docs/audit.md)."""
+        existing = b""
+        if self.exists(key):
+            with self.open_read(key) as handle, _store_errors(self.root_path):
+                existing = handle.read()
+        existing = existing[: committed_length(existing, len(existing))]
+        addition = decide(whole_lines_tail(existing[-tail_bytes:], len(existing) <= tail_bytes))
+        if addition is None:
+            return False
+        with _store_errors(self.root_path), self.fs.open(self._path(key), "wb") as out:
+            out.write(existing + addition)
+        return True
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
         """Objects under the prefix; keys that are not valid store keys are left out."""
