@@ -35,6 +35,7 @@ def metadata(**changes: Any) -> dict[str, Any]:
         "classes": [0, 1],
         "metrics": {"accuracy": 0.91, "demographic_parity_difference": 0.04, "equal_opportunity_difference": 0.02},
         "skippedMetrics": {"roc_auc": "one class in the test split"},
+        "errorRates": {"0": {"falsePositive": 0.12, "falseNegative": 0.05}, "1": {"falsePositive": 0.05}},
         "keyMetric": {"name": "accuracy", "value": 0.91},
         "gates": [
             {"name": "fairness/demographic_parity_difference", "passed": True, "message": "0.04 <= 0.1 | ok"},
@@ -102,6 +103,8 @@ def test_the_card_states_data_pipeline_params_metrics_fairness_gates_champion_an
     assert "| class_weight | null |" in text and '| solver | "lbfgs" |' in text
     assert "250 test rows (0.25 of the labelled rows, stratified, seed 3), 750 training rows" in text
     assert "- roc_auc not computed: one class in the test split" in text
+    assert "| class | false positive rate | false negative rate |" in text
+    assert "| 0 | 0.12 | 0.05 |" in text
     assert "Sensitive feature: region, on the test split." in text
     assert "| demographic_parity_difference | 0.04 |" in text
     # A pipe in a gate's message must not open a new cell.
@@ -129,6 +132,7 @@ def test_what_an_older_record_lacks_the_card_says_it_does_not_know():
     assert "- Profile summary: not recorded" in text
     assert "Preprocessing: not recorded." in text
     assert "Not measured (the run set no fairness gate)." in text
+    assert "false negative rate" not in render_markdown(model_card({**old, "errorRates": None}))
     assert json.loads(card_bytes(model_card(old))["json"])["intendedUse"] is None
 
 

@@ -41,6 +41,9 @@ class EvaluationPart(CardPart):
     key_metric: dict[str, Any] | None
     metrics: dict[str, float]
     skipped_metrics: dict[str, str]
+    error_rates: dict[str, dict[str, float]]
+    """class -> falsePositive / falseNegative -> rate on the test split: what the errorRates drift
+    check compares production with."""
 
 
 class ChampionPart(CardPart):
@@ -150,6 +153,7 @@ def model_card(metadata: Mapping[str, Any]) -> ModelCard:
             key_metric=metadata.get("keyMetric"),
             metrics=dict(metadata.get("metrics") or {}),
             skipped_metrics=dict(metadata.get("skippedMetrics") or {}),
+            error_rates=dict(metadata.get("errorRates") or {}),
         ),
         fairness=metadata.get("fairness"),
         gates=gates,

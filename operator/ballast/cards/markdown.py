@@ -10,6 +10,7 @@ from typing import Any
 
 from ballast.cards.annotations import INTENDED_USE_ANNOTATION, LIMITATIONS_ANNOTATION
 from ballast.cards.content import ModelCard
+from ballast.drift.group_rates import FALSE_NEGATIVE, FALSE_POSITIVE
 
 NOT_RECORDED = "not recorded"
 NOT_STATED = "not stated (set the TrainingRun annotation `{annotation}`)"
@@ -108,7 +109,15 @@ def _evaluation(card: ModelCard) -> list[str]:
     lines += _table(["metric", "value"], [[name, evaluation.metrics[name]] for name in sorted(evaluation.metrics)])
     for name in sorted(evaluation.skipped_metrics):
         lines.append(f"- {name} not computed: {evaluation.skipped_metrics[name]}")
-    return [*lines, ""]
+    return [*lines, "", *_error_rates(evaluation.error_rates)]
+
+
+def _error_rates(rates: dict[str, dict[str, float]]) -> list[str]:
+    if not rates:
+        return []
+    rows = [[label, rates[label].get(FALSE_POSITIVE), rates[label].get(FALSE_NEGATIVE)] for label in sorted(rates)]
+    lines = ["Error rates by class on the test split (what the errorRates drift check compares with):", ""]
+    return [*lines, *_table(["class", "false positive rate", "false negative rate"], rows), ""]
 
 
 def _fairness(card: ModelCard) -> list[str]:
