@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import figures
+import peer_venvs
 
 EVIDENTLY_VERSION = "0.7.23"
 # Evidently 0.7.23 leaves pandas unbounded but imports pandas.core.dtypes.common.infer_dtype_from_object,
@@ -129,18 +128,8 @@ def evidently_scores(arrays: Path) -> list[dict[str, object]]:
 # -- Ballast's side ------------------------------------------------------------------------------
 
 
-def evidently_python(cache: Path, version: str) -> Path:
-    """The venv's python, created and filled on first use (pip from PyPI, nothing else)."""
-    venv = cache / "venvs" / f"evidently-{version}"
-    python = venv / "bin" / "python"
-    requirements = [f"evidently=={version}", *EVIDENTLY_EXTRA_REQUIREMENTS]
-    installed = venv / ".installed"  # holds the requirements it was installed with
-    if not installed.exists() or installed.read_text().split() != requirements:
-        print(f"installing {' '.join(requirements)} into {venv}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *requirements], check=True)
-        installed.write_text("\n".join(requirements) + "\n")
-    return python
+def evidently_python(version: str) -> Path:
+    return peer_venvs.peer_python("evidently", version, (f"evidently=={version}", *EVIDENTLY_EXTRA_REQUIREMENTS))
 
 
 def run_evidently(python: Path, cases: list[Scenario]) -> list[dict[str, object]]:
@@ -285,10 +274,9 @@ def main() -> None:
     if args.update:
         figures.check_section(FIGURES)
         context = figures.run_context()
-    cache = Path(os.environ.get("BALLAST_CACHE_DIR") or Path.home() / ".cache" / "ballast")
     cases = scenarios(args.rows, args.seed)
     everything = cases + undrifted(args.rows, args.seed, args.repeats)
-    rows = compare(everything, run_evidently(evidently_python(cache, args.evidently_version), everything))
+    rows = compare(everything, run_evidently(evidently_python(args.evidently_version), everything))
     shown = [row for row in rows if row.case < len(cases)]
     repeated = [row for row in rows if row.case >= len(cases)]
     command = f"benchmarks/evidently_compare.py --rows {args.rows} --seed {args.seed} --repeats {args.repeats}"

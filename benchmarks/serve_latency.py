@@ -1,6 +1,6 @@
-"""Model server latency and throughput on one core, beside MLServer serving the same model.
+"""Model server latency and throughput on one core.
 
-    .venv/bin/python benchmarks/serve_latency.py [--phase-seconds 1.5] [--mlserver-venv /tmp/mlserver-venv]
+    .venv/bin/python benchmarks/serve_latency.py [--phase-seconds 1.5]
 
 Trains a logistic regression and a 100-tree random forest on iris with Ballast's own trainer,
 starts `ballast serve` (python -m ballast.runtime.serve) pinned to core 0, and drives it from a
@@ -15,10 +15,7 @@ load generator process pinned to core 1 over loopback with keep-alive connection
   overhead   server p50 minus the bare in-process predict time of the same model and row
              (the pipeline's own predict + predict_proba on a DataFrame, and Ballast's predictor)
 
-With --mlserver-venv (a separate virtualenv holding `mlserver` and `mlserver-sklearn`; never
-this project's), the same models are written as joblib files for MLServer only (Ballast never
-unpickles) and measured with the same requests: named inputs with content_type "pd", so
-MLServer hands the pipeline the DataFrame it needs, asking for predict and predict_proba.
+The side-by-side comparison with MLServer and KServe is serve_compare.py's.
 
 Everything listens on 127.0.0.1 only; every phase is bounded in time, the whole run by --budget.
 Prints its figures; asserts nothing.
@@ -82,6 +79,19 @@ def connect(port: int) -> socket.socket:
     return sock
 
 
+def exchange(sock: socket.socket, buffer: bytearray, request: bytes) -> int:
+    """Send one request on a keep-alive connection and wait for its whole response: its status."""
+    sock.sendall(request)
+    status = None
+    while status is None:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        buffer += chunk
+        status = take_response(buffer)
+    return status
+
+
 def closed_loop(port: int, request: bytes, seconds: float) -> dict[str, Any]:
     sock, buffer = connect(port), bytearray()
     latencies, errors = [], 0
@@ -91,14 +101,7 @@ def closed_loop(port: int, request: bytes, seconds: float) -> dict[str, Any]:
         started = time.perf_counter()
         if started > deadline:
             break
-        sock.sendall(request)
-        status = None
-        while status is None:
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                raise ConnectionError("the server closed the connection")
-            buffer += chunk
-            status = take_response(buffer)
+        status = exchange(sock, buffer, request)
         if started >= warm_until:
             latencies.append(time.perf_counter() - started)
             errors += status != 200
@@ -279,60 +282,13 @@ def start_ballast(trained: Any, port: int, log: Path) -> subprocess.Popen:
     return subprocess.Popen(pinned(command, SERVER_CORE), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
 
 
-def start_mlserver(venv: Path, trained: Any, workdir: Path, port: int, log: Path) -> subprocess.Popen:
-    import joblib
-
-    models = workdir / "mlserver"
-    model_dir = models / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    # The peer loads its own format; this file is written for MLServer and never read by Ballast.
-    joblib.dump(trained.pipeline(), model_dir / "model.joblib")
-    (model_dir / "model-settings.json").write_text(
-        json.dumps(
-            {
-                "name": "model",
-                "implementation": "mlserver_sklearn.SKLearnModel",
-                "parameters": {"uri": "./model.joblib", "version": "v1"},
-            }
-        )
-    )
-    (models / "settings.json").write_text(
-        json.dumps(
-            {
-                "host": "127.0.0.1",
-                "http_port": port,
-                "grpc_port": free_port(),
-                "metrics_port": free_port(),
-                "parallel_workers": 0,
-                "debug": False,
-            }
-        )
-    )
-    command = [str(venv / "bin" / "mlserver"), "start", str(models)]
-    return subprocess.Popen(
-        pinned(command, SERVER_CORE),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        cwd=models,
-        env={**os.environ, "PYTHONPATH": ""},
-    )
-
-
 def request_bodies(trained: Any, rows: int) -> str:
     frame = trained.frame.drop(columns=trained.columns.target).sample(rows, random_state=rows)
     inputs = [
         {"name": name, "shape": [rows], "datatype": "FP64", "data": frame[name].astype(float).tolist()}
         for name in trained.columns.all
     ]
-    # content_type "pd" makes MLServer decode a DataFrame (the pipeline needs column names);
-    # Ballast ignores it. Both are asked for the same two outputs.
-    return json.dumps(
-        {
-            "inputs": inputs,
-            "parameters": {"content_type": "pd"},
-            "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
-        }
-    )
+    return json.dumps({"inputs": inputs, "outputs": [{"name": "predict"}, {"name": "predict_proba"}]})
 
 
 def load_process(plan: dict[str, Any]) -> dict[str, Any]:
@@ -375,20 +331,12 @@ def p50_ms(call: Any, repeat: int = 400) -> float:
     return statistics.median(times) * 1e3
 
 
-def measure(
-    kind: str, trained: Any, workdir: Path, seconds: float, deadline: float, mlserver_venv: Path | None
-) -> dict[str, Any]:
+def measure(trained: Any, workdir: Path, seconds: float, deadline: float) -> dict[str, Any]:
     port = free_port()
-    log = workdir / f"{kind}-{trained.model}.log"
-    if kind == "ballast":
-        process = start_ballast(trained, port, log)
-        ready_path = "/v2/health/ready"
-    else:
-        assert mlserver_venv is not None
-        process = start_mlserver(mlserver_venv, trained, workdir / trained.model, port, log)
-        ready_path = "/v2/models/model/ready"
+    log = workdir / f"ballast-{trained.model}.log"
+    process = start_ballast(trained, port, log)
     try:
-        wait_ready(process, port, ready_path)
+        wait_ready(process, port, "/v2/health/ready")
         bodies = {"1 row": request_bodies(trained, 1), "100 rows": request_bodies(trained, 100)}
         plan = {
             "port": port,
@@ -432,7 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phase-seconds", type=float, default=1.5)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds for the whole run (bounds the rate steps)")
-    parser.add_argument("--mlserver-venv", type=Path, default=Path("/tmp/mlserver-venv"))
     parser.add_argument("--load-generator", action="store_true", help=argparse.SUPPRESS)
     figures.add_update_option(parser, FIGURES)
     return parser
@@ -457,15 +404,12 @@ def run(args: argparse.Namespace) -> None:
             workdir, "iris-forest", iris_frame(), "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 100}
         ),
     ]
-    peer = args.mlserver_venv if (args.mlserver_venv / "bin" / "mlserver").exists() else None
-    kinds = ["ballast", "mlserver"] if peer else ["ballast"]
-    runs = len(models) * len(kinds)
-    results: dict[tuple[str, str], dict[str, Any]] = {}
-    for index, (trained, kind) in enumerate((m, k) for m in models for k in kinds):
+    results: dict[str, dict[str, Any]] = {}
+    for index, trained in enumerate(models):
         # Each run gets an equal share of what is left of the budget for its rate steps.
         left = args.budget - (time.time() - started)
-        deadline = time.time() + max(1.0, left / (runs - index)) - 4 * args.phase_seconds
-        results[(kind, trained.model)] = measure(kind, trained, workdir, args.phase_seconds, deadline, peer)
+        deadline = time.time() + max(1.0, left / (len(models) - index)) - 4 * args.phase_seconds
+        results[trained.model] = measure(trained, workdir, args.phase_seconds, deadline)
 
     print(f"\nModel server on one core (taskset -c {SERVER_CORE}), load from core {LOAD_CORE}, loopback, keep-alive")
     # Other work on the machine shows in p99 and in the maximum rate first; say how much there was.
@@ -476,33 +420,13 @@ def run(args: argparse.Namespace) -> None:
             f"\n{trained.model}: bare in-process predict+predict_proba of one row: pipeline on a DataFrame "
             f"{pipeline_ms:.3f} ms, Ballast's predictor {predictor_ms:.3f} ms"
         )
-        for kind in kinds:
-            result = results[(kind, trained.model)]
-            show(kind, trained.model, result)
-            if "error" not in result:
-                # Each server against the predict call it makes: Ballast's predictor, MLServer's pipeline.
-                bare = predictor_ms if kind == "ballast" else pipeline_ms
-                print(
-                    f"  {'':8} {'':14} per-request overhead (1-row p50 minus its bare predict): "
-                    f"{result['1 row']['p50_ms'] - bare:.3f} ms"
-                )
-        if peer and all("error" not in results[(k, trained.model)] for k in kinds):
-            b, m = results[("ballast", trained.model)], results[("mlserver", trained.model)]
-            rates = (
-                f"{b['max_sustained_rate']} vs {m['max_sustained_rate']} req/s"
-                if m["max_sustained_rate"]
-                else f"{b['max_sustained_rate']} vs <{m['rate_steps'][0]['rate']} req/s"
-            )
+        result = results[trained.model]
+        show("ballast", trained.model, result)
+        if "error" not in result:
             print(
-                f"  mlserver/ballast: 1-row p50 {m['1 row']['p50_ms'] / b['1 row']['p50_ms']:.1f}x, "
-                f"p99 {m['1 row']['p99_ms'] / b['1 row']['p99_ms']:.1f}x; 100-row p99 "
-                f"{m['100 rows']['p99_ms'] / b['100 rows']['p99_ms']:.1f}x; max sustained rate {rates}"
+                f"  {'':8} {'':14} per-request overhead (1-row p50 minus the bare predictor): "
+                f"{result['1 row']['p50_ms'] - predictor_ms:.3f} ms"
             )
-    if not peer:
-        print(
-            f"\nMLServer: not measured, no {args.mlserver_venv}/bin/mlserver (pip install mlserver "
-            "mlserver-sklearn into a separate venv and pass --mlserver-venv)"
-        )
     print(f"\ntotal {time.time() - started:.0f} s; logs in {workdir}")
 
 

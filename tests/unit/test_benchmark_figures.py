@@ -21,6 +21,7 @@ REPORTING_BENCHMARKS = {
     "ingest_profile": "docs/benchmarks.md",
     "train_fit": "docs/benchmarks.md",
     "serve_latency": "docs/benchmarks.md",
+    "serve_compare": "docs/benchmarks.md",
     "drift_checks": "docs/benchmarks.md",
     "policy_evaluation": "docs/benchmarks.md",
     "pod_start": "docs/benchmarks.md",

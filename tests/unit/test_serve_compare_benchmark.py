@@ -1,0 +1,97 @@
+"""The pure parts of benchmarks/serve_compare.py: request bodies, answers, percentiles, the table
+and the estimator the peers rebuild. Starting servers and peer virtualenvs is the benchmark's job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from tests.support.scripts import load_script
+
+ROOT = Path(__file__).resolve().parents[2]
+script = load_script(ROOT / "benchmarks" / "serve_compare.py")
+
+
+def test_a_body_carries_one_2d_tensor_of_the_rows_and_asks_for_predict_only_when_told():
+    matrix = script.iris_rows(100)
+    default = json.loads(script.infer_body(matrix, "default"))
+    predict_only = json.loads(script.infer_body(matrix, "predict"))
+    assert "outputs" not in default
+    assert predict_only["outputs"] == [{"name": "predict"}]
+    (tensor,) = predict_only["inputs"]
+    assert tensor["shape"] == [100, 4] and tensor["datatype"] == "FP64"
+    assert tensor["data"] == default["inputs"][0]["data"]
+    assert np.array_equal(np.array(tensor["data"]), load_iris().data[:100])
+
+
+def test_rows_past_the_dataset_cycle_through_it():
+    rows = script.iris_rows(152)
+    assert rows[150] == rows[0] and rows[151] == rows[1]
+
+
+def test_ballast_is_measured_with_its_default_answer_and_predict_only_the_peers_predict_only():
+    assert [(c.rows, c.answer) for c in script.cases_for("ballast")] == [
+        (1, "default"),
+        (1, "predict"),
+        (100, "default"),
+        (100, "predict"),
+    ]
+    assert [(c.rows, c.answer) for c in script.cases_for("mlserver")] == [(1, "predict"), (100, "predict")]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"name": "predict", "shape": [3], "data": [0, 2, 1]},
+        {"name": "predict", "shape": [3, 1], "data": [[0], [2], [1]]},
+    ],
+)
+def test_the_predictions_are_read_flat_whichever_shape_the_server_answers(output):
+    proba = {"name": "predict_proba", "shape": [3, 3], "data": [0.1] * 9}
+    assert script.predictions({"outputs": [proba, output]}) == [0, 2, 1]
+
+
+def test_an_answer_without_predict_is_refused():
+    with pytest.raises(ValueError, match="no `predict` output"):
+        script.predictions({"outputs": [{"name": "predict_proba", "data": []}]})
+
+
+def test_percentiles_take_the_nearest_rank_below():
+    latencies = [i / 1000 for i in range(1, 201)]  # 1 ms to 200 ms
+    assert script.percentiles_ms(latencies) == pytest.approx((101.0, 199.0))
+
+
+def test_the_table_names_what_each_server_answered():
+    ballast, kserve = script.Case("ballast", 100, "default"), script.Case("kserve", 1, "predict")
+    results = [
+        script.Measured(ballast, 1.1404, 1.47, 860.4, 6512, 0),
+        script.Measured(kserve, 0.95, 1.35, 1013.0, 310, 2),
+    ]
+    lines = script.table(results, {"ballast": "Ballast", "kserve": "KServe"}).splitlines()
+    assert lines[0].split() == ["server", "rows", "answer", "p50", "ms", "p99", "ms", "req/s", "resp", "bytes"]
+    assert lines[2].split() == ["Ballast", "100", "predict", "+", "predict_proba", "1.140", "1.470", "860", "6512"]
+    assert lines[3].split() == ["KServe", "1", "predict", "0.950", "1.350", "1013", "310", "(2", "errors)"]
+
+
+def test_the_rebuilt_estimator_predicts_what_the_fitted_pipeline_does():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_iris()
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    fitted = Pipeline(
+        [
+            ("preprocess", ColumnTransformer([("numeric", numeric, [0, 1, 2, 3])])),
+            ("model", LogisticRegression(random_state=1)),
+        ]
+    ).fit(data.data, data.target)
+    rebuilt = script.rebuilt_estimator(json.loads(json.dumps(script.fitted_parameters(fitted))))
+    assert np.array_equal(rebuilt.predict(data.data), fitted.predict(data.data))
+    assert np.allclose(rebuilt.predict_proba(data.data), fitted.predict_proba(data.data))
