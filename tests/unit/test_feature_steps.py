@@ -14,12 +14,15 @@ from pydantic import ValidationError
 from ballast.api.dataset import DatasetSchema
 from ballast.api.feature_steps import FeatureStep
 from ballast.api.trainingrun import TrainingRunSpec
+from ballast.cards.content import model_card
+from ballast.cards.markdown import render_markdown
 from ballast.models.skops_format import load_model
 from ballast.serving.predictor import PipelinePredictor, build_predictor, same_prediction
 from ballast.serving.tensors import FeatureBatch
 from ballast.training import InvalidTrainingData, train_model
 from ballast.training.features import FeatureColumns, feature_frame
 from ballast.training.preprocessing import build_preprocessor, describe_preprocessing
+from ballast.training.report import artifact_metadata
 from tests.unit.test_training_run import DATASET, mixed_classification
 
 LOGISTIC = "sklearn.linear_model.LogisticRegression"
@@ -206,3 +209,26 @@ def test_serving_answers_exactly_what_training_s_pipeline_predicts(estimator: st
     np.testing.assert_array_equal(answer.labels, outcome.pipeline.predict(features))
     np.testing.assert_array_equal(answer.probabilities, outcome.pipeline.predict_proba(features))
     assert same_prediction(answer, PipelinePredictor(outcome.pipeline, outcome.columns, True).predict(batch))
+
+
+def test_lineage_and_the_model_card_record_the_declared_steps_and_their_fitted_form() -> None:
+    outcome = declared_outcome()
+    metadata = artifact_metadata(
+        outcome, model="demo", artifact_uri="file:///s/model.skops", dataset=DATASET, training_run=None, champion=None
+    )
+    assert metadata["lineage"]["featureSteps"] == STEPS
+    text = render_markdown(model_card(metadata))
+    assert "Declared feature steps, in order:" in text
+    assert (
+        '- {"ratio": {"denominator": "mean_radius", "name": "texture_per_radius", "numerator": "mean_texture"}}' in text
+    )
+    assert (
+        "- ratio:texture_per_radius [mean_texture, mean_radius]: ratio (sklearn.preprocessing.FunctionTransformer"
+        in text
+    )
+    assert '"func": "ballast.models.feature_functions.ratio"' in text
+    plain = train_model(_spec([]), *mixed_with_dates(), DATASET)
+    plain_metadata = artifact_metadata(
+        plain, model="demo", artifact_uri="file:///s/model.skops", dataset=DATASET, training_run=None, champion=None
+    )
+    assert "Declared feature steps: none" in render_markdown(model_card(plain_metadata))

@@ -76,6 +76,8 @@ class TrainingOutcome:
     dropped_rows: int
     fit_seconds: float
     warnings: list[str] = field(default_factory=list)
+    feature_steps: list[dict[str, Any]] = field(default_factory=list)
+    """spec.featureSteps as declared (wire form), which the fitted preprocessing realises."""
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
     """The fitted preprocessing steps by column group (preprocessing.describe_preprocessing)."""
     sensitive_feature: str | None = None
@@ -226,6 +228,7 @@ def train_model(
         dropped_rows=rows.dropped_rows,
         fit_seconds=fit_seconds,
         warnings=fit_warnings,
+        feature_steps=[step.to_wire() for step in feature_steps],
         preprocessing=describe_preprocessing(pipeline),
         sensitive_feature=gates.fairness.sensitive_feature if gates is not None and gates.fairness else None,
         fairness_unavailable=fairness_unavailable,
