@@ -140,6 +140,11 @@ class FeatureStep(ApiModel):
         """The one step set, in the API's spelling."""
         return next(kind for kind in STEP_KINDS if getattr(self, _snake(kind)) is not None)
 
+    @property
+    def body(self) -> ColumnsStep | DatePartsStep | RatioStep:
+        """The one step set: its columns and parameters."""
+        return getattr(self, _snake(self.kind))  # type: ignore[no-any-return]
+
 
 def _snake(kind: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in kind)

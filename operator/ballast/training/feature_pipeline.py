@@ -23,7 +23,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 
-from ballast.api.feature_steps import FeatureStep
+from ballast.api.feature_steps import ColumnsStep, FeatureStep
 from ballast.models import feature_functions
 from ballast.training.errors import InvalidTrainingData
 from ballast.training.features import FeatureColumns
@@ -57,12 +57,9 @@ def _column_transformer(step: FeatureStep) -> BaseEstimator:
 
 
 def _step_columns(step: FeatureStep) -> list[str]:
-    body = getattr(step, _attribute(step.kind))
+    body = step.body
+    assert isinstance(body, ColumnsStep), f"{step.kind} is not a column step"
     return list(body.columns)
-
-
-def _attribute(kind: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in kind)
 
 
 def check_feature_steps(steps: Sequence[FeatureStep], columns: FeatureColumns) -> None:
@@ -111,46 +108,52 @@ def _imputer() -> SimpleImputer:
     return SimpleImputer(strategy="median")
 
 
+def _column_chains(steps: Sequence[FeatureStep], scale: bool) -> dict[str, list[tuple[str, BaseEstimator]]]:
+    """Per column that column steps name: imputation, its steps in declared order, then the
+    default scaling unless one of them scales."""
+    chains: dict[str, list[tuple[str, BaseEstimator]]] = {}
+    scaled: set[str] = set()
+    for step in steps:
+        if step.kind not in COLUMN_KINDS:
+            continue
+        for name in _step_columns(step):
+            chain = chains.setdefault(name, [("impute", _imputer())])
+            chain.append((f"{step.kind}{len(chain)}", _column_transformer(step)))
+            if step.kind in SCALING_KINDS:
+                scaled.add(name)
+    for name, chain in chains.items():
+        if scale and name not in scaled:
+            chain.append(("scale", StandardScaler()))
+    return chains
+
+
+def _derived_entry(step: FeatureStep, scale: bool) -> tuple[str, BaseEstimator, list[str]] | None:
+    """A ratio or date parts as a ColumnTransformer entry: derive, impute, scale if needed."""
+    if step.ratio is not None:
+        kind, label, used = "ratio", step.ratio.name, [step.ratio.numerator, step.ratio.denominator]
+        derive = FunctionTransformer(feature_functions.ratio)
+    elif step.date_parts is not None:
+        kind, label, used = "dateParts", step.date_parts.column, [step.date_parts.column]
+        derive = FunctionTransformer(feature_functions.date_parts, kw_args={"parts": list(step.date_parts.parts)})
+    else:
+        return None
+    chain: list[tuple[str, BaseEstimator]] = [(kind, derive), ("impute", _imputer())]
+    if scale:
+        chain.append(("scale", StandardScaler()))
+    return _entry_name(f"{kind}:{label}"), Pipeline(chain), used
+
+
+def _entry_name(name: str) -> str:
+    # ColumnTransformer reserves "__" for nested parameter names.
+    return name.replace("__", "_")
+
+
 def declared_transformers(steps: Sequence[FeatureStep], scale: bool) -> DeclaredTransformers:
     """One chain per column that column steps name, one entry per derived feature."""
-    chains: dict[str, list[tuple[str, BaseEstimator]]] = {}
-    kinds: dict[str, set[str]] = {}
-    entries: list[tuple[str, BaseEstimator, list[str]]] = []
-    date_columns: set[str] = set()
-    for step in steps:
-        if step.kind in COLUMN_KINDS:
-            for name in _step_columns(step):
-                chain = chains.setdefault(name, [("impute", _imputer())])
-                chain.append((f"{step.kind}{len(chain)}", _column_transformer(step)))
-                kinds.setdefault(name, set()).add(step.kind)
-    for name, chain in chains.items():
-        if scale and not kinds[name] & SCALING_KINDS:
-            chain.append(("scale", StandardScaler()))
-        entries.append((f"steps:{name}".replace("__", "_"), Pipeline(chain), [name]))
-    for step in steps:
-        derive: tuple[str, BaseEstimator, list[str]] | None = None
-        if step.ratio is not None:
-            ratio = step.ratio
-            derive = (
-                f"ratio:{ratio.name}",
-                FunctionTransformer(feature_functions.ratio),
-                [ratio.numerator, ratio.denominator],
-            )
-        elif step.date_parts is not None:
-            parts = step.date_parts
-            derive = (
-                f"dateParts:{parts.column}",
-                FunctionTransformer(feature_functions.date_parts, kw_args={"parts": list(parts.parts)}),
-                [parts.column],
-            )
-            date_columns.add(parts.column)
-        if derive is None:
-            continue
-        name, transformer, used = derive
-        chain = [(name.split(":")[0], transformer), ("impute", _imputer())]
-        if scale:
-            chain.append(("scale", StandardScaler()))
-        entries.append((name.replace("__", "_"), Pipeline(chain), used))
+    chains = _column_chains(steps, scale)
+    entries = [(_entry_name(f"steps:{name}"), Pipeline(chain), [name]) for name, chain in chains.items()]
+    derived = [entry for entry in (_derived_entry(step, scale) for step in steps) if entry is not None]
+    date_columns = {step.date_parts.column for step in steps if step.date_parts is not None}
     return DeclaredTransformers(
-        entries=entries, numeric_taken=frozenset(chains), categorical_taken=frozenset(date_columns)
+        entries=[*entries, *derived], numeric_taken=frozenset(chains), categorical_taken=frozenset(date_columns)
     )
