@@ -29,6 +29,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ballast.api.catalog import ESTIMATORS
 from ballast.api.dataset import DatasetSchema
+from ballast.api.feature_steps import FeatureStep
 from ballast.models.artifact_types import archive_types
 from ballast.models.skops_format import serialize_model
 from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
@@ -133,6 +134,36 @@ def fitted_archives() -> Iterator[tuple[str, dict[str, Any], str, bytes]]:
                         raise
                     continue
                 yield class_path, params, dataset_name, serialize_model(pipeline).data
+    yield feature_steps_archive()
+
+
+EVERY_FEATURE_STEP = [
+    {"standardScale": {"columns": ["mean radius"]}},
+    {"minMaxScale": {"columns": ["mean texture"]}},
+    {"log": {"columns": ["mean area"]}},
+    {"clip": {"columns": ["mean perimeter"], "min": 50.0, "max": 150.0}},
+    {"bucket": {"columns": ["mean smoothness"], "edges": [0.08, 0.1, 0.12]}},
+    {"dateParts": {"column": "when", "parts": ["year", "month", "day", "dayOfWeek", "hour"]}},
+    {"ratio": {"name": "area_per_perimeter", "numerator": "mean area", "denominator": "mean perimeter"}},
+]
+
+
+def feature_steps_archive() -> tuple[str, dict[str, Any], str, bytes]:
+    """Every declared feature step kind in one pipeline: the types they add must be listed too."""
+    frame, schema = probe_datasets()["binary-integer"]
+    when = pd.date_range("2024-01-01", periods=len(frame), freq="7h").strftime("%Y-%m-%dT%H:%M:%S")
+    frame = frame.assign(when=when.to_numpy(dtype=object))
+    wire = schema.to_wire()
+    schema = DatasetSchema.model_validate({**wire, "columns": [*wire["columns"], {"name": "when", "type": "string"}]})
+    steps = [FeatureStep.model_validate(step) for step in EVERY_FEATURE_STEP]
+    columns = feature_columns(schema)
+    rows = labelled_rows(frame, schema, "classification")
+    class_path = "sklearn.linear_model.LogisticRegression"
+    estimator = build_estimator(class_path, {}, seed=0)
+    pipeline = build_pipeline(class_path, estimator, columns, steps).fit(
+        feature_frame(rows.frame, columns), rows.target
+    )
+    return class_path, {"featureSteps": EVERY_FEATURE_STEP}, "binary-integer+when", serialize_model(pipeline).data
 
 
 def referenced_types(data: bytes) -> frozenset[str]:

@@ -20,6 +20,7 @@ from ballast.api.common import (
     Uri,
     cel_list,
 )
+from ballast.api.feature_steps import MAX_FEATURE_STEPS, FeatureStep
 from ballast.api.modelversion import RolloutSpec, ServingSpec
 
 MetricName = Literal[METRICS]  # type: ignore[valid-type]
@@ -115,6 +116,10 @@ class TrainingRunSpec(ApiModel):
     """A fully qualified estimator class from the allow-list."""
     params: dict[str, Any] | None = None
     """Hyperparameters, checked against the estimator before fitting."""
+    feature_steps: list[FeatureStep] | None = Field(default=None, max_length=MAX_FEATURE_STEPS)
+    """Feature steps from a closed set (scaling, log, clipping, bucketing, date parts, ratios), fitted
+    and saved with the model so serving applies them too; Ballast's imputation and encoding only when
+    left out."""
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     """The random seed of the split and the estimator: the same seed and data give the same model."""
     evaluation: Evaluation | None = None

@@ -74,6 +74,8 @@ class ModelCard(CardPart):
     params: dict[str, Any]
     features: dict[str, Any]
     classes: list[Any] | None
+    feature_steps: list[dict[str, Any]]
+    """The TrainingRun's declared feature steps; empty for Ballast's standard preprocessing only."""
     feature_pipeline: list[dict[str, Any]]
     data: DataPart
     evaluation: EvaluationPart
@@ -134,6 +136,7 @@ def model_card(metadata: Mapping[str, Any]) -> ModelCard:
         params=dict(metadata.get("params") or {}),
         features=dict(metadata.get("features") or {}),
         classes=metadata.get("classes"),
+        feature_steps=list(lineage.get("featureSteps") or []),
         feature_pipeline=list(metadata.get("featurePipeline") or []),
         data=DataPart(
             dataset=dataset.get("name"),

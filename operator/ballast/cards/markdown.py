@@ -83,6 +83,12 @@ def _pipeline(card: ModelCard) -> list[str]:
         f"target: {_value(features.get('target'))}."
     )
     lines.append("")
+    if card.feature_steps:
+        lines.append("Declared feature steps, in order:")
+        lines += [f"- {json.dumps(step, sort_keys=True)}" for step in card.feature_steps]
+    else:
+        lines.append("Declared feature steps: none (Ballast's standard imputation and encoding only).")
+    lines.append("")
     if not card.feature_pipeline:
         return [*lines, f"Preprocessing: {NOT_RECORDED}.", ""]
     for group in card.feature_pipeline:

@@ -2,7 +2,8 @@
 
 These lists live in Ballast's code and are never read from an artifact. They are exactly
 what the allow-listed estimators (ballast.api.catalog.ESTIMATORS) need when fitted inside
-Ballast's standard pipeline: tests/unit/test_models_trusted_types.py fits each of them on
+Ballast's standard pipeline, with every declared feature step (ballast.api.feature_steps):
+tests/unit/test_models_trusted_types.py fits each of them on
 binary, multiclass and regression data with every column type, and with the params that
 change what a fitted model holds, and fails if a needed type is missing here or a listed
 type is no longer needed. `python -m tests.unit.test_models_trusted_types` prints both lists.
@@ -19,6 +20,12 @@ from __future__ import annotations
 # trusts them because the sha256 check ties every artifact to bytes its own trainer wrote.
 SKOPS_TRUSTED_TYPES: frozenset[str] = frozenset(
     {
+        # Declared feature steps (ballast.training.feature_pipeline): functions skops loads by import
+        # path, each a fixed piece of numpy or Ballast code; the step's parameters are plain data.
+        "ballast.models.feature_functions.date_parts",
+        "ballast.models.feature_functions.ratio",
+        "numpy.clip",
+        "numpy.digitize",
         "numpy.dtype",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         "sklearn.metrics._dist_metrics.ChebyshevDistance64",
@@ -35,14 +42,19 @@ SKOPS_TRUSTED_TYPES: frozenset[str] = frozenset(
 # trusts every scikit-learn estimator; Ballast narrows that to what its own pipelines use).
 ARTIFACT_TYPES: frozenset[str] = frozenset(
     {
+        "ballast.models.feature_functions.date_parts",
+        "ballast.models.feature_functions.ratio",
         "builtins.dict",
         "builtins.list",
         "builtins.slice",
         "builtins.str",
         "builtins.tuple",
+        "numpy.clip",
+        "numpy.digitize",
         "numpy.dtype",
         "numpy.float64",
         "numpy.int64",
+        "numpy.log1p",
         "numpy.ndarray",
         "numpy.random._generator.Generator",
         "numpy.random.mtrand.RandomState",
@@ -100,8 +112,10 @@ ARTIFACT_TYPES: frozenset[str] = frozenset(
         "sklearn.neighbors._kd_tree.KDTree",
         "sklearn.neighbors._regression.KNeighborsRegressor",
         "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.MinMaxScaler",
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.preprocessing._encoders.OneHotEncoder",
+        "sklearn.preprocessing._function_transformer.FunctionTransformer",
         "sklearn.preprocessing._label.LabelEncoder",
         "sklearn.tree._classes.DecisionTreeClassifier",
         "sklearn.tree._classes.DecisionTreeRegressor",

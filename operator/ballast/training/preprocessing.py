@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sklearn.base import BaseEstimator
@@ -10,6 +11,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ballast.api.feature_steps import FeatureStep
+from ballast.training.feature_pipeline import declared_transformers
 from ballast.training.features import FeatureColumns
 from ballast.training.reproducibility import json_safe
 
@@ -35,14 +38,19 @@ def needs_scaling(class_path: str) -> bool:
     return class_path in SCALE_SENSITIVE_ESTIMATORS
 
 
-def build_preprocessor(columns: FeatureColumns, scale: bool) -> ColumnTransformer:
+def build_preprocessor(
+    columns: FeatureColumns, scale: bool, feature_steps: Sequence[FeatureStep] = ()
+) -> ColumnTransformer:
+    declared = declared_transformers(feature_steps, scale)
+    numeric = [name for name in columns.numeric if name not in declared.numeric_taken]
+    categorical = [name for name in columns.categorical if name not in declared.categorical_taken]
     numeric_steps: list[tuple[str, BaseEstimator]] = [("impute", SimpleImputer(strategy="median"))]
     if scale:
         numeric_steps.append(("scale", StandardScaler()))
     transformers = []
-    if columns.numeric:
-        transformers.append(("numeric", Pipeline(numeric_steps), list(columns.numeric)))
-    if columns.categorical:
+    if numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps), numeric))
+    if categorical:
         transformers.append(
             (
                 "categorical",
@@ -54,16 +62,18 @@ def build_preprocessor(columns: FeatureColumns, scale: bool) -> ColumnTransforme
                         ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
                     ]
                 ),
-                list(columns.categorical),
+                categorical,
             )
         )
-    return ColumnTransformer(transformers, remainder="drop")
+    return ColumnTransformer([*transformers, *declared.entries], remainder="drop")
 
 
-def build_pipeline(class_path: str, estimator: BaseEstimator, columns: FeatureColumns) -> Pipeline:
+def build_pipeline(
+    class_path: str, estimator: BaseEstimator, columns: FeatureColumns, feature_steps: Sequence[FeatureStep] = ()
+) -> Pipeline:
     return Pipeline(
         [
-            (PREPROCESS_STEP, build_preprocessor(columns, scale=needs_scaling(class_path))),
+            (PREPROCESS_STEP, build_preprocessor(columns, needs_scaling(class_path), feature_steps)),
             (MODEL_STEP, estimator),
         ]
     )
@@ -86,10 +96,21 @@ def describe_preprocessing(pipeline: Pipeline) -> list[dict[str, Any]]:
                     {
                         "name": step_name,
                         "class": f"{type(step).__module__.split('._')[0]}.{type(step).__name__}",
-                        "params": json_safe(step.get_params(deep=False)),
+                        "params": json_safe(
+                            {key: _import_path(value) for key, value in step.get_params(deep=False).items()}
+                        ),
                     }
                     for step_name, step in steps
                 ],
             }
         )
     return groups
+
+
+def _import_path(value: Any) -> Any:
+    """A function (a FunctionTransformer's func) by the import path the artifact names it by; a
+    repr would carry a memory address and differ between runs."""
+    if callable(value) and hasattr(value, "__name__") and not isinstance(value, type):
+        module = getattr(value, "__module__", None) or "numpy"
+        return f"{module}.{value.__name__}"
+    return value

@@ -69,6 +69,8 @@ def artifact_metadata(
             "trainingRun": dict(training_run) if training_run else None,
             "dataset": {"name": dataset.name, "sha256": dataset.sha256, "snapshotUri": dataset.snapshot_uri},
             "champion": dict(champion) if champion else None,
+            # Declared with the run and fitted into the artifact: the same steps give the same sha256.
+            "featureSteps": outcome.feature_steps,
         },
         "estimator": outcome.reproducibility["estimator"],
         "task": outcome.task,

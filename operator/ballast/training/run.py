@@ -26,6 +26,7 @@ from ballast.training.errors import InvalidEstimator
 from ballast.training.estimators import build_estimator, estimator_task
 from ballast.training.evaluation_spec import check_evaluation, primary_metric
 from ballast.training.fairness import fairness_metrics
+from ballast.training.feature_pipeline import check_feature_steps, check_feature_values
 from ballast.training.features import FeatureColumns, feature_columns, feature_frame
 from ballast.training.gates import ChampionScore, evaluate_gates
 from ballast.training.host_state import strip_host_specific_state
@@ -75,6 +76,8 @@ class TrainingOutcome:
     dropped_rows: int
     fit_seconds: float
     warnings: list[str] = field(default_factory=list)
+    feature_steps: list[dict[str, Any]] = field(default_factory=list)
+    """spec.featureSteps as declared (wire form), which the fitted preprocessing realises."""
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
     """The fitted preprocessing steps by column group (preprocessing.describe_preprocessing)."""
     sensitive_feature: str | None = None
@@ -154,14 +157,17 @@ def train_model(
     metric = primary_metric(evaluation, task)
 
     columns = feature_columns(schema)
+    feature_steps = spec.feature_steps or []
+    check_feature_steps(feature_steps, columns)
     rows = labelled_rows(frame, schema, task)
     features = feature_frame(rows.frame, columns)
+    check_feature_values(feature_steps, features)
     target = rows.target
     split = split_indices(target, evaluation.test_fraction, spec.seed, stratify=task == "classification")
     train_x, test_x = features.iloc[split.train], features.iloc[split.test]
     train_y, test_y = target.iloc[split.train], target.iloc[split.test].to_numpy()
 
-    pipeline = build_pipeline(spec.estimator, estimator, columns)
+    pipeline = build_pipeline(spec.estimator, estimator, columns, feature_steps)
     fit_seconds, fit_warnings = _fit(pipeline, train_x, train_y)
     strip_host_specific_state(pipeline)
     scored = evaluate_model(pipeline, test_x, test_y, task)
@@ -222,6 +228,7 @@ def train_model(
         dropped_rows=rows.dropped_rows,
         fit_seconds=fit_seconds,
         warnings=fit_warnings,
+        feature_steps=[step.to_wire() for step in feature_steps],
         preprocessing=describe_preprocessing(pipeline),
         sensitive_feature=gates.fairness.sensitive_feature if gates is not None and gates.fairness else None,
         fairness_unavailable=fairness_unavailable,
