@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from tests.support.image import ballast_image
-from tests.support.kube import REPO, cache_dir
+from tests.support.kube import REPO, cache_dir, open_audit_root_to_every_user, shared_store_dir
 from tests.support.operator_process import TEST_SETTINGS
 
 CHART = REPO / "charts" / "ballast"
@@ -119,6 +119,7 @@ class Release:
         """`helm install --wait` of `chart` (this repository's, or a reference such as
         oci://host/charts/ballast with chart_args like --version). take_ownership adopts objects
         that exist already but were not made by Helm, e.g. CRDs applied with kubectl (Helm 3.17+)."""
+        open_audit_root_to_every_user(shared_store_dir())
         self.helm(
             "install",
             self.name,

@@ -13,6 +13,8 @@ from typing import TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
+from ballast.store.layout import AUDIT
+
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,6 +38,15 @@ def shared_store_dir() -> Path:
 
         return kindcluster.shared_store_dir()
     return cache_dir() / "node" / "volumes" / "ballast-shared"
+
+
+def open_audit_root_to_every_user(store_dir: Path) -> None:
+    """The tests' operators and `ballast` commands run as root on the host, the chart's operator
+    as 65532, all on the one shared store directory: the audit root (ballast.audit) that root
+    would create 0755 would refuse the chart's operator every append."""
+    audit_root = store_dir / AUDIT
+    audit_root.mkdir(parents=True, exist_ok=True)
+    audit_root.chmod(0o777)
 
 
 def kubectl_binary() -> str:

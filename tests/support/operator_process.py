@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ballast.store.layout import AUDIT
 from tests.support.image import ballast_image
+from tests.support.kube import open_audit_root_to_every_user
 from tests.support.net import free_port
 
 # kopf's "inconsistencies" warning means the API server dropped part of a status patch: a
@@ -54,11 +54,7 @@ def with_store_mounted(store_dir: Path, command: list[str]) -> list[str]:
     artifact directory) is bound at STORE_MOUNT, the path the store's claim has in every pod:
     so the URIs the pods recorded name files it can read (and `ballast gc` delete)."""
     store_dir.mkdir(parents=True, exist_ok=True)
-    # This operator runs as root, the chart's (test_helm_install.py) as 65532, on the same shared
-    # directory: the audit root that root would create 0755 would lock the chart's operator out.
-    audit_root = store_dir / AUDIT
-    audit_root.mkdir(exist_ok=True)
-    audit_root.chmod(0o777)
+    open_audit_root_to_every_user(store_dir)
     bind = f'mkdir -p {STORE_MOUNT} && mount --bind "$0" {STORE_MOUNT} && exec "$@"'
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, str(store_dir), *command]
 
