@@ -359,14 +359,17 @@ def show(kind: str, model: str, result: dict[str, Any]) -> None:
         return
     one, hundred = result["1 row"], result["100 rows"]
     best = result["max_sustained_rate"]
+    steps = result["rate_steps"]
+    # a budget spent before the first rate step leaves no step to name
+    below = f"<{steps[0]['rate']}" if steps else "not measured"
     print(
         f"  {kind:8} {model:14} 1 row p50 {one['p50_ms']:.3f} ms p99 {one['p99_ms']:.3f} ms | "
         f"100 rows p50 {hundred['p50_ms']:.3f} ms p99 {hundred['p99_ms']:.3f} ms | "
-        f"max sustained {best if best is not None else '<' + str(result['rate_steps'][0]['rate'])} req/s "
-        f"(errors {sum(s['errors'] for s in result['rate_steps'])}"
+        f"max sustained {best if best is not None else below} req/s "
+        f"(errors {sum(step['errors'] for step in steps)}"
         f"{'; time budget reached before the limit' if result['stopped_by_budget'] else ''})"
     )
-    for step in result["rate_steps"]:
+    for step in steps:
         print(
             f"  {'':8} {'':14}   at {step['rate']:>5}/s: achieved {step['achieved_rate']:7.0f}/s, "
             f"p50 {step['p50_ms']:.2f} ms, p99 {step['p99_ms']:.2f} ms, errors {step['errors']}"
