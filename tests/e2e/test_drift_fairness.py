@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 from tests.support import group_world as world
-from tests.support.ballast_objects import condition, wait_for_condition
+from tests.support.ballast_objects import condition, wait_for_condition, wait_for_stage
 from tests.support.kube import Kubectl, wait_for
 from tests.support.traffic import Traffic
 
@@ -26,12 +26,7 @@ def _serve(k: Kubectl) -> str:
     run = wait_for_condition(k, "trainingrun", "initial", "Succeeded")
     assert condition(run, "Succeeded")["status"] == "True", run["status"]
     version = run["status"]["modelVersion"]
-    wait_for(
-        lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
-        timeout=120,
-        interval=1,
-        message="the version in Production",
-    )
+    wait_for_stage(k, version, "Production", timeout=120)
     return version
 
 

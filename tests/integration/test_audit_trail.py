@@ -13,9 +13,16 @@ import subprocess
 
 import pytest
 
-from tests.support.ballast_objects import dataset, iris_rows, run_ballast_on_store, training_run, wait_for_condition
+from tests.support.ballast_objects import (
+    dataset,
+    iris_rows,
+    run_ballast_on_store,
+    training_run,
+    wait_for_condition,
+    wait_for_stage,
+)
 from tests.support.kstatus import BALLAST_RESOURCES
-from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.kube import Kubectl, shared_store_dir
 
 
 @pytest.fixture
@@ -40,12 +47,7 @@ def test_the_trail_outlives_the_models_objects_and_an_edited_line_is_named(k: Ku
     k.apply(run)
     trained = wait_for_condition(k, "trainingrun", "first", "Succeeded", timeout=180)
     version = trained["status"]["modelVersion"]
-    wait_for(
-        lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
-        timeout=180,
-        interval=1,
-        message=f"{version} in Production",
-    )
+    wait_for_stage(k, version, "Production")
 
     # --- every Ballast object of the model goes --------------------------------------------------
     k.run("delete", BALLAST_RESOURCES, "--all", "--wait=true", "--timeout=120s")

@@ -101,6 +101,16 @@ def wait_for_condition(
     return wait_for(settled, timeout=timeout, interval=1, message=f"{resource}/{name} {type} in {statuses}")
 
 
+def wait_for_stage(k: Kubectl, version: str, stage: str, timeout: float = 180) -> None:
+    """Waits until the ModelVersion `version` is in `stage` (Production, Canary, ...)."""
+    wait_for(
+        lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == stage,
+        timeout=timeout,
+        interval=1,
+        message=f"{version} in {stage}",
+    )
+
+
 def run_ballast_on_store(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
     """`ballast <args> --store file:///var/lib/ballast` as an administrator runs `gc` or `erase`:
     where the store is mounted at the operator's path, so the URIs the pods recorded are inside it."""
