@@ -172,15 +172,19 @@ def on_one_version(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("modelversion")(target_options(output_option(function)))
 
 
-def _request(name: str, target: Target, output: OutputFormat, decide: Callable[[dict], Request]) -> None:
+def _request(
+    name: str, target: Target, output: OutputFormat, decide: Callable[[dict, Callable[[], str]], Request]
+) -> None:
+    """decide gets the version and a way to learn who the caller is (asked of the API server
+    only when the request approves)."""
     from ballast.api.kinds import MODEL_VERSION
-    from ballast.commands.api import merge_patch
+    from ballast.commands.api import merge_patch, whoami
     from ballast.commands.rollout_requests import Refused
 
     cluster = _connect(target)
     version = _find(cluster, MODEL_VERSION.plural, name, "ModelVersion")
     try:
-        request = decide(version)
+        request = decide(version, lambda: whoami(cluster))
     except Refused as error:
         raise CommandError(str(error)) from None
     if request.patch is not None:
@@ -194,7 +198,7 @@ def approve(modelversion: str, target: Target, output: OutputFormat) -> None:
     """Approve MODELVERSION's promotion (spec.rollout.approved), for a rollout with autoPromote false."""
     from ballast.commands.rollout_requests import approve as approving
 
-    _request(modelversion, target, output, approving)
+    _request(modelversion, target, output, lambda version, caller: approving(version, caller()))
 
 
 @plugin.command()
@@ -205,7 +209,7 @@ def promote(modelversion: str, target: Target, output: OutputFormat) -> None:
     from ballast.commands.rollout_requests import promote as promoting
     from ballast.conditions import now_rfc3339
 
-    _request(modelversion, target, output, lambda version: promoting(version, now_rfc3339()))
+    _request(modelversion, target, output, lambda version, caller: promoting(version, now_rfc3339(), caller()))
 
 
 @plugin.command()
@@ -214,7 +218,7 @@ def abort(modelversion: str, target: Target, output: OutputFormat) -> None:
     """Stop MODELVERSION's canary (spec.serving.enabled false): Production keeps the traffic."""
     from ballast.commands.rollout_requests import abort as aborting
 
-    _request(modelversion, target, output, aborting)
+    _request(modelversion, target, output, lambda version, _caller: aborting(version))
 
 
 # ---- rollback, runs, lineage, reproduce -------------------------------------------------------

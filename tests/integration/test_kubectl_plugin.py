@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ballast.api.annotations import APPROVED_BY_ANNOTATION
 from ballast.commands.errors import ExitCode
 from ballast.reconcile.serving import approval_manager
-from tests.support.kube import Kubectl, kubectl_binary
+from tests.support.kube import Kubectl, fields_of, kubectl_binary
 
 BIN = Path(sys.executable).parent
 SHA = "b" * 64
@@ -90,10 +91,15 @@ def test_status_approve_and_abort_through_kubectl_on_live_objects(k: Kubectl):
     assert {key: value for key, value in after["spec"].items() if key != "rollout"} == {
         key: value for key, value in before["spec"].items() if key != "rollout"
     }
-    # the operator records the approver from the field manager the API server stored
+    # the operator records the approver from the field manager the API server stored, and the
+    # user the API server authenticated from the annotation the plugin wrote beside it
     assert approval_manager(after["metadata"]["managedFields"]) == "kubectl-ballast"
-    mine = [f for f in after["metadata"]["managedFields"] if f["manager"] == "kubectl-ballast"]
-    assert [f["fieldsV1"] for f in mine] == [{"f:spec": {"f:rollout": {"f:approved": {}}}}]
+    admin = k.run("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout.strip()
+    assert after["metadata"]["annotations"][APPROVED_BY_ANNOTATION] == admin
+    assert fields_of("kubectl-ballast", after) == {
+        ("metadata", "annotations", APPROVED_BY_ANNOTATION),
+        ("spec", "rollout", "approved"),
+    }
     again = kubectl_ballast(k, "approve", "fraud-b", "-n", k.namespace)
     assert again.returncode == 0 and "already approved" in again.stdout
 

@@ -77,7 +77,13 @@ class SecurityRelease:
 
     @property
     def policy_name(self) -> str:
-        return self.one("ValidatingAdmissionPolicy")["metadata"]["name"]
+        """The policy on what the operator's ServiceAccount creates."""
+        return self.one("ValidatingAdmissionPolicy", "-workloads")["metadata"]["name"]
+
+    @property
+    def approvals_policy_name(self) -> str:
+        """The policy on who an approval may name."""
+        return self.one("ValidatingAdmissionPolicy", "-approvals")["metadata"]["name"]
 
     @property
     def tenant_edit_role(self) -> str:

@@ -132,3 +132,20 @@ def install_crds(kubectl: Kubectl) -> None:
             timeout=30,
             message=f"{kind.plural} to be served",
         )
+
+
+def fields_of(manager: str, obj: dict) -> set[tuple[str, ...]]:
+    """The leaf fields the API server records `manager` as owning (managedFields' fieldsV1, as
+    paths; "." entries, which mark a map the manager created, are left out)."""
+
+    def leaves(tree: dict, path: tuple[str, ...]) -> set[tuple[str, ...]]:
+        found: set[tuple[str, ...]] = set()
+        for key, below in tree.items():
+            if key == ".":
+                continue
+            here = (*path, key.removeprefix("f:"))
+            found |= leaves(below, here) if below else {here}
+        return found
+
+    owned = [entry["fieldsV1"] for entry in obj["metadata"].get("managedFields") or [] if entry["manager"] == manager]
+    return set().union(*(leaves(tree, ()) for tree in owned))

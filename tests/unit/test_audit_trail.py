@@ -244,6 +244,9 @@ def test_a_promotion_after_an_approval_names_the_approver_in_the_models_log():
     assert [d.draft.approved_by for d in found] == [None, "kubectl-patch"]
     again = decisions(version_body(stage="Canary", approval=desired["approval"]), events[1:], desired, "later")
     assert again[0].draft.approved_by is None  # the approval was recorded with the promotion already
+    by_alice = {"approval": {"by": "kubectl-ballast", "at": "2026-03-01T12:00:00Z", "user": "alice"}}
+    named = decisions(body, events[1:], by_alice, "2026-03-01T12:00:00Z")
+    assert named[0].draft.approved_by == "alice via kubectl-ballast"
 
 
 def test_a_datasets_decisions_go_to_its_own_log():

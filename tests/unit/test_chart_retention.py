@@ -189,7 +189,7 @@ def test_the_admission_policy_does_not_match_the_retention_pods_creator():
     """The policy bounds what the operator's account creates; the CronJob's Jobs and pods are
     created by the cluster's controllers from a template the administrator installed."""
     objects = render("ballast", "ballast-system", {})
-    (policy,) = find(objects, "ValidatingAdmissionPolicy")
+    (policy,) = find(objects, "ValidatingAdmissionPolicy", "ballast-workloads")
     (condition,) = policy["spec"]["matchConditions"]
     assert condition["expression"] == 'request.userInfo.username == "system:serviceaccount:ballast-system:ballast"'
     (cronjob,) = find(objects, "CronJob")

@@ -23,10 +23,11 @@ def rendered_on_a_vap_server(values: dict | None = None, *, namespace: str = "ba
     return render("ballast", namespace, values or {})
 
 
-def policy_and_binding(values: dict | None = None, **kwargs) -> tuple[dict, dict]:
+def policy_and_binding(values: dict | None = None, *, of: str = "workloads", **kwargs) -> tuple[dict, dict]:
+    """The chart's admission policy `of` what (workloads, approvals) and its binding."""
     objects = rendered_on_a_vap_server(values, **kwargs)
-    (policy,) = find(objects, "ValidatingAdmissionPolicy")
-    (binding,) = find(objects, "ValidatingAdmissionPolicyBinding")
+    (policy,) = [o for o in find(objects, "ValidatingAdmissionPolicy") if o["metadata"]["name"].endswith(f"-{of}")]
+    (binding,) = find(objects, "ValidatingAdmissionPolicyBinding", policy["metadata"]["name"])
     return policy, binding
 
 
@@ -55,6 +56,27 @@ def test_policy_is_on_by_default_where_the_api_server_has_the_kind_and_absent_el
         o
         for o in rendered_on_a_vap_server({"admissionPolicy.enabled": False})
         if o["kind"].startswith("ValidatingAdmissionPolicy")
+    ]
+
+
+@pytest.mark.tools
+def test_the_approvals_policy_watches_every_modelversion_write_but_not_its_status():
+    policy, binding = policy_and_binding(of="approvals")
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    assert "matchConditions" not in policy["spec"]  # anyone's write, the operator's included
+    assert policy["spec"]["matchConstraints"]["resourceRules"] == [
+        {
+            "apiGroups": ["ballast.dev"],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["modelversions"],
+        }
+    ]
+    assert all("ballast.dev/approved-by" in message["messageExpression"] for message in policy["spec"]["validations"])
+    assert not [
+        o
+        for o in rendered_on_a_vap_server({"admissionPolicy.enabled": False})
+        if o["metadata"]["name"].endswith("-approvals")
     ]
 
 
@@ -94,7 +116,7 @@ def test_policy_matches_only_the_operators_service_account_of_the_release():
 )
 def test_policy_admits_exactly_the_image_the_operator_gives_its_pods(values, image):
     objects = rendered_on_a_vap_server(values)
-    (policy,) = find(objects, "ValidatingAdmissionPolicy")
+    (policy,) = find(objects, "ValidatingAdmissionPolicy", "ballast-workloads")
     assert workload_image(objects) == image
     # a CEL string literal: JSON's quoting is CEL's
     assert json.loads(variables(policy)["ballastImage"]) == image

@@ -22,7 +22,7 @@ from kubernetes.config import ConfigException
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from ballast import __version__, cli, plugin
-from ballast.api.annotations import ROLLBACK_ANNOTATION
+from ballast.api.annotations import APPROVED_BY_ANNOTATION, ROLLBACK_ANNOTATION
 from ballast.commands import api
 from ballast.commands.errors import ExitCode, explain
 from ballast.commands.rollout_requests import Refused, abort, approve, promote
@@ -225,29 +225,35 @@ def test_watch_shows_a_view_only_when_it_changed(cluster, monkeypatch):
 # ---- approve, promote, abort --------------------------------------------------------------------
 
 
-def test_approve_sets_only_spec_rollout_approved():
-    assert approve(canary(passed=True)).patch == {"spec": {"rollout": {"approved": True}}}
-    assert "promoted now" in approve(canary(passed=True)).message
-    assert "once every canary step passed" in approve(canary(step=0)).message
-    assert approve(canary(approved=True)).patch is None
+APPROVAL_BY_ALICE = {
+    "metadata": {"annotations": {APPROVED_BY_ANNOTATION: "alice"}},
+    "spec": {"rollout": {"approved": True}},
+}
+
+
+def test_approve_sets_spec_rollout_approved_and_names_the_approver():
+    assert approve(canary(passed=True), "alice").patch == APPROVAL_BY_ALICE
+    assert "promoted now" in approve(canary(passed=True), "alice").message
+    assert "once every canary step passed" in approve(canary(step=0), "alice").message
+    assert approve(canary(approved=True), "alice").patch is None
     with pytest.raises(Refused, match="promotes by itself"):
-        approve(canary(auto_promote=True))
+        approve(canary(auto_promote=True), "alice")
     with pytest.raises(Refused, match="autoPromote is true"):
-        approve(model_version("iris-c", "Candidate"))  # no rollout: autoPromote's default
+        approve(model_version("iris-c", "Candidate"), "alice")  # no rollout: autoPromote's default
     with pytest.raises(Refused, match="only a Candidate or a Canary"):
-        approve(model_version("iris-a", "Production"))
+        approve(model_version("iris-a", "Production"), "alice")
 
 
 def test_promote_takes_the_route_the_stage_allows_and_never_skips_analysis():
-    assert promote(canary(passed=True), "T").patch == {"spec": {"rollout": {"approved": True}}}
-    back = promote(model_version("iris-old", "Superseded"), "2026-02-01T00:00:00Z")
+    assert promote(canary(passed=True), "T", "alice").patch == APPROVAL_BY_ALICE
+    back = promote(model_version("iris-old", "Superseded"), "2026-02-01T00:00:00Z", "alice")
     assert back.patch == {"metadata": {"annotations": {ROLLBACK_ANNOTATION: "2026-02-01T00:00:00Z"}}}
-    assert promote(model_version("iris-x", "RolledBack"), "T").patch is not None
-    assert promote(model_version("iris-a", "Production"), "T").patch is None
+    assert promote(model_version("iris-x", "RolledBack"), "T", "alice").patch is not None
+    assert promote(model_version("iris-a", "Production"), "T", "alice").patch is None
     with pytest.raises(Refused, match="still in analysis"):
-        promote(canary(step=0), "T")
+        promote(canary(step=0), "T", "alice")
     with pytest.raises(Refused, match="Candidate"):
-        promote(model_version("iris-c", "Candidate"), "T")
+        promote(model_version("iris-c", "Candidate"), "T", "alice")
 
 
 def test_abort_disables_serving_of_a_canary_only():
@@ -260,11 +266,12 @@ def test_abort_disables_serving_of_a_canary_only():
         abort(model_version("iris-a", "Production", serving={}))
 
 
-def test_the_approve_verb_patches_as_kubectl_ballast_and_prints_the_object_with_o_json(cluster):
+def test_the_approve_verb_patches_as_kubectl_ballast_and_prints_the_object_with_o_json(cluster, monkeypatch):
     cluster.objects = [canary("iris-b", passed=True)]
+    monkeypatch.setattr(api, "whoami", lambda _cluster: "alice")
     result = invoke("approve", "iris-b", "-n", "ml", "-o", "json")
     assert result.exit_code == 0
-    assert cluster.patches == [("ml", "iris-b", {"spec": {"rollout": {"approved": True}}}, "kubectl-ballast")]
+    assert cluster.patches == [("ml", "iris-b", APPROVAL_BY_ALICE, "kubectl-ballast")]
     assert json.loads(result.output)["spec"]["rollout"] == {"steps": [25, 50], "autoPromote": False, "approved": True}
     assert invoke("approve", "iris-b", "-A").output.strip() == "approved iris-b: it is promoted now"
 

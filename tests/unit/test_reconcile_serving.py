@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ballast.api.annotations import APPROVED_BY_ANNOTATION
 from ballast.canary.samples import Sample
 from ballast.handlers.apply import ready_transition_events
 from ballast.reconcile.modelversion import reconcile_model_version
@@ -223,6 +224,10 @@ def test_without_auto_promote_the_canary_waits_for_approval_and_records_who_gave
     )
     assert approved.status["stage"] == "Production"
     assert approved.status["approval"] == {"by": "kubectl-patch", "at": "2026-01-01T12:00:00Z"}
+    named = canary_version(step=1, auto_promote=False, approved=True, passed_all=True)
+    named["metadata"]["annotations"] = {APPROVED_BY_ANNOTATION: "alice"}
+    by_alice = canary_reconcile(named, traffic(100), approved_by="kubectl-ballast")
+    assert by_alice.status["approval"] == {"by": "kubectl-ballast", "at": "2026-01-01T12:00:00Z", "user": "alice"}
 
 
 def test_errors_roll_the_canary_back_with_the_numbers():

@@ -11,3 +11,6 @@ METADATA_SHA256_ANNOTATION = "ballast.dev/dataset-metadata-sha256"
 """On a ModelVersion: the sha256 of the dataset version's metadata.json (ballast lineage)."""
 ROLLBACK_ANNOTATION = "ballast.dev/rollback-requested-at"
 """On a ModelVersion: when a rollback to it was requested (ballast rollback writes it)."""
+APPROVED_BY_ANNOTATION = "ballast.dev/approved-by"
+"""On a ModelVersion: the user who approved its promotion (`kubectl ballast approve` writes the
+name the API server authenticated it as); the chart's admission policy refuses any other name."""

@@ -197,6 +197,10 @@ class Approval(ApiModel):
     """The field manager that set spec.rollout.approved (kubectl-patch, argocd-controller, ...)."""
     at: datetime
     """When spec.rollout.approved was seen set."""
+    user: str | None = Field(default=None, max_length=256)
+    """The user named by the annotation ballast.dev/approved-by (`kubectl ballast approve` writes
+    the name the API server authenticated); where the chart's admission policy is in force it
+    can name no one but the user who made the request."""
 
 
 class ModelVersionStatus(StatusBase):

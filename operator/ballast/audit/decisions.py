@@ -76,7 +76,17 @@ def decisions(
             type="Warning" if event.type == "Warning" else "Normal",
             reason=event.reason,
             message=event.message,
-            approved_by=(approval or {}).get("by") if event.reason == Reason.PROMOTED else None,
+            approved_by=approver(approval) if event.reason == Reason.PROMOTED else None,
         )
         found.append(Decision(log_key, draft))
     return found
+
+
+def approver(approval: dict | None) -> str | None:
+    """Who let a promotion through, as the audit trail records it: the user the approval
+    annotation names and the field manager that set the approval ("alice via kubectl-ballast"),
+    or the field manager alone when no user was named (a kubectl patch, a commit Argo CD synced)."""
+    if not approval:
+        return None
+    by, user = approval.get("by"), approval.get("user")
+    return f"{user} via {by}" if user else by

@@ -30,7 +30,9 @@ class AuditDraft(BaseModel):
     reason: str
     message: str
     approved_by: str | None = Field(default=None, alias="approvedBy")
-    """The field manager that set spec.rollout.approved, on the promotion it let through."""
+    """On the promotion an approval let through: the field manager that set spec.rollout.approved,
+    preceded by the approving user when the annotation ballast.dev/approved-by named one
+    ("alice via kubectl-ballast")."""
 
 
 class AuditEntry(AuditDraft):

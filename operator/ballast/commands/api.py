@@ -98,6 +98,15 @@ class AmbiguousName(Exception):
     pass
 
 
+def whoami(cluster: Cluster) -> str:
+    """The user name the API server authenticates this client as (a SelfSubjectReview, what
+    `kubectl auth whoami` asks): an approval names it."""
+    review = client.AuthenticationV1Api(cluster.objects.api_client).create_self_subject_review(
+        client.V1SelfSubjectReview()
+    )
+    return str(review.status.user_info.username)
+
+
 def merge_patch(cluster: Cluster, plural: str, obj: dict, patch: dict) -> dict:
     """A JSON merge patch of the fields in `patch` only, recorded under FIELD_MANAGER."""
     metadata = obj["metadata"]

@@ -2,8 +2,10 @@
 the one field the API gives them for it, and nothing else of the spec (a GitOps repository
 that owns the rest sees exactly the user's change).
 
-- approve: spec.rollout.approved = true; with autoPromote false, the canary is promoted once
-  every step passed (at once when they already have).
+- approve: spec.rollout.approved = true, and the annotation ballast.dev/approved-by naming the
+  user the API server authenticated the request as (the chart's admission policy refuses any
+  other name); with autoPromote false, the canary is promoted once every step passed (at once
+  when they already have).
 - promote: the route to Production the version's stage allows: approval for a canary that
   passed every step, the rollback request (ballast.dev/rollback-requested-at) for a version
   that served before. The API has no field to skip a canary's analysis, so neither does this.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ballast.api.annotations import APPROVED_BY_ANNOTATION
 from ballast.api.modelversion import RolloutSpec
 from ballast.commands.rollback import rollback_patch
 from ballast.reasons.modelversion import Stage
@@ -46,7 +49,13 @@ def _passed_all_steps(version: dict) -> bool:
     return bool(((version.get("status") or {}).get("canary") or {}).get("passedAllSteps"))
 
 
-def approve(version: dict) -> Request:
+def approval_patch(approver: str) -> dict:
+    """spec.rollout.approved, with the user who approved: the two written in one request, so
+    the admission policy checks the name against the request that approves."""
+    return {"metadata": {"annotations": {APPROVED_BY_ANNOTATION: approver}}, "spec": {"rollout": {"approved": True}}}
+
+
+def approve(version: dict, approver: str) -> Request:
     name, stage = _name_and_stage(version)
     rollout = _rollout(version)
     if stage not in (Stage.CANDIDATE, Stage.CANARY):
@@ -56,10 +65,10 @@ def approve(version: dict) -> Request:
     if rollout.get("approved"):
         return Request(None, f"{name} is already approved")
     when = "now" if _passed_all_steps(version) else "once every canary step passed"
-    return Request({"spec": {"rollout": {"approved": True}}}, f"approved {name}: it is promoted {when}")
+    return Request(approval_patch(approver), f"approved {name}: it is promoted {when}")
 
 
-def promote(version: dict, requested_at: str) -> Request:
+def promote(version: dict, requested_at: str, approver: str) -> Request:
     name, stage = _name_and_stage(version)
     if stage is Stage.PRODUCTION:
         return Request(None, f"{name} is already in Production")
@@ -68,7 +77,7 @@ def promote(version: dict, requested_at: str) -> Request:
     if stage is Stage.CANARY and _passed_all_steps(version):
         if _rollout(version).get("approved"):
             return Request(None, f"{name} is already approved; the operator is promoting it")
-        return Request({"spec": {"rollout": {"approved": True}}}, f"approved {name}: it is promoted now")
+        return Request(approval_patch(approver), f"approved {name}: it is promoted now")
     if stage is Stage.CANARY:
         raise Refused(
             f"{name} is a canary still in analysis: Ballast promotes a canary only after every step passed "

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from ballast.api.annotations import ROLLBACK_ANNOTATION
+from ballast.api.annotations import APPROVED_BY_ANNOTATION, ROLLBACK_ANNOTATION
 from ballast.api.modelversion import ModelVersionSpec, ModelVersionStatus, RolloutSpec, ServingSpec
 from ballast.canary.analysis import Analysis, analyse
 from ballast.canary.samples import Sample, window
@@ -107,6 +107,9 @@ class ServingInput:
     """The current counters of this version and of the model's Production version, by name,
     when this version is (or is about to become) the canary."""
     approved_by: str | None = None
+    """The field manager that set spec.rollout.approved."""
+    approved_user: str | None = None
+    """The user the annotation ballast.dev/approved-by names, if it is set."""
 
     @property
     def stage(self) -> Stage:
@@ -215,4 +218,5 @@ def serving_input(
         rollback_requested_at=requested_rollback(metadata.get("annotations")),
         samples=samples or {},
         approved_by=approved_by,
+        approved_user=(metadata.get("annotations") or {}).get(APPROVED_BY_ANNOTATION),
     )

@@ -311,7 +311,11 @@ def promote_or_await_approval(situation: ServingInput, outcome: Outcome) -> Stag
     rollout = situation.rollout
     if rollout.auto_promote or rollout.approved:
         if not rollout.auto_promote:
-            outcome.status["approval"] = {"by": situation.approved_by or "unknown", "at": rfc3339(situation.now)}
+            outcome.status["approval"] = {
+                "by": situation.approved_by or "unknown",
+                "at": rfc3339(situation.now),
+                **({"user": situation.approved_user} if situation.approved_user else {}),
+            }
         _enter_production(situation, outcome, f"{situation.name} is in Production")
         ready = Ready("True", Reason.SERVING, "promoted after every canary step passed")
         return StageDecision(Stage.PRODUCTION, situation.wanted, ready)
