@@ -30,6 +30,7 @@ REPORTING_BENCHMARKS = {
     "soak": "docs/reliability.md",
     "evidently_compare": "docs/drift.md",
     "ingest_partitioned": "docs/benchmarks.md",
+    "serve_width": "docs/benchmarks.md",
 }
 CONTEXT = figures.RunContext(
     command=".venv/bin/python benchmarks/train_fit.py --update",
