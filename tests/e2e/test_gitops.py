@@ -13,7 +13,7 @@ import json
 import random
 
 from tests.support import shifting
-from tests.support.ballast_objects import condition, wait_for_condition
+from tests.support.ballast_objects import condition, wait_for_condition, wait_for_stage
 from tests.support.kube import Kubectl, wait_for
 from tests.support.traffic import Traffic
 
@@ -57,12 +57,7 @@ def test_ballast_changes_nothing_a_user_or_argo_cd_applied(kubectl: Kubectl, nam
     run = wait_for_condition(k, "trainingrun", "from-git", "Succeeded")
     assert condition(run, "Succeeded")["status"] == "True", run["status"]
     version = run["status"]["modelVersion"]
-    wait_for(
-        lambda: k.get_json("modelversion", version).get("status", {}).get("stage") == "Production",
-        timeout=120,
-        interval=1,
-        message="the model in Production",
-    )
+    wait_for_stage(k, version, "Production", timeout=120)
     pool = shifting.rows(500, shifted=False, seed=4)
     with Traffic(
         k,

@@ -23,7 +23,14 @@ from ballast.build.serving import serving_deployment_name
 from ballast.reconcile.durations import parse_time
 from tests.faults.children import CreationRecorder, children_by_kind, inventory, orphans, replica_sets_per_deployment
 from tests.faults.workload import KINDS, canonical, drift_traffic, waves
-from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
+from tests.support.ballast_objects import (
+    condition,
+    dataset,
+    iris_rows,
+    training_run,
+    wait_for_condition,
+    wait_for_stage,
+)
 from tests.support.faults import ForkedOperator, restart_control_plane
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 
@@ -307,12 +314,7 @@ def test_kube_apiserver_and_etcd_restart_while_the_operator_works(kubectl: Kubec
     finished = wait_for_condition(k, "trainingrun", "served", "Succeeded", timeout=180)
     assert condition(finished, "Succeeded")["status"] == "True", condition(finished, "Succeeded")
     version = finished["status"]["modelVersion"]
-    wait_for(
-        lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
-        timeout=120,
-        interval=1,
-        message=f"{version} in Production",
-    )
+    wait_for_stage(k, version, "Production", timeout=120)
     converge_seconds = time.monotonic() - reconnect_began
     operator.metrics()  # still up: it answers on its metrics port
     assert len(k.get_json("jobs")["items"]) == 1  # the ingest Job is collected, the training Job stays

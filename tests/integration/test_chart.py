@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from tests.conftest import make_namespace
-from tests.support.ballast_objects import dataset, iris_rows, training_run, wait_for_condition
+from tests.support.ballast_objects import dataset, iris_rows, training_run, wait_for_condition, wait_for_stage
 from tests.support.helm import find, rendered, template
-from tests.support.kube import Kubectl, shared_store_dir, wait_for
+from tests.support.kube import Kubectl, shared_store_dir
 from tests.support.operator_process import OperatorProcess
 
 RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
@@ -362,12 +362,7 @@ def test_operator_with_only_the_charts_rbac_trains_and_serves_a_model(
             k.apply(run)
             trained = wait_for_condition(k, "trainingrun", "first", "Succeeded", timeout=180)
             version = trained["status"]["modelVersion"]
-            wait_for(
-                lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
-                timeout=180,
-                interval=1,
-                message=f"{version} in Production",
-            )
+            wait_for_stage(k, version, "Production")
             assert k.get_json("service", "iris")["spec"]["selector"]
         refusals = [
             line for line in log.read_text().splitlines() if "Forbidden" in line or "permission" in line.lower()

@@ -23,6 +23,7 @@ from tests.support.ballast_objects import (
     run_ballast_on_store,
     training_run,
     wait_for_condition,
+    wait_for_stage,
 )
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 
@@ -80,12 +81,7 @@ def test_pinned_versions_outlive_the_history_gc_keeps_what_is_referenced_and_era
     assert run["status"]["datasetVersion"] == v1
     model_version = run["status"]["modelVersion"]
     artifact = k.get_json("modelversion", model_version)["spec"]["artifact"]["sha256"]
-    wait_for(
-        lambda: (k.get_json("modelversion", model_version).get("status") or {}).get("stage") == "Production",
-        timeout=180,
-        interval=1,
-        message=f"{model_version} in Production",
-    )
+    wait_for_stage(k, model_version, "Production")
 
     # --- three more versions: v1 and v2 fall off the two-entry history ---------------------------
     v2 = ingest(k, ROWS[1], v1)

@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from ballast.api.kinds import ALL_KINDS, GROUP
-from tests.support.ballast_objects import condition, wait_for_condition
+from tests.support.ballast_objects import condition, wait_for_condition, wait_for_stage
 from tests.support.helm import Release, cluster_values, find, rendered
 from tests.support.image import ballast_image, image_digest
 from tests.support.kube import REPO, Kubectl, wait_for
@@ -254,12 +254,7 @@ def test_helm_install_serves_a_model_upgrade_keeps_every_object_and_uninstall_ke
     trained = wait_for_condition(k, "trainingrun", "credit-forest-1", "Succeeded", timeout=180)
     assert condition(trained, "Succeeded")["status"] == "True", condition(trained, "Succeeded")
     version = trained["status"]["modelVersion"]
-    wait_for(
-        lambda: (k.get_json("modelversion", version).get("status") or {}).get("stage") == "Production",
-        timeout=120,
-        interval=1,
-        message=f"{version} in Production",
-    )
+    wait_for_stage(k, version, "Production", timeout=120)
     endpoints = wait_for(lambda: ready_endpoints(k, "credit-risk"), timeout=60, message="a ready endpoint")
     answer = infer_credit_risk(endpoints[0])
     assert answer["model_name"] == "credit-risk"

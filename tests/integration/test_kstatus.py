@@ -9,7 +9,14 @@ from sklearn.linear_model import LogisticRegression
 
 from ballast.build.naming import DATASET_SOURCE_LABEL
 from ballast.models.skops_format import serialize_model
-from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
+from tests.support.ballast_objects import (
+    condition,
+    dataset,
+    iris_rows,
+    training_run,
+    wait_for_condition,
+    wait_for_stage,
+)
 from tests.support.kstatus import kstatus_binary, live_kstatus
 from tests.support.kube import Kubectl, wait_for
 from tests.support.planted_models import STORE, model_version, plant
@@ -86,12 +93,7 @@ def test_kstatus_says_in_progress_current_or_failed_of_each_kind_as_a_person_wou
     huge = model_version("huge-v1", "huge", uri, sha)
     huge["spec"]["serving"] = {"replicas": 1, "resources": {"requests": {"memory": "100Ti"}}}
     k.apply(huge)
-    wait_for(
-        lambda: (k.get_json("modelversion", served_version).get("status") or {}).get("stage") == "Production",
-        timeout=180,
-        interval=1,
-        message=f"{served_version} in Production",
-    )
+    wait_for_stage(k, served_version, "Production")
     wait_for_condition(k, "trainingrun", "stump", "Succeeded", timeout=120)
     wait_for_condition(k, "dataset", "broken", "Ready", timeout=120)
     # created last, for the same 90 s

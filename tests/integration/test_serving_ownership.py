@@ -11,7 +11,14 @@ import time
 import pytest
 
 from tests.integration.test_network_policies import comes_back_after_deletion
-from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
+from tests.support.ballast_objects import (
+    condition,
+    dataset,
+    iris_rows,
+    training_run,
+    wait_for_condition,
+    wait_for_stage,
+)
 from tests.support.kube import Kubectl, wait_for
 
 
@@ -51,12 +58,7 @@ def test_a_foreign_service_of_the_models_name_is_neither_taken_over_nor_deleted(
     version = wait_for(conflicted, timeout=120, interval=1, message="ServiceConflict on the version")
     assert condition(version, "ServiceConflict")["reason"] == "ServiceConflict"
     # the Deployment still rolls out
-    wait_for(
-        lambda: (k.get_json("modelversion", name).get("status") or {}).get("stage") == "Production",
-        timeout=180,
-        interval=1,
-        message=f"{name} in Production",
-    )
+    wait_for_stage(k, name, "Production")
     events = k.get_json("events", "--field-selector", f"involvedObject.name={name},reason=ServiceConflict")["items"]
     assert [e["type"] for e in events] == ["Warning"], events
     after = k.get_json("service", "iris")
