@@ -30,12 +30,12 @@ from ballast.client.errors import (
 )
 from ballast.client.waiting import Target, failure
 from ballast.conditions import ConditionType
+from ballast.kubeconfig import context_namespace, pod_namespace
 from ballast.reasons.modelversion import Stage
 
 # The field manager of what a person or a notebook applies: `kubectl get -o yaml
 # --show-managed-fields` tells their fields from the operator's ("ballast").
 FIELD_MANAGER = "ballast-sdk"
-IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 ObjectT = TypeVar("ObjectT", bound=BallastObject[Any, Any])
 
@@ -258,17 +258,16 @@ def _connect(kubeconfig: str | None, context: str | None) -> tuple[k8s.ApiClient
     ~/.kube/config, or the path given) or, failing that in a pod, its service account."""
     try:
         api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
-        chosen = next((c for c in contexts if c["name"] == context), current) if context else current
-        return api_client, (chosen.get("context") or {}).get("namespace") or "default"
+        return api_client, context_namespace(kubeconfig, context) or "default"
     except (config.ConfigException, FileNotFoundError) as error:
         if kubeconfig is None and context is None:
             try:
                 config.load_incluster_config()
-                with open(IN_CLUSTER_NAMESPACE) as file:
-                    return k8s.ApiClient(), file.read().strip()
-            except (config.ConfigException, OSError):
+            except config.ConfigException:
                 pass
+            else:
+                if namespace := pod_namespace():
+                    return k8s.ApiClient(), namespace
         raise ConfigError(f"no usable kubeconfig: {error}") from None
 
 

@@ -10,8 +10,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ballast.api.kinds import GROUP, VERSION
+from ballast.kubeconfig import context_namespace, pod_namespace
 
-IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 FIELD_MANAGER = "kubectl-ballast"
 """Who the API server records for the fields the commands write; status.approval.by names it."""
 
@@ -52,18 +52,12 @@ def connect(target: Target) -> Cluster:
     if _in_a_pod(target):
         config.load_incluster_config()
         api_client = client.ApiClient()
-        default_namespace = IN_CLUSTER_NAMESPACE_FILE.read_text().strip() if IN_CLUSTER_NAMESPACE_FILE.exists() else ""
+        default_namespace = pod_namespace()
     else:
         api_client = config.new_client_from_config(config_file=target.kubeconfig, context=target.context)
-        default_namespace = _context_namespace(target)
+        default_namespace = context_namespace(target.kubeconfig, target.context)
     namespace = None if target.all_namespaces else target.namespace or default_namespace or "default"
     return Cluster(client.CustomObjectsApi(api_client), namespace)
-
-
-def _context_namespace(target: Target) -> str:
-    contexts, current = config.list_kube_config_contexts(config_file=target.kubeconfig)
-    chosen = next((c for c in contexts if c["name"] == target.context), None) if target.context else current
-    return ((chosen or {}).get("context") or {}).get("namespace") or ""
 
 
 def get(api: client.CustomObjectsApi, namespace: str, plural: str, name: str) -> dict | None:
