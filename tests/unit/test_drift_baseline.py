@@ -28,6 +28,8 @@ from ballast.reconcile.driftpolicy_baseline import (
     reference_of,
 )
 from ballast.reconcile.driftpolicy_schedule import evaluate_window
+from tests.badinput.cel import rule_failures
+from tests.badinput.crd_schema import spec_schema, with_defaults
 from tests.support import tumours
 from tests.unit.test_reconcile_driftpolicy import (
     CALM,
@@ -71,6 +73,17 @@ def traffic(rows: float, share_low: float) -> Window:
             series_key(REFERENCE_FAIRNESS, {"feature": "g", "metric": "dp", "positive_class": "1"}): 0.03,
         },
     )
+
+
+def test_a_baseline_given_with_the_training_reference_is_refused_naming_the_field():
+    schema = spec_schema("DriftPolicy")
+    for reference, refused in (
+        ({"source": "productionBaseline", "baseline": {"period": "10m"}}, False),
+        ({"source": "productionBaseline"}, False),
+        ({"baseline": {"period": "10m"}}, True),  # source defaults to training
+    ):
+        failures = rule_failures(schema, with_defaults(schema, {**policy()["spec"], "reference": reference}))
+        assert [f.reported_path for f in failures] == (["spec.reference.baseline"] if refused else []), reference
 
 
 # --- the distributions of a window ---------------------------------------------------------

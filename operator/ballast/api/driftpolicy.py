@@ -196,6 +196,18 @@ class DriftReference(ApiModel):
     """What live windows are compared with: the Production version's training data, or a baseline
     window of that version's own traffic, gathered after each change of the Production version."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.baseline) || self.source == 'productionBaseline'",
+                    "message": "reference.baseline applies to source productionBaseline only",
+                    "fieldPath": ".baseline",
+                }
+            ]
+        }
+    )
+
     source: ReferenceSource = ReferenceSource.TRAINING
     """training: the training snapshot's distributions (the model server's reference); productionBaseline:
     the first window of traffic each new Production version serves, recorded in status.baseline."""
