@@ -61,3 +61,17 @@ def dataset(rows: list[dict], name: str = MODEL) -> dict:
             "validation": {"minRows": 50},
         },
     }
+
+
+def training_spec(rollout: dict | None = None) -> dict:
+    return {
+        "model": MODEL,
+        "datasetRef": {"name": MODEL},
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_estimators": 30},
+        "seed": 3,
+        "activeDeadlineSeconds": 300,
+        "backoffLimit": 0,
+        "evaluation": {"testFraction": 0.3},
+        "modelVersionTemplate": {"serving": {"replicas": 1}, "rollout": rollout or {"strategy": "Immediate"}},
+    }
