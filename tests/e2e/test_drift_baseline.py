@@ -14,7 +14,13 @@ import random
 import time
 
 from tests.support import tumours
-from tests.support.ballast_objects import condition, wait_for_condition, wait_for_stage
+from tests.support.ballast_objects import (
+    condition,
+    policy_evaluations,
+    serve_first_version,
+    wait_for_condition,
+    wait_for_stage,
+)
 from tests.support.kube import Kubectl, wait_for
 from tests.support.traffic import Traffic
 
@@ -57,42 +63,14 @@ def _baseline_recorded(k: Kubectl, version: str, timeout: float) -> dict:
         raise AssertionError(f"{error}; the policy's status: {_status(k)}") from None
 
 
-def _judged_after(k: Kubectl, name: str, version: str, since: str, count: int, timeout: float) -> list[dict]:
-    """Statuses of `count` successive evaluations of `version` judged after the time `since`."""
-    seen: dict[str, dict] = {}
-
-    def enough():
-        status = _status(k, name)
-        evaluated = status.get("lastEvaluationTime") or ""
-        if status.get("modelVersion") == version and evaluated > since and status.get("checks"):
-            seen[evaluated] = status
-        return len(seen) >= count
-
-    try:
-        wait_for(enough, timeout=timeout, interval=0.5, message=f"{count} evaluations of {version} by {name}")
-    except AssertionError as error:
-        raise AssertionError(f"{error}; the policy's status: {_status(k, name)}") from None
-    return list(seen.values())
-
-
 def test_after_a_retraining_on_both_worlds_the_production_baseline_calms_where_the_training_reference_drifts(
     kubectl: Kubectl, namespace: str, ballast_operator
 ):
     k = kubectl.in_namespace(namespace)
-    k.apply(tumours.dataset(tumours.records(tumours.small())))
-    wait_for_condition(k, "dataset", tumours.MODEL, "Ready")
-    k.apply(
-        {
-            "apiVersion": "ballast.dev/v1alpha1",
-            "kind": "TrainingRun",
-            "metadata": {"name": "initial"},
-            "spec": tumours.training_spec(),
-        }
+    run = {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "initial"}}
+    champion = serve_first_version(
+        k, tumours.dataset(tumours.records(tumours.small())), run | {"spec": tumours.training_spec()}
     )
-    run = wait_for_condition(k, "trainingrun", "initial", "Succeeded")
-    assert condition(run, "Succeeded")["status"] == "True", run["status"]
-    champion = run["status"]["modelVersion"]
-    wait_for_stage(k, champion, "Production", timeout=120)
 
     baseline = {"source": "productionBaseline", "baseline": {"period": "15s", "minSamples": 150}}
     retrain = {
@@ -147,10 +125,10 @@ def test_after_a_retraining_on_both_worlds_the_production_baseline_calms_where_t
         )
 
         recorded = _baseline_recorded(k, challenger, timeout=90)
-        after = _judged_after(k, POLICY, challenger, recorded["recordedAt"], count=4, timeout=90)
+        after = policy_evaluations(k, POLICY, challenger, count=4, timeout=90, after=recorded["recordedAt"])
         # judged for longer than the cooldown: a drifting window would have fired again by now
         time.sleep(COOLDOWN_SECONDS)
-        after += _judged_after(k, POLICY, challenger, after[-1]["lastEvaluationTime"], count=2, timeout=60)
+        after += policy_evaluations(k, POLICY, challenger, count=2, timeout=60, after=after[-1]["lastEvaluationTime"])
         assert all(status["verdict"] == "NoDrift" for status in after), [s["checks"] for s in after]
         firings = _status(k)["firings"]
         assert len(firings) == 1, f"fired again after the promotion: {firings}"
@@ -158,7 +136,9 @@ def test_after_a_retraining_on_both_worlds_the_production_baseline_calms_where_t
         assert (drifting["status"], drifting["reason"]) == ("False", "NoDrift"), drifting
 
         # the same traffic, judged against the training data of both worlds, still drifts
-        against_training = _judged_after(k, TRAINING_POLICY, challenger, recorded["recordedAt"], count=2, timeout=60)
+        against_training = policy_evaluations(
+            k, TRAINING_POLICY, challenger, count=2, timeout=60, after=recorded["recordedAt"]
+        )
         assert all(status["verdict"] == "Drift" for status in against_training)
         prediction = next(c for c in against_training[-1]["checks"] if c["name"] == "predictionDrift")
         assert prediction["verdict"] == "Drift", against_training[-1]["checks"]
