@@ -11,7 +11,7 @@ import time
 
 from ballast.reconcile.durations import parse_duration, parse_time
 from tests.support import shifting
-from tests.support.ballast_objects import condition, wait_for_condition
+from tests.support.ballast_objects import condition, policy_evaluations, wait_for_condition
 from tests.support.kube import Kubectl, wait_for
 from tests.support.shifting_cluster import production_version, serve_first_model, shifting_traffic
 
@@ -23,23 +23,6 @@ def _policy(k: Kubectl) -> dict:
     return k.get_json("driftpolicy", POLICY)
 
 
-def _evaluations(k: Kubectl, version: str, count: int, timeout: float) -> list[dict]:
-    """Statuses of `count` successive evaluations of `version` (each a new lastEvaluationTime)."""
-    seen: dict[str, dict] = {}
-
-    def enough():
-        status = _policy(k).get("status") or {}
-        if status.get("modelVersion") == version and status.get("lastEvaluationTime") and status.get("checks"):
-            seen[status["lastEvaluationTime"]] = status
-        return len(seen) >= count
-
-    try:
-        wait_for(enough, timeout=timeout, interval=0.5, message=f"{count} evaluations of {version}")
-    except AssertionError as error:
-        raise AssertionError(f"{error}; the policy's status: {_policy(k).get('status')}") from None
-    return list(seen.values())
-
-
 def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(
     kubectl: Kubectl, namespace: str, ballast_operator
 ):
@@ -48,7 +31,7 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(
     k.apply(shifting.drift_policy(shifting.training_spec(rollout=CANARY)))
 
     with shifting_traffic(k, shifted=False) as traffic:
-        calm = _evaluations(k, champion, count=4, timeout=90)
+        calm = policy_evaluations(k, POLICY, champion, count=4, timeout=90)
         assert all(status["verdict"] in ("NoDrift", "NotEnoughData") for status in calm), calm[-1]["checks"]
         assert any(status["verdict"] == "NoDrift" for status in calm), "no window was ever judged"
         assert not (_policy(k).get("status") or {}).get("firings"), "training-like traffic fired"
@@ -102,7 +85,7 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(
             message="the policy records the promotion",
         )
 
-        after = _evaluations(k, challenger, count=3, timeout=90)
+        after = policy_evaluations(k, POLICY, challenger, count=3, timeout=90)
         assert all(status["verdict"] != "Drift" for status in after), after[-1]["checks"]
         assert any(status["verdict"] == "NoDrift" for status in after)
         assert len(_policy(k)["status"]["firings"]) == 1, "the same traffic fired again"

@@ -111,6 +111,43 @@ def wait_for_stage(k: Kubectl, version: str, stage: str, timeout: float = 180) -
     )
 
 
+def serve_first_version(k: Kubectl, dataset: dict, run: dict, timeout: float = 120) -> str:
+    """The Dataset, then the TrainingRun on it, waited for until the version it registers is in
+    Production; that version's name."""
+    k.apply(dataset)
+    wait_for_condition(k, "dataset", dataset["metadata"]["name"], "Ready")
+    k.apply(run)
+    done = wait_for_condition(k, "trainingrun", run["metadata"]["name"], "Succeeded")
+    assert condition(done, "Succeeded")["status"] == "True", done["status"]
+    version = done["status"]["modelVersion"]
+    wait_for_stage(k, version, "Production", timeout=timeout)
+    return version
+
+
+def policy_evaluations(
+    k: Kubectl, policy: str, version: str, count: int, timeout: float, after: str = ""
+) -> list[dict]:
+    """The DriftPolicy's statuses of `count` successive evaluations of `version` (each a new
+    lastEvaluationTime, later than `after` when given) that judged checks."""
+    seen: dict[str, dict] = {}
+
+    def status() -> dict:
+        return k.get_json("driftpolicy", policy).get("status") or {}
+
+    def enough() -> bool:
+        current = status()
+        evaluated = current.get("lastEvaluationTime") or ""
+        if current.get("modelVersion") == version and evaluated > after and current.get("checks"):
+            seen[evaluated] = current
+        return len(seen) >= count
+
+    try:
+        wait_for(enough, timeout=timeout, interval=0.5, message=f"{count} evaluations of {version} by {policy}")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the policy's status: {status()}") from None
+    return list(seen.values())
+
+
 def run_ballast_on_store(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
     """`ballast <args> --store file:///var/lib/ballast` as an administrator runs `gc` or `erase`:
     where the store is mounted at the operator's path, so the URIs the pods recorded are inside it."""

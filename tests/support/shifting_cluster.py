@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 
 from tests.support import shifting
-from tests.support.ballast_objects import condition, wait_for_condition
-from tests.support.kube import Kubectl, wait_for
+from tests.support.ballast_objects import serve_first_version
+from tests.support.kube import Kubectl
 from tests.support.traffic import Traffic
 
 
@@ -19,25 +19,13 @@ def production_version(k: Kubectl) -> str | None:
 
 def serve_first_model(k: Kubectl) -> str:
     """Dataset, TrainingRun, and the version it registers in Production; its name."""
-    k.apply(shifting.dataset(shifting.rows(400, shifted=False, seed=1)))
-    wait_for_condition(k, "dataset", shifting.MODEL, "Ready")
-    k.apply(
-        {
-            "apiVersion": "ballast.dev/v1alpha1",
-            "kind": "TrainingRun",
-            "metadata": {"name": "initial"},
-            "spec": shifting.training_spec(),
-        }
-    )
-    run = wait_for_condition(k, "trainingrun", "initial", "Succeeded")
-    assert condition(run, "Succeeded")["status"] == "True", run["status"]
-    wait_for(
-        lambda: production_version(k) == run["status"]["modelVersion"],
-        timeout=120,
-        interval=1,
-        message="the first version in Production",
-    )
-    return run["status"]["modelVersion"]
+    run = {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": "initial"},
+        "spec": shifting.training_spec(),
+    }
+    return serve_first_version(k, shifting.dataset(shifting.rows(400, shifted=False, seed=1)), run)
 
 
 def shifting_traffic(k: Kubectl, shifted: bool, max_rows_per_second: float | None = None) -> Traffic:

@@ -15,6 +15,11 @@ from ballast.reasons.driftpolicy import Check, FiringOutcome, Verdict
 NumericMethod = Literal["psi", "jensenShannon", "wasserstein", "ks"]
 CategoricalMethod = Literal["psi", "jensenShannon", "chiSquare"]
 DriftMethod = Literal["psi", "jensenShannon", "chiSquare", "ks", "wasserstein"]
+MAX_BASELINE_BINS = 64
+"""Bins kept per distribution in status.baseline: a numeric feature has about a dozen; a
+categorical one with more categories than this is left out of the baseline."""
+MAX_BASELINE_DISTRIBUTIONS = 257
+"""The features of status.baseline (the 256 a policy judges), and the predictions."""
 MIN_INTERVAL_SECONDS = 2
 """The shortest `interval` the API accepts; the operator also floors older objects to its own
 minimum (settings.drift_min_interval_seconds, this by default)."""
@@ -171,6 +176,45 @@ class DriftWindow(ApiModel):
     also starts one), for example 30m or 1h."""
 
 
+class ProductionBaseline(ApiModel):
+    """How much of a new Production version's own traffic is gathered before it is judged."""
+
+    period: Duration | None = None
+    """How long the baseline gathers at least, from the first reading of the new version: the
+    window's period when left out."""
+    min_samples: int | None = Field(default=None, ge=1)
+    """Predictions the baseline needs before it is recorded: the window's minSamples when left out."""
+
+
+# No class docstring: pydantic would copy it into the CRD in place of the field's own description.
+class ReferenceSource(StrEnum):
+    TRAINING = "training"
+    PRODUCTION_BASELINE = "productionBaseline"
+
+
+class DriftReference(ApiModel):
+    """What live windows are compared with: the Production version's training data, or a baseline
+    window of that version's own traffic, gathered after each change of the Production version."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.baseline) || self.source == 'productionBaseline'",
+                    "message": "reference.baseline applies to source productionBaseline only",
+                    "fieldPath": ".baseline",
+                }
+            ]
+        }
+    )
+
+    source: ReferenceSource = ReferenceSource.TRAINING
+    """training: the training snapshot's distributions (the model server's reference); productionBaseline:
+    the first window of traffic each new Production version serves, recorded in status.baseline."""
+    baseline: ProductionBaseline | None = None
+    """How long and how large the baseline is, with source productionBaseline."""
+
+
 class MetricsSource(ApiModel):
     """Where the serving counters the checks read come from."""
 
@@ -277,6 +321,8 @@ class DriftPolicySpec(ApiModel):
     """How often the policy is evaluated: at least 2s (and at least the operator's own minimum)."""
     cooldown: Duration = "1h"
     """After a firing, no new firing for this long."""
+    reference: DriftReference | None = None
+    """What the windows are compared with; the training data when left out."""
     source: MetricsSource | None = None
     """Where the counters come from; the serving pods, scraped directly, when left out."""
     action: DriftAction | None = None
@@ -335,6 +381,34 @@ class Firing(ApiModel):
     """The retraining in words: what it trains on, why it waits, or why none started (maxPerDay)."""
 
 
+class BaselineDistribution(ApiModel):
+    """One feature's (or the predictions') share of the baseline's values in each bin."""
+
+    name: str = Field(max_length=128)
+    """The feature, or __prediction__ for the model's predictions."""
+    bins: list[str] = Field(max_length=MAX_BASELINE_BINS)
+    """The bins: a numeric bucket's `le`, a category, or a class."""
+    ratios: list[float] = Field(max_length=MAX_BASELINE_BINS)
+    """The share of the present values in each bin, in the order of bins."""
+    missing_ratio: float | None = Field(default=None, ge=0, le=1)
+    """The share of the baseline's rows that missed the feature."""
+
+
+class Baseline(ApiModel):
+    """A window of the Production version's own traffic, the reference of the windows after it."""
+
+    model_version: str = Field(max_length=253)
+    """The Production version whose traffic it holds: a new Production version gathers a new one."""
+    started_at: datetime | None = None
+    """Where the baseline window began."""
+    recorded_at: datetime | None = None
+    """When it was recorded; absent while it is gathered."""
+    rows: int = Field(default=0, ge=0)
+    """Predictions in the baseline window (so far, while it is gathered)."""
+    distributions: list[BaselineDistribution] | None = Field(default=None, max_length=MAX_BASELINE_DISTRIBUTIONS)
+    """Each feature's distribution and the predictions'; absent while it is gathered."""
+
+
 class DriftPolicyStatus(StatusBase):
     """The last evaluation and the firings, written by the operator at every interval."""
 
@@ -359,3 +433,5 @@ class DriftPolicyStatus(StatusBase):
     """Each feature's drift, drifted features first, then by score."""
     firings: list[Firing] | None = Field(default=None, max_length=20)
     """Newest first."""
+    baseline: Baseline | None = None
+    """The production baseline the windows are compared with (spec.reference.source productionBaseline)."""

@@ -102,7 +102,7 @@ def _compare_to_reference(
     )
 
 
-def _histogram(cumulative: dict[str, float]) -> tuple[list[str], list[float]]:
+def histogram(cumulative: dict[str, float]) -> tuple[list[str], list[float]]:
     """`le` keys in order and the de-cumulated count of each bucket."""
     keys = sorted(cumulative, key=_le)
     counts, previous = [], 0.0
@@ -156,7 +156,7 @@ def feature_drift(window: Window, check: FeatureDriftCheck, min_samples: int) ->
         reference = references[feature]
         size = _reference_size(window, feature)
         if feature in numeric:
-            keys, counts = _histogram(numeric[feature])
+            keys, counts = histogram(numeric[feature])
             method: DriftMethod = check.numeric_method
             kind: FeatureKind = "numeric"
         else:
@@ -223,7 +223,7 @@ def prediction_drift(window: Window, check: PredictionDriftCheck, min_samples: i
             counts = [classes.get(k, 0.0) for k in keys]
             verdict = _compare_to_reference(method, "categorical", reference, size, keys, counts, threshold)
         else:
-            keys, counts = _histogram(buckets)
+            keys, counts = histogram(buckets)
             verdict = _compare_to_reference(method, "numeric", reference, size, keys, counts, threshold)
     except ValueError as error:  # a numeric-only method on a classifier's classes, or the reverse
         return CheckOutcome(Check.PREDICTION_DRIFT, Verdict.ERROR, message=str(error))
@@ -263,7 +263,7 @@ def integrity(window: Window, check: IntegrityCheck, min_samples: int) -> CheckO
     ]
     references = reference_bins(window)
     for feature, cumulative in numeric_features(window).items():
-        keys, counts = _histogram(cumulative)
+        keys, counts = histogram(cumulative)
         present, reference = sum(counts), references.get(feature)
         if present <= 0 or not reference or len(keys) < 2:
             continue

@@ -26,6 +26,7 @@ from ballast.metrics import DRIFT_FIRINGS, RETRAINS
 from ballast.net.slots import NamespaceSlots
 from ballast.reasons.driftpolicy import RetrainResult
 from ballast.reconcile.driftpolicy import reconcile_drift_policy
+from ballast.reconcile.driftpolicy_baseline import baseline_step
 from ballast.reconcile.driftpolicy_inputs import DriftObservation, parse_status
 from ballast.reconcile.driftpolicy_metrics import fired_action, retrain_results, window_restarted
 from ballast.reconcile.driftpolicy_schedule import evaluate_window, evaluation_due, resumed_window_start
@@ -107,7 +108,9 @@ def reconcile(
         started_at = kept.started_at
     template = spec.action.retrain.template if spec.action and spec.action.retrain else None
     dataset_name = template.spec.dataset_ref.name if template else None
-    evaluation = evaluate_window(spec, production, window) if window is not None else None
+    # with a production baseline, the reading either gathers it or is judged against it
+    step = baseline_step(spec, status.baseline, version, window, started_at if due else None, moment)
+    evaluation = evaluate_window(spec, production, step.judged) if step.judged is not None else None
     outcome = reconcile_drift_policy(
         DriftObservation(
             body=plain_body(body),
@@ -116,6 +119,7 @@ def reconcile(
             evaluation=evaluation,
             window_started_at=started_at,
             window_problem=problem,
+            baseline=step.baseline,
             runs=list(policy_runs.get((namespace, body.metadata.name), [])),
             dataset=one_of(ballast_datasets, (namespace, dataset_name)) if dataset_name else None,
             stages={s.name: s.stage for s in model_versions.get((namespace, spec.model), [])},

@@ -42,6 +42,12 @@ NO_PRODUCTION_VERSION: Final = "NoProductionVersion"
 PROMETHEUS_NO_DATA: Final = "PrometheusNoData"
 """Prometheus counted nothing in the window: not enough data, not a broken source."""
 
+# Drifting, with spec.reference.source productionBaseline
+COLLECTING_BASELINE: Final = "CollectingBaseline"
+"""A new Production version's first traffic is gathered as the reference: nothing is judged yet."""
+BASELINE_RECORDED: Final = "BaselineRecorded"
+"""The baseline was recorded in this evaluation; the next windows are judged against it."""
+
 
 # Where a firing's retraining stands (status.firings[].outcome, the Retraining reason).
 class FiringOutcome(StrEnum):

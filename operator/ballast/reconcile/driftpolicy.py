@@ -10,12 +10,20 @@ retraining a firing starts driftpolicy_retrains'.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from ballast.api.driftpolicy import DriftPolicyStatus, Firing
+from ballast.api.driftpolicy import Baseline, DriftPolicyStatus, Firing
 from ballast.conditions import ConditionType, at_second, rfc3339, set_condition, set_progress
-from ballast.reasons.driftpolicy import NO_PRODUCTION_VERSION, PROMETHEUS_NO_DATA, WATCHING, Verdict
+from ballast.reasons.driftpolicy import (
+    BASELINE_RECORDED,
+    COLLECTING_BASELINE,
+    NO_PRODUCTION_VERSION,
+    PROMETHEUS_NO_DATA,
+    WATCHING,
+    Verdict,
+)
+from ballast.reconcile.driftpolicy_baseline import baseline_target, replacing_patch
 from ballast.reconcile.driftpolicy_firing import judge
 from ballast.reconcile.driftpolicy_inputs import ConditionValue, DriftObservation, PolicyInputs, production_name
 from ballast.reconcile.driftpolicy_retrains import adopt_orphan_runs, follow_retrains, retraining_condition
@@ -64,7 +72,10 @@ def reconcile_drift_policy(observed: DriftObservation) -> Outcome:
     if firings or policy.status.firings:
         status.firings = firings[:MAX_FIRINGS]
     # conditions stay as every kind's reconciler keeps them: the wire form set_condition works on
-    outcome.status = status.to_merge_patch() | {"conditions": conditions}
+    patch = status.to_merge_patch()
+    if status.baseline is not None:
+        patch["baseline"] = replacing_patch(status.baseline)
+    outcome.status = patch | {"conditions": conditions}
     if production is not None:
         outcome.wake_at = next_evaluation(policy, evaluated_now="last_evaluation_time" in status.model_fields_set)
     return outcome
@@ -104,7 +115,9 @@ def _watch(
     status.model_version = production
     if observed.window_started_at is not None:
         status.window_start = at_second(observed.window_started_at)
-    if observed.evaluation is not None:
+    if observed.baseline is not None:
+        drifting = _gather_baseline(status, policy, observed.baseline)
+    elif observed.evaluation is not None:
         drifting = judge(outcome, status, firings, policy, observed.evaluation, production)
     elif observed.window_started_at == now:
         # a window started: the first reading only sets its start, the next one judges it
@@ -115,6 +128,33 @@ def _watch(
             status.verdict, status.samples, status.score = Verdict.NOT_ENOUGH_DATA, 0, None
             status.checks, status.features = [], []
     return ready, drifting
+
+
+def _gather_baseline(status: DriftPolicyStatus, policy: PolicyInputs, baseline: Baseline) -> ConditionValue:
+    """A reading that gathers the production baseline: nothing is judged, the progress (or the
+    baseline, once complete) is written, and a recorded baseline starts the first judged window."""
+    now = policy.now
+    status.baseline = baseline
+    status.last_evaluation_time = at_second(now)
+    # the previous version's scores say nothing about this one, which is not judged yet
+    status.verdict, status.samples, status.score = Verdict.NOT_ENOUGH_DATA, baseline.rows, None
+    status.checks, status.features = [], []
+    version = baseline.model_version
+    if baseline.recorded_at is not None:
+        status.window_start = at_second(now)
+        return (
+            "Unknown",
+            BASELINE_RECORDED,
+            f"recorded a baseline of {baseline.rows} predictions of {version}; the next windows are judged against it",
+        )
+    target = baseline_target(policy.spec)
+    until = (baseline.started_at or now) + timedelta(seconds=target.period_seconds)
+    return (
+        "Unknown",
+        COLLECTING_BASELINE,
+        f"collecting a baseline of {version}'s traffic: {baseline.rows} of {target.min_samples} predictions, "
+        f"until at least {rfc3339(until)}",
+    )
 
 
 def _set(

@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from ballast.api.dataset import DatasetStatus
-from ballast.api.driftpolicy import DriftAction, DriftPolicySpec, DriftPolicyStatus, DriftWindow
+from ballast.api.driftpolicy import Baseline, DriftAction, DriftPolicySpec, DriftPolicyStatus, DriftWindow
 from ballast.api.modelversion import DatasetVersionRef, ModelSource, ModelVersionStatus
 from ballast.build.policy import Refusal
 from ballast.build.retrain import retrain_template_refusal
@@ -48,6 +48,9 @@ class DriftObservation:
     window_started_at: datetime | None = None
     window_problem: tuple[str, str] | None = None
     """(reason, message) when the counters could not be read."""
+    baseline: Baseline | None = None
+    """The production baseline gathered in this reconcile (`driftpolicy_baseline.baseline_step`):
+    its progress, or the baseline recorded now; None when nothing was gathered."""
     runs: list[PolicyRun] = field(default_factory=list)
     dataset: dict[str, Any] | None = None
     """The Dataset the retrain template trains on (metadata, spec, status)."""
