@@ -16,29 +16,25 @@ import pytest
 from ballast.api.dataset import DatasetSchema
 from ballast.models.skops_format import load_model
 from ballast.training.features import feature_columns, feature_frame
-from tests.support import traffic
+from tests.integration.test_serving import infer, production, serve_run
 from tests.support.ballast_objects import (
     IRIS_COLUMNS,
     condition,
-    dataset,
     iris_rows,
     run_ballast_on_store,
     training_run,
     wait_for_condition,
+    with_iris_dataset,
 )
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.traffic import ready_endpoints
 
 ESTIMATOR = "lightgbm.LGBMClassifier"
-FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 @pytest.fixture
 def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
-    k = kubectl.in_namespace(namespace)
-    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
-    wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
-    return k
+    return with_iris_dataset(kubectl.in_namespace(namespace))
 
 
 def test_lightgbm_trains_registers_and_serves_as_the_stored_pipeline(k: Kubectl):
@@ -47,9 +43,7 @@ def test_lightgbm_trains_registers_and_serves_as_the_stored_pipeline(k: Kubectl)
     assert refused.returncode != 0 and "allow-listed estimators" in refused.stderr, refused.stderr
 
     k.apply(training_run("bad-leaves", "iris", estimator=ESTIMATOR, params={"num_leaves": 1}))
-    run = training_run("boosted", "iris", estimator=ESTIMATOR, params={"n_estimators": 30, "num_leaves": 7})
-    run["spec"]["modelVersionTemplate"] = {"serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"}}
-    k.apply(run)
+    k.apply(serve_run("boosted", ESTIMATOR, {"n_estimators": 30, "num_leaves": 7}))
 
     bad = condition(wait_for_condition(k, "trainingrun", "bad-leaves", "Succeeded"), "Succeeded")
     assert (bad["status"], bad["reason"]) == ("False", "InvalidEstimator"), bad
@@ -59,12 +53,7 @@ def test_lightgbm_trains_registers_and_serves_as_the_stored_pipeline(k: Kubectl)
     assert condition(trained, "Succeeded")["status"] == "True", trained["status"]
     assert trained["status"]["params"]["deterministic"] is True and trained["status"]["params"]["n_jobs"] == 1
     name = trained["status"]["modelVersion"]
-
-    def promoted():
-        version = k.get_json("modelversion", name)
-        return version if (version.get("status") or {}).get("stage") == "Production" else None
-
-    version = wait_for(promoted, timeout=180, interval=1, message=f"{name} in Production")
+    version = production(k, name)
     artifact = version["spec"]["artifact"]
     stored = load_model(
         (shared_store_dir() / artifact["uri"].removeprefix("file:///var/lib/ballast/")).read_bytes(), artifact["sha256"]
@@ -77,7 +66,7 @@ def test_lightgbm_trains_registers_and_serves_as_the_stored_pipeline(k: Kubectl)
 
     endpoint = wait_for(lambda: ready_endpoints(k, "iris"), timeout=120, message="a ready endpoint for iris")[0]
     rows = iris_rows()[::7]
-    response = traffic.infer(endpoint, "iris", FEATURES, rows, 10)
+    response = infer(endpoint, rows, timeout=10)
     outputs = {output["name"]: output["data"] for output in response["outputs"]}
     schema = DatasetSchema.model_validate({"columns": IRIS_COLUMNS, "target": "species"})
     local = feature_frame(pd.DataFrame(rows).drop(columns="species"), feature_columns(schema))
