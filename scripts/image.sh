@@ -24,9 +24,10 @@ image=${IMAGE:-localhost/ballast:$version}
 uv_version=0.13.8
 
 # The base: Debian's own python3 (3.11 in bookworm) and nothing to install packages with; the
-# manylinux wheels of numpy, scipy, pandas and pyarrow bring all their libraries but libstdc++.
+# manylinux wheels of numpy, scipy, pandas and pyarrow bring all their libraries but libstdc++;
+# lightgbm's wheel links the system's OpenMP runtime (libgomp.so.1) instead of bundling one.
 suite=${BALLAST_DEBIAN_SUITE:-bookworm}
-base_packages=python3,python3-venv,ca-certificates,libstdc++6
+base_packages=python3,python3-venv,ca-certificates,libstdc++6,libgomp1
 # A fixed timestamp makes the same packages give the same tar, byte for byte.
 base_epoch=1735689600 # 2025-01-01T00:00:00Z
 
@@ -187,8 +188,8 @@ verify() { # IMAGE: what the chart's pods do to it (read-only root, uid 65532, n
   podman run "${restricted[@]}" "$target" --version
   podman run "${restricted[@]}" --entrypoint /opt/ballast/bin/python "$target" -c '
 import importlib.metadata as md, sys
-import sklearn, skops, pyarrow, pandas, scipy, kopf, kubernetes, numpy, ballast
-for name in ("scikit-learn", "skops", "pyarrow", "pandas", "scipy", "numpy", "kopf", "kubernetes"):
+import sklearn, skops, pyarrow, pandas, scipy, kopf, kubernetes, numpy, lightgbm, ballast
+for name in ("scikit-learn", "skops", "pyarrow", "pandas", "scipy", "numpy", "lightgbm", "kopf", "kubernetes"):
     print(name, md.version(name))
 assert not any(d.metadata["Name"] == "pip" for d in md.distributions()), "pip is installed"
 print("python", sys.version.split()[0], "uid ok, read-only ok")'

@@ -13,11 +13,10 @@ import pytest
 from tests.integration.test_network_policies import comes_back_after_deletion
 from tests.support.ballast_objects import (
     condition,
-    dataset,
-    iris_rows,
     training_run,
     wait_for_condition,
     wait_for_stage,
+    with_iris_dataset,
 )
 from tests.support.kube import Kubectl, wait_for
 
@@ -30,10 +29,7 @@ def serve_run(name: str) -> dict:
 
 @pytest.fixture
 def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
-    k = kubectl.in_namespace(namespace)
-    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
-    wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
-    return k
+    return with_iris_dataset(kubectl.in_namespace(namespace))
 
 
 FOREIGN = {

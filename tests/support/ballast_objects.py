@@ -101,6 +101,13 @@ def wait_for_condition(
     return wait_for(settled, timeout=timeout, interval=1, message=f"{resource}/{name} {type} in {statuses}")
 
 
+def with_iris_dataset(k: Kubectl) -> Kubectl:
+    """k, once its namespace has the iris Dataset ingested and Ready (the serving tests' start)."""
+    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
+    wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
+    return k
+
+
 def wait_for_stage(k: Kubectl, version: str, stage: str, timeout: float = 180) -> None:
     """Waits until the ModelVersion `version` is in `stage` (Production, Canary, ...)."""
     wait_for(

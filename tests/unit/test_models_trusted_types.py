@@ -107,6 +107,9 @@ def param_variants(class_path: str) -> Iterator[dict[str, Any]]:
         yield {**fast, "early_stopping": True, "validation_fraction": 0.2}
     if "n_iter_no_change" in known and "early_stopping" not in known:
         yield {**fast, "n_iter_no_change": 2}
+    if "boosting_type" in known:  # LightGBM: dart and random forest keep other state than gbdt
+        yield {**fast, "boosting_type": "dart"}
+        yield {**fast, "boosting_type": "rf", "subsample": 0.8, "subsample_freq": 1}
     if "init" in known:
         yield {**fast, "init": "zero"}
     if "algorithm" in known and "metric" in known:

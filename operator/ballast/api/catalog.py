@@ -18,6 +18,9 @@ ESTIMATORS: dict[str, Task] = {
     "sklearn.ensemble.HistGradientBoostingClassifier": "classification",
     "sklearn.tree.DecisionTreeClassifier": "classification",
     "sklearn.neighbors.KNeighborsClassifier": "classification",
+    # LightGBM's scikit-learn classes; Ballast pins what makes them reproducible
+    # (ballast.training.lightgbm_params)
+    "lightgbm.LGBMClassifier": "classification",
     "sklearn.naive_bayes.GaussianNB": "classification",
     "sklearn.linear_model.LinearRegression": "regression",
     "sklearn.linear_model.Ridge": "regression",
@@ -29,6 +32,7 @@ ESTIMATORS: dict[str, Task] = {
     "sklearn.ensemble.HistGradientBoostingRegressor": "regression",
     "sklearn.tree.DecisionTreeRegressor": "regression",
     "sklearn.neighbors.KNeighborsRegressor": "regression",
+    "lightgbm.LGBMRegressor": "regression",
 }
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")

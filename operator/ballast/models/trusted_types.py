@@ -24,6 +24,13 @@ SKOPS_TRUSTED_TYPES: frozenset[str] = frozenset(
         # path, each a fixed piece of numpy or Ballast code; the step's parameters are plain data.
         "ballast.models.feature_functions.date_parts",
         "ballast.models.feature_functions.ratio",
+        # LightGBM (ballast.training.lightgbm_params): the estimators, and the Booster, which skops
+        # rebuilds through its __setstate__ from the model text LightGBM wrote (LightGBM's own
+        # parser, no pickle); the evaluation history is an OrderedDict of plain lists.
+        "collections.OrderedDict",
+        "lightgbm.basic.Booster",
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
         "numpy.clip",
         "numpy.digitize",
         "numpy.dtype",
@@ -49,6 +56,12 @@ ARTIFACT_TYPES: frozenset[str] = frozenset(
         "builtins.slice",
         "builtins.str",
         "builtins.tuple",
+        "collections.OrderedDict",
+        "collections.defaultdict",
+        "lightgbm.basic.Booster",
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
+        "numpy.bool",
         "numpy.clip",
         "numpy.digitize",
         "numpy.dtype",

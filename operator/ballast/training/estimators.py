@@ -14,10 +14,20 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 from ballast.api.catalog import ESTIMATORS, Task
+from ballast.training import lightgbm_params
 from ballast.training.errors import InvalidEstimator
 
 # Set from spec.seed so that a run is reproducible from its spec; a second source would conflict.
 SEEDED_PARAM = "random_state"
+
+# Params Ballast sets itself on every estimator of a family (the class's top-level package), so
+# that the same spec gives the same bytes; a TrainingRun may not set them.
+PINNED_PARAMS: dict[str, dict[str, Any]] = {lightgbm_params.FAMILY: lightgbm_params.PINNED_PARAMS}
+
+
+def estimator_family(cls: type) -> str:
+    """The package that makes the estimator (sklearn, lightgbm): its version decides the model."""
+    return cls.__module__.partition(".")[0]
 
 
 def estimator_task(class_path: str) -> Task:
@@ -47,21 +57,30 @@ def param_problems(cls: type[BaseEstimator], params: dict[str, Any]) -> list[str
     Each value is checked on its own against the estimator's `_parameter_constraints` (the
     rules scikit-learn applies at fit time), so one bad value does not hide the next one.
     Rules that span several params (a solver that does not support a penalty) are still only
-    known at fit time.
+    known at fit time. LightGBM declares no constraints: its values are checked by
+    `lightgbm_params.LightGBMParams` instead.
     """
     known = sorted(cls().get_params(deep=False))
     constraints: dict[str, Any] = getattr(cls, "_parameter_constraints", {})
+    pinned = PINNED_PARAMS.get(estimator_family(cls), {})
     problems: list[str] = []
     for name, value in sorted(params.items()):
         if name == SEEDED_PARAM:
             problems.append(f"{SEEDED_PARAM!r} is set from spec.seed; set the seed there instead")
-        elif name not in known:
+        elif name in pinned and value != pinned[name]:
+            # the pinned value itself is accepted, so a run's recorded params can be replayed
+            problems.append(
+                f"{name!r} is set by Ballast to {pinned[name]!r} so that the same spec trains the same model"
+            )
+        elif name not in known and name not in pinned:
             problems.append(_unknown_param_problem(name, known))
         elif name in constraints:
             try:
                 validate_parameter_constraints({name: constraints[name]}, {name: value}, caller_name=cls.__name__)
             except InvalidParameterError as error:
                 problems.append(str(error))
+    if estimator_family(cls) == lightgbm_params.FAMILY:
+        problems.extend(lightgbm_params.lightgbm_param_problems(params))
     return problems
 
 
@@ -72,7 +91,7 @@ def build_estimator(class_path: str, params: dict[str, Any] | None, seed: int) -
     problems = param_problems(cls, params)
     if problems:
         raise InvalidEstimator(f"invalid params for {class_path}: " + "; ".join(problems), tuple(problems))
-    estimator = cls(**params)
+    estimator = cls(**{**params, **PINNED_PARAMS.get(estimator_family(cls), {})})
     if SEEDED_PARAM in estimator.get_params(deep=False):
         estimator.set_params(**{SEEDED_PARAM: seed})
     return estimator

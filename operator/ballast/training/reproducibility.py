@@ -13,7 +13,7 @@ import numpy as np
 import ballast
 
 # The packages whose versions decide the fitted model's bytes.
-KEY_PACKAGES = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
+KEY_PACKAGES = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "lightgbm")
 IMAGE_ENV = "BALLAST_IMAGE"
 IMAGE_DIGEST_ENV = "BALLAST_IMAGE_DIGEST"
 CODE_VERSION_ENV = "BALLAST_CODE_VERSION"
