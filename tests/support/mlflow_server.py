@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from benchmarks.peer_venvs import peer_python
+
+from tests.support.net import wait_until_answering
 
 MLFLOW_VERSION = "3.17.2"
 """The server the tests log to. 3.18.0, the client's release (operator/constraints.txt), needs an
@@ -66,7 +65,7 @@ def running_mlflow_server(workdir: Path, host: str, port: int) -> Iterator[Mlflo
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     uri = f"http://{host}:{port}"
     try:
-        _wait_until_healthy(process, uri, log_path)
+        wait_until_answering(process, f"{uri}/health", log_path, "the MLflow server", START_SECONDS)
         yield MlflowServer(uri=uri, log_path=log_path)
     finally:
         process.terminate()
@@ -75,25 +74,3 @@ def running_mlflow_server(workdir: Path, host: str, port: int) -> Iterator[Mlflo
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait_until_healthy(process: subprocess.Popen, uri: str, log_path: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        if process.poll() is not None:
-            pytest.fail(
-                f"the MLflow server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}", pytrace=False
-            )
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"the MLflow server did not answer {uri}/health within {START_SECONDS} s:\n"
-                f"{log_path.read_text()[-3000:]}",
-                pytrace=False,
-            )
-        time.sleep(0.5)
