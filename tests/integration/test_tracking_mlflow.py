@@ -76,7 +76,9 @@ def test_a_trained_run_is_in_mlflow_with_its_params_metrics_gates_lineage_and_ca
         assert logged.info.run_id in tracked["message"]
         assert logged.info.run_name == "iris-logreg" and logged.info.status == "FINISHED"
         # parameters as fitted (defaults included), every metric at full precision
-        assert logged.data.params["C"] == "1.0" and logged.data.params["max_iter"] == "500"
+        # (the API server keeps 1.0 as the JSON number 1: the text is status's, the value the same)
+        assert float(logged.data.params["C"]) == 1.0 and logged.data.params["max_iter"] == "500"
+        assert logged.data.params["solver"] == status["params"]["solver"]
         assert set(logged.data.params) == set(status["params"])
         assert logged.data.metrics == pytest.approx(status["metrics"], rel=0, abs=0)
         # the gates, and what joins the MLflow run to Ballast's lineage
