@@ -125,6 +125,10 @@ def test_with_the_tracking_server_down_the_run_succeeds_and_says_why_it_is_not_t
             "events", "--field-selector", "involvedObject.name=iris-down,reason=TrackingServerUnreachable"
         )
         assert [e["type"] for e in warnings["items"]] == ["Warning"], warnings["items"]
+        unreachable = (
+            f'ballast_tracking_attempts_total{{namespace="{own_namespace}",result="TrackingServerUnreachable"}}'
+        )
+        assert unreachable in operator.metrics()
 
         # the server comes up on that address: the next retry logs the run, once
         with running_mlflow_server(tmp_path / "mlflow", "127.0.0.1", port) as server:
@@ -132,4 +136,7 @@ def test_with_the_tracking_server_down_the_run_succeeds_and_says_why_it_is_not_t
             assert condition(run, "Tracked")["reason"] == "Logged"
             [logged] = _mlflow_run(server.uri, own_namespace, run["metadata"]["uid"])
             assert logged.data.tags["ballast.dataset.sha256"] == run["status"]["datasetVersion"]
+        assert (
+            f'ballast_tracking_attempts_total{{namespace="{own_namespace}",result="Logged"}} 1.0' in operator.metrics()
+        )
     assert operator.log_problems() == []

@@ -42,7 +42,7 @@ def tracking_step(
     current = next((c for c in conditions if c.get("type") == TRACKED), None)
     if current is not None and current.get("status") == "True":
         return TrackingStep(conditions)
-    if state is None or (state.last is None and not state.pending):
+    if state is None:
         if current is None:
             conditions = queued_for_tracking(conditions, tracking_uri, generation, now)
         return TrackingStep(conditions, request=True)
