@@ -47,6 +47,12 @@ LEADER = Gauge(
     "1 while this replica holds the leader Lease and reconciles, 0 while it stands by "
     "(always 1 with leader election off).",
 )
+TRACKING_ATTEMPTS = Counter(
+    "ballast_tracking_attempts_total",
+    "Attempts to log a finished TrainingRun to the tracking server, by their Tracked reason "
+    "(Logged, TrackingServerUnreachable, TrackingRefused).",
+    ["namespace", "result"],
+)
 AUDIT_APPEND_FAILURES = Counter(
     "ballast_audit_append_failures_total",
     "Decisions the store refused to append to the audit trail (each also a Warning Event AuditUnavailable).",

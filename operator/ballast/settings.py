@@ -75,6 +75,13 @@ class Settings:
     prometheus_deadline_seconds: float = PROMETHEUS_DEADLINE_SECONDS
     """How long one evaluation's Prometheus queries may take, all together: the longest a
     DriftPolicy holds a handler thread, however slowly its URL answers."""
+    tracking_uri: str | None = None
+    """An MLflow tracking server every finished TrainingRun is also logged to (ballast.tracking);
+    unset, nothing is contacted."""
+    tracking_experiment: str | None = None
+    """The one MLflow experiment runs are logged under; unset, one per model (ballast/<namespace>/<model>)."""
+    tracking_retry_seconds: float = 60
+    """How long after a failed attempt to log a run (server down, refused) it is tried again."""
 
     @property
     def prometheus_egress(self) -> EgressPolicy:
@@ -127,6 +134,9 @@ class Settings:
             prometheus_deadline_seconds=float(
                 env.get("BALLAST_PROMETHEUS_DEADLINE_SECONDS", defaults.prometheus_deadline_seconds)
             ),
+            tracking_uri=env.get("BALLAST_TRACKING_URI") or None,
+            tracking_experiment=env.get("BALLAST_TRACKING_EXPERIMENT") or None,
+            tracking_retry_seconds=float(env.get("BALLAST_TRACKING_RETRY_SECONDS", defaults.tracking_retry_seconds)),
         )
 
 

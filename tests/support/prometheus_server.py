@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.support.kube import REPO
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_until_answering
 
 BUILD_SCRIPT = REPO / "tests" / "prometheus" / "build.sh"
 JOB = "ballast-serving"
@@ -151,7 +151,7 @@ def running_prometheus(
         )
     server = PrometheusServer(url=f"http://127.0.0.1:{port}", log_path=log_path)
     try:
-        _wait_until_ready(process, server)
+        wait_until_answering(process, f"{server.url}/-/ready", log_path, "Prometheus", 60)
         yield server
     finally:
         process.terminate()
@@ -160,21 +160,3 @@ def running_prometheus(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen, server: PrometheusServer) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            pytest.fail(
-                f"Prometheus exited with {process.returncode}:\n{server.log_path.read_text()[-3000:]}", pytrace=False
-            )
-        try:
-            with urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"Prometheus was not ready within 60 s:\n{server.log_path.read_text()[-3000:]}", pytrace=False)
-        time.sleep(0.2)

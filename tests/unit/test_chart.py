@@ -54,6 +54,8 @@ def test_lint_passes_strictly(values):
         ("crds.keep", "yes", "at '/crds/keep': got string, want boolean"),
         ("watch.namespaces", "team-a", "at '/watch/namespaces': got string, want array"),
         ("image.pullPolicy", "Sometimes", "/image/pullPolicy"),
+        ("tracking.url", "http://mlflow:5000", "additional properties 'url' not allowed"),
+        ("tracking.uri", "mlflow:5000", "/tracking/uri"),
     ],
 )
 def test_schema_rejects_typos_and_wrong_types(key, value, message):
@@ -447,6 +449,32 @@ def test_s3_store_needs_no_claim_and_gives_the_operator_its_credentials():
     assert all(v["name"] != STORE_VOLUME for v in pod["volumes"])
     assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "store-credentials"}}]
     assert Settings.from_env(_env(pod["containers"][0])).store_secret == "store-credentials"
+
+
+@pytest.mark.tools
+def test_tracking_values_reach_the_settings_and_the_credentials_the_environment():
+    _, _, untracked = _operator()
+    assert Settings.from_env(_env(untracked)).tracking_uri is None  # nothing contacted by default
+    assert "envFrom" not in untracked
+    _, _, container = _operator(
+        {
+            "tracking.uri": "http://mlflow.mlflow.svc:5000",
+            "tracking.experiment": "team-a",
+            "tracking.secret": "mlflow-credentials",
+            "tracking.retrySeconds": 30,
+            "store.secret": "store-credentials",
+        }
+    )
+    settings = Settings.from_env(_env(container))
+    assert (settings.tracking_uri, settings.tracking_experiment, settings.tracking_retry_seconds) == (
+        "http://mlflow.mlflow.svc:5000",
+        "team-a",
+        30,
+    )
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "store-credentials"}},
+        {"secretRef": {"name": "mlflow-credentials"}},
+    ]
 
 
 # --- metrics, ServiceMonitor, NetworkPolicy, labels ----------------------------------------

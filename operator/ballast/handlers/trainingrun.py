@@ -9,10 +9,12 @@ import kopf
 from ballast.handlers.apply import plain_body
 from ballast.handlers.context import SETTINGS, namespace_artifact_store, now
 from ballast.handlers.indexes import job_of, one_of, stuck_pod_of, termination_of
+from ballast.handlers.tracking import tracker
 from ballast.lifecycle.stored_version import read_stored_version
 from ballast.reconcile.jobs import lasting_problem
 from ballast.reconcile.outcome import Outcome, waking_by
 from ballast.reconcile.trainingrun import TrainingRunObservation, reconcile_training_run, version_to_look_up
+from ballast.wakeups import ObjectKey
 
 
 def reconcile(
@@ -42,5 +44,9 @@ def reconcile(
         job=job,
         termination=termination_of(ballast_job_pods, namespace, job_name),
         pod_problem=pod_problem,
+        tracking=tracker().state(body.metadata.uid) if SETTINGS.tracking_uri else None,
     )
-    return waking_by(reconcile_training_run(observed, SETTINGS), look_again)
+    outcome = reconcile_training_run(observed, SETTINGS)
+    if outcome.log_to_tracker:
+        tracker().submit(ObjectKey("TrainingRun", namespace, body.metadata.name), plain)
+    return waking_by(outcome, look_again)

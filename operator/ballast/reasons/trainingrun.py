@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class TrainingRunReason(StrEnum):
@@ -33,3 +34,22 @@ class RunPhase(StrEnum):
     """Ready True, Succeeded True."""
     FAILED = "Failed"
     """Ready False, Succeeded False: over, for good."""
+
+
+TRACKED: Final = "Tracked"
+"""The condition type that says whether a finished run is logged to the experiment tracking
+server (ballast.tracking); present only when one is configured. It never touches Ready,
+Succeeded or Stalled: tracking is a copy for people to look at, never part of the run's outcome."""
+
+
+class TrackingReason(StrEnum):
+    """Reasons of the Tracked condition."""
+
+    LOGGING = "Logging"
+    """Unknown: the run is queued for the tracking server, or being logged."""
+    LOGGED = "Logged"
+    """True: the tracking server holds the run (its params, metrics, gates, tags and card)."""
+    TRACKING_SERVER_UNREACHABLE = "TrackingServerUnreachable"
+    """False: no answer (refused connection, timeout, a 5xx after the client's retries); tried again later."""
+    TRACKING_REFUSED = "TrackingRefused"
+    """False: the server answered with an error (credentials, permissions, a limit); tried again later."""

@@ -41,6 +41,9 @@ class Outcome:
     """Status changes of related objects that must be visible before this object's own (a
     sibling leaves Production before this one enters it): written after the children, before
     the object's own status."""
+    log_to_tracker: bool = False
+    """A finished TrainingRun to hand, as read, to the tracking server's logger (ballast.tracking):
+    logged off the reconcile's path, which hears back through the Tracked condition."""
     wake_at: datetime | None = None
     """When the object must be reconciled again although nothing it watches changes (a canary's
     analysis is due, a grace period or a cooldown ends, a drift evaluation is due); None when

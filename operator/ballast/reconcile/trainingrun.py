@@ -35,8 +35,10 @@ from ballast.reconcile.jobs import (
 )
 from ballast.reconcile.outcome import Outcome
 from ballast.reconcile.progress import finished_run_phase, run_standing
+from ballast.reconcile.tracking import queued_for_tracking, tracking_step
 from ballast.reconcile.typed import Typed, condition_of, parse_object, wire_conditions
 from ballast.settings import Settings
+from ballast.tracking.state import TrackingState
 
 RESULT_FIELDS = ("metrics", "params", "gates", "reproducibility")
 # what a Dataset version records -> the pinned run's status field -> the ModelVersion's annotation
@@ -61,6 +63,9 @@ class TrainingRunObservation:
     stored_version: StoredVersion | None = None
     """The pinned version as the store has it, when the Dataset's status no longer lists it
     (see `version_to_look_up`)."""
+    tracking: TrackingState | None = None
+    """Where logging the finished run to the tracking server stands (ballast.tracking), when
+    one is configured."""
 
 
 RunView = Typed[TrainingRunSpec, TrainingRunStatus]
@@ -127,6 +132,8 @@ def reconcile_training_run(observed: TrainingRunObservation, settings: Settings)
     outcome = Outcome(status={"observedGeneration": run.generation})
     if run_finished(run.status):
         outcome.status["conditions"] = _finished_conditions(run, observed.now)
+        if settings.tracking_uri:
+            _track(outcome, run, observed, settings.tracking_uri, settings.tracking_retry_seconds)
         return outcome
     if run.status.job_name is None:
         verdict = _start(outcome, run, observed, settings)
@@ -134,7 +141,32 @@ def reconcile_training_run(observed: TrainingRunObservation, settings: Settings)
         verdict = _follow(outcome, run, observed, settings)
     outcome.wake_at = verdict.wake_at
     outcome.status["conditions"] = _conditions(run, verdict, observed.now)
+    if settings.tracking_uri and verdict.phase in (RunPhase.SUCCEEDED, RunPhase.FAILED):
+        # the tracker is handed the run as the API server has it, status written: by the next
+        # reconcile, which a status write does not cause by itself, so it is asked for now
+        outcome.status["conditions"] = queued_for_tracking(
+            outcome.status["conditions"], settings.tracking_uri, run.generation, observed.now
+        )
+        outcome.wake_at = observed.now
     return outcome
+
+
+def _track(
+    outcome: Outcome, run: RunView, observed: TrainingRunObservation, tracking_uri: str, retry_seconds: float
+) -> None:
+    step = tracking_step(
+        outcome.status["conditions"],
+        observed.tracking,
+        tracking_uri=tracking_uri,
+        retry_seconds=retry_seconds,
+        generation=run.generation,
+        now=observed.now,
+    )
+    outcome.status["conditions"] = step.conditions
+    outcome.log_to_tracker = step.request
+    outcome.wake_at = step.wake_at
+    if step.event is not None:
+        outcome.events.append(step.event)
 
 
 def _conditions(run: RunView, verdict: Verdict, now: datetime) -> list[dict[str, Any]]:
