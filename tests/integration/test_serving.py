@@ -25,11 +25,11 @@ from tests.support import traffic
 from tests.support.ballast_objects import (
     IRIS_COLUMNS,
     condition,
-    dataset,
     iris_rows,
     run_ballast,
     training_run,
     wait_for_condition,
+    with_ready_iris_dataset,
 )
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.traffic import ready_endpoints
@@ -73,10 +73,7 @@ def production(k: Kubectl, name: str) -> dict:
 @pytest.fixture
 def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
     """The test's namespace, with the iris Dataset ingested and valid."""
-    k = kubectl.in_namespace(namespace)
-    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
-    wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
-    return k
+    return with_ready_iris_dataset(kubectl, namespace)
 
 
 def test_a_trained_model_is_served_and_an_immediate_rollout_replaces_it_without_failed_requests(

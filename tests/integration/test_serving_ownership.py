@@ -11,7 +11,12 @@ import time
 import pytest
 
 from tests.integration.test_network_policies import comes_back_after_deletion
-from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
+from tests.support.ballast_objects import (
+    condition,
+    training_run,
+    wait_for_condition,
+    with_ready_iris_dataset,
+)
 from tests.support.kube import Kubectl, wait_for
 
 
@@ -23,10 +28,8 @@ def serve_run(name: str) -> dict:
 
 @pytest.fixture
 def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
-    k = kubectl.in_namespace(namespace)
-    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
-    wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
-    return k
+    """The test's namespace, with the iris Dataset ingested and valid."""
+    return with_ready_iris_dataset(kubectl, namespace)
 
 
 FOREIGN = {

@@ -137,3 +137,12 @@ def run_ballast(k: Kubectl, *args: str) -> str:
     )
     assert result.returncode == 0, result.stderr + result.stdout
     return result.stdout
+
+
+def with_ready_iris_dataset(kubectl: Kubectl, namespace: str) -> Kubectl:
+    """kubectl in the namespace, once its `iris` Dataset (inline rows) is ingested and Ready:
+    what serving tests train their models on."""
+    k = kubectl.in_namespace(namespace)
+    k.apply(dataset("iris", {"inline": {"rows": iris_rows()}}))
+    wait_for_condition(k, "dataset", "iris", "Ready", timeout=120)
+    return k
