@@ -24,15 +24,16 @@ from tests.support.traffic import ready_endpoints
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 MAX_REPLICAS = 3
-# a CPU request this small makes one busy model server far above the target, so a load from
-# one test process is enough on a 2-core machine shared with other work
+# a CPU request this small makes one busy model server far above the target (a load from
+# one test process is enough on a 2-core machine shared with other work), and an idle one
+# (probes and scrapes cost a few millicores) well below it
 AUTOSCALING = {
     "minReplicas": 1,
     "maxReplicas": MAX_REPLICAS,
     "targetCpuUtilization": 50,
     "scaleDownStabilizationSeconds": 20,
 }
-SERVING = {"replicas": 1, "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}}, "autoscaling": AUTOSCALING}
+SERVING = {"replicas": 1, "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}, "autoscaling": AUTOSCALING}
 
 
 @pytest.fixture
