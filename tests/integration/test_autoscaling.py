@@ -120,7 +120,7 @@ def test_the_autoscaler_scales_production_up_under_load_and_down_after_and_goes_
         assert deployment_replicas(k, deployment)[0] >= 2
         managers = {
             entry["manager"]
-            for entry in k.get_json("deployment", deployment)["metadata"]["managedFields"]
+            for entry in k.get_json("deployment", deployment, "--show-managed-fields")["metadata"]["managedFields"]
             if "f:replicas" in (entry.get("fieldsV1") or {}).get("f:spec", {})
         }
         assert "ballast" not in managers, managers
