@@ -105,6 +105,15 @@ def delete_job(namespace: str, name: str) -> None:
             raise
 
 
+def delete_autoscaler(namespace: str, name: str) -> None:
+    """Remove a HorizontalPodAutoscaler; one already gone is fine."""
+    try:
+        unparsed(client.AutoscalingV2Api(api_client()).delete_namespaced_horizontal_pod_autoscaler, name, namespace)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
 def create_custom_object(plural: str, manifest: dict) -> bool:
     """Create a Ballast object; False when one of that name already exists."""
     try:
@@ -193,15 +202,17 @@ _APPLY = {
     ("apps/v1", "Deployment"): lambda api: client.AppsV1Api(api).patch_namespaced_deployment,
     ("v1", "Service"): lambda api: client.CoreV1Api(api).patch_namespaced_service,
     ("networking.k8s.io/v1", "NetworkPolicy"): lambda api: client.NetworkingV1Api(api).patch_namespaced_network_policy,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): lambda api: (
+        client.AutoscalingV2Api(api).patch_namespaced_horizontal_pod_autoscaler
+    ),
 }
 
 
 def server_side_apply(manifest: dict, *, field_manager: str, resource_version: str | None = None) -> None:
     """Create or update a child as declared. Server-side apply owns exactly the fields Ballast
-    sets: drift in them is put back, and fields others set (an HPA's replicas aside, which
-    Ballast does set) are left alone. With resource_version, the apply fails (409) unless the
-    object is still the one judged at that version: force then never takes over an object that
-    changed hands in between."""
+    sets: drift in them is put back, and fields others set (an autoscaler's replicas) are left
+    alone. With resource_version, the apply fails (409) unless the object is still the one
+    judged at that version: force then never takes over an object that changed hands in between."""
     patch = _APPLY[(manifest["apiVersion"], manifest["kind"])](api_client())
     if resource_version is not None:
         manifest = {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": resource_version}}

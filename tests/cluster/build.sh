@@ -62,4 +62,9 @@ build_module helm "$HELM_VERSION" \
 build_module registry "$REGISTRY_VERSION" \
   "-s -w -X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION" \
   github.com/distribution/distribution/v3/cmd/registry
+# metrics-server, registered through the API aggregation layer (its own module: it pins its own
+# k8s.io libraries); its Makefile stamps client-go's version package
+build_module metrics-server "$METRICS_SERVER_VERSION" \
+  "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+  sigs.k8s.io/metrics-server/cmd/metrics-server
 echo "$cache_root/bin/current"

@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE))  # the node's modules, when this is imported from 
 
 import hostpackages  # noqa: E402
 import images  # noqa: E402
+import metricsserver  # noqa: E402
 import node  # noqa: E402
 import registry  # noqa: E402
 import supervise  # noqa: E402
@@ -56,6 +57,9 @@ SERVICE_CIDR = "10.96.0.0/16"  # kubeadm's default range; must not overlap the p
 # address) at the API server's own port, so the API server must listen on the Service's.
 DEFAULT_API_SERVER_PORT = 443
 READY_TIMEOUT_SECONDS = 180
+PROXY_CLIENT_NAME = "kwok-admin"
+"""The common name of the certificate kwokctl gives the API server as its proxy client
+(--proxy-client-cert-file, its admin certificate): whose X-Remote-User headers metrics-server trusts."""
 KUBELET_STARTS = 3
 
 
@@ -99,6 +103,13 @@ def pod_gateway() -> str:
 def api_service_ip() -> str:
     """The `kubernetes` Service's ClusterIP (the first of the range): pods' KUBERNETES_SERVICE_HOST."""
     return str(ipaddress.IPv4Network(SERVICE_CIDR).network_address + 1)
+
+
+def metrics_service_ip() -> str:
+    """metrics-server's Service's ClusterIP, the second of the range (its low band is left to fixed
+    assignments), and like the first an address of the bridge: with no kube-proxy, that is how
+    the API server's aggregator, which dials a Service's ClusterIP, reaches the host process."""
+    return str(ipaddress.IPv4Network(SERVICE_CIDR).network_address + 2)
 
 
 def api_server_port() -> int:
@@ -315,6 +326,7 @@ def _node_layout() -> node.NodeLayout:
         pod_cidr=pod_cidr(),
         service_ip=api_service_ip(),
         pki=_kwok_pki(),
+        host_service_ips=(metrics_service_ip(),),
     )
 
 
@@ -331,6 +343,22 @@ def _provisioner_daemon() -> Daemon:
     return Daemon("provisioner", argv, pidfile=state / "provisioner.pid", log=cache_dir() / "logs" / "provisioner.log")
 
 
+def _metrics_server_state() -> Path:
+    return _node_layout().root / "metrics-server"
+
+
+def _metrics_server_daemon(bin_dir: Path) -> Daemon:
+    return metricsserver.daemon(
+        bin_dir,
+        _metrics_server_state(),
+        cache_dir() / "logs" / "metrics-server.log",
+        kubeconfig=kubeconfig_path(),
+        address=metrics_service_ip(),
+        ca_dir=_kwok_pki(),
+        proxy_client_name=PROXY_CLIENT_NAME,
+    )
+
+
 def _node_daemons(bin_dir: Path) -> dict[str, Daemon]:
     """In start order."""
     layout = _node_layout()
@@ -339,7 +367,18 @@ def _node_daemons(bin_dir: Path) -> dict[str, Daemon]:
         "containerd": node.containerd_daemon(layout),
         "kubelet": node.kubelet_daemon(layout, bin_dir),
         "provisioner": _provisioner_daemon(),
+        "metrics-server": _metrics_server_daemon(bin_dir),
     }
+
+
+def _register_metrics_server(bin_dir: Path) -> None:
+    """The APIService and the Service and EndpointSlice it names (kept by kubectl apply: a
+    recreated cluster has none, and a new CA changes the caBundle)."""
+    manifest = cache_dir() / "metrics-server.json"
+    manifest.write_text(metricsserver.registration(_kwok_pki() / "ca.crt", metrics_service_ip()))
+    result = _kubectl(bin_dir, "apply", "-f", str(manifest), timeout=30)
+    if result.returncode != 0:
+        raise RuntimeError(f"registering metrics-server failed:\n{result.stderr}")
 
 
 @dataclass(frozen=True)
@@ -375,11 +414,14 @@ def _ensure_real_node(bin_dir: Path) -> NodeProcesses:
         daemons["kubelet"].stop()
     kubelet = daemons["kubelet"]
     kubelet_was_running = kubelet.pid() is not None
+    if metricsserver.prepare(_metrics_server_state(), ca_dir=_kwok_pki(), address=metrics_service_ip()):
+        daemons["metrics-server"].stop()
     running = {
         "registry": registry_pid,
         "containerd": containerd_pid,
-        **{name: daemons[name].ensure() for name in ("kubelet", "provisioner")},
+        **{name: daemons[name].ensure() for name in ("kubelet", "provisioner", "metrics-server")},
     }
+    _register_metrics_server(bin_dir)
     kubelet_starts = 0 if kubelet_was_running else 1
 
     def check() -> None:
@@ -403,6 +445,7 @@ def _stop_real_node(bin_dir: Path) -> None:
     layout = _node_layout()
     daemons["kubelet"].stop()
     daemons["provisioner"].stop()
+    daemons["metrics-server"].stop()
     killed = node.kill_containers(layout)
     if killed:
         _log(f"removed {killed} containers")

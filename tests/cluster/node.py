@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pki
 from supervise import Daemon, write_config
 
 CNI_BIN_DIR = "/usr/lib/cni"
@@ -37,6 +38,7 @@ class NodeLayout:
     pod_cidr: ipaddress.IPv4Network
     service_ip: str  # the `kubernetes` Service's ClusterIP, a host address on the bridge
     pki: Path  # kwokctl's: the cluster CA signs the kubelet's client certificate
+    host_service_ips: tuple[str, ...] = ()  # other ClusterIPs whose server is a host process
 
     @property
     def root(self) -> Path:
@@ -94,7 +96,8 @@ def setup_network(layout: NodeLayout) -> None:
         _ip("link", "add", layout.bridge, "type", "bridge")
     _ensure_address(layout.bridge, f"{layout.gateway}/{prefix}")
     _ip("link", "set", layout.bridge, "up")
-    _ensure_address(layout.bridge, f"{layout.service_ip}/32")
+    for address in (layout.service_ip, *layout.host_service_ips):
+        _ensure_address(layout.bridge, f"{address}/32")
     Path(f"/proc/sys/net/ipv4/conf/{layout.bridge}/forwarding").write_text("0\n")
 
 
@@ -225,54 +228,12 @@ def wait_for_socket(daemon: Daemon, pid: int, socket: Path, timeout: float = 30)
 def _ensure_client_certificate(layout: NodeLayout) -> tuple[Path, Path]:
     """The kubelet's identity, system:node:<name> in system:nodes, signed by the cluster CA:
     what the Node authorizer and NodeRestriction expect of a kubelet."""
-    pki = layout.kubelet_dir / "client"
-    cert, key = pki / "kubelet.crt", pki / "kubelet.key"
-    ca_cert, ca_key = layout.pki / "ca.crt", layout.pki / "ca.key"
-    if cert.exists() and cert.stat().st_mtime >= ca_cert.stat().st_mtime:
-        return cert, key
-    pki.mkdir(parents=True, exist_ok=True)
-    csr = pki / "kubelet.csr"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(csr),
-            "-subj",
-            f"/O=system:nodes/CN=system:node:{layout.node_name}",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return pki.ensure_signed_certificate(
+        layout.kubelet_dir / "client",
+        "kubelet",
+        subject=f"/O=system:nodes/CN=system:node:{layout.node_name}",
+        ca_dir=layout.pki,
     )
-    subprocess.run(
-        [
-            "openssl",
-            "x509",
-            "-req",
-            "-in",
-            str(csr),
-            "-CA",
-            str(ca_cert),
-            "-CAkey",
-            str(ca_key),
-            "-CAcreateserial",
-            "-days",
-            "3650",
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return cert, key
 
 
 def _kubeconfig(layout: NodeLayout, api_server: str, cert: Path, key: Path) -> dict:

@@ -176,6 +176,9 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(
         ("create", "networkpolicies.networking.k8s.io"),
         ("patch", "networkpolicies.networking.k8s.io"),
         ("watch", "networkpolicies.networking.k8s.io"),
+        ("create", "horizontalpodautoscalers.autoscaling"),
+        ("patch", "horizontalpodautoscalers.autoscaling"),
+        ("delete", "horizontalpodautoscalers.autoscaling"),
         ("create", "events"),
     ]
     refused = [
@@ -185,6 +188,7 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(
         ("patch", "secrets"),
         ("delete", "secrets"),
         ("delete", "networkpolicies.networking.k8s.io"),
+        ("list", "horizontalpodautoscalers.autoscaling"),
         ("create", "replicasets.apps"),
         ("create", "pods"),
         ("delete", "pods"),

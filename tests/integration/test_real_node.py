@@ -136,6 +136,28 @@ def test_logs_and_termination_message(ns: Kubectl) -> None:
     assert ns.run("logs", "talker").stdout == "hello from the pod\n"
 
 
+def test_the_metrics_api_reports_a_busy_pods_cpu_from_the_kubelet(ns: Kubectl) -> None:
+    """metrics-server (tests/cluster/metricsserver.py), through the API server's aggregation
+    layer: what HorizontalPodAutoscalers and `kubectl top` read."""
+    ns.apply(pod("spinner", "while :; do :; done", restart="Always"))
+    wait_for(lambda: get_pod(ns, "spinner")["status"].get("phase") == "Running", timeout=60, message="spinner runs")
+
+    def cpu_millicores() -> int | None:
+        found = ns.run(
+            "get", "--raw", f"/apis/metrics.k8s.io/v1beta1/namespaces/{ns.namespace}/pods/spinner", check=False
+        )
+        if found.returncode != 0:
+            return None  # not scraped yet: metrics-server scrapes every 15 s
+        (container,) = json.loads(found.stdout)["containers"]
+        cpu = container["usage"]["cpu"]  # nanocores ("123456789n") or millicores ("250m")
+        millicores = int(cpu[:-1]) // 1_000_000 if cpu.endswith("n") else int(cpu.removesuffix("m"))
+        return millicores or None
+
+    # a shell spinning on a shared 2-core machine gets a good part of a core
+    assert wait_for(cpu_millicores, timeout=90, interval=3, message="the spinner's CPU in the metrics API") >= 100
+    assert "spinner" in ns.run("top", "pod", "spinner").stdout
+
+
 def test_readiness_decides_the_service_endpoints(ns: Kubectl) -> None:
     """The host reaches pods over the bridge: the kubelet's HTTP probes, and this test."""
     serve = "mkdir -p /tmp/www && echo served > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"

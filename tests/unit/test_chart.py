@@ -217,6 +217,7 @@ OPERATOR_GRANTS = {
     ("apps", "replicasets"): {"list", "watch"},
     ("", "services"): {"get", "list", "watch", "create", "patch"},
     ("networking.k8s.io", "networkpolicies"): {"list", "watch", "create", "patch"},
+    ("autoscaling", "horizontalpodautoscalers"): {"create", "patch", "delete"},
     ("", "events"): {"create"},
 }
 KOPF_CRD_GRANTS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}

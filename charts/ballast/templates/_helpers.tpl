@@ -149,6 +149,12 @@ and the per-namespace Roles (namespaced mode). */}}
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [list, watch, create, patch]
+# each autoscaled Production version's HorizontalPodAutoscaler, kept by server-side apply
+# (build/autoscaler.py) and deleted when autoscaling is switched off or the version leaves
+# Production; never read or watched (the Deployment's spec hash says when to apply it)
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [create, patch, delete]
 # the namespace's feedback token Secret (build/feedback_token.py) and each Dataset's ingest input
 # (build/ingest_input.py), created when absent (kube.create_secret_if_absent): create only, never
 # updated, patched or deleted (an ingest input goes with its Dataset, its owner)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from ballast.api.common import (
     ApiModel,
@@ -51,6 +51,40 @@ class ModelSource(ApiModel):
     """The dataset version the model was trained on; drift is measured against it."""
 
 
+class AutoscalingSpec(ApiModel):
+    """A HorizontalPodAutoscaler in charge of the Production version's replicas."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.minReplicas <= self.maxReplicas",
+                    "message": "autoscaling.minReplicas must not exceed autoscaling.maxReplicas",
+                    "fieldPath": ".minReplicas",
+                },
+            ]
+        }
+    )
+
+    min_replicas: int = Field(default=1, ge=1, le=100)
+    """The fewest model server pods the autoscaler keeps, however idle."""
+    max_replicas: int = Field(ge=1, le=100)
+    """The most model server pods the autoscaler may start, however busy."""
+    target_cpu_utilization: int = Field(default=80, ge=1, le=1000)
+    """The average CPU use of the pods the autoscaler aims for, in percent of each pod's CPU
+    request (serving.resources.requests.cpu, or the operator's default request)."""
+    scale_down_stabilization_seconds: int = Field(default=300, ge=0, le=3600)
+    """How long the load must have stayed low before the autoscaler removes pods: it takes the
+    highest recommendation of this window (the HorizontalPodAutoscaler's own default is 300)."""
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> AutoscalingSpec:
+        # the same rule the API server's CEL validation applies, for objects parsed elsewhere
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("autoscaling.minReplicas must not exceed autoscaling.maxReplicas")
+        return self
+
+
 class ServingSpec(ApiModel):
     """Whether and how the operator serves this version (a Deployment behind the model's Service)."""
 
@@ -61,6 +95,9 @@ class ServingSpec(ApiModel):
     share of Production's ready pods needs (traffic splits by replica count behind one Service)."""
     resources: ResourceRequirements | None = None
     """CPU and memory of each model server pod; the operator's defaults when left out."""
+    autoscaling: AutoscalingSpec | None = None
+    """Scale the Production version between minReplicas and maxReplicas with the load, in place of
+    `replicas`; a canary keeps following Production's ready pods. Removing it removes the autoscaler."""
 
 
 class RolloutLimits(ApiModel):

@@ -23,6 +23,8 @@ GRPC_APP_PROTOCOL = "kubernetes.io/h2c"
 """HTTP/2 without TLS: what a mesh or a Gateway needs to know to route gRPC to the pods."""
 MODEL_LABEL = "ballast.dev/model"
 SPEC_HASH_ANNOTATION = "ballast.dev/spec-hash"
+AUTOSCALED_ANNOTATION = "ballast.dev/autoscaled"
+"""On a serving Deployment whose replicas a HorizontalPodAutoscaler sets (ballast.build.autoscaler)."""
 VERSION_LABEL = "ballast.dev/model-version"
 
 
@@ -39,7 +41,12 @@ def serving_selector(model: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "ballast", COMPONENT_LABEL: SERVING_COMPONENT, MODEL_LABEL: model}
 
 
-def build_serving_deployment(version: dict[str, Any], *, replicas: int, settings: Settings) -> dict[str, Any]:
+def build_serving_deployment(
+    version: dict[str, Any], *, replicas: int | None, settings: Settings, autoscaler: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """replicas None: an autoscaler (the manifest given as autoscaler) is in charge of them, so
+    the apply leaves them out; the spec hash covers the autoscaler's spec too, so a change to
+    either applies both."""
     name = version["metadata"]["name"]
     spec = version["spec"]
     model = spec["model"]
@@ -91,12 +98,22 @@ def build_serving_deployment(version: dict[str, Any], *, replicas: int, settings
     pod = pod_spec([container], settings, restart_policy="Always", extra_volumes=[feedback_token_volume()])
     # readiness drops first, then in-flight requests finish: give them the time to
     pod["terminationGracePeriodSeconds"] = 30
-    deployment_spec = {
-        "replicas": replicas,
+    deployment_spec: dict[str, Any] = {
         "selector": {"matchLabels": {VERSION_LABEL: name, COMPONENT_LABEL: SERVING_COMPONENT}},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
         "template": {"metadata": {"labels": pod_labels}, "spec": pod},
     }
+    if replicas is not None:
+        deployment_spec["replicas"] = replicas
+    annotations = {
+        # what was applied, so a reconcile that would change nothing sends nothing
+        SPEC_HASH_ANNOTATION: spec_hash(
+            deployment_spec if autoscaler is None else {"deployment": deployment_spec, "autoscaler": autoscaler["spec"]}
+        ),
+    }
+    if autoscaler is not None:
+        # the index reads it: the autoscaler, not Ballast, owns this Deployment's replicas
+        annotations[AUTOSCALED_ANNOTATION] = "true"
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -104,11 +121,23 @@ def build_serving_deployment(version: dict[str, Any], *, replicas: int, settings
             "name": serving_deployment_name(name),
             "namespace": version["metadata"]["namespace"],
             "labels": labels,
-            # what was applied, so a reconcile that would change nothing sends nothing
-            "annotations": {SPEC_HASH_ANNOTATION: spec_hash(deployment_spec)},
+            "annotations": annotations,
             "ownerReferences": [owner_reference(version)],
         },
         "spec": deployment_spec,
+    }
+
+
+def serving_child_metadata(version: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of a child of one version's serving (its NetworkPolicy, its autoscaler):
+    named after its Deployment, with Ballast's labels, owned by the version (it goes with it)."""
+    name = version["metadata"]["name"]
+    model = version["spec"]["model"]
+    return {
+        "name": serving_deployment_name(name),
+        "namespace": version["metadata"]["namespace"],
+        "labels": {**ballast_labels(component=SERVING_COMPONENT, instance=name, model=model), VERSION_LABEL: name},
+        "ownerReferences": [owner_reference(version)],
     }
 
 

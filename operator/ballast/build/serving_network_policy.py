@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT, ballast_labels
-from ballast.build.pods import owner_reference
-from ballast.build.serving import GRPC_PORT, SERVING_PORT, VERSION_LABEL, serving_deployment_name
+from ballast.build.naming import COMPONENT_LABEL, SERVING_COMPONENT
+from ballast.build.serving import GRPC_PORT, SERVING_PORT, VERSION_LABEL, serving_child_metadata
 from ballast.settings import Settings
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
@@ -42,17 +41,11 @@ def serving_ingress_peers(settings: Settings) -> list[dict[str, Any]]:
 def build_serving_network_policy(version: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """One per version, owned by it (it goes with the version) and selecting its pods only."""
     name = version["metadata"]["name"]
-    model = version["spec"]["model"]
     peers = serving_ingress_peers(settings)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {
-            "name": serving_deployment_name(name),
-            "namespace": version["metadata"]["namespace"],
-            "labels": {**ballast_labels(component=SERVING_COMPONENT, instance=name, model=model), VERSION_LABEL: name},
-            "ownerReferences": [owner_reference(version)],
-        },
+        "metadata": serving_child_metadata(version),
         "spec": {
             "podSelector": {"matchLabels": {VERSION_LABEL: name, COMPONENT_LABEL: SERVING_COMPONENT}},
             "policyTypes": ["Ingress"],

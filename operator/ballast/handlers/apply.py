@@ -107,6 +107,8 @@ def _create_and_delete_children(
         kube.delete_job(namespace, name)
     for plural, manifest in outcome.create_objects:
         kube.create_custom_object(plural, manifest)
+    for name in outcome.delete_autoscalers:
+        kube.delete_autoscaler(namespace, name)
     for manager, manifest in outcome.apply_manifests:
         if manifest["kind"] == "Service":
             # created only if absent, applied only if Ballast's (ballast.reconcile.service_claim)
@@ -140,6 +142,7 @@ def _write_status_and_events(
         or outcome.delete_jobs
         or outcome.create_objects
         or outcome.apply_manifests
+        or outcome.delete_autoscalers
         or outcome.patch_statuses
     )
     RECONCILIATIONS.labels(body["kind"], "changed" if changed else "unchanged").inc()

@@ -21,7 +21,7 @@ import kopf
 from ballast.api.kinds import DATASET, DRIFT_POLICY, GROUP, MODEL_VERSION, TRAINING_RUN, VERSION
 from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
-from ballast.build.serving import SPEC_HASH_ANNOTATION, VERSION_LABEL
+from ballast.build.serving import AUTOSCALED_ANNOTATION, SPEC_HASH_ANNOTATION, VERSION_LABEL
 from ballast.canary.pods import ServingPod, controller_uid
 from ballast.conditions import ConditionType, find_condition
 from ballast.reconcile.driftpolicy_inputs import PolicyRun
@@ -151,6 +151,8 @@ async def ballast_deployments(
         (namespace, name): DeploymentState(
             ready_replicas=int(status.get("readyReplicas") or 0),
             spec_hash=annotations.get(SPEC_HASH_ANNOTATION),
+            replicas=int(status.get("replicas") or 0),
+            autoscaled=annotations.get(AUTOSCALED_ANNOTATION) == "true",
             uid=meta.get("uid"),
             controller_uid=controller_uid(meta.get("ownerReferences"), "ModelVersion"),
         )

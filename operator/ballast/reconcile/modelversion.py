@@ -8,6 +8,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ballast.api.common import key_metric_for_status
+from ballast.api.modelversion import AutoscalingSpec, ModelVersionSpec
+from ballast.build.autoscaler import (
+    REPLICAS_HANDOVER_MANAGER,
+    build_replicas_handover,
+    build_serving_autoscaler,
+    handover_replicas,
+    serving_autoscaler_name,
+)
 from ballast.build.serving import SPEC_HASH_ANNOTATION, build_model_service, build_serving_deployment
 from ballast.canary.samples import Sample
 from ballast.conditions import ConditionType, rfc3339, set_condition, set_progress
@@ -66,14 +74,22 @@ def reconcile_model_version(
     decision = plan_serving(situation, outcome)
     if verified_at is not None:
         wake_no_later_than(outcome, verified_at + timedelta(seconds=settings.verify_interval_seconds))
+    serves = situation.serving_enabled and decision.stage is not Stage.FAILED
+    autoscaling = autoscaling_in_charge(situation.spec, decision.stage) if serves else None
+    autoscaler = build_serving_autoscaler(body, autoscaling) if autoscaling else None
     manifest = (
-        build_serving_deployment(body, replicas=decision.replicas, settings=settings)
-        if situation.serving_enabled and decision.stage is not Stage.FAILED
+        build_serving_deployment(
+            body, replicas=None if autoscaler else decision.replicas, settings=settings, autoscaler=autoscaler
+        )
+        if serves
         else None
     )
     deployment_changed = (
         manifest is not None and manifest["metadata"]["annotations"][SPEC_HASH_ANNOTATION] != deployment.spec_hash
     )
+    if deployment.autoscaled and autoscaler is None and (deployment_changed or manifest is None):
+        # before the Deployment takes back its replicas: no autoscaler may scale it up again
+        outcome.delete_autoscalers.append(serving_autoscaler_name(situation.name))
     service_lost = (
         manifest is not None and service_owners is not None and body["metadata"].get("uid") not in service_owners
     )
@@ -84,6 +100,13 @@ def reconcile_model_version(
         outcome.apply_manifests.append(
             (manager, build_model_service(situation.spec.model, situation.namespace, [body]))
         )
+    if autoscaling and autoscaler and deployment_changed:
+        if deployment.uid is not None and not deployment.autoscaled:
+            # Ballast set the replicas until now: handed over first, or the apply without
+            # them would drop the Deployment to one pod (ballast.build.autoscaler)
+            replicas = handover_replicas(deployment.replicas, autoscaling)
+            outcome.apply_manifests.append((REPLICAS_HANDOVER_MANAGER, build_replicas_handover(body, replicas)))
+        outcome.apply_manifests.append(("ballast", autoscaler))
     if manifest is not None and deployment_changed:
         # The Deployment last: its spec hash is what says both were applied. An operator
         # killed between the two applies then finds no matching hash and applies both again.
@@ -125,6 +148,16 @@ def reconcile_model_version(
     if not verification.ok and was_verified != "False":
         outcome.event("Warning", verification.reason, verification.message)
     return outcome
+
+
+def autoscaling_in_charge(spec: ModelVersionSpec, stage: Stage) -> AutoscalingSpec | None:
+    """An autoscaler sets the replicas of a Production version that asks for one. A canary keeps
+    the share of Production's ready pods its traffic step needs (traffic splits by pod count),
+    and a version leaving Production is scaled down by Ballast, so neither has one."""
+    serving = spec.serving
+    if serving is None or serving.autoscaling is None or stage is not Stage.PRODUCTION:
+        return None
+    return serving.autoscaling
 
 
 def _ready(

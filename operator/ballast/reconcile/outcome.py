@@ -37,6 +37,9 @@ class Outcome:
     apply_manifests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(field manager, manifest) of children kept as declared by server-side apply, which
     also puts back whatever drifted in the fields Ballast sets."""
+    delete_autoscalers: list[str] = field(default_factory=list)
+    """Names of HorizontalPodAutoscalers to remove (autoscaling switched off, or the version left
+    Production): removed before the manifests are applied, so none scales a Deployment back up."""
     patch_statuses: list[StatusPatch] = field(default_factory=list)
     """Status changes of related objects that must be visible before this object's own (a
     sibling leaves Production before this one enters it): written after the children, before

@@ -39,6 +39,10 @@ class DeploymentState:
 
     ready_replicas: int = 0
     spec_hash: str | None = None
+    replicas: int = 0
+    """The pods it runs now (status.replicas: the index never sees the spec)."""
+    autoscaled: bool = False
+    """Applied with an autoscaler in charge of its replicas (ballast.build.autoscaler)."""
     uid: str | None = None
     controller_uid: str | None = None
     """The uid of the object that controls it: the ModelVersion, for one Ballast created."""
@@ -129,8 +133,11 @@ class ServingInput:
 
     @property
     def wanted(self) -> int:
-        """The replicas the version asks for while it serves."""
-        return (self.spec.serving or ServingSpec()).replicas
+        """The replicas the version asks for while it serves; with an autoscaler, the fewest it
+        keeps (readiness counts against them, and a version leaving Production keeps them
+        through its grace period)."""
+        serving = self.spec.serving or ServingSpec()
+        return serving.autoscaling.min_replicas if serving.autoscaling else serving.replicas
 
     @property
     def steps(self) -> tuple[int, ...]:
