@@ -16,6 +16,8 @@ from sklearn.datasets import load_breast_cancer
 MODEL = "tumours"
 LABEL = "malignant"
 SPLIT_FEATURE = "mean_radius"
+TIME = "recorded_at"
+"""The column that dates each row in `dated()`: it is no input of the model (schema.features)."""
 
 
 @cache
@@ -41,6 +43,29 @@ def large() -> pd.DataFrame:
     """The world after: tumours above the median mean radius (mostly malignant)."""
     data = frame()
     return data[data[SPLIT_FEATURE] > data[SPLIT_FEATURE].median()]
+
+
+def dated() -> pd.DataFrame:
+    """Both worlds in one Dataset version, dated: the small tumours recorded in January, the large
+    ones in June (the newest part of the data, by spec.reference.newest)."""
+    old, new = small().copy(), large().copy()
+    old[TIME] = [f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z" for i in range(len(old))]
+    new[TIME] = [f"2026-06-01T00:{i // 60:02d}:{i % 60:02d}Z" for i in range(len(new))]
+    return pd.concat([old, new])
+
+
+DATED_SCHEMA = {
+    "columns": [*COLUMNS, {"name": TIME, "type": "string"}],
+    "target": LABEL,
+    "features": FEATURES,  # the time column dates the rows; it is no input of the model
+}
+
+
+def dated_dataset() -> dict:
+    rows = dated()
+    body = dataset([{**record, TIME: time} for record, time in zip(records(rows), rows[TIME], strict=True)])
+    body["spec"]["schema"] = DATED_SCHEMA
+    return body
 
 
 def records(rows: pd.DataFrame) -> list[dict]:
