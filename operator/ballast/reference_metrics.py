@@ -10,7 +10,7 @@ process, or after a read that found none.
 
 A policy that judges against the snapshot's newest part (ballast.drift.newest) has that part's
 reference kept here too, keyed by the part's query; only the whole snapshot's is exported, so
-the families keep their labels (the part's is in the policy's own status and evaluations).
+the families keep their labels (the policy's evaluations say what the part judged).
 """
 
 from __future__ import annotations

@@ -379,24 +379,33 @@ class NewestReferences:
         self._whole, self._read = whole, read
         self._kept: dict[NewestPart, bytes] = {}
         self._lock = threading.Lock()
+        self._counting = threading.Lock()
+        """One part counted at a time: whoever asks for many parts holds one snapshot in memory, not many."""
 
     def exposition(self, part: NewestPart) -> bytes:
         """ValueError when the snapshot cannot give this part (no such column, no dated row)."""
-        with self._lock:
-            kept = self._kept.get(part)
-        if kept is not None:
-            return kept
         if self._read is None:
             raise ValueError("no training snapshot to take a newest part of")
-        whole = self._whole
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(ReferenceCollector(whole.signature, self._read(part), whole.measured, whole.groups))
-        text = generate_latest(registry)
+        kept = self._kept_text(part)
+        if kept is not None:
+            return kept
+        with self._counting:
+            kept = self._kept_text(part)  # counted while this request waited its turn
+            if kept is not None:
+                return kept
+            whole = self._whole
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(ReferenceCollector(whole.signature, self._read(part), whole.measured, whole.groups))
+            text = generate_latest(registry)
+            with self._lock:
+                if len(self._kept) >= MAX_NEWEST_PARTS:
+                    self._kept.pop(next(iter(self._kept)))
+                self._kept[part] = text
+            return text
+
+    def _kept_text(self, part: NewestPart) -> bytes | None:
         with self._lock:
-            if len(self._kept) >= MAX_NEWEST_PARTS:
-                self._kept.pop(next(iter(self._kept)))
-            self._kept[part] = text
-        return text
+            return self._kept.get(part)
 
 
 class ServingMetrics:
