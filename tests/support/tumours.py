@@ -88,6 +88,24 @@ def dataset(rows: list[dict], name: str = MODEL) -> dict:
     }
 
 
+def drift_policy(name: str, reference: dict, checks: dict, action: dict, **spec: str) -> dict:
+    """A DriftPolicy on the model that evaluates every 3 s a window of at least 150 predictions."""
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "DriftPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "model": MODEL,
+            "interval": "3s",
+            "window": {"minSamples": 150, "period": "2m"},
+            "reference": reference,
+            "checks": checks,
+            "action": action,
+            **spec,
+        },
+    }
+
+
 def training_spec(rollout: dict | None = None) -> dict:
     return {
         "model": MODEL,
