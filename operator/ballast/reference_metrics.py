@@ -7,6 +7,10 @@ every pod it would be one identical copy per pod in Prometheus, gone with the po
 one series per (namespace, model, version, feature, bin), as kube-state-metrics describes an
 object once. A version's reference never changes: it is read again only by a new operator
 process, or after a read that found none.
+
+A policy that judges against the snapshot's newest part (ballast.drift.newest) has that part's
+reference kept here too, keyed by the part's query; only the whole snapshot's is exported, so
+the families keep their labels (the policy's evaluations say what the part judged).
 """
 
 from __future__ import annotations
@@ -58,24 +62,25 @@ class ReferenceGauges(Collector):
     """One reference per watched model: the version its policies watch (the Production one)."""
 
     def __init__(self) -> None:
-        self._kept: dict[tuple[str, str], _Kept] = {}
+        self._kept: dict[tuple[str, str, str], _Kept] = {}
         self._lock = threading.Lock()
 
     def reference_of(
-        self, namespace: str, policy: str, model: str, version: str, read: Callable[[], Reference]
+        self, namespace: str, policy: str, model: str, version: str, read: Callable[[], Reference], part: str = ""
     ) -> Reference:
-        """The version's reference, read (by `read`, outside the lock) only when not kept yet. An
-        empty read is not kept, so the next evaluation reads again; a new version replaces the
-        model's previous one."""
+        """The version's reference (of the snapshot's newest `part`, a reference page query, when
+        given), read (by `read`, outside the lock) only when not kept yet. An empty read is not
+        kept, so the next evaluation reads again; a new version replaces the model's previous one."""
+        key = (namespace, model, part)
         with self._lock:
-            kept = self._kept.get((namespace, model))
+            kept = self._kept.get(key)
             if kept is not None and kept.version == version:
                 kept.policies.add(policy)
                 return kept.reference
         reference = read()
         if reference:
             with self._lock:
-                self._kept[(namespace, model)] = _Kept(version, dict(reference), {policy})
+                self._kept[key] = _Kept(version, dict(reference), {policy})
         return reference
 
     def forget(self, namespace: str, policy: str) -> None:
@@ -94,7 +99,9 @@ class ReferenceGauges(Collector):
         }
         with self._lock:
             kept = dict(self._kept)
-        for (namespace, model), entry in kept.items():
+        for (namespace, model, part), entry in kept.items():
+            if part:
+                continue  # a newest part's reference: kept for its policy, not exported
             for key, value in entry.reference.items():
                 name, labels = key[0], labels_of(key)
                 own = FAMILIES[name][1] if name in FAMILIES else None

@@ -31,21 +31,8 @@ CHECKS = {"accuracy": {"minLabels": 100, "maxDrop": 0.1}}
 
 
 def _policy(name: str, reference: dict, action: dict) -> dict:
-    return {
-        "apiVersion": "ballast.dev/v1alpha1",
-        "kind": "DriftPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "model": tumours.MODEL,
-            "interval": "3s",
-            # short: once the retrained version is in Production, drift could fire again at once
-            "cooldown": f"{COOLDOWN_SECONDS}s",
-            "window": {"minSamples": 150, "period": "2m"},
-            "reference": reference,
-            "checks": CHECKS,
-            "action": action,
-        },
-    }
+    # a short cooldown: once the retrained version is in Production, drift could fire again at once
+    return tumours.drift_policy(name, reference, CHECKS, action, cooldown=f"{COOLDOWN_SECONDS}s")
 
 
 def _status(k: Kubectl, name: str = POLICY) -> dict:

@@ -16,6 +16,8 @@ from sklearn.datasets import load_breast_cancer
 MODEL = "tumours"
 LABEL = "malignant"
 SPLIT_FEATURE = "mean_radius"
+TIME = "recorded_at"
+"""The column that dates each row in `dated()`: it is no input of the model (schema.features)."""
 
 
 @cache
@@ -43,6 +45,29 @@ def large() -> pd.DataFrame:
     return data[data[SPLIT_FEATURE] > data[SPLIT_FEATURE].median()]
 
 
+def dated() -> pd.DataFrame:
+    """Both worlds in one Dataset version, dated: the small tumours recorded in January, the large
+    ones in June (the newest part of the data, by spec.reference.newest)."""
+    old, new = small().copy(), large().copy()
+    old[TIME] = [f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z" for i in range(len(old))]
+    new[TIME] = [f"2026-06-01T00:{i // 60:02d}:{i % 60:02d}Z" for i in range(len(new))]
+    return pd.concat([old, new])
+
+
+DATED_SCHEMA = {
+    "columns": [*COLUMNS, {"name": TIME, "type": "string"}],
+    "target": LABEL,
+    "features": FEATURES,  # the time column dates the rows; it is no input of the model
+}
+
+
+def dated_dataset() -> dict:
+    rows = dated()
+    body = dataset([{**record, TIME: time} for record, time in zip(records(rows), rows[TIME], strict=True)])
+    body["spec"]["schema"] = DATED_SCHEMA
+    return body
+
+
 def records(rows: pd.DataFrame) -> list[dict]:
     return [
         {**{name: float(row[name]) for name in FEATURES}, LABEL: int(row[LABEL])}
@@ -59,6 +84,24 @@ def dataset(rows: list[dict], name: str = MODEL) -> dict:
             "source": {"inline": {"rows": rows}},
             "schema": {"columns": COLUMNS, "target": LABEL},
             "validation": {"minRows": 50},
+        },
+    }
+
+
+def drift_policy(name: str, reference: dict, checks: dict, action: dict, **spec: str) -> dict:
+    """A DriftPolicy on the model that evaluates every 3 s a window of at least 150 predictions."""
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "DriftPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "model": MODEL,
+            "interval": "3s",
+            "window": {"minSamples": 150, "period": "2m"},
+            "reference": reference,
+            "checks": checks,
+            "action": action,
+            **spec,
         },
     }
 

@@ -6,17 +6,15 @@ calm against its baseline."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from ballast.api.driftpolicy import Baseline, DriftChecks, DriftPolicySpec
-from ballast.build.serving import REFERENCE_PATH
 from ballast.drift.baseline import against_baseline, reference_from_window
 from ballast.drift.checks import REFERENCE_BINS, REFERENCE_PREDICTIONS, REFERENCE_ROWS
-from ballast.drift.counters import ROWS, Window, parse_metrics, series_key, window_between
+from ballast.drift.counters import ROWS, Window, series_key
 from ballast.drift.evaluation import evaluate
 from ballast.drift.group_checks import REFERENCE_FAIRNESS
 from ballast.reasons.driftpolicy import BASELINE_RECORDED, COLLECTING_BASELINE, Verdict
@@ -42,7 +40,7 @@ from tests.unit.test_reconcile_driftpolicy import (
     policy,
     watched,
 )
-from tests.unit.test_serving_harness import named_inputs, running_server, trained_model
+from tests.unit.test_serving_harness import running_server, served_window, trained_model
 
 BUCKET, CATEGORY = "ballast_feature_value_bucket", "ballast_feature_category_total"
 BASELINE = {"source": "productionBaseline", "baseline": {"period": "2m", "minSamples": 200}}
@@ -236,18 +234,6 @@ def retrained_on_both_worlds(tmp_path_factory):
     )
 
 
-def _window_of(server, client, trained, rows) -> Window:
-    start = {"pod": parse_metrics(server.metrics())}
-    for first in range(0, len(rows), 50):
-        batch = rows.iloc[first : first + 50]
-        status, answer = client.post(
-            f"/v2/models/{tumours.MODEL}/infer", {"inputs": named_inputs(batch, trained.columns)}
-        )
-        assert status == 200, answer
-    window = window_between(start, {"pod": parse_metrics(server.metrics())})
-    return replace(window, reference=parse_metrics(server.metrics(REFERENCE_PATH)).reference)
-
-
 def test_large_tumours_drift_against_a_training_reference_of_both_worlds_and_not_against_their_baseline(
     retrained_on_both_worlds, tmp_path: Path
 ):
@@ -255,9 +241,8 @@ def test_large_tumours_drift_against_a_training_reference_of_both_worlds_and_not
     body = policy(reference=BASELINE, checks={"accuracy": {"enabled": False}})
     policy_spec = DriftPolicySpec.model_validate(body["spec"])
     with running_server(trained, tmp_path) as server:
-        client = server.client()
-        first = _window_of(server, client, trained, large.sample(400, replace=True, random_state=1))
-        later = _window_of(server, client, trained, large.sample(400, replace=True, random_state=2))
+        first = served_window(server, tumours.MODEL, trained.columns, large.sample(400, replace=True, random_state=1))
+        later = served_window(server, tumours.MODEL, trained.columns, large.sample(400, replace=True, random_state=2))
 
     # the training reference (as before this field): the same traffic drifts in every window
     for window in (first, later):

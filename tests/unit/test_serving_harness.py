@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from ballast.api.dataset import DatasetSpec
+from ballast.build.serving import REFERENCE_PATH
 from ballast.data import ingest_table
+from ballast.drift.counters import Window, parse_metrics, window_between
 from ballast.models.skops_format import load_model
 from ballast.runtime.serve import ServeOptions, serve
 from ballast.runtime.train import run_train
@@ -181,6 +183,23 @@ def named_inputs(rows: pd.DataFrame, columns: FeatureColumns) -> list[dict[str, 
         values = [None if pd.isna(v) else str(v) for v in rows[name]]
         inputs.append({"name": name, "shape": [len(rows)], "datatype": "BYTES", "data": values})
     return inputs
+
+
+def served_window(server: RunningServer, model: str, columns: FeatureColumns, rows: pd.DataFrame) -> Window:
+    """The drift window of `rows` sent to the server in batches of 50, with the server's training
+    reference, as the operator reads both from a pod."""
+    client = server.client()
+    start = {"pod": parse_metrics(server.metrics())}
+    try:
+        for first in range(0, len(rows), 50):
+            status, answer = client.post(
+                f"/v2/models/{model}/infer", {"inputs": named_inputs(rows.iloc[first : first + 50], columns)}
+            )
+            assert status == 200, answer
+    finally:
+        client.close()
+    window = window_between(start, {"pod": parse_metrics(server.metrics())})
+    return replace(window, reference=parse_metrics(server.metrics(REFERENCE_PATH)).reference)
 
 
 def matrix_input(rows: pd.DataFrame, columns: FeatureColumns) -> list[dict[str, Any]]:

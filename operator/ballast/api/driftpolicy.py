@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from ballast.api.common import ApiModel, Duration, Fraction, ResourceName, StatusBase
+from ballast.api.common import ApiModel, Duration, Fraction, OpenFraction, ResourceName, StatusBase
 from ballast.api.trainingrun import TrainingRunSpec
 from ballast.reasons.driftpolicy import Check, FiringOutcome, Verdict
 
@@ -190,6 +190,30 @@ class ProductionBaseline(ApiModel):
 class ReferenceSource(StrEnum):
     TRAINING = "training"
     PRODUCTION_BASELINE = "productionBaseline"
+    NEWEST_TRAINING = "newestTraining"
+
+
+class NewestTraining(ApiModel):
+    """Which rows of the training snapshot are its newest part, by a time column of the snapshot."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.period) != has(self.fraction)",
+                    "message": "reference.newest needs exactly one of period and fraction",
+                }
+            ]
+        }
+    )
+
+    time_column: str = Field(min_length=1, max_length=128)
+    """The snapshot's column that dates each row (timestamps, or numbers such as epoch seconds); it is
+    a model feature only if the Dataset's schema.features lists it (or lists no features at all)."""
+    period: Duration | None = None
+    """The rows dated within this long of the snapshot's newest row, for example 720h."""
+    fraction: OpenFraction | None = None
+    """The newest share of the snapshot's dated rows, for example 0.3."""
 
 
 class DriftReference(ApiModel):
@@ -203,16 +227,24 @@ class DriftReference(ApiModel):
                     "rule": "!has(self.baseline) || self.source == 'productionBaseline'",
                     "message": "reference.baseline applies to source productionBaseline only",
                     "fieldPath": ".baseline",
-                }
+                },
+                {
+                    "rule": "has(self.newest) == (self.source == 'newestTraining')",
+                    "message": "reference.newest is required with source newestTraining, and applies to it only",
+                    "fieldPath": ".newest",
+                },
             ]
         }
     )
 
     source: ReferenceSource = ReferenceSource.TRAINING
     """training: the training snapshot's distributions (the model server's reference); productionBaseline:
-    the first window of traffic each new Production version serves, recorded in status.baseline."""
+    the first window of traffic each new Production version serves, recorded in status.baseline;
+    newestTraining: the distributions of the snapshot's newest rows only (reference.newest)."""
     baseline: ProductionBaseline | None = None
     """How long and how large the baseline is, with source productionBaseline."""
+    newest: NewestTraining | None = None
+    """Which rows are the newest part of the training snapshot, with source newestTraining."""
 
 
 class MetricsSource(ApiModel):

@@ -29,6 +29,7 @@ from ballast.reconcile.driftpolicy import reconcile_drift_policy
 from ballast.reconcile.driftpolicy_baseline import baseline_step
 from ballast.reconcile.driftpolicy_inputs import DriftObservation, parse_status
 from ballast.reconcile.driftpolicy_metrics import fired_action, retrain_results, window_restarted
+from ballast.reconcile.driftpolicy_newest import against_newest, newest_part
 from ballast.reconcile.driftpolicy_schedule import evaluate_window, evaluation_due, resumed_window_start
 from ballast.reconcile.outcome import Outcome
 from ballast.reference_metrics import REFERENCE_GAUGES, Reference
@@ -103,6 +104,17 @@ def reconcile(
                     namespace, body.metadata.name, spec.model, version, lambda: _read_reference(pod_addresses())
                 )
                 window = replace(window, reference=reference)
+                part = newest_part(spec)
+                if part is not None:
+                    newest = REFERENCE_GAUGES.reference_of(
+                        namespace,
+                        body.metadata.name,
+                        spec.model,
+                        version,
+                        lambda: _read_reference(pod_addresses(), part.query()),
+                        part=part.query(),
+                    )
+                    window, problem = against_newest(window, part, newest)
     kept = window_memory.current(memo.get(WINDOW_MEMO), version) if version is not None else None
     if not due and kept is not None:
         started_at = kept.started_at
@@ -143,9 +155,11 @@ def _read_pods(addresses: list[str]) -> PodReadings:
     return {address: parse_metrics(text) for address, text in scrape_by_address(addresses).items()}
 
 
-def _read_reference(addresses: list[str]) -> Reference:
-    """The reference of the first pod that answers; empty when none does (or has one)."""
-    texts = scrape_by_address(addresses[:REFERENCE_SOURCES], path=REFERENCE_PATH)
+def _read_reference(addresses: list[str], query: str = "") -> Reference:
+    """The reference (of the snapshot's newest part the `query` names) of the first pod that
+    answers; empty when none does (or has one)."""
+    path = f"{REFERENCE_PATH}?{query}" if query else REFERENCE_PATH
+    texts = scrape_by_address(addresses[:REFERENCE_SOURCES], path=path)
     return next((parse_metrics(text).reference for text in texts.values()), {})
 
 

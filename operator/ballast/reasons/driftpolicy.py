@@ -42,6 +42,10 @@ NO_PRODUCTION_VERSION: Final = "NoProductionVersion"
 PROMETHEUS_NO_DATA: Final = "PrometheusNoData"
 """Prometheus counted nothing in the window: not enough data, not a broken source."""
 
+NO_NEWEST_REFERENCE: Final = "NoNewestReference"
+"""spec.reference.source newestTraining: no model server gave the reference of the snapshot's
+newest part (no such time column, no dated row, or no pod answered); nothing is judged."""
+
 # Drifting, with spec.reference.source productionBaseline
 COLLECTING_BASELINE: Final = "CollectingBaseline"
 """A new Production version's first traffic is gathered as the reference: nothing is judged yet."""

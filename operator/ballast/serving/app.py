@@ -8,6 +8,7 @@
     POST /v2/models/{name}[/versions/{version}]/feedback
     GET  /metrics
     GET  /metrics/reference                                 the training data's distribution
+    GET  /metrics/reference?timeColumn=&periodSeconds=|fraction=   that of its newest part
 
 An infer request may carry its tensors as binary data after the JSON, and ask for its outputs
 that way (the binary tensor data extension, ballast.serving.binary: tritonclient's default).
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 from aiohttp import hdrs, web
 
 from ballast.build.serving import REFERENCE_PATH
+from ballast.drift.newest import newest_part_of_query
 from ballast.serving import binary
 from ballast.serving.auth import CHALLENGE, FeedbackAuth
 from ballast.serving.errors import (
@@ -235,10 +237,22 @@ def build_app(
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
-    async def reference_page(_: web.Request) -> web.Response:
+    async def reference_page(request: web.Request) -> web.Response:
         if not metrics.has_reference:
             return _error("no reference distribution: the training snapshot could not be read (see the log)", 404)
-        response = web.Response(body=metrics.reference_exposition())
+        try:
+            part = newest_part_of_query(request.query)
+        except ValueError as error:
+            return _error(f"the newest part asked for is invalid: {error}", 400)
+        if part is None:
+            body = metrics.reference_exposition()
+        else:
+            try:
+                # counting a part reads the snapshot again: off the event loop that answers inferences
+                body = await asyncio.get_running_loop().run_in_executor(None, metrics.newest.exposition, part)
+            except ValueError as error:
+                return _error(f"no reference for the newest part: {error}", 404)
+        response = web.Response(body=body)
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 

@@ -33,11 +33,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ballast.cards.stored import read_card
 from ballast.data import read_snapshot
 from ballast.data.errors import InvalidDatasetVersion
 from ballast.data.snapshot import read_profile
+from ballast.drift.newest import NewestPart
 from ballast.models.errors import ModelArtifactError
 from ballast.models.skops_format import load_model
 from ballast.serving.app import ServerState
@@ -48,7 +50,8 @@ from ballast.serving.feedback import FeedbackCounts
 from ballast.serving.groups import GroupCounts, group_folding
 from ballast.serving.limits import ServingLimits
 from ballast.serving.measured import TrainingMeasurements, measurements_from_metadata
-from ballast.serving.metrics import DriftCollector, ReferenceCollector, ServingMetrics
+from ballast.serving.metrics import DriftCollector, NewestReader, ReferenceCollector, ServingMetrics
+from ballast.serving.newest import newest_rows
 from ballast.serving.predictor import build_predictor, encoder_categories, probe_batch
 from ballast.serving.reference import Reference, reference_from_frame
 from ballast.serving.service import ModelService
@@ -177,10 +180,9 @@ def _reference(
     if not signature.snapshot_uri or not signature.dataset_sha256:
         return None
     try:
-        frame = read_snapshot(
-            store, signature.snapshot_uri, signature.dataset_sha256, metadata_sha256=signature.dataset_metadata_sha256
+        return reference_from_frame(
+            _snapshot(store, signature), signature.columns, buckets, signature.classes, target_edges
         )
-        return reference_from_frame(frame, signature.columns, buckets, signature.classes, target_edges)
     except DigestMismatch as error:
         # Altered, not lost: the drift gauges would compare against what someone else chose.
         raise StartupFailure(error.reason, f"refused the training snapshot: {error}") from None
@@ -189,6 +191,32 @@ def _reference(
             "no reference distribution: the training snapshot %s is unusable (%s)", signature.snapshot_uri, error
         )
         return None
+
+
+def _snapshot(store: ArtifactStore, signature: ModelSignature) -> pd.DataFrame:
+    """The training snapshot, refused (DigestMismatch) unless its bytes are the ones training recorded."""
+    assert signature.snapshot_uri and signature.dataset_sha256, "only a version that names its snapshot has one"
+    return read_snapshot(
+        store, signature.snapshot_uri, signature.dataset_sha256, metadata_sha256=signature.dataset_metadata_sha256
+    )
+
+
+def _newest_reader(
+    store: ArtifactStore, signature: ModelSignature, buckets: FeatureBuckets, target_edges: tuple[float, ...]
+) -> NewestReader | None:
+    """Counts a newest part of the snapshot on request: the snapshot is read again (and verified
+    again) rather than held in memory for a part that a policy may never ask for."""
+    if not signature.snapshot_uri or not signature.dataset_sha256:
+        return None
+
+    def read(part: NewestPart) -> Reference:
+        try:
+            rows = newest_rows(_snapshot(store, signature), part)
+        except (StoreError, InvalidDatasetVersion, KeyError) as error:
+            raise ValueError(f"the training snapshot is unusable: {error}") from None
+        return reference_from_frame(rows, signature.columns, buckets, signature.classes, target_edges)
+
+    return read
 
 
 def warm_up_document(signature: ModelSignature) -> dict[str, Any]:
@@ -256,7 +284,12 @@ def load_served_model(
     measured = measurements_from_metadata(metadata, signature.classes)
     groups = _group_counts(measured, buckets, signature.classes)
     collector = DriftCollector(signature, live, feedback, predictor.kind, state.ready, groups)
-    metrics = ServingMetrics(signature, collector, ReferenceCollector(signature, reference, measured, groups))
+    metrics = ServingMetrics(
+        signature,
+        collector,
+        ReferenceCollector(signature, reference, measured, groups),
+        _newest_reader(store, signature, buckets, target_edges),
+    )
     service = ModelService(
         signature=signature,
         predictor=predictor,

@@ -61,7 +61,8 @@ operator reads it from one pod and exports it once per version (ballast.referenc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ballast.drift.newest import NewestPart
 from ballast.serving.buckets import NumericEdges, le_labels
 from ballast.serving.distributions import Distributions
 from ballast.serving.feedback import FeedbackCounts
@@ -291,6 +293,7 @@ class ReferenceCollector(_ModelCollector):
         groups: GroupCounts | None = None,
     ) -> None:
         self.reference, self.measured, self.groups = reference, measured or TrainingMeasurements(), groups
+        self.signature = signature
         self.model = [signature.name, signature.version]
 
     def collect(self) -> Iterator[Metric]:
@@ -360,14 +363,66 @@ class ReferenceCollector(_ModelCollector):
         yield from (rows, bins, missing, predictions)
 
 
+MAX_NEWEST_PARTS = 4
+"""Newest parts whose reference a server keeps: one per policy choosing one, and few policies watch a model."""
+
+NewestReader = Callable[[NewestPart], Reference]
+"""Counts a newest part of the training snapshot into the reference's bins (ValueError when it cannot)."""
+
+
+class NewestReferences:
+    """The references of newest parts of the training snapshot, each counted on its first request
+    (the operator asks once per version) and rendered like the whole snapshot's, with what
+    training measured beside it."""
+
+    def __init__(self, whole: ReferenceCollector, read: NewestReader | None) -> None:
+        self._whole, self._read = whole, read
+        self._kept: dict[NewestPart, bytes] = {}
+        self._lock = threading.Lock()
+        self._counting = threading.Lock()
+        """One part counted at a time: whoever asks for many parts holds one snapshot in memory, not many."""
+
+    def exposition(self, part: NewestPart) -> bytes:
+        """ValueError when the snapshot cannot give this part (no such column, no dated row)."""
+        if self._read is None:
+            raise ValueError("no training snapshot to take a newest part of")
+        kept = self._kept_text(part)
+        if kept is not None:
+            return kept
+        with self._counting:
+            kept = self._kept_text(part)  # counted while this request waited its turn
+            if kept is not None:
+                return kept
+            whole = self._whole
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(ReferenceCollector(whole.signature, self._read(part), whole.measured, whole.groups))
+            text = generate_latest(registry)
+            with self._lock:
+                if len(self._kept) >= MAX_NEWEST_PARTS:
+                    self._kept.pop(next(iter(self._kept)))
+                self._kept[part] = text
+            return text
+
+    def _kept_text(self, part: NewestPart) -> bytes | None:
+        with self._lock:
+            return self._kept.get(part)
+
+
 class ServingMetrics:
     """A registry of its own (so tests can run several servers in one process)."""
 
-    def __init__(self, signature: ModelSignature, collector: DriftCollector, reference: ReferenceCollector) -> None:
+    def __init__(
+        self,
+        signature: ModelSignature,
+        collector: DriftCollector,
+        reference: ReferenceCollector,
+        newest: NewestReader | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.reference_registry = CollectorRegistry(auto_describe=False)
         self.reference_registry.register(reference)
         self.has_reference = reference.reference is not None
+        self.newest = NewestReferences(reference, newest)
         self.signature = signature
         model = (signature.name, signature.version)
         self._requests = Counter(
