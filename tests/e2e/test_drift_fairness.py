@@ -2,17 +2,19 @@
 population it serves does (tests/support/group_world.py).
 
 - Traffic that becomes unfair to group 1 fires the fairness check (demographic parity, from the
-  server's counts by group) while training-like traffic did not.
+  server's counts by group) while training-like traffic did not; the model's audit trail records
+  the firing and the retraining it started.
 - A class whose false negatives rise fires errorRates while the accuracy check, in the same
   evaluation, still finds no drift.
 """
 
 from __future__ import annotations
 
+import json
 import random
 
 from tests.support import group_world as world
-from tests.support.ballast_objects import condition, wait_for_condition, wait_for_stage
+from tests.support.ballast_objects import condition, run_ballast_on_store, wait_for_condition, wait_for_stage
 from tests.support.kube import Kubectl, wait_for
 from tests.support.traffic import Traffic
 
@@ -64,9 +66,12 @@ def _status_where(k: Kubectl, name: str, verdict: str, timeout: float) -> dict:
 def test_traffic_unfair_to_one_group_fires_the_fairness_check(kubectl: Kubectl, namespace: str, ballast_operator):
     k = kubectl.in_namespace(namespace)
     _serve(k)
+    # new labelled rows land as the Dataset's next version: a firing retrains on them at once
+    k.apply(world.dataset(world.rows(600, seed=2)))
+    retrain = {"type": "retrain", "retrain": {"template": {"spec": world.training_spec()}}}
     # 600 rows: a group of ~300 has a positive rate within +-0.06 of its own (two standard errors),
     # so training-like traffic stays below the limit (training's ~0.05 plus 0.1)
-    k.apply(world.policy({"fairness": {"sensitiveFeature": "g"}}, min_samples=600))
+    k.apply(world.policy({"fairness": {"sensitiveFeature": "g"}}, min_samples=600, action=retrain))
     with _traffic(k, "training") as traffic:
         calm = _status_where(k, "fairness", "NoDrift", timeout=90)
         assert not calm.get("firings"), calm
@@ -79,6 +84,19 @@ def test_traffic_unfair_to_one_group_fires_the_fairness_check(kubectl: Kubectl, 
     assert condition(policy, "Drifting")["reason"] == "Fairness", policy["status"]["conditions"]
     assert "fairness" in policy["status"]["firings"][0]["reason"]
     assert not traffic.failures[:1], traffic.failures[:3]
+
+    # the model's audit trail holds the firing, with the check's numbers, and the retraining
+    def audited() -> dict | None:
+        shown = run_ballast_on_store(k.kubeconfig, "audit", world.MODEL, "-n", k.namespace, "-o", "json")
+        assert shown.returncode == 0, shown.stderr + shown.stdout
+        entries = {entry["reason"]: entry for entry in json.loads(shown.stdout)["items"]}
+        return entries if {"DriftDetected", "RetrainStarted"} <= set(entries) else None
+
+    entries = wait_for(audited, timeout=60, interval=1, message="the firing and the retraining in the audit trail")
+    assert entries["DriftDetected"]["kind"] == "DriftPolicy", entries["DriftDetected"]
+    fired = entries["DriftDetected"]["message"]
+    assert "fairness: " in fired and "demographic parity difference" in fired, fired
+    assert "created TrainingRun" in entries["RetrainStarted"]["message"], entries["RetrainStarted"]
 
 
 def test_rising_false_negatives_fire_error_rates_while_accuracy_holds(

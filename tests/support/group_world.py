@@ -63,24 +63,29 @@ def training_run(name: str = "initial") -> dict:
         "apiVersion": "ballast.dev/v1alpha1",
         "kind": "TrainingRun",
         "metadata": {"name": name},
-        "spec": {
-            "model": MODEL,
-            "datasetRef": {"name": MODEL},
-            "estimator": "sklearn.linear_model.LogisticRegression",
-            "seed": 3,
-            "activeDeadlineSeconds": 300,
-            "backoffLimit": 0,
-            "evaluation": {"testFraction": 0.3, "gates": {"fairness": {"sensitiveFeature": "g"}}},
-            "modelVersionTemplate": {"serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"}},
-        },
+        "spec": training_spec(),
+    }
+
+
+def training_spec() -> dict:
+    return {
+        "model": MODEL,
+        "datasetRef": {"name": MODEL},
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "seed": 3,
+        "activeDeadlineSeconds": 300,
+        "backoffLimit": 0,
+        "evaluation": {"testFraction": 0.3, "gates": {"fairness": {"sensitiveFeature": "g"}}},
+        "modelVersionTemplate": {"serving": {"replicas": 1}, "rollout": {"strategy": "Immediate"}},
     }
 
 
 OFF = {"enabled": False}
 
 
-def policy(checks: dict, *, min_samples: int = 150) -> dict:
-    """Only the checks a test is about: the others (a feature that moves on purpose) are off."""
+def policy(checks: dict, *, min_samples: int = 150, action: dict | None = None) -> dict:
+    """Only the checks a test is about: the others (a feature that moves on purpose) are off.
+    The action notifies unless the test gives one."""
     every_other = {name: OFF for name in ("featureDrift", "predictionDrift", "integrity", "accuracy", "errorRates")}
     return {
         "apiVersion": "ballast.dev/v1alpha1",
@@ -92,6 +97,6 @@ def policy(checks: dict, *, min_samples: int = 150) -> dict:
             "cooldown": "10m",
             "window": {"minSamples": min_samples, "period": "2m"},
             "checks": every_other | checks,
-            "action": {"type": "notify"},
+            "action": action or {"type": "notify"},
         },
     }
