@@ -15,7 +15,9 @@ Ballast predicts; the joblib file MLServer loads is written there too, as Ballas
 
 Each server runs alone, pinned to core 0; one closed-loop client on one keep-alive connection,
 pinned to core 1, posts OIP REST JSON (`/v2/models/model/infer`, one 2-D FP64 tensor) for
---warmup seconds, then for --duration seconds that count, with 1 and 100 rows. Ballast answers
+--warmup seconds, then for --duration seconds that count, with 1 and 100 rows; then the same
+predict-only request goes through the OIP gRPC API (ModelInfer on one channel, the tensor in
+fp64_contents; the client is the stubs Ballast's server is built on). Ballast answers
 with `predict` and `predict_proba` unless the request's `outputs` names one; the peers answer
 `predict`. So Ballast is measured twice: its default answer, and the predict-only request that
 every server gets. Each server's first answer is checked against the bare in-process predict.
@@ -67,6 +69,7 @@ class Case:
     server: str
     rows: int
     answer: str  # "default" (the server's own choice) or "predict" (outputs: predict only)
+    protocol: str = "REST"  # or "gRPC"
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,11 @@ class Measured:
 
 
 def cases_for(server: str) -> list[Case]:
-    """Ballast both ways; a peer's default answer is already predict only."""
+    """Ballast both ways over REST; a peer's default answer is already predict only; over gRPC
+    every server gets the predict-only request."""
     answers = ("default", "predict") if server == "ballast" else ("predict",)
-    return [Case(server, rows, answer) for rows in ROWS for answer in answers]
+    rest = [Case(server, rows, answer) for rows in ROWS for answer in answers]
+    return rest + [Case(server, rows, "predict", "gRPC") for rows in ROWS]
 
 
 # --- request bodies and the table (pure) ---------------------------------------------------
@@ -116,6 +121,43 @@ def predictions(response: dict[str, Any]) -> list[Any]:
     raise ValueError(f"no `predict` output in {sorted(o['name'] for o in response.get('outputs', []))}")
 
 
+def grpc_request(matrix: list[list[float]]) -> Any:
+    """The predict-only request as an OIP ModelInferRequest: one 2-D FP64 tensor in fp64_contents."""
+    from ballast.serving.proto import grpc_predict_v2_pb2 as pb
+
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="input-0",
+        datatype="FP64",
+        shape=[len(matrix), len(matrix[0])],
+        contents=pb.InferTensorContents(fp64_contents=[value for row in matrix for value in row]),
+    )
+    return pb.ModelInferRequest(
+        model_name=MODEL_NAME,
+        inputs=[tensor],
+        outputs=[pb.ModelInferRequest.InferRequestedOutputTensor(name="predict")],
+    )
+
+
+RAW_TYPES = {"INT64": "<i8", "INT32": "<i4", "FP64": "<f8", "FP32": "<f4"}
+
+
+def grpc_predictions(response: Any) -> list[Any]:
+    """The `predict` output's values from a ModelInferResponse, whether the server sent them as
+    raw bytes (raw_output_contents, one entry per output) or in the typed contents."""
+    import numpy as np
+
+    for index, output in enumerate(response.outputs):
+        if output.name != "predict":
+            continue
+        if response.raw_output_contents:
+            return np.frombuffer(response.raw_output_contents[index], dtype=RAW_TYPES[output.datatype]).tolist()
+        contents = output.contents
+        for field in ("int64_contents", "int_contents", "fp64_contents", "fp32_contents"):
+            if values := list(getattr(contents, field)):
+                return values
+    raise ValueError(f"no `predict` output in {sorted(output.name for output in response.outputs)}")
+
+
 def percentiles_ms(latencies: list[float]) -> tuple[float, float]:
     """p50 and p99 in ms, by the nearest rank below (as serve_latency.summary)."""
     picked = serve_latency.summary(latencies, 0, len(latencies))
@@ -123,15 +165,17 @@ def percentiles_ms(latencies: list[float]) -> tuple[float, float]:
 
 
 def table(results: list[Measured], labels: dict[str, str]) -> str:
-    header = f"{'server':34} {'rows':>4}  {'answer':22} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7} {'resp bytes':>10}"
+    header = f"{'server':34} {'via':4} {'rows':>4}  {'answer':22} " + (
+        f"{'p50 ms':>7} {'p99 ms':>7} {'req/s':>7} {'resp bytes':>10}"
+    )
     lines = [header, "-" * len(header)]
     for result in results:
         case = result.case
         answer = "predict + predict_proba" if case.server == "ballast" and case.answer == "default" else "predict"
         errors = f"  ({result.errors} errors)" if result.errors else ""
         lines.append(
-            f"{labels[case.server]:34} {case.rows:>4}  {answer:22} {result.p50_ms:7.3f} {result.p99_ms:7.3f} "
-            f"{result.requests_per_second:7.0f} {result.response_bytes:>10}{errors}"
+            f"{labels[case.server]:34} {case.protocol:4} {case.rows:>4}  {answer:22} {result.p50_ms:7.3f} "
+            f"{result.p99_ms:7.3f} {result.requests_per_second:7.0f} {result.response_bytes:>10}{errors}"
         )
     return "\n".join(lines)
 
@@ -183,8 +227,8 @@ def write_joblib(parameters_file: Path, target: Path) -> None:
     joblib.dump(rebuilt_estimator(json.loads(parameters_file.read_text())), target)
 
 
-def serve_kserve(parameters_file: Path, port: int) -> None:
-    """In KServe's venv: the SDK ModelServer with a minimal custom model (REST only)."""
+def serve_kserve(parameters_file: Path, port: int, grpc_port: int) -> None:
+    """In KServe's venv: the SDK ModelServer with a minimal custom model (REST and gRPC)."""
     import kserve
     from kserve import InferOutput, InferRequest, InferResponse
 
@@ -203,7 +247,7 @@ def serve_kserve(parameters_file: Path, port: int) -> None:
             answer_id = payload.id or str(uuid.uuid4())
             return InferResponse(model_name=MODEL_NAME, infer_outputs=[output], response_id=answer_id)
 
-    kserve.ModelServer(http_port=port, enable_grpc=False, workers=1).start([EstimatorModel()])
+    kserve.ModelServer(http_port=port, grpc_port=grpc_port, enable_grpc=True, workers=1).start([EstimatorModel()])
 
 
 # --- the load generator (its own process, pinned to the client's core) --------------------
@@ -226,11 +270,40 @@ def timed_loop(port: int, body: bytes, warmup: float, seconds: float) -> dict[st
     return {"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - counted_from}
 
 
+def timed_grpc_loop(port: int, request_bytes: bytes, warmup: float, seconds: float) -> dict[str, Any]:
+    """timed_loop's gRPC twin: one channel (one HTTP/2 connection), one ModelInfer at a time."""
+    import grpc
+
+    from ballast.serving.proto import grpc_predict_v2_pb2 as pb
+    from ballast.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    request = pb.ModelInferRequest.FromString(request_bytes)
+    latencies, errors = [], 0
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        infer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer
+        begin = time.perf_counter()
+        counted_from = begin + warmup
+        deadline = counted_from + seconds
+        while (started := time.perf_counter()) < deadline:
+            try:
+                infer(request, timeout=10)
+                failed = False
+            except grpc.RpcError:
+                failed = True
+            if started >= counted_from:
+                latencies.append(time.perf_counter() - started)
+                errors += failed
+    return {"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - counted_from}
+
+
 def load_generator(plan: dict[str, Any]) -> dict[str, Any]:
-    return {
-        label: timed_loop(plan["port"], body.encode(), plan["warmup"], plan["seconds"])
-        for label, body in plan["bodies"].items()
-    }
+    loops = {}
+    for label, (protocol, body) in plan["bodies"].items():
+        if protocol == "gRPC":
+            loops[label] = timed_grpc_loop(plan["grpc_port"], bytes.fromhex(body), plan["warmup"], plan["seconds"])
+        else:
+            loops[label] = timed_loop(plan["port"], body.encode(), plan["warmup"], plan["seconds"])
+    return loops
 
 
 # --- Ballast's side -----------------------------------------------------------------------
@@ -246,14 +319,23 @@ def post(port: int, body: bytes) -> tuple[int, bytes]:
         connection.close()
 
 
-def start_server(server: str, trained: Any, parameters_file: Path, workdir: Path, port: int) -> Any:
+def start_server(server: str, trained: Any, parameters_file: Path, workdir: Path, port: int, grpc_port: int) -> Any:
     log = workdir / f"{server}.log"
     if server == "ballast":
-        return serve_latency.start_ballast(trained, port, log), "/v2/health/ready"
+        return serve_latency.start_ballast(trained, port, log, grpc_port), "/v2/health/ready"
     python = peer_venvs.peer_python(server, PEER_VERSIONS[server], PEER_REQUIREMENTS[server])
     env = {**os.environ, "PYTHONPATH": ""}
     if server == "kserve":
-        command = [str(python), __file__, "--serve-kserve", str(parameters_file), "--port", str(port)]
+        command = [
+            str(python),
+            __file__,
+            "--serve-kserve",
+            str(parameters_file),
+            "--port",
+            str(port),
+            "--grpc-port",
+            str(grpc_port),
+        ]
     else:
         models = workdir / "mlserver"
         model_dir = models / MODEL_NAME
@@ -275,7 +357,7 @@ def start_server(server: str, trained: Any, parameters_file: Path, workdir: Path
         settings = {
             "host": "127.0.0.1",
             "http_port": port,
-            "grpc_port": serve_latency.free_port(),
+            "grpc_port": grpc_port,
             "metrics_port": serve_latency.free_port(),
             # Single process: the default (one worker process) crashed at start with uvloop 0.23
             # and halves its speed with uvloop 0.21 on this machine (issue 14).
@@ -294,28 +376,68 @@ def start_server(server: str, trained: Any, parameters_file: Path, workdir: Path
     return process, f"/v2/models/{MODEL_NAME}/ready"
 
 
+def first_answer_size(case: Case, body: bytes, port: int, grpc_port: int, expected: list[Any]) -> int:
+    """The server's answer to `body`, checked against the bare estimator's predictions: its size."""
+    if case.protocol == "gRPC":
+        import grpc
+
+        from ballast.serving.proto import grpc_predict_v2_pb2 as pb
+        from ballast.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        # a server's gRPC port may open a moment after its REST readiness
+        deadline = time.monotonic() + 30
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            while True:
+                try:
+                    response = stub.ModelInfer(pb.ModelInferRequest.FromString(body), timeout=10)
+                    break
+                except grpc.RpcError as error:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"{case.server} answered over gRPC {error.code()}: {error.details()}"
+                        ) from None
+                    time.sleep(0.5)
+        found, size = grpc_predictions(response), response.ByteSize()
+    else:
+        status, answer = post(port, body)
+        if status != 200:
+            raise RuntimeError(f"{case.server} answered {status}: {answer[:500]!r}")
+        found, size = predictions(json.loads(answer)), len(answer)
+    if found != expected:
+        raise RuntimeError(
+            f"{case.server} predicts otherwise than the bare estimator for {case.rows} rows ({case.protocol})"
+        )
+    return size
+
+
 def measure_server(
     server: str, trained: Any, parameters_file: Path, workdir: Path, expected: dict[int, list[Any]], args: Any
 ) -> list[Measured]:
-    port = serve_latency.free_port()
-    process, ready_path = start_server(server, trained, parameters_file, workdir, port)
+    port, grpc_port = serve_latency.free_port(), serve_latency.free_port()
+    process, ready_path = start_server(server, trained, parameters_file, workdir, port, grpc_port)
     try:
         serve_latency.wait_ready(process, port, ready_path)
         cases = cases_for(server)
-        bodies = {case: infer_body(iris_rows(case.rows), case.answer) for case in cases}
-        sizes = {}
-        for case, body in bodies.items():
-            status, answer = post(port, body)
-            if status != 200:
-                raise RuntimeError(f"{server} answered {status}: {answer[:500]!r}")
-            if predictions(json.loads(answer)) != expected[case.rows]:
-                raise RuntimeError(f"{server} predicts otherwise than the bare estimator for {case.rows} rows")
-            sizes[case] = len(answer)
+        bodies = {
+            case: grpc_request(iris_rows(case.rows)).SerializeToString()
+            if case.protocol == "gRPC"
+            else infer_body(iris_rows(case.rows), case.answer)
+            for case in cases
+        }
+        sizes = {
+            case: first_answer_size(case, body, port, grpc_port, expected[case.rows]) for case, body in bodies.items()
+        }
         plan = {
             "port": port,
+            "grpc_port": grpc_port,
             "warmup": args.warmup,
             "seconds": args.duration,
-            "bodies": {str(index): body.decode() for index, body in enumerate(bodies.values())},
+            "bodies": {
+                str(index): (case.protocol, body.hex() if case.protocol == "gRPC" else body.decode())
+                for index, (case, body) in enumerate(bodies.items())
+            },
         }
         command = serve_latency.pinned([sys.executable, __file__, "--load-generator"], serve_latency.LOAD_CORE)
         timeout = len(bodies) * (args.warmup + args.duration) + 60
@@ -380,7 +502,7 @@ def run(args: argparse.Namespace) -> None:
 
     print(
         f"Each server alone on core {serve_latency.SERVER_CORE} (taskset); one closed-loop client on one "
-        f"keep-alive connection on core {serve_latency.LOAD_CORE}; OIP REST JSON, one 2-D FP64 tensor; "
+        f"keep-alive connection on core {serve_latency.LOAD_CORE}; OIP REST JSON or OIP gRPC, one 2-D FP64 tensor; "
         f"{args.warmup:g} s warm-up, then {args.duration:g} s counted per row"
     )
     print(table(results, labels))
@@ -407,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--write-joblib", nargs=2, type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-kserve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--grpc-port", type=int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -417,7 +540,7 @@ def main() -> int:
     elif args.write_joblib:
         write_joblib(*args.write_joblib)
     elif args.serve_kserve:
-        serve_kserve(args.serve_kserve, args.port)
+        serve_kserve(args.serve_kserve, args.port, args.grpc_port)
     else:
         with figures.recording(FIGURES, args.update):
             run(args)

@@ -250,7 +250,8 @@ FEEDBACK_TOKEN = "benchmark-feedback-token-0123456789"
 """The token Ballast's server takes feedback with here (the operator provisions a random one)."""
 
 
-def start_ballast(trained: Any, port: int, log: Path) -> subprocess.Popen:
+def start_ballast(trained: Any, port: int, log: Path, grpc_port: int = -1) -> subprocess.Popen:
+    """`ballast serve` on `port` (REST) and, when grpc_port is not -1, on grpc_port (OIP gRPC)."""
     token_file = log.with_suffix(".token")
     token_file.write_text(FEEDBACK_TOKEN)
     command = [
@@ -269,9 +270,9 @@ def start_ballast(trained: Any, port: int, log: Path) -> subprocess.Popen:
         "127.0.0.1",
         "--port",
         str(port),
-        # REST only: the gRPC API is not measured here yet, and its default port may be taken
+        # -1: REST only (the gRPC API's default port may be taken)
         "--grpc-port",
-        "-1",
+        str(grpc_port),
         "--drain-seconds",
         "0",
         "--termination-log",

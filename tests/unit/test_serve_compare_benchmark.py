@@ -34,13 +34,49 @@ def test_rows_past_the_dataset_cycle_through_it():
 
 
 def test_ballast_is_measured_with_its_default_answer_and_predict_only_the_peers_predict_only():
-    assert [(c.rows, c.answer) for c in script.cases_for("ballast")] == [
-        (1, "default"),
-        (1, "predict"),
-        (100, "default"),
-        (100, "predict"),
+    assert [(c.protocol, c.rows, c.answer) for c in script.cases_for("ballast")] == [
+        ("REST", 1, "default"),
+        ("REST", 1, "predict"),
+        ("REST", 100, "default"),
+        ("REST", 100, "predict"),
+        ("gRPC", 1, "predict"),
+        ("gRPC", 100, "predict"),
     ]
-    assert [(c.rows, c.answer) for c in script.cases_for("mlserver")] == [(1, "predict"), (100, "predict")]
+    assert [(c.protocol, c.rows, c.answer) for c in script.cases_for("mlserver")] == [
+        ("REST", 1, "predict"),
+        ("REST", 100, "predict"),
+        ("gRPC", 1, "predict"),
+        ("gRPC", 100, "predict"),
+    ]
+
+
+def test_the_grpc_request_carries_the_same_matrix_and_asks_for_predict_only():
+    request = script.grpc_request(script.iris_rows(100))
+    (tensor,) = request.inputs
+    assert (tensor.name, tensor.datatype, list(tensor.shape)) == ("input-0", "FP64", [100, 4])
+    assert np.array_equal(np.array(tensor.contents.fp64_contents).reshape(100, 4), load_iris().data[:100])
+    assert [output.name for output in request.outputs] == ["predict"]
+
+
+def test_grpc_predictions_are_read_from_raw_bytes_or_typed_contents():
+    from ballast.serving.proto import grpc_predict_v2_pb2 as pb
+
+    Output = pb.ModelInferResponse.InferOutputTensor
+    proba = Output(name="predict_proba", datatype="FP64", shape=[3, 3])
+    raw = pb.ModelInferResponse(
+        outputs=[proba, Output(name="predict", datatype="INT64", shape=[3])],
+        raw_output_contents=[np.zeros(9).tobytes(), np.array([0, 2, 1], dtype="<i8").tobytes()],
+    )
+    typed = pb.ModelInferResponse(
+        outputs=[
+            Output(
+                name="predict", datatype="INT64", shape=[3], contents=pb.InferTensorContents(int64_contents=[0, 2, 1])
+            )
+        ]
+    )
+    assert script.grpc_predictions(raw) == script.grpc_predictions(typed) == [0, 2, 1]
+    with pytest.raises(ValueError, match="no `predict` output"):
+        script.grpc_predictions(pb.ModelInferResponse(outputs=[proba]))
 
 
 @pytest.mark.parametrize(
@@ -65,16 +101,28 @@ def test_percentiles_take_the_nearest_rank_below():
     assert script.percentiles_ms(latencies) == pytest.approx((101.0, 199.0))
 
 
-def test_the_table_names_what_each_server_answered():
-    ballast, kserve = script.Case("ballast", 100, "default"), script.Case("kserve", 1, "predict")
+def test_the_table_names_what_each_server_answered_and_how_it_was_asked():
+    ballast, kserve = script.Case("ballast", 100, "default"), script.Case("kserve", 1, "predict", "gRPC")
     results = [
         script.Measured(ballast, 1.1404, 1.47, 860.4, 6512, 0),
         script.Measured(kserve, 0.95, 1.35, 1013.0, 310, 2),
     ]
     lines = script.table(results, {"ballast": "Ballast", "kserve": "KServe"}).splitlines()
-    assert lines[0].split() == ["server", "rows", "answer", "p50", "ms", "p99", "ms", "req/s", "resp", "bytes"]
-    assert lines[2].split() == ["Ballast", "100", "predict", "+", "predict_proba", "1.140", "1.470", "860", "6512"]
-    assert lines[3].split() == ["KServe", "1", "predict", "0.950", "1.350", "1013", "310", "(2", "errors)"]
+    header = ["server", "via", "rows", "answer", "p50", "ms", "p99", "ms", "req/s", "resp", "bytes"]
+    assert lines[0].split() == header
+    assert lines[2].split() == [
+        "Ballast",
+        "REST",
+        "100",
+        "predict",
+        "+",
+        "predict_proba",
+        "1.140",
+        "1.470",
+        "860",
+        "6512",
+    ]
+    assert lines[3].split() == ["KServe", "gRPC", "1", "predict", "0.950", "1.350", "1013", "310", "(2", "errors)"]
 
 
 def test_the_rebuilt_estimator_predicts_what_the_fitted_pipeline_does():
