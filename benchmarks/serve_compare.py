@@ -121,10 +121,10 @@ def predictions(response: dict[str, Any]) -> list[Any]:
     raise ValueError(f"no `predict` output in {sorted(o['name'] for o in response.get('outputs', []))}")
 
 
-def grpc_request(matrix: list[list[float]]) -> Any:
-    """The predict-only request as an OIP ModelInferRequest: one 2-D FP64 tensor in fp64_contents."""
-    from ballast.serving.proto import grpc_predict_v2_pb2 as pb
-
+def grpc_request(matrix: list[list[float]], pb: Any) -> Any:
+    """The predict-only request as an OIP ModelInferRequest of the messages module `pb` (Ballast's
+    stubs here; any module generated from the OIP proto builds the same bytes): one 2-D FP64
+    tensor in fp64_contents."""
     tensor = pb.ModelInferRequest.InferInputTensor(
         name="input-0",
         datatype="FP64",
@@ -139,6 +139,14 @@ def grpc_request(matrix: list[list[float]]) -> Any:
 
 
 RAW_TYPES = {"INT64": "<i8", "INT32": "<i4", "FP64": "<f8", "FP32": "<f4"}
+
+
+def ballast_messages() -> Any:
+    """Ballast's generated OIP messages, imported only where a server is measured: they and
+    tritonclient's register the same names, which one process cannot hold twice."""
+    from ballast.serving.proto import grpc_predict_v2_pb2
+
+    return grpc_predict_v2_pb2
 
 
 def grpc_predictions(response: Any) -> list[Any]:
@@ -421,7 +429,7 @@ def measure_server(
         serve_latency.wait_ready(process, port, ready_path)
         cases = cases_for(server)
         bodies = {
-            case: grpc_request(iris_rows(case.rows)).SerializeToString()
+            case: grpc_request(iris_rows(case.rows), ballast_messages()).SerializeToString()
             if case.protocol == "gRPC"
             else infer_body(iris_rows(case.rows), case.answer)
             for case in cases

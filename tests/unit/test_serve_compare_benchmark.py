@@ -10,6 +10,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
+# tritonclient's messages, not Ballast's: both register the OIP proto's names, and the unit
+# suite's gRPC tests import tritonclient's (one process cannot hold both)
+from tritonclient.grpc import service_pb2 as pb
+
 from tests.support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +55,7 @@ def test_ballast_is_measured_with_its_default_answer_and_predict_only_the_peers_
 
 
 def test_the_grpc_request_carries_the_same_matrix_and_asks_for_predict_only():
-    request = script.grpc_request(script.iris_rows(100))
+    request = script.grpc_request(script.iris_rows(100), pb)
     (tensor,) = request.inputs
     assert (tensor.name, tensor.datatype, list(tensor.shape)) == ("input-0", "FP64", [100, 4])
     assert np.array_equal(np.array(tensor.contents.fp64_contents).reshape(100, 4), load_iris().data[:100])
@@ -59,8 +63,6 @@ def test_the_grpc_request_carries_the_same_matrix_and_asks_for_predict_only():
 
 
 def test_grpc_predictions_are_read_from_raw_bytes_or_typed_contents():
-    from ballast.serving.proto import grpc_predict_v2_pb2 as pb
-
     Output = pb.ModelInferResponse.InferOutputTensor
     proba = Output(name="predict_proba", datatype="FP64", shape=[3, 3])
     raw = pb.ModelInferResponse(
