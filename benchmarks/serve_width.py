@@ -35,12 +35,14 @@ import numpy as np
 import pandas as pd
 
 import figures
+import probes
 import serve_latency
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTHS = (10, 100, 250)
 ROWS = 2000
 REPEAT, WARM_UP = 400, 50
+MIB = 1 << 20
 
 
 def synthetic(width: int) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -78,15 +80,6 @@ def in_process_ms(trained: Any) -> dict[str, float]:
     return found
 
 
-def rss_kib(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
-
-
 def metrics_bytes(port: int) -> int:
     import http.client
 
@@ -101,15 +94,17 @@ def served(trained: Any, workdir: Path, seconds: float) -> dict[str, Any]:
     process = serve_latency.start_ballast(trained, port, log)
     try:
         serve_latency.wait_ready(process, port, "/v2/health/ready")
-        ready = rss_kib(process.pid)
-        found: dict[str, Any] = {"ready_rss_kib": ready["VmRSS"]}
+        found: dict[str, Any] = {"ready_rss_bytes": probes.rss_bytes(process.pid)}
         for rows in (1, 100):
             request = serve_latency.http_request(
                 port, "/v2/models/model/infer", serve_latency.request_bodies(trained, rows).encode()
             )
             found[f"{rows} rows"] = serve_latency.closed_loop(port, request, seconds)
-        after = rss_kib(process.pid)
-        found.update(loaded_rss_kib=after["VmRSS"], peak_rss_kib=after["VmHWM"], metrics_bytes=metrics_bytes(port))
+        found.update(
+            loaded_rss_bytes=probes.rss_bytes(process.pid),
+            peak_rss_bytes=probes.peak_rss_bytes(process.pid),
+            metrics_bytes=metrics_bytes(port),
+        )
         return found
     except Exception as error:  # noqa: BLE001 - reported beside the figures
         tail = log.read_text()[-1500:] if log.exists() else ""
@@ -165,8 +160,8 @@ def run(args: argparse.Namespace) -> None:
         print(
             f"{width:>8} {one['p50_ms']:>8.3f}/{one['p99_ms']:<8.3f} "
             f"{hundred['p50_ms']:>10.3f}/{hundred['p99_ms']:<9.3f}"
-            f"{result['ready_rss_kib'] / 1024:>10.1f} {result['loaded_rss_kib'] / 1024:>7.1f} "
-            f"{result['peak_rss_kib'] / 1024:>6.1f} {result['metrics_bytes'] / 1024:>7.0f} KiB"
+            f"{result['ready_rss_bytes'] / MIB:>10.1f} {result['loaded_rss_bytes'] / MIB:>7.1f} "
+            f"{result['peak_rss_bytes'] / MIB:>6.1f} {result['metrics_bytes'] / 1024:>7.0f} KiB"
         )
     load_after = os.getloadavg()
     print(

@@ -106,13 +106,14 @@ def reconcile(
                 window = replace(window, reference=reference)
                 part = newest_part(spec)
                 if part is not None:
+                    query = part.query()
                     newest = REFERENCE_GAUGES.reference_of(
                         namespace,
                         body.metadata.name,
                         spec.model,
                         version,
-                        lambda: _read_reference(pod_addresses(), part.query()),
-                        part=part.query(),
+                        lambda: _read_reference(pod_addresses(), query),
+                        part=query,
                     )
                     window, problem = against_newest(window, part, newest)
     kept = window_memory.current(memo.get(WINDOW_MEMO), version) if version is not None else None
