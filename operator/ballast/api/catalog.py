@@ -22,6 +22,9 @@ ESTIMATORS: dict[str, Task] = {
     # (ballast.training.lightgbm_params)
     "lightgbm.LGBMClassifier": "classification",
     "sklearn.naive_bayes.GaussianNB": "classification",
+    # linear models fitted by stochastic gradient descent: the estimators that learn one block
+    # of rows at a time (partial_fit)
+    "sklearn.linear_model.SGDClassifier": "classification",
     "sklearn.linear_model.LinearRegression": "regression",
     "sklearn.linear_model.Ridge": "regression",
     "sklearn.linear_model.Lasso": "regression",
@@ -33,6 +36,7 @@ ESTIMATORS: dict[str, Task] = {
     "sklearn.tree.DecisionTreeRegressor": "regression",
     "sklearn.neighbors.KNeighborsRegressor": "regression",
     "lightgbm.LGBMRegressor": "regression",
+    "sklearn.linear_model.SGDRegressor": "regression",
 }
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")

@@ -25,6 +25,8 @@ SCALE_SENSITIVE_ESTIMATORS = frozenset(
         "sklearn.linear_model.Ridge",
         "sklearn.linear_model.Lasso",
         "sklearn.linear_model.ElasticNet",
+        "sklearn.linear_model.SGDClassifier",
+        "sklearn.linear_model.SGDRegressor",
         "sklearn.neighbors.KNeighborsClassifier",
         "sklearn.neighbors.KNeighborsRegressor",
     }
