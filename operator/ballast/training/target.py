@@ -48,14 +48,18 @@ def labelled_rows(frame: pd.DataFrame, schema: DatasetSchema, task: Task) -> Lab
     kept = frame.loc[present].reset_index(drop=True)
     if kept.empty:
         raise InvalidTrainingData(f"no row has a value in the target column {name!r}")
+    target = target_values(kept[name], schema, task)
+    if task == "classification" and target.nunique() < 2:
+        raise InvalidTrainingData(f"target {name!r} has a single class; a classifier needs at least two")
+    return LabelledRows(frame=kept, target=target, dropped_rows=int((~present).sum()))
+
+
+def target_values(values: pd.Series, schema: DatasetSchema, task: Task) -> pd.Series:
+    """Present target values as the model learns them: class labels, or float64 for a regressor."""
+    name = str(values.name)
     column_type = _column_type(schema, name)
-    values = kept[name]
     if task == "classification":
-        target = _classification_labels(values, column_type, name)
-        if target.nunique() < 2:
-            raise InvalidTrainingData(f"target {name!r} has a single class; a classifier needs at least two")
-    else:
-        if column_type not in ("integer", "float"):
-            raise InvalidTrainingData(f"target {name!r} is a {column_type} column; a regressor needs a numeric target")
-        target = pd.to_numeric(values, errors="raise").astype("float64")
-    return LabelledRows(frame=kept, target=target.rename(name), dropped_rows=int((~present).sum()))
+        return _classification_labels(values, column_type, name).rename(name)
+    if column_type not in ("integer", "float"):
+        raise InvalidTrainingData(f"target {name!r} is a {column_type} column; a regressor needs a numeric target")
+    return pd.to_numeric(values, errors="raise").astype("float64").rename(name)
