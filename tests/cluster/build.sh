@@ -67,4 +67,7 @@ build_module registry "$REGISTRY_VERSION" \
 build_module metrics-server "$METRICS_SERVER_VERSION" \
   "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
   sigs.k8s.io/metrics-server/cmd/metrics-server
+# CoreDNS, the cluster's DNS (its own module: it pins its own k8s.io libraries); its version is
+# a constant of coremain, so its Makefile stamps only the git commit, which a proxy build has not
+build_module coredns "$COREDNS_VERSION" "-s -w" github.com/coredns/coredns
 echo "$cache_root/bin/current"

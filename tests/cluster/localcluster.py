@@ -4,7 +4,8 @@ A real control plane (etcd, kube-apiserver with RBAC and the default admission p
 kube-controller-manager, kube-scheduler) built by build.sh and started by `kwokctl --runtime
 binary`, plus a real node `ballast-node-0` (node.py: containerd, runc, the bridge CNI plugin
 and a kubelet, as host processes), the image registry it pulls from (registry.py, with the
-pause and toolbox images of images.py) and a hostPath volume provisioner (provisioner.py).
+pause and toolbox images of images.py), a hostPath volume provisioner (provisioner.py),
+metrics-server (metricsserver.py) and the cluster DNS, CoreDNS (clusterdns.py).
 Pods live on the bridge `ballast0` (pod CIDR 10.244.0.0/16, gateway 10.244.0.1;
 BALLAST_POD_BRIDGE and BALLAST_POD_CIDR choose others).
 KWOK's own controller runs too, but only for nodes annotated `kwok.x-k8s.io/node=fake` (scale
@@ -38,6 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the node's modules, when this is imported from elsewhere
 
+import clusterdns  # noqa: E402
 import hostpackages  # noqa: E402
 import images  # noqa: E402
 import metricsserver  # noqa: E402
@@ -110,6 +112,12 @@ def metrics_service_ip() -> str:
     assignments), and like the first an address of the bridge: with no kube-proxy, that is how
     the API server's aggregator, which dials a Service's ClusterIP, reaches the host process."""
     return str(ipaddress.IPv4Network(SERVICE_CIDR).network_address + 2)
+
+
+def dns_service_ip() -> str:
+    """The `kube-dns` Service's ClusterIP, the tenth of the range as kubeadm's is: an address of the
+    bridge where CoreDNS listens, and the nameserver the kubelet gives pods (clusterdns.py)."""
+    return str(ipaddress.IPv4Network(SERVICE_CIDR).network_address + 10)
 
 
 def api_server_port() -> int:
@@ -326,7 +334,9 @@ def _node_layout() -> node.NodeLayout:
         pod_cidr=pod_cidr(),
         service_ip=api_service_ip(),
         pki=_kwok_pki(),
-        host_service_ips=(metrics_service_ip(),),
+        cluster_dns=dns_service_ip(),
+        cluster_domain=clusterdns.CLUSTER_DOMAIN,
+        host_service_ips=(metrics_service_ip(), dns_service_ip()),
     )
 
 
@@ -359,6 +369,14 @@ def _metrics_server_daemon(bin_dir: Path) -> Daemon:
     )
 
 
+def _cluster_dns_state() -> Path:
+    return _node_layout().root / "coredns"
+
+
+def _cluster_dns_daemon(bin_dir: Path) -> Daemon:
+    return clusterdns.daemon(bin_dir, _cluster_dns_state(), cache_dir() / "logs" / "coredns.log")
+
+
 def _node_daemons(bin_dir: Path) -> dict[str, Daemon]:
     """In start order."""
     layout = _node_layout()
@@ -368,17 +386,22 @@ def _node_daemons(bin_dir: Path) -> dict[str, Daemon]:
         "kubelet": node.kubelet_daemon(layout, bin_dir),
         "provisioner": _provisioner_daemon(),
         "metrics-server": _metrics_server_daemon(bin_dir),
+        "coredns": _cluster_dns_daemon(bin_dir),
     }
 
 
-def _register_metrics_server(bin_dir: Path) -> None:
-    """The APIService and the Service and EndpointSlice it names (kept by kubectl apply: a
-    recreated cluster has none, and a new CA changes the caBundle)."""
-    manifest = cache_dir() / "metrics-server.json"
-    manifest.write_text(metricsserver.registration(_kwok_pki() / "ca.crt", metrics_service_ip()))
+def _register(bin_dir: Path, name: str, document: str) -> None:
+    """Applies a host process's registration (kept by kubectl apply: a recreated cluster has none)."""
+    manifest = cache_dir() / f"{name}.json"
+    manifest.write_text(document)
     result = _kubectl(bin_dir, "apply", "-f", str(manifest), timeout=30)
     if result.returncode != 0:
-        raise RuntimeError(f"registering metrics-server failed:\n{result.stderr}")
+        raise RuntimeError(f"registering {name} failed:\n{result.stderr}")
+
+
+def _register_metrics_server(bin_dir: Path) -> None:
+    """The APIService and the Service and EndpointSlice it names (a new CA changes the caBundle)."""
+    _register(bin_dir, "metrics-server", metricsserver.registration(_kwok_pki() / "ca.crt", metrics_service_ip()))
 
 
 @dataclass(frozen=True)
@@ -416,12 +439,16 @@ def _ensure_real_node(bin_dir: Path) -> NodeProcesses:
     kubelet_was_running = kubelet.pid() is not None
     if metricsserver.prepare(_metrics_server_state(), ca_dir=_kwok_pki(), address=metrics_service_ip()):
         daemons["metrics-server"].stop()
+    if clusterdns.prepare(_cluster_dns_state(), address=dns_service_ip(), kubeconfig=kubeconfig_path()):
+        daemons["coredns"].stop()
     running = {
         "registry": registry_pid,
         "containerd": containerd_pid,
-        **{name: daemons[name].ensure() for name in ("kubelet", "provisioner", "metrics-server")},
+        **{name: daemons[name].ensure() for name in ("kubelet", "provisioner", "metrics-server", "coredns")},
     }
     _register_metrics_server(bin_dir)
+    _register(bin_dir, "cluster-dns", clusterdns.registration(dns_service_ip()))
+    clusterdns.wait_until_ready(daemons["coredns"], running["coredns"], dns_service_ip())
     kubelet_starts = 0 if kubelet_was_running else 1
 
     def check() -> None:
@@ -446,6 +473,7 @@ def _stop_real_node(bin_dir: Path) -> None:
     daemons["kubelet"].stop()
     daemons["provisioner"].stop()
     daemons["metrics-server"].stop()
+    daemons["coredns"].stop()
     killed = node.kill_containers(layout)
     if killed:
         _log(f"removed {killed} containers")
@@ -564,6 +592,7 @@ def status() -> dict:
             "gateway": pod_gateway(),
             "bridge_exists": Path("/sys/class/net", pod_bridge()).exists(),
             "api_service_ip": api_service_ip(),
+            "dns_service_ip": dns_service_ip(),
         },
     }
     if report["api_ready"]:

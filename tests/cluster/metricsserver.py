@@ -3,12 +3,10 @@ HorizontalPodAutoscalers and `kubectl top` read, from the real kubelet's /metric
 
 It runs as a host process beside the kubelet (built by build.sh from its Go module), and the
 API server reaches it through the aggregation layer: the APIService v1beta1.metrics.k8s.io
-names a Service without a selector. With no kube-proxy a ClusterIP routes nowhere, so, as for
-the `kubernetes` Service, the Service's ClusterIP is fixed (localcluster.metrics_service_ip),
-made an address of the pod bridge, and metrics-server listens on it at the Service's own port:
-the aggregator's dial of ClusterIP:port reaches it with no change to the API server's flags
-(--enable-aggregator-routing would need a new control plane). Its one EndpointSlice, by hand,
-names the same address: the aggregator reports an APIService without endpoints unavailable.
+names a Service without a selector, at a fixed ClusterIP (localcluster.metrics_service_ip) that
+is an address of the pod bridge, where metrics-server listens (hostservice.py): the aggregator's
+dial of ClusterIP:port reaches it with no change to the API server's flags
+(--enable-aggregator-routing would need a new control plane).
 
 The aggregator authenticates to it with its proxy client certificate (kwokctl's admin one) and
 names the user who asked in X-Remote-* headers, which metrics-server trusts from that
@@ -22,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+import hostservice
 import pki
 from supervise import Daemon
 
@@ -96,38 +95,14 @@ def daemon(
 def registration(ca_cert: Path, address: str) -> str:
     """The APIService, its selectorless Service at the ClusterIP `address` and the EndpointSlice
     naming the same address, as a kubectl apply -f document (JSON list)."""
-    labels = {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/managed-by": "ballast-localcluster"}
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": SERVICE, "namespace": NAMESPACE, "labels": labels},
-        "spec": {
-            "clusterIP": address,
-            # the port it listens on: nothing translates a Service port to a target port here
-            "ports": [{"name": "https", "port": port(), "targetPort": port(), "protocol": "TCP"}],
-        },
-    }
-    endpoints = {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": f"{SERVICE}-host",
-            "namespace": NAMESPACE,
-            "labels": {
-                **labels,
-                "kubernetes.io/service-name": SERVICE,
-                # not the EndpointSlice controller's: it leaves a slice of another manager alone
-                "endpointslice.kubernetes.io/managed-by": "localcluster.ballast.dev",
-            },
-        },
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
-        "ports": [{"name": "https", "port": port(), "protocol": "TCP"}],
-    }
+    labels = {"app.kubernetes.io/name": "metrics-server"}
+    service_and_endpoints = hostservice.service_and_endpoints(
+        SERVICE, NAMESPACE, address, (hostservice.ServicePort("https", port()),), labels
+    )
     api_service = {
         "apiVersion": "apiregistration.k8s.io/v1",
         "kind": "APIService",
-        "metadata": {"name": API_SERVICE, "labels": labels},
+        "metadata": {"name": API_SERVICE, "labels": {**labels, "app.kubernetes.io/managed-by": hostservice.MANAGED_BY}},
         "spec": {
             "group": "metrics.k8s.io",
             "version": "v1beta1",
@@ -137,4 +112,4 @@ def registration(ca_cert: Path, address: str) -> str:
             "versionPriority": 100,
         },
     }
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [service, endpoints, api_service]}, indent=2)
+    return json.dumps(hostservice.kubectl_list([*service_and_endpoints, api_service]), indent=2)

@@ -6,7 +6,9 @@ bridge plugin, which would switch on net.ipv4.ip_forward for the whole machine w
 gateway; forwarding stays off on the bridge, so pod traffic never leaves the machine. There is
 no kube-proxy: the API server listens on :443 and the `kubernetes` Service's ClusterIP is an
 address of the host (on the bridge: this kernel has no dummy links), so a pod's in-cluster
-config reaches it without any NAT.
+config reaches it without any NAT; so are the ClusterIPs of the other Services whose server is a
+host process (host_service_ips), the cluster DNS's among them, which the kubelet gives pods as
+their nameserver.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class NodeLayout:
     pod_cidr: ipaddress.IPv4Network
     service_ip: str  # the `kubernetes` Service's ClusterIP, a host address on the bridge
     pki: Path  # kwokctl's: the cluster CA signs the kubelet's client certificate
+    cluster_dns: str  # the cluster DNS Service's ClusterIP, the nameserver of pods' resolv.conf
+    cluster_domain: str  # the domain it answers for: pods' search list ends in it
     host_service_ips: tuple[str, ...] = ()  # other ClusterIPs whose server is a host process
 
     @property
@@ -285,7 +289,11 @@ def _kubelet_config(layout: NodeLayout) -> dict:
         "imageGCLowThresholdPercent": 98,
         "serializeImagePulls": False,
         "podLogsDir": str(layout.logs / "pods"),
+        # dnsPolicy Default's (and the host network's): the host's resolvers
         "resolvConf": "/etc/resolv.conf",
+        # ClusterFirst's: nameserver, search <ns>.svc.<domain> svc.<domain> <domain>, ndots:5
+        "clusterDNS": [layout.cluster_dns],
+        "clusterDomain": layout.cluster_domain,
         "registerNode": True,
     }
 

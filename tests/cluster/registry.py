@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from supervise import Daemon, write_config
+from supervise import Daemon, wait_until_answering, write_config
 
 DEFAULT_ADDRESS = "127.0.0.1:5000"
 MANIFEST_TYPES = (
@@ -54,19 +53,8 @@ def daemon(bin_dir: Path, cache: Path) -> Daemon:
     )
 
 
-def wait_until_serving(registry: Daemon, pid: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://{address()}/v2/", timeout=2):
-                return
-        except OSError:
-            registry.check_alive(pid)
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"registry not serving on {address()} after {timeout}s; see {registry.log}"
-                ) from None
-            time.sleep(0.1)
+def wait_until_serving(registry: Daemon, pid: int) -> None:
+    wait_until_answering(registry, pid, f"http://{address()}/v2/")
 
 
 def manifest_digest(repository: str, reference: str) -> str | None:

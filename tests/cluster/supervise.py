@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,3 +97,18 @@ class Daemon:
     def check_alive(self, pid: int) -> None:
         if not alive(pid):
             raise RuntimeError(f"{self.name} exited; see {self.log}:\n{tail(self.log)}")
+
+
+def wait_until_answering(daemon: Daemon, pid: int, url: str, timeout: float = 30) -> None:
+    """Until an HTTP GET of url succeeds (a 2xx), while the daemon lives: how `up` knows a server
+    it just started is serving."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            daemon.check_alive(pid)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{daemon.name} not answering {url} after {timeout}s; see {daemon.log}") from None
+            time.sleep(0.1)
