@@ -33,6 +33,7 @@ from ballast.api.feature_steps import FeatureStep
 from ballast.models.artifact_types import archive_types
 from ballast.models.skops_format import serialize_model
 from ballast.models.trusted_types import ARTIFACT_TYPES, SKOPS_TRUSTED_TYPES
+from ballast.training.errors import InvalidEstimator
 from ballast.training.estimators import build_estimator, estimator_class
 from ballast.training.features import feature_columns, feature_frame
 from ballast.training.preprocessing import build_pipeline
@@ -127,7 +128,13 @@ def fitted_archives() -> Iterator[tuple[str, dict[str, Any], str, bytes]]:
         features = feature_frame(rows.frame, columns)
         for class_path in sorted(p for p, t in ESTIMATORS.items() if t == task):
             for index, params in enumerate(param_variants(class_path)):
-                estimator = build_estimator(class_path, params, seed=0)
+                try:
+                    estimator = build_estimator(class_path, params, seed=0)
+                except InvalidEstimator:
+                    # refused before fitting (a classifier's loss without probabilities): no model
+                    if index == 0:
+                        raise
+                    continue
                 try:
                     pipeline = build_pipeline(class_path, estimator, columns).fit(features, rows.target)
                 except ValueError:

@@ -17,6 +17,7 @@ from ballast.api.trainingrun import TrainingRunSpec
 from ballast.models.skops_format import load_model
 from ballast.training import DatasetIdentity, InvalidTrainingData, train_model
 from ballast.training.estimators import estimator_class
+from ballast.training.errors import InvalidEstimator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASET = DatasetIdentity(name="bundled", sha256="a" * 64, snapshot_uri="file:///store/datasets/x/data.parquet")
@@ -97,13 +98,8 @@ def test_every_allow_listed_estimator_trains_evaluates_and_round_trips(estimator
     frame, schema = data_for(estimator)
     outcome = train_model(spec(estimator), frame, schema, DATASET)
 
-    expected_metrics = set(CLASSIFICATION_METRICS if ESTIMATORS[estimator] == "classification" else REGRESSION_METRICS)
-    if not hasattr(outcome.pipeline, "predict_proba") and ESTIMATORS[estimator] == "classification":
-        # SGDClassifier's default hinge loss gives no probabilities: the metrics of them say why
-        without = {"roc_auc": "the model has no predict_proba", "log_loss": "the model has no predict_proba"}
-        assert outcome.skipped_metrics == without
-        expected_metrics -= without.keys()
-    assert set(outcome.metrics) == expected_metrics
+    expected_metrics = CLASSIFICATION_METRICS if ESTIMATORS[estimator] == "classification" else REGRESSION_METRICS
+    assert set(outcome.metrics) == set(expected_metrics)
     assert outcome.key_metric == ("accuracy" if ESTIMATORS[estimator] == "classification" else "rmse")
     loaded = load_model(outcome.artifact.data, outcome.artifact.sha256)
     test_rows = frame.drop(columns="target").iloc[:50]
@@ -196,3 +192,12 @@ def test_a_regressor_needs_a_numeric_target() -> None:
     )
     with pytest.raises(InvalidTrainingData, match="numeric target"):
         train_model(spec("sklearn.linear_model.Ridge", {}), frame.astype({"target": str}), schema, DATASET)
+
+
+def test_a_classifier_without_class_probabilities_is_refused_before_fitting() -> None:
+    frame, schema = breast_cancer()
+    sgd = "sklearn.linear_model.SGDClassifier"
+    outcome = train_model(spec(sgd, {"max_iter": 20}), frame, schema, DATASET)
+    assert outcome.params["loss"] == "log_loss"  # Ballast's default, recorded as fitted
+    with pytest.raises(InvalidEstimator, match="gives no class probabilities .* 'log_loss' .* 'modified_huber'"):
+        train_model(spec(sgd, {"loss": "hinge"}), frame, schema, DATASET)

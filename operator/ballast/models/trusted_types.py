@@ -115,13 +115,9 @@ ARTIFACT_TYPES: frozenset[str] = frozenset(
         "sklearn.linear_model._coordinate_descent.Lasso",
         "sklearn.linear_model._logistic.LogisticRegression",
         "sklearn.linear_model._ridge.Ridge",
-        # SGDClassifier/SGDRegressor keep their fitted loss (_loss_function_) as one of these
-        # Cython objects, which skops trusts by default (its only state: a threshold or epsilon)
-        "sklearn.linear_model._sgd_fast.EpsilonInsensitive",
-        "sklearn.linear_model._sgd_fast.Hinge",
+        # SGDClassifier keeps its fitted loss (_loss_function_) as a Cython object, which skops
+        # trusts by default: log_loss's is CyHalfBinomialLoss (above), modified_huber's this one
         "sklearn.linear_model._sgd_fast.ModifiedHuber",
-        "sklearn.linear_model._sgd_fast.SquaredEpsilonInsensitive",
-        "sklearn.linear_model._sgd_fast.SquaredHinge",
         "sklearn.linear_model._stochastic_gradient.SGDClassifier",
         "sklearn.linear_model._stochastic_gradient.SGDRegressor",
         "sklearn.metrics._dist_metrics.ChebyshevDistance64",

@@ -25,6 +25,13 @@ SEEDED_PARAM = "random_state"
 PINNED_PARAMS: dict[str, dict[str, Any]] = {lightgbm_params.FAMILY: lightgbm_params.PINNED_PARAMS}
 
 
+# Ballast serves and measures a classifier's class probabilities (prediction-score drift, roc_auc,
+# log_loss, the canary's comparison), so a classifier must have predict_proba. SGDClassifier's own
+# default loss, hinge, gives none: Ballast's default is log_loss, and a run may choose
+# modified_huber, the other loss with probabilities.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"sklearn.linear_model.SGDClassifier": {"loss": "log_loss"}}
+
+
 def estimator_family(cls: type) -> str:
     """The package that makes the estimator (sklearn, lightgbm): its version decides the model."""
     return cls.__module__.partition(".")[0]
@@ -91,7 +98,13 @@ def build_estimator(class_path: str, params: dict[str, Any] | None, seed: int) -
     problems = param_problems(cls, params)
     if problems:
         raise InvalidEstimator(f"invalid params for {class_path}: " + "; ".join(problems), tuple(problems))
-    estimator = cls(**{**params, **PINNED_PARAMS.get(estimator_family(cls), {})})
+    estimator = cls(**{**DEFAULT_PARAMS.get(class_path, {}), **params, **PINNED_PARAMS.get(estimator_family(cls), {})})
     if SEEDED_PARAM in estimator.get_params(deep=False):
         estimator.set_params(**{SEEDED_PARAM: seed})
+    if ESTIMATORS[class_path] == "classification" and not hasattr(estimator, "predict_proba"):
+        problem = (
+            f"{class_path} with these params gives no class probabilities (predict_proba), which Ballast "
+            "serves and measures; for SGDClassifier set loss to 'log_loss' (the default) or 'modified_huber'"
+        )
+        raise InvalidEstimator(f"invalid params for {class_path}: {problem}", (problem,))
     return estimator
