@@ -16,8 +16,8 @@ from ballast.api.dataset import DatasetSchema
 from ballast.api.trainingrun import TrainingRunSpec
 from ballast.models.skops_format import load_model
 from ballast.training import DatasetIdentity, InvalidTrainingData, train_model
-from ballast.training.estimators import estimator_class
 from ballast.training.errors import InvalidEstimator
+from ballast.training.estimators import estimator_class
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASET = DatasetIdentity(name="bundled", sha256="a" * 64, snapshot_uri="file:///store/datasets/x/data.parquet")
