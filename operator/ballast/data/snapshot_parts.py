@@ -6,10 +6,14 @@ metadata.json (`files.parts`), and its snapshotUri is the `data` prefix. The par
 to local scratch while the stream is read (the sha256 that names their place is known only at
 the end), then copied into the store; each is closed once it reaches `max_part_bytes`, so a
 reader (a trainer, pandas or pyarrow given the prefix) never needs more than one in memory.
+metadata.json also records each part's row count and file sha256 (`files.partRows`,
+`files.partSha256`), so that a reader of some rows (a worker of a distributed run) can find
+their parts and verify each on its own (ballast.data.part_reader).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -29,6 +33,10 @@ from ballast.store import ArtifactStore, DigestMismatch
 from ballast.store.artifact_store import reading
 
 PARQUET_COMPRESSION = "zstd"
+PART_ROWS = "partRows"
+"""metadata.json's files.partRows: each part's row count, in the order of files.parts."""
+PART_SHA256 = "partSha256"
+"""metadata.json's files.partSha256: each part file's sha256, in the order of files.parts."""
 DEFAULT_MAX_PART_BYTES = 128 << 20
 
 
@@ -46,6 +54,7 @@ class PartWriter:
     def __init__(self, directory: str, max_part_bytes: int = DEFAULT_MAX_PART_BYTES) -> None:
         self.directory, self.max_part_bytes = directory, max_part_bytes
         self.parts: list[str] = []
+        self.part_rows: list[int] = []
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ballast-parts")
@@ -72,8 +81,10 @@ class PartWriter:
     def _append(self, arrow: pa.Table) -> None:
         if self._writer is None:
             self.parts.append(part_name(len(self.parts)))
+            self.part_rows.append(0)
             self._writer = pq.ParquetWriter(self._path(), self._schema, compression=PARQUET_COMPRESSION)
         self._writer.write_table(arrow)
+        self.part_rows[-1] += arrow.num_rows
         if os.path.getsize(self._path()) >= self.max_part_bytes:
             self._close_part()
 
@@ -101,11 +112,17 @@ def parts_key(parts_prefix: str, part: str) -> str:
     return f"{parts_prefix}/{part}"
 
 
-def upload_parts(store: ArtifactStore, directory: str, parts_prefix: str, parts: list[str]) -> None:
+def upload_parts(store: ArtifactStore, directory: str, parts_prefix: str, parts: list[str]) -> list[str]:
+    """Copies the parts into the store; returns each file's sha256, which metadata.json records
+    so that a reader of one part (a worker of a distributed run) can verify it alone."""
+    digests = []
     for part in parts:
         path = os.path.join(directory, part)
+        with open(path, "rb") as written:  # just written: read again from the page cache
+            digests.append(hashlib.file_digest(written, "sha256").hexdigest())
         store.write_file_once(parts_key(parts_prefix, part), path)
         os.remove(path)  # scratch holds at most the parts not yet copied
+    return digests
 
 
 def read_partitioned_frame(

@@ -30,7 +30,7 @@ from ballast.data.snapshot import (
     version_metadata,
     version_metadata_key,
 )
-from ballast.data.snapshot_parts import DEFAULT_MAX_PART_BYTES, PartWriter, upload_parts
+from ballast.data.snapshot_parts import DEFAULT_MAX_PART_BYTES, PART_ROWS, PART_SHA256, PartWriter, upload_parts
 from ballast.data.validate import ValidationFindings
 from ballast.store import PROFILE_FILE, ArtifactStore, dataset_version_key
 from ballast.store.layout import PARTS_DIRECTORY
@@ -46,6 +46,7 @@ class StreamedAssessment:
     findings: ValidationFindings | None = None
     rows: int = 0
     parts: list[str] = field(default_factory=list)
+    part_rows: list[int] = field(default_factory=list)
 
     @classmethod
     def start(cls, spec: DatasetSpec) -> StreamedAssessment:
@@ -76,7 +77,7 @@ def assess_stream(
     finally:
         # Also when a source fails mid-stream: the write thread ends before its scratch is removed.
         writer.close()
-    assessed.parts = writer.parts
+    assessed.parts, assessed.part_rows = writer.parts, writer.part_rows
     return assessed
 
 
@@ -99,7 +100,9 @@ def ingest_batches(
             return earlier
         files: dict[str, Any] = {"data": PARTS_DIRECTORY, "parts": assessed.parts, "profile": PROFILE_FILE}
         if verdict.valid:
-            upload_parts(store, scratch, dataset_version_key(dataset, verdict.sha256, PARTS_DIRECTORY), assessed.parts)
+            prefix = dataset_version_key(dataset, verdict.sha256, PARTS_DIRECTORY)
+            files[PART_ROWS] = assessed.part_rows
+            files[PART_SHA256] = upload_parts(store, scratch, prefix, assessed.parts)
             store.write_json_once(
                 dataset_version_key(dataset, verdict.sha256, PROFILE_FILE), assessed.profile.profile()
             )
