@@ -17,16 +17,21 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ballast.api.dataset import DatasetSchema
+from ballast.api.trainingrun import Evaluation, TrainingRunSpec
 from ballast.models.skops_format import load_model, serialize_model
+from ballast.training import train_model
 from ballast.training.blockwise.fitted_preprocessing import fitted_preprocessor
 from ballast.training.blockwise.hashed_split import held_out
 from ballast.training.blockwise.orchestrate import BlockwiseFit, InProcess, train_blockwise
+from ballast.training.blockwise.outcome import blockwise_outcome
 from ballast.training.blockwise.plan import Block, PartRange, block_plan, part_ranges
 from ballast.training.blockwise.stats import Moments, merged
 from ballast.training.blockwise.steps import block_stats, labelled_block
 from ballast.training.errors import InvalidTrainingData
+from ballast.training.estimators import build_estimator
 from ballast.training.features import feature_columns, feature_frame
-from tests.unit.test_training_run import breast_cancer, diabetes, mixed_classification
+from ballast.training.judgement import judge
+from tests.unit.test_training_run import DATASET, breast_cancer, diabetes, mixed_classification, spec
 
 T = TypeVar("T")
 
@@ -108,8 +113,9 @@ def run(frame, schema, task, estimator, *, block_rows=100, engine=None, seed=3, 
 def test_a_blockwise_classifier_learns_saves_and_loads_like_a_single_pod_one() -> None:
     frame, schema = breast_cancer()
     fit = run(frame, schema, "classification", SGDClassifier(loss="log_loss", random_state=3))
-    assert fit.metrics.values["accuracy"] > 0.9 and fit.metrics.values["roc_auc"] > 0.95
-    assert list(fit.classes) == [0, 1]
+    metrics = judge(fit.held_out, "classification", Evaluation(), "accuracy", None).metrics
+    assert metrics["accuracy"] > 0.9 and metrics["roc_auc"] > 0.95
+    assert list(fit.held_out.classes) == [0, 1] and len(fit.held_out.y_true) == fit.stats.test_rows
     artifact = serialize_model(fit.pipeline)
     loaded = load_model(artifact.data, artifact.sha256)  # Ballast's trusted types, nothing new
     features = feature_frame(frame, feature_columns(schema))
@@ -119,7 +125,7 @@ def test_a_blockwise_classifier_learns_saves_and_loads_like_a_single_pod_one() -
 def test_a_blockwise_regressor_learns() -> None:
     frame, schema = diabetes()
     fit = run(frame, schema, "regression", SGDRegressor(random_state=3), block_rows=64, epochs=20)
-    assert fit.metrics.values["r2"] > 0.3
+    assert judge(fit.held_out, "regression", Evaluation(), "rmse", None).metrics["r2"] > 0.3
 
 
 class Scrambled(InProcess):
@@ -149,3 +155,57 @@ def test_blockwise_refuses_what_it_cannot_learn() -> None:
         run(one_class, schema, "classification", SGDClassifier())
     with pytest.raises(InvalidTrainingData, match="no training row has a value"):
         run(frame.assign(target=None), schema, "classification", SGDClassifier())
+
+
+def test_a_blockwise_outcome_has_the_gates_lineage_and_artifact_of_a_single_pod_one() -> None:
+    frame, schema = mixed_classification()
+    gates = {
+        "minimums": {"accuracy": 0.8},
+        "mustBeatChampion": True,
+        "fairness": {"sensitiveFeature": "clinic", "maxDemographicParityDifference": 0.5},
+    }
+    run_spec = TrainingRunSpec.model_validate(
+        {
+            "model": "demo",
+            "datasetRef": {"name": "bundled"},
+            "estimator": "sklearn.linear_model.SGDClassifier",
+            "seed": 3,
+            "evaluation": {"gates": gates},
+        }
+    )
+    champion = train_model(spec("sklearn.naive_bayes.GaussianNB", {}), frame, schema, DATASET).pipeline
+    columns = feature_columns(schema)
+    blocks = block_plan([len(frame)], 100)
+
+    def load(block: Block):
+        rows = frame.iloc[block.start : block.stop].reset_index(drop=True)
+        return labelled_block(
+            rows, block.start, schema, columns, "classification", seed=3, test_fraction=0.2, sensitive_column="clinic"
+        )
+
+    fit = train_blockwise(
+        blocks, load, InProcess(), estimator=build_estimator(run_spec.estimator, None, 3), columns=columns,
+        task="classification", scale=True, seed=3, epochs=5, champion=champion,
+    )  # fmt: skip
+    outcome = blockwise_outcome(
+        run_spec, fit, task="classification", metric="accuracy", columns=columns, dataset=DATASET, block_rows=100,
+        fit_seconds=1.0, sample=load(blocks[0]).features,
+    )  # fmt: skip
+
+    assert [gate.name for gate in outcome.gates] == [
+        "minimum/accuracy",
+        "fairness/demographic_parity_difference",
+        "mustBeatChampion",
+    ]
+    assert outcome.metrics["accuracy"] > 0.8 and "demographic_parity_difference" in outcome.metrics
+    assert "champion" in outcome.gates[2].message
+    assert outcome.params["loss"] == "log_loss" and outcome.params["random_state"] == 3
+    assert outcome.reproducibility["blockwise"] == {"blockRows": 100, "epochs": 5}
+    assert outcome.train_rows + outcome.test_rows + outcome.dropped_rows == len(frame)
+    assert outcome.sensitive_feature == "clinic" and set(outcome.error_rates) == {"0", "1"}
+    # imputed with the mean, as recorded for a reviewer
+    numeric = next(group for group in outcome.preprocessing if group["name"] == "numeric")
+    assert numeric["steps"][0]["params"]["strategy"] == "mean"
+    loaded = load_model(outcome.artifact.data, outcome.artifact.sha256)
+    features = feature_frame(frame, columns)
+    np.testing.assert_array_equal(loaded.predict(features), outcome.pipeline.predict(features))

@@ -21,16 +21,15 @@ from ballast.api.catalog import Task
 from ballast.api.dataset import DatasetSchema
 from ballast.api.trainingrun import Evaluation, GateResult, TrainingRunSpec
 from ballast.models.skops_format import SerializedModel, load_model, serialize_model
-from ballast.training.error_rates import error_rates_by_class
 from ballast.training.errors import InvalidEstimator
 from ballast.training.estimators import build_estimator, estimator_task
 from ballast.training.evaluation_spec import check_evaluation, primary_metric
-from ballast.training.fairness import fairness_metrics
 from ballast.training.feature_pipeline import check_feature_steps, check_feature_values
 from ballast.training.features import FeatureColumns, feature_columns, feature_frame
-from ballast.training.gates import ChampionScore, evaluate_gates
+from ballast.training.gates import ChampionScore
 from ballast.training.host_state import strip_host_specific_state
-from ballast.training.metrics import evaluate_model, positive_class
+from ballast.training.judgement import HeldOut, judge
+from ballast.training.metrics import evaluate_model, predict_proba_or_none
 from ballast.training.preprocessing import MODEL_STEP, build_pipeline, describe_preprocessing
 from ballast.training.reproducibility import json_safe, reproducibility_record
 from ballast.training.split import split_indices
@@ -49,7 +48,30 @@ class DatasetIdentity:
     """The digests pinning the version's profile.json and metadata.json, when recorded."""
 
 
-def _dataset_digests(dataset: DatasetIdentity) -> dict[str, str]:
+def run_record(
+    spec: TrainingRunSpec,
+    dataset: DatasetIdentity,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    environment: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The run's reproducibility record: what went into the model, and the dataset's digests."""
+    return {
+        **reproducibility_record(
+            dataset_name=dataset.name,
+            dataset_sha256=dataset.sha256,
+            estimator=spec.estimator,
+            params=params,
+            seed=spec.seed,
+            test_fraction=(spec.evaluation or Evaluation()).test_fraction,
+            metrics=metrics,
+            environment=environment or {},
+        ),
+        **dataset_digests(dataset),
+    }
+
+
+def dataset_digests(dataset: DatasetIdentity) -> dict[str, str]:
     """The profile's and metadata's sha256, for the record: the model server reads the profile
     (its drift bins) later and must find these very bytes."""
     digests = {"datasetProfileSha256": dataset.profile_sha256, "datasetMetadataSha256": dataset.metadata_sha256}
@@ -126,7 +148,7 @@ def _champion_score(
     return ChampionScore(value=scored.values[metric])
 
 
-def _check_round_trip(artifact: SerializedModel, pipeline: Pipeline, features: pd.DataFrame) -> None:
+def check_round_trip(artifact: SerializedModel, pipeline: Pipeline, features: pd.DataFrame) -> None:
     """The bytes must load with Ballast's trusted types and predict exactly like the fitted model,
     so a model that the registry or the server would refuse never leaves the training Job."""
     loaded = load_model(artifact.data, artifact.sha256)
@@ -170,57 +192,38 @@ def train_model(
     pipeline = build_pipeline(spec.estimator, estimator, columns, feature_steps)
     fit_seconds, fit_warnings = _fit(pipeline, train_x, train_y)
     strip_host_specific_state(pipeline)
-    scored = evaluate_model(pipeline, test_x, test_y, task)
-    metrics = dict(scored.values)
-
-    error_rates = error_rates_by_class(test_y, pipeline.predict(test_x)) if task == "classification" else {}
-    fairness: dict[str, float] = {}
-    fairness_unavailable = None
     gates = evaluation.gates
-    if gates is not None and gates.fairness is not None:
-        classes = np.asarray(pipeline.classes_)
-        if len(classes) != 2:
-            fairness_unavailable = f"fairness metrics need two classes, the target has {len(classes)}"
-        else:
-            sensitive = rows.frame[gates.fairness.sensitive_feature].iloc[split.test].to_numpy()
-            fairness = fairness_metrics(test_y, pipeline.predict(test_x), sensitive, positive_class(classes))
-            metrics.update(fairness)
-
+    fairness_column = gates.fairness.sensitive_feature if gates is not None and gates.fairness else None
+    classifier = task == "classification"
+    held_out = HeldOut(
+        y_true=test_y,
+        y_pred=pipeline.predict(test_x),
+        proba=predict_proba_or_none(pipeline, test_x) if classifier else None,
+        classes=np.asarray(pipeline.classes_) if classifier else None,
+        sensitive=rows.frame[fairness_column].iloc[split.test].to_numpy() if fairness_column else None,
+    )
     champion_score = None
     if gates is not None and gates.must_beat_champion:
         if champion_problem is not None:
             champion_score = ChampionScore(value=None, problem=champion_problem)
         elif champion is not None:
             champion_score = _champion_score(champion, test_x, test_y, task, metric)
-    gate_results = evaluate_gates(
-        gates, metric, scored.values, scored.skipped, fairness, fairness_unavailable, champion_score
-    )
+    judged = judge(held_out, task, evaluation, metric, champion_score)
+    metrics = judged.metrics
 
     artifact = serialize_model(pipeline)
-    _check_round_trip(artifact, pipeline, test_x)
+    check_round_trip(artifact, pipeline, test_x)
     params = json_safe(pipeline.named_steps[MODEL_STEP].get_params(deep=False))
     return TrainingOutcome(
         task=task,
         pipeline=pipeline,
         artifact=artifact,
         metrics=metrics,
-        skipped_metrics=scored.skipped,
+        skipped_metrics=judged.skipped,
         key_metric=metric,
-        gates=gate_results,
+        gates=judged.gates,
         params=params,
-        reproducibility={
-            **reproducibility_record(
-                dataset_name=dataset.name,
-                dataset_sha256=dataset.sha256,
-                estimator=spec.estimator,
-                params=params,
-                seed=spec.seed,
-                test_fraction=evaluation.test_fraction,
-                metrics=metrics,
-                environment=environment or {},
-            ),
-            **_dataset_digests(dataset),
-        },
+        reproducibility=run_record(spec, dataset, params, metrics, environment),
         columns=columns,
         classes=json_safe(list(pipeline.classes_)) if task == "classification" else None,
         train_rows=len(split.train),
@@ -230,7 +233,7 @@ def train_model(
         warnings=fit_warnings,
         feature_steps=[step.to_wire() for step in feature_steps],
         preprocessing=describe_preprocessing(pipeline),
-        sensitive_feature=gates.fairness.sensitive_feature if gates is not None and gates.fairness else None,
-        fairness_unavailable=fairness_unavailable,
-        error_rates=error_rates,
+        sensitive_feature=fairness_column,
+        fairness_unavailable=judged.fairness_unavailable,
+        error_rates=judged.error_rates,
     )

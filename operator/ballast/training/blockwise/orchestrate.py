@@ -17,9 +17,9 @@ from ballast.api.catalog import Task
 from ballast.training.blockwise.fitted_preprocessing import fitted_preprocessor
 from ballast.training.blockwise.plan import Block
 from ballast.training.blockwise.stats import BlockStats, merged
-from ballast.training.blockwise.steps import LabelledBlock, Scores, block_stats, fit_step, score_step
+from ballast.training.blockwise.steps import LabelledBlock, Predictions, Scores, block_stats, fit_step, score_step
 from ballast.training.features import FeatureColumns
-from ballast.training.metrics import MetricValues, classification_metrics, regression_metrics
+from ballast.training.judgement import HeldOut
 from ballast.training.preprocessing import MODEL_STEP, PREPROCESS_STEP
 
 T = TypeVar("T")
@@ -53,9 +53,11 @@ class InProcess:
 @dataclass(frozen=True)
 class BlockwiseFit:
     pipeline: Pipeline
-    metrics: MetricValues
+    held_out: HeldOut
+    """The model's answers on every block's held-out rows, in row order."""
+    champion: HeldOut | None
+    """The champion's answers on the same rows, when one was given."""
     stats: BlockStats
-    classes: np.ndarray | None
     epochs: int
 
 
@@ -68,15 +70,19 @@ def shuffle_seed(seed: int, epoch: int, block: Block) -> int:
     return int(np.random.SeedSequence([seed, epoch, block.index]).generate_state(1)[0])
 
 
-def _metrics(scores: list[Scores], task: Task, classes: np.ndarray | None) -> MetricValues:
-    y_true = np.concatenate([s.y_true for s in scores])
-    y_pred = np.concatenate([s.y_pred for s in scores])
-    if task == "regression":
-        return regression_metrics(y_true, y_pred)
-    probas = [s.proba for s in scores if len(s.y_true)]
-    proba = None if any(p is None for p in probas) else np.concatenate(probas)  # type: ignore[arg-type]
-    assert classes is not None
-    return classification_metrics(y_true, y_pred, proba, classes)
+def _held_out(scores: list[Scores], answers: Callable[[Scores], Predictions | None], classes: Any) -> HeldOut:
+    found = [answers(s) for s in scores]
+    labels = np.concatenate([p.labels for p in found if p is not None])
+    probas = [p.proba for p in found if p is not None and len(p.labels)]
+    proba = np.concatenate(probas) if probas and all(p is not None for p in probas) else None  # type: ignore[arg-type]
+    sensitive = [s.sensitive for s in scores if s.sensitive is not None]
+    return HeldOut(
+        y_true=np.concatenate([s.y_true for s in scores]),
+        y_pred=labels,
+        proba=proba,
+        classes=classes,
+        sensitive=np.concatenate(sensitive) if sensitive else None,
+    )
 
 
 def train_blockwise(
@@ -90,6 +96,7 @@ def train_blockwise(
     scale: bool,
     seed: int,
     epochs: int = DEFAULT_EPOCHS,
+    champion: Any | None = None,
 ) -> BlockwiseFit:
     """`load` reads a block's rows where the engine runs it (a worker), so no block travels."""
     stats = merged(engine.map(lambda block: block_stats(load(block), columns, task), blocks))
@@ -102,5 +109,8 @@ def train_blockwise(
     for epoch in range(epochs):
         estimator = engine.chain(partial(fit, epoch), estimator, epoch_order(blocks, seed, epoch))
     pipeline = Pipeline([(PREPROCESS_STEP, preprocessor), (MODEL_STEP, estimator)])
-    scores = engine.map(lambda block: score_step(pipeline, load(block), task), blocks)
-    return BlockwiseFit(pipeline, _metrics(scores, task, classes), stats, classes, epochs)
+    scores = engine.map(lambda block: score_step(pipeline, load(block), task, champion), blocks)
+    held_out = _held_out(scores, lambda s: s.model, classes)
+    champion_classes = np.asarray(champion.classes_) if champion is not None and classes is not None else None
+    champion_held_out = _held_out(scores, lambda s: s.champion, champion_classes) if champion is not None else None
+    return BlockwiseFit(pipeline, held_out, champion_held_out, stats, epochs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,15 +29,24 @@ class LabelledBlock:
     test: np.ndarray
     """True for the rows held out for testing."""
     unlabelled_rows: int
+    sensitive: np.ndarray | None = None
+    """The fairness gate's column, when it names one."""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    labels: np.ndarray
+    proba: np.ndarray | None
 
 
 @dataclass(frozen=True)
 class Scores:
-    """The held-out rows' true values and the model's predictions (and probabilities, if any)."""
+    """A block's held-out rows: true values, the model's answers, and the champion's if asked."""
 
     y_true: np.ndarray
-    y_pred: np.ndarray
-    proba: np.ndarray | None
+    model: Predictions
+    sensitive: np.ndarray | None = None
+    champion: Predictions | None = None
 
 
 def labelled_block(
@@ -48,6 +58,7 @@ def labelled_block(
     *,
     seed: int,
     test_fraction: float,
+    sensitive_column: str | None = None,
 ) -> LabelledBlock:
     """`frame` holds the rows first_row, first_row + 1, ... of the snapshot."""
     test = held_out(np.arange(first_row, first_row + len(frame)), seed, test_fraction)
@@ -58,6 +69,7 @@ def labelled_block(
         target=target_values(kept[columns.target], schema, task).reset_index(drop=True),
         test=test[present],
         unlabelled_rows=int((~present).sum()),
+        sensitive=kept[sensitive_column].to_numpy() if sensitive_column else None,
     )
 
 
@@ -94,12 +106,18 @@ def fit_step(
     return estimator
 
 
-def score_step(model: BaseEstimator, block: LabelledBlock, task: Task) -> Scores:
-    """model: the whole fitted pipeline, which takes the feature frame."""
+def _predictions(model: Any, features: pd.DataFrame, task: Task) -> Predictions:
+    proba = predict_proba_or_none(model, features) if task == "classification" else None
+    return Predictions(model.predict(features), proba)
+
+
+def score_step(model: Any, block: LabelledBlock, task: Task, champion: Any | None = None) -> Scores:
+    """model (and champion): whole fitted pipelines, which take the feature frame."""
     test = block.features.loc[block.test]
     y_true = block.target[block.test].to_numpy()
+    sensitive = block.sensitive[block.test] if block.sensitive is not None else None
     if not len(test):
-        return Scores(y_true, y_true[:0], None)
-    y_pred = model.predict(test)  # type: ignore[attr-defined]
-    proba = predict_proba_or_none(model, test) if task == "classification" else None
-    return Scores(y_true, y_pred, proba)
+        empty = Predictions(y_true[:0], None)
+        return Scores(y_true, empty, sensitive, empty if champion is not None else None)
+    champion_answers = _predictions(champion, test, task) if champion is not None else None
+    return Scores(y_true, _predictions(model, test, task), sensitive, champion_answers)
