@@ -141,6 +141,8 @@ def dask_operator(kubeconfig: Path, kubectl: Kubectl):
     engines/dask (podman's layer cache) and pushed once per registry."""
     from tests.support.dask_engine import install_dask_operator
 
+    if on_kind():  # kind's node has no registry to push to; kindcluster.load_image would be the way
+        pytest.fail("the dask_operator fixture pushes to the local cluster's registry: not on kind yet", pytrace=False)
     for namespace in make_namespace(kubectl, prefix="dask-"):
         yield install_dask_operator(kubeconfig, namespace)
 
