@@ -125,6 +125,10 @@ image-push: ## Build, then push to REGISTRY=HOST:PORT by digest; prints HOST:POR
 	bash scripts/image.sh build
 	bash scripts/image.sh push $(REGISTRY)
 
+.PHONY: dask-operator-image
+dask-operator-image: ## Build localhost/dask-kubernetes-operator:<version> (engines/dask) on the same base
+	bash scripts/image.sh dask-operator build
+
 .PHONY: lock
 lock: venv ## Regenerate operator/requirements.lock, build-requirements.lock and constraints.txt from pyproject.toml
 	bash scripts/image.sh lock
@@ -142,6 +146,11 @@ prometheus-binaries: ## Build (or reuse from the cache) prometheus and promtool,
 .PHONY: cluster
 cluster: venv ## Start the local cluster: control plane, kubelet on containerd, registry; prints the kubeconfig path
 	$(LOCAL_CLUSTER) up
+
+.PHONY: dask-operator
+dask-operator: venv ## Install the Dask operator (its chart, the image built here) into DASK_NAMESPACE (dask-operator) of the local cluster
+	KUBECONFIG=$${KUBECONFIG:-$$($(LOCAL_CLUSTER) kubeconfig)} bash scripts/dask-operator.sh install \
+		$(or $(DASK_NAMESPACE),dask-operator) $(or $(REGISTRY),$$($(LOCAL_CLUSTER) registry))
 
 .PHONY: cluster-down
 cluster-down: venv ## Stop every container, the node, the registry and the control plane, and delete the cluster

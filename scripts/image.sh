@@ -8,6 +8,9 @@
 #   scripts/image.sh verify [IMAGE]   run it as the cluster does: read-only, non-root, no caps
 #   scripts/image.sh lock             regenerate operator/*.lock and constraints.txt (uv, online)
 #   scripts/image.sh podman ARGS...   podman with this script's configuration and storage
+#   scripts/image.sh dask-operator [build|push HOST:PORT]
+#                                     the same for the Dask operator's image (engines/dask):
+#                                     localhost/dask-kubernetes-operator:<its version>
 #
 # Everything it keeps (the base's tar, podman's storage and layer cache, push records) is under
 # ${BALLAST_CACHE_DIR:-~/.cache/ballast}/image, keyed by what it was made from, so a second
@@ -20,7 +23,20 @@ cache_root=${BALLAST_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ballast}
 state=$cache_root/image
 # ballast.__version__ is the one version (pyproject.toml reads it too, as a dynamic version)
 version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$repo/operator/ballast/__init__.py")
-image=${IMAGE:-localhost/ballast:$version}
+name=ballast
+dockerfile=$repo/operator/Dockerfile
+context=$repo
+if [[ ${1:-} == dask-operator ]]; then
+  # The engine's operator: its own Dockerfile and lock, its context only engines/dask, its tag
+  # the dask-kubernetes release the lock pins.
+  shift
+  name=dask-kubernetes-operator
+  dockerfile=$repo/engines/dask/Dockerfile
+  context=$repo/engines/dask
+  version=$(sed -n 's/^dask-kubernetes==\([^ ]*\).*$/\1/p' "$context/requirements.lock")
+  [[ $# -gt 0 ]] || set -- build
+fi
+image=${IMAGE:-localhost/$name:$version}
 uv_version=0.13.8
 
 # The base: Debian's own python3 (3.11 in bookworm) and nothing to install packages with; the
@@ -159,11 +175,11 @@ build() {
   done
   log "building $image on $base"
   local started=$SECONDS
-  podman build "${args[@]}" -f "$repo/operator/Dockerfile" -t "$image" "$repo" >&2
+  podman build "${args[@]}" -f "$dockerfile" -t "$image" "$context" >&2
   log "built $image in $((SECONDS - started))s"
 }
 
-push() { # HOST:PORT -> prints HOST:PORT/ballast@sha256:...
+push() { # HOST:PORT -> prints HOST:PORT/$name@sha256:...
   local registry=${1:?usage: image.sh push HOST:PORT}
   local id; id=$(podman image inspect --format '{{.Id}}' "$image")
   local record=$state/pushed/${registry//[:\/]/_}-$id
@@ -171,13 +187,13 @@ push() { # HOST:PORT -> prints HOST:PORT/ballast@sha256:...
   if [[ -s $record ]] && ref=$(<"$record") && skopeo inspect --tls-verify=false "docker://$ref" >/dev/null 2>&1; then
     log "$image ($id) is already at $ref"
   else
-    local digest_file=$state/push.digest
-    podman push --quiet --tls-verify=false --digestfile "$digest_file" "$image" "docker://$registry/ballast:$version" >&2
-    ref=$registry/ballast@$(<"$digest_file")
+    local digest_file=$state/push-$name.digest
+    podman push --quiet --tls-verify=false --digestfile "$digest_file" "$image" "docker://$registry/$name:$version" >&2
+    ref=$registry/$name@$(<"$digest_file")
     mkdir -p "$state/pushed"
     echo "$ref" >"$record"
   fi
-  echo "$ref" >"$state/ballast.ref"
+  echo "$ref" >"$state/$name.ref"
   echo "$ref"
 }
 
@@ -217,6 +233,8 @@ lock() {
   { echo "# The pins of operator/requirements.lock without hashes, for pip install -c (make lock)."
     sed -e '/^ *#/d' -e '/^ *--hash=/d' -e 's/ \\$//' "$repo/operator/requirements.lock"
   } >"$repo/operator/constraints.txt"
+  # The Dask operator's image (engines/dask/Dockerfile), from its own direct requirements
+  (cd "$repo/engines/dask" && "${compile[@]}" requirements.in -o requirements.lock)
 }
 
 case ${1:-build} in

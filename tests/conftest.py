@@ -133,6 +133,20 @@ def unwatched_namespace(kubectl: Kubectl) -> Iterator[str]:
     yield from make_namespace(kubectl, prefix="unwatched-")
 
 
+@pytest.fixture(scope="session")
+def dask_operator(kubeconfig: Path, kubectl: Kubectl):
+    """The dask-kubernetes operator, installed with its own chart (scripts/dask-operator.sh) into
+    a restricted namespace of the session's own, which it alone serves (namespaced RBAC): the
+    tests' DaskClusters and DaskJobs go there. Its image is built once per change of
+    engines/dask (podman's layer cache) and pushed once per registry."""
+    from tests.support.dask_engine import install_dask_operator
+
+    if on_kind():  # kind's node has no registry to push to; kindcluster.load_image would be the way
+        pytest.fail("the dask_operator fixture pushes to the local cluster's registry: not on kind yet", pytrace=False)
+    for namespace in make_namespace(kubectl, prefix="dask-"):
+        yield install_dask_operator(kubeconfig, namespace)
+
+
 def session_namespaces(kubectl: Kubectl) -> list[str]:
     names = kubectl.run("get", "namespaces", "-o", "name").stdout.split()
     return [name.removeprefix("namespace/") for name in names if name.startswith(f"namespace/{NAMESPACE_PREFIX}")]

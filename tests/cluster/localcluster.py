@@ -11,7 +11,7 @@ BALLAST_POD_BRIDGE and BALLAST_POD_CIDR choose others).
 KWOK's own controller runs too, but only for nodes annotated `kwok.x-k8s.io/node=fake` (scale
 tests create those).
 
-    python tests/cluster/localcluster.py up|down|status|kubeconfig|restart-node
+    python tests/cluster/localcluster.py up|down|status|kubeconfig|registry|restart-node
 
 or, from Python: `kubeconfig = localcluster.up()`, `localcluster.toolbox_image()`,
 `localcluster.registry_address()`. Everything lives under ${BALLAST_CACHE_DIR:-~/.cache/ballast}:
@@ -611,6 +611,8 @@ def main(argv: list[str]) -> int:
         print(restart_node())
     elif command == "kubeconfig":
         print(kubeconfig_path())
+    elif command == "registry":
+        print(registry_address())
     elif command == "status":
         print(json.dumps(status(), indent=2))
     else:
