@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ballast import __version__
-from ballast.commands.card import OUTPUT_KINDS as CARD_FORMATS
+from ballast.cards.version_card import OUTPUT_KINDS as CARD_FORMATS
 from ballast.commands.errors import CommandError, ExitCode, reports_cluster_errors
 from ballast.commands.output import OutputFormat, output_option, render
 
@@ -401,7 +401,7 @@ def _namespace_store(store_uri: str, namespace: str) -> ArtifactStore:
 def card(modelversion: str, target: Target, store_uri: str, output: str) -> None:
     """Print MODELVERSION's model card (data, pipeline, parameters, metrics, gates, champion, intended use)."""
     from ballast.api.kinds import MODEL_VERSION
-    from ballast.commands.card import CardUnavailable, version_card
+    from ballast.cards.version_card import CardUnavailable, version_card
 
     cluster = _connect(target)
     version = _find(cluster, MODEL_VERSION.plural, modelversion, "ModelVersion")

@@ -11,7 +11,7 @@ import pytest
 from ballast.cards.content import model_card
 from ballast.cards.markdown import render_markdown
 from ballast.cards.stored import card_bytes, write_card
-from ballast.commands.card import CardUnavailable, version_card
+from ballast.cards.version_card import CardUnavailable, version_card
 from ballast.store import ArtifactStore
 
 SHA_MODEL = "a" * 64

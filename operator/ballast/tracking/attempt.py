@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ballast.commands.card import OUTPUT_KINDS, CardUnavailable, version_card
+from ballast.cards.version_card import OUTPUT_KINDS, CardUnavailable, version_card
 from ballast.reasons.trainingrun import TrackingReason
 from ballast.store import ArtifactStore
 from ballast.tracking.mlflow_log import TrackingError, log_tracked_run, mlflow_client

@@ -1,4 +1,5 @@
-"""A version's model card from the store, for `kubectl ballast card` (ballast.plugin).
+"""A version's model card from the store, for `kubectl ballast card` (ballast.plugin) and the
+tracking server's copy (ballast.tracking).
 
 The card is the file beside the version's artifact (card.md, or card.json), refused unless its
 bytes are the ones the version's metadata.json records. The store is imported only when a card is
