@@ -14,6 +14,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ballast.api.kinds import GROUP, VERSION
+from ballast.kube_status import status_message
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,7 @@ class ChildRefused(Exception):
     asks for something the cluster will not run, and trying again cannot change that."""
 
     def __init__(self, manifest: dict, error: ApiException) -> None:
-        try:
-            said = json.loads(error.body or "{}").get("message") or error.reason
-        except ValueError:
-            said = error.reason
+        said = status_message(error.body) or error.reason
         super().__init__(f"the API server refused {manifest['kind']} {manifest['metadata']['name']}: {said}")
         self.reason = f"Invalid{manifest['kind']}"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from ballast.kube_status import status_causes, status_message, status_reason
 
 
 class BallastError(Exception):
@@ -70,35 +71,14 @@ class WaitFailed(BallastError):
 def error_from_response(status: int, body: str | bytes | None, what: str) -> ApiError:
     """The exception for an API server's refusal: `what` names the object ("Dataset iris in
     namespace ml"); the message is the server's own when its body is a Status."""
-    message, causes = _status_message(body)
+    message, causes = status_message(body), status_causes(body)
     if status == 404:
         return NotFound(f"{what} not found", status)
     if status in (401, 403):
         return Forbidden(f"forbidden: {message or what}", status)
     if status == 409:
-        kind = AlreadyExists if _reason(body) == "AlreadyExists" else Conflict
+        kind = AlreadyExists if status_reason(body) == "AlreadyExists" else Conflict
         return kind(message or f"{what}: conflict", status)
     if status == 422:
         return Invalid(message or f"{what} is invalid", status, causes)
     return ApiError(f"{what}: the API server answered {status}: {message}".rstrip(": "), status)
-
-
-def _decoded(body: str | bytes | None) -> dict[str, Any]:
-    try:
-        decoded = json.loads(body or "{}")
-    except ValueError:
-        return {}
-    return decoded if isinstance(decoded, dict) else {}
-
-
-def _reason(body: str | bytes | None) -> str:
-    return str(_decoded(body).get("reason") or "")
-
-
-def _status_message(body: str | bytes | None) -> tuple[str, list[str]]:
-    status = _decoded(body)
-    causes = [
-        f"{cause.get('field', '')}: {cause.get('message', '')}".lstrip(": ")
-        for cause in (status.get("details") or {}).get("causes") or []
-    ]
-    return str(status.get("message") or ""), causes

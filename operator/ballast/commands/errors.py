@@ -7,12 +7,13 @@ by them, so a code, once given a meaning, keeps it.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TypeVar
 
 import click
+
+from ballast.kube_status import status_message
 
 
 class ExitCode(IntEnum):
@@ -49,11 +50,7 @@ def _first_line(text: object) -> str:
 
 def _api_message(error: Any) -> str:
     """The Status message the API server put in the body (`... is forbidden: User ...`), else its reason."""
-    try:
-        message = json.loads(error.body or "{}").get("message")
-    except (TypeError, ValueError, AttributeError):
-        message = None
-    return _first_line(message or f"{error.status} {error.reason}")
+    return _first_line(status_message(getattr(error, "body", None)) or f"{error.status} {error.reason}")
 
 
 def _unreachable_reason(error: BaseException) -> str:
