@@ -10,7 +10,6 @@ Run it alone to watch it: `.venv/bin/pytest tests/e2e/test_drift_baseline.py -s`
 
 from __future__ import annotations
 
-import random
 import time
 
 from tests.support import tumours
@@ -22,7 +21,7 @@ from tests.support.ballast_objects import (
     wait_for_stage,
 )
 from tests.support.kube import Kubectl, wait_for
-from tests.support.traffic import Traffic
+from tests.support.traffic import PooledTraffic
 
 CANARY = {"strategy": "Canary", "steps": [50], "analysisInterval": "8s"}
 POLICY, TRAINING_POLICY = f"{tumours.MODEL}-drift", f"{tumours.MODEL}-drift-training"
@@ -68,16 +67,7 @@ def test_after_a_retraining_on_both_worlds_the_production_baseline_calms_where_t
     k.apply(_policy(TRAINING_POLICY, {"source": "training"}, {"type": "notify"}))
 
     pools = {"small": tumours.records(tumours.small()), "large": tumours.records(tumours.large())}
-    traffic = Traffic(
-        k,
-        tumours.MODEL,
-        tumours.MODEL,
-        tumours.FEATURES,
-        tumours.LABEL,
-        rows=lambda: random.sample(pools[traffic.world], 5),
-        pause=0.02,
-    )
-    traffic.world = "small"
+    traffic = PooledTraffic(k, tumours.MODEL, tumours.FEATURES, tumours.LABEL, pools, "small", pause=0.02)
     with traffic:
         collecting = wait_for(
             lambda: condition(k.get_json("driftpolicy", POLICY), "Drifting").get("reason") == "CollectingBaseline",

@@ -11,12 +11,11 @@ population it serves does (tests/support/group_world.py).
 from __future__ import annotations
 
 import json
-import random
 
 from tests.support import group_world as world
 from tests.support.ballast_objects import condition, run_ballast_on_store, wait_for_condition, wait_for_stage
 from tests.support.kube import Kubectl, wait_for
-from tests.support.traffic import Traffic
+from tests.support.traffic import PooledTraffic
 
 POLICY = f"{world.MODEL}-drift"
 
@@ -32,19 +31,9 @@ def _serve(k: Kubectl) -> str:
     return version
 
 
-def _traffic(k: Kubectl, world_name: str) -> Traffic:
+def _traffic(k: Kubectl, world_name: str) -> PooledTraffic:
     pools = {name: world.rows(3000, world=name, seed=11) for name in ("training", "unfair", "missed")}
-    traffic = Traffic(
-        k,
-        world.MODEL,
-        world.MODEL,
-        world.FEATURES,
-        world.LABEL,
-        rows=lambda: random.sample(pools[traffic.world], 10),
-        pause=0.02,
-    )
-    traffic.world = world_name
-    return traffic
+    return PooledTraffic(k, world.MODEL, world.FEATURES, world.LABEL, pools, world_name, batch=10, pause=0.02)
 
 
 def _check(status: dict, name: str) -> dict | None:

@@ -38,7 +38,7 @@ def test_drift_is_noticed_retrained_on_new_data_proven_better_and_rolled_out(
 
         # The world shifts; the data pipeline lands the new labelled data as the next version.
         onset = time.time()
-        traffic.shifted = True
+        traffic.world = "shifted"
         old_version = k.get_json("dataset", shifting.MODEL)["status"]["latestVersion"]
         new_rows = shifting.rows(400, shifted=True, seed=2)
         k.apply(shifting.dataset(new_rows))

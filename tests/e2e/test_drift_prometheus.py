@@ -156,7 +156,7 @@ def test_a_policy_reading_prometheus_stays_quiet_on_training_traffic_and_fires_o
 
         # The world shifts: the next windows must fire.
         onset = time.time()
-        traffic.shifted = True
+        traffic.world = "shifted"
         status = wait_for(
             lambda: (lambda s: s if s.get("firings") else None)(_status(k, POLICY)),
             timeout=PERIOD + 4 * INTERVAL + 4 * SCRAPE,

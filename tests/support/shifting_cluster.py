@@ -4,12 +4,10 @@ tests."""
 
 from __future__ import annotations
 
-import random
-
 from tests.support import shifting
 from tests.support.ballast_objects import serve_first_version
 from tests.support.kube import Kubectl
-from tests.support.traffic import Traffic
+from tests.support.traffic import PooledTraffic
 
 
 def production_version(k: Kubectl) -> str | None:
@@ -28,19 +26,15 @@ def serve_first_model(k: Kubectl) -> str:
     return serve_first_version(k, shifting.dataset(shifting.rows(400, shifted=False, seed=1)), run)
 
 
-def shifting_traffic(k: Kubectl, shifted: bool, max_rows_per_second: float | None = None) -> Traffic:
+def shifting_traffic(k: Kubectl, shifted: bool, max_rows_per_second: float | None = None) -> PooledTraffic:
     """Labelled traffic to the model's Service, from the world before or after the shift as
-    `traffic.shifted` says (it can be flipped while the traffic runs)."""
-    pool = {False: shifting.rows(2000, shifted=False, seed=11), True: shifting.rows(2000, shifted=True, seed=12)}
-    traffic = Traffic(
-        k,
-        shifting.MODEL,
-        shifting.MODEL,
-        shifting.FEATURES,
-        shifting.LABEL,
-        rows=lambda: random.sample(pool[traffic.shifted], 5),
-        pause=0.02,
+    `traffic.world` says ("before" or "shifted"; it can be switched while the traffic runs)."""
+    pools = {
+        "before": shifting.rows(2000, shifted=False, seed=11),
+        "shifted": shifting.rows(2000, shifted=True, seed=12),
+    }
+    world = "shifted" if shifted else "before"
+    return PooledTraffic(
+        k, shifting.MODEL, shifting.FEATURES, shifting.LABEL, pools, world, pause=0.02,
         max_rows_per_second=max_rows_per_second,
-    )
-    traffic.shifted = shifted
-    return traffic
+    )  # fmt: skip

@@ -13,7 +13,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ballast.serving.auth import FEEDBACK_SECRET_KEY, FEEDBACK_SECRET_NAME
 from tests.support.kube import Kubectl
@@ -148,3 +149,27 @@ class Traffic:
                 time.sleep(self.pause)
             if self.max_rows_per_second:  # a steady rate, the same on a fast machine as on a slow one
                 time.sleep(max(0.0, started + self.rows_sent / self.max_rows_per_second - time.monotonic()))
+
+
+class PooledTraffic(Traffic):
+    """Traffic drawn from one of several pools of rows: `world` names the pool, and a test
+    switches it while the traffic runs to make the world shift."""
+
+    def __init__(
+        self,
+        k: Kubectl,
+        model: str,
+        features: list[str],
+        label: str | None,
+        pools: Mapping[str, list[dict]],
+        world: str,
+        *,
+        batch: int = 5,
+        **options: Any,
+    ):
+        """The model's Service has the model's name; options: Traffic's pause, max_rows_per_second."""
+        self.pools, self.world, self.batch = pools, world, batch
+        super().__init__(k, model, model, features, label, rows=self._draw, **options)
+
+    def _draw(self) -> list[dict]:
+        return random.sample(self.pools[self.world], self.batch)
