@@ -165,9 +165,9 @@ class TrainingRunSpec(ApiModel):
     compute: Compute | None = None
     """Train blockwise on a distributed engine; in one pod when left out."""
     backoff_limit: int = Field(default=1, ge=0, le=10)
-    """How many times the training Job retries a failed pod before the run fails."""
+    """How many times the training Job retries a failed pod before the run fails (a DaskJob's runner runs once)."""
     active_deadline_seconds: int = Field(default=3600, ge=1)
-    """Seconds the training Job may run in all before it is stopped and the run fails."""
+    """Seconds the training Job (or DaskJob, from status.startedAt) may run before it is stopped and the run fails."""
     model_version_template: ModelVersionTemplate | None = None
     """How the ModelVersion this run registers is served and rolled out."""
 
@@ -238,9 +238,9 @@ class TrainingRunStatus(StatusBase):
     champion: str | None = Field(default=None, max_length=253)
     """The Production ModelVersion this run was compared with, when mustBeatChampion is set."""
     job_name: str | None = Field(default=None, max_length=63)
-    """The training Job in the run's namespace."""
+    """The training Job in the run's namespace, or its DaskJob (kubernetes.dask.org) when spec.compute is set."""
     started_at: datetime | None = None
-    """When the operator created the training Job."""
+    """When the operator created the training Job (or DaskJob); a DaskJob's deadline counts from it."""
     completed_at: datetime | None = None
     """When the run ended, passed or failed."""
     metrics: dict[str, float] | None = Field(default=None, max_length=len(METRICS) + len(FAIRNESS_METRICS))
