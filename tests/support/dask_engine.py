@@ -19,8 +19,9 @@ from tests.support.kube import REPO, kubectl_binary
 
 INSTALL_SCRIPT = REPO / "scripts" / "dask-operator.sh"
 DASK_API = f"{DASK_GROUP}/{DASK_VERSION}"
-NO_NAMESPACE = ""
-"""The namespace Ballast's builders give a store's path: these pods mount no store."""
+NO_NAMESPACE = "unused"
+"""The namespace Ballast's builders put in a store's address: these pods have no store to use
+(pod_settings), so it names nothing."""
 
 
 @dataclass(frozen=True)
