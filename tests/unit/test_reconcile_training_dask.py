@@ -116,3 +116,14 @@ def test_a_dask_job_without_pods_is_asked_for_again_then_reported_as_engine_not_
     assert (ready["status"], ready["reason"]) == ("Unknown", "EngineNotResponding")
     assert "namespace ml" in ready["message"]
     assert condition(silent, "Succeeded")["status"] == "Unknown"
+
+
+def test_the_block_size_and_epochs_the_runner_reports_are_kept_in_status_by_its_schema():
+    from ballast.api.trainingrun import TrainingRunStatus
+
+    result = {**RESULT, "reproducibility": {"seed": 1, "blockwise": {"blockRows": 1000, "epochs": 3}}}
+    outcome = follow(dataset=dataset(), engine_pods=True, termination={"exitCode": 0, "message": json.dumps(result)})
+    assert outcome.status["reproducibility"]["blockwise"] == {"blockRows": 1000, "epochs": 3}
+    status = TrainingRunStatus.model_validate(outcome.status)
+    assert status.reproducibility is not None and status.reproducibility.blockwise is not None
+    assert (status.reproducibility.blockwise.block_rows, status.reproducibility.blockwise.epochs) == (1000, 3)

@@ -198,6 +198,16 @@ class Artifact(ApiModel):
     """The serialisation: skops only, so that a model is never unpickled."""
 
 
+class BlockwiseRecord(ApiModel):
+    """How a run with spec.compute cut and passed over the data: with the data and the seed, these
+    decide the model's bytes, on any number of workers."""
+
+    block_rows: int = Field(ge=1)
+    """Rows per block (spec.compute.blockRows)."""
+    epochs: int = Field(ge=1)
+    """Passes over every training block (spec.compute.epochs)."""
+
+
 class Reproducibility(ApiModel):
     """Everything needed to train the same model again."""
 
@@ -219,6 +229,8 @@ class Reproducibility(ApiModel):
     """The sha256 of the dataset version's metadata.json the run read."""
     code_version: str | None = Field(default=None, max_length=64)
     """The version of Ballast's training code (its release, or the commit the image was built from)."""
+    blockwise: BlockwiseRecord | None = None
+    """The block size and epochs of a run trained blockwise on a distributed engine (spec.compute)."""
 
 
 class TrainingRunStatus(StatusBase):
