@@ -67,6 +67,20 @@ def test_a_run_with_dask_compute_trains_blockwise_on_the_workers_and_registers_a
     run["spec"]["compute"] = {"engine": "dask", "workers": 2, "blockRows": 1000, "epochs": 3}
     run["spec"]["activeDeadlineSeconds"] = 900
     k.apply(run)
+    try:
+        _trains_and_registers(k)
+    finally:
+        # the DaskJob goes with its run (owner reference) while the Dask operator still runs to
+        # remove its finalizer: deleted with the namespace, the operator may be gone first
+        k.run("delete", "trainingrun", "iris-dask", "--wait=false", check=False)
+        wait_for(
+            lambda: k.run("get", "daskjob", "iris-dask-dask", check=False).returncode != 0,
+            timeout=120,
+            message="the run's DaskJob deleted with it",
+        )
+
+
+def _trains_and_registers(k: Kubectl) -> None:
 
     # the DaskJob, owned by the run, and the pods the Dask operator made of it
     dask_job = wait_for(
