@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_training import SOURCE_LABEL, _copy_to_claim_pod, _valid_version
-from tests.support.ballast_objects import condition, dataset, iris_csv, training_run, wait_for_condition
+from tests.integration.test_partitioned_dataset import iris_parts_on_claim
+from tests.integration.test_training import _valid_version
+from tests.support.ballast_objects import condition, training_run, wait_for_condition
 from tests.support.kube import Kubectl, wait_for
 
 # iris, 20 times over (3,000 rows) with a little noise, in three files: three blocks of 1,000 rows
@@ -42,22 +43,7 @@ def k(kubectl: Kubectl, ballast_operator, dask_operator) -> Kubectl:
 
 
 def test_a_run_with_dask_compute_trains_blockwise_on_the_workers_and_registers_a_model(k: Kubectl):
-    k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
-    k.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "raw", "labels": SOURCE_LABEL},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}},
-        }
-    )
-    k.apply(_copy_to_claim_pod("split-iris", "iris", "raw", SPLIT_INTO_PARTS))
-    wait_for(
-        lambda: k.get_json("pod", "split-iris")["status"].get("phase") == "Succeeded",
-        timeout=90,
-        message="the split into the claim",
-    )
-    k.apply(dataset("iris-parts", {"pvc": {"claimName": "raw", "path": "iris-parts", "partitioned": True}}))
+    k.apply(iris_parts_on_claim(k, SPLIT_INTO_PARTS))
     version = _valid_version(k, "iris-parts")["status"]["versions"][0]
     assert version["rows"] == 3000
 
@@ -113,7 +99,12 @@ def _trains_and_registers(k: Kubectl) -> None:
     runner = k.get_json("pod", "iris-dask-dask-runner")
     assert runner["metadata"]["labels"]["app.kubernetes.io/instance"] == "iris-dask"
     assert runner["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert runner["status"]["phase"] == "Succeeded"
+    # the container's end (the result) can reach the run before the pod's phase is updated
+    wait_for(
+        lambda: k.get_json("pod", "iris-dask-dask-runner")["status"].get("phase") == "Succeeded",
+        timeout=60,
+        message="the runner pod Succeeded",
+    )
     wait_for(
         lambda: k.run("get", "daskcluster", "iris-dask-dask", check=False).returncode != 0,
         timeout=120,
