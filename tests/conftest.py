@@ -137,13 +137,15 @@ def unwatched_namespace(kubectl: Kubectl) -> Iterator[str]:
 def dask_operator(kubeconfig: Path, kubectl: Kubectl):
     """The dask-kubernetes operator, installed with its own chart (scripts/dask-operator.sh) into
     a restricted namespace of the session's own, which it alone serves (namespaced RBAC): the
-    tests' DaskClusters and DaskJobs go there. Its image is built once per change of
-    engines/dask (podman's layer cache) and pushed once per registry."""
+    tests' DaskClusters and DaskJobs go there. The namespace has the session's prefix, so the
+    session's Ballast operator watches it too: a distributed TrainingRun's DaskJob is made there.
+    Its image is built once per change of engines/dask (podman's layer cache) and pushed once
+    per registry."""
     from tests.support.dask_engine import install_dask_operator
 
     if on_kind():  # kind's node has no registry to push to; kindcluster.load_image would be the way
         pytest.fail("the dask_operator fixture pushes to the local cluster's registry: not on kind yet", pytrace=False)
-    for namespace in make_namespace(kubectl, prefix="dask-"):
+    for namespace in make_namespace(kubectl, prefix=f"{NAMESPACE_PREFIX}dask-"):
         yield install_dask_operator(kubeconfig, namespace)
 
 

@@ -124,6 +124,50 @@ def create_custom_object(plural: str, manifest: dict) -> bool:
         return False
 
 
+class KindNotServed(ChildRefused):
+    """The API server does not serve a child's kind (404 on create: the CRD of the operator that
+    runs it is not installed). Waiting will not install it: a person has to."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        Exception.__init__(self, message)
+        self.reason = reason
+
+
+def create_engine_object(group: str, version: str, plural: str, manifest: dict, *, missing: tuple[str, str]) -> bool:
+    """Create an object of another operator's API unless one of that name exists (False then);
+    KindNotServed with `missing` (reason, message) when the cluster does not serve the kind."""
+    try:
+        client.CustomObjectsApi(api_client()).create_namespaced_custom_object(
+            group, version, manifest["metadata"]["namespace"], plural, manifest
+        )
+        return True
+    except ApiException as error:
+        if error.status == 404 and _kind_not_served(error):
+            raise KindNotServed(*missing) from None
+        _raise_unless_exists(error, manifest)
+        return False
+
+
+def _kind_not_served(error: ApiException) -> bool:
+    """A 404 about the resource itself, not about a namespace that is gone."""
+    try:
+        details = json.loads(error.body or "{}").get("details") or {}
+    except ValueError:
+        return True
+    return details.get("kind") != "namespaces"
+
+
+def delete_engine_object(group: str, version: str, plural: str, namespace: str, name: str) -> None:
+    """Delete another operator's object and, in the background, what it owns; gone is fine."""
+    try:
+        client.CustomObjectsApi(api_client()).delete_namespaced_custom_object(
+            group, version, namespace, plural, name, propagation_policy="Background"
+        )
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
 def patch_custom_object_status(plural: str, namespace: str, name: str, operations: list[dict]) -> str | None:
     """Apply a JSON patch to a Ballast object's status; its new resourceVersion, or None when
     the object is gone or a `test` operation failed (the object no longer is what the patch

@@ -31,6 +31,9 @@ class Settings:
     run_as_user: int = DEFAULT_USER_ID
     dataset_wait_seconds: float = 600
     """How long a TrainingRun waits for its Dataset to have a valid version before it fails."""
+    engine_response_seconds: float = 180
+    """How long a distributed run's engine object (a DaskJob) may go without a pod of its
+    cluster before the run says EngineNotResponding."""
     verify_interval_seconds: float = 600
     """How often a registered artifact's sha256 is checked again."""
     artifact_max_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
@@ -108,6 +111,7 @@ class Settings:
             store_secret=env.get("BALLAST_STORE_SECRET") or None,
             run_as_user=int(env.get("BALLAST_RUN_AS_USER", defaults.run_as_user)),
             dataset_wait_seconds=float(env.get("BALLAST_DATASET_WAIT_SECONDS", defaults.dataset_wait_seconds)),
+            engine_response_seconds=float(env.get("BALLAST_ENGINE_RESPONSE_SECONDS", defaults.engine_response_seconds)),
             verify_interval_seconds=float(env.get("BALLAST_VERIFY_INTERVAL_SECONDS", defaults.verify_interval_seconds)),
             artifact_max_bytes=parse_byte_quantity(env.get(ARTIFACT_MAX_BYTES_ENV) or str(defaults.artifact_max_bytes)),
             poll_interval_seconds=float(env.get("BALLAST_POLL_INTERVAL_SECONDS", defaults.poll_interval_seconds)),

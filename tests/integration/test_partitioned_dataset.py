@@ -28,7 +28,9 @@ def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
     return kubectl.in_namespace(namespace)
 
 
-def test_a_folder_of_csv_files_on_a_claim_is_one_version_and_is_trained_on(k: Kubectl, namespace: str):
+def iris_parts_on_claim(k: Kubectl, script: str = SPLIT_INTO_PARTS) -> dict:
+    """iris.csv split by `script` into files under iris-parts/ on the claim `raw` (labelled as a
+    source), and the partitioned Dataset iris-parts over them."""
     k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
     k.apply(
         {
@@ -38,13 +40,17 @@ def test_a_folder_of_csv_files_on_a_claim_is_one_version_and_is_trained_on(k: Ku
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}},
         }
     )
-    k.apply(_copy_to_claim_pod("split-iris", "iris", "raw", SPLIT_INTO_PARTS))
+    k.apply(_copy_to_claim_pod("split-iris", "iris", "raw", script))
     wait_for(
         lambda: k.get_json("pod", "split-iris")["status"].get("phase") == "Succeeded",
-        timeout=60,
+        timeout=90,
         message="the split into the claim",
     )
-    k.apply(dataset("iris-parts", {"pvc": {"claimName": "raw", "path": "iris-parts", "partitioned": True}}))
+    return dataset("iris-parts", {"pvc": {"claimName": "raw", "path": "iris-parts", "partitioned": True}})
+
+
+def test_a_folder_of_csv_files_on_a_claim_is_one_version_and_is_trained_on(k: Kubectl, namespace: str):
+    k.apply(iris_parts_on_claim(k))
 
     status = _valid_version(k, "iris-parts")["status"]
     version = status["versions"][0]

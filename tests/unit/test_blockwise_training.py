@@ -31,6 +31,7 @@ from ballast.training.errors import InvalidTrainingData
 from ballast.training.estimators import build_estimator
 from ballast.training.features import feature_columns, feature_frame
 from ballast.training.judgement import judge
+from ballast.training.report import training_result
 from tests.unit.test_training_run import DATASET, breast_cancer, diabetes, mixed_classification, spec
 
 T = TypeVar("T")
@@ -201,6 +202,9 @@ def test_a_blockwise_outcome_has_the_gates_lineage_and_artifact_of_a_single_pod_
     assert "champion" in outcome.gates[2].message
     assert outcome.params["loss"] == "log_loss" and outcome.params["random_state"] == 3
     assert outcome.reproducibility["blockwise"] == {"blockRows": 100, "epochs": 5}
+    # and the run's status gets them, through the termination message
+    result = training_result(outcome, artifact_uri="file:///s/m.skops", metadata_uri="file:///s/metadata.json")
+    assert result["reproducibility"]["blockwise"] == {"blockRows": 100, "epochs": 5}
     assert outcome.train_rows + outcome.test_rows + outcome.dropped_rows == len(frame)
     assert outcome.sensitive_feature == "clinic" and set(outcome.error_rates) == {"0", "1"}
     # imputed with the mean, as recorded for a reviewer

@@ -210,6 +210,7 @@ OPERATOR_GRANTS = {
     ("ballast.dev", "trainingruns/finalizers"): {"update"},
     ("ballast.dev", "modelversions/finalizers"): {"update"},
     ("batch", "jobs"): {"list", "watch", "create", "delete"},
+    ("kubernetes.dask.org", "daskjobs"): {"create", "delete"},
     ("", "pods"): {"list", "watch"},
     ("", "persistentvolumeclaims"): {"get", "create"},
     ("", "secrets"): {"get", "create"},

@@ -74,3 +74,23 @@ def test_a_child_the_api_server_refuses_stalls_the_object_and_ends_a_run():
         "Stalled": ("True", "InvalidJob"),
     }
     assert "refused Job r-train" in find_condition(conditions, "Stalled")["message"]
+
+
+def test_a_kind_the_cluster_does_not_serve_fails_the_run_with_the_engines_reason():
+    from ballast.kube import KindNotServed
+    from ballast.reconcile.trainingrun import DASK_JOB
+
+    body = kopf.Body(
+        {
+            "apiVersion": "ballast.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "r", "namespace": "ml", "generation": 1},
+            "spec": {},
+            "status": {"conditions": []},
+        }
+    )
+    conditions = refused_outcome(body, Outcome(), KindNotServed(*DASK_JOB.missing)).status["conditions"]
+    stalled = find_condition(conditions, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "EngineNotInstalled")
+    assert "daskjobs.kubernetes.dask.org" in stalled["message"]
+    assert find_condition(conditions, "Ready")["status"] == "False"

@@ -113,6 +113,11 @@ and the per-namespace Roles (namespaced mode). */}}
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [list, watch, create, delete]
+# a TrainingRun with spec.compute trains in a DaskJob of the dask-kubernetes operator
+# (kube.create_engine_object), deleted past its deadline; it is followed through its pods only
+- apiGroups: [kubernetes.dask.org]
+  resources: [daskjobs]
+  verbs: [create, delete]
 # the Jobs' and serving pods' state: the ballast_job_pods and serving_pods indexes
 - apiGroups: [""]
   resources: [pods]

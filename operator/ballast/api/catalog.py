@@ -39,6 +39,10 @@ ESTIMATORS: dict[str, Task] = {
     "sklearn.linear_model.SGDRegressor": "regression",
 }
 
+# The estimators a run may fit blockwise on a distributed engine (spec.compute): those that learn
+# one block of rows at a time (partial_fit) inside Ballast's standard pipeline.
+BLOCKWISE_ESTIMATORS = ("sklearn.linear_model.SGDClassifier", "sklearn.linear_model.SGDRegressor")
+
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from ballast.api.catalog import ESTIMATORS, FAIRNESS_METRICS, METRICS
+from ballast.api.catalog import BLOCKWISE_ESTIMATORS, ESTIMATORS, FAIRNESS_METRICS, METRICS
 from ballast.api.common import (
     ApiModel,
     Fraction,
@@ -88,6 +88,28 @@ class ModelVersionTemplate(ApiModel):
     """Copied into the ModelVersion's spec.rollout: a canary through 10% and 50% when left out."""
 
 
+DEFAULT_BLOCK_ROWS = 100_000
+DEFAULT_EPOCHS = 5
+
+
+class Compute(ApiModel):
+    """Train blockwise on a distributed engine instead of in one pod: the snapshot's rows are cut
+    into blocks that workers read, summarise and learn from one at a time, so no pod holds the data."""
+
+    engine: Literal["dask"]
+    """The engine: dask, run by the dask-kubernetes operator (a DaskJob per run), which the cluster
+    must have installed."""
+    workers: int = Field(default=2, ge=1, le=64)
+    """How many Dask workers the run's cluster has."""
+    worker_resources: ResourceRequirements | None = None
+    """CPU and memory of each worker pod; the operator's defaults when left out."""
+    block_rows: int = Field(default=DEFAULT_BLOCK_ROWS, ge=1_000, le=10_000_000)
+    """Rows per block: what one worker holds at a time. With the data and the seed it decides the
+    model, so the same three train the same bytes on any number of workers."""
+    epochs: int = Field(default=DEFAULT_EPOCHS, ge=1, le=100)
+    """How many times the estimator passes over every training block."""
+
+
 class TrainingRunSpec(ApiModel):
     """One training attempt: the operator runs it as a Job, and registers a ModelVersion when the
     model passes its gates."""
@@ -103,6 +125,16 @@ class TrainingRunSpec(ApiModel):
                 {
                     "rule": "!has(self.command) || has(self.image)",
                     "message": "command may only be set together with a custom image",
+                },
+                {
+                    "rule": f"!has(self.compute) || self.estimator in {cel_list(BLOCKWISE_ESTIMATORS)}",
+                    "message": "compute trains blockwise, which needs an estimator that learns a block at a time: "
+                    + " or ".join(BLOCKWISE_ESTIMATORS),
+                },
+                {
+                    "rule": "!has(self.compute) || (!has(self.image) && !has(self.featureSteps))",
+                    "message": "compute runs Ballast's own image and standard preprocessing: "
+                    "image and featureSteps may not be set with it",
                 },
             ]
         }
@@ -130,10 +162,12 @@ class TrainingRunSpec(ApiModel):
     """The custom image's entrypoint (only with image); the image's own when left out."""
     resources: ResourceRequirements | None = None
     """CPU and memory of the training pod; the operator's defaults when left out."""
+    compute: Compute | None = None
+    """Train blockwise on a distributed engine; in one pod when left out."""
     backoff_limit: int = Field(default=1, ge=0, le=10)
-    """How many times the training Job retries a failed pod before the run fails."""
+    """How many times the training Job retries a failed pod before the run fails (a DaskJob's runner runs once)."""
     active_deadline_seconds: int = Field(default=3600, ge=1)
-    """Seconds the training Job may run in all before it is stopped and the run fails."""
+    """Seconds the training Job (or DaskJob, from status.startedAt) may run before it is stopped and the run fails."""
     model_version_template: ModelVersionTemplate | None = None
     """How the ModelVersion this run registers is served and rolled out."""
 
@@ -164,6 +198,16 @@ class Artifact(ApiModel):
     """The serialisation: skops only, so that a model is never unpickled."""
 
 
+class BlockwiseRecord(ApiModel):
+    """How a run with spec.compute cut and passed over the data: with the data and the seed, these
+    decide the model's bytes, on any number of workers."""
+
+    block_rows: int = Field(ge=1)
+    """Rows per block (spec.compute.blockRows)."""
+    epochs: int = Field(ge=1)
+    """Passes over every training block (spec.compute.epochs)."""
+
+
 class Reproducibility(ApiModel):
     """Everything needed to train the same model again."""
 
@@ -185,6 +229,8 @@ class Reproducibility(ApiModel):
     """The sha256 of the dataset version's metadata.json the run read."""
     code_version: str | None = Field(default=None, max_length=64)
     """The version of Ballast's training code (its release, or the commit the image was built from)."""
+    blockwise: BlockwiseRecord | None = None
+    """The block size and epochs of a run trained blockwise on a distributed engine (spec.compute)."""
 
 
 class TrainingRunStatus(StatusBase):
@@ -204,9 +250,9 @@ class TrainingRunStatus(StatusBase):
     champion: str | None = Field(default=None, max_length=253)
     """The Production ModelVersion this run was compared with, when mustBeatChampion is set."""
     job_name: str | None = Field(default=None, max_length=63)
-    """The training Job in the run's namespace."""
+    """The training Job in the run's namespace, or its DaskJob (kubernetes.dask.org) when spec.compute is set."""
     started_at: datetime | None = None
-    """When the operator created the training Job."""
+    """When the operator created the training Job (or DaskJob); a DaskJob's deadline counts from it."""
     completed_at: datetime | None = None
     """When the run ended, passed or failed."""
     metrics: dict[str, float] | None = Field(default=None, max_length=len(METRICS) + len(FAIRNESS_METRICS))

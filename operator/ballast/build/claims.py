@@ -29,9 +29,19 @@ def build_store_claim(namespace: str, settings: Settings) -> dict[str, Any]:
     }
 
 
+def _pod_specs(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Job's or a Deployment's pod template, or a DaskJob's runner and its cluster's pods."""
+    spec = workload.get("spec") or {}
+    if workload.get("kind") == "DaskJob":
+        cluster = (spec.get("cluster") or {}).get("spec") or {}
+        holders = [spec.get("job") or {}, cluster.get("scheduler") or {}, cluster.get("worker") or {}]
+        return [holder.get("spec") or {} for holder in holders]
+    return [(spec.get("template") or {}).get("spec") or {}]
+
+
 def mounts_store_claim(workload: dict[str, Any], settings: Settings) -> bool:
-    """Whether a Job's or a Deployment's pods mount the store's claim (a file:// store)."""
-    volumes = ((((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes")) or []
+    """Whether a workload's pods mount the store's claim (a file:// store)."""
+    volumes = [volume for pod in _pod_specs(workload) for volume in pod.get("volumes") or []]
     return any(
         (volume.get("persistentVolumeClaim") or {}).get("claimName") == settings.store_claim for volume in volumes
     )

@@ -114,13 +114,15 @@ def image_digest(reference: str) -> str | None:
     return digest if at and digest.startswith("sha256:") else None
 
 
-def build_training_job(run: dict[str, Any], *, inputs: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """inputs: the run's inputs document that `ballast train` reads (see ballast.runtime.train).
-    A custom image or command is the caller's to check first (ballast.build.policy)."""
-    name = run["metadata"]["name"]
-    spec = run["spec"]
-    labels = ballast_labels(component=TRAINING_COMPONENT, instance=name, model=spec["model"])
-    image = spec.get("image") or settings.image
+def training_labels(run: dict[str, Any]) -> dict[str, str]:
+    """The labels of whatever trains a run: its Job, or its DaskJob (whose operator copies them
+    onto the scheduler, worker and runner pods)."""
+    return ballast_labels(component=TRAINING_COMPONENT, instance=run["metadata"]["name"], model=run["spec"]["model"])
+
+
+def training_env(run: dict[str, Any], inputs: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    """What `ballast train` reads besides the store: its inputs and the image it runs in."""
+    image = run["spec"].get("image") or settings.image
     env = [
         {"name": "BALLAST_RUN_INPUTS", "value": json.dumps(inputs, sort_keys=True)},
         {"name": "BALLAST_IMAGE", "value": image},
@@ -128,10 +130,19 @@ def build_training_job(run: dict[str, Any], *, inputs: dict[str, Any], settings:
     digest = image_digest(image)
     if digest:
         env.append({"name": "BALLAST_IMAGE_DIGEST", "value": digest})
+    return env
+
+
+def build_training_job(run: dict[str, Any], *, inputs: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """inputs: the run's inputs document that `ballast train` reads (see ballast.runtime.train).
+    A custom image or command is the caller's to check first (ballast.build.policy)."""
+    name = run["metadata"]["name"]
+    spec = run["spec"]
+    labels = training_labels(run)
     container = ballast_container(
         name="train",
         args=["train"],
-        env=env,
+        env=training_env(run, inputs, settings),
         settings=settings,
         namespace=run["metadata"]["namespace"],
         resources=spec.get("resources"),

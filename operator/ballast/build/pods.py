@@ -63,15 +63,17 @@ def ballast_container(
     resources: dict[str, Any] | None = None,
     env_from: list[dict[str, Any]] | None = None,
     extra_mounts: list[dict[str, Any]] | None = None,
+    with_store: bool = True,
 ) -> dict[str, Any]:
     """`read_only_store` for workloads that only read artifacts (serving): the kernel then
-    refuses a write, whatever the code running in the pod does."""
+    refuses a write, whatever the code running in the pod does. `with_store=False` for a pod
+    that never touches the store (a Dask scheduler): no mount, no address, no credentials."""
     mounts = [{"name": "scratch", "mountPath": SCRATCH_DIR}, *(extra_mounts or [])]
-    store = store_mount(settings, namespace, read_only=read_only_store)
+    store = store_mount(settings, namespace, read_only=read_only_store) if with_store else None
     if store:
         mounts.insert(0, store)
     secret_refs = list(env_from or [])
-    if settings.store_secret:
+    if settings.store_secret and with_store:
         secret_refs.append({"secretRef": {"name": settings.store_secret}})
     container = {
         "name": name,
@@ -79,7 +81,11 @@ def ballast_container(
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["ballast"],
         "args": args,
-        "env": [*store_env(settings, namespace), {"name": "TMPDIR", "value": SCRATCH_DIR}, *env],
+        "env": [
+            *(store_env(settings, namespace) if with_store else []),
+            {"name": "TMPDIR", "value": SCRATCH_DIR},
+            *env,
+        ],
         "securityContext": restricted_container_security_context(),
         "terminationMessagePath": TERMINATION_LOG,
         # a crash before the result is written still leaves its last lines for the person
@@ -99,9 +105,10 @@ def pod_spec(
     *,
     restart_policy: str,
     extra_volumes: list[dict[str, Any]] | None = None,
+    with_store: bool = True,
 ) -> dict[str, Any]:
     volumes = [{"name": "scratch", "emptyDir": {}}, *(extra_volumes or [])]
-    if settings.store_mount_path:
+    if settings.store_mount_path and with_store:
         volumes.insert(0, {"name": STORE_VOLUME, "persistentVolumeClaim": {"claimName": settings.store_claim}})
     spec = {
         "restartPolicy": restart_policy,

@@ -239,6 +239,24 @@ def read_profile(store: ArtifactStore, dataset: str, sha256: str, expected_sha25
     return read_pinned_json(store, dataset_version_key(dataset, sha256, PROFILE_FILE), expected_sha256)
 
 
+def pinned_metadata(store: ArtifactStore, uri: str, expected_sha256: str, metadata_sha256: str | None) -> dict:
+    """The metadata.json beside the snapshot at `uri`, checked: the bytes pinned (when recorded),
+    a valid version, of this sha256."""
+    metadata_key = store.key(uri).rsplit("/", 1)[0] + "/" + METADATA_FILE
+    try:
+        metadata = read_pinned_json(store, metadata_key, metadata_sha256)
+    except ArtifactNotFound:
+        raise ArtifactNotFound(
+            f"no valid dataset version at {store.uri_of(uri)} "
+            "(no metadata.json; a version found invalid has no snapshot)"
+        ) from None
+    if not metadata.get("valid"):
+        raise InvalidDatasetVersion(store.uri_of(uri), list(metadata.get("violations") or []))
+    if metadata.get("sha256") != expected_sha256:
+        raise DigestMismatch(store.uri_of(metadata_key), expected_sha256, str(metadata.get("sha256")))
+    return metadata
+
+
 def read_snapshot(
     store: ArtifactStore,
     uri: str,
@@ -259,18 +277,7 @@ def read_snapshot(
     `metadata_sha256`, when recorded, pins metadata.json's bytes too.
     """
     key = store.key(uri)
-    metadata_key = key.rsplit("/", 1)[0] + "/" + METADATA_FILE
-    try:
-        metadata = read_pinned_json(store, metadata_key, metadata_sha256)
-    except ArtifactNotFound:
-        raise ArtifactNotFound(
-            f"no valid dataset version at {store.uri_of(uri)} "
-            "(no metadata.json; a version found invalid has no snapshot)"
-        ) from None
-    if not metadata.get("valid"):
-        raise InvalidDatasetVersion(store.uri_of(uri), list(metadata.get("violations") or []))
-    if metadata.get("sha256") != expected_sha256:
-        raise DigestMismatch(store.uri_of(metadata_key), expected_sha256, str(metadata.get("sha256")))
+    metadata = pinned_metadata(store, uri, expected_sha256, metadata_sha256)
     if schema is None:
         schema = DatasetSchema.model_validate(metadata["schema"])
     if metadata.get("canonicalForm") == CANONICAL_FORM_V2:

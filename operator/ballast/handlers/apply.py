@@ -33,6 +33,7 @@ from ballast.handlers.lifecycle_metrics import count_lifecycle
 from ballast.handlers.model_service import claim_and_apply_service
 from ballast.handlers.serving_access import is_serving_deployment, provide_serving_access
 from ballast.metrics import RECONCILIATIONS
+from ballast.reasons.trainingrun import TrainingRunReason
 from ballast.reconcile.jobs import POD_CANNOT_START
 from ballast.reconcile.outcome import Event, Outcome
 from ballast.reconcile.service_claim import with_service_claim
@@ -95,7 +96,8 @@ def _create_and_delete_children(
 ) -> Outcome:
     """The outcome, with what touching the children found (a Service that is not Ballast's)."""
     namespace = body.metadata.namespace
-    claim = store_claim_for(namespace, [*outcome.create_jobs, *(m for _, m in outcome.apply_manifests)], settings)
+    workloads = [*outcome.create_jobs, *(m for _, m in outcome.create_engine_objects)]
+    claim = store_claim_for(namespace, [*workloads, *(m for _, m in outcome.apply_manifests)], settings)
     if claim is not None:
         kube.ensure_claim(claim)
     for job in outcome.create_jobs:
@@ -107,6 +109,10 @@ def _create_and_delete_children(
         kube.delete_job(namespace, name)
     for plural, manifest in outcome.create_objects:
         kube.create_custom_object(plural, manifest)
+    for engine, manifest in outcome.create_engine_objects:
+        kube.create_engine_object(engine.group, engine.version, engine.plural, manifest, missing=engine.missing)
+    for engine, name in outcome.delete_engine_objects:
+        kube.delete_engine_object(engine.group, engine.version, engine.plural, namespace, name)
     for name in outcome.delete_autoscalers:
         kube.delete_autoscaler(namespace, name)
     for manager, manifest in outcome.apply_manifests:
@@ -141,6 +147,8 @@ def _write_status_and_events(
         or outcome.create_jobs
         or outcome.delete_jobs
         or outcome.create_objects
+        or outcome.create_engine_objects
+        or outcome.delete_engine_objects
         or outcome.apply_manifests
         or outcome.delete_autoscalers
         or outcome.patch_statuses
@@ -169,7 +177,7 @@ def plain_body(body: kopf.Body) -> dict:
     }
 
 
-WARNINGS_WHILE_UNKNOWN = frozenset({POD_CANNOT_START})
+WARNINGS_WHILE_UNKNOWN = frozenset({POD_CANNOT_START, TrainingRunReason.ENGINE_NOT_RESPONDING})
 """Ready reasons that are Unknown (the attempt goes on) but need a person: posted as Warnings."""
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import kopf
 
 from ballast.api.kinds import DATASET, DRIFT_POLICY, GROUP, MODEL_VERSION, TRAINING_RUN, VERSION
+from ballast.build.daskjob import CLUSTER_NAME_LABEL, RUNNER_COMPONENT
+from ballast.build.daskjob import COMPONENT_LABEL as DASK_COMPONENT_LABEL
 from ballast.build.naming import COMPONENT_LABEL, MANAGED_BY, SERVING_COMPONENT
 from ballast.build.retrain import FIRING_REASON_ANNOTATION, POLICY_LABEL
 from ballast.build.serving import AUTOSCALED_ANNOTATION, SPEC_HASH_ANNOTATION, VERSION_LABEL
@@ -46,19 +48,37 @@ async def ballast_jobs(namespace: str, name: str, status: kopf.Status, **_) -> d
     return {(namespace, name): job_state(dict(status))}
 
 
+def _result_workload(labels: kopf.Labels) -> str | None:
+    """The Job, or the DaskJob, whose result a pod's end is: a Job's pod, or a DaskJob's runner
+    (the Dask operator copies the DaskJob's labels, Ballast's, onto its pods, and names its
+    cluster after the job). A DaskJob's scheduler and workers are not: they run until it ends."""
+    if labels.get(DASK_COMPONENT_LABEL) == RUNNER_COMPONENT:
+        return labels.get(CLUSTER_NAME_LABEL)
+    return labels.get(JOB_NAME_LABEL)
+
+
 @kopf.index("", "v1", "pods", labels=MANAGED)
 async def ballast_job_pods(namespace: str, labels: kopf.Labels, status: kopf.Status, **_) -> dict:
-    job = labels.get(JOB_NAME_LABEL)
+    job = _result_workload(labels)
     termination = pod_termination(dict(status))
     return {(namespace, job): termination} if job and termination else {}
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
 async def stuck_job_pods(namespace: str, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_) -> dict:
-    """Why a Job's pod cannot start (unschedulable, image not pulled), and since when, while that lasts."""
-    job = labels.get(JOB_NAME_LABEL)
+    """Why a Job's pod, or any pod of a DaskJob's cluster, cannot start (unschedulable, image not
+    pulled), and since when, while that lasts."""
+    job = labels.get(JOB_NAME_LABEL) or labels.get(CLUSTER_NAME_LABEL)
     stuck = stuck_pod(dict(status), meta.get("creationTimestamp"))
     return {(namespace, job): stuck} if job and stuck else {}
+
+
+@kopf.index("", "v1", "pods", labels={**MANAGED, CLUSTER_NAME_LABEL: kopf.PRESENT})
+async def engine_pods(namespace: str, name: str, labels: kopf.Labels, **_) -> dict:
+    """The pods the Dask operator made of each of Ballast's DaskJobs: that it made any says it
+    serves the namespace. An index over pods, never over the engine's own kinds: those may not
+    exist on the cluster, and Ballast must run the same without them."""
+    return {(namespace, labels[CLUSTER_NAME_LABEL]): name}
 
 
 @kopf.index("", "v1", "pods", labels={**MANAGED, COMPONENT_LABEL: SERVING_COMPONENT})

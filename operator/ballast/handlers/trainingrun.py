@@ -1,4 +1,4 @@
-"""Reconciles a TrainingRun: one Job, one result, one ModelVersion (see ballast.reconcile.trainingrun)."""
+"""Reconciles a TrainingRun: one Job (or DaskJob), one result, one ModelVersion (see ballast.reconcile.trainingrun)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def reconcile(
     ballast_jobs: kopf.Index,
     ballast_job_pods: kopf.Index,
     stuck_job_pods: kopf.Index,
+    engine_pods: kopf.Index,
     ballast_datasets: kopf.Index,
     production_versions: kopf.Index,
     **_: Any,
@@ -44,6 +45,7 @@ def reconcile(
         job=job,
         termination=termination_of(ballast_job_pods, namespace, job_name),
         pod_problem=pod_problem,
+        engine_pods=bool(job_name and engine_pods.get((namespace, job_name))),
         tracking=tracker().state(body.metadata.uid) if SETTINGS.tracking_uri else None,
     )
     outcome = reconcile_training_run(observed, SETTINGS)

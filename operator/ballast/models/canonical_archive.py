@@ -6,7 +6,8 @@ zip entry with the wall-clock time. The same fitted model therefore hashes diffe
 every run, which would break "same spec + same data + same seed -> same sha256".
 
 `canonicalize` rewrites those three things and nothing else: ids become 1, 2, 3... in the order
-they first appear in schema.json (so shared references stay shared), files are renamed in the
+they first appear in schema.json (so shared references stay shared, except plain JSON values,
+whose sharing only reflects Python's object identity), files are renamed in the
 same way, and every entry gets a fixed timestamp and mode. The result loads exactly like the
 original, because skops only uses ids to match references inside one file.
 """
@@ -20,6 +21,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 SCHEMA_FILE = "schema.json"
+JSON_NODE = "JsonNode"
+"""skops's loader of values stored as JSON text (numbers, strings, booleans, None)."""
 # The earliest time a zip entry can carry; any fixed value would do.
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644 << 16
@@ -43,7 +46,14 @@ class _Renamer:
         renamed: dict[str, Any] = {}
         for key, value in node.items():
             if key == "__id__" and isinstance(value, int) and not isinstance(value, bool):
-                renamed[key] = self.ids.setdefault(value, len(self.ids) + 1)
+                # A plain JSON value (a number, a flag) is shared only when two attributes happen to
+                # hold one Python object (CPython reuses a function's equal constants); an
+                # estimator rebuilt elsewhere (unpickled on another worker) holds two. Each gets
+                # an id of its own, so the bytes follow the values, not their identities.
+                shared_by_identity_only = node.get("__loader__") == JSON_NODE
+                renamed[key] = self.ids.setdefault(
+                    ("json", len(self.ids)) if shared_by_identity_only else value, len(self.ids) + 1
+                )
             elif key == "file" and isinstance(value, str) and value in self._archive_names:
                 suffix = PurePosixPath(value).suffix
                 renamed[key] = self.files.setdefault(value, f"{len(self.files) + 1}{suffix}")

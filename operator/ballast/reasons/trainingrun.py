@@ -16,7 +16,14 @@ class TrainingRunReason(StrEnum):
     TRAINING_FAILED = "TrainingFailed"
     """The training pod failed without saying why."""
     DEADLINE_EXCEEDED = "DeadlineExceeded"
-    """The Job ran past spec.activeDeadlineSeconds."""
+    """The Job (or the DaskJob, counted from status.startedAt) ran past spec.activeDeadlineSeconds."""
+    ENGINE_NOT_INSTALLED = "EngineNotInstalled"
+    """spec.compute names an engine whose operator's CRD the cluster lacks (creating its object
+    gave 404): the run fails at once (Stalled), as only an administrator can install it."""
+    ENGINE_NOT_RESPONDING = "EngineNotResponding"
+    """The engine's object (a DaskJob) exists, but its operator made no pod of it in
+    Settings.engine_response_seconds: that operator is not running, or does not serve the run's
+    namespace. The run waits (Ready Unknown) until its deadline."""
     DATASET_NOT_READY = "DatasetNotReady"
     """The Dataset or the version is not there (yet): the run waits, until dataset_wait_seconds."""
     DATASET_VERSION_INVALID = "DatasetVersionInvalid"

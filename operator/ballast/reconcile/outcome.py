@@ -25,6 +25,17 @@ class StatusPatch:
     operations: tuple[dict[str, Any], ...]
 
 
+@dataclass(frozen=True)
+class EngineKind:
+    """A kind of another operator's API that Ballast creates objects of (a DaskJob), which the
+    cluster may not serve at all; `missing` is the reason and message a run fails with then."""
+
+    group: str
+    version: str
+    plural: str
+    missing: tuple[str, str]
+
+
 @dataclass
 class Outcome:
     status: dict[str, Any] = field(default_factory=dict)
@@ -34,6 +45,10 @@ class Outcome:
     delete_jobs: list[str] = field(default_factory=list)
     create_objects: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(plural, manifest) of Ballast objects to create if absent."""
+    create_engine_objects: list[tuple[EngineKind, dict[str, Any]]] = field(default_factory=list)
+    """(kind, manifest) of another operator's objects to create if absent."""
+    delete_engine_objects: list[tuple[EngineKind, str]] = field(default_factory=list)
+    """(kind, name) of another operator's objects to delete, with what they own."""
     apply_manifests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(field manager, manifest) of children kept as declared by server-side apply, which
     also puts back whatever drifted in the fields Ballast sets."""

@@ -16,6 +16,7 @@ from ballast.api.annotations import (
 from ballast.api.common import key_metric_for_status
 from ballast.api.kinds import MODEL_VERSION
 from ballast.api.trainingrun import Artifact, TrainingRunSpec, TrainingRunStatus
+from ballast.build.daskjob import DASK_CRD, DASK_GROUP, DASK_JOBS, DASK_VERSION, build_dask_job
 from ballast.build.jobs import build_training_job
 from ballast.build.naming import child_name
 from ballast.build.policy import custom_image_refusal
@@ -33,7 +34,7 @@ from ballast.reconcile.jobs import (
     parse_result,
     result_pending,
 )
-from ballast.reconcile.outcome import Outcome
+from ballast.reconcile.outcome import EngineKind, Outcome
 from ballast.reconcile.progress import finished_run_phase, run_standing
 from ballast.reconcile.tracking import queued_for_tracking, tracking_step
 from ballast.reconcile.typed import Typed, condition_of, parse_object, wire_conditions
@@ -41,6 +42,17 @@ from ballast.settings import Settings
 from ballast.tracking.state import TrackingState
 
 RESULT_FIELDS = ("metrics", "params", "gates", "reproducibility")
+DASK_JOB = EngineKind(
+    DASK_GROUP,
+    DASK_VERSION,
+    DASK_JOBS,
+    missing=(
+        TrainingRunReason.ENGINE_NOT_INSTALLED,
+        f"spec.compute asks for the dask engine, but the cluster does not serve {DASK_CRD} "
+        f"({DASK_GROUP}/{DASK_VERSION}): the dask-kubernetes operator and its CRDs are not installed; "
+        "see docs/distributed-training.md",
+    ),
+)
 # what a Dataset version records -> the pinned run's status field -> the ModelVersion's annotation
 DATASET_DIGESTS = (
     ("profileSha256", "datasetProfileSha256", PROFILE_SHA256_ANNOTATION),
@@ -66,6 +78,8 @@ class TrainingRunObservation:
     tracking: TrackingState | None = None
     """Where logging the finished run to the tracking server stands (ballast.tracking), when
     one is configured."""
+    engine_pods: bool = False
+    """Whether the engine's operator has made any pod of the run's DaskJob (spec.compute)."""
 
 
 RunView = Typed[TrainingRunSpec, TrainingRunStatus]
@@ -212,8 +226,7 @@ def _start(outcome: Outcome, run: RunView, observed: TrainingRunObservation, set
             return Verdict(RunPhase.FAILED, reason, message)
         return Verdict(RunPhase.WAITING, reason, message, wake_at=deadline)
     champion = observed.champion if _must_beat_champion(spec) else None
-    job = build_training_job(run.body, inputs=_inputs(run, version, observed.dataset, champion), settings=settings)
-    outcome.create_jobs.append(job)
+    job = _create_child(outcome, run, _inputs(run, version, observed.dataset, champion), settings)
     outcome.status.update(
         datasetVersion=version["sha256"],
         datasetVersionShort=version["sha256"][:12],
@@ -230,9 +243,21 @@ def _start(outcome: Outcome, run: RunView, observed: TrainingRunObservation, set
     outcome.event(
         "Normal",
         TrainingRunReason.TRAINING,
-        f"started Job {job['metadata']['name']} on dataset {spec.dataset_ref.name} version {short}",
+        f"started {job['kind']} {job['metadata']['name']} on dataset {spec.dataset_ref.name} version {short}",
     )
     return Verdict(RunPhase.RUNNING, TrainingRunReason.TRAINING, f"training on dataset version {short}")
+
+
+def _create_child(outcome: Outcome, run: RunView, inputs: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """What trains the run, asked for: a Job, or a DaskJob when spec.compute asks for Dask
+    (status.jobName names either; both are named after the run, so asking again is harmless)."""
+    if run.spec.compute is not None:
+        dask_job = build_dask_job(run.body, inputs=inputs, settings=settings)
+        outcome.create_engine_objects.append((DASK_JOB, dask_job))
+        return dask_job
+    job = build_training_job(run.body, inputs=inputs, settings=settings)
+    outcome.create_jobs.append(job)
+    return job
 
 
 def _refuse_image(outcome: Outcome, run: RunView, settings: Settings) -> Verdict | None:
@@ -320,6 +345,8 @@ def _must_beat_champion(spec: TrainingRunSpec) -> bool:
 
 
 def _follow(outcome: Outcome, run: RunView, observed: TrainingRunObservation, settings: Settings) -> Verdict:
+    if run.spec.compute is not None:
+        return _follow_dask_job(outcome, run, observed, settings)
     job, job_name = observed.job, run.status.job_name
     if job is None:
         return _ensure_job(outcome, run, observed, settings)
@@ -353,13 +380,71 @@ def _ensure_job(outcome: Outcome, run: RunView, observed: TrainingRunObservation
     )
     if version is None or observed.dataset is None:  # no version without a Dataset
         return Verdict(RunPhase.WAITING, *_reason_for(problem, final=False))
-    champion = observed.champion
-    if run.status.champion and (not champion or champion["metadata"]["name"] != run.status.champion):
-        champion = None  # the recorded champion is no longer Production; train without it
-    outcome.create_jobs.append(
-        build_training_job(run.body, inputs=_inputs(run, version, observed.dataset, champion), settings=settings)
+    job = _create_child(
+        outcome, run, _inputs(run, version, observed.dataset, _recorded_champion(run, observed)), settings
     )
-    return Verdict(RunPhase.RUNNING, TrainingRunReason.TRAINING, f"waiting for Job {run.status.job_name}")
+    return Verdict(RunPhase.RUNNING, TrainingRunReason.TRAINING, f"waiting for {job['kind']} {run.status.job_name}")
+
+
+def _recorded_champion(run: RunView, observed: TrainingRunObservation) -> dict[str, Any] | None:
+    """The champion the run started against, while it is still Production; else train without it."""
+    champion = observed.champion
+    if not run.status.champion or not champion or champion["metadata"]["name"] != run.status.champion:
+        return None
+    return champion
+
+
+def _follow_dask_job(outcome: Outcome, run: RunView, observed: TrainingRunObservation, settings: Settings) -> Verdict:
+    """A DaskJob has no deadline, no backoff and no conditions of its own: its runner pod's end is
+    the result (the Dask operator then deletes the cluster, and leaves the DaskJob and the runner
+    pod, which go with the run), the deadline is counted here from startedAt, and a DaskJob
+    the Dask operator made no pod of in engine_response_seconds is EngineNotResponding."""
+    name, now = run.status.job_name, observed.now
+    assert run.status.started_at is not None  # set with jobName
+    deadline = run.status.started_at + timedelta(seconds=run.spec.active_deadline_seconds)
+    termination = observed.termination
+    if termination is not None:
+        outcome.status["completedAt"] = rfc3339(now)
+        result = parse_result(termination)
+        if termination.get("exitCode") == 0 and result and result.get("artifact"):
+            return _record_result(outcome, run, result)
+        ended = JobState(finished=True, succeeded=False, message=f"the runner pod of DaskJob {name} failed")
+        reason, message = _failure(ended, result, termination, _memory_limit(run.spec))
+        outcome.event("Warning", reason, message)
+        return Verdict(RunPhase.FAILED, reason, message)
+    if now >= deadline:
+        outcome.delete_engine_objects.append((DASK_JOB, str(name)))
+        outcome.status["completedAt"] = rfc3339(now)
+        message = (
+            f"DaskJob {name} ran past activeDeadlineSeconds ({run.spec.active_deadline_seconds}s from "
+            "startedAt); it is deleted, and its cluster with it"
+        )
+        outcome.event("Warning", TrainingRunReason.DEADLINE_EXCEEDED, message)
+        return Verdict(RunPhase.FAILED, TrainingRunReason.DEADLINE_EXCEEDED, message)
+    if observed.pod_problem:
+        message = f"a pod of DaskJob {name} cannot start: {observed.pod_problem}"
+        return Verdict(RunPhase.RUNNING, POD_CANNOT_START, message, wake_at=deadline)
+    if observed.engine_pods:
+        return Verdict(RunPhase.RUNNING, TrainingRunReason.TRAINING, f"DaskJob {name} is running", wake_at=deadline)
+    # No pod yet: the DaskJob is asked for again (created if absent, so one deleted behind the
+    # operator's back comes back), and the Dask operator given engine_response_seconds.
+    version, _ = _resolve_dataset_version(
+        run, observed.dataset, pinned=run.status.dataset_version, stored=observed.stored_version
+    )
+    if version is not None and observed.dataset is not None:
+        _create_child(
+            outcome, run, _inputs(run, version, observed.dataset, _recorded_champion(run, observed)), settings
+        )
+    silent_until = run.status.started_at + timedelta(seconds=settings.engine_response_seconds)
+    if now < silent_until:
+        message = f"waiting for the Dask operator to start DaskJob {name}"
+        return Verdict(RunPhase.RUNNING, TrainingRunReason.TRAINING, message, wake_at=min(silent_until, deadline))
+    message = (
+        f"the Dask operator has made no pod of DaskJob {name} in {settings.engine_response_seconds:g}s: "
+        f"it is not running, or does not serve namespace {run.body['metadata']['namespace']} "
+        "(see docs/distributed-training.md)"
+    )
+    return Verdict(RunPhase.RUNNING, TrainingRunReason.ENGINE_NOT_RESPONDING, message, wake_at=deadline)
 
 
 def _memory_limit(spec: TrainingRunSpec) -> str | None:

@@ -58,6 +58,7 @@ from ballast.data.profile import profile_summary
 from ballast.data.snapshot import read_profile
 from ballast.models.errors import ModelArtifactError
 from ballast.models.skops_format import MODEL_FILE_NAME, load_model
+from ballast.runtime.train_blockwise import EngineUnavailable, train_on_dask
 from ballast.store import METADATA_FILE, ArtifactConflict, ArtifactStore, StoreError, model_version_key
 from ballast.store.limits import DEFAULT_MAX_ARTIFACT_BYTES
 from ballast.training import DatasetIdentity, TrainingInputError, TrainingOutcome, train_model
@@ -167,6 +168,31 @@ def read_inputs(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         raise InvalidInput(f"invalid run inputs in {where}: " + "; ".join(problems), problems) from None
 
 
+def _unusable(dataset: DatasetInput, error: StoreError | InvalidDatasetVersion) -> DataUnavailable:
+    return DataUnavailable(
+        f"dataset {dataset.name} version {dataset.sha256[:12]} is unusable ({error.reason}): {error}"
+    )
+
+
+def _train_on_dask(
+    options: TrainOptions, inputs: TrainInputs, environ: Mapping[str, str], **champion: Any
+) -> TrainingOutcome:
+    assert inputs.spec.compute is not None
+    try:
+        return train_on_dask(
+            inputs.spec,
+            inputs.spec.compute,
+            options.store_uri,
+            inputs.dataset.schema_,
+            _dataset_identity(inputs.dataset),
+            environ,
+            environment=environ,
+            **champion,
+        )
+    except (StoreError, InvalidDatasetVersion) as error:  # the blocks' reads, as read_dataset's
+        raise _unusable(inputs.dataset, error) from None
+
+
 def read_dataset(store: ArtifactStore, dataset: DatasetInput) -> pd.DataFrame:
     """The snapshot's rows, after ballast.data checked the content's sha256 against the pinned one."""
     try:
@@ -174,9 +200,7 @@ def read_dataset(store: ArtifactStore, dataset: DatasetInput) -> pd.DataFrame:
             store, dataset.snapshot_uri, dataset.sha256, dataset.schema_, metadata_sha256=dataset.metadata_sha256
         )
     except (StoreError, InvalidDatasetVersion) as error:
-        raise DataUnavailable(
-            f"dataset {dataset.name} version {dataset.sha256[:12]} is unusable ({error.reason}): {error}"
-        ) from None
+        raise _unusable(dataset, error) from None
 
 
 def load_champion(store: ArtifactStore, champion: ChampionInput | None) -> tuple[Any | None, str | None]:
@@ -244,23 +268,25 @@ def train_and_report(options: TrainOptions, environ: Mapping[str, str]) -> tuple
     try:
         inputs = read_inputs(options.run_json, environ)
         store = ArtifactStore(options.store_uri, environ=environ)
-        frame = read_dataset(store, inputs.dataset)
         champion, champion_problem = load_champion(store, inputs.champion)
-        outcome = train_model(
-            inputs.spec,
-            frame,
-            inputs.dataset.schema_,
-            _dataset_identity(inputs.dataset),
-            champion=champion,
-            champion_problem=champion_problem,
-            environment=environ,
-        )
+        if inputs.spec.compute is not None:
+            outcome = _train_on_dask(options, inputs, environ, champion=champion, champion_problem=champion_problem)
+        else:
+            outcome = train_model(
+                inputs.spec,
+                read_dataset(store, inputs.dataset),
+                inputs.dataset.schema_,
+                _dataset_identity(inputs.dataset),
+                champion=champion,
+                champion_problem=champion_problem,
+                environment=environ,
+            )
         artifact_uri, metadata_uri = write_artifact(store, inputs, outcome)
         return EXIT_FINISHED, training_result(outcome, artifact_uri=artifact_uri, metadata_uri=metadata_uri)
     except TrainingInputError as error:
         code = EXIT_INVALID_DATA if error.reason == "InvalidData" else EXIT_INVALID_SPEC
         return code, failure_result(error.reason, str(error))
-    except StoreError as error:  # writing the artifact failed (full, read-only): retrying may help
+    except (StoreError, EngineUnavailable) as error:  # a store or engine that failed: retrying may help
         return EXIT_FAILED, failure_result(error.reason, str(error))
     except Exception as error:  # noqa: BLE001 - whatever broke, the person gets a message, not a bare exit code
         traceback.print_exc()

@@ -26,6 +26,7 @@ STATUS_REPRODUCIBILITY_FIELDS = (
     "seed",
     "datasetSha256",
     "codeVersion",
+    "blockwise",
 )
 
 

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from ballast.api.catalog import Task
+from ballast.api.trainingrun import DEFAULT_EPOCHS
 from ballast.training.blockwise.fitted_preprocessing import fitted_preprocessor
 from ballast.training.blockwise.plan import Block
 from ballast.training.blockwise.stats import BlockStats, merged
@@ -24,8 +25,6 @@ from ballast.training.preprocessing import MODEL_STEP, PREPROCESS_STEP
 
 T = TypeVar("T")
 S = TypeVar("S")
-
-DEFAULT_EPOCHS = 5
 
 
 class Engine(Protocol):

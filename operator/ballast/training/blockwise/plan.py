@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-DEFAULT_BLOCK_ROWS = 100_000
+from ballast.api.trainingrun import DEFAULT_BLOCK_ROWS
 
 
 @dataclass(frozen=True)
