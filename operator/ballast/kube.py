@@ -14,7 +14,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ballast.api.kinds import GROUP, VERSION
-from ballast.kube_status import status_message
+from ballast.kube_status import status_document, status_message
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +150,7 @@ def create_engine_object(group: str, version: str, plural: str, manifest: dict, 
 
 def _kind_not_served(error: ApiException) -> bool:
     """A 404 about the resource itself, not about a namespace that is gone."""
-    try:
-        details = json.loads(error.body or "{}").get("details") or {}
-    except ValueError:
-        return True
-    return details.get("kind") != "namespaces"
+    return (status_document(error.body).get("details") or {}).get("kind") != "namespaces"
 
 
 def delete_engine_object(group: str, version: str, plural: str, namespace: str, name: str) -> None:
