@@ -14,7 +14,7 @@ from typing import Any
 
 from ballast.api.catalog import Task
 from ballast.api.dataset import DatasetSchema
-from ballast.api.trainingrun import Compute, Evaluation, TrainingRunSpec
+from ballast.api.trainingrun import Compute, TrainingRunSpec
 from ballast.data.part_reader import PartIndex, PartsNotIndexed, read_rows
 from ballast.data.snapshot import pinned_metadata
 from ballast.store import ArtifactStore
@@ -24,10 +24,9 @@ from ballast.training.blockwise.outcome import blockwise_outcome
 from ballast.training.blockwise.plan import Block, block_plan, part_ranges
 from ballast.training.blockwise.steps import LabelledBlock, labelled_block
 from ballast.training.errors import InvalidTrainingData
-from ballast.training.estimators import build_estimator, estimator_task
-from ballast.training.evaluation_spec import check_evaluation, primary_metric
 from ballast.training.features import FeatureColumns, feature_columns
 from ballast.training.preprocessing import needs_scaling
+from ballast.training.run import checked_spec
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 PART_CACHE = "ballast-parts"
@@ -93,11 +92,8 @@ def train_by_blocks(
     environment: Mapping[str, str] | None = None,
 ) -> TrainingOutcome:
     """The whole blockwise run on `engine`; the spec is checked before any block is read."""
-    evaluation = spec.evaluation or Evaluation()
-    task = estimator_task(spec.estimator)
-    estimator = build_estimator(spec.estimator, spec.params, spec.seed)
-    check_evaluation(evaluation, task, [column.name for column in schema.columns])
-    metric = primary_metric(evaluation, task)
+    checked = checked_spec(spec, [column.name for column in schema.columns])
+    evaluation, task, metric = checked.evaluation, checked.task, checked.metric
     columns = feature_columns(schema)
     store = _store(store_uri)
     index = _part_index(store, dataset)
@@ -111,7 +107,7 @@ def train_by_blocks(
     )  # fmt: skip
     started = time.perf_counter()
     fit = train_blockwise(
-        blocks, source, engine, estimator=estimator, columns=columns, task=task,
+        blocks, source, engine, estimator=checked.estimator, columns=columns, task=task,
         scale=needs_scaling(spec.estimator), seed=spec.seed, epochs=compute.epochs, champion=champion,
     )  # fmt: skip
     return blockwise_outcome(

@@ -14,7 +14,7 @@ from ballast.api.trainingrun import Evaluation, GateResult
 from ballast.training.error_rates import error_rates_by_class
 from ballast.training.fairness import fairness_metrics
 from ballast.training.gates import ChampionScore, evaluate_gates
-from ballast.training.metrics import classification_metrics, positive_class, regression_metrics
+from ballast.training.metrics import MetricValues, positive_class, task_metrics
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,7 @@ class Judgement:
 def judge(
     held_out: HeldOut, task: Task, evaluation: Evaluation, metric: str, champion: ChampionScore | None
 ) -> Judgement:
-    if task == "regression":
-        scored = regression_metrics(held_out.y_true, held_out.y_pred)
-    else:
-        assert held_out.classes is not None
-        scored = classification_metrics(held_out.y_true, held_out.y_pred, held_out.proba, held_out.classes)
+    scored = _scored(held_out, task)
     metrics = dict(scored.values)
     error_rates = error_rates_by_class(held_out.y_true, held_out.y_pred) if task == "classification" else {}
     fairness: dict[str, float] = {}
@@ -65,13 +61,17 @@ def judge(
     return Judgement(metrics, scored.skipped, error_rates, results, fairness_unavailable)
 
 
+def _scored(held_out: HeldOut, task: Task) -> MetricValues:
+    return task_metrics(task, held_out.y_true, held_out.y_pred, held_out.proba, held_out.classes)
+
+
 def champion_score(champion: HeldOut, task: Task, metric: str) -> ChampionScore:
     """The champion's primary metric from its answers on this run's held-out rows."""
-    if task == "regression":
-        scored = regression_metrics(champion.y_true, champion.y_pred)
-    else:
-        assert champion.classes is not None
-        scored = classification_metrics(champion.y_true, champion.y_pred, champion.proba, champion.classes)
+    return champion_score_of(_scored(champion, task), metric)
+
+
+def champion_score_of(scored: MetricValues, metric: str) -> ChampionScore:
+    """The champion's primary metric among its metrics, or why it has none."""
     if metric not in scored.values:
         return ChampionScore(value=None, problem=f"no {metric}: {scored.skipped.get(metric, 'not computed')}")
     return ChampionScore(value=scored.values[metric])

@@ -89,9 +89,19 @@ def predict_proba_or_none(model: Any, features: Any) -> np.ndarray | None:
     return model.predict_proba(features) if hasattr(model, "predict_proba") else None
 
 
+def task_metrics(
+    task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray | None
+) -> MetricValues:
+    """All metrics of `task` from a model's answers (a classifier's probabilities and classes too)."""
+    if task == "regression":
+        return regression_metrics(y_true, y_pred)
+    assert classes is not None
+    return classification_metrics(y_true, y_pred, proba, classes)
+
+
 def evaluate_model(model: Any, features: Any, y_true: np.ndarray, task: Task) -> MetricValues:
     """All metrics of `task` for a fitted model (a pipeline taking the feature frame)."""
     y_pred = model.predict(features)
     if task == "regression":
-        return regression_metrics(y_true, y_pred)
-    return classification_metrics(y_true, y_pred, predict_proba_or_none(model, features), np.asarray(model.classes_))
+        return task_metrics(task, y_true, y_pred, None, None)
+    return task_metrics(task, y_true, y_pred, predict_proba_or_none(model, features), np.asarray(model.classes_))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -28,7 +29,7 @@ from ballast.training.feature_pipeline import check_feature_steps, check_feature
 from ballast.training.features import FeatureColumns, feature_columns, feature_frame
 from ballast.training.gates import ChampionScore
 from ballast.training.host_state import strip_host_specific_state
-from ballast.training.judgement import HeldOut, judge
+from ballast.training.judgement import HeldOut, champion_score_of, judge
 from ballast.training.metrics import evaluate_model, predict_proba_or_none
 from ballast.training.preprocessing import MODEL_STEP, build_pipeline, describe_preprocessing
 from ballast.training.reproducibility import json_safe, reproducibility_record
@@ -143,9 +144,7 @@ def _champion_score(
         scored = evaluate_model(champion, features, target, task)
     except Exception as error:  # noqa: BLE001 - any failure of a foreign model fails the gate, not the run
         return ChampionScore(value=None, problem=f"{type(error).__name__}: {error}")
-    if metric not in scored.values:
-        return ChampionScore(value=None, problem=f"no {metric}: {scored.skipped.get(metric, 'not computed')}")
-    return ChampionScore(value=scored.values[metric])
+    return champion_score_of(scored, metric)
 
 
 def check_round_trip(artifact: SerializedModel, pipeline: Pipeline, features: pd.DataFrame) -> None:
@@ -154,6 +153,25 @@ def check_round_trip(artifact: SerializedModel, pipeline: Pipeline, features: pd
     loaded = load_model(artifact.data, artifact.sha256)
     if not np.array_equal(loaded.predict(features), pipeline.predict(features)):
         raise RuntimeError("the saved model predicts differently from the fitted one")
+
+
+@dataclass(frozen=True)
+class CheckedSpec:
+    evaluation: Evaluation
+    task: Task
+    estimator: BaseEstimator
+    metric: str
+    """The primary metric."""
+
+
+def checked_spec(spec: TrainingRunSpec, column_names: list[str]) -> CheckedSpec:
+    """Everything a person can get wrong in the spec, refused before any data is touched (a
+    single-pod run and a blockwise one alike); column_names: the data's columns."""
+    evaluation = spec.evaluation or Evaluation()
+    task = estimator_task(spec.estimator)
+    estimator = build_estimator(spec.estimator, spec.params, spec.seed)
+    check_evaluation(evaluation, task, column_names)
+    return CheckedSpec(evaluation, task, estimator, primary_metric(evaluation, task))
 
 
 def train_model(
@@ -171,12 +189,8 @@ def train_model(
     says why it could not be loaded (the mustBeatChampion gate then fails with that reason).
     With neither, the model is the first of its name and has no champion to beat.
     """
-    evaluation = spec.evaluation or Evaluation()
-    task = estimator_task(spec.estimator)
-    # Everything a person can get wrong in the spec is refused before any data is touched.
-    estimator = build_estimator(spec.estimator, spec.params, spec.seed)
-    check_evaluation(evaluation, task, [str(c) for c in frame.columns])
-    metric = primary_metric(evaluation, task)
+    checked = checked_spec(spec, [str(c) for c in frame.columns])
+    evaluation, task, estimator, metric = checked.evaluation, checked.task, checked.estimator, checked.metric
 
     columns = feature_columns(schema)
     feature_steps = spec.feature_steps or []
