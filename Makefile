@@ -154,7 +154,7 @@ dask-operator: venv ## Install the Dask operator (its chart, the image built her
 
 .PHONY: cluster-down
 cluster-down: venv ## Stop every container, the node, the registry and the control plane, and delete the cluster
-	$(PY) scripts/demo.py --stop
+	-$(PY) scripts/demo.py --stop
 	$(LOCAL_CLUSTER) down
 
 .PHONY: cluster-status

@@ -23,6 +23,7 @@ from tests.conftest import make_namespace
 from tests.support.helm import CHART, Release, cluster_values, helm
 from tests.support.kube import REPO, Kubectl, wait_for
 
+AGGREGATE_TO_ADMIN = "rbac.authorization.k8s.io/aggregate-to-admin"
 KINDS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
 
 
@@ -85,6 +86,10 @@ def test_the_chart_installs_from_an_oci_registry_and_its_roles_reach_kubernetes_
         kubectl.run("create", "rolebinding", f"{role}-{suffix}", f"--clusterrole={role}", f"--user={user}", "-n", team)
     # nothing else on the cluster gives admin deletecollection on the four kinds: this release will
     # (once the aggregation controller has taken out the rules of a role an earlier test deleted)
+    others = kubectl.run(
+        "get", "clusterroles", "--selector", f"{AGGREGATE_TO_ADMIN}=true,app.kubernetes.io/name=ballast", "-o", "name"
+    ).stdout.split()
+    assert not others, f"the ClusterRoles of another Ballast release are aggregated into admin: {others}"
     wait_for(
         lambda: not can(kubectl, admin, "deletecollection", "datasets.ballast.dev", team),
         timeout=30,

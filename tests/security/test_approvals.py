@@ -66,6 +66,13 @@ def test_an_approval_may_name_only_the_user_who_makes_it(k: Kubectl, security_re
     admin = k.run("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout.strip()
     ada.apply(version("fraud-b"))
 
+    # the API server reports the first policy that denies, so another release's would hide this one's
+    policies = k.run(
+        "get", "validatingadmissionpolicies", "--selector", "app.kubernetes.io/component=admission-policy", "-o", "name"
+    ).stdout.split()
+    others = [name for name in policies if name.endswith("-approvals") and not name.endswith(f"/{policy}")]
+    assert not others, f"another Ballast release's approvals policy is in force: {others}"
+
     # a name of someone else's is refused, once the API server has compiled the policy: probed with
     # a server-side dry run, since a probe admitted before that would leave the name, and the
     # policy admits a name left unchanged
