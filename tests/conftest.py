@@ -36,6 +36,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
 
 
+# What tests measured on the cluster (the fault suite's recoveries, distributed training's
+# memory), printed at the end of the run, even without -s.
+FIGURES: list[tuple[str, str]] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.section("Ballast: measured")
+        for test, line in FIGURES:
+            terminalreporter.write_line(f"{test}: {line}")
+
+
+@pytest.fixture
+def report(request):
+    """report("...") prints a measured figure now and in the run's summary."""
+
+    def record(line: str) -> None:
+        print(f"\n[measured] {line}", flush=True)
+        FIGURES.append((request.node.name, line))
+
+    return record
+
+
 # A test that restarted the session's operator may end before the new one has taken its Lease.
 LEADING_GRACE_SECONDS = 30
 SESSION_OPERATOR: list = []

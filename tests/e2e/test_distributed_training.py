@@ -15,6 +15,7 @@ import pytest
 from tests.integration.test_partitioned_dataset import iris_parts_on_claim
 from tests.integration.test_training import _valid_version
 from tests.support.ballast_objects import condition, training_run, wait_for_condition
+from tests.support.dask_engine import delete_run_and_its_dask_job
 from tests.support.kube import Kubectl, wait_for
 
 # iris, 20 times over (3,000 rows) with a little noise, in three files: three blocks of 1,000 rows
@@ -56,14 +57,7 @@ def test_a_run_with_dask_compute_trains_blockwise_on_the_workers_and_registers_a
     try:
         _trains_and_registers(k)
     finally:
-        # the DaskJob goes with its run (owner reference) while the Dask operator still runs to
-        # remove its finalizer: deleted with the namespace, the operator may be gone first
-        k.run("delete", "trainingrun", "iris-dask", "--wait=false", check=False)
-        wait_for(
-            lambda: k.run("get", "daskjob", "iris-dask-dask", check=False).returncode != 0,
-            timeout=120,
-            message="the run's DaskJob deleted with it",
-        )
+        delete_run_and_its_dask_job(k, "iris-dask")
 
 
 def _trains_and_registers(k: Kubectl) -> None:

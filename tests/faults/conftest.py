@@ -14,9 +14,6 @@ import pytest
 from tests.faults.environment import FaultEnvironment
 from tests.support.kube import Kubectl
 
-# What the fault tests measured, printed at the end of the run (even without -s).
-FIGURES: list[tuple[str, str]] = []
-
 # Restarts the API server, which every running operator logs as ERROR lines. In `make test`,
 # tests collected before this directory (badinput, e2e) start the session's operator, whose
 # log must stay clean; so this one test runs before every other test of the session, while
@@ -26,24 +23,6 @@ FIRST_IN_SESSION = "test_kube_apiserver_and_etcd_restart_while_the_operator_work
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: getattr(item, "originalname", item.name) != FIRST_IN_SESSION)
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    if FIGURES:
-        terminalreporter.section("Ballast fault suite: measured")
-        for test, line in FIGURES:
-            terminalreporter.write_line(f"{test}: {line}")
-
-
-@pytest.fixture
-def report(request):
-    """report("...") prints a measured figure now and in the run's summary."""
-
-    def record(line: str) -> None:
-        print(f"\n[faults] {line}", flush=True)
-        FIGURES.append((request.node.name, line))
-
-    return record
 
 
 @pytest.fixture

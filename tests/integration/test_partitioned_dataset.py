@@ -28,24 +28,31 @@ def k(kubectl: Kubectl, namespace: str, ballast_operator) -> Kubectl:
     return kubectl.in_namespace(namespace)
 
 
-def iris_parts_on_claim(k: Kubectl, script: str = SPLIT_INTO_PARTS) -> dict:
-    """iris.csv split by `script` into files under iris-parts/ on the claim `raw` (labelled as a
-    source), and the partitioned Dataset iris-parts over them."""
-    k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
+def written_to_claim(k: Kubectl, claim: str, configmap: str, script: str, storage: str = "10Mi") -> None:
+    """A new claim, labelled as a source, that a pod running `script` has written to (the
+    ConfigMap at /in, the claim at /out)."""
     k.apply(
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "raw", "labels": SOURCE_LABEL},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}},
+            "metadata": {"name": claim, "labels": SOURCE_LABEL},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}},
         }
     )
-    k.apply(_copy_to_claim_pod("split-iris", "iris", "raw", script))
+    pod = f"write-{claim}"
+    k.apply(_copy_to_claim_pod(pod, configmap, claim, script))
     wait_for(
-        lambda: k.get_json("pod", "split-iris")["status"].get("phase") == "Succeeded",
-        timeout=90,
-        message="the split into the claim",
+        lambda: k.get_json("pod", pod)["status"].get("phase") == "Succeeded",
+        timeout=180,
+        message=f"the files written to the claim {claim}",
     )
+
+
+def iris_parts_on_claim(k: Kubectl, script: str = SPLIT_INTO_PARTS) -> dict:
+    """iris.csv split by `script` into files under iris-parts/ on the claim `raw`, and the
+    partitioned Dataset iris-parts over them."""
+    k.run("create", "configmap", "iris", "--from-literal=iris.csv=" + iris_csv())
+    written_to_claim(k, "raw", "iris", script)
     return dataset("iris-parts", {"pvc": {"claimName": "raw", "path": "iris-parts", "partitioned": True}})
 
 

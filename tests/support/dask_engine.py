@@ -11,11 +11,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ballast.build.daskjob import DASK_GROUP, DASK_VERSION, dask_env, runner_pod_spec, scheduler_spec, worker_spec
+from ballast.build.daskjob import (
+    DASK_GROUP,
+    DASK_VERSION,
+    dask_env,
+    dask_job_name,
+    runner_pod_spec,
+    scheduler_spec,
+    worker_spec,
+)
 from ballast.build.pods import ballast_container
 from ballast.settings import Settings
 from tests.support.helm import helm_binary
-from tests.support.kube import REPO, kubectl_binary
+from tests.support.kube import REPO, Kubectl, kubectl_binary, wait_for
 
 INSTALL_SCRIPT = REPO / "scripts" / "dask-operator.sh"
 DASK_API = f"{DASK_GROUP}/{DASK_VERSION}"
@@ -94,3 +102,14 @@ def dask_job(name: str, image: str, *, workers: int, script: str) -> dict:
             },
         },
     }
+
+
+def delete_run_and_its_dask_job(k: Kubectl, run: str) -> None:
+    """The DaskJob goes with its run (owner reference) while the Dask operator still runs to
+    remove its finalizer: deleted with the namespace, the operator may be gone first."""
+    k.run("delete", "trainingrun", run, "--wait=false", check=False)
+    wait_for(
+        lambda: k.run("get", "daskjob", dask_job_name(run), check=False).returncode != 0,
+        timeout=120,
+        message="the run's DaskJob deleted with it",
+    )

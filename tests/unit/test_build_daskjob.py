@@ -3,7 +3,7 @@ restricted, the store only where it is used."""
 
 import json
 
-from ballast.build.daskjob import DEFAULT_WORKER_RESOURCES, build_dask_job, dask_job_name
+from ballast.build.daskjob import DEFAULT_WORKER_RESOURCES, MEMORY_LIMIT_ENV, build_dask_job, dask_job_name
 from ballast.build.pods import SCRATCH_DIR
 from ballast.build.security import restricted_container_security_context, restricted_pod_security_context
 from ballast.settings import Settings
@@ -40,7 +40,7 @@ def pods(dask_job):
 
 
 def env(container):
-    return {e["name"]: e["value"] for e in container["env"]}
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
 def mounts(container):
@@ -100,6 +100,10 @@ def test_workers_read_the_store_read_only_with_its_credentials_and_the_scheduler
     assert mounts(worker)["artifact-store"]["readOnly"] is True
     assert {"secretRef": {"name": "creds"}} in worker["envFrom"]
     assert worker["resources"] == {"limits": {"memory": "4Gi", "cpu": "2"}}
+    # Dask's own memory limit is the container's, not its share of the node's cores
+    assert worker["command"][-2:] == ["--memory-limit", f"$({MEMORY_LIMIT_ENV})"]
+    limit = {"resourceFieldRef": {"containerName": "worker", "resource": "limits.memory"}}
+    assert env(worker)[MEMORY_LIMIT_ENV] == limit
     scheduler_pod = pods(job)["scheduler"]
     [scheduler] = scheduler_pod["containers"]
     assert scheduler["command"] == ["dask", "scheduler"]

@@ -28,6 +28,8 @@ after the job)."""
 COMPONENT_LABEL = "dask.org/component"
 RUNNER_COMPONENT = "job-runner"
 """The component label of the DaskJob's runner pod (named <job>-runner)."""
+MEMORY_LIMIT_ENV = "BALLAST_WORKER_MEMORY_LIMIT"
+"""The worker container's memory limit in bytes (Downward API), passed to `dask worker`."""
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
 # The operator derives the scheduler Service (<name>-scheduler) and each worker's Deployment, pod
@@ -94,15 +96,23 @@ def worker_spec(
 ) -> dict[str, Any]:
     """`replicas` workers of one thread each (a block is one task; more threads would hold more
     blocks in one pod's memory); the operator sets DASK_WORKER_NAME and DASK_SCHEDULER_ADDRESS.
-    They read the snapshot's parts: the store mounted read-only, and its credentials."""
+    They read the snapshot's parts: the store mounted read-only, and its credentials.
+
+    Dask's memory limit is the container's, given explicitly: left to itself ("auto") Dask takes
+    the cgroup's limit times threads over the node's cores, so one thread on a 2-core node gets
+    half the pod's memory and its nanny restarts the worker at 95% of that half."""
+    command = ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", "1", "--no-dashboard"]
     container = _dask_container(
         "worker",
-        ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", "1", "--no-dashboard"],
+        [*command, "--memory-limit", f"$({MEMORY_LIMIT_ENV})"],
         settings,
         namespace,
         read_only_store=True,
         resources=resources or DEFAULT_WORKER_RESOURCES,
     )
+    # without a limit, the Downward API gives the node's allocatable memory: Dask's limit then too
+    memory_limit = {"resourceFieldRef": {"containerName": "worker", "resource": "limits.memory"}}
+    container["env"].append({"name": MEMORY_LIMIT_ENV, "valueFrom": memory_limit})
     return {"replicas": replicas, "spec": pod_spec([container], settings, restart_policy="Always")}
 
 
