@@ -94,7 +94,9 @@ def child(mode: str, volume: str, store_root: str) -> None:
                 rows += sum(batch.num_rows for batch in pq.ParquetFile(handle).iter_batches(batch_size=65_536))
         result = {"rows": rows}
     elif mode == "stream":
-        record = ingest_batches(store, "bench", spec, source.batches(), source.description, "2026-01-01T00:00:00Z")
+        record = ingest_batches(
+            store, "bench", spec, source.record_batches(), source.description, "2026-01-01T00:00:00Z"
+        )
         result = {"rows": record.rows, "valid": record.valid, "sha256": record.sha256}
     else:
         frame = pq.read_table(os.path.join(volume, "data")).to_pandas(types_mapper=exact_pandas_type)

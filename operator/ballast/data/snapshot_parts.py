@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -28,11 +27,12 @@ import pyarrow.parquet as pq
 from ballast.api.dataset import DatasetSchema
 from ballast.data.canonical_stream import StreamingCanonicalDigest
 from ballast.data.coerce import CoercedTable, coerce_table
+from ballast.data.overlap import BackgroundLane
 from ballast.data.tables import exact_pandas_type, first_line
 from ballast.store import ArtifactStore, DigestMismatch
 from ballast.store.artifact_store import reading
 
-PARQUET_COMPRESSION = "zstd"
+PARQUET_COMPRESSION = "snappy"
 PART_ROWS = "partRows"
 """metadata.json's files.partRows: each part's row count, in the order of files.parts."""
 PART_SHA256 = "partSha256"
@@ -47,8 +47,8 @@ def part_name(index: int) -> str:
 class PartWriter:
     """Appends coerced slices to part files in `directory`, starting a new part past `max_part_bytes`.
 
-    Encoding and compressing a slice runs on a second thread (pyarrow releases the GIL) while
-    the caller coerces and hashes the next one; at most one slice waits to be written.
+    Converting, encoding and compressing a slice runs on a second thread (pyarrow releases the
+    GIL) while the caller goes on with the next one; at most one slice waits to be written.
     """
 
     def __init__(self, directory: str, max_part_bytes: int = DEFAULT_MAX_PART_BYTES) -> None:
@@ -57,26 +57,22 @@ class PartWriter:
         self.part_rows: list[int] = []
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ballast-parts")
-        self._pending: Future[None] | None = None
+        self._lane = BackgroundLane("ballast-parts")
 
     def write(self, table: CoercedTable) -> None:
+        self._lane.submit(self._convert_and_append, table)
+
+    def close(self) -> None:
+        try:
+            self._lane.close()
+        finally:
+            self._close_part()
+
+    def _convert_and_append(self, table: CoercedTable) -> None:
         arrow = table.arrow()
         if self._schema is None:
             self._schema = _stable_schema(arrow.schema)
-        arrow = arrow.cast(self._schema)
-        self._wait()
-        self._pending = self._thread.submit(self._append, arrow)
-
-    def close(self) -> None:
-        self._wait()
-        self._thread.shutdown()
-        self._close_part()
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
+        self._append(arrow.cast(self._schema))
 
     def _append(self, arrow: pa.Table) -> None:
         if self._writer is None:
