@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ballast.api.dataset import DatasetSchema
+from ballast.api.dataset import DatasetSchema, DatasetSpec
 from ballast.data.canonical import canonical_sha256
 from ballast.data.coerce import CoercedTable, coerce_table
 from ballast.data.coerce_arrow import coerce_batch
+from ballast.data.profile_stream import StreamingProfile
 from ballast.data.tables import exact_pandas_type
+from ballast.data.validate import ValidationFindings
 
 NUMBER_ARRAYS = {
     "float32 with nulls and NaN": pa.array([1.25, None, float("nan"), -0.0, 3e38], pa.float32()),
@@ -77,3 +81,30 @@ def test_duplicate_columns_are_refused_as_for_a_frame():
 
     with pytest.raises(ValueError, match="duplicate column names"):
         coerce_batch(batch, schema)
+
+
+def test_a_categorical_read_by_its_codes_gives_what_its_texts_give():
+    kind = pa.array(["b", None, "a", "b", "zz", "", "a", None], pa.string()).dictionary_encode()
+    batch = pa.record_batch({"kind": kind})
+    spec = DatasetSpec.model_validate(
+        {
+            "source": {"inline": {"rows": [{"kind": "a"}]}},
+            "schema": {"columns": [{"name": "kind", "type": "category", "allowedValues": ["a", "b"]}]},
+        }
+    )
+    by_codes = coerce_batch(batch, spec.schema_)
+    by_texts = CoercedTable(
+        by_codes.rows, tuple(replace(column, categories=None) for column in by_codes.columns), (), ()
+    )
+    assert by_codes.columns[0].categories is not None
+
+    assert by_codes.arrow().equals(by_texts.arrow())
+    assert ValidationFindings.of(by_codes, spec) == ValidationFindings.of(by_texts, spec)
+    profiles = []
+    for table in (by_codes, by_texts):
+        profile = StreamingProfile(spec.schema_)
+        profile.update(table)
+        profile.update(table)
+        profiles.append(profile.profile())
+    assert profiles[0] == profiles[1]
+    assert profiles[0]["columns"]["kind"]["frequencies"][0] == {"value": "a", "count": 4}

@@ -49,6 +49,22 @@ INT64_LIMIT = 2.0**63
 
 
 @dataclass(frozen=True)
+class Categories:
+    """`values` of a text column is `texts.take(codes)` wherever the cell's state is VALUE;
+    the texts are distinct."""
+
+    texts: pa.Array
+    codes: np.ndarray
+
+    def dictionary_array(self, missing: np.ndarray) -> pa.DictionaryArray:
+        """What `dictionary_encode` makes of the cells' texts, null where `missing`: the same
+        dictionary in the same order (of first appearance), found by encoding the codes, which
+        is much cheaper than hashing every cell's text."""
+        encoded = pa.array(self.codes, mask=missing).dictionary_encode()
+        return pa.DictionaryArray.from_arrays(encoded.indices, self.texts.take(encoded.dictionary))
+
+
+@dataclass(frozen=True)
 class CoercedColumn:
     """One column after coercion.
 
@@ -63,6 +79,9 @@ class CoercedColumn:
     values: np.ndarray | pa.Array
     state: np.ndarray
     unreadable_text: tuple[str, ...]
+    categories: Categories | None = None
+    """For a text column read from a categorical: its values as codes into the few categories,
+    so validation, the profile and the parts can work on those instead of every cell's text."""
 
     @property
     def is_text(self) -> bool:
@@ -72,6 +91,8 @@ class CoercedColumn:
         """The column as a typed arrow array, nulls (and unreadable cells) as null; a category
         as a dictionary of its labels, so it reads back as pandas' categorical, as from `series`."""
         missing = self.state != VALUE
+        if self.type == "category" and self.categories is not None:
+            return self.categories.dictionary_array(missing)
         if not missing.any():  # the common case: the values as they are (numbers without a copy)
             values = self.values if self.is_text else pa.array(np.asarray(self.values))
             return values.dictionary_encode() if self.type == "category" else values
@@ -345,30 +366,41 @@ def _typed_numbers(floats: np.ndarray, is_null: np.ndarray, name: str, type: Col
 
 
 def _coerce_categorical(raw: pd.Series, name: str, type: CoercedType) -> CoercedColumn:
-    """Coerces the (few) categories once, then spreads the result over the codes."""
-    categories = coerce_column(pd.Series(raw.cat.categories), name, type)
-    codes = raw.cat.codes.to_numpy()
+    categories = pd.Series(raw.cat.categories)
+    return coerce_codes(
+        coerce_column(categories, name, type),
+        lambda: as_text(categories).to_pylist(),
+        raw.cat.codes.to_numpy(),
+        name,
+        type,
+    )
+
+
+def coerce_codes(
+    categories: CoercedColumn, category_text: Callable[[], list[str]], codes: np.ndarray, name: str, type: CoercedType
+) -> CoercedColumn:
+    """The column of a categorical: its (few) distinct `categories`, coerced once, spread over
+    the `codes` (-1 for null); `category_text` gives their raw text, for unreadable cells."""
     is_null = codes < 0
     safe_codes = np.where(is_null, 0, codes)
     if len(categories.state) == 0:  # every value is null: there are no categories to take from
-        state = np.full(len(raw), NULL, dtype=np.uint8)
+        state = np.full(len(codes), NULL, dtype=np.uint8)
         values = (
-            pa.nulls(len(raw), pa.large_string())
+            pa.nulls(len(codes), pa.large_string())
             if categories.is_text
-            else np.zeros(len(raw), dtype=_filler_dtype(type))
+            else np.zeros(len(codes), dtype=_filler_dtype(type))
         )
         return CoercedColumn(name, type, values, state, ())
     state = np.where(is_null, NULL, categories.state[safe_codes]).astype(np.uint8)
-    if categories.is_text:
-        values = pc.take(categories.values, pa.array(safe_codes))
-    else:
-        values = np.asarray(categories.values)[safe_codes]
     unreadable = state == UNREADABLE
     texts: tuple[str, ...] = ()
     if unreadable.any():
-        category_text = as_text(pd.Series(raw.cat.categories)).to_pylist()
-        texts = tuple(str(category_text[code]) for code in safe_codes[unreadable])
-    return CoercedColumn(name, type, values, state, texts)
+        category_text_list = category_text()
+        texts = tuple(str(category_text_list[code]) for code in safe_codes[unreadable])
+    if not categories.is_text:
+        return CoercedColumn(name, type, np.asarray(categories.values)[safe_codes], state, texts)
+    values = pc.take(categories.values, pa.array(safe_codes))
+    return CoercedColumn(name, type, values, state, texts, Categories(categories.values, safe_codes))
 
 
 def _filler_dtype(type: CoercedType) -> type:

@@ -1,12 +1,12 @@
 """Coercion of an Arrow record batch (a slice of a partitioned source) without a pandas frame.
 
 `coerce_batch(batch, schema)` is `coerce_table(batch.to_pandas(types_mapper=exact_pandas_type),
-schema)`, the same CoercedTable, built faster: number columns read as integer or float, and
-text columns, go from the batch's Arrow arrays to the coerced arrays directly, since building
-the frame and reading numbers back out of it cost more than the rest of a streaming ingest.
-Every other column (a dictionary, booleans, dates, numbers read as text, a number column with
-an unreadable cell, whose raw text coerce takes from pandas) is converted to pandas alone and
-coerced by ballast.data.coerce as before.
+schema)`, the same CoercedTable, built faster: number columns read as integer or float, text
+columns and dictionaries of texts go from the batch's Arrow arrays to the coerced arrays
+directly, since building the frame and reading numbers back out of it cost more than the rest
+of a streaming ingest. Every other column (booleans, dates, numbers read as text, a number
+column with an unreadable cell, whose raw text coerce takes from pandas) is converted to
+pandas alone and coerced by ballast.data.coerce as before.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ballast.data.coerce import (
     CoercedTable,
     CoercedType,
     assemble_table,
+    coerce_codes,
     coerce_column,
     coerce_table,
     coerce_text,
@@ -54,6 +55,8 @@ def _coerced_directly(array: pa.Array, name: str, type: CoercedType) -> CoercedC
     """The column as coerce_column would read it from pandas, or None to let it do so."""
     if array.type in (pa.string(), pa.large_string()):
         return coerce_text(array, name, type)  # pandas' str column gives as_text this very text
+    if pa.types.is_dictionary(array.type) and array.type.value_type in (pa.string(), pa.large_string()):
+        return _coerced_dictionary(array, name, type)
     if type == "float" or type == "integer":
         if array.type in FLOATS:
             # Nulls read as NaN, as in pandas; float32 widens exactly, as pandas' to_numpy does.
@@ -65,6 +68,15 @@ def _coerced_directly(array: pa.Array, name: str, type: CoercedType) -> CoercedC
             numbers = pc.fill_null(array, 0).to_numpy().astype(np.int64, copy=False)
             return typed_integers(numbers, is_null, name, type)
     return None
+
+
+def _coerced_dictionary(array: pa.DictionaryArray, name: str, type: CoercedType) -> CoercedColumn | None:
+    """A dictionary of texts as pandas' categorical of it: its categories coerced once."""
+    dictionary = array.dictionary
+    if dictionary.null_count or pc.count_distinct(dictionary).as_py() != len(dictionary):
+        return None  # pandas' categories are distinct and not null: let it say what it makes of these
+    codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False)
+    return coerce_codes(coerce_text(dictionary, name, type), dictionary.to_pylist, codes, name, type)
 
 
 def _has_index_columns(schema: pa.Schema) -> bool:

@@ -160,8 +160,14 @@ class ValueTally:
     def update(self, column: CoercedColumn) -> None:
         valid = column.state == VALUE
         self.nulls += int((~valid).sum())
-        counts = pc.value_counts(labels_of(column, valid))
-        batch = pa.table({"values": counts.field("values"), "counts": counts.field("counts").cast(pa.int64())})
+        if column.categories is not None:  # counted by code, without hashing each cell's text
+            by_code = np.bincount(column.categories.codes[valid], minlength=len(column.categories.texts))
+            present = np.flatnonzero(by_code)
+            values = column.categories.texts.take(pa.array(present))
+            batch = pa.table({"values": values, "counts": pa.array(by_code[present], pa.int64())})
+        else:
+            counts = pc.value_counts(labels_of(column, valid))
+            batch = pa.table({"values": counts.field("values"), "counts": counts.field("counts").cast(pa.int64())})
         merged = batch if self.counted is None else pa.concat_tables([self.counted, batch])
         summed = merged.group_by("values").aggregate([("counts", "sum")])
         self.counted = summed.rename_columns(["values", "counts"])

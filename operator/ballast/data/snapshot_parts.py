@@ -55,6 +55,8 @@ class PartWriter:
         self.directory, self.max_part_bytes = directory, max_part_bytes
         self.parts: list[str] = []
         self.part_rows: list[int] = []
+        self.part_sha256: list[str] = []
+        """Each closed part file's sha256, taken on the write thread while the stream goes on."""
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._lane = BackgroundLane("ballast-parts")
@@ -88,6 +90,8 @@ class PartWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            with open(self._path(), "rb") as written:  # just written: read again from the page cache
+                self.part_sha256.append(hashlib.file_digest(written, "sha256").hexdigest())
 
     def _path(self) -> str:
         return os.path.join(self.directory, self.parts[-1])
@@ -108,17 +112,13 @@ def parts_key(parts_prefix: str, part: str) -> str:
     return f"{parts_prefix}/{part}"
 
 
-def upload_parts(store: ArtifactStore, directory: str, parts_prefix: str, parts: list[str]) -> list[str]:
-    """Copies the parts into the store; returns each file's sha256, which metadata.json records
-    so that a reader of one part (a worker of a distributed run) can verify it alone."""
-    digests = []
+def upload_parts(store: ArtifactStore, directory: str, parts_prefix: str, parts: list[str]) -> None:
+    """Copies the parts into the store (their sha256, which metadata.json records so that a
+    reader of one part can verify it alone, are PartWriter.part_sha256)."""
     for part in parts:
         path = os.path.join(directory, part)
-        with open(path, "rb") as written:  # just written: read again from the page cache
-            digests.append(hashlib.file_digest(written, "sha256").hexdigest())
         store.write_file_once(parts_key(parts_prefix, part), path)
         os.remove(path)  # scratch holds at most the parts not yet copied
-    return digests
 
 
 def read_partitioned_frame(

@@ -51,6 +51,7 @@ class StreamedAssessment:
     rows: int = 0
     parts: list[str] = field(default_factory=list)
     part_rows: list[int] = field(default_factory=list)
+    part_sha256: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, spec: DatasetSpec) -> StreamedAssessment:
@@ -98,7 +99,7 @@ def assess_stream(
             writer.close()
         finally:
             hashing.close()
-    assessed.parts, assessed.part_rows = writer.parts, writer.part_rows
+    assessed.parts, assessed.part_rows, assessed.part_sha256 = writer.parts, writer.part_rows, writer.part_sha256
     return assessed
 
 
@@ -123,7 +124,8 @@ def ingest_batches(
         if verdict.valid:
             prefix = dataset_version_key(dataset, verdict.sha256, PARTS_DIRECTORY)
             files[PART_ROWS] = assessed.part_rows
-            files[PART_SHA256] = upload_parts(store, scratch, prefix, assessed.parts)
+            files[PART_SHA256] = assessed.part_sha256
+            upload_parts(store, scratch, prefix, assessed.parts)
             store.write_json_once(
                 dataset_version_key(dataset, verdict.sha256, PROFILE_FILE), assessed.profile.profile()
             )
