@@ -64,6 +64,10 @@ class PartWriter:
     def write(self, table: CoercedTable) -> None:
         self._lane.submit(self._convert_and_append, table)
 
+    def flush(self) -> None:
+        """Waits until the slices handed over so far are written."""
+        self._lane.wait()
+
     def close(self) -> None:
         try:
             self._lane.close()
