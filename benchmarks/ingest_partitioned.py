@@ -1,7 +1,7 @@
 """Ingest of partitioned Parquet, streamed, beside the in-memory path and the raw read of the same bytes.
 
     .venv/bin/python benchmarks/ingest_partitioned.py [--sizes 1000000 10000000 50000000]
-        [--in-memory-max-rows 10000000] [--workdir /tmp] [--update]
+        [--in-memory-max-rows 10000000] [--workdir /tmp] [--stages] [--update]
 
 For each size, generates that many rows x 20 float features + a two-level category target as
 Parquet files of `--rows-per-file` rows (zstd; the features are float32 with two decimals, as
@@ -10,13 +10,16 @@ runs three things, each in a child process whose peak RSS (ru_maxrss from wait4)
 
 - raw read:   pyarrow reads every record batch of the files and drops it (the floor);
 - streaming:  `ballast.data.stream_ingest.ingest_batches` (coerce, v2 sha256, validation,
-              profile, snapshot parts) into a file:// store;
+              profile, snapshot parts) of the source's record batches into a file:// store;
 - in memory:  the single-file path (all files read into one frame, then `ingest_table`), only
               for sizes up to --in-memory-max-rows.
 
-Throughput is rows per second of wall time. Everything generated for a size is deleted before
-the next. The budgets the streaming path is held to: peak RSS at most 1 GiB and flat as rows
-grow, throughput within 3x of the raw read. Not part of CI (a unit test runs it tiny).
+Throughput is rows per second of wall time. With `--stages`, a fourth child runs the streaming
+pass's stages one after another on one thread and prints each one's CPU seconds (process time,
+so pyarrow's decoding threads count): where the time goes, which the threaded pass hides.
+Everything generated for a size is deleted before the next. The budgets the streaming path is
+held to: peak RSS at most 1 GiB and flat as rows grow, throughput within 3x of the raw read.
+Not part of CI (a unit test runs it tiny).
 """
 
 from __future__ import annotations
@@ -94,14 +97,55 @@ def child(mode: str, volume: str, store_root: str) -> None:
                 rows += sum(batch.num_rows for batch in pq.ParquetFile(handle).iter_batches(batch_size=65_536))
         result = {"rows": rows}
     elif mode == "stream":
-        record = ingest_batches(store, "bench", spec, source.batches(), source.description, "2026-01-01T00:00:00Z")
+        record = ingest_batches(
+            store, "bench", spec, source.record_batches(), source.description, "2026-01-01T00:00:00Z"
+        )
         result = {"rows": record.rows, "valid": record.valid, "sha256": record.sha256}
+    elif mode == "stages":
+        result = stage_seconds(spec, source.record_batches(), store_root)
     else:
         frame = pq.read_table(os.path.join(volume, "data")).to_pandas(types_mapper=exact_pandas_type)
         record = ingest_table(store, "bench", spec, frame, source.description, "2026-01-01T00:00:00Z")
         result = {"rows": record.rows, "valid": record.valid, "sha256": record.sha256}
     result["seconds"] = time.perf_counter() - started
     print(json.dumps(result))
+
+
+STAGES = ("read", "coerce", "validate", "sha256", "profile", "parts")
+
+
+def stage_seconds(spec, batches, scratch: str) -> dict:
+    """The stages of ballast.data.stream_ingest.assess_stream, in turn on this thread: CPU seconds of each."""
+    from ballast.data.assess import schema_column_names
+    from ballast.data.canonical_stream import StreamingCanonicalDigest
+    from ballast.data.profile_stream import StreamingProfile
+    from ballast.data.snapshot_parts import PartWriter
+    from ballast.data.stream_ingest import coerced
+    from ballast.data.validate import ValidationFindings
+
+    seconds = dict.fromkeys(STAGES, 0.0)
+
+    def timed(stage: str, call, *args):
+        before = time.process_time()
+        value = call(*args)
+        seconds[stage] += time.process_time() - before
+        return value
+
+    os.makedirs(scratch, exist_ok=True)
+    digest, profile = StreamingCanonicalDigest(schema_column_names(spec.schema_)), StreamingProfile(spec.schema_)
+    writer = PartWriter(scratch)
+    rows, batches = 0, iter(batches)
+    while (raw := timed("read", next, batches, None)) is not None:
+        table = timed("coerce", coerced, raw, spec)
+        timed("validate", ValidationFindings.of, table, spec, rows)
+        timed("sha256", digest.update, table)
+        timed("profile", profile.update, table)
+        timed("parts", writer.write, table)
+        timed("parts", writer.flush)  # the write thread's work, waited for: no overlap
+        rows += table.rows
+    timed("parts", writer.close)
+    timed("profile", profile.profile)
+    return {"rows": rows, "stages": seconds}
 
 
 def measured(mode: str, volume: Path, store_root: Path) -> dict:
@@ -129,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rows-per-file", type=int, default=1_000_000)
     parser.add_argument("--in-memory-max-rows", type=int, default=10_000_000)
     parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the data is generated (needs space)")
+    parser.add_argument("--stages", action="store_true", help="also time the streaming stages one by one")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "VOLUME", "STORE"), help=argparse.SUPPRESS)
     figures.add_update_option(parser, FIGURES)
     return parser
@@ -148,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
             size = generate(volume / "data", rows, args.rows_per_file)
             modes = ["raw", "stream"] + (["memory"] if rows <= args.in_memory_max_rows else [])
             results = {mode: measured(mode, volume, Path(work) / f"store-{mode}") for mode in modes}
+            stages = measured("stages", volume, Path(work) / "store-stages") if args.stages else None
             for mode, result in results.items():
                 assert result["rows"] == rows, result
                 print(
@@ -159,6 +205,14 @@ def run(args: argparse.Namespace) -> int:
                 differs = results["memory"]["sha256"] != results["stream"]["sha256"]
                 print(
                     f"{'':>11} (in-memory path's v1 sha256 differs from the streamed v2 one, as documented: {differs})"
+                )
+            if stages is not None:
+                assert stages["rows"] == rows, stages
+                spent = stages["stages"]
+                print(
+                    f"{'':>11} stages in turn on one thread, CPU s: "
+                    + ", ".join(f"{stage} {spent[stage]:.2f}" for stage in STAGES)
+                    + f" (sum {sum(spent.values()):.2f})"
                 )
             slowdown = results["stream"]["seconds"] / results["raw"]["seconds"]
             streamed.append(results["stream"])

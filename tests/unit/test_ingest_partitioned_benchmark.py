@@ -39,3 +39,18 @@ def test_streaming_ingest_peak_memory_does_not_grow_with_rows(tmp_path: Path):
         peaks.append(result["peak_rss_mib"])
     # 4x the rows (about 150 MiB more typed data) must not show in the peak: one batch is held.
     assert peaks[1] - peaks[0] < 64, peaks
+
+
+def test_the_benchmark_times_each_streaming_stage_when_asked(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ingest_partitioned.py"), "--sizes", "20000"]
+        + ["--rows-per-file", "6000", "--in-memory-max-rows", "0", "--stages", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "stages in turn" in line]
+    for stage in benchmark.STAGES:
+        assert f" {stage} " in line, (stage, line)
+    assert not list(tmp_path.iterdir())

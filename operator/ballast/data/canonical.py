@@ -109,22 +109,30 @@ class ColumnSections:
 def column_sections(column: CoercedColumn) -> ColumnSections:
     state = np.ascontiguousarray(column.state, dtype=np.uint8)
     keep = state == VALUE
+    value_count = int(np.count_nonzero(keep))
     text_lengths = None
     if column.is_text:
         text_lengths, values = _text_buffers(pc.filter(column.values, pa.array(keep)))
-    elif column.type == "integer":
-        values = np.ascontiguousarray(np.asarray(column.values)[keep], dtype="<i8").data
-    elif column.type == "float":
-        # Adding 0.0 turns -0.0 into 0.0: equal numbers, one encoding.
-        values = np.ascontiguousarray(np.asarray(column.values)[keep] + 0.0, dtype="<f8").data
     else:
-        values = np.ascontiguousarray(np.asarray(column.values)[keep], dtype=np.uint8).data
-    unreadable_lengths, unreadable = _text_buffers(pa.array(column.unreadable_text, type=pa.large_string()))
+        # When every cell is a value (the common case) the values need no filtering copy.
+        kept = np.asarray(column.values) if value_count == len(state) else np.asarray(column.values)[keep]
+        if column.type == "integer":
+            values = np.ascontiguousarray(kept, dtype="<i8").data
+        elif column.type == "float":
+            # Adding 0.0 turns -0.0 into 0.0: equal numbers, one encoding.
+            values = np.ascontiguousarray(kept + 0.0, dtype="<f8").data
+        else:
+            values = np.ascontiguousarray(kept, dtype=np.uint8).data
+    unreadable_lengths, unreadable = (
+        _text_buffers(pa.array(column.unreadable_text, type=pa.large_string()))
+        if column.unreadable_text
+        else (memoryview(b""), memoryview(b""))
+    )
     return ColumnSections(
         state=state.data,
         values=values,
         text_lengths=text_lengths,
-        value_count=int(keep.sum()),
+        value_count=value_count,
         unreadable_lengths=unreadable_lengths,
         unreadable=unreadable,
     )

@@ -23,8 +23,9 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from ballast.data.canonical import column_sections, encoded_string
-from ballast.data.coerce import CoercedColumn, CoercedTable
+from ballast.data.canonical import ColumnSections, column_sections, encoded_string
+from ballast.data.coerce import CoercedTable
+from ballast.data.overlap import BackgroundLane
 
 MAGIC_V2 = b"ballast-table-v2\n"
 CANONICAL_FORM_V2 = "ballast-table-v2"
@@ -41,8 +42,7 @@ class _ColumnDigest:
     value_count: int = 0
     unreadable_count: int = 0
 
-    def update(self, column: CoercedColumn) -> None:
-        sections = column_sections(column)
+    def update(self, sections: ColumnSections, unreadable_count: int) -> None:
         self.state.update(sections.state)
         self.values.update(sections.values)
         if sections.text_lengths is not None:
@@ -50,7 +50,7 @@ class _ColumnDigest:
         self.unreadable_lengths.update(sections.unreadable_lengths)
         self.unreadable.update(sections.unreadable)
         self.value_count += sections.value_count
-        self.unreadable_count += len(column.unreadable_text)
+        self.unreadable_count += unreadable_count
 
     def encoded(self, name: str) -> bytes:
         return b"".join(
@@ -75,11 +75,13 @@ class StreamingCanonicalDigest:
     the partitioned reader guarantees by refusing files whose columns differ from the first.
     """
 
-    def __init__(self, column_order: list[str] | tuple[str, ...]) -> None:
+    def __init__(self, column_order: list[str] | tuple[str, ...], lane: BackgroundLane | None = None) -> None:
         self.column_order = list(column_order)
         self.rows = 0
         self._columns: dict[str, _ColumnDigest] | None = None
         self._extras: list[str] = []
+        self._lane = lane
+        """If given, sha256 runs there (hashlib releases the GIL) while the caller goes on."""
 
     def update(self, table: CoercedTable) -> None:
         layout = [(column.name, column.type) for column in (*table.columns, *table.extras)]
@@ -88,11 +90,19 @@ class StreamingCanonicalDigest:
             self._extras = [column.name for column in table.extras]
         elif [(name, digest.tag) for name, digest in self._columns.items()] != layout:
             raise ValueError("a slice of the table has other columns than the first slice")
-        for column in (*table.columns, *table.extras):
-            self._columns[column.name].update(column)
+        work = [
+            (self._columns[column.name], column_sections(column), len(column.unreadable_text))
+            for column in (*table.columns, *table.extras)
+        ]
+        if self._lane is None:
+            _absorb(work)
+        else:
+            self._lane.submit(_absorb, work)
         self.rows += table.rows
 
     def hexdigest(self) -> str:
+        if self._lane is not None:
+            self._lane.wait()
         columns = self._columns or {}
         ordered = self.column_order + self._extras
         digest = hashlib.sha256(MAGIC_V2 + struct.pack("<QI", self.rows, len(ordered)))
@@ -101,3 +111,8 @@ class StreamingCanonicalDigest:
                 columns[name].encoded(name) if name in columns else encoded_string(name) + encoded_string("missing")
             )
         return digest.hexdigest()
+
+
+def _absorb(work: list[tuple[_ColumnDigest, ColumnSections, int]]) -> None:
+    for digest, sections, unreadable_count in work:
+        digest.update(sections, unreadable_count)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,6 +49,22 @@ INT64_LIMIT = 2.0**63
 
 
 @dataclass(frozen=True)
+class Categories:
+    """`values` of a text column is `texts.take(codes)` wherever the cell's state is VALUE;
+    the texts are distinct."""
+
+    texts: pa.Array
+    codes: np.ndarray
+
+    def dictionary_array(self, missing: np.ndarray) -> pa.DictionaryArray:
+        """What `dictionary_encode` makes of the cells' texts, null where `missing`: the same
+        dictionary in the same order (of first appearance), found by encoding the codes, which
+        is much cheaper than hashing every cell's text."""
+        encoded = pa.array(self.codes, mask=missing).dictionary_encode()
+        return pa.DictionaryArray.from_arrays(encoded.indices, self.texts.take(encoded.dictionary))
+
+
+@dataclass(frozen=True)
 class CoercedColumn:
     """One column after coercion.
 
@@ -62,6 +79,9 @@ class CoercedColumn:
     values: np.ndarray | pa.Array
     state: np.ndarray
     unreadable_text: tuple[str, ...]
+    categories: Categories | None = None
+    """For a text column read from a categorical: its values as codes into the few categories,
+    so validation, the profile and the parts can work on those instead of every cell's text."""
 
     @property
     def is_text(self) -> bool:
@@ -71,6 +91,11 @@ class CoercedColumn:
         """The column as a typed arrow array, nulls (and unreadable cells) as null; a category
         as a dictionary of its labels, so it reads back as pandas' categorical, as from `series`."""
         missing = self.state != VALUE
+        if self.type == "category" and self.categories is not None:
+            return self.categories.dictionary_array(missing)
+        if not missing.any():  # the common case: the values as they are (numbers without a copy)
+            values = self.values if self.is_text else pa.array(np.asarray(self.values))
+            return values.dictionary_encode() if self.type == "category" else values
         if self.is_text:
             text = pc.if_else(pa.array(missing), pa.scalar(None, pa.large_string()), self.values)
             return text.dictionary_encode() if self.type == "category" else text
@@ -120,20 +145,32 @@ class CoercedTable:
 
 
 def coerce_table(raw: pd.DataFrame, schema: DatasetSchema) -> CoercedTable:
-    declared = {column.name for column in schema.columns}
     raw_names = [str(name) for name in raw.columns]
+    _refuse_duplicates(raw_names)
+    raw = raw.set_axis(raw_names, axis="columns")
+    return assemble_table(len(raw), raw_names, schema, lambda name, type: coerce_column(raw[name], name, type))
+
+
+def assemble_table(
+    rows: int, raw_names: list[str], schema: DatasetSchema, coerce: Callable[[str, CoercedType], CoercedColumn]
+) -> CoercedTable:
+    """The table of the raw columns `raw_names` (distinct), each coerced with `coerce(name, type)`."""
+    _refuse_duplicates(raw_names)
+    declared = {column.name for column in schema.columns}
+    present = [column for column in schema.columns if column.name in raw_names]
+    return CoercedTable(
+        rows=rows,
+        columns=tuple(coerce(column.name, column.type) for column in present),
+        missing=tuple(column.name for column in schema.columns if column.name not in raw_names),
+        extras=tuple(coerce(name, "extra") for name in sorted(set(raw_names) - declared)),
+    )
+
+
+def _refuse_duplicates(raw_names: list[str]) -> None:
     if len(set(raw_names)) != len(raw_names):
         raise ValueError(
             f"the data has duplicate column names: {sorted({n for n in raw_names if raw_names.count(n) > 1})}"
         )
-    raw = raw.set_axis(raw_names, axis="columns")
-    present = [column for column in schema.columns if column.name in raw.columns]
-    return CoercedTable(
-        rows=len(raw),
-        columns=tuple(coerce_column(raw[column.name], column.name, column.type) for column in present),
-        missing=tuple(column.name for column in schema.columns if column.name not in raw.columns),
-        extras=tuple(coerce_column(raw[name], name, "extra") for name in sorted(set(raw_names) - declared)),
-    )
 
 
 def coerce_column(raw: pd.Series, name: str, type: CoercedType) -> CoercedColumn:
@@ -274,22 +311,47 @@ def _coerce_numbers(raw: pd.Series, name: str, type: ColumnType) -> CoercedColum
     if str(raw.dtype).lower() == "uint64" and (raw.dropna() >= 2**63).any():
         return coerce_text(as_text(raw), name, type)  # beyond int64: the text path flags them
     if pd.api.types.is_integer_dtype(raw.dtype) and not raw.hasnans:
-        numbers = raw.to_numpy(dtype=np.int64)
-        is_null = np.zeros(len(raw), dtype=bool)
-        if type == "integer":
-            return CoercedColumn(name, type, numbers, np.zeros(len(raw), dtype=np.uint8), ())
-        floats = numbers.astype(np.float64)
+        column = typed_integers(raw.to_numpy(dtype=np.int64), None, name, type)
     elif pd.api.types.is_integer_dtype(raw.dtype):
         # A nullable integer column (Int64 from Parquet): exact values, nulls from its mask.
-        is_null = raw.isna().to_numpy()
-        numbers = raw.fillna(0).to_numpy(dtype=np.int64)
-        if type == "integer":
-            return CoercedColumn(name, type, numbers, np.where(is_null, NULL, VALUE).astype(np.uint8), ())
-        floats = np.where(is_null, np.nan, numbers.astype(np.float64))
+        column = typed_integers(raw.fillna(0).to_numpy(dtype=np.int64), raw.isna().to_numpy(), name, type)
     else:
+        column = typed_floats(raw.to_numpy(dtype=np.float64, na_value=np.nan), name, type)
+    if column is None:
         floats = raw.to_numpy(dtype=np.float64, na_value=np.nan)
-        is_null = np.isnan(floats)
+        column = _typed_numbers(floats, np.isnan(floats), name, type)
+        state = column.state
+        return CoercedColumn(name, type, column.values, state, _unreadable_text(as_text(raw), state))
+    return column
 
+
+def typed_integers(
+    numbers: np.ndarray, is_null: np.ndarray | None, name: str, type: ColumnType
+) -> CoercedColumn | None:
+    """The column of int64 `numbers` (filler where `is_null`; None: no nulls) read as `type`;
+    None when some cell is unreadable, whose raw text only the caller has."""
+    if type == "integer":
+        state = np.zeros(len(numbers), dtype=np.uint8) if is_null is None else np.where(is_null, NULL, VALUE)
+        return CoercedColumn(name, type, numbers, state.astype(np.uint8, copy=False), ())
+    if is_null is None:
+        return _readable(_typed_numbers(numbers.astype(np.float64), np.zeros(len(numbers), dtype=bool), name, type))
+    return _readable(_typed_numbers(np.where(is_null, np.nan, numbers.astype(np.float64)), is_null, name, type))
+
+
+def typed_floats(floats: np.ndarray, name: str, type: ColumnType) -> CoercedColumn | None:
+    """The column of float64 `floats` (NaN is null) read as `type`; None when some cell is unreadable."""
+    if type == "float" and np.isfinite(floats).all():
+        # The common case, in one pass: every cell is a value and `floats` are the values.
+        return CoercedColumn(name, type, floats, np.zeros(len(floats), dtype=np.uint8), ())
+    return _readable(_typed_numbers(floats, np.isnan(floats), name, type))
+
+
+def _readable(column: CoercedColumn) -> CoercedColumn | None:
+    return None if (column.state == UNREADABLE).any() else column
+
+
+def _typed_numbers(floats: np.ndarray, is_null: np.ndarray, name: str, type: ColumnType) -> CoercedColumn:
+    """Values and states; unreadable cells are left without their text (the caller adds it)."""
     if type == "float":
         ok = np.isfinite(floats)
         values = np.where(ok, floats, 0.0)
@@ -300,35 +362,45 @@ def _coerce_numbers(raw: pd.Series, name: str, type: ColumnType) -> CoercedColum
         ok = (floats == 0.0) | (floats == 1.0)
         values = floats == 1.0
     state = np.where(is_null, NULL, np.where(ok, VALUE, UNREADABLE)).astype(np.uint8)
-    texts = _unreadable_text(as_text(raw), state) if (state == UNREADABLE).any() else ()
-    return CoercedColumn(name, type, values, state, texts)
+    return CoercedColumn(name, type, values, state, ())
 
 
 def _coerce_categorical(raw: pd.Series, name: str, type: CoercedType) -> CoercedColumn:
-    """Coerces the (few) categories once, then spreads the result over the codes."""
-    categories = coerce_column(pd.Series(raw.cat.categories), name, type)
-    codes = raw.cat.codes.to_numpy()
+    categories = pd.Series(raw.cat.categories)
+    return coerce_codes(
+        coerce_column(categories, name, type),
+        lambda: as_text(categories).to_pylist(),
+        raw.cat.codes.to_numpy(),
+        name,
+        type,
+    )
+
+
+def coerce_codes(
+    categories: CoercedColumn, category_text: Callable[[], list[str]], codes: np.ndarray, name: str, type: CoercedType
+) -> CoercedColumn:
+    """The column of a categorical: its (few) distinct `categories`, coerced once, spread over
+    the `codes` (-1 for null); `category_text` gives their raw text, for unreadable cells."""
     is_null = codes < 0
     safe_codes = np.where(is_null, 0, codes)
     if len(categories.state) == 0:  # every value is null: there are no categories to take from
-        state = np.full(len(raw), NULL, dtype=np.uint8)
+        state = np.full(len(codes), NULL, dtype=np.uint8)
         values = (
-            pa.nulls(len(raw), pa.large_string())
+            pa.nulls(len(codes), pa.large_string())
             if categories.is_text
-            else np.zeros(len(raw), dtype=_filler_dtype(type))
+            else np.zeros(len(codes), dtype=_filler_dtype(type))
         )
         return CoercedColumn(name, type, values, state, ())
     state = np.where(is_null, NULL, categories.state[safe_codes]).astype(np.uint8)
-    if categories.is_text:
-        values = pc.take(categories.values, pa.array(safe_codes))
-    else:
-        values = np.asarray(categories.values)[safe_codes]
     unreadable = state == UNREADABLE
     texts: tuple[str, ...] = ()
     if unreadable.any():
-        category_text = as_text(pd.Series(raw.cat.categories)).to_pylist()
-        texts = tuple(str(category_text[code]) for code in safe_codes[unreadable])
-    return CoercedColumn(name, type, values, state, texts)
+        category_text_list = category_text()
+        texts = tuple(str(category_text_list[code]) for code in safe_codes[unreadable])
+    if not categories.is_text:
+        return CoercedColumn(name, type, np.asarray(categories.values)[safe_codes], state, texts)
+    values = pc.take(categories.values, pa.array(safe_codes))
+    return CoercedColumn(name, type, values, state, texts, Categories(categories.values, safe_codes))
 
 
 def _filler_dtype(type: CoercedType) -> type:

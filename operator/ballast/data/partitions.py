@@ -51,6 +51,12 @@ class PartitionedSource:
 
     def batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
         """Raw frames (as ballast.data.tables reads one file), checked to share the first file's columns."""
+        for batch in self.record_batches(batch_rows):
+            yield batch.to_pandas(types_mapper=exact_pandas_type)
+
+    def record_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """The record batches `batches` converts to frames: what a streaming ingest reads
+        (ballast.data.coerce_arrow coerces them without the frame)."""
         columns: list[str] | None = None
         for part in self.parts:
             with self.open_part(part) as handle:
@@ -61,7 +67,7 @@ class PartitionedSource:
                         raise SourceUnreadable(
                             f"{part} has the columns {batch.schema.names}, not those of {self.parts[0]}: {columns}"
                         )
-                    yield batch.to_pandas(types_mapper=exact_pandas_type)
+                    yield batch
 
 
 def is_partitioned(spec: DatasetSpec) -> bool:

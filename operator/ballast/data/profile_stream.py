@@ -50,6 +50,21 @@ def row_keys(first_row: int, rows: int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+class BatchKeys:
+    """The row keys of one batch, and which of them are below a threshold, found once per
+    threshold: columns without nulls share their sample's keys, hence its threshold."""
+
+    def __init__(self, first_row: int, rows: int) -> None:
+        self.keys = row_keys(first_row, rows)
+        self._entering: dict[np.uint64, np.ndarray] = {}
+
+    def entering(self, threshold: np.uint64) -> np.ndarray:
+        """The positions of the keys at most `threshold`, in row order."""
+        if threshold not in self._entering:
+            self._entering[threshold] = np.flatnonzero(self.keys <= threshold)
+        return self._entering[threshold]
+
+
 @dataclass
 class NumericSketch:
     type: str
@@ -67,18 +82,28 @@ class NumericSketch:
     threshold: np.uint64 = np.uint64(np.iinfo(np.uint64).max)
     """A key above it cannot be among the `capacity` smallest (keys are distinct, so none equals it)."""
 
-    def update(self, column: CoercedColumn, keys: np.ndarray) -> None:
+    def update(self, column: CoercedColumn, keys: BatchKeys) -> None:
         valid = column.state == VALUE
-        self.nulls += int((~valid).sum())
-        values = np.asarray(column.values)[valid]
-        if not len(values):
+        count = int(np.count_nonzero(valid))
+        self.nulls += len(valid) - count
+        if not count:
             return
+        every = count == len(valid)  # the common case needs no copy of the values (nor keys)
+        values = np.asarray(column.values) if every else np.asarray(column.values)[valid]
         floats = values.astype(np.float64, copy=False)
-        self._add_moments(len(floats), float(floats.mean()), float(((floats - floats.mean()) ** 2).sum()))
+        mean = floats.mean()
+        squares = np.square(floats - mean)  # as `** 2` (numpy squares for it), without one more array
+        self._add_moments(count, float(mean), float(squares.sum()))
         low, high = values.min(), values.max()
         self.minimum = low if self.minimum is None else min(self.minimum, low)
         self.maximum = high if self.maximum is None else max(self.maximum, high)
-        self._add_sample(keys[valid], floats)
+        if every:
+            entering = keys.entering(self.threshold)
+            self._add_sample(keys.keys[entering], floats[entering])
+        else:
+            valid_keys = keys.keys[valid]
+            entering = np.flatnonzero(valid_keys <= self.threshold)
+            self._add_sample(valid_keys[entering], floats[entering])
 
     def _add_moments(self, count: int, mean: float, m2: float) -> None:
         total = self.count + count
@@ -88,14 +113,14 @@ class NumericSketch:
         self.count = total
 
     def _add_sample(self, keys: np.ndarray, values: np.ndarray) -> None:
-        # Only keys below the k-th smallest kept so far can still enter. Entries wait in a
-        # list until they number `capacity`, so a trim (an argpartition over the sample) is
-        # amortised over at least that many entries rather than paid for every batch.
-        entering = keys <= self.threshold
-        if not entering.any():
+        """`keys` are those of the batch's valid values below the threshold (with their values):
+        only keys below the k-th smallest kept so far can still enter."""
+        # Entries wait in a list until they number `capacity`, so a trim (an argpartition over
+        # the sample) is amortised over at least that many entries rather than paid per batch.
+        if not len(keys):
             return
-        self.pending.append((keys[entering], values[entering]))
-        self.pending_count += int(entering.sum())
+        self.pending.append((keys, values))
+        self.pending_count += len(keys)
         if self.pending_count > self.capacity:
             self._trim()
 
@@ -135,8 +160,14 @@ class ValueTally:
     def update(self, column: CoercedColumn) -> None:
         valid = column.state == VALUE
         self.nulls += int((~valid).sum())
-        counts = pc.value_counts(labels_of(column, valid))
-        batch = pa.table({"values": counts.field("values"), "counts": counts.field("counts").cast(pa.int64())})
+        if column.categories is not None:  # counted by code, without hashing each cell's text
+            by_code = np.bincount(column.categories.codes[valid], minlength=len(column.categories.texts))
+            present = np.flatnonzero(by_code)
+            values = column.categories.texts.take(pa.array(present))
+            batch = pa.table({"values": values, "counts": pa.array(by_code[present], pa.int64())})
+        else:
+            counts = pc.value_counts(labels_of(column, valid))
+            batch = pa.table({"values": counts.field("values"), "counts": counts.field("counts").cast(pa.int64())})
         merged = batch if self.counted is None else pa.concat_tables([self.counted, batch])
         summed = merged.group_by("values").aggregate([("counts", "sum")])
         self.counted = summed.rename_columns(["values", "counts"])
@@ -167,7 +198,7 @@ class StreamingProfile:
         self.types: dict[str, str] = {}
 
     def update(self, table: CoercedTable) -> None:
-        keys = row_keys(self.rows, table.rows)
+        keys = BatchKeys(self.rows, table.rows)
         for column in table.columns:
             if column.name not in self.columns:
                 numeric = column.type in ("integer", "float")

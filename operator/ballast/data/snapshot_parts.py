@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -28,11 +27,12 @@ import pyarrow.parquet as pq
 from ballast.api.dataset import DatasetSchema
 from ballast.data.canonical_stream import StreamingCanonicalDigest
 from ballast.data.coerce import CoercedTable, coerce_table
+from ballast.data.overlap import BackgroundLane
 from ballast.data.tables import exact_pandas_type, first_line
 from ballast.store import ArtifactStore, DigestMismatch
 from ballast.store.artifact_store import reading
 
-PARQUET_COMPRESSION = "zstd"
+PARQUET_COMPRESSION = "snappy"
 PART_ROWS = "partRows"
 """metadata.json's files.partRows: each part's row count, in the order of files.parts."""
 PART_SHA256 = "partSha256"
@@ -47,36 +47,38 @@ def part_name(index: int) -> str:
 class PartWriter:
     """Appends coerced slices to part files in `directory`, starting a new part past `max_part_bytes`.
 
-    Encoding and compressing a slice runs on a second thread (pyarrow releases the GIL) while
-    the caller coerces and hashes the next one; at most one slice waits to be written.
+    Converting, encoding and compressing a slice runs on a second thread (pyarrow releases the
+    GIL) while the caller goes on with the next one; at most one slice waits to be written.
     """
 
     def __init__(self, directory: str, max_part_bytes: int = DEFAULT_MAX_PART_BYTES) -> None:
         self.directory, self.max_part_bytes = directory, max_part_bytes
         self.parts: list[str] = []
         self.part_rows: list[int] = []
+        self.part_sha256: list[str] = []
+        """Each closed part file's sha256, taken on the write thread while the stream goes on."""
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ballast-parts")
-        self._pending: Future[None] | None = None
+        self._lane = BackgroundLane("ballast-parts")
 
     def write(self, table: CoercedTable) -> None:
+        self._lane.submit(self._convert_and_append, table)
+
+    def flush(self) -> None:
+        """Waits until the slices handed over so far are written."""
+        self._lane.wait()
+
+    def close(self) -> None:
+        try:
+            self._lane.close()
+        finally:
+            self._close_part()
+
+    def _convert_and_append(self, table: CoercedTable) -> None:
         arrow = table.arrow()
         if self._schema is None:
             self._schema = _stable_schema(arrow.schema)
-        arrow = arrow.cast(self._schema)
-        self._wait()
-        self._pending = self._thread.submit(self._append, arrow)
-
-    def close(self) -> None:
-        self._wait()
-        self._thread.shutdown()
-        self._close_part()
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
+        self._append(arrow.cast(self._schema))
 
     def _append(self, arrow: pa.Table) -> None:
         if self._writer is None:
@@ -92,6 +94,8 @@ class PartWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            with open(self._path(), "rb") as written:  # just written: read again from the page cache
+                self.part_sha256.append(hashlib.file_digest(written, "sha256").hexdigest())
 
     def _path(self) -> str:
         return os.path.join(self.directory, self.parts[-1])
@@ -112,17 +116,13 @@ def parts_key(parts_prefix: str, part: str) -> str:
     return f"{parts_prefix}/{part}"
 
 
-def upload_parts(store: ArtifactStore, directory: str, parts_prefix: str, parts: list[str]) -> list[str]:
-    """Copies the parts into the store; returns each file's sha256, which metadata.json records
-    so that a reader of one part (a worker of a distributed run) can verify it alone."""
-    digests = []
+def upload_parts(store: ArtifactStore, directory: str, parts_prefix: str, parts: list[str]) -> None:
+    """Copies the parts into the store (their sha256, which metadata.json records so that a
+    reader of one part can verify it alone, are PartWriter.part_sha256)."""
     for part in parts:
         path = os.path.join(directory, part)
-        with open(path, "rb") as written:  # just written: read again from the page cache
-            digests.append(hashlib.file_digest(written, "sha256").hexdigest())
         store.write_file_once(parts_key(parts_prefix, part), path)
         os.remove(path)  # scratch holds at most the parts not yet copied
-    return digests
 
 
 def read_partitioned_frame(

@@ -152,6 +152,10 @@ def _range_hits(column: CoercedColumn, rules: Column, first_row: int) -> dict[st
 
 
 def _not_allowed_hits(column: CoercedColumn, allowed: list[str], first_row: int) -> Hits:
+    if column.categories is not None:  # each category is looked up once, not each cell
+        is_allowed = pc.is_in(column.categories.texts, value_set=pa.array(allowed))
+        allowed_text = np.asarray(pc.fill_null(is_allowed, False).to_numpy(zero_copy_only=False), dtype=bool)
+        return _first_hit((column.state == VALUE) & ~allowed_text[column.categories.codes], first_row)
     valid = pa.array(column.state == VALUE)
     not_allowed = pc.and_(valid, pc.invert(pc.is_in(column.values, value_set=pa.array(allowed))))
     return _first_hit(np.asarray(pc.fill_null(not_allowed, False).to_numpy(zero_copy_only=False)), first_row)

@@ -241,7 +241,7 @@ def run_ingest(options: IngestOptions) -> int:
         )
         if is_partitioned(spec):
             parts = partitioned_source(spec, settings)
-            record = ingest_batches(store, name, spec, parts.batches(), parts.description, _now())
+            record = ingest_batches(store, name, spec, parts.record_batches(), parts.description, _now())
         else:
             raw = read_source(spec, settings)
             record = ingest_table(store, name, spec, raw.frame, raw.description, _now())
