@@ -4,9 +4,10 @@ operator also watches) makes its scheduler, two workers and runner from Ballast'
 Pod Security Standard "restricted", the runner trains blockwise on a partitioned snapshot on the
 workers, and the run registers a ModelVersion as a single-pod run does.
 
-EngineNotInstalled (no kubernetes.dask.org CRD) cannot be shown here: the CRDs are cluster-wide once
-any test installs the operator; tests/unit/test_kube_engine_objects.py and
-tests/unit/test_handlers_apply.py cover the API server's 404 and the condition it becomes."""
+EngineNotInstalled (no kubernetes.dask.org CRD) cannot be shown here, where the CRDs are
+cluster-wide once any test installs the operator: tests/kind/test_kind.py shows it on kind, and
+tests/unit/test_kube_engine_objects.py and tests/unit/test_handlers_apply.py cover the API
+server's 404 and the condition it becomes."""
 
 from __future__ import annotations
 

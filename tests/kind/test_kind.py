@@ -1,6 +1,7 @@
 """Ballast on kind (tests/kind/kindcluster.py): the chart's operator, from Ballast's image loaded
 into the node, takes an inline Dataset and a TrainingRun to a model in Production that answers an
-inference request, on the `ballast-shared` store, with every pod as uid 65532.
+inference request, on the `ballast-shared` store, with every pod as uid 65532; and a run that asks
+for the Dask engine, which kind has not installed, ends EngineNotInstalled.
 
 What it proves about kind: a Kubernetes cluster kind made (podman provider, node image built
 here) runs Ballast as the Helm chart installs it, with the image reaching the node by `kind load`
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from ballast.reasons.trainingrun import TrainingRunReason
 from tests.kind import kindcluster
 from tests.support.ballast_objects import condition, dataset, iris_rows, training_run, wait_for_condition
 from tests.support.helm import Release, cluster_values
@@ -143,6 +145,17 @@ def test_ballast_serves_a_model_on_kind(kind_cluster, kind_namespace):
 
         serving = pod_of(k, f"ballast.dev/model-version={name}")
         assert_runs_loaded_image_as_nonroot(k, serving, image)
+
+        # no Dask operator here (nor its CRDs, which the local cluster's tests install): a run that
+        # asks for Dask ends at once, saying so, and nothing is retried
+        engine_run = training_run("on-dask", "iris", estimator="sklearn.linear_model.SGDClassifier")
+        engine_run["spec"]["compute"] = {"engine": "dask", "workers": 2}
+        k.apply(engine_run)
+        stalled = wait_for_condition(k, "trainingrun", "on-dask", "Succeeded", timeout=60)
+        refused = condition(stalled, "Succeeded")
+        assert (refused["status"], refused["reason"]) == ("False", TrainingRunReason.ENGINE_NOT_INSTALLED), refused
+        assert "daskjobs.kubernetes.dask.org" in refused["message"], refused
+        assert condition(stalled, "Stalled")["status"] == "True"
     finally:
         if release.exists():
             release.helm("uninstall", release.name, "--wait", "--timeout=60s", check=False, timeout=90)
