@@ -15,7 +15,7 @@ benchmark = load_script(ROOT / "benchmarks" / "ingest_partitioned.py")
 def test_the_benchmark_runs_every_path_and_reports_its_budgets(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "ingest_partitioned.py"), "--sizes", "20000"]
-        + ["--rows-per-file", "6000", "--workdir", str(tmp_path)],
+        + ["--rows-per-file", "6000", "--repeats", "2", "--workdir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
