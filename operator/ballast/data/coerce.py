@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -317,36 +317,32 @@ def _coerce_numbers(raw: pd.Series, name: str, type: ColumnType) -> CoercedColum
         column = typed_integers(raw.fillna(0).to_numpy(dtype=np.int64), raw.isna().to_numpy(), name, type)
     else:
         column = typed_floats(raw.to_numpy(dtype=np.float64, na_value=np.nan), name, type)
-    if column is None:
-        floats = raw.to_numpy(dtype=np.float64, na_value=np.nan)
-        column = _typed_numbers(floats, np.isnan(floats), name, type)
-        state = column.state
-        return CoercedColumn(name, type, column.values, state, _unreadable_text(as_text(raw), state))
+    if readable(column) is None:
+        return replace(column, unreadable_text=_unreadable_text(as_text(raw), column.state))
     return column
 
 
-def typed_integers(
-    numbers: np.ndarray, is_null: np.ndarray | None, name: str, type: ColumnType
-) -> CoercedColumn | None:
-    """The column of int64 `numbers` (filler where `is_null`; None: no nulls) read as `type`;
-    None when some cell is unreadable, whose raw text only the caller has."""
+def typed_integers(numbers: np.ndarray, is_null: np.ndarray | None, name: str, type: ColumnType) -> CoercedColumn:
+    """The column of int64 `numbers` (filler where `is_null`; None: no nulls) read as `type`.
+    Unreadable cells are left without their raw text, which only the caller has."""
     if type == "integer":
         state = np.zeros(len(numbers), dtype=np.uint8) if is_null is None else np.where(is_null, NULL, VALUE)
         return CoercedColumn(name, type, numbers, state.astype(np.uint8, copy=False), ())
     if is_null is None:
-        return _readable(_typed_numbers(numbers.astype(np.float64), np.zeros(len(numbers), dtype=bool), name, type))
-    return _readable(_typed_numbers(np.where(is_null, np.nan, numbers.astype(np.float64)), is_null, name, type))
+        return _typed_numbers(numbers.astype(np.float64), np.zeros(len(numbers), dtype=bool), name, type)
+    return _typed_numbers(np.where(is_null, np.nan, numbers.astype(np.float64)), is_null, name, type)
 
 
-def typed_floats(floats: np.ndarray, name: str, type: ColumnType) -> CoercedColumn | None:
-    """The column of float64 `floats` (NaN is null) read as `type`; None when some cell is unreadable."""
+def typed_floats(floats: np.ndarray, name: str, type: ColumnType) -> CoercedColumn:
+    """The column of float64 `floats` (NaN is null) read as `type`; unreadable cells without their text."""
     if type == "float" and np.isfinite(floats).all():
         # The common case, in one pass: every cell is a value and `floats` are the values.
         return CoercedColumn(name, type, floats, np.zeros(len(floats), dtype=np.uint8), ())
-    return _readable(_typed_numbers(floats, np.isnan(floats), name, type))
+    return _typed_numbers(floats, np.isnan(floats), name, type)
 
 
-def _readable(column: CoercedColumn) -> CoercedColumn | None:
+def readable(column: CoercedColumn) -> CoercedColumn | None:
+    """The column, or None when some cell of it is unreadable."""
     return None if (column.state == UNREADABLE).any() else column
 
 

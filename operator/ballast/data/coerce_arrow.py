@@ -25,6 +25,7 @@ from ballast.data.coerce import (
     coerce_column,
     coerce_table,
     coerce_text,
+    readable,
     typed_floats,
     typed_integers,
 )
@@ -60,13 +61,14 @@ def _coerced_directly(array: pa.Array, name: str, type: CoercedType) -> CoercedC
     if type == "float" or type == "integer":
         if array.type in FLOATS:
             # Nulls read as NaN, as in pandas; float32 widens exactly, as pandas' to_numpy does.
-            return typed_floats(array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False), name, type)
+            floats = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            return readable(typed_floats(floats, name, type))
         if array.type in INTEGERS:
             if not array.null_count:
-                return typed_integers(array.to_numpy().astype(np.int64, copy=False), None, name, type)
+                return readable(typed_integers(array.to_numpy().astype(np.int64, copy=False), None, name, type))
             is_null = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
             numbers = pc.fill_null(array, 0).to_numpy().astype(np.int64, copy=False)
-            return typed_integers(numbers, is_null, name, type)
+            return readable(typed_integers(numbers, is_null, name, type))
     return None
 
 
