@@ -25,7 +25,7 @@ from ballast.drift.prometheus import series_selector
 from ballast.reconcile.durations import parse_time
 from tests.conftest import make_namespace
 from tests.support import shifting
-from tests.support.ballast_objects import condition
+from tests.support.ballast_objects import condition, drift_policy
 from tests.support.kube import Kubectl, shared_store_dir, wait_for
 from tests.support.net import free_port
 from tests.support.operator_process import OperatorProcess
@@ -44,23 +44,14 @@ QUERY_LOG = "queries.log"
 
 
 def notify_policy(name: str, prometheus_url: str) -> dict:
-    return {
-        "apiVersion": "ballast.dev/v1alpha1",
-        "kind": "DriftPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "model": shifting.MODEL,
-            "interval": f"{INTERVAL}s",
-            "cooldown": "10m",
-            "window": {"minSamples": MIN_SAMPLES, "period": f"{PERIOD}s"},
-            "checks": {
-                "featureDrift": {"numericMethod": "psi", "driftedShare": 0.5},
-                "accuracy": {"minLabels": MIN_SAMPLES, "maxDrop": 0.1},
-            },
-            "source": {"prometheusUrl": prometheus_url},
-            "action": {"type": "notify"},
-        },
+    checks = {
+        "featureDrift": {"numericMethod": "psi", "driftedShare": 0.5},
+        "accuracy": {"minLabels": MIN_SAMPLES, "maxDrop": 0.1},
     }
+    return drift_policy(
+        name, shifting.MODEL, checks, interval=f"{INTERVAL}s", min_samples=MIN_SAMPLES, period=f"{PERIOD}s",
+        source={"prometheusUrl": prometheus_url},
+    )  # fmt: skip
 
 
 @pytest.fixture

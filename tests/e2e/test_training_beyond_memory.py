@@ -23,7 +23,14 @@ import pytest
 
 from ballast.reasons import OUT_OF_MEMORY
 from tests.integration.test_partitioned_dataset import written_to_claim
-from tests.support.ballast_objects import condition, dataset, training_run, wait_for_condition, wait_for_stage
+from tests.support.ballast_objects import (
+    condition,
+    dataset,
+    drift_policy,
+    training_run,
+    wait_for_condition,
+    wait_for_stage,
+)
 from tests.support.dask_engine import delete_run_and_its_dask_job
 from tests.support.kube import Kubectl, wait_for
 from tests.support.pod_memory import PeakMemory
@@ -115,20 +122,9 @@ def wide_run(name: str, **spec: object) -> dict:
     return run
 
 
-def drift_policy() -> dict:
-    return {
-        "apiVersion": "ballast.dev/v1alpha1",
-        "kind": "DriftPolicy",
-        "metadata": {"name": f"{MODEL}-drift"},
-        "spec": {
-            "model": MODEL,
-            "interval": "3s",
-            "cooldown": "10m",
-            "window": {"minSamples": 300, "period": "2m"},
-            "checks": {"featureDrift": {"numericMethod": "psi", "driftedShare": 0.3}},
-            "action": {"type": "notify"},
-        },
-    }
+def wide_drift_policy() -> dict:
+    checks = {"featureDrift": {"numericMethod": "psi", "driftedShare": 0.3}}
+    return drift_policy(f"{MODEL}-drift", MODEL, checks, min_samples=300)
 
 
 def test_a_dataset_too_large_for_one_pod_trains_on_dask_workers_and_is_served_and_watched(k: Kubectl, report):
@@ -185,7 +181,7 @@ def _watched_by_a_drift_policy(k: Kubectl, served: str) -> None:
         "before": traffic_rows(3000, seed=101, shifted=False),
         "shifted": traffic_rows(3000, seed=102, shifted=True),
     }
-    k.apply(drift_policy())
+    k.apply(wide_drift_policy())
     with PooledTraffic(k, MODEL, NAMES, "label", pools, "before", pause=0.02) as traffic:
         calm = wait_for(
             lambda: _judged(k, served),

@@ -87,6 +87,35 @@ def training_run(
     return {"apiVersion": "ballast.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name}, "spec": spec}
 
 
+def drift_policy(
+    name: str,
+    model: str,
+    checks: dict,
+    *,
+    action: dict | None = None,
+    interval: str = "3s",
+    min_samples: int = 150,
+    period: str = "2m",
+    **spec: object,
+) -> dict:
+    """A DriftPolicy on `model` with a cooldown of 10 minutes; it notifies unless `action` is given,
+    and `spec` adds fields (a source, a reference)."""
+    return {
+        "apiVersion": "ballast.dev/v1alpha1",
+        "kind": "DriftPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "model": model,
+            "interval": interval,
+            "cooldown": "10m",
+            "window": {"minSamples": min_samples, "period": period},
+            "checks": checks,
+            "action": action or {"type": "notify"},
+            **spec,
+        },
+    }
+
+
 def condition(document: dict, type: str) -> dict:
     return find_condition((document.get("status") or {}).get("conditions"), type) or {}
 

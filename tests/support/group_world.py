@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.support.ballast_objects import drift_policy
+
 MODEL = "groups"
 FEATURES = ["x1", "x2", "g"]
 LABEL = "label"
@@ -87,16 +89,4 @@ def policy(checks: dict, *, min_samples: int = 150, action: dict | None = None) 
     """Only the checks a test is about: the others (a feature that moves on purpose) are off.
     The action notifies unless the test gives one."""
     every_other = {name: OFF for name in ("featureDrift", "predictionDrift", "integrity", "accuracy", "errorRates")}
-    return {
-        "apiVersion": "ballast.dev/v1alpha1",
-        "kind": "DriftPolicy",
-        "metadata": {"name": f"{MODEL}-drift"},
-        "spec": {
-            "model": MODEL,
-            "interval": "3s",
-            "cooldown": "10m",
-            "window": {"minSamples": min_samples, "period": "2m"},
-            "checks": every_other | checks,
-            "action": action or {"type": "notify"},
-        },
-    }
+    return drift_policy(f"{MODEL}-drift", MODEL, every_other | checks, action=action, min_samples=min_samples)

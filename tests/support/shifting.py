@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.support.ballast_objects import drift_policy as policy_document
+
 MODEL = "shift"
 FEATURES = ["x1", "x2"]
 LABEL = "label"
@@ -53,22 +55,10 @@ def training_spec(
 
 
 def drift_policy(template_spec: dict, *, interval: str = "3s", min_samples: int = 150, promotion: str = "auto") -> dict:
-    return {
-        "apiVersion": "ballast.dev/v1alpha1",
-        "kind": "DriftPolicy",
-        "metadata": {"name": f"{MODEL}-drift"},
-        "spec": {
-            "model": MODEL,
-            "interval": interval,
-            "cooldown": "10m",
-            "window": {"minSamples": min_samples, "period": "2m"},
-            "checks": {
-                "featureDrift": {"numericMethod": "psi", "driftedShare": 0.5},
-                "accuracy": {"minLabels": 100, "maxDrop": 0.1},
-            },
-            "action": {
-                "type": "retrain",
-                "retrain": {"promotion": promotion, "maxPerDay": 3, "template": {"spec": template_spec}},
-            },
-        },
+    checks = {
+        "featureDrift": {"numericMethod": "psi", "driftedShare": 0.5},
+        "accuracy": {"minLabels": 100, "maxDrop": 0.1},
     }
+    retrain = {"promotion": promotion, "maxPerDay": 3, "template": {"spec": template_spec}}
+    action = {"type": "retrain", "retrain": retrain}
+    return policy_document(f"{MODEL}-drift", MODEL, checks, action=action, interval=interval, min_samples=min_samples)
