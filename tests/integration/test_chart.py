@@ -1,7 +1,7 @@
 """The Helm chart against the real API server: its output is accepted (server-side dry run),
 the operator's and the retention CronJob's pods pass Pod Security admission at "restricted",
-and the RBAC it grants is what each needs and nothing more (`kubectl auth can-i` as their
-ServiceAccounts)."""
+and the RBAC it grants is what each needs and nothing more (SubjectAccessReviews for their
+ServiceAccounts, kube.can)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import yaml
 from tests.conftest import make_namespace
 from tests.support.ballast_objects import dataset, iris_rows, training_run, wait_for_condition, wait_for_stage
 from tests.support.helm import find, rendered, template
-from tests.support.kube import Kubectl, shared_store_dir
+from tests.support.kube import Kubectl, can, shared_store_dir
 from tests.support.operator_process import OperatorProcess
 
 RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
@@ -138,22 +138,6 @@ def installed_rbac(kubectl: Kubectl, namespace: str, crds):
         yield f"system:serviceaccount:{namespace}:{account}"
 
 
-def _can(kubectl: Kubectl, user: str, verb: str, resource: str, namespace: str | None) -> bool:
-    """A SubjectAccessReview rather than `kubectl auth can-i`, which resolves the resource by
-    discovery first and so answers no for a kind not served yet (the Dask operator's CRDs come
-    with the tests that install it); no namespace asks about all of them."""
-    resource, _, subresource = resource.partition("/")
-    plural, _, group = resource.partition(".")
-    attributes = {"verb": verb, "resource": plural, "group": group, "subresource": subresource}
-    review = {
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SubjectAccessReview",
-        "spec": {"user": user, "resourceAttributes": attributes | {"namespace": namespace or ""}},
-    }
-    answer = kubectl.run("create", "-o", "json", "-f", "-", input=json.dumps(review))
-    return json.loads(answer.stdout)["status"].get("allowed", False)
-
-
 def test_operator_account_can_do_its_work_in_watched_namespaces_only(
     kubectl: Kubectl, namespace: str, installed_rbac: str
 ):
@@ -220,18 +204,18 @@ def test_operator_account_can_do_its_work_in_watched_namespaces_only(
         ("create", "rolebindings.rbac.authorization.k8s.io"),
         ("delete", "persistentvolumeclaims"),
     ]
-    assert [check for check in allowed if not _can(kubectl, user, *check, namespace)] == []
-    assert [check for check in refused if _can(kubectl, user, *check, namespace)] == []
+    assert [check for check in allowed if not can(kubectl, user, *check, namespace)] == []
+    assert [check for check in refused if can(kubectl, user, *check, namespace)] == []
     # outside the watched namespace it can do nothing at all
-    assert [check for check in allowed if _can(kubectl, user, *check, "default")] == []
+    assert [check for check in allowed if can(kubectl, user, *check, "default")] == []
     # cluster-scoped: only what kopf reads
-    assert _can(kubectl, user, "watch", "customresourcedefinitions.apiextensions.k8s.io", None)
-    assert _can(kubectl, user, "list", "namespaces", None)
-    assert not _can(kubectl, user, "get", "namespaces", None)
-    assert not _can(kubectl, user, "create", "customresourcedefinitions.apiextensions.k8s.io", None)
-    assert not _can(kubectl, user, "list", "datasets.ballast.dev", None)
+    assert can(kubectl, user, "watch", "customresourcedefinitions.apiextensions.k8s.io", None)
+    assert can(kubectl, user, "list", "namespaces", None)
+    assert not can(kubectl, user, "get", "namespaces", None)
+    assert not can(kubectl, user, "create", "customresourcedefinitions.apiextensions.k8s.io", None)
+    assert not can(kubectl, user, "list", "datasets.ballast.dev", None)
     # and egress discovery's two lists (ballast.net.discovery), checked in both modes below
-    assert _can(kubectl, user, "list", "nodes", None)
+    assert can(kubectl, user, "list", "nodes", None)
 
 
 EGRESS_DISCOVERY = ("nodes", "servicecidrs.networking.k8s.io")
@@ -245,12 +229,12 @@ def test_egress_discovery_may_only_list_nodes_and_service_cidrs(kubectl: Kubectl
     are not the operator's business), no other cluster-scoped resource."""
     for account in _install_rbac(kubectl, namespace, cluster_wide=mode == "cluster-wide"):
         user = f"system:serviceaccount:{namespace}:{account}"
-        assert [r for r in EGRESS_DISCOVERY if not _can(kubectl, user, "list", r, None)] == []
+        assert [r for r in EGRESS_DISCOVERY if not can(kubectl, user, "list", r, None)] == []
         assert [
             (verb, r)
             for r in EGRESS_DISCOVERY
             for verb in ("get", "watch", "create", "update", "patch", "delete")
-            if _can(kubectl, user, verb, r, None)
+            if can(kubectl, user, verb, r, None)
         ] == []
         assert [
             r
@@ -261,7 +245,7 @@ def test_egress_discovery_may_only_list_nodes_and_service_cidrs(kubectl: Kubectl
                 "storageclasses.storage.k8s.io",
                 "validatingadmissionpolicies.admissionregistration.k8s.io",
             )
-            if _can(kubectl, user, "list", r, None)
+            if can(kubectl, user, "list", r, None)
         ] == []
         # the rules that name them give exactly list, whatever else the account may do
         rows = kubectl.run("auth", "can-i", "--list", "--as", user, "--namespace", namespace).stdout.splitlines()
@@ -274,9 +258,7 @@ def test_egress_discovery_may_only_list_nodes_and_service_cidrs(kubectl: Kubectl
 
 
 def _can_on_lease(kubectl: Kubectl, user: str, verb: str, name: str | None, namespace: str) -> bool:
-    resource = "leases.coordination.k8s.io" + (f"/{name}" if name else "")
-    result = kubectl.run("auth", "can-i", verb, resource, "--as", user, "--namespace", namespace, check=False)
-    return result.stdout.strip() == "yes"
+    return can(kubectl, user, verb, "leases.coordination.k8s.io", namespace, name=name or "")
 
 
 @pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
@@ -305,28 +287,28 @@ def test_retention_account_may_only_list_the_four_kinds(kubectl: Kubectl, namesp
     Namespaces (it finds them in the store), no Secrets, Pods or Jobs."""
     for account in _install_rbac(kubectl, namespace, cluster_wide=mode == "cluster-wide", component="retention"):
         user = f"system:serviceaccount:{namespace}:{account}"
-        assert [kind for kind in FOUR_KINDS if not _can(kubectl, user, "list", kind, namespace)] == []
+        assert [kind for kind in FOUR_KINDS if not can(kubectl, user, "list", kind, namespace)] == []
         assert [
             (verb, kind)
             for kind in FOUR_KINDS
             for verb in ("get", "watch", "create", "patch", "delete")
-            if _can(kubectl, user, verb, kind, namespace)
+            if can(kubectl, user, verb, kind, namespace)
         ] == []
         assert [
             (verb, kind)
             for kind in FOUR_KINDS
             for verb in ("patch", "update")
-            if _can(kubectl, user, verb, f"{kind}/status", namespace)
+            if can(kubectl, user, verb, f"{kind}/status", namespace)
         ] == []
         assert [
             r
             for r in ("secrets", "pods", "jobs.batch", "persistentvolumeclaims", "configmaps")
-            if _can(kubectl, user, "list", r, namespace)
+            if can(kubectl, user, "list", r, namespace)
         ] == []
-        assert not _can(kubectl, user, "list", "namespaces", None)
-        everywhere = _can(kubectl, user, "list", "datasets.ballast.dev", None)
+        assert not can(kubectl, user, "list", "namespaces", None)
+        everywhere = can(kubectl, user, "list", "datasets.ballast.dev", None)
         assert everywhere == (mode == "cluster-wide")
-        assert _can(kubectl, user, "list", "datasets.ballast.dev", "default") == (mode == "cluster-wide")
+        assert can(kubectl, user, "list", "datasets.ballast.dev", "default") == (mode == "cluster-wide")
 
 
 @pytest.fixture

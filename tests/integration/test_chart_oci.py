@@ -1,7 +1,7 @@
 """The chart as users get it from a registry: `helm package`, `helm push` to the local OCI
 registry, `helm install oci://...` from there; then the aggregated tenant roles it installs, as
-Kubernetes' own `view`, `edit` and `admin` hand them out (`kubectl auth can-i --as` users bound
-to those built-in roles in one namespace).
+Kubernetes' own `view`, `edit` and `admin` hand them out (SubjectAccessReviews, kube.can, for
+users bound to those built-in roles in one namespace).
 
 The release leaves the session's CRDs alone (crds.install false: the `crds` fixture applied
 them, and test_helm_install.py covers the chart's own) and runs one operator replica watching
@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import make_namespace
 from tests.support.helm import CHART, Release, cluster_values, helm
-from tests.support.kube import REPO, Kubectl, wait_for
+from tests.support.kube import REPO, Kubectl, can, wait_for
 
 AGGREGATE_TO_ADMIN = "rbac.authorization.k8s.io/aggregate-to-admin"
 KINDS = ("datasets", "trainingruns", "modelversions", "driftpolicies")
@@ -64,13 +64,6 @@ def pushed_chart(tmp_path: Path, address: str) -> tuple[str, str, str]:
     digest = re.search(r"Digest: (sha256:[0-9a-f]{64})", output)
     assert digest, output
     return f"oci://{address}/charts/ballast", version, digest.group(1)
-
-
-def can(kubectl: Kubectl, user: str, verb: str, resource: str, namespace: str, subresource: str = "") -> bool:
-    """`kubectl auth can-i` (a subresource needs its flag: kind/status would name an object)."""
-    flags = ["--subresource", subresource] if subresource else []
-    result = kubectl.run("auth", "can-i", verb, resource, *flags, "--as", user, "--namespace", namespace, check=False)
-    return result.stdout.strip() == "yes"
 
 
 def test_the_chart_installs_from_an_oci_registry_and_its_roles_reach_kubernetes_view_edit_and_admin(
@@ -118,12 +111,12 @@ def test_the_chart_installs_from_an_oci_registry_and_its_roles_reach_kubernetes_
             assert can(kubectl, editor, "delete", resource, team), kind
             assert not can(kubectl, editor, "create", resource, elsewhere), kind
             assert not can(kubectl, editor, "deletecollection", resource, team), kind
-            assert not can(kubectl, editor, "patch", resource, team, "status"), kind
+            assert not can(kubectl, editor, "patch", f"{resource}/status", team), kind
             assert can(kubectl, viewer, "list", resource, team), kind
-            assert can(kubectl, viewer, "get", resource, team, "status"), kind
+            assert can(kubectl, viewer, "get", f"{resource}/status", team), kind
             assert not can(kubectl, viewer, "create", resource, team), kind
             assert can(kubectl, admin, "create", resource, team), kind
-            assert not can(kubectl, admin, "patch", resource, team, "status"), kind
+            assert not can(kubectl, admin, "patch", f"{resource}/status", team), kind
 
         # what `kubectl apply` of the example does, as the editor: admitted here, forbidden there
         example = str(REPO / "examples" / "01-dataset.yaml")
