@@ -166,6 +166,8 @@ def build_app(
         return response
 
     async def read_body(request: web.Request) -> bytes:
+        if request.content.is_eof():  # it all came with the headers: nothing to wait for
+            return await request.read()
         try:
             async with asyncio.timeout(limits.read_timeout_seconds):
                 return await request.read()

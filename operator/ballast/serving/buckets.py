@@ -59,9 +59,12 @@ class NumericEdges:
         return self.matrix.shape[1] + 1
 
     def bucket_indices(self, values: np.ndarray) -> np.ndarray:
-        """(rows, series) index of the bucket of each value; NaN gives index 0 (mask it out)."""
-        # The number of edges strictly below v is the first edge >= v: searchsorted(side="left").
-        return (values[:, :, None] > self.matrix[None, :, :]).sum(axis=2)
+        """(rows, series) index of the bucket of each value: the first edge >= v, so the number
+        of edges strictly below it. NaN gives the last index (mask it out)."""
+        indices = np.empty(values.shape, dtype=np.intp)
+        for j, edges in enumerate(self.matrix):
+            indices[:, j] = np.searchsorted(edges, values[:, j], side="left")
+        return indices
 
     def count(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-bucket counts (series, buckets), missing counts and sums of the present values."""

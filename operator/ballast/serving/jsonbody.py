@@ -21,36 +21,28 @@ from ballast.serving.errors import BadRequest
 _NESTING_STEP = np.zeros(256, dtype=np.int8)
 _NESTING_STEP[[ord("["), ord("{")]] = 1
 _NESTING_STEP[[ord("]"), ord("}")]] = -1
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
-
-
-def _unescaped(quotes: np.ndarray, backslashes: np.ndarray) -> np.ndarray:
-    """The quotes not preceded by an odd run of backslashes: those that open or close a string."""
-    if not backslashes.size or not quotes.size:
-        return quotes
-    run_starts = np.ones(backslashes.size, dtype=bool)
-    run_starts[np.flatnonzero(np.diff(backslashes) == 1) + 1] = False
-    run_start = np.maximum.accumulate(np.where(run_starts, backslashes, 0))
-    before = np.searchsorted(backslashes, quotes) - 1
-    last = np.maximum(before, 0)
-    adjacent = (before >= 0) & (backslashes[last] == quotes - 1)
-    run = np.where(adjacent, backslashes[last] - run_start[last] + 1, 0)
-    return quotes[run % 2 == 0]
+_QUOTE = ord('"')
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+"""What json_depth drops before its scan: everything but brackets and quotes."""
 
 
 def json_depth(body: bytes) -> int:
     """The deepest nesting of arrays and objects in `body` (0 for a scalar), brackets inside
-    strings not counted. Vectorised (~15 ms for 4 MiB of numbers): a scan in Python would take
-    longer than the parse it protects, and a regex over the strings is quadratic on bad input."""
-    raw = np.frombuffer(body, dtype=np.uint8)
-    step = _NESTING_STEP[raw]
-    structural = np.flatnonzero(step)
-    if not structural.size:
+    strings not counted; exact for valid JSON (anything else the parser refuses anyway).
+
+    Linear in C and numpy, never a loop in Python: escaped backslashes then escaped quotes are
+    removed (left to right, as a parser reads them), so every quote left opens or closes a
+    string; everything but brackets and quotes is dropped; a bracket is outside every string
+    when an even number of quotes precede it. A regex over the strings would be quadratic on
+    bad input."""
+    structure = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    if not structure:
         return 0
-    quotes = _unescaped(np.flatnonzero(raw == _QUOTE), np.flatnonzero(raw == _BACKSLASH))
-    # A bracket is outside every string when an even number of string quotes precede it.
-    outside = np.searchsorted(quotes, structural) % 2 == 0
-    return int(np.cumsum(step[structural[outside]], dtype=np.int64).max(initial=0))
+    raw = np.frombuffer(structure, dtype=np.uint8)
+    quote = raw == _QUOTE
+    inside = np.logical_xor.accumulate(quote)  # after an odd number of quotes, this one included
+    step = _NESTING_STEP[raw[~(inside | quote)]]
+    return int(np.cumsum(step, dtype=np.int32).max(initial=0))  # a body is far below 2**31 bytes
 
 
 def _refuse_infinity(token: str) -> float:

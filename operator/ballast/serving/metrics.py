@@ -121,7 +121,7 @@ class _ModelCollector(Collector):
 
 
 class DriftCollector(_ModelCollector):
-    """Renders the live Distributions and the feedback counts at scrape time."""
+    """At scrape time: counts what requests held into the live Distributions, renders them and the feedback."""
 
     def __init__(
         self,
@@ -137,6 +137,7 @@ class DriftCollector(_ModelCollector):
         self.model = [signature.name, signature.version]
 
     def collect(self) -> Iterator[Metric]:
+        self.live.settle()  # requests only hold what they saw; a scrape counts it
         yield from self._serving()
         yield from self._features()
         yield from self._predictions()

@@ -12,7 +12,8 @@ the same `(x - mean_) / scale_` float64 arithmetic, the one-hot encoder a dict l
 as Pipeline would call them. Forests are the one estimator whose public predict is slowed by
 joblib's per-call setup (~0.4 ms even with n_jobs=1) and each tree's own checks, so their
 trees' `tree_.predict` outputs are summed here in the same order and with the same arithmetic
-as sklearn's `_accumulate_prediction`.
+as sklearn's `_accumulate_prediction`. Linear models' outputs come from one matrix product
+(ballast.serving.linear), without their per-call validation.
 
 `build_predictor` only hands out the compiled path when it predicts bit-for-bit what the
 pipeline predicts on a probe batch (edges of the training profile, missing values, unseen
@@ -34,6 +35,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ballast.serving.linear import linear_outputs
 from ballast.serving.tensors import FeatureBatch
 from ballast.training.features import FeatureColumns, feature_frame
 
@@ -247,6 +249,7 @@ class CompiledPipeline:
         self._classifier = classifier
         single_output = getattr(self._estimator, "n_outputs_", 1) == 1
         self._forest = single_output and isinstance(self._estimator, FOREST_CLASSIFIERS + FOREST_REGRESSORS)
+        self._linear = linear_outputs(self._estimator)
 
     def features(self, batch: FeatureBatch) -> np.ndarray:
         """What the ColumnTransformer would output for the batch."""
@@ -259,6 +262,9 @@ class CompiledPipeline:
     def predict(self, batch: FeatureBatch) -> Prediction:
         x = self.features(batch)
         estimator = self._estimator
+        if self._linear is not None:
+            labels, probabilities = self._linear(x)
+            return Prediction(labels=labels, probabilities=probabilities)
         if self._classifier:
             if self._forest:
                 labels, probabilities = _forest_classifier_outputs(estimator, x)

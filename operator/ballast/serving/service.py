@@ -81,8 +81,7 @@ class ModelService:
             groups = None if self.groups is None else self.groups.groups_of(request.batch)
             with self._lock:
                 self.prediction_log.remember(response_id, labels, groups)  # first: IdInUse counts nothing
-                self.live.record_features(request.batch)
-                self.live.record_prediction(prediction, labels)
+                self.live.hold(request.batch, prediction)
                 if self.groups is not None and groups is not None:
                     self.groups.record_predictions(groups, labels)
         outputs, binary_outputs = output_tensors(
