@@ -58,21 +58,32 @@ class NumericEdges:
         """Buckets per series in the count matrix (the widest series' edges, plus +Inf)."""
         return self.matrix.shape[1] + 1
 
-    def bucket_indices(self, values: np.ndarray) -> np.ndarray:
-        """(rows, series) index of the bucket of each value: the first edge >= v, so the number
-        of edges strictly below it. NaN gives the last index (mask it out)."""
-        indices = np.empty(values.shape, dtype=np.intp)
-        for j, edges in enumerate(self.matrix):
-            indices[:, j] = np.searchsorted(edges, values[:, j], side="left")
+    def bucket_indices(self, by_series: np.ndarray) -> np.ndarray:
+        """(series, values) index of the bucket of each value: the first edge >= v, so the number
+        of edges strictly below it. NaN gives index 0 (mask it out)."""
+        # One pass per edge position over every series at once: with a few dozen edges this is
+        # several times faster than a binary search per value (searchsorted), and padded +Inf
+        # edges add nothing.
+        width = self.matrix.shape[1]
+        indices = np.zeros(by_series.shape, dtype=np.int16 if width < np.iinfo(np.int16).max else np.intp)
+        for edge in self.matrix.T:
+            indices += by_series > edge[:, None]
         return indices
 
     def count(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-bucket counts (series, buckets), missing counts and sums of the present values."""
-        missing = np.isnan(values)
-        indices = self.bucket_indices(values) + np.arange(len(self.names)) * self.buckets
-        counts = np.bincount(indices[~missing], minlength=len(self.names) * self.buckets)
-        sums = np.where(missing, 0.0, values).sum(axis=0)
-        return counts.reshape(len(self.names), self.buckets), missing.sum(axis=0), sums
+        """Per-bucket counts (series, buckets), missing counts and sums of the present values of
+        `values` (rows, series)."""
+        return self.count_series(np.ascontiguousarray(values.T))
+
+    def count_series(self, by_series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`count` of values laid out (series, values), each series contiguous: what is fast."""
+        series, buckets = len(self.names), self.buckets
+        missing = np.isnan(by_series)
+        # A missing value goes to one slot past every series' buckets, dropped after counting.
+        offsets = (np.arange(series) * buckets)[:, None]
+        slots = np.where(missing, series * buckets, self.bucket_indices(by_series) + offsets)
+        counts = np.bincount(slots.ravel(), minlength=series * buckets + 1)[:-1]
+        return counts.reshape(series, buckets), missing.sum(axis=1), np.where(missing, 0.0, by_series).sum(axis=1)
 
 
 @dataclass(frozen=True)
