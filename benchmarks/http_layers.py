@@ -88,7 +88,12 @@ class Candidate:
 
     @property
     def version(self) -> str:
-        return self.requirements[0].partition("==")[2]
+        return version_of(self.requirements[0])
+
+
+def version_of(requirement: str) -> str:
+    """The release a `name==version` requirement pins."""
+    return requirement.partition("==")[2]
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,7 @@ def ballast_pins(names: tuple[str, ...], constraints: str) -> tuple[str, ...]:
 
 def candidates(constraints: str) -> dict[str, Candidate]:
     aiohttp = ballast_pins(AIOHTTP_STACK, constraints)
-    aiohttp_version = aiohttp[0].partition("==")[2]
-    uvicorn_version, granian_version = UVICORN[0].partition("==")[2], GRANIAN.partition("==")[2]
+    aiohttp_version, uvicorn_version, granian_version = map(version_of, (aiohttp[0], UVICORN[0], GRANIAN))
     listed = [
         Candidate("aiohttp", f"aiohttp {aiohttp_version}, asyncio (Ballast today)", "aiohttp", "asyncio", aiohttp),
         Candidate("aiohttp-uvloop", f"aiohttp {aiohttp_version}, uvloop", "aiohttp", "uvloop", (*aiohttp, UVLOOP)),
