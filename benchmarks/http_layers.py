@@ -1,6 +1,6 @@
 """The model server's HTTP layer chosen by measurement: aiohttp beside uvicorn, granian and uvloop.
 
-    .venv/bin/python benchmarks/http_layers.py [--duration 10] [--warmup 2] [--candidates ...] [--update]
+    .venv/bin/python benchmarks/http_layers.py [--duration 10] [--warmup 2] [--rounds 3] [--candidates ...] [--update]
 
 Ballast's model server runs on aiohttp's web server on the standard asyncio loop. Each candidate
 here does the same minimal work with no model, so what differs is the HTTP layer and the event
@@ -23,10 +23,14 @@ application/json, on a keep-alive connection; GET /v2/health/ready answers {"rea
 Each candidate is installed into a virtualenv of its own (peer_venvs.py; never into Ballast's),
 runs alone pinned to core 0, and is driven as serve_compare.py drives the model servers: one
 closed-loop client on one keep-alive connection, pinned to core 1, posting serve_compare's OIP
-body of 1 and then 100 iris rows for --warmup seconds, then for --duration seconds that count.
-Each server's first answer is checked (status 200, the fixed JSON) before counting.
+body of 1 and then 100 iris rows for --warmup seconds, then for seconds that count. Each server's
+first answer is checked (status 200, the fixed JSON) before counting. The counted --duration is
+split into --rounds rounds in which the candidates take turns (every other round in reverse
+order), each started afresh: on this shared machine other work comes in spells of seconds, and
+taking turns spreads them over every candidate instead of landing on whichever ran then. The
+percentiles and the rate pool a candidate's rounds; each round's rate is shown beside them.
 
-Prints one table, the load average at the start and the end; asserts nothing.
+Prints its figures (one table, the load average at the start and the end); asserts nothing.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ class Measured:
     p99_ms: float
     requests_per_second: float
     errors: int
+    rates_by_round: tuple[float, ...] = ()
 
 
 # --- the candidates and the table (pure) ----------------------------------------------------
@@ -146,15 +151,37 @@ def candidates(constraints: str) -> dict[str, Candidate]:
 CANDIDATES = candidates(CONSTRAINTS.read_text(encoding="utf-8"))
 
 
+def round_order(names: list[str], round_index: int) -> list[str]:
+    """The candidates in the order one round measures them: every other round backwards, so
+    none is always the first after a quiet spell or the last before a busy one."""
+    return list(reversed(names)) if round_index % 2 else list(names)
+
+
+def pooled(candidate: Candidate, rows: int, loops: list[dict[str, Any]]) -> Measured:
+    """One table row from a candidate's loops at `rows` (one per round): percentiles and rate
+    over all counted requests together, and each round's rate to show how far they spread."""
+    latencies = [latency for loop in loops for latency in loop["latencies"]]
+    p50, p99 = serve_compare.percentiles_ms(latencies)
+    return Measured(
+        candidate,
+        rows,
+        p50,
+        p99,
+        len(latencies) / sum(loop["seconds"] for loop in loops),
+        sum(loop["errors"] for loop in loops),
+        tuple(serve_compare.requests_per_second(loop) for loop in loops),
+    )
+
+
 def table(results: list[Measured]) -> str:
     width = max([len("candidate"), *(len(result.candidate.label) for result in results)])
-    header = f"{'candidate':{width}} {'rows':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}"
+    header = f"{'candidate':{width}} {'rows':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}  req/s by round"
     lines = [header, "-" * len(header)]
     for result in results:
         errors = f"  ({result.errors} errors)" if result.errors else ""
         lines.append(
             f"{result.candidate.label:{width}} {result.rows:>4} {result.p50_ms:7.3f} {result.p99_ms:7.3f} "
-            f"{result.requests_per_second:7.0f}{errors}"
+            f"{result.requests_per_second:7.0f}  {' '.join(f'{rate:.0f}' for rate in result.rates_by_round)}{errors}"
         )
     return "\n".join(lines)
 
@@ -313,9 +340,11 @@ def start(candidate: Candidate, port: int, log: Path) -> subprocess.Popen:
     )
 
 
-def measure(candidate: Candidate, bodies: dict[int, bytes], workdir: Path, args: argparse.Namespace) -> list[Measured]:
+def measure(candidate: Candidate, bodies: dict[int, bytes], log: Path, warmup: float, seconds: float) -> dict[int, Any]:
+    """One round of one candidate: started alone, its answers checked, then one load generator
+    loop per body; the loops by row count."""
     port = serve_latency.free_port()
-    process = start(candidate, port, workdir / f"{candidate.name}.log")
+    process = start(candidate, port, log)
     try:
         serve_latency.wait_ready(process, port, READY_PATH)
         for rows, body in bodies.items():
@@ -324,17 +353,12 @@ def measure(candidate: Candidate, bodies: dict[int, bytes], workdir: Path, args:
                 raise RuntimeError(f"{candidate.name} answered {status} to {rows} rows: {answer[:500]!r}")
         plan = {
             "port": port,
-            "warmup": args.warmup,
-            "seconds": args.duration,
+            "warmup": warmup,
+            "seconds": seconds,
             "bodies": {str(rows): ("REST", body.decode()) for rows, body in bodies.items()},
         }
         loops = serve_compare.generate_load(plan)
-        results = []
-        for rows in bodies:
-            loop = loops[str(rows)]
-            p50, p99 = serve_compare.percentiles_ms(loop["latencies"])
-            results.append(Measured(candidate, rows, p50, p99, serve_compare.requests_per_second(loop), loop["errors"]))
-        return results
+        return {rows: loops[str(rows)] for rows in bodies}
     finally:
         serve_latency.stop(process)
 
@@ -344,32 +368,53 @@ def report(args: argparse.Namespace) -> None:
     started = time.time()
     workdir = Path(tempfile.mkdtemp(prefix="ballast-http-layers-"))
     bodies = {rows: serve_compare.infer_body(serve_compare.iris_rows(rows), "predict") for rows in ROWS}
-    results: list[Measured] = []
-    failures = []
-    for name in args.candidates:
-        try:
-            results += measure(CANDIDATES[name], bodies, workdir, args)
-        except Exception as error:  # noqa: BLE001 - reported beside the figures
-            failures.append(serve_compare.failure_report(name, error, workdir / f"{name}.log"))
+    loops: dict[str, list[dict[int, Any]]] = {name: [] for name in args.candidates}
+    failures = {}
+    for round_index in range(args.rounds):
+        for name in round_order(args.candidates, round_index):
+            if name in failures:
+                continue
+            log = workdir / f"{name}-{round_index + 1}.log"
+            try:
+                loops[name].append(measure(CANDIDATES[name], bodies, log, args.warmup, args.duration / args.rounds))
+            except Exception as error:  # noqa: BLE001 - reported beside the figures
+                failures[name] = serve_compare.failure_report(f"{name} (round {round_index + 1})", error, log)
     load_end = os.getloadavg()
+    results = [
+        pooled(CANDIDATES[name], rows, [round_loops[rows] for round_loops in loops[name]])
+        for name in args.candidates
+        if name not in failures
+        for rows in bodies
+    ]
 
     print(
         f"Each HTTP layer alone on core {serve_latency.SERVER_CORE} (taskset), in its own virtualenv, Python "
         f"{platform.python_version()}; one closed-loop client on one keep-alive connection on core "
         f"{serve_latency.LOAD_CORE}; POST {INFER_PATH} with an OIP JSON body of {' or '.join(map(str, ROWS))} "
         f"iris rows ({' and '.join(f'{len(body)}' for body in bodies.values())} bytes), read and json.loads'd, "
-        f"answered with a fixed {len(ANSWER)}-byte JSON; {args.warmup:g} s warm-up, then {args.duration:g} s "
-        "counted per row"
+        f"answered with a fixed {len(ANSWER)}-byte JSON; {args.rounds} rounds, each starting every candidate "
+        f"afresh in turn (every other round in reverse order): {args.warmup:g} s warm-up, then "
+        f"{args.duration / args.rounds:g} s counted per row; the percentiles and req/s pool the rounds' "
+        f"{args.duration:g} s"
     )
     print(table(results))
-    for failure in failures:
+    for failure in failures.values():
         print(failure)
     print(serve_compare.machine_line(load_start, load_end, started))
+
+
+def rounds(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rounds of at least 1")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     serve_compare.add_timing_options(parser, duration=10.0, warmup=2.0)
+    parser.add_argument(
+        "--rounds", type=rounds, default=3, help="rounds the counted seconds are split into, candidates taking turns"
+    )
     parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES))
     figures.add_update_option(parser, FIGURES)
     parser.add_argument("--serve", choices=list(CANDIDATES), help=argparse.SUPPRESS)

@@ -130,35 +130,58 @@ def test_the_floors_response_is_one_whole_http_answer_for_the_load_generator():
     assert buffer.startswith(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
 
 
-def test_the_table_lists_each_candidate_and_row_count_with_errors_beside():
+def test_the_table_lists_each_candidate_and_row_count_with_the_rounds_and_errors_beside():
     candidates = script.candidates(CONSTRAINTS)
     results = [
-        script.Measured(candidates["aiohttp"], 1, 0.4104, 0.9, 2301.4, 0),
-        script.Measured(candidates["floor"], 100, 0.2, 0.35, 4012.0, 3),
+        script.Measured(candidates["aiohttp"], 1, 0.4104, 0.9, 2301.4, 0, (2250.2, 2400.6, 2260.0)),
+        script.Measured(candidates["floor"], 100, 0.2, 0.35, 4012.0, 3, (4012.0,)),
     ]
     lines = script.table(results).splitlines()
-    assert lines[0].split() == ["candidate", "rows", "p50", "ms", "p99", "ms", "req/s"]
+    assert lines[0].split() == ["candidate", "rows", "p50", "ms", "p99", "ms", "req/s", "req/s", "by", "round"]
     assert set(lines[1]) == {"-"} and len(lines[1]) == len(lines[0])
     assert lines[2].startswith(candidates["aiohttp"].label)
-    assert lines[2].split()[-4:] == ["1", "0.410", "0.900", "2301"]
+    assert lines[2].split()[-7:] == ["1", "0.410", "0.900", "2301", "2250", "2401", "2260"]
     assert lines[3].startswith(candidates["floor"].label)
-    assert lines[3].split()[-6:] == ["100", "0.200", "0.350", "4012", "(3", "errors)"]
+    assert lines[3].split()[-7:] == ["100", "0.200", "0.350", "4012", "4012", "(3", "errors)"]
     # the figures line up under the header whatever the labels' length
-    assert lines[0].index("req/s") + len("req/s") == len(lines[0]) == len(lines[2])
+    assert lines[0].index("req/s") + len("req/s") == lines[2].index(" 2301") + len(" 2301")
+
+
+def test_the_rounds_alternate_direction():
+    names = ["aiohttp", "uvicorn", "floor"]
+    assert [script.round_order(names, index) for index in range(3)] == [names, names[::-1], names]
+    assert names == ["aiohttp", "uvicorn", "floor"]
+
+
+def test_a_candidates_rounds_are_pooled_and_each_rounds_rate_kept():
+    candidate = script.candidates(CONSTRAINTS)["uvicorn"]
+    fast = {"latencies": [0.001] * 99, "errors": 0, "seconds": 0.1}
+    slow = {"latencies": [0.002] * 50 + [0.010], "errors": 2, "seconds": 0.12}
+    measured = script.pooled(candidate, 100, [fast, slow])
+    assert (measured.candidate, measured.rows, measured.errors) == (candidate, 100, 2)
+    assert measured.p50_ms == pytest.approx(1.0) and measured.p99_ms == pytest.approx(2.0)
+    assert measured.requests_per_second == pytest.approx(150 / 0.22)
+    assert measured.rates_by_round == pytest.approx((990.0, 51 / 0.12))
 
 
 def test_the_command_line_measures_every_candidate_by_default_and_refuses_unknown_ones(capsys):
     parser = script.build_parser()
     args = parser.parse_args([])
-    assert (args.duration, args.warmup, args.update, args.serve) == (10.0, 2.0, False, None)
+    assert (args.duration, args.warmup, args.rounds, args.update, args.serve) == (10.0, 2.0, 3, False, None)
     assert args.candidates == list(script.CANDIDATES)
-    picked = parser.parse_args(["--candidates", "aiohttp", "granian", "--duration", "5", "--warmup", "1"])
-    assert (picked.candidates, picked.duration, picked.warmup) == (["aiohttp", "granian"], 5.0, 1.0)
+    picked = parser.parse_args(
+        ["--candidates", "aiohttp", "granian", "--duration", "5", "--warmup", "1", "--rounds", "1"]
+    )
+    assert (picked.candidates, picked.duration, picked.warmup, picked.rounds) == (["aiohttp", "granian"], 5.0, 1.0, 1)
     served = parser.parse_args(["--serve", "floor", "--port", "8080"])
     assert (served.serve, served.port) == ("floor", 8080)
     with pytest.raises(SystemExit):
         parser.parse_args(["--candidates", "tornado"])
     assert "invalid choice: 'tornado'" in capsys.readouterr().err
+    for bad in ("0", "-1", "1.5"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--rounds", bad])
+        assert "not a whole number of rounds of at least 1" in capsys.readouterr().err
 
 
 def test_the_figures_go_to_their_own_section_of_the_benchmarks_doc():
