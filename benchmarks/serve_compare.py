@@ -304,6 +304,22 @@ def timed_grpc_loop(port: int, request_bytes: bytes, warmup: float, seconds: flo
     return {"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - counted_from}
 
 
+def generate_load(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan's loops (load_generator's), run by this script in a process of its own pinned to
+    the client's core: each body's latencies, errors and counted seconds by its label."""
+    command = serve_latency.pinned([sys.executable, __file__, "--load-generator"], serve_latency.LOAD_CORE)
+    timeout = len(plan["bodies"]) * (plan["warmup"] + plan["seconds"]) + 60
+    done = subprocess.run(command, input=json.dumps(plan), capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def requests_per_second(loop: dict[str, Any]) -> float:
+    """The answered requests of one of generate_load's loops per counted second."""
+    return len(loop["latencies"]) / loop["seconds"]
+
+
 def load_generator(plan: dict[str, Any]) -> dict[str, Any]:
     loops = {}
     for label, (protocol, body) in plan["bodies"].items():
@@ -447,18 +463,12 @@ def measure_server(
                 for index, (case, body) in enumerate(bodies.items())
             },
         }
-        command = serve_latency.pinned([sys.executable, __file__, "--load-generator"], serve_latency.LOAD_CORE)
-        timeout = len(bodies) * (args.warmup + args.duration) + 60
-        done = subprocess.run(command, input=json.dumps(plan), capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
-        loops = json.loads(done.stdout)
+        loops = generate_load(plan)
         results = []
         for index, case in enumerate(bodies):
             loop = loops[str(index)]
             p50, p99 = percentiles_ms(loop["latencies"])
-            rate = len(loop["latencies"]) / loop["seconds"]
-            results.append(Measured(case, p50, p99, rate, sizes[case], loop["errors"]))
+            results.append(Measured(case, p50, p99, requests_per_second(loop), sizes[case], loop["errors"]))
         return results
     finally:
         serve_latency.stop(process)
@@ -504,8 +514,7 @@ def run(args: argparse.Namespace) -> None:
         try:
             results += measure_server(server, trained, parameters_file, workdir, expected, args)
         except Exception as error:  # noqa: BLE001 - reported beside the figures
-            log = workdir / f"{server}.log"
-            failures.append(f"{server} FAILED: {error}\n{log.read_text()[-1500:] if log.exists() else ''}")
+            failures.append(failure_report(server, error, workdir / f"{server}.log"))
     load_end = os.getloadavg()
 
     print(
@@ -520,17 +529,31 @@ def run(args: argparse.Namespace) -> None:
         "bare in-process predict of the same estimator on a numpy matrix: "
         f"1 row {bare_predict_ms(estimator, 1):.3f} ms, 100 rows {bare_predict_ms(estimator, 100):.3f} ms"
     )
-    print(
+    print(machine_line(load_start, load_end, started))
+
+
+def failure_report(server: str, error: Exception, log: Path) -> str:
+    """A server that failed to install, start or answer, with its log's tail: shown beside the figures."""
+    return f"{server} FAILED: {error}\n{log.read_text()[-1500:] if log.exists() else ''}"
+
+
+def machine_line(load_start: tuple[float, ...], load_end: tuple[float, ...], started: float) -> str:
+    """The load the figures were made under, the CPUs and the run's length since `started` (time.time)."""
+    return (
         f"load average (1, 5, 15 min) at the start {' '.join(f'{v:.2f}' for v in load_start)}, "
         f"at the end {' '.join(f'{v:.2f}' for v in load_end)}; {os.cpu_count()} CPUs; "
         f"total {time.time() - started:.0f} s"
     )
 
 
+def add_timing_options(parser: argparse.ArgumentParser, duration: float, warmup: float) -> None:
+    parser.add_argument("--duration", type=float, default=duration, help="counted seconds per row of the table")
+    parser.add_argument("--warmup", type=float, default=warmup, help="seconds of requests before counting")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0, help="counted seconds per row of the table")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of requests before counting")
+    add_timing_options(parser, duration=20.0, warmup=3.0)
     parser.add_argument("--servers", nargs="+", default=["ballast", "mlserver", "kserve"])
     figures.add_update_option(parser, FIGURES)
     parser.add_argument("--load-generator", action="store_true", help=argparse.SUPPRESS)

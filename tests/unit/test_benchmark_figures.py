@@ -22,6 +22,7 @@ REPORTING_BENCHMARKS = {
     "train_fit": "docs/benchmarks.md",
     "serve_latency": "docs/benchmarks.md",
     "serve_compare": "docs/benchmarks.md",
+    "http_layers": "docs/benchmarks.md",
     "drift_checks": "docs/benchmarks.md",
     "policy_evaluation": "docs/benchmarks.md",
     "pod_start": "docs/benchmarks.md",
