@@ -9,9 +9,12 @@ whole body, `json.loads` it and answers 200 with one fixed JSON document of abou
 OIP infer answer: model_name, model_version, id, one output tensor), Content-Type
 application/json, on a keep-alive connection; GET /v2/health/ready answers {"ready": true}.
 
-  aiohttp         aiohttp (the version and dependencies Ballast pins), one web.Application
-                  route on an AppRunner and TCPSite as `ballast serve` starts it, asyncio loop
-  aiohttp-uvloop  the same on uvloop
+  aiohttp         aiohttp (the version and dependencies Ballast pins), its low-level web.Server
+                  (no Application: the handler routes by path) on a ServerRunner and TCPSite, as
+                  `ballast serve` starts it, asyncio loop
+  aiohttp-app     the same aiohttp with a web.Application, its router and AppRunner: what
+                  `ballast serve` ran on before
+  aiohttp-uvloop  the low-level server on uvloop
   uvicorn         uvicorn with httptools, a bare ASGI callable (no framework), asyncio loop
   uvicorn-uvloop  the same on uvloop
   granian         granian (HTTP in Rust) with its RSGI interface, one worker, one Rust runtime
@@ -131,8 +134,13 @@ def candidates(constraints: str) -> dict[str, Candidate]:
     aiohttp = ballast_pins(AIOHTTP_STACK, constraints)
     aiohttp_version, uvicorn_version, granian_version = map(version_of, (aiohttp[0], UVICORN[0], GRANIAN))
     listed = [
-        Candidate("aiohttp", f"aiohttp {aiohttp_version}, asyncio (Ballast today)", "aiohttp", "asyncio", aiohttp),
-        Candidate("aiohttp-uvloop", f"aiohttp {aiohttp_version}, uvloop", "aiohttp", "uvloop", (*aiohttp, UVLOOP)),
+        Candidate("aiohttp", f"aiohttp {aiohttp_version} web.Server, asyncio (Ballast)", "aiohttp", "asyncio", aiohttp),
+        Candidate(
+            "aiohttp-app", f"aiohttp {aiohttp_version} web.Application, asyncio", "aiohttp-app", "asyncio", aiohttp
+        ),
+        Candidate(
+            "aiohttp-uvloop", f"aiohttp {aiohttp_version} web.Server, uvloop", "aiohttp", "uvloop", (*aiohttp, UVLOOP)
+        ),
         Candidate("uvicorn", f"uvicorn {uvicorn_version} httptools, bare ASGI, asyncio", "uvicorn", "asyncio", UVICORN),
         Candidate(
             "uvicorn-uvloop",
@@ -208,7 +216,25 @@ def run_on(loop: str, main: Coroutine[Any, Any, None]) -> None:
 
 
 def serve_aiohttp(port: int, loop: str) -> None:
-    """One route per path on an AppRunner without access log, as `ballast serve` builds its own."""
+    """aiohttp's low-level server routing by path on a ServerRunner without access log, as
+    `ballast serve` runs its own (ballast.serving.app.build_server)."""
+    from aiohttp import web
+
+    async def handle(request: web.BaseRequest) -> web.Response:
+        body = await request.read() if request.method == "POST" else b""
+        return web.Response(body=answer_for(request.path, body), content_type=JSON_TYPE)
+
+    async def main() -> None:
+        runner = web.ServerRunner(web.Server(handle, access_log=None))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.Event().wait()
+
+    run_on(loop, main())
+
+
+def serve_aiohttp_app(port: int, loop: str) -> None:
+    """One route per path on a web.Application and AppRunner without access log."""
     from aiohttp import web
 
     async def infer(request: web.Request) -> web.Response:
@@ -322,7 +348,13 @@ def serve_floor(port: int, loop: str) -> None:
     run_on(loop, main())
 
 
-SERVERS = {"aiohttp": serve_aiohttp, "uvicorn": serve_uvicorn, "granian": serve_granian, "floor": serve_floor}
+SERVERS = {
+    "aiohttp": serve_aiohttp,
+    "aiohttp-app": serve_aiohttp_app,
+    "uvicorn": serve_uvicorn,
+    "granian": serve_granian,
+    "floor": serve_floor,
+}
 
 
 # --- the measurement (in Ballast's virtualenv) ------------------------------------------------

@@ -43,7 +43,8 @@ def test_aiohttp_is_measured_with_the_stack_ballast_pins_on_both_loops():
     assert today.requirements[0] == "aiohttp==3.99.0" and today.version == "3.99.0"
     assert {"multidict==7.2.1", "yarl==1.25.1", "propcache==0.5.4"} <= set(today.requirements)
     assert uvloop.requirements == (*today.requirements, "uvloop==0.23.0")
-    assert "Ballast today" in today.label and today.loop == "asyncio"
+    assert "(Ballast)" in today.label and "web.Server" in today.label and today.loop == "asyncio"
+    assert candidates["aiohttp-app"].requirements == today.requirements
 
 
 def test_the_repositorys_constraints_give_the_aiohttp_ballast_runs_on():
@@ -55,6 +56,7 @@ def test_each_candidate_installs_uvloop_exactly_when_it_runs_on_it():
     candidates = script.candidates(CONSTRAINTS)
     assert list(candidates) == [
         "aiohttp",
+        "aiohttp-app",
         "aiohttp-uvloop",
         "uvicorn",
         "uvicorn-uvloop",

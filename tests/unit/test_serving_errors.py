@@ -170,3 +170,17 @@ def _errors(text: str) -> dict[tuple[str, str], float]:
         except AssertionError:
             pass
     return found
+
+
+def test_model_paths_are_matched_exactly_and_nothing_else_is_a_model_route() -> None:
+    from ballast.serving.app import model_route
+
+    assert model_route("/v2/models/iris") == (None, "iris", None)
+    assert model_route("/v2/models/iris/infer") == ("infer", "iris", None)
+    assert model_route("/v2/models/iris/versions/3") == (None, "iris", "3")
+    assert model_route("/v2/models/iris/versions/3/ready") == ("ready", "iris", "3")
+    for path in ("/v2/models/", "/v2/models//infer", "/v2/models/iris/versions//infer", "/v2/model/iris", "/v2"):
+        assert model_route(path) is None, path
+    # an unknown action is matched here and refused by the server as Not Found
+    assert model_route("/v2/models/iris/versions") == ("versions", "iris", None)
+    assert model_route("/v2/models/iris/infer/more") is None

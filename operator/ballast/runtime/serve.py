@@ -70,7 +70,7 @@ import prometheus_client
 from aiohttp import web
 
 from ballast.runtime.listening import CappedTCPSite, quiet_client_protocol_errors
-from ballast.serving.app import build_app
+from ballast.serving.app import build_server
 from ballast.serving.auth import FEEDBACK_TOKEN_FILE_ENV, FeedbackAuth
 from ballast.serving.errors import StartupFailure
 from ballast.serving.limits import ServingLimits
@@ -264,15 +264,18 @@ async def serve(
     limits = loaded.service.limits
     quiet_client_protocol_errors()
     offload = Offload(limits)
-    app = build_app(loaded.service, loaded.metrics, loaded.state, feedback_auth or FeedbackAuth(), loaded.card, offload)
-    runner = web.AppRunner(
-        app,
+    server = build_server(
+        loaded.service,
+        loaded.metrics,
+        loaded.state,
+        offload,
+        feedback_auth or FeedbackAuth(),
+        loaded.card,
         access_log=None,
-        handle_signals=False,
-        shutdown_timeout=options.shutdown_timeout,
         keepalive_timeout=limits.keepalive_timeout_seconds,
         lingering_time=LINGERING_SECONDS,
     )
+    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=options.shutdown_timeout)
     await runner.setup()
     grpc_server = None
     try:

@@ -1,7 +1,7 @@
 """The model server: Open Inference Protocol over HTTP, feedback, and drift metrics.
 
     loaded = load_served_model(ArtifactStore(uri), ModelSource(artifact_uri, sha256))
-    app = build_app(loaded.service, loaded.metrics, loaded.state)
+    server = build_server(loaded.service, loaded.metrics, loaded.state, Offload(loaded.service.limits))
 
 `ballast.runtime.serve` runs it as `ballast serve`; docs/metrics.md lists what /metrics exports.
 
@@ -9,6 +9,7 @@ Modules, one concern each:
   signature      what the model takes and returns (from metadata.json)
   tensors        OIP request tensors -> feature columns, as feature_frame would make them
   predictor      the pipeline, or its compiled numpy copy proven identical at start-up
+  linear         a linear model's outputs from one matrix product (the compiled copy's)
   buckets        histogram edges and categories from the training profile (pure)
   distributions  live counts of features, predictions and probabilities
   reference      the training snapshot counted into the same buckets, as ratios
@@ -19,7 +20,7 @@ Modules, one concern each:
   limits         what one client may ask of the server, every default in one place
   jsonbody       a request body to a JSON document, strictly
   auth           the bearer token feedback needs
-  app            the aiohttp routes and protocol errors
+  app            the REST routes on aiohttp's low-level server, and protocol errors
   offload        the worker threads and turns large requests take, shared by REST and gRPC
   grpcwire       OIP gRPC messages <-> the service's documents (pure)
   grpcserver     the gRPC servicer and server (inference.GRPCInferenceService)
@@ -27,7 +28,7 @@ Modules, one concern each:
   loading        start-up: verify, load, warm up, or fail with a reason
 """
 
-from ballast.serving.app import ServerState, build_app
+from ballast.serving.app import ServerState, build_server
 from ballast.serving.auth import FeedbackAuth
 from ballast.serving.errors import BadRequest, InferenceError, ModelNotFound, StartupFailure
 from ballast.serving.limits import ServingLimits
@@ -43,6 +44,6 @@ __all__ = [
     "ServerState",
     "ServingLimits",
     "StartupFailure",
-    "build_app",
+    "build_server",
     "load_served_model",
 ]

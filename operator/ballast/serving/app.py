@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 MARKDOWN = "text/markdown"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
 
@@ -106,6 +105,10 @@ def _error(message: str, status: int) -> web.Response:
     return _json({"error": message}, status)
 
 
+async def _answer(response: web.Response) -> web.Response:
+    return response
+
+
 def check_body_headers(request: web.BaseRequest, max_bytes: int, binary_allowed: bool = False) -> None:
     """Refuse what the headers already say is wrong, before reading the body. A body with binary
     tensors (`binary_allowed` and the binary header given) may also say it is octet-stream."""
@@ -120,52 +123,47 @@ def check_body_headers(request: web.BaseRequest, max_bytes: int, binary_allowed:
         raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes ({length})")
 
 
-def build_app(
+Route = tuple[str, str, Callable[..., Awaitable[web.StreamResponse]]]
+"""(method, endpoint, handler): the endpoint is the `endpoint` label its requests are counted under."""
+
+MODELS_PREFIX = "/v2/models/"
+
+
+def model_route(path: str) -> tuple[str | None, str, str | None] | None:
+    """(action, name, version) of a path under /v2/models/{name}[/versions/{version}][/{action}]
+    (action None for the model's metadata), or None if it is not one."""
+    if not path.startswith(MODELS_PREFIX):
+        return None
+    parts = path[len(MODELS_PREFIX) :].split("/")
+    name, rest = parts[0], parts[1:]
+    version = None
+    if len(rest) >= 2 and rest[0] == "versions":
+        version, rest = rest[1], rest[2:]
+    if not name or version == "" or len(rest) > 1:
+        return None
+    return (rest[0] if rest else None), name, version
+
+
+def build_server(
     service: ModelService,
     metrics: ServingMetrics,
     state: ServerState,
+    offload: Offload,
     feedback_auth: FeedbackAuth | None = None,
     card: bytes | None = None,
-    offload: Offload | None = None,
-) -> web.Application:
-    """The routes for `service`, bounded by the service's own limits (one set for the whole
-    server). Without `feedback_auth`, feedback is refused; without `card`, the card route is 404.
-    Large requests go to `offload`, shared with the gRPC API when given (its owner closes it);
-    without it, the app makes and closes its own."""
+    **server_options: Any,
+) -> web.Server:
+    """aiohttp's low-level server for `service`'s routes, bounded by the service's own limits (one
+    set for the whole server); `server_options` go to aiohttp (keepalive_timeout, access_log...).
+    Without `feedback_auth`, feedback is refused; without `card`, the card route is 404. Large
+    requests go to `offload`, which its owner closes (it is shared with the gRPC API).
+
+    No web.Application: its router, middleware chain and per-request app bookkeeping cost about
+    0.03 ms a request (benchmarks/http_layers.py), more than the routing below."""
     limits = service.limits
     feedback_auth = feedback_auth or FeedbackAuth()
-    owns_offload = offload is None
-    offload = offload or Offload(limits)
 
-    @web.middleware
-    async def protocol_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        route = request.match_info.route.name
-        endpoint = route.split(".", 1)[0] if route else "other"
-        state.in_flight += 1
-        try:
-            response = await handler(request)
-        except InferenceError as error:
-            response = _error(str(error), error.status)
-            if isinstance(error, Unauthorized):
-                response.headers[hdrs.WWW_AUTHENTICATE] = CHALLENGE
-            if isinstance(error, (PayloadTooLarge, RequestTimeout, ClientClosedRequest)):
-                response.force_close()  # the rest of the body is not worth waiting for
-        except web.HTTPRequestEntityTooLarge:  # a chunked body past the limit
-            response = _error(f"the request body is larger than {limits.max_request_bytes} bytes", 413)
-            response.force_close()
-        except web.HTTPException as error:
-            # The router's 404 and 405, in the protocol's shape.
-            response = _error(f"{error.reason}: {request.method} {request.path}", error.status)
-        except Exception:  # noqa: BLE001 - a fault of ours must answer, not drop the connection
-            log.exception("internal error answering %s %s", request.method, request.path)
-            response = _error("internal server error (logged by the server)", 500)
-        finally:
-            state.in_flight -= 1
-        metrics.observe(endpoint, response.status, time.perf_counter() - started)
-        return response
-
-    async def read_body(request: web.Request) -> bytes:
+    async def read_body(request: web.BaseRequest) -> bytes:
         if request.content.is_eof():  # it all came with the headers: nothing to wait for
             return await request.read()
         try:
@@ -176,7 +174,7 @@ def build_app(
         except ConnectionResetError:  # aiohttp's "Connection lost": the client hung up mid-body
             raise ClientClosedRequest("the client closed the connection before its body arrived") from None
 
-    async def compute(request: web.Request, work: Callable[[bytes], T], binary_allowed: bool = False) -> T:
+    async def compute(request: web.BaseRequest, work: Callable[[bytes], T], binary_allowed: bool = False) -> T:
         """`work` on the body: on the loop for a small body, in a worker thread otherwise."""
         check_body_headers(request, limits.max_request_bytes, binary_allowed)
         if offload.is_small(request.content_length):
@@ -185,28 +183,25 @@ def build_app(
             body = await read_body(request)
             return await offload.run(lambda: work(body))
 
-    def model_args(request: web.Request) -> tuple[str, str | None]:
-        return request.match_info["name"], request.match_info.get("version")
-
-    async def live(_: web.Request) -> web.Response:
+    async def live(_: web.BaseRequest) -> web.Response:
         return _json({"live": True})
 
-    async def ready(_: web.Request) -> web.Response:
+    async def ready(_: web.BaseRequest) -> web.Response:
         return _json({"ready": state.is_ready}, 200 if state.is_ready else 503)
 
-    async def server(_: web.Request) -> web.Response:
+    async def server(_: web.BaseRequest) -> web.Response:
         return _json(server_metadata())
 
-    async def model(request: web.Request) -> web.Response:
-        service.check_model(*model_args(request))
+    async def model(_: web.BaseRequest, name: str, version: str | None) -> web.Response:
+        service.check_model(name, version)
         return _json(service.metadata)
 
-    async def model_ready(request: web.Request) -> web.Response:
-        service.check_model(*model_args(request))
+    async def model_ready(_: web.BaseRequest, name: str, version: str | None) -> web.Response:
+        service.check_model(name, version)
         return _json({"name": service.signature.name, "ready": state.is_ready}, 200 if state.is_ready else 503)
 
-    async def model_card(request: web.Request) -> web.Response:
-        service.check_model(*model_args(request))
+    async def model_card(_: web.BaseRequest, name: str, version: str | None) -> web.Response:
+        service.check_model(name, version)
         if card is None:
             return _error(f"model {service.signature.name} has no model card", 404)
         return web.Response(body=card, content_type=MARKDOWN, charset="utf-8")
@@ -224,22 +219,22 @@ def build_app(
 
         return work
 
-    async def infer(request: web.Request) -> web.Response:
-        service.check_model(*model_args(request))
+    async def infer(request: web.BaseRequest, name: str, version: str | None) -> web.Response:
+        service.check_model(name, version)
         work = infer_body(request.headers.get(binary.HEADER))
         return _infer_response(await compute(request, work, binary_allowed=True))
 
-    async def feedback(request: web.Request) -> web.Response:
-        service.check_model(*model_args(request))
+    async def feedback(request: web.BaseRequest, name: str, version: str | None) -> web.Response:
+        service.check_model(name, version)
         feedback_auth.check(request.headers.get(hdrs.AUTHORIZATION))
         return _json(await compute(request, parsed(service.feedback)))
 
-    async def metrics_page(_: web.Request) -> web.Response:
+    async def metrics_page(_: web.BaseRequest) -> web.Response:
         response = web.Response(body=metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
-    async def reference_page(request: web.Request) -> web.Response:
+    async def reference_page(request: web.BaseRequest) -> web.Response:
         if not metrics.has_reference:
             return _error("no reference distribution: the training snapshot could not be read (see the log)", 404)
         try:
@@ -258,22 +253,65 @@ def build_app(
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
-    async def stop_threads(_: web.Application) -> None:
-        offload.close()
+    fixed: dict[str, Route] = {
+        "/v2/health/live": ("GET", "health", live),
+        "/v2/health/ready": ("GET", "health", ready),
+        "/v2": ("GET", "metadata", server),
+        "/metrics": ("GET", "metrics", metrics_page),
+        REFERENCE_PATH: ("GET", "metrics", reference_page),
+    }
+    of_a_model: dict[str | None, Route] = {
+        None: ("GET", "metadata", model),
+        "ready": ("GET", "health", model_ready),
+        "card": ("GET", "metadata", model_card),
+        "infer": ("POST", "infer", infer),
+        "feedback": ("POST", "feedback", feedback),
+    }
 
-    app = web.Application(middlewares=[protocol_errors], client_max_size=limits.max_request_bytes)
-    if owns_offload:
-        app.on_cleanup.append(stop_threads)
-    add = app.router.add_route
-    add("GET", "/v2/health/live", live, name="health.live")
-    add("GET", "/v2/health/ready", ready, name="health.ready")
-    add("GET", "/v2", server, name="metadata.server")
-    add("GET", "/metrics", metrics_page, name="metrics")
-    add("GET", REFERENCE_PATH, reference_page, name="metrics.reference")
-    for prefix, suffix in (("/v2/models/{name}", ""), ("/v2/models/{name}/versions/{version}", ".version")):
-        add("GET", prefix, model, name=f"metadata.model{suffix}")
-        add("GET", f"{prefix}/ready", model_ready, name=f"health.model{suffix}")
-        add("GET", f"{prefix}/card", model_card, name=f"metadata.card{suffix}")
-        add("POST", f"{prefix}/infer", infer, name=f"infer{suffix}")
-        add("POST", f"{prefix}/feedback", feedback, name=f"feedback{suffix}")
-    return app
+    def resolve(method: str, path: str) -> tuple[str, Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]]:
+        """The endpoint a request is counted under, and what answers it."""
+        found = fixed.get(path)
+        arguments: tuple[str, str | None] | tuple[()] = ()
+        if found is None and (model_path := model_route(path)) is not None and model_path[0] in of_a_model:
+            action, name, version = model_path
+            found, arguments = of_a_model[action], (name, version)
+        if found is None:
+            return "other", lambda _: _answer(_error(f"Not Found: {method} {path}", 404))
+        allowed, endpoint, handler = found
+        if method != allowed:
+            refusal = _error(f"Method Not Allowed: {method} {path}", 405)
+            refusal.headers[hdrs.ALLOW] = allowed
+            return "other", lambda _: _answer(refusal)
+        return endpoint, lambda request: handler(request, *arguments)
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        endpoint, respond = resolve(request.method, request.path)
+        state.in_flight += 1
+        try:
+            response = await respond(request)
+        except InferenceError as error:
+            response = _error(str(error), error.status)
+            if isinstance(error, Unauthorized):
+                response.headers[hdrs.WWW_AUTHENTICATE] = CHALLENGE
+            if isinstance(error, (PayloadTooLarge, RequestTimeout, ClientClosedRequest)):
+                response.force_close()  # the rest of the body is not worth waiting for
+        except web.HTTPRequestEntityTooLarge:  # a chunked body past the limit
+            response = _error(f"the request body is larger than {limits.max_request_bytes} bytes", 413)
+            response.force_close()
+        except Exception:  # noqa: BLE001 - a fault of ours must answer, not drop the connection
+            log.exception("internal error answering %s %s", request.method, request.path)
+            response = _error("internal server error (logged by the server)", 500)
+        finally:
+            state.in_flight -= 1
+        metrics.observe(endpoint, response.status, time.perf_counter() - started)
+        return response
+
+    def make_request(
+        message: Any, payload: Any, protocol: Any, writer: Any, task: asyncio.Task[None]
+    ) -> web.BaseRequest:
+        # aiohttp's own factory, with the body limit in place of its 1 MiB default.
+        loop = asyncio.get_running_loop()
+        return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=limits.max_request_bytes)
+
+    return web.Server(handle, request_factory=make_request, **server_options)
