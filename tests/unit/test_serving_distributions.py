@@ -50,7 +50,7 @@ def test_held_requests_count_only_when_settled_and_then_as_if_counted_one_by_one
     counted, held = _fresh(), _fresh()
     for batch, prediction in requests:
         counted.record_features(batch)
-        counted.record_prediction(prediction, prediction.labels.tolist())
+        counted.record_prediction(prediction)
         held.hold(batch, prediction)
     assert held.rows == 0 and not held.class_counts.any()
     assert _snapshot(held.settle()) == _snapshot(counted)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,7 +85,7 @@ class Distributions:
         labels = np.concatenate([prediction.labels for prediction in predictions])
         probabilities = [prediction.probabilities for prediction in predictions]
         joined = None if probabilities[0] is None else np.concatenate(probabilities)
-        self.record_prediction(Prediction(labels=labels, probabilities=joined), labels.tolist())
+        self.record_prediction(Prediction(labels=labels, probabilities=joined))
 
     def record_features(self, batch: FeatureBatch) -> None:
         self.rows += batch.rows
@@ -98,10 +99,15 @@ class Distributions:
             self.category_counts[j] += counts
             self.category_missing[j] += missing
 
-    def record_labels(self, labels: list[Any]) -> None:
+    def record_labels(self, labels: Sequence[Any] | np.ndarray) -> None:
         """Classes by label (unknown labels, which the model cannot predict, are ignored)."""
+        if isinstance(labels, np.ndarray) and labels.dtype != object:
+            values, counts = np.unique(labels, return_counts=True)  # numbers: sorted in C
+            distinct: Iterable[tuple[Any, int]] = zip(values.tolist(), counts.tolist())
+        else:  # strings: counted in C by hash
+            distinct = Counter(labels.tolist() if isinstance(labels, np.ndarray) else labels).items()
         index = self.class_index
-        for label, count in Counter(labels).items():  # counted in C; one step per distinct label
+        for label, count in distinct:  # one step per distinct label
             position = index.get(label)
             if position is not None:
                 self.class_counts[position] += count
@@ -111,12 +117,11 @@ class Distributions:
         self.value_counts += counts[0]
         self.value_sum += float(sums[0])
 
-    def record_prediction(self, prediction: Prediction, labels: list[Any]) -> None:
-        """`labels` is prediction.labels as JSON values (the server has them for the response)."""
+    def record_prediction(self, prediction: Prediction) -> None:
         if prediction.probabilities is None:
             self.record_values(prediction.labels.astype(np.float64, copy=False))
             return
-        self.record_labels(labels)
+        self.record_labels(prediction.labels)
         by_class = np.ascontiguousarray(prediction.probabilities.T)
         counts, _, sums = self.probability_edges.count_series(np.vstack([by_class.max(axis=0), by_class]))
         self.probability_counts += counts
