@@ -60,9 +60,21 @@ def test_held_requests_count_only_when_settled_and_then_as_if_counted_one_by_one
 
 def test_holding_is_bounded_a_request_past_the_limit_settles_everything_held(monkeypatch) -> None:
     monkeypatch.setattr(distributions, "HELD_VALUES", 30)  # 10 rows of 2 numeric and 1 categorical feature
+    monkeypatch.setattr(distributions, "HOLDS_PER_SETTLE", 2)
     rng = np.random.default_rng(4)
     held = _fresh()
-    held.hold(*_request(rng, 6))
+    held.hold(*_request(rng, 5))
     assert held.rows == 0
-    held.hold(*_request(rng, 4))
+    held.hold(*_request(rng, 5))
     assert held.rows == 10 and held.class_counts.sum() == 10
+
+
+def test_a_request_too_large_to_hold_often_enough_is_counted_at_once(monkeypatch) -> None:
+    monkeypatch.setattr(distributions, "HELD_VALUES", 30)
+    monkeypatch.setattr(distributions, "HOLDS_PER_SETTLE", 2)
+    rng = np.random.default_rng(5)
+    held = _fresh()
+    held.hold(*_request(rng, 2))
+    held.hold(*_request(rng, 6))  # two of six rows would not fit in ten
+    assert held.rows == 6
+    assert held.settle().rows == 8

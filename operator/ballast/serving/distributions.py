@@ -8,7 +8,9 @@ A request does not count what it saw: it `hold`s its batch and prediction (a con
 of Python operations, whatever its rows and features), and `settle` counts everything held in
 one vectorised pass, when a scrape asks (DriftCollector) or once the held values reach
 HELD_VALUES. Counting 1,000 one-row requests at once costs about what one request's count did,
-and the memory held stays bounded. Holding and settling take the instance's own lock (large
+and the memory held stays bounded. A request too large for HOLDS_PER_SETTLE of its size to fit
+is counted at once instead: its own count is already vectorised, and a settle paid every few
+requests would land in the p99. Holding and settling take the instance's own lock (large
 requests hold from a worker thread, a scrape settles from the event loop).
 """
 
@@ -27,7 +29,10 @@ from ballast.serving.tensors import FeatureBatch
 
 HELD_VALUES = 1 << 18
 """Feature values held before they are counted: 2 MiB of float64, 65,536 rows of 4 features,
-1,024 of 256; a settle of that many costs tens of ms, paid by one request in hundreds or more."""
+1,024 of 256; a settle of that many costs a few ms to tens of ms."""
+HOLDS_PER_SETTLE = 256
+"""A request is held only if this many of its size fit before a settle: at most one request in
+256 pays for one, so settles stay out of the p99."""
 
 
 class Distributions:
@@ -57,8 +62,12 @@ class Distributions:
 
     def hold(self, batch: FeatureBatch, prediction: Prediction) -> None:
         """Keep a request's batch and prediction for the next settle (its arrays are not changed
-        later: the server builds new ones for every request)."""
+        later: the server builds new ones for every request), or count a large one now."""
         with self._lock:
+            if batch.rows * HOLDS_PER_SETTLE > self._held_row_limit:
+                self.record_features(batch)
+                self.record_prediction(prediction)
+                return
             self._held.append((batch, prediction))
             self._held_rows += batch.rows
             if self._held_rows >= self._held_row_limit:
