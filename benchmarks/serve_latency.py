@@ -24,6 +24,8 @@ Prints its figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import selectors
@@ -402,12 +404,13 @@ def run(args: argparse.Namespace) -> None:
     started = time.time()
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="ballast-serve-bench-"))
-    models = [
-        trained_model(workdir, "iris-logistic", iris_frame(), "sklearn.linear_model.LogisticRegression"),
-        trained_model(
-            workdir, "iris-forest", iris_frame(), "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 100}
-        ),
-    ]
+    with contextlib.redirect_stdout(io.StringIO()):  # the trainer's own result lines are not figures
+        models = [
+            trained_model(workdir, "iris-logistic", iris_frame(), "sklearn.linear_model.LogisticRegression"),
+            trained_model(
+                workdir, "iris-forest", iris_frame(), "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 100}
+            ),
+        ]
     results: dict[str, dict[str, Any]] = {}
     for index, trained in enumerate(models):
         # Each run gets an equal share of what is left of the budget for its rate steps.
