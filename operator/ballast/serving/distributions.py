@@ -65,8 +65,7 @@ class Distributions:
         later: the server builds new ones for every request), or count a large one now."""
         with self._lock:
             if batch.rows * HOLDS_PER_SETTLE > self._held_row_limit:
-                self.record_features(batch)
-                self.record_prediction(prediction)
+                self._count(batch, prediction)
                 return
             self._held.append((batch, prediction))
             self._held_rows += batch.rows
@@ -84,17 +83,22 @@ class Distributions:
         held, self._held, self._held_rows = self._held, [], 0
         batches = [batch for batch, _ in held]
         predictions = [prediction for _, prediction in held]
-        self.record_features(
+        probabilities = [prediction.probabilities for prediction in predictions]
+        self._count(
             FeatureBatch(
                 rows=sum(batch.rows for batch in batches),
                 numeric=np.concatenate([batch.numeric for batch in batches]),
                 categorical=np.concatenate([batch.categorical for batch in batches]),
-            )
+            ),
+            Prediction(
+                labels=np.concatenate([prediction.labels for prediction in predictions]),
+                probabilities=None if probabilities[0] is None else np.concatenate(probabilities),
+            ),
         )
-        labels = np.concatenate([prediction.labels for prediction in predictions])
-        probabilities = [prediction.probabilities for prediction in predictions]
-        joined = None if probabilities[0] is None else np.concatenate(probabilities)
-        self.record_prediction(Prediction(labels=labels, probabilities=joined))
+
+    def _count(self, batch: FeatureBatch, prediction: Prediction) -> None:
+        self.record_features(batch)
+        self.record_prediction(prediction)
 
     def record_features(self, batch: FeatureBatch) -> None:
         self.rows += batch.rows
