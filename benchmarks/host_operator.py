@@ -21,6 +21,33 @@ import sys
 from ballast.cli import main
 
 
+def pymalloc_summary() -> list[str]:
+    """The totals of sys._debugmallocstats (which prints to the C stderr): arenas, and how much
+    of them live blocks, free blocks and unused pools take."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        lines = capture.read().splitlines()
+    wanted = (
+        "# arenas allocated current",
+        "# bytes in allocated blocks",
+        "# bytes in available blocks",
+        "unused pools *",
+        "# bytes lost to",
+        "Total",
+    )
+    return [" ".join(line.split()) for line in lines if line.lstrip().startswith(wanted) or "unused pools" in line]
+
+
 def write_memory_census(path: str) -> None:
     """Live Python objects by type, and what malloc_trim gives back: whether the operator's
     RSS is objects it holds or freed memory the allocator keeps. For investigations only
@@ -41,6 +68,8 @@ def write_memory_census(path: str) -> None:
         out.write(f"{len(objects)} gc-tracked objects; RSS {before} MiB, after malloc_trim {rss()} MiB\n")
         out.writelines(f"  {count:>9} {name}\n" for name, count in by_type.most_common(25))
         del objects
+        out.write("  Python's small-object allocator (sys._debugmallocstats, its summary):\n")
+        out.writelines(f"    {line}\n" for line in pymalloc_summary())
         import tracemalloc
 
         if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=<frames> in the operator's environment

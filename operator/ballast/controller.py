@@ -13,6 +13,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from ballast.build.naming import MANAGED_BY
+from ballast.index_readiness import READINESS, reconciles_wait_for_the_first_index
 from ballast.kopf_workarounds import (
     close_watch_streams_with_their_watcher,
     keep_watching_terminating_namespaces,
@@ -134,6 +135,7 @@ def run_operator(options: OperatorOptions) -> None:
     let_stopped_streams_release_the_index_hold()
     close_watch_streams_with_their_watcher()
     lean_watch_events()
+    reconciles_wait_for_the_first_index()
 
     logging.basicConfig(
         level=logging.DEBUG if options.verbose else logging.INFO,
@@ -158,7 +160,7 @@ def run_operator(options: OperatorOptions) -> None:
         configure(settings)
         # the indices are live views: filled by the watches, read by every reconcile
         indices = {name: value for name, value in kwargs.items() if isinstance(value, kopf.Index)}
-        runner = Runner(QUEUE, indices, reporter=identity, bodies=BODIES)
+        runner = Runner(QUEUE, indices, reporter=identity, bodies=BODIES, readiness=READINESS)
         runner.start(RECONCILE_WORKERS)
         runners.append(runner)
 

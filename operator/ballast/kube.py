@@ -1,51 +1,22 @@
-"""The operator's reads and writes of single objects, through the official client, created once:
-Ballast objects and their status, children, Events."""
+"""The operator's reads and writes of single objects, as JSON through the official client's
+ApiClient (ballast.kube_api): Ballast objects and their status, children, Events."""
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ballast.api.kinds import GROUP, VERSION
+from ballast.kube_api import APPLY_PATCH, JSON_PATCH, api_client, path, request
 from ballast.kube_status import status_document, status_message
+
+__all__ = ["api_client"]  # shared with the Lease's client (ballast.leadership.running)
 
 log = logging.getLogger(__name__)
 
-
-# Connections kept open to the API server: at least as many as threads that call it at once
-# (the reconcile workers, kopf's handler threads, the Lease's thread). With fewer, urllib3
-# discards a connection after each burst and opens a new TLS connection for the next request.
-API_CONNECTIONS = 24
-
-
-@functools.cache
-def api_client() -> client.ApiClient:
-    """The client every call shares; its configuration becomes the default, which clients made
-    elsewhere with client.ApiClient() (the Lease's) start from."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = API_CONNECTIONS
-    client.Configuration.set_default(configuration)
-    return client.ApiClient()
-
-
-def unparsed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """A typed client call's answer as plain JSON. The operator works on dicts; deserializing
-    into the client's models would import their classes (thousands of pydantic fields, some
-    15 MiB resident) only to turn them back into dicts."""
-    response = call(*args, _preload_content=False, **kwargs)
-    document = json.loads(response.data or b"{}")
-    return document if isinstance(document, dict) else {}
+BALLAST = f"{GROUP}/{VERSION}"
 
 
 class NamespaceTerminating(Exception):
@@ -88,16 +59,14 @@ def create_job(manifest: dict) -> None:
     """Create the Job unless one of that name exists: names are deterministic, so an existing
     Job is the one an earlier reconcile (or an earlier operator process) created."""
     try:
-        unparsed(client.BatchV1Api(api_client()).create_namespaced_job, manifest["metadata"]["namespace"], manifest)
+        request("POST", path("batch/v1", "jobs", manifest["metadata"]["namespace"]), body=manifest)
     except ApiException as error:
         _raise_unless_exists(error, manifest)
 
 
 def delete_job(namespace: str, name: str) -> None:
     try:
-        unparsed(
-            client.BatchV1Api(api_client()).delete_namespaced_job, name, namespace, propagation_policy="Background"
-        )
+        request("DELETE", path("batch/v1", "jobs", namespace, name), query={"propagationPolicy": "Background"})
     except ApiException as error:
         if error.status != 404:
             raise
@@ -106,7 +75,7 @@ def delete_job(namespace: str, name: str) -> None:
 def delete_autoscaler(namespace: str, name: str) -> None:
     """Remove a HorizontalPodAutoscaler; one already gone is fine."""
     try:
-        unparsed(client.AutoscalingV2Api(api_client()).delete_namespaced_horizontal_pod_autoscaler, name, namespace)
+        request("DELETE", path("autoscaling/v2", "horizontalpodautoscalers", namespace, name))
     except ApiException as error:
         if error.status != 404:
             raise
@@ -115,9 +84,7 @@ def delete_autoscaler(namespace: str, name: str) -> None:
 def create_custom_object(plural: str, manifest: dict) -> bool:
     """Create a Ballast object; False when one of that name already exists."""
     try:
-        client.CustomObjectsApi(api_client()).create_namespaced_custom_object(
-            GROUP, VERSION, manifest["metadata"]["namespace"], plural, manifest
-        )
+        request("POST", path(BALLAST, plural, manifest["metadata"]["namespace"]), body=manifest)
         return True
     except ApiException as error:
         _raise_unless_exists(error, manifest)
@@ -137,9 +104,7 @@ def create_engine_object(group: str, version: str, plural: str, manifest: dict, 
     """Create an object of another operator's API unless one of that name exists (False then);
     KindNotServed with `missing` (reason, message) when the cluster does not serve the kind."""
     try:
-        client.CustomObjectsApi(api_client()).create_namespaced_custom_object(
-            group, version, manifest["metadata"]["namespace"], plural, manifest
-        )
+        request("POST", path(f"{group}/{version}", plural, manifest["metadata"]["namespace"]), body=manifest)
         return True
     except ApiException as error:
         if error.status == 404 and _kind_not_served(error):
@@ -156,8 +121,8 @@ def _kind_not_served(error: ApiException) -> bool:
 def delete_engine_object(group: str, version: str, plural: str, namespace: str, name: str) -> None:
     """Delete another operator's object and, in the background, what it owns; gone is fine."""
     try:
-        client.CustomObjectsApi(api_client()).delete_namespaced_custom_object(
-            group, version, namespace, plural, name, propagation_policy="Background"
+        request(
+            "DELETE", path(f"{group}/{version}", plural, namespace, name), query={"propagationPolicy": "Background"}
         )
     except ApiException as error:
         if error.status != 404:
@@ -169,8 +134,8 @@ def patch_custom_object_status(plural: str, namespace: str, name: str, operation
     the object is gone or a `test` operation failed (the object no longer is what the patch
     was meant for)."""
     try:
-        written = client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, plural, name, operations, _content_type="application/json-patch+json"
+        written = request(
+            "PATCH", path(BALLAST, plural, namespace, name, "status"), body=operations, content_type=JSON_PATCH
         )
     except ApiException as error:
         if error.status in (404, 422):
@@ -187,14 +152,13 @@ def _resource_version(written: object) -> str | None:
 def ensure_claim(manifest: dict) -> None:
     """Create the PersistentVolumeClaim unless it exists; an existing one is left as it is."""
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
-    core = client.CoreV1Api(api_client())
     try:
-        unparsed(core.read_namespaced_persistent_volume_claim, name, namespace)
+        request("GET", path("v1", "persistentvolumeclaims", namespace, name))
     except ApiException as error:
         if error.status != 404:
             raise
         try:
-            unparsed(core.create_namespaced_persistent_volume_claim, namespace, manifest)
+            request("POST", path("v1", "persistentvolumeclaims", namespace), body=manifest)
         except ApiException as create_error:
             _raise_unless_exists(create_error)
 
@@ -202,7 +166,7 @@ def ensure_claim(manifest: dict) -> None:
 def read_service(namespace: str, name: str) -> dict | None:
     """The live Service as plain dicts, or None when there is none."""
     try:
-        return unparsed(client.CoreV1Api(api_client()).read_namespaced_service, name, namespace)
+        return request("GET", path("v1", "services", namespace, name))
     except ApiException as error:
         if error.status == 404:
             return None
@@ -213,11 +177,11 @@ def create_service(manifest: dict, *, field_manager: str) -> bool:
     """Create the Service; False when one of that name appeared meanwhile (the next reconcile
     judges whose it is, instead of an apply patching it here)."""
     try:
-        unparsed(
-            client.CoreV1Api(api_client()).create_namespaced_service,
-            manifest["metadata"]["namespace"],
-            manifest,
-            field_manager=field_manager,
+        request(
+            "POST",
+            path("v1", "services", manifest["metadata"]["namespace"]),
+            body=manifest,
+            query={"fieldManager": field_manager},
         )
         return True
     except ApiException as error:
@@ -229,21 +193,20 @@ def create_secret_if_absent(manifest: dict) -> bool:
     """Create the Secret unless one of that name exists, which is then left exactly as it is
     (its owners may have rotated it). Create only: the operator may not read Secrets."""
     try:
-        unparsed(client.CoreV1Api(api_client()).create_namespaced_secret, manifest["metadata"]["namespace"], manifest)
+        request("POST", path("v1", "secrets", manifest["metadata"]["namespace"]), body=manifest)
         return True
     except ApiException as error:
         _raise_unless_exists(error, manifest)
         return False
 
 
-_APPLY = {
-    ("apps/v1", "Deployment"): lambda api: client.AppsV1Api(api).patch_namespaced_deployment,
-    ("v1", "Service"): lambda api: client.CoreV1Api(api).patch_namespaced_service,
-    ("networking.k8s.io/v1", "NetworkPolicy"): lambda api: client.NetworkingV1Api(api).patch_namespaced_network_policy,
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): lambda api: (
-        client.AutoscalingV2Api(api).patch_namespaced_horizontal_pod_autoscaler
-    ),
+APPLIED_KINDS: dict[tuple[str, str], str] = {
+    ("apps/v1", "Deployment"): "deployments",
+    ("v1", "Service"): "services",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
 }
+"""The children Ballast applies, by (apiVersion, kind): their plural."""
 
 
 def server_side_apply(manifest: dict, *, field_manager: str, resource_version: str | None = None) -> None:
@@ -251,18 +214,16 @@ def server_side_apply(manifest: dict, *, field_manager: str, resource_version: s
     sets: drift in them is put back, and fields others set (an autoscaler's replicas) are left
     alone. With resource_version, the apply fails (409) unless the object is still the one
     judged at that version: force then never takes over an object that changed hands in between."""
-    patch = _APPLY[(manifest["apiVersion"], manifest["kind"])](api_client())
+    plural = APPLIED_KINDS[(manifest["apiVersion"], manifest["kind"])]
     if resource_version is not None:
         manifest = {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": resource_version}}
     try:
-        unparsed(
-            patch,
-            manifest["metadata"]["name"],
-            manifest["metadata"]["namespace"],
-            manifest,
-            field_manager=field_manager,
-            force=True,
-            _content_type="application/apply-patch+yaml",
+        request(
+            "PATCH",
+            path(manifest["apiVersion"], plural, manifest["metadata"]["namespace"], manifest["metadata"]["name"]),
+            body=manifest,
+            query={"fieldManager": field_manager, "force": True},
+            content_type=APPLY_PATCH,
         )
     except ApiException as error:
         _raise_if_namespace_terminating(error)
@@ -273,9 +234,7 @@ def server_side_apply(manifest: dict, *, field_manager: str, resource_version: s
 def read_custom_object(plural: str, namespace: str, name: str) -> dict | None:
     """A Ballast object as the API server has it now; None when it is gone."""
     try:
-        return client.CustomObjectsApi(api_client()).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, name
-        )
+        return request("GET", path(BALLAST, plural, namespace, name))
     except ApiException as error:
         if error.status == 404:
             return None
@@ -287,9 +246,7 @@ def patch_status(plural: str, namespace: str, name: str, changes: dict) -> str |
     others are left as they are. Its new resourceVersion; None, and nothing written, for an
     object deleted meanwhile."""
     try:
-        written = client.CustomObjectsApi(api_client()).patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, plural, name, {"status": changes}
-        )
+        written = request("PATCH", path(BALLAST, plural, namespace, name, "status"), body={"status": changes})
     except ApiException as error:
         if error.status != 404:
             raise
@@ -303,9 +260,7 @@ def set_finalizers(plural: str, namespace: str, name: str, finalizers: list[str]
     The object as written; None when it is gone."""
     patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
     try:
-        return client.CustomObjectsApi(api_client()).patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, name, patch
-        )
+        return request("PATCH", path(BALLAST, plural, namespace, name), body=patch)
     except ApiException as error:
         if error.status == 404:
             return None
@@ -343,7 +298,7 @@ def post_event(involved: dict, *, type: str, reason: str, message: str, reporter
         "count": 1,
     }
     try:
-        unparsed(client.CoreV1Api(api_client()).create_namespaced_event, metadata["namespace"], event)
+        request("POST", path("v1", "events", metadata["namespace"]), body=event)
     except ApiException as error:
         if error.status == 404 or (error.status == 403 and "NamespaceTerminating" in (error.body or "")):
             return

@@ -98,6 +98,11 @@ class WorkQueue(Generic[Key]):
             self._closed = True
             self._ready.notify_all()
 
+    @property
+    def closed(self) -> bool:
+        with self._ready:
+            return self._closed
+
     def __len__(self) -> int:
         """Keys queued (due now or later), not counting those a worker has."""
         with self._ready:

@@ -12,23 +12,16 @@ MANIFEST = {"kind": "DaskJob", "metadata": {"name": "r-dask", "namespace": "ml"}
 MISSING = ("EngineNotInstalled", "no daskjobs.kubernetes.dask.org")
 
 
-class Refusing:
-    def __init__(self, status, body):
-        self.error = ApiException(status=status, reason="x")
-        self.error.body = body
-
-    def __call__(self, _client):
-        return self
-
-    def create_namespaced_custom_object(self, *args):
-        raise self.error
-
-
 @pytest.fixture
 def refused_with(monkeypatch):
     def install(status, body):
-        monkeypatch.setattr(kube, "api_client", lambda: None)
-        monkeypatch.setattr(kube.client, "CustomObjectsApi", Refusing(status, body))
+        def refuse(method, resource_path, **_):
+            assert (method, resource_path) == ("POST", "/apis/kubernetes.dask.org/v1/namespaces/ml/daskjobs")
+            error = ApiException(status=status, reason="x")
+            error.body = body
+            raise error
+
+        monkeypatch.setattr(kube, "request", refuse)
 
     return install
 

@@ -162,17 +162,17 @@ def test_a_status_patch_whose_object_moved_on_or_went_is_skipped_and_other_error
     class Api:
         status = None
 
-        def __init__(self, _client):
-            pass
+    def patch(method, resource_path, *, body, content_type):
+        assert (method, resource_path) == (
+            "PATCH",
+            "/apis/ballast.dev/v1alpha1/namespaces/ml/modelversions/iris-old/status",
+        )
+        assert content_type == "application/json-patch+json" and body[0]["op"] == "test"
+        if Api.status:
+            raise ApiException(status=Api.status)
+        return {"metadata": {"name": "iris-old", "resourceVersion": "42"}}
 
-        def patch_namespaced_custom_object_status(self, group, version, namespace, plural, name, body, _content_type):
-            assert _content_type == "application/json-patch+json" and body[0]["op"] == "test"
-            if Api.status:
-                raise ApiException(status=Api.status)
-            return {"metadata": {"name": name, "resourceVersion": "42"}}
-
-    monkeypatch.setattr(kube.client, "CustomObjectsApi", Api)
-    monkeypatch.setattr(kube, "api_client", lambda: None)
+    monkeypatch.setattr(kube, "request", patch)
     operations = [{"op": "test", "path": "/status/stage", "value": "Production"}]
     assert kube.patch_custom_object_status("modelversions", "ml", "iris-old", operations) == "42"
     for gone_or_moved_on in (404, 422):

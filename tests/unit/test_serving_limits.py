@@ -11,7 +11,7 @@ import pytest
 from ballast.runtime.serve import parse_serve_args
 from ballast.serving.errors import BadRequest, IdInUse
 from ballast.serving.feedback import PredictionLog, entry_bytes
-from ballast.serving.jsonbody import json_depth, parse_json
+from ballast.serving.jsonbody import json_depth, nesting_bound, parse_json
 from ballast.serving.limits import ServingLimits
 
 REQUIRED = ["--artifact-uri", "file:///m/model.skops", "--artifact-sha256", "0" * 64]
@@ -61,6 +61,17 @@ def test_the_depth_scan_agrees_with_the_parsed_document_and_ignores_brackets_in_
         document = _document(0, rng)
         assert json_depth(json.dumps(document).encode()) == _reference_depth(document), document
     assert json_depth(b'{"a": "[[[[\\"[[", "b": [1]}') == 2
+
+
+def test_the_cheap_bound_is_never_below_the_depth_and_tight_on_rows_of_numbers() -> None:
+    rng = random.Random(13)
+    for _ in range(2000):
+        document = _document(0, rng)
+        body = json.dumps(document, indent=rng.choice([None, 1])).encode()
+        assert nesting_bound(body) >= json_depth(body), document
+    rows = {"inputs": [{"name": "x", "shape": [100, 4], "data": [[5.1, 3.5, 1.4, 0.2]] * 100}]}
+    assert nesting_bound(json.dumps(rows).encode()) == json_depth(json.dumps(rows).encode()) == 5
+    assert nesting_bound(b"[" * 40 + b"]" * 40) == 40
 
 
 def test_deep_json_is_refused_before_it_is_parsed() -> None:

@@ -443,32 +443,23 @@ def test_a_snapshots_metadata_rewritten_after_it_was_recorded_is_refused(ingeste
 
 def test_the_operator_asks_for_a_sources_metadata_only(monkeypatch):
     """A Secret's data never reaches the operator: the GET asks for PartialObjectMetadata."""
-    from types import SimpleNamespace
-
     from kubernetes.client.exceptions import ApiException
 
     from ballast.handlers import source_objects
 
     asked = []
 
-    class FakeCore:
-        def __init__(self, _api):
-            pass
+    def read(method, resource_path, *, accept):
+        asked.append((method, resource_path, accept))
+        if resource_path.endswith("/absent"):
+            raise ApiException(status=404)
+        return {"kind": "PartialObjectMetadata", "metadata": {"labels": LABELLED_SECRET}}
 
-        def read_namespaced_secret(self, name, namespace, **options):
-            asked.append((name, namespace, options))
-            if name == "absent":
-                raise ApiException(status=404)
-            return SimpleNamespace(
-                data=json.dumps({"kind": "PartialObjectMetadata", "metadata": {"labels": LABELLED_SECRET}}).encode()
-            )
-
-    monkeypatch.setattr(source_objects.client, "CoreV1Api", FakeCore)
-    monkeypatch.setattr(source_objects.kube, "api_client", lambda: None)
+    monkeypatch.setattr(source_objects, "request", read)
     lookup = source_objects.source_objects_in("team-a")
     found = lookup({"objectStore": {"uri": "s3://b/x", "secretRef": {"name": "reader"}}})
     assert found == SourceObjects(secret_labels=LABELLED_SECRET)
-    [(name, namespace, options)] = asked
-    assert (name, namespace) == ("reader", "team-a")
-    assert options["_headers"]["Accept"].startswith("application/json;as=PartialObjectMetadata")
+    [(method, resource_path, accept)] = asked
+    assert (method, resource_path) == ("GET", "/api/v1/namespaces/team-a/secrets/reader")
+    assert accept.startswith("application/json;as=PartialObjectMetadata")
     assert lookup({"objectStore": {"uri": "s3://b/x", "secretRef": {"name": "absent"}}}) == SourceObjects()

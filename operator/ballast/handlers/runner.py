@@ -26,6 +26,7 @@ from ballast.handlers import dataset, driftpolicy, modelversion, trainingrun
 from ballast.handlers.apply import StatusWritten, apply_outcome
 from ballast.handlers.context import current_settings
 from ballast.handlers.instrumented import instrumented
+from ballast.index_readiness import IndexReadiness
 from ballast.latest_bodies import LatestBodies
 from ballast.reconcile.outcome import Outcome
 from ballast.wakeups import ObjectKey
@@ -87,6 +88,9 @@ def _without_kopf_leftovers(plural: str, raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+INDEX_POLL_SECONDS = 0.5
+"""How often a worker waiting for the first complete index looks whether it should stop."""
+
 FIRST_RETRY_SECONDS = 1.0
 LAST_RETRY_SECONDS = 60.0
 
@@ -109,8 +113,12 @@ class Runner:
         *,
         reporter: str,
         bodies: LatestBodies[ObjectKey] | None = None,
+        readiness: IndexReadiness | None = None,
     ) -> None:
+        """readiness: when given, nothing is reconciled before kopf's indexes are first complete
+        (ballast.index_readiness)."""
         self._queue = queue
+        self._readiness = readiness
         self._bodies: LatestBodies[ObjectKey] = bodies if bodies is not None else LatestBodies()
         self._indices = dict(indices)
         self._reporter = reporter
@@ -130,7 +138,16 @@ class Runner:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
+    def _wait_until_indexed(self) -> bool:
+        """False when the queue closed first."""
+        while self._readiness is not None and not self._readiness.wait(INDEX_POLL_SECONDS):
+            if self._queue.closed:
+                return False
+        return True
+
     def _work(self) -> None:
+        if not self._wait_until_indexed():
+            return
         while (key := self._queue.take()) is not None:
             try:
                 wake_at = self._reconcile(key)

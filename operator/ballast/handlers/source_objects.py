@@ -9,27 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ballast import kube
 from ballast.build.policy import SourceObjects, referenced_claim, referenced_secret
+from ballast.kube_api import path, request
 
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
-_READ = {
-    "persistentvolumeclaims": lambda core: core.read_namespaced_persistent_volume_claim,
-    "secrets": lambda core: core.read_namespaced_secret,
-}
-
-
 def object_labels(namespace: str, plural: str, name: str) -> Mapping[str, str] | None:
     """The labels of a core/v1 object, {} when it has none, None when it does not exist."""
-    read = _READ[plural](client.CoreV1Api(kube.api_client()))
     try:
-        # unparsed, since the answer is PartialObjectMetadata, not the kind the method returns
-        document = kube.unparsed(read, name, namespace, _headers={"Accept": METADATA_ONLY})
+        document = request("GET", path("v1", plural, namespace, name), accept=METADATA_ONLY)
     except ApiException as error:
         if error.status == 404:
             return None

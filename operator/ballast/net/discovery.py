@@ -95,18 +95,16 @@ def paged_specs(list_page: Callable[..., dict]) -> list[dict]:
 
 def api_listers() -> tuple[Lister, Lister]:
     """The two lists through the operator's API client, as plain dicts holding only their spec."""
-    from kubernetes import client  # the operator's dependency; ingest pods never discover
+    from ballast.kube_api import request  # the operator's dependency; ingest pods never discover
 
-    from ballast.kube import api_client, unparsed
-
-    api = api_client()
-
-    def pages(list_call: Callable) -> Callable[..., dict]:
-        return lambda **page: unparsed(list_call, **page, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+    def pages(resource_path: str) -> Callable[..., dict]:
+        return lambda limit, _continue: request(
+            "GET", resource_path, query={"limit": limit, "continue": _continue}, timeout=REQUEST_TIMEOUT_SECONDS
+        )
 
     return (
-        lambda: paged_specs(pages(client.NetworkingV1Api(api).list_service_cidr)),
-        lambda: paged_specs(pages(client.CoreV1Api(api).list_node)),
+        lambda: paged_specs(pages("/apis/networking.k8s.io/v1/servicecidrs")),
+        lambda: paged_specs(pages("/api/v1/nodes")),
     )
 
 

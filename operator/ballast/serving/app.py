@@ -84,8 +84,12 @@ class ServerState:
         self.ready[0] = value
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""Made once: json.dumps with options would build an encoder for every answer."""
+
+
 def _json_bytes(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(document).encode()
 
 
 def _json(document: Any, status: int = 200) -> web.Response:

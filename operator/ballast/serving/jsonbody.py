@@ -45,6 +45,16 @@ def json_depth(body: bytes) -> int:
     return int(np.cumsum(step, dtype=np.int32).max(initial=0))  # a body is far below 2**31 bytes
 
 
+def nesting_bound(body: bytes) -> int:
+    """An upper bound of json_depth(body) in three C passes, which spares its scan on the usual
+    request. Every opener counts (those inside strings too) but the openers of innermost pairs:
+    a row of numbers like [5.1,3.5] is "[]" once all but brackets and quotes is dropped, and
+    dropping every such adjacent pair lowers the depth by at most one (a quote between two
+    brackets keeps them apart, so both of a pair are inside a string or both outside)."""
+    structure = body.translate(None, _NOT_STRUCTURE).replace(b"[]", b"")
+    return structure.count(b"[") + structure.count(b"{") + 1
+
+
 def _refuse_infinity(token: str) -> float:
     if token == "NaN":
         return float("nan")
@@ -62,6 +72,10 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_infinity, object_pairs_hook=_object_without_duplicates)
+"""Made once: json.loads with hooks would build a decoder for every request."""
+
+
 def parse_json(body: bytes, max_depth: int) -> Any:
     if not body:
         raise BadRequest("the request has no body; send a JSON object")
@@ -69,11 +83,10 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise BadRequest(f"the body is not UTF-8 (byte {error.start})") from None
-    # Counting openers is a cheap bound that spares the scan on the usual small request.
-    if body.count(b"[") + body.count(b"{") > max_depth and (depth := json_depth(body)) > max_depth:
+    if nesting_bound(body) > max_depth and (depth := json_depth(body)) > max_depth:
         raise BadRequest(f"the JSON is nested too deeply ({depth} levels; at most {max_depth})")
     try:
-        return json.loads(text, parse_constant=_refuse_infinity, object_pairs_hook=_object_without_duplicates)
+        return _DECODER.decode(text)
     except ValueError as error:
         raise BadRequest(f"malformed JSON: {error}") from None
     except RecursionError:
