@@ -111,10 +111,16 @@ def shown_command(argv: list[str], executable: str, cwd: Path) -> str:
 
 
 def current_commit() -> str:
+    """HEAD's short hash, with " plus uncommitted changes" when tracked files differ from it:
+    figures are then of code no commit holds yet."""
     answer = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )
-    return answer.stdout.strip() or "unknown"
+    changed = subprocess.run(
+        ["git", "-C", str(REPO), "diff", "--quiet", "HEAD", "--"], capture_output=True, check=False
+    ).returncode
+    commit = answer.stdout.strip() or "unknown"
+    return f"{commit} plus uncommitted changes" if changed == 1 else commit
 
 
 def run_context() -> RunContext:

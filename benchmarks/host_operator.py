@@ -45,6 +45,8 @@ def pymalloc_summary() -> list[str]:
         "# bytes lost to",
         "Total",
     )
+    if os.environ.get("BENCH_MALLOC_CLASSES"):  # every size class's pools and blocks too
+        return [" ".join(line.split()) for line in lines if line.strip()]
     return [" ".join(line.split()) for line in lines if line.lstrip().startswith(wanted) or "unused pools" in line]
 
 

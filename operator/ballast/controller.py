@@ -49,7 +49,13 @@ CHILD_RESOURCES = (
 )
 """The kinds of Ballast's children that kopf watches, each only for the objects Ballast made."""
 MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
-LIST_CHUNK_SIZE = 500
+LIST_CHUNK_SIZE = 10
+"""Objects per page of a start's lists. A watch hands each page's objects to kopf's workers
+before it asks for the next, so the page bounds how far the parsed objects run ahead of the
+workers: after a restart with 2,000 objects, 40 s after the first pass (host process),
+pages of 500 left 178 MiB resident, of 25 136 MiB, of 10 131 MiB, of 5 125 MiB. What was parsed
+all at once stayed as fragmentation of Python's small-object arenas (64-byte blocks, mostly).
+The price is more list requests at a start (about one per 10 objects)."""
 IDLE_WORKER_SECONDS = 0.5
 RECONCILE_WORKERS = 16
 """Objects reconciled at once, across every namespace. Outbound reads hold a worker up to
@@ -83,7 +89,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # pods, Jobs or Services of a shared namespace (every handler of theirs asks for Ballast's)
     for resource in CHILD_RESOURCES:
         settings.watching.label_selectors[resource] = MANAGED_SELECTOR
-    # a start lists each kind in pages, not as one answer of every object at once
+    # a start lists each kind in small pages, not as one answer of every object at once
     settings.watching.chunk_size = LIST_CHUNK_SIZE
 
 
