@@ -34,6 +34,7 @@ class IndexReadiness:
         self._complete = threading.Event()
         self._followed: aiotoggles.ToggleSet | None = None
         self._follower: asyncio.Task[None] | None = None
+        """Held so that the loop, which keeps only a weak reference to a task, does not drop it."""
 
     def follow(self, operator_indexed: aiotoggles.ToggleSet) -> None:
         """Sets the flag once operator_indexed is on. Every watcher of one operator shares its

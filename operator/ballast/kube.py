@@ -8,15 +8,11 @@ from datetime import UTC, datetime
 
 from kubernetes.client.exceptions import ApiException
 
-from ballast.api.kinds import GROUP, VERSION
-from ballast.kube_api import APPLY_PATCH, JSON_PATCH, api_client, path, request
+from ballast.api.kinds import API_VERSION
+from ballast.kube_api import APPLY_PATCH, JSON_PATCH, path, request
 from ballast.kube_status import status_document, status_message
 
-__all__ = ["api_client"]  # shared with the Lease's client (ballast.leadership.running)
-
 log = logging.getLogger(__name__)
-
-BALLAST = f"{GROUP}/{VERSION}"
 
 
 class NamespaceTerminating(Exception):
@@ -84,7 +80,7 @@ def delete_autoscaler(namespace: str, name: str) -> None:
 def create_custom_object(plural: str, manifest: dict) -> bool:
     """Create a Ballast object; False when one of that name already exists."""
     try:
-        request("POST", path(BALLAST, plural, manifest["metadata"]["namespace"]), body=manifest)
+        request("POST", path(API_VERSION, plural, manifest["metadata"]["namespace"]), body=manifest)
         return True
     except ApiException as error:
         _raise_unless_exists(error, manifest)
@@ -135,7 +131,7 @@ def patch_custom_object_status(plural: str, namespace: str, name: str, operation
     was meant for)."""
     try:
         written = request(
-            "PATCH", path(BALLAST, plural, namespace, name, "status"), body=operations, content_type=JSON_PATCH
+            "PATCH", path(API_VERSION, plural, namespace, name, "status"), body=operations, content_type=JSON_PATCH
         )
     except ApiException as error:
         if error.status in (404, 422):
@@ -234,7 +230,7 @@ def server_side_apply(manifest: dict, *, field_manager: str, resource_version: s
 def read_custom_object(plural: str, namespace: str, name: str) -> dict | None:
     """A Ballast object as the API server has it now; None when it is gone."""
     try:
-        return request("GET", path(BALLAST, plural, namespace, name))
+        return request("GET", path(API_VERSION, plural, namespace, name))
     except ApiException as error:
         if error.status == 404:
             return None
@@ -246,7 +242,7 @@ def patch_status(plural: str, namespace: str, name: str, changes: dict) -> str |
     others are left as they are. Its new resourceVersion; None, and nothing written, for an
     object deleted meanwhile."""
     try:
-        written = request("PATCH", path(BALLAST, plural, namespace, name, "status"), body={"status": changes})
+        written = request("PATCH", path(API_VERSION, plural, namespace, name, "status"), body={"status": changes})
     except ApiException as error:
         if error.status != 404:
             raise
@@ -260,7 +256,7 @@ def set_finalizers(plural: str, namespace: str, name: str, finalizers: list[str]
     The object as written; None when it is gone."""
     patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
     try:
-        return request("PATCH", path(BALLAST, plural, namespace, name), body=patch)
+        return request("PATCH", path(API_VERSION, plural, namespace, name), body=patch)
     except ApiException as error:
         if error.status == 404:
             return None

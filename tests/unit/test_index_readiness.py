@@ -14,7 +14,7 @@ from kopf._cogs.structs import references
 from kopf._core.reactor import queueing
 
 from ballast.handlers import runner
-from ballast.index_readiness import IndexReadiness, reconciles_wait_for_the_first_index
+from ballast.index_readiness import IndexReadiness, _handling_before_indexed, reconciles_wait_for_the_first_index
 from ballast.reconcile.outcome import Outcome
 from ballast.wakeups import ObjectKey
 from ballast.workqueue import WorkQueue
@@ -101,8 +101,6 @@ def test_after_the_first_complete_index_a_worker_waits_as_kopf_makes_it():
 
         async def run(*, operator_indexed, **_: object) -> None:
             seen.append(operator_indexed)
-
-        from ballast.index_readiness import _handling_before_indexed
 
         await _handling_before_indexed(run, readiness)(operator_indexed=operator_indexed)
         waiting = asyncio.create_task(seen[0].wait_for(True))

@@ -182,7 +182,7 @@ async def run_operator(
         if not election.enabled:
             await operate_unelected(operate, stop)
             return
-        from ballast.kube import api_client
+        from ballast.kube_api import api_client
 
         api_client()  # loads the in-cluster or kubeconfig credentials once
         # a client of its own: renewals never queue behind the handlers' requests
